@@ -1,0 +1,4 @@
+//! `parley` command line.
+fn main() {
+    println!("parley {}", env!("CARGO_PKG_VERSION"));
+}

@@ -1,0 +1,1 @@
+//! The SIP user agent side of Parley (RFC 3261): transports, transactions, dialogs.

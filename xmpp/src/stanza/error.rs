@@ -1,0 +1,198 @@
+//! RFC 6120 §8.3: stanza errors.
+
+/// RFC 6120 §8.3.2: the `type` attribute of `<error/>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorType {
+    /// Retry after providing credentials.
+    Auth,
+    /// Do not retry (the error cannot be remedied).
+    Cancel,
+    /// Proceed (the condition was only a warning).
+    Continue,
+    /// Retry after changing the data sent.
+    Modify,
+    /// Retry after waiting (the error is temporary).
+    Wait,
+}
+
+/// RFC 6120 §8.3.3: the defined stanza error conditions (all 22).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DefinedCondition {
+    /// `<bad-request/>`
+    BadRequest,
+    /// `<conflict/>`
+    Conflict,
+    /// `<feature-not-implemented/>`
+    FeatureNotImplemented,
+    /// `<forbidden/>`
+    Forbidden,
+    /// `<gone/>` (may carry a new address in [`StanzaError::alt`]).
+    Gone,
+    /// `<internal-server-error/>`
+    InternalServerError,
+    /// `<item-not-found/>`
+    ItemNotFound,
+    /// `<jid-malformed/>`
+    JidMalformed,
+    /// `<not-acceptable/>`
+    NotAcceptable,
+    /// `<not-allowed/>`
+    NotAllowed,
+    /// `<not-authorized/>`
+    NotAuthorized,
+    /// `<policy-violation/>`
+    PolicyViolation,
+    /// `<recipient-unavailable/>`
+    RecipientUnavailable,
+    /// `<redirect/>` (may carry a new address in [`StanzaError::alt`]).
+    Redirect,
+    /// `<registration-required/>`
+    RegistrationRequired,
+    /// `<remote-server-not-found/>`
+    RemoteServerNotFound,
+    /// `<remote-server-timeout/>`
+    RemoteServerTimeout,
+    /// `<resource-constraint/>`
+    ResourceConstraint,
+    /// `<service-unavailable/>`
+    ServiceUnavailable,
+    /// `<subscription-required/>`
+    SubscriptionRequired,
+    /// `<undefined-condition/>`
+    UndefinedCondition,
+    /// `<unexpected-request/>`
+    UnexpectedRequest,
+}
+
+/// An `<error/>` child of a stanza of type `error`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StanzaError {
+    /// The error type.
+    pub error_type: ErrorType,
+    /// The defined condition.
+    pub condition: DefinedCondition,
+    /// Optional human-readable `<text/>`.
+    pub text: Option<String>,
+    /// Optional `by` attribute: the entity that generated the error.
+    pub by: Option<String>,
+    /// Character data of `<gone/>` or `<redirect/>`: the new address.
+    pub alt: Option<String>,
+}
+
+impl DefinedCondition {
+    /// Every condition, in RFC 6120 §8.3.3 order.
+    pub const ALL: [DefinedCondition; 22] = [
+        Self::BadRequest,
+        Self::Conflict,
+        Self::FeatureNotImplemented,
+        Self::Forbidden,
+        Self::Gone,
+        Self::InternalServerError,
+        Self::ItemNotFound,
+        Self::JidMalformed,
+        Self::NotAcceptable,
+        Self::NotAllowed,
+        Self::NotAuthorized,
+        Self::PolicyViolation,
+        Self::RecipientUnavailable,
+        Self::Redirect,
+        Self::RegistrationRequired,
+        Self::RemoteServerNotFound,
+        Self::RemoteServerTimeout,
+        Self::ResourceConstraint,
+        Self::ServiceUnavailable,
+        Self::SubscriptionRequired,
+        Self::UndefinedCondition,
+        Self::UnexpectedRequest,
+    ];
+
+    /// The element name of the condition, e.g. `item-not-found`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::BadRequest => "bad-request",
+            Self::Conflict => "conflict",
+            Self::FeatureNotImplemented => "feature-not-implemented",
+            Self::Forbidden => "forbidden",
+            Self::Gone => "gone",
+            Self::InternalServerError => "internal-server-error",
+            Self::ItemNotFound => "item-not-found",
+            Self::JidMalformed => "jid-malformed",
+            Self::NotAcceptable => "not-acceptable",
+            Self::NotAllowed => "not-allowed",
+            Self::NotAuthorized => "not-authorized",
+            Self::PolicyViolation => "policy-violation",
+            Self::RecipientUnavailable => "recipient-unavailable",
+            Self::Redirect => "redirect",
+            Self::RegistrationRequired => "registration-required",
+            Self::RemoteServerNotFound => "remote-server-not-found",
+            Self::RemoteServerTimeout => "remote-server-timeout",
+            Self::ResourceConstraint => "resource-constraint",
+            Self::ServiceUnavailable => "service-unavailable",
+            Self::SubscriptionRequired => "subscription-required",
+            Self::UndefinedCondition => "undefined-condition",
+            Self::UnexpectedRequest => "unexpected-request",
+        }
+    }
+
+    /// The condition named `name`, if it is one of the 22.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The error type RFC 6120 §8.3.3 gives as usual for this condition.
+    pub fn default_type(self) -> ErrorType {
+        match self {
+            Self::BadRequest | Self::JidMalformed | Self::NotAcceptable | Self::Redirect => {
+                ErrorType::Modify
+            }
+            Self::NotAuthorized | Self::RegistrationRequired | Self::SubscriptionRequired => {
+                ErrorType::Auth
+            }
+            Self::InternalServerError
+            | Self::RecipientUnavailable
+            | Self::RemoteServerTimeout
+            | Self::ResourceConstraint
+            | Self::UnexpectedRequest => ErrorType::Wait,
+            _ => ErrorType::Cancel,
+        }
+    }
+}
+
+impl ErrorType {
+    /// The attribute value, e.g. `cancel`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auth => "auth",
+            Self::Cancel => "cancel",
+            Self::Continue => "continue",
+            Self::Modify => "modify",
+            Self::Wait => "wait",
+        }
+    }
+
+    /// Parse the attribute value.
+    pub fn from_name(name: &str) -> Option<Self> {
+        [
+            Self::Auth,
+            Self::Cancel,
+            Self::Continue,
+            Self::Modify,
+            Self::Wait,
+        ]
+        .into_iter()
+        .find(|t| t.name() == name)
+    }
+}
+
+impl StanzaError {
+    /// An error with `condition` and its usual type, no text.
+    pub fn new(condition: DefinedCondition) -> Self {
+        Self {
+            error_type: condition.default_type(),
+            condition,
+            text: None,
+            by: None,
+            alt: None,
+        }
+    }
+}

@@ -1,0 +1,31 @@
+//! RFC 6120 §8: the three stanza kinds as owned, typed values.
+//!
+//! This module holds data only: parsing from the component stream lives in
+//! `stream.rs`, writing in [`Stanza::write_to`]. Addresses are kept as the raw
+//! attribute strings the server sent; the mapping layer types and prepares them.
+
+pub mod element;
+pub mod error;
+pub mod iq;
+pub mod message;
+pub mod presence;
+
+pub use element::{Element, Node};
+pub use error::{DefinedCondition, ErrorType, StanzaError};
+pub use iq::{Iq, IqType};
+pub use message::{Message, MessageType};
+pub use presence::{Presence, PresenceType, Show};
+
+/// The XML namespace of stanzas on an XEP-0114 component stream.
+pub const NS_COMPONENT: &str = "jabber:component:accept";
+
+/// One top-level stanza on the component stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stanza {
+    /// `<message/>` (RFC 6121 §5).
+    Message(Message),
+    /// `<presence/>` (RFC 6121 §3, §4).
+    Presence(Presence),
+    /// `<iq/>` (RFC 6120 §8.2.3).
+    Iq(Iq),
+}
