@@ -1,0 +1,1 @@
+//! Filled by the XMPP component work: starts Prosody on loopback.

@@ -1,0 +1,1 @@
+//! Filled by the SIP work: runs sipp scenarios on loopback.
