@@ -1,0 +1,196 @@
+//! RFC 3261 §7.4 and RFC 7572 §7: turning a SIP message body (with its
+//! Content-Type, charset and Content-Encoding) into the text of an XMPP
+//! `<body/>`, or refusing it with the status RFC 3261 §21.4.13 names.
+
+use std::io::Read;
+
+use parley_xmpp::stanza::Element;
+
+use crate::error::MappingError;
+use crate::media_type::MediaType;
+
+/// Bound on a body after inflating (design §5: every input has a bound).
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What a SIP body becomes on the XMPP side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content {
+    /// The plain text for `<body/>`.
+    pub text: String,
+    /// Extra payload elements (e.g. XHTML-IM), in order.
+    pub payloads: Vec<Element>,
+}
+
+/// Decode a body: undo the content coding, then translate by media type.
+pub fn decode(
+    content_type: Option<&str>,
+    content_encoding: Option<&str>,
+    raw: &[u8],
+) -> Result<Content, MappingError> {
+    let inflated = decode_content_coding(content_encoding, raw)?;
+    // RFC 3261 §7.4.1: a body "MUST" come with a Content-Type; real phones
+    // always send one. Without it, treat the body as text/plain (UTF-8).
+    let media = match content_type {
+        Some(ct) => MediaType::parse(ct)?,
+        None => MediaType::text_plain_utf8(),
+    };
+    decode_media(&media, &inflated)
+}
+
+fn decode_media(media: &MediaType, bytes: &[u8]) -> Result<Content, MappingError> {
+    if media.is("text", "plain") {
+        // RFC 7572 §7: text/plain "MUST" become the character data of <body/>.
+        Ok(Content {
+            text: decode_charset(media.charset(), bytes)?,
+            payloads: Vec::new(),
+        })
+    } else {
+        // RFC 7572 §7: other types are "a matter of implementation".
+        Err(MappingError::UnsupportedMediaType)
+    }
+}
+
+/// RFC 3261 §20.12: `Content-Encoding`. `deflate` is what linphone sends
+/// (real-clients/linphone-5.1-iscomposing.sip); it is the zlib format of RFC
+/// 1950 by the HTTP definition, but raw RFC 1951 streams occur too.
+pub fn decode_content_coding<'a>(
+    encoding: Option<&str>,
+    raw: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>, MappingError> {
+    let codings: Vec<String> = encoding
+        .unwrap_or_default()
+        .split(',')
+        .map(|c| c.trim().to_ascii_lowercase())
+        .filter(|c| !c.is_empty() && c != "identity")
+        .collect();
+    if raw.len() > MAX_BODY_BYTES {
+        return Err(MappingError::BodyTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    let mut data = std::borrow::Cow::Borrowed(raw);
+    // Codings are listed in the order applied; undo them last to first.
+    for coding in codings.iter().rev() {
+        data = std::borrow::Cow::Owned(match coding.as_str() {
+            "deflate" => match inflate_bounded(flate2::read::ZlibDecoder::new(&data[..])) {
+                Err(MappingError::InvalidBody { .. }) => {
+                    inflate_bounded(flate2::read::DeflateDecoder::new(&data[..]))?
+                }
+                other => other?,
+            },
+            "gzip" | "x-gzip" => inflate_bounded(flate2::read::GzDecoder::new(&data[..]))?,
+            _ => return Err(MappingError::UnsupportedContentEncoding),
+        });
+    }
+    Ok(data)
+}
+
+fn inflate_bounded(reader: impl Read) -> Result<Vec<u8>, MappingError> {
+    let mut out = Vec::new();
+    // Read one byte past the bound to tell "exactly at" from "over".
+    reader
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut out)
+        .map_err(|_| MappingError::InvalidBody {
+            reason: "content coding does not decode",
+        })?;
+    if out.len() > MAX_BODY_BYTES {
+        return Err(MappingError::BodyTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
+    }
+    Ok(out)
+}
+
+/// Decode text in `charset` (default UTF-8, RFC 3261 §7.4.1 via RFC 2046
+/// would say US-ASCII, but every real client means UTF-8). Unknown charsets
+/// are 415; bytes invalid in the charset, or characters XML cannot carry, 400.
+pub fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> Result<String, MappingError> {
+    let encoding = match charset {
+        None => encoding_rs::UTF_8,
+        Some(label) => encoding_rs::Encoding::for_label(label.trim().as_bytes())
+            .ok_or(MappingError::UnsupportedCharset)?,
+    };
+    let text = encoding
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .ok_or(MappingError::InvalidBody {
+            reason: "body is not valid in its charset",
+        })?;
+    if !text.chars().all(is_xml_char) {
+        return Err(MappingError::InvalidBody {
+            reason: "body holds characters XML 1.0 cannot carry",
+        });
+    }
+    Ok(text.into_owned())
+}
+
+/// XML 1.0 §2.2 `Char`.
+pub fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::io::Write;
+
+    use super::*;
+
+    #[test]
+    fn latin1_charset_is_decoded() {
+        let t = decode(Some("text/plain; charset=ISO-8859-1"), None, b"caf\xe9").unwrap();
+        assert_eq!(t.text, "café");
+    }
+
+    /// RFC 3261 §21.4.13: 415 for a charset the server does not support.
+    #[test]
+    fn unknown_charset_is_415() {
+        let e = decode(Some("text/plain;charset=x-klingon"), None, b"x").unwrap_err();
+        assert_eq!(e.sip_status().code, 415);
+    }
+
+    #[test]
+    fn invalid_utf8_is_400_not_replaced() {
+        let e = decode(Some("text/plain"), None, b"\xff\xfe").unwrap_err();
+        assert_eq!(e.sip_status().code, 400);
+    }
+
+    #[test]
+    fn unknown_media_type_is_415() {
+        let e = decode(Some("application/octet-stream"), None, b"x").unwrap_err();
+        assert_eq!(e, MappingError::UnsupportedMediaType);
+    }
+
+    /// real-clients README: "support deflate (RFC 3261 §20.12) or answer 415".
+    #[test]
+    fn deflate_zlib_and_raw_are_inflated_and_unknown_codings_are_415() {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(b"hello").unwrap();
+        let zlib = z.finish().unwrap();
+        assert_eq!(decode(None, Some("deflate"), &zlib).unwrap().text, "hello");
+        let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+        d.write_all(b"hello").unwrap();
+        let raw = d.finish().unwrap();
+        assert_eq!(decode(None, Some("Deflate"), &raw).unwrap().text, "hello");
+        assert_eq!(
+            decode(None, Some("br"), b"x").unwrap_err(),
+            MappingError::UnsupportedContentEncoding
+        );
+        assert!(decode(None, Some("deflate"), b"not deflate").is_err());
+    }
+
+    #[test]
+    fn inflating_past_the_bound_is_refused() {
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+        z.write_all(&vec![b'a'; MAX_BODY_BYTES + 10]).unwrap();
+        let bomb = z.finish().unwrap();
+        assert!(bomb.len() < 1024);
+        assert_eq!(
+            decode(None, Some("deflate"), &bomb).unwrap_err(),
+            MappingError::BodyTooLarge {
+                limit: MAX_BODY_BYTES
+            }
+        );
+    }
+}

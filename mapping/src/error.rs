@@ -1,0 +1,819 @@
+//! RFC 7247 §7: what the peer hears when something fails.
+//!
+//! This is the one place that decides the wire answer: the two tables of
+//! RFC 7247 §7 as `match` arms in table order, and [`MappingError`], whose
+//! every variant knows its SIP status and its XMPP stanza error. Internal
+//! error text never reaches a peer; only the codes below do.
+
+use parley_xmpp::stanza::{DefinedCondition, StanzaError};
+
+/// A SIP final response status: code and the reason phrase we send with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SipStatus {
+    /// The status code, 300..=699 for everything produced here.
+    pub code: u16,
+    /// The RFC 3261 §21 reason phrase.
+    pub reason: &'static str,
+}
+
+impl SipStatus {
+    /// The status `code` with its standard reason phrase.
+    pub const fn new(code: u16) -> Self {
+        Self {
+            code,
+            reason: reason_phrase(code),
+        }
+    }
+}
+
+/// Which part of an address an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AddressPart {
+    /// The localpart / SIP user part.
+    Local,
+    /// The domainpart / SIP host.
+    Domain,
+    /// The resourcepart / GRUU.
+    Resource,
+}
+
+/// Everything that can go wrong while translating between SIP and XMPP.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MappingError {
+    /// RFC 7622: a JID that is not well formed or fails PRECIS preparation.
+    #[error("malformed JID ({part:?}): {reason}")]
+    MalformedJid {
+        /// The part that failed.
+        part: AddressPart,
+        /// What was wrong, in protocol words.
+        reason: &'static str,
+    },
+    /// A SIP, SIPS, tel, im or pres URI that does not parse.
+    #[error("malformed URI: {reason}")]
+    MalformedUri {
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A URI scheme Parley cannot map in this direction.
+    #[error("URI scheme {scheme} cannot be mapped here")]
+    UnsupportedScheme {
+        /// The scheme, e.g. `tel`.
+        scheme: &'static str,
+    },
+    /// An address without the user part the mapping needs (RFC 3261 §21.4.22: 484).
+    #[error("address has no user part")]
+    AddressIncomplete,
+    /// A SIP user of another domain while policy refuses foreign domains (design §2).
+    #[error("foreign SIP domain refused by policy")]
+    ForeignDomainRefused,
+    /// A JID that is not at the gateway's component domain.
+    #[error("JID is not at the component domain")]
+    NotOurDomain,
+    /// A body whose Content-Type Parley does not translate (RFC 7572 §7).
+    #[error("unsupported content type")]
+    UnsupportedMediaType,
+    /// A `charset` that `encoding_rs` does not know.
+    #[error("unsupported charset")]
+    UnsupportedCharset,
+    /// A Content-Encoding other than identity, deflate or gzip (RFC 3261 §20.12).
+    #[error("unsupported content coding")]
+    UnsupportedContentEncoding,
+    /// A body that is not valid in its declared charset or coding, or holds
+    /// characters XML 1.0 cannot carry.
+    #[error("body cannot be decoded: {reason}")]
+    InvalidBody {
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A body over the size bound (after inflating).
+    #[error("body larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The bound in bytes.
+        limit: usize,
+    },
+    /// A message/cpim wrapper that does not parse (RFC 3862).
+    #[error("malformed message/cpim: {reason}")]
+    MalformedCpim {
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// A PIDF document that does not parse (RFC 3863).
+    #[error("malformed PIDF: {reason}")]
+    MalformedPidf {
+        /// What was wrong.
+        reason: &'static str,
+    },
+    /// An XMPP stanza without a `from` or `to` the mapping needs.
+    #[error("stanza lacks the '{attribute}' attribute")]
+    MissingAddress {
+        /// `from` or `to`.
+        attribute: &'static str,
+    },
+    /// A `<message/>` without `<body/>`: nothing a SIP MESSAGE could carry.
+    #[error("message has no body")]
+    NoBody,
+    /// RFC 6121 §8.5.2.1.1: a `groupchat` message outside a MUC.
+    #[error("groupchat messages are not gatewayed")]
+    Groupchat,
+    /// A stanza of type `error`: RFC 6120 §8.3.1 forbids answering it with an
+    /// error; the gateway maps it with [`stanza_error_to_sip`] instead.
+    #[error("error stanza is not a message")]
+    ErrorStanza,
+}
+
+impl MappingError {
+    /// A short, stable name for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::MalformedJid { .. } => "malformed-jid",
+            Self::MalformedUri { .. } => "malformed-uri",
+            Self::UnsupportedScheme { .. } => "unsupported-scheme",
+            Self::AddressIncomplete => "address-incomplete",
+            Self::ForeignDomainRefused => "foreign-domain-refused",
+            Self::NotOurDomain => "not-our-domain",
+            Self::UnsupportedMediaType => "unsupported-media-type",
+            Self::UnsupportedCharset => "unsupported-charset",
+            Self::UnsupportedContentEncoding => "unsupported-content-encoding",
+            Self::InvalidBody { .. } => "invalid-body",
+            Self::BodyTooLarge { .. } => "body-too-large",
+            Self::MalformedCpim { .. } => "malformed-cpim",
+            Self::MalformedPidf { .. } => "malformed-pidf",
+            Self::MissingAddress { .. } => "missing-address",
+            Self::NoBody => "no-body",
+            Self::Groupchat => "groupchat",
+            Self::ErrorStanza => "error-stanza",
+        }
+    }
+
+    /// The SIP final response for a SIP request that failed this way.
+    pub fn sip_status(&self) -> SipStatus {
+        SipStatus::new(match self {
+            // Design §2: unmappable addresses are 484 / 400, never passed through.
+            Self::MalformedJid { .. } | Self::MalformedUri { .. } => 400,
+            Self::AddressIncomplete => 484,
+            // RFC 3261 §21.4.17: 416 Unsupported URI Scheme.
+            Self::UnsupportedScheme { .. } => 416,
+            Self::ForeignDomainRefused => 403,
+            Self::NotOurDomain => 404,
+            // RFC 3261 §21.4.13: 415 for unsupported type, charset or coding.
+            Self::UnsupportedMediaType
+            | Self::UnsupportedCharset
+            | Self::UnsupportedContentEncoding => 415,
+            Self::InvalidBody { .. } | Self::MalformedCpim { .. } | Self::MalformedPidf { .. } => {
+                400
+            }
+            Self::BodyTooLarge { .. } => 413,
+            Self::MissingAddress { .. } | Self::NoBody | Self::ErrorStanza => 400,
+            // Only reachable from XMPP; mirror Table 2's service-unavailable row.
+            Self::Groupchat => 403,
+        })
+    }
+
+    /// The stanza error for an XMPP stanza that failed this way.
+    pub fn stanza_error(&self) -> StanzaError {
+        StanzaError::new(match self {
+            Self::MalformedJid { .. }
+            | Self::MalformedUri { .. }
+            | Self::AddressIncomplete
+            | Self::UnsupportedScheme { .. } => DefinedCondition::JidMalformed,
+            Self::ForeignDomainRefused => DefinedCondition::Forbidden,
+            Self::NotOurDomain => DefinedCondition::ItemNotFound,
+            Self::UnsupportedMediaType
+            | Self::UnsupportedCharset
+            | Self::UnsupportedContentEncoding
+            | Self::NoBody => DefinedCondition::NotAcceptable,
+            Self::InvalidBody { .. }
+            | Self::MalformedCpim { .. }
+            | Self::MalformedPidf { .. }
+            | Self::MissingAddress { .. }
+            | Self::ErrorStanza => DefinedCondition::BadRequest,
+            // RFC 7572 §6: an over-sized message is a policy violation.
+            Self::BodyTooLarge { .. } => DefinedCondition::PolicyViolation,
+            // RFC 6121 §8.5.2.1.1: groupchat "SHOULD be <service-unavailable/>".
+            Self::Groupchat => DefinedCondition::ServiceUnavailable,
+        })
+    }
+}
+
+/// Whether an XMPP error relates to a bare or a full JID (RFC 7247 §7.1
+/// notes 1 and 2: the 'to' address of the original request decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JidScope {
+    /// `localpart@domainpart`: SIP 6xx / 501 where the table offers a choice.
+    Bare,
+    /// `localpart@domainpart/resourcepart`: SIP 4xx / 405.
+    Full,
+}
+
+/// RFC 7247 §7.1, Table 2, for an error about a bare JID (the usual case: RFC
+/// 6121 §5.1 recommends bare JIDs for single messages).
+pub fn stanza_error_to_sip(err: &StanzaError) -> SipStatus {
+    stanza_error_to_sip_for(err, JidScope::Bare)
+}
+
+/// RFC 7247 §7.1, Table 2, with the bare/full choice of notes 1 and 2.
+pub fn stanza_error_to_sip_for(err: &StanzaError, scope: JidScope) -> SipStatus {
+    use DefinedCondition as C;
+    let full = scope == JidScope::Full;
+    let code = match err.condition {
+        C::BadRequest => 400,
+        C::Conflict => 400,
+        // Note 1: 405 for a full JID, 501 for a bare JID.
+        C::FeatureNotImplemented => {
+            if full {
+                405
+            } else {
+                501
+            }
+        }
+        // Note 2: 4xx for a full JID, 6xx for a bare JID.
+        C::Forbidden => {
+            if full {
+                403
+            } else {
+                603
+            }
+        }
+        // Note 3: 301 when <gone/> names the new address, else 410.
+        C::Gone => {
+            if err.alt.as_deref().is_some_and(|a| !a.trim().is_empty()) {
+                301
+            } else {
+                410
+            }
+        }
+        C::InternalServerError => 500,
+        C::ItemNotFound => {
+            if full {
+                404
+            } else {
+                604
+            }
+        }
+        C::JidMalformed => 400,
+        C::NotAcceptable => {
+            if full {
+                406
+            } else {
+                606
+            }
+        }
+        C::NotAllowed => 403,
+        C::NotAuthorized => 401,
+        C::PolicyViolation => 403,
+        C::RecipientUnavailable => {
+            if full {
+                480
+            } else {
+                600
+            }
+        }
+        C::Redirect => 302,
+        C::RegistrationRequired => 407,
+        // Note 4: 404 when the server does not exist, 408 when it cannot be
+        // resolved; a stanza error does not say which, so "does not exist".
+        C::RemoteServerNotFound => 404,
+        C::RemoteServerTimeout => 408,
+        C::ResourceConstraint => 500,
+        // Note 5: 503 is NOT RECOMMENDED; 403 and 405 are closest. 405 would
+        // oblige us to send an Allow header (RFC 3261 §21.4.6), so 403.
+        C::ServiceUnavailable => 403,
+        C::SubscriptionRequired => 400,
+        C::UndefinedCondition => 400,
+        // "491 or 400": 491 Request Pending is about overlapping INVITE
+        // transactions (RFC 3261 §14.2), which a MESSAGE never is; so 400.
+        C::UnexpectedRequest => 400,
+    };
+    SipStatus::new(code)
+}
+
+/// RFC 7247 §7.2, Table 3, with its notes and the catch-all rule for codes
+/// the table does not list. `contact` is the first Contact URI of a 3xx
+/// response: the new address `<gone/>` and `<redirect/>` carry.
+///
+/// 1xx and 2xx are not failures (RFC 7247 §7: no mapping); they map to
+/// `<undefined-condition/>` so a caller mistake is visible, not silent.
+// The listed codes come first, in table order; the catch-all ranges after
+// them deliberately overlap.
+#[allow(clippy::match_overlapping_arm)]
+pub fn sip_status_to_stanza_error(code: u16, contact: Option<&str>) -> StanzaError {
+    use DefinedCondition as C;
+    let contact = contact.map(str::trim).filter(|c| !c.is_empty());
+    let condition = match code {
+        300 => C::Redirect,
+        // Note 1: <gone/> from 301 MUST include the new address. Without a
+        // Contact there is none to give, so fall back to the 3xx catch-all.
+        301 if contact.is_some() => C::Gone,
+        301 => C::Redirect,
+        302 => C::Redirect,
+        305 => C::Redirect,
+        380 => C::NotAcceptable,
+        400 => C::BadRequest,
+        401 => C::NotAuthorized,
+        // Note 2: <payment-required/> was removed in RFC 6120.
+        402 => C::BadRequest,
+        // Note 3: <not-allowed/> and <policy-violation/> are alternatives.
+        403 => C::Forbidden,
+        // Note 4: <remote-server-not-found/> is the alternative.
+        404 => C::ItemNotFound,
+        405 => C::FeatureNotImplemented,
+        406 => C::NotAcceptable,
+        407 => C::RegistrationRequired,
+        // Note 5: <remote-server-not-found/> is the alternative. Design §3: a
+        // timeout on one side is remote-server-timeout on the other.
+        408 => C::RemoteServerTimeout,
+        410 => C::Gone,
+        413 => C::PolicyViolation,
+        414 => C::PolicyViolation,
+        415 => C::NotAcceptable,
+        416 => C::NotAcceptable,
+        420 => C::FeatureNotImplemented,
+        421 => C::NotAcceptable,
+        423 => C::ResourceConstraint,
+        // Note 6: 430 and 439 are RFC 5626.
+        430 => C::RecipientUnavailable,
+        439 => C::FeatureNotImplemented,
+        // Note 7: 440 is RFC 5393.
+        440 => C::PolicyViolation,
+        480 => C::RecipientUnavailable,
+        481 => C::ItemNotFound,
+        482 => C::NotAcceptable,
+        483 => C::NotAcceptable,
+        484 => C::ItemNotFound,
+        485 => C::ItemNotFound,
+        486 => C::RecipientUnavailable,
+        487 => C::RecipientUnavailable,
+        488 => C::NotAcceptable,
+        // Note 8: 489 is RFC 6665.
+        489 => C::PolicyViolation,
+        491 => C::UnexpectedRequest,
+        493 => C::BadRequest,
+        500 => C::InternalServerError,
+        501 => C::FeatureNotImplemented,
+        502 => C::RemoteServerNotFound,
+        // Note 9: see the semantic mismatch of §7.1 note 5.
+        503 => C::InternalServerError,
+        504 => C::RemoteServerTimeout,
+        505 => C::NotAcceptable,
+        513 => C::PolicyViolation,
+        600 => C::RecipientUnavailable,
+        603 => C::RecipientUnavailable,
+        604 => C::ItemNotFound,
+        606 => C::NotAcceptable,
+        // The catch-all rule: "3xx … <redirect/>, 4xx … <bad-request/>, 5xx …
+        // <internal-server-error>, and 6xx … <recipient-unavailable/>".
+        300..=399 => C::Redirect,
+        400..=499 => C::BadRequest,
+        500..=599 => C::InternalServerError,
+        600..=699 => C::RecipientUnavailable,
+        _ => C::UndefinedCondition,
+    };
+    let mut err = StanzaError::new(condition);
+    if condition == C::Gone && code == 410 {
+        // Note 1: <gone/> from 410 MUST NOT include a new address.
+        err.alt = None;
+    } else if matches!(condition, C::Gone | C::Redirect) {
+        err.alt = contact.map(str::to_owned);
+    }
+    err
+}
+
+/// A timeout waiting for the XMPP side, as the SIP answer (design §3).
+pub const XMPP_TIMEOUT_STATUS: SipStatus = SipStatus::new(408);
+
+/// A timeout waiting for the SIP side, as the stanza error (design §3).
+pub fn sip_timeout_stanza_error() -> StanzaError {
+    StanzaError::new(DefinedCondition::RemoteServerTimeout)
+}
+
+/// RFC 3261 §21 (and the RFCs that added codes) reason phrases.
+pub const fn reason_phrase(code: u16) -> &'static str {
+    match code {
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Moved Temporarily",
+        305 => "Use Proxy",
+        380 => "Alternative Service",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        410 => "Gone",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        420 => "Bad Extension",
+        421 => "Extension Required",
+        423 => "Interval Too Brief",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        482 => "Loop Detected",
+        483 => "Too Many Hops",
+        484 => "Address Incomplete",
+        485 => "Ambiguous",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        489 => "Bad Event",
+        491 => "Request Pending",
+        493 => "Undecipherable",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        606 => "Not Acceptable",
+        _ => "Unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use DefinedCondition as C;
+
+    fn err(c: DefinedCondition) -> StanzaError {
+        StanzaError::new(c)
+    }
+
+    /// RFC 7247 §7.1 Table 2, row by row: "| <condition/> | code |". The
+    /// second column is (bare JID, full JID) where notes 1 and 2 choose.
+    #[test]
+    fn table2_every_xmpp_condition_maps_to_its_sip_code() {
+        let rows: [(DefinedCondition, u16, u16, &str); 22] = [
+            (C::BadRequest, 400, 400, "<bad-request/> | 400"),
+            (C::Conflict, 400, 400, "<conflict/> | 400"),
+            (
+                C::FeatureNotImplemented,
+                501,
+                405,
+                "<feature-not-implemented/> | 405 or 501 (1)",
+            ),
+            (C::Forbidden, 603, 403, "<forbidden/> | 403 or 603 (2)"),
+            (
+                C::Gone,
+                410,
+                410,
+                "<gone/> | 301 or 410 (3) — no new address",
+            ),
+            (
+                C::InternalServerError,
+                500,
+                500,
+                "<internal-server-error/> | 500",
+            ),
+            (
+                C::ItemNotFound,
+                604,
+                404,
+                "<item-not-found/> | 404 or 604 (2)",
+            ),
+            (C::JidMalformed, 400, 400, "<jid-malformed/> | 400"),
+            (
+                C::NotAcceptable,
+                606,
+                406,
+                "<not-acceptable/> | 406 or 606 (2)",
+            ),
+            (C::NotAllowed, 403, 403, "<not-allowed/> | 403"),
+            (C::NotAuthorized, 401, 401, "<not-authorized/> | 401"),
+            (C::PolicyViolation, 403, 403, "<policy-violation/> | 403"),
+            (
+                C::RecipientUnavailable,
+                600,
+                480,
+                "<recipient-unavailable/> | 480 or 600 (2)",
+            ),
+            (C::Redirect, 302, 302, "<redirect/> | 302"),
+            (
+                C::RegistrationRequired,
+                407,
+                407,
+                "<registration-required/> | 407",
+            ),
+            (
+                C::RemoteServerNotFound,
+                404,
+                404,
+                "<remote-server-not-found/> | 404 or 408 (4)",
+            ),
+            (
+                C::RemoteServerTimeout,
+                408,
+                408,
+                "<remote-server-timeout/> | 408",
+            ),
+            (
+                C::ResourceConstraint,
+                500,
+                500,
+                "<resource-constraint/> | 500",
+            ),
+            (
+                C::ServiceUnavailable,
+                403,
+                403,
+                "<service-unavailable/> | see note (5)",
+            ),
+            (
+                C::SubscriptionRequired,
+                400,
+                400,
+                "<subscription-required/> | 400",
+            ),
+            (
+                C::UndefinedCondition,
+                400,
+                400,
+                "<undefined-condition/> | 400",
+            ),
+            (
+                C::UnexpectedRequest,
+                400,
+                400,
+                "<unexpected-request/> | 491 or 400",
+            ),
+        ];
+        for (condition, bare, full, row) in rows {
+            assert_eq!(
+                stanza_error_to_sip(&err(condition)).code,
+                bare,
+                "bare: {row}"
+            );
+            assert_eq!(
+                stanza_error_to_sip_for(&err(condition), JidScope::Full).code,
+                full,
+                "full: {row}"
+            );
+        }
+        // Every one of the 22 conditions has a row.
+        assert_eq!(rows.len(), DefinedCondition::ALL.len());
+    }
+
+    /// RFC 7247 §7.1 note 3: "If the <gone/> element includes XML character
+    /// data specifying the new address, the error MUST be mapped to SIP 301".
+    #[test]
+    fn table2_gone_with_new_address_is_301() {
+        let mut gone = err(C::Gone);
+        gone.alt = Some("xmpp:romeo@example.net".into());
+        assert_eq!(stanza_error_to_sip(&gone), SipStatus::new(301));
+        gone.alt = Some("  ".into());
+        assert_eq!(stanza_error_to_sip(&gone).code, 410);
+    }
+
+    /// RFC 7247 §7.1 note 5: mapping <service-unavailable/> to 503 "is NOT RECOMMENDED".
+    #[test]
+    fn table2_service_unavailable_is_never_503() {
+        for scope in [JidScope::Bare, JidScope::Full] {
+            let code = stanza_error_to_sip_for(&err(C::ServiceUnavailable), scope).code;
+            assert!(code == 403 || code == 405, "{code}");
+        }
+    }
+
+    /// RFC 7247 §7.2 Table 3, every listed row: "| code | <condition/> |".
+    #[test]
+    fn table3_every_listed_sip_code_maps_to_its_condition() {
+        let rows: &[(u16, DefinedCondition, &str)] = &[
+            (300, C::Redirect, "300 | <redirect/>"),
+            (302, C::Redirect, "302 | <redirect/>"),
+            (305, C::Redirect, "305 | <redirect/>"),
+            (380, C::NotAcceptable, "380 | <not-acceptable/>"),
+            (400, C::BadRequest, "400 | <bad-request/>"),
+            (401, C::NotAuthorized, "401 | <not-authorized/>"),
+            (402, C::BadRequest, "402 | <bad-request/> (2)"),
+            (403, C::Forbidden, "403 | <forbidden/> (3)"),
+            (404, C::ItemNotFound, "404 | <item-not-found/> (4)"),
+            (
+                405,
+                C::FeatureNotImplemented,
+                "405 | <feature-not-implemented/>",
+            ),
+            (406, C::NotAcceptable, "406 | <not-acceptable/>"),
+            (
+                407,
+                C::RegistrationRequired,
+                "407 | <registration-required/>",
+            ),
+            (
+                408,
+                C::RemoteServerTimeout,
+                "408 | <remote-server-timeout/> (5)",
+            ),
+            (410, C::Gone, "410 | <gone/> (1)"),
+            (413, C::PolicyViolation, "413 | <policy-violation/>"),
+            (414, C::PolicyViolation, "414 | <policy-violation/>"),
+            (415, C::NotAcceptable, "415 | <not-acceptable/>"),
+            (416, C::NotAcceptable, "416 | <not-acceptable/>"),
+            (
+                420,
+                C::FeatureNotImplemented,
+                "420 | <feature-not-implemented/>",
+            ),
+            (421, C::NotAcceptable, "421 | <not-acceptable/>"),
+            (423, C::ResourceConstraint, "423 | <resource-constraint/>"),
+            (
+                430,
+                C::RecipientUnavailable,
+                "430 | <recipient-unavailable/> (6)",
+            ),
+            (
+                439,
+                C::FeatureNotImplemented,
+                "439 | <feature-not-implemented/> (6)",
+            ),
+            (440, C::PolicyViolation, "440 | <policy-violation/> (7)"),
+            (
+                480,
+                C::RecipientUnavailable,
+                "480 | <recipient-unavailable/>",
+            ),
+            (481, C::ItemNotFound, "481 | <item-not-found/>"),
+            (482, C::NotAcceptable, "482 | <not-acceptable/>"),
+            (483, C::NotAcceptable, "483 | <not-acceptable/>"),
+            (484, C::ItemNotFound, "484 | <item-not-found/>"),
+            (485, C::ItemNotFound, "485 | <item-not-found/>"),
+            (
+                486,
+                C::RecipientUnavailable,
+                "486 | <recipient-unavailable/>",
+            ),
+            (
+                487,
+                C::RecipientUnavailable,
+                "487 | <recipient-unavailable/>",
+            ),
+            (488, C::NotAcceptable, "488 | <not-acceptable/>"),
+            (489, C::PolicyViolation, "489 | <policy-violation/> (8)"),
+            (491, C::UnexpectedRequest, "491 | <unexpected-request/>"),
+            (493, C::BadRequest, "493 | <bad-request/>"),
+            (
+                500,
+                C::InternalServerError,
+                "500 | <internal-server-error/>",
+            ),
+            (
+                501,
+                C::FeatureNotImplemented,
+                "501 | <feature-not-implemented/>",
+            ),
+            (
+                502,
+                C::RemoteServerNotFound,
+                "502 | <remote-server-not-found/>",
+            ),
+            (
+                503,
+                C::InternalServerError,
+                "503 | <internal-server-error/> (9)",
+            ),
+            (
+                504,
+                C::RemoteServerTimeout,
+                "504 | <remote-server-timeout/>",
+            ),
+            (505, C::NotAcceptable, "505 | <not-acceptable/>"),
+            (513, C::PolicyViolation, "513 | <policy-violation/>"),
+            (
+                600,
+                C::RecipientUnavailable,
+                "600 | <recipient-unavailable/>",
+            ),
+            (
+                603,
+                C::RecipientUnavailable,
+                "603 | <recipient-unavailable/>",
+            ),
+            (604, C::ItemNotFound, "604 | <item-not-found/>"),
+            (606, C::NotAcceptable, "606 | <not-acceptable/>"),
+        ];
+        for &(code, condition, row) in rows {
+            let e = sip_status_to_stanza_error(code, None);
+            assert_eq!(e.condition, condition, "{row}");
+            assert_eq!(e.error_type, condition.default_type(), "{row}");
+        }
+    }
+
+    /// RFC 7247 §7.2 note 1: "When mapping SIP 301 to XMPP <gone/>, the <gone/>
+    /// element MUST include XML character data specifying the new address."
+    #[test]
+    fn table3_301_is_gone_with_the_contact_address() {
+        let e = sip_status_to_stanza_error(301, Some("sip:romeo@new.example"));
+        assert_eq!(e.condition, C::Gone);
+        assert_eq!(e.alt.as_deref(), Some("sip:romeo@new.example"));
+        // Without a Contact there is no address to give: the 3xx catch-all.
+        assert_eq!(sip_status_to_stanza_error(301, None).condition, C::Redirect);
+    }
+
+    /// RFC 7247 §7.2 note 1: "When mapping SIP 410 to XMPP <gone/>, the <gone/>
+    /// element MUST NOT include XML character data specifying a new address."
+    #[test]
+    fn table3_410_is_gone_without_an_address() {
+        let e = sip_status_to_stanza_error(410, Some("sip:romeo@new.example"));
+        assert_eq!(e.condition, C::Gone);
+        assert_eq!(e.alt, None);
+    }
+
+    /// RFC 7247 §7.2 rows 3xx: a redirect carries the Contact as its new address.
+    #[test]
+    fn table3_302_redirect_carries_contact() {
+        let e = sip_status_to_stanza_error(302, Some("sip:r@elsewhere.example"));
+        assert_eq!(e.condition, C::Redirect);
+        assert_eq!(e.alt.as_deref(), Some("sip:r@elsewhere.example"));
+    }
+
+    /// RFC 7247 §7.2: "If a gateway encounters a SIP response code that is not
+    /// listed below, it SHOULD map a 3xx-series code to <redirect/>, a
+    /// 4xx-series code to <bad-request/>, a 5xx-series code to
+    /// <internal-server-error>, and a 6xx-series code to <recipient-unavailable/>."
+    #[test]
+    fn table3_unlisted_codes_follow_the_catch_all_rule() {
+        for (code, condition) in [
+            (399, C::Redirect),
+            (303, C::Redirect),
+            (409, C::BadRequest),
+            (422, C::BadRequest),
+            (494, C::BadRequest),
+            (499, C::BadRequest),
+            (555, C::InternalServerError),
+            (580, C::InternalServerError),
+            (601, C::RecipientUnavailable),
+            (699, C::RecipientUnavailable),
+        ] {
+            assert_eq!(
+                sip_status_to_stanza_error(code, None).condition,
+                condition,
+                "{code}"
+            );
+        }
+    }
+
+    /// Design §3: "a timeout on one side becomes remote-server-timeout / 408 on the other".
+    #[test]
+    fn timeouts_map_to_408_and_remote_server_timeout_both_ways() {
+        assert_eq!(XMPP_TIMEOUT_STATUS.code, 408);
+        assert_eq!(sip_timeout_stanza_error().condition, C::RemoteServerTimeout);
+        assert_eq!(stanza_error_to_sip(&sip_timeout_stanza_error()).code, 408);
+        assert_eq!(
+            sip_status_to_stanza_error(408, None).condition,
+            C::RemoteServerTimeout
+        );
+    }
+
+    #[test]
+    fn every_mapping_error_has_a_failure_status_and_condition() {
+        let all = [
+            MappingError::MalformedJid {
+                part: AddressPart::Local,
+                reason: "x",
+            },
+            MappingError::MalformedUri { reason: "x" },
+            MappingError::UnsupportedScheme { scheme: "tel" },
+            MappingError::AddressIncomplete,
+            MappingError::ForeignDomainRefused,
+            MappingError::NotOurDomain,
+            MappingError::UnsupportedMediaType,
+            MappingError::UnsupportedCharset,
+            MappingError::UnsupportedContentEncoding,
+            MappingError::InvalidBody { reason: "x" },
+            MappingError::BodyTooLarge { limit: 1 },
+            MappingError::MalformedCpim { reason: "x" },
+            MappingError::MalformedPidf { reason: "x" },
+            MappingError::MissingAddress { attribute: "to" },
+            MappingError::NoBody,
+            MappingError::Groupchat,
+            MappingError::ErrorStanza,
+        ];
+        for e in all {
+            let status = e.sip_status();
+            assert!((400..700).contains(&status.code), "{e:?}");
+            assert_ne!(status.reason, "Unknown", "{e:?}");
+            assert!(!e.kind().is_empty());
+        }
+        assert_eq!(MappingError::AddressIncomplete.sip_status().code, 484);
+        assert_eq!(
+            MappingError::MalformedJid {
+                part: AddressPart::Local,
+                reason: "x"
+            }
+            .stanza_error()
+            .condition,
+            C::JidMalformed
+        );
+        assert_eq!(
+            MappingError::Groupchat.stanza_error().condition,
+            C::ServiceUnavailable
+        );
+    }
+}

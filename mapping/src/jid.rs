@@ -1,0 +1,338 @@
+//! RFC 7622: XMPP addresses (JIDs), prepared with PRECIS, and the XEP-0106
+//! escaping of characters a localpart cannot carry.
+
+use std::fmt;
+
+use precis_profiles::precis_core::profile::PrecisFastInvocation;
+use precis_profiles::{OpaqueString, UsernameCaseMapped};
+
+use crate::error::{AddressPart, MappingError};
+
+/// RFC 7622 §3.1: each part of a JID is at most 1023 octets once prepared.
+pub const MAX_PART_LEN: usize = 1023;
+
+/// An XMPP address `localpart@domainpart/resourcepart`, each part prepared
+/// and enforced per RFC 7622 §3 (so two equal JIDs compare equal with `==`).
+///
+/// The localpart is kept in its XEP-0106 escaped form, exactly as it travels
+/// in a `from`/`to` attribute.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Jid {
+    local: Option<String>,
+    domain: String,
+    resource: Option<String>,
+}
+
+impl Jid {
+    /// Parse and prepare a JID string (RFC 7622 §3.1: the resourcepart starts
+    /// at the first `/`, the localpart ends at the first `@` before it).
+    pub fn parse(s: &str) -> Result<Self, MappingError> {
+        let (bare, resource) = match s.split_once('/') {
+            Some((bare, resource)) => (bare, Some(resource)),
+            None => (s, None),
+        };
+        let (local, domain) = match bare.split_once('@') {
+            Some((local, domain)) => (Some(local), domain),
+            None => (None, bare),
+        };
+        Self::new(local, domain, resource)
+    }
+
+    /// Build a JID from its parts, preparing each (RFC 7622 §3.2–§3.4).
+    /// `local` must already be in escaped form (see [`escape_localpart`]).
+    pub fn new(
+        local: Option<&str>,
+        domain: &str,
+        resource: Option<&str>,
+    ) -> Result<Self, MappingError> {
+        Ok(Self {
+            local: local.map(prepare_localpart).transpose()?,
+            domain: prepare_domainpart(domain)?,
+            resource: resource.map(prepare_resourcepart).transpose()?,
+        })
+    }
+
+    /// The escaped localpart, if any.
+    pub fn local(&self) -> Option<&str> {
+        self.local.as_deref()
+    }
+
+    /// The domainpart.
+    pub fn domain(&self) -> &str {
+        &self.domain
+    }
+
+    /// The resourcepart, if any.
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+
+    /// The bare JID (`localpart@domainpart`).
+    pub fn bare(&self) -> Jid {
+        Jid {
+            local: self.local.clone(),
+            domain: self.domain.clone(),
+            resource: None,
+        }
+    }
+
+    /// Whether this JID has a resourcepart ("full JID").
+    pub fn is_full(&self) -> bool {
+        self.resource.is_some()
+    }
+
+    /// The same bare JID with `resource` as its resourcepart.
+    pub fn with_resource(&self, resource: &str) -> Result<Jid, MappingError> {
+        Ok(Jid {
+            local: self.local.clone(),
+            domain: self.domain.clone(),
+            resource: Some(prepare_resourcepart(resource)?),
+        })
+    }
+}
+
+impl fmt::Display for Jid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(local) = &self.local {
+            write!(f, "{local}@")?;
+        }
+        f.write_str(&self.domain)?;
+        if let Some(resource) = &self.resource {
+            write!(f, "/{resource}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::str::FromStr for Jid {
+    type Err = MappingError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::parse(s)
+    }
+}
+
+/// XEP-0106 §3.1: the ten characters a localpart cannot carry and their escapes.
+const ESCAPES: [(char, &str); 10] = [
+    (' ', "\\20"),
+    ('"', "\\22"),
+    ('&', "\\26"),
+    ('\'', "\\27"),
+    ('/', "\\2f"),
+    (':', "\\3a"),
+    ('<', "\\3c"),
+    ('>', "\\3e"),
+    ('@', "\\40"),
+    ('\\', "\\5c"),
+];
+
+/// XEP-0106 §4.2: escape a raw user name into a localpart.
+///
+/// A backslash is escaped only where it would otherwise start one of the ten
+/// escape sequences, so ordinary backslashes survive unchanged (§4.2 rule 3).
+pub fn escape_localpart(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for (i, c) in raw.char_indices() {
+        match c {
+            '\\' if starts_escape(&raw[i + 1..]) => out.push_str("\\5c"),
+            '\\' => out.push('\\'),
+            c => match ESCAPES.iter().find(|(e, _)| *e == c) {
+                Some((_, seq)) => out.push_str(seq),
+                None => out.push(c),
+            },
+        }
+    }
+    out
+}
+
+/// XEP-0106 §4.3: turn an escaped localpart back into the raw user name.
+/// Sequences that are not one of the ten escapes are left as they are.
+pub fn unescape_localpart(escaped: &str) -> String {
+    let mut out = String::with_capacity(escaped.len());
+    let mut rest = escaped;
+    while let Some(pos) = rest.find('\\') {
+        out.push_str(&rest[..pos]);
+        let after = &rest[pos + 1..];
+        match escape_target(after) {
+            Some(c) => {
+                out.push(c);
+                rest = &after[2..];
+            }
+            None => {
+                out.push('\\');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+fn escape_target(after_backslash: &str) -> Option<char> {
+    let hex = after_backslash.get(..2)?;
+    ESCAPES
+        .iter()
+        .find(|(_, seq)| seq[1..].eq_ignore_ascii_case(hex))
+        .map(|(c, _)| *c)
+}
+
+fn starts_escape(after_backslash: &str) -> bool {
+    escape_target(after_backslash).is_some()
+}
+
+/// RFC 7622 §3.3: UsernameCaseMapped (RFC 8265 §3.3), plus the characters
+/// §3.3.1 forbids in a localpart.
+fn prepare_localpart(local: &str) -> Result<String, MappingError> {
+    let bad = |reason| MappingError::MalformedJid {
+        part: AddressPart::Local,
+        reason,
+    };
+    if local.is_empty() {
+        return Err(bad("empty localpart"));
+    }
+    if local
+        .chars()
+        .any(|c| matches!(c, '"' | '&' | '\'' | '/' | ':' | '<' | '>' | '@'))
+    {
+        return Err(bad(
+            "localpart contains a character RFC 7622 §3.3.1 forbids",
+        ));
+    }
+    let prepared = UsernameCaseMapped::enforce(local)
+        .map_err(|_| bad("localpart fails the PRECIS UsernameCaseMapped profile"))?;
+    check_len(&prepared, AddressPart::Local)?;
+    Ok(prepared.into_owned())
+}
+
+/// RFC 7622 §3.2: the domainpart. IDNA conversion is out of scope (RFC 7247
+/// §6.1); ASCII letters are lowercased, a final dot is stripped, and the
+/// characters that cannot appear in a hostname or IP literal are refused.
+fn prepare_domainpart(domain: &str) -> Result<String, MappingError> {
+    let bad = |reason| MappingError::MalformedJid {
+        part: AddressPart::Domain,
+        reason,
+    };
+    let domain = domain.strip_suffix('.').unwrap_or(domain);
+    if domain.is_empty() {
+        return Err(bad("empty domainpart"));
+    }
+    let ip_literal = domain.starts_with('[') && domain.ends_with(']');
+    let ok = if ip_literal {
+        domain[1..domain.len() - 1]
+            .parse::<std::net::Ipv6Addr>()
+            .is_ok()
+    } else {
+        domain.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+        })
+    };
+    if !ok {
+        return Err(bad("domainpart is not a hostname or IP literal"));
+    }
+    let prepared = domain.to_lowercase();
+    check_len(&prepared, AddressPart::Domain)?;
+    Ok(prepared)
+}
+
+/// RFC 7622 §3.4: OpaqueString (RFC 8265 §4.2).
+fn prepare_resourcepart(resource: &str) -> Result<String, MappingError> {
+    let bad = |reason| MappingError::MalformedJid {
+        part: AddressPart::Resource,
+        reason,
+    };
+    if resource.is_empty() {
+        return Err(bad("empty resourcepart"));
+    }
+    let prepared = OpaqueString::enforce(resource)
+        .map_err(|_| bad("resourcepart fails the PRECIS OpaqueString profile"))?;
+    check_len(&prepared, AddressPart::Resource)?;
+    Ok(prepared.into_owned())
+}
+
+fn check_len(part: &str, which: AddressPart) -> Result<(), MappingError> {
+    if part.len() > MAX_PART_LEN {
+        return Err(MappingError::MalformedJid {
+            part: which,
+            reason: "longer than 1023 octets (RFC 7622 §3.1)",
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// XEP-0106 §5, Table 3: the example transformations.
+    #[test]
+    fn xep0106_examples_escape_and_unescape() {
+        let table = [
+            ("space cadet", "space\\20cadet"),
+            ("call me \"ishmael\"", "call\\20me\\20\\22ishmael\\22"),
+            ("at&t guy", "at\\26t\\20guy"),
+            ("d'artagnan", "d\\27artagnan"),
+            ("/.fanboy", "\\2f.fanboy"),
+            ("::foo::", "\\3a\\3afoo\\3a\\3a"),
+            ("<foo>", "\\3cfoo\\3e"),
+            ("user@host", "user\\40host"),
+            ("c:\\net", "c\\3a\\net"),
+            ("c:\\\\net", "c\\3a\\\\net"),
+            ("c:\\cool stuff", "c\\3a\\cool\\20stuff"),
+            ("c:\\5commas", "c\\3a\\5c5commas"),
+        ];
+        for (raw, escaped) in table {
+            assert_eq!(escape_localpart(raw), escaped, "escape {raw}");
+            assert_eq!(unescape_localpart(escaped), raw, "unescape {escaped}");
+        }
+    }
+
+    #[test]
+    fn jid_parse_splits_at_first_slash_then_at() {
+        let jid = Jid::parse("juliet@example.com/foo@bar/baz").unwrap();
+        assert_eq!(jid.local(), Some("juliet"));
+        assert_eq!(jid.domain(), "example.com");
+        assert_eq!(jid.resource(), Some("foo@bar/baz"));
+        assert_eq!(jid.to_string(), "juliet@example.com/foo@bar/baz");
+        assert_eq!(jid.bare().to_string(), "juliet@example.com");
+    }
+
+    /// RFC 7622 §3.3: localparts are case-mapped, so comparison is caseless.
+    #[test]
+    fn jid_localpart_and_domain_are_case_folded() {
+        let a = Jid::parse("Juliet@Example.COM/Balcony").unwrap();
+        assert_eq!(a.to_string(), "juliet@example.com/Balcony");
+        assert_eq!(a, Jid::parse("juliet@example.com./Balcony").unwrap());
+    }
+
+    #[test]
+    fn jid_refuses_empty_parts_and_forbidden_characters() {
+        for bad in [
+            "",
+            "@example.com",
+            "a@",
+            "a@b/",
+            "a b@example.com",
+            "a'b@x.org",
+            "a@b c",
+        ] {
+            assert!(Jid::parse(bad).is_err(), "{bad:?} must be refused");
+        }
+        let long = format!("{}@example.com", "a".repeat(1024));
+        assert!(Jid::parse(&long).is_err());
+    }
+
+    #[test]
+    fn jid_domain_only_and_ip_literal() {
+        assert_eq!(Jid::parse("example.com").unwrap().local(), None);
+        assert_eq!(
+            Jid::parse("a@[::1]").unwrap().domain(),
+            "[::1]",
+            "IPv6 literal"
+        );
+    }
+}

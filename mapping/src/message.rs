@@ -1,0 +1,370 @@
+//! RFC 7572: single instant messages, SIP MESSAGE (RFC 3428) ↔ XMPP `<message/>`.
+//!
+//! Table 1 (XMPP → SIP) and Table 2 (SIP → XMPP) of RFC 7572, field by field.
+//! The transaction identifier ↔ `id` row is the gateway's (it owns both); the
+//! rest is here.
+
+use parley_xmpp::stanza::{Message, MessageType};
+
+use crate::address::{AddressMapper, Jid, SipAddress};
+use crate::body;
+use crate::error::MappingError;
+use crate::media_type::MediaType;
+
+/// RFC 3428 §8: a MESSAGE outside a session must not exceed 1300 bytes when
+/// the path MTU is unknown; above it, a stream transport or, from XMPP,
+/// `<policy-violation/>` (RFC 7572 §6). The gateway applies it, knowing the
+/// transport; the full request size is only known once it is serialized.
+pub const PAGE_MODE_LIMIT: usize = 1300;
+
+/// The fields of a SIP MESSAGE that RFC 7572 maps, as neutral data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SipMessage {
+    /// The Request-URI.
+    pub request_uri: SipAddress,
+    /// The From URI (without its tag).
+    pub from: SipAddress,
+    /// The To URI.
+    pub to: SipAddress,
+    /// The From display name, if any.
+    pub from_display: Option<String>,
+    /// Call-ID (RFC 7572: ↔ `<thread/>`). Always present on a received
+    /// MESSAGE; `None` from [`to_sip`] when the stanza had no thread, and the
+    /// gateway then makes a fresh one.
+    pub call_id: Option<String>,
+    /// Subject (↔ `<subject/>`).
+    pub subject: Option<String>,
+    /// The raw Content-Type header value.
+    pub content_type: Option<String>,
+    /// The raw Content-Encoding header value.
+    pub content_encoding: Option<String>,
+    /// Content-Language (↔ `xml:lang`, RFC 7572 §8 MUST).
+    pub content_language: Option<String>,
+    /// The body bytes exactly as on the wire.
+    pub body: Vec<u8>,
+}
+
+/// Deployment choices for message translation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MessageOptions {
+    /// Send SIP pager-mode messages as `type='chat'` instead of no type.
+    /// RFC 7572 §5 says a gateway "MUST specify no XMPP 'type' attribute or
+    /// … 'normal'", so the default is `false`; some XMPP clients only show
+    /// chat messages in a conversation window, hence the switch (design §3).
+    pub xmpp_type_chat: bool,
+}
+
+/// RFC 7572 §5, Table 2: a SIP MESSAGE as an XMPP `<message/>`.
+///
+/// `from` is the mapped SIP sender (its GRUU as resource), `to` the mapped
+/// Request-URI (or the To URI when the Request-URI has no user part, e.g. a
+/// proxy that rewrote it to the gateway's address). `id` is left for the
+/// gateway, which ties it to the SIP transaction.
+pub fn to_xmpp(
+    msg: &SipMessage,
+    mapper: &AddressMapper,
+    opts: &MessageOptions,
+) -> Result<Message, MappingError> {
+    let from = mapper.sip_user_to_jid(&msg.from)?;
+    let to = match mapper.sip_target_to_jid(&msg.request_uri) {
+        Err(MappingError::AddressIncomplete) => mapper.sip_target_to_jid(&msg.to)?,
+        other => other?,
+    };
+    let content = body::decode(
+        msg.content_type.as_deref(),
+        msg.content_encoding.as_deref(),
+        &msg.body,
+    )?;
+    let subject = msg.subject.as_deref().map(xml_text).transpose()?;
+    let thread = msg.call_id.as_deref().map(xml_text).transpose()?;
+    Ok(Message {
+        from: Some(from.to_string()),
+        to: Some(to.to_string()),
+        id: None,
+        // RFC 7572 §5: no type (= normal) unless the deployment asked for chat.
+        message_type: opts.xmpp_type_chat.then_some(MessageType::Chat),
+        // RFC 7572 §8: Content-Language → xml:lang. A list can only give its first tag.
+        lang: msg
+            .content_language
+            .as_deref()
+            .and_then(|l| l.split(',').next())
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned),
+        body: Some(content.text),
+        subject,
+        thread,
+        error: None,
+        payloads: content.payloads,
+    })
+}
+
+/// RFC 7572 §4, Table 1: an XMPP `<message/>` as a SIP MESSAGE.
+///
+/// The sender's bare JID is the From URI with the resourcepart as its GRUU
+/// (note 1, MUST); `to` is both Request-URI and To. `type` has no mapping
+/// (note 2) except that `groupchat` is refused (RFC 6121 §8.5.2.1.1:
+/// `<service-unavailable/>`) and `error` is not a message at all.
+pub fn to_sip(msg: &Message, mapper: &AddressMapper) -> Result<SipMessage, MappingError> {
+    match msg.message_type {
+        Some(MessageType::Groupchat) => return Err(MappingError::Groupchat),
+        Some(MessageType::Error) => return Err(MappingError::ErrorStanza),
+        _ => {}
+    }
+    let from = msg
+        .from
+        .as_deref()
+        .ok_or(MappingError::MissingAddress { attribute: "from" })?;
+    let to = msg
+        .to
+        .as_deref()
+        .ok_or(MappingError::MissingAddress { attribute: "to" })?;
+    let from = mapper.xmpp_user_to_sip(&Jid::parse(from)?)?;
+    let to = mapper.jid_to_sip_user(&Jid::parse(to)?)?;
+    let body = msg.body.clone().ok_or(MappingError::NoBody)?;
+    Ok(SipMessage {
+        request_uri: to.clone(),
+        from,
+        to,
+        from_display: None,
+        call_id: msg.thread.clone(),
+        subject: msg.subject.clone(),
+        content_type: Some(MediaType::text_plain_utf8().to_string()),
+        content_encoding: None,
+        content_language: msg.lang.clone(),
+        body: body.into_bytes(),
+    })
+}
+
+/// Check that a header value can be XML character data (XML 1.0 §2.2).
+fn xml_text(s: &str) -> Result<String, MappingError> {
+    if s.chars().all(body::is_xml_char) {
+        Ok(s.to_owned())
+    } else {
+        Err(MappingError::InvalidBody {
+            reason: "header holds characters XML 1.0 cannot carry",
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use parley_xmpp::stanza::DefinedCondition;
+
+    use super::*;
+    use crate::address::ForeignDomainPolicy;
+
+    fn mapper() -> AddressMapper {
+        AddressMapper {
+            component_domain: "example.net".into(),
+            sip_domain: "example.net".into(),
+            foreign_domains: ForeignDomainPolicy::Allow,
+        }
+    }
+
+    fn sip(s: &str) -> SipAddress {
+        SipAddress::parse(s).unwrap()
+    }
+
+    /// RFC 7572 §5 Example 4, the SIP fields of the MESSAGE.
+    fn example4() -> SipMessage {
+        SipMessage {
+            request_uri: sip("sip:juliet@example.com"),
+            from: sip("sip:romeo@example.net"),
+            to: sip("sip:juliet@example.com"),
+            from_display: None,
+            call_id: Some("9E97FB43-85F4-4A00-8751-1124FD4C7B2E".into()),
+            subject: None,
+            content_type: Some("text/plain".into()),
+            content_encoding: None,
+            content_language: None,
+            body: b"Neither, fair saint, if either thee dislike.".to_vec(),
+        }
+    }
+
+    /// RFC 7572 §5 Example 5: "<message from='romeo@example.net/dr4hcr0st3lup4c'
+    /// to='juliet@example.com'><body>Neither, fair saint, if either thee dislike.</body>".
+    #[test]
+    fn example4_sip_message_becomes_example5_stanza() {
+        let mut msg = example4();
+        msg.from = sip("sip:romeo@example.net;gr=dr4hcr0st3lup4c");
+        let m = to_xmpp(&msg, &mapper(), &MessageOptions::default()).unwrap();
+        assert_eq!(m.from.as_deref(), Some("romeo@example.net/dr4hcr0st3lup4c"));
+        assert_eq!(m.to.as_deref(), Some("juliet@example.com"));
+        assert_eq!(
+            m.body.as_deref(),
+            Some("Neither, fair saint, if either thee dislike.")
+        );
+        // Table 2: Call-ID → <thread/>.
+        assert_eq!(
+            m.thread.as_deref(),
+            Some("9E97FB43-85F4-4A00-8751-1124FD4C7B2E")
+        );
+    }
+
+    /// RFC 7572 §5: "MUST specify no XMPP 'type' attribute or … 'normal'".
+    #[test]
+    fn pager_mode_message_has_no_type_unless_configured() {
+        let m = to_xmpp(&example4(), &mapper(), &MessageOptions::default()).unwrap();
+        assert_eq!(m.message_type, None);
+        let opts = MessageOptions {
+            xmpp_type_chat: true,
+        };
+        let m = to_xmpp(&example4(), &mapper(), &opts).unwrap();
+        assert_eq!(m.message_type, Some(MessageType::Chat));
+    }
+
+    /// RFC 7572 §8 Examples 6 and 7: "Content-Language: cs" → "xml:lang='cs'",
+    /// body bytes unchanged.
+    #[test]
+    fn content_language_becomes_xml_lang_and_utf8_body_is_exact() {
+        let mut msg = example4();
+        msg.content_language = Some("cs".into());
+        let text = "Nic z obého, má děvo spanilá,\nnenavidíš-li jedno nebo druhé.";
+        msg.body = text.as_bytes().to_vec();
+        let m = to_xmpp(&msg, &mapper(), &MessageOptions::default()).unwrap();
+        assert_eq!(m.lang.as_deref(), Some("cs"));
+        assert_eq!(m.body.as_deref(), Some(text));
+    }
+
+    /// RFC 7572 Table 2: "Subject | <subject/>".
+    #[test]
+    fn subject_maps_both_ways() {
+        let mut msg = example4();
+        msg.subject = Some("Balcony".into());
+        let m = to_xmpp(&msg, &mapper(), &MessageOptions::default()).unwrap();
+        assert_eq!(m.subject.as_deref(), Some("Balcony"));
+        let back = to_sip(&swap(m), &mapper()).unwrap();
+        assert_eq!(back.subject.as_deref(), Some("Balcony"));
+    }
+
+    fn swap(mut m: Message) -> Message {
+        std::mem::swap(&mut m.from, &mut m.to);
+        m
+    }
+
+    /// RFC 7572 §4 Examples 1 and 2: from='juliet@example.com/yn0cl4bnw0yr3vym'
+    /// → "From: <sip:juliet@example.com;gr=yn0cl4bnw0yr3vym>", "MESSAGE sip:romeo@example.net",
+    /// "Content-Type: text/plain", the body unchanged.
+    #[test]
+    fn example1_stanza_becomes_example2_message() {
+        let stanza = Message {
+            from: Some("juliet@example.com/yn0cl4bnw0yr3vym".into()),
+            to: Some("romeo@example.net".into()),
+            body: Some("Art thou not Romeo, and a Montague?".into()),
+            ..Message::default()
+        };
+        let s = to_sip(&stanza, &mapper()).unwrap();
+        assert_eq!(
+            s.from.to_string(),
+            "sip:juliet@example.com;gr=yn0cl4bnw0yr3vym"
+        );
+        assert_eq!(s.request_uri.to_string(), "sip:romeo@example.net");
+        assert_eq!(s.to.to_string(), "sip:romeo@example.net");
+        assert_eq!(s.body, b"Art thou not Romeo, and a Montague?");
+        assert_eq!(s.body.len(), 35, "Content-Length: 35");
+        assert_eq!(s.content_type.as_deref(), Some("text/plain;charset=UTF-8"));
+        assert_eq!(s.call_id, None);
+    }
+
+    /// RFC 7572 Table 1: "<thread/> | Call-ID", "xml:lang | Content-Language".
+    #[test]
+    fn thread_and_lang_map_to_call_id_and_content_language() {
+        let stanza = Message {
+            from: Some("juliet@example.com".into()),
+            to: Some("romeo@example.net".into()),
+            body: Some("hi".into()),
+            thread: Some("e0ffe42b28561960c6b12b944a092794b9683a38".into()),
+            lang: Some("en".into()),
+            ..Message::default()
+        };
+        let s = to_sip(&stanza, &mapper()).unwrap();
+        assert_eq!(
+            s.call_id.as_deref(),
+            Some("e0ffe42b28561960c6b12b944a092794b9683a38")
+        );
+        assert_eq!(s.content_language.as_deref(), Some("en"));
+    }
+
+    /// RFC 6121 §8.5.2.1.1: groupchat "SHOULD be <service-unavailable/>".
+    #[test]
+    fn groupchat_is_refused_with_service_unavailable() {
+        let stanza = Message {
+            from: Some("juliet@example.com/x".into()),
+            to: Some("romeo@example.net".into()),
+            message_type: Some(MessageType::Groupchat),
+            body: Some("hi".into()),
+            ..Message::default()
+        };
+        let err = to_sip(&stanza, &mapper()).unwrap_err();
+        assert_eq!(err, MappingError::Groupchat);
+        assert_eq!(
+            err.stanza_error().condition,
+            DefinedCondition::ServiceUnavailable
+        );
+    }
+
+    #[test]
+    fn chat_normal_and_headline_all_become_messages() {
+        for t in [
+            None,
+            Some(MessageType::Chat),
+            Some(MessageType::Normal),
+            Some(MessageType::Headline),
+        ] {
+            let stanza = Message {
+                from: Some("juliet@example.com".into()),
+                to: Some("romeo@example.net".into()),
+                message_type: t,
+                body: Some("hi".into()),
+                ..Message::default()
+            };
+            assert!(to_sip(&stanza, &mapper()).is_ok(), "{t:?}");
+        }
+    }
+
+    #[test]
+    fn stanza_without_body_or_addresses_is_refused() {
+        let mut stanza = Message {
+            from: Some("juliet@example.com".into()),
+            to: Some("romeo@example.net".into()),
+            ..Message::default()
+        };
+        assert_eq!(to_sip(&stanza, &mapper()), Err(MappingError::NoBody));
+        stanza.body = Some("x".into());
+        stanza.to = None;
+        assert_eq!(
+            to_sip(&stanza, &mapper()),
+            Err(MappingError::MissingAddress { attribute: "to" })
+        );
+        stanza.to = Some("romeo@elsewhere.example".into());
+        assert_eq!(to_sip(&stanza, &mapper()), Err(MappingError::NotOurDomain));
+    }
+
+    /// A proxy that rewrote the Request-URI to the gateway's own address.
+    #[test]
+    fn request_uri_without_user_falls_back_to_to() {
+        let mut msg = example4();
+        msg.request_uri = sip("sip:192.0.2.7:5060;transport=udp");
+        let m = to_xmpp(&msg, &mapper(), &MessageOptions::default()).unwrap();
+        assert_eq!(m.to.as_deref(), Some("juliet@example.com"));
+    }
+
+    #[test]
+    fn control_characters_cannot_reach_xml() {
+        let mut msg = example4();
+        msg.body = b"bell \x07".to_vec();
+        assert_eq!(
+            to_xmpp(&msg, &mapper(), &MessageOptions::default())
+                .unwrap_err()
+                .sip_status()
+                .code,
+            400
+        );
+        let mut msg = example4();
+        msg.call_id = Some("a\x01b".into());
+        assert!(to_xmpp(&msg, &mapper(), &MessageOptions::default()).is_err());
+    }
+}
