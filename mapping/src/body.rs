@@ -6,6 +6,7 @@ use std::io::Read;
 
 use parley_xmpp::stanza::Element;
 
+use crate::cpim::CpimMessage;
 use crate::error::MappingError;
 use crate::media_type::MediaType;
 
@@ -19,6 +20,9 @@ pub struct Content {
     pub text: String,
     /// Extra payload elements (e.g. XHTML-IM), in order.
     pub payloads: Vec<Element>,
+    /// The RFC 3862 wrapper the text came in, if it came in one: its
+    /// From/To/DateTime and extension headers (e.g. IMDN) stay readable.
+    pub cpim: Option<CpimMessage>,
 }
 
 /// Decode a body: undo the content coding, then translate by media type.
@@ -43,7 +47,22 @@ fn decode_media(media: &MediaType, bytes: &[u8]) -> Result<Content, MappingError
         Ok(Content {
             text: decode_charset(media.charset(), bytes)?,
             payloads: Vec::new(),
+            cpim: None,
         })
+    } else if media.is("message", "cpim") {
+        // Design §3: message/cpim (RFC 3862) is unwrapped; the encapsulated
+        // entity is translated by its own type (one level: CPIM in CPIM is refused).
+        let cpim = CpimMessage::parse(bytes)?;
+        let inner = match cpim.content_type() {
+            Some(ct) => MediaType::parse(ct)?,
+            None => MediaType::text_plain_utf8(),
+        };
+        if inner.is("message", "cpim") {
+            return Err(MappingError::UnsupportedMediaType);
+        }
+        let mut content = decode_media(&inner, &cpim.content)?;
+        content.cpim = Some(cpim);
+        Ok(content)
     } else {
         // RFC 7572 §7: other types are "a matter of implementation".
         Err(MappingError::UnsupportedMediaType)
@@ -178,6 +197,31 @@ mod tests {
             MappingError::UnsupportedContentEncoding
         );
         assert!(decode(None, Some("deflate"), b"not deflate").is_err());
+    }
+
+    /// real-clients: linphone's message/cpim with IMDN headers around text/plain.
+    #[test]
+    fn cpim_is_unwrapped_to_its_inner_text() {
+        let raw = include_bytes!("../tests/fixtures/cpim/linphone-5.1-message-cpim-imdn.cpim");
+        let c = decode(Some("message/cpim"), None, raw).unwrap();
+        assert_eq!(c.text, "CPIM héllo ✓ <&>");
+        let cpim = c.cpim.unwrap();
+        assert_eq!(cpim.date_time().as_deref(), Some("2026-11-25T07:44:55Z"));
+        assert_eq!(cpim.from().unwrap().uri, "sip:alice@sip.localhost");
+    }
+
+    /// real-clients: linphone's isComposing is deflated CPIM; it inflates and
+    /// unwraps, and its inner type is not text, so 415 rather than garbage.
+    #[test]
+    fn deflated_cpim_is_inflated_then_unwrapped() {
+        let raw = include_bytes!("../tests/fixtures/sip/linphone-5.1-iscomposing.body");
+        let inflated = decode_content_coding(Some("deflate"), raw).unwrap();
+        let cpim = CpimMessage::parse(&inflated).unwrap();
+        assert_eq!(cpim.content_type(), Some("application/im-iscomposing+xml"));
+        assert_eq!(
+            decode(Some("message/cpim"), Some("deflate"), raw).unwrap_err(),
+            MappingError::UnsupportedMediaType
+        );
     }
 
     #[test]

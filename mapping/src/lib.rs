@@ -9,6 +9,8 @@
 pub mod address;
 /// RFC 3261 §7.4, RFC 7572 §7: SIP message bodies (type, charset, coding) → text.
 pub mod body;
+/// RFC 3862: the `message/cpim` format.
+pub mod cpim;
 /// RFC 7247 §7: XMPP stanza errors ↔ SIP responses, and [`error::MappingError`].
 pub mod error;
 /// RFC 7622: JIDs, PRECIS preparation and XEP-0106 escaping.
