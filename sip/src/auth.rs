@@ -94,11 +94,12 @@ pub enum AuthError {
     /// has run out for this nonce.
     #[error("nonce count must be between 1 and 0xffffffff")]
     InvalidNonceCount,
-    /// A value we would write into the header holds a control character (or,
-    /// for the method and URI, a space or quote) and would break the header.
+    /// A value we would write into the header holds a line break or another
+    /// control character (or, for the method and URI, a space or quote) and
+    /// would break the header.
     #[error("{field} cannot be written into an authorization header")]
     UnwritableValue {
-        /// Which input: `username`, `method` or `uri`.
+        /// Which input: `username`, `method`, `uri`, `realm`, `nonce` or `opaque`.
         field: &'static str,
     },
 }
@@ -263,6 +264,17 @@ pub fn authorize(
     }
     if creds.username.chars().any(|c| c.is_control() && c != '\t') {
         return Err(AuthError::UnwritableValue { field: "username" });
+    }
+    // Challenge fields are public: a line break put there after parsing
+    // (the parser refuses them) would split the header.
+    for (field, value) in [
+        ("realm", ch.realm.as_str()),
+        ("nonce", ch.nonce.as_str()),
+        ("opaque", ch.opaque.as_deref().unwrap_or_default()),
+    ] {
+        if value.contains(['\r', '\n']) {
+            return Err(AuthError::UnwritableValue { field });
+        }
     }
     if method.is_empty() || !method.bytes().all(challenge::is_token_byte) {
         return Err(AuthError::UnwritableValue { field: "method" });
@@ -481,10 +493,12 @@ fn to_hex(bytes: &[u8]) -> String {
 }
 
 /// Writes `value` as an RFC 3261 §25.1 quoted-string, escaping `"` and `\`.
+/// Other ASCII controls (which a challenge may carry as quoted-pairs) are
+/// escaped too, since qdtext cannot hold them; CR and LF never get here.
 fn push_quoted(out: &mut String, value: &str) {
     out.push('"');
     for c in value.chars() {
-        if c == '"' || c == '\\' {
+        if c == '"' || c == '\\' || (c.is_ascii_control() && c != '\t') {
             out.push('\\');
         }
         out.push(c);

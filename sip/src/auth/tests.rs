@@ -554,3 +554,67 @@ fn credentials_debug_hides_the_password() {
         "{s}"
     );
 }
+
+/// RFC 3261 §25.1 quoted-pair: a control character a challenge carried escaped
+/// goes back out escaped, never raw.
+#[test]
+fn escaped_controls_in_a_challenge_go_back_out_escaped() {
+    let ch = Challenge::parse("Digest realm=\"a\\\u{0}b\", nonce=\"n\\\u{7}\", qop=auth").unwrap();
+    assert_eq!(ch.realm, "a\u{0}b");
+    let v = authorize(&ch, &bob(), "REGISTER", "sip:biloxi.com", b"", "c", 1).unwrap();
+    assert!(v.contains("realm=\"a\\\u{0}b\""), "{v:?}");
+    assert!(v.contains("nonce=\"n\\\u{7}\""), "{v:?}");
+}
+
+/// Challenge fields are public; a line break put in after parsing is refused.
+#[test]
+fn line_break_put_into_a_challenge_is_refused() {
+    let mut ch = biloxi(", qop=auth");
+    ch.opaque = Some("x\r\nVia: evil".into());
+    let err = authorize(&ch, &bob(), "REGISTER", "sip:biloxi.com", b"", "c", 1).unwrap_err();
+    assert_eq!(err, AuthError::UnwritableValue { field: "opaque" });
+}
+
+proptest::proptest! {
+    /// Whatever a challenge or the caller holds, the answer is one header
+    /// value: no line break, no panic; and the unescaped values round-trip.
+    #[test]
+    fn authorization_never_holds_a_line_break(
+        realm in "[\u{0}-\u{7f}\u{e9}]{0,20}",
+        opaque in "[\u{0}-\u{7f}]{0,20}",
+        username in "\\PC{0,20}",
+        uri in "[!-~]{1,20}",
+        junk in "[ -~\t\r\n\u{0}]{0,40}",
+        nc in 1u32..,
+    ) {
+        // RFC 3261 §25.1 quoted-pair for `"`, `\` and controls.
+        let quote = |v: &str| {
+            let mut q = String::new();
+            for c in v.chars() {
+                if c == '"' || c == '\\' || c.is_ascii_control() {
+                    q.push('\\');
+                }
+                q.push(c);
+            }
+            q
+        };
+        let creds = Credentials { username, password: "p".into() };
+        let value = format!("Digest realm=\"{}\", nonce=\"n\", qop=auth, opaque=\"{}\"", quote(&realm), quote(&opaque));
+        match Challenge::parse(&value) {
+            Ok(ch) => {
+                proptest::prop_assert_eq!(&ch.realm, &realm);
+                proptest::prop_assert_eq!(ch.opaque.as_deref(), Some(opaque.as_str()));
+                if let Ok(v) = authorize(&ch, &creds, "MESSAGE", &uri, b"", "c", nc) {
+                    proptest::prop_assert!(!v.contains(['\r', '\n']), "{:?}", v);
+                }
+            }
+            // quoted-pair cannot carry CR or LF.
+            Err(_) => proptest::prop_assert!((realm.clone() + &opaque).contains(['\r', '\n'])),
+        }
+        if let Ok(ch) = Challenge::parse(&format!("{value}, {junk}"))
+            && let Ok(v) = authorize(&ch, &creds, "MESSAGE", &uri, b"", "c", nc)
+        {
+            proptest::prop_assert!(!v.contains(['\r', '\n']), "{:?}", v);
+        }
+    }
+}
