@@ -116,6 +116,10 @@ pub enum MappingError {
     /// RFC 6121 §8.5.2.1.1: a `groupchat` message outside a MUC.
     #[error("groupchat messages are not gatewayed")]
     Groupchat,
+    /// RFC 8048 §6.2 Table 1 note 1: only available and unavailable presence
+    /// are notifications; subscribe, probe and the rest go elsewhere.
+    #[error("presence stanza is not a notification")]
+    NotANotification,
     /// A stanza of type `error`: RFC 6120 §8.3.1 forbids answering it with an
     /// error; the gateway maps it with [`stanza_error_to_sip`] instead.
     #[error("error stanza is not a message")]
@@ -142,6 +146,7 @@ impl MappingError {
             Self::MissingAddress { .. } => "missing-address",
             Self::NoBody => "no-body",
             Self::Groupchat => "groupchat",
+            Self::NotANotification => "not-a-notification",
             Self::ErrorStanza => "error-stanza",
         }
     }
@@ -164,7 +169,10 @@ impl MappingError {
                 400
             }
             Self::BodyTooLarge { .. } => 413,
-            Self::MissingAddress { .. } | Self::NoBody | Self::ErrorStanza => 400,
+            Self::MissingAddress { .. }
+            | Self::NoBody
+            | Self::ErrorStanza
+            | Self::NotANotification => 400,
             // Only reachable from XMPP; mirror Table 2's service-unavailable row.
             Self::Groupchat => 403,
         })
@@ -187,6 +195,7 @@ impl MappingError {
             | Self::MalformedCpim { .. }
             | Self::MalformedPidf { .. }
             | Self::MissingAddress { .. }
+            | Self::NotANotification
             | Self::ErrorStanza => DefinedCondition::BadRequest,
             // RFC 7572 §6: an over-sized message is a policy violation.
             Self::BodyTooLarge { .. } => DefinedCondition::PolicyViolation,
@@ -793,6 +802,7 @@ mod tests {
             MappingError::MissingAddress { attribute: "to" },
             MappingError::NoBody,
             MappingError::Groupchat,
+            MappingError::NotANotification,
             MappingError::ErrorStanza,
         ];
         for e in all {

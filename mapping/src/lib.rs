@@ -2,8 +2,9 @@
 //!
 //! Where it sits: between the `sip` and `xmpp` crates, called by the gateway's
 //! router. It takes parsed values (SIP URIs and header values, typed XMPP
-//! stanzas) and returns parsed values. It does no I/O, no async, reads no
-//! clock and draws no random numbers: ids and times are arguments.
+//! stanzas, SIP bodies) and returns parsed values; the one place that decides
+//! what a peer hears on failure is [`error`]. It does no I/O, no async, reads
+//! no clock and draws no random numbers: ids and times are arguments.
 
 /// RFC 7247 §6: SIP/SIPS/tel/im/pres URIs ↔ JIDs.
 pub mod address;
@@ -13,13 +14,22 @@ pub mod body;
 pub mod cpim;
 /// RFC 7247 §7: XMPP stanza errors ↔ SIP responses, and [`error::MappingError`].
 pub mod error;
+/// Entry points for the fuzz targets in `fuzz/` (and the corpus replay test).
+pub mod fuzzing;
 /// RFC 7622: JIDs, PRECIS preparation and XEP-0106 escaping.
 pub mod jid;
 /// RFC 2045 §5.1: Content-Type values.
 pub mod media_type;
 /// RFC 7572: SIP MESSAGE ↔ XMPP `<message/>`.
 pub mod message;
+/// RFC 3863 PIDF with RFC 4479 persons and RFC 4480 RPID activities.
+pub mod pidf;
+/// RFC 8048 §6: presence notifications, PIDF ↔ `<presence/>`.
+pub mod presence;
+/// XML 1.0 documents in SIP bodies, bounded and DTD-free.
+pub mod xml;
 
 pub use address::{AddressMapper, ForeignDomainPolicy, Jid, SipAddress};
 pub use error::{MappingError, SipStatus, sip_status_to_stanza_error, stanza_error_to_sip};
 pub use message::{MessageOptions, SipMessage};
+pub use pidf::Pidf;
