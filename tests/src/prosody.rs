@@ -1,1 +1,253 @@
-//! Filled by the XMPP component work: starts Prosody on loopback.
+//! A real Prosody (Debian package `prosody`) on loopback, for end-to-end tests.
+//!
+//! Started as a child process in the foreground with its config and data in a
+//! temporary directory, c2s and component ports picked free at run time, and
+//! killed when dropped. Plaintext c2s with PLAIN allowed, so test clients need
+//! no TLS; one XEP-0114 component section for the gateway.
+
+use std::fs;
+use std::io::Read;
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::port::free_tcp_port;
+
+/// What the Prosody under test serves.
+#[derive(Debug, Clone)]
+pub struct ProsodyConfig {
+    /// The VirtualHost for c2s users, e.g. `xmpp.example`.
+    pub domain: String,
+    /// The XEP-0114 component's domain, e.g. `sip.example`.
+    pub component_domain: String,
+    /// The component's shared secret.
+    pub component_secret: String,
+}
+
+impl Default for ProsodyConfig {
+    fn default() -> Self {
+        Self {
+            domain: "xmpp.example".into(),
+            component_domain: "sip.example".into(),
+            component_secret: "s3cret".into(),
+        }
+    }
+}
+
+/// A running Prosody child process.
+#[derive(Debug)]
+pub struct Prosody {
+    /// The c2s port on 127.0.0.1.
+    pub c2s_port: u16,
+    /// The component port on 127.0.0.1.
+    pub component_port: u16,
+    config: ProsodyConfig,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+/// How long Prosody gets to open its ports.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Prosody {
+    /// Write the config, start Prosody and wait until both ports accept.
+    pub fn start(cfg: ProsodyConfig) -> Prosody {
+        let dir = tempfile::Builder::new()
+            .prefix("parley-prosody-")
+            .tempdir()
+            .expect("create a temp dir for Prosody");
+        fs::create_dir_all(dir.path().join("data")).expect("create Prosody data dir");
+        let c2s_port = free_tcp_port();
+        let mut component_port = free_tcp_port();
+        while component_port == c2s_port {
+            component_port = free_tcp_port();
+        }
+        let mut prosody = Prosody {
+            c2s_port,
+            component_port,
+            config: cfg,
+            dir,
+            child: None,
+        };
+        fs::write(prosody.config_path(), prosody.config_text()).expect("write prosody.cfg.lua");
+        prosody.spawn();
+        prosody
+    }
+
+    /// Create c2s user `user@domain` with `prosodyctl` and the same config.
+    pub fn add_user(&self, user: &str, password: &str) {
+        let out = Command::new("prosodyctl")
+            .arg("--config")
+            .arg(self.config_path())
+            .args(["register", user, &self.config.domain, password])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run prosodyctl (is the prosody package installed?)");
+        assert!(
+            out.status.success(),
+            "prosodyctl register {user} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stop Prosody (SIGTERM, then SIGKILL after 5 s). Idempotent.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    /// Stop and start again with the same ports, config and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// `127.0.0.1:<component_port>`, for the component's `server` setting.
+    pub fn component_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.component_port)
+    }
+
+    /// `127.0.0.1:<c2s_port>`.
+    pub fn c2s_addr(&self) -> String {
+        format!("127.0.0.1:{}", self.c2s_port)
+    }
+
+    /// The c2s VirtualHost.
+    pub fn domain(&self) -> &str {
+        &self.config.domain
+    }
+
+    /// The component's domain.
+    pub fn component_domain(&self) -> &str {
+        &self.config.component_domain
+    }
+
+    /// The component's secret.
+    pub fn component_secret(&self) -> &str {
+        &self.config.component_secret
+    }
+
+    /// Prosody's log so far (for failure messages).
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = fs::File::open(self.log_path()) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.dir.path().join("prosody.cfg.lua")
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("prosody.log")
+    }
+
+    fn spawn(&mut self) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open Prosody log");
+        let child = Command::new("prosody")
+            .arg("--config")
+            .arg(self.config_path())
+            .arg("-F")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start prosody (is the prosody package installed?)");
+        self.child = Some(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        for port in [self.c2s_port, self.component_port] {
+            loop {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                    panic!(
+                        "prosody exited ({status}) before listening:\n{}",
+                        self.log()
+                    );
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "prosody did not listen on 127.0.0.1:{port} within {START_TIMEOUT:?}:\n{}",
+                    self.log()
+                );
+                sleep(Duration::from_millis(25));
+            }
+        }
+    }
+
+    fn config_text(&self) -> String {
+        let data = lua_string(&self.dir.path().join("data"));
+        let pid = lua_string(&self.dir.path().join("prosody.pid"));
+        let certs = lua_string(self.dir.path());
+        format!(
+            r#"-- Written by parley-harness for one test run.
+run_as_root = true
+pidfile = {pid}
+data_path = {data}
+certificates = {certs}
+interfaces = {{ "127.0.0.1" }}
+local_interfaces = {{ "127.0.0.1" }}
+c2s_ports = {{ {c2s} }}
+c2s_direct_tls_ports = {{}}
+s2s_ports = {{}}
+component_ports = {{ {component} }}
+component_interface = "127.0.0.1"
+http_ports = {{}}
+https_ports = {{}}
+c2s_require_encryption = false
+s2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_hashed"
+storage = "internal"
+log = {{ {{ levels = {{ min = "info" }}, to = "console" }} }}
+modules_enabled = {{ "roster", "saslauth", "disco", "ping", "posix", "offline" }}
+modules_disabled = {{ "s2s", "tls" }}
+
+VirtualHost "{domain}"
+
+Component "{component_domain}"
+    component_secret = "{secret}"
+"#,
+            c2s = self.c2s_port,
+            component = self.component_port,
+            domain = self.config.domain,
+            component_domain = self.config.component_domain,
+            secret = self.config.component_secret,
+        )
+    }
+}
+
+impl Drop for Prosody {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn lua_string(path: &Path) -> String {
+    format!("{:?}", path.display().to_string())
+}

@@ -3,7 +3,44 @@
 //! Where it sits: between the XMPP server's component port and the gateway's
 //! router. It owns the TCP connection, the stream parser, the handshake, the
 //! keepalive, reconnects and the outgoing queue; it hands typed stanzas up and
-//! takes typed stanzas down. It knows nothing about SIP.
+//! takes typed stanzas down. It knows nothing about SIP, and it does not
+//! prepare or map addresses (that is `parley-mapping`'s job).
+//!
+//! Sans-IO core: [`stream`], [`stanza`], [`handshake`], [`queue`],
+//! [`service`]. The tokio driver [`component`] sits behind the `tokio` feature.
 
+/// XEP-0114 §2 / RFC 6120 §4.9: the crate's errors and stream error conditions.
+pub mod error;
+/// XEP-0114 §2: the handshake hash.
+pub mod handshake;
+/// RFC 7622 §3: splitting JIDs.
+pub mod jid;
+/// XEP-0114 §2: outgoing-stanza rules and the retry slot.
+pub mod queue;
+/// XEP-0030, XEP-0199, RFC 6120 §8.4: what the component answers itself.
+pub mod service;
 /// RFC 6120 §8: typed stanzas (data only).
 pub mod stanza;
+/// RFC 6120 §4, §11: the component stream parser and its limits.
+pub mod stream;
+
+/// Entry points for fuzz targets (`fuzz/`): never panic on any input.
+pub mod fuzzing {
+    /// Parse arbitrary bytes as a component stream with default limits.
+    pub fn parse_stream(bytes: &[u8]) {
+        let _ = crate::stream::parse_bytes(bytes, crate::stream::Limits::default());
+    }
+}
+
+/// XEP-0114: the tokio driver (connection, handshake, keepalive, reconnect).
+#[cfg(feature = "tokio")]
+pub mod component;
+
+pub use error::{Error, HandshakeError, StreamError, StreamErrorCondition};
+pub use queue::SendError;
+pub use stanza::Stanza;
+
+#[cfg(feature = "tokio")]
+pub use component::{
+    ComponentConfig, ComponentEvent, ComponentHandle, ComponentStats, StanzaCounts, spawn,
+};

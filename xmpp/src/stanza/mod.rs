@@ -8,12 +8,15 @@ pub mod element;
 pub mod error;
 pub mod iq;
 pub mod message;
+mod parse;
 pub mod presence;
+pub(crate) mod write;
 
 pub use element::{Element, Node};
-pub use error::{DefinedCondition, ErrorType, StanzaError};
+pub use error::{DefinedCondition, ErrorType, NS_STANZAS, StanzaError};
 pub use iq::{Iq, IqType};
 pub use message::{Message, MessageType};
+pub use parse::StanzaParseError;
 pub use presence::{Presence, PresenceType, Show};
 
 /// The XML namespace of stanzas on an XEP-0114 component stream.

@@ -1,0 +1,719 @@
+//! RFC 6120 §4 / XEP-0114 §2: the component's XML stream, sans I/O.
+//!
+//! [`StreamParser`] turns quick-xml events into [`StreamItem`]s (the server's
+//! stream header, `<handshake/>`, typed stanzas, stream errors, the closing
+//! tag) and enforces what quick-xml does not (`../shared/crates.md` §5):
+//! no DTD, comments, PIs or non-predefined entities (RFC 6120 §11.1), UTF-8
+//! only (§11.6), a stanza size limit and a nesting-depth limit. The driver
+//! (`component.rs`) feeds it from quick-xml's async reader; [`parse_bytes`]
+//! feeds it from a byte slice for tests, fuzzing and benchmarks.
+//!
+//! What it does not do: the reader's own buffer grows until an event is
+//! complete, so the driver also caps the bytes it lets quick-xml read
+//! past the last stanza boundary.
+
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use quick_xml::reader::NsReader;
+
+use crate::error::{StreamError, StreamErrorCondition};
+use crate::stanza::write::{attr, escape_text};
+use crate::stanza::{Element, NS_COMPONENT, Node, Stanza};
+
+/// RFC 6120 §4.8.1: the stream namespace.
+pub const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
+/// RFC 6120 §4.9.2: the namespace of stream error conditions.
+pub const NS_STREAM_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
+
+/// Limits on what the peer may send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest first-level element in bytes (default 256 KiB).
+    pub max_stanza_bytes: usize,
+    /// Deepest nesting inside a first-level element, counting it as 1.
+    pub max_depth: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_stanza_bytes: 256 * 1024,
+            max_depth: 32,
+        }
+    }
+}
+
+/// The server's stream header (XEP-0114 §2, RFC 6120 §4.7).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StreamHeader {
+    /// `id`: the stream id that goes into the handshake hash.
+    pub id: Option<String>,
+    /// `from`: for `jabber:component:accept`, the component's own domain.
+    pub from: Option<String>,
+    /// `xml:lang`.
+    pub lang: Option<String>,
+    /// `version`, if the server sent one.
+    pub version: Option<String>,
+}
+
+/// A `<stream:error/>` the server sent (RFC 6120 §4.9).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedStreamError {
+    /// The defined condition.
+    pub condition: StreamErrorCondition,
+    /// The `<text/>`, if any.
+    pub text: Option<String>,
+}
+
+/// One thing that arrived on the stream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamItem {
+    /// The opening `<stream:stream>` tag.
+    Header(StreamHeader),
+    /// XEP-0114 §2: the empty `<handshake/>` that accepts our credentials.
+    HandshakeAccepted,
+    /// A stanza in `jabber:component:accept`.
+    Stanza(Stanza),
+    /// A first-level element in the stanza namespace that is not a valid
+    /// stanza (an `<iq/>` without id, say); the element is kept for logging
+    /// and for a `bad-request` answer where one is possible.
+    Invalid {
+        /// The element as received.
+        element: Element,
+        /// Why it is not a stanza.
+        error: crate::stanza::StanzaParseError,
+    },
+    /// `<stream:error/>`.
+    Error(ReceivedStreamError),
+    /// Whitespace between stanzas (RFC 6120 §4.6.1 keepalive).
+    Whitespace,
+    /// `</stream:stream>`.
+    Closed,
+}
+
+/// Assembles first-level elements from quick-xml events and checks the limits.
+#[derive(Debug)]
+pub struct StreamParser {
+    limits: Limits,
+    /// Open elements inside the current first-level element.
+    stack: Vec<Element>,
+    header_seen: bool,
+    closed: bool,
+    /// Buffer position where the current first-level element started.
+    stanza_start: u64,
+}
+
+impl StreamParser {
+    /// A parser for a fresh stream.
+    pub fn new(limits: Limits) -> Self {
+        Self {
+            limits,
+            stack: Vec::new(),
+            header_seen: false,
+            closed: false,
+            stanza_start: 0,
+        }
+    }
+
+    /// True while a first-level element is incomplete.
+    pub fn in_stanza(&self) -> bool {
+        !self.stack.is_empty()
+    }
+
+    /// Feed one resolved event; `position` is the reader's buffer position
+    /// before it (where the event starts). Returns an item when one is complete.
+    pub fn handle_event(
+        &mut self,
+        ns: ResolveResult<'_>,
+        event: Event<'_>,
+        position: u64,
+    ) -> Result<Option<StreamItem>, StreamError> {
+        if self.in_stanza() {
+            let size = position.saturating_sub(self.stanza_start);
+            if size > self.limits.max_stanza_bytes as u64 {
+                return Err(StreamError::StanzaTooLarge {
+                    limit: self.limits.max_stanza_bytes,
+                });
+            }
+        }
+        match event {
+            Event::Decl(d) => {
+                if self.header_seen {
+                    return Err(StreamError::RestrictedXml {
+                        feature: "processing instruction",
+                    });
+                }
+                // RFC 6120 §11.6: UTF-8 only.
+                match d.encoding() {
+                    Some(Ok(enc)) if !enc.eq_ignore_ascii_case("utf-8") => {
+                        Err(StreamError::UnsupportedEncoding)
+                    }
+                    Some(Err(_)) => Err(not_well_formed("bad XML declaration")),
+                    _ => Ok(None),
+                }
+            }
+            // RFC 6120 §11.1: prohibited XML features.
+            Event::Comment(_) => Err(StreamError::RestrictedXml { feature: "comment" }),
+            Event::PI(_) => Err(StreamError::RestrictedXml {
+                feature: "processing instruction",
+            }),
+            Event::DocType(_) => Err(StreamError::RestrictedXml { feature: "DTD" }),
+            Event::Start(start) => self.start(ns, &start, position, false),
+            Event::Empty(start) => self.start(ns, &start, position, true),
+            Event::End(_) => self.end(),
+            Event::Text(t) => {
+                let text = t.xml10_content();
+                self.text(&text)
+            }
+            Event::CData(c) => {
+                let text = c.xml10_content();
+                self.text(&text)
+            }
+            Event::GeneralRef(r) => {
+                let c = match r.resolve_char_ref() {
+                    Ok(Some(c)) => c,
+                    Ok(None) => match &*r.into_inner() {
+                        "lt" => '<',
+                        "gt" => '>',
+                        "amp" => '&',
+                        "apos" => '\'',
+                        "quot" => '"',
+                        _ => {
+                            return Err(StreamError::RestrictedXml {
+                                feature: "entity reference",
+                            });
+                        }
+                    },
+                    Err(_) => return Err(not_well_formed("bad character reference")),
+                };
+                if !is_xml_char(c) {
+                    return Err(not_well_formed(
+                        "character reference to a non-XML character",
+                    ));
+                }
+                self.text(c.encode_utf8(&mut [0; 4]))
+            }
+            Event::Eof => Ok(None),
+        }
+    }
+
+    fn start(
+        &mut self,
+        ns: ResolveResult<'_>,
+        start: &BytesStart<'_>,
+        position: u64,
+        empty: bool,
+    ) -> Result<Option<StreamItem>, StreamError> {
+        let ns = match ns {
+            ResolveResult::Bound(n) => n.0.to_owned(),
+            ResolveResult::Unbound => String::new(),
+            ResolveResult::Unknown(_) => return Err(StreamError::BadNamespacePrefix),
+        };
+        let name = start.local_name().as_ref().to_owned();
+        if self.closed {
+            return Err(not_well_formed("element after the stream was closed"));
+        }
+        if !self.header_seen {
+            return self.header(start, &name, &ns).map(Some);
+        }
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(StreamError::TooDeep {
+                limit: self.limits.max_depth,
+            });
+        }
+        if self.stack.is_empty() {
+            self.stanza_start = position;
+        }
+        let mut el = Element::new(name, ns);
+        el.attrs = attributes(start)?;
+        self.stack.push(el);
+        if empty { self.end() } else { Ok(None) }
+    }
+
+    fn header(
+        &mut self,
+        start: &BytesStart<'_>,
+        name: &str,
+        ns: &str,
+    ) -> Result<StreamItem, StreamError> {
+        if name != "stream" || ns != NS_STREAMS {
+            return Err(StreamError::InvalidNamespace {
+                name: name.to_owned(),
+                ns: ns.to_owned(),
+            });
+        }
+        let mut header = StreamHeader::default();
+        let mut default_ns = None;
+        for a in start.attributes() {
+            let a = a.map_err(|e| not_well_formed(&e.to_string()))?;
+            let value = a
+                .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+                .map_err(|e| xml_error(&e))?
+                .into_owned();
+            match a.key.as_ref() {
+                "id" => header.id = Some(value),
+                "from" => header.from = Some(value),
+                "xml:lang" => header.lang = Some(value),
+                "version" => header.version = Some(value),
+                "xmlns" => default_ns = Some(value),
+                _ => {}
+            }
+        }
+        // XEP-0114 §2: the stream's content namespace.
+        if default_ns.as_deref() != Some(NS_COMPONENT) {
+            return Err(StreamError::InvalidNamespace {
+                name: "stream".into(),
+                ns: default_ns.unwrap_or_default(),
+            });
+        }
+        self.header_seen = true;
+        Ok(StreamItem::Header(header))
+    }
+
+    fn end(&mut self) -> Result<Option<StreamItem>, StreamError> {
+        let Some(el) = self.stack.pop() else {
+            // The end of the stream element itself.
+            self.closed = true;
+            return Ok(Some(StreamItem::Closed));
+        };
+        match self.stack.last_mut() {
+            Some(parent) => {
+                parent.children.push(Node::Element(el));
+                Ok(None)
+            }
+            None => first_level(el).map(Some),
+        }
+    }
+
+    fn text(&mut self, text: &str) -> Result<Option<StreamItem>, StreamError> {
+        match self.stack.last_mut() {
+            Some(el) => {
+                if let Some(Node::Text(t)) = el.children.last_mut() {
+                    t.push_str(text);
+                } else if !text.is_empty() {
+                    el.children.push(Node::Text(text.to_owned()));
+                }
+                Ok(None)
+            }
+            None if text.chars().all(|c| matches!(c, ' ' | '\t' | '\r' | '\n')) => {
+                Ok(if text.is_empty() || !self.header_seen {
+                    None
+                } else {
+                    Some(StreamItem::Whitespace)
+                })
+            }
+            None => Err(StreamError::BadFormat {
+                reason: "character data at the stream level",
+            }),
+        }
+    }
+}
+
+/// What a complete first-level element is.
+fn first_level(el: Element) -> Result<StreamItem, StreamError> {
+    match (el.name.as_str(), el.ns.as_str()) {
+        ("handshake", NS_COMPONENT) => Ok(StreamItem::HandshakeAccepted),
+        ("message" | "presence" | "iq", NS_COMPONENT) => match Stanza::from_element(el.clone()) {
+            Ok(s) => Ok(StreamItem::Stanza(s)),
+            Err(error) => Ok(StreamItem::Invalid { element: el, error }),
+        },
+        ("error", NS_STREAMS) => Ok(StreamItem::Error(received_error(&el))),
+        (_, NS_COMPONENT) => Err(StreamError::UnsupportedStanzaType { name: el.name }),
+        _ => Err(StreamError::InvalidNamespace {
+            name: el.name,
+            ns: el.ns,
+        }),
+    }
+}
+
+/// RFC 6120 §4.9.2: the condition and text of a `<stream:error/>`.
+fn received_error(el: &Element) -> ReceivedStreamError {
+    let mut condition = None;
+    let mut text = None;
+    for n in &el.children {
+        if let Node::Element(c) = n {
+            if c.ns != NS_STREAM_ERRORS {
+                continue;
+            }
+            if c.name == "text" {
+                text.get_or_insert_with(|| c.text());
+            } else {
+                condition.get_or_insert(StreamErrorCondition::from_name(&c.name));
+            }
+        }
+    }
+    ReceivedStreamError {
+        condition: condition.unwrap_or(StreamErrorCondition::UndefinedCondition),
+        text,
+    }
+}
+
+fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, StreamError> {
+    let mut out = Vec::new();
+    for a in start.attributes() {
+        let a = a.map_err(|e| not_well_formed(&e.to_string()))?;
+        let key = a.key.as_ref();
+        if key == "xmlns" || key.starts_with("xmlns:") {
+            continue;
+        }
+        let value = a
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| xml_error(&e))?
+            .into_owned();
+        // Attributes in other namespaces are dropped: `Element` keeps no
+        // prefix bindings, so writing them back would be ill-formed. The
+        // `xml:` prefix is bound by definition (XML Names §3) and kept.
+        if key.contains(':') && !key.starts_with("xml:") {
+            continue;
+        }
+        out.push((key.to_owned(), value));
+    }
+    Ok(out)
+}
+
+fn not_well_formed(reason: &str) -> StreamError {
+    StreamError::NotWellFormed {
+        reason: reason.to_owned(),
+    }
+}
+
+/// Which stream error a quick-xml error means.
+pub fn xml_error(e: &quick_xml::Error) -> StreamError {
+    use quick_xml::Error as X;
+    use quick_xml::escape::EscapeError;
+    match e {
+        X::Encoding(_) => StreamError::UnsupportedEncoding,
+        X::Io(io) if io.kind() == std::io::ErrorKind::InvalidData => {
+            StreamError::UnsupportedEncoding
+        }
+        X::Namespace(_) => StreamError::BadNamespacePrefix,
+        X::Escape(EscapeError::UnrecognizedEntity(..)) => StreamError::RestrictedXml {
+            feature: "entity reference",
+        },
+        other => not_well_formed(&other.to_string()),
+    }
+}
+
+/// XML 1.0 §2.2 `Char`.
+fn is_xml_char(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
+/// XEP-0114 §2: the component's opening stream header.
+pub fn open(component_domain: &str) -> Vec<u8> {
+    let mut s = String::from("<?xml version='1.0'?><stream:stream");
+    attr(&mut s, "xmlns", NS_COMPONENT);
+    attr(&mut s, "xmlns:stream", NS_STREAMS);
+    attr(&mut s, "to", component_domain);
+    s.push('>');
+    s.into_bytes()
+}
+
+/// XEP-0114 §2: `<handshake>hex</handshake>`.
+pub fn handshake(hash: &str) -> Vec<u8> {
+    let mut s = String::from("<handshake>");
+    escape_text(&mut s, hash);
+    s.push_str("</handshake>");
+    s.into_bytes()
+}
+
+/// RFC 6120 §4.9.1.1: a stream error followed by the closing tag.
+pub fn error_and_close(condition: StreamErrorCondition) -> Vec<u8> {
+    format!(
+        "<stream:error><{} xmlns='{NS_STREAM_ERRORS}'/></stream:error></stream:stream>",
+        condition.name()
+    )
+    .into_bytes()
+}
+
+/// RFC 6120 §4.4: the closing tag.
+pub const CLOSE: &[u8] = b"</stream:stream>";
+
+/// Parse a complete byte slice (tests, fuzzing, benchmarks): every item up to
+/// the first violation, and the violation if there was one.
+pub fn parse_bytes(bytes: &[u8], limits: Limits) -> (Vec<StreamItem>, Option<StreamError>) {
+    let mut reader = NsReader::from_reader(bytes);
+    configure(reader.config_mut());
+    let mut parser = StreamParser::new(limits);
+    let mut items = Vec::new();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let position = reader.buffer_position();
+        let (ns, event) = match reader.read_resolved_event_into(&mut buf) {
+            Ok(r) => r,
+            Err(e) => return (items, Some(xml_error(&e))),
+        };
+        let eof = matches!(event, Event::Eof);
+        match parser.handle_event(ns, event, position) {
+            Ok(Some(item)) => items.push(item),
+            Ok(None) => {}
+            Err(e) => return (items, Some(e)),
+        }
+        if eof {
+            return (items, None);
+        }
+    }
+}
+
+/// The reader settings every component stream uses: no trimming (crates.md
+/// §5.2), end-name checks on, empty elements kept as `Empty`.
+pub fn configure(config: &mut quick_xml::reader::Config) {
+    config.trim_text(false);
+    config.check_end_names = true;
+    config.expand_empty_elements = false;
+    config.allow_dangling_amp = false;
+    config.allow_unmatched_ends = false;
+    config.check_comments = true;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stanza::{IqType, MessageType};
+
+    const HEADER: &[u8] = include_bytes!("../tests/fixtures/prosody-0.12-stream-header.xml");
+
+    fn with_header(rest: &str) -> Vec<u8> {
+        let mut v = HEADER.to_vec();
+        v.extend_from_slice(rest.as_bytes());
+        v
+    }
+
+    /// XEP-0114 §2 against Prosody 0.12's real header (xml:lang, UUID id):
+    /// the header Kamailio's xmpp module crashed on (design.md §6).
+    #[test]
+    fn prosody_stream_header_yields_uuid_id_and_lang() {
+        let (items, err) = parse_bytes(HEADER, Limits::default());
+        assert_eq!(err, None);
+        assert_eq!(
+            items,
+            vec![StreamItem::Header(StreamHeader {
+                id: Some("0bf70a50-6b6d-4c70-98a3-693f73a456cb".into()),
+                from: Some("sip.example".into()),
+                lang: Some("en".into()),
+                version: None,
+            })]
+        );
+    }
+
+    #[test]
+    fn prosody_handshake_success_is_accepted() {
+        let mut bytes = HEADER.to_vec();
+        bytes.extend_from_slice(include_bytes!(
+            "../tests/fixtures/prosody-0.12-handshake-success.xml"
+        ));
+        let (items, err) = parse_bytes(&bytes, Limits::default());
+        assert_eq!(err, None);
+        assert_eq!(items[1], StreamItem::HandshakeAccepted);
+    }
+
+    /// XEP-0114 §2: bad credentials end in `<not-authorized/>`.
+    #[test]
+    fn prosody_wrong_secret_is_not_authorized_stream_error() {
+        let mut bytes = HEADER.to_vec();
+        bytes.extend_from_slice(include_bytes!(
+            "../tests/fixtures/prosody-0.12-handshake-not-authorized.xml"
+        ));
+        let (items, err) = parse_bytes(&bytes, Limits::default());
+        assert_eq!(err, None);
+        assert_eq!(
+            items[1],
+            StreamItem::Error(ReceivedStreamError {
+                condition: StreamErrorCondition::NotAuthorized,
+                text: Some("Given token does not match calculated token".into()),
+            })
+        );
+        assert_eq!(items[2], StreamItem::Closed);
+    }
+
+    /// XEP-0114 §2: an unknown component name ends in `<host-unknown/>` after a header.
+    #[test]
+    fn prosody_unknown_component_is_host_unknown() {
+        let bytes = include_bytes!("../tests/fixtures/prosody-0.12-host-unknown.xml");
+        let (items, err) = parse_bytes(bytes, Limits::default());
+        assert_eq!(err, None);
+        assert!(matches!(&items[0], StreamItem::Header(h) if h.id.as_deref() == Some("")));
+        assert!(matches!(
+            &items[1],
+            StreamItem::Error(ReceivedStreamError {
+                condition: StreamErrorCondition::HostUnknown,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn prosody_disco_result_is_typed_iq_with_payload() {
+        let bytes = with_header(
+            "<iq id='x1' from='xmpp.example' type='result' to='sip.example'><query xmlns='http://jabber.org/protocol/disco#info'><identity category='server' name='Prosody' type='im'/><feature var='urn:xmpp:ping'/></query></iq>",
+        );
+        let (items, err) = parse_bytes(&bytes, Limits::default());
+        assert_eq!(err, None);
+        let StreamItem::Stanza(Stanza::Iq(iq)) = &items[1] else {
+            panic!("not an iq: {items:?}");
+        };
+        assert_eq!(iq.iq_type, IqType::Result);
+        let q = iq.payload.as_ref().expect("payload");
+        assert_eq!(q.ns, "http://jabber.org/protocol/disco#info");
+        assert_eq!(
+            q.child("identity", "http://jabber.org/protocol/disco#info")
+                .and_then(|i| i.attr("category")),
+            Some("server")
+        );
+    }
+
+    /// crates.md §5.2: entities split text events; spaces around them survive.
+    #[test]
+    fn text_around_entities_keeps_its_spaces() {
+        let bytes = with_header(
+            "<message to='a@sip.example' type='chat'><body> thou? &#x1F339; &lt;3 </body></message>",
+        );
+        let (items, err) = parse_bytes(&bytes, Limits::default());
+        assert_eq!(err, None);
+        let StreamItem::Stanza(Stanza::Message(m)) = &items[1] else {
+            panic!("not a message: {items:?}");
+        };
+        assert_eq!(m.body.as_deref(), Some(" thou? 🌹 <3 "));
+        assert_eq!(m.message_type, Some(MessageType::Chat));
+    }
+
+    #[test]
+    fn whitespace_between_stanzas_is_a_keepalive() {
+        let (items, err) = parse_bytes(&with_header(" \n "), Limits::default());
+        assert_eq!(err, None);
+        assert_eq!(items[1], StreamItem::Whitespace);
+    }
+
+    /// RFC 6120 §11.1: a DTD with an entity declaration is restricted XML.
+    #[test]
+    fn doctype_with_entity_is_restricted_xml() {
+        let bytes =
+            with_header("<!DOCTYPE x [<!ENTITY xxe 'boom'>]><message><body>&xxe;</body></message>");
+        let (_, err) = parse_bytes(&bytes, Limits::default());
+        assert_eq!(err, Some(StreamError::RestrictedXml { feature: "DTD" }));
+    }
+
+    /// RFC 6120 §11.1: only the five predefined entities are allowed.
+    #[test]
+    fn undeclared_entity_reference_is_restricted_xml() {
+        let bytes = with_header("<message><body>&xxe;</body></message>");
+        let (_, err) = parse_bytes(&bytes, Limits::default());
+        assert_eq!(
+            err,
+            Some(StreamError::RestrictedXml {
+                feature: "entity reference"
+            })
+        );
+    }
+
+    #[test]
+    fn entity_reference_in_attribute_is_restricted_xml() {
+        let bytes = with_header("<message to='&xxe;'/>");
+        let (_, err) = parse_bytes(&bytes, Limits::default());
+        assert_eq!(
+            err,
+            Some(StreamError::RestrictedXml {
+                feature: "entity reference"
+            })
+        );
+    }
+
+    #[test]
+    fn comment_and_processing_instruction_are_restricted_xml() {
+        for bad in ["<!-- hi -->", "<?php echo 1; ?>"] {
+            let (_, err) = parse_bytes(&with_header(bad), Limits::default());
+            assert!(
+                matches!(err, Some(StreamError::RestrictedXml { .. })),
+                "{bad}: {err:?}"
+            );
+        }
+    }
+
+    /// RFC 6120 §4.9.3.22: bytes that are not UTF-8.
+    #[test]
+    fn invalid_utf8_is_unsupported_encoding() {
+        let mut bytes = with_header("<message><body>");
+        bytes.extend_from_slice(&[0xff, 0xfe, b'a']);
+        bytes.extend_from_slice(b"</body></message>");
+        let (_, err) = parse_bytes(&bytes, Limits::default());
+        assert_eq!(err, Some(StreamError::UnsupportedEncoding));
+    }
+
+    #[test]
+    fn utf16_declaration_is_unsupported_encoding() {
+        let bytes = b"<?xml version='1.0' encoding='UTF-16'?><stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' id='1'>";
+        let (_, err) = parse_bytes(bytes, Limits::default());
+        assert_eq!(err, Some(StreamError::UnsupportedEncoding));
+    }
+
+    /// RFC 6120 §4.9.3.14: a stanza over the size limit.
+    #[test]
+    fn oversized_stanza_is_policy_violation() {
+        let body = "x".repeat(2000);
+        let bytes = with_header(&format!("<message><body>{body}</body></message>"));
+        let limits = Limits {
+            max_stanza_bytes: 1000,
+            ..Limits::default()
+        };
+        let (_, err) = parse_bytes(&bytes, limits);
+        assert_eq!(err, Some(StreamError::StanzaTooLarge { limit: 1000 }));
+    }
+
+    #[test]
+    fn stanza_just_under_the_limit_passes() {
+        let stanza = format!("<message><body>{}</body></message>", "x".repeat(900));
+        let limits = Limits {
+            max_stanza_bytes: stanza.len(),
+            ..Limits::default()
+        };
+        let (items, err) = parse_bytes(&with_header(&stanza), limits);
+        assert_eq!(err, None);
+        assert_eq!(items.len(), 2);
+    }
+
+    #[test]
+    fn deep_nesting_is_refused() {
+        let open = "<a xmlns='urn:x'>".repeat(100);
+        let bytes = with_header(&format!("<message>{open}"));
+        let (_, err) = parse_bytes(&bytes, Limits::default());
+        assert_eq!(err, Some(StreamError::TooDeep { limit: 32 }));
+    }
+
+    #[test]
+    fn undeclared_prefix_is_bad_namespace_prefix() {
+        let bytes = with_header("<message><foo:body>What is this foo?</foo:body></message>");
+        let (_, err) = parse_bytes(&bytes, Limits::default());
+        assert_eq!(err, Some(StreamError::BadNamespacePrefix));
+    }
+
+    #[test]
+    fn mismatched_end_tag_is_not_well_formed() {
+        let (_, err) = parse_bytes(&with_header("<message></presence>"), Limits::default());
+        assert!(
+            matches!(err, Some(StreamError::NotWellFormed { .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn stream_in_client_namespace_is_invalid_namespace() {
+        let bytes = b"<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' id='1'>";
+        let (_, err) = parse_bytes(bytes, Limits::default());
+        assert!(
+            matches!(err, Some(StreamError::InvalidNamespace { .. })),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn iq_without_id_is_invalid_not_fatal() {
+        let (items, err) = parse_bytes(
+            &with_header("<iq type='get'/><message/>"),
+            Limits::default(),
+        );
+        assert_eq!(err, None);
+        assert!(matches!(items[1], StreamItem::Invalid { .. }));
+        assert!(matches!(items[2], StreamItem::Stanza(Stanza::Message(_))));
+    }
+}
