@@ -4,6 +4,36 @@
 //! gateway's router. It owns sockets, framing, parsing, transactions and
 //! dialogs; it hands typed requests up with a responder and takes requests down
 //! as async calls. It knows nothing about XMPP.
+//!
+//! The protocol core (`wire`, `framing`, `transaction`) has no I/O and reads
+//! no clock: time is passed in. The tokio driver (`transport`, `endpoint`)
+//! sits behind the default feature `tokio`.
 
 /// RFC 3261 §22, RFC 7616, RFC 8760: HTTP digest authentication for SIP.
 pub mod auth;
+/// Endpoint configuration: listen addresses, limits, timers.
+pub mod config;
+/// RFC 3261 §18.3: Content-Length framing on stream transports.
+pub mod framing;
+/// Plain counters read at scrape time.
+pub mod stats;
+/// RFC 3261 §17: client and server transactions, sans-IO.
+pub mod transaction;
+/// RFC 3261 §7, §20: typed access over ezk-sip-types.
+pub mod wire;
+
+/// The user agent: binds transports, runs transactions, hands requests up (tokio).
+#[cfg(feature = "tokio")]
+pub mod endpoint;
+/// The crate's error type.
+pub mod error;
+/// RFC 3261 §18: UDP and TCP transports (tokio).
+#[cfg(feature = "tokio")]
+pub mod transport;
+
+pub use config::{EndpointConfig, Limits, ListenAddr, Timers, Transport};
+pub use error::{Error, TransactionError};
+pub use stats::Stats;
+
+#[cfg(feature = "tokio")]
+pub use endpoint::{Endpoint, IncomingRequest, OutgoingRequest, RequestView, Responder, Response};

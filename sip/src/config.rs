@@ -1,0 +1,225 @@
+//! What the endpoint is told by the gateway: where to listen, where to send,
+//! how much to accept, how long to wait.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// RFC 3261 §18: a transport protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP (§18.1.1, §18.2.1).
+    Udp,
+    /// TCP, Content-Length framed (§18.3).
+    Tcp,
+    /// TLS over TCP (§26.2), `sips:`.
+    Tls,
+}
+
+impl Transport {
+    /// The Via transport token (`UDP`, `TCP`, `TLS`).
+    pub fn via_token(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
+        }
+    }
+
+    /// Whether the transport is reliable (no retransmissions, §17.1.1.2).
+    pub fn is_reliable(self) -> bool {
+        !matches!(self, Transport::Udp)
+    }
+
+    /// A short label for metrics and logs.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
+        }
+    }
+
+    /// From a Via token or `transport=` URI parameter, case-insensitive.
+    pub fn from_token(token: &str) -> Option<Transport> {
+        match token.to_ascii_lowercase().as_str() {
+            "udp" => Some(Transport::Udp),
+            "tcp" => Some(Transport::Tcp),
+            "tls" => Some(Transport::Tls),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Transport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.kind())
+    }
+}
+
+/// One listen address of the contract's `sip.listen` list: `udp:0.0.0.0:5060`,
+/// `tcp:[::1]:5060`, `tls:0.0.0.0:5061`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListenAddr {
+    /// The transport.
+    pub transport: Transport,
+    /// The socket address; port 0 picks a free one.
+    pub addr: SocketAddr,
+}
+
+/// A listen address that does not read as `transport:host:port`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("listen address {0:?} is not udp:|tcp:|tls: followed by host:port")]
+pub struct ListenAddrError(pub String);
+
+impl FromStr for ListenAddr {
+    type Err = ListenAddrError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ListenAddrError(s.to_owned());
+        let (transport, addr) = s.split_once(':').ok_or_else(err)?;
+        let transport = Transport::from_token(transport).ok_or_else(err)?;
+        let addr = addr.parse().map_err(|_| err())?;
+        Ok(ListenAddr { transport, addr })
+    }
+}
+
+impl fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.transport, self.addr)
+    }
+}
+
+/// Bounds on what the endpoint accepts and holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest message accepted on any transport, in bytes (513 beyond it).
+    pub max_message_bytes: usize,
+    /// RFC 3261 §18.1.1: a request larger than this (path MTU − 200) goes over TCP.
+    pub udp_mtu_allowance: usize,
+    /// Most header fields in one message (400 beyond it).
+    pub max_headers: usize,
+    /// Capacity of the incoming request channel (503 + Retry-After when full).
+    pub incoming_queue: usize,
+    /// Most transactions held at once (503 / refused beyond it).
+    pub max_pending_transactions: usize,
+    /// Retry-After, in seconds, sent with 503 when overloaded.
+    pub retry_after_secs: u32,
+    /// Most simultaneous inbound stream connections.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_bytes: 64 * 1024,
+            udp_mtu_allowance: 1300,
+            max_headers: 128,
+            incoming_queue: 1024,
+            max_pending_transactions: 65_536,
+            retry_after_secs: 5,
+            max_connections: 1024,
+        }
+    }
+}
+
+/// RFC 3261 §17.1.1.1 / Table 4: the timer base values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timers {
+    /// RTT estimate, default 500 ms.
+    pub t1: Duration,
+    /// Longest retransmit interval for non-INVITE requests, default 4 s.
+    pub t2: Duration,
+    /// Longest time a message stays in the network, default 5 s.
+    pub t4: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_secs(4),
+            t4: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Digest credentials for one realm (RFC 3261 §22.1).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The realm the credentials answer.
+    pub realm: String,
+    /// User name.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl fmt::Debug for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credential")
+            .field("realm", &self.realm)
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
+/// Everything the endpoint needs to start.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    /// Where to listen.
+    pub listen: Vec<ListenAddr>,
+    /// Where requests go when set (a SIP URI, e.g. `sip:127.0.0.1:5070;transport=tcp`);
+    /// otherwise to the Request-URI's host and port.
+    pub outbound_proxy: Option<String>,
+    /// Sent as User-Agent in requests and Server in responses.
+    pub user_agent: String,
+    /// Bounds.
+    pub limits: Limits,
+    /// Timer base values.
+    pub timers: Timers,
+    /// Digest credentials per realm for challenged requests.
+    pub credentials: Vec<Credential>,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            listen: Vec::new(),
+            outbound_proxy: None,
+            user_agent: concat!("Parley/", env!("CARGO_PKG_VERSION")).to_owned(),
+            limits: Limits::default(),
+            timers: Timers::default(),
+            credentials: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn listen_addresses_of_the_contract_parse() {
+        let udp: ListenAddr = "udp:0.0.0.0:5060".parse().expect("valid");
+        assert_eq!(udp.transport, Transport::Udp);
+        let tcp: ListenAddr = "tcp:[::1]:5060".parse().expect("valid");
+        assert_eq!(tcp.addr, "[::1]:5060".parse().expect("addr"));
+        let tls: ListenAddr = "tls:0.0.0.0:5061".parse().expect("valid");
+        assert_eq!(tls.transport, Transport::Tls);
+        assert!("sctp:0.0.0.0:5060".parse::<ListenAddr>().is_err());
+        assert!("udp:nohost".parse::<ListenAddr>().is_err());
+    }
+
+    #[test]
+    fn credential_debug_masks_the_password() {
+        let c = Credential {
+            realm: "r".into(),
+            username: "u".into(),
+            password: "secret".into(),
+        };
+        assert!(!format!("{c:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,982 @@
+//! The user agent the gateway talks to: binds the transports, runs the
+//! transaction layer on tokio's clock, hands new requests up through a bounded
+//! channel with a [`Responder`], and sends requests down as async calls.
+//!
+//! One received message, step by step: `transport/*` → [`Inner::handle_bytes`]
+//! → `wire` parse (a 400 from salvage when that fails) → `wire::validate` →
+//! `transaction` (retransmissions absorbed here) → channel (full: 503 +
+//! Retry-After) → the gateway.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{EndpointConfig, Transport};
+use crate::error::{Error, TransactionError};
+use crate::framing::FramingError;
+use crate::stats::{Counters, Stats, bump};
+use crate::transaction::{
+    ClientKey, MAGIC_COOKIE, Output, RequestOutcome, ResponseOutcome, ServerKey, Target,
+    Transactions, Transmit,
+};
+use crate::transport::{tcp, udp};
+use crate::wire::message::{Message, ParseLimits, Salvage, StartLine};
+use crate::wire::uri::Uri;
+use crate::wire::validate::{self, RequestHead};
+use crate::wire::write::{self, RequestParts, reason_phrase};
+
+/// The SIP user agent. Cheap to clone.
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field(
+                "udp",
+                &self.inner.udp.iter().map(|(_, a)| a).collect::<Vec<_>>(),
+            )
+            .field("tcp", &self.inner.tcp_addrs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A request to send.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingRequest {
+    /// Method (`MESSAGE`, `SUBSCRIBE`, …).
+    pub method: String,
+    /// Request-URI.
+    pub request_uri: String,
+    /// From: a URI or name-addr without tag; the endpoint adds one.
+    pub from: String,
+    /// To: a URI or name-addr.
+    pub to: String,
+    /// Call-ID; a fresh one when `None`.
+    pub call_id: Option<String>,
+    /// Further headers.
+    pub headers: Vec<(String, String)>,
+    /// Content-Type and body.
+    pub body: Option<(String, Bytes)>,
+}
+
+/// The final response to a sent request.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase as sent.
+    pub reason: String,
+    /// Body.
+    pub body: Bytes,
+    message: Message,
+}
+
+impl Response {
+    fn from_message(message: Message) -> Response {
+        let (status, reason) = match &message.start {
+            StartLine::Response { status, reason } => (*status, reason.clone()),
+            StartLine::Request { .. } => (0, String::new()),
+        };
+        Response {
+            status,
+            reason,
+            body: message.body.clone(),
+            message,
+        }
+    }
+
+    /// A header's values (compact forms resolved), joined by `, `.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.message.header(name)
+    }
+
+    /// Each value of a header (for headers that repeat, e.g. WWW-Authenticate).
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        self.message
+            .header_values(&ezk_sip_types::Name::from(name.to_owned()))
+    }
+}
+
+/// Read access to a received request; all values as the peer sent them.
+#[derive(Debug, Clone)]
+pub struct RequestView {
+    /// Where it came from.
+    pub source: SocketAddr,
+    /// Over which transport.
+    pub transport: Transport,
+    message: Message,
+    head: RequestHead,
+}
+
+impl RequestView {
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.head.method
+    }
+
+    /// The Request-URI.
+    pub fn request_uri(&self) -> String {
+        self.head.request_uri.clone()
+    }
+
+    /// The From URI.
+    pub fn from_uri(&self) -> String {
+        self.head.from.uri_text.clone()
+    }
+
+    /// The From display name, unquoted.
+    pub fn from_display(&self) -> Option<String> {
+        self.head.from.display.clone()
+    }
+
+    /// The From tag.
+    pub fn from_tag(&self) -> Option<String> {
+        self.head.from.param("tag").map(str::to_owned)
+    }
+
+    /// The To URI.
+    pub fn to_uri(&self) -> String {
+        self.head.to.uri_text.clone()
+    }
+
+    /// The To display name, unquoted.
+    pub fn to_display(&self) -> Option<String> {
+        self.head.to.display.clone()
+    }
+
+    /// The To tag (set for in-dialog requests).
+    pub fn to_tag(&self) -> Option<String> {
+        self.head.to.param("tag").map(str::to_owned)
+    }
+
+    /// The Call-ID.
+    pub fn call_id(&self) -> &str {
+        &self.head.call_id
+    }
+
+    /// The CSeq number.
+    pub fn cseq(&self) -> u32 {
+        self.head.cseq
+    }
+
+    /// A header's values (compact forms resolved, folding undone), joined by `, `.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.message.header(name)
+    }
+
+    /// Each value of a header.
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        self.message
+            .header_values(&ezk_sip_types::Name::from(name.to_owned()))
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.message.body
+    }
+}
+
+/// A request received from the network, with the handle that answers it.
+#[derive(Debug)]
+pub struct IncomingRequest {
+    /// Where it came from.
+    pub source: SocketAddr,
+    /// Over which transport.
+    pub transport: Transport,
+    view: RequestView,
+    responder: Responder,
+}
+
+impl IncomingRequest {
+    /// The method.
+    pub fn method(&self) -> &str {
+        self.view.method()
+    }
+    /// The Request-URI.
+    pub fn request_uri(&self) -> String {
+        self.view.request_uri()
+    }
+    /// The From URI.
+    pub fn from_uri(&self) -> String {
+        self.view.from_uri()
+    }
+    /// The From display name.
+    pub fn from_display(&self) -> Option<String> {
+        self.view.from_display()
+    }
+    /// The To URI.
+    pub fn to_uri(&self) -> String {
+        self.view.to_uri()
+    }
+    /// The Call-ID.
+    pub fn call_id(&self) -> &str {
+        self.view.call_id()
+    }
+    /// A header's values (compact forms resolved), joined by `, `.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.view.header(name)
+    }
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        self.view.body()
+    }
+    /// Everything readable about the request.
+    pub fn view(&self) -> &RequestView {
+        &self.view
+    }
+    /// Splits into the readable request and the responder, so the responder
+    /// can be parked while the answer is worked out elsewhere.
+    pub fn into_responder(self) -> (RequestView, Responder) {
+        (self.view, self.responder)
+    }
+    /// Answers right away.
+    pub fn respond(
+        self,
+        status: u16,
+        reason: Option<&str>,
+        headers: Vec<(String, String)>,
+        body: Option<(String, Bytes)>,
+    ) {
+        self.responder.respond(status, reason, headers, body);
+    }
+}
+
+/// Answers one received request through its server transaction.
+///
+/// Dropping it without a final response answers 500, so no request is
+/// silently dropped.
+pub struct Responder {
+    inner: Arc<Inner>,
+    key: ServerKey,
+    salvage: Salvage,
+    to_tag: String,
+    answered: bool,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder")
+            .field("method", &self.key.method)
+            .field("answered", &self.answered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Responder {
+    /// Sends the final response (or, for 1xx, a provisional one — then the
+    /// responder is spent; use [`Responder::provisional`] to keep it).
+    pub fn respond(
+        mut self,
+        status: u16,
+        reason: Option<&str>,
+        headers: Vec<(String, String)>,
+        body: Option<(String, Bytes)>,
+    ) {
+        self.answered = true;
+        let body = body.as_ref().map(|(t, b)| (t.as_str(), &b[..]));
+        self.send(status, reason, &headers, body);
+        if status < 200 {
+            // A spent responder must still end the transaction.
+            self.send(500, None, &[], None);
+        }
+    }
+
+    /// Sends a provisional (1xx) response and keeps the responder.
+    pub fn provisional(&self, status: u16, reason: Option<&str>) {
+        if (100..200).contains(&status) {
+            self.send(status, reason, &[], None);
+        }
+    }
+
+    fn send(
+        &self,
+        status: u16,
+        reason: Option<&str>,
+        headers: &[(String, String)],
+        body: Option<(&str, &[u8])>,
+    ) {
+        let bytes = write::response(
+            &self.salvage,
+            status,
+            reason.unwrap_or(reason_phrase(status)),
+            &self.to_tag,
+            &self.inner.config.user_agent,
+            headers,
+            body,
+        );
+        let transmit = self
+            .inner
+            .with_core(|core| core.transactions.respond(&self.key, status, bytes, now()));
+        if let Some(transmit) = transmit {
+            self.inner.counters.response_out(status);
+            self.inner.transmit(transmit);
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.answered = true;
+            self.send(500, Some("Server Internal Error"), &[], None);
+        }
+    }
+}
+
+struct Core {
+    transactions: Transactions,
+    waiters: HashMap<ClientKey, oneshot::Sender<Message>>,
+}
+
+/// The endpoint's shared state; the transports call into it.
+pub(crate) struct Inner {
+    pub(crate) config: EndpointConfig,
+    pub(crate) counters: Counters,
+    pub(crate) connections: tcp::Connections,
+    pub(crate) tracker: TaskTracker,
+    core: Mutex<Core>,
+    wake: Notify,
+    udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
+    tcp_addrs: Vec<SocketAddr>,
+    incoming: mpsc::Sender<IncomingRequest>,
+    shutdown: CancellationToken,
+}
+
+/// The driver's clock: tokio's (so paused-time tests work), as a std Instant.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+fn random_token() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+impl Endpoint {
+    /// Binds every listen address, starts the transports and the timer task,
+    /// and returns the endpoint with the channel of incoming requests.
+    pub async fn bind(
+        config: EndpointConfig,
+        shutdown: CancellationToken,
+    ) -> Result<(Endpoint, mpsc::Receiver<IncomingRequest>), Error> {
+        if let Some(proxy) = &config.outbound_proxy
+            && !matches!(Uri::parse(proxy), Ok(Uri::Sip(_)))
+        {
+            return Err(Error::InvalidOutboundProxy(proxy.clone()));
+        }
+        let mut udp_sockets = Vec::new();
+        let mut tcp_listeners = Vec::new();
+        for listen in &config.listen {
+            let bind_failed = |source| Error::BindFailed {
+                addr: listen.addr,
+                source,
+            };
+            match listen.transport {
+                Transport::Udp => {
+                    let socket = udp::bind(listen.addr).await.map_err(bind_failed)?;
+                    let local = socket.local_addr().map_err(bind_failed)?;
+                    udp_sockets.push((Arc::new(socket), local));
+                }
+                Transport::Tcp => {
+                    let listener = tcp::bind(listen.addr).await.map_err(bind_failed)?;
+                    let local = listener.local_addr().map_err(bind_failed)?;
+                    tcp_listeners.push((listener, local));
+                }
+                Transport::Tls => return Err(Error::TlsUnsupported(listen.addr)),
+            }
+        }
+        let (incoming, receiver) = mpsc::channel(config.limits.incoming_queue.max(1));
+        let tracker = TaskTracker::new();
+        let inner = Arc::new(Inner {
+            counters: Counters::default(),
+            connections: tcp::Connections::default(),
+            tracker: tracker.clone(),
+            core: Mutex::new(Core {
+                transactions: Transactions::new(
+                    config.timers,
+                    config.limits.max_pending_transactions,
+                ),
+                waiters: HashMap::new(),
+            }),
+            wake: Notify::new(),
+            udp: udp_sockets.clone(),
+            tcp_addrs: tcp_listeners.iter().map(|(_, a)| *a).collect(),
+            incoming,
+            shutdown: shutdown.clone(),
+            config,
+        });
+        for (socket, addr) in udp_sockets {
+            tracing::info!(%addr, "sip listening on udp");
+            tracker.spawn(udp::run(socket, inner.clone(), shutdown.clone()));
+        }
+        for (listener, addr) in tcp_listeners {
+            tracing::info!(%addr, "sip listening on tcp");
+            tracker.spawn(tcp::run_listener(listener, inner.clone(), shutdown.clone()));
+        }
+        tracker.spawn(run_timers(inner.clone(), shutdown.clone()));
+        tracker.close();
+        Ok((Endpoint { inner }, receiver))
+    }
+
+    /// The bound address of the first listener of `transport` (real port when
+    /// the config said `:0`).
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        match transport {
+            Transport::Udp => self.inner.udp.first().map(|(_, a)| *a),
+            Transport::Tcp => self.inner.tcp_addrs.first().copied(),
+            Transport::Tls => None,
+        }
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let pending = self
+            .inner
+            .lock_core()
+            .map(|c| c.transactions.len() as u64)
+            .unwrap_or(0);
+        self.inner.counters.snapshot(pending)
+    }
+
+    /// Waits until every task of the endpoint has stopped (after shutdown).
+    pub async fn closed(&self) {
+        self.inner.tracker.wait().await;
+    }
+
+    /// Sends a request and waits for its final response (RFC 3261 §17.1.2),
+    /// or a timeout (Timer F) or transport error. A 401/407 challenge is
+    /// answered once with credentials from the config, when `auth` can.
+    pub async fn send_request(&self, req: OutgoingRequest) -> Result<Response, TransactionError> {
+        if req.method.is_empty() || req.method == "ACK" || req.method == "INVITE" {
+            return Err(TransactionError::InvalidRequest(
+                "only non-INVITE methods are sent",
+            ));
+        }
+        let call_id = req
+            .call_id
+            .clone()
+            .unwrap_or_else(|| format!("{}@parley", random_token()));
+        let from_tag = random_token();
+        let mut cseq = 1;
+        let mut headers = req.headers.clone();
+        let mut retried = false;
+        loop {
+            let response = self
+                .send_once(&req, &call_id, &from_tag, cseq, &headers)
+                .await?;
+            if !retried
+                && matches!(response.status, 401 | 407)
+                && let Some(authorization) = self.inner.authorize(&req, &response, cseq)
+            {
+                bump(&self.inner.counters.auth_retries);
+                headers.push(authorization);
+                cseq += 1;
+                retried = true;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
+    async fn send_once(
+        &self,
+        req: &OutgoingRequest,
+        call_id: &str,
+        from_tag: &str,
+        cseq: u32,
+        headers: &[(String, String)],
+    ) -> Result<Response, TransactionError> {
+        let inner = &self.inner;
+        let (addr, mut transport) = inner.destination(&req.request_uri).await?;
+        let branch = format!("{MAGIC_COOKIE}{}", random_token());
+        let from = if req.from.contains('<') {
+            format!("{};tag={from_tag}", req.from)
+        } else {
+            format!("<{}>;tag={from_tag}", req.from)
+        };
+        let to = if req.to.contains('<') {
+            req.to.clone()
+        } else {
+            format!("<{}>", req.to)
+        };
+        let route: Vec<String> = inner
+            .config
+            .outbound_proxy
+            .iter()
+            .filter(|p| p.contains(";lr"))
+            .map(|p| format!("<{p}>"))
+            .collect();
+        let build = |transport: Transport| {
+            let sent_by = inner.sent_by(transport, addr);
+            let via = format!(
+                "SIP/2.0/{} {sent_by};branch={branch};rport",
+                transport.via_token()
+            );
+            write::request(&RequestParts {
+                method: &req.method,
+                request_uri: &req.request_uri,
+                via: &via,
+                from: &from,
+                to: &to,
+                call_id,
+                cseq,
+                route: &route,
+                user_agent: &inner.config.user_agent,
+                headers,
+                body: req.body.as_ref().map(|(t, b)| (t.as_str(), &b[..])),
+            })
+        };
+        let mut bytes = build(transport);
+        // RFC 3261 §18.1.1: a request within 200 bytes of the path MTU goes over TCP.
+        if transport == Transport::Udp && bytes.len() > inner.config.limits.udp_mtu_allowance {
+            let connect_timeout = inner.config.timers.t1 * 64;
+            match tcp::connect(addr, inner, &inner.shutdown, connect_timeout).await {
+                Ok(()) => {
+                    bump(&inner.counters.udp_to_tcp_switches);
+                    transport = Transport::Tcp;
+                    bytes = build(transport);
+                }
+                // §18.1.1: if the connection is refused, retry with UDP.
+                Err(error) => tracing::debug!(%error, "tcp for a large request failed; using udp"),
+            }
+        } else if transport == Transport::Tcp {
+            tcp::connect(addr, inner, &inner.shutdown, inner.config.timers.t1 * 64)
+                .await
+                .map_err(|source| TransactionError::Transport {
+                    target: addr.to_string(),
+                    source,
+                })?;
+        }
+        let key = ClientKey {
+            branch: branch.clone(),
+            method: req.method.clone(),
+        };
+        let target = Target { transport, addr };
+        let (tx, rx) = oneshot::channel();
+        let transmit = inner
+            .with_core(|core| {
+                let transmit = core
+                    .transactions
+                    .start_client(key.clone(), bytes, target, now())?;
+                core.waiters.insert(key.clone(), tx);
+                Some(transmit)
+            })
+            .ok_or(TransactionError::Overloaded)?;
+        inner.counters.request_out(&req.method);
+        if let Err(source) = inner.send_bytes(&transmit) {
+            bump(&inner.counters.transport_errors);
+            if transport.is_reliable() {
+                inner.with_core(|core| core.waiters.remove(&key));
+                return Err(TransactionError::Transport {
+                    target: addr.to_string(),
+                    source,
+                });
+            }
+        }
+        tokio::select! {
+            r = rx => match r {
+                Ok(message) => Ok(Response::from_message(message)),
+                // The sender is dropped only by Timer F.
+                Err(_) => Err(TransactionError::Timeout),
+            },
+            () = inner.shutdown.cancelled() => Err(TransactionError::ShuttingDown),
+        }
+    }
+}
+
+impl Inner {
+    fn lock_core(&self) -> Option<MutexGuard<'_, Core>> {
+        self.core.lock().ok()
+    }
+
+    /// Runs `f` on the core; wakes the timer task when the next deadline moved earlier.
+    fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R
+    where
+        R: Default,
+    {
+        let Some(mut core) = self.lock_core() else {
+            return R::default();
+        };
+        let before = core.transactions.poll_timeout();
+        let r = f(&mut core);
+        let after = core.transactions.poll_timeout();
+        drop(core);
+        if after.is_some() && (before.is_none() || after < before) {
+            self.wake.notify_one();
+        }
+        r
+    }
+
+    /// Entry point for every received message (datagram or stream frame).
+    pub(crate) fn handle_bytes(
+        self: &Arc<Self>,
+        bytes: Bytes,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
+        let target = Target {
+            transport,
+            addr: source,
+        };
+        let limits = ParseLimits {
+            max_headers: self.config.limits.max_headers,
+        };
+        if bytes.len() > self.config.limits.max_message_bytes {
+            bump(&self.counters.oversize_messages);
+            let salvage = match Message::parse(bytes, limits) {
+                Ok(message) => message.salvage(),
+                Err(error) => *error.salvage,
+            };
+            tracing::warn!(%source, "oversize message");
+            // RFC 3261 §21.5.14.
+            self.respond_stateless(&salvage, 513, "Message Too Large", &[], target);
+            return;
+        }
+        let message = match Message::parse(bytes, limits) {
+            Ok(message) => message,
+            Err(error) => {
+                bump(&self.counters.parse_errors);
+                tracing::debug!(%source, kind = error.kind(), "unparsable message");
+                let (status, reason) = error.status();
+                self.respond_stateless(&error.salvage, status, reason, &[], target);
+                return;
+            }
+        };
+        match message.start {
+            StartLine::Request { .. } => self.handle_request(message, target),
+            StartLine::Response { .. } => self.handle_response(message),
+        }
+    }
+
+    /// A stream could not be framed: answer from the head if possible.
+    pub(crate) fn handle_framing_error(
+        self: &Arc<Self>,
+        error: &FramingError,
+        head: Option<Bytes>,
+        source: SocketAddr,
+        transport: Transport,
+    ) {
+        match error {
+            FramingError::TooLarge { .. } => bump(&self.counters.oversize_messages),
+            _ => bump(&self.counters.parse_errors),
+        }
+        let Some(head) = head else { return };
+        let limits = ParseLimits {
+            max_headers: self.config.limits.max_headers,
+        };
+        let salvage = match Message::parse(head, limits) {
+            Ok(message) => message.salvage(),
+            Err(error) => *error.salvage,
+        };
+        let status = u16::from(error);
+        let target = Target {
+            transport,
+            addr: source,
+        };
+        self.respond_stateless(&salvage, status, reason_phrase(status), &[], target);
+    }
+
+    fn handle_request(self: &Arc<Self>, message: Message, target: Target) {
+        let method = message.method().unwrap_or_default().to_owned();
+        self.counters.request_in(&method);
+        let head = match validate::request(&message) {
+            Ok(head) => head,
+            Err(rejection) => {
+                bump(&self.counters.rejected_requests);
+                tracing::debug!(source = %target.addr, kind = rejection.kind(), "request rejected");
+                if method != "ACK" {
+                    self.respond_stateless(
+                        &message.salvage(),
+                        rejection.status,
+                        rejection.reason,
+                        &[],
+                        target,
+                    );
+                }
+                return;
+            }
+        };
+        let key = ServerKey::of(&head);
+        let is_ack = head.method == "ACK";
+        let outcome = self.with_core(|core| {
+            Some(
+                core.transactions
+                    .handle_request(&key, is_ack, target, now()),
+            )
+        });
+        match outcome {
+            Some(RequestOutcome::New) => {}
+            Some(RequestOutcome::Retransmission(transmit)) => {
+                bump(&self.counters.retransmissions_absorbed);
+                if let Some(transmit) = transmit {
+                    self.transmit(transmit);
+                }
+                return;
+            }
+            Some(RequestOutcome::AckAbsorbed | RequestOutcome::StrayAck) | None => return,
+            Some(RequestOutcome::Overloaded) => {
+                bump(&self.counters.overloaded);
+                self.respond_overloaded(&message.salvage(), target);
+                return;
+            }
+        }
+        let responder = Responder {
+            inner: self.clone(),
+            key,
+            salvage: message.salvage(),
+            to_tag: random_token(),
+            answered: false,
+        };
+        if head.method == "INVITE" {
+            // RFC 3261 §17.2.1: 100 Trying at once, so the client stops retransmitting.
+            responder.provisional(100, None);
+        }
+        let request = IncomingRequest {
+            source: target.addr,
+            transport: target.transport,
+            view: RequestView {
+                source: target.addr,
+                transport: target.transport,
+                message,
+                head,
+            },
+            responder,
+        };
+        if let Err(error) = self.incoming.try_send(request) {
+            bump(&self.counters.queue_full);
+            let request = match error {
+                mpsc::error::TrySendError::Full(r) | mpsc::error::TrySendError::Closed(r) => r,
+            };
+            let retry = self.config.limits.retry_after_secs.to_string();
+            // RFC 3261 §21.5.4: 503 with Retry-After while overloaded.
+            request
+                .responder
+                .respond(503, None, vec![("Retry-After".to_owned(), retry)], None);
+        }
+    }
+
+    fn handle_response(&self, message: Message) {
+        let head = match validate::response(&message) {
+            Ok(head) => head,
+            Err(_) => {
+                bump(&self.counters.parse_errors);
+                return;
+            }
+        };
+        self.counters.response_in(head.status);
+        let Some(branch) = head.via.branch else {
+            bump(&self.counters.stray_responses);
+            return;
+        };
+        let key = ClientKey {
+            branch,
+            method: head.cseq_method,
+        };
+        let status = head.status;
+        let waiter =
+            self.with_core(
+                |core| match core.transactions.handle_response(&key, status, now()) {
+                    ResponseOutcome::Final => core.waiters.remove(&key).map(Some),
+                    ResponseOutcome::Stray => Some(None),
+                    ResponseOutcome::Provisional | ResponseOutcome::Absorbed => None,
+                },
+            );
+        match waiter {
+            Some(Some(waiter)) => {
+                let _ = waiter.send(message);
+            }
+            Some(None) => {
+                bump(&self.counters.stray_responses);
+                tracing::debug!("stray response dropped");
+            }
+            None => {}
+        }
+    }
+
+    fn respond_overloaded(&self, salvage: &Salvage, target: Target) {
+        let retry = self.config.limits.retry_after_secs.to_string();
+        self.respond_stateless(
+            salvage,
+            503,
+            "Service Unavailable",
+            &[("Retry-After".to_owned(), retry)],
+            target,
+        );
+    }
+
+    /// Answers without a transaction (the request was not fit for one).
+    fn respond_stateless(
+        &self,
+        salvage: &Salvage,
+        status: u16,
+        reason: &str,
+        headers: &[(String, String)],
+        target: Target,
+    ) {
+        if !salvage.can_respond() || salvage.method.as_deref() == Some("ACK") {
+            return;
+        }
+        let bytes = write::response(
+            salvage,
+            status,
+            reason,
+            &random_token(),
+            &self.config.user_agent,
+            headers,
+            None,
+        );
+        self.counters.response_out(status);
+        self.transmit(Transmit {
+            target,
+            bytes,
+            retransmission: false,
+        });
+    }
+
+    /// Sends, counting retransmissions and failures.
+    pub(crate) fn transmit(&self, transmit: Transmit) {
+        if transmit.retransmission {
+            bump(&self.counters.retransmissions_sent);
+        }
+        if let Err(error) = self.send_bytes(&transmit) {
+            bump(&self.counters.transport_errors);
+            tracing::debug!(%error, peer = %transmit.target.addr, "send failed");
+        }
+    }
+
+    fn send_bytes(&self, transmit: &Transmit) -> io::Result<()> {
+        let addr = transmit.target.addr;
+        match transmit.target.transport {
+            Transport::Udp => {
+                let socket = self
+                    .udp
+                    .iter()
+                    .find(|(_, local)| local.is_ipv4() == addr.is_ipv4())
+                    .or(self.udp.first())
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotConnected, "no udp listener")
+                    })?;
+                socket.0.try_send_to(&transmit.bytes, addr).map(|_| ())
+            }
+            Transport::Tcp | Transport::Tls => self.connections.send(addr, transmit.bytes.clone()),
+        }
+    }
+
+    /// Where a request goes: the outbound proxy, else the Request-URI's host
+    /// (A/AAAA only; RFC 3263 NAPTR/SRV is not done).
+    async fn destination(
+        &self,
+        request_uri: &str,
+    ) -> Result<(SocketAddr, Transport), TransactionError> {
+        let text = self.config.outbound_proxy.as_deref().unwrap_or(request_uri);
+        let Ok(Uri::Sip(uri)) = Uri::parse(text) else {
+            return Err(TransactionError::Unresolvable(text.to_owned()));
+        };
+        let transport = uri
+            .uri_params
+            .get_val("transport")
+            .and_then(|t| Transport::from_token(t))
+            .unwrap_or(if uri.sips {
+                Transport::Tls
+            } else {
+                Transport::Udp
+            });
+        if transport == Transport::Tls {
+            return Err(TransactionError::InvalidRequest("TLS is not supported yet"));
+        }
+        let port = uri.host_port.port.unwrap_or(5060);
+        if let Some(ip) = uri.host_port.ip() {
+            return Ok((SocketAddr::new(ip, port), transport));
+        }
+        let host = uri.host_port.host.to_string();
+        let mut addrs = tokio::net::lookup_host((host.as_str(), port))
+            .await
+            .map_err(|_| TransactionError::Unresolvable(text.to_owned()))?;
+        let addr = addrs
+            .next()
+            .ok_or_else(|| TransactionError::Unresolvable(text.to_owned()))?;
+        Ok((addr, transport))
+    }
+
+    /// Our sent-by for a request to `peer` over `transport` (RFC 3261 §18.1.1).
+    fn sent_by(&self, transport: Transport, peer: SocketAddr) -> SocketAddr {
+        let local = match transport {
+            Transport::Udp => self.udp.first().map(|(_, a)| *a),
+            _ => self
+                .tcp_addrs
+                .first()
+                .copied()
+                .or(self.udp.first().map(|(_, a)| *a)),
+        }
+        .unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 5060));
+        if local.ip().is_unspecified() {
+            // The address the OS would use towards the peer.
+            let probe = std::net::UdpSocket::bind(SocketAddr::new(local.ip(), 0))
+                .and_then(|s| s.connect(peer).and_then(|()| s.local_addr()));
+            if let Ok(probe) = probe {
+                return SocketAddr::new(probe.ip(), local.port());
+            }
+        }
+        local
+    }
+
+    /// An Authorization header answering a 401/407, when digest auth can.
+    fn authorize(
+        &self,
+        _req: &OutgoingRequest,
+        _response: &Response,
+        _cseq: u32,
+    ) -> Option<(String, String)> {
+        None
+    }
+}
+
+async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
+    loop {
+        let next = inner
+            .lock_core()
+            .and_then(|core| core.transactions.poll_timeout());
+        let sleep = match next {
+            Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)),
+            None => tokio::time::sleep(Duration::from_secs(3600)),
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = inner.wake.notified() => continue,
+            () = sleep => {}
+        }
+        let now = now();
+        let (outputs, timed_out) = {
+            let Some(mut core) = inner.lock_core() else {
+                break;
+            };
+            let outputs = core.transactions.handle_timeout(now);
+            let mut timed_out = Vec::new();
+            for output in &outputs {
+                if let Output::TimedOut(key) = output {
+                    // Dropping the waiter's sender tells send_request: Timer F.
+                    timed_out.push(core.waiters.remove(key));
+                }
+            }
+            (outputs, timed_out)
+        };
+        drop(timed_out);
+        for output in outputs {
+            match output {
+                Output::Transmit(transmit) => inner.transmit(transmit),
+                Output::TimedOut(_) => bump(&inner.counters.timeouts),
+                Output::AckTimedOut(_) => tracing::debug!("no ACK for a final response to INVITE"),
+            }
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! RFC 3261 §20 and §25.1: helpers to read header values as sent.
+//!
+//! These split values that ezk's typed headers do not cover (addresses whose
+//! URI is `tel:` or another scheme, parameter lists with empty names that ezk
+//! quietly accepts) without re-parsing SIP URIs: `sip:` URIs go to ezk.
+
+use crate::wire::uri::{Uri, UriError};
+
+/// A name-addr or addr-spec (RFC 3261 §25.1) as sent: From, To, Contact.
+#[derive(Debug, Clone)]
+pub struct Address {
+    /// The display name, unquoted and unescaped.
+    pub display: Option<String>,
+    /// The URI text as sent, without `<>`.
+    pub uri_text: String,
+    /// The URI, typed.
+    pub uri: Uri,
+    /// Header parameters (`;tag=…`), names lower-cased, values as sent.
+    pub params: Vec<(String, Option<String>)>,
+}
+
+/// Why an address header is malformed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AddressError {
+    /// RFC 4475 §3.1.2.6: a quoted display name that never ends.
+    #[error("unterminated quoted display name")]
+    UnterminatedQuote,
+    /// RFC 4475 §3.1.2.15: a display name with characters outside token.
+    #[error("display name is not a token sequence")]
+    BadDisplayName,
+    /// `<` without `>`, or whitespace inside `<>` (RFC 4475 §3.1.2.14).
+    #[error("malformed <URI>")]
+    BadAngleBrackets,
+    /// RFC 4475 §3.1.2.13: an addr-spec URI with `?` or `,` must be in `<>`.
+    #[error("URI with headers outside <>")]
+    UnenclosedUri,
+    /// RFC 4475 §3.1.2.1: empty parameter.
+    #[error("empty parameter")]
+    EmptyParameter,
+    /// The URI itself is malformed.
+    #[error("malformed URI: {0}")]
+    Uri(#[from] UriError),
+}
+
+impl Address {
+    /// Parses a From, To or single Contact value.
+    pub fn parse(value: &str) -> Result<Address, AddressError> {
+        let value = value.trim();
+        let (display, uri_text, params) = if let Some(rest) = value.strip_prefix('"') {
+            let (display, after) = split_quoted(rest).ok_or(AddressError::UnterminatedQuote)?;
+            let after = after.trim_start();
+            let (uri, params) = enclosed(after)?;
+            (Some(display), uri, params)
+        } else if let Some(lt) = value.find('<') {
+            let display = value[..lt].trim();
+            let is_tokens = display.split_whitespace().all(|word| {
+                word.bytes().all(|b| {
+                    b.is_ascii_alphanumeric()
+                        || matches!(
+                            b,
+                            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+                        )
+                })
+            });
+            if !is_tokens {
+                return Err(AddressError::BadDisplayName);
+            }
+            let (uri, params) = enclosed(&value[lt..])?;
+            let display = (!display.is_empty()).then(|| display.to_owned());
+            (display, uri, params)
+        } else {
+            // RFC 3261 §20.10: in an addr-spec, everything after `;` is a header parameter.
+            let (uri, params) = value.split_at(value.find(';').unwrap_or(value.len()));
+            if uri.contains(['?', ',']) {
+                return Err(AddressError::UnenclosedUri);
+            }
+            (None, uri.trim(), params)
+        };
+        let uri = Uri::parse(uri_text)?;
+        Ok(Address {
+            display,
+            uri_text: uri_text.to_owned(),
+            uri,
+            params: parameters(params)?,
+        })
+    }
+
+    /// The value of a header parameter (`tag`, `expires`, …).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .and_then(|(_, v)| v.as_deref())
+    }
+}
+
+/// `"…"` content up to the closing quote (RFC 3261 §25.1 quoted-pair aware).
+fn split_quoted(rest: &str) -> Option<(String, &str)> {
+    let mut out = String::new();
+    let mut chars = rest.char_indices();
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?.1),
+            '"' => return Some((out, &rest[i + 1..])),
+            _ => out.push(c),
+        }
+    }
+    None
+}
+
+/// `<uri>;params` → (uri, params).
+fn enclosed(s: &str) -> Result<(&str, &str), AddressError> {
+    let inner = s.strip_prefix('<').ok_or(AddressError::BadAngleBrackets)?;
+    let gt = inner.find('>').ok_or(AddressError::BadAngleBrackets)?;
+    let uri = &inner[..gt];
+    if uri.is_empty() || uri.trim() != uri {
+        return Err(AddressError::BadAngleBrackets);
+    }
+    Ok((uri, inner[gt + 1..].trim()))
+}
+
+/// `;name=value;name` → pairs. Empty names are an error.
+pub fn parameters(s: &str) -> Result<Vec<(String, Option<String>)>, AddressError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(Vec::new());
+    }
+    let s = s.strip_prefix(';').ok_or(AddressError::EmptyParameter)?;
+    split_outside_quotes(s, ';')
+        .into_iter()
+        .map(|param| {
+            let (name, value) = match param.split_once('=') {
+                Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"').to_owned())),
+                None => (param.trim(), None),
+            };
+            if name.is_empty() {
+                return Err(AddressError::EmptyParameter);
+            }
+            Ok((name.to_ascii_lowercase(), value))
+        })
+        .collect()
+}
+
+/// Splits on `sep` where it is not inside a quoted string or `<>`.
+pub fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    let mut quoted = false;
+    let mut angle = false;
+    let mut escaped = false;
+    for (i, c) in s.char_indices() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match c {
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '<' if !quoted => angle = true,
+            '>' if !quoted => angle = false,
+            c if c == sep && !quoted && !angle => {
+                parts.push(&s[start..i]);
+                start = i + c.len_utf8();
+            }
+            _ => {}
+        }
+    }
+    parts.push(&s[start..]);
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn name_addr_with_quoted_display_and_tag() {
+        let a = Address::parse(r#""Alice \"A\" Smith" <sip:alice@example.com>;tag=1928"#)
+            .expect("valid");
+        assert_eq!(a.display.as_deref(), Some(r#"Alice "A" Smith"#));
+        assert_eq!(a.uri_text, "sip:alice@example.com");
+        assert_eq!(a.param("tag"), Some("1928"));
+    }
+
+    /// RFC 3261 §20.10: in an addr-spec, `;tag` belongs to the header.
+    #[test]
+    fn addr_spec_tag_is_a_header_parameter() {
+        let a = Address::parse("sip:caller@example.net;tag=134161461246").expect("valid");
+        assert_eq!(a.uri_text, "sip:caller@example.net");
+        assert_eq!(a.param("tag"), Some("134161461246"));
+    }
+
+    #[test]
+    fn tel_address_is_accepted() {
+        let a = Address::parse("<tel:+15551234>;tag=x").expect("valid");
+        assert_eq!(a.uri.scheme(), "tel");
+    }
+
+    /// RFC 4475 §3.1.2.6.
+    #[test]
+    fn unterminated_quote_is_rejected() {
+        assert_eq!(
+            Address::parse(r#""Mr. J. User <sip:j.user@example.com>"#).err(),
+            Some(AddressError::UnterminatedQuote)
+        );
+    }
+
+    /// RFC 4475 §3.1.2.14.
+    #[test]
+    fn spaces_inside_angle_brackets_are_rejected() {
+        assert_eq!(
+            Address::parse(r#""Watson, Thomas" < sip:t.watson@example.org >"#).err(),
+            Some(AddressError::BadAngleBrackets)
+        );
+    }
+
+    /// RFC 4475 §3.1.2.13.
+    #[test]
+    fn uri_with_headers_outside_brackets_is_rejected() {
+        assert_eq!(
+            Address::parse("sip:user@example.com?Route=%3Csip:sip.example.com%3E").err(),
+            Some(AddressError::UnenclosedUri)
+        );
+    }
+
+    /// RFC 4475 §3.1.2.1.
+    #[test]
+    fn empty_parameters_are_rejected() {
+        assert_eq!(
+            Address::parse(r#""Joe" <sip:joe@example.org>;;;;"#).err(),
+            Some(AddressError::EmptyParameter)
+        );
+    }
+}

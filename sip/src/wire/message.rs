@@ -1,0 +1,539 @@
+//! RFC 3261 §7: a SIP message split into start line, headers and body.
+//!
+//! Lines (with folding, RFC 3261 §7.3.1) come from ezk's `PullParser`, header
+//! names (with compact forms, §7.3.3) from ezk's `Line`; header values stay as
+//! the peer sent them in ezk's `Headers` and are typed on demand. The start
+//! line is split here because ezk's request-line parser only knows `sip:`.
+//! A message that fails keeps what it could [`Salvage`] so a 400 can be sent.
+
+use bytes::Bytes;
+use bytesstr::BytesStr;
+use ezk_sip_types::msg::{Line, PullParser};
+use ezk_sip_types::{Headers, Name};
+
+use crate::framing::{self, ContentLength};
+
+/// A parsed SIP request or response.
+#[derive(Debug, Clone)]
+pub struct Message {
+    /// The request line or status line.
+    pub start: StartLine,
+    /// Header fields in received order, values as sent.
+    pub headers: Headers,
+    /// The body (exactly Content-Length bytes when the header was present).
+    pub body: Bytes,
+}
+
+/// RFC 3261 §7.1/§7.2: the first line of a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartLine {
+    /// `Method SP Request-URI SP SIP-Version`.
+    Request {
+        /// The method, case kept (methods are case-sensitive, §7.1).
+        method: String,
+        /// The Request-URI as sent.
+        uri: String,
+    },
+    /// `SIP-Version SP Status-Code SP Reason-Phrase`.
+    Response {
+        /// The status code.
+        status: u16,
+        /// The reason phrase as sent (may be empty).
+        reason: String,
+    },
+}
+
+/// The headers every response copies from its request (RFC 3261 §8.2.6.2),
+/// kept from a message even when the rest of it is broken.
+#[derive(Debug, Clone, Default)]
+pub struct Salvage {
+    /// Whether the start line looked like a request (`None`: unknown).
+    pub is_request: Option<bool>,
+    /// The request method if the start line got that far.
+    pub method: Option<String>,
+    /// Every Via value in order.
+    pub vias: Vec<String>,
+    /// From value.
+    pub from: Option<String>,
+    /// To value.
+    pub to: Option<String>,
+    /// Call-ID value.
+    pub call_id: Option<String>,
+    /// CSeq value.
+    pub cseq: Option<String>,
+}
+
+impl Salvage {
+    /// Whether enough was kept to address a response to the sender.
+    pub fn can_respond(&self) -> bool {
+        self.is_request == Some(true)
+            && !self.vias.is_empty()
+            && self.from.is_some()
+            && self.to.is_some()
+            && self.call_id.is_some()
+            && self.cseq.is_some()
+    }
+}
+
+/// Why bytes are not a SIP message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ParseErrorKind {
+    /// No empty line ends the head.
+    #[error("message head is incomplete")]
+    IncompleteHead,
+    /// The head is not UTF-8.
+    #[error("message head is not UTF-8")]
+    NotUtf8,
+    /// RFC 3261 §7.1: the request line is not `Method SP URI SP SIP/2.0`.
+    #[error("malformed start line")]
+    BadStartLine,
+    /// RFC 3261 §7.1: a version other than SIP/2.0.
+    #[error("unsupported SIP version")]
+    BadVersion,
+    /// A header line without `name:`.
+    #[error("malformed header line")]
+    BadHeaderLine,
+    /// More header fields than allowed.
+    #[error("more than {limit} header fields")]
+    TooManyHeaders {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// Content-Length is not a non-negative number.
+    #[error("malformed Content-Length")]
+    BadContentLength,
+    /// RFC 4475 §3.1.2.2: Content-Length larger than the bytes that follow.
+    #[error("Content-Length larger than the body")]
+    ContentLengthExceedsBody,
+}
+
+/// Bytes that are not a SIP message, with what could be kept for a 400.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{kind}")]
+pub struct ParseError {
+    /// What went wrong.
+    pub kind: ParseErrorKind,
+    /// Headers kept for a response.
+    pub salvage: Box<Salvage>,
+}
+
+impl ParseError {
+    /// A short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self.kind {
+            ParseErrorKind::IncompleteHead => "incomplete_head",
+            ParseErrorKind::NotUtf8 => "not_utf8",
+            ParseErrorKind::BadStartLine => "bad_start_line",
+            ParseErrorKind::BadVersion => "bad_version",
+            ParseErrorKind::BadHeaderLine => "bad_header_line",
+            ParseErrorKind::TooManyHeaders { .. } => "too_many_headers",
+            ParseErrorKind::BadContentLength => "bad_content_length",
+            ParseErrorKind::ContentLengthExceedsBody => "content_length_exceeds_body",
+        }
+    }
+
+    /// The status a request that failed this way is answered with (RFC 3261 §21.4).
+    pub fn status(&self) -> (u16, &'static str) {
+        match self.kind {
+            // RFC 3261 §21.5.15 / RFC 4475 §3.1.2.16.
+            ParseErrorKind::BadVersion => (505, "Version Not Supported"),
+            ParseErrorKind::TooManyHeaders { .. } => (400, "Too Many Header Fields"),
+            ParseErrorKind::BadContentLength => (400, "Bad Content-Length"),
+            ParseErrorKind::ContentLengthExceedsBody => (400, "Content-Length Exceeds Body"),
+            ParseErrorKind::BadHeaderLine => (400, "Malformed Header Line"),
+            ParseErrorKind::BadStartLine => (400, "Malformed Request Line"),
+            _ => (400, "Bad Request"),
+        }
+    }
+}
+
+/// Limits applied while parsing.
+#[derive(Debug, Clone, Copy)]
+pub struct ParseLimits {
+    /// Maximum number of header fields (lines).
+    pub max_headers: usize,
+}
+
+impl Default for ParseLimits {
+    fn default() -> Self {
+        Self { max_headers: 128 }
+    }
+}
+
+fn is_token(s: &str) -> bool {
+    // RFC 3261 §25.1: token.
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+                )
+        })
+}
+
+fn parse_start_line(line: &str) -> Result<StartLine, ParseErrorKind> {
+    if let Some(rest) = line.strip_prefix("SIP/") {
+        // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
+        let (version, rest) = rest.split_once(' ').ok_or(ParseErrorKind::BadStartLine)?;
+        if version != "2.0" {
+            return Err(ParseErrorKind::BadVersion);
+        }
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseErrorKind::BadStartLine);
+        }
+        let status: u16 = code.parse().map_err(|_| ParseErrorKind::BadStartLine)?;
+        if !(100..=699).contains(&status) {
+            // RFC 4475 §3.1.2.19: overlarge response code.
+            return Err(ParseErrorKind::BadStartLine);
+        }
+        return Ok(StartLine::Response {
+            status,
+            reason: reason.to_owned(),
+        });
+    }
+    // Request-Line = Method SP Request-URI SP SIP-Version CRLF: exactly one SP each
+    // (RFC 4475 §3.1.2.8–10 reject embedded, doubled and trailing whitespace).
+    let mut parts = line.split(' ');
+    let (Some(method), Some(uri), Some(version), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ParseErrorKind::BadStartLine);
+    };
+    if !is_token(method) || uri.is_empty() {
+        return Err(ParseErrorKind::BadStartLine);
+    }
+    if version != "SIP/2.0" {
+        return if version.starts_with("SIP/") {
+            Err(ParseErrorKind::BadVersion)
+        } else {
+            Err(ParseErrorKind::BadStartLine)
+        };
+    }
+    Ok(StartLine::Request {
+        method: method.to_owned(),
+        uri: uri.to_owned(),
+    })
+}
+
+impl Message {
+    /// Parses one message from `bytes` (a datagram, or a frame cut from a stream).
+    ///
+    /// Bytes after Content-Length are ignored (RFC 3261 §18.3); without
+    /// Content-Length the body is the rest of the datagram.
+    pub fn parse(bytes: Bytes, limits: ParseLimits) -> Result<Message, ParseError> {
+        let mut salvage = Salvage::default();
+        let fail = |kind, salvage: &Salvage| ParseError {
+            kind,
+            salvage: Box::new(salvage.clone()),
+        };
+        // Leading CRLFs are keep-alives or sloppy senders; RFC 3261 §7.5 says ignore.
+        let skip = bytes
+            .iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .count();
+        let bytes = bytes.slice(skip..);
+        let Some(head_len) = framing::head_end(&bytes) else {
+            salvage_lines(&bytes, &mut salvage);
+            return Err(fail(ParseErrorKind::IncompleteHead, &salvage));
+        };
+        let head = bytes.slice(..head_len);
+        if std::str::from_utf8(&head).is_err() {
+            return Err(fail(ParseErrorKind::NotUtf8, &salvage));
+        }
+        let mut lines = PullParser::new(&head, 0);
+        let Some(Ok(first)) = lines.next() else {
+            return Err(fail(ParseErrorKind::BadStartLine, &salvage));
+        };
+        let first =
+            std::str::from_utf8(first).map_err(|_| fail(ParseErrorKind::NotUtf8, &salvage))?;
+        if first.starts_with("SIP/") {
+            salvage.is_request = Some(false);
+        } else if let Some((method, _)) = first.split_once(' ') {
+            salvage.is_request = Some(true);
+            salvage.method = Some(method.to_owned());
+        }
+        let start = parse_start_line(first);
+
+        let mut headers = Headers::with_capacity(16);
+        let mut count = 0;
+        let mut header_error = None;
+        for line in lines {
+            let Ok(line) = line else {
+                header_error.get_or_insert(ParseErrorKind::BadHeaderLine);
+                break;
+            };
+            count += 1;
+            if count > limits.max_headers {
+                header_error = Some(ParseErrorKind::TooManyHeaders {
+                    limit: limits.max_headers,
+                });
+                break;
+            }
+            let Ok(line) = std::str::from_utf8(line) else {
+                header_error.get_or_insert(ParseErrorKind::NotUtf8);
+                continue;
+            };
+            match Line::parse(&head, line) {
+                Ok((_, parsed)) if !parsed.name.as_print_str().is_empty() => {
+                    keep(&parsed.name, &parsed.value, &mut salvage);
+                    headers.insert(parsed.name, parsed.value);
+                }
+                _ => {
+                    header_error.get_or_insert(ParseErrorKind::BadHeaderLine);
+                }
+            }
+        }
+        let start = start.map_err(|kind| fail(kind, &salvage))?;
+        if let Some(kind) = header_error {
+            return Err(fail(kind, &salvage));
+        }
+
+        let rest = bytes.slice(head_len..);
+        let body = match framing::content_length(&head) {
+            ContentLength::Absent => rest,
+            ContentLength::Invalid => {
+                return Err(fail(ParseErrorKind::BadContentLength, &salvage));
+            }
+            ContentLength::Value(n) if n > rest.len() => {
+                return Err(fail(ParseErrorKind::ContentLengthExceedsBody, &salvage));
+            }
+            ContentLength::Value(n) => rest.slice(..n),
+        };
+        Ok(Message {
+            start,
+            headers,
+            body,
+        })
+    }
+
+    /// The method of a request (`None` for a response).
+    pub fn method(&self) -> Option<&str> {
+        match &self.start {
+            StartLine::Request { method, .. } => Some(method),
+            StartLine::Response { .. } => None,
+        }
+    }
+
+    /// All values of a header (compact forms resolved), joined by `, `, folding undone.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let name = Name::from(name.to_owned());
+        let mut values = self.headers.get_raw(&name).peekable();
+        values.peek()?;
+        let joined = values
+            .map(|v| unfold(v.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
+        Some(joined)
+    }
+
+    /// Each value of a header as sent (compact forms resolved), folding undone.
+    pub fn header_values(&self, name: &Name) -> Vec<String> {
+        self.headers
+            .get_raw(name)
+            .map(|v| unfold(v.as_str()))
+            .collect()
+    }
+
+    /// The first raw value of a header.
+    pub fn raw(&self, name: &Name) -> Option<&BytesStr> {
+        self.headers.get_raw(name).next()
+    }
+
+    /// The headers a response copies (RFC 3261 §8.2.6.2).
+    pub fn salvage(&self) -> Salvage {
+        let first = |name: &Name| self.raw(name).map(|v| unfold(v.as_str()));
+        Salvage {
+            is_request: Some(matches!(self.start, StartLine::Request { .. })),
+            method: self.method().map(str::to_owned),
+            vias: self.header_values(&Name::VIA),
+            from: first(&Name::FROM),
+            to: first(&Name::TO),
+            call_id: first(&Name::CALL_ID),
+            cseq: first(&Name::CSEQ),
+        }
+    }
+}
+
+/// Keeps the headers a response needs while parsing.
+fn keep(name: &Name, value: &BytesStr, salvage: &mut Salvage) {
+    let value = unfold(value.as_str());
+    if name == &Name::VIA {
+        salvage.vias.push(value);
+    } else if name == &Name::FROM {
+        salvage.from.get_or_insert(value);
+    } else if name == &Name::TO {
+        salvage.to.get_or_insert(value);
+    } else if name == &Name::CALL_ID {
+        salvage.call_id.get_or_insert(value);
+    } else if name == &Name::CSEQ {
+        salvage.cseq.get_or_insert(value);
+    }
+}
+
+/// Best effort for a head that never ends: keep what complete lines say.
+fn salvage_lines(bytes: &[u8], salvage: &mut Salvage) {
+    let Ok(text) = std::str::from_utf8(bytes) else {
+        return;
+    };
+    let mut lines = text.split('\n');
+    if let Some(first) = lines.next() {
+        if first.starts_with("SIP/") {
+            salvage.is_request = Some(false);
+        } else if let Some((method, _)) = first.split_once(' ') {
+            salvage.is_request = Some(true);
+            salvage.method = Some(method.to_owned());
+        }
+    }
+    for line in lines {
+        let line = line.trim_end_matches('\r');
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = Name::from(name.trim().to_owned());
+        let value = BytesStr::from(value.trim());
+        keep(&name, &value, salvage);
+    }
+}
+
+/// Undoes RFC 3261 §7.3.1 line folding: CRLF followed by whitespace is one SP.
+pub fn unfold(value: &str) -> String {
+    if !value.contains(['\r', '\n']) {
+        return value.trim().to_owned();
+    }
+    let mut out = String::with_capacity(value.len());
+    let mut pending_space = false;
+    for c in value.chars() {
+        if matches!(c, '\r' | '\n' | ' ' | '\t') && (pending_space || matches!(c, '\r' | '\n')) {
+            pending_space = true;
+            continue;
+        }
+        if pending_space {
+            out.push(' ');
+            pending_space = false;
+        }
+        out.push(c);
+    }
+    out.trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Message, ParseError> {
+        Message::parse(Bytes::copy_from_slice(s.as_bytes()), ParseLimits::default())
+    }
+
+    const MESSAGE: &str = "MESSAGE sip:bob@example.com SIP/2.0\r\n\
+        v: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776\r\n\
+        Max-Forwards: 70\r\n\
+        f: <sip:alice@example.com>;tag=49583\r\n\
+        t: <sip:bob@example.com>\r\n\
+        i: asd88asd77a@1.2.3.4\r\n\
+        CSeq: 1 MESSAGE\r\n\
+        Subject: folded\r\n  subject\r\n\
+        c: text/plain\r\n\
+        l: 5\r\n\r\nhelloEXTRA";
+
+    #[test]
+    fn compact_headers_resolve_to_their_long_names() {
+        let msg = parse(MESSAGE).expect("valid");
+        assert_eq!(
+            msg.header("Call-ID").as_deref(),
+            Some("asd88asd77a@1.2.3.4")
+        );
+        assert_eq!(msg.header("content-type").as_deref(), Some("text/plain"));
+        assert_eq!(msg.method(), Some("MESSAGE"));
+    }
+
+    /// RFC 3261 §18.3: bytes past Content-Length are discarded.
+    #[test]
+    fn body_is_cut_at_content_length() {
+        let msg = parse(MESSAGE).expect("valid");
+        assert_eq!(&msg.body[..], b"hello");
+    }
+
+    /// RFC 3261 §7.3.1: a folded value reads as one line.
+    #[test]
+    fn folded_header_is_unfolded() {
+        let msg = parse(MESSAGE).expect("valid");
+        assert_eq!(msg.header("Subject").as_deref(), Some("folded subject"));
+    }
+
+    #[test]
+    fn tel_request_uri_is_kept_as_sent() {
+        let msg =
+            parse(&MESSAGE.replace("sip:bob@example.com SIP", "tel:+15551234 SIP")).expect("valid");
+        assert!(matches!(&msg.start, StartLine::Request { uri, .. } if uri == "tel:+15551234"));
+    }
+
+    /// RFC 4475 §3.1.2.9: two SPs between Request-Line elements.
+    #[test]
+    fn doubled_space_in_request_line_is_rejected_with_salvage() {
+        let err = parse(&MESSAGE.replace("MESSAGE sip", "MESSAGE  sip")).expect_err("invalid");
+        assert_eq!(err.kind, ParseErrorKind::BadStartLine);
+        assert!(err.salvage.can_respond());
+    }
+
+    #[test]
+    fn content_length_beyond_the_datagram_is_rejected() {
+        let err = parse(&MESSAGE.replace("l: 5", "l: 9999")).expect_err("invalid");
+        assert_eq!(err.kind, ParseErrorKind::ContentLengthExceedsBody);
+        assert_eq!(err.status().0, 400);
+    }
+
+    /// RFC 4475 §3.1.2.16: SIP/7.0 gets 505.
+    #[test]
+    fn unknown_version_gets_505() {
+        let err = parse(&MESSAGE.replace("SIP/2.0\r\nv:", "SIP/7.0\r\nv:")).expect_err("invalid");
+        assert_eq!(err.status().0, 505);
+    }
+
+    #[test]
+    fn header_count_is_limited() {
+        let many = MESSAGE.replace("CSeq", &"X-A: 1\r\n".repeat(200).to_string().add_cseq());
+        let err = parse(&many).expect_err("invalid");
+        assert!(matches!(err.kind, ParseErrorKind::TooManyHeaders { .. }));
+    }
+
+    trait AddCSeq {
+        fn add_cseq(self) -> String;
+    }
+    impl AddCSeq for String {
+        fn add_cseq(self) -> String {
+            self + "CSeq"
+        }
+    }
+
+    #[test]
+    fn garbage_is_not_a_message_and_cannot_be_answered() {
+        let err = Message::parse(
+            Bytes::from_static(b"\x00\xff\x13garbage"),
+            ParseLimits::default(),
+        )
+        .expect_err("invalid");
+        assert!(!err.salvage.can_respond());
+    }
+
+    #[test]
+    fn truncated_head_is_rejected() {
+        let err = parse("OPTIONS sip:a@b SIP/2.0\r\nMax-For").expect_err("invalid");
+        assert_eq!(err.kind, ParseErrorKind::IncompleteHead);
+    }
+
+    #[test]
+    fn response_status_line_is_parsed() {
+        let msg = parse("SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nl: 0\r\n\r\n")
+            .expect("valid");
+        assert_eq!(
+            msg.start,
+            StartLine::Response {
+                status: 200,
+                reason: "OK".into()
+            }
+        );
+    }
+}

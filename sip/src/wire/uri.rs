@@ -1,0 +1,132 @@
+//! RFC 3261 §19.1, RFC 3966, RFC 3860/3859: the URI schemes a Request-URI may carry.
+//!
+//! ezk-sip-types parses only `sip:`/`sips:`; a `tel:` or `im:` Request-URI would
+//! fail its request-line parser. This type keeps those as opaque text, checked
+//! only as far as RFC 3986 §3.1 scheme syntax, so the request can still be
+//! answered (and a `tel:` number mapped by the gateway).
+
+use std::str::FromStr;
+
+use ezk_sip_types::uri::SipUri;
+
+/// A URI as found in a Request-URI, From, To or Contact.
+#[derive(Debug, Clone)]
+pub enum Uri {
+    /// `sip:` or `sips:` (RFC 3261 §19.1), typed by ezk.
+    Sip(Box<SipUri>),
+    /// `tel:` (RFC 3966), kept as sent.
+    Tel(String),
+    /// Any other absolute URI (`im:`, `pres:`, `urn:`, unknown schemes), kept as sent.
+    Other {
+        /// The scheme, lower-cased.
+        scheme: String,
+        /// The whole URI as sent.
+        text: String,
+    },
+}
+
+/// A URI that is not syntactically a URI.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UriError {
+    /// No `scheme:` prefix (RFC 3986 §3.1), e.g. `<sip:…>` in a Request-URI.
+    #[error("URI has no valid scheme")]
+    NoScheme,
+    /// A `sip:`/`sips:` URI that does not parse.
+    #[error("malformed SIP URI")]
+    MalformedSip,
+    /// Whitespace, angle brackets or quotes inside the URI, or nothing after the scheme.
+    #[error("malformed URI")]
+    Malformed,
+}
+
+impl UriError {
+    /// A short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::NoScheme => "no_scheme",
+            Self::MalformedSip => "malformed_sip",
+            Self::Malformed => "malformed",
+        }
+    }
+}
+
+impl Uri {
+    /// Parses a URI from its text (no surrounding `<>`).
+    pub fn parse(text: &str) -> Result<Uri, UriError> {
+        let colon = text.find(':').ok_or(UriError::NoScheme)?;
+        let scheme = &text[..colon];
+        let valid_scheme = scheme
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+        if !valid_scheme {
+            return Err(UriError::NoScheme);
+        }
+        let rest = &text[colon + 1..];
+        if rest.is_empty()
+            || rest
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+        {
+            return Err(UriError::Malformed);
+        }
+        let scheme = scheme.to_ascii_lowercase();
+        match scheme.as_str() {
+            "sip" | "sips" => SipUri::from_str(text)
+                .map(|uri| Uri::Sip(Box::new(uri)))
+                .map_err(|_| UriError::MalformedSip),
+            "tel" => Ok(Uri::Tel(text.to_owned())),
+            _ => Ok(Uri::Other {
+                scheme,
+                text: text.to_owned(),
+            }),
+        }
+    }
+
+    /// The scheme, lower-cased.
+    pub fn scheme(&self) -> &str {
+        match self {
+            Uri::Sip(uri) if uri.sips => "sips",
+            Uri::Sip(_) => "sip",
+            Uri::Tel(_) => "tel",
+            Uri::Other { scheme, .. } => scheme,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sip_uri_is_typed() {
+        let uri = Uri::parse("sip:bob@example.com;transport=tcp").expect("valid");
+        assert!(matches!(uri, Uri::Sip(_)));
+    }
+
+    /// RFC 3966 §3: a global number is kept as sent.
+    #[test]
+    fn tel_uri_is_kept_as_sent() {
+        let uri = Uri::parse("tel:+1-201-555-0123").expect("valid");
+        assert!(matches!(&uri, Uri::Tel(t) if t == "tel:+1-201-555-0123"));
+    }
+
+    /// RFC 4475 §3.1.2.7: `<sip:…>` is not a Request-URI.
+    #[test]
+    fn angle_brackets_are_not_a_scheme() {
+        assert_eq!(
+            Uri::parse("<sip:user@example.com>").err(),
+            Some(UriError::NoScheme)
+        );
+    }
+
+    #[test]
+    fn unknown_scheme_is_other() {
+        let uri = Uri::parse("nobodyknowsthisscheme:totallyopaquecontent").expect("valid");
+        assert_eq!(uri.scheme(), "nobodyknowsthisscheme");
+    }
+}

@@ -1,0 +1,376 @@
+//! RFC 3261 §8.2 and RFC 4475 §3.1.2: what a request must carry before a UAS
+//! acts on it, and what a response must carry before a client transaction
+//! takes it.
+//!
+//! ezk accepts several RFC 4475 §3.1.2 messages (crates.md §4); the checks
+//! here reject them: empty Via/Contact parameters, unbalanced quotes,
+//! CSeq/method mismatch, overlarge scalars, non-GMT Date, escaped headers in
+//! the Request-URI, spaces inside `<>`.
+
+use ezk_sip_types::Name;
+use ezk_sip_types::header::HeaderParse;
+use ezk_sip_types::header::typed::Via;
+
+use crate::wire::header::{Address, parameters, split_outside_quotes};
+use crate::wire::message::{Message, StartLine};
+use crate::wire::uri::Uri;
+
+/// A request that passed validation, with the fields the layers above need.
+#[derive(Debug, Clone)]
+pub struct RequestHead {
+    /// The method as sent.
+    pub method: String,
+    /// The Request-URI as sent.
+    pub request_uri: String,
+    /// The Request-URI, typed.
+    pub uri: Uri,
+    /// Top Via.
+    pub via: ViaHead,
+    /// From.
+    pub from: Address,
+    /// To.
+    pub to: Address,
+    /// Call-ID.
+    pub call_id: String,
+    /// CSeq number.
+    pub cseq: u32,
+    /// Max-Forwards, when present.
+    pub max_forwards: Option<u8>,
+}
+
+/// The top Via of a message (RFC 3261 §20.42).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViaHead {
+    /// Transport token (`UDP`, `TCP`, …).
+    pub transport: String,
+    /// sent-by, `host[:port]` as sent.
+    pub sent_by: String,
+    /// The branch parameter, when present.
+    pub branch: Option<String>,
+}
+
+/// A response that passed validation.
+#[derive(Debug, Clone)]
+pub struct ResponseHead {
+    /// Status code.
+    pub status: u16,
+    /// Top Via.
+    pub via: ViaHead,
+    /// CSeq number.
+    pub cseq: u32,
+    /// CSeq method.
+    pub cseq_method: String,
+}
+
+/// How a request is refused: the status and reason phrase the peer hears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{status} {reason}")]
+pub struct Rejection {
+    /// Status code (4xx/5xx).
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: &'static str,
+}
+
+impl Rejection {
+    const fn bad(reason: &'static str) -> Self {
+        Rejection {
+            status: 400,
+            reason,
+        }
+    }
+
+    /// A short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self.status {
+            400 => "bad_request",
+            416 => "unsupported_uri_scheme",
+            483 => "too_many_hops",
+            _ => "rejected",
+        }
+    }
+}
+
+/// Checks a request; on success returns its typed head.
+pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
+    let StartLine::Request { method, uri } = &msg.start else {
+        return Err(Rejection::bad("Not A Request"));
+    };
+    let parsed_uri = Uri::parse(uri).map_err(|_| Rejection::bad("Malformed Request-URI"))?;
+    match &parsed_uri {
+        // RFC 4475 §3.1.2.11: escaped headers have no place in a Request-URI.
+        Uri::Sip(_) if uri.contains('?') => {
+            return Err(Rejection::bad("Headers In Request-URI"));
+        }
+        Uri::Sip(_) | Uri::Tel(_) => {}
+        Uri::Other { scheme, .. } if scheme == "im" || scheme == "pres" => {}
+        // RFC 3261 §8.2.2.1.
+        Uri::Other { .. } => {
+            return Err(Rejection {
+                status: 416,
+                reason: "Unsupported URI Scheme",
+            });
+        }
+    }
+    let via = vias(msg)?;
+    let from = address(msg, &Name::FROM, "Malformed From")?;
+    let to = address(msg, &Name::TO, "Malformed To")?;
+    let call_id = call_id(msg)?;
+    let (cseq, cseq_method) = cseq(msg)?;
+    // RFC 3261 §8.2 / RFC 4475 §3.1.2.17–18: the CSeq method equals the request method.
+    if &cseq_method != method {
+        return Err(Rejection::bad("CSeq Method Mismatch"));
+    }
+    let max_forwards = match msg.raw(&Name::MAX_FORWARDS) {
+        None => None,
+        Some(value) => {
+            let v = value.trim();
+            if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(Rejection::bad("Malformed Max-Forwards"));
+            }
+            // RFC 4475 §3.1.2.4: a value over 255 is out of range.
+            Some(
+                v.parse::<u8>()
+                    .map_err(|_| Rejection::bad("Max-Forwards Out Of Range"))?,
+            )
+        }
+    };
+    // RFC 3261 §16.3 item 2: the gateway forwards onward; a spent hop count ends here.
+    if max_forwards == Some(0) && method != "OPTIONS" {
+        return Err(Rejection {
+            status: 483,
+            reason: "Too Many Hops",
+        });
+    }
+    // RFC 3261 §20.17 / RFC 4475 §3.1.2.12: the only time zone is GMT.
+    if let Some(date) = msg.raw(&Name::DATE)
+        && !date.trim().ends_with(" GMT")
+    {
+        return Err(Rejection::bad("Malformed Date"));
+    }
+    for value in msg.header_values(&Name::CONTACT) {
+        if value.trim() == "*" {
+            continue;
+        }
+        for contact in split_outside_quotes(&value, ',') {
+            Address::parse(contact).map_err(|_| Rejection::bad("Malformed Contact"))?;
+        }
+    }
+    Ok(RequestHead {
+        method: method.clone(),
+        request_uri: uri.clone(),
+        uri: parsed_uri,
+        via,
+        from,
+        to,
+        call_id,
+        cseq,
+        max_forwards,
+    })
+}
+
+/// Checks a response; on success returns its typed head.
+pub fn response(msg: &Message) -> Result<ResponseHead, Rejection> {
+    let StartLine::Response { status, .. } = &msg.start else {
+        return Err(Rejection::bad("Not A Response"));
+    };
+    let via = vias(msg)?;
+    call_id(msg)?;
+    let (cseq, cseq_method) = cseq(msg)?;
+    Ok(ResponseHead {
+        status: *status,
+        via,
+        cseq,
+        cseq_method,
+    })
+}
+
+fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
+    let mut top = None;
+    for value in msg.header_values(&Name::VIA) {
+        for element in split_outside_quotes(&value, ',') {
+            let element = element.trim();
+            if element.is_empty() {
+                return Err(Rejection::bad("Malformed Via"));
+            }
+            // RFC 4475 §3.1.2.1: `;;` — ezk's parameter parser accepts empty names.
+            let params_at = element.find(';').unwrap_or(element.len());
+            parameters(&element[params_at..]).map_err(|_| Rejection::bad("Malformed Via"))?;
+            let src = bytes::Bytes::copy_from_slice(element.as_bytes());
+            let text = std::str::from_utf8(&src).map_err(|_| Rejection::bad("Malformed Via"))?;
+            let (rest, via) =
+                Via::parse(&src, text).map_err(|_| Rejection::bad("Malformed Via"))?;
+            if !rest.trim().is_empty() {
+                return Err(Rejection::bad("Malformed Via"));
+            }
+            if top.is_none() {
+                top = Some(ViaHead {
+                    transport: via.transport.as_str().to_ascii_uppercase(),
+                    // The last word before the parameters: "SIP / 2.0 / UDP host"
+                    // (RFC 4475 §3.1.1.1) puts spaces around the slashes.
+                    sent_by: element[..params_at]
+                        .trim()
+                        .rsplit(char::is_whitespace)
+                        .next()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    branch: via.params.get_val("branch").map(|b| b.as_str().to_owned()),
+                });
+            }
+        }
+    }
+    top.ok_or(Rejection::bad("Missing Via"))
+}
+
+fn address(msg: &Message, name: &Name, reason: &'static str) -> Result<Address, Rejection> {
+    let values = msg.header_values(name);
+    let [value] = values.as_slice() else {
+        return Err(Rejection::bad(if values.is_empty() {
+            "Missing Mandatory Header"
+        } else {
+            reason
+        }));
+    };
+    Address::parse(value).map_err(|_| Rejection::bad(reason))
+}
+
+fn call_id(msg: &Message) -> Result<String, Rejection> {
+    let value = msg
+        .raw(&Name::CALL_ID)
+        .ok_or(Rejection::bad("Missing Call-ID"))?;
+    let value = value.trim();
+    if value.is_empty() || value.contains(char::is_whitespace) {
+        return Err(Rejection::bad("Malformed Call-ID"));
+    }
+    Ok(value.to_owned())
+}
+
+fn cseq(msg: &Message) -> Result<(u32, String), Rejection> {
+    let value = msg.raw(&Name::CSEQ).ok_or(Rejection::bad("Missing CSeq"))?;
+    let mut parts = value.split_whitespace();
+    let (Some(number), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(Rejection::bad("Malformed CSeq"));
+    };
+    if !number.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Rejection::bad("Malformed CSeq"));
+    }
+    // RFC 3261 §8.1.1.5: the sequence number MUST be less than 2**31.
+    let number = number
+        .parse::<u32>()
+        .ok()
+        .filter(|n| *n < (1 << 31))
+        .ok_or(Rejection::bad("CSeq Out Of Range"))?;
+    Ok((number, method.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+    use crate::wire::message::ParseLimits;
+
+    fn check(s: &str) -> Result<RequestHead, Rejection> {
+        let msg = Message::parse(Bytes::copy_from_slice(s.as_bytes()), ParseLimits::default())
+            .expect("parses");
+        request(&msg)
+    }
+
+    const GOOD: &str = "MESSAGE sip:bob@example.com SIP/2.0\r\n\
+        Via: SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776;rport\r\n\
+        Max-Forwards: 70\r\n\
+        From: \"Alice\" <sip:alice@example.com>;tag=49583\r\n\
+        To: <sip:bob@example.com>\r\n\
+        Call-ID: a84b4c76e66710\r\n\
+        CSeq: 1 MESSAGE\r\n\
+        Content-Length: 0\r\n\r\n";
+
+    #[test]
+    fn well_formed_request_passes_with_its_head() {
+        let head = check(GOOD).expect("valid");
+        assert_eq!(head.via.branch.as_deref(), Some("z9hG4bK776"));
+        assert_eq!(head.via.sent_by, "192.0.2.1:5060");
+        assert_eq!(head.from.param("tag"), Some("49583"));
+        assert_eq!(head.cseq, 1);
+    }
+
+    #[test]
+    fn missing_call_id_is_400() {
+        let err = check(&GOOD.replace("Call-ID: a84b4c76e66710\r\n", "")).expect_err("invalid");
+        assert_eq!(err.status, 400);
+    }
+
+    /// RFC 4475 §3.1.2.17.
+    #[test]
+    fn cseq_method_mismatch_is_400() {
+        let err = check(&GOOD.replace("1 MESSAGE", "1 OPTIONS")).expect_err("invalid");
+        assert_eq!(err.reason, "CSeq Method Mismatch");
+    }
+
+    /// RFC 4475 §3.1.2.4.
+    #[test]
+    fn overlarge_scalars_are_400() {
+        assert_eq!(
+            check(&GOOD.replace("1 MESSAGE", "36893488147419103232 MESSAGE"))
+                .expect_err("invalid")
+                .status,
+            400
+        );
+        assert_eq!(
+            check(&GOOD.replace("Max-Forwards: 70", "Max-Forwards: 300"))
+                .expect_err("invalid")
+                .status,
+            400
+        );
+    }
+
+    /// RFC 4475 §3.1.2.1.
+    #[test]
+    fn empty_via_parameters_are_400() {
+        let err = check(&GOOD.replace(";branch=z9hG4bK776;rport", ";;,;,,")).expect_err("invalid");
+        assert_eq!(err.reason, "Malformed Via");
+    }
+
+    #[test]
+    fn zero_max_forwards_is_483() {
+        let err = check(&GOOD.replace("Max-Forwards: 70", "Max-Forwards: 0")).expect_err("invalid");
+        assert_eq!(err.status, 483);
+    }
+
+    #[test]
+    fn tel_request_uri_is_accepted() {
+        let head =
+            check(&GOOD.replace("sip:bob@example.com SIP", "tel:+15551234 SIP")).expect("valid");
+        assert_eq!(head.uri.scheme(), "tel");
+    }
+
+    /// RFC 3261 §8.2.2.1.
+    #[test]
+    fn unknown_request_uri_scheme_is_416() {
+        let err = check(&GOOD.replace("sip:bob@example.com SIP", "nobody:opaque SIP"))
+            .expect_err("invalid");
+        assert_eq!(err.status, 416);
+    }
+
+    /// RFC 4475 §3.1.2.11.
+    #[test]
+    fn escaped_headers_in_request_uri_are_400() {
+        let err = check(&GOOD.replace(
+            "sip:bob@example.com SIP",
+            "sip:user@example.com?Route=%3Csip:example.com%3E SIP",
+        ))
+        .expect_err("invalid");
+        assert_eq!(err.status, 400);
+    }
+
+    /// RFC 4475 §3.1.2.12.
+    #[test]
+    fn non_gmt_date_is_400() {
+        let err = check(&GOOD.replace(
+            "Max-Forwards",
+            "Date: Fri, 01 Jan 2010 16:00:00 EST\r\nMax-Forwards",
+        ))
+        .expect_err("invalid");
+        assert_eq!(err.reason, "Malformed Date");
+    }
+}

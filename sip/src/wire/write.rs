@@ -1,0 +1,239 @@
+//! RFC 3261 §8.1.1 and §8.2.6: writing requests and responses.
+//!
+//! Values that come from the layers above are cleaned of CR/LF so no caller
+//! can inject a header line.
+
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+
+use crate::wire::header::Address;
+use crate::wire::message::Salvage;
+
+/// Removes CR and LF, so a value stays on its header line.
+fn clean(value: &str) -> std::borrow::Cow<'_, str> {
+    if value.contains(['\r', '\n']) {
+        value.replace(['\r', '\n'], " ").into()
+    } else {
+        value.into()
+    }
+}
+
+fn push_header(out: &mut String, name: &str, value: &str) {
+    let _ = write!(out, "{}: {}\r\n", clean(name), clean(value));
+}
+
+/// RFC 3261 §21: the default reason phrase of a status code.
+pub fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        100 => "Trying",
+        180 => "Ringing",
+        183 => "Session Progress",
+        200 => "OK",
+        202 => "Accepted",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        413 => "Request Entity Too Large",
+        415 => "Unsupported Media Type",
+        416 => "Unsupported URI Scheme",
+        480 => "Temporarily Unavailable",
+        481 => "Call/Transaction Does Not Exist",
+        483 => "Too Many Hops",
+        484 => "Address Incomplete",
+        486 => "Busy Here",
+        487 => "Request Terminated",
+        488 => "Not Acceptable Here",
+        489 => "Bad Event",
+        500 => "Server Internal Error",
+        501 => "Not Implemented",
+        503 => "Service Unavailable",
+        504 => "Server Time-out",
+        505 => "Version Not Supported",
+        513 => "Message Too Large",
+        600 => "Busy Everywhere",
+        603 => "Decline",
+        604 => "Does Not Exist Anywhere",
+        606 => "Not Acceptable",
+        s if s < 200 => "Provisional",
+        s if s < 300 => "Success",
+        s if s < 400 => "Redirection",
+        s if s < 500 => "Client Error",
+        s if s < 600 => "Server Error",
+        _ => "Global Failure",
+    }
+}
+
+/// Whether a To/From value already has a tag.
+pub fn has_tag(value: &str) -> bool {
+    match Address::parse(value) {
+        Ok(address) => address.param("tag").is_some(),
+        Err(_) => value.to_ascii_lowercase().contains(";tag="),
+    }
+}
+
+/// A response to a request (RFC 3261 §8.2.6.2): Via, From, To (with our tag
+/// for anything but 100), Call-ID and CSeq copied from `request`.
+#[allow(clippy::too_many_arguments)]
+pub fn response(
+    request: &Salvage,
+    status: u16,
+    reason: &str,
+    to_tag: &str,
+    server: &str,
+    headers: &[(String, String)],
+    body: Option<(&str, &[u8])>,
+) -> Bytes {
+    let mut out = String::with_capacity(512);
+    let _ = write!(out, "SIP/2.0 {status} {}\r\n", clean(reason));
+    for via in &request.vias {
+        push_header(&mut out, "Via", via);
+    }
+    if let Some(from) = &request.from {
+        push_header(&mut out, "From", from);
+    }
+    if let Some(to) = &request.to {
+        // RFC 3261 §8.2.6.2: the UAS adds a tag unless the request had one; not on 100.
+        if status != 100 && !has_tag(to) && !to_tag.is_empty() {
+            push_header(&mut out, "To", &format!("{to};tag={to_tag}"));
+        } else {
+            push_header(&mut out, "To", to);
+        }
+    }
+    if let Some(call_id) = &request.call_id {
+        push_header(&mut out, "Call-ID", call_id);
+    }
+    if let Some(cseq) = &request.cseq {
+        push_header(&mut out, "CSeq", cseq);
+    }
+    if !server.is_empty() {
+        push_header(&mut out, "Server", server);
+    }
+    finish(out, headers, body)
+}
+
+/// What an outgoing request is made of.
+#[derive(Debug, Clone)]
+pub struct RequestParts<'a> {
+    /// Method.
+    pub method: &'a str,
+    /// Request-URI.
+    pub request_uri: &'a str,
+    /// The full Via value we add (`SIP/2.0/UDP host:port;branch=…;rport`).
+    pub via: &'a str,
+    /// From value, with our tag.
+    pub from: &'a str,
+    /// To value.
+    pub to: &'a str,
+    /// Call-ID.
+    pub call_id: &'a str,
+    /// CSeq number.
+    pub cseq: u32,
+    /// Route values, in order.
+    pub route: &'a [String],
+    /// User-Agent value (empty: none).
+    pub user_agent: &'a str,
+    /// Further headers.
+    pub headers: &'a [(String, String)],
+    /// Content-Type and body.
+    pub body: Option<(&'a str, &'a [u8])>,
+}
+
+/// Writes a request (RFC 3261 §8.1.1: the mandatory headers first).
+pub fn request(parts: &RequestParts<'_>) -> Bytes {
+    let mut out = String::with_capacity(512);
+    let _ = write!(
+        out,
+        "{} {} SIP/2.0\r\n",
+        clean(parts.method),
+        clean(parts.request_uri)
+    );
+    push_header(&mut out, "Via", parts.via);
+    push_header(&mut out, "Max-Forwards", "70");
+    for route in parts.route {
+        push_header(&mut out, "Route", route);
+    }
+    push_header(&mut out, "From", parts.from);
+    push_header(&mut out, "To", parts.to);
+    push_header(&mut out, "Call-ID", parts.call_id);
+    push_header(
+        &mut out,
+        "CSeq",
+        &format!("{} {}", parts.cseq, clean(parts.method)),
+    );
+    if !parts.user_agent.is_empty() {
+        push_header(&mut out, "User-Agent", parts.user_agent);
+    }
+    finish(out, parts.headers, parts.body)
+}
+
+fn finish(mut out: String, headers: &[(String, String)], body: Option<(&str, &[u8])>) -> Bytes {
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        // Framing headers are ours to write.
+        if matches!(
+            lower.as_str(),
+            "content-length" | "l" | "content-type" | "c"
+        ) {
+            continue;
+        }
+        push_header(&mut out, name, value);
+    }
+    let body = match body {
+        Some((content_type, body)) => {
+            push_header(&mut out, "Content-Type", content_type);
+            body
+        }
+        None => &[][..],
+    };
+    let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(body);
+    Bytes::from(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::message::{Message, ParseLimits};
+
+    fn salvage() -> Salvage {
+        Salvage {
+            is_request: Some(true),
+            method: Some("MESSAGE".into()),
+            vias: vec![
+                "SIP/2.0/UDP a;branch=z9hG4bK1".into(),
+                "SIP/2.0/UDP b;branch=z9hG4bK2".into(),
+            ],
+            from: Some("<sip:a@x>;tag=1".into()),
+            to: Some("<sip:b@y>".into()),
+            call_id: Some("c1".into()),
+            cseq: Some("7 MESSAGE".into()),
+        }
+    }
+
+    /// RFC 3261 §8.2.6.2: Vias in order, To gets the UAS tag.
+    #[test]
+    fn response_copies_vias_and_tags_to() {
+        let bytes = response(&salvage(), 200, "OK", "t9", "parley", &[], None);
+        let msg = Message::parse(bytes, ParseLimits::default()).expect("parses back");
+        assert_eq!(
+            msg.header("Via").as_deref(),
+            Some("SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2")
+        );
+        assert_eq!(msg.header("To").as_deref(), Some("<sip:b@y>;tag=t9"));
+        assert_eq!(msg.header("Content-Length").as_deref(), Some("0"));
+    }
+
+    #[test]
+    fn injected_line_breaks_stay_on_their_line() {
+        let headers = vec![("X-A".to_owned(), "v\r\nVia: evil".to_owned())];
+        let bytes = response(&salvage(), 200, "OK\r\nX: y", "t", "", &headers, None);
+        let msg = Message::parse(bytes, ParseLimits::default()).expect("parses back");
+        assert_eq!(msg.header_values(&ezk_sip_types::Name::VIA).len(), 2);
+    }
+}
