@@ -1,1 +1,313 @@
-//! The `parley` gateway: wires the SIP user agent and the XMPP component through the mapping layer.
+//! The `parley` gateway: wires the SIP user agent and the XMPP component
+//! through the mapping layer.
+//!
+//! Where it sits: on top. `run` binds the SIP listeners, starts the component
+//! link and the HTTP endpoint, and feeds events from both sides into the
+//! router until shutdown. It holds no protocol rules of its own: those live in
+//! `parley-mapping` (what to translate) and in `parley-sip`/`parley-xmpp` (how
+//! to speak each protocol).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::{info, warn};
+
+use parley_mapping::address::{AddressMapper, ForeignDomainPolicy};
+use parley_mapping::message::MessageOptions;
+use parley_sip::config::Credential;
+use parley_sip::{Endpoint, EndpointConfig, Limits, Timers, Transport};
+use parley_xmpp::component::{self, ComponentConfig, ComponentEvent, ComponentHandle};
+
+/// The configuration contract (design §2).
+pub mod config;
+/// Operator HTTP endpoint: `/metrics`, `/healthz`, `/readyz`.
+pub mod http;
+/// Prometheus metrics.
+pub mod metrics;
+/// In-flight state with deadlines (design §4).
+pub mod registry;
+/// SIP ↔ XMPP routing through the mapping layer (RFC 7572, RFC 7247 §7).
+pub mod router;
+
+use config::{Config, XmppMessageType};
+use metrics::{Metrics, SipSnapshot, XmppSnapshot};
+use registry::Registry;
+use router::Router;
+
+/// Why the gateway could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The metrics HTTP listener could not be bound.
+    #[error("cannot bind metrics.listen {addr}")]
+    MetricsBind {
+        /// The configured address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The SIP endpoint could not start (a listener failed to bind, TLS files unreadable, …).
+    #[error("cannot start the SIP endpoint")]
+    Sip(#[source] parley_sip::Error),
+    /// Metrics registration failed (a bug: duplicate metric names).
+    #[error("cannot register metrics")]
+    Metrics(#[source] prometheus::Error),
+}
+
+impl RunError {
+    /// A stable name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::MetricsBind { .. } => "metrics_bind",
+            Self::Sip(_) => "sip_start",
+            Self::Metrics(_) => "metrics_register",
+        }
+    }
+}
+
+/// What `/readyz` and `/metrics` look at.
+pub struct Health {
+    metrics: Arc<Metrics>,
+    component: ComponentHandle,
+    sip: Endpoint,
+    sip_bound: AtomicBool,
+}
+
+impl Health {
+    /// Ready: the component stream is authenticated and every SIP listener is bound.
+    pub fn ready(&self) -> bool {
+        self.sip_bound.load(Ordering::Relaxed) && self.component.is_connected()
+    }
+
+    /// Copy the protocol counters into Prometheus and render the exposition.
+    pub fn scrape(&self) -> String {
+        self.metrics.observe_sip(&sip_snapshot(&self.sip.stats()));
+        self.metrics
+            .observe_xmpp(&xmpp_snapshot(&self.component.stats()));
+        self.metrics.render()
+    }
+}
+
+/// Where a running gateway listens (ports resolved when the config said `:0`).
+#[derive(Debug, Clone)]
+pub struct Bound {
+    /// The metrics HTTP endpoint.
+    pub metrics: SocketAddr,
+    /// SIP listeners by transport.
+    pub sip: Vec<(Transport, SocketAddr)>,
+}
+
+/// Run the gateway until `shutdown` is cancelled, then stop as design §2 says:
+/// stop accepting, answer every in-flight request, close the component stream.
+pub async fn run(config: Config, shutdown: CancellationToken) -> Result<(), RunError> {
+    run_with(config, shutdown, |_| {}).await
+}
+
+/// [`run`], telling `on_bound` where it listens once every listener is up.
+pub async fn run_with(
+    config: Config,
+    shutdown: CancellationToken,
+    on_bound: impl FnOnce(Bound),
+) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::new().map_err(RunError::Metrics)?);
+    let http_listener = TcpListener::bind(&config.metrics.listen)
+        .await
+        .map_err(|source| RunError::MetricsBind {
+            addr: config.metrics.listen.clone(),
+            source,
+        })?;
+    let metrics_addr = http_listener
+        .local_addr()
+        .map_err(|source| RunError::MetricsBind {
+            addr: config.metrics.listen.clone(),
+            source,
+        })?;
+
+    // Each side gets its own token so that shutdown can stop intake first and
+    // close the links last.
+    let sip_stop = CancellationToken::new();
+    let xmpp_stop = CancellationToken::new();
+    let http_stop = CancellationToken::new();
+
+    let listen = config.sip_listen();
+    let sip_config = EndpointConfig {
+        listen: listen.clone(),
+        outbound_proxy: config.sip.outbound_proxy.clone(),
+        user_agent: config.sip.user_agent.clone(),
+        limits: Limits {
+            max_message_bytes: config.sip.max_message_bytes,
+            ..Limits::default()
+        },
+        timers: Timers {
+            t1: Duration::from_millis(config.sip.t1_ms),
+            ..Timers::default()
+        },
+        credentials: config
+            .sip
+            .credentials
+            .iter()
+            .map(|c| Credential {
+                realm: c.realm.clone(),
+                username: c.username.clone(),
+                password: c.password.expose().to_owned(),
+            })
+            .collect(),
+    };
+    let (sip, mut sip_events) = Endpoint::bind(sip_config, sip_stop.clone())
+        .await
+        .map_err(RunError::Sip)?;
+
+    let (component, mut xmpp_events) =
+        component::spawn(component_config(&config), xmpp_stop.clone());
+
+    let health = Arc::new(Health {
+        metrics: Arc::clone(&metrics),
+        component: component.clone(),
+        sip: sip.clone(),
+        sip_bound: AtomicBool::new(true),
+    });
+    let http_task = tokio::spawn(http::serve(
+        http_listener,
+        Arc::clone(&health),
+        http_stop.clone(),
+    ));
+
+    let bound_sip: Vec<(Transport, SocketAddr)> = listen
+        .iter()
+        .filter_map(|l| sip.local_addr(l.transport).map(|a| (l.transport, a)))
+        .collect();
+    info!(metrics = %metrics_addr, sip = ?bound_sip, "parley listening");
+    on_bound(Bound {
+        metrics: metrics_addr,
+        sip: bound_sip,
+    });
+
+    let tasks = TaskTracker::new();
+    let router = Arc::new(Router {
+        mapper: AddressMapper {
+            component_domain: config.xmpp.component_domain.clone(),
+            sip_domain: config.sip.domain.clone(),
+            foreign_domains: if config.messages.allow_foreign_domains {
+                ForeignDomainPolicy::Allow
+            } else {
+                ForeignDomainPolicy::Refuse
+            },
+        },
+        options: MessageOptions {
+            xmpp_type_chat: config.messages.xmpp_type == XmppMessageType::Chat,
+        },
+        delivery_window: config.delivery_window(),
+        component_domain: config.xmpp.component_domain.clone(),
+        sip: sip.clone(),
+        xmpp: component.clone(),
+        registry: Arc::new(Registry::new()),
+        metrics: Arc::clone(&metrics),
+        tasks: tasks.clone(),
+    });
+
+    let mut reaper = tokio::time::interval(Duration::from_millis(50));
+    reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            Some(request) = sip_events.recv() => router.handle_sip(request),
+            event = xmpp_events.recv() => match event {
+                Some(ComponentEvent::Stanza(stanza)) => router.handle_stanza(stanza),
+                Some(ComponentEvent::Connected) => info!("component stream authenticated"),
+                Some(ComponentEvent::Disconnected { reason }) => warn!(reason, "component stream lost"),
+                None => break,
+            },
+            _ = reaper.tick() => router.reap(tokio::time::Instant::now()),
+        }
+    }
+
+    info!("shutting down: no new SIP requests; finishing in-flight ones");
+    // Stop intake: requests still queued get answered by the SIP layer when the
+    // receiver goes away; those already parked get their 200 (they were handed over).
+    drop(sip_events);
+    router.flush_pending();
+    tasks.close();
+    if tokio::time::timeout(Duration::from_secs(35), tasks.wait())
+        .await
+        .is_err()
+    {
+        warn!("outgoing SIP transactions still running at shutdown");
+    }
+    // Close the component stream with </stream:stream> after its queue is flushed.
+    xmpp_stop.cancel();
+    if tokio::time::timeout(Duration::from_secs(5), component.closed())
+        .await
+        .is_err()
+    {
+        warn!("component stream did not close in time");
+    }
+    sip_stop.cancel();
+    http_stop.cancel();
+    let _ = http_task.await;
+    info!("parley stopped");
+    Ok(())
+}
+
+fn component_config(config: &Config) -> ComponentConfig {
+    let x = &config.xmpp;
+    ComponentConfig {
+        server: x.server.clone(),
+        component_domain: x.component_domain.clone(),
+        secret: x.secret.expose().to_owned(),
+        queue_capacity: x.queue_capacity,
+        max_stanza_bytes: x.max_stanza_bytes,
+        max_depth: x.max_depth,
+        keepalive_interval: Duration::from_secs(x.keepalive_secs),
+        reconnect_min: Duration::from_millis(x.reconnect_min_ms),
+        reconnect_max: Duration::from_millis(x.reconnect_max_ms),
+        disco_name: "Parley SIP gateway".to_owned(),
+        disco_features: Vec::new(),
+    }
+}
+
+fn sip_snapshot(stats: &parley_sip::Stats) -> SipSnapshot {
+    use parley_sip::stats::{METHODS, STATUS_CLASSES};
+    let by = |names: &'static [&'static str], dir: &'static str, counts: &[u64]| {
+        names
+            .iter()
+            .zip(counts)
+            .map(move |(name, n)| (*name, dir, *n))
+            .collect::<Vec<_>>()
+    };
+    let mut requests = by(&METHODS, "in", &stats.requests_in);
+    requests.extend(by(&METHODS, "out", &stats.requests_out));
+    let mut responses = by(&STATUS_CLASSES, "in", &stats.responses_in);
+    responses.extend(by(&STATUS_CLASSES, "out", &stats.responses_out));
+    SipSnapshot {
+        requests,
+        responses,
+        retransmissions: stats.retransmissions_sent,
+        parse_errors: stats.parse_errors,
+        stray_responses: stats.stray_responses,
+        pending_transactions: stats.pending_transactions,
+    }
+}
+
+fn xmpp_snapshot(stats: &component::ComponentStats) -> XmppSnapshot {
+    let c = |kind, dir, n| (kind, dir, n);
+    XmppSnapshot {
+        connected: stats.connected,
+        reconnects: stats.reconnects,
+        stanzas: vec![
+            c("message", "in", stats.stanzas_in.message),
+            c("presence", "in", stats.stanzas_in.presence),
+            c("iq", "in", stats.stanzas_in.iq),
+            c("message", "out", stats.stanzas_out.message),
+            c("presence", "out", stats.stanzas_out.presence),
+            c("iq", "out", stats.stanzas_out.iq),
+        ],
+        queue_len: u64::try_from(stats.queue_len).unwrap_or(u64::MAX),
+        stream_errors: stats.parse_errors,
+    }
+}

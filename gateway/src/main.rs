@@ -1,4 +1,114 @@
-//! `parley` command line.
-fn main() {
-    println!("parley {}", env!("CARGO_PKG_VERSION"));
+//! `parley` command line: `parley --config FILE`, `parley check-config FILE`, `parley --version`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+use parley_gateway::config::{Config, LogFormat};
+
+#[derive(Parser)]
+#[command(name = "parley", version, about = "XMPP <-> SIP/SIMPLE gateway")]
+struct Cli {
+    /// Configuration file (TOML); `PARLEY_<SECTION>__<KEY>` variables override it.
+    #[arg(long, short = 'c', value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate FILE, print the effective config (secrets masked), exit 0; or exit 2 naming the bad key.
+    CheckConfig {
+        /// Configuration file (TOML).
+        file: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::CheckConfig { file }) => match Config::load(&file) {
+            Ok(config) => {
+                print!("{}", config.to_masked_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("parley: {}: {e}", file.display());
+                ExitCode::from(2)
+            }
+        },
+        None => {
+            let Some(file) = cli.config else {
+                eprintln!("parley: --config FILE is required (see --help)");
+                return ExitCode::from(2);
+            };
+            let config = match Config::load(&file) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("parley: {}: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+            };
+            init_logging(&config);
+            match serve(config) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = format!("{e:#}"), "parley failed");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(config.log.level.as_str()));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match config.log.format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(config: Config) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let shutdown = CancellationToken::new();
+        let signals = shutdown.clone();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("signal received");
+            signals.cancel();
+        });
+        parley_gateway::run(config, shutdown).await?;
+        Ok(())
+    })
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        let _ = tokio::signal::ctrl_c().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
 }

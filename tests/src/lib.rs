@@ -3,6 +3,8 @@
 //! Starts real peers (Prosody, sipp) as child processes on loopback with free
 //! ports and temporary directories, and stops them when dropped.
 
+/// The `parley` binary under test.
+pub mod parley;
 /// Free loopback ports picked at run time.
 pub mod port;
 /// A real Prosody (Debian package) on loopback.

@@ -1,0 +1,551 @@
+//! The configuration contract of design §2: a TOML file plus
+//! `PARLEY_<SECTION>__<KEY>` environment overrides, validated at start.
+//!
+//! Every field's doc comment is its row in README.md's config reference.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use parley_sip::ListenAddr;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[xmpp]`: the XEP-0114 component link.
+    pub xmpp: XmppConfig,
+    /// `[sip]`: the SIP user agent.
+    pub sip: SipConfig,
+    /// `[metrics]`: the HTTP endpoint for `/metrics`, `/healthz`, `/readyz`.
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+    /// `[store]`: the embedded store.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// `[messages]`: how messages are translated and confirmed.
+    #[serde(default)]
+    pub messages: MessagesConfig,
+    /// `[log]`: logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// `[xmpp]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct XmppConfig {
+    /// The component's JID domain, e.g. `sip.example.net`. Required.
+    pub component_domain: String,
+    /// The XMPP server's component port, `host:port`. Required.
+    pub server: String,
+    /// The XEP-0114 shared secret. Required; never logged or printed.
+    pub secret: Secret,
+    /// Stanzas held while the component link is down (bounded queue). Default 1024.
+    #[serde(default = "default_queue_capacity")]
+    pub queue_capacity: usize,
+    /// Largest stanza accepted from the server, in bytes. Default 262144 (256 KiB).
+    #[serde(default = "default_max_stanza_bytes")]
+    pub max_stanza_bytes: usize,
+    /// Deepest element nesting accepted inside a stanza. Default 32.
+    #[serde(default = "default_max_depth")]
+    pub max_depth: usize,
+    /// Seconds between whitespace keepalives on an idle link. Default 30.
+    #[serde(default = "default_keepalive_secs")]
+    pub keepalive_secs: u64,
+    /// First reconnect delay in milliseconds (doubles, with jitter). Default 500.
+    #[serde(default = "default_reconnect_min_ms")]
+    pub reconnect_min_ms: u64,
+    /// Longest reconnect delay in milliseconds. Default 30000.
+    #[serde(default = "default_reconnect_max_ms")]
+    pub reconnect_max_ms: u64,
+}
+
+/// `[sip]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipConfig {
+    /// The SIP domain whose users XMPP sees at `xmpp.component_domain`. Required.
+    pub domain: String,
+    /// Listen addresses, `udp:HOST:PORT`, `tcp:HOST:PORT`, `tls:HOST:PORT` (IPv6 as `[::1]`).
+    /// Default `["udp:0.0.0.0:5060", "tcp:0.0.0.0:5060"]`.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<String>,
+    /// Where requests to SIP users go, a SIP URI such as `sip:proxy.example.net;transport=tcp`.
+    /// Optional; without it requests go to the host of the Request-URI.
+    #[serde(default)]
+    pub outbound_proxy: Option<String>,
+    /// The `User-Agent`/`Server` header value. Default `parley/<version>`.
+    #[serde(default = "default_user_agent")]
+    pub user_agent: String,
+    /// Largest SIP message accepted, in bytes. Default 65536.
+    #[serde(default = "default_max_message_bytes")]
+    pub max_message_bytes: usize,
+    /// RFC 3261 Timer T1 (round-trip estimate) in milliseconds; Timer F is 64·T1. Default 500.
+    #[serde(default = "default_t1_ms")]
+    pub t1_ms: u64,
+    /// Digest credentials for requests challenged with 401/407, one `[[sip.credentials]]`
+    /// table per realm: `realm`, `username`, `password` (never logged or printed). Default none.
+    #[serde(default)]
+    pub credentials: Vec<SipCredential>,
+}
+
+/// `[[sip.credentials]]`: what Parley answers a digest challenge from `realm` with.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipCredential {
+    /// The realm of the challenge (RFC 3261 §22.1).
+    pub realm: String,
+    /// The user name.
+    pub username: String,
+    /// The password.
+    pub password: Secret,
+}
+
+/// `[metrics]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Address of the HTTP endpoint serving `/metrics`, `/healthz`, `/readyz`. Default `127.0.0.1:9100`.
+    #[serde(default = "default_metrics_listen")]
+    pub listen: String,
+}
+
+/// `[store]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// Directory of the embedded store (subscriptions). Default `/var/lib/parley`.
+    #[serde(default = "default_store_path")]
+    pub path: PathBuf,
+}
+
+/// `[messages]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MessagesConfig {
+    /// `type` of `<message/>` built from SIP MESSAGE: `normal` (no attribute, RFC 7572 §5) or `chat`
+    /// for deployments whose clients need it. Default `normal`.
+    #[serde(default)]
+    pub xmpp_type: XmppMessageType,
+    /// Whether SIP users of other domains are reachable as `user\40domain@component_domain`
+    /// (XEP-0106 escaping). Default `false`.
+    #[serde(default)]
+    pub allow_foreign_domains: bool,
+    /// Milliseconds to wait for an XMPP error after handing a SIP MESSAGE to the server before
+    /// answering 200. Default 2000.
+    #[serde(default = "default_delivery_window_ms")]
+    pub delivery_window_ms: u64,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `text` (human-readable) or `json`. Default `text`.
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `parley=debug`; `RUST_LOG` wins when set. Default `info`.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+/// The `type` Parley gives XMPP messages translated from SIP.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XmppMessageType {
+    /// No `type` attribute: `normal` (RFC 7572 §5).
+    #[default]
+    Normal,
+    /// `type='chat'`.
+    Chat,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A secret that never appears in logs or printed configs.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("***")
+    }
+}
+
+/// Why a configuration was refused. The message always names the key.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read or parsed, or a key is unknown or of the wrong type.
+    #[error("{0}")]
+    Load(#[source] config::ConfigError),
+    /// A value parsed but is not acceptable.
+    #[error("invalid value for `{key}`: {reason}")]
+    Invalid {
+        /// The dotted key, e.g. `sip.listen[1]`.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+}
+
+impl Config {
+    /// Load `path` (TOML) with `PARLEY_<SECTION>__<KEY>` overrides from `env`, then validate.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_env(path, std::env::vars())
+    }
+
+    /// [`Config::load`] with an explicit environment, for tests.
+    pub fn load_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let env: config::Map<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with("PARLEY_"))
+            .collect();
+        let raw = config::Config::builder()
+            .add_source(config::File::from(path).format(config::FileFormat::Toml))
+            .add_source(
+                config::Environment::with_prefix("PARLEY")
+                    .prefix_separator("_")
+                    .separator("__")
+                    .list_separator(",")
+                    .with_list_parse_key("sip.listen")
+                    .try_parsing(true)
+                    .source(Some(env)),
+            )
+            .build()
+            .map_err(ConfigError::Load)?;
+        let config: Config = raw.try_deserialize().map_err(ConfigError::Load)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Check the values that parse but could still be wrong.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if !is_domain(&self.xmpp.component_domain) {
+            return Err(invalid("xmpp.component_domain", "not a domain name"));
+        }
+        if !is_domain(&self.sip.domain) {
+            return Err(invalid("sip.domain", "not a domain name"));
+        }
+        if self
+            .xmpp
+            .server
+            .rsplit_once(':')
+            .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+        {
+            return Err(invalid("xmpp.server", "expected host:port"));
+        }
+        if self.xmpp.secret.expose().is_empty() {
+            return Err(invalid("xmpp.secret", "must not be empty"));
+        }
+        if self.xmpp.queue_capacity == 0 {
+            return Err(invalid("xmpp.queue_capacity", "must be at least 1"));
+        }
+        if self.xmpp.reconnect_min_ms == 0
+            || self.xmpp.reconnect_min_ms > self.xmpp.reconnect_max_ms
+        {
+            return Err(invalid(
+                "xmpp.reconnect_min_ms",
+                "must be positive and not above xmpp.reconnect_max_ms",
+            ));
+        }
+        if self.sip.listen.is_empty() {
+            return Err(invalid(
+                "sip.listen",
+                "at least one listen address is needed",
+            ));
+        }
+        for (i, addr) in self.sip.listen.iter().enumerate() {
+            if let Err(e) = addr.parse::<ListenAddr>() {
+                return Err(invalid(&format!("sip.listen[{i}]"), &e.to_string()));
+            }
+        }
+        if let Some(proxy) = &self.sip.outbound_proxy
+            && !(proxy.starts_with("sip:") || proxy.starts_with("sips:"))
+        {
+            return Err(invalid(
+                "sip.outbound_proxy",
+                "expected a sip: or sips: URI",
+            ));
+        }
+        if self.sip.max_message_bytes < 1024 {
+            return Err(invalid("sip.max_message_bytes", "must be at least 1024"));
+        }
+        if !(10..=10_000).contains(&self.sip.t1_ms) {
+            return Err(invalid("sip.t1_ms", "must be between 10 and 10000"));
+        }
+        if self.metrics.listen.parse::<SocketAddr>().is_err() {
+            return Err(invalid("metrics.listen", "expected IP:PORT"));
+        }
+        if self.messages.delivery_window_ms > 30_000 {
+            return Err(invalid(
+                "messages.delivery_window_ms",
+                "must not exceed 30000 (SIP Timer F is 32 s)",
+            ));
+        }
+        if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
+            return Err(invalid("log.level", "not a tracing filter"));
+        }
+        Ok(())
+    }
+
+    /// The parsed listen addresses (validated at load).
+    pub fn sip_listen(&self) -> Vec<ListenAddr> {
+        self.sip
+            .listen
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect()
+    }
+
+    /// The effective configuration as TOML, secrets masked.
+    pub fn to_masked_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+
+    /// How long a SIP MESSAGE waits for an XMPP error before 200.
+    pub fn delivery_window(&self) -> Duration {
+        Duration::from_millis(self.messages.delivery_window_ms)
+    }
+}
+
+fn is_domain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_metrics_listen(),
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            path: default_store_path(),
+        }
+    }
+}
+
+impl Default for MessagesConfig {
+    fn default() -> Self {
+        Self {
+            xmpp_type: XmppMessageType::default(),
+            allow_foreign_domains: false,
+            delivery_window_ms: default_delivery_window_ms(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::default(),
+            level: default_log_level(),
+        }
+    }
+}
+
+fn default_queue_capacity() -> usize {
+    1024
+}
+fn default_max_stanza_bytes() -> usize {
+    256 * 1024
+}
+fn default_max_depth() -> usize {
+    32
+}
+fn default_keepalive_secs() -> u64 {
+    30
+}
+fn default_reconnect_min_ms() -> u64 {
+    500
+}
+fn default_reconnect_max_ms() -> u64 {
+    30_000
+}
+fn default_listen() -> Vec<String> {
+    vec!["udp:0.0.0.0:5060".to_owned(), "tcp:0.0.0.0:5060".to_owned()]
+}
+fn default_user_agent() -> String {
+    format!("parley/{}", env!("CARGO_PKG_VERSION"))
+}
+fn default_max_message_bytes() -> usize {
+    64 * 1024
+}
+fn default_t1_ms() -> u64 {
+    500
+}
+fn default_metrics_listen() -> String {
+    "127.0.0.1:9100".to_owned()
+}
+fn default_store_path() -> PathBuf {
+    PathBuf::from("/var/lib/parley")
+}
+fn default_delivery_window_ms() -> u64 {
+    2000
+}
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[xmpp]
+component_domain = "sip.example.net"
+server = "127.0.0.1:5347"
+secret = "s3cret"
+
+[sip]
+domain = "sip.example.net"
+listen = ["udp:127.0.0.1:5060"]
+"#;
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::Builder::new()
+            .suffix(".toml")
+            .tempfile()
+            .expect("temp file");
+        std::io::Write::write_all(&mut f, text.as_bytes()).expect("write config");
+        f
+    }
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let f = write(text);
+        Config::load_with_env(
+            f.path(),
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn minimal_config_gets_documented_defaults() {
+        let c = load(MINIMAL, &[]).expect("valid");
+        assert_eq!(c.metrics.listen, "127.0.0.1:9100");
+        assert_eq!(c.messages.delivery_window_ms, 2000);
+        assert_eq!(c.messages.xmpp_type, XmppMessageType::Normal);
+        assert_eq!(c.xmpp.max_stanza_bytes, 262_144);
+        assert_eq!(c.sip.max_message_bytes, 65_536);
+        assert_eq!(c.store.path, PathBuf::from("/var/lib/parley"));
+    }
+
+    #[test]
+    fn environment_overrides_a_key() {
+        let c = load(
+            MINIMAL,
+            &[
+                ("PARLEY_XMPP__SECRET", "from-env"),
+                ("PARLEY_MESSAGES__DELIVERY_WINDOW_MS", "150"),
+                (
+                    "PARLEY_SIP__LISTEN",
+                    "udp:127.0.0.1:7000,tcp:127.0.0.1:7000",
+                ),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.xmpp.secret.expose(), "from-env");
+        assert_eq!(c.messages.delivery_window_ms, 150);
+        assert_eq!(c.sip.listen.len(), 2);
+    }
+
+    #[test]
+    fn unknown_key_is_refused_by_name() {
+        let text = MINIMAL.replace("[sip]", "[sip]\nlisten_typo = 1");
+        let err = load(&text, &[]).expect_err("unknown key").to_string();
+        assert!(err.contains("listen_typo"), "{err}");
+    }
+
+    #[test]
+    fn bad_listen_address_names_the_key() {
+        let text = MINIMAL.replace("udp:127.0.0.1:5060", "carrier-pigeon:1.2.3.4:1");
+        let err = load(&text, &[]).expect_err("bad listen").to_string();
+        assert!(err.contains("sip.listen[0]"), "{err}");
+    }
+
+    #[test]
+    fn missing_secret_names_the_key() {
+        let text = MINIMAL.replace("secret = \"s3cret\"\n", "");
+        let err = load(&text, &[]).expect_err("no secret").to_string();
+        assert!(err.contains("secret"), "{err}");
+    }
+
+    #[test]
+    fn secret_is_masked_in_debug_and_printed_config() {
+        let c = load(MINIMAL, &[]).expect("valid");
+        assert!(!format!("{c:?}").contains("s3cret"));
+        let printed = c.to_masked_toml();
+        assert!(!printed.contains("s3cret"), "{printed}");
+        assert!(printed.contains("secret = \"***\""), "{printed}");
+    }
+
+    fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("read deploy dir") {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                toml_files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "toml") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_deploy_config_parses() {
+        let mut files = Vec::new();
+        toml_files(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy"),
+            &mut files,
+        );
+        assert!(!files.is_empty(), "deploy/ has no .toml files");
+        for f in files {
+            if let Err(e) = Config::load_with_env(&f, std::iter::empty()) {
+                panic!("{}: {e}", f.display());
+            }
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! Prometheus metrics: the only file that imports `prometheus`.
+//!
+//! Names follow `parley_<area>_<thing>_<unit|total>`; every label value comes
+//! from a fixed set (an enum or a protocol keyword), never from a user address.
+//! The SIP and XMPP crates keep plain counters; [`Metrics::observe_sip`] and
+//! [`Metrics::observe_xmpp`] copy their snapshots in at scrape time.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+
+/// Which way a message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From the SIP side to the XMPP side.
+    SipToXmpp,
+    /// From the XMPP side to the SIP side.
+    XmppToSip,
+}
+
+impl Direction {
+    fn label(self) -> &'static str {
+        match self {
+            Self::SipToXmpp => "sip_to_xmpp",
+            Self::XmppToSip => "xmpp_to_sip",
+        }
+    }
+}
+
+/// How a translated message ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Delivered (SIP 2xx, or handed to the XMPP server with no error in the window).
+    Delivered,
+    /// Refused before translation finished (unmappable address, bad body, …).
+    Rejected,
+    /// The other side answered with an error.
+    Failed,
+    /// The other side did not answer in time.
+    TimedOut,
+    /// The other side was unreachable (component down, transport error).
+    Unavailable,
+}
+
+impl Outcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Delivered => "delivered",
+            Self::Rejected => "rejected",
+            Self::Failed => "failed",
+            Self::TimedOut => "timeout",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// Every metric Parley exports.
+pub struct Metrics {
+    registry: Registry,
+    messages: IntCounterVec,
+    translation: HistogramVec,
+    errors: IntCounterVec,
+    registry_entries: IntGaugeVec,
+    component_connected: IntGauge,
+    component_reconnects: IntCounter,
+    xmpp_stanzas: IntCounterVec,
+    xmpp_queue: IntGauge,
+    xmpp_stream_errors: IntCounter,
+    sip_requests: IntCounterVec,
+    sip_responses: IntCounterVec,
+    sip_retransmissions: IntCounter,
+    sip_parse_errors: IntCounter,
+    sip_stray_responses: IntCounter,
+    sip_transactions: IntGauge,
+}
+
+/// A plain counters snapshot from the SIP endpoint, copied into Prometheus at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct SipSnapshot {
+    /// (method, direction `in`/`out`, count)
+    pub requests: Vec<(&'static str, &'static str, u64)>,
+    /// (status class `1xx`…`6xx`, direction `in`/`out`, count)
+    pub responses: Vec<(&'static str, &'static str, u64)>,
+    /// Retransmissions sent.
+    pub retransmissions: u64,
+    /// Messages that failed to parse or validate.
+    pub parse_errors: u64,
+    /// Responses matching no client transaction.
+    pub stray_responses: u64,
+    /// Transactions alive now.
+    pub pending_transactions: u64,
+}
+
+/// A plain counters snapshot from the XMPP component, copied in at scrape time.
+#[derive(Debug, Clone, Default)]
+pub struct XmppSnapshot {
+    /// Whether the component stream is authenticated now.
+    pub connected: bool,
+    /// Reconnects since start.
+    pub reconnects: u64,
+    /// (kind `message`/`presence`/`iq`, direction `in`/`out`, count)
+    pub stanzas: Vec<(&'static str, &'static str, u64)>,
+    /// Stanzas waiting in the outgoing queue.
+    pub queue_len: u64,
+    /// Stream errors (parse errors, limits) since start.
+    pub stream_errors: u64,
+}
+
+impl Metrics {
+    /// Create and register every metric.
+    pub fn new() -> Result<Self, prometheus::Error> {
+        let registry = Registry::new();
+        let r = &registry;
+        let build = IntGaugeVec::new(
+            Opts::new("parley_build_info", "Build information; always 1."),
+            &["version"],
+        )?;
+        build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
+        register(r, build)?;
+        let m = Self {
+            messages: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_messages_total",
+                        "Messages translated, by direction and outcome.",
+                    ),
+                    &["direction", "outcome"],
+                )?,
+            )?,
+            translation: register(
+                r,
+                HistogramVec::new(
+                    HistogramOpts::new(
+                        "parley_translation_seconds",
+                        "Time from receiving a message to handing it to the other side.",
+                    )
+                    .buckets(vec![
+                        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
+                        0.05, 0.1,
+                    ]),
+                    &["direction"],
+                )?,
+            )?,
+            errors: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new("parley_errors_total", "Errors by reason."),
+                    &["reason"],
+                )?,
+            )?,
+            registry_entries: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "parley_registry_entries",
+                        "Entries in the registry, by kind.",
+                    ),
+                    &["kind"],
+                )?,
+            )?,
+            component_connected: register(
+                r,
+                IntGauge::new(
+                    "parley_component_connected",
+                    "1 while the XEP-0114 stream is authenticated.",
+                )?,
+            )?,
+            component_reconnects: register(
+                r,
+                IntCounter::new(
+                    "parley_component_reconnects_total",
+                    "Reconnects of the component stream.",
+                )?,
+            )?,
+            xmpp_stanzas: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_xmpp_stanzas_total",
+                        "Stanzas on the component stream, by kind and direction.",
+                    ),
+                    &["kind", "direction"],
+                )?,
+            )?,
+            xmpp_queue: register(
+                r,
+                IntGauge::new(
+                    "parley_xmpp_queue_length",
+                    "Stanzas waiting to be written to the component stream.",
+                )?,
+            )?,
+            xmpp_stream_errors: register(
+                r,
+                IntCounter::new(
+                    "parley_xmpp_stream_errors_total",
+                    "Component stream errors (bad XML, limits exceeded).",
+                )?,
+            )?,
+            sip_requests: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_sip_requests_total",
+                        "SIP requests, by method and direction.",
+                    ),
+                    &["method", "direction"],
+                )?,
+            )?,
+            sip_responses: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_sip_responses_total",
+                        "SIP responses, by status class and direction.",
+                    ),
+                    &["class", "direction"],
+                )?,
+            )?,
+            sip_retransmissions: register(
+                r,
+                IntCounter::new(
+                    "parley_sip_retransmissions_total",
+                    "SIP retransmissions sent.",
+                )?,
+            )?,
+            sip_parse_errors: register(
+                r,
+                IntCounter::new(
+                    "parley_sip_parse_errors_total",
+                    "SIP messages that failed to parse or validate.",
+                )?,
+            )?,
+            sip_stray_responses: register(
+                r,
+                IntCounter::new(
+                    "parley_sip_stray_responses_total",
+                    "SIP responses that matched no transaction.",
+                )?,
+            )?,
+            sip_transactions: register(
+                r,
+                IntGauge::new("parley_sip_transactions", "SIP transactions alive now.")?,
+            )?,
+            registry,
+        };
+        #[cfg(target_os = "linux")]
+        m.registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(m)
+    }
+
+    /// Count a message that ended with `outcome`.
+    pub fn message(&self, direction: Direction, outcome: Outcome) {
+        self.messages
+            .with_label_values(&[direction.label(), outcome.label()])
+            .inc();
+    }
+
+    /// Record how long a translation took.
+    pub fn translated(&self, direction: Direction, seconds: f64) {
+        self.translation
+            .with_label_values(&[direction.label()])
+            .observe(seconds);
+    }
+
+    /// Count an error; `reason` is an error's `kind()`.
+    pub fn error(&self, reason: &'static str) {
+        self.errors.with_label_values(&[reason]).inc();
+    }
+
+    /// Set a registry size gauge.
+    pub fn registry_size(&self, kind: &'static str, size: usize) {
+        self.registry_entries
+            .with_label_values(&[kind])
+            .set(i64::try_from(size).unwrap_or(i64::MAX));
+    }
+
+    /// Copy the SIP endpoint's counters in.
+    pub fn observe_sip(&self, s: &SipSnapshot) {
+        for (method, dir, n) in &s.requests {
+            catch_up(&self.sip_requests.with_label_values(&[method, dir]), *n);
+        }
+        for (class, dir, n) in &s.responses {
+            catch_up(&self.sip_responses.with_label_values(&[class, dir]), *n);
+        }
+        catch_up(&self.sip_retransmissions, s.retransmissions);
+        catch_up(&self.sip_parse_errors, s.parse_errors);
+        catch_up(&self.sip_stray_responses, s.stray_responses);
+        self.sip_transactions
+            .set(i64::try_from(s.pending_transactions).unwrap_or(i64::MAX));
+    }
+
+    /// Copy the XMPP component's counters in.
+    pub fn observe_xmpp(&self, s: &XmppSnapshot) {
+        self.component_connected.set(i64::from(s.connected));
+        catch_up(&self.component_reconnects, s.reconnects);
+        for (kind, dir, n) in &s.stanzas {
+            catch_up(&self.xmpp_stanzas.with_label_values(&[kind, dir]), *n);
+        }
+        self.xmpp_queue
+            .set(i64::try_from(s.queue_len).unwrap_or(i64::MAX));
+        catch_up(&self.xmpp_stream_errors, s.stream_errors);
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding into a Vec cannot fail on I/O; a metric family that is
+        // inconsistent would be a bug here, reported in the body.
+        if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+            return format!("# encode error: {e}\n");
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// Move a counter up to `total` (snapshots only grow).
+fn catch_up(counter: &IntCounter, total: u64) {
+    let now = counter.get();
+    if total > now {
+        counter.inc_by(total - now);
+    }
+}
+
+fn register<C: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    c: C,
+) -> Result<C, prometheus::Error> {
+    registry.register(Box::new(c.clone()))?;
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_catch_up_to_snapshots_without_going_back() {
+        let m = Metrics::new().expect("metrics");
+        m.observe_sip(&SipSnapshot {
+            requests: vec![("MESSAGE", "in", 3)],
+            ..Default::default()
+        });
+        m.observe_sip(&SipSnapshot {
+            requests: vec![("MESSAGE", "in", 5)],
+            ..Default::default()
+        });
+        let text = m.render();
+        assert!(
+            text.contains("parley_sip_requests_total{direction=\"in\",method=\"MESSAGE\"} 5"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn message_outcomes_are_labelled_by_direction() {
+        let m = Metrics::new().expect("metrics");
+        m.message(Direction::SipToXmpp, Outcome::Delivered);
+        m.message(Direction::XmppToSip, Outcome::TimedOut);
+        let text = m.render();
+        assert!(
+            text.contains(
+                "parley_messages_total{direction=\"sip_to_xmpp\",outcome=\"delivered\"} 1"
+            )
+        );
+        assert!(
+            text.contains("parley_messages_total{direction=\"xmpp_to_sip\",outcome=\"timeout\"} 1")
+        );
+        assert!(text.contains("parley_build_info{version="));
+    }
+}

@@ -1,0 +1,351 @@
+//! The router: SIP events become XMPP stanzas and back, through `parley_mapping`.
+//!
+//! One place decides what each side hears (RFC 7572 for messages, RFC 7247 §7
+//! for errors); the mapping crate holds the rules, this file applies them to
+//! live transactions and stanzas and records them in the registry.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+use tracing::{debug, info, warn};
+
+use parley_mapping::address::{AddressMapper, SipAddress};
+use parley_mapping::error::{sip_status_to_stanza_error, stanza_error_to_sip};
+use parley_mapping::message::{self as im, MessageOptions, SipMessage};
+use parley_sip::{Endpoint, IncomingRequest, OutgoingRequest, Responder, TransactionError};
+use parley_xmpp::SendError;
+use parley_xmpp::component::ComponentHandle;
+use parley_xmpp::stanza::{
+    DefinedCondition, Iq, IqType, Message, MessageType, Stanza, StanzaError,
+};
+
+use crate::metrics::{Direction, Metrics, Outcome};
+use crate::registry::{PendingSip, PendingXmpp, Registry};
+
+/// Methods Parley answers today (RFC 3261 §8.2.1: others get 405 with Allow).
+const ALLOW: &str = "MESSAGE, OPTIONS";
+
+/// Everything the router needs, shared by its tasks.
+pub struct Router {
+    pub(crate) mapper: AddressMapper,
+    pub(crate) options: MessageOptions,
+    pub(crate) delivery_window: Duration,
+    pub(crate) component_domain: String,
+    pub(crate) sip: Endpoint,
+    pub(crate) xmpp: ComponentHandle,
+    pub(crate) registry: Arc<Registry<Responder>>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) tasks: TaskTracker,
+}
+
+impl Router {
+    /// A SIP request arrived.
+    pub fn handle_sip(self: &Arc<Self>, request: IncomingRequest) {
+        let method = request.method().to_owned();
+        match method.as_str() {
+            "MESSAGE" => self.sip_message(request),
+            "OPTIONS" => {
+                let (_, responder) = request.into_responder();
+                responder.respond(200, None, vec![("Allow".into(), ALLOW.into())], None);
+            }
+            _ => {
+                debug!(%method, "method not handled");
+                let (_, responder) = request.into_responder();
+                responder.respond(405, None, vec![("Allow".into(), ALLOW.into())], None);
+            }
+        }
+    }
+
+    /// RFC 7572 §5: SIP MESSAGE → `<message/>`, answered once the XMPP side has had its say.
+    fn sip_message(self: &Arc<Self>, request: IncomingRequest) {
+        let received = Instant::now();
+        let correlation = self.registry.next_correlation();
+        let parsed = sip_message_fields(&request);
+        let (_, responder) = request.into_responder();
+        let translated = parsed.and_then(|m| im::to_xmpp(&m, &self.mapper, &self.options));
+        let mut message = match translated {
+            Ok(m) => m,
+            Err(e) => {
+                let status = e.sip_status();
+                info!(correlation, error = %e, code = status.code, "SIP MESSAGE refused");
+                self.metrics.error(e.kind());
+                self.metrics
+                    .message(Direction::SipToXmpp, Outcome::Rejected);
+                responder.respond(status.code, Some(status.reason), vec![], None);
+                return;
+            }
+        };
+        let stanza_id = format!("parley-{correlation:x}");
+        message.id = Some(stanza_id.clone());
+        debug!(correlation, id = %stanza_id, to = ?message.to, "SIP MESSAGE → XMPP");
+        if !self.xmpp.is_connected() {
+            // Handing the message to a queue nobody reads would make the 200 a lie.
+            self.metrics
+                .message(Direction::SipToXmpp, Outcome::Unavailable);
+            responder.respond(
+                503,
+                Some("XMPP Server Unavailable"),
+                vec![("Retry-After".into(), "30".into())],
+                None,
+            );
+            return;
+        }
+        self.registry.park_sip(
+            stanza_id.clone(),
+            PendingSip {
+                responder,
+                deadline: received + self.delivery_window,
+                received,
+                correlation,
+            },
+        );
+        match self.xmpp.try_send(Stanza::Message(message)) {
+            Ok(()) => {
+                self.metrics
+                    .translated(Direction::SipToXmpp, received.elapsed().as_secs_f64());
+            }
+            Err(e) => {
+                if let Some(p) = self.registry.take_sip(&stanza_id) {
+                    warn!(correlation, error = %e, "component queue refused the message");
+                    self.metrics.error(send_error_kind(&e));
+                    self.metrics
+                        .message(Direction::SipToXmpp, Outcome::Unavailable);
+                    p.responder
+                        .respond(503, None, vec![("Retry-After".into(), "5".into())], None);
+                }
+            }
+        }
+    }
+
+    /// Close delivery windows that have passed: no error came back, so 200 (RFC 7572 §5).
+    pub fn reap(&self, now: Instant) {
+        for (id, p) in self.registry.take_expired_sip(now) {
+            debug!(correlation = p.correlation, %id, "delivery window closed: 200");
+            self.metrics
+                .message(Direction::SipToXmpp, Outcome::Delivered);
+            p.responder.respond(200, None, vec![], None);
+        }
+        self.gauges();
+    }
+
+    /// Answer every waiting SIP transaction now (shutdown): the stanzas were handed over.
+    pub fn flush_pending(&self) {
+        for (_, p) in self.registry.take_all_sip() {
+            self.metrics
+                .message(Direction::SipToXmpp, Outcome::Delivered);
+            p.responder.respond(200, None, vec![], None);
+        }
+        self.gauges();
+    }
+
+    fn gauges(&self) {
+        self.metrics
+            .registry_size("pending_sip", self.registry.pending_sip_len());
+        self.metrics
+            .registry_size("pending_xmpp", self.registry.pending_xmpp_len());
+    }
+
+    /// A stanza arrived from the XMPP server.
+    pub fn handle_stanza(self: &Arc<Self>, stanza: Stanza) {
+        match stanza {
+            Stanza::Message(m) => self.xmpp_message(m),
+            Stanza::Iq(iq) => self.xmpp_iq(iq),
+            Stanza::Presence(p) => {
+                debug!(from = ?p.from, to = ?p.to, "presence not mapped yet");
+            }
+        }
+    }
+
+    fn xmpp_message(self: &Arc<Self>, message: Message) {
+        if message.message_type == Some(MessageType::Error) {
+            self.xmpp_message_error(message);
+            return;
+        }
+        let received = Instant::now();
+        let correlation = self.registry.next_correlation();
+        let sip = match im::to_sip(&message, &self.mapper) {
+            Ok(s) => s,
+            Err(e) => {
+                info!(correlation, error = %e, "XMPP message refused");
+                self.metrics.error(e.kind());
+                self.metrics
+                    .message(Direction::XmppToSip, Outcome::Rejected);
+                self.bounce(&message, e.stanza_error());
+                return;
+            }
+        };
+        let request = outgoing_message(&sip);
+        let key = self.registry.track_xmpp(PendingXmpp {
+            sender: message.from.clone().unwrap_or_default(),
+            stanza_id: message.id.clone(),
+            deadline: received + Duration::from_secs(32),
+        });
+        debug!(correlation, to = %sip.request_uri, "XMPP message → SIP MESSAGE");
+        self.metrics
+            .translated(Direction::XmppToSip, received.elapsed().as_secs_f64());
+        let router = Arc::clone(self);
+        self.tasks.spawn(async move {
+            let result = router.sip.send_request(request).await;
+            router.registry.finish_xmpp(key);
+            router.sip_outcome(correlation, &message, result);
+            router.gauges();
+        });
+        self.gauges();
+    }
+
+    /// RFC 7247 §7, Table 3: a SIP final response to an XMPP-originated message.
+    fn sip_outcome(
+        &self,
+        correlation: u64,
+        message: &Message,
+        result: Result<parley_sip::Response, TransactionError>,
+    ) {
+        match result {
+            Ok(r) if (200..300).contains(&r.status) => {
+                debug!(correlation, status = r.status, "SIP MESSAGE delivered");
+                self.metrics
+                    .message(Direction::XmppToSip, Outcome::Delivered);
+            }
+            Ok(r) => {
+                info!(correlation, status = r.status, "SIP MESSAGE failed");
+                self.metrics.message(Direction::XmppToSip, Outcome::Failed);
+                let contact = r.header("Contact");
+                self.bounce(
+                    message,
+                    sip_status_to_stanza_error(r.status, contact.as_deref()),
+                );
+            }
+            Err(TransactionError::Timeout) => {
+                info!(correlation, "SIP MESSAGE timed out");
+                self.metrics
+                    .message(Direction::XmppToSip, Outcome::TimedOut);
+                self.bounce(
+                    message,
+                    StanzaError::new(DefinedCondition::RemoteServerTimeout),
+                );
+            }
+            Err(e) => {
+                info!(correlation, error = %e, "SIP MESSAGE could not be sent");
+                self.metrics.error(e.kind());
+                self.metrics
+                    .message(Direction::XmppToSip, Outcome::Unavailable);
+                self.bounce(
+                    message,
+                    StanzaError::new(DefinedCondition::RemoteServerNotFound),
+                );
+            }
+        }
+    }
+
+    /// RFC 7247 §7, Table 2: an XMPP error for a message Parley forwarded from SIP.
+    fn xmpp_message_error(&self, message: Message) {
+        let Some(id) = message.id.as_deref() else {
+            return;
+        };
+        let Some(p) = self.registry.take_sip(id) else {
+            debug!(%id, "error for a message no longer waiting");
+            return;
+        };
+        let error = message
+            .error
+            .unwrap_or_else(|| StanzaError::new(DefinedCondition::UndefinedCondition));
+        let status = stanza_error_to_sip(&error);
+        info!(
+            correlation = p.correlation,
+            condition = error.condition.name(),
+            code = status.code,
+            "XMPP refused the message"
+        );
+        self.metrics.message(Direction::SipToXmpp, Outcome::Failed);
+        p.responder
+            .respond(status.code, Some(status.reason), vec![], None);
+        self.gauges();
+    }
+
+    /// IQs to SIP users at the component domain: nobody handles them yet.
+    fn xmpp_iq(&self, iq: Iq) {
+        if matches!(iq.iq_type, IqType::Get | IqType::Set) {
+            let reply = Iq {
+                from: iq.to,
+                to: iq.from,
+                id: iq.id,
+                iq_type: IqType::Error,
+                payload: None,
+                error: Some(StanzaError::new(DefinedCondition::ServiceUnavailable)),
+            };
+            if let Err(e) = self.xmpp.try_send(Stanza::Iq(reply)) {
+                self.metrics.error(send_error_kind(&e));
+            }
+        }
+    }
+
+    /// Send `message` back to its sender as `type='error'` (RFC 6120 §8.2).
+    fn bounce(&self, message: &Message, error: StanzaError) {
+        let Some(sender) = message.from.clone() else {
+            return;
+        };
+        let reply = Message {
+            from: message
+                .to
+                .clone()
+                .or_else(|| Some(self.component_domain.clone())),
+            to: Some(sender),
+            id: message.id.clone(),
+            message_type: Some(MessageType::Error),
+            body: message.body.clone(),
+            error: Some(error),
+            ..Message::default()
+        };
+        if let Err(e) = self.xmpp.try_send(Stanza::Message(reply)) {
+            self.metrics.error(send_error_kind(&e));
+        }
+    }
+}
+
+/// Read the RFC 7572 Table 1 fields off a SIP MESSAGE.
+fn sip_message_fields(
+    request: &IncomingRequest,
+) -> Result<SipMessage, parley_mapping::MappingError> {
+    Ok(SipMessage {
+        request_uri: SipAddress::parse(&request.request_uri())?,
+        from: SipAddress::parse(&request.from_uri())?,
+        to: SipAddress::parse(&request.to_uri())?,
+        from_display: request.from_display(),
+        call_id: Some(request.call_id().to_owned()),
+        subject: request.header("Subject"),
+        content_type: request.header("Content-Type"),
+        content_encoding: request.header("Content-Encoding"),
+        content_language: request.header("Content-Language"),
+        body: request.body().to_vec(),
+    })
+}
+
+/// RFC 7572 Table 2: the SIP MESSAGE for an XMPP message.
+fn outgoing_message(sip: &SipMessage) -> OutgoingRequest {
+    let mut headers = Vec::new();
+    if let Some(s) = &sip.subject {
+        headers.push(("Subject".to_owned(), s.clone()));
+    }
+    if let Some(l) = &sip.content_language {
+        headers.push(("Content-Language".to_owned(), l.clone()));
+    }
+    let content_type = sip
+        .content_type
+        .clone()
+        .unwrap_or_else(|| "text/plain;charset=UTF-8".to_owned());
+    OutgoingRequest {
+        method: "MESSAGE".to_owned(),
+        request_uri: sip.request_uri.to_string(),
+        from: sip.from.to_string(),
+        to: sip.to.to_string(),
+        call_id: sip.call_id.clone(),
+        headers,
+        body: Some((content_type, sip.body.clone().into())),
+    }
+}
+
+fn send_error_kind(e: &SendError) -> &'static str {
+    e.kind()
+}

@@ -1,0 +1,202 @@
+//! The world of an end-to-end test: a real Prosody, the real `parley` binary,
+//! and sipp scenarios written for the case at hand, all on loopback.
+#![allow(dead_code, unreachable_pub)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use parley_harness::parley::Parley;
+use parley_harness::port::{free_tcp_port, free_udp_tcp_port};
+use parley_harness::prosody::{Prosody, ProsodyConfig};
+use parley_harness::sipp::{Sipp, SippTransport};
+use parley_harness::xmpp_client::XmppClient;
+
+/// The XMPP server's domain (Prosody VirtualHost).
+pub const XMPP_DOMAIN: &str = "xmpp.example";
+/// Parley's component domain, also the SIP domain.
+pub const COMPONENT: &str = "sip.example.net";
+/// The password of every test XMPP user.
+pub const PASSWORD: &str = "pw-for-tests";
+
+/// Prosody + parley, connected.
+pub struct World {
+    pub prosody: Prosody,
+    pub parley: Parley,
+    /// Parley's SIP port (UDP and TCP).
+    pub sip_port: u16,
+    dir: tempfile::TempDir,
+}
+
+/// Options for [`World::start`].
+#[derive(Default)]
+pub struct Options {
+    /// `sip.outbound_proxy`, e.g. a sipp UAS.
+    pub outbound_proxy: Option<String>,
+    /// Extra TOML appended to the config (whole sections).
+    pub extra: String,
+    /// `messages.delivery_window_ms`.
+    pub delivery_window_ms: Option<u64>,
+    /// `sip.t1_ms`.
+    pub t1_ms: Option<u64>,
+}
+
+impl World {
+    /// Start Prosody with users `juliet` and `romeo`, then parley, and wait until ready.
+    pub fn start(options: Options) -> World {
+        let prosody = Prosody::start(ProsodyConfig {
+            domain: XMPP_DOMAIN.into(),
+            component_domain: COMPONENT.into(),
+            component_secret: "component-secret".into(),
+        });
+        prosody.add_user("juliet", PASSWORD);
+        prosody.add_user("romeo", PASSWORD);
+        let sip_port = free_udp_tcp_port();
+        let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let proxy = options
+            .outbound_proxy
+            .map(|p| format!("outbound_proxy = \"{p}\"\n"))
+            .unwrap_or_default();
+        let config = format!(
+            r#"
+[xmpp]
+component_domain = "{COMPONENT}"
+server = "{server}"
+secret = "component-secret"
+reconnect_min_ms = 100
+reconnect_max_ms = 1000
+
+[sip]
+domain = "{COMPONENT}"
+listen = ["udp:127.0.0.1:{sip_port}", "tcp:127.0.0.1:{sip_port}"]
+t1_ms = {t1}
+{proxy}
+[metrics]
+listen = "{metrics}"
+
+[store]
+path = "{store}"
+
+[messages]
+delivery_window_ms = {window}
+
+{extra}
+"#,
+            server = prosody.component_addr(),
+            t1 = options.t1_ms.unwrap_or(100),
+            window = options.delivery_window_ms.unwrap_or(300),
+            store = dir.path().join("store").display(),
+            extra = options.extra,
+        );
+        let parley = Parley::start(
+            &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
+            &config,
+            metrics,
+        );
+        parley.wait_ready(Duration::from_secs(20));
+        World {
+            prosody,
+            parley,
+            sip_port,
+            dir,
+        }
+    }
+
+    /// Parley's SIP address.
+    pub fn sip_addr(&self) -> SocketAddr {
+        ([127, 0, 0, 1], self.sip_port).into()
+    }
+
+    /// Log in an XMPP user.
+    pub async fn client(&self, user: &str) -> XmppClient {
+        XmppClient::connect(&self.prosody, user, PASSWORD).await
+    }
+
+    /// Write a sipp scenario into the world's temp dir.
+    pub fn scenario(&self, name: &str, xml: &str) -> PathBuf {
+        let path = self.dir.path().join(name);
+        std::fs::write(&path, xml).expect("write scenario");
+        path
+    }
+}
+
+/// A SIP MESSAGE to send with sipp as a UAC.
+pub struct SipMessage<'a> {
+    pub from: &'a str,
+    pub to: &'a str,
+    pub call_id: &'a str,
+    pub content_type: &'a str,
+    /// Header lines to add, each `Name: value`.
+    pub headers: &'a [&'a str],
+    /// Body lines; sipp ends every line with CRLF.
+    pub body: &'a str,
+    /// The final response sipp must get.
+    pub expect: u16,
+}
+
+impl SipMessage<'_> {
+    /// A sipp UAC scenario sending this MESSAGE and expecting `expect`.
+    pub fn scenario(&self) -> String {
+        let headers: String = self.headers.iter().map(|h| format!("{h}\n")).collect();
+        let body = if self.body.is_empty() {
+            String::new()
+        } else {
+            format!("{}\n", self.body)
+        };
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="message">
+<send retrans="100"><![CDATA[
+MESSAGE {to} SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: <{from}>;tag=[pid]-[call_number]
+To: <{to}>
+Call-ID: [call_id]
+CSeq: 1 MESSAGE
+{headers}Content-Type: {ctype}
+Content-Length: [len]
+
+{body}]]></send>
+<recv response="{expect}" timeout="15000"/>
+</scenario>
+"#,
+            from = self.from,
+            to = self.to,
+            ctype = self.content_type,
+            expect = self.expect,
+        )
+    }
+
+    /// A sipp run of `path` whose Call-ID is `self.call_id` (sipp's `-cid_str`).
+    pub fn sipp(&self, path: PathBuf) -> Sipp {
+        Sipp::new(path)
+            .arg("-cid_str")
+            .arg(self.call_id)
+            .timeout(Duration::from_secs(20))
+    }
+
+    /// Send it to the world's parley over `transport` and assert the expected response came.
+    pub fn send(&self, world: &World, transport: SippTransport) {
+        let path = world.scenario(&format!("uac-{}.xml", self.call_id), &self.scenario());
+        let out = self
+            .sipp(path)
+            .transport(transport)
+            .timeout(Duration::from_secs(20))
+            .run_uac(world.sip_addr());
+        assert!(
+            out.success,
+            "expected {} for {}:\n{}\n--- parley ---\n{}",
+            self.expect,
+            self.call_id,
+            out.report(),
+            world.parley.log()
+        );
+    }
+}
+
+/// The text of `<name xmlns='jabber:client'/>` under `el`.
+pub fn child_text(el: &tokio_xmpp::minidom::Element, name: &str) -> Option<String> {
+    el.get_child(name, "jabber:client").map(|c| c.text())
+}

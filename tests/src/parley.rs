@@ -1,0 +1,140 @@
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// A running `parley` binary with its config in a temporary directory.
+///
+/// Its log (stderr) is collected for assertions and printed when a test fails;
+/// the process is killed when this is dropped.
+pub struct Parley {
+    child: Child,
+    /// The HTTP endpoint (`/metrics`, `/healthz`, `/readyz`).
+    pub metrics: SocketAddr,
+    log: Arc<Mutex<String>>,
+    _dir: tempfile::TempDir,
+    /// The config file it was started with.
+    pub config_path: PathBuf,
+}
+
+impl Parley {
+    /// Start `binary --config <config_toml>` and wait until `/healthz` answers.
+    /// `metrics` must be the `[metrics] listen` address written in the config.
+    pub fn start(binary: &Path, config_toml: &str, metrics: SocketAddr) -> Parley {
+        let dir = tempfile::tempdir().expect("temp dir for parley");
+        let config_path = dir.path().join("parley.toml");
+        std::fs::write(&config_path, config_toml).expect("write parley config");
+        let mut child = Command::new(binary)
+            .arg("--config")
+            .arg(&config_path)
+            .env("RUST_LOG", "debug")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start parley");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("parley stderr");
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut log = sink.lock().expect("log lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let mut parley = Parley {
+            child,
+            metrics,
+            log,
+            _dir: dir,
+            config_path,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while parley.http_get("/healthz").map(|(s, _)| s) != Some(200) {
+            if let Ok(Some(status)) = parley.child.try_wait() {
+                panic!("parley exited with {status}:\n{}", parley.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "parley did not come up:\n{}",
+                parley.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        parley
+    }
+
+    /// Wait until `/readyz` answers 200 (component authenticated, SIP bound).
+    pub fn wait_ready(&self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.http_get("/readyz").map(|(s, _)| s) != Some(200) {
+            assert!(
+                Instant::now() < deadline,
+                "parley not ready:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// A plain HTTP/1.0 GET on the metrics endpoint: (status, body).
+    pub fn http_get(&self, path: &str) -> Option<(u16, String)> {
+        let mut s = TcpStream::connect_timeout(&self.metrics, Duration::from_secs(1)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+        let mut text = String::new();
+        s.read_to_string(&mut text).ok()?;
+        let status = text.split_whitespace().nth(1)?.parse().ok()?;
+        let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
+        Some((status, body))
+    }
+
+    /// The value of one sample line of `/metrics`, e.g.
+    /// `parley_messages_total{direction="sip_to_xmpp",outcome="delivered"}`; 0 when absent.
+    pub fn metric(&self, sample: &str) -> f64 {
+        let (_, body) = self.http_get("/metrics").expect("GET /metrics");
+        body.lines()
+            .find_map(|l| {
+                l.strip_prefix(sample)?
+                    .strip_prefix(' ')?
+                    .trim()
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or(0.0)
+    }
+
+    /// Everything parley logged so far.
+    pub fn log(&self) -> String {
+        self.log.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Send SIGTERM and wait for the exit code (None if killed by a signal or still running after `timeout`).
+    pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Parley {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- parley log ----\n{}", self.log());
+        }
+    }
+}
