@@ -49,6 +49,16 @@ fn decode_media(media: &MediaType, bytes: &[u8]) -> Result<Content, MappingError
             payloads: Vec::new(),
             cpim: None,
         })
+    } else if media.is("text", "html") {
+        // RFC 7572 §7: a gateway that processes text/html "MUST transform" it
+        // into XHTML-IM (XEP-0071), with the plain text as <body/>.
+        let html = decode_charset(media.charset(), bytes)?;
+        let (text, xhtml) = crate::xhtml_im::from_html(&html)?;
+        Ok(Content {
+            text,
+            payloads: vec![xhtml],
+            cpim: None,
+        })
     } else if media.is("message", "cpim") {
         // Design §3: message/cpim (RFC 3862) is unwrapped; the encapsulated
         // entity is translated by its own type (one level: CPIM in CPIM is refused).
@@ -173,6 +183,20 @@ mod tests {
     fn invalid_utf8_is_400_not_replaced() {
         let e = decode(Some("text/plain"), None, b"\xff\xfe").unwrap_err();
         assert_eq!(e.sip_status().code, 400);
+    }
+
+    /// RFC 7572 §7: text/html becomes XHTML-IM plus a plain <body/>.
+    #[test]
+    fn html_becomes_xhtml_im_and_plain_text() {
+        let c = decode(
+            Some("text/html; charset=utf-8"),
+            None,
+            b"<p>Hi <b>there</b></p>",
+        )
+        .unwrap();
+        assert_eq!(c.text, "Hi there");
+        assert_eq!(c.payloads[0].name, "html");
+        assert_eq!(c.payloads[0].ns, crate::xhtml_im::NS_XHTML_IM);
     }
 
     #[test]

@@ -198,6 +198,13 @@ fn prepare_localpart(local: &str) -> Result<String, MappingError> {
             "localpart contains a character RFC 7622 §3.3.1 forbids",
         ));
     }
+    // Fast path, exact for ASCII: RFC 8264 §9.11 makes %x21-7E PVALID in the
+    // IdentifierClass, and for them the RFC 8265 §3.3.2 rules reduce to
+    // lowercasing (width mapping, NFC and the bidi rule change nothing).
+    if local.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        check_len(local, AddressPart::Local)?;
+        return Ok(local.to_ascii_lowercase());
+    }
     let prepared = UsernameCaseMapped::enforce(local)
         .map_err(|_| bad("localpart fails the PRECIS UsernameCaseMapped profile"))?;
     check_len(&prepared, AddressPart::Local)?;
@@ -245,6 +252,13 @@ fn prepare_resourcepart(resource: &str) -> Result<String, MappingError> {
     };
     if resource.is_empty() {
         return Err(bad("empty resourcepart"));
+    }
+    // Fast path, exact for ASCII: %x20-7E are PVALID in the FreeformClass
+    // (RFC 8264 §9.12) and OpaqueString maps none of them (RFC 8265 §4.2.2),
+    // as long as the result is not empty.
+    if resource.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
+        check_len(resource, AddressPart::Resource)?;
+        return Ok(resource.to_owned());
     }
     let prepared = OpaqueString::enforce(resource)
         .map_err(|_| bad("resourcepart fails the PRECIS OpaqueString profile"))?;
@@ -324,6 +338,20 @@ mod tests {
         }
         let long = format!("{}@example.com", "a".repeat(1024));
         assert!(Jid::parse(&long).is_err());
+    }
+
+    /// The ASCII fast paths agree with the PRECIS profiles they shortcut.
+    #[test]
+    fn ascii_fast_path_matches_precis_profiles() {
+        for b in 0x20u8..=0x7e {
+            let s = format!("a{}B", b as char);
+            let precis = UsernameCaseMapped::enforce(s.as_str()).map(|c| c.into_owned());
+            if !"\"&'/:<>@ ".contains(b as char) {
+                assert_eq!(prepare_localpart(&s).ok(), precis.ok(), "{s:?}");
+            }
+            let opaque = OpaqueString::enforce(s.as_str()).map(|c| c.into_owned());
+            assert_eq!(prepare_resourcepart(&s).ok(), opaque.ok(), "{s:?}");
+        }
     }
 
     #[test]

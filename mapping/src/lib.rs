@@ -26,6 +26,8 @@ pub mod message;
 pub mod pidf;
 /// RFC 8048 §6: presence notifications, PIDF ↔ `<presence/>`.
 pub mod presence;
+/// XEP-0071: SIP `text/html` bodies as XHTML-IM (RFC 7572 §7).
+pub mod xhtml_im;
 /// XML 1.0 documents in SIP bodies, bounded and DTD-free.
 pub mod xml;
 

@@ -1,0 +1,78 @@
+//! The hot paths (issue 11): SIP MESSAGE fields → XMPP `<message/>`, and a
+//! PIDF NOTIFY body → `<presence/>`. Numbers are reported, never asserted.
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use parley_mapping::message::{self, MessageOptions, SipMessage};
+use parley_mapping::{AddressMapper, ForeignDomainPolicy, Jid, SipAddress, presence};
+
+fn mapper() -> AddressMapper {
+    AddressMapper {
+        component_domain: "sip.example.net".into(),
+        sip_domain: "sip.example.net".into(),
+        foreign_domains: ForeignDomainPolicy::Allow,
+    }
+}
+
+fn plain_message() -> SipMessage {
+    SipMessage {
+        request_uri: SipAddress::parse("sip:juliet@xmpp.example").unwrap(),
+        from: SipAddress::parse("sip:romeo@sip.example.net;gr=dr4hcr0st3lup4c").unwrap(),
+        to: SipAddress::parse("sip:juliet@xmpp.example").unwrap(),
+        from_display: None,
+        call_id: Some("9E97FB43-85F4-4A00-8751-1124FD4C7B2E".into()),
+        subject: None,
+        content_type: Some("text/plain;charset=UTF-8".into()),
+        content_encoding: None,
+        content_language: Some("cs".into()),
+        body: "Nic z obého, má děvo spanilá, nenavidíš-li jedno nebo druhé."
+            .as_bytes()
+            .to_vec(),
+    }
+}
+
+fn bench_message(c: &mut Criterion) {
+    let m = mapper();
+    let opts = MessageOptions::default();
+    let plain = plain_message();
+    c.bench_function("sip_message_to_xmpp/text_plain", |b| {
+        b.iter(|| message::to_xmpp(black_box(&plain), &m, &opts).unwrap())
+    });
+    let mut cpim = plain_message();
+    cpim.content_type = Some("message/cpim".into());
+    cpim.body =
+        include_bytes!("../tests/fixtures/cpim/linphone-5.1-message-cpim-imdn.cpim").to_vec();
+    c.bench_function("sip_message_to_xmpp/cpim", |b| {
+        b.iter(|| message::to_xmpp(black_box(&cpim), &m, &opts).unwrap())
+    });
+    // Including the URI parsing the router does on each request.
+    c.bench_function("sip_message_to_xmpp/with_uri_parsing", |b| {
+        b.iter(|| {
+            let msg = SipMessage {
+                request_uri: SipAddress::parse(black_box("sip:juliet@xmpp.example")).unwrap(),
+                from: SipAddress::parse(black_box("sip:romeo@sip.example.net")).unwrap(),
+                to: SipAddress::parse(black_box("sip:juliet@xmpp.example")).unwrap(),
+                ..plain.clone()
+            };
+            message::to_xmpp(&msg, &m, &opts).unwrap()
+        })
+    });
+}
+
+fn bench_presence(c: &mut Criterion) {
+    let body = include_bytes!("../tests/fixtures/pidf/linphone-5.1-publish-pidf-rpid-note.xml");
+    let from = Jid::parse("alice@sip.example.net").unwrap();
+    let to = Jid::parse("juliet@xmpp.example").unwrap();
+    c.bench_function("pidf_to_presence/linphone_rpid_note", |b| {
+        b.iter(|| presence::pidf_body_to_xmpp(black_box(body), &from, &to).unwrap())
+    });
+    let rfc4480 = include_bytes!("../tests/fixtures/pidf/rfc4480-4-example.xml");
+    c.bench_function("pidf_to_presence/rfc4480_example", |b| {
+        b.iter(|| presence::pidf_body_to_xmpp(black_box(rfc4480), &from, &to).unwrap())
+    });
+}
+
+criterion_group!(benches, bench_message, bench_presence);
+criterion_main!(benches);
