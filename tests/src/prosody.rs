@@ -224,7 +224,7 @@ s2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
-log = {{ {{ levels = {{ min = "info" }}, to = "console" }} }}
+log = {{ {{ levels = {{ min = "{log_level}" }}, to = "console" }} }}
 modules_enabled = {{ "roster", "saslauth", "disco", "ping", "posix", "offline" }}
 modules_disabled = {{ "s2s", "tls" }}
 
@@ -233,6 +233,8 @@ VirtualHost "{domain}"
 Component "{component_domain}"
     component_secret = "{secret}"
 "#,
+            // PARLEY_PROSODY_LOG=debug shows every stanza in `Prosody::log`.
+            log_level = std::env::var("PARLEY_PROSODY_LOG").unwrap_or_else(|_| "info".into()),
             c2s = self.c2s_port,
             component = self.component_port,
             domain = self.config.domain,

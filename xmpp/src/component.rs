@@ -314,6 +314,8 @@ struct Driver {
 /// One authenticated stream.
 struct Connection {
     writer: OwnedWriteHalf,
+    /// Bytes read from the socket so far (counted below quick-xml).
+    received: Arc<AtomicU64>,
     inbound: mpsc::Receiver<Inbound>,
     reader: tokio::task::JoinHandle<()>,
 }
@@ -444,9 +446,16 @@ impl Driver {
             max_stanza_bytes: self.config.max_stanza_bytes,
             max_depth: self.config.max_depth,
         };
-        let reader = tokio::spawn(reader::read_stream(read_half, limits, inbound_tx));
+        let received = Arc::new(AtomicU64::new(0));
+        let reader = tokio::spawn(reader::read_stream(
+            read_half,
+            limits,
+            received.clone(),
+            inbound_tx,
+        ));
         let mut conn = Connection {
             writer,
+            received,
             inbound,
             reader,
         };
@@ -479,6 +488,7 @@ impl Driver {
         let mut last_write = Instant::now();
         let mut last_read = Instant::now();
         let mut ping_sent: Option<(Instant, String)> = None;
+        let mut seen_bytes = conn.received.load(Ordering::Relaxed);
         loop {
             // Stanzas whose write failed on the previous stream go first.
             if let Some(s) = self.retry.pop() {
@@ -532,9 +542,18 @@ impl Driver {
                 }
                 () = sleep_until(deadline) => {
                     let now = Instant::now();
+                    // Bytes quick-xml has not turned into an event yet (server
+                    // whitespace keepalives, a stanza still arriving) prove
+                    // the server alive too.
+                    let received = conn.received.load(Ordering::Relaxed);
+                    if received != seen_bytes {
+                        seen_bytes = received;
+                        last_read = now;
+                        ping_sent = None;
+                    }
                     if let Some((at, _)) = &ping_sent {
                         if now >= *at + interval {
-                            return End::Lost(Error::ServerSilent { secs: (interval * 2).as_secs() });
+                            return End::Lost(Error::ServerSilent { after: interval * 2 });
                         }
                     } else if now >= last_read + interval {
                         // XEP-0199: ping ourselves through the server; the

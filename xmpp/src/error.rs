@@ -46,10 +46,10 @@ pub enum Error {
         source: io::Error,
     },
     /// The server sent nothing, not even an answer to our ping, for too long.
-    #[error("server did not answer within {secs} s (dead connection)")]
+    #[error("server sent nothing for {after:?}, not even a ping answer (dead connection)")]
     ServerSilent {
-        /// How long we waited, in seconds.
-        secs: u64,
+        /// How long it was silent.
+        after: std::time::Duration,
     },
     /// A write did not complete in time (the server stopped reading).
     #[error("write to the server timed out")]

@@ -205,6 +205,12 @@ impl StreamParser {
         empty: bool,
     ) -> Result<Option<StreamItem>, StreamError> {
         let ns = match ns {
+            // quick-xml 0.42 hands back the namespace name as written in
+            // the `xmlns` attribute, entities and all; XML Names §2 means
+            // the attribute's normalized value.
+            ResolveResult::Bound(n) if n.0.contains('&') => quick_xml::escape::unescape(n.0)
+                .map_err(|e| xml_error(&e.into()))?
+                .into_owned(),
             ResolveResult::Bound(n) => n.0.to_owned(),
             ResolveResult::Unbound => String::new(),
             ResolveResult::Unknown(_) => return Err(StreamError::BadNamespacePrefix),

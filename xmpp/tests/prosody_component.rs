@@ -210,7 +210,7 @@ async fn component_answers_disco_ping_and_unhandled_iqs() {
     let r = juliet
         .recv_matching(WAIT, |e| e.attr("id") == Some("p1"))
         .await
-        .expect("ping answered");
+        .unwrap_or_else(|| panic!("ping not answered:\n{}", prosody.log()));
     assert_eq!(r.attr("type"), Some("result"));
 
     juliet
@@ -371,4 +371,29 @@ async fn shutdown_closes_the_stream() {
     assert!(!handle.is_connected());
     let err = handle.send(Stanza::Message(Message::default())).await;
     assert_eq!(err, Err(parley_xmpp::SendError::Closed));
+}
+
+/// XEP-0199 through the server: on an idle stream the component pings its
+/// own domain, Prosody routes the ping back, the component answers itself,
+/// and the round trip keeps the stream up through many keepalive intervals.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_stream_stays_up_on_self_pings_through_prosody() {
+    let prosody = Prosody::start(ProsodyConfig::default());
+    let shutdown = CancellationToken::new();
+    let (handle, mut events) = spawn(
+        ComponentConfig {
+            keepalive_interval: Duration::from_millis(200),
+            ..config(&prosody)
+        },
+        shutdown.clone(),
+    );
+    wait_for(&mut events, |e| *e == ComponentEvent::Connected).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert!(handle.is_connected());
+    assert!(events.try_recv().is_err(), "no disconnect while idle");
+    let stats = handle.stats();
+    // Each ping comes back as an iq get (answered here) and its result.
+    assert!(stats.iqs_answered >= 4, "{stats:?}");
+    assert!(stats.stanzas_in.iq >= 8, "{stats:?}");
+    stop(handle, shutdown).await;
 }

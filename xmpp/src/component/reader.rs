@@ -9,6 +9,8 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use quick_xml::events::Event;
@@ -40,6 +42,8 @@ const READ_BUFFER: usize = 8 * 1024;
 /// Reads from the socket, refusing to go past `allowed_until` total bytes.
 struct Cap<R> {
     inner: R,
+    /// Shared with the driver: any byte is a sign of life.
+    received: Arc<AtomicU64>,
     total: u64,
     allowed_until: u64,
     tripped: bool,
@@ -59,16 +63,24 @@ impl<R: AsyncRead + Unpin> AsyncRead for Cap<R> {
         let this = &mut *self;
         let r = Pin::new(&mut this.inner).poll_read(cx, buf);
         if let Poll::Ready(Ok(())) = &r {
-            this.total += (buf.filled().len() - before) as u64;
+            let n = (buf.filled().len() - before) as u64;
+            this.total += n;
+            this.received.fetch_add(n, Ordering::Relaxed);
         }
         r
     }
 }
 
-pub(super) async fn read_stream(socket: OwnedReadHalf, limits: Limits, tx: mpsc::Sender<Inbound>) {
+pub(super) async fn read_stream(
+    socket: OwnedReadHalf,
+    limits: Limits,
+    received: Arc<AtomicU64>,
+    tx: mpsc::Sender<Inbound>,
+) {
     let slack = (limits.max_stanza_bytes + READ_BUFFER) as u64;
     let cap = Cap {
         inner: socket,
+        received,
         total: 0,
         allowed_until: slack,
         tripped: false,

@@ -80,6 +80,14 @@ fn child_elements(el: Element) -> impl Iterator<Item = Element> {
     })
 }
 
+/// Whether `child` is in the stanza's default language (no `xml:lang`, or the stanza's).
+fn default_lang(child: &Element, stanza_lang: Option<&str>) -> bool {
+    child.attrs.iter().all(|(k, _)| k == "xml:lang")
+        && child
+            .attr("xml:lang")
+            .is_none_or(|l| Some(l) == stanza_lang)
+}
+
 fn message(mut el: Element) -> Message {
     let message_type = take_attr(&mut el, "type").map(|t| {
         // RFC 6121 §5.2.2: an unknown type is treated as `normal`.
@@ -96,11 +104,13 @@ fn message(mut el: Element) -> Message {
     for child in child_elements(el) {
         let ours = child.ns == NS_COMPONENT;
         match child.name.as_str() {
-            // RFC 6121 §5.2.3: the body without its own xml:lang is the default one.
-            "body" if ours && m.body.is_none() && child.attr("xml:lang").is_none() => {
+            // RFC 6121 §5.2.3: the body without its own xml:lang, or with the
+            // stanza's own (clients built on minidom repeat it on every child), is
+            // the default one.
+            "body" if ours && m.body.is_none() && default_lang(&child, m.lang.as_deref()) => {
                 m.body = Some(child.text());
             }
-            "subject" if ours && m.subject.is_none() && child.attrs.is_empty() => {
+            "subject" if ours && m.subject.is_none() && default_lang(&child, m.lang.as_deref()) => {
                 m.subject = Some(child.text());
             }
             "thread" if ours && m.thread.is_none() && child.attrs.is_empty() => {
