@@ -8,6 +8,7 @@ use parley_xmpp::stanza::Element;
 
 use crate::cpim::CpimMessage;
 use crate::error::MappingError;
+use crate::iscomposing::IsComposing;
 use crate::media_type::MediaType;
 
 /// Bound on a body after inflating (design §5: every input has a bound).
@@ -16,8 +17,9 @@ pub const MAX_BODY_BYTES: usize = 64 * 1024;
 /// What a SIP body becomes on the XMPP side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Content {
-    /// The plain text for `<body/>`.
-    pub text: String,
+    /// The plain text for `<body/>`; `None` for a notification without text
+    /// (an RFC 3994 isComposing indication).
+    pub text: Option<String>,
     /// Extra payload elements (e.g. XHTML-IM), in order.
     pub payloads: Vec<Element>,
     /// The RFC 3862 wrapper the text came in, if it came in one: its
@@ -45,7 +47,7 @@ fn decode_media(media: &MediaType, bytes: &[u8]) -> Result<Content, MappingError
     if media.is("text", "plain") {
         // RFC 7572 §7: text/plain "MUST" become the character data of <body/>.
         Ok(Content {
-            text: decode_charset(media.charset(), bytes)?,
+            text: Some(decode_charset(media.charset(), bytes)?),
             payloads: Vec::new(),
             cpim: None,
         })
@@ -55,8 +57,16 @@ fn decode_media(media: &MediaType, bytes: &[u8]) -> Result<Content, MappingError
         let html = decode_charset(media.charset(), bytes)?;
         let (text, xhtml) = crate::xhtml_im::from_html(&html)?;
         Ok(Content {
-            text,
+            text: Some(text),
             payloads: vec![xhtml],
+            cpim: None,
+        })
+    } else if media.is("application", "im-iscomposing+xml") {
+        // RFC 3994 → XEP-0085: a chat state, no body.
+        let indication = IsComposing::parse(bytes)?;
+        Ok(Content {
+            text: None,
+            payloads: vec![indication.to_chat_state()],
             cpim: None,
         })
     } else if media.is("message", "cpim") {
@@ -169,7 +179,7 @@ mod tests {
     #[test]
     fn latin1_charset_is_decoded() {
         let t = decode(Some("text/plain; charset=ISO-8859-1"), None, b"caf\xe9").unwrap();
-        assert_eq!(t.text, "café");
+        assert_eq!(t.text.as_deref(), Some("café"));
     }
 
     /// RFC 3261 §21.4.13: 415 for a charset the server does not support.
@@ -194,7 +204,7 @@ mod tests {
             b"<p>Hi <b>there</b></p>",
         )
         .unwrap();
-        assert_eq!(c.text, "Hi there");
+        assert_eq!(c.text.as_deref(), Some("Hi there"));
         assert_eq!(c.payloads[0].name, "html");
         assert_eq!(c.payloads[0].ns, crate::xhtml_im::NS_XHTML_IM);
     }
@@ -211,11 +221,20 @@ mod tests {
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(b"hello").unwrap();
         let zlib = z.finish().unwrap();
-        assert_eq!(decode(None, Some("deflate"), &zlib).unwrap().text, "hello");
+        assert_eq!(
+            decode(None, Some("deflate"), &zlib)
+                .unwrap()
+                .text
+                .as_deref(),
+            Some("hello")
+        );
         let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         d.write_all(b"hello").unwrap();
         let raw = d.finish().unwrap();
-        assert_eq!(decode(None, Some("Deflate"), &raw).unwrap().text, "hello");
+        assert_eq!(
+            decode(None, Some("Deflate"), &raw).unwrap().text.as_deref(),
+            Some("hello")
+        );
         assert_eq!(
             decode(None, Some("br"), b"x").unwrap_err(),
             MappingError::UnsupportedContentEncoding
@@ -228,24 +247,24 @@ mod tests {
     fn cpim_is_unwrapped_to_its_inner_text() {
         let raw = include_bytes!("../tests/fixtures/cpim/linphone-5.1-message-cpim-imdn.cpim");
         let c = decode(Some("message/cpim"), None, raw).unwrap();
-        assert_eq!(c.text, "CPIM héllo ✓ <&>");
+        assert_eq!(c.text.as_deref(), Some("CPIM héllo ✓ <&>"));
         let cpim = c.cpim.unwrap();
         assert_eq!(cpim.date_time().as_deref(), Some("2026-11-25T07:44:55Z"));
         assert_eq!(cpim.from().unwrap().uri, "sip:alice@sip.localhost");
     }
 
-    /// real-clients: linphone's isComposing is deflated CPIM; it inflates and
-    /// unwraps, and its inner type is not text, so 415 rather than garbage.
+    /// real-clients: linphone's isComposing is deflated CPIM: inflated,
+    /// unwrapped, and an RFC 3994 "active" becomes XEP-0085 <composing/>.
     #[test]
-    fn deflated_cpim_is_inflated_then_unwrapped() {
+    fn deflated_cpim_iscomposing_becomes_a_chat_state() {
         let raw = include_bytes!("../tests/fixtures/sip/linphone-5.1-iscomposing.body");
         let inflated = decode_content_coding(Some("deflate"), raw).unwrap();
         let cpim = CpimMessage::parse(&inflated).unwrap();
         assert_eq!(cpim.content_type(), Some("application/im-iscomposing+xml"));
-        assert_eq!(
-            decode(Some("message/cpim"), Some("deflate"), raw).unwrap_err(),
-            MappingError::UnsupportedMediaType
-        );
+        let c = decode(Some("message/cpim"), Some("deflate"), raw).unwrap();
+        assert_eq!(c.text, None);
+        assert_eq!(c.payloads[0].name, "composing");
+        assert_eq!(c.payloads[0].ns, crate::iscomposing::NS_CHATSTATES);
     }
 
     #[test]

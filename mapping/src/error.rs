@@ -110,7 +110,9 @@ pub enum MappingError {
         /// `from` or `to`.
         attribute: &'static str,
     },
-    /// A `<message/>` without `<body/>`: nothing a SIP MESSAGE could carry.
+    /// A `<message/>` without `<body/>` (e.g. only a XEP-0085 chat state or a
+    /// receipt): nothing a text MESSAGE carries. The gateway drops such
+    /// stanzas silently; bouncing them would answer a notification with an error.
     #[error("message has no body")]
     NoBody,
     /// RFC 6121 §8.5.2.1.1: a `groupchat` message outside a MUC.

@@ -9,6 +9,7 @@ use parley_xmpp::stanza::{Message, MessageType};
 use crate::address::{AddressMapper, Jid, SipAddress};
 use crate::body;
 use crate::error::MappingError;
+use crate::iscomposing::{self, IsComposing};
 use crate::media_type::MediaType;
 
 /// RFC 3428 §8: a MESSAGE outside a session must not exceed 1300 bytes when
@@ -91,7 +92,7 @@ pub fn to_xmpp(
             .map(str::trim)
             .filter(|l| !l.is_empty())
             .map(str::to_owned),
-        body: Some(content.text),
+        body: content.text,
         subject,
         thread,
         error: None,
@@ -134,6 +135,31 @@ pub fn to_sip(msg: &Message, mapper: &AddressMapper) -> Result<SipMessage, Mappi
         content_language: msg.lang.clone(),
         body: body.into_bytes(),
     })
+}
+
+/// XEP-0085 → RFC 3994: a `<message/>` that carries only a chat state as an
+/// isComposing MESSAGE, or `None` when it carries none (then [`to_sip`]'s
+/// [`MappingError::NoBody`] applies and the stanza is dropped silently).
+///
+/// Kept apart from [`to_sip`] because not every SIP client accepts
+/// `application/im-iscomposing+xml` (baresip answers 415 to anything but
+/// text/plain), so the gateway decides per peer whether to send these.
+pub fn chat_state_to_sip(
+    msg: &Message,
+    mapper: &AddressMapper,
+) -> Result<Option<SipMessage>, MappingError> {
+    let Some(indication) = msg.payloads.iter().find_map(IsComposing::from_chat_state) else {
+        return Ok(None);
+    };
+    let text_only = Message {
+        body: Some(String::new()),
+        ..msg.clone()
+    };
+    let mut sip = to_sip(&text_only, mapper)?;
+    sip.content_type = Some(iscomposing::CONTENT_TYPE.to_owned());
+    sip.body = indication.to_xml().into_bytes();
+    sip.subject = None;
+    Ok(Some(sip))
 }
 
 /// Check that a header value can be XML character data (XML 1.0 §2.2).
@@ -341,6 +367,32 @@ mod tests {
         );
         stanza.to = Some("romeo@elsewhere.example".into());
         assert_eq!(to_sip(&stanza, &mapper()), Err(MappingError::NotOurDomain));
+    }
+
+    /// XEP-0085 <composing/> → RFC 3994 active, only through chat_state_to_sip.
+    #[test]
+    fn chat_state_only_message_maps_to_iscomposing_on_request() {
+        let mut stanza = Message {
+            from: Some("juliet@example.com/balcony".into()),
+            to: Some("romeo@example.net".into()),
+            message_type: Some(MessageType::Chat),
+            ..Message::default()
+        };
+        stanza.payloads.push(parley_xmpp::stanza::Element::new(
+            "composing",
+            iscomposing::NS_CHATSTATES,
+        ));
+        assert_eq!(to_sip(&stanza, &mapper()), Err(MappingError::NoBody));
+        let sip = chat_state_to_sip(&stanza, &mapper()).unwrap().unwrap();
+        assert_eq!(
+            sip.content_type.as_deref(),
+            Some("application/im-iscomposing+xml")
+        );
+        let doc = IsComposing::parse(&sip.body).unwrap();
+        assert_eq!(doc.state, iscomposing::ComposingState::Active);
+        assert_eq!(sip.from.to_string(), "sip:juliet@example.com;gr=balcony");
+        stanza.payloads.clear();
+        assert_eq!(chat_state_to_sip(&stanza, &mapper()), Ok(None));
     }
 
     /// A proxy that rewrote the Request-URI to the gateway's own address.

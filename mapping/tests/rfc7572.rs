@@ -100,21 +100,30 @@ fn linphone_cpim_message_is_unwrapped() {
 }
 
 /// real-clients README: deflated CPIM isComposing / IMDN are inflated and
-/// recognised, never passed on as text; they are not text messages (415).
+/// recognised, never passed on as text: isComposing becomes a XEP-0085 chat
+/// state, IMDN (not mapped) is refused with 415.
 #[test]
 fn linphone_deflated_notifications_are_not_passed_on_as_text() {
     let m = AddressMapper {
         sip_domain: "sip.localhost".into(),
         ..mapper("localhost")
     };
-    for file in [
-        "sip/linphone-5.1-iscomposing.sip",
-        "sip/linphone-5.1-imdn-delivered.sip",
-    ] {
-        let sip = sip_message(&fixture(file));
-        assert_eq!(sip.content_encoding.as_deref(), Some("deflate"));
-        let err = message::to_xmpp(&sip, &m, &MessageOptions::default()).unwrap_err();
-        assert_eq!(err, MappingError::UnsupportedMediaType, "{file}");
-        assert_eq!(err.sip_status().code, 415);
-    }
+    let composing = sip_message(&fixture("sip/linphone-5.1-iscomposing.sip"));
+    assert_eq!(composing.content_encoding.as_deref(), Some("deflate"));
+    let stanza = message::to_xmpp(&composing, &m, &MessageOptions::default()).unwrap();
+    assert_eq!(stanza.body, None);
+    assert_eq!(stanza.payloads[0].name, "composing");
+    assert_eq!(
+        stanza.payloads[0].ns,
+        "http://jabber.org/protocol/chatstates"
+    );
+
+    let idle = sip_message(&fixture("sip/linphone-5.1-iscomposing-idle.sip"));
+    let stanza = message::to_xmpp(&idle, &m, &MessageOptions::default()).unwrap();
+    assert_eq!(stanza.payloads[0].name, "paused");
+
+    let imdn = sip_message(&fixture("sip/linphone-5.1-imdn-delivered.sip"));
+    let err = message::to_xmpp(&imdn, &m, &MessageOptions::default()).unwrap_err();
+    assert_eq!(err, MappingError::UnsupportedMediaType);
+    assert_eq!(err.sip_status().code, 415);
 }

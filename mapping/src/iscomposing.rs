@@ -1,0 +1,180 @@
+//! RFC 3994: the isComposing indication (`application/im-iscomposing+xml`),
+//! and its XMPP counterpart, XEP-0085 chat state notifications.
+//!
+//! linphone sends isComposing wrapped in deflated CPIM (real-clients README);
+//! RFC 3994's `active` is XEP-0085 `<composing/>`, and `idle` (sent after the
+//! idle timeout without activity, RFC 3994 §3.2) is `<paused/>` ("had been
+//! composing but now has stopped", XEP-0085 §2).
+
+use parley_xmpp::stanza::Element;
+
+use crate::error::MappingError;
+use crate::xml::{self, Limits, escape_text};
+
+/// RFC 3994 §6: the isComposing namespace.
+pub const NS_ISCOMPOSING: &str = "urn:ietf:params:xml:ns:im-iscomposing";
+/// XEP-0085: chat state notifications.
+pub const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
+/// RFC 3994 §8.1: the media type.
+pub const CONTENT_TYPE: &str = "application/im-iscomposing+xml";
+
+/// RFC 3994 §3.2: the composer's state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ComposingState {
+    /// Composing a message.
+    Active,
+    /// Not composing.
+    Idle,
+}
+
+/// An isComposing document (RFC 3994 §6.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsComposing {
+    /// `<state>`.
+    pub state: ComposingState,
+    /// `<lastactive>`, as written.
+    pub last_active: Option<String>,
+    /// `<contenttype>` of the message being composed.
+    pub content_type: Option<String>,
+    /// `<refresh>` in seconds.
+    pub refresh: Option<u32>,
+}
+
+impl IsComposing {
+    /// Parse a document.
+    pub fn parse(bytes: &[u8]) -> Result<Self, MappingError> {
+        let bad = |reason| MappingError::InvalidBody { reason };
+        let root = xml::parse(bytes, Limits::default()).map_err(bad)?;
+        if root.name != "isComposing" || root.ns != NS_ISCOMPOSING {
+            return Err(bad("root is not an RFC 3994 <isComposing>"));
+        }
+        let field = |name| {
+            root.child(name, NS_ISCOMPOSING)
+                .map(|e| e.text().trim().to_owned())
+        };
+        // RFC 3994 §3.4: "idle" and "active"; anything else is treated as idle.
+        let state = match field("state").as_deref() {
+            Some("active") => ComposingState::Active,
+            Some(_) => ComposingState::Idle,
+            None => return Err(bad("isComposing without <state>")),
+        };
+        Ok(Self {
+            state,
+            last_active: field("lastactive"),
+            content_type: field("contenttype"),
+            refresh: field("refresh").and_then(|r| r.parse().ok()),
+        })
+    }
+
+    /// Serialize.
+    pub fn to_xml(&self) -> String {
+        let mut out = String::from(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<isComposing xmlns=\"urn:ietf:params:xml:ns:im-iscomposing\">",
+        );
+        out.push_str(match self.state {
+            ComposingState::Active => "<state>active</state>",
+            ComposingState::Idle => "<state>idle</state>",
+        });
+        if let Some(t) = &self.last_active {
+            out.push_str("<lastactive>");
+            escape_text(t, &mut out);
+            out.push_str("</lastactive>");
+        }
+        if let Some(t) = &self.content_type {
+            out.push_str("<contenttype>");
+            escape_text(t, &mut out);
+            out.push_str("</contenttype>");
+        }
+        if let Some(r) = self.refresh {
+            out.push_str(&format!("<refresh>{r}</refresh>"));
+        }
+        out.push_str("</isComposing>\n");
+        out
+    }
+
+    /// The XEP-0085 chat state element for this indication.
+    pub fn to_chat_state(&self) -> Element {
+        let name = match self.state {
+            ComposingState::Active => "composing",
+            ComposingState::Idle => "paused",
+        };
+        Element::new(name, NS_CHATSTATES)
+    }
+
+    /// The indication for a XEP-0085 chat state element, if it is one:
+    /// `composing` is active (refreshed every 60 s, the RFC 3994 §3.2 floor),
+    /// every other state idle.
+    pub fn from_chat_state(e: &Element) -> Option<Self> {
+        if e.ns != NS_CHATSTATES {
+            return None;
+        }
+        let state = match e.name.as_str() {
+            "composing" => ComposingState::Active,
+            "paused" | "active" | "inactive" | "gone" => ComposingState::Idle,
+            _ => return None,
+        };
+        Some(Self {
+            state,
+            last_active: None,
+            content_type: Some("text/plain".into()),
+            refresh: (state == ComposingState::Active).then_some(60),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    /// RFC 3994 §5, the first example.
+    const RFC3994_ACTIVE: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?>
+<isComposing xmlns="urn:ietf:params:xml:ns:im-iscomposing"
+xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"
+xsi:schemaLocation="urn:ietf:params:xml:ns:im-composing
+iscomposing.xsd">
+  <state>active</state>
+  <contenttype>text/plain</contenttype>
+  <refresh>90</refresh>
+</isComposing>"#;
+
+    #[test]
+    fn rfc3994_example_parses_and_maps_to_composing() {
+        let c = IsComposing::parse(RFC3994_ACTIVE).unwrap();
+        assert_eq!(c.state, ComposingState::Active);
+        assert_eq!(c.refresh, Some(90));
+        assert_eq!(c.content_type.as_deref(), Some("text/plain"));
+        assert_eq!(c.to_chat_state().name, "composing");
+        assert_eq!(IsComposing::parse(c.to_xml().as_bytes()).unwrap(), c);
+    }
+
+    #[test]
+    fn chat_states_map_to_active_or_idle() {
+        let composing = Element::new("composing", NS_CHATSTATES);
+        assert_eq!(
+            IsComposing::from_chat_state(&composing).unwrap().state,
+            ComposingState::Active
+        );
+        for name in ["paused", "active", "inactive", "gone"] {
+            let e = Element::new(name, NS_CHATSTATES);
+            assert_eq!(
+                IsComposing::from_chat_state(&e).unwrap().state,
+                ComposingState::Idle
+            );
+        }
+        assert_eq!(
+            IsComposing::from_chat_state(&Element::new("request", "urn:xmpp:receipts")),
+            None
+        );
+    }
+
+    #[test]
+    fn documents_without_state_or_in_other_namespaces_are_refused() {
+        assert!(
+            IsComposing::parse(b"<isComposing xmlns='urn:ietf:params:xml:ns:im-iscomposing'/>")
+                .is_err()
+        );
+        assert!(IsComposing::parse(b"<isComposing><state>active</state></isComposing>").is_err());
+    }
+}
