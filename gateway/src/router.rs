@@ -169,6 +169,7 @@ impl Router {
             Ok(s) => s,
             Err(e) => {
                 info!(correlation, error = %e, "XMPP message refused");
+                debug!(correlation, ?message, "refused message");
                 self.metrics.error(e.kind());
                 self.metrics
                     .message(Direction::XmppToSip, Outcome::Rejected);

@@ -281,3 +281,18 @@ fn body_repeating_the_stanza_language_is_the_default_body() {
     assert_eq!(m.subject.as_deref(), Some("S"));
     assert_eq!(m.lang.as_deref(), Some("fr"));
 }
+
+/// RFC 6121 §5.2.3: a lone body in another language than the stanza's (Prosody
+/// stamps the stream's `xml:lang='en'` on the stanza) is still the body, and its
+/// language becomes the message's.
+#[test]
+fn lone_body_in_another_language_is_the_body_and_sets_the_language() {
+    let xml = b"<message to='bob@sip.example.net' from='juliet@xmpp.example/a' xml:lang='en'>\
+<body xml:lang='fr'>Bonjour</body></message>";
+    let Ok(Stanza::Message(m)) = parse_one(xml) else {
+        panic!("not a message");
+    };
+    assert_eq!(m.body.as_deref(), Some("Bonjour"));
+    assert_eq!(m.lang.as_deref(), Some("fr"));
+    assert!(m.payloads.is_empty());
+}

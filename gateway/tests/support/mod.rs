@@ -200,3 +200,63 @@ Content-Length: [len]
 pub fn child_text(el: &tokio_xmpp::minidom::Element, name: &str) -> Option<String> {
     el.get_child(name, "jabber:client").map(|c| c.text())
 }
+
+/// A sipp UAS scenario: receive one MESSAGE, check each `(header-or-"body", regex)`,
+/// then answer `status` (or nothing at all when `status` is `None`).
+pub fn uas_message(checks: &[(&str, &str)], status: Option<(u16, &str)>) -> String {
+    let actions: String = checks
+        .iter()
+        .enumerate()
+        .map(|(i, (where_, regex))| {
+            let regex = xml_escape(regex);
+            if *where_ == "body" {
+                format!(
+                    "<ereg regexp=\"{regex}\" search_in=\"body\" check_it=\"true\" assign_to=\"c{i}\"/>\n"
+                )
+            } else {
+                format!(
+                    "<ereg regexp=\"{regex}\" search_in=\"hdr\" header=\"{where_}:\" check_it=\"true\" assign_to=\"c{i}\"/>\n"
+                )
+            }
+        })
+        .collect();
+    let answer = match status {
+        Some((code, reason)) => format!(
+            r#"<send><![CDATA[
+SIP/2.0 {code} {reason}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]uas
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"#
+        ),
+        // Silent peer: swallow every retransmission until the client gives up.
+        None => "<recv request=\"MESSAGE\" optional=\"true\" timeout=\"12000\" ontimeout=\"end\"/>\n<label id=\"end\"/>\n".to_owned(),
+    };
+    // sipp refuses variables that are assigned but never read: mark them used.
+    let reference = if checks.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<String> = (0..checks.len()).map(|i| format!("c{i}")).collect();
+        format!("<Reference variables=\"{}\"/>\n", names.join(","))
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="uas-message">
+<recv request="MESSAGE"><action>
+{actions}</action></recv>
+{reference}{answer}</scenario>
+"#
+    )
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

@@ -120,6 +120,20 @@ fn message(mut el: Element) -> Message {
             _ => m.payloads.push(child),
         }
     }
+    // RFC 6121 §5.2.3: with no body in the default language, the first body
+    // stands for the message, and its language is the message's.
+    if m.body.is_none()
+        && let Some(i) = m
+            .payloads
+            .iter()
+            .position(|p| p.name == "body" && p.ns == NS_COMPONENT)
+    {
+        let body = m.payloads.remove(i);
+        if let Some(lang) = body.attr("xml:lang") {
+            m.lang = Some(lang.to_owned());
+        }
+        m.body = Some(body.text());
+    }
     m
 }
 

@@ -1,0 +1,127 @@
+//! RFC 7572 §4 (Table 2): an XMPP `<message/>` to `bob@<component>` becomes a
+//! SIP MESSAGE to bob through the outbound proxy — From is the sender's bare
+//! JID with the resource as GRUU `gr`, `<thread/>` → Call-ID, `xml:lang` →
+//! Content-Language, body as `text/plain` — and a SIP failure comes back to the
+//! XMPP sender as a message error per RFC 7247 §7 Table 3.
+
+mod support;
+
+use std::time::Duration;
+
+use parley_harness::sipp::Sipp;
+use support::{COMPONENT, Options, World, XMPP_DOMAIN, uas_message};
+
+/// Start a sipp UAS running `scenario` and a world whose outbound proxy it is.
+fn world_with_uas(scenario: &str, t1_ms: u64) -> (World, parley_harness::sipp::SippUas) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("uas.xml");
+    std::fs::write(&path, scenario).expect("write scenario");
+    let uas = Sipp::new(&path)
+        .timeout(Duration::from_secs(30))
+        .spawn_uas();
+    let world = World::start(Options {
+        outbound_proxy: Some(format!("sip:{}", uas.addr())),
+        t1_ms: Some(t1_ms),
+        ..Options::default()
+    });
+    // The scenario file is read at sipp start; the directory can go.
+    drop(dir);
+    (world, uas)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xmpp_message_becomes_sip_message_with_gruu_call_id_and_language() {
+    let uas_xml = uas_message(
+        &[
+            ("From", &format!("<sip:juliet@{XMPP_DOMAIN};gr=[^>]+>")),
+            ("To", &format!("sip:bob@{COMPONENT}")),
+            ("Call-ID", "^ *thread-4711"),
+            ("Content-Language", "^ *fr"),
+            ("Content-Type", "^ *text/plain"),
+            ("body", "^Bonjour <&>\"' ünï$"),
+        ],
+        Some((200, "OK")),
+    );
+    let (world, uas) = world_with_uas(&uas_xml, 100);
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml(&format!(
+            "<message xmlns='jabber:client' to='bob@{COMPONENT}' id='m1' type='chat' xml:lang='fr'>\
+             <body>Bonjour &lt;&amp;&gt;&quot;&apos; ünï</body><thread>thread-4711</thread></message>"
+        ))
+        .await;
+    let out = uas.wait();
+    assert!(
+        out.success,
+        "{}\n--- parley ---\n{}",
+        out.report(),
+        world.parley.log()
+    );
+    assert_eq!(out.received("MESSAGE "), 1, "{}", out.report());
+    // A delivered message produces no error stanza.
+    let error = juliet
+        .recv_matching(Duration::from_millis(500), |e| {
+            e.name() == "message" && e.attr("type") == Some("error")
+        })
+        .await;
+    assert!(error.is_none(), "unexpected error: {error:?}");
+}
+
+/// RFC 7247 §7 Table 3: "404 Not Found | <item-not-found/>".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_404_comes_back_as_item_not_found() {
+    let (world, uas) = world_with_uas(&uas_message(&[], Some((404, "Not Found"))), 100);
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml(&format!(
+            "<message xmlns='jabber:client' to='nobody@{COMPONENT}' id='m404'><body>anyone?</body></message>"
+        ))
+        .await;
+    let error = juliet
+        .recv_matching(Duration::from_secs(10), |e| {
+            e.name() == "message" && e.attr("type") == Some("error")
+        })
+        .await
+        .unwrap_or_else(|| panic!("no error came back\n{}", world.parley.log()));
+    assert_eq!(error.attr("id"), Some("m404"));
+    assert_eq!(error.attr("from"), Some(&*format!("nobody@{COMPONENT}")));
+    let condition = error
+        .get_child("error", "jabber:client")
+        .and_then(|e| e.get_child("item-not-found", "urn:ietf:params:xml:ns:xmpp-stanzas"));
+    assert!(condition.is_some(), "{}", String::from(&error));
+    let out = uas.wait();
+    assert!(out.success, "{}", out.report());
+}
+
+/// design §3: a timeout on the SIP side becomes `remote-server-timeout` (Timer F = 64·T1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_sip_peer_yields_remote_server_timeout() {
+    let (world, uas) = world_with_uas(&uas_message(&[], None), 50);
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml(&format!(
+            "<message xmlns='jabber:client' to='bob@{COMPONENT}' id='mslow'><body>hello?</body></message>"
+        ))
+        .await;
+    // T1 = 50 ms, so Timer F fires after 3.2 s.
+    let error = juliet
+        .recv_matching(Duration::from_secs(15), |e| {
+            e.name() == "message" && e.attr("type") == Some("error")
+        })
+        .await
+        .unwrap_or_else(|| panic!("no timeout error came back\n{}", world.parley.log()));
+    assert_eq!(error.attr("id"), Some("mslow"));
+    let condition = error.get_child("error", "jabber:client").and_then(|e| {
+        e.get_child(
+            "remote-server-timeout",
+            "urn:ietf:params:xml:ns:xmpp-stanzas",
+        )
+    });
+    assert!(condition.is_some(), "{}", String::from(&error));
+    let out = uas.stop();
+    assert!(
+        out.received("MESSAGE ") >= 2,
+        "Timer E retransmits over UDP:\n{}",
+        out.report()
+    );
+}
