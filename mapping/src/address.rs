@@ -131,6 +131,9 @@ impl AddressMapper {
         if user.is_empty() {
             return Err(MappingError::AddressIncomplete);
         }
+        if same_domain(&host, &self.component_domain) || same_domain(&host, &self.sip_domain) {
+            return Err(MappingError::TargetNotXmpp);
+        }
         // RFC 7247 §6.4 steps 3–5: percent-decoded already; escape what XMPP
         // forbids ('&' → \26, '\'' → \27, '/' → \2f, and the rest of XEP-0106).
         Jid::new(Some(&escape_localpart(&user)), &host, resource.as_deref())
@@ -711,6 +714,16 @@ mod tests {
             m.sip_target_to_jid(&sip("tel:+15551234")),
             Err(MappingError::UnsupportedScheme { .. })
         ));
+        assert_eq!(
+            m.sip_target_to_jid(&sip("sip:bob@sip.example.net")),
+            Err(MappingError::TargetNotXmpp),
+            "a SIP user of our own domain is no XMPP user"
+        );
+        assert_eq!(
+            m.sip_target_to_jid(&sip("sip:bob@GW.example.org")),
+            Err(MappingError::TargetNotXmpp),
+            "the component domain would loop back to the gateway"
+        );
         assert!(SipAddress::parse("mailto:a@b").is_err());
         assert!(SipAddress::parse("sip:").is_err());
         assert!(

@@ -70,6 +70,11 @@ pub enum MappingError {
     /// A JID that is not at the gateway's component domain.
     #[error("JID is not at the component domain")]
     NotOurDomain,
+    /// A SIP request target in the gateway's own SIP or component domain: a
+    /// SIP user, not an XMPP one. Mapping it would send the stanza straight
+    /// back to the gateway (a loop), so it is refused.
+    #[error("SIP target is not an XMPP user")]
+    TargetNotXmpp,
     /// A body whose Content-Type Parley does not translate (RFC 7572 §7).
     #[error("unsupported content type")]
     UnsupportedMediaType,
@@ -138,6 +143,7 @@ impl MappingError {
             Self::AddressIncomplete => "address-incomplete",
             Self::ForeignDomainRefused => "foreign-domain-refused",
             Self::NotOurDomain => "not-our-domain",
+            Self::TargetNotXmpp => "target-not-xmpp",
             Self::UnsupportedMediaType => "unsupported-media-type",
             Self::UnsupportedCharset => "unsupported-charset",
             Self::UnsupportedContentEncoding => "unsupported-content-encoding",
@@ -153,6 +159,14 @@ impl MappingError {
         }
     }
 
+    /// Whether the sender should get an error back. `false` for a stanza with
+    /// no body (chat states, receipts: notifications, dropped silently) and
+    /// for an error stanza (RFC 6120 §8.3.1: an error is never answered with
+    /// an error).
+    pub fn should_bounce(&self) -> bool {
+        !matches!(self, Self::NoBody | Self::ErrorStanza)
+    }
+
     /// The SIP final response for a SIP request that failed this way.
     pub fn sip_status(&self) -> SipStatus {
         SipStatus::new(match self {
@@ -162,7 +176,7 @@ impl MappingError {
             // RFC 3261 §21.4.17: 416 Unsupported URI Scheme.
             Self::UnsupportedScheme { .. } => 416,
             Self::ForeignDomainRefused => 403,
-            Self::NotOurDomain => 404,
+            Self::NotOurDomain | Self::TargetNotXmpp => 404,
             // RFC 3261 §21.4.13: 415 for unsupported type, charset or coding.
             Self::UnsupportedMediaType
             | Self::UnsupportedCharset
@@ -188,7 +202,7 @@ impl MappingError {
             | Self::AddressIncomplete
             | Self::UnsupportedScheme { .. } => DefinedCondition::JidMalformed,
             Self::ForeignDomainRefused => DefinedCondition::Forbidden,
-            Self::NotOurDomain => DefinedCondition::ItemNotFound,
+            Self::NotOurDomain | Self::TargetNotXmpp => DefinedCondition::ItemNotFound,
             Self::UnsupportedMediaType
             | Self::UnsupportedCharset
             | Self::UnsupportedContentEncoding
@@ -794,6 +808,7 @@ mod tests {
             MappingError::AddressIncomplete,
             MappingError::ForeignDomainRefused,
             MappingError::NotOurDomain,
+            MappingError::TargetNotXmpp,
             MappingError::UnsupportedMediaType,
             MappingError::UnsupportedCharset,
             MappingError::UnsupportedContentEncoding,
@@ -814,6 +829,9 @@ mod tests {
             assert!(!e.kind().is_empty());
         }
         assert_eq!(MappingError::AddressIncomplete.sip_status().code, 484);
+        assert!(!MappingError::NoBody.should_bounce());
+        assert!(!MappingError::ErrorStanza.should_bounce());
+        assert!(MappingError::Groupchat.should_bounce());
         assert_eq!(
             MappingError::MalformedJid {
                 part: AddressPart::Local,
