@@ -231,6 +231,17 @@ pub enum JidScope {
     Full,
 }
 
+impl JidScope {
+    /// The scope of the 'to' address of the original request.
+    pub fn of(jid: &crate::jid::Jid) -> Self {
+        if jid.is_full() {
+            Self::Full
+        } else {
+            Self::Bare
+        }
+    }
+}
+
 /// RFC 7247 §7.1, Table 2, for an error about a bare JID (the usual case: RFC
 /// 6121 §5.1 recommends bare JIDs for single messages).
 pub fn stanza_error_to_sip(err: &StanzaError) -> SipStatus {
@@ -585,6 +596,14 @@ mod tests {
         }
         // Every one of the 22 conditions has a row.
         assert_eq!(rows.len(), DefinedCondition::ALL.len());
+    }
+
+    /// RFC 7247 §7.1: "depending on the 'to' address of the original request".
+    #[test]
+    fn scope_follows_the_original_to_address() {
+        let full = crate::jid::Jid::parse("juliet@example.com/balcony").expect("valid JID");
+        assert_eq!(JidScope::of(&full), JidScope::Full);
+        assert_eq!(JidScope::of(&full.bare()), JidScope::Bare);
     }
 
     /// RFC 7247 §7.1 note 3: "If the <gone/> element includes XML character
