@@ -22,6 +22,8 @@ pub struct PendingSip<R> {
     pub received: Instant,
     /// Correlation id for logs.
     pub correlation: u64,
+    /// Whether the stanza went to a full JID (RFC 7247 §7.1 notes 1 and 2 pick 4xx over 6xx).
+    pub to_full_jid: bool,
 }
 
 /// An XMPP message waiting for the SIP final response.
@@ -130,6 +132,7 @@ mod tests {
             deadline,
             received: deadline,
             correlation,
+            to_full_jid: false,
         }
     }
 

@@ -12,7 +12,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use parley_mapping::address::{AddressMapper, SipAddress};
-use parley_mapping::error::{sip_status_to_stanza_error, stanza_error_to_sip};
+use parley_mapping::error::{JidScope, sip_status_to_stanza_error, stanza_error_to_sip_for};
 use parley_mapping::message::{self as im, MessageOptions, SipMessage};
 use parley_sip::{Endpoint, IncomingRequest, OutgoingRequest, Responder, TransactionError};
 use parley_xmpp::SendError;
@@ -77,6 +77,7 @@ impl Router {
                 return;
             }
         };
+        let to_full_jid = message.to.as_deref().is_some_and(|to| to.contains('/'));
         let stanza_id = format!("parley-{correlation:x}");
         message.id = Some(stanza_id.clone());
         debug!(correlation, id = %stanza_id, to = ?message.to, "SIP MESSAGE → XMPP");
@@ -99,6 +100,7 @@ impl Router {
                 deadline: received + self.delivery_window,
                 received,
                 correlation,
+                to_full_jid,
             },
         );
         match self.xmpp.try_send(Stanza::Message(message)) {
@@ -252,7 +254,12 @@ impl Router {
         let error = message
             .error
             .unwrap_or_else(|| StanzaError::new(DefinedCondition::UndefinedCondition));
-        let status = stanza_error_to_sip(&error);
+        let scope = if p.to_full_jid {
+            JidScope::Full
+        } else {
+            JidScope::Bare
+        };
+        let status = stanza_error_to_sip_for(&error, scope);
         info!(
             correlation = p.correlation,
             condition = error.condition.name(),
