@@ -2,8 +2,10 @@
 //!
 //! When a request of ours is answered with 401 (WWW-Authenticate) or 407
 //! (Proxy-Authenticate), the endpoint parses the challenge with
-//! [`Challenge::parse`], picks one with [`choose`], and resends the request
-//! with the value [`authorize`] (or a [`DigestSession`]) returns in an
+//! [`Challenge::parse`](crate::auth::Challenge::parse), picks one with
+//! [`choose`](crate::auth::choose), and resends the request with the value
+//! [`authorize`](crate::auth::authorize) (or a
+//! [`DigestSession`](crate::auth::DigestSession)) returns in an
 //! Authorization / Proxy-Authorization header field.
 //!
 //! Pure code: no I/O, no clock. The client nonce and the nonce count are
@@ -242,7 +244,10 @@ pub fn rechallenge(answered: &Challenge, received: &Challenge) -> Rechallenge {
 /// When the challenge offers `auth`, it is chosen over `auth-int`: proxies may
 /// legitimately rewrite bodies (RFC 3261 §16.6), which would break auth-int.
 /// Without any qop in the challenge, the RFC 2069 form is sent (RFC 2617
-/// §3.2.2.1) and `cnonce`/`nc` are not used: RFC 3261 §22.4 item 8.
+/// §3.2.2.1) and `cnonce`/`nc` are not used: RFC 3261 §22.4 item 8. RFC 8760
+/// §2.6 item 8 reads a missing qop as `auth`, but RFC 2617 §3.2.2 lets the
+/// client send only a qop "the server indicated it supports", and a server
+/// that sends none predates both and checks the RFC 2069 form.
 pub fn authorize(
     ch: &Challenge,
     creds: &Credentials,
