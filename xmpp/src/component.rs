@@ -5,6 +5,13 @@
 //! The quick-xml reader is not cancel-safe (crates.md §5.4), so it runs in a
 //! task of its own (`component/reader.rs`) and sends finished items over a
 //! channel; only that channel's `recv` is ever raced in `select!`.
+//!
+//! Delivery: stanzas wait in the bounded queue while disconnected and go out
+//! after the next handshake, in order; a stanza whose write fails is kept and
+//! sent first on the next stream. XEP-0114 has no acknowledgements (no
+//! XEP-0198 for components), so a stanza the kernel accepted just before the
+//! server died unnoticed cannot be known lost; that window is the time until
+//! the next read or write fails, at most two keepalive intervals.
 
 mod reader;
 
@@ -23,6 +30,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::error::{Error, HandshakeError, StreamErrorCondition};
 use crate::queue::{RetrySlot, SendError, prepare_from};
+use crate::reconnect::Backoff;
 use crate::service::{Disposition, NS_PING, Service};
 use crate::stanza::{DefinedCondition, Element, Iq, IqType, Stanza, StanzaError};
 use crate::stream::{self, Limits, StreamItem};
@@ -333,7 +341,7 @@ enum End {
 
 impl Driver {
     async fn run(mut self) {
-        let mut delay = self.config.reconnect_min;
+        let mut backoff = Backoff::new(self.config.reconnect_min, self.config.reconnect_max);
         let mut handshakes = 0u64;
         while !self.shutdown.is_cancelled() {
             let attempt = tokio::select! {
@@ -349,7 +357,7 @@ impl Driver {
                             .reconnects
                             .fetch_add(1, Ordering::Relaxed);
                     }
-                    delay = self.config.reconnect_min;
+                    backoff.reset();
                     info!(server = %self.config.server, domain = %self.config.component_domain, "component stream authenticated");
                     self.shared
                         .counters
@@ -394,14 +402,12 @@ impl Driver {
                     self.record(e);
                 }
             }
-            // Exponential backoff with jitter in [delay/2, delay].
-            let jittered = delay.mul_f64(rand::rng().random_range(0.5..=1.0));
-            debug!(?jittered, "waiting before reconnecting");
+            let delay = backoff.next_delay(rand::rng().random_range(0.0..=1.0));
+            debug!(?delay, "waiting before reconnecting");
             tokio::select! {
-                () = sleep(jittered) => {}
+                () = sleep(delay) => {}
                 () = self.shutdown.cancelled() => break,
             }
-            delay = (delay * 2).min(self.config.reconnect_max.max(self.config.reconnect_min));
         }
         // Refuse further sends before anyone is told we stopped.
         self.outgoing.close();
@@ -502,8 +508,8 @@ impl Driver {
                 Some((at, _)) => (*at + interval).min(last_write + interval),
                 None => (last_read + interval).min(last_write + interval),
             };
+            // Not `biased`: a busy inbound side must not starve the queue.
             tokio::select! {
-                biased;
                 () = self.shutdown.cancelled() => {
                     self.close(conn).await;
                     return End::Shutdown;

@@ -17,6 +17,8 @@ pub mod handshake;
 pub mod jid;
 /// XEP-0114 §2: outgoing-stanza rules and the retry slot.
 pub mod queue;
+/// Reconnect backoff with jitter.
+pub mod reconnect;
 /// XEP-0030, XEP-0199, RFC 6120 §8.4: what the component answers itself.
 pub mod service;
 /// RFC 6120 §8: typed stanzas (data only).
