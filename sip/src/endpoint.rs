@@ -19,6 +19,7 @@ use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::auth;
 use crate::config::{EndpointConfig, Transport};
 use crate::error::{Error, TransactionError};
 use crate::framing::FramingError;
@@ -476,7 +477,7 @@ impl Endpoint {
                 .await?;
             if !retried
                 && matches!(response.status, 401 | 407)
-                && let Some(authorization) = self.inner.authorize(&req, &response, cseq)
+                && let Some(authorization) = self.inner.authorize(&req, &response)
             {
                 bump(&self.inner.counters.auth_retries);
                 headers.push(authorization);
@@ -866,7 +867,20 @@ impl Inner {
                     .ok_or_else(|| {
                         io::Error::new(io::ErrorKind::NotConnected, "no udp listener")
                     })?;
-                socket.0.try_send_to(&transmit.bytes, addr).map(|_| ())
+                match socket.0.try_send_to(&transmit.bytes, addr) {
+                    Ok(_) => Ok(()),
+                    // The socket's write readiness is not known yet (fresh
+                    // socket) or its buffer is full: send from a task instead.
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        let socket = socket.0.clone();
+                        let bytes = transmit.bytes.clone();
+                        self.tracker.spawn(async move {
+                            let _ = socket.send_to(&bytes, addr).await;
+                        });
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                }
             }
             Transport::Tcp | Transport::Tls => self.connections.send(addr, transmit.bytes.clone()),
         }
@@ -930,14 +944,45 @@ impl Inner {
         local
     }
 
-    /// An Authorization header answering a 401/407, when digest auth can.
-    fn authorize(
-        &self,
-        _req: &OutgoingRequest,
-        _response: &Response,
-        _cseq: u32,
-    ) -> Option<(String, String)> {
-        None
+    /// The Authorization / Proxy-Authorization header answering a 401/407
+    /// (RFC 3261 §22.2–22.3), when a supported challenge names a realm we
+    /// have credentials for.
+    fn authorize(&self, req: &OutgoingRequest, response: &Response) -> Option<(String, String)> {
+        let header = auth::ChallengeHeader::for_status(response.status)?;
+        let challenges: Vec<auth::Challenge> = response
+            .header_values(header.name())
+            .iter()
+            .filter_map(|value| auth::Challenge::parse(value).ok())
+            .collect();
+        let challenge = auth::choose_per_realm(&challenges)
+            .into_iter()
+            .find(|ch| self.config.credentials.iter().any(|c| c.realm == ch.realm))?;
+        let credential = self
+            .config
+            .credentials
+            .iter()
+            .find(|c| c.realm == challenge.realm)?;
+        let credentials = auth::Credentials {
+            username: credential.username.clone(),
+            password: credential.password.clone(),
+        };
+        let body = req.body.as_ref().map(|(_, b)| &b[..]).unwrap_or_default();
+        let cnonce = auth::cnonce(&mut rand::rng());
+        match auth::authorize(
+            challenge,
+            &credentials,
+            &req.method,
+            &req.request_uri,
+            body,
+            &cnonce,
+            1,
+        ) {
+            Ok(value) => Some((header.answer_name().to_owned(), value)),
+            Err(error) => {
+                tracing::warn!(kind = error.kind(), "cannot answer digest challenge");
+                None
+            }
+        }
     }
 }
 

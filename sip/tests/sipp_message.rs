@@ -5,11 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use parley_harness::sipp::{Sipp, SippTransport, scenario};
-use parley_sip::{Endpoint, EndpointConfig, OutgoingRequest, Transport};
+use parley_sip::{Endpoint, EndpointConfig, Transport};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+
+mod common;
+use common::message_to;
 
 struct Ua {
     endpoint: Endpoint,
@@ -84,18 +86,6 @@ async fn message_in_over_tcp_is_answered_200() {
     let out = run_uac(sipp, target).await;
     assert!(out.success, "{}", out.report());
     assert_eq!(ua.received.load(Ordering::SeqCst), 1);
-}
-
-fn message_to(uri: String, body: &'static str) -> OutgoingRequest {
-    OutgoingRequest {
-        method: "MESSAGE".into(),
-        request_uri: uri.clone(),
-        from: "sip:alice@127.0.0.1".into(),
-        to: uri,
-        call_id: None,
-        headers: vec![],
-        body: Some(("text/plain".into(), Bytes::from_static(body.as_bytes()))),
-    }
 }
 
 /// RFC 3428 §4: a MESSAGE sent over UDP resolves to sipp's 200.

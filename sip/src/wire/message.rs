@@ -266,11 +266,13 @@ impl Message {
                 break;
             };
             count += 1;
-            if count > limits.max_headers {
-                header_error = Some(ParseErrorKind::TooManyHeaders {
+            // Past the limit, lines are still read (the message is already
+            // bounded in bytes) so the salvage finds From/To/Call-ID/CSeq.
+            let over = count > limits.max_headers;
+            if over {
+                header_error.get_or_insert(ParseErrorKind::TooManyHeaders {
                     limit: limits.max_headers,
                 });
-                break;
             }
             let Ok(line) = std::str::from_utf8(line) else {
                 header_error.get_or_insert(ParseErrorKind::NotUtf8);
@@ -279,7 +281,9 @@ impl Message {
             match Line::parse(&head, line) {
                 Ok((_, parsed)) if !parsed.name.as_print_str().is_empty() => {
                     keep(&parsed.name, &parsed.value, &mut salvage);
-                    headers.insert(parsed.name, parsed.value);
+                    if !over {
+                        headers.insert(parsed.name, parsed.value);
+                    }
                 }
                 _ => {
                     header_error.get_or_insert(ParseErrorKind::BadHeaderLine);
