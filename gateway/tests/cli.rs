@@ -1,0 +1,93 @@
+//! design §2 "Binary and config": `parley --version`, `parley check-config FILE`
+//! (exit 0 with the effective config, secrets masked; exit 2 naming the bad key).
+
+use std::process::Command;
+
+fn parley() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_parley"))
+}
+
+fn config_file(text: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::Builder::new()
+        .suffix(".toml")
+        .tempfile()
+        .expect("temp file");
+    std::fs::write(f.path(), text).expect("write");
+    f
+}
+
+const VALID: &str = r#"
+[xmpp]
+component_domain = "sip.example.net"
+server = "127.0.0.1:5347"
+secret = "top-secret-value"
+
+[sip]
+domain = "sip.example.net"
+listen = ["udp:127.0.0.1:5060"]
+"#;
+
+#[test]
+fn version_prints_the_crate_version() {
+    let out = parley().arg("--version").output().expect("run parley");
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(env!("CARGO_PKG_VERSION")), "{text}");
+}
+
+#[test]
+fn check_config_prints_effective_config_with_secret_masked() {
+    let f = config_file(VALID);
+    let out = parley()
+        .arg("check-config")
+        .arg(f.path())
+        .output()
+        .expect("run parley");
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains("top-secret-value"), "{text}");
+    assert!(
+        text.contains("delivery_window_ms = 2000"),
+        "defaults shown: {text}"
+    );
+}
+
+#[test]
+fn check_config_names_the_bad_key_and_exits_2() {
+    let f = config_file(&VALID.replace("udp:127.0.0.1:5060", "udp:nowhere"));
+    let out = parley()
+        .arg("check-config")
+        .arg(f.path())
+        .output()
+        .expect("run parley");
+    assert_eq!(out.status.code(), Some(2));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("sip.listen[0]"), "{text}");
+}
+
+#[test]
+fn environment_overrides_reach_check_config() {
+    let f = config_file(VALID);
+    let out = parley()
+        .arg("check-config")
+        .arg(f.path())
+        .env("PARLEY_MESSAGES__XMPP_TYPE", "chat")
+        .output()
+        .expect("run parley");
+    assert_eq!(out.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("xmpp_type = \"chat\""));
+}
+
+#[test]
+fn unknown_key_stops_the_start_with_its_name() {
+    let f = config_file(&format!(
+        "{VALID}\n[metrics]\nlisten = \"127.0.0.1:0\"\nlisen = 1\n"
+    ));
+    let out = parley()
+        .arg("--config")
+        .arg(f.path())
+        .output()
+        .expect("run parley");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
+}
