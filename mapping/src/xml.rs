@@ -12,8 +12,6 @@ use quick_xml::reader::NsReader;
 
 use parley_xmpp::stanza::{Element, Node};
 
-use crate::body::is_xml_char;
-
 /// Bounds on a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
@@ -138,7 +136,13 @@ fn push_text(stack: &mut [Element], text: &str) -> Result<(), &'static str> {
 }
 
 fn check_chars(text: &str) -> Result<(), &'static str> {
-    if text.chars().all(is_xml_char) {
+    // In a Rust string only C0 controls and U+FFFE/U+FFFF can break XML 1.0
+    // `Char` (surrogates cannot occur), so a byte scan plus two searches
+    // decide it without decoding characters.
+    let controls_ok = text
+        .bytes()
+        .all(|b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r'));
+    if controls_ok && !text.contains(['\u{FFFE}', '\u{FFFF}']) {
         Ok(())
     } else {
         Err("character not allowed in XML 1.0")
