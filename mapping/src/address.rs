@@ -7,49 +7,17 @@
 //! users keep their own domain on the SIP side (`sip:juliet@xmpp.example`).
 //! GRUU `gr` parameters and resourceparts map to each other (RFC 7247 §6.3).
 
-use std::fmt;
 use std::str::FromStr;
 
 use ezk_sip_types::host::{Host, HostPort};
-use ezk_sip_types::print::AppendCtx;
+use ezk_sip_types::uri::SipUri;
 use ezk_sip_types::uri::params::Param;
-use ezk_sip_types::uri::{SipUri, SipUriUserPart};
 
 use crate::error::MappingError;
+use crate::uri::{gruu, is_visual_separator, sip_user};
+
 pub use crate::jid::{Jid, escape_localpart, unescape_localpart};
-
-/// An address on the SIP side: the URI schemes RFC 7247 §6.1 names.
-#[derive(Debug, Clone)]
-pub enum SipAddress {
-    /// `sip:` (RFC 3261 §19.1).
-    Sip(SipUri),
-    /// `sips:` (RFC 3261 §19.1).
-    Sips(SipUri),
-    /// `tel:` (RFC 3966).
-    Tel(TelUri),
-    /// `im:` (RFC 3860).
-    Im(MailboxUri),
-    /// `pres:` (RFC 3859).
-    Pres(MailboxUri),
-}
-
-/// RFC 3966 §3: a `tel:` URI.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TelUri {
-    /// The telephone-subscriber number as written (`+1-555-1234`, `7042`).
-    pub number: String,
-    /// The parameters after the number, in order (`phone-context`, `ext`, …).
-    pub params: Vec<(String, Option<String>)>,
-}
-
-/// RFC 3860 §3 / RFC 3859 §3: the `mailbox` of an `im:` or `pres:` URI.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MailboxUri {
-    /// The local part, percent-decoded.
-    pub local: String,
-    /// The domain.
-    pub domain: String,
-}
+pub use crate::uri::{MailboxUri, SipAddress, TelUri};
 
 /// Whether SIP users of other domains may be reached through the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -187,231 +155,6 @@ impl AddressMapper {
     }
 }
 
-impl SipAddress {
-    /// Parse a URI of one of the five schemes (scheme case-insensitive).
-    pub fn parse(s: &str) -> Result<Self, MappingError> {
-        let s = s.trim();
-        let (scheme, rest) = s.split_once(':').ok_or(MappingError::MalformedUri {
-            reason: "no scheme",
-        })?;
-        let scheme = scheme.to_ascii_lowercase();
-        match scheme.as_str() {
-            "sip" | "sips" => {
-                let uri = SipUri::from_str(s).map_err(|_| MappingError::MalformedUri {
-                    reason: "not a SIP URI (RFC 3261 §25.1)",
-                })?;
-                Ok(Self::from(uri))
-            }
-            "tel" => TelUri::parse(rest).map(Self::Tel),
-            "im" => MailboxUri::parse(rest).map(Self::Im),
-            "pres" => MailboxUri::parse(rest).map(Self::Pres),
-            _ => Err(MappingError::UnsupportedScheme { scheme: "other" }),
-        }
-    }
-
-    /// The scheme name, lowercase.
-    pub fn scheme(&self) -> &'static str {
-        match self {
-            Self::Sip(_) => "sip",
-            Self::Sips(_) => "sips",
-            Self::Tel(_) => "tel",
-            Self::Im(_) => "im",
-            Self::Pres(_) => "pres",
-        }
-    }
-
-    /// The user part, percent-decoded (the number for `tel:`).
-    pub fn user(&self) -> Option<String> {
-        match self {
-            Self::Sip(u) | Self::Sips(u) => sip_user(u),
-            Self::Tel(t) => Some(t.number.clone()),
-            Self::Im(m) | Self::Pres(m) => Some(m.local.clone()),
-        }
-    }
-
-    /// The host (`None` for `tel:`).
-    pub fn host(&self) -> Option<String> {
-        match self {
-            Self::Sip(u) | Self::Sips(u) => Some(u.host_port.host.to_string()),
-            Self::Tel(_) => None,
-            Self::Im(m) | Self::Pres(m) => Some(m.domain.clone()),
-        }
-    }
-
-    /// The `gr` parameter (RFC 5627), if it has a value.
-    pub fn gruu(&self) -> Option<String> {
-        match self {
-            Self::Sip(u) | Self::Sips(u) => gruu(u),
-            _ => None,
-        }
-    }
-
-    /// The same address without URI parameters and headers (an AOR).
-    pub fn without_params(&self) -> SipAddress {
-        match self {
-            Self::Sip(u) | Self::Sips(u) => {
-                let mut bare = SipUri::new(u.host_port.clone()).sips(u.sips);
-                bare.user_part = u.user_part.clone();
-                Self::from(bare)
-            }
-            Self::Tel(t) => Self::Tel(TelUri {
-                number: t.number.clone(),
-                params: Vec::new(),
-            }),
-            other => other.clone(),
-        }
-    }
-}
-
-impl From<SipUri> for SipAddress {
-    fn from(uri: SipUri) -> Self {
-        if uri.sips {
-            Self::Sips(uri)
-        } else {
-            Self::Sip(uri)
-        }
-    }
-}
-
-impl FromStr for SipAddress {
-    type Err = MappingError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::parse(s)
-    }
-}
-
-impl PartialEq for SipAddress {
-    fn eq(&self, other: &Self) -> bool {
-        self.to_string() == other.to_string()
-    }
-}
-
-impl Eq for SipAddress {}
-
-impl fmt::Display for SipAddress {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Sip(u) | Self::Sips(u) => {
-                // ezk prints '%' in the user part unescaped (0.6.5), so a user
-                // "a%41" would come back as "aA"; the user part is written here.
-                f.write_str(if u.sips { "sips:" } else { "sip:" })?;
-                match &u.user_part {
-                    SipUriUserPart::Empty => {}
-                    SipUriUserPart::User(user) => {
-                        write!(f, "{}@", PercentEncoded(user, SIP_USER_EXTRA))?
-                    }
-                    SipUriUserPart::UserPw(up) => write!(
-                        f,
-                        "{}:{}@",
-                        PercentEncoded(&up.user, SIP_USER_EXTRA),
-                        up.password
-                    )?,
-                }
-                write!(f, "{}", u.host_port.default_print_ctx())?;
-                write!(f, "{}{}", u.uri_params, u.header_params)
-            }
-            Self::Tel(t) => {
-                write!(f, "tel:{}", t.number)?;
-                for (name, value) in &t.params {
-                    match value {
-                        Some(v) => write!(f, ";{name}={v}")?,
-                        None => write!(f, ";{name}")?,
-                    }
-                }
-                Ok(())
-            }
-            Self::Im(m) => write!(f, "im:{}@{}", PercentEncoded(&m.local, IM_EXTRA), m.domain),
-            Self::Pres(m) => write!(
-                f,
-                "pres:{}@{}",
-                PercentEncoded(&m.local, IM_EXTRA),
-                m.domain
-            ),
-        }
-    }
-}
-
-impl TelUri {
-    /// Parse what follows `tel:` (RFC 3966 §3).
-    pub fn parse(rest: &str) -> Result<Self, MappingError> {
-        let bad = |reason| MappingError::MalformedUri { reason };
-        let mut parts = rest.split(';');
-        let number = parts.next().unwrap_or_default();
-        let params: Vec<(String, Option<String>)> = parts
-            .map(|p| match p.split_once('=') {
-                Some((n, v)) => (n.to_ascii_lowercase(), Some(v.to_owned())),
-                None => (p.to_ascii_lowercase(), None),
-            })
-            .collect();
-        if params
-            .iter()
-            .any(|(n, _)| n.is_empty() || !n.chars().all(is_pname_char))
-        {
-            return Err(bad("tel: parameter name is not a pname (RFC 3966 §3)"));
-        }
-        if let Some(digits) = number.strip_prefix('+') {
-            // global-number-digits = "+" *phonedigit DIGIT *phonedigit
-            if !digits
-                .chars()
-                .all(|c| c.is_ascii_digit() || is_visual_separator(c))
-                || !digits.chars().any(|c| c.is_ascii_digit())
-            {
-                return Err(bad("tel: global number has characters other than digits"));
-            }
-        } else {
-            // local-number-digits = *phonedigit-hex (HEXDIG / "*" / "#") *phonedigit-hex
-            if !number
-                .chars()
-                .all(|c| c.is_ascii_hexdigit() || matches!(c, '*' | '#') || is_visual_separator(c))
-                || !number
-                    .chars()
-                    .any(|c| c.is_ascii_hexdigit() || matches!(c, '*' | '#'))
-            {
-                return Err(bad("tel: local number has characters other than digits"));
-            }
-            // RFC 3966 §5.1.5: "The 'phone-context' parameter MUST be present" for local numbers.
-            if !params.iter().any(|(n, _)| n == "phone-context") {
-                return Err(bad(
-                    "tel: local number without phone-context (RFC 3966 §5.1.5)",
-                ));
-            }
-        }
-        Ok(Self {
-            number: number.to_owned(),
-            params,
-        })
-    }
-}
-
-impl MailboxUri {
-    /// Parse what follows `im:` or `pres:` (RFC 3860 §3: `mailbox [headers]`).
-    pub fn parse(rest: &str) -> Result<Self, MappingError> {
-        let bad = |reason| MappingError::MalformedUri { reason };
-        let mailbox = rest.split('?').next().unwrap_or_default();
-        let (local, domain) = mailbox
-            .split_once('@')
-            .ok_or(bad("im:/pres: URI without '@'"))?;
-        let local = percent_decode(local).ok_or(bad("bad percent-encoding in im:/pres: URI"))?;
-        if local.is_empty() || domain.is_empty() || Host::from_str(domain).is_err() {
-            return Err(bad("im:/pres: URI needs a local part and a domain"));
-        }
-        Ok(Self {
-            local,
-            domain: domain.to_owned(),
-        })
-    }
-}
-
-/// RFC 3966 §3: visual-separator = "-" / "." / "(" / ")".
-fn is_visual_separator(c: char) -> bool {
-    matches!(c, '-' | '.' | '(' | ')')
-}
-
-fn is_pname_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-'
-}
-
 /// `+` followed by digits only: a global E.164 number (RFC 3966 §5.1.4).
 fn is_global_number(user: &str) -> bool {
     user.strip_prefix('+')
@@ -439,27 +182,11 @@ fn telephone_localpart(subscriber: &str) -> Result<String, MappingError> {
     Ok(digits)
 }
 
-fn sip_user(uri: &SipUri) -> Option<String> {
-    match &uri.user_part {
-        SipUriUserPart::Empty => None,
-        SipUriUserPart::User(u) => Some(u.to_string()),
-        SipUriUserPart::UserPw(up) => Some(up.user.to_string()),
-    }
-}
-
 /// RFC 3261 §19.1.1: `user=phone` marks the user part as a telephone-subscriber.
 fn is_user_phone(uri: &SipUri) -> bool {
     uri.uri_params
         .get_val("user")
         .is_some_and(|v| v.eq_ignore_ascii_case("phone"))
-}
-
-/// RFC 7247 §6.3: the `gr` value; a `gr` without a value names no instance.
-fn gruu(uri: &SipUri) -> Option<String> {
-    uri.uri_params
-        .get_val("gr")
-        .map(|v| v.to_string())
-        .filter(|v| !v.is_empty())
 }
 
 /// Compare two domain names caselessly, ignoring a final dot.
@@ -483,46 +210,6 @@ fn sip_uri(user: &str, host: &str) -> Result<SipUri, MappingError> {
     let mut uri = SipUri::new(HostPort { host, port: None });
     uri.set_user(user.to_owned().into());
     Ok(uri)
-}
-
-/// RFC 3261 §25.1 `user` = unreserved / escaped / user-unreserved: everything
-/// else is percent-encoded. That covers RFC 7247 §6.5 step 5 (`#%[\]^`{|}`
-/// and non-ASCII) and the characters no SIP user may carry (space, `"<>@:`).
-const SIP_USER_EXTRA: &str = "-_.!~*'()&=+$,;?/";
-/// RFC 7247 §6.5 step 5 for `im:`/`pres:`: percent-encode `(),.;[\]`, non-ASCII,
-/// and what RFC 5322 atext does not allow.
-const IM_EXTRA: &str = "!#$&'*+-/=?^_`{|}~";
-
-struct PercentEncoded<'a>(&'a str, &'static str);
-
-impl fmt::Display for PercentEncoded<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0.bytes() {
-            if b.is_ascii_alphanumeric() || (b.is_ascii() && self.1.contains(b as char)) {
-                write!(f, "{}", b as char)?;
-            } else {
-                write!(f, "%{b:02X}")?;
-            }
-        }
-        Ok(())
-    }
-}
-
-fn percent_decode(s: &str) -> Option<String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = s.get(i + 1..i + 3)?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -694,6 +381,16 @@ mod tests {
         );
     }
 
+    /// RFC 7247 §6.4: a pres: URI maps like a sip: one.
+    #[test]
+    fn pres_uri_target_maps_to_jid() {
+        let pres = sip("pres:romeo@example.net");
+        assert_eq!(
+            gw().sip_target_to_jid(&pres).unwrap(),
+            jid("romeo@example.net")
+        );
+    }
+
     /// Design §2: anything unmappable is refused, never passed through raw.
     #[test]
     fn unmappable_addresses_are_refused_with_typed_errors() {
@@ -743,28 +440,6 @@ mod tests {
         assert_eq!(
             m.jid_to_sip_user(&j).unwrap().to_string(),
             "sip:a%40b@sip.example.net"
-        );
-    }
-
-    #[test]
-    fn percent_in_user_part_survives_printing() {
-        let a = sip("sip:a%2541@x.example");
-        assert_eq!(a.user().as_deref(), Some("a%41"));
-        assert_eq!(a.to_string(), "sip:a%2541@x.example");
-        assert_eq!(sip(&a.to_string()), a);
-    }
-
-    #[test]
-    fn tel_im_and_pres_uris_parse_and_print() {
-        let t = sip("tel:7042;phone-context=example.com");
-        assert_eq!(t.to_string(), "tel:7042;phone-context=example.com");
-        let im = sip("im:fred%20x@example.com");
-        assert_eq!(im.user().as_deref(), Some("fred x"));
-        assert_eq!(im.to_string(), "im:fred%20x@example.com");
-        let pres = sip("pres:romeo@example.net");
-        assert_eq!(
-            gw().sip_target_to_jid(&pres).unwrap(),
-            jid("romeo@example.net")
         );
     }
 }

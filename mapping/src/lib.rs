@@ -28,6 +28,8 @@ pub mod message;
 pub mod pidf;
 /// RFC 8048 §6: presence notifications, PIDF ↔ `<presence/>`.
 pub mod presence;
+/// RFC 3261 §19, RFC 3966, RFC 3860/3859: SIP-side URIs (sip, sips, tel, im, pres).
+pub mod uri;
 /// XEP-0071: SIP `text/html` bodies as XHTML-IM (RFC 7572 §7).
 pub mod xhtml_im;
 /// XML 1.0 documents in SIP bodies, bounded and DTD-free.
