@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -166,6 +167,19 @@ impl fmt::Debug for Credential {
     }
 }
 
+/// RFC 3261 §26.2: TLS material, as PEM file paths.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Our certificate chain (PEM); needed to listen on `tls:`.
+    pub cert: Option<PathBuf>,
+    /// Our private key (PEM).
+    pub key: Option<PathBuf>,
+    /// CA certificates (PEM) that peers' certificates must chain to.
+    pub ca: Option<PathBuf>,
+    /// Demand a client certificate from that CA on `tls:` listeners (mutual TLS).
+    pub require_client_cert: bool,
+}
+
 /// Everything the endpoint needs to start.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
@@ -182,6 +196,8 @@ pub struct EndpointConfig {
     pub timers: Timers,
     /// Digest credentials per realm for challenged requests.
     pub credentials: Vec<Credential>,
+    /// TLS material for `tls:` listeners and `sips:`/`transport=tls` targets.
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for EndpointConfig {
@@ -193,6 +209,7 @@ impl Default for EndpointConfig {
             limits: Limits::default(),
             timers: Timers::default(),
             credentials: Vec::new(),
+            tls: None,
         }
     }
 }

@@ -28,7 +28,7 @@ use crate::transaction::{
     ClientKey, MAGIC_COOKIE, Output, RequestOutcome, ResponseOutcome, ServerKey, Target,
     Transactions, Transmit,
 };
-use crate::transport::{tcp, udp};
+use crate::transport::{tcp, tls, udp};
 use crate::wire::message::{Message, ParseLimits, Salvage, StartLine};
 use crate::wire::uri::Uri;
 use crate::wire::validate::{self, RequestHead};
@@ -350,6 +350,8 @@ pub(crate) struct Inner {
     wake: Notify,
     udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
     tcp_addrs: Vec<SocketAddr>,
+    tls_addrs: Vec<SocketAddr>,
+    tls: Option<tls::Tls>,
     incoming: mpsc::Sender<IncomingRequest>,
     shutdown: CancellationToken,
 }
@@ -375,8 +377,10 @@ impl Endpoint {
         {
             return Err(Error::InvalidOutboundProxy(proxy.clone()));
         }
+        let tls = config.tls.as_ref().map(tls::Tls::new).transpose()?;
         let mut udp_sockets = Vec::new();
         let mut tcp_listeners = Vec::new();
+        let mut tls_listeners = Vec::new();
         for listen in &config.listen {
             let bind_failed = |source| Error::BindFailed {
                 addr: listen.addr,
@@ -393,7 +397,14 @@ impl Endpoint {
                     let local = listener.local_addr().map_err(bind_failed)?;
                     tcp_listeners.push((listener, local));
                 }
-                Transport::Tls => return Err(Error::TlsUnsupported(listen.addr)),
+                Transport::Tls => {
+                    if !tls.as_ref().is_some_and(tls::Tls::can_serve) {
+                        return Err(Error::TlsUnsupported(listen.addr));
+                    }
+                    let listener = tcp::bind(listen.addr).await.map_err(bind_failed)?;
+                    let local = listener.local_addr().map_err(bind_failed)?;
+                    tls_listeners.push((listener, local));
+                }
             }
         }
         let (incoming, receiver) = mpsc::channel(config.limits.incoming_queue.max(1));
@@ -412,6 +423,8 @@ impl Endpoint {
             wake: Notify::new(),
             udp: udp_sockets.clone(),
             tcp_addrs: tcp_listeners.iter().map(|(_, a)| *a).collect(),
+            tls_addrs: tls_listeners.iter().map(|(_, a)| *a).collect(),
+            tls: tls.clone(),
             incoming,
             shutdown: shutdown.clone(),
             config,
@@ -424,6 +437,17 @@ impl Endpoint {
             tracing::info!(%addr, "sip listening on tcp");
             tracker.spawn(tcp::run_listener(listener, inner.clone(), shutdown.clone()));
         }
+        if let Some(tls) = &tls {
+            for (listener, addr) in tls_listeners {
+                tracing::info!(%addr, "sip listening on tls");
+                tracker.spawn(tls::run_listener(
+                    listener,
+                    tls.clone(),
+                    inner.clone(),
+                    shutdown.clone(),
+                ));
+            }
+        }
         tracker.spawn(run_timers(inner.clone(), shutdown.clone()));
         tracker.close();
         Ok((Endpoint { inner }, receiver))
@@ -435,7 +459,7 @@ impl Endpoint {
         match transport {
             Transport::Udp => self.inner.udp.first().map(|(_, a)| *a),
             Transport::Tcp => self.inner.tcp_addrs.first().copied(),
-            Transport::Tls => None,
+            Transport::Tls => self.inner.tls_addrs.first().copied(),
         }
     }
 
@@ -498,7 +522,7 @@ impl Endpoint {
         headers: &[(String, String)],
     ) -> Result<Response, TransactionError> {
         let inner = &self.inner;
-        let (addr, mut transport) = inner.destination(&req.request_uri).await?;
+        let (addr, mut transport, host) = inner.destination(&req.request_uri).await?;
         let branch = format!("{MAGIC_COOKIE}{}", random_token());
         let from = if req.from.contains('<') {
             format!("{};tag={from_tag}", req.from)
@@ -552,6 +576,16 @@ impl Endpoint {
             }
         } else if transport == Transport::Tcp {
             tcp::connect(addr, inner, &inner.shutdown, inner.config.timers.t1 * 64)
+                .await
+                .map_err(|source| TransactionError::Transport {
+                    target: addr.to_string(),
+                    source,
+                })?;
+        } else if transport == Transport::Tls {
+            let tls = inner.tls.as_ref().ok_or(TransactionError::InvalidRequest(
+                "TLS target without [sip.tls] config",
+            ))?;
+            tls::connect(addr, &host, tls, inner, &inner.shutdown)
                 .await
                 .map_err(|source| TransactionError::Transport {
                     target: addr.to_string(),
@@ -882,7 +916,10 @@ impl Inner {
                     Err(error) => Err(error),
                 }
             }
-            Transport::Tcp | Transport::Tls => self.connections.send(addr, transmit.bytes.clone()),
+            Transport::Tcp | Transport::Tls => {
+                self.connections
+                    .send(transmit.target.transport, addr, transmit.bytes.clone())
+            }
         }
     }
 
@@ -891,7 +928,7 @@ impl Inner {
     async fn destination(
         &self,
         request_uri: &str,
-    ) -> Result<(SocketAddr, Transport), TransactionError> {
+    ) -> Result<(SocketAddr, Transport, String), TransactionError> {
         let text = self.config.outbound_proxy.as_deref().unwrap_or(request_uri);
         let Ok(Uri::Sip(uri)) = Uri::parse(text) else {
             return Err(TransactionError::Unresolvable(text.to_owned()));
@@ -905,33 +942,36 @@ impl Inner {
             } else {
                 Transport::Udp
             });
-        if transport == Transport::Tls {
-            return Err(TransactionError::InvalidRequest("TLS is not supported yet"));
-        }
-        let port = uri.host_port.port.unwrap_or(5060);
+        // RFC 3261 §19.1.2: 5061 is the default port for TLS.
+        let default_port = if transport == Transport::Tls {
+            5061
+        } else {
+            5060
+        };
+        let port = uri.host_port.port.unwrap_or(default_port);
         if let Some(ip) = uri.host_port.ip() {
-            return Ok((SocketAddr::new(ip, port), transport));
+            return Ok((SocketAddr::new(ip, port), transport, ip.to_string()));
         }
         let host = uri.host_port.host.to_string();
-        let mut addrs = tokio::net::lookup_host((host.as_str(), port))
+        let addr = tokio::net::lookup_host((host.as_str(), port))
             .await
-            .map_err(|_| TransactionError::Unresolvable(text.to_owned()))?;
-        let addr = addrs
+            .map_err(|_| TransactionError::Unresolvable(text.to_owned()))?
             .next()
             .ok_or_else(|| TransactionError::Unresolvable(text.to_owned()))?;
-        Ok((addr, transport))
+        Ok((addr, transport, host))
     }
 
     /// Our sent-by for a request to `peer` over `transport` (RFC 3261 §18.1.1).
     fn sent_by(&self, transport: Transport, peer: SocketAddr) -> SocketAddr {
         let local = match transport {
             Transport::Udp => self.udp.first().map(|(_, a)| *a),
-            _ => self
-                .tcp_addrs
-                .first()
-                .copied()
-                .or(self.udp.first().map(|(_, a)| *a)),
+            Transport::Tcp => self.tcp_addrs.first().copied(),
+            Transport::Tls => self.tls_addrs.first().copied(),
         }
+        .or(match transport {
+            Transport::Udp => None,
+            _ => self.udp.first().map(|(_, a)| *a),
+        })
         .unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 5060));
         if local.ip().is_unspecified() {
             // The address the OS would use towards the peer.

@@ -18,9 +18,18 @@ pub enum Error {
     /// The outbound proxy is not a SIP URI.
     #[error("outbound proxy {0:?} is not a sip: URI")]
     InvalidOutboundProxy(String),
-    /// TLS is configured but this build or config cannot serve it.
-    #[error("TLS listener {0} is not supported yet")]
+    /// A `tls:` listener without `tls.cert` and `tls.key` in the config.
+    #[error("TLS listener {0} needs a certificate and key")]
     TlsUnsupported(SocketAddr),
+    /// The TLS material could not be loaded.
+    #[error("TLS setup failed while {what}")]
+    TlsSetup {
+        /// What we were doing.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// A request failed.
     #[error(transparent)]
     Transaction(#[from] TransactionError),
@@ -33,6 +42,7 @@ impl Error {
             Error::BindFailed { .. } => "bind_failed",
             Error::InvalidOutboundProxy(_) => "invalid_outbound_proxy",
             Error::TlsUnsupported(_) => "tls_unsupported",
+            Error::TlsSetup { .. } => "tls_setup",
             Error::Transaction(e) => e.kind(),
         }
     }

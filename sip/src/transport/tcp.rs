@@ -26,17 +26,22 @@ const WRITE_QUEUE: usize = 256;
 /// Open stream connections, by peer address.
 #[derive(Debug, Default)]
 pub(crate) struct Connections {
-    map: Mutex<HashMap<SocketAddr, mpsc::Sender<Bytes>>>,
+    map: Mutex<HashMap<(Transport, SocketAddr), mpsc::Sender<Bytes>>>,
 }
 
 impl Connections {
     /// Queues bytes on the connection to `peer`, if one is open.
-    pub(crate) fn send(&self, peer: SocketAddr, bytes: Bytes) -> io::Result<()> {
+    pub(crate) fn send(
+        &self,
+        transport: Transport,
+        peer: SocketAddr,
+        bytes: Bytes,
+    ) -> io::Result<()> {
         let sender = self
             .map
             .lock()
             .map_err(|_| io::Error::other("connection table poisoned"))?
-            .get(&peer)
+            .get(&(transport, peer))
             .cloned();
         match sender {
             Some(sender) => sender.try_send(bytes).map_err(|_| {
@@ -53,8 +58,10 @@ impl Connections {
     }
 
     /// Whether a connection to `peer` is open.
-    pub(crate) fn contains(&self, peer: SocketAddr) -> bool {
-        self.map.lock().is_ok_and(|m| m.contains_key(&peer))
+    pub(crate) fn contains(&self, transport: Transport, peer: SocketAddr) -> bool {
+        self.map
+            .lock()
+            .is_ok_and(|m| m.contains_key(&(transport, peer)))
     }
 
     /// How many connections are open.
@@ -62,15 +69,15 @@ impl Connections {
         self.map.lock().map(|m| m.len()).unwrap_or(0)
     }
 
-    fn insert(&self, peer: SocketAddr, sender: mpsc::Sender<Bytes>) {
+    fn insert(&self, transport: Transport, peer: SocketAddr, sender: mpsc::Sender<Bytes>) {
         if let Ok(mut map) = self.map.lock() {
-            map.insert(peer, sender);
+            map.insert((transport, peer), sender);
         }
     }
 
-    fn remove(&self, peer: SocketAddr) {
+    fn remove(&self, transport: Transport, peer: SocketAddr) {
         if let Ok(mut map) = self.map.lock() {
-            map.remove(&peer);
+            map.remove(&(transport, peer));
         }
     }
 }
@@ -121,7 +128,7 @@ pub(crate) async fn connect(
     shutdown: &CancellationToken,
     timeout: Duration,
 ) -> io::Result<()> {
-    if inner.connections.contains(peer) {
+    if inner.connections.contains(Transport::Tcp, peer) {
         return Ok(());
     }
     let stream = tokio::time::timeout(timeout, TcpStream::connect(peer))
@@ -150,13 +157,13 @@ pub(crate) fn spawn_connection<S>(
 {
     let (reader, writer) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    inner.connections.insert(peer, tx);
+    inner.connections.insert(transport, peer, tx);
     let conn_shutdown = shutdown.child_token();
     let tracker = inner.tracker.clone();
     tracker.spawn(write_loop(writer, rx, conn_shutdown.clone()));
     tracker.spawn(async move {
         read_loop(reader, peer, transport, &inner, &conn_shutdown).await;
-        inner.connections.remove(peer);
+        inner.connections.remove(transport, peer);
         conn_shutdown.cancel();
     });
 }
