@@ -293,6 +293,12 @@ impl Responder {
         }
     }
 
+    /// The To tag this responder puts on its responses (RFC 3261 §8.2.6.2),
+    /// so a dialog created by the answer can be recorded.
+    pub fn to_tag(&self) -> &str {
+        &self.to_tag
+    }
+
     /// Sends a provisional (1xx) response and keeps the responder.
     pub fn provisional(&self, status: u16, reason: Option<&str>) {
         if (100..200).contains(&status) {
@@ -335,9 +341,17 @@ impl Drop for Responder {
     }
 }
 
+/// How a client transaction ended, for the task waiting in `send_request`.
+/// (Timer F is told by dropping the sender.)
+enum Outcome {
+    Response(Message),
+    /// RFC 3261 §17.1.4: the connection carrying the request closed.
+    ConnectionLost,
+}
+
 struct Core {
     transactions: Transactions,
-    waiters: HashMap<ClientKey, oneshot::Sender<Message>>,
+    waiters: HashMap<ClientKey, oneshot::Sender<Outcome>>,
 }
 
 /// The endpoint's shared state; the transports call into it.
@@ -492,7 +506,14 @@ impl Endpoint {
             .clone()
             .unwrap_or_else(|| format!("{}@parley", random_token()));
         let from_tag = random_token();
-        let mut cseq = 1;
+        // A CSeq given in the headers (an in-dialog request, RFC 3261 §12.2.1.1)
+        // sets the number; otherwise a new request starts at 1.
+        let mut cseq = req
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("cseq"))
+            .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u32>().ok())
+            .unwrap_or(1);
         let mut headers = req.headers.clone();
         let mut retried = false;
         loop {
@@ -524,7 +545,10 @@ impl Endpoint {
         let inner = &self.inner;
         let (addr, mut transport, host) = inner.destination(&req.request_uri).await?;
         let branch = format!("{MAGIC_COOKIE}{}", random_token());
-        let from = if req.from.contains('<') {
+        // A From that already has a tag (an in-dialog request) is kept as given.
+        let from = if write::has_tag(&req.from) {
+            req.from.clone()
+        } else if req.from.contains('<') {
             format!("{};tag={from_tag}", req.from)
         } else {
             format!("<{}>;tag={from_tag}", req.from)
@@ -534,19 +558,59 @@ impl Endpoint {
         } else {
             format!("<{}>", req.to)
         };
-        let route: Vec<String> = inner
-            .config
-            .outbound_proxy
+        // Route given by the caller (a dialog's route set, RFC 3261 §12.2.1.1)
+        // wins over the outbound proxy's.
+        let given_route: Vec<String> = headers
             .iter()
-            .filter(|p| p.contains(";lr"))
-            .map(|p| format!("<{p}>"))
+            .filter(|(n, _)| n.eq_ignore_ascii_case("route"))
+            .map(|(_, v)| v.clone())
             .collect();
+        let route: Vec<String> = if given_route.is_empty() {
+            inner
+                .config
+                .outbound_proxy
+                .iter()
+                .filter(|p| p.contains(";lr"))
+                .map(|p| format!("<{p}>"))
+                .collect()
+        } else {
+            given_route
+        };
+        // RFC 6665 §3.1.4 / §4.1.2: SUBSCRIBE and NOTIFY carry a Contact.
+        let needs_contact = matches!(req.method.as_str(), "SUBSCRIBE" | "NOTIFY" | "REFER")
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("contact") || n.eq_ignore_ascii_case("m"));
+        let contact_user = crate::wire::header::Address::parse(&req.from)
+            .ok()
+            .and_then(|a| {
+                a.uri_text
+                    .split_once(':')
+                    .and_then(|(_, rest)| rest.split_once('@'))
+                    .map(|(user, _)| user.to_owned())
+            });
         let build = |transport: Transport| {
             let sent_by = inner.sent_by(transport, addr);
             let via = format!(
                 "SIP/2.0/{} {sent_by};branch={branch};rport",
                 transport.via_token()
             );
+            let mut headers = headers.to_vec();
+            if needs_contact {
+                let user = contact_user
+                    .as_deref()
+                    .map(|u| format!("{u}@"))
+                    .unwrap_or_default();
+                let param = match transport {
+                    Transport::Udp => "",
+                    Transport::Tcp => ";transport=tcp",
+                    Transport::Tls => ";transport=tls",
+                };
+                headers.push((
+                    "Contact".to_owned(),
+                    format!("<sip:{user}{sent_by}{param}>"),
+                ));
+            }
             write::request(&RequestParts {
                 method: &req.method,
                 request_uri: &req.request_uri,
@@ -557,7 +621,7 @@ impl Endpoint {
                 cseq,
                 route: &route,
                 user_agent: &inner.config.user_agent,
-                headers,
+                headers: &headers,
                 body: req.body.as_ref().map(|(t, b)| (t.as_str(), &b[..])),
             })
         };
@@ -620,7 +684,11 @@ impl Endpoint {
         }
         tokio::select! {
             r = rx => match r {
-                Ok(message) => Ok(Response::from_message(message)),
+                Ok(Outcome::Response(message)) => Ok(Response::from_message(message)),
+                Ok(Outcome::ConnectionLost) => Err(TransactionError::Transport {
+                    target: addr.to_string(),
+                    source: io::Error::new(io::ErrorKind::ConnectionAborted, "connection closed"),
+                }),
                 // The sender is dropped only by Timer F.
                 Err(_) => Err(TransactionError::Timeout),
             },
@@ -630,6 +698,26 @@ impl Endpoint {
 }
 
 impl Inner {
+    /// RFC 3261 §17.1.4: a stream connection closed; the client transactions
+    /// that sent over it fail now instead of waiting for Timer F.
+    pub(crate) fn connection_closed(&self, transport: Transport, peer: SocketAddr) {
+        let target = Target {
+            transport,
+            addr: peer,
+        };
+        let waiters = self.with_core(|core| {
+            core.transactions
+                .fail_target(target)
+                .into_iter()
+                .filter_map(|key| core.waiters.remove(&key))
+                .collect::<Vec<_>>()
+        });
+        for waiter in waiters {
+            bump(&self.counters.transport_errors);
+            let _ = waiter.send(Outcome::ConnectionLost);
+        }
+    }
+
     fn lock_core(&self) -> Option<MutexGuard<'_, Core>> {
         self.core.lock().ok()
     }
@@ -769,7 +857,11 @@ impl Inner {
             inner: self.clone(),
             key,
             salvage: message.salvage(),
-            to_tag: random_token(),
+            // An in-dialog request already names our tag; keep it.
+            to_tag: head
+                .to
+                .param("tag")
+                .map_or_else(random_token, str::to_owned),
             answered: false,
         };
         if head.method == "INVITE" {
@@ -828,7 +920,7 @@ impl Inner {
             );
         match waiter {
             Some(Some(waiter)) => {
-                let _ = waiter.send(message);
+                let _ = waiter.send(Outcome::Response(message));
             }
             Some(None) => {
                 bump(&self.counters.stray_responses);

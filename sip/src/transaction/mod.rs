@@ -346,6 +346,28 @@ impl Transactions {
         outcome
     }
 
+    /// RFC 3261 §17.1.4: the transport to `target` failed. Client
+    /// transactions still waiting for a final response there end; their keys
+    /// are returned so the TU can be told.
+    pub fn fail_target(&mut self, target: Target) -> Vec<ClientKey> {
+        let failed: Vec<ClientKey> = self
+            .clients
+            .iter()
+            .filter(|(_, slot)| {
+                slot.tx.target() == target
+                    && matches!(
+                        slot.tx.state(),
+                        ClientState::Trying | ClientState::Proceeding
+                    )
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &failed {
+            self.clients.remove(key);
+        }
+        failed
+    }
+
     /// The earliest timer deadline.
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((at, _))| *at)

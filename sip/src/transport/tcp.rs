@@ -164,6 +164,7 @@ pub(crate) fn spawn_connection<S>(
     tracker.spawn(async move {
         read_loop(reader, peer, transport, &inner, &conn_shutdown).await;
         inner.connections.remove(transport, peer);
+        inner.connection_closed(transport, peer);
         conn_shutdown.cancel();
     });
 }

@@ -174,10 +174,25 @@ pub fn request(parts: &RequestParts<'_>) -> Bytes {
 fn finish(mut out: String, headers: &[(String, String)], body: Option<(&str, &[u8])>) -> Bytes {
     for (name, value) in headers {
         let lower = name.to_ascii_lowercase();
-        // Framing headers are ours to write.
+        // Framing and transaction headers are ours to write (a Route given by
+        // the caller was taken out before and written in its place).
         if matches!(
             lower.as_str(),
-            "content-length" | "l" | "content-type" | "c"
+            "content-length"
+                | "l"
+                | "content-type"
+                | "c"
+                | "via"
+                | "v"
+                | "from"
+                | "f"
+                | "to"
+                | "t"
+                | "call-id"
+                | "i"
+                | "cseq"
+                | "max-forwards"
+                | "route"
         ) {
             continue;
         }
