@@ -15,6 +15,8 @@ pub mod auth;
 pub mod config;
 /// RFC 3261 §18.3: Content-Length framing on stream transports.
 pub mod framing;
+/// Whole untrusted-input paths for fuzz targets and never-panic property tests.
+pub mod fuzzing;
 /// Plain counters read at scrape time.
 pub mod stats;
 /// RFC 3261 §17: client and server transactions, sans-IO.
@@ -27,7 +29,7 @@ pub mod wire;
 pub mod endpoint;
 /// The crate's error type.
 pub mod error;
-/// RFC 3261 §18: UDP and TCP transports (tokio).
+/// RFC 3261 §18, §26: UDP, TCP and TLS transports (tokio).
 #[cfg(feature = "tokio")]
 pub mod transport;
 
