@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use parley_sip::ListenAddr;
+use parley_sip::{ListenAddr, Transport};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -91,6 +91,27 @@ pub struct SipConfig {
     /// table per realm: `realm`, `username`, `password` (never logged or printed). Default none.
     #[serde(default)]
     pub credentials: Vec<SipCredential>,
+    /// `[sip.tls]`: certificate and key for `tls:` listeners, CA for verifying peers. Optional.
+    #[serde(default)]
+    pub tls: Option<SipTls>,
+}
+
+/// `[sip.tls]`: TLS material as PEM files (RFC 3261 §26.2).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct SipTls {
+    /// Certificate chain (PEM) presented on `tls:` listeners. Required for a `tls:` listener.
+    #[serde(default)]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) of `cert`.
+    #[serde(default)]
+    pub key: Option<PathBuf>,
+    /// CA certificates (PEM) that peers must chain to; without it, the system roots.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// Demand a client certificate chaining to `ca` on `tls:` listeners (mutual TLS). Default `false`.
+    #[serde(default)]
+    pub require_client_cert: bool,
 }
 
 /// `[[sip.credentials]]`: what Parley answers a digest challenge from `realm` with.
@@ -290,8 +311,43 @@ impl Config {
             ));
         }
         for (i, addr) in self.sip.listen.iter().enumerate() {
-            if let Err(e) = addr.parse::<ListenAddr>() {
-                return Err(invalid(&format!("sip.listen[{i}]"), &e.to_string()));
+            match addr.parse::<ListenAddr>() {
+                Err(e) => return Err(invalid(&format!("sip.listen[{i}]"), &e.to_string())),
+                Ok(l) if l.transport == Transport::Tls => {
+                    let tls = self.sip.tls.as_ref();
+                    if tls.and_then(|t| t.cert.as_ref()).is_none() {
+                        return Err(invalid(
+                            "sip.tls.cert",
+                            "a tls: listener needs a certificate",
+                        ));
+                    }
+                    if tls.and_then(|t| t.key.as_ref()).is_none() {
+                        return Err(invalid(
+                            "sip.tls.key",
+                            "a tls: listener needs a private key",
+                        ));
+                    }
+                }
+                Ok(_) => {}
+            }
+        }
+        if let Some(tls) = &self.sip.tls {
+            for (key, path) in [
+                ("sip.tls.cert", &tls.cert),
+                ("sip.tls.key", &tls.key),
+                ("sip.tls.ca", &tls.ca),
+            ] {
+                if let Some(p) = path
+                    && !p.is_file()
+                {
+                    return Err(invalid(
+                        key,
+                        &format!("{} is not a readable file", p.display()),
+                    ));
+                }
+            }
+            if tls.require_client_cert && tls.ca.is_none() {
+                return Err(invalid("sip.tls.ca", "require_client_cert needs a CA"));
             }
         }
         if let Some(proxy) = &self.sip.outbound_proxy
@@ -505,6 +561,13 @@ listen = ["udp:127.0.0.1:5060"]
         let text = MINIMAL.replace("udp:127.0.0.1:5060", "carrier-pigeon:1.2.3.4:1");
         let err = load(&text, &[]).expect_err("bad listen").to_string();
         assert!(err.contains("sip.listen[0]"), "{err}");
+    }
+
+    #[test]
+    fn tls_listener_without_certificate_names_the_key() {
+        let text = MINIMAL.replace("udp:127.0.0.1:5060", "tls:127.0.0.1:5061");
+        let err = load(&text, &[]).expect_err("no cert").to_string();
+        assert!(err.contains("sip.tls.cert"), "{err}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use tracing::{info, warn};
 
 use parley_mapping::address::{AddressMapper, ForeignDomainPolicy};
 use parley_mapping::message::MessageOptions;
-use parley_sip::config::Credential;
+use parley_sip::config::{Credential, TlsConfig};
 use parley_sip::{Endpoint, EndpointConfig, Limits, Timers, Transport};
 use parley_xmpp::component::{self, ComponentConfig, ComponentEvent, ComponentHandle};
 
@@ -158,6 +158,12 @@ pub async fn run_with(
                 password: c.password.expose().to_owned(),
             })
             .collect(),
+        tls: config.sip.tls.as_ref().map(|t| TlsConfig {
+            cert: t.cert.clone(),
+            key: t.key.clone(),
+            ca: t.ca.clone(),
+            require_client_cert: t.require_client_cert,
+        }),
     };
     let (sip, mut sip_events) = Endpoint::bind(sip_config, sip_stop.clone())
         .await

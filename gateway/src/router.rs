@@ -169,9 +169,18 @@ impl Router {
         let correlation = self.registry.next_correlation();
         let sip = match im::to_sip(&message, &self.mapper) {
             Ok(s) => s,
+            // A standalone chat state or receipt has nothing to carry as text:
+            // bouncing every typing notification would flood the sender with errors.
+            Err(e) if !e.should_bounce() => {
+                debug!(
+                    correlation,
+                    kind = e.kind(),
+                    "XMPP message without text not forwarded"
+                );
+                return;
+            }
             Err(e) => {
                 info!(correlation, error = %e, "XMPP message refused");
-                debug!(correlation, ?message, "refused message");
                 self.metrics.error(e.kind());
                 self.metrics
                     .message(Direction::XmppToSip, Outcome::Rejected);

@@ -68,6 +68,22 @@ impl XmppClient {
                 .await
                 .unwrap_or_else(|_| panic!("login as {user} timed out:\n{}", prosody.log()))
                 .unwrap_or_else(|e| panic!("login as {user} failed: {e}\n{}", prosody.log()));
+        Self::start(bound, stream).await
+    }
+
+    /// Log in as `jid` at the c2s port `addr` (`host:port`) of any server, bind a
+    /// resource and send initial presence (used by the quick-start demo).
+    pub async fn connect_to(addr: &str, jid: &str, password: &str) -> Result<XmppClient, String> {
+        let jid: BareJid = jid.parse().map_err(|e| format!("{jid}: {e}"))?;
+        let (bound, stream) =
+            tokio::time::timeout(LOGIN_TIMEOUT, login(addr.to_owned(), jid, password))
+                .await
+                .map_err(|_| format!("login at {addr} timed out"))?
+                .map_err(|e| format!("login at {addr} failed: {e}"))?;
+        Ok(Self::start(bound, stream).await)
+    }
+
+    async fn start(bound: FullJid, stream: Stream) -> XmppClient {
         let (outbox, outbox_rx) = mpsc::channel(16);
         let (inbox_tx, inbox) = mpsc::unbounded_channel();
         let session = tokio::spawn(run(stream, outbox_rx, inbox_tx));
