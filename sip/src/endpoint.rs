@@ -856,7 +856,13 @@ impl Inner {
         let responder = Responder {
             inner: self.clone(),
             key,
-            salvage: message.salvage(),
+            salvage: {
+                let mut salvage = message.salvage();
+                if let Some(top) = salvage.vias.first_mut() {
+                    *top = write::stamp_via(top, target.addr);
+                }
+                salvage
+            },
             // An in-dialog request already names our tag; keep it.
             to_tag: head
                 .to
@@ -953,6 +959,11 @@ impl Inner {
         if !salvage.can_respond() || salvage.method.as_deref() == Some("ACK") {
             return;
         }
+        let mut salvage = salvage.clone();
+        if let Some(top) = salvage.vias.first_mut() {
+            *top = write::stamp_via(top, target.addr);
+        }
+        let salvage = &salvage;
         let bytes = write::response(
             salvage,
             status,

@@ -116,6 +116,42 @@ pub fn response(
     finish(out, headers, body)
 }
 
+/// RFC 3261 §18.2.1 and RFC 3581 §4: the top Via as the response must carry
+/// it — `received` when the packet came from another address than sent-by
+/// names, and the source port in an empty `rport`.
+pub fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
+    // Several Vias on one line: only the first is ours to stamp.
+    if let Some((first, rest)) = via.split_once(',') {
+        return format!("{},{rest}", stamp_via(first.trim_end(), source));
+    }
+    let (head, params) = via.split_at(via.find(';').unwrap_or(via.len()));
+    let sent_by = head.split_whitespace().last().unwrap_or_default();
+    let host = match sent_by.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => sent_by.split(':').next().unwrap_or_default(),
+    };
+    let mut out = head.to_owned();
+    let mut has_received = false;
+    for param in params.split(';').filter(|p| !p.is_empty()) {
+        let name = param.split('=').next().unwrap_or_default().trim();
+        if name.eq_ignore_ascii_case("rport") && !param.contains('=') {
+            let _ = write!(out, ";rport={}", source.port());
+            continue;
+        }
+        has_received |= name.eq_ignore_ascii_case("received");
+        out.push(';');
+        out.push_str(param);
+    }
+    let same_ip = host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip == source.ip());
+    let rport_used = out.contains(";rport=");
+    if !has_received && (!same_ip || rport_used) {
+        let _ = write!(out, ";received={}", source.ip());
+    }
+    out
+}
+
 /// What an outgoing request is made of.
 #[derive(Debug, Clone)]
 pub struct RequestParts<'a> {
@@ -242,6 +278,42 @@ mod tests {
         );
         assert_eq!(msg.header("To").as_deref(), Some("<sip:b@y>;tag=t9"));
         assert_eq!(msg.header("Content-Length").as_deref(), Some("0"));
+    }
+
+    /// RFC 3261 §18.2.1: received is added when sent-by is another host.
+    #[test]
+    fn via_gets_received_when_sent_by_differs() {
+        let source = "192.0.2.9:5070".parse().expect("addr");
+        assert_eq!(
+            stamp_via("SIP/2.0/UDP pc33.example.com;branch=z9hG4bK1", source),
+            "SIP/2.0/UDP pc33.example.com;branch=z9hG4bK1;received=192.0.2.9"
+        );
+        assert_eq!(
+            stamp_via("SIP/2.0/UDP 192.0.2.9:5070;branch=z9hG4bK1", source),
+            "SIP/2.0/UDP 192.0.2.9:5070;branch=z9hG4bK1"
+        );
+    }
+
+    #[test]
+    fn only_the_first_of_several_vias_is_stamped() {
+        let source = "192.0.2.9:5070".parse().expect("addr");
+        assert_eq!(
+            stamp_via(
+                "SIP/2.0/UDP a.example;branch=z9hG4bK1, SIP/2.0/UDP b;branch=z9hG4bK2",
+                source
+            ),
+            "SIP/2.0/UDP a.example;branch=z9hG4bK1;received=192.0.2.9, SIP/2.0/UDP b;branch=z9hG4bK2"
+        );
+    }
+
+    /// RFC 3581 §4: an empty rport is filled with the source port, with received.
+    #[test]
+    fn empty_rport_is_filled() {
+        let source = "192.0.2.9:5070".parse().expect("addr");
+        assert_eq!(
+            stamp_via("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport", source),
+            "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport=5070;received=192.0.2.9"
+        );
     }
 
     #[test]
