@@ -80,7 +80,13 @@ impl Router {
         let to_full_jid = message.to.as_deref().is_some_and(|to| to.contains('/'));
         let stanza_id = format!("parley-{correlation:x}");
         message.id = Some(stanza_id.clone());
-        debug!(correlation, id = %stanza_id, to = ?message.to, "SIP MESSAGE → XMPP");
+        // One line ties the SIP Call-ID (carried as <thread/>) to the stanza id.
+        debug!(
+            correlation,
+            call_id = ?message.thread,
+            stanza_id = %stanza_id,
+            "SIP MESSAGE → XMPP"
+        );
         if !self.xmpp.is_connected() {
             // Handing the message to a queue nobody reads would make the 200 a lie.
             self.metrics
@@ -194,7 +200,12 @@ impl Router {
             stanza_id: message.id.clone(),
             deadline: received + Duration::from_secs(32),
         });
-        debug!(correlation, to = %sip.request_uri, "XMPP message → SIP MESSAGE");
+        debug!(
+            correlation,
+            stanza_id = ?message.id,
+            call_id = ?sip.call_id,
+            "XMPP message → SIP MESSAGE"
+        );
         self.metrics
             .translated(Direction::XmppToSip, received.elapsed().as_secs_f64());
         let router = Arc::clone(self);

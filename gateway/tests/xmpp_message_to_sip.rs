@@ -8,19 +8,32 @@ mod support;
 
 use std::time::Duration;
 
-use parley_harness::sipp::Sipp;
+use parley_harness::sipp::{Sipp, SippTransport};
 use support::{COMPONENT, Options, World, XMPP_DOMAIN, uas_message};
 
 /// Start a sipp UAS running `scenario` and a world whose outbound proxy it is.
 fn world_with_uas(scenario: &str, t1_ms: u64) -> (World, parley_harness::sipp::SippUas) {
+    world_with_uas_over(scenario, t1_ms, SippTransport::Udp)
+}
+
+fn world_with_uas_over(
+    scenario: &str,
+    t1_ms: u64,
+    transport: SippTransport,
+) -> (World, parley_harness::sipp::SippUas) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("uas.xml");
     std::fs::write(&path, scenario).expect("write scenario");
     let uas = Sipp::new(&path)
+        .transport(transport)
         .timeout(Duration::from_secs(30))
         .spawn_uas();
+    let proxy = match transport {
+        SippTransport::Udp => format!("sip:{}", uas.addr()),
+        SippTransport::Tcp => format!("sip:{};transport=tcp", uas.addr()),
+    };
     let world = World::start(Options {
-        outbound_proxy: Some(format!("sip:{}", uas.addr())),
+        outbound_proxy: Some(proxy),
         t1_ms: Some(t1_ms),
         ..Options::default()
     });
@@ -124,4 +137,33 @@ async fn silent_sip_peer_yields_remote_server_timeout() {
         "Timer E retransmits over UDP:\n{}",
         out.report()
     );
+}
+
+/// RFC 3261 §18.1.1: with `;transport=tcp` on the outbound proxy the MESSAGE goes over TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xmpp_message_reaches_a_tcp_outbound_proxy() {
+    let uas_xml = uas_message(&[("Via", "SIP/2.0/TCP")], Some((200, "OK")));
+    let (world, uas) = world_with_uas_over(&uas_xml, 100, SippTransport::Tcp);
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml(&format!(
+            "<message xmlns='jabber:client' to='bob@{COMPONENT}' id='tcp1'><body>via tcp</body></message>"
+        ))
+        .await;
+    let out = uas.wait();
+    assert!(
+        out.success,
+        "{}\n--- parley ---\n{}",
+        out.report(),
+        world.parley.log()
+    );
+    let delivered = r#"parley_messages_total{direction="xmpp_to_sip",outcome="delivered"}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while world.parley.metric(delivered) < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not counted as delivered"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
