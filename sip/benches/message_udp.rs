@@ -29,8 +29,48 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    core_path();
     runtime.block_on(inbound(calls, rate));
     runtime.block_on(outbound(calls));
+}
+
+/// The per-message CPU cost of the sans-IO path alone: parse, validate,
+/// match/create a server transaction, write and hand over the 200.
+fn core_path() {
+    use parley_sip::config::Timers;
+    use parley_sip::transaction::{RequestOutcome, ServerKey, Target, Transactions};
+    use parley_sip::wire::{Message, ParseLimits, validate, write};
+    let target = Target {
+        transport: Transport::Udp,
+        addr: "127.0.0.1:5060".parse().expect("addr"),
+    };
+    let mut table = Transactions::new(Timers::default(), 1 << 20);
+    let n = 200_000u32;
+    let start = Instant::now();
+    let now = std::time::Instant::now();
+    for i in 0..n {
+        let bytes = Bytes::from(format!(
+            "MESSAGE sip:bob@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5999;branch=z9hG4bK{i}\r\n\
+             Max-Forwards: 70\r\nFrom: \"Alice\" <sip:alice@127.0.0.1>;tag=a1\r\nTo: <sip:bob@127.0.0.1>\r\n\
+             Call-ID: {i}@bench\r\nCSeq: 1 MESSAGE\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello"
+        ));
+        let message = Message::parse(bytes, ParseLimits::default()).expect("parses");
+        let head = validate::request(&message).expect("valid");
+        let key = ServerKey::of(&head);
+        assert_eq!(
+            table.handle_request(&key, false, target, now),
+            RequestOutcome::New
+        );
+        let response = write::response(&message.salvage(), 200, "OK", "tag", "bench", &[], None);
+        table.respond(&key, 200, response, now);
+    }
+    let elapsed = start.elapsed();
+    println!(
+        "core: {n} MESSAGE parse+validate+transaction+200 in {:.2} s = {:.1} µs each, {:.0}/s on one core",
+        elapsed.as_secs_f64(),
+        elapsed.as_secs_f64() * 1e6 / f64::from(n),
+        f64::from(n) / elapsed.as_secs_f64()
+    );
 }
 
 async fn endpoint() -> (

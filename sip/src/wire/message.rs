@@ -512,6 +512,18 @@ mod tests {
         }
     }
 
+    /// ezk defect: `Method::from` matches known methods by case-insensitive
+    /// prefix, so `MESSAGEX` and `message` both become `MESSAGE` (RFC 3261
+    /// §7.1: methods are case-sensitive tokens). We keep the method as sent.
+    #[test]
+    fn method_is_kept_as_sent_where_ezk_would_fold_it() {
+        use ezk_sip_types::Method;
+        assert_eq!(Method::from("MESSAGEX"), Method::MESSAGE, "the ezk defect");
+        assert_eq!(Method::from("message"), Method::MESSAGE, "the ezk defect");
+        let msg = parse(&MESSAGE.replace("MESSAGE sip:", "MESSAGEX sip:")).expect("valid");
+        assert_eq!(msg.method(), Some("MESSAGEX"));
+    }
+
     #[test]
     fn garbage_is_not_a_message_and_cannot_be_answered() {
         let err = Message::parse(

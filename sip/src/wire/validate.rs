@@ -331,6 +331,27 @@ mod tests {
         assert_eq!(err.reason, "Malformed Via");
     }
 
+    /// ezk defect: its `Vec<Via>` decoder stops at the first element it
+    /// cannot parse and still returns `Ok` with what it had, and its parameter
+    /// parser takes empty names. Each element is checked whole here instead.
+    #[test]
+    fn via_list_with_a_broken_element_is_rejected_where_ezk_truncates() {
+        let msg = Message::parse(
+            Bytes::copy_from_slice(
+                GOOD.replace(
+                    ";branch=z9hG4bK776;rport",
+                    ";branch=z9hG4bK776, SIP/2.0/UDP ;;bad",
+                )
+                .as_bytes(),
+            ),
+            ParseLimits::default(),
+        )
+        .expect("parses");
+        let ezk: Vec<Via> = msg.headers.get_named().expect("ezk says fine");
+        assert_eq!(ezk.len(), 1, "the ezk defect: the broken element vanished");
+        assert_eq!(request(&msg).expect_err("invalid").reason, "Malformed Via");
+    }
+
     #[test]
     fn zero_max_forwards_is_483() {
         let err = check(&GOOD.replace("Max-Forwards: 70", "Max-Forwards: 0")).expect_err("invalid");
