@@ -109,6 +109,9 @@ pub struct Limits {
     pub retry_after_secs: u32,
     /// Most simultaneous inbound stream connections.
     pub max_connections: usize,
+    /// A stream connection that sends nothing for this long is closed (also
+    /// bounds a peer that trickles a message byte by byte).
+    pub idle_connection: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -121,6 +124,7 @@ impl Default for Limits {
             max_pending_transactions: 65_536,
             retry_after_secs: 5,
             max_connections: 1024,
+            idle_connection: Duration::from_secs(300),
         }
     }
 }

@@ -331,3 +331,27 @@ async fn tel_request_uri_is_delivered_as_sent() {
     assert_eq!(request.from_uri(), "sip:alice@127.0.0.1");
     request.respond(200, None, vec![], None);
 }
+
+/// Design §5: a stream connection that goes quiet (or trickles a message) is
+/// closed after the idle limit, freeing its slot.
+#[tokio::test(start_paused = true)]
+async fn idle_tcp_connection_is_closed() {
+    let ua = ua(Limits {
+        idle_connection: Duration::from_secs(30),
+        ..Limits::default()
+    })
+    .await;
+    let mut stream = TcpStream::connect(ua.tcp()).await.expect("connect");
+    stream
+        .write_all(b"MESSAGE sip:bob@127.0.0.1 SIP/2.0\r\nVia: ")
+        .await
+        .expect("write");
+    let started = tokio::time::Instant::now();
+    let mut buf = Vec::new();
+    let n = stream
+        .read_to_end(&mut buf)
+        .await
+        .expect("closed by the endpoint");
+    assert_eq!(n, 0);
+    assert!(started.elapsed() >= Duration::from_secs(30));
+}

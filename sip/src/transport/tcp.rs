@@ -224,13 +224,18 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
             }
         }
+        let idle = inner.config.limits.idle_connection;
         let read = tokio::select! {
             () = shutdown.cancelled() => return,
-            r = reader.read_buf(&mut buf) => r,
+            r = tokio::time::timeout(idle, reader.read_buf(&mut buf)) => r,
         };
         match read {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
+            Ok(Ok(0) | Err(_)) => return,
+            Ok(Ok(_)) => {}
+            Err(_) => {
+                tracing::debug!(%peer, "idle stream connection closed");
+                return;
+            }
         }
     }
 }
