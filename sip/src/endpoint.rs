@@ -102,6 +102,11 @@ impl Response {
         self.message.header(name)
     }
 
+    /// The whole parsed response (e.g. for [`crate::dialog::Dialog::from_response`]).
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
     /// Each value of a header (for headers that repeat, e.g. WWW-Authenticate).
     pub fn header_values(&self, name: &str) -> Vec<String> {
         self.message
@@ -185,6 +190,36 @@ impl RequestView {
     /// The body.
     pub fn body(&self) -> &[u8] {
         &self.message.body
+    }
+
+    /// The whole parsed request (e.g. for [`crate::dialog::Dialog::from_request`]).
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+}
+
+impl OutgoingRequest {
+    /// The next request of a dialog (RFC 3261 §12.2.1.1): its tags, Call-ID,
+    /// CSeq and route set, plus the caller's headers and body.
+    pub fn in_dialog(
+        request: crate::dialog::DialogRequest,
+        mut headers: Vec<(String, String)>,
+        body: Option<(String, Bytes)>,
+    ) -> OutgoingRequest {
+        headers.push((
+            "CSeq".to_owned(),
+            format!("{} {}", request.cseq, request.method),
+        ));
+        headers.extend(request.route.into_iter().map(|r| ("Route".to_owned(), r)));
+        OutgoingRequest {
+            method: request.method,
+            request_uri: request.request_uri,
+            from: request.from,
+            to: request.to,
+            call_id: Some(request.call_id),
+            headers,
+            body,
+        }
     }
 }
 

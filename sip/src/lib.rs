@@ -13,6 +13,8 @@
 pub mod auth;
 /// Endpoint configuration: listen addresses, limits, timers.
 pub mod config;
+/// RFC 3261 §12: dialogs for SUBSCRIBE/NOTIFY (sans-IO).
+pub mod dialog;
 /// RFC 3261 §18.3: Content-Length framing on stream transports.
 pub mod framing;
 /// Whole untrusted-input paths for fuzz targets and never-panic property tests.
