@@ -1,0 +1,84 @@
+//! RFC 6665 as subscriber against a real sipp notifier: SUBSCRIBE creates a
+//! dialog, NOTIFYs arrive in it (active, then terminated), and the
+//! un-SUBSCRIBE (Expires: 0) is sent inside it (RFC 6665 §4.1.2.3).
+
+use std::time::Duration;
+
+use parley_harness::sipp::{Sipp, scenario};
+use parley_sip::dialog::{Dialog, DialogId};
+use parley_sip::{Endpoint, EndpointConfig, IncomingRequest, OutgoingRequest};
+use tokio::sync::mpsc::Receiver;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+async fn next_notify(
+    incoming: &mut Receiver<IncomingRequest>,
+    dialog: &mut Dialog,
+) -> (String, Vec<u8>) {
+    let notify = timeout(Duration::from_secs(5), incoming.recv())
+        .await
+        .expect("NOTIFY in time")
+        .expect("open");
+    assert_eq!(notify.method(), "NOTIFY");
+    assert_eq!(
+        DialogId::of_request(notify.view().message()).as_ref(),
+        Some(&dialog.id)
+    );
+    dialog
+        .handle_request(notify.view().message())
+        .expect("in order");
+    let state = notify.header("Subscription-State").unwrap_or_default();
+    let body = notify.body().to_vec();
+    notify.respond(200, None, vec![], None);
+    (state, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_lives_and_ends_inside_its_dialog() {
+    let config = EndpointConfig {
+        listen: vec!["udp:127.0.0.1:0".parse().expect("listen")],
+        ..EndpointConfig::default()
+    };
+    let shutdown = CancellationToken::new();
+    let (endpoint, mut incoming) = Endpoint::bind(config, shutdown.clone())
+        .await
+        .expect("bind");
+    let uas = Sipp::new(scenario("uas-subscribe-notify.xml")).spawn_uas();
+
+    let subscribe = OutgoingRequest {
+        method: "SUBSCRIBE".into(),
+        request_uri: uas.uri("romeo"),
+        from: "<sip:juliet@xmpp.example>".into(),
+        to: "<sip:romeo@sip.example>".into(),
+        headers: vec![
+            ("Event".into(), "presence".into()),
+            ("Accept".into(), "application/pidf+xml".into()),
+            ("Expires".into(), "600".into()),
+        ],
+        ..OutgoingRequest::default()
+    };
+    let response = endpoint.send_request(subscribe).await.expect("answered");
+    assert_eq!(response.status, 200);
+    let mut dialog = Dialog::from_response(response.message()).expect("dialog");
+
+    let (state, body) = next_notify(&mut incoming, &mut dialog).await;
+    assert_eq!(state, "active;expires=600");
+    assert!(String::from_utf8_lossy(&body).contains("<basic>open</basic>"));
+
+    let unsubscribe = OutgoingRequest::in_dialog(
+        dialog.next_request("SUBSCRIBE"),
+        vec![
+            ("Event".into(), "presence".into()),
+            ("Expires".into(), "0".into()),
+        ],
+        None,
+    );
+    let response = endpoint.send_request(unsubscribe).await.expect("answered");
+    assert_eq!(response.status, 200);
+
+    let (state, _) = next_notify(&mut incoming, &mut dialog).await;
+    assert_eq!(state, "terminated;reason=timeout");
+    let out = uas.wait();
+    assert!(out.success, "{}", out.report());
+    shutdown.cancel();
+}
