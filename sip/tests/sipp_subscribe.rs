@@ -1,6 +1,7 @@
-//! RFC 6665 as subscriber against a real sipp notifier: SUBSCRIBE creates a
-//! dialog, NOTIFYs arrive in it (active, then terminated), and the
-//! un-SUBSCRIBE (Expires: 0) is sent inside it (RFC 6665 §4.1.2.3).
+//! RFC 6665 with a real sipp in both roles. As subscriber: SUBSCRIBE creates
+//! a dialog, NOTIFYs arrive in it (active, then terminated), and the
+//! un-SUBSCRIBE (Expires: 0) is sent inside it (§4.1.2.3). As notifier: a
+//! SUBSCRIBE is accepted and NOTIFY sent in the dialog of the 200 (§4.2).
 
 use std::time::Duration;
 
@@ -79,6 +80,67 @@ async fn subscription_lives_and_ends_inside_its_dialog() {
     let (state, _) = next_notify(&mut incoming, &mut dialog).await;
     assert_eq!(state, "terminated;reason=timeout");
     let out = uas.wait();
+    assert!(out.success, "{}", out.report());
+    shutdown.cancel();
+}
+
+/// RFC 6665 §4.2 as notifier: sipp subscribes, the UA accepts with a Contact
+/// and sends NOTIFY (active, PIDF) inside the dialog its 200 created.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribe_is_accepted_and_notified_in_its_dialog() {
+    let config = EndpointConfig {
+        listen: vec!["udp:127.0.0.1:0".parse().expect("listen")],
+        ..EndpointConfig::default()
+    };
+    let shutdown = CancellationToken::new();
+    let (endpoint, mut incoming) = Endpoint::bind(config, shutdown.clone())
+        .await
+        .expect("bind");
+    let target = endpoint
+        .local_addr(parley_sip::Transport::Udp)
+        .expect("udp");
+    let sipp = tokio::task::spawn_blocking(move || {
+        Sipp::new(scenario("uac-subscribe.xml")).run_uac(target)
+    });
+    let request = timeout(Duration::from_secs(5), incoming.recv())
+        .await
+        .expect("SUBSCRIBE in time")
+        .expect("open");
+    assert_eq!(request.method(), "SUBSCRIBE");
+    assert_eq!(
+        request.header("Accept").as_deref(),
+        Some("application/pidf+xml")
+    );
+    let (view, responder) = request.into_responder();
+    let mut dialog = Dialog::from_request(view.message(), responder.to_tag()).expect("dialog");
+    responder.respond(
+        200,
+        None,
+        vec![
+            ("Contact".into(), format!("<sip:juliet@{target}>")),
+            ("Expires".into(), "600".into()),
+        ],
+        None,
+    );
+    let notify = OutgoingRequest::in_dialog(
+        dialog.next_request("NOTIFY"),
+        vec![
+            ("Event".into(), "presence".into()),
+            ("Subscription-State".into(), "active;expires=600".into()),
+        ],
+        Some((
+            "application/pidf+xml".into(),
+            bytes::Bytes::from_static(
+                b"<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='sip:juliet@xmpp.example'><tuple id='x'><status><basic>open</basic></status></tuple></presence>",
+            ),
+        )),
+    );
+    let answer = endpoint
+        .send_request(notify)
+        .await
+        .expect("NOTIFY answered");
+    assert_eq!(answer.status, 200);
+    let out = sipp.await.expect("sipp thread");
     assert!(out.success, "{}", out.report());
     shutdown.cancel();
 }
