@@ -3,6 +3,9 @@
 //! receives. Sans-IO: built from parsed messages, producing the header values
 //! of the next request. Loose routing only (RFC 3261 §16.12: `;lr`).
 
+/// RFC 6665: subscription state for subscriber and notifier.
+pub mod subscription;
+
 use ezk_sip_types::Name;
 
 use crate::wire::header::{Address, split_outside_quotes};
