@@ -1,4 +1,9 @@
 //! Stanzas per second parsed from and written to a component stream, one core.
+//!
+//! Measured 2026-11-25 (release, Rust 1.95, shared 2-core machine under load
+//! ~5): parsing 1000 of the ~290-byte messages below (two payloads, entity and
+//! char refs) takes ~5.0 ms, ~200k stanzas/s; writing them ~1.1 ms, ~900k
+//! stanzas/s. Never asserted: numbers only.
 #![allow(missing_docs)]
 
 use std::hint::black_box;
