@@ -387,3 +387,29 @@ async fn full_queue_and_foreign_from_are_errors_not_drops() {
     shutdown.cancel();
     timeout(WAIT, handle.closed()).await.unwrap();
 }
+
+/// crates.md §5.1–5.2: stanzas arriving in 7-byte pieces (splitting tags,
+/// attributes, entities and a 4-byte emoji) come out whole, with the spaces
+/// around entities kept.
+#[tokio::test]
+async fn stanza_split_into_small_chunks_arrives_whole() {
+    let server = FakeServer::bind().await;
+    let (handle, mut events, shutdown, mut sock) = start(&server, server.config()).await;
+    wait_for(&mut events, |e| *e == ComponentEvent::Connected).await;
+    let stanza = "<message from='juliet@xmpp.example/balcony' to='romeo@sip.example' type='chat' xml:lang='en'><body> thou? &#x1F339; &lt;3 🌹 </body><active xmlns='http://jabber.org/protocol/chatstates'/></message>";
+    for chunk in stanza.as_bytes().chunks(7) {
+        sock.write_all(chunk).await.unwrap();
+        sock.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    let ComponentEvent::Stanza(Stanza::Message(m)) =
+        wait_for(&mut events, |e| matches!(e, ComponentEvent::Stanza(_))).await
+    else {
+        panic!("not a message");
+    };
+    assert_eq!(m.body.as_deref(), Some(" thou? 🌹 <3 🌹 "));
+    assert_eq!(m.lang.as_deref(), Some("en"));
+    assert_eq!(m.payloads[0].name, "active");
+    shutdown.cancel();
+    timeout(WAIT, handle.closed()).await.unwrap();
+}
