@@ -70,10 +70,10 @@ mod tests {
         ) {
             let mut data = SEED.to_vec();
             for (at, byte, op) in edits {
-                let at = at.min(data.len().saturating_sub(1));
+                let at = at.min(data.len());
                 match op {
-                    0 => data[at] = byte,
-                    1 => data.insert(at, byte),
+                    0 if at < data.len() => data[at] = byte,
+                    0 | 1 => data.insert(at, byte),
                     _ => data.truncate(at),
                 }
             }
