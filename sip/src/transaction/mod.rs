@@ -258,15 +258,23 @@ impl Transactions {
         let tx = if key.method == "INVITE" {
             Server::Invite(InviteServerTransaction::new(target, self.timers))
         } else {
-            Server::NonInvite(ServerTransaction::new(target, self.timers))
+            let mut tx = ServerTransaction::new(target, self.timers);
+            // Twice Timer F: the client gave up long before.
+            tx.abandon_at(now + self.timers.t1 * 128);
+            Server::NonInvite(tx)
         };
-        self.servers.insert(
-            key.clone(),
-            Slot {
-                tx,
-                scheduled: None,
-            },
+        let mut slot = Slot {
+            tx,
+            scheduled: None,
+        };
+        let next = slot.tx.poll_timeout();
+        Self::schedule(
+            &mut self.heap,
+            &mut slot.scheduled,
+            next,
+            TimerRef::Server(key.clone()),
         );
+        self.servers.insert(key.clone(), slot);
         RequestOutcome::New
     }
 

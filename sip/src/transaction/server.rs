@@ -28,6 +28,7 @@ pub struct ServerTransaction {
     timers: Timers,
     last_response: Option<Bytes>,
     timer_j: Option<Instant>,
+    abandon_at: Option<Instant>,
 }
 
 impl ServerTransaction {
@@ -39,7 +40,15 @@ impl ServerTransaction {
             timers,
             last_response: None,
             timer_j: None,
+            abandon_at: None,
         }
+    }
+
+    /// Gives up on the TU at `at` if it has not answered by then. The
+    /// client's Timer F (64·T1) has long fired by that time, so nobody waits
+    /// for the answer; this bounds the table against a TU that never answers.
+    pub fn abandon_at(&mut self, at: Instant) {
+        self.abandon_at = Some(at);
     }
 
     /// The current state.
@@ -72,6 +81,7 @@ impl ServerTransaction {
             }
             ServerState::Trying | ServerState::Proceeding => {
                 self.state = ServerState::Completed;
+                self.abandon_at = None;
                 // §17.2.2: Timer J = 64·T1 on unreliable transports, zero on reliable ones.
                 let j = if self.target.transport.is_reliable() {
                     std::time::Duration::ZERO
@@ -91,11 +101,15 @@ impl ServerTransaction {
 
     /// The earliest timer deadline, if any.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timer_j
+        [self.timer_j, self.abandon_at].into_iter().flatten().min()
     }
 
     /// Fires Timer J if due; returns whether the transaction terminated.
     pub fn handle_timeout(&mut self, now: Instant) -> bool {
+        if self.abandon_at.is_some_and(|at| at <= now) {
+            self.abandon_at = None;
+            self.state = ServerState::Terminated;
+        }
         if self.timer_j.is_some_and(|j| j <= now) {
             self.timer_j = None;
             self.state = ServerState::Terminated;
@@ -156,6 +170,17 @@ mod tests {
         tx.respond(200, Bytes::from_static(b"200"), now)
             .expect("sent");
         assert_eq!(tx.poll_timeout(), Some(now));
+    }
+
+    /// A TU that never answers does not hold the transaction forever.
+    #[test]
+    fn unanswered_transaction_is_abandoned_at_its_deadline() {
+        let now = Instant::now();
+        let mut tx = ServerTransaction::new(target(Transport::Udp), Timers::default());
+        tx.abandon_at(now + std::time::Duration::from_secs(64));
+        assert_eq!(tx.poll_timeout(), Some(now + std::time::Duration::from_secs(64)));
+        assert!(tx.handle_timeout(now + std::time::Duration::from_secs(64)));
+        assert!(tx.respond(200, Bytes::from_static(b"200"), now).is_none());
     }
 
     #[test]
