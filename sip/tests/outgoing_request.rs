@@ -169,3 +169,77 @@ async fn closed_connection_fails_the_request_at_once() {
     assert!(started.elapsed() < Duration::from_secs(5));
     shutdown.cancel();
 }
+
+/// Sends a 2000-byte MESSAGE to `port` and returns the transport the
+/// receiving endpoint saw it on, with the sender's count of UDP→TCP switches.
+async fn send_large(
+    client: &Endpoint,
+    receiver: &mut tokio::sync::mpsc::Receiver<parley_sip::IncomingRequest>,
+    port: u16,
+) -> (parley_sip::Transport, u64) {
+    let mut req = request("MESSAGE");
+    req.request_uri = format!("sip:bob@127.0.0.1:{port}");
+    req.body = Some(("text/plain".into(), Bytes::from(vec![b'x'; 2000])));
+    let sender = tokio::spawn({
+        let client = client.clone();
+        async move { client.send_request(req).await }
+    });
+    let incoming = tokio::time::timeout(Duration::from_secs(5), receiver.recv())
+        .await
+        .expect("delivered in time")
+        .expect("open");
+    let transport = incoming.transport;
+    assert_eq!(incoming.body().len(), 2000);
+    incoming.respond(200, None, vec![], None);
+    let response = sender.await.expect("task").expect("response");
+    assert_eq!(response.status, 200);
+    (transport, client.stats().udp_to_tcp_switches)
+}
+
+/// RFC 3261 §18.1.1: a request over the 1300-byte UDP allowance goes over
+/// TCP to the same address; where TCP is refused, it falls back to UDP.
+#[tokio::test]
+async fn large_request_switches_from_udp_to_tcp() {
+    let shutdown = CancellationToken::new();
+    let port = parley_harness::port::free_udp_tcp_port();
+    let both = EndpointConfig {
+        listen: vec![
+            format!("udp:127.0.0.1:{port}").parse().expect("listen"),
+            format!("tcp:127.0.0.1:{port}").parse().expect("listen"),
+        ],
+        ..EndpointConfig::default()
+    };
+    let (_server, mut incoming) = Endpoint::bind(both, shutdown.clone()).await.expect("bind");
+    let udp_only_port = parley_harness::port::free_udp_tcp_port();
+    let udp_only = EndpointConfig {
+        listen: vec![
+            format!("udp:127.0.0.1:{udp_only_port}")
+                .parse()
+                .expect("listen"),
+        ],
+        ..EndpointConfig::default()
+    };
+    let (_fallback, mut fallback_in) = Endpoint::bind(udp_only, shutdown.clone())
+        .await
+        .expect("bind");
+    let config = EndpointConfig {
+        listen: vec!["udp:127.0.0.1:0".parse().expect("listen")],
+        ..EndpointConfig::default()
+    };
+    let (client, _incoming) = Endpoint::bind(config, shutdown.clone())
+        .await
+        .expect("bind");
+
+    let (transport, switches) = send_large(&client, &mut incoming, port).await;
+    assert_eq!(transport, parley_sip::Transport::Tcp);
+    assert_eq!(switches, 1);
+
+    let (transport, switches) = send_large(&client, &mut fallback_in, udp_only_port).await;
+    assert_eq!(
+        transport,
+        parley_sip::Transport::Udp,
+        "TCP refused: UDP after all"
+    );
+    assert_eq!(switches, 1);
+    shutdown.cancel();
+}
