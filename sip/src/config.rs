@@ -178,7 +178,8 @@ pub struct TlsConfig {
     pub cert: Option<PathBuf>,
     /// Our private key (PEM).
     pub key: Option<PathBuf>,
-    /// CA certificates (PEM) that peers' certificates must chain to.
+    /// CA certificates (PEM) that peers' certificates must chain to; without
+    /// it, the system trust store.
     pub ca: Option<PathBuf>,
     /// Demand a client certificate from that CA on `tls:` listeners (mutual TLS).
     pub require_client_cert: bool,

@@ -270,3 +270,23 @@ fn s_client(addr: std::net::SocketAddr, ca: &Path, message: &str) -> String {
     let _ = child.wait();
     output
 }
+
+/// Without a CA file the system trust store applies, which does not know the
+/// test CA: the connection is refused rather than trusted blindly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn system_trust_store_does_not_trust_a_private_ca() {
+    let pki = Pki::new();
+    let (server, incoming, stop_server) = endpoint("tls:127.0.0.1:0", pki.server(false)).await;
+    let _answers = answer_all(incoming);
+    let (client, _in, stop_client) = endpoint("udp:127.0.0.1:0", TlsConfig::default()).await;
+    let addr = server.local_addr(Transport::Tls).expect("tls listener");
+    let result = client
+        .send_request(message_to(format!("sip:bob@{addr};transport=tls"), "x"))
+        .await;
+    assert!(
+        matches!(result, Err(parley_sip::TransactionError::Transport { .. })),
+        "{result:?}"
+    );
+    stop_server.cancel();
+    stop_client.cancel();
+}

@@ -53,6 +53,11 @@ impl Tls {
                     .add(cert)
                     .map_err(|e| setup("adding CA certificate")(io::Error::other(e)))?;
             }
+        } else {
+            // No CA file: trust the system's store (unreadable entries are skipped).
+            let native = rustls_native_certs::load_native_certs();
+            let (added, _ignored) = roots.add_parsable_certificates(native.certs);
+            tracing::debug!(added, "tls trusts the system certificate store");
         }
         let roots = Arc::new(roots);
         let certs = match &config.cert {
