@@ -178,7 +178,10 @@ mod tests {
         let now = Instant::now();
         let mut tx = ServerTransaction::new(target(Transport::Udp), Timers::default());
         tx.abandon_at(now + std::time::Duration::from_secs(64));
-        assert_eq!(tx.poll_timeout(), Some(now + std::time::Duration::from_secs(64)));
+        assert_eq!(
+            tx.poll_timeout(),
+            Some(now + std::time::Duration::from_secs(64))
+        );
         assert!(tx.handle_timeout(now + std::time::Duration::from_secs(64)));
         assert!(tx.respond(200, Bytes::from_static(b"200"), now).is_none());
     }
