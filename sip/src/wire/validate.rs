@@ -99,7 +99,8 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
     let parsed_uri = Uri::parse(uri).map_err(|_| Rejection::bad("Malformed Request-URI"))?;
     match &parsed_uri {
         // RFC 4475 §3.1.2.11: escaped headers have no place in a Request-URI.
-        Uri::Sip(_) if uri.contains('?') => {
+        // A `?` in the user part is legal (RFC 4475 §3.1.1.2), so ask the parsed URI.
+        Uri::Sip(u) if !u.header_params.is_empty() => {
             return Err(Rejection::bad("Headers In Request-URI"));
         }
         Uri::Sip(_) | Uri::Tel(_) => {}
