@@ -160,6 +160,11 @@ pub struct MessagesConfig {
     /// answering 200. Default 2000.
     #[serde(default = "default_delivery_window_ms")]
     pub delivery_window_ms: u64,
+    /// Send XEP-0085 chat states (typing notifications) to SIP as RFC 3994
+    /// isComposing MESSAGEs. Off by default: some phones (baresip) answer 415 to
+    /// anything but `text/plain`. Failures are never reported to the XMPP sender.
+    #[serde(default)]
+    pub send_chat_states: bool,
 }
 
 /// `[log]`
@@ -431,6 +436,7 @@ impl Default for MessagesConfig {
             xmpp_type: XmppMessageType::default(),
             allow_foreign_domains: false,
             delivery_window_ms: default_delivery_window_ms(),
+            send_chat_states: false,
         }
     }
 }

@@ -209,6 +209,7 @@ pub async fn run_with(
             xmpp_type_chat: config.messages.xmpp_type == XmppMessageType::Chat,
         },
         delivery_window: config.delivery_window(),
+        send_chat_states: config.messages.send_chat_states,
         component_domain: config.xmpp.component_domain.clone(),
         sip: sip.clone(),
         xmpp: component.clone(),

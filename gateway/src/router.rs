@@ -32,6 +32,7 @@ pub struct Router {
     pub(crate) mapper: AddressMapper,
     pub(crate) options: MessageOptions,
     pub(crate) delivery_window: Duration,
+    pub(crate) send_chat_states: bool,
     pub(crate) component_domain: String,
     pub(crate) sip: Endpoint,
     pub(crate) xmpp: ComponentHandle,
@@ -178,11 +179,14 @@ impl Router {
             // A standalone chat state or receipt has nothing to carry as text:
             // bouncing every typing notification would flood the sender with errors.
             Err(e) if !e.should_bounce() => {
-                debug!(
-                    correlation,
-                    kind = e.kind(),
-                    "XMPP message without text not forwarded"
-                );
+                match self.chat_state(&message) {
+                    Some(sip) => self.send_sip_message(correlation, received, message, sip, true),
+                    None => debug!(
+                        correlation,
+                        kind = e.kind(),
+                        "XMPP message without text not forwarded"
+                    ),
+                }
                 return;
             }
             Err(e) => {
@@ -194,6 +198,27 @@ impl Router {
                 return;
             }
         };
+        self.send_sip_message(correlation, received, message, sip, false);
+    }
+
+    /// RFC 3994 ↔ XEP-0085: a standalone chat state as isComposing, when enabled.
+    fn chat_state(&self, message: &Message) -> Option<SipMessage> {
+        if !self.send_chat_states {
+            return None;
+        }
+        im::chat_state_to_sip(message, &self.mapper).ok().flatten()
+    }
+
+    /// Send `sip` and report its outcome; a `silent` one (a chat state) never
+    /// produces an error stanza, since the sender sent no message to fail.
+    fn send_sip_message(
+        self: &Arc<Self>,
+        correlation: u64,
+        received: Instant,
+        message: Message,
+        sip: SipMessage,
+        silent: bool,
+    ) {
         let request = outgoing_message(&sip);
         let key = self.registry.track_xmpp(PendingXmpp {
             sender: message.from.clone().unwrap_or_default(),
@@ -212,7 +237,11 @@ impl Router {
         self.tasks.spawn(async move {
             let result = router.sip.send_request(request).await;
             router.registry.finish_xmpp(key);
-            router.sip_outcome(correlation, &message, result);
+            if silent {
+                debug!(correlation, status = ?result.as_ref().map(|r| r.status), "chat state sent");
+            } else {
+                router.sip_outcome(correlation, &message, result);
+            }
             router.gauges();
         });
         self.gauges();

@@ -21,6 +21,21 @@ fn world_with_uas_over(
     t1_ms: u64,
     transport: SippTransport,
 ) -> (World, parley_harness::sipp::SippUas) {
+    world_with_uas_options(
+        scenario,
+        transport,
+        Options {
+            t1_ms: Some(t1_ms),
+            ..Options::default()
+        },
+    )
+}
+
+fn world_with_uas_options(
+    scenario: &str,
+    transport: SippTransport,
+    options: Options,
+) -> (World, parley_harness::sipp::SippUas) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("uas.xml");
     std::fs::write(&path, scenario).expect("write scenario");
@@ -34,8 +49,7 @@ fn world_with_uas_over(
     };
     let world = World::start(Options {
         outbound_proxy: Some(proxy),
-        t1_ms: Some(t1_ms),
-        ..Options::default()
+        ..options
     });
     // The scenario file is read at sipp start; the directory can go.
     drop(dir);
@@ -166,4 +180,47 @@ async fn xmpp_message_reaches_a_tcp_outbound_proxy() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// RFC 3994 ↔ XEP-0085, when `messages.send_chat_states` is on: a standalone
+/// `<composing/>` becomes an isComposing MESSAGE, never a text message; a
+/// refusal by the phone (415) is not reported to the XMPP user.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_state_becomes_iscomposing_and_a_refusal_is_not_bounced() {
+    let uas_xml = uas_message(
+        &[
+            ("Content-Type", "^ *application/im-iscomposing\\+xml"),
+            ("body", "<state>active</state>"),
+        ],
+        Some((415, "Unsupported Media Type")),
+    );
+    let (world, uas) = world_with_uas_options(
+        &uas_xml,
+        SippTransport::Udp,
+        Options {
+            send_chat_states: true,
+            ..Options::default()
+        },
+    );
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml(&format!(
+            "<message xmlns='jabber:client' to='bob@{COMPONENT}' type='chat' id='cs1'>\
+             <composing xmlns='http://jabber.org/protocol/chatstates'/></message>"
+        ))
+        .await;
+    let out = uas.wait();
+    assert!(
+        out.success,
+        "{}\n--- parley ---\n{}",
+        out.report(),
+        world.parley.log()
+    );
+    let error = juliet
+        .recv_matching(Duration::from_secs(1), |e| e.attr("type") == Some("error"))
+        .await;
+    assert!(
+        error.is_none(),
+        "a chat state refusal must not bounce: {error:?}"
+    );
 }

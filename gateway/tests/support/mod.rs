@@ -39,6 +39,8 @@ pub struct Options {
     pub delivery_window_ms: Option<u64>,
     /// `sip.t1_ms`.
     pub t1_ms: Option<u64>,
+    /// `messages.send_chat_states`.
+    pub send_chat_states: bool,
 }
 
 impl World {
@@ -80,12 +82,14 @@ path = "{store}"
 
 [messages]
 delivery_window_ms = {window}
+send_chat_states = {chat_states}
 
 {extra}
 "#,
             server = prosody.component_addr(),
             t1 = options.t1_ms.unwrap_or(100),
             window = options.delivery_window_ms.unwrap_or(300),
+            chat_states = options.send_chat_states,
             store = dir.path().join("store").display(),
             extra = options.extra,
         );
