@@ -487,8 +487,6 @@ fn rfc4475_3_1_2_19_bigcode_is_dropped() {
 /// RFC 2543 request, never keyed on the bare cookie (which every such
 /// request from that sender would share).
 #[test]
-#[ignore = "RFC 4475 §3.2.1: validate::request accepts `branch=z9hG4bK` and ServerKey::of uses the \
-            bare magic cookie as an RFC 3261 branch, so all such requests from one sender share a key"]
 fn rfc4475_3_2_1_badbranch_is_refused_or_matched_as_rfc2543() {
     let msg = parse(fixture!("3.2.1-badbranch")).unwrap();
     match validate::request(&msg) {

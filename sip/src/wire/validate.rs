@@ -114,6 +114,12 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
         }
     }
     let via = vias(msg)?;
+    // RFC 4475 §3.2.1: the magic cookie with no identifier after it; "could
+    // reject the request with a 400", which keeps such requests from sharing
+    // one transaction key.
+    if via.branch.as_deref() == Some("z9hG4bK") {
+        return Err(Rejection::bad("Missing Transaction Identifier"));
+    }
     let from = address(msg, &Name::FROM, "Malformed From")?;
     let to = address(msg, &Name::TO, "Malformed To")?;
     let call_id = call_id(msg)?;
