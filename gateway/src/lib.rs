@@ -29,6 +29,8 @@ pub mod config;
 pub mod http;
 /// Prometheus metrics.
 pub mod metrics;
+/// RFC 8048: XMPP users watching SIP users.
+pub mod presence;
 /// In-flight state with deadlines (design §4).
 pub mod registry;
 /// SIP ↔ XMPP routing through the mapping layer (RFC 7572, RFC 7247 §7).
@@ -216,6 +218,7 @@ pub async fn run_with(
         registry: Arc::new(Registry::new()),
         metrics: Arc::clone(&metrics),
         tasks: tasks.clone(),
+        watches: presence::Watches::default(),
     });
 
     let mut reaper = tokio::time::interval(Duration::from_millis(50));
@@ -239,6 +242,7 @@ pub async fn run_with(
     // receiver goes away; those already parked get their 200 (they were handed over).
     drop(sip_events);
     router.flush_pending();
+    router.watches.stop_all();
     tasks.close();
     if tokio::time::timeout(Duration::from_secs(35), tasks.wait())
         .await

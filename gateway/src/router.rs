@@ -25,7 +25,7 @@ use crate::metrics::{Direction, Metrics, Outcome};
 use crate::registry::{PendingSip, PendingXmpp, Registry};
 
 /// Methods Parley answers today (RFC 3261 §8.2.1: others get 405 with Allow).
-const ALLOW: &str = "MESSAGE, OPTIONS";
+const ALLOW: &str = "MESSAGE, NOTIFY, OPTIONS";
 
 /// Everything the router needs, shared by its tasks.
 pub struct Router {
@@ -39,6 +39,7 @@ pub struct Router {
     pub(crate) registry: Arc<Registry<Responder>>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) tasks: TaskTracker,
+    pub(crate) watches: crate::presence::Watches,
 }
 
 impl Router {
@@ -47,6 +48,7 @@ impl Router {
         let method = request.method().to_owned();
         match method.as_str() {
             "MESSAGE" => self.sip_message(request),
+            "NOTIFY" => self.sip_notify(request),
             "OPTIONS" => {
                 let (_, responder) = request.into_responder();
                 responder.respond(200, None, vec![("Allow".into(), ALLOW.into())], None);
@@ -154,6 +156,8 @@ impl Router {
             .registry_size("pending_sip", self.registry.pending_sip_len());
         self.metrics
             .registry_size("pending_xmpp", self.registry.pending_xmpp_len());
+        self.metrics
+            .registry_size("sip_subscriptions_out", self.watches.len());
     }
 
     /// A stanza arrived from the XMPP server.
@@ -161,9 +165,7 @@ impl Router {
         match stanza {
             Stanza::Message(m) => self.xmpp_message(m),
             Stanza::Iq(iq) => self.xmpp_iq(iq),
-            Stanza::Presence(p) => {
-                debug!(from = ?p.from, to = ?p.to, "presence not mapped yet");
-            }
+            Stanza::Presence(p) => self.xmpp_presence(p),
         }
     }
 

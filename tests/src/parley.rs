@@ -30,6 +30,8 @@ impl Parley {
             .arg("--config")
             .arg(&config_path)
             .env("RUST_LOG", "debug")
+            // The harness's own knob would read as an unknown config key.
+            .env_remove("PARLEY_PROSODY_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -1,0 +1,328 @@
+//! RFC 8048 §5, XMPP user → SIP contact: an XMPP `subscribe` to a SIP user
+//! becomes a SIP SUBSCRIBE (RFC 3856, RFC 6665); its NOTIFYs become
+//! `<presence/>`; `unsubscribe` becomes SUBSCRIBE with Expires: 0.
+//!
+//! The other direction (SIP user watches XMPP user) and persistence across
+//! restarts are not here yet.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use parley_mapping::address::Jid;
+use parley_mapping::presence::pidf_body_to_xmpp;
+use parley_sip::dialog::Dialog;
+use parley_sip::dialog::subscription::SubscriptionState;
+use parley_sip::{IncomingRequest, OutgoingRequest};
+use parley_xmpp::stanza::{Presence, PresenceType, Stanza};
+
+use crate::router::Router;
+
+/// How long Parley asks a SIP subscription to last (RFC 3856 §6.4 suggests an hour).
+const REQUESTED_EXPIRES: u32 = 3600;
+
+/// One outgoing SIP presence subscription on behalf of an XMPP user.
+pub struct Watch {
+    /// The XMPP user (bare JID) who subscribed.
+    pub watcher: Jid,
+    /// The SIP contact as the XMPP user sees it (`bob@<component_domain>`).
+    pub contact: Jid,
+    /// The SIP dialog, once the 2xx created it.
+    pub dialog: Option<Dialog>,
+    /// The last presence the contact's NOTIFYs gave, to answer probes.
+    pub last: Option<Presence>,
+    /// Stops the refresh task.
+    pub stop: CancellationToken,
+}
+
+/// Outgoing subscriptions by Call-ID, and Call-ID by (watcher, contact).
+#[derive(Default)]
+pub struct Watches {
+    by_call_id: DashMap<String, Watch>,
+    by_pair: DashMap<(String, String), String>,
+}
+
+impl Watches {
+    /// Subscriptions alive now.
+    pub fn len(&self) -> usize {
+        self.by_call_id.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_call_id.is_empty()
+    }
+
+    /// Stop every refresh task (shutdown). The SIP side lets the subscriptions
+    /// expire; NOTIFYs after a restart get 481, which ends them (RFC 6665 §4.1.3).
+    pub fn stop_all(&self) {
+        for w in self.by_call_id.iter() {
+            w.stop.cancel();
+        }
+    }
+
+    fn remove(&self, call_id: &str) -> Option<Watch> {
+        let (_, w) = self.by_call_id.remove(call_id)?;
+        self.by_pair
+            .remove_if(&(w.watcher.to_string(), w.contact.to_string()), |_, c| {
+                c == call_id
+            });
+        w.stop.cancel();
+        Some(w)
+    }
+}
+
+impl Router {
+    /// A presence stanza addressed to a SIP user at the component domain.
+    pub(crate) fn xmpp_presence(self: &Arc<Self>, p: Presence) {
+        let (Some(from), Some(to)) = (p.from.as_deref(), p.to.as_deref()) else {
+            return;
+        };
+        let (Ok(from), Ok(to)) = (Jid::parse(from), Jid::parse(to)) else {
+            debug!("presence with unparsable addresses ignored");
+            return;
+        };
+        let pair = (from.bare().to_string(), to.bare().to_string());
+        match p.presence_type {
+            Some(PresenceType::Subscribe) => self.subscribe(from.bare(), to.bare()),
+            Some(PresenceType::Unsubscribe) => {
+                if let Some(call_id) = self.watches.by_pair.get(&pair).map(|c| c.clone()) {
+                    self.unsubscribe(&call_id);
+                }
+            }
+            Some(PresenceType::Probe) => {
+                // RFC 8048 §7.1 turns a probe into a fetch SUBSCRIBE; while a
+                // subscription is live its last NOTIFY already holds the answer.
+                let last = self
+                    .watches
+                    .by_pair
+                    .get(&pair)
+                    .and_then(|c| self.watches.by_call_id.get(c.as_str())?.last.clone());
+                let reply = last.unwrap_or_else(|| Presence {
+                    presence_type: Some(PresenceType::Unavailable),
+                    ..Presence::default()
+                });
+                self.send_presence(&to.bare(), &from.bare(), reply);
+            }
+            _ => debug!(kind = ?p.presence_type, "presence to a SIP user not mapped"),
+        }
+    }
+
+    /// RFC 8048 §5.2 (F1–F5): SUBSCRIBE to the SIP contact.
+    fn subscribe(self: &Arc<Self>, watcher: Jid, contact: Jid) {
+        let pair = (watcher.to_string(), contact.to_string());
+        if self.watches.by_pair.contains_key(&pair) {
+            // Already watching: confirm again (RFC 6121 §3.1.3 tolerates repeats).
+            self.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
+            return;
+        }
+        let (Ok(target), Ok(from)) = (
+            self.mapper.jid_to_sip_user(&contact),
+            self.mapper.xmpp_user_to_sip(&watcher),
+        ) else {
+            self.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+            return;
+        };
+        let correlation = self.registry.next_correlation();
+        let call_id = format!("parley-sub-{correlation:x}@{}", self.component_domain);
+        let tag = format!("ps{correlation:x}");
+        let stop = CancellationToken::new();
+        self.watches.by_pair.insert(pair, call_id.clone());
+        self.watches.by_call_id.insert(
+            call_id.clone(),
+            Watch {
+                watcher: watcher.clone(),
+                contact: contact.clone(),
+                dialog: None,
+                last: None,
+                stop: stop.clone(),
+            },
+        );
+        let request = OutgoingRequest {
+            method: "SUBSCRIBE".to_owned(),
+            request_uri: target.to_string(),
+            from: format!("<{from}>;tag={tag}"),
+            to: format!("<{target}>"),
+            call_id: Some(call_id.clone()),
+            headers: subscribe_headers(REQUESTED_EXPIRES),
+            body: None,
+        };
+        debug!(correlation, %call_id, "XMPP subscribe → SIP SUBSCRIBE");
+        let router = Arc::clone(self);
+        self.tasks.spawn(async move {
+            let result = router.sip.send_request(request).await;
+            let granted = match result {
+                Ok(r) if (200..300).contains(&r.status) => {
+                    let dialog = Dialog::from_response(r.message()).ok();
+                    debug!(correlation, status = r.status, dialog = dialog.is_some(), "SIP SUBSCRIBE accepted");
+                    let expires = r
+                        .header("Expires")
+                        .and_then(|e| e.trim().parse().ok())
+                        .unwrap_or(REQUESTED_EXPIRES);
+                    if let Some(mut w) = router.watches.by_call_id.get_mut(&call_id) {
+                        w.dialog = dialog;
+                    }
+                    router.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
+                    Some(expires)
+                }
+                other => {
+                    info!(correlation, status = ?other.as_ref().map(|r| r.status), "SIP SUBSCRIBE refused");
+                    router.watches.remove(&call_id);
+                    // RFC 8048 §5.2: a refusal is `unsubscribed`.
+                    router.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+                    None
+                }
+            };
+            if let Some(expires) = granted {
+                router.refresh_until_stopped(call_id, expires, stop).await;
+            }
+        });
+    }
+
+    /// RFC 6665 §4.1.2.1: refresh before the subscription expires.
+    async fn refresh_until_stopped(
+        &self,
+        call_id: String,
+        mut expires: u32,
+        stop: CancellationToken,
+    ) {
+        loop {
+            // Refresh at 80 % of the granted time (at least a second ahead).
+            let wait = Duration::from_secs(u64::from(expires.saturating_sub(1).max(1)) * 4 / 5);
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+            let Some(request) = self.in_dialog_subscribe(&call_id, REQUESTED_EXPIRES) else {
+                return;
+            };
+            match self.sip.send_request(request).await {
+                Ok(r) if (200..300).contains(&r.status) => {
+                    expires = r
+                        .header("Expires")
+                        .and_then(|e| e.trim().parse().ok())
+                        .unwrap_or(REQUESTED_EXPIRES);
+                }
+                _ => {
+                    if let Some(w) = self.watches.remove(&call_id) {
+                        self.send_presence(
+                            &w.contact,
+                            &w.watcher,
+                            typed(PresenceType::Unavailable),
+                        );
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// The next SUBSCRIBE in the subscription's dialog, if it has one.
+    fn in_dialog_subscribe(&self, call_id: &str, expires: u32) -> Option<OutgoingRequest> {
+        let mut w = self.watches.by_call_id.get_mut(call_id)?;
+        let dialog = w.dialog.as_mut()?;
+        Some(OutgoingRequest::in_dialog(
+            dialog.next_request("SUBSCRIBE"),
+            subscribe_headers(expires),
+            None,
+        ))
+    }
+
+    /// RFC 8048 §5.2 (F16–F21): SUBSCRIBE with Expires: 0, then `unsubscribed`.
+    fn unsubscribe(self: &Arc<Self>, call_id: &str) {
+        let request = self.in_dialog_subscribe(call_id, 0);
+        let Some((watcher, contact)) = self.watches.by_call_id.get(call_id).map(|w| {
+            w.stop.cancel();
+            (w.watcher.clone(), w.contact.clone())
+        }) else {
+            return;
+        };
+        // The dialog stays until the terminating NOTIFY (RFC 6665 §4.4.1), or
+        // for 32 s (Timer F) if none comes.
+        self.watches
+            .by_pair
+            .remove(&(watcher.to_string(), contact.to_string()));
+        let router = Arc::clone(self);
+        let call_id = call_id.to_owned();
+        self.tasks.spawn(async move {
+            if let Some(request) = request {
+                let _ = router.sip.send_request(request).await;
+            }
+            router.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+            // Not a tracked task: shutdown must not wait for this reaper.
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(32)).await;
+                router.watches.remove(&call_id);
+            });
+        });
+    }
+
+    /// RFC 6665 §4.1.3, RFC 8048 §6.3: a NOTIFY in one of Parley's subscriptions.
+    pub(crate) fn sip_notify(&self, request: IncomingRequest) {
+        let call_id = request.call_id().to_owned();
+        let state = request
+            .header("Subscription-State")
+            .and_then(|s| SubscriptionState::parse(&s));
+        let body = request.body().to_vec();
+        let (_, responder) = request.into_responder();
+        let Some(mut w) = self.watches.by_call_id.get_mut(&call_id) else {
+            // RFC 6665 §4.1.3: a NOTIFY matching no subscription gets 481.
+            responder.respond(481, None, vec![], None);
+            return;
+        };
+        responder.respond(200, None, vec![], None);
+        let (watcher, contact) = (w.watcher.clone(), w.contact.clone());
+        debug!(%call_id, state = ?state.as_ref().map(|s| &s.state), "NOTIFY");
+        let presence = if body.is_empty() {
+            None
+        } else {
+            match pidf_body_to_xmpp(&body, &contact, &watcher) {
+                Ok(p) => p,
+                Err(e) => {
+                    self.metrics.error(e.kind());
+                    None
+                }
+            }
+        };
+        if let Some(p) = &presence {
+            w.last = Some(p.clone());
+        }
+        drop(w);
+        if let Some(p) = presence {
+            self.send_presence(&contact, &watcher, p);
+        }
+        if state.is_some_and(|s| s.state == "terminated") {
+            // The subscription ended on the SIP side: the watcher is told (RFC 8048 §5.2).
+            self.watches.remove(&call_id);
+            self.send_presence(&contact, &watcher, typed(PresenceType::Unavailable));
+            self.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+        }
+    }
+
+    fn send_presence(&self, from: &Jid, to: &Jid, mut p: Presence) {
+        p.from = Some(from.to_string());
+        p.to = Some(to.to_string());
+        if let Err(e) = self.xmpp.try_send(Stanza::Presence(p)) {
+            self.metrics.error(e.kind());
+        }
+    }
+}
+
+fn typed(t: PresenceType) -> Presence {
+    Presence {
+        presence_type: Some(t),
+        ..Presence::default()
+    }
+}
+
+/// RFC 3856 §6: Event: presence, Accept: application/pidf+xml.
+fn subscribe_headers(expires: u32) -> Vec<(String, String)> {
+    vec![
+        ("Event".to_owned(), "presence".to_owned()),
+        ("Accept".to_owned(), "application/pidf+xml".to_owned()),
+        ("Expires".to_owned(), expires.to_string()),
+    ]
+}
