@@ -23,31 +23,10 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT
 
-cat > "$WORK/prosody.cfg.lua" <<LUA
-run_as_root = true
-pidfile = "$WORK/prosody.pid"
-data_path = "$WORK/data"
-interfaces = { "127.0.0.1" }
-c2s_ports = { $C2S }
-c2s_direct_tls_ports = {}
-s2s_ports = {}
-component_ports = { $COMP }
-component_interface = "127.0.0.1"
-http_ports = {}
-https_ports = {}
-c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
-authentication = "internal_hashed"
-log = { { levels = { min = "error" }, to = "file", filename = "$WORK/prosody.log" } }
-modules_enabled = { "roster", "saslauth", "disco", "ping", "posix" }
-modules_disabled = { "s2s", "tls" }
--- The bench measures parley, not Prosody's flood protection.
-limits = { c2s = { rate = "100mb/s" }, s2sin = { rate = "100mb/s" } }
-VirtualHost "localhost"
-Component "sip.localhost"
-    component_secret = "bench-secret"
-LUA
-mkdir -p "$WORK/data"
+. deploy/quickstart/prosody-loopback.sh
+# The bench measures parley, not Prosody's flood protection.
+write_prosody_config "$WORK" "$C2S" "$COMP" bench-secret error \
+  'limits = { c2s = { rate = "100mb/s" }, s2sin = { rate = "100mb/s" } }'
 prosodyctl --config "$WORK/prosody.cfg.lua" register juliet localhost pw >/dev/null
 prosody --config "$WORK/prosody.cfg.lua" -F >/dev/null 2>&1 & PIDS+=($!)
 for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$COMP") 2>/dev/null && break; sleep 0.1; done

@@ -45,31 +45,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "== stopping"; exit 0' INT TERM
 
-cat > "$WORK/prosody.cfg.lua" <<LUA
-run_as_root = true
-pidfile = "$WORK/prosody.pid"
-data_path = "$WORK/prosody-data"
-interfaces = { "127.0.0.1" }
-c2s_ports = { $C2S }
-c2s_direct_tls_ports = {}
-s2s_ports = {}
-component_ports = { $COMP }
-component_interface = "127.0.0.1"
-http_ports = {}
-https_ports = {}
-c2s_require_encryption = false
-allow_unencrypted_plain_auth = true
-authentication = "internal_hashed"
-log = { { levels = { min = "warn" }, to = "file", filename = "$WORK/prosody.log" } }
-modules_enabled = { "roster", "saslauth", "disco", "ping", "posix", "offline" }
-modules_disabled = { "s2s", "tls" }
-
-VirtualHost "localhost"
-
-Component "sip.localhost"
-    component_secret = "quickstart-secret"
-LUA
-mkdir -p "$WORK/prosody-data"
+. deploy/quickstart/prosody-loopback.sh
+write_prosody_config "$WORK" "$C2S" "$COMP" quickstart-secret warn
 prosodyctl --config "$WORK/prosody.cfg.lua" register juliet localhost juliet-pw >/dev/null
 prosody --config "$WORK/prosody.cfg.lua" -F >"$WORK/prosody.out" 2>&1 &
 PIDS+=($!)
