@@ -35,6 +35,8 @@ pub mod presence;
 pub mod registry;
 /// SIP ↔ XMPP routing through the mapping layer (RFC 7572, RFC 7247 §7).
 pub mod router;
+/// RFC 8048: SIP users watching XMPP users.
+pub mod watchers;
 
 use config::{Config, XmppMessageType};
 use metrics::{Metrics, SipSnapshot, XmppSnapshot};
@@ -219,6 +221,7 @@ pub async fn run_with(
         metrics: Arc::clone(&metrics),
         tasks: tasks.clone(),
         watches: presence::Watches::default(),
+        watchers: watchers::Watchers::default(),
     });
 
     let mut reaper = tokio::time::interval(Duration::from_millis(50));

@@ -85,6 +85,15 @@ impl Router {
             debug!("presence with unparsable addresses ignored");
             return;
         };
+        if matches!(
+            p.presence_type,
+            None | Some(
+                PresenceType::Subscribed | PresenceType::Unsubscribed | PresenceType::Unavailable
+            )
+        ) && self.presence_to_watcher(&from, &to, &p)
+        {
+            return;
+        }
         let pair = (from.bare().to_string(), to.bare().to_string());
         match p.presence_type {
             Some(PresenceType::Subscribe) => self.subscribe(from.bare(), to.bare()),

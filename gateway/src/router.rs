@@ -25,7 +25,7 @@ use crate::metrics::{Direction, Metrics, Outcome};
 use crate::registry::{PendingSip, PendingXmpp, Registry};
 
 /// Methods Parley answers today (RFC 3261 §8.2.1: others get 405 with Allow).
-const ALLOW: &str = "MESSAGE, NOTIFY, OPTIONS";
+const ALLOW: &str = "MESSAGE, NOTIFY, OPTIONS, SUBSCRIBE";
 
 /// Everything the router needs, shared by its tasks.
 pub struct Router {
@@ -40,6 +40,7 @@ pub struct Router {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) tasks: TaskTracker,
     pub(crate) watches: crate::presence::Watches,
+    pub(crate) watchers: crate::watchers::Watchers,
 }
 
 impl Router {
@@ -49,6 +50,7 @@ impl Router {
         match method.as_str() {
             "MESSAGE" => self.sip_message(request),
             "NOTIFY" => self.sip_notify(request),
+            "SUBSCRIBE" => self.sip_subscribe(request),
             "OPTIONS" => {
                 let (_, responder) = request.into_responder();
                 responder.respond(200, None, vec![("Allow".into(), ALLOW.into())], None);
@@ -158,6 +160,8 @@ impl Router {
             .registry_size("pending_xmpp", self.registry.pending_xmpp_len());
         self.metrics
             .registry_size("sip_subscriptions_out", self.watches.len());
+        self.metrics
+            .registry_size("sip_subscriptions_in", self.watchers.len());
     }
 
     /// A stanza arrived from the XMPP server.

@@ -1,0 +1,285 @@
+//! RFC 8048 §5.3 and §6.2, SIP user → XMPP user: a SIP SUBSCRIBE to an XMPP
+//! user becomes `<presence type='subscribe'/>`; Parley is the notifier
+//! (RFC 6665 §4.2): NOTIFY `pending` at once, `active` with PIDF once the XMPP
+//! user answers `subscribed` and whenever her presence changes, `terminated`
+//! on `unsubscribed` (reason=rejected), on un-SUBSCRIBE and on expiry.
+//!
+//! Not persisted yet: a restart forgets these subscriptions.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use dashmap::DashMap;
+use tokio::time::Instant;
+use tracing::debug;
+
+use parley_mapping::address::{Jid, SipAddress};
+use parley_mapping::presence::to_pidf;
+use parley_sip::dialog::Dialog;
+use parley_sip::{IncomingRequest, OutgoingRequest};
+use parley_xmpp::stanza::{Presence, PresenceType, Stanza};
+
+use crate::router::Router;
+
+/// Longest subscription Parley grants, in seconds (RFC 3856 §6.4: an hour is usual).
+const MAX_EXPIRES: u32 = 3600;
+
+/// One SIP user's subscription to an XMPP user's presence.
+pub struct Watcher {
+    /// The SIP user as XMPP sees it (`bob@<component_domain>`).
+    pub watcher: Jid,
+    /// The XMPP user watched (bare JID).
+    pub target: Jid,
+    /// The dialog the SUBSCRIBE created.
+    pub dialog: Dialog,
+    /// When the subscription ends unless refreshed.
+    pub expires_at: Instant,
+    /// Whether the XMPP user said `subscribed`.
+    pub active: bool,
+    /// The XMPP user's current presence per full JID.
+    pub resources: BTreeMap<String, Presence>,
+    /// The last PIDF sent, so that repeated presence does not repeat NOTIFYs.
+    pub last_pidf: Option<String>,
+}
+
+/// Incoming subscriptions by Call-ID, and Call-ID by (watcher, target).
+#[derive(Default)]
+pub struct Watchers {
+    by_call_id: DashMap<String, Watcher>,
+    by_pair: DashMap<(String, String), String>,
+}
+
+impl Watchers {
+    /// Subscriptions alive now.
+    pub fn len(&self) -> usize {
+        self.by_call_id.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_call_id.is_empty()
+    }
+
+    fn remove(&self, call_id: &str) -> Option<Watcher> {
+        let (_, w) = self.by_call_id.remove(call_id)?;
+        self.by_pair
+            .remove_if(&(w.watcher.to_string(), w.target.to_string()), |_, c| {
+                c == call_id
+            });
+        Some(w)
+    }
+}
+
+impl Router {
+    /// RFC 6665 §4.2.1: a SUBSCRIBE, new or within one of our dialogs.
+    pub(crate) fn sip_subscribe(self: &Arc<Self>, request: IncomingRequest) {
+        let call_id = request.call_id().to_owned();
+        let expires = request
+            .header("Expires")
+            .and_then(|e| e.trim().parse::<u32>().ok())
+            .unwrap_or(MAX_EXPIRES)
+            .min(MAX_EXPIRES);
+        let event_ok = request
+            .header("Event")
+            .is_some_and(|e| e.split(';').next().is_some_and(|p| p.trim() == "presence"));
+        let local = self.sip.local_addr(request.transport);
+        let target_uri = request.request_uri();
+        let from_uri = request.from_uri();
+        let (view, responder) = request.into_responder();
+        if !event_ok {
+            // RFC 6665 §8.3.2: an unsupported event package gets 489.
+            responder.respond(
+                489,
+                None,
+                vec![("Allow-Events".into(), "presence".into())],
+                None,
+            );
+            return;
+        }
+        if self.watchers.by_call_id.contains_key(&call_id) {
+            responder.respond(
+                200,
+                None,
+                vec![("Expires".into(), expires.to_string())],
+                None,
+            );
+            if expires == 0 {
+                // RFC 6665 §4.2.1.4: un-SUBSCRIBE ends it with a final NOTIFY.
+                if let Some(w) = self.watchers.remove(&call_id) {
+                    self.send_presence_typed(&w.watcher, &w.target, PresenceType::Unsubscribe);
+                    self.notify(w, "terminated;reason=timeout", false);
+                }
+            } else if let Some(mut w) = self.watchers.by_call_id.get_mut(&call_id) {
+                w.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
+            }
+            return;
+        }
+        let mapped = SipAddress::parse(&from_uri)
+            .and_then(|a| self.mapper.sip_user_to_jid(&a))
+            .and_then(|w| {
+                let t = SipAddress::parse(&target_uri)
+                    .and_then(|a| self.mapper.sip_target_to_jid(&a))?;
+                Ok((w.bare(), t.bare()))
+            });
+        let (watcher, target) = match mapped {
+            Ok(pair) => pair,
+            Err(e) => {
+                let status = e.sip_status();
+                responder.respond(status.code, Some(status.reason), vec![], None);
+                return;
+            }
+        };
+        let Ok(dialog) = Dialog::from_request(view.message(), responder.to_tag()) else {
+            responder.respond(400, Some("Bad Dialog Request"), vec![], None);
+            return;
+        };
+        let mut headers = vec![("Expires".to_owned(), expires.to_string())];
+        if let Some(addr) = local {
+            // RFC 6665 §4.2.1.1: the 2xx carries a Contact (our remote target).
+            headers.push(("Contact".to_owned(), format!("<sip:{addr}>")));
+        }
+        responder.respond(200, None, headers, None);
+        let w = Watcher {
+            watcher: watcher.clone(),
+            target: target.clone(),
+            dialog,
+            expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
+            active: false,
+            resources: BTreeMap::new(),
+            last_pidf: None,
+        };
+        if expires == 0 {
+            // A fetch (RFC 6665 §4.4.3) of a user who has not authorised anyone here.
+            self.notify(w, "terminated;reason=timeout", false);
+            return;
+        }
+        debug!(%call_id, "SIP SUBSCRIBE → XMPP subscribe");
+        // RFC 6665 §4.2.1.2: a NOTIFY right away; pending until she answers.
+        let mut w = w;
+        self.notify_state(&mut w, "pending", false);
+        self.watchers
+            .by_pair
+            .insert((watcher.to_string(), target.to_string()), call_id.clone());
+        self.watchers.by_call_id.insert(call_id.clone(), w);
+        self.send_presence_typed(&watcher, &target, PresenceType::Subscribe);
+        let router = Arc::clone(self);
+        tokio::spawn(async move { router.expire_when_due(call_id).await });
+    }
+
+    /// RFC 6665 §4.2.2: end the subscription when its time is up (refreshes move it).
+    async fn expire_when_due(&self, call_id: String) {
+        loop {
+            let Some(due) = self.watchers.by_call_id.get(&call_id).map(|w| w.expires_at) else {
+                return;
+            };
+            if Instant::now() >= due {
+                if let Some(w) = self.watchers.remove(&call_id) {
+                    self.notify(w, "terminated;reason=timeout", false);
+                }
+                return;
+            }
+            tokio::time::sleep_until(due).await;
+        }
+    }
+
+    /// Presence from an XMPP user to a SIP user watching her (RFC 8048 §5.3, §6.2).
+    /// Returns false when no SIP subscription matches.
+    pub(crate) fn presence_to_watcher(&self, from: &Jid, to: &Jid, p: &Presence) -> bool {
+        let pair = (to.bare().to_string(), from.bare().to_string());
+        let Some(call_id) = self.watchers.by_pair.get(&pair).map(|c| c.clone()) else {
+            return false;
+        };
+        match p.presence_type {
+            Some(PresenceType::Unsubscribed) => {
+                if let Some(w) = self.watchers.remove(&call_id) {
+                    self.notify(w, "terminated;reason=rejected", false);
+                }
+            }
+            Some(PresenceType::Subscribed) | None | Some(PresenceType::Unavailable) => {
+                let Some(mut w) = self.watchers.by_call_id.get_mut(&call_id) else {
+                    return true;
+                };
+                if p.presence_type == Some(PresenceType::Subscribed) {
+                    // Her current presence (or unavailable) answers the probe;
+                    // the active NOTIFY goes out with it (RFC 6121 §4.3.2).
+                    w.active = true;
+                    self.send_presence_typed(&w.watcher, &w.target, PresenceType::Probe);
+                    return true;
+                } else if p.presence_type == Some(PresenceType::Unavailable) {
+                    w.resources.remove(&from.to_string());
+                } else {
+                    w.resources.insert(from.to_string(), p.clone());
+                }
+                if w.active {
+                    let remaining = w.expires_at.saturating_duration_since(Instant::now());
+                    let state = format!("active;expires={}", remaining.as_secs());
+                    self.notify_state(&mut w, &state, true);
+                }
+            }
+            _ => {}
+        }
+        true
+    }
+
+    /// Send a final NOTIFY for a subscription already removed.
+    fn notify(&self, mut w: Watcher, state: &str, with_body: bool) {
+        self.notify_state(&mut w, state, with_body);
+    }
+
+    /// RFC 6665 §4.2.2, RFC 3856 §6.6: NOTIFY in the dialog, with PIDF when asked.
+    /// The caller holds `w` (possibly inside the map): no map access here.
+    fn notify_state(&self, w: &mut Watcher, state: &str, with_body: bool) {
+        let body = if with_body {
+            let entity = self
+                .mapper
+                .xmpp_user_to_sip(&w.target)
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let presences: Vec<Presence> = w.resources.values().cloned().collect();
+            match to_pidf(&entity, &presences, &self.mapper, true) {
+                Ok(pidf) => {
+                    let xml = pidf.to_xml();
+                    if state.starts_with("active") && w.last_pidf.as_deref() == Some(xml.as_str()) {
+                        return;
+                    }
+                    w.last_pidf = Some(xml.clone());
+                    Some(("application/pidf+xml".to_owned(), Bytes::from(xml)))
+                }
+                Err(e) => {
+                    self.metrics.error(e.kind());
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let request = w.dialog.next_request("NOTIFY");
+        let outgoing = OutgoingRequest::in_dialog(
+            request,
+            vec![
+                ("Event".to_owned(), "presence".to_owned()),
+                ("Subscription-State".to_owned(), state.to_owned()),
+            ],
+            body,
+        );
+        let sip = self.sip.clone();
+        self.tasks.spawn(async move {
+            let result = sip.send_request(outgoing).await;
+            debug!(status = ?result.as_ref().map(|r| r.status), "NOTIFY sent");
+        });
+    }
+
+    fn send_presence_typed(&self, from: &Jid, to: &Jid, t: PresenceType) {
+        let p = Presence {
+            from: Some(from.to_string()),
+            to: Some(to.to_string()),
+            presence_type: Some(t),
+            ..Presence::default()
+        };
+        if let Err(e) = self.xmpp.try_send(Stanza::Presence(p)) {
+            self.metrics.error(e.kind());
+        }
+    }
+}

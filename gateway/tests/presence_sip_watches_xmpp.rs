@@ -1,0 +1,130 @@
+//! RFC 8048 §5.3 and §6.2, RFC 6665 §4.2: a SIP user subscribes to an XMPP
+//! user. Parley answers 200, sends NOTIFY `pending`, turns the SUBSCRIBE into
+//! `<presence type='subscribe'/>`; once she answers `subscribed`, NOTIFY
+//! `active` carries her presence as PIDF; an un-SUBSCRIBE ends it with NOTIFY
+//! `terminated`.
+
+mod support;
+
+use std::time::Duration;
+
+use support::{COMPONENT, Options, World, XMPP_DOMAIN};
+
+fn subscriber_scenario() -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="presence subscriber">
+<send retrans="500"><![CDATA[
+SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: <sip:bob@{COMPONENT}>;tag=[pid]bob
+To: <sip:juliet@{XMPP_DOMAIN}>
+Call-ID: [call_id]
+CSeq: 1 SUBSCRIBE
+Contact: <sip:bob@[local_ip]:[local_port]>
+Event: presence
+Accept: application/pidf+xml
+Expires: 600
+Content-Length: 0
+
+]]></send>
+<recv response="200"><action>
+<ereg regexp="tag=[^;&gt;]*" search_in="hdr" header="To:" check_it="true" assign_to="totag"/>
+</action></recv>
+<recv request="NOTIFY"><action>
+<ereg regexp="^ *pending" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="pending"/>
+</action></recv>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+<label id="wait"/>
+<recv request="NOTIFY"><action>
+<ereg regexp="basic&gt;open" search_in="body" check_it="false" assign_to="open"/>
+<ereg regexp="^ *active" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="active"/>
+</action></recv>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+<nop hide="true" test="open" next="opened"/>
+<nop hide="true" next="wait"/>
+<label id="opened"/>
+<send retrans="500"><![CDATA[
+SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: <sip:bob@{COMPONENT}>;tag=[pid]bob
+To: <sip:juliet@{XMPP_DOMAIN}>;[$totag]
+Call-ID: [call_id]
+CSeq: 2 SUBSCRIBE
+Contact: <sip:bob@[local_ip]:[local_port]>
+Event: presence
+Expires: 0
+Content-Length: 0
+
+]]></send>
+<recv response="200"/>
+<recv request="NOTIFY"><action>
+<ereg regexp="^ *terminated" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="ended"/>
+</action></recv>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+<Reference variables="pending,active,ended"/>
+</scenario>
+"#
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_user_subscribes_to_xmpp_user_and_gets_her_presence() {
+    let world = World::start(Options::default());
+    let mut juliet = world.client("juliet").await;
+    let sipp =
+        parley_harness::sipp::Sipp::new(world.scenario("subscriber.xml", &subscriber_scenario()))
+            .timeout(Duration::from_secs(20));
+    let addr = world.sip_addr();
+    let subscriber = std::thread::spawn(move || sipp.run_uac(addr));
+
+    let bob = format!("bob@{COMPONENT}");
+    let request = juliet
+        .recv_matching(Duration::from_secs(10), |e| {
+            e.name() == "presence" && e.attr("type") == Some("subscribe")
+        })
+        .await
+        .unwrap_or_else(|| panic!("no subscribe reached juliet\n{}", world.parley.log()));
+    assert_eq!(request.attr("from"), Some(bob.as_str()));
+    juliet
+        .send_xml(&format!("<presence to='{bob}' type='subscribed'/>"))
+        .await;
+
+    let out = subscriber.join().expect("sipp thread");
+    assert!(
+        out.success,
+        "{}\n--- parley ---\n{}",
+        out.report(),
+        world.parley.log()
+    );
+    assert!(out.received("NOTIFY ") >= 3, "{}", out.report());
+}
