@@ -116,6 +116,12 @@ impl Router {
             }
             return;
         }
+        if view.to_tag().is_some() {
+            // RFC 3261 §12.2.2: a request in a dialog Parley does not know (a
+            // refresh after a restart) gets 481; the subscriber starts afresh.
+            responder.respond(481, None, vec![], None);
+            return;
+        }
         let mapped = SipAddress::parse(&from_uri)
             .and_then(|a| self.mapper.sip_user_to_jid(&a))
             .and_then(|w| {

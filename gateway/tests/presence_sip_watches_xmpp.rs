@@ -128,3 +128,51 @@ async fn sip_user_subscribes_to_xmpp_user_and_gets_her_presence() {
     );
     assert!(out.received("NOTIFY ") >= 3, "{}", out.report());
 }
+
+fn subscribe_bytes(
+    local: std::net::SocketAddr,
+    call_id: &str,
+    to_tag: &str,
+    event: &str,
+) -> String {
+    format!(
+        "SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK-{call_id}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:bob@{COMPONENT}>;tag=b1\r\n\
+         To: <sip:juliet@{XMPP_DOMAIN}>{to_tag}\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 7 SUBSCRIBE\r\n\
+         Contact: <sip:bob@{local}>\r\n\
+         Event: {event}\r\n\
+         Expires: 600\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// RFC 3261 §12.2.2: a refresh in a dialog Parley does not know gets 481;
+/// RFC 6665 §8.3.2: an event package Parley does not serve gets 489.
+#[test]
+fn unknown_dialog_gets_481_and_unknown_event_gets_489() {
+    let world = World::start(Options::default());
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let local = socket.local_addr().expect("addr");
+    let mut buf = [0u8; 4096];
+    for (call_id, tag, event, expect) in [
+        ("stale-dialog", ";tag=gone", "presence", "SIP/2.0 481"),
+        ("other-event", "", "message-summary", "SIP/2.0 489"),
+    ] {
+        socket
+            .send_to(
+                subscribe_bytes(local, call_id, tag, event).as_bytes(),
+                world.sip_addr(),
+            )
+            .expect("send");
+        let (n, _) = socket.recv_from(&mut buf).expect("a response");
+        let answer = String::from_utf8_lossy(&buf[..n]);
+        assert!(answer.starts_with(expect), "{call_id}: {answer}");
+    }
+}
