@@ -246,6 +246,7 @@ pub async fn run_with(
     drop(sip_events);
     router.flush_pending();
     router.watches.stop_all();
+    router.deactivate_watchers();
     tasks.close();
     if tokio::time::timeout(Duration::from_secs(35), tasks.wait())
         .await

@@ -15,7 +15,6 @@ use parley_mapping::address::{AddressMapper, SipAddress};
 use parley_mapping::error::{JidScope, sip_status_to_stanza_error, stanza_error_to_sip_for};
 use parley_mapping::message::{self as im, MessageOptions, SipMessage};
 use parley_sip::{Endpoint, IncomingRequest, OutgoingRequest, Responder, TransactionError};
-use parley_xmpp::SendError;
 use parley_xmpp::component::ComponentHandle;
 use parley_xmpp::stanza::{
     DefinedCondition, Iq, IqType, Message, MessageType, Stanza, StanzaError,
@@ -122,7 +121,7 @@ impl Router {
             Err(e) => {
                 if let Some(p) = self.registry.take_sip(&stanza_id) {
                     warn!(correlation, error = %e, "component queue refused the message");
-                    self.metrics.error(send_error_kind(&e));
+                    self.metrics.error(e.kind());
                     self.metrics
                         .message(Direction::SipToXmpp, Outcome::Unavailable);
                     p.responder
@@ -339,7 +338,7 @@ impl Router {
                 error: Some(StanzaError::new(DefinedCondition::ServiceUnavailable)),
             };
             if let Err(e) = self.xmpp.try_send(Stanza::Iq(reply)) {
-                self.metrics.error(send_error_kind(&e));
+                self.metrics.error(e.kind());
             }
         }
     }
@@ -362,7 +361,7 @@ impl Router {
             ..Message::default()
         };
         if let Err(e) = self.xmpp.try_send(Stanza::Message(reply)) {
-            self.metrics.error(send_error_kind(&e));
+            self.metrics.error(e.kind());
         }
     }
 }
@@ -407,8 +406,4 @@ fn outgoing_message(sip: &SipMessage) -> OutgoingRequest {
         headers,
         body: Some((content_type, sip.body.clone().into())),
     }
-}
-
-fn send_error_kind(e: &SendError) -> &'static str {
-    e.kind()
 }

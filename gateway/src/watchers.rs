@@ -62,6 +62,11 @@ impl Watchers {
         self.by_call_id.is_empty()
     }
 
+    fn take_all(&self) -> Vec<Watcher> {
+        let keys: Vec<String> = self.by_call_id.iter().map(|w| w.key().clone()).collect();
+        keys.iter().filter_map(|k| self.remove(k)).collect()
+    }
+
     fn remove(&self, call_id: &str) -> Option<Watcher> {
         let (_, w) = self.by_call_id.remove(call_id)?;
         self.by_pair
@@ -172,6 +177,15 @@ impl Router {
         self.send_presence_typed(&watcher, &target, PresenceType::Subscribe);
         let router = Arc::clone(self);
         tokio::spawn(async move { router.expire_when_due(call_id).await });
+    }
+
+    /// Shutdown: nothing remembers these subscriptions yet, so end each one with
+    /// `terminated;reason=deactivated`, which asks the subscriber to subscribe
+    /// again at once (RFC 6665 §4.1.3) — to the restarted gateway.
+    pub(crate) fn deactivate_watchers(&self) {
+        for w in self.watchers.take_all() {
+            self.notify(w, "terminated;reason=deactivated", false);
+        }
     }
 
     /// RFC 6665 §4.2.2: end the subscription when its time is up (refreshes move it).

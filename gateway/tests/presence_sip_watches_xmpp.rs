@@ -10,7 +10,20 @@ use std::time::Duration;
 
 use support::{COMPONENT, Options, World, XMPP_DOMAIN};
 
-fn subscriber_scenario() -> String {
+/// sipp's answer to a NOTIFY.
+const OK: &str = "<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>";
+
+/// SUBSCRIBE, NOTIFY pending, NOTIFY active until one says open, then `ending`.
+fn subscriber_scenario(ending: &str) -> String {
     format!(
         r#"<?xml version="1.0" encoding="UTF-8" ?>
 <scenario name="presence subscriber">
@@ -35,35 +48,26 @@ Content-Length: 0
 <recv request="NOTIFY"><action>
 <ereg regexp="^ *pending" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="pending"/>
 </action></recv>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
+{OK}
 <label id="wait"/>
 <recv request="NOTIFY"><action>
 <ereg regexp="basic&gt;open" search_in="body" check_it="false" assign_to="open"/>
 <ereg regexp="^ *active" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="active"/>
 </action></recv>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
+{OK}
 <nop hide="true" test="open" next="opened"/>
 <nop hide="true" next="wait"/>
 <label id="opened"/>
-<send retrans="500"><![CDATA[
+{ending}<Reference variables="pending,active,ended,totag"/>
+</scenario>
+"#
+    )
+}
+
+/// The subscriber ends it: un-SUBSCRIBE, 200, NOTIFY terminated.
+fn unsubscribe_ending() -> String {
+    format!(
+        r#"<send retrans="500"><![CDATA[
 SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 Max-Forwards: 70
@@ -81,32 +85,24 @@ Content-Length: 0
 <recv request="NOTIFY"><action>
 <ereg regexp="^ *terminated" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="ended"/>
 </action></recv>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-<Reference variables="pending,active,ended"/>
-</scenario>
+{OK}
 "#
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sip_user_subscribes_to_xmpp_user_and_gets_her_presence() {
-    let world = World::start(Options::default());
-    let mut juliet = world.client("juliet").await;
-    let sipp =
-        parley_harness::sipp::Sipp::new(world.scenario("subscriber.xml", &subscriber_scenario()))
-            .timeout(Duration::from_secs(20));
-    let addr = world.sip_addr();
-    let subscriber = std::thread::spawn(move || sipp.run_uac(addr));
+/// Parley ends it at shutdown: NOTIFY terminated;reason=deactivated.
+fn deactivated_ending() -> String {
+    format!(
+        r#"<recv request="NOTIFY" timeout="15000"><action>
+<ereg regexp="^ *terminated;reason=deactivated" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="ended"/>
+</action></recv>
+{OK}
+"#
+    )
+}
 
+/// Juliet approves bob's subscription when it reaches her.
+async fn approve(world: &World, juliet: &mut parley_harness::xmpp_client::XmppClient) {
     let bob = format!("bob@{COMPONENT}");
     let request = juliet
         .recv_matching(Duration::from_secs(10), |e| {
@@ -118,6 +114,18 @@ async fn sip_user_subscribes_to_xmpp_user_and_gets_her_presence() {
     juliet
         .send_xml(&format!("<presence to='{bob}' type='subscribed'/>"))
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_user_subscribes_to_xmpp_user_and_gets_her_presence() {
+    let world = World::start(Options::default());
+    let mut juliet = world.client("juliet").await;
+    let scenario = subscriber_scenario(&unsubscribe_ending());
+    let sipp = parley_harness::sipp::Sipp::new(world.scenario("subscriber.xml", &scenario))
+        .timeout(Duration::from_secs(20));
+    let addr = world.sip_addr();
+    let subscriber = std::thread::spawn(move || sipp.run_uac(addr));
+    approve(&world, &mut juliet).await;
 
     let out = subscriber.join().expect("sipp thread");
     assert!(
@@ -127,6 +135,41 @@ async fn sip_user_subscribes_to_xmpp_user_and_gets_her_presence() {
         world.parley.log()
     );
     assert!(out.received("NOTIFY ") >= 3, "{}", out.report());
+}
+
+/// RFC 6665 §4.1.3: subscriptions are not persisted yet, so SIGTERM ends each
+/// with `terminated;reason=deactivated`, asking the subscriber to come back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_deactivates_sip_subscriptions() {
+    let mut world = World::start(Options::default());
+    let mut juliet = world.client("juliet").await;
+    let scenario = subscriber_scenario(&deactivated_ending());
+    let sipp = parley_harness::sipp::Sipp::new(world.scenario("subscriber.xml", &scenario))
+        .timeout(Duration::from_secs(20));
+    let addr = world.sip_addr();
+    let subscriber = std::thread::spawn(move || sipp.run_uac(addr));
+    approve(&world, &mut juliet).await;
+    // Wait until the subscription is active before stopping parley.
+    let active = r#"parley_registry_entries{kind="sip_subscriptions_in"}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while world.parley.metric(active) < 1.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            world.parley.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let code = tokio::task::block_in_place(|| world.parley.terminate(Duration::from_secs(40)));
+    assert_eq!(code, Some(0), "{}", world.parley.log());
+    let out = subscriber.join().expect("sipp thread");
+    assert!(
+        out.success,
+        "{}\n--- parley ---\n{}",
+        out.report(),
+        world.parley.log()
+    );
 }
 
 fn subscribe_bytes(
