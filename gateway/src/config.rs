@@ -142,6 +142,10 @@ pub struct StoreConfig {
     /// Directory of the embedded store (subscriptions). Default `/var/lib/parley`.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// Stored subscriptions taken up per second after a restart (SUBSCRIBE
+    /// refreshes and XMPP probes), so that a large store does not flood the network.
+    #[serde(default = "default_restore_per_sec")]
+    pub restore_per_sec: u32,
 }
 
 /// `[messages]`
@@ -426,6 +430,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: default_store_path(),
+            restore_per_sec: default_restore_per_sec(),
         }
     }
 }
@@ -485,6 +490,9 @@ fn default_metrics_listen() -> String {
 }
 fn default_store_path() -> PathBuf {
     PathBuf::from("/var/lib/parley")
+}
+fn default_restore_per_sec() -> u32 {
+    50
 }
 fn default_delivery_window_ms() -> u64 {
     2000
