@@ -19,6 +19,8 @@ pub mod dialog;
 pub mod framing;
 /// Whole untrusted-input paths for fuzz targets and never-panic property tests.
 pub mod fuzzing;
+/// RFC 3263 §4: locating SIP servers (NAPTR, SRV, A/AAAA), sans-IO.
+pub mod locate;
 /// Plain counters read at scrape time.
 pub mod stats;
 /// RFC 3261 §17: client and server transactions, sans-IO.
