@@ -27,7 +27,7 @@ use crate::locate::Destination;
 use crate::resolver::Resolver;
 use crate::stats::{Counters, Stats, bump};
 use crate::transaction::{
-    ClientKey, MAGIC_COOKIE, Output, RequestOutcome, ResponseOutcome, ServerKey, Target,
+    AckKey, ClientKey, MAGIC_COOKIE, Output, RequestOutcome, ResponseOutcome, ServerKey, Target,
     Transactions, Transmit,
 };
 use crate::transport::{tcp, tls, udp};
@@ -299,6 +299,8 @@ pub struct Responder {
     key: ServerKey,
     salvage: Salvage,
     to_tag: String,
+    /// For an INVITE: the dialog its 2xx's ACK will name (§13.3.1.4).
+    ack: Option<AckKey>,
     answered: bool,
 }
 
@@ -359,9 +361,16 @@ impl Responder {
             headers,
             body,
         );
-        let transmit = self
-            .inner
-            .with_core(|core| core.transactions.respond(&self.key, status, bytes, now()));
+        let transmit = self.inner.with_core(|core| {
+            let transmit = core.transactions.respond(&self.key, status, bytes, now());
+            // RFC 3261 §13.3.1.4: a 2xx to INVITE is retransmitted until its ACK.
+            if (200..300).contains(&status)
+                && let Some(ack) = &self.ack
+            {
+                core.transactions.expect_ack(&self.key, ack.clone());
+            }
+            transmit
+        });
         if let Some(transmit) = transmit {
             self.inner.counters.response_out(status);
             self.inner.transmit(transmit);
@@ -815,7 +824,10 @@ impl Endpoint {
             // RFC 3263 §4.3: a transport failure (UDP included: no route, an
             // address family we have no socket for) moves on to the next target.
             bump(&inner.counters.transport_errors);
-            inner.with_core(|core| core.waiters.remove(&key));
+            inner.with_core(|core| {
+                core.transactions.remove_client(&key);
+                core.waiters.remove(&key)
+            });
             return Err(transport_failed(source));
         }
         tokio::select! {
@@ -973,10 +985,19 @@ impl Inner {
         let key = ServerKey::of(&head);
         let is_ack = head.method == "ACK";
         let outcome = self.with_core(|core| {
-            Some(
-                core.transactions
-                    .handle_request(&key, is_ack, target, now()),
-            )
+            let outcome = core
+                .transactions
+                .handle_request(&key, is_ack, target, now());
+            // RFC 3261 §13.3.1.4: the ACK of a 2xx is its own transaction;
+            // it is matched by dialog and ends the 2xx's retransmission.
+            if outcome == RequestOutcome::StrayAck
+                && core
+                    .transactions
+                    .handle_ack_of_2xx(&AckKey::of_ack(&head), now())
+            {
+                return Some(RequestOutcome::AckAbsorbed);
+            }
+            Some(outcome)
         });
         match outcome {
             Some(RequestOutcome::New) => {}
@@ -994,6 +1015,10 @@ impl Inner {
                 return;
             }
         }
+        let to_tag = head
+            .to
+            .param("tag")
+            .map_or_else(random_token, str::to_owned);
         let responder = Responder {
             inner: self.clone(),
             key,
@@ -1005,10 +1030,13 @@ impl Inner {
                 salvage
             },
             // An in-dialog request already names our tag; keep it.
-            to_tag: head
-                .to
-                .param("tag")
-                .map_or_else(random_token, str::to_owned),
+            to_tag: to_tag.clone(),
+            ack: (head.method == "INVITE").then(|| AckKey {
+                call_id: head.call_id.clone(),
+                cseq: head.cseq,
+                from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
+                to_tag,
+            }),
             answered: false,
         };
         if head.method == "INVITE" {
@@ -1297,6 +1325,7 @@ async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
             match output {
                 Output::Transmit(transmit) => inner.transmit(transmit),
                 Output::TimedOut(_) => bump(&inner.counters.timeouts),
+                // §13.3.1.4 would end the session with a BYE; there is none yet.
                 Output::AckTimedOut(_) => tracing::debug!("no ACK for a final response to INVITE"),
             }
         }
