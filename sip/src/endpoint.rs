@@ -6,6 +6,9 @@
 //! → `wire` parse (a 400 from salvage when that fails) → `wire::validate` →
 //! `transaction` (retransmissions absorbed here) → channel (full: 503 +
 //! Retry-After) → the gateway.
+//!
+//! One sent request: `locate` (RFC 3263, through [`crate::resolver`]) → a
+//! client transaction per target until one answers (§4.3) → the caller.
 
 use std::collections::HashMap;
 use std::io;
@@ -576,8 +579,13 @@ impl Endpoint {
     }
 
     /// Sends a request and waits for its final response (RFC 3261 §17.1.2),
-    /// or a timeout (Timer F) or transport error. A 401/407 challenge is
-    /// answered once with credentials from the config, when `auth` can.
+    /// or a timeout (Timer F) or transport error. The outbound proxy or the
+    /// Request-URI is located once per request (RFC 3263 §4: NAPTR, SRV,
+    /// A/AAAA); a transport error, a 503 or a timeout without any response
+    /// moves the request, as a new transaction, to the next target (§4.3),
+    /// and when every target fails the last 503 (else the last error) is
+    /// returned. A 401/407 challenge is answered once with credentials from
+    /// the config, when `auth` can, starting at the target that challenged.
     pub async fn send_request(&self, req: OutgoingRequest) -> Result<Response, TransactionError> {
         if req.method.is_empty() || req.method == "ACK" || req.method == "INVITE" {
             return Err(TransactionError::InvalidRequest(

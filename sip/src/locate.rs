@@ -599,6 +599,22 @@ mod tests {
         assert_eq!(tcp, [target(Transport::Tcp, "192.0.2.7:5060")]);
     }
 
+    /// RFC 3263 §4.1: a SIPS URI is resolved to TLS over TCP only, whatever
+    /// its `transport=` says; §4.2: "_sips" is the SRV service for it.
+    #[test]
+    fn sips_uri_is_always_tls() {
+        let (_, numeric) = run(
+            Locator::new(&destination("sips:192.0.2.7;transport=tcp"), true),
+            nothing,
+        );
+        assert_eq!(numeric, [target(Transport::Tls, "192.0.2.7:5061")]);
+        let (asked, _) = run(
+            Locator::new(&destination("sips:u@example.com;transport=tcp"), true),
+            nothing,
+        );
+        assert_eq!(asked[0], Query::Srv("_sips._tcp.example.com".into()));
+    }
+
     /// RFC 3263 §4: TARGET is the maddr parameter when present.
     #[test]
     fn maddr_is_the_target() {
