@@ -606,7 +606,10 @@ impl Endpoint {
             .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u32>().ok())
             .unwrap_or(1);
         let mut headers = req.headers.clone();
-        let located = self.inner.locate(&req.request_uri).await?;
+        let located = tokio::select! {
+            located = self.inner.locate(&req.request_uri) => located?,
+            () = self.inner.shutdown.cancelled() => return Err(TransactionError::ShuttingDown),
+        };
         let mut first = 0;
         let mut retried = false;
         loop {
