@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use parley_mapping::address::{AddressMapper, ForeignDomainPolicy};
 use parley_mapping::message::MessageOptions;
 use parley_sip::config::{Credential, TlsConfig};
-use parley_sip::{Endpoint, EndpointConfig, Limits, Timers, Transport};
+use parley_sip::{DnsConfig, Endpoint, EndpointConfig, Limits, Timers, Transport};
 use parley_xmpp::component::{self, ComponentConfig, ComponentEvent, ComponentHandle};
 
 /// The configuration contract (design §2).
@@ -164,6 +164,10 @@ pub async fn run_with(
     let sip_config = EndpointConfig {
         listen: listen.clone(),
         outbound_proxy: config.sip.outbound_proxy.clone(),
+        dns: DnsConfig {
+            nameservers: config.sip_dns_servers(),
+            ..DnsConfig::default()
+        },
         user_agent: config.sip.user_agent.clone(),
         limits: Limits {
             max_message_bytes: config.sip.max_message_bytes,
