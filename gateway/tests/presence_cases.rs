@@ -109,7 +109,13 @@ async fn sip_watcher_gets_one_tuple_per_xmpp_resource() {
         .await;
     let wanted: Vec<String> = resources
         .iter()
-        .map(|r| format!("<tuple id=\"ID-{r}\">"))
+        // `_` and other characters outside xs:ID are escaped (§6.2 note 2).
+        .map(|r| {
+            format!(
+                "<tuple id=\"{}\">",
+                parley_mapping::presence::tuple_id(Some(r))
+            )
+        })
         .collect();
     tokio::task::block_in_place(|| {
         let mut seen = Vec::new();

@@ -1,0 +1,336 @@
+//! Presence at scale (issue 15): memory per active subscription and
+//! NOTIFY → `<presence/>` translations per second with 10k, 50k and 100k
+//! subscriptions, through the real gateway (`parley_gateway::run_with`) on
+//! loopback.
+//!
+//! For each N: the store is seeded with N subscriptions of XMPP users to SIP
+//! users (dialogs pointing at a local UDP responder that answers 200 to
+//! everything); the gateway starts against a minimal XEP-0114 peer that
+//! counts the stanzas it gets, takes the N subscriptions up (N refresh
+//! SUBSCRIBEs), and then receives one NOTIFY per subscription with at most
+//! `WINDOW` unanswered at a time. Reported: restore time, RSS growth per
+//! subscription once restored, NOTIFY → presence rate.
+//!
+//! `cargo bench -p parley-gateway --bench presence_scale [-- N ...]`
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::Write as _;
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use parley_gateway::config::Config;
+use parley_gateway::store::{Store, WatchRow, unix_after};
+use parley_sip::dialog::{Dialog, DialogId};
+
+const COMPONENT: &str = "sip.example.net";
+/// NOTIFYs in flight at once (unanswered by parley).
+const WINDOW: u64 = 64;
+
+fn rss_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// A UDP peer that answers every request with 200 and counts them.
+fn responder(count: Arc<AtomicU64>) -> SocketAddr {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = vec![0u8; 65536];
+        while let Ok((n, from)) = socket.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            if text.starts_with("SIP/2.0") {
+                continue;
+            }
+            count.fetch_add(1, Ordering::Relaxed);
+            let _ = socket.send_to(ok_for(&text).as_bytes(), from);
+        }
+    });
+    addr
+}
+
+fn ok_for(request: &str) -> String {
+    let mut out = String::from("SIP/2.0 200 OK\r\n");
+    for line in request.split("\r\n") {
+        if ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
+            .iter()
+            .any(|h| line.starts_with(h))
+        {
+            out.push_str(line);
+            if line.starts_with("To:") && !line.contains("tag=") {
+                out.push_str(";tag=bench");
+            }
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Contact: <sip:bench@127.0.0.1>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n");
+    out
+}
+
+/// A minimal XEP-0114 server: accepts parley's stream and handshake, then
+/// counts `<presence` in everything it receives.
+async fn xmpp_peer(listener: TcpListener, presences: Arc<AtomicU64>) {
+    let (mut stream, _) = listener.accept().await.unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut seen = Vec::new();
+    // Stream header, then <handshake>…</handshake>.
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        let header = seen.windows(14).position(|w| w == b"<stream:stream");
+        if header.is_some_and(|at| seen[at..].contains(&b'>')) {
+            break;
+        }
+    }
+    stream
+        .write_all(
+            format!(
+                "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' \
+                 xmlns:stream='http://etherx.jabber.org/streams' from='{COMPONENT}' id='bench1'>"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    seen.clear();
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        seen.extend_from_slice(&buf[..n]);
+        if seen.windows(12).any(|w| w == b"</handshake>") {
+            break;
+        }
+    }
+    stream.write_all(b"<handshake/>").await.unwrap();
+    let mut tail: Vec<u8> = Vec::new();
+    loop {
+        let Ok(n) = stream.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        tail.extend_from_slice(&buf[..n]);
+        let found = tail.windows(9).filter(|w| w == b"<presence").count();
+        presences.fetch_add(found as u64, Ordering::Relaxed);
+        let keep = tail.len().min(8);
+        tail.drain(..tail.len() - keep);
+    }
+}
+
+fn dialog(i: usize, responder: SocketAddr) -> Dialog {
+    Dialog {
+        id: DialogId {
+            call_id: format!("bench-{i}"),
+            local_tag: format!("l{i}"),
+            remote_tag: format!("r{i}"),
+        },
+        local_uri: format!("sip:juliet{i}@xmpp.example"),
+        remote_uri: format!("sip:bob{i}@{COMPONENT}"),
+        remote_target: format!("sip:bob{i}@{responder}"),
+        route_set: Vec::new(),
+        local_seq: 1,
+        remote_seq: None,
+    }
+}
+
+fn notify(i: usize, cseq: u32, me: SocketAddr) -> String {
+    let body = format!(
+        "<?xml version=\"1.0\"?><presence xmlns=\"urn:ietf:params:xml:ns:pidf\" \
+         entity=\"sip:bob{i}@{COMPONENT}\"><tuple id=\"t1\"><status><basic>open</basic>\
+         </status><note>busy {i}</note></tuple></presence>"
+    );
+    format!(
+        "NOTIFY sip:juliet{i}@xmpp.example SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {me};branch=z9hG4bK-n{i}-{cseq}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:bob{i}@{COMPONENT}>;tag=r{i}\r\n\
+         To: <sip:juliet{i}@xmpp.example>;tag=l{i}\r\n\
+         Call-ID: bench-{i}\r\n\
+         CSeq: {cseq} NOTIFY\r\n\
+         Event: presence\r\n\
+         Subscription-State: active;expires=3000\r\n\
+         Content-Type: application/pidf+xml\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+async fn one_run(n: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let refreshes = Arc::new(AtomicU64::new(0));
+    let sip_peer = responder(Arc::clone(&refreshes));
+    {
+        let (store, task, _, _) = Store::open(&dir.path().join("store"), |_| {}).await;
+        for i in 0..n {
+            store.put_watch(WatchRow {
+                call_id: format!("bench-{i}"),
+                watcher: format!("juliet{i}@xmpp.example"),
+                contact: format!("bob{i}@{COMPONENT}"),
+                expires_at: unix_after(Duration::from_secs(3000)),
+                last_pidf: None,
+                dialog: Some(dialog(i, sip_peer)),
+            });
+        }
+        task.close(&store).await;
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let xmpp_addr = listener.local_addr().unwrap();
+    let presences = Arc::new(AtomicU64::new(0));
+    tokio::spawn(xmpp_peer(listener, Arc::clone(&presences)));
+    let sip_port = {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap().port()
+    };
+    let toml = format!(
+        r#"
+[xmpp]
+component_domain = "{COMPONENT}"
+server = "{xmpp_addr}"
+secret = "bench"
+keepalive_secs = 3600
+queue_capacity = 1000000
+[sip]
+domain = "{COMPONENT}"
+listen = ["udp:127.0.0.1:{sip_port}"]
+[metrics]
+listen = "127.0.0.1:0"
+[store]
+path = "{store}"
+restore_per_sec = 20000
+[log]
+level = "error"
+"#,
+        store = dir.path().join("store").display()
+    );
+    let path = dir.path().join("parley.toml");
+    std::fs::write(&path, toml).unwrap();
+    let config = Config::load(&path).unwrap();
+    let rss_before = rss_bytes();
+    let shutdown = CancellationToken::new();
+    let started = Instant::now();
+    let gateway = tokio::spawn(parley_gateway::run(config, shutdown.clone()));
+
+    eprintln!("N={n}: store seeded, gateway starting");
+    // Restore: every stored dialog refreshed once.
+    while refreshes.load(Ordering::Relaxed) < n as u64 {
+        assert!(
+            started.elapsed() < Duration::from_secs(300),
+            "restore stalled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let restored_in = started.elapsed();
+    // Let the refresh transactions finish (Timer K, 5 s) before measuring.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let rss_restored = rss_bytes();
+    eprintln!("N={n}: restored in {restored_in:?}; NOTIFYs now");
+
+    // NOTIFY blast, WINDOW unanswered at most.
+    let parley: SocketAddr = ([127, 0, 0, 1], sip_port).into();
+    let before = presences.load(Ordering::Relaxed);
+    let blast = tokio::task::spawn_blocking(move || {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        let me = socket.local_addr().unwrap();
+        let mut buf = vec![0u8; 4096];
+        let mut outstanding = std::collections::HashSet::new();
+        let (mut next, mut answered) = (0usize, 0u64);
+        let t0 = Instant::now();
+        while answered < n as u64 && t0.elapsed() < Duration::from_secs(120) {
+            while next < n && (outstanding.len() as u64) < WINDOW {
+                socket
+                    .send_to(notify(next, 2, me).as_bytes(), parley)
+                    .unwrap();
+                outstanding.insert(next);
+                next += 1;
+            }
+            match socket.recv_from(&mut buf) {
+                Ok((len, _)) => {
+                    let text = String::from_utf8_lossy(&buf[..len]);
+                    let i = text
+                        .split("\r\n")
+                        .find_map(|l| l.strip_prefix("Call-ID: bench-"))
+                        .and_then(|i| i.trim().parse::<usize>().ok());
+                    if text.starts_with("SIP/2.0 200") && i.is_some_and(|i| outstanding.remove(&i))
+                    {
+                        answered += 1;
+                    }
+                }
+                // RFC 3261 §17.1.2.2: retransmit what is unanswered (same branch).
+                Err(_) => {
+                    for &i in &outstanding {
+                        socket.send_to(notify(i, 2, me).as_bytes(), parley).unwrap();
+                    }
+                }
+            }
+        }
+        (answered, t0.elapsed())
+    });
+    let (answered, sip_time) = blast.await.unwrap();
+    let t0 = Instant::now();
+    while presences.load(Ordering::Relaxed) - before < answered {
+        if t0.elapsed() > Duration::from_secs(60) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let delivered = presences.load(Ordering::Relaxed) - before;
+    let total = sip_time + t0.elapsed();
+    let rate = delivered as f64 / total.as_secs_f64();
+    let per_sub = rss_restored.saturating_sub(rss_before) as f64 / n as f64;
+    println!(
+        "N={n:>6}  restore {:>6.2} s  RSS +{:>7.1} MiB ({per_sub:>6.0} B/subscription)  \
+         NOTIFY→presence {delivered}/{n} answered {answered} in {:.2} s = {rate:>7.0}/s",
+        restored_in.as_secs_f64(),
+        (rss_restored.saturating_sub(rss_before)) as f64 / (1 << 20) as f64,
+        total.as_secs_f64(),
+    );
+    let _ = std::io::stdout().flush();
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(60), gateway).await;
+}
+
+fn main() {
+    // cargo bench passes `--bench`; numbers are the sizes.
+    let sizes: Vec<usize> = std::env::args()
+        .skip(1)
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let sizes = if sizes.is_empty() {
+        vec![10_000, 50_000, 100_000]
+    } else {
+        sizes
+    };
+    if sizes.len() > 1 {
+        // One process per size: RSS the allocator kept from a bigger run
+        // would hide a smaller run's growth.
+        for n in sizes {
+            let status = std::process::Command::new(std::env::current_exe().unwrap())
+                .arg(n.to_string())
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+        return;
+    }
+    for n in sizes {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(one_run(n));
+    }
+}
