@@ -13,6 +13,8 @@
 //! without the `imdn.Message-ID` header §7.2.1 requires
 //! (real-clients/linphone-5.1-imdn-delivered.sip), so neither is required here.
 
+use parley_xmpp::stanza::Element;
+
 use crate::body;
 use crate::cpim::{CpimAddress, CpimHeader, CpimMessage};
 use crate::error::MappingError;
@@ -27,6 +29,21 @@ pub const NS_IMDN: &str = "urn:ietf:params:xml:ns:imdn";
 pub const CONTENT_TYPE: &str = "message/imdn+xml";
 /// RFC 5438 §6.1: the prefix this module binds to [`NS_IMDN_HEADERS`].
 pub const PREFIX: &str = "imdn";
+/// XEP-0184 §8: the receipts namespace (`<request/>`, `<received id/>`).
+pub const NS_RECEIPTS: &str = "urn:xmpp:receipts";
+/// XEP-0333: the chat markers namespace (`<markable/>`, `<displayed id/>`).
+pub const NS_CHAT_MARKERS: &str = "urn:xmpp:chat-markers:0";
+
+/// An XMPP acknowledgement of a message Parley forwarded: XEP-0184
+/// `<received id/>` ↔ a `delivered` delivery notification, XEP-0333
+/// `<displayed id/>` ↔ a `displayed` display notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct XmppAck {
+    /// Which notification it stands for.
+    pub kind: NotificationKind,
+    /// The `id` of the acknowledged `<message/>`.
+    pub id: String,
+}
 
 /// RFC 5438 §7.1.1.3: which notifications an IM asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -418,6 +435,73 @@ pub fn notification_cpim(
     m
 }
 
+/// What an XMPP content message asks for, in IMDN terms: XEP-0184
+/// `<request/>` is `positive-delivery`, XEP-0333 `<markable/>` is `display`.
+/// XEP-0184 §5.1 and XEP-0333 §4.1: without an `id` there is nothing to
+/// acknowledge, so nothing is asked; an ack message itself never asks
+/// (XEP-0184 §5.1: no `<request/>` in an ack, "to prevent looping").
+pub fn xmpp_request(id: Option<&str>, payloads: &[Element]) -> DispositionRequest {
+    if id.is_none_or(str::is_empty) || !xmpp_acks(payloads).is_empty() {
+        return DispositionRequest::default();
+    }
+    DispositionRequest {
+        positive_delivery: payloads
+            .iter()
+            .any(|p| p.name == "request" && p.ns == NS_RECEIPTS),
+        display: payloads
+            .iter()
+            .any(|p| p.name == "markable" && p.ns == NS_CHAT_MARKERS),
+        ..DispositionRequest::default()
+    }
+}
+
+/// The XEP-0184 `<received/>` and XEP-0333 `<displayed/>` acks in a message.
+pub fn xmpp_acks(payloads: &[Element]) -> Vec<XmppAck> {
+    payloads
+        .iter()
+        .filter_map(|p| {
+            let kind = match (p.name.as_str(), p.ns.as_str()) {
+                ("received", NS_RECEIPTS) => NotificationKind::Delivery,
+                ("displayed", NS_CHAT_MARKERS) => NotificationKind::Display,
+                _ => return None,
+            };
+            let id = p.attr("id").filter(|id| !id.is_empty())?;
+            Some(XmppAck {
+                kind,
+                id: id.to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The payloads that ask an XMPP recipient for what `request` asks of a SIP
+/// one: `<request xmlns='urn:xmpp:receipts'/>` for positive delivery,
+/// `<markable xmlns='urn:xmpp:chat-markers:0'/>` for display.
+pub fn xmpp_request_payloads(request: DispositionRequest) -> Vec<Element> {
+    let mut out = Vec::new();
+    if request.positive_delivery {
+        out.push(Element::new("request", NS_RECEIPTS));
+    }
+    if request.display {
+        out.push(Element::new("markable", NS_CHAT_MARKERS));
+    }
+    out
+}
+
+/// The XMPP ack for a notification about the message `id`: `delivered` →
+/// XEP-0184 `<received id/>`, `displayed` → XEP-0333 `<displayed id/>`;
+/// every other status has no XMPP counterpart (`None`).
+pub fn xmpp_ack_payload(imdn: &Imdn, id: &str) -> Option<Element> {
+    let (name, ns) = match (imdn.kind, imdn.status) {
+        (NotificationKind::Delivery, Status::Delivered) => ("received", NS_RECEIPTS),
+        (NotificationKind::Display, Status::Displayed) => ("displayed", NS_CHAT_MARKERS),
+        _ => return None,
+    };
+    let mut e = Element::new(name, ns);
+    e.attrs.push(("id".into(), id.to_owned()));
+    Some(e)
+}
+
 /// A Message-ID from 128 random bits (§6.3: "RECOMMENDED … a
 /// cryptographically secure, pseudo-random number generator and contain at
 /// least 64 bits of randomness"), as 32 hex digits (a §10 Token).
@@ -724,6 +808,51 @@ mod tests {
         assert_eq!(back.date_time.as_deref(), Some("2026-11-25T07:44:55Z"));
         assert_eq!(back.recipient_uri.as_deref(), Some("sip:juliet@localhost"));
         assert_eq!(back, n);
+    }
+
+    /// XEP-0184 §5.1 / XEP-0333 §4.1 ↔ RFC 5438 §7.1.1.3.
+    #[test]
+    fn xmpp_request_and_markable_map_to_delivery_and_display() {
+        let request = Element::new("request", NS_RECEIPTS);
+        let markable = Element::new("markable", NS_CHAT_MARKERS);
+        let r = xmpp_request(Some("m1"), &[request.clone(), markable.clone()]);
+        assert!(r.positive_delivery && r.display && !r.negative_delivery);
+        assert_eq!(xmpp_request_payloads(r), vec![request.clone(), markable]);
+        // No id, nothing to acknowledge.
+        assert!(xmpp_request(None, std::slice::from_ref(&request)).is_empty());
+        // An ack never asks for an ack.
+        let mut received = Element::new("received", NS_RECEIPTS);
+        received.attrs.push(("id".into(), "x".into()));
+        assert!(xmpp_request(Some("a"), &[request, received]).is_empty());
+    }
+
+    /// XEP-0184 §5.2 `<received id/>`, XEP-0333 §4.2 `<displayed id/>`.
+    #[test]
+    fn xmpp_acks_map_to_notifications_and_back() {
+        let r = ImdnRequest::from_cpim(&cpim(LINPHONE_IM)).unwrap();
+        let delivered = Imdn::answering(&r, NotificationKind::Delivery, Status::Delivered);
+        let displayed = Imdn::answering(&r, NotificationKind::Display, Status::Displayed);
+        let failed = Imdn::answering(&r, NotificationKind::Delivery, Status::Failed);
+        let acks: Vec<Element> = [&delivered, &displayed]
+            .iter()
+            .map(|n| xmpp_ack_payload(n, "m1").unwrap())
+            .collect();
+        assert_eq!(
+            xmpp_acks(&acks),
+            vec![
+                XmppAck {
+                    kind: NotificationKind::Delivery,
+                    id: "m1".into()
+                },
+                XmppAck {
+                    kind: NotificationKind::Display,
+                    id: "m1".into()
+                },
+            ]
+        );
+        assert_eq!(xmpp_ack_payload(&failed, "m1"), None);
+        // An ack without id acknowledges nothing.
+        assert!(xmpp_acks(&[Element::new("received", NS_RECEIPTS)]).is_empty());
     }
 
     #[test]
