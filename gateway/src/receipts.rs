@@ -155,9 +155,12 @@ impl Router {
                 self.registry.imdn_out.take(&receipt.message_id, now);
                 self.metrics
                     .receipt(Direction::XmppToSip, ReceiptEvent::Dropped);
-                self.sip
-                    .send_request(outgoing_message(&receipt.plain))
-                    .await
+                // The same conversation: the retry keeps the Call-ID (RFC 7572 ↔ <thread/>).
+                let mut plain = receipt.plain;
+                if plain.call_id.is_none() {
+                    plain.call_id = r.header("Call-ID");
+                }
+                self.sip.send_request(outgoing_message(&plain)).await
             }
             _ => {
                 self.registry.imdn_out.take(&receipt.message_id, now);

@@ -102,8 +102,11 @@ impl IsComposing {
     }
 
     /// The indication for a XEP-0085 chat state element, if it is one:
-    /// `composing` is active (refreshed every 60 s, the RFC 3994 §3.2 floor),
-    /// every other state idle.
+    /// `composing` is active, every other state idle. No `<refresh>`: the
+    /// gateway does not repeat `active` (XEP-0085 clients send `<composing/>`
+    /// once), and RFC 3994 §3.2 says a composer "MAY decide not to send
+    /// active-state refresh messages at all. This is indicated by omitting the
+    /// refresh interval" — the receiver then assumes idle after 120 s.
     pub fn from_chat_state(e: &Element) -> Option<Self> {
         if e.ns != NS_CHATSTATES {
             return None;
@@ -117,7 +120,7 @@ impl IsComposing {
             state,
             last_active: None,
             content_type: Some("text/plain".into()),
-            refresh: (state == ComposingState::Active).then_some(60),
+            refresh: None,
         })
     }
 }
