@@ -23,6 +23,8 @@ use parley_sip::config::{Credential, TlsConfig};
 use parley_sip::{Endpoint, EndpointConfig, Limits, Timers, Transport};
 use parley_xmpp::component::{self, ComponentConfig, ComponentEvent, ComponentHandle};
 
+/// RFC 3994 §3.3: composing indications from SIP expire into `<paused/>`.
+pub mod chat_states;
 /// The configuration contract (design §2).
 pub mod config;
 /// XEP-0030: disco for SIP users at the component domain; the component's features.

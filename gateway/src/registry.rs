@@ -137,6 +137,23 @@ impl<V> Expiring<V> {
         before.saturating_sub(self.map.len())
     }
 
+    /// Take out every entry past its deadline at `now`.
+    pub fn take_expired(&self, now: Instant) -> Vec<(String, V)> {
+        let keys: Vec<String> = self
+            .map
+            .iter()
+            .filter(|e| e.1 <= now)
+            .map(|e| e.key().clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| {
+                self.map
+                    .remove_if(&k, |_, (_, deadline)| *deadline <= now)
+                    .map(|(k, (v, _))| (k, v))
+            })
+            .collect()
+    }
+
     /// Entries now (expired ones included until reaped).
     pub fn len(&self) -> usize {
         self.map.len()
@@ -166,6 +183,9 @@ pub struct Registry<R> {
     pub receipts_in: Expiring<AwaitingReceipt>,
     /// What SIP peers refused, by address of record.
     pub refusals: Expiring<Refusals>,
+    /// SIP senders shown as composing to XMPP users, until their RFC 3994
+    /// refresh runs out: `(from JID, to JID)` by that pair.
+    pub composing: Expiring<(String, String)>,
 }
 
 impl<R> Default for Registry<R> {
@@ -177,6 +197,7 @@ impl<R> Default for Registry<R> {
             imdn_out: Expiring::new(MAX_RECEIPTS),
             receipts_in: Expiring::new(MAX_RECEIPTS),
             refusals: Expiring::new(MAX_RECEIPTS),
+            composing: Expiring::new(MAX_RECEIPTS),
         }
     }
 }
@@ -308,7 +329,10 @@ mod tests {
         assert_eq!(map.len(), 2);
         assert_eq!(map.take("c", past), Some(3));
         assert_eq!(map.take("c", past), None);
-        assert_eq!(map.reap(later), 1);
+        let last = later + Duration::from_secs(1);
+        assert!(map.insert("d".into(), 4, last, past));
+        assert_eq!(map.take_expired(later), vec![("b".to_owned(), 2)]);
+        assert_eq!(map.reap(last), 1);
         assert!(map.is_empty());
     }
 

@@ -96,7 +96,10 @@ impl Router {
                 }
             }
         }
-        let translated = parsed.and_then(|m| im::to_xmpp(&m, &self.mapper, &self.options));
+        let translated = match &parsed {
+            Ok(m) => im::to_xmpp(m, &self.mapper, &self.options),
+            Err(e) => Err(e.clone()),
+        };
         let mut message = match translated {
             Ok(m) => m,
             Err(e) => {
@@ -114,6 +117,9 @@ impl Router {
         message.id = Some(stanza_id.clone());
         if let Some((sip, request)) = imdn_request {
             self.ask_xmpp_for_receipt(&mut message, &stanza_id, &sip, request);
+        }
+        if let Ok(sip) = &parsed {
+            self.note_sip_composing(sip, &message);
         }
         // One line ties the SIP Call-ID (carried as <thread/>) to the stanza id.
         debug!(
@@ -165,6 +171,7 @@ impl Router {
     /// Close delivery windows that have passed: no error came back, so 200 (RFC 7572 §5).
     pub fn reap(&self, now: Instant) {
         self.reap_receipts(now);
+        self.expire_composing(now);
         for (id, p) in self.registry.take_expired_sip(now) {
             debug!(correlation = p.correlation, %id, "delivery window closed: 200");
             self.metrics

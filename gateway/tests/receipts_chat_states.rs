@@ -293,3 +293,50 @@ async fn xhtml_im_goes_to_sip_as_its_plain_body() {
         out.report()
     );
 }
+
+/// RFC 3994 §3.3: the receiver goes idle when "the refresh interval
+/// expires" — a SIP `active` with `<refresh>1</refresh>` and nothing after
+/// it becomes `<composing/>`, then `<paused/>` about a second later.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn composing_from_sip_turns_paused_when_its_refresh_runs_out() {
+    let world = World::start(Options::default());
+    let mut juliet = world.client("juliet").await;
+    let msg = SipMessage {
+        from: &format!("sip:bob@{COMPONENT}"),
+        to: &format!("sip:juliet@{XMPP_DOMAIN}"),
+        call_id: "refresh-1",
+        content_type: "application/im-iscomposing+xml",
+        headers: &[],
+        body: "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\
+               <isComposing xmlns=\"urn:ietf:params:xml:ns:im-iscomposing\">\
+               <state>active</state><refresh>1</refresh></isComposing>",
+        expect: 200,
+    };
+    let sender = std::thread::spawn({
+        let sipp = msg.sipp(world.scenario("uac-refresh.xml", &msg.scenario()));
+        let addr = world.sip_addr();
+        move || sipp.run_uac(addr)
+    });
+    let composing = juliet
+        .recv_matching(Duration::from_secs(10), |e| {
+            e.get_child("composing", NS_CHATSTATES).is_some()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no composing\n{}", world.parley.log()));
+    let shown = std::time::Instant::now();
+    let out = sender.join().expect("sipp thread");
+    assert!(out.success, "{}\n{}", out.report(), world.parley.log());
+    let paused = juliet
+        .recv_matching(Duration::from_secs(5), |e| {
+            e.get_child("paused", NS_CHATSTATES).is_some()
+        })
+        .await
+        .unwrap_or_else(|| panic!("no paused after the refresh\n{}", world.parley.log()));
+    let after = shown.elapsed();
+    assert!(
+        after >= Duration::from_millis(700),
+        "paused too early: {after:?}"
+    );
+    assert_eq!(paused.attr("from"), composing.attr("from"));
+    assert!(child_text(&paused, "body").is_none());
+}
