@@ -169,10 +169,16 @@ pub struct MessagesConfig {
     #[serde(default = "default_delivery_window_ms")]
     pub delivery_window_ms: u64,
     /// Send XEP-0085 chat states (typing notifications) to SIP as RFC 3994
-    /// isComposing MESSAGEs. Off by default: some phones (baresip) answer 415 to
-    /// anything but `text/plain`. Failures are never reported to the XMPP sender.
-    #[serde(default)]
+    /// isComposing MESSAGEs. Default `true`: a peer that answers 415 (baresip) is
+    /// remembered and sent none for an hour (RFC 3994 §4). Failures are never
+    /// reported to the XMPP sender.
+    #[serde(default = "default_true")]
     pub send_chat_states: bool,
+    /// Carry receipts: XEP-0184 `<request/>`/`<received/>` and XEP-0333
+    /// `<markable/>`/`<displayed/>` ↔ RFC 5438 IMDN (CPIM-wrapped MESSAGEs).
+    /// Default `true`. A peer that answers 415 to CPIM gets plain text without the request.
+    #[serde(default = "default_true")]
+    pub receipts: bool,
 }
 
 /// `[log]`
@@ -472,7 +478,8 @@ impl Default for MessagesConfig {
             xmpp_type: XmppMessageType::default(),
             allow_foreign_domains: false,
             delivery_window_ms: default_delivery_window_ms(),
-            send_chat_states: false,
+            send_chat_states: true,
+            receipts: true,
         }
     }
 }
@@ -524,6 +531,9 @@ fn default_store_path() -> PathBuf {
 }
 fn default_restore_per_sec() -> u32 {
     50
+}
+fn default_true() -> bool {
+    true
 }
 fn default_delivery_window_ms() -> u64 {
     2000

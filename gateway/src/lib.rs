@@ -23,14 +23,20 @@ use parley_sip::config::{Credential, TlsConfig};
 use parley_sip::{DnsConfig, Endpoint, EndpointConfig, Limits, Timers, Transport};
 use parley_xmpp::component::{self, ComponentConfig, ComponentEvent, ComponentHandle};
 
+/// RFC 3994 §3.3: composing indications from SIP expire into `<paused/>`.
+pub mod chat_states;
 /// The configuration contract (design §2).
 pub mod config;
+/// XEP-0030: disco for SIP users at the component domain; the component's features.
+pub mod disco;
 /// Operator HTTP endpoint: `/metrics`, `/healthz`, `/readyz`.
 pub mod http;
 /// Prometheus metrics.
 pub mod metrics;
 /// RFC 8048: XMPP users watching SIP users.
 pub mod presence;
+/// RFC 5438 IMDN ↔ XEP-0184 receipts and XEP-0333 markers; 415 memory.
+pub mod receipts;
 /// In-flight state with deadlines (design §4).
 pub mod registry;
 /// SIP ↔ XMPP routing through the mapping layer (RFC 7572, RFC 7247 §7).
@@ -239,6 +245,7 @@ pub async fn run_with(
         },
         delivery_window: config.delivery_window(),
         send_chat_states: config.messages.send_chat_states,
+        receipts: config.messages.receipts,
         component_domain: config.xmpp.component_domain.clone(),
         sip: sip.clone(),
         xmpp: component.clone(),
@@ -319,7 +326,10 @@ fn component_config(config: &Config) -> ComponentConfig {
         reconnect_min: Duration::from_millis(x.reconnect_min_ms),
         reconnect_max: Duration::from_millis(x.reconnect_max_ms),
         disco_name: "Parley SIP gateway".to_owned(),
-        disco_features: Vec::new(),
+        disco_features: disco::component_features(
+            config.messages.receipts,
+            config.messages.send_chat_states,
+        ),
     }
 }
 

@@ -55,8 +55,39 @@ impl Outcome {
     }
 }
 
+/// What happened to a receipt (RFC 5438 IMDN ↔ XEP-0184/XEP-0333).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptEvent {
+    /// A request was carried across (IMDN headers or `<request/>`/`<markable/>`).
+    Requested,
+    /// A delivery notification / `<received/>` was carried back.
+    Delivered,
+    /// A display notification / `<displayed/>` was carried back.
+    Displayed,
+    /// A request was dropped: the SIP peer refused CPIM, so the message went as
+    /// plain text without it.
+    Dropped,
+    /// A notification or ack matched nothing in flight (unknown, expired, or
+    /// from someone else) and was ignored.
+    Unmatched,
+}
+
+impl ReceiptEvent {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Delivered => "delivered",
+            Self::Displayed => "displayed",
+            Self::Dropped => "dropped",
+            Self::Unmatched => "unmatched",
+        }
+    }
+}
+
 /// Every metric Parley exports.
 pub struct Metrics {
+    receipts: IntCounterVec,
+    peer_refusals: IntCounterVec,
     registry: Registry,
     messages: IntCounterVec,
     translation: HistogramVec,
@@ -122,6 +153,26 @@ impl Metrics {
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         register(r, build)?;
         let m = Self {
+            receipts: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_receipts_total",
+                        "Receipts (IMDN <-> XEP-0184/XEP-0333), by direction of the ack and event.",
+                    ),
+                    &["direction", "kind"],
+                )?,
+            )?,
+            peer_refusals: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_sip_peer_refusals_total",
+                        "415 answers that made Parley remember a SIP peer refuses a content type.",
+                    ),
+                    &["content"],
+                )?,
+            )?,
             messages: register(
                 r,
                 IntCounterVec::new(
@@ -287,6 +338,18 @@ impl Metrics {
         self.messages
             .with_label_values(&[direction.label(), outcome.label()])
             .inc();
+    }
+
+    /// Count a receipt event; `direction` is the way the request travelled.
+    pub fn receipt(&self, direction: Direction, event: ReceiptEvent) {
+        self.receipts
+            .with_label_values(&[direction.label(), event.label()])
+            .inc();
+    }
+
+    /// Count a 415 from a SIP peer for `content` (`cpim` or `iscomposing`).
+    pub fn peer_refusal(&self, content: &'static str) {
+        self.peer_refusals.with_label_values(&[content]).inc();
     }
 
     /// Record how long a translation took.
