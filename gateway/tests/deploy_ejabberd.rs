@@ -207,3 +207,49 @@ async fn ejabberd_user_message_reaches_sip_user_agent() {
         .await;
     assert!(error.is_none(), "unexpected error: {error:?}");
 }
+
+/// XEP-0114 with ejabberd's component listener: when ejabberd restarts, Parley
+/// reconnects and handshakes again (ready again), and messages flow as before;
+/// users kept in ejabberd's Mnesia spool survive the restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn parley_reattaches_after_ejabberd_restarts() {
+    let mut world = World::start(None);
+    tokio::task::block_in_place(|| world.ejabberd.restart());
+    tokio::task::block_in_place(|| world.parley.wait_ready(Duration::from_secs(20)));
+    let mut juliet = world.juliet().await;
+    let msg = SipMessage {
+        from: &format!("sip:bob@{COMPONENT}"),
+        to: &format!("sip:juliet@{XMPP_DOMAIN}"),
+        call_id: "ejabberd-after-restart",
+        content_type: "text/plain",
+        headers: &[],
+        body: "still there?",
+        expect: 200,
+    };
+    let sender = std::thread::spawn({
+        let sipp = msg.sipp(world.scenario("uac.xml", &msg.scenario()));
+        let addr = world.sip_addr();
+        move || sipp.run_uac(addr)
+    });
+    let got = juliet
+        .recv_matching(Duration::from_secs(10), |e| e.name() == "message")
+        .await
+        .unwrap_or_else(|| {
+            panic!(
+                "juliet got no message\n--- parley ---\n{}\n--- ejabberd ---\n{}",
+                world.parley.log(),
+                world.ejabberd.log()
+            )
+        });
+    let out = sender.join().expect("sipp thread");
+    assert!(out.success, "{}\n{}", out.report(), world.parley.log());
+    assert_eq!(
+        child_text(&got, "body").map(|b| b.trim_end().to_owned()),
+        Some("still there?".to_owned())
+    );
+    assert!(
+        world.parley.metric("parley_component_reconnects_total") >= 1.0,
+        "{}",
+        world.parley.log()
+    );
+}
