@@ -78,6 +78,10 @@ pub struct SipConfig {
     /// Optional; without it requests go to the host of the Request-URI.
     #[serde(default)]
     pub outbound_proxy: Option<String>,
+    /// DNS servers for RFC 3263 lookups (NAPTR, SRV, A/AAAA) of Request-URI hosts, `IP:PORT`
+    /// or `IP` (port 53). Default empty: the system's (`/etc/resolv.conf`, `/etc/hosts`).
+    #[serde(default)]
+    pub dns_servers: Vec<String>,
     /// The `User-Agent`/`Server` header value. Default `parley/<version>`.
     #[serde(default = "default_user_agent")]
     pub user_agent: String,
@@ -142,6 +146,10 @@ pub struct StoreConfig {
     /// Directory of the embedded store (subscriptions). Default `/var/lib/parley`.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// Stored subscriptions taken up per second after a restart (SUBSCRIBE
+    /// refreshes and XMPP probes), so that a large store does not flood the network.
+    #[serde(default = "default_restore_per_sec")]
+    pub restore_per_sec: u32,
 }
 
 /// `[messages]`
@@ -265,6 +273,7 @@ impl Config {
                     .separator("__")
                     .list_separator(",")
                     .with_list_parse_key("sip.listen")
+                    .with_list_parse_key("sip.dns_servers")
                     .try_parsing(true)
                     .source(Some(env)),
             )
@@ -363,6 +372,14 @@ impl Config {
                 "expected a sip: or sips: URI",
             ));
         }
+        for (i, server) in self.sip.dns_servers.iter().enumerate() {
+            if parse_dns_server(server).is_none() {
+                return Err(invalid(
+                    &format!("sip.dns_servers[{i}]"),
+                    "expected IP:PORT or IP",
+                ));
+            }
+        }
         if self.sip.max_message_bytes < 1024 {
             return Err(invalid("sip.max_message_bytes", "must be at least 1024"));
         }
@@ -393,6 +410,15 @@ impl Config {
             .collect()
     }
 
+    /// The parsed DNS servers (validated at load).
+    pub fn sip_dns_servers(&self) -> Vec<SocketAddr> {
+        self.sip
+            .dns_servers
+            .iter()
+            .filter_map(|s| parse_dns_server(s))
+            .collect()
+    }
+
     /// The effective configuration as TOML, secrets masked.
     pub fn to_masked_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
@@ -402,6 +428,15 @@ impl Config {
     pub fn delivery_window(&self) -> Duration {
         Duration::from_millis(self.messages.delivery_window_ms)
     }
+}
+
+/// `IP:PORT` (IPv6 as `[::1]:53`) or a bare `IP` on port 53.
+fn parse_dns_server(s: &str) -> Option<SocketAddr> {
+    s.parse::<SocketAddr>().ok().or_else(|| {
+        s.parse::<std::net::IpAddr>()
+            .ok()
+            .map(|ip| SocketAddr::new(ip, 53))
+    })
 }
 
 fn is_domain(s: &str) -> bool {
@@ -426,6 +461,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: default_store_path(),
+            restore_per_sec: default_restore_per_sec(),
         }
     }
 }
@@ -485,6 +521,9 @@ fn default_metrics_listen() -> String {
 }
 fn default_store_path() -> PathBuf {
     PathBuf::from("/var/lib/parley")
+}
+fn default_restore_per_sec() -> u32 {
+    50
 }
 fn default_delivery_window_ms() -> u64 {
     2000
@@ -553,6 +592,31 @@ listen = ["udp:127.0.0.1:5060"]
         assert_eq!(c.xmpp.secret.expose(), "from-env");
         assert_eq!(c.messages.delivery_window_ms, 150);
         assert_eq!(c.sip.listen.len(), 2);
+    }
+
+    #[test]
+    fn dns_servers_parse_with_or_without_port() {
+        let text = MINIMAL.replace(
+            "[sip]",
+            "[sip]\ndns_servers = [\"127.0.0.1:5353\", \"::1\"]",
+        );
+        let c = load(&text, &[]).expect("valid");
+        assert_eq!(
+            c.sip_dns_servers(),
+            [
+                "127.0.0.1:5353".parse::<SocketAddr>().expect("addr"),
+                "[::1]:53".parse().expect("addr")
+            ]
+        );
+        let c = load(
+            MINIMAL,
+            &[("PARLEY_SIP__DNS_SERVERS", "127.0.0.1:5353,127.0.0.2")],
+        )
+        .expect("valid");
+        assert_eq!(c.sip_dns_servers().len(), 2);
+        let text = MINIMAL.replace("[sip]", "[sip]\ndns_servers = [\"ns.example.net\"]");
+        let err = load(&text, &[]).expect_err("a name").to_string();
+        assert!(err.contains("sip.dns_servers[0]"), "{err}");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use parley_mapping::address::{AddressMapper, ForeignDomainPolicy};
 use parley_mapping::message::MessageOptions;
 use parley_sip::config::{Credential, TlsConfig};
-use parley_sip::{Endpoint, EndpointConfig, Limits, Timers, Transport};
+use parley_sip::{DnsConfig, Endpoint, EndpointConfig, Limits, Timers, Transport};
 use parley_xmpp::component::{self, ComponentConfig, ComponentEvent, ComponentHandle};
 
 /// The configuration contract (design §2).
@@ -35,6 +35,8 @@ pub mod presence;
 pub mod registry;
 /// SIP ↔ XMPP routing through the mapping layer (RFC 7572, RFC 7247 §7).
 pub mod router;
+/// The embedded store: subscriptions that survive a restart (design §4).
+pub mod store;
 /// RFC 8048: SIP users watching XMPP users.
 pub mod watchers;
 
@@ -120,6 +122,25 @@ pub async fn run_with(
     on_bound: impl FnOnce(Bound),
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new().map_err(RunError::Metrics)?);
+    // The store comes up first, so that /readyz never says ready before the
+    // stored subscriptions are loaded; it never stops the gateway.
+    let (store, store_task, loaded, opened) = {
+        let m = Arc::clone(&metrics);
+        store::Store::open(&config.store.path, move |kind| m.error(kind)).await
+    };
+    metrics.store_persistent(store.is_persistent());
+    if let store::Opened::Recreated { moved_to } = &opened {
+        metrics.error("store_recreated");
+        warn!(moved_to = %moved_to.display(), "the store was unusable and has been recreated empty");
+    }
+    info!(
+        path = %config.store.path.display(),
+        persistent = store.is_persistent(),
+        subscriptions_out = loaded.watches.len(),
+        subscriptions_in = loaded.watchers.len(),
+        "store opened"
+    );
+
     let http_listener = TcpListener::bind(&config.metrics.listen)
         .await
         .map_err(|source| RunError::MetricsBind {
@@ -143,6 +164,10 @@ pub async fn run_with(
     let sip_config = EndpointConfig {
         listen: listen.clone(),
         outbound_proxy: config.sip.outbound_proxy.clone(),
+        dns: DnsConfig {
+            nameservers: config.sip_dns_servers(),
+            ..DnsConfig::default()
+        },
         user_agent: config.sip.user_agent.clone(),
         limits: Limits {
             max_message_bytes: config.sip.max_message_bytes,
@@ -222,7 +247,9 @@ pub async fn run_with(
         tasks: tasks.clone(),
         watches: presence::Watches::default(),
         watchers: watchers::Watchers::default(),
+        store: store.clone(),
     });
+    let mut restore = Some(loaded);
 
     let mut reaper = tokio::time::interval(Duration::from_millis(50));
     reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -232,7 +259,15 @@ pub async fn run_with(
             Some(request) = sip_events.recv() => router.handle_sip(request),
             event = xmpp_events.recv() => match event {
                 Some(ComponentEvent::Stanza(stanza)) => router.handle_stanza(stanza),
-                Some(ComponentEvent::Connected) => info!("component stream authenticated"),
+                Some(ComponentEvent::Connected) => {
+                    info!("component stream authenticated");
+                    // Stored subscriptions need both links: probes and
+                    // presence go out on the component stream.
+                    if let Some(loaded) = restore.take() {
+                        router.restore_watches(loaded.watches, config.store.restore_per_sec);
+                        router.restore_watchers(loaded.watchers, config.store.restore_per_sec);
+                    }
+                }
                 Some(ComponentEvent::Disconnected { reason }) => warn!(reason, "component stream lost"),
                 None => break,
             },
@@ -254,6 +289,8 @@ pub async fn run_with(
     {
         warn!("outgoing SIP transactions still running at shutdown");
     }
+    // Everything the tasks changed is written before the process goes.
+    store_task.close(&store).await;
     // Close the component stream with </stream:stream> after its queue is flushed.
     xmpp_stop.cancel();
     if tokio::time::timeout(Duration::from_secs(5), component.closed())

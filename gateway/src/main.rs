@@ -68,6 +68,13 @@ fn main() -> ExitCode {
 fn init_logging(config: &Config) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new(config.log.level.as_str()));
+    // Every store statement at debug drowns the gateway's own lines; ask for
+    // them explicitly (`RUST_LOG=sqlx=debug`) when needed.
+    let filter = if std::env::var("RUST_LOG").is_ok_and(|v| v.contains("sqlx")) {
+        filter
+    } else {
+        filter.add_directive("sqlx=warn".parse().expect("static directive"))
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

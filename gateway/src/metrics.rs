@@ -73,6 +73,9 @@ pub struct Metrics {
     sip_parse_errors: IntCounter,
     sip_stray_responses: IntCounter,
     sip_transactions: IntGauge,
+    store_persistent: IntGauge,
+    subscriptions_restored: IntCounterVec,
+    subscription_refreshes: IntCounterVec,
 }
 
 /// A plain counters snapshot from the SIP endpoint, copied into Prometheus at scrape time.
@@ -243,6 +246,33 @@ impl Metrics {
                 r,
                 IntGauge::new("parley_sip_transactions", "SIP transactions alive now.")?,
             )?,
+            store_persistent: register(
+                r,
+                IntGauge::new(
+                    "parley_store_persistent",
+                    "1 while subscription state is written to the store; 0 when running without persistence.",
+                )?,
+            )?,
+            subscriptions_restored: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_subscriptions_restored_total",
+                        "Stored subscriptions taken up again after a restart, by kind and outcome.",
+                    ),
+                    &["kind", "outcome"],
+                )?,
+            )?,
+            subscription_refreshes: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_subscription_refreshes_total",
+                        "Refreshes of Parley's own SIP subscriptions, by outcome.",
+                    ),
+                    &["outcome"],
+                )?,
+            )?,
             registry,
         };
         #[cfg(target_os = "linux")]
@@ -276,6 +306,27 @@ impl Metrics {
         self.registry_entries
             .with_label_values(&[kind])
             .set(i64::try_from(size).unwrap_or(i64::MAX));
+    }
+
+    /// Whether the store persists state (0 after it failed to open).
+    pub fn store_persistent(&self, persistent: bool) {
+        self.store_persistent.set(i64::from(persistent));
+    }
+
+    /// A stored subscription of `kind` (`sip_subscriptions_out`/`_in`) was
+    /// taken up after a restart with `outcome` (`resumed`, `resubscribed`,
+    /// `reprobed`, `expired`, `failed`).
+    pub fn subscription_restored(&self, kind: &'static str, outcome: &'static str) {
+        self.subscriptions_restored
+            .with_label_values(&[kind, outcome])
+            .inc();
+    }
+
+    /// A refresh of one of Parley's SIP subscriptions ended with `outcome` (`ok`, `failed`).
+    pub fn subscription_refresh(&self, outcome: &'static str) {
+        self.subscription_refreshes
+            .with_label_values(&[outcome])
+            .inc();
     }
 
     /// Copy the SIP endpoint's counters in.

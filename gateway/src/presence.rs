@@ -2,8 +2,9 @@
 //! becomes a SIP SUBSCRIBE (RFC 3856, RFC 6665); its NOTIFYs become
 //! `<presence/>`; `unsubscribe` becomes SUBSCRIBE with Expires: 0.
 //!
-//! The other direction (SIP user watches XMPP user) and persistence across
-//! restarts are not here yet.
+//! Each subscription is kept in the store; after a restart [`Router::restore_watches`]
+//! refreshes the stored dialogs (or subscribes afresh where a dialog is gone),
+//! so the XMPP user never has to subscribe again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +21,9 @@ use parley_sip::{IncomingRequest, OutgoingRequest};
 use parley_xmpp::stanza::{Presence, PresenceType, Stanza};
 
 use crate::router::Router;
+use crate::store::{WatchRow, unix_after, until_unix};
+
+const KIND: &str = "sip_subscriptions_out";
 
 /// How long Parley asks a SIP subscription to last (RFC 3856 §6.4 suggests an hour).
 const REQUESTED_EXPIRES: u32 = 3600;
@@ -34,8 +38,25 @@ pub struct Watch {
     pub dialog: Option<Dialog>,
     /// The last presence the contact's NOTIFYs gave, to answer probes.
     pub last: Option<Presence>,
+    /// The PIDF document that presence came from (what the store keeps).
+    pub last_pidf: Option<String>,
+    /// When the SIP subscription ends unless refreshed, seconds since the epoch.
+    pub expires_at: u64,
     /// Stops the refresh task.
     pub stop: CancellationToken,
+}
+
+impl Watch {
+    fn row(&self, call_id: &str) -> WatchRow {
+        WatchRow {
+            call_id: call_id.to_owned(),
+            watcher: self.watcher.to_string(),
+            contact: self.contact.to_string(),
+            expires_at: self.expires_at,
+            last_pidf: self.last_pidf.clone(),
+            dialog: self.dialog.clone(),
+        }
+    }
 }
 
 /// Outgoing subscriptions by Call-ID, and Call-ID by (watcher, contact).
@@ -128,6 +149,13 @@ impl Router {
             self.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
             return;
         }
+        self.start_watch(watcher, contact, true);
+    }
+
+    /// Send a new SUBSCRIBE for (watcher, contact). `announce`: tell the XMPP
+    /// user `subscribed` on success (not when re-subscribing after a restart:
+    /// she is subscribed already).
+    fn start_watch(self: &Arc<Self>, watcher: Jid, contact: Jid, announce: bool) {
         let (Ok(target), Ok(from)) = (
             self.mapper.jid_to_sip_user(&contact),
             self.mapper.xmpp_user_to_sip(&watcher),
@@ -139,17 +167,20 @@ impl Router {
         let call_id = format!("parley-sub-{correlation:x}@{}", self.component_domain);
         let tag = format!("ps{correlation:x}");
         let stop = CancellationToken::new();
-        self.watches.by_pair.insert(pair, call_id.clone());
-        self.watches.by_call_id.insert(
-            call_id.clone(),
-            Watch {
-                watcher: watcher.clone(),
-                contact: contact.clone(),
-                dialog: None,
-                last: None,
-                stop: stop.clone(),
-            },
-        );
+        let watch = Watch {
+            watcher: watcher.clone(),
+            contact: contact.clone(),
+            dialog: None,
+            last: None,
+            last_pidf: None,
+            expires_at: unix_after(Duration::from_secs(u64::from(REQUESTED_EXPIRES))),
+            stop: stop.clone(),
+        };
+        self.store.put_watch(watch.row(&call_id));
+        self.watches
+            .by_pair
+            .insert((watcher.to_string(), contact.to_string()), call_id.clone());
+        self.watches.by_call_id.insert(call_id.clone(), watch);
         let request = OutgoingRequest {
             method: "SUBSCRIBE".to_owned(),
             request_uri: target.to_string(),
@@ -159,7 +190,7 @@ impl Router {
             headers: subscribe_headers(REQUESTED_EXPIRES),
             body: None,
         };
-        debug!(correlation, %call_id, "XMPP subscribe → SIP SUBSCRIBE");
+        debug!(correlation, %call_id, announce, "XMPP subscribe → SIP SUBSCRIBE");
         let router = Arc::clone(self);
         self.tasks.spawn(async move {
             let result = router.sip.send_request(request).await;
@@ -167,56 +198,128 @@ impl Router {
                 Ok(r) if (200..300).contains(&r.status) => {
                     let dialog = Dialog::from_response(r.message()).ok();
                     debug!(correlation, status = r.status, dialog = dialog.is_some(), "SIP SUBSCRIBE accepted");
-                    let expires = r
-                        .header("Expires")
-                        .and_then(|e| e.trim().parse().ok())
-                        .unwrap_or(REQUESTED_EXPIRES);
+                    let expires = granted_expires(&r);
                     if let Some(mut w) = router.watches.by_call_id.get_mut(&call_id) {
                         w.dialog = dialog;
+                        w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
+                        router.store.put_watch(w.row(&call_id));
                     }
-                    router.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
+                    if announce {
+                        router.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
+                    } else {
+                        router.metrics.subscription_restored(KIND, "resubscribed");
+                    }
                     Some(expires)
                 }
                 other => {
                     info!(correlation, status = ?other.as_ref().map(|r| r.status), "SIP SUBSCRIBE refused");
-                    router.watches.remove(&call_id);
+                    router.forget_watch(&call_id);
+                    if !announce {
+                        router.metrics.subscription_restored(KIND, "failed");
+                        router.send_presence(&contact, &watcher, typed(PresenceType::Unavailable));
+                    }
                     // RFC 8048 §5.2: a refusal is `unsubscribed`.
                     router.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
                     None
                 }
             };
             if let Some(expires) = granted {
-                router.refresh_until_stopped(call_id, expires, stop).await;
+                router
+                    .refresh_until_stopped(call_id, refresh_wait(expires), stop)
+                    .await;
             }
         });
+    }
+
+    /// After a restart: take up the stored subscriptions, at most `per_sec` a
+    /// second so that a large store does not flood the SIP network. A stored
+    /// dialog still in time is refreshed in place (RFC 6665 §4.1.2.1); one that
+    /// ran out, or whose refresh is refused, is replaced by a new SUBSCRIBE.
+    pub(crate) fn restore_watches(self: &Arc<Self>, rows: Vec<WatchRow>, per_sec: u32) {
+        let spacing = Duration::from_secs(1) / per_sec.max(1);
+        for (i, row) in rows.into_iter().enumerate() {
+            let (Ok(watcher), Ok(contact)) = (Jid::parse(&row.watcher), Jid::parse(&row.contact))
+            else {
+                self.store.delete_watch(&row.call_id);
+                continue;
+            };
+            let last = row.last_pidf.as_deref().and_then(|pidf| {
+                pidf_body_to_xmpp(pidf.as_bytes(), &contact, &watcher)
+                    .ok()
+                    .flatten()
+            });
+            let stop = CancellationToken::new();
+            self.watches.by_pair.insert(
+                (row.watcher.clone(), row.contact.clone()),
+                row.call_id.clone(),
+            );
+            self.watches.by_call_id.insert(
+                row.call_id.clone(),
+                Watch {
+                    watcher,
+                    contact,
+                    dialog: row.dialog,
+                    last,
+                    last_pidf: row.last_pidf,
+                    expires_at: row.expires_at,
+                    stop: stop.clone(),
+                },
+            );
+            let delay = spacing * u32::try_from(i).unwrap_or(u32::MAX);
+            let router = Arc::clone(self);
+            let call_id = row.call_id;
+            self.tasks.spawn(async move {
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(delay) => {}
+                }
+                router.resume_watch(call_id, stop).await;
+            });
+        }
+    }
+
+    async fn resume_watch(self: &Arc<Self>, call_id: String, stop: CancellationToken) {
+        let in_time = self
+            .watches
+            .by_call_id
+            .get(&call_id)
+            .is_some_and(|w| until_unix(w.expires_at) > Duration::from_secs(2));
+        if in_time && self.refresh_once(&call_id).await.is_some() {
+            self.metrics.subscription_restored(KIND, "resumed");
+            let expires = self
+                .watches
+                .by_call_id
+                .get(&call_id)
+                .map_or(REQUESTED_EXPIRES, |w| {
+                    u32::try_from(until_unix(w.expires_at).as_secs()).unwrap_or(REQUESTED_EXPIRES)
+                });
+            self.refresh_until_stopped(call_id, refresh_wait(expires), stop)
+                .await;
+            return;
+        }
+        // Gone on the SIP side (expired meanwhile, 481, no dialog yet): start afresh.
+        if let Some(w) = self.forget_watch(&call_id) {
+            debug!(%call_id, "stored SIP subscription replaced by a new SUBSCRIBE");
+            self.start_watch(w.watcher, w.contact, false);
+        }
     }
 
     /// RFC 6665 §4.1.2.1: refresh before the subscription expires.
     async fn refresh_until_stopped(
         &self,
         call_id: String,
-        mut expires: u32,
+        mut wait: Duration,
         stop: CancellationToken,
     ) {
         loop {
-            // Refresh at 80 % of the granted time (at least a second ahead).
-            let wait = Duration::from_secs(u64::from(expires.saturating_sub(1).max(1)) * 4 / 5);
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(wait) => {}
             }
-            let Some(request) = self.in_dialog_subscribe(&call_id, REQUESTED_EXPIRES) else {
-                return;
-            };
-            match self.sip.send_request(request).await {
-                Ok(r) if (200..300).contains(&r.status) => {
-                    expires = r
-                        .header("Expires")
-                        .and_then(|e| e.trim().parse().ok())
-                        .unwrap_or(REQUESTED_EXPIRES);
-                }
-                _ => {
-                    if let Some(w) = self.watches.remove(&call_id) {
+            match self.refresh_once(&call_id).await {
+                Some(expires) => wait = refresh_wait(expires),
+                None => {
+                    if let Some(w) = self.forget_watch(&call_id) {
                         self.send_presence(
                             &w.contact,
                             &w.watcher,
@@ -227,6 +330,33 @@ impl Router {
                 }
             }
         }
+    }
+
+    /// One in-dialog refresh; the granted expiry on a 2xx, `None` otherwise.
+    async fn refresh_once(&self, call_id: &str) -> Option<u32> {
+        let request = self.in_dialog_subscribe(call_id, REQUESTED_EXPIRES)?;
+        match self.sip.send_request(request).await {
+            Ok(r) if (200..300).contains(&r.status) => {
+                self.metrics.subscription_refresh("ok");
+                let expires = granted_expires(&r);
+                if let Some(mut w) = self.watches.by_call_id.get_mut(call_id) {
+                    w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
+                    self.store.put_watch(w.row(call_id));
+                }
+                Some(expires)
+            }
+            other => {
+                self.metrics.subscription_refresh("failed");
+                info!(%call_id, status = ?other.as_ref().map(|r| r.status), "SIP subscription refresh failed");
+                None
+            }
+        }
+    }
+
+    /// Drop a subscription from memory and from the store.
+    fn forget_watch(&self, call_id: &str) -> Option<Watch> {
+        self.store.delete_watch(call_id);
+        self.watches.remove(call_id)
     }
 
     /// The next SUBSCRIBE in the subscription's dialog, if it has one.
@@ -250,7 +380,9 @@ impl Router {
             return;
         };
         // The dialog stays until the terminating NOTIFY (RFC 6665 §4.4.1), or
-        // for 32 s (Timer F) if none comes.
+        // for 32 s (Timer F) if none comes; the store forgets it now, so a
+        // restart does not bring it back.
+        self.store.delete_watch(call_id);
         self.watches
             .by_pair
             .remove(&(watcher.to_string(), contact.to_string()));
@@ -298,6 +430,8 @@ impl Router {
         };
         if let Some(p) = &presence {
             w.last = Some(p.clone());
+            w.last_pidf = String::from_utf8(body).ok();
+            self.store.put_watch(w.row(&call_id));
         }
         drop(w);
         if let Some(p) = presence {
@@ -305,7 +439,7 @@ impl Router {
         }
         if state.is_some_and(|s| s.state == "terminated") {
             // The subscription ended on the SIP side: the watcher is told (RFC 8048 §5.2).
-            self.watches.remove(&call_id);
+            self.forget_watch(&call_id);
             self.send_presence(&contact, &watcher, typed(PresenceType::Unavailable));
             self.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
         }
@@ -325,6 +459,18 @@ fn typed(t: PresenceType) -> Presence {
         presence_type: Some(t),
         ..Presence::default()
     }
+}
+
+/// The Expires a 2xx granted (RFC 6665 §4.1.2.1: it may shorten ours).
+fn granted_expires(r: &parley_sip::Response) -> u32 {
+    r.header("Expires")
+        .and_then(|e| e.trim().parse().ok())
+        .unwrap_or(REQUESTED_EXPIRES)
+}
+
+/// Refresh at 80 % of the granted time (at least a second ahead).
+fn refresh_wait(expires: u32) -> Duration {
+    Duration::from_secs(u64::from(expires.saturating_sub(1).max(1)) * 4 / 5)
 }
 
 /// RFC 3856 §6: Event: presence, Accept: application/pidf+xml.

@@ -4,7 +4,9 @@
 //! user answers `subscribed` and whenever her presence changes, `terminated`
 //! on `unsubscribed` (reason=rejected), on un-SUBSCRIBE and on expiry.
 //!
-//! Not persisted yet: a restart forgets these subscriptions.
+//! Each subscription (dialog, expiry, whether approved, last PIDF) is kept in
+//! the store; after a restart [`Router::restore_watchers`] re-arms expiry and
+//! probes the XMPP users again, so SIP subscribers notice nothing.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +24,9 @@ use parley_sip::{IncomingRequest, OutgoingRequest};
 use parley_xmpp::stanza::{Presence, PresenceType, Stanza};
 
 use crate::router::Router;
+use crate::store::{WatcherRow, unix_after, until_unix};
+
+const KIND: &str = "sip_subscriptions_in";
 
 /// Longest subscription Parley grants, in seconds (RFC 3856 §6.4: an hour is usual).
 const MAX_EXPIRES: u32 = 3600;
@@ -42,6 +47,20 @@ pub struct Watcher {
     pub resources: BTreeMap<String, Presence>,
     /// The last PIDF sent, so that repeated presence does not repeat NOTIFYs.
     pub last_pidf: Option<String>,
+}
+
+impl Watcher {
+    fn row(&self) -> WatcherRow {
+        WatcherRow {
+            call_id: self.dialog.id.call_id.clone(),
+            watcher: self.watcher.to_string(),
+            target: self.target.to_string(),
+            expires_at: unix_after(self.expires_at.saturating_duration_since(Instant::now())),
+            active: self.active,
+            last_pidf: self.last_pidf.clone(),
+            dialog: self.dialog.clone(),
+        }
+    }
 }
 
 /// Incoming subscriptions by Call-ID, and Call-ID by (watcher, target).
@@ -112,12 +131,13 @@ impl Router {
             );
             if expires == 0 {
                 // RFC 6665 §4.2.1.4: un-SUBSCRIBE ends it with a final NOTIFY.
-                if let Some(w) = self.watchers.remove(&call_id) {
+                if let Some(w) = self.forget_watcher(&call_id) {
                     self.send_presence_typed(&w.watcher, &w.target, PresenceType::Unsubscribe);
                     self.notify(w, "terminated;reason=timeout", false);
                 }
             } else if let Some(mut w) = self.watchers.by_call_id.get_mut(&call_id) {
                 w.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
+                self.store.put_watcher(w.row());
             }
             return;
         }
@@ -173,19 +193,83 @@ impl Router {
         self.watchers
             .by_pair
             .insert((watcher.to_string(), target.to_string()), call_id.clone());
+        self.store.put_watcher(w.row());
         self.watchers.by_call_id.insert(call_id.clone(), w);
         self.send_presence_typed(&watcher, &target, PresenceType::Subscribe);
         let router = Arc::clone(self);
         tokio::spawn(async move { router.expire_when_due(call_id).await });
     }
 
-    /// Shutdown: nothing remembers these subscriptions yet, so end each one with
-    /// `terminated;reason=deactivated`, which asks the subscriber to subscribe
-    /// again at once (RFC 6665 §4.1.3) — to the restarted gateway.
+    /// Shutdown. With a working store the subscriptions stay (they are on
+    /// disk and the restarted gateway takes them up). Without one, nothing
+    /// would remember them, so end each with `terminated;reason=deactivated`,
+    /// which asks the subscriber to subscribe again at once (RFC 6665 §4.1.3)
+    /// — to the restarted gateway.
     pub(crate) fn deactivate_watchers(&self) {
+        if self.store.is_persistent() {
+            return;
+        }
         for w in self.watchers.take_all() {
             self.notify(w, "terminated;reason=deactivated", false);
         }
+    }
+
+    /// After a restart: take up the stored subscriptions. One that ran out
+    /// while the gateway was down ends with NOTIFY `terminated;reason=timeout`
+    /// (RFC 6665 §4.2.2); the others get their expiry timer back, and the XMPP
+    /// user is probed again (approved ones, RFC 6121 §4.3) or asked again
+    /// (pending ones: her answer may have been lost while the component was
+    /// away), at most `per_sec` a second.
+    pub(crate) fn restore_watchers(self: &Arc<Self>, rows: Vec<WatcherRow>, per_sec: u32) {
+        let spacing = Duration::from_secs(1) / per_sec.max(1);
+        for (i, row) in rows.into_iter().enumerate() {
+            let (Ok(watcher), Ok(target)) = (Jid::parse(&row.watcher), Jid::parse(&row.target))
+            else {
+                self.store.delete_watcher(&row.call_id);
+                continue;
+            };
+            let remaining = until_unix(row.expires_at);
+            let w = Watcher {
+                watcher: watcher.clone(),
+                target: target.clone(),
+                dialog: row.dialog,
+                expires_at: Instant::now() + remaining,
+                active: row.active,
+                resources: BTreeMap::new(),
+                last_pidf: row.last_pidf,
+            };
+            if remaining.is_zero() {
+                self.store.delete_watcher(&row.call_id);
+                self.metrics.subscription_restored(KIND, "expired");
+                self.notify(w, "terminated;reason=timeout", false);
+                continue;
+            }
+            let call_id = row.call_id;
+            self.watchers
+                .by_pair
+                .insert((row.watcher, row.target), call_id.clone());
+            self.watchers.by_call_id.insert(call_id.clone(), w);
+            let router = Arc::clone(self);
+            let delay = spacing * u32::try_from(i).unwrap_or(u32::MAX);
+            let active = row.active;
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                if active {
+                    router.metrics.subscription_restored(KIND, "reprobed");
+                    router.send_presence_typed(&watcher, &target, PresenceType::Probe);
+                } else {
+                    router.metrics.subscription_restored(KIND, "resumed");
+                    router.send_presence_typed(&watcher, &target, PresenceType::Subscribe);
+                }
+                router.expire_when_due(call_id).await;
+            });
+        }
+    }
+
+    /// Drop a subscription from memory and from the store.
+    fn forget_watcher(&self, call_id: &str) -> Option<Watcher> {
+        self.store.delete_watcher(call_id);
+        self.watchers.remove(call_id)
     }
 
     /// RFC 6665 §4.2.2: end the subscription when its time is up (refreshes move it).
@@ -195,7 +279,7 @@ impl Router {
                 return;
             };
             if Instant::now() >= due {
-                if let Some(w) = self.watchers.remove(&call_id) {
+                if let Some(w) = self.forget_watcher(&call_id) {
                     self.notify(w, "terminated;reason=timeout", false);
                 }
                 return;
@@ -213,7 +297,7 @@ impl Router {
         };
         match p.presence_type {
             Some(PresenceType::Unsubscribed) => {
-                if let Some(w) = self.watchers.remove(&call_id) {
+                if let Some(w) = self.forget_watcher(&call_id) {
                     self.notify(w, "terminated;reason=rejected", false);
                 }
             }
@@ -225,6 +309,7 @@ impl Router {
                     // Her current presence (or unavailable) answers the probe;
                     // the active NOTIFY goes out with it (RFC 6121 §4.3.2).
                     w.active = true;
+                    self.store.put_watcher(w.row());
                     self.send_presence_typed(&w.watcher, &w.target, PresenceType::Probe);
                     return true;
                 } else if p.presence_type == Some(PresenceType::Unavailable) {
@@ -236,6 +321,8 @@ impl Router {
                     let remaining = w.expires_at.saturating_duration_since(Instant::now());
                     let state = format!("active;expires={}", remaining.as_secs());
                     self.notify_state(&mut w, &state, true);
+                    // The dialog's CSeq moved on: a restart must continue above it.
+                    self.store.put_watcher(w.row());
                 }
             }
             _ => {}

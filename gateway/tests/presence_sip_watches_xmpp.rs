@@ -137,11 +137,22 @@ async fn sip_user_subscribes_to_xmpp_user_and_gets_her_presence() {
     assert!(out.received("NOTIFY ") >= 3, "{}", out.report());
 }
 
-/// RFC 6665 §4.1.3: subscriptions are not persisted yet, so SIGTERM ends each
-/// with `terminated;reason=deactivated`, asking the subscriber to come back.
+/// RFC 6665 §4.1.3: when the store cannot keep them (here `store.path` names a
+/// plain file), SIGTERM ends each subscription with
+/// `terminated;reason=deactivated`, asking the subscriber to come back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_deactivates_sip_subscriptions() {
-    let mut world = World::start(Options::default());
+async fn without_a_store_shutdown_deactivates_sip_subscriptions() {
+    let not_a_dir = tempfile::NamedTempFile::new().expect("temp file");
+    let mut world = World::start(Options {
+        store_path: Some(not_a_dir.path().to_owned()),
+        ..Options::default()
+    });
+    assert_eq!(world.parley.metric("parley_store_persistent"), 0.0);
+    assert!(
+        world.parley.log().contains("STORE UNUSABLE"),
+        "{}",
+        world.parley.log()
+    );
     let mut juliet = world.client("juliet").await;
     let scenario = subscriber_scenario(&deactivated_ending());
     let sipp = parley_harness::sipp::Sipp::new(world.scenario("subscriber.xml", &scenario))

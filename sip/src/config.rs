@@ -185,14 +185,36 @@ pub struct TlsConfig {
     pub require_client_cert: bool,
 }
 
+/// RFC 3263 DNS: where NAPTR, SRV and A/AAAA questions go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsConfig {
+    /// Name servers (UDP, then TCP, at each address); empty: the system's
+    /// (`/etc/resolv.conf`, and `/etc/hosts` first). When set, only these
+    /// servers are asked (no hosts file, no search domains).
+    pub nameservers: Vec<SocketAddr>,
+    /// How long one DNS question may take before it counts as unanswered.
+    pub timeout: Duration,
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            nameservers: Vec::new(),
+            timeout: Duration::from_secs(2),
+        }
+    }
+}
+
 /// Everything the endpoint needs to start.
 #[derive(Debug, Clone)]
 pub struct EndpointConfig {
     /// Where to listen.
     pub listen: Vec<ListenAddr>,
     /// Where requests go when set (a SIP URI, e.g. `sip:127.0.0.1:5070;transport=tcp`);
-    /// otherwise to the Request-URI's host and port.
+    /// otherwise to the Request-URI's host, located per RFC 3263 (NAPTR, SRV, A/AAAA).
     pub outbound_proxy: Option<String>,
+    /// DNS for RFC 3263 server location.
+    pub dns: DnsConfig,
     /// Sent as User-Agent in requests and Server in responses.
     pub user_agent: String,
     /// Bounds.
@@ -210,6 +232,7 @@ impl Default for EndpointConfig {
         EndpointConfig {
             listen: Vec::new(),
             outbound_proxy: None,
+            dns: DnsConfig::default(),
             user_agent: concat!("Parley/", env!("CARGO_PKG_VERSION")).to_owned(),
             limits: Limits::default(),
             timers: Timers::default(),

@@ -6,6 +6,9 @@
 //! → `wire` parse (a 400 from salvage when that fails) → `wire::validate` →
 //! `transaction` (retransmissions absorbed here) → channel (full: 503 +
 //! Retry-After) → the gateway.
+//!
+//! One sent request: `locate` (RFC 3263, through [`crate::resolver`]) → a
+//! client transaction per target until one answers (§4.3) → the caller.
 
 use std::collections::HashMap;
 use std::io;
@@ -23,9 +26,11 @@ use crate::auth;
 use crate::config::{EndpointConfig, Transport};
 use crate::error::{Error, TransactionError};
 use crate::framing::FramingError;
+use crate::locate::Destination;
+use crate::resolver::Resolver;
 use crate::stats::{Counters, Stats, bump};
 use crate::transaction::{
-    ClientKey, MAGIC_COOKIE, Output, RequestOutcome, ResponseOutcome, ServerKey, Target,
+    AckKey, ClientKey, MAGIC_COOKIE, Output, RequestOutcome, ResponseOutcome, ServerKey, Target,
     Transactions, Transmit,
 };
 use crate::transport::{tcp, tls, udp};
@@ -297,6 +302,8 @@ pub struct Responder {
     key: ServerKey,
     salvage: Salvage,
     to_tag: String,
+    /// For an INVITE: the dialog its 2xx's ACK will name (§13.3.1.4).
+    ack: Option<AckKey>,
     answered: bool,
 }
 
@@ -357,9 +364,16 @@ impl Responder {
             headers,
             body,
         );
-        let transmit = self
-            .inner
-            .with_core(|core| core.transactions.respond(&self.key, status, bytes, now()));
+        let transmit = self.inner.with_core(|core| {
+            let transmit = core.transactions.respond(&self.key, status, bytes, now());
+            // RFC 3261 §13.3.1.4: a 2xx to INVITE is retransmitted until its ACK.
+            if (200..300).contains(&status)
+                && let Some(ack) = &self.ack
+            {
+                core.transactions.expect_ack(&self.key, ack.clone());
+            }
+            transmit
+        });
         if let Some(transmit) = transmit {
             self.inner.counters.response_out(status);
             self.inner.transmit(transmit);
@@ -377,16 +391,51 @@ impl Drop for Responder {
 }
 
 /// How a client transaction ended, for the task waiting in `send_request`.
-/// (Timer F is told by dropping the sender.)
 enum Outcome {
     Response(Message),
     /// RFC 3261 §17.1.4: the connection carrying the request closed.
     ConnectionLost,
+    /// Timer F fired; `heard` tells whether any provisional response came
+    /// (RFC 3263 §4.3 fails over only when none did).
+    TimedOut {
+        heard: bool,
+    },
+}
+
+/// The task waiting for a client transaction's end.
+struct Waiter {
+    tx: oneshot::Sender<Outcome>,
+    /// A provisional response arrived.
+    heard: bool,
 }
 
 struct Core {
     transactions: Transactions,
-    waiters: HashMap<ClientKey, oneshot::Sender<Outcome>>,
+    waiters: HashMap<ClientKey, Waiter>,
+}
+
+/// RFC 3263 §4: where one request may go, in the order to try.
+struct Located {
+    targets: Vec<Target>,
+    /// The URI's host, for TLS server identity.
+    host: String,
+}
+
+/// RFC 3263 §4.3: an attempt at one target that failed.
+struct Failed {
+    error: TransactionError,
+    /// Whether the next target may be tried: a transport failure, or a
+    /// timeout "without ever having received any response".
+    try_next: bool,
+}
+
+impl From<TransactionError> for Failed {
+    fn from(error: TransactionError) -> Failed {
+        Failed {
+            error,
+            try_next: false,
+        }
+    }
 }
 
 /// The endpoint's shared state; the transports call into it.
@@ -401,6 +450,7 @@ pub(crate) struct Inner {
     tcp_addrs: Vec<SocketAddr>,
     tls_addrs: Vec<SocketAddr>,
     tls: Option<tls::Tls>,
+    resolver: Resolver,
     incoming: mpsc::Sender<IncomingRequest>,
     shutdown: CancellationToken,
 }
@@ -474,6 +524,7 @@ impl Endpoint {
             tcp_addrs: tcp_listeners.iter().map(|(_, a)| *a).collect(),
             tls_addrs: tls_listeners.iter().map(|(_, a)| *a).collect(),
             tls: tls.clone(),
+            resolver: Resolver::new(&config.dns),
             incoming,
             shutdown: shutdown.clone(),
             config,
@@ -528,8 +579,13 @@ impl Endpoint {
     }
 
     /// Sends a request and waits for its final response (RFC 3261 §17.1.2),
-    /// or a timeout (Timer F) or transport error. A 401/407 challenge is
-    /// answered once with credentials from the config, when `auth` can.
+    /// or a timeout (Timer F) or transport error. The outbound proxy or the
+    /// Request-URI is located once per request (RFC 3263 §4: NAPTR, SRV,
+    /// A/AAAA); a transport error, a 503 or a timeout without any response
+    /// moves the request, as a new transaction, to the next target (§4.3),
+    /// and when every target fails the last 503 (else the last error) is
+    /// returned. A 401/407 challenge is answered once with credentials from
+    /// the config, when `auth` can, starting at the target that challenged.
     pub async fn send_request(&self, req: OutgoingRequest) -> Result<Response, TransactionError> {
         if req.method.is_empty() || req.method == "ACK" || req.method == "INVITE" {
             return Err(TransactionError::InvalidRequest(
@@ -550,10 +606,15 @@ impl Endpoint {
             .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u32>().ok())
             .unwrap_or(1);
         let mut headers = req.headers.clone();
+        let located = tokio::select! {
+            located = self.inner.locate(&req.request_uri) => located?,
+            () = self.inner.shutdown.cancelled() => return Err(TransactionError::ShuttingDown),
+        };
+        let mut first = 0;
         let mut retried = false;
         loop {
-            let response = self
-                .send_once(&req, &call_id, &from_tag, cseq, &headers)
+            let (response, used) = self
+                .send_located(&req, &call_id, &from_tag, cseq, &headers, &located, first)
                 .await?;
             if !retried
                 && matches!(response.status, 401 | 407)
@@ -563,12 +624,68 @@ impl Endpoint {
                 headers.push(authorization);
                 cseq += 1;
                 retried = true;
+                // The answer goes to the server that challenged.
+                first = used;
                 continue;
             }
             return Ok(response);
         }
     }
 
+    /// RFC 3263 §4.3: tries the targets from `first` on, each with a new
+    /// transaction (new branch), until one answers other than 503; returns
+    /// the response and the index of the target that gave it.
+    #[allow(clippy::too_many_arguments)]
+    async fn send_located(
+        &self,
+        req: &OutgoingRequest,
+        call_id: &str,
+        from_tag: &str,
+        cseq: u32,
+        headers: &[(String, String)],
+        located: &Located,
+        first: usize,
+    ) -> Result<(Response, usize), TransactionError> {
+        let mut last_error = None;
+        let mut last_503 = None;
+        for (index, target) in located.targets.iter().enumerate().skip(first) {
+            match self
+                .send_once(
+                    req,
+                    call_id,
+                    from_tag,
+                    cseq,
+                    headers,
+                    *target,
+                    &located.host,
+                )
+                .await
+            {
+                // §4.3: "failure occurs if the transaction layer reports a 503
+                // error response"; the last 503 stands if no target does better.
+                Ok(response) if response.status == 503 => {
+                    tracing::debug!(peer = %target.addr, "503: trying the next target");
+                    last_503 = Some((response, index));
+                }
+                Ok(response) => return Ok((response, index)),
+                Err(Failed {
+                    error,
+                    try_next: true,
+                }) => {
+                    tracing::debug!(peer = %target.addr, kind = error.kind(), "trying the next target");
+                    last_error = Some(error);
+                }
+                Err(Failed { error, .. }) => return Err(error),
+            }
+        }
+        if let Some(answer) = last_503 {
+            return Ok(answer);
+        }
+        Err(last_error.unwrap_or_else(|| TransactionError::Unresolvable(req.request_uri.clone())))
+    }
+
+    /// One transaction to one target.
+    #[allow(clippy::too_many_arguments)]
     async fn send_once(
         &self,
         req: &OutgoingRequest,
@@ -576,9 +693,21 @@ impl Endpoint {
         from_tag: &str,
         cseq: u32,
         headers: &[(String, String)],
-    ) -> Result<Response, TransactionError> {
+        target: Target,
+        host: &str,
+    ) -> Result<Response, Failed> {
         let inner = &self.inner;
-        let (addr, mut transport, host) = inner.destination(&req.request_uri).await?;
+        let Target {
+            addr,
+            mut transport,
+        } = target;
+        let transport_failed = |source| Failed {
+            error: TransactionError::Transport {
+                target: addr.to_string(),
+                source,
+            },
+            try_next: true,
+        };
         let branch = format!("{MAGIC_COOKIE}{}", random_token());
         // A From that already has a tag (an in-dialog request) is kept as given.
         let from = if write::has_tag(&req.from) {
@@ -676,20 +805,14 @@ impl Endpoint {
         } else if transport == Transport::Tcp {
             tcp::connect(addr, inner, &inner.shutdown, inner.config.timers.t1 * 64)
                 .await
-                .map_err(|source| TransactionError::Transport {
-                    target: addr.to_string(),
-                    source,
-                })?;
+                .map_err(transport_failed)?;
         } else if transport == Transport::Tls {
             let tls = inner.tls.as_ref().ok_or(TransactionError::InvalidRequest(
                 "TLS target without [sip.tls] config",
             ))?;
-            tls::connect(addr, &host, tls, inner, &inner.shutdown)
+            tls::connect(addr, host, tls, inner, &inner.shutdown)
                 .await
-                .map_err(|source| TransactionError::Transport {
-                    target: addr.to_string(),
-                    source,
-                })?;
+                .map_err(transport_failed)?;
         }
         let key = ClientKey {
             branch: branch.clone(),
@@ -702,32 +825,38 @@ impl Endpoint {
                 let transmit = core
                     .transactions
                     .start_client(key.clone(), bytes, target, now())?;
-                core.waiters.insert(key.clone(), tx);
+                core.waiters
+                    .insert(key.clone(), Waiter { tx, heard: false });
                 Some(transmit)
             })
             .ok_or(TransactionError::Overloaded)?;
         inner.counters.request_out(&req.method);
         if let Err(source) = inner.send_bytes(&transmit) {
+            // RFC 3263 §4.3: a transport failure (UDP included: no route, an
+            // address family we have no socket for) moves on to the next target.
             bump(&inner.counters.transport_errors);
-            if transport.is_reliable() {
-                inner.with_core(|core| core.waiters.remove(&key));
-                return Err(TransactionError::Transport {
-                    target: addr.to_string(),
-                    source,
-                });
-            }
+            inner.with_core(|core| {
+                core.transactions.remove_client(&key);
+                core.waiters.remove(&key)
+            });
+            return Err(transport_failed(source));
         }
         tokio::select! {
             r = rx => match r {
                 Ok(Outcome::Response(message)) => Ok(Response::from_message(message)),
-                Ok(Outcome::ConnectionLost) => Err(TransactionError::Transport {
-                    target: addr.to_string(),
-                    source: io::Error::new(io::ErrorKind::ConnectionAborted, "connection closed"),
+                Ok(Outcome::ConnectionLost) => Err(transport_failed(io::Error::new(
+                    io::ErrorKind::ConnectionAborted,
+                    "connection closed",
+                ))),
+                // §4.3: a timeout "without ever having received any response,
+                // provisional or final" is a failure; after a 1xx it is not.
+                Ok(Outcome::TimedOut { heard }) => Err(Failed {
+                    error: TransactionError::Timeout,
+                    try_next: !heard,
                 }),
-                // The sender is dropped only by Timer F.
-                Err(_) => Err(TransactionError::Timeout),
+                Err(_) => Err(TransactionError::Timeout.into()),
             },
-            () = inner.shutdown.cancelled() => Err(TransactionError::ShuttingDown),
+            () = inner.shutdown.cancelled() => Err(TransactionError::ShuttingDown.into()),
         }
     }
 }
@@ -749,7 +878,7 @@ impl Inner {
         });
         for waiter in waiters {
             bump(&self.counters.transport_errors);
-            let _ = waiter.send(Outcome::ConnectionLost);
+            let _ = waiter.tx.send(Outcome::ConnectionLost);
         }
     }
 
@@ -867,10 +996,19 @@ impl Inner {
         let key = ServerKey::of(&head);
         let is_ack = head.method == "ACK";
         let outcome = self.with_core(|core| {
-            Some(
-                core.transactions
-                    .handle_request(&key, is_ack, target, now()),
-            )
+            let outcome = core
+                .transactions
+                .handle_request(&key, is_ack, target, now());
+            // RFC 3261 §13.3.1.4: the ACK of a 2xx is its own transaction;
+            // it is matched by dialog and ends the 2xx's retransmission.
+            if outcome == RequestOutcome::StrayAck
+                && core
+                    .transactions
+                    .handle_ack_of_2xx(&AckKey::of_ack(&head), now())
+            {
+                return Some(RequestOutcome::AckAbsorbed);
+            }
+            Some(outcome)
         });
         match outcome {
             Some(RequestOutcome::New) => {}
@@ -888,6 +1026,10 @@ impl Inner {
                 return;
             }
         }
+        let to_tag = head
+            .to
+            .param("tag")
+            .map_or_else(random_token, str::to_owned);
         let responder = Responder {
             inner: self.clone(),
             key,
@@ -899,10 +1041,13 @@ impl Inner {
                 salvage
             },
             // An in-dialog request already names our tag; keep it.
-            to_tag: head
-                .to
-                .param("tag")
-                .map_or_else(random_token, str::to_owned),
+            to_tag: to_tag.clone(),
+            ack: (head.method == "INVITE").then(|| AckKey {
+                call_id: head.call_id.clone(),
+                cseq: head.cseq,
+                from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
+                to_tag,
+            }),
             answered: false,
         };
         if head.method == "INVITE" {
@@ -956,12 +1101,18 @@ impl Inner {
                 |core| match core.transactions.handle_response(&key, status, now()) {
                     ResponseOutcome::Final => core.waiters.remove(&key).map(Some),
                     ResponseOutcome::Stray => Some(None),
-                    ResponseOutcome::Provisional | ResponseOutcome::Absorbed => None,
+                    ResponseOutcome::Provisional => {
+                        if let Some(waiter) = core.waiters.get_mut(&key) {
+                            waiter.heard = true;
+                        }
+                        None
+                    }
+                    ResponseOutcome::Absorbed => None,
                 },
             );
         match waiter {
             Some(Some(waiter)) => {
-                let _ = waiter.send(Outcome::Response(message));
+                let _ = waiter.tx.send(Outcome::Response(message));
             }
             Some(None) => {
                 bump(&self.counters.stray_responses);
@@ -1061,42 +1212,25 @@ impl Inner {
         }
     }
 
-    /// Where a request goes: the outbound proxy, else the Request-URI's host
-    /// (A/AAAA only; RFC 3263 NAPTR/SRV is not done).
-    async fn destination(
-        &self,
-        request_uri: &str,
-    ) -> Result<(SocketAddr, Transport, String), TransactionError> {
+    /// RFC 3263 §4: where a request goes, in the order to try: the outbound
+    /// proxy's URI, else the Request-URI, resolved through NAPTR, SRV and
+    /// A/AAAA (a numeric host needs no DNS).
+    async fn locate(&self, request_uri: &str) -> Result<Located, TransactionError> {
         let text = self.config.outbound_proxy.as_deref().unwrap_or(request_uri);
         let Ok(Uri::Sip(uri)) = Uri::parse(text) else {
             return Err(TransactionError::Unresolvable(text.to_owned()));
         };
-        let transport = uri
-            .uri_params
-            .get_val("transport")
-            .and_then(|t| Transport::from_token(t))
-            .unwrap_or(if uri.sips {
-                Transport::Tls
-            } else {
-                Transport::Udp
-            });
-        // RFC 3261 §19.1.2: 5061 is the default port for TLS.
-        let default_port = if transport == Transport::Tls {
-            5061
-        } else {
-            5060
-        };
-        let port = uri.host_port.port.unwrap_or(default_port);
-        if let Some(ip) = uri.host_port.ip() {
-            return Ok((SocketAddr::new(ip, port), transport, ip.to_string()));
+        let destination = Destination::of_uri(&uri);
+        let targets = self.resolver.locate(&destination, self.tls.is_some()).await;
+        if targets.is_empty() {
+            return Err(TransactionError::Unresolvable(text.to_owned()));
         }
-        let host = uri.host_port.host.to_string();
-        let addr = tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .map_err(|_| TransactionError::Unresolvable(text.to_owned()))?
-            .next()
-            .ok_or_else(|| TransactionError::Unresolvable(text.to_owned()))?;
-        Ok((addr, transport, host))
+        // TLS checks the URI's host (RFC 3261 §26.3.1), not the located address.
+        let host = match uri.host_port.ip() {
+            Some(ip) => ip.to_string(),
+            None => uri.host_port.host.to_string(),
+        };
+        Ok(Located { targets, host })
     }
 
     /// Our sent-by for a request to `peer` over `transport` (RFC 3261 §18.1.1).
@@ -1186,18 +1320,23 @@ async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
             let outputs = core.transactions.handle_timeout(now);
             let mut timed_out = Vec::new();
             for output in &outputs {
-                if let Output::TimedOut(key) = output {
-                    // Dropping the waiter's sender tells send_request: Timer F.
-                    timed_out.push(core.waiters.remove(key));
+                if let Output::TimedOut(key) = output
+                    && let Some(waiter) = core.waiters.remove(key)
+                {
+                    timed_out.push(waiter);
                 }
             }
             (outputs, timed_out)
         };
-        drop(timed_out);
+        for waiter in timed_out {
+            let heard = waiter.heard;
+            let _ = waiter.tx.send(Outcome::TimedOut { heard });
+        }
         for output in outputs {
             match output {
                 Output::Transmit(transmit) => inner.transmit(transmit),
                 Output::TimedOut(_) => bump(&inner.counters.timeouts),
+                // §13.3.1.4 would end the session with a BYE; there is none yet.
                 Output::AckTimedOut(_) => tracing::debug!("no ACK for a final response to INVITE"),
             }
         }

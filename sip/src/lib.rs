@@ -19,6 +19,8 @@ pub mod dialog;
 pub mod framing;
 /// Whole untrusted-input paths for fuzz targets and never-panic property tests.
 pub mod fuzzing;
+/// RFC 3263 §4: locating SIP servers (NAPTR, SRV, A/AAAA), sans-IO.
+pub mod locate;
 /// Plain counters read at scrape time.
 pub mod stats;
 /// RFC 3261 §17: client and server transactions, sans-IO.
@@ -31,11 +33,14 @@ pub mod wire;
 pub mod endpoint;
 /// The crate's error type.
 pub mod error;
+/// RFC 3263 §4: the DNS questions of [`locate`], asked with hickory-resolver (tokio).
+#[cfg(feature = "tokio")]
+pub mod resolver;
 /// RFC 3261 §18, §26: UDP, TCP and TLS transports (tokio).
 #[cfg(feature = "tokio")]
 pub mod transport;
 
-pub use config::{EndpointConfig, Limits, ListenAddr, Timers, Transport};
+pub use config::{DnsConfig, EndpointConfig, Limits, ListenAddr, Timers, Transport};
 pub use error::{Error, TransactionError};
 pub use stats::Stats;
 

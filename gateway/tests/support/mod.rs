@@ -25,6 +25,10 @@ pub struct World {
     pub parley: Parley,
     /// Parley's SIP port (UDP and TCP).
     pub sip_port: u16,
+    /// The config parley runs with (kept for [`World::restart_parley`]).
+    pub config: String,
+    metrics: SocketAddr,
+    earlier_logs: String,
     dir: tempfile::TempDir,
 }
 
@@ -41,6 +45,8 @@ pub struct Options {
     pub t1_ms: Option<u64>,
     /// `messages.send_chat_states`.
     pub send_chat_states: bool,
+    /// `store.path`; a fresh directory in the world's temp dir when `None`.
+    pub store_path: Option<PathBuf>,
 }
 
 impl World {
@@ -90,7 +96,10 @@ send_chat_states = {chat_states}
             t1 = options.t1_ms.unwrap_or(100),
             window = options.delivery_window_ms.unwrap_or(300),
             chat_states = options.send_chat_states,
-            store = dir.path().join("store").display(),
+            store = options
+                .store_path
+                .unwrap_or_else(|| dir.path().join("store"))
+                .display(),
             extra = options.extra,
         );
         let parley = Parley::start(
@@ -103,8 +112,39 @@ send_chat_states = {chat_states}
             prosody,
             parley,
             sip_port,
+            config,
+            metrics,
+            earlier_logs: String::new(),
             dir,
         }
+    }
+
+    /// Parley's log across restarts.
+    pub fn logs(&self) -> String {
+        format!("{}{}", self.earlier_logs, self.parley.log())
+    }
+
+    /// The default store directory (when [`Options::store_path`] was `None`).
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    /// SIGTERM parley, check it exits 0, run `between` while it is down, then
+    /// start it again with the same config and ports and wait until it is ready.
+    pub fn restart_parley(&mut self, between: impl FnOnce(&World)) {
+        let code = self.parley.terminate(Duration::from_secs(40));
+        assert_eq!(code, Some(0), "{}", self.parley.log());
+        self.earlier_logs.push_str(&format!(
+            "{}---- (parley restarted) ----\n",
+            self.parley.log()
+        ));
+        between(self);
+        self.parley = Parley::start(
+            &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
+            &self.config,
+            self.metrics,
+        );
+        self.parley.wait_ready(Duration::from_secs(20));
     }
 
     /// Parley's SIP address.

@@ -1,8 +1,12 @@
 //! RFC 3261 §17.2.1: the INVITE server transaction (Figure 7), far enough to
 //! answer an INVITE with a final response and absorb its ACK.
 //!
-//! Not done here: retransmitting a 2xx until its ACK (§13.3.1.4) is the
-//! UAS core's job and waits for chat sessions; a 2xx ends this transaction.
+//! A 2xx ends the transaction in §17.2.1, and §13.3.1.4 gives its
+//! retransmission to the UAS core: "it is necessary to periodically pass the
+//! response directly to the transport until the ACK arrives". That duty is
+//! kept here, in the [`InviteServerState::Accepted`] state, so one timer heap
+//! drives it; the ACK of a 2xx (a new transaction, other branch) is matched
+//! to it by dialog in [`crate::transaction::Transactions::handle_ack_of_2xx`].
 
 use std::time::{Duration, Instant};
 
@@ -18,6 +22,9 @@ pub enum InviteServerState {
     Proceeding,
     /// A 300–699 was sent; retransmitting it (Timer G) until the ACK.
     Completed,
+    /// A 2xx was sent; the UAS core retransmits it until its ACK, for at
+    /// most 64·T1 (RFC 3261 §13.3.1.4).
+    Accepted,
     /// The ACK arrived; absorbing ACK retransmissions until Timer I.
     Confirmed,
     /// Done.
@@ -29,7 +36,7 @@ pub enum InviteServerState {
 pub enum InviteServerTimeout {
     /// Timer G: send the final response again.
     Retransmit(Transmit),
-    /// Timer H: the ACK never came.
+    /// Timer H (or, after a 2xx, 64·T1 of retransmissions): the ACK never came.
     AckTimedOut,
     /// Timer I (or a 2xx sent): over.
     Terminated,
@@ -68,22 +75,32 @@ impl InviteServerTransaction {
         self.state
     }
 
-    /// The INVITE arrived again: repeat the last response (§17.2.1).
+    /// The INVITE arrived again: repeat the last response (§17.2.1; after a
+    /// 2xx, the 2xx, whose loss is what made the client retransmit).
     pub fn handle_retransmission(&mut self) -> Option<Transmit> {
         match self.state {
-            InviteServerState::Proceeding | InviteServerState::Completed => {
-                self.last_response.clone().map(|bytes| Transmit {
-                    target: self.target,
-                    bytes,
-                    retransmission: true,
-                })
-            }
+            InviteServerState::Proceeding
+            | InviteServerState::Completed
+            | InviteServerState::Accepted => self.last_response.clone().map(|bytes| Transmit {
+                target: self.target,
+                bytes,
+                retransmission: true,
+            }),
             _ => None,
         }
     }
 
-    /// The ACK for our non-2xx final response arrived.
+    /// The ACK for our final response arrived.
     pub fn handle_ack(&mut self, now: Instant) {
+        if self.state == InviteServerState::Accepted {
+            // §13.3.1.4: "Response retransmissions cease when an ACK request
+            // for the response is received."
+            self.state = InviteServerState::Terminated;
+            self.timer_g = None;
+            self.timer_h = None;
+            self.timer_i = Some(now);
+            return;
+        }
         if self.state == InviteServerState::Completed {
             self.state = InviteServerState::Confirmed;
             self.timer_g = None;
@@ -106,9 +123,14 @@ impl InviteServerTransaction {
         match status {
             100..=199 => {}
             200..=299 => {
-                // §17.2.1: a 2xx ends the transaction; the TU owns its retransmission.
-                self.state = InviteServerState::Terminated;
-                self.timer_i = Some(now);
+                // §13.3.1.4: "The 2xx response is passed to the transport with
+                // an interval that starts at T1 seconds and doubles for each
+                // retransmission until it reaches T2 seconds" — "independent of
+                // whatever transport protocols are used" — and "for 64*T1
+                // seconds without receiving an ACK" at most.
+                self.state = InviteServerState::Accepted;
+                self.timer_g = Some(now + self.timers.t1);
+                self.timer_h = Some(now + self.timers.t1 * 64);
             }
             _ => {
                 self.state = InviteServerState::Completed;
@@ -194,6 +216,65 @@ mod tests {
         let i = tx.poll_timeout().expect("I");
         assert_eq!((i - g).as_millis(), 5000);
         assert_eq!(tx.handle_timeout(i), Some(InviteServerTimeout::Terminated));
+    }
+
+    /// RFC 3261 §13.3.1.4: a 2xx is sent again at T1, 2·T1, 4·T1 … (the
+    /// interval capped at T2), over TCP too, and given up at 64·T1.
+    #[test]
+    fn accepted_2xx_is_retransmitted_t1_doubling_to_t2_until_64_t1() {
+        let t0 = Instant::now();
+        let tcp = Target {
+            transport: Transport::Tcp,
+            addr: "127.0.0.1:5060".parse().expect("addr"),
+        };
+        let mut tx = InviteServerTransaction::new(tcp, Timers::default());
+        tx.respond(200, Bytes::from_static(b"200"), t0)
+            .expect("sent");
+        assert_eq!(tx.state(), InviteServerState::Accepted);
+        let mut sent = Vec::new();
+        let mut gave_up = None;
+        while let Some(at) = tx.poll_timeout() {
+            match tx.handle_timeout(at) {
+                Some(InviteServerTimeout::Retransmit(t)) => {
+                    assert_eq!(&t.bytes[..], b"200");
+                    sent.push((at - t0).as_millis());
+                }
+                Some(InviteServerTimeout::AckTimedOut) => {
+                    gave_up = Some((at - t0).as_millis());
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            sent,
+            [
+                500, 1_500, 3_500, 7_500, 11_500, 15_500, 19_500, 23_500, 27_500, 31_500
+            ]
+        );
+        assert_eq!(gave_up, Some(32_000));
+        assert_eq!(tx.state(), InviteServerState::Terminated);
+    }
+
+    /// RFC 3261 §13.3.1.4: "Response retransmissions cease when an ACK request
+    /// for the response is received"; a retransmitted INVITE before it gets
+    /// the 2xx again.
+    #[test]
+    fn ack_stops_2xx_retransmission() {
+        let t0 = Instant::now();
+        let mut tx = InviteServerTransaction::new(udp(), Timers::default());
+        tx.respond(200, Bytes::from_static(b"200"), t0)
+            .expect("sent");
+        let again = tx.handle_retransmission().expect("2xx again");
+        assert_eq!(&again.bytes[..], b"200");
+        let g = tx.poll_timeout().expect("retransmission");
+        assert!(matches!(
+            tx.handle_timeout(g),
+            Some(InviteServerTimeout::Retransmit(_))
+        ));
+        tx.handle_ack(g);
+        assert_eq!(tx.handle_timeout(g), Some(InviteServerTimeout::Terminated));
+        assert_eq!(tx.poll_timeout(), None);
     }
 
     /// RFC 3261 §17.2.1: Timer H = 64·T1 without an ACK.

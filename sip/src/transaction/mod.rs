@@ -104,6 +104,34 @@ impl ServerKey {
     }
 }
 
+/// RFC 3261 §13.3.1.4, §12: what ties the ACK of a 2xx (a transaction of its
+/// own, with a new branch) to the INVITE it acknowledges: the dialog (Call-ID,
+/// the From tag, our To tag) and the CSeq number, which §13.2.2.4 says the
+/// ACK repeats.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AckKey {
+    /// Call-ID.
+    pub call_id: String,
+    /// CSeq number of the INVITE.
+    pub cseq: u32,
+    /// The From tag (the caller's).
+    pub from_tag: String,
+    /// The To tag (ours, from the 2xx).
+    pub to_tag: String,
+}
+
+impl AckKey {
+    /// The key an ACK carries.
+    pub fn of_ack(head: &RequestHead) -> AckKey {
+        AckKey {
+            call_id: head.call_id.clone(),
+            cseq: head.cseq,
+            from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
+            to_tag: head.to.param("tag").unwrap_or_default().to_owned(),
+        }
+    }
+}
+
 /// A server transaction of either kind.
 #[derive(Debug, Clone)]
 pub enum Server {
@@ -180,6 +208,8 @@ pub struct Transactions {
     max: usize,
     clients: HashMap<ClientKey, Slot<ClientTransaction>>,
     servers: HashMap<ServerKey, Slot<Server>>,
+    /// INVITEs answered 2xx, awaiting their ACK (§13.3.1.4).
+    accepted: HashMap<AckKey, ServerKey>,
     heap: BinaryHeap<Reverse<(Instant, TimerRef)>>,
 }
 
@@ -191,6 +221,7 @@ impl Transactions {
             max,
             clients: HashMap::new(),
             servers: HashMap::new(),
+            accepted: HashMap::new(),
             heap: BinaryHeap::new(),
         }
     }
@@ -299,6 +330,46 @@ impl Transactions {
             TimerRef::Server(key.clone()),
         );
         transmit
+    }
+
+    /// The INVITE of server transaction `key` was answered 2xx: its ACK will
+    /// carry `ack` (RFC 3261 §13.3.1.4).
+    pub fn expect_ack(&mut self, key: &ServerKey, ack: AckKey) {
+        if let Some(Slot {
+            tx: Server::Invite(tx),
+            ..
+        }) = self.servers.get(key)
+            && tx.state() == InviteServerState::Accepted
+        {
+            self.accepted.insert(ack, key.clone());
+        }
+    }
+
+    /// An ACK that matched no transaction: if it acknowledges a 2xx we are
+    /// retransmitting, that stops (§13.3.1.4) and `true` is returned.
+    pub fn handle_ack_of_2xx(&mut self, ack: &AckKey, now: Instant) -> bool {
+        let Some(key) = self.accepted.remove(ack) else {
+            return false;
+        };
+        let Some(slot) = self.servers.get_mut(&key) else {
+            return false;
+        };
+        if let Server::Invite(tx) = &mut slot.tx {
+            tx.handle_ack(now);
+        }
+        let next = slot.tx.poll_timeout();
+        Self::schedule(
+            &mut self.heap,
+            &mut slot.scheduled,
+            next,
+            TimerRef::Server(key),
+        );
+        true
+    }
+
+    /// Drops client transaction `key` (its request could not be sent).
+    pub fn remove_client(&mut self, key: &ClientKey) {
+        self.clients.remove(key);
     }
 
     /// Starts a client transaction; returns the first transmission, or `None`
@@ -456,7 +527,14 @@ impl Transactions {
                         },
                     };
                     if terminated {
-                        self.servers.remove(&key);
+                        if let Some(Slot {
+                            tx: Server::Invite(_),
+                            ..
+                        }) = self.servers.remove(&key)
+                            && !self.accepted.is_empty()
+                        {
+                            self.accepted.retain(|_, k| *k != key);
+                        }
                     } else {
                         let next = slot.tx.poll_timeout();
                         Self::schedule(

@@ -42,3 +42,5 @@ pub fn status_of(response: &[u8]) -> u16 {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
 }
+
+pub mod dns;

@@ -1,0 +1,455 @@
+//! RFC 8048 presence, the cases beyond the happy path, end to end with real
+//! Prosody and sipp (or the captured bytes of real phones):
+//! one PIDF tuple per XMPP resource (§6.2), refusal → `terminated;reason=rejected`
+//! (§5.3), expiry without refresh (RFC 6665 §4.2.2), RPID and notes from real
+//! phones' PIDF → `<show/>`/`<status/>`, baresip's `<basic>unknown</basic>` →
+//! nothing claimed, `terminated` → `unavailable` + `unsubscribed` (§5.2), a
+//! refused SUBSCRIBE → `unsubscribed`, and SUBSCRIBEs from linphone and baresip
+//! (no Accept header: RFC 3856 §6.7 says PIDF is then meant).
+
+mod support;
+
+use std::net::UdpSocket;
+use std::time::Duration;
+
+use parley_harness::sipp::Sipp;
+use parley_harness::xmpp_client::XmppClient;
+use support::{COMPONENT, Options, World, XMPP_DOMAIN};
+
+const OK: &str = "<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>";
+
+/// Bob (sipp) subscribes to juliet for `expires` s; then `rest`.
+fn subscriber(expires: u32, rest: &str) -> String {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="presence subscriber">
+<send retrans="500"><![CDATA[
+SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: <sip:bob@{COMPONENT}>;tag=[pid]bob
+To: <sip:juliet@{XMPP_DOMAIN}>
+Call-ID: [call_id]
+CSeq: 1 SUBSCRIBE
+Contact: <sip:bob@[local_ip]:[local_port]>
+Event: presence
+Accept: application/pidf+xml
+Expires: {expires}
+Content-Length: 0
+
+]]></send>
+<recv response="200"/>
+<recv request="NOTIFY"><action>
+<ereg regexp="^ *pending" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="pending"/>
+</action></recv>
+{OK}
+{rest}<Reference variables="pending"/>
+</scenario>
+"#
+    )
+}
+
+/// NOTIFYs until one whose Subscription-State matches `state` (a regex).
+fn until_state(state: &str) -> String {
+    format!(
+        r#"<label id="more"/>
+<recv request="NOTIFY" timeout="20000"><action>
+<ereg regexp="{state}" search_in="hdr" header="Subscription-State:" check_it="false" assign_to="done"/>
+</action></recv>
+{OK}
+<nop hide="true" test="done" next="finished"/>
+<nop hide="true" next="more"/>
+<label id="finished"/>
+"#
+    )
+}
+
+async fn subscribe_request(world: &World, juliet: &mut XmppClient) {
+    juliet
+        .recv_matching(Duration::from_secs(10), |e| {
+            e.name() == "presence" && e.attr("type") == Some("subscribe")
+        })
+        .await
+        .unwrap_or_else(|| panic!("no subscribe reached juliet\n{}", world.parley.log()));
+}
+
+/// RFC 8048 §6.2: one XMPP user with two resources is one PIDF document with
+/// one tuple per resource, each `ID-<resource>`. The subscriber is linphone's
+/// captured SUBSCRIBE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_watcher_gets_one_tuple_per_xmpp_resource() {
+    let world = World::start(Options::default());
+    let mut phone = world.client("juliet").await;
+    let laptop = world.client("juliet").await;
+    let resources: Vec<String> = [phone.jid(), laptop.jid()]
+        .iter()
+        .map(|j| j.split('/').nth(1).expect("a full JID").to_owned())
+        .collect();
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let fixture = include_bytes!("fixtures/linphone-5.1-subscribe-presence.sip");
+    let request = readdress(fixture, "alice", socket.local_addr().expect("addr"));
+    socket.send_to(&request, world.sip_addr()).expect("send");
+    subscribe_request(&world, &mut phone).await;
+    phone
+        .send_xml(&format!(
+            "<presence to='alice@{COMPONENT}' type='subscribed'/>"
+        ))
+        .await;
+    let wanted: Vec<String> = resources
+        .iter()
+        .map(|r| format!("<tuple id=\"ID-{r}\">"))
+        .collect();
+    tokio::task::block_in_place(|| {
+        let mut seen = Vec::new();
+        loop {
+            let notify = expect_on(&socket, "NOTIFY ").unwrap_or_else(|| {
+                panic!(
+                    "no NOTIFY with a tuple for each of {resources:?}: {seen:#?}\n{}",
+                    world.parley.log()
+                )
+            });
+            if notify.contains("Subscription-State: active")
+                && wanted.iter().all(|w| notify.contains(w.as_str()))
+            {
+                break;
+            }
+            seen.push(notify);
+            assert!(
+                seen.len() < 6,
+                "no NOTIFY with a tuple for each of {resources:?}: {seen:#?}"
+            );
+        }
+    });
+    drop(laptop);
+}
+
+/// RFC 8048 §5.3: the XMPP user refuses → NOTIFY `terminated;reason=rejected`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusal_ends_sip_subscription_as_rejected() {
+    let world = World::start(Options::default());
+    let mut juliet = world.client("juliet").await;
+    let scenario = subscriber(600, &until_state("^ *terminated;reason=rejected"));
+    let sipp = Sipp::new(world.scenario("sub.xml", &scenario)).timeout(Duration::from_secs(30));
+    let addr = world.sip_addr();
+    let bob = std::thread::spawn(move || sipp.run_uac(addr));
+    subscribe_request(&world, &mut juliet).await;
+    juliet
+        .send_xml(&format!(
+            "<presence to='bob@{COMPONENT}' type='unsubscribed'/>"
+        ))
+        .await;
+    let out = tokio::task::block_in_place(|| bob.join()).expect("sipp thread");
+    assert!(out.success, "{}\n{}", out.report(), world.parley.log());
+}
+
+/// RFC 6665 §4.2.2: a subscription not refreshed in time ends with
+/// `terminated;reason=timeout`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unrefreshed_sip_subscription_expires() {
+    let world = World::start(Options::default());
+    let scenario = subscriber(2, &until_state("^ *terminated;reason=timeout"));
+    let sipp = Sipp::new(world.scenario("sub.xml", &scenario)).timeout(Duration::from_secs(30));
+    let out = tokio::task::block_in_place(|| sipp.run_uac(world.sip_addr()));
+    assert!(out.success, "{}\n{}", out.report(), world.parley.log());
+    let gauge = r#"parley_registry_entries{kind="sip_subscriptions_in"}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while world.parley.metric(gauge) != 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{}",
+            world.parley.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The body of a captured request.
+fn body_of(fixture: &[u8]) -> String {
+    let at = fixture
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("head ends")
+        + 4;
+    String::from_utf8(fixture[at..].to_vec())
+        .expect("UTF-8 body")
+        .trim()
+        .to_owned()
+}
+
+/// bob's presence agent (sipp): 200, then NOTIFYs carrying linphone's and
+/// baresip's real PIDF documents, then `terminated;reason=noresource`.
+fn notifier(linphone_pidf: &str, baresip_pidf: &str) -> String {
+    let notify = |cseq: u32, state: &str, body: &str| {
+        let typed = if body.is_empty() {
+            String::new()
+        } else {
+            "Content-Type: application/pidf+xml\n".to_owned()
+        };
+        format!(
+            r#"<send><![CDATA[
+NOTIFY [$contact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: [$to];tag=[pid]bob
+To: [$from]
+Call-ID: [call_id]
+CSeq: {cseq} NOTIFY
+Contact: <sip:bob@[local_ip]:[local_port]>
+Event: presence
+Subscription-State: {state}
+{typed}Content-Length: [len]
+
+{body}
+]]></send>
+<recv response="200"/>
+"#
+        )
+    };
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="presence notifier with real phones' PIDF">
+<recv request="SUBSCRIBE"><action>
+<ereg regexp="&lt;.*$" search_in="hdr" header="From:" check_it="true" assign_to="from"/>
+<ereg regexp="&lt;[^&gt;]*&gt;" search_in="hdr" header="To:" check_it="true" assign_to="to"/>
+<ereg regexp="sip:[^&gt;]*" search_in="hdr" header="Contact:" check_it="true" assign_to="contact"/>
+</action></recv>
+<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]bob
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:bob@[local_ip]:[local_port]>
+Expires: 600
+Content-Length: 0
+
+]]></send>
+{linphone}<pause milliseconds="300"/>
+{baresip}<pause milliseconds="300"/>
+{ended}</scenario>
+"#,
+        linphone = notify(1, "active;expires=600", linphone_pidf),
+        baresip = notify(2, "active;expires=600", baresip_pidf),
+        ended = notify(3, "terminated;reason=noresource", ""),
+    )
+}
+
+/// Presence stanzas from bob to juliet, in order, until `unsubscribed`.
+async fn bob_presences(
+    world: &World,
+    juliet: &mut XmppClient,
+) -> Vec<tokio_xmpp::minidom::Element> {
+    let bob = format!("bob@{COMPONENT}");
+    let mut seen = Vec::new();
+    loop {
+        let p = juliet
+            .recv_matching(Duration::from_secs(15), |e| {
+                e.name() == "presence"
+                    && e.attr("from")
+                        .is_some_and(|f| f.split('/').next() == Some(bob.as_str()))
+            })
+            .await
+            .unwrap_or_else(|| panic!("presence stopped after {seen:?}\n{}", world.parley.log()));
+        let last = p.attr("type") == Some("unsubscribed");
+        seen.push(p);
+        if last {
+            return seen;
+        }
+    }
+}
+
+/// Real phones' PIDF through a SIP subscription: linphone's RPID `<away/>`
+/// under `<dm:person>` and its note inside the tuple become `<show>away</show>`
+/// and `<status/>`; baresip's `<basic>unknown</basic>` claims nothing, so no
+/// stanza; `terminated` becomes `unavailable` then `unsubscribed` (RFC 8048 §5.2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_phone_pidf_maps_to_show_and_status_and_terminated_unsubscribes() {
+    let linphone = body_of(include_bytes!(
+        "fixtures/linphone-5.1-publish-pidf-rpid-note.sip"
+    ));
+    let baresip = body_of(include_bytes!("fixtures/baresip-1.0-publish-pidf.sip"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("notifier.xml");
+    std::fs::write(&path, notifier(&linphone, &baresip)).expect("write scenario");
+    let uas = Sipp::new(&path)
+        .timeout(Duration::from_secs(30))
+        .spawn_uas();
+    let world = World::start(Options {
+        outbound_proxy: Some(format!("sip:{}", uas.addr())),
+        ..Options::default()
+    });
+    let mut juliet = world.client("juliet").await;
+    // Prosody hands subscription stanzas only to resources that asked for the
+    // roster (RFC 6121 §2.1.6 "interested resources").
+    juliet
+        .send_xml("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    juliet
+        .send_xml(&format!(
+            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
+        ))
+        .await;
+    let seen = bob_presences(&world, &mut juliet).await;
+    let kinds: Vec<Option<&str>> = seen.iter().map(|p| p.attr("type")).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            Some("subscribed"),
+            None,
+            Some("unavailable"),
+            Some("unsubscribed")
+        ],
+        "{seen:?}"
+    );
+    let available = &seen[1];
+    assert_eq!(
+        support::child_text(available, "show").as_deref(),
+        Some("away")
+    );
+    assert_eq!(
+        support::child_text(available, "status").as_deref(),
+        Some("In a meeting ✓")
+    );
+    let out = tokio::task::block_in_place(|| uas.wait());
+    assert!(out.success, "{}", out.report());
+}
+
+/// RFC 8048 §5.2: a SUBSCRIBE refused with a 4xx → `unsubscribed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_sip_subscribe_is_unsubscribed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("refuser.xml");
+    std::fs::write(
+        &path,
+        support::uas_message(&[], Some((403, "Forbidden")))
+            .replace("request=\"MESSAGE\"", "request=\"SUBSCRIBE\""),
+    )
+    .expect("write scenario");
+    let uas = Sipp::new(&path)
+        .timeout(Duration::from_secs(30))
+        .spawn_uas();
+    let world = World::start(Options {
+        outbound_proxy: Some(format!("sip:{}", uas.addr())),
+        ..Options::default()
+    });
+    let mut juliet = world.client("juliet").await;
+    // Prosody hands subscription stanzas only to resources that asked for the
+    // roster (RFC 6121 §2.1.6 "interested resources").
+    juliet
+        .send_xml("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    juliet
+        .send_xml(&format!(
+            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
+        ))
+        .await;
+    let seen = bob_presences(&world, &mut juliet).await;
+    assert_eq!(seen.len(), 1, "only `unsubscribed`: {seen:?}");
+    let out = tokio::task::block_in_place(|| uas.wait());
+    assert!(out.success, "{}", out.report());
+    assert_eq!(
+        world
+            .parley
+            .metric(r#"parley_registry_entries{kind="sip_subscriptions_out"}"#),
+        0.0
+    );
+}
+
+/// A captured SUBSCRIBE, readdressed to juliet via this parley from
+/// `<user>@COMPONENT`, with Via and Contact pointing at `socket`.
+fn readdress(fixture: &[u8], user: &str, socket: std::net::SocketAddr) -> Vec<u8> {
+    let text = String::from_utf8(fixture.to_vec()).expect("ASCII request");
+    let mut out = String::new();
+    for line in text.split_inclusive("\r\n") {
+        if line.starts_with("Route:") {
+            continue;
+        }
+        let line = line
+            .replace("alice@sip.localhost", &format!("{user}@sip.localhost"))
+            .replace("juliet@localhost", &format!("juliet@{XMPP_DOMAIN}"))
+            .replace("sip.localhost", COMPONENT)
+            .replace("127.0.0.1:25080", &socket.to_string())
+            .replace("127.0.0.1:25090", &socket.to_string());
+        out.push_str(&line);
+    }
+    out.into_bytes()
+}
+
+/// Read SIP messages from `socket` until one starts with `start`; answer
+/// requests with 200 (echoing the transaction headers).
+fn expect_on(socket: &UdpSocket, start: &str) -> Option<String> {
+    let mut buf = [0u8; 8192];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf).ok()?;
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if !text.starts_with("SIP/2.0") {
+            let echo: String = text
+                .split("\r\n")
+                .filter(|l| {
+                    ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
+                        .iter()
+                        .any(|h| l.starts_with(h))
+                })
+                .map(|l| format!("{l}\r\n"))
+                .collect();
+            let ok = format!("SIP/2.0 200 OK\r\n{echo}Content-Length: 0\r\n\r\n");
+            socket.send_to(ok.as_bytes(), from).expect("answer");
+        }
+        if text.starts_with(start) {
+            return Some(text);
+        }
+    }
+}
+
+/// linphone's and baresip's SUBSCRIBE (no Accept; baresip's empty Supported)
+/// are accepted: 200, NOTIFY `pending`, and a subscribe request to juliet
+/// from the phone user's JID.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_phone_subscribes_are_accepted() {
+    let world = World::start(Options::default());
+    let mut juliet = world.client("juliet").await;
+    // Two users, so that Prosody delivers both requests (RFC 6121 §3.1.3).
+    for (user, fixture) in [
+        (
+            "alice",
+            &include_bytes!("fixtures/linphone-5.1-subscribe-presence.sip")[..],
+        ),
+        (
+            "carol",
+            &include_bytes!("fixtures/baresip-1.0-subscribe-presence.sip")[..],
+        ),
+    ] {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        let request = readdress(fixture, user, socket.local_addr().expect("addr"));
+        socket.send_to(&request, world.sip_addr()).expect("send");
+        let answer = tokio::task::block_in_place(|| expect_on(&socket, "SIP/2.0 2"))
+            .unwrap_or_else(|| panic!("no 2xx\n{}", world.parley.log()));
+        assert!(answer.contains("Expires: 600"), "{answer}");
+        let notify = tokio::task::block_in_place(|| expect_on(&socket, "NOTIFY "))
+            .unwrap_or_else(|| panic!("no NOTIFY\n{}", world.parley.log()));
+        assert!(notify.contains("Subscription-State: pending"), "{notify}");
+        let asked = juliet
+            .recv_matching(Duration::from_secs(5), |e| {
+                e.name() == "presence" && e.attr("type") == Some("subscribe")
+            })
+            .await
+            .unwrap_or_else(|| panic!("no subscribe\n{}", world.parley.log()));
+        assert_eq!(asked.attr("from"), Some(&*format!("{user}@{COMPONENT}")));
+    }
+}
