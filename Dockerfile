@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# Parley container image: `docker build -t parley .` from the repository root.
+#
+# Stage 1 builds the release binary on Debian bookworm with the locked
+# dependencies; stage 2 is debian:bookworm-slim with ca-certificates and the
+# `parley` binary only, run as a numeric non-root user.
+#
+# No HEALTHCHECK: the runtime image has no HTTP client (no curl, no wget) and
+# parley has no probe subcommand. Orchestrators probe GET /healthz and /readyz
+# on the metrics port themselves (deploy/kubernetes/statefulset.yaml); compose
+# relies on Prometheus' `up` and the ParleyNotReady/ParleyDown alerts.
+
+ARG RUST_VERSION=1.95
+ARG DEBIAN_RELEASE=bookworm
+
+FROM rust:${RUST_VERSION}-${DEBIAN_RELEASE} AS builder
+WORKDIR /src
+COPY . .
+# Line tables are for local debugging; the image ships a stripped binary.
+ENV CARGO_PROFILE_RELEASE_DEBUG=false \
+    CARGO_PROFILE_RELEASE_STRIP=symbols
+RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
+    --mount=type=cache,target=/src/target,sharing=locked \
+    cargo build --release --locked -p parley-gateway \
+    && install -D -m 0755 target/release/parley /out/parley
+
+FROM debian:${DEBIAN_RELEASE}-slim AS runtime
+# Only the CA bundle: parley verifies TLS peers against the system roots
+# unless sip.tls.ca names a file. hadolint DL3008 (pin versions) is waived:
+# the bookworm-security archive moves ca-certificates forward on its own.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends ca-certificates \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=builder /out/parley /usr/local/bin/parley
+# Writable state (store.path) and the config mount point.
+RUN mkdir -p /var/lib/parley /etc/parley \
+    && chown 10001:10001 /var/lib/parley
+COPY --chown=0:0 deploy/container/parley.toml /etc/parley/parley.toml
+USER 10001:10001
+VOLUME ["/var/lib/parley"]
+# SIP UDP and TCP, SIP over TLS, and the HTTP endpoint (/metrics, /healthz, /readyz).
+# Ports below 1024 would need CAP_NET_BIND_SERVICE; 5060/5061/9100 do not.
+EXPOSE 5060/udp 5060/tcp 5061/tcp 9100/tcp
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/parley"]
+CMD ["--config", "/etc/parley/parley.toml"]
