@@ -2,8 +2,8 @@
 # Parley container image: `docker build -t parley .` from the repository root.
 #
 # Stage 1 builds the release binary on Debian bookworm with the locked
-# dependencies; stage 2 is debian:bookworm-slim with ca-certificates and the
-# `parley` binary only, run as a numeric non-root user.
+# dependencies; stage 2 is debian:bookworm-slim with the
+# `parley` binary and the CA bundle only, run as a numeric non-root user.
 #
 # No HEALTHCHECK: the runtime image has no HTTP client (no curl, no wget) and
 # parley has no probe subcommand. Orchestrators probe GET /healthz and /readyz
@@ -25,18 +25,15 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
     && install -D -m 0755 target/release/parley /out/parley
 
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
-# Only the CA bundle: parley verifies TLS peers against the system roots
-# unless sip.tls.ca names a file. hadolint DL3008 (pin versions) is waived:
-# the bookworm-security archive moves ca-certificates forward on its own.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
+# The CA bundle only (what the ca-certificates package installs, without the
+# openssl binary and libssl it depends on): parley verifies TLS peers against
+# it unless sip.tls.ca names a file. Rebuild the image for CA updates.
+COPY --from=builder /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt
 COPY --from=builder /out/parley /usr/local/bin/parley
-# Writable state (store.path) and the config mount point.
-RUN mkdir -p /var/lib/parley /etc/parley \
-    && chown 10001:10001 /var/lib/parley
-COPY --chown=0:0 deploy/container/parley.toml /etc/parley/parley.toml
+# Writable state (store.path), owned by the runtime user; the default config.
+RUN install -d -o 10001 -g 10001 -m 0750 /var/lib/parley
+COPY deploy/container/parley.toml /etc/parley/parley.toml
 USER 10001:10001
 VOLUME ["/var/lib/parley"]
 # SIP UDP and TCP, SIP over TLS, and the HTTP endpoint (/metrics, /healthz, /readyz).

@@ -188,8 +188,12 @@ timeseries(
     "Share of messages per direction that did not end delivered (alert ParleyMessageFailureRatioHigh at 20 %).",
     [
         (
-            rate("parley_messages_total", "direction", 'outcome!="delivered"')
-            + " / "
+            # "or … * 0": 0 rather than no data while nothing failed.
+            "("
+            + rate("parley_messages_total", "direction", 'outcome!="delivered"')
+            + " or "
+            + rate("parley_messages_total", "direction")
+            + " * 0) / "
             + rate("parley_messages_total", "direction"),
             "{{direction}}",
         )
