@@ -115,6 +115,9 @@ def statefulset():
     spec = s["spec"]
     must(spec["replicas"] == 1, "replicas must be 1: one component connection and one store writer")
     pod = spec["template"]["spec"]
+    # Service links put PARLEY_<SERVICE>_* variables into the pod; parley would
+    # read them as config keys and stop at the unknown key.
+    must(pod.get("enableServiceLinks") is False, "enableServiceLinks must be false")
     must(pod["securityContext"].get("runAsNonRoot") is True, "pod runAsNonRoot")
     must(isinstance(pod["securityContext"].get("runAsUser"), int)
          and pod["securityContext"]["runAsUser"] > 0, "numeric non-root runAsUser")
@@ -246,6 +249,11 @@ def check_config():
         env["PARLEY_SIP__TLS__CERT"], env["PARLEY_SIP__TLS__KEY"] = str(cert), str(key)
         r = run([args.parley, "check-config", str(K8S / "parley.toml")], env=env)
         must(r.returncode == 0, f"with the pod's env: {r.stdout}{r.stderr}")
+        # Why enableServiceLinks is false: a link variable stops parley.
+        linked = dict(env, PARLEY_SIP_SERVICE_HOST="10.0.0.1")
+        r2 = run([args.parley, "check-config", str(K8S / "parley.toml")], env=linked)
+        if r2.returncode == 0:
+            print("    parley now ignores service-link variables: enableServiceLinks: false may go")
         must("tls:0.0.0.0:5061" in r.stdout, "the pod's env must add the tls listener:\n" + r.stdout)
         must("from-the-secret" not in r.stdout, "check-config printed the secret")
 
