@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -23,12 +24,14 @@ use crate::auth;
 use crate::config::{EndpointConfig, Transport};
 use crate::error::{Error, TransactionError};
 use crate::framing::FramingError;
+use crate::rate::{SourceRates, Verdict};
 use crate::stats::{Counters, Stats, bump};
 use crate::transaction::{
     ClientKey, MAGIC_COOKIE, Output, RequestOutcome, ResponseOutcome, ServerKey, Target,
     Transactions, Transmit,
 };
 use crate::transport::{tcp, tls, udp};
+use crate::trust::{PeerIdentity, TrustedPeers};
 use crate::wire::message::{Message, ParseLimits, Salvage, StartLine};
 use crate::wire::uri::Uri;
 use crate::wire::validate::{self, RequestHead};
@@ -123,6 +126,8 @@ pub struct RequestView {
     pub transport: Transport,
     message: Message,
     head: RequestHead,
+    /// The verified certificate of a mutual-TLS peer.
+    tls_certificate: Option<Arc<CertificateDer<'static>>>,
 }
 
 impl RequestView {
@@ -195,6 +200,36 @@ impl RequestView {
     /// The whole parsed request (e.g. for [`crate::dialog::Dialog::from_request`]).
     pub fn message(&self) -> &Message {
         &self.message
+    }
+
+    /// Whether the request came over TLS from a peer whose verified client
+    /// certificate is valid for the DNS name `name` (RFC 5922 §7.1: subjectAltName
+    /// dNSName, checked by webpki). Only mutual TLS (`require_client_cert`)
+    /// yields a certificate.
+    pub fn tls_peer_is(&self, name: &str) -> bool {
+        let Some(der) = &self.tls_certificate else {
+            return false;
+        };
+        let (Ok(cert), Ok(name)) = (
+            rustls::server::ParsedCertificate::try_from(der.as_ref()),
+            ServerName::try_from(name),
+        ) else {
+            return false;
+        };
+        rustls::client::verify_server_name(&cert, &name).is_ok()
+    }
+
+    /// Whether the sender is in `sip.trusted_peers` (by source address, or
+    /// by TLS certificate name).
+    pub fn is_trusted_by(&self, peers: &TrustedPeers) -> bool {
+        let matches = |name: &str| self.tls_peer_is(name);
+        peers.trusts(&PeerIdentity {
+            source: self.source.ip(),
+            tls_name_matches: self
+                .tls_certificate
+                .is_some()
+                .then_some(&matches as &dyn Fn(&str) -> bool),
+        })
     }
 }
 
@@ -270,6 +305,10 @@ impl IncomingRequest {
     /// Everything readable about the request.
     pub fn view(&self) -> &RequestView {
         &self.view
+    }
+    /// Whether the sender is in `sip.trusted_peers` (see [`RequestView::is_trusted_by`]).
+    pub fn is_trusted_by(&self, peers: &TrustedPeers) -> bool {
+        self.view.is_trusted_by(peers)
     }
     /// Splits into the readable request and the responder, so the responder
     /// can be parked while the answer is worked out elsewhere.
@@ -387,6 +426,8 @@ enum Outcome {
 struct Core {
     transactions: Transactions,
     waiters: HashMap<ClientKey, oneshot::Sender<Outcome>>,
+    /// Design §5: new requests per second per source address.
+    rates: SourceRates,
 }
 
 /// The endpoint's shared state; the transports call into it.
@@ -468,6 +509,7 @@ impl Endpoint {
                     config.limits.max_pending_transactions,
                 ),
                 waiters: HashMap::new(),
+                rates: SourceRates::new(config.limits.source_rate, now()),
             }),
             wake: Notify::new(),
             udp: udp_sockets.clone(),
@@ -788,6 +830,7 @@ impl Inner {
         };
         let limits = ParseLimits {
             max_headers: self.config.limits.max_headers,
+            max_line_bytes: self.config.limits.max_line_bytes,
         };
         if bytes.len() > self.config.limits.max_message_bytes {
             bump(&self.counters.oversize_messages);
@@ -831,6 +874,7 @@ impl Inner {
         let Some(head) = head else { return };
         let limits = ParseLimits {
             max_headers: self.config.limits.max_headers,
+            max_line_bytes: self.config.limits.max_line_bytes,
         };
         let salvage = match Message::parse(head, limits) {
             Ok(message) => message.salvage(),
@@ -866,12 +910,29 @@ impl Inner {
         };
         let key = ServerKey::of(&head);
         let is_ack = head.method == "ACK";
+        let now = now();
         let outcome = self.with_core(|core| {
-            Some(
-                core.transactions
-                    .handle_request(&key, is_ack, target, now()),
-            )
+            // Only a request that would start a transaction is counted against
+            // its source: retransmissions and ACKs are absorbed as before.
+            if !is_ack && !core.transactions.has_server(&key) {
+                let datagram = target.transport == Transport::Udp;
+                match core.rates.check(target.addr.ip(), datagram, now) {
+                    Verdict::Admit => {}
+                    verdict => return Some(Err(verdict)),
+                }
+            }
+            Some(Ok(core
+                .transactions
+                .handle_request(&key, is_ack, target, now)))
         });
+        let outcome = match outcome {
+            Some(Err(verdict)) => {
+                self.refuse_over_rate(&message.salvage(), verdict, target);
+                return;
+            }
+            Some(Ok(outcome)) => Some(outcome),
+            None => None,
+        };
         match outcome {
             Some(RequestOutcome::New) => {}
             Some(RequestOutcome::Retransmission(transmit)) => {
@@ -917,6 +978,10 @@ impl Inner {
                 transport: target.transport,
                 message,
                 head,
+                tls_certificate: match target.transport {
+                    Transport::Tls => self.connections.certificate(target.addr),
+                    _ => None,
+                },
             },
             responder,
         };
@@ -968,6 +1033,29 @@ impl Inner {
                 tracing::debug!("stray response dropped");
             }
             None => {}
+        }
+    }
+
+    /// Design §5 / RFC 3261 §21.5.4: a source over its rate gets 503 with
+    /// Retry-After, or (over UDP, after a few of those) nothing at all.
+    fn refuse_over_rate(&self, salvage: &Salvage, verdict: Verdict, target: Target) {
+        match verdict {
+            Verdict::Refuse { retry_after_secs } => {
+                bump(&self.counters.rate_limited);
+                tracing::warn!(source = %target.addr, retry_after_secs, "source over its request rate: 503");
+                self.respond_stateless(
+                    salvage,
+                    503,
+                    "Service Unavailable",
+                    &[("Retry-After".to_owned(), retry_after_secs.to_string())],
+                    target,
+                );
+            }
+            Verdict::Drop => {
+                bump(&self.counters.rate_limited_dropped);
+                tracing::debug!(source = %target.addr, "source over its request rate: dropped");
+            }
+            Verdict::Admit => {}
         }
     }
 
