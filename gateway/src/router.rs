@@ -40,6 +40,7 @@ pub struct Router {
     pub(crate) tasks: TaskTracker,
     pub(crate) watches: crate::presence::Watches,
     pub(crate) watchers: crate::watchers::Watchers,
+    pub(crate) admission: Arc<crate::admission::Admission>,
 }
 
 impl Router {

@@ -16,6 +16,7 @@
 //! handshake proves the address) always get the 503.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
@@ -140,18 +141,19 @@ impl Entry {
     }
 }
 
-/// The per-source table.
+/// The per-source table, keyed by source address (or, for the gateway's XMPP
+/// side, by sender JID).
 #[derive(Debug, Clone)]
-pub struct SourceRates {
+pub struct SourceRates<K = IpAddr> {
     limit: RateLimit,
-    sources: HashMap<IpAddr, Entry>,
+    sources: HashMap<K, Entry>,
     /// Shared by every source that finds the table full.
     overflow: Entry,
     /// The table is swept for idle entries at most once until then.
     next_sweep: Instant,
 }
 
-impl SourceRates {
+impl<K: Hash + Eq> SourceRates<K> {
     /// An empty table.
     pub fn new(limit: RateLimit, now: Instant) -> Self {
         SourceRates {
@@ -163,7 +165,7 @@ impl SourceRates {
     }
 
     /// Counts one request from `source` (`datagram`: it came over UDP).
-    pub fn check(&mut self, source: IpAddr, datagram: bool, now: Instant) -> Verdict {
+    pub fn check(&mut self, source: K, datagram: bool, now: Instant) -> Verdict {
         if self.limit.per_second == 0 {
             return Verdict::Admit;
         }
