@@ -41,6 +41,8 @@ pub struct Options {
     pub t1_ms: Option<u64>,
     /// `messages.send_chat_states`.
     pub send_chat_states: bool,
+    /// Extra TOML lines inside `[sip]` (e.g. `trusted_peers = [...]`).
+    pub sip_extra: String,
 }
 
 impl World {
@@ -73,7 +75,7 @@ reconnect_max_ms = 1000
 domain = "{COMPONENT}"
 listen = ["udp:127.0.0.1:{sip_port}", "tcp:127.0.0.1:{sip_port}"]
 t1_ms = {t1}
-{proxy}
+{proxy}{sip_extra}
 [metrics]
 listen = "{metrics}"
 
@@ -92,6 +94,7 @@ send_chat_states = {chat_states}
             chat_states = options.send_chat_states,
             store = dir.path().join("store").display(),
             extra = options.extra,
+            sip_extra = options.sip_extra,
         );
         let parley = Parley::start(
             &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
