@@ -195,7 +195,8 @@ pub struct LimitsConfig {
     /// Most simultaneous inbound SIP TCP/TLS connections. Default 1024.
     pub sip_max_connections: usize,
     /// New SIP requests per second each source address may send (token bucket rate;
-    /// 0 turns the limit off). Over it: 503 + Retry-After. Default 50.
+    /// 0 turns the limit off). Over it: 503 + Retry-After. `sip.trusted_peers` are
+    /// exempt (a proxy carries many users from one address). Default 50.
     pub sip_requests_per_second: u32,
     /// Requests a SIP source may send at once above its rate (bucket size). Default 100.
     pub sip_request_burst: u32,

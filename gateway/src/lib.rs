@@ -161,6 +161,9 @@ pub async fn run_with(
                 password: c.password.expose().to_owned(),
             })
             .collect(),
+        // Validated at load; an unparsable list exempts nobody.
+        rate_exempt: parley_sip::trust::TrustedPeers::parse(&config.sip.trusted_peers)
+            .unwrap_or_default(),
         tls: config.sip.tls.as_ref().map(|t| TlsConfig {
             cert: t.cert.clone(),
             key: t.key.clone(),

@@ -14,13 +14,14 @@ use std::time::{Duration, Instant};
 use parley_harness::sipp::{Sipp, SippTransport};
 use support::{COMPONENT, Options, SipMessage, World, XMPP_DOMAIN, uas_message};
 
-/// An OPTIONS from `from_user@COMPONENT`, as a phone sends it.
+/// An OPTIONS from a user of another domain (not a claim on ours, so an
+/// untrusted source may send it).
 fn options(branch: &str, from: &str) -> String {
     format!(
         "OPTIONS sip:{COMPONENT} SIP/2.0\r\n\
          Via: SIP/2.0/UDP {from};branch=z9hG4bK{branch}\r\n\
          Max-Forwards: 70\r\n\
-         From: <sip:bob@{COMPONENT}>;tag={branch}\r\n\
+         From: <sip:alice@other.example>;tag={branch}\r\n\
          To: <sip:{COMPONENT}>\r\n\
          Call-ID: {branch}@flood\r\n\
          CSeq: 1 OPTIONS\r\n\
@@ -43,9 +44,11 @@ fn status_and_retry_after(datagram: &[u8]) -> (u16, Option<String>) {
 
 /// RFC 3261 §21.5.4, §20.33: a source over its rate gets 503 with
 /// Retry-After; another source address (127.0.0.2 vs 127.0.0.1) is served.
+/// 127.0.0.1 is a trusted peer here, so it is not rate limited at all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn source_over_its_rate_gets_503_with_retry_after_while_another_is_served() {
     let world = World::start(Options {
+        sip_extra: "trusted_peers = [\"127.0.0.1/32\"]\n".into(),
         extra: "[limits]\nsip_requests_per_second = 1\nsip_request_burst = 3\n".into(),
         ..Options::default()
     });

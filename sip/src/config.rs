@@ -210,6 +210,9 @@ pub struct EndpointConfig {
     pub credentials: Vec<Credential>,
     /// TLS material for `tls:` listeners and `sips:`/`transport=tls` targets.
     pub tls: Option<TlsConfig>,
+    /// Peers exempt from the per-source request rate ([`Limits::source_rate`]):
+    /// trusted proxies carry many users' traffic from one address.
+    pub rate_exempt: crate::trust::TrustedPeers,
 }
 
 impl Default for EndpointConfig {
@@ -222,6 +225,7 @@ impl Default for EndpointConfig {
             timers: Timers::default(),
             credentials: Vec::new(),
             tls: None,
+            rate_exempt: crate::trust::TrustedPeers::default(),
         }
     }
 }

@@ -207,30 +207,43 @@ impl RequestView {
     /// dNSName, checked by webpki). Only mutual TLS (`require_client_cert`)
     /// yields a certificate.
     pub fn tls_peer_is(&self, name: &str) -> bool {
-        let Some(der) = &self.tls_certificate else {
-            return false;
-        };
-        let (Ok(cert), Ok(name)) = (
-            rustls::server::ParsedCertificate::try_from(der.as_ref()),
-            ServerName::try_from(name),
-        ) else {
-            return false;
-        };
-        rustls::client::verify_server_name(&cert, &name).is_ok()
+        self.tls_certificate
+            .as_deref()
+            .is_some_and(|der| certificate_names(der, name))
     }
 
     /// Whether the sender is in `sip.trusted_peers` (by source address, or
     /// by TLS certificate name).
     pub fn is_trusted_by(&self, peers: &TrustedPeers) -> bool {
-        let matches = |name: &str| self.tls_peer_is(name);
-        peers.trusts(&PeerIdentity {
-            source: self.source.ip(),
-            tls_name_matches: self
-                .tls_certificate
-                .is_some()
-                .then_some(&matches as &dyn Fn(&str) -> bool),
-        })
+        is_trusted(peers, self.source, self.tls_certificate.as_deref())
     }
+}
+
+/// Whether a verified certificate is valid for the DNS name `name`.
+fn certificate_names(der: &CertificateDer<'static>, name: &str) -> bool {
+    let (Ok(cert), Ok(name)) = (
+        rustls::server::ParsedCertificate::try_from(der),
+        ServerName::try_from(name),
+    ) else {
+        return false;
+    };
+    rustls::client::verify_server_name(&cert, &name).is_ok()
+}
+
+/// Whether `source` (with its TLS certificate, if any) is in `peers`.
+fn is_trusted(
+    peers: &TrustedPeers,
+    source: SocketAddr,
+    certificate: Option<&CertificateDer<'static>>,
+) -> bool {
+    if peers.is_empty() {
+        return false;
+    }
+    let matches = |name: &str| certificate.is_some_and(|der| certificate_names(der, name));
+    peers.trusts(&PeerIdentity {
+        source: source.ip(),
+        tls_name_matches: certificate.map(|_| &matches as &dyn Fn(&str) -> bool),
+    })
 }
 
 impl OutgoingRequest {
@@ -911,10 +924,20 @@ impl Inner {
         let key = ServerKey::of(&head);
         let is_ack = head.method == "ACK";
         let now = now();
+        let certificate = match target.transport {
+            Transport::Tls => self.connections.certificate(target.addr),
+            _ => None,
+        };
+        // Trusted proxies carry many users' traffic from one address.
+        let exempt = is_trusted(
+            &self.config.rate_exempt,
+            target.addr,
+            certificate.as_deref(),
+        );
         let outcome = self.with_core(|core| {
             // Only a request that would start a transaction is counted against
             // its source: retransmissions and ACKs are absorbed as before.
-            if !is_ack && !core.transactions.has_server(&key) {
+            if !is_ack && !exempt && !core.transactions.has_server(&key) {
                 let datagram = target.transport == Transport::Udp;
                 match core.rates.check(target.addr.ip(), datagram, now) {
                     Verdict::Admit => {}
@@ -978,10 +1001,7 @@ impl Inner {
                 transport: target.transport,
                 message,
                 head,
-                tls_certificate: match target.transport {
-                    Transport::Tls => self.connections.certificate(target.addr),
-                    _ => None,
-                },
+                tls_certificate: certificate,
             },
             responder,
         };

@@ -104,3 +104,51 @@ async fn flooding_source_gets_503_retry_after_then_silence_while_another_is_serv
     assert_eq!(stats.rate_limited_dropped, 3);
     shutdown.cancel();
 }
+
+/// A trusted proxy carries many users' traffic from one address: it is not
+/// rate limited, while an untrusted source at the same rate is.
+#[tokio::test]
+async fn trusted_peer_is_exempt_from_the_source_rate() {
+    let config = EndpointConfig {
+        listen: vec!["udp:127.0.0.1:0".parse().expect("listen")],
+        limits: Limits {
+            source_rate: RateLimit {
+                per_second: 1,
+                burst: 1,
+                max_sources: 16,
+                refusals_before_silence: 10,
+            },
+            ..Limits::default()
+        },
+        rate_exempt: parley_sip::trust::TrustedPeers::parse(&["127.0.0.1"]).expect("valid"),
+        ..EndpointConfig::default()
+    };
+    let shutdown = CancellationToken::new();
+    let (endpoint, mut incoming) = Endpoint::bind(config, shutdown.clone())
+        .await
+        .expect("bind");
+    let server = endpoint.local_addr(Transport::Udp).expect("udp");
+    tokio::spawn(async move {
+        while let Some(request) = incoming.recv().await {
+            request.respond(200, None, vec![], None);
+        }
+    });
+    for (ip, expected) in [
+        ("127.0.0.1", [200, 200, 200]),
+        ("127.0.0.2", [200, 503, 503]),
+    ] {
+        let socket = UdpSocket::bind((ip, 0)).await.expect("bind");
+        let mut statuses = Vec::new();
+        for i in 0..3 {
+            let bytes = raw_message(&format!("z9hG4bK{ip}-{i}"), "x");
+            socket
+                .send_to(bytes.as_bytes(), server)
+                .await
+                .expect("send");
+            let answer = recv(&socket, Duration::from_secs(2)).await.expect("answer");
+            statuses.push(status_of(answer.as_bytes()));
+        }
+        assert_eq!(statuses, expected, "from {ip}");
+    }
+    shutdown.cancel();
+}
