@@ -232,3 +232,75 @@ async fn subscription_over_the_per_user_cap_gets_policy_violation() {
         1.0
     );
 }
+
+/// A SUBSCRIBE from `bob@COMPONENT` to `target@XMPP_DOMAIN`, sent from `local`.
+fn subscribe(call_id: &str, target: &str, local: &str) -> String {
+    format!(
+        "SUBSCRIBE sip:{target}@{XMPP_DOMAIN} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK{call_id}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:bob@{COMPONENT}>;tag={call_id}\r\n\
+         To: <sip:{target}@{XMPP_DOMAIN}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 SUBSCRIBE\r\n\
+         Contact: <sip:bob@{local}>\r\n\
+         Event: presence\r\n\
+         Expires: 600\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// The final response's status line to the request with `call_id`, skipping
+/// NOTIFYs and other traffic.
+fn final_response(socket: &UdpSocket, call_id: &str) -> String {
+    let mut buf = [0u8; 8192];
+    loop {
+        let (n, _) = socket.recv_from(&mut buf).expect("a response");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("SIP/2.0 ")
+            && !text.starts_with("SIP/2.0 1")
+            && text.contains(&format!("Call-ID: {call_id}\r\n"))
+        {
+            return text.lines().next().unwrap_or_default().to_owned();
+        }
+    }
+}
+
+/// RFC 6665 §4.2.1.2: a SIP subscriber at `limits.subscriptions_per_user`
+/// ("automatically authoritatively determined that the subscriber is not
+/// authorized") gets 403 for one more subscription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_subscription_over_the_per_user_cap_gets_403() {
+    let world = World::start(Options {
+        extra: "[limits]\nsubscriptions_per_user = 1\n".into(),
+        ..Options::default()
+    });
+    let phone = UdpSocket::bind("127.0.0.1:0").expect("bind phone");
+    phone
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let local = phone.local_addr().expect("addr").to_string();
+    phone
+        .send_to(
+            subscribe("cap-1", "juliet", &local).as_bytes(),
+            world.sip_addr(),
+        )
+        .expect("send");
+    assert_eq!(final_response(&phone, "cap-1"), "SIP/2.0 200 OK");
+    phone
+        .send_to(
+            subscribe("cap-2", "romeo", &local).as_bytes(),
+            world.sip_addr(),
+        )
+        .expect("send");
+    assert_eq!(
+        final_response(&phone, "cap-2"),
+        "SIP/2.0 403 Too Many Subscriptions"
+    );
+    assert_eq!(
+        world
+            .parley
+            .metric("parley_limit_rejections_total{limit=\"subscriptions_per_user\"}"),
+        1.0
+    );
+}
