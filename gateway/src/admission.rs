@@ -166,6 +166,13 @@ impl Admission {
     pub fn stanza(&self, stanza: Stanza) -> Option<Stanza> {
         let error = match self.decide_stanza(&stanza, Instant::now()) {
             StanzaDecision::Admit => return Some(stanza),
+            // Our own error replies to a forged `from` come back here (the server
+            // routes our domain to us); they are not answered (§8.3.1 rule 8)
+            // and not counted twice.
+            StanzaDecision::ForgedFrom if stanza.is_error() => {
+                debug!("error stanza addressed from our own domain dropped");
+                return None;
+            }
             StanzaDecision::ForgedFrom => {
                 warn!(
                     from = stanza.from().unwrap_or_default(),
