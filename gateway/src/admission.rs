@@ -52,8 +52,11 @@ pub enum StanzaDecision {
     Admit,
     /// Its `from` is in the component's own domain.
     ForgedFrom,
-    /// Its sender is over the stanza rate.
-    OverRate,
+    /// Its sender is over the stanza rate (`first`: since it was last admitted).
+    OverRate {
+        /// The first refusal of this episode (logged at warn; the rest at debug).
+        first: bool,
+    },
 }
 
 /// The checks, with their state (the XMPP rate table).
@@ -158,7 +161,8 @@ impl Admission {
         };
         match verdict {
             Verdict::Admit => StanzaDecision::Admit,
-            Verdict::Refuse { .. } | Verdict::Drop => StanzaDecision::OverRate,
+            Verdict::Refuse { first, .. } => StanzaDecision::OverRate { first },
+            Verdict::Drop => StanzaDecision::OverRate { first: false },
         }
     }
 
@@ -184,8 +188,15 @@ impl Admission {
                     ..StanzaError::new(DefinedCondition::Forbidden)
                 }
             }
-            StanzaDecision::OverRate => {
-                debug!("XMPP sender over its stanza rate: resource-constraint");
+            StanzaDecision::OverRate { first } => {
+                if first {
+                    warn!(
+                        from = stanza.from().unwrap_or_default(),
+                        "XMPP sender over its stanza rate: resource-constraint"
+                    );
+                } else {
+                    debug!("XMPP sender still over its stanza rate: resource-constraint");
+                }
                 self.metrics.limit_rejection(Limit::XmppRate);
                 StanzaError::new(DefinedCondition::ResourceConstraint)
             }
@@ -315,7 +326,14 @@ mod tests {
         assert_eq!(a.decide_stanza(&juliet("a"), t0), StanzaDecision::Admit);
         // Resources share the bare JID's bucket.
         assert_eq!(a.decide_stanza(&juliet("b"), t0), StanzaDecision::Admit);
-        assert_eq!(a.decide_stanza(&juliet("a"), t0), StanzaDecision::OverRate);
+        assert_eq!(
+            a.decide_stanza(&juliet("a"), t0),
+            StanzaDecision::OverRate { first: true }
+        );
+        assert_eq!(
+            a.decide_stanza(&juliet("b"), t0),
+            StanzaDecision::OverRate { first: false }
+        );
         let romeo = Stanza::Presence(Presence {
             from: Some("romeo@xmpp.example".into()),
             presence_type: Some(PresenceType::Subscribe),

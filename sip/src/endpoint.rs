@@ -1060,9 +1060,18 @@ impl Inner {
     /// Retry-After, or (over UDP, after a few of those) nothing at all.
     fn refuse_over_rate(&self, salvage: &Salvage, verdict: Verdict, target: Target) {
         match verdict {
-            Verdict::Refuse { retry_after_secs } => {
+            Verdict::Refuse {
+                retry_after_secs,
+                first,
+            } => {
                 bump(&self.counters.rate_limited);
-                tracing::warn!(source = %target.addr, retry_after_secs, "source over its request rate: 503");
+                // One warn line per episode; a stream peer that keeps sending
+                // must not flood the log (the counter has the totals).
+                if first {
+                    tracing::warn!(source = %target.addr, retry_after_secs, "source over its request rate: 503");
+                } else {
+                    tracing::debug!(source = %target.addr, retry_after_secs, "source still over its request rate: 503");
+                }
                 self.respond_stateless(
                     salvage,
                     503,

@@ -102,6 +102,8 @@ pub enum Verdict {
     Refuse {
         /// RFC 3261 §20.33: seconds after which a token is available again.
         retry_after_secs: u32,
+        /// The first refusal since the source was last admitted (log it once).
+        first: bool,
     },
     /// Over the rate and already told: drop without an answer (UDP only).
     Drop,
@@ -135,6 +137,7 @@ impl Entry {
                     .saturating_add(u64::from(wait.subsec_nanos() > 0));
                 Verdict::Refuse {
                     retry_after_secs: u32::try_from(secs).unwrap_or(u32::MAX).max(1),
+                    first: self.refusals == 1,
                 }
             }
         }
@@ -256,7 +259,8 @@ mod tests {
         assert_eq!(
             rates.check(ip(1), true, t0),
             Verdict::Refuse {
-                retry_after_secs: 1
+                retry_after_secs: 1,
+                first: true
             }
         );
         assert_eq!(rates.check(ip(2), true, t0), Verdict::Admit);
@@ -315,7 +319,15 @@ mod tests {
         assert_eq!(
             rates.check(ip(1), false, t0 + ms(10)),
             Verdict::Refuse {
-                retry_after_secs: 1
+                retry_after_secs: 1,
+                first: true
+            }
+        );
+        assert_eq!(
+            rates.check(ip(1), false, t0 + ms(20)),
+            Verdict::Refuse {
+                retry_after_secs: 1,
+                first: false
             }
         );
         let limit = RateLimit {
