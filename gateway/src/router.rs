@@ -44,6 +44,7 @@ pub struct Router {
     pub(crate) watches: crate::presence::Watches,
     pub(crate) watchers: crate::watchers::Watchers,
     pub(crate) store: crate::store::Store,
+    pub(crate) admission: Arc<crate::admission::Admission>,
 }
 
 impl Router {
