@@ -32,6 +32,9 @@ pub struct Config {
     /// `[log]`: logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// `[limits]`: design §5 bounds on SIP and XMPP input (rates, counts, queues).
+    #[serde(default)]
+    pub limits: LimitsConfig,
 }
 
 /// `[xmpp]`
@@ -98,6 +101,12 @@ pub struct SipConfig {
     /// `[sip.tls]`: certificate and key for `tls:` listeners, CA for verifying peers. Optional.
     #[serde(default)]
     pub tls: Option<SipTls>,
+    /// Peers allowed to send requests whose From claims a user of `sip.domain` or
+    /// `xmpp.component_domain` (others get 403): IP addresses, CIDR ranges
+    /// (`10.0.0.0/8`), and `tls:NAME` for a mutual-TLS peer whose verified certificate
+    /// names NAME. Default `["127.0.0.0/8", "::1"]` (loopback only).
+    #[serde(default = "default_trusted_peers")]
+    pub trusted_peers: Vec<String>,
 }
 
 /// `[sip.tls]`: TLS material as PEM files (RFC 3261 §26.2).
@@ -169,10 +178,57 @@ pub struct MessagesConfig {
     #[serde(default = "default_delivery_window_ms")]
     pub delivery_window_ms: u64,
     /// Send XEP-0085 chat states (typing notifications) to SIP as RFC 3994
-    /// isComposing MESSAGEs. Off by default: some phones (baresip) answer 415 to
-    /// anything but `text/plain`. Failures are never reported to the XMPP sender.
-    #[serde(default)]
+    /// isComposing MESSAGEs. Default `true`: a peer that answers 415 (baresip) is
+    /// remembered and sent none for an hour (RFC 3994 §4). Failures are never
+    /// reported to the XMPP sender.
+    #[serde(default = "default_true")]
     pub send_chat_states: bool,
+    /// Carry receipts: XEP-0184 `<request/>`/`<received/>` and XEP-0333
+    /// `<markable/>`/`<displayed/>` ↔ RFC 5438 IMDN (CPIM-wrapped MESSAGEs).
+    /// Default `true`. A peer that answers 415 to CPIM gets plain text without the request.
+    #[serde(default = "default_true")]
+    pub receipts: bool,
+}
+
+/// `[limits]`: every bound of design §5 not already under `[sip]`/`[xmpp]`
+/// (`sip.max_message_bytes`, `xmpp.max_stanza_bytes`, `xmpp.max_depth` and
+/// `xmpp.queue_capacity` stay where the contract put them).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Most header fields in one SIP message (400 beyond it). Default 128.
+    pub sip_max_headers: usize,
+    /// Longest SIP start line or header field, in bytes (400 beyond it). Default 8192.
+    pub sip_max_line_bytes: usize,
+    /// Most SIP transactions held at once (503 + Retry-After beyond it). Default 65536.
+    pub sip_pending_transactions: usize,
+    /// SIP requests queued for the router (503 + Retry-After when full). Default 1024.
+    pub sip_incoming_queue: usize,
+    /// Retry-After seconds on 503 for a full queue or too many transactions. Default 5.
+    pub sip_retry_after_secs: u32,
+    /// Most simultaneous inbound SIP TCP/TLS connections. Default 1024.
+    pub sip_max_connections: usize,
+    /// New SIP requests per second each source address may send (token bucket rate;
+    /// 0 turns the limit off). Over it: 503 + Retry-After. `sip.trusted_peers` are
+    /// exempt (a proxy carries many users from one address). Default 50.
+    pub sip_requests_per_second: u32,
+    /// Requests a SIP source may send at once above its rate (bucket size). Default 100.
+    pub sip_request_burst: u32,
+    /// Source addresses tracked for the rate; sources beyond share one bucket. Default 10000.
+    pub sip_rate_sources: usize,
+    /// Over UDP, 503s sent to an over-rate source before its excess is dropped
+    /// unanswered (no reflection, RFC 3261 §21.5.4). Default 10.
+    pub sip_rate_refusals_before_silence: u32,
+    /// Stanzas per second each XMPP sender (bare JID) may send to the component (0: off).
+    /// Over it: `resource-constraint` (RFC 6120 §8.3.3.18). Default 20.
+    pub xmpp_stanzas_per_second: u32,
+    /// Stanzas an XMPP sender may send at once above its rate. Default 50.
+    pub xmpp_stanza_burst: u32,
+    /// XMPP senders tracked for the rate; senders beyond share one bucket. Default 10000.
+    pub xmpp_rate_senders: usize,
+    /// Presence subscriptions one user may hold through the gateway, per direction
+    /// (SIP subscriber → XMPP: 403; XMPP subscriber → SIP: `policy-violation`). Default 100.
+    pub subscriptions_per_user: usize,
 }
 
 /// `[log]`
@@ -274,6 +330,7 @@ impl Config {
                     .list_separator(",")
                     .with_list_parse_key("sip.listen")
                     .with_list_parse_key("sip.dns_servers")
+                    .with_list_parse_key("sip.trusted_peers")
                     .try_parsing(true)
                     .source(Some(env)),
             )
@@ -380,6 +437,46 @@ impl Config {
                 ));
             }
         }
+        if let Err(e) = parley_sip::trust::TrustedPeers::parse(&self.sip.trusted_peers) {
+            return Err(invalid("sip.trusted_peers", &e.to_string()));
+        }
+        if self.sip.trusted_peers.iter().any(|p| p.starts_with("tls:"))
+            && !self.sip.tls.as_ref().is_some_and(|t| t.require_client_cert)
+        {
+            return Err(invalid(
+                "sip.trusted_peers",
+                "tls: entries need sip.tls.require_client_cert = true (only a verified client certificate names a peer)",
+            ));
+        }
+        let l = &self.limits;
+        for (key, value, min) in [
+            ("limits.sip_max_headers", l.sip_max_headers, 16),
+            ("limits.sip_max_line_bytes", l.sip_max_line_bytes, 256),
+            (
+                "limits.sip_pending_transactions",
+                l.sip_pending_transactions,
+                1,
+            ),
+            ("limits.sip_incoming_queue", l.sip_incoming_queue, 1),
+            ("limits.sip_max_connections", l.sip_max_connections, 1),
+            ("limits.sip_rate_sources", l.sip_rate_sources, 1),
+            ("limits.xmpp_rate_senders", l.xmpp_rate_senders, 1),
+            ("limits.subscriptions_per_user", l.subscriptions_per_user, 1),
+        ] {
+            if value < min {
+                return Err(invalid(key, &format!("must be at least {min}")));
+            }
+        }
+        if l.sip_retry_after_secs == 0 {
+            // RFC 3261 §20.33: "a positive integer number of seconds".
+            return Err(invalid("limits.sip_retry_after_secs", "must be at least 1"));
+        }
+        if l.sip_requests_per_second > 0 && l.sip_request_burst == 0 {
+            return Err(invalid("limits.sip_request_burst", "must be at least 1"));
+        }
+        if l.xmpp_stanzas_per_second > 0 && l.xmpp_stanza_burst == 0 {
+            return Err(invalid("limits.xmpp_stanza_burst", "must be at least 1"));
+        }
         if self.sip.max_message_bytes < 1024 {
             return Err(invalid("sip.max_message_bytes", "must be at least 1024"));
         }
@@ -422,6 +519,27 @@ impl Config {
     /// The effective configuration as TOML, secrets masked.
     pub fn to_masked_toml(&self) -> String {
         toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot print config: {e}\n"))
+    }
+
+    /// The SIP endpoint's bounds from `[limits]` and `sip.max_message_bytes`.
+    pub fn sip_limits(&self) -> parley_sip::Limits {
+        let l = &self.limits;
+        parley_sip::Limits {
+            max_message_bytes: self.sip.max_message_bytes,
+            max_headers: l.sip_max_headers,
+            max_line_bytes: l.sip_max_line_bytes,
+            incoming_queue: l.sip_incoming_queue,
+            max_pending_transactions: l.sip_pending_transactions,
+            retry_after_secs: l.sip_retry_after_secs,
+            max_connections: l.sip_max_connections,
+            source_rate: parley_sip::rate::RateLimit {
+                per_second: l.sip_requests_per_second,
+                burst: l.sip_request_burst,
+                max_sources: l.sip_rate_sources,
+                refusals_before_silence: l.sip_rate_refusals_before_silence,
+            },
+            ..parley_sip::Limits::default()
+        }
     }
 
     /// How long a SIP MESSAGE waits for an XMPP error before 200.
@@ -472,7 +590,30 @@ impl Default for MessagesConfig {
             xmpp_type: XmppMessageType::default(),
             allow_foreign_domains: false,
             delivery_window_ms: default_delivery_window_ms(),
-            send_chat_states: false,
+            send_chat_states: true,
+            receipts: true,
+        }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        let sip = parley_sip::Limits::default();
+        Self {
+            sip_max_headers: sip.max_headers,
+            sip_max_line_bytes: sip.max_line_bytes,
+            sip_pending_transactions: sip.max_pending_transactions,
+            sip_incoming_queue: sip.incoming_queue,
+            sip_retry_after_secs: sip.retry_after_secs,
+            sip_max_connections: sip.max_connections,
+            sip_requests_per_second: sip.source_rate.per_second,
+            sip_request_burst: sip.source_rate.burst,
+            sip_rate_sources: sip.source_rate.max_sources,
+            sip_rate_refusals_before_silence: sip.source_rate.refusals_before_silence,
+            xmpp_stanzas_per_second: 20,
+            xmpp_stanza_burst: 50,
+            xmpp_rate_senders: 10_000,
+            subscriptions_per_user: 100,
         }
     }
 }
@@ -510,6 +651,9 @@ fn default_listen() -> Vec<String> {
 fn default_user_agent() -> String {
     format!("parley/{}", env!("CARGO_PKG_VERSION"))
 }
+fn default_trusted_peers() -> Vec<String> {
+    vec!["127.0.0.0/8".to_owned(), "::1".to_owned()]
+}
 fn default_max_message_bytes() -> usize {
     64 * 1024
 }
@@ -524,6 +668,9 @@ fn default_store_path() -> PathBuf {
 }
 fn default_restore_per_sec() -> u32 {
     50
+}
+fn default_true() -> bool {
+    true
 }
 fn default_delivery_window_ms() -> u64 {
     2000
@@ -617,6 +764,52 @@ listen = ["udp:127.0.0.1:5060"]
         let text = MINIMAL.replace("[sip]", "[sip]\ndns_servers = [\"ns.example.net\"]");
         let err = load(&text, &[]).expect_err("a name").to_string();
         assert!(err.contains("sip.dns_servers[0]"), "{err}");
+    }
+
+    #[test]
+    fn limits_have_safe_defaults_and_can_be_set_from_the_environment() {
+        let c = load(MINIMAL, &[]).expect("valid");
+        assert_eq!(c.limits.sip_requests_per_second, 50);
+        assert_eq!(c.limits.subscriptions_per_user, 100);
+        assert_eq!(c.sip.trusted_peers, ["127.0.0.0/8", "::1"]);
+        let printed = c.to_masked_toml();
+        assert!(printed.contains("[limits]"), "{printed}");
+        assert!(
+            printed.contains("sip_requests_per_second = 50"),
+            "{printed}"
+        );
+        assert!(printed.contains("trusted_peers = ["), "{printed}");
+        let c = load(
+            MINIMAL,
+            &[
+                ("PARLEY_LIMITS__SIP_REQUESTS_PER_SECOND", "5"),
+                ("PARLEY_SIP__TRUSTED_PEERS", "10.0.0.0/8,192.0.2.1"),
+            ],
+        )
+        .expect("valid");
+        assert_eq!(c.sip_limits().source_rate.per_second, 5);
+        assert_eq!(c.sip.trusted_peers, ["10.0.0.0/8", "192.0.2.1"]);
+    }
+
+    #[test]
+    fn bad_trusted_peer_and_bad_limit_name_their_keys() {
+        let text = MINIMAL.replace("[sip]", "[sip]\ntrusted_peers = [\"10.0.0.0/40\"]");
+        let err = load(&text, &[]).expect_err("bad cidr").to_string();
+        assert!(err.contains("sip.trusted_peers"), "{err}");
+        let text = MINIMAL.replace(
+            "[sip]",
+            "[sip]\ntrusted_peers = [\"tls:proxy.example.net\"]",
+        );
+        let err = load(&text, &[])
+            .expect_err("tls name without mTLS")
+            .to_string();
+        assert!(err.contains("require_client_cert"), "{err}");
+        let text = format!("{MINIMAL}\n[limits]\nsubscriptions_per_user = 0\n");
+        let err = load(&text, &[]).expect_err("zero cap").to_string();
+        assert!(err.contains("limits.subscriptions_per_user"), "{err}");
+        let text = format!("{MINIMAL}\n[limits]\nsip_rate_typo = 1\n");
+        let err = load(&text, &[]).expect_err("unknown").to_string();
+        assert!(err.contains("sip_rate_typo"), "{err}");
     }
 
     #[test]

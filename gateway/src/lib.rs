@@ -20,17 +20,25 @@ use tracing::{info, warn};
 use parley_mapping::address::{AddressMapper, ForeignDomainPolicy};
 use parley_mapping::message::MessageOptions;
 use parley_sip::config::{Credential, TlsConfig};
-use parley_sip::{DnsConfig, Endpoint, EndpointConfig, Limits, Timers, Transport};
+use parley_sip::{DnsConfig, Endpoint, EndpointConfig, Timers, Transport};
 use parley_xmpp::component::{self, ComponentConfig, ComponentEvent, ComponentHandle};
 
+/// Design §5 and issue 7: trusted peers, XMPP sender rates, forged `from`s.
+pub mod admission;
+/// RFC 3994 §3.3: composing indications from SIP expire into `<paused/>`.
+pub mod chat_states;
 /// The configuration contract (design §2).
 pub mod config;
+/// XEP-0030: disco for SIP users at the component domain; the component's features.
+pub mod disco;
 /// Operator HTTP endpoint: `/metrics`, `/healthz`, `/readyz`.
 pub mod http;
 /// Prometheus metrics.
 pub mod metrics;
 /// RFC 8048: XMPP users watching SIP users.
 pub mod presence;
+/// RFC 5438 IMDN ↔ XEP-0184 receipts and XEP-0333 markers; 415 memory.
+pub mod receipts;
 /// In-flight state with deadlines (design §4).
 pub mod registry;
 /// SIP ↔ XMPP routing through the mapping layer (RFC 7572, RFC 7247 §7).
@@ -41,7 +49,7 @@ pub mod store;
 pub mod watchers;
 
 use config::{Config, XmppMessageType};
-use metrics::{Metrics, SipSnapshot, XmppSnapshot};
+use metrics::{Limit, Metrics, SipSnapshot, XmppSnapshot};
 use registry::Registry;
 use router::Router;
 
@@ -169,10 +177,7 @@ pub async fn run_with(
             ..DnsConfig::default()
         },
         user_agent: config.sip.user_agent.clone(),
-        limits: Limits {
-            max_message_bytes: config.sip.max_message_bytes,
-            ..Limits::default()
-        },
+        limits: config.sip_limits(),
         timers: Timers {
             t1: Duration::from_millis(config.sip.t1_ms),
             ..Timers::default()
@@ -187,6 +192,9 @@ pub async fn run_with(
                 password: c.password.expose().to_owned(),
             })
             .collect(),
+        // Validated at load; an unparsable list exempts nobody.
+        rate_exempt: parley_sip::trust::TrustedPeers::parse(&config.sip.trusted_peers)
+            .unwrap_or_default(),
         tls: config.sip.tls.as_ref().map(|t| TlsConfig {
             cert: t.cert.clone(),
             key: t.key.clone(),
@@ -224,6 +232,25 @@ pub async fn run_with(
     });
 
     let tasks = TaskTracker::new();
+    let admission = Arc::new(admission::Admission::new(
+        admission::AdmissionConfig {
+            // Validated at load; an empty list (nobody trusted) is the safe fallback.
+            trusted: parley_sip::trust::TrustedPeers::parse(&config.sip.trusted_peers)
+                .unwrap_or_default(),
+            sip_domain: config.sip.domain.clone(),
+            component_domain: config.xmpp.component_domain.clone(),
+            xmpp_rate: parley_sip::rate::RateLimit {
+                per_second: config.limits.xmpp_stanzas_per_second,
+                burst: config.limits.xmpp_stanza_burst,
+                max_sources: config.limits.xmpp_rate_senders,
+                refusals_before_silence: u32::MAX,
+            },
+            subscriptions_per_user: config.limits.subscriptions_per_user,
+        },
+        component.clone(),
+        Arc::clone(&metrics),
+    ));
+    info!(trusted_peers = ?config.sip.trusted_peers, "SIP requests claiming our users are accepted only from these peers");
     let router = Arc::new(Router {
         mapper: AddressMapper {
             component_domain: config.xmpp.component_domain.clone(),
@@ -239,6 +266,7 @@ pub async fn run_with(
         },
         delivery_window: config.delivery_window(),
         send_chat_states: config.messages.send_chat_states,
+        receipts: config.messages.receipts,
         component_domain: config.xmpp.component_domain.clone(),
         sip: sip.clone(),
         xmpp: component.clone(),
@@ -248,6 +276,7 @@ pub async fn run_with(
         watches: presence::Watches::default(),
         watchers: watchers::Watchers::default(),
         store: store.clone(),
+        admission: Arc::clone(&admission),
     });
     let mut restore = Some(loaded);
 
@@ -256,9 +285,17 @@ pub async fn run_with(
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
-            Some(request) = sip_events.recv() => router.handle_sip(request),
+            Some(request) = sip_events.recv() => {
+                if let Some(request) = admission.sip(request) {
+                    router.handle_sip(request);
+                }
+            }
             event = xmpp_events.recv() => match event {
-                Some(ComponentEvent::Stanza(stanza)) => router.handle_stanza(stanza),
+                Some(ComponentEvent::Stanza(stanza)) => {
+                    if let Some(stanza) = admission.stanza(stanza) {
+                        router.handle_stanza(stanza);
+                    }
+                }
                 Some(ComponentEvent::Connected) => {
                     info!("component stream authenticated");
                     // Stored subscriptions need both links: probes and
@@ -319,7 +356,10 @@ fn component_config(config: &Config) -> ComponentConfig {
         reconnect_min: Duration::from_millis(x.reconnect_min_ms),
         reconnect_max: Duration::from_millis(x.reconnect_max_ms),
         disco_name: "Parley SIP gateway".to_owned(),
-        disco_features: Vec::new(),
+        disco_features: disco::component_features(
+            config.messages.receipts,
+            config.messages.send_chat_states,
+        ),
     }
 }
 
@@ -343,6 +383,13 @@ fn sip_snapshot(stats: &parley_sip::Stats) -> SipSnapshot {
         parse_errors: stats.parse_errors,
         stray_responses: stats.stray_responses,
         pending_transactions: stats.pending_transactions,
+        limit_rejections: vec![
+            (Limit::SipRate, stats.rate_limited),
+            (Limit::SipRateDropped, stats.rate_limited_dropped),
+            (Limit::SipPendingTransactions, stats.overloaded),
+            (Limit::SipIncomingQueue, stats.queue_full),
+            (Limit::SipMessageSize, stats.oversize_messages),
+        ],
     }
 }
 

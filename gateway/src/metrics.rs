@@ -55,8 +55,73 @@ impl Outcome {
     }
 }
 
+/// What happened to a receipt (RFC 5438 IMDN ↔ XEP-0184/XEP-0333).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptEvent {
+    /// A request was carried across (IMDN headers or `<request/>`/`<markable/>`).
+    Requested,
+    /// A delivery notification / `<received/>` was carried back.
+    Delivered,
+    /// A display notification / `<displayed/>` was carried back.
+    Displayed,
+    /// A request was dropped: the SIP peer refused CPIM, so the message went as
+    /// plain text without it.
+    Dropped,
+    /// A notification or ack matched nothing in flight (unknown, expired, or
+    /// from someone else) and was ignored.
+    Unmatched,
+}
+
+impl ReceiptEvent {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Requested => "requested",
+            Self::Delivered => "delivered",
+            Self::Displayed => "displayed",
+            Self::Dropped => "dropped",
+            Self::Unmatched => "unmatched",
+        }
+    }
+}
+
+/// A bound of design §5 that refused something (the `limit` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limit {
+    /// A SIP source over its request rate, answered 503 + Retry-After.
+    SipRate,
+    /// A SIP source over its request rate, dropped unanswered (UDP, after the 503s).
+    SipRateDropped,
+    /// Too many SIP transactions pending (503).
+    SipPendingTransactions,
+    /// The incoming SIP request queue was full (503).
+    SipIncomingQueue,
+    /// A SIP message over `sip.max_message_bytes` (413/513).
+    SipMessageSize,
+    /// An XMPP sender over its stanza rate (`resource-constraint`).
+    XmppRate,
+    /// A user at `limits.subscriptions_per_user` (SIP 403 / XMPP `policy-violation`).
+    SubscriptionsPerUser,
+}
+
+impl Limit {
+    /// The label value.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::SipRate => "sip_rate",
+            Self::SipRateDropped => "sip_rate_dropped",
+            Self::SipPendingTransactions => "sip_pending_transactions",
+            Self::SipIncomingQueue => "sip_incoming_queue",
+            Self::SipMessageSize => "sip_message_size",
+            Self::XmppRate => "xmpp_rate",
+            Self::SubscriptionsPerUser => "subscriptions_per_user",
+        }
+    }
+}
+
 /// Every metric Parley exports.
 pub struct Metrics {
+    receipts: IntCounterVec,
+    peer_refusals: IntCounterVec,
     registry: Registry,
     messages: IntCounterVec,
     translation: HistogramVec,
@@ -76,6 +141,8 @@ pub struct Metrics {
     store_persistent: IntGauge,
     subscriptions_restored: IntCounterVec,
     subscription_refreshes: IntCounterVec,
+    limit_rejections: IntCounterVec,
+    trust_rejections: IntCounterVec,
 }
 
 /// A plain counters snapshot from the SIP endpoint, copied into Prometheus at scrape time.
@@ -93,6 +160,8 @@ pub struct SipSnapshot {
     pub stray_responses: u64,
     /// Transactions alive now.
     pub pending_transactions: u64,
+    /// Requests refused by the endpoint's own bounds.
+    pub limit_rejections: Vec<(Limit, u64)>,
 }
 
 /// A plain counters snapshot from the XMPP component, copied in at scrape time.
@@ -122,6 +191,26 @@ impl Metrics {
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         register(r, build)?;
         let m = Self {
+            receipts: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_receipts_total",
+                        "Receipts (IMDN <-> XEP-0184/XEP-0333), by direction of the ack and event.",
+                    ),
+                    &["direction", "kind"],
+                )?,
+            )?,
+            peer_refusals: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_sip_peer_refusals_total",
+                        "415 answers that made Parley remember a SIP peer refuses a content type.",
+                    ),
+                    &["content"],
+                )?,
+            )?,
             messages: register(
                 r,
                 IntCounterVec::new(
@@ -273,6 +362,26 @@ impl Metrics {
                     &["outcome"],
                 )?,
             )?,
+            limit_rejections: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_limit_rejections_total",
+                        "Requests and stanzas refused by a configured limit, by limit.",
+                    ),
+                    &["limit"],
+                )?,
+            )?,
+            trust_rejections: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_trust_rejections_total",
+                        "Requests and stanzas claiming one of our own users from an untrusted source, by side.",
+                    ),
+                    &["side"],
+                )?,
+            )?,
             registry,
         };
         #[cfg(target_os = "linux")]
@@ -287,6 +396,18 @@ impl Metrics {
         self.messages
             .with_label_values(&[direction.label(), outcome.label()])
             .inc();
+    }
+
+    /// Count a receipt event; `direction` is the way the request travelled.
+    pub fn receipt(&self, direction: Direction, event: ReceiptEvent) {
+        self.receipts
+            .with_label_values(&[direction.label(), event.label()])
+            .inc();
+    }
+
+    /// Count a 415 from a SIP peer for `content` (`cpim` or `iscomposing`).
+    pub fn peer_refusal(&self, content: &'static str) {
+        self.peer_refusals.with_label_values(&[content]).inc();
     }
 
     /// Record how long a translation took.
@@ -342,6 +463,24 @@ impl Metrics {
         catch_up(&self.sip_stray_responses, s.stray_responses);
         self.sip_transactions
             .set(i64::try_from(s.pending_transactions).unwrap_or(i64::MAX));
+        for (limit, n) in &s.limit_rejections {
+            catch_up(
+                &self.limit_rejections.with_label_values(&[limit.label()]),
+                *n,
+            );
+        }
+    }
+
+    /// Count one refusal by a limit the gateway itself enforces.
+    pub fn limit_rejection(&self, limit: Limit) {
+        self.limit_rejections
+            .with_label_values(&[limit.label()])
+            .inc();
+    }
+
+    /// Count one refusal of an untrusted sender claiming our users; `side` is `sip` or `xmpp`.
+    pub fn trust_rejection(&self, side: &'static str) {
+        self.trust_rejections.with_label_values(&[side]).inc();
     }
 
     /// Copy the XMPP component's counters in.
@@ -421,5 +560,29 @@ mod tests {
             text.contains("parley_messages_total{direction=\"xmpp_to_sip\",outcome=\"timeout\"} 1")
         );
         assert!(text.contains("parley_build_info{version="));
+    }
+
+    #[test]
+    fn limit_rejections_count_by_bounded_label() {
+        let m = Metrics::new().expect("metrics");
+        m.observe_sip(&SipSnapshot {
+            limit_rejections: vec![(Limit::SipRate, 4)],
+            ..Default::default()
+        });
+        m.limit_rejection(Limit::XmppRate);
+        m.trust_rejection("sip");
+        let text = m.render();
+        assert!(
+            text.contains("parley_limit_rejections_total{limit=\"sip_rate\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("parley_limit_rejections_total{limit=\"xmpp_rate\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("parley_trust_rejections_total{side=\"sip\"} 1"),
+            "{text}"
+        );
     }
 }

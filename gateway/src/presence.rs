@@ -18,7 +18,9 @@ use parley_mapping::presence::pidf_body_to_xmpp;
 use parley_sip::dialog::Dialog;
 use parley_sip::dialog::subscription::SubscriptionState;
 use parley_sip::{IncomingRequest, OutgoingRequest};
-use parley_xmpp::stanza::{Presence, PresenceType, Stanza};
+use parley_xmpp::stanza::{
+    DefinedCondition, ErrorType, Presence, PresenceType, Stanza, StanzaError,
+};
 
 use crate::router::Router;
 use crate::store::{WatchRow, unix_after, until_unix};
@@ -85,6 +87,11 @@ impl Watches {
         }
     }
 
+    /// Subscriptions held by one XMPP user (bare JID).
+    fn count_for(&self, watcher: &str) -> usize {
+        self.by_pair.iter().filter(|e| e.key().0 == watcher).count()
+    }
+
     fn remove(&self, call_id: &str) -> Option<Watch> {
         let (_, w) = self.by_call_id.remove(call_id)?;
         self.by_pair
@@ -147,6 +154,23 @@ impl Router {
         if self.watches.by_pair.contains_key(&pair) {
             // Already watching: confirm again (RFC 6121 §3.1.3 tolerates repeats).
             self.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
+            return;
+        }
+        if self.watches.count_for(&pair.0) >= self.admission.subscriptions_per_user {
+            // `limits.subscriptions_per_user`: a lasting local policy, which the
+            // user can satisfy by dropping another subscription — RFC 6120
+            // §8.3.3.12 policy-violation, type `modify`.
+            self.admission.subscription_cap_reached();
+            let refusal = Presence {
+                presence_type: Some(PresenceType::Error),
+                error: Some(StanzaError {
+                    error_type: ErrorType::Modify,
+                    text: Some("too many presence subscriptions through this gateway".into()),
+                    ..StanzaError::new(DefinedCondition::PolicyViolation)
+                }),
+                ..Presence::default()
+            };
+            self.send_presence(&contact, &watcher, refusal);
             return;
         }
         self.start_watch(watcher, contact, true);

@@ -3,6 +3,11 @@
 //! - SIP MESSAGEs handed to the XMPP server, waiting for a stanza error or the
 //!   end of the delivery window, keyed by the `id` Parley gave the stanza.
 //! - XMPP messages sent as SIP MESSAGE, waiting for the final response.
+//! - Receipts in flight both ways (RFC 5438 IMDN ↔ XEP-0184/XEP-0333): the
+//!   IMDN Message-ID of a MESSAGE Parley sent, and the stanza id of a message
+//!   Parley forwarded to XMPP with `<request/>`; bounded, with expiry.
+//! - What SIP peers refused with 415 (CPIM, isComposing), per address of
+//!   record; bounded, with expiry.
 //!
 //! Every entry has a deadline and is removed by whoever resolves it first
 //! (the answer, or the reaper); the sizes are gauges.
@@ -11,6 +16,15 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use dashmap::DashMap;
 use tokio::time::Instant;
+
+use parley_mapping::address::SipAddress;
+use parley_mapping::imdn::{DispositionRequest, ImdnRequest};
+use parley_xmpp::stanza::MessageType;
+
+/// Most receipts remembered each way, and most peers remembered as refusing
+/// something: at the bound, expired entries go first, then new ones are not
+/// taken (design §5: nothing grows without a bound).
+pub const MAX_RECEIPTS: usize = 10_000;
 
 /// A SIP MESSAGE whose server transaction waits for the XMPP side's verdict.
 pub struct PendingSip<R> {
@@ -37,11 +51,141 @@ pub struct PendingXmpp {
     pub deadline: Instant,
 }
 
+/// An XMPP message Parley sent to SIP asking for IMDNs (RFC 5438 §7.1.1),
+/// keyed by the IMDN Message-ID it carried.
+#[derive(Debug, Clone)]
+pub struct AwaitingImdn {
+    /// The XMPP sender (full JID), who gets `<received/>`/`<displayed/>`.
+    pub sender: String,
+    /// The JID the message was addressed to: the ack comes from it.
+    pub recipient: String,
+    /// The stanza id the ack echoes (XEP-0184 §5.2, XEP-0333 §4.2).
+    pub stanza_id: String,
+    /// The message's type, reused for the ack (XEP-0184 §5.2: "good practice").
+    pub message_type: Option<MessageType>,
+    /// The SIP user it went to: only that user's IMDN counts.
+    pub peer: SipAddress,
+    /// What is still awaited (RFC 5438 §7.2.1: one IMDN per disposition type).
+    pub request: DispositionRequest,
+}
+
+/// A SIP IM asking for IMDNs that Parley forwarded to XMPP with
+/// `<request/>`/`<markable/>`, keyed by the stanza id Parley gave it.
+#[derive(Debug, Clone)]
+pub struct AwaitingReceipt {
+    /// The IM's request (Message-ID, DateTime, CPIM From/To).
+    pub request: ImdnRequest,
+    /// What is still to be answered (one IMDN per disposition type).
+    pub remaining: DispositionRequest,
+    /// Where the IMDN goes: the SIP From of the IM (RFC 5438 §12.1.3.1).
+    pub sip_sender: SipAddress,
+    /// The SIP address the IM was for: the IMDN's From.
+    pub sip_recipient: SipAddress,
+    /// The bare JID the message went to: only its acks count.
+    pub xmpp_recipient: String,
+}
+
+/// What a SIP peer refused with 415 (RFC 3261 §21.4.13).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Refusals {
+    /// `message/cpim` (baresip: real-clients/baresip-1.0-rx-cpim-415.sip).
+    pub cpim: bool,
+    /// `application/im-iscomposing+xml` (RFC 3994 §4: then "MUST cease").
+    pub iscomposing: bool,
+}
+
+/// A map with a size bound and a deadline per entry.
+pub struct Expiring<V> {
+    map: DashMap<String, (V, Instant)>,
+    capacity: usize,
+}
+
+impl<V> Expiring<V> {
+    /// An empty map holding at most `capacity` entries.
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            map: DashMap::new(),
+            capacity,
+        }
+    }
+
+    /// Insert (or replace) `key` until `deadline`. At the bound, entries past
+    /// their deadline at `now` are dropped first; if it is still full, the
+    /// entry is not taken and `false` comes back.
+    pub fn insert(&self, key: String, value: V, deadline: Instant, now: Instant) -> bool {
+        if self.map.len() >= self.capacity && !self.map.contains_key(&key) {
+            self.reap(now);
+            if self.map.len() >= self.capacity {
+                return false;
+            }
+        }
+        self.map.insert(key, (value, deadline));
+        true
+    }
+
+    /// Take `key` out, if present and not expired at `now`.
+    pub fn take(&self, key: &str, now: Instant) -> Option<V> {
+        self.map
+            .remove_if(key, |_, (_, deadline)| *deadline > now)
+            .map(|(_, (v, _))| v)
+    }
+
+    /// Drop every entry past its deadline at `now`; returns how many went.
+    pub fn reap(&self, now: Instant) -> usize {
+        let before = self.map.len();
+        self.map.retain(|_, (_, deadline)| *deadline > now);
+        before.saturating_sub(self.map.len())
+    }
+
+    /// Take out every entry past its deadline at `now`.
+    pub fn take_expired(&self, now: Instant) -> Vec<(String, V)> {
+        let keys: Vec<String> = self
+            .map
+            .iter()
+            .filter(|e| e.1 <= now)
+            .map(|e| e.key().clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| {
+                self.map
+                    .remove_if(&k, |_, (_, deadline)| *deadline <= now)
+                    .map(|(k, (v, _))| (k, v))
+            })
+            .collect()
+    }
+
+    /// Entries now (expired ones included until reaped).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+}
+
+impl<V: Clone> Expiring<V> {
+    /// A copy of `key`'s value, if present and not expired at `now`.
+    pub fn get(&self, key: &str, now: Instant) -> Option<V> {
+        self.map.get(key).filter(|e| e.1 > now).map(|e| e.0.clone())
+    }
+}
+
 /// The registry: bounded by the SIP and XMPP limits upstream, reaped by deadline.
 pub struct Registry<R> {
     pending_sip: DashMap<String, PendingSip<R>>,
     pending_xmpp: DashMap<u64, PendingXmpp>,
     next_id: AtomicU64,
+    /// XMPP → SIP receipts, by IMDN Message-ID.
+    pub imdn_out: Expiring<AwaitingImdn>,
+    /// SIP → XMPP receipts, by stanza id.
+    pub receipts_in: Expiring<AwaitingReceipt>,
+    /// What SIP peers refused, by address of record.
+    pub refusals: Expiring<Refusals>,
+    /// SIP senders shown as composing to XMPP users, until their RFC 3994
+    /// refresh runs out: `(from JID, to JID)` by that pair.
+    pub composing: Expiring<(String, String)>,
 }
 
 impl<R> Default for Registry<R> {
@@ -50,6 +194,10 @@ impl<R> Default for Registry<R> {
             pending_sip: DashMap::new(),
             pending_xmpp: DashMap::new(),
             next_id: AtomicU64::new(0),
+            imdn_out: Expiring::new(MAX_RECEIPTS),
+            receipts_in: Expiring::new(MAX_RECEIPTS),
+            refusals: Expiring::new(MAX_RECEIPTS),
+            composing: Expiring::new(MAX_RECEIPTS),
         }
     }
 }
@@ -160,6 +308,32 @@ mod tests {
                 .is_empty()
         );
         assert!(registry.take_sip("a").is_none());
+    }
+
+    /// design §5: bounded, with expiry — a full map takes nothing new until
+    /// something expires; an expired entry is never handed out.
+    #[tokio::test(start_paused = true)]
+    async fn expiring_map_is_bounded_and_forgets_at_the_deadline() {
+        let map: Expiring<u32> = Expiring::new(2);
+        let now = Instant::now();
+        let soon = now + Duration::from_secs(1);
+        let later = now + Duration::from_secs(60);
+        assert!(map.insert("a".into(), 1, soon, now));
+        assert!(map.insert("b".into(), 2, later, now));
+        assert!(!map.insert("c".into(), 3, later, now), "full");
+        assert_eq!(map.get("a", now), Some(1));
+        // Past a's deadline: a is not handed out, and its room is reused.
+        let past = now + Duration::from_secs(2);
+        assert_eq!(map.get("a", past), None);
+        assert!(map.insert("c".into(), 3, later, past));
+        assert_eq!(map.len(), 2);
+        assert_eq!(map.take("c", past), Some(3));
+        assert_eq!(map.take("c", past), None);
+        let last = later + Duration::from_secs(1);
+        assert!(map.insert("d".into(), 4, last, past));
+        assert_eq!(map.take_expired(later), vec![("b".to_owned(), 2)]);
+        assert_eq!(map.reap(last), 1);
+        assert!(map.is_empty());
     }
 
     #[tokio::test(start_paused = true)]

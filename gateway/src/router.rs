@@ -13,6 +13,7 @@ use tracing::{debug, info, warn};
 
 use parley_mapping::address::{AddressMapper, SipAddress};
 use parley_mapping::error::{JidScope, sip_status_to_stanza_error, stanza_error_to_sip_for};
+use parley_mapping::imdn::{self, Inbound};
 use parley_mapping::message::{self as im, MessageOptions, SipMessage};
 use parley_sip::{Endpoint, IncomingRequest, OutgoingRequest, Responder, TransactionError};
 use parley_xmpp::component::ComponentHandle;
@@ -32,6 +33,8 @@ pub struct Router {
     pub(crate) options: MessageOptions,
     pub(crate) delivery_window: Duration,
     pub(crate) send_chat_states: bool,
+    /// XEP-0184/XEP-0333 ↔ RFC 5438 on (`messages.receipts`).
+    pub(crate) receipts: bool,
     pub(crate) component_domain: String,
     pub(crate) sip: Endpoint,
     pub(crate) xmpp: ComponentHandle,
@@ -41,6 +44,7 @@ pub struct Router {
     pub(crate) watches: crate::presence::Watches,
     pub(crate) watchers: crate::watchers::Watchers,
     pub(crate) store: crate::store::Store,
+    pub(crate) admission: Arc<crate::admission::Admission>,
 }
 
 impl Router {
@@ -69,7 +73,35 @@ impl Router {
         let correlation = self.registry.next_correlation();
         let parsed = sip_message_fields(&request);
         let (_, responder) = request.into_responder();
-        let translated = parsed.and_then(|m| im::to_xmpp(&m, &self.mapper, &self.options));
+        // RFC 5438 §9: is it a notification, or an IM asking for one?
+        let mut imdn_request = None;
+        if let Ok(sip) = &parsed {
+            match imdn::inspect(
+                sip.content_type.as_deref(),
+                sip.content_encoding.as_deref(),
+                &sip.body,
+            ) {
+                Ok(Inbound::Notification(n)) => {
+                    self.sip_notification(correlation, sip, &n);
+                    // §12.1.2: answered like any MESSAGE, whatever it reports.
+                    responder.respond(200, None, vec![], None);
+                    return;
+                }
+                Ok(Inbound::Request(r)) => imdn_request = Some((sip.clone(), r)),
+                Ok(Inbound::Neither) => {}
+                Err(e) => {
+                    let status = e.sip_status();
+                    info!(correlation, error = %e, "malformed IMDN refused");
+                    self.metrics.error(e.kind());
+                    responder.respond(status.code, Some(status.reason), vec![], None);
+                    return;
+                }
+            }
+        }
+        let translated = match &parsed {
+            Ok(m) => im::to_xmpp(m, &self.mapper, &self.options),
+            Err(e) => Err(e.clone()),
+        };
         let mut message = match translated {
             Ok(m) => m,
             Err(e) => {
@@ -85,6 +117,12 @@ impl Router {
         let to_full_jid = message.to.as_deref().is_some_and(|to| to.contains('/'));
         let stanza_id = format!("parley-{correlation:x}");
         message.id = Some(stanza_id.clone());
+        if let Some((sip, request)) = imdn_request {
+            self.ask_xmpp_for_receipt(&mut message, &stanza_id, &sip, request);
+        }
+        if let Ok(sip) = &parsed {
+            self.note_sip_composing(sip, &message);
+        }
         // One line ties the SIP Call-ID (carried as <thread/>) to the stanza id.
         debug!(
             correlation,
@@ -134,6 +172,8 @@ impl Router {
 
     /// Close delivery windows that have passed: no error came back, so 200 (RFC 7572 §5).
     pub fn reap(&self, now: Instant) {
+        self.reap_receipts(now);
+        self.expire_composing(now);
         for (id, p) in self.registry.take_expired_sip(now) {
             debug!(correlation = p.correlation, %id, "delivery window closed: 200");
             self.metrics
@@ -180,13 +220,17 @@ impl Router {
         }
         let received = Instant::now();
         let correlation = self.registry.next_correlation();
+        // XEP-0184 <received/>, XEP-0333 <displayed/> → RFC 5438 IMDN.
+        self.xmpp_acks(&message);
         let sip = match im::to_sip(&message, &self.mapper) {
             Ok(s) => s,
             // A standalone chat state or receipt has nothing to carry as text:
             // bouncing every typing notification would flood the sender with errors.
             Err(e) if !e.should_bounce() => {
                 match self.chat_state(&message) {
-                    Some(sip) => self.send_sip_message(correlation, received, message, sip, true),
+                    Some(sip) => {
+                        self.send_sip_message(correlation, received, message, sip, true, None);
+                    }
                     None => debug!(
                         correlation,
                         kind = e.kind(),
@@ -204,7 +248,8 @@ impl Router {
                 return;
             }
         };
-        self.send_sip_message(correlation, received, message, sip, false);
+        let (sip, receipt) = self.with_imdn_request(&message, sip);
+        self.send_sip_message(correlation, received, message, sip, false, receipt);
     }
 
     /// RFC 3994 ↔ XEP-0085: a standalone chat state as isComposing, when enabled.
@@ -212,7 +257,11 @@ impl Router {
         if !self.send_chat_states {
             return None;
         }
-        im::chat_state_to_sip(message, &self.mapper).ok().flatten()
+        im::chat_state_to_sip(message, &self.mapper)
+            .ok()
+            .flatten()
+            // RFC 3994 §4: after a 415 the composer "MUST cease transmitting".
+            .filter(|sip| !self.refused(&sip.to).iscomposing)
     }
 
     /// Send `sip` and report its outcome; a `silent` one (a chat state) never
@@ -224,8 +273,10 @@ impl Router {
         message: Message,
         sip: SipMessage,
         silent: bool,
+        receipt: Option<crate::receipts::Receipt>,
     ) {
         let request = outgoing_message(&sip);
+        let peer = sip.to.clone();
         let key = self.registry.track_xmpp(PendingXmpp {
             sender: message.from.clone().unwrap_or_default(),
             stanza_id: message.id.clone(),
@@ -241,9 +292,17 @@ impl Router {
             .translated(Direction::XmppToSip, received.elapsed().as_secs_f64());
         let router = Arc::clone(self);
         self.tasks.spawn(async move {
-            let result = router.sip.send_request(request).await;
+            let mut result = router.sip.send_request(request).await;
+            if let Some(receipt) = receipt {
+                result = router
+                    .settle_imdn_request(correlation, receipt, result)
+                    .await;
+            }
             router.registry.finish_xmpp(key);
             if silent {
+                if matches!(&result, Ok(r) if r.status == 415) {
+                    router.note_refusal(&peer, crate::receipts::Refusable::IsComposing);
+                }
                 debug!(correlation, status = ?result.as_ref().map(|r| r.status), "chat state sent");
             } else {
                 router.sip_outcome(correlation, &message, result);
@@ -298,14 +357,18 @@ impl Router {
     }
 
     /// RFC 7247 §7, Table 2: an XMPP error for a message Parley forwarded from SIP.
-    fn xmpp_message_error(&self, message: Message) {
+    fn xmpp_message_error(self: &Arc<Self>, message: Message) {
         let Some(id) = message.id.as_deref() else {
             return;
         };
         let Some(p) = self.registry.take_sip(id) else {
             debug!(%id, "error for a message no longer waiting");
+            // Answered 200 already: a negative-delivery IMDN, if asked for.
+            self.late_xmpp_error(&message);
             return;
         };
+        // Answered with an error: RFC 5438 §12.1.3.1, no IMDN may follow.
+        self.forget_receipt(id);
         let error = message
             .error
             .unwrap_or_else(|| StanzaError::new(DefinedCondition::UndefinedCondition));
@@ -327,8 +390,15 @@ impl Router {
         self.gauges();
     }
 
-    /// IQs to SIP users at the component domain: nobody handles them yet.
+    /// IQs to SIP users at the component domain: XEP-0030 disco is answered
+    /// on their behalf (`disco.rs`); nothing else is handled yet.
     fn xmpp_iq(&self, iq: Iq) {
+        if let Some(reply) = self.user_disco(&iq) {
+            if let Err(e) = self.xmpp.try_send(Stanza::Iq(reply)) {
+                self.metrics.error(e.kind());
+            }
+            return;
+        }
         if matches!(iq.iq_type, IqType::Get | IqType::Set) {
             let reply = Iq {
                 from: iq.to,
@@ -386,7 +456,7 @@ fn sip_message_fields(
 }
 
 /// RFC 7572 Table 2: the SIP MESSAGE for an XMPP message.
-fn outgoing_message(sip: &SipMessage) -> OutgoingRequest {
+pub(crate) fn outgoing_message(sip: &SipMessage) -> OutgoingRequest {
     let mut headers = Vec::new();
     if let Some(s) = &sip.subject {
         headers.push(("Subject".to_owned(), s.clone()));

@@ -86,6 +86,11 @@ impl Watchers {
         keys.iter().filter_map(|k| self.remove(k)).collect()
     }
 
+    /// Subscriptions held by one SIP user (as its JID).
+    fn count_for(&self, watcher: &str) -> usize {
+        self.by_pair.iter().filter(|e| e.key().0 == watcher).count()
+    }
+
     fn remove(&self, call_id: &str) -> Option<Watcher> {
         let (_, w) = self.by_call_id.remove(call_id)?;
         self.by_pair
@@ -162,6 +167,14 @@ impl Router {
                 return;
             }
         };
+        if self.watchers.count_for(&watcher.to_string()) >= self.admission.subscriptions_per_user {
+            // `limits.subscriptions_per_user`. RFC 6665 §4.2.1.2: when "it can be
+            // automatically authoritatively determined that the subscriber is not
+            // authorized to subscribe, the notifier SHOULD reply ... with a 403".
+            self.admission.subscription_cap_reached();
+            responder.respond(403, Some("Too Many Subscriptions"), vec![], None);
+            return;
+        }
         let Ok(dialog) = Dialog::from_request(view.message(), responder.to_tag()) else {
             responder.respond(400, Some("Bad Dialog Request"), vec![], None);
             return;

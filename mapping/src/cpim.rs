@@ -134,10 +134,17 @@ impl CpimMessage {
         let mut headers = Vec::new();
         loop {
             let (line, next) = take_line(rest).ok_or(bad("message headers never end"))?;
-            rest = next;
             if line.is_empty() {
+                rest = next;
                 break;
             }
+            if line.len() > 8 && line[..8].eq_ignore_ascii_case(b"content-") {
+                // RFC 5438's examples (§7.1.1.3, §7.2.1.1) run the MIME
+                // headers on without the blank line §2 requires; no RFC 3862
+                // message header is called Content-*, so the MIME part starts here.
+                break;
+            }
+            rest = next;
             if headers.len() >= MAX_HEADERS {
                 return Err(bad("too many headers"));
             }

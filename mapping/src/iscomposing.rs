@@ -8,7 +8,10 @@
 
 use parley_xmpp::stanza::Element;
 
+use crate::body;
+use crate::cpim::CpimMessage;
 use crate::error::MappingError;
+use crate::media_type::MediaType;
 use crate::xml::{self, Limits, escape_text};
 
 /// RFC 3994 §6: the isComposing namespace.
@@ -92,6 +95,31 @@ impl IsComposing {
         out
     }
 
+    /// The indication a SIP MESSAGE body carries, if it is one: RFC 3994
+    /// §8.1 `application/im-iscomposing+xml`, bare or (§3.5: "MAY be carried
+    /// in CPIM messages") inside `message/cpim`, with any content coding
+    /// undone (linphone deflates it). `None` for anything else.
+    pub fn from_sip_body(
+        content_type: Option<&str>,
+        content_encoding: Option<&str>,
+        raw: &[u8],
+    ) -> Option<Self> {
+        let media = MediaType::parse(content_type?).ok()?;
+        let bytes = body::decode_content_coding(content_encoding, raw).ok()?;
+        if media.is("application", "im-iscomposing+xml") {
+            return Self::parse(&bytes).ok();
+        }
+        if !media.is("message", "cpim") {
+            return None;
+        }
+        let cpim = CpimMessage::parse(&bytes).ok()?;
+        let inner = MediaType::parse(cpim.content_type()?).ok()?;
+        inner
+            .is("application", "im-iscomposing+xml")
+            .then(|| Self::parse(&cpim.content).ok())
+            .flatten()
+    }
+
     /// The XEP-0085 chat state element for this indication.
     pub fn to_chat_state(&self) -> Element {
         let name = match self.state {
@@ -102,8 +130,11 @@ impl IsComposing {
     }
 
     /// The indication for a XEP-0085 chat state element, if it is one:
-    /// `composing` is active (refreshed every 60 s, the RFC 3994 §3.2 floor),
-    /// every other state idle.
+    /// `composing` is active, every other state idle. No `<refresh>`: the
+    /// gateway does not repeat `active` (XEP-0085 clients send `<composing/>`
+    /// once), and RFC 3994 §3.2 says a composer "MAY decide not to send
+    /// active-state refresh messages at all. This is indicated by omitting the
+    /// refresh interval" — the receiver then assumes idle after 120 s.
     pub fn from_chat_state(e: &Element) -> Option<Self> {
         if e.ns != NS_CHATSTATES {
             return None;
@@ -117,7 +148,7 @@ impl IsComposing {
             state,
             last_active: None,
             content_type: Some("text/plain".into()),
-            refresh: (state == ComposingState::Active).then_some(60),
+            refresh: None,
         })
     }
 }
@@ -147,6 +178,23 @@ iscomposing.xsd">
         assert_eq!(c.content_type.as_deref(), Some("text/plain"));
         assert_eq!(c.to_chat_state().name, "composing");
         assert_eq!(IsComposing::parse(c.to_xml().as_bytes()).unwrap(), c);
+    }
+
+    /// real-clients: linphone's deflated CPIM isComposing, `active` with `refresh 60`.
+    #[test]
+    fn linphone_deflated_cpim_indication_is_read_with_its_refresh() {
+        let sip: &[u8] = include_bytes!("../tests/fixtures/sip/linphone-5.1-iscomposing.sip");
+        let split = sip.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+        let c =
+            IsComposing::from_sip_body(Some("message/cpim"), Some("deflate"), &sip[split + 4..])
+                .unwrap();
+        assert_eq!((c.state, c.refresh), (ComposingState::Active, Some(60)));
+        let bare = IsComposing::from_sip_body(Some(CONTENT_TYPE), None, RFC3994_ACTIVE).unwrap();
+        assert_eq!(bare.refresh, Some(90));
+        assert_eq!(
+            IsComposing::from_sip_body(Some("text/plain"), None, b"hi"),
+            None
+        );
     }
 
     #[test]

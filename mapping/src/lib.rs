@@ -16,6 +16,8 @@ pub mod cpim;
 pub mod error;
 /// Entry points for the fuzz targets in `fuzz/` (and the corpus replay test).
 pub mod fuzzing;
+/// RFC 5438 IMDN ↔ XEP-0184 receipts and XEP-0333 displayed markers.
+pub mod imdn;
 /// RFC 3994 isComposing ↔ XEP-0085 chat states.
 pub mod iscomposing;
 /// RFC 7622: JIDs, PRECIS preparation and XEP-0106 escaping.

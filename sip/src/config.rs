@@ -101,6 +101,8 @@ pub struct Limits {
     pub udp_mtu_allowance: usize,
     /// Most header fields in one message (400 beyond it).
     pub max_headers: usize,
+    /// Longest header line (or request line) in bytes, after unfolding (400 beyond it).
+    pub max_line_bytes: usize,
     /// Capacity of the incoming request channel (503 + Retry-After when full).
     pub incoming_queue: usize,
     /// Most transactions held at once (503 / refused beyond it).
@@ -112,6 +114,9 @@ pub struct Limits {
     /// A stream connection that sends nothing for this long is closed (also
     /// bounds a peer that trickles a message byte by byte).
     pub idle_connection: std::time::Duration,
+    /// New requests per second per source address (design §5); over it, 503
+    /// with Retry-After, then silence over UDP (see [`crate::rate`]).
+    pub source_rate: crate::rate::RateLimit,
 }
 
 impl Default for Limits {
@@ -120,11 +125,13 @@ impl Default for Limits {
             max_message_bytes: 64 * 1024,
             udp_mtu_allowance: 1300,
             max_headers: 128,
+            max_line_bytes: 8 * 1024,
             incoming_queue: 1024,
             max_pending_transactions: 65_536,
             retry_after_secs: 5,
             max_connections: 1024,
             idle_connection: Duration::from_secs(300),
+            source_rate: crate::rate::RateLimit::default(),
         }
     }
 }
@@ -225,6 +232,9 @@ pub struct EndpointConfig {
     pub credentials: Vec<Credential>,
     /// TLS material for `tls:` listeners and `sips:`/`transport=tls` targets.
     pub tls: Option<TlsConfig>,
+    /// Peers exempt from the per-source request rate ([`Limits::source_rate`]):
+    /// trusted proxies carry many users' traffic from one address.
+    pub rate_exempt: crate::trust::TrustedPeers,
 }
 
 impl Default for EndpointConfig {
@@ -238,6 +248,7 @@ impl Default for EndpointConfig {
             timers: Timers::default(),
             credentials: Vec::new(),
             tls: None,
+            rate_exempt: crate::trust::TrustedPeers::default(),
         }
     }
 }

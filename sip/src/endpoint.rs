@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::Bytes;
+use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::net::UdpSocket;
 use tokio::sync::{Notify, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
@@ -27,6 +28,7 @@ use crate::config::{EndpointConfig, Transport};
 use crate::error::{Error, TransactionError};
 use crate::framing::FramingError;
 use crate::locate::Destination;
+use crate::rate::{SourceRates, Verdict};
 use crate::resolver::Resolver;
 use crate::stats::{Counters, Stats, bump};
 use crate::transaction::{
@@ -34,6 +36,7 @@ use crate::transaction::{
     Transactions, Transmit,
 };
 use crate::transport::{tcp, tls, udp};
+use crate::trust::{PeerIdentity, TrustedPeers};
 use crate::wire::message::{Message, ParseLimits, Salvage, StartLine};
 use crate::wire::uri::Uri;
 use crate::wire::validate::{self, RequestHead};
@@ -128,6 +131,8 @@ pub struct RequestView {
     pub transport: Transport,
     message: Message,
     head: RequestHead,
+    /// The verified certificate of a mutual-TLS peer.
+    tls_certificate: Option<Arc<CertificateDer<'static>>>,
 }
 
 impl RequestView {
@@ -201,6 +206,49 @@ impl RequestView {
     pub fn message(&self) -> &Message {
         &self.message
     }
+
+    /// Whether the request came over TLS from a peer whose verified client
+    /// certificate is valid for the DNS name `name` (RFC 5922 §7.1: subjectAltName
+    /// dNSName, checked by webpki). Only mutual TLS (`require_client_cert`)
+    /// yields a certificate.
+    pub fn tls_peer_is(&self, name: &str) -> bool {
+        self.tls_certificate
+            .as_deref()
+            .is_some_and(|der| certificate_names(der, name))
+    }
+
+    /// Whether the sender is in `sip.trusted_peers` (by source address, or
+    /// by TLS certificate name).
+    pub fn is_trusted_by(&self, peers: &TrustedPeers) -> bool {
+        is_trusted(peers, self.source, self.tls_certificate.as_deref())
+    }
+}
+
+/// Whether a verified certificate is valid for the DNS name `name`.
+fn certificate_names(der: &CertificateDer<'static>, name: &str) -> bool {
+    let (Ok(cert), Ok(name)) = (
+        rustls::server::ParsedCertificate::try_from(der),
+        ServerName::try_from(name),
+    ) else {
+        return false;
+    };
+    rustls::client::verify_server_name(&cert, &name).is_ok()
+}
+
+/// Whether `source` (with its TLS certificate, if any) is in `peers`.
+fn is_trusted(
+    peers: &TrustedPeers,
+    source: SocketAddr,
+    certificate: Option<&CertificateDer<'static>>,
+) -> bool {
+    if peers.is_empty() {
+        return false;
+    }
+    let matches = |name: &str| certificate.is_some_and(|der| certificate_names(der, name));
+    peers.trusts(&PeerIdentity {
+        source: source.ip(),
+        tls_name_matches: certificate.map(|_| &matches as &dyn Fn(&str) -> bool),
+    })
 }
 
 impl OutgoingRequest {
@@ -275,6 +323,10 @@ impl IncomingRequest {
     /// Everything readable about the request.
     pub fn view(&self) -> &RequestView {
         &self.view
+    }
+    /// Whether the sender is in `sip.trusted_peers` (see [`RequestView::is_trusted_by`]).
+    pub fn is_trusted_by(&self, peers: &TrustedPeers) -> bool {
+        self.view.is_trusted_by(peers)
     }
     /// Splits into the readable request and the responder, so the responder
     /// can be parked while the answer is worked out elsewhere.
@@ -412,6 +464,8 @@ struct Waiter {
 struct Core {
     transactions: Transactions,
     waiters: HashMap<ClientKey, Waiter>,
+    /// Design §5: new requests per second per source address.
+    rates: SourceRates,
 }
 
 /// RFC 3263 §4: where one request may go, in the order to try.
@@ -518,6 +572,7 @@ impl Endpoint {
                     config.limits.max_pending_transactions,
                 ),
                 waiters: HashMap::new(),
+                rates: SourceRates::new(config.limits.source_rate, now()),
             }),
             wake: Notify::new(),
             udp: udp_sockets.clone(),
@@ -917,6 +972,7 @@ impl Inner {
         };
         let limits = ParseLimits {
             max_headers: self.config.limits.max_headers,
+            max_line_bytes: self.config.limits.max_line_bytes,
         };
         if bytes.len() > self.config.limits.max_message_bytes {
             bump(&self.counters.oversize_messages);
@@ -960,6 +1016,7 @@ impl Inner {
         let Some(head) = head else { return };
         let limits = ParseLimits {
             max_headers: self.config.limits.max_headers,
+            max_line_bytes: self.config.limits.max_line_bytes,
         };
         let salvage = match Message::parse(head, limits) {
             Ok(message) => message.salvage(),
@@ -995,21 +1052,47 @@ impl Inner {
         };
         let key = ServerKey::of(&head);
         let is_ack = head.method == "ACK";
+        let now = now();
+        let certificate = match target.transport {
+            Transport::Tls => self.connections.certificate(target.addr),
+            _ => None,
+        };
+        // Trusted proxies carry many users' traffic from one address.
+        let exempt = is_trusted(
+            &self.config.rate_exempt,
+            target.addr,
+            certificate.as_deref(),
+        );
         let outcome = self.with_core(|core| {
-            let outcome = core
-                .transactions
-                .handle_request(&key, is_ack, target, now());
+            // Only a request that would start a transaction is counted against
+            // its source: retransmissions and ACKs are absorbed as before.
+            if !is_ack && !exempt && !core.transactions.has_server(&key) {
+                let datagram = target.transport == Transport::Udp;
+                match core.rates.check(target.addr.ip(), datagram, now) {
+                    Verdict::Admit => {}
+                    verdict => return Some(Err(verdict)),
+                }
+            }
+            let outcome = core.transactions.handle_request(&key, is_ack, target, now);
             // RFC 3261 §13.3.1.4: the ACK of a 2xx is its own transaction;
             // it is matched by dialog and ends the 2xx's retransmission.
             if outcome == RequestOutcome::StrayAck
                 && core
                     .transactions
-                    .handle_ack_of_2xx(&AckKey::of_ack(&head), now())
+                    .handle_ack_of_2xx(&AckKey::of_ack(&head), now)
             {
-                return Some(RequestOutcome::AckAbsorbed);
+                return Some(Ok(RequestOutcome::AckAbsorbed));
             }
-            Some(outcome)
+            Some(Ok(outcome))
         });
+        let outcome = match outcome {
+            Some(Err(verdict)) => {
+                self.refuse_over_rate(&message.salvage(), verdict, target);
+                return;
+            }
+            Some(Ok(outcome)) => Some(outcome),
+            None => None,
+        };
         match outcome {
             Some(RequestOutcome::New) => {}
             Some(RequestOutcome::Retransmission(transmit)) => {
@@ -1062,6 +1145,7 @@ impl Inner {
                 transport: target.transport,
                 message,
                 head,
+                tls_certificate: certificate,
             },
             responder,
         };
@@ -1119,6 +1203,38 @@ impl Inner {
                 tracing::debug!("stray response dropped");
             }
             None => {}
+        }
+    }
+
+    /// Design §5 / RFC 3261 §21.5.4: a source over its rate gets 503 with
+    /// Retry-After, or (over UDP, after a few of those) nothing at all.
+    fn refuse_over_rate(&self, salvage: &Salvage, verdict: Verdict, target: Target) {
+        match verdict {
+            Verdict::Refuse {
+                retry_after_secs,
+                first,
+            } => {
+                bump(&self.counters.rate_limited);
+                // One warn line per episode; a stream peer that keeps sending
+                // must not flood the log (the counter has the totals).
+                if first {
+                    tracing::warn!(source = %target.addr, retry_after_secs, "source over its request rate: 503");
+                } else {
+                    tracing::debug!(source = %target.addr, retry_after_secs, "source still over its request rate: 503");
+                }
+                self.respond_stateless(
+                    salvage,
+                    503,
+                    "Service Unavailable",
+                    &[("Retry-After".to_owned(), retry_after_secs.to_string())],
+                    target,
+                );
+            }
+            Verdict::Drop => {
+                bump(&self.counters.rate_limited_dropped);
+                tracing::debug!(source = %target.addr, "source over its request rate: dropped");
+            }
+            Verdict::Admit => {}
         }
     }
 

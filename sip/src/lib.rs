@@ -21,10 +21,14 @@ pub mod framing;
 pub mod fuzzing;
 /// RFC 3263 §4: locating SIP servers (NAPTR, SRV, A/AAAA), sans-IO.
 pub mod locate;
+/// Design §5: requests per second per source address (token buckets, bounded table).
+pub mod rate;
 /// Plain counters read at scrape time.
 pub mod stats;
 /// RFC 3261 §17: client and server transactions, sans-IO.
 pub mod transaction;
+/// RFC 3261 §26.1.1: trusted peers (`sip.trusted_peers`), CIDR ranges and TLS names.
+pub mod trust;
 /// RFC 3261 §7, §20: typed access over ezk-sip-types.
 pub mod wire;
 

@@ -59,6 +59,10 @@ pub struct Stats {
     pub queue_full: u64,
     /// Requests refused because too many transactions were pending.
     pub overloaded: u64,
+    /// Requests answered 503 because their source exceeded its rate.
+    pub rate_limited: u64,
+    /// Requests dropped unanswered because their (UDP) source kept exceeding its rate.
+    pub rate_limited_dropped: u64,
     /// Client transactions ended by Timer F.
     pub timeouts: u64,
     /// Send or connection failures.
@@ -114,6 +118,8 @@ pub(crate) struct Counters {
     pub(crate) stray_responses: AtomicU64,
     pub(crate) queue_full: AtomicU64,
     pub(crate) overloaded: AtomicU64,
+    pub(crate) rate_limited: AtomicU64,
+    pub(crate) rate_limited_dropped: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) transport_errors: AtomicU64,
     pub(crate) udp_to_tcp_switches: AtomicU64,
@@ -158,6 +164,8 @@ impl Counters {
             stray_responses: load(&self.stray_responses),
             queue_full: load(&self.queue_full),
             overloaded: load(&self.overloaded),
+            rate_limited: load(&self.rate_limited),
+            rate_limited_dropped: load(&self.rate_limited_dropped),
             timeouts: load(&self.timeouts),
             transport_errors: load(&self.transport_errors),
             udp_to_tcp_switches: load(&self.udp_to_tcp_switches),

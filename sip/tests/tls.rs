@@ -213,6 +213,40 @@ async fn mutual_tls_serves_only_clients_with_a_certificate() {
     }
 }
 
+/// `sip.trusted_peers = ["tls:NAME"]`: a mutual-TLS peer is known by the DNS
+/// names of its verified certificate (RFC 5922 §7.1: subjectAltName), not by
+/// a From header it writes itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_peer_is_known_by_its_certificate_name() {
+    use parley_sip::trust::TrustedPeers;
+    let pki = Pki::new();
+    let (server, mut incoming, stop_server) = endpoint("tls:127.0.0.1:0", pki.server(true)).await;
+    let addr = server.local_addr(Transport::Tls).expect("tls listener");
+    let (names_tx, mut names) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(request) = incoming.recv().await {
+            let by_name = TrustedPeers::parse(&["tls:localhost"]).expect("valid");
+            let other = TrustedPeers::parse(&["tls:proxy.example.net"]).expect("valid");
+            let _ = names_tx.send((
+                request.view().tls_peer_is("localhost"),
+                request.is_trusted_by(&by_name),
+                request.is_trusted_by(&other),
+            ));
+            request.respond(200, None, vec![], None);
+        }
+    });
+    let (client, _a, stop_client) = endpoint("udp:127.0.0.1:0", pki.server(false)).await;
+    let uri = format!("sip:bob@{addr};transport=tls");
+    let ok = client
+        .send_request(message_to(uri, "who am i"))
+        .await
+        .expect("response");
+    assert_eq!(ok.status, 200);
+    assert_eq!(names.recv().await, Some((true, true, false)));
+    stop_server.cancel();
+    stop_client.cancel();
+}
+
 /// `openssl s_client` (not rustls) as the TLS peer: it sends a MESSAGE and
 /// reads the 200 on the same connection (RFC 3261 §18.2.2).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,12 @@
 //! Test harness shared by Parley's end-to-end tests.
 //!
-//! Starts real peers (Prosody, sipp) as child processes on loopback with free
+//! Starts real peers (Prosody, ejabberd, Kamailio, sipp) as child processes on loopback with free
 //! ports and temporary directories, and stops them when dropped.
 
+/// A real ejabberd (Debian package) on loopback, with `deploy/ejabberd/parley.yml`.
+pub mod ejabberd;
+/// A real Kamailio (Debian package) on loopback, running `deploy/kamailio/kamailio.cfg`.
+pub mod kamailio;
 /// The `parley` binary under test.
 pub mod parley;
 /// Free loopback ports picked at run time.

@@ -16,9 +16,31 @@ pub fn localpart(jid: &str) -> Option<&str> {
     bare.split_once('@').map(|(l, _)| l)
 }
 
+/// Whether `jid` claims to be `domain` or a subdomain of it (case-insensitive):
+/// an address only the component itself may use as `from`.
+pub fn is_within(jid: &str, domain: &str) -> bool {
+    let d = domainpart(jid).trim_end_matches('.').as_bytes();
+    let domain = domain.trim_end_matches('.').as_bytes();
+    match d.len().checked_sub(domain.len()) {
+        Some(0) => d.eq_ignore_ascii_case(domain),
+        Some(n) => d[n - 1] == b'.' && d[n..].eq_ignore_ascii_case(domain),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn component_domain_and_its_subdomains_are_within_it() {
+        assert!(is_within("bob@sip.example/x", "sip.example"));
+        assert!(is_within("SIP.Example", "sip.example"));
+        assert!(is_within("a@conf.sip.example", "sip.example"));
+        assert!(!is_within("a@evilsip.example", "sip.example"));
+        assert!(!is_within("juliet@xmpp.example", "sip.example"));
+        assert!(!is_within("sip.example@xmpp.example", "sip.example"));
+    }
 
     #[test]
     fn domainpart_ignores_at_sign_in_resource() {

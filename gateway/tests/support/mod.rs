@@ -47,6 +47,8 @@ pub struct Options {
     pub send_chat_states: bool,
     /// `store.path`; a fresh directory in the world's temp dir when `None`.
     pub store_path: Option<PathBuf>,
+    /// Extra TOML lines inside `[sip]` (e.g. `trusted_peers = [...]`).
+    pub sip_extra: String,
 }
 
 impl World {
@@ -79,7 +81,7 @@ reconnect_max_ms = 1000
 domain = "{COMPONENT}"
 listen = ["udp:127.0.0.1:{sip_port}", "tcp:127.0.0.1:{sip_port}"]
 t1_ms = {t1}
-{proxy}
+{proxy}{sip_extra}
 [metrics]
 listen = "{metrics}"
 
@@ -101,6 +103,7 @@ send_chat_states = {chat_states}
                 .unwrap_or_else(|| dir.path().join("store"))
                 .display(),
             extra = options.extra,
+            sip_extra = options.sip_extra,
         );
         let parley = Parley::start(
             &PathBuf::from(env!("CARGO_BIN_EXE_parley")),

@@ -236,6 +236,12 @@ impl Transactions {
         self.len() == 0
     }
 
+    /// Whether a server transaction for `key` exists (a request with this key
+    /// is a retransmission, not a new request).
+    pub fn has_server(&self, key: &ServerKey) -> bool {
+        self.servers.contains_key(key)
+    }
+
     fn schedule(
         heap: &mut BinaryHeap<Reverse<(Instant, TimerRef)>>,
         scheduled: &mut Option<Instant>,

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -27,6 +28,8 @@ const WRITE_QUEUE: usize = 256;
 #[derive(Debug, Default)]
 pub(crate) struct Connections {
     map: Mutex<HashMap<(Transport, SocketAddr), mpsc::Sender<Bytes>>>,
+    /// The verified end-entity certificate of inbound TLS peers (mutual TLS).
+    certificates: Mutex<HashMap<SocketAddr, Arc<CertificateDer<'static>>>>,
 }
 
 impl Connections {
@@ -79,6 +82,23 @@ impl Connections {
         if let Ok(mut map) = self.map.lock() {
             map.remove(&(transport, peer));
         }
+        if transport == Transport::Tls
+            && let Ok(mut certs) = self.certificates.lock()
+        {
+            certs.remove(&peer);
+        }
+    }
+
+    /// Records the certificate a TLS peer proved (verified by the handshake).
+    pub(crate) fn set_certificate(&self, peer: SocketAddr, cert: CertificateDer<'static>) {
+        if let Ok(mut certs) = self.certificates.lock() {
+            certs.insert(peer, Arc::new(cert));
+        }
+    }
+
+    /// The verified certificate of the TLS peer at `peer`, if it presented one.
+    pub(crate) fn certificate(&self, peer: SocketAddr) -> Option<Arc<CertificateDer<'static>>> {
+        self.certificates.lock().ok()?.get(&peer).cloned()
     }
 }
 

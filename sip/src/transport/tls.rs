@@ -151,6 +151,18 @@ pub(crate) async fn run_listener(
         inner.tracker.spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls_stream)) => {
+                    // With require_client_cert the handshake verified this chain
+                    // against sip.tls.ca; without it no certificate is asked for.
+                    if let Some(cert) = tls_stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                    {
+                        inner2
+                            .connections
+                            .set_certificate(peer, cert.clone().into_owned());
+                    }
                     tcp::spawn_connection(tls_stream, peer, Transport::Tls, inner2, shutdown2);
                 }
                 Ok(Err(error)) => tracing::info!(%peer, %error, "tls handshake failed"),

@@ -94,6 +94,12 @@ pub enum ParseErrorKind {
     /// A header line without `name:`.
     #[error("malformed header line")]
     BadHeaderLine,
+    /// A start line or header field longer than allowed.
+    #[error("a line longer than {limit} bytes")]
+    LineTooLong {
+        /// The limit in force.
+        limit: usize,
+    },
     /// More header fields than allowed.
     #[error("more than {limit} header fields")]
     TooManyHeaders {
@@ -128,6 +134,7 @@ impl ParseError {
             ParseErrorKind::BadVersion => "bad_version",
             ParseErrorKind::BadHeaderLine => "bad_header_line",
             ParseErrorKind::TooManyHeaders { .. } => "too_many_headers",
+            ParseErrorKind::LineTooLong { .. } => "line_too_long",
             ParseErrorKind::BadContentLength => "bad_content_length",
             ParseErrorKind::ContentLengthExceedsBody => "content_length_exceeds_body",
         }
@@ -139,6 +146,7 @@ impl ParseError {
             // RFC 3261 §21.5.15 / RFC 4475 §3.1.2.16.
             ParseErrorKind::BadVersion => (505, "Version Not Supported"),
             ParseErrorKind::TooManyHeaders { .. } => (400, "Too Many Header Fields"),
+            ParseErrorKind::LineTooLong { .. } => (400, "Header Line Too Long"),
             ParseErrorKind::BadContentLength => (400, "Bad Content-Length"),
             ParseErrorKind::ContentLengthExceedsBody => (400, "Content-Length Exceeds Body"),
             ParseErrorKind::BadHeaderLine => (400, "Malformed Header Line"),
@@ -153,11 +161,16 @@ impl ParseError {
 pub struct ParseLimits {
     /// Maximum number of header fields (lines).
     pub max_headers: usize,
+    /// Longest start line or header field, in bytes (after unfolding).
+    pub max_line_bytes: usize,
 }
 
 impl Default for ParseLimits {
     fn default() -> Self {
-        Self { max_headers: 128 }
+        Self {
+            max_headers: 128,
+            max_line_bytes: 8 * 1024,
+        }
     }
 }
 
@@ -256,10 +269,16 @@ impl Message {
             salvage.method = Some(method.to_owned());
         }
         let start = parse_start_line(first);
+        let mut header_error = None;
+        // Design §5: every input has a bound, lines included.
+        if first.len() > limits.max_line_bytes {
+            header_error = Some(ParseErrorKind::LineTooLong {
+                limit: limits.max_line_bytes,
+            });
+        }
 
         let mut headers = Headers::with_capacity(16);
         let mut count = 0;
-        let mut header_error = None;
         for line in lines {
             let Ok(line) = line else {
                 header_error.get_or_insert(ParseErrorKind::BadHeaderLine);
@@ -272,6 +291,11 @@ impl Message {
             if over {
                 header_error.get_or_insert(ParseErrorKind::TooManyHeaders {
                     limit: limits.max_headers,
+                });
+            }
+            if line.len() > limits.max_line_bytes {
+                header_error.get_or_insert(ParseErrorKind::LineTooLong {
+                    limit: limits.max_line_bytes,
                 });
             }
             let Ok(line) = std::str::from_utf8(line) else {
@@ -501,6 +525,18 @@ mod tests {
         let many = MESSAGE.replace("CSeq", &"X-A: 1\r\n".repeat(200).to_string().add_cseq());
         let err = parse(&many).expect_err("invalid");
         assert!(matches!(err.kind, ParseErrorKind::TooManyHeaders { .. }));
+    }
+
+    /// Design §5: header line length is bounded; the salvage still allows a 400.
+    #[test]
+    fn overlong_header_line_is_rejected_with_salvage() {
+        let long = format!("Subject: {}\r\nCSeq", "x".repeat(9000));
+        let err = parse(&MESSAGE.replace("CSeq", &long)).expect_err("invalid");
+        assert_eq!(err.kind, ParseErrorKind::LineTooLong { limit: 8192 });
+        assert_eq!(err.status(), (400, "Header Line Too Long"));
+        assert!(err.salvage.can_respond());
+        let fits = format!("Subject: {}\r\nCSeq", "x".repeat(8000));
+        assert!(parse(&MESSAGE.replace("CSeq", &fits)).is_ok());
     }
 
     trait AddCSeq {

@@ -10,10 +10,21 @@ use bytes::Bytes;
 use crate::wire::header::Address;
 use crate::wire::message::Salvage;
 
-/// Removes CR and LF, so a value stays on its header line.
+/// RFC 3261 §25.1: header values are TEXT-UTF8 and LWS, which exclude every
+/// control character but HTAB. CR and LF become a space (so no value can start
+/// a header line of its own); other controls (NUL, ESC, DEL, …) are dropped.
 fn clean(value: &str) -> std::borrow::Cow<'_, str> {
-    if value.contains(['\r', '\n']) {
-        value.replace(['\r', '\n'], " ").into()
+    let is_bad = |c: char| c.is_ascii_control() && c != '\t';
+    if value.contains(is_bad) {
+        value
+            .chars()
+            .filter_map(|c| match c {
+                '\r' | '\n' => Some(' '),
+                c if is_bad(c) => None,
+                c => Some(c),
+            })
+            .collect::<String>()
+            .into()
     } else {
         value.into()
     }
@@ -322,5 +333,23 @@ mod tests {
         let bytes = response(&salvage(), 200, "OK\r\nX: y", "t", "", &headers, None);
         let msg = Message::parse(bytes, ParseLimits::default()).expect("parses back");
         assert_eq!(msg.header_values(&ezk_sip_types::Name::VIA).len(), 2);
+    }
+
+    /// RFC 3261 §25.1: TEXT-UTF8 has no control characters; a Subject carried
+    /// from XMPP cannot smuggle a header, a NUL or an escape sequence.
+    #[test]
+    fn control_characters_are_stripped_from_header_values() {
+        let headers = vec![(
+            "Subject".to_owned(),
+            "hi\r\nX-Evil: 1\u{0}\u{1b}[2J\u{7f}\tend".to_owned(),
+        )];
+        let bytes = response(&salvage(), 200, "OK", "t", "", &headers, None);
+        let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+        assert!(
+            text.contains("Subject: hi  X-Evil: 1[2J\tend\r\n"),
+            "{text}"
+        );
+        assert!(!text.contains("\r\nX-Evil"), "{text}");
+        assert!(!text.contains(['\u{0}', '\u{1b}', '\u{7f}']), "{text}");
     }
 }

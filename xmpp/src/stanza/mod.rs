@@ -10,6 +10,7 @@ pub mod iq;
 pub mod message;
 mod parse;
 pub mod presence;
+mod reply;
 pub(crate) mod write;
 
 pub use element::{Element, Node};

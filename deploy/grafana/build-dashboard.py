@@ -1,0 +1,386 @@
+#!/usr/bin/env python3
+"""Writes deploy/grafana/parley-dashboard.json (Grafana 10/11, Prometheus data source).
+
+    python3 deploy/grafana/build-dashboard.py          # rewrite the JSON
+    python3 deploy/grafana/build-dashboard.py --check  # exit 1 if the JSON is stale
+
+The JSON is committed so that it can be imported as is; deploy/check.sh runs
+--check and then checks that every metric parley exports appears in a panel
+(counters under rate()/increase(), histograms under histogram_quantile()).
+Standard library only.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+OUT = Path(__file__).with_name("parley-dashboard.json")
+SEL = 'job=~"$job", instance=~"$instance"'
+DS = {"type": "prometheus", "uid": "${datasource}"}
+
+panels = []
+_next_id = [1]
+_y = [0]
+
+
+def _id():
+    i = _next_id[0]
+    _next_id[0] += 1
+    return i
+
+
+def row(title):
+    panels.append(
+        {
+            "type": "row",
+            "id": _id(),
+            "title": title,
+            "collapsed": False,
+            "gridPos": {"h": 1, "w": 24, "x": 0, "y": _y[0]},
+            "panels": [],
+        }
+    )
+    _y[0] += 1
+
+
+def _targets(targets):
+    out = []
+    for n, (expr, legend) in enumerate(targets):
+        out.append(
+            {
+                "datasource": DS,
+                "expr": expr,
+                "legendFormat": legend,
+                "range": True,
+                "refId": chr(ord("A") + n),
+            }
+        )
+    return out
+
+
+def timeseries(title, desc, targets, x, w, unit="short", h=8, stack=False):
+    panels.append(
+        {
+            "type": "timeseries",
+            "id": _id(),
+            "title": title,
+            "description": desc,
+            "datasource": DS,
+            "gridPos": {"h": h, "w": w, "x": x, "y": _y[0]},
+            "fieldConfig": {
+                "defaults": {
+                    "unit": unit,
+                    "custom": {
+                        "drawStyle": "line",
+                        "lineWidth": 1,
+                        "fillOpacity": 10,
+                        "showPoints": "never",
+                        "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+                    },
+                },
+                "overrides": [],
+            },
+            "options": {
+                "legend": {"displayMode": "table", "placement": "bottom", "calcs": ["mean", "max"]},
+                "tooltip": {"mode": "multi", "sort": "desc"},
+            },
+            "targets": _targets(targets),
+        }
+    )
+
+
+def stat(title, desc, targets, x, w, unit="short", h=4, mappings=None, thresholds=None):
+    panels.append(
+        {
+            "type": "stat",
+            "id": _id(),
+            "title": title,
+            "description": desc,
+            "datasource": DS,
+            "gridPos": {"h": h, "w": w, "x": x, "y": _y[0]},
+            "fieldConfig": {
+                "defaults": {
+                    "unit": unit,
+                    "mappings": mappings or [],
+                    "thresholds": thresholds
+                    or {"mode": "absolute", "steps": [{"color": "green", "value": None}]},
+                },
+                "overrides": [],
+            },
+            "options": {
+                "colorMode": "background",
+                "graphMode": "none",
+                "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+                "textMode": "value_and_name",
+            },
+            "targets": _targets(targets),
+        }
+    )
+
+
+def next_line(h):
+    _y[0] += h
+
+
+def rate(metric, by, extra=""):
+    sel = SEL + (", " + extra if extra else "")
+    return f"sum by ({by}) (rate({metric}{{{sel}}}[$__rate_interval]))"
+
+
+def quantiles(metric, by):
+    return [
+        (
+            f"histogram_quantile({q}, sum by (le, {by}) (rate({metric}_bucket{{{SEL}}}[$__rate_interval])))",
+            f"p{int(q * 100)} {{{{{by}}}}}",
+        )
+        for q in (0.5, 0.95, 0.99)
+    ]
+
+
+UPDOWN = [
+    {"type": "value", "options": {"0": {"text": "down", "color": "red", "index": 0}}},
+    {"type": "value", "options": {"1": {"text": "up", "color": "green", "index": 1}}},
+]
+RED_GREEN = {
+    "mode": "absolute",
+    "steps": [{"color": "red", "value": None}, {"color": "green", "value": 1}],
+}
+
+# --- Overview -----------------------------------------------------------------
+row("Overview")
+stat(
+    "Component stream",
+    "parley_component_connected: 1 while the XEP-0114 stream is authenticated (/readyz needs it).",
+    [(f"parley_component_connected{{{SEL}}}", "{{instance}}")],
+    0, 6, mappings=UPDOWN, thresholds=RED_GREEN,
+)
+stat(
+    "Scrape target",
+    "Prometheus' up for the parley job: 0 when /metrics cannot be scraped.",
+    [(f"up{{{SEL}}}", "{{instance}}")],
+    6, 6, mappings=UPDOWN, thresholds=RED_GREEN,
+)
+stat(
+    "Version",
+    "parley_build_info: one series per running version (value always 1).",
+    [(f"count by (version) (parley_build_info{{{SEL}}})", "{{version}}")],
+    12, 6,
+)
+stat(
+    "Uptime",
+    "Seconds since the process started (process_start_time_seconds).",
+    [(f"time() - process_start_time_seconds{{{SEL}}}", "{{instance}}")],
+    18, 6, unit="s",
+)
+next_line(4)
+
+# --- Messages -----------------------------------------------------------------
+row("Messages")
+timeseries(
+    "Messages by direction and outcome",
+    "rate(parley_messages_total): messages translated and how they ended "
+    "(delivered, rejected, failed, timeout, unavailable).",
+    [(rate("parley_messages_total", "direction, outcome"), "{{direction}} {{outcome}}")],
+    0, 12, unit="reqps",
+)
+timeseries(
+    "Message failure ratio",
+    "Share of messages per direction that did not end delivered (alert ParleyMessageFailureRatioHigh at 20 %).",
+    [
+        (
+            # "or … * 0": 0 rather than no data while nothing failed.
+            "("
+            + rate("parley_messages_total", "direction", 'outcome!="delivered"')
+            + " or "
+            + rate("parley_messages_total", "direction")
+            + " * 0) / "
+            + rate("parley_messages_total", "direction"),
+            "{{direction}}",
+        )
+    ],
+    12, 12, unit="percentunit",
+)
+next_line(8)
+timeseries(
+    "Translation latency",
+    "parley_translation_seconds quantiles: time from receipt to handing the message to the other side.",
+    quantiles("parley_translation_seconds", "direction"),
+    0, 12, unit="s",
+)
+timeseries(
+    "Errors by reason",
+    "rate(parley_errors_total) by reason (an error kind, e.g. queue-full).",
+    [(rate("parley_errors_total", "reason"), "{{reason}}")],
+    12, 12, unit="ops",
+)
+next_line(8)
+
+# --- XMPP component -----------------------------------------------------------
+row("XMPP component (XEP-0114)")
+timeseries(
+    "Component connected",
+    "parley_component_connected over time.",
+    [(f"parley_component_connected{{{SEL}}}", "{{instance}}")],
+    0, 8,
+)
+timeseries(
+    "Component reconnects",
+    "increase(parley_component_reconnects_total) per 5 minutes (alert ParleyComponentFlapping).",
+    [(f"sum by (instance) (increase(parley_component_reconnects_total{{{SEL}}}[5m]))", "{{instance}}")],
+    8, 8,
+)
+timeseries(
+    "Stream errors",
+    "rate(parley_xmpp_stream_errors_total): bad XML or limits on the component stream.",
+    [(rate("parley_xmpp_stream_errors_total", "instance"), "{{instance}}")],
+    16, 8, unit="ops",
+)
+next_line(8)
+timeseries(
+    "Stanzas",
+    "rate(parley_xmpp_stanzas_total) by kind and direction.",
+    [(rate("parley_xmpp_stanzas_total", "kind, direction"), "{{kind}} {{direction}}")],
+    0, 12, unit="ops",
+)
+timeseries(
+    "Outgoing queue",
+    "parley_xmpp_queue_length: stanzas waiting for the component stream "
+    "(bounded by xmpp.queue_capacity, default 1024).",
+    [(f"parley_xmpp_queue_length{{{SEL}}}", "{{instance}}")],
+    12, 12,
+)
+next_line(8)
+
+# --- SIP ----------------------------------------------------------------------
+row("SIP")
+timeseries(
+    "Requests",
+    "rate(parley_sip_requests_total) by method and direction.",
+    [(rate("parley_sip_requests_total", "method, direction"), "{{method}} {{direction}}")],
+    0, 12, unit="reqps",
+)
+timeseries(
+    "Responses",
+    "rate(parley_sip_responses_total) by status class and direction "
+    "(in: answers to parley's requests; out: parley's answers).",
+    [(rate("parley_sip_responses_total", "class, direction"), "{{class}} {{direction}}")],
+    12, 12, unit="reqps",
+)
+next_line(8)
+timeseries(
+    "Retransmissions, parse errors, stray responses",
+    "rate of parley_sip_retransmissions_total (UDP), parley_sip_parse_errors_total "
+    "and parley_sip_stray_responses_total.",
+    [
+        (rate("parley_sip_retransmissions_total", "instance"), "retransmissions {{instance}}"),
+        (rate("parley_sip_parse_errors_total", "instance"), "parse errors {{instance}}"),
+        (rate("parley_sip_stray_responses_total", "instance"), "stray responses {{instance}}"),
+    ],
+    0, 12, unit="ops",
+)
+timeseries(
+    "Transactions alive",
+    "parley_sip_transactions: SIP transactions alive now.",
+    [(f"parley_sip_transactions{{{SEL}}}", "{{instance}}")],
+    12, 12,
+)
+next_line(8)
+
+# --- Registry -----------------------------------------------------------------
+row("Registry and subscriptions")
+timeseries(
+    "Registry entries",
+    "parley_registry_entries by kind: in-flight requests each way and live presence "
+    "subscriptions (sip_subscriptions_out: XMPP users watching SIP users; _in: the reverse).",
+    [(f"sum by (kind) (parley_registry_entries{{{SEL}}})", "{{kind}}")],
+    0, 24,
+)
+next_line(8)
+
+# --- Process ------------------------------------------------------------------
+row("Process")
+timeseries(
+    "CPU",
+    "rate(process_cpu_seconds_total): cores used.",
+    [(rate("process_cpu_seconds_total", "instance"), "{{instance}}")],
+    0, 8, unit="percentunit",
+)
+timeseries(
+    "Memory",
+    "process_resident_memory_bytes and process_virtual_memory_bytes.",
+    [
+        (f"process_resident_memory_bytes{{{SEL}}}", "resident {{instance}}"),
+        (f"process_virtual_memory_bytes{{{SEL}}}", "virtual {{instance}}"),
+    ],
+    8, 8, unit="bytes",
+)
+timeseries(
+    "File descriptors and threads",
+    "process_open_fds against process_max_fds, and process_threads.",
+    [
+        (f"process_open_fds{{{SEL}}}", "open fds {{instance}}"),
+        (f"process_max_fds{{{SEL}}}", "max fds {{instance}}"),
+        (f"process_threads{{{SEL}}}", "threads {{instance}}"),
+    ],
+    16, 8,
+)
+next_line(8)
+
+
+def var(name, label, query):
+    return {
+        "name": name,
+        "label": label,
+        "type": "query",
+        "datasource": DS,
+        "query": {"query": query, "refId": name},
+        "definition": query,
+        "refresh": 2,
+        "includeAll": True,
+        "multi": True,
+        "allValue": ".*",
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "sort": 1,
+    }
+
+
+dashboard = {
+    "__inputs": [],
+    "annotations": {"list": []},
+    "description": "Parley XMPP <-> SIP/SIMPLE gateway: every metric of README 'Health and metrics'.",
+    "editable": True,
+    "graphTooltip": 1,
+    "links": [],
+    "panels": panels,
+    "refresh": "30s",
+    "schemaVersion": 39,
+    "tags": ["parley", "sip", "xmpp"],
+    "templating": {
+        "list": [
+            {
+                "name": "datasource",
+                "label": "Data source",
+                "type": "datasource",
+                "query": "prometheus",
+                "current": {},
+                "hide": 0,
+            },
+            var("job", "Job", "label_values(parley_build_info, job)"),
+            var("instance", "Instance", 'label_values(parley_build_info{job=~"$job"}, instance)'),
+        ]
+    },
+    "time": {"from": "now-6h", "to": "now"},
+    "timepicker": {},
+    "timezone": "",
+    "title": "Parley",
+    "uid": "parley-gateway",
+    "version": 1,
+}
+
+text = json.dumps(dashboard, indent=2, ensure_ascii=False) + "\n"
+if "--check" in sys.argv[1:]:
+    if not OUT.exists() or OUT.read_text(encoding="utf-8") != text:
+        print(f"{OUT} is stale: run python3 {sys.argv[0]}", file=sys.stderr)
+        sys.exit(1)
+else:
+    OUT.write_text(text, encoding="utf-8")

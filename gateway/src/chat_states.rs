@@ -1,0 +1,69 @@
+//! RFC 3994 §3.3 on the gateway's receiving side: a SIP user shown as
+//! composing to an XMPP user stops being shown so when the indication's
+//! refresh interval (120 s without one) runs out with nothing new, since
+//! XEP-0085 has no timeout of its own: the XMPP user gets `<paused/>`.
+
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::debug;
+
+use parley_mapping::iscomposing::{ComposingState, IsComposing, NS_CHATSTATES};
+use parley_mapping::message::SipMessage;
+use parley_xmpp::stanza::{Element, Message, MessageType, Stanza};
+
+use crate::router::Router;
+
+/// RFC 3994 §3.3: without `<refresh>`, "it is 120 seconds".
+const DEFAULT_REFRESH: Duration = Duration::from_secs(120);
+
+impl Router {
+    /// Note what a SIP MESSAGE forwarded as `message` says about composing
+    /// (§3.3): `active` starts (or renews) the refresh timer; `idle` or a
+    /// content message ends it ("A status message with status idle is
+    /// received", "A content message is received").
+    pub(crate) fn note_sip_composing(&self, sip: &SipMessage, message: &Message) {
+        let (Some(from), Some(to)) = (&message.from, &message.to) else {
+            return;
+        };
+        let key = format!("{from}\n{to}");
+        let now = Instant::now();
+        let indication = IsComposing::from_sip_body(
+            sip.content_type.as_deref(),
+            sip.content_encoding.as_deref(),
+            &sip.body,
+        );
+        match indication {
+            Some(c) if c.state == ComposingState::Active => {
+                let refresh = c
+                    .refresh
+                    .map_or(DEFAULT_REFRESH, |s| Duration::from_secs(u64::from(s)));
+                self.registry
+                    .composing
+                    .insert(key, (from.clone(), to.clone()), now + refresh, now);
+            }
+            _ => {
+                self.registry.composing.take(&key, now);
+            }
+        }
+    }
+
+    /// §3.3 "The refresh interval expires": `<paused/>` to the XMPP user.
+    pub(crate) fn expire_composing(&self, now: Instant) {
+        for (_, (from, to)) in self.registry.composing.take_expired(now) {
+            debug!("isComposing refresh ran out: paused");
+            let paused = Message {
+                from: Some(from),
+                to: Some(to),
+                message_type: self.options.xmpp_type_chat.then_some(MessageType::Chat),
+                payloads: vec![Element::new("paused", NS_CHATSTATES)],
+                ..Message::default()
+            };
+            if let Err(e) = self.xmpp.try_send(Stanza::Message(paused)) {
+                self.metrics.error(e.kind());
+            }
+        }
+        self.metrics
+            .registry_size("composing", self.registry.composing.len());
+    }
+}

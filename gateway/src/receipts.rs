@@ -1,0 +1,483 @@
+//! Receipts across the gateway: RFC 5438 IMDN ↔ XEP-0184 delivery receipts
+//! and XEP-0333 displayed markers, and what SIP peers refused with 415.
+//!
+//! XMPP → SIP: a `<message/>` with `<request xmlns='urn:xmpp:receipts'/>`
+//! (and/or `<markable/>`) goes as `message/cpim` with the RFC 5438 §7.1.1
+//! headers; the Message-ID is remembered, and the IMDN that comes back
+//! becomes `<received id/>` (`<displayed id/>`) to the sender. A peer that
+//! answers 415 to CPIM is remembered and gets the message again as plain text
+//! without the request (RFC 3261 §21.4.13): no receipt will ever come, and
+//! none is invented.
+//!
+//! SIP → XMPP: a CPIM IM asking for positive-delivery (display) reaches XMPP
+//! with `<request/>` (`<markable/>`) under the stanza id Parley gave it; the
+//! client's `<received/>` (`<displayed/>`) becomes the IMDN, sent to the SIP
+//! sender (§12.1.3.1). Parley never reports delivery because it got a 2xx or
+//! handed a stanza over (§12.2: "MUST NOT").
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use parley_mapping::address::{Jid, SipAddress};
+use parley_mapping::cpim::CpimAddress;
+use parley_mapping::imdn::{self, DispositionRequest, Imdn, ImdnRequest, NotificationKind, Status};
+use parley_mapping::message::SipMessage;
+use parley_sip::{Response, TransactionError};
+use parley_xmpp::stanza::{Message, Stanza};
+
+use crate::metrics::{Direction, ReceiptEvent};
+use crate::registry::{AwaitingImdn, AwaitingReceipt, Refusals};
+use crate::router::{Router, outgoing_message};
+
+/// How long a receipt is waited for, each way. RFC 5438 §7.1.3 sets no limit
+/// ("IMDNs may legitimately never be received"); design §4 wants one.
+pub const RECEIPT_TTL: Duration = Duration::from_secs(3600);
+/// How long a 415 is remembered for a peer (a phone may be updated or replaced).
+pub const REFUSAL_TTL: Duration = Duration::from_secs(3600);
+
+/// A content type a SIP peer can refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusable {
+    /// `message/cpim`.
+    Cpim,
+    /// `application/im-iscomposing+xml`.
+    IsComposing,
+}
+
+/// A MESSAGE sent with an IMDN request: what to send instead if the peer refuses CPIM.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// The same message as plain text, without the request.
+    pub plain: SipMessage,
+    /// The IMDN Message-ID it carried (the registry key).
+    pub message_id: String,
+}
+
+impl Router {
+    /// XMPP → SIP: wrap `sip` in CPIM with an IMDN request when the message
+    /// asks for a receipt or displayed marker, receipts are on, and the peer
+    /// has not refused CPIM. Returns what to send and, when wrapped, the
+    /// plain fallback.
+    pub(crate) fn with_imdn_request(
+        &self,
+        message: &Message,
+        sip: SipMessage,
+    ) -> (SipMessage, Option<Receipt>) {
+        let wanted = imdn::xmpp_request(message.id.as_deref(), &message.payloads);
+        if !self.receipts || wanted.is_empty() {
+            return (sip, None);
+        }
+        if self.refused(&sip.to).cpim {
+            // baresip: 415 to CPIM. Plain text, and no receipt promised.
+            debug!(peer = %sip.to, "peer refuses CPIM: receipt request dropped");
+            self.metrics
+                .receipt(Direction::XmppToSip, ReceiptEvent::Dropped);
+            return (sip, None);
+        }
+        let (Some(sender), Some(recipient), Some(stanza_id)) =
+            (&message.from, &message.to, &message.id)
+        else {
+            return (sip, None);
+        };
+        let now = Instant::now();
+        let message_id = imdn::message_id(rand::random());
+        let waiting = AwaitingImdn {
+            sender: sender.clone(),
+            recipient: recipient.clone(),
+            stanza_id: stanza_id.clone(),
+            message_type: message.message_type,
+            peer: sip.to.without_params(),
+            request: wanted,
+        };
+        if !self
+            .registry
+            .imdn_out
+            .insert(message_id.clone(), waiting, now + RECEIPT_TTL, now)
+        {
+            info!("receipt registry full: message sent without IMDN request");
+            return (sip, None);
+        }
+        let cpim = imdn::request_cpim(
+            &CpimAddress {
+                name: None,
+                uri: sip.from.without_params().to_string(),
+            },
+            &CpimAddress {
+                name: None,
+                uri: sip.to.to_string(),
+            },
+            &now_date_time(),
+            &message_id,
+            wanted,
+            sip.content_type
+                .as_deref()
+                .unwrap_or("text/plain;charset=UTF-8"),
+            sip.body.clone(),
+        );
+        let wrapped = SipMessage {
+            content_type: Some("message/cpim".to_owned()),
+            body: cpim.to_bytes(),
+            ..sip.clone()
+        };
+        self.metrics
+            .receipt(Direction::XmppToSip, ReceiptEvent::Requested);
+        (
+            wrapped,
+            Some(Receipt {
+                plain: sip,
+                message_id,
+            }),
+        )
+    }
+
+    /// XMPP → SIP: the final response to a MESSAGE that carried an IMDN
+    /// request. 415 → remember, forget the request, send it again as plain
+    /// text once (RFC 3261 §21.4.13) and return that outcome; any other
+    /// failure → forget the request (no notification can follow).
+    pub(crate) async fn settle_imdn_request(
+        &self,
+        correlation: u64,
+        receipt: Receipt,
+        result: Result<Response, TransactionError>,
+    ) -> Result<Response, TransactionError> {
+        let now = Instant::now();
+        match &result {
+            Ok(r) if (200..300).contains(&r.status) => result,
+            Ok(r) if r.status == 415 => {
+                info!(
+                    correlation,
+                    "peer refused message/cpim (415): resending as text/plain without receipt request"
+                );
+                self.note_refusal(&receipt.plain.to, Refusable::Cpim);
+                self.registry.imdn_out.take(&receipt.message_id, now);
+                self.metrics
+                    .receipt(Direction::XmppToSip, ReceiptEvent::Dropped);
+                // The same conversation: the retry keeps the Call-ID (RFC 7572 ↔ <thread/>).
+                let mut plain = receipt.plain;
+                if plain.call_id.is_none() {
+                    plain.call_id = r.header("Call-ID");
+                }
+                self.sip.send_request(outgoing_message(&plain)).await
+            }
+            _ => {
+                self.registry.imdn_out.take(&receipt.message_id, now);
+                result
+            }
+        }
+    }
+
+    /// SIP → XMPP: an IMDN about a MESSAGE Parley sent for an XMPP user
+    /// becomes `<received/>` / `<displayed/>` to that user (RFC 5438 §7.1.2:
+    /// matched by Message-ID). Anything that matches nothing is dropped.
+    pub(crate) fn sip_notification(&self, correlation: u64, sip: &SipMessage, notification: &Imdn) {
+        let now = Instant::now();
+        let key = notification.message_id.as_str();
+        let Some(mut waiting) = self.registry.imdn_out.get(key, now) else {
+            debug!(correlation, "IMDN for no message in flight: ignored");
+            self.metrics
+                .receipt(Direction::XmppToSip, ReceiptEvent::Unmatched);
+            return;
+        };
+        // Only the user the message went to can report on it.
+        if !same_user(&waiting.peer, &sip.from) {
+            info!(correlation, from = %sip.from, "IMDN from someone else than the recipient: ignored");
+            self.metrics
+                .receipt(Direction::XmppToSip, ReceiptEvent::Unmatched);
+            return;
+        }
+        let still = match notification.kind {
+            NotificationKind::Delivery => &mut waiting.request.positive_delivery,
+            NotificationKind::Display => &mut waiting.request.display,
+            NotificationKind::Processing => {
+                debug!(correlation, "processing notification: nothing to tell XMPP");
+                return;
+            }
+        };
+        if !*still {
+            debug!(correlation, kind = ?notification.kind, "IMDN not (or no longer) awaited");
+            self.metrics
+                .receipt(Direction::XmppToSip, ReceiptEvent::Unmatched);
+            return;
+        }
+        // §7.2.1: at most one IMDN per disposition type.
+        *still = false;
+        let Some(ack) = imdn::xmpp_ack_payload(notification, &waiting.stanza_id) else {
+            // failed/forbidden/error: XEP-0184 has no negative receipt, and a
+            // "received" would be false. Nothing is said.
+            info!(correlation, status = ?notification.status, "negative IMDN: no XMPP ack");
+            self.forget_or_keep_imdn(key, waiting, now);
+            return;
+        };
+        let event = match notification.kind {
+            NotificationKind::Display => ReceiptEvent::Displayed,
+            _ => ReceiptEvent::Delivered,
+        };
+        let reply = Message {
+            from: Some(waiting.recipient.clone()),
+            to: Some(waiting.sender.clone()),
+            message_type: waiting.message_type,
+            payloads: vec![ack],
+            ..Message::default()
+        };
+        debug!(correlation, stanza_id = %waiting.stanza_id, "IMDN → XMPP ack");
+        self.forget_or_keep_imdn(key, waiting, now);
+        match self.xmpp.try_send(Stanza::Message(reply)) {
+            Ok(()) => self.metrics.receipt(Direction::XmppToSip, event),
+            Err(e) => self.metrics.error(e.kind()),
+        }
+    }
+
+    fn forget_or_keep_imdn(&self, key: &str, waiting: AwaitingImdn, now: Instant) {
+        let left = waiting.request.positive_delivery || waiting.request.display;
+        if let Some(_old) = self.registry.imdn_out.take(key, now)
+            && left
+        {
+            self.registry
+                .imdn_out
+                .insert(key.to_owned(), waiting, now + RECEIPT_TTL, now);
+        }
+    }
+
+    /// SIP → XMPP: a forwarded IM asked for IMDNs; ask the XMPP recipient
+    /// with `<request/>` (positive-delivery) and `<markable/>` (display), and
+    /// remember the stanza id. negative-delivery needs no XMPP element: a
+    /// late XMPP error answers it ([`Router::late_xmpp_error`]).
+    pub(crate) fn ask_xmpp_for_receipt(
+        &self,
+        message: &mut Message,
+        stanza_id: &str,
+        sip: &SipMessage,
+        request: ImdnRequest,
+    ) {
+        if !self.receipts {
+            return;
+        }
+        let asked = request.request;
+        let carried = DispositionRequest {
+            positive_delivery: asked.positive_delivery,
+            negative_delivery: asked.negative_delivery,
+            display: asked.display,
+            processing: false,
+        };
+        if carried.is_empty() {
+            return;
+        }
+        let Some(recipient) = message
+            .to
+            .as_deref()
+            .and_then(|to| Jid::parse(to).ok())
+            .map(|j| j.bare().to_string())
+        else {
+            return;
+        };
+        let now = Instant::now();
+        let waiting = AwaitingReceipt {
+            request,
+            remaining: carried,
+            sip_sender: sip.from.without_params(),
+            sip_recipient: sip.to.without_params(),
+            xmpp_recipient: recipient,
+        };
+        if !self
+            .registry
+            .receipts_in
+            .insert(stanza_id.to_owned(), waiting, now + RECEIPT_TTL, now)
+        {
+            info!("receipt registry full: IMDN request not carried to XMPP");
+            return;
+        }
+        message
+            .payloads
+            .extend(imdn::xmpp_request_payloads(carried));
+        self.metrics
+            .receipt(Direction::SipToXmpp, ReceiptEvent::Requested);
+    }
+
+    /// XMPP → SIP: `<received id/>` / `<displayed id/>` for a message Parley
+    /// forwarded from SIP becomes the IMDN the SIP sender asked for.
+    pub(crate) fn xmpp_acks(self: &Arc<Self>, message: &Message) {
+        if !self.receipts {
+            return;
+        }
+        for ack in imdn::xmpp_acks(&message.payloads) {
+            let status = match ack.kind {
+                NotificationKind::Display => Status::Displayed,
+                _ => Status::Delivered,
+            };
+            self.send_imdn(&ack.id, message.from.as_deref(), ack.kind, status);
+        }
+    }
+
+    /// SIP → XMPP, negative-delivery: an XMPP error that arrives after the
+    /// SIP MESSAGE was answered 200 becomes a `failed` delivery notification
+    /// when the sender asked for one (RFC 5438 §12.1.3.1: "SHOULD generate a
+    /// negative-delivery notification if it learnt that the final recipient
+    /// … did not receive the IM").
+    pub(crate) fn late_xmpp_error(self: &Arc<Self>, message: &Message) {
+        if let Some(id) = message.id.as_deref() {
+            self.send_imdn(
+                id,
+                message.from.as_deref(),
+                NotificationKind::Delivery,
+                Status::Failed,
+            );
+        }
+    }
+
+    /// Drop what was waiting for `stanza_id` (its MESSAGE got a non-2xx
+    /// answer: §12.1.3.1 "MUST NOT generate a negative-delivery notification").
+    pub(crate) fn forget_receipt(&self, stanza_id: &str) {
+        self.registry.receipts_in.take(stanza_id, Instant::now());
+    }
+
+    fn send_imdn(
+        self: &Arc<Self>,
+        stanza_id: &str,
+        from: Option<&str>,
+        kind: NotificationKind,
+        status: Status,
+    ) {
+        let now = Instant::now();
+        let Some(mut waiting) = self.registry.receipts_in.get(stanza_id, now) else {
+            debug!(%stanza_id, "XMPP ack for no message in flight: ignored");
+            self.metrics
+                .receipt(Direction::SipToXmpp, ReceiptEvent::Unmatched);
+            return;
+        };
+        let from_bare = from
+            .and_then(|f| Jid::parse(f).ok())
+            .map(|j| j.bare().to_string());
+        if from_bare.as_deref() != Some(waiting.xmpp_recipient.as_str()) {
+            info!(%stanza_id, "XMPP ack from someone else than the recipient: ignored");
+            self.metrics
+                .receipt(Direction::SipToXmpp, ReceiptEvent::Unmatched);
+            return;
+        }
+        let flag = match (kind, status) {
+            (NotificationKind::Display, _) => &mut waiting.remaining.display,
+            (_, Status::Delivered) => &mut waiting.remaining.positive_delivery,
+            _ => &mut waiting.remaining.negative_delivery,
+        };
+        if !*flag {
+            debug!(%stanza_id, ?kind, ?status, "IMDN not asked for (or already sent)");
+            return;
+        }
+        *flag = false;
+        // §7.2.1: one IMDN per disposition type — after delivered, no failed.
+        if kind == NotificationKind::Delivery {
+            waiting.remaining.positive_delivery = false;
+            waiting.remaining.negative_delivery = false;
+        }
+        let imdn = Imdn::answering(&waiting.request, kind, status);
+        let me = CpimAddress {
+            name: None,
+            uri: waiting.sip_recipient.to_string(),
+        };
+        let them = waiting.request.from.clone().unwrap_or(CpimAddress {
+            name: None,
+            uri: waiting.sip_sender.to_string(),
+        });
+        let cpim = imdn::notification_cpim(
+            &me,
+            &them,
+            &now_date_time(),
+            &imdn::message_id(rand::random()),
+            &imdn,
+        );
+        // §12.1.3.1: Request-URI and To are the IM's SIP From.
+        let sip = SipMessage {
+            request_uri: waiting.sip_sender.clone(),
+            from: waiting.sip_recipient.clone(),
+            to: waiting.sip_sender.clone(),
+            from_display: None,
+            call_id: None,
+            subject: None,
+            content_type: Some("message/cpim".to_owned()),
+            content_encoding: None,
+            content_language: None,
+            body: cpim.to_bytes(),
+        };
+        let left = waiting.remaining;
+        if self.registry.receipts_in.take(stanza_id, now).is_some() && !left.is_empty() {
+            self.registry
+                .receipts_in
+                .insert(stanza_id.to_owned(), waiting, now + RECEIPT_TTL, now);
+        }
+        let event = match status {
+            Status::Displayed => ReceiptEvent::Displayed,
+            _ => ReceiptEvent::Delivered,
+        };
+        self.metrics.receipt(Direction::SipToXmpp, event);
+        debug!(%stanza_id, ?kind, ?status, "XMPP ack → IMDN");
+        let router = Arc::clone(self);
+        let request = outgoing_message(&sip);
+        self.tasks.spawn(async move {
+            let result = router.sip.send_request(request).await;
+            debug!(status = ?result.as_ref().map(|r| r.status), "IMDN sent");
+        });
+    }
+
+    /// What `peer` has refused (nothing, unless a 415 is remembered).
+    pub(crate) fn refused(&self, peer: &SipAddress) -> Refusals {
+        self.registry
+            .refusals
+            .get(&peer_key(peer), Instant::now())
+            .unwrap_or_default()
+    }
+
+    /// Remember that `peer` answered 415 to `what` (RFC 3994 §4 for
+    /// isComposing: the composer "MUST cease transmitting status messages").
+    pub(crate) fn note_refusal(&self, peer: &SipAddress, what: Refusable) {
+        let now = Instant::now();
+        let key = peer_key(peer);
+        let mut r = self.registry.refusals.get(&key, now).unwrap_or_default();
+        let label = match what {
+            Refusable::Cpim => {
+                r.cpim = true;
+                "cpim"
+            }
+            Refusable::IsComposing => {
+                r.iscomposing = true;
+                "iscomposing"
+            }
+        };
+        self.metrics.peer_refusal(label);
+        self.registry
+            .refusals
+            .insert(key, r, now + REFUSAL_TTL, now);
+    }
+
+    /// Forget expired receipts and refusals (the reaper's tick).
+    pub(crate) fn reap_receipts(&self, now: Instant) {
+        self.registry.imdn_out.reap(now);
+        self.registry.receipts_in.reap(now);
+        self.registry.refusals.reap(now);
+        self.metrics
+            .registry_size("imdn_out", self.registry.imdn_out.len());
+        self.metrics
+            .registry_size("receipts_in", self.registry.receipts_in.len());
+        self.metrics
+            .registry_size("sip_refusals", self.registry.refusals.len());
+    }
+}
+
+/// A peer's address of record, as the refusal key: no parameters, case-folded.
+fn peer_key(peer: &SipAddress) -> String {
+    peer.without_params().to_string().to_ascii_lowercase()
+}
+
+/// Whether two SIP addresses name the same user (user part and host).
+fn same_user(a: &SipAddress, b: &SipAddress) -> bool {
+    peer_key(a) == peer_key(b)
+}
+
+/// Now as the CPIM DateTime (RFC 5438 §7.1.1.2).
+fn now_date_time() -> String {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    imdn::date_time(secs)
+}

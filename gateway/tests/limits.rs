@@ -1,0 +1,306 @@
+//! Design §5 and issue 7, end to end with Prosody, sipp and the `parley`
+//! binary: a SIP source over `limits.sip_requests_per_second` gets 503 with
+//! Retry-After (RFC 3261 §21.5.4) while another source is served; an XMPP
+//! sender over `limits.xmpp_stanzas_per_second` gets `resource-constraint`
+//! (RFC 6120 §8.3.3.18) while another is served; a user at
+//! `limits.subscriptions_per_user` gets `policy-violation` (§8.3.3.12). Every
+//! refusal is counted in `parley_limit_rejections_total`.
+
+mod support;
+
+use std::net::UdpSocket;
+use std::time::{Duration, Instant};
+
+use parley_harness::sipp::{Sipp, SippTransport};
+use support::{COMPONENT, Options, SipMessage, World, XMPP_DOMAIN, uas_message};
+
+/// An OPTIONS from a user of another domain (not a claim on ours, so an
+/// untrusted source may send it).
+fn options(branch: &str, from: &str) -> String {
+    format!(
+        "OPTIONS sip:{COMPONENT} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {from};branch=z9hG4bK{branch}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:alice@other.example>;tag={branch}\r\n\
+         To: <sip:{COMPONENT}>\r\n\
+         Call-ID: {branch}@flood\r\n\
+         CSeq: 1 OPTIONS\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn status_and_retry_after(datagram: &[u8]) -> (u16, Option<String>) {
+    let text = String::from_utf8_lossy(datagram);
+    let status = text
+        .get(8..11)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_default();
+    let retry = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Retry-After:"))
+        .map(|v| v.trim().to_owned());
+    (status, retry)
+}
+
+/// RFC 3261 §21.5.4, §20.33: a source over its rate gets 503 with
+/// Retry-After; another source address (127.0.0.2 vs 127.0.0.1) is served.
+/// 127.0.0.1 is a trusted peer here, so it is not rate limited at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn source_over_its_rate_gets_503_with_retry_after_while_another_is_served() {
+    let world = World::start(Options {
+        sip_extra: "trusted_peers = [\"127.0.0.1/32\"]\n".into(),
+        extra: "[limits]\nsip_requests_per_second = 1\nsip_request_burst = 3\n".into(),
+        ..Options::default()
+    });
+    let mut juliet = world.client("juliet").await;
+
+    let flooder = UdpSocket::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+    flooder
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .expect("timeout");
+    let local = flooder.local_addr().expect("addr").to_string();
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    for i in 0..6 {
+        flooder
+            .send_to(
+                options(&format!("f{i}"), &local).as_bytes(),
+                world.sip_addr(),
+            )
+            .expect("send");
+        let mut buf = [0u8; 4096];
+        let (n, _) = flooder
+            .recv_from(&mut buf)
+            .expect("an answer to each OPTIONS");
+        answers.push(status_and_retry_after(&buf[..n]));
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "too slow to test a 1/s rate"
+    );
+    assert_eq!(
+        answers,
+        [
+            (200, None),
+            (200, None),
+            (200, None),
+            (503, Some("1".into())),
+            (503, Some("1".into())),
+            (503, Some("1".into())),
+        ],
+        "{}",
+        world.parley.log()
+    );
+
+    // Meanwhile a phone at 127.0.0.1 gets its MESSAGE through.
+    SipMessage {
+        from: &format!("sip:bob@{COMPONENT}"),
+        to: &format!("sip:juliet@{XMPP_DOMAIN}"),
+        call_id: "rate-other-source",
+        content_type: "text/plain",
+        headers: &[],
+        body: "still served",
+        expect: 200,
+    }
+    .send(&world, SippTransport::Udp);
+    let got = juliet
+        .recv_matching(Duration::from_secs(5), |el| {
+            support::child_text(el, "body").is_some_and(|b| b.trim() == "still served")
+        })
+        .await;
+    assert!(got.is_some(), "message from the other source not delivered");
+    assert_eq!(
+        world
+            .parley
+            .metric("parley_limit_rejections_total{limit=\"sip_rate\"}"),
+        3.0
+    );
+}
+
+/// The error condition of an error stanza, if any.
+fn error_condition(el: &tokio_xmpp::minidom::Element) -> Option<String> {
+    let error = el.get_child("error", "jabber:client")?;
+    error
+        .children()
+        .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
+        .map(|c| format!("{}/{}", error.attr("type").unwrap_or_default(), c.name()))
+}
+
+/// RFC 6120 §8.3.3.18: an XMPP sender over its stanza rate gets
+/// `resource-constraint` (type `wait`); another sender is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xmpp_sender_over_its_rate_gets_resource_constraint_while_another_is_served() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = dir.path().join("uas.xml");
+    std::fs::write(&scenario, uas_message(&[], Some((200, "OK")))).expect("write scenario");
+    let uas = Sipp::new(&scenario)
+        .calls(3)
+        .timeout(Duration::from_secs(30))
+        .spawn_uas();
+    let world = World::start(Options {
+        outbound_proxy: Some(format!("sip:{}", uas.addr())),
+        extra: "[limits]\nxmpp_stanzas_per_second = 1\nxmpp_stanza_burst = 2\n".into(),
+        ..Options::default()
+    });
+    let mut juliet = world.client("juliet").await;
+    let mut romeo = world.client("romeo").await;
+    for i in 1..=4 {
+        juliet
+            .send_xml(&format!(
+                "<message to='bob@{COMPONENT}' id='j{i}'><body>j{i}</body></message>"
+            ))
+            .await;
+    }
+    romeo
+        .send_xml(&format!(
+            "<message to='bob@{COMPONENT}' id='r1'><body>r1</body></message>"
+        ))
+        .await;
+    let mut errors = Vec::new();
+    while let Some(el) = juliet.recv(Duration::from_secs(2)).await {
+        if el.attr("type") == Some("error") {
+            errors.push((
+                el.attr("id").unwrap_or_default().to_owned(),
+                error_condition(&el),
+            ));
+        }
+    }
+    errors.sort();
+    assert_eq!(
+        errors,
+        [
+            ("j3".to_owned(), Some("wait/resource-constraint".to_owned())),
+            ("j4".to_owned(), Some("wait/resource-constraint".to_owned())),
+        ],
+        "{}",
+        world.parley.log()
+    );
+    let romeo_error = romeo
+        .recv_matching(Duration::from_secs(1), |el| {
+            el.attr("type") == Some("error")
+        })
+        .await;
+    assert!(romeo_error.is_none(), "romeo was refused: {romeo_error:?}");
+    let out = uas.wait();
+    assert!(out.success, "j1, j2 and r1 reach SIP:\n{}", out.report());
+    assert_eq!(
+        world
+            .parley
+            .metric("parley_limit_rejections_total{limit=\"xmpp_rate\"}"),
+        2.0
+    );
+}
+
+/// RFC 6120 §8.3.3.12: a user at `limits.subscriptions_per_user` gets
+/// `policy-violation` (type `modify`) for one more subscription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_over_the_per_user_cap_gets_policy_violation() {
+    // A proxy that never answers keeps the first SUBSCRIBE pending (Timer F).
+    let silent = UdpSocket::bind("127.0.0.1:0").expect("bind silent proxy");
+    let world = World::start(Options {
+        outbound_proxy: Some(format!("sip:{}", silent.local_addr().expect("addr"))),
+        extra: "[limits]\nsubscriptions_per_user = 1\n".into(),
+        t1_ms: Some(500),
+        ..Options::default()
+    });
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml(&format!(
+            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
+        ))
+        .await;
+    juliet
+        .send_xml(&format!(
+            "<presence to='carol@{COMPONENT}' type='subscribe' id='s2'/>"
+        ))
+        .await;
+    let refused = juliet
+        .recv_matching(Duration::from_secs(5), |el| {
+            el.name() == "presence" && el.attr("type") == Some("error")
+        })
+        .await
+        .expect("the second subscription is refused");
+    assert_eq!(refused.attr("from"), Some(&*format!("carol@{COMPONENT}")));
+    assert_eq!(
+        error_condition(&refused).as_deref(),
+        Some("modify/policy-violation")
+    );
+    assert_eq!(
+        world
+            .parley
+            .metric("parley_limit_rejections_total{limit=\"subscriptions_per_user\"}"),
+        1.0
+    );
+}
+
+/// A SUBSCRIBE from `bob@COMPONENT` to `target@XMPP_DOMAIN`, sent from `local`.
+fn subscribe(call_id: &str, target: &str, local: &str) -> String {
+    format!(
+        "SUBSCRIBE sip:{target}@{XMPP_DOMAIN} SIP/2.0\r\n\
+         Via: SIP/2.0/UDP {local};branch=z9hG4bK{call_id}\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:bob@{COMPONENT}>;tag={call_id}\r\n\
+         To: <sip:{target}@{XMPP_DOMAIN}>\r\n\
+         Call-ID: {call_id}\r\n\
+         CSeq: 1 SUBSCRIBE\r\n\
+         Contact: <sip:bob@{local}>\r\n\
+         Event: presence\r\n\
+         Expires: 600\r\n\
+         Content-Length: 0\r\n\r\n"
+    )
+}
+
+/// The final response's status line to the request with `call_id`, skipping
+/// NOTIFYs and other traffic.
+fn final_response(socket: &UdpSocket, call_id: &str) -> String {
+    let mut buf = [0u8; 8192];
+    loop {
+        let (n, _) = socket.recv_from(&mut buf).expect("a response");
+        let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if text.starts_with("SIP/2.0 ")
+            && !text.starts_with("SIP/2.0 1")
+            && text.contains(&format!("Call-ID: {call_id}\r\n"))
+        {
+            return text.lines().next().unwrap_or_default().to_owned();
+        }
+    }
+}
+
+/// RFC 6665 §4.2.1.2: a SIP subscriber at `limits.subscriptions_per_user`
+/// ("automatically authoritatively determined that the subscriber is not
+/// authorized") gets 403 for one more subscription.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_subscription_over_the_per_user_cap_gets_403() {
+    let world = World::start(Options {
+        extra: "[limits]\nsubscriptions_per_user = 1\n".into(),
+        ..Options::default()
+    });
+    let phone = UdpSocket::bind("127.0.0.1:0").expect("bind phone");
+    phone
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let local = phone.local_addr().expect("addr").to_string();
+    phone
+        .send_to(
+            subscribe("cap-1", "juliet", &local).as_bytes(),
+            world.sip_addr(),
+        )
+        .expect("send");
+    assert_eq!(final_response(&phone, "cap-1"), "SIP/2.0 200 OK");
+    phone
+        .send_to(
+            subscribe("cap-2", "romeo", &local).as_bytes(),
+            world.sip_addr(),
+        )
+        .expect("send");
+    assert_eq!(
+        final_response(&phone, "cap-2"),
+        "SIP/2.0 403 Too Many Subscriptions"
+    );
+    assert_eq!(
+        world
+            .parley
+            .metric("parley_limit_rejections_total{limit=\"subscriptions_per_user\"}"),
+        1.0
+    );
+}

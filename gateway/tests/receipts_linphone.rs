@@ -1,0 +1,259 @@
+//! A real phone on the SIP side of a receipt: linphone-cli 5.1 (Debian
+//! package `linphone-cli`, headless `linphonec`, no sound card) receives an
+//! XMPP message that asked for a receipt (XEP-0184), sent by Parley as CPIM
+//! with an RFC 5438 request, and answers with its own delivery notification,
+//! which reaches the XMPP sender as `<received id/>`.
+//!
+//! linphone holds its IMDNs until its account is registered ("Proxy config
+//! not registered, will wait to send pending IMDNs"), so the test gives it a
+//! registrar: a loopback UDP socket that answers REGISTER with 200 and passes
+//! every other request on to Parley unchanged (Parley answers the Via, i.e.
+//! linphone, directly).
+
+mod support;
+
+use std::io::Write;
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use parley_harness::port::free_udp_tcp_port;
+use support::{COMPONENT, Options, World, XMPP_DOMAIN, child_text};
+
+const NS_RECEIPTS: &str = "urn:xmpp:receipts";
+
+/// The registrar-and-forwarder linphone uses as its proxy; stops when dropped.
+struct Registrar {
+    addr: SocketAddr,
+    registered: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Registrar {
+    fn start(forward_to: SocketAddr) -> Registrar {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind registrar");
+        socket
+            .set_read_timeout(Some(Duration::from_millis(100)))
+            .expect("timeout");
+        let addr = socket.local_addr().expect("addr");
+        let registered = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = std::thread::spawn({
+            let registered = Arc::clone(&registered);
+            let stop = Arc::clone(&stop);
+            move || {
+                let mut buf = vec![0u8; 65_536];
+                while !stop.load(Ordering::Relaxed) {
+                    let Ok((n, from)) = socket.recv_from(&mut buf) else {
+                        continue;
+                    };
+                    let datagram = &buf[..n];
+                    if datagram.starts_with(b"REGISTER ") {
+                        let _ = socket.send_to(&register_ok(datagram), from);
+                        registered.fetch_add(1, Ordering::Relaxed);
+                    } else if !datagram.starts_with(b"SIP/2.0") {
+                        let _ = socket.send_to(datagram, forward_to);
+                    }
+                }
+            }
+        });
+        Registrar {
+            addr,
+            registered,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Registrar {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// RFC 3261 §10.3: 200 OK to a REGISTER, echoing Via, From, To (+ tag),
+/// Call-ID, CSeq and Contact, with an hour's expiry.
+fn register_ok(request: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(request);
+    let head = text.split("\r\n\r\n").next().unwrap_or_default();
+    let mut out = String::from("SIP/2.0 200 OK\r\n");
+    for line in head.split("\r\n").skip(1) {
+        let name = line.split(':').next().unwrap_or_default().trim();
+        match name.to_ascii_lowercase().as_str() {
+            "via" | "v" | "from" | "f" | "call-id" | "i" | "cseq" => {
+                out.push_str(line);
+                out.push_str("\r\n");
+            }
+            "to" | "t" => {
+                out.push_str(line);
+                out.push_str(";tag=reg\r\n");
+            }
+            "contact" | "m" => {
+                out.push_str(line);
+                out.push_str(";expires=3600\r\n");
+            }
+            _ => {}
+        }
+    }
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out.into_bytes()
+}
+
+/// linphonec as `bob@COMPONENT` on `port`, registered at `registrar`; killed when dropped.
+struct Linphone {
+    child: Child,
+    home: tempfile::TempDir,
+}
+
+impl Linphone {
+    fn start(port: u16, registrar: SocketAddr) -> Linphone {
+        let home = tempfile::tempdir().expect("linphone home");
+        std::fs::create_dir_all(home.path().join(".local/share/linphone")).expect("db dir");
+        let rc = home.path().join("linphonerc");
+        std::fs::write(
+            &rc,
+            format!(
+                "[sip]\nsip_port={port}\nsip_tcp_port=-1\nsip_tls_port=-1\ndefault_proxy=0\n\
+                 contact=<sip:bob@{COMPONENT}>\n\
+                 [proxy_0]\nreg_proxy=<sip:{registrar};transport=udp>\n\
+                 reg_route=<sip:{registrar};transport=udp;lr>\n\
+                 reg_identity=<sip:bob@{COMPONENT}>\nreg_sendregister=1\nreg_expires=3600\npublish=0\n\
+                 [video]\nenabled=0\n[sound]\nechocancellation=0\n"
+            ),
+        )
+        .expect("write linphonerc");
+        let child = Command::new("linphonec")
+            .arg("-c")
+            .arg(&rc)
+            .args(["-d", "5", "-l"])
+            .arg(home.path().join("linphone.log"))
+            .env("HOME", home.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn linphonec (apt-get install linphone-cli)");
+        Linphone { child, home }
+    }
+
+    /// Type a linphonec command.
+    fn command(&mut self, line: &str) {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = stdin.write_all(format!("{line}\n").as_bytes());
+            let _ = stdin.flush();
+        }
+    }
+
+    /// Its log so far.
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.home.path().join("linphone.log")).unwrap_or_default()
+    }
+
+    /// Ask it to quit, then kill it; what it printed.
+    fn stop(mut self) -> String {
+        self.command("quit");
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = self.child.kill();
+        let mut out = String::new();
+        if let Some(mut stdout) = self.child.stdout.take() {
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
+        }
+        let _ = self.child.wait();
+        out
+    }
+}
+
+impl Drop for Linphone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// 1. XEP-0184 `<request/>` → RFC 5438 request to linphone → linphone's own
+///    IMDN (bare `message/imdn+xml`, deflated) → `<received id/>` at juliet.
+/// 2. linphone's reply in that conversation, which linphonec sends as plain
+///    text asking for nothing ("Chat room doesn't support CPIM"), reaches
+///    juliet without a `<request/>`: no receipt request is invented.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linphone_answers_a_receipt_request_with_its_own_imdn() {
+    let phone_port = free_udp_tcp_port();
+    let world = World::start(Options {
+        outbound_proxy: Some(format!("sip:127.0.0.1:{phone_port}")),
+        ..Options::default()
+    });
+    let registrar = Registrar::start(world.sip_addr());
+    let mut phone = Linphone::start(phone_port, registrar.addr);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while registrar.registered.load(Ordering::Relaxed) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "linphonec never registered:\n{}",
+            phone.log()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml(&format!(
+            "<message to='bob@{COMPONENT}' id='lp1' type='chat'><body>hello linphone</body>\
+             <request xmlns='{NS_RECEIPTS}'/></message>"
+        ))
+        .await;
+    let Some(received) = juliet
+        .recv_matching(Duration::from_secs(15), |e| {
+            e.get_child("received", NS_RECEIPTS).is_some()
+        })
+        .await
+    else {
+        panic!(
+            "no <received/> from linphone\n--- linphone ---\n{}\n--- parley ---\n{}",
+            phone.log(),
+            world.parley.log()
+        )
+    };
+    assert_eq!(received.attr("from"), Some(&*format!("bob@{COMPONENT}")));
+    let r = received
+        .get_child("received", NS_RECEIPTS)
+        .expect("received");
+    assert_eq!(r.attr("id"), Some("lp1"));
+
+    // 2. linphone answers in the same chat room (peer = juliet's GRUU).
+    let resource = juliet.jid().split_once('/').expect("full JID").1.to_owned();
+    phone.command(&format!(
+        "chat sip:juliet@{XMPP_DOMAIN};gr={resource} reply from linphone"
+    ));
+    let Some(reply) = juliet
+        .recv_matching(Duration::from_secs(15), |e| {
+            e.name() == "message" && child_text(e, "body").is_some()
+        })
+        .await
+    else {
+        panic!(
+            "no reply from linphone\n--- linphone ---\n{}\n--- parley ---\n{}",
+            phone.log(),
+            world.parley.log()
+        )
+    };
+    assert_eq!(
+        child_text(&reply, "body").as_deref(),
+        Some("reply from linphone")
+    );
+    assert!(
+        reply.get_child("request", NS_RECEIPTS).is_none(),
+        "{}",
+        String::from(&reply)
+    );
+    let printed = phone.stop();
+    assert!(
+        printed.contains(&format!("Message received from sip:juliet@{XMPP_DOMAIN}")),
+        "{printed}"
+    );
+}

@@ -1,0 +1,389 @@
+//! Requests per second per source address: a token bucket for each source IP,
+//! in a table whose size is bounded so that a flood from spoofed addresses
+//! cannot grow it (design §5: "requests per source per second").
+//!
+//! Sans-IO: every call takes `now`; nothing here reads a clock.
+//!
+//! What an over-limit source hears (RFC 3261 §21.5.4): "The server MAY
+//! indicate when the client should retry the request in a Retry-After header
+//! field" — so the first refusals are 503 with Retry-After. The same section
+//! says "Servers MAY refuse the connection or drop the request instead of
+//! responding with 503": over UDP, where the source address is not proven
+//! and every answer is a datagram sent to whoever the packet names, a source
+//! that keeps sending after `refusals_before_silence` 503s is dropped
+//! silently until its bucket admits again, so Parley cannot be used to
+//! reflect a flood at a third party. Stream transports (a completed TCP
+//! handshake proves the address) always get the 503.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
+
+/// A token bucket: `rate` tokens per second, at most `burst` held.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenBucket {
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A full bucket. A `rate` of 0 never refills; a `burst` below 1 is 1.
+    pub fn new(rate: u32, burst: u32, now: Instant) -> Self {
+        let burst = f64::from(burst.max(1));
+        TokenBucket {
+            rate: f64::from(rate),
+            burst,
+            tokens: burst,
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.rate).min(self.burst);
+        self.last = now;
+    }
+
+    /// Takes one token, or says how long until one is there.
+    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            return Ok(());
+        }
+        if self.rate <= 0.0 {
+            return Err(Duration::MAX);
+        }
+        Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
+    }
+
+    /// Whether the bucket is full again at `now` (then it holds no state worth keeping).
+    pub fn is_full(&self, now: Instant) -> bool {
+        let mut probe = *self;
+        probe.refill(now);
+        probe.tokens >= probe.burst
+    }
+}
+
+/// Bounds for [`SourceRates`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests per second each source may send on average; 0 turns the limit off.
+    pub per_second: u32,
+    /// Requests a source may send at once above the average.
+    pub burst: u32,
+    /// Most sources tracked at once. Sources beyond it share one bucket, so a
+    /// flood from many (spoofed) addresses is limited as a whole.
+    pub max_sources: usize,
+    /// Over UDP, 503s sent to one source before the rest of its excess is dropped.
+    pub refusals_before_silence: u32,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            per_second: 50,
+            burst: 100,
+            max_sources: 10_000,
+            refusals_before_silence: 10,
+        }
+    }
+}
+
+/// What to do with a request from a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Within the rate: handle it.
+    Admit,
+    /// Over the rate: answer 503 with this Retry-After (seconds, at least 1).
+    Refuse {
+        /// RFC 3261 §20.33: seconds after which a token is available again.
+        retry_after_secs: u32,
+        /// The first refusal since the source was last admitted (log it once).
+        first: bool,
+    },
+    /// Over the rate and already told: drop without an answer (UDP only).
+    Drop,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    bucket: TokenBucket,
+    refusals: u32,
+}
+
+impl Entry {
+    fn new(limit: &RateLimit, now: Instant) -> Self {
+        Entry {
+            bucket: TokenBucket::new(limit.per_second, limit.burst, now),
+            refusals: 0,
+        }
+    }
+
+    fn check(&mut self, limit: &RateLimit, datagram: bool, now: Instant) -> Verdict {
+        match self.bucket.try_take(now) {
+            Ok(()) => {
+                self.refusals = 0;
+                Verdict::Admit
+            }
+            Err(_) if datagram && self.refusals >= limit.refusals_before_silence => Verdict::Drop,
+            Err(wait) => {
+                self.refusals = self.refusals.saturating_add(1);
+                let secs = wait
+                    .as_secs()
+                    .saturating_add(u64::from(wait.subsec_nanos() > 0));
+                Verdict::Refuse {
+                    retry_after_secs: u32::try_from(secs).unwrap_or(u32::MAX).max(1),
+                    first: self.refusals == 1,
+                }
+            }
+        }
+    }
+}
+
+/// The per-source table, keyed by source address (or, for the gateway's XMPP
+/// side, by sender JID).
+#[derive(Debug, Clone)]
+pub struct SourceRates<K = IpAddr> {
+    limit: RateLimit,
+    sources: HashMap<K, Entry>,
+    /// Shared by every source that finds the table full.
+    overflow: Entry,
+    /// The table is swept for idle entries at most once until then.
+    next_sweep: Instant,
+}
+
+impl<K: Hash + Eq> SourceRates<K> {
+    /// An empty table.
+    pub fn new(limit: RateLimit, now: Instant) -> Self {
+        SourceRates {
+            limit,
+            sources: HashMap::new(),
+            overflow: Entry::new(&limit, now),
+            next_sweep: now,
+        }
+    }
+
+    /// Counts one request from `source` (`datagram`: it came over UDP).
+    pub fn check(&mut self, source: K, datagram: bool, now: Instant) -> Verdict {
+        if self.limit.per_second == 0 {
+            return Verdict::Admit;
+        }
+        let limit = self.limit;
+        if let Some(entry) = self.sources.get_mut(&source) {
+            return entry.check(&limit, datagram, now);
+        }
+        if self.sources.len() >= limit.max_sources.max(1) {
+            self.sweep(now);
+        }
+        if self.sources.len() >= limit.max_sources.max(1) {
+            return self.overflow.check(&limit, datagram, now);
+        }
+        self.sources
+            .entry(source)
+            .or_insert_with(|| Entry::new(&limit, now))
+            .check(&limit, datagram, now)
+    }
+
+    /// Sources tracked now (at most `max_sources`).
+    pub fn len(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Whether no source is tracked.
+    pub fn is_empty(&self) -> bool {
+        self.sources.is_empty()
+    }
+
+    /// Forgets sources whose bucket is full again: a fresh entry would be the
+    /// same. Runs at most once per refill period, so a full table of busy
+    /// sources does not cost a scan per request.
+    fn sweep(&mut self, now: Instant) {
+        if now < self.next_sweep {
+            return;
+        }
+        self.sources.retain(|_, e| !e.bucket.is_full(now));
+        let refill = f64::from(self.limit.burst.max(1)) / f64::from(self.limit.per_second.max(1));
+        self.next_sweep = now + Duration::from_secs_f64(refill.clamp(0.1, 10.0));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, last])
+    }
+
+    fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn bucket_admits_a_burst_then_refills_at_the_rate() {
+        let t0 = Instant::now();
+        let mut b = TokenBucket::new(10, 3, t0);
+        for _ in 0..3 {
+            assert_eq!(b.try_take(t0), Ok(()));
+        }
+        let wait = b.try_take(t0).expect_err("empty");
+        assert_eq!(wait, ms(100));
+        // 100 ms at 10/s is one token.
+        assert_eq!(b.try_take(t0 + ms(100)), Ok(()));
+        assert!(b.try_take(t0 + ms(150)).is_err());
+        // Never more than the burst, however long the pause.
+        let later = t0 + Duration::from_secs(60);
+        assert!(b.is_full(later));
+        for _ in 0..3 {
+            assert_eq!(b.try_take(later), Ok(()));
+        }
+        assert!(b.try_take(later).is_err());
+    }
+
+    #[test]
+    fn source_over_its_rate_is_refused_with_retry_after_while_another_is_admitted() {
+        let t0 = Instant::now();
+        let limit = RateLimit {
+            per_second: 2,
+            burst: 2,
+            max_sources: 100,
+            refusals_before_silence: 3,
+        };
+        let mut rates = SourceRates::new(limit, t0);
+        assert_eq!(rates.check(ip(1), true, t0), Verdict::Admit);
+        assert_eq!(rates.check(ip(1), true, t0), Verdict::Admit);
+        assert_eq!(
+            rates.check(ip(1), true, t0),
+            Verdict::Refuse {
+                retry_after_secs: 1,
+                first: true
+            }
+        );
+        assert_eq!(rates.check(ip(2), true, t0), Verdict::Admit);
+        // Half a second at 2/s refills one token.
+        assert_eq!(rates.check(ip(1), true, t0 + ms(500)), Verdict::Admit);
+    }
+
+    /// RFC 3261 §21.5.4: "Servers MAY ... drop the request instead of responding with 503".
+    #[test]
+    fn udp_flood_gets_a_few_503s_then_silence_until_the_bucket_refills() {
+        let t0 = Instant::now();
+        let limit = RateLimit {
+            per_second: 1,
+            burst: 1,
+            max_sources: 100,
+            refusals_before_silence: 2,
+        };
+        let mut rates = SourceRates::new(limit, t0);
+        assert_eq!(rates.check(ip(1), true, t0), Verdict::Admit);
+        assert!(matches!(
+            rates.check(ip(1), true, t0),
+            Verdict::Refuse { .. }
+        ));
+        assert!(matches!(
+            rates.check(ip(1), true, t0),
+            Verdict::Refuse { .. }
+        ));
+        for _ in 0..100 {
+            assert_eq!(rates.check(ip(1), true, t0), Verdict::Drop);
+        }
+        // A stream peer is always told.
+        assert!(matches!(
+            rates.check(ip(1), false, t0),
+            Verdict::Refuse { .. }
+        ));
+        // Once admitted again, the next excess is told again.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(rates.check(ip(1), true, t1), Verdict::Admit);
+        assert!(matches!(
+            rates.check(ip(1), true, t1),
+            Verdict::Refuse { .. }
+        ));
+    }
+
+    #[test]
+    fn retry_after_rounds_up_to_whole_seconds() {
+        let t0 = Instant::now();
+        let limit = RateLimit {
+            per_second: 1,
+            burst: 1,
+            max_sources: 10,
+            refusals_before_silence: 10,
+        };
+        let mut rates = SourceRates::new(limit, t0);
+        assert_eq!(rates.check(ip(1), false, t0), Verdict::Admit);
+        assert_eq!(
+            rates.check(ip(1), false, t0 + ms(10)),
+            Verdict::Refuse {
+                retry_after_secs: 1,
+                first: true
+            }
+        );
+        assert_eq!(
+            rates.check(ip(1), false, t0 + ms(20)),
+            Verdict::Refuse {
+                retry_after_secs: 1,
+                first: false
+            }
+        );
+        let limit = RateLimit {
+            per_second: 0,
+            ..limit
+        };
+        let mut off = SourceRates::new(limit, t0);
+        for _ in 0..1000 {
+            assert_eq!(off.check(ip(1), true, t0), Verdict::Admit);
+        }
+        assert!(off.is_empty(), "a disabled limit tracks nobody");
+    }
+
+    #[test]
+    fn spoofed_source_flood_cannot_grow_the_table_past_its_bound() {
+        let t0 = Instant::now();
+        let limit = RateLimit {
+            per_second: 10,
+            burst: 5,
+            max_sources: 50,
+            refusals_before_silence: 1,
+        };
+        let mut rates = SourceRates::new(limit, t0);
+        let mut admitted = 0;
+        for i in 0..10_000u32 {
+            let source = IpAddr::from(i.to_be_bytes());
+            if rates.check(source, true, t0) == Verdict::Admit {
+                admitted += 1;
+            }
+            assert!(rates.len() <= 50);
+        }
+        // 50 tracked sources, then the shared overflow bucket's burst of 5.
+        assert_eq!(admitted, 55);
+        // A tracked source keeps its own bucket during the flood.
+        assert_eq!(
+            rates.check(IpAddr::from(0u32.to_be_bytes()), true, t0),
+            Verdict::Admit
+        );
+    }
+
+    #[test]
+    fn idle_sources_are_swept_when_the_table_is_full() {
+        let t0 = Instant::now();
+        let limit = RateLimit {
+            per_second: 10,
+            burst: 10,
+            max_sources: 2,
+            refusals_before_silence: 1,
+        };
+        let mut rates = SourceRates::new(limit, t0);
+        rates.check(ip(1), true, t0);
+        rates.check(ip(2), true, t0);
+        assert_eq!(rates.len(), 2);
+        // After a second both buckets are full again: a new source gets a slot.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(rates.check(ip(3), true, t1), Verdict::Admit);
+        assert_eq!(rates.len(), 1);
+    }
+}

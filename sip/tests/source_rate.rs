@@ -1,0 +1,154 @@
+//! Design §5 and RFC 3261 §21.5.4: a source over its request rate gets 503
+//! with Retry-After, then (over UDP) silence, while another source is served.
+//! Real datagrams over loopback; 127.0.0.2 is a second source address.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use parley_sip::config::Limits;
+use parley_sip::rate::RateLimit;
+use parley_sip::{Endpoint, EndpointConfig, Transport};
+use tokio::net::UdpSocket;
+use tokio::time::timeout;
+use tokio_util::sync::CancellationToken;
+
+mod common;
+use common::{raw_message, status_of};
+
+async fn recv(socket: &UdpSocket, wait: Duration) -> Option<String> {
+    let mut buf = vec![0u8; 70_000];
+    let (len, _) = timeout(wait, socket.recv_from(&mut buf)).await.ok()?.ok()?;
+    Some(String::from_utf8_lossy(&buf[..len]).into_owned())
+}
+
+#[tokio::test]
+async fn flooding_source_gets_503_retry_after_then_silence_while_another_is_served() {
+    let config = EndpointConfig {
+        listen: vec!["udp:127.0.0.1:0".parse().expect("listen")],
+        limits: Limits {
+            source_rate: RateLimit {
+                per_second: 1,
+                burst: 3,
+                max_sources: 16,
+                refusals_before_silence: 2,
+            },
+            ..Limits::default()
+        },
+        ..EndpointConfig::default()
+    };
+    let shutdown = CancellationToken::new();
+    let (endpoint, mut incoming) = Endpoint::bind(config, shutdown.clone())
+        .await
+        .expect("bind");
+    let server: SocketAddr = endpoint.local_addr(Transport::Udp).expect("udp");
+    tokio::spawn(async move {
+        while let Some(request) = incoming.recv().await {
+            request.respond(200, None, vec![], None);
+        }
+    });
+
+    let flooder = UdpSocket::bind("127.0.0.1:0").await.expect("bind flooder");
+    let mut statuses = Vec::new();
+    let mut retry_after = Vec::new();
+    for i in 0..5 {
+        let bytes = raw_message(&format!("z9hG4bKflood{i}"), "x");
+        flooder
+            .send_to(bytes.as_bytes(), server)
+            .await
+            .expect("send");
+        let answer = recv(&flooder, Duration::from_secs(2))
+            .await
+            .expect("answer");
+        statuses.push(status_of(answer.as_bytes()));
+        if let Some(line) = answer.lines().find(|l| l.starts_with("Retry-After:")) {
+            retry_after.push(line.to_owned());
+        }
+    }
+    // Burst of 3 served; then 503 with Retry-After.
+    assert_eq!(statuses, [200, 200, 200, 503, 503]);
+    assert_eq!(retry_after, ["Retry-After: 1", "Retry-After: 1"]);
+    // After 2 refusals the rest is dropped: no reflection of a flood at a
+    // spoofed address (RFC 3261 §21.5.4: "MAY ... drop the request").
+    for i in 5..8 {
+        let bytes = raw_message(&format!("z9hG4bKflood{i}"), "x");
+        flooder
+            .send_to(bytes.as_bytes(), server)
+            .await
+            .expect("send");
+    }
+    let silence = recv(&flooder, Duration::from_millis(300)).await;
+    assert_eq!(silence, None);
+
+    // Another source address is served meanwhile.
+    let other = UdpSocket::bind("127.0.0.2:0")
+        .await
+        .expect("bind 127.0.0.2");
+    let bytes = raw_message("z9hG4bKother", "x");
+    other.send_to(bytes.as_bytes(), server).await.expect("send");
+    let answer = recv(&other, Duration::from_secs(2)).await.expect("answer");
+    assert_eq!(status_of(answer.as_bytes()), 200, "{answer}");
+
+    // A retransmission of an admitted request is absorbed, not counted as new.
+    let again = raw_message("z9hG4bKflood0", "x");
+    flooder
+        .send_to(again.as_bytes(), server)
+        .await
+        .expect("send");
+    let answer = recv(&flooder, Duration::from_secs(2))
+        .await
+        .expect("repeat");
+    assert_eq!(status_of(answer.as_bytes()), 200);
+
+    let stats = endpoint.stats();
+    assert_eq!(stats.rate_limited, 2);
+    assert_eq!(stats.rate_limited_dropped, 3);
+    shutdown.cancel();
+}
+
+/// A trusted proxy carries many users' traffic from one address: it is not
+/// rate limited, while an untrusted source at the same rate is.
+#[tokio::test]
+async fn trusted_peer_is_exempt_from_the_source_rate() {
+    let config = EndpointConfig {
+        listen: vec!["udp:127.0.0.1:0".parse().expect("listen")],
+        limits: Limits {
+            source_rate: RateLimit {
+                per_second: 1,
+                burst: 1,
+                max_sources: 16,
+                refusals_before_silence: 10,
+            },
+            ..Limits::default()
+        },
+        rate_exempt: parley_sip::trust::TrustedPeers::parse(&["127.0.0.1"]).expect("valid"),
+        ..EndpointConfig::default()
+    };
+    let shutdown = CancellationToken::new();
+    let (endpoint, mut incoming) = Endpoint::bind(config, shutdown.clone())
+        .await
+        .expect("bind");
+    let server = endpoint.local_addr(Transport::Udp).expect("udp");
+    tokio::spawn(async move {
+        while let Some(request) = incoming.recv().await {
+            request.respond(200, None, vec![], None);
+        }
+    });
+    for (ip, expected) in [
+        ("127.0.0.1", [200, 200, 200]),
+        ("127.0.0.2", [200, 503, 503]),
+    ] {
+        let socket = UdpSocket::bind((ip, 0)).await.expect("bind");
+        let mut statuses = Vec::new();
+        for i in 0..3 {
+            let bytes = raw_message(&format!("z9hG4bK{ip}-{i}"), "x");
+            socket
+                .send_to(bytes.as_bytes(), server)
+                .await
+                .expect("send");
+            let answer = recv(&socket, Duration::from_secs(2)).await.expect("answer");
+            statuses.push(status_of(answer.as_bytes()));
+        }
+        assert_eq!(statuses, expected, "from {ip}");
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,198 @@
+//! A real Kamailio (Debian package `kamailio`) on loopback, for end-to-end tests.
+//!
+//! Runs `deploy/kamailio/kamailio.cfg` itself, unedited: its `#!ifndef`
+//! defaults are overridden with `-A NAME=value` (the listen sockets, the SIP and
+//! XMPP domains, Parley's address), so the tests exercise the file that admins
+//! are told to use. Started in the foreground (`-DD`, logging to stderr with
+//! `-E`, which the harness collects), with its runtime directory (`-Y`) in a
+//! temporary directory and small memory pools; SIGTERM to the main process
+//! stops its worker processes too. The public (phones) and gateway (Parley)
+//! sockets get free UDP+TCP ports on 127.0.0.1.
+
+use std::fs;
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::port::free_udp_tcp_port;
+
+/// The deployment config under test, relative to this crate.
+const CONFIG: &str = "../deploy/kamailio/kamailio.cfg";
+
+/// What the Kamailio under test routes.
+#[derive(Debug, Clone)]
+pub struct KamailioConfig {
+    /// The SIP domain Kamailio is registrar for (Parley's `sip.domain`).
+    pub sip_domain: String,
+    /// The XMPP domains whose users are reached through Parley.
+    pub xmpp_domains: Vec<String>,
+    /// Parley's SIP URI, e.g. `sip:127.0.0.1:5080`.
+    pub parley_uri: String,
+}
+
+/// A running Kamailio child process.
+#[derive(Debug)]
+pub struct Kamailio {
+    /// The public (phones') port, UDP and TCP, on 127.0.0.1.
+    pub public_port: u16,
+    /// The gateway (Parley's) port, UDP and TCP, on 127.0.0.1.
+    pub gateway_port: u16,
+    dir: TempDir,
+    child: Option<Child>,
+}
+
+/// How long Kamailio gets to open its ports.
+const START_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Kamailio {
+    /// Start Kamailio with `deploy/kamailio/kamailio.cfg` and wait until both
+    /// its TCP sockets accept (the UDP ones are bound before them).
+    pub fn start(cfg: KamailioConfig) -> Kamailio {
+        let dir = tempfile::Builder::new()
+            .prefix("parley-kamailio-")
+            .tempdir()
+            .expect("create a temp dir for Kamailio");
+        let public_port = free_udp_tcp_port();
+        let mut gateway_port = free_udp_tcp_port();
+        while gateway_port == public_port {
+            gateway_port = free_udp_tcp_port();
+        }
+        let mut kamailio = Kamailio {
+            public_port,
+            gateway_port,
+            dir,
+            child: None,
+        };
+        kamailio.spawn(&cfg);
+        kamailio
+    }
+
+    /// The public socket (UDP), where phones send.
+    pub fn public_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.public_port))
+    }
+
+    /// The gateway socket (UDP), where Parley sends.
+    pub fn gateway_addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.gateway_port))
+    }
+
+    /// Parley's `sip.outbound_proxy` value: the gateway socket, loose-routing.
+    pub fn outbound_proxy(&self) -> String {
+        format!("sip:127.0.0.1:{};lr", self.gateway_port)
+    }
+
+    /// Kamailio's log so far (for assertions and failure messages).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Stop Kamailio (SIGTERM to the main process, which stops its workers;
+    /// SIGKILL after 5 s). Idempotent.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = child.try_wait() {
+                return;
+            }
+            sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("kamailio.log")
+    }
+
+    fn spawn(&mut self, cfg: &KamailioConfig) {
+        let log = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.log_path())
+            .expect("open Kamailio log");
+        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join(CONFIG);
+        let (public, gateway) = (self.public_port, self.gateway_port);
+        let defines = [
+            format!("PUBLIC_LISTEN=udp:127.0.0.1:{public}"),
+            format!("PUBLIC_LISTEN_TCP=tcp:127.0.0.1:{public}"),
+            format!("GATEWAY_LISTEN=udp:127.0.0.1:{gateway}"),
+            format!("GATEWAY_LISTEN_TCP=tcp:127.0.0.1:{gateway}"),
+            format!("SIP_DOMAIN={:?}", cfg.sip_domain),
+            format!("XMPP_DOMAINS={:?}", domains_regex(&cfg.xmpp_domains)),
+            format!("PARLEY_URI={:?}", cfg.parley_uri),
+        ];
+        let mut command = Command::new("kamailio");
+        command
+            .args(["-DD", "-E", "-m", "16", "-M", "4", "-f"])
+            .arg(&config)
+            .arg("-Y")
+            .arg(self.dir.path());
+        for define in &defines {
+            command.arg("-A").arg(define);
+        }
+        let child = command
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("clone log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("start kamailio (is the kamailio package installed?)");
+        self.child = Some(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        for port in [self.public_port, self.gateway_port] {
+            loop {
+                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break;
+                }
+                if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                    panic!(
+                        "kamailio exited ({status}) before listening:\n{}",
+                        self.log()
+                    );
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "kamailio did not listen on 127.0.0.1:{port} within {START_TIMEOUT:?}:\n{}",
+                    self.log()
+                );
+                sleep(Duration::from_millis(25));
+            }
+        }
+    }
+}
+
+impl Drop for Kamailio {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// `^(a\.example|b\.example)$` for the given domains.
+fn domains_regex(domains: &[String]) -> String {
+    let alternatives: Vec<String> = domains.iter().map(|d| d.replace('.', "\\.")).collect();
+    format!("^({})$", alternatives.join("|"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_become_an_anchored_alternation_with_literal_dots() {
+        assert_eq!(
+            domains_regex(&["xmpp.example".into(), "a.b".into()]),
+            "^(xmpp\\.example|a\\.b)$"
+        );
+    }
+}
