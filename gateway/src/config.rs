@@ -317,9 +317,16 @@ impl Config {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        // Only `PARLEY_<SECTION>__<KEY>` names are config keys. Others that
+        // merely start with PARLEY_ — Kubernetes service links for a Service
+        // named `parley` (`PARLEY_SIP_SERVICE_HOST`, `PARLEY_PORT_5060_UDP` …)
+        // — are not ours and must not stop the gateway.
         let env: config::Map<String, String> = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with("PARLEY_"))
+            .filter(|(k, _)| {
+                k.strip_prefix("PARLEY_")
+                    .is_some_and(|rest| rest.contains("__"))
+            })
             .collect();
         let raw = config::Config::builder()
             .add_source(config::File::from(path).format(config::FileFormat::Toml))
@@ -764,6 +771,25 @@ listen = ["udp:127.0.0.1:5060"]
         let text = MINIMAL.replace("[sip]", "[sip]\ndns_servers = [\"ns.example.net\"]");
         let err = load(&text, &[]).expect_err("a name").to_string();
         assert!(err.contains("sip.dns_servers[0]"), "{err}");
+    }
+
+    #[test]
+    fn kubernetes_service_link_variables_are_not_config_keys() {
+        let c = load(
+            MINIMAL,
+            &[
+                ("PARLEY_SIP_SERVICE_HOST", "10.96.0.12"),
+                ("PARLEY_PORT_5060_UDP", "udp://10.96.0.12:5060"),
+                ("PARLEY_XMPP__SECRET", "from-env"),
+            ],
+        )
+        .expect("service links ignored");
+        assert_eq!(c.xmpp.secret.expose(), "from-env");
+        // A typo after the separator is still refused, naming the key.
+        let err = load(MINIMAL, &[("PARLEY_XMPP__SECRTE", "x")])
+            .expect_err("unknown key")
+            .to_string();
+        assert!(err.contains("secrte"), "{err}");
     }
 
     #[test]
