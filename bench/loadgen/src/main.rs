@@ -317,7 +317,12 @@ async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Resu
     }
     // SIP → XMPP answers come after the delivery window; give them that long too.
     if spec.direction != Direction::XmppToSip {
-        while tracker.answered() + tracker.failures().len() < tracker.delivered()
+        // In `mix` phases only the even numbers went out as SIP.
+        let via_sip = |n: usize| match spec.direction {
+            Direction::Mix => n.div_ceil(2),
+            _ => n,
+        };
+        while tracker.answered() + tracker.failures().len() < via_sip(tracker.delivered())
             && drain.elapsed() < Duration::from_secs(ctx.args.drain_secs)
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
