@@ -215,6 +215,11 @@ impl StreamParser {
             ResolveResult::Unbound => String::new(),
             ResolveResult::Unknown(_) => return Err(StreamError::BadNamespacePrefix),
         };
+        // XML 1.0 §2.2 for the `xmlns` value, which `attributes` skips
+        // (found by fuzzing: control characters in a namespace name).
+        if !ns.chars().all(is_xml_char) {
+            return Err(not_well_formed("character not allowed in XML"));
+        }
         let name = start.local_name().as_ref().to_owned();
         if self.closed {
             return Err(not_well_formed("element after the stream was closed"));
@@ -292,6 +297,11 @@ impl StreamParser {
     }
 
     fn text(&mut self, text: &str) -> Result<Option<StreamItem>, StreamError> {
+        // XML 1.0 §2.2: raw characters outside `Char` (NUL, most C0
+        // controls) make the document not well-formed (RFC 6120 §11.1).
+        if !text.chars().all(is_xml_char) {
+            return Err(not_well_formed("character not allowed in XML"));
+        }
         match self.stack.last_mut() {
             Some(el) => {
                 if let Some(Node::Text(t)) = el.children.last_mut() {
@@ -366,6 +376,11 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, StreamErr
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|e| xml_error(&e))?
             .into_owned();
+        // XML 1.0 §2.2 (found by fuzzing: a NUL in `to` was accepted, and
+        // came out as U+FFFD when the stanza was written again).
+        if !value.chars().all(is_xml_char) {
+            return Err(not_well_formed("character not allowed in XML"));
+        }
         // Attributes in other namespaces are dropped: `Element` keeps no
         // prefix bindings, so writing them back would be ill-formed. The
         // `xml:` prefix is bound by definition (XML Names §3) and kept.
@@ -567,6 +582,52 @@ mod tests {
                 .and_then(|i| i.attr("category")),
             Some("server")
         );
+    }
+
+    /// XML 1.0 §2.2: `Char` excludes NUL; RFC 6120 §11.1 makes that a
+    /// stream error. Found by fuzzing (`component_stream`).
+    #[test]
+    fn raw_nul_in_an_attribute_is_not_well_formed() {
+        let bytes =
+            with_header("<message to='romeo@sip.exa\0mple' id='m0'><body>x</body></message>");
+        let (items, err) = parse_bytes(&bytes, Limits::default());
+        assert_eq!(items.len(), 1, "only the header: {items:?}");
+        assert!(
+            matches!(err, Some(StreamError::NotWellFormed { .. })),
+            "{err:?}"
+        );
+    }
+
+    /// XML 1.0 §2.2: nor in a namespace name (found by fuzzing).
+    #[test]
+    fn control_character_in_a_namespace_is_not_well_formed() {
+        let bytes = with_header(
+            "<message to='a@sip.example'><request xmlns='\u{1}\0urn:xmpp:receipts'/></message>",
+        );
+        let (_, err) = parse_bytes(&bytes, Limits::default());
+        assert!(
+            matches!(err, Some(StreamError::NotWellFormed { .. })),
+            "{err:?}"
+        );
+    }
+
+    /// XML 1.0 §2.2: nor in character data.
+    #[test]
+    fn raw_control_character_in_text_is_not_well_formed() {
+        let bytes = with_header("<message to='a@sip.example'><body>a\u{1}b</body></message>");
+        let (_, err) = parse_bytes(&bytes, Limits::default());
+        assert!(
+            matches!(err, Some(StreamError::NotWellFormed { .. })),
+            "{err:?}"
+        );
+    }
+
+    /// A character reference to NUL in an attribute is refused as well.
+    #[test]
+    fn nul_reference_in_an_attribute_is_refused() {
+        let bytes = with_header("<message to='a&#0;@sip.example'><body>x</body></message>");
+        let (_, err) = parse_bytes(&bytes, Limits::default());
+        assert!(err.is_some(), "accepted");
     }
 
     /// crates.md §5.2: entities split text events; spaces around them survive.

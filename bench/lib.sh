@@ -1,0 +1,90 @@
+# Sourced by bench/load.sh, flood.sh and soak.sh: build, ports, and starting
+# parley (release) and, for the Prosody variant, Prosody on loopback. Every
+# process started is killed by the EXIT trap; everything listens on 127.0.0.1.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+BASE=${BENCH_PORT_BASE:-26000}
+C2S=$((BASE + 222)); COMP=$((BASE + 347)); SIP=$((BASE + 60))
+UAS=$((BASE + 80)); METRICS=$((BASE + 100))
+SECRET=bench-secret
+
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+build() {
+  cargo build --release --quiet --locked -p parley-gateway -p parley-loadgen --bins
+  TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
+  BIN="$TARGET_DIR/release"
+}
+
+# start_parley XMPP_SERVER_PORT: parley with UDP SIP, its outbound proxy the
+# loadgen UAS, a 200 ms delivery window, warn-level logs; sets PARLEY.
+start_parley() {
+  cat > "$WORK/parley.toml" <<TOML
+[xmpp]
+component_domain = "sip.localhost"
+server = "127.0.0.1:$1"
+secret = "$SECRET"
+queue_capacity = 8192
+reconnect_min_ms = 100
+reconnect_max_ms = 500
+[sip]
+domain = "sip.localhost"
+listen = ["udp:127.0.0.1:$SIP"]
+outbound_proxy = "sip:127.0.0.1:$UAS"
+[metrics]
+listen = "127.0.0.1:$METRICS"
+[store]
+path = "$WORK/store"
+[messages]
+delivery_window_ms = 200
+[log]
+level = "warn"
+TOML
+  "$BIN/parley" --config "$WORK/parley.toml" 2>"$WORK/parley.log" &
+  PARLEY=$!; PIDS+=("$PARLEY")
+  for _ in $(seq 1 100); do http_status /healthz | grep -q ' 200 ' && return 0; sleep 0.1; done
+  echo "parley did not start; log:" >&2; cat "$WORK/parley.log" >&2; return 1
+}
+
+http_status() {
+  (exec 3<>/dev/tcp/127.0.0.1/"$METRICS" && printf 'GET %s HTTP/1.0\r\n\r\n' "$1" >&3 && head -1 <&3) 2>/dev/null || true
+}
+
+# start_prosody: Prosody with the component and juliet@localhost (password pw).
+start_prosody() {
+  . deploy/quickstart/prosody-loopback.sh
+  # The bench measures parley, not Prosody's c2s flood protection.
+  write_prosody_config "$WORK" "$C2S" "$COMP" "$SECRET" error \
+    'limits = { c2s = { rate = "100mb/s" }, s2sin = { rate = "100mb/s" } }'
+  prosodyctl --config "$WORK/prosody.cfg.lua" register juliet localhost pw >/dev/null
+  prosody --config "$WORK/prosody.cfg.lua" -F >/dev/null 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$COMP") 2>/dev/null && return 0; sleep 0.1; done
+  echo "prosody did not start" >&2; return 1
+}
+
+# loadgen_fake ARGS...: loadgen as parley's XMPP server (component port).
+loadgen_fake() {
+  "$BIN/loadgen" --component-listen "127.0.0.1:$COMP" --parley-sip "127.0.0.1:$SIP" \
+    --uas "127.0.0.1:$UAS" --parley-pid "$PARLEY" --metrics "127.0.0.1:$METRICS" "$@"
+}
+
+# loadgen_prosody ARGS...: loadgen as juliet on Prosody's c2s port.
+loadgen_prosody() {
+  "$BIN/loadgen" --c2s "127.0.0.1:$C2S" --jid juliet@localhost --password pw \
+    --parley-sip "127.0.0.1:$SIP" --uas "127.0.0.1:$UAS" --parley-pid "$PARLEY" \
+    --metrics "127.0.0.1:$METRICS" "$@"
+}
+
+machine() {
+  echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
+}

@@ -1,0 +1,506 @@
+//! `loadgen`: drives a running `parley` on loopback and reports what it
+//! delivered, how fast, at what latency and CPU cost (bench/README in the
+//! repository README's "Benchmarks" section).
+//!
+//! It plays both peers at once: the XMPP server Parley's component connects
+//! to (or, with `--c2s`, a user on a real XMPP server) and the SIP phones on
+//! either side (a UAC sending to Parley, a UAS that is Parley's outbound
+//! proxy). Every message carries `lg <phase> <seq>` in its body, so each
+//! delivery is matched to its send in the same process and clock.
+//!
+//! Phases run one after another: `s2x:RATE:COUNT` (SIP MESSAGE → XMPP),
+//! `x2s:RATE:COUNT` (XMPP → SIP), `mix:RATE:COUNT` (alternating); RATE is
+//! messages per second or `max` (a closed loop with `--window` messages in
+//! flight); `:flood=N` adds N hostile datagrams per second from
+//! `--flood-bind` while the phase runs. All traffic goes to the addresses
+//! given, which the scripts keep on loopback; every phase is bounded by its
+//! count and `--drain-secs`.
+
+mod c2s;
+mod component;
+mod probe;
+mod sip;
+mod tracker;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use crate::tracker::{Phases, Tracker, tag};
+
+#[derive(Debug, Parser)]
+#[command(about = "Load generator for parley: fake XMPP server + SIP UAC/UAS on loopback")]
+struct Args {
+    /// Listen here as the XMPP server's component port (Parley's `xmpp.server`).
+    #[arg(long, conflicts_with = "c2s")]
+    component_listen: Option<SocketAddr>,
+    /// Or: the c2s port of a real XMPP server, with `--jid` and `--password`.
+    #[arg(long, requires_all = ["jid", "password"])]
+    c2s: Option<String>,
+    /// The c2s user (gets SIP → XMPP messages, sends XMPP → SIP ones).
+    #[arg(long, default_value = "juliet@localhost")]
+    jid: String,
+    /// The c2s user's password.
+    #[arg(long)]
+    password: Option<String>,
+    /// Parley's component domain.
+    #[arg(long, default_value = "sip.localhost")]
+    domain: String,
+    /// Parley's SIP UDP listener.
+    #[arg(long)]
+    parley_sip: SocketAddr,
+    /// Where the UAC sends from.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    uac: SocketAddr,
+    /// Where the UAS listens (Parley's `sip.outbound_proxy`).
+    #[arg(long)]
+    uas: SocketAddr,
+    /// Where the flood comes from.
+    #[arg(long, default_value = "127.0.0.2:0")]
+    flood_bind: SocketAddr,
+    /// Parley's pid, for CPU time and RSS.
+    #[arg(long)]
+    parley_pid: u32,
+    /// Parley's metrics endpoint, for registry gauges.
+    #[arg(long)]
+    metrics: SocketAddr,
+    /// Phases, in order: `s2x|x2s|mix:RATE|max:COUNT[:flood=N]`.
+    #[arg(long = "phase", required = true)]
+    phases: Vec<String>,
+    /// Messages in flight in `max` phases. Kept under what a default UDP
+    /// receive buffer holds (~90 small datagrams on Linux loopback), so a
+    /// burst is not dropped by the kernel before parley reads it.
+    #[arg(long, default_value_t = 64)]
+    window: usize,
+    /// How long to wait for stragglers after the last send.
+    #[arg(long, default_value_t = 5)]
+    drain_secs: u64,
+    /// Presence churn during phases: subscribes per second (each unsubscribed
+    /// 20 subscribes later), XMPP users watching SIP users (RFC 8048 §5).
+    #[arg(long, default_value_t = 0)]
+    churn: u32,
+    /// Print a memory/registry sample this often (0: only per phase).
+    #[arg(long, default_value_t = 0)]
+    sample_secs: u64,
+    /// How long to wait for Parley's component connection.
+    #[arg(long, default_value_t = 30)]
+    connect_wait: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    SipToXmpp,
+    XmppToSip,
+    Mix,
+}
+
+#[derive(Debug, Clone)]
+struct PhaseSpec {
+    direction: Direction,
+    /// `None`: max rate.
+    rate: Option<u32>,
+    count: usize,
+    flood: Option<u32>,
+    text: String,
+}
+
+fn parse_phase(text: &str) -> anyhow::Result<PhaseSpec> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let [dir, rate, count, rest @ ..] = parts.as_slice() else {
+        bail!("phase {text:?}: want DIR:RATE:COUNT[:flood=N]");
+    };
+    let direction = match *dir {
+        "s2x" => Direction::SipToXmpp,
+        "x2s" => Direction::XmppToSip,
+        "mix" => Direction::Mix,
+        other => bail!("phase {text:?}: unknown direction {other:?}"),
+    };
+    let rate = match *rate {
+        "max" => None,
+        r => Some(r.parse().context("rate")?),
+    };
+    let mut flood = None;
+    for opt in rest {
+        match opt.split_once('=') {
+            Some(("flood", n)) => flood = Some(n.parse().context("flood rate")?),
+            _ => bail!("phase {text:?}: unknown option {opt:?}"),
+        }
+    }
+    Ok(PhaseSpec {
+        direction,
+        rate,
+        count: count.parse().context("count")?,
+        flood,
+        text: text.to_owned(),
+    })
+}
+
+/// How stanzas reach Parley's XMPP side.
+#[derive(Clone)]
+enum XmppSide {
+    Component(component::Component),
+    C2s(mpsc::Sender<String>),
+}
+
+impl XmppSide {
+    async fn send(&self, xml: String) {
+        match self {
+            Self::Component(c) => {
+                c.send(xml.into_bytes()).await;
+            }
+            Self::C2s(tx) => {
+                let _ = tx.send(xml).await;
+            }
+        }
+    }
+
+    /// The XMPP user's address as stanzas from it must carry.
+    fn sender_attr(&self, jid: &str) -> String {
+        match self {
+            // A component stream carries full addresses (XEP-0114 §2).
+            Self::Component(_) => format!(" from='{jid}/loadgen'"),
+            // On c2s the server stamps `from`.
+            Self::C2s(_) => String::new(),
+        }
+    }
+}
+
+struct Ctx {
+    args: Args,
+    phases: Arc<Phases>,
+    uac: sip::Uac,
+    xmpp: XmppSide,
+    uas: Arc<sip::UasCounters>,
+    epoch: Instant,
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let specs = args
+        .phases
+        .iter()
+        .map(|p| parse_phase(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let phases = Arc::new(Phases::default());
+    let (uas_addr, uas) = sip::uas(args.uas, phases.clone())
+        .await
+        .context("bind UAS")?;
+    let uac = sip::Uac::bind(args.uac, args.parley_sip, phases.clone())
+        .await
+        .context("bind UAC")?;
+    let xmpp = if let Some(listen) = args.component_listen {
+        let listener = TcpListener::bind(listen)
+            .await
+            .context("bind component port")?;
+        eprintln!("loadgen: component port {listen}, UAS {uas_addr}; waiting for parley");
+        let c = component::accept(
+            &listener,
+            &args.domain,
+            phases.clone(),
+            Duration::from_secs(args.connect_wait),
+        )
+        .await
+        .context("component handshake")?;
+        XmppSide::Component(c)
+    } else if let Some(addr) = &args.c2s {
+        let password = args.password.clone().unwrap_or_default();
+        let tx = c2s::start(addr, &args.jid, &password, phases.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("c2s login: {e}"))?;
+        XmppSide::C2s(tx)
+    } else {
+        bail!("give --component-listen or --c2s");
+    };
+    // Let Parley finish its start (disco, probes) before measuring.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let ctx = Arc::new(Ctx {
+        args,
+        phases,
+        uac,
+        xmpp,
+        uas,
+        epoch: Instant::now(),
+    });
+    let sampling = Arc::new(AtomicBool::new(true));
+    if ctx.args.sample_secs > 0 {
+        tokio::spawn(sample_loop(ctx.clone(), sampling.clone()));
+    }
+    let churning = Arc::new(AtomicBool::new(true));
+    let churn =
+        (ctx.args.churn > 0).then(|| tokio::spawn(churn_loop(ctx.clone(), churning.clone())));
+
+    println!(
+        "| phase | delivered/sent | loss | msgs/s | p50 ms | p99 ms | max ms | 200 p50/p99 ms | CPU µs/msg | RSS MiB (peak) |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    for (i, spec) in specs.iter().enumerate() {
+        let phase = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        run_phase(&ctx, spec, phase).await?;
+    }
+    churning.store(false, Ordering::Relaxed);
+    if let Some(churn) = churn {
+        let _ = churn.await;
+        // Let the last unsubscribes settle, then show the registries.
+        tokio::time::sleep(Duration::from_secs(ctx.args.drain_secs)).await;
+    }
+    sampling.store(false, Ordering::Relaxed);
+    sample(&ctx, "final").await;
+    print_counters(&ctx);
+    Ok(())
+}
+
+async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Result<()> {
+    let tracker = Arc::new(Tracker::new(phase, spec.count));
+    ctx.phases.add(tracker.clone());
+    let stop_flood = Arc::new(AtomicBool::new(false));
+    let flood = match spec.flood {
+        Some(rate) => Some(
+            sip::flood(
+                ctx.args.flood_bind,
+                ctx.args.parley_sip,
+                rate,
+                stop_flood.clone(),
+            )
+            .await
+            .context("bind flood source")?,
+        ),
+        None => None,
+    };
+    let pid = ctx.args.parley_pid;
+    let cpu0 = probe::cpu_seconds(pid).unwrap_or(f64::NAN);
+    let started = Instant::now();
+    match spec.rate {
+        Some(rate) => {
+            let mut sent = 0usize;
+            while sent < spec.count {
+                let due =
+                    ((started.elapsed().as_secs_f64() * f64::from(rate)) as usize).min(spec.count);
+                while sent < due {
+                    send_one(ctx, spec.direction, &tracker, sent).await;
+                    sent += 1;
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        }
+        None => {
+            let mut sent = 0usize;
+            while sent < spec.count {
+                while sent < spec.count && sent - tracker.delivered().min(sent) < ctx.args.window {
+                    send_one(ctx, spec.direction, &tracker, sent).await;
+                    sent += 1;
+                }
+                // No progress for 2 s: what is in flight is lost; go on.
+                if tokio::time::timeout(Duration::from_secs(2), tracker.progress.notified())
+                    .await
+                    .is_err()
+                {
+                    eprintln!("loadgen: phase {phase}: no delivery for 2 s with {sent} sent");
+                    break;
+                }
+            }
+        }
+    }
+    let sent_all = started.elapsed();
+    let drain = Instant::now();
+    while tracker.delivered() < spec.count
+        && drain.elapsed() < Duration::from_secs(ctx.args.drain_secs)
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // SIP → XMPP answers come after the delivery window; give them that long too.
+    if spec.direction != Direction::XmppToSip {
+        // In `mix` phases only the even numbers went out as SIP.
+        let via_sip = |n: usize| match spec.direction {
+            Direction::Mix => n.div_ceil(2),
+            _ => n,
+        };
+        while tracker.answered() + tracker.failures().len() < via_sip(tracker.delivered())
+            && drain.elapsed() < Duration::from_secs(ctx.args.drain_secs)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    stop_flood.store(true, Ordering::Relaxed);
+    let cpu = probe::cpu_seconds(pid).unwrap_or(f64::NAN) - cpu0;
+    let (rss, hwm) = probe::memory_kib(pid).unwrap_or((0, 0));
+    let delivered = tracker.delivered();
+    let lat = tracker.delivery_latencies();
+    let ans = tracker.answer_latencies();
+    let span = tracker.span().as_secs_f64().max(1e-9);
+    let lost = spec.count - delivered;
+    println!(
+        "| {} | {delivered}/{} | {lost} ({:.2}%) | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.1} ({:.1}) |",
+        spec.text,
+        spec.count,
+        100.0 * lost as f64 / spec.count.max(1) as f64,
+        delivered as f64 / span,
+        lat.percentile_ms(50.0),
+        lat.percentile_ms(99.0),
+        lat.max_ms(),
+        if spec.direction == Direction::XmppToSip {
+            "-".to_owned()
+        } else {
+            format!(
+                "{:.0}/{:.0}",
+                ans.percentile_ms(50.0),
+                ans.percentile_ms(99.0)
+            )
+        },
+        cpu * 1e6 / delivered.max(1) as f64,
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0,
+    );
+    let failures = tracker.failures();
+    let dups = tracker.duplicates.load(Ordering::Relaxed);
+    eprintln!(
+        "loadgen: phase {phase} {}: sent in {:.2} s, {} answered 2xx, {} failure answers {:?}, {dups} duplicate deliveries, parley CPU {cpu:.2} s",
+        spec.text,
+        sent_all.as_secs_f64(),
+        tracker.answered(),
+        failures.len(),
+        summarize(&failures),
+    );
+    if let Some(f) = flood {
+        let c = |a: &std::sync::atomic::AtomicUsize| a.load(Ordering::Relaxed);
+        eprintln!(
+            "loadgen: phase {phase} flood: {} datagrams sent from {}, {} answers ({} 2xx, {} 4xx, {} 5xx)",
+            c(&f.sent),
+            ctx.args.flood_bind.ip(),
+            c(&f.answers),
+            c(&f.answers_2xx),
+            c(&f.answers_4xx),
+            c(&f.answers_5xx),
+        );
+    }
+    Ok(())
+}
+
+async fn send_one(ctx: &Ctx, direction: Direction, tracker: &Tracker, seq: usize) {
+    let via_sip = match direction {
+        Direction::SipToXmpp => true,
+        Direction::XmppToSip => false,
+        Direction::Mix => seq.is_multiple_of(2),
+    };
+    if via_sip {
+        let to = ctx.args.jid.clone();
+        ctx.uac.send(tracker, seq, "bob", &to).await;
+    } else {
+        let from = ctx.xmpp.sender_attr(&ctx.args.jid);
+        let body = tag(tracker.phase, seq);
+        let xml = format!(
+            "<message{from} to='bob@{}' id='lg.{}.{seq}'><body>{body}</body></message>",
+            ctx.args.domain, tracker.phase
+        );
+        tracker.mark_sent(seq);
+        ctx.xmpp.send(xml).await;
+    }
+}
+
+/// Subscribes the XMPP user to `churn<i>@domain` every 1/churn s and
+/// unsubscribes the one 20 before; at the end, the rest.
+async fn churn_loop(ctx: Arc<Ctx>, running: Arc<AtomicBool>) {
+    const ALIVE: u64 = 20;
+    let from = ctx.xmpp.sender_attr(&ctx.args.jid);
+    let presence = |kind: &str, i: u64| {
+        format!(
+            "<presence{from} to='churn{i}@{}' type='{kind}'/>",
+            ctx.args.domain
+        )
+    };
+    let every = Duration::from_secs_f64(1.0 / f64::from(ctx.args.churn.max(1)));
+    let mut i = 0u64;
+    while running.load(Ordering::Relaxed) {
+        ctx.xmpp.send(presence("subscribe", i)).await;
+        if i >= ALIVE {
+            ctx.xmpp.send(presence("unsubscribe", i - ALIVE)).await;
+        }
+        i += 1;
+        tokio::time::sleep(every).await;
+    }
+    for j in i.saturating_sub(ALIVE)..i {
+        ctx.xmpp.send(presence("unsubscribe", j)).await;
+    }
+    eprintln!("loadgen: churn: {i} subscribes, {i} unsubscribes sent");
+}
+
+async fn sample_loop(ctx: Arc<Ctx>, running: Arc<AtomicBool>) {
+    let every = Duration::from_secs(ctx.args.sample_secs);
+    while running.load(Ordering::Relaxed) {
+        sample(&ctx, "sample").await;
+        tokio::time::sleep(every).await;
+    }
+}
+
+async fn sample(ctx: &Ctx, label: &str) {
+    let (rss, hwm) = probe::memory_kib(ctx.args.parley_pid).unwrap_or((0, 0));
+    let g = probe::gauges(ctx.args.metrics).await.unwrap_or_default();
+    println!(
+        "{label} t={:.0}s rss_kib={rss} hwm_kib={hwm} pending_sip={} pending_xmpp={} subs_out={} subs_in={} sip_transactions={} xmpp_queue={}",
+        ctx.epoch.elapsed().as_secs_f64(),
+        g.pending_sip,
+        g.pending_xmpp,
+        g.subscriptions_out,
+        g.subscriptions_in,
+        g.sip_transactions,
+        g.xmpp_queue,
+    );
+}
+
+fn print_counters(ctx: &Ctx) {
+    let c = |a: &std::sync::atomic::AtomicUsize| a.load(Ordering::Relaxed);
+    let u = &ctx.uas;
+    eprintln!(
+        "loadgen: UAS saw {} MESSAGE, {} SUBSCRIBE, {} un-SUBSCRIBE, sent {} NOTIFY, {} other requests, {} responses; UAC got {} stray answers",
+        c(&u.messages),
+        c(&u.subscribes),
+        c(&u.unsubscribes),
+        c(&u.notifies_sent),
+        c(&u.other_requests),
+        c(&u.responses),
+        c(&ctx.uac.stray),
+    );
+    if let XmppSide::Component(comp) = &ctx.xmpp {
+        let k = &comp.counters;
+        eprintln!(
+            "loadgen: component got {} message, {} message errors, {} presence, {} iq",
+            c(&k.messages),
+            c(&k.message_errors),
+            c(&k.presences),
+            c(&k.iqs),
+        );
+    }
+}
+
+/// `[(status, count)]` of failure answers.
+fn summarize(failures: &[u16]) -> Vec<(u16, usize)> {
+    let mut out: Vec<(u16, usize)> = Vec::new();
+    for &s in failures {
+        match out.iter_mut().find(|(k, _)| *k == s) {
+            Some((_, n)) => *n += 1,
+            None => out.push((s, 1)),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_parse() {
+        let p = parse_phase("s2x:max:1000:flood=5000").expect("phase");
+        assert_eq!(p.direction, Direction::SipToXmpp);
+        assert_eq!((p.rate, p.count, p.flood), (None, 1000, Some(5000)));
+        assert!(parse_phase("x2s:100").is_err());
+        assert!(parse_phase("up:1:1").is_err());
+    }
+}
