@@ -39,7 +39,13 @@ fn respond(mut salvage: Salvage, status: u16) {
     }
     let answer = write::response(&salvage, status, "Bad Request", "t", "", &[], None);
     // What we send must itself be a SIP response, whatever we salvaged.
-    let parsed = Message::parse(answer.clone(), ParseLimits { max_headers: 1024 });
+    let parsed = Message::parse(
+        answer.clone(),
+        ParseLimits {
+            max_headers: 1024,
+            max_line_bytes: 1 << 20,
+        },
+    );
     assert!(
         parsed.is_ok(),
         "answer does not parse: {:?}",
