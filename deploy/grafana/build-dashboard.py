@@ -293,7 +293,58 @@ timeseries(
     "parley_registry_entries by kind: in-flight requests each way and live presence "
     "subscriptions (sip_subscriptions_out: XMPP users watching SIP users; _in: the reverse).",
     [(f"sum by (kind) (parley_registry_entries{{{SEL}}})", "{{kind}}")],
-    0, 24,
+    0, 12,
+)
+timeseries(
+    "Subscription refreshes and restores",
+    "rate(parley_subscription_refreshes_total) by outcome (a failed refresh ends the "
+    "subscription: the XMPP user sees unavailable) and rate(parley_subscriptions_restored_total) "
+    "by kind and outcome (stored subscriptions taken up after a restart).",
+    [
+        (rate("parley_subscription_refreshes_total", "outcome"), "refresh {{outcome}}"),
+        (rate("parley_subscriptions_restored_total", "kind, outcome"), "restored {{kind}} {{outcome}}"),
+    ],
+    12, 12, unit="ops",
+)
+next_line(8)
+stat(
+    "Store persistent",
+    "parley_store_persistent: 1 while subscription state is written to the store; "
+    "0 when the store could not be opened (parley runs, but a restart loses subscriptions).",
+    [(f"min(parley_store_persistent{{{SEL}}})", "")],
+    0, 6, mappings=UPDOWN, thresholds=RED_GREEN,
+)
+next_line(4)
+
+# --- Receipts and limits --------------------------------------------------------
+row("Receipts, refusals, limits and trust")
+timeseries(
+    "Receipts",
+    "rate(parley_receipts_total) by direction and kind (XEP-0184/XEP-0333 <-> RFC 5438 IMDN).",
+    [(rate("parley_receipts_total", "direction, kind"), "{{direction}} {{kind}}")],
+    0, 12, unit="ops",
+)
+timeseries(
+    "SIP peers refusing content",
+    "rate(parley_sip_peer_refusals_total) by content: 415 answers to CPIM or isComposing "
+    "(Parley falls back to plain text for that peer).",
+    [(rate("parley_sip_peer_refusals_total", "content"), "{{content}}")],
+    12, 12, unit="ops",
+)
+next_line(8)
+timeseries(
+    "Limit rejections",
+    "rate(parley_limit_rejections_total) by limit (design §5 bounds: per-source rates, "
+    "pending transactions, queues, sizes, subscriptions per user).",
+    [(rate("parley_limit_rejections_total", "limit"), "{{limit}}")],
+    0, 12, unit="ops",
+)
+timeseries(
+    "Trust rejections",
+    "rate(parley_trust_rejections_total) by side: SIP requests claiming our users from "
+    "untrusted peers (403) and stanzas forging the component's own domain.",
+    [(rate("parley_trust_rejections_total", "side"), "{{side}}")],
+    12, 12, unit="ops",
 )
 next_line(8)
 
