@@ -208,6 +208,9 @@ pub struct LimitsConfig {
     pub sip_retry_after_secs: u32,
     /// Most simultaneous inbound SIP TCP/TLS connections. Default 1024.
     pub sip_max_connections: usize,
+    /// Receive buffer asked for on SIP UDP sockets, in bytes (0: the kernel's
+    /// default; the kernel caps it at `net.core.rmem_max`). Default 4 MiB.
+    pub sip_udp_recv_buffer_bytes: usize,
     /// New SIP requests per second each source address may send (token bucket rate;
     /// 0 turns the limit off). Over it: 503 + Retry-After. `sip.trusted_peers` are
     /// exempt (a proxy carries many users from one address). Default 50.
@@ -539,6 +542,7 @@ impl Config {
             max_pending_transactions: l.sip_pending_transactions,
             retry_after_secs: l.sip_retry_after_secs,
             max_connections: l.sip_max_connections,
+            udp_recv_buffer_bytes: l.sip_udp_recv_buffer_bytes,
             source_rate: parley_sip::rate::RateLimit {
                 per_second: l.sip_requests_per_second,
                 burst: l.sip_request_burst,
@@ -613,6 +617,7 @@ impl Default for LimitsConfig {
             sip_incoming_queue: sip.incoming_queue,
             sip_retry_after_secs: sip.retry_after_secs,
             sip_max_connections: sip.max_connections,
+            sip_udp_recv_buffer_bytes: sip.udp_recv_buffer_bytes,
             sip_requests_per_second: sip.source_rate.per_second,
             sip_request_burst: sip.source_rate.burst,
             sip_rate_sources: sip.source_rate.max_sources,

@@ -111,6 +111,11 @@ pub struct Limits {
     pub retry_after_secs: u32,
     /// Most simultaneous inbound stream connections.
     pub max_connections: usize,
+    /// SO_RCVBUF asked for on UDP sockets, in bytes (0: the kernel's default).
+    /// The kernel's default (~200 KB, about 90 small datagrams on loopback)
+    /// drops bursts before the endpoint can read them; the kernel caps the
+    /// request at `net.core.rmem_max`.
+    pub udp_recv_buffer_bytes: usize,
     /// A stream connection that sends nothing for this long is closed (also
     /// bounds a peer that trickles a message byte by byte).
     pub idle_connection: std::time::Duration,
@@ -130,6 +135,7 @@ impl Default for Limits {
             max_pending_transactions: 65_536,
             retry_after_secs: 5,
             max_connections: 1024,
+            udp_recv_buffer_bytes: 4 * 1024 * 1024,
             idle_connection: Duration::from_secs(300),
             source_rate: crate::rate::RateLimit::default(),
         }

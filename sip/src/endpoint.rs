@@ -541,7 +541,9 @@ impl Endpoint {
             };
             match listen.transport {
                 Transport::Udp => {
-                    let socket = udp::bind(listen.addr).await.map_err(bind_failed)?;
+                    let socket = udp::bind(listen.addr, config.limits.udp_recv_buffer_bytes)
+                        .await
+                        .map_err(bind_failed)?;
                     let local = socket.local_addr().map_err(bind_failed)?;
                     udp_sockets.push((Arc::new(socket), local));
                 }

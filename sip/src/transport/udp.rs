@@ -14,9 +14,29 @@ use crate::endpoint::Inner;
 /// Largest datagram read; anything above the configured limit is answered 513.
 const RECV_BUFFER: usize = 65_535;
 
-/// Binds a UDP socket.
-pub(crate) async fn bind(addr: SocketAddr) -> io::Result<UdpSocket> {
-    UdpSocket::bind(addr).await
+/// Binds a UDP socket, asking for a `recv_buffer`-byte receive buffer (0:
+/// the kernel's default) so that a burst waits in the kernel instead of being
+/// dropped there.
+pub(crate) async fn bind(addr: SocketAddr, recv_buffer: usize) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    if recv_buffer > 0 {
+        if let Err(e) = socket.set_recv_buffer_size(recv_buffer) {
+            tracing::warn!(error = %e, recv_buffer, "cannot set the UDP receive buffer");
+        }
+        let got = socket.recv_buffer_size().unwrap_or(0);
+        // Linux reports twice the size it was given (bookkeeping overhead).
+        if got < recv_buffer {
+            tracing::warn!(
+                asked = recv_buffer,
+                got,
+                "UDP receive buffer capped by the kernel (raise net.core.rmem_max)"
+            );
+        }
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 /// Reads datagrams until shutdown and hands each to the endpoint.
@@ -35,5 +55,28 @@ pub(crate) async fn run(socket: Arc<UdpSocket>, inner: Arc<Inner>, shutdown: Can
             // ICMP port unreachable surfaces as ConnectionReset on some systems; keep reading.
             Err(error) => tracing::debug!(%error, "udp receive failed"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Design §5: a burst must wait in the kernel, not be dropped there; the
+    /// socket gets the buffer asked for, up to `net.core.rmem_max`.
+    #[tokio::test]
+    async fn udp_socket_gets_the_receive_buffer_asked_for() {
+        let asked = 1024 * 1024;
+        let socket = bind("127.0.0.1:0".parse().unwrap(), asked).await.unwrap();
+        let got = socket2::SockRef::from(&socket).recv_buffer_size().unwrap();
+        let cap = std::fs::read_to_string("/proc/sys/net/core/rmem_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<usize>().ok())
+            .unwrap_or(asked);
+        assert!(got >= asked.min(cap), "asked {asked}, got {got}, cap {cap}");
+        let default = bind("127.0.0.1:0".parse().unwrap(), 0).await.unwrap();
+        let default = socket2::SockRef::from(&default).recv_buffer_size().unwrap();
+        assert!(cap <= default || got > default, "asked {asked}: {got} vs default {default}");
     }
 }
