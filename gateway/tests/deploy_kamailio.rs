@@ -634,7 +634,6 @@ async fn notify_follows_the_record_route_without_an_outbound_proxy() {
 /// from the request into the response" that establishes the dialog, so that
 /// the subscriber's route set also goes through Kamailio.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "Parley defect: its 200 to SUBSCRIBE carries no Record-Route (RFC 3261 §12.1.1)"]
 async fn subscribe_answer_through_kamailio_carries_its_record_route() {
     let world = World::start();
     let public = world.kamailio.public_port;

@@ -356,6 +356,10 @@ pub struct Responder {
     to_tag: String,
     /// For an INVITE: the dialog its 2xx's ACK will name (§13.3.1.4).
     ack: Option<AckKey>,
+    /// RFC 3261 §12.1.1: the Record-Route values of a request that can create
+    /// a dialog (an INVITE, SUBSCRIBE or REFER without To tag), in order, for
+    /// the responses that establish it. Empty for every other request.
+    record_route: Vec<String>,
     answered: bool,
 }
 
@@ -407,6 +411,30 @@ impl Responder {
         headers: &[(String, String)],
         body: Option<(&str, &[u8])>,
     ) {
+        // RFC 3261 §12.1.1: "When a UAS responds to a request with a response
+        // that establishes a dialog (such as a 2xx to INVITE), the UAS MUST
+        // copy all Record-Route header field values from the request into the
+        // response ... and MUST maintain the order of those values." §12.1: a
+        // dialog is established by a 2xx or a 101-199 with a To tag (ours
+        // always has one). Done here so no caller can forget it; a caller that
+        // set Record-Route itself is left alone.
+        let copied;
+        let headers = if (101..300).contains(&status)
+            && !self.record_route.is_empty()
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("record-route"))
+        {
+            copied = self
+                .record_route
+                .iter()
+                .map(|v| ("Record-Route".to_owned(), v.clone()))
+                .chain(headers.iter().cloned())
+                .collect::<Vec<_>>();
+            &copied[..]
+        } else {
+            headers
+        };
         let bytes = write::response(
             &self.salvage,
             status,
@@ -1109,6 +1137,15 @@ impl Inner {
                 return;
             }
         }
+        // RFC 3261 §12.1 and RFC 6665 §4.1.2, §4.2.1: an INVITE, SUBSCRIBE or
+        // REFER outside a dialog (no To tag) creates one with its 2xx.
+        let record_route = if head.to.param("tag").is_none()
+            && matches!(head.method.as_str(), "INVITE" | "SUBSCRIBE" | "REFER")
+        {
+            message.header_values(&ezk_sip_types::Name::RECORD_ROUTE)
+        } else {
+            Vec::new()
+        };
         let to_tag = head
             .to
             .param("tag")
@@ -1131,6 +1168,7 @@ impl Inner {
                 from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
                 to_tag,
             }),
+            record_route,
             answered: false,
         };
         if head.method == "INVITE" {
