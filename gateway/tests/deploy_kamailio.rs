@@ -625,7 +625,6 @@ async fn presence_dialog_through_kamailio_reaches_the_phone() {
 /// Record-Route Kamailio put on the SUBSCRIBE (§16.6 step 4, §12.1.1). Without
 /// an outbound proxy, only that route brings them back through Kamailio.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "Parley defect: in-dialog requests go to the Request-URI (or the outbound proxy), not to the first Route (RFC 3261 §8.1.2)"]
 async fn notify_follows_the_record_route_without_an_outbound_proxy() {
     subscribe_through_kamailio(World::start_with(false)).await;
 }
