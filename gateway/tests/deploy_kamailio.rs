@@ -625,7 +625,6 @@ async fn presence_dialog_through_kamailio_reaches_the_phone() {
 /// Record-Route Kamailio put on the SUBSCRIBE (§16.6 step 4, §12.1.1). Without
 /// an outbound proxy, only that route brings them back through Kamailio.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "Parley defect: in-dialog requests go to the Request-URI (or the outbound proxy), not to the first Route (RFC 3261 §8.1.2)"]
 async fn notify_follows_the_record_route_without_an_outbound_proxy() {
     subscribe_through_kamailio(World::start_with(false)).await;
 }
@@ -634,7 +633,6 @@ async fn notify_follows_the_record_route_without_an_outbound_proxy() {
 /// from the request into the response" that establishes the dialog, so that
 /// the subscriber's route set also goes through Kamailio.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "Parley defect: its 200 to SUBSCRIBE carries no Record-Route (RFC 3261 §12.1.1)"]
 async fn subscribe_answer_through_kamailio_carries_its_record_route() {
     let world = World::start();
     let public = world.kamailio.public_port;

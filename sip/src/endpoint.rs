@@ -37,6 +37,7 @@ use crate::transaction::{
 };
 use crate::transport::{tcp, tls, udp};
 use crate::trust::{PeerIdentity, TrustedPeers};
+use crate::wire::header::{Address, split_outside_quotes};
 use crate::wire::message::{Message, ParseLimits, Salvage, StartLine};
 use crate::wire::uri::Uri;
 use crate::wire::validate::{self, RequestHead};
@@ -356,6 +357,10 @@ pub struct Responder {
     to_tag: String,
     /// For an INVITE: the dialog its 2xx's ACK will name (§13.3.1.4).
     ack: Option<AckKey>,
+    /// RFC 3261 §12.1.1: the Record-Route values of a request that can create
+    /// a dialog (an INVITE, SUBSCRIBE or REFER without To tag), in order, for
+    /// the responses that establish it. Empty for every other request.
+    record_route: Vec<String>,
     answered: bool,
 }
 
@@ -407,6 +412,30 @@ impl Responder {
         headers: &[(String, String)],
         body: Option<(&str, &[u8])>,
     ) {
+        // RFC 3261 §12.1.1: "When a UAS responds to a request with a response
+        // that establishes a dialog (such as a 2xx to INVITE), the UAS MUST
+        // copy all Record-Route header field values from the request into the
+        // response ... and MUST maintain the order of those values." §12.1: a
+        // dialog is established by a 2xx or a 101-199 with a To tag (ours
+        // always has one). Done here so no caller can forget it; a caller that
+        // set Record-Route itself is left alone.
+        let copied;
+        let headers = if (101..300).contains(&status)
+            && !self.record_route.is_empty()
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("record-route"))
+        {
+            copied = self
+                .record_route
+                .iter()
+                .map(|v| ("Record-Route".to_owned(), v.clone()))
+                .chain(headers.iter().cloned())
+                .collect::<Vec<_>>();
+            &copied[..]
+        } else {
+            headers
+        };
         let bytes = write::response(
             &self.salvage,
             status,
@@ -636,8 +665,9 @@ impl Endpoint {
     }
 
     /// Sends a request and waits for its final response (RFC 3261 §17.1.2),
-    /// or a timeout (Timer F) or transport error. The outbound proxy or the
-    /// Request-URI is located once per request (RFC 3263 §4: NAPTR, SRV,
+    /// or a timeout (Timer F) or transport error. The first Route, the
+    /// outbound proxy or the Request-URI (`Inner::destination`) is located
+    /// once per request (RFC 3263 §4: NAPTR, SRV,
     /// A/AAAA); a transport error, a 503 or a timeout without any response
     /// moves the request, as a new transaction, to the next target (§4.3),
     /// and when every target fails the last 503 (else the last error) is
@@ -663,8 +693,9 @@ impl Endpoint {
             .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u32>().ok())
             .unwrap_or(1);
         let mut headers = req.headers.clone();
+        let destination = self.inner.destination(&req.request_uri, &headers)?;
         let located = tokio::select! {
-            located = self.inner.locate(&req.request_uri) => located?,
+            located = self.inner.locate(&destination) => located?,
             () = self.inner.shutdown.cancelled() => return Err(TransactionError::ShuttingDown),
         };
         let mut first = 0;
@@ -779,24 +810,7 @@ impl Endpoint {
         } else {
             format!("<{}>", req.to)
         };
-        // Route given by the caller (a dialog's route set, RFC 3261 §12.2.1.1)
-        // wins over the outbound proxy's.
-        let given_route: Vec<String> = headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case("route"))
-            .map(|(_, v)| v.clone())
-            .collect();
-        let route: Vec<String> = if given_route.is_empty() {
-            inner
-                .config
-                .outbound_proxy
-                .iter()
-                .filter(|p| p.contains(";lr"))
-                .map(|p| format!("<{p}>"))
-                .collect()
-        } else {
-            given_route
-        };
+        let route = inner.route(headers);
         // RFC 6665 §3.1.4 / §4.1.2: SUBSCRIBE and NOTIFY carry a Contact.
         let needs_contact = matches!(req.method.as_str(), "SUBSCRIBE" | "NOTIFY" | "REFER")
             && !headers
@@ -1111,6 +1125,15 @@ impl Inner {
                 return;
             }
         }
+        // RFC 3261 §12.1 and RFC 6665 §4.1.2, §4.2.1: an INVITE, SUBSCRIBE or
+        // REFER outside a dialog (no To tag) creates one with its 2xx.
+        let record_route = if head.to.param("tag").is_none()
+            && matches!(head.method.as_str(), "INVITE" | "SUBSCRIBE" | "REFER")
+        {
+            message.header_values(&ezk_sip_types::Name::RECORD_ROUTE)
+        } else {
+            Vec::new()
+        };
         let to_tag = head
             .to
             .param("tag")
@@ -1133,6 +1156,7 @@ impl Inner {
                 from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
                 to_tag,
             }),
+            record_route,
             answered: false,
         };
         if head.method == "INVITE" {
@@ -1330,11 +1354,90 @@ impl Inner {
         }
     }
 
-    /// RFC 3263 §4: where a request goes, in the order to try: the outbound
-    /// proxy's URI, else the Request-URI, resolved through NAPTR, SRV and
-    /// A/AAAA (a numeric host needs no DNS).
-    async fn locate(&self, request_uri: &str) -> Result<Located, TransactionError> {
-        let text = self.config.outbound_proxy.as_deref().unwrap_or(request_uri);
+    /// The Route values a request carries: those given by the caller (a
+    /// dialog's route set, RFC 3261 §12.2.1.1) win; without any, a loose
+    /// (`;lr`) outbound proxy is the pre-existing route set (§8.1.2: "a
+    /// pre-existing route set with a single URI SHOULD be used").
+    fn route(&self, headers: &[(String, String)]) -> Vec<String> {
+        let given: Vec<String> = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("route"))
+            .map(|(_, v)| v.clone())
+            .collect();
+        if !given.is_empty() {
+            return given;
+        }
+        self.config
+            .outbound_proxy
+            .iter()
+            .filter(|p| p.contains(";lr"))
+            .map(|p| format!("<{p}>"))
+            .collect()
+    }
+
+    /// The URI whose RFC 3263 locations a request is sent to. RFC 3261 §8.1.2:
+    /// "the procedures are applied to the first Route header field value in
+    /// the request (if one exists), or to the request's Request-URI if there
+    /// is no Route header field present", and "a UAC configured with an
+    /// outbound proxy SHOULD attempt to send the request to the location
+    /// indicated in the first Route header field value instead of adopting
+    /// the policy of sending all messages to the outbound proxy". So:
+    /// 1. a Route (a dialog's route set, §12.2.1.1, else a loose outbound
+    ///    proxy as pre-existing route set) → its first URI;
+    /// 2. no Route and an outbound proxy without `;lr` → that proxy (the
+    ///    "alternate set of destinations" local policy §8.1.2 allows only
+    ///    "if the request contains no Route header field");
+    /// 3. otherwise the Request-URI.
+    ///
+    /// A first Route without `;lr` is a strict router (§12.2.1.1, §16.12),
+    /// which needs the request re-formed around it (Request-URI = the
+    /// router). Parley does not do strict routing: such a request is refused
+    /// with `InvalidRequest` rather than sent to a wrong place.
+    fn destination(
+        &self,
+        request_uri: &str,
+        headers: &[(String, String)],
+    ) -> Result<String, TransactionError> {
+        if let Some(first) = self.route(headers).first() {
+            let first = split_outside_quotes(first, ',')
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            let Ok(address) = Address::parse(first) else {
+                return Err(TransactionError::Unresolvable(first.to_owned()));
+            };
+            let loose = address
+                .uri_text
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .split(';')
+                .skip(1)
+                .any(|p| {
+                    p.split('=')
+                        .next()
+                        .unwrap_or_default()
+                        .trim()
+                        .eq_ignore_ascii_case("lr")
+                });
+            if !loose {
+                return Err(TransactionError::InvalidRequest(
+                    "strict router (first Route without ;lr, RFC 3261 §12.2.1.1) is not supported",
+                ));
+            }
+            return Ok(address.uri_text);
+        }
+        Ok(self
+            .config
+            .outbound_proxy
+            .clone()
+            .unwrap_or_else(|| request_uri.to_owned()))
+    }
+
+    /// RFC 3263 §4: the targets of `text` (see [`Inner::destination`]) in the
+    /// order to try, resolved through NAPTR, SRV and A/AAAA (a numeric host
+    /// needs no DNS).
+    async fn locate(&self, text: &str) -> Result<Located, TransactionError> {
         let Ok(Uri::Sip(uri)) = Uri::parse(text) else {
             return Err(TransactionError::Unresolvable(text.to_owned()));
         };

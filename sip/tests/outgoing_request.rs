@@ -23,6 +23,11 @@ async fn sent_bytes(mut req: OutgoingRequest) -> (String, u16) {
     let peer = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     let addr = peer.local_addr().expect("addr");
     req.request_uri = format!("sip:bob@{addr}");
+    // A Route sends the request to its first URI (RFC 3261 §8.1.2): `PEER`
+    // in a header names the peer.
+    for (_, value) in &mut req.headers {
+        *value = value.replace("PEER", &addr.to_string());
+    }
     let sender = tokio::spawn(async move { endpoint.send_request(req).await });
     let mut buf = vec![0u8; 65_535];
     let (n, from) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
@@ -94,7 +99,7 @@ async fn in_dialog_request_keeps_tags_cseq_and_route() {
     req.call_id = Some("dialog-7@parley".into());
     req.headers = vec![
         ("CSeq".into(), "5 NOTIFY".into()),
-        ("Route".into(), "<sip:proxy.sip.example;lr>".into()),
+        ("Route".into(), "<sip:PEER;lr>".into()),
         ("Event".into(), "presence".into()),
         ("Subscription-State".into(), "active;expires=600".into()),
         ("Contact".into(), "<sip:gw@192.0.2.1>".into()),
@@ -112,7 +117,8 @@ async fn in_dialog_request_keeps_tags_cseq_and_route() {
     assert!(sent.contains("\r\nCSeq: 5 NOTIFY\r\n"), "{sent}");
     assert_eq!(sent.matches("CSeq:").count(), 1, "{sent}");
     assert!(
-        sent.contains("\r\nRoute: <sip:proxy.sip.example;lr>\r\n"),
+        sent.lines()
+            .any(|l| l.starts_with("Route: <sip:127.0.0.1:") && l.ends_with(";lr>")),
         "{sent}"
     );
     assert_eq!(

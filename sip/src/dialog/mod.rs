@@ -1,7 +1,8 @@
 //! RFC 3261 §12: dialogs — what lets a UA send the requests after the first
 //! (NOTIFY after SUBSCRIBE, a refresh, an un-SUBSCRIBE) and check the ones it
 //! receives. Sans-IO: built from parsed messages, producing the header values
-//! of the next request. Loose routing only (RFC 3261 §16.12: `;lr`).
+//! of the next request. Loose routing only (RFC 3261 §16.12: `;lr`): the
+//! endpoint refuses to send a request whose first Route is a strict router.
 
 /// RFC 6665: subscription state for subscriber and notifier.
 pub mod subscription;
