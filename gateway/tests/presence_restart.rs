@@ -13,19 +13,7 @@ use std::time::Duration;
 
 use parley_harness::sipp::Sipp;
 use parley_harness::xmpp_client::XmppClient;
-use support::{COMPONENT, Options, World, XMPP_DOMAIN};
-
-/// sipp's answer to a NOTIFY.
-const OK: &str = "<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>";
+use support::{COMPONENT, OK, Options, World, XMPP_DOMAIN};
 
 /// Bob (sipp) subscribes to juliet for `expires` seconds, takes NOTIFYs until
 /// one says open, then `rest`.

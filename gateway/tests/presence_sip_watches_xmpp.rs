@@ -8,19 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use support::{COMPONENT, Options, World, XMPP_DOMAIN};
-
-/// sipp's answer to a NOTIFY.
-const OK: &str = "<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>";
+use support::{COMPONENT, OK, Options, World, XMPP_DOMAIN};
 
 /// SUBSCRIBE, NOTIFY pending, NOTIFY active until one says open, then `ending`.
 fn subscriber_scenario(ending: &str) -> String {

@@ -5,6 +5,8 @@
 
 /// A real ejabberd (Debian package) on loopback, with `deploy/ejabberd/parley.yml`.
 pub mod ejabberd;
+/// Replaying fuzz corpora as regression tests.
+pub mod fuzz_corpus;
 /// A real Kamailio (Debian package) on loopback, running `deploy/kamailio/kamailio.cfg`.
 pub mod kamailio;
 /// The `parley` binary under test.

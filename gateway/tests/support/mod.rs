@@ -168,6 +168,18 @@ send_chat_states = {chat_states}
     }
 }
 
+/// sipp's 200 OK to the request it just received (a NOTIFY, say).
+pub const OK: &str = "<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>";
+
 /// A SIP MESSAGE to send with sipp as a UAC.
 pub struct SipMessage<'a> {
     pub from: &'a str,
