@@ -77,6 +77,9 @@ mod tests {
         assert!(got >= asked.min(cap), "asked {asked}, got {got}, cap {cap}");
         let default = bind("127.0.0.1:0".parse().unwrap(), 0).await.unwrap();
         let default = socket2::SockRef::from(&default).recv_buffer_size().unwrap();
-        assert!(cap <= default || got > default, "asked {asked}: {got} vs default {default}");
+        assert!(
+            cap <= default || got > default,
+            "asked {asked}: {got} vs default {default}"
+        );
     }
 }
