@@ -39,6 +39,9 @@ reconnect_max_ms = 500
 domain = "sip.localhost"
 listen = ["udp:127.0.0.1:$SIP"]
 outbound_proxy = "sip:127.0.0.1:$UAS"
+# Only the load tool's own address is the "carrier proxy": the flood source
+# (127.0.0.2) gets the per-source rate and the trust checks.
+trusted_peers = ["127.0.0.1/32"]
 [metrics]
 listen = "127.0.0.1:$METRICS"
 [store]
