@@ -997,6 +997,10 @@ impl Inner {
                 Err(error) => *error.salvage,
             };
             tracing::warn!(%source, "oversize message");
+            if let Some(verdict) = self.over_rate(target) {
+                self.refuse_over_rate(&salvage, verdict, target);
+                return;
+            }
             // RFC 3261 §21.5.14.
             self.respond_stateless(&salvage, 513, "Message Too Large", &[], target);
             return;
@@ -1006,6 +1010,10 @@ impl Inner {
             Err(error) => {
                 bump(&self.counters.parse_errors);
                 tracing::debug!(%source, kind = error.kind(), "unparsable message");
+                if let Some(verdict) = self.over_rate(target) {
+                    self.refuse_over_rate(&error.salvage, verdict, target);
+                    return;
+                }
                 let (status, reason) = error.status();
                 self.respond_stateless(&error.salvage, status, reason, &[], target);
                 return;
@@ -1230,6 +1238,22 @@ impl Inner {
             }
             None => {}
         }
+    }
+
+    /// Design §5: a message that will only be answered with an error (garbage,
+    /// oversize) still costs a token of its source's bucket, so a flood of
+    /// garbage meets the same 503-then-silence as a flood of requests instead
+    /// of an answer per datagram. `Some` when over the rate.
+    fn over_rate(&self, target: Target) -> Option<Verdict> {
+        // A trusted proxy is exempt as for well-formed requests (no TLS
+        // identity is needed for that: an exempt address is enough).
+        if is_trusted(&self.config.rate_exempt, target.addr, None) {
+            return None;
+        }
+        let datagram = target.transport == Transport::Udp;
+        let verdict =
+            self.with_core(|core| Some(core.rates.check(target.addr.ip(), datagram, now())));
+        verdict.filter(|v| *v != Verdict::Admit)
     }
 
     /// Design §5 / RFC 3261 §21.5.4: a source over its rate gets 503 with

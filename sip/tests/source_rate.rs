@@ -152,3 +152,54 @@ async fn trusted_peer_is_exempt_from_the_source_rate() {
     }
     shutdown.cancel();
 }
+
+/// Design §5: garbage costs its source a token too. A request the endpoint can
+/// only refuse (a header line without a colon: 400) is answered while the source is
+/// within its rate, then 503, then nothing — a garbage flood is not answered
+/// datagram for datagram.
+#[tokio::test]
+async fn malformed_requests_count_against_their_source_rate() {
+    let config = EndpointConfig {
+        listen: vec!["udp:127.0.0.1:0".parse().expect("listen")],
+        limits: Limits {
+            source_rate: RateLimit {
+                per_second: 1,
+                burst: 3,
+                max_sources: 16,
+                refusals_before_silence: 2,
+            },
+            ..Limits::default()
+        },
+        ..EndpointConfig::default()
+    };
+    let shutdown = CancellationToken::new();
+    let (endpoint, _incoming) = Endpoint::bind(config, shutdown.clone())
+        .await
+        .expect("bind");
+    let server: SocketAddr = endpoint.local_addr(Transport::Udp).expect("udp");
+    let flooder = UdpSocket::bind("127.0.0.1:0").await.expect("bind flooder");
+    let mut statuses = Vec::new();
+    for i in 0..5 {
+        let bytes = raw_message(&format!("z9hG4bKbad{i}"), "x");
+        let garbage = bytes.replacen(
+            "Max-Forwards:",
+            "this line has no colon\r\nMax-Forwards:",
+            1,
+        );
+        flooder
+            .send_to(garbage.as_bytes(), server)
+            .await
+            .expect("send");
+        let answer = recv(&flooder, Duration::from_secs(2))
+            .await
+            .expect("answer");
+        statuses.push(status_of(answer.as_bytes()));
+    }
+    assert_eq!(statuses, [400, 400, 400, 503, 503]);
+    flooder
+        .send_to(b"\x00\x01 not SIP at all\r\n\r\n", server)
+        .await
+        .expect("send");
+    assert_eq!(recv(&flooder, Duration::from_millis(300)).await, None);
+    shutdown.cancel();
+}
