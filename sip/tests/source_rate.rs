@@ -21,9 +21,10 @@ async fn recv(socket: &UdpSocket, wait: Duration) -> Option<String> {
     Some(String::from_utf8_lossy(&buf[..len]).into_owned())
 }
 
-#[tokio::test]
-async fn flooding_source_gets_503_retry_after_then_silence_while_another_is_served() {
-    let config = EndpointConfig {
+/// One UDP listener on loopback; each source may send 3 at once, then 1/s;
+/// 2 refusals before silence.
+fn low_rate_config() -> EndpointConfig {
+    EndpointConfig {
         listen: vec!["udp:127.0.0.1:0".parse().expect("listen")],
         limits: Limits {
             source_rate: RateLimit {
@@ -35,7 +36,12 @@ async fn flooding_source_gets_503_retry_after_then_silence_while_another_is_serv
             ..Limits::default()
         },
         ..EndpointConfig::default()
-    };
+    }
+}
+
+#[tokio::test]
+async fn flooding_source_gets_503_retry_after_then_silence_while_another_is_served() {
+    let config = low_rate_config();
     let shutdown = CancellationToken::new();
     let (endpoint, mut incoming) = Endpoint::bind(config, shutdown.clone())
         .await
@@ -159,19 +165,7 @@ async fn trusted_peer_is_exempt_from_the_source_rate() {
 /// datagram for datagram.
 #[tokio::test]
 async fn malformed_requests_count_against_their_source_rate() {
-    let config = EndpointConfig {
-        listen: vec!["udp:127.0.0.1:0".parse().expect("listen")],
-        limits: Limits {
-            source_rate: RateLimit {
-                per_second: 1,
-                burst: 3,
-                max_sources: 16,
-                refusals_before_silence: 2,
-            },
-            ..Limits::default()
-        },
-        ..EndpointConfig::default()
-    };
+    let config = low_rate_config();
     let shutdown = CancellationToken::new();
     let (endpoint, _incoming) = Endpoint::bind(config, shutdown.clone())
         .await
