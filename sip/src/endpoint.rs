@@ -237,6 +237,29 @@ fn certificate_names(der: &CertificateDer<'static>, name: &str) -> bool {
 }
 
 /// Whether `source` (with its TLS certificate, if any) is in `peers`.
+/// Whether `datagram` starts like a request (RFC 3261 §25.1 `Request-Line`:
+/// a token method, SP, a URI, SP, `SIP/2.0`, CRLF), judged from its first
+/// line alone. Responses (`SIP/2.0 …`) do not.
+fn looks_like_request_line(datagram: &[u8]) -> bool {
+    let line_end = datagram
+        .iter()
+        .take(1024)
+        .position(|&b| b == b'\r' || b == b'\n')
+        .unwrap_or(datagram.len().min(1024));
+    let line = &datagram[..line_end];
+    let mut parts = line.split(|&b| b == b' ');
+    let method = parts.next().unwrap_or_default();
+    let uri = parts.next().unwrap_or_default();
+    let version = parts.next().unwrap_or_default();
+    !method.is_empty()
+        && method
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(b))
+        && !uri.is_empty()
+        && version.eq_ignore_ascii_case(b"SIP/2.0")
+        && parts.next().is_none()
+}
+
 fn is_trusted(
     peers: &TrustedPeers,
     source: SocketAddr,
@@ -992,15 +1015,22 @@ impl Inner {
         };
         if bytes.len() > self.config.limits.max_message_bytes {
             bump(&self.counters.oversize_messages);
+            // The rate first: a source that will not be answered is not
+            // worth parsing a large message for.
+            let verdict = self.over_rate(target);
+            if verdict == Some(Verdict::Drop) {
+                self.refuse_over_rate(&Salvage::default(), Verdict::Drop, target);
+                return;
+            }
             let salvage = match Message::parse(bytes, limits) {
                 Ok(message) => message.salvage(),
                 Err(error) => *error.salvage,
             };
-            tracing::warn!(%source, "oversize message");
-            if let Some(verdict) = self.over_rate(target) {
+            if let Some(verdict) = verdict {
                 self.refuse_over_rate(&salvage, verdict, target);
                 return;
             }
+            tracing::warn!(%source, "oversize message");
             // RFC 3261 §21.5.14.
             self.respond_stateless(&salvage, 513, "Message Too Large", &[], target);
             return;
@@ -1023,6 +1053,25 @@ impl Inner {
             StartLine::Request { .. } => self.handle_request(message, target),
             StartLine::Response { .. } => self.handle_response(message),
         }
+    }
+
+    /// Over UDP, before a datagram is copied or parsed: whether it could only
+    /// be dropped, because its source is over its rate and has had its 503s
+    /// and the datagram cannot be a retransmission of a request admitted
+    /// earlier (it is oversize, or does not start with a request line).
+    /// Counted as dropped. Whatever might be a retransmission still goes on
+    /// to be parsed and absorbed; responses and rate-exempt peers always do.
+    pub(crate) fn drop_silenced_datagram(&self, datagram: &[u8], source: SocketAddr) -> bool {
+        let hopeless = datagram.len() > self.config.limits.max_message_bytes
+            || !looks_like_request_line(datagram);
+        if !hopeless || is_trusted(&self.config.rate_exempt, source, None) {
+            return false;
+        }
+        let silenced = self.with_core(|core| core.rates.silenced(&source.ip(), now()));
+        if silenced {
+            bump(&self.counters.rate_limited_dropped);
+        }
+        silenced
     }
 
     /// A stream could not be framed: answer from the head if possible.
@@ -1584,6 +1633,40 @@ async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
                 // §13.3.1.4 would end the session with a BYE; there is none yet.
                 Output::AckTimedOut(_) => tracing::debug!("no ACK for a final response to INVITE"),
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_like_request_line;
+
+    #[test]
+    fn a_request_line_is_told_from_garbage_and_responses() {
+        for yes in [
+            &b"MESSAGE sip:juliet@example.net SIP/2.0\r\nVia: x\r\n\r\n"[..],
+            b"INVITE tel:+15551234 SIP/2.0\r\n",
+            b"NEWMETHOD sip:a@b sip/2.0\n",
+        ] {
+            assert!(
+                looks_like_request_line(yes),
+                "{:?}",
+                String::from_utf8_lossy(yes)
+            );
+        }
+        for no in [
+            &b"SIP/2.0 200 OK\r\n"[..],
+            b"\x00\x01 not SIP at all\r\n\r\n",
+            b"MESSAGE sip:juliet@example.net\r\n",
+            b"MESSAGE  sip:juliet@example.net SIP/2.0\r\n",
+            b"MES<SAGE sip:a@b SIP/2.0\r\n",
+            b"",
+        ] {
+            assert!(
+                !looks_like_request_line(no),
+                "{:?}",
+                String::from_utf8_lossy(no)
+            );
         }
     }
 }

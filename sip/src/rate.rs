@@ -60,6 +60,12 @@ impl TokenBucket {
         Err(Duration::from_secs_f64((1.0 - self.tokens) / self.rate))
     }
 
+    /// Whether a token is there at `now` (none is taken).
+    pub fn has_token(&mut self, now: Instant) -> bool {
+        self.refill(now);
+        self.tokens >= 1.0
+    }
+
     /// Whether the bucket is full again at `now` (then it holds no state worth keeping).
     pub fn is_full(&self, now: Instant) -> bool {
         let mut probe = *self;
@@ -188,6 +194,24 @@ impl<K: Hash + Eq> SourceRates<K> {
             .check(&limit, datagram, now)
     }
 
+    /// Whether a datagram from `source` would be dropped unanswered now: the
+    /// source has had its 503s and its bucket is still empty. Nothing is
+    /// counted, so a caller can ask before it spends anything on the datagram
+    /// (copying, parsing) and hand the rest to [`SourceRates::check`].
+    pub fn silenced(&mut self, source: &K, now: Instant) -> bool {
+        if self.limit.per_second == 0 {
+            return false;
+        }
+        let limit = self.limit;
+        let full = self.sources.len() >= limit.max_sources.max(1);
+        let entry = match self.sources.get_mut(source) {
+            Some(entry) => entry,
+            None if full => &mut self.overflow,
+            None => return false,
+        };
+        entry.refusals >= limit.refusals_before_silence && !entry.bucket.has_token(now)
+    }
+
     /// Sources tracked now (at most `max_sources`).
     pub fn len(&self) -> usize {
         self.sources.len()
@@ -303,6 +327,49 @@ mod tests {
             rates.check(ip(1), true, t1),
             Verdict::Refuse { .. }
         ));
+    }
+
+    #[test]
+    fn silenced_says_drop_exactly_when_check_would_and_counts_nothing() {
+        let t0 = Instant::now();
+        let limit = RateLimit {
+            per_second: 1,
+            burst: 1,
+            max_sources: 1,
+            refusals_before_silence: 2,
+        };
+        let mut rates = SourceRates::new(limit, t0);
+        // Unknown, admitted, then told: never silenced.
+        assert!(!rates.silenced(&ip(1), t0));
+        assert_eq!(rates.check(ip(1), true, t0), Verdict::Admit);
+        for _ in 0..2 {
+            assert!(!rates.silenced(&ip(1), t0));
+            assert!(matches!(
+                rates.check(ip(1), true, t0),
+                Verdict::Refuse { .. }
+            ));
+        }
+        // Told twice: silenced, and asking takes no token.
+        for _ in 0..10 {
+            assert!(rates.silenced(&ip(1), t0));
+        }
+        assert_eq!(rates.check(ip(1), true, t0), Verdict::Drop);
+        // Another source is not silenced by it, even sharing the overflow
+        // bucket while the table is full (the overflow has its own refusals).
+        assert!(!rates.silenced(&ip(2), t0));
+        // A second later the token is back: not silenced, and check admits.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(!rates.silenced(&ip(1), t1));
+        assert_eq!(rates.check(ip(1), true, t1), Verdict::Admit);
+        // Off: never silenced.
+        let mut off = SourceRates::new(
+            RateLimit {
+                per_second: 0,
+                ..limit
+            },
+            t0,
+        );
+        assert!(!off.silenced(&ip(1), t0));
     }
 
     #[test]

@@ -190,10 +190,15 @@ async fn malformed_requests_count_against_their_source_rate() {
         statuses.push(status_of(answer.as_bytes()));
     }
     assert_eq!(statuses, [400, 400, 400, 503, 503]);
+    let before = endpoint.stats();
     flooder
         .send_to(b"\x00\x01 not SIP at all\r\n\r\n", server)
         .await
         .expect("send");
     assert_eq!(recv(&flooder, Duration::from_millis(300)).await, None);
+    // Dropped before it was parsed: counted as dropped, not as a parse error.
+    let after = endpoint.stats();
+    assert_eq!(after.rate_limited_dropped, before.rate_limited_dropped + 1);
+    assert_eq!(after.parse_errors, before.parse_errors);
     shutdown.cancel();
 }

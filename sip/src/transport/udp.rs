@@ -49,6 +49,9 @@ pub(crate) async fn run(socket: Arc<UdpSocket>, inner: Arc<Inner>, shutdown: Can
         };
         match received {
             Ok((len, source)) => {
+                if inner.drop_silenced_datagram(&buf[..len], source) {
+                    continue;
+                }
                 let bytes = Bytes::copy_from_slice(&buf[..len]);
                 inner.handle_bytes(bytes, source, Transport::Udp);
             }
