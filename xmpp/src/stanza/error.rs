@@ -142,21 +142,34 @@ impl DefinedCondition {
         Self::ALL.into_iter().find(|c| c.name() == name)
     }
 
-    /// The error type RFC 6120 §8.3.3 gives as usual for this condition.
+    /// The error type RFC 6120 §8.3.3 says the condition "SHOULD" have; where
+    /// it allows two (feature-not-implemented: cancel or modify;
+    /// policy-violation: modify or wait; unexpected-request: wait or modify)
+    /// the first, and `modify` for undefined-condition (any type allowed).
     pub fn default_type(self) -> ErrorType {
         match self {
-            Self::BadRequest | Self::JidMalformed | Self::NotAcceptable | Self::Redirect => {
-                ErrorType::Modify
-            }
-            Self::NotAuthorized | Self::RegistrationRequired | Self::SubscriptionRequired => {
-                ErrorType::Auth
-            }
-            Self::InternalServerError
-            | Self::RecipientUnavailable
+            Self::BadRequest
+            | Self::JidMalformed
+            | Self::NotAcceptable
+            | Self::PolicyViolation
+            | Self::Redirect
+            | Self::UndefinedCondition => ErrorType::Modify,
+            Self::Forbidden
+            | Self::NotAuthorized
+            | Self::RegistrationRequired
+            | Self::SubscriptionRequired => ErrorType::Auth,
+            Self::RecipientUnavailable
             | Self::RemoteServerTimeout
             | Self::ResourceConstraint
             | Self::UnexpectedRequest => ErrorType::Wait,
-            _ => ErrorType::Cancel,
+            Self::Conflict
+            | Self::FeatureNotImplemented
+            | Self::Gone
+            | Self::InternalServerError
+            | Self::ItemNotFound
+            | Self::NotAllowed
+            | Self::RemoteServerNotFound
+            | Self::ServiceUnavailable => ErrorType::Cancel,
         }
     }
 }
@@ -196,6 +209,45 @@ impl StanzaError {
             text: None,
             by: None,
             alt: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{DefinedCondition as C, ErrorType as T};
+
+    /// RFC 6120 §8.3.3.1–22: "the associated error type SHOULD be …", one row
+    /// per subsection, read from the text.
+    #[test]
+    fn default_types_are_rfc6120_section_8_3_3() {
+        let rows = [
+            ("8.3.3.1", C::BadRequest, T::Modify),
+            ("8.3.3.2", C::Conflict, T::Cancel),
+            ("8.3.3.3", C::FeatureNotImplemented, T::Cancel),
+            ("8.3.3.4", C::Forbidden, T::Auth),
+            ("8.3.3.5", C::Gone, T::Cancel),
+            ("8.3.3.6", C::InternalServerError, T::Cancel),
+            ("8.3.3.7", C::ItemNotFound, T::Cancel),
+            ("8.3.3.8", C::JidMalformed, T::Modify),
+            ("8.3.3.9", C::NotAcceptable, T::Modify),
+            ("8.3.3.10", C::NotAllowed, T::Cancel),
+            ("8.3.3.11", C::NotAuthorized, T::Auth),
+            ("8.3.3.12", C::PolicyViolation, T::Modify),
+            ("8.3.3.13", C::RecipientUnavailable, T::Wait),
+            ("8.3.3.14", C::Redirect, T::Modify),
+            ("8.3.3.15", C::RegistrationRequired, T::Auth),
+            ("8.3.3.16", C::RemoteServerNotFound, T::Cancel),
+            ("8.3.3.17", C::RemoteServerTimeout, T::Wait),
+            ("8.3.3.18", C::ResourceConstraint, T::Wait),
+            ("8.3.3.19", C::ServiceUnavailable, T::Cancel),
+            ("8.3.3.20", C::SubscriptionRequired, T::Auth),
+            ("8.3.3.21", C::UndefinedCondition, T::Modify),
+            ("8.3.3.22", C::UnexpectedRequest, T::Wait),
+        ];
+        assert_eq!(rows.len(), C::ALL.len());
+        for (section, condition, error_type) in rows {
+            assert_eq!(condition.default_type(), error_type, "§{section}");
         }
     }
 }
