@@ -113,8 +113,11 @@ fn spawn_uas(xml: &str) -> SippUas {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("uas.xml");
     std::fs::write(&path, xml).expect("write scenario");
+    // The UAS starts before ejabberd (World::start needs its address), and
+    // ejabberd alone took 14 s to start on a loaded 2-core CI machine: its
+    // clock must cover that. It ends as soon as its call is done.
     Sipp::new(&path)
-        .timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(60))
         .spawn_uas()
 }
 
