@@ -107,6 +107,12 @@ pub struct SipConfig {
     /// names NAME. Default `["127.0.0.0/8", "::1"]` (loopback only).
     #[serde(default = "default_trusted_peers")]
     pub trusted_peers: Vec<String>,
+    /// The host peers reach Parley at, `HOST` or `HOST:PORT`, when it is not the
+    /// listen address (NAT, load balancer, Kubernetes Service): written into Via
+    /// and Contact. Default none: the listen address, or for a `0.0.0.0`/`[::]`
+    /// listener the local address facing the peer.
+    #[serde(default)]
+    pub advertise: Option<String>,
 }
 
 /// `[sip.tls]`: TLS material as PEM files (RFC 3261 §26.2).
@@ -438,6 +444,11 @@ impl Config {
                 "sip.outbound_proxy",
                 "expected a sip: or sips: URI",
             ));
+        }
+        if let Some(advertise) = &self.sip.advertise
+            && let Err(e) = advertise.parse::<parley_sip::config::Advertise>()
+        {
+            return Err(invalid("sip.advertise", &e));
         }
         for (i, server) in self.sip.dns_servers.iter().enumerate() {
             if parse_dns_server(server).is_none() {
@@ -776,6 +787,20 @@ listen = ["udp:127.0.0.1:5060"]
         let text = MINIMAL.replace("[sip]", "[sip]\ndns_servers = [\"ns.example.net\"]");
         let err = load(&text, &[]).expect_err("a name").to_string();
         assert!(err.contains("sip.dns_servers[0]"), "{err}");
+    }
+
+    #[test]
+    fn advertise_is_a_host_with_an_optional_port() {
+        let text = MINIMAL.replace("[sip]", "[sip]\nadvertise = \"gw.example.net:5080\"");
+        let c = load(&text, &[]).expect("valid");
+        assert_eq!(c.sip.advertise.as_deref(), Some("gw.example.net:5080"));
+        let c = load(MINIMAL, &[("PARLEY_SIP__ADVERTISE", "[2001:db8::1]")]).expect("valid");
+        assert_eq!(c.sip.advertise.as_deref(), Some("[2001:db8::1]"));
+        for bad in ["sip:gw.example.net", "gw.example.net:0", "2001:db8::1"] {
+            let text = MINIMAL.replace("[sip]", &format!("[sip]\nadvertise = \"{bad}\""));
+            let err = load(&text, &[]).expect_err(bad).to_string();
+            assert!(err.contains("sip.advertise"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -172,6 +172,7 @@ pub async fn run_with(
     let sip_config = EndpointConfig {
         listen: listen.clone(),
         outbound_proxy: config.sip.outbound_proxy.clone(),
+        advertise: config.sip.advertise.as_deref().and_then(|a| a.parse().ok()),
         dns: DnsConfig {
             nameservers: config.sip_dns_servers(),
             ..DnsConfig::default()

@@ -113,7 +113,9 @@ impl Router {
         let event_ok = request
             .header("Event")
             .is_some_and(|e| e.split(';').next().is_some_and(|p| p.trim() == "presence"));
-        let local = self.sip.local_addr(request.transport);
+        // RFC 6665 §4.2.1.1: the 2xx carries a Contact (our remote target):
+        // where this subscriber reaches us, never a wildcard listen address.
+        let contact = self.sip.contact(None, request.transport, request.source);
         let target_uri = request.request_uri();
         let from_uri = request.from_uri();
         let (view, responder) = request.into_responder();
@@ -180,10 +182,7 @@ impl Router {
             return;
         };
         let mut headers = vec![("Expires".to_owned(), expires.to_string())];
-        if let Some(addr) = local {
-            // RFC 6665 §4.2.1.1: the 2xx carries a Contact (our remote target).
-            headers.push(("Contact".to_owned(), format!("<sip:{addr}>")));
-        }
+        headers.push(("Contact".to_owned(), contact));
         responder.respond(200, None, headers, None);
         let w = Watcher {
             watcher: watcher.clone(),

@@ -218,3 +218,55 @@ fn unknown_dialog_gets_481_and_unknown_event_gets_489() {
         assert!(answer.starts_with(expect), "{call_id}: {answer}");
     }
 }
+
+/// RFC 6665 §4.2.1.1 and RFC 3261 §8.1.1.8: the 200 to a SUBSCRIBE and the
+/// NOTIFYs carry a Contact the subscriber can send its refreshes to. With
+/// `sip.advertise` set (Parley behind NAT or a Kubernetes Service) that is the
+/// advertised host with the listen port, in the 200 and in the NOTIFY alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscription_contact_is_the_advertised_host() {
+    let world = World::start(Options {
+        sip_extra: "advertise = \"gw.example.net\"\n".to_owned(),
+        ..Options::default()
+    });
+    let port = world.sip_port;
+    let scenario = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="advertised contact">
+<send retrans="500"><![CDATA[
+SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: <sip:bob@{COMPONENT}>;tag=[pid]bob
+To: <sip:juliet@{XMPP_DOMAIN}>
+Call-ID: [call_id]
+CSeq: 1 SUBSCRIBE
+Contact: <sip:bob@[local_ip]:[local_port]>
+Event: presence
+Accept: application/pidf+xml
+Expires: 600
+Content-Length: 0
+
+]]></send>
+<recv response="200"><action>
+<ereg regexp="^ *&lt;sip:gw\.example\.net:{port}&gt;" search_in="hdr" header="Contact:" check_it="true" assign_to="answer"/>
+</action></recv>
+<recv request="NOTIFY"><action>
+<ereg regexp="^ *&lt;sip:juliet@gw\.example\.net:{port}&gt;" search_in="hdr" header="Contact:" check_it="true" assign_to="notify"/>
+<ereg regexp="^ *SIP/2.0/UDP gw\.example\.net:{port};" search_in="hdr" header="Via:" check_it="true" assign_to="via"/>
+</action></recv>
+{OK}
+<Reference variables="answer,notify,via"/>
+</scenario>
+"#
+    );
+    let out = parley_harness::sipp::Sipp::new(world.scenario("advertise.xml", &scenario))
+        .timeout(Duration::from_secs(10))
+        .run_uac(world.sip_addr());
+    assert!(
+        out.success,
+        "{}\n--- parley ---\n{}",
+        out.report(),
+        world.parley.log()
+    );
+}

@@ -241,6 +241,74 @@ pub struct EndpointConfig {
     /// Peers exempt from the per-source request rate ([`Limits::source_rate`]):
     /// trusted proxies carry many users' traffic from one address.
     pub rate_exempt: crate::trust::TrustedPeers,
+    /// The host (and port) peers reach Parley at, when that is not the
+    /// listen address (NAT, a load balancer, a Kubernetes Service): used in
+    /// Via sent-by and Contact. Without it, the listen address, or for a
+    /// wildcard listener the local address the OS uses towards the peer.
+    pub advertise: Option<Advertise>,
+}
+
+/// `HOST` or `HOST:PORT` (IPv6 as `[2001:db8::1]` or `[2001:db8::1]:5060`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Advertise {
+    /// A DNS name or an IP address (IPv6 bracketed).
+    pub host: String,
+    /// Without it, each transport's listen port.
+    pub port: Option<u16>,
+}
+
+impl FromStr for Advertise {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        let (host, port) = if let Some(rest) = s.strip_prefix('[') {
+            let (v6, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("{s:?}: unclosed ["))?;
+            v6.parse::<std::net::Ipv6Addr>()
+                .map_err(|_| format!("{s:?}: not an IPv6 address in brackets"))?;
+            let port = match after {
+                "" => None,
+                p => Some(
+                    p.strip_prefix(':')
+                        .ok_or_else(|| format!("{s:?}: junk after ]"))?,
+                ),
+            };
+            (format!("[{v6}]"), port)
+        } else {
+            if s.parse::<std::net::Ipv6Addr>().is_ok() {
+                return Err(format!("{s:?}: put an IPv6 address in brackets"));
+            }
+            match s.rsplit_once(':') {
+                Some((h, p)) => (h.to_owned(), Some(p)),
+                None => (s.to_owned(), None),
+            }
+        };
+        let port = port
+            .map(|p| {
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p != 0)
+                    .ok_or_else(|| format!("{s:?}: bad port {p:?}"))
+            })
+            .transpose()?;
+        // RFC 3261 §25.1 `hostname` (labels of alphanum and `-`, dots between)
+        // or an IPv4 address; IPv6 was checked above.
+        let hostname_ok = !host.is_empty()
+            && host.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    && !label.starts_with('-')
+                    && !label.ends_with('-')
+            });
+        if !host.starts_with('[') && !hostname_ok {
+            return Err(format!("{s:?}: not a host name or IP address"));
+        }
+        Ok(Advertise { host, port })
+    }
 }
 
 impl Default for EndpointConfig {
@@ -255,6 +323,7 @@ impl Default for EndpointConfig {
             credentials: Vec::new(),
             tls: None,
             rate_exempt: crate::trust::TrustedPeers::default(),
+            advertise: None,
         }
     }
 }
@@ -273,6 +342,32 @@ mod tests {
         assert_eq!(tls.transport, Transport::Tls);
         assert!("sctp:0.0.0.0:5060".parse::<ListenAddr>().is_err());
         assert!("udp:nohost".parse::<ListenAddr>().is_err());
+    }
+
+    #[test]
+    fn advertised_hosts_parse() {
+        let a: Advertise = "sip.example.net".parse().expect("name");
+        assert_eq!((a.host.as_str(), a.port), ("sip.example.net", None));
+        let a: Advertise = "203.0.113.5:5080".parse().expect("v4:port");
+        assert_eq!((a.host.as_str(), a.port), ("203.0.113.5", Some(5080)));
+        let a: Advertise = "[2001:db8::1]:5060".parse().expect("[v6]:port");
+        assert_eq!((a.host.as_str(), a.port), ("[2001:db8::1]", Some(5060)));
+        let a: Advertise = "[2001:db8::1]".parse().expect("[v6]");
+        assert_eq!((a.host.as_str(), a.port), ("[2001:db8::1]", None));
+        for bad in [
+            "",
+            "2001:db8::1",
+            "[2001:db8::1",
+            "[nope]",
+            "host:0",
+            "host:port",
+            "ho st",
+            "-bad.example",
+            "a..b",
+            "sip:host",
+        ] {
+            assert!(bad.parse::<Advertise>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -672,6 +672,14 @@ impl Endpoint {
         }
     }
 
+    /// A Contact header value, `<sip:user@host:port;transport=…>`, for a
+    /// response or request that goes to `peer` over `transport`: the
+    /// advertised host (`EndpointConfig::advertise`) or the local address
+    /// that peer can reach — never a wildcard address.
+    pub fn contact(&self, user: Option<&str>, transport: Transport, peer: SocketAddr) -> String {
+        self.inner.contact(user, transport, peer)
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         let pending = self
@@ -855,18 +863,9 @@ impl Endpoint {
             );
             let mut headers = headers.to_vec();
             if needs_contact {
-                let user = contact_user
-                    .as_deref()
-                    .map(|u| format!("{u}@"))
-                    .unwrap_or_default();
-                let param = match transport {
-                    Transport::Udp => "",
-                    Transport::Tcp => ";transport=tcp",
-                    Transport::Tls => ";transport=tls",
-                };
                 headers.push((
                     "Contact".to_owned(),
-                    format!("<sip:{user}{sent_by}{param}>"),
+                    inner.contact(contact_user.as_deref(), transport, addr),
                 ));
             }
             write::request(&RequestParts {
@@ -1527,8 +1526,37 @@ impl Inner {
         Ok(Located { targets, host })
     }
 
-    /// Our sent-by for a request to `peer` over `transport` (RFC 3261 §18.1.1).
-    fn sent_by(&self, transport: Transport, peer: SocketAddr) -> SocketAddr {
+    /// Our sent-by for a request to `peer` over `transport` (RFC 3261 §18.1.1),
+    /// `host:port`: the advertised host when configured, else the local address.
+    fn sent_by(&self, transport: Transport, peer: SocketAddr) -> String {
+        let local = self.local_towards(transport, peer);
+        match &self.config.advertise {
+            Some(advertise) => {
+                format!(
+                    "{}:{}",
+                    advertise.host,
+                    advertise.port.unwrap_or(local.port())
+                )
+            }
+            None => local.to_string(),
+        }
+    }
+
+    /// `<sip:user@host:port;transport=…>` for a Contact header (RFC 3261
+    /// §8.1.1.8: where the peer reaches us over `transport`).
+    fn contact(&self, user: Option<&str>, transport: Transport, peer: SocketAddr) -> String {
+        let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+        let param = match transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        };
+        format!("<sip:{user}{}{param}>", self.sent_by(transport, peer))
+    }
+
+    /// The local listen address for `transport`; for a wildcard listener, the
+    /// address the OS would use towards `peer`.
+    fn local_towards(&self, transport: Transport, peer: SocketAddr) -> SocketAddr {
         let local = match transport {
             Transport::Udp => self.udp.first().map(|(_, a)| *a),
             Transport::Tcp => self.tcp_addrs.first().copied(),
