@@ -6,9 +6,9 @@
 //!
 //! linphone holds its IMDNs until its account is registered ("Proxy config
 //! not registered, will wait to send pending IMDNs"), so the test gives it a
-//! registrar: a loopback UDP socket that answers REGISTER with 200 and passes
-//! every other request on to Parley unchanged (Parley answers the Via, i.e.
-//! linphone, directly).
+//! registrar: a loopback UDP socket that answers REGISTER with 200, passes
+//! every other request on to Parley unchanged and Parley's responses back
+//! (Parley answers the source of a request, RFC 3581 §4, i.e. the registrar).
 
 mod support;
 
@@ -46,11 +46,21 @@ impl Registrar {
             let stop = Arc::clone(&stop);
             move || {
                 let mut buf = vec![0u8; 65_536];
+                let mut phone: Option<SocketAddr> = None;
                 while !stop.load(Ordering::Relaxed) {
                     let Ok((n, from)) = socket.recv_from(&mut buf) else {
                         continue;
                     };
                     let datagram = &buf[..n];
+                    if from == forward_to {
+                        // Parley's answer to a request passed on: it went to
+                        // the source (RFC 3581 §4), so pass it back.
+                        if let Some(phone) = phone.filter(|_| datagram.starts_with(b"SIP/2.0")) {
+                            let _ = socket.send_to(datagram, phone);
+                        }
+                        continue;
+                    }
+                    phone = Some(from);
                     if datagram.starts_with(b"REGISTER ") {
                         let _ = socket.send_to(&register_ok(datagram), from);
                         registered.fetch_add(1, Ordering::Relaxed);
