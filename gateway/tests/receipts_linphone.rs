@@ -340,6 +340,23 @@ async fn linphone_answers_a_receipt_request_with_its_own_imdn() {
 /// DeliveredToUser → Displayed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linphone_asks_for_a_receipt_and_gets_parleys_imdn() {
+    linphone_asks(false).await;
+}
+
+/// The same, with linphone writing to juliet's GRUU, as a reply in a
+/// conversation she started does (Parley's From for her is
+/// `sip:juliet@…;gr=<resource>`). linphone files an incoming IMDN under the
+/// chat room of its SIP From and looks for the message there ("Received IMDN
+/// for unknown message" otherwise), so Parley's IMDN must come from that GRUU,
+/// not from juliet's AOR.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linphone_writing_to_a_gruu_gets_the_imdn_from_that_gruu() {
+    linphone_asks(true).await;
+}
+
+/// linphone sends juliet a message asking for IMDNs, to her AOR or (`gruu`)
+/// to her GRUU; her receipt and marker must reach linphone's message.
+async fn linphone_asks(gruu: bool) {
     let phone_port = free_udp_tcp_port();
     let world = World::start(Options {
         outbound_proxy: Some(format!("sip:127.0.0.1:{phone_port}")),
@@ -352,9 +369,11 @@ async fn linphone_asks_for_a_receipt_and_gets_parleys_imdn() {
     )
     .await;
     let mut juliet = world.client("juliet").await;
-    phone.command(&format!(
-        "chat sip:juliet@{XMPP_DOMAIN} hello from linphone"
-    ));
+    let to = match juliet.jid().split_once('/') {
+        Some((_, resource)) if gruu => format!("sip:juliet@{XMPP_DOMAIN};gr={resource}"),
+        _ => format!("sip:juliet@{XMPP_DOMAIN}"),
+    };
+    phone.command(&format!("chat {to} hello from linphone"));
     let Some(message) = juliet
         .recv_matching(Duration::from_secs(15), |e| {
             e.name() == "message" && child_text(e, "body").is_some()
@@ -413,6 +432,10 @@ async fn linphone_asks_for_a_receipt_and_gets_parleys_imdn() {
         "{log}"
     );
     assert!(!log.contains("Received IMDN for unknown message"), "{log}");
+    // From the address linphone wrote to, in SIP and in CPIM.
+    assert!(log.contains(&format!("From: <{to}>;tag=")), "{log}");
+    let cpim_from = format!("From: <{to}>");
+    assert!(log.lines().any(|l| l.trim_end() == cpim_from), "{log}");
 
     juliet
         .send_xml(&format!(
