@@ -278,7 +278,11 @@ impl Router {
             request,
             remaining: carried,
             sip_sender: sip.from.without_params(),
-            sip_recipient: sip.to.without_params(),
+            // The address the IM was sent to, GRUU kept: linphone looks for
+            // the IM in the chat room of the IMDN's From, not by Message-ID
+            // alone (RFC 5438 §7.1.2), so an IM to `;gr=` must be answered
+            // from `;gr=` (and one to the AOR from the AOR).
+            sip_recipient: sip.to.aor_or_gruu(),
             xmpp_recipient: recipient,
         };
         if !self

@@ -79,7 +79,7 @@ pub struct AwaitingReceipt {
     pub remaining: DispositionRequest,
     /// Where the IMDN goes: the SIP From of the IM (RFC 5438 §12.1.3.1).
     pub sip_sender: SipAddress,
-    /// The SIP address the IM was for: the IMDN's From.
+    /// The SIP address the IM was for (AOR, or GRUU if it named one): the IMDN's From.
     pub sip_recipient: SipAddress,
     /// The bare JID the message went to: only its acks count.
     pub xmpp_recipient: String,

@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use ezk_sip_types::host::Host;
 use ezk_sip_types::print::AppendCtx;
+use ezk_sip_types::uri::params::Param;
 use ezk_sip_types::uri::{SipUri, SipUriUserPart};
 
 use crate::error::MappingError;
@@ -116,6 +117,21 @@ impl SipAddress {
                 params: Vec::new(),
             }),
             other => other.clone(),
+        }
+    }
+}
+
+impl SipAddress {
+    /// The same address without URI parameters and headers except a `gr`
+    /// with a value (RFC 7247 §6.3): the AOR, or the GRUU when the address
+    /// names one instance.
+    pub fn aor_or_gruu(&self) -> SipAddress {
+        match (self.without_params(), self.gruu()) {
+            (Self::Sip(mut u), Some(gr)) | (Self::Sips(mut u), Some(gr)) => {
+                u.uri_params.push(Param::value("gr", gr));
+                Self::from(u)
+            }
+            (bare, _) => bare,
         }
     }
 }
@@ -341,6 +357,29 @@ mod tests {
         assert_eq!(a.user().as_deref(), Some("a%41"));
         assert_eq!(a.to_string(), "sip:a%2541@x.example");
         assert_eq!(sip(&a.to_string()), a);
+    }
+
+    #[test]
+    fn aor_or_gruu_keeps_only_a_valued_gr() {
+        for (uri, expected) in [
+            (
+                "sip:juliet@xmpp.example;transport=udp;gr=res1?subject=x",
+                "sip:juliet@xmpp.example;gr=res1",
+            ),
+            (
+                "sips:juliet@xmpp.example;gr=r",
+                "sips:juliet@xmpp.example;gr=r",
+            ),
+            (
+                "sip:juliet@xmpp.example;user=phone",
+                "sip:juliet@xmpp.example",
+            ),
+            // RFC 7247 §6.3: a gr without a value names no instance.
+            ("sip:juliet@xmpp.example;gr", "sip:juliet@xmpp.example"),
+            ("tel:+1-201-555-0123;ext=1", "tel:+1-201-555-0123"),
+        ] {
+            assert_eq!(sip(uri).aor_or_gruu().to_string(), expected, "{uri}");
+        }
     }
 
     #[test]
