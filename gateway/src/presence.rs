@@ -46,6 +46,10 @@ pub struct Watch {
     pub expires_at: u64,
     /// Stops the refresh task.
     pub stop: CancellationToken,
+    /// The watcher is still owed her `subscribed`: RFC 8048 §5.2.1 sends it
+    /// on "the first NOTIFY with a state of active" (F14), before the presence
+    /// that NOTIFY carries (F15) — not on the 2xx, which may only mean pending.
+    pub owes_subscribed: bool,
 }
 
 impl Watch {
@@ -151,9 +155,17 @@ impl Router {
     /// RFC 8048 §5.2 (F1–F5): SUBSCRIBE to the SIP contact.
     fn subscribe(self: &Arc<Self>, watcher: Jid, contact: Jid) {
         let pair = (watcher.to_string(), contact.to_string());
-        if self.watches.by_pair.contains_key(&pair) {
-            // Already watching: confirm again (RFC 6121 §3.1.3 tolerates repeats).
-            self.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
+        if let Some(call_id) = self.watches.by_pair.get(&pair).map(|c| c.clone()) {
+            // Already watching: confirm again once the contact has approved
+            // (RFC 6121 §3.1.3 tolerates repeats); until then her request stands.
+            let approved = self
+                .watches
+                .by_call_id
+                .get(&call_id)
+                .is_some_and(|w| !w.owes_subscribed);
+            if approved {
+                self.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
+            }
             return;
         }
         if self.watches.count_for(&pair.0) >= self.admission.subscriptions_per_user {
@@ -173,13 +185,20 @@ impl Router {
             self.send_presence(&contact, &watcher, refusal);
             return;
         }
-        self.start_watch(watcher, contact, true);
+        self.start_watch(watcher, contact, true, true);
     }
 
-    /// Send a new SUBSCRIBE for (watcher, contact). `announce`: tell the XMPP
-    /// user `subscribed` on success (not when re-subscribing after a restart:
-    /// she is subscribed already).
-    fn start_watch(self: &Arc<Self>, watcher: Jid, contact: Jid, announce: bool) {
+    /// Send a new SUBSCRIBE for (watcher, contact). `announce`: the XMPP user
+    /// asked now (not a re-subscription after a restart, where a refusal is
+    /// told as `unavailable` too). `owes_subscribed`: she has not had her
+    /// `subscribed` yet; it goes with the first active NOTIFY.
+    fn start_watch(
+        self: &Arc<Self>,
+        watcher: Jid,
+        contact: Jid,
+        announce: bool,
+        owes_subscribed: bool,
+    ) {
         let (Ok(target), Ok(from)) = (
             self.mapper.jid_to_sip_user(&contact),
             self.mapper.xmpp_user_to_sip(&watcher),
@@ -199,6 +218,7 @@ impl Router {
             last_pidf: None,
             expires_at: unix_after(Duration::from_secs(u64::from(REQUESTED_EXPIRES))),
             stop: stop.clone(),
+            owes_subscribed,
         };
         self.store.put_watch(watch.row(&call_id));
         self.watches
@@ -228,9 +248,7 @@ impl Router {
                         w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
                         router.store.put_watch(w.row(&call_id));
                     }
-                    if announce {
-                        router.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
-                    } else {
+                    if !announce {
                         router.metrics.subscription_restored(KIND, "resubscribed");
                     }
                     Some(expires)
@@ -272,6 +290,7 @@ impl Router {
                     .ok()
                     .flatten()
             });
+            let owes_subscribed = row.last_pidf.is_none();
             let stop = CancellationToken::new();
             self.watches.by_pair.insert(
                 (row.watcher.clone(), row.contact.clone()),
@@ -286,6 +305,9 @@ impl Router {
                     last,
                     last_pidf: row.last_pidf,
                     expires_at: row.expires_at,
+                    // No presence stored: it may never have become active, so
+                    // its `subscribed` may be owed (a repeat is harmless).
+                    owes_subscribed,
                     stop: stop.clone(),
                 },
             );
@@ -324,7 +346,7 @@ impl Router {
         // Gone on the SIP side (expired meanwhile, 481, no dialog yet): start afresh.
         if let Some(w) = self.forget_watch(&call_id) {
             debug!(%call_id, "stored SIP subscription replaced by a new SUBSCRIBE");
-            self.start_watch(w.watcher, w.contact, false);
+            self.start_watch(w.watcher, w.contact, false, w.owes_subscribed);
         }
     }
 
@@ -457,7 +479,15 @@ impl Router {
             w.last_pidf = String::from_utf8(body).ok();
             self.store.put_watch(w.row(&call_id));
         }
+        let approved = w.owes_subscribed && state.as_ref().is_some_and(|s| s.state == "active");
+        if approved {
+            w.owes_subscribed = false;
+        }
         drop(w);
+        if approved {
+            // RFC 8048 §5.2.1: F14 `subscribed`, then F15 the presence.
+            self.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
+        }
         if let Some(p) = presence {
             self.send_presence(&contact, &watcher, p);
         }

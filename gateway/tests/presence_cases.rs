@@ -14,29 +14,15 @@ use std::time::Duration;
 
 use parley_harness::sipp::Sipp;
 use parley_harness::xmpp_client::XmppClient;
-use support::{COMPONENT, OK, Options, World, XMPP_DOMAIN};
+use support::{COMPONENT, OK, Options, World, XMPP_DOMAIN, sipp_subscribe};
 
 /// Bob (sipp) subscribes to juliet for `expires` s; then `rest`.
 fn subscriber(expires: u32, rest: &str) -> String {
+    let subscribe = sipp_subscribe(1, &expires.to_string());
     format!(
         r#"<?xml version="1.0" encoding="UTF-8" ?>
 <scenario name="presence subscriber">
-<send retrans="500"><![CDATA[
-SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:bob@{COMPONENT}>;tag=[pid]bob
-To: <sip:juliet@{XMPP_DOMAIN}>
-Call-ID: [call_id]
-CSeq: 1 SUBSCRIBE
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Accept: application/pidf+xml
-Expires: {expires}
-Content-Length: 0
-
-]]></send>
-<recv response="200"/>
+{subscribe}<recv response="200"/>
 <recv request="NOTIFY"><action>
 <ereg regexp="^ *pending" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="pending"/>
 </action></recv>
@@ -183,16 +169,19 @@ fn body_of(fixture: &[u8]) -> String {
         .to_owned()
 }
 
-/// bob's presence agent (sipp): 200, then NOTIFYs carrying linphone's and
-/// baresip's real PIDF documents, then `terminated;reason=noresource`.
-fn notifier(linphone_pidf: &str, baresip_pidf: &str) -> String {
-    let notify = |cseq: u32, state: &str, body: &str| {
+/// bob's presence agent (sipp): answers the SUBSCRIBE with `status` (200 or
+/// 202), then sends one NOTIFY per step — `(Subscription-State, PIDF body or
+/// "", pause in ms after its 200)` — with CSeq 1, 2, ….
+fn notifier_steps(status: &str, steps: &[(&str, &str, u32)]) -> String {
+    let mut notifies = String::new();
+    for (i, (state, body, pause_ms)) in steps.iter().enumerate() {
+        let cseq = i + 1;
         let typed = if body.is_empty() {
-            String::new()
+            ""
         } else {
-            "Content-Type: application/pidf+xml\n".to_owned()
+            "Content-Type: application/pidf+xml\n"
         };
-        format!(
+        notifies.push_str(&format!(
             r#"<send><![CDATA[
 NOTIFY [$contact] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -209,19 +198,20 @@ Subscription-State: {state}
 {body}
 ]]></send>
 <recv response="200"/>
+<pause milliseconds="{pause_ms}"/>
 "#
-        )
-    };
+        ));
+    }
     format!(
         r#"<?xml version="1.0" encoding="UTF-8" ?>
-<scenario name="presence notifier with real phones' PIDF">
+<scenario name="presence notifier">
 <recv request="SUBSCRIBE"><action>
 <ereg regexp="&lt;.*$" search_in="hdr" header="From:" check_it="true" assign_to="from"/>
 <ereg regexp="&lt;[^&gt;]*&gt;" search_in="hdr" header="To:" check_it="true" assign_to="to"/>
 <ereg regexp="sip:[^&gt;]*" search_in="hdr" header="Contact:" check_it="true" assign_to="contact"/>
 </action></recv>
 <send><![CDATA[
-SIP/2.0 200 OK
+SIP/2.0 {status}
 [last_Via:]
 [last_From:]
 [last_To:];tag=[pid]bob
@@ -232,13 +222,21 @@ Expires: 600
 Content-Length: 0
 
 ]]></send>
-{linphone}<pause milliseconds="300"/>
-{baresip}<pause milliseconds="300"/>
-{ended}</scenario>
-"#,
-        linphone = notify(1, "active;expires=600", linphone_pidf),
-        baresip = notify(2, "active;expires=600", baresip_pidf),
-        ended = notify(3, "terminated;reason=noresource", ""),
+{notifies}</scenario>
+"#
+    )
+}
+
+/// bob's presence agent (sipp): 200, then NOTIFYs carrying linphone's and
+/// baresip's real PIDF documents, then `terminated;reason=noresource`.
+fn notifier(linphone_pidf: &str, baresip_pidf: &str) -> String {
+    notifier_steps(
+        "200 OK",
+        &[
+            ("active;expires=600", linphone_pidf, 300),
+            ("active;expires=600", baresip_pidf, 300),
+            ("terminated;reason=noresource", "", 0),
+        ],
     )
 }
 
@@ -447,4 +445,67 @@ async fn real_phone_subscribes_are_accepted() {
             .unwrap_or_else(|| panic!("no subscribe\n{}", world.parley.log()));
         assert_eq!(asked.attr("from"), Some(&*format!("{user}@{COMPONENT}")));
     }
+}
+
+/// RFC 8048 §5.2.1: `subscribed` goes to the XMPP user "upon receiving the
+/// first NOTIFY with a state of active" (F14), followed by the presence that
+/// NOTIFY carries (F15) — not on a 202 whose NOTIFY says `pending` while bob
+/// has not yet decided.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribed_waits_for_the_first_active_notify() {
+    let open = "<?xml version='1.0' encoding='UTF-8'?>\n\
+        <presence xmlns='urn:ietf:params:xml:ns:pidf' entity='pres:bob@example.net'>\
+        <tuple id='t1'><status><basic>open</basic></status></tuple></presence>";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("notifier.xml");
+    let scenario = notifier_steps(
+        "202 Accepted",
+        &[
+            ("pending;expires=600", "", 3000),
+            ("active;expires=600", open, 300),
+            ("terminated;reason=noresource", "", 0),
+        ],
+    );
+    std::fs::write(&path, scenario).expect("write scenario");
+    let uas = Sipp::new(&path)
+        .timeout(Duration::from_secs(30))
+        .spawn_uas();
+    let world = World::start(Options {
+        outbound_proxy: Some(format!("sip:{}", uas.addr())),
+        ..Options::default()
+    });
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    juliet
+        .send_xml(&format!(
+            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
+        ))
+        .await;
+    // While bob's agent says pending (3 s), juliet hears nothing from him.
+    let bob = format!("bob@{COMPONENT}");
+    let early = juliet
+        .recv_matching(Duration::from_millis(1500), |e| {
+            e.name() == "presence" && e.attr("from") == Some(bob.as_str())
+        })
+        .await;
+    assert!(
+        early.is_none(),
+        "presence before any active NOTIFY: {early:?}\n{}",
+        world.parley.log()
+    );
+    let seen = bob_presences(&world, &mut juliet).await;
+    let kinds: Vec<Option<&str>> = seen.iter().map(|p| p.attr("type")).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            Some("subscribed"),
+            None,
+            Some("unavailable"),
+            Some("unsubscribed")
+        ],
+        "{seen:?}"
+    );
+    assert!(uas.wait().success);
 }
