@@ -349,24 +349,7 @@ async fn kamailio_refuses_exhausted_max_forwards_and_phones_posing_as_xmpp_users
 
 /// A subscriber's SUBSCRIBE for juliet's presence, sent to Kamailio.
 fn subscribe() -> String {
-    format!(
-        r#"<send retrans="500"><![CDATA[
-SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:bob@{COMPONENT}>;tag=[pid]bob
-To: <sip:juliet@{XMPP_DOMAIN}>
-Call-ID: [call_id]
-CSeq: 1 SUBSCRIBE
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Accept: application/pidf+xml
-Expires: 600
-Content-Length: 0
-
-]]></send>
-"#
-    )
+    support::sipp_subscribe(1, "600")
 }
 
 /// Juliet approves bob's subscription when it reaches her.

@@ -13,30 +13,16 @@ use std::time::Duration;
 
 use parley_harness::sipp::Sipp;
 use parley_harness::xmpp_client::XmppClient;
-use support::{COMPONENT, OK, Options, World, XMPP_DOMAIN};
+use support::{COMPONENT, OK, Options, World, sipp_subscribe};
 
 /// Bob (sipp) subscribes to juliet for `expires` seconds, takes NOTIFYs until
 /// one says open, then `rest`.
 fn subscriber(expires: u32, rest: &str) -> String {
+    let subscribe = sipp_subscribe(1, &expires.to_string());
     format!(
         r#"<?xml version="1.0" encoding="UTF-8" ?>
 <scenario name="presence subscriber across a restart">
-<send retrans="500"><![CDATA[
-SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:bob@{COMPONENT}>;tag=[pid]bob
-To: <sip:juliet@{XMPP_DOMAIN}>
-Call-ID: [call_id]
-CSeq: 1 SUBSCRIBE
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Accept: application/pidf+xml
-Expires: {expires}
-Content-Length: 0
-
-]]></send>
-<recv response="200"><action>
+{subscribe}<recv response="200"><action>
 <ereg regexp="tag=[^;&gt;]*" search_in="hdr" header="To:" check_it="true" assign_to="totag"/>
 </action></recv>
 <recv request="NOTIFY"/>
@@ -57,6 +43,7 @@ Content-Length: 0
 /// After the restart: NOTIFYs until one carries juliet's new status, then an
 /// un-SUBSCRIBE in the same dialog and its terminating NOTIFY.
 fn until_back_soon_then_unsubscribe() -> String {
+    let unsubscribe = sipp_subscribe(2, "0");
     format!(
         r#"<label id="again"/>
 <recv request="NOTIFY" timeout="30000"><action>
@@ -67,21 +54,7 @@ fn until_back_soon_then_unsubscribe() -> String {
 <nop hide="true" test="back" next="seen"/>
 <nop hide="true" next="again"/>
 <label id="seen"/>
-<send retrans="500"><![CDATA[
-SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:bob@{COMPONENT}>;tag=[pid]bob
-To: <sip:juliet@{XMPP_DOMAIN}>;[$totag]
-Call-ID: [call_id]
-CSeq: 2 SUBSCRIBE
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Expires: 0
-Content-Length: 0
-
-]]></send>
-<recv response="200"/>
+{unsubscribe}<recv response="200"/>
 <recv request="NOTIFY"><action>
 <ereg regexp="^ *terminated" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="ended"/>
 </action></recv>

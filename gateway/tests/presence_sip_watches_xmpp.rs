@@ -8,29 +8,15 @@ mod support;
 
 use std::time::Duration;
 
-use support::{COMPONENT, OK, Options, World, XMPP_DOMAIN};
+use support::{COMPONENT, OK, Options, World, XMPP_DOMAIN, sipp_subscribe};
 
 /// SUBSCRIBE, NOTIFY pending, NOTIFY active until one says open, then `ending`.
 fn subscriber_scenario(ending: &str) -> String {
+    let subscribe = sipp_subscribe(1, "600");
     format!(
         r#"<?xml version="1.0" encoding="UTF-8" ?>
 <scenario name="presence subscriber">
-<send retrans="500"><![CDATA[
-SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:bob@{COMPONENT}>;tag=[pid]bob
-To: <sip:juliet@{XMPP_DOMAIN}>
-Call-ID: [call_id]
-CSeq: 1 SUBSCRIBE
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Accept: application/pidf+xml
-Expires: 600
-Content-Length: 0
-
-]]></send>
-<recv response="200"><action>
+{subscribe}<recv response="200"><action>
 <ereg regexp="tag=[^;&gt;]*" search_in="hdr" header="To:" check_it="true" assign_to="totag"/>
 </action></recv>
 <recv request="NOTIFY"><action>
@@ -54,22 +40,9 @@ Content-Length: 0
 
 /// The subscriber ends it: un-SUBSCRIBE, 200, NOTIFY terminated.
 fn unsubscribe_ending() -> String {
+    let unsubscribe = sipp_subscribe(2, "0");
     format!(
-        r#"<send retrans="500"><![CDATA[
-SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:bob@{COMPONENT}>;tag=[pid]bob
-To: <sip:juliet@{XMPP_DOMAIN}>;[$totag]
-Call-ID: [call_id]
-CSeq: 2 SUBSCRIBE
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Expires: 0
-Content-Length: 0
-
-]]></send>
-<recv response="200"/>
+        r#"{unsubscribe}<recv response="200"/>
 <recv request="NOTIFY"><action>
 <ereg regexp="^ *terminated" search_in="hdr" header="Subscription-State:" check_it="true" assign_to="ended"/>
 </action></recv>
@@ -230,25 +203,11 @@ async fn subscription_contact_is_the_advertised_host() {
         ..Options::default()
     });
     let port = world.sip_port;
+    let subscribe = sipp_subscribe(1, "600");
     let scenario = format!(
         r#"<?xml version="1.0" encoding="UTF-8" ?>
 <scenario name="advertised contact">
-<send retrans="500"><![CDATA[
-SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: <sip:bob@{COMPONENT}>;tag=[pid]bob
-To: <sip:juliet@{XMPP_DOMAIN}>
-Call-ID: [call_id]
-CSeq: 1 SUBSCRIBE
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Accept: application/pidf+xml
-Expires: 600
-Content-Length: 0
-
-]]></send>
-<recv response="200"><action>
+{subscribe}<recv response="200"><action>
 <ereg regexp="^ *&lt;sip:gw\.example\.net:{port}&gt;" search_in="hdr" header="Contact:" check_it="true" assign_to="answer"/>
 </action></recv>
 <recv request="NOTIFY"><action>

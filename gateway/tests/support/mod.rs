@@ -180,6 +180,37 @@ Content-Length: 0
 
 ]]></send>";
 
+/// The sipp `<send>` of bob's SUBSCRIBE to juliet's presence (RFC 6665
+/// §4.1.2, RFC 3856 §6): CSeq 1 opens the dialog (with `Accept:
+/// application/pidf+xml`); a later CSeq refreshes or ends it within the
+/// dialog whose To tag sipp holds in `[$totag]`. `expires` goes in as written
+/// (a number, or a sipp expression).
+#[allow(dead_code)]
+pub fn sipp_subscribe(cseq: u32, expires: &str) -> String {
+    let (to_tag, accept) = if cseq == 1 {
+        ("", "Accept: application/pidf+xml\n")
+    } else {
+        (";[$totag]", "")
+    };
+    format!(
+        r#"<send retrans="500"><![CDATA[
+SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: <sip:bob@{COMPONENT}>;tag=[pid]bob
+To: <sip:juliet@{XMPP_DOMAIN}>{to_tag}
+Call-ID: [call_id]
+CSeq: {cseq} SUBSCRIBE
+Contact: <sip:bob@[local_ip]:[local_port]>
+Event: presence
+{accept}Expires: {expires}
+Content-Length: 0
+
+]]></send>
+"#
+    )
+}
+
 /// A SIP MESSAGE to send with sipp as a UAC.
 pub struct SipMessage<'a> {
     pub from: &'a str,
