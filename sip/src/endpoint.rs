@@ -1110,6 +1110,14 @@ impl Inner {
             Err(rejection) => {
                 bump(&self.counters.rejected_requests);
                 tracing::debug!(source = %target.addr, kind = rejection.kind(), "request rejected");
+                // Like garbage, a request that can only be refused costs its
+                // source a token (design §5): no 400 per datagram of a flood.
+                if method != "ACK"
+                    && let Some(verdict) = self.over_rate(target)
+                {
+                    self.refuse_over_rate(&message.salvage(), verdict, target);
+                    return;
+                }
                 if method != "ACK" {
                     self.respond_stateless(
                         &message.salvage(),

@@ -159,12 +159,12 @@ async fn trusted_peer_is_exempt_from_the_source_rate() {
     shutdown.cancel();
 }
 
-/// Design §5: garbage costs its source a token too. A request the endpoint can
-/// only refuse (a header line without a colon: 400) is answered while the source is
-/// within its rate, then 503, then nothing — a garbage flood is not answered
-/// datagram for datagram.
-#[tokio::test]
-async fn malformed_requests_count_against_their_source_rate() {
+/// Sends five requests spoiled by `spoil` from one source to an endpoint with
+/// the low rate; returns the endpoint (still running), the source, and the
+/// status of each answer.
+async fn five_spoiled(
+    spoil: impl Fn(String) -> String,
+) -> (Endpoint, UdpSocket, SocketAddr, CancellationToken, Vec<u16>) {
     let config = low_rate_config();
     let shutdown = CancellationToken::new();
     let (endpoint, _incoming) = Endpoint::bind(config, shutdown.clone())
@@ -174,21 +174,30 @@ async fn malformed_requests_count_against_their_source_rate() {
     let flooder = UdpSocket::bind("127.0.0.1:0").await.expect("bind flooder");
     let mut statuses = Vec::new();
     for i in 0..5 {
-        let bytes = raw_message(&format!("z9hG4bKbad{i}"), "x");
-        let garbage = bytes.replacen(
-            "Max-Forwards:",
-            "this line has no colon\r\nMax-Forwards:",
-            1,
-        );
-        flooder
-            .send_to(garbage.as_bytes(), server)
-            .await
-            .expect("send");
+        let bad = spoil(raw_message(&format!("z9hG4bKbad{i}"), "x"));
+        flooder.send_to(bad.as_bytes(), server).await.expect("send");
         let answer = recv(&flooder, Duration::from_secs(2))
             .await
             .expect("answer");
         statuses.push(status_of(answer.as_bytes()));
     }
+    (endpoint, flooder, server, shutdown, statuses)
+}
+
+/// Design §5: garbage costs its source a token too. A request the endpoint can
+/// only refuse (a header line without a colon: 400) is answered while the source is
+/// within its rate, then 503, then nothing — a garbage flood is not answered
+/// datagram for datagram.
+#[tokio::test]
+async fn malformed_requests_count_against_their_source_rate() {
+    let (endpoint, flooder, server, shutdown, statuses) = five_spoiled(|bytes| {
+        bytes.replacen(
+            "Max-Forwards:",
+            "this line has no colon\r\nMax-Forwards:",
+            1,
+        )
+    })
+    .await;
     assert_eq!(statuses, [400, 400, 400, 503, 503]);
     let before = endpoint.stats();
     flooder
@@ -200,5 +209,24 @@ async fn malformed_requests_count_against_their_source_rate() {
     let after = endpoint.stats();
     assert_eq!(after.rate_limited_dropped, before.rate_limited_dropped + 1);
     assert_eq!(after.parse_errors, before.parse_errors);
+    shutdown.cancel();
+}
+
+/// The same for a request that parses but fails validation (RFC 3261 §8.2:
+/// a CSeq whose number is not a number gets 400): within the rate it is
+/// answered 400, beyond it 503, then nothing.
+#[tokio::test]
+async fn invalid_requests_count_against_their_source_rate() {
+    let (endpoint, flooder, server, shutdown, statuses) =
+        five_spoiled(|bytes| bytes.replacen("CSeq: 1 MESSAGE", "CSeq: one MESSAGE", 1)).await;
+    assert_eq!(statuses, [400, 400, 400, 503, 503]);
+    let before = endpoint.stats();
+    let bad = raw_message("z9hG4bKbad9", "x").replacen("CSeq: 1 MESSAGE", "CSeq: one MESSAGE", 1);
+    flooder.send_to(bad.as_bytes(), server).await.expect("send");
+    assert_eq!(recv(&flooder, Duration::from_millis(300)).await, None);
+    assert_eq!(
+        endpoint.stats().rate_limited_dropped,
+        before.rate_limited_dropped + 1
+    );
     shutdown.cancel();
 }
