@@ -202,7 +202,8 @@ fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
             }
             // RFC 4475 §3.1.2.1: `;;` — ezk's parameter parser accepts empty names.
             let params_at = element.find(';').unwrap_or(element.len());
-            parameters(&element[params_at..]).map_err(|_| Rejection::bad("Malformed Via"))?;
+            let params =
+                parameters(&element[params_at..]).map_err(|_| Rejection::bad("Malformed Via"))?;
             let src = bytes::Bytes::copy_from_slice(element.as_bytes());
             let text = std::str::from_utf8(&src).map_err(|_| Rejection::bad("Malformed Via"))?;
             let (rest, via) =
@@ -221,7 +222,14 @@ fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
                         .next()
                         .unwrap_or_default()
                         .to_owned(),
-                    branch: via.params.get_val("branch").map(|b| b.as_str().to_owned()),
+                    // The branch as sent: ezk percent-decodes parameter
+                    // values (`%66` reads as `f`), but the branch is a token
+                    // (RFC 3261 §25.1 `via-branch`), compared as the bytes
+                    // sent (RFC 4475 §3.1.1.2 has `%` in one).
+                    branch: params
+                        .into_iter()
+                        .find(|(name, _)| name == "branch")
+                        .and_then(|(_, value)| value),
                 });
             }
         }
