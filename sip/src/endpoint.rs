@@ -1062,7 +1062,7 @@ impl Inner {
     /// to be parsed and absorbed; responses and rate-exempt peers always do.
     pub(crate) fn drop_silenced_datagram(&self, datagram: &[u8], source: SocketAddr) -> bool {
         let hopeless = datagram.len() > self.config.limits.max_message_bytes
-            || !looks_like_request_line(datagram);
+            || !(looks_like_request_line(datagram) || datagram.starts_with(b"SIP/2.0 "));
         if !hopeless || is_trusted(&self.config.rate_exempt, source, None) {
             return false;
         }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use parley_sip::config::Limits;
 use parley_sip::rate::RateLimit;
-use parley_sip::{Endpoint, EndpointConfig, Transport};
+use parley_sip::{Endpoint, EndpointConfig, OutgoingRequest, Transport};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 use tokio_util::sync::CancellationToken;
@@ -209,6 +209,52 @@ async fn malformed_requests_count_against_their_source_rate() {
     let after = endpoint.stats();
     assert_eq!(after.rate_limited_dropped, before.rate_limited_dropped + 1);
     assert_eq!(after.parse_errors, before.parse_errors);
+    // Silenced as it is, the source's answers to Parley's own requests
+    // still get through (responses never count against a rate).
+    let peer = flooder.local_addr().expect("addr");
+    let endpoint = std::sync::Arc::new(endpoint);
+    let sender = tokio::spawn({
+        let endpoint = std::sync::Arc::clone(&endpoint);
+        async move {
+            endpoint
+                .send_request(OutgoingRequest {
+                    method: "MESSAGE".into(),
+                    request_uri: format!("sip:flooder@{peer}"),
+                    from: "<sip:juliet@xmpp.example>".into(),
+                    to: format!("<sip:flooder@{peer}>"),
+                    ..OutgoingRequest::default()
+                })
+                .await
+        }
+    });
+    let request = recv(&flooder, Duration::from_secs(2))
+        .await
+        .expect("Parley's MESSAGE");
+    let copy = |name: &str| {
+        request
+            .lines()
+            .find(|l| l.starts_with(&format!("{name}:")))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let ok = format!(
+        "SIP/2.0 200 OK\r\n{}\r\n{}\r\n{};tag=f\r\n{}\r\n{}\r\nContent-Length: 0\r\n\r\n",
+        copy("Via"),
+        copy("From"),
+        copy("To"),
+        copy("Call-ID"),
+        copy("CSeq")
+    );
+    flooder
+        .send_to(ok.as_bytes(), server)
+        .await
+        .expect("send 200");
+    let response = timeout(Duration::from_secs(2), sender)
+        .await
+        .expect("answered in time")
+        .expect("task")
+        .expect("a response");
+    assert_eq!(response.status, 200);
     shutdown.cancel();
 }
 
