@@ -50,6 +50,8 @@ pub struct Watch {
     /// on "the first NOTIFY with a state of active" (F14), before the presence
     /// that NOTIFY carries (F15) — not on the 2xx, which may only mean pending.
     pub owes_subscribed: bool,
+    /// A NOTIFY has come in this subscription (RFC 6665 §4.1.2.4 Timer N).
+    pub notified: bool,
 }
 
 impl Watch {
@@ -219,6 +221,7 @@ impl Router {
             expires_at: unix_after(Duration::from_secs(u64::from(REQUESTED_EXPIRES))),
             stop: stop.clone(),
             owes_subscribed,
+            notified: false,
         };
         self.store.put_watch(watch.row(&call_id));
         self.watches
@@ -251,6 +254,7 @@ impl Router {
                     if !announce {
                         router.metrics.subscription_restored(KIND, "resubscribed");
                     }
+                    router.arm_timer_n(&call_id, &watcher, &contact, &stop);
                     Some(expires)
                 }
                 other => {
@@ -269,6 +273,44 @@ impl Router {
                 router
                     .refresh_until_stopped(call_id, refresh_wait(expires), stop)
                     .await;
+            }
+        });
+    }
+
+    /// RFC 6665 §4.1.2.4: "If this Timer N expires prior to the receipt of a
+    /// NOTIFY request, the subscriber considers the subscription failed, and
+    /// cleans up any state associated with the subscription attempt." Timer N
+    /// is 64·T1; it runs from the 2xx here (a refused or timed-out SUBSCRIBE
+    /// is cleaned up by its own answer). The watcher hears `unsubscribed`,
+    /// as for any failed subscription (RFC 8048 §5.2).
+    fn arm_timer_n(
+        self: &Arc<Self>,
+        call_id: &str,
+        watcher: &Jid,
+        contact: &Jid,
+        stop: &CancellationToken,
+    ) {
+        let timer_n = self.sip.timers().t1 * 64;
+        let router = Arc::clone(self);
+        let (call_id, watcher, contact, stop) = (
+            call_id.to_owned(),
+            watcher.clone(),
+            contact.clone(),
+            stop.clone(),
+        );
+        self.tasks.spawn(async move {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(timer_n) => {}
+            }
+            let silent = router
+                .watches
+                .by_call_id
+                .get(&call_id)
+                .is_some_and(|w| !w.notified);
+            if silent && router.forget_watch(&call_id).is_some() {
+                info!(%call_id, "no NOTIFY within Timer N: SIP subscription failed");
+                router.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
             }
         });
     }
@@ -308,6 +350,7 @@ impl Router {
                     // No presence stored: it may never have become active, so
                     // its `subscribed` may be owed (a repeat is harmless).
                     owes_subscribed,
+                    notified: true,
                     stop: stop.clone(),
                 },
             );
@@ -461,6 +504,7 @@ impl Router {
             return;
         };
         responder.respond(200, None, vec![], None);
+        w.notified = true;
         let (watcher, contact) = (w.watcher.clone(), w.contact.clone());
         debug!(%call_id, state = ?state.as_ref().map(|s| &s.state), "NOTIFY");
         let presence = if body.is_empty() {

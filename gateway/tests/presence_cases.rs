@@ -222,7 +222,8 @@ Expires: 600
 Content-Length: 0
 
 ]]></send>
-{notifies}</scenario>
+{notifies}<Reference variables="from,to,contact"/>
+</scenario>
 "#
     )
 }
@@ -506,6 +507,45 @@ async fn subscribed_waits_for_the_first_active_notify() {
             Some("unsubscribed")
         ],
         "{seen:?}"
+    );
+    assert!(uas.wait().success);
+}
+
+/// RFC 6665 §4.1.2.4: "If this Timer N expires prior to the receipt of a
+/// NOTIFY request, the subscriber considers the subscription failed". bob's
+/// agent answers 200 and never notifies; with T1 = 50 ms Timer N (64·T1) is
+/// 3.2 s, after which juliet hears `unsubscribed` (RFC 8048 §5.2) and never
+/// `subscribed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_notify_within_timer_n_fails_the_subscription() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("notifier.xml");
+    std::fs::write(&path, notifier_steps("200 OK", &[])).expect("write scenario");
+    let uas = Sipp::new(&path)
+        .timeout(Duration::from_secs(30))
+        .spawn_uas();
+    let world = World::start(Options {
+        outbound_proxy: Some(format!("sip:{}", uas.addr())),
+        t1_ms: Some(50),
+        ..Options::default()
+    });
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    let asked = std::time::Instant::now();
+    juliet
+        .send_xml(&format!(
+            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
+        ))
+        .await;
+    let seen = bob_presences(&world, &mut juliet).await;
+    let kinds: Vec<Option<&str>> = seen.iter().map(|p| p.attr("type")).collect();
+    assert_eq!(kinds, vec![Some("unsubscribed")], "{seen:?}");
+    assert!(
+        asked.elapsed() >= Duration::from_secs(3),
+        "unsubscribed before Timer N ran out: {:?}",
+        asked.elapsed()
     );
     assert!(uas.wait().success);
 }

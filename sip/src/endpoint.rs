@@ -680,6 +680,11 @@ impl Endpoint {
         self.inner.contact(user, transport, peer)
     }
 
+    /// The timer base values it runs with (T1 for RFC 6665 Timer N, say).
+    pub fn timers(&self) -> crate::config::Timers {
+        self.inner.config.timers
+    }
+
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
         let pending = self
