@@ -351,29 +351,42 @@ impl Router {
     /// The caller holds `w` (possibly inside the map): no map access here.
     fn notify_state(&self, w: &mut Watcher, state: &str, with_body: bool) {
         let body = if with_body {
-            let entity = self
-                .mapper
-                .xmpp_user_to_sip(&w.target)
-                .map(|a| a.to_string())
-                .unwrap_or_default();
             let presences: Vec<Presence> = w.resources.values().cloned().collect();
-            match to_pidf(&entity, &presences, &self.mapper, true) {
-                Ok(pidf) => {
-                    let xml = pidf.to_xml();
-                    if state.starts_with("active") && w.last_pidf.as_deref() == Some(xml.as_str()) {
-                        return;
-                    }
-                    w.last_pidf = Some(xml.clone());
-                    Some(("application/pidf+xml".to_owned(), Bytes::from(xml)))
-                }
-                Err(e) => {
-                    self.metrics.error(e.kind());
-                    None
-                }
+            let Some(xml) = self.pidf_for(&w.target, &presences) else {
+                self.send_notify(w, state, None);
+                return;
+            };
+            if state.starts_with("active") && w.last_pidf.as_deref() == Some(xml.as_str()) {
+                return;
             }
+            w.last_pidf = Some(xml.clone());
+            Some(xml)
         } else {
             None
         };
+        self.send_notify(w, state, body);
+    }
+
+    /// RFC 8048 §6.2: the PIDF document for `target`'s resources (`None` when
+    /// it cannot be written; counted as an error).
+    pub(crate) fn pidf_for(&self, target: &Jid, presences: &[Presence]) -> Option<String> {
+        let entity = self
+            .mapper
+            .xmpp_user_to_sip(target)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        match to_pidf(&entity, presences, &self.mapper, true) {
+            Ok(pidf) => Some(pidf.to_xml()),
+            Err(e) => {
+                self.metrics.error(e.kind());
+                None
+            }
+        }
+    }
+
+    /// Send the next NOTIFY of `w`'s dialog with `state` and an optional PIDF body.
+    pub(crate) fn send_notify(&self, w: &mut Watcher, state: &str, pidf: Option<String>) {
+        let body = pidf.map(|xml| ("application/pidf+xml".to_owned(), Bytes::from(xml)));
         let request = w.dialog.next_request("NOTIFY");
         let outgoing = OutgoingRequest::in_dialog(
             request,
