@@ -310,7 +310,8 @@ next_line(8)
 timeseries(
     "Presence polls",
     "rate(parley_presence_fetches_total) by direction and outcome (RFC 8048 §7): "
-    "xmpp_to_sip = probes for SIP contacts (fetch SUBSCRIBE with Expires: 0). known/cached/coalesced "
+    "xmpp_to_sip = probes for SIP contacts (fetch SUBSCRIBE with Expires: 0), "
+    "sip_to_xmpp = SIP fetches of XMPP users (answered via a probe). known/cached/coalesced "
     "sent no new request (§8.1); presence got the state; no_state, refused, timeout, failed did not.",
     [(rate("parley_presence_fetches_total", "direction, outcome"), "{{direction}} {{outcome}}")],
     6, 18, unit="ops",

@@ -1,4 +1,4 @@
-//! RFC 8048 §7, "polling" for presence.
+//! RFC 8048 §7, "polling" for presence, both ways.
 //!
 //! §7.1, XMPP → SIP: a probe for a SIP contact becomes "a SUBSCRIBE request
 //! with an Expires header value of zero ("0") in a new dialog". RFC 6665
@@ -9,8 +9,15 @@
 //! nothing. A probe while a live subscription of the same pair has had a
 //! NOTIFY is answered from that NOTIFY, without a fetch.
 //!
-//! A fetch leaves nothing behind: no store row, no subscription, no
-//! `unsubscribed` stanza.
+//! §7.2, SIP → XMPP: a SUBSCRIBE with Expires: 0 in a new dialog gets 200 and
+//! one NOTIFY `terminated;reason=timeout` with the XMPP user's current state
+//! (RFC 6665 §4.2.1.2, §4.4.3). Parley sends `<presence type='probe'/>` "if it
+//! does not already have presence information about the contact", waits
+//! [`PROBE_WAIT`] at most for her server's answer (RFC 6121 §4.3.2), then
+//! NOTIFYs whatever it has.
+//!
+//! A fetch leaves nothing behind either way: no store row, no subscription,
+//! no `subscribe`/`unsubscribed` stanza.
 //!
 //! RFC 8048 §8.1 (amplification): a burst of probes must not become a burst
 //! of SUBSCRIBEs. Fetches for the same (prober, contact) pair are coalesced
@@ -20,13 +27,13 @@
 //! NOT route or deliver a presence notification to any entity other than the
 //! intended recipient" (RFC 8048 §8.2).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -39,6 +46,7 @@ use parley_xmpp::stanza::{Presence, PresenceType};
 use crate::metrics::{Direction, FetchOutcome};
 use crate::presence::{subscribe_headers, typed};
 use crate::router::Router;
+use crate::watchers::Watcher;
 
 /// How long a finished §7.1 fetch answers further probes of the same pair,
 /// instead of a new SUBSCRIBE. Prosody probes every contact at each login, so
@@ -48,6 +56,20 @@ use crate::router::Router;
 /// minute while a presence change reaches a prober no later than that (she
 /// wanting live presence subscribes instead, RFC 8048 §5).
 pub const FETCH_REUSE: Duration = Duration::from_secs(30);
+
+/// §7.2: the longest a SIP fetch waits for the XMPP user's server to answer
+/// the probe. RFC 6121 §4.3.2 has it answer at once, but only a subscribed
+/// prober gets her presence; others get `unsubscribed` (which ends the wait)
+/// or, from Prosody 0.12, nothing at all — then the NOTIFY goes out without
+/// her state when this runs out.
+pub const PROBE_WAIT: Duration = Duration::from_secs(2);
+
+/// §7.2: after the first available presence, how long to wait for those of
+/// her other resources (RFC 6121 §4.3.2 rule 4: one stanza per resource).
+const PROBE_GATHER: Duration = Duration::from_millis(200);
+
+/// §7.2: answers buffered per probe; a flood beyond it is dropped.
+const PROBE_ANSWERS: usize = 16;
 
 /// Slots kept before a purge of finished ones runs (then twice what remains).
 const PURGE_MIN: usize = 1024;
@@ -136,15 +158,62 @@ impl<K: Eq + Hash, W, R: Clone> FetchTable<K, W, R> {
     }
 }
 
+/// Outcome of waiting for the answers to one §7.2 probe.
+#[derive(Debug)]
+pub(crate) struct Gathered {
+    /// Her available resources' presence, by full JID.
+    pub(crate) resources: BTreeMap<String, Presence>,
+    /// `Presence` (she answered), `Refused` (`unsubscribed`), `TimedOut`.
+    pub(crate) outcome: FetchOutcome,
+}
+
+/// RFC 6121 §4.3.2: collect a probe's answers until `unavailable` (rule 3:
+/// no available resource), `unsubscribed` (rule 1: the prober is not
+/// authorised), [`PROBE_GATHER`] after the last available presence (rule 4,
+/// one per resource), or `wait` in all.
+pub(crate) async fn gather(mut answers: mpsc::Receiver<Presence>, wait: Duration) -> Gathered {
+    let deadline = Instant::now() + wait;
+    let mut until = deadline;
+    let mut resources = BTreeMap::new();
+    let mut outcome = FetchOutcome::TimedOut;
+    while let Ok(Some(p)) = tokio::time::timeout_at(until, answers.recv()).await {
+        let from = p.from.clone().unwrap_or_default();
+        match p.presence_type {
+            None => {
+                resources.insert(from, p);
+                outcome = FetchOutcome::Presence;
+                until = deadline.min(Instant::now() + PROBE_GATHER);
+            }
+            Some(PresenceType::Unavailable) => {
+                resources.remove(&from);
+                outcome = FetchOutcome::Presence;
+                if resources.is_empty() {
+                    break;
+                }
+            }
+            Some(PresenceType::Unsubscribed) if resources.is_empty() => {
+                outcome = FetchOutcome::Refused;
+                break;
+            }
+            _ => {}
+        }
+    }
+    Gathered { resources, outcome }
+}
+
 type Pair = (String, String);
 
-/// Polls in flight (none of it is stored).
+/// Polls in flight both ways (none of it is stored).
 pub struct Fetches {
     /// §7.1 by (prober bare JID, contact): probers waiting, recent results
     /// (`None`: nothing usable, answered `unavailable`).
     outgoing: Mutex<FetchTable<Pair, Jid, Option<Presence>>>,
     /// §7.1 fetch dialogs by Call-ID, waiting for their NOTIFY's body.
     notifies: DashMap<String, oneshot::Sender<Vec<u8>>>,
+    /// §7.2 by (SIP watcher's JID, XMPP user): the fetch dialogs to NOTIFY.
+    incoming: Mutex<FetchTable<Pair, Watcher, Option<String>>>,
+    /// §7.2 probes awaiting the XMPP user's answer, same key.
+    probes: DashMap<Pair, mpsc::Sender<Presence>>,
     /// §7.1: RFC 6665 §4.1.2.4 Timer N, 64*T1, bounds the wait for the NOTIFY.
     notify_wait: Duration,
     /// Ends the waits at shutdown.
@@ -157,6 +226,8 @@ impl Fetches {
         Self {
             outgoing: Mutex::new(FetchTable::new(FETCH_REUSE)),
             notifies: DashMap::new(),
+            incoming: Mutex::new(FetchTable::new(Duration::ZERO)),
+            probes: DashMap::new(),
             notify_wait: t1 * 64,
             stop: CancellationToken::new(),
         }
@@ -169,7 +240,7 @@ impl Fetches {
 
     /// Fetches in flight (and §7.1 results kept for reuse).
     pub fn len(&self) -> usize {
-        lock(&self.outgoing).len()
+        lock(&self.outgoing).len() + lock(&self.incoming).len()
     }
 
     /// Whether there are none.
@@ -331,6 +402,95 @@ impl Router {
             None => Some(body),
         }
     }
+
+    /// RFC 8048 §7.2: a fetch from a SIP user; `w` holds the dialog the 200
+    /// just created (Expires: 0), and is kept nowhere.
+    pub(crate) fn sip_fetch(self: &Arc<Self>, w: Watcher) {
+        match self.watchers.standing(&w.watcher, &w.target) {
+            // Her presence as this subscriber's live subscription last showed it.
+            Some((true, Some(pidf))) => {
+                self.metrics
+                    .presence_fetch(Direction::SipToXmpp, FetchOutcome::Known);
+                self.fetch_answer(w, Some(pidf));
+                return;
+            }
+            // She has not approved his subscription: a probe would be answered
+            // `unsubscribed` (RFC 6121 §4.3.2 rule 1), which would read as her
+            // refusing it. Nothing to show him (see `fetch_answer`).
+            Some((false, _)) => {
+                self.metrics
+                    .presence_fetch(Direction::SipToXmpp, FetchOutcome::Refused);
+                let offline = self.pidf_for(&w.target, &[]);
+                self.fetch_answer(w, offline);
+                return;
+            }
+            _ => {}
+        }
+        let (watcher, target) = (w.watcher.clone(), w.target.clone());
+        let key = (watcher.to_string(), target.to_string());
+        let begun = lock(&self.fetches.incoming).begin(key.clone(), w, Instant::now());
+        match begun {
+            Begin::Reuse(w, pidf) => self.fetch_answer(w, pidf),
+            Begin::Joined => {
+                self.metrics
+                    .presence_fetch(Direction::SipToXmpp, FetchOutcome::Coalesced);
+            }
+            Begin::Start => {
+                let (answers, rx) = mpsc::channel(PROBE_ANSWERS);
+                self.fetches.probes.insert(key.clone(), answers);
+                debug!(%watcher, %target, "SIP fetch → XMPP probe (RFC 8048 §7.2)");
+                self.send_presence_typed(&watcher, &target, PresenceType::Probe);
+                let router = Arc::clone(self);
+                self.tasks.spawn(async move {
+                    let gathered = tokio::select! {
+                        g = gather(rx, PROBE_WAIT) => g,
+                        () = router.fetches.stop.cancelled() => Gathered {
+                            resources: BTreeMap::new(),
+                            outcome: FetchOutcome::Failed,
+                        },
+                    };
+                    router.fetches.probes.remove(&key);
+                    router
+                        .metrics
+                        .presence_fetch(Direction::SipToXmpp, gathered.outcome);
+                    let presences: Vec<Presence> = gathered.resources.into_values().collect();
+                    let pidf = router.pidf_for(&target, &presences);
+                    let waiters =
+                        lock(&router.fetches.incoming).finish(key, pidf.clone(), Instant::now());
+                    for w in waiters {
+                        router.fetch_answer(w, pidf.clone());
+                    }
+                });
+            }
+        }
+    }
+
+    /// A presence stanza from `from` to the SIP user `to`: if a §7.2 probe of
+    /// that pair waits, it is (part of) the answer.
+    pub(crate) fn probe_answer(&self, from: &Jid, to: &Jid, p: &Presence) {
+        if !matches!(
+            p.presence_type,
+            None | Some(PresenceType::Unavailable | PresenceType::Unsubscribed)
+        ) {
+            return;
+        }
+        let key = (to.bare().to_string(), from.bare().to_string());
+        if let Some(answers) = self.fetches.probes.get(&key) {
+            let mut p = p.clone();
+            p.from = Some(from.to_string());
+            let _ = answers.try_send(p);
+        }
+    }
+
+    /// RFC 6665 §4.4.3: the one NOTIFY of a fetch, `terminated;reason=timeout`.
+    /// Without her presence it carries a PIDF with no tuple (RFC 3863 §4.1.1
+    /// allows "any number (including 0)"), what a subscriber sees when she
+    /// is offline: RFC 6665 §4.2.1.2 allows "an empty or neutral body", and
+    /// RFC 3856 §6.6 has a notifier not reveal that it withholds presence,
+    /// "typically ... by indicating "offline"".
+    fn fetch_answer(&self, mut w: Watcher, pidf: Option<String>) {
+        self.send_notify(&mut w, "terminated;reason=timeout", pidf);
+    }
 }
 
 #[cfg(test)]
@@ -410,5 +570,59 @@ mod tests {
         assert_eq!(t.begin(key("new"), 0, later), Begin::Start);
         assert_eq!(t.len(), 2);
         assert_eq!(t.begin(key("busy"), 1, later), Begin::Joined);
+    }
+
+    fn presence(from: &str, t: Option<PresenceType>) -> Presence {
+        Presence {
+            from: Some(from.to_owned()),
+            presence_type: t,
+            ..Presence::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_back_ends_the_wait_at_its_bound() {
+        let (_answers, rx) = mpsc::channel(4);
+        let started = Instant::now();
+        let g = gather(rx, PROBE_WAIT).await;
+        assert_eq!(g.outcome, FetchOutcome::TimedOut);
+        assert!(g.resources.is_empty());
+        assert_eq!(started.elapsed(), PROBE_WAIT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_resource_is_gathered_then_the_wait_ends_early() {
+        let (answers, rx) = mpsc::channel(4);
+        answers
+            .try_send(presence("juliet@x/a", None))
+            .expect("room");
+        answers
+            .try_send(presence("juliet@x/b", None))
+            .expect("room");
+        let started = Instant::now();
+        let g = gather(rx, PROBE_WAIT).await;
+        assert_eq!(g.outcome, FetchOutcome::Presence);
+        assert_eq!(g.resources.len(), 2);
+        assert_eq!(started.elapsed(), PROBE_GATHER);
+        drop(answers);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unavailable_or_unsubscribed_end_the_wait_at_once() {
+        for (t, outcome) in [
+            (PresenceType::Unavailable, FetchOutcome::Presence),
+            (PresenceType::Unsubscribed, FetchOutcome::Refused),
+        ] {
+            let (answers, rx) = mpsc::channel(4);
+            answers
+                .try_send(presence("juliet@x", Some(t)))
+                .expect("room");
+            let started = Instant::now();
+            let g = gather(rx, PROBE_WAIT).await;
+            assert_eq!(g.outcome, outcome);
+            assert!(g.resources.is_empty());
+            assert_eq!(started.elapsed(), Duration::ZERO);
+            drop(answers);
+        }
     }
 }

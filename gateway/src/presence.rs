@@ -125,6 +125,9 @@ impl Router {
             debug!("presence with unparsable addresses ignored");
             return;
         };
+        // An answer to a probe Parley sent for a SIP fetch (RFC 8048 §7.2)
+        // still goes on to any subscription of the same pair.
+        self.probe_answer(&from, &to, &p);
         if matches!(
             p.presence_type,
             None | Some(

@@ -6,8 +6,14 @@
 //! `<presence/>` for the prober; a failed fetch is `unavailable`. RFC 8048
 //! §8.1: a burst of probes is one SUBSCRIBE.
 //!
+//! §7.2: a SIP SUBSCRIBE with Expires: 0 gets 200 and one NOTIFY
+//! `terminated;reason=timeout` with the XMPP user's current state, probed
+//! from her server "if it does not already have presence information"; no
+//! `subscribe` reaches her and no subscription stays.
+
 mod support;
 
+use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use parley_harness::sipp::{Sipp, SippUas};
@@ -386,4 +392,274 @@ async fn a_burst_of_probes_is_one_subscribe_per_prober() {
     metric_reaches(&world, &fetches("xmpp_to_sip", "cached"), 3.0).await;
     let coalesced = world.parley.metric(&fetches("xmpp_to_sip", "coalesced"));
     assert_eq!(coalesced, 4.0, "{}", world.parley.log());
+}
+
+// ---- §7.2: SIP → XMPP, over a raw UDP socket standing for bob's phone ----
+
+/// Bob's phone: one UDP socket, requests out, requests and responses in.
+struct Phone {
+    socket: UdpSocket,
+    parley: SocketAddr,
+}
+
+impl Phone {
+    fn new(parley: SocketAddr) -> Phone {
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        Phone { socket, parley }
+    }
+
+    fn addr(&self) -> SocketAddr {
+        self.socket.local_addr().expect("addr")
+    }
+
+    /// A SUBSCRIBE to juliet's presence in a new dialog.
+    fn subscribe(&self, call_id: &str, expires: u32) {
+        let local = self.addr();
+        let text = format!(
+            "SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0\r\n\
+             Via: SIP/2.0/UDP {local};branch=z9hG4bK-{call_id}\r\n\
+             Max-Forwards: 70\r\n\
+             From: <sip:bob@{COMPONENT}>;tag=b-{call_id}\r\n\
+             To: <sip:juliet@{XMPP_DOMAIN}>\r\n\
+             Call-ID: {call_id}\r\n\
+             CSeq: 1 SUBSCRIBE\r\n\
+             Contact: <sip:bob@{local}>\r\n\
+             Event: presence\r\n\
+             Accept: application/pidf+xml\r\n\
+             Expires: {expires}\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        self.socket
+            .send_to(text.as_bytes(), self.parley)
+            .expect("send");
+    }
+
+    /// The next message within `wait` (retransmissions of one already seen skipped).
+    fn recv(&self, wait: Duration, seen: &mut Vec<String>) -> Option<String> {
+        let deadline = Instant::now() + wait;
+        let mut buf = vec![0u8; 65536];
+        loop {
+            let left = deadline.checked_duration_since(Instant::now())?;
+            self.socket
+                .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+                .expect("timeout");
+            let (n, _) = self.socket.recv_from(&mut buf).ok()?;
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if seen.contains(&text) {
+                continue;
+            }
+            seen.push(text.clone());
+            return Some(text);
+        }
+    }
+
+    /// 200 to a request (its Via, From, To, Call-ID and CSeq copied).
+    fn ok(&self, request: &str) {
+        let mut response = String::from("SIP/2.0 200 OK\r\n");
+        for line in request.lines() {
+            let name = line.split(':').next().unwrap_or("").to_ascii_lowercase();
+            if ["via", "from", "to", "call-id", "cseq"].contains(&name.as_str()) {
+                response.push_str(line);
+                response.push_str("\r\n");
+            }
+        }
+        response.push_str("Content-Length: 0\r\n\r\n");
+        self.socket
+            .send_to(response.as_bytes(), self.parley)
+            .expect("send");
+    }
+}
+
+fn header<'a>(message: &'a str, name: &str) -> Option<&'a str> {
+    message.lines().find_map(|l| {
+        let (n, v) = l.split_once(':')?;
+        n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+fn body(message: &str) -> &str {
+    message.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+/// Bob fetches juliet's presence (call `call_id`): the 200 says Expires: 0,
+/// then exactly one NOTIFY terminated;reason=timeout with a PIDF body,
+/// answered 200. Returns that body.
+fn fetch_from_phone(world: &World, phone: &Phone, call_id: &str) -> String {
+    let mut seen = Vec::new();
+    phone.subscribe(call_id, 0);
+    let mut notify = None;
+    let mut ok = None;
+    while notify.is_none() || ok.is_none() {
+        let m = phone
+            .recv(Duration::from_secs(10), &mut seen)
+            .unwrap_or_else(|| panic!("ok={ok:?} notify={notify:?}\n{}", world.parley.log()));
+        if header(&m, "Call-ID") != Some(call_id) {
+            continue;
+        }
+        if m.starts_with("SIP/2.0 ") {
+            assert!(m.starts_with("SIP/2.0 200"), "{m}");
+            assert_eq!(header(&m, "Expires"), Some("0"), "{m}");
+            ok = Some(m);
+        } else if m.starts_with("NOTIFY ") {
+            phone.ok(&m);
+            notify = Some(m);
+        }
+    }
+    let notify = notify.unwrap_or_default();
+    assert_eq!(
+        header(&notify, "Subscription-State"),
+        Some("terminated;reason=timeout"),
+        "{notify}"
+    );
+    assert_eq!(
+        header(&notify, "Content-Type"),
+        Some("application/pidf+xml"),
+        "{notify}\n{}",
+        world.parley.log()
+    );
+    // One NOTIFY, nothing more in that dialog.
+    if let Some(m) = phone.recv(Duration::from_secs(1), &mut seen)
+        && header(&m, "Call-ID") == Some(call_id)
+    {
+        panic!("more after the fetch's NOTIFY: {m}");
+    }
+    body(&notify).to_owned()
+}
+
+/// Juliet online with `status`, processed by Prosody once the roster
+/// request sent after it is answered (one session's stanzas go in order).
+async fn juliet_online(world: &World, status: &str) -> XmppClient {
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml(&format!("<presence><status>{status}</status></presence>"))
+        .await;
+    juliet
+        .send_xml("<iq type='get' id='sync'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    juliet
+        .recv_matching(Duration::from_secs(10), |e| {
+            e.name() == "iq" && e.attr("id") == Some("sync")
+        })
+        .await
+        .expect("roster result");
+    juliet
+}
+
+fn is_subscribe(e: &tokio_xmpp::minidom::Element) -> bool {
+    e.name() == "presence" && e.attr("type") == Some("subscribe")
+}
+
+/// RFC 8048 §7.2: Parley knows nothing of juliet, so it probes her as bob;
+/// her roster lets bob see her (subscription `from`), so her server answers
+/// with her presence (RFC 6121 §4.3.2 rule 4), which the NOTIFY carries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_fetch_probes_her_and_notifies_her_presence() {
+    let world = World::start(Options::default());
+    world.prosody.set_roster("juliet", &[(&bob(), "from")]);
+    let mut juliet = juliet_online(&world, "In the garden").await;
+    let phone = Phone::new(world.sip_addr());
+    let pidf = tokio::task::block_in_place(|| fetch_from_phone(&world, &phone, "fetch-probe"));
+    assert!(pidf.contains("<basic>open</basic>"), "{pidf}");
+    assert!(pidf.contains("In the garden"), "{pidf}");
+    nothing_like(
+        &world,
+        &mut juliet,
+        Duration::from_secs(1),
+        "subscribe",
+        is_subscribe,
+    )
+    .await;
+    metric_reaches(&world, &fetches("sip_to_xmpp", "presence"), 1.0).await;
+    metric_reaches(
+        &world,
+        r#"parley_registry_entries{kind="sip_subscriptions_in"}"#,
+        0.0,
+    )
+    .await;
+}
+
+/// RFC 8048 §7.2 for a SIP user she never approved. RFC 6121 §4.3.2 rule 1
+/// has her server answer the probe `unsubscribed`, but Prosody 0.12 routes
+/// that through its outbound roster logic, which drops it for a contact not
+/// in her roster ("outbound presence unsubscribed" in its debug log, nothing
+/// sent): no answer comes. After the bounded wait (2 s) the NOTIFY goes out
+/// anyway, with a PIDF with no tuple (offline, RFC 3856 §6.6), and she has
+/// been asked nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_fetch_without_her_approval_waits_then_shows_nothing_and_asks_her_nothing() {
+    let world = World::start(Options::default());
+    let mut juliet = juliet_online(&world, "In the garden").await;
+    let phone = Phone::new(world.sip_addr());
+    let asked = Instant::now();
+    let pidf = tokio::task::block_in_place(|| fetch_from_phone(&world, &phone, "fetch-unknown"));
+    assert!(pidf.contains("urn:ietf:params:xml:ns:pidf"), "{pidf}");
+    assert!(!pidf.contains("<tuple"), "{pidf}");
+    assert!(!pidf.contains("In the garden"), "{pidf}");
+    nothing_like(
+        &world,
+        &mut juliet,
+        Duration::from_secs(1),
+        "subscribe",
+        is_subscribe,
+    )
+    .await;
+    assert!(
+        asked.elapsed() >= Duration::from_millis(1900),
+        "NOTIFY after {:?}, before the probe wait ran out",
+        asked.elapsed()
+    );
+    metric_reaches(&world, &fetches("sip_to_xmpp", "timeout"), 1.0).await;
+}
+
+/// RFC 8048 §7.2, "if it does not already have presence information": with
+/// bob's own subscription active, his fetch in a new dialog is answered from
+/// it without a probe, and that subscription carries on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_fetch_during_his_subscription_answers_from_it() {
+    let world = World::start(Options::default());
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml("<iq type='get' id='roster'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    juliet
+        .send_xml("<presence><status>On the balcony</status></presence>")
+        .await;
+    let phone = Phone::new(world.sip_addr());
+    let mut seen = Vec::new();
+    phone.subscribe("live", 600);
+    let request = juliet
+        .recv_matching(Duration::from_secs(10), is_subscribe)
+        .await
+        .unwrap_or_else(|| panic!("no subscribe reached juliet\n{}", world.parley.log()));
+    assert_eq!(request.attr("from"), Some(bob().as_str()));
+    juliet
+        .send_xml(&format!("<presence to='{}' type='subscribed'/>", bob()))
+        .await;
+    // NOTIFY pending, then active ones until one carries her status.
+    let active = tokio::task::block_in_place(|| {
+        loop {
+            let m = phone
+                .recv(Duration::from_secs(10), &mut seen)
+                .unwrap_or_else(|| panic!("no active NOTIFY\n{}", world.parley.log()));
+            if m.starts_with("NOTIFY ") {
+                phone.ok(&m);
+                if body(&m).contains("On the balcony") {
+                    break m;
+                }
+            }
+        }
+    });
+    assert!(
+        header(&active, "Subscription-State").is_some_and(|s| s.starts_with("active")),
+        "{active}"
+    );
+    let pidf = tokio::task::block_in_place(|| fetch_from_phone(&world, &phone, "fetch-known"));
+    assert_eq!(pidf, body(&active));
+    metric_reaches(&world, &fetches("sip_to_xmpp", "known"), 1.0).await;
+    metric_reaches(
+        &world,
+        r#"parley_registry_entries{kind="sip_subscriptions_in"}"#,
+        1.0,
+    )
+    .await;
 }
