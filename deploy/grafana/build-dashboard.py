@@ -307,6 +307,15 @@ timeseries(
     12, 12, unit="ops",
 )
 next_line(8)
+timeseries(
+    "Presence polls",
+    "rate(parley_presence_fetches_total) by direction and outcome (RFC 8048 §7): "
+    "xmpp_to_sip = probes for SIP contacts (fetch SUBSCRIBE with Expires: 0), "
+    "sip_to_xmpp = SIP fetches of XMPP users (answered via a probe). known/cached/coalesced "
+    "sent no new request (§8.1); presence got the state; no_state, refused, timeout, failed did not.",
+    [(rate("parley_presence_fetches_total", "direction, outcome"), "{{direction}} {{outcome}}")],
+    6, 18, unit="ops",
+)
 stat(
     "Store persistent",
     "parley_store_persistent: 1 while subscription state is written to the store; "
@@ -314,7 +323,7 @@ stat(
     [(f"min(parley_store_persistent{{{SEL}}})", "")],
     0, 6, mappings=UPDOWN, thresholds=RED_GREEN,
 )
-next_line(4)
+next_line(8)
 
 # --- Receipts and limits --------------------------------------------------------
 row("Receipts, refusals, limits and trust")

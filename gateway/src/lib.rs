@@ -31,6 +31,8 @@ pub mod chat_states;
 pub mod config;
 /// XEP-0030: disco for SIP users at the component domain; the component's features.
 pub mod disco;
+/// RFC 8048 §7: presence polls (probe ↔ SUBSCRIBE with Expires: 0).
+pub mod fetch;
 /// Operator HTTP endpoint: `/metrics`, `/healthz`, `/readyz`.
 pub mod http;
 /// Prometheus metrics.
@@ -276,6 +278,7 @@ pub async fn run_with(
         tasks: tasks.clone(),
         watches: presence::Watches::default(),
         watchers: watchers::Watchers::default(),
+        fetches: fetch::Fetches::new(Duration::from_millis(config.sip.t1_ms)),
         store: store.clone(),
         admission: Arc::clone(&admission),
     });
@@ -319,6 +322,7 @@ pub async fn run_with(
     drop(sip_events);
     router.flush_pending();
     router.watches.stop_all();
+    router.fetches.stop_all();
     router.deactivate_watchers();
     tasks.close();
     if tokio::time::timeout(Duration::from_secs(35), tasks.wait())

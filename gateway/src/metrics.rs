@@ -84,6 +84,45 @@ impl ReceiptEvent {
     }
 }
 
+/// How one presence poll (RFC 8048 §7) was answered (the `outcome` label).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchOutcome {
+    /// From state Parley already held for that pair (a live subscription's last
+    /// NOTIFY), without asking the other side.
+    Known,
+    /// From a fetch of the same pair that finished moments ago (RFC 8048 §8.1).
+    Cached,
+    /// Joined a fetch of the same pair already in flight (RFC 8048 §8.1).
+    Coalesced,
+    /// The other side gave the presence (a NOTIFY with PIDF, presence stanzas).
+    Presence,
+    /// The other side answered without usable state (a NOTIFY without a body
+    /// or with one that says nothing).
+    NoState,
+    /// The other side refused (a SIP error response; an XMPP `unsubscribed`
+    /// or a subscription she has not approved).
+    Refused,
+    /// No answer in time (SIP transaction timeout or Timer N; the probe wait).
+    TimedOut,
+    /// Could not be asked (an unmappable address, a transport error, shutdown).
+    Failed,
+}
+
+impl FetchOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Known => "known",
+            Self::Cached => "cached",
+            Self::Coalesced => "coalesced",
+            Self::Presence => "presence",
+            Self::NoState => "no_state",
+            Self::Refused => "refused",
+            Self::TimedOut => "timeout",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// A bound of design §5 that refused something (the `limit` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limit {
@@ -141,6 +180,7 @@ pub struct Metrics {
     store_persistent: IntGauge,
     subscriptions_restored: IntCounterVec,
     subscription_refreshes: IntCounterVec,
+    presence_fetches: IntCounterVec,
     limit_rejections: IntCounterVec,
     trust_rejections: IntCounterVec,
 }
@@ -362,6 +402,16 @@ impl Metrics {
                     &["outcome"],
                 )?,
             )?,
+            presence_fetches: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_presence_fetches_total",
+                        "Presence polls (RFC 8048 §7: probe <-> SUBSCRIBE Expires: 0), by direction of the request and outcome.",
+                    ),
+                    &["direction", "outcome"],
+                )?,
+            )?,
             limit_rejections: register(
                 r,
                 IntCounterVec::new(
@@ -447,6 +497,14 @@ impl Metrics {
     pub fn subscription_refresh(&self, outcome: &'static str) {
         self.subscription_refreshes
             .with_label_values(&[outcome])
+            .inc();
+    }
+
+    /// Count one presence poll (RFC 8048 §7); `direction` is the way the
+    /// request travelled (`xmpp_to_sip`: a probe became a fetch SUBSCRIBE).
+    pub fn presence_fetch(&self, direction: Direction, outcome: FetchOutcome) {
+        self.presence_fetches
+            .with_label_values(&[direction.label(), outcome.label()])
             .inc();
     }
 
@@ -560,6 +618,26 @@ mod tests {
             text.contains("parley_messages_total{direction=\"xmpp_to_sip\",outcome=\"timeout\"} 1")
         );
         assert!(text.contains("parley_build_info{version="));
+    }
+
+    #[test]
+    fn presence_fetches_count_by_direction_and_outcome() {
+        let m = Metrics::new().expect("metrics");
+        m.presence_fetch(Direction::XmppToSip, FetchOutcome::Coalesced);
+        m.presence_fetch(Direction::SipToXmpp, FetchOutcome::TimedOut);
+        let text = m.render();
+        assert!(
+            text.contains(
+                "parley_presence_fetches_total{direction=\"xmpp_to_sip\",outcome=\"coalesced\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "parley_presence_fetches_total{direction=\"sip_to_xmpp\",outcome=\"timeout\"} 1"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! RFC 8048 §5, XMPP user → SIP contact: an XMPP `subscribe` to a SIP user
 //! becomes a SIP SUBSCRIBE (RFC 3856, RFC 6665); its NOTIFYs become
-//! `<presence/>`; `unsubscribe` becomes SUBSCRIBE with Expires: 0.
+//! `<presence/>`; `unsubscribe` becomes SUBSCRIBE with Expires: 0. A probe is
+//! answered from the subscription's last NOTIFY, or by a fetch (RFC 8048
+//! §7.1, `fetch.rs`).
 //!
 //! Each subscription is kept in the store; after a restart [`Router::restore_watches`]
 //! refreshes the stored dialogs (or subscribes afresh where a dialog is gone),
@@ -98,6 +100,16 @@ impl Watches {
         self.by_pair.iter().filter(|e| e.key().0 == watcher).count()
     }
 
+    /// The presence the last NOTIFY of `watcher`'s live subscription to
+    /// `contact` gave, if there is one and it said something.
+    pub(crate) fn last_presence(&self, watcher: &Jid, contact: &Jid) -> Option<Presence> {
+        let call_id = self
+            .by_pair
+            .get(&(watcher.to_string(), contact.to_string()))?
+            .clone();
+        self.by_call_id.get(&call_id)?.last.clone()
+    }
+
     fn remove(&self, call_id: &str) -> Option<Watch> {
         let (_, w) = self.by_call_id.remove(call_id)?;
         self.by_pair
@@ -119,6 +131,9 @@ impl Router {
             debug!("presence with unparsable addresses ignored");
             return;
         };
+        // An answer to a probe Parley sent for a SIP fetch (RFC 8048 §7.2)
+        // still goes on to any subscription of the same pair.
+        self.probe_answer(&from, &to, &p);
         if matches!(
             p.presence_type,
             None | Some(
@@ -136,20 +151,8 @@ impl Router {
                     self.unsubscribe(&call_id);
                 }
             }
-            Some(PresenceType::Probe) => {
-                // RFC 8048 §7.1 turns a probe into a fetch SUBSCRIBE; while a
-                // subscription is live its last NOTIFY already holds the answer.
-                let last = self
-                    .watches
-                    .by_pair
-                    .get(&pair)
-                    .and_then(|c| self.watches.by_call_id.get(c.as_str())?.last.clone());
-                let reply = last.unwrap_or_else(|| Presence {
-                    presence_type: Some(PresenceType::Unavailable),
-                    ..Presence::default()
-                });
-                self.send_presence(&to.bare(), &from.bare(), reply);
-            }
+            // RFC 8048 §7.1: answered from a live subscription or by a fetch.
+            Some(PresenceType::Probe) => self.xmpp_probe(from, to.bare()),
             _ => debug!(kind = ?p.presence_type, "presence to a SIP user not mapped"),
         }
     }
@@ -498,6 +501,12 @@ impl Router {
             .and_then(|s| SubscriptionState::parse(&s));
         let body = request.body().to_vec();
         let (_, responder) = request.into_responder();
+        // RFC 8048 §7.1: the NOTIFY a fetch triggered (RFC 6665 §4.4.3); it
+        // ends that dialog and touches no subscription.
+        let Some(body) = self.fetch_notify(&call_id, body) else {
+            responder.respond(200, None, vec![], None);
+            return;
+        };
         let Some(mut w) = self.watches.by_call_id.get_mut(&call_id) else {
             // RFC 6665 §4.1.3: a NOTIFY matching no subscription gets 481.
             responder.respond(481, None, vec![], None);
@@ -543,7 +552,7 @@ impl Router {
         }
     }
 
-    fn send_presence(&self, from: &Jid, to: &Jid, mut p: Presence) {
+    pub(crate) fn send_presence(&self, from: &Jid, to: &Jid, mut p: Presence) {
         p.from = Some(from.to_string());
         p.to = Some(to.to_string());
         if let Err(e) = self.xmpp.try_send(Stanza::Presence(p)) {
@@ -552,7 +561,7 @@ impl Router {
     }
 }
 
-fn typed(t: PresenceType) -> Presence {
+pub(crate) fn typed(t: PresenceType) -> Presence {
     Presence {
         presence_type: Some(t),
         ..Presence::default()
@@ -572,7 +581,7 @@ fn refresh_wait(expires: u32) -> Duration {
 }
 
 /// RFC 3856 §6: Event: presence, Accept: application/pidf+xml.
-fn subscribe_headers(expires: u32) -> Vec<(String, String)> {
+pub(crate) fn subscribe_headers(expires: u32) -> Vec<(String, String)> {
     vec![
         ("Event".to_owned(), "presence".to_owned()),
         ("Accept".to_owned(), "application/pidf+xml".to_owned()),

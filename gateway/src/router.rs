@@ -43,6 +43,7 @@ pub struct Router {
     pub(crate) tasks: TaskTracker,
     pub(crate) watches: crate::presence::Watches,
     pub(crate) watchers: crate::watchers::Watchers,
+    pub(crate) fetches: crate::fetch::Fetches,
     pub(crate) store: crate::store::Store,
     pub(crate) admission: Arc<crate::admission::Admission>,
 }

@@ -2,7 +2,9 @@
 //! user becomes `<presence type='subscribe'/>`; Parley is the notifier
 //! (RFC 6665 §4.2): NOTIFY `pending` at once, `active` with PIDF once the XMPP
 //! user answers `subscribed` and whenever her presence changes, `terminated`
-//! on `unsubscribed` (reason=rejected), on un-SUBSCRIBE and on expiry.
+//! on `unsubscribed` (reason=rejected), on un-SUBSCRIBE and on expiry. A
+//! SUBSCRIBE with Expires: 0 in a new dialog is a fetch (RFC 8048 §7.2,
+//! `fetch.rs`): one NOTIFY, nothing kept.
 //!
 //! Each subscription (dialog, expiry, whether approved, last PIDF) is kept in
 //! the store; after a restart [`Router::restore_watchers`] re-arms expiry and
@@ -91,6 +93,18 @@ impl Watchers {
         self.by_pair.iter().filter(|e| e.key().0 == watcher).count()
     }
 
+    /// RFC 8048 §7.2: what `watcher`'s own subscription to `target`, if any,
+    /// says for a fetch: whether she approved it, and the PIDF its last
+    /// NOTIFY carried (her current presence as that subscriber may see it).
+    pub(crate) fn standing(&self, watcher: &Jid, target: &Jid) -> Option<(bool, Option<String>)> {
+        let call_id = self
+            .by_pair
+            .get(&(watcher.to_string(), target.to_string()))?
+            .clone();
+        let w = self.by_call_id.get(&call_id)?;
+        Some((w.active, w.last_pidf.clone()))
+    }
+
     fn remove(&self, call_id: &str) -> Option<Watcher> {
         let (_, w) = self.by_call_id.remove(call_id)?;
         self.by_pair
@@ -169,21 +183,14 @@ impl Router {
                 return;
             }
         };
-        if self.watchers.count_for(&watcher.to_string()) >= self.admission.subscriptions_per_user {
-            // `limits.subscriptions_per_user`. RFC 6665 §4.2.1.2: when "it can be
-            // automatically authoritatively determined that the subscriber is not
-            // authorized to subscribe, the notifier SHOULD reply ... with a 403".
-            self.admission.subscription_cap_reached();
-            responder.respond(403, Some("Too Many Subscriptions"), vec![], None);
-            return;
-        }
         let Ok(dialog) = Dialog::from_request(view.message(), responder.to_tag()) else {
             responder.respond(400, Some("Bad Dialog Request"), vec![], None);
             return;
         };
-        let mut headers = vec![("Expires".to_owned(), expires.to_string())];
-        headers.push(("Contact".to_owned(), contact));
-        responder.respond(200, None, headers, None);
+        let ok = vec![
+            ("Expires".to_owned(), expires.to_string()),
+            ("Contact".to_owned(), contact),
+        ];
         let w = Watcher {
             watcher: watcher.clone(),
             target: target.clone(),
@@ -194,10 +201,21 @@ impl Router {
             last_pidf: None,
         };
         if expires == 0 {
-            // A fetch (RFC 6665 §4.4.3) of a user who has not authorised anyone here.
-            self.notify(w, "terminated;reason=timeout", false);
+            // RFC 6665 §4.4.3: a fetch, one NOTIFY and no lasting subscription —
+            // so it holds nothing that `subscriptions_per_user` bounds.
+            responder.respond(200, None, ok, None);
+            self.sip_fetch(w);
             return;
         }
+        if self.watchers.count_for(&watcher.to_string()) >= self.admission.subscriptions_per_user {
+            // `limits.subscriptions_per_user`. RFC 6665 §4.2.1.2: when "it can be
+            // automatically authoritatively determined that the subscriber is not
+            // authorized to subscribe, the notifier SHOULD reply ... with a 403".
+            self.admission.subscription_cap_reached();
+            responder.respond(403, Some("Too Many Subscriptions"), vec![], None);
+            return;
+        }
+        responder.respond(200, None, ok, None);
         debug!(%call_id, "SIP SUBSCRIBE → XMPP subscribe");
         // RFC 6665 §4.2.1.2: a NOTIFY right away; pending until she answers.
         let mut w = w;
@@ -351,29 +369,42 @@ impl Router {
     /// The caller holds `w` (possibly inside the map): no map access here.
     fn notify_state(&self, w: &mut Watcher, state: &str, with_body: bool) {
         let body = if with_body {
-            let entity = self
-                .mapper
-                .xmpp_user_to_sip(&w.target)
-                .map(|a| a.to_string())
-                .unwrap_or_default();
             let presences: Vec<Presence> = w.resources.values().cloned().collect();
-            match to_pidf(&entity, &presences, &self.mapper, true) {
-                Ok(pidf) => {
-                    let xml = pidf.to_xml();
-                    if state.starts_with("active") && w.last_pidf.as_deref() == Some(xml.as_str()) {
-                        return;
-                    }
-                    w.last_pidf = Some(xml.clone());
-                    Some(("application/pidf+xml".to_owned(), Bytes::from(xml)))
-                }
-                Err(e) => {
-                    self.metrics.error(e.kind());
-                    None
-                }
+            let Some(xml) = self.pidf_for(&w.target, &presences) else {
+                self.send_notify(w, state, None);
+                return;
+            };
+            if state.starts_with("active") && w.last_pidf.as_deref() == Some(xml.as_str()) {
+                return;
             }
+            w.last_pidf = Some(xml.clone());
+            Some(xml)
         } else {
             None
         };
+        self.send_notify(w, state, body);
+    }
+
+    /// RFC 8048 §6.2: the PIDF document for `target`'s resources (`None` when
+    /// it cannot be written; counted as an error).
+    pub(crate) fn pidf_for(&self, target: &Jid, presences: &[Presence]) -> Option<String> {
+        let entity = self
+            .mapper
+            .xmpp_user_to_sip(target)
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        match to_pidf(&entity, presences, &self.mapper, true) {
+            Ok(pidf) => Some(pidf.to_xml()),
+            Err(e) => {
+                self.metrics.error(e.kind());
+                None
+            }
+        }
+    }
+
+    /// Send the next NOTIFY of `w`'s dialog with `state` and an optional PIDF body.
+    pub(crate) fn send_notify(&self, w: &mut Watcher, state: &str, pidf: Option<String>) {
+        let body = pidf.map(|xml| ("application/pidf+xml".to_owned(), Bytes::from(xml)));
         let request = w.dialog.next_request("NOTIFY");
         let outgoing = OutgoingRequest::in_dialog(
             request,
@@ -390,7 +421,7 @@ impl Router {
         });
     }
 
-    fn send_presence_typed(&self, from: &Jid, to: &Jid, t: PresenceType) {
+    pub(crate) fn send_presence_typed(&self, from: &Jid, to: &Jid, t: PresenceType) {
         let p = Presence {
             from: Some(from.to_string()),
             to: Some(to.to_string()),

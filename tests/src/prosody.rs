@@ -95,6 +95,42 @@ impl Prosody {
         );
     }
 
+    /// Write `user`'s roster straight into Prosody's internal storage, each
+    /// item `(bare JID, subscription)` (`none`, `to`, `from`, `both`): a
+    /// subscription state without the stanza exchange that would make it.
+    /// Call it before anything loads that roster (her login, a probe to her):
+    /// Prosody caches loaded rosters.
+    pub fn set_roster(&self, user: &str, items: &[(&str, &str)]) {
+        // util/datamanager.lua: every non-alphanumeric character as %xx.
+        let encode = |s: &str| -> String {
+            s.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_string()
+                    } else {
+                        format!("%{:02x}", c as u32)
+                    }
+                })
+                .collect()
+        };
+        let dir = self
+            .dir
+            .path()
+            .join("data")
+            .join(encode(&self.config.domain))
+            .join("roster");
+        fs::create_dir_all(&dir).expect("create Prosody roster dir");
+        let mut lua =
+            String::from("return {\n\t[false] = { [\"version\"] = 1; [\"pending\"] = {}; };\n");
+        for (jid, subscription) in items {
+            lua.push_str(&format!(
+                "\t[{jid:?}] = {{ [\"subscription\"] = {subscription:?}; [\"groups\"] = {{}}; }};\n"
+            ));
+        }
+        lua.push_str("};\n");
+        fs::write(dir.join(format!("{}.dat", encode(user))), lua).expect("write roster");
+    }
+
     /// Stop Prosody (SIGTERM, then SIGKILL after 5 s). Idempotent.
     pub fn stop(&mut self) {
         let Some(mut child) = self.child.take() else {

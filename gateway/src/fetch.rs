@@ -1,0 +1,628 @@
+//! RFC 8048 §7, "polling" for presence, both ways.
+//!
+//! §7.1, XMPP → SIP: a probe for a SIP contact becomes "a SUBSCRIBE request
+//! with an Expires header value of zero ("0") in a new dialog". RFC 6665
+//! §4.4.3: the notifier answers with one NOTIFY "containing resource state",
+//! whose Subscription-State is "terminated" with reason "timeout"; Parley
+//! turns its PIDF into one `<presence/>` for the prober (mapped as every
+//! NOTIFY is, RFC 8048 §6.3), or `unavailable` when the fetch fails or says
+//! nothing. A probe while a live subscription of the same pair has had a
+//! NOTIFY is answered from that NOTIFY, without a fetch.
+//!
+//! §7.2, SIP → XMPP: a SUBSCRIBE with Expires: 0 in a new dialog gets 200 and
+//! one NOTIFY `terminated;reason=timeout` with the XMPP user's current state
+//! (RFC 6665 §4.2.1.2, §4.4.3). Parley sends `<presence type='probe'/>` "if it
+//! does not already have presence information about the contact", waits
+//! [`PROBE_WAIT`] at most for her server's answer (RFC 6121 §4.3.2), then
+//! NOTIFYs whatever it has.
+//!
+//! A fetch leaves nothing behind either way: no store row, no subscription,
+//! no `subscribe`/`unsubscribed` stanza.
+//!
+//! RFC 8048 §8.1 (amplification): a burst of probes must not become a burst
+//! of SUBSCRIBEs. Fetches for the same (prober, contact) pair are coalesced
+//! while one is in flight, and a finished one's answer is reused for
+//! [`FETCH_REUSE`]. Answers are never shared between probers: a SIP presence
+//! server may show different watchers different things, and "a gateway MUST
+//! NOT route or deliver a presence notification to any entity other than the
+//! intended recipient" (RFC 8048 §8.2).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use dashmap::DashMap;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info};
+
+use parley_mapping::address::Jid;
+use parley_mapping::presence::pidf_body_to_xmpp;
+use parley_sip::{OutgoingRequest, TransactionError};
+use parley_xmpp::stanza::{Presence, PresenceType};
+
+use crate::metrics::{Direction, FetchOutcome};
+use crate::presence::{subscribe_headers, typed};
+use crate::router::Router;
+use crate::watchers::Watcher;
+
+/// How long a finished §7.1 fetch answers further probes of the same pair,
+/// instead of a new SUBSCRIBE. Prosody probes every contact at each login, so
+/// a user whose phone, laptop and tablet come online together would otherwise
+/// poll each SIP contact three times; RFC 6665 §4.4.3 asks that polling be
+/// "used only sparingly". 30 s keeps that to one SUBSCRIBE per pair per half
+/// minute while a presence change reaches a prober no later than that (she
+/// wanting live presence subscribes instead, RFC 8048 §5).
+pub const FETCH_REUSE: Duration = Duration::from_secs(30);
+
+/// §7.2: the longest a SIP fetch waits for the XMPP user's server to answer
+/// the probe. RFC 6121 §4.3.2 has it answer at once, but only a subscribed
+/// prober gets her presence; others get `unsubscribed` (which ends the wait)
+/// or, from Prosody 0.12, nothing at all — then the NOTIFY goes out without
+/// her state when this runs out.
+pub const PROBE_WAIT: Duration = Duration::from_secs(2);
+
+/// §7.2: after the first available presence, how long to wait for those of
+/// her other resources (RFC 6121 §4.3.2 rule 4: one stanza per resource).
+const PROBE_GATHER: Duration = Duration::from_millis(200);
+
+/// §7.2: answers buffered per probe; a flood beyond it is dropped.
+const PROBE_ANSWERS: usize = 16;
+
+/// Slots kept before a purge of finished ones runs (then twice what remains).
+const PURGE_MIN: usize = 1024;
+
+/// Who waits for a fetch, keyed by pair; and what finished fetches found, for
+/// [`FETCH_REUSE`]. Pure bookkeeping: time comes in as `now`.
+pub(crate) struct FetchTable<K, W, R> {
+    slots: HashMap<K, Slot<W, R>>,
+    reuse: Duration,
+    purge_at: usize,
+}
+
+enum Slot<W, R> {
+    Running(Vec<W>),
+    Done { at: Instant, result: R },
+}
+
+/// What [`FetchTable::begin`] decided.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Begin<W, R> {
+    /// Nothing in flight or fresh: the caller fetches, then calls `finish`.
+    Start,
+    /// A fetch is in flight; the waiter gets its result.
+    Joined,
+    /// A fetch finished less than `reuse` ago: its result, and the waiter back.
+    Reuse(W, R),
+}
+
+impl<K: Eq + Hash, W, R: Clone> FetchTable<K, W, R> {
+    /// An empty table whose results answer for `reuse` (zero: never).
+    pub(crate) fn new(reuse: Duration) -> Self {
+        Self {
+            slots: HashMap::new(),
+            reuse,
+            purge_at: PURGE_MIN,
+        }
+    }
+
+    /// `waiter` wants the result for `key`.
+    pub(crate) fn begin(&mut self, key: K, waiter: W, now: Instant) -> Begin<W, R> {
+        self.purge(now);
+        match self.slots.get_mut(&key) {
+            Some(Slot::Running(waiters)) => {
+                waiters.push(waiter);
+                Begin::Joined
+            }
+            Some(Slot::Done { at, result }) if now.saturating_duration_since(*at) < self.reuse => {
+                Begin::Reuse(waiter, result.clone())
+            }
+            _ => {
+                self.slots.insert(key, Slot::Running(vec![waiter]));
+                Begin::Start
+            }
+        }
+    }
+
+    /// The fetch for `key` ended with `result`: everyone who waited.
+    pub(crate) fn finish(&mut self, key: K, result: R, now: Instant) -> Vec<W> {
+        let waiters = match self.slots.remove(&key) {
+            Some(Slot::Running(waiters)) => waiters,
+            _ => Vec::new(),
+        };
+        if !self.reuse.is_zero() {
+            self.slots.insert(key, Slot::Done { at: now, result });
+        }
+        waiters
+    }
+
+    /// Pairs with a fetch in flight or a result still reused.
+    pub(crate) fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Forget results too old to reuse, once the table has grown: memory stays
+    /// bounded by the pairs fetched within [`FETCH_REUSE`].
+    fn purge(&mut self, now: Instant) {
+        if self.slots.len() < self.purge_at {
+            return;
+        }
+        let reuse = self.reuse;
+        self.slots.retain(|_, slot| match slot {
+            Slot::Running(_) => true,
+            Slot::Done { at, .. } => now.saturating_duration_since(*at) < reuse,
+        });
+        self.purge_at = (self.slots.len() * 2).max(PURGE_MIN);
+    }
+}
+
+/// Outcome of waiting for the answers to one §7.2 probe.
+#[derive(Debug)]
+pub(crate) struct Gathered {
+    /// Her available resources' presence, by full JID.
+    pub(crate) resources: BTreeMap<String, Presence>,
+    /// `Presence` (she answered), `Refused` (`unsubscribed`), `TimedOut`.
+    pub(crate) outcome: FetchOutcome,
+}
+
+/// RFC 6121 §4.3.2: collect a probe's answers until `unavailable` (rule 3:
+/// no available resource), `unsubscribed` (rule 1: the prober is not
+/// authorised), [`PROBE_GATHER`] after the last available presence (rule 4,
+/// one per resource), or `wait` in all.
+pub(crate) async fn gather(mut answers: mpsc::Receiver<Presence>, wait: Duration) -> Gathered {
+    let deadline = Instant::now() + wait;
+    let mut until = deadline;
+    let mut resources = BTreeMap::new();
+    let mut outcome = FetchOutcome::TimedOut;
+    while let Ok(Some(p)) = tokio::time::timeout_at(until, answers.recv()).await {
+        let from = p.from.clone().unwrap_or_default();
+        match p.presence_type {
+            None => {
+                resources.insert(from, p);
+                outcome = FetchOutcome::Presence;
+                until = deadline.min(Instant::now() + PROBE_GATHER);
+            }
+            Some(PresenceType::Unavailable) => {
+                resources.remove(&from);
+                outcome = FetchOutcome::Presence;
+                if resources.is_empty() {
+                    break;
+                }
+            }
+            Some(PresenceType::Unsubscribed) if resources.is_empty() => {
+                outcome = FetchOutcome::Refused;
+                break;
+            }
+            _ => {}
+        }
+    }
+    Gathered { resources, outcome }
+}
+
+type Pair = (String, String);
+
+/// Polls in flight both ways (none of it is stored).
+pub struct Fetches {
+    /// §7.1 by (prober bare JID, contact): probers waiting, recent results
+    /// (`None`: nothing usable, answered `unavailable`).
+    outgoing: Mutex<FetchTable<Pair, Jid, Option<Presence>>>,
+    /// §7.1 fetch dialogs by Call-ID, waiting for their NOTIFY's body.
+    notifies: DashMap<String, oneshot::Sender<Vec<u8>>>,
+    /// §7.2 by (SIP watcher's JID, XMPP user): the fetch dialogs to NOTIFY.
+    incoming: Mutex<FetchTable<Pair, Watcher, Option<String>>>,
+    /// §7.2 probes awaiting the XMPP user's answer, same key.
+    probes: DashMap<Pair, mpsc::Sender<Presence>>,
+    /// §7.1: RFC 6665 §4.1.2.4 Timer N, 64*T1, bounds the wait for the NOTIFY.
+    notify_wait: Duration,
+    /// Ends the waits at shutdown.
+    stop: CancellationToken,
+}
+
+impl Fetches {
+    /// `t1`: the SIP T1 timer (RFC 3261 §17.1.1.1), for Timer N.
+    pub fn new(t1: Duration) -> Self {
+        Self {
+            outgoing: Mutex::new(FetchTable::new(FETCH_REUSE)),
+            notifies: DashMap::new(),
+            incoming: Mutex::new(FetchTable::new(Duration::ZERO)),
+            probes: DashMap::new(),
+            notify_wait: t1 * 64,
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// Shutdown: fetches still waiting answer with what they have now.
+    pub fn stop_all(&self) {
+        self.stop.cancel();
+    }
+
+    /// Fetches in flight (and §7.1 results kept for reuse).
+    pub fn len(&self) -> usize {
+        lock(&self.outgoing).len() + lock(&self.incoming).len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The table even after a panic elsewhere poisoned the lock: it holds no
+/// invariant a half-done update could break worse than a lost waiter.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Router {
+    /// RFC 8048 §7.1: a probe from `prober` (full or bare JID, as sent) for
+    /// the SIP user `contact`. The answer goes to the address the probe came
+    /// from, as RFC 6121 §4.3.2 has the contact's server reply "to the user"
+    /// who probed (Prosody 0.12 probes from the full JID at login).
+    pub(crate) fn xmpp_probe(self: &Arc<Self>, prober: Jid, contact: Jid) {
+        let bare = prober.bare();
+        if let Some(last) = self.watches.last_presence(&bare, &contact) {
+            self.metrics
+                .presence_fetch(Direction::XmppToSip, FetchOutcome::Known);
+            self.send_presence(&contact, &prober, last);
+            return;
+        }
+        let key = (bare.to_string(), contact.to_string());
+        let begun = lock(&self.fetches.outgoing).begin(key.clone(), prober, Instant::now());
+        match begun {
+            Begin::Reuse(prober, result) => {
+                debug!(%contact, "probe answered from a recent fetch (RFC 8048 §8.1)");
+                self.metrics
+                    .presence_fetch(Direction::XmppToSip, FetchOutcome::Cached);
+                self.answer_probe(&contact, &prober, result);
+            }
+            Begin::Joined => {
+                debug!(%contact, "probe joins the fetch in flight (RFC 8048 §8.1)");
+                self.metrics
+                    .presence_fetch(Direction::XmppToSip, FetchOutcome::Coalesced);
+            }
+            Begin::Start => {
+                let router = Arc::clone(self);
+                self.tasks.spawn(async move {
+                    let (outcome, result) = router.fetch_from_sip(&bare, &contact).await;
+                    router.metrics.presence_fetch(Direction::XmppToSip, outcome);
+                    let waiters =
+                        lock(&router.fetches.outgoing).finish(key, result.clone(), Instant::now());
+                    // One answer per address, however many probes it sent.
+                    let mut answered = HashSet::new();
+                    for prober in waiters {
+                        if answered.insert(prober.to_string()) {
+                            router.answer_probe(&contact, &prober, result.clone());
+                        }
+                    }
+                });
+            }
+        }
+    }
+
+    /// `<presence/>` from the fetch, else `unavailable` (RFC 6121 §4.3.2 rule 3).
+    fn answer_probe(&self, contact: &Jid, prober: &Jid, result: Option<Presence>) {
+        let p = result.unwrap_or_else(|| typed(PresenceType::Unavailable));
+        self.send_presence(contact, prober, p);
+    }
+
+    /// RFC 8048 §7.1 (Example 23): SUBSCRIBE with Expires: 0 in a new dialog
+    /// (new Call-ID and From tag) from `prober`'s SIP address to `contact`,
+    /// then the presence its NOTIFY carries.
+    async fn fetch_from_sip(
+        &self,
+        prober: &Jid,
+        contact: &Jid,
+    ) -> (FetchOutcome, Option<Presence>) {
+        let (Ok(target), Ok(from)) = (
+            self.mapper.jid_to_sip_user(contact),
+            self.mapper.xmpp_user_to_sip(prober),
+        ) else {
+            return (FetchOutcome::Failed, None);
+        };
+        let correlation = self.registry.next_correlation();
+        let call_id = format!("parley-fetch-{correlation:x}@{}", self.component_domain);
+        // The NOTIFY can overtake the 2xx (RFC 6665 §4.1.2.4): listen first.
+        let (notified, notify) = oneshot::channel();
+        self.fetches.notifies.insert(call_id.clone(), notified);
+        let request = OutgoingRequest {
+            method: "SUBSCRIBE".to_owned(),
+            request_uri: target.to_string(),
+            from: format!("<{from}>;tag=pf{correlation:x}"),
+            to: format!("<{target}>"),
+            call_id: Some(call_id.clone()),
+            headers: subscribe_headers(0),
+            body: None,
+        };
+        debug!(correlation, %call_id, "XMPP probe → SIP fetch SUBSCRIBE (Expires: 0)");
+        let answer = match self.sip.send_request(request).await {
+            Ok(r) if (200..300).contains(&r.status) => {
+                tokio::select! {
+                    body = notify => match body {
+                        Ok(body) => self.fetched(&body, contact, prober),
+                        Err(_) => (FetchOutcome::Failed, None),
+                    },
+                    () = tokio::time::sleep(self.fetches.notify_wait) => {
+                        info!(correlation, "no NOTIFY for the fetch within Timer N");
+                        (FetchOutcome::TimedOut, None)
+                    }
+                    () = self.fetches.stop.cancelled() => (FetchOutcome::Failed, None),
+                }
+            }
+            Ok(r) => {
+                info!(correlation, status = r.status, "SIP fetch refused");
+                (FetchOutcome::Refused, None)
+            }
+            Err(TransactionError::Timeout) => {
+                info!(correlation, "SIP fetch timed out");
+                (FetchOutcome::TimedOut, None)
+            }
+            Err(e) => {
+                info!(correlation, error = %e, "SIP fetch could not be sent");
+                self.metrics.error(e.kind());
+                (FetchOutcome::Failed, None)
+            }
+        };
+        self.fetches.notifies.remove(&call_id);
+        answer
+    }
+
+    /// RFC 8048 §6.3: the fetch NOTIFY's PIDF as presence. RFC 6665 §4.1.2.3:
+    /// a final NOTIFY may come "with and without state"; without, nothing is known.
+    fn fetched(
+        &self,
+        body: &[u8],
+        contact: &Jid,
+        prober: &Jid,
+    ) -> (FetchOutcome, Option<Presence>) {
+        if body.is_empty() {
+            return (FetchOutcome::NoState, None);
+        }
+        match pidf_body_to_xmpp(body, contact, prober) {
+            Ok(Some(p)) => (FetchOutcome::Presence, Some(p)),
+            Ok(None) => (FetchOutcome::NoState, None),
+            Err(e) => {
+                self.metrics.error(e.kind());
+                (FetchOutcome::NoState, None)
+            }
+        }
+    }
+
+    /// A NOTIFY with `call_id`: hand its body to the fetch waiting on that
+    /// dialog and return `None`, or give the body back when no fetch waits.
+    /// Only the first NOTIFY counts: a fetch's is final (RFC 6665 §4.4.3),
+    /// so a later one finds no dialog and gets 481 (§4.1.3).
+    pub(crate) fn fetch_notify(&self, call_id: &str, body: Vec<u8>) -> Option<Vec<u8>> {
+        match self.fetches.notifies.remove(call_id) {
+            Some((_, waiting)) => {
+                let _ = waiting.send(body);
+                None
+            }
+            None => Some(body),
+        }
+    }
+
+    /// RFC 8048 §7.2: a fetch from a SIP user; `w` holds the dialog the 200
+    /// just created (Expires: 0), and is kept nowhere.
+    pub(crate) fn sip_fetch(self: &Arc<Self>, w: Watcher) {
+        match self.watchers.standing(&w.watcher, &w.target) {
+            // Her presence as this subscriber's live subscription last showed it.
+            Some((true, Some(pidf))) => {
+                self.metrics
+                    .presence_fetch(Direction::SipToXmpp, FetchOutcome::Known);
+                self.fetch_answer(w, Some(pidf));
+                return;
+            }
+            // She has not approved his subscription: a probe would be answered
+            // `unsubscribed` (RFC 6121 §4.3.2 rule 1), which would read as her
+            // refusing it. Nothing to show him (see `fetch_answer`).
+            Some((false, _)) => {
+                self.metrics
+                    .presence_fetch(Direction::SipToXmpp, FetchOutcome::Refused);
+                let offline = self.pidf_for(&w.target, &[]);
+                self.fetch_answer(w, offline);
+                return;
+            }
+            _ => {}
+        }
+        let (watcher, target) = (w.watcher.clone(), w.target.clone());
+        let key = (watcher.to_string(), target.to_string());
+        let begun = lock(&self.fetches.incoming).begin(key.clone(), w, Instant::now());
+        match begun {
+            Begin::Reuse(w, pidf) => self.fetch_answer(w, pidf),
+            Begin::Joined => {
+                self.metrics
+                    .presence_fetch(Direction::SipToXmpp, FetchOutcome::Coalesced);
+            }
+            Begin::Start => {
+                let (answers, rx) = mpsc::channel(PROBE_ANSWERS);
+                self.fetches.probes.insert(key.clone(), answers);
+                debug!(%watcher, %target, "SIP fetch → XMPP probe (RFC 8048 §7.2)");
+                self.send_presence_typed(&watcher, &target, PresenceType::Probe);
+                let router = Arc::clone(self);
+                self.tasks.spawn(async move {
+                    let gathered = tokio::select! {
+                        g = gather(rx, PROBE_WAIT) => g,
+                        () = router.fetches.stop.cancelled() => Gathered {
+                            resources: BTreeMap::new(),
+                            outcome: FetchOutcome::Failed,
+                        },
+                    };
+                    router.fetches.probes.remove(&key);
+                    router
+                        .metrics
+                        .presence_fetch(Direction::SipToXmpp, gathered.outcome);
+                    let presences: Vec<Presence> = gathered.resources.into_values().collect();
+                    let pidf = router.pidf_for(&target, &presences);
+                    let waiters =
+                        lock(&router.fetches.incoming).finish(key, pidf.clone(), Instant::now());
+                    for w in waiters {
+                        router.fetch_answer(w, pidf.clone());
+                    }
+                });
+            }
+        }
+    }
+
+    /// A presence stanza from `from` to the SIP user `to`: if a §7.2 probe of
+    /// that pair waits, it is (part of) the answer.
+    pub(crate) fn probe_answer(&self, from: &Jid, to: &Jid, p: &Presence) {
+        if !matches!(
+            p.presence_type,
+            None | Some(PresenceType::Unavailable | PresenceType::Unsubscribed)
+        ) {
+            return;
+        }
+        let key = (to.bare().to_string(), from.bare().to_string());
+        if let Some(answers) = self.fetches.probes.get(&key) {
+            let mut p = p.clone();
+            p.from = Some(from.to_string());
+            let _ = answers.try_send(p);
+        }
+    }
+
+    /// RFC 6665 §4.4.3: the one NOTIFY of a fetch, `terminated;reason=timeout`.
+    /// Without her presence it carries a PIDF with no tuple (RFC 3863 §4.1.1
+    /// allows "any number (including 0)"), what a subscriber sees when she
+    /// is offline: RFC 6665 §4.2.1.2 allows "an empty or neutral body", and
+    /// RFC 3856 §6.6 has a notifier not reveal that it withholds presence,
+    /// "typically ... by indicating "offline"".
+    fn fetch_answer(&self, mut w: Watcher, pidf: Option<String>) {
+        self.send_notify(&mut w, "terminated;reason=timeout", pidf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(p: &str) -> Pair {
+        (p.to_owned(), "bob@sip.example.net".to_owned())
+    }
+
+    #[test]
+    fn concurrent_fetches_of_a_pair_coalesce_and_share_the_result() {
+        let now = Instant::now();
+        let mut t: FetchTable<Pair, &str, u8> = FetchTable::new(FETCH_REUSE);
+        assert_eq!(t.begin(key("juliet"), "juliet/a", now), Begin::Start);
+        assert_eq!(t.begin(key("juliet"), "juliet/b", now), Begin::Joined);
+        assert_eq!(t.begin(key("juliet"), "juliet/a", now), Begin::Joined);
+        assert_eq!(
+            t.finish(key("juliet"), 7, now),
+            vec!["juliet/a", "juliet/b", "juliet/a"]
+        );
+    }
+
+    #[test]
+    fn a_finished_fetch_answers_until_reuse_runs_out() {
+        let now = Instant::now();
+        let mut t: FetchTable<Pair, &str, u8> = FetchTable::new(FETCH_REUSE);
+        assert_eq!(t.begin(key("juliet"), "juliet", now), Begin::Start);
+        t.finish(key("juliet"), 7, now);
+        let later = now + FETCH_REUSE - Duration::from_millis(1);
+        assert_eq!(
+            t.begin(key("juliet"), "juliet", later),
+            Begin::Reuse("juliet", 7)
+        );
+        assert_eq!(
+            t.begin(key("juliet"), "juliet", now + FETCH_REUSE),
+            Begin::Start
+        );
+    }
+
+    /// RFC 8048 §8.2: one prober's result never answers another.
+    #[test]
+    fn results_are_not_shared_between_probers() {
+        let now = Instant::now();
+        let mut t: FetchTable<Pair, &str, u8> = FetchTable::new(FETCH_REUSE);
+        assert_eq!(t.begin(key("juliet"), "juliet", now), Begin::Start);
+        assert_eq!(t.begin(key("romeo"), "romeo", now), Begin::Start);
+        assert_eq!(t.finish(key("juliet"), 1, now), vec!["juliet"]);
+        assert_eq!(t.begin(key("romeo"), "romeo", now), Begin::Joined);
+    }
+
+    #[test]
+    fn without_reuse_every_fetch_after_the_last_starts_anew() {
+        let now = Instant::now();
+        let mut t: FetchTable<Pair, &str, u8> = FetchTable::new(Duration::ZERO);
+        assert_eq!(t.begin(key("bob"), "1", now), Begin::Start);
+        assert_eq!(t.begin(key("bob"), "2", now), Begin::Joined);
+        assert_eq!(t.finish(key("bob"), 0, now), vec!["1", "2"]);
+        assert_eq!(t.len(), 0);
+        assert_eq!(t.begin(key("bob"), "3", now), Begin::Start);
+    }
+
+    #[test]
+    fn stale_results_are_purged_once_the_table_grows() {
+        let now = Instant::now();
+        let mut t: FetchTable<Pair, u32, u8> = FetchTable::new(FETCH_REUSE);
+        for i in 1..PURGE_MIN {
+            let k = key(&format!("u{i}"));
+            assert_eq!(t.begin(k.clone(), 0, now), Begin::Start);
+            t.finish(k, 0, now);
+        }
+        assert_eq!(t.begin(key("busy"), 0, now), Begin::Start);
+        assert_eq!(t.len(), PURGE_MIN);
+        // Past the reuse time the next begin drops every finished slot; the
+        // fetch in flight stays.
+        let later = now + FETCH_REUSE;
+        assert_eq!(t.begin(key("new"), 0, later), Begin::Start);
+        assert_eq!(t.len(), 2);
+        assert_eq!(t.begin(key("busy"), 1, later), Begin::Joined);
+    }
+
+    fn presence(from: &str, t: Option<PresenceType>) -> Presence {
+        Presence {
+            from: Some(from.to_owned()),
+            presence_type: t,
+            ..Presence::default()
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn nothing_back_ends_the_wait_at_its_bound() {
+        let (_answers, rx) = mpsc::channel(4);
+        let started = Instant::now();
+        let g = gather(rx, PROBE_WAIT).await;
+        assert_eq!(g.outcome, FetchOutcome::TimedOut);
+        assert!(g.resources.is_empty());
+        assert_eq!(started.elapsed(), PROBE_WAIT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_resource_is_gathered_then_the_wait_ends_early() {
+        let (answers, rx) = mpsc::channel(4);
+        answers
+            .try_send(presence("juliet@x/a", None))
+            .expect("room");
+        answers
+            .try_send(presence("juliet@x/b", None))
+            .expect("room");
+        let started = Instant::now();
+        let g = gather(rx, PROBE_WAIT).await;
+        assert_eq!(g.outcome, FetchOutcome::Presence);
+        assert_eq!(g.resources.len(), 2);
+        assert_eq!(started.elapsed(), PROBE_GATHER);
+        drop(answers);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn unavailable_or_unsubscribed_end_the_wait_at_once() {
+        for (t, outcome) in [
+            (PresenceType::Unavailable, FetchOutcome::Presence),
+            (PresenceType::Unsubscribed, FetchOutcome::Refused),
+        ] {
+            let (answers, rx) = mpsc::channel(4);
+            answers
+                .try_send(presence("juliet@x", Some(t)))
+                .expect("room");
+            let started = Instant::now();
+            let g = gather(rx, PROBE_WAIT).await;
+            assert_eq!(g.outcome, outcome);
+            assert!(g.resources.is_empty());
+            assert_eq!(started.elapsed(), Duration::ZERO);
+            drop(answers);
+        }
+    }
+}
