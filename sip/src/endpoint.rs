@@ -237,6 +237,31 @@ fn certificate_names(der: &CertificateDer<'static>, name: &str) -> bool {
 }
 
 /// Whether `source` (with its TLS certificate, if any) is in `peers`.
+/// The `branch` parameter of the first Via header line of a datagram's head,
+/// as written (compact `v:` too), found without parsing the message; `None`
+/// when there is none to find cheaply (then the datagram is no known
+/// transaction's retransmission).
+fn top_via_branch(datagram: &[u8]) -> Option<&str> {
+    let head_end = datagram
+        .windows(4)
+        .take(8192)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(datagram.len().min(8192));
+    let head = std::str::from_utf8(&datagram[..head_end]).ok()?;
+    let via = head.split("\r\n").skip(1).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        let name = name.trim();
+        (name.eq_ignore_ascii_case("via") || name.eq_ignore_ascii_case("v")).then_some(value)
+    })?;
+    let first = via.split(',').next()?;
+    first.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("branch")
+            .then(|| value.trim())
+    })
+}
+
 /// Whether `datagram` starts like a request (RFC 3261 §25.1 `Request-Line`:
 /// a token method, SP, a URI, SP, `SIP/2.0`, CRLF), judged from its first
 /// line alone. Responses (`SIP/2.0 …`) do not.
@@ -1060,18 +1085,26 @@ impl Inner {
     }
 
     /// Over UDP, before a datagram is copied or parsed: whether it could only
-    /// be dropped, because its source is over its rate and has had its 503s
+    /// be dropped, because its source is over its rate and has had its 503s,
     /// and the datagram cannot be a retransmission of a request admitted
-    /// earlier (it is oversize, or does not start with a request line).
-    /// Counted as dropped. Whatever might be a retransmission still goes on
-    /// to be parsed and absorbed; responses and rate-exempt peers always do.
+    /// earlier (oversize, no request line, or a top-Via branch no server
+    /// transaction holds). Counted as dropped. What may be a retransmission
+    /// is still parsed and absorbed; responses and rate-exempt peers always
+    /// go on to be handled.
     pub(crate) fn drop_silenced_datagram(&self, datagram: &[u8], source: SocketAddr) -> bool {
-        let hopeless = datagram.len() > self.config.limits.max_message_bytes
-            || !(looks_like_request_line(datagram) || datagram.starts_with(b"SIP/2.0 "));
-        if !hopeless || is_trusted(&self.config.rate_exempt, source, None) {
+        if datagram.starts_with(b"SIP/2.0 ") || is_trusted(&self.config.rate_exempt, source, None) {
             return false;
         }
-        let silenced = self.with_core(|core| core.rates.silenced(&source.ip(), now()));
+        let oversize = datagram.len() > self.config.limits.max_message_bytes;
+        let branch = if !oversize && looks_like_request_line(datagram) {
+            top_via_branch(datagram)
+        } else {
+            None
+        };
+        let silenced = self.with_core(|core| {
+            core.rates.silenced(&source.ip(), now())
+                && !branch.is_some_and(|b| core.transactions.has_server_branch(b))
+        });
         if silenced {
             bump(&self.counters.rate_limited_dropped);
         }
@@ -1681,6 +1714,21 @@ async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
 #[cfg(test)]
 mod tests {
     use super::looks_like_request_line;
+
+    #[test]
+    fn the_top_via_branch_is_found_without_parsing() {
+        let m = b"MESSAGE sip:a@b SIP/2.0\r\nTo: <sip:a@b>\r\nv: SIP/2.0/UDP h:5060 ;rport; Branch=z9hG4bK1 ,SIP/2.0/UDP x;branch=z9hG4bK2\r\nVia: SIP/2.0/UDP y;branch=z9hG4bK3\r\n\r\nbody";
+        assert_eq!(super::top_via_branch(m), Some("z9hG4bK1"));
+        let none = b"MESSAGE sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h\r\n\r\n";
+        assert_eq!(super::top_via_branch(none), None);
+        assert_eq!(
+            super::top_via_branch(b"MESSAGE sip:a@b SIP/2.0\r\n\r\n"),
+            None
+        );
+        // A Via in the body is not the head's.
+        let body = b"MESSAGE sip:a@b SIP/2.0\r\nTo: x\r\n\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK9";
+        assert_eq!(super::top_via_branch(body), None);
+    }
 
     #[test]
     fn a_request_line_is_told_from_garbage_and_responses() {

@@ -74,7 +74,9 @@ async fn flooding_source_gets_503_retry_after_then_silence_while_another_is_serv
     assert_eq!(statuses, [200, 200, 200, 503, 503]);
     assert_eq!(retry_after, ["Retry-After: 1", "Retry-After: 1"]);
     // After 2 refusals the rest is dropped: no reflection of a flood at a
-    // spoofed address (RFC 3261 §21.5.4: "MAY ... drop the request").
+    // spoofed address (RFC 3261 §21.5.4: "MAY ... drop the request"), and
+    // new requests (branches no transaction holds) before they are parsed.
+    let parsed_before: u64 = endpoint.stats().requests_in.iter().sum();
     for i in 5..8 {
         let bytes = raw_message(&format!("z9hG4bKflood{i}"), "x");
         flooder
@@ -84,6 +86,8 @@ async fn flooding_source_gets_503_retry_after_then_silence_while_another_is_serv
     }
     let silence = recv(&flooder, Duration::from_millis(300)).await;
     assert_eq!(silence, None);
+    let parsed_after: u64 = endpoint.stats().requests_in.iter().sum();
+    assert_eq!(parsed_after, parsed_before, "dropped before parsing");
 
     // Another source address is served meanwhile.
     let other = UdpSocket::bind("127.0.0.2:0")

@@ -208,6 +208,9 @@ pub struct Transactions {
     max: usize,
     clients: HashMap<ClientKey, Slot<ClientTransaction>>,
     servers: HashMap<ServerKey, Slot<Server>>,
+    /// How many server transactions hold each branch: lets a datagram be
+    /// recognised as a possible retransmission before it is parsed.
+    server_branches: HashMap<String, u32>,
     /// INVITEs answered 2xx, awaiting their ACK (§13.3.1.4).
     accepted: HashMap<AckKey, ServerKey>,
     heap: BinaryHeap<Reverse<(Instant, TimerRef)>>,
@@ -221,6 +224,7 @@ impl Transactions {
             max,
             clients: HashMap::new(),
             servers: HashMap::new(),
+            server_branches: HashMap::new(),
             accepted: HashMap::new(),
             heap: BinaryHeap::new(),
         }
@@ -240,6 +244,12 @@ impl Transactions {
     /// is a retransmission, not a new request).
     pub fn has_server(&self, key: &ServerKey) -> bool {
         self.servers.contains_key(key)
+    }
+
+    /// Whether a server transaction with this top-Via branch is held (a
+    /// request carrying it may be a retransmission).
+    pub fn has_server_branch(&self, branch: &str) -> bool {
+        self.server_branches.contains_key(branch)
     }
 
     fn schedule(
@@ -311,7 +321,9 @@ impl Transactions {
             next,
             TimerRef::Server(key.clone()),
         );
-        self.servers.insert(key.clone(), slot);
+        if self.servers.insert(key.clone(), slot).is_none() {
+            *self.server_branches.entry(key.branch.clone()).or_insert(0) += 1;
+        }
         RequestOutcome::New
     }
 
@@ -533,10 +545,19 @@ impl Transactions {
                         },
                     };
                     if terminated {
+                        let removed = self.servers.remove(&key);
+                        if removed.is_some()
+                            && let Some(n) = self.server_branches.get_mut(&key.branch)
+                        {
+                            *n -= 1;
+                            if *n == 0 {
+                                self.server_branches.remove(&key.branch);
+                            }
+                        }
                         if let Some(Slot {
                             tx: Server::Invite(_),
                             ..
-                        }) = self.servers.remove(&key)
+                        }) = removed
                             && !self.accepted.is_empty()
                         {
                             self.accepted.retain(|_, k| *k != key);
@@ -645,6 +666,11 @@ mod tests {
         t.start_client(ck.clone(), Bytes::from_static(b"M"), udp(), t0)
             .expect("started");
         t.handle_request(&key("z9hG4bKs"), false, udp(), t0);
+        assert!(t.has_server_branch("z9hG4bKs"));
+        assert!(
+            !t.has_server_branch("z9hG4bKc"),
+            "a client branch is not a server's"
+        );
         t.respond(
             &key("z9hG4bKs"),
             200,
@@ -665,5 +691,6 @@ mod tests {
         assert_eq!(retransmits.len(), 10, "{retransmits:?}");
         assert_eq!(timed_out, Some((32_000, ck)));
         assert!(t.is_empty(), "Timer J reaped the server transaction");
+        assert!(!t.has_server_branch("z9hG4bKs"), "and forgot its branch");
     }
 }
