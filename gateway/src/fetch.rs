@@ -203,11 +203,18 @@ pub(crate) async fn gather(mut answers: mpsc::Receiver<Presence>, wait: Duration
 
 type Pair = (String, String);
 
+/// Who sent a probe, and the probe's `id` (mirrored on `unavailable`).
+#[derive(Debug, Clone)]
+pub(crate) struct Prober {
+    jid: Jid,
+    id: Option<String>,
+}
+
 /// Polls in flight both ways (none of it is stored).
 pub struct Fetches {
     /// §7.1 by (prober bare JID, contact): probers waiting, recent results
     /// (`None`: nothing usable, answered `unavailable`).
-    outgoing: Mutex<FetchTable<Pair, Jid, Option<Presence>>>,
+    outgoing: Mutex<FetchTable<Pair, Prober, Option<Presence>>>,
     /// §7.1 fetch dialogs by Call-ID, waiting for their NOTIFY's body.
     notifies: DashMap<String, oneshot::Sender<Vec<u8>>>,
     /// §7.2 by (SIP watcher's JID, XMPP user): the fetch dialogs to NOTIFY.
@@ -260,12 +267,13 @@ impl Router {
     /// the SIP user `contact`. The answer goes to the address the probe came
     /// from, as RFC 6121 §4.3.2 has the contact's server reply "to the user"
     /// who probed (Prosody 0.12 probes from the full JID at login).
-    pub(crate) fn xmpp_probe(self: &Arc<Self>, prober: Jid, contact: Jid) {
+    pub(crate) fn xmpp_probe(self: &Arc<Self>, prober: Jid, id: Option<String>, contact: Jid) {
         let bare = prober.bare();
+        let prober = Prober { jid: prober, id };
         if let Some(last) = self.watches.last_presence(&bare, &contact) {
             self.metrics
                 .presence_fetch(Direction::XmppToSip, FetchOutcome::Known);
-            self.send_presence(&contact, &prober, last);
+            self.answer_probe(&contact, &prober, Some(last));
             return;
         }
         let key = (bare.to_string(), contact.to_string());
@@ -292,7 +300,7 @@ impl Router {
                     // One answer per address, however many probes it sent.
                     let mut answered = HashSet::new();
                     for prober in waiters {
-                        if answered.insert(prober.to_string()) {
+                        if answered.insert(prober.jid.to_string()) {
                             router.answer_probe(&contact, &prober, result.clone());
                         }
                     }
@@ -301,10 +309,16 @@ impl Router {
         }
     }
 
-    /// `<presence/>` from the fetch, else `unavailable` (RFC 6121 §4.3.2 rule 3).
-    fn answer_probe(&self, contact: &Jid, prober: &Jid, result: Option<Presence>) {
-        let p = result.unwrap_or_else(|| typed(PresenceType::Unavailable));
-        self.send_presence(contact, prober, p);
+    /// `<presence/>` from the fetch, else `unavailable` (RFC 6121 §4.3.2 rule
+    /// 3). RFC 6121 §4.3.2.1: when the contact has no available resource "the
+    /// contact's server SHOULD mirror the 'id' of the user's presence probe";
+    /// an available answer has no original stanza whose id could be kept.
+    fn answer_probe(&self, contact: &Jid, prober: &Prober, result: Option<Presence>) {
+        let mut p = result.unwrap_or_else(|| typed(PresenceType::Unavailable));
+        if p.presence_type == Some(PresenceType::Unavailable) {
+            p.id.clone_from(&prober.id);
+        }
+        self.send_presence(contact, &prober.jid, p);
     }
 
     /// RFC 8048 §7.1 (Example 23): SUBSCRIBE with Expires: 0 in a new dialog

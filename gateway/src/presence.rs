@@ -152,7 +152,7 @@ impl Router {
                 }
             }
             // RFC 8048 §7.1: answered from a live subscription or by a fetch.
-            Some(PresenceType::Probe) => self.xmpp_probe(from, to.bare()),
+            Some(PresenceType::Probe) => self.xmpp_probe(from, p.id.clone(), to.bare()),
             _ => debug!(kind = ?p.presence_type, "presence to a SIP user not mapped"),
         }
     }

@@ -281,14 +281,18 @@ async fn probe_at_login_is_answered_by_a_fetch() {
 }
 
 /// RFC 8048 §7.1: a fetch refused (404) answers the probe `unavailable`
-/// (RFC 6121 §4.3.2 rule 3), not `unsubscribed`: no subscription ended.
+/// (RFC 6121 §4.3.2 rule 3), not `unsubscribed`: no subscription ended; the
+/// answer carries the probe's id (§4.3.2.1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_fetch_answers_unavailable() {
     let (world, uas, _dir) =
         world_with_notifier(&notifier(0, &fetch_refused(404, "Not Found"), ""), 1);
     let mut juliet = world.client("juliet").await;
     juliet
-        .send_xml(&format!("<presence to='{}' type='probe'/>", bob()))
+        .send_xml(&format!(
+            "<presence to='{}' type='probe' id='probe-1'/>",
+            bob()
+        ))
         .await;
     let answer = juliet
         .recv_matching(Duration::from_secs(10), from_bob)
@@ -297,6 +301,14 @@ async fn refused_fetch_answers_unavailable() {
     assert_eq!(
         answer.attr("type"),
         Some("unavailable"),
+        "{}",
+        String::from(&answer)
+    );
+    // RFC 6121 §4.3.2.1: with no available resource to report, the answer
+    // "SHOULD mirror the 'id' of the user's presence probe".
+    assert_eq!(
+        answer.attr("id"),
+        Some("probe-1"),
         "{}",
         String::from(&answer)
     );
