@@ -241,6 +241,37 @@ fn notifier(linphone_pidf: &str, baresip_pidf: &str) -> String {
     )
 }
 
+/// bob's agent (sipp, running `scenario`) as Parley's outbound proxy, and
+/// juliet logged in with her roster asked for (Prosody hands subscription
+/// stanzas only to resources that asked for it, RFC 6121 §2.1.6 "interested
+/// resources"). Keep the temp dir alive while the agent runs.
+async fn juliet_and_bobs_agent(
+    scenario: &str,
+    t1_ms: Option<u64>,
+) -> (
+    World,
+    XmppClient,
+    parley_harness::sipp::SippUas,
+    tempfile::TempDir,
+) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("notifier.xml");
+    std::fs::write(&path, scenario).expect("write scenario");
+    let uas = Sipp::new(&path)
+        .timeout(Duration::from_secs(30))
+        .spawn_uas();
+    let world = World::start(Options {
+        outbound_proxy: Some(format!("sip:{}", uas.addr())),
+        t1_ms,
+        ..Options::default()
+    });
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
+        .await;
+    (world, juliet, uas, dir)
+}
+
 /// Presence stanzas from bob to juliet, in order, until `unsubscribed`.
 async fn bob_presences(
     world: &World,
@@ -275,22 +306,8 @@ async fn real_phone_pidf_maps_to_show_and_status_and_terminated_unsubscribes() {
         "fixtures/linphone-5.1-publish-pidf-rpid-note.sip"
     ));
     let baresip = body_of(include_bytes!("fixtures/baresip-1.0-publish-pidf.sip"));
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("notifier.xml");
-    std::fs::write(&path, notifier(&linphone, &baresip)).expect("write scenario");
-    let uas = Sipp::new(&path)
-        .timeout(Duration::from_secs(30))
-        .spawn_uas();
-    let world = World::start(Options {
-        outbound_proxy: Some(format!("sip:{}", uas.addr())),
-        ..Options::default()
-    });
-    let mut juliet = world.client("juliet").await;
-    // Prosody hands subscription stanzas only to resources that asked for the
-    // roster (RFC 6121 §2.1.6 "interested resources").
-    juliet
-        .send_xml("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
-        .await;
+    let (world, mut juliet, uas, _dir) =
+        juliet_and_bobs_agent(&notifier(&linphone, &baresip), None).await;
     juliet
         .send_xml(&format!(
             "<presence to='bob@{COMPONENT}' type='subscribe'/>"
@@ -457,8 +474,6 @@ async fn subscribed_waits_for_the_first_active_notify() {
     let open = "<?xml version='1.0' encoding='UTF-8'?>\n\
         <presence xmlns='urn:ietf:params:xml:ns:pidf' entity='pres:bob@example.net'>\
         <tuple id='t1'><status><basic>open</basic></status></tuple></presence>";
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("notifier.xml");
     let scenario = notifier_steps(
         "202 Accepted",
         &[
@@ -467,18 +482,7 @@ async fn subscribed_waits_for_the_first_active_notify() {
             ("terminated;reason=noresource", "", 0),
         ],
     );
-    std::fs::write(&path, scenario).expect("write scenario");
-    let uas = Sipp::new(&path)
-        .timeout(Duration::from_secs(30))
-        .spawn_uas();
-    let world = World::start(Options {
-        outbound_proxy: Some(format!("sip:{}", uas.addr())),
-        ..Options::default()
-    });
-    let mut juliet = world.client("juliet").await;
-    juliet
-        .send_xml("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
-        .await;
+    let (world, mut juliet, uas, _dir) = juliet_and_bobs_agent(&scenario, None).await;
     juliet
         .send_xml(&format!(
             "<presence to='bob@{COMPONENT}' type='subscribe'/>"
@@ -518,21 +522,8 @@ async fn subscribed_waits_for_the_first_active_notify() {
 /// `subscribed`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_notify_within_timer_n_fails_the_subscription() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("notifier.xml");
-    std::fs::write(&path, notifier_steps("200 OK", &[])).expect("write scenario");
-    let uas = Sipp::new(&path)
-        .timeout(Duration::from_secs(30))
-        .spawn_uas();
-    let world = World::start(Options {
-        outbound_proxy: Some(format!("sip:{}", uas.addr())),
-        t1_ms: Some(50),
-        ..Options::default()
-    });
-    let mut juliet = world.client("juliet").await;
-    juliet
-        .send_xml("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
-        .await;
+    let (world, mut juliet, uas, _dir) =
+        juliet_and_bobs_agent(&notifier_steps("200 OK", &[]), Some(50)).await;
     let asked = std::time::Instant::now();
     juliet
         .send_xml(&format!(
