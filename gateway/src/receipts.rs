@@ -277,7 +277,10 @@ impl Router {
         let waiting = AwaitingReceipt {
             request,
             remaining: carried,
-            sip_sender: sip.from.without_params(),
+            // §12.1.3.1: the IMDN's Request-URI and To are "the address
+            // that appeared in the SIP From header field in the IM" — its
+            // GRUU too, when the sender wrote from one.
+            sip_sender: sip.from.aor_or_gruu(),
             // The address the IM was sent to, GRUU kept: linphone looks for
             // the IM in the chat room of the IMDN's From, not by Message-ID
             // alone (RFC 5438 §7.1.2), so an IM to `;gr=` must be answered

@@ -149,12 +149,15 @@ async fn xmpp_receipt_request_becomes_imdn_and_the_imdns_come_back_as_received_a
 
 /// RFC 5438 §12.1.3.1: a SIP IM asking for positive-delivery reaches XMPP with
 /// `<request/>` (and `<markable/>` for display); the client's `<received/>`
-/// becomes a §7.2.1.1 delivery notification to the SIP sender.
+/// becomes a §7.2.1.1 delivery notification to the SIP sender — "the IM
+/// Recipient populates the SIP Request-URI and the SIP To header field using
+/// the address that appeared in the SIP From header field in the IM", here a
+/// GRUU (RFC 5627), which is kept.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sip_imdn_request_reaches_xmpp_and_received_becomes_a_delivery_notification() {
     let uas_xml = uas_message(
         &[
-            ("To", &format!("sip:alice@{COMPONENT}")),
+            ("To", &format!("sip:alice@{COMPONENT};gr=urn:uuid:f81d4fae")),
             ("From", &format!("sip:juliet@{XMPP_DOMAIN}")),
             ("Content-Type", "^ *message/cpim"),
             ("body", "Content-Disposition: notification"),
@@ -181,7 +184,7 @@ async fn sip_imdn_request_reaches_xmpp_and_received_becomes_a_delivery_notificat
          CPIM héllo ✓ <&>"
     );
     let msg = SipMessage {
-        from: &format!("sip:alice@{COMPONENT}"),
+        from: &format!("sip:alice@{COMPONENT};gr=urn:uuid:f81d4fae"),
         to: &format!("sip:juliet@{XMPP_DOMAIN}"),
         call_id: "imdn-request-call",
         content_type: "message/cpim",
