@@ -13,6 +13,11 @@
 //!   refused with `<forbidden/>` (RFC 6120 §8.3.3.4: an action "that only
 //!   certain authorized roles or individuals are allowed to complete"; type
 //!   `auth`, as that section says). Its sender gets no further attention.
+//! - XMPP: with `xmpp.user_domains` set, a stanza from any other domain is
+//!   refused with `<forbidden/>` type `auth` too: RFC 8048 §8.1 says access
+//!   to a gateway "SHOULD be restricted", one that "ought to be associated
+//!   with only a single domain or trust realm" (no open relay across XMPP
+//!   domains reached over s2s).
 //! - XMPP: each sender (bare JID) has a token bucket; over it, the stanza is
 //!   refused with `<resource-constraint/>` type `wait` (RFC 6120 §8.3.3.18:
 //!   "busy or lacks the system resources necessary to service the request";
@@ -52,6 +57,8 @@ pub enum StanzaDecision {
     Admit,
     /// Its `from` is in the component's own domain.
     ForgedFrom,
+    /// Its `from` is outside `xmpp.user_domains`.
+    ForeignDomain,
     /// Its sender is over the stanza rate (`first`: since it was last admitted).
     OverRate {
         /// The first refusal of this episode (logged at warn; the rest at debug).
@@ -64,6 +71,7 @@ pub struct Admission {
     trusted: TrustedPeers,
     sip_domain: String,
     component_domain: String,
+    user_domains: Vec<String>,
     xmpp_rates: Mutex<SourceRates<String>>,
     xmpp: ComponentHandle,
     metrics: Arc<Metrics>,
@@ -80,6 +88,8 @@ pub struct AdmissionConfig {
     pub sip_domain: String,
     /// `xmpp.component_domain`.
     pub component_domain: String,
+    /// `xmpp.user_domains` (empty: any).
+    pub user_domains: Vec<String>,
     /// The XMPP per-sender rate.
     pub xmpp_rate: RateLimit,
     /// `limits.subscriptions_per_user`.
@@ -93,6 +103,7 @@ impl Admission {
             trusted: config.trusted,
             sip_domain: config.sip_domain,
             component_domain: config.component_domain,
+            user_domains: config.user_domains,
             xmpp_rates: Mutex::new(SourceRates::new(config.xmpp_rate, Instant::now())),
             xmpp,
             metrics,
@@ -154,6 +165,11 @@ impl Admission {
         if jid::is_within(from, &self.component_domain) {
             return StanzaDecision::ForgedFrom;
         }
+        if !self.user_domains.is_empty()
+            && !self.user_domains.iter().any(|d| jid::is_within(from, d))
+        {
+            return StanzaDecision::ForeignDomain;
+        }
         let bare = from.split_once('/').map_or(from, |(b, _)| b);
         let verdict = match self.xmpp_rates.lock() {
             Ok(mut rates) => rates.check(bare.to_ascii_lowercase(), false, now),
@@ -183,6 +199,18 @@ impl Admission {
                     "stanza from the server claims the component's own domain: forbidden"
                 );
                 self.metrics.trust_rejection("xmpp");
+                StanzaError {
+                    error_type: ErrorType::Auth,
+                    ..StanzaError::new(DefinedCondition::Forbidden)
+                }
+            }
+            StanzaDecision::ForeignDomain if stanza.is_error() => return None,
+            StanzaDecision::ForeignDomain => {
+                debug!(
+                    from = stanza.from().unwrap_or_default(),
+                    "stanza from outside xmpp.user_domains: forbidden"
+                );
+                self.metrics.trust_rejection("xmpp_domain");
                 StanzaError {
                     error_type: ErrorType::Auth,
                     ..StanzaError::new(DefinedCondition::Forbidden)
@@ -230,6 +258,10 @@ mod tests {
     use super::*;
 
     fn admission(rate: u32, burst: u32) -> Admission {
+        admission_for(rate, burst, &[])
+    }
+
+    fn admission_for(rate: u32, burst: u32, user_domains: &[&str]) -> Admission {
         let (handle, _events) = component::spawn(
             ComponentConfig {
                 server: "127.0.0.1:9".into(),
@@ -243,6 +275,7 @@ mod tests {
                 trusted: TrustedPeers::parse(&["10.0.0.0/8"]).expect("valid"),
                 sip_domain: "example.net".into(),
                 component_domain: "sip.example.net".into(),
+                user_domains: user_domains.iter().map(|d| (*d).to_owned()).collect(),
                 xmpp_rate: RateLimit {
                     per_second: rate,
                     burst,
@@ -293,6 +326,47 @@ mod tests {
         assert_eq!(
             a.decide_sip("sip:bob@notexample.net", false),
             SipDecision::Admit
+        );
+    }
+
+    /// RFC 8048 §8.1: a gateway "ought to be associated with only a single
+    /// domain or trust realm" — with `xmpp.user_domains` set, users of other
+    /// domains are refused; without it, anyone the server routes is served.
+    #[tokio::test]
+    async fn stanzas_from_outside_the_user_domains_are_refused() {
+        let now = Instant::now();
+        let a = admission_for(100, 100, &["example.com"]);
+        for inside in [
+            "juliet@example.com/balcony",
+            "romeo@EXAMPLE.com",
+            "x@chat.example.com",
+        ] {
+            assert_eq!(
+                a.decide_stanza(&message_from(inside), now),
+                StanzaDecision::Admit,
+                "{inside}"
+            );
+        }
+        for outside in [
+            "mallory@example.org/x",
+            "eve@notexample.com",
+            "example.com.evil.net",
+        ] {
+            assert_eq!(
+                a.decide_stanza(&message_from(outside), now),
+                StanzaDecision::ForeignDomain,
+                "{outside}"
+            );
+        }
+        // Forged still wins over foreign: our own domain is never a user domain.
+        assert_eq!(
+            a.decide_stanza(&message_from("bob@sip.example.net"), now),
+            StanzaDecision::ForgedFrom
+        );
+        let open = admission(100, 100);
+        assert_eq!(
+            open.decide_stanza(&message_from("mallory@example.org"), now),
+            StanzaDecision::Admit
         );
     }
 

@@ -65,6 +65,12 @@ pub struct XmppConfig {
     /// Longest reconnect delay in milliseconds. Default 30000.
     #[serde(default = "default_reconnect_max_ms")]
     pub reconnect_max_ms: u64,
+    /// XMPP domains whose users may use the gateway (each with its subdomains);
+    /// stanzas from others get `<forbidden/>`. RFC 8048 §8.1: a gateway "ought
+    /// to be associated with only a single domain or trust realm". Default
+    /// empty: any domain the XMPP server routes to the component.
+    #[serde(default)]
+    pub user_domains: Vec<String>,
 }
 
 /// `[sip]`
@@ -444,6 +450,14 @@ impl Config {
                 "sip.outbound_proxy",
                 "expected a sip: or sips: URI",
             ));
+        }
+        for (i, domain) in self.xmpp.user_domains.iter().enumerate() {
+            if !is_domain(domain) {
+                return Err(invalid(
+                    &format!("xmpp.user_domains[{i}]"),
+                    "not a domain name",
+                ));
+            }
         }
         if let Some(advertise) = &self.sip.advertise
             && let Err(e) = advertise.parse::<parley_sip::config::Advertise>()

@@ -242,6 +242,7 @@ pub async fn run_with(
                 .unwrap_or_default(),
             sip_domain: config.sip.domain.clone(),
             component_domain: config.xmpp.component_domain.clone(),
+            user_domains: config.xmpp.user_domains.clone(),
             xmpp_rate: parley_sip::rate::RateLimit {
                 per_second: config.limits.xmpp_stanzas_per_second,
                 burst: config.limits.xmpp_stanza_burst,

@@ -172,8 +172,10 @@ fn read_until(sock: &mut TcpStream, end: &str) -> String {
 /// domain; a stanza from the server claiming one is answered `forbidden`
 /// (type `auth`) and never becomes a SIP request. A stanza from a real XMPP
 /// user right after it still does.
-#[test]
-fn stanza_from_the_component_domain_is_refused_with_forbidden() {
+/// Parley attached to a fake XMPP server (the test writes the server's
+/// stanzas itself, `from` and all), its SIP requests going to a UDP socket;
+/// `xmpp_extra` adds lines to `[xmpp]`.
+fn parley_on_a_fake_server(xmpp_extra: &str) -> (Parley, TcpStream, UdpSocket, tempfile::TempDir) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind fake server");
     let server = listener.local_addr().expect("addr");
     let proxy = UdpSocket::bind("127.0.0.1:0").expect("bind proxy");
@@ -189,6 +191,7 @@ fn stanza_from_the_component_domain_is_refused_with_forbidden() {
 component_domain = "{COMPONENT}"
 server = "{server}"
 secret = "component-secret"
+{xmpp_extra}
 
 [sip]
 domain = "{COMPONENT}"
@@ -211,9 +214,33 @@ path = "{store}"
         &config,
         metrics,
     );
-    let mut sock = accept.join().expect("fake server");
+    let sock = accept.join().expect("fake server");
     parley.wait_ready(Duration::from_secs(20));
+    (parley, sock, proxy, store)
+}
 
+/// The first `<message>…</message>` Parley writes to the fake server.
+fn first_message(sock: &mut TcpStream, parley: &Parley) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = String::new();
+    loop {
+        assert!(
+            Instant::now() < deadline,
+            "no reply:\n{seen}\n{}",
+            parley.log()
+        );
+        seen.push_str(&read_until(sock, ">"));
+        if let Some(start) = seen.find("<message")
+            && let Some(end) = seen[start..].find("</message>")
+        {
+            return seen[start..start + end + "</message>".len()].to_owned();
+        }
+    }
+}
+
+#[test]
+fn stanza_from_the_component_domain_is_refused_with_forbidden() {
+    let (parley, mut sock, proxy, _store) = parley_on_a_fake_server("");
     sock.write_all(
         format!(
             "<message from='bob@{COMPONENT}/phone' to='alice@{COMPONENT}' id='forged1'>\
@@ -224,21 +251,7 @@ path = "{store}"
         .as_bytes(),
     )
     .expect("send stanzas");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut seen = String::new();
-    let reply = loop {
-        assert!(
-            Instant::now() < deadline,
-            "no reply:\n{seen}\n{}",
-            parley.log()
-        );
-        seen.push_str(&read_until(&mut sock, ">"));
-        if let Some(start) = seen.find("<message")
-            && let Some(end) = seen[start..].find("</message>")
-        {
-            break seen[start..start + end + "</message>".len()].to_owned();
-        }
-    };
+    let reply = first_message(&mut sock, &parley);
     assert_eq!(
         reply,
         format!(
@@ -260,6 +273,46 @@ path = "{store}"
     );
     assert_eq!(
         parley.metric("parley_trust_rejections_total{side=\"xmpp\"}"),
+        1.0
+    );
+}
+
+/// RFC 8048 §8.1: access to the gateway "SHOULD be restricted", a gateway
+/// "ought to be associated with only a single domain or trust realm". With
+/// `xmpp.user_domains` set, a user of another domain (reaching the component
+/// over s2s) is answered `forbidden` (type `auth`) and nothing goes to SIP;
+/// a user of the listed domain right after it is served.
+#[test]
+fn users_outside_the_user_domains_are_refused_with_forbidden() {
+    let (parley, mut sock, proxy, _store) =
+        parley_on_a_fake_server(&format!("user_domains = [\"{XMPP_DOMAIN}\"]"));
+    sock.write_all(
+        format!(
+            "<message from='mallory@example.org/x' to='alice@{COMPONENT}' id='foreign1'>\
+             <body>relay me</body></message>\
+             <message from='juliet@{XMPP_DOMAIN}/balcony' to='alice@{COMPONENT}' id='local1'>\
+             <body>from home</body></message>"
+        )
+        .as_bytes(),
+    )
+    .expect("send stanzas");
+    let reply = first_message(&mut sock, &parley);
+    assert_eq!(
+        reply,
+        format!(
+            "<message from='alice@{COMPONENT}' to='mallory@example.org/x' id='foreign1' type='error'>\
+             <error type='auth'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+        )
+    );
+    let mut buf = vec![0u8; 65536];
+    let (n, _) = proxy.recv_from(&mut buf).expect("juliet's MESSAGE");
+    let wire = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        wire.contains("from home") && !wire.contains("relay me"),
+        "{wire}"
+    );
+    assert_eq!(
+        parley.metric("parley_trust_rejections_total{side=\"xmpp_domain\"}"),
         1.0
     );
 }
