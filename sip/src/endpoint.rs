@@ -236,7 +236,6 @@ fn certificate_names(der: &CertificateDer<'static>, name: &str) -> bool {
     rustls::client::verify_server_name(&cert, &name).is_ok()
 }
 
-/// Whether `source` (with its TLS certificate, if any) is in `peers`.
 /// The `branch` parameter of the first Via header line of a datagram's head,
 /// as written (compact `v:` too), found without parsing the message; `None`
 /// when there is none to find cheaply (then the datagram is no known
@@ -285,6 +284,7 @@ fn looks_like_request_line(datagram: &[u8]) -> bool {
         && parts.next().is_none()
 }
 
+/// Whether `source` (with its TLS certificate, if any) is in `peers`.
 fn is_trusted(
     peers: &TrustedPeers,
     source: SocketAddr,
