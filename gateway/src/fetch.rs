@@ -221,21 +221,21 @@ pub struct Fetches {
     incoming: Mutex<FetchTable<Pair, Watcher, Option<String>>>,
     /// §7.2 probes awaiting the XMPP user's answer, same key.
     probes: DashMap<Pair, mpsc::Sender<Presence>>,
-    /// §7.1: RFC 6665 §4.1.2.4 Timer N, 64*T1, bounds the wait for the NOTIFY.
+    /// §7.1: RFC 6665 §4.1.2.4 Timer N bounds the wait for the NOTIFY.
     notify_wait: Duration,
     /// Ends the waits at shutdown.
     stop: CancellationToken,
 }
 
 impl Fetches {
-    /// `t1`: the SIP T1 timer (RFC 3261 §17.1.1.1), for Timer N.
-    pub fn new(t1: Duration) -> Self {
+    /// `timer_n`: RFC 6665 §4.1.2.4 Timer N ([`parley_sip::Timers::timer_n`]).
+    pub fn new(timer_n: Duration) -> Self {
         Self {
             outgoing: Mutex::new(FetchTable::new(FETCH_REUSE)),
             notifies: DashMap::new(),
             incoming: Mutex::new(FetchTable::new(Duration::ZERO)),
             probes: DashMap::new(),
-            notify_wait: t1 * 64,
+            notify_wait: timer_n,
             stop: CancellationToken::new(),
         }
     }

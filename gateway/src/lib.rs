@@ -279,7 +279,7 @@ pub async fn run_with(
         tasks: tasks.clone(),
         watches: presence::Watches::default(),
         watchers: watchers::Watchers::default(),
-        fetches: fetch::Fetches::new(Duration::from_millis(config.sip.t1_ms)),
+        fetches: fetch::Fetches::new(sip.timers().timer_n()),
         store: store.clone(),
         admission: Arc::clone(&admission),
     });

@@ -293,7 +293,7 @@ impl Router {
         contact: &Jid,
         stop: &CancellationToken,
     ) {
-        let timer_n = self.sip.timers().t1 * 64;
+        let timer_n = self.sip.timers().timer_n();
         let router = Arc::clone(self);
         let (call_id, watcher, contact, stop) = (
             call_id.to_owned(),

@@ -163,6 +163,14 @@ impl Default for Timers {
     }
 }
 
+impl Timers {
+    /// RFC 6665 §4.1.2.4 Timer N, "set to 64*T1": how long a subscriber waits
+    /// for the first NOTIFY before it "considers the subscription failed".
+    pub fn timer_n(&self) -> Duration {
+        self.t1 * 64
+    }
+}
+
 /// Digest credentials for one realm (RFC 3261 §22.1).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credential {
