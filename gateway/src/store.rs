@@ -477,6 +477,22 @@ fn dialog_columns(d: Option<&Dialog>) -> DialogColumns {
     }
 }
 
+/// Binds the [`dialog_columns!`] values of `d` (all NULL without a dialog).
+fn bind_dialog<'q>(
+    q: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>,
+    d: Option<&Dialog>,
+) -> sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    let d = dialog_columns(d);
+    q.bind(d.0)
+        .bind(d.1)
+        .bind(d.2)
+        .bind(d.3)
+        .bind(d.4)
+        .bind(d.5)
+        .bind(d.6)
+        .bind(d.7)
+}
+
 async fn write_loop(
     pool: SqlitePool,
     mut rx: mpsc::UnboundedReceiver<Op>,
@@ -503,8 +519,7 @@ async fn apply(pool: &SqlitePool, op: Op) -> Result<(), sqlx::Error> {
             let _ = done.send(());
         }
         Op::PutWatch(w) => {
-            let d = dialog_columns(w.dialog.as_ref());
-            sqlx::query(concat!(
+            let q = sqlx::query(concat!(
                 "INSERT OR REPLACE INTO watches (call_id, watcher, contact, expires_at, last_pidf, ",
                 dialog_columns!(),
                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -513,21 +528,11 @@ async fn apply(pool: &SqlitePool, op: Op) -> Result<(), sqlx::Error> {
             .bind(w.watcher)
             .bind(w.contact)
             .bind(i64::try_from(w.expires_at).unwrap_or(i64::MAX))
-            .bind(w.last_pidf)
-            .bind(d.0)
-            .bind(d.1)
-            .bind(d.2)
-            .bind(d.3)
-            .bind(d.4)
-            .bind(d.5)
-            .bind(d.6)
-            .bind(d.7)
-            .execute(pool)
-            .await?;
+            .bind(w.last_pidf);
+            bind_dialog(q, w.dialog.as_ref()).execute(pool).await?;
         }
         Op::PutWatcher(w) => {
-            let d = dialog_columns(Some(&w.dialog));
-            sqlx::query(concat!(
+            let q = sqlx::query(concat!(
                 "INSERT OR REPLACE INTO watchers (call_id, watcher, target, expires_at, active, last_pidf, ",
                 dialog_columns!(),
                 ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -537,17 +542,8 @@ async fn apply(pool: &SqlitePool, op: Op) -> Result<(), sqlx::Error> {
             .bind(w.target)
             .bind(i64::try_from(w.expires_at).unwrap_or(i64::MAX))
             .bind(i64::from(w.active))
-            .bind(w.last_pidf)
-            .bind(d.0)
-            .bind(d.1)
-            .bind(d.2)
-            .bind(d.3)
-            .bind(d.4)
-            .bind(d.5)
-            .bind(d.6)
-            .bind(d.7)
-            .execute(pool)
-            .await?;
+            .bind(w.last_pidf);
+            bind_dialog(q, Some(&w.dialog)).execute(pool).await?;
         }
         Op::DeleteWatch(call_id) => {
             sqlx::query("DELETE FROM watches WHERE call_id = ?")
