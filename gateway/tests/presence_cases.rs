@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use parley_harness::sipp::Sipp;
 use parley_harness::xmpp_client::XmppClient;
-use support::{COMPONENT, OK, Options, World, XMPP_DOMAIN, sipp_subscribe};
+use support::{
+    COMPONENT, OK, Options, World, XMPP_DOMAIN, sipp_agent_accepts, sipp_agent_notifies,
+    sipp_subscribe,
+};
 
 /// Bob (sipp) subscribes to juliet for `expires` s; then `rest`.
 fn subscriber(expires: u32, rest: &str) -> String {
@@ -175,56 +178,17 @@ fn body_of(fixture: &[u8]) -> String {
 fn notifier_steps(status: &str, steps: &[(&str, &str, u32)]) -> String {
     let mut notifies = String::new();
     for (i, (state, body, pause_ms)) in steps.iter().enumerate() {
-        let cseq = i + 1;
-        let typed = if body.is_empty() {
-            ""
-        } else {
-            "Content-Type: application/pidf+xml\n"
-        };
-        notifies.push_str(&format!(
-            r#"<send><![CDATA[
-NOTIFY [$contact] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: [$to];tag=[pid]bob
-To: [$from]
-Call-ID: [call_id]
-CSeq: {cseq} NOTIFY
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Subscription-State: {state}
-{typed}Content-Length: [len]
-
-{body}
-]]></send>
-<recv response="200"/>
-<pause milliseconds="{pause_ms}"/>
-"#
-        ));
+        let cseq = u32::try_from(i + 1).expect("few steps");
+        notifies.push_str(&sipp_agent_notifies(cseq, state, body));
+        notifies.push_str(&format!("<pause milliseconds=\"{pause_ms}\"/>\n"));
     }
     format!(
         r#"<?xml version="1.0" encoding="UTF-8" ?>
 <scenario name="presence notifier">
-<recv request="SUBSCRIBE"><action>
-<ereg regexp="&lt;.*$" search_in="hdr" header="From:" check_it="true" assign_to="from"/>
-<ereg regexp="&lt;[^&gt;]*&gt;" search_in="hdr" header="To:" check_it="true" assign_to="to"/>
-<ereg regexp="sip:[^&gt;]*" search_in="hdr" header="Contact:" check_it="true" assign_to="contact"/>
-</action></recv>
-<send><![CDATA[
-SIP/2.0 {status}
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]bob
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:bob@[local_ip]:[local_port]>
-Expires: 600
-Content-Length: 0
-
-]]></send>
-{notifies}<Reference variables="from,to,contact"/>
+{accept}{notifies}<Reference variables="subfrom,subto,subcontact"/>
 </scenario>
-"#
+"#,
+        accept = sipp_agent_accepts(status, ""),
     )
 }
 

@@ -13,7 +13,9 @@ use std::time::Duration;
 
 use parley_harness::sipp::Sipp;
 use parley_harness::xmpp_client::XmppClient;
-use support::{COMPONENT, OK, Options, World, sipp_subscribe};
+use support::{
+    COMPONENT, OK, Options, World, sipp_agent_accepts, sipp_agent_notifies, sipp_subscribe,
+};
 
 /// Bob (sipp) subscribes to juliet for `expires` seconds, takes NOTIFYs until
 /// one says open, then `rest`.
@@ -167,43 +169,14 @@ async fn sip_watcher_keeps_getting_presence_after_restart() {
 /// bob's presence agent (sipp): 200 + NOTIFY open; after parley's restart a
 /// refresh SUBSCRIBE in the same dialog (To tag kept), 200 + NOTIFY with a new
 /// note; then juliet's un-SUBSCRIBE.
-const NOTIFIER: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
+fn notifier() -> String {
+    let accept = sipp_agent_accepts("200 OK", "");
+    let open = sipp_agent_notifies(1, "active;expires=600", &pidf("At the balcony"));
+    let back = sipp_agent_notifies(2, "active;expires=600", &pidf("Back after the restart"));
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
 <scenario name="presence notifier across a restart">
-<recv request="SUBSCRIBE"><action>
-<ereg regexp="&lt;.*$" search_in="hdr" header="From:" check_it="true" assign_to="subfrom"/>
-<ereg regexp="&lt;[^&gt;]*&gt;" search_in="hdr" header="To:" check_it="true" assign_to="subto"/>
-<ereg regexp="sip:[^&gt;]*" search_in="hdr" header="Contact:" check_it="true" assign_to="subcontact"/>
-</action></recv>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]bob
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:bob@[local_ip]:[local_port]>
-Expires: 600
-Content-Length: 0
-
-]]></send>
-<send><![CDATA[
-NOTIFY [$subcontact] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: [$subto];tag=[pid]bob
-To: [$subfrom]
-Call-ID: [call_id]
-CSeq: 1 NOTIFY
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Subscription-State: active;expires=600
-Content-Type: application/pidf+xml
-Content-Length: [len]
-
-<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@sip.example.net"><tuple id="t1"><status><basic>open</basic></status><note>At the balcony</note></tuple></presence>
-]]></send>
-<recv response="200"/>
-<recv request="SUBSCRIBE" timeout="40000"><action>
+{accept}{open}<recv request="SUBSCRIBE" timeout="40000"><action>
 <ereg regexp="tag=[0-9]+bob" search_in="hdr" header="To:" check_it="true" assign_to="indialog"/>
 <ereg regexp="^ *[1-9]" search_in="hdr" header="Expires:" check_it="true" assign_to="refresh"/>
 </action></recv>
@@ -219,26 +192,18 @@ Expires: 600
 Content-Length: 0
 
 ]]></send>
-<send><![CDATA[
-NOTIFY [$subcontact] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: [$subto];tag=[pid]bob
-To: [$subfrom]
-Call-ID: [call_id]
-CSeq: 2 NOTIFY
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Subscription-State: active;expires=600
-Content-Type: application/pidf+xml
-Content-Length: [len]
-
-<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@sip.example.net"><tuple id="t1"><status><basic>open</basic></status><note>Back after the restart</note></tuple></presence>
-]]></send>
-<recv response="200"/>
-<Reference variables="indialog,refresh"/>
+{back}<Reference variables="indialog,refresh"/>
 </scenario>
-"#;
+"#
+    )
+}
+
+/// bob's PIDF with `note`.
+fn pidf(note: &str) -> String {
+    format!(
+        r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@sip.example.net"><tuple id="t1"><status><basic>open</basic></status><note>{note}</note></tuple></presence>"#
+    )
+}
 
 /// The status text of the next available presence from bob.
 async fn bob_status(world: &World, juliet: &mut XmppClient) -> Option<String> {
@@ -262,7 +227,7 @@ async fn bob_status(world: &World, juliet: &mut XmppClient) -> Option<String> {
 async fn xmpp_watcher_keeps_getting_presence_after_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("notifier.xml");
-    std::fs::write(&path, NOTIFIER).expect("write scenario");
+    std::fs::write(&path, notifier()).expect("write scenario");
     let uas = Sipp::new(&path)
         .timeout(Duration::from_secs(60))
         .spawn_uas();

@@ -1,6 +1,7 @@
 //! RFC 8048 §5.2 and §6.3: an XMPP user subscribes to a SIP user. Parley sends
 //! SUBSCRIBE (Event: presence, Accept: application/pidf+xml), answers
-//! `subscribed` on the 2xx, turns the NOTIFY's PIDF into `<presence/>`, and
+//! `subscribed` with the first active NOTIFY (§5.2.1 F14), turns the NOTIFY's
+//! PIDF into `<presence/>` (F15), and
 //! turns `unsubscribe` into SUBSCRIBE with Expires: 0 followed by `unsubscribed`.
 
 mod support;
@@ -8,50 +9,25 @@ mod support;
 use std::time::Duration;
 
 use parley_harness::sipp::Sipp;
-use support::{COMPONENT, Options, World};
+use support::{COMPONENT, Options, World, sipp_agent_accepts, sipp_agent_notifies};
 
-/// sipp as bob's presence agent: 200 to SUBSCRIBE, NOTIFY open with a note,
-/// then 200 to the un-SUBSCRIBE and a terminating NOTIFY.
-const NOTIFIER: &str = r#"<?xml version="1.0" encoding="UTF-8" ?>
-<scenario name="presence notifier">
-<recv request="SUBSCRIBE"><action>
-<ereg regexp="^ *presence" search_in="hdr" header="Event:" check_it="true" assign_to="ev"/>
+/// sipp as bob's presence agent: 200 to juliet's SUBSCRIBE (which must carry Event: presence
+/// and Accept: application/pidf+xml), NOTIFY active with his PIDF, then 200
+/// to the un-SUBSCRIBE and NOTIFY terminated.
+fn notifier() -> String {
+    let accept = sipp_agent_accepts(
+        "200 OK",
+        r#"<ereg regexp="^ *presence" search_in="hdr" header="Event:" check_it="true" assign_to="ev"/>
 <ereg regexp="application/pidf\+xml" search_in="hdr" header="Accept:" check_it="true" assign_to="acc"/>
-<ereg regexp="&lt;.*$" search_in="hdr" header="From:" check_it="true" assign_to="subfrom"/>
-<ereg regexp="&lt;[^&gt;]*&gt;" search_in="hdr" header="To:" check_it="true" assign_to="subto"/>
-<ereg regexp="sip:[^&gt;]*" search_in="hdr" header="Contact:" check_it="true" assign_to="subcontact"/>
-</action></recv>
-<Reference variables="ev,acc"/>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]bob
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:bob@[local_ip]:[local_port]>
-Expires: 600
-Content-Length: 0
-
-]]></send>
-<send><![CDATA[
-NOTIFY [$subcontact] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: [$subto];tag=[pid]bob
-To: [$subfrom]
-Call-ID: [call_id]
-CSeq: 1 NOTIFY
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Subscription-State: active;expires=600
-Content-Type: application/pidf+xml
-Content-Length: [len]
-
-<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@sip.example.net"><tuple id="t1"><status><basic>open</basic></status><note>At the balcony</note></tuple></presence>
-]]></send>
-<recv response="200"/>
-<recv request="SUBSCRIBE"><action>
+"#,
+    );
+    let open = sipp_agent_notifies(1, "active;expires=600", BOB_PIDF);
+    let ended = sipp_agent_notifies(2, "terminated;reason=timeout", "");
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="presence notifier">
+{accept}<Reference variables="ev,acc"/>
+{open}<recv request="SUBSCRIBE"><action>
 <ereg regexp="^ *0$" search_in="hdr" header="Expires:" check_it="true" assign_to="unsub"/>
 </action></recv>
 <Reference variables="unsub"/>
@@ -66,29 +42,18 @@ Expires: 0
 Content-Length: 0
 
 ]]></send>
-<send><![CDATA[
-NOTIFY [$subcontact] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: [$subto];tag=[pid]bob
-To: [$subfrom]
-Call-ID: [call_id]
-CSeq: 2 NOTIFY
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Subscription-State: terminated;reason=timeout
-Content-Length: 0
+{ended}</scenario>
+"#
+    )
+}
 
-]]></send>
-<recv response="200"/>
-</scenario>
-"#;
+const BOB_PIDF: &str = r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@sip.example.net"><tuple id="t1"><status><basic>open</basic></status><note>At the balcony</note></tuple></presence>"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xmpp_user_subscribes_to_sip_user_and_sees_presence() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("notifier.xml");
-    std::fs::write(&path, NOTIFIER).expect("write scenario");
+    std::fs::write(&path, notifier()).expect("write scenario");
     let uas = Sipp::new(&path)
         .timeout(Duration::from_secs(30))
         .spawn_uas();

@@ -211,6 +211,65 @@ Content-Length: 0
     )
 }
 
+/// bob's presence agent (sipp UAS) takes a SUBSCRIBE, keeping its From, To
+/// and Contact as `[$subfrom]`, `[$subto]`, `[$subcontact]` (and whatever
+/// `checks`, more `<ereg>` actions, assign), and answers `status` (`200 OK`,
+/// `202 Accepted`) with an Expires of 600 (RFC 6665 §4.2.1.1).
+#[allow(dead_code)]
+pub fn sipp_agent_accepts(status: &str, checks: &str) -> String {
+    format!(
+        r#"<recv request="SUBSCRIBE"><action>
+{checks}<ereg regexp="&lt;.*$" search_in="hdr" header="From:" check_it="true" assign_to="subfrom"/>
+<ereg regexp="&lt;[^&gt;]*&gt;" search_in="hdr" header="To:" check_it="true" assign_to="subto"/>
+<ereg regexp="sip:[^&gt;]*" search_in="hdr" header="Contact:" check_it="true" assign_to="subcontact"/>
+</action></recv>
+<send><![CDATA[
+SIP/2.0 {status}
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]bob
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:bob@[local_ip]:[local_port]>
+Expires: 600
+Content-Length: 0
+
+]]></send>
+"#
+    )
+}
+
+/// bob's agent sends NOTIFY `cseq` in the dialog [`sipp_agent_accepts`]
+/// opened (RFC 6665 §4.2.2), with `state` as Subscription-State and `pidf`
+/// (or no body when empty), and takes its 200.
+#[allow(dead_code)]
+pub fn sipp_agent_notifies(cseq: u32, state: &str, pidf: &str) -> String {
+    let typed = if pidf.is_empty() {
+        ""
+    } else {
+        "Content-Type: application/pidf+xml\n"
+    };
+    format!(
+        r#"<send><![CDATA[
+NOTIFY [$subcontact] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+Max-Forwards: 70
+From: [$subto];tag=[pid]bob
+To: [$subfrom]
+Call-ID: [call_id]
+CSeq: {cseq} NOTIFY
+Contact: <sip:bob@[local_ip]:[local_port]>
+Event: presence
+Subscription-State: {state}
+{typed}Content-Length: [len]
+
+{pidf}
+]]></send>
+<recv response="200"/>
+"#
+    )
+}
+
 /// A SIP MESSAGE to send with sipp as a UAC.
 pub struct SipMessage<'a> {
     pub from: &'a str,
