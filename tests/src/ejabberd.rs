@@ -25,8 +25,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -136,21 +135,9 @@ impl Ejabberd {
     /// Stop ejabberd (SIGTERM, which the VM turns into an orderly
     /// `init:stop()`, then SIGKILL after 5 s). Idempotent.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            sleep(Duration::from_millis(20));
+        if let Some(child) = self.child.take() {
+            crate::process::terminate(child, Duration::from_secs(5));
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// Stop and start again with the same ports, config and spool.
@@ -229,27 +216,15 @@ impl Ejabberd {
             .stderr(out)
             .spawn()
             .expect("start erl (is the ejabberd package installed?)");
+        let mut child = child;
+        crate::process::wait_listening(
+            "ejabberd",
+            &mut child,
+            &[self.c2s_port, self.component_port, self.http_port],
+            START_TIMEOUT,
+            || self.log(),
+        );
         self.child = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
-        for port in [self.c2s_port, self.component_port, self.http_port] {
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break;
-                }
-                if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                    panic!(
-                        "ejabberd exited ({status}) before listening:\n{}",
-                        self.log()
-                    );
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "ejabberd did not listen on 127.0.0.1:{port} within {START_TIMEOUT:?}:\n{}",
-                    self.log()
-                );
-                sleep(Duration::from_millis(25));
-            }
-        }
     }
 
     fn config_text(&self) -> String {

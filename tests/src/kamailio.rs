@@ -10,11 +10,10 @@
 //! sockets get free UDP+TCP ports on 127.0.0.1.
 
 use std::fs;
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -94,21 +93,9 @@ impl Kamailio {
     /// Stop Kamailio (SIGTERM to the main process, which stops its workers;
     /// SIGKILL after 5 s). Idempotent.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            sleep(Duration::from_millis(20));
+        if let Some(child) = self.child.take() {
+            crate::process::terminate(child, Duration::from_secs(5));
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     fn log_path(&self) -> PathBuf {
@@ -148,27 +135,15 @@ impl Kamailio {
             .stderr(log)
             .spawn()
             .expect("start kamailio (is the kamailio package installed?)");
+        let mut child = child;
+        crate::process::wait_listening(
+            "kamailio",
+            &mut child,
+            &[self.public_port, self.gateway_port],
+            START_TIMEOUT,
+            || self.log(),
+        );
         self.child = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
-        for port in [self.public_port, self.gateway_port] {
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break;
-                }
-                if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                    panic!(
-                        "kamailio exited ({status}) before listening:\n{}",
-                        self.log()
-                    );
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "kamailio did not listen on 127.0.0.1:{port} within {START_TIMEOUT:?}:\n{}",
-                    self.log()
-                );
-                sleep(Duration::from_millis(25));
-            }
-        }
     }
 }
 

@@ -13,6 +13,8 @@ pub mod kamailio;
 pub mod parley;
 /// Free loopback ports picked at run time.
 pub mod port;
+/// Waiting for a started server to listen, and stopping it.
+pub mod process;
 /// A real Prosody (Debian package) on loopback.
 pub mod prosody;
 /// sipp (Debian package `sip-tester`) scenarios against a SIP endpoint on loopback.

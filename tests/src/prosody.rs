@@ -7,11 +7,9 @@
 
 use std::fs;
 use std::io::Read;
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::thread::sleep;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
@@ -133,21 +131,9 @@ impl Prosody {
 
     /// Stop Prosody (SIGTERM, then SIGKILL after 5 s). Idempotent.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            sleep(Duration::from_millis(20));
+        if let Some(child) = self.child.take() {
+            crate::process::terminate(child, Duration::from_secs(5));
         }
-        let _ = child.kill();
-        let _ = child.wait();
     }
 
     /// Stop and start again with the same ports, config and data.
@@ -213,27 +199,15 @@ impl Prosody {
             .stderr(log)
             .spawn()
             .expect("start prosody (is the prosody package installed?)");
+        let mut child = child;
+        crate::process::wait_listening(
+            "prosody",
+            &mut child,
+            &[self.c2s_port, self.component_port],
+            START_TIMEOUT,
+            || self.log(),
+        );
         self.child = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
-        for port in [self.c2s_port, self.component_port] {
-            loop {
-                if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    break;
-                }
-                if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
-                    panic!(
-                        "prosody exited ({status}) before listening:\n{}",
-                        self.log()
-                    );
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "prosody did not listen on 127.0.0.1:{port} within {START_TIMEOUT:?}:\n{}",
-                    self.log()
-                );
-                sleep(Duration::from_millis(25));
-            }
-        }
     }
 
     fn config_text(&self) -> String {
