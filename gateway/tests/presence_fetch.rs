@@ -256,12 +256,7 @@ async fn probe_at_login_is_answered_by_a_fetch() {
         Some("At the balcony")
     );
     let out = tokio::task::block_in_place(|| uas.wait());
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     assert_eq!(fetch_dialogs(&out).len(), 1, "{}", out.report());
     nothing_like(
         &world,
@@ -313,12 +308,7 @@ async fn refused_fetch_answers_unavailable() {
         String::from(&answer)
     );
     let out = tokio::task::block_in_place(|| uas.wait());
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     nothing_like(
         &world,
         &mut juliet,
@@ -387,12 +377,7 @@ async fn a_burst_of_probes_is_one_subscribe_per_prober() {
         .unwrap_or_else(|| panic!("no answer for romeo\n{}", world.parley.log()));
     assert!(his.attr("type").is_none(), "{}", String::from(&his));
     let out = tokio::task::block_in_place(|| uas.wait());
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     assert_eq!(fetch_dialogs(&out).len(), 2, "{}", out.report());
     assert!(
         out.messages_log

@@ -89,12 +89,7 @@ async fn sip_user_subscribes_to_xmpp_user_and_gets_her_presence() {
     approve(&world, &mut juliet).await;
 
     let out = subscriber.join().expect("sipp thread");
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     assert!(out.received("NOTIFY ") >= 3, "{}", out.report());
 }
 
@@ -136,12 +131,7 @@ async fn without_a_store_shutdown_deactivates_sip_subscriptions() {
     let code = tokio::task::block_in_place(|| world.parley.terminate(Duration::from_secs(40)));
     assert_eq!(code, Some(0), "{}", world.parley.log());
     let out = subscriber.join().expect("sipp thread");
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
 }
 
 fn subscribe_bytes(
@@ -222,10 +212,5 @@ async fn subscription_contact_is_the_advertised_host() {
     let out = parley_harness::sipp::Sipp::new(world.scenario("advertise.xml", &scenario))
         .timeout(Duration::from_secs(10))
         .run_uac(world.sip_addr());
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
 }

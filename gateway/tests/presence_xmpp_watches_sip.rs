@@ -106,11 +106,6 @@ async fn xmpp_user_subscribes_to_sip_user_and_sees_presence() {
         .send_xml(&format!("<presence to='{bob}' type='unsubscribe'/>"))
         .await;
     let out = uas.wait();
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     assert_eq!(out.received("SUBSCRIBE "), 2, "{}", out.report());
 }

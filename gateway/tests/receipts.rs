@@ -133,12 +133,7 @@ async fn xmpp_receipt_request_becomes_imdn_and_the_imdns_come_back_as_received_a
         .expect("displayed");
     assert_eq!(d.attr("id"), Some("r1"));
     let out = uas.wait();
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     assert_eq!(
         world
             .parley
@@ -231,20 +226,10 @@ async fn sip_imdn_request_reaches_xmpp_and_received_becomes_a_delivery_notificat
         ))
         .await;
     let out = uas.wait();
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     assert_eq!(out.received("MESSAGE "), 1, "{}", out.report());
     // The ack itself is not a text message: nothing bounces back.
-    let error = juliet
-        .recv_matching(Duration::from_millis(500), |e| {
-            e.attr("type") == Some("error")
-        })
-        .await;
-    assert!(error.is_none(), "unexpected error: {error:?}");
+    support::assert_no_error(&mut juliet, Duration::from_millis(500)).await;
 }
 
 /// real-clients/baresip-1.0-rx-cpim-415.sip: baresip answers 415 to CPIM.
@@ -323,12 +308,7 @@ Content-Length: 0
         }
     }
     let out = uas.wait();
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     assert_eq!(out.received("MESSAGE "), 3, "{}", out.report());
     let anything = juliet
         .recv_matching(Duration::from_secs(1), |e| {

@@ -102,12 +102,7 @@ async fn xmpp_composing_and_paused_become_iscomposing_active_and_idle() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let out = uas.wait();
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     assert_eq!(out.received("MESSAGE "), 2, "{}", out.report());
     assert!(
         !out.messages_log.contains("Content-Type: text/plain"),
@@ -215,19 +210,9 @@ async fn peer_refusing_iscomposing_gets_no_more_chat_states_but_still_text() {
         ))
         .await;
     let out = uas.wait();
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     assert_eq!(out.received("MESSAGE "), 2, "{}", out.report());
-    let error = juliet
-        .recv_matching(Duration::from_millis(500), |e| {
-            e.attr("type") == Some("error")
-        })
-        .await;
-    assert!(error.is_none(), "unexpected error: {error:?}");
+    support::assert_no_error(&mut juliet, Duration::from_millis(500)).await;
 }
 
 /// RFC 7572 §7: SIP text/html → `<body/>` with the text (plus XHTML-IM).
@@ -281,12 +266,7 @@ async fn xhtml_im_goes_to_sip_as_its_plain_body() {
         ))
         .await;
     let out = uas.wait();
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     assert!(
         !out.messages_log.contains("<strong>"),
         "markup leaked:\n{}",

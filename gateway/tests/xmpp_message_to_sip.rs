@@ -78,12 +78,7 @@ async fn xmpp_message_becomes_sip_message_with_gruu_call_id_and_language() {
         ))
         .await;
     let out = uas.wait();
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     assert_eq!(out.received("MESSAGE "), 1, "{}", out.report());
     // A delivered message produces no error stanza.
     let error = juliet
@@ -165,12 +160,7 @@ async fn xmpp_message_reaches_a_tcp_outbound_proxy() {
         ))
         .await;
     let out = uas.wait();
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     let delivered = r#"parley_messages_total{direction="xmpp_to_sip",outcome="delivered"}"#;
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while world.parley.metric(delivered) < 1.0 {
@@ -210,12 +200,7 @@ async fn chat_state_becomes_iscomposing_and_a_refusal_is_not_bounced() {
         ))
         .await;
     let out = uas.wait();
-    assert!(
-        out.success,
-        "{}\n--- parley ---\n{}",
-        out.report(),
-        world.parley.log()
-    );
+    world.assert_sipp(&out);
     let error = juliet
         .recv_matching(Duration::from_secs(1), |e| e.attr("type") == Some("error"))
         .await;

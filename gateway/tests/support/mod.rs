@@ -150,6 +150,17 @@ send_chat_states = {chat_states}
         self.parley.wait_ready(Duration::from_secs(20));
     }
 
+    /// Asserts that a sipp run succeeded, showing its report and parley's log.
+    #[allow(dead_code)]
+    pub fn assert_sipp(&self, out: &parley_harness::sipp::SippOutcome) {
+        assert!(
+            out.success,
+            "{}\n--- parley ---\n{}",
+            out.report(),
+            self.parley.log()
+        );
+    }
+
     /// Parley's SIP address.
     pub fn sip_addr(&self) -> SocketAddr {
         ([127, 0, 0, 1], self.sip_port).into()
@@ -408,4 +419,13 @@ fn xml_escape(s: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+/// Asserts that no error stanza reaches `client` within `wait`.
+#[allow(dead_code)]
+pub async fn assert_no_error(client: &mut XmppClient, wait: std::time::Duration) {
+    let error = client
+        .recv_matching(wait, |e| e.attr("type") == Some("error"))
+        .await;
+    assert!(error.is_none(), "unexpected error: {error:?}");
 }
