@@ -1060,7 +1060,7 @@ impl Inner {
                 return;
             }
             tracing::warn!(%source, "oversize message");
-            // RFC 3261 §21.5.14.
+            // RFC 3261 §21.5.14 (the token is already taken).
             self.respond_stateless(&salvage, 513, "Message Too Large", &[], target);
             return;
         }
@@ -1069,12 +1069,8 @@ impl Inner {
             Err(error) => {
                 bump(&self.counters.parse_errors);
                 tracing::debug!(%source, kind = error.kind(), "unparsable message");
-                if let Some(verdict) = self.over_rate(target) {
-                    self.refuse_over_rate(&error.salvage, verdict, target);
-                    return;
-                }
                 let (status, reason) = error.status();
-                self.respond_stateless(&error.salvage, status, reason, &[], target);
+                self.refuse(&error.salvage, status, reason, target);
                 return;
             }
         };
@@ -1148,20 +1144,12 @@ impl Inner {
             Err(rejection) => {
                 bump(&self.counters.rejected_requests);
                 tracing::debug!(source = %target.addr, kind = rejection.kind(), "request rejected");
-                // Like garbage, a request that can only be refused costs its
-                // source a token (design §5): no 400 per datagram of a flood.
-                if method != "ACK"
-                    && let Some(verdict) = self.over_rate(target)
-                {
-                    self.refuse_over_rate(&message.salvage(), verdict, target);
-                    return;
-                }
+                // An ACK is never answered (RFC 3261 §17.2.1).
                 if method != "ACK" {
-                    self.respond_stateless(
+                    self.refuse(
                         &message.salvage(),
                         rejection.status,
                         rejection.reason,
-                        &[],
                         target,
                     );
                 }
@@ -1331,6 +1319,17 @@ impl Inner {
                 tracing::debug!("stray response dropped");
             }
             None => {}
+        }
+    }
+
+    /// Design §5: a message that can only be refused (unparsable, invalid)
+    /// costs its source a token like a request, so a garbage flood meets the
+    /// same 503-then-silence instead of an answer per datagram: `status`
+    /// while the source is within its rate.
+    fn refuse(&self, salvage: &Salvage, status: u16, reason: &str, target: Target) {
+        match self.over_rate(target) {
+            Some(verdict) => self.refuse_over_rate(salvage, verdict, target),
+            None => self.respond_stateless(salvage, status, reason, &[], target),
         }
     }
 
