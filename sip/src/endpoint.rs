@@ -584,6 +584,9 @@ pub(crate) struct Inner {
     resolver: Resolver,
     incoming: mpsc::Sender<IncomingRequest>,
     shutdown: CancellationToken,
+    /// Cancelled by [`Endpoint::abandon_requests`] (or with `shutdown`): every
+    /// `send_request` in flight returns `ShuttingDown` at once.
+    abandon: CancellationToken,
 }
 
 /// The driver's clock: tokio's (so paused-time tests work), as a std Instant.
@@ -660,6 +663,7 @@ impl Endpoint {
             tls: tls.clone(),
             resolver: Resolver::new(&config.dns),
             incoming,
+            abandon: shutdown.child_token(),
             shutdown: shutdown.clone(),
             config,
         });
@@ -734,7 +738,36 @@ impl Endpoint {
     /// and when every target fails the last 503 (else the last error) is
     /// returned. A 401/407 challenge is answered once with credentials from
     /// the config, when `auth` can, starting at the target that challenged.
+    ///
+    /// After [`Endpoint::abandon_requests`] it returns `ShuttingDown`, at once
+    /// for a request in flight and without sending for a new one.
     pub async fn send_request(&self, req: OutgoingRequest) -> Result<Response, TransactionError> {
+        if self.inner.abandon.is_cancelled() {
+            return Err(TransactionError::ShuttingDown);
+        }
+        // Dropping the send part way is safe: a transaction already started
+        // lives on in the core until its own timers end it; only its waiter
+        // (this future) is gone.
+        tokio::select! {
+            result = self.send_request_to_end(req) => result,
+            () = self.inner.abandon.cancelled() => Err(TransactionError::ShuttingDown),
+        }
+    }
+
+    /// Stops waiting for answers: every [`Endpoint::send_request`] in flight
+    /// returns `TransactionError::ShuttingDown` now, and new ones return it
+    /// without sending. Listeners keep running, so requests that arrive are
+    /// still answered (a draining gateway refuses them with 503). Used when a
+    /// shutdown's grace period has run out: a peer that never answers would
+    /// otherwise hold the process for Timer F (64·T1, RFC 3261 §17.1.2.2).
+    pub fn abandon_requests(&self) {
+        self.inner.abandon.cancel();
+    }
+
+    async fn send_request_to_end(
+        &self,
+        req: OutgoingRequest,
+    ) -> Result<Response, TransactionError> {
         if req.method.is_empty() || req.method == "ACK" || req.method == "INVITE" {
             return Err(TransactionError::InvalidRequest(
                 "only non-INVITE methods are sent",
