@@ -35,6 +35,9 @@ pub struct Config {
     /// `[limits]`: design §5 bounds on SIP and XMPP input (rates, counts, queues).
     #[serde(default)]
     pub limits: LimitsConfig,
+    /// `[shutdown]`: how long SIGTERM/SIGINT may take.
+    #[serde(default)]
+    pub shutdown: ShutdownConfig,
 }
 
 /// `[xmpp]`
@@ -244,6 +247,17 @@ pub struct LimitsConfig {
     /// Presence subscriptions one user may hold through the gateway, per direction
     /// (SIP subscriber → XMPP: 403; XMPP subscriber → SIP: `policy-violation`). Default 100.
     pub subscriptions_per_user: usize,
+}
+
+/// `[shutdown]`
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShutdownConfig {
+    /// Milliseconds SIGTERM/SIGINT waits for SIP peers to answer requests
+    /// already sent (MESSAGE, NOTIFY, SUBSCRIBE). When it runs out, the XMPP
+    /// senders still waiting get `remote-server-timeout` and Parley stops;
+    /// it exits within this plus 1 s whatever the peers do. Default 5000.
+    pub grace_ms: u64,
 }
 
 /// `[log]`
@@ -582,6 +596,11 @@ impl Config {
     pub fn delivery_window(&self) -> Duration {
         Duration::from_millis(self.messages.delivery_window_ms)
     }
+
+    /// `shutdown.grace_ms` as a duration.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown.grace_ms)
+    }
 }
 
 /// `IP:PORT` (IPv6 as `[::1]:53`) or a bare `IP` on port 53.
@@ -652,6 +671,12 @@ impl Default for LimitsConfig {
             xmpp_rate_senders: 10_000,
             subscriptions_per_user: 100,
         }
+    }
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        Self { grace_ms: 5_000 }
     }
 }
 

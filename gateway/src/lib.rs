@@ -31,6 +31,8 @@ pub mod chat_states;
 pub mod config;
 /// XEP-0030: disco for SIP users at the component domain; the component's features.
 pub mod disco;
+/// Shutdown on a deadline: intake stops, accepted requests are answered, peers get a grace period.
+pub mod drain;
 /// RFC 8048 §7: presence polls (probe ↔ SUBSCRIBE with Expires: 0).
 pub mod fetch;
 /// Operator HTTP endpoint: `/metrics`, `/healthz`, `/readyz`.
@@ -86,6 +88,11 @@ impl RunError {
         }
     }
 }
+
+/// After the drain's grace period: the store's last writes and the
+/// component stream's close share this, so the process exits within
+/// `shutdown.grace_ms` + 1 s (issue 26 §1), with room for the runtime to stop.
+const CLOSE_BUDGET: Duration = Duration::from_millis(700);
 
 /// What `/readyz` and `/metrics` look at.
 pub struct Health {
@@ -317,26 +324,43 @@ pub async fn run_with(
         }
     }
 
-    info!("shutting down: no new SIP requests; finishing in-flight ones");
-    // Stop intake: requests still queued get answered by the SIP layer when the
-    // receiver goes away; those already parked get their 200 (they were handed over).
-    drop(sip_events);
-    router.flush_pending();
-    router.watches.stop_all();
-    router.fetches.stop_all();
-    router.deactivate_watchers();
-    tasks.close();
-    if tokio::time::timeout(Duration::from_secs(35), tasks.wait())
+    // Shutdown (design §2, `drain.rs`): intake stops, accepted requests are
+    // answered, SIP peers get `shutdown.grace_ms`; then the store and the
+    // component stream get the second after it, so the process is gone
+    // within grace + 1 s whatever the peers do.
+    let started = tokio::time::Instant::now();
+    let grace = config.shutdown_grace();
+    info!(
+        grace_ms = grace.as_millis(),
+        "shutting down: no new requests; finishing in-flight ones"
+    );
+    drain::drain(
+        drain::Drain {
+            router: &router,
+            sip: &sip,
+            sip_events,
+            xmpp_events: &mut xmpp_events,
+            shaped: Vec::new(),
+            tasks: &tasks,
+            grace,
+            retry_after_secs: config.limits.sip_retry_after_secs,
+        },
+        started,
+    )
+    .await;
+    // The drain returns by grace + 150 ms at the latest.
+    let hard_stop = tokio::time::Instant::now() + CLOSE_BUDGET;
+    // Everything the tasks changed is written before the process goes.
+    let store_by = tokio::time::Instant::now() + CLOSE_BUDGET / 2;
+    if tokio::time::timeout_at(store_by.min(hard_stop), store_task.close(&store))
         .await
         .is_err()
     {
-        warn!("outgoing SIP transactions still running at shutdown");
+        warn!("the store did not finish its writes in time");
     }
-    // Everything the tasks changed is written before the process goes.
-    store_task.close(&store).await;
     // Close the component stream with </stream:stream> after its queue is flushed.
     xmpp_stop.cancel();
-    if tokio::time::timeout(Duration::from_secs(5), component.closed())
+    if tokio::time::timeout_at(hard_stop, component.closed())
         .await
         .is_err()
     {
@@ -344,7 +368,7 @@ pub async fn run_with(
     }
     sip_stop.cancel();
     http_stop.cancel();
-    let _ = http_task.await;
+    let _ = tokio::time::timeout(Duration::from_millis(50), http_task).await;
     info!("parley stopped");
     Ok(())
 }

@@ -89,7 +89,7 @@ fn serve(config: Config) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async {
+    let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let signals = shutdown.clone();
         tokio::spawn(async move {
@@ -97,9 +97,12 @@ fn serve(config: Config) -> anyhow::Result<()> {
             tracing::info!("signal received");
             signals.cancel();
         });
-        parley_gateway::run(config, shutdown).await?;
-        Ok(())
-    })
+        parley_gateway::run(config, shutdown).await
+    });
+    // `run` has drained within `shutdown.grace_ms`; whatever is still running
+    // (a blocking store call, a connection task) must not hold the exit.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+    Ok(result?)
 }
 
 #[cfg(unix)]

@@ -184,12 +184,29 @@ impl Router {
         self.gauges();
     }
 
-    /// Answer every waiting SIP transaction now (shutdown): the stanzas were handed over.
+    /// Answer every waiting SIP transaction now (shutdown). Their stanzas were
+    /// handed to the component queue, which is written out before the stream
+    /// closes, so they get their 200 (RFC 7572 §5) — unless the stream is
+    /// down: then the queue dies with the process, and the sender gets 503 +
+    /// Retry-After (RFC 3261 §21.5.4) to send again rather than a 200 that
+    /// would lose the message.
     pub fn flush_pending(&self) {
+        let connected = self.xmpp.is_connected();
         for (_, p) in self.registry.take_all_sip() {
-            self.metrics
-                .message(Direction::SipToXmpp, Outcome::Delivered);
-            p.responder.respond(200, None, vec![], None);
+            if connected {
+                self.metrics
+                    .message(Direction::SipToXmpp, Outcome::Delivered);
+                p.responder.respond(200, None, vec![], None);
+            } else {
+                self.metrics
+                    .message(Direction::SipToXmpp, Outcome::Unavailable);
+                p.responder.respond(
+                    503,
+                    Some("XMPP Server Unavailable"),
+                    vec![("Retry-After".into(), "30".into())],
+                    None,
+                );
+            }
         }
         self.gauges();
     }
@@ -342,6 +359,32 @@ impl Router {
                 self.bounce(
                     message,
                     StanzaError::new(DefinedCondition::RemoteServerTimeout),
+                );
+            }
+            // Shutdown's grace period ran out before the peer answered: the
+            // MESSAGE may or may not have reached the user. That is a request
+            // timeout as seen from the gateway (RFC 3261 §21.4.9, 408: "could
+            // not produce a response within a suitable amount of time"), and
+            // RFC 7247 §7.1 pairs <remote-server-timeout/> with 408 (Table 2;
+            // Table 3 maps 408 back to it). The text says the outcome is
+            // unknown, so the user knows a resend may duplicate it.
+            Err(TransactionError::ShuttingDown) => {
+                info!(
+                    correlation,
+                    "SIP MESSAGE unanswered when the gateway stopped"
+                );
+                self.metrics
+                    .message(Direction::XmppToSip, Outcome::TimedOut);
+                self.bounce(
+                    message,
+                    StanzaError {
+                        text: Some(
+                            "The SIP gateway stopped before the recipient's side answered; \
+                             the message may or may not have been delivered."
+                                .to_owned(),
+                        ),
+                        ..StanzaError::new(DefinedCondition::RemoteServerTimeout)
+                    },
                 );
             }
             Err(e) => {

@@ -116,8 +116,19 @@ impl Parley {
 
     /// Send SIGTERM and wait for the exit code (None if killed by a signal or still running after `timeout`).
     pub fn terminate(&mut self, timeout: Duration) -> Option<i32> {
+        self.signal_term();
+        self.wait_exit(timeout)
+    }
+
+    /// Send SIGTERM and return at once (see [`Parley::wait_exit`]).
+    pub fn signal_term(&self) {
         let pid = self.child.id().to_string();
         let _ = Command::new("kill").args(["-TERM", &pid]).status();
+    }
+
+    /// Wait for the process to exit: its exit code, or None if killed by a
+    /// signal or still running after `timeout`.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {

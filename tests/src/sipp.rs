@@ -108,6 +108,7 @@ pub struct Sipp {
     timeout: Duration,
     vars: Vec<(String, String)>,
     args: Vec<String>,
+    local_port: Option<u16>,
 }
 
 /// The scenarios shipped in `sip/tests/sipp/`.
@@ -128,6 +129,7 @@ impl Sipp {
             timeout: Duration::from_secs(20),
             vars: Vec::new(),
             args: Vec::new(),
+            local_port: None,
         }
     }
 
@@ -158,6 +160,13 @@ impl Sipp {
     /// Sets a scenario variable (`-set name value`), read as `[$name]`.
     pub fn set(mut self, name: &str, value: &str) -> Sipp {
         self.vars.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Listens on this loopback port instead of a free one picked at start
+    /// (a UAS that must take over a predecessor's address).
+    pub fn local_port(mut self, port: u16) -> Sipp {
+        self.local_port = Some(port);
         self
     }
 
@@ -213,7 +222,7 @@ impl Sipp {
     /// Starts the scenario as a UAS on a free loopback port and returns once it listens.
     pub fn spawn_uas(&self) -> SippUas {
         let dir = temp_dir();
-        let port = free_udp_tcp_port();
+        let port = self.local_port.unwrap_or_else(free_udp_tcp_port);
         let child = self
             .command(dir.path(), port, None)
             .spawn()

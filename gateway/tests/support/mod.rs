@@ -137,11 +137,17 @@ send_chat_states = {chat_states}
     pub fn restart_parley(&mut self, between: impl FnOnce(&World)) {
         let code = self.parley.terminate(Duration::from_secs(40));
         assert_eq!(code, Some(0), "{}", self.parley.log());
+        between(self);
+        self.restart_parley_after_exit();
+    }
+
+    /// Start parley again with the same config and ports once the previous
+    /// process has exited, and wait until it is ready.
+    pub fn restart_parley_after_exit(&mut self) {
         self.earlier_logs.push_str(&format!(
             "{}---- (parley restarted) ----\n",
             self.parley.log()
         ));
-        between(self);
         self.parley = Parley::start(
             &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
             &self.config,
