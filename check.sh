@@ -1,8 +1,42 @@
 #!/usr/bin/env bash
-# The whole test gate: formatting, lints, the dependency direction, every test.
-# README.md names this script as the test command; .ci/run calls it.
+# The whole test gate, on a fresh Debian machine with the Rust toolchain:
+# formatting, lints, the dependency direction, every test (the end-to-end ones
+# against real Prosody, ejabberd, Kamailio, sipp and linphonec) and the
+# deployment files (deploy/check.sh). README.md names this script as the test
+# command; .ci/run calls it and nothing else.
 set -euo pipefail
 cd "$(dirname "$0")"
+export DEBIAN_FRONTEND=noninteractive
+
+# Real peers for the end-to-end tests. Missing ones are installed when this
+# runs as root (or with sudo); otherwise the script names them and stops,
+# rather than letting their tests fail one by one.
+peers=(prosody:prosody sipp:sip-tester linphonec:linphone-cli ejabberdctl:ejabberd
+  kamailio:kamailio openssl:openssl)
+missing=()
+for peer in "${peers[@]}"; do
+  command -v "${peer%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${peer%%:*}" ] || missing+=("${peer#*:}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    if ! sudo -n true 2>/dev/null; then
+      echo "check.sh: missing ${missing[*]}: apt-get install ${missing[*]} (as root), then run again" >&2
+      exit 1
+    fi
+    SUDO="sudo"
+  fi
+  echo "== check.sh: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" ca-certificates >/dev/null
+  # Where systemd runs, these packages start system daemons (ejabberd on public
+  # ports, epmd, Kamailio on 5060); the tests start their own on loopback.
+  if [ -d /run/systemd/system ]; then
+    $SUDO systemctl disable --now ejabberd kamailio epmd.service epmd.socket >/dev/null 2>&1 || true
+  fi
+fi
+rustup component add clippy rustfmt >/dev/null 2>&1 || true
+
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 # Dependencies point one way: mapping has no tokio; sip and xmpp build without their drivers.
@@ -13,3 +47,5 @@ if cargo tree --locked -p parley-mapping -e normal | grep -q ' tokio '; then
   exit 1
 fi
 cargo test --workspace --locked
+# Deployment files: Kubernetes schemas, alert rules and their tests, dashboard coverage.
+deploy/check.sh

@@ -2,7 +2,7 @@
 # Validates deploy/: Kubernetes manifests (schemas + cross-checks), alert rules
 # (promtool check/test), the Grafana dashboard (fresh, valid PromQL, every metric
 # parley exports shown), the compose file, the Dockerfiles (hadolint) and every
-# deploy config (`parley check-config`). .ci/run calls it after ./check.sh.
+# deploy config (`parley check-config`). ./check.sh runs it last.
 #
 # Tools are installed once into $DEPLOY_TOOLS_DIR (default ~/.cache/parley-deploy-tools):
 #   - a venv with kubernetes-validate (bundles the API schemas), check-jsonschema
