@@ -14,7 +14,7 @@ use ezk_sip_types::uri::SipUri;
 use ezk_sip_types::uri::params::Param;
 
 use crate::error::MappingError;
-use crate::uri::{gruu, is_visual_separator, sip_user};
+use crate::uri::{gruu, is_visual_separator, percent_decode, sip_user};
 
 pub use crate::jid::{Jid, escape_localpart, unescape_localpart};
 pub use crate::uri::{MailboxUri, SipAddress, TelUri};
@@ -153,6 +153,59 @@ impl AddressMapper {
         }
         Ok(SipAddress::Sip(uri))
     }
+
+    /// The new address of an XMPP `<gone/>` or `<redirect/>` as the SIP URI
+    /// for a 301/302 Contact (RFC 7247 §7.1 note 3, mapped per §6). RFC 6120
+    /// §8.3.3.5 and §8.3.3.14: the character data "MUST be a Uniform Resource
+    /// Identifier [URI] or Internationalized Resource Identifier [IRI] ...,
+    /// typically an XMPP IRI"; servers also send a plain JID. So:
+    ///
+    /// - `sip:`/`sips:` URIs are taken as they are;
+    /// - an `xmpp:` IRI (`xmpp:JID`, `xmpp://account/JID`, with `?query` and
+    ///   `#fragment` dropped and percent-encoding undone) or a plain JID is
+    ///   mapped: a JID at the component domain is the SIP user it stands for
+    ///   ([`AddressMapper::jid_to_sip_user`]), any other an XMPP user
+    ///   ([`AddressMapper::xmpp_user_to_sip`]), the resource as `gr`.
+    ///
+    /// Anything else (another scheme, a domain without user) is an error: it
+    /// cannot be a SIP Contact.
+    pub fn new_address_to_sip(&self, address: &str) -> Result<SipAddress, MappingError> {
+        let address = address.trim();
+        let scheme = address
+            .split_once(':')
+            .map(|(scheme, _)| scheme.to_ascii_lowercase());
+        let jid = match scheme.as_deref() {
+            Some("sip" | "sips") => return SipAddress::parse(address),
+            Some("xmpp") => Jid::parse(&xmpp_iri_jid(&address[5..])?)?,
+            _ => Jid::parse(address)?,
+        };
+        if same_domain(jid.domain(), &self.component_domain) {
+            self.jid_to_sip_user(&jid)
+        } else {
+            self.xmpp_user_to_sip(&jid)
+        }
+    }
+}
+
+/// The JID an XMPP IRI names, given what follows `xmpp:`: an optional
+/// `//authority` (the account to act as) before it, `?query` and `#fragment`
+/// after it, percent-encoding undone.
+fn xmpp_iri_jid(rest: &str) -> Result<String, MappingError> {
+    let bad = MappingError::MalformedUri {
+        reason: "not an XMPP IRI",
+    };
+    let path = match rest.strip_prefix("//") {
+        Some(authority_and_path) => authority_and_path
+            .split_once('/')
+            .map(|(_, path)| path)
+            .ok_or(bad.clone())?,
+        None => rest,
+    };
+    let path = path.split(['?', '#']).next().unwrap_or_default();
+    if path.is_empty() {
+        return Err(bad);
+    }
+    percent_decode(path).ok_or(bad)
 }
 
 /// `+` followed by digits only: a global E.164 number (RFC 3966 §5.1.4).
@@ -312,6 +365,57 @@ mod tests {
             Err(MappingError::ForeignDomainRefused)
         );
         assert_eq!(MappingError::ForeignDomainRefused.sip_status().code, 403);
+    }
+
+    /// RFC 7247 §7.1 note 3 with RFC 6120 §8.3.3.5's example: the new address
+    /// of <gone/> becomes a SIP URI per §6.5; a JID at the component domain
+    /// is the SIP user it stands for.
+    #[test]
+    fn new_address_of_gone_or_redirect_maps_to_a_sip_uri() {
+        let m = gw();
+        for (address, expected) in [
+            (
+                "\n            xmpp:romeo@afterlife.example.net\n          ",
+                "sip:romeo@afterlife.example.net",
+            ),
+            (
+                "xmpp:juliet@xmpp.example/desk",
+                "sip:juliet@xmpp.example;gr=desk",
+            ),
+            ("xmpp:m%5C26m@xmpp.example?message", "sip:m&m@xmpp.example"),
+            (
+                "xmpp://guest@example.com/support@example.com#x",
+                "sip:support@example.com",
+            ),
+            ("juliet@xmpp.example", "sip:juliet@xmpp.example"),
+            ("bob@gw.example.org", "sip:bob@sip.example.net"),
+            (
+                "XMPP:alice\\40other.net@gw.example.org/phone",
+                "sip:alice@other.net;gr=phone",
+            ),
+            (
+                "sip:bob@elsewhere.example;transport=tcp",
+                "sip:bob@elsewhere.example;transport=tcp",
+            ),
+        ] {
+            assert_eq!(
+                m.new_address_to_sip(address).unwrap().to_string(),
+                expected,
+                "{address:?}"
+            );
+        }
+        for unusable in [
+            "",
+            "xmpp:",
+            "xmpp://guest@example.com",
+            "xmpp:example.com",
+            "example.com",
+            "mailto:romeo@example.net",
+            "https://example.net/romeo",
+            "xmpp:bad%ZZ@example.com",
+        ] {
+            assert!(m.new_address_to_sip(unusable).is_err(), "{unusable:?}");
+        }
     }
 
     /// RFC 7247 §6.4 examples: "sip:f%C3%BC@sip.example → f&#xFC;@sip.example",

@@ -14,6 +14,16 @@ use crate::media_type::MediaType;
 /// Bound on a body after inflating (design §5: every input has a bound).
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The media types Parley takes in a SIP MESSAGE, as a 415 lists them (RFC
+/// 3261 §21.4.13, §20.1): what [`decode`] translates, and `message/imdn+xml`,
+/// an RFC 5438 notification that `imdn::inspect` reads bare.
+pub const ACCEPT: &str =
+    "text/plain, text/html, message/cpim, message/imdn+xml, application/im-iscomposing+xml";
+
+/// The content codings [`decode_content_coding`] undoes, as a 415 for an
+/// unknown coding lists them (RFC 3261 §21.4.13, §20.2).
+pub const ACCEPT_ENCODING: &str = "gzip, deflate, identity";
+
 /// What a SIP body becomes on the XMPP side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Content {
@@ -265,6 +275,50 @@ mod tests {
         assert_eq!(c.text, None);
         assert_eq!(c.payloads[0].name, "composing");
         assert_eq!(c.payloads[0].ns, crate::iscomposing::NS_CHATSTATES);
+    }
+
+    /// RFC 3261 §21.4.13: what a 415 lists must be what Parley takes. Each
+    /// type in [`ACCEPT`] gets past the type check (its body may still be
+    /// malformed), and `message/imdn+xml` is read as a notification.
+    #[test]
+    fn every_type_accept_lists_is_taken() {
+        for media in ACCEPT.split(", ") {
+            let result = match media {
+                "message/imdn+xml" => {
+                    crate::imdn::inspect(Some(media), None, b"<imdn/>").map(|_| ())
+                }
+                _ => decode(Some(media), None, b"").map(|_| ()),
+            };
+            assert_ne!(result, Err(MappingError::UnsupportedMediaType), "{media}");
+        }
+        // And a type it does not list is refused.
+        assert_eq!(
+            decode(Some("application/pkcs7-mime"), None, b"x").unwrap_err(),
+            MappingError::UnsupportedMediaType
+        );
+    }
+
+    /// RFC 3261 §21.4.13, §20.2: each coding [`ACCEPT_ENCODING`] lists is undone.
+    #[test]
+    fn every_coding_accept_encoding_lists_is_undone() {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(b"hi").unwrap();
+        let gzip = gz.finish().unwrap();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(b"hi").unwrap();
+        let zlib = z.finish().unwrap();
+        for coding in ACCEPT_ENCODING.split(", ") {
+            let raw: &[u8] = match coding {
+                "gzip" => &gzip,
+                "deflate" => &zlib,
+                _ => b"hi",
+            };
+            assert_eq!(
+                decode_content_coding(Some(coding), raw).unwrap().as_ref(),
+                b"hi",
+                "{coding}"
+            );
+        }
     }
 
     #[test]

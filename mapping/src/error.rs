@@ -7,6 +7,10 @@
 
 use parley_xmpp::stanza::{DefinedCondition, StanzaError};
 
+use crate::address::AddressMapper;
+pub use crate::answer::{ALLOW, RequiredHeader, SipAnswer};
+use crate::encryption::Encryption;
+
 /// A SIP final response status: code and the reason phrase we send with it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SipStatus {
@@ -115,11 +119,18 @@ pub enum MappingError {
         /// `from` or `to`.
         attribute: &'static str,
     },
-    /// A `<message/>` without `<body/>` (e.g. only a XEP-0085 chat state or a
-    /// receipt): nothing a text MESSAGE carries. The gateway drops such
-    /// stanzas silently; bouncing them would answer a notification with an error.
-    #[error("message has no body")]
-    NoBody,
+    /// A `<message/>` without `<body/>` that is only a notification: a
+    /// XEP-0085 chat state, a XEP-0184 receipt or a XEP-0333 marker (with
+    /// XEP-0334 hints or XEP-0359 ids beside it). Nothing a text MESSAGE
+    /// carries; the gateway sends the chat state as isComposing when
+    /// configured, the receipt as an IMDN, and otherwise lets it go: bouncing
+    /// it would answer a notification with an error.
+    #[error("message is only a notification")]
+    NotificationOnly,
+    /// A `<message/>` Parley cannot carry to SIP: refused with a stanza error
+    /// to its sender and counted, never dropped in silence.
+    #[error("message cannot be carried to SIP ({})", .0.kind())]
+    NotCarried(NotCarried),
     /// RFC 6121 §8.5.2.1.1: a `groupchat` message outside a MUC.
     #[error("groupchat messages are not gatewayed")]
     Groupchat,
@@ -152,22 +163,36 @@ impl MappingError {
             Self::MalformedCpim { .. } => "malformed-cpim",
             Self::MalformedPidf { .. } => "malformed-pidf",
             Self::MissingAddress { .. } => "missing-address",
-            Self::NoBody => "no-body",
+            Self::NotificationOnly => "notification-only",
+            Self::NotCarried(_) => "not-carried",
             Self::Groupchat => "groupchat",
             Self::NotANotification => "not-a-notification",
             Self::ErrorStanza => "error-stanza",
         }
     }
 
-    /// Whether the sender should get an error back. `false` for a stanza with
-    /// no body (chat states, receipts: notifications, dropped silently) and
-    /// for an error stanza (RFC 6120 §8.3.1: an error is never answered with
-    /// an error).
+    /// Whether the sender should get an error back. `false` for a
+    /// notification (chat states, receipts, markers: handled apart, never
+    /// bounced) and for an error stanza (RFC 6120 §8.3.1: an error is never
+    /// answered with an error).
     pub fn should_bounce(&self) -> bool {
-        !matches!(self, Self::NoBody | Self::ErrorStanza)
+        !matches!(self, Self::NotificationOnly | Self::ErrorStanza)
     }
 
-    /// The SIP final response for a SIP request that failed this way.
+    /// The SIP final response for a SIP request that failed this way, with
+    /// the header fields its status requires (RFC 3261 §21.4.13 for 415:
+    /// Accept always, Accept-Encoding "depending on the specific problem",
+    /// i.e. when the content coding was it).
+    pub fn sip_answer(&self) -> SipAnswer {
+        let answer = SipAnswer::new(self.sip_status());
+        match self {
+            Self::UnsupportedContentEncoding => answer.with(RequiredHeader::AcceptEncoding),
+            _ => answer,
+        }
+    }
+
+    /// The status of the SIP final response for a SIP request that failed
+    /// this way; [`MappingError::sip_answer`] adds the header fields it needs.
     pub fn sip_status(&self) -> SipStatus {
         SipStatus::new(match self {
             // Design §2: unmappable addresses are 484 / 400, never passed through.
@@ -186,7 +211,8 @@ impl MappingError {
             }
             Self::BodyTooLarge { .. } => 413,
             Self::MissingAddress { .. }
-            | Self::NoBody
+            | Self::NotificationOnly
+            | Self::NotCarried(_)
             | Self::ErrorStanza
             | Self::NotANotification => 400,
             // Only reachable from XMPP; mirror Table 2's service-unavailable row.
@@ -196,7 +222,8 @@ impl MappingError {
 
     /// The stanza error for an XMPP stanza that failed this way.
     pub fn stanza_error(&self) -> StanzaError {
-        StanzaError::new(match self {
+        let condition = match self {
+            Self::NotCarried(reason) => return reason.stanza_error(),
             Self::MalformedJid { .. }
             | Self::MalformedUri { .. }
             | Self::AddressIncomplete
@@ -206,7 +233,7 @@ impl MappingError {
             Self::UnsupportedMediaType
             | Self::UnsupportedCharset
             | Self::UnsupportedContentEncoding
-            | Self::NoBody => DefinedCondition::NotAcceptable,
+            | Self::NotificationOnly => DefinedCondition::NotAcceptable,
             Self::InvalidBody { .. }
             | Self::MalformedCpim { .. }
             | Self::MalformedPidf { .. }
@@ -217,7 +244,89 @@ impl MappingError {
             Self::BodyTooLarge { .. } => DefinedCondition::PolicyViolation,
             // RFC 6121 §8.5.2.1.1: groupchat "SHOULD be <service-unavailable/>".
             Self::Groupchat => DefinedCondition::ServiceUnavailable,
-        })
+        };
+        StanzaError::new(condition)
+    }
+}
+
+/// Why an XMPP `<message/>` cannot cross to SIP. Each is answered with a
+/// stanza error whose `<text/>` says what was not carried (RFC 6120 §8.3.2:
+/// "descriptive or diagnostic information that supplements the meaning of
+/// a defined condition"), and counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NotCarried {
+    /// End-to-end encrypted for XMPP clients (XEP-0384, XEP-0373, XEP-0027):
+    /// no SIP user holds the keys, and any `<body/>` beside it is a notice
+    /// for clients that cannot decrypt, not the message.
+    Encrypted(Encryption),
+    /// An RFC 3923 `<e2e/>` S/MIME payload: a gateway "MUST" pass it on
+    /// unaltered (§8); Parley does not yet.
+    Rfc3923E2e,
+    /// No `<body/>`, and no chat state, receipt or marker either (an unknown
+    /// payload, or nothing at all): there is no text to send.
+    NoText,
+}
+
+impl NotCarried {
+    /// A short, stable name for logs.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Encrypted(_) => "encrypted",
+            Self::Rfc3923E2e => "rfc3923-e2e",
+            Self::NoText => "no-text",
+        }
+    }
+
+    /// What the sender reads in `<text/>`. Fixed words about the stanza,
+    /// never internal error text (design: "Internal error text never reaches
+    /// a peer").
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::Encrypted(_) => {
+                "End-to-end encrypted messages cannot cross to SIP: the SIP recipient \
+                 has no key to read them, and the gateway does not forward the \
+                 unencrypted fallback text in their place. Nothing was delivered."
+            }
+            Self::Rfc3923E2e => {
+                "This gateway does not yet carry RFC 3923 (S/MIME) end-to-end \
+                 protected messages to SIP. Nothing was delivered."
+            }
+            Self::NoText => {
+                "The message has no text body and carries nothing this gateway \
+                 translates to SIP. Nothing was delivered."
+            }
+        }
+    }
+
+    /// The stanza error, with [`NotCarried::text`].
+    pub fn stanza_error(self) -> StanzaError {
+        let condition = match self {
+            // RFC 6120 §8.3.3.9 not-acceptable: "understands the request but
+            // cannot process it because the request does not meet criteria
+            // defined by the recipient or server". The gateway knows what the
+            // payload is; its criterion is that a message crossing to SIP is
+            // one the SIP user can read. Type "modify" (the SHOULD) tells the
+            // sender that the same message sent without encryption would go.
+            // Not feature-not-implemented: no feature would make it work,
+            // since the SIP side has no OMEMO or OpenPGP keys.
+            Self::Encrypted(_) => DefinedCondition::NotAcceptable,
+            // RFC 3923 §7 Case #1, for an entity that does not (yet) handle
+            // the protocol: "return a <service-unavailable/> error to the
+            // sender" is one of the three allowed answers, and the only one
+            // that tells the sender. (Ignoring the <e2e/> and forwarding a
+            // body, or ignoring the stanza, would drop it in silence.)
+            Self::Rfc3923E2e => DefinedCondition::ServiceUnavailable,
+            // RFC 6120 §8.3.3.3 feature-not-implemented: "The feature
+            // represented in the XML stanza is not implemented by the intended
+            // recipient or an intermediate server and therefore the stanza
+            // cannot be processed". Parley is that intermediate: whatever the
+            // payload is, it has no SIP translation. Type "cancel": sending it
+            // again will not help.
+            Self::NoText => DefinedCondition::FeatureNotImplemented,
+        };
+        let mut error = StanzaError::new(condition);
+        error.text = Some(self.text().to_owned());
+        error
     }
 }
 
@@ -322,6 +431,56 @@ pub fn stanza_error_to_sip_for(err: &StanzaError, scope: JidScope) -> SipStatus 
         C::UnexpectedRequest => 400,
     };
     SipStatus::new(code)
+}
+
+/// RFC 7247 §7.1, Table 2, as the complete answer to a SIP MESSAGE that the
+/// XMPP side refused with `err`: the status of [`stanza_error_to_sip_for`]
+/// and the header fields it needs.
+///
+/// - 301/302: the address in `<gone/>`/`<redirect/>` (RFC 6120 §8.3.3.5,
+///   §8.3.3.14: "a URI or IRI", "typically an XMPP IRI") becomes the Contact,
+///   mapped per RFC 7247 §6 by `mapper` ([`AddressMapper::new_address_to_sip`]).
+/// - `<gone/>` whose address cannot be written as a SIP URI: 410. Note 3
+///   wants 301 whenever an address is given, but a 301 without a SIP Contact
+///   gives the client nothing to "retry at the new address given by the
+///   Contact header field" (RFC 3261 §21.3.2); from the SIP side "no
+///   forwarding address is known", which is 410 (§21.4.10). RFC 7247 §7
+///   lets a gateway "deviate from these mappings if needed".
+/// - `<redirect/>` without a usable address: 480 Temporarily Unavailable,
+///   which RFC 3261 §21.4.18 gives for a server that "recognizes the user
+///   identified by the Request-URI, but does not currently have a valid
+///   forwarding location for that user" — exactly what such a redirect says
+///   (RFC 6120 §8.3.3.14: "typically in a temporary fashion"). A 302 without
+///   Contact would tell the client to retry nowhere.
+/// - 405 (`<feature-not-implemented/>` for a full JID, note 1): Allow lists
+///   the methods Parley answers except MESSAGE, the one the address refused.
+/// - 401, 407: a Digest challenge (see [`SipAnswer::header_fields`]).
+pub fn message_error_to_sip(
+    err: &StanzaError,
+    scope: JidScope,
+    mapper: &AddressMapper,
+) -> SipAnswer {
+    let status = stanza_error_to_sip_for(err, scope);
+    match status.code {
+        301 | 302 => {
+            let contact = err
+                .alt
+                .as_deref()
+                .and_then(|alt| mapper.new_address_to_sip(alt).ok());
+            match (contact, status.code) {
+                (Some(contact), _) => SipAnswer::redirect(status, contact),
+                (None, 301) => SipAnswer::new(SipStatus::new(410)),
+                (None, _) => SipAnswer::new(SipStatus::new(480)),
+            }
+        }
+        405 => SipAnswer {
+            status,
+            headers: vec![RequiredHeader::Allow {
+                refused: Some("MESSAGE"),
+            }],
+        },
+        _ => SipAnswer::new(status),
+    }
 }
 
 /// RFC 7247 §7.2, Table 3, with its notes and the catch-all rule for codes
@@ -626,6 +785,194 @@ mod tests {
         }
     }
 
+    fn mapper() -> AddressMapper {
+        AddressMapper {
+            component_domain: "sip.example.net".into(),
+            sip_domain: "sip.example.net".into(),
+            foreign_domains: crate::address::ForeignDomainPolicy::Refuse,
+        }
+    }
+
+    fn header_names(answer: &SipAnswer) -> Vec<&'static str> {
+        answer.headers.iter().map(RequiredHeader::name).collect()
+    }
+
+    /// RFC 7247 §7.1 Table 2 as Parley answers a SIP MESSAGE: every row's
+    /// code and the header fields RFC 3261 requires with it (§21.4.2/§22.2
+    /// 401 WWW-Authenticate, §21.4.8/§22.3 407 Proxy-Authenticate, §21.4.6
+    /// 405 Allow, §21.3.2/§21.3.3 301/302 Contact). A row without an address
+    /// where one is needed: <gone/> → 410, <redirect/> → 480.
+    #[test]
+    fn table2_every_row_carries_the_headers_its_code_needs() {
+        // (condition, (code, header names) for a bare JID, the same for a full JID)
+        type Answer = (u16, &'static [&'static str]);
+        let rows: [(DefinedCondition, Answer, Answer); 22] = [
+            (C::BadRequest, (400, &[]), (400, &[])),
+            (C::Conflict, (400, &[]), (400, &[])),
+            (C::FeatureNotImplemented, (501, &[]), (405, &["Allow"])),
+            (C::Forbidden, (603, &[]), (403, &[])),
+            (C::Gone, (410, &[]), (410, &[])),
+            (C::InternalServerError, (500, &[]), (500, &[])),
+            (C::ItemNotFound, (604, &[]), (404, &[])),
+            (C::JidMalformed, (400, &[]), (400, &[])),
+            (C::NotAcceptable, (606, &[]), (406, &[])),
+            (C::NotAllowed, (403, &[]), (403, &[])),
+            (
+                C::NotAuthorized,
+                (401, &["WWW-Authenticate"]),
+                (401, &["WWW-Authenticate"]),
+            ),
+            (C::PolicyViolation, (403, &[]), (403, &[])),
+            (C::RecipientUnavailable, (600, &[]), (480, &[])),
+            (C::Redirect, (480, &[]), (480, &[])),
+            (
+                C::RegistrationRequired,
+                (407, &["Proxy-Authenticate"]),
+                (407, &["Proxy-Authenticate"]),
+            ),
+            (C::RemoteServerNotFound, (404, &[]), (404, &[])),
+            (C::RemoteServerTimeout, (408, &[]), (408, &[])),
+            (C::ResourceConstraint, (500, &[]), (500, &[])),
+            (C::ServiceUnavailable, (403, &[]), (403, &[])),
+            (C::SubscriptionRequired, (400, &[]), (400, &[])),
+            (C::UndefinedCondition, (400, &[]), (400, &[])),
+            (C::UnexpectedRequest, (400, &[]), (400, &[])),
+        ];
+        for (condition, bare, full) in rows {
+            for (scope, (code, headers)) in [(JidScope::Bare, bare), (JidScope::Full, full)] {
+                let answer = message_error_to_sip(&err(condition), scope, &mapper());
+                assert_eq!(answer.status.code, code, "{condition:?} {scope:?}");
+                assert_eq!(header_names(&answer), headers, "{condition:?} {scope:?}");
+            }
+        }
+        assert_eq!(rows.len(), DefinedCondition::ALL.len());
+    }
+
+    /// RFC 7247 §7.1 note 3 and the <redirect/> row with an address: the
+    /// address, mapped per §6, is the Contact of the 301/302 (RFC 3261 §21.3.2,
+    /// §21.3.3), in name-addr form (§20.10).
+    #[test]
+    fn table2_gone_and_redirect_with_an_address_carry_it_as_contact() {
+        for (condition, alt, code, contact) in [
+            (
+                C::Gone,
+                "xmpp:romeo@afterlife.example.net",
+                301,
+                "<sip:romeo@afterlife.example.net>",
+            ),
+            (
+                C::Redirect,
+                "juliet@xmpp.example/desk",
+                302,
+                "<sip:juliet@xmpp.example;gr=desk>",
+            ),
+            // A JID at the component domain is the SIP user it stands for.
+            (
+                C::Redirect,
+                "xmpp:bob@sip.example.net",
+                302,
+                "<sip:bob@sip.example.net>",
+            ),
+        ] {
+            let mut e = err(condition);
+            e.alt = Some(alt.into());
+            for scope in [JidScope::Bare, JidScope::Full] {
+                let answer = message_error_to_sip(&e, scope, &mapper());
+                assert_eq!(answer.status, SipStatus::new(code), "{alt}");
+                assert_eq!(
+                    answer.header_fields("sip.example.net", 7),
+                    vec![("Contact".to_owned(), contact.to_owned())],
+                    "{alt}"
+                );
+            }
+        }
+    }
+
+    /// An address that cannot be a SIP Contact: <gone/> → 410 (RFC 3261
+    /// §21.4.10 "no forwarding address is known"), <redirect/> → 480 (§21.4.18
+    /// "does not currently have a valid forwarding location").
+    #[test]
+    fn table2_gone_and_redirect_without_a_usable_address() {
+        for alt in ["mailto:romeo@example.net", "xmpp:example.net", "  "] {
+            let mut gone = err(C::Gone);
+            gone.alt = Some(alt.into());
+            let answer = message_error_to_sip(&gone, JidScope::Bare, &mapper());
+            assert_eq!(answer, SipAnswer::new(SipStatus::new(410)), "{alt:?}");
+            let mut redirect = err(C::Redirect);
+            redirect.alt = Some(alt.into());
+            let answer = message_error_to_sip(&redirect, JidScope::Bare, &mapper());
+            assert_eq!(answer, SipAnswer::new(SipStatus::new(480)), "{alt:?}");
+        }
+    }
+
+    /// RFC 3261 §21.4.6: Allow lists "valid methods for the indicated
+    /// address": all Parley answers for an unknown method, all but MESSAGE
+    /// when the XMPP resource refused the MESSAGE.
+    #[test]
+    fn allow_lists_the_methods_the_address_takes() {
+        assert_eq!(
+            SipAnswer::new(SipStatus::new(405)).header_fields("r", 0),
+            vec![("Allow".to_owned(), ALLOW.to_owned())]
+        );
+        let answer =
+            message_error_to_sip(&err(C::FeatureNotImplemented), JidScope::Full, &mapper());
+        assert_eq!(
+            answer.header_fields("r", 0),
+            vec![("Allow".to_owned(), "NOTIFY, OPTIONS, SUBSCRIBE".to_owned())]
+        );
+    }
+
+    /// RFC 3261 §21.4.13: every 415 lists Accept; Accept-Encoding "depending
+    /// on the specific problem", i.e. when the coding was it.
+    #[test]
+    fn every_415_lists_what_parley_accepts() {
+        for (e, headers) in [
+            (MappingError::UnsupportedMediaType, &["Accept"][..]),
+            (MappingError::UnsupportedCharset, &["Accept"]),
+            (
+                MappingError::UnsupportedContentEncoding,
+                &["Accept", "Accept-Encoding"],
+            ),
+        ] {
+            let answer = e.sip_answer();
+            assert_eq!(answer.status.code, 415, "{e:?}");
+            assert_eq!(header_names(&answer), headers, "{e:?}");
+        }
+        let fields = MappingError::UnsupportedContentEncoding
+            .sip_answer()
+            .header_fields("r", 0);
+        assert_eq!(fields[0].1, crate::body::ACCEPT);
+        assert_eq!(fields[1].1, crate::body::ACCEPT_ENCODING);
+        // Errors whose codes need nothing more carry nothing more.
+        assert!(
+            MappingError::AddressIncomplete
+                .sip_answer()
+                .headers
+                .is_empty()
+        );
+    }
+
+    /// RFC 6120 §8.3.3: each reason a message is not carried has its
+    /// condition, its SHOULD type, and a <text/> saying what was not carried.
+    #[test]
+    fn not_carried_reasons_have_condition_type_and_text() {
+        for (reason, condition) in [
+            (NotCarried::Encrypted(Encryption::OpenPgp), C::NotAcceptable),
+            (NotCarried::Rfc3923E2e, C::ServiceUnavailable),
+            (NotCarried::NoText, C::FeatureNotImplemented),
+        ] {
+            let e = MappingError::NotCarried(reason).stanza_error();
+            assert_eq!(e.condition, condition, "{reason:?}");
+            assert_eq!(e.error_type, condition.default_type(), "{reason:?}");
+            assert!(
+                e.text
+                    .as_deref()
+                    .is_some_and(|t| t.contains("Nothing was delivered")),
+                "{reason:?}"
+            );
+        }
+    }
+
     /// RFC 7247 §7.2 Table 3, every listed row: "| code | <condition/> |".
     #[test]
     fn table3_every_listed_sip_code_maps_to_its_condition() {
@@ -836,7 +1183,10 @@ mod tests {
             MappingError::MalformedCpim { reason: "x" },
             MappingError::MalformedPidf { reason: "x" },
             MappingError::MissingAddress { attribute: "to" },
-            MappingError::NoBody,
+            MappingError::NotificationOnly,
+            MappingError::NotCarried(NotCarried::Encrypted(Encryption::Omemo)),
+            MappingError::NotCarried(NotCarried::Rfc3923E2e),
+            MappingError::NotCarried(NotCarried::NoText),
             MappingError::Groupchat,
             MappingError::NotANotification,
             MappingError::ErrorStanza,
@@ -848,7 +1198,8 @@ mod tests {
             assert!(!e.kind().is_empty());
         }
         assert_eq!(MappingError::AddressIncomplete.sip_status().code, 484);
-        assert!(!MappingError::NoBody.should_bounce());
+        assert!(!MappingError::NotificationOnly.should_bounce());
+        assert!(MappingError::NotCarried(NotCarried::NoText).should_bounce());
         assert!(!MappingError::ErrorStanza.should_bounce());
         assert!(MappingError::Groupchat.should_bounce());
         assert_eq!(

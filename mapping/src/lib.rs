@@ -8,10 +8,14 @@
 
 /// RFC 7247 §6: SIP/SIPS/tel/im/pres URIs ↔ JIDs.
 pub mod address;
+/// RFC 3261 §21: final responses with the header fields their status requires.
+pub mod answer;
 /// RFC 3261 §7.4, RFC 7572 §7: SIP message bodies (type, charset, coding) → text.
 pub mod body;
 /// RFC 3862: the `message/cpim` format.
 pub mod cpim;
+/// XEP-0384, XEP-0373, XEP-0027, RFC 3923: recognising end-to-end encrypted messages.
+pub mod encryption;
 /// RFC 7247 §7: XMPP stanza errors ↔ SIP responses, and [`error::MappingError`].
 pub mod error;
 /// Entry points for the fuzz targets in `fuzz/` (and the corpus replay test).
@@ -38,6 +42,8 @@ pub mod xhtml_im;
 pub mod xml;
 
 pub use address::{AddressMapper, ForeignDomainPolicy, Jid, SipAddress};
-pub use error::{MappingError, SipStatus, sip_status_to_stanza_error, stanza_error_to_sip};
+pub use error::{
+    MappingError, NotCarried, SipAnswer, SipStatus, sip_status_to_stanza_error, stanza_error_to_sip,
+};
 pub use message::{MessageOptions, SipMessage};
 pub use pidf::Pidf;

@@ -4,12 +4,15 @@
 //! The transaction identifier ↔ `id` row is the gateway's (it owns both); the
 //! rest is here.
 
+use parley_xmpp::stanza::Element;
 use parley_xmpp::stanza::{Message, MessageType};
 
 use crate::address::{AddressMapper, Jid, SipAddress};
 use crate::body;
-use crate::error::MappingError;
-use crate::iscomposing::{self, IsComposing};
+use crate::encryption;
+use crate::error::{MappingError, NotCarried};
+use crate::imdn::{NS_CHAT_MARKERS, NS_RECEIPTS};
+use crate::iscomposing::{self, IsComposing, NS_CHATSTATES};
 use crate::media_type::MediaType;
 
 /// RFC 3428 §8: a MESSAGE outside a session must not exceed 1300 bytes when
@@ -106,6 +109,12 @@ pub fn to_xmpp(
 /// (note 1, MUST); `to` is both Request-URI and To. `type` has no mapping
 /// (note 2) except that `groupchat` is refused (RFC 6121 §8.5.2.1.1:
 /// `<service-unavailable/>`) and `error` is not a message at all.
+///
+/// Only the text is carried. A message that is end-to-end encrypted, or
+/// has no `<body/>`, is refused with [`MappingError::NotCarried`] (the
+/// sender is told), except a notification — a chat state, receipt or marker
+/// on its own — which is [`MappingError::NotificationOnly`] (handled apart,
+/// never bounced).
 pub fn to_sip(msg: &Message, mapper: &AddressMapper) -> Result<SipMessage, MappingError> {
     match msg.message_type {
         Some(MessageType::Groupchat) => return Err(MappingError::Groupchat),
@@ -122,7 +131,7 @@ pub fn to_sip(msg: &Message, mapper: &AddressMapper) -> Result<SipMessage, Mappi
         .ok_or(MappingError::MissingAddress { attribute: "to" })?;
     let from = mapper.xmpp_user_to_sip(&Jid::parse(from)?)?;
     let to = mapper.jid_to_sip_user(&Jid::parse(to)?)?;
-    let body = msg.body.clone().ok_or(MappingError::NoBody)?;
+    let body = carried_text(msg)?;
     Ok(SipMessage {
         request_uri: to.clone(),
         from,
@@ -137,9 +146,47 @@ pub fn to_sip(msg: &Message, mapper: &AddressMapper) -> Result<SipMessage, Mappi
     })
 }
 
+/// The text a message carries to SIP, or why there is none.
+///
+/// Encryption is checked before the body: an OMEMO or OpenPGP message's
+/// `<body/>` is a fallback notice (XEP-0027's example: "This message is
+/// encrypted."), and sending it as `text/plain` would pass the notice off as
+/// what the sender wrote. An RFC 3923 `<e2e/>` is refused likewise, body or
+/// not: forwarding a body without the S/MIME object it came with would drop
+/// the protected part in silence.
+fn carried_text(msg: &Message) -> Result<String, MappingError> {
+    if let Some(scheme) = encryption::encryption(&msg.payloads) {
+        return Err(MappingError::NotCarried(NotCarried::Encrypted(scheme)));
+    }
+    if encryption::has_rfc3923_e2e(&msg.payloads) {
+        return Err(MappingError::NotCarried(NotCarried::Rfc3923E2e));
+    }
+    match &msg.body {
+        Some(body) => Ok(body.clone()),
+        None if is_notification(&msg.payloads) => Err(MappingError::NotificationOnly),
+        None => Err(MappingError::NotCarried(NotCarried::NoText)),
+    }
+}
+
+/// Whether body-less payloads are a notification the gateway handles apart
+/// (XEP-0085 chat state → isComposing, XEP-0184 receipt and XEP-0333 marker →
+/// IMDN): at least one of those, and beside them nothing but XEP-0334
+/// processing hints and XEP-0359 stanza ids, which describe the stanza rather
+/// than carry content.
+fn is_notification(payloads: &[Element]) -> bool {
+    const NOTIFICATIONS: [&str; 3] = [NS_CHATSTATES, NS_RECEIPTS, NS_CHAT_MARKERS];
+    const DESCRIPTIONS: [&str; 2] = ["urn:xmpp:hints", "urn:xmpp:sid:0"];
+    payloads
+        .iter()
+        .any(|p| NOTIFICATIONS.contains(&p.ns.as_str()))
+        && payloads.iter().all(|p| {
+            NOTIFICATIONS.contains(&p.ns.as_str()) || DESCRIPTIONS.contains(&p.ns.as_str())
+        })
+}
+
 /// XEP-0085 → RFC 3994: a `<message/>` that carries only a chat state as an
 /// isComposing MESSAGE, or `None` when it carries none (then [`to_sip`]'s
-/// [`MappingError::NoBody`] applies and the stanza is dropped silently).
+/// [`MappingError::NotificationOnly`] applies and the stanza is not sent).
 ///
 /// Kept apart from [`to_sip`] because not every SIP client accepts
 /// `application/im-iscomposing+xml` (baresip answers 415 to anything but
@@ -358,7 +405,10 @@ mod tests {
             to: Some("romeo@example.net".into()),
             ..Message::default()
         };
-        assert_eq!(to_sip(&stanza, &mapper()), Err(MappingError::NoBody));
+        assert_eq!(
+            to_sip(&stanza, &mapper()),
+            Err(MappingError::NotCarried(NotCarried::NoText))
+        );
         stanza.body = Some("x".into());
         stanza.to = None;
         assert_eq!(
@@ -382,7 +432,10 @@ mod tests {
             "composing",
             iscomposing::NS_CHATSTATES,
         ));
-        assert_eq!(to_sip(&stanza, &mapper()), Err(MappingError::NoBody));
+        assert_eq!(
+            to_sip(&stanza, &mapper()),
+            Err(MappingError::NotificationOnly)
+        );
         let sip = chat_state_to_sip(&stanza, &mapper()).unwrap().unwrap();
         assert_eq!(
             sip.content_type.as_deref(),
@@ -393,6 +446,134 @@ mod tests {
         assert_eq!(sip.from.to_string(), "sip:juliet@example.com;gr=balcony");
         stanza.payloads.clear();
         assert_eq!(chat_state_to_sip(&stanza, &mapper()), Ok(None));
+    }
+
+    fn stanza_with(body: Option<&str>, payloads: &[(&str, &str)]) -> Message {
+        Message {
+            from: Some("juliet@example.com/balcony".into()),
+            to: Some("romeo@example.net".into()),
+            message_type: Some(MessageType::Chat),
+            body: body.map(str::to_owned),
+            payloads: payloads
+                .iter()
+                .map(|(name, ns)| Element::new(*name, *ns))
+                .collect(),
+            ..Message::default()
+        }
+    }
+
+    /// XEP-0085, XEP-0184, XEP-0333 without a body are notifications, also
+    /// with XEP-0334 hints and XEP-0359 ids beside them: never bounced.
+    #[test]
+    fn standalone_chat_states_receipts_and_markers_are_notifications() {
+        for payloads in [
+            &[("active", NS_CHATSTATES)][..],
+            &[("composing", NS_CHATSTATES), ("no-store", "urn:xmpp:hints")],
+            &[("received", NS_RECEIPTS)],
+            &[
+                ("displayed", NS_CHAT_MARKERS),
+                ("origin-id", "urn:xmpp:sid:0"),
+            ],
+        ] {
+            let err = to_sip(&stanza_with(None, payloads), &mapper()).unwrap_err();
+            assert_eq!(err, MappingError::NotificationOnly, "{payloads:?}");
+            assert!(!err.should_bounce());
+        }
+    }
+
+    /// Issue 26 §3b: a body-less message with anything else is not carried,
+    /// and its sender is told (RFC 6120 §8.3.3.3 feature-not-implemented).
+    #[test]
+    fn body_less_message_with_an_unknown_payload_is_not_carried() {
+        for payloads in [
+            &[("x", "jabber:x:oob")][..],
+            &[
+                ("active", NS_CHATSTATES),
+                ("reactions", "urn:xmpp:reactions:0"),
+            ],
+            &[("no-store", "urn:xmpp:hints")],
+            &[],
+        ] {
+            let err = to_sip(&stanza_with(None, payloads), &mapper()).unwrap_err();
+            assert_eq!(
+                err,
+                MappingError::NotCarried(NotCarried::NoText),
+                "{payloads:?}"
+            );
+            assert!(err.should_bounce());
+            assert_eq!(
+                err.stanza_error().condition,
+                DefinedCondition::FeatureNotImplemented
+            );
+        }
+    }
+
+    /// XEP-0384 / XEP-0373 / XEP-0027: the fallback <body/> of an encrypted
+    /// message is never sent as the message; the message is refused.
+    #[test]
+    fn encrypted_message_is_refused_not_sent_as_its_fallback_body() {
+        use crate::encryption::{
+            Encryption, NS_LEGACY_OPENPGP, NS_OMEMO, NS_OMEMO_AXOLOTL, NS_OPENPGP,
+        };
+        for (payload, scheme) in [
+            (("encrypted", NS_OMEMO_AXOLOTL), Encryption::Omemo),
+            (("encrypted", NS_OMEMO), Encryption::Omemo),
+            (("openpgp", NS_OPENPGP), Encryption::OpenPgp),
+            (("x", NS_LEGACY_OPENPGP), Encryption::LegacyOpenPgp),
+        ] {
+            for body in [
+                Some(
+                    "I sent you an OMEMO encrypted message but your client doesn't seem to support that.",
+                ),
+                None,
+            ] {
+                let stanza = stanza_with(body, &[("active", NS_CHATSTATES), payload]);
+                let err = to_sip(&stanza, &mapper()).unwrap_err();
+                assert_eq!(
+                    err,
+                    MappingError::NotCarried(NotCarried::Encrypted(scheme)),
+                    "{payload:?} {body:?}"
+                );
+                assert!(err.should_bounce());
+                let error = err.stanza_error();
+                assert_eq!(error.condition, DefinedCondition::NotAcceptable);
+                assert!(
+                    error
+                        .text
+                        .as_deref()
+                        .is_some_and(|t| t.contains("encrypted")),
+                    "{error:?}"
+                );
+            }
+        }
+    }
+
+    /// RFC 3923 <e2e/>: refused, with or without a body, until it is carried
+    /// (RFC 3923 §7 Case #1: <service-unavailable/>).
+    #[test]
+    fn rfc3923_e2e_message_is_refused() {
+        for body in [None, Some("fallback")] {
+            let stanza = stanza_with(body, &[("e2e", crate::encryption::NS_E2E)]);
+            let err = to_sip(&stanza, &mapper()).unwrap_err();
+            assert_eq!(err, MappingError::NotCarried(NotCarried::Rfc3923E2e));
+            assert_eq!(
+                err.stanza_error().condition,
+                DefinedCondition::ServiceUnavailable
+            );
+        }
+    }
+
+    /// A body beside payloads Parley does not map (XHTML-IM, OOB) is still sent.
+    #[test]
+    fn body_with_other_payloads_is_carried() {
+        let stanza = stanza_with(
+            Some("see https://example.org/x"),
+            &[("x", "jabber:x:oob"), ("active", NS_CHATSTATES)],
+        );
+        assert_eq!(
+            to_sip(&stanza, &mapper()).unwrap().body,
+            b"see https://example.org/x"
+        );
     }
 
     /// A proxy that rewrote the Request-URI to the gateway's own address.
