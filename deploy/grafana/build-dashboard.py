@@ -356,6 +356,15 @@ timeseries(
     12, 12, unit="ops",
 )
 next_line(8)
+timeseries(
+    "XMPP messages not carried",
+    "rate(parley_xmpp_messages_not_carried_total) by reason: messages refused with a "
+    "stanza error because they cannot cross to SIP (OMEMO/OpenPGP encrypted, RFC 3923 "
+    "<e2e/>, no text).",
+    [(rate("parley_xmpp_messages_not_carried_total", "reason"), "{{reason}}")],
+    0, 12, unit="ops",
+)
+next_line(8)
 
 # --- Process ------------------------------------------------------------------
 row("Process")

@@ -10,6 +10,8 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
+use parley_mapping::error::NotCarried;
+
 /// Which way a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Direction {
@@ -183,6 +185,7 @@ pub struct Metrics {
     presence_fetches: IntCounterVec,
     limit_rejections: IntCounterVec,
     trust_rejections: IntCounterVec,
+    not_carried: IntCounterVec,
 }
 
 /// A plain counters snapshot from the SIP endpoint, copied into Prometheus at scrape time.
@@ -432,6 +435,16 @@ impl Metrics {
                     &["side"],
                 )?,
             )?,
+            not_carried: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_xmpp_messages_not_carried_total",
+                        "XMPP messages refused with a stanza error because Parley cannot carry them to SIP, by reason.",
+                    ),
+                    &["reason"],
+                )?,
+            )?,
             registry,
         };
         #[cfg(target_os = "linux")]
@@ -453,6 +466,16 @@ impl Metrics {
         self.receipts
             .with_label_values(&[direction.label(), event.label()])
             .inc();
+    }
+
+    /// Count an XMPP message refused because it cannot be carried to SIP.
+    pub fn not_carried(&self, reason: NotCarried) {
+        let label = match reason {
+            NotCarried::Encrypted(_) => "encrypted",
+            NotCarried::Rfc3923E2e => "rfc3923_e2e",
+            NotCarried::NoText => "no_text",
+        };
+        self.not_carried.with_label_values(&[label]).inc();
     }
 
     /// Count a 415 from a SIP peer for `content` (`cpim` or `iscomposing`).
@@ -638,6 +661,27 @@ mod tests {
             ),
             "{text}"
         );
+    }
+
+    #[test]
+    fn messages_not_carried_count_by_reason() {
+        let m = Metrics::new().expect("metrics");
+        m.not_carried(NotCarried::Encrypted(
+            parley_mapping::encryption::Encryption::Omemo,
+        ));
+        m.not_carried(NotCarried::Encrypted(
+            parley_mapping::encryption::Encryption::OpenPgp,
+        ));
+        m.not_carried(NotCarried::Rfc3923E2e);
+        m.not_carried(NotCarried::NoText);
+        let text = m.render();
+        for line in [
+            "parley_xmpp_messages_not_carried_total{reason=\"encrypted\"} 2",
+            "parley_xmpp_messages_not_carried_total{reason=\"rfc3923_e2e\"} 1",
+            "parley_xmpp_messages_not_carried_total{reason=\"no_text\"} 1",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
     }
 
     #[test]

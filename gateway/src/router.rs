@@ -12,7 +12,10 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use parley_mapping::address::{AddressMapper, SipAddress};
-use parley_mapping::error::{JidScope, sip_status_to_stanza_error, stanza_error_to_sip_for};
+use parley_mapping::error::{
+    ALLOW, JidScope, MappingError, SipAnswer, SipStatus, message_error_to_sip,
+    sip_status_to_stanza_error,
+};
 use parley_mapping::imdn::{self, Inbound};
 use parley_mapping::message::{self as im, MessageOptions, SipMessage};
 use parley_sip::{Endpoint, IncomingRequest, OutgoingRequest, Responder, TransactionError};
@@ -23,9 +26,6 @@ use parley_xmpp::stanza::{
 
 use crate::metrics::{Direction, Metrics, Outcome};
 use crate::registry::{PendingSip, PendingXmpp, Registry};
-
-/// Methods Parley answers today (RFC 3261 §8.2.1: others get 405 with Allow).
-const ALLOW: &str = "MESSAGE, NOTIFY, OPTIONS, SUBSCRIBE";
 
 /// Everything the router needs, shared by its tasks.
 pub struct Router {
@@ -61,9 +61,10 @@ impl Router {
                 responder.respond(200, None, vec![("Allow".into(), ALLOW.into())], None);
             }
             _ => {
+                // RFC 3261 §8.2.1: 405, whose Allow (§21.4.6) the answer carries.
                 debug!(%method, "method not handled");
                 let (_, responder) = request.into_responder();
-                responder.respond(405, None, vec![("Allow".into(), ALLOW.into())], None);
+                self.answer_sip(responder, &SipAnswer::new(SipStatus::new(405)));
             }
         }
     }
@@ -91,10 +92,9 @@ impl Router {
                 Ok(Inbound::Request(r)) => imdn_request = Some((sip.clone(), r)),
                 Ok(Inbound::Neither) => {}
                 Err(e) => {
-                    let status = e.sip_status();
                     info!(correlation, error = %e, "malformed IMDN refused");
                     self.metrics.error(e.kind());
-                    responder.respond(status.code, Some(status.reason), vec![], None);
+                    self.answer_sip(responder, &e.sip_answer());
                     return;
                 }
             }
@@ -106,12 +106,12 @@ impl Router {
         let mut message = match translated {
             Ok(m) => m,
             Err(e) => {
-                let status = e.sip_status();
-                info!(correlation, error = %e, code = status.code, "SIP MESSAGE refused");
+                let answer = e.sip_answer();
+                info!(correlation, error = %e, code = answer.status.code, "SIP MESSAGE refused");
                 self.metrics.error(e.kind());
                 self.metrics
                     .message(Direction::SipToXmpp, Outcome::Rejected);
-                responder.respond(status.code, Some(status.reason), vec![], None);
+                self.answer_sip(responder, &answer);
                 return;
             }
         };
@@ -242,18 +242,15 @@ impl Router {
         self.xmpp_acks(&message);
         let sip = match im::to_sip(&message, &self.mapper) {
             Ok(s) => s,
-            // A standalone chat state or receipt has nothing to carry as text:
+            // A standalone chat state, receipt or marker has no text: it goes
+            // as isComposing (when on), its receipt went above as an IMDN, and
             // bouncing every typing notification would flood the sender with errors.
             Err(e) if !e.should_bounce() => {
                 match self.chat_state(&message) {
                     Some(sip) => {
                         self.send_sip_message(correlation, received, message, sip, true, None);
                     }
-                    None => debug!(
-                        correlation,
-                        kind = e.kind(),
-                        "XMPP message without text not forwarded"
-                    ),
+                    None => debug!(correlation, kind = e.kind(), "XMPP notification not sent"),
                 }
                 return;
             }
@@ -262,6 +259,11 @@ impl Router {
                 self.metrics.error(e.kind());
                 self.metrics
                     .message(Direction::XmppToSip, Outcome::Rejected);
+                // Issue 26 §3b: nothing is dropped in silence; what cannot be
+                // carried is counted by reason, and its sender told (below).
+                if let MappingError::NotCarried(reason) = &e {
+                    self.metrics.not_carried(*reason);
+                }
                 self.bounce(&message, e.stanza_error());
                 return;
             }
@@ -421,16 +423,15 @@ impl Router {
         } else {
             JidScope::Bare
         };
-        let status = stanza_error_to_sip_for(&error, scope);
+        let answer = message_error_to_sip(&error, scope, &self.mapper);
         info!(
             correlation = p.correlation,
             condition = error.condition.name(),
-            code = status.code,
+            code = answer.status.code,
             "XMPP refused the message"
         );
         self.metrics.message(Direction::SipToXmpp, Outcome::Failed);
-        p.responder
-            .respond(status.code, Some(status.reason), vec![], None);
+        self.answer_sip(p.responder, &answer);
         self.gauges();
     }
 
@@ -478,6 +479,19 @@ impl Router {
         if let Err(e) = self.xmpp.try_send(Stanza::Message(reply)) {
             self.metrics.error(e.kind());
         }
+    }
+
+    /// Send `answer` with the header fields its status requires (RFC 3261:
+    /// a 401/407 challenge, a 405 Allow, a 3xx Contact, a 415 Accept). A
+    /// challenge's realm is Parley's SIP domain and its nonce fresh and random.
+    fn answer_sip(&self, responder: Responder, answer: &SipAnswer) {
+        let headers = answer.header_fields(&self.mapper.sip_domain, rand::random());
+        responder.respond(
+            answer.status.code,
+            Some(answer.status.reason),
+            headers,
+            None,
+        );
     }
 }
 
