@@ -40,6 +40,7 @@ use tracing::{debug, info};
 
 use parley_mapping::address::Jid;
 use parley_mapping::presence::pidf_body_to_xmpp;
+use parley_sip::dialog;
 use parley_sip::{OutgoingRequest, TransactionError};
 use parley_xmpp::stanza::{Presence, PresenceType};
 
@@ -335,15 +336,16 @@ impl Router {
         ) else {
             return (FetchOutcome::Failed, None);
         };
+        // Random names (RFC 3261 §8.1.1.4, §19.3); the correlation is for logs.
         let correlation = self.registry.next_correlation();
-        let call_id = format!("parley-fetch-{correlation:x}@{}", self.component_domain);
+        let call_id = dialog::new_call_id(&self.component_domain);
         // The NOTIFY can overtake the 2xx (RFC 6665 §4.1.2.4): listen first.
         let (notified, notify) = oneshot::channel();
         self.fetches.notifies.insert(call_id.clone(), notified);
         let request = OutgoingRequest {
             method: "SUBSCRIBE".to_owned(),
             request_uri: target.to_string(),
-            from: format!("<{from}>;tag=pf{correlation:x}"),
+            from: format!("<{from}>;tag={}", dialog::new_tag()),
             to: format!("<{target}>"),
             call_id: Some(call_id.clone()),
             headers: subscribe_headers(0),

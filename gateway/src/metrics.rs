@@ -22,6 +22,9 @@ pub enum Direction {
 }
 
 impl Direction {
+    /// Every value, for the series exported from start.
+    const ALL: [Self; 2] = [Self::SipToXmpp, Self::XmppToSip];
+
     fn label(self) -> &'static str {
         match self {
             Self::SipToXmpp => "sip_to_xmpp",
@@ -46,6 +49,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    /// Every value, for the series exported from start.
+    const ALL: [Self; 5] = [
+        Self::Delivered,
+        Self::Rejected,
+        Self::Failed,
+        Self::TimedOut,
+        Self::Unavailable,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             Self::Delivered => "delivered",
@@ -75,6 +87,15 @@ pub enum ReceiptEvent {
 }
 
 impl ReceiptEvent {
+    /// Every value, for the series exported from start.
+    const ALL: [Self; 5] = [
+        Self::Requested,
+        Self::Delivered,
+        Self::Displayed,
+        Self::Dropped,
+        Self::Unmatched,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             Self::Requested => "requested",
@@ -111,6 +132,18 @@ pub enum FetchOutcome {
 }
 
 impl FetchOutcome {
+    /// Every value, for the series exported from start.
+    const ALL: [Self; 8] = [
+        Self::Known,
+        Self::Cached,
+        Self::Coalesced,
+        Self::Presence,
+        Self::NoState,
+        Self::Refused,
+        Self::TimedOut,
+        Self::Failed,
+    ];
+
     fn label(self) -> &'static str {
         match self {
             Self::Known => "known",
@@ -145,6 +178,17 @@ pub enum Limit {
 }
 
 impl Limit {
+    /// Every value, for the series exported from start.
+    const ALL: [Self; 7] = [
+        Self::SipRate,
+        Self::SipRateDropped,
+        Self::SipPendingTransactions,
+        Self::SipIncomingQueue,
+        Self::SipMessageSize,
+        Self::XmppRate,
+        Self::SubscriptionsPerUser,
+    ];
+
     /// The label value.
     pub fn label(self) -> &'static str {
         match self {
@@ -158,6 +202,21 @@ impl Limit {
         }
     }
 }
+
+// The label values passed as strings (by the presence, watcher, admission
+// and receipt code); a value outside its list fails a debug assertion, so
+// the series exported from start stay the ones that can move.
+
+/// The `kind` values of `parley_subscriptions_restored_total`.
+const RESTORED_KINDS: [&str; 2] = ["sip_subscriptions_out", "sip_subscriptions_in"];
+/// The `outcome` values of `parley_subscriptions_restored_total`.
+const RESTORED_OUTCOMES: [&str; 5] = ["resumed", "resubscribed", "reprobed", "expired", "failed"];
+/// The `outcome` values of `parley_subscription_refreshes_total`.
+const REFRESH_OUTCOMES: [&str; 2] = ["ok", "failed"];
+/// The `side` values of `parley_trust_rejections_total`.
+const TRUST_SIDES: [&str; 3] = ["sip", "xmpp", "xmpp_domain"];
+/// The `content` values of `parley_sip_peer_refusals_total`.
+const REFUSED_CONTENTS: [&str; 2] = ["cpim", "iscomposing"];
 
 /// Every metric Parley exports.
 pub struct Metrics {
@@ -451,7 +510,47 @@ impl Metrics {
         m.registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
+        m.export_every_label_set();
         Ok(m)
+    }
+
+    /// Create every series whose label values form a known set, at 0: a
+    /// dashboard or alert sees "none yet" rather than "no data", `rate()`
+    /// has a first point, and a test reading a renamed series fails instead
+    /// of reading 0. Only `parley_errors_total` (one `reason` per error kind
+    /// of every crate) appears with its first count.
+    fn export_every_label_set(&self) {
+        for d in Direction::ALL {
+            for o in Outcome::ALL {
+                self.messages.with_label_values(&[d.label(), o.label()]);
+            }
+            for e in ReceiptEvent::ALL {
+                self.receipts.with_label_values(&[d.label(), e.label()]);
+            }
+            for f in FetchOutcome::ALL {
+                self.presence_fetches
+                    .with_label_values(&[d.label(), f.label()]);
+            }
+            self.translation.with_label_values(&[d.label()]);
+        }
+        for l in Limit::ALL {
+            self.limit_rejections.with_label_values(&[l.label()]);
+        }
+        for kind in RESTORED_KINDS {
+            for outcome in RESTORED_OUTCOMES {
+                self.subscriptions_restored
+                    .with_label_values(&[kind, outcome]);
+            }
+        }
+        for outcome in REFRESH_OUTCOMES {
+            self.subscription_refreshes.with_label_values(&[outcome]);
+        }
+        for side in TRUST_SIDES {
+            self.trust_rejections.with_label_values(&[side]);
+        }
+        for content in REFUSED_CONTENTS {
+            self.peer_refusals.with_label_values(&[content]);
+        }
     }
 
     /// Count a message that ended with `outcome`.
@@ -480,6 +579,7 @@ impl Metrics {
 
     /// Count a 415 from a SIP peer for `content` (`cpim` or `iscomposing`).
     pub fn peer_refusal(&self, content: &'static str) {
+        debug_assert!(REFUSED_CONTENTS.contains(&content), "unlisted {content}");
         self.peer_refusals.with_label_values(&[content]).inc();
     }
 
@@ -511,6 +611,10 @@ impl Metrics {
     /// taken up after a restart with `outcome` (`resumed`, `resubscribed`,
     /// `reprobed`, `expired`, `failed`).
     pub fn subscription_restored(&self, kind: &'static str, outcome: &'static str) {
+        debug_assert!(
+            RESTORED_KINDS.contains(&kind) && RESTORED_OUTCOMES.contains(&outcome),
+            "unlisted {kind}/{outcome}"
+        );
         self.subscriptions_restored
             .with_label_values(&[kind, outcome])
             .inc();
@@ -518,6 +622,7 @@ impl Metrics {
 
     /// A refresh of one of Parley's SIP subscriptions ended with `outcome` (`ok`, `failed`).
     pub fn subscription_refresh(&self, outcome: &'static str) {
+        debug_assert!(REFRESH_OUTCOMES.contains(&outcome), "unlisted {outcome}");
         self.subscription_refreshes
             .with_label_values(&[outcome])
             .inc();
@@ -561,6 +666,7 @@ impl Metrics {
 
     /// Count one refusal of an untrusted sender claiming our users; `side` is `sip` or `xmpp`.
     pub fn trust_rejection(&self, side: &'static str) {
+        debug_assert!(TRUST_SIDES.contains(&side), "unlisted {side}");
         self.trust_rejections.with_label_values(&[side]).inc();
     }
 
@@ -607,6 +713,43 @@ fn register<C: prometheus::core::Collector + Clone + 'static>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_known_label_set_is_exported_from_start_at_zero() {
+        let text = Metrics::new().expect("metrics").render();
+        let series = |family: &str| {
+            text.lines()
+                .filter(|l| l.starts_with(&format!("{family}{{")))
+                .collect::<Vec<_>>()
+        };
+        for (family, count) in [
+            ("parley_messages_total", 2 * 5),
+            ("parley_receipts_total", 2 * 5),
+            ("parley_presence_fetches_total", 2 * 8),
+            ("parley_translation_seconds_count", 2),
+            ("parley_limit_rejections_total", 7),
+            ("parley_subscriptions_restored_total", 2 * 5),
+            ("parley_subscription_refreshes_total", 2),
+            ("parley_trust_rejections_total", 3),
+            ("parley_sip_peer_refusals_total", 2),
+        ] {
+            let lines = series(family);
+            assert_eq!(lines.len(), count, "{family}: {lines:#?}");
+            assert!(lines.iter().all(|l| l.ends_with(" 0")), "{lines:#?}");
+        }
+        for sample in [
+            r#"parley_messages_total{direction="xmpp_to_sip",outcome="unavailable"} 0"#,
+            r#"parley_receipts_total{direction="sip_to_xmpp",kind="unmatched"} 0"#,
+            r#"parley_presence_fetches_total{direction="sip_to_xmpp",outcome="no_state"} 0"#,
+            r#"parley_limit_rejections_total{limit="subscriptions_per_user"} 0"#,
+            r#"parley_subscriptions_restored_total{kind="sip_subscriptions_in",outcome="reprobed"} 0"#,
+            r#"parley_subscription_refreshes_total{outcome="failed"} 0"#,
+            r#"parley_trust_rejections_total{side="xmpp_domain"} 0"#,
+            r#"parley_sip_peer_refusals_total{content="iscomposing"} 0"#,
+        ] {
+            assert!(text.lines().any(|l| l == sample), "{sample}\n{text}");
+        }
+    }
 
     #[test]
     fn counters_catch_up_to_snapshots_without_going_back() {

@@ -17,8 +17,8 @@ use tracing::{debug, info};
 
 use parley_mapping::address::Jid;
 use parley_mapping::presence::pidf_body_to_xmpp;
-use parley_sip::dialog::Dialog;
 use parley_sip::dialog::subscription::SubscriptionState;
+use parley_sip::dialog::{self, Dialog};
 use parley_sip::{IncomingRequest, OutgoingRequest};
 use parley_xmpp::stanza::{
     DefinedCondition, ErrorType, Presence, PresenceType, Stanza, StanzaError,
@@ -211,9 +211,12 @@ impl Router {
             self.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
             return;
         };
+        // The correlation only ties log lines together; the dialog's names
+        // are random (RFC 3261 §8.1.1.4, §19.3), so neither a restart nor a
+        // second instance mints one the store already holds.
         let correlation = self.registry.next_correlation();
-        let call_id = format!("parley-sub-{correlation:x}@{}", self.component_domain);
-        let tag = format!("ps{correlation:x}");
+        let call_id = dialog::new_call_id(&self.component_domain);
+        let tag = dialog::new_tag();
         let stop = CancellationToken::new();
         let watch = Watch {
             watcher: watcher.clone(),

@@ -208,7 +208,10 @@ impl<R> Registry<R> {
         Self::default()
     }
 
-    /// A fresh correlation id, unique in this process.
+    /// A fresh correlation id, unique in this process only (it starts again
+    /// at a restart): for tying log lines together, never for naming a SIP
+    /// dialog, whose Call-ID and tags must be unique over space and time
+    /// (RFC 3261 §8.1.1.4, §19.3: `parley_sip::dialog::new_call_id`).
     pub fn next_correlation(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }

@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::auth;
 use crate::config::{EndpointConfig, Transport};
+use crate::dialog;
 use crate::error::{Error, TransactionError};
 use crate::framing::FramingError;
 use crate::locate::Destination;
@@ -594,6 +595,8 @@ fn now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
+/// RFC 3261 §8.1.1.7: the random part of a branch, "unique across space
+/// and time for all requests sent by the UA".
 fn random_token() -> String {
     format!("{:016x}", rand::random::<u64>())
 }
@@ -776,8 +779,8 @@ impl Endpoint {
         let call_id = req
             .call_id
             .clone()
-            .unwrap_or_else(|| format!("{}@parley", random_token()));
-        let from_tag = random_token();
+            .unwrap_or_else(|| dialog::new_call_id("parley"));
+        let from_tag = dialog::new_tag();
         // A CSeq given in the headers (an in-dialog request, RFC 3261 §12.2.1.1)
         // sets the number; otherwise a new request starts at 1.
         let mut cseq = req
@@ -1260,7 +1263,7 @@ impl Inner {
         let to_tag = head
             .to
             .param("tag")
-            .map_or_else(random_token, str::to_owned);
+            .map_or_else(dialog::new_tag, str::to_owned);
         let responder = Responder {
             inner: self.clone(),
             key,
@@ -1446,7 +1449,7 @@ impl Inner {
             salvage,
             status,
             reason,
-            &random_token(),
+            &dialog::new_tag(),
             &self.config.user_agent,
             headers,
             None,

@@ -8,8 +8,14 @@ use tokio_util::sync::CancellationToken;
 
 #[tokio::test]
 async fn message_over_ipv6_loopback_udp_and_tcp() {
-    if std::net::UdpSocket::bind("[::1]:0").is_err() {
-        eprintln!("no IPv6 loopback here; skipping");
+    if let Err(e) = std::net::UdpSocket::bind("[::1]:0") {
+        // A developer's container may lack ::1; CI (which sets `CI`) must
+        // not, or this test would pass there without proving anything.
+        assert!(
+            std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+            "CI is set but [::1] cannot be bound ({e}): the IPv6 test must run in CI"
+        );
+        eprintln!("no IPv6 loopback here ({e}); skipping (set CI=1 to make this a failure)");
         return;
     }
     let shutdown = CancellationToken::new();

@@ -95,18 +95,31 @@ impl Parley {
     }
 
     /// The value of one sample line of `/metrics`, e.g.
-    /// `parley_messages_total{direction="sip_to_xmpp",outcome="delivered"}`; 0 when absent.
+    /// `parley_messages_total{direction="sip_to_xmpp",outcome="delivered"}`
+    /// (labels in the order the exposition writes them: sorted by name).
+    /// Panics when no such sample is exported, so that a renamed metric or a
+    /// misspelt label fails the test instead of reading as 0.
     pub fn metric(&self, sample: &str) -> f64 {
         let (_, body) = self.http_get("/metrics").expect("GET /metrics");
-        body.lines()
-            .find_map(|l| {
-                l.strip_prefix(sample)?
-                    .strip_prefix(' ')?
-                    .trim()
-                    .parse()
-                    .ok()
-            })
-            .unwrap_or(0.0)
+        sample_value(&body, sample).unwrap_or_else(|| {
+            let name = sample.split('{').next().unwrap_or(sample);
+            let family: Vec<&str> = body
+                .lines()
+                .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+                .collect();
+            panic!(
+                "no sample {sample} in /metrics (renamed, misspelt, or a label \
+                 set not exported yet?); samples of {name}: {family:#?}"
+            )
+        })
+    }
+
+    /// The value of one sample line of `/metrics`, `None` when it is not
+    /// exported: for a caller that means "absent" (a label value that only
+    /// appears once something happened).
+    pub fn metric_opt(&self, sample: &str) -> Option<f64> {
+        let (_, body) = self.http_get("/metrics").expect("GET /metrics");
+        sample_value(&body, sample)
     }
 
     /// Everything parley logged so far.
@@ -149,5 +162,41 @@ impl Drop for Parley {
         if std::thread::panicking() {
             eprintln!("---- parley log ----\n{}", self.log());
         }
+    }
+}
+
+/// The value of the line `<sample> <value>` in a text exposition.
+fn sample_value(body: &str, sample: &str) -> Option<f64> {
+    body.lines().find_map(|l| {
+        l.strip_prefix(sample)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sample_value;
+
+    const EXPOSITION: &str = "# TYPE parley_x_total counter\n\
+        parley_x_total{kind=\"a\"} 3\n\
+        parley_x_total_more 9\n\
+        parley_y 1\n";
+
+    #[test]
+    fn a_sample_is_read_by_its_exact_name_and_labels() {
+        assert_eq!(
+            sample_value(EXPOSITION, r#"parley_x_total{kind="a"}"#),
+            Some(3.0)
+        );
+        assert_eq!(sample_value(EXPOSITION, "parley_y"), Some(1.0));
+        assert_eq!(
+            sample_value(EXPOSITION, r#"parley_x_total{kind="b"}"#),
+            None
+        );
+        assert_eq!(sample_value(EXPOSITION, "parley_x"), None);
+        assert_eq!(sample_value(EXPOSITION, "parley_x_total"), None);
     }
 }

@@ -13,6 +13,23 @@ use crate::wire::header::{Address, split_outside_quotes};
 use crate::wire::message::{Message, StartLine};
 use crate::wire::validate::Rejection;
 
+/// RFC 3261 §8.1.1.4: a Call-ID for a new request outside any dialog, "a
+/// globally unique identifier over space and time", in the form
+/// "localid@host" the section allows. The local id is 128 bits from
+/// `rand`'s thread generator (ChaCha12 seeded from the OS: the
+/// "cryptographically random identifiers" the section recommends), so
+/// neither a restart nor a second instance can produce one again.
+pub fn new_call_id(host: &str) -> String {
+    format!("{:032x}@{host}", rand::random::<u128>())
+}
+
+/// RFC 3261 §19.3: a tag for a From (new request) or To (response) header,
+/// "globally unique and cryptographically random with at least 32 bits of
+/// randomness": 64 bits from the same generator as [`new_call_id`].
+pub fn new_tag() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
 /// RFC 3261 §12: a dialog is named by Call-ID, local tag and remote tag.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DialogId {
@@ -342,5 +359,25 @@ mod tests {
                 .status,
             500
         );
+    }
+
+    /// RFC 3261 §8.1.1.4 and §19.3: minted Call-IDs and tags never repeat,
+    /// and a request carrying them parses back to the same dialog id.
+    #[test]
+    fn minted_call_ids_and_tags_are_unique_and_parse_back() {
+        let call_ids: std::collections::HashSet<String> = (0..10_000)
+            .map(|_| new_call_id("sip.example.net"))
+            .collect();
+        let tags: std::collections::HashSet<String> = (0..10_000).map(|_| new_tag()).collect();
+        assert_eq!((call_ids.len(), tags.len()), (10_000, 10_000));
+
+        let (call_id, tag) = (new_call_id("sip.example.net"), new_tag());
+        assert!(call_id.ends_with("@sip.example.net"), "{call_id}");
+        let subscribe = SUBSCRIBE
+            .replace("tag=theirs", &format!("tag={tag}"))
+            .replace("sub-2@phone", &call_id);
+        let dialog = Dialog::from_request(&parse(&subscribe), "mine").expect("dialog");
+        assert_eq!(dialog.id.call_id, call_id);
+        assert_eq!(dialog.id.remote_tag, tag);
     }
 }
