@@ -203,6 +203,17 @@ impl Limit {
     }
 }
 
+/// The `reason` label of `parley_xmpp_messages_not_carried_total`, every value.
+const NOT_CARRIED_REASONS: [&str; 3] = ["encrypted", "rfc3923_e2e", "no_text"];
+
+fn not_carried_label(reason: &NotCarried) -> &'static str {
+    match reason {
+        NotCarried::Encrypted(_) => NOT_CARRIED_REASONS[0],
+        NotCarried::Rfc3923E2e => NOT_CARRIED_REASONS[1],
+        NotCarried::NoText => NOT_CARRIED_REASONS[2],
+    }
+}
+
 // The label values passed as strings (by the presence, watcher, admission
 // and receipt code); a value outside its list fails a debug assertion, so
 // the series exported from start stay the ones that can move.
@@ -551,6 +562,9 @@ impl Metrics {
         for content in REFUSED_CONTENTS {
             self.peer_refusals.with_label_values(&[content]);
         }
+        for reason in NOT_CARRIED_REASONS {
+            self.not_carried.with_label_values(&[reason]);
+        }
     }
 
     /// Count a message that ended with `outcome`.
@@ -569,12 +583,9 @@ impl Metrics {
 
     /// Count an XMPP message refused because it cannot be carried to SIP.
     pub fn not_carried(&self, reason: NotCarried) {
-        let label = match reason {
-            NotCarried::Encrypted(_) => "encrypted",
-            NotCarried::Rfc3923E2e => "rfc3923_e2e",
-            NotCarried::NoText => "no_text",
-        };
-        self.not_carried.with_label_values(&[label]).inc();
+        self.not_carried
+            .with_label_values(&[not_carried_label(&reason)])
+            .inc();
     }
 
     /// Count a 415 from a SIP peer for `content` (`cpim` or `iscomposing`).
