@@ -250,6 +250,22 @@ timeseries(
     12, 12,
 )
 next_line(8)
+timeseries(
+    "Shaped stanzas",
+    "rate(parley_xmpp_stanzas_shaped_total): stanzas from XMPP senders over "
+    "limits.xmpp_stanzas_per_second that waited in their sender's queue instead of "
+    "going on at once (refusals of a full queue: Limit rejections, xmpp_rate).",
+    [(rate("parley_xmpp_stanzas_shaped_total", "instance"), "{{instance}}")],
+    0, 12, unit="ops",
+)
+timeseries(
+    "Shaping queue",
+    "parley_xmpp_shaping_queue_length: stanzas waiting for their sender's rate, across "
+    "senders (bounded by limits.xmpp_queued_stanzas, default 10000).",
+    [(f"parley_xmpp_shaping_queue_length{{{SEL}}}", "{{instance}}")],
+    12, 12,
+)
+next_line(8)
 
 # --- SIP ----------------------------------------------------------------------
 row("SIP")

@@ -237,12 +237,21 @@ pub struct LimitsConfig {
     /// Over UDP, 503s sent to an over-rate source before its excess is dropped
     /// unanswered (no reflection, RFC 3261 §21.5.4). Default 10.
     pub sip_rate_refusals_before_silence: u32,
-    /// Stanzas per second each XMPP sender (bare JID) may send to the component (0: off).
-    /// Over it: `resource-constraint` (RFC 6120 §8.3.3.18). Default 20.
+    /// Stanzas per second each XMPP sender (bare JID) may send to SIP users (0: off).
+    /// Over it, stanzas wait in the sender's queue and go out at this rate, in
+    /// order; replies to Parley's own requests (errors, IQ results) are never
+    /// held. Default 100.
     pub xmpp_stanzas_per_second: u32,
-    /// Stanzas an XMPP sender may send at once above its rate. Default 50.
+    /// Stanzas an XMPP sender may send at once above its rate before they wait. Default 100.
     pub xmpp_stanza_burst: u32,
-    /// XMPP senders tracked for the rate; senders beyond share one bucket. Default 10000.
+    /// Stanzas that may wait for one XMPP sender's rate; beyond, `resource-constraint`
+    /// (type `wait`, RFC 6120 §8.3.3.18). Default 1000.
+    pub xmpp_sender_queue: usize,
+    /// Stanzas that may wait across all XMPP senders (a memory bound: at most this
+    /// many times `xmpp.max_stanza_bytes`); beyond, `resource-constraint`. Default 10000.
+    pub xmpp_queued_stanzas: usize,
+    /// XMPP senders tracked for the rate; senders beyond share one rate and one queue.
+    /// Default 10000.
     pub xmpp_rate_senders: usize,
     /// Presence subscriptions one user may hold through the gateway, per direction
     /// (SIP subscriber → XMPP: 403; XMPP subscriber → SIP: `policy-violation`). Default 100.
@@ -509,6 +518,8 @@ impl Config {
             ("limits.sip_incoming_queue", l.sip_incoming_queue, 1),
             ("limits.sip_max_connections", l.sip_max_connections, 1),
             ("limits.sip_rate_sources", l.sip_rate_sources, 1),
+            ("limits.xmpp_sender_queue", l.xmpp_sender_queue, 1),
+            ("limits.xmpp_queued_stanzas", l.xmpp_queued_stanzas, 1),
             ("limits.xmpp_rate_senders", l.xmpp_rate_senders, 1),
             ("limits.subscriptions_per_user", l.subscriptions_per_user, 1),
         ] {
@@ -525,6 +536,12 @@ impl Config {
         }
         if l.xmpp_stanzas_per_second > 0 && l.xmpp_stanza_burst == 0 {
             return Err(invalid("limits.xmpp_stanza_burst", "must be at least 1"));
+        }
+        if l.xmpp_queued_stanzas < l.xmpp_sender_queue {
+            return Err(invalid(
+                "limits.xmpp_queued_stanzas",
+                "must be at least limits.xmpp_sender_queue",
+            ));
         }
         if self.sip.max_message_bytes < 1024 {
             return Err(invalid("sip.max_message_bytes", "must be at least 1024"));
@@ -651,6 +668,19 @@ impl Default for MessagesConfig {
     }
 }
 
+impl LimitsConfig {
+    /// The XMPP senders' rate and queues.
+    pub fn xmpp_shaping(&self) -> crate::shaping::ShapingLimit {
+        crate::shaping::ShapingLimit {
+            per_second: self.xmpp_stanzas_per_second,
+            burst: self.xmpp_stanza_burst,
+            sender_queue: self.xmpp_sender_queue,
+            queued: self.xmpp_queued_stanzas,
+            max_senders: self.xmpp_rate_senders,
+        }
+    }
+}
+
 impl Default for LimitsConfig {
     fn default() -> Self {
         let sip = parley_sip::Limits::default();
@@ -666,8 +696,10 @@ impl Default for LimitsConfig {
             sip_request_burst: sip.source_rate.burst,
             sip_rate_sources: sip.source_rate.max_sources,
             sip_rate_refusals_before_silence: sip.source_rate.refusals_before_silence,
-            xmpp_stanzas_per_second: 20,
-            xmpp_stanza_burst: 50,
+            xmpp_stanzas_per_second: 100,
+            xmpp_stanza_burst: 100,
+            xmpp_sender_queue: 1000,
+            xmpp_queued_stanzas: 10_000,
             xmpp_rate_senders: 10_000,
             subscriptions_per_user: 100,
         }
@@ -902,6 +934,15 @@ listen = ["udp:127.0.0.1:5060"]
         let text = format!("{MINIMAL}\n[limits]\nsubscriptions_per_user = 0\n");
         let err = load(&text, &[]).expect_err("zero cap").to_string();
         assert!(err.contains("limits.subscriptions_per_user"), "{err}");
+        let text = format!("{MINIMAL}\n[limits]\nxmpp_sender_queue = 0\n");
+        let err = load(&text, &[]).expect_err("no queue").to_string();
+        assert!(err.contains("limits.xmpp_sender_queue"), "{err}");
+        let text =
+            format!("{MINIMAL}\n[limits]\nxmpp_sender_queue = 50\nxmpp_queued_stanzas = 40\n");
+        let err = load(&text, &[])
+            .expect_err("total below one queue")
+            .to_string();
+        assert!(err.contains("limits.xmpp_queued_stanzas"), "{err}");
         let text = format!("{MINIMAL}\n[limits]\nsip_rate_typo = 1\n");
         let err = load(&text, &[]).expect_err("unknown").to_string();
         assert!(err.contains("sip_rate_typo"), "{err}");

@@ -47,6 +47,8 @@ pub mod receipts;
 pub mod registry;
 /// SIP ↔ XMPP routing through the mapping layer (RFC 7572, RFC 7247 §7).
 pub mod router;
+/// Design §4b, issue 26: XMPP senders over their rate wait in order (RFC 6120 §10.1).
+pub mod shaping;
 /// The embedded store: subscriptions that survive a restart (design §4).
 pub mod store;
 /// RFC 8048: SIP users watching XMPP users.
@@ -250,12 +252,7 @@ pub async fn run_with(
             sip_domain: config.sip.domain.clone(),
             component_domain: config.xmpp.component_domain.clone(),
             user_domains: config.xmpp.user_domains.clone(),
-            xmpp_rate: parley_sip::rate::RateLimit {
-                per_second: config.limits.xmpp_stanzas_per_second,
-                burst: config.limits.xmpp_stanza_burst,
-                max_sources: config.limits.xmpp_rate_senders,
-                refusals_before_silence: u32::MAX,
-            },
+            xmpp_shaping: config.limits.xmpp_shaping(),
             subscriptions_per_user: config.limits.subscriptions_per_user,
         },
         component.clone(),
@@ -304,7 +301,7 @@ pub async fn run_with(
             }
             event = xmpp_events.recv() => match event {
                 Some(ComponentEvent::Stanza(stanza)) => {
-                    if let Some(stanza) = admission.stanza(stanza) {
+                    if let Some(stanza) = admission.stanza(stanza, tokio::time::Instant::now()) {
                         router.handle_stanza(stanza);
                     }
                 }
@@ -320,6 +317,12 @@ pub async fn run_with(
                 Some(ComponentEvent::Disconnected { reason }) => warn!(reason, "component stream lost"),
                 None => break,
             },
+            // Stanzas that waited for their sender's rate, in order.
+            () = admission.release_due() => {
+                for stanza in admission.release(tokio::time::Instant::now()) {
+                    router.handle_stanza(stanza);
+                }
+            }
             _ = reaper.tick() => router.reap(tokio::time::Instant::now()),
         }
     }

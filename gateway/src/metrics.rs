@@ -171,21 +171,24 @@ pub enum Limit {
     SipIncomingQueue,
     /// A SIP message over `sip.max_message_bytes` (413/513).
     SipMessageSize,
-    /// An XMPP sender over its stanza rate (`resource-constraint`).
+    /// An XMPP sender over its stanza rate with its queue full (`resource-constraint`).
     XmppRate,
+    /// `limits.xmpp_queued_stanzas` stanzas already waiting across senders (`resource-constraint`).
+    XmppQueuedStanzas,
     /// A user at `limits.subscriptions_per_user` (SIP 403 / XMPP `policy-violation`).
     SubscriptionsPerUser,
 }
 
 impl Limit {
     /// Every value, for the series exported from start.
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::SipRate,
         Self::SipRateDropped,
         Self::SipPendingTransactions,
         Self::SipIncomingQueue,
         Self::SipMessageSize,
         Self::XmppRate,
+        Self::XmppQueuedStanzas,
         Self::SubscriptionsPerUser,
     ];
 
@@ -198,6 +201,7 @@ impl Limit {
             Self::SipIncomingQueue => "sip_incoming_queue",
             Self::SipMessageSize => "sip_message_size",
             Self::XmppRate => "xmpp_rate",
+            Self::XmppQueuedStanzas => "xmpp_queued_stanzas",
             Self::SubscriptionsPerUser => "subscriptions_per_user",
         }
     }
@@ -243,6 +247,8 @@ pub struct Metrics {
     xmpp_stanzas: IntCounterVec,
     xmpp_queue: IntGauge,
     xmpp_stream_errors: IntCounter,
+    xmpp_shaped: IntCounter,
+    xmpp_shaping_queue: IntGauge,
     sip_requests: IntCounterVec,
     sip_responses: IntCounterVec,
     sip_retransmissions: IntCounter,
@@ -401,6 +407,20 @@ impl Metrics {
                 IntCounter::new(
                     "parley_xmpp_stream_errors_total",
                     "Component stream errors (bad XML, limits exceeded).",
+                )?,
+            )?,
+            xmpp_shaped: register(
+                r,
+                IntCounter::new(
+                    "parley_xmpp_stanzas_shaped_total",
+                    "Stanzas from XMPP senders over their rate that waited in their sender's queue.",
+                )?,
+            )?,
+            xmpp_shaping_queue: register(
+                r,
+                IntGauge::new(
+                    "parley_xmpp_shaping_queue_length",
+                    "Stanzas waiting for their XMPP sender's rate, across senders.",
                 )?,
             )?,
             sip_requests: register(
@@ -675,6 +695,17 @@ impl Metrics {
             .inc();
     }
 
+    /// Count one stanza that waits for its sender's rate instead of going on at once.
+    pub fn stanza_shaped(&self) {
+        self.xmpp_shaped.inc();
+    }
+
+    /// Set the number of stanzas waiting for their senders' rates.
+    pub fn shaping_queue(&self, len: usize) {
+        self.xmpp_shaping_queue
+            .set(i64::try_from(len).unwrap_or(i64::MAX));
+    }
+
     /// Count one refusal of an untrusted sender claiming our users; `side` is `sip` or `xmpp`.
     pub fn trust_rejection(&self, side: &'static str) {
         debug_assert!(TRUST_SIDES.contains(&side), "unlisted {side}");
@@ -738,7 +769,7 @@ mod tests {
             ("parley_receipts_total", 2 * 5),
             ("parley_presence_fetches_total", 2 * 8),
             ("parley_translation_seconds_count", 2),
-            ("parley_limit_rejections_total", 7),
+            ("parley_limit_rejections_total", 8),
             ("parley_subscriptions_restored_total", 2 * 5),
             ("parley_subscription_refreshes_total", 2),
             ("parley_trust_rejections_total", 3),
