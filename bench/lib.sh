@@ -48,6 +48,23 @@ listen = "127.0.0.1:$METRICS"
 path = "$WORK/store"
 [messages]
 delivery_window_ms = 200
+# The limits the bench runs with, written out so that a change of defaults
+# cannot change what a number means.
+[limits]
+# XMPP -> SIP phases send from one JID (juliet@localhost) at up to 2000 msg/s
+# and at max rate, far beyond any per-user rate: with the defaults (100/s,
+# burst 100) the shaper would pace them and the phase would measure the
+# limiter. A rate no phase reaches keeps its bookkeeping on every stanza
+# without delaying one (the defaults are measured in gateway/tests/xmpp_burst.rs).
+xmpp_stanzas_per_second = 1000000
+xmpp_stanza_burst = 1000000
+xmpp_sender_queue = 1000
+xmpp_queued_stanzas = 10000
+# SIP per-source rate (the defaults): loadgen's 127.0.0.1 is a trusted peer and
+# exempt; flood.sh's 127.0.0.2 gets it, which is what flood.sh measures.
+sip_requests_per_second = 50
+sip_request_burst = 100
+sip_rate_refusals_before_silence = 10
 [log]
 level = "warn"
 TOML
