@@ -532,6 +532,22 @@ enum Outcome {
     },
 }
 
+/// The signal [`Endpoint::send_request_in_order`] fires at the first
+/// transmission; dropped unfired when the request ends before it.
+struct Transmitted(Mutex<Option<oneshot::Sender<()>>>);
+
+impl Transmitted {
+    fn none() -> Self {
+        Transmitted(Mutex::new(None))
+    }
+
+    fn fire(&self) {
+        if let Some(tx) = self.0.lock().ok().and_then(|mut t| t.take()) {
+            let _ = tx.send(());
+        }
+    }
+}
+
 /// The task waiting for a client transaction's end.
 struct Waiter {
     tx: oneshot::Sender<Outcome>,
@@ -745,6 +761,29 @@ impl Endpoint {
     /// After [`Endpoint::abandon_requests`] it returns `ShuttingDown`, at once
     /// for a request in flight and without sending for a new one.
     pub async fn send_request(&self, req: OutgoingRequest) -> Result<Response, TransactionError> {
+        self.send_until_abandoned(req, Transmitted::none()).await
+    }
+
+    /// [`Endpoint::send_request`], firing `transmitted` once the request has
+    /// first been handed to the transport (or dropping it, when the request
+    /// ends before that). A caller that starts request N+1 only after request
+    /// N's signal keeps its requests in order on the wire, while their
+    /// transactions still run side by side: RFC 3428 MESSAGEs carry no
+    /// sequence number, so the order they leave in is the order the peer sees.
+    pub async fn send_request_in_order(
+        &self,
+        req: OutgoingRequest,
+        transmitted: oneshot::Sender<()>,
+    ) -> Result<Response, TransactionError> {
+        self.send_until_abandoned(req, Transmitted(Mutex::new(Some(transmitted))))
+            .await
+    }
+
+    async fn send_until_abandoned(
+        &self,
+        req: OutgoingRequest,
+        transmitted: Transmitted,
+    ) -> Result<Response, TransactionError> {
         if self.inner.abandon.is_cancelled() {
             return Err(TransactionError::ShuttingDown);
         }
@@ -752,7 +791,7 @@ impl Endpoint {
         // lives on in the core until its own timers end it; only its waiter
         // (this future) is gone.
         tokio::select! {
-            result = self.send_request_to_end(req) => result,
+            result = self.send_request_to_end(req, &transmitted) => result,
             () = self.inner.abandon.cancelled() => Err(TransactionError::ShuttingDown),
         }
     }
@@ -770,6 +809,7 @@ impl Endpoint {
     async fn send_request_to_end(
         &self,
         req: OutgoingRequest,
+        transmitted: &Transmitted,
     ) -> Result<Response, TransactionError> {
         if req.method.is_empty() || req.method == "ACK" || req.method == "INVITE" {
             return Err(TransactionError::InvalidRequest(
@@ -799,7 +839,16 @@ impl Endpoint {
         let mut retried = false;
         loop {
             let (response, used) = self
-                .send_located(&req, &call_id, &from_tag, cseq, &headers, &located, first)
+                .send_located(
+                    &req,
+                    &call_id,
+                    &from_tag,
+                    cseq,
+                    &headers,
+                    &located,
+                    first,
+                    transmitted,
+                )
                 .await?;
             if !retried
                 && matches!(response.status, 401 | 407)
@@ -830,6 +879,7 @@ impl Endpoint {
         headers: &[(String, String)],
         located: &Located,
         first: usize,
+        transmitted: &Transmitted,
     ) -> Result<(Response, usize), TransactionError> {
         let mut last_error = None;
         let mut last_503 = None;
@@ -843,6 +893,7 @@ impl Endpoint {
                     headers,
                     *target,
                     &located.host,
+                    transmitted,
                 )
                 .await
             {
@@ -880,6 +931,7 @@ impl Endpoint {
         headers: &[(String, String)],
         target: Target,
         host: &str,
+        transmitted: &Transmitted,
     ) -> Result<Response, Failed> {
         let inner = &self.inner;
         let Target {
@@ -1000,6 +1052,7 @@ impl Endpoint {
             });
             return Err(transport_failed(source));
         }
+        transmitted.fire();
         tokio::select! {
             r = rx => match r {
                 Ok(Outcome::Response(message)) => Ok(Response::from_message(message)),
