@@ -39,6 +39,8 @@ pub mod fetch;
 pub mod http;
 /// Prometheus metrics.
 pub mod metrics;
+/// One conversation's messages leave in the order they came.
+pub mod order;
 /// RFC 8048: XMPP users watching SIP users.
 pub mod presence;
 /// RFC 5438 IMDN ↔ XEP-0184 receipts and XEP-0333 markers; 415 memory.
@@ -284,6 +286,7 @@ pub async fn run_with(
         watches: presence::Watches::default(),
         watchers: watchers::Watchers::default(),
         fetches: fetch::Fetches::new(sip.timers().timer_n()),
+        lanes: order::Lanes::default(),
         store: store.clone(),
         admission: Arc::clone(&admission),
     });
@@ -343,7 +346,7 @@ pub async fn run_with(
             sip: &sip,
             sip_events,
             xmpp_events: &mut xmpp_events,
-            shaped: Vec::new(),
+            shaped: admission.take_shaped(),
             tasks: &tasks,
             grace,
             retry_after_secs: config.limits.sip_retry_after_secs,

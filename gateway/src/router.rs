@@ -44,6 +44,8 @@ pub struct Router {
     pub(crate) watches: crate::presence::Watches,
     pub(crate) watchers: crate::watchers::Watchers,
     pub(crate) fetches: crate::fetch::Fetches,
+    /// One conversation's MESSAGEs leave in order (`order.rs`).
+    pub(crate) lanes: crate::order::Lanes,
     pub(crate) store: crate::store::Store,
     pub(crate) admission: Arc<crate::admission::Admission>,
 }
@@ -173,6 +175,7 @@ impl Router {
 
     /// Close delivery windows that have passed: no error came back, so 200 (RFC 7572 §5).
     pub fn reap(&self, now: Instant) {
+        self.lanes.reap();
         self.reap_receipts(now);
         self.expire_composing(now);
         for (id, p) in self.registry.take_expired_sip(now) {
@@ -310,9 +313,19 @@ impl Router {
         );
         self.metrics
             .translated(Direction::XmppToSip, received.elapsed().as_secs_f64());
+        // The place in the conversation is taken now, in hand-over order.
+        let sender = message.from.as_deref().unwrap_or_default();
+        let bare = sender.split_once('/').map_or(sender, |(bare, _)| bare);
+        let mut turn = self
+            .lanes
+            .next((bare.to_owned(), request.request_uri.clone()));
         let router = Arc::clone(self);
         self.tasks.spawn(async move {
-            let mut result = router.sip.send_request(request).await;
+            turn.wait().await;
+            let mut result = router
+                .sip
+                .send_request_in_order(request, turn.transmitted)
+                .await;
             if let Some(receipt) = receipt {
                 result = router
                     .settle_imdn_request(correlation, receipt, result)
