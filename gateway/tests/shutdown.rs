@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use parley_harness::sipp::{Sipp, SippTransport};
 use support::{
     COMPONENT, Options, SipMessage, World, XMPP_DOMAIN, child_text, sipp_agent_accepts,
-    sipp_agent_notifies,
+    sipp_agent_notifies, sipp_subscribe_ok,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -134,26 +134,18 @@ fn answers_once_then_drops() -> String {
 
 /// After the restart: the stored subscription comes back as a refresh
 /// SUBSCRIBE in the same dialog (a To tag), answered 200.
-fn takes_the_refresh() -> &'static str {
-    r#"<?xml version="1.0" encoding="UTF-8" ?>
+fn takes_the_refresh() -> String {
+    let ok = sipp_subscribe_ok(600);
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
 <scenario name="takes the refresh">
 <recv request="SUBSCRIBE"><action>
 <ereg regexp="tag=" search_in="hdr" header="To:" check_it="true" assign_to="indialog"/>
 </action></recv>
 <Reference variables="indialog"/>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Expires: 600
-Content-Length: 0
-
-]]></send>
-</scenario>
+{ok}</scenario>
 "#
+    )
 }
 
 const BOB_PIDF: &str = r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@sip.example.net"><tuple id="t1"><status><basic>open</basic></status></tuple></presence>"#;

@@ -197,6 +197,27 @@ Content-Length: 0
 
 ]]></send>";
 
+/// sipp's 200 OK to a SUBSCRIBE it just received, in its dialog, with the
+/// Expires RFC 6665 §4.2.1.1 requires ("200-class responses to SUBSCRIBE
+/// requests ... MUST contain an "Expires" header field").
+#[allow(dead_code)]
+pub fn sipp_subscribe_ok(expires: u32) -> String {
+    format!(
+        r#"<send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Expires: {expires}
+Content-Length: 0
+
+]]></send>
+"#
+    )
+}
+
 /// The sipp `<send>` of bob's SUBSCRIBE to juliet's presence (RFC 6665
 /// §4.1.2, RFC 3856 §6): CSeq 1 opens the dialog (with `Accept:
 /// application/pidf+xml`); a later CSeq refreshes or ends it within the
