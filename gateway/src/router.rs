@@ -508,7 +508,7 @@ impl Router {
     }
 }
 
-/// Read the RFC 7572 Table 1 fields off a SIP MESSAGE.
+/// Read the RFC 7572 Table 2 (SIP → XMPP) fields off a SIP MESSAGE.
 fn sip_message_fields(
     request: &IncomingRequest,
 ) -> Result<SipMessage, parley_mapping::MappingError> {
@@ -526,7 +526,7 @@ fn sip_message_fields(
     })
 }
 
-/// RFC 7572 Table 2: the SIP MESSAGE for an XMPP message.
+/// RFC 7572 Table 1 (XMPP → SIP): the SIP MESSAGE for an XMPP message.
 pub(crate) fn outgoing_message(sip: &SipMessage) -> OutgoingRequest {
     let mut headers = Vec::new();
     if let Some(s) = &sip.subject {

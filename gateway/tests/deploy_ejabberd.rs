@@ -1,8 +1,8 @@
 //! Parley behind a real ejabberd, attached through the component listener of
 //! `deploy/ejabberd/parley.yml` (XEP-0114 §3: `jabber:component:accept`,
 //! handshake over the shared secret): a SIP MESSAGE reaches an ejabberd user
-//! as `<message/>` (RFC 7572 §5, Table 1), and an ejabberd user's `<message/>`
-//! reaches a SIP user agent as a MESSAGE (RFC 7572 §4, Table 2).
+//! as `<message/>` (RFC 7572 §5, Table 2), and an ejabberd user's `<message/>`
+//! reaches a SIP user agent as a MESSAGE (RFC 7572 §4, Table 1).
 
 mod support;
 

@@ -1,4 +1,4 @@
-//! RFC 7572 §5 (Table 1): a SIP MESSAGE reaches the XMPP user as `<message/>`
+//! RFC 7572 §5 (Table 2, SIP → XMPP): a SIP MESSAGE reaches the XMPP user as `<message/>`
 //! with no `type` (or `normal`), from the mapped JID, with the exact body;
 //! Subject → `<subject/>`, Call-ID → `<thread/>`, Content-Language → `xml:lang`;
 //! the SIP sender gets 200 once the message was handed over and no error came back.

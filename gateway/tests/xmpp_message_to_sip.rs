@@ -1,4 +1,4 @@
-//! RFC 7572 §4 (Table 2): an XMPP `<message/>` to `bob@<component>` becomes a
+//! RFC 7572 §4 (Table 1, XMPP → SIP): an XMPP `<message/>` to `bob@<component>` becomes a
 //! SIP MESSAGE to bob through the outbound proxy — From is the sender's bare
 //! JID with the resource as GRUU `gr`, `<thread/>` → Call-ID, `xml:lang` →
 //! Content-Language, body as `text/plain` — and a SIP failure comes back to the

@@ -9,6 +9,8 @@
 pub mod header;
 /// RFC 3261 §7: start line, headers, body; salvage on failure.
 pub mod message;
+/// RFC 3261 §21: response codes and their reason phrases.
+pub mod status;
 /// RFC 3261 §19.1, RFC 3966: `sip:`, `tel:` and other URIs.
 pub mod uri;
 /// RFC 3261 §8.2, RFC 4475 §3.1.2: mandatory headers and value checks.

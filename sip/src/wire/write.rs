@@ -34,50 +34,8 @@ fn push_header(out: &mut String, name: &str, value: &str) {
     let _ = write!(out, "{}: {}\r\n", clean(name), clean(value));
 }
 
-/// RFC 3261 §21: the default reason phrase of a status code.
-pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        100 => "Trying",
-        180 => "Ringing",
-        183 => "Session Progress",
-        200 => "OK",
-        202 => "Accepted",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        407 => "Proxy Authentication Required",
-        408 => "Request Timeout",
-        413 => "Request Entity Too Large",
-        415 => "Unsupported Media Type",
-        416 => "Unsupported URI Scheme",
-        480 => "Temporarily Unavailable",
-        481 => "Call/Transaction Does Not Exist",
-        483 => "Too Many Hops",
-        484 => "Address Incomplete",
-        486 => "Busy Here",
-        487 => "Request Terminated",
-        488 => "Not Acceptable Here",
-        489 => "Bad Event",
-        500 => "Server Internal Error",
-        501 => "Not Implemented",
-        503 => "Service Unavailable",
-        504 => "Server Time-out",
-        505 => "Version Not Supported",
-        513 => "Message Too Large",
-        600 => "Busy Everywhere",
-        603 => "Decline",
-        604 => "Does Not Exist Anywhere",
-        606 => "Not Acceptable",
-        s if s < 200 => "Provisional",
-        s if s < 300 => "Success",
-        s if s < 400 => "Redirection",
-        s if s < 500 => "Client Error",
-        s if s < 600 => "Server Error",
-        _ => "Global Failure",
-    }
-}
+/// RFC 3261 §21: the default reason phrase of a status code (the one table).
+pub use crate::wire::status::reason_phrase;
 
 /// Whether a To/From value already has a tag.
 pub fn has_tag(value: &str) -> bool {
