@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize, Serializer};
 
-use parley_sip::{ListenAddr, Transport};
+use parley_sip::config::{Credential, TlsConfig};
+use parley_sip::trust::TrustedPeers;
+use parley_sip::{DnsConfig, EndpointConfig, ListenAddr, Timers, Transport};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -426,25 +428,26 @@ impl Config {
                 "at least one listen address is needed",
             ));
         }
-        for (i, addr) in self.sip.listen.iter().enumerate() {
-            match addr.parse::<ListenAddr>() {
-                Err(e) => return Err(invalid(&format!("sip.listen[{i}]"), &e.to_string())),
-                Ok(l) if l.transport == Transport::Tls => {
-                    let tls = self.sip.tls.as_ref();
-                    if tls.and_then(|t| t.cert.as_ref()).is_none() {
-                        return Err(invalid(
-                            "sip.tls.cert",
-                            "a tls: listener needs a certificate",
-                        ));
-                    }
-                    if tls.and_then(|t| t.key.as_ref()).is_none() {
-                        return Err(invalid(
-                            "sip.tls.key",
-                            "a tls: listener needs a private key",
-                        ));
-                    }
-                }
-                Ok(_) => {}
+        // Every SIP string is parsed here, once, by the conversion the
+        // running gateway uses: what passes check-config cannot fail later.
+        let endpoint = self.endpoint_config()?;
+        if endpoint
+            .listen
+            .iter()
+            .any(|l| l.transport == Transport::Tls)
+        {
+            let tls = self.sip.tls.as_ref();
+            if tls.and_then(|t| t.cert.as_ref()).is_none() {
+                return Err(invalid(
+                    "sip.tls.cert",
+                    "a tls: listener needs a certificate",
+                ));
+            }
+            if tls.and_then(|t| t.key.as_ref()).is_none() {
+                return Err(invalid(
+                    "sip.tls.key",
+                    "a tls: listener needs a private key",
+                ));
             }
         }
         if let Some(tls) = &self.sip.tls {
@@ -481,22 +484,6 @@ impl Config {
                     "not a domain name",
                 ));
             }
-        }
-        if let Some(advertise) = &self.sip.advertise
-            && let Err(e) = advertise.parse::<parley_sip::config::Advertise>()
-        {
-            return Err(invalid("sip.advertise", &e));
-        }
-        for (i, server) in self.sip.dns_servers.iter().enumerate() {
-            if parse_dns_server(server).is_none() {
-                return Err(invalid(
-                    &format!("sip.dns_servers[{i}]"),
-                    "expected IP:PORT or IP",
-                ));
-            }
-        }
-        if let Err(e) = parley_sip::trust::TrustedPeers::parse(&self.sip.trusted_peers) {
-            return Err(invalid("sip.trusted_peers", &e.to_string()));
         }
         if self.sip.trusted_peers.iter().any(|p| p.starts_with("tls:"))
             && !self.sip.tls.as_ref().is_some_and(|t| t.require_client_cert)
@@ -564,22 +551,82 @@ impl Config {
         Ok(())
     }
 
-    /// The parsed listen addresses (validated at load).
-    pub fn sip_listen(&self) -> Vec<ListenAddr> {
-        self.sip
+    /// The SIP endpoint's configuration: the one place the `[sip]` strings
+    /// (listen addresses, DNS servers, `advertise`, trusted peers) become
+    /// typed values. `validate` calls it, so a value that would fail here
+    /// stops `check-config` and the start, naming its key; nothing falls
+    /// back to a default in silence.
+    pub fn endpoint_config(&self) -> Result<EndpointConfig, ConfigError> {
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let listen = self
+            .sip
             .listen
             .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect()
-    }
-
-    /// The parsed DNS servers (validated at load).
-    pub fn sip_dns_servers(&self) -> Vec<SocketAddr> {
-        self.sip
+            .enumerate()
+            .map(|(i, a)| {
+                a.parse::<ListenAddr>()
+                    .map_err(|e| invalid(&format!("sip.listen[{i}]"), &e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let nameservers = self
+            .sip
             .dns_servers
             .iter()
-            .filter_map(|s| parse_dns_server(s))
-            .collect()
+            .enumerate()
+            .map(|(i, server)| {
+                parse_dns_server(server).ok_or_else(|| {
+                    invalid(&format!("sip.dns_servers[{i}]"), "expected IP:PORT or IP")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let advertise = self
+            .sip
+            .advertise
+            .as_deref()
+            .map(|a| {
+                a.parse::<parley_sip::config::Advertise>()
+                    .map_err(|e| invalid("sip.advertise", &e))
+            })
+            .transpose()?;
+        let trusted = TrustedPeers::parse(&self.sip.trusted_peers)
+            .map_err(|e| invalid("sip.trusted_peers", &e.to_string()))?;
+        Ok(EndpointConfig {
+            listen,
+            outbound_proxy: self.sip.outbound_proxy.clone(),
+            advertise,
+            dns: DnsConfig {
+                nameservers,
+                ..DnsConfig::default()
+            },
+            user_agent: self.sip.user_agent.clone(),
+            limits: self.sip_limits(),
+            timers: Timers {
+                t1: Duration::from_millis(self.sip.t1_ms),
+                ..Timers::default()
+            },
+            credentials: self
+                .sip
+                .credentials
+                .iter()
+                .map(|c| Credential {
+                    realm: c.realm.clone(),
+                    username: c.username.clone(),
+                    password: c.password.expose().to_owned(),
+                })
+                .collect(),
+            // The trusted peers are exempt from the per-source rate: a
+            // carrier proxy carries every user's traffic from one address.
+            rate_exempt: trusted,
+            tls: self.sip.tls.as_ref().map(|t| TlsConfig {
+                cert: t.cert.clone(),
+                key: t.key.clone(),
+                ca: t.ca.clone(),
+                require_client_cert: t.require_client_cert,
+            }),
+        })
     }
 
     /// The effective configuration as TOML, secrets masked.
@@ -843,7 +890,7 @@ listen = ["udp:127.0.0.1:5060"]
         );
         let c = load(&text, &[]).expect("valid");
         assert_eq!(
-            c.sip_dns_servers(),
+            c.endpoint_config().expect("valid").dns.nameservers,
             [
                 "127.0.0.1:5353".parse::<SocketAddr>().expect("addr"),
                 "[::1]:53".parse().expect("addr")
@@ -854,7 +901,7 @@ listen = ["udp:127.0.0.1:5060"]
             &[("PARLEY_SIP__DNS_SERVERS", "127.0.0.1:5353,127.0.0.2")],
         )
         .expect("valid");
-        assert_eq!(c.sip_dns_servers().len(), 2);
+        assert_eq!(c.endpoint_config().expect("valid").dns.nameservers.len(), 2);
         let text = MINIMAL.replace("[sip]", "[sip]\ndns_servers = [\"ns.example.net\"]");
         let err = load(&text, &[]).expect_err("a name").to_string();
         assert!(err.contains("sip.dns_servers[0]"), "{err}");
@@ -1009,5 +1056,32 @@ listen = ["udp:127.0.0.1:5060"]
                 panic!("{}: {e}", f.display());
             }
         }
+    }
+
+    /// Issue 20 §5: the endpoint's typed values come from one conversion.
+    /// A value that converted at load is the value the endpoint gets (the
+    /// trusted list used to be parsed again with a silent "trust nobody"
+    /// fallback), and a value that does not convert is an error naming its
+    /// key, never a default.
+    #[test]
+    fn the_endpoint_gets_the_values_validated_at_load_or_an_error() {
+        let text = MINIMAL.replace(
+            "[sip]",
+            "[sip]\ntrusted_peers = [\"10.0.0.0/8\"]\nadvertise = \"gw.example.net:5080\"",
+        );
+        let mut c = load(&text, &[]).expect("valid");
+        let endpoint = c.endpoint_config().expect("converts");
+        let from = |ip: &str| parley_sip::trust::PeerIdentity {
+            source: ip.parse().expect("ip"),
+            tls_name_matches: None,
+        };
+        assert!(endpoint.rate_exempt.trusts(&from("10.1.2.3")));
+        assert!(!endpoint.rate_exempt.trusts(&from("192.0.2.1")));
+        assert!(endpoint.advertise.is_some());
+        assert_eq!(endpoint.listen.len(), 1);
+
+        c.sip.trusted_peers = vec!["10.0.0.0/40".into()];
+        let err = c.endpoint_config().expect_err("not a CIDR").to_string();
+        assert!(err.contains("sip.trusted_peers"), "{err}");
     }
 }

@@ -19,8 +19,7 @@ use tracing::{info, warn};
 
 use parley_mapping::address::{AddressMapper, ForeignDomainPolicy};
 use parley_mapping::message::MessageOptions;
-use parley_sip::config::{Credential, TlsConfig};
-use parley_sip::{DnsConfig, Endpoint, EndpointConfig, Timers, Transport};
+use parley_sip::{Endpoint, Transport};
 use parley_xmpp::component::{self, ComponentConfig, ComponentEvent, ComponentHandle};
 
 /// Design §5 and issue 7: trusted peers, XMPP sender rates, forged `from`s.
@@ -80,6 +79,9 @@ pub enum RunError {
     /// Metrics registration failed (a bug: duplicate metric names).
     #[error("cannot register metrics")]
     Metrics(#[source] prometheus::Error),
+    /// The configuration did not convert (only for a config that skipped `Config::validate`).
+    #[error("invalid configuration")]
+    Config(#[source] config::ConfigError),
 }
 
 impl RunError {
@@ -89,6 +91,7 @@ impl RunError {
             Self::MetricsBind { .. } => "metrics_bind",
             Self::Sip(_) => "sip_start",
             Self::Metrics(_) => "metrics_register",
+            Self::Config(_) => "config",
         }
     }
 }
@@ -181,41 +184,11 @@ pub async fn run_with(
     let xmpp_stop = CancellationToken::new();
     let http_stop = CancellationToken::new();
 
-    let listen = config.sip_listen();
-    let sip_config = EndpointConfig {
-        listen: listen.clone(),
-        outbound_proxy: config.sip.outbound_proxy.clone(),
-        advertise: config.sip.advertise.as_deref().and_then(|a| a.parse().ok()),
-        dns: DnsConfig {
-            nameservers: config.sip_dns_servers(),
-            ..DnsConfig::default()
-        },
-        user_agent: config.sip.user_agent.clone(),
-        limits: config.sip_limits(),
-        timers: Timers {
-            t1: Duration::from_millis(config.sip.t1_ms),
-            ..Timers::default()
-        },
-        credentials: config
-            .sip
-            .credentials
-            .iter()
-            .map(|c| Credential {
-                realm: c.realm.clone(),
-                username: c.username.clone(),
-                password: c.password.expose().to_owned(),
-            })
-            .collect(),
-        // Validated at load; an unparsable list exempts nobody.
-        rate_exempt: parley_sip::trust::TrustedPeers::parse(&config.sip.trusted_peers)
-            .unwrap_or_default(),
-        tls: config.sip.tls.as_ref().map(|t| TlsConfig {
-            cert: t.cert.clone(),
-            key: t.key.clone(),
-            ca: t.ca.clone(),
-            require_client_cert: t.require_client_cert,
-        }),
-    };
+    // Validated at load by the same conversion, so this cannot fail for a
+    // config that passed check-config; if it does, the start stops here.
+    let sip_config = config.endpoint_config().map_err(RunError::Config)?;
+    let listen = sip_config.listen.clone();
+    let trusted = sip_config.rate_exempt.clone();
     let (sip, mut sip_events) = Endpoint::bind(sip_config, sip_stop.clone())
         .await
         .map_err(RunError::Sip)?;
@@ -248,9 +221,7 @@ pub async fn run_with(
     let tasks = TaskTracker::new();
     let admission = Arc::new(admission::Admission::new(
         admission::AdmissionConfig {
-            // Validated at load; an empty list (nobody trusted) is the safe fallback.
-            trusted: parley_sip::trust::TrustedPeers::parse(&config.sip.trusted_peers)
-                .unwrap_or_default(),
+            trusted,
             sip_domain: config.sip.domain.clone(),
             component_domain: config.xmpp.component_domain.clone(),
             user_domains: config.xmpp.user_domains.clone(),
