@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use parley_sip::config::{Credential, TlsConfig};
 use parley_sip::trust::TrustedPeers;
 use parley_sip::{DnsConfig, EndpointConfig, ListenAddr, Timers, Transport};
+use parley_xmpp::component::ComponentConfig;
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -627,6 +628,28 @@ impl Config {
                 require_client_cert: t.require_client_cert,
             }),
         })
+    }
+
+    /// The component link's configuration (XEP-0114), beside the SIP one:
+    /// `[xmpp]` values are plain numbers and strings, checked by `validate`.
+    pub fn component_config(&self) -> ComponentConfig {
+        let x = &self.xmpp;
+        ComponentConfig {
+            server: x.server.clone(),
+            component_domain: x.component_domain.clone(),
+            secret: x.secret.expose().to_owned(),
+            queue_capacity: x.queue_capacity,
+            max_stanza_bytes: x.max_stanza_bytes,
+            max_depth: x.max_depth,
+            keepalive_interval: Duration::from_secs(x.keepalive_secs),
+            reconnect_min: Duration::from_millis(x.reconnect_min_ms),
+            reconnect_max: Duration::from_millis(x.reconnect_max_ms),
+            disco_name: "Parley SIP gateway".to_owned(),
+            disco_features: crate::disco::component_features(
+                self.messages.receipts,
+                self.messages.send_chat_states,
+            ),
+        }
     }
 
     /// The effective configuration as TOML, secrets masked.

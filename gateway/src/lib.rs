@@ -20,7 +20,7 @@ use tracing::{info, warn};
 use parley_mapping::address::{AddressMapper, ForeignDomainPolicy};
 use parley_mapping::message::MessageOptions;
 use parley_sip::{Endpoint, Transport};
-use parley_xmpp::component::{self, ComponentConfig, ComponentEvent, ComponentHandle};
+use parley_xmpp::component::{self, ComponentEvent, ComponentHandle};
 
 /// Design §5 and issue 7: trusted peers, XMPP sender rates, forged `from`s.
 pub mod admission;
@@ -194,7 +194,7 @@ pub async fn run_with(
         .map_err(RunError::Sip)?;
 
     let (component, mut xmpp_events) =
-        component::spawn(component_config(&config), xmpp_stop.clone());
+        component::spawn(config.component_config(), xmpp_stop.clone());
 
     let health = Arc::new(Health {
         metrics: Arc::clone(&metrics),
@@ -348,26 +348,6 @@ pub async fn run_with(
     let _ = tokio::time::timeout(Duration::from_millis(50), http_task).await;
     info!("parley stopped");
     Ok(())
-}
-
-fn component_config(config: &Config) -> ComponentConfig {
-    let x = &config.xmpp;
-    ComponentConfig {
-        server: x.server.clone(),
-        component_domain: x.component_domain.clone(),
-        secret: x.secret.expose().to_owned(),
-        queue_capacity: x.queue_capacity,
-        max_stanza_bytes: x.max_stanza_bytes,
-        max_depth: x.max_depth,
-        keepalive_interval: Duration::from_secs(x.keepalive_secs),
-        reconnect_min: Duration::from_millis(x.reconnect_min_ms),
-        reconnect_max: Duration::from_millis(x.reconnect_max_ms),
-        disco_name: "Parley SIP gateway".to_owned(),
-        disco_features: disco::component_features(
-            config.messages.receipts,
-            config.messages.send_chat_states,
-        ),
-    }
 }
 
 fn sip_snapshot(stats: &parley_sip::Stats) -> SipSnapshot {
