@@ -16,7 +16,7 @@ mod support;
 use std::net::{SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
-use parley_harness::sipp::{Sipp, SippUas};
+use parley_harness::sipp::SippUas;
 use parley_harness::xmpp_client::XmppClient;
 use support::{COMPONENT, Options, World, XMPP_DOMAIN};
 
@@ -153,19 +153,12 @@ Content-Length: 0
 }
 
 /// A world whose SIP requests go to a sipp UAS running `scenario` for `calls` calls.
-fn world_with_notifier(scenario: &str, calls: u32) -> (World, SippUas, tempfile::TempDir) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("notifier.xml");
-    std::fs::write(&path, scenario).expect("write scenario");
-    let uas = Sipp::new(&path)
-        .calls(calls)
-        .timeout(Duration::from_secs(20))
-        .spawn_uas();
-    let world = World::start(Options {
-        outbound_proxy: Some(format!("sip:{}", uas.addr())),
-        ..Options::default()
-    });
-    (world, uas, dir)
+fn world_with_notifier(scenario: &str, calls: u32) -> (World, SippUas) {
+    World::start_with_uas(
+        scenario,
+        |uas| uas.calls(calls).timeout(Duration::from_secs(20)),
+        Options::default(),
+    )
 }
 
 /// The distinct dialogs sipp saw SUBSCRIBEs in (UDP retransmissions count once).
@@ -238,7 +231,7 @@ async fn nothing_like(
 /// its dialog afterwards gets 481.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn probe_at_login_is_answered_by_a_fetch() {
-    let (world, uas, _dir) = world_with_notifier(
+    let (world, uas) = world_with_notifier(
         &notifier(0, &fetch_notify_first(BOB_PIDF), LATE_NOTIFY_GETS_481),
         1,
     );
@@ -280,8 +273,7 @@ async fn probe_at_login_is_answered_by_a_fetch() {
 /// answer carries the probe's id (§4.3.2.1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_fetch_answers_unavailable() {
-    let (world, uas, _dir) =
-        world_with_notifier(&notifier(0, &fetch_refused(404, "Not Found"), ""), 1);
+    let (world, uas) = world_with_notifier(&notifier(0, &fetch_refused(404, "Not Found"), ""), 1);
     let mut juliet = world.client("juliet").await;
     juliet
         .send_xml(&format!(
@@ -326,7 +318,7 @@ async fn refused_fetch_answers_unavailable() {
 /// (RFC 8048 §8.2), a second SUBSCRIBE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_probes_is_one_subscribe_per_prober() {
-    let (world, uas, _dir) = world_with_notifier(&notifier(500, &fetch_ok(BOB_PIDF), ""), 2);
+    let (world, uas) = world_with_notifier(&notifier(500, &fetch_ok(BOB_PIDF), ""), 2);
     let mut juliet = world.client("juliet").await;
     let probe = format!("<presence to='{}' type='probe'/>", bob());
     for _ in 0..5 {

@@ -15,7 +15,7 @@ mod support;
 
 use std::time::Duration;
 
-use parley_harness::sipp::{Sipp, SippTransport, SippUas};
+use parley_harness::sipp::SippUas;
 use support::{COMPONENT, Options, SipMessage, World, XMPP_DOMAIN, child_text, uas_message};
 
 const NS_RECEIPTS: &str = "urn:xmpp:receipts";
@@ -23,18 +23,7 @@ const NS_MARKERS: &str = "urn:xmpp:chat-markers:0";
 
 /// A sipp UAS running `scenario` and a world whose outbound proxy it is.
 fn world_with_uas(scenario: &str) -> (World, SippUas) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("uas.xml");
-    std::fs::write(&path, scenario).expect("write scenario");
-    let uas = Sipp::new(&path)
-        .transport(SippTransport::Udp)
-        .timeout(Duration::from_secs(30))
-        .spawn_uas();
-    let world = World::start(Options {
-        outbound_proxy: Some(format!("sip:{}", uas.addr())),
-        ..Options::default()
-    });
-    (world, uas)
+    World::start_with_uas(scenario, |uas| uas, Options::default())
 }
 
 const OK_200: &str = r#"<send><![CDATA[

@@ -14,25 +14,20 @@ mod support;
 
 use std::time::Duration;
 
-use parley_harness::sipp::{Sipp, SippTransport, SippUas};
+use parley_harness::sipp::SippUas;
 use support::{COMPONENT, Options, SipMessage, World, XMPP_DOMAIN, child_text, uas_message};
 
 const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
 
 fn world_with_uas(scenario: &str) -> (World, SippUas) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("uas.xml");
-    std::fs::write(&path, scenario).expect("write scenario");
-    let uas = Sipp::new(&path)
-        .transport(SippTransport::Udp)
-        .timeout(Duration::from_secs(30))
-        .spawn_uas();
-    let world = World::start(Options {
-        outbound_proxy: Some(format!("sip:{}", uas.addr())),
-        send_chat_states: true,
-        ..Options::default()
-    });
-    (world, uas)
+    World::start_with_uas(
+        scenario,
+        |uas| uas,
+        Options {
+            send_chat_states: true,
+            ..Options::default()
+        },
+    )
 }
 
 /// One `recv MESSAGE` with checks, then `answer` (`200 OK`, `415 …`).

@@ -19,7 +19,9 @@ use parley_harness::sipp::{Sipp, SippOutcome};
 use parley_harness::xmpp_client::XmppClient;
 use parley_sip::wire::message::{Message, ParseLimits};
 use parley_sip::wire::validate::{self, RequestHead};
-use support::{COMPONENT, OK, Options, PASSWORD, World, XMPP_DOMAIN};
+use support::{
+    COMPONENT, Options, PASSWORD, World, XMPP_DOMAIN, sipp_agent_notifies, sipp_subscribe_ok,
+};
 
 /// bob's presence agent, one sipp call per dialog: a subscription (Expires
 /// above 0) gets 200 and an active NOTIFY, then waits for the refresh in
@@ -44,7 +46,7 @@ fn agent() -> String {
 "#,
         subscribed = ok_with_tag("600"),
         open = notify(1, "active;expires=600", "At the balcony"),
-        refreshed = OK.replace("Content-Length: 0", "Expires: 600\nContent-Length: 0"),
+        refreshed = sipp_subscribe_ok(600),
         again = notify(2, "active;expires=600", "Refreshed"),
         fetched = ok_with_tag("0"),
         fetch_notify = notify(1, "terminated;reason=timeout", "At the balcony"),
@@ -73,25 +75,12 @@ Content-Length: 0
 /// bob's NOTIFY `cseq` in the call's dialog with `state` and a PIDF noting
 /// `note`, and Parley's 200 to it.
 fn notify(cseq: u32, state: &str, note: &str) -> String {
-    format!(
-        r#"<send><![CDATA[
-NOTIFY [$subcontact] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-Max-Forwards: 70
-From: [$subto];tag=[pid]bob
-To: [$subfrom]
-Call-ID: [call_id]
-CSeq: {cseq} NOTIFY
-Contact: <sip:bob@[local_ip]:[local_port]>
-Event: presence
-Subscription-State: {state}
-Content-Type: application/pidf+xml
-Content-Length: [len]
-
-<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@{COMPONENT}"><tuple id="t1"><status><basic>open</basic></status><note>{note}</note></tuple></presence>
-]]></send>
-<recv response="200"/>
-"#
+    sipp_agent_notifies(
+        cseq,
+        state,
+        &format!(
+            r#"<?xml version="1.0"?><presence xmlns="urn:ietf:params:xml:ns:pidf" entity="sip:bob@{COMPONENT}"><tuple id="t1"><status><basic>open</basic></status><note>{note}</note></tuple></presence>"#
+        ),
     )
 }
 

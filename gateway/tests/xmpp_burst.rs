@@ -13,27 +13,22 @@ mod support;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use parley_harness::sipp::{Sipp, SippOutcome, SippUas};
+use parley_harness::sipp::{SippOutcome, SippUas};
 use parley_harness::xmpp_client::XmppClient;
 use support::{COMPONENT, Options, World, assert_no_error, uas_message};
 
 /// A sipp UAS answering `calls` MESSAGEs with 200, and a world whose outbound proxy it is.
 fn world_with_uas(calls: u32, extra: &str) -> (World, SippUas) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let scenario = dir.path().join("uas.xml");
-    std::fs::write(&scenario, uas_message(&[], Some((200, "OK")))).expect("write scenario");
-    let uas = Sipp::new(&scenario)
-        .calls(calls)
-        .timeout(Duration::from_secs(90))
-        .spawn_uas();
-    let world = World::start(Options {
-        outbound_proxy: Some(format!("sip:{}", uas.addr())),
-        // Timer E stays out of the way of a busy sipp: fewer retransmissions to skip.
-        t1_ms: Some(500),
-        extra: extra.to_owned(),
-        ..Options::default()
-    });
-    (world, uas)
+    World::start_with_uas(
+        &uas_message(&[], Some((200, "OK"))),
+        |uas| uas.calls(calls).timeout(Duration::from_secs(90)),
+        Options {
+            // Timer E stays out of the way of a busy sipp: fewer retransmissions to skip.
+            t1_ms: Some(500),
+            extra: extra.to_owned(),
+            ..Options::default()
+        },
+    )
 }
 
 /// Juliet sends messages `1..=n` to bob as fast as her stream takes them:

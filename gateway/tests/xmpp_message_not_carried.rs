@@ -15,7 +15,7 @@ mod support;
 
 use std::time::Duration;
 
-use parley_harness::sipp::{Sipp, SippTransport, SippUas};
+use parley_harness::sipp::SippUas;
 use parley_harness::xmpp_client::XmppClient;
 use support::{COMPONENT, Options, World, assert_no_error, uas_message};
 use tokio_xmpp::minidom::Element;
@@ -25,19 +25,8 @@ const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 /// A world whose outbound proxy is a sipp UAS that takes one MESSAGE whose
 /// body is `plain after` and answers 200.
 fn world_with_one_message_uas() -> (World, SippUas) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("uas.xml");
     let scenario = uas_message(&[("body", "^plain after")], Some((200, "OK")));
-    std::fs::write(&path, scenario).expect("write scenario");
-    let uas = Sipp::new(&path)
-        .transport(SippTransport::Udp)
-        .timeout(Duration::from_secs(30))
-        .spawn_uas();
-    let world = World::start(Options {
-        outbound_proxy: Some(format!("sip:{}", uas.addr())),
-        ..Options::default()
-    });
-    (world, uas)
+    World::start_with_uas(&scenario, |uas| uas, Options::default())
 }
 
 /// The error stanza for message `id`, checked for `condition` and its type;

@@ -8,7 +8,7 @@ mod support;
 
 use std::time::Duration;
 
-use parley_harness::sipp::{Sipp, SippTransport};
+use parley_harness::sipp::SippTransport;
 use support::{COMPONENT, Options, World, XMPP_DOMAIN, uas_message};
 
 /// Start a sipp UAS running `scenario` and a world whose outbound proxy it is.
@@ -36,24 +36,7 @@ fn world_with_uas_options(
     transport: SippTransport,
     options: Options,
 ) -> (World, parley_harness::sipp::SippUas) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("uas.xml");
-    std::fs::write(&path, scenario).expect("write scenario");
-    let uas = Sipp::new(&path)
-        .transport(transport)
-        .timeout(Duration::from_secs(30))
-        .spawn_uas();
-    let proxy = match transport {
-        SippTransport::Udp => format!("sip:{}", uas.addr()),
-        SippTransport::Tcp => format!("sip:{};transport=tcp", uas.addr()),
-    };
-    let world = World::start(Options {
-        outbound_proxy: Some(proxy),
-        ..options
-    });
-    // The scenario file is read at sipp start; the directory can go.
-    drop(dir);
-    (world, uas)
+    World::start_with_uas(scenario, |uas| uas.transport(transport), options)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -263,6 +263,15 @@ impl SippUas {
         }
     }
 
+    /// A SIP URI for it as an outbound proxy (no user part), with
+    /// `;transport=tcp` when it runs over TCP.
+    pub fn proxy_uri(&self) -> String {
+        match self.transport {
+            SippTransport::Udp => format!("sip:{}", self.addr),
+            SippTransport::Tcp => format!("sip:{};transport=tcp", self.addr),
+        }
+    }
+
     /// Waits for sipp to finish its calls (bounded by its timeout).
     pub fn wait(mut self) -> SippOutcome {
         let status = self.run.wait(self.timeout);

@@ -9,7 +9,7 @@ use std::time::Duration;
 use parley_harness::parley::Parley;
 use parley_harness::port::{free_tcp_port, free_udp_tcp_port};
 use parley_harness::prosody::{Prosody, ProsodyConfig};
-use parley_harness::sipp::{Sipp, SippTransport};
+use parley_harness::sipp::{Sipp, SippTransport, SippUas};
 use parley_harness::xmpp_client::XmppClient;
 
 /// The XMPP server's domain (Prosody VirtualHost).
@@ -120,6 +120,27 @@ send_chat_states = {chat_states}
             earlier_logs: String::new(),
             dir,
         }
+    }
+
+    /// A sipp UAS running `scenario` (30 s bound unless `configure` says
+    /// otherwise) and a world whose outbound proxy it is, so every request
+    /// Parley sends to a SIP user reaches it.
+    pub fn start_with_uas(
+        scenario: &str,
+        configure: impl FnOnce(Sipp) -> Sipp,
+        options: Options,
+    ) -> (World, SippUas) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("uas.xml");
+        std::fs::write(&path, scenario).expect("write scenario");
+        let uas = configure(Sipp::new(&path).timeout(Duration::from_secs(30))).spawn_uas();
+        // sipp has read its scenario by the time it listens; the file can go.
+        drop(dir);
+        let world = World::start(Options {
+            outbound_proxy: Some(uas.proxy_uri()),
+            ..options
+        });
+        (world, uas)
     }
 
     /// Parley's log across restarts.
