@@ -12,8 +12,8 @@ mod support;
 use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
-use parley_harness::sipp::{Sipp, SippTransport};
-use support::{COMPONENT, Options, SipMessage, World, XMPP_DOMAIN, uas_message};
+use parley_harness::sipp::SippTransport;
+use support::{COMPONENT, Options, SipMessage, World, XMPP_DOMAIN, error_condition, uas_message};
 
 /// An OPTIONS from a user of another domain (not a claim on ours, so an
 /// untrusted source may send it).
@@ -157,34 +157,20 @@ async fn source_over_its_rate_gets_503_with_retry_after_while_another_is_served(
     );
 }
 
-/// The error condition of an error stanza, if any.
-fn error_condition(el: &tokio_xmpp::minidom::Element) -> Option<String> {
-    let error = el.get_child("error", "jabber:client")?;
-    error
-        .children()
-        .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
-        .map(|c| format!("{}/{}", error.attr("type").unwrap_or_default(), c.name()))
-}
-
 /// RFC 6120 §8.3.3.18: an XMPP sender over its stanza rate whose queue is
 /// full gets `resource-constraint` (type `wait`); another sender is not affected.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xmpp_sender_over_its_rate_gets_resource_constraint_while_another_is_served() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let scenario = dir.path().join("uas.xml");
-    std::fs::write(&scenario, uas_message(&[], Some((200, "OK")))).expect("write scenario");
-    let uas = Sipp::new(&scenario)
-        .calls(4)
-        .timeout(Duration::from_secs(30))
-        .spawn_uas();
-    let world = World::start(Options {
-        outbound_proxy: Some(format!("sip:{}", uas.addr())),
-        // Burst 2 goes on at once, one waits, the fourth finds the queue full.
-        extra:
-            "[limits]\nxmpp_stanzas_per_second = 1\nxmpp_stanza_burst = 2\nxmpp_sender_queue = 1\n"
+    let (world, uas) = World::start_with_uas(
+        &uas_message(&[], Some((200, "OK"))),
+        |uas| uas.calls(4),
+        Options {
+            // Burst 2 goes on at once, one waits, the fourth finds the queue full.
+            extra: "[limits]\nxmpp_stanzas_per_second = 1\nxmpp_stanza_burst = 2\nxmpp_sender_queue = 1\n"
                 .into(),
-        ..Options::default()
-    });
+            ..Options::default()
+        },
+    );
     let mut juliet = world.client("juliet").await;
     let mut romeo = world.client("romeo").await;
     for i in 1..=4 {

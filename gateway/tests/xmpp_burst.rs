@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use parley_harness::sipp::{SippOutcome, SippUas};
 use parley_harness::xmpp_client::XmppClient;
-use support::{COMPONENT, Options, World, assert_no_error, uas_message};
+use support::{COMPONENT, Options, World, assert_no_error, error_condition, uas_message};
 
 /// A sipp UAS answering `calls` MESSAGEs with 200, and a world whose outbound proxy it is.
 fn world_with_uas(calls: u32, extra: &str) -> (World, SippUas) {
@@ -130,15 +130,6 @@ async fn three_hundred_messages_at_once_all_reach_sip_in_the_order_sent() {
     assert_eq!(message_bodies(&out), expected, "{}", out.report());
     assert_no_error(&mut juliet, Duration::from_secs(1)).await;
     assert_eq!(world.parley.metric(REFUSED), 0.0, "nothing refused");
-}
-
-/// The error condition of an error stanza, `type/condition`.
-fn error_condition(el: &tokio_xmpp::minidom::Element) -> Option<String> {
-    let error = el.get_child("error", "jabber:client")?;
-    error
-        .children()
-        .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
-        .map(|c| format!("{}/{}", error.attr("type").unwrap_or_default(), c.name()))
 }
 
 /// Issue 26 §2 and RFC 6120 §8.3.3.18: a flood far beyond the queue gets

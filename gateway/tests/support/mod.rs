@@ -469,6 +469,15 @@ fn xml_escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// The error of an error stanza as `type/condition` (`wait/resource-constraint`).
+pub fn error_condition(el: &tokio_xmpp::minidom::Element) -> Option<String> {
+    let error = el.get_child("error", "jabber:client")?;
+    error
+        .children()
+        .find(|c| c.ns() == "urn:ietf:params:xml:ns:xmpp-stanzas" && c.name() != "text")
+        .map(|c| format!("{}/{}", error.attr("type").unwrap_or_default(), c.name()))
+}
+
 /// Asserts that no error stanza reaches `client` within `wait`.
 #[allow(dead_code)]
 pub async fn assert_no_error(client: &mut XmppClient, wait: std::time::Duration) {
