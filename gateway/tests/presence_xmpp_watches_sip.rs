@@ -9,7 +9,9 @@ mod support;
 use std::time::Duration;
 
 use parley_harness::sipp::Sipp;
-use support::{COMPONENT, Options, World, sipp_agent_accepts, sipp_agent_notifies};
+use support::{
+    COMPONENT, Options, World, sipp_agent_accepts, sipp_agent_notifies, sipp_subscribe_ok,
+};
 
 /// sipp as bob's presence agent: 200 to juliet's SUBSCRIBE (which must carry Event: presence
 /// and Accept: application/pidf+xml), NOTIFY active with his PIDF, then 200
@@ -31,19 +33,9 @@ fn notifier() -> String {
 <ereg regexp="^ *0$" search_in="hdr" header="Expires:" check_it="true" assign_to="unsub"/>
 </action></recv>
 <Reference variables="unsub"/>
-<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Expires: 0
-Content-Length: 0
-
-]]></send>
-{ended}</scenario>
-"#
+{unsubscribed}{ended}</scenario>
+"#,
+        unsubscribed = sipp_subscribe_ok(0),
     )
 }
 

@@ -224,18 +224,11 @@ Content-Length: 0
 #[allow(dead_code)]
 pub fn sipp_subscribe_ok(expires: u32) -> String {
     format!(
-        r#"<send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Expires: {expires}
-Content-Length: 0
-
-]]></send>
-"#
+        "{}\n",
+        OK.replace(
+            "Content-Length: 0",
+            &format!("Expires: {expires}\nContent-Length: 0")
+        )
     )
 }
 
