@@ -205,7 +205,7 @@ impl Admission {
         if !is_shaped(stanza) {
             return StanzaDecision::Admit;
         }
-        let bare = from.split_once('/').map_or(from, |(b, _)| b);
+        let bare = jid::bare(from);
         StanzaDecision::Shape {
             sender: bare.to_ascii_lowercase(),
         }

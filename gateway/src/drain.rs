@@ -25,9 +25,10 @@ use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
+use parley_mapping::error::stopping_stanza_error;
 use parley_sip::{Endpoint, IncomingRequest};
 use parley_xmpp::component::{ComponentEvent, ComponentHandle};
-use parley_xmpp::stanza::{DefinedCondition, ErrorType, IqType, PresenceType, Stanza, StanzaError};
+use parley_xmpp::stanza::{IqType, PresenceType, Stanza};
 
 use crate::metrics::Metrics;
 use crate::router::Router;
@@ -164,18 +165,16 @@ fn refuse_sip(request: IncomingRequest, retry_after_secs: u32) {
     );
 }
 
-/// Answers a stanza that arrives while Parley stops; returns whether it was
+/// Answers a stanza that arrives while Parley stops, with
+/// `parley_mapping::error::stopping_stanza_error`; returns whether it was
 /// answered. Requests (messages, IQ get/set, presence `subscribe`,
-/// `unsubscribe` and `probe`) get `<service-unavailable/>` (RFC 6120 §8.3.3.19: "The server
-/// or recipient does not currently provide the requested service") with type
-/// `wait`: §8.3.3.19 says the type SHOULD be `cancel`, but §8.3.2 defines
-/// `wait` as "retry after waiting (the error is temporary)", which is what a
-/// restart is. Errors and IQ results are never answered (§8.3.1 rule 8), and
-/// neither are presence broadcasts (available/unavailable), which ask for
-/// nothing (the restarted gateway probes for the presence it needs), nor a
-/// user's `subscribed`/`unsubscribed` answer to a SIP watcher: her server has
-/// already recorded it, and the restarted gateway asks again for every
-/// stored subscription still pending (`Router::restore_watchers`).
+/// `unsubscribe` and `probe`) are. Errors and IQ results are never answered
+/// (RFC 6120 §8.3.1 rule 8), and neither are presence broadcasts
+/// (available/unavailable), which ask for nothing (the restarted gateway
+/// probes for the presence it needs), nor a user's `subscribed`/`unsubscribed`
+/// answer to a SIP watcher: her server has already recorded it, and the
+/// restarted gateway asks again for every stored subscription still pending
+/// (`Router::restore_watchers`).
 pub(crate) fn refuse_stanza(
     stanza: &Stanza,
     xmpp: &ComponentHandle,
@@ -185,11 +184,7 @@ pub(crate) fn refuse_stanza(
     if !asks_for_an_answer(stanza) {
         return false;
     }
-    let error = StanzaError {
-        error_type: ErrorType::Wait,
-        text: Some("The SIP gateway is shutting down; try again shortly.".to_owned()),
-        ..StanzaError::new(DefinedCondition::ServiceUnavailable)
-    };
+    let error = stopping_stanza_error();
     let Some(reply) = stanza.error_reply(error, component_domain) else {
         return false;
     };

@@ -14,7 +14,7 @@ use tracing::{debug, info, warn};
 use parley_mapping::address::{AddressMapper, SipAddress};
 use parley_mapping::error::{
     ALLOW, JidScope, MappingError, SipAnswer, SipStatus, message_error_to_sip,
-    sip_status_to_stanza_error,
+    sip_status_to_stanza_error, sip_timeout_stanza_error, unanswered_at_shutdown_stanza_error,
 };
 use parley_mapping::imdn::{self, Inbound};
 use parley_mapping::message::{self as im, MessageOptions, SipMessage};
@@ -137,12 +137,7 @@ impl Router {
             // Handing the message to a queue nobody reads would make the 200 a lie.
             self.metrics
                 .message(Direction::SipToXmpp, Outcome::Unavailable);
-            responder.respond(
-                503,
-                Some("XMPP Server Unavailable"),
-                vec![("Retry-After".into(), "30".into())],
-                None,
-            );
+            respond_xmpp_unavailable(responder);
             return;
         }
         self.registry.park_sip(
@@ -203,12 +198,7 @@ impl Router {
             } else {
                 self.metrics
                     .message(Direction::SipToXmpp, Outcome::Unavailable);
-                p.responder.respond(
-                    503,
-                    Some("XMPP Server Unavailable"),
-                    vec![("Retry-After".into(), "30".into())],
-                    None,
-                );
+                respond_xmpp_unavailable(p.responder);
             }
         }
         self.gauges();
@@ -314,11 +304,10 @@ impl Router {
         self.metrics
             .translated(Direction::XmppToSip, received.elapsed().as_secs_f64());
         // The place in the conversation is taken now, in hand-over order.
-        let sender = message.from.as_deref().unwrap_or_default();
-        let bare = sender.split_once('/').map_or(sender, |(bare, _)| bare);
+        let sender = parley_xmpp::jid::bare(message.from.as_deref().unwrap_or_default());
         let mut turn = self
             .lanes
-            .next((bare.to_owned(), request.request_uri.clone()));
+            .next((sender.to_owned(), request.request_uri.clone()));
         let router = Arc::clone(self);
         self.tasks.spawn(async move {
             turn.wait().await;
@@ -371,18 +360,9 @@ impl Router {
                 info!(correlation, "SIP MESSAGE timed out");
                 self.metrics
                     .message(Direction::XmppToSip, Outcome::TimedOut);
-                self.bounce(
-                    message,
-                    StanzaError::new(DefinedCondition::RemoteServerTimeout),
-                );
+                self.bounce(message, sip_timeout_stanza_error());
             }
-            // Shutdown's grace period ran out before the peer answered: the
-            // MESSAGE may or may not have reached the user. That is a request
-            // timeout as seen from the gateway (RFC 3261 §21.4.9, 408: "could
-            // not produce a response within a suitable amount of time"), and
-            // RFC 7247 §7.1 pairs <remote-server-timeout/> with 408 (Table 2;
-            // Table 3 maps 408 back to it). The text says the outcome is
-            // unknown, so the user knows a resend may duplicate it.
+            // Shutdown's grace period ran out before the peer answered.
             Err(TransactionError::ShuttingDown) => {
                 info!(
                     correlation,
@@ -390,17 +370,7 @@ impl Router {
                 );
                 self.metrics
                     .message(Direction::XmppToSip, Outcome::TimedOut);
-                self.bounce(
-                    message,
-                    StanzaError {
-                        text: Some(
-                            "The SIP gateway stopped before the recipient's side answered; \
-                             the message may or may not have been delivered."
-                                .to_owned(),
-                        ),
-                        ..StanzaError::new(DefinedCondition::RemoteServerTimeout)
-                    },
-                );
+                self.bounce(message, unanswered_at_shutdown_stanza_error());
             }
             Err(e) => {
                 info!(correlation, error = %e, "SIP MESSAGE could not be sent");
@@ -506,6 +476,18 @@ impl Router {
             None,
         );
     }
+}
+
+/// 503 + Retry-After (RFC 3261 §21.5.4) for a MESSAGE whose stanza cannot
+/// reach the XMPP side (the component stream is down): a 200 would claim a
+/// hand-over that did not happen.
+fn respond_xmpp_unavailable(responder: Responder) {
+    responder.respond(
+        503,
+        Some("XMPP Server Unavailable"),
+        vec![("Retry-After".into(), "30".into())],
+        None,
+    );
 }
 
 /// Read the RFC 7572 Table 2 (SIP → XMPP) fields off a SIP MESSAGE.

@@ -5,7 +5,7 @@
 //! every variant knows its SIP status and its XMPP stanza error. Internal
 //! error text never reaches a peer; only the codes below do.
 
-use parley_xmpp::stanza::{DefinedCondition, StanzaError};
+use parley_xmpp::stanza::{DefinedCondition, ErrorType, StanzaError};
 
 use crate::address::AddressMapper;
 pub use crate::answer::{ALLOW, RequiredHeader, SipAnswer};
@@ -582,6 +582,38 @@ pub fn sip_timeout_stanza_error() -> StanzaError {
     StanzaError::new(DefinedCondition::RemoteServerTimeout)
 }
 
+/// The error for an XMPP message whose SIP request was still unanswered when
+/// the gateway stopped waiting (shutdown's grace period ran out): the MESSAGE
+/// may or may not have reached the user. As seen from the gateway that is a
+/// request timeout (RFC 3261 §21.4.9, 408: "could not produce a response
+/// within a suitable amount of time"), and RFC 7247 §7.1 Table 2 pairs
+/// `<remote-server-timeout/>` with 408 (Table 3 maps 408 back to it). The
+/// text says the outcome is unknown, so the user knows a resend may
+/// duplicate it.
+pub fn unanswered_at_shutdown_stanza_error() -> StanzaError {
+    StanzaError {
+        text: Some(
+            "The SIP gateway stopped before the recipient's side answered; \
+             the message may or may not have been delivered."
+                .to_owned(),
+        ),
+        ..sip_timeout_stanza_error()
+    }
+}
+
+/// The error for a stanza that asks for something while the gateway stops:
+/// `<service-unavailable/>` (RFC 6120 §8.3.3.19: "The server or recipient
+/// does not currently provide the requested service") with type `wait`.
+/// §8.3.3.19 says the type SHOULD be `cancel`, but §8.3.2 defines `wait` as
+/// "retry after waiting (the error is temporary)", which a restart is.
+pub fn stopping_stanza_error() -> StanzaError {
+    StanzaError {
+        error_type: ErrorType::Wait,
+        text: Some("The SIP gateway is shutting down; try again shortly.".to_owned()),
+        ..StanzaError::new(DefinedCondition::ServiceUnavailable)
+    }
+}
+
 /// RFC 3261 §21 reason phrases: the SIP crate's one table.
 pub use parley_sip::wire::status::reason_phrase;
 
@@ -1099,6 +1131,25 @@ mod tests {
                 "{code}"
             );
         }
+    }
+
+    /// Issue 26 §1: a message unanswered when shutdown stops waiting is the
+    /// 408 row (outcome unknown, said in the text); a request during the
+    /// drain is `service-unavailable`, type `wait` (a restart is temporary).
+    #[test]
+    fn shutdown_errors_are_the_408_row_and_a_temporary_service_unavailable() {
+        let unanswered = unanswered_at_shutdown_stanza_error();
+        assert_eq!(unanswered.condition, C::RemoteServerTimeout);
+        assert_eq!(stanza_error_to_sip(&unanswered).code, 408);
+        assert!(
+            unanswered
+                .text
+                .as_deref()
+                .is_some_and(|t| t.contains("may or may not"))
+        );
+        let stopping = stopping_stanza_error();
+        assert_eq!(stopping.condition, C::ServiceUnavailable);
+        assert_eq!(stopping.error_type, ErrorType::Wait);
     }
 
     /// Design §3: "a timeout on one side becomes remote-server-timeout / 408 on the other".

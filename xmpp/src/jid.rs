@@ -3,17 +3,21 @@
 //! Parley keeps addresses as the raw strings the server sent; preparation and
 //! escaping belong to the mapping layer. Here we only split.
 
+/// RFC 7622 §3: the bare JID of `jid` (everything before the first `/`).
+pub fn bare(jid: &str) -> &str {
+    jid.split_once('/').map_or(jid, |(b, _)| b)
+}
+
 /// RFC 7622 §3.1: the domainpart of `jid` (after the first `@` of the bare
 /// JID, before the first `/`).
 pub fn domainpart(jid: &str) -> &str {
-    let bare = jid.split_once('/').map_or(jid, |(b, _)| b);
+    let bare = bare(jid);
     bare.split_once('@').map_or(bare, |(_, d)| d)
 }
 
 /// RFC 7622 §3.2: the localpart of `jid`, if it has one.
 pub fn localpart(jid: &str) -> Option<&str> {
-    let bare = jid.split_once('/').map_or(jid, |(b, _)| b);
-    bare.split_once('@').map(|(l, _)| l)
+    bare(jid).split_once('@').map(|(l, _)| l)
 }
 
 /// Whether `jid` claims to be `domain` or a subdomain of it (case-insensitive):
@@ -31,6 +35,13 @@ pub fn is_within(jid: &str, domain: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_drops_the_resource_only() {
+        assert_eq!(bare("juliet@example.com/balcony/a"), "juliet@example.com");
+        assert_eq!(bare("juliet@example.com"), "juliet@example.com");
+        assert_eq!(bare("example.com/x"), "example.com");
+    }
 
     #[test]
     fn component_domain_and_its_subdomains_are_within_it() {
