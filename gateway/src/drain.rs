@@ -71,8 +71,8 @@ pub(crate) struct Drained {
 
 /// Steps 1–3 of the module doc; returns once every task has ended or the
 /// grace period (plus [`ABANDONED_TASKS_WAIT`]) has passed.
-pub(crate) async fn drain(d: Drain<'_>, started: Instant) -> Drained {
-    let deadline = started + d.grace;
+pub(crate) async fn drain(d: Drain<'_>) -> Drained {
+    let deadline = Instant::now() + d.grace;
     let router = d.router;
     let mut drained = Drained::default();
 

@@ -305,31 +305,26 @@ pub async fn run_with(
     // answered, SIP peers get `shutdown.grace_ms`; then the store and the
     // component stream get the second after it, so the process is gone
     // within grace + 1 s whatever the peers do.
-    let started = tokio::time::Instant::now();
     let grace = config.shutdown_grace();
     info!(
         grace_ms = grace.as_millis(),
         "shutting down: no new requests; finishing in-flight ones"
     );
-    drain::drain(
-        drain::Drain {
-            router: &router,
-            sip: &sip,
-            sip_events,
-            xmpp_events: &mut xmpp_events,
-            shaped: admission.take_shaped(),
-            tasks: &tasks,
-            grace,
-            retry_after_secs: config.limits.sip_retry_after_secs,
-        },
-        started,
-    )
+    drain::drain(drain::Drain {
+        router: &router,
+        sip: &sip,
+        sip_events,
+        xmpp_events: &mut xmpp_events,
+        shaped: admission.take_shaped(),
+        tasks: &tasks,
+        grace,
+        retry_after_secs: config.limits.sip_retry_after_secs,
+    })
     .await;
     // The drain returns by grace + 150 ms at the latest.
     let hard_stop = tokio::time::Instant::now() + CLOSE_BUDGET;
     // Everything the tasks changed is written before the process goes.
-    let store_by = tokio::time::Instant::now() + CLOSE_BUDGET / 2;
-    if tokio::time::timeout_at(store_by.min(hard_stop), store_task.close(&store))
+    if tokio::time::timeout(CLOSE_BUDGET / 2, store_task.close(&store))
         .await
         .is_err()
     {
