@@ -601,8 +601,8 @@ pub(crate) struct Inner {
     resolver: Resolver,
     incoming: mpsc::Sender<IncomingRequest>,
     shutdown: CancellationToken,
-    /// Cancelled by [`Endpoint::abandon_requests`] (or with `shutdown`): every
-    /// `send_request` in flight returns `ShuttingDown` at once.
+    /// Cancelled by [`Endpoint::abandon_requests`] or with `shutdown` (it is
+    /// its child): every `send_request` in flight returns `ShuttingDown` at once.
     abandon: CancellationToken,
 }
 
@@ -831,10 +831,8 @@ impl Endpoint {
             .unwrap_or(1);
         let mut headers = req.headers.clone();
         let destination = self.inner.destination(&req.request_uri, &headers)?;
-        let located = tokio::select! {
-            located = self.inner.locate(&destination) => located?,
-            () = self.inner.shutdown.cancelled() => return Err(TransactionError::ShuttingDown),
-        };
+        // Shutdown and abandon end this wait in `send_until_abandoned`.
+        let located = self.inner.locate(&destination).await?;
         let mut first = 0;
         let mut retried = false;
         loop {
@@ -1053,22 +1051,20 @@ impl Endpoint {
             return Err(transport_failed(source));
         }
         transmitted.fire();
-        tokio::select! {
-            r = rx => match r {
-                Ok(Outcome::Response(message)) => Ok(Response::from_message(message)),
-                Ok(Outcome::ConnectionLost) => Err(transport_failed(io::Error::new(
-                    io::ErrorKind::ConnectionAborted,
-                    "connection closed",
-                ))),
-                // §4.3: a timeout "without ever having received any response,
-                // provisional or final" is a failure; after a 1xx it is not.
-                Ok(Outcome::TimedOut { heard }) => Err(Failed {
-                    error: TransactionError::Timeout,
-                    try_next: !heard,
-                }),
-                Err(_) => Err(TransactionError::Timeout.into()),
-            },
-            () = inner.shutdown.cancelled() => Err(TransactionError::ShuttingDown.into()),
+        // Shutdown and abandon end this wait in `send_until_abandoned`.
+        match rx.await {
+            Ok(Outcome::Response(message)) => Ok(Response::from_message(message)),
+            Ok(Outcome::ConnectionLost) => Err(transport_failed(io::Error::new(
+                io::ErrorKind::ConnectionAborted,
+                "connection closed",
+            ))),
+            // §4.3: a timeout "without ever having received any response,
+            // provisional or final" is a failure; after a 1xx it is not.
+            Ok(Outcome::TimedOut { heard }) => Err(Failed {
+                error: TransactionError::Timeout,
+                try_next: !heard,
+            }),
+            Err(_) => Err(TransactionError::Timeout.into()),
         }
     }
 }
