@@ -157,7 +157,7 @@ impl AddressMapper {
     /// The new address of an XMPP `<gone/>` or `<redirect/>` as the SIP URI
     /// for a 301/302 Contact (RFC 7247 §7.1 note 3, mapped per §6). RFC 6120
     /// §8.3.3.5 and §8.3.3.14: the character data "MUST be a Uniform Resource
-    /// Identifier [URI] or Internationalized Resource Identifier [IRI] ...,
+    /// Identifier \[URI\] or Internationalized Resource Identifier \[IRI\] ...,
     /// typically an XMPP IRI"; servers also send a plain JID. So:
     ///
     /// - `sip:`/`sips:` URIs are taken as they are;

@@ -6,8 +6,28 @@
 //! makes sure the answer is a valid response for that status. It draws no
 //! random numbers: the nonce of a challenge is an argument.
 
+use parley_sip::wire::status::reason_phrase;
+
 use crate::address::SipAddress;
-use crate::error::SipStatus;
+
+/// A SIP final response status: code and the reason phrase we send with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SipStatus {
+    /// The status code, 300..=699 for everything produced here.
+    pub code: u16,
+    /// The RFC 3261 §21 reason phrase.
+    pub reason: &'static str,
+}
+
+impl SipStatus {
+    /// The status `code` with its standard reason phrase.
+    pub const fn new(code: u16) -> Self {
+        Self {
+            code,
+            reason: reason_phrase(code),
+        }
+    }
+}
 
 /// The methods Parley answers (RFC 3261 §20.5 `Allow`): what OPTIONS
 /// reports and what a 405 lists (§21.4.6).

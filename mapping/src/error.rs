@@ -8,27 +8,8 @@
 use parley_xmpp::stanza::{DefinedCondition, ErrorType, StanzaError};
 
 use crate::address::AddressMapper;
-pub use crate::answer::{ALLOW, RequiredHeader, SipAnswer};
+pub use crate::answer::{ALLOW, RequiredHeader, SipAnswer, SipStatus};
 use crate::encryption::Encryption;
-
-/// A SIP final response status: code and the reason phrase we send with it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct SipStatus {
-    /// The status code, 300..=699 for everything produced here.
-    pub code: u16,
-    /// The RFC 3261 §21 reason phrase.
-    pub reason: &'static str,
-}
-
-impl SipStatus {
-    /// The status `code` with its standard reason phrase.
-    pub const fn new(code: u16) -> Self {
-        Self {
-            code,
-            reason: reason_phrase(code),
-        }
-    }
-}
 
 /// Which part of an address an error is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
