@@ -27,10 +27,9 @@ use tracing::{debug, info, warn};
 
 use parley_mapping::error::stopping_stanza_error;
 use parley_sip::{Endpoint, IncomingRequest};
-use parley_xmpp::component::{ComponentEvent, ComponentHandle};
+use parley_xmpp::component::ComponentEvent;
 use parley_xmpp::stanza::{IqType, PresenceType, Stanza};
 
-use crate::metrics::Metrics;
 use crate::router::Router;
 
 /// How long the tasks get, once their SIP waits were abandoned, to send
@@ -85,13 +84,9 @@ pub(crate) async fn drain(d: Drain<'_>) -> Drained {
         drained.sip_refused += 1;
     }
     for stanza in d.shaped {
-        refuse_stanza(
-            &stanza,
-            &router.xmpp,
-            &router.metrics,
-            &router.component_domain,
-        );
-        drained.stanzas_refused += 1;
+        if refuse_stanza(&stanza, router) {
+            drained.stanzas_refused += 1;
+        }
     }
 
     // 2. Accepted SIP requests get their answer; timers stop.
@@ -112,7 +107,7 @@ pub(crate) async fn drain(d: Drain<'_>) -> Drained {
                 () = tokio::time::sleep_until(deadline) => break false,
                 event = d.xmpp_events.recv(), if stream_open => match event {
                     Some(ComponentEvent::Stanza(stanza)) => {
-                        if refuse_stanza(&stanza, &router.xmpp, &router.metrics, &router.component_domain) {
+                        if refuse_stanza(&stanza, router) {
                             drained.stanzas_refused += 1;
                         }
                     }
@@ -175,21 +170,15 @@ fn refuse_sip(request: IncomingRequest, retry_after_secs: u32) {
 /// answer to a SIP watcher: her server has already recorded it, and the
 /// restarted gateway asks again for every stored subscription still pending
 /// (`Router::restore_watchers`).
-pub(crate) fn refuse_stanza(
-    stanza: &Stanza,
-    xmpp: &ComponentHandle,
-    metrics: &Metrics,
-    component_domain: &str,
-) -> bool {
+fn refuse_stanza(stanza: &Stanza, router: &Router) -> bool {
     if !asks_for_an_answer(stanza) {
         return false;
     }
-    let error = stopping_stanza_error();
-    let Some(reply) = stanza.error_reply(error, component_domain) else {
+    let Some(reply) = stanza.error_reply(stopping_stanza_error(), &router.component_domain) else {
         return false;
     };
-    if let Err(e) = xmpp.try_send(reply) {
-        metrics.error(e.kind());
+    if let Err(e) = router.xmpp.try_send(reply) {
+        router.metrics.error(e.kind());
     }
     true
 }
