@@ -310,3 +310,67 @@ async fn sigterm_with_an_unanswering_peer_exits_within_the_grace_period() {
         .expect("sipp thread");
     world.assert_sipp(&out);
 }
+
+/// Issue 26 §1 with §2: stanzas still waiting for their sender's rate at
+/// SIGTERM were accepted but never handled; each gets
+/// `<service-unavailable/>` (type `wait`) instead of vanishing with the
+/// process, and none reaches SIP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_answers_the_stanzas_still_waiting_in_the_shaper() {
+    let (mut world, uas) = World::start_with_uas(
+        &support::uas_message(&[], Some((200, "OK"))),
+        |uas| uas.calls(1),
+        Options {
+            // One goes at once; the rest wait a minute each.
+            extra: "[limits]\nxmpp_stanzas_per_second = 1\nxmpp_stanza_burst = 1\nxmpp_sender_queue = 10\n[shutdown]\ngrace_ms = 1000\n"
+                .into(),
+            ..Options::default()
+        },
+    );
+    let mut juliet = world.client("juliet").await;
+    for i in 1..=4 {
+        juliet
+            .send_xml(&format!(
+                "<message to='bob@{COMPONENT}' id='w{i}'><body>waiting {i}</body></message>"
+            ))
+            .await;
+    }
+    let shaped = "parley_xmpp_stanzas_shaped_total";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while world.parley.metric(shaped) < 3.0 {
+        assert!(Instant::now() < deadline, "not shaped\n{}", world.logs());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let code = tokio::task::block_in_place(|| world.parley.terminate(Duration::from_secs(10)));
+    assert_eq!(code, Some(0), "{}", world.logs());
+
+    let mut refused = HashSet::new();
+    while let Some(e) = juliet
+        .recv_matching(Duration::from_secs(3), |e| e.attr("type") == Some("error"))
+        .await
+    {
+        assert_eq!(
+            support::error_condition(&e).as_deref(),
+            Some("wait/service-unavailable"),
+            "{}",
+            String::from(&e)
+        );
+        refused.insert(e.attr("id").unwrap_or_default().to_owned());
+    }
+    // w1 went at once (its 200 arrived or not, it left before SIGTERM); at
+    // most one more was released in the time it took to signal.
+    assert!(
+        refused.len() >= 2 && !refused.contains("w1"),
+        "refused {refused:?}\n{}",
+        world.logs()
+    );
+    let out = uas.stop();
+    for id in &refused {
+        let body = format!("waiting {}", &id[1..]);
+        assert!(
+            !out.messages_log.contains(&body),
+            "{body} reached SIP\n{}",
+            out.report()
+        );
+    }
+}
