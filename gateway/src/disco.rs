@@ -9,13 +9,15 @@
 //! reveals nothing about which SIP users exist (XEP-0030 §8: no directory
 //! harvesting); only the features depend on what the user's phone refused.
 
+use std::sync::Arc;
+
 use parley_mapping::address::Jid;
 use parley_mapping::imdn::{NS_CHAT_MARKERS, NS_RECEIPTS};
 use parley_mapping::iscomposing::NS_CHATSTATES;
 use parley_xmpp::service::NS_DISCO_INFO;
-use parley_xmpp::stanza::{DefinedCondition, Element, Iq, IqType, Node, StanzaError};
+use parley_xmpp::stanza::{DefinedCondition, Element, Iq, IqType, Node, Stanza, StanzaError};
 
-use crate::router::Router;
+use crate::links::Links;
 
 /// XEP-0030 §4.1: the disco#items namespace.
 pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
@@ -36,10 +38,47 @@ pub fn component_features(receipts: bool, chat_states: bool) -> Vec<String> {
     f
 }
 
-impl Router {
+/// IQs to the component domain's users.
+pub(crate) struct Disco {
+    links: Arc<Links>,
+    /// `messages.receipts`.
+    receipts: bool,
+    /// `messages.send_chat_states`.
+    send_chat_states: bool,
+}
+
+impl Disco {
+    pub(crate) fn new(links: Arc<Links>, receipts: bool, send_chat_states: bool) -> Self {
+        Self {
+            links,
+            receipts,
+            send_chat_states,
+        }
+    }
+
+    /// IQs to SIP users at the component domain: XEP-0030 disco is answered
+    /// on their behalf; any other get or set gets `<service-unavailable/>`.
+    pub(crate) fn iq(&self, iq: Iq) {
+        if let Some(reply) = self.user_disco(&iq) {
+            self.links.send(Stanza::Iq(reply));
+            return;
+        }
+        if matches!(iq.iq_type, IqType::Get | IqType::Set) {
+            let reply = Iq {
+                from: iq.to,
+                to: iq.from,
+                id: iq.id,
+                iq_type: IqType::Error,
+                payload: None,
+                error: Some(StanzaError::new(DefinedCondition::ServiceUnavailable)),
+            };
+            self.links.send(Stanza::Iq(reply));
+        }
+    }
+
     /// The answer to a disco IQ addressed to a user at the component domain,
     /// or `None` when it is not one.
-    pub(crate) fn user_disco(&self, iq: &Iq) -> Option<Iq> {
+    fn user_disco(&self, iq: &Iq) -> Option<Iq> {
         if iq.iq_type != IqType::Get {
             return None;
         }
@@ -53,10 +92,13 @@ impl Router {
             _ => return None,
         };
         let to = iq.to.as_deref()?;
-        let answer = match Jid::parse(to)
-            .ok()
-            .and_then(|jid| self.mapper.jid_to_sip_user(&jid).ok().map(|sip| (jid, sip)))
-        {
+        let answer = match Jid::parse(to).ok().and_then(|jid| {
+            self.links
+                .mapper
+                .jid_to_sip_user(&jid)
+                .ok()
+                .map(|sip| (jid, sip))
+        }) {
             // XEP-0030 §3.1: "If the JID … does not exist, … SHOULD return an
             // <item-not-found/> error": an address that maps to no SIP user.
             None => Err(DefinedCondition::ItemNotFound),
@@ -66,7 +108,7 @@ impl Router {
             // empty <query/>".
             Some(_) if !info => Ok(Element::new("query", NS_DISCO_ITEMS)),
             Some((jid, sip)) => {
-                let refused = self.refused(&sip);
+                let refused = self.links.refused(&sip);
                 let features = std::iter::once(NS_DISCO_INFO.to_owned()).chain(component_features(
                     self.receipts && !refused.cpim,
                     self.send_chat_states && !refused.iscomposing,

@@ -9,15 +9,14 @@
 //!    to process the request ... MAY add a Retry-After"); new stanzas that
 //!    ask for something get `<service-unavailable/>` ([`refuse_stanza`]).
 //! 2. **Accepted SIP requests are answered.** A MESSAGE whose stanza was
-//!    handed to the component queue gets its 200 (`Router::flush_pending`).
+//!    handed to the component queue gets its 200 (`Messages::flush_pending`).
 //! 3. **Peers get the grace period** to answer Parley's own requests. When
 //!    it runs out, `Endpoint::abandon_requests` ends every wait: each XMPP
 //!    sender whose message has no SIP final response gets
-//!    `<remote-server-timeout/>` (`Router::sip_outcome`).
+//!    `<remote-server-timeout/>` (`Messages::sip_outcome`).
 //! 4. The caller then flushes the store and closes the component stream
 //!    with `</stream:stream>`, each within the second after the deadline.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
@@ -39,7 +38,7 @@ const ABANDONED_TASKS_WAIT: Duration = Duration::from_millis(150);
 /// What the drain works on: the running gateway's links and its intake.
 pub(crate) struct Drain<'a> {
     /// The router, for the accepted requests and the timers it runs.
-    pub(crate) router: &'a Arc<Router>,
+    pub(crate) router: &'a Router,
     /// The SIP endpoint, whose waits are abandoned at the deadline.
     pub(crate) sip: &'a Endpoint,
     /// SIP requests queued for the router.
@@ -90,10 +89,7 @@ pub(crate) async fn drain(d: Drain<'_>) -> Drained {
     }
 
     // 2. Accepted SIP requests get their answer; timers stop.
-    router.flush_pending();
-    router.watches.stop_all();
-    router.fetches.stop_all();
-    router.deactivate_watchers();
+    router.stop();
     d.tasks.close();
 
     // 3. The peers' grace period, refusing stanzas that still come in.
@@ -169,17 +165,16 @@ fn refuse_sip(request: IncomingRequest, retry_after_secs: u32) {
 /// probes for the presence it needs), nor a user's `subscribed`/`unsubscribed`
 /// answer to a SIP watcher: her server has already recorded it, and the
 /// restarted gateway asks again for every stored subscription still pending
-/// (`Router::restore_watchers`).
+/// (`Notifier::restore`).
 fn refuse_stanza(stanza: &Stanza, router: &Router) -> bool {
     if !asks_for_an_answer(stanza) {
         return false;
     }
-    let Some(reply) = stanza.error_reply(stopping_stanza_error(), &router.component_domain) else {
+    let Some(reply) = stanza.error_reply(stopping_stanza_error(), &router.links.component_domain)
+    else {
         return false;
     };
-    if let Err(e) = router.xmpp.try_send(reply) {
-        router.metrics.error(e.kind());
-    }
+    router.links.send(reply);
     true
 }
 

@@ -24,36 +24,30 @@ use parley_xmpp::component::{self, ComponentEvent, ComponentHandle};
 
 /// Design §5 and issue 7: trusted peers, XMPP sender rates, forged `from`s.
 pub mod admission;
-/// RFC 3994 §3.3: composing indications from SIP expire into `<paused/>`.
-pub mod chat_states;
 /// The configuration contract (design §2).
 pub mod config;
 /// XEP-0030: disco for SIP users at the component domain; the component's features.
 pub mod disco;
 /// Shutdown on a deadline: intake stops, accepted requests are answered, peers get a grace period.
 pub mod drain;
-/// RFC 8048 §7: presence polls (probe ↔ SUBSCRIBE with Expires: 0).
-pub mod fetch;
 /// Operator HTTP endpoint: `/metrics`, `/healthz`, `/readyz`.
 pub mod http;
+/// The gateway's links to the outside, shared by every handler.
+mod links;
+/// RFC 7572 page-mode messages, with receipts (RFC 5438) and chat states (RFC 3994).
+mod message;
 /// Prometheus metrics.
 pub mod metrics;
-/// One conversation's messages leave in the order they came.
-pub mod order;
-/// RFC 8048: XMPP users watching SIP users.
-pub mod presence;
-/// RFC 5438 IMDN ↔ XEP-0184 receipts and XEP-0333 markers; 415 memory.
-pub mod receipts;
+/// RFC 8048 presence both ways: subscriptions and polls.
+mod presence;
 /// In-flight state with deadlines (design §4).
 pub mod registry;
-/// SIP ↔ XMPP routing through the mapping layer (RFC 7572, RFC 7247 §7).
-pub mod router;
+/// Each event to the handler whose concern it is.
+mod router;
 /// Design §4b, issue 26: XMPP senders over their rate wait in order (RFC 6120 §10.1).
 pub mod shaping;
 /// The embedded store: subscriptions that survive a restart (design §4).
 pub mod store;
-/// RFC 8048: SIP users watching XMPP users.
-pub mod watchers;
 
 use config::{Config, XmppMessageType};
 use metrics::{Limit, Metrics, SipSnapshot, XmppSnapshot};
@@ -232,7 +226,7 @@ pub async fn run_with(
         Arc::clone(&metrics),
     ));
     info!(trusted_peers = ?config.sip.trusted_peers, "SIP requests claiming our users are accepted only from these peers");
-    let router = Arc::new(Router {
+    let links = Arc::new(links::Links {
         mapper: AddressMapper {
             component_domain: config.xmpp.component_domain.clone(),
             sip_domain: config.sip.domain.clone(),
@@ -242,25 +236,34 @@ pub async fn run_with(
                 ForeignDomainPolicy::Refuse
             },
         },
-        options: MessageOptions {
-            xmpp_type_chat: config.messages.xmpp_type == XmppMessageType::Chat,
-        },
-        delivery_window: config.delivery_window(),
-        send_chat_states: config.messages.send_chat_states,
-        receipts: config.messages.receipts,
         component_domain: config.xmpp.component_domain.clone(),
         sip: sip.clone(),
         xmpp: component.clone(),
-        registry: Arc::new(Registry::new()),
+        registry: Registry::new(),
         metrics: Arc::clone(&metrics),
-        tasks: tasks.clone(),
-        watches: presence::Watches::default(),
-        watchers: watchers::Watchers::default(),
-        fetches: fetch::Fetches::new(sip.timers().timer_n()),
-        lanes: order::Lanes::default(),
         store: store.clone(),
-        admission: Arc::clone(&admission),
+        tasks: tasks.clone(),
     });
+    let router = Router::new(
+        Arc::clone(&links),
+        message::Messages::new(
+            Arc::clone(&links),
+            message::MessageSettings {
+                options: MessageOptions {
+                    xmpp_type_chat: config.messages.xmpp_type == XmppMessageType::Chat,
+                },
+                delivery_window: config.delivery_window(),
+                send_chat_states: config.messages.send_chat_states,
+                receipts: config.messages.receipts,
+            },
+        ),
+        presence::Presence::new(Arc::clone(&links), &admission, sip.timers().timer_n()),
+        disco::Disco::new(
+            Arc::clone(&links),
+            config.messages.receipts,
+            config.messages.send_chat_states,
+        ),
+    );
     let mut restore = Some(loaded);
 
     let mut reaper = tokio::time::interval(Duration::from_millis(50));
@@ -284,8 +287,7 @@ pub async fn run_with(
                     // Stored subscriptions need both links: probes and
                     // presence go out on the component stream.
                     if let Some(loaded) = restore.take() {
-                        router.restore_watches(loaded.watches, config.store.restore_per_sec);
-                        router.restore_watchers(loaded.watchers, config.store.restore_per_sec);
+                        router.restore(loaded, config.store.restore_per_sec);
                     }
                 }
                 Some(ComponentEvent::Disconnected { reason }) => warn!(reason, "component stream lost"),

@@ -85,6 +85,18 @@ pub struct AwaitingReceipt {
     pub xmpp_recipient: String,
 }
 
+/// How long a 415 is remembered for a peer (a phone may be updated or replaced).
+pub const REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+
+/// A content type a SIP peer can refuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusable {
+    /// `message/cpim`.
+    Cpim,
+    /// `application/im-iscomposing+xml`.
+    IsComposing,
+}
+
 /// What a SIP peer refused with 415 (RFC 3261 §21.4.13).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Refusals {

@@ -120,7 +120,7 @@ async fn three_hundred_at_once() -> (World, SippOutcome, XmppClient) {
 /// Issue 26 §2: with the default limits, 300 messages sent at once all
 /// reach the SIP user, each once and in the order sent, and the sender hears
 /// no error. The order holds on the wire because each conversation's
-/// MESSAGEs leave one after the other (`gateway/src/order.rs`); before that,
+/// MESSAGEs leave one after the other (`gateway/src/message/order.rs`); before that,
 /// with a task per message racing to the socket, 34 of 300 arrived after a
 /// later one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

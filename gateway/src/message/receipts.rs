@@ -28,35 +28,35 @@ use parley_mapping::message::SipMessage;
 use parley_sip::{Response, TransactionError};
 use parley_xmpp::stanza::{Message, Stanza};
 
+use super::wire::outgoing_message;
+use crate::links::{Links, peer_key};
 use crate::metrics::{Direction, ReceiptEvent};
-use crate::registry::{AwaitingImdn, AwaitingReceipt, Refusals};
-use crate::router::{Router, outgoing_message};
+use crate::registry::{AwaitingImdn, AwaitingReceipt, Refusable};
 
 /// How long a receipt is waited for, each way. RFC 5438 §7.1.3 sets no limit
 /// ("IMDNs may legitimately never be received"); design §4 wants one.
-pub const RECEIPT_TTL: Duration = Duration::from_secs(3600);
-/// How long a 415 is remembered for a peer (a phone may be updated or replaced).
-pub const REFUSAL_TTL: Duration = Duration::from_secs(3600);
-
-/// A content type a SIP peer can refuse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusable {
-    /// `message/cpim`.
-    Cpim,
-    /// `application/im-iscomposing+xml`.
-    IsComposing,
-}
-
+pub(crate) const RECEIPT_TTL: Duration = Duration::from_secs(3600);
 /// A MESSAGE sent with an IMDN request: what to send instead if the peer refuses CPIM.
 #[derive(Debug, Clone)]
-pub struct Receipt {
+pub(crate) struct Receipt {
     /// The same message as plain text, without the request.
-    pub plain: SipMessage,
+    pub(crate) plain: SipMessage,
     /// The IMDN Message-ID it carried (the registry key).
-    pub message_id: String,
+    pub(crate) message_id: String,
 }
 
-impl Router {
+/// Receipts in flight both ways, kept in the registry (`imdn_out`, `receipts_in`).
+pub(crate) struct Receipts {
+    links: Arc<Links>,
+    /// `messages.receipts`: off, no receipt is asked for or carried.
+    enabled: bool,
+}
+
+impl Receipts {
+    pub(crate) fn new(links: Arc<Links>, enabled: bool) -> Self {
+        Self { links, enabled }
+    }
+
     /// XMPP → SIP: wrap `sip` in CPIM with an IMDN request when the message
     /// asks for a receipt or displayed marker, receipts are on, and the peer
     /// has not refused CPIM. Returns what to send and, when wrapped, the
@@ -67,13 +67,14 @@ impl Router {
         sip: SipMessage,
     ) -> (SipMessage, Option<Receipt>) {
         let wanted = imdn::xmpp_request(message.id.as_deref(), &message.payloads);
-        if !self.receipts || wanted.is_empty() {
+        if !self.enabled || wanted.is_empty() {
             return (sip, None);
         }
-        if self.refused(&sip.to).cpim {
+        if self.links.refused(&sip.to).cpim {
             // baresip: 415 to CPIM. Plain text, and no receipt promised.
             debug!(peer = %sip.to, "peer refuses CPIM: receipt request dropped");
-            self.metrics
+            self.links
+                .metrics
                 .receipt(Direction::XmppToSip, ReceiptEvent::Dropped);
             return (sip, None);
         }
@@ -93,6 +94,7 @@ impl Router {
             request: wanted,
         };
         if !self
+            .links
             .registry
             .imdn_out
             .insert(message_id.clone(), waiting, now + RECEIPT_TTL, now)
@@ -122,7 +124,8 @@ impl Router {
             body: cpim.to_bytes(),
             ..sip.clone()
         };
-        self.metrics
+        self.links
+            .metrics
             .receipt(Direction::XmppToSip, ReceiptEvent::Requested);
         (
             wrapped,
@@ -137,7 +140,7 @@ impl Router {
     /// request. 415 → remember, forget the request, send it again as plain
     /// text once (RFC 3261 §21.4.13) and return that outcome; any other
     /// failure → forget the request (no notification can follow).
-    pub(crate) async fn settle_imdn_request(
+    pub(crate) async fn settle(
         &self,
         correlation: u64,
         receipt: Receipt,
@@ -151,19 +154,20 @@ impl Router {
                     correlation,
                     "peer refused message/cpim (415): resending as text/plain without receipt request"
                 );
-                self.note_refusal(&receipt.plain.to, Refusable::Cpim);
-                self.registry.imdn_out.take(&receipt.message_id, now);
-                self.metrics
+                self.links.note_refusal(&receipt.plain.to, Refusable::Cpim);
+                self.links.registry.imdn_out.take(&receipt.message_id, now);
+                self.links
+                    .metrics
                     .receipt(Direction::XmppToSip, ReceiptEvent::Dropped);
                 // The same conversation: the retry keeps the Call-ID (RFC 7572 ↔ <thread/>).
                 let mut plain = receipt.plain;
                 if plain.call_id.is_none() {
                     plain.call_id = r.header("Call-ID");
                 }
-                self.sip.send_request(outgoing_message(&plain)).await
+                self.links.sip.send_request(outgoing_message(&plain)).await
             }
             _ => {
-                self.registry.imdn_out.take(&receipt.message_id, now);
+                self.links.registry.imdn_out.take(&receipt.message_id, now);
                 result
             }
         }
@@ -175,16 +179,18 @@ impl Router {
     pub(crate) fn sip_notification(&self, correlation: u64, sip: &SipMessage, notification: &Imdn) {
         let now = Instant::now();
         let key = notification.message_id.as_str();
-        let Some(mut waiting) = self.registry.imdn_out.get(key, now) else {
+        let Some(mut waiting) = self.links.registry.imdn_out.get(key, now) else {
             debug!(correlation, "IMDN for no message in flight: ignored");
-            self.metrics
+            self.links
+                .metrics
                 .receipt(Direction::XmppToSip, ReceiptEvent::Unmatched);
             return;
         };
         // Only the user the message went to can report on it.
         if !same_user(&waiting.peer, &sip.from) {
             info!(correlation, from = %sip.from, "IMDN from someone else than the recipient: ignored");
-            self.metrics
+            self.links
+                .metrics
                 .receipt(Direction::XmppToSip, ReceiptEvent::Unmatched);
             return;
         }
@@ -198,7 +204,8 @@ impl Router {
         };
         if !*still {
             debug!(correlation, kind = ?notification.kind, "IMDN not (or no longer) awaited");
-            self.metrics
+            self.links
+                .metrics
                 .receipt(Direction::XmppToSip, ReceiptEvent::Unmatched);
             return;
         }
@@ -224,18 +231,19 @@ impl Router {
         };
         debug!(correlation, stanza_id = %waiting.stanza_id, "IMDN → XMPP ack");
         self.forget_or_keep_imdn(key, waiting, now);
-        match self.xmpp.try_send(Stanza::Message(reply)) {
-            Ok(()) => self.metrics.receipt(Direction::XmppToSip, event),
-            Err(e) => self.metrics.error(e.kind()),
+        match self.links.xmpp.try_send(Stanza::Message(reply)) {
+            Ok(()) => self.links.metrics.receipt(Direction::XmppToSip, event),
+            Err(e) => self.links.metrics.error(e.kind()),
         }
     }
 
     fn forget_or_keep_imdn(&self, key: &str, waiting: AwaitingImdn, now: Instant) {
         let left = waiting.request.positive_delivery || waiting.request.display;
-        if let Some(_old) = self.registry.imdn_out.take(key, now)
+        if let Some(_old) = self.links.registry.imdn_out.take(key, now)
             && left
         {
-            self.registry
+            self.links
+                .registry
                 .imdn_out
                 .insert(key.to_owned(), waiting, now + RECEIPT_TTL, now);
         }
@@ -244,15 +252,15 @@ impl Router {
     /// SIP → XMPP: a forwarded IM asked for IMDNs; ask the XMPP recipient
     /// with `<request/>` (positive-delivery) and `<markable/>` (display), and
     /// remember the stanza id. negative-delivery needs no XMPP element: a
-    /// late XMPP error answers it ([`Router::late_xmpp_error`]).
-    pub(crate) fn ask_xmpp_for_receipt(
+    /// late XMPP error answers it ([`Receipts::late_xmpp_error`]).
+    pub(crate) fn ask_xmpp(
         &self,
         message: &mut Message,
         stanza_id: &str,
         sip: &SipMessage,
         request: ImdnRequest,
     ) {
-        if !self.receipts {
+        if !self.enabled {
             return;
         }
         let asked = request.request;
@@ -288,25 +296,27 @@ impl Router {
             sip_recipient: sip.to.aor_or_gruu(),
             xmpp_recipient: recipient,
         };
-        if !self
-            .registry
-            .receipts_in
-            .insert(stanza_id.to_owned(), waiting, now + RECEIPT_TTL, now)
-        {
+        if !self.links.registry.receipts_in.insert(
+            stanza_id.to_owned(),
+            waiting,
+            now + RECEIPT_TTL,
+            now,
+        ) {
             info!("receipt registry full: IMDN request not carried to XMPP");
             return;
         }
         message
             .payloads
             .extend(imdn::xmpp_request_payloads(carried));
-        self.metrics
+        self.links
+            .metrics
             .receipt(Direction::SipToXmpp, ReceiptEvent::Requested);
     }
 
     /// XMPP → SIP: `<received id/>` / `<displayed id/>` for a message Parley
     /// forwarded from SIP becomes the IMDN the SIP sender asked for.
-    pub(crate) fn xmpp_acks(self: &Arc<Self>, message: &Message) {
-        if !self.receipts {
+    pub(crate) fn xmpp_acks(&self, message: &Message) {
+        if !self.enabled {
             return;
         }
         for ack in imdn::xmpp_acks(&message.payloads) {
@@ -323,7 +333,7 @@ impl Router {
     /// when the sender asked for one (RFC 5438 §12.1.3.1: "SHOULD generate a
     /// negative-delivery notification if it learnt that the final recipient
     /// … did not receive the IM").
-    pub(crate) fn late_xmpp_error(self: &Arc<Self>, message: &Message) {
+    pub(crate) fn late_xmpp_error(&self, message: &Message) {
         if let Some(id) = message.id.as_deref() {
             self.send_imdn(
                 id,
@@ -336,21 +346,25 @@ impl Router {
 
     /// Drop what was waiting for `stanza_id` (its MESSAGE got a non-2xx
     /// answer: §12.1.3.1 "MUST NOT generate a negative-delivery notification").
-    pub(crate) fn forget_receipt(&self, stanza_id: &str) {
-        self.registry.receipts_in.take(stanza_id, Instant::now());
+    pub(crate) fn forget(&self, stanza_id: &str) {
+        self.links
+            .registry
+            .receipts_in
+            .take(stanza_id, Instant::now());
     }
 
     fn send_imdn(
-        self: &Arc<Self>,
+        &self,
         stanza_id: &str,
         from: Option<&str>,
         kind: NotificationKind,
         status: Status,
     ) {
         let now = Instant::now();
-        let Some(mut waiting) = self.registry.receipts_in.get(stanza_id, now) else {
+        let Some(mut waiting) = self.links.registry.receipts_in.get(stanza_id, now) else {
             debug!(%stanza_id, "XMPP ack for no message in flight: ignored");
-            self.metrics
+            self.links
+                .metrics
                 .receipt(Direction::SipToXmpp, ReceiptEvent::Unmatched);
             return;
         };
@@ -359,7 +373,8 @@ impl Router {
             .map(|j| j.bare().to_string());
         if from_bare.as_deref() != Some(waiting.xmpp_recipient.as_str()) {
             info!(%stanza_id, "XMPP ack from someone else than the recipient: ignored");
-            self.metrics
+            self.links
+                .metrics
                 .receipt(Direction::SipToXmpp, ReceiptEvent::Unmatched);
             return;
         }
@@ -408,72 +423,50 @@ impl Router {
             body: cpim.to_bytes(),
         };
         let left = waiting.remaining;
-        if self.registry.receipts_in.take(stanza_id, now).is_some() && !left.is_empty() {
-            self.registry
-                .receipts_in
-                .insert(stanza_id.to_owned(), waiting, now + RECEIPT_TTL, now);
+        if self
+            .links
+            .registry
+            .receipts_in
+            .take(stanza_id, now)
+            .is_some()
+            && !left.is_empty()
+        {
+            self.links.registry.receipts_in.insert(
+                stanza_id.to_owned(),
+                waiting,
+                now + RECEIPT_TTL,
+                now,
+            );
         }
         let event = match status {
             Status::Displayed => ReceiptEvent::Displayed,
             _ => ReceiptEvent::Delivered,
         };
-        self.metrics.receipt(Direction::SipToXmpp, event);
+        self.links.metrics.receipt(Direction::SipToXmpp, event);
         debug!(%stanza_id, ?kind, ?status, "XMPP ack → IMDN");
-        let router = Arc::clone(self);
+        let links = Arc::clone(&self.links);
         let request = outgoing_message(&sip);
-        self.tasks.spawn(async move {
-            let result = router.sip.send_request(request).await;
+        self.links.tasks.spawn(async move {
+            let result = links.sip.send_request(request).await;
             debug!(status = ?result.as_ref().map(|r| r.status), "IMDN sent");
         });
     }
 
-    /// What `peer` has refused (nothing, unless a 415 is remembered).
-    pub(crate) fn refused(&self, peer: &SipAddress) -> Refusals {
-        self.registry
-            .refusals
-            .get(&peer_key(peer), Instant::now())
-            .unwrap_or_default()
-    }
-
-    /// Remember that `peer` answered 415 to `what` (RFC 3994 §4 for
-    /// isComposing: the composer "MUST cease transmitting status messages").
-    pub(crate) fn note_refusal(&self, peer: &SipAddress, what: Refusable) {
-        let now = Instant::now();
-        let key = peer_key(peer);
-        let mut r = self.registry.refusals.get(&key, now).unwrap_or_default();
-        let label = match what {
-            Refusable::Cpim => {
-                r.cpim = true;
-                "cpim"
-            }
-            Refusable::IsComposing => {
-                r.iscomposing = true;
-                "iscomposing"
-            }
-        };
-        self.metrics.peer_refusal(label);
-        self.registry
-            .refusals
-            .insert(key, r, now + REFUSAL_TTL, now);
-    }
-
     /// Forget expired receipts and refusals (the reaper's tick).
-    pub(crate) fn reap_receipts(&self, now: Instant) {
-        self.registry.imdn_out.reap(now);
-        self.registry.receipts_in.reap(now);
-        self.registry.refusals.reap(now);
-        self.metrics
-            .registry_size("imdn_out", self.registry.imdn_out.len());
-        self.metrics
-            .registry_size("receipts_in", self.registry.receipts_in.len());
-        self.metrics
-            .registry_size("sip_refusals", self.registry.refusals.len());
+    pub(crate) fn reap(&self, now: Instant) {
+        self.links.registry.imdn_out.reap(now);
+        self.links.registry.receipts_in.reap(now);
+        self.links.registry.refusals.reap(now);
+        self.links
+            .metrics
+            .registry_size("imdn_out", self.links.registry.imdn_out.len());
+        self.links
+            .metrics
+            .registry_size("receipts_in", self.links.registry.receipts_in.len());
+        self.links
+            .metrics
+            .registry_size("sip_refusals", self.links.registry.refusals.len());
     }
-}
-
-/// A peer's address of record, as the refusal key: no parameters, case-folded.
-fn peer_key(peer: &SipAddress) -> String {
-    peer.without_params().to_string().to_ascii_lowercase()
 }
 
 /// Whether two SIP addresses name the same user (user part and host).

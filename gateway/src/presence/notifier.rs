@@ -7,7 +7,7 @@
 //! `fetch.rs`): one NOTIFY, nothing kept.
 //!
 //! Each subscription (dialog, expiry, whether approved, last PIDF) is kept in
-//! the store; after a restart [`Router::restore_watchers`] re-arms expiry and
+//! the store; after a restart [`Notifier::restore`] re-arms expiry and
 //! probes the XMPP users again, so SIP subscribers notice nothing.
 
 use std::collections::BTreeMap;
@@ -23,9 +23,10 @@ use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::presence::to_pidf;
 use parley_sip::dialog::Dialog;
 use parley_sip::{IncomingRequest, OutgoingRequest};
-use parley_xmpp::stanza::{Presence, PresenceType, Stanza};
+use parley_xmpp::stanza::{Presence, PresenceType};
 
-use crate::router::Router;
+use crate::admission::Admission;
+use crate::links::Links;
 use crate::store::{WatcherRow, unix_after, until_unix};
 
 const KIND: &str = "sip_subscriptions_in";
@@ -34,21 +35,21 @@ const KIND: &str = "sip_subscriptions_in";
 const MAX_EXPIRES: u32 = 3600;
 
 /// One SIP user's subscription to an XMPP user's presence.
-pub struct Watcher {
+pub(crate) struct Watcher {
     /// The SIP user as XMPP sees it (`bob@<component_domain>`).
-    pub watcher: Jid,
+    pub(crate) watcher: Jid,
     /// The XMPP user watched (bare JID).
-    pub target: Jid,
+    pub(crate) target: Jid,
     /// The dialog the SUBSCRIBE created.
-    pub dialog: Dialog,
+    pub(crate) dialog: Dialog,
     /// When the subscription ends unless refreshed.
-    pub expires_at: Instant,
+    pub(crate) expires_at: Instant,
     /// Whether the XMPP user said `subscribed`.
-    pub active: bool,
+    pub(crate) active: bool,
     /// The XMPP user's current presence per full JID.
-    pub resources: BTreeMap<String, Presence>,
+    pub(crate) resources: BTreeMap<String, Presence>,
     /// The last PIDF sent, so that repeated presence does not repeat NOTIFYs.
-    pub last_pidf: Option<String>,
+    pub(crate) last_pidf: Option<String>,
 }
 
 impl Watcher {
@@ -67,20 +68,15 @@ impl Watcher {
 
 /// Incoming subscriptions by Call-ID, and Call-ID by (watcher, target).
 #[derive(Default)]
-pub struct Watchers {
+pub(crate) struct Watchers {
     by_call_id: DashMap<String, Watcher>,
     by_pair: DashMap<(String, String), String>,
 }
 
 impl Watchers {
     /// Subscriptions alive now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_call_id.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.by_call_id.is_empty()
     }
 
     fn take_all(&self) -> Vec<Watcher> {
@@ -115,9 +111,36 @@ impl Watchers {
     }
 }
 
-impl Router {
-    /// RFC 6665 §4.2.1: a SUBSCRIBE, new or within one of our dialogs.
-    pub(crate) fn sip_subscribe(self: &Arc<Self>, request: IncomingRequest) {
+/// The notifier side: SIP users subscribe to XMPP users through Parley.
+pub(crate) struct Notifier {
+    links: Arc<Links>,
+    watchers: Watchers,
+    admission: Arc<Admission>,
+}
+
+impl Notifier {
+    pub(crate) fn new(links: Arc<Links>, admission: Arc<Admission>) -> Self {
+        Self {
+            links,
+            watchers: Watchers::default(),
+            admission,
+        }
+    }
+
+    /// Subscriptions alive now.
+    pub(crate) fn len(&self) -> usize {
+        self.watchers.len()
+    }
+
+    /// RFC 8048 §7.2: what `watcher`'s own subscription to `target` says for a fetch.
+    pub(crate) fn standing(&self, watcher: &Jid, target: &Jid) -> Option<(bool, Option<String>)> {
+        self.watchers.standing(watcher, target)
+    }
+
+    /// RFC 6665 §4.2.1: a SUBSCRIBE, new or within one of our dialogs. A
+    /// fetch (Expires: 0 in a new dialog, RFC 8048 §7.2) is answered 200 and
+    /// handed back: its one NOTIFY is `fetch.rs`'s to send.
+    pub(crate) fn subscribe(self: &Arc<Self>, request: IncomingRequest) -> Option<Watcher> {
         let call_id = request.call_id().to_owned();
         let expires = request
             .header("Expires")
@@ -129,7 +152,10 @@ impl Router {
             .is_some_and(|e| e.split(';').next().is_some_and(|p| p.trim() == "presence"));
         // RFC 6665 §4.2.1.1: the 2xx carries a Contact (our remote target):
         // where this subscriber reaches us, never a wildcard listen address.
-        let contact = self.sip.contact(None, request.transport, request.source);
+        let contact = self
+            .links
+            .sip
+            .contact(None, request.transport, request.source);
         let target_uri = request.request_uri();
         let from_uri = request.from_uri();
         let (view, responder) = request.into_responder();
@@ -141,7 +167,7 @@ impl Router {
                 vec![("Allow-Events".into(), "presence".into())],
                 None,
             );
-            return;
+            return None;
         }
         if self.watchers.by_call_id.contains_key(&call_id) {
             responder.respond(
@@ -153,26 +179,30 @@ impl Router {
             if expires == 0 {
                 // RFC 6665 §4.2.1.4: un-SUBSCRIBE ends it with a final NOTIFY.
                 if let Some(w) = self.forget_watcher(&call_id) {
-                    self.send_presence_typed(&w.watcher, &w.target, PresenceType::Unsubscribe);
+                    self.links.send_presence_typed(
+                        &w.watcher,
+                        &w.target,
+                        PresenceType::Unsubscribe,
+                    );
                     self.notify(w, "terminated;reason=timeout", false);
                 }
             } else if let Some(mut w) = self.watchers.by_call_id.get_mut(&call_id) {
                 w.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
-                self.store.put_watcher(w.row());
+                self.links.store.put_watcher(w.row());
             }
-            return;
+            return None;
         }
         if view.to_tag().is_some() {
             // RFC 3261 §12.2.2: a request in a dialog Parley does not know (a
             // refresh after a restart) gets 481; the subscriber starts afresh.
             responder.respond(481, None, vec![], None);
-            return;
+            return None;
         }
         let mapped = SipAddress::parse(&from_uri)
-            .and_then(|a| self.mapper.sip_user_to_jid(&a))
+            .and_then(|a| self.links.mapper.sip_user_to_jid(&a))
             .and_then(|w| {
                 let t = SipAddress::parse(&target_uri)
-                    .and_then(|a| self.mapper.sip_target_to_jid(&a))?;
+                    .and_then(|a| self.links.mapper.sip_target_to_jid(&a))?;
                 Ok((w.bare(), t.bare()))
             });
         let (watcher, target) = match mapped {
@@ -180,12 +210,12 @@ impl Router {
             Err(e) => {
                 let status = e.sip_status();
                 responder.respond(status.code, Some(status.reason), vec![], None);
-                return;
+                return None;
             }
         };
         let Ok(dialog) = Dialog::from_request(view.message(), responder.to_tag()) else {
             responder.respond(400, Some("Bad Dialog Request"), vec![], None);
-            return;
+            return None;
         };
         let ok = vec![
             ("Expires".to_owned(), expires.to_string()),
@@ -204,8 +234,7 @@ impl Router {
             // RFC 6665 §4.4.3: a fetch, one NOTIFY and no lasting subscription —
             // so it holds nothing that `subscriptions_per_user` bounds.
             responder.respond(200, None, ok, None);
-            self.sip_fetch(w);
-            return;
+            return Some(w);
         }
         if self.watchers.count_for(&watcher.to_string()) >= self.admission.subscriptions_per_user {
             // `limits.subscriptions_per_user`. RFC 6665 §4.2.1.2: when "it can be
@@ -213,7 +242,7 @@ impl Router {
             // authorized to subscribe, the notifier SHOULD reply ... with a 403".
             self.admission.subscription_cap_reached();
             responder.respond(403, Some("Too Many Subscriptions"), vec![], None);
-            return;
+            return None;
         }
         responder.respond(200, None, ok, None);
         debug!(%call_id, "SIP SUBSCRIBE → XMPP subscribe");
@@ -223,11 +252,13 @@ impl Router {
         self.watchers
             .by_pair
             .insert((watcher.to_string(), target.to_string()), call_id.clone());
-        self.store.put_watcher(w.row());
+        self.links.store.put_watcher(w.row());
         self.watchers.by_call_id.insert(call_id.clone(), w);
-        self.send_presence_typed(&watcher, &target, PresenceType::Subscribe);
-        let router = Arc::clone(self);
-        tokio::spawn(async move { router.expire_when_due(call_id).await });
+        self.links
+            .send_presence_typed(&watcher, &target, PresenceType::Subscribe);
+        let notifier = Arc::clone(self);
+        tokio::spawn(async move { notifier.expire_when_due(call_id).await });
+        None
     }
 
     /// Shutdown. With a working store the subscriptions stay (they are on
@@ -235,8 +266,8 @@ impl Router {
     /// would remember them, so end each with `terminated;reason=deactivated`,
     /// which asks the subscriber to subscribe again at once (RFC 6665 §4.1.3)
     /// — to the restarted gateway.
-    pub(crate) fn deactivate_watchers(&self) {
-        if self.store.is_persistent() {
+    pub(crate) fn deactivate(&self) {
+        if self.links.store.is_persistent() {
             return;
         }
         for w in self.watchers.take_all() {
@@ -250,12 +281,12 @@ impl Router {
     /// user is probed again (approved ones, RFC 6121 §4.3) or asked again
     /// (pending ones: her answer may have been lost while the component was
     /// away), at most `per_sec` a second.
-    pub(crate) fn restore_watchers(self: &Arc<Self>, rows: Vec<WatcherRow>, per_sec: u32) {
+    pub(crate) fn restore(self: &Arc<Self>, rows: Vec<WatcherRow>, per_sec: u32) {
         let spacing = Duration::from_secs(1) / per_sec.max(1);
         for (i, row) in rows.into_iter().enumerate() {
             let (Ok(watcher), Ok(target)) = (Jid::parse(&row.watcher), Jid::parse(&row.target))
             else {
-                self.store.delete_watcher(&row.call_id);
+                self.links.store.delete_watcher(&row.call_id);
                 continue;
             };
             let remaining = until_unix(row.expires_at);
@@ -269,8 +300,8 @@ impl Router {
                 last_pidf: row.last_pidf,
             };
             if remaining.is_zero() {
-                self.store.delete_watcher(&row.call_id);
-                self.metrics.subscription_restored(KIND, "expired");
+                self.links.store.delete_watcher(&row.call_id);
+                self.links.metrics.subscription_restored(KIND, "expired");
                 self.notify(w, "terminated;reason=timeout", false);
                 continue;
             }
@@ -279,26 +310,36 @@ impl Router {
                 .by_pair
                 .insert((row.watcher, row.target), call_id.clone());
             self.watchers.by_call_id.insert(call_id.clone(), w);
-            let router = Arc::clone(self);
+            let notifier = Arc::clone(self);
             let delay = spacing * u32::try_from(i).unwrap_or(u32::MAX);
             let active = row.active;
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 if active {
-                    router.metrics.subscription_restored(KIND, "reprobed");
-                    router.send_presence_typed(&watcher, &target, PresenceType::Probe);
+                    notifier
+                        .links
+                        .metrics
+                        .subscription_restored(KIND, "reprobed");
+                    notifier
+                        .links
+                        .send_presence_typed(&watcher, &target, PresenceType::Probe);
                 } else {
-                    router.metrics.subscription_restored(KIND, "resumed");
-                    router.send_presence_typed(&watcher, &target, PresenceType::Subscribe);
+                    notifier
+                        .links
+                        .metrics
+                        .subscription_restored(KIND, "resumed");
+                    notifier
+                        .links
+                        .send_presence_typed(&watcher, &target, PresenceType::Subscribe);
                 }
-                router.expire_when_due(call_id).await;
+                notifier.expire_when_due(call_id).await;
             });
         }
     }
 
     /// Drop a subscription from memory and from the store.
     fn forget_watcher(&self, call_id: &str) -> Option<Watcher> {
-        self.store.delete_watcher(call_id);
+        self.links.store.delete_watcher(call_id);
         self.watchers.remove(call_id)
     }
 
@@ -320,7 +361,7 @@ impl Router {
 
     /// Presence from an XMPP user to a SIP user watching her (RFC 8048 §5.3, §6.2).
     /// Returns false when no SIP subscription matches.
-    pub(crate) fn presence_to_watcher(&self, from: &Jid, to: &Jid, p: &Presence) -> bool {
+    pub(crate) fn presence(&self, from: &Jid, to: &Jid, p: &Presence) -> bool {
         let pair = (to.bare().to_string(), from.bare().to_string());
         let Some(call_id) = self.watchers.by_pair.get(&pair).map(|c| c.clone()) else {
             return false;
@@ -339,8 +380,9 @@ impl Router {
                     // Her current presence (or unavailable) answers the probe;
                     // the active NOTIFY goes out with it (RFC 6121 §4.3.2).
                     w.active = true;
-                    self.store.put_watcher(w.row());
-                    self.send_presence_typed(&w.watcher, &w.target, PresenceType::Probe);
+                    self.links.store.put_watcher(w.row());
+                    self.links
+                        .send_presence_typed(&w.watcher, &w.target, PresenceType::Probe);
                     return true;
                 } else if p.presence_type == Some(PresenceType::Unavailable) {
                     w.resources.remove(&from.to_string());
@@ -352,7 +394,7 @@ impl Router {
                     let state = format!("active;expires={}", remaining.as_secs());
                     self.notify_state(&mut w, &state, true);
                     // The dialog's CSeq moved on: a restart must continue above it.
-                    self.store.put_watcher(w.row());
+                    self.links.store.put_watcher(w.row());
                 }
             }
             _ => {}
@@ -370,8 +412,8 @@ impl Router {
     fn notify_state(&self, w: &mut Watcher, state: &str, with_body: bool) {
         let body = if with_body {
             let presences: Vec<Presence> = w.resources.values().cloned().collect();
-            let Some(xml) = self.pidf_for(&w.target, &presences) else {
-                self.send_notify(w, state, None);
+            let Some(xml) = pidf_for(&self.links, &w.target, &presences) else {
+                send_notify(&self.links, w, state, None);
                 return;
             };
             if state.starts_with("active") && w.last_pidf.as_deref() == Some(xml.as_str()) {
@@ -382,54 +424,42 @@ impl Router {
         } else {
             None
         };
-        self.send_notify(w, state, body);
+        send_notify(&self.links, w, state, body);
     }
+}
 
-    /// RFC 8048 §6.2: the PIDF document for `target`'s resources (`None` when
-    /// it cannot be written; counted as an error).
-    pub(crate) fn pidf_for(&self, target: &Jid, presences: &[Presence]) -> Option<String> {
-        let entity = self
-            .mapper
-            .xmpp_user_to_sip(target)
-            .map(|a| a.to_string())
-            .unwrap_or_default();
-        match to_pidf(&entity, presences, &self.mapper, true) {
-            Ok(pidf) => Some(pidf.to_xml()),
-            Err(e) => {
-                self.metrics.error(e.kind());
-                None
-            }
+/// RFC 8048 §6.2: the PIDF document for `target`'s resources (`None` when
+/// it cannot be written; counted as an error).
+pub(crate) fn pidf_for(links: &Links, target: &Jid, presences: &[Presence]) -> Option<String> {
+    let entity = links
+        .mapper
+        .xmpp_user_to_sip(target)
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    match to_pidf(&entity, presences, &links.mapper, true) {
+        Ok(pidf) => Some(pidf.to_xml()),
+        Err(e) => {
+            links.metrics.error(e.kind());
+            None
         }
     }
+}
 
-    /// Send the next NOTIFY of `w`'s dialog with `state` and an optional PIDF body.
-    pub(crate) fn send_notify(&self, w: &mut Watcher, state: &str, pidf: Option<String>) {
-        let body = pidf.map(|xml| ("application/pidf+xml".to_owned(), Bytes::from(xml)));
-        let request = w.dialog.next_request("NOTIFY");
-        let outgoing = OutgoingRequest::in_dialog(
-            request,
-            vec![
-                ("Event".to_owned(), "presence".to_owned()),
-                ("Subscription-State".to_owned(), state.to_owned()),
-            ],
-            body,
-        );
-        let sip = self.sip.clone();
-        self.tasks.spawn(async move {
-            let result = sip.send_request(outgoing).await;
-            debug!(status = ?result.as_ref().map(|r| r.status), "NOTIFY sent");
-        });
-    }
-
-    pub(crate) fn send_presence_typed(&self, from: &Jid, to: &Jid, t: PresenceType) {
-        let p = Presence {
-            from: Some(from.to_string()),
-            to: Some(to.to_string()),
-            presence_type: Some(t),
-            ..Presence::default()
-        };
-        if let Err(e) = self.xmpp.try_send(Stanza::Presence(p)) {
-            self.metrics.error(e.kind());
-        }
-    }
+/// Send the next NOTIFY of `w`'s dialog with `state` and an optional PIDF body.
+pub(crate) fn send_notify(links: &Links, w: &mut Watcher, state: &str, pidf: Option<String>) {
+    let body = pidf.map(|xml| ("application/pidf+xml".to_owned(), Bytes::from(xml)));
+    let request = w.dialog.next_request("NOTIFY");
+    let outgoing = OutgoingRequest::in_dialog(
+        request,
+        vec![
+            ("Event".to_owned(), "presence".to_owned()),
+            ("Subscription-State".to_owned(), state.to_owned()),
+        ],
+        body,
+    );
+    let sip = links.sip.clone();
+    links.tasks.spawn(async move {
+        let result = sip.send_request(outgoing).await;
+        debug!(status = ?result.as_ref().map(|r| r.status), "NOTIFY sent");
+    });
 }

@@ -44,10 +44,10 @@ use parley_sip::dialog;
 use parley_sip::{OutgoingRequest, TransactionError};
 use parley_xmpp::stanza::{Presence, PresenceType};
 
+use super::notifier::{Watcher, pidf_for, send_notify};
+use super::subscriber::subscribe_headers;
+use crate::links::{Links, typed};
 use crate::metrics::{Direction, FetchOutcome};
-use crate::presence::{subscribe_headers, typed};
-use crate::router::Router;
-use crate::watchers::Watcher;
 
 /// How long a finished §7.1 fetch answers further probes of the same pair,
 /// instead of a new SUBSCRIBE. Prosody probes every contact at each login, so
@@ -56,14 +56,14 @@ use crate::watchers::Watcher;
 /// "used only sparingly". 30 s keeps that to one SUBSCRIBE per pair per half
 /// minute while a presence change reaches a prober no later than that (she
 /// wanting live presence subscribes instead, RFC 8048 §5).
-pub const FETCH_REUSE: Duration = Duration::from_secs(30);
+pub(crate) const FETCH_REUSE: Duration = Duration::from_secs(30);
 
 /// §7.2: the longest a SIP fetch waits for the XMPP user's server to answer
 /// the probe. RFC 6121 §4.3.2 has it answer at once, but only a subscribed
 /// prober gets her presence; others get `unsubscribed` (which ends the wait)
 /// or, from Prosody 0.12, nothing at all — then the NOTIFY goes out without
 /// her state when this runs out.
-pub const PROBE_WAIT: Duration = Duration::from_secs(2);
+pub(crate) const PROBE_WAIT: Duration = Duration::from_secs(2);
 
 /// §7.2: after the first available presence, how long to wait for those of
 /// her other resources (RFC 6121 §4.3.2 rule 4: one stanza per resource).
@@ -140,6 +140,7 @@ impl<K: Eq + Hash, W, R: Clone> FetchTable<K, W, R> {
     }
 
     /// Pairs with a fetch in flight or a result still reused.
+    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
     }
@@ -212,7 +213,7 @@ pub(crate) struct Prober {
 }
 
 /// Polls in flight both ways (none of it is stored).
-pub struct Fetches {
+pub(crate) struct Fetches {
     /// §7.1 by (prober bare JID, contact): probers waiting, recent results
     /// (`None`: nothing usable, answered `unavailable`).
     outgoing: Mutex<FetchTable<Pair, Prober, Option<Presence>>>,
@@ -230,7 +231,7 @@ pub struct Fetches {
 
 impl Fetches {
     /// `timer_n`: RFC 6665 §4.1.2.4 Timer N ([`parley_sip::Timers::timer_n`]).
-    pub fn new(timer_n: Duration) -> Self {
+    pub(crate) fn new(timer_n: Duration) -> Self {
         Self {
             outgoing: Mutex::new(FetchTable::new(FETCH_REUSE)),
             notifies: DashMap::new(),
@@ -242,18 +243,8 @@ impl Fetches {
     }
 
     /// Shutdown: fetches still waiting answer with what they have now.
-    pub fn stop_all(&self) {
+    pub(crate) fn stop_all(&self) {
         self.stop.cancel();
-    }
-
-    /// Fetches in flight (and §7.1 results kept for reuse).
-    pub fn len(&self) -> usize {
-        lock(&self.outgoing).len() + lock(&self.incoming).len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -263,16 +254,43 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl Router {
+/// Polls both ways: the fetch handler.
+pub(crate) struct Fetcher {
+    links: Arc<Links>,
+    fetches: Fetches,
+}
+
+impl Fetcher {
+    pub(crate) fn new(links: Arc<Links>, timer_n: Duration) -> Self {
+        Self {
+            links,
+            fetches: Fetches::new(timer_n),
+        }
+    }
+
+    /// Shutdown: fetches still waiting answer with what they have now.
+    pub(crate) fn stop(&self) {
+        self.fetches.stop_all();
+    }
+
     /// RFC 8048 §7.1: a probe from `prober` (full or bare JID, as sent) for
     /// the SIP user `contact`. The answer goes to the address the probe came
     /// from, as RFC 6121 §4.3.2 has the contact's server reply "to the user"
     /// who probed (Prosody 0.12 probes from the full JID at login).
-    pub(crate) fn xmpp_probe(self: &Arc<Self>, prober: Jid, id: Option<String>, contact: Jid) {
+    /// `known`: what the prober's own live subscription to `contact` last
+    /// showed (`Subscriber::last_presence`), which answers without a fetch.
+    pub(crate) fn xmpp_probe(
+        self: &Arc<Self>,
+        prober: Jid,
+        id: Option<String>,
+        contact: Jid,
+        known: Option<Presence>,
+    ) {
         let bare = prober.bare();
         let prober = Prober { jid: prober, id };
-        if let Some(last) = self.watches.last_presence(&bare, &contact) {
-            self.metrics
+        if let Some(last) = known {
+            self.links
+                .metrics
                 .presence_fetch(Direction::XmppToSip, FetchOutcome::Known);
             self.answer_probe(&contact, &prober, Some(last));
             return;
@@ -282,27 +300,32 @@ impl Router {
         match begun {
             Begin::Reuse(prober, result) => {
                 debug!(%contact, "probe answered from a recent fetch (RFC 8048 §8.1)");
-                self.metrics
+                self.links
+                    .metrics
                     .presence_fetch(Direction::XmppToSip, FetchOutcome::Cached);
                 self.answer_probe(&contact, &prober, result);
             }
             Begin::Joined => {
                 debug!(%contact, "probe joins the fetch in flight (RFC 8048 §8.1)");
-                self.metrics
+                self.links
+                    .metrics
                     .presence_fetch(Direction::XmppToSip, FetchOutcome::Coalesced);
             }
             Begin::Start => {
-                let router = Arc::clone(self);
-                self.tasks.spawn(async move {
-                    let (outcome, result) = router.fetch_from_sip(&bare, &contact).await;
-                    router.metrics.presence_fetch(Direction::XmppToSip, outcome);
+                let fetcher = Arc::clone(self);
+                self.links.tasks.spawn(async move {
+                    let (outcome, result) = fetcher.fetch_from_sip(&bare, &contact).await;
+                    fetcher
+                        .links
+                        .metrics
+                        .presence_fetch(Direction::XmppToSip, outcome);
                     let waiters =
-                        lock(&router.fetches.outgoing).finish(key, result.clone(), Instant::now());
+                        lock(&fetcher.fetches.outgoing).finish(key, result.clone(), Instant::now());
                     // One answer per address, however many probes it sent.
                     let mut answered = HashSet::new();
                     for prober in waiters {
                         if answered.insert(prober.jid.to_string()) {
-                            router.answer_probe(&contact, &prober, result.clone());
+                            fetcher.answer_probe(&contact, &prober, result.clone());
                         }
                     }
                 });
@@ -319,7 +342,7 @@ impl Router {
         if p.presence_type == Some(PresenceType::Unavailable) {
             p.id.clone_from(&prober.id);
         }
-        self.send_presence(contact, &prober.jid, p);
+        self.links.send_presence(contact, &prober.jid, p);
     }
 
     /// RFC 8048 §7.1 (Example 23): SUBSCRIBE with Expires: 0 in a new dialog
@@ -331,14 +354,14 @@ impl Router {
         contact: &Jid,
     ) -> (FetchOutcome, Option<Presence>) {
         let (Ok(target), Ok(from)) = (
-            self.mapper.jid_to_sip_user(contact),
-            self.mapper.xmpp_user_to_sip(prober),
+            self.links.mapper.jid_to_sip_user(contact),
+            self.links.mapper.xmpp_user_to_sip(prober),
         ) else {
             return (FetchOutcome::Failed, None);
         };
         // Random names (RFC 3261 §8.1.1.4, §19.3); the correlation is for logs.
-        let correlation = self.registry.next_correlation();
-        let call_id = dialog::new_call_id(&self.component_domain);
+        let correlation = self.links.registry.next_correlation();
+        let call_id = dialog::new_call_id(&self.links.component_domain);
         // The NOTIFY can overtake the 2xx (RFC 6665 §4.1.2.4): listen first.
         let (notified, notify) = oneshot::channel();
         self.fetches.notifies.insert(call_id.clone(), notified);
@@ -352,7 +375,7 @@ impl Router {
             body: None,
         };
         debug!(correlation, %call_id, "XMPP probe → SIP fetch SUBSCRIBE (Expires: 0)");
-        let answer = match self.sip.send_request(request).await {
+        let answer = match self.links.sip.send_request(request).await {
             Ok(r) if (200..300).contains(&r.status) => {
                 tokio::select! {
                     body = notify => match body {
@@ -376,7 +399,7 @@ impl Router {
             }
             Err(e) => {
                 info!(correlation, error = %e, "SIP fetch could not be sent");
-                self.metrics.error(e.kind());
+                self.links.metrics.error(e.kind());
                 (FetchOutcome::Failed, None)
             }
         };
@@ -399,7 +422,7 @@ impl Router {
             Ok(Some(p)) => (FetchOutcome::Presence, Some(p)),
             Ok(None) => (FetchOutcome::NoState, None),
             Err(e) => {
-                self.metrics.error(e.kind());
+                self.links.metrics.error(e.kind());
                 (FetchOutcome::NoState, None)
             }
         }
@@ -409,7 +432,7 @@ impl Router {
     /// dialog and return `None`, or give the body back when no fetch waits.
     /// Only the first NOTIFY counts: a fetch's is final (RFC 6665 §4.4.3),
     /// so a later one finds no dialog and gets 481 (§4.1.3).
-    pub(crate) fn fetch_notify(&self, call_id: &str, body: Vec<u8>) -> Option<Vec<u8>> {
+    pub(crate) fn take_notify(&self, call_id: &str, body: Vec<u8>) -> Option<Vec<u8>> {
         match self.fetches.notifies.remove(call_id) {
             Some((_, waiting)) => {
                 let _ = waiting.send(body);
@@ -420,12 +443,18 @@ impl Router {
     }
 
     /// RFC 8048 §7.2: a fetch from a SIP user; `w` holds the dialog the 200
-    /// just created (Expires: 0), and is kept nowhere.
-    pub(crate) fn sip_fetch(self: &Arc<Self>, w: Watcher) {
-        match self.watchers.standing(&w.watcher, &w.target) {
+    /// just created (Expires: 0), and is kept nowhere. `standing`: what the
+    /// same subscriber's live subscription says (`Notifier::standing`).
+    pub(crate) fn sip_fetch(
+        self: &Arc<Self>,
+        w: Watcher,
+        standing: Option<(bool, Option<String>)>,
+    ) {
+        match standing {
             // Her presence as this subscriber's live subscription last showed it.
             Some((true, Some(pidf))) => {
-                self.metrics
+                self.links
+                    .metrics
                     .presence_fetch(Direction::SipToXmpp, FetchOutcome::Known);
                 self.fetch_answer(w, Some(pidf));
                 return;
@@ -434,9 +463,10 @@ impl Router {
             // `unsubscribed` (RFC 6121 §4.3.2 rule 1), which would read as her
             // refusing it. Nothing to show him (see `fetch_answer`).
             Some((false, _)) => {
-                self.metrics
+                self.links
+                    .metrics
                     .presence_fetch(Direction::SipToXmpp, FetchOutcome::Refused);
-                let offline = self.pidf_for(&w.target, &[]);
+                let offline = pidf_for(&self.links, &w.target, &[]);
                 self.fetch_answer(w, offline);
                 return;
             }
@@ -448,33 +478,36 @@ impl Router {
         match begun {
             Begin::Reuse(w, pidf) => self.fetch_answer(w, pidf),
             Begin::Joined => {
-                self.metrics
+                self.links
+                    .metrics
                     .presence_fetch(Direction::SipToXmpp, FetchOutcome::Coalesced);
             }
             Begin::Start => {
                 let (answers, rx) = mpsc::channel(PROBE_ANSWERS);
                 self.fetches.probes.insert(key.clone(), answers);
                 debug!(%watcher, %target, "SIP fetch → XMPP probe (RFC 8048 §7.2)");
-                self.send_presence_typed(&watcher, &target, PresenceType::Probe);
-                let router = Arc::clone(self);
-                self.tasks.spawn(async move {
+                self.links
+                    .send_presence_typed(&watcher, &target, PresenceType::Probe);
+                let fetcher = Arc::clone(self);
+                self.links.tasks.spawn(async move {
                     let gathered = tokio::select! {
                         g = gather(rx, PROBE_WAIT) => g,
-                        () = router.fetches.stop.cancelled() => Gathered {
+                        () = fetcher.fetches.stop.cancelled() => Gathered {
                             resources: BTreeMap::new(),
                             outcome: FetchOutcome::Failed,
                         },
                     };
-                    router.fetches.probes.remove(&key);
-                    router
+                    fetcher.fetches.probes.remove(&key);
+                    fetcher
+                        .links
                         .metrics
                         .presence_fetch(Direction::SipToXmpp, gathered.outcome);
                     let presences: Vec<Presence> = gathered.resources.into_values().collect();
-                    let pidf = router.pidf_for(&target, &presences);
+                    let pidf = pidf_for(&fetcher.links, &target, &presences);
                     let waiters =
-                        lock(&router.fetches.incoming).finish(key, pidf.clone(), Instant::now());
+                        lock(&fetcher.fetches.incoming).finish(key, pidf.clone(), Instant::now());
                     for w in waiters {
-                        router.fetch_answer(w, pidf.clone());
+                        fetcher.fetch_answer(w, pidf.clone());
                     }
                 });
             }
@@ -505,7 +538,7 @@ impl Router {
     /// RFC 3856 §6.6 has a notifier not reveal that it withholds presence,
     /// "typically ... by indicating "offline"".
     fn fetch_answer(&self, mut w: Watcher, pidf: Option<String>) {
-        self.send_notify(&mut w, "terminated;reason=timeout", pidf);
+        send_notify(&self.links, &mut w, "terminated;reason=timeout", pidf);
     }
 }
 

@@ -4,7 +4,7 @@
 //! answered from the subscription's last NOTIFY, or by a fetch (RFC 8048
 //! §7.1, `fetch.rs`).
 //!
-//! Each subscription is kept in the store; after a restart [`Router::restore_watches`]
+//! Each subscription is kept in the store; after a restart [`Subscriber::restore`]
 //! refreshes the stored dialogs (or subscribes afresh where a dialog is gone),
 //! so the XMPP user never has to subscribe again.
 
@@ -19,12 +19,11 @@ use parley_mapping::address::Jid;
 use parley_mapping::presence::pidf_body_to_xmpp;
 use parley_sip::dialog::subscription::SubscriptionState;
 use parley_sip::dialog::{self, Dialog};
-use parley_sip::{IncomingRequest, OutgoingRequest};
-use parley_xmpp::stanza::{
-    DefinedCondition, ErrorType, Presence, PresenceType, Stanza, StanzaError,
-};
+use parley_sip::{OutgoingRequest, Responder};
+use parley_xmpp::stanza::{DefinedCondition, ErrorType, Presence, PresenceType, StanzaError};
 
-use crate::router::Router;
+use crate::admission::Admission;
+use crate::links::{Links, typed};
 use crate::store::{WatchRow, unix_after, until_unix};
 
 const KIND: &str = "sip_subscriptions_out";
@@ -33,27 +32,27 @@ const KIND: &str = "sip_subscriptions_out";
 const REQUESTED_EXPIRES: u32 = 3600;
 
 /// One outgoing SIP presence subscription on behalf of an XMPP user.
-pub struct Watch {
+pub(crate) struct Watch {
     /// The XMPP user (bare JID) who subscribed.
-    pub watcher: Jid,
+    pub(crate) watcher: Jid,
     /// The SIP contact as the XMPP user sees it (`bob@<component_domain>`).
-    pub contact: Jid,
+    pub(crate) contact: Jid,
     /// The SIP dialog, once the 2xx created it.
-    pub dialog: Option<Dialog>,
+    pub(crate) dialog: Option<Dialog>,
     /// The last presence the contact's NOTIFYs gave, to answer probes.
-    pub last: Option<Presence>,
+    pub(crate) last: Option<Presence>,
     /// The PIDF document that presence came from (what the store keeps).
-    pub last_pidf: Option<String>,
+    pub(crate) last_pidf: Option<String>,
     /// When the SIP subscription ends unless refreshed, seconds since the epoch.
-    pub expires_at: u64,
+    pub(crate) expires_at: u64,
     /// Stops the refresh task.
-    pub stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
     /// The watcher is still owed her `subscribed`: RFC 8048 §5.2.1 sends it
     /// on "the first NOTIFY with a state of active" (F14), before the presence
     /// that NOTIFY carries (F15) — not on the 2xx, which may only mean pending.
-    pub owes_subscribed: bool,
+    pub(crate) owes_subscribed: bool,
     /// A NOTIFY has come in this subscription (RFC 6665 §4.1.2.4 Timer N).
-    pub notified: bool,
+    pub(crate) notified: bool,
 }
 
 impl Watch {
@@ -71,25 +70,20 @@ impl Watch {
 
 /// Outgoing subscriptions by Call-ID, and Call-ID by (watcher, contact).
 #[derive(Default)]
-pub struct Watches {
+pub(crate) struct Watches {
     by_call_id: DashMap<String, Watch>,
     by_pair: DashMap<(String, String), String>,
 }
 
 impl Watches {
     /// Subscriptions alive now.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.by_call_id.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.by_call_id.is_empty()
     }
 
     /// Stop every refresh task (shutdown). The SIP side lets the subscriptions
     /// expire; NOTIFYs after a restart get 481, which ends them (RFC 6665 §4.1.3).
-    pub fn stop_all(&self) {
+    pub(crate) fn stop_all(&self) {
         for w in self.by_call_id.iter() {
             w.stop.cancel();
         }
@@ -110,6 +104,13 @@ impl Watches {
         self.by_call_id.get(&call_id)?.last.clone()
     }
 
+    /// The Call-ID of `watcher`'s subscription to `contact`, if any.
+    fn call_id_of(&self, watcher: &Jid, contact: &Jid) -> Option<String> {
+        self.by_pair
+            .get(&(watcher.to_string(), contact.to_string()))
+            .map(|c| c.clone())
+    }
+
     fn remove(&self, call_id: &str) -> Option<Watch> {
         let (_, w) = self.by_call_id.remove(call_id)?;
         self.by_pair
@@ -121,44 +122,46 @@ impl Watches {
     }
 }
 
-impl Router {
-    /// A presence stanza addressed to a SIP user at the component domain.
-    pub(crate) fn xmpp_presence(self: &Arc<Self>, p: Presence) {
-        let (Some(from), Some(to)) = (p.from.as_deref(), p.to.as_deref()) else {
-            return;
-        };
-        let (Ok(from), Ok(to)) = (Jid::parse(from), Jid::parse(to)) else {
-            debug!("presence with unparsable addresses ignored");
-            return;
-        };
-        // An answer to a probe Parley sent for a SIP fetch (RFC 8048 §7.2)
-        // still goes on to any subscription of the same pair.
-        self.probe_answer(&from, &to, &p);
-        if matches!(
-            p.presence_type,
-            None | Some(
-                PresenceType::Subscribed | PresenceType::Unsubscribed | PresenceType::Unavailable
-            )
-        ) && self.presence_to_watcher(&from, &to, &p)
-        {
-            return;
+/// The subscriber side: Parley subscribes to SIP users for XMPP users.
+pub(crate) struct Subscriber {
+    links: Arc<Links>,
+    watches: Watches,
+    admission: Arc<Admission>,
+}
+
+impl Subscriber {
+    pub(crate) fn new(links: Arc<Links>, admission: Arc<Admission>) -> Self {
+        Self {
+            links,
+            watches: Watches::default(),
+            admission,
         }
-        let pair = (from.bare().to_string(), to.bare().to_string());
-        match p.presence_type {
-            Some(PresenceType::Subscribe) => self.subscribe(from.bare(), to.bare()),
-            Some(PresenceType::Unsubscribe) => {
-                if let Some(call_id) = self.watches.by_pair.get(&pair).map(|c| c.clone()) {
-                    self.unsubscribe(&call_id);
-                }
-            }
-            // RFC 8048 §7.1: answered from a live subscription or by a fetch.
-            Some(PresenceType::Probe) => self.xmpp_probe(from, p.id.clone(), to.bare()),
-            _ => debug!(kind = ?p.presence_type, "presence to a SIP user not mapped"),
+    }
+
+    /// Subscriptions alive now.
+    pub(crate) fn len(&self) -> usize {
+        self.watches.len()
+    }
+
+    /// Shutdown: stop every refresh task.
+    pub(crate) fn stop(&self) {
+        self.watches.stop_all();
+    }
+
+    /// The presence the last NOTIFY of `watcher`'s subscription to `contact` gave.
+    pub(crate) fn last_presence(&self, watcher: &Jid, contact: &Jid) -> Option<Presence> {
+        self.watches.last_presence(watcher, contact)
+    }
+
+    /// RFC 8048 §5.2 (F16–F21): `unsubscribe` from `watcher` to `contact`.
+    pub(crate) fn unsubscribe_pair(self: &Arc<Self>, watcher: &Jid, contact: &Jid) {
+        if let Some(call_id) = self.watches.call_id_of(watcher, contact) {
+            self.unsubscribe(&call_id);
         }
     }
 
     /// RFC 8048 §5.2 (F1–F5): SUBSCRIBE to the SIP contact.
-    fn subscribe(self: &Arc<Self>, watcher: Jid, contact: Jid) {
+    pub(crate) fn subscribe(self: &Arc<Self>, watcher: Jid, contact: Jid) {
         let pair = (watcher.to_string(), contact.to_string());
         if let Some(call_id) = self.watches.by_pair.get(&pair).map(|c| c.clone()) {
             // Already watching: confirm again once the contact has approved
@@ -169,7 +172,8 @@ impl Router {
                 .get(&call_id)
                 .is_some_and(|w| !w.owes_subscribed);
             if approved {
-                self.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
+                self.links
+                    .send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
             }
             return;
         }
@@ -187,7 +191,7 @@ impl Router {
                 }),
                 ..Presence::default()
             };
-            self.send_presence(&contact, &watcher, refusal);
+            self.links.send_presence(&contact, &watcher, refusal);
             return;
         }
         self.start_watch(watcher, contact, true, true);
@@ -205,17 +209,18 @@ impl Router {
         owes_subscribed: bool,
     ) {
         let (Ok(target), Ok(from)) = (
-            self.mapper.jid_to_sip_user(&contact),
-            self.mapper.xmpp_user_to_sip(&watcher),
+            self.links.mapper.jid_to_sip_user(&contact),
+            self.links.mapper.xmpp_user_to_sip(&watcher),
         ) else {
-            self.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+            self.links
+                .send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
             return;
         };
         // The correlation only ties log lines together; the dialog's names
         // are random (RFC 3261 §8.1.1.4, §19.3), so neither a restart nor a
         // second instance mints one the store already holds.
-        let correlation = self.registry.next_correlation();
-        let call_id = dialog::new_call_id(&self.component_domain);
+        let correlation = self.links.registry.next_correlation();
+        let call_id = dialog::new_call_id(&self.links.component_domain);
         let tag = dialog::new_tag();
         let stop = CancellationToken::new();
         let watch = Watch {
@@ -229,7 +234,7 @@ impl Router {
             owes_subscribed,
             notified: false,
         };
-        self.store.put_watch(watch.row(&call_id));
+        self.links.store.put_watch(watch.row(&call_id));
         self.watches
             .by_pair
             .insert((watcher.to_string(), contact.to_string()), call_id.clone());
@@ -244,39 +249,39 @@ impl Router {
             body: None,
         };
         debug!(correlation, %call_id, announce, "XMPP subscribe → SIP SUBSCRIBE");
-        let router = Arc::clone(self);
-        self.tasks.spawn(async move {
-            let result = router.sip.send_request(request).await;
+        let subscriber = Arc::clone(self);
+        self.links.tasks.spawn(async move {
+            let result = subscriber.links.sip.send_request(request).await;
             let granted = match result {
                 Ok(r) if (200..300).contains(&r.status) => {
                     let dialog = Dialog::from_response(r.message()).ok();
                     debug!(correlation, status = r.status, dialog = dialog.is_some(), "SIP SUBSCRIBE accepted");
                     let expires = granted_expires(&r);
-                    if let Some(mut w) = router.watches.by_call_id.get_mut(&call_id) {
+                    if let Some(mut w) = subscriber.watches.by_call_id.get_mut(&call_id) {
                         w.dialog = dialog;
                         w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
-                        router.store.put_watch(w.row(&call_id));
+                        subscriber.links.store.put_watch(w.row(&call_id));
                     }
                     if !announce {
-                        router.metrics.subscription_restored(KIND, "resubscribed");
+                        subscriber.links.metrics.subscription_restored(KIND, "resubscribed");
                     }
-                    router.arm_timer_n(&call_id, &watcher, &contact, &stop);
+                    subscriber.arm_timer_n(&call_id, &watcher, &contact, &stop);
                     Some(expires)
                 }
                 other => {
                     info!(correlation, status = ?other.as_ref().map(|r| r.status), "SIP SUBSCRIBE refused");
-                    router.forget_watch(&call_id);
+                    subscriber.forget_watch(&call_id);
                     if !announce {
-                        router.metrics.subscription_restored(KIND, "failed");
-                        router.send_presence(&contact, &watcher, typed(PresenceType::Unavailable));
+                        subscriber.links.metrics.subscription_restored(KIND, "failed");
+                        subscriber.links.send_presence(&contact, &watcher, typed(PresenceType::Unavailable));
                     }
                     // RFC 8048 §5.2: a refusal is `unsubscribed`.
-                    router.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+                    subscriber.links.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
                     None
                 }
             };
             if let Some(expires) = granted {
-                router
+                subscriber
                     .refresh_until_stopped(call_id, refresh_wait(expires), stop)
                     .await;
             }
@@ -296,27 +301,31 @@ impl Router {
         contact: &Jid,
         stop: &CancellationToken,
     ) {
-        let timer_n = self.sip.timers().timer_n();
-        let router = Arc::clone(self);
+        let timer_n = self.links.sip.timers().timer_n();
+        let subscriber = Arc::clone(self);
         let (call_id, watcher, contact, stop) = (
             call_id.to_owned(),
             watcher.clone(),
             contact.clone(),
             stop.clone(),
         );
-        self.tasks.spawn(async move {
+        self.links.tasks.spawn(async move {
             tokio::select! {
                 () = stop.cancelled() => return,
                 () = tokio::time::sleep(timer_n) => {}
             }
-            let silent = router
+            let silent = subscriber
                 .watches
                 .by_call_id
                 .get(&call_id)
                 .is_some_and(|w| !w.notified);
-            if silent && router.forget_watch(&call_id).is_some() {
+            if silent && subscriber.forget_watch(&call_id).is_some() {
                 info!(%call_id, "no NOTIFY within Timer N: SIP subscription failed");
-                router.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+                subscriber.links.send_presence(
+                    &contact,
+                    &watcher,
+                    typed(PresenceType::Unsubscribed),
+                );
             }
         });
     }
@@ -325,12 +334,12 @@ impl Router {
     /// second so that a large store does not flood the SIP network. A stored
     /// dialog still in time is refreshed in place (RFC 6665 §4.1.2.1); one that
     /// ran out, or whose refresh is refused, is replaced by a new SUBSCRIBE.
-    pub(crate) fn restore_watches(self: &Arc<Self>, rows: Vec<WatchRow>, per_sec: u32) {
+    pub(crate) fn restore(self: &Arc<Self>, rows: Vec<WatchRow>, per_sec: u32) {
         let spacing = Duration::from_secs(1) / per_sec.max(1);
         for (i, row) in rows.into_iter().enumerate() {
             let (Ok(watcher), Ok(contact)) = (Jid::parse(&row.watcher), Jid::parse(&row.contact))
             else {
-                self.store.delete_watch(&row.call_id);
+                self.links.store.delete_watch(&row.call_id);
                 continue;
             };
             let last = row.last_pidf.as_deref().and_then(|pidf| {
@@ -361,14 +370,14 @@ impl Router {
                 },
             );
             let delay = spacing * u32::try_from(i).unwrap_or(u32::MAX);
-            let router = Arc::clone(self);
+            let subscriber = Arc::clone(self);
             let call_id = row.call_id;
-            self.tasks.spawn(async move {
+            self.links.tasks.spawn(async move {
                 tokio::select! {
                     () = stop.cancelled() => return,
                     () = tokio::time::sleep(delay) => {}
                 }
-                router.resume_watch(call_id, stop).await;
+                subscriber.resume_watch(call_id, stop).await;
             });
         }
     }
@@ -380,7 +389,7 @@ impl Router {
             .get(&call_id)
             .is_some_and(|w| until_unix(w.expires_at) > Duration::from_secs(2));
         if in_time && self.refresh_once(&call_id).await.is_some() {
-            self.metrics.subscription_restored(KIND, "resumed");
+            self.links.metrics.subscription_restored(KIND, "resumed");
             let expires = self
                 .watches
                 .by_call_id
@@ -415,7 +424,7 @@ impl Router {
                 Some(expires) => wait = refresh_wait(expires),
                 None => {
                     if let Some(w) = self.forget_watch(&call_id) {
-                        self.send_presence(
+                        self.links.send_presence(
                             &w.contact,
                             &w.watcher,
                             typed(PresenceType::Unavailable),
@@ -430,18 +439,18 @@ impl Router {
     /// One in-dialog refresh; the granted expiry on a 2xx, `None` otherwise.
     async fn refresh_once(&self, call_id: &str) -> Option<u32> {
         let request = self.in_dialog_subscribe(call_id, REQUESTED_EXPIRES)?;
-        match self.sip.send_request(request).await {
+        match self.links.sip.send_request(request).await {
             Ok(r) if (200..300).contains(&r.status) => {
-                self.metrics.subscription_refresh("ok");
+                self.links.metrics.subscription_refresh("ok");
                 let expires = granted_expires(&r);
                 if let Some(mut w) = self.watches.by_call_id.get_mut(call_id) {
                     w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
-                    self.store.put_watch(w.row(call_id));
+                    self.links.store.put_watch(w.row(call_id));
                 }
                 Some(expires)
             }
             other => {
-                self.metrics.subscription_refresh("failed");
+                self.links.metrics.subscription_refresh("failed");
                 info!(%call_id, status = ?other.as_ref().map(|r| r.status), "SIP subscription refresh failed");
                 None
             }
@@ -450,7 +459,7 @@ impl Router {
 
     /// Drop a subscription from memory and from the store.
     fn forget_watch(&self, call_id: &str) -> Option<Watch> {
-        self.store.delete_watch(call_id);
+        self.links.store.delete_watch(call_id);
         self.watches.remove(call_id)
     }
 
@@ -477,40 +486,37 @@ impl Router {
         // The dialog stays until the terminating NOTIFY (RFC 6665 §4.4.1), or
         // for 32 s (Timer F) if none comes; the store forgets it now, so a
         // restart does not bring it back.
-        self.store.delete_watch(call_id);
+        self.links.store.delete_watch(call_id);
         self.watches
             .by_pair
             .remove(&(watcher.to_string(), contact.to_string()));
-        let router = Arc::clone(self);
+        let subscriber = Arc::clone(self);
         let call_id = call_id.to_owned();
-        self.tasks.spawn(async move {
+        self.links.tasks.spawn(async move {
             if let Some(request) = request {
-                let _ = router.sip.send_request(request).await;
+                let _ = subscriber.links.sip.send_request(request).await;
             }
-            router.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+            subscriber
+                .links
+                .send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
             // Not a tracked task: shutdown must not wait for this reaper.
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_secs(32)).await;
-                router.watches.remove(&call_id);
+                subscriber.watches.remove(&call_id);
             });
         });
     }
 
-    /// RFC 6665 §4.1.3, RFC 8048 §6.3: a NOTIFY in one of Parley's subscriptions.
-    pub(crate) fn sip_notify(&self, request: IncomingRequest) {
-        let call_id = request.call_id().to_owned();
-        let state = request
-            .header("Subscription-State")
-            .and_then(|s| SubscriptionState::parse(&s));
-        let body = request.body().to_vec();
-        let (_, responder) = request.into_responder();
-        // RFC 8048 §7.1: the NOTIFY a fetch triggered (RFC 6665 §4.4.3); it
-        // ends that dialog and touches no subscription.
-        let Some(body) = self.fetch_notify(&call_id, body) else {
-            responder.respond(200, None, vec![], None);
-            return;
-        };
-        let Some(mut w) = self.watches.by_call_id.get_mut(&call_id) else {
+    /// RFC 6665 §4.1.3, RFC 8048 §6.3: a NOTIFY in one of Parley's
+    /// subscriptions (a fetch's NOTIFY went to `fetch.rs` before this).
+    pub(crate) fn notify(
+        &self,
+        responder: Responder,
+        call_id: &str,
+        state: Option<SubscriptionState>,
+        body: Vec<u8>,
+    ) {
+        let Some(mut w) = self.watches.by_call_id.get_mut(call_id) else {
             // RFC 6665 §4.1.3: a NOTIFY matching no subscription gets 481.
             responder.respond(481, None, vec![], None);
             return;
@@ -525,7 +531,7 @@ impl Router {
             match pidf_body_to_xmpp(&body, &contact, &watcher) {
                 Ok(p) => p,
                 Err(e) => {
-                    self.metrics.error(e.kind());
+                    self.links.metrics.error(e.kind());
                     None
                 }
             }
@@ -533,7 +539,7 @@ impl Router {
         if let Some(p) = &presence {
             w.last = Some(p.clone());
             w.last_pidf = String::from_utf8(body).ok();
-            self.store.put_watch(w.row(&call_id));
+            self.links.store.put_watch(w.row(call_id));
         }
         let approved = w.owes_subscribed && state.as_ref().is_some_and(|s| s.state == "active");
         if approved {
@@ -542,32 +548,20 @@ impl Router {
         drop(w);
         if approved {
             // RFC 8048 §5.2.1: F14 `subscribed`, then F15 the presence.
-            self.send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
+            self.links
+                .send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
         }
         if let Some(p) = presence {
-            self.send_presence(&contact, &watcher, p);
+            self.links.send_presence(&contact, &watcher, p);
         }
         if state.is_some_and(|s| s.state == "terminated") {
             // The subscription ended on the SIP side: the watcher is told (RFC 8048 §5.2).
-            self.forget_watch(&call_id);
-            self.send_presence(&contact, &watcher, typed(PresenceType::Unavailable));
-            self.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+            self.forget_watch(call_id);
+            self.links
+                .send_presence(&contact, &watcher, typed(PresenceType::Unavailable));
+            self.links
+                .send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
         }
-    }
-
-    pub(crate) fn send_presence(&self, from: &Jid, to: &Jid, mut p: Presence) {
-        p.from = Some(from.to_string());
-        p.to = Some(to.to_string());
-        if let Err(e) = self.xmpp.try_send(Stanza::Presence(p)) {
-            self.metrics.error(e.kind());
-        }
-    }
-}
-
-pub(crate) fn typed(t: PresenceType) -> Presence {
-    Presence {
-        presence_type: Some(t),
-        ..Presence::default()
     }
 }
 

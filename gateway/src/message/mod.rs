@@ -1,0 +1,445 @@
+//! Page-mode messages both ways (RFC 7572): a SIP MESSAGE becomes a
+//! `<message/>` and is answered once the XMPP side has had its say; a
+//! `<message/>` becomes a SIP MESSAGE whose final response decides what the
+//! sender hears (RFC 7247 §7). Beside it, in this folder: receipts (RFC 5438
+//! ↔ XEP-0184/XEP-0333, `receipts.rs`), chat states (RFC 3994 ↔ XEP-0085,
+//! `chat_states.rs`), one conversation's order (`order.rs`) and RFC 7572's
+//! tables as code (`wire.rs`). The rules are `parley_mapping`'s; this module
+//! applies them to live transactions and stanzas.
+
+pub(crate) mod chat_states;
+pub(crate) mod order;
+pub(crate) mod receipts;
+pub(crate) mod wire;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use parley_mapping::error::{
+    JidScope, MappingError, message_error_to_sip, sip_status_to_stanza_error,
+    sip_timeout_stanza_error, unanswered_at_shutdown_stanza_error,
+};
+use parley_mapping::imdn::{self, Inbound};
+use parley_mapping::message::{self as im, MessageOptions, SipMessage};
+use parley_sip::{IncomingRequest, Responder, TransactionError};
+use parley_xmpp::stanza::{DefinedCondition, Message, MessageType, Stanza, StanzaError};
+
+use crate::links::Links;
+use crate::metrics::{Direction, Outcome};
+use crate::registry::{PendingSip, PendingXmpp, Refusable};
+use chat_states::Composing;
+use order::Lanes;
+use receipts::{Receipt, Receipts};
+use wire::{outgoing_message, sip_message_fields};
+
+/// Page-mode messaging's own state; the rest is in [`Links`].
+pub(crate) struct Messages {
+    links: Arc<Links>,
+    options: MessageOptions,
+    delivery_window: Duration,
+    send_chat_states: bool,
+    /// XEP-0184/XEP-0333 ↔ RFC 5438 (`messages.receipts`).
+    receipts: Receipts,
+    /// RFC 3994 §3.3: SIP composing indications that expire into `<paused/>`.
+    composing: Composing,
+    /// One conversation's MESSAGEs leave in order (`order.rs`).
+    lanes: Lanes,
+}
+
+/// `[messages]` as the handlers use it.
+pub(crate) struct MessageSettings {
+    /// RFC 7572 §5 options (`messages.xmpp_type`).
+    pub(crate) options: MessageOptions,
+    /// How long a SIP MESSAGE waits for an XMPP error before its 200.
+    pub(crate) delivery_window: Duration,
+    /// XEP-0085 → RFC 3994 (`messages.send_chat_states`).
+    pub(crate) send_chat_states: bool,
+    /// `messages.receipts`.
+    pub(crate) receipts: bool,
+}
+
+impl Messages {
+    pub(crate) fn new(links: Arc<Links>, settings: MessageSettings) -> Self {
+        Self {
+            receipts: Receipts::new(Arc::clone(&links), settings.receipts),
+            composing: Composing::new(Arc::clone(&links), settings.options.xmpp_type_chat),
+            options: settings.options,
+            delivery_window: settings.delivery_window,
+            send_chat_states: settings.send_chat_states,
+            lanes: Lanes::default(),
+            links,
+        }
+    }
+
+    /// RFC 7572 §5: SIP MESSAGE → `<message/>`, answered once the XMPP side has had its say.
+    pub(crate) fn sip_message(self: &Arc<Self>, request: IncomingRequest) {
+        let received = Instant::now();
+        let correlation = self.links.registry.next_correlation();
+        let parsed = sip_message_fields(&request);
+        let (_, responder) = request.into_responder();
+        // RFC 5438 §9: is it a notification, or an IM asking for one?
+        let mut imdn_request = None;
+        if let Ok(sip) = &parsed {
+            match imdn::inspect(
+                sip.content_type.as_deref(),
+                sip.content_encoding.as_deref(),
+                &sip.body,
+            ) {
+                Ok(Inbound::Notification(n)) => {
+                    self.receipts.sip_notification(correlation, sip, &n);
+                    // §12.1.2: answered like any MESSAGE, whatever it reports.
+                    responder.respond(200, None, vec![], None);
+                    return;
+                }
+                Ok(Inbound::Request(r)) => imdn_request = Some((sip.clone(), r)),
+                Ok(Inbound::Neither) => {}
+                Err(e) => {
+                    info!(correlation, error = %e, "malformed IMDN refused");
+                    self.links.metrics.error(e.kind());
+                    self.links.answer_sip(responder, &e.sip_answer());
+                    return;
+                }
+            }
+        }
+        let translated = match &parsed {
+            Ok(m) => im::to_xmpp(m, &self.links.mapper, &self.options),
+            Err(e) => Err(e.clone()),
+        };
+        let mut message = match translated {
+            Ok(m) => m,
+            Err(e) => {
+                let answer = e.sip_answer();
+                info!(correlation, error = %e, code = answer.status.code, "SIP MESSAGE refused");
+                self.links.metrics.error(e.kind());
+                self.links
+                    .metrics
+                    .message(Direction::SipToXmpp, Outcome::Rejected);
+                self.links.answer_sip(responder, &answer);
+                return;
+            }
+        };
+        let to_full_jid = message.to.as_deref().is_some_and(|to| to.contains('/'));
+        let stanza_id = format!("parley-{correlation:x}");
+        message.id = Some(stanza_id.clone());
+        if let Some((sip, request)) = imdn_request {
+            self.receipts
+                .ask_xmpp(&mut message, &stanza_id, &sip, request);
+        }
+        if let Ok(sip) = &parsed {
+            self.composing.note(sip, &message);
+        }
+        // One line ties the SIP Call-ID (carried as <thread/>) to the stanza id.
+        debug!(
+            correlation,
+            call_id = ?message.thread,
+            stanza_id = %stanza_id,
+            "SIP MESSAGE → XMPP"
+        );
+        if !self.links.xmpp.is_connected() {
+            // Handing the message to a queue nobody reads would make the 200 a lie.
+            self.links
+                .metrics
+                .message(Direction::SipToXmpp, Outcome::Unavailable);
+            respond_xmpp_unavailable(responder);
+            return;
+        }
+        self.links.registry.park_sip(
+            stanza_id.clone(),
+            PendingSip {
+                responder,
+                deadline: received + self.delivery_window,
+                received,
+                correlation,
+                to_full_jid,
+            },
+        );
+        match self.links.xmpp.try_send(Stanza::Message(message)) {
+            Ok(()) => {
+                self.links
+                    .metrics
+                    .translated(Direction::SipToXmpp, received.elapsed().as_secs_f64());
+            }
+            Err(e) => {
+                if let Some(p) = self.links.registry.take_sip(&stanza_id) {
+                    warn!(correlation, error = %e, "component queue refused the message");
+                    self.links.metrics.error(e.kind());
+                    self.links
+                        .metrics
+                        .message(Direction::SipToXmpp, Outcome::Unavailable);
+                    p.responder
+                        .respond(503, None, vec![("Retry-After".into(), "5".into())], None);
+                }
+            }
+        }
+    }
+
+    /// Close delivery windows that have passed: no error came back, so 200
+    /// (RFC 7572 §5); forget expired receipts, refusals and composing states.
+    pub(crate) fn reap(&self, now: Instant) {
+        self.lanes.reap();
+        self.receipts.reap(now);
+        self.composing.expire(now);
+        for (id, p) in self.links.registry.take_expired_sip(now) {
+            debug!(correlation = p.correlation, %id, "delivery window closed: 200");
+            self.links
+                .metrics
+                .message(Direction::SipToXmpp, Outcome::Delivered);
+            p.responder.respond(200, None, vec![], None);
+        }
+        self.gauges();
+    }
+
+    /// Answer every waiting SIP transaction now (shutdown). Their stanzas were
+    /// handed to the component queue, which is written out before the stream
+    /// closes, so they get their 200 (RFC 7572 §5) — unless the stream is
+    /// down: then the queue dies with the process, and the sender gets 503 +
+    /// Retry-After (RFC 3261 §21.5.4) to send again rather than a 200 that
+    /// would lose the message.
+    pub(crate) fn flush_pending(&self) {
+        let connected = self.links.xmpp.is_connected();
+        for (_, p) in self.links.registry.take_all_sip() {
+            if connected {
+                self.links
+                    .metrics
+                    .message(Direction::SipToXmpp, Outcome::Delivered);
+                p.responder.respond(200, None, vec![], None);
+            } else {
+                self.links
+                    .metrics
+                    .message(Direction::SipToXmpp, Outcome::Unavailable);
+                respond_xmpp_unavailable(p.responder);
+            }
+        }
+        self.gauges();
+    }
+
+    pub(crate) fn gauges(&self) {
+        self.links
+            .metrics
+            .registry_size("pending_sip", self.links.registry.pending_sip_len());
+        self.links
+            .metrics
+            .registry_size("pending_xmpp", self.links.registry.pending_xmpp_len());
+    }
+
+    /// RFC 7572 §4: `<message/>` → SIP MESSAGE; an error stanza answers one
+    /// Parley forwarded from SIP (RFC 7247 §7, Table 2).
+    pub(crate) fn xmpp_message(self: &Arc<Self>, message: Message) {
+        if message.message_type == Some(MessageType::Error) {
+            self.xmpp_message_error(message);
+            return;
+        }
+        let received = Instant::now();
+        let correlation = self.links.registry.next_correlation();
+        // XEP-0184 <received/>, XEP-0333 <displayed/> → RFC 5438 IMDN.
+        self.receipts.xmpp_acks(&message);
+        let sip = match im::to_sip(&message, &self.links.mapper) {
+            Ok(s) => s,
+            // A standalone chat state, receipt or marker has no text: it goes
+            // as isComposing (when on), its receipt went above as an IMDN, and
+            // bouncing every typing notification would flood the sender with errors.
+            Err(e) if !e.should_bounce() => {
+                match self.chat_state(&message) {
+                    Some(sip) => {
+                        self.send_sip_message(correlation, received, message, sip, true, None);
+                    }
+                    None => debug!(correlation, kind = e.kind(), "XMPP notification not sent"),
+                }
+                return;
+            }
+            Err(e) => {
+                info!(correlation, error = %e, "XMPP message refused");
+                self.links.metrics.error(e.kind());
+                self.links
+                    .metrics
+                    .message(Direction::XmppToSip, Outcome::Rejected);
+                // Issue 26 §3b: nothing is dropped in silence; what cannot be
+                // carried is counted by reason, and its sender told (below).
+                if let MappingError::NotCarried(reason) = &e {
+                    self.links.metrics.not_carried(*reason);
+                }
+                self.links.bounce(&message, e.stanza_error());
+                return;
+            }
+        };
+        let (sip, receipt) = self.receipts.with_imdn_request(&message, sip);
+        self.send_sip_message(correlation, received, message, sip, false, receipt);
+    }
+
+    /// RFC 3994 ↔ XEP-0085: a standalone chat state as isComposing, when enabled.
+    fn chat_state(&self, message: &Message) -> Option<SipMessage> {
+        if !self.send_chat_states {
+            return None;
+        }
+        im::chat_state_to_sip(message, &self.links.mapper)
+            .ok()
+            .flatten()
+            // RFC 3994 §4: after a 415 the composer "MUST cease transmitting".
+            .filter(|sip| !self.links.refused(&sip.to).iscomposing)
+    }
+
+    /// Send `sip` and report its outcome; a `silent` one (a chat state) never
+    /// produces an error stanza, since the sender sent no message to fail.
+    fn send_sip_message(
+        self: &Arc<Self>,
+        correlation: u64,
+        received: Instant,
+        message: Message,
+        sip: SipMessage,
+        silent: bool,
+        receipt: Option<Receipt>,
+    ) {
+        let request = outgoing_message(&sip);
+        let peer = sip.to.clone();
+        let key = self.links.registry.track_xmpp(PendingXmpp {
+            sender: message.from.clone().unwrap_or_default(),
+            stanza_id: message.id.clone(),
+            deadline: received + Duration::from_secs(32),
+        });
+        debug!(
+            correlation,
+            stanza_id = ?message.id,
+            call_id = ?sip.call_id,
+            "XMPP message → SIP MESSAGE"
+        );
+        self.links
+            .metrics
+            .translated(Direction::XmppToSip, received.elapsed().as_secs_f64());
+        // The place in the conversation is taken now, in hand-over order.
+        let sender = parley_xmpp::jid::bare(message.from.as_deref().unwrap_or_default());
+        let mut turn = self
+            .lanes
+            .next((sender.to_owned(), request.request_uri.clone()));
+        let messages = Arc::clone(self);
+        self.links.tasks.spawn(async move {
+            turn.wait().await;
+            let mut result = messages
+                .links
+                .sip
+                .send_request_in_order(request, turn.transmitted)
+                .await;
+            if let Some(receipt) = receipt {
+                result = messages.receipts.settle(correlation, receipt, result).await;
+            }
+            messages.links.registry.finish_xmpp(key);
+            if silent {
+                if matches!(&result, Ok(r) if r.status == 415) {
+                    messages.links.note_refusal(&peer, Refusable::IsComposing);
+                }
+                debug!(correlation, status = ?result.as_ref().map(|r| r.status), "chat state sent");
+            } else {
+                messages.sip_outcome(correlation, &message, result);
+            }
+            messages.gauges();
+        });
+        self.gauges();
+    }
+
+    /// RFC 7247 §7, Table 3: a SIP final response to an XMPP-originated message.
+    fn sip_outcome(
+        &self,
+        correlation: u64,
+        message: &Message,
+        result: Result<parley_sip::Response, TransactionError>,
+    ) {
+        match result {
+            Ok(r) if (200..300).contains(&r.status) => {
+                debug!(correlation, status = r.status, "SIP MESSAGE delivered");
+                self.links
+                    .metrics
+                    .message(Direction::XmppToSip, Outcome::Delivered);
+            }
+            Ok(r) => {
+                info!(correlation, status = r.status, "SIP MESSAGE failed");
+                self.links
+                    .metrics
+                    .message(Direction::XmppToSip, Outcome::Failed);
+                let contact = r.header("Contact");
+                self.links.bounce(
+                    message,
+                    sip_status_to_stanza_error(r.status, contact.as_deref()),
+                );
+            }
+            Err(TransactionError::Timeout) => {
+                info!(correlation, "SIP MESSAGE timed out");
+                self.links
+                    .metrics
+                    .message(Direction::XmppToSip, Outcome::TimedOut);
+                self.links.bounce(message, sip_timeout_stanza_error());
+            }
+            // Shutdown's grace period ran out before the peer answered.
+            Err(TransactionError::ShuttingDown) => {
+                info!(
+                    correlation,
+                    "SIP MESSAGE unanswered when the gateway stopped"
+                );
+                self.links
+                    .metrics
+                    .message(Direction::XmppToSip, Outcome::TimedOut);
+                self.links
+                    .bounce(message, unanswered_at_shutdown_stanza_error());
+            }
+            Err(e) => {
+                info!(correlation, error = %e, "SIP MESSAGE could not be sent");
+                self.links.metrics.error(e.kind());
+                self.links
+                    .metrics
+                    .message(Direction::XmppToSip, Outcome::Unavailable);
+                self.links.bounce(
+                    message,
+                    StanzaError::new(DefinedCondition::RemoteServerNotFound),
+                );
+            }
+        }
+    }
+
+    /// RFC 7247 §7, Table 2: an XMPP error for a message Parley forwarded from SIP.
+    fn xmpp_message_error(self: &Arc<Self>, message: Message) {
+        let Some(id) = message.id.as_deref() else {
+            return;
+        };
+        let Some(p) = self.links.registry.take_sip(id) else {
+            debug!(%id, "error for a message no longer waiting");
+            // Answered 200 already: a negative-delivery IMDN, if asked for.
+            self.receipts.late_xmpp_error(&message);
+            return;
+        };
+        // Answered with an error: RFC 5438 §12.1.3.1, no IMDN may follow.
+        self.receipts.forget(id);
+        let error = message
+            .error
+            .unwrap_or_else(|| StanzaError::new(DefinedCondition::UndefinedCondition));
+        let scope = if p.to_full_jid {
+            JidScope::Full
+        } else {
+            JidScope::Bare
+        };
+        let answer = message_error_to_sip(&error, scope, &self.links.mapper);
+        info!(
+            correlation = p.correlation,
+            condition = error.condition.name(),
+            code = answer.status.code,
+            "XMPP refused the message"
+        );
+        self.links
+            .metrics
+            .message(Direction::SipToXmpp, Outcome::Failed);
+        self.links.answer_sip(p.responder, &answer);
+        self.gauges();
+    }
+}
+
+/// 503 + Retry-After (RFC 3261 §21.5.4) for a MESSAGE whose stanza cannot
+/// reach the XMPP side (the component stream is down): a 200 would claim a
+/// hand-over that did not happen.
+fn respond_xmpp_unavailable(responder: Responder) {
+    responder.respond(
+        503,
+        Some("XMPP Server Unavailable"),
+        vec![("Retry-After".into(), "30".into())],
+        None,
+    );
+}
