@@ -88,7 +88,7 @@ impl SipAnswer {
     }
 
     /// A 301 or 302 sending the client to `contact`.
-    pub fn redirect(status: SipStatus, contact: SipAddress) -> Self {
+    pub(crate) fn redirect(status: SipStatus, contact: SipAddress) -> Self {
         Self {
             status,
             headers: vec![RequiredHeader::Contact(contact)],

@@ -339,7 +339,7 @@ pub fn stanza_error_to_sip(err: &StanzaError) -> SipStatus {
 }
 
 /// RFC 7247 §7.1, Table 2, with the bare/full choice of notes 1 and 2.
-pub fn stanza_error_to_sip_for(err: &StanzaError, scope: JidScope) -> SipStatus {
+pub(crate) fn stanza_error_to_sip_for(err: &StanzaError, scope: JidScope) -> SipStatus {
     use DefinedCondition as C;
     let full = scope == JidScope::Full;
     let code = match err.condition {
@@ -555,8 +555,10 @@ pub fn sip_status_to_stanza_error(code: u16, contact: Option<&str>) -> StanzaErr
     err
 }
 
-/// A timeout waiting for the XMPP side, as the SIP answer (design §3).
-pub const XMPP_TIMEOUT_STATUS: SipStatus = SipStatus::new(408);
+/// A timeout waiting for the XMPP side, as the SIP answer (design §3). Only
+/// the table's tests read it: the gateway does not use it.
+#[cfg(test)]
+pub(crate) const XMPP_TIMEOUT_STATUS: SipStatus = SipStatus::new(408);
 
 /// A timeout waiting for the SIP side, as the stanza error (design §3).
 pub fn sip_timeout_stanza_error() -> StanzaError {
@@ -594,9 +596,6 @@ pub fn stopping_stanza_error() -> StanzaError {
         ..StanzaError::new(DefinedCondition::ServiceUnavailable)
     }
 }
-
-/// RFC 3261 §21 reason phrases: the SIP crate's one table.
-pub use parley_sip::wire::status::reason_phrase;
 
 #[cfg(test)]
 mod tests {
