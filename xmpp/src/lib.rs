@@ -10,15 +10,27 @@
 //! [`service`]. The tokio driver [`component`] sits behind the `tokio` feature.
 
 /// XEP-0114 §2 / RFC 6120 §4.9: the crate's errors and stream error conditions.
-pub mod error;
+pub(crate) mod error;
 /// XEP-0114 §2: the handshake hash.
-pub mod handshake;
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
+pub(crate) mod handshake;
 /// RFC 7622 §3: splitting JIDs.
 pub mod jid;
 /// XEP-0114 §2: outgoing-stanza rules and the retry slot.
-pub mod queue;
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
+pub(crate) mod queue;
 /// Reconnect backoff with jitter.
-pub mod reconnect;
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
+pub(crate) mod reconnect;
 /// XEP-0030, XEP-0199, RFC 6120 §8.4: what the component answers itself.
 pub mod service;
 /// RFC 6120 §8: typed stanzas (data only).
@@ -27,6 +39,7 @@ pub mod stanza;
 pub mod stream;
 
 /// Entry points for fuzz targets (`fuzz/`): never panic on any input.
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 
 /// XEP-0114: the tokio driver (connection, handshake, keepalive, reconnect).
@@ -38,6 +51,4 @@ pub use queue::SendError;
 pub use stanza::Stanza;
 
 #[cfg(feature = "tokio")]
-pub use component::{
-    ComponentConfig, ComponentEvent, ComponentHandle, ComponentStats, StanzaCounts, spawn,
-};
+pub use component::{ComponentConfig, ComponentEvent, ComponentHandle, ComponentStats, spawn};
