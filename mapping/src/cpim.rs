@@ -2,7 +2,7 @@
 //! (`message/cpim`): message headers, a blank line, then one MIME entity.
 //!
 //! Header values are kept exactly as received (§2.2: "Message processors
-//! MUST preserve all octets of all headers"); [`CpimHeader::value`] gives the
+//! MUST preserve all octets of all headers"); [`CpimHeader::value`](crate::cpim::CpimHeader::value) gives the
 //! §2.3 unescaped text.
 
 use crate::error::MappingError;

@@ -415,12 +415,12 @@ pub(crate) fn stanza_error_to_sip_for(err: &StanzaError, scope: JidScope) -> Sip
 }
 
 /// RFC 7247 §7.1, Table 2, as the complete answer to a SIP MESSAGE that the
-/// XMPP side refused with `err`: the status of [`stanza_error_to_sip_for`]
+/// XMPP side refused with `err`: the status of `stanza_error_to_sip_for`
 /// and the header fields it needs.
 ///
 /// - 301/302: the address in `<gone/>`/`<redirect/>` (RFC 6120 §8.3.3.5,
 ///   §8.3.3.14: "a URI or IRI", "typically an XMPP IRI") becomes the Contact,
-///   mapped per RFC 7247 §6 by `mapper` ([`AddressMapper::new_address_to_sip`]).
+///   mapped per RFC 7247 §6 by `mapper` (`AddressMapper::new_address_to_sip`).
 /// - `<gone/>` whose address cannot be written as a SIP URI: 410. Note 3
 ///   wants 301 whenever an address is given, but a 301 without a SIP Contact
 ///   gives the client nothing to "retry at the new address given by the

@@ -5,6 +5,18 @@
 //! stanzas, SIP bodies) and returns parsed values; the one place that decides
 //! what a peer hears on failure is [`error`]. It does no I/O, no async, reads
 //! no clock and draws no random numbers: ids and times are arguments.
+//!
+//! What it offers:
+//! - Addresses: [`AddressMapper`] (`sip_user_to_jid`, `sip_target_to_jid`,
+//!   `xmpp_user_to_sip`, `jid_to_sip_user`) over [`SipAddress`] and [`Jid`].
+//! - Messages: [`message::to_xmpp`] / [`message::to_sip`] between
+//!   [`SipMessage`] and `<message/>`; receipts in [`imdn`], chat states in
+//!   [`iscomposing`], encrypted payloads in [`encryption`], [`cpim`] wrappers.
+//! - Presence: [`presence::pidf_body_to_xmpp`] / [`presence::to_pidf`] over
+//!   [`pidf::Pidf`].
+//! - Failures: [`MappingError`] and the RFC 7247 §7 tables in [`error`]
+//!   (`message_error_to_sip`, `sip_status_to_stanza_error`, …).
+//! - `fuzzing::*` behind the `fuzzing` feature.
 
 /// RFC 7247 §6: SIP/SIPS/tel/im/pres URIs ↔ JIDs.
 pub mod address;

@@ -208,7 +208,7 @@ impl Activity {
 }
 
 impl Pidf {
-    /// Parse a PIDF document (bounded: see [`crate::xml`]).
+    /// Parse a PIDF document (bounded and DTD-free: the crate's `xml` module).
     pub fn parse(bytes: &[u8]) -> Result<Self, MappingError> {
         let root = xml::parse(bytes, Limits::default())
             .map_err(|reason| MappingError::MalformedPidf { reason })?;

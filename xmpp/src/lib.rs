@@ -6,8 +6,21 @@
 //! takes typed stanzas down. It knows nothing about SIP, and it does not
 //! prepare or map addresses (that is `parley-mapping`'s job).
 //!
-//! Sans-IO core: [`stream`], [`stanza`], [`handshake`], [`queue`],
-//! [`service`]. The tokio driver [`component`] sits behind the `tokio` feature.
+//! What it offers:
+//! - [`spawn`]`(`[`ComponentConfig`]`, shutdown)` starts the driver and returns a
+//!   [`ComponentHandle`] (`try_send`, `send`, `is_connected`, `stats`,
+//!   `closed`) and a channel of [`ComponentEvent`]s (behind the `tokio`
+//!   feature, on by default).
+//! - [`Stanza`] and the typed values in [`stanza`] (`Message`, `Presence`,
+//!   `Iq`, `Element`, `StanzaError`), with `write_to`/`to_xml` and
+//!   `error_reply`.
+//! - [`stream::parse_bytes`]: the sans-IO stream parser over a byte slice.
+//! - [`jid::bare`], [`jid::is_within`], [`service::NS_DISCO_INFO`].
+//! - Errors: [`Error`], [`SendError`]; `fuzzing::*` behind the `fuzzing`
+//!   feature.
+//!
+//! Inside, the sans-IO core (`stream`, `stanza`, `handshake`, `queue`,
+//! `service`) knows no sockets; the tokio driver [`component`] runs it.
 
 /// XEP-0114 §2 / RFC 6120 §4.9: the crate's errors and stream error conditions.
 pub(crate) mod error;

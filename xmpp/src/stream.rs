@@ -1,11 +1,11 @@
 //! RFC 6120 §4 / XEP-0114 §2: the component's XML stream, sans I/O.
 //!
-//! [`StreamParser`] turns quick-xml events into [`StreamItem`]s (the server's
+//! `StreamParser` turns quick-xml events into [`StreamItem`](crate::stream::StreamItem)s (the server's
 //! stream header, `<handshake/>`, typed stanzas, stream errors, the closing
 //! tag) and enforces what quick-xml does not (`../shared/crates.md` §5):
 //! no DTD, comments, PIs or non-predefined entities (RFC 6120 §11.1), UTF-8
 //! only (§11.6), a stanza size limit and a nesting-depth limit. The driver
-//! (`component.rs`) feeds it from quick-xml's async reader; [`parse_bytes`]
+//! (`component.rs`) feeds it from quick-xml's async reader; [`parse_bytes`](crate::stream::parse_bytes)
 //! feeds it from a byte slice for tests, fuzzing and benchmarks.
 //!
 //! What it does not do: the reader's own buffer grows until an event is
