@@ -169,7 +169,7 @@ impl AddressMapper {
     ///
     /// Anything else (another scheme, a domain without user) is an error: it
     /// cannot be a SIP Contact.
-    pub fn new_address_to_sip(&self, address: &str) -> Result<SipAddress, MappingError> {
+    pub(crate) fn new_address_to_sip(&self, address: &str) -> Result<SipAddress, MappingError> {
         let address = address.trim();
         let scheme = address
             .split_once(':')

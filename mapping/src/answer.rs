@@ -65,17 +65,18 @@ pub enum RequiredHeader {
     /// to (§20.10 `Contact`, always in name-addr form).
     Contact(SipAddress),
     /// RFC 3261 §21.4.13: a 415 "MUST return a list of acceptable formats";
-    /// [`crate::body::ACCEPT`].
+    /// the list Parley takes (`body::ACCEPT`).
     Accept,
     /// RFC 3261 §21.4.13, when the content coding was the problem;
-    /// [`crate::body::ACCEPT_ENCODING`].
+    /// the codings Parley undoes (`body::ACCEPT_ENCODING`).
     AcceptEncoding,
 }
 
 impl SipAnswer {
     /// `status` with the header fields its code requires by itself: 401 →
     /// WWW-Authenticate, 405 → Allow, 407 → Proxy-Authenticate, 415 → Accept.
-    /// A 3xx needs an address: [`SipAnswer::redirect`].
+    /// A 3xx needs an address (`SipAnswer::redirect`, which
+    /// [`crate::error::message_error_to_sip`] uses).
     pub fn new(status: SipStatus) -> Self {
         let headers = match status.code {
             401 => vec![RequiredHeader::WwwAuthenticate],
@@ -88,7 +89,7 @@ impl SipAnswer {
     }
 
     /// A 301 or 302 sending the client to `contact`.
-    pub fn redirect(status: SipStatus, contact: SipAddress) -> Self {
+    pub(crate) fn redirect(status: SipStatus, contact: SipAddress) -> Self {
         Self {
             status,
             headers: vec![RequiredHeader::Contact(contact)],

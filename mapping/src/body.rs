@@ -12,21 +12,21 @@ use crate::iscomposing::IsComposing;
 use crate::media_type::MediaType;
 
 /// Bound on a body after inflating (design §5: every input has a bound).
-pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// The media types Parley takes in a SIP MESSAGE, as a 415 lists them (RFC
 /// 3261 §21.4.13, §20.1): what [`decode`] translates, and `message/imdn+xml`,
 /// an RFC 5438 notification that `imdn::inspect` reads bare.
-pub const ACCEPT: &str =
+pub(crate) const ACCEPT: &str =
     "text/plain, text/html, message/cpim, message/imdn+xml, application/im-iscomposing+xml";
 
 /// The content codings [`decode_content_coding`] undoes, as a 415 for an
 /// unknown coding lists them (RFC 3261 §21.4.13, §20.2).
-pub const ACCEPT_ENCODING: &str = "gzip, deflate, identity";
+pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, identity";
 
 /// What a SIP body becomes on the XMPP side.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Content {
+pub(crate) struct Content {
     /// The plain text for `<body/>`; `None` for a notification without text
     /// (an RFC 3994 isComposing indication).
     pub text: Option<String>,
@@ -38,7 +38,7 @@ pub struct Content {
 }
 
 /// Decode a body: undo the content coding, then translate by media type.
-pub fn decode(
+pub(crate) fn decode(
     content_type: Option<&str>,
     content_encoding: Option<&str>,
     raw: &[u8],
@@ -102,7 +102,7 @@ fn decode_media(media: &MediaType, bytes: &[u8]) -> Result<Content, MappingError
 /// RFC 3261 §20.12: `Content-Encoding`. `deflate` is what linphone sends
 /// (real-clients/linphone-5.1-iscomposing.sip); it is the zlib format of RFC
 /// 1950 by the HTTP definition, but raw RFC 1951 streams occur too.
-pub fn decode_content_coding<'a>(
+pub(crate) fn decode_content_coding<'a>(
     encoding: Option<&str>,
     raw: &'a [u8],
 ) -> Result<std::borrow::Cow<'a, [u8]>, MappingError> {
@@ -154,7 +154,7 @@ fn inflate_bounded(reader: impl Read) -> Result<Vec<u8>, MappingError> {
 /// Decode text in `charset` (default UTF-8, RFC 3261 §7.4.1 via RFC 2046
 /// would say US-ASCII, but every real client means UTF-8). Unknown charsets
 /// are 415; bytes invalid in the charset, or characters XML cannot carry, 400.
-pub fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> Result<String, MappingError> {
+pub(crate) fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> Result<String, MappingError> {
     let encoding = match charset {
         None => encoding_rs::UTF_8,
         Some(label) => encoding_rs::Encoding::for_label(label.trim().as_bytes())
@@ -174,7 +174,7 @@ pub fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> Result<String, Map
 }
 
 /// XML 1.0 §2.2 `Char`.
-pub fn is_xml_char(c: char) -> bool {
+pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 

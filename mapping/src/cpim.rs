@@ -2,16 +2,16 @@
 //! (`message/cpim`): message headers, a blank line, then one MIME entity.
 //!
 //! Header values are kept exactly as received (§2.2: "Message processors
-//! MUST preserve all octets of all headers"); [`CpimHeader::value`] gives the
+//! MUST preserve all octets of all headers"); [`CpimHeader::value`](crate::cpim::CpimHeader::value) gives the
 //! §2.3 unescaped text.
 
 use crate::error::MappingError;
 
 /// Bound on the number of message plus content headers (design §5).
-pub const MAX_HEADERS: usize = 128;
+pub(crate) const MAX_HEADERS: usize = 128;
 
 /// The namespace of the RFC 3862 §4 headers.
-pub const NS_CPIM_HEADERS: &str = "urn:ietf:params:cpim-headers:";
+pub(crate) const NS_CPIM_HEADERS: &str = "urn:ietf:params:cpim-headers:";
 
 /// One message header line `Name:;params Value` (RFC 3862 §3.6).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,7 +223,7 @@ impl CpimMessage {
 
     /// Headers called `name` in namespace `ns` (§3.4: prefixes bound with `NS:`
     /// before use; a prefix-less name is in the default namespace).
-    pub fn headers_in(&self, ns: &str, name: &str) -> Vec<&CpimHeader> {
+    pub(crate) fn headers_in(&self, ns: &str, name: &str) -> Vec<&CpimHeader> {
         let mut default_ns = NS_CPIM_HEADERS.to_owned();
         let mut prefixes: Vec<(String, String)> = Vec::new();
         self.headers

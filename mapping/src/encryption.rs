@@ -16,7 +16,7 @@
 //!
 //! RFC 3923 `<e2e/>` is a different case: S/MIME that a gateway "MUST"
 //! pass on unaltered to the non-XMPP side (§8). Parley does not carry it yet;
-//! until it does, [`has_rfc3923_e2e`] lets the sender be told.
+//! until it does, `has_rfc3923_e2e` lets the sender be told.
 //!
 //! What this module does not do: decrypt, verify, or look inside any of these
 //! payloads. It only reads element names and namespaces.
@@ -24,15 +24,15 @@
 use parley_xmpp::stanza::Element;
 
 /// XEP-0384 (current): `<encrypted xmlns='urn:xmpp:omemo:2'/>`.
-pub const NS_OMEMO: &str = "urn:xmpp:omemo:2";
+pub(crate) const NS_OMEMO: &str = "urn:xmpp:omemo:2";
 /// XEP-0384 (from 0.2, the deployed one): `<encrypted xmlns='eu.siacs.conversations.axolotl'/>`.
-pub const NS_OMEMO_AXOLOTL: &str = "eu.siacs.conversations.axolotl";
+pub(crate) const NS_OMEMO_AXOLOTL: &str = "eu.siacs.conversations.axolotl";
 /// XEP-0373: `<openpgp xmlns='urn:xmpp:openpgp:0'/>`.
-pub const NS_OPENPGP: &str = "urn:xmpp:openpgp:0";
+pub(crate) const NS_OPENPGP: &str = "urn:xmpp:openpgp:0";
 /// XEP-0027: `<x xmlns='jabber:x:encrypted'/>`.
-pub const NS_LEGACY_OPENPGP: &str = "jabber:x:encrypted";
+pub(crate) const NS_LEGACY_OPENPGP: &str = "jabber:x:encrypted";
 /// RFC 3923 §9: `<e2e xmlns='urn:ietf:params:xml:ns:xmpp-e2e'/>`.
-pub const NS_E2E: &str = "urn:ietf:params:xml:ns:xmpp-e2e";
+pub(crate) const NS_E2E: &str = "urn:ietf:params:xml:ns:xmpp-e2e";
 
 /// An end-to-end encryption scheme for XMPP clients only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -72,7 +72,7 @@ pub fn encryption(payloads: &[Element]) -> Option<Encryption> {
 }
 
 /// Whether a message carries an RFC 3923 `<e2e/>` payload (§3.1 step 3).
-pub fn has_rfc3923_e2e(payloads: &[Element]) -> bool {
+pub(crate) fn has_rfc3923_e2e(payloads: &[Element]) -> bool {
     payloads.iter().any(|e| e.name == "e2e" && e.ns == NS_E2E)
 }
 

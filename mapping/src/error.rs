@@ -339,7 +339,7 @@ pub fn stanza_error_to_sip(err: &StanzaError) -> SipStatus {
 }
 
 /// RFC 7247 §7.1, Table 2, with the bare/full choice of notes 1 and 2.
-pub fn stanza_error_to_sip_for(err: &StanzaError, scope: JidScope) -> SipStatus {
+pub(crate) fn stanza_error_to_sip_for(err: &StanzaError, scope: JidScope) -> SipStatus {
     use DefinedCondition as C;
     let full = scope == JidScope::Full;
     let code = match err.condition {
@@ -415,12 +415,12 @@ pub fn stanza_error_to_sip_for(err: &StanzaError, scope: JidScope) -> SipStatus 
 }
 
 /// RFC 7247 §7.1, Table 2, as the complete answer to a SIP MESSAGE that the
-/// XMPP side refused with `err`: the status of [`stanza_error_to_sip_for`]
+/// XMPP side refused with `err`: the status of `stanza_error_to_sip_for`
 /// and the header fields it needs.
 ///
 /// - 301/302: the address in `<gone/>`/`<redirect/>` (RFC 6120 §8.3.3.5,
 ///   §8.3.3.14: "a URI or IRI", "typically an XMPP IRI") becomes the Contact,
-///   mapped per RFC 7247 §6 by `mapper` ([`AddressMapper::new_address_to_sip`]).
+///   mapped per RFC 7247 §6 by `mapper` (`AddressMapper::new_address_to_sip`).
 /// - `<gone/>` whose address cannot be written as a SIP URI: 410. Note 3
 ///   wants 301 whenever an address is given, but a 301 without a SIP Contact
 ///   gives the client nothing to "retry at the new address given by the
@@ -555,8 +555,10 @@ pub fn sip_status_to_stanza_error(code: u16, contact: Option<&str>) -> StanzaErr
     err
 }
 
-/// A timeout waiting for the XMPP side, as the SIP answer (design §3).
-pub const XMPP_TIMEOUT_STATUS: SipStatus = SipStatus::new(408);
+/// A timeout waiting for the XMPP side, as the SIP answer (design §3). Only
+/// the table's tests read it: the gateway does not use it.
+#[cfg(test)]
+pub(crate) const XMPP_TIMEOUT_STATUS: SipStatus = SipStatus::new(408);
 
 /// A timeout waiting for the SIP side, as the stanza error (design §3).
 pub fn sip_timeout_stanza_error() -> StanzaError {
@@ -594,9 +596,6 @@ pub fn stopping_stanza_error() -> StanzaError {
         ..StanzaError::new(DefinedCondition::ServiceUnavailable)
     }
 }
-
-/// RFC 3261 §21 reason phrases: the SIP crate's one table.
-pub use parley_sip::wire::status::reason_phrase;
 
 #[cfg(test)]
 mod tests {

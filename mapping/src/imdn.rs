@@ -22,13 +22,13 @@ use crate::media_type::MediaType;
 use crate::xml::{self, Limits, escape_text};
 
 /// RFC 5438 §6.1: the namespace of the IMDN CPIM headers.
-pub const NS_IMDN_HEADERS: &str = "urn:ietf:params:imdn";
+pub(crate) const NS_IMDN_HEADERS: &str = "urn:ietf:params:imdn";
 /// RFC 5438 §11.1: the namespace of the IMDN document.
-pub const NS_IMDN: &str = "urn:ietf:params:xml:ns:imdn";
+pub(crate) const NS_IMDN: &str = "urn:ietf:params:xml:ns:imdn";
 /// RFC 5438 §11.1.8: the media type of the IMDN document.
-pub const CONTENT_TYPE: &str = "message/imdn+xml";
+pub(crate) const CONTENT_TYPE: &str = "message/imdn+xml";
 /// RFC 5438 §6.1: the prefix this module binds to [`NS_IMDN_HEADERS`].
-pub const PREFIX: &str = "imdn";
+pub(crate) const PREFIX: &str = "imdn";
 /// XEP-0184 §8: the receipts namespace (`<request/>`, `<received id/>`).
 pub const NS_RECEIPTS: &str = "urn:xmpp:receipts";
 /// XEP-0333: the chat markers namespace (`<markable/>`, `<displayed id/>`).
@@ -164,7 +164,7 @@ impl DispositionRequest {
     }
 
     /// The header value, in the §10 order.
-    pub fn to_header_value(&self) -> String {
+    pub(crate) fn to_header_value(self) -> String {
         let names = [
             (self.positive_delivery, "positive-delivery"),
             (self.negative_delivery, "negative-delivery"),
@@ -316,7 +316,7 @@ impl ImdnRequest {
     /// no Message-ID (§6.3: MUST be present to get an IMDN), nothing is
     /// requested, or the message is itself an IMDN (§7.2.1: "An IM Sender
     /// MUST ignore a delivery notification request in an IMDN").
-    pub fn from_cpim(cpim: &CpimMessage) -> Option<Self> {
+    pub(crate) fn from_cpim(cpim: &CpimMessage) -> Option<Self> {
         if is_notification(cpim) {
             return None;
         }

@@ -15,11 +15,11 @@ use crate::media_type::MediaType;
 use crate::xml::{self, Limits, escape_text};
 
 /// RFC 3994 §6: the isComposing namespace.
-pub const NS_ISCOMPOSING: &str = "urn:ietf:params:xml:ns:im-iscomposing";
+pub(crate) const NS_ISCOMPOSING: &str = "urn:ietf:params:xml:ns:im-iscomposing";
 /// XEP-0085: chat state notifications.
 pub const NS_CHATSTATES: &str = "http://jabber.org/protocol/chatstates";
 /// RFC 3994 §8.1: the media type.
-pub const CONTENT_TYPE: &str = "application/im-iscomposing+xml";
+pub(crate) const CONTENT_TYPE: &str = "application/im-iscomposing+xml";
 
 /// RFC 3994 §3.2: the composer's state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -121,7 +121,7 @@ impl IsComposing {
     }
 
     /// The XEP-0085 chat state element for this indication.
-    pub fn to_chat_state(&self) -> Element {
+    pub(crate) fn to_chat_state(&self) -> Element {
         let name = match self.state {
             ComposingState::Active => "composing",
             ComposingState::Idle => "paused",
@@ -135,7 +135,7 @@ impl IsComposing {
     /// once), and RFC 3994 §3.2 says a composer "MAY decide not to send
     /// active-state refresh messages at all. This is indicated by omitting the
     /// refresh interval" — the receiver then assumes idle after 120 s.
-    pub fn from_chat_state(e: &Element) -> Option<Self> {
+    pub(crate) fn from_chat_state(e: &Element) -> Option<Self> {
         if e.ns != NS_CHATSTATES {
             return None;
         }

@@ -9,7 +9,7 @@ use precis_profiles::{OpaqueString, UsernameCaseMapped};
 use crate::error::{AddressPart, MappingError};
 
 /// RFC 7622 §3.1: each part of a JID is at most 1023 octets once prepared.
-pub const MAX_PART_LEN: usize = 1023;
+pub(crate) const MAX_PART_LEN: usize = 1023;
 
 /// An XMPP address `localpart@domainpart/resourcepart`, each part prepared
 /// and enforced per RFC 7622 §3 (so two equal JIDs compare equal with `==`).
@@ -79,15 +79,6 @@ impl Jid {
     /// Whether this JID has a resourcepart ("full JID").
     pub fn is_full(&self) -> bool {
         self.resource.is_some()
-    }
-
-    /// The same bare JID with `resource` as its resourcepart.
-    pub fn with_resource(&self, resource: &str) -> Result<Jid, MappingError> {
-        Ok(Jid {
-            local: self.local.clone(),
-            domain: self.domain.clone(),
-            resource: Some(prepare_resourcepart(resource)?),
-        })
     }
 }
 

@@ -9,7 +9,7 @@ use crate::error::MappingError;
 /// (they are case-insensitive, RFC 2045 §5.1); parameter values keep their
 /// case, with surrounding quotes removed.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct MediaType {
+pub(crate) struct MediaType {
     /// Top-level type, e.g. `text`.
     pub type_: String,
     /// Subtype, e.g. `plain`.
@@ -20,7 +20,7 @@ pub struct MediaType {
 
 impl MediaType {
     /// `text/plain;charset=UTF-8`, what Parley sends.
-    pub fn text_plain_utf8() -> Self {
+    pub(crate) fn text_plain_utf8() -> Self {
         Self {
             type_: "text".into(),
             subtype: "plain".into(),
@@ -29,7 +29,7 @@ impl MediaType {
     }
 
     /// Parse a Content-Type header value.
-    pub fn parse(value: &str) -> Result<Self, MappingError> {
+    pub(crate) fn parse(value: &str) -> Result<Self, MappingError> {
         let bad = MappingError::UnsupportedMediaType;
         let mut parts = split_params(value).into_iter();
         let essence = parts.next().unwrap_or_default();
@@ -64,12 +64,12 @@ impl MediaType {
     }
 
     /// Whether this is `type_/subtype`.
-    pub fn is(&self, type_: &str, subtype: &str) -> bool {
+    pub(crate) fn is(&self, type_: &str, subtype: &str) -> bool {
         self.type_ == type_ && self.subtype == subtype
     }
 
     /// The value of parameter `name` (lowercase).
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.params
             .iter()
             .find(|(n, _)| n == name)
@@ -77,7 +77,7 @@ impl MediaType {
     }
 
     /// The `charset` parameter.
-    pub fn charset(&self) -> Option<&str> {
+    pub(crate) fn charset(&self) -> Option<&str> {
         self.param("charset")
     }
 }

@@ -15,12 +15,6 @@ use crate::imdn::{NS_CHAT_MARKERS, NS_RECEIPTS};
 use crate::iscomposing::{self, IsComposing, NS_CHATSTATES};
 use crate::media_type::MediaType;
 
-/// RFC 3428 §8: a MESSAGE outside a session must not exceed 1300 bytes when
-/// the path MTU is unknown; above it, a stream transport or, from XMPP,
-/// `<policy-violation/>` (RFC 7572 §6). The gateway applies it, knowing the
-/// transport; the full request size is only known once it is serialized.
-pub const PAGE_MODE_LIMIT: usize = 1300;
-
 /// The fields of a SIP MESSAGE that RFC 7572 maps, as neutral data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SipMessage {

@@ -13,13 +13,13 @@ use crate::error::MappingError;
 use crate::xml::{self, Limits, children_in, escape_attr, escape_text};
 
 /// RFC 3863 §4.1.1: the PIDF namespace.
-pub const NS_PIDF: &str = "urn:ietf:params:xml:ns:pidf";
+pub(crate) const NS_PIDF: &str = "urn:ietf:params:xml:ns:pidf";
 /// RFC 4479 §7: the data model namespace (`<dm:person>`).
-pub const NS_DATA_MODEL: &str = "urn:ietf:params:xml:ns:pidf:data-model";
+pub(crate) const NS_DATA_MODEL: &str = "urn:ietf:params:xml:ns:pidf:data-model";
 /// RFC 4480 §5.1: the RPID namespace.
-pub const NS_RPID: &str = "urn:ietf:params:xml:ns:pidf:rpid";
+pub(crate) const NS_RPID: &str = "urn:ietf:params:xml:ns:pidf:rpid";
 /// RFC 8048 §6.2 note 7: `<show/>` qualified by `jabber:client`.
-pub const NS_JABBER_CLIENT: &str = "jabber:client";
+pub(crate) const NS_JABBER_CLIENT: &str = "jabber:client";
 
 /// A PIDF document.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -208,7 +208,7 @@ impl Activity {
 }
 
 impl Pidf {
-    /// Parse a PIDF document (bounded: see [`crate::xml`]).
+    /// Parse a PIDF document (bounded and DTD-free: the crate's `xml` module).
     pub fn parse(bytes: &[u8]) -> Result<Self, MappingError> {
         let root = xml::parse(bytes, Limits::default())
             .map_err(|reason| MappingError::MalformedPidf { reason })?;
@@ -216,7 +216,7 @@ impl Pidf {
     }
 
     /// Read a parsed `<presence>` element.
-    pub fn from_element(root: &Element) -> Result<Self, MappingError> {
+    pub(crate) fn from_element(root: &Element) -> Result<Self, MappingError> {
         if root.name != "presence" || root.ns != NS_PIDF {
             return Err(MappingError::MalformedPidf {
                 reason: "root is not a PIDF <presence>",

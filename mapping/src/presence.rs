@@ -155,7 +155,7 @@ pub fn pidf_body_to_xmpp(
 
 /// RPID activities → `<show/>`: the least available wins (dnd, then xa,
 /// then away); activities that do not limit availability map to nothing.
-pub fn show_for<'a>(activities: impl IntoIterator<Item = &'a Activity>) -> Option<Show> {
+pub(crate) fn show_for<'a>(activities: impl IntoIterator<Item = &'a Activity>) -> Option<Show> {
     activities
         .into_iter()
         .filter_map(|a| match a {
@@ -186,7 +186,7 @@ pub fn show_for<'a>(activities: impl IntoIterator<Item = &'a Activity>) -> Optio
 }
 
 /// `<show/>` → the RPID activity closest to it (`chat` has none).
-pub fn activity_for(show: Show) -> Option<Activity> {
+pub(crate) fn activity_for(show: Show) -> Option<Activity> {
     match show {
         Show::Away => Some(Activity::Away),
         Show::Xa => Some(Activity::Vacation),
@@ -208,13 +208,13 @@ fn show_rank(show: Option<Show>) -> u8 {
 
 /// RFC 8048 §6.2 note 6: 0 → 0, 127 → 1, in between unique thousandths
 /// (1 → 0.007, 2 → 0.015, 126 → 0.992, as the RFC's example).
-pub fn priority_to_pidf(priority: i8) -> u16 {
+pub(crate) fn priority_to_pidf(priority: i8) -> u16 {
     let p = u32::try_from(priority.max(0)).unwrap_or(0);
     u16::try_from(p * 1000 / 127).unwrap_or(1000)
 }
 
 /// The inverse of [`priority_to_pidf`] (exact on its image).
-pub fn priority_from_pidf(thousandths: u16) -> i8 {
+pub(crate) fn priority_from_pidf(thousandths: u16) -> i8 {
     let t = u32::from(thousandths.min(1000));
     i8::try_from((t * 127).div_ceil(1000)).unwrap_or(i8::MAX)
 }

@@ -67,8 +67,9 @@ impl SipAddress {
         }
     }
 
-    /// The scheme name, lowercase.
-    pub fn scheme(&self) -> &'static str {
+    /// The scheme name, lowercase (only the tests ask for it).
+    #[cfg(test)]
+    pub(crate) fn scheme(&self) -> &'static str {
         match self {
             Self::Sip(_) => "sip",
             Self::Sips(_) => "sips",
@@ -97,7 +98,7 @@ impl SipAddress {
     }
 
     /// The `gr` parameter (RFC 5627), if it has a value.
-    pub fn gruu(&self) -> Option<String> {
+    pub(crate) fn gruu(&self) -> Option<String> {
         match self {
             Self::Sip(u) | Self::Sips(u) => gruu(u),
             _ => None,

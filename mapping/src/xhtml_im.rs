@@ -14,9 +14,9 @@ use crate::body::is_xml_char;
 use crate::error::MappingError;
 
 /// XEP-0071 wrapper namespace.
-pub const NS_XHTML_IM: &str = "http://jabber.org/protocol/xhtml-im";
+pub(crate) const NS_XHTML_IM: &str = "http://jabber.org/protocol/xhtml-im";
 /// The XHTML namespace of the inner `<body/>`.
-pub const NS_XHTML: &str = "http://www.w3.org/1999/xhtml";
+pub(crate) const NS_XHTML: &str = "http://www.w3.org/1999/xhtml";
 
 /// Nesting bound; deeper tags are unwrapped (design §5: every input has a bound).
 const MAX_DEPTH: usize = 32;
@@ -36,7 +36,7 @@ const STYLE_PROPERTIES: [&str; 10] = [
 ];
 
 /// The plain text and the `<html xmlns='…xhtml-im'>` payload for an HTML body.
-pub fn from_html(html: &str) -> Result<(String, Element), MappingError> {
+pub(crate) fn from_html(html: &str) -> Result<(String, Element), MappingError> {
     if !html.chars().all(is_xml_char) {
         return Err(MappingError::InvalidBody {
             reason: "body holds characters XML 1.0 cannot carry",

@@ -14,7 +14,7 @@ use parley_xmpp::stanza::{Element, Node};
 
 /// Bounds on a document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limits {
+pub(crate) struct Limits {
     /// Maximum document size in bytes.
     pub max_bytes: usize,
     /// Maximum element nesting depth.
@@ -35,7 +35,7 @@ impl Default for Limits {
 
 /// Parse one document into its root element, or say why not (a short reason
 /// for logs; never sent to a peer).
-pub fn parse(bytes: &[u8], limits: Limits) -> Result<Element, &'static str> {
+pub(crate) fn parse(bytes: &[u8], limits: Limits) -> Result<Element, &'static str> {
     if bytes.len() > limits.max_bytes {
         return Err("document too large");
     }
@@ -150,7 +150,7 @@ fn check_chars(text: &str) -> Result<(), &'static str> {
 }
 
 /// Escape character data (`&`, `<`, `>`).
-pub fn escape_text(s: &str, out: &mut String) {
+pub(crate) fn escape_text(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -164,7 +164,7 @@ pub fn escape_text(s: &str, out: &mut String) {
 }
 
 /// Escape an attribute value for use inside double quotes.
-pub fn escape_attr(s: &str, out: &mut String) {
+pub(crate) fn escape_attr(s: &str, out: &mut String) {
     for c in s.chars() {
         match c {
             '&' => out.push_str("&amp;"),
@@ -180,7 +180,10 @@ pub fn escape_attr(s: &str, out: &mut String) {
 }
 
 /// Child elements of `e` with this namespace, any name.
-pub fn children_in<'a>(e: &'a Element, ns: &'a str) -> impl Iterator<Item = &'a Element> + 'a {
+pub(crate) fn children_in<'a>(
+    e: &'a Element,
+    ns: &'a str,
+) -> impl Iterator<Item = &'a Element> + 'a {
     e.children.iter().filter_map(move |n| match n {
         Node::Element(c) if c.ns == ns => Some(c),
         _ => None,

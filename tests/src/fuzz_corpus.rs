@@ -1,6 +1,6 @@
 //! Replaying the fuzz corpora on stable Rust (style.md: every input a fuzzer
 //! kept, and every crash it found, stays a regression test). Each crate's
-//! `tests/fuzz_corpus.rs` calls [`replay`] with its fuzzing entry points.
+//! `tests/fuzz_corpus.rs` calls [`replay`](crate::fuzz_corpus::replay) with its fuzzing entry points.
 
 use std::path::{Path, PathBuf};
 

@@ -3,7 +3,7 @@
 //! A scenario runs either as a UAC against a target (blocking, bounded in
 //! time) or as a UAS in the background on a free loopback port, killed when
 //! dropped. Each run gets a temporary directory for sipp's logs
-//! (`-trace_err`, `-trace_msg`); [`SippOutcome::report`] puts them in a
+//! (`-trace_err`, `-trace_msg`); [`SippOutcome::report`](crate::sipp::SippOutcome::report) puts them in a
 //! failing test's message. A UAS is "ready" once its port shows up in
 //! `/proc/net/{udp,tcp}` as bound (listening, for TCP) — no probe packet, no race.
 

@@ -3,7 +3,7 @@
 use sha1::{Digest, Sha1};
 
 /// XEP-0114 §2: lowercase hex SHA-1 of the stream id followed by the secret.
-pub fn hash(stream_id: &str, secret: &str) -> String {
+pub(crate) fn hash(stream_id: &str, secret: &str) -> String {
     let mut h = Sha1::new();
     h.update(stream_id.as_bytes());
     h.update(secret.as_bytes());

@@ -10,13 +10,17 @@ pub fn bare(jid: &str) -> &str {
 
 /// RFC 7622 §3.1: the domainpart of `jid` (after the first `@` of the bare
 /// JID, before the first `/`).
-pub fn domainpart(jid: &str) -> &str {
+pub(crate) fn domainpart(jid: &str) -> &str {
     let bare = bare(jid);
     bare.split_once('@').map_or(bare, |(_, d)| d)
 }
 
 /// RFC 7622 §3.2: the localpart of `jid`, if it has one.
-pub fn localpart(jid: &str) -> Option<&str> {
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
+pub(crate) fn localpart(jid: &str) -> Option<&str> {
     bare(jid).split_once('@').map(|(l, _)| l)
 }
 

@@ -44,7 +44,7 @@ impl SendError {
 /// XEP-0114 §2: "The domain identifier portion of the JID contained in the
 /// 'from' attribute MUST match the hostname of the component." A stanza
 /// without `from` gets the component domain.
-pub fn prepare_from(stanza: &mut Stanza, component_domain: &str) -> Result<(), SendError> {
+pub(crate) fn prepare_from(stanza: &mut Stanza, component_domain: &str) -> Result<(), SendError> {
     let from = match stanza {
         Stanza::Message(m) => &mut m.from,
         Stanza::Presence(p) => &mut p.from,
@@ -63,29 +63,24 @@ pub fn prepare_from(stanza: &mut Stanza, component_domain: &str) -> Result<(), S
 /// Stanzas taken off the queue whose write did not complete; they go out
 /// first, in order, once a stream is up again.
 #[derive(Debug, Default)]
-pub struct RetrySlot {
+pub(crate) struct RetrySlot {
     stanzas: VecDeque<Stanza>,
 }
 
 impl RetrySlot {
     /// Keep `stanza` for the next stream (it goes before anything kept later).
-    pub fn push(&mut self, stanza: Stanza) {
+    pub(crate) fn push(&mut self, stanza: Stanza) {
         self.stanzas.push_back(stanza);
     }
 
     /// The next stanza to retry.
-    pub fn pop(&mut self) -> Option<Stanza> {
+    pub(crate) fn pop(&mut self) -> Option<Stanza> {
         self.stanzas.pop_front()
     }
 
     /// Number of stanzas waiting.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.stanzas.len()
-    }
-
-    /// True when nothing waits.
-    pub fn is_empty(&self) -> bool {
-        self.stanzas.is_empty()
     }
 }
 

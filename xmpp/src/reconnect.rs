@@ -5,7 +5,7 @@ use std::time::Duration;
 
 /// Exponential backoff between `min` and `max`.
 #[derive(Debug, Clone)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     min: Duration,
     max: Duration,
     next: Duration,
@@ -14,7 +14,7 @@ pub struct Backoff {
 impl Backoff {
     /// Starts at `min`, doubles per failure, never exceeds `max` (a `max`
     /// below `min` is taken as `min`).
-    pub fn new(min: Duration, max: Duration) -> Self {
+    pub(crate) fn new(min: Duration, max: Duration) -> Self {
         Self {
             min,
             max: max.max(min),
@@ -24,14 +24,14 @@ impl Backoff {
 
     /// The delay before the next attempt. `jitter` in `[0, 1]` spreads it over
     /// `[d/2, d]`, so components restarted together do not reconnect in step.
-    pub fn next_delay(&mut self, jitter: f64) -> Duration {
+    pub(crate) fn next_delay(&mut self, jitter: f64) -> Duration {
         let d = self.next;
         self.next = (self.next * 2).min(self.max);
         d.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
     }
 
     /// After a successful handshake: start again from `min`.
-    pub fn reset(&mut self) {
+    pub(crate) fn reset(&mut self) {
         self.next = self.min;
     }
 }

@@ -9,11 +9,19 @@ use crate::stanza::{DefinedCondition, Element, Iq, IqType, Node, Stanza, StanzaE
 /// XEP-0030 §3.1: the disco#info namespace.
 pub const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
 /// XEP-0199 §3: the ping namespace.
-pub const NS_PING: &str = "urn:xmpp:ping";
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
+pub(crate) const NS_PING: &str = "urn:xmpp:ping";
 
 /// What to do with an incoming stanza.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Disposition {
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
+pub(crate) enum Disposition {
     /// Send this answer back; the gateway never sees the request.
     Answer(Stanza),
     /// Hand the stanza up to the gateway.
@@ -22,16 +30,24 @@ pub enum Disposition {
 
 /// The component's own identity and features (XEP-0030 §3.1).
 #[derive(Debug, Clone)]
-pub struct Service {
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
+pub(crate) struct Service {
     domain: String,
     name: String,
     features: Vec<String>,
 }
 
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
 impl Service {
     /// `features` are added to the two this module answers itself
     /// (disco#info and ping); duplicates are removed.
-    pub fn new(domain: &str, name: &str, features: &[String]) -> Self {
+    pub(crate) fn new(domain: &str, name: &str, features: &[String]) -> Self {
         let mut all: Vec<String> = vec![NS_DISCO_INFO.into(), NS_PING.into()];
         for f in features {
             if !all.contains(f) {
@@ -45,13 +61,8 @@ impl Service {
         }
     }
 
-    /// The features advertised in disco#info.
-    pub fn features(&self) -> &[String] {
-        &self.features
-    }
-
     /// Decide what happens to `stanza`.
-    pub fn handle(&self, stanza: Stanza) -> Disposition {
+    pub(crate) fn handle(&self, stanza: Stanza) -> Disposition {
         let Stanza::Iq(iq) = stanza else {
             return Disposition::Deliver(stanza);
         };

@@ -1,11 +1,11 @@
 //! RFC 6120 §4 / XEP-0114 §2: the component's XML stream, sans I/O.
 //!
-//! [`StreamParser`] turns quick-xml events into [`StreamItem`]s (the server's
+//! `StreamParser` turns quick-xml events into [`StreamItem`](crate::stream::StreamItem)s (the server's
 //! stream header, `<handshake/>`, typed stanzas, stream errors, the closing
 //! tag) and enforces what quick-xml does not (`../shared/crates.md` §5):
 //! no DTD, comments, PIs or non-predefined entities (RFC 6120 §11.1), UTF-8
 //! only (§11.6), a stanza size limit and a nesting-depth limit. The driver
-//! (`component.rs`) feeds it from quick-xml's async reader; [`parse_bytes`]
+//! (`component.rs`) feeds it from quick-xml's async reader; [`parse_bytes`](crate::stream::parse_bytes)
 //! feeds it from a byte slice for tests, fuzzing and benchmarks.
 //!
 //! What it does not do: the reader's own buffer grows until an event is
@@ -21,9 +21,9 @@ use crate::stanza::write::{attr, escape_text};
 use crate::stanza::{Element, NS_COMPONENT, Node, Stanza};
 
 /// RFC 6120 §4.8.1: the stream namespace.
-pub const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
+pub(crate) const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
 /// RFC 6120 §4.9.2: the namespace of stream error conditions.
-pub const NS_STREAM_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
+pub(crate) const NS_STREAM_ERRORS: &str = "urn:ietf:params:xml:ns:xmpp-streams";
 
 /// Limits on what the peer may send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,7 @@ pub enum StreamItem {
 
 /// Assembles first-level elements from quick-xml events and checks the limits.
 #[derive(Debug)]
-pub struct StreamParser {
+pub(crate) struct StreamParser {
     limits: Limits,
     /// Open elements inside the current first-level element.
     stack: Vec<Element>,
@@ -105,7 +105,7 @@ pub struct StreamParser {
 
 impl StreamParser {
     /// A parser for a fresh stream.
-    pub fn new(limits: Limits) -> Self {
+    pub(crate) fn new(limits: Limits) -> Self {
         Self {
             limits,
             stack: Vec::new(),
@@ -116,13 +116,13 @@ impl StreamParser {
     }
 
     /// True while a first-level element is incomplete.
-    pub fn in_stanza(&self) -> bool {
+    pub(crate) fn in_stanza(&self) -> bool {
         !self.stack.is_empty()
     }
 
     /// Feed one resolved event; `position` is the reader's buffer position
     /// before it (where the event starts). Returns an item when one is complete.
-    pub fn handle_event(
+    pub(crate) fn handle_event(
         &mut self,
         ns: ResolveResult<'_>,
         event: Event<'_>,
@@ -399,7 +399,7 @@ fn not_well_formed(reason: &str) -> StreamError {
 }
 
 /// Which stream error a quick-xml error means.
-pub fn xml_error(e: &quick_xml::Error) -> StreamError {
+pub(crate) fn xml_error(e: &quick_xml::Error) -> StreamError {
     use quick_xml::Error as X;
     use quick_xml::escape::EscapeError;
     match e {
@@ -421,7 +421,11 @@ fn is_xml_char(c: char) -> bool {
 }
 
 /// XEP-0114 §2: the component's opening stream header.
-pub fn open(component_domain: &str) -> Vec<u8> {
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
+pub(crate) fn open(component_domain: &str) -> Vec<u8> {
     let mut s = String::from("<?xml version='1.0'?><stream:stream");
     attr(&mut s, "xmlns", NS_COMPONENT);
     attr(&mut s, "xmlns:stream", NS_STREAMS);
@@ -431,7 +435,11 @@ pub fn open(component_domain: &str) -> Vec<u8> {
 }
 
 /// XEP-0114 §2: `<handshake>hex</handshake>`.
-pub fn handshake(hash: &str) -> Vec<u8> {
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
+pub(crate) fn handshake(hash: &str) -> Vec<u8> {
     let mut s = String::from("<handshake>");
     escape_text(&mut s, hash);
     s.push_str("</handshake>");
@@ -439,7 +447,11 @@ pub fn handshake(hash: &str) -> Vec<u8> {
 }
 
 /// RFC 6120 §4.9.1.1: a stream error followed by the closing tag.
-pub fn error_and_close(condition: StreamErrorCondition) -> Vec<u8> {
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
+pub(crate) fn error_and_close(condition: StreamErrorCondition) -> Vec<u8> {
     format!(
         "<stream:error><{} xmlns='{NS_STREAM_ERRORS}'/></stream:error></stream:stream>",
         condition.name()
@@ -448,7 +460,11 @@ pub fn error_and_close(condition: StreamErrorCondition) -> Vec<u8> {
 }
 
 /// RFC 6120 §4.4: the closing tag.
-pub const CLOSE: &[u8] = b"</stream:stream>";
+#[cfg_attr(
+    not(feature = "tokio"),
+    allow(dead_code, reason = "only the tokio driver uses it")
+)]
+pub(crate) const CLOSE: &[u8] = b"</stream:stream>";
 
 /// Parse a complete byte slice (tests, fuzzing, benchmarks): every item up to
 /// the first violation, and the violation if there was one.
@@ -479,7 +495,7 @@ pub fn parse_bytes(bytes: &[u8], limits: Limits) -> (Vec<StreamItem>, Option<Str
 
 /// The reader settings every component stream uses: no trimming (crates.md
 /// §5.2), end-name checks on, empty elements kept as `Empty`.
-pub fn configure(config: &mut quick_xml::reader::Config) {
+pub(crate) fn configure(config: &mut quick_xml::reader::Config) {
     config.trim_text(false);
     config.check_end_names = true;
     config.expand_empty_elements = false;

@@ -1,7 +1,7 @@
 //! RFC 6120 §8.3: stanza errors.
 
 /// RFC 6120 §8.3.2: the namespace of the condition and `<text/>` elements.
-pub const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
+pub(crate) const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
 /// RFC 6120 §8.3.2: the `type` attribute of `<error/>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -4,24 +4,25 @@
 //! `stream.rs`, writing in [`Stanza::write_to`]. Addresses are kept as the raw
 //! attribute strings the server sent; the mapping layer types and prepares them.
 
-pub mod element;
-pub mod error;
-pub mod iq;
-pub mod message;
+mod element;
+mod error;
+mod iq;
+mod message;
 mod parse;
-pub mod presence;
+mod presence;
 mod reply;
 pub(crate) mod write;
 
 pub use element::{Element, Node};
-pub use error::{DefinedCondition, ErrorType, NS_STANZAS, StanzaError};
+pub(crate) use error::NS_STANZAS;
+pub use error::{DefinedCondition, ErrorType, StanzaError};
 pub use iq::{Iq, IqType};
 pub use message::{Message, MessageType};
 pub use parse::StanzaParseError;
 pub use presence::{Presence, PresenceType, Show};
 
 /// The XML namespace of stanzas on an XEP-0114 component stream.
-pub const NS_COMPONENT: &str = "jabber:component:accept";
+pub(crate) const NS_COMPONENT: &str = "jabber:component:accept";
 
 /// One top-level stanza on the component stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
