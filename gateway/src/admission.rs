@@ -27,7 +27,7 @@
 //!   (RFC 6120 §8.3.3.18: "busy or lacks the system resources necessary to
 //!   service the request"; `wait` says "retry after waiting", §8.3.2).
 //!   `policy-violation` is kept for the subscription cap, a lasting policy
-//!   rather than a passing load. Which stanzas count: [`is_shaped`].
+//!   rather than a passing load. Which stanzas count: [`is_shaped`](crate::admission::is_shaped).
 //!
 //! Error stanzas are never answered (RFC 6120 §8.3.1 rule 8).
 

@@ -2,7 +2,7 @@
 //! (`bob@sip.example.net`), and the feature list of the component itself.
 //!
 //! The component's own disco#info is answered in `parley-xmpp`
-//! (`service.rs`); what it lists comes from [`component_features`]. IQs to
+//! (`service.rs`); what it lists comes from [`component_features`](crate::disco::component_features). IQs to
 //! users come here: Parley answers on their behalf, as a server does for its
 //! accounts (XEP-0030 §3.1: "the server itself MUST reply on behalf of the
 //! hosted account"). The answer is the same for every mappable address, so it

@@ -7,7 +7,7 @@
 //! 1. **Intake stops.** SIP requests still queued for the router, and every
 //!    new one, get 503 + Retry-After (RFC 3261 §21.5.4: "temporarily unable
 //!    to process the request ... MAY add a Retry-After"); new stanzas that
-//!    ask for something get `<service-unavailable/>` ([`refuse_stanza`]).
+//!    ask for something get `<service-unavailable/>` (`refuse_stanza`).
 //! 2. **Accepted SIP requests are answered.** A MESSAGE whose stanza was
 //!    handed to the component queue gets its 200 (`Messages::flush_pending`).
 //! 3. **Peers get the grace period** to answer Parley's own requests. When

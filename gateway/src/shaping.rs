@@ -4,9 +4,9 @@
 //! issue 26 §2). Only an item that finds its queue full is refused.
 //!
 //! Sans-IO, like `parley_sip::rate`: every call takes `now`; nothing here
-//! reads a clock or sleeps. [`Shaper::offer`] decides on one item,
-//! [`Shaper::poll_timeout`] says when the next queued item is due and
-//! [`Shaper::poll_release`] hands it out. `admission.rs` decides which
+//! reads a clock or sleeps. [`Shaper::offer`](crate::shaping::Shaper::offer) decides on one item,
+//! [`Shaper::poll_timeout`](crate::shaping::Shaper::poll_timeout) says when the next queued item is due and
+//! [`Shaper::poll_release`](crate::shaping::Shaper::poll_release) hands it out. `admission.rs` decides which
 //! stanzas are shaped and acts on the decisions; the gateway's event loop
 //! drives the releases.
 //!
