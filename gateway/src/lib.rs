@@ -428,3 +428,8 @@ fn xmpp_snapshot(stats: &component::ComponentStats) -> XmppSnapshot {
         stream_errors: stats.parse_errors,
     }
 }
+
+/// In-process router tests: literal SIP in over loopback, literal XML out
+/// through an in-memory component handle (issue 20 item 7).
+#[cfg(test)]
+mod tests;
