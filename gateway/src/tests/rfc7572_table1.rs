@@ -36,7 +36,7 @@ const TABLE_1: &[&str] = &[
 /// "to | To or Request-URI"; the 200 (Example 3) sends nothing back.
 #[tokio::test]
 async fn example_1_message_becomes_example_2_sip_message() {
-    let mut world = World::start("").await;
+    let mut world = World::start().await;
     world.stanza_in(
         "<message from='juliet@xmpp.example/yn0cl4bnw0yr3vym' to='romeo@sip.example.net'>\
          <body>Art thou not Romeo, and a Montague?</body></message>",
@@ -54,4 +54,135 @@ async fn example_1_message_becomes_example_2_sip_message() {
     assert_eq!(&request.body[..], b"Art thou not Romeo, and a Montague?");
     world.sip_answer(&request, "200 OK", "").await;
     world.no_stanza_out(Duration::from_millis(100)).await;
+}
+
+/// Table 1: "<subject/> | Subject".
+#[tokio::test]
+async fn subject_becomes_subject() {
+    let mut world = World::start().await;
+    world.stanza_in(
+        "<message from='juliet@xmpp.example/balcony' to='romeo@sip.example.net'>\
+         <subject>Balcony</subject><body>hi</body></message>",
+    );
+    let request = world.sip_out().await;
+    assert_eq!(
+        shape(&request, TABLE_1, true),
+        "MESSAGE sip:romeo@sip.example.net SIP/2.0\n\
+         From: <sip:juliet@xmpp.example;gr=balcony>;tag=*\n\
+         To: <sip:romeo@sip.example.net>\n\
+         Call-ID: *\n\
+         CSeq: 1 MESSAGE\n\
+         Subject: Balcony\n\
+         Content-Type: text/plain;charset=UTF-8\n"
+    );
+    world.sip_answer(&request, "200 OK", "").await;
+    world.no_stanza_out(Duration::from_millis(50)).await;
+}
+
+/// Table 1: "<thread/> | Call-ID": the thread is the Call-ID, not a random one.
+#[tokio::test]
+async fn thread_becomes_call_id() {
+    let mut world = World::start().await;
+    world.stanza_in(
+        "<message from='juliet@xmpp.example/balcony' to='romeo@sip.example.net'>\
+         <body>hi</body><thread>e0ffe42b28561960c6b12b944a092794b9683a38</thread></message>",
+    );
+    let request = world.sip_out().await;
+    assert_eq!(
+        shape(&request, TABLE_1, false),
+        "MESSAGE sip:romeo@sip.example.net SIP/2.0\n\
+         From: <sip:juliet@xmpp.example;gr=balcony>;tag=*\n\
+         To: <sip:romeo@sip.example.net>\n\
+         Call-ID: e0ffe42b28561960c6b12b944a092794b9683a38\n\
+         CSeq: 1 MESSAGE\n\
+         Content-Type: text/plain;charset=UTF-8\n"
+    );
+    world.sip_answer(&request, "200 OK", "").await;
+    world.no_stanza_out(Duration::from_millis(50)).await;
+}
+
+/// Table 1: "xml:lang | Content-Language" (RFC 7572 §8: "the gateway MUST
+/// map the 'xml:lang' attribute to the Content-Language header").
+#[tokio::test]
+async fn xml_lang_becomes_content_language() {
+    let mut world = World::start().await;
+    world.stanza_in(
+        "<message from='juliet@xmpp.example/balcony' to='romeo@sip.example.net' \
+         xml:lang='cs'><body>Ahoj</body></message>",
+    );
+    let request = world.sip_out().await;
+    assert_eq!(
+        shape(&request, TABLE_1, true),
+        "MESSAGE sip:romeo@sip.example.net SIP/2.0\n\
+         From: <sip:juliet@xmpp.example;gr=balcony>;tag=*\n\
+         To: <sip:romeo@sip.example.net>\n\
+         Call-ID: *\n\
+         CSeq: 1 MESSAGE\n\
+         Content-Type: text/plain;charset=UTF-8\n\
+         Content-Language: cs\n"
+    );
+    world.sip_answer(&request, "200 OK", "").await;
+    world.no_stanza_out(Duration::from_millis(50)).await;
+}
+
+/// Table 1: "from | From (1)", without a resource: the bare JID and no GRUU.
+#[tokio::test]
+async fn bare_from_becomes_from_without_gruu() {
+    let mut world = World::start().await;
+    world.stanza_in(
+        "<message from='juliet@xmpp.example' to='romeo@sip.example.net'>\
+         <body>hi</body></message>",
+    );
+    let request = world.sip_out().await;
+    assert_eq!(
+        shape(&request, &["From"], true),
+        "MESSAGE sip:romeo@sip.example.net SIP/2.0\n\
+         From: <sip:juliet@xmpp.example>;tag=*\n"
+    );
+    world.sip_answer(&request, "200 OK", "").await;
+    world.no_stanza_out(Duration::from_millis(50)).await;
+}
+
+/// Table 1: "type | (no mapping) (2)": a `type='chat'` message is the same
+/// MESSAGE as the `normal` one of Example 2.
+#[tokio::test]
+async fn type_is_not_mapped() {
+    let mut world = World::start().await;
+    world.stanza_in(
+        "<message from='juliet@xmpp.example/yn0cl4bnw0yr3vym' to='romeo@sip.example.net' \
+         type='chat'><body>Art thou not Romeo, and a Montague?</body></message>",
+    );
+    let request = world.sip_out().await;
+    assert_eq!(
+        shape(&request, TABLE_1, true),
+        "MESSAGE sip:romeo@sip.example.net SIP/2.0\n\
+         From: <sip:juliet@xmpp.example;gr=yn0cl4bnw0yr3vym>;tag=*\n\
+         To: <sip:romeo@sip.example.net>\n\
+         Call-ID: *\n\
+         CSeq: 1 MESSAGE\n\
+         Content-Type: text/plain;charset=UTF-8\n"
+    );
+    assert_eq!(&request.body[..], b"Art thou not Romeo, and a Montague?");
+    world.sip_answer(&request, "200 OK", "").await;
+    world.no_stanza_out(Duration::from_millis(100)).await;
+}
+
+/// Table 1: "id | transaction identifier": the MESSAGE transaction stands
+/// for the stanza, so its final response comes back under the stanza's id
+/// (here a 404, RFC 7247 §7.2 Table 3: "404 | <item-not-found/>").
+#[tokio::test]
+async fn id_is_the_transaction_and_its_failure_comes_back_under_it() {
+    let mut world = World::start().await;
+    world.stanza_in(
+        "<message from='juliet@xmpp.example/balcony' to='romeo@sip.example.net' id='m-42'>\
+         <body>hi</body></message>",
+    );
+    let request = world.sip_out().await;
+    world.sip_answer(&request, "404 Not Found", "").await;
+    assert_eq!(
+        world.stanza_out().await,
+        "<message from='romeo@sip.example.net' to='juliet@xmpp.example/balcony' id='m-42' \
+         type='error'><body>hi</body><error type='cancel'>\
+         <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    );
 }

@@ -63,9 +63,14 @@ pub(super) struct World {
 }
 
 impl World {
-    /// A gateway for [`COMPONENT`] with `extra` appended to its config (whole
-    /// TOML sections), its outbound proxy the test's SIP peer.
-    pub(super) async fn start(extra: &str) -> World {
+    /// A gateway for [`COMPONENT`], its outbound proxy the test's SIP peer.
+    pub(super) async fn start() -> World {
+        Self::with("", "").await
+    }
+
+    /// [`World::start`] with `messages` (TOML lines) added to `[messages]`
+    /// and `extra` (whole TOML sections) appended to the config.
+    pub(super) async fn with(messages: &str, extra: &str) -> World {
         let peer = UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind the SIP peer");
@@ -85,6 +90,7 @@ t1_ms = 100
 
 [messages]
 delivery_window_ms = {window}
+{messages}
 
 {extra}
 "#,
