@@ -132,8 +132,14 @@ delivery_window_ms = {window}
         self.peer.local_addr().expect("peer address")
     }
 
-    /// The SIP peer sends `text` (a literal message; `\n` line ends become
-    /// CRLF, and `{peer}` is replaced by the peer's address) to the endpoint.
+    /// The endpoint's UDP address, as Parley's Via and Contact name it.
+    pub(super) fn endpoint_addr(&self) -> SocketAddr {
+        self.endpoint
+    }
+
+    /// The SIP peer sends `text` (a literal message; the head's `\n` line
+    /// ends become CRLF, and `{peer}` is replaced by the peer's address) to
+    /// the endpoint.
     pub(super) async fn sip_send(&self, text: &str) {
         let bytes = crlf(&text.replace("{peer}", &self.peer_addr().to_string()));
         self.peer
@@ -270,11 +276,11 @@ pub(super) fn parse_stanza(xml: &str) -> Stanza {
     }
 }
 
-/// `\n` line ends as SIP's CRLF (RFC 3261 §7).
+/// The head's `\n` line ends as SIP's CRLF (RFC 3261 §7); the body after
+/// the empty line is left as written, so its Content-Length holds.
 fn crlf(text: &str) -> Vec<u8> {
-    text.replace("\r\n", "\n")
-        .replace('\n', "\r\n")
-        .into_bytes()
+    let (head, body) = text.split_once("\n\n").unwrap_or((text, ""));
+    format!("{}\r\n\r\n{body}", head.replace('\n', "\r\n")).into_bytes()
 }
 
 /// A SIP message as comparable text: its start line, then `names` in the
