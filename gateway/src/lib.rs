@@ -213,56 +213,16 @@ pub async fn run_with(
     });
 
     let tasks = TaskTracker::new();
-    let admission = Arc::new(admission::Admission::new(
-        admission::AdmissionConfig {
-            trusted,
-            sip_domain: config.sip.domain.clone(),
-            component_domain: config.xmpp.component_domain.clone(),
-            user_domains: config.xmpp.user_domains.clone(),
-            xmpp_shaping: config.limits.xmpp_shaping(),
-            subscriptions_per_user: config.limits.subscriptions_per_user,
-        },
-        component.clone(),
-        Arc::clone(&metrics),
-    ));
+    let admission = admission(&config, trusted, &component, &metrics);
     info!(trusted_peers = ?config.sip.trusted_peers, "SIP requests claiming our users are accepted only from these peers");
-    let links = Arc::new(links::Links {
-        mapper: AddressMapper {
-            component_domain: config.xmpp.component_domain.clone(),
-            sip_domain: config.sip.domain.clone(),
-            foreign_domains: if config.messages.allow_foreign_domains {
-                ForeignDomainPolicy::Allow
-            } else {
-                ForeignDomainPolicy::Refuse
-            },
-        },
-        component_domain: config.xmpp.component_domain.clone(),
-        sip: sip.clone(),
-        xmpp: component.clone(),
-        registry: Registry::new(),
-        metrics: Arc::clone(&metrics),
-        store: store.clone(),
-        tasks: tasks.clone(),
-    });
-    let router = Router::new(
-        Arc::clone(&links),
-        message::Messages::new(
-            Arc::clone(&links),
-            message::MessageSettings {
-                options: MessageOptions {
-                    xmpp_type_chat: config.messages.xmpp_type == XmppMessageType::Chat,
-                },
-                delivery_window: config.delivery_window(),
-                send_chat_states: config.messages.send_chat_states,
-                receipts: config.messages.receipts,
-            },
-        ),
-        presence::Presence::new(Arc::clone(&links), &admission, sip.timers().timer_n()),
-        disco::Disco::new(
-            Arc::clone(&links),
-            config.messages.receipts,
-            config.messages.send_chat_states,
-        ),
+    let router = router(
+        &config,
+        &sip,
+        &component,
+        store.clone(),
+        &metrics,
+        &tasks,
+        &admission,
     );
     let mut restore = Some(loaded);
 
@@ -347,6 +307,80 @@ pub async fn run_with(
     Ok(())
 }
 
+/// The admission checks for `config` (trusted SIP peers, XMPP sender
+/// rates, forged `from`s), shared by `run_with` and the in-process tests.
+pub(crate) fn admission(
+    config: &Config,
+    trusted: parley_sip::trust::TrustedPeers,
+    component: &ComponentHandle,
+    metrics: &Arc<Metrics>,
+) -> Arc<admission::Admission> {
+    Arc::new(admission::Admission::new(
+        admission::AdmissionConfig {
+            trusted,
+            sip_domain: config.sip.domain.clone(),
+            component_domain: config.xmpp.component_domain.clone(),
+            user_domains: config.xmpp.user_domains.clone(),
+            xmpp_shaping: config.limits.xmpp_shaping(),
+            subscriptions_per_user: config.limits.subscriptions_per_user,
+        },
+        component.clone(),
+        Arc::clone(metrics),
+    ))
+}
+
+/// The router and the [`links::Links`] its handlers share, built from
+/// `config`: the one wiring `run_with` and the in-process tests
+/// (`src/tests/`) both use.
+pub(crate) fn router(
+    config: &Config,
+    sip: &Endpoint,
+    component: &ComponentHandle,
+    store: store::Store,
+    metrics: &Arc<Metrics>,
+    tasks: &TaskTracker,
+    admission: &Arc<admission::Admission>,
+) -> Router {
+    let links = Arc::new(links::Links {
+        mapper: AddressMapper {
+            component_domain: config.xmpp.component_domain.clone(),
+            sip_domain: config.sip.domain.clone(),
+            foreign_domains: if config.messages.allow_foreign_domains {
+                ForeignDomainPolicy::Allow
+            } else {
+                ForeignDomainPolicy::Refuse
+            },
+        },
+        component_domain: config.xmpp.component_domain.clone(),
+        sip: sip.clone(),
+        xmpp: component.clone(),
+        registry: Registry::new(),
+        metrics: Arc::clone(metrics),
+        store,
+        tasks: tasks.clone(),
+    });
+    Router::new(
+        Arc::clone(&links),
+        message::Messages::new(
+            Arc::clone(&links),
+            message::MessageSettings {
+                options: MessageOptions {
+                    xmpp_type_chat: config.messages.xmpp_type == XmppMessageType::Chat,
+                },
+                delivery_window: config.delivery_window(),
+                send_chat_states: config.messages.send_chat_states,
+                receipts: config.messages.receipts,
+            },
+        ),
+        presence::Presence::new(Arc::clone(&links), admission, sip.timers().timer_n()),
+        disco::Disco::new(
+            Arc::clone(&links),
+            config.messages.receipts,
+            config.messages.send_chat_states,
+        ),
+    )
+}
+
 fn sip_snapshot(stats: &parley_sip::Stats) -> SipSnapshot {
     use parley_sip::stats::{METHODS, STATUS_CLASSES};
     let by = |names: &'static [&'static str], dir: &'static str, counts: &[u64]| {
@@ -394,3 +428,8 @@ fn xmpp_snapshot(stats: &component::ComponentStats) -> XmppSnapshot {
         stream_errors: stats.parse_errors,
     }
 }
+
+/// In-process router tests: literal SIP in over loopback, literal XML out
+/// through an in-memory component handle (issue 20 item 7).
+#[cfg(test)]
+mod tests;

@@ -268,6 +268,40 @@ impl ComponentHandle {
     }
 }
 
+#[cfg(feature = "testing")]
+impl ComponentHandle {
+    /// A handle with no driver behind it, for other crates' tests (feature
+    /// `testing`): it reports connected, and every stanza queued on it comes
+    /// out of the returned receiver as the driver would have taken it (with
+    /// the component domain as `from` where it had none). `capacity` bounds
+    /// the queue as `queue_capacity` does.
+    pub fn in_memory(
+        component_domain: &str,
+        capacity: usize,
+    ) -> (ComponentHandle, mpsc::Receiver<Stanza>) {
+        let capacity = capacity.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let shared = Arc::new(Shared {
+            counters: Counters::default(),
+            last_error: Mutex::new(None),
+            stopped: CancellationToken::new(),
+            component_domain: component_domain.to_owned(),
+            capacity,
+        });
+        shared.counters.connected.store(true, Ordering::Relaxed);
+        (ComponentHandle { tx, shared }, rx)
+    }
+
+    /// Mark an [`in_memory`](Self::in_memory) handle's stream as up or down,
+    /// as the driver does on a handshake or a lost stream.
+    pub fn set_connected(&self, connected: bool) {
+        self.shared
+            .counters
+            .connected
+            .store(connected, Ordering::Relaxed);
+    }
+}
+
 /// Start the component driver. It runs until `shutdown` is cancelled.
 pub fn spawn(
     config: ComponentConfig,

@@ -1,0 +1,13 @@
+//! In-process router tests (issue 20 item 7): literal SIP in over loopback
+//! UDP and literal XML in, and the exact bytes out on both sides, through
+//! the same wiring as `run_with`. One test per row of RFC 7572's Tables 1
+//! and 2, per step of RFC 8048's flows, per RFC 7247 §7 error row taken.
+//! The end-to-end tests (`gateway/tests/`) run the real binary with Prosody
+//! and sipp; these run in milliseconds and name the step that broke.
+
+mod rfc7247_7;
+mod rfc7572_table1;
+mod rfc7572_table2;
+mod rfc8048_5_2;
+mod rfc8048_5_3;
+mod world;

@@ -1,0 +1,331 @@
+//! The world of an in-process router test: the real SIP endpoint bound on
+//! loopback UDP, a plain UDP socket as the SIP peer (a phone, and the
+//! outbound proxy every request to a SIP user goes to), and an in-memory
+//! component handle in place of the XMPP server. The router is built by the
+//! same wiring as `run_with` (`crate::router`, `crate::admission`).
+//!
+//! What it does not do: run `run_with`'s loop. A test says when a SIP request
+//! the endpoint handed up goes to the router ([`World::route_sip`]), when a
+//! stanza arrives ([`World::stanza_in`]) and when the reaper ticks
+//! ([`World::reap_after`]), so every step of a flow is one line of the test.
+//! Every wait has a deadline ([`WAIT`]).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::{Instant, timeout};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use parley_sip::wire::{Message as SipWire, ParseLimits, StartLine};
+use parley_sip::{Endpoint, IncomingRequest, Transport};
+use parley_xmpp::component::ComponentHandle;
+use parley_xmpp::stanza::Stanza;
+use parley_xmpp::stream::{self, Limits, StreamItem};
+
+use crate::admission::Admission;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::router::Router;
+use crate::store::Store;
+
+/// Parley's component domain, which is also its SIP domain.
+pub(super) const COMPONENT: &str = "sip.example.net";
+
+/// How long any one step may take before the test fails.
+pub(super) const WAIT: Duration = Duration::from_secs(2);
+
+/// How long the tests' MESSAGEs wait for an XMPP error before their 200.
+pub(super) const DELIVERY_WINDOW: Duration = Duration::from_millis(200);
+
+/// The stream header the literal stanzas are parsed under, as the server
+/// would have opened the component stream.
+const STREAM_HEADER: &str = "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' \
+     xmlns='jabber:component:accept' id='router-tests' from='sip.example.net'>";
+
+/// A gateway without its loop, a SIP peer and an XMPP server stand-in.
+pub(super) struct World {
+    router: Router,
+    admission: Arc<Admission>,
+    sip_events: mpsc::Receiver<IncomingRequest>,
+    stanzas: mpsc::Receiver<Stanza>,
+    /// The in-memory component handle the router sends through.
+    pub(super) component: ComponentHandle,
+    /// The SIP peer: sends requests to the endpoint and is its outbound proxy.
+    peer: UdpSocket,
+    endpoint: SocketAddr,
+    stop: CancellationToken,
+    tasks: TaskTracker,
+}
+
+impl World {
+    /// A gateway for [`COMPONENT`], its outbound proxy the test's SIP peer.
+    pub(super) async fn start() -> World {
+        Self::with("", "").await
+    }
+
+    /// [`World::start`] with `messages` (TOML lines) added to `[messages]`
+    /// and `extra` (whole TOML sections) appended to the config.
+    pub(super) async fn with(messages: &str, extra: &str) -> World {
+        let peer = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind the SIP peer");
+        let proxy = peer.local_addr().expect("peer address");
+        let toml = format!(
+            r#"
+[xmpp]
+component_domain = "{COMPONENT}"
+server = "127.0.0.1:5347"
+secret = "unused-in-process"
+
+[sip]
+domain = "{COMPONENT}"
+listen = ["udp:127.0.0.1:0"]
+outbound_proxy = "sip:{proxy}"
+t1_ms = 100
+
+[messages]
+delivery_window_ms = {window}
+{messages}
+
+{extra}
+"#,
+            window = DELIVERY_WINDOW.as_millis(),
+        );
+        let config: Config = toml::from_str(&toml).expect("test config parses");
+        config.validate().expect("test config is valid");
+
+        let metrics = Arc::new(Metrics::new().expect("metrics"));
+        let stop = CancellationToken::new();
+        let sip_config = config.endpoint_config().expect("endpoint config");
+        let trusted = sip_config.rate_exempt.clone();
+        let (sip, sip_events) = Endpoint::bind(sip_config, stop.clone())
+            .await
+            .expect("bind the endpoint");
+        let endpoint = sip.local_addr(Transport::Udp).expect("a UDP listener");
+        let (component, stanzas) = ComponentHandle::in_memory(COMPONENT, 64);
+        let tasks = TaskTracker::new();
+        let admission = crate::admission(&config, trusted, &component, &metrics);
+        let (store, _task) = Store::memory_only();
+        let router = crate::router(
+            &config, &sip, &component, store, &metrics, &tasks, &admission,
+        );
+        World {
+            router,
+            admission,
+            sip_events,
+            stanzas,
+            component,
+            peer,
+            endpoint,
+            stop,
+            tasks,
+        }
+    }
+
+    /// The SIP peer's address, as its Via and Contact name it.
+    pub(super) fn peer_addr(&self) -> SocketAddr {
+        self.peer.local_addr().expect("peer address")
+    }
+
+    /// The endpoint's UDP address, as Parley's Via and Contact name it.
+    pub(super) fn endpoint_addr(&self) -> SocketAddr {
+        self.endpoint
+    }
+
+    /// The SIP peer sends `text` (a literal message; the head's `\n` line
+    /// ends become CRLF, and `{peer}` is replaced by the peer's address) to
+    /// the endpoint.
+    pub(super) async fn sip_send(&self, text: &str) {
+        let bytes = crlf(&text.replace("{peer}", &self.peer_addr().to_string()));
+        self.peer
+            .send_to(&bytes, self.endpoint)
+            .await
+            .expect("send to the endpoint");
+    }
+
+    /// The next request the endpoint hands up, through the admission checks
+    /// and on to the router, as `run_with` does.
+    pub(super) async fn route_sip(&mut self) {
+        let request = timeout(WAIT, self.sip_events.recv())
+            .await
+            .expect("the endpoint handed a request up in time")
+            .expect("the endpoint is running");
+        let request = self
+            .admission
+            .sip(request)
+            .expect("the admission checks let the request through");
+        self.router.handle_sip(request);
+    }
+
+    /// [`World::sip_send`], then [`World::route_sip`].
+    pub(super) async fn sip_in(&mut self, text: &str) {
+        self.sip_send(text).await;
+        self.route_sip().await;
+    }
+
+    /// The next SIP message the peer receives from the endpoint.
+    pub(super) async fn sip_out(&self) -> SipWire {
+        let mut buf = vec![0u8; 65_536];
+        let (n, from) = timeout(WAIT, self.peer.recv_from(&mut buf))
+            .await
+            .expect("the endpoint sent a SIP message in time")
+            .expect("receive on the SIP peer");
+        assert_eq!(from, self.endpoint, "sent from the endpoint's listener");
+        buf.truncate(n);
+        SipWire::parse(Bytes::from(buf), ParseLimits::default()).expect("Parley's SIP parses")
+    }
+
+    /// The peer answers `request` with `status`: the literal response, its
+    /// Via, From, Call-ID and CSeq copied (RFC 3261 §8.2.6.2), a To tag
+    /// added, and `extra` header lines after them.
+    pub(super) async fn sip_answer(&self, request: &SipWire, status: &str, extra: &str) {
+        let copy = |name: &str| {
+            request
+                .header(name)
+                .unwrap_or_else(|| panic!("the request has no {name}"))
+        };
+        let to = copy("To");
+        let to = if to.contains(";tag=") {
+            to
+        } else {
+            format!("{to};tag=peer-tag")
+        };
+        let text = format!(
+            "SIP/2.0 {status}\nVia: {via}\nFrom: {from}\nTo: {to}\nCall-ID: {call_id}\n\
+             CSeq: {cseq}\n{extra}Content-Length: 0\n\n",
+            via = copy("Via"),
+            from = copy("From"),
+            call_id = copy("Call-ID"),
+            cseq = copy("CSeq"),
+        );
+        self.peer
+            .send_to(&crlf(&text), self.endpoint)
+            .await
+            .expect("send the answer");
+    }
+
+    /// Nothing reaches the SIP peer for a while.
+    pub(super) async fn no_sip_out(&self, within: Duration) {
+        let mut buf = vec![0u8; 65_536];
+        if let Ok(received) = timeout(within, self.peer.recv_from(&mut buf)).await {
+            let (n, _) = received.expect("receive on the SIP peer");
+            panic!(
+                "unexpected SIP message:\n{}",
+                String::from_utf8_lossy(&buf[..n])
+            );
+        }
+    }
+
+    /// A stanza from the XMPP server: `xml` parsed as the component stream
+    /// parses it, through the admission checks, to the router.
+    pub(super) fn stanza_in(&self, xml: &str) {
+        let stanza = parse_stanza(xml);
+        let stanza = self
+            .admission
+            .stanza(stanza, Instant::now())
+            .expect("the admission checks let the stanza through");
+        self.router.handle_stanza(stanza);
+    }
+
+    /// The next stanza the router queued on the component stream, as the
+    /// driver would write it.
+    pub(super) async fn stanza_out(&mut self) -> String {
+        let stanza = timeout(WAIT, self.stanzas.recv())
+            .await
+            .expect("a stanza was queued in time")
+            .expect("the in-memory handle is open");
+        stanza.to_xml()
+    }
+
+    /// Nothing was queued on the component stream (and nothing is about to
+    /// be: the tasks the router started are given `within` to run first).
+    pub(super) async fn no_stanza_out(&mut self, within: Duration) {
+        if let Ok(Some(stanza)) = timeout(within, self.stanzas.recv()).await {
+            panic!("unexpected stanza: {}", stanza.to_xml());
+        }
+    }
+
+    /// The reaper's tick `after` from now: delivery windows shorter than
+    /// that have closed. (Paused time cannot drive real sockets, so the tick
+    /// is given a future instant instead.)
+    pub(super) fn reap_after(&self, after: Duration) {
+        self.router.reap(Instant::now() + after);
+    }
+}
+
+impl Drop for World {
+    fn drop(&mut self) {
+        self.tasks.close();
+        self.stop.cancel();
+    }
+}
+
+/// One stanza from its literal XML, read as the component stream reads it.
+pub(super) fn parse_stanza(xml: &str) -> Stanza {
+    let bytes = format!("{STREAM_HEADER}{xml}");
+    let (items, error) = stream::parse_bytes(bytes.as_bytes(), Limits::default());
+    assert_eq!(error, None, "the literal stanza is well-formed: {xml}");
+    match items.as_slice() {
+        [StreamItem::Header(_), StreamItem::Stanza(s)] => s.clone(),
+        other => panic!("expected one stanza, got {other:?}"),
+    }
+}
+
+/// The head's `\n` line ends as SIP's CRLF (RFC 3261 §7); the body after
+/// the empty line is left as written, so its Content-Length holds.
+fn crlf(text: &str) -> Vec<u8> {
+    let (head, body) = text.split_once("\n\n").unwrap_or((text, ""));
+    format!("{}\r\n\r\n{body}", head.replace('\n', "\r\n")).into_bytes()
+}
+
+/// A SIP message as comparable text: its start line, then `names` in the
+/// order given, one `Name: value` line each (absent ones left out), with the
+/// values that are random or counters replaced by `*`: a Via `branch` after
+/// its magic cookie, `tag` parameters, and the Call-ID when
+/// `random_call_id` (it is random unless a `<thread/>` gave it).
+pub(super) fn shape(message: &SipWire, names: &[&str], random_call_id: bool) -> String {
+    let mut out = match &message.start {
+        StartLine::Request { method, uri } => format!("{method} {uri} SIP/2.0\n"),
+        StartLine::Response { status, reason } => format!("SIP/2.0 {status} {reason}\n"),
+    };
+    for name in names {
+        let Some(value) = message.header(name) else {
+            continue;
+        };
+        let value = if *name == "Call-ID" && random_call_id {
+            "*".to_owned()
+        } else {
+            normalise(&value)
+        };
+        out.push_str(&format!("{name}: {value}\n"));
+    }
+    out
+}
+
+/// `branch=z9hG4bK…` → `branch=z9hG4bK*`, `tag=…` → `tag=*`.
+fn normalise(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(i) = rest.find(';') {
+        out.push_str(&rest[..=i]);
+        rest = &rest[i + 1..];
+        let end = rest.find([';', ',', '>']).unwrap_or(rest.len());
+        let param = &rest[..end];
+        let trimmed = param.trim_start();
+        if trimmed.starts_with("branch=z9hG4bK") {
+            out.push_str("branch=z9hG4bK*");
+        } else if trimmed.starts_with("tag=") {
+            out.push_str("tag=*");
+        } else {
+            out.push_str(param);
+        }
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
