@@ -48,7 +48,7 @@ use crate::shaping::{Full, Offer, Shaper, ShapingLimit};
 
 /// The decision for one SIP request, kept apart from the I/O so it can be tested.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SipDecision {
+pub(crate) enum SipDecision {
     /// Hand it to the router.
     Admit,
     /// 403: it claims one of our users and its source is not trusted.
@@ -57,7 +57,7 @@ pub enum SipDecision {
 
 /// The decision for one stanza.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StanzaDecision {
+pub(crate) enum StanzaDecision {
     /// Hand it to the router now, outside any rate ([`is_shaped`] says which).
     Admit,
     /// Subject to its sender's rate: offer it to the shaper.
@@ -91,7 +91,7 @@ pub enum StanzaDecision {
 /// A presence that answers Parley's probe is counted: the server sends it on
 /// the user's behalf like any other, and nothing in it says it is an answer.
 /// It waits only behind that same user's own backlog.
-pub fn is_shaped(stanza: &Stanza) -> bool {
+pub(crate) fn is_shaped(stanza: &Stanza) -> bool {
     match stanza {
         Stanza::Iq(iq) => matches!(iq.iq_type, IqType::Get | IqType::Set),
         _ => !stanza.is_error(),
@@ -99,7 +99,7 @@ pub fn is_shaped(stanza: &Stanza) -> bool {
 }
 
 /// The checks, with their state (the XMPP senders' rates and queues).
-pub struct Admission {
+pub(crate) struct Admission {
     trusted: TrustedPeers,
     sip_domain: String,
     component_domain: String,
@@ -113,7 +113,7 @@ pub struct Admission {
 
 /// What [`Admission::new`] needs from the config.
 #[derive(Debug, Clone)]
-pub struct AdmissionConfig {
+pub(crate) struct AdmissionConfig {
     /// `sip.trusted_peers`, parsed.
     pub trusted: TrustedPeers,
     /// `sip.domain`.
@@ -130,7 +130,11 @@ pub struct AdmissionConfig {
 
 impl Admission {
     /// The checks for one running gateway.
-    pub fn new(config: AdmissionConfig, xmpp: ComponentHandle, metrics: Arc<Metrics>) -> Self {
+    pub(crate) fn new(
+        config: AdmissionConfig,
+        xmpp: ComponentHandle,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Admission {
             trusted: config.trusted,
             sip_domain: config.sip_domain,
@@ -144,7 +148,7 @@ impl Admission {
     }
 
     /// Whether a From URI claims one of our own users.
-    pub fn claims_our_user(&self, from_uri: &str) -> bool {
+    pub(crate) fn claims_our_user(&self, from_uri: &str) -> bool {
         let Ok(from) = SipAddress::parse(from_uri) else {
             // Unparsable: the router answers 400.
             return false;
@@ -161,7 +165,7 @@ impl Admission {
     }
 
     /// Decides on a SIP request from its From URI and whether its source is trusted.
-    pub fn decide_sip(&self, from_uri: &str, trusted: bool) -> SipDecision {
+    pub(crate) fn decide_sip(&self, from_uri: &str, trusted: bool) -> SipDecision {
         if !trusted && self.claims_our_user(from_uri) {
             SipDecision::UntrustedClaim
         } else {
@@ -170,7 +174,7 @@ impl Admission {
     }
 
     /// Checks a SIP request; answers it (403) and returns `None` when refused.
-    pub fn sip(&self, request: IncomingRequest) -> Option<IncomingRequest> {
+    pub(crate) fn sip(&self, request: IncomingRequest) -> Option<IncomingRequest> {
         let decision = self.decide_sip(&request.from_uri(), request.is_trusted_by(&self.trusted));
         match decision {
             SipDecision::Admit => Some(request),
@@ -190,7 +194,7 @@ impl Admission {
     }
 
     /// Decides on a stanza: the trust checks, then whether its sender's rate applies.
-    pub fn decide_stanza(&self, stanza: &Stanza) -> StanzaDecision {
+    pub(crate) fn decide_stanza(&self, stanza: &Stanza) -> StanzaDecision {
         let Some(from) = stanza.from() else {
             return StanzaDecision::Admit;
         };
@@ -214,7 +218,7 @@ impl Admission {
     /// Checks a stanza arriving at `now`. `Some`: hand it to the router now.
     /// `None`: it waits for its sender's rate ([`Admission::release`] hands it
     /// out later), or it was refused and answered with an error.
-    pub fn stanza(&self, stanza: Stanza, now: Instant) -> Option<Stanza> {
+    pub(crate) fn stanza(&self, stanza: Stanza, now: Instant) -> Option<Stanza> {
         let (stanza, error) = match self.decide_stanza(&stanza) {
             StanzaDecision::Admit => return Some(stanza),
             StanzaDecision::Shape { sender } => {
@@ -292,7 +296,7 @@ impl Admission {
     }
 
     /// When the next waiting stanza is due (`None`: none waits).
-    pub fn next_release(&self) -> Option<Instant> {
+    pub(crate) fn next_release(&self) -> Option<Instant> {
         self.shaper().poll_timeout()
     }
 
@@ -306,7 +310,7 @@ impl Admission {
     /// stanza waits. The deadline is read when the loop polls this, and the
     /// loop makes a new one after every event, so a stanza queued by the
     /// event just handled is seen.
-    pub async fn release_due(&self) {
+    pub(crate) async fn release_due(&self) {
         match self.next_release() {
             Some(at) => tokio::time::sleep_until(at).await,
             None => std::future::pending().await,
@@ -314,7 +318,7 @@ impl Admission {
     }
 
     /// The waiting stanzas due at `now`, each sender's in the order they came.
-    pub fn release(&self, now: Instant) -> Vec<Stanza> {
+    pub(crate) fn release(&self, now: Instant) -> Vec<Stanza> {
         let released: Vec<Stanza> = {
             let mut shaper = self.shaper();
             std::iter::from_fn(|| shaper.poll_release(now)).collect()
@@ -328,7 +332,7 @@ impl Admission {
     /// (they were never handed to the router, so nobody else will). Afterwards
     /// nothing waits; a stanza offered later is shaped as before, so stop
     /// intake first.
-    pub fn take_shaped(&self) -> Vec<Stanza> {
+    pub(crate) fn take_shaped(&self) -> Vec<Stanza> {
         let taken = self.shaper().take_all();
         self.shaping_gauge();
         taken
@@ -346,7 +350,7 @@ impl Admission {
     }
 
     /// Counts a subscription refused by `limits.subscriptions_per_user`.
-    pub fn subscription_cap_reached(&self) {
+    pub(crate) fn subscription_cap_reached(&self) {
         warn!(
             cap = self.subscriptions_per_user,
             "user at the subscription limit: refused"

@@ -20,13 +20,13 @@ use parley_xmpp::stanza::{DefinedCondition, Element, Iq, IqType, Node, Stanza, S
 use crate::links::Links;
 
 /// XEP-0030 §4.1: the disco#items namespace.
-pub const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
+pub(crate) const NS_DISCO_ITEMS: &str = "http://jabber.org/protocol/disco#items";
 
 /// The features that work through the gateway, for the component's
 /// disco#info: XEP-0184 receipts and XEP-0333 markers (↔ RFC 5438) when
 /// `receipts` is on, XEP-0085 chat states (↔ RFC 3994) when chat states are
 /// sent to SIP (they always come from SIP).
-pub fn component_features(receipts: bool, chat_states: bool) -> Vec<String> {
+pub(crate) fn component_features(receipts: bool, chat_states: bool) -> Vec<String> {
     let mut f = Vec::new();
     if receipts {
         f.push(NS_RECEIPTS.to_owned());

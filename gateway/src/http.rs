@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::Health;
 
 /// Serve until `shutdown` is cancelled.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     health: Arc<Health>,
     shutdown: CancellationToken,

@@ -6,6 +6,16 @@
 //! router until shutdown. It holds no protocol rules of its own: those live in
 //! `parley-mapping` (what to translate) and in `parley-sip`/`parley-xmpp` (how
 //! to speak each protocol).
+//!
+//! What it offers (the binary `parley` is its one user, with the benches):
+//! - [`run`] / [`run_with`]: the gateway until a cancellation token fires;
+//!   [`Bound`] says where it listens, [`RunError`] why it could not.
+//! - [`config`]: the TOML configuration, its validation and defaults.
+//! - [`store`]: the subscription store (the presence benchmark fills one).
+//!
+//! Inside, `router.rs` hands each event to a handler module (`message/`,
+//! `presence/`, `disco.rs`) over the shared `links.rs`; ARCHITECTURE.md at
+//! the repository root traces one message through them.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,29 +33,29 @@ use parley_sip::{Endpoint, Transport};
 use parley_xmpp::component::{self, ComponentEvent, ComponentHandle};
 
 /// Design §5 and issue 7: trusted peers, XMPP sender rates, forged `from`s.
-pub mod admission;
+mod admission;
 /// The configuration contract (design §2).
 pub mod config;
 /// XEP-0030: disco for SIP users at the component domain; the component's features.
-pub mod disco;
+mod disco;
 /// Shutdown on a deadline: intake stops, accepted requests are answered, peers get a grace period.
-pub mod drain;
+mod drain;
 /// Operator HTTP endpoint: `/metrics`, `/healthz`, `/readyz`.
-pub mod http;
+mod http;
 /// The gateway's links to the outside, shared by every handler.
 mod links;
 /// RFC 7572 page-mode messages, with receipts (RFC 5438) and chat states (RFC 3994).
 mod message;
 /// Prometheus metrics.
-pub mod metrics;
+mod metrics;
 /// RFC 8048 presence both ways: subscriptions and polls.
 mod presence;
 /// In-flight state with deadlines (design §4).
-pub mod registry;
+mod registry;
 /// Each event to the handler whose concern it is.
 mod router;
 /// Design §4b, issue 26: XMPP senders over their rate wait in order (RFC 6120 §10.1).
-pub mod shaping;
+mod shaping;
 /// The embedded store: subscriptions that survive a restart (design §4).
 pub mod store;
 
@@ -96,7 +106,7 @@ impl RunError {
 const CLOSE_BUDGET: Duration = Duration::from_millis(700);
 
 /// What `/readyz` and `/metrics` look at.
-pub struct Health {
+pub(crate) struct Health {
     metrics: Arc<Metrics>,
     component: ComponentHandle,
     sip: Endpoint,
@@ -105,12 +115,12 @@ pub struct Health {
 
 impl Health {
     /// Ready: the component stream is authenticated and every SIP listener is bound.
-    pub fn ready(&self) -> bool {
+    pub(crate) fn ready(&self) -> bool {
         self.sip_bound.load(Ordering::Relaxed) && self.component.is_connected()
     }
 
     /// Copy the protocol counters into Prometheus and render the exposition.
-    pub fn scrape(&self) -> String {
+    pub(crate) fn scrape(&self) -> String {
         self.metrics.observe_sip(&sip_snapshot(&self.sip.stats()));
         self.metrics
             .observe_xmpp(&xmpp_snapshot(&self.component.stats()));

@@ -14,7 +14,7 @@ use parley_mapping::error::NotCarried;
 
 /// Which way a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
+pub(crate) enum Direction {
     /// From the SIP side to the XMPP side.
     SipToXmpp,
     /// From the XMPP side to the SIP side.
@@ -35,7 +35,7 @@ impl Direction {
 
 /// How a translated message ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Delivered (SIP 2xx, or handed to the XMPP server with no error in the window).
     Delivered,
     /// Refused before translation finished (unmappable address, bad body, …).
@@ -71,7 +71,7 @@ impl Outcome {
 
 /// What happened to a receipt (RFC 5438 IMDN ↔ XEP-0184/XEP-0333).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ReceiptEvent {
+pub(crate) enum ReceiptEvent {
     /// A request was carried across (IMDN headers or `<request/>`/`<markable/>`).
     Requested,
     /// A delivery notification / `<received/>` was carried back.
@@ -109,7 +109,7 @@ impl ReceiptEvent {
 
 /// How one presence poll (RFC 8048 §7) was answered (the `outcome` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FetchOutcome {
+pub(crate) enum FetchOutcome {
     /// From state Parley already held for that pair (a live subscription's last
     /// NOTIFY), without asking the other side.
     Known,
@@ -160,7 +160,7 @@ impl FetchOutcome {
 
 /// A bound of design §5 that refused something (the `limit` label).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Limit {
+pub(crate) enum Limit {
     /// A SIP source over its request rate, answered 503 + Retry-After.
     SipRate,
     /// A SIP source over its request rate, dropped unanswered (UDP, after the 503s).
@@ -193,7 +193,7 @@ impl Limit {
     ];
 
     /// The label value.
-    pub fn label(self) -> &'static str {
+    pub(crate) fn label(self) -> &'static str {
         match self {
             Self::SipRate => "sip_rate",
             Self::SipRateDropped => "sip_rate_dropped",
@@ -234,7 +234,7 @@ const TRUST_SIDES: [&str; 3] = ["sip", "xmpp", "xmpp_domain"];
 const REFUSED_CONTENTS: [&str; 2] = ["cpim", "iscomposing"];
 
 /// Every metric Parley exports.
-pub struct Metrics {
+pub(crate) struct Metrics {
     receipts: IntCounterVec,
     peer_refusals: IntCounterVec,
     registry: Registry,
@@ -266,7 +266,7 @@ pub struct Metrics {
 
 /// A plain counters snapshot from the SIP endpoint, copied into Prometheus at scrape time.
 #[derive(Debug, Clone, Default)]
-pub struct SipSnapshot {
+pub(crate) struct SipSnapshot {
     /// (method, direction `in`/`out`, count)
     pub requests: Vec<(&'static str, &'static str, u64)>,
     /// (status class `1xx`…`6xx`, direction `in`/`out`, count)
@@ -285,7 +285,7 @@ pub struct SipSnapshot {
 
 /// A plain counters snapshot from the XMPP component, copied in at scrape time.
 #[derive(Debug, Clone, Default)]
-pub struct XmppSnapshot {
+pub(crate) struct XmppSnapshot {
     /// Whether the component stream is authenticated now.
     pub connected: bool,
     /// Reconnects since start.
@@ -300,7 +300,7 @@ pub struct XmppSnapshot {
 
 impl Metrics {
     /// Create and register every metric.
-    pub fn new() -> Result<Self, prometheus::Error> {
+    pub(crate) fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new();
         let r = &registry;
         let build = IntGaugeVec::new(
@@ -588,60 +588,60 @@ impl Metrics {
     }
 
     /// Count a message that ended with `outcome`.
-    pub fn message(&self, direction: Direction, outcome: Outcome) {
+    pub(crate) fn message(&self, direction: Direction, outcome: Outcome) {
         self.messages
             .with_label_values(&[direction.label(), outcome.label()])
             .inc();
     }
 
     /// Count a receipt event; `direction` is the way the request travelled.
-    pub fn receipt(&self, direction: Direction, event: ReceiptEvent) {
+    pub(crate) fn receipt(&self, direction: Direction, event: ReceiptEvent) {
         self.receipts
             .with_label_values(&[direction.label(), event.label()])
             .inc();
     }
 
     /// Count an XMPP message refused because it cannot be carried to SIP.
-    pub fn not_carried(&self, reason: NotCarried) {
+    pub(crate) fn not_carried(&self, reason: NotCarried) {
         self.not_carried
             .with_label_values(&[not_carried_label(&reason)])
             .inc();
     }
 
     /// Count a 415 from a SIP peer for `content` (`cpim` or `iscomposing`).
-    pub fn peer_refusal(&self, content: &'static str) {
+    pub(crate) fn peer_refusal(&self, content: &'static str) {
         debug_assert!(REFUSED_CONTENTS.contains(&content), "unlisted {content}");
         self.peer_refusals.with_label_values(&[content]).inc();
     }
 
     /// Record how long a translation took.
-    pub fn translated(&self, direction: Direction, seconds: f64) {
+    pub(crate) fn translated(&self, direction: Direction, seconds: f64) {
         self.translation
             .with_label_values(&[direction.label()])
             .observe(seconds);
     }
 
     /// Count an error; `reason` is an error's `kind()`.
-    pub fn error(&self, reason: &'static str) {
+    pub(crate) fn error(&self, reason: &'static str) {
         self.errors.with_label_values(&[reason]).inc();
     }
 
     /// Set a registry size gauge.
-    pub fn registry_size(&self, kind: &'static str, size: usize) {
+    pub(crate) fn registry_size(&self, kind: &'static str, size: usize) {
         self.registry_entries
             .with_label_values(&[kind])
             .set(i64::try_from(size).unwrap_or(i64::MAX));
     }
 
     /// Whether the store persists state (0 after it failed to open).
-    pub fn store_persistent(&self, persistent: bool) {
+    pub(crate) fn store_persistent(&self, persistent: bool) {
         self.store_persistent.set(i64::from(persistent));
     }
 
     /// A stored subscription of `kind` (`sip_subscriptions_out`/`_in`) was
     /// taken up after a restart with `outcome` (`resumed`, `resubscribed`,
     /// `reprobed`, `expired`, `failed`).
-    pub fn subscription_restored(&self, kind: &'static str, outcome: &'static str) {
+    pub(crate) fn subscription_restored(&self, kind: &'static str, outcome: &'static str) {
         debug_assert!(
             RESTORED_KINDS.contains(&kind) && RESTORED_OUTCOMES.contains(&outcome),
             "unlisted {kind}/{outcome}"
@@ -652,7 +652,7 @@ impl Metrics {
     }
 
     /// A refresh of one of Parley's SIP subscriptions ended with `outcome` (`ok`, `failed`).
-    pub fn subscription_refresh(&self, outcome: &'static str) {
+    pub(crate) fn subscription_refresh(&self, outcome: &'static str) {
         debug_assert!(REFRESH_OUTCOMES.contains(&outcome), "unlisted {outcome}");
         self.subscription_refreshes
             .with_label_values(&[outcome])
@@ -661,14 +661,14 @@ impl Metrics {
 
     /// Count one presence poll (RFC 8048 §7); `direction` is the way the
     /// request travelled (`xmpp_to_sip`: a probe became a fetch SUBSCRIBE).
-    pub fn presence_fetch(&self, direction: Direction, outcome: FetchOutcome) {
+    pub(crate) fn presence_fetch(&self, direction: Direction, outcome: FetchOutcome) {
         self.presence_fetches
             .with_label_values(&[direction.label(), outcome.label()])
             .inc();
     }
 
     /// Copy the SIP endpoint's counters in.
-    pub fn observe_sip(&self, s: &SipSnapshot) {
+    pub(crate) fn observe_sip(&self, s: &SipSnapshot) {
         for (method, dir, n) in &s.requests {
             catch_up(&self.sip_requests.with_label_values(&[method, dir]), *n);
         }
@@ -689,31 +689,31 @@ impl Metrics {
     }
 
     /// Count one refusal by a limit the gateway itself enforces.
-    pub fn limit_rejection(&self, limit: Limit) {
+    pub(crate) fn limit_rejection(&self, limit: Limit) {
         self.limit_rejections
             .with_label_values(&[limit.label()])
             .inc();
     }
 
     /// Count one stanza that waits for its sender's rate instead of going on at once.
-    pub fn stanza_shaped(&self) {
+    pub(crate) fn stanza_shaped(&self) {
         self.xmpp_shaped.inc();
     }
 
     /// Set the number of stanzas waiting for their senders' rates.
-    pub fn shaping_queue(&self, len: usize) {
+    pub(crate) fn shaping_queue(&self, len: usize) {
         self.xmpp_shaping_queue
             .set(i64::try_from(len).unwrap_or(i64::MAX));
     }
 
     /// Count one refusal of an untrusted sender claiming our users; `side` is `sip` or `xmpp`.
-    pub fn trust_rejection(&self, side: &'static str) {
+    pub(crate) fn trust_rejection(&self, side: &'static str) {
         debug_assert!(TRUST_SIDES.contains(&side), "unlisted {side}");
         self.trust_rejections.with_label_values(&[side]).inc();
     }
 
     /// Copy the XMPP component's counters in.
-    pub fn observe_xmpp(&self, s: &XmppSnapshot) {
+    pub(crate) fn observe_xmpp(&self, s: &XmppSnapshot) {
         self.component_connected.set(i64::from(s.connected));
         catch_up(&self.component_reconnects, s.reconnects);
         for (kind, dir, n) in &s.stanzas {
@@ -725,7 +725,7 @@ impl Metrics {
     }
 
     /// The text exposition of every metric.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = Vec::new();
         // Encoding into a Vec cannot fail on I/O; a metric family that is
         // inconsistent would be a bug here, reported in the body.

@@ -12,7 +12,7 @@
 //! Every entry has a deadline and is removed by whoever resolves it first
 //! (the answer, or the reaper); the sizes are gauges.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use dashmap::DashMap;
 use tokio::time::Instant;
@@ -24,37 +24,24 @@ use parley_xmpp::stanza::MessageType;
 /// Most receipts remembered each way, and most peers remembered as refusing
 /// something: at the bound, expired entries go first, then new ones are not
 /// taken (design §5: nothing grows without a bound).
-pub const MAX_RECEIPTS: usize = 10_000;
+pub(crate) const MAX_RECEIPTS: usize = 10_000;
 
 /// A SIP MESSAGE whose server transaction waits for the XMPP side's verdict.
-pub struct PendingSip<R> {
+pub(crate) struct PendingSip<R> {
     /// The server transaction's responder.
     pub responder: R,
     /// When the delivery window closes and 200 is sent.
     pub deadline: Instant,
-    /// When the request arrived, for the latency histogram.
-    pub received: Instant,
     /// Correlation id for logs.
     pub correlation: u64,
     /// Whether the stanza went to a full JID (RFC 7247 §7.1 notes 1 and 2 pick 4xx over 6xx).
     pub to_full_jid: bool,
 }
 
-/// An XMPP message waiting for the SIP final response.
-#[derive(Debug, Clone)]
-pub struct PendingXmpp {
-    /// The XMPP sender (full JID), who hears about failures.
-    pub sender: String,
-    /// The stanza id, echoed in an error reply.
-    pub stanza_id: Option<String>,
-    /// When the SIP client transaction gives up (Timer F).
-    pub deadline: Instant,
-}
-
 /// An XMPP message Parley sent to SIP asking for IMDNs (RFC 5438 §7.1.1),
 /// keyed by the IMDN Message-ID it carried.
 #[derive(Debug, Clone)]
-pub struct AwaitingImdn {
+pub(crate) struct AwaitingImdn {
     /// The XMPP sender (full JID), who gets `<received/>`/`<displayed/>`.
     pub sender: String,
     /// The JID the message was addressed to: the ack comes from it.
@@ -72,7 +59,7 @@ pub struct AwaitingImdn {
 /// A SIP IM asking for IMDNs that Parley forwarded to XMPP with
 /// `<request/>`/`<markable/>`, keyed by the stanza id Parley gave it.
 #[derive(Debug, Clone)]
-pub struct AwaitingReceipt {
+pub(crate) struct AwaitingReceipt {
     /// The IM's request (Message-ID, DateTime, CPIM From/To).
     pub request: ImdnRequest,
     /// What is still to be answered (one IMDN per disposition type).
@@ -86,11 +73,11 @@ pub struct AwaitingReceipt {
 }
 
 /// How long a 415 is remembered for a peer (a phone may be updated or replaced).
-pub const REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
+pub(crate) const REFUSAL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// A content type a SIP peer can refuse.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusable {
+pub(crate) enum Refusable {
     /// `message/cpim`.
     Cpim,
     /// `application/im-iscomposing+xml`.
@@ -99,7 +86,7 @@ pub enum Refusable {
 
 /// What a SIP peer refused with 415 (RFC 3261 §21.4.13).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Refusals {
+pub(crate) struct Refusals {
     /// `message/cpim` (baresip: real-clients/baresip-1.0-rx-cpim-415.sip).
     pub cpim: bool,
     /// `application/im-iscomposing+xml` (RFC 3994 §4: then "MUST cease").
@@ -107,14 +94,14 @@ pub struct Refusals {
 }
 
 /// A map with a size bound and a deadline per entry.
-pub struct Expiring<V> {
+pub(crate) struct Expiring<V> {
     map: DashMap<String, (V, Instant)>,
     capacity: usize,
 }
 
 impl<V> Expiring<V> {
     /// An empty map holding at most `capacity` entries.
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Self {
             map: DashMap::new(),
             capacity,
@@ -124,7 +111,7 @@ impl<V> Expiring<V> {
     /// Insert (or replace) `key` until `deadline`. At the bound, entries past
     /// their deadline at `now` are dropped first; if it is still full, the
     /// entry is not taken and `false` comes back.
-    pub fn insert(&self, key: String, value: V, deadline: Instant, now: Instant) -> bool {
+    pub(crate) fn insert(&self, key: String, value: V, deadline: Instant, now: Instant) -> bool {
         if self.map.len() >= self.capacity && !self.map.contains_key(&key) {
             self.reap(now);
             if self.map.len() >= self.capacity {
@@ -136,21 +123,21 @@ impl<V> Expiring<V> {
     }
 
     /// Take `key` out, if present and not expired at `now`.
-    pub fn take(&self, key: &str, now: Instant) -> Option<V> {
+    pub(crate) fn take(&self, key: &str, now: Instant) -> Option<V> {
         self.map
             .remove_if(key, |_, (_, deadline)| *deadline > now)
             .map(|(_, (v, _))| v)
     }
 
     /// Drop every entry past its deadline at `now`; returns how many went.
-    pub fn reap(&self, now: Instant) -> usize {
+    pub(crate) fn reap(&self, now: Instant) -> usize {
         let before = self.map.len();
         self.map.retain(|_, (_, deadline)| *deadline > now);
         before.saturating_sub(self.map.len())
     }
 
     /// Take out every entry past its deadline at `now`.
-    pub fn take_expired(&self, now: Instant) -> Vec<(String, V)> {
+    pub(crate) fn take_expired(&self, now: Instant) -> Vec<(String, V)> {
         let keys: Vec<String> = self
             .map
             .iter()
@@ -167,27 +154,30 @@ impl<V> Expiring<V> {
     }
 
     /// Entries now (expired ones included until reaped).
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.map.len()
     }
 
     /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 }
 
 impl<V: Clone> Expiring<V> {
     /// A copy of `key`'s value, if present and not expired at `now`.
-    pub fn get(&self, key: &str, now: Instant) -> Option<V> {
+    pub(crate) fn get(&self, key: &str, now: Instant) -> Option<V> {
         self.map.get(key).filter(|e| e.1 > now).map(|e| e.0.clone())
     }
 }
 
 /// The registry: bounded by the SIP and XMPP limits upstream, reaped by deadline.
-pub struct Registry<R> {
+pub(crate) struct Registry<R> {
     pending_sip: DashMap<String, PendingSip<R>>,
-    pending_xmpp: DashMap<u64, PendingXmpp>,
+    /// XMPP messages sent as SIP MESSAGE whose final response has not come:
+    /// the task that sent each holds everything else about it.
+    xmpp_in_flight: AtomicUsize,
     next_id: AtomicU64,
     /// XMPP → SIP receipts, by IMDN Message-ID.
     pub imdn_out: Expiring<AwaitingImdn>,
@@ -204,7 +194,7 @@ impl<R> Default for Registry<R> {
     fn default() -> Self {
         Self {
             pending_sip: DashMap::new(),
-            pending_xmpp: DashMap::new(),
+            xmpp_in_flight: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
             imdn_out: Expiring::new(MAX_RECEIPTS),
             receipts_in: Expiring::new(MAX_RECEIPTS),
@@ -216,7 +206,7 @@ impl<R> Default for Registry<R> {
 
 impl<R> Registry<R> {
     /// A new, empty registry.
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self::default()
     }
 
@@ -224,22 +214,22 @@ impl<R> Registry<R> {
     /// at a restart): for tying log lines together, never for naming a SIP
     /// dialog, whose Call-ID and tags must be unique over space and time
     /// (RFC 3261 §8.1.1.4, §19.3: `parley_sip::dialog::new_call_id`).
-    pub fn next_correlation(&self) -> u64 {
+    pub(crate) fn next_correlation(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// Park a SIP transaction under the stanza id it was forwarded with.
-    pub fn park_sip(&self, stanza_id: String, pending: PendingSip<R>) {
+    pub(crate) fn park_sip(&self, stanza_id: String, pending: PendingSip<R>) {
         self.pending_sip.insert(stanza_id, pending);
     }
 
     /// Take the SIP transaction forwarded as `stanza_id`, if still waiting.
-    pub fn take_sip(&self, stanza_id: &str) -> Option<PendingSip<R>> {
+    pub(crate) fn take_sip(&self, stanza_id: &str) -> Option<PendingSip<R>> {
         self.pending_sip.remove(stanza_id).map(|(_, p)| p)
     }
 
     /// Take every SIP transaction whose deadline has passed at `now`.
-    pub fn take_expired_sip(&self, now: Instant) -> Vec<(String, PendingSip<R>)> {
+    pub(crate) fn take_expired_sip(&self, now: Instant) -> Vec<(String, PendingSip<R>)> {
         let expired: Vec<String> = self
             .pending_sip
             .iter()
@@ -253,33 +243,31 @@ impl<R> Registry<R> {
     }
 
     /// Take every SIP transaction, deadline or not (shutdown).
-    pub fn take_all_sip(&self) -> Vec<(String, PendingSip<R>)> {
+    pub(crate) fn take_all_sip(&self) -> Vec<(String, PendingSip<R>)> {
         let keys: Vec<String> = self.pending_sip.iter().map(|e| e.key().clone()).collect();
         keys.into_iter()
             .filter_map(|k| self.pending_sip.remove(&k))
             .collect()
     }
 
-    /// Record an XMPP message in flight as SIP; returns its key.
-    pub fn track_xmpp(&self, pending: PendingXmpp) -> u64 {
-        let key = self.next_correlation();
-        self.pending_xmpp.insert(key, pending);
-        key
+    /// Count an XMPP message now in flight as SIP.
+    pub(crate) fn track_xmpp(&self) {
+        self.xmpp_in_flight.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Forget the XMPP message `key` (its SIP transaction ended).
-    pub fn finish_xmpp(&self, key: u64) -> Option<PendingXmpp> {
-        self.pending_xmpp.remove(&key).map(|(_, p)| p)
+    /// One XMPP message's SIP transaction ended.
+    pub(crate) fn finish_xmpp(&self) {
+        self.xmpp_in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
     /// SIP transactions waiting for XMPP.
-    pub fn pending_sip_len(&self) -> usize {
+    pub(crate) fn pending_sip_len(&self) -> usize {
         self.pending_sip.len()
     }
 
     /// XMPP messages waiting for SIP.
-    pub fn pending_xmpp_len(&self) -> usize {
-        self.pending_xmpp.len()
+    pub(crate) fn pending_xmpp_len(&self) -> usize {
+        self.xmpp_in_flight.load(Ordering::Relaxed)
     }
 }
 
@@ -293,7 +281,6 @@ mod tests {
         PendingSip {
             responder: correlation,
             deadline,
-            received: deadline,
             correlation,
             to_full_jid: false,
         }
@@ -354,16 +341,12 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn xmpp_entries_are_tracked_until_finished() {
         let registry: Registry<u64> = Registry::new();
-        let key = registry.track_xmpp(PendingXmpp {
-            sender: "juliet@xmpp.example/balcony".into(),
-            stanza_id: Some("m1".into()),
-            deadline: Instant::now(),
-        });
+        registry.track_xmpp();
+        registry.track_xmpp();
+        assert_eq!(registry.pending_xmpp_len(), 2);
+        registry.finish_xmpp();
         assert_eq!(registry.pending_xmpp_len(), 1);
-        assert_eq!(
-            registry.finish_xmpp(key).map(|p| p.stanza_id),
-            Some(Some("m1".into()))
-        );
+        registry.finish_xmpp();
         assert_eq!(registry.pending_xmpp_len(), 0);
     }
 }

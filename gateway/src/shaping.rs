@@ -59,7 +59,7 @@ pub struct ShapingLimit {
 
 /// Which bound refused an item.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Full {
+pub(crate) enum Full {
     /// The sender's own queue (`sender_queue`).
     Sender,
     /// The total across senders (`queued`).
@@ -68,7 +68,7 @@ pub enum Full {
 
 /// The decision on one offered item.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Offer<T> {
+pub(crate) enum Offer<T> {
     /// Within the rate and nothing of its sender waiting: handle it now.
     Pass(T),
     /// It waits; [`Shaper::poll_release`] hands it out when it is due.
@@ -116,7 +116,7 @@ impl<T> Entry<T> {
 /// Per-sender rates with a bounded queue each, keyed by `K` (the gateway
 /// uses the sender's bare JID).
 #[derive(Debug)]
-pub struct Shaper<K, T> {
+pub(crate) struct Shaper<K, T> {
     limit: ShapingLimit,
     /// GCRA emission interval `T`.
     interval: Duration,
@@ -136,7 +136,7 @@ pub struct Shaper<K, T> {
 
 impl<K: Hash + Eq + Ord + Clone, T> Shaper<K, T> {
     /// An empty shaper.
-    pub fn new(limit: ShapingLimit, now: Instant) -> Self {
+    pub(crate) fn new(limit: ShapingLimit, now: Instant) -> Self {
         let interval = match limit.per_second {
             0 => Duration::ZERO,
             rate => Duration::from_secs(1) / rate,
@@ -155,7 +155,7 @@ impl<K: Hash + Eq + Ord + Clone, T> Shaper<K, T> {
     }
 
     /// Decides on `item` from `sender` at `now`.
-    pub fn offer(&mut self, sender: K, item: T, now: Instant) -> Offer<T> {
+    pub(crate) fn offer(&mut self, sender: K, item: T, now: Instant) -> Offer<T> {
         if self.limit.per_second == 0 {
             return Offer::Pass(item);
         }
@@ -197,7 +197,7 @@ impl<K: Hash + Eq + Ord + Clone, T> Shaper<K, T> {
     }
 
     /// When the next queued item is due (`None`: nothing waits).
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let Reverse((tat, _, _)) = self.due.peek()?;
         // A queued sender's tat lies beyond some `now + tolerance`, so this never underflows.
         Some(tat.checked_sub(self.tolerance).unwrap_or(*tat))
@@ -205,7 +205,7 @@ impl<K: Hash + Eq + Ord + Clone, T> Shaper<K, T> {
 
     /// The next item due at `now`, in due order across senders and in
     /// arrival order within one; `None` when none is due yet.
-    pub fn poll_release(&mut self, now: Instant) -> Option<T> {
+    pub(crate) fn poll_release(&mut self, now: Instant) -> Option<T> {
         let Reverse((tat, _, _)) = self.due.peek()?;
         if now + self.tolerance < *tat {
             return None;
@@ -232,7 +232,7 @@ impl<K: Hash + Eq + Ord + Clone, T> Shaper<K, T> {
     /// Takes every waiting item out, each sender's in arrival order (senders
     /// in due order). Nothing waits afterwards; later offers are shaped as
     /// before (the rates are kept).
-    pub fn take_all(&mut self) -> Vec<T> {
+    pub(crate) fn take_all(&mut self) -> Vec<T> {
         let mut items = Vec::with_capacity(self.queued);
         while let Some(Reverse((_, _, slot))) = self.due.pop() {
             let entry = match &slot {
@@ -248,7 +248,7 @@ impl<K: Hash + Eq + Ord + Clone, T> Shaper<K, T> {
     }
 
     /// Items waiting now, across senders.
-    pub fn queued(&self) -> usize {
+    pub(crate) fn queued(&self) -> usize {
         self.queued
     }
 

@@ -29,7 +29,7 @@ use parley_xmpp::stanza::{DefinedCondition, Message, MessageType, Stanza, Stanza
 
 use crate::links::Links;
 use crate::metrics::{Direction, Outcome};
-use crate::registry::{PendingSip, PendingXmpp, Refusable};
+use crate::registry::{PendingSip, Refusable};
 use chat_states::Composing;
 use order::Lanes;
 use receipts::{Receipt, Receipts};
@@ -151,7 +151,6 @@ impl Messages {
             PendingSip {
                 responder,
                 deadline: received + self.delivery_window,
-                received,
                 correlation,
                 to_full_jid,
             },
@@ -294,11 +293,7 @@ impl Messages {
     ) {
         let request = outgoing_message(&sip);
         let peer = sip.to.clone();
-        let key = self.links.registry.track_xmpp(PendingXmpp {
-            sender: message.from.clone().unwrap_or_default(),
-            stanza_id: message.id.clone(),
-            deadline: received + Duration::from_secs(32),
-        });
+        self.links.registry.track_xmpp();
         debug!(
             correlation,
             stanza_id = ?message.id,
@@ -324,7 +319,7 @@ impl Messages {
             if let Some(receipt) = receipt {
                 result = messages.receipts.settle(correlation, receipt, result).await;
             }
-            messages.links.registry.finish_xmpp(key);
+            messages.links.registry.finish_xmpp();
             if silent {
                 if matches!(&result, Ok(r) if r.status == 415) {
                     messages.links.note_refusal(&peer, Refusable::IsComposing);
