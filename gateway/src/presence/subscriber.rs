@@ -17,7 +17,7 @@ use tracing::{debug, info};
 
 use parley_mapping::address::Jid;
 use parley_mapping::presence::pidf_body_to_xmpp;
-use parley_sip::dialog::subscription::SubscriptionState;
+use parley_sip::dialog::subscription::{Substate, SubscriptionState};
 use parley_sip::dialog::{self, Dialog};
 use parley_sip::{OutgoingRequest, Responder};
 use parley_xmpp::stanza::{DefinedCondition, ErrorType, Presence, PresenceType, StanzaError};
@@ -541,7 +541,7 @@ impl Subscriber {
             w.last_pidf = String::from_utf8(body).ok();
             self.links.store.put_watch(w.row(call_id));
         }
-        let approved = w.owes_subscribed && state.as_ref().is_some_and(|s| s.state == "active");
+        let approved = w.owes_subscribed && state.as_ref().is_some_and(|s| s.state == Substate::Active);
         if approved {
             w.owes_subscribed = false;
         }
@@ -554,7 +554,7 @@ impl Subscriber {
         if let Some(p) = presence {
             self.links.send_presence(&contact, &watcher, p);
         }
-        if state.is_some_and(|s| s.state == "terminated") {
+        if state.is_some_and(|s| s.state == Substate::Terminated) {
             // The subscription ended on the SIP side: the watcher is told (RFC 8048 §5.2).
             self.forget_watch(call_id);
             self.links
