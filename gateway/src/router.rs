@@ -75,6 +75,7 @@ impl Router {
     /// The reaper's tick: deadlines that have passed, and the gauges.
     pub(crate) fn reap(&self, now: Instant) {
         self.messages.reap(now);
+        self.presence.reap(now);
         self.presence.gauges();
     }
 

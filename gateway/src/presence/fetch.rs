@@ -41,6 +41,7 @@ use tracing::{debug, info};
 use parley_mapping::address::Jid;
 use parley_mapping::presence::pidf_body_to_xmpp;
 use parley_sip::dialog;
+use parley_sip::dialog::subscription::SubscriptionState;
 use parley_sip::{OutgoingRequest, TransactionError};
 use parley_xmpp::stanza::{Presence, PresenceType};
 
@@ -538,7 +539,12 @@ impl Fetcher {
     /// RFC 3856 §6.6 has a notifier not reveal that it withholds presence,
     /// "typically ... by indicating "offline"".
     fn fetch_answer(&self, mut w: Watcher, pidf: Option<String>) {
-        send_notify(&self.links, &mut w, "terminated;reason=timeout", pidf);
+        send_notify(
+            &self.links,
+            &mut w,
+            &SubscriptionState::terminated("timeout"),
+            pidf,
+        );
     }
 }
 

@@ -7,10 +7,12 @@
 pub(crate) mod fetch;
 pub(crate) mod notifier;
 pub(crate) mod subscriber;
+mod timers;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
 use tracing::debug;
 
 use parley_mapping::address::Jid;
@@ -115,8 +117,16 @@ impl Presence {
         self.notifier.restore(loaded.watchers, per_sec);
     }
 
-    /// Shutdown: refreshes and fetches stop; without a persistent store the
-    /// SIP subscribers are told to subscribe again (`Notifier::deactivate`).
+    /// The reaper's tick: every subscription whose time came, both ways
+    /// (refresh, Timer N, expiry, restore turn, forgetting an un-SUBSCRIBE).
+    pub(crate) fn reap(&self, now: Instant) {
+        self.subscriber.reap(now);
+        self.notifier.reap(now);
+    }
+
+    /// Shutdown: refreshes, expiries and fetches stop; without a persistent
+    /// store the SIP subscribers are told to subscribe again
+    /// (`Notifier::deactivate`).
     pub(crate) fn stop(&self) {
         self.subscriber.stop();
         self.fetcher.stop();

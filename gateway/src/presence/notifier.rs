@@ -9,9 +9,16 @@
 //! Each subscription (dialog, expiry, whether approved, last PIDF) is kept in
 //! the store; after a restart [`Notifier::restore`] re-arms expiry and
 //! probes the XMPP users again, so SIP subscribers notice nothing.
+//!
+//! No subscription has a task of its own: each holds a [`WatcherState`]
+//! (`state.rs`), and the router's reaper tick ([`Notifier::reap`]) acts on
+//! those whose time came, found through a [`TimerIndex`].
+
+mod state;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,12 +29,16 @@ use tracing::debug;
 use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::presence::to_pidf;
 use parley_sip::dialog::Dialog;
+use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::{IncomingRequest, OutgoingRequest};
 use parley_xmpp::stanza::{Presence, PresenceType};
 
+use super::timers::TimerIndex;
 use crate::admission::Admission;
 use crate::links::Links;
 use crate::store::{WatcherRow, unix_after, until_unix};
+pub(crate) use state::Authorization;
+use state::{Due, WatcherState};
 
 const KIND: &str = "sip_subscriptions_in";
 
@@ -42,10 +53,8 @@ pub(crate) struct Watcher {
     pub(crate) target: Jid,
     /// The dialog the SUBSCRIBE created.
     pub(crate) dialog: Dialog,
-    /// When the subscription ends unless refreshed.
-    pub(crate) expires_at: Instant,
-    /// Whether the XMPP user said `subscribed`.
-    pub(crate) active: bool,
+    /// Pending or active, and when it ends unless refreshed.
+    state: WatcherState,
     /// The XMPP user's current presence per full JID.
     pub(crate) resources: BTreeMap<String, Presence>,
     /// The last PIDF sent, so that repeated presence does not repeat NOTIFYs.
@@ -58,25 +67,45 @@ impl Watcher {
             call_id: self.dialog.id.call_id.clone(),
             watcher: self.watcher.to_string(),
             target: self.target.to_string(),
-            expires_at: unix_after(self.expires_at.saturating_duration_since(Instant::now())),
-            active: self.active,
+            expires_at: unix_after(self.state.remaining(Instant::now())),
+            active: self.state.authorization() == Authorization::Active,
             last_pidf: self.last_pidf.clone(),
             dialog: self.dialog.clone(),
         }
     }
 }
 
-/// Incoming subscriptions by Call-ID, and Call-ID by (watcher, target).
+/// Incoming subscriptions by Call-ID, Call-ID by (watcher, target), and
+/// their deadlines.
 #[derive(Default)]
 pub(crate) struct Watchers {
     by_call_id: DashMap<String, Watcher>,
     by_pair: DashMap<(String, String), String>,
+    timers: TimerIndex,
 }
 
 impl Watchers {
     /// Subscriptions alive now.
     pub(crate) fn len(&self) -> usize {
         self.by_call_id.len()
+    }
+
+    /// Keep `w` under `call_id`, with its deadline.
+    fn insert(&self, call_id: String, w: Watcher) {
+        self.timers
+            .reschedule(&call_id, None, w.state.poll_timeout());
+        self.by_call_id.insert(call_id, w);
+    }
+
+    /// Change the subscription `call_id` with `f`; its deadline follows.
+    /// `f` must not touch the maps (it runs under an entry's lock).
+    fn update<R>(&self, call_id: &str, f: impl FnOnce(&mut Watcher) -> R) -> Option<R> {
+        let mut w = self.by_call_id.get_mut(call_id)?;
+        let before = w.state.poll_timeout();
+        let out = f(&mut w);
+        self.timers
+            .reschedule(call_id, before, w.state.poll_timeout());
+        Some(out)
     }
 
     fn take_all(&self) -> Vec<Watcher> {
@@ -98,7 +127,8 @@ impl Watchers {
             .get(&(watcher.to_string(), target.to_string()))?
             .clone();
         let w = self.by_call_id.get(&call_id)?;
-        Some((w.active, w.last_pidf.clone()))
+        let active = w.state.authorization() == Authorization::Active;
+        Some((active, w.last_pidf.clone()))
     }
 
     fn remove(&self, call_id: &str) -> Option<Watcher> {
@@ -107,6 +137,8 @@ impl Watchers {
             .remove_if(&(w.watcher.to_string(), w.target.to_string()), |_, c| {
                 c == call_id
             });
+        self.timers
+            .reschedule(call_id, w.state.poll_timeout(), None);
         Some(w)
     }
 }
@@ -116,6 +148,8 @@ pub(crate) struct Notifier {
     links: Arc<Links>,
     watchers: Watchers,
     admission: Arc<Admission>,
+    /// Shutdown began: the reaper acts on no more deadlines.
+    stopped: AtomicBool,
 }
 
 impl Notifier {
@@ -124,7 +158,52 @@ impl Notifier {
             links,
             watchers: Watchers::default(),
             admission,
+            stopped: AtomicBool::new(false),
         }
+    }
+
+    /// The reaper's tick: RFC 6665 §4.2.2, end each subscription whose time
+    /// is up; after a restart, take each stored one up at its turn.
+    pub(crate) fn reap(&self, now: Instant) {
+        if self.stopped.load(Ordering::Relaxed) {
+            return;
+        }
+        for call_id in self.watchers.timers.take_due(now) {
+            // A resumption and the expiry may fall due together: resume first.
+            while let Some(Some(due)) = self
+                .watchers
+                .update(&call_id, |w| w.state.handle_timeout(now))
+            {
+                match due {
+                    Due::Resume(authorization) => self.resume(&call_id, authorization),
+                    Due::Expire => {
+                        if let Some(w) = self.forget_watcher(&call_id) {
+                            self.notify(w, &SubscriptionState::terminated("timeout"), false);
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A restored subscription's turn: the XMPP user is probed again
+    /// (approved ones, RFC 6121 §4.3) or asked again (pending ones).
+    fn resume(&self, call_id: &str, authorization: Authorization) {
+        let Some((watcher, target)) = self
+            .watchers
+            .by_call_id
+            .get(call_id)
+            .map(|w| (w.watcher.clone(), w.target.clone()))
+        else {
+            return;
+        };
+        let (outcome, ask) = match authorization {
+            Authorization::Active => ("reprobed", PresenceType::Probe),
+            Authorization::Pending => ("resumed", PresenceType::Subscribe),
+        };
+        self.links.metrics.subscription_restored(KIND, outcome);
+        self.links.send_presence_typed(&watcher, &target, ask);
     }
 
     /// Subscriptions alive now.
@@ -184,11 +263,14 @@ impl Notifier {
                         &w.target,
                         PresenceType::Unsubscribe,
                     );
-                    self.notify(w, "terminated;reason=timeout", false);
+                    self.notify(w, &SubscriptionState::terminated("timeout"), false);
                 }
-            } else if let Some(mut w) = self.watchers.by_call_id.get_mut(&call_id) {
-                w.expires_at = Instant::now() + Duration::from_secs(u64::from(expires));
-                self.links.store.put_watcher(w.row());
+            } else {
+                let now = Instant::now();
+                self.watchers.update(&call_id, |w| {
+                    w.state.handle_refresh(expires, now);
+                    self.links.store.put_watcher(w.row());
+                });
             }
             return None;
         }
@@ -225,8 +307,7 @@ impl Notifier {
             watcher: watcher.clone(),
             target: target.clone(),
             dialog,
-            expires_at: Instant::now() + Duration::from_secs(u64::from(expires)),
-            active: false,
+            state: WatcherState::granted(expires, Instant::now()),
             resources: BTreeMap::new(),
             last_pidf: None,
         };
@@ -248,30 +329,30 @@ impl Notifier {
         debug!(%call_id, "SIP SUBSCRIBE → XMPP subscribe");
         // RFC 6665 §4.2.1.2: a NOTIFY right away; pending until she answers.
         let mut w = w;
-        self.notify_state(&mut w, "pending", false);
+        self.notify_state(&mut w, &SubscriptionState::pending(), false);
         self.watchers
             .by_pair
             .insert((watcher.to_string(), target.to_string()), call_id.clone());
         self.links.store.put_watcher(w.row());
-        self.watchers.by_call_id.insert(call_id.clone(), w);
+        self.watchers.insert(call_id, w);
         self.links
             .send_presence_typed(&watcher, &target, PresenceType::Subscribe);
-        let notifier = Arc::clone(self);
-        tokio::spawn(async move { notifier.expire_when_due(call_id).await });
         None
     }
 
-    /// Shutdown. With a working store the subscriptions stay (they are on
+    /// Shutdown: expiries and restore turns stop. With a working store the subscriptions stay (they are on
     /// disk and the restarted gateway takes them up). Without one, nothing
     /// would remember them, so end each with `terminated;reason=deactivated`,
     /// which asks the subscriber to subscribe again at once (RFC 6665 §4.1.3)
     /// — to the restarted gateway.
     pub(crate) fn deactivate(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.watchers.timers.clear();
         if self.links.store.is_persistent() {
             return;
         }
         for w in self.watchers.take_all() {
-            self.notify(w, "terminated;reason=deactivated", false);
+            self.notify(w, &SubscriptionState::terminated("deactivated"), false);
         }
     }
 
@@ -281,8 +362,9 @@ impl Notifier {
     /// user is probed again (approved ones, RFC 6121 §4.3) or asked again
     /// (pending ones: her answer may have been lost while the component was
     /// away), at most `per_sec` a second.
-    pub(crate) fn restore(self: &Arc<Self>, rows: Vec<WatcherRow>, per_sec: u32) {
+    pub(crate) fn restore(&self, rows: Vec<WatcherRow>, per_sec: u32) {
         let spacing = Duration::from_secs(1) / per_sec.max(1);
+        let now = Instant::now();
         for (i, row) in rows.into_iter().enumerate() {
             let (Ok(watcher), Ok(target)) = (Jid::parse(&row.watcher), Jid::parse(&row.target))
             else {
@@ -290,50 +372,30 @@ impl Notifier {
                 continue;
             };
             let remaining = until_unix(row.expires_at);
+            let authorization = if row.active {
+                Authorization::Active
+            } else {
+                Authorization::Pending
+            };
+            let turn = now + spacing * u32::try_from(i).unwrap_or(u32::MAX);
             let w = Watcher {
-                watcher: watcher.clone(),
-                target: target.clone(),
+                watcher,
+                target,
                 dialog: row.dialog,
-                expires_at: Instant::now() + remaining,
-                active: row.active,
+                state: WatcherState::restored(authorization, remaining, now, turn),
                 resources: BTreeMap::new(),
                 last_pidf: row.last_pidf,
             };
             if remaining.is_zero() {
                 self.links.store.delete_watcher(&row.call_id);
                 self.links.metrics.subscription_restored(KIND, "expired");
-                self.notify(w, "terminated;reason=timeout", false);
+                self.notify(w, &SubscriptionState::terminated("timeout"), false);
                 continue;
             }
-            let call_id = row.call_id;
             self.watchers
                 .by_pair
-                .insert((row.watcher, row.target), call_id.clone());
-            self.watchers.by_call_id.insert(call_id.clone(), w);
-            let notifier = Arc::clone(self);
-            let delay = spacing * u32::try_from(i).unwrap_or(u32::MAX);
-            let active = row.active;
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                if active {
-                    notifier
-                        .links
-                        .metrics
-                        .subscription_restored(KIND, "reprobed");
-                    notifier
-                        .links
-                        .send_presence_typed(&watcher, &target, PresenceType::Probe);
-                } else {
-                    notifier
-                        .links
-                        .metrics
-                        .subscription_restored(KIND, "resumed");
-                    notifier
-                        .links
-                        .send_presence_typed(&watcher, &target, PresenceType::Subscribe);
-                }
-                notifier.expire_when_due(call_id).await;
-            });
+                .insert((row.watcher, row.target), row.call_id.clone());
+            self.watchers.insert(row.call_id, w);
         }
     }
 
@@ -341,22 +403,6 @@ impl Notifier {
     fn forget_watcher(&self, call_id: &str) -> Option<Watcher> {
         self.links.store.delete_watcher(call_id);
         self.watchers.remove(call_id)
-    }
-
-    /// RFC 6665 §4.2.2: end the subscription when its time is up (refreshes move it).
-    async fn expire_when_due(&self, call_id: String) {
-        loop {
-            let Some(due) = self.watchers.by_call_id.get(&call_id).map(|w| w.expires_at) else {
-                return;
-            };
-            if Instant::now() >= due {
-                if let Some(w) = self.forget_watcher(&call_id) {
-                    self.notify(w, "terminated;reason=timeout", false);
-                }
-                return;
-            }
-            tokio::time::sleep_until(due).await;
-        }
     }
 
     /// Presence from an XMPP user to a SIP user watching her (RFC 8048 §5.3, §6.2).
@@ -369,7 +415,7 @@ impl Notifier {
         match p.presence_type {
             Some(PresenceType::Unsubscribed) => {
                 if let Some(w) = self.forget_watcher(&call_id) {
-                    self.notify(w, "terminated;reason=rejected", false);
+                    self.notify(w, &SubscriptionState::terminated("rejected"), false);
                 }
             }
             Some(PresenceType::Subscribed) | None | Some(PresenceType::Unavailable) => {
@@ -379,7 +425,7 @@ impl Notifier {
                 if p.presence_type == Some(PresenceType::Subscribed) {
                     // Her current presence (or unavailable) answers the probe;
                     // the active NOTIFY goes out with it (RFC 6121 §4.3.2).
-                    w.active = true;
+                    w.state.approve();
                     self.links.store.put_watcher(w.row());
                     self.links
                         .send_presence_typed(&w.watcher, &w.target, PresenceType::Probe);
@@ -389,9 +435,10 @@ impl Notifier {
                 } else {
                     w.resources.insert(from.to_string(), p.clone());
                 }
-                if w.active {
-                    let remaining = w.expires_at.saturating_duration_since(Instant::now());
-                    let state = format!("active;expires={}", remaining.as_secs());
+                if w.state.authorization() == Authorization::Active {
+                    let remaining = w.state.remaining(Instant::now()).as_secs();
+                    let state =
+                        SubscriptionState::active(u32::try_from(remaining).unwrap_or(u32::MAX));
                     self.notify_state(&mut w, &state, true);
                     // The dialog's CSeq moved on: a restart must continue above it.
                     self.links.store.put_watcher(w.row());
@@ -403,20 +450,20 @@ impl Notifier {
     }
 
     /// Send a final NOTIFY for a subscription already removed.
-    fn notify(&self, mut w: Watcher, state: &str, with_body: bool) {
+    fn notify(&self, mut w: Watcher, state: &SubscriptionState, with_body: bool) {
         self.notify_state(&mut w, state, with_body);
     }
 
     /// RFC 6665 §4.2.2, RFC 3856 §6.6: NOTIFY in the dialog, with PIDF when asked.
     /// The caller holds `w` (possibly inside the map): no map access here.
-    fn notify_state(&self, w: &mut Watcher, state: &str, with_body: bool) {
+    fn notify_state(&self, w: &mut Watcher, state: &SubscriptionState, with_body: bool) {
         let body = if with_body {
             let presences: Vec<Presence> = w.resources.values().cloned().collect();
             let Some(xml) = pidf_for(&self.links, &w.target, &presences) else {
                 send_notify(&self.links, w, state, None);
                 return;
             };
-            if state.starts_with("active") && w.last_pidf.as_deref() == Some(xml.as_str()) {
+            if state.state == Substate::Active && w.last_pidf.as_deref() == Some(xml.as_str()) {
                 return;
             }
             w.last_pidf = Some(xml.clone());
@@ -446,14 +493,19 @@ pub(crate) fn pidf_for(links: &Links, target: &Jid, presences: &[Presence]) -> O
 }
 
 /// Send the next NOTIFY of `w`'s dialog with `state` and an optional PIDF body.
-pub(crate) fn send_notify(links: &Links, w: &mut Watcher, state: &str, pidf: Option<String>) {
+pub(crate) fn send_notify(
+    links: &Links,
+    w: &mut Watcher,
+    state: &SubscriptionState,
+    pidf: Option<String>,
+) {
     let body = pidf.map(|xml| ("application/pidf+xml".to_owned(), Bytes::from(xml)));
     let request = w.dialog.next_request("NOTIFY");
     let outgoing = OutgoingRequest::in_dialog(
         request,
         vec![
             ("Event".to_owned(), "presence".to_owned()),
-            ("Subscription-State".to_owned(), state.to_owned()),
+            ("Subscription-State".to_owned(), state.to_string()),
         ],
         body,
     );

@@ -7,24 +7,34 @@
 //! Each subscription is kept in the store; after a restart [`Subscriber::restore`]
 //! refreshes the stored dialogs (or subscribes afresh where a dialog is gone),
 //! so the XMPP user never has to subscribe again.
+//!
+//! No subscription has a task of its own: each holds a [`WatchState`]
+//! (`state.rs`), and the router's reaper tick ([`Subscriber::reap`]) acts on
+//! those whose time came, found through a [`TimerIndex`]. Only a SIP request
+//! in flight runs as a (tracked) task.
+
+mod state;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio_util::sync::CancellationToken;
+use tokio::time::Instant;
 use tracing::{debug, info};
 
 use parley_mapping::address::Jid;
 use parley_mapping::presence::pidf_body_to_xmpp;
-use parley_sip::dialog::subscription::SubscriptionState;
+use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::dialog::{self, Dialog};
 use parley_sip::{OutgoingRequest, Responder};
 use parley_xmpp::stanza::{DefinedCondition, ErrorType, Presence, PresenceType, StanzaError};
 
+use super::timers::TimerIndex;
 use crate::admission::Admission;
 use crate::links::{Links, typed};
 use crate::store::{WatchRow, unix_after, until_unix};
+use state::{Approval, Due, Refreshed, WatchState};
 
 const KIND: &str = "sip_subscriptions_out";
 
@@ -45,14 +55,8 @@ pub(crate) struct Watch {
     pub(crate) last_pidf: Option<String>,
     /// When the SIP subscription ends unless refreshed, seconds since the epoch.
     pub(crate) expires_at: u64,
-    /// Stops the refresh task.
-    pub(crate) stop: CancellationToken,
-    /// The watcher is still owed her `subscribed`: RFC 8048 §5.2.1 sends it
-    /// on "the first NOTIFY with a state of active" (F14), before the presence
-    /// that NOTIFY carries (F15) — not on the 2xx, which may only mean pending.
-    pub(crate) owes_subscribed: bool,
-    /// A NOTIFY has come in this subscription (RFC 6665 §4.1.2.4 Timer N).
-    pub(crate) notified: bool,
+    /// Its timers, and whether the watcher has had her `subscribed`.
+    state: WatchState,
 }
 
 impl Watch {
@@ -68,11 +72,13 @@ impl Watch {
     }
 }
 
-/// Outgoing subscriptions by Call-ID, and Call-ID by (watcher, contact).
+/// Outgoing subscriptions by Call-ID, Call-ID by (watcher, contact), and
+/// their deadlines.
 #[derive(Default)]
 pub(crate) struct Watches {
     by_call_id: DashMap<String, Watch>,
     by_pair: DashMap<(String, String), String>,
+    timers: TimerIndex,
 }
 
 impl Watches {
@@ -81,12 +87,22 @@ impl Watches {
         self.by_call_id.len()
     }
 
-    /// Stop every refresh task (shutdown). The SIP side lets the subscriptions
-    /// expire; NOTIFYs after a restart get 481, which ends them (RFC 6665 §4.1.3).
-    pub(crate) fn stop_all(&self) {
-        for w in self.by_call_id.iter() {
-            w.stop.cancel();
-        }
+    /// Keep `w` under `call_id`, with its deadline.
+    fn insert(&self, call_id: String, w: Watch) {
+        self.timers
+            .reschedule(&call_id, None, w.state.poll_timeout());
+        self.by_call_id.insert(call_id, w);
+    }
+
+    /// Change the subscription `call_id` with `f`; its deadline follows.
+    /// `f` must not touch the maps (it runs under an entry's lock).
+    fn update<R>(&self, call_id: &str, f: impl FnOnce(&mut Watch) -> R) -> Option<R> {
+        let mut w = self.by_call_id.get_mut(call_id)?;
+        let before = w.state.poll_timeout();
+        let out = f(&mut w);
+        self.timers
+            .reschedule(call_id, before, w.state.poll_timeout());
+        Some(out)
     }
 
     /// Subscriptions held by one XMPP user (bare JID).
@@ -117,7 +133,8 @@ impl Watches {
             .remove_if(&(w.watcher.to_string(), w.contact.to_string()), |_, c| {
                 c == call_id
             });
-        w.stop.cancel();
+        self.timers
+            .reschedule(call_id, w.state.poll_timeout(), None);
         Some(w)
     }
 }
@@ -127,6 +144,8 @@ pub(crate) struct Subscriber {
     links: Arc<Links>,
     watches: Watches,
     admission: Arc<Admission>,
+    /// Shutdown began: the reaper acts on no more deadlines.
+    stopped: AtomicBool,
 }
 
 impl Subscriber {
@@ -135,6 +154,7 @@ impl Subscriber {
             links,
             watches: Watches::default(),
             admission,
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -143,9 +163,33 @@ impl Subscriber {
         self.watches.len()
     }
 
-    /// Shutdown: stop every refresh task.
+    /// Shutdown: no more refreshes. The SIP side lets the subscriptions
+    /// expire; NOTIFYs after a restart get 481, which ends them (RFC 6665 §4.1.3).
     pub(crate) fn stop(&self) {
-        self.watches.stop_all();
+        self.stopped.store(true, Ordering::Relaxed);
+        self.watches.timers.clear();
+    }
+
+    /// The reaper's tick: act on every subscription whose time came.
+    pub(crate) fn reap(self: &Arc<Self>, now: Instant) {
+        if self.stopped.load(Ordering::Relaxed) {
+            return;
+        }
+        for call_id in self.watches.timers.take_due(now) {
+            let due = self
+                .watches
+                .update(&call_id, |w| w.state.handle_timeout(now))
+                .flatten();
+            match due {
+                Some(Due::Refresh) => self.refresh(call_id),
+                Some(Due::TimerN) => self.timer_n_fired(&call_id),
+                Some(Due::Resume) => self.resume(call_id),
+                Some(Due::Forget) => {
+                    self.watches.remove(&call_id);
+                }
+                None => {}
+            }
+        }
     }
 
     /// The presence the last NOTIFY of `watcher`'s subscription to `contact` gave.
@@ -170,7 +214,7 @@ impl Subscriber {
                 .watches
                 .by_call_id
                 .get(&call_id)
-                .is_some_and(|w| !w.owes_subscribed);
+                .is_some_and(|w| w.state.approval() == Approval::Given);
             if approved {
                 self.links
                     .send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
@@ -194,19 +238,19 @@ impl Subscriber {
             self.links.send_presence(&contact, &watcher, refusal);
             return;
         }
-        self.start_watch(watcher, contact, true, true);
+        self.start_watch(watcher, contact, true, Approval::Owed);
     }
 
     /// Send a new SUBSCRIBE for (watcher, contact). `announce`: the XMPP user
     /// asked now (not a re-subscription after a restart, where a refusal is
-    /// told as `unavailable` too). `owes_subscribed`: she has not had her
-    /// `subscribed` yet; it goes with the first active NOTIFY.
+    /// told as `unavailable` too). `approval`: whether she has had her
+    /// `subscribed` yet; if owed, it goes with the first active NOTIFY.
     fn start_watch(
         self: &Arc<Self>,
         watcher: Jid,
         contact: Jid,
         announce: bool,
-        owes_subscribed: bool,
+        approval: Approval,
     ) {
         let (Ok(target), Ok(from)) = (
             self.links.mapper.jid_to_sip_user(&contact),
@@ -222,7 +266,6 @@ impl Subscriber {
         let correlation = self.links.registry.next_correlation();
         let call_id = dialog::new_call_id(&self.links.component_domain);
         let tag = dialog::new_tag();
-        let stop = CancellationToken::new();
         let watch = Watch {
             watcher: watcher.clone(),
             contact: contact.clone(),
@@ -230,15 +273,13 @@ impl Subscriber {
             last: None,
             last_pidf: None,
             expires_at: unix_after(Duration::from_secs(u64::from(REQUESTED_EXPIRES))),
-            stop: stop.clone(),
-            owes_subscribed,
-            notified: false,
+            state: WatchState::subscribing(approval),
         };
         self.links.store.put_watch(watch.row(&call_id));
         self.watches
             .by_pair
             .insert((watcher.to_string(), contact.to_string()), call_id.clone());
-        self.watches.by_call_id.insert(call_id.clone(), watch);
+        self.watches.insert(call_id.clone(), watch);
         let request = OutgoingRequest {
             method: "SUBSCRIBE".to_owned(),
             request_uri: target.to_string(),
@@ -250,23 +291,28 @@ impl Subscriber {
         };
         debug!(correlation, %call_id, announce, "XMPP subscribe → SIP SUBSCRIBE");
         let subscriber = Arc::clone(self);
+        let timer_n = self.links.sip.timers().timer_n();
         self.links.tasks.spawn(async move {
             let result = subscriber.links.sip.send_request(request).await;
-            let granted = match result {
+            match result {
                 Ok(r) if (200..300).contains(&r.status) => {
                     let dialog = Dialog::from_response(r.message()).ok();
                     debug!(correlation, status = r.status, dialog = dialog.is_some(), "SIP SUBSCRIBE accepted");
                     let expires = granted_expires(&r);
-                    if let Some(mut w) = subscriber.watches.by_call_id.get_mut(&call_id) {
+                    let now = Instant::now();
+                    subscriber.watches.update(&call_id, |w| {
+                        if matches!(w.state.phase(), state::Phase::Unsubscribing { .. }) {
+                            // Unsubscribed meanwhile: the store already forgot it.
+                            return;
+                        }
                         w.dialog = dialog;
                         w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
                         subscriber.links.store.put_watch(w.row(&call_id));
-                    }
+                        w.state.handle_granted(expires, timer_n, now);
+                    });
                     if !announce {
                         subscriber.links.metrics.subscription_restored(KIND, "resubscribed");
                     }
-                    subscriber.arm_timer_n(&call_id, &watcher, &contact, &stop);
-                    Some(expires)
                 }
                 other => {
                     info!(correlation, status = ?other.as_ref().map(|r| r.status), "SIP SUBSCRIBE refused");
@@ -277,13 +323,7 @@ impl Subscriber {
                     }
                     // RFC 8048 §5.2: a refusal is `unsubscribed`.
                     subscriber.links.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
-                    None
                 }
-            };
-            if let Some(expires) = granted {
-                subscriber
-                    .refresh_until_stopped(call_id, refresh_wait(expires), stop)
-                    .await;
             }
         });
     }
@@ -294,40 +334,12 @@ impl Subscriber {
     /// is 64·T1; it runs from the 2xx here (a refused or timed-out SUBSCRIBE
     /// is cleaned up by its own answer). The watcher hears `unsubscribed`,
     /// as for any failed subscription (RFC 8048 §5.2).
-    fn arm_timer_n(
-        self: &Arc<Self>,
-        call_id: &str,
-        watcher: &Jid,
-        contact: &Jid,
-        stop: &CancellationToken,
-    ) {
-        let timer_n = self.links.sip.timers().timer_n();
-        let subscriber = Arc::clone(self);
-        let (call_id, watcher, contact, stop) = (
-            call_id.to_owned(),
-            watcher.clone(),
-            contact.clone(),
-            stop.clone(),
-        );
-        self.links.tasks.spawn(async move {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(timer_n) => {}
-            }
-            let silent = subscriber
-                .watches
-                .by_call_id
-                .get(&call_id)
-                .is_some_and(|w| !w.notified);
-            if silent && subscriber.forget_watch(&call_id).is_some() {
-                info!(%call_id, "no NOTIFY within Timer N: SIP subscription failed");
-                subscriber.links.send_presence(
-                    &contact,
-                    &watcher,
-                    typed(PresenceType::Unsubscribed),
-                );
-            }
-        });
+    fn timer_n_fired(&self, call_id: &str) {
+        if let Some(w) = self.forget_watch(call_id) {
+            info!(%call_id, "no NOTIFY within Timer N: SIP subscription failed");
+            self.links
+                .send_presence(&w.contact, &w.watcher, typed(PresenceType::Unsubscribed));
+        }
     }
 
     /// After a restart: take up the stored subscriptions, at most `per_sec` a
@@ -336,6 +348,7 @@ impl Subscriber {
     /// ran out, or whose refresh is refused, is replaced by a new SUBSCRIBE.
     pub(crate) fn restore(self: &Arc<Self>, rows: Vec<WatchRow>, per_sec: u32) {
         let spacing = Duration::from_secs(1) / per_sec.max(1);
+        let now = Instant::now();
         for (i, row) in rows.into_iter().enumerate() {
             let (Ok(watcher), Ok(contact)) = (Jid::parse(&row.watcher), Jid::parse(&row.contact))
             else {
@@ -347,14 +360,20 @@ impl Subscriber {
                     .ok()
                     .flatten()
             });
-            let owes_subscribed = row.last_pidf.is_none();
-            let stop = CancellationToken::new();
+            // No presence stored: it may never have become active, so its
+            // `subscribed` may be owed (a repeat is harmless).
+            let approval = if row.last_pidf.is_none() {
+                Approval::Owed
+            } else {
+                Approval::Given
+            };
+            let turn = now + spacing * u32::try_from(i).unwrap_or(u32::MAX);
             self.watches.by_pair.insert(
                 (row.watcher.clone(), row.contact.clone()),
                 row.call_id.clone(),
             );
-            self.watches.by_call_id.insert(
-                row.call_id.clone(),
+            self.watches.insert(
+                row.call_id,
                 Watch {
                     watcher,
                     contact,
@@ -362,91 +381,100 @@ impl Subscriber {
                     last,
                     last_pidf: row.last_pidf,
                     expires_at: row.expires_at,
-                    // No presence stored: it may never have become active, so
-                    // its `subscribed` may be owed (a repeat is harmless).
-                    owes_subscribed,
-                    notified: true,
-                    stop: stop.clone(),
+                    state: WatchState::restored(approval, turn),
                 },
             );
-            let delay = spacing * u32::try_from(i).unwrap_or(u32::MAX);
-            let subscriber = Arc::clone(self);
-            let call_id = row.call_id;
-            self.links.tasks.spawn(async move {
-                tokio::select! {
-                    () = stop.cancelled() => return,
-                    () = tokio::time::sleep(delay) => {}
-                }
-                subscriber.resume_watch(call_id, stop).await;
-            });
         }
     }
 
-    async fn resume_watch(self: &Arc<Self>, call_id: String, stop: CancellationToken) {
+    /// A restored subscription's turn: a stored dialog still in time is
+    /// refreshed in place (RFC 6665 §4.1.2.1); one that ran out, or whose
+    /// refresh is refused, is replaced by a new SUBSCRIBE.
+    fn resume(self: &Arc<Self>, call_id: String) {
         let in_time = self
             .watches
             .by_call_id
             .get(&call_id)
             .is_some_and(|w| until_unix(w.expires_at) > Duration::from_secs(2));
-        if in_time && self.refresh_once(&call_id).await.is_some() {
-            self.links.metrics.subscription_restored(KIND, "resumed");
-            let expires = self
-                .watches
-                .by_call_id
-                .get(&call_id)
-                .map_or(REQUESTED_EXPIRES, |w| {
-                    u32::try_from(until_unix(w.expires_at).as_secs()).unwrap_or(REQUESTED_EXPIRES)
-                });
-            self.refresh_until_stopped(call_id, refresh_wait(expires), stop)
-                .await;
-            return;
-        }
-        // Gone on the SIP side (expired meanwhile, 481, no dialog yet): start afresh.
-        if let Some(w) = self.forget_watch(&call_id) {
-            debug!(%call_id, "stored SIP subscription replaced by a new SUBSCRIBE");
-            self.start_watch(w.watcher, w.contact, false, w.owes_subscribed);
-        }
-    }
-
-    /// RFC 6665 §4.1.2.1: refresh before the subscription expires.
-    async fn refresh_until_stopped(
-        &self,
-        call_id: String,
-        mut wait: Duration,
-        stop: CancellationToken,
-    ) {
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(wait) => {}
-            }
-            match self.refresh_once(&call_id).await {
-                Some(expires) => wait = refresh_wait(expires),
-                None => {
-                    if let Some(w) = self.forget_watch(&call_id) {
-                        self.links.send_presence(
-                            &w.contact,
-                            &w.watcher,
-                            typed(PresenceType::Unavailable),
-                        );
-                    }
+        let request = if in_time {
+            self.in_dialog_subscribe(&call_id, REQUESTED_EXPIRES)
+        } else {
+            None
+        };
+        let subscriber = Arc::clone(self);
+        let resumed =
+            async move {
+                let renewed = match request {
+                    Some(request) => subscriber.send_refresh(&call_id, request).await.is_some(),
+                    None => false,
+                };
+                if renewed {
+                    subscriber
+                        .links
+                        .metrics
+                        .subscription_restored(KIND, "resumed");
+                    // What the store now holds, as the refresh schedule.
+                    let remaining = subscriber.watches.by_call_id.get(&call_id).map_or(
+                        REQUESTED_EXPIRES,
+                        |w| {
+                            u32::try_from(until_unix(w.expires_at).as_secs())
+                                .unwrap_or(REQUESTED_EXPIRES)
+                        },
+                    );
+                    subscriber.refreshed(&call_id, Some(remaining));
                     return;
                 }
-            }
+                // Gone on the SIP side (expired meanwhile, 481, no dialog yet): start afresh.
+                if let Some(w) = subscriber.forget_watch(&call_id) {
+                    debug!(%call_id, "stored SIP subscription replaced by a new SUBSCRIBE");
+                    subscriber.start_watch(w.watcher, w.contact, false, w.state.approval());
+                }
+            };
+        self.links.tasks.spawn(resumed);
+    }
+
+    /// RFC 6665 §4.1.2.1: refresh before the subscription expires; a refresh
+    /// that fails ends it, and the watcher hears `unavailable`.
+    fn refresh(self: &Arc<Self>, call_id: String) {
+        let Some(request) = self.in_dialog_subscribe(&call_id, REQUESTED_EXPIRES) else {
+            self.refreshed(&call_id, None);
+            return;
+        };
+        let subscriber = Arc::clone(self);
+        self.links.tasks.spawn(async move {
+            let granted = subscriber.send_refresh(&call_id, request).await;
+            subscriber.refreshed(&call_id, granted);
+        });
+    }
+
+    /// A refresh was answered: `Some(expires)` granted, `None` failed.
+    fn refreshed(&self, call_id: &str, granted: Option<u32>) {
+        let now = Instant::now();
+        let outcome = self
+            .watches
+            .update(call_id, |w| w.state.handle_refreshed(granted, now));
+        if outcome == Some(Refreshed::Failed)
+            && let Some(w) = self.forget_watch(call_id)
+        {
+            self.links
+                .send_presence(&w.contact, &w.watcher, typed(PresenceType::Unavailable));
         }
     }
 
     /// One in-dialog refresh; the granted expiry on a 2xx, `None` otherwise.
-    async fn refresh_once(&self, call_id: &str) -> Option<u32> {
-        let request = self.in_dialog_subscribe(call_id, REQUESTED_EXPIRES)?;
+    async fn send_refresh(&self, call_id: &str, request: OutgoingRequest) -> Option<u32> {
         match self.links.sip.send_request(request).await {
             Ok(r) if (200..300).contains(&r.status) => {
                 self.links.metrics.subscription_refresh("ok");
                 let expires = granted_expires(&r);
-                if let Some(mut w) = self.watches.by_call_id.get_mut(call_id) {
+                self.watches.update(call_id, |w| {
+                    if matches!(w.state.phase(), state::Phase::Unsubscribing { .. }) {
+                        // Unsubscribed meanwhile: the store already forgot it.
+                        return;
+                    }
                     w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
                     self.links.store.put_watch(w.row(call_id));
-                }
+                });
                 Some(expires)
             }
             other => {
@@ -477,8 +505,8 @@ impl Subscriber {
     /// RFC 8048 §5.2 (F16–F21): SUBSCRIBE with Expires: 0, then `unsubscribed`.
     fn unsubscribe(self: &Arc<Self>, call_id: &str) {
         let request = self.in_dialog_subscribe(call_id, 0);
-        let Some((watcher, contact)) = self.watches.by_call_id.get(call_id).map(|w| {
-            w.stop.cancel();
+        let Some((watcher, contact)) = self.watches.update(call_id, |w| {
+            w.state.unsubscribe();
             (w.watcher.clone(), w.contact.clone())
         }) else {
             return;
@@ -499,11 +527,11 @@ impl Subscriber {
             subscriber
                 .links
                 .send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
-            // Not a tracked task: shutdown must not wait for this reaper.
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_secs(32)).await;
-                subscriber.watches.remove(&call_id);
-            });
+            // The reaper forgets it `UNSUBSCRIBE_LINGER` from now.
+            let now = Instant::now();
+            subscriber
+                .watches
+                .update(&call_id, |w| w.state.handle_unsubscribed(now));
         });
     }
 
@@ -516,14 +544,17 @@ impl Subscriber {
         state: Option<SubscriptionState>,
         body: Vec<u8>,
     ) {
-        let Some(mut w) = self.watches.by_call_id.get_mut(call_id) else {
+        let Some((watcher, contact)) = self
+            .watches
+            .by_call_id
+            .get(call_id)
+            .map(|w| (w.watcher.clone(), w.contact.clone()))
+        else {
             // RFC 6665 §4.1.3: a NOTIFY matching no subscription gets 481.
             responder.respond(481, None, vec![], None);
             return;
         };
         responder.respond(200, None, vec![], None);
-        w.notified = true;
-        let (watcher, contact) = (w.watcher.clone(), w.contact.clone());
         debug!(%call_id, state = ?state.as_ref().map(|s| &s.state), "NOTIFY");
         let presence = if body.is_empty() {
             None
@@ -536,17 +567,15 @@ impl Subscriber {
                 }
             }
         };
-        if let Some(p) = &presence {
-            w.last = Some(p.clone());
-            w.last_pidf = String::from_utf8(body).ok();
-            self.links.store.put_watch(w.row(call_id));
-        }
-        let approved = w.owes_subscribed && state.as_ref().is_some_and(|s| s.state == "active");
-        if approved {
-            w.owes_subscribed = false;
-        }
-        drop(w);
-        if approved {
+        let approved = self.watches.update(call_id, |w| {
+            if let Some(p) = &presence {
+                w.last = Some(p.clone());
+                w.last_pidf = String::from_utf8(body).ok();
+                self.links.store.put_watch(w.row(call_id));
+            }
+            w.state.handle_notify(state.as_ref())
+        });
+        if approved == Some(true) {
             // RFC 8048 §5.2.1: F14 `subscribed`, then F15 the presence.
             self.links
                 .send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
@@ -554,7 +583,7 @@ impl Subscriber {
         if let Some(p) = presence {
             self.links.send_presence(&contact, &watcher, p);
         }
-        if state.is_some_and(|s| s.state == "terminated") {
+        if state.is_some_and(|s| s.state == Substate::Terminated) {
             // The subscription ended on the SIP side: the watcher is told (RFC 8048 §5.2).
             self.forget_watch(call_id);
             self.links
@@ -570,11 +599,6 @@ fn granted_expires(r: &parley_sip::Response) -> u32 {
     r.header("Expires")
         .and_then(|e| e.trim().parse().ok())
         .unwrap_or(REQUESTED_EXPIRES)
-}
-
-/// Refresh at 80 % of the granted time (at least a second ahead).
-fn refresh_wait(expires: u32) -> Duration {
-    Duration::from_secs(u64::from(expires.saturating_sub(1).max(1)) * 4 / 5)
 }
 
 /// RFC 3856 §6: Event: presence, Accept: application/pidf+xml.

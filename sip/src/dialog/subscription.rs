@@ -9,11 +9,54 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
-/// RFC 6665 §4.1.3 / §8.3.4: the `Subscription-State` header field.
+/// RFC 6665 §8.4: `substate-value = "active" / "pending" / "terminated"
+/// / extension-substate`, compared case-insensitively.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Substate {
+    /// `active`: the subscription has been accepted (RFC 6665 §4.1.3).
+    Active,
+    /// `pending`: received, but not yet authorised.
+    Pending,
+    /// `terminated`: over; `reason=` may say why.
+    Terminated,
+    /// An `extension-substate` token, lower-cased, kept as sent.
+    Extension(String),
+}
+
+impl Substate {
+    /// The value from its token (case-insensitive).
+    pub fn parse(token: &str) -> Substate {
+        let token = token.trim().to_ascii_lowercase();
+        match token.as_str() {
+            "active" => Substate::Active,
+            "pending" => Substate::Pending,
+            "terminated" => Substate::Terminated,
+            _ => Substate::Extension(token),
+        }
+    }
+
+    /// The token as written in the header field.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Substate::Active => "active",
+            Substate::Pending => "pending",
+            Substate::Terminated => "terminated",
+            Substate::Extension(token) => token,
+        }
+    }
+}
+
+impl fmt::Display for Substate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// RFC 6665 §4.1.3 / §8.2.3: the `Subscription-State` header field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionState {
-    /// `active`, `pending` or `terminated` (other values are kept as sent).
-    pub state: String,
+    /// `active`, `pending`, `terminated` or an extension token.
+    pub state: Substate,
     /// `expires=` in seconds.
     pub expires: Option<u32>,
     /// `reason=` (terminated only): deactivated, probation, rejected, timeout,
@@ -27,12 +70,12 @@ impl SubscriptionState {
     /// Reads a header value; `None` if there is no state token.
     pub fn parse(value: &str) -> Option<SubscriptionState> {
         let mut parts = value.split(';');
-        let state = parts.next()?.trim().to_ascii_lowercase();
+        let state = parts.next()?.trim();
         if state.is_empty() {
             return None;
         }
         let mut out = SubscriptionState {
-            state,
+            state: Substate::parse(state),
             expires: None,
             reason: None,
             retry_after: None,
@@ -50,10 +93,20 @@ impl SubscriptionState {
         Some(out)
     }
 
+    /// `pending`, without parameters.
+    pub fn pending() -> Self {
+        SubscriptionState {
+            state: Substate::Pending,
+            expires: None,
+            reason: None,
+            retry_after: None,
+        }
+    }
+
     /// `active;expires=N`.
     pub fn active(expires: u32) -> Self {
         SubscriptionState {
-            state: "active".into(),
+            state: Substate::Active,
             expires: Some(expires),
             reason: None,
             retry_after: None,
@@ -63,7 +116,7 @@ impl SubscriptionState {
     /// `terminated;reason=R`.
     pub fn terminated(reason: &str) -> Self {
         SubscriptionState {
-            state: "terminated".into(),
+            state: Substate::Terminated,
             expires: None,
             reason: Some(reason.into()),
             retry_after: None,
@@ -73,7 +126,7 @@ impl SubscriptionState {
 
 impl fmt::Display for SubscriptionState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.state)?;
+        f.write_str(self.state.as_str())?;
         if let Some(reason) = &self.reason {
             write!(f, ";reason={reason}")?;
         }
@@ -172,9 +225,9 @@ impl Subscription {
 
     /// Subscriber: a NOTIFY with this Subscription-State (RFC 6665 §4.1.3).
     pub fn handle_notify(&mut self, state: &SubscriptionState, now: Instant) -> &Phase {
-        match state.state.as_str() {
-            "active" | "pending" => {
-                self.phase = if state.state == "active" {
+        match state.state {
+            Substate::Active | Substate::Pending => {
+                self.phase = if state.state == Substate::Active {
                     Phase::Active
                 } else {
                     Phase::Pending
@@ -240,7 +293,7 @@ mod tests {
     fn subscription_state_parses_and_writes_back() {
         let s =
             SubscriptionState::parse("terminated;reason=rejected;retry-after=3600").expect("state");
-        assert_eq!(s.state, "terminated");
+        assert_eq!(s.state, Substate::Terminated);
         assert_eq!(s.reason.as_deref(), Some("rejected"));
         assert_eq!(s.retry_after, Some(3600));
         assert_eq!(s.to_string(), "terminated;reason=rejected;retry-after=3600");
@@ -302,6 +355,18 @@ mod tests {
         let mut sub = Subscription::subscriber(Duration::from_secs(600));
         sub.handle_response(403, None, Instant::now());
         assert_eq!(sub.phase(), &Phase::Terminated(None));
+    }
+
+    /// RFC 6665 §8.4: the three values, any case; other tokens kept lower-cased.
+    #[test]
+    fn substate_values_parse_into_the_enum() {
+        let state = |v: &str| SubscriptionState::parse(v).expect("state").state;
+        assert_eq!(state("ACTIVE;expires=5"), Substate::Active);
+        assert_eq!(state("pending"), Substate::Pending);
+        assert_eq!(state("Terminated;reason=timeout"), Substate::Terminated);
+        assert_eq!(state("Probation"), Substate::Extension("probation".into()));
+        assert_eq!(SubscriptionState::pending().to_string(), "pending");
+        assert_eq!(SubscriptionState::parse(" ;expires=5"), None);
     }
 
     /// RFC 6665 §4.2.2: an unrefreshed subscription expires with reason timeout;
