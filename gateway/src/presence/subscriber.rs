@@ -567,20 +567,26 @@ impl Subscriber {
                 }
             }
         };
-        let approved = self.watches.update(call_id, |w| {
-            if let Some(p) = &presence {
+        let outcome = self.watches.update(call_id, |w| {
+            let approved_now = w.state.handle_notify(state.as_ref());
+            // RFC 8048 §5.2.1: until a NOTIFY says "active", the state is
+            // "neutral": a pending NOTIFY is answered but its presence is
+            // neither sent nor kept for probes.
+            let shown = w.state.approval() == Approval::Given;
+            if shown && let Some(p) = &presence {
                 w.last = Some(p.clone());
                 w.last_pidf = String::from_utf8(body).ok();
                 self.links.store.put_watch(w.row(call_id));
             }
-            w.state.handle_notify(state.as_ref())
+            (approved_now, shown)
         });
-        if approved == Some(true) {
+        let (approved_now, shown) = outcome.unwrap_or((false, false));
+        if approved_now {
             // RFC 8048 §5.2.1: F14 `subscribed`, then F15 the presence.
             self.links
                 .send_presence(&contact, &watcher, typed(PresenceType::Subscribed));
         }
-        if let Some(p) = presence {
+        if shown && let Some(p) = presence {
             self.links.send_presence(&contact, &watcher, p);
         }
         if state.is_some_and(|s| s.state == Substate::Terminated) {

@@ -152,6 +152,46 @@ async fn f8_pending_notify_is_answered_and_not_forwarded() {
     world.no_stanza_out(Duration::from_millis(50)).await;
 }
 
+/// F6 with a body: RFC 6665 §4.1.2.3 lets a pending NOTIFY carry state,
+/// but RFC 8048 §5.2.1 still has the gateway "refrain from sending any
+/// presence stanzas" until one says "active" — and then Juliet hears
+/// `subscribed` before any presence, as in F14, F15.
+#[tokio::test]
+async fn pending_notify_with_a_pidf_is_not_forwarded_until_active() {
+    let mut world = World::start().await;
+    let subscribe = f5_accepted(&world).await;
+    world
+        .sip_in(&notify(&world, &subscribe, 1, "pending", PIDF_AWAY))
+        .await;
+    assert_eq!(
+        notify_answer(&world).await,
+        "SIP/2.0 200 OK\nCSeq: 1 NOTIFY\n"
+    );
+    world.no_stanza_out(Duration::from_millis(50)).await;
+    world
+        .sip_in(&notify(
+            &world,
+            &subscribe,
+            2,
+            "active;expires=499",
+            PIDF_AWAY,
+        ))
+        .await;
+    assert_eq!(
+        notify_answer(&world).await,
+        "SIP/2.0 200 OK\nCSeq: 2 NOTIFY\n"
+    );
+    assert_eq!(
+        world.stanza_out().await,
+        "<presence from='romeo@sip.example.net' to='juliet@xmpp.example' type='subscribed'></presence>"
+    );
+    assert_eq!(
+        world.stanza_out().await,
+        "<presence from='romeo@sip.example.net' to='juliet@xmpp.example'>\
+         <show>away</show></presence>"
+    );
+}
+
 /// F11 → F12, F14, F15: the first active NOTIFY (Example 4) is answered 200,
 /// then Juliet gets `subscribed` (Example 5) and the presence (Example 6):
 ///
