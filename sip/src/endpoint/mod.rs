@@ -26,7 +26,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{EndpointConfig, Transport};
 use crate::error::{Error, TransactionError};
-use crate::rate::SourceRates;
+use crate::rate::RatePolicy;
 use crate::stats::{Counters, Stats, bump};
 use crate::transaction::{ClientKey, Output, Transactions, Transmit};
 use crate::transport::{tcp, tls, udp};
@@ -115,7 +115,7 @@ impl Endpoint {
                     config.limits.max_pending_transactions,
                 ),
                 waiters: HashMap::new(),
-                rates: SourceRates::new(config.limits.source_rate, now()),
+                rate: RatePolicy::new(config.limits.source_rate, now()),
             }),
             wake: Notify::new(),
             routing: Routing::new(
@@ -256,7 +256,7 @@ struct Core {
     transactions: Transactions,
     waiters: HashMap<ClientKey, Waiter>,
     /// Design §5: new requests per second per source address.
-    rates: SourceRates,
+    rate: RatePolicy,
 }
 
 /// The driver's clock: tokio's (so paused-time tests work), as a std Instant.

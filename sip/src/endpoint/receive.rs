@@ -20,7 +20,7 @@ use super::send::Outcome;
 use crate::config::Transport;
 use crate::dialog;
 use crate::framing::FramingError;
-use crate::rate::Verdict;
+use crate::rate::{Arrival, Source, Verdict};
 use crate::stats::bump;
 use crate::transaction::{
     AckKey, ClientKey, RequestOutcome, ResponseOutcome, ServerKey, Target, Transmit,
@@ -69,8 +69,8 @@ impl Inner {
             bump(&self.counters.oversize_messages);
             // The rate first: a source that will not be answered is not
             // worth parsing a large message for.
-            let verdict = self.over_rate(target);
-            if verdict == Some(Verdict::Drop) {
+            let verdict = self.verdict_on_refusable(target);
+            if verdict == Verdict::Drop {
                 self.refuse_over_rate(&Salvage::default(), Verdict::Drop, target);
                 return;
             }
@@ -78,7 +78,7 @@ impl Inner {
                 Ok(message) => message.salvage(),
                 Err(error) => *error.salvage,
             };
-            if let Some(verdict) = verdict {
+            if verdict != Verdict::Admit {
                 self.refuse_over_rate(&salvage, verdict, target);
                 return;
             }
@@ -103,26 +103,30 @@ impl Inner {
         }
     }
 
-    /// Over UDP, before a datagram is copied or parsed: whether it could only
-    /// be dropped, because its source is over its rate and has had its 503s,
-    /// and the datagram cannot be a retransmission of a request admitted
-    /// earlier (oversize, no request line, or a top-Via branch no server
-    /// transaction holds). Counted as dropped. What may be a retransmission
-    /// is still parsed and absorbed; responses and rate-exempt peers always
-    /// go on to be handled.
+    /// Over UDP, before a datagram is copied or parsed: whether the rate
+    /// policy drops it unread ([`crate::rate::RatePolicy::drop_unread`]).
+    /// It may be a retransmission of a request admitted earlier unless it is
+    /// oversize, has no request line, or has a top-Via branch no server
+    /// transaction holds; what may be one is still parsed and absorbed.
+    /// Counted as dropped.
     pub(crate) fn drop_silenced_datagram(&self, datagram: &[u8], source: SocketAddr) -> bool {
-        if datagram.starts_with(b"SIP/2.0 ") || is_trusted(&self.config.rate_exempt, source, None) {
-            return false;
-        }
-        let oversize = datagram.len() > self.config.limits.max_message_bytes;
-        let branch = if !oversize && looks_like_request_line(datagram) {
-            top_via_branch(datagram)
-        } else {
-            None
+        let response = datagram.starts_with(b"SIP/2.0 ");
+        let from = Source {
+            ip: source.ip(),
+            datagram: true,
+            // Not looked up for a response, which is never dropped.
+            exempt: !response && is_trusted(&self.config.rate_exempt, source, None),
         };
+        let oversize = datagram.len() > self.config.limits.max_message_bytes;
         let silenced = self.with_core(|core| {
-            core.rates.silenced(&source.ip(), now())
-                && !branch.is_some_and(|b| core.transactions.has_server_branch(b))
+            core.rate.drop_unread(from, response, now(), || {
+                let branch = if !oversize && looks_like_request_line(datagram) {
+                    top_via_branch(datagram)
+                } else {
+                    None
+                };
+                branch.is_some_and(|b| core.transactions.has_server_branch(b))
+            })
         });
         if silenced {
             bump(&self.counters.rate_limited_dropped);
@@ -192,15 +196,20 @@ impl Inner {
             target.addr,
             certificate.as_deref(),
         );
+        let source = Source {
+            ip: target.addr.ip(),
+            datagram: target.transport == Transport::Udp,
+            exempt,
+        };
         let outcome = self.with_core(|core| {
-            // Only a request that would start a transaction is counted against
-            // its source: retransmissions and ACKs are absorbed as before.
-            if !is_ack && !exempt && !core.transactions.has_server(&key) {
-                let datagram = target.transport == Transport::Udp;
-                match core.rates.check(target.addr.ip(), datagram, now) {
-                    Verdict::Admit => {}
-                    verdict => return Some(Err(verdict)),
-                }
+            let arrival = if is_ack || core.transactions.has_server(&key) {
+                Arrival::InTransaction
+            } else {
+                Arrival::NewRequest
+            };
+            match core.rate.decide(source, arrival, now) {
+                Verdict::Admit => {}
+                verdict => return Some(Err(verdict)),
             }
             let outcome = core.transactions.handle_request(&key, is_ack, target, now);
             // RFC 3261 §13.3.1.4: the ACK of a 2xx is its own transaction;
@@ -350,30 +359,28 @@ impl Inner {
     /// same 503-then-silence instead of an answer per datagram: `status`
     /// while the source is within its rate.
     fn refuse(&self, salvage: &Salvage, status: u16, reason: &str, target: Target) {
-        match self.over_rate(target) {
-            Some(verdict) => self.refuse_over_rate(salvage, verdict, target),
-            None => self.respond_stateless(salvage, status, reason, &[], target),
+        match self.verdict_on_refusable(target) {
+            Verdict::Admit => self.respond_stateless(salvage, status, reason, &[], target),
+            verdict => self.refuse_over_rate(salvage, verdict, target),
         }
     }
 
-    /// Design §5: a message that will only be answered with an error (garbage,
-    /// oversize) still costs a token of its source's bucket, so a flood of
-    /// garbage meets the same 503-then-silence as a flood of requests instead
-    /// of an answer per datagram. `Some` when over the rate.
-    fn over_rate(&self, target: Target) -> Option<Verdict> {
+    /// The rate policy's verdict on a message that will only be refused
+    /// (garbage, oversize): it costs its source a token like a request.
+    fn verdict_on_refusable(&self, target: Target) -> Verdict {
         // A trusted proxy is exempt as for well-formed requests (no TLS
         // identity is needed for that: an exempt address is enough).
-        if is_trusted(&self.config.rate_exempt, target.addr, None) {
-            return None;
-        }
-        let datagram = target.transport == Transport::Udp;
-        let verdict =
-            self.with_core(|core| Some(core.rates.check(target.addr.ip(), datagram, now())));
-        verdict.filter(|v| *v != Verdict::Admit)
+        let source = Source {
+            ip: target.addr.ip(),
+            datagram: target.transport == Transport::Udp,
+            exempt: is_trusted(&self.config.rate_exempt, target.addr, None),
+        };
+        self.with_core(|core| Some(core.rate.decide(source, Arrival::Refusable, now())))
+            .unwrap_or(Verdict::Admit)
     }
 
-    /// Design §5 / RFC 3261 §21.5.4: a source over its rate gets 503 with
-    /// Retry-After, or (over UDP, after a few of those) nothing at all.
+    /// Carries out a refusing verdict (design §5 / RFC 3261 §21.5.4): 503
+    /// with Retry-After, or (over UDP, after a few of those) nothing at all.
     fn refuse_over_rate(&self, salvage: &Salvage, verdict: Verdict, target: Target) {
         match verdict {
             Verdict::Refuse {
