@@ -29,7 +29,8 @@ use crate::error::{Error, TransactionError};
 use crate::rate::RatePolicy;
 use crate::stats::{Counters, Stats, bump};
 use crate::transaction::{ClientKey, Output, Transactions, Transmit};
-use crate::transport::{tcp, tls, udp};
+use crate::transport::tcp::{self, Streams};
+use crate::transport::{tls, udp};
 use crate::wire::uri::Uri;
 use route::Routing;
 use send::{Outcome, Transmitted, Waiter};
@@ -107,7 +108,7 @@ impl Endpoint {
         let tracker = TaskTracker::new();
         let inner = Arc::new(Inner {
             counters: Counters::default(),
-            connections: tcp::Connections::default(),
+            streams: Arc::new(Streams::new(config.limits, tracker.clone())),
             tracker: tracker.clone(),
             core: Mutex::new(Core {
                 transactions: Transactions::new(
@@ -138,7 +139,12 @@ impl Endpoint {
         }
         for (listener, addr) in tcp_listeners {
             tracing::info!(%addr, "sip listening on tcp");
-            tracker.spawn(tcp::run_listener(listener, inner.clone(), shutdown.clone()));
+            tracker.spawn(tcp::run_listener(
+                listener,
+                inner.streams.clone(),
+                inner.clone(),
+                shutdown.clone(),
+            ));
         }
         if let Some(tls) = &tls {
             for (listener, addr) in tls_listeners {
@@ -146,6 +152,7 @@ impl Endpoint {
                 tracker.spawn(tls::run_listener(
                     listener,
                     tls.clone(),
+                    inner.streams.clone(),
                     inner.clone(),
                     shutdown.clone(),
                 ));
@@ -231,12 +238,15 @@ impl Endpoint {
     }
 }
 
-/// The endpoint's shared state; the transports call into it.
+/// The endpoint's shared state: what the receive path, the send path, the
+/// responders and the timer loop work on. The transports see it only as
+/// their [`Intake`](crate::transport::Intake).
 pub(crate) struct Inner {
-    pub(crate) config: EndpointConfig,
-    pub(crate) counters: Counters,
-    pub(crate) connections: tcp::Connections,
-    pub(crate) tracker: TaskTracker,
+    config: EndpointConfig,
+    counters: Counters,
+    /// The stream connections, shared with the TCP and TLS transports.
+    streams: Arc<Streams>,
+    tracker: TaskTracker,
     core: Mutex<Core>,
     wake: Notify,
     udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
@@ -288,7 +298,7 @@ impl Inner {
     }
 
     /// Sends, counting retransmissions and failures.
-    pub(crate) fn transmit(&self, transmit: Transmit) {
+    fn transmit(&self, transmit: Transmit) {
         if transmit.retransmission {
             bump(&self.counters.retransmissions_sent);
         }
@@ -325,10 +335,11 @@ impl Inner {
                     Err(error) => Err(error),
                 }
             }
-            Transport::Tcp | Transport::Tls => {
-                self.connections
-                    .send(transmit.target.transport, addr, transmit.bytes.clone())
-            }
+            Transport::Tcp | Transport::Tls => self.streams.connections.send(
+                transmit.target.transport,
+                addr,
+                transmit.bytes.clone(),
+            ),
         }
     }
 }

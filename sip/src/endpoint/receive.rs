@@ -25,38 +25,14 @@ use crate::stats::bump;
 use crate::transaction::{
     AckKey, ClientKey, RequestOutcome, ResponseOutcome, ServerKey, Target, Transmit,
 };
+use crate::transport::Intake;
 use crate::wire::message::{Message, ParseLimits, Salvage, StartLine};
 use crate::wire::validate;
 use crate::wire::write::{self, reason_phrase};
 
-impl Inner {
-    /// RFC 3261 §17.1.4: a stream connection closed; the client transactions
-    /// that sent over it fail now instead of waiting for Timer F.
-    pub(crate) fn connection_closed(&self, transport: Transport, peer: SocketAddr) {
-        let target = Target {
-            transport,
-            addr: peer,
-        };
-        let waiters = self.with_core(|core| {
-            core.transactions
-                .fail_target(target)
-                .into_iter()
-                .filter_map(|key| core.waiters.remove(&key))
-                .collect::<Vec<_>>()
-        });
-        for waiter in waiters {
-            bump(&self.counters.transport_errors);
-            let _ = waiter.tx.send(Outcome::ConnectionLost);
-        }
-    }
-
+impl Intake for Inner {
     /// Entry point for every received message (datagram or stream frame).
-    pub(crate) fn handle_bytes(
-        self: &Arc<Self>,
-        bytes: Bytes,
-        source: SocketAddr,
-        transport: Transport,
-    ) {
+    fn receive(self: &Arc<Self>, bytes: Bytes, source: SocketAddr, transport: Transport) {
         let target = Target {
             transport,
             addr: source,
@@ -109,7 +85,7 @@ impl Inner {
     /// oversize, has no request line, or has a top-Via branch no server
     /// transaction holds; what may be one is still parsed and absorbed.
     /// Counted as dropped.
-    pub(crate) fn drop_silenced_datagram(&self, datagram: &[u8], source: SocketAddr) -> bool {
+    fn drop_unread(&self, datagram: &[u8], source: SocketAddr) -> bool {
         let response = datagram.starts_with(b"SIP/2.0 ");
         let from = Source {
             ip: source.ip(),
@@ -135,8 +111,8 @@ impl Inner {
     }
 
     /// A stream could not be framed: answer from the head if possible.
-    pub(crate) fn handle_framing_error(
-        self: &Arc<Self>,
+    fn unframable(
+        &self,
         error: &FramingError,
         head: Option<Bytes>,
         source: SocketAddr,
@@ -163,6 +139,28 @@ impl Inner {
         self.respond_stateless(&salvage, status, reason_phrase(status), &[], target);
     }
 
+    /// RFC 3261 §17.1.4: a stream connection closed; the client transactions
+    /// that sent over it fail now instead of waiting for Timer F.
+    fn connection_closed(&self, transport: Transport, peer: SocketAddr) {
+        let target = Target {
+            transport,
+            addr: peer,
+        };
+        let waiters = self.with_core(|core| {
+            core.transactions
+                .fail_target(target)
+                .into_iter()
+                .filter_map(|key| core.waiters.remove(&key))
+                .collect::<Vec<_>>()
+        });
+        for waiter in waiters {
+            bump(&self.counters.transport_errors);
+            let _ = waiter.tx.send(Outcome::ConnectionLost);
+        }
+    }
+}
+
+impl Inner {
     fn handle_request(self: &Arc<Self>, message: Message, target: Target) {
         let method = message.method().unwrap_or_default().to_owned();
         self.counters.request_in(&method);
@@ -187,7 +185,7 @@ impl Inner {
         let is_ack = head.method == "ACK";
         let now = now();
         let certificate = match target.transport {
-            Transport::Tls => self.connections.certificate(target.addr),
+            Transport::Tls => self.streams.connections.certificate(target.addr),
             _ => None,
         };
         // Trusted proxies carry many users' traffic from one address.
