@@ -16,7 +16,11 @@
 //! handshake proves the address) always get the 503.
 //!
 //! `RatePolicy` holds these rules: the endpoint says what came in and from
-//! where, and carries out the [`Verdict`] it gets back.
+//! where, and carries out the `Verdict` it gets back.
+
+// Without the tokio endpoint, which acts on the policy, only `RateLimit`
+// (part of the config) is used.
+#![cfg_attr(not(feature = "tokio"), allow(dead_code))]
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -25,7 +29,7 @@ use std::time::{Duration, Instant};
 
 /// A token bucket: `rate` tokens per second, at most `burst` held.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     rate: f64,
     burst: f64,
     tokens: f64,
@@ -34,7 +38,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket. A `rate` of 0 never refills; a `burst` below 1 is 1.
-    pub fn new(rate: u32, burst: u32, now: Instant) -> Self {
+    pub(crate) fn new(rate: u32, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
         TokenBucket {
             rate: f64::from(rate),
@@ -51,7 +55,7 @@ impl TokenBucket {
     }
 
     /// Takes one token, or says how long until one is there.
-    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
         self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -64,13 +68,13 @@ impl TokenBucket {
     }
 
     /// Whether a token is there at `now` (none is taken).
-    pub fn has_token(&mut self, now: Instant) -> bool {
+    pub(crate) fn has_token(&mut self, now: Instant) -> bool {
         self.refill(now);
         self.tokens >= 1.0
     }
 
     /// Whether the bucket is full again at `now` (then it holds no state worth keeping).
-    pub fn is_full(&self, now: Instant) -> bool {
+    pub(crate) fn is_full(&self, now: Instant) -> bool {
         let mut probe = *self;
         probe.refill(now);
         probe.tokens >= probe.burst
@@ -104,7 +108,7 @@ impl Default for RateLimit {
 
 /// What to do with a request from a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Within the rate: handle it.
     Admit,
     /// Over the rate: answer 503 with this Retry-After (seconds, at least 1).
@@ -156,7 +160,7 @@ impl Entry {
 /// The per-source table, keyed by source address (or, for the gateway's XMPP
 /// side, by sender JID).
 #[derive(Debug, Clone)]
-pub struct SourceRates<K = IpAddr> {
+pub(crate) struct SourceRates<K = IpAddr> {
     limit: RateLimit,
     sources: HashMap<K, Entry>,
     /// Shared by every source that finds the table full.
@@ -167,7 +171,7 @@ pub struct SourceRates<K = IpAddr> {
 
 impl<K: Hash + Eq> SourceRates<K> {
     /// An empty table.
-    pub fn new(limit: RateLimit, now: Instant) -> Self {
+    pub(crate) fn new(limit: RateLimit, now: Instant) -> Self {
         SourceRates {
             limit,
             sources: HashMap::new(),
@@ -177,7 +181,7 @@ impl<K: Hash + Eq> SourceRates<K> {
     }
 
     /// Counts one request from `source` (`datagram`: it came over UDP).
-    pub fn check(&mut self, source: K, datagram: bool, now: Instant) -> Verdict {
+    pub(crate) fn check(&mut self, source: K, datagram: bool, now: Instant) -> Verdict {
         if self.limit.per_second == 0 {
             return Verdict::Admit;
         }
@@ -201,7 +205,7 @@ impl<K: Hash + Eq> SourceRates<K> {
     /// source has had its 503s and its bucket is still empty. Nothing is
     /// counted, so a caller can ask before it spends anything on the datagram
     /// (copying, parsing) and hand the rest to [`SourceRates::check`].
-    pub fn silenced(&mut self, source: &K, now: Instant) -> bool {
+    pub(crate) fn silenced(&mut self, source: &K, now: Instant) -> bool {
         if self.limit.per_second == 0 {
             return false;
         }
@@ -216,12 +220,14 @@ impl<K: Hash + Eq> SourceRates<K> {
     }
 
     /// Sources tracked now (at most `max_sources`).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.sources.len()
     }
 
     /// Whether no source is tracked.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.sources.is_empty()
     }
 

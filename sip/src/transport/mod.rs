@@ -12,11 +12,11 @@ use crate::config::Transport;
 use crate::framing::FramingError;
 
 /// RFC 3261 §18.3: TCP listener and connections, Content-Length framed.
-pub mod tcp;
+pub(crate) mod tcp;
 /// RFC 3261 §26.2, RFC 5630: TLS over TCP (rustls).
-pub mod tls;
+pub(crate) mod tls;
 /// RFC 3261 §18.1.1, §18.2.1: UDP datagrams.
-pub mod udp;
+pub(crate) mod udp;
 
 /// Where the transports hand what they receive: the endpoint's receive path.
 pub(crate) trait Intake: Send + Sync + 'static {
