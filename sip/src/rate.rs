@@ -18,10 +18,6 @@
 //! `RatePolicy` holds these rules: the endpoint says what came in and from
 //! where, and carries out the `Verdict` it gets back.
 
-// Without the tokio endpoint, which acts on the policy, only `RateLimit`
-// (part of the config) is used.
-#![cfg_attr(not(feature = "tokio"), allow(dead_code))]
-
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -81,7 +77,7 @@ impl TokenBucket {
     }
 }
 
-/// Bounds for [`SourceRates`].
+/// Bounds for the per-source rate table (design §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     /// Requests per second each source may send on average; 0 turns the limit off.
