@@ -13,10 +13,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use tokio::sync::mpsc;
 
-use super::Inner;
-use super::now;
 use super::request::{IncomingRequest, RequestView, Responder, is_trusted};
 use super::send::Outcome;
+use super::{Inner, now};
 use crate::config::Transport;
 use crate::dialog;
 use crate::framing::FramingError;
