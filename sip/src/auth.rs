@@ -4,7 +4,7 @@
 //! (Proxy-Authenticate), the endpoint parses the challenge with
 //! [`Challenge::parse`](crate::auth::Challenge::parse), picks one with
 //! [`choose`](crate::auth::choose), and resends the request with the value
-//! [`authorize`](crate::auth::authorize) (or a
+//! `authorize` (or a
 //! [`DigestSession`](crate::auth::DigestSession)) returns in an
 //! Authorization / Proxy-Authorization header field.
 //!
@@ -126,7 +126,7 @@ impl AuthError {
 
 /// Which header field carried a challenge, and so which one answers it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChallengeHeader {
+pub(crate) enum ChallengeHeader {
     /// RFC 3261 §22.2: `WWW-Authenticate` in a 401, answered by `Authorization`.
     WwwAuthenticate,
     /// RFC 3261 §22.3: `Proxy-Authenticate` in a 407, answered by `Proxy-Authorization`.
@@ -135,7 +135,7 @@ pub enum ChallengeHeader {
 
 impl ChallengeHeader {
     /// The challenge header a response with this status code carries, if any.
-    pub fn for_status(status: u16) -> Option<Self> {
+    pub(crate) fn for_status(status: u16) -> Option<Self> {
         match status {
             401 => Some(Self::WwwAuthenticate),
             407 => Some(Self::ProxyAuthenticate),
@@ -144,7 +144,7 @@ impl ChallengeHeader {
     }
 
     /// The name of the challenge header field.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::WwwAuthenticate => "WWW-Authenticate",
             Self::ProxyAuthenticate => "Proxy-Authenticate",
@@ -152,7 +152,7 @@ impl ChallengeHeader {
     }
 
     /// The name of the header field that carries the answer.
-    pub fn answer_name(self) -> &'static str {
+    pub(crate) fn answer_name(self) -> &'static str {
         match self {
             Self::WwwAuthenticate => "Authorization",
             Self::ProxyAuthenticate => "Proxy-Authorization",
@@ -191,7 +191,7 @@ pub fn choose_strongest(challenges: &[Challenge]) -> Option<&Challenge> {
 /// Picks one challenge per realm, the topmost supported of each, in the order
 /// the realms first appear. RFC 3261 §22.3 and RFC 8760 §2.4: a UAC may answer
 /// every realm that challenged it (e.g. after forking), one credential each.
-pub fn choose_per_realm(challenges: &[Challenge]) -> Vec<&Challenge> {
+pub(crate) fn choose_per_realm(challenges: &[Challenge]) -> Vec<&Challenge> {
     let mut chosen: Vec<&Challenge> = Vec::new();
     for c in challenges.iter().filter(|c| c.is_supported()) {
         if !chosen.iter().any(|k| k.realm == c.realm) {
@@ -248,7 +248,7 @@ pub fn rechallenge(answered: &Challenge, received: &Challenge) -> Rechallenge {
 /// §2.6 item 8 reads a missing qop as `auth`, but RFC 2617 §3.2.2 lets the
 /// client send only a qop "the server indicated it supports", and a server
 /// that sends none predates both and checks the RFC 2069 form.
-pub fn authorize(
+pub(crate) fn authorize(
     ch: &Challenge,
     creds: &Credentials,
     method: &str,
@@ -396,7 +396,7 @@ pub fn authorize(
 ///
 /// RFC 7616 §3.4: the cnonce "SHOULD be random"; hex keeps it a safe
 /// quoted-string without escapes.
-pub fn cnonce(rng: &mut impl RngCore) -> String {
+pub(crate) fn cnonce(rng: &mut impl RngCore) -> String {
     let mut bytes = [0u8; 16];
     rng.fill_bytes(&mut bytes);
     to_hex(&bytes)

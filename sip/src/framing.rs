@@ -126,7 +126,7 @@ pub fn frame(buf: &[u8], limit: usize) -> Result<Option<Frame>, FramingError> {
 /// Length of the head including its terminating empty line, if complete.
 ///
 /// RFC 3261 §7.5 ends the head with CRLF CRLF; a bare LF LF is tolerated.
-pub fn head_end(buf: &[u8]) -> Option<usize> {
+pub(crate) fn head_end(buf: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i < buf.len() {
         if buf[i] == b'\n' {

@@ -5,12 +5,24 @@
 //! dialogs; it hands typed requests up with a responder and takes requests down
 //! as async calls. It knows nothing about XMPP.
 //!
+//! What a user of the crate meets:
+//! - [`Endpoint::bind`] with an [`EndpointConfig`] gives the [`Endpoint`] and
+//!   a channel of [`IncomingRequest`]s, each answered through its
+//!   [`Responder`]; [`Endpoint::send_request`] takes an [`OutgoingRequest`]
+//!   and returns its final [`Response`] or a [`TransactionError`].
+//! - [`dialog`] for SUBSCRIBE/NOTIFY dialogs, [`trust`] for trusted peers,
+//!   [`Stats`] for the counters; [`wire`], [`framing`], [`transaction`] and
+//!   [`auth`] are the sans-IO pieces tests and benches drive directly.
+//! - With the `fuzzing` feature, `fuzzing`: the entry points of `fuzz/`.
+//!
 //! The protocol core (`wire`, `framing`, `transaction`) has no I/O and reads
-//! no clock: time is passed in. The tokio driver (`transport`, `endpoint`)
-//! sits behind the default feature `tokio`.
+//! no clock: time is passed in. The tokio driver (the endpoint, its
+//! transports and DNS resolver) sits behind the default feature `tokio`.
 
 /// RFC 3261 §22, RFC 7616, RFC 8760: HTTP digest authentication for SIP.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub mod auth;
+// The sans-IO parts only the tokio endpoint drives are unused without it.
 /// Endpoint configuration: listen addresses, limits, timers.
 pub mod config;
 /// RFC 3261 §12: dialogs for SUBSCRIBE/NOTIFY (sans-IO).
@@ -18,14 +30,18 @@ pub mod dialog;
 /// RFC 3261 §18.3: Content-Length framing on stream transports.
 pub mod framing;
 /// Whole untrusted-input paths for fuzz targets and never-panic property tests.
+#[cfg(feature = "fuzzing")]
 pub mod fuzzing;
 /// RFC 3263 §4: locating SIP servers (NAPTR, SRV, A/AAAA), sans-IO.
-pub mod locate;
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
+pub(crate) mod locate;
 /// Design §5: requests per second per source address (token buckets, bounded table).
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub mod rate;
 /// Plain counters read at scrape time.
 pub mod stats;
 /// RFC 3261 §17: client and server transactions, sans-IO.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub mod transaction;
 /// RFC 3261 §26.1.1: trusted peers (`sip.trusted_peers`), CIDR ranges and TLS names.
 pub mod trust;
@@ -34,15 +50,15 @@ pub mod wire;
 
 /// The user agent: binds transports, runs transactions, hands requests up (tokio).
 #[cfg(feature = "tokio")]
-pub mod endpoint;
+mod endpoint;
 /// The crate's error type.
-pub mod error;
-/// RFC 3263 §4: the DNS questions of [`locate`], asked with hickory-resolver (tokio).
+mod error;
+/// RFC 3263 §4: the DNS questions of `locate`, asked with hickory-resolver (tokio).
 #[cfg(feature = "tokio")]
-pub mod resolver;
+mod resolver;
 /// RFC 3261 §18, §26: UDP, TCP and TLS transports (tokio).
 #[cfg(feature = "tokio")]
-pub mod transport;
+mod transport;
 
 pub use config::{DnsConfig, EndpointConfig, Limits, ListenAddr, Timers, Transport};
 pub use error::{Error, TransactionError};

@@ -25,7 +25,7 @@ use crate::config::Transport;
 use crate::transaction::Target;
 
 /// Most targets a URI resolves to; the rest of a hostile answer set is ignored.
-pub const MAX_TARGETS: usize = 16;
+pub(crate) const MAX_TARGETS: usize = 16;
 /// Most NAPTR records followed (there are three SIP services, §4.1).
 const MAX_NAPTR: usize = 4;
 /// Most SRV records of one set whose addresses are looked up.
@@ -34,7 +34,7 @@ const MAX_SRV: usize = 8;
 /// RFC 3263 §4: TARGET, "the value of the maddr parameter of the URI, if
 /// present, otherwise, the host value of the hostport component".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Host {
+pub(crate) enum Host {
     /// A numeric IP address: no DNS at all (§4.1, §4.2).
     Ip(IpAddr),
     /// A domain name.
@@ -52,7 +52,7 @@ impl fmt::Display for Host {
 
 /// What of a SIP or SIPS URI decides where a request is sent (RFC 3263 §4).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Destination {
+pub(crate) struct Destination {
     /// A `sips:` URI: TLS only (§4.1).
     pub sips: bool,
     /// TARGET.
@@ -66,7 +66,7 @@ pub struct Destination {
 impl Destination {
     /// The destination of a parsed `sip:`/`sips:` URI. A `transport=` value
     /// we do not support (`sctp`, `ws`) counts as absent.
-    pub fn of_uri(uri: &SipUri) -> Destination {
+    pub(crate) fn of_uri(uri: &SipUri) -> Destination {
         let maddr = uri
             .uri_params
             .get_val("maddr")
@@ -105,7 +105,7 @@ impl Destination {
 }
 
 /// RFC 3261 §19.1.2: the default port of a transport (5061 for TLS).
-pub fn default_port(transport: Transport) -> u16 {
+pub(crate) fn default_port(transport: Transport) -> u16 {
     match transport {
         Transport::Udp | Transport::Tcp => 5060,
         Transport::Tls => 5061,
@@ -114,7 +114,7 @@ pub fn default_port(transport: Transport) -> u16 {
 
 /// A DNS question the locator needs answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Query {
+pub(crate) enum Query {
     /// NAPTR records of the domain (§4.1).
     Naptr(String),
     /// SRV records, e.g. `_sip._tcp.example.com` (§4.1, §4.2).
@@ -125,7 +125,7 @@ pub enum Query {
 
 /// One NAPTR record, its fields as in the RFC 3263 §4.1 example.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NaptrRecord {
+pub(crate) struct NaptrRecord {
     /// Order: lower first.
     pub order: u16,
     /// Preference among equal order: lower first.
@@ -142,7 +142,7 @@ pub struct NaptrRecord {
 
 /// One SRV record (RFC 2782).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SrvRecord {
+pub(crate) struct SrvRecord {
     /// Priority: lower first.
     pub priority: u16,
     /// Relative weight among equal priority.
@@ -156,7 +156,7 @@ pub struct SrvRecord {
 /// The answer to a [`Query`]. A failed lookup (NXDOMAIN, no data, SERVFAIL,
 /// timeout) is an empty answer: "no records found".
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
+pub(crate) enum Answer {
     /// NAPTR records.
     Naptr(Vec<NaptrRecord>),
     /// SRV records.
@@ -191,11 +191,11 @@ impl Step {
 
 /// A weighted pick: given the sum of the weights, a uniform number in
 /// `0..=sum` (RFC 2782, Weight).
-pub type WeightPick = Box<dyn FnMut(u32) -> u32 + Send>;
+pub(crate) type WeightPick = Box<dyn FnMut(u32) -> u32 + Send>;
 
 /// Resolves one URI to its targets (RFC 3263 §4.1, §4.2), one DNS question
 /// at a time.
-pub struct Locator {
+pub(crate) struct Locator {
     sips: bool,
     name: String,
     tls: bool,
@@ -221,7 +221,7 @@ impl fmt::Debug for Locator {
 impl Locator {
     /// Starts locating `destination`. `tls` says whether this client can
     /// use TLS (SIPS services are discarded otherwise, §4.1).
-    pub fn new(destination: &Destination, tls: bool) -> Locator {
+    pub(crate) fn new(destination: &Destination, tls: bool) -> Locator {
         let mut locator = Locator {
             sips: destination.sips,
             name: destination.host.to_string(),
@@ -268,14 +268,15 @@ impl Locator {
     }
 
     /// Replaces the random weighted pick (tests fix it).
-    pub fn with_weight_pick(mut self, pick: WeightPick) -> Locator {
+    #[cfg(test)]
+    pub(crate) fn with_weight_pick(mut self, pick: WeightPick) -> Locator {
         self.pick = pick;
         self
     }
 
     /// The next DNS question, or `None` when the targets are final. Asking
     /// again before answering returns the same question.
-    pub fn poll_query(&mut self) -> Option<Query> {
+    pub(crate) fn poll_query(&mut self) -> Option<Query> {
         if let Some(step) = &self.asked {
             return Some(step.query());
         }
@@ -303,7 +304,7 @@ impl Locator {
 
     /// The answer to the question last returned by [`Locator::poll_query`].
     /// An answer of the wrong kind counts as empty.
-    pub fn handle_answer(&mut self, answer: Answer) {
+    pub(crate) fn handle_answer(&mut self, answer: Answer) {
         let Some(step) = self.asked.take() else {
             return;
         };
@@ -334,13 +335,8 @@ impl Locator {
         }
     }
 
-    /// The targets found so far, in the order to try them (§4.3).
-    pub fn targets(&self) -> &[Target] {
-        &self.targets
-    }
-
     /// The targets, in the order to try them (§4.3).
-    pub fn into_targets(self) -> Vec<Target> {
+    pub(crate) fn into_targets(self) -> Vec<Target> {
         self.targets
     }
 
@@ -458,7 +454,7 @@ fn is_root(name: &str) -> bool {
 
 /// §4.1, §4.2: the SRV name of a transport: `_sips._tcp` for TLS (on SIP and
 /// SIPS URIs alike), `_sip._tcp`, `_sip._udp`.
-pub fn srv_name(transport: Transport, domain: &str) -> String {
+pub(crate) fn srv_name(transport: Transport, domain: &str) -> String {
     let prefix = match transport {
         Transport::Udp => "_sip._udp",
         Transport::Tcp => "_sip._tcp",
@@ -476,7 +472,7 @@ pub fn srv_name(transport: Transport, domain: &str) -> String {
 /// between 0 and the sum computed (inclusive), and select the RR whose running
 /// sum value is the first in the selected order which is greater than or
 /// equal to the random number selected." `pick(sum)` is that random number.
-pub fn order_srv(mut records: Vec<SrvRecord>, pick: &mut WeightPick) -> Vec<SrvRecord> {
+pub(crate) fn order_srv(mut records: Vec<SrvRecord>, pick: &mut WeightPick) -> Vec<SrvRecord> {
     records.sort_by_key(|r| (r.priority, r.weight != 0));
     let mut ordered = Vec::with_capacity(records.len());
     let mut rest = records.as_slice();

@@ -14,6 +14,9 @@
 //! silently until its bucket admits again, so Parley cannot be used to
 //! reflect a flood at a third party. Stream transports (a completed TCP
 //! handshake proves the address) always get the 503.
+//!
+//! `RatePolicy` holds these rules: the endpoint says what came in and from
+//! where, and carries out the `Verdict` it gets back.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -22,7 +25,7 @@ use std::time::{Duration, Instant};
 
 /// A token bucket: `rate` tokens per second, at most `burst` held.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct TokenBucket {
+pub(crate) struct TokenBucket {
     rate: f64,
     burst: f64,
     tokens: f64,
@@ -31,7 +34,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     /// A full bucket. A `rate` of 0 never refills; a `burst` below 1 is 1.
-    pub fn new(rate: u32, burst: u32, now: Instant) -> Self {
+    pub(crate) fn new(rate: u32, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
         TokenBucket {
             rate: f64::from(rate),
@@ -48,7 +51,7 @@ impl TokenBucket {
     }
 
     /// Takes one token, or says how long until one is there.
-    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+    pub(crate) fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
         self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
@@ -61,20 +64,20 @@ impl TokenBucket {
     }
 
     /// Whether a token is there at `now` (none is taken).
-    pub fn has_token(&mut self, now: Instant) -> bool {
+    pub(crate) fn has_token(&mut self, now: Instant) -> bool {
         self.refill(now);
         self.tokens >= 1.0
     }
 
     /// Whether the bucket is full again at `now` (then it holds no state worth keeping).
-    pub fn is_full(&self, now: Instant) -> bool {
+    pub(crate) fn is_full(&self, now: Instant) -> bool {
         let mut probe = *self;
         probe.refill(now);
         probe.tokens >= probe.burst
     }
 }
 
-/// Bounds for [`SourceRates`].
+/// Bounds for the per-source rate table (design §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RateLimit {
     /// Requests per second each source may send on average; 0 turns the limit off.
@@ -101,7 +104,7 @@ impl Default for RateLimit {
 
 /// What to do with a request from a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// Within the rate: handle it.
     Admit,
     /// Over the rate: answer 503 with this Retry-After (seconds, at least 1).
@@ -153,7 +156,7 @@ impl Entry {
 /// The per-source table, keyed by source address (or, for the gateway's XMPP
 /// side, by sender JID).
 #[derive(Debug, Clone)]
-pub struct SourceRates<K = IpAddr> {
+pub(crate) struct SourceRates<K = IpAddr> {
     limit: RateLimit,
     sources: HashMap<K, Entry>,
     /// Shared by every source that finds the table full.
@@ -164,7 +167,7 @@ pub struct SourceRates<K = IpAddr> {
 
 impl<K: Hash + Eq> SourceRates<K> {
     /// An empty table.
-    pub fn new(limit: RateLimit, now: Instant) -> Self {
+    pub(crate) fn new(limit: RateLimit, now: Instant) -> Self {
         SourceRates {
             limit,
             sources: HashMap::new(),
@@ -174,7 +177,7 @@ impl<K: Hash + Eq> SourceRates<K> {
     }
 
     /// Counts one request from `source` (`datagram`: it came over UDP).
-    pub fn check(&mut self, source: K, datagram: bool, now: Instant) -> Verdict {
+    pub(crate) fn check(&mut self, source: K, datagram: bool, now: Instant) -> Verdict {
         if self.limit.per_second == 0 {
             return Verdict::Admit;
         }
@@ -198,7 +201,7 @@ impl<K: Hash + Eq> SourceRates<K> {
     /// source has had its 503s and its bucket is still empty. Nothing is
     /// counted, so a caller can ask before it spends anything on the datagram
     /// (copying, parsing) and hand the rest to [`SourceRates::check`].
-    pub fn silenced(&mut self, source: &K, now: Instant) -> bool {
+    pub(crate) fn silenced(&mut self, source: &K, now: Instant) -> bool {
         if self.limit.per_second == 0 {
             return false;
         }
@@ -213,12 +216,14 @@ impl<K: Hash + Eq> SourceRates<K> {
     }
 
     /// Sources tracked now (at most `max_sources`).
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
         self.sources.len()
     }
 
     /// Whether no source is tracked.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.sources.is_empty()
     }
 
@@ -235,6 +240,82 @@ impl<K: Hash + Eq> SourceRates<K> {
     }
 }
 
+/// Where a message came from, as the rate policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Source {
+    /// The address whose bucket pays.
+    pub(crate) ip: IpAddr,
+    /// It came over UDP: the address is not proven, so after its 503s the
+    /// source hears nothing (RFC 3261 §21.5.4 allows dropping).
+    pub(crate) datagram: bool,
+    /// A rate-exempt peer (`rate_exempt`): a trusted proxy carries many
+    /// users' traffic from one address, so it is never counted.
+    pub(crate) exempt: bool,
+}
+
+/// What came in from a source, as far as its rate is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Arrival {
+    /// A request that would start a new server transaction.
+    NewRequest,
+    /// A request the transaction layer absorbs: a retransmission of one
+    /// admitted earlier, or an ACK.
+    InTransaction,
+    /// A message that will only be refused (unparsable, invalid, oversize).
+    Refusable,
+}
+
+/// Design §5: the rate policy in one place. The endpoint says what came in
+/// and from where; the policy answers with a [`Verdict`] (pass, 503 with
+/// Retry-After, or silence); the endpoint only carries it out.
+///
+/// The rules: a request that would start a transaction costs its source a
+/// token; so does a message that will only be refused, so a flood of garbage
+/// meets the same 503-then-silence as a flood of requests instead of an
+/// answer per datagram. Retransmissions and ACKs are absorbed as before and
+/// cost nothing, and a rate-exempt peer is never counted.
+#[derive(Debug, Clone)]
+pub(crate) struct RatePolicy {
+    rates: SourceRates,
+}
+
+impl RatePolicy {
+    /// A policy with every source's bucket full.
+    pub(crate) fn new(limit: RateLimit, now: Instant) -> Self {
+        RatePolicy {
+            rates: SourceRates::new(limit, now),
+        }
+    }
+
+    /// The verdict on a message that has been read.
+    pub(crate) fn decide(&mut self, source: Source, arrival: Arrival, now: Instant) -> Verdict {
+        if source.exempt || arrival == Arrival::InTransaction {
+            return Verdict::Admit;
+        }
+        self.rates.check(source.ip, source.datagram, now)
+    }
+
+    /// Over UDP, before a datagram is copied or parsed: whether it is dropped
+    /// unread. Only a request can be: its source has had its 503s and its
+    /// bucket is still empty (what [`RatePolicy::decide`] would answer with
+    /// `Drop`), and the datagram cannot be a retransmission of a request
+    /// admitted earlier (`may_be_retransmission` is asked only then, so the
+    /// datagram is looked at only for a silenced source). Responses answer
+    /// our own requests and are never dropped; nothing is counted.
+    pub(crate) fn drop_unread(
+        &mut self,
+        source: Source,
+        response: bool,
+        now: Instant,
+        may_be_retransmission: impl FnOnce() -> bool,
+    ) -> bool {
+        if response || source.exempt {
+            return false;
+        }
+        self.rates.silenced(&source.ip, now) && !may_be_retransmission()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +326,159 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    fn udp(last: u8) -> Source {
+        Source {
+            ip: ip(last),
+            datagram: true,
+            exempt: false,
+        }
+    }
+
+    fn policy(
+        per_second: u32,
+        burst: u32,
+        refusals_before_silence: u32,
+        t0: Instant,
+    ) -> RatePolicy {
+        RatePolicy::new(
+            RateLimit {
+                per_second,
+                burst,
+                max_sources: 100,
+                refusals_before_silence,
+            },
+            t0,
+        )
+    }
+
+    #[test]
+    fn a_new_request_over_the_rate_is_answered_503_then_dropped_over_udp() {
+        let t0 = Instant::now();
+        let mut policy = policy(1, 1, 1, t0);
+        assert_eq!(
+            policy.decide(udp(1), Arrival::NewRequest, t0),
+            Verdict::Admit
+        );
+        assert_eq!(
+            policy.decide(udp(1), Arrival::NewRequest, t0),
+            Verdict::Refuse {
+                retry_after_secs: 1,
+                first: true
+            }
+        );
+        assert_eq!(
+            policy.decide(udp(1), Arrival::NewRequest, t0),
+            Verdict::Drop
+        );
+        // Over a stream the source is always told.
+        let stream = Source {
+            datagram: false,
+            ..udp(1)
+        };
+        assert!(matches!(
+            policy.decide(stream, Arrival::NewRequest, t0),
+            Verdict::Refuse { first: false, .. }
+        ));
+        // A second later at 1/s the token is back.
+        let t1 = t0 + Duration::from_secs(1);
+        assert_eq!(
+            policy.decide(udp(1), Arrival::NewRequest, t1),
+            Verdict::Admit
+        );
+    }
+
+    #[test]
+    fn retransmissions_and_acks_pass_and_cost_no_token() {
+        let t0 = Instant::now();
+        let mut policy = policy(1, 1, 1, t0);
+        for _ in 0..100 {
+            assert_eq!(
+                policy.decide(udp(1), Arrival::InTransaction, t0),
+                Verdict::Admit
+            );
+        }
+        // The one token is still there for a new request.
+        assert_eq!(
+            policy.decide(udp(1), Arrival::NewRequest, t0),
+            Verdict::Admit
+        );
+        // And an empty bucket does not stop what is absorbed anyway.
+        assert_eq!(
+            policy.decide(udp(1), Arrival::InTransaction, t0),
+            Verdict::Admit
+        );
+    }
+
+    /// Design §5: garbage costs a token like a request, so a garbage flood
+    /// meets the same 503-then-silence instead of an answer per datagram.
+    #[test]
+    fn a_refusable_message_costs_a_token_like_a_request() {
+        let t0 = Instant::now();
+        let mut policy = policy(1, 1, 1, t0);
+        assert_eq!(
+            policy.decide(udp(1), Arrival::Refusable, t0),
+            Verdict::Admit
+        );
+        assert!(matches!(
+            policy.decide(udp(1), Arrival::NewRequest, t0),
+            Verdict::Refuse { .. }
+        ));
+        assert_eq!(policy.decide(udp(1), Arrival::Refusable, t0), Verdict::Drop);
+    }
+
+    #[test]
+    fn an_exempt_peer_always_passes_and_costs_nothing() {
+        let t0 = Instant::now();
+        let mut policy = policy(1, 1, 1, t0);
+        let exempt = Source {
+            exempt: true,
+            ..udp(1)
+        };
+        for arrival in [Arrival::NewRequest, Arrival::Refusable] {
+            for _ in 0..100 {
+                assert_eq!(policy.decide(exempt, arrival, t0), Verdict::Admit);
+            }
+        }
+        assert!(!policy.drop_unread(exempt, false, t0, || false));
+        // The same address unexempted still has its token.
+        assert_eq!(
+            policy.decide(udp(1), Arrival::NewRequest, t0),
+            Verdict::Admit
+        );
+    }
+
+    #[test]
+    fn an_unread_datagram_is_dropped_only_from_a_silenced_source_and_never_a_retransmission() {
+        let t0 = Instant::now();
+        let mut policy = policy(1, 1, 1, t0);
+        let never_asked = || panic!("looked at a datagram of a source not silenced");
+        assert!(!policy.drop_unread(udp(1), false, t0, never_asked));
+        assert_eq!(
+            policy.decide(udp(1), Arrival::NewRequest, t0),
+            Verdict::Admit
+        );
+        assert!(!policy.drop_unread(udp(1), false, t0, never_asked));
+        assert!(matches!(
+            policy.decide(udp(1), Arrival::NewRequest, t0),
+            Verdict::Refuse { .. }
+        ));
+        // Told once: silenced now.
+        assert!(policy.drop_unread(udp(1), false, t0, || false));
+        // What may retransmit an admitted request is still read and absorbed.
+        assert!(!policy.drop_unread(udp(1), false, t0, || true));
+        // Responses answer our own requests: never dropped.
+        assert!(!policy.drop_unread(udp(1), true, t0, || false));
+        // Another source is not silenced by it.
+        assert!(!policy.drop_unread(udp(2), false, t0, never_asked));
+        // Asking counted nothing: a second later the token is back.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(!policy.drop_unread(udp(1), false, t1, never_asked));
+        assert_eq!(
+            policy.decide(udp(1), Arrival::NewRequest, t1),
+            Verdict::Admit
+        );
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::transaction::Target;
 
 /// A DNS client for RFC 3263 lookups.
 #[derive(Clone)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     /// `None` when the system configuration could not be read: then only
     /// numeric destinations can be reached.
     inner: Option<TokioResolver>,
@@ -31,7 +31,7 @@ impl std::fmt::Debug for Resolver {
 
 impl Resolver {
     /// A resolver asking `config.nameservers`, or the system's when empty.
-    pub fn new(config: &DnsConfig) -> Resolver {
+    pub(crate) fn new(config: &DnsConfig) -> Resolver {
         let built = if config.nameservers.is_empty() {
             TokioResolver::builder_tokio().and_then(|mut builder| {
                 builder.options_mut().timeout = config.timeout;
@@ -73,12 +73,12 @@ impl Resolver {
 
     /// RFC 3263 §4: the targets of `destination`, in the order to try them.
     /// `tls` says whether TLS targets are usable.
-    pub async fn locate(&self, destination: &Destination, tls: bool) -> Vec<Target> {
+    pub(crate) async fn locate(&self, destination: &Destination, tls: bool) -> Vec<Target> {
         self.run(Locator::new(destination, tls)).await
     }
 
     /// Drives `locator` to its end.
-    pub async fn run(&self, mut locator: Locator) -> Vec<Target> {
+    pub(crate) async fn run(&self, mut locator: Locator) -> Vec<Target> {
         while let Some(query) = locator.poll_query() {
             let answer = self.ask(&query).await;
             tracing::debug!(?query, ?answer, "rfc 3263 lookup");

@@ -18,7 +18,7 @@ use std::str::FromStr;
 
 /// An address range (CIDR) such as `10.0.0.0/8`; a bare address is a /32 or /128.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
+pub(crate) struct Cidr {
     network: IpAddr,
     prefix: u8,
 }
@@ -26,7 +26,7 @@ pub struct Cidr {
 impl Cidr {
     /// Whether `ip` is inside the range. An IPv4-mapped IPv6 address
     /// (`::ffff:10.0.0.1`) is compared as the IPv4 address it carries.
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         let ip = match ip {
             IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
             v4 => v4,
@@ -56,7 +56,7 @@ fn prefix_match(net: u128, ip: u128, bits: u8, prefix: u8) -> bool {
 
 /// One `sip.trusted_peers` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TrustedPeer {
+pub(crate) enum TrustedPeer {
     /// Any source address in this range.
     Range(Cidr),
     /// A TLS peer whose verified certificate is valid for this DNS name.

@@ -255,7 +255,7 @@ impl Challenge {
         })
     }
 
-    /// Whether [`super::authorize`] can answer it: a known algorithm, and a
+    /// Whether `auth::authorize` can answer it: a known algorithm, and a
     /// qop we implement when qop is offered (or none, for non-`-sess`).
     pub fn is_supported(&self) -> bool {
         self.algorithm.is_supported()

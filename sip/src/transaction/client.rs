@@ -9,7 +9,7 @@ use crate::transaction::{Target, Transmit};
 
 /// RFC 3261 §17.1.2.2 states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientState {
+pub(crate) enum ClientState {
     /// Request sent, nothing heard.
     Trying,
     /// A provisional response arrived.
@@ -22,7 +22,7 @@ pub enum ClientState {
 
 /// What a response did to the transaction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientEvent {
+pub(crate) enum ClientEvent {
     /// A 1xx: pass up if wanted, keep waiting.
     Provisional,
     /// The final response: hand it to the TU.
@@ -33,7 +33,7 @@ pub enum ClientEvent {
 
 /// What a timer did to the transaction.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientTimeout {
+pub(crate) enum ClientTimeout {
     /// Timer E: send the request again.
     Retransmit(Transmit),
     /// Timer F: no final response; tell the TU (RFC 3261 §17.1.2.2: 408 semantics).
@@ -44,7 +44,7 @@ pub enum ClientTimeout {
 
 /// A non-INVITE client transaction.
 #[derive(Debug, Clone)]
-pub struct ClientTransaction {
+pub(crate) struct ClientTransaction {
     state: ClientState,
     request: Bytes,
     target: Target,
@@ -57,7 +57,12 @@ pub struct ClientTransaction {
 
 impl ClientTransaction {
     /// Starts the transaction: returns it and the first transmission.
-    pub fn new(request: Bytes, target: Target, timers: Timers, now: Instant) -> (Self, Transmit) {
+    pub(crate) fn new(
+        request: Bytes,
+        target: Target,
+        timers: Timers,
+        now: Instant,
+    ) -> (Self, Transmit) {
         let reliable = target.transport.is_reliable();
         let tx = ClientTransaction {
             state: ClientState::Trying,
@@ -79,17 +84,17 @@ impl ClientTransaction {
     }
 
     /// The current state.
-    pub fn state(&self) -> ClientState {
+    pub(crate) fn state(&self) -> ClientState {
         self.state
     }
 
     /// The destination.
-    pub fn target(&self) -> Target {
+    pub(crate) fn target(&self) -> Target {
         self.target
     }
 
     /// Takes a response with `status` for this transaction.
-    pub fn handle_response(&mut self, status: u16, now: Instant) -> ClientEvent {
+    pub(crate) fn handle_response(&mut self, status: u16, now: Instant) -> ClientEvent {
         match self.state {
             ClientState::Trying | ClientState::Proceeding if status < 200 => {
                 self.state = ClientState::Proceeding;
@@ -113,7 +118,7 @@ impl ClientTransaction {
     }
 
     /// The earliest timer deadline, if any.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         [self.timer_e, self.timer_f, self.timer_k]
             .into_iter()
             .flatten()
@@ -121,7 +126,7 @@ impl ClientTransaction {
     }
 
     /// Fires the timers due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) -> Option<ClientTimeout> {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<ClientTimeout> {
         if self.timer_f.is_some_and(|f| f <= now) {
             self.state = ClientState::Terminated;
             self.timer_e = None;

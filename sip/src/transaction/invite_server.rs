@@ -17,7 +17,7 @@ use crate::transaction::{Target, Transmit};
 
 /// RFC 3261 §17.2.1 states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum InviteServerState {
+pub(crate) enum InviteServerState {
     /// Waiting for the TU's final response.
     Proceeding,
     /// A 300–699 was sent; retransmitting it (Timer G) until the ACK.
@@ -33,7 +33,7 @@ pub enum InviteServerState {
 
 /// What a timer did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InviteServerTimeout {
+pub(crate) enum InviteServerTimeout {
     /// Timer G: send the final response again.
     Retransmit(Transmit),
     /// Timer H (or, after a 2xx, 64·T1 of retransmissions): the ACK never came.
@@ -44,7 +44,7 @@ pub enum InviteServerTimeout {
 
 /// An INVITE server transaction.
 #[derive(Debug, Clone)]
-pub struct InviteServerTransaction {
+pub(crate) struct InviteServerTransaction {
     state: InviteServerState,
     target: Target,
     timers: Timers,
@@ -57,7 +57,7 @@ pub struct InviteServerTransaction {
 
 impl InviteServerTransaction {
     /// A new transaction for an INVITE from `target`.
-    pub fn new(target: Target, timers: Timers) -> Self {
+    pub(crate) fn new(target: Target, timers: Timers) -> Self {
         InviteServerTransaction {
             state: InviteServerState::Proceeding,
             target,
@@ -71,13 +71,13 @@ impl InviteServerTransaction {
     }
 
     /// The current state.
-    pub fn state(&self) -> InviteServerState {
+    pub(crate) fn state(&self) -> InviteServerState {
         self.state
     }
 
     /// The INVITE arrived again: repeat the last response (§17.2.1; after a
     /// 2xx, the 2xx, whose loss is what made the client retransmit).
-    pub fn handle_retransmission(&mut self) -> Option<Transmit> {
+    pub(crate) fn handle_retransmission(&mut self) -> Option<Transmit> {
         match self.state {
             InviteServerState::Proceeding
             | InviteServerState::Completed
@@ -91,7 +91,7 @@ impl InviteServerTransaction {
     }
 
     /// The ACK for our final response arrived.
-    pub fn handle_ack(&mut self, now: Instant) {
+    pub(crate) fn handle_ack(&mut self, now: Instant) {
         if self.state == InviteServerState::Accepted {
             // §13.3.1.4: "Response retransmissions cease when an ACK request
             // for the response is received."
@@ -116,7 +116,7 @@ impl InviteServerTransaction {
     }
 
     /// The TU sends a response.
-    pub fn respond(&mut self, status: u16, bytes: Bytes, now: Instant) -> Option<Transmit> {
+    pub(crate) fn respond(&mut self, status: u16, bytes: Bytes, now: Instant) -> Option<Transmit> {
         if self.state != InviteServerState::Proceeding {
             return None;
         }
@@ -149,7 +149,7 @@ impl InviteServerTransaction {
     }
 
     /// The earliest timer deadline, if any.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         [self.timer_g, self.timer_h, self.timer_i]
             .into_iter()
             .flatten()
@@ -157,7 +157,7 @@ impl InviteServerTransaction {
     }
 
     /// Fires the timers due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) -> Option<InviteServerTimeout> {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<InviteServerTimeout> {
         if self.timer_h.is_some_and(|h| h <= now) {
             self.state = InviteServerState::Terminated;
             self.timer_g = None;

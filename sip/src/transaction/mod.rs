@@ -6,11 +6,11 @@
 //! socket or a clock.
 
 /// RFC 3261 §17.1.2: non-INVITE client transaction.
-pub mod client;
+pub(crate) mod client;
 /// RFC 3261 §17.2.1: INVITE server transaction (minimal).
-pub mod invite_server;
+pub(crate) mod invite_server;
 /// RFC 3261 §17.2.2: non-INVITE server transaction.
-pub mod server;
+pub(crate) mod server;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -19,9 +19,9 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
-pub use client::{ClientEvent, ClientState, ClientTimeout, ClientTransaction};
-pub use invite_server::{InviteServerState, InviteServerTimeout, InviteServerTransaction};
-pub use server::{ServerState, ServerTransaction};
+pub(crate) use client::{ClientEvent, ClientState, ClientTimeout, ClientTransaction};
+pub(crate) use invite_server::{InviteServerState, InviteServerTimeout, InviteServerTransaction};
+pub(crate) use server::ServerTransaction;
 
 use crate::config::{Timers, Transport};
 use crate::wire::validate::{RequestHead, ViaHead};
@@ -48,7 +48,7 @@ pub struct Transmit {
 
 /// RFC 3261 §17.1.3: a client transaction is named by its branch and CSeq method.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ClientKey {
+pub(crate) struct ClientKey {
     /// The branch of the Via we added.
     pub branch: String,
     /// The CSeq method.
@@ -69,7 +69,7 @@ pub struct ServerKey {
 }
 
 /// RFC 3261 §8.1.1.7: the magic cookie that marks an RFC 3261 branch.
-pub const MAGIC_COOKIE: &str = "z9hG4bK";
+pub(crate) const MAGIC_COOKIE: &str = "z9hG4bK";
 
 impl ServerKey {
     /// The key of a request.
@@ -109,7 +109,7 @@ impl ServerKey {
 /// the From tag, our To tag) and the CSeq number, which §13.2.2.4 says the
 /// ACK repeats.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AckKey {
+pub(crate) struct AckKey {
     /// Call-ID.
     pub call_id: String,
     /// CSeq number of the INVITE.
@@ -122,7 +122,7 @@ pub struct AckKey {
 
 impl AckKey {
     /// The key an ACK carries.
-    pub fn of_ack(head: &RequestHead) -> AckKey {
+    pub(crate) fn of_ack(head: &RequestHead) -> AckKey {
         AckKey {
             call_id: head.call_id.clone(),
             cseq: head.cseq,
@@ -134,7 +134,7 @@ impl AckKey {
 
 /// A server transaction of either kind.
 #[derive(Debug, Clone)]
-pub enum Server {
+pub(crate) enum Server {
     /// Non-INVITE.
     NonInvite(ServerTransaction),
     /// INVITE.
@@ -167,7 +167,7 @@ pub enum RequestOutcome {
 
 /// What an incoming response means to the transaction layer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResponseOutcome {
+pub(crate) enum ResponseOutcome {
     /// A provisional response.
     Provisional,
     /// The final response of the transaction.
@@ -180,7 +180,7 @@ pub enum ResponseOutcome {
 
 /// What a timer produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
+pub(crate) enum Output {
     /// Send this.
     Transmit(Transmit),
     /// Timer F: the client transaction got no final response.
@@ -231,24 +231,25 @@ impl Transactions {
     }
 
     /// How many transactions are held.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.clients.len() + self.servers.len()
     }
 
     /// Whether none are held.
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// Whether a server transaction for `key` exists (a request with this key
     /// is a retransmission, not a new request).
-    pub fn has_server(&self, key: &ServerKey) -> bool {
+    pub(crate) fn has_server(&self, key: &ServerKey) -> bool {
         self.servers.contains_key(key)
     }
 
     /// Whether a server transaction with this top-Via branch is held (a
     /// request carrying it may be a retransmission).
-    pub fn has_server_branch(&self, branch: &str) -> bool {
+    pub(crate) fn has_server_branch(&self, branch: &str) -> bool {
         self.server_branches.contains_key(branch)
     }
 
@@ -352,7 +353,7 @@ impl Transactions {
 
     /// The INVITE of server transaction `key` was answered 2xx: its ACK will
     /// carry `ack` (RFC 3261 §13.3.1.4).
-    pub fn expect_ack(&mut self, key: &ServerKey, ack: AckKey) {
+    pub(crate) fn expect_ack(&mut self, key: &ServerKey, ack: AckKey) {
         if let Some(Slot {
             tx: Server::Invite(tx),
             ..
@@ -365,7 +366,7 @@ impl Transactions {
 
     /// An ACK that matched no transaction: if it acknowledges a 2xx we are
     /// retransmitting, that stops (§13.3.1.4) and `true` is returned.
-    pub fn handle_ack_of_2xx(&mut self, ack: &AckKey, now: Instant) -> bool {
+    pub(crate) fn handle_ack_of_2xx(&mut self, ack: &AckKey, now: Instant) -> bool {
         let Some(key) = self.accepted.remove(ack) else {
             return false;
         };
@@ -386,13 +387,13 @@ impl Transactions {
     }
 
     /// Drops client transaction `key` (its request could not be sent).
-    pub fn remove_client(&mut self, key: &ClientKey) {
+    pub(crate) fn remove_client(&mut self, key: &ClientKey) {
         self.clients.remove(key);
     }
 
     /// Starts a client transaction; returns the first transmission, or `None`
     /// if the table is full or the key is taken.
-    pub fn start_client(
+    pub(crate) fn start_client(
         &mut self,
         key: ClientKey,
         request: Bytes,
@@ -419,7 +420,7 @@ impl Transactions {
     }
 
     /// A response arrived for client transaction `key` (§17.1.3 matching).
-    pub fn handle_response(
+    pub(crate) fn handle_response(
         &mut self,
         key: &ClientKey,
         status: u16,
@@ -446,7 +447,7 @@ impl Transactions {
     /// RFC 3261 §17.1.4: the transport to `target` failed. Client
     /// transactions still waiting for a final response there end; their keys
     /// are returned so the TU can be told.
-    pub fn fail_target(&mut self, target: Target) -> Vec<ClientKey> {
+    pub(crate) fn fail_target(&mut self, target: Target) -> Vec<ClientKey> {
         let failed: Vec<ClientKey> = self
             .clients
             .iter()
@@ -466,12 +467,12 @@ impl Transactions {
     }
 
     /// The earliest timer deadline.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
     /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) -> Vec<Output> {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Vec<Output> {
         let mut out = Vec::new();
         while let Some(Reverse((at, _))) = self.heap.peek() {
             if *at > now {

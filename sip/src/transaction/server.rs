@@ -9,7 +9,7 @@ use crate::transaction::{Target, Transmit};
 
 /// RFC 3261 §17.2.2 states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ServerState {
+pub(crate) enum ServerState {
     /// Request received, the TU has not answered.
     Trying,
     /// A provisional response was sent.
@@ -22,7 +22,7 @@ pub enum ServerState {
 
 /// A non-INVITE server transaction.
 #[derive(Debug, Clone)]
-pub struct ServerTransaction {
+pub(crate) struct ServerTransaction {
     state: ServerState,
     target: Target,
     timers: Timers,
@@ -33,7 +33,7 @@ pub struct ServerTransaction {
 
 impl ServerTransaction {
     /// A new transaction for a request that came from `target`.
-    pub fn new(target: Target, timers: Timers) -> Self {
+    pub(crate) fn new(target: Target, timers: Timers) -> Self {
         ServerTransaction {
             state: ServerState::Trying,
             target,
@@ -47,18 +47,13 @@ impl ServerTransaction {
     /// Gives up on the TU at `at` if it has not answered by then. The
     /// client's Timer F (64·T1) has long fired by that time, so nobody waits
     /// for the answer; this bounds the table against a TU that never answers.
-    pub fn abandon_at(&mut self, at: Instant) {
+    pub(crate) fn abandon_at(&mut self, at: Instant) {
         self.abandon_at = Some(at);
-    }
-
-    /// The current state.
-    pub fn state(&self) -> ServerState {
-        self.state
     }
 
     /// A retransmission of the request arrived (§17.2.2): in Trying it is
     /// absorbed; later the last response goes out again.
-    pub fn handle_retransmission(&mut self) -> Option<Transmit> {
+    pub(crate) fn handle_retransmission(&mut self) -> Option<Transmit> {
         match self.state {
             ServerState::Trying | ServerState::Terminated => None,
             ServerState::Proceeding | ServerState::Completed => {
@@ -73,7 +68,7 @@ impl ServerTransaction {
 
     /// The TU sends a response. Returns what to transmit, or `None` if a final
     /// response was already sent (the TU may not answer twice).
-    pub fn respond(&mut self, status: u16, bytes: Bytes, now: Instant) -> Option<Transmit> {
+    pub(crate) fn respond(&mut self, status: u16, bytes: Bytes, now: Instant) -> Option<Transmit> {
         match self.state {
             ServerState::Completed | ServerState::Terminated => return None,
             ServerState::Trying | ServerState::Proceeding if status < 200 => {
@@ -100,12 +95,12 @@ impl ServerTransaction {
     }
 
     /// The earliest timer deadline, if any.
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         [self.timer_j, self.abandon_at].into_iter().flatten().min()
     }
 
     /// Fires Timer J if due; returns whether the transaction terminated.
-    pub fn handle_timeout(&mut self, now: Instant) -> bool {
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> bool {
         if self.abandon_at.is_some_and(|at| at <= now) {
             self.abandon_at = None;
             self.state = ServerState::Terminated;

@@ -16,13 +16,40 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
-use crate::config::Transport;
-use crate::endpoint::Inner;
+use crate::config::{Limits, Transport};
 use crate::framing::{self, FramingError};
+use crate::transport::Intake;
 
 /// Messages queued per connection before sends fail.
 const WRITE_QUEUE: usize = 256;
+
+/// What the stream transports (TCP, and TLS over it) share with the
+/// endpoint: the table of open connections, which the endpoint sends on; the
+/// tracker their tasks run under; their limits.
+#[derive(Debug)]
+pub(crate) struct Streams {
+    pub(crate) connections: Connections,
+    pub(super) tracker: TaskTracker,
+    limits: Limits,
+}
+
+impl Streams {
+    /// No connection open yet; tasks will run under `tracker`.
+    pub(crate) fn new(limits: Limits, tracker: TaskTracker) -> Streams {
+        Streams {
+            connections: Connections::default(),
+            tracker,
+            limits,
+        }
+    }
+
+    /// Whether an inbound connection must be turned away (`max_connections`).
+    pub(super) fn full(&self) -> bool {
+        self.connections.len() >= self.limits.max_connections
+    }
+}
 
 /// Open stream connections, by peer address.
 #[derive(Debug, Default)]
@@ -110,7 +137,8 @@ pub(crate) async fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
 /// Accepts connections until shutdown.
 pub(crate) async fn run_listener(
     listener: TcpListener,
-    inner: Arc<Inner>,
+    streams: Arc<Streams>,
+    intake: Arc<impl Intake>,
     shutdown: CancellationToken,
 ) {
     loop {
@@ -120,7 +148,7 @@ pub(crate) async fn run_listener(
         };
         match accepted {
             Ok((stream, peer)) => {
-                if inner.connections.len() >= inner.config.limits.max_connections {
+                if streams.full() {
                     tracing::warn!(%peer, "connection limit reached; closing");
                     continue;
                 }
@@ -129,7 +157,8 @@ pub(crate) async fn run_listener(
                     stream,
                     peer,
                     Transport::Tcp,
-                    inner.clone(),
+                    streams.clone(),
+                    intake.clone(),
                     shutdown.clone(),
                 );
             }
@@ -144,11 +173,12 @@ pub(crate) async fn run_listener(
 /// Opens a connection to `peer` unless one is open.
 pub(crate) async fn connect(
     peer: SocketAddr,
-    inner: &Arc<Inner>,
+    streams: &Arc<Streams>,
+    intake: &Arc<impl Intake>,
     shutdown: &CancellationToken,
     timeout: Duration,
 ) -> io::Result<()> {
-    if inner.connections.contains(Transport::Tcp, peer) {
+    if streams.connections.contains(Transport::Tcp, peer) {
         return Ok(());
     }
     let stream = tokio::time::timeout(timeout, TcpStream::connect(peer))
@@ -159,32 +189,43 @@ pub(crate) async fn connect(
         stream,
         peer,
         Transport::Tcp,
-        inner.clone(),
+        streams.clone(),
+        intake.clone(),
         shutdown.clone(),
     );
     Ok(())
 }
 
-/// Runs a connection's reader and writer as tasks of the endpoint.
+/// Runs a connection's reader and writer as tasks of the endpoint; what the
+/// reader cuts goes to `intake`.
 pub(crate) fn spawn_connection<S>(
     stream: S,
     peer: SocketAddr,
     transport: Transport,
-    inner: Arc<Inner>,
+    streams: Arc<Streams>,
+    intake: Arc<impl Intake>,
     shutdown: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (reader, writer) = tokio::io::split(stream);
     let (tx, rx) = mpsc::channel(WRITE_QUEUE);
-    inner.connections.insert(transport, peer, tx);
+    streams.connections.insert(transport, peer, tx);
     let conn_shutdown = shutdown.child_token();
-    let tracker = inner.tracker.clone();
+    let tracker = streams.tracker.clone();
     tracker.spawn(write_loop(writer, rx, conn_shutdown.clone()));
     tracker.spawn(async move {
-        read_loop(reader, peer, transport, &inner, &conn_shutdown).await;
-        inner.connections.remove(transport, peer);
-        inner.connection_closed(transport, peer);
+        read_loop(
+            reader,
+            peer,
+            transport,
+            &streams.limits,
+            &intake,
+            &conn_shutdown,
+        )
+        .await;
+        streams.connections.remove(transport, peer);
+        intake.connection_closed(transport, peer);
         conn_shutdown.cancel();
     });
 }
@@ -214,10 +255,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
     mut reader: R,
     peer: SocketAddr,
     transport: Transport,
-    inner: &Arc<Inner>,
+    limits: &Limits,
+    intake: &Arc<impl Intake>,
     shutdown: &CancellationToken,
 ) {
-    let limit = inner.config.limits.max_message_bytes;
+    let limit = limits.max_message_bytes;
     let mut buf = BytesMut::with_capacity(8 * 1024);
     loop {
         // Cut every complete message out of the buffer (pipelining).
@@ -226,7 +268,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Ok(Some(frame)) => {
                     buf.advance(frame.skip);
                     let message = buf.split_to(frame.len).freeze();
-                    inner.handle_bytes(message, peer, transport);
+                    intake.receive(message, peer, transport);
                 }
                 Ok(None) => break,
                 Err(error) => {
@@ -234,7 +276,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     let head = error
                         .head_len()
                         .map(|len| Bytes::copy_from_slice(&buf[..len.min(buf.len())]));
-                    inner.handle_framing_error(&error, head, peer, transport);
+                    intake.unframable(&error, head, peer, transport);
                     if matches!(error, FramingError::TooLarge { .. }) {
                         tracing::warn!(%peer, limit, "oversize message on stream; closing");
                     }
@@ -244,7 +286,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
             }
         }
-        let idle = inner.config.limits.idle_connection;
+        let idle = limits.idle_connection;
         let read = tokio::select! {
             () = shutdown.cancelled() => return,
             r = tokio::time::timeout(idle, reader.read_buf(&mut buf)) => r,

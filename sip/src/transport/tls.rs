@@ -17,9 +17,9 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{TlsConfig, Transport};
-use crate::endpoint::Inner;
 use crate::error::Error;
-use crate::transport::tcp;
+use crate::transport::Intake;
+use crate::transport::tcp::{self, Streams};
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -122,7 +122,8 @@ impl Tls {
 pub(crate) async fn run_listener(
     listener: TcpListener,
     tls: Tls,
-    inner: Arc<Inner>,
+    streams: Arc<Streams>,
+    intake: Arc<impl Intake>,
     shutdown: CancellationToken,
 ) {
     let Some(acceptor) = tls.acceptor else { return };
@@ -139,16 +140,17 @@ pub(crate) async fn run_listener(
                 continue;
             }
         };
-        if inner.connections.len() >= inner.config.limits.max_connections {
+        if streams.full() {
             tracing::warn!(%peer, "connection limit reached; closing");
             continue;
         }
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
-        let inner2 = inner.clone();
+        let streams2 = streams.clone();
+        let intake2 = intake.clone();
         let shutdown2 = shutdown.clone();
         // The handshake runs in its own task so a slow peer cannot stall accepts.
-        inner.tracker.spawn(async move {
+        streams.tracker.spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(tls_stream)) => {
                     // With require_client_cert the handshake verified this chain
@@ -159,11 +161,18 @@ pub(crate) async fn run_listener(
                         .peer_certificates()
                         .and_then(|c| c.first())
                     {
-                        inner2
+                        streams2
                             .connections
                             .set_certificate(peer, cert.clone().into_owned());
                     }
-                    tcp::spawn_connection(tls_stream, peer, Transport::Tls, inner2, shutdown2);
+                    tcp::spawn_connection(
+                        tls_stream,
+                        peer,
+                        Transport::Tls,
+                        streams2,
+                        intake2,
+                        shutdown2,
+                    );
                 }
                 Ok(Err(error)) => tracing::info!(%peer, %error, "tls handshake failed"),
                 Err(_) => tracing::info!(%peer, "tls handshake timed out"),
@@ -177,10 +186,11 @@ pub(crate) async fn connect(
     peer: SocketAddr,
     host: &str,
     tls: &Tls,
-    inner: &Arc<Inner>,
+    streams: &Arc<Streams>,
+    intake: &Arc<impl Intake>,
     shutdown: &CancellationToken,
 ) -> io::Result<()> {
-    if inner.connections.contains(Transport::Tls, peer) {
+    if streams.connections.contains(Transport::Tls, peer) {
         return Ok(());
     }
     let name = ServerName::try_from(
@@ -201,7 +211,8 @@ pub(crate) async fn connect(
         stream,
         peer,
         Transport::Tls,
-        inner.clone(),
+        streams.clone(),
+        intake.clone(),
         shutdown.clone(),
     );
     Ok(())

@@ -9,7 +9,7 @@ use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Transport;
-use crate::endpoint::Inner;
+use crate::transport::Intake;
 
 /// Largest datagram read; anything above the configured limit is answered 513.
 const RECV_BUFFER: usize = 65_535;
@@ -39,8 +39,12 @@ pub(crate) async fn bind(addr: SocketAddr, recv_buffer: usize) -> io::Result<Udp
     UdpSocket::from_std(socket.into())
 }
 
-/// Reads datagrams until shutdown and hands each to the endpoint.
-pub(crate) async fn run(socket: Arc<UdpSocket>, inner: Arc<Inner>, shutdown: CancellationToken) {
+/// Reads datagrams until shutdown and hands each to `intake`.
+pub(crate) async fn run(
+    socket: Arc<UdpSocket>,
+    intake: Arc<impl Intake>,
+    shutdown: CancellationToken,
+) {
     let mut buf = vec![0u8; RECV_BUFFER];
     loop {
         let received = tokio::select! {
@@ -49,11 +53,11 @@ pub(crate) async fn run(socket: Arc<UdpSocket>, inner: Arc<Inner>, shutdown: Can
         };
         match received {
             Ok((len, source)) => {
-                if inner.drop_silenced_datagram(&buf[..len], source) {
+                if intake.drop_unread(&buf[..len], source) {
                     continue;
                 }
                 let bytes = Bytes::copy_from_slice(&buf[..len]);
-                inner.handle_bytes(bytes, source, Transport::Udp);
+                intake.receive(bytes, source, Transport::Udp);
             }
             // ICMP port unreachable surfaces as ConnectionReset on some systems; keep reading.
             Err(error) => tracing::debug!(%error, "udp receive failed"),

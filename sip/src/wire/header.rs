@@ -121,7 +121,7 @@ fn enclosed(s: &str) -> Result<(&str, &str), AddressError> {
 }
 
 /// `;name=value;name` → pairs. Empty names are an error.
-pub fn parameters(s: &str) -> Result<Vec<(String, Option<String>)>, AddressError> {
+pub(crate) fn parameters(s: &str) -> Result<Vec<(String, Option<String>)>, AddressError> {
     let s = s.trim();
     if s.is_empty() {
         return Ok(Vec::new());
@@ -143,7 +143,7 @@ pub fn parameters(s: &str) -> Result<Vec<(String, Option<String>)>, AddressError
 }
 
 /// Splits on `sep` where it is not inside a quoted string or `<>`.
-pub fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
+pub(crate) fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
     let mut parts = Vec::new();
     let mut start = 0;
     let mut quoted = false;

@@ -427,7 +427,7 @@ fn salvage_lines(bytes: &[u8], salvage: &mut Salvage) {
 }
 
 /// Undoes RFC 3261 §7.3.1 line folding: CRLF followed by whitespace is one SP.
-pub fn unfold(value: &str) -> String {
+pub(crate) fn unfold(value: &str) -> String {
     if !value.contains(['\r', '\n']) {
         return value.trim().to_owned();
     }

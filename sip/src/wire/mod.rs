@@ -16,6 +16,8 @@ pub mod uri;
 /// RFC 3261 §8.2, RFC 4475 §3.1.2: mandatory headers and value checks.
 pub mod validate;
 /// RFC 3261 §8.1.1, §8.2.6: writing requests and responses.
+// Requests and stamped Vias are written only by the tokio endpoint.
+#[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub mod write;
 
 pub use message::{Message, ParseError, ParseErrorKind, ParseLimits, Salvage, StartLine};

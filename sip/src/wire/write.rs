@@ -38,7 +38,7 @@ fn push_header(out: &mut String, name: &str, value: &str) {
 pub use crate::wire::status::reason_phrase;
 
 /// Whether a To/From value already has a tag.
-pub fn has_tag(value: &str) -> bool {
+pub(crate) fn has_tag(value: &str) -> bool {
     match Address::parse(value) {
         Ok(address) => address.param("tag").is_some(),
         Err(_) => value.to_ascii_lowercase().contains(";tag="),
@@ -88,7 +88,7 @@ pub fn response(
 /// RFC 3261 §18.2.1 and RFC 3581 §4: the top Via as the response must carry
 /// it — `received` when the packet came from another address than sent-by
 /// names, and the source port in an empty `rport`.
-pub fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
+pub(crate) fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
     // Several Vias on one line: only the first is ours to stamp.
     if let Some((first, rest)) = via.split_once(',') {
         return format!("{},{rest}", stamp_via(first.trim_end(), source));
@@ -123,7 +123,7 @@ pub fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
 
 /// What an outgoing request is made of.
 #[derive(Debug, Clone)]
-pub struct RequestParts<'a> {
+pub(crate) struct RequestParts<'a> {
     /// Method.
     pub method: &'a str,
     /// Request-URI.
@@ -149,7 +149,7 @@ pub struct RequestParts<'a> {
 }
 
 /// Writes a request (RFC 3261 §8.1.1: the mandatory headers first).
-pub fn request(parts: &RequestParts<'_>) -> Bytes {
+pub(crate) fn request(parts: &RequestParts<'_>) -> Bytes {
     let mut out = String::with_capacity(512);
     let _ = write!(
         out,

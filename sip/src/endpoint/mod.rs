@@ -1,0 +1,390 @@
+//! The user agent the gateway talks to: binds the transports, runs the
+//! transaction layer on tokio's clock, hands new requests up through a bounded
+//! channel with a [`Responder`], and sends requests down as async calls.
+//!
+//! One received message: `transport/*` → [`receive`] (parse, validate, the
+//! source's rate, the transaction layer) → the channel (full: 503 +
+//! Retry-After) → the gateway, which answers through the [`Responder`].
+//!
+//! One sent request: [`route`] (the route set; RFC 3263 locations, through
+//! [`crate::resolver`]) → [`send`] (a client transaction per target until one
+//! answers, §4.3; a digest retry) → the caller.
+//!
+//! This file holds the [`Endpoint`] handle, binding, the state the parts
+//! share ([`Inner`]), the way bytes leave, and the timer loop.
+
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{EndpointConfig, Transport};
+use crate::error::{Error, TransactionError};
+use crate::rate::RatePolicy;
+use crate::stats::{Counters, Stats, bump};
+use crate::transaction::{ClientKey, Output, Transactions, Transmit};
+use crate::transport::tcp::{self, Streams};
+use crate::transport::{tls, udp};
+use crate::wire::uri::Uri;
+use route::Routing;
+use send::{Outcome, Transmitted, Waiter};
+
+mod receive;
+mod request;
+mod route;
+mod send;
+
+pub use request::{IncomingRequest, OutgoingRequest, RequestView, Responder, Response};
+
+/// The SIP user agent. Cheap to clone.
+#[derive(Clone)]
+pub struct Endpoint {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field(
+                "udp",
+                &self.inner.udp.iter().map(|(_, a)| a).collect::<Vec<_>>(),
+            )
+            .field("tcp", &self.inner.routing.tcp)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Endpoint {
+    /// Binds every listen address, starts the transports and the timer task,
+    /// and returns the endpoint with the channel of incoming requests.
+    pub async fn bind(
+        config: EndpointConfig,
+        shutdown: CancellationToken,
+    ) -> Result<(Endpoint, mpsc::Receiver<IncomingRequest>), Error> {
+        if let Some(proxy) = &config.outbound_proxy
+            && !matches!(Uri::parse(proxy), Ok(Uri::Sip(_)))
+        {
+            return Err(Error::InvalidOutboundProxy(proxy.clone()));
+        }
+        let tls = config.tls.as_ref().map(tls::Tls::new).transpose()?;
+        let mut udp_sockets = Vec::new();
+        let mut tcp_listeners = Vec::new();
+        let mut tls_listeners = Vec::new();
+        for listen in &config.listen {
+            let bind_failed = |source| Error::BindFailed {
+                addr: listen.addr,
+                source,
+            };
+            match listen.transport {
+                Transport::Udp => {
+                    let socket = udp::bind(listen.addr, config.limits.udp_recv_buffer_bytes)
+                        .await
+                        .map_err(bind_failed)?;
+                    let local = socket.local_addr().map_err(bind_failed)?;
+                    udp_sockets.push((Arc::new(socket), local));
+                }
+                Transport::Tcp => {
+                    let listener = tcp::bind(listen.addr).await.map_err(bind_failed)?;
+                    let local = listener.local_addr().map_err(bind_failed)?;
+                    tcp_listeners.push((listener, local));
+                }
+                Transport::Tls => {
+                    if !tls.as_ref().is_some_and(tls::Tls::can_serve) {
+                        return Err(Error::TlsUnsupported(listen.addr));
+                    }
+                    let listener = tcp::bind(listen.addr).await.map_err(bind_failed)?;
+                    let local = listener.local_addr().map_err(bind_failed)?;
+                    tls_listeners.push((listener, local));
+                }
+            }
+        }
+        let (incoming, receiver) = mpsc::channel(config.limits.incoming_queue.max(1));
+        let tracker = TaskTracker::new();
+        let inner = Arc::new(Inner {
+            counters: Counters::default(),
+            streams: Arc::new(Streams::new(config.limits, tracker.clone())),
+            tracker: tracker.clone(),
+            core: Mutex::new(Core {
+                transactions: Transactions::new(
+                    config.timers,
+                    config.limits.max_pending_transactions,
+                ),
+                waiters: HashMap::new(),
+                rate: RatePolicy::new(config.limits.source_rate, now()),
+            }),
+            wake: Notify::new(),
+            routing: Routing::new(
+                &config,
+                udp_sockets.iter().map(|(_, a)| *a).collect(),
+                tcp_listeners.iter().map(|(_, a)| *a).collect(),
+                tls_listeners.iter().map(|(_, a)| *a).collect(),
+                tls.is_some(),
+            ),
+            udp: udp_sockets.clone(),
+            tls: tls.clone(),
+            incoming,
+            abandon: shutdown.child_token(),
+            shutdown: shutdown.clone(),
+            config,
+        });
+        for (socket, addr) in udp_sockets {
+            tracing::info!(%addr, "sip listening on udp");
+            tracker.spawn(udp::run(socket, inner.clone(), shutdown.clone()));
+        }
+        for (listener, addr) in tcp_listeners {
+            tracing::info!(%addr, "sip listening on tcp");
+            tracker.spawn(tcp::run_listener(
+                listener,
+                inner.streams.clone(),
+                inner.clone(),
+                shutdown.clone(),
+            ));
+        }
+        if let Some(tls) = &tls {
+            for (listener, addr) in tls_listeners {
+                tracing::info!(%addr, "sip listening on tls");
+                tracker.spawn(tls::run_listener(
+                    listener,
+                    tls.clone(),
+                    inner.streams.clone(),
+                    inner.clone(),
+                    shutdown.clone(),
+                ));
+            }
+        }
+        tracker.spawn(run_timers(inner.clone(), shutdown.clone()));
+        tracker.close();
+        Ok((Endpoint { inner }, receiver))
+    }
+
+    /// The bound address of the first listener of `transport` (real port when
+    /// the config said `:0`).
+    pub fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        self.inner.routing.local_addr(transport)
+    }
+
+    /// A Contact header value, `<sip:user@host:port;transport=…>`, for a
+    /// response or request that goes to `peer` over `transport`: the
+    /// advertised host (`EndpointConfig::advertise`) or the local address
+    /// that peer can reach — never a wildcard address.
+    pub fn contact(&self, user: Option<&str>, transport: Transport, peer: SocketAddr) -> String {
+        self.inner.routing.contact(user, transport, peer)
+    }
+
+    /// The timer base values it runs with (T1 for RFC 6665 Timer N, say).
+    pub fn timers(&self) -> crate::config::Timers {
+        self.inner.config.timers
+    }
+
+    /// A snapshot of the counters.
+    pub fn stats(&self) -> Stats {
+        let pending = self
+            .inner
+            .lock_core()
+            .map(|c| c.transactions.len() as u64)
+            .unwrap_or(0);
+        self.inner.counters.snapshot(pending)
+    }
+
+    /// Waits until every task of the endpoint has stopped (after shutdown).
+    pub async fn closed(&self) {
+        self.inner.tracker.wait().await;
+    }
+
+    /// Sends a request and waits for its final response (RFC 3261 §17.1.2),
+    /// or a timeout (Timer F) or transport error. The first Route, the
+    /// outbound proxy or the Request-URI (`route::Routing::destination`) is located
+    /// once per request (RFC 3263 §4: NAPTR, SRV,
+    /// A/AAAA); a transport error, a 503 or a timeout without any response
+    /// moves the request, as a new transaction, to the next target (§4.3),
+    /// and when every target fails the last 503 (else the last error) is
+    /// returned. A 401/407 challenge is answered once with credentials from
+    /// the config, when `auth` can, starting at the target that challenged.
+    ///
+    /// After [`Endpoint::abandon_requests`] it returns `ShuttingDown`, at once
+    /// for a request in flight and without sending for a new one.
+    pub async fn send_request(&self, req: OutgoingRequest) -> Result<Response, TransactionError> {
+        send::send_until_abandoned(&self.inner, req, Transmitted::none()).await
+    }
+
+    /// [`Endpoint::send_request`], firing `transmitted` once the request has
+    /// first been handed to the transport (or dropping it, when the request
+    /// ends before that). A caller that starts request N+1 only after request
+    /// N's signal keeps its requests in order on the wire, while their
+    /// transactions still run side by side: RFC 3428 MESSAGEs carry no
+    /// sequence number, so the order they leave in is the order the peer sees.
+    pub async fn send_request_in_order(
+        &self,
+        req: OutgoingRequest,
+        transmitted: oneshot::Sender<()>,
+    ) -> Result<Response, TransactionError> {
+        send::send_until_abandoned(&self.inner, req, Transmitted::to(transmitted)).await
+    }
+
+    /// Stops waiting for answers: every [`Endpoint::send_request`] in flight
+    /// returns `TransactionError::ShuttingDown` now, and new ones return it
+    /// without sending. Listeners keep running, so requests that arrive are
+    /// still answered (a draining gateway refuses them with 503). Used when a
+    /// shutdown's grace period has run out: a peer that never answers would
+    /// otherwise hold the process for Timer F (64·T1, RFC 3261 §17.1.2.2).
+    pub fn abandon_requests(&self) {
+        self.inner.abandon.cancel();
+    }
+}
+
+/// The endpoint's shared state: what the receive path, the send path, the
+/// responders and the timer loop work on. The transports see it only as
+/// their [`Intake`](crate::transport::Intake).
+pub(crate) struct Inner {
+    config: EndpointConfig,
+    counters: Counters,
+    /// The stream connections, shared with the TCP and TLS transports.
+    streams: Arc<Streams>,
+    tracker: TaskTracker,
+    core: Mutex<Core>,
+    wake: Notify,
+    udp: Vec<(Arc<UdpSocket>, SocketAddr)>,
+    tls: Option<tls::Tls>,
+    routing: Routing,
+    incoming: mpsc::Sender<IncomingRequest>,
+    shutdown: CancellationToken,
+    /// Cancelled by [`Endpoint::abandon_requests`] or with `shutdown` (it is
+    /// its child): every `send_request` in flight returns `ShuttingDown` at once.
+    abandon: CancellationToken,
+}
+
+/// What the receive path, the send path and the timer loop share under one
+/// lock: the transaction layer, the tasks waiting for their responses, and
+/// the per-source rates.
+struct Core {
+    transactions: Transactions,
+    waiters: HashMap<ClientKey, Waiter>,
+    /// Design §5: new requests per second per source address.
+    rate: RatePolicy,
+}
+
+/// The driver's clock: tokio's (so paused-time tests work), as a std Instant.
+fn now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+impl Inner {
+    fn lock_core(&self) -> Option<MutexGuard<'_, Core>> {
+        self.core.lock().ok()
+    }
+
+    /// Runs `f` on the core; wakes the timer task when the next deadline moved earlier.
+    fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R
+    where
+        R: Default,
+    {
+        let Some(mut core) = self.lock_core() else {
+            return R::default();
+        };
+        let before = core.transactions.poll_timeout();
+        let r = f(&mut core);
+        let after = core.transactions.poll_timeout();
+        drop(core);
+        if after.is_some() && (before.is_none() || after < before) {
+            self.wake.notify_one();
+        }
+        r
+    }
+
+    /// Sends, counting retransmissions and failures.
+    fn transmit(&self, transmit: Transmit) {
+        if transmit.retransmission {
+            bump(&self.counters.retransmissions_sent);
+        }
+        if let Err(error) = self.send_bytes(&transmit) {
+            bump(&self.counters.transport_errors);
+            tracing::debug!(%error, peer = %transmit.target.addr, "send failed");
+        }
+    }
+
+    fn send_bytes(&self, transmit: &Transmit) -> io::Result<()> {
+        let addr = transmit.target.addr;
+        match transmit.target.transport {
+            Transport::Udp => {
+                let socket = self
+                    .udp
+                    .iter()
+                    .find(|(_, local)| local.is_ipv4() == addr.is_ipv4())
+                    .or(self.udp.first())
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotConnected, "no udp listener")
+                    })?;
+                match socket.0.try_send_to(&transmit.bytes, addr) {
+                    Ok(_) => Ok(()),
+                    // The socket's write readiness is not known yet (fresh
+                    // socket) or its buffer is full: send from a task instead.
+                    Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                        let socket = socket.0.clone();
+                        let bytes = transmit.bytes.clone();
+                        self.tracker.spawn(async move {
+                            let _ = socket.send_to(&bytes, addr).await;
+                        });
+                        Ok(())
+                    }
+                    Err(error) => Err(error),
+                }
+            }
+            Transport::Tcp | Transport::Tls => self.streams.connections.send(
+                transmit.target.transport,
+                addr,
+                transmit.bytes.clone(),
+            ),
+        }
+    }
+}
+
+async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
+    loop {
+        let next = inner
+            .lock_core()
+            .and_then(|core| core.transactions.poll_timeout());
+        let sleep = match next {
+            Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)),
+            None => tokio::time::sleep(Duration::from_secs(3600)),
+        };
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            () = inner.wake.notified() => continue,
+            () = sleep => {}
+        }
+        let now = now();
+        let (outputs, timed_out) = {
+            let Some(mut core) = inner.lock_core() else {
+                break;
+            };
+            let outputs = core.transactions.handle_timeout(now);
+            let mut timed_out = Vec::new();
+            for output in &outputs {
+                if let Output::TimedOut(key) = output
+                    && let Some(waiter) = core.waiters.remove(key)
+                {
+                    timed_out.push(waiter);
+                }
+            }
+            (outputs, timed_out)
+        };
+        for waiter in timed_out {
+            let heard = waiter.heard;
+            let _ = waiter.tx.send(Outcome::TimedOut { heard });
+        }
+        for output in outputs {
+            match output {
+                Output::Transmit(transmit) => inner.transmit(transmit),
+                Output::TimedOut(_) => bump(&inner.counters.timeouts),
+                // §13.3.1.4 would end the session with a BYE; there is none yet.
+                Output::AckTimedOut(_) => tracing::debug!("no ACK for a final response to INVITE"),
+            }
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! The values the gateway handles: a request to send ([`OutgoingRequest`])
+//! and its final [`Response`]; a received request ([`IncomingRequest`],
+//! readable as a [`RequestView`]) and the [`Responder`] that answers it
+//! through its server transaction. Who sent a request (source address, TLS
+//! certificate, `sip.trusted_peers`) is read here too.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use rustls::pki_types::{CertificateDer, ServerName};
+
+use super::{Inner, now};
+use crate::config::Transport;
+use crate::transaction::{AckKey, ServerKey};
+use crate::trust::{PeerIdentity, TrustedPeers};
+use crate::wire::message::{Message, Salvage, StartLine};
+use crate::wire::validate::RequestHead;
+use crate::wire::write::{self, reason_phrase};
+
+/// A request to send.
+#[derive(Debug, Clone, Default)]
+pub struct OutgoingRequest {
+    /// Method (`MESSAGE`, `SUBSCRIBE`, …).
+    pub method: String,
+    /// Request-URI.
+    pub request_uri: String,
+    /// From: a URI or name-addr without tag; the endpoint adds one.
+    pub from: String,
+    /// To: a URI or name-addr.
+    pub to: String,
+    /// Call-ID; a fresh one when `None`.
+    pub call_id: Option<String>,
+    /// Further headers.
+    pub headers: Vec<(String, String)>,
+    /// Content-Type and body.
+    pub body: Option<(String, Bytes)>,
+}
+
+impl OutgoingRequest {
+    /// The next request of a dialog (RFC 3261 §12.2.1.1): its tags, Call-ID,
+    /// CSeq and route set, plus the caller's headers and body.
+    pub fn in_dialog(
+        request: crate::dialog::DialogRequest,
+        mut headers: Vec<(String, String)>,
+        body: Option<(String, Bytes)>,
+    ) -> OutgoingRequest {
+        headers.push((
+            "CSeq".to_owned(),
+            format!("{} {}", request.cseq, request.method),
+        ));
+        headers.extend(request.route.into_iter().map(|r| ("Route".to_owned(), r)));
+        OutgoingRequest {
+            method: request.method,
+            request_uri: request.request_uri,
+            from: request.from,
+            to: request.to,
+            call_id: Some(request.call_id),
+            headers,
+            body,
+        }
+    }
+}
+
+/// The final response to a sent request.
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase as sent.
+    pub reason: String,
+    /// Body.
+    pub body: Bytes,
+    message: Message,
+}
+
+impl Response {
+    pub(super) fn from_message(message: Message) -> Response {
+        let (status, reason) = match &message.start {
+            StartLine::Response { status, reason } => (*status, reason.clone()),
+            StartLine::Request { .. } => (0, String::new()),
+        };
+        Response {
+            status,
+            reason,
+            body: message.body.clone(),
+            message,
+        }
+    }
+
+    /// A header's values (compact forms resolved), joined by `, `.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.message.header(name)
+    }
+
+    /// The whole parsed response (e.g. for [`crate::dialog::Dialog::from_response`]).
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// Each value of a header (for headers that repeat, e.g. WWW-Authenticate).
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        self.message
+            .header_values(&ezk_sip_types::Name::from(name.to_owned()))
+    }
+}
+
+/// Read access to a received request; all values as the peer sent them.
+#[derive(Debug, Clone)]
+pub struct RequestView {
+    /// Where it came from.
+    pub source: SocketAddr,
+    /// Over which transport.
+    pub transport: Transport,
+    pub(super) message: Message,
+    pub(super) head: RequestHead,
+    /// The verified certificate of a mutual-TLS peer.
+    pub(super) tls_certificate: Option<Arc<CertificateDer<'static>>>,
+}
+
+impl RequestView {
+    /// The method.
+    pub fn method(&self) -> &str {
+        &self.head.method
+    }
+
+    /// The Request-URI.
+    pub fn request_uri(&self) -> String {
+        self.head.request_uri.clone()
+    }
+
+    /// The From URI.
+    pub fn from_uri(&self) -> String {
+        self.head.from.uri_text.clone()
+    }
+
+    /// The From display name, unquoted.
+    pub fn from_display(&self) -> Option<String> {
+        self.head.from.display.clone()
+    }
+
+    /// The From tag.
+    pub fn from_tag(&self) -> Option<String> {
+        self.head.from.param("tag").map(str::to_owned)
+    }
+
+    /// The To URI.
+    pub fn to_uri(&self) -> String {
+        self.head.to.uri_text.clone()
+    }
+
+    /// The To display name, unquoted.
+    pub fn to_display(&self) -> Option<String> {
+        self.head.to.display.clone()
+    }
+
+    /// The To tag (set for in-dialog requests).
+    pub fn to_tag(&self) -> Option<String> {
+        self.head.to.param("tag").map(str::to_owned)
+    }
+
+    /// The Call-ID.
+    pub fn call_id(&self) -> &str {
+        &self.head.call_id
+    }
+
+    /// The CSeq number.
+    pub fn cseq(&self) -> u32 {
+        self.head.cseq
+    }
+
+    /// A header's values (compact forms resolved, folding undone), joined by `, `.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.message.header(name)
+    }
+
+    /// Each value of a header.
+    pub fn header_values(&self, name: &str) -> Vec<String> {
+        self.message
+            .header_values(&ezk_sip_types::Name::from(name.to_owned()))
+    }
+
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        &self.message.body
+    }
+
+    /// The whole parsed request (e.g. for [`crate::dialog::Dialog::from_request`]).
+    pub fn message(&self) -> &Message {
+        &self.message
+    }
+
+    /// Whether the request came over TLS from a peer whose verified client
+    /// certificate is valid for the DNS name `name` (RFC 5922 §7.1: subjectAltName
+    /// dNSName, checked by webpki). Only mutual TLS (`require_client_cert`)
+    /// yields a certificate.
+    pub fn tls_peer_is(&self, name: &str) -> bool {
+        self.tls_certificate
+            .as_deref()
+            .is_some_and(|der| certificate_names(der, name))
+    }
+
+    /// Whether the sender is in `sip.trusted_peers` (by source address, or
+    /// by TLS certificate name).
+    pub fn is_trusted_by(&self, peers: &TrustedPeers) -> bool {
+        is_trusted(peers, self.source, self.tls_certificate.as_deref())
+    }
+}
+
+/// A request received from the network, with the handle that answers it.
+#[derive(Debug)]
+pub struct IncomingRequest {
+    /// Where it came from.
+    pub source: SocketAddr,
+    /// Over which transport.
+    pub transport: Transport,
+    pub(super) view: RequestView,
+    pub(super) responder: Responder,
+}
+
+impl IncomingRequest {
+    /// The method.
+    pub fn method(&self) -> &str {
+        self.view.method()
+    }
+    /// The Request-URI.
+    pub fn request_uri(&self) -> String {
+        self.view.request_uri()
+    }
+    /// The From URI.
+    pub fn from_uri(&self) -> String {
+        self.view.from_uri()
+    }
+    /// The From display name.
+    pub fn from_display(&self) -> Option<String> {
+        self.view.from_display()
+    }
+    /// The To URI.
+    pub fn to_uri(&self) -> String {
+        self.view.to_uri()
+    }
+    /// The Call-ID.
+    pub fn call_id(&self) -> &str {
+        self.view.call_id()
+    }
+    /// A header's values (compact forms resolved), joined by `, `.
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.view.header(name)
+    }
+    /// The body.
+    pub fn body(&self) -> &[u8] {
+        self.view.body()
+    }
+    /// Everything readable about the request.
+    pub fn view(&self) -> &RequestView {
+        &self.view
+    }
+    /// Whether the sender is in `sip.trusted_peers` (see [`RequestView::is_trusted_by`]).
+    pub fn is_trusted_by(&self, peers: &TrustedPeers) -> bool {
+        self.view.is_trusted_by(peers)
+    }
+    /// Splits into the readable request and the responder, so the responder
+    /// can be parked while the answer is worked out elsewhere.
+    pub fn into_responder(self) -> (RequestView, Responder) {
+        (self.view, self.responder)
+    }
+    /// Answers right away.
+    pub fn respond(
+        self,
+        status: u16,
+        reason: Option<&str>,
+        headers: Vec<(String, String)>,
+        body: Option<(String, Bytes)>,
+    ) {
+        self.responder.respond(status, reason, headers, body);
+    }
+}
+
+/// Answers one received request through its server transaction.
+///
+/// Dropping it without a final response answers 500, so no request is
+/// silently dropped.
+pub struct Responder {
+    pub(super) inner: Arc<Inner>,
+    pub(super) key: ServerKey,
+    pub(super) salvage: Salvage,
+    pub(super) to_tag: String,
+    /// For an INVITE: the dialog its 2xx's ACK will name (§13.3.1.4).
+    pub(super) ack: Option<AckKey>,
+    /// RFC 3261 §12.1.1: the Record-Route values of a request that can create
+    /// a dialog (an INVITE, SUBSCRIBE or REFER without To tag), in order, for
+    /// the responses that establish it. Empty for every other request.
+    pub(super) record_route: Vec<String>,
+    pub(super) answered: bool,
+}
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Responder")
+            .field("method", &self.key.method)
+            .field("answered", &self.answered)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Responder {
+    /// Sends the final response (or, for 1xx, a provisional one — then the
+    /// responder is spent; use [`Responder::provisional`] to keep it).
+    pub fn respond(
+        mut self,
+        status: u16,
+        reason: Option<&str>,
+        headers: Vec<(String, String)>,
+        body: Option<(String, Bytes)>,
+    ) {
+        self.answered = true;
+        let body = body.as_ref().map(|(t, b)| (t.as_str(), &b[..]));
+        self.send(status, reason, &headers, body);
+        if status < 200 {
+            // A spent responder must still end the transaction.
+            self.send(500, None, &[], None);
+        }
+    }
+
+    /// The To tag this responder puts on its responses (RFC 3261 §8.2.6.2),
+    /// so a dialog created by the answer can be recorded.
+    pub fn to_tag(&self) -> &str {
+        &self.to_tag
+    }
+
+    /// Sends a provisional (1xx) response and keeps the responder.
+    pub fn provisional(&self, status: u16, reason: Option<&str>) {
+        if (100..200).contains(&status) {
+            self.send(status, reason, &[], None);
+        }
+    }
+
+    fn send(
+        &self,
+        status: u16,
+        reason: Option<&str>,
+        headers: &[(String, String)],
+        body: Option<(&str, &[u8])>,
+    ) {
+        // RFC 3261 §12.1.1: "When a UAS responds to a request with a response
+        // that establishes a dialog (such as a 2xx to INVITE), the UAS MUST
+        // copy all Record-Route header field values from the request into the
+        // response ... and MUST maintain the order of those values." §12.1: a
+        // dialog is established by a 2xx or a 101-199 with a To tag (ours
+        // always has one). Done here so no caller can forget it; a caller that
+        // set Record-Route itself is left alone.
+        let copied;
+        let headers = if (101..300).contains(&status)
+            && !self.record_route.is_empty()
+            && !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("record-route"))
+        {
+            copied = self
+                .record_route
+                .iter()
+                .map(|v| ("Record-Route".to_owned(), v.clone()))
+                .chain(headers.iter().cloned())
+                .collect::<Vec<_>>();
+            &copied[..]
+        } else {
+            headers
+        };
+        let bytes = write::response(
+            &self.salvage,
+            status,
+            reason.unwrap_or(reason_phrase(status)),
+            &self.to_tag,
+            &self.inner.config.user_agent,
+            headers,
+            body,
+        );
+        let transmit = self.inner.with_core(|core| {
+            let transmit = core.transactions.respond(&self.key, status, bytes, now());
+            // RFC 3261 §13.3.1.4: a 2xx to INVITE is retransmitted until its ACK.
+            if (200..300).contains(&status)
+                && let Some(ack) = &self.ack
+            {
+                core.transactions.expect_ack(&self.key, ack.clone());
+            }
+            transmit
+        });
+        if let Some(transmit) = transmit {
+            self.inner.counters.response_out(status);
+            self.inner.transmit(transmit);
+        }
+    }
+}
+
+impl Drop for Responder {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.answered = true;
+            self.send(500, Some("Server Internal Error"), &[], None);
+        }
+    }
+}
+
+/// Whether a verified certificate is valid for the DNS name `name`.
+fn certificate_names(der: &CertificateDer<'static>, name: &str) -> bool {
+    let (Ok(cert), Ok(name)) = (
+        rustls::server::ParsedCertificate::try_from(der),
+        ServerName::try_from(name),
+    ) else {
+        return false;
+    };
+    rustls::client::verify_server_name(&cert, &name).is_ok()
+}
+
+/// Whether `source` (with its TLS certificate, if any) is in `peers`.
+pub(super) fn is_trusted(
+    peers: &TrustedPeers,
+    source: SocketAddr,
+    certificate: Option<&CertificateDer<'static>>,
+) -> bool {
+    if peers.is_empty() {
+        return false;
+    }
+    let matches = |name: &str| certificate.is_some_and(|der| certificate_names(der, name));
+    peers.trusts(&PeerIdentity {
+        source: source.ip(),
+        tls_name_matches: certificate.map(|_| &matches as &dyn Fn(&str) -> bool),
+    })
+}

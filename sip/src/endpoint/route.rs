@@ -1,0 +1,221 @@
+//! Where a request goes and how Parley names itself in it: the route set
+//! (RFC 3261 §8.1.2, §12.2.1.1), the URI whose RFC 3263 locations a request
+//! is sent to, those locations, and the Via sent-by and Contact that make
+//! the peer's answers come back (§18.1.1, §8.1.1.8).
+//!
+//! What it does not do: strict routing (a first Route without `;lr` is
+//! refused, see [`Routing::destination`]), or pick the transaction or the
+//! transport connection; the send path does that with what this returns.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::config::{Advertise, EndpointConfig, Transport};
+use crate::error::TransactionError;
+use crate::locate::Destination;
+use crate::resolver::Resolver;
+use crate::transaction::Target;
+use crate::wire::header::{Address, split_outside_quotes};
+use crate::wire::uri::Uri;
+
+/// RFC 3263 §4: where one request may go, in the order to try.
+pub(super) struct Located {
+    pub(super) targets: Vec<Target>,
+    /// The URI's host, for TLS server identity.
+    pub(super) host: String,
+}
+
+/// What routing needs of the endpoint: the outbound proxy and advertised
+/// host from the config, the bound listen addresses, and the DNS resolver.
+pub(super) struct Routing {
+    outbound_proxy: Option<String>,
+    advertise: Option<Advertise>,
+    udp: Vec<SocketAddr>,
+    pub(super) tcp: Vec<SocketAddr>,
+    tls_listeners: Vec<SocketAddr>,
+    /// Whether TLS targets may be located (a `[sip.tls]` config exists).
+    tls: bool,
+    resolver: Resolver,
+}
+
+impl Routing {
+    /// Routing for the bound listeners `udp`, `tcp` and `tls_listeners`;
+    /// `tls`: whether TLS targets can be reached.
+    pub(super) fn new(
+        config: &EndpointConfig,
+        udp: Vec<SocketAddr>,
+        tcp: Vec<SocketAddr>,
+        tls_listeners: Vec<SocketAddr>,
+        tls: bool,
+    ) -> Routing {
+        Routing {
+            outbound_proxy: config.outbound_proxy.clone(),
+            advertise: config.advertise.clone(),
+            udp,
+            tcp,
+            tls_listeners,
+            tls,
+            resolver: Resolver::new(&config.dns),
+        }
+    }
+
+    /// The bound address of the first listener of `transport`.
+    pub(super) fn local_addr(&self, transport: Transport) -> Option<SocketAddr> {
+        match transport {
+            Transport::Udp => self.udp.first().copied(),
+            Transport::Tcp => self.tcp.first().copied(),
+            Transport::Tls => self.tls_listeners.first().copied(),
+        }
+    }
+
+    /// The Route values a request carries: those given by the caller (a
+    /// dialog's route set, RFC 3261 §12.2.1.1) win; without any, a loose
+    /// (`;lr`) outbound proxy is the pre-existing route set (§8.1.2: "a
+    /// pre-existing route set with a single URI SHOULD be used").
+    pub(super) fn route(&self, headers: &[(String, String)]) -> Vec<String> {
+        let given: Vec<String> = headers
+            .iter()
+            .filter(|(n, _)| n.eq_ignore_ascii_case("route"))
+            .map(|(_, v)| v.clone())
+            .collect();
+        if !given.is_empty() {
+            return given;
+        }
+        self.outbound_proxy
+            .iter()
+            .filter(|p| p.contains(";lr"))
+            .map(|p| format!("<{p}>"))
+            .collect()
+    }
+
+    /// The URI whose RFC 3263 locations a request is sent to. RFC 3261 §8.1.2:
+    /// "the procedures are applied to the first Route header field value in
+    /// the request (if one exists), or to the request's Request-URI if there
+    /// is no Route header field present", and "a UAC configured with an
+    /// outbound proxy SHOULD attempt to send the request to the location
+    /// indicated in the first Route header field value instead of adopting
+    /// the policy of sending all messages to the outbound proxy". So:
+    /// 1. a Route (a dialog's route set, §12.2.1.1, else a loose outbound
+    ///    proxy as pre-existing route set) → its first URI;
+    /// 2. no Route and an outbound proxy without `;lr` → that proxy (the
+    ///    "alternate set of destinations" local policy §8.1.2 allows only
+    ///    "if the request contains no Route header field");
+    /// 3. otherwise the Request-URI.
+    ///
+    /// A first Route without `;lr` is a strict router (§12.2.1.1, §16.12),
+    /// which needs the request re-formed around it (Request-URI = the
+    /// router). Parley does not do strict routing: such a request is refused
+    /// with `InvalidRequest` rather than sent to a wrong place.
+    pub(super) fn destination(
+        &self,
+        request_uri: &str,
+        headers: &[(String, String)],
+    ) -> Result<String, TransactionError> {
+        if let Some(first) = self.route(headers).first() {
+            let first = split_outside_quotes(first, ',')
+                .into_iter()
+                .next()
+                .unwrap_or_default();
+            let Ok(address) = Address::parse(first) else {
+                return Err(TransactionError::Unresolvable(first.to_owned()));
+            };
+            let loose = address
+                .uri_text
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .split(';')
+                .skip(1)
+                .any(|p| {
+                    p.split('=')
+                        .next()
+                        .unwrap_or_default()
+                        .trim()
+                        .eq_ignore_ascii_case("lr")
+                });
+            if !loose {
+                return Err(TransactionError::InvalidRequest(
+                    "strict router (first Route without ;lr, RFC 3261 §12.2.1.1) is not supported",
+                ));
+            }
+            return Ok(address.uri_text);
+        }
+        Ok(self
+            .outbound_proxy
+            .clone()
+            .unwrap_or_else(|| request_uri.to_owned()))
+    }
+
+    /// RFC 3263 §4: the targets of `text` (see [`Routing::destination`]) in the
+    /// order to try, resolved through NAPTR, SRV and A/AAAA (a numeric host
+    /// needs no DNS).
+    pub(super) async fn locate(&self, text: &str) -> Result<Located, TransactionError> {
+        let Ok(Uri::Sip(uri)) = Uri::parse(text) else {
+            return Err(TransactionError::Unresolvable(text.to_owned()));
+        };
+        let destination = Destination::of_uri(&uri);
+        let targets = self.resolver.locate(&destination, self.tls).await;
+        if targets.is_empty() {
+            return Err(TransactionError::Unresolvable(text.to_owned()));
+        }
+        // TLS checks the URI's host (RFC 3261 §26.3.1), not the located address.
+        let host = match uri.host_port.ip() {
+            Some(ip) => ip.to_string(),
+            None => uri.host_port.host.to_string(),
+        };
+        Ok(Located { targets, host })
+    }
+
+    /// Our sent-by for a request to `peer` over `transport` (RFC 3261 §18.1.1),
+    /// `host:port`: the advertised host when configured, else the local address.
+    pub(super) fn sent_by(&self, transport: Transport, peer: SocketAddr) -> String {
+        let local = self.local_towards(transport, peer);
+        match &self.advertise {
+            Some(advertise) => {
+                format!(
+                    "{}:{}",
+                    advertise.host,
+                    advertise.port.unwrap_or(local.port())
+                )
+            }
+            None => local.to_string(),
+        }
+    }
+
+    /// `<sip:user@host:port;transport=…>` for a Contact header (RFC 3261
+    /// §8.1.1.8: where the peer reaches us over `transport`).
+    pub(super) fn contact(
+        &self,
+        user: Option<&str>,
+        transport: Transport,
+        peer: SocketAddr,
+    ) -> String {
+        let user = user.map(|u| format!("{u}@")).unwrap_or_default();
+        let param = match transport {
+            Transport::Udp => "",
+            Transport::Tcp => ";transport=tcp",
+            Transport::Tls => ";transport=tls",
+        };
+        format!("<sip:{user}{}{param}>", self.sent_by(transport, peer))
+    }
+
+    /// The local listen address for `transport`; for a wildcard listener, the
+    /// address the OS would use towards `peer`.
+    pub(super) fn local_towards(&self, transport: Transport, peer: SocketAddr) -> SocketAddr {
+        let local = self
+            .local_addr(transport)
+            .or(match transport {
+                Transport::Udp => None,
+                _ => self.udp.first().copied(),
+            })
+            .unwrap_or_else(|| SocketAddr::new(IpAddr::from([127, 0, 0, 1]), 5060));
+        if local.ip().is_unspecified() {
+            // The address the OS would use towards the peer.
+            let probe = std::net::UdpSocket::bind(SocketAddr::new(local.ip(), 0))
+                .and_then(|s| s.connect(peer).and_then(|()| s.local_addr()));
+            if let Ok(probe) = probe {
+                return SocketAddr::new(probe.ip(), local.port());
+            }
+        }
+        local
+    }
+}
