@@ -38,6 +38,7 @@ use tracing::{debug, warn};
 
 use parley_mapping::address::SipAddress;
 use parley_sip::IncomingRequest;
+use parley_sip::StatusCode;
 use parley_sip::trust::TrustedPeers;
 use parley_xmpp::component::ComponentHandle;
 use parley_xmpp::jid;
@@ -187,7 +188,7 @@ impl Admission {
                 );
                 self.metrics.trust_rejection("sip");
                 let (_, responder) = request.into_responder();
-                responder.respond(403, Some("Forbidden"), vec![], None);
+                responder.respond(StatusCode::FORBIDDEN, Some("Forbidden"), vec![], None);
                 None
             }
         }

@@ -25,6 +25,7 @@ use tokio_util::task::TaskTracker;
 use tracing::{debug, info, warn};
 
 use parley_mapping::error::stopping_stanza_error;
+use parley_sip::StatusCode;
 use parley_sip::{Endpoint, IncomingRequest};
 use parley_xmpp::component::ComponentEvent;
 use parley_xmpp::stanza::{IqType, PresenceType, Stanza};
@@ -149,7 +150,7 @@ fn refuse_sip(request: IncomingRequest, retry_after_secs: u32) {
         "SIP request refused: shutting down"
     );
     request.respond(
-        503,
+        StatusCode::SERVICE_UNAVAILABLE,
         None,
         vec![("Retry-After".to_owned(), retry_after_secs.to_string())],
         None,

@@ -15,7 +15,7 @@ use tokio_util::task::TaskTracker;
 
 use parley_mapping::address::{AddressMapper, Jid, SipAddress};
 use parley_mapping::error::SipAnswer;
-use parley_sip::{Endpoint, Responder};
+use parley_sip::{Endpoint, Responder, StatusCode};
 use parley_xmpp::component::ComponentHandle;
 use parley_xmpp::stanza::{Message, MessageType, Presence, PresenceType, Stanza, StanzaError};
 
@@ -88,12 +88,11 @@ impl Links {
     /// challenge's realm is Parley's SIP domain and its nonce fresh and random.
     pub(crate) fn answer_sip(&self, responder: Responder, answer: &SipAnswer) {
         let headers = answer.header_fields(&self.mapper.sip_domain, rand::random());
-        responder.respond(
-            answer.status.code,
-            Some(answer.status.reason),
-            headers,
-            None,
-        );
+        // The mapping layer's statuses are final codes from its tables
+        // (300 to 699); one that were not would be Parley's own fault.
+        let status =
+            StatusCode::new(answer.status.code).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+        responder.respond(status, Some(answer.status.reason), headers, None);
     }
 
     /// What `peer` has refused (nothing, unless a 415 is remembered).

@@ -11,6 +11,7 @@ use tracing::debug;
 
 use parley_mapping::error::{ALLOW, SipAnswer, SipStatus};
 use parley_sip::IncomingRequest;
+use parley_sip::StatusCode;
 use parley_xmpp::stanza::Stanza;
 
 use crate::disco::Disco;
@@ -51,7 +52,12 @@ impl Router {
             "SUBSCRIBE" => self.presence.sip_subscribe(request),
             "OPTIONS" => {
                 let (_, responder) = request.into_responder();
-                responder.respond(200, None, vec![("Allow".into(), ALLOW.into())], None);
+                responder.respond(
+                    StatusCode::OK,
+                    None,
+                    vec![("Allow".into(), ALLOW.into())],
+                    None,
+                );
             }
             _ => {
                 // RFC 3261 §8.2.1: 405, whose Allow (§21.4.6) the answer carries.

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use parley_harness::sipp::{Sipp, scenario};
+use parley_sip::StatusCode;
 use parley_sip::{Endpoint, EndpointConfig, OutgoingRequest, Transport};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -93,7 +94,7 @@ async fn inbound(calls: u32, rate: u32) {
     let (endpoint, mut incoming, shutdown) = endpoint().await;
     tokio::spawn(async move {
         while let Some(request) = incoming.recv().await {
-            request.respond(200, None, vec![], None);
+            request.respond(StatusCode::OK, None, vec![], None);
         }
     });
     let target = endpoint.local_addr(Transport::Udp).expect("udp");

@@ -63,6 +63,7 @@ mod transport;
 pub use config::{DnsConfig, EndpointConfig, Limits, ListenAddr, Timers, Transport};
 pub use error::{Error, TransactionError};
 pub use stats::Stats;
+pub use wire::status::StatusCode;
 
 #[cfg(feature = "tokio")]
 pub use endpoint::{Endpoint, IncomingRequest, OutgoingRequest, RequestView, Responder, Response};

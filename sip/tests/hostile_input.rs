@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use parley_sip::StatusCode;
 use parley_sip::config::Limits;
 use parley_sip::{Endpoint, EndpointConfig, IncomingRequest, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -166,7 +167,7 @@ async fn oversize_body_on_tcp_gets_413_and_others_are_undisturbed() {
         .await
         .expect("delivered")
         .expect("open");
-    request.respond(200, None, vec![], None);
+    request.respond(StatusCode::OK, None, vec![], None);
     assert_eq!(
         status_of(&recv(&socket, Duration::from_secs(2)).await.expect("200")),
         200
@@ -196,7 +197,7 @@ async fn pipelined_and_split_messages_on_tcp_are_all_served() {
             .expect("delivered")
             .expect("open");
         bodies.push(String::from_utf8_lossy(request.body()).into_owned());
-        request.respond(200, None, vec![], None);
+        request.respond(StatusCode::OK, None, vec![], None);
     }
     assert_eq!(bodies, ["one", "two", "three"]);
     let mut answers = String::new();
@@ -329,7 +330,7 @@ async fn tel_request_uri_is_delivered_as_sent() {
     );
     assert_eq!(request.to_uri(), "tel:+15551234");
     assert_eq!(request.from_uri(), "sip:alice@127.0.0.1");
-    request.respond(200, None, vec![], None);
+    request.respond(StatusCode::OK, None, vec![], None);
 }
 
 /// Design §5: a stream connection that goes quiet (or trickles a message) is

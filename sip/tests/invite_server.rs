@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use parley_sip::StatusCode;
 use parley_sip::{Endpoint, EndpointConfig, Transport};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
@@ -54,7 +55,7 @@ async fn invite_rejection_is_retransmitted_until_ack_and_ack_is_absorbed() {
     let request = incoming.recv().await.expect("INVITE delivered");
     assert_eq!(request.method(), "INVITE");
     let start = Instant::now();
-    request.respond(486, None, vec![], None);
+    request.respond(StatusCode::BUSY_HERE, None, vec![], None);
     let (n, _) = peer.recv_from(&mut buf).await.expect("486");
     let final_response = buf[..n].to_vec();
     assert_eq!(status_of(&final_response), 486);
@@ -125,7 +126,7 @@ async fn accepted_invite() -> (
     let (n, _) = peer.recv_from(&mut buf).await.expect("100");
     assert_eq!(status_of(&buf[..n]), 100);
     let request = incoming.recv().await.expect("INVITE delivered");
-    request.respond(200, None, vec![], None);
+    request.respond(StatusCode::OK, None, vec![], None);
     let (n, _) = peer.recv_from(&mut buf).await.expect("200");
     assert_eq!(status_of(&buf[..n]), 200);
     (

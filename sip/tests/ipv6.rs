@@ -3,6 +3,7 @@
 //! `[::1]` over UDP and TCP.
 
 use bytes::Bytes;
+use parley_sip::StatusCode;
 use parley_sip::{Endpoint, EndpointConfig, OutgoingRequest, Transport};
 use tokio_util::sync::CancellationToken;
 
@@ -36,7 +37,16 @@ async fn message_over_ipv6_loopback_udp_and_tcp() {
         while let Some(request) = incoming.recv().await {
             let via = request.header("Via").unwrap_or_default();
             let ok = via.contains("[::1]:");
-            request.respond(if ok { 200 } else { 400 }, None, vec![], None);
+            request.respond(
+                if ok {
+                    StatusCode::OK
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+                None,
+                vec![],
+                None,
+            );
         }
     });
     for (transport, param) in [(Transport::Udp, ""), (Transport::Tcp, ";transport=tcp")] {

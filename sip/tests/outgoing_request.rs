@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use parley_sip::StatusCode;
 use parley_sip::{Endpoint, EndpointConfig, OutgoingRequest};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
@@ -196,7 +197,7 @@ async fn send_large(
         .expect("open");
     let transport = incoming.transport;
     assert_eq!(incoming.body().len(), 2000);
-    incoming.respond(200, None, vec![], None);
+    incoming.respond(StatusCode::OK, None, vec![], None);
     let response = sender.await.expect("task").expect("response");
     assert_eq!(response.status, 200);
     (transport, client.stats().udp_to_tcp_switches)

@@ -2,6 +2,7 @@
 //! request's Record-Route values, all of them, in order, parameters kept —
 //! copied by the responder itself, whatever the caller passed. Real UDP bytes.
 
+use parley_sip::StatusCode;
 use parley_sip::{Endpoint, EndpointConfig, Transport};
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
@@ -36,7 +37,7 @@ fn record_routes(response: &[u8]) -> Vec<String> {
 
 /// Sends `raw`, answers it `status` with no Record-Route from the caller,
 /// and returns the Record-Route lines of the response on the wire.
-async fn answer(raw: String, status: u16) -> Vec<String> {
+async fn answer(raw: String, status: StatusCode) -> Vec<String> {
     let shutdown = CancellationToken::new();
     let config = EndpointConfig {
         listen: vec!["udp:127.0.0.1:0".parse().expect("listen")],
@@ -59,7 +60,7 @@ async fn answer(raw: String, status: u16) -> Vec<String> {
     let mut buf = vec![0u8; 65_535];
     let answer = loop {
         let (n, _) = peer.recv_from(&mut buf).await.expect("response");
-        if status_of(&buf[..n]) == status {
+        if status == status_of(&buf[..n]) {
             break buf[..n].to_vec();
         }
     };
@@ -76,28 +77,39 @@ const COPIED: [&str; 2] = [
 /// copies every Record-Route value in order, parameters included.
 #[tokio::test]
 async fn subscribe_2xx_copies_record_route_in_order() {
-    assert_eq!(answer(request("SUBSCRIBE", ""), 200).await, COPIED);
+    assert_eq!(
+        answer(request("SUBSCRIBE", ""), StatusCode::OK).await,
+        COPIED
+    );
 }
 
 /// RFC 3261 §12.1.1: the same for the 2xx to an initial INVITE.
 #[tokio::test]
 async fn invite_2xx_copies_record_route_in_order() {
-    assert_eq!(answer(request("INVITE", ""), 200).await, COPIED);
+    assert_eq!(answer(request("INVITE", ""), StatusCode::OK).await, COPIED);
 }
 
 /// RFC 3261 §12.1: a non-2xx final response establishes no dialog.
 #[tokio::test]
 async fn subscribe_rejection_carries_no_record_route() {
-    assert!(answer(request("SUBSCRIBE", ""), 403).await.is_empty());
+    assert!(
+        answer(request("SUBSCRIBE", ""), StatusCode::FORBIDDEN)
+            .await
+            .is_empty()
+    );
 }
 
 /// A MESSAGE creates no dialog (RFC 3428 §4), and a refresh inside a dialog
 /// (To tag present) establishes none either.
 #[tokio::test]
 async fn non_dialog_creating_requests_get_no_record_route() {
-    assert!(answer(request("MESSAGE", ""), 200).await.is_empty());
     assert!(
-        answer(request("SUBSCRIBE", ";tag=b1"), 200)
+        answer(request("MESSAGE", ""), StatusCode::OK)
+            .await
+            .is_empty()
+    );
+    assert!(
+        answer(request("SUBSCRIBE", ";tag=b1"), StatusCode::OK)
             .await
             .is_empty()
     );

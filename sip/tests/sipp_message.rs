@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parley_harness::sipp::{Sipp, SippTransport, scenario};
+use parley_sip::StatusCode;
 use parley_sip::{Endpoint, EndpointConfig, Transport};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -47,7 +48,7 @@ async fn ua(delay: Duration) -> Ua {
             count.fetch_add(1, Ordering::SeqCst);
             let _ = tx.send((request.method().to_owned(), request.body().to_vec()));
             tokio::time::sleep(delay).await;
-            request.respond(200, None, Vec::new(), None);
+            request.respond(StatusCode::OK, None, Vec::new(), None);
         }
     });
     Ua {

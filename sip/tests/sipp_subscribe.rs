@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use parley_harness::sipp::{Sipp, scenario};
+use parley_sip::StatusCode;
 use parley_sip::dialog::{Dialog, DialogId};
 use parley_sip::{Endpoint, EndpointConfig, IncomingRequest, OutgoingRequest};
 use tokio::sync::mpsc::Receiver;
@@ -30,7 +31,7 @@ async fn next_notify(
         .expect("in order");
     let state = notify.header("Subscription-State").unwrap_or_default();
     let body = notify.body().to_vec();
-    notify.respond(200, None, vec![], None);
+    notify.respond(StatusCode::OK, None, vec![], None);
     (state, body)
 }
 
@@ -114,7 +115,7 @@ async fn subscribe_is_accepted_and_notified_in_its_dialog() {
     let (view, responder) = request.into_responder();
     let mut dialog = Dialog::from_request(view.message(), responder.to_tag()).expect("dialog");
     responder.respond(
-        200,
+        StatusCode::OK,
         None,
         vec![
             ("Contact".into(), format!("<sip:juliet@{target}>")),

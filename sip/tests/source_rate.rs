@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use parley_sip::StatusCode;
 use parley_sip::config::Limits;
 use parley_sip::rate::RateLimit;
 use parley_sip::{Endpoint, EndpointConfig, OutgoingRequest, Transport};
@@ -49,7 +50,7 @@ async fn flooding_source_gets_503_retry_after_then_silence_while_another_is_serv
     let server: SocketAddr = endpoint.local_addr(Transport::Udp).expect("udp");
     tokio::spawn(async move {
         while let Some(request) = incoming.recv().await {
-            request.respond(200, None, vec![], None);
+            request.respond(StatusCode::OK, None, vec![], None);
         }
     });
 
@@ -140,7 +141,7 @@ async fn trusted_peer_is_exempt_from_the_source_rate() {
     let server = endpoint.local_addr(Transport::Udp).expect("udp");
     tokio::spawn(async move {
         while let Some(request) = incoming.recv().await {
-            request.respond(200, None, vec![], None);
+            request.respond(StatusCode::OK, None, vec![], None);
         }
     });
     for (ip, expected) in [

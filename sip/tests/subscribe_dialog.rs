@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use parley_sip::StatusCode;
 use parley_sip::dialog::{Dialog, DialogId};
 use parley_sip::{Endpoint, EndpointConfig, OutgoingRequest, Transport};
 use tokio::time::timeout;
@@ -42,7 +43,7 @@ async fn notify_travels_in_the_dialog_the_subscribe_created() {
             let mut dialog =
                 Dialog::from_request(view.message(), responder.to_tag()).expect("dialog");
             responder.respond(
-                200,
+                StatusCode::OK,
                 None,
                 vec![
                     ("Contact".into(), format!("<sip:romeo@{notifier_addr}>")),
@@ -96,7 +97,7 @@ async fn notify_travels_in_the_dialog_the_subscribe_created() {
     );
     assert_eq!(notify.view().cseq(), 1);
     assert_eq!(notify.body(), b"<presence/>");
-    notify.respond(200, None, vec![], None);
+    notify.respond(StatusCode::OK, None, vec![], None);
     assert_eq!(notifier_task.await.expect("notifier"), 200);
     stop_a.cancel();
     stop_b.cancel();

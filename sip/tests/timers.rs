@@ -5,6 +5,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use parley_sip::StatusCode;
 use parley_sip::{Endpoint, EndpointConfig, TransactionError, Transport};
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
@@ -89,7 +90,7 @@ async fn server_transaction_lives_until_timer_j() {
         .await
         .expect("send");
     let req = incoming.recv().await.expect("delivered");
-    req.respond(200, None, vec![], None);
+    req.respond(StatusCode::OK, None, vec![], None);
     let mut buf = vec![0u8; 65_535];
     let (n, _) = peer.recv_from(&mut buf).await.expect("200");
     assert_eq!(status_of(&buf[..n]), 200);

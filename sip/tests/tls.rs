@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use parley_sip::StatusCode;
 use parley_sip::config::{Timers, TlsConfig};
 use parley_sip::{Endpoint, EndpointConfig, IncomingRequest, Transport};
 use tempfile::TempDir;
@@ -143,7 +144,7 @@ fn answer_all(mut incoming: mpsc::Receiver<IncomingRequest>) -> mpsc::UnboundedR
     tokio::spawn(async move {
         while let Some(request) = incoming.recv().await {
             let _ = tx.send(request.transport);
-            request.respond(200, None, vec![], None);
+            request.respond(StatusCode::OK, None, vec![], None);
         }
     });
     rx
@@ -232,7 +233,7 @@ async fn mutual_tls_peer_is_known_by_its_certificate_name() {
                 request.is_trusted_by(&by_name),
                 request.is_trusted_by(&other),
             ));
-            request.respond(200, None, vec![], None);
+            request.respond(StatusCode::OK, None, vec![], None);
         }
     });
     let (client, _a, stop_client) = endpoint("udp:127.0.0.1:0", pki.server(false)).await;

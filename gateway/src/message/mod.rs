@@ -24,6 +24,7 @@ use parley_mapping::error::{
 };
 use parley_mapping::imdn::{self, Inbound};
 use parley_mapping::message::{self as im, MessageOptions, SipMessage};
+use parley_sip::StatusCode;
 use parley_sip::{IncomingRequest, Responder, TransactionError};
 use parley_xmpp::stanza::{DefinedCondition, Message, MessageType, Stanza, StanzaError};
 
@@ -91,7 +92,7 @@ impl Messages {
                 Ok(Inbound::Notification(n)) => {
                     self.receipts.sip_notification(correlation, sip, &n);
                     // §12.1.2: answered like any MESSAGE, whatever it reports.
-                    responder.respond(200, None, vec![], None);
+                    responder.respond(StatusCode::OK, None, vec![], None);
                     return;
                 }
                 Ok(Inbound::Request(r)) => imdn_request = Some((sip.clone(), r)),
@@ -168,8 +169,12 @@ impl Messages {
                     self.links
                         .metrics
                         .message(Direction::SipToXmpp, Outcome::Unavailable);
-                    p.responder
-                        .respond(503, None, vec![("Retry-After".into(), "5".into())], None);
+                    p.responder.respond(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        None,
+                        vec![("Retry-After".into(), "5".into())],
+                        None,
+                    );
                 }
             }
         }
@@ -186,7 +191,7 @@ impl Messages {
             self.links
                 .metrics
                 .message(Direction::SipToXmpp, Outcome::Delivered);
-            p.responder.respond(200, None, vec![], None);
+            p.responder.respond(StatusCode::OK, None, vec![], None);
         }
         self.gauges();
     }
@@ -204,7 +209,7 @@ impl Messages {
                 self.links
                     .metrics
                     .message(Direction::SipToXmpp, Outcome::Delivered);
-                p.responder.respond(200, None, vec![], None);
+                p.responder.respond(StatusCode::OK, None, vec![], None);
             } else {
                 self.links
                     .metrics
@@ -321,7 +326,7 @@ impl Messages {
             }
             messages.links.registry.finish_xmpp();
             if silent {
-                if matches!(&result, Ok(r) if r.status == 415) {
+                if matches!(&result, Ok(r) if StatusCode::UNSUPPORTED_MEDIA_TYPE == r.status) {
                     messages.links.note_refusal(&peer, Refusable::IsComposing);
                 }
                 debug!(correlation, status = ?result.as_ref().map(|r| r.status), "chat state sent");
@@ -341,7 +346,7 @@ impl Messages {
         result: Result<parley_sip::Response, TransactionError>,
     ) {
         match result {
-            Ok(r) if (200..300).contains(&r.status) => {
+            Ok(r) if r.is_success() => {
                 debug!(correlation, status = r.status, "SIP MESSAGE delivered");
                 self.links
                     .metrics
@@ -432,7 +437,7 @@ impl Messages {
 /// hand-over that did not happen.
 fn respond_xmpp_unavailable(responder: Responder) {
     responder.respond(
-        503,
+        StatusCode::SERVICE_UNAVAILABLE,
         Some("XMPP Server Unavailable"),
         vec![("Retry-After".into(), "30".into())],
         None,

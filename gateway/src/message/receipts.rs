@@ -25,7 +25,7 @@ use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::cpim::CpimAddress;
 use parley_mapping::imdn::{self, DispositionRequest, Imdn, ImdnRequest, NotificationKind, Status};
 use parley_mapping::message::SipMessage;
-use parley_sip::{Response, TransactionError};
+use parley_sip::{Response, StatusCode, TransactionError};
 use parley_xmpp::stanza::{Message, Stanza};
 
 use super::wire::outgoing_message;
@@ -148,8 +148,8 @@ impl Receipts {
     ) -> Result<Response, TransactionError> {
         let now = Instant::now();
         match &result {
-            Ok(r) if (200..300).contains(&r.status) => result,
-            Ok(r) if r.status == 415 => {
+            Ok(r) if r.is_success() => result,
+            Ok(r) if StatusCode::UNSUPPORTED_MEDIA_TYPE == r.status => {
                 info!(
                     correlation,
                     "peer refused message/cpim (415): resending as text/plain without receipt request"

@@ -377,7 +377,7 @@ impl Fetcher {
         };
         debug!(correlation, %call_id, "XMPP probe → SIP fetch SUBSCRIBE (Expires: 0)");
         let answer = match self.links.sip.send_request(request).await {
-            Ok(r) if (200..300).contains(&r.status) => {
+            Ok(r) if r.is_success() => {
                 tokio::select! {
                     body = notify => match body {
                         Ok(body) => self.fetched(&body, contact, prober),

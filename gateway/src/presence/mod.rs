@@ -17,6 +17,7 @@ use tracing::debug;
 
 use parley_mapping::address::Jid;
 use parley_sip::IncomingRequest;
+use parley_sip::StatusCode;
 use parley_sip::dialog::subscription::SubscriptionState;
 use parley_xmpp::stanza::{Presence as PresenceStanza, PresenceType};
 
@@ -95,7 +96,7 @@ impl Presence {
         // RFC 8048 §7.1: the NOTIFY a fetch triggered (RFC 6665 §4.4.3); it
         // ends that dialog and touches no subscription.
         let Some(body) = self.fetcher.take_notify(&call_id, body) else {
-            responder.respond(200, None, vec![], None);
+            responder.respond(StatusCode::OK, None, vec![], None);
             return;
         };
         self.subscriber.notify(responder, &call_id, state, body);

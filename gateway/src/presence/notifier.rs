@@ -28,6 +28,7 @@ use tracing::debug;
 
 use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::presence::to_pidf;
+use parley_sip::StatusCode;
 use parley_sip::dialog::Dialog;
 use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::{IncomingRequest, OutgoingRequest};
@@ -241,7 +242,7 @@ impl Notifier {
         if !event_ok {
             // RFC 6665 §8.3.2: an unsupported event package gets 489.
             responder.respond(
-                489,
+                StatusCode::BAD_EVENT,
                 None,
                 vec![("Allow-Events".into(), "presence".into())],
                 None,
@@ -250,7 +251,7 @@ impl Notifier {
         }
         if self.watchers.by_call_id.contains_key(&call_id) {
             responder.respond(
-                200,
+                StatusCode::OK,
                 None,
                 vec![("Expires".into(), expires.to_string())],
                 None,
@@ -277,7 +278,7 @@ impl Notifier {
         if view.to_tag().is_some() {
             // RFC 3261 §12.2.2: a request in a dialog Parley does not know (a
             // refresh after a restart) gets 481; the subscriber starts afresh.
-            responder.respond(481, None, vec![], None);
+            responder.respond(StatusCode::CALL_DOES_NOT_EXIST, None, vec![], None);
             return None;
         }
         let mapped = SipAddress::parse(&from_uri)
@@ -290,13 +291,17 @@ impl Notifier {
         let (watcher, target) = match mapped {
             Ok(pair) => pair,
             Err(e) => {
-                let status = e.sip_status();
-                responder.respond(status.code, Some(status.reason), vec![], None);
+                self.links.answer_sip(responder, &e.sip_answer());
                 return None;
             }
         };
         let Ok(dialog) = Dialog::from_request(view.message(), responder.to_tag()) else {
-            responder.respond(400, Some("Bad Dialog Request"), vec![], None);
+            responder.respond(
+                StatusCode::BAD_REQUEST,
+                Some("Bad Dialog Request"),
+                vec![],
+                None,
+            );
             return None;
         };
         let ok = vec![
@@ -314,7 +319,7 @@ impl Notifier {
         if expires == 0 {
             // RFC 6665 §4.4.3: a fetch, one NOTIFY and no lasting subscription —
             // so it holds nothing that `subscriptions_per_user` bounds.
-            responder.respond(200, None, ok, None);
+            responder.respond(StatusCode::OK, None, ok, None);
             return Some(w);
         }
         if self.watchers.count_for(&watcher.to_string()) >= self.admission.subscriptions_per_user {
@@ -322,10 +327,15 @@ impl Notifier {
             // automatically authoritatively determined that the subscriber is not
             // authorized to subscribe, the notifier SHOULD reply ... with a 403".
             self.admission.subscription_cap_reached();
-            responder.respond(403, Some("Too Many Subscriptions"), vec![], None);
+            responder.respond(
+                StatusCode::FORBIDDEN,
+                Some("Too Many Subscriptions"),
+                vec![],
+                None,
+            );
             return None;
         }
-        responder.respond(200, None, ok, None);
+        responder.respond(StatusCode::OK, None, ok, None);
         debug!(%call_id, "SIP SUBSCRIBE → XMPP subscribe");
         // RFC 6665 §4.2.1.2: a NOTIFY right away; pending until she answers.
         let mut w = w;

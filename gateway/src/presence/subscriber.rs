@@ -25,6 +25,7 @@ use tracing::{debug, info};
 
 use parley_mapping::address::Jid;
 use parley_mapping::presence::pidf_body_to_xmpp;
+use parley_sip::StatusCode;
 use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::dialog::{self, Dialog};
 use parley_sip::{OutgoingRequest, Responder};
@@ -295,7 +296,7 @@ impl Subscriber {
         self.links.tasks.spawn(async move {
             let result = subscriber.links.sip.send_request(request).await;
             match result {
-                Ok(r) if (200..300).contains(&r.status) => {
+                Ok(r) if r.is_success() => {
                     let dialog = Dialog::from_response(r.message()).ok();
                     debug!(correlation, status = r.status, dialog = dialog.is_some(), "SIP SUBSCRIBE accepted");
                     let expires = granted_expires(&r);
@@ -464,7 +465,7 @@ impl Subscriber {
     /// One in-dialog refresh; the granted expiry on a 2xx, `None` otherwise.
     async fn send_refresh(&self, call_id: &str, request: OutgoingRequest) -> Option<u32> {
         match self.links.sip.send_request(request).await {
-            Ok(r) if (200..300).contains(&r.status) => {
+            Ok(r) if r.is_success() => {
                 self.links.metrics.subscription_refresh("ok");
                 let expires = granted_expires(&r);
                 self.watches.update(call_id, |w| {
@@ -551,10 +552,10 @@ impl Subscriber {
             .map(|w| (w.watcher.clone(), w.contact.clone()))
         else {
             // RFC 6665 §4.1.3: a NOTIFY matching no subscription gets 481.
-            responder.respond(481, None, vec![], None);
+            responder.respond(StatusCode::CALL_DOES_NOT_EXIST, None, vec![], None);
             return;
         };
-        responder.respond(200, None, vec![], None);
+        responder.respond(StatusCode::OK, None, vec![], None);
         debug!(%call_id, state = ?state.as_ref().map(|s| &s.state), "NOTIFY");
         let presence = if body.is_empty() {
             None

@@ -26,6 +26,7 @@ use crate::transaction::{
 };
 use crate::transport::Intake;
 use crate::wire::message::{Message, ParseLimits, Salvage, StartLine};
+use crate::wire::status::StatusCode;
 use crate::wire::validate;
 use crate::wire::write::{self, reason_phrase};
 
@@ -280,7 +281,7 @@ impl Inner {
         };
         if head.method == "INVITE" {
             // RFC 3261 §17.2.1: 100 Trying at once, so the client stops retransmitting.
-            responder.provisional(100, None);
+            responder.provisional(StatusCode::TRYING, None);
         }
         let request = IncomingRequest {
             source: target.addr,
@@ -301,9 +302,12 @@ impl Inner {
             };
             let retry = self.config.limits.retry_after_secs.to_string();
             // RFC 3261 §21.5.4: 503 with Retry-After while overloaded.
-            request
-                .responder
-                .respond(503, None, vec![("Retry-After".to_owned(), retry)], None);
+            request.responder.respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                vec![("Retry-After".to_owned(), retry)],
+                None,
+            );
         }
     }
 

@@ -15,6 +15,7 @@ use crate::config::Transport;
 use crate::transaction::{AckKey, ServerKey};
 use crate::trust::{PeerIdentity, TrustedPeers};
 use crate::wire::message::{Message, Salvage, StartLine};
+use crate::wire::status::StatusCode;
 use crate::wire::validate::RequestHead;
 use crate::wire::write::{self, reason_phrase};
 
@@ -75,6 +76,11 @@ pub struct Response {
 }
 
 impl Response {
+    /// A 2xx (RFC 3261 §21.2).
+    pub fn is_success(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
     pub(super) fn from_message(message: Message) -> Response {
         let (status, reason) = match &message.start {
             StartLine::Response { status, reason } => (*status, reason.clone()),
@@ -267,7 +273,7 @@ impl IncomingRequest {
     /// Answers right away.
     pub fn respond(
         self,
-        status: u16,
+        status: StatusCode,
         reason: Option<&str>,
         headers: Vec<(String, String)>,
         body: Option<(String, Bytes)>,
@@ -308,15 +314,15 @@ impl Responder {
     /// responder is spent; use [`Responder::provisional`] to keep it).
     pub fn respond(
         mut self,
-        status: u16,
+        status: StatusCode,
         reason: Option<&str>,
         headers: Vec<(String, String)>,
         body: Option<(String, Bytes)>,
     ) {
         self.answered = true;
         let body = body.as_ref().map(|(t, b)| (t.as_str(), &b[..]));
-        self.send(status, reason, &headers, body);
-        if status < 200 {
+        self.send(status.code(), reason, &headers, body);
+        if status.is_provisional() {
             // A spent responder must still end the transaction.
             self.send(500, None, &[], None);
         }
@@ -329,9 +335,9 @@ impl Responder {
     }
 
     /// Sends a provisional (1xx) response and keeps the responder.
-    pub fn provisional(&self, status: u16, reason: Option<&str>) {
-        if (100..200).contains(&status) {
-            self.send(status, reason, &[], None);
+    pub fn provisional(&self, status: StatusCode, reason: Option<&str>) {
+        if status.is_provisional() {
+            self.send(status.code(), reason, &[], None);
         }
     }
 

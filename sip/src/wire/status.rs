@@ -7,6 +7,86 @@
 //! table does not know gets its class's name (RFC 3261 §7.2), never an
 //! empty phrase.
 
+/// A SIP response code (RFC 3261 §7.2: three digits, 100 to 699). The
+/// codes Parley answers with are named here, so a responder reads as what it
+/// says (`StatusCode::CALL_DOES_NOT_EXIST`, not `481`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StatusCode(u16);
+
+impl StatusCode {
+    /// §21.1.1.
+    pub const TRYING: Self = Self(100);
+    /// §21.2.1.
+    pub const OK: Self = Self(200);
+    /// §21.4.1.
+    pub const BAD_REQUEST: Self = Self(400);
+    /// §21.4.4.
+    pub const FORBIDDEN: Self = Self(403);
+    /// §21.4.6.
+    pub const METHOD_NOT_ALLOWED: Self = Self(405);
+    /// §21.4.13.
+    pub const UNSUPPORTED_MEDIA_TYPE: Self = Self(415);
+    /// §21.4.19.
+    pub const CALL_DOES_NOT_EXIST: Self = Self(481);
+    /// §21.4.24.
+    pub const BUSY_HERE: Self = Self(486);
+    /// §21.4.26.
+    pub const NOT_ACCEPTABLE_HERE: Self = Self(488);
+    /// RFC 6665 §8.3.2.
+    pub const BAD_EVENT: Self = Self(489);
+    /// §21.5.1.
+    pub const SERVER_INTERNAL_ERROR: Self = Self(500);
+    /// §21.5.4.
+    pub const SERVICE_UNAVAILABLE: Self = Self(503);
+
+    /// `code` if it is a status code (100 to 699), `None` otherwise.
+    pub const fn new(code: u16) -> Option<Self> {
+        if code >= 100 && code <= 699 {
+            Some(Self(code))
+        } else {
+            None
+        }
+    }
+
+    /// The three digits.
+    pub const fn code(self) -> u16 {
+        self.0
+    }
+
+    /// Its reason phrase from the table below.
+    pub const fn reason(self) -> &'static str {
+        reason_phrase(self.0)
+    }
+
+    /// 1xx (§7.2: provisional, the transaction goes on).
+    pub const fn is_provisional(self) -> bool {
+        self.0 < 200
+    }
+
+    /// 2xx.
+    pub const fn is_success(self) -> bool {
+        self.0 >= 200 && self.0 < 300
+    }
+}
+
+impl From<StatusCode> for u16 {
+    fn from(status: StatusCode) -> u16 {
+        status.0
+    }
+}
+
+impl PartialEq<u16> for StatusCode {
+    fn eq(&self, code: &u16) -> bool {
+        self.0 == *code
+    }
+}
+
+impl std::fmt::Display for StatusCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
 /// The reason phrase Parley writes for `code` when the caller gives none.
 pub const fn reason_phrase(code: u16) -> &'static str {
     match code {
@@ -104,6 +184,31 @@ mod tests {
         ] {
             assert_eq!(reason_phrase(code), phrase, "{code}");
         }
+    }
+
+    #[test]
+    fn the_named_codes_are_the_ones_the_table_names() {
+        for (status, phrase) in [
+            (StatusCode::OK, "OK"),
+            (StatusCode::BAD_REQUEST, "Bad Request"),
+            (StatusCode::FORBIDDEN, "Forbidden"),
+            (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+            (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Unsupported Media Type"),
+            (
+                StatusCode::CALL_DOES_NOT_EXIST,
+                "Call/Transaction Does Not Exist",
+            ),
+            (StatusCode::BAD_EVENT, "Bad Event"),
+            (StatusCode::SERVER_INTERNAL_ERROR, "Server Internal Error"),
+            (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+        ] {
+            assert_eq!(status.reason(), phrase, "{status}");
+            assert_eq!(StatusCode::new(status.code()), Some(status));
+        }
+        assert_eq!(StatusCode::new(99), None);
+        assert_eq!(StatusCode::new(700), None);
+        assert!(StatusCode::OK.is_success() && !StatusCode::BAD_REQUEST.is_success());
+        assert!(StatusCode::new(180).is_some_and(StatusCode::is_provisional));
     }
 
     #[test]
