@@ -7,7 +7,7 @@ use std::io::Read;
 use parley_xmpp::stanza::Element;
 
 use crate::cpim::CpimMessage;
-use crate::error::MappingError;
+use crate::failure::MappingError;
 use crate::iscomposing::IsComposing;
 use crate::media_type::MediaType;
 

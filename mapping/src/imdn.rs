@@ -17,7 +17,7 @@ use parley_xmpp::stanza::Element;
 
 use crate::body;
 use crate::cpim::{CpimAddress, CpimHeader, CpimMessage};
-use crate::error::MappingError;
+use crate::failure::MappingError;
 use crate::media_type::MediaType;
 use crate::xml::{self, Limits, escape_text};
 

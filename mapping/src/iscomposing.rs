@@ -10,7 +10,7 @@ use parley_xmpp::stanza::Element;
 
 use crate::body;
 use crate::cpim::CpimMessage;
-use crate::error::MappingError;
+use crate::failure::MappingError;
 use crate::media_type::MediaType;
 use crate::xml::{self, Limits, escape_text};
 

@@ -30,6 +30,9 @@ pub mod cpim;
 pub mod encryption;
 /// RFC 7247 §7: XMPP stanza errors ↔ SIP responses, and [`error::MappingError`].
 pub mod error;
+/// What can go wrong while translating: [`MappingError`] and its parts (a
+/// leaf; [`error`] decides what the peer hears for each).
+pub(crate) mod failure;
 /// Entry points for the fuzz targets in `fuzz/` (and the corpus replay test).
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

@@ -10,7 +10,7 @@ use parley_xmpp::stanza::{Message, MessageType};
 use crate::address::{AddressMapper, Jid, SipAddress};
 use crate::body;
 use crate::encryption;
-use crate::error::{MappingError, NotCarried};
+use crate::failure::{MappingError, NotCarried};
 use crate::imdn::{NS_CHAT_MARKERS, NS_RECEIPTS};
 use crate::iscomposing::{self, IsComposing, NS_CHATSTATES};
 use crate::media_type::MediaType;

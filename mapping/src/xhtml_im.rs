@@ -11,7 +11,7 @@
 use parley_xmpp::stanza::{Element, Node};
 
 use crate::body::is_xml_char;
-use crate::error::MappingError;
+use crate::failure::MappingError;
 
 /// XEP-0071 wrapper namespace.
 pub(crate) const NS_XHTML_IM: &str = "http://jabber.org/protocol/xhtml-im";
