@@ -741,7 +741,7 @@ mod tests {
             .sip_answer()
             .header_fields("r", 0);
         assert_eq!(fields[0].1, crate::body::ACCEPT);
-        assert_eq!(fields[1].1, crate::body::ACCEPT_ENCODING);
+        assert_eq!(fields[1].1, crate::content_coding::ACCEPT_ENCODING);
         // Errors whose codes need nothing more carry nothing more.
         assert!(
             MappingError::AddressIncomplete

@@ -24,6 +24,8 @@ pub mod address;
 pub(crate) mod answer;
 /// RFC 3261 §7.4, RFC 7572 §7: SIP message bodies (type, charset, coding) → text.
 pub(crate) mod body;
+/// RFC 3261 §20.12: undoing a body's Content-Encoding, within a bound.
+pub(crate) mod content_coding;
 /// RFC 3862: the `message/cpim` format.
 pub mod cpim;
 /// XEP-0384, XEP-0373, XEP-0027, RFC 3923: recognising end-to-end encrypted messages.
