@@ -13,7 +13,7 @@ use ezk_sip_types::host::{Host, HostPort};
 use ezk_sip_types::uri::SipUri;
 use ezk_sip_types::uri::params::Param;
 
-use crate::error::MappingError;
+use crate::failure::MappingError;
 use crate::uri::{gruu, is_visual_separator, percent_decode, sip_user};
 
 pub use crate::jid::{Jid, escape_localpart, unescape_localpart};

@@ -68,7 +68,7 @@ pub enum RequiredHeader {
     /// the list Parley takes (`body::ACCEPT`).
     Accept,
     /// RFC 3261 §21.4.13, when the content coding was the problem;
-    /// the codings Parley undoes (`body::ACCEPT_ENCODING`).
+    /// the codings Parley undoes (`content_coding::ACCEPT_ENCODING`).
     AcceptEncoding,
 }
 
@@ -137,7 +137,7 @@ impl RequiredHeader {
                 .join(", "),
             Self::Contact(uri) => format!("<{uri}>"),
             Self::Accept => crate::body::ACCEPT.to_owned(),
-            Self::AcceptEncoding => crate::body::ACCEPT_ENCODING.to_owned(),
+            Self::AcceptEncoding => crate::content_coding::ACCEPT_ENCODING.to_owned(),
         }
     }
 }

@@ -2,27 +2,20 @@
 //! Content-Type, charset and Content-Encoding) into the text of an XMPP
 //! `<body/>`, or refusing it with the status RFC 3261 §21.4.13 names.
 
-use std::io::Read;
-
 use parley_xmpp::stanza::Element;
 
+use crate::content_coding::decode_content_coding;
 use crate::cpim::CpimMessage;
-use crate::error::MappingError;
+use crate::failure::MappingError;
 use crate::iscomposing::IsComposing;
 use crate::media_type::MediaType;
-
-/// Bound on a body after inflating (design §5: every input has a bound).
-pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
+use crate::xml::is_xml_char;
 
 /// The media types Parley takes in a SIP MESSAGE, as a 415 lists them (RFC
 /// 3261 §21.4.13, §20.1): what [`decode`] translates, and `message/imdn+xml`,
 /// an RFC 5438 notification that `imdn::inspect` reads bare.
 pub(crate) const ACCEPT: &str =
     "text/plain, text/html, message/cpim, message/imdn+xml, application/im-iscomposing+xml";
-
-/// The content codings [`decode_content_coding`] undoes, as a 415 for an
-/// unknown coding lists them (RFC 3261 §21.4.13, §20.2).
-pub(crate) const ACCEPT_ENCODING: &str = "gzip, deflate, identity";
 
 /// What a SIP body becomes on the XMPP side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,58 +92,6 @@ fn decode_media(media: &MediaType, bytes: &[u8]) -> Result<Content, MappingError
     }
 }
 
-/// RFC 3261 §20.12: `Content-Encoding`. `deflate` is what linphone sends
-/// (real-clients/linphone-5.1-iscomposing.sip); it is the zlib format of RFC
-/// 1950 by the HTTP definition, but raw RFC 1951 streams occur too.
-pub(crate) fn decode_content_coding<'a>(
-    encoding: Option<&str>,
-    raw: &'a [u8],
-) -> Result<std::borrow::Cow<'a, [u8]>, MappingError> {
-    let codings: Vec<String> = encoding
-        .unwrap_or_default()
-        .split(',')
-        .map(|c| c.trim().to_ascii_lowercase())
-        .filter(|c| !c.is_empty() && c != "identity")
-        .collect();
-    if raw.len() > MAX_BODY_BYTES {
-        return Err(MappingError::BodyTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
-    }
-    let mut data = std::borrow::Cow::Borrowed(raw);
-    // Codings are listed in the order applied; undo them last to first.
-    for coding in codings.iter().rev() {
-        data = std::borrow::Cow::Owned(match coding.as_str() {
-            "deflate" => match inflate_bounded(flate2::read::ZlibDecoder::new(&data[..])) {
-                Err(MappingError::InvalidBody { .. }) => {
-                    inflate_bounded(flate2::read::DeflateDecoder::new(&data[..]))?
-                }
-                other => other?,
-            },
-            "gzip" | "x-gzip" => inflate_bounded(flate2::read::GzDecoder::new(&data[..]))?,
-            _ => return Err(MappingError::UnsupportedContentEncoding),
-        });
-    }
-    Ok(data)
-}
-
-fn inflate_bounded(reader: impl Read) -> Result<Vec<u8>, MappingError> {
-    let mut out = Vec::new();
-    // Read one byte past the bound to tell "exactly at" from "over".
-    reader
-        .take(MAX_BODY_BYTES as u64 + 1)
-        .read_to_end(&mut out)
-        .map_err(|_| MappingError::InvalidBody {
-            reason: "content coding does not decode",
-        })?;
-    if out.len() > MAX_BODY_BYTES {
-        return Err(MappingError::BodyTooLarge {
-            limit: MAX_BODY_BYTES,
-        });
-    }
-    Ok(out)
-}
-
 /// Decode text in `charset` (default UTF-8, RFC 3261 §7.4.1 via RFC 2046
 /// would say US-ASCII, but every real client means UTF-8). Unknown charsets
 /// are 415; bytes invalid in the charset, or characters XML cannot carry, 400.
@@ -173,11 +114,6 @@ pub(crate) fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> Result<Stri
     Ok(text.into_owned())
 }
 
-/// XML 1.0 §2.2 `Char`.
-pub(crate) fn is_xml_char(c: char) -> bool {
-    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -185,6 +121,7 @@ mod tests {
     use std::io::Write;
 
     use super::*;
+    use crate::content_coding::MAX_BODY_BYTES;
 
     #[test]
     fn latin1_charset_is_decoded() {
@@ -296,29 +233,6 @@ mod tests {
             decode(Some("application/pkcs7-mime"), None, b"x").unwrap_err(),
             MappingError::UnsupportedMediaType
         );
-    }
-
-    /// RFC 3261 §21.4.13, §20.2: each coding [`ACCEPT_ENCODING`] lists is undone.
-    #[test]
-    fn every_coding_accept_encoding_lists_is_undone() {
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(b"hi").unwrap();
-        let gzip = gz.finish().unwrap();
-        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
-        z.write_all(b"hi").unwrap();
-        let zlib = z.finish().unwrap();
-        for coding in ACCEPT_ENCODING.split(", ") {
-            let raw: &[u8] = match coding {
-                "gzip" => &gzip,
-                "deflate" => &zlib,
-                _ => b"hi",
-            };
-            assert_eq!(
-                decode_content_coding(Some(coding), raw).unwrap().as_ref(),
-                b"hi",
-                "{coding}"
-            );
-        }
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! MUST preserve all octets of all headers"); [`CpimHeader::value`](crate::cpim::CpimHeader::value) gives the
 //! §2.3 unescaped text.
 
-use crate::error::MappingError;
+use crate::failure::MappingError;
 
 /// Bound on the number of message plus content headers (design §5).
 pub(crate) const MAX_HEADERS: usize = 128;

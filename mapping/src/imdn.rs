@@ -15,9 +15,9 @@
 
 use parley_xmpp::stanza::Element;
 
-use crate::body;
+use crate::content_coding;
 use crate::cpim::{CpimAddress, CpimHeader, CpimMessage};
-use crate::error::MappingError;
+use crate::failure::MappingError;
 use crate::media_type::MediaType;
 use crate::xml::{self, Limits, escape_text};
 
@@ -371,7 +371,7 @@ pub fn inspect(
     if !is_cpim && !media.is("message", "imdn+xml") {
         return Ok(Inbound::Neither);
     }
-    let bytes = body::decode_content_coding(content_encoding, raw)?;
+    let bytes = content_coding::decode_content_coding(content_encoding, raw)?;
     if !is_cpim {
         return Imdn::parse(&bytes).map(Inbound::Notification);
     }

@@ -8,9 +8,9 @@
 
 use parley_xmpp::stanza::Element;
 
-use crate::body;
+use crate::content_coding;
 use crate::cpim::CpimMessage;
-use crate::error::MappingError;
+use crate::failure::MappingError;
 use crate::media_type::MediaType;
 use crate::xml::{self, Limits, escape_text};
 
@@ -105,7 +105,7 @@ impl IsComposing {
         raw: &[u8],
     ) -> Option<Self> {
         let media = MediaType::parse(content_type?).ok()?;
-        let bytes = body::decode_content_coding(content_encoding, raw).ok()?;
+        let bytes = content_coding::decode_content_coding(content_encoding, raw).ok()?;
         if media.is("application", "im-iscomposing+xml") {
             return Self::parse(&bytes).ok();
         }

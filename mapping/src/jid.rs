@@ -6,7 +6,7 @@ use std::fmt;
 use precis_profiles::precis_core::profile::PrecisFastInvocation;
 use precis_profiles::{OpaqueString, UsernameCaseMapped};
 
-use crate::error::{AddressPart, MappingError};
+use crate::failure::{AddressPart, MappingError};
 
 /// RFC 7622 §3.1: each part of a JID is at most 1023 octets once prepared.
 pub(crate) const MAX_PART_LEN: usize = 1023;

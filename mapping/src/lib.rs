@@ -24,12 +24,17 @@ pub mod address;
 pub(crate) mod answer;
 /// RFC 3261 §7.4, RFC 7572 §7: SIP message bodies (type, charset, coding) → text.
 pub(crate) mod body;
+/// RFC 3261 §20.12: undoing a body's Content-Encoding, within a bound.
+pub(crate) mod content_coding;
 /// RFC 3862: the `message/cpim` format.
 pub mod cpim;
 /// XEP-0384, XEP-0373, XEP-0027, RFC 3923: recognising end-to-end encrypted messages.
 pub mod encryption;
 /// RFC 7247 §7: XMPP stanza errors ↔ SIP responses, and [`error::MappingError`].
 pub mod error;
+/// What can go wrong while translating: [`MappingError`] and its parts (a
+/// leaf; [`error`] decides what the peer hears for each).
+pub(crate) mod failure;
 /// Entry points for the fuzz targets in `fuzz/` (and the corpus replay test).
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::error::MappingError;
+use crate::failure::MappingError;
 
 /// A parsed media type. Type, subtype and parameter names are lowercased
 /// (they are case-insensitive, RFC 2045 §5.1); parameter values keep their

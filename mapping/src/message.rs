@@ -10,10 +10,11 @@ use parley_xmpp::stanza::{Message, MessageType};
 use crate::address::{AddressMapper, Jid, SipAddress};
 use crate::body;
 use crate::encryption;
-use crate::error::{MappingError, NotCarried};
+use crate::failure::{MappingError, NotCarried};
 use crate::imdn::{NS_CHAT_MARKERS, NS_RECEIPTS};
 use crate::iscomposing::{self, IsComposing, NS_CHATSTATES};
 use crate::media_type::MediaType;
+use crate::xml::is_xml_char;
 
 /// The fields of a SIP MESSAGE that RFC 7572 maps, as neutral data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,7 +206,7 @@ pub fn chat_state_to_sip(
 
 /// Check that a header value can be XML character data (XML 1.0 §2.2).
 fn xml_text(s: &str) -> Result<String, MappingError> {
-    if s.chars().all(body::is_xml_char) {
+    if s.chars().all(is_xml_char) {
         Ok(s.to_owned())
     } else {
         Err(MappingError::InvalidBody {

@@ -9,7 +9,7 @@
 
 use parley_xmpp::stanza::{Element, Node, Show};
 
-use crate::error::MappingError;
+use crate::failure::MappingError;
 use crate::xml::{self, Limits, children_in, escape_attr, escape_text};
 
 /// RFC 3863 §4.1.1: the PIDF namespace.

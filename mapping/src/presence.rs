@@ -9,7 +9,7 @@
 use parley_xmpp::stanza::{Presence, PresenceType, Show};
 
 use crate::address::{AddressMapper, Jid};
-use crate::error::MappingError;
+use crate::failure::MappingError;
 use crate::pidf::{Activity, Basic, Contact, Note, Person, Pidf, Tuple};
 
 /// SIP → XMPP (RFC 8048 §6.3, Table 2): the presence a PIDF document

@@ -10,7 +10,7 @@ use ezk_sip_types::print::AppendCtx;
 use ezk_sip_types::uri::params::Param;
 use ezk_sip_types::uri::{SipUri, SipUriUserPart};
 
-use crate::error::MappingError;
+use crate::failure::MappingError;
 
 /// An address on the SIP side: the URI schemes RFC 7247 §6.1 names.
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@
 
 use parley_xmpp::stanza::{Element, Node};
 
-use crate::body::is_xml_char;
-use crate::error::MappingError;
+use crate::failure::MappingError;
+use crate::xml::is_xml_char;
 
 /// XEP-0071 wrapper namespace.
 pub(crate) const NS_XHTML_IM: &str = "http://jabber.org/protocol/xhtml-im";

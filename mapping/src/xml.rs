@@ -135,6 +135,11 @@ fn push_text(stack: &mut [Element], text: &str) -> Result<(), &'static str> {
     }
 }
 
+/// XML 1.0 §2.2 `Char`.
+pub(crate) fn is_xml_char(c: char) -> bool {
+    matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
+}
+
 fn check_chars(text: &str) -> Result<(), &'static str> {
     // In a Rust string only C0 controls and U+FFFE/U+FFFF can break XML 1.0
     // `Char` (surrogates cannot occur), so a byte scan plus two searches
