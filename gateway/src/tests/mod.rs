@@ -11,4 +11,5 @@ mod rfc7572_table2;
 mod rfc8048_5_2;
 mod rfc8048_5_3;
 mod rfc8048_7_1;
+mod rfc8048_7_2;
 mod world;

@@ -31,7 +31,7 @@ use crate::admission::Admission;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::router::Router;
-use crate::store::Store;
+use crate::store::{Loaded, Store};
 
 /// Parley's component domain, which is also its SIP domain.
 pub(super) const COMPONENT: &str = "sip.example.net";
@@ -60,6 +60,9 @@ pub(super) struct World {
     endpoint: SocketAddr,
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// The store the router writes to, and where it lives when persistent.
+    store: Store,
+    store_dir: Option<tempfile::TempDir>,
 }
 
 impl World {
@@ -71,6 +74,18 @@ impl World {
     /// [`World::start`] with `messages` (TOML lines) added to `[messages]`
     /// and `extra` (whole TOML sections) appended to the config.
     pub(super) async fn with(messages: &str, extra: &str) -> World {
+        Self::build(messages, extra, None).await
+    }
+
+    /// [`World::start`] with a persistent store in a fresh directory (as
+    /// `store.path` gives one), so that a test can read what was kept
+    /// ([`World::stored`]).
+    pub(super) async fn persistent() -> World {
+        let dir = tempfile::tempdir().expect("a store directory");
+        Self::build("", "", Some(dir)).await
+    }
+
+    async fn build(messages: &str, extra: &str, store_dir: Option<tempfile::TempDir>) -> World {
         let peer = UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind the SIP peer");
@@ -110,9 +125,22 @@ delivery_window_ms = {window}
         let (component, stanzas) = ComponentHandle::in_memory(COMPONENT, 64);
         let tasks = TaskTracker::new();
         let admission = crate::admission(&config, trusted, &component, &metrics);
-        let (store, _task) = Store::memory_only();
+        let store = match &store_dir {
+            Some(dir) => {
+                let (store, _task, _loaded, _opened) = Store::open(dir.path(), |_| {}).await;
+                assert!(store.is_persistent(), "the test store opened");
+                store
+            }
+            None => Store::memory_only().0,
+        };
         let router = crate::router(
-            &config, &sip, &component, store, &metrics, &tasks, &admission,
+            &config,
+            &sip,
+            &component,
+            store.clone(),
+            &metrics,
+            &tasks,
+            &admission,
         );
         World {
             router,
@@ -124,7 +152,22 @@ delivery_window_ms = {window}
             endpoint,
             stop,
             tasks,
+            store,
+            store_dir,
         }
+    }
+
+    /// What the store holds now, as a restart would load it: every write
+    /// made so far flushed, then the file opened again and read.
+    pub(super) async fn stored(&self) -> Loaded {
+        let dir = self
+            .store_dir
+            .as_ref()
+            .expect("a World::persistent() store");
+        self.store.flush().await;
+        let (reader, task, loaded, _) = Store::open(dir.path(), |_| {}).await;
+        task.close(&reader).await;
+        loaded
     }
 
     /// The SIP peer's address, as its Via and Contact name it.
