@@ -158,9 +158,10 @@ async fn notify_after_the_2xx_becomes_one_presence_to_the_prober() {
     world.no_sip_out(Duration::from_millis(50)).await;
 }
 
-/// RFC 6665 §4.1.2.4: "several NOTIFY requests may arrive" before the
-/// 2xx, which a NOTIFY can overtake. The fetch's NOTIFY arriving first is
-/// answered at once and held until the 2xx; then the same one `<presence/>`.
+/// RFC 6665 §4.1.2.4: "the subscriber MUST be prepared to receive NOTIFY
+/// requests before the SUBSCRIBE transaction has completed." The fetch's
+/// NOTIFY arriving first is answered at once and held until the 2xx; then
+/// the same one `<presence/>`.
 #[tokio::test]
 async fn notify_before_the_2xx_becomes_one_presence_after_it() {
     let mut world = World::start().await;
@@ -210,9 +211,8 @@ async fn notify_without_a_body_is_unavailable_with_the_probe_id() {
 
 /// A probe while Juliet's own subscription to Romeo (RFC 8048 §5.2, F1–F15)
 /// has had an active NOTIFY: that NOTIFY already says what a fetch would,
-/// so the probe is answered from it and no SUBSCRIBE goes out — RFC 6665
-/// §4.4.3 asks that polling "be used only sparingly", and §4.4.3's fetch
-/// "while a subscription is active" would only repeat the same state.
+/// so the probe is answered from it and no SUBSCRIBE goes out (RFC 6665
+/// §4.4.3: polling "should be used only sparingly").
 #[tokio::test]
 async fn probe_during_a_live_subscription_is_answered_from_its_notify() {
     let mut world = World::start().await;

@@ -168,8 +168,8 @@ async fn unsubscribed_becomes_the_notify_with_a_pidf_with_no_tuple() {
     world.no_stanza_out(Duration::from_millis(50)).await;
 }
 
-/// Juliet's server says nothing (Prosody 0.12 answers a probe from an
-/// unauthorised prober so): after `PROBE_WAIT` the NOTIFY goes out anyway,
+/// Juliet's server says nothing (as `fetch.rs` notes Prosody 0.12 does for
+/// a prober she has not approved): after `PROBE_WAIT` the NOTIFY goes out anyway,
 /// with the PIDF with no tuple, so the SIP fetch always ends (RFC 6665
 /// §4.4.3: the fetch's NOTIFY "will" be sent). The one test that waits
 /// `PROBE_WAIT` out.
@@ -189,7 +189,7 @@ async fn no_answer_within_probe_wait_becomes_the_notify_with_no_tuple() {
 /// "Polling" leaves nothing behind (RFC 6665 §4.4.3: "an immediate fetch
 /// without a persistent subscription"): no store row, and no subscription —
 /// Juliet's later presence NOTIFYs nobody, and a refresh in the fetch's
-/// dialog finds none (481, RFC 6665 §4.1.3). A lasting SUBSCRIBE in the
+/// dialog finds none (481, RFC 3261 §12.2.2). A lasting SUBSCRIBE in the
 /// same world is stored, so the store is seen to be written at all.
 #[tokio::test]
 async fn a_fetch_keeps_no_store_row_and_no_subscription() {

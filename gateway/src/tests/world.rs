@@ -39,6 +39,10 @@ pub(super) const COMPONENT: &str = "sip.example.net";
 /// How long any one step may take before the test fails.
 pub(super) const WAIT: Duration = Duration::from_secs(2);
 
+/// The endpoint's RFC 3261 T1 (`sip.t1_ms`): short, so that the timers
+/// built on it (Timer N is 64·T1, RFC 6665 §4.1.2.4) are short too.
+pub(super) const T1: Duration = Duration::from_millis(100);
+
 /// How long the tests' MESSAGEs wait for an XMPP error before their 200.
 pub(super) const DELIVERY_WINDOW: Duration = Duration::from_millis(200);
 
@@ -101,7 +105,7 @@ secret = "unused-in-process"
 domain = "{COMPONENT}"
 listen = ["udp:127.0.0.1:0"]
 outbound_proxy = "sip:{proxy}"
-t1_ms = 100
+t1_ms = {t1}
 
 [messages]
 delivery_window_ms = {window}
@@ -110,6 +114,7 @@ delivery_window_ms = {window}
 {extra}
 "#,
             window = DELIVERY_WINDOW.as_millis(),
+            t1 = T1.as_millis(),
         );
         let config: Config = toml::from_str(&toml).expect("test config parses");
         config.validate().expect("test config is valid");
@@ -298,6 +303,11 @@ delivery_window_ms = {window}
     /// is given a future instant instead.)
     pub(super) fn reap_after(&self, after: Duration) {
         self.router.reap(Instant::now() + after);
+    }
+
+    /// The reaper's tick at `now` (a future instant: see [`World::reap_after`]).
+    pub(super) fn reap_at(&self, now: Instant) {
+        self.router.reap(now);
     }
 }
 
