@@ -5,9 +5,12 @@
 //! The end-to-end tests (`gateway/tests/`) run the real binary with Prosody
 //! and sipp; these run in milliseconds and name the step that broke.
 
+mod rfc6665_4_timers;
 mod rfc7247_7;
 mod rfc7572_table1;
 mod rfc7572_table2;
 mod rfc8048_5_2;
 mod rfc8048_5_3;
+mod rfc8048_7_1;
+mod rfc8048_7_2;
 mod world;

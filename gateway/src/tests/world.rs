@@ -31,13 +31,17 @@ use crate::admission::Admission;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::router::Router;
-use crate::store::Store;
+use crate::store::{Loaded, Store};
 
 /// Parley's component domain, which is also its SIP domain.
 pub(super) const COMPONENT: &str = "sip.example.net";
 
 /// How long any one step may take before the test fails.
 pub(super) const WAIT: Duration = Duration::from_secs(2);
+
+/// The endpoint's RFC 3261 T1 (`sip.t1_ms`): short, so that the timers
+/// built on it (Timer N is 64·T1, RFC 6665 §4.1.2.4) are short too.
+pub(super) const T1: Duration = Duration::from_millis(100);
 
 /// How long the tests' MESSAGEs wait for an XMPP error before their 200.
 pub(super) const DELIVERY_WINDOW: Duration = Duration::from_millis(200);
@@ -60,6 +64,9 @@ pub(super) struct World {
     endpoint: SocketAddr,
     stop: CancellationToken,
     tasks: TaskTracker,
+    /// The store the router writes to, and where it lives when persistent.
+    store: Store,
+    store_dir: Option<tempfile::TempDir>,
 }
 
 impl World {
@@ -71,6 +78,18 @@ impl World {
     /// [`World::start`] with `messages` (TOML lines) added to `[messages]`
     /// and `extra` (whole TOML sections) appended to the config.
     pub(super) async fn with(messages: &str, extra: &str) -> World {
+        Self::build(messages, extra, None).await
+    }
+
+    /// [`World::start`] with a persistent store in a fresh directory (as
+    /// `store.path` gives one), so that a test can read what was kept
+    /// ([`World::stored`]).
+    pub(super) async fn persistent() -> World {
+        let dir = tempfile::tempdir().expect("a store directory");
+        Self::build("", "", Some(dir)).await
+    }
+
+    async fn build(messages: &str, extra: &str, store_dir: Option<tempfile::TempDir>) -> World {
         let peer = UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind the SIP peer");
@@ -86,7 +105,7 @@ secret = "unused-in-process"
 domain = "{COMPONENT}"
 listen = ["udp:127.0.0.1:0"]
 outbound_proxy = "sip:{proxy}"
-t1_ms = 100
+t1_ms = {t1}
 
 [messages]
 delivery_window_ms = {window}
@@ -95,6 +114,7 @@ delivery_window_ms = {window}
 {extra}
 "#,
             window = DELIVERY_WINDOW.as_millis(),
+            t1 = T1.as_millis(),
         );
         let config: Config = toml::from_str(&toml).expect("test config parses");
         config.validate().expect("test config is valid");
@@ -110,9 +130,22 @@ delivery_window_ms = {window}
         let (component, stanzas) = ComponentHandle::in_memory(COMPONENT, 64);
         let tasks = TaskTracker::new();
         let admission = crate::admission(&config, trusted, &component, &metrics);
-        let (store, _task) = Store::memory_only();
+        let store = match &store_dir {
+            Some(dir) => {
+                let (store, _task, _loaded, _opened) = Store::open(dir.path(), |_| {}).await;
+                assert!(store.is_persistent(), "the test store opened");
+                store
+            }
+            None => Store::memory_only().0,
+        };
         let router = crate::router(
-            &config, &sip, &component, store, &metrics, &tasks, &admission,
+            &config,
+            &sip,
+            &component,
+            store.clone(),
+            &metrics,
+            &tasks,
+            &admission,
         );
         World {
             router,
@@ -124,7 +157,22 @@ delivery_window_ms = {window}
             endpoint,
             stop,
             tasks,
+            store,
+            store_dir,
         }
+    }
+
+    /// What the store holds now, as a restart would load it: every write
+    /// made so far flushed, then the file opened again and read.
+    pub(super) async fn stored(&self) -> Loaded {
+        let dir = self
+            .store_dir
+            .as_ref()
+            .expect("a World::persistent() store");
+        self.store.flush().await;
+        let (reader, task, loaded, _) = Store::open(dir.path(), |_| {}).await;
+        task.close(&reader).await;
+        loaded
     }
 
     /// The SIP peer's address, as its Via and Contact name it.
@@ -255,6 +303,11 @@ delivery_window_ms = {window}
     /// is given a future instant instead.)
     pub(super) fn reap_after(&self, after: Duration) {
         self.router.reap(Instant::now() + after);
+    }
+
+    /// The reaper's tick at `now` (a future instant: see [`World::reap_after`]).
+    pub(super) fn reap_at(&self, now: Instant) {
+        self.router.reap(now);
     }
 }
 
