@@ -3,7 +3,7 @@
 //! A stream carries messages back to back. The head ends at the first empty
 //! line; the body is exactly `Content-Length` bytes, a header that is
 //! mandatory on streams. Messages may arrive split over many reads or several
-//! in one read (pipelined); [`frame`] is called on the buffered bytes until it
+//! in one read (pipelined); [`frame`](crate::framing::frame) is called on the buffered bytes until it
 //! says a message is complete.
 
 /// Where the next complete message sits in a stream buffer.

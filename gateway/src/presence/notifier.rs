@@ -163,7 +163,7 @@ impl Notifier {
         }
     }
 
-    /// The reaper's tick: RFC 6665 §4.2.2, end each subscription whose time
+    /// The reaper's tick: RFC 6665 §4.2.1.2, end each subscription whose time
     /// is up; after a restart, take each stored one up at its turn.
     pub(crate) fn reap(&self, now: Instant) {
         if self.stopped.load(Ordering::Relaxed) {
@@ -368,7 +368,7 @@ impl Notifier {
 
     /// After a restart: take up the stored subscriptions. One that ran out
     /// while the gateway was down ends with NOTIFY `terminated;reason=timeout`
-    /// (RFC 6665 §4.2.2); the others get their expiry timer back, and the XMPP
+    /// (RFC 6665 §4.2.1.2); the others get their expiry timer back, and the XMPP
     /// user is probed again (approved ones, RFC 6121 §4.3) or asked again
     /// (pending ones: her answer may have been lost while the component was
     /// away), at most `per_sec` a second.

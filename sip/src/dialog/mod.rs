@@ -4,7 +4,7 @@
 //! of the next request. Loose routing only (RFC 3261 §16.12: `;lr`): the
 //! endpoint refuses to send a request whose first Route is a strict router.
 
-/// RFC 6665: subscription state for subscriber and notifier.
+/// RFC 6665 §8.2.3: the Subscription-State header field.
 pub mod subscription;
 
 use ezk_sip_types::Name;

@@ -1,8 +1,8 @@
 //! RFC 3261 §17: the transaction layer, sans-IO.
 //!
-//! [`Transactions`] holds every client and server transaction, matches
+//! [`Transactions`](crate::transaction::Transactions) holds every client and server transaction, matches
 //! messages to them (§17.1.3, §17.2.3) and drives their timers from one heap.
-//! It is fed `now` by its driver and returns [`Transmit`]s; it never touches a
+//! It is fed `now` by its driver and returns [`Transmit`](crate::transaction::Transmit)s; it never touches a
 //! socket or a clock.
 
 /// RFC 3261 §17.1.2: non-INVITE client transaction.

@@ -1,6 +1,6 @@
 //! RFC 6665 §4.2, the notifier's side of one SIP user's subscription to an
 //! XMPP user, sans-IO: pending until she approves, active after; it ends
-//! when its time runs out unless refreshed (§4.2.2); after a restart it
+//! when its time runs out unless refreshed (§4.2.1.2); after a restart it
 //! waits for its turn before her presence is asked again. Time comes in as
 //! `now`; [`WatcherState::poll_timeout`] says when the reaper must look.
 
@@ -22,7 +22,7 @@ pub(crate) enum Authorization {
 pub(crate) enum Due {
     /// A restored subscription's turn: probe her (active) or ask her again (pending).
     Resume(Authorization),
-    /// RFC 6665 §4.2.2: its time is up; NOTIFY `terminated;reason=timeout`.
+    /// RFC 6665 §4.2.1.2: its time is up; NOTIFY `terminated;reason=timeout`.
     Expire,
 }
 
@@ -108,7 +108,7 @@ mod tests {
         Duration::from_secs(s)
     }
 
-    /// RFC 6665 §4.2.2: an unrefreshed subscription ends when its time is
+    /// RFC 6665 §4.2.1.2: an unrefreshed subscription ends when its time is
     /// up; a refresh moves that time.
     #[test]
     fn expiry_ends_the_subscription_unless_refreshed() {
