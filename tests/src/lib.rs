@@ -9,6 +9,8 @@ pub mod ejabberd;
 pub mod fuzz_corpus;
 /// A real Kamailio (Debian package) on loopback, running `deploy/kamailio/kamailio.cfg`.
 pub mod kamailio;
+/// Import graphs of a crate's modules, read from its source (the `layers` tests).
+pub mod layers;
 /// The `parley` binary under test.
 pub mod parley;
 /// Free loopback ports picked at run time.
