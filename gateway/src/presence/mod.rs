@@ -1,7 +1,7 @@
 //! Presence both ways (RFC 8048): the subscriber side, where Parley
 //! subscribes to SIP users for XMPP users (`subscriber.rs`, §5.2); the
 //! notifier side, where SIP users subscribe to XMPP users (`notifier.rs`,
-//! §5.3, §6.2); and polling both ways (`fetch.rs`, §7). This file only sends
+//! §5.3, §6.2); and polling both ways (`fetch/`, §7). This file only sends
 //! each presence stanza, NOTIFY and SUBSCRIBE to the side it belongs to.
 
 pub(crate) mod fetch;
@@ -103,7 +103,7 @@ impl Presence {
     }
 
     /// RFC 6665 §4.2.1: a SUBSCRIBE; a fetch (Expires: 0, new dialog) goes
-    /// on to `fetch.rs` with what the subscriber's live subscription knows.
+    /// on to `fetch/` with what the subscriber's live subscription knows.
     pub(crate) fn sip_subscribe(&self, request: IncomingRequest) {
         if let Some(w) = self.notifier.subscribe(request) {
             let standing = self.notifier.standing(&w.watcher, &w.target);
