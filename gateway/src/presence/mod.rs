@@ -118,11 +118,13 @@ impl Presence {
         self.notifier.restore(loaded.watchers, per_sec);
     }
 
-    /// The reaper's tick: every subscription whose time came, both ways
-    /// (refresh, Timer N, expiry, restore turn, forgetting an un-SUBSCRIBE).
+    /// The reaper's tick: every subscription and fetch whose time came, both
+    /// ways (refresh, Timer N, expiry, restore turn, forgetting an
+    /// un-SUBSCRIBE; a probe's wait).
     pub(crate) fn reap(&self, now: Instant) {
         self.subscriber.reap(now);
         self.notifier.reap(now);
+        self.fetcher.reap(now);
     }
 
     /// Shutdown: refreshes, expiries and fetches stop; without a persistent

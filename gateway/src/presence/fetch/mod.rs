@@ -13,7 +13,7 @@
 //! one NOTIFY `terminated;reason=timeout` with the XMPP user's current state
 //! (RFC 6665 §4.2.1.2, §4.4.3). Parley sends `<presence type='probe'/>` "if it
 //! does not already have presence information about the contact", waits
-//! [`PROBE_WAIT`] at most for her server's answer (RFC 6121 §4.3.2), then
+//! [`PROBE_WAIT`](state::PROBE_WAIT) at most for her server's answer (RFC 6121 §4.3.2), then
 //! NOTIFYs whatever it has.
 //!
 //! A fetch leaves nothing behind either way: no store row, no subscription,
@@ -27,14 +27,15 @@
 //! NOT route or deliver a presence notification to any entity other than the
 //! intended recipient" (RFC 8048 §8.2).
 
+mod state;
 mod table;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
@@ -48,9 +49,15 @@ use parley_xmpp::stanza::{Presence, PresenceType};
 
 use super::notifier::{Watcher, pidf_for, send_notify};
 use super::subscriber::subscribe_headers;
+use super::timers::TimerIndex;
 use crate::links::{Links, typed};
 use crate::metrics::{Direction, FetchOutcome};
+use state::{Gathered, ProbeGather};
 use table::{Begin, FetchTable};
+
+/// The in-process §7.2 tests drive the reaper past them.
+#[cfg(test)]
+pub(crate) use state::{PROBE_GATHER, PROBE_WAIT};
 
 /// How long a finished §7.1 fetch answers further probes of the same pair,
 /// instead of a new SUBSCRIBE. Prosody probes every contact at each login, so
@@ -60,63 +67,6 @@ use table::{Begin, FetchTable};
 /// minute while a presence change reaches a prober no later than that (she
 /// wanting live presence subscribes instead, RFC 8048 §5).
 pub(crate) const FETCH_REUSE: Duration = Duration::from_secs(30);
-
-/// §7.2: the longest a SIP fetch waits for the XMPP user's server to answer
-/// the probe. RFC 6121 §4.3.2 has it answer at once, but only a subscribed
-/// prober gets her presence; others get `unsubscribed` (which ends the wait)
-/// or, from Prosody 0.12, nothing at all — then the NOTIFY goes out without
-/// her state when this runs out.
-pub(crate) const PROBE_WAIT: Duration = Duration::from_secs(2);
-
-/// §7.2: after the first available presence, how long to wait for those of
-/// her other resources (RFC 6121 §4.3.2 rule 4: one stanza per resource).
-const PROBE_GATHER: Duration = Duration::from_millis(200);
-
-/// §7.2: answers buffered per probe; a flood beyond it is dropped.
-const PROBE_ANSWERS: usize = 16;
-
-/// Outcome of waiting for the answers to one §7.2 probe.
-#[derive(Debug)]
-pub(crate) struct Gathered {
-    /// Her available resources' presence, by full JID.
-    pub(crate) resources: BTreeMap<String, Presence>,
-    /// `Presence` (she answered), `Refused` (`unsubscribed`), `TimedOut`.
-    pub(crate) outcome: FetchOutcome,
-}
-
-/// RFC 6121 §4.3.2: collect a probe's answers until `unavailable` (rule 3:
-/// no available resource), `unsubscribed` (rule 1: the prober is not
-/// authorised), [`PROBE_GATHER`] after the last available presence (rule 4,
-/// one per resource), or `wait` in all.
-pub(crate) async fn gather(mut answers: mpsc::Receiver<Presence>, wait: Duration) -> Gathered {
-    let deadline = Instant::now() + wait;
-    let mut until = deadline;
-    let mut resources = BTreeMap::new();
-    let mut outcome = FetchOutcome::TimedOut;
-    while let Ok(Some(p)) = tokio::time::timeout_at(until, answers.recv()).await {
-        let from = p.from.clone().unwrap_or_default();
-        match p.presence_type {
-            None => {
-                resources.insert(from, p);
-                outcome = FetchOutcome::Presence;
-                until = deadline.min(Instant::now() + PROBE_GATHER);
-            }
-            Some(PresenceType::Unavailable) => {
-                resources.remove(&from);
-                outcome = FetchOutcome::Presence;
-                if resources.is_empty() {
-                    break;
-                }
-            }
-            Some(PresenceType::Unsubscribed) if resources.is_empty() => {
-                outcome = FetchOutcome::Refused;
-                break;
-            }
-            _ => {}
-        }
-    }
-    Gathered { resources, outcome }
-}
 
 type Pair = (String, String);
 
@@ -137,7 +87,9 @@ pub(crate) struct Fetches {
     /// §7.2 by (SIP watcher's JID, XMPP user): the fetch dialogs to NOTIFY.
     incoming: Mutex<FetchTable<Pair, Watcher, Option<String>>>,
     /// §7.2 probes awaiting the XMPP user's answer, same key.
-    probes: DashMap<Pair, mpsc::Sender<Presence>>,
+    probes: DashMap<Pair, Probe>,
+    /// When each of those probes' wait ends.
+    probe_timers: TimerIndex<Pair>,
     /// §7.1: RFC 6665 §4.1.2.4 Timer N bounds the wait for the NOTIFY.
     notify_wait: Duration,
     /// Ends the waits at shutdown.
@@ -152,6 +104,7 @@ impl Fetches {
             notifies: DashMap::new(),
             incoming: Mutex::new(FetchTable::new(Duration::ZERO)),
             probes: DashMap::new(),
+            probe_timers: TimerIndex::default(),
             notify_wait: timer_n,
             stop: CancellationToken::new(),
         }
@@ -161,6 +114,40 @@ impl Fetches {
     pub(crate) fn stop_all(&self) {
         self.stop.cancel();
     }
+
+    /// A §7.2 probe's wait begins.
+    fn insert_probe(&self, key: Pair, probe: Probe) {
+        self.probe_timers
+            .reschedule(&key, None, probe.gather.poll_timeout());
+        self.probes.insert(key, probe);
+    }
+
+    /// Feed the §7.2 probe `key` with `f`; its deadline follows. When that
+    /// ended it, the probe is gone and the caller gets what it gathered.
+    /// `f` runs under the entry's lock and must not touch the maps.
+    fn update_probe(
+        &self,
+        key: &Pair,
+        f: impl FnOnce(&mut ProbeGather) -> Option<Gathered>,
+    ) -> Option<(Jid, Gathered)> {
+        let gathered = {
+            let mut probe = self.probes.get_mut(key)?;
+            let before = probe.gather.poll_timeout();
+            let gathered = f(&mut probe.gather);
+            self.probe_timers
+                .reschedule(key, before, probe.gather.poll_timeout());
+            gathered?
+        };
+        let (_, probe) = self.probes.remove(key)?;
+        Some((probe.target, gathered))
+    }
+}
+
+/// A §7.2 probe in flight: whom it asked about, and what came back so far.
+struct Probe {
+    /// The XMPP user probed (bare JID).
+    target: Jid,
+    gather: ProbeGather,
 }
 
 /// The table even after a panic elsewhere poisoned the lock: it holds no
@@ -186,6 +173,32 @@ impl Fetcher {
     /// Shutdown: fetches still waiting answer with what they have now.
     pub(crate) fn stop(&self) {
         self.fetches.stop_all();
+        let keys: Vec<Pair> = self
+            .fetches
+            .probes
+            .iter()
+            .map(|e| e.key().clone())
+            .collect();
+        self.fetches.probe_timers.clear();
+        let now = Instant::now();
+        for key in keys {
+            if let Some((target, gathered)) =
+                self.fetches.update_probe(&key, ProbeGather::handle_stop)
+            {
+                self.probe_ended(key, &target, gathered, now);
+            }
+        }
+    }
+
+    /// The reaper's tick: every §7.2 probe whose wait is over.
+    pub(crate) fn reap(&self, now: Instant) {
+        for key in self.fetches.probe_timers.take_due(now) {
+            if let Some((target, gathered)) =
+                self.fetches.update_probe(&key, |g| g.handle_timeout(now))
+            {
+                self.probe_ended(key, &target, gathered, now);
+            }
+        }
     }
 
     /// RFC 8048 §7.1: a probe from `prober` (full or bare JID, as sent) for
@@ -398,34 +411,32 @@ impl Fetcher {
                     .presence_fetch(Direction::SipToXmpp, FetchOutcome::Coalesced);
             }
             Begin::Start => {
-                let (answers, rx) = mpsc::channel(PROBE_ANSWERS);
-                self.fetches.probes.insert(key.clone(), answers);
                 debug!(%watcher, %target, "SIP fetch → XMPP probe (RFC 8048 §7.2)");
+                let gather = ProbeGather::new(Instant::now());
+                self.fetches.insert_probe(
+                    key,
+                    Probe {
+                        target: target.clone(),
+                        gather,
+                    },
+                );
                 self.links
                     .send_presence_typed(&watcher, &target, PresenceType::Probe);
-                let fetcher = Arc::clone(self);
-                self.links.tasks.spawn(async move {
-                    let gathered = tokio::select! {
-                        g = gather(rx, PROBE_WAIT) => g,
-                        () = fetcher.fetches.stop.cancelled() => Gathered {
-                            resources: BTreeMap::new(),
-                            outcome: FetchOutcome::Failed,
-                        },
-                    };
-                    fetcher.fetches.probes.remove(&key);
-                    fetcher
-                        .links
-                        .metrics
-                        .presence_fetch(Direction::SipToXmpp, gathered.outcome);
-                    let presences: Vec<Presence> = gathered.resources.into_values().collect();
-                    let pidf = pidf_for(&fetcher.links, &target, &presences);
-                    let waiters =
-                        lock(&fetcher.fetches.incoming).finish(key, pidf.clone(), Instant::now());
-                    for w in waiters {
-                        fetcher.fetch_answer(w, pidf.clone());
-                    }
-                });
             }
+        }
+    }
+
+    /// The §7.2 probe `key` of `target` ended at `now` with `gathered`: the
+    /// fetch's one NOTIFY to every dialog that waited for it.
+    fn probe_ended(&self, key: Pair, target: &Jid, gathered: Gathered, now: Instant) {
+        self.links
+            .metrics
+            .presence_fetch(Direction::SipToXmpp, gathered.outcome);
+        let presences: Vec<Presence> = gathered.resources.into_values().collect();
+        let pidf = pidf_for(&self.links, target, &presences);
+        let waiters = lock(&self.fetches.incoming).finish(key, pidf.clone(), now);
+        for w in waiters {
+            self.fetch_answer(w, pidf.clone());
         }
     }
 
@@ -439,10 +450,16 @@ impl Fetcher {
             return;
         }
         let key = (to.bare().to_string(), from.bare().to_string());
-        if let Some(answers) = self.fetches.probes.get(&key) {
-            let mut p = p.clone();
-            p.from = Some(from.to_string());
-            let _ = answers.try_send(p);
+        if !self.fetches.probes.contains_key(&key) {
+            return;
+        }
+        let mut p = p.clone();
+        p.from = Some(from.to_string());
+        let now = Instant::now();
+        if let Some((target, gathered)) =
+            self.fetches.update_probe(&key, |g| g.handle_answer(p, now))
+        {
+            self.probe_ended(key, &target, gathered, now);
         }
     }
 
@@ -459,64 +476,5 @@ impl Fetcher {
             &SubscriptionState::terminated("timeout"),
             pidf,
         );
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn presence(from: &str, t: Option<PresenceType>) -> Presence {
-        Presence {
-            from: Some(from.to_owned()),
-            presence_type: t,
-            ..Presence::default()
-        }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn nothing_back_ends_the_wait_at_its_bound() {
-        let (_answers, rx) = mpsc::channel(4);
-        let started = Instant::now();
-        let g = gather(rx, PROBE_WAIT).await;
-        assert_eq!(g.outcome, FetchOutcome::TimedOut);
-        assert!(g.resources.is_empty());
-        assert_eq!(started.elapsed(), PROBE_WAIT);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn each_resource_is_gathered_then_the_wait_ends_early() {
-        let (answers, rx) = mpsc::channel(4);
-        answers
-            .try_send(presence("juliet@x/a", None))
-            .expect("room");
-        answers
-            .try_send(presence("juliet@x/b", None))
-            .expect("room");
-        let started = Instant::now();
-        let g = gather(rx, PROBE_WAIT).await;
-        assert_eq!(g.outcome, FetchOutcome::Presence);
-        assert_eq!(g.resources.len(), 2);
-        assert_eq!(started.elapsed(), PROBE_GATHER);
-        drop(answers);
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn unavailable_or_unsubscribed_end_the_wait_at_once() {
-        for (t, outcome) in [
-            (PresenceType::Unavailable, FetchOutcome::Presence),
-            (PresenceType::Unsubscribed, FetchOutcome::Refused),
-        ] {
-            let (answers, rx) = mpsc::channel(4);
-            answers
-                .try_send(presence("juliet@x", Some(t)))
-                .expect("room");
-            let started = Instant::now();
-            let g = gather(rx, PROBE_WAIT).await;
-            assert_eq!(g.outcome, outcome);
-            assert!(g.resources.is_empty());
-            assert_eq!(started.elapsed(), Duration::ZERO);
-            drop(answers);
-        }
     }
 }
