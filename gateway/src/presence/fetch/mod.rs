@@ -13,8 +13,15 @@
 //! one NOTIFY `terminated;reason=timeout` with the XMPP user's current state
 //! (RFC 6665 §4.2.1.2, §4.4.3). Parley sends `<presence type='probe'/>` "if it
 //! does not already have presence information about the contact", waits
-//! [`PROBE_WAIT`](state::PROBE_WAIT) at most for her server's answer (RFC 6121 §4.3.2), then
-//! NOTIFYs whatever it has.
+//! [`PROBE_WAIT`](state::PROBE_WAIT) at most for her server's answer (RFC
+//! 6121 §4.3.2), then NOTIFYs whatever it has.
+//!
+//! No fetch has a task of its own to wait in: a §7.1 fetch waits as a
+//! [`NotifyWait`] by Call-ID, a §7.2 probe as a [`ProbeGather`] by pair
+//! (`state.rs`), each found through a [`TimerIndex`] by the router's reaper
+//! tick ([`Fetcher::reap`]). Only the SUBSCRIBE in flight runs as a (tracked)
+//! task, which hands its answer back. Who waits for which fetch, and what a
+//! recent one found, is `table.rs`.
 //!
 //! A fetch leaves nothing behind either way: no store row, no subscription,
 //! no `subscribe`/`unsubscribed` stanza.
@@ -35,9 +42,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use dashmap::DashMap;
-use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tracing::{debug, info};
 
 use parley_mapping::address::Jid;
@@ -52,7 +57,7 @@ use super::subscriber::subscribe_headers;
 use super::timers::TimerIndex;
 use crate::links::{Links, typed};
 use crate::metrics::{Direction, FetchOutcome};
-use state::{Gathered, ProbeGather};
+use state::{FetchEnd, Gathered, NotifyWait, ProbeGather, SubscribeAnswer};
 use table::{Begin, FetchTable};
 
 /// The in-process §7.2 tests drive the reaper past them.
@@ -82,8 +87,10 @@ pub(crate) struct Fetches {
     /// §7.1 by (prober bare JID, contact): probers waiting, recent results
     /// (`None`: nothing usable, answered `unavailable`).
     outgoing: Mutex<FetchTable<Pair, Prober, Option<Presence>>>,
-    /// §7.1 fetch dialogs by Call-ID, waiting for their NOTIFY's body.
-    notifies: DashMap<String, oneshot::Sender<Vec<u8>>>,
+    /// §7.1 fetch dialogs by Call-ID, waiting for their 2xx and NOTIFY.
+    notifies: DashMap<String, SipFetch>,
+    /// When each of those fetches' Timer N fires.
+    notify_timers: TimerIndex,
     /// §7.2 by (SIP watcher's JID, XMPP user): the fetch dialogs to NOTIFY.
     incoming: Mutex<FetchTable<Pair, Watcher, Option<String>>>,
     /// §7.2 probes awaiting the XMPP user's answer, same key.
@@ -91,9 +98,7 @@ pub(crate) struct Fetches {
     /// When each of those probes' wait ends.
     probe_timers: TimerIndex<Pair>,
     /// §7.1: RFC 6665 §4.1.2.4 Timer N bounds the wait for the NOTIFY.
-    notify_wait: Duration,
-    /// Ends the waits at shutdown.
-    stop: CancellationToken,
+    timer_n: Duration,
 }
 
 impl Fetches {
@@ -102,17 +107,42 @@ impl Fetches {
         Self {
             outgoing: Mutex::new(FetchTable::new(FETCH_REUSE)),
             notifies: DashMap::new(),
+            notify_timers: TimerIndex::default(),
             incoming: Mutex::new(FetchTable::new(Duration::ZERO)),
             probes: DashMap::new(),
             probe_timers: TimerIndex::default(),
-            notify_wait: timer_n,
-            stop: CancellationToken::new(),
+            timer_n,
         }
     }
 
-    /// Shutdown: fetches still waiting answer with what they have now.
-    pub(crate) fn stop_all(&self) {
-        self.stop.cancel();
+    /// A §7.1 fetch's SUBSCRIBE is about to go out.
+    fn insert_fetch(&self, call_id: String, fetch: SipFetch) {
+        self.notify_timers
+            .reschedule(&call_id, None, fetch.wait.poll_timeout());
+        self.notifies.insert(call_id, fetch);
+    }
+
+    /// Feed the §7.1 fetch `call_id` with `f` (`None`: no such fetch); its
+    /// deadline follows. When that ended it, the fetch is gone and the
+    /// caller gets it with its end. `f` runs under the entry's lock and must
+    /// not touch the maps.
+    fn update_fetch(
+        &self,
+        call_id: &str,
+        f: impl FnOnce(&mut NotifyWait) -> Option<FetchEnd>,
+    ) -> Option<Option<(SipFetch, FetchEnd)>> {
+        let end = {
+            let mut fetch = self.notifies.get_mut(call_id)?;
+            let before = fetch.wait.poll_timeout();
+            let end = f(&mut fetch.wait);
+            self.notify_timers
+                .reschedule(call_id, before, fetch.wait.poll_timeout());
+            end
+        };
+        Some(end.and_then(|end| {
+            let (_, fetch) = self.notifies.remove(call_id)?;
+            Some((fetch, end))
+        }))
     }
 
     /// A §7.2 probe's wait begins.
@@ -141,6 +171,19 @@ impl Fetches {
         let (_, probe) = self.probes.remove(key)?;
         Some((probe.target, gathered))
     }
+}
+
+/// A §7.1 fetch in flight: whose, of whom, and where its wait stands.
+struct SipFetch {
+    /// Its key in the table of waiting probers.
+    key: Pair,
+    /// The XMPP user on whose behalf it fetches (bare JID).
+    prober: Jid,
+    /// The SIP contact as the XMPP user sees it.
+    contact: Jid,
+    /// For the logs.
+    correlation: u64,
+    wait: NotifyWait,
 }
 
 /// A §7.2 probe in flight: whom it asked about, and what came back so far.
@@ -172,7 +215,21 @@ impl Fetcher {
 
     /// Shutdown: fetches still waiting answer with what they have now.
     pub(crate) fn stop(&self) {
-        self.fetches.stop_all();
+        let now = Instant::now();
+        let call_ids: Vec<String> = self
+            .fetches
+            .notifies
+            .iter()
+            .map(|e| e.key().clone())
+            .collect();
+        self.fetches.notify_timers.clear();
+        for call_id in call_ids {
+            if let Some(Some((fetch, end))) =
+                self.fetches.update_fetch(&call_id, NotifyWait::handle_stop)
+            {
+                self.notify_wait_ended(fetch, end, now);
+            }
+        }
         let keys: Vec<Pair> = self
             .fetches
             .probes
@@ -180,7 +237,6 @@ impl Fetcher {
             .map(|e| e.key().clone())
             .collect();
         self.fetches.probe_timers.clear();
-        let now = Instant::now();
         for key in keys {
             if let Some((target, gathered)) =
                 self.fetches.update_probe(&key, ProbeGather::handle_stop)
@@ -190,8 +246,21 @@ impl Fetcher {
         }
     }
 
-    /// The reaper's tick: every §7.2 probe whose wait is over.
+    /// The reaper's tick: every §7.1 fetch whose Timer N fired, every §7.2
+    /// probe whose wait is over.
     pub(crate) fn reap(&self, now: Instant) {
+        for call_id in self.fetches.notify_timers.take_due(now) {
+            if let Some(Some((fetch, end))) = self
+                .fetches
+                .update_fetch(&call_id, |w| w.handle_timeout(now))
+            {
+                info!(
+                    correlation = fetch.correlation,
+                    "no NOTIFY for the fetch within Timer N"
+                );
+                self.notify_wait_ended(fetch, end, now);
+            }
+        }
         for key in self.fetches.probe_timers.take_due(now) {
             if let Some((target, gathered)) =
                 self.fetches.update_probe(&key, |g| g.handle_timeout(now))
@@ -239,26 +308,39 @@ impl Fetcher {
                     .metrics
                     .presence_fetch(Direction::XmppToSip, FetchOutcome::Coalesced);
             }
-            Begin::Start => {
-                let fetcher = Arc::clone(self);
-                self.links.tasks.spawn(async move {
-                    let (outcome, result) = fetcher.fetch_from_sip(&bare, &contact).await;
-                    fetcher
-                        .links
-                        .metrics
-                        .presence_fetch(Direction::XmppToSip, outcome);
-                    let waiters =
-                        lock(&fetcher.fetches.outgoing).finish(key, result.clone(), Instant::now());
-                    // One answer per address, however many probes it sent.
-                    let mut answered = HashSet::new();
-                    for prober in waiters {
-                        if answered.insert(prober.jid.to_string()) {
-                            fetcher.answer_probe(&contact, &prober, result.clone());
-                        }
-                    }
-                });
+            Begin::Start => self.fetch_from_sip(key, bare, contact),
+        }
+    }
+
+    /// The §7.1 fetch `key` of `contact` ended at `now`: the metric, and
+    /// the answer to every prober that waited for it.
+    fn fetch_ended(
+        &self,
+        key: Pair,
+        contact: &Jid,
+        (outcome, result): (FetchOutcome, Option<Presence>),
+        now: Instant,
+    ) {
+        self.links
+            .metrics
+            .presence_fetch(Direction::XmppToSip, outcome);
+        let waiters = lock(&self.fetches.outgoing).finish(key, result.clone(), now);
+        // One answer per address, however many probes it sent.
+        let mut answered = HashSet::new();
+        for prober in waiters {
+            if answered.insert(prober.jid.to_string()) {
+                self.answer_probe(contact, &prober, result.clone());
             }
         }
+    }
+
+    /// The wait of `fetch` ended with `end` at `now`: what its NOTIFY said.
+    fn notify_wait_ended(&self, fetch: SipFetch, end: FetchEnd, now: Instant) {
+        let answer = match end {
+            FetchEnd::Notified(body) => self.fetched(&body, &fetch.contact, &fetch.prober),
+            FetchEnd::Without(outcome) => (outcome, None),
+        };
+        self.fetch_ended(fetch.key, &fetch.contact, answer, now);
     }
 
     /// `<presence/>` from the fetch, else `unavailable` (RFC 6121 §4.3.2 rule
@@ -274,25 +356,21 @@ impl Fetcher {
     }
 
     /// RFC 8048 §7.1 (Example 23): SUBSCRIBE with Expires: 0 in a new dialog
-    /// (new Call-ID and From tag) from `prober`'s SIP address to `contact`,
-    /// then the presence its NOTIFY carries.
-    async fn fetch_from_sip(
-        &self,
-        prober: &Jid,
-        contact: &Jid,
-    ) -> (FetchOutcome, Option<Presence>) {
+    /// (new Call-ID and From tag) from `prober`'s SIP address to `contact`;
+    /// the fetch `key` then waits, as a [`NotifyWait`], for its answer (from
+    /// the task that sends it), its NOTIFY (`take_notify`) and Timer N (the
+    /// reaper).
+    fn fetch_from_sip(self: &Arc<Self>, key: Pair, prober: Jid, contact: Jid) {
         let (Ok(target), Ok(from)) = (
-            self.links.mapper.jid_to_sip_user(contact),
-            self.links.mapper.xmpp_user_to_sip(prober),
+            self.links.mapper.jid_to_sip_user(&contact),
+            self.links.mapper.xmpp_user_to_sip(&prober),
         ) else {
-            return (FetchOutcome::Failed, None);
+            self.fetch_ended(key, &contact, (FetchOutcome::Failed, None), Instant::now());
+            return;
         };
         // Random names (RFC 3261 §8.1.1.4, §19.3); the correlation is for logs.
         let correlation = self.links.registry.next_correlation();
         let call_id = dialog::new_call_id(&self.links.component_domain);
-        // The NOTIFY can overtake the 2xx (RFC 6665 §4.1.2.4): listen first.
-        let (notified, notify) = oneshot::channel();
-        self.fetches.notifies.insert(call_id.clone(), notified);
         let request = OutgoingRequest {
             method: "SUBSCRIBE".to_owned(),
             request_uri: target.to_string(),
@@ -302,37 +380,44 @@ impl Fetcher {
             headers: subscribe_headers(0),
             body: None,
         };
+        // The NOTIFY can overtake the 2xx (RFC 6665 §4.1.2.4): listen first.
+        self.fetches.insert_fetch(
+            call_id.clone(),
+            SipFetch {
+                key,
+                prober,
+                contact,
+                correlation,
+                wait: NotifyWait::new(self.fetches.timer_n),
+            },
+        );
         debug!(correlation, %call_id, "XMPP probe → SIP fetch SUBSCRIBE (Expires: 0)");
-        let answer = match self.links.sip.send_request(request).await {
-            Ok(r) if r.is_success() => {
-                tokio::select! {
-                    body = notify => match body {
-                        Ok(body) => self.fetched(&body, contact, prober),
-                        Err(_) => (FetchOutcome::Failed, None),
-                    },
-                    () = tokio::time::sleep(self.fetches.notify_wait) => {
-                        info!(correlation, "no NOTIFY for the fetch within Timer N");
-                        (FetchOutcome::TimedOut, None)
-                    }
-                    () = self.fetches.stop.cancelled() => (FetchOutcome::Failed, None),
+        let fetcher = Arc::clone(self);
+        self.links.tasks.spawn(async move {
+            let answer = match fetcher.links.sip.send_request(request).await {
+                Ok(r) if r.is_success() => SubscribeAnswer::Granted,
+                Ok(r) => {
+                    info!(correlation, status = r.status, "SIP fetch refused");
+                    SubscribeAnswer::Ended(FetchOutcome::Refused)
                 }
+                Err(TransactionError::Timeout) => {
+                    info!(correlation, "SIP fetch timed out");
+                    SubscribeAnswer::Ended(FetchOutcome::TimedOut)
+                }
+                Err(e) => {
+                    info!(correlation, error = %e, "SIP fetch could not be sent");
+                    fetcher.links.metrics.error(e.kind());
+                    SubscribeAnswer::Ended(FetchOutcome::Failed)
+                }
+            };
+            let now = Instant::now();
+            if let Some(Some((fetch, end))) = fetcher
+                .fetches
+                .update_fetch(&call_id, |w| w.handle_answer(answer, now))
+            {
+                fetcher.notify_wait_ended(fetch, end, now);
             }
-            Ok(r) => {
-                info!(correlation, status = r.status, "SIP fetch refused");
-                (FetchOutcome::Refused, None)
-            }
-            Err(TransactionError::Timeout) => {
-                info!(correlation, "SIP fetch timed out");
-                (FetchOutcome::TimedOut, None)
-            }
-            Err(e) => {
-                info!(correlation, error = %e, "SIP fetch could not be sent");
-                self.links.metrics.error(e.kind());
-                (FetchOutcome::Failed, None)
-            }
-        };
-        self.fetches.notifies.remove(&call_id);
-        answer
+        });
     }
 
     /// RFC 8048 §6.3: the fetch NOTIFY's PIDF as presence. RFC 6665 §4.1.2.3:
@@ -361,13 +446,20 @@ impl Fetcher {
     /// Only the first NOTIFY counts: a fetch's is final (RFC 6665 §4.4.3),
     /// so a later one finds no dialog and gets 481 (§4.1.3).
     pub(crate) fn take_notify(&self, call_id: &str, body: Vec<u8>) -> Option<Vec<u8>> {
-        match self.fetches.notifies.remove(call_id) {
-            Some((_, waiting)) => {
-                let _ = waiting.send(body);
-                None
-            }
-            None => Some(body),
+        let mut body = Some(body);
+        let ended = self
+            .fetches
+            .update_fetch(call_id, |w| match w.handle_notify(body.take()?) {
+                Ok(end) => end,
+                Err(given_back) => {
+                    body = Some(given_back);
+                    None
+                }
+            });
+        if let Some(Some((fetch, end))) = ended {
+            self.notify_wait_ended(fetch, end, Instant::now());
         }
+        body
     }
 
     /// RFC 8048 §7.2: a fetch from a SIP user; `w` holds the dialog the 200

@@ -1,5 +1,7 @@
-//! RFC 8048 §7, the waits of the two polls as sans-IO state machines. Time
-//! comes in as `now`; `poll_timeout` says when a machine next needs the
+//! RFC 8048 §7, the waits of the two polls as sans-IO state machines: a
+//! §7.1 fetch waiting for its SUBSCRIBE's answer and its NOTIFY
+//! ([`NotifyWait`]), a §7.2 probe gathering its answers ([`ProbeGather`]).
+//! Time comes in as `now`; `poll_timeout` says when a machine next needs the
 //! reaper and `handle_timeout` what it ended with then. Sending the probe,
 //! the SUBSCRIBE, the NOTIFY and the `<presence/>` is the caller's.
 
@@ -11,6 +13,144 @@ use tokio::time::Instant;
 use parley_xmpp::stanza::{Presence, PresenceType};
 
 use crate::metrics::FetchOutcome;
+
+/// How a §7.1 fetch's SUBSCRIBE was answered, as the task that sent it saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SubscribeAnswer {
+    /// A 2xx: the NOTIFY is coming (RFC 6665 §4.4.3).
+    Granted,
+    /// A final error, no answer, or not sent at all: the fetch ends so.
+    Ended(FetchOutcome),
+}
+
+/// What a §7.1 fetch ended with.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FetchEnd {
+    /// Its NOTIFY came with this body (empty: "without state", RFC 6665
+    /// §4.1.2.3).
+    Notified(Vec<u8>),
+    /// No NOTIFY to read: refused, timed out (the transaction, or Timer N),
+    /// failed, or shut down.
+    Without(FetchOutcome),
+}
+
+#[derive(Debug)]
+enum Phase {
+    /// The SUBSCRIBE is in flight. RFC 6665 §4.1.2.4: "the subscriber MUST
+    /// be prepared to receive NOTIFY requests before the SUBSCRIBE
+    /// transaction has completed": such a NOTIFY's body is held here.
+    AwaitingAnswer {
+        notify: Option<Vec<u8>>,
+        /// Shutdown began: a 2xx now ends the fetch `Failed`.
+        stopped: bool,
+    },
+    /// 2xx received, no NOTIFY yet: Timer N runs (RFC 6665 §4.1.2.4).
+    AwaitingNotify { timer_n_at: Instant },
+    /// Ended; every input is ignored.
+    Done,
+}
+
+/// §7.1: one fetch's wait for its NOTIFY, keyed by the caller by Call-ID.
+/// RFC 6665 §4.1.2.4 starts Timer N with the request; as for a lasting
+/// subscription, Parley starts it at the 2xx, since a refused or timed-out
+/// SUBSCRIBE ends the fetch by its own answer.
+#[derive(Debug)]
+pub(crate) struct NotifyWait {
+    phase: Phase,
+    timer_n: Duration,
+}
+
+impl NotifyWait {
+    /// The SUBSCRIBE is about to go out; `timer_n` bounds the wait for the
+    /// NOTIFY after its 2xx.
+    pub(crate) fn new(timer_n: Duration) -> Self {
+        Self {
+            phase: Phase::AwaitingAnswer {
+                notify: None,
+                stopped: false,
+            },
+            timer_n,
+        }
+    }
+
+    /// When Timer N fires, while it runs.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::AwaitingNotify { timer_n_at } => Some(timer_n_at),
+            _ => None,
+        }
+    }
+
+    /// The SUBSCRIBE's answer came at `now`.
+    pub(crate) fn handle_answer(
+        &mut self,
+        answer: SubscribeAnswer,
+        now: Instant,
+    ) -> Option<FetchEnd> {
+        let Phase::AwaitingAnswer { notify, stopped } = &mut self.phase else {
+            return None;
+        };
+        let end = match answer {
+            SubscribeAnswer::Granted if *stopped => FetchEnd::Without(FetchOutcome::Failed),
+            SubscribeAnswer::Granted => match notify.take() {
+                Some(body) => FetchEnd::Notified(body),
+                None => {
+                    self.phase = Phase::AwaitingNotify {
+                        timer_n_at: now + self.timer_n,
+                    };
+                    return None;
+                }
+            },
+            SubscribeAnswer::Ended(outcome) => FetchEnd::Without(outcome),
+        };
+        self.phase = Phase::Done;
+        Some(end)
+    }
+
+    /// A NOTIFY in the fetch's dialog. Only the first counts: a fetch's is
+    /// final (RFC 6665 §4.4.3), so a later one is given back (`Err`), for
+    /// the caller to answer as one in no dialog (481, §4.1.3).
+    pub(crate) fn handle_notify(&mut self, body: Vec<u8>) -> Result<Option<FetchEnd>, Vec<u8>> {
+        match &mut self.phase {
+            Phase::AwaitingAnswer { notify, .. } if notify.is_none() => {
+                *notify = Some(body);
+                Ok(None)
+            }
+            Phase::AwaitingNotify { .. } => {
+                self.phase = Phase::Done;
+                Ok(Some(FetchEnd::Notified(body)))
+            }
+            _ => Err(body),
+        }
+    }
+
+    /// The reaper's tick: Timer N fired without a NOTIFY.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<FetchEnd> {
+        match self.phase {
+            Phase::AwaitingNotify { timer_n_at } if timer_n_at <= now => {
+                self.phase = Phase::Done;
+                Some(FetchEnd::Without(FetchOutcome::TimedOut))
+            }
+            _ => None,
+        }
+    }
+
+    /// Shutdown: a fetch waiting for its NOTIFY ends `Failed` now; one whose
+    /// SUBSCRIBE is in flight ends by its answer, `Failed` if that is a 2xx.
+    pub(crate) fn handle_stop(&mut self) -> Option<FetchEnd> {
+        match &mut self.phase {
+            Phase::AwaitingAnswer { stopped, .. } => {
+                *stopped = true;
+                None
+            }
+            Phase::AwaitingNotify { .. } => {
+                self.phase = Phase::Done;
+                Some(FetchEnd::Without(FetchOutcome::Failed))
+            }
+            Phase::Done => None,
+        }
+    }
+}
 
 /// §7.2: the longest a SIP fetch waits for the XMPP user's server to answer
 /// the probe. RFC 6121 §4.3.2 has it answer at once, but only a subscribed
@@ -144,6 +284,99 @@ mod tests {
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
+    }
+
+    const TIMER_N: Duration = Duration::from_secs(32);
+
+    fn pidf() -> Vec<u8> {
+        b"<presence/>".to_vec()
+    }
+
+    #[test]
+    fn notify_after_the_2xx_ends_the_fetch_with_its_body() {
+        let t0 = Instant::now();
+        let mut w = NotifyWait::new(TIMER_N);
+        assert_eq!(w.poll_timeout(), None);
+        assert_eq!(w.handle_answer(SubscribeAnswer::Granted, t0), None);
+        assert_eq!(w.poll_timeout(), Some(t0 + TIMER_N));
+        assert_eq!(
+            w.handle_notify(pidf()),
+            Ok(Some(FetchEnd::Notified(pidf())))
+        );
+        assert_eq!(w.poll_timeout(), None);
+        assert_eq!(w.handle_notify(pidf()), Err(pidf()), "only the first");
+    }
+
+    /// RFC 6665 §4.1.2.4: a NOTIFY may overtake the 2xx.
+    #[test]
+    fn notify_before_the_2xx_is_held_until_it() {
+        let t0 = Instant::now();
+        let mut w = NotifyWait::new(TIMER_N);
+        assert_eq!(w.handle_notify(pidf()), Ok(None));
+        assert_eq!(w.poll_timeout(), None, "no Timer N before the 2xx");
+        assert_eq!(w.handle_notify(b"second".to_vec()), Err(b"second".to_vec()));
+        assert_eq!(
+            w.handle_answer(SubscribeAnswer::Granted, t0 + ms(500)),
+            Some(FetchEnd::Notified(pidf()))
+        );
+        assert_eq!(w.poll_timeout(), None);
+    }
+
+    #[test]
+    fn timer_n_fires_timer_n_after_the_2xx() {
+        let t0 = Instant::now();
+        let granted = t0 + ms(300);
+        let mut w = NotifyWait::new(TIMER_N);
+        w.handle_answer(SubscribeAnswer::Granted, granted);
+        assert_eq!(w.handle_timeout(granted + TIMER_N - ms(1)), None);
+        assert_eq!(
+            w.handle_timeout(granted + TIMER_N),
+            Some(FetchEnd::Without(FetchOutcome::TimedOut))
+        );
+        assert_eq!(w.poll_timeout(), None);
+        assert_eq!(w.handle_notify(pidf()), Err(pidf()), "too late");
+    }
+
+    #[test]
+    fn an_error_answer_ends_the_fetch_even_with_a_notify_held() {
+        let t0 = Instant::now();
+        for held in [false, true] {
+            let mut w = NotifyWait::new(TIMER_N);
+            if held {
+                assert_eq!(w.handle_notify(pidf()), Ok(None));
+            }
+            assert_eq!(
+                w.handle_answer(SubscribeAnswer::Ended(FetchOutcome::Refused), t0),
+                Some(FetchEnd::Without(FetchOutcome::Refused))
+            );
+            assert_eq!(w.poll_timeout(), None);
+        }
+    }
+
+    #[test]
+    fn shutdown_ends_a_wait_for_the_notify_failed() {
+        let t0 = Instant::now();
+        let mut w = NotifyWait::new(TIMER_N);
+        w.handle_answer(SubscribeAnswer::Granted, t0);
+        assert_eq!(
+            w.handle_stop(),
+            Some(FetchEnd::Without(FetchOutcome::Failed))
+        );
+        assert_eq!(w.poll_timeout(), None);
+        assert_eq!(w.handle_timeout(t0 + TIMER_N), None);
+        assert_eq!(w.handle_stop(), None);
+    }
+
+    #[test]
+    fn shutdown_during_the_subscribe_ends_it_failed_at_its_2xx() {
+        let t0 = Instant::now();
+        let mut w = NotifyWait::new(TIMER_N);
+        assert_eq!(w.handle_notify(pidf()), Ok(None));
+        assert_eq!(w.handle_stop(), None, "the request is still in flight");
+        assert_eq!(
+            w.handle_answer(SubscribeAnswer::Granted, t0),
+            Some(FetchEnd::Without(FetchOutcome::Failed))
+        );
     }
 
     #[test]

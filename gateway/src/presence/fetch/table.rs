@@ -13,7 +13,7 @@ use tokio::time::Instant;
 const PURGE_MIN: usize = 1024;
 
 /// Who waits for a fetch, keyed by pair; and what finished fetches found, for
-/// [`FETCH_REUSE`]. Pure bookkeeping: time comes in as `now`.
+/// [`FETCH_REUSE`](super::FETCH_REUSE). Pure bookkeeping: time comes in as `now`.
 pub(crate) struct FetchTable<K, W, R> {
     slots: HashMap<K, Slot<W, R>>,
     reuse: Duration,
@@ -83,7 +83,7 @@ impl<K: Eq + Hash, W, R: Clone> FetchTable<K, W, R> {
     }
 
     /// Forget results too old to reuse, once the table has grown: memory stays
-    /// bounded by the pairs fetched within [`FETCH_REUSE`].
+    /// bounded by the pairs fetched within [`FETCH_REUSE`](super::FETCH_REUSE).
     fn purge(&mut self, now: Instant) {
         if self.slots.len() < self.purge_at {
             return;
