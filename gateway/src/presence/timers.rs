@@ -5,9 +5,9 @@
 //! a §7.1 fetch's Call-ID; a §7.2 probe's (watcher, target) pair) and one
 //! [`TimerIndex`] beside it, holding `(deadline, key)` for every machine whose
 //! `poll_timeout()` is `Some`. Whoever changes a machine moves its entry
-//! (`Watches::update`, `Watchers::update`, `Fetches::update_probe`), so the
-//! index never holds a stale deadline; a tick takes what is due in
-//! O(due · log n), not O(all). Lock order: a map entry first, then the index,
+//! (`Watches::update`, `Watchers::update`, `Fetches::update_fetch`,
+//! `Fetches::update_probe`), so the index never holds a stale deadline; a
+//! tick takes what is due in O(due · log n), not O(all). Lock order: a map entry first, then the index,
 //! never the other way round ([`TimerIndex::take_due`] releases the index
 //! before the caller touches the map).
 
