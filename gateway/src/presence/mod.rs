@@ -1,7 +1,7 @@
 //! Presence both ways (RFC 8048): the subscriber side, where Parley
 //! subscribes to SIP users for XMPP users (`subscriber.rs`, §5.2); the
 //! notifier side, where SIP users subscribe to XMPP users (`notifier.rs`,
-//! §5.3, §6.2); and polling both ways (`fetch.rs`, §7). This file only sends
+//! §5.3, §6.2); and polling both ways (`fetch/`, §7). This file only sends
 //! each presence stanza, NOTIFY and SUBSCRIBE to the side it belongs to.
 
 pub(crate) mod fetch;
@@ -103,7 +103,7 @@ impl Presence {
     }
 
     /// RFC 6665 §4.2.1: a SUBSCRIBE; a fetch (Expires: 0, new dialog) goes
-    /// on to `fetch.rs` with what the subscriber's live subscription knows.
+    /// on to `fetch/` with what the subscriber's live subscription knows.
     pub(crate) fn sip_subscribe(&self, request: IncomingRequest) {
         if let Some(w) = self.notifier.subscribe(request) {
             let standing = self.notifier.standing(&w.watcher, &w.target);
@@ -118,11 +118,13 @@ impl Presence {
         self.notifier.restore(loaded.watchers, per_sec);
     }
 
-    /// The reaper's tick: every subscription whose time came, both ways
-    /// (refresh, Timer N, expiry, restore turn, forgetting an un-SUBSCRIBE).
+    /// The reaper's tick: every subscription and fetch whose time came, both
+    /// ways (refresh, Timer N, expiry, restore turn, forgetting an
+    /// un-SUBSCRIBE; a probe's wait).
     pub(crate) fn reap(&self, now: Instant) {
         self.subscriber.reap(now);
         self.notifier.reap(now);
+        self.fetcher.reap(now);
     }
 
     /// Shutdown: refreshes, expiries and fetches stop; without a persistent

@@ -4,7 +4,7 @@
 //! user answers `subscribed` and whenever her presence changes, `terminated`
 //! on `unsubscribed` (reason=rejected), on un-SUBSCRIBE and on expiry. A
 //! SUBSCRIBE with Expires: 0 in a new dialog is a fetch (RFC 8048 §7.2,
-//! `fetch.rs`): one NOTIFY, nothing kept.
+//! `fetch/`): one NOTIFY, nothing kept.
 //!
 //! Each subscription (dialog, expiry, whether approved, last PIDF) is kept in
 //! the store; after a restart [`Notifier::restore`] re-arms expiry and
@@ -219,7 +219,7 @@ impl Notifier {
 
     /// RFC 6665 §4.2.1: a SUBSCRIBE, new or within one of our dialogs. A
     /// fetch (Expires: 0 in a new dialog, RFC 8048 §7.2) is answered 200 and
-    /// handed back: its one NOTIFY is `fetch.rs`'s to send.
+    /// handed back: its one NOTIFY is `fetch/`'s to send.
     pub(crate) fn subscribe(self: &Arc<Self>, request: IncomingRequest) -> Option<Watcher> {
         let call_id = request.call_id().to_owned();
         let expires = request

@@ -2,7 +2,7 @@
 //! becomes a SIP SUBSCRIBE (RFC 3856, RFC 6665); its NOTIFYs become
 //! `<presence/>`; `unsubscribe` becomes SUBSCRIBE with Expires: 0. A probe is
 //! answered from the subscription's last NOTIFY, or by a fetch (RFC 8048
-//! §7.1, `fetch.rs`).
+//! §7.1, `fetch/`).
 //!
 //! Each subscription is kept in the store; after a restart [`Subscriber::restore`]
 //! refreshes the stored dialogs (or subscribes afresh where a dialog is gone),
@@ -537,7 +537,7 @@ impl Subscriber {
     }
 
     /// RFC 6665 §4.1.3, RFC 8048 §6.3: a NOTIFY in one of Parley's
-    /// subscriptions (a fetch's NOTIFY went to `fetch.rs` before this).
+    /// subscriptions (a fetch's NOTIFY went to `fetch/` before this).
     pub(crate) fn notify(
         &self,
         responder: Responder,

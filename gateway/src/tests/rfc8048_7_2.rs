@@ -7,10 +7,12 @@
 
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use parley_sip::wire::Message as SipWire;
 
 use super::world::{World, shape};
-use crate::presence::fetch::PROBE_WAIT;
+use crate::presence::fetch::{PROBE_GATHER, PROBE_WAIT};
 
 /// Example 24 with the test's domains (and the To header field every
 /// request carries, RFC 3261 §8.1.1), `expires` its Expires.
@@ -124,6 +126,7 @@ async fn her_presence_becomes_one_notify_terminated_timeout_with_pidf() {
     let mut world = World::start().await;
     let ok = probed(&mut world).await;
     world.stanza_in("<presence from='juliet@xmpp.example/balcony' to='romeo@sip.example.net'/>");
+    world.reap_after(PROBE_GATHER);
     let (notify, text) = next(&world, NOTIFY).await;
     assert_eq!(text, FETCH_NOTIFY);
     assert_eq!(
@@ -171,15 +174,16 @@ async fn unsubscribed_becomes_the_notify_with_a_pidf_with_no_tuple() {
 /// Juliet's server says nothing (as `fetch.rs` notes Prosody 0.12 does for
 /// a prober she has not approved): after `PROBE_WAIT` the NOTIFY goes out anyway,
 /// with the PIDF with no tuple, so the SIP fetch always ends (RFC 6665
-/// §4.4.3: the fetch's NOTIFY "will" be sent). The one test that waits
-/// `PROBE_WAIT` out.
+/// §4.4.3: the fetch's NOTIFY "will" be sent). The reaper's ticks just
+/// before and at `PROBE_WAIT` after the probe.
 #[tokio::test]
 async fn no_answer_within_probe_wait_becomes_the_notify_with_no_tuple() {
     let mut world = World::start().await;
+    let before = Instant::now();
     probed(&mut world).await;
-    world
-        .no_sip_out(PROBE_WAIT - Duration::from_millis(200))
-        .await;
+    world.reap_at(before + PROBE_WAIT - Duration::from_millis(1));
+    world.no_sip_out(Duration::from_millis(100)).await;
+    world.reap_after(PROBE_WAIT);
     let (notify, text) = next(&world, NOTIFY).await;
     assert_eq!(text, FETCH_NOTIFY);
     assert_eq!(String::from_utf8_lossy(&notify.body), PIDF_NO_TUPLE);
@@ -196,6 +200,7 @@ async fn a_fetch_keeps_no_store_row_and_no_subscription() {
     let mut world = World::persistent().await;
     let ok = probed(&mut world).await;
     world.stanza_in("<presence from='juliet@xmpp.example/balcony' to='romeo@sip.example.net'/>");
+    world.reap_after(PROBE_GATHER);
     let (notify, _) = next(&world, NOTIFY).await;
     world.sip_answer(&notify, "200 OK", "").await;
 
