@@ -171,7 +171,7 @@ async fn unsubscribed_becomes_the_notify_with_a_pidf_with_no_tuple() {
     world.no_stanza_out(Duration::from_millis(50)).await;
 }
 
-/// Juliet's server says nothing (as `fetch.rs` notes Prosody 0.12 does for
+/// Juliet's server says nothing (as `presence/fetch/` notes Prosody 0.12 does for
 /// a prober she has not approved): after `PROBE_WAIT` the NOTIFY goes out anyway,
 /// with the PIDF with no tuple, so the SIP fetch always ends (RFC 6665
 /// §4.4.3: the fetch's NOTIFY "will" be sent). The reaper's ticks just
