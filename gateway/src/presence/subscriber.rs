@@ -35,12 +35,25 @@ use super::timers::TimerIndex;
 use crate::admission::Admission;
 use crate::links::{Links, typed};
 use crate::store::{WatchRow, unix_after, until_unix};
-use state::{Approval, Due, Refreshed, WatchState};
+use state::{Approval, Due, RefreshAnswer, Refreshed, WatchState};
 
 const KIND: &str = "sip_subscriptions_out";
 
 /// How long Parley asks a SIP subscription to last (RFC 3856 §6.4 suggests an hour).
 const REQUESTED_EXPIRES: u32 = 3600;
+
+/// Why a new SUBSCRIBE starts a subscription: it decides what the XMPP user
+/// hears if it is refused, and what is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// She asked now (`subscribe`): a refusal is `unsubscribed`.
+    Asked,
+    /// After a restart, the stored dialog was gone or its refresh refused.
+    Restored,
+    /// Its refreshes' dialog is over but not her authorization (RFC 6665
+    /// §4.1.2.2, RFC 8048 §5.2.2): subscribed afresh.
+    Replaced,
+}
 
 /// One outgoing SIP presence subscription on behalf of an XMPP user.
 pub(crate) struct Watch {
@@ -188,6 +201,10 @@ impl Subscriber {
                 Some(Due::Forget) => {
                     self.watches.remove(&call_id);
                 }
+                Some(Due::Lapsed) => {
+                    info!(%call_id, "SIP subscription expired unrefreshed: subscribing afresh");
+                    self.resubscribe(&call_id);
+                }
                 None => {}
             }
         }
@@ -239,20 +256,14 @@ impl Subscriber {
             self.links.send_presence(&contact, &watcher, refusal);
             return;
         }
-        self.start_watch(watcher, contact, true, Approval::Owed);
+        self.start_watch(watcher, contact, Start::Asked, Approval::Owed);
     }
 
-    /// Send a new SUBSCRIBE for (watcher, contact). `announce`: the XMPP user
-    /// asked now (not a re-subscription after a restart, where a refusal is
-    /// told as `unavailable` too). `approval`: whether she has had her
-    /// `subscribed` yet; if owed, it goes with the first active NOTIFY.
-    fn start_watch(
-        self: &Arc<Self>,
-        watcher: Jid,
-        contact: Jid,
-        announce: bool,
-        approval: Approval,
-    ) {
+    /// Send a new SUBSCRIBE for (watcher, contact). `start`: why; unless she
+    /// asked now, a refusal is told as `unavailable` too. `approval`: whether
+    /// she has had her `subscribed` yet; if owed, it goes with the first
+    /// active NOTIFY.
+    fn start_watch(self: &Arc<Self>, watcher: Jid, contact: Jid, start: Start, approval: Approval) {
         let (Ok(target), Ok(from)) = (
             self.links.mapper.jid_to_sip_user(&contact),
             self.links.mapper.xmpp_user_to_sip(&watcher),
@@ -290,7 +301,7 @@ impl Subscriber {
             headers: subscribe_headers(REQUESTED_EXPIRES),
             body: None,
         };
-        debug!(correlation, %call_id, announce, "XMPP subscribe → SIP SUBSCRIBE");
+        debug!(correlation, %call_id, ?start, "XMPP subscribe → SIP SUBSCRIBE");
         let subscriber = Arc::clone(self);
         let timer_n = self.links.sip.timers().timer_n();
         self.links.tasks.spawn(async move {
@@ -311,15 +322,17 @@ impl Subscriber {
                         subscriber.links.store.put_watch(w.row(&call_id));
                         w.state.handle_granted(expires, timer_n, now);
                     });
-                    if !announce {
+                    if start == Start::Restored {
                         subscriber.links.metrics.subscription_restored(KIND, "resubscribed");
                     }
                 }
                 other => {
                     info!(correlation, status = ?other.as_ref().map(|r| r.status), "SIP SUBSCRIBE refused");
                     subscriber.forget_watch(&call_id);
-                    if !announce {
+                    if start == Start::Restored {
                         subscriber.links.metrics.subscription_restored(KIND, "failed");
+                    }
+                    if start != Start::Asked {
                         subscriber.links.send_presence(&contact, &watcher, typed(PresenceType::Unavailable));
                     }
                     // RFC 8048 §5.2: a refusal is `unsubscribed`.
@@ -403,67 +416,103 @@ impl Subscriber {
             None
         };
         let subscriber = Arc::clone(self);
-        let resumed =
-            async move {
-                let renewed = match request {
-                    Some(request) => subscriber.send_refresh(&call_id, request).await.is_some(),
-                    None => false,
-                };
-                if renewed {
+        let resumed = async move {
+            let renewed = match request {
+                Some(request) => matches!(
+                    subscriber.send_refresh(&call_id, request).await,
+                    RefreshAnswer::Granted(_)
+                ),
+                None => false,
+            };
+            if renewed {
+                subscriber
+                    .links
+                    .metrics
+                    .subscription_restored(KIND, "resumed");
+                // What the store now holds, as the refresh schedule.
+                let remaining =
                     subscriber
-                        .links
-                        .metrics
-                        .subscription_restored(KIND, "resumed");
-                    // What the store now holds, as the refresh schedule.
-                    let remaining = subscriber.watches.by_call_id.get(&call_id).map_or(
-                        REQUESTED_EXPIRES,
-                        |w| {
+                        .watches
+                        .by_call_id
+                        .get(&call_id)
+                        .map_or(REQUESTED_EXPIRES, |w| {
                             u32::try_from(until_unix(w.expires_at).as_secs())
                                 .unwrap_or(REQUESTED_EXPIRES)
-                        },
-                    );
-                    subscriber.refreshed(&call_id, Some(remaining));
-                    return;
-                }
-                // Gone on the SIP side (expired meanwhile, 481, no dialog yet): start afresh.
-                if let Some(w) = subscriber.forget_watch(&call_id) {
-                    debug!(%call_id, "stored SIP subscription replaced by a new SUBSCRIBE");
-                    subscriber.start_watch(w.watcher, w.contact, false, w.state.approval());
-                }
-            };
+                        });
+                subscriber.refreshed(&call_id, RefreshAnswer::Granted(remaining));
+                return;
+            }
+            // Gone on the SIP side (expired meanwhile, 481, no dialog yet): start afresh.
+            if let Some(w) = subscriber.forget_watch(&call_id) {
+                debug!(%call_id, "stored SIP subscription replaced by a new SUBSCRIBE");
+                subscriber.start_watch(w.watcher, w.contact, Start::Restored, w.state.approval());
+            }
+        };
         self.links.tasks.spawn(resumed);
     }
 
-    /// RFC 6665 §4.1.2.1: refresh before the subscription expires; a refresh
-    /// that fails ends it, and the watcher hears `unavailable`.
+    /// RFC 6665 §4.1.2.1: refresh before the subscription expires, in its
+    /// dialog. Without a dialog (its 2xx made none) there is nothing to
+    /// refresh in: it is replaced by a new subscription.
     fn refresh(self: &Arc<Self>, call_id: String) {
         let Some(request) = self.in_dialog_subscribe(&call_id, REQUESTED_EXPIRES) else {
-            self.refreshed(&call_id, None);
+            self.resubscribe(&call_id);
             return;
         };
         let subscriber = Arc::clone(self);
         self.links.tasks.spawn(async move {
-            let granted = subscriber.send_refresh(&call_id, request).await;
-            subscriber.refreshed(&call_id, granted);
+            let answer = subscriber.send_refresh(&call_id, request).await;
+            subscriber.refreshed(&call_id, answer);
         });
     }
 
-    /// A refresh was answered: `Some(expires)` granted, `None` failed.
-    fn refreshed(&self, call_id: &str, granted: Option<u32>) {
+    /// A refresh was answered; the state machine reads a failure as RFC 8048
+    /// §5.2.2 and RFC 6665 §4.1.2.2 say (`state::RefreshFailure`).
+    fn refreshed(self: &Arc<Self>, call_id: &str, answer: RefreshAnswer) {
         let now = Instant::now();
         let outcome = self
             .watches
-            .update(call_id, |w| w.state.handle_refreshed(granted, now));
-        if outcome == Some(Refreshed::Failed)
-            && let Some(w) = self.forget_watch(call_id)
-        {
-            self.links
-                .send_presence(&w.contact, &w.watcher, typed(PresenceType::Unavailable));
+            .update(call_id, |w| w.state.handle_refreshed(answer, now));
+        match outcome {
+            Some(Refreshed::Cancelled) => self.cancelled(call_id),
+            Some(Refreshed::Resubscribe) => {
+                info!(%call_id, "SIP subscription terminated by its refresh: subscribing afresh");
+                self.resubscribe(call_id);
+            }
+            Some(Refreshed::Retrying) => {
+                debug!(%call_id, "SIP subscription still valid until its expiry: refresh retried");
+            }
+            Some(Refreshed::Renewed | Refreshed::Moot) | None => {}
         }
     }
 
-    /// One in-dialog refresh; the granted expiry on a 2xx, `None` otherwise.
-    async fn send_refresh(&self, call_id: &str, request: OutgoingRequest) -> Option<u32> {
+    /// RFC 8048 §5.2.2: a refresh answered 403, 489 or 603 means "the XMPP
+    /// presence authorization [is] permanently cancelled (and so inform the
+    /// XMPP user)": forgotten here and in the store, and she hears
+    /// `unavailable`, then `unsubscribed` (§5.2: a refusal is
+    /// `unsubscribed`), as when a NOTIFY says `terminated`.
+    fn cancelled(&self, call_id: &str) {
+        if let Some(w) = self.forget_watch(call_id) {
+            info!(%call_id, "SIP refused the refresh: presence authorization cancelled");
+            self.links
+                .send_presence(&w.contact, &w.watcher, typed(PresenceType::Unavailable));
+            self.links
+                .send_presence(&w.contact, &w.watcher, typed(PresenceType::Unsubscribed));
+        }
+    }
+
+    /// RFC 6665 §4.1.2.2: the subscription is terminated but her
+    /// authorization stands: "an unrelated initial SUBSCRIBE request with a
+    /// freshly generated Call-ID and a new, unique "From" tag", the approval
+    /// she had kept. She hears nothing unless it is refused.
+    fn resubscribe(self: &Arc<Self>, call_id: &str) {
+        if let Some(w) = self.forget_watch(call_id) {
+            self.start_watch(w.watcher, w.contact, Start::Replaced, w.state.approval());
+        }
+    }
+
+    /// One in-dialog refresh, and its answer.
+    async fn send_refresh(&self, call_id: &str, request: OutgoingRequest) -> RefreshAnswer {
         match self.links.sip.send_request(request).await {
             Ok(r) if r.is_success() => {
                 self.links.metrics.subscription_refresh("ok");
@@ -476,12 +525,12 @@ impl Subscriber {
                     w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
                     self.links.store.put_watch(w.row(call_id));
                 });
-                Some(expires)
+                RefreshAnswer::Granted(expires)
             }
             other => {
                 self.links.metrics.subscription_refresh("failed");
                 info!(%call_id, status = ?other.as_ref().map(|r| r.status), "SIP subscription refresh failed");
-                None
+                RefreshAnswer::Failed(other.ok().and_then(|r| StatusCode::new(r.status)))
             }
         }
     }

@@ -181,23 +181,30 @@ async fn refresh_goes_in_the_dialog_at_80_percent_of_the_grant() {
 
 /// RFC 6665 §4.1.2.2: "If a SUBSCRIBE request to refresh a subscription
 /// receives a 404, 405, 410, 416, 480-485, 489, 501, or 604 response, the
-/// subscriber MUST consider the subscription terminated." Romeo's side has
-/// lost the dialog (481): Juliet hears `unavailable` — not `unsubscribed`,
-/// since RFC 8048 §5.2.2 has a 481 "a transient error" that leaves her
-/// authorization standing — and the subscription is gone, so a NOTIFY in
-/// its dialog now gets 481 (RFC 6665 §4.1.3).
+/// subscriber MUST consider the subscription terminated. ... If the
+/// subscriber wishes to re-subscribe to the state, he does so by composing
+/// an unrelated initial SUBSCRIBE request with a freshly generated Call-ID
+/// and a new, unique "From" tag." Romeo's side has lost the dialog (481),
+/// which RFC 8048 §5.2.2 has "a transient error" that leaves Juliet's
+/// authorization standing: Parley subscribes afresh (new Call-ID, new From
+/// tag, no To tag, CSeq 1, to Romeo's address of record, not his GRUU) and
+/// tells Juliet nothing. The old subscription is gone, so a NOTIFY in its
+/// dialog now gets 481 (RFC 6665 §4.1.3).
 #[tokio::test]
-async fn a_refused_refresh_is_unavailable_to_the_watcher() {
+async fn a_refresh_refused_481_subscribes_afresh() {
     let mut world = World::start().await;
     let (subscribe, before, after) = f15_active(&mut world).await;
     let refresh = refresh_due(&world, before, after).await;
     world
         .sip_answer(&refresh, "481 Call/Transaction Does Not Exist", "")
         .await;
+    let fresh = world.sip_out().await;
     assert_eq!(
-        world.stanza_out().await,
-        "<presence from='romeo@sip.example.net' to='juliet@xmpp.example' type='unavailable'></presence>"
+        shape(&fresh, SUBSCRIBE, true),
+        shape(&subscribe, SUBSCRIBE, true)
     );
+    assert_ne!(fresh.header("Call-ID"), subscribe.header("Call-ID"));
+    assert_ne!(fresh.header("From"), subscribe.header("From"));
     world.no_stanza_out(Duration::from_millis(50)).await;
     world
         .sip_in(&notify(
@@ -212,6 +219,7 @@ async fn a_refused_refresh_is_unavailable_to_the_watcher() {
         shape(&world.sip_out().await, &["CSeq"], false),
         "SIP/2.0 481 Call/Transaction Does Not Exist\nCSeq: 2 NOTIFY\n"
     );
+    world.no_stanza_out(Duration::from_millis(50)).await;
 }
 
 /// RFC 6665 §4.1.2.4: "If this Timer N expires prior to the receipt of a

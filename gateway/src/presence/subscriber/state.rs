@@ -4,16 +4,32 @@
 //! Time comes in as `now`; [`WatchState::poll_timeout`] says when it next
 //! needs the reaper and [`WatchState::handle_timeout`] says what to do then.
 //! The SIP requests themselves are the caller's to send.
+//!
+//! A refresh that fails is read by [`RefreshFailure::of`] (RFC 8048 §5.2.2,
+//! then RFC 6665 §4.1.2.2): the authorization is over, or only the dialog
+//! is (subscribe afresh), or the subscription stands until its expiry and
+//! is tried again before it.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use parley_sip::StatusCode;
 use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 
 /// How long an un-SUBSCRIBEd dialog lingers for its final NOTIFY (RFC 6665
 /// §4.4.1) after the Expires: 0 request was answered: 32 s, Timer F.
 pub(crate) const UNSUBSCRIBE_LINGER: Duration = Duration::from_secs(32);
+
+/// After a refresh failed with the subscription still valid (RFC 6665
+/// §4.1.2.2), the next attempt goes out halfway to the expiry, so each
+/// attempt leaves its answer as much time again and a 720 s margin (80 % of
+/// the hour Parley asks) is tried at most eight times, not in a storm. An
+/// attempt that would leave less than this before the expiry is not made:
+/// with the default T1 of 500 ms a request has been sent only four times by
+/// then (RFC 3261 §17.1.2.2), and its answer would most likely come after
+/// the subscription lapsed. It lapses instead, and is replaced.
+pub(crate) const RETRY_LEAD: Duration = Duration::from_secs(4);
 
 /// Where the subscription stands on the SIP side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +73,9 @@ pub(crate) enum Refresh {
     At(Instant),
     /// One is in flight; its answer sets the next.
     InFlight,
+    /// Refreshes failed and the expiry is too near for another attempt
+    /// ([`RETRY_LEAD`]): the subscription lapses at its expiry.
+    Lapsing,
 }
 
 /// Whether the XMPP watcher has had her `subscribed`: RFC 8048 §5.2.1 sends
@@ -82,6 +101,61 @@ pub(crate) enum Due {
     Resume,
     /// The un-SUBSCRIBEd dialog's linger ran out: forget it.
     Forget,
+    /// It expired with no refresh granted (RFC 6665 §4.1.2.2): subscribe
+    /// afresh, with a new Call-ID and From tag.
+    Lapsed,
+}
+
+/// The answer to a refreshing SUBSCRIBE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefreshAnswer {
+    /// A 2xx granting this many seconds.
+    Granted(u32),
+    /// A final non-2xx response, or `None` when none came (the transaction
+    /// timed out, or the request could not be sent).
+    Failed(Option<StatusCode>),
+}
+
+/// What a failed refresh means for the subscription and for the XMPP
+/// user's authorization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RefreshFailure {
+    /// The XMPP presence authorization is permanently cancelled.
+    Cancelled,
+    /// The subscription is terminated, the authorization stands: subscribe
+    /// afresh.
+    Terminated,
+    /// The subscription stays valid until its expiry.
+    Transient,
+}
+
+impl RefreshFailure {
+    /// RFC 8048 §5.2.2 first, then RFC 6665 §4.1.2.2, in their order.
+    pub(crate) fn of(status: Option<StatusCode>) -> Self {
+        let Some(status) = status else {
+            // No response at all: "any error code other than those listed".
+            return Self::Transient;
+        };
+        match status.code() {
+            // RFC 8048 §5.2.2: "MUST consider the XMPP presence authorization
+            // to be permanently cancelled (and so inform the XMPP user) if it
+            // receives a SIP response of 403, 489, or 603." 489 is in RFC
+            // 6665's list below as well; the gateway's own rule is the stronger.
+            403 | 489 | 603 => Self::Cancelled,
+            // RFC 8048 §5.2.2: "it is appropriate to consider a SIP response of
+            // 423 or 481 to be a transient error and to honor the long-lived
+            // XMPP presence authorization": the dialog is not refreshed, the
+            // authorization is, by a new subscription.
+            423 | 481 => Self::Terminated,
+            // RFC 6665 §4.1.2.2: "404, 405, 410, 416, 480-485, 489, 501, or
+            // 604 response, the subscriber MUST consider the subscription
+            // terminated."
+            404 | 405 | 410 | 416 | 480..=485 | 501 | 604 => Self::Terminated,
+            // RFC 6665 §4.1.2.2: "any error code other than those listed
+            // above, the original subscription is still considered valid".
+            _ => Self::Transient,
+        }
+    }
 }
 
 /// How the answer to a refreshing SUBSCRIBE leaves the subscription.
@@ -89,8 +163,14 @@ pub(crate) enum Due {
 pub(crate) enum Refreshed {
     /// Granted; the next refresh is set.
     Renewed,
-    /// Refused or unanswered: the subscription is over.
-    Failed,
+    /// [`RefreshFailure::Cancelled`]: forget it and tell the XMPP user.
+    Cancelled,
+    /// [`RefreshFailure::Terminated`], or a transient failure after the
+    /// expiry: subscribe afresh (RFC 6665 §4.1.2.2).
+    Resubscribe,
+    /// [`RefreshFailure::Transient`] before the expiry: still valid; the
+    /// next attempt, or the lapse, is set.
+    Retrying,
     /// It was unsubscribed meanwhile: the answer changes nothing.
     Moot,
 }
@@ -100,6 +180,10 @@ pub(crate) enum Refreshed {
 pub(crate) struct WatchState {
     phase: Phase,
     approval: Approval,
+    /// When the SIP subscription ends unless refreshed: "the most recently
+    /// known Expires value as negotiated by the most recent successful
+    /// SUBSCRIBE transaction" (RFC 6665 §4.1.2.2). `None` until a 2xx.
+    expires_at: Option<Instant>,
 }
 
 impl WatchState {
@@ -108,6 +192,7 @@ impl WatchState {
         Self {
             phase: Phase::Subscribing { notified: false },
             approval,
+            expires_at: None,
         }
     }
 
@@ -116,6 +201,7 @@ impl WatchState {
         Self {
             phase: Phase::Resuming { resume_at },
             approval,
+            expires_at: None,
         }
     }
 
@@ -136,6 +222,9 @@ impl WatchState {
     /// up by its own answer.
     pub(crate) fn handle_granted(&mut self, expires: u32, timer_n: Duration, now: Instant) {
         let refresh = Refresh::At(now + refresh_wait(expires));
+        if let Phase::Subscribing { .. } = self.phase {
+            self.expires_at = Some(now + expiry(expires));
+        }
         self.phase = match self.phase {
             Phase::Subscribing { notified: false } => Phase::AwaitingFirstNotify {
                 timer_n_at: now + timer_n,
@@ -146,20 +235,42 @@ impl WatchState {
         };
     }
 
-    /// The answer to a refreshing SUBSCRIBE: `Some(expires)` on a 2xx.
-    pub(crate) fn handle_refreshed(&mut self, granted: Option<u32>, now: Instant) -> Refreshed {
-        let next = |refresh: &mut Refresh| match granted {
-            Some(expires) => {
-                *refresh = Refresh::At(now + refresh_wait(expires));
-                Refreshed::Renewed
-            }
-            None => Refreshed::Failed,
+    /// The answer to a refreshing SUBSCRIBE. Granted, it sets the next
+    /// refresh and the expiry; failed, [`RefreshFailure::of`] decides. A
+    /// transient failure before the expiry sets the next attempt halfway to
+    /// it, or lets it lapse there when that is less than [`RETRY_LEAD`]
+    /// ahead (RFC 6665 §4.1.2.2: "still considered valid for the duration of
+    /// the most recently known Expires value").
+    pub(crate) fn handle_refreshed(&mut self, answer: RefreshAnswer, now: Instant) -> Refreshed {
+        let (Phase::AwaitingFirstNotify { refresh, .. } | Phase::Active { refresh }) =
+            &mut self.phase
+        else {
+            return Refreshed::Moot;
         };
-        match &mut self.phase {
-            Phase::AwaitingFirstNotify { refresh, .. } | Phase::Active { refresh } => next(refresh),
-            Phase::Subscribing { .. } | Phase::Resuming { .. } | Phase::Unsubscribing { .. } => {
-                Refreshed::Moot
+        let status = match answer {
+            RefreshAnswer::Granted(expires) => {
+                *refresh = Refresh::At(now + refresh_wait(expires));
+                self.expires_at = Some(now + expiry(expires));
+                return Refreshed::Renewed;
             }
+            RefreshAnswer::Failed(status) => status,
+        };
+        match RefreshFailure::of(status) {
+            RefreshFailure::Cancelled => Refreshed::Cancelled,
+            RefreshFailure::Terminated => Refreshed::Resubscribe,
+            RefreshFailure::Transient => match self.expires_at {
+                Some(expires_at) if expires_at > now => {
+                    let half = (expires_at - now) / 2;
+                    *refresh = if half >= RETRY_LEAD {
+                        Refresh::At(now + half)
+                    } else {
+                        Refresh::Lapsing
+                    };
+                    Refreshed::Retrying
+                }
+                // Expired already (or never known): nothing left to keep.
+                _ => Refreshed::Resubscribe,
+            },
         }
     }
 
@@ -195,10 +306,7 @@ impl WatchState {
 
     /// When the reaper must next look at it.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        let at = |refresh: Refresh| match refresh {
-            Refresh::At(at) => Some(at),
-            Refresh::InFlight => None,
-        };
+        let at = |refresh: Refresh| refresh_due(refresh, self.expires_at);
         match self.phase {
             Phase::Subscribing { .. } => None,
             Phase::AwaitingFirstNotify {
@@ -214,23 +322,20 @@ impl WatchState {
     /// What is due at `now`, if anything; a refresh or resumption is taken
     /// as in flight from here on.
     pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<Due> {
+        let expires_at = self.expires_at;
         match &mut self.phase {
             Phase::AwaitingFirstNotify {
                 timer_n_at,
                 refresh,
-            } => match *refresh {
-                Refresh::At(at) if at <= now && at < *timer_n_at => {
-                    *refresh = Refresh::InFlight;
-                    Some(Due::Refresh)
+            } => match refresh_due(*refresh, expires_at) {
+                Some(at) if at <= now && at < *timer_n_at => {
+                    Some(take_refresh(refresh, expires_at, now))
                 }
                 _ if *timer_n_at <= now => Some(Due::TimerN),
                 _ => None,
             },
-            Phase::Active { refresh } => match *refresh {
-                Refresh::At(at) if at <= now => {
-                    *refresh = Refresh::InFlight;
-                    Some(Due::Refresh)
-                }
+            Phase::Active { refresh } => match refresh_due(*refresh, expires_at) {
+                Some(at) if at <= now => Some(take_refresh(refresh, expires_at, now)),
                 _ => None,
             },
             Phase::Resuming { resume_at } if *resume_at <= now => {
@@ -248,6 +353,32 @@ impl WatchState {
     }
 }
 
+/// When `refresh` wants the reaper: its attempt, or the expiry it lapses at.
+fn refresh_due(refresh: Refresh, expires_at: Option<Instant>) -> Option<Instant> {
+    match refresh {
+        Refresh::At(at) => Some(at),
+        Refresh::InFlight => None,
+        Refresh::Lapsing => expires_at,
+    }
+}
+
+/// The refresh came due: it is in flight from here on, unless the
+/// subscription expired meanwhile, when there is nothing left to refresh
+/// (RFC 6665 §4.1.2.2: "At any time before a subscription expires").
+fn take_refresh(refresh: &mut Refresh, expires_at: Option<Instant>, now: Instant) -> Due {
+    *refresh = Refresh::InFlight;
+    if expires_at.is_some_and(|at| at <= now) {
+        Due::Lapsed
+    } else {
+        Due::Refresh
+    }
+}
+
+/// A grant of `expires` seconds as a duration.
+fn expiry(expires: u32) -> Duration {
+    Duration::from_secs(u64::from(expires))
+}
+
 /// Refresh at 80 % of the granted time (at least a second ahead).
 pub(crate) fn refresh_wait(expires: u32) -> Duration {
     Duration::from_secs(u64::from(expires.saturating_sub(1).max(1)) * 4 / 5)
@@ -258,6 +389,7 @@ mod tests {
     use super::*;
 
     const TIMER_N: Duration = Duration::from_secs(32);
+    const MS: Duration = Duration::from_millis(1);
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
@@ -285,7 +417,10 @@ mod tests {
         assert_eq!(s.handle_timeout(t0 + secs(480)), Some(Due::Refresh));
         assert_eq!(s.poll_timeout(), None, "the refresh is in flight");
         let t1 = t0 + secs(481);
-        assert_eq!(s.handle_refreshed(Some(101), t1), Refreshed::Renewed);
+        assert_eq!(
+            s.handle_refreshed(RefreshAnswer::Granted(101), t1),
+            Refreshed::Renewed
+        );
         assert_eq!(s.poll_timeout(), Some(t1 + secs(80)));
     }
 
@@ -338,7 +473,7 @@ mod tests {
         assert_eq!(s.handle_timeout(t0 + secs(8)), Some(Due::Refresh));
         assert_eq!(s.poll_timeout(), Some(t0 + TIMER_N));
         assert_eq!(
-            s.handle_refreshed(Some(3600), t0 + secs(9)),
+            s.handle_refreshed(RefreshAnswer::Granted(3600), t0 + secs(9)),
             Refreshed::Renewed
         );
         assert_eq!(s.handle_timeout(t0 + TIMER_N), Some(Due::TimerN));
@@ -355,18 +490,147 @@ mod tests {
         assert_eq!(s.approval(), Approval::Given);
     }
 
-    /// A refresh that fails ends the subscription (the watcher hears
-    /// `unavailable`); one answered after an un-SUBSCRIBE changes nothing.
-    #[test]
-    fn a_refresh_that_fails_ends_it() {
-        let t0 = Instant::now();
+    fn failed(code: u16) -> RefreshAnswer {
+        RefreshAnswer::Failed(StatusCode::new(code))
+    }
+
+    /// Granted 100 s at `t0` with its first NOTIFY had, the refresh at 79 s
+    /// in flight.
+    fn refreshing(t0: Instant) -> WatchState {
         let mut s = WatchState::subscribing(Approval::Given);
         s.handle_granted(100, TIMER_N, t0);
         s.handle_notify(Some(&active()));
         assert_eq!(s.handle_timeout(t0 + secs(79)), Some(Due::Refresh));
-        assert_eq!(s.handle_refreshed(None, t0 + secs(80)), Refreshed::Failed);
+        s
+    }
+
+    /// RFC 8048 §5.2.2 and RFC 6665 §4.1.2.2, row by row: which failures
+    /// end the authorization, which only the subscription, and which leave
+    /// it valid until its expiry.
+    #[test]
+    fn refresh_failures_are_read_as_rfc_8048_then_rfc_6665_list_them() {
+        let of = |code| RefreshFailure::of(StatusCode::new(code));
+        for code in [403, 489, 603] {
+            assert_eq!(of(code), RefreshFailure::Cancelled, "{code}");
+        }
+        for code in [
+            423, 481, 404, 405, 410, 416, 480, 482, 483, 484, 485, 501, 604,
+        ] {
+            assert_eq!(of(code), RefreshFailure::Terminated, "{code}");
+        }
+        for code in [302, 400, 401, 408, 415, 486, 500, 503, 504, 600] {
+            assert_eq!(of(code), RefreshFailure::Transient, "{code}");
+        }
+        assert_eq!(RefreshFailure::of(None), RefreshFailure::Transient);
+    }
+
+    /// RFC 8048 §5.2.2: a 403, 489 or 603 cancels the authorization.
+    #[test]
+    fn a_refresh_refused_403_cancels_the_authorization() {
+        let t0 = Instant::now();
+        for code in [403, 489, 603] {
+            let mut s = refreshing(t0);
+            assert_eq!(
+                s.handle_refreshed(failed(code), t0 + secs(80)),
+                Refreshed::Cancelled,
+                "{code}"
+            );
+        }
+    }
+
+    /// RFC 6665 §4.1.2.2's terminating codes, and RFC 8048 §5.2.2's 423 and
+    /// 481: the subscription is replaced by a new one, even well before its
+    /// expiry.
+    #[test]
+    fn a_refresh_refused_481_resubscribes() {
+        let t0 = Instant::now();
+        for code in [481, 423, 404, 501, 604] {
+            let mut s = refreshing(t0);
+            assert_eq!(
+                s.handle_refreshed(failed(code), t0 + secs(80)),
+                Refreshed::Resubscribe,
+                "{code}"
+            );
+        }
+    }
+
+    /// RFC 6665 §4.1.2.2: any other failure leaves the subscription valid
+    /// until its expiry. Attempts go out halfway to it while that is at
+    /// least `RETRY_LEAD` ahead; then it lapses at the expiry itself.
+    #[test]
+    fn a_refresh_failing_500_retries_halfway_to_the_expiry_then_lapses() {
+        let t0 = Instant::now();
+        let mut s = refreshing(t0);
+        // 20 s left: the next attempt 10 s on.
+        assert_eq!(
+            s.handle_refreshed(failed(500), t0 + secs(80)),
+            Refreshed::Retrying
+        );
+        assert_eq!(s.poll_timeout(), Some(t0 + secs(90)));
+        assert_eq!(s.handle_timeout(t0 + secs(90) - MS), None);
+        assert_eq!(s.handle_timeout(t0 + secs(90)), Some(Due::Refresh));
+        // Unanswered (a timeout) with 7 s left: 3.5 s on would be too late.
+        assert_eq!(
+            s.handle_refreshed(RefreshAnswer::Failed(None), t0 + secs(93)),
+            Refreshed::Retrying
+        );
+        assert_eq!(s.poll_timeout(), Some(t0 + secs(100)));
+        assert_eq!(s.handle_timeout(t0 + secs(100) - MS), None);
+        assert_eq!(s.handle_timeout(t0 + secs(100)), Some(Due::Lapsed));
+        assert_eq!(s.poll_timeout(), None);
+    }
+
+    /// A retry that is granted puts the subscription back on its 80 % schedule.
+    #[test]
+    fn a_retry_granted_renews_as_a_refresh_does() {
+        let t0 = Instant::now();
+        let mut s = refreshing(t0);
+        s.handle_refreshed(failed(503), t0 + secs(80));
+        assert_eq!(s.handle_timeout(t0 + secs(90)), Some(Due::Refresh));
+        let t1 = t0 + secs(91);
+        assert_eq!(
+            s.handle_refreshed(RefreshAnswer::Granted(100), t1),
+            Refreshed::Renewed
+        );
+        assert_eq!(s.poll_timeout(), Some(t1 + secs(79)));
+        // The expiry moved with the grant: a failure now has 99 s left.
+        assert_eq!(
+            s.handle_refreshed(failed(408), t1 + secs(1)),
+            Refreshed::Retrying
+        );
+        assert_eq!(s.poll_timeout(), Some(t1 + secs(1) + secs(99) / 2));
+    }
+
+    /// A transient failure answered after the expiry, or a refresh the
+    /// reaper reaches only after it, has nothing left to refresh.
+    #[test]
+    fn after_the_expiry_a_failed_or_late_refresh_resubscribes() {
+        let t0 = Instant::now();
+        let mut s = refreshing(t0);
+        assert_eq!(
+            s.handle_refreshed(RefreshAnswer::Failed(None), t0 + secs(100)),
+            Refreshed::Resubscribe
+        );
+        let mut late = WatchState::subscribing(Approval::Given);
+        late.handle_granted(100, TIMER_N, t0);
+        late.handle_notify(Some(&active()));
+        assert_eq!(late.handle_timeout(t0 + secs(100)), Some(Due::Lapsed));
+    }
+
+    /// A refresh answered after an un-SUBSCRIBE changes nothing, whatever it says.
+    #[test]
+    fn a_refresh_answered_after_unsubscribe_is_moot() {
+        let t0 = Instant::now();
+        let mut s = refreshing(t0);
         s.unsubscribe();
-        assert_eq!(s.handle_refreshed(None, t0 + secs(81)), Refreshed::Moot);
+        for answer in [
+            failed(403),
+            failed(481),
+            failed(500),
+            RefreshAnswer::Granted(100),
+        ] {
+            assert_eq!(s.handle_refreshed(answer, t0 + secs(81)), Refreshed::Moot);
+        }
     }
 
     /// RFC 6665 §4.4.1: after Expires: 0 the dialog waits 32 s (Timer F)
@@ -404,7 +668,10 @@ mod tests {
             .collect();
         assert_eq!(due, [Some(Due::Resume), Some(Due::Resume), None]);
         assert_eq!(rows[2].poll_timeout(), Some(t0 + spacing * 2));
-        assert_eq!(rows[0].handle_refreshed(Some(600), t0), Refreshed::Renewed);
+        assert_eq!(
+            rows[0].handle_refreshed(RefreshAnswer::Granted(600), t0),
+            Refreshed::Renewed
+        );
         assert_eq!(rows[0].handle_timeout(t0 + secs(32)), None);
         assert_eq!(rows[0].poll_timeout(), Some(t0 + refresh_wait(600)));
     }
