@@ -14,4 +14,5 @@ mod rfc8048_5_2_2;
 mod rfc8048_5_3;
 mod rfc8048_7_1;
 mod rfc8048_7_2;
+mod romeo;
 mod world;

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use parley_sip::wire::Message as SipWire;
 
+use super::romeo::{PIDF_AWAY, SUBSCRIBE, f5_granted, f15_active, notify};
 use super::world::{T1, World, shape};
 
 /// One millisecond, to tick just before a deadline.
@@ -30,111 +31,6 @@ const REFRESH_AT: Duration = Duration::from_secs(479);
 
 /// RFC 6665 §4.1.2.4: "a subscriber starts a Timer N, set to 64*T1".
 const TIMER_N: Duration = T1.saturating_mul(64);
-
-/// The SUBSCRIBE's header fields RFC 8048 Example 2 shows.
-const SUBSCRIBE: &[&str] = &[
-    "From", "To", "Call-ID", "CSeq", "Event", "Accept", "Expires", "Contact",
-];
-
-/// Example 4's PIDF with the test's domains.
-const PIDF_AWAY: &str = "<?xml version='1.0' encoding='UTF-8'?>\n\
-<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='pres:romeo@sip.example.net'>\n\
-  <tuple id='ID-dr4hcr0st3lup4c'>\n\
-    <status>\n\
-      <basic>open</basic>\n\
-      <show xmlns='jabber:client'>away</show>\n\
-    </status>\n\
-  </tuple>\n\
-</presence>";
-
-/// RFC 8048 F1–F5: Juliet's `subscribe`, the SUBSCRIBE it became (returned)
-/// answered 200 with [`GRANTED`] and Romeo's GRUU as Contact (Example 3),
-/// To tag `peer-tag`. Returns the SUBSCRIBE and the instant before the 200
-/// was sent.
-async fn f5_granted(world: &mut World) -> (SipWire, Instant) {
-    world.stanza_in(
-        "<presence from='juliet@xmpp.example' to='romeo@sip.example.net' type='subscribe'/>",
-    );
-    let subscribe = world.sip_out().await;
-    let before = Instant::now();
-    world
-        .sip_answer(
-            &subscribe,
-            "200 OK",
-            &format!("Contact: <sip:romeo@sip.example.net;gr=dr4hcr0st3lup4c>\n{GRANTED}"),
-        )
-        .await;
-    // RFC 8048 §5.2.1: the 200 alone tells Juliet nothing; the wait also
-    // lets the 200 reach the subscription.
-    world.no_stanza_out(Duration::from_millis(50)).await;
-    (subscribe, before)
-}
-
-/// F1–F15: [`f5_granted`], then Romeo's first active NOTIFY (Example 4),
-/// answered, and Juliet's `subscribed` and presence. Returns the SUBSCRIBE
-/// and the instants around the 200.
-async fn f15_active(world: &mut World) -> (SipWire, Instant, Instant) {
-    let (subscribe, before) = f5_granted(world).await;
-    world
-        .sip_in(&notify(
-            world,
-            &subscribe,
-            1,
-            "active;expires=600",
-            PIDF_AWAY,
-        ))
-        .await;
-    assert_eq!(
-        shape(&world.sip_out().await, &["CSeq"], false),
-        "SIP/2.0 200 OK\nCSeq: 1 NOTIFY\n"
-    );
-    assert_eq!(
-        world.stanza_out().await,
-        "<presence from='romeo@sip.example.net' to='juliet@xmpp.example' type='subscribed'></presence>"
-    );
-    assert_eq!(
-        world.stanza_out().await,
-        "<presence from='romeo@sip.example.net' to='juliet@xmpp.example'>\
-         <show>away</show></presence>"
-    );
-    (subscribe, before, Instant::now())
-}
-
-/// A NOTIFY from Romeo's presence server in the dialog `subscribe` made.
-fn notify(world: &World, subscribe: &SipWire, cseq: u32, state: &str, pidf: &str) -> String {
-    let content_type = if pidf.is_empty() {
-        String::new()
-    } else {
-        "Content-Type: application/pidf+xml\n".to_owned()
-    };
-    format!(
-        "NOTIFY {gw} SIP/2.0\n\
-         Via: SIP/2.0/UDP {peer};branch=z9hG4bKnotify{cseq}\n\
-         From: <sip:romeo@sip.example.net>;tag=peer-tag\n\
-         To: {juliet}\n\
-         Call-ID: {call_id}\n\
-         Event: presence\n\
-         Subscription-State: {state}\n\
-         Max-Forwards: 70\n\
-         CSeq: {cseq} NOTIFY\n\
-         Contact: <sip:romeo@{peer}>\n\
-         {content_type}\
-         Content-Length: {len}\n\
-         \n\
-         {pidf}",
-        gw = subscribe
-            .header("Contact")
-            .expect("the SUBSCRIBE has a Contact")
-            .trim_start_matches('<')
-            .split('>')
-            .next()
-            .expect("a Contact URI"),
-        peer = world.peer_addr(),
-        juliet = subscribe.header("From").expect("a From"),
-        call_id = subscribe.header("Call-ID").expect("a Call-ID"),
-        len = pidf.len(),
-    )
-}
 
 /// The refreshing SUBSCRIBE the reaper sends at 80 % of the grant.
 async fn refresh_due(world: &World, before: Instant, after: Instant) -> SipWire {
@@ -154,7 +50,7 @@ async fn refresh_due(world: &World, before: Instant, after: Instant) -> SipWire 
 #[tokio::test]
 async fn refresh_goes_in_the_dialog_at_80_percent_of_the_grant() {
     let mut world = World::start().await;
-    let (subscribe, before, after) = f15_active(&mut world).await;
+    let (subscribe, before, after) = f15_active(&mut world, GRANTED).await;
     let refresh = refresh_due(&world, before, after).await;
     assert_eq!(
         shape(&refresh, SUBSCRIBE, false),
@@ -193,7 +89,7 @@ async fn refresh_goes_in_the_dialog_at_80_percent_of_the_grant() {
 #[tokio::test]
 async fn a_refresh_refused_481_subscribes_afresh() {
     let mut world = World::start().await;
-    let (subscribe, before, after) = f15_active(&mut world).await;
+    let (subscribe, before, after) = f15_active(&mut world, GRANTED).await;
     let refresh = refresh_due(&world, before, after).await;
     world
         .sip_answer(&refresh, "481 Call/Transaction Does Not Exist", "")
@@ -232,7 +128,7 @@ async fn a_refresh_refused_481_subscribes_afresh() {
 #[tokio::test]
 async fn timer_n_without_a_notify_is_unsubscribed() {
     let mut world = World::start().await;
-    let (subscribe, before) = f5_granted(&mut world).await;
+    let (subscribe, before) = f5_granted(&mut world, GRANTED).await;
     let after = Instant::now();
     world.reap_at(before + TIMER_N - MS);
     world.no_stanza_out(Duration::from_millis(50)).await;

@@ -7,23 +7,8 @@ use std::time::Duration;
 
 use parley_sip::wire::Message as SipWire;
 
+use super::romeo::{PIDF_AWAY, SUBSCRIBE, notify, notify_answer};
 use super::world::{World, shape};
-
-/// The SUBSCRIBE's header fields Example 2 shows.
-const SUBSCRIBE: &[&str] = &[
-    "From", "To", "Call-ID", "CSeq", "Event", "Accept", "Expires", "Contact",
-];
-
-/// Example 4's PIDF with the test's domains.
-const PIDF_AWAY: &str = "<?xml version='1.0' encoding='UTF-8'?>\n\
-<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='pres:romeo@sip.example.net'>\n\
-  <tuple id='ID-dr4hcr0st3lup4c'>\n\
-    <status>\n\
-      <basic>open</basic>\n\
-      <show xmlns='jabber:client'>away</show>\n\
-    </status>\n\
-  </tuple>\n\
-</presence>";
 
 /// F1 in, F2 out: Juliet's `subscribe` and the SUBSCRIBE it became.
 async fn f1_subscribe(world: &World) -> SipWire {
@@ -45,49 +30,6 @@ async fn f5_accepted(world: &World) -> SipWire {
         )
         .await;
     subscribe
-}
-
-/// A NOTIFY from Romeo's presence server in the dialog `subscribe` made
-/// (Example 4's shape), with `state` as Subscription-State.
-fn notify(world: &World, subscribe: &SipWire, cseq: u32, state: &str, pidf: &str) -> String {
-    let contact = subscribe
-        .header("Contact")
-        .expect("the SUBSCRIBE has a Contact");
-    let target = contact
-        .trim_start_matches('<')
-        .split('>')
-        .next()
-        .expect("a Contact URI");
-    let content_type = if pidf.is_empty() {
-        String::new()
-    } else {
-        "Content-Type: application/pidf+xml\n".to_owned()
-    };
-    format!(
-        "NOTIFY {target} SIP/2.0\n\
-         Via: SIP/2.0/UDP {peer};branch=z9hG4bKnotify{cseq}\n\
-         From: <sip:romeo@sip.example.net>;tag=peer-tag\n\
-         To: {juliet}\n\
-         Call-ID: {call_id}\n\
-         Event: presence\n\
-         Subscription-State: {state}\n\
-         Max-Forwards: 70\n\
-         CSeq: {cseq} NOTIFY\n\
-         Contact: <sip:romeo@{peer}>\n\
-         {content_type}\
-         Content-Length: {len}\n\
-         \n\
-         {pidf}",
-        peer = world.peer_addr(),
-        juliet = subscribe.header("From").expect("a From"),
-        call_id = subscribe.header("Call-ID").expect("a Call-ID"),
-        len = pidf.len(),
-    )
-}
-
-/// The 200 the NOTIFY got: start line, Call-ID and CSeq.
-async fn notify_answer(world: &World) -> String {
-    shape(&world.sip_out().await, &["CSeq"], false)
 }
 
 /// F1 → F2, Example 1 → Example 2:

@@ -21,6 +21,7 @@ use tokio::time::Instant;
 
 use parley_sip::wire::Message as SipWire;
 
+use super::romeo::{PIDF_AWAY, ROMEO_AWAY, SUBSCRIBE, f15_active, notify};
 use super::world::{World, shape};
 
 /// One millisecond, to tick just before a deadline.
@@ -36,92 +37,19 @@ const EXPIRES: Duration = Duration::from_secs(600);
 /// (`subscriber::state::refresh_wait`).
 const REFRESH_AT: Duration = Duration::from_secs(479);
 
-/// The SUBSCRIBE's header fields RFC 8048 Example 2 shows.
-const SUBSCRIBE: &[&str] = &[
-    "From", "To", "Call-ID", "CSeq", "Event", "Accept", "Expires", "Contact",
-];
-
-/// Example 4's PIDF with the test's domains.
-const PIDF_AWAY: &str = "<?xml version='1.0' encoding='UTF-8'?>\n\
-<presence xmlns='urn:ietf:params:xml:ns:pidf' entity='pres:romeo@sip.example.net'>\n\
-  <tuple id='ID-dr4hcr0st3lup4c'>\n\
-    <status>\n\
-      <basic>open</basic>\n\
-      <show xmlns='jabber:client'>away</show>\n\
-    </status>\n\
-  </tuple>\n\
-</presence>";
-
-/// Example 6 (F15) as [`PIDF_AWAY`] gives it.
-const ROMEO_AWAY: &str = "<presence from='romeo@sip.example.net' to='juliet@xmpp.example'>\
-     <show>away</show></presence>";
-
-/// F1–F15: Juliet's `subscribe`, the SUBSCRIBE (returned) answered 200 with
-/// [`GRANTED`] and Romeo's GRUU as Contact, his first active NOTIFY, and
-/// Juliet's `subscribed` and presence. Returns the SUBSCRIBE and the
-/// instants around the 200.
-async fn f15_active(world: &mut World) -> (SipWire, Instant, Instant) {
-    world.stanza_in(
-        "<presence from='juliet@xmpp.example' to='romeo@sip.example.net' type='subscribe'/>",
-    );
-    let subscribe = world.sip_out().await;
-    let before = Instant::now();
-    world
-        .sip_answer(
-            &subscribe,
-            "200 OK",
-            &format!("Contact: <sip:romeo@sip.example.net;gr=dr4hcr0st3lup4c>\n{GRANTED}"),
-        )
-        .await;
-    world.no_stanza_out(Duration::from_millis(50)).await;
-    assert_eq!(notify_in(world, &subscribe, 1).await, "SIP/2.0 200 OK");
-    assert_eq!(
-        world.stanza_out().await,
-        "<presence from='romeo@sip.example.net' to='juliet@xmpp.example' type='subscribed'></presence>"
-    );
-    assert_eq!(world.stanza_out().await, ROMEO_AWAY);
-    (subscribe, before, Instant::now())
-}
-
 /// Romeo's presence server sends an active NOTIFY with [`PIDF_AWAY`] in the
 /// dialog `subscribe` made; returns the status line of Parley's answer
 /// (its CSeq checked).
 async fn notify_in(world: &mut World, subscribe: &SipWire, cseq: u32) -> String {
-    let call_id = subscribe.header("Call-ID").expect("a Call-ID");
-    let notify = format!(
-        "NOTIFY {gw} SIP/2.0\n\
-         Via: SIP/2.0/UDP {peer};branch=z9hG4bKnotify{cseq}{dialog}\n\
-         From: <sip:romeo@sip.example.net>;tag=peer-tag\n\
-         To: {juliet}\n\
-         Call-ID: {call_id}\n\
-         Event: presence\n\
-         Subscription-State: active;expires=600\n\
-         Max-Forwards: 70\n\
-         CSeq: {cseq} NOTIFY\n\
-         Contact: <sip:romeo@{peer}>\n\
-         Content-Type: application/pidf+xml\n\
-         Content-Length: {len}\n\
-         \n\
-         {PIDF_AWAY}",
-        gw = subscribe
-            .header("Contact")
-            .expect("the SUBSCRIBE has a Contact")
-            .trim_start_matches('<')
-            .split('>')
-            .next()
-            .expect("a Contact URI"),
-        peer = world.peer_addr(),
-        juliet = subscribe.header("From").expect("a From"),
-        len = PIDF_AWAY.len(),
-        // A branch of its own per dialog, or the endpoint would take a
-        // NOTIFY in a new dialog for a retransmission (RFC 3261 §17.2.3).
-        dialog = call_id
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(12)
-            .collect::<String>(),
-    );
-    world.sip_in(&notify).await;
+    world
+        .sip_in(&notify(
+            world,
+            subscribe,
+            cseq,
+            "active;expires=600",
+            PIDF_AWAY,
+        ))
+        .await;
     let answer = shape(&world.sip_out().await, &["CSeq"], false);
     let (status, cseq_line) = answer
         .trim_end()
@@ -166,7 +94,7 @@ fn assert_afresh(fresh: &SipWire, old: &SipWire) {
 #[tokio::test]
 async fn refresh_refused_403_cancels_the_authorization() {
     let mut world = World::persistent().await;
-    let (subscribe, before, after) = f15_active(&mut world).await;
+    let (subscribe, before, after) = f15_active(&mut world, GRANTED).await;
     assert_eq!(world.stored().await.watches.len(), 1);
     let refresh = refresh_due(&world, &subscribe, before, after).await;
     world.sip_answer(&refresh, "403 Forbidden", "").await;
@@ -195,7 +123,7 @@ async fn refresh_refused_403_cancels_the_authorization() {
 #[tokio::test]
 async fn refresh_refused_481_subscribes_afresh_and_keeps_the_authorization() {
     let mut world = World::persistent().await;
-    let (subscribe, before, after) = f15_active(&mut world).await;
+    let (subscribe, before, after) = f15_active(&mut world, GRANTED).await;
     let refresh = refresh_due(&world, &subscribe, before, after).await;
     world
         .sip_answer(&refresh, "481 Call/Transaction Does Not Exist", "")
@@ -232,7 +160,7 @@ async fn refresh_refused_481_subscribes_afresh_and_keeps_the_authorization() {
 #[tokio::test]
 async fn refresh_failing_500_keeps_it_and_retries_halfway_to_expiry() {
     let mut world = World::start().await;
-    let (subscribe, before, after) = f15_active(&mut world).await;
+    let (subscribe, before, after) = f15_active(&mut world, GRANTED).await;
     let refresh = refresh_due(&world, &subscribe, before, after).await;
     let failed_before = Instant::now();
     world
@@ -268,7 +196,7 @@ async fn refresh_failing_500_keeps_it_and_retries_halfway_to_expiry() {
 #[tokio::test]
 async fn refresh_failing_500_until_expiry_subscribes_afresh() {
     let mut world = World::start().await;
-    let (subscribe, before, after) = f15_active(&mut world).await;
+    let (subscribe, before, after) = f15_active(&mut world, GRANTED).await;
     let refresh = refresh_due(&world, &subscribe, before, after).await;
     world
         .sip_answer(&refresh, "500 Server Internal Error", "")

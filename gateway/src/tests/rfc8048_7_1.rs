@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use parley_sip::wire::Message as SipWire;
 
+use super::romeo::{notify, notify_answer};
 use super::world::{World, shape};
 
 /// The SUBSCRIBE's header fields Example 23 shows.
@@ -46,49 +47,6 @@ const ROMEO_UNAVAILABLE: &str = "<presence from='romeo@sip.example.net' \
 /// (none when empty).
 fn fetch_notify(world: &World, subscribe: &SipWire, pidf: &str) -> String {
     notify(world, subscribe, 1, "terminated;reason=timeout", pidf)
-}
-
-/// A NOTIFY from Romeo's presence server in the dialog `subscribe` made,
-/// with `state` as Subscription-State and `pidf` its body (none when empty).
-fn notify(world: &World, subscribe: &SipWire, cseq: u32, state: &str, pidf: &str) -> String {
-    let contact = subscribe
-        .header("Contact")
-        .expect("the SUBSCRIBE has a Contact");
-    let target = contact
-        .trim_start_matches('<')
-        .split('>')
-        .next()
-        .expect("a Contact URI");
-    let content_type = if pidf.is_empty() {
-        String::new()
-    } else {
-        "Content-Type: application/pidf+xml\n".to_owned()
-    };
-    format!(
-        "NOTIFY {target} SIP/2.0\n\
-         Via: SIP/2.0/UDP {peer};branch=z9hG4bKnotify{cseq}\n\
-         From: <sip:romeo@sip.example.net>;tag=peer-tag\n\
-         To: {juliet}\n\
-         Call-ID: {call_id}\n\
-         Event: presence\n\
-         Subscription-State: {state}\n\
-         Max-Forwards: 70\n\
-         CSeq: {cseq} NOTIFY\n\
-         Contact: <sip:romeo@{peer}>\n\
-         {content_type}\
-         Content-Length: {len}\n\
-         \n\
-         {pidf}",
-        peer = world.peer_addr(),
-        juliet = subscribe.header("From").expect("a From"),
-        call_id = subscribe.header("Call-ID").expect("a Call-ID"),
-        len = pidf.len(),
-    )
-}
-
-/// The 200 a NOTIFY got: start line and CSeq.
-async fn notify_answer(world: &World) -> String {
-    shape(&world.sip_out().await, &["CSeq"], false)
 }
 
 /// Example 22 in, and the SUBSCRIBE it became.
