@@ -7,6 +7,7 @@
 pub(crate) mod fetch;
 pub(crate) mod notifier;
 pub(crate) mod subscriber;
+mod table;
 mod timers;
 
 use std::sync::Arc;

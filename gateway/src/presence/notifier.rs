@@ -22,7 +22,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use dashmap::DashMap;
 use tokio::time::Instant;
 use tracing::debug;
 
@@ -34,7 +33,7 @@ use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::{IncomingRequest, OutgoingRequest};
 use parley_xmpp::stanza::{Presence, PresenceType};
 
-use super::timers::TimerIndex;
+use super::table::{Subscription, Subscriptions};
 use crate::admission::Admission;
 use crate::links::Links;
 use crate::store::{WatcherRow, unix_after, until_unix};
@@ -76,71 +75,29 @@ impl Watcher {
     }
 }
 
-/// Incoming subscriptions by Call-ID, Call-ID by (watcher, target), and
-/// their deadlines.
-#[derive(Default)]
-pub(crate) struct Watchers {
-    by_call_id: DashMap<String, Watcher>,
-    by_pair: DashMap<(String, String), String>,
-    timers: TimerIndex,
+impl Subscription for Watcher {
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.state.poll_timeout()
+    }
+
+    fn pair(&self) -> (String, String) {
+        (self.watcher.to_string(), self.target.to_string())
+    }
 }
 
-impl Watchers {
-    /// Subscriptions alive now.
-    pub(crate) fn len(&self) -> usize {
-        self.by_call_id.len()
-    }
+/// Incoming subscriptions by Call-ID, Call-ID by (watcher, target), and
+/// their deadlines.
+pub(crate) type Watchers = Subscriptions<Watcher>;
 
-    /// Keep `w` under `call_id`, with its deadline.
-    fn insert(&self, call_id: String, w: Watcher) {
-        self.timers
-            .reschedule(&call_id, None, w.state.poll_timeout());
-        self.by_call_id.insert(call_id, w);
-    }
-
-    /// Change the subscription `call_id` with `f`; its deadline follows.
-    /// `f` must not touch the maps (it runs under an entry's lock).
-    fn update<R>(&self, call_id: &str, f: impl FnOnce(&mut Watcher) -> R) -> Option<R> {
-        let mut w = self.by_call_id.get_mut(call_id)?;
-        let before = w.state.poll_timeout();
-        let out = f(&mut w);
-        self.timers
-            .reschedule(call_id, before, w.state.poll_timeout());
-        Some(out)
-    }
-
-    fn take_all(&self) -> Vec<Watcher> {
-        let keys: Vec<String> = self.by_call_id.iter().map(|w| w.key().clone()).collect();
-        keys.iter().filter_map(|k| self.remove(k)).collect()
-    }
-
-    /// Subscriptions held by one SIP user (as its JID).
-    fn count_for(&self, watcher: &str) -> usize {
-        self.by_pair.iter().filter(|e| e.key().0 == watcher).count()
-    }
-
+impl Subscriptions<Watcher> {
     /// RFC 8048 §7.2: what `watcher`'s own subscription to `target`, if any,
     /// says for a fetch: whether she approved it, and the PIDF its last
     /// NOTIFY carried (her current presence as that subscriber may see it).
     pub(crate) fn standing(&self, watcher: &Jid, target: &Jid) -> Option<(bool, Option<String>)> {
-        let call_id = self
-            .by_pair
-            .get(&(watcher.to_string(), target.to_string()))?
-            .clone();
+        let call_id = self.call_id_of(&watcher.to_string(), &target.to_string())?;
         let w = self.by_call_id.get(&call_id)?;
         let active = w.state.authorization() == Authorization::Active;
         Some((active, w.last_pidf.clone()))
-    }
-
-    fn remove(&self, call_id: &str) -> Option<Watcher> {
-        let (_, w) = self.by_call_id.remove(call_id)?;
-        self.by_pair
-            .remove_if(&(w.watcher.to_string(), w.target.to_string()), |_, c| {
-                c == call_id
-            });
-        self.timers
-            .reschedule(call_id, w.state.poll_timeout(), None);
-        Some(w)
     }
 }
 

@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use dashmap::DashMap;
 use tokio::time::Instant;
 use tracing::{debug, info};
 
@@ -31,7 +30,7 @@ use parley_sip::dialog::{self, Dialog};
 use parley_sip::{OutgoingRequest, Responder};
 use parley_xmpp::stanza::{DefinedCondition, ErrorType, Presence, PresenceType, StanzaError};
 
-use super::timers::TimerIndex;
+use super::table::{Subscription, Subscriptions};
 use crate::admission::Admission;
 use crate::links::{Links, typed};
 use crate::store::{WatchRow, unix_after, until_unix};
@@ -86,70 +85,26 @@ impl Watch {
     }
 }
 
-/// Outgoing subscriptions by Call-ID, Call-ID by (watcher, contact), and
-/// their deadlines.
-#[derive(Default)]
-pub(crate) struct Watches {
-    by_call_id: DashMap<String, Watch>,
-    by_pair: DashMap<(String, String), String>,
-    timers: TimerIndex,
+impl Subscription for Watch {
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.state.poll_timeout()
+    }
+
+    fn pair(&self) -> (String, String) {
+        (self.watcher.to_string(), self.contact.to_string())
+    }
 }
 
-impl Watches {
-    /// Subscriptions alive now.
-    pub(crate) fn len(&self) -> usize {
-        self.by_call_id.len()
-    }
+/// Outgoing subscriptions by Call-ID, Call-ID by (watcher, contact), and
+/// their deadlines.
+pub(crate) type Watches = Subscriptions<Watch>;
 
-    /// Keep `w` under `call_id`, with its deadline.
-    fn insert(&self, call_id: String, w: Watch) {
-        self.timers
-            .reschedule(&call_id, None, w.state.poll_timeout());
-        self.by_call_id.insert(call_id, w);
-    }
-
-    /// Change the subscription `call_id` with `f`; its deadline follows.
-    /// `f` must not touch the maps (it runs under an entry's lock).
-    fn update<R>(&self, call_id: &str, f: impl FnOnce(&mut Watch) -> R) -> Option<R> {
-        let mut w = self.by_call_id.get_mut(call_id)?;
-        let before = w.state.poll_timeout();
-        let out = f(&mut w);
-        self.timers
-            .reschedule(call_id, before, w.state.poll_timeout());
-        Some(out)
-    }
-
-    /// Subscriptions held by one XMPP user (bare JID).
-    fn count_for(&self, watcher: &str) -> usize {
-        self.by_pair.iter().filter(|e| e.key().0 == watcher).count()
-    }
-
+impl Subscriptions<Watch> {
     /// The presence the last NOTIFY of `watcher`'s live subscription to
     /// `contact` gave, if there is one and it said something.
     pub(crate) fn last_presence(&self, watcher: &Jid, contact: &Jid) -> Option<Presence> {
-        let call_id = self
-            .by_pair
-            .get(&(watcher.to_string(), contact.to_string()))?
-            .clone();
+        let call_id = self.call_id_of(&watcher.to_string(), &contact.to_string())?;
         self.by_call_id.get(&call_id)?.last.clone()
-    }
-
-    /// The Call-ID of `watcher`'s subscription to `contact`, if any.
-    fn call_id_of(&self, watcher: &Jid, contact: &Jid) -> Option<String> {
-        self.by_pair
-            .get(&(watcher.to_string(), contact.to_string()))
-            .map(|c| c.clone())
-    }
-
-    fn remove(&self, call_id: &str) -> Option<Watch> {
-        let (_, w) = self.by_call_id.remove(call_id)?;
-        self.by_pair
-            .remove_if(&(w.watcher.to_string(), w.contact.to_string()), |_, c| {
-                c == call_id
-            });
-        self.timers
-            .reschedule(call_id, w.state.poll_timeout(), None);
-        Some(w)
     }
 }
 
@@ -217,7 +172,10 @@ impl Subscriber {
 
     /// RFC 8048 §5.2 (F16–F21): `unsubscribe` from `watcher` to `contact`.
     pub(crate) fn unsubscribe_pair(self: &Arc<Self>, watcher: &Jid, contact: &Jid) {
-        if let Some(call_id) = self.watches.call_id_of(watcher, contact) {
+        if let Some(call_id) = self
+            .watches
+            .call_id_of(&watcher.to_string(), &contact.to_string())
+        {
             self.unsubscribe(&call_id);
         }
     }
