@@ -6,11 +6,51 @@
 //! Output always carries `<basic>`, so peers without RPID still get
 //! open/closed.
 
+use parley_sip::StatusCode;
+use parley_sip::dialog::subscription::refresh_failure_terminates;
 use parley_xmpp::stanza::{Presence, PresenceType, Show};
 
 use crate::address::{AddressMapper, Jid};
 use crate::failure::MappingError;
 use crate::pidf::{Activity, Basic, Contact, Note, Person, Pidf, Tuple};
+
+/// What a failed refresh of an XMPP user's SIP subscription means for the
+/// subscription and for her presence authorization (RFC 8048 §5.2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefreshFailure {
+    /// The XMPP presence authorization is permanently cancelled.
+    Cancelled,
+    /// The subscription is terminated, the authorization stands: subscribe
+    /// afresh.
+    Terminated,
+    /// The subscription stays valid until its expiry.
+    Transient,
+}
+
+impl RefreshFailure {
+    /// RFC 8048 §5.2.2 first, then RFC 6665 §4.1.2.2 (which it says "also
+    /// apply to XMPP-to-SIP gateways"). `None`: no response at all, which
+    /// RFC 6665 counts with "any error code other than those listed".
+    pub fn of(status: Option<StatusCode>) -> Self {
+        let Some(status) = status else {
+            return Self::Transient;
+        };
+        match status.code() {
+            // RFC 8048 §5.2.2: "MUST consider the XMPP presence authorization
+            // to be permanently cancelled (and so inform the XMPP user) if it
+            // receives a SIP response of 403, 489, or 603." 489 is in RFC
+            // 6665's list as well; the gateway's own rule is the stronger.
+            403 | 489 | 603 => Self::Cancelled,
+            // RFC 8048 §5.2.2: "it is appropriate to consider a SIP response of
+            // 423 or 481 to be a transient error and to honor the long-lived
+            // XMPP presence authorization": the dialog is not refreshed, the
+            // authorization is, by a new subscription.
+            423 | 481 => Self::Terminated,
+            _ if refresh_failure_terminates(status) => Self::Terminated,
+            _ => Self::Transient,
+        }
+    }
+}
 
 /// SIP → XMPP (RFC 8048 §6.3, Table 2): the presence a PIDF document
 /// announces, from `from` (the mapped SIP presentity) to `to`.
@@ -452,5 +492,25 @@ mod tests {
         };
         let p = to_xmpp(&pidf, &jid("a@b.example"), &jid("c@d.example")).unwrap();
         assert_eq!(p.presence_type, Some(PresenceType::Unavailable));
+    }
+
+    /// RFC 8048 §5.2.2 and RFC 6665 §4.1.2.2, row by row: which failures
+    /// end the authorization, which only the subscription, and which leave
+    /// it valid until its expiry.
+    #[test]
+    fn refresh_failures_are_read_as_rfc_8048_then_rfc_6665_list_them() {
+        let of = |code| RefreshFailure::of(StatusCode::new(code));
+        for code in [403, 489, 603] {
+            assert_eq!(of(code), RefreshFailure::Cancelled, "{code}");
+        }
+        for code in [
+            423, 481, 404, 405, 410, 416, 480, 482, 483, 484, 485, 501, 604,
+        ] {
+            assert_eq!(of(code), RefreshFailure::Terminated, "{code}");
+        }
+        for code in [302, 400, 401, 408, 415, 486, 500, 503, 504, 600] {
+            assert_eq!(of(code), RefreshFailure::Transient, "{code}");
+        }
+        assert_eq!(RefreshFailure::of(None), RefreshFailure::Transient);
     }
 }

@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use crate::wire::status::StatusCode;
+
 /// RFC 6665 §8.4: `substate-value = "active" / "pending" / "terminated"
 /// / extension-substate`, compared case-insensitively.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +138,18 @@ impl fmt::Display for SubscriptionState {
     }
 }
 
+/// RFC 6665 §4.1.2.2: "If a SUBSCRIBE request to refresh a subscription
+/// receives a 404, 405, 410, 416, 480-485, 489, 501, or 604 response, the
+/// subscriber MUST consider the subscription terminated." With "any error
+/// code other than those listed above, the original subscription is still
+/// considered valid".
+pub fn refresh_failure_terminates(status: StatusCode) -> bool {
+    matches!(
+        status.code(),
+        404 | 405 | 410 | 416 | 480..=485 | 489 | 501 | 604
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,5 +185,19 @@ mod tests {
         assert_eq!(state("Probation"), Substate::Extension("probation".into()));
         assert_eq!(SubscriptionState::pending().to_string(), "pending");
         assert_eq!(SubscriptionState::parse(" ;expires=5"), None);
+    }
+
+    /// RFC 6665 §4.1.2.2's list, and codes beside it that are not in it.
+    #[test]
+    fn a_refresh_failure_terminates_only_for_the_listed_codes() {
+        let terminates = |code| refresh_failure_terminates(StatusCode::new(code).expect("a code"));
+        for code in [
+            404, 405, 410, 416, 480, 481, 482, 483, 484, 485, 489, 501, 604,
+        ] {
+            assert!(terminates(code), "{code}");
+        }
+        for code in [302, 400, 403, 408, 423, 486, 500, 503, 603] {
+            assert!(!terminates(code), "{code}");
+        }
     }
 }

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use parley_mapping::presence::RefreshFailure;
 use parley_sip::StatusCode;
 use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 
@@ -114,48 +115,6 @@ pub(crate) enum RefreshAnswer {
     /// A final non-2xx response, or `None` when none came (the transaction
     /// timed out, or the request could not be sent).
     Failed(Option<StatusCode>),
-}
-
-/// What a failed refresh means for the subscription and for the XMPP
-/// user's authorization.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum RefreshFailure {
-    /// The XMPP presence authorization is permanently cancelled.
-    Cancelled,
-    /// The subscription is terminated, the authorization stands: subscribe
-    /// afresh.
-    Terminated,
-    /// The subscription stays valid until its expiry.
-    Transient,
-}
-
-impl RefreshFailure {
-    /// RFC 8048 §5.2.2 first, then RFC 6665 §4.1.2.2, in their order.
-    pub(crate) fn of(status: Option<StatusCode>) -> Self {
-        let Some(status) = status else {
-            // No response at all: "any error code other than those listed".
-            return Self::Transient;
-        };
-        match status.code() {
-            // RFC 8048 §5.2.2: "MUST consider the XMPP presence authorization
-            // to be permanently cancelled (and so inform the XMPP user) if it
-            // receives a SIP response of 403, 489, or 603." 489 is in RFC
-            // 6665's list below as well; the gateway's own rule is the stronger.
-            403 | 489 | 603 => Self::Cancelled,
-            // RFC 8048 §5.2.2: "it is appropriate to consider a SIP response of
-            // 423 or 481 to be a transient error and to honor the long-lived
-            // XMPP presence authorization": the dialog is not refreshed, the
-            // authorization is, by a new subscription.
-            423 | 481 => Self::Terminated,
-            // RFC 6665 §4.1.2.2: "404, 405, 410, 416, 480-485, 489, 501, or
-            // 604 response, the subscriber MUST consider the subscription
-            // terminated."
-            404 | 405 | 410 | 416 | 480..=485 | 501 | 604 => Self::Terminated,
-            // RFC 6665 §4.1.2.2: "any error code other than those listed
-            // above, the original subscription is still considered valid".
-            _ => Self::Transient,
-        }
-    }
 }
 
 /// How the answer to a refreshing SUBSCRIBE leaves the subscription.
@@ -502,26 +461,6 @@ mod tests {
         s.handle_notify(Some(&active()));
         assert_eq!(s.handle_timeout(t0 + secs(79)), Some(Due::Refresh));
         s
-    }
-
-    /// RFC 8048 §5.2.2 and RFC 6665 §4.1.2.2, row by row: which failures
-    /// end the authorization, which only the subscription, and which leave
-    /// it valid until its expiry.
-    #[test]
-    fn refresh_failures_are_read_as_rfc_8048_then_rfc_6665_list_them() {
-        let of = |code| RefreshFailure::of(StatusCode::new(code));
-        for code in [403, 489, 603] {
-            assert_eq!(of(code), RefreshFailure::Cancelled, "{code}");
-        }
-        for code in [
-            423, 481, 404, 405, 410, 416, 480, 482, 483, 484, 485, 501, 604,
-        ] {
-            assert_eq!(of(code), RefreshFailure::Terminated, "{code}");
-        }
-        for code in [302, 400, 401, 408, 415, 486, 500, 503, 504, 600] {
-            assert_eq!(of(code), RefreshFailure::Transient, "{code}");
-        }
-        assert_eq!(RefreshFailure::of(None), RefreshFailure::Transient);
     }
 
     /// RFC 8048 §5.2.2: a 403, 489 or 603 cancels the authorization.
