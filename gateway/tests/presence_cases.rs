@@ -302,6 +302,76 @@ async fn real_phone_pidf_maps_to_show_and_status_and_terminated_unsubscribes() {
     assert!(out.success, "{}", out.report());
 }
 
+/// RFC 8048 §5.2.2 against a real SIP peer: a refresh answered 403 means
+/// the XMPP presence authorization "MUST [be considered] permanently
+/// cancelled (and so inform the XMPP user)": juliet gets `unavailable` and
+/// `unsubscribed`, and the subscription is gone. bob's agent (sipp) grants
+/// 5 s, so Parley refreshes after 3.2 s (80 % of a second less).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_refused_403_cancels_the_subscription() {
+    let linphone = body_of(include_bytes!(
+        "fixtures/linphone-5.1-publish-pidf-rpid-note.sip"
+    ));
+    let scenario = format!(
+        r#"<?xml version="1.0" encoding="UTF-8" ?>
+<scenario name="presence agent refusing the refresh">
+{accept}{notify}<recv request="SUBSCRIBE"/>
+{forbidden}
+<Reference variables="subfrom,subto,subcontact"/>
+</scenario>
+"#,
+        accept = sipp_agent_accepts("200 OK", "").replace("Expires: 600", "Expires: 5"),
+        notify = sipp_agent_notifies(1, "active;expires=5", &linphone),
+        forbidden = support::OK.replace("200 OK", "403 Forbidden"),
+    );
+    let (world, mut juliet, uas, _dir) = juliet_and_bobs_agent(&scenario, None).await;
+    juliet
+        .send_xml(&format!(
+            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
+        ))
+        .await;
+    let subscribed_at = std::time::Instant::now();
+    let seen = bob_presences(&world, &mut juliet).await;
+    let kinds: Vec<Option<&str>> = seen.iter().map(|p| p.attr("type")).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            Some("subscribed"),
+            None,
+            Some("unavailable"),
+            Some("unsubscribed")
+        ],
+        "{seen:?}"
+    );
+    // Cancelled, not merely failed: nothing is tried again, not even when
+    // the granted 5 s have run out (a transient failure would subscribe
+    // afresh then, RFC 6665 §4.1.2.2). Two SUBSCRIBEs in all: the first and
+    // the refused refresh.
+    let past_expiry = subscribed_at + Duration::from_secs(7);
+    tokio::time::sleep(past_expiry.saturating_duration_since(std::time::Instant::now())).await;
+    assert_eq!(
+        world
+            .parley
+            .metric(r#"parley_sip_requests_total{direction="out",method="SUBSCRIBE"}"#),
+        2.0,
+        "{}",
+        world.parley.log()
+    );
+    let out = tokio::task::block_in_place(|| uas.wait());
+    assert!(out.success, "{}", out.report());
+    // The gauge follows on the reaper's next tick (50 ms).
+    let gauge = r#"parley_registry_entries{kind="sip_subscriptions_out"}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while world.parley.metric(gauge) != 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the subscription is still counted\n{}",
+            world.parley.log()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// RFC 8048 §5.2: a SUBSCRIBE refused with a 4xx → `unsubscribed`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn refused_sip_subscribe_is_unsubscribed() {
