@@ -302,6 +302,46 @@ async fn real_phone_pidf_maps_to_show_and_status_and_terminated_unsubscribes() {
     assert!(out.success, "{}", out.report());
 }
 
+/// RFC 8048 §5.2.1, with a pending NOTIFY that carries state (RFC 6665
+/// §4.1.2.3 allows it): the gateway "MUST respond to them on the SIP side
+/// but refrain from sending any presence stanzas" until one says active, so
+/// juliet's first word from bob is still `subscribed`, not the pending
+/// document's presence.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_notify_with_a_body_tells_juliet_nothing() {
+    let open = "<?xml version='1.0' encoding='UTF-8'?>\n\
+        <presence xmlns='urn:ietf:params:xml:ns:pidf' entity='pres:bob@example.net'>\
+        <tuple id='t1'><status><basic>open</basic></status></tuple></presence>";
+    let scenario = notifier_steps(
+        "202 Accepted",
+        &[
+            ("pending;expires=600", open, 1000),
+            ("active;expires=600", open, 300),
+            ("terminated;reason=noresource", "", 0),
+        ],
+    );
+    let (world, mut juliet, uas, _dir) = juliet_and_bobs_agent(&scenario, None).await;
+    juliet
+        .send_xml(&format!(
+            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
+        ))
+        .await;
+    let seen = bob_presences(&world, &mut juliet).await;
+    let kinds: Vec<Option<&str>> = seen.iter().map(|p| p.attr("type")).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            Some("subscribed"),
+            None,
+            Some("unavailable"),
+            Some("unsubscribed")
+        ],
+        "{seen:?}"
+    );
+    let out = tokio::task::block_in_place(|| uas.wait());
+    assert!(out.success, "{}", out.report());
+}
+
 /// RFC 8048 §5.2.2 against a real SIP peer: a refresh answered 403 means
 /// the XMPP presence authorization "MUST [be considered] permanently
 /// cancelled (and so inform the XMPP user)": juliet gets `unavailable` and
