@@ -43,6 +43,10 @@ pub(super) const WAIT: Duration = Duration::from_secs(2);
 /// built on it (Timer N is 64·T1, RFC 6665 §4.1.2.4) are short too.
 pub(super) const T1: Duration = Duration::from_millis(100);
 
+/// RFC 3261's T4 in [`World::restarted`] (5 s by default): Timer K, for
+/// which a UDP client transaction stays after its final response.
+pub(super) const RESTART_T4: Duration = Duration::from_millis(500);
+
 /// How long the tests' MESSAGEs wait for an XMPP error before their 200.
 pub(super) const DELIVERY_WINDOW: Duration = Duration::from_millis(200);
 
@@ -67,6 +71,12 @@ pub(super) struct World {
     /// The store the router writes to, and where it lives when persistent.
     store: Store,
     store_dir: Option<tempfile::TempDir>,
+    /// What the store held at start, until [`World::restore`] takes it up.
+    loaded: Option<Loaded>,
+    /// `store.restore_per_sec`, as `run_with` passes it to the restore.
+    restore_per_sec: u32,
+    /// The metrics the router counts in.
+    metrics: Arc<Metrics>,
 }
 
 impl World {
@@ -78,7 +88,7 @@ impl World {
     /// [`World::start`] with `messages` (TOML lines) added to `[messages]`
     /// and `extra` (whole TOML sections) appended to the config.
     pub(super) async fn with(messages: &str, extra: &str) -> World {
-        Self::build(messages, extra, None).await
+        Self::build(messages, extra, None, None).await
     }
 
     /// [`World::start`] with a persistent store in a fresh directory (as
@@ -86,13 +96,54 @@ impl World {
     /// ([`World::stored`]).
     pub(super) async fn persistent() -> World {
         let dir = tempfile::tempdir().expect("a store directory");
-        Self::build("", "", Some(dir)).await
+        Self::build("", "", Some(dir), None).await
     }
 
-    async fn build(messages: &str, extra: &str, store_dir: Option<tempfile::TempDir>) -> World {
+    /// A gateway started over a persistent store that holds `rows` (written
+    /// by `rows(peer)`, given the SIP peer's address for the dialogs' remote
+    /// targets), as after a restart; `extra` (whole TOML sections) is
+    /// appended to the config. [`World::restore`] takes the rows up, as
+    /// `run_with` does once the component stream is up. RFC 3261's T4 (how
+    /// long a completed UDP client transaction absorbs retransmitted
+    /// responses, Timer K) is [`RESTART_T4`], so that a test that fills the
+    /// SIP transaction table sees it empty again within its [`WAIT`]s.
+    pub(super) async fn restarted(extra: &str, rows: impl FnOnce(SocketAddr) -> Loaded) -> World {
         let peer = UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind the SIP peer");
+        let loaded = rows(peer.local_addr().expect("peer address"));
+        let dir = tempfile::tempdir().expect("a store directory");
+        let (store, task, _, _) = Store::open(dir.path(), |_| {}).await;
+        assert!(store.is_persistent(), "the test store opened");
+        for row in loaded.watches {
+            store.put_watch(row);
+        }
+        for row in loaded.watchers {
+            store.put_watcher(row);
+        }
+        task.close(&store).await;
+        Self::build_with_peer(peer, "", extra, Some(dir), Some(RESTART_T4)).await
+    }
+
+    async fn build(
+        messages: &str,
+        extra: &str,
+        store_dir: Option<tempfile::TempDir>,
+        t4: Option<Duration>,
+    ) -> World {
+        let peer = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind the SIP peer");
+        Self::build_with_peer(peer, messages, extra, store_dir, t4).await
+    }
+
+    async fn build_with_peer(
+        peer: UdpSocket,
+        messages: &str,
+        extra: &str,
+        store_dir: Option<tempfile::TempDir>,
+        t4: Option<Duration>,
+    ) -> World {
         let proxy = peer.local_addr().expect("peer address");
         let toml = format!(
             r#"
@@ -121,7 +172,10 @@ delivery_window_ms = {window}
 
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let stop = CancellationToken::new();
-        let sip_config = config.endpoint_config().expect("endpoint config");
+        let mut sip_config = config.endpoint_config().expect("endpoint config");
+        if let Some(t4) = t4 {
+            sip_config.timers.t4 = t4;
+        }
         let trusted = sip_config.rate_exempt.clone();
         let (sip, sip_events) = Endpoint::bind(sip_config, stop.clone())
             .await
@@ -130,13 +184,13 @@ delivery_window_ms = {window}
         let (component, stanzas) = ComponentHandle::in_memory(COMPONENT, 64);
         let tasks = TaskTracker::new();
         let admission = crate::admission(&config, trusted, &component, &metrics);
-        let store = match &store_dir {
+        let (store, loaded) = match &store_dir {
             Some(dir) => {
-                let (store, _task, _loaded, _opened) = Store::open(dir.path(), |_| {}).await;
+                let (store, _task, loaded, _opened) = Store::open(dir.path(), |_| {}).await;
                 assert!(store.is_persistent(), "the test store opened");
-                store
+                (store, loaded)
             }
-            None => Store::memory_only().0,
+            None => (Store::memory_only().0, Loaded::default()),
         };
         let router = crate::router(
             &config,
@@ -159,7 +213,43 @@ delivery_window_ms = {window}
             tasks,
             store,
             store_dir,
+            loaded: Some(loaded),
+            restore_per_sec: config.store.restore_per_sec,
+            metrics,
         }
+    }
+
+    /// The stored subscriptions are taken up, as `run_with` does once the
+    /// component stream is authenticated.
+    pub(super) fn restore(&mut self) {
+        let loaded = self.loaded.take().expect("restored once");
+        self.router.restore(loaded, self.restore_per_sec);
+    }
+
+    /// The value of one series of the gateway's metrics (`name{labels}` as
+    /// exported), or `None` when it is not exported.
+    pub(super) fn metric(&self, series: &str) -> Option<f64> {
+        self.metrics.render().lines().find_map(|line| {
+            let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+            value.trim().parse().ok()
+        })
+    }
+
+    /// The next SIP message the peer receives within `within`, if any.
+    pub(super) async fn sip_out_within(&self, within: Duration) -> Option<SipWire> {
+        let mut buf = vec![0u8; 65_536];
+        let (n, from) = timeout(within, self.peer.recv_from(&mut buf))
+            .await
+            .ok()?
+            .expect("receive on the SIP peer");
+        assert_eq!(from, self.endpoint, "sent from the endpoint's listener");
+        buf.truncate(n);
+        Some(SipWire::parse(Bytes::from(buf), ParseLimits::default()).expect("Parley's SIP parses"))
+    }
+
+    /// A stanza the router queued already, if any (no waiting).
+    pub(super) fn stanza_queued(&mut self) -> Option<String> {
+        self.stanzas.try_recv().ok().map(|s| s.to_xml())
     }
 
     /// What the store holds now, as a restart would load it: every write
