@@ -1,7 +1,8 @@
-//! Presence at scale (issue 15): memory per active subscription and
-//! NOTIFY → `<presence/>` translations per second with 10k, 50k and 100k
-//! subscriptions, through the real gateway (`parley_gateway::run_with`) on
-//! loopback.
+//! Presence at scale (issue 15, issue 24): memory per active subscription,
+//! restore time and NOTIFY → `<presence/>` translations per second with
+//! 10k, 50k and 100k subscriptions, through the real gateway
+//! (`parley_gateway::run_with`) on loopback, with the default restore
+//! configuration (`store.restore_in_flight`).
 //!
 //! For each N: the store is seeded with N subscriptions of XMPP users to SIP
 //! users (dialogs pointing at a local UDP responder that answers 200 to
@@ -94,8 +95,9 @@ fn scrape(metrics: SocketAddr, names: &[&str]) -> Vec<String> {
 }
 
 /// The series the bench reports after the restore.
-const REPORTED: [&str; 5] = [
+const REPORTED: [&str; 6] = [
     "parley_limit_rejections_total{limit=\"sip_pending_transactions\"}",
+    "parley_presence_requests_deferred_total",
     "parley_subscription_refreshes_total",
     "parley_subscriptions_restored_total{kind=\"sip_subscriptions_out\"",
     "parley_sip_transactions",
@@ -271,7 +273,6 @@ listen = ["udp:127.0.0.1:{sip_port}"]
 listen = "127.0.0.1:0"
 [store]
 path = "{store}"
-restore_per_sec = 20000
 [log]
 level = "error"
 "#,

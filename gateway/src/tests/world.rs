@@ -73,8 +73,8 @@ pub(super) struct World {
     store_dir: Option<tempfile::TempDir>,
     /// What the store held at start, until [`World::restore`] takes it up.
     loaded: Option<Loaded>,
-    /// `store.restore_per_sec`, as `run_with` passes it to the restore.
-    restore_per_sec: u32,
+    /// `store.restore_in_flight` and the queue, as `run_with` passes them.
+    pacing: crate::presence::Pacing,
     /// The metrics the router counts in.
     metrics: Arc<Metrics>,
 }
@@ -214,7 +214,7 @@ delivery_window_ms = {window}
             store,
             store_dir,
             loaded: Some(loaded),
-            restore_per_sec: config.store.restore_per_sec,
+            pacing: config.restore_pacing(),
             metrics,
         }
     }
@@ -223,7 +223,7 @@ delivery_window_ms = {window}
     /// component stream is authenticated.
     pub(super) fn restore(&mut self) {
         let loaded = self.loaded.take().expect("restored once");
-        self.router.restore(loaded, self.restore_per_sec);
+        self.router.restore(loaded, self.pacing);
     }
 
     /// The value of one series of the gateway's metrics (`name{labels}` as
