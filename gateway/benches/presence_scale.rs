@@ -133,7 +133,12 @@ struct Stanzas {
 
 /// A minimal XEP-0114 server: accepts parley's stream and handshake, then
 /// counts `<presence` in everything it receives.
-async fn xmpp_peer(listener: TcpListener, counts: Arc<Stanzas>) {
+/// `connected` fires once the handshake is answered.
+async fn xmpp_peer(
+    listener: TcpListener,
+    counts: Arc<Stanzas>,
+    connected: tokio::sync::oneshot::Sender<Instant>,
+) {
     let (mut stream, _) = listener.accept().await.unwrap();
     let mut buf = vec![0u8; 1 << 16];
     let mut seen = Vec::new();
@@ -165,6 +170,7 @@ async fn xmpp_peer(listener: TcpListener, counts: Arc<Stanzas>) {
         }
     }
     stream.write_all(b"<handshake/>").await.unwrap();
+    let _ = connected.send(Instant::now());
     let mut tail: Vec<u8> = Vec::new();
     loop {
         let Ok(n) = stream.read(&mut buf).await else {
@@ -253,7 +259,8 @@ async fn one_run(n: usize) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let xmpp_addr = listener.local_addr().unwrap();
     let stanzas = Arc::new(Stanzas::default());
-    tokio::spawn(xmpp_peer(listener, Arc::clone(&stanzas)));
+    let (connected_tx, connected_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(xmpp_peer(listener, Arc::clone(&stanzas), connected_tx));
     let sip_port = {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         s.local_addr().unwrap().port()
@@ -293,6 +300,8 @@ level = "error"
         },
     ));
     let metrics = bound_rx.await.unwrap();
+    // Listening: the store is loaded (`run_with` opens it first).
+    let loaded_in = started.elapsed();
 
     eprintln!("N={n}: store seeded, gateway starting");
     // Restore: every stored dialog refreshed at least once. Stalled: no new
@@ -323,6 +332,9 @@ level = "error"
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let restored_in = started.elapsed();
+    let connected_in = connected_rx
+        .await
+        .map_or(Duration::ZERO, |at| at.duration_since(started));
     // Let the refresh transactions finish (Timer K, 5 s) before measuring.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let rss_restored = rss_bytes();
@@ -330,8 +342,9 @@ level = "error"
         .await
         .unwrap();
     eprintln!(
-        "N={n}: restored in {restored_in:?} ({} refresh requests for {n}; XMPP users told \
-         unsubscribed {}, unavailable {}); gateway:\n  {}\nNOTIFYs now",
+        "N={n}: restored in {restored_in:?} (store loaded in {loaded_in:?}, component up in \
+         {connected_in:?}; {} refresh requests for {n}; XMPP users told unsubscribed {}, \
+         unavailable {}); gateway:\n  {}\nNOTIFYs now",
         refreshes.requests.load(Ordering::Relaxed),
         stanzas.unsubscribed.load(Ordering::Relaxed),
         stanzas.unavailable.load(Ordering::Relaxed),
