@@ -12,7 +12,10 @@
 //! `WINDOW` unanswered at a time. Reported: restore time, RSS growth per
 //! subscription once restored, NOTIFY → presence rate.
 //!
-//! `cargo bench -p parley-gateway --bench presence_scale [-- N ...]`
+//! `cargo bench -p parley-gateway --bench presence_scale [-- N ...]`;
+//! `PRESENCE_SCALE_RTT_MS=M` has the SIP responder answer M ms late (a
+//! network's round trip), `PARLEY_STORE__RESTORE_IN_FLIGHT=W` sets the
+//! gateway's restore window as for any config key.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::Write as _;
@@ -51,10 +54,20 @@ struct Refreshes {
     distinct: AtomicU64,
 }
 
-/// A UDP peer that answers every request with 200 and counts them.
-fn responder(seen: Arc<Refreshes>) -> SocketAddr {
+/// A UDP peer that answers every request with 200 and counts them; each
+/// answer leaves `rtt` after its request came (a network's round trip).
+fn responder(seen: Arc<Refreshes>, rtt: Duration) -> SocketAddr {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = socket.local_addr().unwrap();
+    let (delayed, due) = std::sync::mpsc::channel::<(Instant, String, SocketAddr)>();
+    let answers = socket.try_clone().unwrap();
+    std::thread::spawn(move || {
+        // One delay for all: they leave in the order they came.
+        while let Ok((at, answer, to)) = due.recv() {
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            let _ = answers.send_to(answer.as_bytes(), to);
+        }
+    });
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 65536];
         let mut call_ids = std::collections::HashSet::new();
@@ -71,7 +84,11 @@ fn responder(seen: Arc<Refreshes>) -> SocketAddr {
             if call_id.is_some_and(|c| call_ids.insert(c)) {
                 seen.distinct.fetch_add(1, Ordering::Relaxed);
             }
-            let _ = socket.send_to(ok_for(&text).as_bytes(), from);
+            if rtt.is_zero() {
+                let _ = socket.send_to(ok_for(&text).as_bytes(), from);
+            } else {
+                let _ = delayed.send((Instant::now() + rtt, ok_for(&text), from));
+            }
         }
     });
     addr
@@ -241,7 +258,12 @@ fn notify(i: usize, cseq: u32, me: SocketAddr) -> String {
 async fn one_run(n: usize) {
     let dir = tempfile::tempdir().unwrap();
     let refreshes = Arc::new(Refreshes::default());
-    let sip_peer = responder(Arc::clone(&refreshes));
+    // PRESENCE_SCALE_RTT_MS: the SIP side's round trip (0: loopback's).
+    let rtt = std::env::var("PRESENCE_SCALE_RTT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_millis);
+    let sip_peer = responder(Arc::clone(&refreshes), rtt);
     {
         let (store, task, _, _) = Store::open(&dir.path().join("store"), |_| {}).await;
         for i in 0..n {
