@@ -228,8 +228,22 @@ pub struct LimitsConfig {
     pub sip_max_headers: usize,
     /// Longest SIP start line or header field, in bytes (400 beyond it). Default 8192.
     pub sip_max_line_bytes: usize,
-    /// Most SIP transactions held at once (503 + Retry-After beyond it). Default 65536.
+    /// Most SIP transactions waiting for an answer at once: requests Parley
+    /// has not answered finally yet, requests it sent that have no final
+    /// response yet, INVITE transactions until they end (503 + Retry-After
+    /// beyond it). Completed transactions count under
+    /// `sip_completed_transactions` instead. Default 65536.
     pub sip_pending_transactions: usize,
+    /// Most completed SIP transactions held at once: answered requests kept
+    /// for Timer J (64·T1 = 32 s over UDP) to answer a retransmission with
+    /// the same response, and sent requests kept for Timer K (T4 = 5 s) to
+    /// absorb retransmitted responses (RFC 3261 §17.2.2, §17.1.2.2). An
+    /// answered request is never forgotten early (its retransmission would
+    /// be delivered twice), so a new request gets 503 + Retry-After while
+    /// completed and unanswered requests together reach this. It sustains
+    /// this / 32 s new UDP requests a second (16 384/s at the default) in
+    /// at most about 0.9 KB each. Default 524288.
+    pub sip_completed_transactions: usize,
     /// SIP requests queued for the router (503 + Retry-After when full). Default 1024.
     pub sip_incoming_queue: usize,
     /// Retry-After seconds on 503 for a full queue or too many transactions. Default 5.
@@ -522,6 +536,11 @@ impl Config {
                 l.sip_pending_transactions,
                 1,
             ),
+            (
+                "limits.sip_completed_transactions",
+                l.sip_completed_transactions,
+                1,
+            ),
             ("limits.sip_incoming_queue", l.sip_incoming_queue, 1),
             ("limits.sip_max_connections", l.sip_max_connections, 1),
             ("limits.sip_rate_sources", l.sip_rate_sources, 1),
@@ -685,6 +704,7 @@ impl Config {
             max_line_bytes: l.sip_max_line_bytes,
             incoming_queue: l.sip_incoming_queue,
             max_pending_transactions: l.sip_pending_transactions,
+            max_completed_transactions: l.sip_completed_transactions,
             retry_after_secs: l.sip_retry_after_secs,
             max_connections: l.sip_max_connections,
             udp_recv_buffer_bytes: l.sip_udp_recv_buffer_bytes,
@@ -786,6 +806,7 @@ impl Default for LimitsConfig {
             sip_max_headers: sip.max_headers,
             sip_max_line_bytes: sip.max_line_bytes,
             sip_pending_transactions: sip.max_pending_transactions,
+            sip_completed_transactions: sip.max_completed_transactions,
             sip_incoming_queue: sip.incoming_queue,
             sip_retry_after_secs: sip.retry_after_secs,
             sip_max_connections: sip.max_connections,

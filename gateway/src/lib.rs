@@ -411,10 +411,15 @@ fn sip_snapshot(stats: &parley_sip::Stats) -> SipSnapshot {
         parse_errors: stats.parse_errors,
         stray_responses: stats.stray_responses,
         pending_transactions: stats.pending_transactions,
+        completed_transactions: stats.completed_transactions,
         limit_rejections: vec![
             (Limit::SipRate, stats.rate_limited),
             (Limit::SipRateDropped, stats.rate_limited_dropped),
-            (Limit::SipPendingTransactions, stats.overloaded),
+            (
+                Limit::SipPendingTransactions,
+                stats.overloaded.saturating_sub(stats.overloaded_completed),
+            ),
+            (Limit::SipCompletedTransactions, stats.overloaded_completed),
             (Limit::SipIncomingQueue, stats.queue_full),
             (Limit::SipMessageSize, stats.oversize_messages),
         ],

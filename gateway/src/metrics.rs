@@ -167,6 +167,8 @@ pub(crate) enum Limit {
     SipRateDropped,
     /// Too many SIP transactions pending (503).
     SipPendingTransactions,
+    /// Too many SIP transactions completed, waiting out Timer J (503).
+    SipCompletedTransactions,
     /// The incoming SIP request queue was full (503).
     SipIncomingQueue,
     /// A SIP message over `sip.max_message_bytes` (413/513).
@@ -181,10 +183,11 @@ pub(crate) enum Limit {
 
 impl Limit {
     /// Every value, for the series exported from start.
-    const ALL: [Self; 8] = [
+    const ALL: [Self; 9] = [
         Self::SipRate,
         Self::SipRateDropped,
         Self::SipPendingTransactions,
+        Self::SipCompletedTransactions,
         Self::SipIncomingQueue,
         Self::SipMessageSize,
         Self::XmppRate,
@@ -198,6 +201,7 @@ impl Limit {
             Self::SipRate => "sip_rate",
             Self::SipRateDropped => "sip_rate_dropped",
             Self::SipPendingTransactions => "sip_pending_transactions",
+            Self::SipCompletedTransactions => "sip_completed_transactions",
             Self::SipIncomingQueue => "sip_incoming_queue",
             Self::SipMessageSize => "sip_message_size",
             Self::XmppRate => "xmpp_rate",
@@ -257,6 +261,8 @@ pub(crate) struct Metrics {
     sip_parse_errors: IntCounter,
     sip_stray_responses: IntCounter,
     sip_transactions: IntGauge,
+    sip_pending_transactions: IntGauge,
+    sip_completed_transactions: IntGauge,
     store_persistent: IntGauge,
     subscriptions_restored: IntCounterVec,
     subscription_refreshes: IntCounterVec,
@@ -280,8 +286,10 @@ pub(crate) struct SipSnapshot {
     pub parse_errors: u64,
     /// Responses matching no client transaction.
     pub stray_responses: u64,
-    /// Transactions alive now.
+    /// Transactions waiting for the TU or for a response now.
     pub pending_transactions: u64,
+    /// Completed transactions waiting out Timer J or K now.
+    pub completed_transactions: u64,
     /// Requests refused by the endpoint's own bounds.
     pub limit_rejections: Vec<(Limit, u64)>,
 }
@@ -469,7 +477,24 @@ impl Metrics {
             )?,
             sip_transactions: register(
                 r,
-                IntGauge::new("parley_sip_transactions", "SIP transactions alive now.")?,
+                IntGauge::new(
+                    "parley_sip_transactions",
+                    "SIP transactions alive now, pending and completed.",
+                )?,
+            )?,
+            sip_pending_transactions: register(
+                r,
+                IntGauge::new(
+                    "parley_sip_pending_transactions",
+                    "SIP transactions waiting for an answer now (limits.sip_pending_transactions).",
+                )?,
+            )?,
+            sip_completed_transactions: register(
+                r,
+                IntGauge::new(
+                    "parley_sip_completed_transactions",
+                    "Completed SIP transactions waiting out Timer J or K now (limits.sip_completed_transactions).",
+                )?,
             )?,
             store_persistent: register(
                 r,
@@ -701,8 +726,15 @@ impl Metrics {
         catch_up(&self.sip_retransmissions, s.retransmissions);
         catch_up(&self.sip_parse_errors, s.parse_errors);
         catch_up(&self.sip_stray_responses, s.stray_responses);
-        self.sip_transactions
-            .set(i64::try_from(s.pending_transactions).unwrap_or(i64::MAX));
+        let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        self.sip_transactions.set(gauge(
+            s.pending_transactions
+                .saturating_add(s.completed_transactions),
+        ));
+        self.sip_pending_transactions
+            .set(gauge(s.pending_transactions));
+        self.sip_completed_transactions
+            .set(gauge(s.completed_transactions));
         for (limit, n) in &s.limit_rejections {
             catch_up(
                 &self.limit_rejections.with_label_values(&[limit.label()]),
@@ -792,7 +824,7 @@ mod tests {
             ("parley_receipts_total", 2 * 5),
             ("parley_presence_fetches_total", 2 * 8),
             ("parley_translation_seconds_count", 2),
-            ("parley_limit_rejections_total", 8),
+            ("parley_limit_rejections_total", 9),
             ("parley_subscriptions_restored_total", 2 * 5),
             ("parley_subscription_refreshes_total", 2),
             ("parley_presence_requests_deferred_total", 3),
@@ -808,6 +840,7 @@ mod tests {
             r#"parley_receipts_total{direction="sip_to_xmpp",kind="unmatched"} 0"#,
             r#"parley_presence_fetches_total{direction="sip_to_xmpp",outcome="no_state"} 0"#,
             r#"parley_limit_rejections_total{limit="subscriptions_per_user"} 0"#,
+            r#"parley_limit_rejections_total{limit="sip_completed_transactions"} 0"#,
             r#"parley_subscriptions_restored_total{kind="sip_subscriptions_in",outcome="reprobed"} 0"#,
             r#"parley_subscription_refreshes_total{outcome="failed"} 0"#,
             r#"parley_presence_requests_deferred_total{request="notify"} 0"#,
@@ -834,6 +867,26 @@ mod tests {
             text.contains("parley_sip_requests_total{direction=\"in\",method=\"MESSAGE\"} 5"),
             "{text}"
         );
+    }
+
+    /// `parley_sip_transactions` keeps meaning every transaction alive; the
+    /// two limits' gauges split it.
+    #[test]
+    fn sip_transactions_are_split_into_pending_and_completed() {
+        let m = Metrics::new().expect("metrics");
+        m.observe_sip(&SipSnapshot {
+            pending_transactions: 7,
+            completed_transactions: 300,
+            ..Default::default()
+        });
+        let text = m.render();
+        for line in [
+            "parley_sip_transactions 307",
+            "parley_sip_pending_transactions 7",
+            "parley_sip_completed_transactions 300",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
     }
 
     #[test]

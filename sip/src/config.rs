@@ -105,8 +105,19 @@ pub struct Limits {
     pub max_line_bytes: usize,
     /// Capacity of the incoming request channel (503 + Retry-After when full).
     pub incoming_queue: usize,
-    /// Most transactions held at once (503 / refused beyond it).
+    /// Most pending transactions held at once: waiting for the TU or for a
+    /// response (503 / refused beyond it).
     pub max_pending_transactions: usize,
+    /// Most completed non-INVITE transactions held at once, waiting out
+    /// Timer J (server) or Timer K (client) for retransmissions. A completed
+    /// server transaction is never dropped early (its retransmitted request
+    /// would reach the TU twice), so a new request is refused with 503
+    /// while completed transactions and pending server transactions reach
+    /// this; at it, completed client transactions make room oldest first.
+    /// Over UDP each new request stays 64·T1 (32 s) after its answer, so
+    /// this sustains `max_completed_transactions / 32 s` new requests a
+    /// second: 16 384/s at the default.
+    pub max_completed_transactions: usize,
     /// Retry-After, in seconds, sent with 503 when overloaded.
     pub retry_after_secs: u32,
     /// Most simultaneous inbound stream connections.
@@ -133,6 +144,7 @@ impl Default for Limits {
             max_line_bytes: 8 * 1024,
             incoming_queue: 1024,
             max_pending_transactions: 65_536,
+            max_completed_transactions: 524_288,
             retry_after_secs: 5,
             max_connections: 1024,
             udp_recv_buffer_bytes: 4 * 1024 * 1024,

@@ -57,8 +57,14 @@ pub struct Stats {
     pub stray_responses: u64,
     /// Requests refused with 503 because the incoming channel was full.
     pub queue_full: u64,
-    /// Requests refused because too many transactions were pending.
+    /// Requests refused with 503 because too many transactions were held:
+    /// pending ones at `max_pending_transactions`, or completed ones at
+    /// `max_completed_transactions` (those are also in
+    /// [`Stats::overloaded_completed`]).
     pub overloaded: u64,
+    /// Of [`Stats::overloaded`], those refused because of
+    /// `max_completed_transactions`.
+    pub overloaded_completed: u64,
     /// Requests answered 503 because their source exceeded its rate.
     pub rate_limited: u64,
     /// Requests dropped unanswered because their (UDP) source kept exceeding its rate.
@@ -71,8 +77,26 @@ pub struct Stats {
     pub udp_to_tcp_switches: u64,
     /// Requests retried once with digest credentials.
     pub auth_retries: u64,
-    /// Transactions in the table now (gauge).
+    /// Transactions waiting for the TU or for a response now (gauge):
+    /// client transactions before their final response, server transactions
+    /// before the TU's final response, INVITE server transactions until
+    /// they end.
     pub pending_transactions: u64,
+    /// Completed non-INVITE transactions now (gauge), waiting for nothing
+    /// but retransmissions until Timer J (server) or Timer K (client),
+    /// RFC 3261 §17.2.2, §17.1.2.2.
+    pub completed_transactions: u64,
+}
+
+/// What the transaction table says at a snapshot.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TableCounts {
+    /// Pending transactions.
+    pub(crate) pending: u64,
+    /// Completed transactions.
+    pub(crate) completed: u64,
+    /// New requests refused because of the completed bound, since start.
+    pub(crate) refused_for_completed: u64,
 }
 
 impl Stats {
@@ -149,7 +173,7 @@ impl Counters {
         bump(&self.responses_out[class_index(status)]);
     }
 
-    pub(crate) fn snapshot(&self, pending_transactions: u64) -> Stats {
+    pub(crate) fn snapshot(&self, table: TableCounts) -> Stats {
         let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
         Stats {
             requests_in: self.requests_in.each_ref().map(load),
@@ -164,13 +188,15 @@ impl Counters {
             stray_responses: load(&self.stray_responses),
             queue_full: load(&self.queue_full),
             overloaded: load(&self.overloaded),
+            overloaded_completed: table.refused_for_completed,
             rate_limited: load(&self.rate_limited),
             rate_limited_dropped: load(&self.rate_limited_dropped),
             timeouts: load(&self.timeouts),
             transport_errors: load(&self.transport_errors),
             udp_to_tcp_switches: load(&self.udp_to_tcp_switches),
             auth_retries: load(&self.auth_retries),
-            pending_transactions,
+            pending_transactions: table.pending,
+            completed_transactions: table.completed,
         }
     }
 }

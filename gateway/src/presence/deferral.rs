@@ -18,9 +18,10 @@ use parley_sip::TransactionError;
 /// The wait after a first refusal: two reaper ticks.
 pub(crate) const FIRST_DELAY: Duration = Duration::from_millis(100);
 
-/// The longest wait: RFC 3261's T4 (5 s), the longest a completed UDP
-/// client transaction holds its place in the table (Timer K), by when every
-/// transaction that filled it has moved on.
+/// The longest wait, 5 s: long against a round trip, so a full table is
+/// asked again at most every 5 s per request, and short against the
+/// subscription it keeps (a refresh goes at 80 % of the time granted, an
+/// hour as Parley asks; a NOTIFY's state is late by at most this).
 pub(crate) const MAX_DELAY: Duration = Duration::from_secs(5);
 
 /// Whether `error` is the SIP endpoint's own refusal to start the request,
@@ -50,7 +51,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_delay_doubles_up_to_t4() {
+    fn the_delay_doubles_up_to_5_s() {
         let ms = |n| Duration::from_millis(n);
         let delays: Vec<Duration> = (1..=8).map(delay).collect();
         assert_eq!(

@@ -43,10 +43,6 @@ pub(super) const WAIT: Duration = Duration::from_secs(2);
 /// built on it (Timer N is 64·T1, RFC 6665 §4.1.2.4) are short too.
 pub(super) const T1: Duration = Duration::from_millis(100);
 
-/// RFC 3261's T4 in [`World::restarted`] (5 s by default): Timer K, for
-/// which a UDP client transaction stays after its final response.
-pub(super) const RESTART_T4: Duration = Duration::from_millis(500);
-
 /// How long the tests' MESSAGEs wait for an XMPP error before their 200.
 pub(super) const DELIVERY_WINDOW: Duration = Duration::from_millis(200);
 
@@ -88,7 +84,7 @@ impl World {
     /// [`World::start`] with `messages` (TOML lines) added to `[messages]`
     /// and `extra` (whole TOML sections) appended to the config.
     pub(super) async fn with(messages: &str, extra: &str) -> World {
-        Self::build(messages, extra, None, None).await
+        Self::build(messages, extra, None).await
     }
 
     /// [`World::start`] with a persistent store in a fresh directory (as
@@ -96,17 +92,14 @@ impl World {
     /// ([`World::stored`]).
     pub(super) async fn persistent() -> World {
         let dir = tempfile::tempdir().expect("a store directory");
-        Self::build("", "", Some(dir), None).await
+        Self::build("", "", Some(dir)).await
     }
 
     /// A gateway started over a persistent store that holds `rows` (written
     /// by `rows(peer)`, given the SIP peer's address for the dialogs' remote
     /// targets), as after a restart; `extra` (whole TOML sections) is
     /// appended to the config. [`World::restore`] takes the rows up, as
-    /// `run_with` does once the component stream is up. RFC 3261's T4 (how
-    /// long a completed UDP client transaction absorbs retransmitted
-    /// responses, Timer K) is [`RESTART_T4`], so that a test that fills the
-    /// SIP transaction table sees it empty again within its [`WAIT`]s.
+    /// `run_with` does once the component stream is up.
     pub(super) async fn restarted(extra: &str, rows: impl FnOnce(SocketAddr) -> Loaded) -> World {
         let peer = UdpSocket::bind("127.0.0.1:0")
             .await
@@ -122,19 +115,14 @@ impl World {
             store.put_watcher(row);
         }
         task.close(&store).await;
-        Self::build_with_peer(peer, "", extra, Some(dir), Some(RESTART_T4)).await
+        Self::build_with_peer(peer, "", extra, Some(dir)).await
     }
 
-    async fn build(
-        messages: &str,
-        extra: &str,
-        store_dir: Option<tempfile::TempDir>,
-        t4: Option<Duration>,
-    ) -> World {
+    async fn build(messages: &str, extra: &str, store_dir: Option<tempfile::TempDir>) -> World {
         let peer = UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind the SIP peer");
-        Self::build_with_peer(peer, messages, extra, store_dir, t4).await
+        Self::build_with_peer(peer, messages, extra, store_dir).await
     }
 
     async fn build_with_peer(
@@ -142,7 +130,6 @@ impl World {
         messages: &str,
         extra: &str,
         store_dir: Option<tempfile::TempDir>,
-        t4: Option<Duration>,
     ) -> World {
         let proxy = peer.local_addr().expect("peer address");
         let toml = format!(
@@ -172,10 +159,7 @@ delivery_window_ms = {window}
 
         let metrics = Arc::new(Metrics::new().expect("metrics"));
         let stop = CancellationToken::new();
-        let mut sip_config = config.endpoint_config().expect("endpoint config");
-        if let Some(t4) = t4 {
-            sip_config.timers.t4 = t4;
-        }
+        let sip_config = config.endpoint_config().expect("endpoint config");
         let trusted = sip_config.rate_exempt.clone();
         let (sip, sip_events) = Endpoint::bind(sip_config, stop.clone())
             .await

@@ -27,7 +27,7 @@ use tokio_util::task::TaskTracker;
 use crate::config::{EndpointConfig, Transport};
 use crate::error::{Error, TransactionError};
 use crate::rate::RatePolicy;
-use crate::stats::{Counters, Stats, bump};
+use crate::stats::{Counters, Stats, TableCounts, bump};
 use crate::transaction::{ClientKey, Output, Transactions, Transmit};
 use crate::transport::tcp::{self, Streams};
 use crate::transport::{tls, udp};
@@ -114,7 +114,8 @@ impl Endpoint {
                 transactions: Transactions::new(
                     config.timers,
                     config.limits.max_pending_transactions,
-                ),
+                )
+                .with_max_completed(config.limits.max_completed_transactions),
                 waiters: HashMap::new(),
                 rate: RatePolicy::new(config.limits.source_rate, now()),
             }),
@@ -184,12 +185,16 @@ impl Endpoint {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> Stats {
-        let pending = self
+        let table = self
             .inner
             .lock_core()
-            .map(|c| c.transactions.len() as u64)
-            .unwrap_or(0);
-        self.inner.counters.snapshot(pending)
+            .map(|c| TableCounts {
+                pending: c.transactions.pending_len() as u64,
+                completed: c.transactions.completed_len() as u64,
+                refused_for_completed: c.transactions.refused_for_completed(),
+            })
+            .unwrap_or_default();
+        self.inner.counters.snapshot(table)
     }
 
     /// Waits until every task of the endpoint has stopped (after shutdown).

@@ -5,6 +5,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 use crate::config::Timers;
+use crate::transaction::completed::Resend;
 use crate::transaction::{Target, Transmit};
 
 /// RFC 3261 §17.2.2 states.
@@ -92,6 +93,19 @@ impl ServerTransaction {
             bytes,
             retransmission: false,
         })
+    }
+
+    /// Once Completed: when Timer J fires, and what a retransmitted request
+    /// gets until then — all the table keeps of a completed transaction.
+    pub(crate) fn completed(&self) -> Option<(Instant, Resend)> {
+        if self.state != ServerState::Completed {
+            return None;
+        }
+        let resend = Resend {
+            target: self.target,
+            response: self.last_response.clone()?,
+        };
+        Some((self.timer_j?, resend))
     }
 
     /// The earliest timer deadline, if any.

@@ -1,0 +1,587 @@
+//! The table of every transaction of an endpoint: pending ones under one
+//! timer heap, completed non-INVITE ones in two rings (`completed.rs`).
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::hash::{BuildHasher, RandomState};
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use super::completed::{Completed, Resend};
+use super::*;
+use crate::config::{Limits, Timers};
+
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum TimerRef {
+    Client(ClientKey),
+    Server(ServerKey),
+}
+
+#[derive(Debug)]
+struct Slot<T> {
+    tx: T,
+    scheduled: Option<Instant>,
+}
+
+/// Every transaction of an endpoint: pending work under one timer heap, and
+/// completed non-INVITE transactions in two rings (`completed.rs`).
+///
+/// Two bounds, counted apart:
+/// - pending (`max_pending`): client transactions before their final
+///   response, non-INVITE server transactions before the TU's final
+///   response, and INVITE server transactions in every state. Beyond it a
+///   new request is [`RequestOutcome::Overloaded`] and a new client
+///   transaction is refused.
+/// - completed (`max_completed`): non-INVITE transactions that wait for
+///   nothing but retransmissions (Timer J, Timer K). A completed server
+///   transaction is never dropped before Timer J: RFC 3261 §17.2.2 keeps it
+///   "until Timer J fires", and without it a retransmitted request would
+///   reach the TU as a new one (a MESSAGE delivered twice). So every
+///   admitted non-INVITE request holds a place among the completed from
+///   the start: a new request is `Overloaded` while completed transactions
+///   and pending server transactions together reach the bound. A completed
+///   client transaction only absorbs retransmitted responses (§17.1.2.2);
+///   without it they are stray, counted and dropped (§17.1.3), so at the
+///   bound the oldest one makes room, or the new one is not kept.
+#[derive(Debug)]
+pub struct Transactions {
+    timers: Timers,
+    max_pending: usize,
+    max_completed: usize,
+    clients: HashMap<ClientKey, Slot<ClientTransaction>>,
+    servers: HashMap<ServerKey, Slot<Server>>,
+    /// Non-INVITE server transactions in Completed, until Timer J.
+    completed_servers: Completed<Resend>,
+    /// Non-INVITE client transactions in Completed, until Timer K.
+    completed_clients: Completed<()>,
+    /// How many server transactions, pending or completed, hold each top-Via
+    /// branch, by a keyed hash of the branch: lets a datagram be recognised
+    /// as a possible retransmission before it is parsed. Two branches with
+    /// one hash only cost that datagram a parse.
+    branches: HashMap<u64, u32>,
+    branch_hasher: RandomState,
+    /// INVITEs answered 2xx, awaiting their ACK (§13.3.1.4).
+    accepted: HashMap<AckKey, ServerKey>,
+    heap: BinaryHeap<Reverse<(Instant, TimerRef)>>,
+    /// When unanswered non-INVITE server transactions are next looked at
+    /// (they need no timer of their own: see [`Transactions::sweep`]).
+    sweep_at: Option<Instant>,
+    /// New requests refused because of `max_completed`.
+    refused_for_completed: u64,
+}
+
+impl Transactions {
+    /// Timers in the heap (tests: what an answered request leaves behind).
+    #[cfg(test)]
+    pub(crate) fn heap_len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// An empty table holding at most `max_pending` pending transactions
+    /// (and the default bound of completed ones,
+    /// [`Transactions::with_max_completed`]).
+    pub fn new(timers: Timers, max_pending: usize) -> Self {
+        Transactions {
+            timers,
+            max_pending,
+            max_completed: Limits::default().max_completed_transactions,
+            clients: HashMap::new(),
+            servers: HashMap::new(),
+            completed_servers: Completed::new(),
+            completed_clients: Completed::new(),
+            branches: HashMap::new(),
+            branch_hasher: RandomState::new(),
+            accepted: HashMap::new(),
+            heap: BinaryHeap::new(),
+            sweep_at: None,
+            refused_for_completed: 0,
+        }
+    }
+
+    /// The same table holding at most `max_completed` completed transactions.
+    pub fn with_max_completed(mut self, max_completed: usize) -> Self {
+        self.max_completed = max_completed;
+        self
+    }
+
+    /// How many transactions wait for the TU or for a response.
+    pub(crate) fn pending_len(&self) -> usize {
+        self.clients.len() + self.servers.len()
+    }
+
+    /// How many completed transactions wait out Timer J or Timer K.
+    pub(crate) fn completed_len(&self) -> usize {
+        self.completed_servers.len() + self.completed_clients.len()
+    }
+
+    /// How many new requests were refused because of the completed bound
+    /// (they are among the [`RequestOutcome::Overloaded`] ones).
+    pub(crate) fn refused_for_completed(&self) -> u64 {
+        self.refused_for_completed
+    }
+
+    /// Whether none are held.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending_len() + self.completed_len() == 0
+    }
+
+    /// Whether a server transaction for `key` exists (a request with this key
+    /// is a retransmission, not a new request).
+    pub(crate) fn has_server(&self, key: &ServerKey) -> bool {
+        self.servers.contains_key(key) || self.completed_servers.get(key.parts()).is_some()
+    }
+
+    /// Whether a server transaction with this top-Via branch may be held (a
+    /// request carrying it may be a retransmission). Never wrong when it
+    /// says no; rarely, two branches share a hash and it says yes.
+    pub(crate) fn has_server_branch(&self, branch: &str) -> bool {
+        self.branches
+            .contains_key(&self.branch_hasher.hash_one(branch))
+    }
+
+    fn hold_branch(&mut self, branch: &str) {
+        *self
+            .branches
+            .entry(self.branch_hasher.hash_one(branch))
+            .or_insert(0) += 1;
+    }
+
+    fn release_branch(&mut self, branch: &str) {
+        let hash = self.branch_hasher.hash_one(branch);
+        if let Some(n) = self.branches.get_mut(&hash) {
+            *n -= 1;
+            if *n == 0 {
+                self.branches.remove(&hash);
+            }
+        }
+    }
+
+    fn schedule(
+        heap: &mut BinaryHeap<Reverse<(Instant, TimerRef)>>,
+        scheduled: &mut Option<Instant>,
+        next: Option<Instant>,
+        r: TimerRef,
+    ) {
+        if let Some(next) = next
+            && scheduled.is_none_or(|s| next < s)
+        {
+            *scheduled = Some(next);
+            heap.push(Reverse((next, r)));
+        }
+    }
+
+    /// A request arrived from `target` (§17.2.3 matching).
+    pub fn handle_request(
+        &mut self,
+        key: &ServerKey,
+        is_ack: bool,
+        target: Target,
+        now: Instant,
+    ) -> RequestOutcome {
+        // §17.2.2: in Completed, "the final response" goes out again.
+        if let Some(resend) = self.completed_servers.get(key.parts()) {
+            return RequestOutcome::Retransmission(Some(resend.transmit()));
+        }
+        if let Some(slot) = self.servers.get_mut(key) {
+            let outcome = match (&mut slot.tx, is_ack) {
+                (Server::Invite(tx), true) => {
+                    tx.handle_ack(now);
+                    RequestOutcome::AckAbsorbed
+                }
+                (Server::Invite(tx), false) => {
+                    RequestOutcome::Retransmission(tx.handle_retransmission())
+                }
+                (Server::NonInvite(tx), _) => {
+                    RequestOutcome::Retransmission(tx.handle_retransmission())
+                }
+            };
+            let next = slot.tx.poll_timeout();
+            Self::schedule(
+                &mut self.heap,
+                &mut slot.scheduled,
+                next,
+                TimerRef::Server(key.clone()),
+            );
+            return outcome;
+        }
+        if is_ack {
+            return RequestOutcome::StrayAck;
+        }
+        if self.pending_len() >= self.max_pending {
+            return RequestOutcome::Overloaded;
+        }
+        if self.completed_len() + self.servers.len() >= self.max_completed {
+            self.refused_for_completed += 1;
+            return RequestOutcome::Overloaded;
+        }
+        let slot = if key.method == "INVITE" {
+            let mut slot = Slot {
+                tx: Server::Invite(InviteServerTransaction::new(target, self.timers)),
+                scheduled: None,
+            };
+            let next = slot.tx.poll_timeout();
+            Self::schedule(
+                &mut self.heap,
+                &mut slot.scheduled,
+                next,
+                TimerRef::Server(key.clone()),
+            );
+            slot
+        } else {
+            let mut tx = ServerTransaction::new(target, self.timers);
+            // Twice Timer F: the client gave up long before.
+            tx.abandon_at(now + self.timers.t1 * 128);
+            self.sweep_at.get_or_insert(now + self.timers.t1 * 64);
+            Slot {
+                tx: Server::NonInvite(tx),
+                scheduled: None,
+            }
+        };
+        if self.servers.insert(key.clone(), slot).is_none() {
+            self.hold_branch(&key.branch);
+        }
+        RequestOutcome::New
+    }
+
+    /// The TU answers the request of server transaction `key`.
+    pub fn respond(
+        &mut self,
+        key: &ServerKey,
+        status: u16,
+        bytes: Bytes,
+        now: Instant,
+    ) -> Option<Transmit> {
+        let slot = self.servers.get_mut(key)?;
+        let transmit = match &mut slot.tx {
+            Server::NonInvite(tx) => tx.respond(status, bytes, now),
+            Server::Invite(tx) => tx.respond(status, bytes, now),
+        };
+        if let Server::NonInvite(tx) = &slot.tx
+            && let Some((timer_j, resend)) = tx.completed()
+        {
+            // Completed: keep the key and the response, nothing else.
+            self.servers.remove(key);
+            if timer_j > now {
+                self.completed_servers.insert(key.parts(), timer_j, resend);
+            } else {
+                // §17.2.2: Timer J is zero on reliable transports.
+                self.release_branch(&key.branch);
+            }
+            return transmit;
+        }
+        let next = slot.tx.poll_timeout();
+        Self::schedule(
+            &mut self.heap,
+            &mut slot.scheduled,
+            next,
+            TimerRef::Server(key.clone()),
+        );
+        transmit
+    }
+
+    /// The INVITE of server transaction `key` was answered 2xx: its ACK will
+    /// carry `ack` (RFC 3261 §13.3.1.4).
+    pub(crate) fn expect_ack(&mut self, key: &ServerKey, ack: AckKey) {
+        if let Some(Slot {
+            tx: Server::Invite(tx),
+            ..
+        }) = self.servers.get(key)
+            && tx.state() == InviteServerState::Accepted
+        {
+            self.accepted.insert(ack, key.clone());
+        }
+    }
+
+    /// An ACK that matched no transaction: if it acknowledges a 2xx we are
+    /// retransmitting, that stops (§13.3.1.4) and `true` is returned.
+    pub(crate) fn handle_ack_of_2xx(&mut self, ack: &AckKey, now: Instant) -> bool {
+        let Some(key) = self.accepted.remove(ack) else {
+            return false;
+        };
+        let Some(slot) = self.servers.get_mut(&key) else {
+            return false;
+        };
+        if let Server::Invite(tx) = &mut slot.tx {
+            tx.handle_ack(now);
+        }
+        let next = slot.tx.poll_timeout();
+        Self::schedule(
+            &mut self.heap,
+            &mut slot.scheduled,
+            next,
+            TimerRef::Server(key),
+        );
+        true
+    }
+
+    /// Drops client transaction `key` (its request could not be sent).
+    pub(crate) fn remove_client(&mut self, key: &ClientKey) {
+        self.clients.remove(key);
+    }
+
+    /// Starts a client transaction; returns the first transmission, or `None`
+    /// if the table is full or the key is taken.
+    pub(crate) fn start_client(
+        &mut self,
+        key: ClientKey,
+        request: Bytes,
+        target: Target,
+        now: Instant,
+    ) -> Option<Transmit> {
+        if self.pending_len() >= self.max_pending
+            || self.clients.contains_key(&key)
+            || self.completed_clients.get(key.parts()).is_some()
+        {
+            return None;
+        }
+        let (tx, transmit) = ClientTransaction::new(request, target, self.timers, now);
+        let mut slot = Slot {
+            tx,
+            scheduled: None,
+        };
+        let next = slot.tx.poll_timeout();
+        Self::schedule(
+            &mut self.heap,
+            &mut slot.scheduled,
+            next,
+            TimerRef::Client(key.clone()),
+        );
+        self.clients.insert(key, slot);
+        Some(transmit)
+    }
+
+    /// A response arrived for client transaction `key` (§17.1.3 matching).
+    pub(crate) fn handle_response(
+        &mut self,
+        key: &ClientKey,
+        status: u16,
+        now: Instant,
+    ) -> ResponseOutcome {
+        let Some(slot) = self.clients.get_mut(key) else {
+            // §17.1.2.2: Completed absorbs the final response's retransmissions.
+            if self.completed_clients.get(key.parts()).is_some() {
+                return ResponseOutcome::Absorbed;
+            }
+            return ResponseOutcome::Stray;
+        };
+        let outcome = match slot.tx.handle_response(status, now) {
+            ClientEvent::Provisional => ResponseOutcome::Provisional,
+            ClientEvent::Final => ResponseOutcome::Final,
+            ClientEvent::Absorbed => ResponseOutcome::Absorbed,
+        };
+        if slot.tx.state() == ClientState::Completed {
+            // Completed: keep the key until Timer K, nothing else. Its heap
+            // entry, if any, finds no transaction when it fires.
+            let timer_k = slot.tx.poll_timeout();
+            self.clients.remove(key);
+            if let Some(timer_k) = timer_k.filter(|k| *k > now) {
+                self.keep_completed_client(key, timer_k);
+            }
+            return outcome;
+        }
+        let next = slot.tx.poll_timeout();
+        Self::schedule(
+            &mut self.heap,
+            &mut slot.scheduled,
+            next,
+            TimerRef::Client(key.clone()),
+        );
+        outcome
+    }
+
+    /// Keeps a completed client transaction within the completed bound (see
+    /// [`Transactions`]): at the bound the oldest one goes first, and if
+    /// there is none the new one is not kept.
+    fn keep_completed_client(&mut self, key: &ClientKey, timer_k: Instant) {
+        while self.completed_len() + self.servers.len() >= self.max_completed {
+            if self.completed_clients.pop_oldest().is_none() {
+                return;
+            }
+        }
+        self.completed_clients.insert(key.parts(), timer_k, ());
+    }
+
+    /// RFC 3261 §17.1.4: the transport to `target` failed. Client
+    /// transactions still waiting for a final response there end; their keys
+    /// are returned so the TU can be told.
+    pub(crate) fn fail_target(&mut self, target: Target) -> Vec<ClientKey> {
+        let failed: Vec<ClientKey> = self
+            .clients
+            .iter()
+            .filter(|(_, slot)| {
+                slot.tx.target() == target
+                    && matches!(
+                        slot.tx.state(),
+                        ClientState::Trying | ClientState::Proceeding
+                    )
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &failed {
+            self.clients.remove(key);
+        }
+        failed
+    }
+
+    /// The earliest timer deadline.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        [
+            self.heap.peek().map(|Reverse((at, _))| *at),
+            self.sweep_at,
+            self.completed_servers.poll_timeout(),
+            self.completed_clients.poll_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// Fires every timer due at `now`.
+    pub(crate) fn handle_timeout(&mut self, now: Instant) -> Vec<Output> {
+        let mut out = Vec::new();
+        while let Some(Reverse((at, _))) = self.heap.peek() {
+            if *at > now {
+                break;
+            }
+            let Some(Reverse((at, r))) = self.heap.pop() else {
+                break;
+            };
+            match r {
+                TimerRef::Client(key) => self.fire_client(key, at, now, &mut out),
+                TimerRef::Server(key) => self.fire_server(key, at, now, &mut out),
+            }
+        }
+        if self.sweep_at.is_some_and(|at| at <= now) {
+            self.sweep(now);
+        }
+        // Timer J: "the server transaction MUST be destroyed" (§17.2.2).
+        while let Some(entry) = self.completed_servers.pop_expired(now) {
+            let [branch, _, _] = entry.key.parts();
+            self.release_branch(branch);
+        }
+        // Timer K (§17.1.2.2).
+        while self.completed_clients.pop_expired(now).is_some() {}
+        out
+    }
+
+    fn fire_client(&mut self, key: ClientKey, at: Instant, now: Instant, out: &mut Vec<Output>) {
+        let Some(slot) = self.clients.get_mut(&key) else {
+            return;
+        };
+        if slot.scheduled != Some(at) {
+            return;
+        }
+        slot.scheduled = None;
+        let mut terminated = false;
+        while let Some(t) = slot.tx.handle_timeout(now) {
+            match t {
+                ClientTimeout::Retransmit(transmit) => out.push(Output::Transmit(transmit)),
+                ClientTimeout::TimedOut => {
+                    out.push(Output::TimedOut(key.clone()));
+                    terminated = true;
+                    break;
+                }
+                ClientTimeout::Terminated => {
+                    terminated = true;
+                    break;
+                }
+            }
+            if slot.tx.poll_timeout().is_none_or(|next| next > now) {
+                break;
+            }
+        }
+        if terminated {
+            self.clients.remove(&key);
+        } else {
+            let next = slot.tx.poll_timeout();
+            Self::schedule(
+                &mut self.heap,
+                &mut slot.scheduled,
+                next,
+                TimerRef::Client(key),
+            );
+        }
+    }
+
+    fn fire_server(&mut self, key: ServerKey, at: Instant, now: Instant, out: &mut Vec<Output>) {
+        let Some(slot) = self.servers.get_mut(&key) else {
+            return;
+        };
+        if slot.scheduled != Some(at) {
+            return;
+        }
+        slot.scheduled = None;
+        let terminated = match &mut slot.tx {
+            Server::NonInvite(tx) => tx.handle_timeout(now),
+            Server::Invite(tx) => match tx.handle_timeout(now) {
+                Some(InviteServerTimeout::Retransmit(transmit)) => {
+                    out.push(Output::Transmit(transmit));
+                    false
+                }
+                Some(InviteServerTimeout::AckTimedOut) => {
+                    out.push(Output::AckTimedOut(key.clone()));
+                    true
+                }
+                Some(InviteServerTimeout::Terminated) => true,
+                None => tx.state() == InviteServerState::Terminated,
+            },
+        };
+        if terminated {
+            self.remove_server(&key);
+        } else {
+            let next = slot.tx.poll_timeout();
+            Self::schedule(
+                &mut self.heap,
+                &mut slot.scheduled,
+                next,
+                TimerRef::Server(key),
+            );
+        }
+    }
+
+    fn remove_server(&mut self, key: &ServerKey) {
+        let Some(removed) = self.servers.remove(key) else {
+            return;
+        };
+        self.release_branch(&key.branch);
+        if let Server::Invite(_) = removed.tx
+            && !self.accepted.is_empty()
+        {
+            self.accepted.retain(|_, k| k != key);
+        }
+    }
+
+    /// Ends the non-INVITE server transactions whose TU has not answered by
+    /// their deadline ([`ServerTransaction::abandon_at`]). They are looked at
+    /// every 64·T1 instead of each holding a timer: an answered one would
+    /// leave its timer behind, a key's worth of memory, for as long again
+    /// as Timer J. So one is ended between 128·T1 and 192·T1 after its request.
+    fn sweep(&mut self, now: Instant) {
+        let abandoned: Vec<ServerKey> = self
+            .servers
+            .iter()
+            .filter(|(_, slot)| {
+                matches!(&slot.tx, Server::NonInvite(tx)
+                    if tx.poll_timeout().is_some_and(|at| at <= now))
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &abandoned {
+            if let Some(Slot {
+                tx: Server::NonInvite(tx),
+                ..
+            }) = self.servers.get_mut(key)
+                && tx.handle_timeout(now)
+            {
+                self.remove_server(key);
+            }
+        }
+        let unanswered = self
+            .servers
+            .values()
+            .any(|slot| matches!(slot.tx, Server::NonInvite(_)));
+        self.sweep_at = unanswered.then(|| now + self.timers.t1 * 64);
+    }
+}
