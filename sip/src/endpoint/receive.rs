@@ -270,6 +270,7 @@ impl Inner {
             },
             // An in-dialog request already names our tag; keep it.
             to_tag: to_tag.clone(),
+            tag_to: head.to.param("tag").is_none(),
             ack: (head.method == "INVITE").then(|| AckKey {
                 call_id: head.call_id.clone(),
                 cseq: head.cseq,

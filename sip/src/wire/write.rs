@@ -31,7 +31,10 @@ fn clean(value: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn push_header(out: &mut String, name: &str, value: &str) {
-    let _ = write!(out, "{}: {}\r\n", clean(name), clean(value));
+    out.push_str(&clean(name));
+    out.push_str(": ");
+    out.push_str(&clean(value));
+    out.push_str("\r\n");
 }
 
 /// RFC 3261 §21: the default reason phrase of a status code (the one table).
@@ -57,8 +60,46 @@ pub fn response(
     headers: &[(String, String)],
     body: Option<(&str, &[u8])>,
 ) -> Bytes {
+    // RFC 3261 §8.2.6.2: the UAS adds a tag unless the request had one; not on 100.
+    let tag_to = status != 100
+        && !to_tag.is_empty()
+        && request.to.as_deref().is_some_and(|to| !has_tag(to));
+    response_to(
+        request,
+        &ResponseParts {
+            status,
+            reason,
+            to_tag: tag_to.then_some(to_tag),
+            server,
+            headers,
+            body,
+        },
+    )
+}
+
+/// What a response says beyond what it copies from its request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResponseParts<'a> {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: &'a str,
+    /// The tag To gets, when it gets one (the caller has decided, as
+    /// [`response`] does, from the request's To and the status).
+    pub to_tag: Option<&'a str>,
+    /// Server value (empty: none).
+    pub server: &'a str,
+    /// Further headers.
+    pub headers: &'a [(String, String)],
+    /// Content-Type and body.
+    pub body: Option<(&'a str, &'a [u8])>,
+}
+
+/// [`response`] for a caller that knows whether To takes a tag: Via, From,
+/// To, Call-ID and CSeq copied from `request`.
+pub(crate) fn response_to(request: &Salvage, parts: &ResponseParts<'_>) -> Bytes {
     let mut out = String::with_capacity(512);
-    let _ = write!(out, "SIP/2.0 {status} {}\r\n", clean(reason));
+    let _ = write!(out, "SIP/2.0 {} {}\r\n", parts.status, clean(parts.reason));
     for via in &request.vias {
         push_header(&mut out, "Via", via);
     }
@@ -66,12 +107,13 @@ pub fn response(
         push_header(&mut out, "From", from);
     }
     if let Some(to) = &request.to {
-        // RFC 3261 §8.2.6.2: the UAS adds a tag unless the request had one; not on 100.
-        if status != 100 && !has_tag(to) && !to_tag.is_empty() {
-            push_header(&mut out, "To", &format!("{to};tag={to_tag}"));
-        } else {
-            push_header(&mut out, "To", to);
+        out.push_str("To: ");
+        out.push_str(&clean(to));
+        if let Some(tag) = parts.to_tag {
+            out.push_str(";tag=");
+            out.push_str(&clean(tag));
         }
+        out.push_str("\r\n");
     }
     if let Some(call_id) = &request.call_id {
         push_header(&mut out, "Call-ID", call_id);
@@ -79,10 +121,10 @@ pub fn response(
     if let Some(cseq) = &request.cseq {
         push_header(&mut out, "CSeq", cseq);
     }
-    if !server.is_empty() {
-        push_header(&mut out, "Server", server);
+    if !parts.server.is_empty() {
+        push_header(&mut out, "Server", parts.server);
     }
-    finish(out, headers, body)
+    finish(out, parts.headers, parts.body)
 }
 
 /// RFC 3261 §18.2.1 and RFC 3581 §4: the top Via as the response must carry
@@ -177,28 +219,27 @@ pub(crate) fn request(parts: &RequestParts<'_>) -> Bytes {
 }
 
 fn finish(mut out: String, headers: &[(String, String)], body: Option<(&str, &[u8])>) -> Bytes {
+    // Framing and transaction headers are ours to write (a Route given by
+    // the caller was taken out before and written in its place).
+    const OURS: [&str; 15] = [
+        "content-length",
+        "l",
+        "content-type",
+        "c",
+        "via",
+        "v",
+        "from",
+        "f",
+        "to",
+        "t",
+        "call-id",
+        "i",
+        "cseq",
+        "max-forwards",
+        "route",
+    ];
     for (name, value) in headers {
-        let lower = name.to_ascii_lowercase();
-        // Framing and transaction headers are ours to write (a Route given by
-        // the caller was taken out before and written in its place).
-        if matches!(
-            lower.as_str(),
-            "content-length"
-                | "l"
-                | "content-type"
-                | "c"
-                | "via"
-                | "v"
-                | "from"
-                | "f"
-                | "to"
-                | "t"
-                | "call-id"
-                | "i"
-                | "cseq"
-                | "max-forwards"
-                | "route"
-        ) {
+        if OURS.iter().any(|ours| name.eq_ignore_ascii_case(ours)) {
             continue;
         }
         push_header(&mut out, name, value);
