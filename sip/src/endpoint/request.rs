@@ -14,8 +14,10 @@ use super::{Inner, now};
 use crate::config::Transport;
 use crate::transaction::{AckKey, ServerKey};
 use crate::trust::{PeerIdentity, TrustedPeers};
+use crate::wire::header::Address;
 use crate::wire::message::{Message, Salvage, StartLine};
 use crate::wire::status::StatusCode;
+use crate::wire::uri::Uri;
 use crate::wire::validate::RequestHead;
 use crate::wire::write::{self, reason_phrase};
 
@@ -168,6 +170,21 @@ impl RequestView {
     /// The Call-ID.
     pub fn call_id(&self) -> &str {
         &self.head.call_id
+    }
+
+    /// The Request-URI, typed (as validation parsed it).
+    pub fn uri(&self) -> &Uri {
+        &self.head.uri
+    }
+
+    /// The From header, typed (as validation parsed it).
+    pub fn from_address(&self) -> &Address {
+        &self.head.from
+    }
+
+    /// The To header, typed (as validation parsed it).
+    pub fn to_address(&self) -> &Address {
+        &self.head.to
     }
 
     /// The CSeq number.

@@ -61,9 +61,8 @@ pub fn response(
     body: Option<(&str, &[u8])>,
 ) -> Bytes {
     // RFC 3261 §8.2.6.2: the UAS adds a tag unless the request had one; not on 100.
-    let tag_to = status != 100
-        && !to_tag.is_empty()
-        && request.to.as_deref().is_some_and(|to| !has_tag(to));
+    let tag_to =
+        status != 100 && !to_tag.is_empty() && request.to.as_deref().is_some_and(|to| !has_tag(to));
     response_to(
         request,
         &ResponseParts {
