@@ -332,7 +332,7 @@ pub fn spawn(
         shared: shared.clone(),
         retry: RetrySlot::default(),
         ping_seq: 0,
-        write_buf: Vec::new(),
+        batch: WriteBatch::default(),
     };
     tokio::spawn(driver.run());
     (ComponentHandle { tx, shared }, events_rx)
@@ -357,8 +357,16 @@ struct Driver {
     shared: Arc<Shared>,
     retry: RetrySlot,
     ping_seq: u64,
-    /// The bytes of the batch being written, kept between batches.
-    write_buf: Vec<u8>,
+    /// The batch being written; its buffers are kept between batches.
+    batch: WriteBatch,
+}
+
+/// Stanzas written together, their bytes, and where each one's bytes end.
+#[derive(Default)]
+struct WriteBatch {
+    bytes: Vec<u8>,
+    stanzas: Vec<Stanza>,
+    ends: Vec<usize>,
 }
 
 /// One authenticated stream.
@@ -715,11 +723,15 @@ impl Driver {
     /// the stream fails before that, it is kept for the next stream, in order
     /// with the rest of the batch.
     async fn write_queued(&mut self, conn: &mut Connection, first: Stanza) -> Result<(), Error> {
-        let mut batch = Vec::new();
-        // Where each stanza of the batch ends in `buf`.
-        let mut ends = Vec::new();
-        let mut buf = std::mem::take(&mut self.write_buf);
+        let WriteBatch {
+            bytes: mut buf,
+            stanzas: mut batch,
+            mut ends,
+        } = std::mem::take(&mut self.batch);
         buf.clear();
+        batch.clear();
+        // Where each stanza of the batch ends in `buf`.
+        ends.clear();
         let mut next = Some(first);
         while let Some(stanza) = next {
             stanza.write_to(&mut buf);
@@ -744,14 +756,18 @@ impl Driver {
         })
         .await;
         let sent = fully_written(&ends, written);
-        for (i, stanza) in batch.into_iter().enumerate() {
+        for (i, stanza) in batch.drain(..).enumerate() {
             if i < sent {
                 self.shared.counters.count(&stanza, true);
             } else {
                 self.retry.push(stanza);
             }
         }
-        self.write_buf = buf;
+        self.batch = WriteBatch {
+            bytes: buf,
+            stanzas: batch,
+            ends,
+        };
         match result {
             Ok(Ok(())) => Ok(()),
             Ok(Err(source)) => Err(Error::Io {

@@ -15,9 +15,12 @@ use crate::wire::message::Salvage;
 /// a header line of its own); other controls (NUL, ESC, DEL, …) are dropped.
 fn clean(value: &str) -> std::borrow::Cow<'_, str> {
     let is_bad = |c: char| c.is_ascii_control() && c != '\t';
-    // Controls are ASCII, so a byte scan finds them (and is much cheaper
-    // than a char search).
-    if value.bytes().any(|b| b.is_ascii_control() && b != b'\t') {
+    // Controls are ASCII, so a byte scan finds them; one without an early
+    // exit, which the compiler turns into wide compares.
+    if value
+        .bytes()
+        .fold(false, |bad, b| bad | (b.is_ascii_control() & (b != b'\t')))
+    {
         value
             .chars()
             .filter_map(|c| match c {
