@@ -97,7 +97,14 @@ fn serve(config: Config) -> anyhow::Result<()> {
             tracing::info!("signal received");
             signals.cancel();
         });
-        parley_gateway::run(config, shutdown).await
+        // The gateway runs as a task on the workers, not on this thread:
+        // what its tasks wake (the router's loop after a datagram, the
+        // component writer after a stanza) then runs next on the same
+        // worker, where waking this thread would cross threads every time.
+        match tokio::spawn(parley_gateway::run(config, shutdown)).await {
+            Ok(result) => result,
+            Err(join) => std::panic::resume_unwind(join.into_panic()),
+        }
     });
     // `run` has drained within `shutdown.grace_ms`; whatever is still running
     // (a blocking store call, a connection task) must not hold the exit.

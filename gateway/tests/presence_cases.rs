@@ -445,12 +445,14 @@ async fn refused_sip_subscribe_is_unsubscribed() {
     assert_eq!(seen.len(), 1, "only `unsubscribed`: {seen:?}");
     let out = tokio::task::block_in_place(|| uas.wait());
     assert!(out.success, "{}", out.report());
-    assert_eq!(
-        world
-            .parley
-            .metric(r#"parley_registry_entries{kind="sip_subscriptions_out"}"#),
-        0.0
-    );
+    // The registry gauges are refreshed on the reaper's 50 ms tick: give it
+    // a few before reading.
+    let sample = r#"parley_registry_entries{kind="sip_subscriptions_out"}"#;
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while world.parley.metric(sample) != 0.0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(world.parley.metric(sample), 0.0);
 }
 
 /// A captured SUBSCRIBE, readdressed to juliet via this parley from

@@ -243,6 +243,14 @@ fn sent_message_states(log: &str) -> Vec<String> {
         .collect()
 }
 
+/// Wait (≤ 15 s) until linphone's log holds `text`; the caller asserts it.
+async fn wait_for_log(phone: &Linphone, text: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while !phone.log().contains(text) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Wait (≤ 15 s) until linphone's outgoing message has reached `state`.
 async fn wait_for_state(phone: &Linphone, world: &World, state: &str) {
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
@@ -403,12 +411,12 @@ async fn linphone_asks(gruu: bool) {
     );
     let id = message.attr("id").expect("stanza id").to_owned();
 
-    // What linphone asked for, in its own words.
+    // What linphone asked for, in its own words (its log file can lag the
+    // message itself, which reaches juliet within a millisecond).
+    let asked = "imdn.Disposition-Notification: positive-delivery";
+    wait_for_log(&phone, asked).await;
     let log = phone.log();
-    assert!(
-        log.contains("imdn.Disposition-Notification: positive-delivery"),
-        "{log}"
-    );
+    assert!(log.contains(asked), "{log}");
     let asked_id = log
         .lines()
         .find_map(|l| l.strip_prefix("imdn.Message-ID: "))

@@ -137,6 +137,20 @@ impl SipAddress {
     }
 }
 
+impl SipAddress {
+    /// The address of a URI the SIP layer has parsed already (the
+    /// Request-URI, From or To of a validated request): a `sip:`/`sips:` URI
+    /// is taken as ezk typed it, not parsed a second time; any other scheme
+    /// is parsed from its text as [`SipAddress::parse`] parses it.
+    pub fn from_uri(uri: &parley_sip::wire::uri::Uri) -> Result<Self, MappingError> {
+        use parley_sip::wire::uri::Uri;
+        match uri {
+            Uri::Sip(uri) => Ok(Self::from(SipUri::clone(uri))),
+            Uri::Tel(text) | Uri::Other { text, .. } => Self::parse(text),
+        }
+    }
+}
+
 impl From<SipUri> for SipAddress {
     fn from(uri: SipUri) -> Self {
         if uri.sips {
@@ -347,6 +361,29 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    /// A URI the SIP layer typed maps to the address its text parses to,
+    /// whatever the scheme.
+    #[test]
+    fn a_typed_uri_is_the_address_its_text_parses_to() {
+        for text in [
+            "sip:romeo@sip.example.net;gr=dr4hcr0st3lup4c",
+            "SIPS:%72omeo@Sip.Example.NET:5061;transport=tcp?subject=x",
+            "sip:+15551234@sip.example.net;user=phone",
+            "tel:+1-555-1234;phone-context=example.net",
+            "im:juliet@xmpp.example",
+            "pres:juliet@xmpp.example",
+        ] {
+            let typed = parley_sip::wire::uri::Uri::parse(text).unwrap();
+            let from_uri = SipAddress::from_uri(&typed).unwrap();
+            let parsed = SipAddress::parse(text).unwrap();
+            assert_eq!(from_uri.to_string(), parsed.to_string(), "{text}");
+            assert_eq!(from_uri.user(), parsed.user(), "{text}");
+            assert_eq!(from_uri.host(), parsed.host(), "{text}");
+        }
+        let other = parley_sip::wire::uri::Uri::parse("urn:x:y").unwrap();
+        assert!(SipAddress::from_uri(&other).is_err());
+    }
 
     fn sip(s: &str) -> SipAddress {
         SipAddress::parse(s).unwrap()

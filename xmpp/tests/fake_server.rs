@@ -342,6 +342,53 @@ async fn shutdown_sends_queued_stanzas_then_closes_the_stream() {
     );
 }
 
+/// Stanzas queued while the stream is down go out after the handshake in
+/// batches, every one of them, in the order queued.
+#[tokio::test]
+async fn a_full_queue_goes_out_whole_and_in_order() {
+    const COUNT: usize = 2000;
+    let server = FakeServer::bind().await;
+    let shutdown = CancellationToken::new();
+    let (handle, _events) = spawn(
+        ComponentConfig {
+            queue_capacity: COUNT,
+            ..server.config()
+        },
+        shutdown.clone(),
+    );
+    for i in 0..COUNT {
+        handle
+            .try_send(Stanza::Message(Message {
+                to: Some("juliet@xmpp.example".into()),
+                id: Some(format!("m{i}")),
+                body: Some("queued".into()),
+                ..Default::default()
+            }))
+            .unwrap();
+    }
+    let mut sock = server.accept_authenticated().await;
+    let mut got = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    while got.windows(10).filter(|w| w == b"</message>").count() < COUNT {
+        let n = timeout(WAIT, sock.read(&mut buf))
+            .await
+            .expect("read in time")
+            .unwrap();
+        assert!(n > 0, "EOF after {} bytes", got.len());
+        got.extend_from_slice(&buf[..n]);
+    }
+    let expected: String = (0..COUNT)
+        .map(|i| {
+            format!(
+                "<message from='sip.example' to='juliet@xmpp.example' id='m{i}'><body>queued</body></message>"
+            )
+        })
+        .collect();
+    assert_eq!(String::from_utf8(got).unwrap(), expected);
+    assert_eq!(handle.stats().stanzas_out.message, COUNT as u64);
+    shutdown.cancel();
+}
+
 /// Back-pressure is visible: `try_send` on a full queue says so, and a
 /// `from` outside the component's domain is refused before it can cost the
 /// stream (XEP-0114 §2).

@@ -10,10 +10,12 @@ use parley_sip::{IncomingRequest, OutgoingRequest};
 pub(crate) fn sip_message_fields(
     request: &IncomingRequest,
 ) -> Result<SipMessage, parley_mapping::MappingError> {
+    // The URIs as the SIP layer typed them when it validated the request.
+    let view = request.view();
     Ok(SipMessage {
-        request_uri: SipAddress::parse(&request.request_uri())?,
-        from: SipAddress::parse(&request.from_uri())?,
-        to: SipAddress::parse(&request.to_uri())?,
+        request_uri: SipAddress::from_uri(view.uri())?,
+        from: SipAddress::from_uri(&view.from_address().uri)?,
+        to: SipAddress::from_uri(&view.to_address().uri)?,
         from_display: request.from_display(),
         call_id: Some(request.call_id().to_owned()),
         subject: request.header("Subject"),

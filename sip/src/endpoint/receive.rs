@@ -162,8 +162,8 @@ impl Intake for Inner {
 
 impl Inner {
     fn handle_request(self: &Arc<Self>, message: Message, target: Target) {
-        let method = message.method().unwrap_or_default().to_owned();
-        self.counters.request_in(&method);
+        let method = message.method().unwrap_or_default();
+        self.counters.request_in(method);
         let head = match validate::request(&message) {
             Ok(head) => head,
             Err(rejection) => {
@@ -270,6 +270,7 @@ impl Inner {
             },
             // An in-dialog request already names our tag; keep it.
             to_tag: to_tag.clone(),
+            tag_to: head.to.param("tag").is_none(),
             ack: (head.method == "INVITE").then(|| AckKey {
                 call_id: head.call_id.clone(),
                 cseq: head.cseq,

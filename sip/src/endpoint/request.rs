@@ -14,8 +14,10 @@ use super::{Inner, now};
 use crate::config::Transport;
 use crate::transaction::{AckKey, ServerKey};
 use crate::trust::{PeerIdentity, TrustedPeers};
+use crate::wire::header::Address;
 use crate::wire::message::{Message, Salvage, StartLine};
 use crate::wire::status::StatusCode;
+use crate::wire::uri::Uri;
 use crate::wire::validate::RequestHead;
 use crate::wire::write::{self, reason_phrase};
 
@@ -170,6 +172,21 @@ impl RequestView {
         &self.head.call_id
     }
 
+    /// The Request-URI, typed (as validation parsed it).
+    pub fn uri(&self) -> &Uri {
+        &self.head.uri
+    }
+
+    /// The From header, typed (as validation parsed it).
+    pub fn from_address(&self) -> &Address {
+        &self.head.from
+    }
+
+    /// The To header, typed (as validation parsed it).
+    pub fn to_address(&self) -> &Address {
+        &self.head.to
+    }
+
     /// The CSeq number.
     pub fn cseq(&self) -> u32 {
         self.head.cseq
@@ -291,6 +308,9 @@ pub struct Responder {
     pub(super) key: ServerKey,
     pub(super) salvage: Salvage,
     pub(super) to_tag: String,
+    /// Whether the request's To had no tag, so that every response but 100
+    /// adds `to_tag` (RFC 3261 §8.2.6.2), as read off the validated To.
+    pub(super) tag_to: bool,
     /// For an INVITE: the dialog its 2xx's ACK will name (§13.3.1.4).
     pub(super) ack: Option<AckKey>,
     /// RFC 3261 §12.1.1: the Record-Route values of a request that can create
@@ -372,14 +392,17 @@ impl Responder {
         } else {
             headers
         };
-        let bytes = write::response(
+        let tag_to = self.tag_to && status != 100 && !self.to_tag.is_empty();
+        let bytes = write::response_to(
             &self.salvage,
-            status,
-            reason.unwrap_or(reason_phrase(status)),
-            &self.to_tag,
-            &self.inner.config.user_agent,
-            headers,
-            body,
+            &write::ResponseParts {
+                status,
+                reason: reason.unwrap_or(reason_phrase(status)),
+                to_tag: tag_to.then_some(self.to_tag.as_str()),
+                server: &self.inner.config.user_agent,
+                headers,
+                body,
+            },
         );
         let transmit = self.inner.with_core(|core| {
             let transmit = core.transactions.respond(&self.key, status, bytes, now());

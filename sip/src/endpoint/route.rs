@@ -28,6 +28,9 @@ pub(super) struct Located {
 /// host from the config, the bound listen addresses, and the DNS resolver.
 pub(super) struct Routing {
     outbound_proxy: Option<String>,
+    /// The outbound proxy's URI, parsed once (every request to a SIP user
+    /// is located through it); `None` when there is none or it is not `sip:`.
+    outbound_proxy_uri: Option<Box<ezk_sip_types::uri::SipUri>>,
     advertise: Option<Advertise>,
     udp: Vec<SocketAddr>,
     pub(super) tcp: Vec<SocketAddr>,
@@ -49,6 +52,10 @@ impl Routing {
     ) -> Routing {
         Routing {
             outbound_proxy: config.outbound_proxy.clone(),
+            outbound_proxy_uri: match config.outbound_proxy.as_deref().map(Uri::parse) {
+                Some(Ok(Uri::Sip(uri))) => Some(uri),
+                _ => None,
+            },
             advertise: config.advertise.clone(),
             udp,
             tcp,
@@ -149,10 +156,18 @@ impl Routing {
     /// order to try, resolved through NAPTR, SRV and A/AAAA (a numeric host
     /// needs no DNS).
     pub(super) async fn locate(&self, text: &str) -> Result<Located, TransactionError> {
-        let Ok(Uri::Sip(uri)) = Uri::parse(text) else {
-            return Err(TransactionError::Unresolvable(text.to_owned()));
+        let parsed;
+        let uri = match &self.outbound_proxy_uri {
+            Some(uri) if self.outbound_proxy.as_deref() == Some(text) => uri,
+            _ => {
+                let Ok(Uri::Sip(uri)) = Uri::parse(text) else {
+                    return Err(TransactionError::Unresolvable(text.to_owned()));
+                };
+                parsed = uri;
+                &parsed
+            }
         };
-        let destination = Destination::of_uri(&uri);
+        let destination = Destination::of_uri(uri);
         let targets = self.resolver.locate(&destination, self.tls).await;
         if targets.is_empty() {
             return Err(TransactionError::Unresolvable(text.to_owned()));

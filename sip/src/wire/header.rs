@@ -122,52 +122,81 @@ fn enclosed(s: &str) -> Result<(&str, &str), AddressError> {
 
 /// `;name=value;name` → pairs. Empty names are an error.
 pub(crate) fn parameters(s: &str) -> Result<Vec<(String, Option<String>)>, AddressError> {
+    let mut out = Vec::new();
+    each_parameter(s, |name, value| {
+        out.push((name.to_ascii_lowercase(), value.map(str::to_owned)));
+    })?;
+    Ok(out)
+}
+
+/// [`parameters`] without building them: `f` gets each name (as sent)
+/// and value (trimmed, quotes taken off) in order. Empty names are an error.
+pub(crate) fn each_parameter<'a>(
+    s: &'a str,
+    mut f: impl FnMut(&'a str, Option<&'a str>),
+) -> Result<(), AddressError> {
     let s = s.trim();
     if s.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     let s = s.strip_prefix(';').ok_or(AddressError::EmptyParameter)?;
-    split_outside_quotes(s, ';')
-        .into_iter()
-        .map(|param| {
-            let (name, value) = match param.split_once('=') {
-                Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"').to_owned())),
-                None => (param.trim(), None),
-            };
-            if name.is_empty() {
-                return Err(AddressError::EmptyParameter);
-            }
-            Ok((name.to_ascii_lowercase(), value))
-        })
-        .collect()
+    for param in outside_quotes(s, ';') {
+        let (name, value) = match param.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
+            None => (param.trim(), None),
+        };
+        if name.is_empty() {
+            return Err(AddressError::EmptyParameter);
+        }
+        f(name, value);
+    }
+    Ok(())
 }
 
 /// Splits on `sep` where it is not inside a quoted string or `<>`.
 pub(crate) fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
-    let mut parts = Vec::new();
-    let mut start = 0;
-    let mut quoted = false;
-    let mut angle = false;
-    let mut escaped = false;
-    for (i, c) in s.char_indices() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match c {
-            '\\' if quoted => escaped = true,
-            '"' => quoted = !quoted,
-            '<' if !quoted => angle = true,
-            '>' if !quoted => angle = false,
-            c if c == sep && !quoted && !angle => {
-                parts.push(&s[start..i]);
-                start = i + c.len_utf8();
+    outside_quotes(s, sep).collect()
+}
+
+/// [`split_outside_quotes`] as an iterator.
+pub(crate) fn outside_quotes(s: &str, sep: char) -> OutsideQuotes<'_> {
+    OutsideQuotes { rest: Some(s), sep }
+}
+
+/// The parts of a value between `sep`s outside quoted strings and `<>`.
+pub(crate) struct OutsideQuotes<'a> {
+    rest: Option<&'a str>,
+    sep: char,
+}
+
+impl<'a> Iterator for OutsideQuotes<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        let s = self.rest?;
+        let mut quoted = false;
+        let mut angle = false;
+        let mut escaped = false;
+        for (i, c) in s.char_indices() {
+            if escaped {
+                escaped = false;
+                continue;
             }
-            _ => {}
+            match c {
+                '\\' if quoted => escaped = true,
+                '"' => quoted = !quoted,
+                '<' if !quoted => angle = true,
+                '>' if !quoted => angle = false,
+                c if c == self.sep && !quoted && !angle => {
+                    self.rest = Some(&s[i + c.len_utf8()..]);
+                    return Some(&s[..i]);
+                }
+                _ => {}
+            }
         }
+        self.rest = None;
+        Some(s)
     }
-    parts.push(&s[start..]);
-    parts
 }
 
 #[cfg(test)]

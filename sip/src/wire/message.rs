@@ -2,16 +2,18 @@
 //!
 //! Lines (with folding, RFC 3261 §7.3.1) come from ezk's `PullParser`, header
 //! names (with compact forms, §7.3.3) from ezk's `Line`; header values stay as
-//! the peer sent them in ezk's `Headers` and are typed on demand. The start
+//! the peer sent them, slices of the received bytes in
+//! [`HeaderFields`], and are typed on demand. The start
 //! line is split here because ezk's request-line parser only knows `sip:`.
 //! A message that fails keeps what it could [`Salvage`] so a 400 can be sent.
 
 use bytes::Bytes;
 use bytesstr::BytesStr;
+use ezk_sip_types::Name;
 use ezk_sip_types::msg::{Line, PullParser};
-use ezk_sip_types::{Headers, Name};
 
 use crate::framing::{self, ContentLength};
+use crate::wire::fields::HeaderFields;
 
 /// A parsed SIP request or response.
 #[derive(Debug, Clone)]
@@ -19,7 +21,7 @@ pub struct Message {
     /// The request line or status line.
     pub start: StartLine,
     /// Header fields in received order, values as sent.
-    pub headers: Headers,
+    pub headers: HeaderFields,
     /// The body (exactly Content-Length bytes when the header was present).
     pub body: Bytes,
 }
@@ -235,12 +237,13 @@ impl Message {
     /// Parses one message from `bytes` (a datagram, or a frame cut from a stream).
     ///
     /// Bytes after Content-Length are ignored (RFC 3261 §18.3); without
-    /// Content-Length the body is the rest of the datagram.
+    /// Content-Length the body is the rest of the datagram. Header values
+    /// are slices of `bytes`, not copies; what a response needs is only
+    /// gathered into a [`Salvage`] when the message fails.
     pub fn parse(bytes: Bytes, limits: ParseLimits) -> Result<Message, ParseError> {
-        let mut salvage = Salvage::default();
-        let fail = |kind, salvage: &Salvage| ParseError {
+        let fail = |kind, salvage: Salvage| ParseError {
             kind,
-            salvage: Box::new(salvage.clone()),
+            salvage: Box::new(salvage),
         };
         // Leading CRLFs are keep-alives or sloppy senders; RFC 3261 §7.5 says ignore.
         let skip = bytes
@@ -249,25 +252,20 @@ impl Message {
             .count();
         let bytes = bytes.slice(skip..);
         let Some(head_len) = framing::head_end(&bytes) else {
+            let mut salvage = Salvage::default();
             salvage_lines(&bytes, &mut salvage);
-            return Err(fail(ParseErrorKind::IncompleteHead, &salvage));
+            return Err(fail(ParseErrorKind::IncompleteHead, salvage));
         };
         let head = bytes.slice(..head_len);
         if std::str::from_utf8(&head).is_err() {
-            return Err(fail(ParseErrorKind::NotUtf8, &salvage));
+            return Err(fail(ParseErrorKind::NotUtf8, Salvage::default()));
         }
         let mut lines = PullParser::new(&head, 0);
         let Some(Ok(first)) = lines.next() else {
-            return Err(fail(ParseErrorKind::BadStartLine, &salvage));
+            return Err(fail(ParseErrorKind::BadStartLine, Salvage::default()));
         };
-        let first =
-            std::str::from_utf8(first).map_err(|_| fail(ParseErrorKind::NotUtf8, &salvage))?;
-        if first.starts_with("SIP/") {
-            salvage.is_request = Some(false);
-        } else if let Some((method, _)) = first.split_once(' ') {
-            salvage.is_request = Some(true);
-            salvage.method = Some(method.to_owned());
-        }
+        let first = std::str::from_utf8(first)
+            .map_err(|_| fail(ParseErrorKind::NotUtf8, Salvage::default()))?;
         let start = parse_start_line(first);
         let mut header_error = None;
         // Design §5: every input has a bound, lines included.
@@ -277,18 +275,18 @@ impl Message {
             });
         }
 
-        let mut headers = Headers::with_capacity(16);
-        let mut count = 0;
+        // Eleven fields hold a usual request or response, in under 1 KiB:
+        // glibc's malloc consolidates its free lists for every request of
+        // 1 KiB or more.
+        let mut headers = HeaderFields::with_capacity(11);
         for line in lines {
             let Ok(line) = line else {
                 header_error.get_or_insert(ParseErrorKind::BadHeaderLine);
                 break;
             };
-            count += 1;
             // Past the limit, lines are still read (the message is already
             // bounded in bytes) so the salvage finds From/To/Call-ID/CSeq.
-            let over = count > limits.max_headers;
-            if over {
+            if headers.len() >= limits.max_headers {
                 header_error.get_or_insert(ParseErrorKind::TooManyHeaders {
                     limit: limits.max_headers,
                 });
@@ -304,29 +302,33 @@ impl Message {
             };
             match Line::parse(&head, line) {
                 Ok((_, parsed)) if !parsed.name.as_print_str().is_empty() => {
-                    keep(&parsed.name, &parsed.value, &mut salvage);
-                    if !over {
-                        headers.insert(parsed.name, parsed.value);
-                    }
+                    headers.push(parsed.name, parsed.value);
                 }
                 _ => {
                     header_error.get_or_insert(ParseErrorKind::BadHeaderLine);
                 }
             }
         }
-        let start = start.map_err(|kind| fail(kind, &salvage))?;
+        // What a 400 needs, from the start line and every field that parsed.
+        let failed = |kind| {
+            let mut salvage = Salvage::default();
+            salvage_start_line(first, &mut salvage);
+            for (name, value) in headers.iter() {
+                keep(name, value, &mut salvage);
+            }
+            fail(kind, salvage)
+        };
+        let start = start.map_err(failed)?;
         if let Some(kind) = header_error {
-            return Err(fail(kind, &salvage));
+            return Err(failed(kind));
         }
 
         let rest = bytes.slice(head_len..);
         let body = match framing::content_length(&head) {
             ContentLength::Absent => rest,
-            ContentLength::Invalid => {
-                return Err(fail(ParseErrorKind::BadContentLength, &salvage));
-            }
+            ContentLength::Invalid => return Err(failed(ParseErrorKind::BadContentLength)),
             ContentLength::Value(n) if n > rest.len() => {
-                return Err(fail(ParseErrorKind::ContentLengthExceedsBody, &salvage));
+                return Err(failed(ParseErrorKind::ContentLengthExceedsBody));
             }
             ContentLength::Value(n) => rest.slice(..n),
         };
@@ -347,13 +349,13 @@ impl Message {
 
     /// All values of a header (compact forms resolved), joined by `, `, folding undone.
     pub fn header(&self, name: &str) -> Option<String> {
-        let name = Name::from(name.to_owned());
-        let mut values = self.headers.get_raw(&name).peekable();
-        values.peek()?;
-        let joined = values
-            .map(|v| unfold(v.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let name = Name::from(name);
+        let mut values = self.headers.get_raw(&name);
+        let mut joined = unfold(values.next()?.as_str());
+        for value in values {
+            joined.push_str(", ");
+            joined.push_str(&unfold(value.as_str()));
+        }
         Some(joined)
     }
 
@@ -401,6 +403,16 @@ fn keep(name: &Name, value: &BytesStr, salvage: &mut Salvage) {
     }
 }
 
+/// What the start line says about the message, however broken the rest is.
+fn salvage_start_line(first: &str, salvage: &mut Salvage) {
+    if first.starts_with("SIP/") {
+        salvage.is_request = Some(false);
+    } else if let Some((method, _)) = first.split_once(' ') {
+        salvage.is_request = Some(true);
+        salvage.method = Some(method.to_owned());
+    }
+}
+
 /// Best effort for a head that never ends: keep what complete lines say.
 fn salvage_lines(bytes: &[u8], salvage: &mut Salvage) {
     let Ok(text) = std::str::from_utf8(bytes) else {
@@ -408,12 +420,7 @@ fn salvage_lines(bytes: &[u8], salvage: &mut Salvage) {
     };
     let mut lines = text.split('\n');
     if let Some(first) = lines.next() {
-        if first.starts_with("SIP/") {
-            salvage.is_request = Some(false);
-        } else if let Some((method, _)) = first.split_once(' ') {
-            salvage.is_request = Some(true);
-            salvage.method = Some(method.to_owned());
-        }
+        salvage_start_line(first, salvage);
     }
     for line in lines {
         let line = line.trim_end_matches('\r');

@@ -5,6 +5,8 @@
 //! non-SIP Request-URIs, salvage of a broken message for a 400, validation
 //! of what ezk accepts too readily, and writing responses and requests.
 
+/// RFC 3261 §7.3: a message's header fields in received order.
+pub mod fields;
 /// RFC 3261 §20, §25.1: address and parameter values as sent.
 pub mod header;
 /// RFC 3261 §7: start line, headers, body; salvage on failure.
@@ -20,5 +22,6 @@ pub mod validate;
 #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub mod write;
 
+pub use fields::HeaderFields;
 pub use message::{Message, ParseError, ParseErrorKind, ParseLimits, Salvage, StartLine};
 pub use validate::{Rejection, RequestHead, ResponseHead, ViaHead};

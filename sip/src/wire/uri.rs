@@ -74,16 +74,17 @@ impl Uri {
         {
             return Err(UriError::Malformed);
         }
-        let scheme = scheme.to_ascii_lowercase();
-        match scheme.as_str() {
-            "sip" | "sips" => SipUri::from_str(text)
+        if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
+            SipUri::from_str(text)
                 .map(|uri| Uri::Sip(Box::new(uri)))
-                .map_err(|_| UriError::MalformedSip),
-            "tel" => Ok(Uri::Tel(text.to_owned())),
-            _ => Ok(Uri::Other {
-                scheme,
+                .map_err(|_| UriError::MalformedSip)
+        } else if scheme.eq_ignore_ascii_case("tel") {
+            Ok(Uri::Tel(text.to_owned()))
+        } else {
+            Ok(Uri::Other {
+                scheme: scheme.to_ascii_lowercase(),
                 text: text.to_owned(),
-            }),
+            })
         }
     }
 

@@ -7,12 +7,15 @@
 //! CSeq/method mismatch, overlarge scalars, non-GMT Date, escaped headers in
 //! the Request-URI, spaces inside `<>`.
 
+use std::borrow::Cow;
+
+use bytesstr::BytesStr;
 use ezk_sip_types::Name;
 use ezk_sip_types::header::HeaderParse;
 use ezk_sip_types::header::typed::Via;
 
-use crate::wire::header::{Address, parameters, split_outside_quotes};
-use crate::wire::message::{Message, StartLine};
+use crate::wire::header::{Address, each_parameter, outside_quotes};
+use crate::wire::message::{Message, StartLine, unfold};
 use crate::wire::uri::Uri;
 
 /// A request that passed validation, with the fields the layers above need.
@@ -125,7 +128,7 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
     let call_id = call_id(msg)?;
     let (cseq, cseq_method) = cseq(msg)?;
     // RFC 3261 §8.2 / RFC 4475 §3.1.2.17–18: the CSeq method equals the request method.
-    if &cseq_method != method {
+    if cseq_method != method {
         return Err(Rejection::bad("CSeq Method Mismatch"));
     }
     let max_forwards = match msg.raw(&Name::MAX_FORWARDS) {
@@ -155,11 +158,12 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
     {
         return Err(Rejection::bad("Malformed Date"));
     }
-    for value in msg.header_values(&Name::CONTACT) {
+    for value in msg.headers.get_raw(&Name::CONTACT) {
+        let value = unfolded(value);
         if value.trim() == "*" {
             continue;
         }
-        for contact in split_outside_quotes(&value, ',') {
+        for contact in outside_quotes(&value, ',') {
             Address::parse(contact).map_err(|_| Rejection::bad("Malformed Contact"))?;
         }
     }
@@ -188,26 +192,58 @@ pub fn response(msg: &Message) -> Result<ResponseHead, Rejection> {
         status: *status,
         via,
         cseq,
-        cseq_method,
+        cseq_method: cseq_method.to_owned(),
     })
+}
+
+/// A raw header value with RFC 3261 §7.3.1 folding undone and trimmed, as
+/// `Message::header_values` gives it, borrowed when nothing was folded.
+fn unfolded(raw: &BytesStr) -> Cow<'_, str> {
+    let value = raw.as_str();
+    if value.contains(['\r', '\n']) {
+        Cow::Owned(unfold(value))
+    } else {
+        Cow::Borrowed(value.trim())
+    }
 }
 
 fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
     let mut top = None;
-    for value in msg.header_values(&Name::VIA) {
-        for element in split_outside_quotes(&value, ',') {
+    for raw in msg.headers.get_raw(&Name::VIA) {
+        let value = unfolded(raw);
+        // ezk's Via parser takes the buffer its input lies in: the
+        // message's own bytes when nothing was unfolded, a copy otherwise.
+        let src = match &value {
+            Cow::Borrowed(_) => AsRef::<bytes::Bytes>::as_ref(raw).clone(),
+            Cow::Owned(unfolded) => bytes::Bytes::copy_from_slice(unfolded.as_bytes()),
+        };
+        let value = match &value {
+            Cow::Borrowed(value) => value,
+            Cow::Owned(_) => {
+                std::str::from_utf8(&src[..]).map_err(|_| Rejection::bad("Malformed Via"))?
+            }
+        };
+        for element in outside_quotes(value, ',') {
             let element = element.trim();
             if element.is_empty() {
                 return Err(Rejection::bad("Malformed Via"));
             }
             // RFC 4475 §3.1.2.1: `;;` — ezk's parameter parser accepts empty names.
             let params_at = element.find(';').unwrap_or(element.len());
-            let params =
-                parameters(&element[params_at..]).map_err(|_| Rejection::bad("Malformed Via"))?;
-            let src = bytes::Bytes::copy_from_slice(element.as_bytes());
-            let text = std::str::from_utf8(&src).map_err(|_| Rejection::bad("Malformed Via"))?;
+            // The branch as sent: ezk percent-decodes parameter values
+            // (`%66` reads as `f`), but the branch is a token (RFC 3261
+            // §25.1 `via-branch`), compared as the bytes sent (RFC 4475
+            // §3.1.1.2 has `%` in one). The first parameter named `branch`
+            // decides.
+            let mut branch: Option<Option<&str>> = None;
+            each_parameter(&element[params_at..], |name, value| {
+                if branch.is_none() && name.eq_ignore_ascii_case("branch") {
+                    branch = Some(value);
+                }
+            })
+            .map_err(|_| Rejection::bad("Malformed Via"))?;
             let (rest, via) =
-                Via::parse(&src, text).map_err(|_| Rejection::bad("Malformed Via"))?;
+                Via::parse(&src, element).map_err(|_| Rejection::bad("Malformed Via"))?;
             if !rest.trim().is_empty() {
                 return Err(Rejection::bad("Malformed Via"));
             }
@@ -222,14 +258,7 @@ fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
                         .next()
                         .unwrap_or_default()
                         .to_owned(),
-                    // The branch as sent: ezk percent-decodes parameter
-                    // values (`%66` reads as `f`), but the branch is a token
-                    // (RFC 3261 §25.1 `via-branch`), compared as the bytes
-                    // sent (RFC 4475 §3.1.1.2 has `%` in one).
-                    branch: params
-                        .into_iter()
-                        .find(|(name, _)| name == "branch")
-                        .and_then(|(_, value)| value),
+                    branch: branch.flatten().map(str::to_owned),
                 });
             }
         }
@@ -238,15 +267,14 @@ fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
 }
 
 fn address(msg: &Message, name: &Name, reason: &'static str) -> Result<Address, Rejection> {
-    let values = msg.header_values(name);
-    let [value] = values.as_slice() else {
-        return Err(Rejection::bad(if values.is_empty() {
-            "Missing Mandatory Header"
-        } else {
-            reason
-        }));
+    let mut values = msg.headers.get_raw(name);
+    let Some(value) = values.next() else {
+        return Err(Rejection::bad("Missing Mandatory Header"));
     };
-    Address::parse(value).map_err(|_| Rejection::bad(reason))
+    if values.next().is_some() {
+        return Err(Rejection::bad(reason));
+    }
+    Address::parse(&unfolded(value)).map_err(|_| Rejection::bad(reason))
 }
 
 fn call_id(msg: &Message) -> Result<String, Rejection> {
@@ -260,7 +288,7 @@ fn call_id(msg: &Message) -> Result<String, Rejection> {
     Ok(value.to_owned())
 }
 
-fn cseq(msg: &Message) -> Result<(u32, String), Rejection> {
+fn cseq(msg: &Message) -> Result<(u32, &str), Rejection> {
     let value = msg.raw(&Name::CSEQ).ok_or(Rejection::bad("Missing CSeq"))?;
     let mut parts = value.split_whitespace();
     let (Some(number), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
@@ -275,7 +303,7 @@ fn cseq(msg: &Message) -> Result<(u32, String), Rejection> {
         .ok()
         .filter(|n| *n < (1 << 31))
         .ok_or(Rejection::bad("CSeq Out Of Range"))?;
-    Ok((number, method.to_owned()))
+    Ok((number, method))
 }
 
 #[cfg(test)]
@@ -362,7 +390,9 @@ mod tests {
             ParseLimits::default(),
         )
         .expect("parses");
-        let ezk: Vec<Via> = msg.headers.get_named().expect("ezk says fine");
+        let mut headers = ezk_sip_types::Headers::new();
+        headers.extend(msg.headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+        let ezk: Vec<Via> = headers.get_named().expect("ezk says fine");
         assert_eq!(ezk.len(), 1, "the ezk defect: the broken element vanished");
         assert_eq!(request(&msg).expect_err("invalid").reason, "Malformed Via");
     }

@@ -15,7 +15,12 @@ use crate::wire::message::Salvage;
 /// a header line of its own); other controls (NUL, ESC, DEL, …) are dropped.
 fn clean(value: &str) -> std::borrow::Cow<'_, str> {
     let is_bad = |c: char| c.is_ascii_control() && c != '\t';
-    if value.contains(is_bad) {
+    // Controls are ASCII, so a byte scan finds them; one without an early
+    // exit, which the compiler turns into wide compares.
+    if value
+        .bytes()
+        .fold(false, |bad, b| bad | (b.is_ascii_control() & (b != b'\t')))
+    {
         value
             .chars()
             .filter_map(|c| match c {
@@ -31,7 +36,10 @@ fn clean(value: &str) -> std::borrow::Cow<'_, str> {
 }
 
 fn push_header(out: &mut String, name: &str, value: &str) {
-    let _ = write!(out, "{}: {}\r\n", clean(name), clean(value));
+    out.push_str(&clean(name));
+    out.push_str(": ");
+    out.push_str(&clean(value));
+    out.push_str("\r\n");
 }
 
 /// RFC 3261 §21: the default reason phrase of a status code (the one table).
@@ -39,6 +47,15 @@ pub use crate::wire::status::reason_phrase;
 
 /// Whether a To/From value already has a tag.
 pub(crate) fn has_tag(value: &str) -> bool {
+    // Both answers below need the letters `tag` somewhere: without them
+    // there is nothing to parse (the usual From of a new request).
+    if !value
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"tag"))
+    {
+        return false;
+    }
     match Address::parse(value) {
         Ok(address) => address.param("tag").is_some(),
         Err(_) => value.to_ascii_lowercase().contains(";tag="),
@@ -57,8 +74,45 @@ pub fn response(
     headers: &[(String, String)],
     body: Option<(&str, &[u8])>,
 ) -> Bytes {
+    // RFC 3261 §8.2.6.2: the UAS adds a tag unless the request had one; not on 100.
+    let tag_to =
+        status != 100 && !to_tag.is_empty() && request.to.as_deref().is_some_and(|to| !has_tag(to));
+    response_to(
+        request,
+        &ResponseParts {
+            status,
+            reason,
+            to_tag: tag_to.then_some(to_tag),
+            server,
+            headers,
+            body,
+        },
+    )
+}
+
+/// What a response says beyond what it copies from its request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ResponseParts<'a> {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase.
+    pub reason: &'a str,
+    /// The tag To gets, when it gets one (the caller has decided, as
+    /// [`response`] does, from the request's To and the status).
+    pub to_tag: Option<&'a str>,
+    /// Server value (empty: none).
+    pub server: &'a str,
+    /// Further headers.
+    pub headers: &'a [(String, String)],
+    /// Content-Type and body.
+    pub body: Option<(&'a str, &'a [u8])>,
+}
+
+/// [`response`] for a caller that knows whether To takes a tag: Via, From,
+/// To, Call-ID and CSeq copied from `request`.
+pub(crate) fn response_to(request: &Salvage, parts: &ResponseParts<'_>) -> Bytes {
     let mut out = String::with_capacity(512);
-    let _ = write!(out, "SIP/2.0 {status} {}\r\n", clean(reason));
+    let _ = write!(out, "SIP/2.0 {} {}\r\n", parts.status, clean(parts.reason));
     for via in &request.vias {
         push_header(&mut out, "Via", via);
     }
@@ -66,12 +120,13 @@ pub fn response(
         push_header(&mut out, "From", from);
     }
     if let Some(to) = &request.to {
-        // RFC 3261 §8.2.6.2: the UAS adds a tag unless the request had one; not on 100.
-        if status != 100 && !has_tag(to) && !to_tag.is_empty() {
-            push_header(&mut out, "To", &format!("{to};tag={to_tag}"));
-        } else {
-            push_header(&mut out, "To", to);
+        out.push_str("To: ");
+        out.push_str(&clean(to));
+        if let Some(tag) = parts.to_tag {
+            out.push_str(";tag=");
+            out.push_str(&clean(tag));
         }
+        out.push_str("\r\n");
     }
     if let Some(call_id) = &request.call_id {
         push_header(&mut out, "Call-ID", call_id);
@@ -79,10 +134,10 @@ pub fn response(
     if let Some(cseq) = &request.cseq {
         push_header(&mut out, "CSeq", cseq);
     }
-    if !server.is_empty() {
-        push_header(&mut out, "Server", server);
+    if !parts.server.is_empty() {
+        push_header(&mut out, "Server", parts.server);
     }
-    finish(out, headers, body)
+    finish(out, parts.headers, parts.body)
 }
 
 /// RFC 3261 §18.2.1 and RFC 3581 §4: the top Via as the response must carry
@@ -177,28 +232,27 @@ pub(crate) fn request(parts: &RequestParts<'_>) -> Bytes {
 }
 
 fn finish(mut out: String, headers: &[(String, String)], body: Option<(&str, &[u8])>) -> Bytes {
+    // Framing and transaction headers are ours to write (a Route given by
+    // the caller was taken out before and written in its place).
+    const OURS: [&str; 15] = [
+        "content-length",
+        "l",
+        "content-type",
+        "c",
+        "via",
+        "v",
+        "from",
+        "f",
+        "to",
+        "t",
+        "call-id",
+        "i",
+        "cseq",
+        "max-forwards",
+        "route",
+    ];
     for (name, value) in headers {
-        let lower = name.to_ascii_lowercase();
-        // Framing and transaction headers are ours to write (a Route given by
-        // the caller was taken out before and written in its place).
-        if matches!(
-            lower.as_str(),
-            "content-length"
-                | "l"
-                | "content-type"
-                | "c"
-                | "via"
-                | "v"
-                | "from"
-                | "f"
-                | "to"
-                | "t"
-                | "call-id"
-                | "i"
-                | "cseq"
-                | "max-forwards"
-                | "route"
-        ) {
+        if OURS.iter().any(|ours| name.eq_ignore_ascii_case(ours)) {
             continue;
         }
         push_header(&mut out, name, value);
@@ -247,6 +301,30 @@ mod tests {
         );
         assert_eq!(msg.header("To").as_deref(), Some("<sip:b@y>;tag=t9"));
         assert_eq!(msg.header("Content-Length").as_deref(), Some("0"));
+    }
+
+    /// RFC 3261 §8.2.6.2: a To or From names a tag only as a header
+    /// parameter; a URI parameter called `tag` or a display name saying so
+    /// is none.
+    #[test]
+    fn a_tag_is_a_header_parameter() {
+        for tagged in [
+            "<sip:b@y>;tag=t9",
+            "\"Bob\" <sip:b@y>;TAG=t9",
+            "sip:b@y;tag=t9",
+            "<sip:b@y> ; tag = t9",
+        ] {
+            assert!(has_tag(tagged), "{tagged}");
+        }
+        for untagged in [
+            "<sip:b@y>",
+            "sip:b@y",
+            "<sip:b@y;tag=uri-param>",
+            "\"tag=me\" <sip:b@y>",
+            "<sip:tagged@y>;gr=tag",
+        ] {
+            assert!(!has_tag(untagged), "{untagged}");
+        }
     }
 
     /// RFC 3261 §18.2.1: received is added when sent-by is another host.
