@@ -314,11 +314,14 @@ timeseries(
 timeseries(
     "Subscription refreshes and restores",
     "rate(parley_subscription_refreshes_total) by outcome (a failed refresh ends the "
-    "subscription: the XMPP user sees unavailable) and rate(parley_subscriptions_restored_total) "
-    "by kind and outcome (stored subscriptions taken up after a restart).",
+    "subscription: the XMPP user sees unavailable), rate(parley_subscriptions_restored_total) "
+    "by kind and outcome (stored subscriptions taken up after a restart) and "
+    "rate(parley_presence_requests_deferred_total) by request (SUBSCRIBEs, refreshes and "
+    "NOTIFYs the SIP transaction table had no room for, made again later).",
     [
         (rate("parley_subscription_refreshes_total", "outcome"), "refresh {{outcome}}"),
         (rate("parley_subscriptions_restored_total", "kind, outcome"), "restored {{kind}} {{outcome}}"),
+        (rate("parley_presence_requests_deferred_total", "request"), "deferred {{request}}"),
     ],
     12, 12, unit="ops",
 )

@@ -1,7 +1,8 @@
-//! Presence at scale (issue 15): memory per active subscription and
-//! NOTIFY → `<presence/>` translations per second with 10k, 50k and 100k
-//! subscriptions, through the real gateway (`parley_gateway::run_with`) on
-//! loopback.
+//! Presence at scale (issue 15, issue 24): memory per active subscription,
+//! restore time and NOTIFY → `<presence/>` translations per second with
+//! 10k, 50k and 100k subscriptions, through the real gateway
+//! (`parley_gateway::run_with`) on loopback, with the default restore
+//! configuration (`store.restore_in_flight`).
 //!
 //! For each N: the store is seeded with N subscriptions of XMPP users to SIP
 //! users (dialogs pointing at a local UDP responder that answers 200 to
@@ -11,7 +12,10 @@
 //! `WINDOW` unanswered at a time. Reported: restore time, RSS growth per
 //! subscription once restored, NOTIFY → presence rate.
 //!
-//! `cargo bench -p parley-gateway --bench presence_scale [-- N ...]`
+//! `cargo bench -p parley-gateway --bench presence_scale [-- N ...]`;
+//! `PRESENCE_SCALE_RTT_MS=M` has the SIP responder answer M ms late (a
+//! network's round trip), `PARLEY_STORE__RESTORE_IN_FLIGHT=W` sets the
+//! gateway's restore window as for any config key.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::io::Write as _;
@@ -42,23 +46,80 @@ fn rss_bytes() -> u64 {
     pages * 4096
 }
 
-/// A UDP peer that answers every request with 200 and counts them.
-fn responder(count: Arc<AtomicU64>) -> SocketAddr {
+/// What the SIP responder saw: requests (retransmissions included), and
+/// the subscriptions (Call-IDs) refreshed at least once.
+#[derive(Default)]
+struct Refreshes {
+    requests: AtomicU64,
+    distinct: AtomicU64,
+}
+
+/// A UDP peer that answers every request with 200 and counts them; each
+/// answer leaves `rtt` after its request came (a network's round trip).
+fn responder(seen: Arc<Refreshes>, rtt: Duration) -> SocketAddr {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = socket.local_addr().unwrap();
+    let (delayed, due) = std::sync::mpsc::channel::<(Instant, String, SocketAddr)>();
+    let answers = socket.try_clone().unwrap();
+    std::thread::spawn(move || {
+        // One delay for all: they leave in the order they came.
+        while let Ok((at, answer, to)) = due.recv() {
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            let _ = answers.send_to(answer.as_bytes(), to);
+        }
+    });
     std::thread::spawn(move || {
         let mut buf = vec![0u8; 65536];
+        let mut call_ids = std::collections::HashSet::new();
         while let Ok((n, from)) = socket.recv_from(&mut buf) {
             let text = String::from_utf8_lossy(&buf[..n]);
             if text.starts_with("SIP/2.0") {
                 continue;
             }
-            count.fetch_add(1, Ordering::Relaxed);
-            let _ = socket.send_to(ok_for(&text).as_bytes(), from);
+            seen.requests.fetch_add(1, Ordering::Relaxed);
+            let call_id = text
+                .split("\r\n")
+                .find_map(|l| l.strip_prefix("Call-ID: "))
+                .map(str::to_owned);
+            if call_id.is_some_and(|c| call_ids.insert(c)) {
+                seen.distinct.fetch_add(1, Ordering::Relaxed);
+            }
+            if rtt.is_zero() {
+                let _ = socket.send_to(ok_for(&text).as_bytes(), from);
+            } else {
+                let _ = delayed.send((Instant::now() + rtt, ok_for(&text), from));
+            }
         }
     });
     addr
 }
+
+/// `GET /metrics` from the gateway: the lines of the series named.
+fn scrape(metrics: SocketAddr, names: &[&str]) -> Vec<String> {
+    use std::io::Read as _;
+    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&metrics, Duration::from_secs(5))
+    else {
+        return vec!["(metrics unreachable)".to_owned()];
+    };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n");
+    let mut text = String::new();
+    let _ = stream.read_to_string(&mut text);
+    text.lines()
+        .filter(|l| !l.starts_with('#') && names.iter().any(|n| l.starts_with(n)))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The series the bench reports after the restore.
+const REPORTED: [&str; 6] = [
+    "parley_limit_rejections_total{limit=\"sip_pending_transactions\"}",
+    "parley_presence_requests_deferred_total",
+    "parley_subscription_refreshes_total",
+    "parley_subscriptions_restored_total{kind=\"sip_subscriptions_out\"",
+    "parley_sip_transactions",
+    "parley_errors_total",
+];
 
 fn ok_for(request: &str) -> String {
     let mut out = String::from("SIP/2.0 200 OK\r\n");
@@ -78,9 +139,23 @@ fn ok_for(request: &str) -> String {
     out
 }
 
+/// What the XMPP peer was sent: presence stanzas, and among them those that
+/// tell a user her subscription is gone (none may come from a restore).
+#[derive(Default)]
+struct Stanzas {
+    presences: AtomicU64,
+    unsubscribed: AtomicU64,
+    unavailable: AtomicU64,
+}
+
 /// A minimal XEP-0114 server: accepts parley's stream and handshake, then
 /// counts `<presence` in everything it receives.
-async fn xmpp_peer(listener: TcpListener, presences: Arc<AtomicU64>) {
+/// `connected` fires once the handshake is answered.
+async fn xmpp_peer(
+    listener: TcpListener,
+    counts: Arc<Stanzas>,
+    connected: tokio::sync::oneshot::Sender<Instant>,
+) {
     let (mut stream, _) = listener.accept().await.unwrap();
     let mut buf = vec![0u8; 1 << 16];
     let mut seen = Vec::new();
@@ -112,6 +187,7 @@ async fn xmpp_peer(listener: TcpListener, presences: Arc<AtomicU64>) {
         }
     }
     stream.write_all(b"<handshake/>").await.unwrap();
+    let _ = connected.send(Instant::now());
     let mut tail: Vec<u8> = Vec::new();
     loop {
         let Ok(n) = stream.read(&mut buf).await else {
@@ -121,10 +197,23 @@ async fn xmpp_peer(listener: TcpListener, presences: Arc<AtomicU64>) {
             return;
         }
         tail.extend_from_slice(&buf[..n]);
-        let found = tail.windows(9).filter(|w| w == b"<presence").count();
-        presences.fetch_add(found as u64, Ordering::Relaxed);
-        let keep = tail.len().min(8);
-        tail.drain(..tail.len() - keep);
+        // Count up to the last '>': no needle holds one, so none spans the cut.
+        let Some(cut) = tail.iter().rposition(|&b| b == b'>') else {
+            continue;
+        };
+        let done = &tail[..=cut];
+        let count =
+            |needle: &[u8]| done.windows(needle.len()).filter(|w| *w == needle).count() as u64;
+        counts
+            .presences
+            .fetch_add(count(b"<presence"), Ordering::Relaxed);
+        counts
+            .unsubscribed
+            .fetch_add(count(b"type='unsubscribed'"), Ordering::Relaxed);
+        counts
+            .unavailable
+            .fetch_add(count(b"type='unavailable'"), Ordering::Relaxed);
+        tail.drain(..=cut);
     }
 }
 
@@ -168,8 +257,13 @@ fn notify(i: usize, cseq: u32, me: SocketAddr) -> String {
 
 async fn one_run(n: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let refreshes = Arc::new(AtomicU64::new(0));
-    let sip_peer = responder(Arc::clone(&refreshes));
+    let refreshes = Arc::new(Refreshes::default());
+    // PRESENCE_SCALE_RTT_MS: the SIP side's round trip (0: loopback's).
+    let rtt = std::env::var("PRESENCE_SCALE_RTT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_millis);
+    let sip_peer = responder(Arc::clone(&refreshes), rtt);
     {
         let (store, task, _, _) = Store::open(&dir.path().join("store"), |_| {}).await;
         for i in 0..n {
@@ -186,8 +280,9 @@ async fn one_run(n: usize) {
     }
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let xmpp_addr = listener.local_addr().unwrap();
-    let presences = Arc::new(AtomicU64::new(0));
-    tokio::spawn(xmpp_peer(listener, Arc::clone(&presences)));
+    let stanzas = Arc::new(Stanzas::default());
+    let (connected_tx, connected_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(xmpp_peer(listener, Arc::clone(&stanzas), connected_tx));
     let sip_port = {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         s.local_addr().unwrap().port()
@@ -207,7 +302,6 @@ listen = ["udp:127.0.0.1:{sip_port}"]
 listen = "127.0.0.1:0"
 [store]
 path = "{store}"
-restore_per_sec = 20000
 [log]
 level = "error"
 "#,
@@ -219,26 +313,69 @@ level = "error"
     let rss_before = rss_bytes();
     let shutdown = CancellationToken::new();
     let started = Instant::now();
-    let gateway = tokio::spawn(parley_gateway::run(config, shutdown.clone()));
+    let (bound_tx, bound_rx) = tokio::sync::oneshot::channel();
+    let gateway = tokio::spawn(parley_gateway::run_with(
+        config,
+        shutdown.clone(),
+        move |bound| {
+            let _ = bound_tx.send(bound.metrics);
+        },
+    ));
+    let metrics = bound_rx.await.unwrap();
+    // Listening: the store is loaded (`run_with` opens it first).
+    let loaded_in = started.elapsed();
 
     eprintln!("N={n}: store seeded, gateway starting");
-    // Restore: every stored dialog refreshed once.
-    while refreshes.load(Ordering::Relaxed) < n as u64 {
-        assert!(
-            started.elapsed() < Duration::from_secs(300),
-            "restore stalled"
-        );
+    // Restore: every stored dialog refreshed at least once. Stalled: no new
+    // one for `STALL`; what the gateway counted says why.
+    const STALL: Duration = Duration::from_secs(30);
+    let (mut last, mut moved) = (0, Instant::now());
+    loop {
+        let distinct = refreshes.distinct.load(Ordering::Relaxed);
+        if distinct >= n as u64 {
+            break;
+        }
+        if distinct > last {
+            (last, moved) = (distinct, Instant::now());
+        }
+        if moved.elapsed() > STALL {
+            let report = tokio::task::spawn_blocking(move || scrape(metrics, &REPORTED))
+                .await
+                .unwrap();
+            panic!(
+                "restore stalled at {distinct} of {n} subscriptions refreshed after {:?}; \
+                 XMPP users told unsubscribed {}, unavailable {}; gateway:\n{}",
+                started.elapsed(),
+                stanzas.unsubscribed.load(Ordering::Relaxed),
+                stanzas.unavailable.load(Ordering::Relaxed),
+                report.join("\n")
+            );
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let restored_in = started.elapsed();
+    let connected_in = connected_rx
+        .await
+        .map_or(Duration::ZERO, |at| at.duration_since(started));
     // Let the refresh transactions finish (Timer K, 5 s) before measuring.
     tokio::time::sleep(Duration::from_secs(6)).await;
     let rss_restored = rss_bytes();
-    eprintln!("N={n}: restored in {restored_in:?}; NOTIFYs now");
+    let report = tokio::task::spawn_blocking(move || scrape(metrics, &REPORTED))
+        .await
+        .unwrap();
+    eprintln!(
+        "N={n}: restored in {restored_in:?} (store loaded in {loaded_in:?}, component up in \
+         {connected_in:?}; {} refresh requests for {n}; XMPP users told unsubscribed {}, \
+         unavailable {}); gateway:\n  {}\nNOTIFYs now",
+        refreshes.requests.load(Ordering::Relaxed),
+        stanzas.unsubscribed.load(Ordering::Relaxed),
+        stanzas.unavailable.load(Ordering::Relaxed),
+        report.join("\n  ")
+    );
 
     // NOTIFY blast, WINDOW unanswered at most.
     let parley: SocketAddr = ([127, 0, 0, 1], sip_port).into();
-    let before = presences.load(Ordering::Relaxed);
+    let before = stanzas.presences.load(Ordering::Relaxed);
     let blast = tokio::task::spawn_blocking(move || {
         let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
         socket
@@ -247,7 +384,7 @@ level = "error"
         let me = socket.local_addr().unwrap();
         let mut buf = vec![0u8; 4096];
         let mut outstanding = std::collections::HashSet::new();
-        let (mut next, mut answered) = (0usize, 0u64);
+        let (mut next, mut answered, mut refused) = (0usize, 0u64, 0u64);
         let t0 = Instant::now();
         while answered < n as u64 && t0.elapsed() < Duration::from_secs(120) {
             while next < n && (outstanding.len() as u64) < WINDOW {
@@ -267,6 +404,9 @@ level = "error"
                     if text.starts_with("SIP/2.0 200") && i.is_some_and(|i| outstanding.remove(&i))
                     {
                         answered += 1;
+                    } else if text.starts_with("SIP/2.0 503") {
+                        // Left outstanding: sent again after the read timeout.
+                        refused += 1;
                     }
                 }
                 // RFC 3261 §17.1.2.2: retransmit what is unanswered (same branch).
@@ -277,23 +417,23 @@ level = "error"
                 }
             }
         }
-        (answered, t0.elapsed())
+        (answered, refused, t0.elapsed())
     });
-    let (answered, sip_time) = blast.await.unwrap();
+    let (answered, refused, sip_time) = blast.await.unwrap();
     let t0 = Instant::now();
-    while presences.load(Ordering::Relaxed) - before < answered {
+    while stanzas.presences.load(Ordering::Relaxed) - before < answered {
         if t0.elapsed() > Duration::from_secs(60) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    let delivered = presences.load(Ordering::Relaxed) - before;
+    let delivered = stanzas.presences.load(Ordering::Relaxed) - before;
     let total = sip_time + t0.elapsed();
     let rate = delivered as f64 / total.as_secs_f64();
     let per_sub = rss_restored.saturating_sub(rss_before) as f64 / n as f64;
     println!(
         "N={n:>6}  restore {:>6.2} s  RSS +{:>7.1} MiB ({per_sub:>6.0} B/subscription)  \
-         NOTIFY→presence {delivered}/{n} answered {answered} in {:.2} s = {rate:>7.0}/s",
+         NOTIFY→presence {delivered}/{n} answered {answered} (503: {refused}) in {:.2} s = {rate:>7.0}/s",
         restored_in.as_secs_f64(),
         (rss_restored.saturating_sub(rss_before)) as f64 / (1 << 20) as f64,
         total.as_secs_f64(),

@@ -173,10 +173,20 @@ pub struct StoreConfig {
     /// Directory of the embedded store (subscriptions). Default `/var/lib/parley`.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
-    /// Stored subscriptions taken up per second after a restart (SUBSCRIBE
-    /// refreshes and XMPP probes), so that a large store does not flood the network.
-    #[serde(default = "default_restore_per_sec")]
-    pub restore_per_sec: u32,
+    /// After a restart, how many stored subscriptions are taken up at once: Parley's own SIP
+    /// subscriptions have at most this many refresh SUBSCRIBEs (or new ones) in flight, the next
+    /// sent as one is answered; SIP users' subscriptions have at most this many XMPP probes (and
+    /// at most half of `xmpp.queue_capacity`) waiting on the component stream. Keep it well below
+    /// `limits.sip_pending_transactions`: what is over it waits for room. The restore's pace is
+    /// about this many per round trip of the SIP side: 100 000 take a minute at a 600 ms round
+    /// trip. Default 1024.
+    #[serde(default = "default_restore_in_flight")]
+    pub restore_in_flight: usize,
+    /// Removed: replaced by `store.restore_in_flight`, since a fixed rate either crawls (50 a
+    /// second took 33 minutes for 100 000) or outruns the SIP transaction table. Set, the
+    /// config is refused with an error saying so.
+    #[serde(default, skip_serializing)]
+    pub restore_per_sec: Option<u32>,
 }
 
 /// `[messages]`
@@ -508,6 +518,15 @@ impl Config {
                 "tls: entries need sip.tls.require_client_cert = true (only a verified client certificate names a peer)",
             ));
         }
+        if self.store.restore_per_sec.is_some() {
+            return Err(invalid(
+                "store.restore_per_sec",
+                "removed: the restore is paced by store.restore_in_flight (requests in flight at once), not by a rate; delete this key",
+            ));
+        }
+        if self.store.restore_in_flight == 0 {
+            return Err(invalid("store.restore_in_flight", "must be at least 1"));
+        }
         let l = &self.limits;
         for (key, value, min) in [
             ("limits.sip_max_headers", l.sip_max_headers, 16),
@@ -708,6 +727,14 @@ impl Config {
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown.grace_ms)
     }
+
+    /// How the restore after a restart is paced.
+    pub(crate) fn restore_pacing(&self) -> crate::presence::Pacing {
+        crate::presence::Pacing {
+            in_flight: self.store.restore_in_flight,
+            queue_capacity: self.xmpp.queue_capacity,
+        }
+    }
 }
 
 /// `IP:PORT` (IPv6 as `[::1]:53`) or a bare `IP` on port 53.
@@ -741,7 +768,8 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: default_store_path(),
-            restore_per_sec: default_restore_per_sec(),
+            restore_in_flight: default_restore_in_flight(),
+            restore_per_sec: None,
         }
     }
 }
@@ -851,8 +879,8 @@ fn default_metrics_listen() -> String {
 fn default_store_path() -> PathBuf {
     PathBuf::from("/var/lib/parley")
 }
-fn default_restore_per_sec() -> u32 {
-    50
+fn default_restore_in_flight() -> usize {
+    1024
 }
 fn default_true() -> bool {
     true
@@ -905,6 +933,22 @@ listen = ["udp:127.0.0.1:5060"]
         assert_eq!(c.xmpp.max_stanza_bytes, 262_144);
         assert_eq!(c.sip.max_message_bytes, 65_536);
         assert_eq!(c.store.path, PathBuf::from("/var/lib/parley"));
+        assert_eq!(c.store.restore_in_flight, 1024);
+    }
+
+    /// The fixed restore rate is gone; a config that still sets it is told
+    /// what replaced it rather than left restoring at its old pace.
+    #[test]
+    fn restore_per_sec_is_refused_naming_its_replacement() {
+        let text = format!("{MINIMAL}\n[store]\nrestore_per_sec = 50\n");
+        let err = load(&text, &[]).expect_err("removed key").to_string();
+        assert!(err.contains("store.restore_per_sec"), "{err}");
+        assert!(err.contains("store.restore_in_flight"), "{err}");
+        let text = format!("{MINIMAL}\n[store]\nrestore_in_flight = 0\n");
+        let err = load(&text, &[]).expect_err("zero").to_string();
+        assert!(err.contains("store.restore_in_flight"), "{err}");
+        let text = format!("{MINIMAL}\n[store]\nrestore_in_flight = 64\n");
+        assert_eq!(load(&text, &[]).expect("valid").store.restore_in_flight, 64);
     }
 
     #[test]

@@ -257,7 +257,7 @@ pub async fn run_with(
                     // Stored subscriptions need both links: probes and
                     // presence go out on the component stream.
                     if let Some(loaded) = restore.take() {
-                        router.restore(loaded, config.store.restore_per_sec);
+                        router.restore(loaded, config.restore_pacing());
                     }
                 }
                 Some(ComponentEvent::Disconnected { reason }) => warn!(reason, "component stream lost"),

@@ -232,6 +232,8 @@ const RESTORED_KINDS: [&str; 2] = ["sip_subscriptions_out", "sip_subscriptions_i
 const RESTORED_OUTCOMES: [&str; 5] = ["resumed", "resubscribed", "reprobed", "expired", "failed"];
 /// The `outcome` values of `parley_subscription_refreshes_total`.
 const REFRESH_OUTCOMES: [&str; 2] = ["ok", "failed"];
+/// The `request` values of `parley_presence_requests_deferred_total`.
+const DEFERRED_REQUESTS: [&str; 3] = ["subscribe", "refresh", "notify"];
 /// The `side` values of `parley_trust_rejections_total`.
 const TRUST_SIDES: [&str; 3] = ["sip", "xmpp", "xmpp_domain"];
 /// The `content` values of `parley_sip_peer_refusals_total`.
@@ -264,6 +266,7 @@ pub(crate) struct Metrics {
     store_persistent: IntGauge,
     subscriptions_restored: IntCounterVec,
     subscription_refreshes: IntCounterVec,
+    presence_deferred: IntCounterVec,
     presence_fetches: IntCounterVec,
     limit_rejections: IntCounterVec,
     trust_rejections: IntCounterVec,
@@ -520,6 +523,16 @@ impl Metrics {
                     &["outcome"],
                 )?,
             )?,
+            presence_deferred: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_presence_requests_deferred_total",
+                        "Presence SIP requests the SIP endpoint refused to start (transaction table full, or shutting down), each made again later, by request.",
+                    ),
+                    &["request"],
+                )?,
+            )?,
             presence_fetches: register(
                 r,
                 IntCounterVec::new(
@@ -600,6 +613,9 @@ impl Metrics {
         }
         for outcome in REFRESH_OUTCOMES {
             self.subscription_refreshes.with_label_values(&[outcome]);
+        }
+        for request in DEFERRED_REQUESTS {
+            self.presence_deferred.with_label_values(&[request]);
         }
         for side in TRUST_SIDES {
             self.trust_rejections.with_label_values(&[side]);
@@ -682,6 +698,13 @@ impl Metrics {
         self.subscription_refreshes
             .with_label_values(&[outcome])
             .inc();
+    }
+
+    /// A presence SIP request (`subscribe`, `refresh`, `notify`) the SIP
+    /// endpoint refused to start was deferred, to be made again.
+    pub(crate) fn presence_request_deferred(&self, request: &'static str) {
+        debug_assert!(DEFERRED_REQUESTS.contains(&request), "unlisted {request}");
+        self.presence_deferred.with_label_values(&[request]).inc();
     }
 
     /// Count one presence poll (RFC 8048 §7); `direction` is the way the
@@ -804,6 +827,7 @@ mod tests {
             ("parley_limit_rejections_total", 9),
             ("parley_subscriptions_restored_total", 2 * 5),
             ("parley_subscription_refreshes_total", 2),
+            ("parley_presence_requests_deferred_total", 3),
             ("parley_trust_rejections_total", 3),
             ("parley_sip_peer_refusals_total", 2),
         ] {
@@ -819,6 +843,7 @@ mod tests {
             r#"parley_limit_rejections_total{limit="sip_completed_transactions"} 0"#,
             r#"parley_subscriptions_restored_total{kind="sip_subscriptions_in",outcome="reprobed"} 0"#,
             r#"parley_subscription_refreshes_total{outcome="failed"} 0"#,
+            r#"parley_presence_requests_deferred_total{request="notify"} 0"#,
             r#"parley_trust_rejections_total{side="xmpp_domain"} 0"#,
             r#"parley_sip_peer_refusals_total{content="iscomposing"} 0"#,
         ] {

@@ -17,7 +17,7 @@ use parley_xmpp::stanza::Stanza;
 use crate::disco::Disco;
 use crate::links::Links;
 use crate::message::Messages;
-use crate::presence::Presence;
+use crate::presence::{Pacing, Presence};
 use crate::store::Loaded;
 
 /// The handlers, and the links they share.
@@ -87,8 +87,8 @@ impl Router {
 
     /// The component stream is up: stored subscriptions are taken up again
     /// (probes and presence go out on it).
-    pub(crate) fn restore(&self, loaded: Loaded, per_sec: u32) {
-        self.presence.restore(loaded, per_sec);
+    pub(crate) fn restore(&self, loaded: Loaded, pacing: Pacing) {
+        self.presence.restore(loaded, pacing);
     }
 
     /// Shutdown, step 2 of `drain.rs`: accepted SIP requests get their

@@ -1,11 +1,16 @@
 //! Presence both ways (RFC 8048): the subscriber side, where Parley
 //! subscribes to SIP users for XMPP users (`subscriber.rs`, §5.2); the
 //! notifier side, where SIP users subscribe to XMPP users (`notifier.rs`,
-//! §5.3, §6.2); and polling both ways (`fetch/`, §7). This file only sends
-//! each presence stanza, NOTIFY and SUBSCRIBE to the side it belongs to.
+//! §5.3, §6.2); and polling both ways (`fetch/`, §7). After a restart both
+//! sides take their stored subscriptions up a few at a time (`restore.rs`);
+//! a SIP request of theirs that Parley's own SIP endpoint refused to start
+//! is made again later (`deferral.rs`). This file only sends each presence
+//! stanza, NOTIFY and SUBSCRIBE to the side it belongs to.
 
+mod deferral;
 pub(crate) mod fetch;
 pub(crate) mod notifier;
+mod restore;
 pub(crate) mod subscriber;
 mod table;
 mod timers;
@@ -28,6 +33,16 @@ use crate::store::Loaded;
 use fetch::Fetcher;
 use notifier::Notifier;
 use subscriber::Subscriber;
+
+/// How fast the restore goes (`store.restore_in_flight`, `xmpp.queue_capacity`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pacing {
+    /// Most restore requests in flight at once on the subscriber side, and
+    /// most restore probes waiting on the component stream.
+    pub(crate) in_flight: usize,
+    /// The component stream's queue: restore probes take at most half of it.
+    pub(crate) queue_capacity: usize,
+}
 
 /// The three presence handlers.
 pub(crate) struct Presence {
@@ -113,10 +128,11 @@ impl Presence {
     }
 
     /// After a restart, once the component stream is up: the stored
-    /// subscriptions both ways, at most `per_sec` a second each.
-    pub(crate) fn restore(&self, loaded: Loaded, per_sec: u32) {
-        self.subscriber.restore(loaded.watches, per_sec);
-        self.notifier.restore(loaded.watchers, per_sec);
+    /// subscriptions both ways, paced by what they have in flight.
+    pub(crate) fn restore(&self, loaded: Loaded, pacing: Pacing) {
+        self.subscriber.restore(loaded.watches, pacing.in_flight);
+        self.notifier
+            .restore(loaded.watchers, pacing.in_flight, pacing.queue_capacity);
     }
 
     /// The reaper's tick: every subscription and fetch whose time came, both

@@ -8,35 +8,45 @@
 //!
 //! Each subscription (dialog, expiry, whether approved, last PIDF) is kept in
 //! the store; after a restart [`Notifier::restore`] re-arms expiry and
-//! probes the XMPP users again, so SIP subscribers notice nothing.
+//! probes the XMPP users again, so SIP subscribers notice nothing: as many
+//! at a time as the component stream's queue has room for (`restore.rs`).
+//!
+//! A NOTIFY that Parley's own SIP endpoint refused to start (its transaction
+//! table full) never reached the subscriber: it is made good after a delay
+//! (`deferral.rs`) — a live subscription's state as it is then, or an ended
+//! one's final NOTIFY again.
 //!
 //! No subscription has a task of its own: each holds a [`WatcherState`]
 //! (`state.rs`), and the router's reaper tick ([`Notifier::reap`]) acts on
 //! those whose time came, found through a [`TimerIndex`].
 
+mod ending;
+mod notify;
 mod state;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use bytes::Bytes;
 use tokio::time::Instant;
 use tracing::debug;
 
 use parley_mapping::address::{Jid, SipAddress};
-use parley_mapping::presence::to_pidf;
 use parley_sip::StatusCode;
 use parley_sip::dialog::Dialog;
 use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::{IncomingRequest, OutgoingRequest};
 use parley_xmpp::stanza::{Presence, PresenceType};
 
+use super::deferral;
+use super::restore::RestoreQueue;
 use super::table::{Subscription, Subscriptions};
 use crate::admission::Admission;
 use crate::links::Links;
 use crate::store::{WatcherRow, unix_after, until_unix};
+use ending::{Ending, Endings};
+use notify::notify_request;
+pub(crate) use notify::{pidf_for, send_notify};
 pub(crate) use state::Authorization;
 use state::{Due, WatcherState};
 
@@ -101,11 +111,26 @@ impl Subscriptions<Watcher> {
     }
 }
 
+/// What a NOTIFY was for, so that a refusal to start it can be made good.
+enum Notified {
+    /// A subscription still held, under this Call-ID; `retry` if this
+    /// NOTIFY makes good an earlier one that was not sent.
+    Live { call_id: String, retry: bool },
+    /// The final NOTIFY of a subscription already ended.
+    Final(Box<Ending>),
+}
+
 /// The notifier side: SIP users subscribe to XMPP users through Parley.
 pub(crate) struct Notifier {
     links: Arc<Links>,
     watchers: Watchers,
     admission: Arc<Admission>,
+    /// After a restart: the stored subscriptions waiting for their turn.
+    restore: RestoreQueue,
+    /// Most restore probes waiting on the component stream at once.
+    restore_room: AtomicUsize,
+    /// Final NOTIFYs to send again.
+    endings: Endings,
     /// Shutdown began: the reaper acts on no more deadlines.
     stopped: AtomicBool,
 }
@@ -116,52 +141,95 @@ impl Notifier {
             links,
             watchers: Watchers::default(),
             admission,
+            restore: RestoreQueue::default(),
+            restore_room: AtomicUsize::new(0),
+            endings: Endings::default(),
             stopped: AtomicBool::new(false),
         }
     }
 
     /// The reaper's tick: RFC 6665 §4.2.1.2, end each subscription whose time
-    /// is up; after a restart, take each stored one up at its turn.
-    pub(crate) fn reap(&self, now: Instant) {
+    /// is up; make good the NOTIFYs that were not sent; after a restart, take
+    /// stored ones up as the component stream has room.
+    pub(crate) fn reap(self: &Arc<Self>, now: Instant) {
         if self.stopped.load(Ordering::Relaxed) {
             return;
         }
         for call_id in self.watchers.timers.take_due(now) {
-            // A resumption and the expiry may fall due together: resume first.
             while let Some(Some(due)) = self
                 .watchers
                 .update(&call_id, |w| w.state.handle_timeout(now))
             {
                 match due {
-                    Due::Resume(authorization) => self.resume(&call_id, authorization),
+                    Due::Renotify => self.renotify(&call_id, now),
                     Due::Expire => {
                         if let Some(w) = self.forget_watcher(&call_id) {
-                            self.notify(w, &SubscriptionState::terminated("timeout"), false);
+                            self.end(w, SubscriptionState::terminated("timeout"));
                         }
                         break;
                     }
                 }
             }
         }
+        for ending in self.endings.take_due(now) {
+            self.send_final(ending);
+        }
+        self.take_turns(now);
     }
 
-    /// A restored subscription's turn: the XMPP user is probed again
+    /// Restore turns, as many as the component stream's queue has room for
+    /// (each sends one probe or subscribe; their answers bring the NOTIFYs).
+    fn take_turns(self: &Arc<Self>, now: Instant) {
+        let room = self
+            .restore_room
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.links.xmpp.stats().queue_len);
+        for _ in 0..room {
+            let Some(call_id) = self.restore.next(now) else {
+                break;
+            };
+            // The turn ends at once: the probe is queued, or nothing to do.
+            self.restore.done();
+            self.resume(&call_id, now);
+        }
+    }
+
+    /// A restored subscription's turn: one that ran out while the gateway
+    /// was down (or waited) ends with NOTIFY `terminated;reason=timeout`
+    /// (RFC 6665 §4.2.1.2); otherwise the XMPP user is probed again
     /// (approved ones, RFC 6121 §4.3) or asked again (pending ones).
-    fn resume(&self, call_id: &str, authorization: Authorization) {
-        let Some((watcher, target)) = self
+    fn resume(self: &Arc<Self>, call_id: &str, now: Instant) {
+        let Some((authorization, expired, pair)) = self
             .watchers
-            .by_call_id
-            .get(call_id)
-            .map(|w| (w.watcher.clone(), w.target.clone()))
+            .update(call_id, |w| {
+                let authorization = w.state.take_turn()?;
+                Some((authorization, w.state.remaining(now).is_zero(), w.pair()))
+            })
+            .flatten()
         else {
             return;
         };
+        if expired {
+            if let Some(w) = self.forget_watcher(call_id) {
+                self.links.metrics.subscription_restored(KIND, "expired");
+                self.end(w, SubscriptionState::terminated("timeout"));
+            }
+            return;
+        }
+        // A row restored expired was kept out of `by_pair`; a refresh while
+        // it waited brought it back to life.
+        self.watchers
+            .by_pair
+            .entry(pair.clone())
+            .or_insert_with(|| call_id.to_owned());
         let (outcome, ask) = match authorization {
             Authorization::Active => ("reprobed", PresenceType::Probe),
             Authorization::Pending => ("resumed", PresenceType::Subscribe),
         };
         self.links.metrics.subscription_restored(KIND, outcome);
-        self.links.send_presence_typed(&watcher, &target, ask);
+        if let (Ok(watcher), Ok(target)) = (Jid::parse(&pair.0), Jid::parse(&pair.1)) {
+            self.links.send_presence_typed(&watcher, &target, ask);
+        }
     }
 
     /// Subscriptions alive now.
@@ -221,7 +289,7 @@ impl Notifier {
                         &w.target,
                         PresenceType::Unsubscribe,
                     );
-                    self.notify(w, &SubscriptionState::terminated("timeout"), false);
+                    self.end(w, SubscriptionState::terminated("timeout"));
                 }
             } else {
                 let now = Instant::now();
@@ -312,27 +380,38 @@ impl Notifier {
     /// would remember them, so end each with `terminated;reason=deactivated`,
     /// which asks the subscriber to subscribe again at once (RFC 6665 §4.1.3)
     /// — to the restarted gateway.
-    pub(crate) fn deactivate(&self) {
+    pub(crate) fn deactivate(self: &Arc<Self>) {
         self.stopped.store(true, Ordering::Relaxed);
         self.watchers.timers.clear();
         if self.links.store.is_persistent() {
+            self.restore.clear();
             return;
         }
+        self.restore.clear();
         for w in self.watchers.take_all() {
-            self.notify(w, &SubscriptionState::terminated("deactivated"), false);
+            self.end(w, SubscriptionState::terminated("deactivated"));
         }
     }
 
-    /// After a restart: take up the stored subscriptions. One that ran out
-    /// while the gateway was down ends with NOTIFY `terminated;reason=timeout`
-    /// (RFC 6665 §4.2.1.2); the others get their expiry timer back, and the XMPP
-    /// user is probed again (approved ones, RFC 6121 §4.3) or asked again
+    /// After a restart: take up the stored subscriptions, each at its turn
+    /// (`restore.rs`): at most `window` probes, and at most half of the
+    /// component stream's `queue_capacity`, wait on the stream at once, so
+    /// that the probes never crowd out other stanzas nor overflow the queue.
+    /// Ones that ran out while the gateway was down come first: their turn
+    /// ends them with NOTIFY `terminated;reason=timeout` (RFC 6665
+    /// §4.2.1.2). The others get their expiry timer back, and the XMPP user
+    /// is probed again (approved ones, RFC 6121 §4.3) or asked again
     /// (pending ones: her answer may have been lost while the component was
-    /// away), at most `per_sec` a second.
-    pub(crate) fn restore(&self, rows: Vec<WatcherRow>, per_sec: u32) {
-        let spacing = Duration::from_secs(1) / per_sec.max(1);
+    /// away).
+    pub(crate) fn restore(
+        self: &Arc<Self>,
+        rows: Vec<WatcherRow>,
+        window: usize,
+        queue_capacity: usize,
+    ) {
         let now = Instant::now();
-        for (i, row) in rows.into_iter().enumerate() {
+        let (mut expired, mut live) = (Vec::new(), Vec::with_capacity(rows.len()));
+        for row in rows {
             let (Ok(watcher), Ok(target)) = (Jid::parse(&row.watcher), Jid::parse(&row.target))
             else {
                 self.links.store.delete_watcher(&row.call_id);
@@ -344,26 +423,30 @@ impl Notifier {
             } else {
                 Authorization::Pending
             };
-            let turn = now + spacing * u32::try_from(i).unwrap_or(u32::MAX);
             let w = Watcher {
                 watcher,
                 target,
                 dialog: row.dialog,
-                state: WatcherState::restored(authorization, remaining, now, turn),
+                state: WatcherState::restored(authorization, remaining, now),
                 resources: BTreeMap::new(),
                 last_pidf: row.last_pidf,
             };
             if remaining.is_zero() {
-                self.links.store.delete_watcher(&row.call_id);
-                self.links.metrics.subscription_restored(KIND, "expired");
-                self.notify(w, &SubscriptionState::terminated("timeout"), false);
-                continue;
+                // Over: no presence may reach it any more.
+                expired.push(row.call_id.clone());
+            } else {
+                self.watchers
+                    .by_pair
+                    .insert((row.watcher, row.target), row.call_id.clone());
+                live.push(row.call_id.clone());
             }
-            self.watchers
-                .by_pair
-                .insert((row.watcher, row.target), row.call_id.clone());
             self.watchers.insert(row.call_id, w);
         }
+        self.restore_room
+            .store(window.min(queue_capacity / 2).max(1), Ordering::Relaxed);
+        self.restore
+            .load(expired.into_iter().chain(live), usize::MAX);
+        self.take_turns(now);
     }
 
     /// Drop a subscription from memory and from the store.
@@ -374,7 +457,7 @@ impl Notifier {
 
     /// Presence from an XMPP user to a SIP user watching her (RFC 8048 §5.3, §6.2).
     /// Returns false when no SIP subscription matches.
-    pub(crate) fn presence(&self, from: &Jid, to: &Jid, p: &Presence) -> bool {
+    pub(crate) fn presence(self: &Arc<Self>, from: &Jid, to: &Jid, p: &Presence) -> bool {
         let pair = (to.bare().to_string(), from.bare().to_string());
         let Some(call_id) = self.watchers.by_pair.get(&pair).map(|c| c.clone()) else {
             return false;
@@ -382,7 +465,7 @@ impl Notifier {
         match p.presence_type {
             Some(PresenceType::Unsubscribed) => {
                 if let Some(w) = self.forget_watcher(&call_id) {
-                    self.notify(w, &SubscriptionState::terminated("rejected"), false);
+                    self.end(w, SubscriptionState::terminated("rejected"));
                 }
             }
             Some(PresenceType::Subscribed) | None | Some(PresenceType::Unavailable) => {
@@ -416,69 +499,121 @@ impl Notifier {
         true
     }
 
-    /// Send a final NOTIFY for a subscription already removed.
-    fn notify(&self, mut w: Watcher, state: &SubscriptionState, with_body: bool) {
-        self.notify_state(&mut w, state, with_body);
+    /// The final NOTIFY (RFC 6665 §4.2.2) of a subscription already removed.
+    fn end(self: &Arc<Self>, w: Watcher, state: SubscriptionState) {
+        self.send_final(Ending {
+            watcher: w,
+            state,
+            refusals: 0,
+        });
+    }
+
+    /// Send `ending`'s final NOTIFY, the next in its dialog.
+    fn send_final(self: &Arc<Self>, mut ending: Ending) {
+        let request = notify_request(&mut ending.watcher, &ending.state, None);
+        self.spawn_notify(request, Notified::Final(Box::new(ending)));
     }
 
     /// RFC 6665 §4.2.2, RFC 3856 §6.6: NOTIFY in the dialog, with PIDF when asked.
     /// The caller holds `w` (possibly inside the map): no map access here.
-    fn notify_state(&self, w: &mut Watcher, state: &SubscriptionState, with_body: bool) {
+    fn notify_state(self: &Arc<Self>, w: &mut Watcher, state: &SubscriptionState, with_body: bool) {
+        self.notify_live(w, state, with_body, false);
+    }
+
+    /// [`Notifier::notify_state`]; `retry`: it makes good a NOTIFY that was
+    /// not sent, which may have carried this very PIDF, so it goes even
+    /// when the PIDF is the last one.
+    fn notify_live(
+        self: &Arc<Self>,
+        w: &mut Watcher,
+        state: &SubscriptionState,
+        with_body: bool,
+        retry: bool,
+    ) {
         let body = if with_body {
             let presences: Vec<Presence> = w.resources.values().cloned().collect();
-            let Some(xml) = pidf_for(&self.links, &w.target, &presences) else {
-                send_notify(&self.links, w, state, None);
-                return;
-            };
-            if state.state == Substate::Active && w.last_pidf.as_deref() == Some(xml.as_str()) {
-                return;
+            match pidf_for(&self.links, &w.target, &presences) {
+                Some(xml) => {
+                    if !retry
+                        && state.state == Substate::Active
+                        && w.last_pidf.as_deref() == Some(xml.as_str())
+                    {
+                        return;
+                    }
+                    w.last_pidf = Some(xml.clone());
+                    Some(xml)
+                }
+                None => None,
             }
-            w.last_pidf = Some(xml.clone());
-            Some(xml)
         } else {
             None
         };
-        send_notify(&self.links, w, state, body);
+        let request = notify_request(w, state, body);
+        let call_id = w.dialog.id.call_id.clone();
+        self.spawn_notify(request, Notified::Live { call_id, retry });
     }
-}
 
-/// RFC 8048 §6.2: the PIDF document for `target`'s resources (`None` when
-/// it cannot be written; counted as an error).
-pub(crate) fn pidf_for(links: &Links, target: &Jid, presences: &[Presence]) -> Option<String> {
-    let entity = links
-        .mapper
-        .xmpp_user_to_sip(target)
-        .map(|a| a.to_string())
-        .unwrap_or_default();
-    match to_pidf(&entity, presences, &links.mapper, true) {
-        Ok(pidf) => Some(pidf.to_xml()),
-        Err(e) => {
-            links.metrics.error(e.kind());
-            None
+    /// A NOTIFY was not sent: the subscription's state as it is now goes
+    /// out instead (`pending`, or `active` with her current presence).
+    fn renotify(self: &Arc<Self>, call_id: &str, now: Instant) {
+        let Some(mut w) = self.watchers.by_call_id.get_mut(call_id) else {
+            return;
+        };
+        let (state, with_body) = match w.state.authorization() {
+            Authorization::Pending => (SubscriptionState::pending(), false),
+            Authorization::Active => {
+                let remaining = w.state.remaining(now).as_secs();
+                let state = SubscriptionState::active(u32::try_from(remaining).unwrap_or(u32::MAX));
+                (state, true)
+            }
+        };
+        self.notify_live(&mut w, &state, with_body, true);
+        // The dialog's CSeq moved on: a restart must continue above it.
+        self.links.store.put_watcher(w.row());
+    }
+
+    /// Send `request` in a task; if the SIP endpoint refuses to start it,
+    /// make it good later (`deferral.rs`).
+    fn spawn_notify(self: &Arc<Self>, request: OutgoingRequest, notified: Notified) {
+        let notifier = Arc::clone(self);
+        self.links.tasks.spawn(async move {
+            let result = notifier.links.sip.send_request(request).await;
+            match result {
+                Err(e) if deferral::refused_locally(&e) => {
+                    debug!(kind = e.kind(), "NOTIFY not sent: deferred");
+                    notifier.links.metrics.presence_request_deferred("notify");
+                    notifier.notify_refused(notified, Instant::now());
+                }
+                result => {
+                    debug!(status = ?result.as_ref().map(|r| r.status), "NOTIFY sent");
+                    if let Notified::Live {
+                        call_id,
+                        retry: true,
+                    } = notified
+                    {
+                        notifier
+                            .watchers
+                            .update(&call_id, |w| w.state.handle_renotified());
+                    }
+                }
+            }
+        });
+    }
+
+    /// The SIP endpoint refused to start a NOTIFY at `now`.
+    fn notify_refused(&self, notified: Notified, now: Instant) {
+        match notified {
+            Notified::Live { call_id, .. } => {
+                // Gone meanwhile: its final NOTIFY says what there is to say.
+                self.watchers
+                    .update(&call_id, |w| w.state.handle_notify_refused(now));
+            }
+            Notified::Final(ending) => {
+                let mut ending = *ending;
+                ending.refusals = ending.refusals.saturating_add(1);
+                self.endings
+                    .defer(now + deferral::delay(ending.refusals), ending);
+            }
         }
     }
-}
-
-/// Send the next NOTIFY of `w`'s dialog with `state` and an optional PIDF body.
-pub(crate) fn send_notify(
-    links: &Links,
-    w: &mut Watcher,
-    state: &SubscriptionState,
-    pidf: Option<String>,
-) {
-    let body = pidf.map(|xml| ("application/pidf+xml".to_owned(), Bytes::from(xml)));
-    let request = w.dialog.next_request("NOTIFY");
-    let outgoing = OutgoingRequest::in_dialog(
-        request,
-        vec![
-            ("Event".to_owned(), "presence".to_owned()),
-            ("Subscription-State".to_owned(), state.to_string()),
-        ],
-        body,
-    );
-    let sip = links.sip.clone();
-    links.tasks.spawn(async move {
-        let result = sip.send_request(outgoing).await;
-        debug!(status = ?result.as_ref().map(|r| r.status), "NOTIFY sent");
-    });
 }

@@ -6,7 +6,12 @@
 //!
 //! Each subscription is kept in the store; after a restart [`Subscriber::restore`]
 //! refreshes the stored dialogs (or subscribes afresh where a dialog is gone),
-//! so the XMPP user never has to subscribe again.
+//! at most `store.restore_in_flight` at a time (`restore.rs`), so the XMPP
+//! user never has to subscribe again.
+//!
+//! A SUBSCRIBE that Parley's own SIP endpoint refused to start (its
+//! transaction table full) is no answer from the SIP side: it is deferred
+//! and made again (`deferral.rs`), and the XMPP user hears nothing of it.
 //!
 //! No subscription has a task of its own: each holds a [`WatchState`]
 //! (`state.rs`), and the router's reaper tick ([`Subscriber::reap`]) acts on
@@ -14,6 +19,7 @@
 //! in flight runs as a (tracked) task.
 
 mod state;
+mod watch;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,89 +36,26 @@ use parley_sip::dialog::{self, Dialog};
 use parley_sip::{OutgoingRequest, Responder};
 use parley_xmpp::stanza::{DefinedCondition, ErrorType, Presence, PresenceType, StanzaError};
 
-use super::table::{Subscription, Subscriptions};
+use super::deferral;
+use super::restore::RestoreQueue;
 use crate::admission::Admission;
 use crate::links::{Links, typed};
 use crate::store::{WatchRow, unix_after, until_unix};
-use state::{Approval, Due, RefreshAnswer, Refreshed, WatchState};
+use state::{Approval, Due, RefreshAnswer, Refreshed, Start, WatchState};
+use watch::{Watch, Watches};
 
 const KIND: &str = "sip_subscriptions_out";
 
 /// How long Parley asks a SIP subscription to last (RFC 3856 §6.4 suggests an hour).
 const REQUESTED_EXPIRES: u32 = 3600;
 
-/// Why a new SUBSCRIBE starts a subscription: it decides what the XMPP user
-/// hears if it is refused, and what is counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Start {
-    /// She asked now (`subscribe`): a refusal is `unsubscribed`.
-    Asked,
-    /// After a restart, the stored dialog was gone or its refresh refused.
-    Restored,
-    /// Its refreshes' dialog is over but not her authorization (RFC 6665
-    /// §4.1.2.2, RFC 8048 §5.2.2): subscribed afresh.
-    Replaced,
-}
-
-/// One outgoing SIP presence subscription on behalf of an XMPP user.
-pub(crate) struct Watch {
-    /// The XMPP user (bare JID) who subscribed.
-    pub(crate) watcher: Jid,
-    /// The SIP contact as the XMPP user sees it (`bob@<component_domain>`).
-    pub(crate) contact: Jid,
-    /// The SIP dialog, once the 2xx created it.
-    pub(crate) dialog: Option<Dialog>,
-    /// The last presence the contact's NOTIFYs gave, to answer probes.
-    pub(crate) last: Option<Presence>,
-    /// The PIDF document that presence came from (what the store keeps).
-    pub(crate) last_pidf: Option<String>,
-    /// When the SIP subscription ends unless refreshed, seconds since the epoch.
-    pub(crate) expires_at: u64,
-    /// Its timers, and whether the watcher has had her `subscribed`.
-    state: WatchState,
-}
-
-impl Watch {
-    fn row(&self, call_id: &str) -> WatchRow {
-        WatchRow {
-            call_id: call_id.to_owned(),
-            watcher: self.watcher.to_string(),
-            contact: self.contact.to_string(),
-            expires_at: self.expires_at,
-            last_pidf: self.last_pidf.clone(),
-            dialog: self.dialog.clone(),
-        }
-    }
-}
-
-impl Subscription for Watch {
-    fn poll_timeout(&self) -> Option<Instant> {
-        self.state.poll_timeout()
-    }
-
-    fn pair(&self) -> (String, String) {
-        (self.watcher.to_string(), self.contact.to_string())
-    }
-}
-
-/// Outgoing subscriptions by Call-ID, Call-ID by (watcher, contact), and
-/// their deadlines.
-pub(crate) type Watches = Subscriptions<Watch>;
-
-impl Subscriptions<Watch> {
-    /// The presence the last NOTIFY of `watcher`'s live subscription to
-    /// `contact` gave, if there is one and it said something.
-    pub(crate) fn last_presence(&self, watcher: &Jid, contact: &Jid) -> Option<Presence> {
-        let call_id = self.call_id_of(&watcher.to_string(), &contact.to_string())?;
-        self.by_call_id.get(&call_id)?.last.clone()
-    }
-}
-
 /// The subscriber side: Parley subscribes to SIP users for XMPP users.
 pub(crate) struct Subscriber {
     links: Arc<Links>,
     watches: Watches,
     admission: Arc<Admission>,
+    /// After a restart: the stored subscriptions waiting for their turn.
+    restore: RestoreQueue,
     /// Shutdown began: the reaper acts on no more deadlines.
     stopped: AtomicBool,
 }
@@ -123,6 +66,7 @@ impl Subscriber {
             links,
             watches: Watches::default(),
             admission,
+            restore: RestoreQueue::default(),
             stopped: AtomicBool::new(false),
         }
     }
@@ -137,9 +81,11 @@ impl Subscriber {
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
         self.watches.timers.clear();
+        self.restore.clear();
     }
 
-    /// The reaper's tick: act on every subscription whose time came.
+    /// The reaper's tick: act on every subscription whose time came, and
+    /// start restore turns if a refusal's pause has ended.
     pub(crate) fn reap(self: &Arc<Self>, now: Instant) {
         if self.stopped.load(Ordering::Relaxed) {
             return;
@@ -152,7 +98,7 @@ impl Subscriber {
             match due {
                 Some(Due::Refresh) => self.refresh(call_id),
                 Some(Due::TimerN) => self.timer_n_fired(&call_id),
-                Some(Due::Resume) => self.resume(call_id),
+                Some(Due::Subscribe(start)) => self.send_subscribe(call_id, start),
                 Some(Due::Forget) => {
                     self.watches.remove(&call_id);
                 }
@@ -163,6 +109,7 @@ impl Subscriber {
                 None => {}
             }
         }
+        self.take_turns(now);
     }
 
     /// The presence the last NOTIFY of `watcher`'s subscription to `contact` gave.
@@ -222,20 +169,26 @@ impl Subscriber {
     /// she has had her `subscribed` yet; if owed, it goes with the first
     /// active NOTIFY.
     fn start_watch(self: &Arc<Self>, watcher: Jid, contact: Jid, start: Start, approval: Approval) {
-        let (Ok(target), Ok(from)) = (
-            self.links.mapper.jid_to_sip_user(&contact),
-            self.links.mapper.xmpp_user_to_sip(&watcher),
-        ) else {
+        if let Some(call_id) = self.new_watch(watcher, contact, approval) {
+            self.send_subscribe(call_id, start);
+        }
+    }
+
+    /// A new subscription of `watcher` to `contact`, kept in memory and in
+    /// the store under a fresh Call-ID, its SUBSCRIBE not yet sent. `None`
+    /// when an address cannot be mapped: she hears `unsubscribed`.
+    fn new_watch(&self, watcher: Jid, contact: Jid, approval: Approval) -> Option<String> {
+        if self.links.mapper.jid_to_sip_user(&contact).is_err()
+            || self.links.mapper.xmpp_user_to_sip(&watcher).is_err()
+        {
             self.links
                 .send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
-            return;
-        };
-        // The correlation only ties log lines together; the dialog's names
-        // are random (RFC 3261 §8.1.1.4, §19.3), so neither a restart nor a
-        // second instance mints one the store already holds.
-        let correlation = self.links.registry.next_correlation();
+            return None;
+        }
+        // The dialog's names are random (RFC 3261 §8.1.1.4, §19.3), so
+        // neither a restart nor a second instance mints one the store
+        // already holds.
         let call_id = dialog::new_call_id(&self.links.component_domain);
-        let tag = dialog::new_tag();
         let watch = Watch {
             watcher: watcher.clone(),
             contact: contact.clone(),
@@ -250,6 +203,44 @@ impl Subscriber {
             .by_pair
             .insert((watcher.to_string(), contact.to_string()), call_id.clone());
         self.watches.insert(call_id.clone(), watch);
+        Some(call_id)
+    }
+
+    /// Send the first SUBSCRIBE of `call_id` (again, when it was deferred)
+    /// and act on its answer, in a task.
+    fn send_subscribe(self: &Arc<Self>, call_id: String, start: Start) {
+        let subscriber = Arc::clone(self);
+        self.links.tasks.spawn(async move {
+            subscriber.subscribe_once(call_id, start).await;
+        });
+    }
+
+    /// RFC 8048 §5.2 (F1–F5): the first SUBSCRIBE of `call_id`, and its
+    /// answer. False when the SIP endpoint refused to start it: it is then
+    /// deferred (`deferral.rs`), and nobody is told anything.
+    async fn subscribe_once(self: &Arc<Self>, call_id: String, start: Start) -> bool {
+        let Some((watcher, contact)) = self
+            .watches
+            .by_call_id
+            .get(&call_id)
+            .map(|w| (w.watcher.clone(), w.contact.clone()))
+        else {
+            // Forgotten meanwhile (unsubscribed and lingered out).
+            return true;
+        };
+        let (Ok(target), Ok(from)) = (
+            self.links.mapper.jid_to_sip_user(&contact),
+            self.links.mapper.xmpp_user_to_sip(&watcher),
+        ) else {
+            // `new_watch` mapped them; the mapper has no state to change.
+            self.forget_watch(&call_id);
+            self.links
+                .send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+            return true;
+        };
+        // The correlation only ties log lines together.
+        let correlation = self.links.registry.next_correlation();
+        let tag = dialog::new_tag();
         let request = OutgoingRequest {
             method: "SUBSCRIBE".to_owned(),
             request_uri: target.to_string(),
@@ -260,44 +251,58 @@ impl Subscriber {
             body: None,
         };
         debug!(correlation, %call_id, ?start, "XMPP subscribe → SIP SUBSCRIBE");
-        let subscriber = Arc::clone(self);
         let timer_n = self.links.sip.timers().timer_n();
-        self.links.tasks.spawn(async move {
-            let result = subscriber.links.sip.send_request(request).await;
-            match result {
-                Ok(r) if r.is_success() => {
-                    let dialog = Dialog::from_response(r.message()).ok();
-                    debug!(correlation, status = r.status, dialog = dialog.is_some(), "SIP SUBSCRIBE accepted");
-                    let expires = granted_expires(&r);
-                    let now = Instant::now();
-                    subscriber.watches.update(&call_id, |w| {
-                        if matches!(w.state.phase(), state::Phase::Unsubscribing { .. }) {
-                            // Unsubscribed meanwhile: the store already forgot it.
-                            return;
-                        }
-                        w.dialog = dialog;
-                        w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
-                        subscriber.links.store.put_watch(w.row(&call_id));
-                        w.state.handle_granted(expires, timer_n, now);
-                    });
-                    if start == Start::Restored {
-                        subscriber.links.metrics.subscription_restored(KIND, "resubscribed");
+        match self.links.sip.send_request(request).await {
+            Ok(r) if r.is_success() => {
+                let dialog = Dialog::from_response(r.message()).ok();
+                debug!(
+                    correlation,
+                    status = r.status,
+                    dialog = dialog.is_some(),
+                    "SIP SUBSCRIBE accepted"
+                );
+                let expires = granted_expires(&r);
+                let now = Instant::now();
+                self.watches.update(&call_id, |w| {
+                    if matches!(w.state.phase(), state::Phase::Unsubscribing { .. }) {
+                        // Unsubscribed meanwhile: the store already forgot it.
+                        return;
                     }
-                }
-                other => {
-                    info!(correlation, status = ?other.as_ref().map(|r| r.status), "SIP SUBSCRIBE refused");
-                    subscriber.forget_watch(&call_id);
-                    if start == Start::Restored {
-                        subscriber.links.metrics.subscription_restored(KIND, "failed");
-                    }
-                    if start != Start::Asked {
-                        subscriber.links.send_presence(&contact, &watcher, typed(PresenceType::Unavailable));
-                    }
-                    // RFC 8048 §5.2: a refusal is `unsubscribed`.
-                    subscriber.links.send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+                    w.dialog = dialog;
+                    w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
+                    self.links.store.put_watch(w.row(&call_id));
+                    w.state.handle_granted(expires, timer_n, now);
+                });
+                if start == Start::Restored {
+                    self.links
+                        .metrics
+                        .subscription_restored(KIND, "resubscribed");
                 }
             }
-        });
+            Err(e) if deferral::refused_locally(&e) => {
+                debug!(correlation, %call_id, kind = e.kind(), "SIP SUBSCRIBE not sent: deferred");
+                self.links.metrics.presence_request_deferred("subscribe");
+                let now = Instant::now();
+                self.watches
+                    .update(&call_id, |w| w.state.handle_subscribe_refused(start, now));
+                return false;
+            }
+            other => {
+                info!(correlation, status = ?other.as_ref().map(|r| r.status), "SIP SUBSCRIBE refused");
+                self.forget_watch(&call_id);
+                if start == Start::Restored {
+                    self.links.metrics.subscription_restored(KIND, "failed");
+                }
+                if start != Start::Asked {
+                    self.links
+                        .send_presence(&contact, &watcher, typed(PresenceType::Unavailable));
+                }
+                // RFC 8048 §5.2: a refusal is `unsubscribed`.
+                self.links
+                    .send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+            }
+        }
+        true
     }
 
     /// RFC 6665 §4.1.2.4: "If this Timer N expires prior to the receipt of a
@@ -314,14 +319,14 @@ impl Subscriber {
         }
     }
 
-    /// After a restart: take up the stored subscriptions, at most `per_sec` a
-    /// second so that a large store does not flood the SIP network. A stored
-    /// dialog still in time is refreshed in place (RFC 6665 §4.1.2.1); one that
-    /// ran out, or whose refresh is refused, is replaced by a new SUBSCRIBE.
-    pub(crate) fn restore(self: &Arc<Self>, rows: Vec<WatchRow>, per_sec: u32) {
-        let spacing = Duration::from_secs(1) / per_sec.max(1);
-        let now = Instant::now();
-        for (i, row) in rows.into_iter().enumerate() {
+    /// After a restart: take up the stored subscriptions, at most `window`
+    /// at a time (`restore.rs`) so that a large store does not flood the
+    /// SIP network. A stored dialog still in time is refreshed in place (RFC
+    /// 6665 §4.1.2.1); one that ran out, or whose refresh is refused, is
+    /// replaced by a new SUBSCRIBE.
+    pub(crate) fn restore(self: &Arc<Self>, rows: Vec<WatchRow>, window: usize) {
+        let mut queued = Vec::with_capacity(rows.len());
+        for row in rows {
             let (Ok(watcher), Ok(contact)) = (Jid::parse(&row.watcher), Jid::parse(&row.contact))
             else {
                 self.links.store.delete_watch(&row.call_id);
@@ -339,11 +344,11 @@ impl Subscriber {
             } else {
                 Approval::Given
             };
-            let turn = now + spacing * u32::try_from(i).unwrap_or(u32::MAX);
             self.watches.by_pair.insert(
                 (row.watcher.clone(), row.contact.clone()),
                 row.call_id.clone(),
             );
+            queued.push(row.call_id.clone());
             self.watches.insert(
                 row.call_id,
                 Watch {
@@ -353,16 +358,38 @@ impl Subscriber {
                     last,
                     last_pidf: row.last_pidf,
                     expires_at: row.expires_at,
-                    state: WatchState::restored(approval, turn),
+                    state: WatchState::restored(approval),
                 },
             );
+        }
+        self.restore.load(queued, window);
+        self.take_turns(Instant::now());
+    }
+
+    /// Start every restore turn the queue allows now.
+    fn take_turns(self: &Arc<Self>, now: Instant) {
+        if self.stopped.load(Ordering::Relaxed) {
+            return;
+        }
+        while let Some(call_id) = self.restore.next(now) {
+            self.resume(call_id);
         }
     }
 
     /// A restored subscription's turn: a stored dialog still in time is
     /// refreshed in place (RFC 6665 §4.1.2.1); one that ran out, or whose
-    /// refresh is refused, is replaced by a new SUBSCRIBE.
+    /// refresh is refused, is replaced by a new SUBSCRIBE. The turn lasts
+    /// until the last of its requests is answered.
     fn resume(self: &Arc<Self>, call_id: String) {
+        let turn = self
+            .watches
+            .update(&call_id, |w| w.state.take_turn())
+            .unwrap_or(false);
+        if !turn {
+            // Unsubscribed or forgotten while it waited.
+            self.restore.done();
+            return;
+        }
         let in_time = self
             .watches
             .by_call_id
@@ -374,39 +401,72 @@ impl Subscriber {
             None
         };
         let subscriber = Arc::clone(self);
-        let resumed = async move {
-            let renewed = match request {
-                Some(request) => matches!(
-                    subscriber.send_refresh(&call_id, request).await,
-                    RefreshAnswer::Granted(_)
-                ),
-                None => false,
-            };
-            if renewed {
-                subscriber
-                    .links
-                    .metrics
-                    .subscription_restored(KIND, "resumed");
+        self.links.tasks.spawn(async move {
+            subscriber.take_up(call_id, request).await;
+            subscriber.take_turns(Instant::now());
+        });
+    }
+
+    /// One restore turn: the refresh in place, if there is one to send, and
+    /// what follows from its answer; the queue learns how the turn ended.
+    async fn take_up(self: &Arc<Self>, call_id: String, request: Option<OutgoingRequest>) {
+        let answer = match request {
+            Some(request) => self.send_refresh(&call_id, request).await,
+            None => RefreshAnswer::Failed(None),
+        };
+        match answer {
+            RefreshAnswer::Granted(_) => {
+                self.links.metrics.subscription_restored(KIND, "resumed");
                 // What the store now holds, as the refresh schedule.
                 let remaining =
-                    subscriber
-                        .watches
+                    self.watches
                         .by_call_id
                         .get(&call_id)
                         .map_or(REQUESTED_EXPIRES, |w| {
                             u32::try_from(until_unix(w.expires_at).as_secs())
                                 .unwrap_or(REQUESTED_EXPIRES)
                         });
-                subscriber.refreshed(&call_id, RefreshAnswer::Granted(remaining));
-                return;
+                self.refreshed(&call_id, RefreshAnswer::Granted(remaining));
+                self.restore.done();
             }
-            // Gone on the SIP side (expired meanwhile, 481, no dialog yet): start afresh.
-            if let Some(w) = subscriber.forget_watch(&call_id) {
-                debug!(%call_id, "stored SIP subscription replaced by a new SUBSCRIBE");
-                subscriber.start_watch(w.watcher, w.contact, Start::Restored, w.state.approval());
+            RefreshAnswer::NotSent => {
+                // Not the SIP side's answer: the turn waits in the queue again.
+                let again = self
+                    .watches
+                    .update(&call_id, |w| w.state.handle_turn_refused())
+                    .unwrap_or(false);
+                self.restore
+                    .refused(again.then_some(call_id), Instant::now());
             }
-        };
-        self.links.tasks.spawn(resumed);
+            RefreshAnswer::Failed(_) => {
+                // Gone on the SIP side (expired meanwhile, 481, no dialog
+                // yet): start afresh, unless she unsubscribed meanwhile.
+                let unsubscribing =
+                    self.watches.by_call_id.get(&call_id).is_some_and(|w| {
+                        matches!(w.state.phase(), state::Phase::Unsubscribing { .. })
+                    });
+                let fresh = if unsubscribing {
+                    None
+                } else {
+                    self.forget_watch(&call_id)
+                        .and_then(|w| self.new_watch(w.watcher, w.contact, w.state.approval()))
+                };
+                let sent = match fresh {
+                    Some(fresh) => {
+                        debug!(%call_id, %fresh, "stored SIP subscription replaced by a new SUBSCRIBE");
+                        self.subscribe_once(fresh, Start::Restored).await
+                    }
+                    None => true,
+                };
+                if sent {
+                    self.restore.done();
+                } else {
+                    // The new subscription waits on its own delay; the
+                    // queue pauses as for any refusal.
+                    self.restore.refused(None, Instant::now());
+                }
+            }
+        }
     }
 
     /// RFC 6665 §4.1.2.1: refresh before the subscription expires, in its
@@ -439,6 +499,9 @@ impl Subscriber {
             }
             Some(Refreshed::Retrying) => {
                 debug!(%call_id, "SIP subscription still valid until its expiry: refresh retried");
+            }
+            Some(Refreshed::Deferred) => {
+                debug!(%call_id, "SIP subscription refresh not sent: deferred");
             }
             Some(Refreshed::Renewed | Refreshed::Moot) | None => {}
         }
@@ -484,6 +547,11 @@ impl Subscriber {
                     self.links.store.put_watch(w.row(call_id));
                 });
                 RefreshAnswer::Granted(expires)
+            }
+            Err(e) if deferral::refused_locally(&e) => {
+                self.links.metrics.presence_request_deferred("refresh");
+                debug!(%call_id, kind = e.kind(), "SIP subscription refresh not sent");
+                RefreshAnswer::NotSent
             }
             other => {
                 self.links.metrics.subscription_refresh("failed");

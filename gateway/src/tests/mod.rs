@@ -5,6 +5,7 @@
 //! The end-to-end tests (`gateway/tests/`) run the real binary with Prosody
 //! and sipp; these run in milliseconds and name the step that broke.
 
+mod restore_local_limit;
 mod rfc6665_4_timers;
 mod rfc7247_7;
 mod rfc7572_table1;

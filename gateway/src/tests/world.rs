@@ -67,6 +67,12 @@ pub(super) struct World {
     /// The store the router writes to, and where it lives when persistent.
     store: Store,
     store_dir: Option<tempfile::TempDir>,
+    /// What the store held at start, until [`World::restore`] takes it up.
+    loaded: Option<Loaded>,
+    /// `store.restore_in_flight` and the queue, as `run_with` passes them.
+    pacing: crate::presence::Pacing,
+    /// The metrics the router counts in.
+    metrics: Arc<Metrics>,
 }
 
 impl World {
@@ -89,10 +95,42 @@ impl World {
         Self::build("", "", Some(dir)).await
     }
 
+    /// A gateway started over a persistent store that holds `rows` (written
+    /// by `rows(peer)`, given the SIP peer's address for the dialogs' remote
+    /// targets), as after a restart; `extra` (whole TOML sections) is
+    /// appended to the config. [`World::restore`] takes the rows up, as
+    /// `run_with` does once the component stream is up.
+    pub(super) async fn restarted(extra: &str, rows: impl FnOnce(SocketAddr) -> Loaded) -> World {
+        let peer = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind the SIP peer");
+        let loaded = rows(peer.local_addr().expect("peer address"));
+        let dir = tempfile::tempdir().expect("a store directory");
+        let (store, task, _, _) = Store::open(dir.path(), |_| {}).await;
+        assert!(store.is_persistent(), "the test store opened");
+        for row in loaded.watches {
+            store.put_watch(row);
+        }
+        for row in loaded.watchers {
+            store.put_watcher(row);
+        }
+        task.close(&store).await;
+        Self::build_with_peer(peer, "", extra, Some(dir)).await
+    }
+
     async fn build(messages: &str, extra: &str, store_dir: Option<tempfile::TempDir>) -> World {
         let peer = UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind the SIP peer");
+        Self::build_with_peer(peer, messages, extra, store_dir).await
+    }
+
+    async fn build_with_peer(
+        peer: UdpSocket,
+        messages: &str,
+        extra: &str,
+        store_dir: Option<tempfile::TempDir>,
+    ) -> World {
         let proxy = peer.local_addr().expect("peer address");
         let toml = format!(
             r#"
@@ -130,13 +168,13 @@ delivery_window_ms = {window}
         let (component, stanzas) = ComponentHandle::in_memory(COMPONENT, 64);
         let tasks = TaskTracker::new();
         let admission = crate::admission(&config, trusted, &component, &metrics);
-        let store = match &store_dir {
+        let (store, loaded) = match &store_dir {
             Some(dir) => {
-                let (store, _task, _loaded, _opened) = Store::open(dir.path(), |_| {}).await;
+                let (store, _task, loaded, _opened) = Store::open(dir.path(), |_| {}).await;
                 assert!(store.is_persistent(), "the test store opened");
-                store
+                (store, loaded)
             }
-            None => Store::memory_only().0,
+            None => (Store::memory_only().0, Loaded::default()),
         };
         let router = crate::router(
             &config,
@@ -159,7 +197,43 @@ delivery_window_ms = {window}
             tasks,
             store,
             store_dir,
+            loaded: Some(loaded),
+            pacing: config.restore_pacing(),
+            metrics,
         }
+    }
+
+    /// The stored subscriptions are taken up, as `run_with` does once the
+    /// component stream is authenticated.
+    pub(super) fn restore(&mut self) {
+        let loaded = self.loaded.take().expect("restored once");
+        self.router.restore(loaded, self.pacing);
+    }
+
+    /// The value of one series of the gateway's metrics (`name{labels}` as
+    /// exported), or `None` when it is not exported.
+    pub(super) fn metric(&self, series: &str) -> Option<f64> {
+        self.metrics.render().lines().find_map(|line| {
+            let value = line.strip_prefix(series)?.strip_prefix(' ')?;
+            value.trim().parse().ok()
+        })
+    }
+
+    /// The next SIP message the peer receives within `within`, if any.
+    pub(super) async fn sip_out_within(&self, within: Duration) -> Option<SipWire> {
+        let mut buf = vec![0u8; 65_536];
+        let (n, from) = timeout(within, self.peer.recv_from(&mut buf))
+            .await
+            .ok()?
+            .expect("receive on the SIP peer");
+        assert_eq!(from, self.endpoint, "sent from the endpoint's listener");
+        buf.truncate(n);
+        Some(SipWire::parse(Bytes::from(buf), ParseLimits::default()).expect("Parley's SIP parses"))
+    }
+
+    /// A stanza the router queued already, if any (no waiting).
+    pub(super) fn stanza_queued(&mut self) -> Option<String> {
+        self.stanzas.try_recv().ok().map(|s| s.to_xml())
     }
 
     /// What the store holds now, as a restart would load it: every write

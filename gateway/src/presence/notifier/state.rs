@@ -1,12 +1,17 @@
 //! RFC 6665 §4.2, the notifier's side of one SIP user's subscription to an
 //! XMPP user, sans-IO: pending until she approves, active after; it ends
 //! when its time runs out unless refreshed (§4.2.1.2); after a restart it
-//! waits for its turn before her presence is asked again. Time comes in as
-//! `now`; [`WatcherState::poll_timeout`] says when the reaper must look.
+//! waits in the restore's queue (`restore.rs`) before her presence is asked
+//! again. A NOTIFY the SIP endpoint refused to start (`deferral.rs`) is made
+//! good after a delay, with the subscription's state at that time. Time
+//! comes in as `now`; [`WatcherState::poll_timeout`] says when the reaper
+//! must look.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::presence::deferral;
 
 /// RFC 6665 §4.1.3 (`Subscription-State`): whether the XMPP user approved.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,10 +25,10 @@ pub(crate) enum Authorization {
 /// What the reaper does for a subscription whose time came.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Due {
-    /// A restored subscription's turn: probe her (active) or ask her again (pending).
-    Resume(Authorization),
     /// RFC 6665 §4.2.1.2: its time is up; NOTIFY `terminated;reason=timeout`.
     Expire,
+    /// A NOTIFY was not sent (`deferral.rs`): send the state as it is now.
+    Renotify,
 }
 
 /// One incoming subscription's timing and approval.
@@ -31,9 +36,13 @@ pub(crate) enum Due {
 pub(crate) struct WatcherState {
     authorization: Authorization,
     expires_at: Instant,
-    /// After a restart: when to take it up again (expiry is looked at only
-    /// from then on, as it was before the restart's spacing).
-    resume_at: Option<Instant>,
+    /// After a restart: waiting in the restore's queue for its turn (expiry
+    /// is looked at only from then on, as it was before the restart's pacing).
+    resuming: bool,
+    /// A NOTIFY the SIP endpoint refused to start: when the state goes out again.
+    renotify_at: Option<Instant>,
+    /// NOTIFYs refused in a row, for the next delay (`deferral.rs`).
+    refusals: u8,
 }
 
 impl WatcherState {
@@ -42,22 +51,36 @@ impl WatcherState {
         Self {
             authorization: Authorization::Pending,
             expires_at: now + Duration::from_secs(u64::from(expires)),
-            resume_at: None,
+            resuming: false,
+            renotify_at: None,
+            refusals: 0,
         }
     }
 
-    /// Taken from the store with `remaining` time; its turn comes at `resume_at`.
+    /// Taken from the store with `remaining` time; the restore's queue
+    /// gives it its turn.
     pub(crate) fn restored(
         authorization: Authorization,
         remaining: Duration,
         now: Instant,
-        resume_at: Instant,
     ) -> Self {
         Self {
             authorization,
             expires_at: now + remaining,
-            resume_at: Some(resume_at),
+            resuming: true,
+            renotify_at: None,
+            refusals: 0,
         }
+    }
+
+    /// Its turn in the restore came: how it was authorized, if it still
+    /// waited for the turn.
+    pub(crate) fn take_turn(&mut self) -> Option<Authorization> {
+        if !self.resuming {
+            return None;
+        }
+        self.resuming = false;
+        Some(self.authorization)
     }
 
     /// Whether she approved.
@@ -75,6 +98,19 @@ impl WatcherState {
         self.expires_at = now + Duration::from_secs(u64::from(expires));
     }
 
+    /// The SIP endpoint refused to start a NOTIFY at `now`: the state goes
+    /// out again after [`deferral::delay`].
+    pub(crate) fn handle_notify_refused(&mut self, now: Instant) {
+        self.refusals = self.refusals.saturating_add(1);
+        self.renotify_at = Some(now + deferral::delay(self.refusals));
+    }
+
+    /// A NOTIFY made good after a refusal was sent: the next delay starts
+    /// again from the first.
+    pub(crate) fn handle_renotified(&mut self) {
+        self.refusals = 0;
+    }
+
     /// Time left, for `active;expires=N` and for the store.
     pub(crate) fn remaining(&self, now: Instant) -> Duration {
         self.expires_at.saturating_duration_since(now)
@@ -82,20 +118,26 @@ impl WatcherState {
 
     /// When the reaper must next look at it.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
-        Some(self.resume_at.unwrap_or(self.expires_at))
+        let expiry = (!self.resuming).then_some(self.expires_at);
+        match (expiry, self.renotify_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    /// What is due at `now`, if anything. A resumption comes first; call
-    /// again, since the expiry may be due at the same time.
+    /// What is due at `now`, if anything: the expiry first (its final
+    /// NOTIFY says all there is to say); call again, since a deferred
+    /// NOTIFY may be due at the same time.
     pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<Due> {
-        match self.resume_at {
+        if !self.resuming && self.expires_at <= now {
+            return Some(Due::Expire);
+        }
+        match self.renotify_at {
             Some(at) if at <= now => {
-                self.resume_at = None;
-                Some(Due::Resume(self.authorization))
+                self.renotify_at = None;
+                Some(Due::Renotify)
             }
-            Some(_) => None,
-            None if self.expires_at <= now => Some(Due::Expire),
-            None => None,
+            _ => None,
         }
     }
 }
@@ -130,39 +172,63 @@ mod tests {
         assert_eq!(s.authorization(), Authorization::Active);
     }
 
-    /// After a restart each row waits for its turn (restore spacing); then
-    /// the XMPP user is probed or asked again, and only then is expiry due.
+    /// After a restart each row waits for its turn in the restore's queue,
+    /// with no deadline of its own; then the XMPP user is probed or asked
+    /// again, and only then is expiry looked at.
     #[test]
     fn a_restored_subscription_resumes_at_its_turn_then_expires() {
         let t0 = Instant::now();
-        let spacing = Duration::from_millis(10);
-        let mut rows: Vec<WatcherState> = [Authorization::Active, Authorization::Pending]
-            .into_iter()
-            .enumerate()
-            .map(|(i, a)| {
-                let turn = t0 + spacing * u32::try_from(i).expect("small");
-                WatcherState::restored(a, secs(60), t0, turn)
-            })
-            .collect();
+        let mut active = WatcherState::restored(Authorization::Active, secs(60), t0);
+        let mut pending = WatcherState::restored(Authorization::Pending, secs(60), t0);
+        assert_eq!(active.poll_timeout(), None);
         assert_eq!(
-            rows[0].handle_timeout(t0),
-            Some(Due::Resume(Authorization::Active))
+            active.handle_timeout(t0 + secs(61)),
+            None,
+            "not before its turn"
         );
-        assert_eq!(rows[1].handle_timeout(t0), None);
-        assert_eq!(rows[1].poll_timeout(), Some(t0 + spacing));
-        assert_eq!(
-            rows[1].handle_timeout(t0 + spacing),
-            Some(Due::Resume(Authorization::Pending))
-        );
-        assert_eq!(rows[0].handle_timeout(t0), None);
-        assert_eq!(rows[0].poll_timeout(), Some(t0 + secs(60)));
+        assert_eq!(active.take_turn(), Some(Authorization::Active));
+        assert_eq!(active.take_turn(), None, "one turn");
+        assert_eq!(active.poll_timeout(), Some(t0 + secs(60)));
+        assert_eq!(pending.take_turn(), Some(Authorization::Pending));
         // A row whose time ran out while it waited expires right after its turn.
-        let mut late = WatcherState::restored(Authorization::Active, secs(1), t0, t0 + secs(5));
+        let mut late = WatcherState::restored(Authorization::Active, secs(1), t0);
         assert_eq!(late.handle_timeout(t0 + secs(2)), None);
-        assert_eq!(
-            late.handle_timeout(t0 + secs(5)),
-            Some(Due::Resume(Authorization::Active))
-        );
+        late.take_turn();
         assert_eq!(late.handle_timeout(t0 + secs(5)), Some(Due::Expire));
+    }
+
+    /// A NOTIFY the SIP endpoint refused to start is made good after 100 ms,
+    /// then 200 ms if refused again; once one is sent, the delay starts
+    /// from 100 ms again. Expiry comes first when both are due.
+    #[test]
+    fn a_notify_not_sent_is_made_good_after_a_growing_delay() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut s = WatcherState::granted(60, t0);
+        s.handle_notify_refused(t0);
+        assert_eq!(s.poll_timeout(), Some(t0 + ms(100)));
+        assert_eq!(s.handle_timeout(t0 + ms(99)), None);
+        assert_eq!(s.handle_timeout(t0 + ms(100)), Some(Due::Renotify));
+        assert_eq!(s.handle_timeout(t0 + ms(100)), None, "taken");
+        assert_eq!(s.poll_timeout(), Some(t0 + secs(60)));
+        s.handle_notify_refused(t0 + ms(100));
+        assert_eq!(s.poll_timeout(), Some(t0 + ms(300)));
+        assert_eq!(s.handle_timeout(t0 + ms(300)), Some(Due::Renotify));
+        s.handle_renotified();
+        s.handle_notify_refused(t0 + secs(59) + ms(950));
+        assert_eq!(s.poll_timeout(), Some(t0 + secs(60)), "the expiry first");
+        assert_eq!(s.handle_timeout(t0 + secs(61)), Some(Due::Expire));
+    }
+
+    /// A NOTIFY refused while the row still waits for its restore turn is
+    /// made good on its own delay; the expiry still waits for the turn.
+    #[test]
+    fn a_waiting_row_renotifies_but_does_not_expire() {
+        let t0 = Instant::now();
+        let mut s = WatcherState::restored(Authorization::Active, secs(1), t0);
+        s.handle_notify_refused(t0);
+        assert_eq!(s.poll_timeout(), Some(t0 + Duration::from_millis(100)));
+        assert_eq!(s.handle_timeout(t0 + secs(2)), Some(Due::Renotify));
+        assert_eq!(s.handle_timeout(t0 + secs(2)), None);
     }
 }

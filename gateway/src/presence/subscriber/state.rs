@@ -8,7 +8,9 @@
 //! A refresh that fails is read by [`RefreshFailure::of`] (RFC 8048 §5.2.2,
 //! then RFC 6665 §4.1.2.2): the authorization is over, or only the dialog
 //! is (subscribe afresh), or the subscription stands until its expiry and
-//! is tried again before it.
+//! is tried again before it. A request the SIP endpoint refused to start
+//! (`deferral.rs`) is no failure: it is made again after
+//! [`deferral::delay`], and nothing else changes.
 
 use std::time::Duration;
 
@@ -17,6 +19,8 @@ use tokio::time::Instant;
 use parley_mapping::presence::RefreshFailure;
 use parley_sip::StatusCode;
 use parley_sip::dialog::subscription::{SubscriptionState, Substate};
+
+use crate::presence::deferral;
 
 /// How long an un-SUBSCRIBEd dialog lingers for its final NOTIFY (RFC 6665
 /// §4.4.1) after the Expires: 0 request was answered: 32 s, Timer F.
@@ -32,6 +36,19 @@ pub(crate) const UNSUBSCRIBE_LINGER: Duration = Duration::from_secs(32);
 /// the subscription lapsed. It lapses instead, and is replaced.
 pub(crate) const RETRY_LEAD: Duration = Duration::from_secs(4);
 
+/// Why a new SUBSCRIBE starts a subscription: it decides what the XMPP user
+/// hears if it is refused, and what is counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// She asked now (`subscribe`): a refusal is `unsubscribed`.
+    Asked,
+    /// After a restart, the stored dialog was gone or its refresh refused.
+    Restored,
+    /// Its refreshes' dialog is over but not her authorization (RFC 6665
+    /// §4.1.2.2, RFC 8048 §5.2.2): subscribed afresh.
+    Replaced,
+}
+
 /// Where the subscription stands on the SIP side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -40,6 +57,14 @@ pub(crate) enum Phase {
     Subscribing {
         /// A NOTIFY came before the 2xx.
         notified: bool,
+    },
+    /// The SIP endpoint refused to start the first SUBSCRIBE
+    /// (`deferral.rs`): it goes again at `at`.
+    Deferred {
+        /// When it is sent again.
+        at: Instant,
+        /// Why it was sent.
+        start: Start,
     },
     /// 2xx received, no NOTIFY yet: RFC 6665 §4.1.2.4 Timer N runs.
     AwaitingFirstNotify {
@@ -53,12 +78,10 @@ pub(crate) enum Phase {
         /// The next refresh.
         refresh: Refresh,
     },
-    /// Taken from the store after a restart, waiting for its turn so that a
-    /// large store does not flood the SIP network.
-    Resuming {
-        /// When its turn comes.
-        resume_at: Instant,
-    },
+    /// Taken from the store after a restart, waiting in the restore's queue
+    /// (`restore.rs`) for its turn, so that a large store does not flood
+    /// the SIP network. The queue, not a deadline, says when.
+    Resuming,
     /// SUBSCRIBE with Expires: 0 sent (RFC 6665 §4.1.2.3); the dialog stays
     /// for the terminating NOTIFY until `forget_at` (set once answered).
     Unsubscribing {
@@ -98,8 +121,8 @@ pub(crate) enum Due {
     Refresh,
     /// Timer N fired without a NOTIFY: the subscription failed (§4.1.2.4).
     TimerN,
-    /// A restored subscription's turn: refresh it in place, or subscribe afresh.
-    Resume,
+    /// Send the deferred first SUBSCRIBE again.
+    Subscribe(Start),
     /// The un-SUBSCRIBEd dialog's linger ran out: forget it.
     Forget,
     /// It expired with no refresh granted (RFC 6665 §4.1.2.2): subscribe
@@ -113,8 +136,10 @@ pub(crate) enum RefreshAnswer {
     /// A 2xx granting this many seconds.
     Granted(u32),
     /// A final non-2xx response, or `None` when none came (the transaction
-    /// timed out, or the request could not be sent).
+    /// timed out, or failed on its way).
     Failed(Option<StatusCode>),
+    /// The SIP endpoint refused to start it (`deferral.rs`): no answer.
+    NotSent,
 }
 
 /// How the answer to a refreshing SUBSCRIBE leaves the subscription.
@@ -130,6 +155,8 @@ pub(crate) enum Refreshed {
     /// [`RefreshFailure::Transient`] before the expiry: still valid; the
     /// next attempt, or the lapse, is set.
     Retrying,
+    /// Not sent ([`RefreshAnswer::NotSent`]): made again after [`deferral::delay`].
+    Deferred,
     /// It was unsubscribed meanwhile: the answer changes nothing.
     Moot,
 }
@@ -143,6 +170,9 @@ pub(crate) struct WatchState {
     /// known Expires value as negotiated by the most recent successful
     /// SUBSCRIBE transaction" (RFC 6665 §4.1.2.2). `None` until a 2xx.
     expires_at: Option<Instant>,
+    /// Requests the SIP endpoint refused to start in a row, for the next
+    /// delay (`deferral.rs`); an answer of the SIP side resets it.
+    refusals: u8,
 }
 
 impl WatchState {
@@ -152,16 +182,61 @@ impl WatchState {
             phase: Phase::Subscribing { notified: false },
             approval,
             expires_at: None,
+            refusals: 0,
         }
     }
 
-    /// Taken from the store; its turn comes at `resume_at`.
-    pub(crate) fn restored(approval: Approval, resume_at: Instant) -> Self {
+    /// Taken from the store; the restore's queue gives it its turn.
+    pub(crate) fn restored(approval: Approval) -> Self {
         Self {
-            phase: Phase::Resuming { resume_at },
+            phase: Phase::Resuming,
             approval,
             expires_at: None,
+            refusals: 0,
         }
+    }
+
+    /// Its turn in the restore came: true if it still waited for it (it was
+    /// not unsubscribed meanwhile); its refresh is in flight from here on.
+    /// Restored rows had their NOTIFYs before the restart: no Timer N.
+    pub(crate) fn take_turn(&mut self) -> bool {
+        if self.phase != Phase::Resuming {
+            return false;
+        }
+        self.phase = Phase::Active {
+            refresh: Refresh::InFlight,
+        };
+        true
+    }
+
+    /// The SIP endpoint refused to start the refresh of its restore turn: it
+    /// waits in the queue again. False if it is no longer the restore's (it
+    /// was unsubscribed meanwhile).
+    pub(crate) fn handle_turn_refused(&mut self) -> bool {
+        if self.phase
+            != (Phase::Active {
+                refresh: Refresh::InFlight,
+            })
+        {
+            return false;
+        }
+        self.phase = Phase::Resuming;
+        true
+    }
+
+    /// The SIP endpoint refused to start the first SUBSCRIBE, sent for
+    /// `start`: it goes again after [`deferral::delay`]. False if it was
+    /// unsubscribed meanwhile (nothing to send any more).
+    pub(crate) fn handle_subscribe_refused(&mut self, start: Start, now: Instant) -> bool {
+        if !matches!(self.phase, Phase::Subscribing { .. }) {
+            return false;
+        }
+        self.refusals = self.refusals.saturating_add(1);
+        self.phase = Phase::Deferred {
+            at: now + deferral::delay(self.refusals),
+            start,
+        };
+        true
     }
 
     /// Where it stands.
@@ -180,6 +255,7 @@ impl WatchState {
     /// starts it at the 2xx, since a refused or timed-out SUBSCRIBE is cleaned
     /// up by its own answer.
     pub(crate) fn handle_granted(&mut self, expires: u32, timer_n: Duration, now: Instant) {
+        self.refusals = 0;
         let refresh = Refresh::At(now + refresh_wait(expires));
         if let Phase::Subscribing { .. } = self.phase {
             self.expires_at = Some(now + expiry(expires));
@@ -199,7 +275,9 @@ impl WatchState {
     /// transient failure before the expiry sets the next attempt halfway to
     /// it, or lets it lapse there when that is less than [`RETRY_LEAD`]
     /// ahead (RFC 6665 §4.1.2.2: "still considered valid for the duration of
-    /// the most recently known Expires value").
+    /// the most recently known Expires value"). Not sent, it is made again
+    /// after [`deferral::delay`] (past the expiry, that attempt finds it
+    /// lapsed and it is replaced).
     pub(crate) fn handle_refreshed(&mut self, answer: RefreshAnswer, now: Instant) -> Refreshed {
         let (Phase::AwaitingFirstNotify { refresh, .. } | Phase::Active { refresh }) =
             &mut self.phase
@@ -210,10 +288,17 @@ impl WatchState {
             RefreshAnswer::Granted(expires) => {
                 *refresh = Refresh::At(now + refresh_wait(expires));
                 self.expires_at = Some(now + expiry(expires));
+                self.refusals = 0;
                 return Refreshed::Renewed;
+            }
+            RefreshAnswer::NotSent => {
+                self.refusals = self.refusals.saturating_add(1);
+                *refresh = Refresh::At(now + deferral::delay(self.refusals));
+                return Refreshed::Deferred;
             }
             RefreshAnswer::Failed(status) => status,
         };
+        self.refusals = 0;
         match RefreshFailure::of(status) {
             RefreshFailure::Cancelled => Refreshed::Cancelled,
             RefreshFailure::Terminated => Refreshed::Resubscribe,
@@ -267,19 +352,19 @@ impl WatchState {
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let at = |refresh: Refresh| refresh_due(refresh, self.expires_at);
         match self.phase {
-            Phase::Subscribing { .. } => None,
+            Phase::Subscribing { .. } | Phase::Resuming => None,
+            Phase::Deferred { at, .. } => Some(at),
             Phase::AwaitingFirstNotify {
                 timer_n_at,
                 refresh,
             } => Some(at(refresh).map_or(timer_n_at, |r| r.min(timer_n_at))),
             Phase::Active { refresh } => at(refresh),
-            Phase::Resuming { resume_at } => Some(resume_at),
             Phase::Unsubscribing { forget_at } => forget_at,
         }
     }
 
-    /// What is due at `now`, if anything; a refresh or resumption is taken
-    /// as in flight from here on.
+    /// What is due at `now`, if anything; a refresh or a deferred SUBSCRIBE
+    /// is taken as in flight from here on.
     pub(crate) fn handle_timeout(&mut self, now: Instant) -> Option<Due> {
         let expires_at = self.expires_at;
         match &mut self.phase {
@@ -297,12 +382,10 @@ impl WatchState {
                 Some(at) if at <= now => Some(take_refresh(refresh, expires_at, now)),
                 _ => None,
             },
-            Phase::Resuming { resume_at } if *resume_at <= now => {
-                // Restored rows had their NOTIFYs before the restart: no Timer N.
-                self.phase = Phase::Active {
-                    refresh: Refresh::InFlight,
-                };
-                Some(Due::Resume)
+            Phase::Deferred { at, start } if *at <= now => {
+                let start = *start;
+                self.phase = Phase::Subscribing { notified: false };
+                Some(Due::Subscribe(start))
             }
             Phase::Unsubscribing {
                 forget_at: Some(at),
@@ -592,26 +675,106 @@ mod tests {
         assert_eq!(s.handle_timeout(answered + secs(32)), Some(Due::Forget));
     }
 
-    /// Restored rows take their turn at their spacing, then refresh in place
-    /// (no Timer N: they had their NOTIFYs before the restart).
+    /// A restored row has no deadline of its own: the restore's queue gives
+    /// it its turn, then it refreshes in place (no Timer N: it had its
+    /// NOTIFYs before the restart). A turn refused by the SIP endpoint
+    /// waits in the queue again.
     #[test]
     fn a_restored_subscription_waits_for_its_turn() {
         let t0 = Instant::now();
-        let spacing = Duration::from_millis(20);
-        let mut rows: Vec<WatchState> = (0..3u32)
-            .map(|i| WatchState::restored(Approval::Given, t0 + spacing * i))
-            .collect();
-        let due: Vec<Option<Due>> = rows
-            .iter_mut()
-            .map(|s| s.handle_timeout(t0 + spacing))
-            .collect();
-        assert_eq!(due, [Some(Due::Resume), Some(Due::Resume), None]);
-        assert_eq!(rows[2].poll_timeout(), Some(t0 + spacing * 2));
+        let mut s = WatchState::restored(Approval::Given);
+        assert_eq!(s.poll_timeout(), None);
+        assert_eq!(s.handle_timeout(t0 + secs(3600)), None);
+        assert!(s.take_turn());
+        assert!(!s.take_turn(), "one turn at a time");
+        assert!(s.handle_turn_refused());
+        assert_eq!(s.phase(), Phase::Resuming);
+        assert!(s.take_turn());
         assert_eq!(
-            rows[0].handle_refreshed(RefreshAnswer::Granted(600), t0),
+            s.handle_refreshed(RefreshAnswer::Granted(600), t0),
             Refreshed::Renewed
         );
-        assert_eq!(rows[0].handle_timeout(t0 + secs(32)), None);
-        assert_eq!(rows[0].poll_timeout(), Some(t0 + refresh_wait(600)));
+        assert_eq!(s.handle_timeout(t0 + secs(32)), None);
+        assert_eq!(s.poll_timeout(), Some(t0 + refresh_wait(600)));
+        assert!(!s.handle_turn_refused(), "no longer the restore's");
+    }
+
+    /// Unsubscribed while it waited for its turn: the turn finds nothing to do.
+    #[test]
+    fn an_unsubscribed_restored_row_has_no_turn() {
+        let mut s = WatchState::restored(Approval::Given);
+        s.unsubscribe();
+        assert!(!s.take_turn());
+    }
+
+    /// A refresh the SIP endpoint refused to start is made again after
+    /// 100 ms, 200 ms, … (`deferral::delay`), whatever the expiry; an
+    /// answer of the SIP side resets the delay.
+    #[test]
+    fn a_refresh_not_sent_is_made_again_after_a_growing_delay() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut s = refreshing(t0);
+        let t1 = t0 + secs(79);
+        assert_eq!(
+            s.handle_refreshed(RefreshAnswer::NotSent, t1),
+            Refreshed::Deferred
+        );
+        assert_eq!(s.poll_timeout(), Some(t1 + ms(100)));
+        assert_eq!(s.handle_timeout(t1 + ms(100)), Some(Due::Refresh));
+        assert_eq!(
+            s.handle_refreshed(RefreshAnswer::NotSent, t1 + ms(100)),
+            Refreshed::Deferred
+        );
+        assert_eq!(s.poll_timeout(), Some(t1 + ms(300)));
+        assert_eq!(s.handle_timeout(t1 + ms(300)), Some(Due::Refresh));
+        assert_eq!(
+            s.handle_refreshed(RefreshAnswer::Granted(100), t1 + ms(300)),
+            Refreshed::Renewed
+        );
+        let t2 = t1 + ms(300) + secs(79);
+        assert_eq!(s.handle_timeout(t2), Some(Due::Refresh));
+        assert_eq!(
+            s.handle_refreshed(RefreshAnswer::NotSent, t2),
+            Refreshed::Deferred
+        );
+        assert_eq!(s.poll_timeout(), Some(t2 + ms(100)), "reset by the grant");
+    }
+
+    /// Deferred past the expiry, the next attempt finds the subscription
+    /// lapsed: it is replaced by a new one (RFC 6665 §4.1.2.2).
+    #[test]
+    fn a_refresh_deferred_past_the_expiry_lapses() {
+        let t0 = Instant::now();
+        let mut s = refreshing(t0);
+        let late = t0 + secs(100) - Duration::from_millis(50);
+        s.handle_refreshed(RefreshAnswer::NotSent, late);
+        assert_eq!(s.handle_timeout(t0 + secs(100)), None);
+        assert_eq!(
+            s.handle_timeout(late + Duration::from_millis(100)),
+            Some(Due::Lapsed)
+        );
+    }
+
+    /// A first SUBSCRIBE the SIP endpoint refused to start goes again after
+    /// the delay, for the same reason; unsubscribed meanwhile, it does not.
+    #[test]
+    fn a_subscribe_not_sent_goes_again_after_the_delay() {
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        let mut s = WatchState::subscribing(Approval::Owed);
+        assert!(s.handle_subscribe_refused(Start::Asked, t0));
+        assert_eq!(s.poll_timeout(), Some(t0 + ms(100)));
+        assert_eq!(s.handle_timeout(t0 + ms(99)), None);
+        assert_eq!(
+            s.handle_timeout(t0 + ms(100)),
+            Some(Due::Subscribe(Start::Asked))
+        );
+        assert_eq!(s.poll_timeout(), None, "in flight again");
+        assert!(s.handle_subscribe_refused(Start::Asked, t0 + ms(100)));
+        assert_eq!(s.poll_timeout(), Some(t0 + ms(300)));
+        s.unsubscribe();
+        assert!(!s.handle_subscribe_refused(Start::Asked, t0 + ms(300)));
+        assert_eq!(s.poll_timeout(), None);
     }
 }
