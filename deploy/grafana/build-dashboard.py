@@ -296,8 +296,15 @@ timeseries(
 )
 timeseries(
     "Transactions alive",
-    "parley_sip_transactions: SIP transactions alive now.",
-    [(f"parley_sip_transactions{{{SEL}}}", "{{instance}}")],
+    "parley_sip_transactions: SIP transactions alive now; of them, "
+    "parley_sip_pending_transactions wait for an answer (limited by "
+    "limits.sip_pending_transactions) and parley_sip_completed_transactions only "
+    "absorb retransmissions until Timer J/K (limits.sip_completed_transactions).",
+    [
+        (f"parley_sip_transactions{{{SEL}}}", "all {{instance}}"),
+        (f"parley_sip_pending_transactions{{{SEL}}}", "pending {{instance}}"),
+        (f"parley_sip_completed_transactions{{{SEL}}}", "completed {{instance}}"),
+    ],
     12, 12,
 )
 next_line(8)
