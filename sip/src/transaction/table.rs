@@ -24,6 +24,41 @@ struct Slot<T> {
     scheduled: Option<Instant>,
 }
 
+/// A transaction whose next deadline the table keeps in its heap.
+trait Timed {
+    fn poll_timeout(&self) -> Option<Instant>;
+}
+
+impl Timed for ClientTransaction {
+    fn poll_timeout(&self) -> Option<Instant> {
+        ClientTransaction::poll_timeout(self)
+    }
+}
+
+impl Timed for Server {
+    fn poll_timeout(&self) -> Option<Instant> {
+        Server::poll_timeout(self)
+    }
+}
+
+impl<T: Timed> Slot<T> {
+    /// Puts the transaction's next deadline in `heap`, unless an earlier one
+    /// is there already (a later entry then finds `scheduled` changed and is
+    /// skipped). `name` is only built when an entry is pushed.
+    fn rearm(
+        &mut self,
+        heap: &mut BinaryHeap<Reverse<(Instant, TimerRef)>>,
+        name: impl FnOnce() -> TimerRef,
+    ) {
+        if let Some(next) = self.tx.poll_timeout()
+            && self.scheduled.is_none_or(|s| next < s)
+        {
+            self.scheduled = Some(next);
+            heap.push(Reverse((next, name())));
+        }
+    }
+}
+
 /// Every transaction of an endpoint: pending work under one timer heap, and
 /// completed non-INVITE transactions in two rings (`completed.rs`).
 ///
@@ -158,20 +193,6 @@ impl Transactions {
         }
     }
 
-    fn schedule(
-        heap: &mut BinaryHeap<Reverse<(Instant, TimerRef)>>,
-        scheduled: &mut Option<Instant>,
-        next: Option<Instant>,
-        r: TimerRef,
-    ) {
-        if let Some(next) = next
-            && scheduled.is_none_or(|s| next < s)
-        {
-            *scheduled = Some(next);
-            heap.push(Reverse((next, r)));
-        }
-    }
-
     /// A request arrived from `target` (§17.2.3 matching).
     pub fn handle_request(
         &mut self,
@@ -197,13 +218,7 @@ impl Transactions {
                     RequestOutcome::Retransmission(tx.handle_retransmission())
                 }
             };
-            let next = slot.tx.poll_timeout();
-            Self::schedule(
-                &mut self.heap,
-                &mut slot.scheduled,
-                next,
-                TimerRef::Server(key.clone()),
-            );
+            slot.rearm(&mut self.heap, || TimerRef::Server(key.clone()));
             return outcome;
         }
         if is_ack {
@@ -221,13 +236,7 @@ impl Transactions {
                 tx: Server::Invite(InviteServerTransaction::new(target, self.timers)),
                 scheduled: None,
             };
-            let next = slot.tx.poll_timeout();
-            Self::schedule(
-                &mut self.heap,
-                &mut slot.scheduled,
-                next,
-                TimerRef::Server(key.clone()),
-            );
+            slot.rearm(&mut self.heap, || TimerRef::Server(key.clone()));
             slot
         } else {
             let mut tx = ServerTransaction::new(target, self.timers);
@@ -271,13 +280,7 @@ impl Transactions {
             }
             return transmit;
         }
-        let next = slot.tx.poll_timeout();
-        Self::schedule(
-            &mut self.heap,
-            &mut slot.scheduled,
-            next,
-            TimerRef::Server(key.clone()),
-        );
+        slot.rearm(&mut self.heap, || TimerRef::Server(key.clone()));
         transmit
     }
 
@@ -306,13 +309,7 @@ impl Transactions {
         if let Server::Invite(tx) = &mut slot.tx {
             tx.handle_ack(now);
         }
-        let next = slot.tx.poll_timeout();
-        Self::schedule(
-            &mut self.heap,
-            &mut slot.scheduled,
-            next,
-            TimerRef::Server(key),
-        );
+        slot.rearm(&mut self.heap, || TimerRef::Server(key));
         true
     }
 
@@ -341,13 +338,7 @@ impl Transactions {
             tx,
             scheduled: None,
         };
-        let next = slot.tx.poll_timeout();
-        Self::schedule(
-            &mut self.heap,
-            &mut slot.scheduled,
-            next,
-            TimerRef::Client(key.clone()),
-        );
+        slot.rearm(&mut self.heap, || TimerRef::Client(key.clone()));
         self.clients.insert(key, slot);
         Some(transmit)
     }
@@ -381,13 +372,7 @@ impl Transactions {
             }
             return outcome;
         }
-        let next = slot.tx.poll_timeout();
-        Self::schedule(
-            &mut self.heap,
-            &mut slot.scheduled,
-            next,
-            TimerRef::Client(key.clone()),
-        );
+        slot.rearm(&mut self.heap, || TimerRef::Client(key.clone()));
         outcome
     }
 
@@ -495,13 +480,7 @@ impl Transactions {
         if terminated {
             self.clients.remove(&key);
         } else {
-            let next = slot.tx.poll_timeout();
-            Self::schedule(
-                &mut self.heap,
-                &mut slot.scheduled,
-                next,
-                TimerRef::Client(key),
-            );
+            slot.rearm(&mut self.heap, || TimerRef::Client(key));
         }
     }
 
@@ -531,13 +510,7 @@ impl Transactions {
         if terminated {
             self.remove_server(&key);
         } else {
-            let next = slot.tx.poll_timeout();
-            Self::schedule(
-                &mut self.heap,
-                &mut slot.scheduled,
-                next,
-                TimerRef::Server(key),
-            );
+            slot.rearm(&mut self.heap, || TimerRef::Server(key));
         }
     }
 
