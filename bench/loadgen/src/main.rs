@@ -112,10 +112,11 @@ struct Args {
     /// How long to wait for stragglers after the last send.
     #[arg(long, default_value_t = 5)]
     drain_secs: u64,
-    /// Before each phase, wait up to this long for Parley to hold no SIP
-    /// transactions (`parley_sip_transactions` 0: the previous phase's
-    /// server transactions linger for Timer J, 32 s, and count against
-    /// `limits.sip_pending_transactions`), so each phase starts clean.
+    /// After each phase, wait up to this long for Parley to hold no SIP
+    /// transactions (`parley_sip_transactions` 0: server transactions linger
+    /// for Timer J, 32 s, and count against `limits.sip_pending_transactions`),
+    /// so the next phase starts clean; Parley's CPU over the wait is
+    /// reported as the phase's expiry cost.
     #[arg(long, default_value_t = 0)]
     settle_secs: u64,
     /// Stop sending in a phase after this long, whatever its count.
@@ -277,9 +278,6 @@ async fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|---|---|---|---|---|");
     for (i, spec) in specs.iter().enumerate() {
         let phase = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        if ctx.args.settle_secs > 0 {
-            settle(&ctx, phase).await;
-        }
         run_phase(&ctx, spec, phase).await?;
     }
     churning.store(false, Ordering::Relaxed);
@@ -303,12 +301,6 @@ async fn settle(ctx: &Ctx, phase: u32) {
             .await
             .map_or(f64::NAN, |g| g.sip_transactions);
         if held == 0.0 {
-            if started.elapsed() >= Duration::from_secs(1) {
-                eprintln!(
-                    "loadgen: phase {phase}: waited {:.1} s for parley's SIP transactions to expire",
-                    started.elapsed().as_secs_f64()
-                );
-            }
             return;
         }
         if started.elapsed() >= limit {
@@ -396,7 +388,14 @@ async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Resu
         }
     }
     stop_flood.store(true, Ordering::Relaxed);
-    let costs = Costs::now(ctx.args.parley_pid, ctx.args.server_pid).since(&before);
+    let end = Costs::now(ctx.args.parley_pid, ctx.args.server_pid);
+    let costs = end.since(&before);
+    let expiry = if ctx.args.settle_secs > 0 {
+        settle(ctx, phase).await;
+        Some(Costs::now(ctx.args.parley_pid, ctx.args.server_pid).since(&end))
+    } else {
+        None
+    };
     let (rss, hwm) = probe::memory_kib(ctx.args.parley_pid).unwrap_or((0, 0));
     let outcomes = tracker.outcomes(sent);
     let delivered = outcomes.delivered;
@@ -447,6 +446,12 @@ async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Resu
         outcomes.refused_but_delivered,
         costs.describe(),
     );
+    if let Some(e) = &expiry {
+        eprintln!(
+            "loadgen: phase {phase} {}: then {:.1} s until parley held no SIP transactions, parley CPU {:.2} s meanwhile",
+            spec.text, e.wall, e.parley_cpu,
+        );
+    }
     if let Some(f) = flood {
         let c = |a: &std::sync::atomic::AtomicUsize| a.load(Ordering::Relaxed);
         eprintln!(
@@ -467,6 +472,7 @@ async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Resu
             duplicates: dups,
             span_secs: span,
             costs,
+            expiry,
         };
         report::append(path, &report.line()).context("write --report")?;
     }

@@ -101,6 +101,8 @@ pub(crate) struct PhaseReport<'a> {
     /// First send to last delivery.
     pub(crate) span_secs: f64,
     pub(crate) costs: Costs,
+    /// After the phase, until Parley held no SIP transactions (`--settle-secs`).
+    pub(crate) expiry: Option<Costs>,
 }
 
 impl PhaseReport<'_> {
@@ -118,7 +120,7 @@ impl PhaseReport<'_> {
             "phase={} dir={dir} offered={offered} count={} sent={} delivered={} refused={} \
              refused_delivered={} failed={} lost={} lost_after_2xx={} duplicates={} \
              span_s={:.4} rate={:.1} parley_cpu_s={} server_cpu_s={} own_cpu_s={} wall_s={:.4} \
-             parley_udp_drops={} own_udp_drops={}",
+             parley_udp_drops={} own_udp_drops={} expiry_parley_cpu_s={} expiry_wall_s={}",
             self.spec.text,
             self.spec.count,
             self.sent,
@@ -137,6 +139,8 @@ impl PhaseReport<'_> {
             c.wall,
             count(c.parley_udp_drops),
             count(c.own_udp_drops),
+            figure(self.expiry.map(|e| e.parley_cpu)),
+            figure(self.expiry.map(|e| e.wall)),
         )
     }
 }
@@ -182,6 +186,7 @@ mod tests {
             },
             duplicates: 0,
             span_secs: 2.0,
+            expiry: None,
             costs: Costs {
                 parley_cpu: 0.5,
                 server_cpu: None,
@@ -204,7 +209,9 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.ends_with(" parley_udp_drops=3 own_udp_drops=na"),
+            line.ends_with(
+                " parley_udp_drops=3 own_udp_drops=na expiry_parley_cpu_s=na expiry_wall_s=na"
+            ),
             "{line}"
         );
     }
