@@ -181,19 +181,23 @@ impl Tracker {
         self.latencies(&self.answered)
     }
 
-    /// Time from the first send to the last delivery.
+    /// Time from the first send to the last send or the last delivery,
+    /// whichever is later: a phase that stops delivering part-way (refusing
+    /// the rest) is not credited with the rate of its first part.
     pub(crate) fn span(&self) -> Duration {
-        let first = self
-            .sent
+        let times = |slots: &[AtomicU64]| {
+            slots
+                .iter()
+                .map(|s| s.load(Ordering::Relaxed))
+                .filter(|&t| t != NONE)
+                .collect::<Vec<u64>>()
+        };
+        let sent = times(&self.sent);
+        let first = sent.iter().copied().min().unwrap_or(0);
+        let last = sent
             .iter()
-            .map(|s| s.load(Ordering::Relaxed))
-            .min()
-            .unwrap_or(NONE);
-        let last = self
-            .delivered
-            .iter()
-            .map(|s| s.load(Ordering::Relaxed))
-            .filter(|&t| t != NONE)
+            .copied()
+            .chain(times(&self.delivered))
             .max()
             .unwrap_or(first);
         Duration::from_nanos(last.saturating_sub(first))
@@ -352,6 +356,18 @@ mod tests {
         ));
         let o = t.outcomes(3);
         assert_eq!((o.delivered, o.refused, o.failed, o.lost), (1, 1, 1, 0));
+    }
+
+    #[test]
+    fn the_span_runs_to_the_last_send_when_later_deliveries_stop() {
+        let t = Tracker::new(1, 3);
+        t.sent[0].store(1_000, Ordering::Relaxed);
+        t.sent[1].store(2_000, Ordering::Relaxed);
+        t.sent[2].store(9_000, Ordering::Relaxed);
+        t.delivered[0].store(3_000, Ordering::Relaxed);
+        assert_eq!(t.span(), Duration::from_nanos(8_000));
+        t.delivered[2].store(12_000, Ordering::Relaxed);
+        assert_eq!(t.span(), Duration::from_nanos(11_000));
     }
 
     #[test]
