@@ -32,12 +32,12 @@ pub(crate) async fn start(
                     if el.attr("type") == Some("error") {
                         // The sender is told: type `wait` means retry later.
                         if let Some((tracker, seq)) = el.attr("id").and_then(|id| phases.find(id)) {
-                            let wait = el
-                                .children()
-                                .find(|c| c.name() == "error")
-                                .and_then(|e| e.attr("type"))
-                                == Some("wait");
-                            tracker.mark_stanza_error(seq, wait);
+                            let error = el.children().find(|c| c.name() == "error");
+                            let kind = error.and_then(|e| e.attr("type")).unwrap_or("?");
+                            let condition = error
+                                .and_then(|e| e.children().next())
+                                .map_or("?", |c| c.name());
+                            tracker.mark_stanza_error(seq, kind, condition);
                         }
                     } else if let Some(body) = el.children().find(|c| c.name() == "body")
                         && let Some((tracker, seq)) = phases.find(&body.text())

@@ -425,14 +425,17 @@ async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Resu
         hwm as f64 / 1024.0,
     );
     let failures = tracker.failures();
+    let stanza_errors = tracker.stanza_errors();
     let dups = tracker.duplicates.load(Ordering::Relaxed);
     eprintln!(
-        "loadgen: phase {phase} {}: sent in {:.2} s, {} answered 2xx, {} failure answers {:?}, {dups} duplicate deliveries, parley CPU {:.2} s",
+        "loadgen: phase {phase} {}: sent in {:.2} s, {} answered 2xx, {} SIP failure answers {:?}, {} XMPP errors {:?}, {dups} duplicate deliveries, parley CPU {:.2} s",
         spec.text,
         sent_all.as_secs_f64(),
         tracker.answered(),
         failures.len(),
         summarize(&failures),
+        stanza_errors.len(),
+        summarize(&stanza_errors),
         costs.parley_cpu,
     );
     eprintln!(
@@ -593,13 +596,13 @@ fn print_counters(ctx: &Ctx) {
     }
 }
 
-/// `[(status, count)]` of failure answers.
-fn summarize(failures: &[u16]) -> Vec<(u16, usize)> {
-    let mut out: Vec<(u16, usize)> = Vec::new();
-    for &s in failures {
-        match out.iter_mut().find(|(k, _)| *k == s) {
+/// `[(status or condition, count)]` of failure answers.
+fn summarize<T: PartialEq + Clone>(failures: &[T]) -> Vec<(T, usize)> {
+    let mut out: Vec<(T, usize)> = Vec::new();
+    for s in failures {
+        match out.iter_mut().find(|(k, _)| k == s) {
             Some((_, n)) => *n += 1,
-            None => out.push((s, 1)),
+            None => out.push((s.clone(), 1)),
         }
     }
     out

@@ -40,6 +40,8 @@ pub(crate) struct Tracker {
     settled_count: AtomicUsize,
     /// Final answers other than 2xx, by status.
     failures: Mutex<Vec<u16>>,
+    /// XMPP errors that came back, as `type/condition`.
+    stanza_errors: Mutex<Vec<String>>,
     /// Deliveries of numbers already delivered (duplicates).
     pub(crate) duplicates: AtomicUsize,
     /// Signalled on every delivery (the max-rate sender waits on it).
@@ -59,6 +61,7 @@ impl Tracker {
             answered_count: AtomicUsize::new(0),
             settled_count: AtomicUsize::new(0),
             failures: Mutex::new(Vec::new()),
+            stanza_errors: Mutex::new(Vec::new()),
             duplicates: AtomicUsize::new(0),
             progress: tokio::sync::Notify::new(),
         }
@@ -95,14 +98,22 @@ impl Tracker {
         }
     }
 
-    /// An XMPP error came back for `seq` (XMPP → SIP); `wait`: its type is
-    /// `wait`, i.e. the sender is told to retry later.
-    pub(crate) fn mark_stanza_error(&self, seq: usize, wait: bool) {
-        if let Ok(mut f) = self.failures.lock() {
-            // Reported beside SIP statuses: 503 for "wait", 500 for the rest.
-            f.push(if wait { 503 } else { 500 });
+    /// An XMPP error came back for `seq` (XMPP → SIP), of type `kind` with
+    /// defined condition `condition`; type `wait` tells the sender to retry
+    /// later (RFC 6120 §8.3.2).
+    pub(crate) fn mark_stanza_error(&self, seq: usize, kind: &str, condition: &str) {
+        if let Ok(mut e) = self.stanza_errors.lock() {
+            e.push(format!("{kind}/{condition}"));
         }
-        self.set(seq, if wait { REFUSED } else { FAILED });
+        self.set(seq, if kind == "wait" { REFUSED } else { FAILED });
+    }
+
+    /// The XMPP errors that came back, as `type/condition`.
+    pub(crate) fn stanza_errors(&self) -> Vec<String> {
+        self.stanza_errors
+            .lock()
+            .map(|e| e.clone())
+            .unwrap_or_default()
     }
 
     fn set(&self, seq: usize, bit: u8) {
@@ -310,8 +321,14 @@ impl Phases {
                 .and_then(|id| self.find(id))
                 .or_else(|| body.and_then(|b| self.find(b)));
             if let Some((tracker, seq)) = found {
-                let wait = start_tag(text, "<error").and_then(|t| attr(t, "type")) == Some("wait");
-                tracker.mark_stanza_error(seq, wait);
+                let error = start_tag(text, "<error");
+                let kind = error.and_then(|t| attr(t, "type")).unwrap_or("?");
+                let condition = error
+                    .and_then(|t| text.get(text.find(t)? + t.len()..))
+                    .and_then(|rest| rest.split_once('<'))
+                    .and_then(|(_, child)| child.split([' ', '/', '>']).next())
+                    .unwrap_or("?");
+                tracker.mark_stanza_error(seq, kind, condition);
             }
             return true;
         }
@@ -356,6 +373,7 @@ mod tests {
         ));
         let o = t.outcomes(3);
         assert_eq!((o.delivered, o.refused, o.failed, o.lost), (1, 1, 1, 0));
+        assert_eq!(t.stanza_errors(), ["wait/resource-constraint", "cancel/x"]);
     }
 
     #[test]
@@ -388,9 +406,9 @@ mod tests {
         t.mark_delivered(3);
         t.mark_answered(3, 408, false);
         t.mark_answered(4, 200, false);
-        t.mark_stanza_error(5, true);
+        t.mark_stanza_error(5, "wait", "resource-constraint");
         t.mark_delivered(6);
-        t.mark_stanza_error(6, true);
+        t.mark_stanza_error(6, "wait", "resource-constraint");
         let o = t.outcomes(7);
         assert_eq!(
             o,
