@@ -185,7 +185,11 @@ awk -v kam_us="$KAM_US" -v commit="$(git rev-parse --short HEAD 2>/dev/null || e
   function pct(cpu, wall) { return cpu == "na" ? "na" : sprintf("%.0f", 100 * cpu / wall) }
   {
     delete f
-    for (i = 1; i <= NF; i++) { eq = index($i, "="); f[substr($i, 1, eq - 1)] = substr($i, eq + 1) }
+    # Numbers as numbers (awk compares two strings as text: "11076" < "6554").
+    for (i = 1; i <= NF; i++) {
+      eq = index($i, "="); v = substr($i, eq + 1)
+      f[substr($i, 1, eq - 1)] = v ~ /^[0-9]+(\.[0-9]+)?$/ ? v + 0 : v
+    }
     n++
     for (k in f) row[n, k] = f[k]
   }
