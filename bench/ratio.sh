@@ -20,7 +20,9 @@
 #    user juliet@localhost played by the load tool's scanning c2s client, and
 #    the load tool's own raw XEP-0114 component (ceiling.localhost) sending
 #    CEILING_COUNT `<message/>`s with 100-byte bodies to juliet, a closed loop
-#    with CEILING_WINDOW in flight. Parley is not on this path.
+#    with CEILING_WINDOW in flight. Parley is not on this path. Measured
+#    before and after the SIP → XMPP phases; the higher one counts (other
+#    work on the machine can hold Prosody below a full core during either).
 #      ceiling = messages juliet received / (first send → last arrival), msgs/s
 #    The row shows Prosody's and the load tool's CPU share: Prosody runs on
 #    one thread, so ~100 % of one core there (and the load tool well under
@@ -166,6 +168,9 @@ for _ in $(seq 1 100); do http_status /readyz | grep -q ' 200 ' && break; sleep 
 phases=(--phase "server:max:$CEILING_COUNT:window=$CEILING_WINDOW")
 for r in $RATES; do phases+=(--phase "s2x:$r:$((r * SECS))"); done
 phases+=(--phase "s2x:max:$MAX_COUNT")
+# The ceiling again, after the SIP -> XMPP phases: other work on the machine
+# can hold Prosody below a full core during either.
+phases+=(--phase "server:max:$CEILING_COUNT:window=$CEILING_WINDOW")
 for r in $RATES; do phases+=(--phase "x2s:$r:$((r * SECS))"); done
 phases+=(--phase "x2s:max:$MAX_COUNT")
 REPORT="$WORK/report.txt"
@@ -207,7 +212,10 @@ awk -v kam_us="$KAM_US" -v commit="$(git rev-parse --short HEAD 2>/dev/null || e
       printf "| %s | %d/%d | %d | %d | %d | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", row[i, "phase"], d, row[i, "sent"],
         row[i, "refused"], row[i, "failed"], row[i, "lost"], row[i, "rate"], us, eus, sus, pct(pc, w),
         pct(row[i, "server_cpu_s"], w), pct(row[i, "own_cpu_s"], w), row[i, "parley_udp_drops"] "/" row[i, "own_udp_drops"]
-      if (dir == "server") { ceiling = row[i, "rate"]; ceil_phase = i }
+      if (dir == "server") {
+        ceilings = ceilings (ceilings == "" ? "" : ", ") sprintf("%.0f", row[i, "rate"])
+        if (row[i, "rate"] > ceiling) { ceiling = row[i, "rate"]; ceil_phase = i }
+      }
       if ((dir == "s2x" || dir == "x2s") && d > 0) {
         if (pc == "na") { bad = 1; continue }
         cpu = pc * 1e6 / d
@@ -226,8 +234,8 @@ awk -v kam_us="$KAM_US" -v commit="$(git rev-parse --short HEAD 2>/dev/null || e
     print ""
     if (ceil_phase) {
       sc = row[ceil_phase, "server_cpu_s"]; d = row[ceil_phase, "delivered"]
-      printf "- Prosody ceiling: %.0f msgs/s (%d/%d delivered; Prosody %s %% of one core, loadgen %s %%", ceiling,
-        d, row[ceil_phase, "sent"], pct(sc, row[ceil_phase, "wall_s"]), pct(row[ceil_phase, "own_cpu_s"], row[ceil_phase, "wall_s"])
+      printf "- Prosody ceiling: %.0f msgs/s (the higher of %s; %d/%d delivered; Prosody %s %% of one core, loadgen %s %%", ceiling,
+        ceilings, d, row[ceil_phase, "sent"], pct(sc, row[ceil_phase, "wall_s"]), pct(row[ceil_phase, "own_cpu_s"], row[ceil_phase, "wall_s"])
       if (sc != "na" && sc > 0) printf "; Prosody CPU per message %.1f µs, i.e. %.0f msgs/s on a core of its own", sc * 1e6 / d, d / sc
       print ")"
     } else { print "- Prosody ceiling: not measured"; bad = 1 }
