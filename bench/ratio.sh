@@ -181,9 +181,9 @@ loadgen_prosody --c2s-client scan --body-bytes "$BODY_BYTES" \
   --server-component-secret "$SECRET" --server-pid "$PROSODY" \
   --window "$MAX_WINDOW" --settle-secs 40 --max-phase-secs 60 --report "$REPORT" "${phases[@]}"
 echo
-echo "parley's own counters over the whole run (non-zero; outcome and reason of every message):"
+echo "parley's own counters over the whole run (non-zero): message outcomes, errors, limit refusals, SIP answers"
 (exec 3<>/dev/tcp/127.0.0.1/"$METRICS" && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3) |
-  grep -E '^parley_(messages_total|errors_total)' | grep -v ' 0$' || echo "(none could be read)"
+  grep -E '^parley_(messages_total|errors_total|limit_rejections_total|sip_responses_total)' | grep -v ' 0$' || echo "(none could be read)"
 
 echo
 awk -v kam_us="$KAM_US" -v commit="$(git rev-parse --short HEAD 2>/dev/null || echo '?')" '
