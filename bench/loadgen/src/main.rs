@@ -503,13 +503,15 @@ async fn send_one(ctx: &Ctx, direction: Direction, tracker: &Tracker, seq: usize
                 return;
             };
             // The shape of what Parley sends for a SIP MESSAGE (RFC 7572 §5:
-            // no type), from the load tool's own component domain.
+            // no type; the Call-ID as <thread/>), from the load tool's own
+            // component domain.
             let xml = format!(
-                "<message from='bob@{}' to='{}' id='lg.{}.{seq}'><body>{}</body></message>",
-                ctx.args.server_component_domain,
+                "<message from='bob@{domain}' to='{}' id='lg.{phase}.{seq}'><body>{}</body>\
+                 <thread>lg.{phase}.{seq}@127.0.0.1</thread></message>",
                 ctx.args.jid,
-                tracker.phase,
-                body()
+                body(),
+                domain = ctx.args.server_component_domain,
+                phase = tracker.phase,
             );
             tracker.mark_sent(seq);
             component.send(xml.into_bytes()).await;
