@@ -45,6 +45,9 @@
 #                   with Retry-After, or an XMPP error of type "wait";
 #      failed     - any other failure answer (delivered or not);
 #      lost       - not delivered and no failure answer: silent loss.
+#    A message delivered twice is a duplicate, unless it reached the SIP
+#    side twice in one transaction (same Via branch: a UDP retransmission,
+#    which the load tool's UAS has no transaction layer to absorb).
 #    msgs/s = delivered / (first send → last send or last delivery, whichever
 #    is later: a phase that starts refusing part-way is not credited with the
 #    rate of its first part); parley µs/msg =
@@ -199,8 +202,8 @@ awk -v kam_us="$KAM_US" -v commit="$(git rev-parse --short HEAD 2>/dev/null || e
     for (k in f) row[n, k] = f[k]
   }
   END {
-    print "| phase | delivered/sent | refused | failed | lost | delivered msgs/s | parley µs/msg | + expiry | Prosody µs/msg | parley CPU % | Prosody CPU % | loadgen CPU % | UDP drops parley/loadgen |"
-    print "|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    print "| phase | delivered/sent | refused | failed | lost | delivered msgs/s | parley µs/msg | + expiry | Prosody µs/msg | parley CPU % | Prosody CPU % | loadgen CPU % | UDP drops parley/loadgen | duplicates (SIP retransmissions) |"
+    print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     bad = 0
     for (i = 1; i <= n; i++) {
       dir = row[i, "dir"]; d = row[i, "delivered"]; w = row[i, "wall_s"]; pc = row[i, "parley_cpu_s"]
@@ -209,9 +212,10 @@ awk -v kam_us="$KAM_US" -v commit="$(git rev-parse --short HEAD 2>/dev/null || e
       sus = (d == 0 || sc == "na") ? "-" : sprintf("%.1f", sc * 1e6 / d)
       ec = row[i, "expiry_parley_cpu_s"]
       eus = (us == "-" || ec == "na") ? "-" : sprintf("%.1f", (pc + ec) * 1e6 / d)
-      printf "| %s | %d/%d | %d | %d | %d | %.0f | %s | %s | %s | %s | %s | %s | %s |\n", row[i, "phase"], d, row[i, "sent"],
+      printf "| %s | %d/%d | %d | %d | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %d (%d) |\n", row[i, "phase"], d, row[i, "sent"],
         row[i, "refused"], row[i, "failed"], row[i, "lost"], row[i, "rate"], us, eus, sus, pct(pc, w),
-        pct(row[i, "server_cpu_s"], w), pct(row[i, "own_cpu_s"], w), row[i, "parley_udp_drops"] "/" row[i, "own_udp_drops"]
+        pct(row[i, "server_cpu_s"], w), pct(row[i, "own_cpu_s"], w), row[i, "parley_udp_drops"] "/" row[i, "own_udp_drops"],
+        row[i, "duplicates"], row[i, "retransmissions"]
       if (dir == "server") {
         ceilings = ceilings (ceilings == "" ? "" : ", ") sprintf("%.0f", row[i, "rate"])
         if (row[i, "rate"] > ceiling) { ceiling = row[i, "rate"]; ceil_phase = i }

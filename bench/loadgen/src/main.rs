@@ -427,8 +427,9 @@ async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Resu
     let failures = tracker.failures();
     let stanza_errors = tracker.stanza_errors();
     let dups = tracker.duplicates.load(Ordering::Relaxed);
+    let retransmissions = tracker.retransmissions.load(Ordering::Relaxed);
     eprintln!(
-        "loadgen: phase {phase} {}: sent in {:.2} s, {} answered 2xx, {} SIP failure answers {:?}, {} XMPP errors {:?}, {dups} duplicate deliveries, parley CPU {:.2} s",
+        "loadgen: phase {phase} {}: sent in {:.2} s, {} answered 2xx, {} SIP failure answers {:?}, {} XMPP errors {:?}, {dups} duplicate deliveries, {retransmissions} SIP retransmissions of delivered messages, parley CPU {:.2} s",
         spec.text,
         sent_all.as_secs_f64(),
         tracker.answered(),
@@ -473,6 +474,7 @@ async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Resu
             sent,
             outcomes,
             duplicates: dups,
+            retransmissions,
             span_secs: span,
             costs,
             expiry,

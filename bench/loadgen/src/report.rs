@@ -98,6 +98,8 @@ pub(crate) struct PhaseReport<'a> {
     pub(crate) sent: usize,
     pub(crate) outcomes: Outcomes,
     pub(crate) duplicates: usize,
+    /// SIP retransmissions of delivered messages (not duplicates).
+    pub(crate) retransmissions: usize,
     /// First send to last delivery.
     pub(crate) span_secs: f64,
     pub(crate) costs: Costs,
@@ -118,7 +120,7 @@ impl PhaseReport<'_> {
             .map_or_else(|| "max".to_owned(), |r| r.to_string());
         format!(
             "phase={} dir={dir} offered={offered} count={} sent={} delivered={} refused={} \
-             refused_delivered={} failed={} lost={} lost_after_2xx={} duplicates={} \
+             refused_delivered={} failed={} lost={} lost_after_2xx={} duplicates={} retransmissions={} \
              span_s={:.4} rate={:.1} parley_cpu_s={} server_cpu_s={} own_cpu_s={} wall_s={:.4} \
              parley_udp_drops={} own_udp_drops={} expiry_parley_cpu_s={} expiry_wall_s={}",
             self.spec.text,
@@ -131,6 +133,7 @@ impl PhaseReport<'_> {
             o.lost,
             o.lost_after_2xx,
             self.duplicates,
+            self.retransmissions,
             self.span_secs,
             o.delivered as f64 / self.span_secs.max(1e-9),
             figure(Some(c.parley_cpu)),
@@ -185,6 +188,7 @@ mod tests {
                 ..Outcomes::default()
             },
             duplicates: 0,
+            retransmissions: 0,
             span_secs: 2.0,
             expiry: None,
             costs: Costs {

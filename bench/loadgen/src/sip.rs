@@ -164,7 +164,7 @@ async fn serve(
             "MESSAGE" => {
                 counters.messages.fetch_add(1, Ordering::Relaxed);
                 if let Some((tracker, seq)) = phases.find(body(&text)) {
-                    tracker.mark_delivered(seq);
+                    tracker.mark_delivered_request(seq, branch(&text).unwrap_or_default());
                 }
             }
             "SUBSCRIBE" => {
@@ -284,6 +284,13 @@ fn headers<'a>(text: &'a str, name: &'a str, compact: &'a str) -> impl Iterator<
 
 fn header<'a>(text: &'a str, name: &'a str, compact: &'a str) -> Option<&'a str> {
     headers(text, name, compact).next()
+}
+
+/// The branch parameter of the top Via (RFC 3261 §8.1.1.7).
+fn branch(text: &str) -> Option<&str> {
+    let via = header(text, "Via", "v")?;
+    let rest = &via[via.find(";branch=")? + ";branch=".len()..];
+    Some(rest.split([';', ',', ' ']).next().unwrap_or(rest))
 }
 
 fn body(text: &str) -> &str {
@@ -423,5 +430,10 @@ mod tests {
         let text = "SIP/2.0 200 OK\r\ni: lg.1.2@x\r\n\r\n";
         assert_eq!(header(text, "Call-ID", "i"), Some("lg.1.2@x"));
         assert_eq!(status(text), Some(200));
+    }
+
+    #[test]
+    fn the_top_via_branch_is_read() {
+        assert_eq!(branch(SUBSCRIBE), Some("z9hG4bK1"));
     }
 }

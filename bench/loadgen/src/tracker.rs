@@ -42,8 +42,15 @@ pub(crate) struct Tracker {
     failures: Mutex<Vec<u16>>,
     /// XMPP errors that came back, as `type/condition`.
     stanza_errors: Mutex<Vec<String>>,
-    /// Deliveries of numbers already delivered (duplicates).
+    /// Deliveries of numbers already delivered (duplicates), except
+    /// retransmissions.
     pub(crate) duplicates: AtomicUsize,
+    /// SIP deliveries of numbers already delivered in the same transaction
+    /// (same Via branch): UDP retransmissions, RFC 3261 §17.1.2.2, which the
+    /// load tool's UAS has no transaction layer to absorb.
+    pub(crate) retransmissions: AtomicUsize,
+    /// Hash of the Via branch of each number's first SIP delivery.
+    first_branch: Vec<AtomicU64>,
     /// Signalled on every delivery (the max-rate sender waits on it).
     pub(crate) progress: tokio::sync::Notify,
 }
@@ -63,6 +70,8 @@ impl Tracker {
             failures: Mutex::new(Vec::new()),
             stanza_errors: Mutex::new(Vec::new()),
             duplicates: AtomicUsize::new(0),
+            retransmissions: AtomicUsize::new(0),
+            first_branch: slots(),
             progress: tokio::sync::Notify::new(),
         }
     }
@@ -139,6 +148,26 @@ impl Tracker {
             self.set(seq, DELIVERED);
         } else {
             self.duplicates.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Message `seq` reached the SIP side in a request whose top Via has
+    /// `branch`: a second delivery with the same branch is a retransmission,
+    /// not a duplicate.
+    pub(crate) fn mark_delivered_request(&self, seq: usize, branch: &str) {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(branch, &mut h);
+        // NONE marks an empty slot; a hash equal to it is nudged.
+        let key = std::hash::Hasher::finish(&h).min(NONE - 1);
+        let Some(first) = self.first_branch.get(seq) else {
+            return;
+        };
+        match first.compare_exchange(NONE, key, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => self.mark_delivered(seq),
+            Err(seen) if seen == key => {
+                self.retransmissions.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => self.mark_delivered(seq),
         }
     }
 
@@ -386,6 +415,17 @@ mod tests {
         assert_eq!(t.span(), Duration::from_nanos(8_000));
         t.delivered[2].store(12_000, Ordering::Relaxed);
         assert_eq!(t.span(), Duration::from_nanos(11_000));
+    }
+
+    #[test]
+    fn a_retransmission_is_not_a_duplicate() {
+        let t = Tracker::new(1, 1);
+        t.mark_delivered_request(0, "z9hG4bK.a");
+        t.mark_delivered_request(0, "z9hG4bK.a");
+        t.mark_delivered_request(0, "z9hG4bK.b");
+        assert_eq!(t.outcomes(1).delivered, 1);
+        assert_eq!(t.retransmissions.load(Ordering::Relaxed), 1);
+        assert_eq!(t.duplicates.load(Ordering::Relaxed), 1);
     }
 
     #[test]
