@@ -1,4 +1,4 @@
-# Sourced by bench/load.sh, flood.sh and soak.sh: build, ports, and starting
+# Sourced by bench/load.sh, flood.sh, soak.sh and ratio.sh: build, ports, and starting
 # parley (release) and, for the Prosody variant, Prosody on loopback. Every
 # process started is killed by the EXIT trap; everything listens on 127.0.0.1.
 set -euo pipefail
@@ -78,15 +78,17 @@ http_status() {
   (exec 3<>/dev/tcp/127.0.0.1/"$METRICS" && printf 'GET %s HTTP/1.0\r\n\r\n' "$1" >&3 && head -1 <&3) 2>/dev/null || true
 }
 
-# start_prosody: Prosody with the component and juliet@localhost (password pw).
+# start_prosody [EXTRA_LUA]: Prosody with the component and juliet@localhost
+# (password pw); EXTRA_LUA goes into the global section (it may open a
+# section of its own, e.g. another Component); sets PROSODY (its pid).
 start_prosody() {
   . deploy/quickstart/prosody-loopback.sh
   # The bench measures parley, not Prosody's c2s flood protection.
   write_prosody_config "$WORK" "$C2S" "$COMP" "$SECRET" error \
-    'limits = { c2s = { rate = "100mb/s" }, s2sin = { rate = "100mb/s" } }'
+    'limits = { c2s = { rate = "100mb/s" }, s2sin = { rate = "100mb/s" } }'"${1:+$'\n'$1}"
   prosodyctl --config "$WORK/prosody.cfg.lua" register juliet localhost pw >/dev/null
   prosody --config "$WORK/prosody.cfg.lua" -F >/dev/null 2>&1 &
-  PIDS+=($!)
+  PROSODY=$!; PIDS+=("$PROSODY")
   for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/"$COMP") 2>/dev/null && return 0; sleep 0.1; done
   echo "prosody did not start" >&2; return 1
 }

@@ -1,18 +1,28 @@
-//! A fast fake XMPP server for Parley's component connection (XEP-0114 §2):
-//! it accepts Parley's stream, takes any handshake, answers IQ gets/sets with
-//! an empty result, counts what arrives and timestamps every `<message/>`
-//! whose body carries a load tag. Stanzas are cut out of the byte stream by
-//! scanning, not parsed, so the peer stays far cheaper than Parley.
+//! XEP-0114 §2 component streams, both ends of them.
+//!
+//! `accept`: a fast fake XMPP server for Parley's component connection: it
+//! accepts Parley's stream, takes any handshake, answers IQ gets/sets with an
+//! empty result, counts what arrives and timestamps every `<message/>` whose
+//! body carries a load tag.
+//!
+//! `connect`: a raw component of the load tool's own on a real XMPP server,
+//! which sends stanzas as fast as the server takes them (the server's own
+//! ceiling, no Parley involved).
+//!
+//! Stanzas are cut out of the byte stream by scanning, not parsed, so this
+//! end stays far cheaper than the peer being measured.
 
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 
+use crate::stream::{attr, find, read_elements, read_until, writer};
 use crate::tracker::Phases;
 
 /// What arrived from Parley on the component stream.
@@ -52,112 +62,86 @@ pub(crate) async fn accept(
     stream.set_nodelay(true)?;
     let mut buf = Vec::with_capacity(64 * 1024);
     // XEP-0114 §2: the component opens the stream ...
-    read_until(&mut stream, &mut buf, b"<stream:stream").await?;
-    read_until(&mut stream, &mut buf, b">").await?;
+    let open = read_until(&mut stream, &mut buf, 0, b"<stream:stream").await?;
+    read_until(&mut stream, &mut buf, open, b">").await?;
     let header = format!(
         "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' \
          xmlns='jabber:component:accept' id='loadgen' from='{domain}'>"
     );
     stream.write_all(header.as_bytes()).await?;
     // ... sends its handshake, which this fake server does not check.
-    let end = read_until(&mut stream, &mut buf, b"</handshake>").await?;
+    let end = read_until(&mut stream, &mut buf, open, b"</handshake>").await?;
     buf.drain(..end);
     stream.write_all(b"<handshake/>").await?;
 
+    Ok(start(stream, buf, phases))
+}
+
+/// Connects to a real XMPP server's component port as `domain` (XEP-0114
+/// §2: open the stream, answer its id with SHA-1(id + secret), wait for
+/// `<handshake/>`) and starts the reader and writer tasks.
+pub(crate) async fn connect(
+    addr: &str,
+    domain: &str,
+    secret: &str,
+    phases: Arc<Phases>,
+) -> io::Result<Component> {
+    let mut stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let header = format!(
+        "<?xml version='1.0'?><stream:stream xmlns:stream='http://etherx.jabber.org/streams' \
+         xmlns='jabber:component:accept' to='{domain}'>"
+    );
+    stream.write_all(header.as_bytes()).await?;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let open = read_until(&mut stream, &mut buf, 0, b"<stream:stream").await?;
+    let end = read_until(&mut stream, &mut buf, open, b">").await?;
+    let head = String::from_utf8_lossy(&buf[open..end]).into_owned();
+    let id = attr(&head, "id")
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "stream header has no id"))?;
+    let handshake = format!("<handshake>{}</handshake>", handshake_hash(id, secret));
+    stream.write_all(handshake.as_bytes()).await?;
+    // Success is an empty <handshake/>; failure a stream error (XEP-0114 §2).
+    let done = loop {
+        if let Some(i) = find(&buf[end..], b"<handshake/>") {
+            break end + i + b"<handshake/>".len();
+        }
+        if find(&buf[end..], b"</stream:error>").is_some() {
+            let text = String::from_utf8_lossy(&buf[end..]).into_owned();
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                format!("component handshake refused: {text}"),
+            ));
+        }
+        if stream.read_buf(&mut buf).await? == 0 {
+            return Err(io::ErrorKind::UnexpectedEof.into());
+        }
+    };
+    buf.drain(..done);
+    Ok(start(stream, buf, phases))
+}
+
+/// XEP-0114 §2: lowercase hex SHA-1 of the stream id followed by the secret.
+fn handshake_hash(stream_id: &str, secret: &str) -> String {
+    let mut h = Sha1::new();
+    h.update(stream_id.as_bytes());
+    h.update(secret.as_bytes());
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn start(stream: TcpStream, buf: Vec<u8>, phases: Arc<Phases>) -> Component {
     let (read, write) = stream.into_split();
     let (out, rx) = mpsc::channel(8192);
     let counters = Arc::new(Counters::default());
     tokio::spawn(writer(write, rx));
-    tokio::spawn(reader(read, buf, out.clone(), counters.clone(), phases));
-    Ok(Component { out, counters })
-}
-
-/// Reads until `needle` is in `buf`; returns the index just past it.
-async fn read_until(stream: &mut TcpStream, buf: &mut Vec<u8>, needle: &[u8]) -> io::Result<usize> {
-    loop {
-        if let Some(i) = find(buf, needle) {
-            return Ok(i + needle.len());
+    let replies = out.clone();
+    let seen = counters.clone();
+    tokio::spawn(read_elements(read, buf, move |el| {
+        if let Some(reply) = handle(el, &seen, &phases) {
+            let _ = replies.try_send(reply);
         }
-        if stream.read_buf(buf).await? == 0 {
-            return Err(io::ErrorKind::UnexpectedEof.into());
-        }
-    }
-}
-
-async fn writer(write: tokio::net::tcp::OwnedWriteHalf, mut rx: mpsc::Receiver<Vec<u8>>) {
-    let mut w = BufWriter::with_capacity(64 * 1024, write);
-    while let Some(first) = rx.recv().await {
-        if w.write_all(&first).await.is_err() {
-            return;
-        }
-        // Batch whatever else is queued, then flush once.
-        while let Ok(more) = rx.try_recv() {
-            if w.write_all(&more).await.is_err() {
-                return;
-            }
-        }
-        if w.flush().await.is_err() {
-            return;
-        }
-    }
-}
-
-async fn reader(
-    mut read: tokio::net::tcp::OwnedReadHalf,
-    mut buf: Vec<u8>,
-    out: mpsc::Sender<Vec<u8>>,
-    counters: Arc<Counters>,
-    phases: Arc<Phases>,
-) {
-    loop {
-        let mut consumed = 0;
-        while let Some((len, element)) = next_element(&buf[consumed..]) {
-            if let Some(el) = element {
-                let el = &buf[consumed..consumed + el];
-                if let Some(reply) = handle(el, &counters, &phases) {
-                    let _ = out.try_send(reply);
-                }
-            }
-            consumed += len;
-        }
-        buf.drain(..consumed);
-        match read.read_buf(&mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {}
-        }
-    }
-}
-
-/// The next first-level element: `(bytes to consume, Some(element length))`,
-/// `(n, None)` for whitespace or the closing tag, `None` if more is needed.
-fn next_element(buf: &[u8]) -> Option<(usize, Option<usize>)> {
-    let ws = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
-    if ws > 0 {
-        return Some((ws, None));
-    }
-    if buf.starts_with(b"</") {
-        let gt = find(buf, b">")?;
-        return Some((gt + 1, None));
-    }
-    if buf.first() != Some(&b'<') {
-        // Not XML we expect from Parley: skip to the next '<'.
-        let lt = buf.iter().position(|&b| b == b'<')?;
-        return Some((lt, None));
-    }
-    let name_len = buf[1..]
-        .iter()
-        .position(|b| b.is_ascii_whitespace() || *b == b'>' || *b == b'/')?;
-    let name = &buf[1..1 + name_len];
-    // Parley escapes '>' in attribute values, so the first '>' ends the tag.
-    let gt = find(buf, b">")?;
-    if buf[gt - 1] == b'/' {
-        return Some((gt + 1, Some(gt + 1)));
-    }
-    let mut close = b"</".to_vec();
-    close.extend_from_slice(name);
-    close.push(b'>');
-    let end = find(&buf[gt..], &close)? + gt + close.len();
-    Some((end, Some(end)))
+    }));
+    Component { out, counters }
 }
 
 fn handle(el: &[u8], counters: &Counters, phases: &Phases) -> Option<Vec<u8>> {
@@ -165,16 +149,12 @@ fn handle(el: &[u8], counters: &Counters, phases: &Phases) -> Option<Vec<u8>> {
     let head_end = text.find('>').unwrap_or(text.len());
     let head = &text[..head_end];
     if text.starts_with("<message") {
-        if attr(head, "type") == Some("error") {
-            counters.message_errors.fetch_add(1, Ordering::Relaxed);
-            return None;
-        }
-        counters.messages.fetch_add(1, Ordering::Relaxed);
-        if let Some(body) = between(&text, "<body", "</body>")
-            && let Some((tracker, seq)) = phases.find(body)
-        {
-            tracker.mark_delivered(seq);
-        }
+        let counter = if phases.track_message(&text) {
+            &counters.message_errors
+        } else {
+            &counters.messages
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
         return None;
     }
     if text.starts_with("<presence") {
@@ -195,51 +175,18 @@ fn handle(el: &[u8], counters: &Counters, phases: &Phases) -> Option<Vec<u8>> {
     None
 }
 
-/// The value of attribute `name` in a start tag (either quote style).
-fn attr<'a>(head: &'a str, name: &str) -> Option<&'a str> {
-    let mut rest = head;
-    loop {
-        let at = rest.find(name)?;
-        let before = rest[..at].chars().last();
-        let after = &rest[at + name.len()..];
-        if before.is_some_and(char::is_whitespace) && after.starts_with('=') {
-            let quote = after[1..].chars().next()?;
-            let value = &after[2..];
-            return value.find(quote).map(|end| &value[..end]);
-        }
-        rest = &rest[at + name.len()..];
-    }
-}
-
-/// The text after the tag opened by `open` (past its `>`) up to `close`.
-fn between<'a>(text: &'a str, open: &str, close: &str) -> Option<&'a str> {
-    let start = text.find(open)?;
-    let gt = text[start..].find('>')? + start + 1;
-    let end = text[gt..].find(close)? + gt;
-    Some(&text[gt..end])
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The same vector as parley-xmpp's handshake test (XEP-0114 §2 with
+    /// Prosody 0.12's stream id; Prosody accepted this value).
     #[test]
-    fn elements_are_cut_from_a_stream() {
-        let buf = b" <message to='a'><body>lg 1 2</body></message><iq type='get' id='p'/><presence";
-        let (n, el) = next_element(buf).expect("whitespace");
-        assert_eq!((n, el), (1, None));
-        let (n2, el) = next_element(&buf[n..]).expect("message");
+    fn handshake_is_lowercase_hex_sha1_of_id_and_secret() {
         assert_eq!(
-            &buf[n..n + el.expect("element")],
-            b"<message to='a'><body>lg 1 2</body></message>"
+            handshake_hash("0bf70a50-6b6d-4c70-98a3-693f73a456cb", "s3cret"),
+            "1bb893855c39027d6e8d9917a7db8314d6814c58"
         );
-        let (n3, el) = next_element(&buf[n + n2..]).expect("iq");
-        assert_eq!(el, Some(n3));
-        assert_eq!(next_element(&buf[n + n2 + n3..]), None, "incomplete");
     }
 
     #[test]
@@ -254,15 +201,6 @@ mod tests {
         assert_eq!(
             reply,
             b"<iq type='result' id='x1' from='localhost' to='sip.localhost'/>"
-        );
-    }
-
-    #[test]
-    fn attributes_are_found_in_either_quote_style() {
-        assert_eq!(attr("<message id=\"a\" type='chat'", "type"), Some("chat"));
-        assert_eq!(
-            attr("<message xtype='no' type=\"error\"", "type"),
-            Some("error")
         );
     }
 }

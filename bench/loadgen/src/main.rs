@@ -9,30 +9,39 @@
 //! delivery is matched to its send in the same process and clock.
 //!
 //! Phases run one after another: `s2x:RATE:COUNT` (SIP MESSAGE → XMPP),
-//! `x2s:RATE:COUNT` (XMPP → SIP), `mix:RATE:COUNT` (alternating); RATE is
+//! `x2s:RATE:COUNT` (XMPP → SIP), `mix:RATE:COUNT` (alternating),
+//! `server:RATE:COUNT` (the load tool's own raw component → the XMPP server
+//! → the c2s user, Parley not involved: the server's own ceiling); RATE is
 //! messages per second or `max` (a closed loop with `--window` messages in
-//! flight); `:flood=N` adds N hostile datagrams per second from
-//! `--flood-bind` while the phase runs. All traffic goes to the addresses
-//! given, which the scripts keep on loopback; every phase is bounded by its
-//! count and `--drain-secs`.
+//! flight, or `:window=N`); `:flood=N` adds N hostile datagrams per second
+//! from `--flood-bind` while the phase runs. All traffic goes to the
+//! addresses given, which the scripts keep on loopback; every phase is
+//! bounded by its count, `--max-phase-secs` and `--drain-secs`.
 
 mod c2s;
+mod c2s_scan;
 mod component;
+mod phase;
 mod probe;
+mod report;
 mod sip;
+mod stream;
 mod tracker;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 
-use crate::tracker::{Phases, Tracker, tag};
+use crate::phase::{Direction, PhaseSpec, parse_phase};
+use crate::report::{Costs, PhaseReport};
+use crate::tracker::{Phases, Tracker, body};
 
 #[derive(Debug, Parser)]
 #[command(about = "Load generator for parley: fake XMPP server + SIP UAC/UAS on loopback")]
@@ -49,6 +58,28 @@ struct Args {
     /// The c2s user's password.
     #[arg(long)]
     password: Option<String>,
+    /// The c2s client: `tokio-xmpp` parses every stanza (a few thousand a
+    /// second through Prosody at most), `scan` cuts them from the byte stream
+    /// (cheap enough to follow the server's own ceiling).
+    #[arg(long, value_enum, default_value_t = C2sClient::TokioXmpp)]
+    c2s_client: C2sClient,
+    /// For `server` phases: a real XMPP server's component port, where the
+    /// load tool connects as its own raw component (XEP-0114).
+    #[arg(long, requires = "server_component_secret")]
+    server_component: Option<String>,
+    /// That component's domain (configured on the server).
+    #[arg(long, default_value = "ceiling.localhost")]
+    server_component_domain: String,
+    /// That component's secret.
+    #[arg(long)]
+    server_component_secret: Option<String>,
+    /// The XMPP server's pid, for its CPU time per phase.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Pad every message body (SIP and XMPP) to this many bytes (0: just
+    /// the load tag, `lg <phase> <seq>`).
+    #[arg(long, default_value_t = 0)]
+    body_bytes: usize,
     /// Parley's component domain.
     #[arg(long, default_value = "sip.localhost")]
     domain: String,
@@ -81,6 +112,19 @@ struct Args {
     /// How long to wait for stragglers after the last send.
     #[arg(long, default_value_t = 5)]
     drain_secs: u64,
+    /// After each phase, wait up to this long for Parley to hold no SIP
+    /// transactions (`parley_sip_transactions` 0: server transactions linger
+    /// for Timer J, 32 s, and count against `limits.sip_pending_transactions`),
+    /// so the next phase starts clean; Parley's CPU over the wait is
+    /// reported as the phase's expiry cost.
+    #[arg(long, default_value_t = 0)]
+    settle_secs: u64,
+    /// Stop sending in a phase after this long, whatever its count.
+    #[arg(long, default_value_t = 120)]
+    max_phase_secs: u64,
+    /// Append one `key=value` line per phase to this file (for scripts).
+    #[arg(long)]
+    report: Option<PathBuf>,
     /// Presence churn during phases: subscribes per second (each unsubscribed
     /// 20 subscribes later), XMPP users watching SIP users (RFC 8048 §5).
     #[arg(long, default_value_t = 0)]
@@ -93,52 +137,13 @@ struct Args {
     connect_wait: u64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Direction {
-    SipToXmpp,
-    XmppToSip,
-    Mix,
-}
-
-#[derive(Debug, Clone)]
-struct PhaseSpec {
-    direction: Direction,
-    /// `None`: max rate.
-    rate: Option<u32>,
-    count: usize,
-    flood: Option<u32>,
-    text: String,
-}
-
-fn parse_phase(text: &str) -> anyhow::Result<PhaseSpec> {
-    let parts: Vec<&str> = text.split(':').collect();
-    let [dir, rate, count, rest @ ..] = parts.as_slice() else {
-        bail!("phase {text:?}: want DIR:RATE:COUNT[:flood=N]");
-    };
-    let direction = match *dir {
-        "s2x" => Direction::SipToXmpp,
-        "x2s" => Direction::XmppToSip,
-        "mix" => Direction::Mix,
-        other => bail!("phase {text:?}: unknown direction {other:?}"),
-    };
-    let rate = match *rate {
-        "max" => None,
-        r => Some(r.parse().context("rate")?),
-    };
-    let mut flood = None;
-    for opt in rest {
-        match opt.split_once('=') {
-            Some(("flood", n)) => flood = Some(n.parse().context("flood rate")?),
-            _ => bail!("phase {text:?}: unknown option {opt:?}"),
-        }
-    }
-    Ok(PhaseSpec {
-        direction,
-        rate,
-        count: count.parse().context("count")?,
-        flood,
-        text: text.to_owned(),
-    })
+/// Which c2s client plays the XMPP user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum C2sClient {
+    /// The harness's tokio-xmpp client.
+    TokioXmpp,
+    /// The scanning client (`c2s_scan.rs`).
+    Scan,
 }
 
 /// How stanzas reach Parley's XMPP side.
@@ -146,6 +151,7 @@ fn parse_phase(text: &str) -> anyhow::Result<PhaseSpec> {
 enum XmppSide {
     Component(component::Component),
     C2s(mpsc::Sender<String>),
+    C2sScan(mpsc::Sender<Vec<u8>>),
 }
 
 impl XmppSide {
@@ -157,6 +163,9 @@ impl XmppSide {
             Self::C2s(tx) => {
                 let _ = tx.send(xml).await;
             }
+            Self::C2sScan(tx) => {
+                let _ = tx.send(xml.into_bytes()).await;
+            }
         }
     }
 
@@ -166,7 +175,7 @@ impl XmppSide {
             // A component stream carries full addresses (XEP-0114 §2).
             Self::Component(_) => format!(" from='{jid}/loadgen'"),
             // On c2s the server stamps `from`.
-            Self::C2s(_) => String::new(),
+            Self::C2s(_) | Self::C2sScan(_) => String::new(),
         }
     }
 }
@@ -176,6 +185,8 @@ struct Ctx {
     phases: Arc<Phases>,
     uac: sip::Uac,
     xmpp: XmppSide,
+    /// The raw component for `server` phases.
+    server_component: Option<component::Component>,
     uas: Arc<sip::UasCounters>,
     epoch: Instant,
 }
@@ -192,7 +203,12 @@ async fn main() -> anyhow::Result<()> {
     let (uas_addr, uas) = sip::uas(args.uas, phases.clone())
         .await
         .context("bind UAS")?;
-    let uac = sip::Uac::bind(args.uac, args.parley_sip, phases.clone())
+    if specs.iter().any(|s| s.direction == Direction::ServerOnly)
+        && (args.server_component.is_none() || args.c2s.is_none())
+    {
+        bail!("`server` phases need --server-component and --c2s");
+    }
+    let uac = sip::Uac::bind(args.uac, args.parley_sip, args.body_bytes, phases.clone())
         .await
         .context("bind UAC")?;
     let xmpp = if let Some(listen) = args.component_listen {
@@ -211,12 +227,30 @@ async fn main() -> anyhow::Result<()> {
         XmppSide::Component(c)
     } else if let Some(addr) = &args.c2s {
         let password = args.password.clone().unwrap_or_default();
-        let tx = c2s::start(addr, &args.jid, &password, phases.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("c2s login: {e}"))?;
-        XmppSide::C2s(tx)
+        match args.c2s_client {
+            C2sClient::TokioXmpp => {
+                let tx = c2s::start(addr, &args.jid, &password, phases.clone())
+                    .await
+                    .map_err(|e| anyhow::anyhow!("c2s login: {e}"))?;
+                XmppSide::C2s(tx)
+            }
+            C2sClient::Scan => {
+                let tx = c2s_scan::start(addr, &args.jid, &password, phases.clone())
+                    .await
+                    .context("c2s login")?;
+                XmppSide::C2sScan(tx)
+            }
+        }
     } else {
         bail!("give --component-listen or --c2s");
+    };
+    let server_component = match (&args.server_component, &args.server_component_secret) {
+        (Some(addr), Some(secret)) => Some(
+            component::connect(addr, &args.server_component_domain, secret, phases.clone())
+                .await
+                .context("raw component login")?,
+        ),
+        _ => None,
     };
     // Let Parley finish its start (disco, probes) before measuring.
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -226,6 +260,7 @@ async fn main() -> anyhow::Result<()> {
         phases,
         uac,
         xmpp,
+        server_component,
         uas,
         epoch: Instant::now(),
     });
@@ -257,6 +292,28 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Waits until Parley holds no SIP transactions, up to `--settle-secs`.
+async fn settle(ctx: &Ctx, phase: u32) {
+    let started = Instant::now();
+    let limit = Duration::from_secs(ctx.args.settle_secs);
+    loop {
+        let held = probe::gauges(ctx.args.metrics)
+            .await
+            .map_or(f64::NAN, |g| g.sip_transactions);
+        if held == 0.0 {
+            return;
+        }
+        if started.elapsed() >= limit {
+            eprintln!(
+                "loadgen: phase {phase}: parley still holds {held} SIP transactions after {} s (NaN: gauge unreadable); starting anyway",
+                ctx.args.settle_secs
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Result<()> {
     let tracker = Arc::new(Tracker::new(phase, spec.count));
     ctx.phases.add(tracker.clone());
@@ -274,13 +331,14 @@ async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Resu
         ),
         None => None,
     };
-    let pid = ctx.args.parley_pid;
-    let cpu0 = probe::cpu_seconds(pid).unwrap_or(f64::NAN);
+    let before = Costs::now(ctx.args.parley_pid, ctx.args.server_pid);
     let started = Instant::now();
+    let max_phase = Duration::from_secs(ctx.args.max_phase_secs);
+    let window = spec.window.unwrap_or(ctx.args.window);
+    let mut sent = 0usize;
     match spec.rate {
         Some(rate) => {
-            let mut sent = 0usize;
-            while sent < spec.count {
+            while sent < spec.count && started.elapsed() < max_phase {
                 let due =
                     ((started.elapsed().as_secs_f64() * f64::from(rate)) as usize).min(spec.count);
                 while sent < due {
@@ -291,9 +349,10 @@ async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Resu
             }
         }
         None => {
-            let mut sent = 0usize;
-            while sent < spec.count {
-                while sent < spec.count && sent - tracker.delivered().min(sent) < ctx.args.window {
+            while sent < spec.count && started.elapsed() < max_phase {
+                // Refused and failed messages leave the window as delivered
+                // ones do; lost ones stay in it.
+                while sent < spec.count && sent - tracker.settled().min(sent) < window {
                     send_one(ctx, spec.direction, &tracker, sent).await;
                     sent += 1;
                 }
@@ -302,72 +361,101 @@ async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Resu
                     .await
                     .is_err()
                 {
-                    eprintln!("loadgen: phase {phase}: no delivery for 2 s with {sent} sent");
+                    eprintln!("loadgen: phase {phase}: nothing settled for 2 s with {sent} sent");
                     break;
                 }
             }
         }
     }
+    if sent < spec.count && started.elapsed() >= max_phase {
+        eprintln!(
+            "loadgen: phase {phase}: stopped sending after {} s, {sent} of {} sent",
+            ctx.args.max_phase_secs, spec.count
+        );
+    }
     let sent_all = started.elapsed();
     let drain = Instant::now();
-    while tracker.delivered() < spec.count
-        && drain.elapsed() < Duration::from_secs(ctx.args.drain_secs)
-    {
+    let drain_for = Duration::from_secs(ctx.args.drain_secs);
+    while tracker.settled() < sent && drain.elapsed() < drain_for {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     // SIP → XMPP answers come after the delivery window; give them that long too.
-    if spec.direction != Direction::XmppToSip {
-        // In `mix` phases only the even numbers went out as SIP.
-        let via_sip = |n: usize| match spec.direction {
-            Direction::Mix => n.div_ceil(2),
-            _ => n,
-        };
-        while tracker.answered() + tracker.failures().len() < via_sip(tracker.delivered())
-            && drain.elapsed() < Duration::from_secs(ctx.args.drain_secs)
+    if spec.sends_sip() {
+        while tracker.answered() + tracker.failures().len() < spec.via_sip(tracker.settled())
+            && drain.elapsed() < drain_for
         {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     stop_flood.store(true, Ordering::Relaxed);
-    let cpu = probe::cpu_seconds(pid).unwrap_or(f64::NAN) - cpu0;
-    let (rss, hwm) = probe::memory_kib(pid).unwrap_or((0, 0));
-    let delivered = tracker.delivered();
+    let end = Costs::now(ctx.args.parley_pid, ctx.args.server_pid);
+    let costs = end.since(&before);
+    let expiry = if ctx.args.settle_secs > 0 {
+        settle(ctx, phase).await;
+        Some(Costs::now(ctx.args.parley_pid, ctx.args.server_pid).since(&end))
+    } else {
+        None
+    };
+    let (rss, hwm) = probe::memory_kib(ctx.args.parley_pid).unwrap_or((0, 0));
+    let outcomes = tracker.outcomes(sent);
+    let delivered = outcomes.delivered;
     let lat = tracker.delivery_latencies();
     let ans = tracker.answer_latencies();
     let span = tracker.span().as_secs_f64().max(1e-9);
-    let lost = spec.count - delivered;
+    let not_delivered = sent - delivered;
     println!(
-        "| {} | {delivered}/{} | {lost} ({:.2}%) | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.1} ({:.1}) |",
+        "| {} | {delivered}/{sent} | {not_delivered} ({:.2}%) | {:.0} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.1} ({:.1}) |",
         spec.text,
-        spec.count,
-        100.0 * lost as f64 / spec.count.max(1) as f64,
+        100.0 * not_delivered as f64 / sent.max(1) as f64,
         delivered as f64 / span,
         lat.percentile_ms(50.0),
         lat.percentile_ms(99.0),
         lat.max_ms(),
-        if spec.direction == Direction::XmppToSip {
-            "-".to_owned()
-        } else {
+        if spec.sends_sip() {
             format!(
                 "{:.0}/{:.0}",
                 ans.percentile_ms(50.0),
                 ans.percentile_ms(99.0)
             )
+        } else {
+            "-".to_owned()
         },
-        cpu * 1e6 / delivered.max(1) as f64,
+        costs.parley_cpu * 1e6 / delivered.max(1) as f64,
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0,
     );
     let failures = tracker.failures();
+    let stanza_errors = tracker.stanza_errors();
     let dups = tracker.duplicates.load(Ordering::Relaxed);
+    let retransmissions = tracker.retransmissions.load(Ordering::Relaxed);
     eprintln!(
-        "loadgen: phase {phase} {}: sent in {:.2} s, {} answered 2xx, {} failure answers {:?}, {dups} duplicate deliveries, parley CPU {cpu:.2} s",
+        "loadgen: phase {phase} {}: sent in {:.2} s, {} answered 2xx, {} SIP failure answers {:?}, {} XMPP errors {:?}, {dups} duplicate deliveries, {retransmissions} SIP retransmissions of delivered messages, parley CPU {:.2} s",
         spec.text,
         sent_all.as_secs_f64(),
         tracker.answered(),
         failures.len(),
         summarize(&failures),
+        stanza_errors.len(),
+        summarize(&stanza_errors),
+        costs.parley_cpu,
     );
+    eprintln!(
+        "loadgen: phase {phase} {}: {} delivered, {} refused (retry later), {} failed, {} lost without a failure answer ({} of them answered 2xx), {} refused yet delivered; {}",
+        spec.text,
+        outcomes.delivered,
+        outcomes.refused,
+        outcomes.failed,
+        outcomes.lost,
+        outcomes.lost_after_2xx,
+        outcomes.refused_but_delivered,
+        costs.describe(),
+    );
+    if let Some(e) = &expiry {
+        eprintln!(
+            "loadgen: phase {phase} {}: then {:.1} s until parley held no SIP transactions, parley CPU {:.2} s meanwhile",
+            spec.text, e.wall, e.parley_cpu,
+        );
+    }
     if let Some(f) = flood {
         let c = |a: &std::sync::atomic::AtomicUsize| a.load(Ordering::Relaxed);
         eprintln!(
@@ -380,28 +468,61 @@ async fn run_phase(ctx: &Arc<Ctx>, spec: &PhaseSpec, phase: u32) -> anyhow::Resu
             c(&f.answers_5xx),
         );
     }
+    if let Some(path) = &ctx.args.report {
+        let report = PhaseReport {
+            spec,
+            sent,
+            outcomes,
+            duplicates: dups,
+            retransmissions,
+            span_secs: span,
+            costs,
+            expiry,
+        };
+        report::append(path, &report.line()).context("write --report")?;
+    }
     Ok(())
 }
 
 async fn send_one(ctx: &Ctx, direction: Direction, tracker: &Tracker, seq: usize) {
-    let via_sip = match direction {
-        Direction::SipToXmpp => true,
-        Direction::XmppToSip => false,
-        Direction::Mix => seq.is_multiple_of(2),
-    };
-    if via_sip {
-        let to = ctx.args.jid.clone();
-        ctx.uac.send(tracker, seq, "bob", &to).await;
-    } else {
-        let from = ctx.xmpp.sender_attr(&ctx.args.jid);
-        let body = tag(tracker.phase, seq);
-        let xml = format!(
-            "<message{from} to='bob@{}' id='lg.{}.{seq}'><body>{body}</body></message>",
-            ctx.args.domain, tracker.phase
-        );
-        tracker.mark_sent(seq);
-        ctx.xmpp.send(xml).await;
+    let body = || body(tracker.phase, seq, ctx.args.body_bytes);
+    match direction {
+        Direction::SipToXmpp => send_sip(ctx, tracker, seq).await,
+        Direction::Mix if seq.is_multiple_of(2) => send_sip(ctx, tracker, seq).await,
+        Direction::XmppToSip | Direction::Mix => {
+            let from = ctx.xmpp.sender_attr(&ctx.args.jid);
+            let xml = format!(
+                "<message{from} to='bob@{}' id='lg.{}.{seq}'><body>{}</body></message>",
+                ctx.args.domain,
+                tracker.phase,
+                body()
+            );
+            tracker.mark_sent(seq);
+            ctx.xmpp.send(xml).await;
+        }
+        Direction::ServerOnly => {
+            let Some(component) = &ctx.server_component else {
+                return;
+            };
+            // The shape of what Parley sends for a SIP MESSAGE (RFC 7572 §5:
+            // no type; the Call-ID as <thread/>), from the load tool's own
+            // component domain.
+            let xml = format!(
+                "<message from='bob@{domain}' to='{}' id='lg.{phase}.{seq}'><body>{}</body>\
+                 <thread>lg.{phase}.{seq}@127.0.0.1</thread></message>",
+                ctx.args.jid,
+                body(),
+                domain = ctx.args.server_component_domain,
+                phase = tracker.phase,
+            );
+            tracker.mark_sent(seq);
+            component.send(xml.into_bytes()).await;
+        }
     }
+}
+
+async fn send_sip(ctx: &Ctx, tracker: &Tracker, seq: usize) {
+    ctx.uac.send(tracker, seq, "bob", &ctx.args.jid).await;
 }
 
 /// Subscribes the XMPP user to `churn<i>@domain` every 1/churn s and
@@ -479,28 +600,14 @@ fn print_counters(ctx: &Ctx) {
     }
 }
 
-/// `[(status, count)]` of failure answers.
-fn summarize(failures: &[u16]) -> Vec<(u16, usize)> {
-    let mut out: Vec<(u16, usize)> = Vec::new();
-    for &s in failures {
-        match out.iter_mut().find(|(k, _)| *k == s) {
+/// `[(status or condition, count)]` of failure answers.
+fn summarize<T: PartialEq + Clone>(failures: &[T]) -> Vec<(T, usize)> {
+    let mut out: Vec<(T, usize)> = Vec::new();
+    for s in failures {
+        match out.iter_mut().find(|(k, _)| k == s) {
             Some((_, n)) => *n += 1,
-            None => out.push((s, 1)),
+            None => out.push((s.clone(), 1)),
         }
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn phases_parse() {
-        let p = parse_phase("s2x:max:1000:flood=5000").expect("phase");
-        assert_eq!(p.direction, Direction::SipToXmpp);
-        assert_eq!((p.rate, p.count, p.flood), (None, 1000, Some(5000)));
-        assert!(parse_phase("x2s:100").is_err());
-        assert!(parse_phase("up:1:1").is_err());
-    }
 }

@@ -12,10 +12,26 @@ use std::time::Duration;
 
 use tokio::net::UdpSocket;
 
-use crate::tracker::{Phases, Tracker, tag};
+use crate::tracker::{Phases, Tracker, body as message_body};
 
 /// Largest datagram read.
 const RECV: usize = 65_536;
+
+/// Receive buffer asked for on every UDP socket (Parley's default too): with
+/// the kernel's ~200 KB, a burst of answers after Parley's delivery window
+/// can overflow it, and the load tool would count its own drops as Parley's.
+const SOCKET_BUFFER: usize = 4 << 20;
+
+/// Binds a UDP socket with a `SOCKET_BUFFER` receive buffer (the kernel may
+/// cap it at `net.core.rmem_max`).
+async fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_recv_buffer_size(SOCKET_BUFFER)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
+}
 
 /// The sending side of SIP → XMPP load.
 #[derive(Debug, Clone)]
@@ -23,18 +39,22 @@ pub(crate) struct Uac {
     socket: Arc<UdpSocket>,
     target: SocketAddr,
     local: SocketAddr,
+    /// Bodies are padded to this many bytes.
+    body_bytes: usize,
     /// Final answers that matched no phase.
     pub(crate) stray: Arc<AtomicUsize>,
 }
 
 impl Uac {
-    /// Binds `bind` and starts reading answers.
+    /// Binds `bind` and starts reading answers; message bodies are padded
+    /// to `body_bytes`.
     pub(crate) async fn bind(
         bind: SocketAddr,
         target: SocketAddr,
+        body_bytes: usize,
         phases: Arc<Phases>,
     ) -> io::Result<Uac> {
-        let socket = Arc::new(UdpSocket::bind(bind).await?);
+        let socket = Arc::new(bind_udp(bind).await?);
         let local = socket.local_addr()?;
         let stray = Arc::new(AtomicUsize::new(0));
         tokio::spawn(read_answers(socket.clone(), phases, stray.clone()));
@@ -42,21 +62,22 @@ impl Uac {
             socket,
             target,
             local,
+            body_bytes,
             stray,
         })
     }
 
     /// Sends MESSAGE number `seq` of the tracker's phase from `user` to `to`.
     pub(crate) async fn send(&self, tracker: &Tracker, seq: usize, user: &str, to: &str) {
-        let bytes = message(self.local, tracker.phase, seq, user, to);
+        let body = message_body(tracker.phase, seq, self.body_bytes);
+        let bytes = message(self.local, tracker.phase, seq, user, to, &body);
         tracker.mark_sent(seq);
         let _ = self.socket.send_to(&bytes, self.target).await;
     }
 }
 
 /// One MESSAGE (RFC 3428 §4) whose Call-ID and body carry the load tag.
-fn message(local: SocketAddr, phase: u32, seq: usize, user: &str, to: &str) -> Vec<u8> {
-    let body = tag(phase, seq);
+fn message(local: SocketAddr, phase: u32, seq: usize, user: &str, to: &str, body: &str) -> Vec<u8> {
     format!(
         "MESSAGE sip:{to} SIP/2.0\r\n\
          Via: SIP/2.0/UDP {local};branch=z9hG4bK.lg.{phase}.{seq};rport\r\n\
@@ -83,7 +104,12 @@ async fn read_answers(socket: Arc<UdpSocket>, phases: Arc<Phases>, stray: Arc<At
             continue;
         }
         match header(&text, "Call-ID", "i").and_then(|c| phases.find(c)) {
-            Some((tracker, seq)) => tracker.mark_answered(seq, status),
+            Some((tracker, seq)) => {
+                // RFC 3261 §21.5.4: a 503 "MAY" carry Retry-After; the bench
+                // counts only one that does as a refusal (retry later).
+                let retry_after = header(&text, "Retry-After", "").is_some();
+                tracker.mark_answered(seq, status, retry_after);
+            }
             None => {
                 stray.fetch_add(1, Ordering::Relaxed);
             }
@@ -107,7 +133,7 @@ pub(crate) async fn uas(
     bind: SocketAddr,
     phases: Arc<Phases>,
 ) -> io::Result<(SocketAddr, Arc<UasCounters>)> {
-    let socket = Arc::new(UdpSocket::bind(bind).await?);
+    let socket = Arc::new(bind_udp(bind).await?);
     let local = socket.local_addr()?;
     let counters = Arc::new(UasCounters::default());
     tokio::spawn(serve(socket, local, phases, counters.clone()));
@@ -138,7 +164,7 @@ async fn serve(
             "MESSAGE" => {
                 counters.messages.fetch_add(1, Ordering::Relaxed);
                 if let Some((tracker, seq)) = phases.find(body(&text)) {
-                    tracker.mark_delivered(seq);
+                    tracker.mark_delivered_request(seq, branch(&text).unwrap_or_default());
                 }
             }
             "SUBSCRIBE" => {
@@ -260,6 +286,13 @@ fn header<'a>(text: &'a str, name: &'a str, compact: &'a str) -> Option<&'a str>
     headers(text, name, compact).next()
 }
 
+/// The branch parameter of the top Via (RFC 3261 §8.1.1.7).
+fn branch(text: &str) -> Option<&str> {
+    let via = header(text, "Via", "v")?;
+    let rest = &via[via.find(";branch=")? + ";branch=".len()..];
+    Some(rest.split([';', ',', ' ']).next().unwrap_or(rest))
+}
+
 fn body(text: &str) -> &str {
     text.split_once("\r\n\r\n").map_or("", |(_, b)| b)
 }
@@ -284,7 +317,7 @@ pub(crate) async fn flood(
     rate: u32,
     stop: Arc<AtomicBool>,
 ) -> io::Result<Arc<FloodCounters>> {
-    let socket = Arc::new(UdpSocket::bind(bind).await?);
+    let socket = Arc::new(bind_udp(bind).await?);
     let local = socket.local_addr()?;
     let counters = Arc::new(FloodCounters::default());
     let reader = {
@@ -397,5 +430,10 @@ mod tests {
         let text = "SIP/2.0 200 OK\r\ni: lg.1.2@x\r\n\r\n";
         assert_eq!(header(text, "Call-ID", "i"), Some("lg.1.2@x"));
         assert_eq!(status(text), Some(200));
+    }
+
+    #[test]
+    fn the_top_via_branch_is_read() {
+        assert_eq!(branch(SUBSCRIBE), Some("z9hG4bK1"));
     }
 }

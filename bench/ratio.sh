@@ -1,0 +1,273 @@
+#!/usr/bin/env bash
+# Ratios (issue 24): how Parley compares with the servers around it, measured
+# side by side in one run, everything on loopback (127.0.0.1).
+#
+#   bench/ratio.sh        RATES ("2000 5000 10000 15000"), SECS (10), MAX_COUNT (50000),
+#                         MAX_WINDOW (1000), CEILING_COUNT (200000), CEILING_WINDOW (4000),
+#                         KAM_RATE (20000), KAM_COUNT (100000), BENCH_PORT_BASE (26000)
+#
+# 1. Kamailio's CPU per stateless MESSAGE: Kamailio 5.6 with
+#    bench/kamailio-stateless.cfg (sl_send_reply("200","OK") for every
+#    MESSAGE, nothing else) on a free UDP port; sipp sends KAM_COUNT MESSAGEs
+#    (deploy/quickstart/uac-message.xml, 41-byte body) at KAM_RATE/s.
+#      Kamailio µs/MESSAGE = user+system CPU of Kamailio's whole process tree
+#      (main process and its children, from /proc) during the sipp run
+#      / MESSAGEs Kamailio answered with 200 (its own sl:200_replies counter,
+#      read over its control socket: each MESSAGE datagram it handled,
+#      sipp's retransmissions included, is one answer and the same work).
+#    sipp's successful and failed calls and retransmissions are shown too.
+# 2. Prosody's own ceiling: Prosody 0.12 (the bench/lib.sh config), one c2s
+#    user juliet@localhost played by the load tool's scanning c2s client, and
+#    the load tool's own raw XEP-0114 component (ceiling.localhost) sending
+#    CEILING_COUNT `<message/>`s with 100-byte bodies to juliet, a closed loop
+#    with CEILING_WINDOW in flight. Parley is not on this path. Measured
+#    before and after the SIP → XMPP phases; the higher one counts (other
+#    work on the machine can hold Prosody below a full core during either).
+#      ceiling = messages juliet received / (first send → last arrival), msgs/s
+#    The row shows Prosody's and the load tool's CPU share: Prosody runs on
+#    one thread, so ~100 % of one core there (and the load tool well under
+#    100 %) says the ceiling is Prosody's, not the receiver's.
+# 3. Parley both ways through the same Prosody and the same c2s client, the
+#    release binary with bench/lib.sh's config (200 ms delivery window,
+#    default limits.sip_pending_transactions), 100-byte bodies:
+#    s2x (the load tool's SIP UAC → parley → Prosody → juliet) and x2s
+#    (juliet → Prosody → parley → the load tool's SIP UAS), each at RATES/s
+#    for SECS seconds, then a closed loop of MAX_COUNT (MAX_WINDOW in flight:
+#    Prosody 0.12 leaves Nagle's algorithm on, so with few in flight a round
+#    trip can wait ~40 ms for a delayed ACK and the loop measures that, not
+#    throughput). After each phase the load tool waits until parley holds
+#    no SIP transactions (Timer J keeps them 32 s), so phases do not inherit
+#    each other's state; within a 10 s phase, more than 65 536 transactions
+#    (the default limits.sip_pending_transactions) still build up above
+#    6 553/s. Per phase, every message sent is counted once as:
+#      delivered  - reached the other side;
+#      refused    - not delivered, and the sender was told to retry: SIP 503
+#                   with Retry-After, or an XMPP error of type "wait";
+#      failed     - any other failure answer (delivered or not);
+#      lost       - not delivered and no failure answer: silent loss.
+#    A message delivered twice is a duplicate, unless it reached the SIP
+#    side twice in one transaction (same Via branch: a UDP retransmission,
+#    which the load tool's UAS has no transaction layer to absorb).
+#    msgs/s = delivered / (first send → last send or last delivery, whichever
+#    is later: a phase that starts refusing part-way is not credited with the
+#    rate of its first part); parley µs/msg =
+#    parley's user+system CPU during the phase (first send → last answer in)
+#    / delivered; "+ expiry" adds parley's CPU while it still held the
+#    phase's SIP transactions afterwards (Timer J/K; includes ~3 ms/s idle).
+#
+# Summary:
+#   ratio 1 = Parley's best CPU µs per delivered message (over the phases of
+#             one direction) / Kamailio µs per MESSAGE; each direction;
+#             goal ≤ 0.5.
+#   ratio 2 = Parley's highest lossless delivered rate SIP → XMPP (the best
+#             msgs/s of an s2x phase with 0 lost and 0 failed; refusals with
+#             503 + Retry-After are allowed, they are shown) / Prosody ceiling;
+#             goal ≥ 0.75. The summary also gives it with no refusals either.
+#
+# Everything listens on 127.0.0.1; every load is bounded in count and time;
+# every process started here is stopped on exit. Needs kamailio, sipp and
+# prosody installed (Debian: apt-get install kamailio sip-tester prosody).
+# A benchmark, not a test: nothing here asserts a number.
+. "$(dirname "$0")/lib.sh"
+RATES=${RATES:-2000 5000 10000 15000}
+SECS=${SECS:-10}
+MAX_COUNT=${MAX_COUNT:-50000}
+MAX_WINDOW=${MAX_WINDOW:-1000}
+CEILING_COUNT=${CEILING_COUNT:-200000}
+CEILING_WINDOW=${CEILING_WINDOW:-4000}
+KAM_RATE=${KAM_RATE:-20000}
+KAM_COUNT=${KAM_COUNT:-100000}
+BODY_BYTES=100
+CEILING_DOMAIN=ceiling.localhost
+
+missing=()
+for tool in kamailio kamcmd sipp prosody prosodyctl cargo ss ps awk; do
+  command -v "$tool" >/dev/null || missing+=("$tool")
+done
+if ((${#missing[@]})); then
+  echo "ratio.sh: missing: ${missing[*]} (Debian: apt-get install kamailio sip-tester prosody iproute2 procps)" >&2
+  exit 1
+fi
+
+# free_udp_port FROM: the first port from FROM on that nothing listens on
+# (UDP or TCP) on this host.
+free_udp_port() {
+  local p=$1
+  while [[ -n $(ss -Hlun "sport = :$p") || -n $(ss -Hltn "sport = :$p") ]]; do p=$((p + 1)); done
+  echo "$p"
+}
+
+# tree_ticks PID: user+system CPU ticks of PID and all its descendants.
+tree_ticks() {
+  local p total=0 t
+  for p in $(ps -e -o pid=,ppid= | awk -v root="$1" '
+      { parent[$1] = $2 } END {
+        n = 1; keep[root] = 1; print root
+        while (n) { n = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; print p; n = 1 } } }'); do
+    t=$(awk '{ print $14 + $15 }' "/proc/$p/stat") || { echo "ratio.sh: cannot read /proc/$p/stat" >&2; return 1; }
+    total=$((total + t))
+  done
+  echo "$total"
+}
+
+# kamailio_200s: how many 200s Kamailio has sent (sl module statistics).
+kamailio_200s() {
+  kamcmd -s "unix:$WORK/kamailio/ctl" stats.get_statistics 200_replies |
+    awk -F' = ' '$1 == "sl:200_replies" { print $2; found = 1 } END { exit !found }'
+}
+
+# sipp_stat FILE COLUMN: the last (cumulative) value of a column of sipp's
+# -trace_stat file, found by its header name.
+sipp_stat() {
+  awk -F';' -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
+    { last = $0 } END { if (!c || last == "") exit 1; split(last, f, ";"); print f[c] }' "$1"
+}
+
+build
+machine
+
+echo
+echo "## Kamailio 5.6, stateless 200 to MESSAGE (sipp $KAM_COUNT at $KAM_RATE/s)"
+KAM_PORT=$(free_udp_port $((BASE + 70)))
+SIPP_PORT=$(free_udp_port $((KAM_PORT + 1)))
+mkdir -p "$WORK/kamailio"
+kamailio -DD -E -f bench/kamailio-stateless.cfg -Y "$WORK/kamailio" -m 64 -M 8 \
+  -A "LISTEN=udp:127.0.0.1:$KAM_PORT" -A "CTL=\"unix:$WORK/kamailio/ctl\"" >"$WORK/kamailio.log" 2>&1 &
+KAM=$!; PIDS+=("$KAM")
+for _ in $(seq 1 100); do [[ -n $(ss -Hlun "sport = :$KAM_PORT") ]] && break; sleep 0.1; done
+if [[ -z $(ss -Hlun "sport = :$KAM_PORT") ]]; then
+  echo "kamailio did not start; log:" >&2; cat "$WORK/kamailio.log" >&2; exit 1
+fi
+for _ in $(seq 1 50); do kamailio_200s >/dev/null 2>&1 && break; sleep 0.1; done
+hz=$(getconf CLK_TCK)
+a0=$(kamailio_200s) || { echo "cannot read Kamailio's statistics; log:" >&2; cat "$WORK/kamailio.log" >&2; exit 1; }
+k0=$(tree_ticks "$KAM"); t0=$(date +%s.%N)
+sipp 127.0.0.1:"$KAM_PORT" -sf deploy/quickstart/uac-message.xml -i 127.0.0.1 -p "$SIPP_PORT" \
+  -m "$KAM_COUNT" -r "$KAM_RATE" -nostdin -timeout 60s -trace_stat -stf "$WORK/kam-stat.csv" \
+  >"$WORK/sipp.out" 2>&1 || true
+t1=$(date +%s.%N); k1=$(tree_ticks "$KAM")
+a1=$(kamailio_200s) || { echo "cannot read Kamailio's statistics" >&2; exit 1; }
+kill "$KAM"; wait "$KAM" 2>/dev/null || true
+KAM_ANSWERED=$((a1 - a0))
+KAM_OK=$(sipp_stat "$WORK/kam-stat.csv" 'SuccessfulCall(C)') || { echo "no sipp statistics; sipp said:" >&2; cat "$WORK/sipp.out" >&2; exit 1; }
+KAM_FAILED=$(sipp_stat "$WORK/kam-stat.csv" 'FailedCall(C)')
+KAM_RETRANS=$(sipp_stat "$WORK/kam-stat.csv" 'Retransmissions(C)')
+KAM_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
+KAM_CPU=$(awk -v k="$((k1 - k0))" -v hz="$hz" 'BEGIN { printf "%.2f", k / hz }')
+if ((KAM_ANSWERED == 0)); then echo "kamailio answered no MESSAGE; its log:" >&2; cat "$WORK/kamailio.log" >&2; exit 1; fi
+KAM_US=$(awk -v c="$KAM_CPU" -v n="$KAM_ANSWERED" 'BEGIN { printf "%.1f", c * 1e6 / n }')
+echo "| offered | sipp: 200 received / sent | sipp: failed | sipp: retransmissions | Kamailio: 200s sent | wall s | 200s/s | Kamailio CPU s | µs/MESSAGE |"
+echo "|---|---|---|---|---|---|---|---|---|"
+awk -v r="$KAM_RATE" -v ok="$KAM_OK" -v n="$KAM_COUNT" -v f="$KAM_FAILED" -v re="$KAM_RETRANS" \
+  -v ans="$KAM_ANSWERED" -v w="$KAM_WALL" -v c="$KAM_CPU" -v us="$KAM_US" \
+  'BEGIN { printf "| %d/s | %d/%d | %d | %d | %d | %.2f | %.0f | %.2f | %.1f |\n", r, ok, n, f, re, ans, w, ans / w, c, us }'
+
+echo
+echo "## Prosody 0.12 ceiling and Parley through it (${BODY_BYTES}-byte bodies)"
+start_prosody "Component \"$CEILING_DOMAIN\"
+    component_secret = \"$SECRET\""
+start_parley "$COMP"
+for _ in $(seq 1 100); do http_status /readyz | grep -q ' 200 ' && break; sleep 0.1; done
+phases=(--phase "server:max:$CEILING_COUNT:window=$CEILING_WINDOW")
+for r in $RATES; do phases+=(--phase "s2x:$r:$((r * SECS))"); done
+phases+=(--phase "s2x:max:$MAX_COUNT")
+# The ceiling again, after the SIP -> XMPP phases: other work on the machine
+# can hold Prosody below a full core during either.
+phases+=(--phase "server:max:$CEILING_COUNT:window=$CEILING_WINDOW")
+for r in $RATES; do phases+=(--phase "x2s:$r:$((r * SECS))"); done
+phases+=(--phase "x2s:max:$MAX_COUNT")
+REPORT="$WORK/report.txt"
+echo "(the load tool's table, for latencies: its 'loss' counts every message not delivered, refused ones"
+echo "too; its stderr says per phase what became of each message and what it cost)"
+loadgen_prosody --c2s-client scan --body-bytes "$BODY_BYTES" \
+  --server-component "127.0.0.1:$COMP" --server-component-domain "$CEILING_DOMAIN" \
+  --server-component-secret "$SECRET" --server-pid "$PROSODY" \
+  --window "$MAX_WINDOW" --settle-secs 40 --max-phase-secs 60 --report "$REPORT" "${phases[@]}"
+echo
+echo "parley's own counters over the whole run (non-zero): message outcomes, errors, limit refusals, SIP answers"
+(exec 3<>/dev/tcp/127.0.0.1/"$METRICS" && printf 'GET /metrics HTTP/1.0\r\n\r\n' >&3 && cat <&3) |
+  grep -E '^parley_(messages_total|errors_total|limit_rejections_total|sip_responses_total)' | grep -v ' 0$' || echo "(none could be read)"
+
+echo
+awk -v kam_us="$KAM_US" -v commit="$(git rev-parse --short HEAD 2>/dev/null || echo '?')" '
+  function pct(cpu, wall) { return cpu == "na" ? "na" : sprintf("%.0f", 100 * cpu / wall) }
+  {
+    delete f
+    # Numbers as numbers (awk compares two strings as text: "11076" < "6554").
+    for (i = 1; i <= NF; i++) {
+      eq = index($i, "="); v = substr($i, eq + 1)
+      f[substr($i, 1, eq - 1)] = v ~ /^[0-9]+(\.[0-9]+)?$/ ? v + 0 : v
+    }
+    n++
+    for (k in f) row[n, k] = f[k]
+  }
+  END {
+    print "| phase | delivered/sent | refused | failed | lost | delivered msgs/s | parley µs/msg | + expiry | Prosody µs/msg | parley CPU % | Prosody CPU % | loadgen CPU % | UDP drops parley/loadgen | duplicates (SIP retransmissions) |"
+    print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    bad = 0
+    for (i = 1; i <= n; i++) {
+      dir = row[i, "dir"]; d = row[i, "delivered"]; w = row[i, "wall_s"]; pc = row[i, "parley_cpu_s"]
+      sc = row[i, "server_cpu_s"]
+      us = (dir == "server" || d == 0 || pc == "na") ? "-" : sprintf("%.1f", pc * 1e6 / d)
+      sus = (d == 0 || sc == "na") ? "-" : sprintf("%.1f", sc * 1e6 / d)
+      ec = row[i, "expiry_parley_cpu_s"]
+      eus = (us == "-" || ec == "na") ? "-" : sprintf("%.1f", (pc + ec) * 1e6 / d)
+      printf "| %s | %d/%d | %d | %d | %d | %.0f | %s | %s | %s | %s | %s | %s | %s | %d (%d) |\n", row[i, "phase"], d, row[i, "sent"],
+        row[i, "refused"], row[i, "failed"], row[i, "lost"], row[i, "rate"], us, eus, sus, pct(pc, w),
+        pct(row[i, "server_cpu_s"], w), pct(row[i, "own_cpu_s"], w), row[i, "parley_udp_drops"] "/" row[i, "own_udp_drops"],
+        row[i, "duplicates"], row[i, "retransmissions"]
+      if (dir == "server") {
+        ceilings = ceilings (ceilings == "" ? "" : ", ") sprintf("%.0f", row[i, "rate"])
+        if (row[i, "rate"] > ceiling) { ceiling = row[i, "rate"]; ceil_phase = i }
+      }
+      if ((dir == "s2x" || dir == "x2s") && d > 0) {
+        if (pc == "na") { bad = 1; continue }
+        cpu = pc * 1e6 / d
+        if (!(dir in best) || cpu < best[dir]) { best[dir] = cpu; best_at[dir] = row[i, "phase"]; best_ec[dir] = ec == "na" ? "" : (pc + ec) * 1e6 / d }
+      }
+      if (dir == "s2x" && row[i, "lost"] == 0 && row[i, "failed"] == 0 && row[i, "rate"] > lossless) {
+        lossless = row[i, "rate"]; lossless_at = i
+      }
+      if (dir == "s2x" && row[i, "lost"] == 0 && row[i, "failed"] == 0 && row[i, "refused"] == 0 &&
+          row[i, "refused_delivered"] == 0 && row[i, "rate"] > strict) {
+        strict = row[i, "rate"]; strict_at = i
+      }
+    }
+    print ""
+    print "## Ratios (commit " commit ")"
+    print ""
+    if (ceil_phase) {
+      sc = row[ceil_phase, "server_cpu_s"]; d = row[ceil_phase, "delivered"]
+      printf "- Prosody ceiling: %.0f msgs/s (the higher of %s; %d/%d delivered; Prosody %s %% of one core, loadgen %s %%", ceiling,
+        ceilings, d, row[ceil_phase, "sent"], pct(sc, row[ceil_phase, "wall_s"]), pct(row[ceil_phase, "own_cpu_s"], row[ceil_phase, "wall_s"])
+      if (sc != "na" && sc > 0) printf "; Prosody CPU per message %.1f µs, i.e. %.0f msgs/s on a core of its own", sc * 1e6 / d, d / sc
+      print ")"
+    } else { print "- Prosody ceiling: not measured"; bad = 1 }
+    printf "- Kamailio stateless 200: %.1f µs CPU per MESSAGE\n", kam_us
+    split("s2x x2s", dirs, " "); name["s2x"] = "SIP → XMPP"; name["x2s"] = "XMPP → SIP"
+    for (j = 1; j <= 2; j++) {
+      dir = dirs[j]
+      if (dir in best) {
+        printf "- Parley CPU per delivered message, best %s: %.1f µs (%s", name[dir], best[dir], best_at[dir]
+        if (best_ec[dir] != "") printf "; %.1f µs with the expiry of its transactions after the phase", best_ec[dir]
+        print ")"
+      } else { printf "- Parley CPU per delivered message %s: not measured\n", name[dir]; bad = 1 }
+    }
+    for (j = 1; j <= 2; j++) {
+      dir = dirs[j]
+      if (dir in best && kam_us > 0) {
+        printf "- **ratio 1 %s** = Parley µs per translated message / Kamailio µs per MESSAGE = %.1f / %.1f = **%.2f** (goal ≤ 0.5",
+          name[dir], best[dir], kam_us, best[dir] / kam_us
+        if (best_ec[dir] != "") printf "; %.2f with the expiry", best_ec[dir] / kam_us
+        print ")"
+      }
+    }
+    if (lossless_at && ceiling > 0) {
+      printf "- **ratio 2** = Parley highest lossless SIP → XMPP delivered rate / Prosody ceiling = %.0f / %.0f = **%.2f** (goal ≥ 0.75; at %s, %d refused with 503)\n",
+        lossless, ceiling, lossless / ceiling, row[lossless_at, "phase"], row[lossless_at, "refused"]
+      if (strict_at)
+        printf "- ratio 2 with no refusals either: %.0f / %.0f = %.2f (at %s)\n", strict, ceiling, strict / ceiling, row[strict_at, "phase"]
+      else print "- ratio 2 with no refusals either: no such s2x phase"
+    } else { print "- ratio 2: no lossless SIP → XMPP phase (or no ceiling)"; bad = 1 }
+    exit bad
+  }' "$REPORT"
