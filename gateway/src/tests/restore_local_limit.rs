@@ -52,19 +52,7 @@ fn stored_watch(i: usize, peer: SocketAddr) -> WatchRow {
         contact: format!("romeo{i}@sip.example.net"),
         expires_at: unix_after(Duration::from_secs(600)),
         last_pidf: Some(PIDF_OPEN.to_owned()),
-        dialog: Some(Dialog {
-            id: DialogId {
-                call_id,
-                local_tag: format!("juliet-tag-{i}"),
-                remote_tag: format!("romeo-tag-{i}"),
-            },
-            local_uri: format!("sip:juliet{i}@xmpp.example"),
-            remote_uri: format!("sip:romeo{i}@sip.example.net"),
-            remote_target: format!("sip:romeo{i}@{peer}"),
-            route_set: Vec::new(),
-            local_seq: 1,
-            remote_seq: Some(1),
-        }),
+        dialog: Some(dialog(i, call_id, peer)),
     }
 }
 
@@ -192,19 +180,7 @@ fn stored_watcher(i: usize, peer: SocketAddr, expires_at: u64) -> WatcherRow {
         expires_at,
         active: true,
         last_pidf: None,
-        dialog: Dialog {
-            id: DialogId {
-                call_id,
-                local_tag: format!("juliet-tag-{i}"),
-                remote_tag: format!("romeo-tag-{i}"),
-            },
-            local_uri: format!("sip:juliet{i}@xmpp.example"),
-            remote_uri: format!("sip:romeo{i}@sip.example.net"),
-            remote_target: format!("sip:romeo{i}@{peer}"),
-            route_set: Vec::new(),
-            local_seq: 1,
-            remote_seq: Some(1),
-        },
+        dialog: dialog(i, call_id, peer),
     }
 }
 
@@ -340,4 +316,22 @@ async fn expired_stored_watchers_each_get_their_final_notify_despite_a_full_tabl
         "the table of 8 refused some of the NOTIFYs"
     );
     assert!(world.stored().await.watchers.is_empty(), "all forgotten");
+}
+
+/// The dialog of stored subscription `i` between juliet`i` (here) and
+/// romeo`i` at `peer`.
+fn dialog(i: usize, call_id: String, peer: SocketAddr) -> Dialog {
+    Dialog {
+        id: DialogId {
+            call_id,
+            local_tag: format!("juliet-tag-{i}"),
+            remote_tag: format!("romeo-tag-{i}"),
+        },
+        local_uri: format!("sip:juliet{i}@xmpp.example"),
+        remote_uri: format!("sip:romeo{i}@sip.example.net"),
+        remote_target: format!("sip:romeo{i}@{peer}"),
+        route_set: Vec::new(),
+        local_seq: 1,
+        remote_seq: Some(1),
+    }
 }
