@@ -17,9 +17,11 @@ build
 machine
 start_parley "$COMP"
 # Parley's transactions linger for Timer K / Timer J (up to 32 s) after the
-# last message: drain that long before the final sample.
+# last message: drain that long before the final sample. The load tool stops
+# a phase after --max-phase-secs (120 s by default): the soak's one phase
+# lasts DURATION.
 loadgen_fake --phase "mix:$RATE:$((RATE * DURATION))" --churn "$CHURN" --sample-secs 10 \
-  --drain-secs 40 | tee "$WORK/soak.out"
+  --max-phase-secs $((DURATION + 60)) --drain-secs 40 | tee "$WORK/soak.out"
 echo
 awk -v d="$DURATION" '
   /^sample/ { split($2, t, "="); sub("s", "", t[2]); split($3, r, "=");
