@@ -236,6 +236,20 @@ async fn juliet_and_bobs_agent(
     (world, juliet, uas, dir)
 }
 
+/// Juliet asks for bob's presence (RFC 6121 §3.1.1).
+async fn subscribe_to_bob(juliet: &mut XmppClient) {
+    juliet
+        .send_xml(&format!(
+            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
+        ))
+        .await;
+}
+
+/// The `type` of each presence, in order (`None`: available).
+fn types(seen: &[tokio_xmpp::minidom::Element]) -> Vec<Option<&str>> {
+    seen.iter().map(|p| p.attr("type")).collect()
+}
+
 /// Presence stanzas from bob to juliet, in order, until `unsubscribed`.
 async fn bob_presences(
     world: &World,
@@ -272,13 +286,9 @@ async fn real_phone_pidf_maps_to_show_and_status_and_terminated_unsubscribes() {
     let baresip = body_of(include_bytes!("fixtures/baresip-1.0-publish-pidf.sip"));
     let (world, mut juliet, uas, _dir) =
         juliet_and_bobs_agent(&notifier(&linphone, &baresip), None).await;
-    juliet
-        .send_xml(&format!(
-            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
-        ))
-        .await;
+    subscribe_to_bob(&mut juliet).await;
     let seen = bob_presences(&world, &mut juliet).await;
-    let kinds: Vec<Option<&str>> = seen.iter().map(|p| p.attr("type")).collect();
+    let kinds = types(&seen);
     assert_eq!(
         kinds,
         vec![
@@ -321,13 +331,9 @@ async fn a_pending_notify_with_a_body_tells_juliet_nothing() {
         ],
     );
     let (world, mut juliet, uas, _dir) = juliet_and_bobs_agent(&scenario, None).await;
-    juliet
-        .send_xml(&format!(
-            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
-        ))
-        .await;
+    subscribe_to_bob(&mut juliet).await;
     let seen = bob_presences(&world, &mut juliet).await;
-    let kinds: Vec<Option<&str>> = seen.iter().map(|p| p.attr("type")).collect();
+    let kinds = types(&seen);
     assert_eq!(
         kinds,
         vec![
@@ -365,14 +371,10 @@ async fn refresh_refused_403_cancels_the_subscription() {
         forbidden = support::OK.replace("200 OK", "403 Forbidden"),
     );
     let (world, mut juliet, uas, _dir) = juliet_and_bobs_agent(&scenario, None).await;
-    juliet
-        .send_xml(&format!(
-            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
-        ))
-        .await;
+    subscribe_to_bob(&mut juliet).await;
     let subscribed_at = std::time::Instant::now();
     let seen = bob_presences(&world, &mut juliet).await;
-    let kinds: Vec<Option<&str>> = seen.iter().map(|p| p.attr("type")).collect();
+    let kinds = types(&seen);
     assert_eq!(
         kinds,
         vec![
@@ -436,11 +438,7 @@ async fn refused_sip_subscribe_is_unsubscribed() {
     juliet
         .send_xml("<iq type='get' id='roster1'><query xmlns='jabber:iq:roster'/></iq>")
         .await;
-    juliet
-        .send_xml(&format!(
-            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
-        ))
-        .await;
+    subscribe_to_bob(&mut juliet).await;
     let seen = bob_presences(&world, &mut juliet).await;
     assert_eq!(seen.len(), 1, "only `unsubscribed`: {seen:?}");
     let out = tokio::task::block_in_place(|| uas.wait());
@@ -559,11 +557,7 @@ async fn subscribed_waits_for_the_first_active_notify() {
         ],
     );
     let (world, mut juliet, uas, _dir) = juliet_and_bobs_agent(&scenario, None).await;
-    juliet
-        .send_xml(&format!(
-            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
-        ))
-        .await;
+    subscribe_to_bob(&mut juliet).await;
     // While bob's agent says pending (3 s), juliet hears nothing from him.
     let bob = format!("bob@{COMPONENT}");
     let early = juliet
@@ -577,7 +571,7 @@ async fn subscribed_waits_for_the_first_active_notify() {
         world.parley.log()
     );
     let seen = bob_presences(&world, &mut juliet).await;
-    let kinds: Vec<Option<&str>> = seen.iter().map(|p| p.attr("type")).collect();
+    let kinds = types(&seen);
     assert_eq!(
         kinds,
         vec![
@@ -601,13 +595,9 @@ async fn no_notify_within_timer_n_fails_the_subscription() {
     let (world, mut juliet, uas, _dir) =
         juliet_and_bobs_agent(&notifier_steps("200 OK", &[]), Some(50)).await;
     let asked = std::time::Instant::now();
-    juliet
-        .send_xml(&format!(
-            "<presence to='bob@{COMPONENT}' type='subscribe'/>"
-        ))
-        .await;
+    subscribe_to_bob(&mut juliet).await;
     let seen = bob_presences(&world, &mut juliet).await;
-    let kinds: Vec<Option<&str>> = seen.iter().map(|p| p.attr("type")).collect();
+    let kinds = types(&seen);
     assert_eq!(kinds, vec![Some("unsubscribed")], "{seen:?}");
     assert!(
         asked.elapsed() >= Duration::from_secs(3),
