@@ -1,0 +1,770 @@
+//! The store (design §4, §4a): subscription state in both directions, so that
+//! a restart loses nothing, and, shared between instances, so that another
+//! instance takes a dead one's subscriptions over.
+//!
+//! Two engines, one schema ([`schema`]): the embedded SQLite file under
+//! `store.path` (one process), or PostgreSQL at `store.url` (every instance of
+//! a deployment). Every row has an owner, the instance that runs its timers;
+//! each instance holds one renewable lease (`instances`), and rows whose owner
+//! has no live lease are claimable ([`Store::claim_orphans`]).
+//!
+//! Writes go through one writer task in the order the router makes them, so
+//! the router never waits on the database ([`writer`]); every write is fenced
+//! by ownership. What other instances did to this one arrives as
+//! [`StoreEvent`]s ([`listener`]).
+//!
+//! What this module does not do: decide when to renew or claim (the gateway's
+//! tick does), or forward anything itself (hand-offs are opaque bytes).
+//!
+//! A SQLite file that cannot be opened never stops the gateway: a corrupt file
+//! is moved aside and a fresh one made; anything else leaves the gateway running
+//! without persistence, and both say so loudly. PostgreSQL that cannot be
+//! reached is waited for instead (see [`Store::open`]).
+
+mod db;
+mod lease;
+mod listener;
+mod rows;
+mod schema;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::SqlitePool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::StoreConfig;
+use db::Db;
+use writer::Op;
+
+pub use rows::{RowKind, WatchRow, WatcherRow};
+
+/// The file inside `store.path`.
+pub const FILE_NAME: &str = "parley.sqlite3";
+
+/// The rows an instance owns: at open, what it stored before (SQLite) or
+/// claimed (PostgreSQL); from [`Store::claim_orphans`], what it just took over.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    /// Outgoing subscriptions (XMPP user watches SIP user).
+    pub watches: Vec<WatchRow>,
+    /// Incoming subscriptions (SIP user watches XMPP user).
+    pub watchers: Vec<WatcherRow>,
+}
+
+impl Loaded {
+    /// Whether nothing was loaded.
+    pub fn is_empty(&self) -> bool {
+        self.watches.is_empty() && self.watchers.is_empty()
+    }
+}
+
+/// Who owns a subscription ([`Store::owner_of_watch`], [`Store::owner_of_watcher`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// The owning instance's id; `None` for a row nobody has claimed yet
+    /// (migrated from a v1 store).
+    pub id: Option<String>,
+    /// Whether that instance holds a lease that has not run out.
+    pub live: bool,
+}
+
+/// What a lease renewal found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Renewal {
+    /// The lease was live and runs `store.lease_ms` from now.
+    Renewed,
+    /// The lease had run out (this instance stalled, or the database was out
+    /// of reach for longer than the lease): it is live again, but other
+    /// instances may have claimed some of its rows meanwhile. Each such row
+    /// was reported as [`StoreEvent::Lost`] if this instance was listening,
+    /// and its next write is fenced either way.
+    Lapsed,
+}
+
+/// What other instances did that concerns this one (PostgreSQL only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// Work for this instance waits: call [`Store::take_handoffs`].
+    Handoff,
+    /// A row this instance held is no longer its own (stolen, claimed after
+    /// its lease ran out, or a write to it was fenced): drop it from memory
+    /// without telling anyone, its new owner carries on.
+    Lost {
+        /// Its table.
+        kind: RowKind,
+        /// Its key.
+        call_id: String,
+    },
+    /// An instance handed its leases back: call [`Store::claim_orphans`] now
+    /// rather than at the next poll.
+    Released,
+}
+
+/// Why the store could not be used as configured.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The directory could not be created.
+    #[error("cannot create store directory {path}")]
+    Directory {
+        /// `store.path`.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The database refused or could not be reached.
+    #[error("store database error")]
+    Database(#[from] sqlx::Error),
+    /// The database was written by a newer Parley with a schema this one does not know.
+    #[error("store schema version {found} is newer than this parley's {known}")]
+    NewerSchema {
+        /// The version in the database.
+        found: i64,
+        /// The newest this build knows.
+        known: i64,
+    },
+}
+
+impl StoreError {
+    /// A stable name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Directory { .. } => "store_directory",
+            Self::Database(_) => "store_database",
+            Self::NewerSchema { .. } => "store_newer_schema",
+        }
+    }
+}
+
+/// How the store came up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// The database was there (or new) and is in use.
+    Persistent,
+    /// The SQLite file was not a usable database: it was renamed to this path
+    /// and a fresh store made.
+    Recreated {
+        /// Where the unusable file went.
+        moved_to: PathBuf,
+    },
+    /// No persistence this run (the reason was logged).
+    MemoryOnly,
+}
+
+/// The router's handle on the store: cheap to clone; the writes never block.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Write-behind queue; `None` without persistence.
+    tx: Option<mpsc::UnboundedSender<Op>>,
+    db: Option<Db>,
+    instance: String,
+    lease: Duration,
+    /// Kept so that the events receiver waits (rather than ends) while the
+    /// store is open, on either engine.
+    _events_tx: mpsc::Sender<StoreEvent>,
+    events_rx: Mutex<Option<mpsc::Receiver<StoreEvent>>>,
+}
+
+/// The writer and listener tasks and the pool, closed at shutdown.
+pub struct StoreTask {
+    writer: Option<JoinHandle<()>>,
+    listener: Option<JoinHandle<()>>,
+    stop: CancellationToken,
+}
+
+/// Room for events nobody has read yet; past it the listener and writer wait.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// While PostgreSQL cannot be reached at start, the first wait before trying
+/// again; it doubles up to [`OPEN_MAX_BACKOFF`].
+const OPEN_FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const OPEN_MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+impl Store {
+    /// A store that keeps nothing (the SQLite file was unusable).
+    pub fn memory_only() -> (Store, StoreTask) {
+        let (store, _) = Store::new(None, None, mint_instance(), Duration::from_secs(10));
+        (store, StoreTask::idle())
+    }
+
+    fn new(
+        tx: Option<mpsc::UnboundedSender<Op>>,
+        db: Option<Db>,
+        instance: String,
+        lease: Duration,
+    ) -> (Store, mpsc::Sender<StoreEvent>) {
+        let (events_tx, events_rx) = mpsc::channel(EVENTS_CAPACITY);
+        let store = Store {
+            inner: Arc::new(Inner {
+                tx,
+                db,
+                instance,
+                lease,
+                _events_tx: events_tx.clone(),
+                events_rx: Mutex::new(Some(events_rx)),
+            }),
+        };
+        (store, events_tx)
+    }
+
+    /// Open the store `config` names, migrate it, register this instance
+    /// with a fresh lease, take what it owns and start the writer.
+    ///
+    /// - SQLite (`store.url` empty): `<store.path>/parley.sqlite3`; every row is
+    ///   this instance's. Never fails: a problem is logged and reported in
+    ///   [`Opened`] (corrupt: moved aside; unusable: memory only).
+    /// - PostgreSQL: the rows this instance claims at start (unowned, its own
+    ///   id's, or a dead owner's). A database out of reach (or refusing, or with
+    ///   a newer schema) is tried again, 1 s doubling to 30 s, each failure
+    ///   logged at `error` (`STORE UNREACHABLE`) and counted with `on_error`,
+    ///   until it answers: a shared-store instance running memory-only would
+    ///   split the brain. The caller bounds the wait (shutdown).
+    pub async fn open(
+        config: &StoreConfig,
+        on_error: impl Fn(&'static str) + Send + 'static,
+    ) -> (Store, StoreTask, Loaded, Opened) {
+        let instance = config.instance.clone().unwrap_or_else(mint_instance);
+        let lease = Duration::from_millis(config.lease_ms);
+        if config.url.is_embedded() {
+            return open_sqlite(&config.path, instance, lease, on_error).await;
+        }
+        let mut backoff = OPEN_FIRST_BACKOFF;
+        let (pool, loaded) = loop {
+            match open_postgres(config.url.expose(), &instance, lease).await {
+                Ok(opened) => break opened,
+                Err(e) => {
+                    on_error("store_unreachable");
+                    error!(error = %e, cause = ?std::error::Error::source(&e), url = %config.url,
+                        retry_in_ms = backoff.as_millis(),
+                        "STORE UNREACHABLE: waiting for the shared store; not serving until it answers");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(OPEN_MAX_BACKOFF);
+                }
+            }
+        };
+        info!(url = %config.url, %instance, lease_ms = config.lease_ms, "shared store opened");
+        let db = Db::Postgres(pool.clone());
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (store, events) = Store::new(Some(tx), Some(db.clone()), instance.clone(), lease);
+        let stop = CancellationToken::new();
+        let writer = tokio::spawn(writer::write_loop(
+            db,
+            instance.clone(),
+            rx,
+            events.clone(),
+            on_error,
+        ));
+        let listener = tokio::spawn(listener::listen(pool, instance, events, stop.clone()));
+        let task = StoreTask {
+            writer: Some(writer),
+            listener: Some(listener),
+            stop,
+        };
+        (store, task, loaded, Opened::Persistent)
+    }
+
+    /// Whether state written here survives a restart.
+    pub fn is_persistent(&self) -> bool {
+        self.inner.db.is_some()
+    }
+
+    /// Whether other instances share this store (PostgreSQL).
+    pub fn is_shared(&self) -> bool {
+        self.inner.db.as_ref().is_some_and(Db::is_shared)
+    }
+
+    /// This instance's id (`store.instance`, or the one minted at start).
+    pub fn instance_id(&self) -> &str {
+        &self.inner.instance
+    }
+
+    /// `store.lease_ms`: renew every third of it.
+    pub fn lease(&self) -> Duration {
+        self.inner.lease
+    }
+
+    /// The events other instances cause (see [`StoreEvent`]); `Some` once.
+    /// Read it promptly: while it is full, the writer waits. On SQLite it
+    /// yields nothing.
+    pub fn take_events(&self) -> Option<mpsc::Receiver<StoreEvent>> {
+        self.inner
+            .events_rx
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take()
+    }
+
+    /// Extend this instance's lease to `store.lease_ms` from now.
+    pub async fn renew_lease(&self) -> Result<Renewal, StoreError> {
+        let Some(db) = &self.inner.db else {
+            return Ok(Renewal::Renewed);
+        };
+        Ok(lease::renew(db, &self.inner.instance, self.lease_ms()).await?)
+    }
+
+    /// Claim rows whose owner is not a live instance, at most `limit` of each
+    /// table, atomically: two instances claiming at once split them with no
+    /// overlap (PostgreSQL `FOR UPDATE SKIP LOCKED`). Their previous owners
+    /// are told ([`StoreEvent::Lost`]) in case they are alive after all, and
+    /// the dead owners' waiting hand-offs move to this instance (reported as
+    /// [`StoreEvent::Handoff`]). On SQLite nothing is ever orphaned: empty.
+    pub async fn claim_orphans(&self, limit: usize) -> Result<Loaded, StoreError> {
+        let Some(db) = &self.inner.db else {
+            return Ok(Loaded::default());
+        };
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(lease::claim(db, &self.inner.instance, Some(limit), false).await?)
+    }
+
+    /// Take the watch `call_id` over whoever owns it (an in-dialog request for
+    /// it reached this instance). Its previous owner, when another instance,
+    /// is returned and told ([`StoreEvent::Lost`]) so it drops the row at once.
+    /// `None`: no such row.
+    pub async fn steal_watch(
+        &self,
+        call_id: &str,
+    ) -> Result<Option<(WatchRow, Option<String>)>, StoreError> {
+        let Some(db) = &self.inner.db else {
+            return Ok(None);
+        };
+        Ok(lease::steal_watch(db, &self.inner.instance, call_id).await?)
+    }
+
+    /// [`Store::steal_watch`] for a SIP user's subscription.
+    pub async fn steal_watcher(
+        &self,
+        call_id: &str,
+    ) -> Result<Option<(WatcherRow, Option<String>)>, StoreError> {
+        let Some(db) = &self.inner.db else {
+            return Ok(None);
+        };
+        Ok(lease::steal_watcher(db, &self.inner.instance, call_id).await?)
+    }
+
+    /// Who owns the XMPP user `watcher`'s subscription to the SIP `contact`.
+    /// `None`: there is none.
+    pub async fn owner_of_watch(
+        &self,
+        watcher: &str,
+        contact: &str,
+    ) -> Result<Option<Owner>, StoreError> {
+        let Some(db) = &self.inner.db else {
+            return Ok(None);
+        };
+        Ok(lease::owner_of(db, RowKind::Watch, watcher, contact).await?)
+    }
+
+    /// Who owns the SIP user `watcher`'s subscription to the XMPP user `target`.
+    /// `None`: there is none.
+    pub async fn owner_of_watcher(
+        &self,
+        watcher: &str,
+        target: &str,
+    ) -> Result<Option<Owner>, StoreError> {
+        let Some(db) = &self.inner.db else {
+            return Ok(None);
+        };
+        Ok(lease::owner_of(db, RowKind::Watcher, watcher, target).await?)
+    }
+
+    /// Queue `payload` for the instance `owner` and tell it
+    /// ([`StoreEvent::Handoff`]). If `owner` dies first, whoever claims its
+    /// rows gets the payload too.
+    pub async fn hand_off(&self, owner: &str, payload: Vec<u8>) -> Result<(), StoreError> {
+        let Some(db) = &self.inner.db else {
+            return Ok(());
+        };
+        Ok(lease::hand_off(db, owner, payload).await?)
+    }
+
+    /// Remove and return the payloads waiting for this instance, oldest
+    /// first, at most 1024 at a time: call again while a call returns 1024.
+    pub async fn take_handoffs(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let Some(db) = &self.inner.db else {
+            return Ok(Vec::new());
+        };
+        Ok(lease::take_handoffs(db, &self.inner.instance).await?)
+    }
+
+    /// Hand this instance's leases back: its lease is set to expired and the
+    /// others are told ([`StoreEvent::Released`]) so they claim its rows at
+    /// once. For a clean shutdown, after the last write was flushed
+    /// ([`StoreTask::close`] does both).
+    pub async fn release(&self) -> Result<(), StoreError> {
+        let Some(db) = &self.inner.db else {
+            return Ok(());
+        };
+        Ok(lease::release(db, &self.inner.instance).await?)
+    }
+
+    /// Record (insert or update) an outgoing subscription this instance owns.
+    pub fn put_watch(&self, row: WatchRow) {
+        self.send(Op::PutWatch(row));
+    }
+
+    /// Forget an outgoing subscription this instance owns.
+    pub fn delete_watch(&self, call_id: &str) {
+        self.send(Op::DeleteWatch(call_id.to_owned()));
+    }
+
+    /// Record (insert or update) an incoming subscription this instance owns.
+    pub fn put_watcher(&self, row: WatcherRow) {
+        self.send(Op::PutWatcher(row));
+    }
+
+    /// Forget an incoming subscription this instance owns.
+    pub fn delete_watcher(&self, call_id: &str) {
+        self.send(Op::DeleteWatcher(call_id.to_owned()));
+    }
+
+    /// Wait until every write made so far is in the database.
+    pub async fn flush(&self) {
+        let (done, wait) = tokio::sync::oneshot::channel();
+        self.send(Op::Flush(done));
+        let _ = wait.await;
+    }
+
+    fn send(&self, op: Op) {
+        if let Some(tx) = &self.inner.tx {
+            // Fails only after close(); writes then have nowhere to go.
+            let _ = tx.send(op);
+        }
+    }
+
+    fn lease_ms(&self) -> i64 {
+        i64::try_from(self.inner.lease.as_millis()).unwrap_or(i64::MAX)
+    }
+}
+
+impl StoreTask {
+    fn idle() -> StoreTask {
+        StoreTask {
+            writer: None,
+            listener: None,
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// Flush every write made so far, hand the leases back ([`Store::release`])
+    /// and close the database (design §2: "flush the store" at shutdown).
+    /// Writes made through other handles afterwards are lost.
+    pub async fn close(self, store: &Store) {
+        store.flush().await;
+        if store.is_shared()
+            && let Err(e) = store.release().await
+        {
+            warn!(error = %e, "could not hand the leases back; others take over when they run out");
+        }
+        self.stop.cancel();
+        if let Some(listener) = self.listener {
+            let _ = listener.await;
+        }
+        if let Some(writer) = self.writer {
+            writer.abort();
+        }
+        if let Some(db) = &store.inner.db {
+            db.close().await;
+        }
+    }
+}
+
+/// Seconds since the epoch, `after` from now.
+pub fn unix_after(after: Duration) -> u64 {
+    (SystemTime::now() + after)
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// How long until `unix` seconds since the epoch (zero when past).
+pub fn until_unix(unix: u64) -> Duration {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    Duration::from_secs(unix.saturating_sub(now))
+}
+
+/// A fresh instance id: 64 random bits, so a restarted process is a new instance.
+fn mint_instance() -> String {
+    format!("{:016x}", rand::random::<u64>())
+}
+
+async fn open_sqlite(
+    dir: &Path,
+    instance: String,
+    lease: Duration,
+    on_error: impl Fn(&'static str) + Send + 'static,
+) -> (Store, StoreTask, Loaded, Opened) {
+    let file = dir.join(FILE_NAME);
+    let mut opened = Opened::Persistent;
+    let pool = match open_sqlite_pool(dir, &file).await {
+        Ok(pool) => Some(pool),
+        Err(e @ (StoreError::Directory { .. } | StoreError::NewerSchema { .. })) => {
+            error!(error = %e, cause = ?std::error::Error::source(&e), path = %file.display(),
+                "STORE UNUSABLE: running without persistence; subscriptions will not survive a restart");
+            None
+        }
+        Err(e) => {
+            // Not a database (or damaged): keep the bytes for the operator, start afresh.
+            let moved_to = aside_name(&file);
+            error!(error = %e, cause = ?std::error::Error::source(&e), path = %file.display(), moved_to = %moved_to.display(),
+                "STORE CORRUPT: moved aside, starting with an empty store; earlier subscriptions are lost");
+            let moved = std::fs::rename(&file, &moved_to).is_ok();
+            for suffix in ["-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+            }
+            match open_sqlite_pool(dir, &file).await {
+                Ok(pool) if moved => {
+                    opened = Opened::Recreated { moved_to };
+                    Some(pool)
+                }
+                Ok(pool) => Some(pool),
+                Err(e) => {
+                    error!(error = %e, path = %file.display(),
+                        "STORE UNUSABLE: running without persistence; subscriptions will not survive a restart");
+                    None
+                }
+            }
+        }
+    };
+    let Some(pool) = pool else {
+        let (store, task) = Store::memory_only();
+        return (store, task, Loaded::default(), Opened::MemoryOnly);
+    };
+    let db = Db::Sqlite(pool);
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+    let loaded = match lease::register(&db, &instance, lease_ms).await {
+        Ok(()) => lease::claim(&db, &instance, None, true).await,
+        Err(e) => Err(e),
+    };
+    let loaded = loaded.unwrap_or_else(|e| {
+        error!(error = %e, "STORE UNREADABLE: starting with empty state");
+        Loaded::default()
+    });
+    let (tx, rx) = mpsc::unbounded_channel();
+    let (store, events) = Store::new(Some(tx), Some(db.clone()), instance.clone(), lease);
+    let writer = tokio::spawn(writer::write_loop(db, instance, rx, events, on_error));
+    let task = StoreTask {
+        writer: Some(writer),
+        ..StoreTask::idle()
+    };
+    (store, task, loaded, opened)
+}
+
+fn aside_name(file: &Path) -> PathBuf {
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PathBuf::from(format!("{}.corrupt-{stamp}", file.display()))
+}
+
+async fn open_sqlite_pool(dir: &Path, file: &Path) -> Result<SqlitePool, StoreError> {
+    std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+        path: dir.to_owned(),
+        source,
+    })?;
+    let options = SqliteConnectOptions::new()
+        .filename(file)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(5));
+    // One connection: the writer is the only user after load, and SQLite
+    // serialises writers anyway.
+    let pool = SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await?;
+    let check: String = sqlx::query_scalar("PRAGMA quick_check")
+        .fetch_one(&pool)
+        .await?;
+    if check != "ok" {
+        pool.close().await;
+        return Err(StoreError::Database(sqlx::Error::Protocol(format!(
+            "quick_check: {check}"
+        ))));
+    }
+    if let Err(e) = schema::migrate_sqlite(&pool).await {
+        pool.close().await;
+        return Err(e);
+    }
+    Ok(pool)
+}
+
+/// Connect, migrate, register `instance` and claim what it owns.
+async fn open_postgres(
+    url: &str,
+    instance: &str,
+    lease: Duration,
+) -> Result<(sqlx::PgPool, Loaded), StoreError> {
+    let options = url
+        .parse::<PgConnectOptions>()?
+        .application_name(&format!("parley {instance}"));
+    // The writer, the listener and the ownership calls; a fourth for overlap.
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?;
+    let opened = async {
+        schema::migrate_postgres(&pool).await?;
+        let db = Db::Postgres(pool.clone());
+        let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        lease::register(&db, instance, lease_ms).await?;
+        Ok::<_, StoreError>(lease::claim(&db, instance, None, true).await?)
+    }
+    .await;
+    match opened {
+        Ok(loaded) => Ok((pool, loaded)),
+        Err(e) => {
+            pool.close().await;
+            Err(e)
+        }
+    }
+}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use parley_sip::dialog::{Dialog, DialogId};
+
+    fn dialog(call_id: &str) -> Dialog {
+        Dialog {
+            id: DialogId {
+                call_id: call_id.into(),
+                local_tag: "l1".into(),
+                remote_tag: "r1".into(),
+            },
+            local_uri: "sip:juliet@xmpp.example".into(),
+            remote_uri: "sip:bob@sip.example.net".into(),
+            remote_target: "sip:bob@127.0.0.1:5062".into(),
+            route_set: vec!["<sip:p1.example;lr>".into(), "<sip:p2.example;lr>".into()],
+            local_seq: 7,
+            remote_seq: Some(3),
+        }
+    }
+
+    fn watcher(call_id: &str) -> WatcherRow {
+        WatcherRow {
+            call_id: call_id.into(),
+            watcher: "bob@sip.example.net".into(),
+            target: "juliet@xmpp.example".into(),
+            expires_at: 1_900_000_000,
+            active: true,
+            last_pidf: Some("<presence/>".into()),
+            dialog: dialog(call_id),
+        }
+    }
+
+    async fn reopen(dir: &Path) -> (Store, StoreTask, Loaded, Opened) {
+        Store::open(&StoreConfig::embedded(dir), |_| {}).await
+    }
+
+    #[tokio::test]
+    async fn rows_written_are_loaded_after_reopen_in_both_directions() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, task, loaded, opened) = reopen(dir.path()).await;
+        assert_eq!(opened, Opened::Persistent);
+        assert!(loaded.watches.is_empty() && loaded.watchers.is_empty());
+        let watch = WatchRow {
+            call_id: "c1".into(),
+            watcher: "juliet@xmpp.example".into(),
+            contact: "bob@sip.example.net".into(),
+            expires_at: 1_900_000_000,
+            last_pidf: None,
+            dialog: Some(dialog("c1")),
+        };
+        store.put_watch(watch.clone());
+        store.put_watch(WatchRow {
+            call_id: "c2".into(),
+            dialog: None,
+            ..watch.clone()
+        });
+        store.delete_watch("c2");
+        store.put_watcher(watcher("c3"));
+        store.put_watcher(watcher("c4"));
+        store.delete_watcher("c4");
+        task.close(&store).await;
+
+        let (_store, _task, loaded, opened) = reopen(dir.path()).await;
+        assert_eq!(opened, Opened::Persistent);
+        assert_eq!(loaded.watches, vec![watch]);
+        assert_eq!(loaded.watchers, vec![watcher("c3")]);
+    }
+
+    #[tokio::test]
+    async fn a_corrupt_file_is_moved_aside_and_a_fresh_store_made() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(FILE_NAME);
+        std::fs::write(
+            &file,
+            b"this is not a database, it is a text file of some length ....",
+        )
+        .unwrap();
+        let (store, task, loaded, opened) = reopen(dir.path()).await;
+        let Opened::Recreated { moved_to } = opened else {
+            panic!("expected Recreated, got {opened:?}");
+        };
+        assert!(
+            std::fs::read(&moved_to)
+                .unwrap()
+                .starts_with(b"this is not a database")
+        );
+        assert!(loaded.watchers.is_empty());
+        assert!(store.is_persistent());
+        store.put_watcher(watcher("c9"));
+        task.close(&store).await;
+        let (_s, _t, loaded, _) = reopen(dir.path()).await;
+        assert_eq!(loaded.watchers.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_unwritable_path_runs_without_persistence() {
+        let dir = tempfile::tempdir().unwrap();
+        // store.path names a regular file: no directory can be made there.
+        let path = dir.path().join("plain-file");
+        std::fs::write(&path, b"x").unwrap();
+        let (store, _task, loaded, opened) = reopen(&path).await;
+        assert_eq!(opened, Opened::MemoryOnly);
+        assert!(!store.is_persistent());
+        assert!(loaded.watches.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_schema_from_a_newer_parley_is_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, task, _, _) = reopen(dir.path()).await;
+        task.close(&store).await;
+        let file = dir.path().join(FILE_NAME);
+        let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&file))
+            .await
+            .unwrap();
+        sqlx::raw_sql("PRAGMA user_version = 99")
+            .execute(&pool)
+            .await
+            .unwrap();
+        pool.close().await;
+        let (store, _task, _, opened) = reopen(dir.path()).await;
+        assert_eq!(opened, Opened::MemoryOnly);
+        assert!(!store.is_persistent());
+        assert!(
+            file.exists(),
+            "the newer store must not be moved or deleted"
+        );
+    }
+}
