@@ -28,8 +28,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use parley_gateway::config::{Config, StoreConfig};
-use parley_gateway::store::{Store, WatchRow, unix_after};
+use parley_gateway::config::Config;
+use parley_gateway::store::{Settings, Store, WatchRow, unix_after};
 use parley_sip::dialog::{Dialog, DialogId};
 
 const COMPONENT: &str = "sip.example.net";
@@ -266,7 +266,7 @@ async fn one_run(n: usize) {
     let sip_peer = responder(Arc::clone(&refreshes), rtt);
     {
         let (store, task, _, _) =
-            Store::open(&StoreConfig::embedded(&dir.path().join("store")), |_| {}).await;
+            Store::open(&Settings::embedded(&dir.path().join("store")), |_| {}).await;
         for i in 0..n {
             store.put_watch(WatchRow {
                 call_id: format!("bench-{i}"),

@@ -178,7 +178,7 @@ pub struct StoreConfig {
     /// such as `?sslmode=require`) puts every instance's subscriptions in one PostgreSQL database
     /// (design §4a). The password is never logged or printed. Anything else is refused.
     #[serde(default)]
-    pub url: StoreUrl,
+    pub url: crate::store::StoreUrl,
     /// This instance's name in the shared store, 1 to 48 of `A-Z a-z 0-9 . _ -`. Default: a random
     /// one minted at each start, so a restarted process is a new instance and takes rows back
     /// only once its old lease ran out; a stable name (a StatefulSet pod's) takes its own rows
@@ -207,11 +207,13 @@ pub struct StoreConfig {
 }
 
 impl StoreConfig {
-    /// The embedded store in `path`, everything else as by default (tests, benchmarks).
-    pub fn embedded(path: &Path) -> StoreConfig {
-        StoreConfig {
-            path: path.to_owned(),
-            ..StoreConfig::default()
+    /// What the store needs of this section.
+    pub fn settings(&self) -> crate::store::Settings {
+        crate::store::Settings {
+            path: self.path.clone(),
+            url: self.url.clone(),
+            instance: self.instance.clone(),
+            lease: Duration::from_millis(self.lease_ms),
         }
     }
 }
@@ -378,99 +380,6 @@ impl fmt::Debug for Secret {
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str("***")
-    }
-}
-
-/// `store.url`: a PostgreSQL URL, or empty for the embedded store. Its password
-/// never appears in logs or printed configs ([`StoreUrl::masked`]).
-#[derive(Clone, Default, Deserialize, PartialEq, Eq)]
-#[serde(transparent)]
-pub struct StoreUrl(String);
-
-impl StoreUrl {
-    /// The URL itself, for the one place that connects.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-
-    /// Whether the embedded store is meant (the key is empty).
-    pub fn is_embedded(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// The URL with its password (in the user part or a `password=` option) replaced by `***`.
-    pub fn masked(&self) -> String {
-        let url = &self.0;
-        let (head, query) = match url.split_once('?') {
-            Some((head, query)) => (head, Some(query)),
-            None => (url.as_str(), None),
-        };
-        let mut out = match head.split_once("://") {
-            Some((scheme, rest)) => {
-                let (authority, path) = match rest.find('/') {
-                    Some(i) => rest.split_at(i),
-                    None => (rest, ""),
-                };
-                match authority.rsplit_once('@') {
-                    Some((user_info, host)) => {
-                        let user = match user_info.split_once(':') {
-                            Some((user, _password)) => format!("{user}:***"),
-                            None => user_info.to_owned(),
-                        };
-                        format!("{scheme}://{user}@{host}{path}")
-                    }
-                    None => head.to_owned(),
-                }
-            }
-            None => head.to_owned(),
-        };
-        if let Some(query) = query {
-            let options: Vec<String> = query
-                .split('&')
-                .map(|option| match option.split_once('=') {
-                    Some((key, _)) if key.eq_ignore_ascii_case("password") => format!("{key}=***"),
-                    _ => option.to_owned(),
-                })
-                .collect();
-            out.push('?');
-            out.push_str(&options.join("&"));
-        }
-        out
-    }
-
-    /// Empty, or a URL sqlx's PostgreSQL driver accepts.
-    fn check(&self) -> Result<(), String> {
-        if self.0.is_empty() {
-            return Ok(());
-        }
-        if !(self.0.starts_with("postgres://") || self.0.starts_with("postgresql://")) {
-            return Err(format!(
-                "{}: expected empty (the embedded SQLite store) or a postgres:// URL",
-                self.masked()
-            ));
-        }
-        self.0
-            .parse::<sqlx::postgres::PgConnectOptions>()
-            .map(|_| ())
-            .map_err(|e| format!("{}: {e}", self.masked()))
-    }
-}
-
-impl fmt::Debug for StoreUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.masked())
-    }
-}
-
-impl fmt::Display for StoreUrl {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.masked())
-    }
-}
-
-impl Serialize for StoreUrl {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.masked())
     }
 }
 
@@ -911,7 +820,7 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: default_store_path(),
-            url: StoreUrl::default(),
+            url: crate::store::StoreUrl::default(),
             instance: None,
             lease_ms: default_lease_ms(),
             restore_in_flight: default_restore_in_flight(),
@@ -1135,23 +1044,6 @@ listen = ["udp:127.0.0.1:5060"]
         let printed = toml::to_string(&c).expect("serialize");
         assert!(!printed.contains("hunter2"), "{printed}");
         assert!(!format!("{c:?}").contains("hunter2"));
-    }
-
-    #[test]
-    fn store_url_masks_the_password_wherever_it_is() {
-        let masked = |url: &str| StoreUrl(url.to_owned()).masked();
-        assert_eq!(
-            masked("postgres://parley:s3cr@t@db.example:5432/parley"),
-            "postgres://parley:***@db.example:5432/parley"
-        );
-        assert_eq!(
-            masked("postgres://db.example/parley?user=p&password=s3cret&sslmode=require"),
-            "postgres://db.example/parley?user=p&password=***&sslmode=require"
-        );
-        assert_eq!(
-            masked("postgres://parley@db.example/parley"),
-            "postgres://parley@db.example/parley"
-        );
     }
 
     #[test]

@@ -156,8 +156,9 @@ pub async fn run_with(
     // shutdown.
     let (store, store_task, loaded, opened) = {
         let m = Arc::clone(&metrics);
+        let settings = config.store.settings();
         tokio::select! {
-            opened = store::Store::open(&config.store, move |kind| m.error(kind)) => opened,
+            opened = store::Store::open(&settings, move |kind| m.error(kind)) => opened,
             () = shutdown.cancelled() => return Ok(()),
         }
     };

@@ -2,16 +2,16 @@
 //! a restart loses nothing, and, shared between instances, so that another
 //! instance takes a dead one's subscriptions over.
 //!
-//! Two engines, one schema ([`schema`]): the embedded SQLite file under
+//! Two engines, one schema (`schema.rs`): the embedded SQLite file under
 //! `store.path` (one process), or PostgreSQL at `store.url` (every instance of
 //! a deployment). Every row has an owner, the instance that runs its timers;
 //! each instance holds one renewable lease (`instances`), and rows whose owner
-//! has no live lease are claimable ([`Store::claim_orphans`]).
+//! has no live lease are claimable ([`Store::claim_orphans`](crate::store::Store::claim_orphans)).
 //!
 //! Writes go through one writer task in the order the router makes them, so
-//! the router never waits on the database ([`writer`]); every write is fenced
+//! the router never waits on the database (`writer.rs`); every write is fenced
 //! by ownership. What other instances did to this one arrives as
-//! [`StoreEvent`]s ([`listener`]).
+//! [`StoreEvent`](crate::store::StoreEvent)s (`listener.rs`).
 //!
 //! What this module does not do: decide when to renew or claim (the gateway's
 //! tick does), or forward anything itself (hand-offs are opaque bytes).
@@ -19,13 +19,14 @@
 //! A SQLite file that cannot be opened never stops the gateway: a corrupt file
 //! is moved aside and a fresh one made; anything else leaves the gateway running
 //! without persistence, and both say so loudly. PostgreSQL that cannot be
-//! reached is waited for instead (see [`Store::open`]).
+//! reached is waited for instead (see [`Store::open`](crate::store::Store::open)).
 
 mod db;
 mod lease;
 mod listener;
 mod rows;
 mod schema;
+mod url;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -40,11 +41,37 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
-use crate::config::StoreConfig;
 use db::Db;
 use writer::Op;
 
 pub use rows::{RowKind, WatchRow, WatcherRow};
+pub use url::StoreUrl;
+
+/// What [`Store::open`] needs: the `[store]` keys (`StoreConfig::settings`).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `store.path`: the SQLite file's directory.
+    pub path: PathBuf,
+    /// `store.url`: empty for SQLite, else PostgreSQL.
+    pub url: StoreUrl,
+    /// `store.instance`; `None`: mint a random id.
+    pub instance: Option<String>,
+    /// `store.lease_ms`.
+    pub lease: Duration,
+}
+
+impl Settings {
+    /// The embedded store in `path` with a minted id and the default lease
+    /// (tests, benchmarks).
+    pub fn embedded(path: &Path) -> Settings {
+        Settings {
+            path: path.to_owned(),
+            url: StoreUrl::default(),
+            instance: None,
+            lease: Duration::from_secs(10),
+        }
+    }
+}
 
 /// The file inside `store.path`.
 pub const FILE_NAME: &str = "parley.sqlite3";
@@ -233,11 +260,11 @@ impl Store {
     ///   until it answers: a shared-store instance running memory-only would
     ///   split the brain. The caller bounds the wait (shutdown).
     pub async fn open(
-        config: &StoreConfig,
+        config: &Settings,
         on_error: impl Fn(&'static str) + Send + 'static,
     ) -> (Store, StoreTask, Loaded, Opened) {
         let instance = config.instance.clone().unwrap_or_else(mint_instance);
-        let lease = Duration::from_millis(config.lease_ms);
+        let lease = config.lease;
         if config.url.is_embedded() {
             return open_sqlite(&config.path, instance, lease, on_error).await;
         }
@@ -255,7 +282,7 @@ impl Store {
                 }
             }
         };
-        info!(url = %config.url, %instance, lease_ms = config.lease_ms, "shared store opened");
+        info!(url = %config.url, %instance, lease_ms = lease.as_millis(), "shared store opened");
         let db = Db::Postgres(pool.clone());
         let (tx, rx) = mpsc::unbounded_channel();
         let (store, events) = Store::new(Some(tx), Some(db.clone()), instance.clone(), lease);
@@ -470,7 +497,8 @@ impl StoreTask {
         }
         self.stop.cancel();
         if let Some(listener) = self.listener {
-            let _ = listener.await;
+            // It may wait on a full events channel nobody reads any more.
+            listener.abort();
         }
         if let Some(writer) = self.writer {
             writer.abort();
@@ -672,39 +700,7 @@ mod tests {
     }
 
     async fn reopen(dir: &Path) -> (Store, StoreTask, Loaded, Opened) {
-        Store::open(&StoreConfig::embedded(dir), |_| {}).await
-    }
-
-    #[tokio::test]
-    async fn rows_written_are_loaded_after_reopen_in_both_directions() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, task, loaded, opened) = reopen(dir.path()).await;
-        assert_eq!(opened, Opened::Persistent);
-        assert!(loaded.watches.is_empty() && loaded.watchers.is_empty());
-        let watch = WatchRow {
-            call_id: "c1".into(),
-            watcher: "juliet@xmpp.example".into(),
-            contact: "bob@sip.example.net".into(),
-            expires_at: 1_900_000_000,
-            last_pidf: None,
-            dialog: Some(dialog("c1")),
-        };
-        store.put_watch(watch.clone());
-        store.put_watch(WatchRow {
-            call_id: "c2".into(),
-            dialog: None,
-            ..watch.clone()
-        });
-        store.delete_watch("c2");
-        store.put_watcher(watcher("c3"));
-        store.put_watcher(watcher("c4"));
-        store.delete_watcher("c4");
-        task.close(&store).await;
-
-        let (_store, _task, loaded, opened) = reopen(dir.path()).await;
-        assert_eq!(opened, Opened::Persistent);
-        assert_eq!(loaded.watches, vec![watch]);
-        assert_eq!(loaded.watchers, vec![watcher("c3")]);
+        Store::open(&Settings::embedded(dir), |_| {}).await
     }
 
     #[tokio::test]
@@ -743,28 +739,5 @@ mod tests {
         assert_eq!(opened, Opened::MemoryOnly);
         assert!(!store.is_persistent());
         assert!(loaded.watches.is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_schema_from_a_newer_parley_is_left_untouched() {
-        let dir = tempfile::tempdir().unwrap();
-        let (store, task, _, _) = reopen(dir.path()).await;
-        task.close(&store).await;
-        let file = dir.path().join(FILE_NAME);
-        let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&file))
-            .await
-            .unwrap();
-        sqlx::raw_sql("PRAGMA user_version = 99")
-            .execute(&pool)
-            .await
-            .unwrap();
-        pool.close().await;
-        let (store, _task, _, opened) = reopen(dir.path()).await;
-        assert_eq!(opened, Opened::MemoryOnly);
-        assert!(!store.is_persistent());
-        assert!(
-            file.exists(),
-            "the newer store must not be moved or deleted"
-        );
     }
 }

@@ -28,10 +28,10 @@ use parley_xmpp::stanza::Stanza;
 use parley_xmpp::stream::{self, Limits, StreamItem};
 
 use crate::admission::Admission;
-use crate::config::{Config, StoreConfig};
+use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::router::Router;
-use crate::store::{Loaded, Store};
+use crate::store::{Loaded, Settings, Store};
 
 /// Parley's component domain, which is also its SIP domain.
 pub(super) const COMPONENT: &str = "sip.example.net";
@@ -106,7 +106,7 @@ impl World {
             .expect("bind the SIP peer");
         let loaded = rows(peer.local_addr().expect("peer address"));
         let dir = tempfile::tempdir().expect("a store directory");
-        let (store, task, _, _) = Store::open(&StoreConfig::embedded(dir.path()), |_| {}).await;
+        let (store, task, _, _) = Store::open(&Settings::embedded(dir.path()), |_| {}).await;
         assert!(store.is_persistent(), "the test store opened");
         for row in loaded.watches {
             store.put_watch(row);
@@ -171,7 +171,7 @@ delivery_window_ms = {window}
         let (store, loaded) = match &store_dir {
             Some(dir) => {
                 let (store, _task, loaded, _opened) =
-                    Store::open(&StoreConfig::embedded(dir.path()), |_| {}).await;
+                    Store::open(&Settings::embedded(dir.path()), |_| {}).await;
                 assert!(store.is_persistent(), "the test store opened");
                 (store, loaded)
             }
@@ -246,9 +246,9 @@ delivery_window_ms = {window}
             .expect("a World::persistent() store");
         self.store.flush().await;
         // The same instance: a second one on the file would take its rows.
-        let config = StoreConfig {
+        let config = Settings {
             instance: Some(self.store.instance_id().to_owned()),
-            ..StoreConfig::embedded(dir.path())
+            ..Settings::embedded(dir.path())
         };
         let (reader, task, loaded, _) = Store::open(&config, |_| {}).await;
         task.close(&reader).await;
