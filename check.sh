@@ -11,11 +11,14 @@ export DEBIAN_FRONTEND=noninteractive
 # Real peers for the end-to-end tests. Missing ones are installed when this
 # runs as root (or with sudo); otherwise the script names them and stops,
 # rather than letting their tests fail one by one.
+# PostgreSQL's server binaries are not on PATH: Debian keeps them in
+# /usr/lib/postgresql/<version>/bin, where the harness looks.
 peers=(prosody:prosody sipp:sip-tester linphonec:linphone-cli ejabberdctl:ejabberd
-  kamailio:kamailio openssl:openssl)
+  kamailio:kamailio openssl:openssl initdb:postgresql)
 missing=()
 for peer in "${peers[@]}"; do
-  command -v "${peer%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${peer%%:*}" ] || missing+=("${peer#*:}")
+  command -v "${peer%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${peer%%:*}" ] ||
+    compgen -G "/usr/lib/postgresql/*/bin/${peer%%:*}" >/dev/null || missing+=("${peer#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
   SUDO=""
@@ -30,9 +33,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" ca-certificates >/dev/null
   # Where systemd runs, these packages start system daemons (ejabberd on public
-  # ports, epmd, Kamailio on 5060); the tests start their own on loopback.
+  # ports, epmd, Kamailio on 5060, PostgreSQL on 5432); the tests start their
+  # own on loopback.
   if [ -d /run/systemd/system ]; then
-    $SUDO systemctl disable --now ejabberd kamailio epmd.service epmd.socket >/dev/null 2>&1 || true
+    $SUDO systemctl disable --now ejabberd kamailio epmd.service epmd.socket postgresql >/dev/null 2>&1 || true
   fi
 fi
 rustup component add clippy rustfmt >/dev/null 2>&1 || true

@@ -29,7 +29,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use parley_gateway::config::Config;
-use parley_gateway::store::{Store, WatchRow, unix_after};
+use parley_gateway::store::{Settings, Store, WatchRow, unix_after};
 use parley_sip::dialog::{Dialog, DialogId};
 
 const COMPONENT: &str = "sip.example.net";
@@ -265,7 +265,8 @@ async fn one_run(n: usize) {
         .map_or(Duration::ZERO, Duration::from_millis);
     let sip_peer = responder(Arc::clone(&refreshes), rtt);
     {
-        let (store, task, _, _) = Store::open(&dir.path().join("store"), |_| {}).await;
+        let (store, task, _, _) =
+            Store::open(&Settings::embedded(&dir.path().join("store")), |_| {}).await;
         for i in 0..n {
             store.put_watch(WatchRow {
                 call_id: format!("bench-{i}"),

@@ -173,6 +173,23 @@ pub struct StoreConfig {
     /// Directory of the embedded store (subscriptions). Default `/var/lib/parley`.
     #[serde(default = "default_store_path")]
     pub path: PathBuf,
+    /// The shared store: empty (the default) keeps the embedded SQLite file under `store.path`;
+    /// `postgres://user:password@host:port/database` (or `postgresql://…`, with sqlx's options
+    /// such as `?sslmode=require`) puts every instance's subscriptions in one PostgreSQL database
+    /// (design §4a). The password is never logged or printed. Anything else is refused.
+    #[serde(default)]
+    pub url: crate::store::StoreUrl,
+    /// This instance's name in the shared store, 1 to 48 of `A-Z a-z 0-9 . _ -`. Default: a random
+    /// one minted at each start, so a restarted process is a new instance and takes rows back
+    /// only once its old lease ran out; a stable name (a StatefulSet pod's) takes its own rows
+    /// back at once. Two running instances must never share one.
+    #[serde(default)]
+    pub instance: Option<String>,
+    /// How long this instance's ownership of its subscriptions lasts unless renewed, in
+    /// milliseconds: others take its subscriptions over this long after it stopped renewing. It
+    /// is renewed every third of it. At least 1000. Default 10000.
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
     /// After a restart, how many stored subscriptions are taken up at once: Parley's own SIP
     /// subscriptions have at most this many refresh SUBSCRIBEs (or new ones) in flight, the next
     /// sent as one is answered; SIP users' subscriptions have at most this many XMPP probes (and
@@ -187,6 +204,18 @@ pub struct StoreConfig {
     /// config is refused with an error saying so.
     #[serde(default, skip_serializing)]
     pub restore_per_sec: Option<u32>,
+}
+
+impl StoreConfig {
+    /// What the store needs of this section.
+    pub fn settings(&self) -> crate::store::Settings {
+        crate::store::Settings {
+            path: self.path.clone(),
+            url: self.url.clone(),
+            instance: self.instance.clone(),
+            lease: Duration::from_millis(self.lease_ms),
+        }
+    }
 }
 
 /// `[messages]`
@@ -352,6 +381,15 @@ impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str("***")
     }
+}
+
+/// A `store.instance` name: it becomes part of a PostgreSQL channel name
+/// (at most 63 bytes) and of log lines.
+fn is_instance_name(name: &str) -> bool {
+    (1..=48).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
 /// Why a configuration was refused. The message always names the key.
@@ -526,6 +564,20 @@ impl Config {
         }
         if self.store.restore_in_flight == 0 {
             return Err(invalid("store.restore_in_flight", "must be at least 1"));
+        }
+        if let Err(reason) = self.store.url.check() {
+            return Err(invalid("store.url", &reason));
+        }
+        if let Some(instance) = &self.store.instance
+            && !is_instance_name(instance)
+        {
+            return Err(invalid(
+                "store.instance",
+                "expected 1 to 48 of A-Z a-z 0-9 . _ -",
+            ));
+        }
+        if self.store.lease_ms < 1000 {
+            return Err(invalid("store.lease_ms", "must be at least 1000"));
         }
         let l = &self.limits;
         for (key, value, min) in [
@@ -768,6 +820,9 @@ impl Default for StoreConfig {
     fn default() -> Self {
         Self {
             path: default_store_path(),
+            url: crate::store::StoreUrl::default(),
+            instance: None,
+            lease_ms: default_lease_ms(),
             restore_in_flight: default_restore_in_flight(),
             restore_per_sec: None,
         }
@@ -879,6 +934,10 @@ fn default_metrics_listen() -> String {
 fn default_store_path() -> PathBuf {
     PathBuf::from("/var/lib/parley")
 }
+fn default_lease_ms() -> u64 {
+    10_000
+}
+
 fn default_restore_in_flight() -> usize {
     1024
 }
@@ -949,6 +1008,60 @@ listen = ["udp:127.0.0.1:5060"]
         assert!(err.contains("store.restore_in_flight"), "{err}");
         let text = format!("{MINIMAL}\n[store]\nrestore_in_flight = 64\n");
         assert_eq!(load(&text, &[]).expect("valid").store.restore_in_flight, 64);
+    }
+
+    /// `store.url` is empty (SQLite), a PostgreSQL URL, or refused naming the
+    /// key without its password.
+    #[test]
+    fn store_url_is_empty_a_postgres_url_or_refused_without_its_password() {
+        let c = load(MINIMAL, &[]).expect("valid");
+        assert!(c.store.url.is_embedded());
+        assert_eq!(c.store.lease_ms, 10_000);
+        assert_eq!(c.store.instance, None);
+        for url in [
+            "postgres://parley:pw@127.0.0.1:5432/parley",
+            "postgresql://db.example/parley?sslmode=require",
+        ] {
+            let text = format!("{MINIMAL}\n[store]\nurl = \"{url}\"\n");
+            let c = load(&text, &[]).expect("valid");
+            assert_eq!(c.store.url.expose(), url);
+        }
+        for url in [
+            "mysql://parley:hunter2@db/parley",
+            "sqlite:///var/lib/parley/parley.sqlite3",
+            "postgres://parley:hunter2@db:notaport/parley",
+        ] {
+            let text = format!("{MINIMAL}\n[store]\nurl = \"{url}\"\n");
+            let err = load(&text, &[]).expect_err(url).to_string();
+            assert!(err.contains("store.url"), "{err}");
+            assert!(!err.contains("hunter2"), "password in {err}");
+        }
+        let c = load(
+            MINIMAL,
+            &[("PARLEY_STORE__URL", "postgres://parley:hunter2@db/parley")],
+        )
+        .expect("valid");
+        let printed = toml::to_string(&c).expect("serialize");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn store_instance_and_lease_are_validated() {
+        for (key, value) in [
+            ("instance", "\"\""),
+            ("instance", "\"has space\""),
+            ("instance", "\"a'b\""),
+            ("lease_ms", "999"),
+        ] {
+            let text = format!("{MINIMAL}\n[store]\n{key} = {value}\n");
+            let err = load(&text, &[]).expect_err(value).to_string();
+            assert!(err.contains(&format!("store.{key}")), "{err}");
+        }
+        let text = format!("{MINIMAL}\n[store]\ninstance = \"parley-0.gw_1\"\nlease_ms = 1000\n");
+        let c = load(&text, &[]).expect("valid");
+        assert_eq!(c.store.instance.as_deref(), Some("parley-0.gw_1"));
+        assert_eq!(c.store.lease_ms, 1000);
     }
 
     #[test]

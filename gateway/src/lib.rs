@@ -151,10 +151,16 @@ pub async fn run_with(
 ) -> Result<(), RunError> {
     let metrics = Arc::new(Metrics::new().map_err(RunError::Metrics)?);
     // The store comes up first, so that /readyz never says ready before the
-    // stored subscriptions are loaded; it never stops the gateway.
+    // stored subscriptions are loaded; it never stops the gateway. A shared
+    // store out of reach is waited for (nothing listens meanwhile) until
+    // shutdown.
     let (store, store_task, loaded, opened) = {
         let m = Arc::clone(&metrics);
-        store::Store::open(&config.store.path, move |kind| m.error(kind)).await
+        let settings = config.store.settings();
+        tokio::select! {
+            opened = store::Store::open(&settings, move |kind| m.error(kind)) => opened,
+            () = shutdown.cancelled() => return Ok(()),
+        }
     };
     metrics.store_persistent(store.is_persistent());
     if let store::Opened::Recreated { moved_to } = &opened {
@@ -163,6 +169,8 @@ pub async fn run_with(
     }
     info!(
         path = %config.store.path.display(),
+        url = %config.store.url,
+        instance = store.instance_id(),
         persistent = store.is_persistent(),
         subscriptions_out = loaded.watches.len(),
         subscriptions_in = loaded.watchers.len(),

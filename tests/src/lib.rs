@@ -1,6 +1,6 @@
 //! Test harness shared by Parley's end-to-end tests.
 //!
-//! Starts real peers (Prosody, ejabberd, Kamailio, sipp) as child processes on loopback with free
+//! Starts real peers (Prosody, ejabberd, Kamailio, sipp, PostgreSQL) as child processes on loopback with free
 //! ports and temporary directories, and stops them when dropped.
 
 /// A real ejabberd (Debian package) on loopback, with `deploy/ejabberd/parley.yml`.
@@ -15,6 +15,8 @@ pub mod layers;
 pub mod parley;
 /// Free loopback ports picked at run time.
 pub mod port;
+/// A real PostgreSQL (Debian package) on loopback, for the shared store.
+pub mod postgres;
 /// Waiting for a started server to listen, and stopping it.
 pub mod process;
 /// A real Prosody (Debian package) on loopback.

@@ -31,7 +31,7 @@ use crate::admission::Admission;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::router::Router;
-use crate::store::{Loaded, Store};
+use crate::store::{Loaded, Settings, Store};
 
 /// Parley's component domain, which is also its SIP domain.
 pub(super) const COMPONENT: &str = "sip.example.net";
@@ -106,7 +106,7 @@ impl World {
             .expect("bind the SIP peer");
         let loaded = rows(peer.local_addr().expect("peer address"));
         let dir = tempfile::tempdir().expect("a store directory");
-        let (store, task, _, _) = Store::open(dir.path(), |_| {}).await;
+        let (store, task, _, _) = Store::open(&Settings::embedded(dir.path()), |_| {}).await;
         assert!(store.is_persistent(), "the test store opened");
         for row in loaded.watches {
             store.put_watch(row);
@@ -170,7 +170,8 @@ delivery_window_ms = {window}
         let admission = crate::admission(&config, trusted, &component, &metrics);
         let (store, loaded) = match &store_dir {
             Some(dir) => {
-                let (store, _task, loaded, _opened) = Store::open(dir.path(), |_| {}).await;
+                let (store, _task, loaded, _opened) =
+                    Store::open(&Settings::embedded(dir.path()), |_| {}).await;
                 assert!(store.is_persistent(), "the test store opened");
                 (store, loaded)
             }
@@ -244,7 +245,12 @@ delivery_window_ms = {window}
             .as_ref()
             .expect("a World::persistent() store");
         self.store.flush().await;
-        let (reader, task, loaded, _) = Store::open(dir.path(), |_| {}).await;
+        // The same instance: a second one on the file would take its rows.
+        let config = Settings {
+            instance: Some(self.store.instance_id().to_owned()),
+            ..Settings::embedded(dir.path())
+        };
+        let (reader, task, loaded, _) = Store::open(&config, |_| {}).await;
         task.close(&reader).await;
         loaded
     }
