@@ -9,7 +9,7 @@
 //! stops its worker processes too. The public (phones) and gateway (Parley)
 //! sockets get free UDP+TCP ports on 127.0.0.1.
 //!
-//! [`Kamailio::start_dispatching`] runs the same file with `WITH_DISPATCHER`
+//! [`Kamailio::start_dispatching`](crate::kamailio::Kamailio::start_dispatching) runs the same file with `WITH_DISPATCHER`
 //! defined, in front of several Parley instances: their addresses go into a
 //! dispatcher list written in the format of `deploy/kamailio/dispatcher.list`.
 
