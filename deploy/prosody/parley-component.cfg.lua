@@ -9,3 +9,17 @@ component_interfaces = { "127.0.0.1" }
 
 Component "sip.example.net"
     component_secret = "change-me"
+    -- Prosody takes one connection per component. Two Parley instances for
+    -- the domain run active/standby: both point here with the same secret;
+    -- Prosody 0.12's mod_component (handle_component_auth) refuses the second
+    -- one after its handshake with the stream error <conflict/> "Component
+    -- already connected" (and logs "Second component attempted to connect,
+    -- denying connection" at error level on every attempt). Keep the default:
+    -- "kick_old" would let the standby knock the active one off, which then
+    -- knocks it off in turn.
+    component_conflict_resolve = "kick_new"
+    -- The standby retries every xmpp.reconnect_max_ms at most (set it low,
+    -- e.g. 1000, on both instances) and takes the domain as soon as the
+    -- active one's connection is gone. Until then (handle_stanza) Prosody
+    -- bounces stanzas to the domain with <remote-server-timeout/> type
+    -- "wait" ("Component unavailable"). Measured: README, Scaling and failover.

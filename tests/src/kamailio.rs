@@ -8,12 +8,16 @@
 //! temporary directory and small memory pools; SIGTERM to the main process
 //! stops its worker processes too. The public (phones) and gateway (Parley)
 //! sockets get free UDP+TCP ports on 127.0.0.1.
+//!
+//! [`Kamailio::start_dispatching`](crate::kamailio::Kamailio::start_dispatching) runs the same file with `WITH_DISPATCHER`
+//! defined, in front of several Parley instances: their addresses go into a
+//! dispatcher list written in the format of `deploy/kamailio/dispatcher.list`.
 
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
@@ -31,6 +35,17 @@ pub struct KamailioConfig {
     pub xmpp_domains: Vec<String>,
     /// Parley's SIP URI, e.g. `sip:127.0.0.1:5080`.
     pub parley_uri: String,
+}
+
+/// The dispatcher in front of several Parley instances (`WITH_DISPATCHER`).
+#[derive(Debug, Clone)]
+pub struct Dispatcher {
+    /// Each instance's SIP URI, e.g. `sip:127.0.0.1:5080`, in list order.
+    pub instances: Vec<String>,
+    /// Seconds between OPTIONS probes (`DS_PING_INTERVAL`).
+    pub ping_interval_s: u32,
+    /// How long Kamailio waits for an instance's final answer, ms (`FR_TIMER`).
+    pub fr_timer_ms: u32,
 }
 
 /// A running Kamailio child process.
@@ -51,6 +66,16 @@ impl Kamailio {
     /// Start Kamailio with `deploy/kamailio/kamailio.cfg` and wait until both
     /// its TCP sockets accept (the UDP ones are bound before them).
     pub fn start(cfg: KamailioConfig) -> Kamailio {
+        Kamailio::start_with(cfg, None)
+    }
+
+    /// Start Kamailio with `WITH_DISPATCHER` in front of `dispatcher`'s
+    /// instances (`cfg.parley_uri` is then unused).
+    pub fn start_dispatching(cfg: KamailioConfig, dispatcher: Dispatcher) -> Kamailio {
+        Kamailio::start_with(cfg, Some(dispatcher))
+    }
+
+    fn start_with(cfg: KamailioConfig, dispatcher: Option<Dispatcher>) -> Kamailio {
         let dir = tempfile::Builder::new()
             .prefix("parley-kamailio-")
             .tempdir()
@@ -66,8 +91,29 @@ impl Kamailio {
             dir,
             child: None,
         };
-        kamailio.spawn(&cfg);
+        kamailio.spawn(&cfg, dispatcher.as_ref());
         kamailio
+    }
+
+    /// Wait until Kamailio's log past its first `since` bytes (an earlier
+    /// `log().len()`) contains `needle`; the time it took, or `None` after
+    /// `timeout`.
+    pub fn wait_log_since(
+        &self,
+        since: usize,
+        needle: &str,
+        timeout: Duration,
+    ) -> Option<Duration> {
+        let start = Instant::now();
+        loop {
+            if self.log().get(since..).is_some_and(|l| l.contains(needle)) {
+                return Some(start.elapsed());
+            }
+            if start.elapsed() > timeout {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// The public socket (UDP), where phones send.
@@ -102,7 +148,7 @@ impl Kamailio {
         self.dir.path().join("kamailio.log")
     }
 
-    fn spawn(&mut self, cfg: &KamailioConfig) {
+    fn spawn(&mut self, cfg: &KamailioConfig, dispatcher: Option<&Dispatcher>) {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -110,7 +156,7 @@ impl Kamailio {
             .expect("open Kamailio log");
         let config = Path::new(env!("CARGO_MANIFEST_DIR")).join(CONFIG);
         let (public, gateway) = (self.public_port, self.gateway_port);
-        let defines = [
+        let mut defines = vec![
             format!("PUBLIC_LISTEN=udp:127.0.0.1:{public}"),
             format!("PUBLIC_LISTEN_TCP=tcp:127.0.0.1:{public}"),
             format!("GATEWAY_LISTEN=udp:127.0.0.1:{gateway}"),
@@ -119,6 +165,16 @@ impl Kamailio {
             format!("XMPP_DOMAINS={:?}", domains_regex(&cfg.xmpp_domains)),
             format!("PARLEY_URI={:?}", cfg.parley_uri),
         ];
+        if let Some(d) = dispatcher {
+            let list = self.dir.path().join("dispatcher.list");
+            fs::write(&list, dispatcher_list(&d.instances)).expect("write dispatcher.list");
+            defines.extend([
+                "WITH_DISPATCHER".to_owned(),
+                format!("DISPATCHER_LIST={:?}", list.display().to_string()),
+                format!("DS_PING_INTERVAL={}", d.ping_interval_s),
+                format!("FR_TIMER={}", d.fr_timer_ms),
+            ]);
+        }
         let mut command = Command::new("kamailio");
         command
             .args(["-DD", "-E", "-m", "16", "-M", "4", "-f"])
@@ -153,6 +209,15 @@ impl Drop for Kamailio {
     }
 }
 
+/// A dispatcher list (set 1, flags 0, priority 0 per instance), the format
+/// of `deploy/kamailio/dispatcher.list`.
+fn dispatcher_list(instances: &[String]) -> String {
+    instances
+        .iter()
+        .map(|uri| format!("1 {uri} 0 0\n"))
+        .collect()
+}
+
 /// `^(a\.example|b\.example)$` for the given domains.
 fn domains_regex(domains: &[String]) -> String {
     let alternatives: Vec<String> = domains.iter().map(|d| d.replace('.', "\\.")).collect();
@@ -162,6 +227,38 @@ fn domains_regex(domains: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The list the harness writes has the shape of the shipped example:
+    /// the same fields per line, the same set id (the cfg's DS_SET default).
+    #[test]
+    fn dispatcher_list_has_the_shape_of_the_deployed_example() {
+        let example = fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kamailio/dispatcher.list"),
+        )
+        .expect("read deploy/kamailio/dispatcher.list");
+        let shape = |line: &str| -> Vec<String> {
+            line.split_whitespace()
+                .enumerate()
+                .map(|(i, f)| {
+                    if i == 1 {
+                        "uri".to_owned()
+                    } else {
+                        f.to_owned()
+                    }
+                })
+                .collect()
+        };
+        let entries: Vec<Vec<String>> = example
+            .lines()
+            .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
+            .map(shape)
+            .collect();
+        assert!(!entries.is_empty(), "no entries in the example");
+        let written = dispatcher_list(&["sip:127.0.0.1:5080".into()]);
+        for line in written.lines() {
+            assert_eq!(shape(line), entries[0], "{written}");
+        }
+    }
 
     #[test]
     fn domains_become_an_anchored_alternation_with_literal_dots() {

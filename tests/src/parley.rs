@@ -133,6 +133,13 @@ impl Parley {
         self.wait_exit(timeout)
     }
 
+    /// SIGKILL, as a crash: no graceful stop, sockets closed by the kernel.
+    /// Waits until the process is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Send SIGTERM and return at once (see [`Parley::wait_exit`]).
     pub fn signal_term(&self) {
         let pid = self.child.id().to_string();

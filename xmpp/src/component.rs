@@ -393,6 +393,8 @@ impl Driver {
     async fn run(mut self) {
         let mut backoff = Backoff::new(self.config.reconnect_min, self.config.reconnect_max);
         let mut handshakes = 0u64;
+        // Refused with <conflict/> since the last stream we held.
+        let mut standing_by = false;
         while !self.shutdown.is_cancelled() {
             let attempt = tokio::select! {
                 r = self.connect() => r,
@@ -401,6 +403,7 @@ impl Driver {
             match attempt {
                 Ok(conn) => {
                     handshakes += 1;
+                    standing_by = false;
                     if handshakes > 1 {
                         self.shared
                             .counters
@@ -439,6 +442,23 @@ impl Driver {
                         .connect_failures
                         .fetch_add(1, Ordering::Relaxed);
                     match &e {
+                        // Another instance holds the domain (Prosody: one
+                        // connection per component, the second is refused
+                        // with <conflict/>): this one is the standby. Said
+                        // once; the retries, every reconnect_max at most,
+                        // stay at debug until the stream is ours.
+                        Error::Handshake(HandshakeError::Conflict) if standing_by => {
+                            debug!(server = %self.config.server, "component domain still held by another connection (conflict)");
+                        }
+                        Error::Handshake(HandshakeError::Conflict) => {
+                            standing_by = true;
+                            warn!(
+                                server = %self.config.server,
+                                domain = %self.config.component_domain,
+                                "component domain held by another connection (conflict): standing by, retrying every {:?} at most",
+                                self.config.reconnect_max
+                            );
+                        }
                         Error::Handshake(h) => error!(
                             server = %self.config.server,
                             domain = %self.config.component_domain,
