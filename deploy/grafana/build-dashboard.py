@@ -350,6 +350,29 @@ stat(
     0, 6, mappings=UPDOWN, thresholds=RED_GREEN,
 )
 next_line(8)
+timeseries(
+    "Several instances: takeovers, handoffs, lease renewals",
+    "Design 4a, with a shared PostgreSQL store. rate(parley_store_takeovers_total) by kind and "
+    "reason: orphaned = the owner's lease ran out or it handed its leases back; in_dialog = a SIP "
+    "request of the dialog reached this instance; presence = a stanza for a dead owner's row. "
+    "rate(parley_store_handoffs_total): presence stanzas handed to (sent) or from (received) "
+    "another instance, the subscription's owner. rate(parley_store_lease_renewals_total) by outcome.",
+    [
+        (rate("parley_store_takeovers_total", "kind, reason"), "takeover {{kind}} {{reason}}"),
+        (rate("parley_store_handoffs_total", "direction"), "handoff {{direction}}"),
+        (rate("parley_store_lease_renewals_total", "outcome"), "lease renewal {{outcome}}"),
+    ],
+    0, 18, unit="ops",
+)
+stat(
+    "Store lease held",
+    "parley_store_leases{state=held}: 1 while this instance's lease on its subscriptions is "
+    "renewed in time; 0 when it lapsed (the store did not answer for store.lease_ms: the instance "
+    "let go of every subscription and the others take them over).",
+    [(f"min(parley_store_leases{{{SEL}, state=\"held\"}})", "")],
+    18, 6, mappings=UPDOWN, thresholds=RED_GREEN,
+)
+next_line(8)
 
 # --- Receipts and limits --------------------------------------------------------
 row("Receipts, refusals, limits and trust")

@@ -48,6 +48,8 @@ mod links;
 mod message;
 /// Prometheus metrics.
 mod metrics;
+/// Design §4a: this instance's lease on its subscriptions in a shared store.
+mod ownership;
 /// RFC 8048 presence both ways: subscriptions and polls.
 mod presence;
 /// In-flight state with deadlines (design §4).
@@ -243,6 +245,21 @@ pub async fn run_with(
         &admission,
     );
     let mut restore = Some(loaded);
+    // Design §4a: with a shared store, this instance's lease, the
+    // subscriptions it takes over and the work handed to it.
+    let ownership_stop = CancellationToken::new();
+    let mut ownership = if store.is_shared() {
+        Some(ownership::spawn(
+            store.clone(),
+            store.lease(),
+            Arc::clone(&metrics),
+            ownership_stop.clone(),
+        ))
+    } else {
+        // One instance, one store: it holds everything.
+        metrics.store_lease(true);
+        None
+    };
 
     let mut reaper = tokio::time::interval(Duration::from_millis(50));
     reaper.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -265,7 +282,7 @@ pub async fn run_with(
                     // Stored subscriptions need both links: probes and
                     // presence go out on the component stream.
                     if let Some(loaded) = restore.take() {
-                        router.restore(loaded, config.restore_pacing());
+                        router.restore(loaded);
                     }
                 }
                 Some(ComponentEvent::Disconnected { reason }) => warn!(reason, "component stream lost"),
@@ -278,8 +295,18 @@ pub async fn run_with(
                 }
             }
             _ = reaper.tick() => router.reap(tokio::time::Instant::now()),
+            Some(event) = ownership_event(&mut ownership) => match (event, restore.as_mut()) {
+                // Before the component stream first came up: taken up with the rest.
+                (ownership::Event::Claimed(claimed), Some(pending)) => {
+                    pending.watches.extend(claimed.watches);
+                    pending.watchers.extend(claimed.watchers);
+                }
+                (event, _) => router.ownership(event),
+            },
         }
     }
+    // No more takeovers: this instance is leaving.
+    ownership_stop.cancel();
 
     // Shutdown (design §2, `drain.rs`): intake stops, accepted requests are
     // answered, SIP peers get `shutdown.grace_ms`; then the store and the
@@ -303,7 +330,9 @@ pub async fn run_with(
     .await;
     // The drain returns by grace + 150 ms at the latest.
     let hard_stop = tokio::time::Instant::now() + CLOSE_BUDGET;
-    // Everything the tasks changed is written before the process goes.
+    // Everything the tasks changed is written before the process goes;
+    // then, with a shared store, the lease is handed back so that the other
+    // instances take the subscriptions over at once (design §4a).
     if tokio::time::timeout(CLOSE_BUDGET / 2, store_task.close(&store))
         .await
         .is_err()
@@ -323,6 +352,16 @@ pub async fn run_with(
     let _ = tokio::time::timeout(Duration::from_millis(50), http_task).await;
     info!("parley stopped");
     Ok(())
+}
+
+/// The next event of the lease task, or never without one.
+async fn ownership_event(
+    ownership: &mut Option<tokio::sync::mpsc::UnboundedReceiver<ownership::Event>>,
+) -> Option<ownership::Event> {
+    match ownership {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The admission checks for `config` (trusted SIP peers, XMPP sender
@@ -390,7 +429,12 @@ pub(crate) fn router(
                 receipts: config.messages.receipts,
             },
         ),
-        presence::Presence::new(Arc::clone(&links), admission, sip.timers().timer_n()),
+        presence::Presence::new(
+            Arc::clone(&links),
+            admission,
+            sip.timers().timer_n(),
+            config.restore_pacing(),
+        ),
         disco::Disco::new(
             Arc::clone(&links),
             config.messages.receipts,

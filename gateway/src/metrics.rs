@@ -234,6 +234,14 @@ const RESTORED_OUTCOMES: [&str; 5] = ["resumed", "resubscribed", "reprobed", "ex
 const REFRESH_OUTCOMES: [&str; 2] = ["ok", "failed"];
 /// The `request` values of `parley_presence_requests_deferred_total`.
 const DEFERRED_REQUESTS: [&str; 3] = ["subscribe", "refresh", "notify"];
+/// The `state` values of `parley_store_leases`.
+const LEASE_STATES: [&str; 2] = ["held", "lapsed"];
+/// The `reason` values of `parley_store_takeovers_total`.
+const TAKEOVER_REASONS: [&str; 3] = ["orphaned", "in_dialog", "presence"];
+/// The `outcome` values of `parley_store_lease_renewals_total`.
+const RENEWAL_OUTCOMES: [&str; 2] = ["ok", "failed"];
+/// The `direction` values of `parley_store_handoffs_total`.
+const HANDOFF_DIRECTIONS: [&str; 2] = ["sent", "received"];
 /// The `side` values of `parley_trust_rejections_total`.
 const TRUST_SIDES: [&str; 3] = ["sip", "xmpp", "xmpp_domain"];
 /// The `content` values of `parley_sip_peer_refusals_total`.
@@ -264,6 +272,10 @@ pub(crate) struct Metrics {
     sip_pending_transactions: IntGauge,
     sip_completed_transactions: IntGauge,
     store_persistent: IntGauge,
+    store_leases: IntGaugeVec,
+    store_takeovers: IntCounterVec,
+    store_renewals: IntCounterVec,
+    store_handoffs: IntCounterVec,
     subscriptions_restored: IntCounterVec,
     subscription_refreshes: IntCounterVec,
     presence_deferred: IntCounterVec,
@@ -503,6 +515,46 @@ impl Metrics {
                     "1 while subscription state is written to the store; 0 when running without persistence.",
                 )?,
             )?,
+            store_leases: register(
+                r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "parley_store_leases",
+                        "This instance's lease on its subscriptions in the store: 1 for its state now (held, lapsed), 0 for the other.",
+                    ),
+                    &["state"],
+                )?,
+            )?,
+            store_takeovers: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_store_takeovers_total",
+                        "Subscriptions this instance took over from another, by kind and reason.",
+                    ),
+                    &["kind", "reason"],
+                )?,
+            )?,
+            store_renewals: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_store_lease_renewals_total",
+                        "Renewals of this instance's lease in the store, by outcome.",
+                    ),
+                    &["outcome"],
+                )?,
+            )?,
+            store_handoffs: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_store_handoffs_total",
+                        "Presence stanzas handed between instances to their subscription's owner through the store, by direction.",
+                    ),
+                    &["direction"],
+                )?,
+            )?,
             subscriptions_restored: register(
                 r,
                 IntCounterVec::new(
@@ -614,6 +666,20 @@ impl Metrics {
         for outcome in REFRESH_OUTCOMES {
             self.subscription_refreshes.with_label_values(&[outcome]);
         }
+        for state in LEASE_STATES {
+            self.store_leases.with_label_values(&[state]);
+        }
+        for kind in RESTORED_KINDS {
+            for reason in TAKEOVER_REASONS {
+                self.store_takeovers.with_label_values(&[kind, reason]);
+            }
+        }
+        for outcome in RENEWAL_OUTCOMES {
+            self.store_renewals.with_label_values(&[outcome]);
+        }
+        for direction in HANDOFF_DIRECTIONS {
+            self.store_handoffs.with_label_values(&[direction]);
+        }
         for request in DEFERRED_REQUESTS {
             self.presence_deferred.with_label_values(&[request]);
         }
@@ -677,6 +743,44 @@ impl Metrics {
     /// Whether the store persists state (0 after it failed to open).
     pub(crate) fn store_persistent(&self, persistent: bool) {
         self.store_persistent.set(i64::from(persistent));
+    }
+
+    /// This instance's lease is held (renewed in time) or lapsed.
+    pub(crate) fn store_lease(&self, held: bool) {
+        self.store_leases
+            .with_label_values(&["held"])
+            .set(i64::from(held));
+        self.store_leases
+            .with_label_values(&["lapsed"])
+            .set(i64::from(!held));
+    }
+
+    /// `n` subscriptions of `kind` taken over from another instance, for
+    /// `reason` (`orphaned`, `in_dialog`, `presence`).
+    pub(crate) fn store_takeovers(&self, kind: &'static str, reason: &'static str, n: usize) {
+        debug_assert!(
+            RESTORED_KINDS.contains(&kind) && TAKEOVER_REASONS.contains(&reason),
+            "unlisted {kind}/{reason}"
+        );
+        self.store_takeovers
+            .with_label_values(&[kind, reason])
+            .inc_by(u64::try_from(n).unwrap_or(u64::MAX));
+    }
+
+    /// A lease renewal ended with `outcome` (`ok`, `failed`).
+    pub(crate) fn store_renewal(&self, outcome: &'static str) {
+        debug_assert!(RENEWAL_OUTCOMES.contains(&outcome), "unlisted {outcome}");
+        self.store_renewals.with_label_values(&[outcome]).inc();
+    }
+
+    /// A presence stanza handed to its owner (`sent`) or from another
+    /// instance (`received`).
+    pub(crate) fn store_handoff(&self, direction: &'static str) {
+        debug_assert!(
+            HANDOFF_DIRECTIONS.contains(&direction),
+            "unlisted {direction}"
+        );
+        self.store_handoffs.with_label_values(&[direction]).inc();
     }
 
     /// A stored subscription of `kind` (`sip_subscriptions_out`/`_in`) was
@@ -827,6 +931,10 @@ mod tests {
             ("parley_limit_rejections_total", 9),
             ("parley_subscriptions_restored_total", 2 * 5),
             ("parley_subscription_refreshes_total", 2),
+            ("parley_store_leases", 2),
+            ("parley_store_takeovers_total", 2 * 3),
+            ("parley_store_lease_renewals_total", 2),
+            ("parley_store_handoffs_total", 2),
             ("parley_presence_requests_deferred_total", 3),
             ("parley_trust_rejections_total", 3),
             ("parley_sip_peer_refusals_total", 2),
@@ -843,6 +951,8 @@ mod tests {
             r#"parley_limit_rejections_total{limit="sip_completed_transactions"} 0"#,
             r#"parley_subscriptions_restored_total{kind="sip_subscriptions_in",outcome="reprobed"} 0"#,
             r#"parley_subscription_refreshes_total{outcome="failed"} 0"#,
+            r#"parley_store_takeovers_total{kind="sip_subscriptions_in",reason="in_dialog"} 0"#,
+            r#"parley_store_handoffs_total{direction="received"} 0"#,
             r#"parley_presence_requests_deferred_total{request="notify"} 0"#,
             r#"parley_trust_rejections_total{side="xmpp_domain"} 0"#,
             r#"parley_sip_peer_refusals_total{content="iscomposing"} 0"#,

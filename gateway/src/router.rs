@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use tokio::time::Instant;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use parley_mapping::error::{ALLOW, SipAnswer, SipStatus};
 use parley_sip::IncomingRequest;
@@ -17,7 +17,8 @@ use parley_xmpp::stanza::Stanza;
 use crate::disco::Disco;
 use crate::links::Links;
 use crate::message::Messages;
-use crate::presence::{Pacing, Presence};
+use crate::ownership;
+use crate::presence::Presence;
 use crate::store::Loaded;
 
 /// The handlers, and the links they share.
@@ -86,9 +87,41 @@ impl Router {
     }
 
     /// The component stream is up: stored subscriptions are taken up again
-    /// (probes and presence go out on it).
-    pub(crate) fn restore(&self, loaded: Loaded, pacing: Pacing) {
-        self.presence.restore(loaded, pacing);
+    /// (probes and presence go out on it). Also those taken over from an
+    /// instance whose lease ran out (design §4a, `ownership.rs`).
+    pub(crate) fn restore(&self, loaded: Loaded) {
+        self.presence.restore(loaded);
+    }
+
+    /// What the lease task says (design §4a, `ownership.rs`).
+    pub(crate) fn ownership(&self, event: ownership::Event) {
+        match event {
+            ownership::Event::Claimed(claimed) => self.presence.restore(claimed),
+            ownership::Event::HandedOver(work) => {
+                for xml in &work {
+                    self.handed_over(xml);
+                }
+            }
+            ownership::Event::Lost(call_id) => self.presence.release(&call_id),
+            ownership::Event::Lapsed => self.presence.release_all(),
+        }
+    }
+
+    /// Work another instance handed to this one, the owner of its
+    /// subscription: a presence stanza as XML.
+    fn handed_over(&self, xml: &[u8]) {
+        match Stanza::from_xml(xml) {
+            Some(Stanza::Presence(p)) => self.presence.handed_over(p),
+            _ => {
+                // Only presence is handed over; anything else is a bug or a
+                // newer instance's work: said, counted, not acted on.
+                warn!(
+                    bytes = xml.len(),
+                    "handed-over work that is not a presence stanza dropped"
+                );
+                self.links.metrics.error("store_handoff_unreadable");
+            }
+        }
     }
 
     /// Shutdown, step 2 of `drain.rs`: accepted SIP requests get their

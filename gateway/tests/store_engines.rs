@@ -211,19 +211,22 @@ async fn owners_are_found_by_the_pair(engine: Engine) {
     store.put_watch(watch("c1"));
     store.put_watcher(watcher("c2"));
     store.flush().await;
-    let me = Some(Owner {
-        id: Some(store.instance_id().to_owned()),
-        live: true,
-    });
+    let me = |call_id: &str| {
+        Some(Owner {
+            id: Some(store.instance_id().to_owned()),
+            live: true,
+            call_id: call_id.into(),
+        })
+    };
     let w = watch("c1");
     assert_eq!(
         store.owner_of_watch(&w.watcher, &w.contact).await.unwrap(),
-        me
+        me("c1")
     );
     let w = watcher("c2");
     assert_eq!(
         store.owner_of_watcher(&w.watcher, &w.target).await.unwrap(),
-        me
+        me("c2")
     );
     assert_eq!(
         store
@@ -375,7 +378,8 @@ async fn a_v1_store_migrates_keeping_its_rows(engine: Engine) {
         store.owner_of_watcher(&w.watcher, &w.target).await.unwrap(),
         Some(Owner {
             id: Some(store.instance_id().to_owned()),
-            live: true
+            live: true,
+            call_id: "w2".into(),
         })
     );
     task.close(&store).await;
@@ -452,6 +456,7 @@ async fn an_expired_lease_lets_another_instance_claim_the_rows() {
     let b_owns = Some(Owner {
         id: Some("b".into()),
         live: true,
+        call_id: "c1".into(),
     });
     let w = watch("c1");
     assert_eq!(
@@ -648,20 +653,21 @@ async fn a_steal_moves_one_row_and_tells_its_owner() {
         },
     )
     .await;
-    let owner = |id: &str| {
+    let owner = |id: &str, call_id: &str| {
         Some(Owner {
             id: Some(id.into()),
             live: true,
+            call_id: call_id.into(),
         })
     };
     let (w1, w2) = (watch("c1"), watch("c2"));
     assert_eq!(
         b.owner_of_watch(&w1.watcher, &w1.contact).await.unwrap(),
-        owner("b")
+        owner("b", "c1")
     );
     assert_eq!(
         b.owner_of_watch(&w2.watcher, &w2.contact).await.unwrap(),
-        owner("a")
+        owner("a", "c2")
     );
     // Stealing back from oneself tells nobody.
     let (_, previous) = b.steal_watch("c1").await.unwrap().expect("the row");

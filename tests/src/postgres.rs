@@ -72,29 +72,7 @@ impl Postgres {
                 "--no-instructions",
             ],
         );
-        // Loopback only; fsync off: a test cluster is thrown away.
-        let options = format!(
-            "-k {} -h 127.0.0.1 -p {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            pg.dir.path().display(),
-            pg.port
-        );
-        let log = pg.dir.path().join("postgres.log");
-        pg.run(
-            "pg_ctl",
-            &[
-                "-D",
-                &data.display().to_string(),
-                "-o",
-                &options,
-                "-l",
-                &log.display().to_string(),
-                "-w",
-                "-t",
-                "30",
-                "start",
-            ],
-        );
-        pg.running = true;
+        pg.serve();
         pg.run(
             "createdb",
             &[
@@ -118,6 +96,54 @@ impl Postgres {
     /// The server's log so far.
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+    }
+
+    /// Stop the server but keep its data (`pg_ctl stop -m fast`: clients are
+    /// cut off, and the test cluster's unsynced commits are written first),
+    /// for [`Postgres::start_again`].
+    pub fn pause(&mut self) {
+        if self.running {
+            self.running = false;
+            let data = self.data_dir().display().to_string();
+            self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]);
+        }
+    }
+
+    /// Start the server stopped by [`Postgres::pause`] again, on the same
+    /// port and data: what a database that was out of reach for a while
+    /// looks like to its clients.
+    pub fn start_again(&mut self) {
+        if !self.running {
+            self.serve();
+        }
+    }
+
+    /// `pg_ctl start` on the cluster, waiting until it accepts connections.
+    fn serve(&mut self) {
+        let data = self.data_dir();
+        // Loopback only; fsync off: a test cluster is thrown away.
+        let options = format!(
+            "-k {} -h 127.0.0.1 -p {} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+            self.dir.path().display(),
+            self.port
+        );
+        let log = self.dir.path().join("postgres.log");
+        self.run(
+            "pg_ctl",
+            &[
+                "-D",
+                &data.display().to_string(),
+                "-o",
+                &options,
+                "-l",
+                &log.display().to_string(),
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+        );
+        self.running = true;
     }
 
     /// Stop the server at once (`pg_ctl stop -m immediate`).

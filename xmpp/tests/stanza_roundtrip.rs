@@ -251,6 +251,15 @@ proptest! {
         prop_assert_eq!(back, Ok(s), "{}", String::from_utf8_lossy(&xml));
     }
 
+    /// `Stanza::from_xml` (a stanza handed between instances through the
+    /// store) gives back what `write_to` wrote, with no stream around it.
+    #[test]
+    fn from_xml_of_write_is_identity(s in stanza()) {
+        let mut xml = Vec::new();
+        s.write_to(&mut xml);
+        prop_assert_eq!(Stanza::from_xml(&xml), Some(s), "{}", String::from_utf8_lossy(&xml));
+    }
+
     #[test]
     fn parser_never_panics_on_arbitrary_bytes(tail in prop::collection::vec(any::<u8>(), 0..512)) {
         let mut bytes = HEADER.to_vec();
@@ -295,4 +304,16 @@ fn lone_body_in_another_language_is_the_body_and_sets_the_language() {
     assert_eq!(m.body.as_deref(), Some("Bonjour"));
     assert_eq!(m.lang.as_deref(), Some("fr"));
     assert!(m.payloads.is_empty());
+}
+
+/// `from_xml` takes exactly one stanza: two, none, or broken XML give `None`.
+#[test]
+fn from_xml_refuses_anything_but_one_stanza() {
+    let one = b"<presence from='a@b' to='c@d'/>";
+    assert!(Stanza::from_xml(one).is_some());
+    let two = b"<presence from='a@b' to='c@d'/><presence from='a@b' to='c@d'/>";
+    assert_eq!(Stanza::from_xml(two), None);
+    assert_eq!(Stanza::from_xml(b""), None);
+    assert_eq!(Stanza::from_xml(b"<presence from='a@b'"), None);
+    assert_eq!(Stanza::from_xml(b"<presence><x></presence>"), None);
 }

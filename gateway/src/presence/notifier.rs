@@ -237,6 +237,29 @@ impl Notifier {
         self.watchers.len()
     }
 
+    /// Whether this instance holds the subscription `call_id`.
+    pub(crate) fn holds(&self, call_id: &str) -> bool {
+        self.watchers.by_call_id.contains_key(call_id)
+    }
+
+    /// Whether this instance holds `watcher`'s subscription to `target`.
+    pub(crate) fn holds_pair(&self, watcher: &Jid, target: &Jid) -> bool {
+        self.watchers
+            .call_id_of(&watcher.to_string(), &target.to_string())
+            .is_some()
+    }
+
+    /// Another instance holds `call_id` now (design §4a): forgotten here,
+    /// kept in the store, and nobody is told anything.
+    pub(crate) fn release(&self, call_id: &str) {
+        self.watchers.remove(call_id);
+    }
+
+    /// [`Notifier::release`] for every subscription: this instance's lease lapsed.
+    pub(crate) fn release_all(&self) {
+        self.watchers.take_all();
+    }
+
     /// RFC 8048 §7.2: what `watcher`'s own subscription to `target` says for a fetch.
     pub(crate) fn standing(&self, watcher: &Jid, target: &Jid) -> Option<(bool, Option<String>)> {
         self.watchers.standing(watcher, target)

@@ -76,6 +76,29 @@ impl Subscriber {
         self.watches.len()
     }
 
+    /// Whether this instance holds the subscription `call_id`.
+    pub(crate) fn holds(&self, call_id: &str) -> bool {
+        self.watches.by_call_id.contains_key(call_id)
+    }
+
+    /// Whether this instance holds `watcher`'s subscription to `contact`.
+    pub(crate) fn holds_pair(&self, watcher: &Jid, contact: &Jid) -> bool {
+        self.watches
+            .call_id_of(&watcher.to_string(), &contact.to_string())
+            .is_some()
+    }
+
+    /// Another instance holds `call_id` now (design §4a): forgotten here,
+    /// kept in the store, and nobody is told anything.
+    pub(crate) fn release(&self, call_id: &str) {
+        self.watches.remove(call_id);
+    }
+
+    /// [`Subscriber::release`] for every subscription: this instance's lease lapsed.
+    pub(crate) fn release_all(&self) {
+        self.watches.take_all();
+    }
+
     /// Shutdown: no more refreshes. The SIP side lets the subscriptions
     /// expire; NOTIFYs after a restart get 481, which ends them (RFC 6665 §4.1.3).
     pub(crate) fn stop(&self) {

@@ -280,7 +280,7 @@ pub(super) async fn owner_of(
     macro_rules! owner_sql {
         ($table:literal, $second:literal) => {
             sql!(
-                "SELECT t.owner, CAST(CASE WHEN i.lease_until > " NOW " THEN 1 ELSE 0 END AS BIGINT) AS live
+                "SELECT t.call_id, t.owner, CAST(CASE WHEN i.lease_until > " NOW " THEN 1 ELSE 0 END AS BIGINT) AS live
                 FROM " $table " t LEFT JOIN instances i ON i.id = t.owner
                 WHERE t.watcher = $1 AND t." $second " = $2
                 ORDER BY live DESC LIMIT 1"
@@ -299,6 +299,7 @@ pub(super) async fn owner_of(
             Ok(Owner {
                 id: row.text("owner")?,
                 live: row.int("live")?.unwrap_or(0) != 0,
+                call_id: row.text("call_id")?.unwrap_or_default(),
             })
         })
         .transpose()

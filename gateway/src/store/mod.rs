@@ -100,6 +100,8 @@ pub struct Owner {
     pub id: Option<String>,
     /// Whether that instance holds a lease that has not run out.
     pub live: bool,
+    /// The subscription's Call-ID, to take it over by ([`Store::steal_watch`]).
+    pub call_id: String,
 }
 
 /// What a lease renewal found.
@@ -158,6 +160,9 @@ pub enum StoreError {
         /// The newest this build knows.
         known: i64,
     },
+    /// The database did not answer in time (the caller's deadline).
+    #[error("store database did not answer in time")]
+    Timeout,
 }
 
 impl StoreError {
@@ -167,6 +172,7 @@ impl StoreError {
             Self::Directory { .. } => "store_directory",
             Self::Database(_) => "store_database",
             Self::NewerSchema { .. } => "store_newer_schema",
+            Self::Timeout => "store_timeout",
         }
     }
 }
@@ -353,6 +359,16 @@ impl Store {
         };
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         Ok(lease::claim(db, &self.inner.instance, Some(limit), false).await?)
+    }
+
+    /// After this instance's lease lapsed and it let go of every
+    /// subscription: the rows still its own (no other instance claimed
+    /// them meanwhile) and any orphans, all at once. On SQLite: every row.
+    pub async fn reclaim(&self) -> Result<Loaded, StoreError> {
+        let Some(db) = &self.inner.db else {
+            return Ok(Loaded::default());
+        };
+        Ok(lease::claim(db, &self.inner.instance, None, true).await?)
     }
 
     /// Take the watch `call_id` over whoever owns it (an in-dialog request for

@@ -16,4 +16,5 @@ mod rfc8048_5_3;
 mod rfc8048_7_1;
 mod rfc8048_7_2;
 mod romeo;
+mod shared_store;
 mod world;

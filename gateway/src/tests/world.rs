@@ -31,7 +31,7 @@ use crate::admission::Admission;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::router::Router;
-use crate::store::{Loaded, Settings, Store};
+use crate::store::{Loaded, Settings, Store, StoreTask};
 
 /// Parley's component domain, which is also its SIP domain.
 pub(super) const COMPONENT: &str = "sip.example.net";
@@ -69,10 +69,13 @@ pub(super) struct World {
     store_dir: Option<tempfile::TempDir>,
     /// What the store held at start, until [`World::restore`] takes it up.
     loaded: Option<Loaded>,
-    /// `store.restore_in_flight` and the queue, as `run_with` passes them.
-    pacing: crate::presence::Pacing,
     /// The metrics the router counts in.
     metrics: Arc<Metrics>,
+    /// With a shared store (`store.url` in the config): its task (kept
+    /// alive with the world), and the lease task's events, applied by
+    /// [`World::ownership_until`].
+    _store_task: Option<StoreTask>,
+    ownership: Option<mpsc::UnboundedReceiver<crate::ownership::Event>>,
 }
 
 impl World {
@@ -168,15 +171,23 @@ delivery_window_ms = {window}
         let (component, stanzas) = ComponentHandle::in_memory(COMPONENT, 64);
         let tasks = TaskTracker::new();
         let admission = crate::admission(&config, trusted, &component, &metrics);
-        let (store, loaded) = match &store_dir {
-            Some(dir) => {
-                let (store, _task, loaded, _opened) =
-                    Store::open(&Settings::embedded(dir.path()), |_| {}).await;
-                assert!(store.is_persistent(), "the test store opened");
-                (store, loaded)
-            }
-            None => (Store::memory_only().0, Loaded::default()),
+        let shared = !config.store.url.is_embedded();
+        let (store, loaded, store_task) = if shared {
+            let (store, task, loaded, _) = Store::open(&config.store.settings(), |_| {}).await;
+            assert!(store.is_shared(), "the shared test store opened");
+            (store, loaded, Some(task))
+        } else {
+            let (store, loaded) = Self::embedded(store_dir.as_ref()).await;
+            (store, loaded, None)
         };
+        let ownership = shared.then(|| {
+            crate::ownership::spawn(
+                store.clone(),
+                store.lease(),
+                Arc::clone(&metrics),
+                stop.clone(),
+            )
+        });
         let router = crate::router(
             &config,
             &sip,
@@ -199,16 +210,61 @@ delivery_window_ms = {window}
             store,
             store_dir,
             loaded: Some(loaded),
-            pacing: config.restore_pacing(),
             metrics,
+            _store_task: store_task,
+            ownership,
         }
+    }
+
+    /// The embedded store in `dir`, or none.
+    async fn embedded(dir: Option<&tempfile::TempDir>) -> (Store, Loaded) {
+        match dir {
+            Some(dir) => {
+                let (store, _task, loaded, _opened) =
+                    Store::open(&Settings::embedded(dir.path()), |_| {}).await;
+                assert!(store.is_persistent(), "the test store opened");
+                (store, loaded)
+            }
+            None => (Store::memory_only().0, Loaded::default()),
+        }
+    }
+
+    /// Apply the lease task's events to the router as `run_with` does,
+    /// until one named `wanted` (`claimed`, `handed_over`, `lost`,
+    /// `lapsed`) was applied; false if none came within `within`.
+    pub(super) async fn ownership_until(&mut self, wanted: &str, within: Duration) -> bool {
+        let rx = self
+            .ownership
+            .as_mut()
+            .expect("a World with a shared store");
+        let deadline = Instant::now() + within;
+        loop {
+            let Ok(Some(event)) = tokio::time::timeout_at(deadline, rx.recv()).await else {
+                return false;
+            };
+            let name = match &event {
+                crate::ownership::Event::Claimed(_) => "claimed",
+                crate::ownership::Event::HandedOver(_) => "handed_over",
+                crate::ownership::Event::Lost(_) => "lost",
+                crate::ownership::Event::Lapsed => "lapsed",
+            };
+            self.router.ownership(event);
+            if name == wanted {
+                return true;
+            }
+        }
+    }
+
+    /// Wait until every store write made so far is in the database.
+    pub(super) async fn flush_store(&self) {
+        self.store.flush().await;
     }
 
     /// The stored subscriptions are taken up, as `run_with` does once the
     /// component stream is authenticated.
     pub(super) fn restore(&mut self) {
         let loaded = self.loaded.take().expect("restored once");
-        self.router.restore(loaded, self.pacing);
+        self.router.restore(loaded);
     }
 
     /// The value of one series of the gateway's metrics (`name{labels}` as

@@ -35,6 +35,10 @@ pub enum StanzaParseError {
     PresenceBadType(String),
 }
 
+/// The stream header [`Stanza::from_xml`] reads a stanza in.
+const STREAM_HEADER: &[u8] = b"<stream:stream xmlns:stream='http://etherx.jabber.org/streams' \
+    xmlns='jabber:component:accept'>";
+
 impl StanzaParseError {
     /// A short stable name for metrics labels.
     pub fn kind(&self) -> &'static str {
@@ -48,6 +52,26 @@ impl StanzaParseError {
 }
 
 impl Stanza {
+    /// A stanza back from the XML [`Stanza::write_to`] made of it (one
+    /// first-level element of a `jabber:component:accept` stream), read by
+    /// the same parser and limits as the stream itself; `None` when the
+    /// bytes are not exactly one such stanza.
+    pub fn from_xml(xml: &[u8]) -> Option<Stanza> {
+        let mut bytes = Vec::with_capacity(STREAM_HEADER.len() + xml.len());
+        bytes.extend_from_slice(STREAM_HEADER);
+        bytes.extend_from_slice(xml);
+        let (items, error) = crate::stream::parse_bytes(&bytes, crate::stream::Limits::default());
+        if error.is_some() {
+            return None;
+        }
+        let mut stanzas = items.into_iter().filter_map(|item| match item {
+            crate::stream::StreamItem::Stanza(s) => Some(s),
+            _ => None,
+        });
+        let stanza = stanzas.next()?;
+        stanzas.next().is_none().then_some(stanza)
+    }
+
     /// Read a typed stanza out of a first-level element of the component stream.
     pub fn from_element(el: Element) -> Result<Stanza, StanzaParseError> {
         if el.ns != NS_COMPONENT {

@@ -441,6 +441,19 @@ impl Fetcher {
         }
     }
 
+    /// Whether a fetch of this instance waits for a NOTIFY with `call_id`.
+    pub(crate) fn expects(&self, call_id: &str) -> bool {
+        self.fetches.notifies.contains_key(call_id)
+    }
+
+    /// Whether a fetch of this instance waits for `target`'s presence for
+    /// the SIP user `watcher` (RFC 8048 §7.2).
+    pub(crate) fn probing(&self, watcher: &Jid, target: &Jid) -> bool {
+        self.fetches
+            .probes
+            .contains_key(&(watcher.to_string(), target.to_string()))
+    }
+
     /// A NOTIFY with `call_id`: hand its body to the fetch waiting on that
     /// dialog and return `None`, or give the body back when no fetch waits.
     /// Only the first NOTIFY counts: a fetch's is final (RFC 6665 §4.4.3),
