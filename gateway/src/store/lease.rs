@@ -208,62 +208,64 @@ async fn claim_postgres(
     Ok(loaded)
 }
 
-/// Take the watch `call_id` over whoever owns it; its previous owner, when
-/// another instance, is told `lost`.
-pub(super) async fn steal_watch(
-    db: &Db,
-    me: &str,
-    call_id: &str,
-) -> Result<Option<(WatchRow, Option<String>)>, sqlx::Error> {
-    const OWNER: super::db::Sql = sql!("SELECT owner FROM watches WHERE call_id = $1" LOCK);
-    let stolen = on_db!(db, pool => {
-        let mut tx = pool.begin().await?;
-        let previous: Option<Option<String>> = sqlx::query_scalar(db.text(&OWNER))
-            .bind(call_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let row = sqlx::query("UPDATE watches SET owner = $2 WHERE call_id = $1 RETURNING *")
-            .bind(call_id)
-            .bind(me)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let row = row.map(|r| WatchRow::from_row(&r)).transpose()?;
-        tx.commit().await?;
-        row.map(|row| (row, previous.flatten().filter(|p| p != me)))
-    });
-    if let (Some((_, Some(previous))), Db::Postgres(pool)) = (&stolen, db) {
-        notify(pool, &channel(previous), &format!("lost watch {call_id}")).await?;
-    }
-    Ok(stolen)
+/// A stored subscription of either table, for [`steal`].
+pub(super) trait Stealable: Sized {
+    /// Its table.
+    const KIND: RowKind;
+    /// Its owner, locked for the transaction.
+    const OWNER: super::db::Sql;
+    /// The row given to `$2`, returned.
+    const TAKE: &'static str;
+    /// The row read back; `None` for one that is skipped (see the row types).
+    fn read(row: &impl Columns) -> Result<Option<Self>, sqlx::Error>;
 }
 
-/// [`steal_watch`] for a watcher.
-pub(super) async fn steal_watcher(
+impl Stealable for WatchRow {
+    const KIND: RowKind = RowKind::Watch;
+    const OWNER: super::db::Sql = sql!("SELECT owner FROM watches WHERE call_id = $1" LOCK);
+    const TAKE: &'static str = "UPDATE watches SET owner = $2 WHERE call_id = $1 RETURNING *";
+    fn read(row: &impl Columns) -> Result<Option<Self>, sqlx::Error> {
+        WatchRow::from_row(row).map(Some)
+    }
+}
+
+impl Stealable for WatcherRow {
+    const KIND: RowKind = RowKind::Watcher;
+    const OWNER: super::db::Sql = sql!("SELECT owner FROM watchers WHERE call_id = $1" LOCK);
+    const TAKE: &'static str = "UPDATE watchers SET owner = $2 WHERE call_id = $1 RETURNING *";
+    fn read(row: &impl Columns) -> Result<Option<Self>, sqlx::Error> {
+        WatcherRow::from_row(row)
+    }
+}
+
+/// Take the row `call_id` of `R`'s table over whoever owns it; its
+/// previous owner, when another instance, is told `lost`.
+pub(super) async fn steal<R: Stealable>(
     db: &Db,
     me: &str,
     call_id: &str,
-) -> Result<Option<(WatcherRow, Option<String>)>, sqlx::Error> {
-    const OWNER: super::db::Sql = sql!("SELECT owner FROM watchers WHERE call_id = $1" LOCK);
+) -> Result<Option<(R, Option<String>)>, sqlx::Error> {
     let stolen = on_db!(db, pool => {
         let mut tx = pool.begin().await?;
-        let previous: Option<Option<String>> = sqlx::query_scalar(db.text(&OWNER))
+        let previous: Option<Option<String>> = sqlx::query_scalar(db.text(&R::OWNER))
             .bind(call_id)
             .fetch_optional(&mut *tx)
             .await?;
-        let row = sqlx::query("UPDATE watchers SET owner = $2 WHERE call_id = $1 RETURNING *")
+        let row = sqlx::query(R::TAKE)
             .bind(call_id)
             .bind(me)
             .fetch_optional(&mut *tx)
             .await?;
         let row = match row {
-            Some(r) => WatcherRow::from_row(&r)?,
+            Some(r) => R::read(&r)?,
             None => None,
         };
         tx.commit().await?;
         row.map(|row| (row, previous.flatten().filter(|p| p != me)))
     });
     if let (Some((_, Some(previous))), Db::Postgres(pool)) = (&stolen, db) {
-        notify(pool, &channel(previous), &format!("lost watcher {call_id}")).await?;
+        let lost = format!("lost {} {call_id}", R::KIND.as_str());
+        notify(pool, &channel(previous), &lost).await?;
     }
     Ok(stolen)
 }

@@ -382,7 +382,7 @@ impl Store {
         let Some(db) = &self.inner.db else {
             return Ok(None);
         };
-        Ok(lease::steal_watch(db, &self.inner.instance, call_id).await?)
+        Ok(lease::steal(db, &self.inner.instance, call_id).await?)
     }
 
     /// [`Store::steal_watch`] for a SIP user's subscription.
@@ -393,7 +393,7 @@ impl Store {
         let Some(db) = &self.inner.db else {
             return Ok(None);
         };
-        Ok(lease::steal_watcher(db, &self.inner.instance, call_id).await?)
+        Ok(lease::steal(db, &self.inner.instance, call_id).await?)
     }
 
     /// Who owns the XMPP user `watcher`'s subscription to the SIP `contact`.
