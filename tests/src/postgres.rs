@@ -98,6 +98,32 @@ impl Postgres {
         fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
     }
 
+    /// The rows `sql` returns, as `psql -At` prints them (one per line,
+    /// columns separated by `|`): for a test that waits until an instance
+    /// wrote what it holds. Panics when the query fails.
+    pub fn query(&self, sql: &str) -> String {
+        let port = self.port.to_string();
+        let output = self.run(
+            "psql",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                USER,
+                "-d",
+                "parley",
+                "-At",
+                "-c",
+                sql,
+            ],
+        );
+        String::from_utf8_lossy(&output.stdout)
+            .trim_end()
+            .to_owned()
+    }
+
     /// Stop the server but keep its data (`pg_ctl stop -m fast`: clients are
     /// cut off, and the test cluster's unsynced commits are written first),
     /// for [`Postgres::start_again`].
