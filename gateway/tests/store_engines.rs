@@ -434,6 +434,8 @@ async fn an_expired_lease_lets_another_instance_claim_the_rows() {
     let engine = Engine::postgres();
     let ((a, _a_task), (b, b_task)) = pair(&engine, 1000).await;
     let mut a_events = a.take_events().unwrap();
+    // A listens once its listener reports the first Handoff.
+    wait_for(&mut a_events, &StoreEvent::Handoff).await;
     a.put_watch(watch("c1"));
     a.put_watcher(watcher("c2"));
     a.flush().await;
@@ -612,6 +614,9 @@ async fn release_lets_another_instance_claim_at_once() {
     let engine = Engine::postgres();
     let ((a, a_task), (b, b_task)) = pair(&engine, 60_000).await;
     let mut b_events = b.take_events().unwrap();
+    // B's listener reports a first Handoff once it listens; a release
+    // before that would go unheard (B would claim at its next poll).
+    wait_for(&mut b_events, &StoreEvent::Handoff).await;
     a.put_watch(watch("c1"));
     assert!(b.claim_orphans(100).await.unwrap().is_empty());
     a_task.close(&a).await;
@@ -628,6 +633,8 @@ async fn a_steal_moves_one_row_and_tells_its_owner() {
     let engine = Engine::postgres();
     let ((a, a_task), (b, b_task)) = pair(&engine, 10_000).await;
     let mut a_events = a.take_events().unwrap();
+    // A listens once its listener reports the first Handoff.
+    wait_for(&mut a_events, &StoreEvent::Handoff).await;
     a.put_watch(watch("c1"));
     a.put_watch(watch("c2"));
     a.put_watcher(watcher("c3"));
