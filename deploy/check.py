@@ -244,6 +244,11 @@ def check_config():
         for e in c["env"]:
             if "value" in e:
                 env[e["name"]] = e["value"]
+            elif "fieldRef" in e.get("valueFrom", {}):
+                # The downward API: the pod's own name, e.g. the first replica's.
+                must(e["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name",
+                     f"{e['name']}: only the pod's name comes from the downward API")
+                env[e["name"]] = "parley-0"
             else:
                 env[e["name"]] = "from-the-secret"
         env["PARLEY_SIP__TLS__CERT"], env["PARLEY_SIP__TLS__KEY"] = str(cert), str(key)
