@@ -382,6 +382,32 @@ impl Messages {
                 self.links
                     .bounce(message, unanswered_at_shutdown_stanza_error());
             }
+            // Parley's own SIP transaction table is full: nothing left, and
+            // a later try may pass. RFC 6120 §8.3.3.18: "The server or
+            // recipient is busy or lacks the system resources necessary to
+            // service the request; the associated error type SHOULD be
+            // "wait"" (not the lasting `remote-server-not-found` below).
+            Err(TransactionError::Overloaded) => {
+                info!(
+                    correlation,
+                    "SIP MESSAGE not sent: the SIP side is at capacity"
+                );
+                self.links
+                    .metrics
+                    .error(TransactionError::Overloaded.kind());
+                self.links
+                    .metrics
+                    .message(Direction::XmppToSip, Outcome::Unavailable);
+                self.links.bounce(
+                    message,
+                    StanzaError {
+                        text: Some(
+                            "the gateway's SIP side is at capacity; try again shortly".into(),
+                        ),
+                        ..StanzaError::new(DefinedCondition::ResourceConstraint)
+                    },
+                );
+            }
             Err(e) => {
                 info!(correlation, error = %e, "SIP MESSAGE could not be sent");
                 self.links.metrics.error(e.kind());

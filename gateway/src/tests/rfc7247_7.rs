@@ -150,3 +150,37 @@ async fn unsupported_body_type_answers_415_with_accept_and_sends_nothing() {
     );
     world.no_stanza_out(Duration::from_millis(50)).await;
 }
+
+/// Not §7's table: the MESSAGE never left, because Parley's own SIP
+/// transaction table is full (`limits.sip_pending_transactions`). That is
+/// no answer from the SIP side and it passes: RFC 6120 §8.3.3.18
+/// `resource-constraint`, type `wait` ("busy or lacks the system resources
+/// necessary to service the request"), not a lasting error.
+#[tokio::test]
+async fn a_full_sip_transaction_table_is_resource_constraint_wait() {
+    let mut world = World::with("", "[limits]\nsip_pending_transactions = 2\n").await;
+    let mut sent = Vec::new();
+    for n in 1..=2 {
+        world.stanza_in(&format!(
+            "<message from='juliet{n}@xmpp.example/balcony' to='romeo@sip.example.net' \
+             id='m-{n}'><body>hi</body></message>"
+        ));
+        sent.push(world.sip_out().await.header("Call-ID"));
+    }
+    world.stanza_in(
+        "<message from='juliet3@xmpp.example/balcony' to='romeo@sip.example.net' id='m-3'>\
+         <body>hi</body></message>",
+    );
+    assert_eq!(
+        world.stanza_out().await,
+        "<message from='romeo@sip.example.net' to='juliet3@xmpp.example/balcony' id='m-3' \
+         type='error'><body>hi</body><error type='wait'>\
+         <resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+         <text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>the gateway's SIP side is at \
+         capacity; try again shortly</text></error></message>"
+    );
+    // Only the two unanswered MESSAGEs' retransmissions: the third never left.
+    while let Some(m) = world.sip_out_within(Duration::from_millis(300)).await {
+        assert!(sent.contains(&m.header("Call-ID")), "{m:?}");
+    }
+}
