@@ -107,17 +107,19 @@ impl Router {
         }
     }
 
-    /// Work another instance handed to this one, the owner of its
-    /// subscription: a presence stanza as XML.
+    /// Work another instance handed to this one as XML: a presence stanza
+    /// for a subscription it owns, or an error or receipt for its message.
     fn handed_over(&self, xml: &[u8]) {
         match Stanza::from_xml(xml) {
             Some(Stanza::Presence(p)) => self.presence.handed_over(p),
+            Some(Stanza::Message(m)) => self.messages.handed_over(m),
             _ => {
-                // Only presence is handed over; anything else is a bug or a
-                // newer instance's work: said, counted, not acted on.
+                // Only presence and messages are handed over; anything else
+                // is a bug or a newer instance's work: said, counted, not
+                // acted on.
                 warn!(
                     bytes = xml.len(),
-                    "handed-over work that is not a presence stanza dropped"
+                    "handed-over work that is not a presence or message stanza dropped"
                 );
                 self.links.metrics.error("store_handoff_unreadable");
             }

@@ -10,6 +10,7 @@
 pub(crate) mod chat_states;
 pub(crate) mod order;
 pub(crate) mod receipts;
+mod shared;
 pub(crate) mod wire;
 
 use std::sync::Arc;
@@ -48,6 +49,8 @@ pub(crate) struct Messages {
     composing: Composing,
     /// One conversation's MESSAGEs leave in order (`order.rs`).
     lanes: Lanes,
+    /// `parley-`, or `parley-<instance>-` with a shared store (`shared.rs`).
+    id_prefix: String,
 }
 
 /// `[messages]` as the handlers use it.
@@ -71,6 +74,7 @@ impl Messages {
             delivery_window: settings.delivery_window,
             send_chat_states: settings.send_chat_states,
             lanes: Lanes::default(),
+            id_prefix: shared::id_prefix(&links),
             links,
         }
     }
@@ -123,7 +127,7 @@ impl Messages {
             }
         };
         let to_full_jid = message.to.as_deref().is_some_and(|to| to.contains('/'));
-        let stanza_id = format!("parley-{correlation:x}");
+        let stanza_id = format!("{}{correlation:x}", self.id_prefix);
         message.id = Some(stanza_id.clone());
         if let Some((sip, request)) = imdn_request {
             self.receipts
@@ -232,6 +236,24 @@ impl Messages {
     /// RFC 7572 §4: `<message/>` → SIP MESSAGE; an error stanza answers one
     /// Parley forwarded from SIP (RFC 7247 §7, Table 2).
     pub(crate) fn xmpp_message(self: &Arc<Self>, message: Message) {
+        // With a shared store: an error or receipt for another instance's
+        // message goes to that instance (`shared.rs`).
+        if let Some(owner) = shared::answers_elsewhere(&self.links, &message) {
+            shared::hand_off(&self.links, owner, message);
+            return;
+        }
+        self.xmpp_message_here(message);
+    }
+
+    /// A message another instance handed to this one: an error, receipt or
+    /// marker for a message of this instance's.
+    pub(crate) fn handed_over(self: &Arc<Self>, message: Message) {
+        self.links.metrics.store_handoff("received");
+        self.xmpp_message_here(message);
+    }
+
+    /// XMPP → SIP, or an error or receipt for a message from SIP, here.
+    fn xmpp_message_here(self: &Arc<Self>, message: Message) {
         if message.message_type == Some(MessageType::Error) {
             self.xmpp_message_error(message);
             return;

@@ -4,7 +4,9 @@
 //! subscription has one owner; what reaches another instance goes to the
 //! owner (presence, `presence/shared.rs`), or moves the subscription
 //! (an in-dialog SIP request); a dead owner's subscriptions are claimed
-//! once its lease runs out, and a cleanly stopped one's at once.
+//! once its lease runs out, and a cleanly stopped one's at once. An XMPP
+//! error for one instance's message that reaches another goes to the
+//! first (`message/shared.rs`).
 
 use std::time::Duration;
 
@@ -377,4 +379,54 @@ async fn an_instance_that_loses_the_store_lets_go_then_takes_its_own_back() {
     assert_eq!(held(&a, "sip_subscriptions_in"), 1.0);
     assert_eq!(count(&a, "parley_store_leases{state=\"held\"}"), 1.0);
     assert_eq!(a.stanza_out().await, ASK_JULIET);
+}
+
+/// The XMPP server hands the error for A's `<message/>` to B. A minted the
+/// stanza id (`parley-a-…`), so B hands the error to A, which answers the
+/// SIP MESSAGE as RFC 7247 §7.1 Table 2 maps it ("<item-not-found/> | 404
+/// or 604", 604 for a bare JID); B answers nothing.
+#[tokio::test]
+async fn an_error_for_another_instances_message_reaches_it() {
+    let pg = Postgres::start();
+    let mut a = World::with("", &shared(&pg, "a", 10_000)).await;
+    let mut b = World::with("", &shared(&pg, "b", 10_000)).await;
+    a.sip_in(
+        "MESSAGE sip:juliet@xmpp.example SIP/2.0\n\
+         Via: SIP/2.0/UDP {peer};branch=z9hG4bKshared-msg\n\
+         Max-Forwards: 70\n\
+         To: sip:juliet@xmpp.example\n\
+         From: sip:romeo@sip.example.net;tag=vwxyz\n\
+         Call-ID: shared-msg\n\
+         CSeq: 1 MESSAGE\n\
+         Content-Type: text/plain\n\
+         Content-Length: 14\n\
+         \n\
+         are you there?",
+    )
+    .await;
+    let stanza = a.stanza_out().await;
+    assert!(stanza.contains(" id='parley-a-1'"), "{stanza}");
+    b.stanza_in(
+        "<message from='juliet@xmpp.example' to='romeo@sip.example.net' id='parley-a-1' \
+         type='error'><error type='cancel'>\
+         <item-not-found xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>",
+    );
+    assert!(
+        a.ownership_until("handed_over", WAIT).await,
+        "A got the error"
+    );
+    assert_eq!(
+        shape(&a.sip_out().await, &["Call-ID", "CSeq"], false),
+        "SIP/2.0 604 Does Not Exist Anywhere\nCall-ID: shared-msg\nCSeq: 1 MESSAGE\n"
+    );
+    b.no_sip_out(Duration::from_millis(100)).await;
+    b.no_stanza_out(Duration::from_millis(50)).await;
+    assert_eq!(
+        count(&b, "parley_store_handoffs_total{direction=\"sent\"}"),
+        1.0
+    );
+    assert_eq!(
+        count(&a, "parley_store_handoffs_total{direction=\"received\"}"),
+        1.0
+    );
 }
