@@ -1,8 +1,9 @@
 //! RFC 8048 §5.3 and §6.2, SIP user → XMPP user: a SIP SUBSCRIBE to an XMPP
 //! user becomes `<presence type='subscribe'/>`; Parley is the notifier
 //! (RFC 6665 §4.2): NOTIFY `pending` at once, `active` with PIDF once the XMPP
-//! user answers `subscribed` and whenever her presence changes, `terminated`
-//! on `unsubscribed` (reason=rejected), on un-SUBSCRIBE and on expiry. A
+//! user answers `subscribed` and whenever her presence changes, the state
+//! as it is after every refresh (§4.2.1.2), `terminated` on `unsubscribed`
+//! (reason=rejected), on un-SUBSCRIBE and on expiry. A
 //! SUBSCRIBE with Expires: 0 in a new dialog is a fetch (RFC 8048 §7.2,
 //! `fetch/`): one NOTIFY, nothing kept.
 //!
@@ -113,9 +114,10 @@ impl Subscriptions<Watcher> {
 
 /// What a NOTIFY was for, so that a refusal to start it can be made good.
 enum Notified {
-    /// A subscription still held, under this Call-ID; `retry` if this
-    /// NOTIFY makes good an earlier one that was not sent.
-    Live { call_id: String, retry: bool },
+    /// A subscription still held, under this Call-ID; `repeat` if this
+    /// NOTIFY says the state as it is now whatever was sent before (it
+    /// makes good an earlier one that was not sent, or answers a refresh).
+    Live { call_id: String, repeat: bool },
     /// The final NOTIFY of a subscription already ended.
     Final(Box<Ending>),
 }
@@ -297,13 +299,16 @@ impl Notifier {
             );
             return None;
         }
+        let ok = vec![
+            ("Expires".to_owned(), expires.to_string()),
+            ("Contact".to_owned(), contact),
+        ];
         if self.watchers.by_call_id.contains_key(&call_id) {
-            responder.respond(
-                StatusCode::OK,
-                None,
-                vec![("Expires".into(), expires.to_string())],
-                None,
-            );
+            // RFC 6665 §3.1: a refresh is a target refresh request, and RFC
+            // 3261 §12.2.1.2 has the subscriber take the Contact of its 2xx
+            // as the remote target: the 200 names where the dialog is held
+            // now (after a takeover, this instance), as the first one did.
+            responder.respond(StatusCode::OK, None, ok, None);
             if expires == 0 {
                 // RFC 6665 §4.2.1.4: un-SUBSCRIBE ends it with a final NOTIFY.
                 if let Some(w) = self.forget_watcher(&call_id) {
@@ -315,9 +320,15 @@ impl Notifier {
                     self.end(w, SubscriptionState::terminated("timeout"));
                 }
             } else {
+                // RFC 6665 §4.2.1.2: "Upon successfully accepting or
+                // refreshing a subscription, notifiers MUST send a NOTIFY
+                // request immediately": the state as it is now, even when
+                // it repeats the last NOTIFY (it answers this refresh).
                 let now = Instant::now();
                 self.watchers.update(&call_id, |w| {
                     w.state.handle_refresh(expires, now);
+                    self.notify_current(w, now);
+                    // The dialog's CSeq moved on: a restart must continue above it.
                     self.links.store.put_watcher(w.row());
                 });
             }
@@ -352,10 +363,6 @@ impl Notifier {
             );
             return None;
         };
-        let ok = vec![
-            ("Expires".to_owned(), expires.to_string()),
-            ("Contact".to_owned(), contact),
-        ];
         let w = Watcher {
             watcher: watcher.clone(),
             target: target.clone(),
@@ -543,21 +550,21 @@ impl Notifier {
         self.notify_live(w, state, with_body, false);
     }
 
-    /// [`Notifier::notify_state`]; `retry`: it makes good a NOTIFY that was
-    /// not sent, which may have carried this very PIDF, so it goes even
-    /// when the PIDF is the last one.
+    /// [`Notifier::notify_state`]; `repeat`: it goes even when the PIDF is
+    /// the last one sent — it makes good a NOTIFY that was not sent (which
+    /// may have carried this very PIDF), or answers a refresh.
     fn notify_live(
         self: &Arc<Self>,
         w: &mut Watcher,
         state: &SubscriptionState,
         with_body: bool,
-        retry: bool,
+        repeat: bool,
     ) {
         let body = if with_body {
             let presences: Vec<Presence> = w.resources.values().cloned().collect();
             match pidf_for(&self.links, &w.target, &presences) {
                 Some(xml) => {
-                    if !retry
+                    if !repeat
                         && state.state == Substate::Active
                         && w.last_pidf.as_deref() == Some(xml.as_str())
                     {
@@ -573,26 +580,50 @@ impl Notifier {
         };
         let request = notify_request(w, state, body);
         let call_id = w.dialog.id.call_id.clone();
-        self.spawn_notify(request, Notified::Live { call_id, retry });
+        self.spawn_notify(request, Notified::Live { call_id, repeat });
     }
 
     /// A NOTIFY was not sent: the subscription's state as it is now goes
-    /// out instead (`pending`, or `active` with her current presence).
+    /// out instead.
     fn renotify(self: &Arc<Self>, call_id: &str, now: Instant) {
         let Some(mut w) = self.watchers.by_call_id.get_mut(call_id) else {
             return;
         };
-        let (state, with_body) = match w.state.authorization() {
-            Authorization::Pending => (SubscriptionState::pending(), false),
+        self.notify_current(&mut w, now);
+        // The dialog's CSeq moved on: a restart must continue above it.
+        self.links.store.put_watcher(w.row());
+    }
+
+    /// NOTIFY the subscription's state as it is now, even if the last
+    /// NOTIFY said the same: `pending`, or `active` with her presence. Until
+    /// any of her resources is heard (a row taken up after a restart or a
+    /// takeover, her probe unanswered) that is the PIDF last sent, not an
+    /// empty one that would tell the subscriber she left.
+    /// The caller holds `w` (possibly inside the map): no map access here.
+    fn notify_current(self: &Arc<Self>, w: &mut Watcher, now: Instant) {
+        match w.state.authorization() {
+            Authorization::Pending => {
+                self.notify_live(w, &SubscriptionState::pending(), false, true);
+            }
             Authorization::Active => {
                 let remaining = w.state.remaining(now).as_secs();
                 let state = SubscriptionState::active(u32::try_from(remaining).unwrap_or(u32::MAX));
-                (state, true)
+                match w.last_pidf.clone() {
+                    Some(last) if w.resources.is_empty() => {
+                        let request = notify_request(w, &state, Some(last));
+                        let call_id = w.dialog.id.call_id.clone();
+                        self.spawn_notify(
+                            request,
+                            Notified::Live {
+                                call_id,
+                                repeat: true,
+                            },
+                        );
+                    }
+                    _ => self.notify_live(w, &state, true, true),
+                }
             }
-        };
-        self.notify_live(&mut w, &state, with_body, true);
-        // The dialog's CSeq moved on: a restart must continue above it.
-        self.links.store.put_watcher(w.row());
+        }
     }
 
     /// Send `request` in a task; if the SIP endpoint refuses to start it,
@@ -611,7 +642,7 @@ impl Notifier {
                     debug!(status = ?result.as_ref().map(|r| r.status), "NOTIFY sent");
                     if let Notified::Live {
                         call_id,
-                        retry: true,
+                        repeat: true,
                     } = notified
                     {
                         notifier

@@ -226,3 +226,84 @@ async fn example_17_expires_0_ends_the_dialog() {
     world.sip_answer(&terminated, "200 OK", "").await;
     world.no_sip_out(Duration::from_millis(50)).await;
 }
+
+/// The gateway's tag, from the From of a NOTIFY it sent.
+fn gateway_tag(notify: &SipWire) -> String {
+    notify
+        .header("From")
+        .and_then(|f| f.split(";tag=").nth(1).map(str::to_owned))
+        .expect("the NOTIFY's From has the gateway's tag")
+}
+
+/// RFC 6665 §4.2.1.2: "Upon successfully accepting or refreshing a
+/// subscription, notifiers MUST send a NOTIFY request immediately to
+/// communicate the current resource state": a refresh while Juliet has not
+/// decided is answered 200 (with the Contact that names where the dialog is
+/// held, RFC 6665 §3.1) and a NOTIFY "pending" follows in the same dialog.
+#[tokio::test]
+async fn a_refresh_while_pending_gets_a_notify_pending() {
+    let mut world = World::start().await;
+    let pending = f28_asked(&mut world).await;
+    world.stanza_out().await;
+    let tag = gateway_tag(&pending);
+    world
+        .sip_in(&subscribe(2, &format!(";tag={tag}"), 1800))
+        .await;
+    let (ok, text) = next(&world, &["Call-ID", "CSeq", "Expires"]).await;
+    assert_eq!(
+        text,
+        "SIP/2.0 200 OK\nCall-ID: AA5A8BE5-CBB7-42B9-8181-6230012B1E11\nCSeq: 2 SUBSCRIBE\n\
+         Expires: 1800\n"
+    );
+    assert!(ok.header("Contact").is_some(), "{ok:?}");
+    let (again, text) = next(&world, NOTIFY).await;
+    assert_eq!(
+        text,
+        "NOTIFY sip:romeo@{peer} SIP/2.0\n\
+         From: <sip:juliet@xmpp.example>;tag=*\n\
+         To: <sip:romeo@sip.example.net>;tag=*\n\
+         Call-ID: AA5A8BE5-CBB7-42B9-8181-6230012B1E11\n\
+         CSeq: 2 NOTIFY\n\
+         Event: presence\n\
+         Subscription-State: pending\n"
+    );
+    assert_eq!(gateway_tag(&again), tag, "the same dialog");
+    world.sip_answer(&again, "200 OK", "").await;
+    world.no_sip_out(Duration::from_millis(50)).await;
+}
+
+/// RFC 6665 §4.2.1.2 once the subscription is active: the refresh gets a
+/// NOTIFY "active" carrying Juliet's presence again, although the last
+/// NOTIFY carried the same PIDF (it answers the refresh; a change in her
+/// presence alone never repeats a PIDF).
+#[tokio::test]
+async fn a_refresh_while_active_repeats_her_current_presence() {
+    let mut world = World::start().await;
+    let pending = f28_asked(&mut world).await;
+    world.stanza_out().await;
+    world.stanza_in(
+        "<presence from='juliet@xmpp.example' to='romeo@sip.example.net' type='subscribed'/>",
+    );
+    world.stanza_out().await;
+    world.stanza_in("<presence from='juliet@xmpp.example/balcony' to='romeo@sip.example.net'/>");
+    let (active, _) = next(&world, NOTIFY).await;
+    world.sip_answer(&active, "200 OK", "").await;
+    // The same presence again changes nothing: no NOTIFY.
+    world.stanza_in("<presence from='juliet@xmpp.example/balcony' to='romeo@sip.example.net'/>");
+    world.no_sip_out(Duration::from_millis(50)).await;
+
+    let tag = gateway_tag(&pending);
+    world
+        .sip_in(&subscribe(2, &format!(";tag={tag}"), 1800))
+        .await;
+    let (_, ok) = next(&world, &["CSeq"]).await;
+    assert_eq!(ok, "SIP/2.0 200 OK\nCSeq: 2 SUBSCRIBE\n");
+    let (again, text) = next(&world, NOTIFY).await;
+    assert!(text.contains("CSeq: 3 NOTIFY\n"), "{text}");
+    assert!(
+        text.contains("Subscription-State: active;expires="),
+        "{text}"
+    );
+    assert_eq!(again.body, active.body, "her presence as it is now");
+    world.sip_answer(&again, "200 OK", "").await;
+}
