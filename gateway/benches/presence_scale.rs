@@ -18,98 +18,24 @@
 //! gateway's restore window as for any config key.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::io::Write as _;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use parley_gateway::config::Config;
 use parley_gateway::store::{Settings, Store, WatchRow, unix_after};
-use parley_sip::dialog::{Dialog, DialogId};
 
-const COMPONENT: &str = "sip.example.net";
+use support::{COMPONENT, Refreshes, Stanzas, dialog, responder, rss_bytes, scrape, xmpp_peer};
+
 /// NOTIFYs in flight at once (unanswered by parley).
 const WINDOW: u64 = 64;
-
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
-/// What the SIP responder saw: requests (retransmissions included), and
-/// the subscriptions (Call-IDs) refreshed at least once.
-#[derive(Default)]
-struct Refreshes {
-    requests: AtomicU64,
-    distinct: AtomicU64,
-}
-
-/// A UDP peer that answers every request with 200 and counts them; each
-/// answer leaves `rtt` after its request came (a network's round trip).
-fn responder(seen: Arc<Refreshes>, rtt: Duration) -> SocketAddr {
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let addr = socket.local_addr().unwrap();
-    let (delayed, due) = std::sync::mpsc::channel::<(Instant, String, SocketAddr)>();
-    let answers = socket.try_clone().unwrap();
-    std::thread::spawn(move || {
-        // One delay for all: they leave in the order they came.
-        while let Ok((at, answer, to)) = due.recv() {
-            std::thread::sleep(at.saturating_duration_since(Instant::now()));
-            let _ = answers.send_to(answer.as_bytes(), to);
-        }
-    });
-    std::thread::spawn(move || {
-        let mut buf = vec![0u8; 65536];
-        let mut call_ids = std::collections::HashSet::new();
-        while let Ok((n, from)) = socket.recv_from(&mut buf) {
-            let text = String::from_utf8_lossy(&buf[..n]);
-            if text.starts_with("SIP/2.0") {
-                continue;
-            }
-            seen.requests.fetch_add(1, Ordering::Relaxed);
-            let call_id = text
-                .split("\r\n")
-                .find_map(|l| l.strip_prefix("Call-ID: "))
-                .map(str::to_owned);
-            if call_id.is_some_and(|c| call_ids.insert(c)) {
-                seen.distinct.fetch_add(1, Ordering::Relaxed);
-            }
-            if rtt.is_zero() {
-                let _ = socket.send_to(ok_for(&text).as_bytes(), from);
-            } else {
-                let _ = delayed.send((Instant::now() + rtt, ok_for(&text), from));
-            }
-        }
-    });
-    addr
-}
-
-/// `GET /metrics` from the gateway: the lines of the series named.
-fn scrape(metrics: SocketAddr, names: &[&str]) -> Vec<String> {
-    use std::io::Read as _;
-    let Ok(mut stream) = std::net::TcpStream::connect_timeout(&metrics, Duration::from_secs(5))
-    else {
-        return vec!["(metrics unreachable)".to_owned()];
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n");
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    text.lines()
-        .filter(|l| !l.starts_with('#') && names.iter().any(|n| l.starts_with(n)))
-        .map(str::to_owned)
-        .collect()
-}
 
 /// The series the bench reports after the restore.
 const REPORTED: [&str; 6] = [
@@ -120,118 +46,6 @@ const REPORTED: [&str; 6] = [
     "parley_sip_transactions",
     "parley_errors_total",
 ];
-
-fn ok_for(request: &str) -> String {
-    let mut out = String::from("SIP/2.0 200 OK\r\n");
-    for line in request.split("\r\n") {
-        if ["Via:", "From:", "To:", "Call-ID:", "CSeq:"]
-            .iter()
-            .any(|h| line.starts_with(h))
-        {
-            out.push_str(line);
-            if line.starts_with("To:") && !line.contains("tag=") {
-                out.push_str(";tag=bench");
-            }
-            out.push_str("\r\n");
-        }
-    }
-    out.push_str("Contact: <sip:bench@127.0.0.1>\r\nExpires: 3600\r\nContent-Length: 0\r\n\r\n");
-    out
-}
-
-/// What the XMPP peer was sent: presence stanzas, and among them those that
-/// tell a user her subscription is gone (none may come from a restore).
-#[derive(Default)]
-struct Stanzas {
-    presences: AtomicU64,
-    unsubscribed: AtomicU64,
-    unavailable: AtomicU64,
-}
-
-/// A minimal XEP-0114 server: accepts parley's stream and handshake, then
-/// counts `<presence` in everything it receives.
-/// `connected` fires once the handshake is answered.
-async fn xmpp_peer(
-    listener: TcpListener,
-    counts: Arc<Stanzas>,
-    connected: tokio::sync::oneshot::Sender<Instant>,
-) {
-    let (mut stream, _) = listener.accept().await.unwrap();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut seen = Vec::new();
-    // Stream header, then <handshake>…</handshake>.
-    loop {
-        let n = stream.read(&mut buf).await.unwrap();
-        seen.extend_from_slice(&buf[..n]);
-        let header = seen.windows(14).position(|w| w == b"<stream:stream");
-        if header.is_some_and(|at| seen[at..].contains(&b'>')) {
-            break;
-        }
-    }
-    stream
-        .write_all(
-            format!(
-                "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' \
-                 xmlns:stream='http://etherx.jabber.org/streams' from='{COMPONENT}' id='bench1'>"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
-    seen.clear();
-    loop {
-        let n = stream.read(&mut buf).await.unwrap();
-        seen.extend_from_slice(&buf[..n]);
-        if seen.windows(12).any(|w| w == b"</handshake>") {
-            break;
-        }
-    }
-    stream.write_all(b"<handshake/>").await.unwrap();
-    let _ = connected.send(Instant::now());
-    let mut tail: Vec<u8> = Vec::new();
-    loop {
-        let Ok(n) = stream.read(&mut buf).await else {
-            return;
-        };
-        if n == 0 {
-            return;
-        }
-        tail.extend_from_slice(&buf[..n]);
-        // Count up to the last '>': no needle holds one, so none spans the cut.
-        let Some(cut) = tail.iter().rposition(|&b| b == b'>') else {
-            continue;
-        };
-        let done = &tail[..=cut];
-        let count =
-            |needle: &[u8]| done.windows(needle.len()).filter(|w| *w == needle).count() as u64;
-        counts
-            .presences
-            .fetch_add(count(b"<presence"), Ordering::Relaxed);
-        counts
-            .unsubscribed
-            .fetch_add(count(b"type='unsubscribed'"), Ordering::Relaxed);
-        counts
-            .unavailable
-            .fetch_add(count(b"type='unavailable'"), Ordering::Relaxed);
-        tail.drain(..=cut);
-    }
-}
-
-fn dialog(i: usize, responder: SocketAddr) -> Dialog {
-    Dialog {
-        id: DialogId {
-            call_id: format!("bench-{i}"),
-            local_tag: format!("l{i}"),
-            remote_tag: format!("r{i}"),
-        },
-        local_uri: format!("sip:juliet{i}@xmpp.example"),
-        remote_uri: format!("sip:bob{i}@{COMPONENT}"),
-        remote_target: format!("sip:bob{i}@{responder}"),
-        route_set: Vec::new(),
-        local_seq: 1,
-        remote_seq: None,
-    }
-}
 
 fn notify(i: usize, cseq: u32, me: SocketAddr) -> String {
     let body = format!(
@@ -366,9 +180,10 @@ level = "error"
         .unwrap();
     eprintln!(
         "N={n}: restored in {restored_in:?} (store loaded in {loaded_in:?}, component up in \
-         {connected_in:?}; {} refresh requests for {n}; XMPP users told unsubscribed {}, \
+         {connected_in:?}; {} refresh requests for {n}, {} in their stored dialogs; XMPP users told unsubscribed {}, \
          unavailable {}); gateway:\n  {}\nNOTIFYs now",
         refreshes.requests.load(Ordering::Relaxed),
+        refreshes.in_dialog.load(Ordering::Relaxed),
         stanzas.unsubscribed.load(Ordering::Relaxed),
         stanzas.unavailable.load(Ordering::Relaxed),
         report.join("\n  ")
