@@ -17,9 +17,9 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use parley_harness::ejabberd::{Ejabberd, EjabberdConfig};
-use parley_harness::kamailio::{Dispatcher, Kamailio, KamailioConfig};
-use parley_harness::parley::Parley;
-use parley_harness::port::{free_tcp_port, free_udp_tcp_port};
+use parley_harness::kamailio::{Dispatcher, Kamailio, KamailioConfig, instance_uri};
+use parley_harness::parley::{InstanceConfig, Parley};
+use parley_harness::port::{free_tcp_port, free_udp_tcp_ports};
 use parley_harness::sipp::{Sipp, SippOutcome, SippUas};
 use parley_harness::xmpp_client::XmppClient;
 use support::{child_text, uas_message};
@@ -61,13 +61,7 @@ impl World {
         for user in USERS {
             ejabberd.add_user(user, PASSWORD);
         }
-        let mut ports = vec![free_udp_tcp_port()];
-        while ports.len() < 2 {
-            let p = free_udp_tcp_port();
-            if !ports.contains(&p) {
-                ports.push(p);
-            }
-        }
+        let ports = free_udp_tcp_ports(2);
         let kamailio = Kamailio::start_dispatching(
             KamailioConfig {
                 sip_domain: COMPONENT.into(),
@@ -86,35 +80,21 @@ impl World {
             .enumerate()
             .map(|(i, port)| {
                 let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-                let config = format!(
-                    r#"
-[xmpp]
-component_domain = "{COMPONENT}"
-server = "{server}"
-secret = "{secret}"
-reconnect_min_ms = 100
-reconnect_max_ms = 1000
-
-[sip]
-domain = "{COMPONENT}"
-listen = ["udp:127.0.0.1:{port}", "tcp:127.0.0.1:{port}"]
-outbound_proxy = "{proxy}"
-t1_ms = 100
-
-[metrics]
-listen = "{metrics}"
-
-[store]
-path = "{store}"
-
-[messages]
-delivery_window_ms = {WINDOW_MS}
-"#,
-                    server = ejabberd.component_addr(),
-                    secret = ejabberd.component_secret(),
-                    proxy = kamailio.outbound_proxy(),
-                    store = dir.path().join(format!("store-{i}")).display(),
+                let store = format!(
+                    "path = \"{}\"",
+                    dir.path().join(format!("store-{i}")).display()
                 );
+                let config = InstanceConfig {
+                    component: COMPONENT,
+                    xmpp_server: &ejabberd.component_addr(),
+                    secret: ejabberd.component_secret(),
+                    sip_port: *port,
+                    outbound_proxy: &kamailio.outbound_proxy(),
+                    metrics,
+                    store: &store,
+                    delivery_window_ms: WINDOW_MS,
+                }
+                .to_toml();
                 let parley = Parley::start(
                     &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
                     &config,
@@ -135,29 +115,10 @@ delivery_window_ms = {WINDOW_MS}
         world
     }
 
-    /// Kamailio probes from its start, so a probe sent before an instance
-    /// listened fails up to FR_TIMER later and marks it down until the next
-    /// probe: wait until every such probe has ended, then until every
-    /// instance marked down is up again.
+    /// Until Kamailio takes both instances as up.
     fn wait_all_active(&self) {
-        std::thread::sleep(Duration::from_millis(u64::from(FR_TIMER_MS) + 200));
-        let deadline = Instant::now() + Duration::from_secs(10);
-        for port in &self.ports {
-            let uri = instance_uri(*port);
-            loop {
-                let log = self.kamailio.log();
-                let down = log.rfind(&format!("Parley instance {uri} down"));
-                let up = log.rfind(&format!("Parley instance {uri} up"));
-                if down.is_none() || up > down {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{uri} stays down\n{}",
-                    self.logs()
-                );
-                std::thread::sleep(Duration::from_millis(50));
-            }
+        if let Err(e) = self.kamailio.wait_instances_up(Duration::from_secs(10)) {
+            panic!("{e}\n{}", self.logs());
         }
     }
 
@@ -253,10 +214,6 @@ Content-Length: [len]
             r#"parley_messages_total{{direction="{direction}",outcome="delivered"}}"#
         ))
     }
-}
-
-fn instance_uri(port: u16) -> String {
-    format!("sip:127.0.0.1:{port}")
 }
 
 /// The XMPP users, logged in to ejabberd.

@@ -57,6 +57,7 @@ pub struct Kamailio {
     pub gateway_port: u16,
     dir: TempDir,
     child: Option<Child>,
+    dispatcher: Option<Dispatcher>,
 }
 
 /// How long Kamailio gets to open its ports.
@@ -90,9 +91,43 @@ impl Kamailio {
             gateway_port,
             dir,
             child: None,
+            dispatcher: None,
         };
         kamailio.spawn(&cfg, dispatcher.as_ref());
+        kamailio.dispatcher = dispatcher;
         kamailio
+    }
+
+    /// With the dispatcher: wait until Kamailio takes every instance as up.
+    /// It probes from its start, so a probe sent before an instance listened
+    /// fails up to `FR_TIMER` later and marks that instance down until the
+    /// next probe: wait until every such probe has ended, then until each
+    /// instance marked down is up again (its log says `Parley instance <uri>
+    /// up` after the last `down`). An error naming the instance after
+    /// `timeout`.
+    pub fn wait_instances_up(&self, timeout: Duration) -> Result<(), String> {
+        let Some(dispatcher) = &self.dispatcher else {
+            return Ok(());
+        };
+        std::thread::sleep(Duration::from_millis(
+            u64::from(dispatcher.fr_timer_ms) + 200,
+        ));
+        let deadline = Instant::now() + timeout;
+        for uri in &dispatcher.instances {
+            loop {
+                let log = self.log();
+                let down = log.rfind(&format!("Parley instance {uri} down"));
+                let up = log.rfind(&format!("Parley instance {uri} up"));
+                if down.is_none() || up > down {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(format!("{uri} stays down"));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
     }
 
     /// Wait until Kamailio's log past its first `since` bytes (an earlier
@@ -207,6 +242,11 @@ impl Drop for Kamailio {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// An instance's SIP URI as the dispatcher list names it.
+pub fn instance_uri(port: u16) -> String {
+    format!("sip:127.0.0.1:{port}")
 }
 
 /// A dispatcher list (set 1, flags 0, priority 0 per instance), the format

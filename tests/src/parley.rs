@@ -172,6 +172,66 @@ impl Drop for Parley {
     }
 }
 
+/// The config of one of several instances for one component domain behind a
+/// Kamailio dispatcher, on one XMPP server (`gateway/tests/several_instances*`).
+pub struct InstanceConfig<'a> {
+    /// `xmpp.component_domain`, also `sip.domain`.
+    pub component: &'a str,
+    /// The XMPP server's component address.
+    pub xmpp_server: &'a str,
+    /// The component secret.
+    pub secret: &'a str,
+    /// The UDP and TCP port the instance listens on (127.0.0.1).
+    pub sip_port: u16,
+    /// `sip.outbound_proxy` (the dispatcher's gateway socket).
+    pub outbound_proxy: &'a str,
+    /// `metrics.listen`.
+    pub metrics: SocketAddr,
+    /// The body of the `[store]` table (`path = …`, or `url`/`instance`/`lease_ms`).
+    pub store: &'a str,
+    /// `messages.delivery_window_ms`.
+    pub delivery_window_ms: u64,
+}
+
+impl InstanceConfig<'_> {
+    /// The TOML: quick component reconnects, SIP T1 100 ms (loopback).
+    pub fn to_toml(&self) -> String {
+        format!(
+            r#"
+[xmpp]
+component_domain = "{component}"
+server = "{server}"
+secret = "{secret}"
+reconnect_min_ms = 100
+reconnect_max_ms = 1000
+
+[sip]
+domain = "{component}"
+listen = ["udp:127.0.0.1:{port}", "tcp:127.0.0.1:{port}"]
+outbound_proxy = "{proxy}"
+t1_ms = 100
+
+[metrics]
+listen = "{metrics}"
+
+[store]
+{store}
+
+[messages]
+delivery_window_ms = {window}
+"#,
+            component = self.component,
+            server = self.xmpp_server,
+            secret = self.secret,
+            port = self.sip_port,
+            proxy = self.outbound_proxy,
+            metrics = self.metrics,
+            store = self.store,
+            window = self.delivery_window_ms,
+        )
+    }
+}
+
 /// The value of the line `<sample> <value>` in a text exposition.
 fn sample_value(body: &str, sample: &str) -> Option<f64> {
     body.lines().find_map(|l| {

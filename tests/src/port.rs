@@ -16,3 +16,16 @@ pub fn free_udp_tcp_port() -> u16 {
         }
     }
 }
+
+/// `n` distinct ports on 127.0.0.1, each free for both UDP and TCP a moment
+/// ago (several instances of one service, each on its own port).
+pub fn free_udp_tcp_ports(n: usize) -> Vec<u16> {
+    let mut ports = Vec::with_capacity(n);
+    while ports.len() < n {
+        let p = free_udp_tcp_port();
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    ports
+}
