@@ -63,7 +63,8 @@ pub struct DecodeError {
     /// What went wrong.
     pub error: Error,
     /// The start line and the header fields that parsed, when the start line
-    /// did: enough to address a response (its body is never kept).
+    /// did: enough to address a response. The body is kept when the frame
+    /// was read whole, never for an oversized chunk.
     pub salvage: Option<Box<Frame>>,
 }
 
@@ -356,14 +357,10 @@ enum Progress {
 fn finish(frame: Frame, error: Option<ParseError>) -> Result<Frame, DecodeError> {
     match error.map_or_else(|| validate(&frame), Err) {
         Ok(()) => Ok(frame),
-        Err(e) => {
-            let mut salvage = Box::new(frame);
-            salvage.body = None;
-            Err(DecodeError {
-                error: Error::Parse(e),
-                salvage: Some(salvage),
-            })
-        }
+        Err(e) => Err(DecodeError {
+            error: Error::Parse(e),
+            salvage: Some(Box::new(frame)),
+        }),
     }
 }
 
