@@ -229,6 +229,14 @@ impl ByteRange {
     }
 }
 
+impl std::str::FromStr for ByteRange {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<ByteRange, ParseError> {
+        ByteRange::parse(s)
+    }
+}
+
 impl fmt::Display for ByteRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}-", self.start)?;
