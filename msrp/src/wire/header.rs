@@ -274,6 +274,9 @@ impl Status {
         let namespace = three_digits(parts.next().unwrap_or_default())?;
         let code = StatusCode(three_digits(parts.next().unwrap_or_default())?);
         let comment = parts.next().map(str::to_owned);
+        if comment.as_deref().is_some_and(|c| !is_utf8text(c)) {
+            return Err(bad);
+        }
         Ok(Status {
             namespace,
             code,
