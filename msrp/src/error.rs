@@ -105,7 +105,7 @@ impl FramingError {
 #[non_exhaustive]
 pub enum ParseError {
     /// The header section is not UTF-8 (§9: "MSRP is a text protocol that
-    /// uses the UTF-8 transformation format").
+    /// uses the UTF-8 [14] transformation format").
     #[error("header section is not UTF-8")]
     NotUtf8,
     /// A header line is not `name: value`.
@@ -274,7 +274,7 @@ impl From<&FramingError> for StatusCode {
             // §10.5: 413 asks the sender "to stop sending the particular
             // message"; a chunk too big to hold is such a message.
             FramingError::BodyTooLarge { .. } => StatusCode::STOP_SENDING,
-            // §10.2: "the request was unintelligible".
+            // §10.2: "a request was unintelligible".
             FramingError::BadStartLine
             | FramingError::HeadTooLarge { .. }
             | FramingError::EndLineMismatch

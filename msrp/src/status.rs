@@ -14,7 +14,7 @@ pub struct StatusCode(pub u16);
 impl StatusCode {
     /// §10.1: "a successful transaction".
     pub const OK: StatusCode = StatusCode(200);
-    /// §10.2: "the request was unintelligible".
+    /// §10.2: "a request was unintelligible".
     pub const BAD_REQUEST: StatusCode = StatusCode(400);
     /// §10.3: "the attempted action is not allowed".
     pub const FORBIDDEN: StatusCode = StatusCode(403);

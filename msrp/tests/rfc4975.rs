@@ -177,14 +177,14 @@ fn rfc7573_examples_parse() {
 }
 
 #[test]
-fn rfc4976_5_relay_paths_parse() {
-    let send = round_trip(fixture!("rfc4976-5-send-to-relay"));
+fn rfc4976_3_relay_paths_parse() {
+    let send = round_trip(fixture!("rfc4976-3-send-to-relay"));
     assert_eq!(send.to_path().len(), 3);
     assert!(send.to_path().iter().all(|u| u.scheme == Scheme::Msrps));
     assert_eq!(send.byte_range().unwrap().to_string(), "1-*/*");
-    let ok = round_trip(fixture!("rfc4976-5-ok-from-relay"));
+    let ok = round_trip(fixture!("rfc4976-3-ok-from-relay"));
     assert_eq!(ok.message_id().unwrap().as_str(), "87652");
-    let last_hop = round_trip(fixture!("rfc4976-5-send-from-relay"));
+    let last_hop = round_trip(fixture!("rfc4976-3-send-from-relay"));
     assert_eq!(last_hop.from_path().len(), 3);
 }
 
@@ -198,7 +198,7 @@ fn every_fixture_back_to_back_decodes_in_one_byte_pieces() {
         fixture!("rfc4975-11.4-cpim-chunk1"),
         fixture!("rfc4975-11.4-cpim-chunk2"),
         fixture!("rfc4975-11.6-report"),
-        fixture!("rfc4976-5-send-to-relay"),
+        fixture!("rfc4976-3-send-to-relay"),
     ];
     let stream: Vec<u8> = all.concat();
     let mut decoder = Decoder::new(Limits::default());

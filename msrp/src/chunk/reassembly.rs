@@ -26,8 +26,8 @@ pub struct ReassemblyLimits {
 }
 
 impl Default for ReassemblyLimits {
-    /// 64 KiB messages (RFC 6120 §13.12 lets XMPP servers cap stanzas at
-    /// 10,000 bytes or more; Prosody's default is larger), 8 in progress.
+    /// 64 KiB messages (RFC 7573 §8: an XMPP service's stanza limit "is
+    /// not allowed to be less than 10,000 bytes"), 8 in progress.
     fn default() -> ReassemblyLimits {
         ReassemblyLimits {
             max_message_size: 64 * 1024,

@@ -26,8 +26,10 @@ pub struct Paths {
 /// existing session ... If this is not true, then the receiver MUST
 /// generate a 481 error". Parley also checks that the From-Path ends with
 /// the peer's URI from its SDP: §8.2 says the rightmost path URI "MUST
-/// identify the endpoint that generated the SDP document", and relays
-/// (RFC 4976) only prepend to the From-Path. Then §12: "If an MSRP device
+/// identify the endpoint that generated the SDP document", and a relay
+/// never removes the sender: RFC 4976 §3, "When a relay forwards a request,
+/// it removes its address from the To-Path header and inserts it as the
+/// first URI in the From-Path header." Then §12: "If an MSRP device
 /// receives a request with an unknown method, it MUST return a 501
 /// response."
 pub fn check_request(paths: &Paths, request: &Frame) -> Result<(), RequestError> {

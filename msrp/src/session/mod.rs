@@ -86,7 +86,7 @@ pub enum Event {
     Response {
         /// The message the SEND carried.
         message_id: MessageId,
-        /// The status; §10.8: on 481 "the sender should terminate the session".
+        /// The status; §10.8: on 481 "The sender should terminate the session.".
         status: StatusCode,
     },
     /// A request was refused (with a response if its Failure-Report allows).

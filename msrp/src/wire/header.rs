@@ -172,7 +172,7 @@ impl Header {
 }
 
 /// A path: one or more URIs separated by SP (§9). Relays' paths (RFC 4976
-/// §5) are the same list with more entries.
+/// §3) are the same list with more entries.
 fn parse_path(value: &str) -> Result<Vec<Uri>, ParseError> {
     let path = value
         .split([' ', '\t'])
@@ -360,7 +360,7 @@ mod tests {
 
     #[test]
     fn path_with_relays_keeps_every_uri_in_order() {
-        // RFC 4976 §5's first SEND, its continuation backslashes removed.
+        // RFC 4976 §3's first SEND, its continuation backslashes removed.
         let value = "msrps://a.example.org:9000/kjfjan;tcp msrps://b.example.net:9000/aeiug;tcp msrps://bob.example.net:8145/foo;tcp";
         let Ok(Header::ToPath(path)) = Header::parse("To-Path", value) else {
             panic!("path parses");
