@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use parley_msrp::chunk::{Reassembled, Reassembler, ReassemblyLimits};
 use parley_msrp::status::StatusCode;
 use parley_msrp::uri::Scheme;
 use parley_msrp::wire::{
@@ -210,4 +211,42 @@ fn every_fixture_back_to_back_decodes_in_one_byte_pieces() {
         }
     }
     assert_eq!(frames, all);
+}
+
+#[test]
+fn rfc4975_11_4_cpim_chunks_reassemble_in_either_order() {
+    let first = round_trip(fixture!("rfc4975-11.4-cpim-chunk1"));
+    let second = round_trip(fixture!("rfc4975-11.4-cpim-chunk2"));
+    for order in [[&first, &second], [&second, &first]] {
+        let mut reassembler = Reassembler::new(ReassemblyLimits::default());
+        assert_eq!(
+            reassembler.handle_chunk(order[0]),
+            Ok(Reassembled::Incomplete)
+        );
+        let Ok(Reassembled::Complete(message)) = reassembler.handle_chunk(order[1]) else {
+            panic!("complete");
+        };
+        // §7.3.1: "the chunk that has a termination character of '$'
+        // defines the total length": 137 + 10 bytes, not the 148 announced.
+        assert_eq!(message.body.len(), 147);
+        assert_eq!(message.content_type.as_deref(), Some("message/cpim"));
+        assert!(
+            message
+                .body
+                .starts_with(b"To: Bob <sip:bob@example.com>\r\n")
+        );
+        assert!(message.body.ends_with(b"ABCD1234567890"));
+    }
+}
+
+#[test]
+fn rfc7573_8_total_over_the_limit_is_413_at_the_first_chunk() {
+    // RFC 7573 §8: the 148-byte CPIM message against a 100-byte limit.
+    let first = round_trip(fixture!("rfc4975-11.4-cpim-chunk1"));
+    let mut reassembler = Reassembler::new(ReassemblyLimits {
+        max_message_size: 100,
+        max_incomplete: 1,
+    });
+    let error = reassembler.handle_chunk(&first).unwrap_err();
+    assert_eq!(StatusCode::from(&error), StatusCode::STOP_SENDING);
 }

@@ -92,6 +92,12 @@ impl Reassembler {
         self.partial.len()
     }
 
+    /// Drops what is held of a message (its chunk was refused elsewhere,
+    /// e.g. by the decoder as too large).
+    pub fn discard(&mut self, message_id: &MessageId) {
+        self.partial.remove(message_id);
+    }
+
     /// Takes one SEND's chunk.
     ///
     /// An error refuses the chunk and drops what was held of its message:

@@ -149,14 +149,30 @@ impl<I: TransactionIds> Session<I> {
         }
     }
 
-    /// A frame the decoder refused: answered 400 or 413 when enough of it
-    /// was salvaged, it was a request, and its Failure-Report allows.
+    /// A frame the decoder refused. A request is answered when enough of it
+    /// was salvaged and its Failure-Report allows: 481 if its To-Path names
+    /// another session (§7.3: the receiver "MUST first check the URI in the
+    /// To-Path"), otherwise the status of the error (400, or 413 for an
+    /// oversized chunk, whose message is then dropped).
     pub fn handle_decode_error(&mut self, error: &DecodeError) {
         if let Some(salvage) = &error.salvage
             && salvage.method().is_some()
             && !salvage.from_path().is_empty()
         {
-            self.respond(salvage, StatusCode::from(&error.error));
+            let to_path_ok = match salvage.to_path() {
+                [] => true,
+                [only] => only.equivalent(&self.config.paths.local),
+                _ => false,
+            };
+            let status = if to_path_ok {
+                StatusCode::from(&error.error)
+            } else {
+                StatusCode::NO_SESSION
+            };
+            if to_path_ok && let Some(id) = salvage.message_id() {
+                self.reassembler.discard(id);
+            }
+            self.respond(salvage, status);
         }
         self.events.push_back(Event::Refused(error.error.clone()));
     }

@@ -382,3 +382,38 @@ fn accept_types_wildcards_match() {
     assert!(accepts(&["*".to_owned()], "image/png"));
     assert!(accepts(&[], "anything/else"));
 }
+
+#[test]
+fn oversized_chunk_is_413_and_drops_the_message_in_progress() {
+    let (_, mut bob) = pair();
+    let mut first = send_to_bob("Byte-Range: 1-2/900\r\n", "ab");
+    first.continuation = crate::wire::Continuation::More;
+    bob.handle_frame(first);
+    transmitted(&mut bob);
+    let big = "x".repeat(600);
+    let bytes = format!(
+        "MSRP big00001 SEND\r\nTo-Path: {BOB}\r\nFrom-Path: {ALICE}\r\n\
+         Message-ID: m1\r\nByte-Range: 3-602/900\r\nContent-Type: text/plain\r\n\r\n{big}\r\n-------big00001+\r\n"
+    );
+    let mut decoder = Decoder::new(Limits {
+        max_head: 1024,
+        max_body: 512,
+    });
+    decoder.handle_bytes(bytes.as_bytes());
+    let error = decoder.poll_frame().expect_err("too large");
+    bob.handle_decode_error(&error);
+    assert_eq!(status_of(&transmitted(&mut bob)), vec![413]);
+    assert_eq!(bob.reassembler.incomplete(), 0);
+}
+
+#[test]
+fn malformed_request_for_another_session_is_481() {
+    let (_, mut bob) = pair();
+    let bytes = format!(
+        "MSRP bad00002 SEND\r\nTo-Path: msrp://bob.example.com:8888/other;tcp\r\n\
+         From-Path: {ALICE}\r\nByte-Range: banana\r\n-------bad00002$\r\n"
+    );
+    let error = wire::parse(bytes.as_bytes()).expect_err("malformed");
+    bob.handle_decode_error(&error);
+    assert_eq!(status_of(&transmitted(&mut bob)), vec![481]);
+}

@@ -18,6 +18,7 @@
 use bytes::BytesMut;
 
 use crate::error::{Error, FramingError, ParseError};
+use crate::wire::end_line::{Search, find, find_end_line};
 use crate::wire::head::{parse_headers, parse_start_line, validate};
 use crate::wire::{Continuation, Frame, Method, StartLine, TransactionId};
 
@@ -372,61 +373,6 @@ fn placeholder() -> Frame {
         body: None,
         continuation: Continuation::End,
     }
-}
-
-enum Search {
-    /// `CRLF -------tid flag CRLF` starts at `at` and ends before `end`.
-    Found {
-        at: usize,
-        flag: Continuation,
-        end: usize,
-    },
-    /// Not found; no end-line starts before `searched`.
-    NotYet { searched: usize },
-}
-
-/// Looks for `needle` (`CRLF "-------" transact-id`) followed by a flag and
-/// CRLF, from `from` on. An occurrence followed by anything else is body.
-fn find_end_line(buf: &[u8], needle: &[u8], from: usize) -> Search {
-    let mut from = from;
-    while let Some(at) = find(buf, needle, from) {
-        let tail = &buf[at + needle.len()..];
-        if tail.len() < 3 {
-            return Search::NotYet { searched: at };
-        }
-        if let Some(flag) = Continuation::from_byte(tail[0])
-            && &tail[1..3] == b"\r\n"
-        {
-            return Search::Found {
-                at,
-                flag,
-                end: at + needle.len() + 3,
-            };
-        }
-        from = at + 1;
-    }
-    // A partial needle may sit at the very end of the buffer.
-    let safe = buf.len().saturating_sub(needle.len() - 1).max(from);
-    Search::NotYet {
-        searched: safe.min(buf.len()),
-    }
-}
-
-/// The first position at or after `from` where `needle` occurs.
-fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    let first = *needle.first()?;
-    let mut i = from;
-    while i + needle.len() <= hay.len() {
-        let offset = hay[i..=hay.len() - needle.len()]
-            .iter()
-            .position(|&b| b == first)?;
-        i += offset;
-        if &hay[i..i + needle.len()] == needle {
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
 }
 
 #[cfg(test)]

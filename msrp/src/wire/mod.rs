@@ -8,7 +8,8 @@
 //! complete frame; [`Frame::write_to`] writes the exact bytes back.
 //!
 //! Files: `header.rs` (typed header fields), `head.rs` (the start line and
-//! header section), `decoder.rs` (finding the end-line), `write.rs`.
+//! header section), `end_line.rs` (where a body ends), `decoder.rs` (the
+//! incremental decoder), `write.rs`.
 
 use bytes::Bytes;
 
@@ -17,6 +18,7 @@ use crate::status::StatusCode;
 use crate::uri::Uri;
 
 mod decoder;
+mod end_line;
 mod head;
 mod header;
 mod write;
