@@ -105,7 +105,7 @@ impl FramingError {
 #[non_exhaustive]
 pub enum ParseError {
     /// The header section is not UTF-8 (§9: "MSRP is a text protocol that
-    /// uses the UTF-8 [14] transformation format").
+    /// uses the UTF-8 \[14\] transformation format").
     #[error("header section is not UTF-8")]
     NotUtf8,
     /// A header line is not `name: value`.

@@ -21,6 +21,13 @@
 //! - [`Error`] and its families, each with `kind()`; `StatusCode::from(&error)`
 //!   is the one place that decides what status a peer hears.
 //! - With the `fuzzing` feature, `fuzzing`: the entry points of `fuzz/`.
+//!
+//! One SEND, hop by hop: the driver reads bytes into a [`wire::Decoder`]
+//! (one per connection); each decoded frame goes to the [`session::Session`]
+//! its To-Path names (none: the driver answers 481 with
+//! [`session::response`]); the session answers, reassembles and raises
+//! [`session::Event::Message`]; what it owes the peer (responses, REPORTs,
+//! chunks of our SENDs) comes out of `poll_transmit` as frames to write.
 
 /// RFC 4975 §5.1, §7.1.1, §7.3.1, RFC 7573 §8: chunking and reassembly.
 pub mod chunk;
@@ -29,6 +36,7 @@ pub mod error;
 /// Whole untrusted-input paths for fuzz targets and never-panic property tests.
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+// The SDP module (RFC 4975 §8, RFC 6135) is added here by the lead.
 /// RFC 4975 §5.3, §7, RFC 7573 §7: per-session protocol state (sans-IO).
 pub mod session;
 /// RFC 4975 §10: MSRP status codes.

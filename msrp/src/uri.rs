@@ -3,9 +3,9 @@
 //! `MSRP-URI = msrp-scheme "://" authority ["/" session-id] ";" transport
 //! *( ";" URI-parameter)`. A URI names one session at one device; the
 //! To-Path and From-Path header fields and the SDP `a=path` attribute are
-//! lists of them. [`Uri::parse`] reads one, [`Uri::write_to`] writes it back
+//! lists of them. [`Uri::parse`](crate::uri::Uri::parse) reads one, [`Uri::write_to`](crate::uri::Uri::write_to) writes it back
 //! byte for byte (an IPv6 literal is written in its canonical form), and
-//! [`Uri::equivalent`] applies the comparison rules of §6.1, which is what a
+//! [`Uri::equivalent`](crate::uri::Uri::equivalent) applies the comparison rules of §6.1, which is what a
 //! receiver uses to decide whether a request is for its session.
 //!
 //! What it does not do: resolve the authority (§6.2) or look at relays'

@@ -3,8 +3,8 @@
 //! A message too big for one SEND goes as several, each with the same
 //! Message-ID, its own transaction id and a Byte-Range saying where its
 //! bytes sit; the end-line flag is `+` until the last chunk (`$`), or `#`
-//! when the sender gives up. [`split`] makes the chunks of one message;
-//! [`Reassembler`] puts received chunks back together in any order, within
+//! when the sender gives up. [`split()`](crate::chunk::split) makes the chunks of one message;
+//! [`Reassembler`](crate::chunk::Reassembler) puts received chunks back together in any order, within
 //! a maximum message size and a maximum number of messages in progress.
 //!
 //! What it does not do: interrupt a chunk while it is being written (§7.1.1;

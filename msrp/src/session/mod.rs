@@ -1,10 +1,10 @@
 //! RFC 4975 §5.3, §7: one MSRP session's protocol state, sans-IO.
 //!
 //! The driver feeds the session every frame its connection decodes
-//! ([`Session::handle_frame`], [`Session::handle_decode_error`]) and what to
-//! send ([`Session::send_message`]); it takes out frames to write
-//! ([`Session::poll_transmit`]) and events for the gateway
-//! ([`Session::poll_event`]). The session checks To-Path and From-Path
+//! ([`Session::handle_frame`](crate::session::Session::handle_frame), [`Session::handle_decode_error`](crate::session::Session::handle_decode_error)) and what to
+//! send ([`Session::send_message`](crate::session::Session::send_message)); it takes out frames to write
+//! ([`Session::poll_transmit`](crate::session::Session::poll_transmit)) and events for the gateway
+//! ([`Session::poll_event`](crate::session::Session::poll_event)). The session checks To-Path and From-Path
 //! (§7.3), answers requests as their Failure-Report asks (§7.2, §7.1.4),
 //! reassembles chunks, owes success REPORTs (§7.1.3), and matches the
 //! responses and REPORTs that come back to the SENDs it sent.

@@ -3,9 +3,9 @@
 //! A frame is a request (SEND, REPORT or an extension method) or a response
 //! (status code and comment), a transaction id, header fields, an optional
 //! body and the end-line `-------<transact-id><flag>` whose flag says
-//! whether the message continues (§7.1). [`Decoder`] cuts frames out of a
-//! byte stream that arrives in arbitrary pieces; [`parse`] reads one
-//! complete frame; [`Frame::write_to`] writes the exact bytes back.
+//! whether the message continues (§7.1). [`Decoder`](crate::wire::Decoder) cuts frames out of a
+//! byte stream that arrives in arbitrary pieces; [`parse`](crate::wire::parse) reads one
+//! complete frame; [`Frame::write_to`](crate::wire::Frame::write_to) writes the exact bytes back.
 //!
 //! Files: `header.rs` (typed header fields), `head.rs` (the start line and
 //! header section), `end_line.rs` (where a body ends), `decoder.rs` (the
