@@ -1,0 +1,50 @@
+//! Chat sessions for Parley: the Message Session Relay Protocol (RFC 4975)
+//! and the SDP that sets its sessions up (RFC 4975 §8, RFC 6135, RFC 7573).
+//!
+//! Where it sits: between the TCP/TLS connections of MSRP sessions and the
+//! gateway's `session/` handlers. Like `sip` and `xmpp` it is sans-IO: it
+//! parses and writes bytes, keeps per-session protocol state and reads no
+//! clock; the gateway owns sockets and time. It knows nothing about XMPP.
+//!
+//! What it does not do: relays (RFC 4976) beyond carrying their paths,
+//! and media other than `message`.
+//!
+//! What a user of the crate meets:
+//! - [`wire`]: [`wire::Frame`] (a request or response), [`wire::parse`] for
+//!   one complete frame, [`wire::Decoder`] for a stream read in pieces,
+//!   [`wire::Frame::write_to`] for the bytes.
+//! - [`uri`]: MSRP URIs and the comparison rules of RFC 4975 §6.1.
+//! - [`chunk`]: splitting a message into SEND chunks and reassembling
+//!   received chunks within limits.
+//! - [`session`]: one session's protocol state: checks on incoming
+//!   requests, the responses and REPORTs they are owed, outgoing SENDs.
+//! - [`Error`] and its families, each with `kind()`; `StatusCode::from(&error)`
+//!   is the one place that decides what status a peer hears.
+//! - With the `fuzzing` feature, `fuzzing`: the entry points of `fuzz/`.
+//!
+//! One SEND, hop by hop: the driver reads bytes into a [`wire::Decoder`]
+//! (one per connection); each decoded frame goes to the [`session::Session`]
+//! its To-Path names (none: the driver answers 481 with
+//! [`session::response`]); the session answers, reassembles and raises
+//! [`session::Event::Message`]; what it owes the peer (responses, REPORTs,
+//! chunks of our SENDs) comes out of `poll_transmit` as frames to write.
+
+/// RFC 4975 §5.1, §7.1.1, §7.3.1, RFC 7573 §8: chunking and reassembly.
+pub mod chunk;
+/// The crate's errors and their MSRP status codes (RFC 4975 §10).
+pub mod error;
+/// Whole untrusted-input paths for fuzz targets and never-panic property tests.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
+// The SDP module (RFC 4975 §8, RFC 6135) is added here by the lead.
+/// RFC 4975 §5.3, §7, RFC 7573 §7: per-session protocol state (sans-IO).
+pub mod session;
+/// RFC 4975 §10: MSRP status codes.
+pub mod status;
+/// RFC 4975 §6, §9: MSRP and MSRPS URIs.
+pub mod uri;
+/// RFC 4975 §7, §9: frames, their parser, incremental decoder and writer.
+pub mod wire;
+
+pub use error::{Error, FramingError, ParseError, ReassemblyError, RequestError, SendError};
+pub use status::StatusCode;
