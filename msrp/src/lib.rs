@@ -8,3 +8,6 @@
 //!
 //! What it does not do: relays (RFC 4976) beyond carrying their paths,
 //! and media other than `message`.
+
+/// RFC 4566/8866, RFC 3264, RFC 4975 §8, RFC 6135: SDP offer/answer for MSRP sessions.
+pub mod sdp;
