@@ -18,6 +18,9 @@
 mod accept;
 mod answer;
 mod error;
+/// The entry point of the `sdp` fuzz target and its corpus replay.
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 mod local;
 mod media;
 mod offer;

@@ -88,7 +88,13 @@ impl SessionDescription {
         let c = to_sdp_connection(connection);
         let inner = sdp_types::Session {
             origin: sdp_types::Origin {
-                username: Some(origin.username.clone()),
+                // RFC 8866 §5.2: "-" when there is no user; a name with
+                // spaces would break the line, so it is written as "-" too.
+                username: Some(origin.username.clone()).filter(|u| {
+                    !u.is_empty()
+                        && u != "-"
+                        && !u.contains(|c: char| c.is_ascii_whitespace() || c.is_control())
+                }),
                 sess_id: origin.session_id.to_string(),
                 sess_version: origin.session_version,
                 nettype: c.nettype.clone(),
