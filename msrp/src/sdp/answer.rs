@@ -2,9 +2,10 @@
 //!
 //! The first usable `m=message` line is accepted; every other m-line is
 //! refused with port 0. A second usable MSRP line is refused too: RFC 3264
-//! §6 lets an answerer reject a stream "for any reason", and Parley ties
-//! one MSRP session to one XMPP conversation (RFC 7573 §4, §5), so a second
-//! chat in the same INVITE would have nowhere to go.
+//! §6: "An offered stream MAY be rejected in the answer, for any reason."
+//! Parley ties one MSRP session to one XMPP conversation (issue 21: the
+//! `<thread>` is tied to the session), so a second chat in the same INVITE
+//! would have nowhere to go.
 
 use crate::sdp::accept::FormatList;
 use crate::sdp::error::{MediaError, Refusal};

@@ -34,8 +34,8 @@ pub enum Transport {
 }
 
 impl Transport {
-    /// Reads the m-line protocol field (case-insensitive, as SDP tokens are
-    /// compared by most stacks).
+    /// Reads the m-line protocol field, case-insensitively (lenient on
+    /// input; we write the RFC 4975 §8.1 spelling).
     pub fn parse(proto: &str) -> Result<Self, MediaError> {
         if proto.eq_ignore_ascii_case("TCP/MSRP") {
             Ok(Self::TcpMsrp)
