@@ -6,6 +6,10 @@ use crate::chunk::{Reassembler, ReassemblyLimits};
 use crate::session::{Paths, Session, SessionConfig};
 use crate::wire::{self, DecodeError, Decoder, Frame, Limits, TransactionId};
 
+/// An SDP offer through the answerer, and our own offer and answer back
+/// through the parser (`sdp::fuzzing`).
+pub use crate::sdp::fuzzing::offer_answer as sdp_offer_answer;
+
 /// Limits small enough that short inputs reach every refusal.
 const LIMITS: Limits = Limits {
     max_head: 1024,

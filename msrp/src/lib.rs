@@ -14,6 +14,9 @@
 //!   one complete frame, [`wire::Decoder`] for a stream read in pieces,
 //!   [`wire::Frame::write_to`] for the bytes.
 //! - [`uri`]: MSRP URIs and the comparison rules of RFC 4975 §6.1.
+//! - [`sdp`]: the SDP offer/answer that sets a session up (RFC 4975 §8,
+//!   RFC 6135 `a=setup`, RFC 7573 §8 `a=max-size`), on `sdp-types`
+//!   (chosen by measurement: `msrp/SDP-CRATES.md`).
 //! - [`chunk`]: splitting a message into SEND chunks and reassembling
 //!   received chunks within limits.
 //! - [`session`]: one session's protocol state: checks on incoming
@@ -36,7 +39,8 @@ pub mod error;
 /// Whole untrusted-input paths for fuzz targets and never-panic property tests.
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
-// The SDP module (RFC 4975 §8, RFC 6135) is added here by the lead.
+/// RFC 4566/8866, RFC 3264, RFC 4975 §8, RFC 6135: SDP offer/answer for MSRP sessions.
+pub mod sdp;
 /// RFC 4975 §5.3, §7, RFC 7573 §7: per-session protocol state (sans-IO).
 pub mod session;
 /// RFC 4975 §10: MSRP status codes.
