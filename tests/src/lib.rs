@@ -11,6 +11,8 @@ pub mod fuzz_corpus;
 pub mod kamailio;
 /// Import graphs of a crate's modules, read from its source (the `layers` tests).
 pub mod layers;
+/// An MSRP peer written from RFC 4975's grammar, not from Parley's code.
+pub mod msrp_peer;
 /// The `parley` binary under test.
 pub mod parley;
 /// Free loopback ports picked at run time.
