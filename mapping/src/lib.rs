@@ -11,7 +11,8 @@
 //!   `xmpp_user_to_sip`, `jid_to_sip_user`) over [`SipAddress`] and [`Jid`].
 //! - Messages: [`message::to_xmpp`] / [`message::to_sip`] between
 //!   [`SipMessage`] and `<message/>`; receipts in [`imdn`], chat states in
-//!   [`iscomposing`], encrypted payloads in [`encryption`], [`cpim`] wrappers.
+//!   [`iscomposing`], encrypted payloads in [`encryption`], [`cpim`] wrappers;
+//!   chat sessions' MSRP messages in [`chat`] (RFC 7573).
 //! - Presence: [`presence::pidf_body_to_xmpp`] / [`presence::to_pidf`] over
 //!   [`pidf::Pidf`].
 //! - Failures: [`MappingError`] and the RFC 7247 §7 tables in [`error`]
@@ -24,6 +25,8 @@ pub mod address;
 pub(crate) mod answer;
 /// RFC 3261 §7.4, RFC 7572 §7: SIP message bodies (type, charset, coding) → text.
 pub(crate) mod body;
+/// RFC 7573: chat sessions, MSRP SEND ↔ `<message type='chat'/>`.
+pub mod chat;
 /// RFC 3261 §20.12: undoing a body's Content-Encoding, within a bound.
 pub(crate) mod content_coding;
 /// RFC 3862: the `message/cpim` format.

@@ -149,7 +149,7 @@ pub fn to_sip(msg: &Message, mapper: &AddressMapper) -> Result<SipMessage, Mappi
 /// what the sender wrote. An RFC 3923 `<e2e/>` is refused likewise, body or
 /// not: forwarding a body without the S/MIME object it came with would drop
 /// the protected part in silence.
-fn carried_text(msg: &Message) -> Result<String, MappingError> {
+pub(crate) fn carried_text(msg: &Message) -> Result<String, MappingError> {
     if let Some(scheme) = encryption::encryption(&msg.payloads) {
         return Err(MappingError::NotCarried(NotCarried::Encrypted(scheme)));
     }
