@@ -200,6 +200,11 @@ impl Admission {
             return StanzaDecision::Admit;
         };
         if jid::is_within(from, &self.component_domain) {
+            // Design §4a (`ping.rs`): with several instances on the domain,
+            // the answer to another instance's keepalive ping may come here.
+            if crate::ping::is_keepalive_answer(stanza, &self.component_domain) {
+                return StanzaDecision::Admit;
+            }
             return StanzaDecision::ForgedFrom;
         }
         if !self.user_domains.is_empty()
@@ -518,6 +523,42 @@ mod tests {
                 sender: "juliet@xmpp.example".into()
             }
         );
+        // Another instance's keepalive answered to the domain is not forged;
+        // any other IQ from the domain is.
+        let iq = |iq_type, id: &str, from: &str| {
+            Stanza::Iq(parley_xmpp::stanza::Iq {
+                from: Some(from.into()),
+                to: Some("sip.example.net".into()),
+                id: id.into(),
+                iq_type,
+                payload: None,
+                error: None,
+            })
+        };
+        use parley_xmpp::stanza::IqType;
+        assert_eq!(
+            a.decide_stanza(&iq(
+                IqType::Result,
+                "parley-keepalive-b-1f",
+                "sip.example.net"
+            )),
+            StanzaDecision::Admit
+        );
+        for forged in [
+            iq(IqType::Get, "parley-keepalive-b-1f", "sip.example.net"),
+            iq(IqType::Result, "other-1", "sip.example.net"),
+            iq(
+                IqType::Result,
+                "parley-keepalive-b-1f",
+                "bob@sip.example.net",
+            ),
+        ] {
+            assert_eq!(
+                a.decide_stanza(&forged),
+                StanzaDecision::ForgedFrom,
+                "{forged:?}"
+            );
+        }
     }
 
     /// Issue 26 §2: over its rate a sender's stanzas wait and come out at the

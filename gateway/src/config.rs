@@ -739,6 +739,8 @@ impl Config {
                 self.messages.receipts,
                 self.messages.send_chat_states,
             ),
+            // The store's instance, known once it is open (`lib.rs`, `ping.rs`).
+            keepalive_id_prefix: parley_xmpp::component::KEEPALIVE_ID_PREFIX.to_owned(),
         }
     }
 

@@ -50,6 +50,8 @@ mod message;
 mod metrics;
 /// Design §4a: this instance's lease on its subscriptions in a shared store.
 mod ownership;
+/// XEP-0199: keepalive answers that reached another instance go back to it.
+mod ping;
 /// RFC 8048 presence both ways: subscriptions and polls.
 mod presence;
 /// In-flight state with deadlines (design §4).
@@ -207,8 +209,9 @@ pub async fn run_with(
         .await
         .map_err(RunError::Sip)?;
 
-    let (component, mut xmpp_events) =
-        component::spawn(config.component_config(), xmpp_stop.clone());
+    let mut component_config = config.component_config();
+    component_config.keepalive_id_prefix = ping::id_prefix(store.is_shared(), store.instance_id());
+    let (component, mut xmpp_events) = component::spawn(component_config, xmpp_stop.clone());
 
     let health = Arc::new(Health {
         metrics: Arc::clone(&metrics),

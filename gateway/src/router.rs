@@ -18,6 +18,7 @@ use crate::disco::Disco;
 use crate::links::Links;
 use crate::message::Messages;
 use crate::ownership;
+use crate::ping;
 use crate::presence::Presence;
 use crate::store::Loaded;
 
@@ -74,7 +75,11 @@ impl Router {
     pub(crate) fn handle_stanza(&self, stanza: Stanza) {
         match stanza {
             Stanza::Message(m) => self.messages.xmpp_message(m),
-            Stanza::Iq(iq) => self.disco.iq(iq),
+            Stanza::Iq(iq) => {
+                if !ping::answer_elsewhere(&self.links, &iq) {
+                    self.disco.iq(iq);
+                }
+            }
             Stanza::Presence(p) => self.presence.xmpp_presence(p),
         }
     }
@@ -108,13 +113,15 @@ impl Router {
     }
 
     /// Work another instance handed to this one as XML: a presence stanza
-    /// for a subscription it owns, or an error or receipt for its message.
+    /// for a subscription it owns, an error or receipt for its message, or
+    /// the answer to its keepalive ping.
     fn handed_over(&self, xml: &[u8]) {
         match Stanza::from_xml(xml) {
             Some(Stanza::Presence(p)) => self.presence.handed_over(p),
             Some(Stanza::Message(m)) => self.messages.handed_over(m),
+            Some(Stanza::Iq(iq)) => ping::handed_over(&self.links, &iq),
             _ => {
-                // Only presence and messages are handed over; anything else
+                // Only presence, messages and ping answers are handed over; anything else
                 // is a bug or a newer instance's work: said, counted, not
                 // acted on.
                 warn!(

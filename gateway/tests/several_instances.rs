@@ -93,6 +93,7 @@ impl World {
                     metrics,
                     store: &store,
                     delivery_window_ms: WINDOW_MS,
+                    keepalive_secs: None,
                 }
                 .to_toml();
                 let parley = Parley::start(

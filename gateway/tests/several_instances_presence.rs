@@ -56,6 +56,9 @@ const WATCHED: [&str; 6] = ["juliet", "romeo", "nurse", "tybalt", "mercutio", "b
 const WATCHER: &str = "rosaline";
 /// Every instance's `store.lease_ms`.
 const LEASE_MS: u64 = 2000;
+/// Each instance's idle time before it pings its own domain through
+/// ejabberd (`xmpp.keepalive_secs`): short, so that idle streams ping often.
+const KEEPALIVE_SECS: u64 = 1;
 /// Kamailio's wait for an instance's final answer.
 const FR_TIMER_MS: u32 = 1500;
 /// Seconds between Kamailio's OPTIONS probes.
@@ -115,6 +118,7 @@ impl World {
                     metrics,
                     store: &store,
                     delivery_window_ms: 300,
+                    keepalive_secs: Some(KEEPALIVE_SECS),
                 }
                 .to_toml();
                 let parley = Parley::start(
@@ -793,4 +797,41 @@ async fn presence_subscriptions_both_ways_survive_sigkill_of_their_owner() {
          bob's subscription refreshed in {bob_refreshed_after:?}"
     );
     drop(world);
+}
+
+/// XEP-0199 keepalives with two instances on one domain: each pings its own
+/// domain when idle, and ejabberd routes the ping and its answer to either
+/// instance, so the answer to one's ping often reaches the other, which
+/// hands it back through the store (`gateway/src/ping.rs`). Idle for six
+/// keepalive intervals, neither instance takes ejabberd for silent: no
+/// reconnect, both streams up throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_instances_on_one_domain_keep_their_streams() {
+    let world = tokio::task::block_in_place(World::start);
+    let reconnects = |i: usize| world.parley(i).metric("parley_component_reconnects_total");
+    let before = [reconnects(0), reconnects(1)];
+    for _ in 0..6 * KEEPALIVE_SECS * 4 {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        for i in 0..2 {
+            assert_eq!(
+                world.parley(i).metric("parley_component_connected"),
+                1.0,
+                "instance {i} lost its stream\n{}",
+                world.logs()
+            );
+        }
+    }
+    assert_eq!(
+        [reconnects(0), reconnects(1)],
+        before,
+        "an instance reconnected\n{}",
+        world.logs()
+    );
+    for i in 0..2 {
+        assert!(
+            !world.parley(i).log().contains("server-silent"),
+            "instance {i} took ejabberd for silent\n{}",
+            world.logs()
+        );
+    }
 }

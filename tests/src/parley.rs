@@ -191,6 +191,8 @@ pub struct InstanceConfig<'a> {
     pub store: &'a str,
     /// `messages.delivery_window_ms`.
     pub delivery_window_ms: u64,
+    /// `xmpp.keepalive_secs`, if not the default.
+    pub keepalive_secs: Option<u64>,
 }
 
 impl InstanceConfig<'_> {
@@ -204,7 +206,7 @@ server = "{server}"
 secret = "{secret}"
 reconnect_min_ms = 100
 reconnect_max_ms = 1000
-
+{keepalive}
 [sip]
 domain = "{component}"
 listen = ["udp:127.0.0.1:{port}", "tcp:127.0.0.1:{port}"]
@@ -228,6 +230,10 @@ delivery_window_ms = {window}
             metrics = self.metrics,
             store = self.store,
             window = self.delivery_window_ms,
+            keepalive = self
+                .keepalive_secs
+                .map(|k| format!("keepalive_secs = {k}\n"))
+                .unwrap_or_default(),
         )
     }
 }

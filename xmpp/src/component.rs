@@ -64,7 +64,17 @@ pub struct ComponentConfig {
     pub disco_name: String,
     /// XEP-0030 features beyond disco#info and ping, which are always listed.
     pub disco_features: Vec<String>,
+    /// The start of the ids of this component's keepalive pings. Default
+    /// `parley-keepalive-`. Where several components share one domain (an
+    /// ejabberd routes each stanza to any of its connections), each needs its
+    /// own prefix: the answer to one's ping may reach another, whose gateway
+    /// hands it back ([`ComponentHandle::keepalive_answered`]); a result with
+    /// the common prefix but not this one is delivered as a stanza.
+    pub keepalive_id_prefix: String,
 }
+
+/// The ids of every Parley's keepalive pings start with this.
+pub const KEEPALIVE_ID_PREFIX: &str = "parley-keepalive-";
 
 impl Default for ComponentConfig {
     fn default() -> Self {
@@ -80,6 +90,7 @@ impl Default for ComponentConfig {
             reconnect_max: Duration::from_secs(60),
             disco_name: "Parley".into(),
             disco_features: Vec::new(),
+            keepalive_id_prefix: KEEPALIVE_ID_PREFIX.into(),
         }
     }
 }
@@ -98,6 +109,7 @@ impl std::fmt::Debug for ComponentConfig {
             .field("reconnect_max", &self.reconnect_max)
             .field("disco_name", &self.disco_name)
             .field("disco_features", &self.disco_features)
+            .field("keepalive_id_prefix", &self.keepalive_id_prefix)
             .finish()
     }
 }
@@ -187,6 +199,11 @@ struct Shared {
     stopped: CancellationToken,
     component_domain: String,
     capacity: usize,
+    /// `ComponentConfig::keepalive_id_prefix`.
+    keepalive_id_prefix: String,
+    /// The highest keepalive ping whose answer reached another component
+    /// and was handed back here (0: none).
+    pong_seq: AtomicU64,
 }
 
 /// The gateway's side of the component: cheap to clone.
@@ -221,6 +238,16 @@ impl ComponentHandle {
             },
             mpsc::error::TrySendError::Closed(_) => SendError::Closed,
         })
+    }
+
+    /// The answer to one of this component's keepalive pings (its id, from
+    /// an IQ result or error) reached another component of the domain, whose
+    /// gateway handed it here: the server routed the ping, so this stream's
+    /// server is alive. Ids that are not this component's are ignored.
+    pub fn keepalive_answered(&self, id: &str) {
+        if let Some(seq) = keepalive_seq(&self.shared.keepalive_id_prefix, id) {
+            self.shared.pong_seq.fetch_max(seq, Ordering::Relaxed);
+        }
     }
 
     /// True while the stream is authenticated.
@@ -289,6 +316,8 @@ impl ComponentHandle {
             stopped: CancellationToken::new(),
             component_domain: component_domain.to_owned(),
             capacity,
+            keepalive_id_prefix: KEEPALIVE_ID_PREFIX.to_owned(),
+            pong_seq: AtomicU64::new(0),
         });
         shared.counters.connected.store(true, Ordering::Relaxed);
         (ComponentHandle { tx, shared }, rx)
@@ -318,6 +347,8 @@ pub fn spawn(
         stopped: CancellationToken::new(),
         component_domain: config.component_domain.clone(),
         capacity,
+        keepalive_id_prefix: config.keepalive_id_prefix.clone(),
+        pong_seq: AtomicU64::new(0),
     });
     let driver = Driver {
         service: Service::new(
@@ -627,6 +658,14 @@ impl Driver {
                         last_read = now;
                         ping_sent = None;
                     }
+                    // The answer to our ping may have reached another
+                    // component of the domain and been handed back.
+                    if ping_sent.is_some()
+                        && self.shared.pong_seq.load(Ordering::Relaxed) >= self.ping_seq
+                    {
+                        last_read = now;
+                        ping_sent = None;
+                    }
                     if let Some((at, _)) = &ping_sent {
                         if now >= *at + interval {
                             return End::Lost(Error::ServerSilent { after: interval * 2 });
@@ -635,7 +674,7 @@ impl Driver {
                         // XEP-0199: ping ourselves through the server; the
                         // round trip proves the server routes our stanzas.
                         self.ping_seq += 1;
-                        let id = format!("parley-keepalive-{}", self.ping_seq);
+                        let id = format!("{}{:x}", self.config.keepalive_id_prefix, self.ping_seq);
                         let ping = Stanza::Iq(Iq {
                             from: Some(self.config.component_domain.clone()),
                             to: Some(self.config.component_domain.clone()),
@@ -673,7 +712,17 @@ impl Driver {
         match item {
             StreamItem::Stanza(s) => {
                 self.shared.counters.count(&s, false);
-                if is_own_keepalive_result(&s, &self.config.component_domain) {
+                if is_own_keepalive_result(
+                    &s,
+                    &self.config.component_domain,
+                    &self.config.keepalive_id_prefix,
+                ) {
+                    return Ok(false);
+                }
+                if is_keepalive_result(&s) {
+                    // Another component's ping answered on this stream: its
+                    // gateway may hand it back (`keepalive_answered`).
+                    self.emit(ComponentEvent::Stanza(s)).await;
                     return Ok(false);
                 }
                 match self.service.handle(s) {
@@ -851,11 +900,27 @@ fn fully_written(ends: &[usize], written: usize) -> usize {
     ends.partition_point(|&end| end <= written)
 }
 
-fn is_own_keepalive_result(s: &Stanza, domain: &str) -> bool {
+fn is_own_keepalive_result(s: &Stanza, domain: &str, prefix: &str) -> bool {
+    is_keepalive_result(s)
+        && matches!(s, Stanza::Iq(iq)
+            if keepalive_seq(prefix, &iq.id).is_some()
+                && iq.from.as_deref().is_none_or(|f| f.eq_ignore_ascii_case(domain)))
+}
+
+/// A result or error for some Parley's keepalive ping.
+fn is_keepalive_result(s: &Stanza) -> bool {
     matches!(s, Stanza::Iq(iq)
         if matches!(iq.iq_type, IqType::Result | IqType::Error)
-            && iq.id.starts_with("parley-keepalive-")
-            && iq.from.as_deref().is_none_or(|f| f.eq_ignore_ascii_case(domain)))
+            && iq.id.starts_with(KEEPALIVE_ID_PREFIX))
+}
+
+/// The sequence number of a keepalive ping id `<prefix><hex>` minted with
+/// `prefix`, or `None` for another prefix.
+fn keepalive_seq(prefix: &str, id: &str) -> Option<u64> {
+    let hex = id.strip_prefix(prefix)?;
+    (!hex.is_empty() && hex.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| u64::from_str_radix(hex, 16).ok())
+        .flatten()
 }
 
 async fn write(writer: &mut OwnedWriteHalf, bytes: &[u8]) -> Result<(), Error> {

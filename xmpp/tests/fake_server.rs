@@ -268,6 +268,72 @@ async fn silent_server_is_pinged_then_dropped() {
     timeout(WAIT, handle.closed()).await.unwrap();
 }
 
+/// The `id` attribute of the IQ in `xml`.
+fn iq_id(xml: &str) -> String {
+    let start = xml.find("id='").expect("an id") + 4;
+    let end = xml[start..].find('\'').expect("quoted") + start;
+    xml[start..end].to_owned()
+}
+
+/// Several components on one domain (ejabberd routes each stanza to any of
+/// its connections for the domain): the answer to one component's ping may
+/// reach another. Another component's answer arriving here is delivered to
+/// the gateway, not swallowed; the answers to this component's own pings,
+/// handed back by the gateway (`keepalive_answered`), keep its stream up
+/// though the server itself never answers on it.
+#[tokio::test]
+async fn pings_answered_to_another_component_keep_the_stream_when_handed_back() {
+    let server = FakeServer::bind().await;
+    let interval = Duration::from_millis(200);
+    let config = ComponentConfig {
+        keepalive_interval: interval,
+        keepalive_id_prefix: "parley-keepalive-a-".into(),
+        ..server.config()
+    };
+    let (handle, mut events, shutdown, mut sock) = start(&server, config).await;
+    wait_for(&mut events, |e| *e == ComponentEvent::Connected).await;
+    sock.write_all(
+        b"<iq type='result' id='parley-keepalive-b-1f' from='sip.example' to='sip.example'/>",
+    )
+    .await
+    .unwrap();
+    let e = wait_for(&mut events, |e| matches!(e, ComponentEvent::Stanza(_))).await;
+    assert!(
+        matches!(&e, ComponentEvent::Stanza(Stanza::Iq(iq)) if iq.id == "parley-keepalive-b-1f"),
+        "{e:?}"
+    );
+    // Five pings in a row, none answered on this stream, each handed back.
+    let started = Instant::now();
+    for _ in 0..5 {
+        let ping = read_until(&mut sock, b"</iq>").await;
+        let id = iq_id(&String::from_utf8_lossy(&ping));
+        assert!(id.starts_with("parley-keepalive-a-"), "{id}");
+        handle.keepalive_answered("parley-keepalive-b-ff"); // not ours: ignored
+        handle.keepalive_answered(&id);
+    }
+    assert!(started.elapsed() >= interval * 5, "{:?}", started.elapsed());
+    while let Ok(e) = events.try_recv() {
+        assert!(
+            !matches!(e, ComponentEvent::Disconnected { .. }),
+            "the stream was dropped: {e:?}"
+        );
+    }
+    assert!(handle.is_connected());
+    // Not handed back: dropped after two intervals, as with any silent server.
+    let e = wait_for(&mut events, |e| {
+        matches!(e, ComponentEvent::Disconnected { .. })
+    })
+    .await;
+    assert_eq!(
+        e,
+        ComponentEvent::Disconnected {
+            reason: "server-silent"
+        }
+    );
+    shutdown.cancel();
+    timeout(WAIT, handle.closed()).await.unwrap();
+}
+
 /// RFC 6120 §4.6.1: with nothing to send, the component writes a single
 /// space every keepalive interval; server whitespace counts as liveness.
 #[tokio::test]
