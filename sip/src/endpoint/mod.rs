@@ -389,6 +389,7 @@ async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
                 Output::TimedOut(_) => bump(&inner.counters.timeouts),
                 // §13.3.1.4 would end the session with a BYE; there is none yet.
                 Output::AckTimedOut(_) => tracing::debug!("no ACK for a final response to INVITE"),
+                Output::InviteEnded(_) => {}
             }
         }
     }

@@ -105,7 +105,7 @@ fn client_times_out_and_server_is_reaped_on_a_virtual_clock() {
             match o {
                 Output::Transmit(_) => retransmits.push((at - t0).as_millis()),
                 Output::TimedOut(k) => timed_out = Some(((at - t0).as_millis(), k)),
-                Output::AckTimedOut(_) => panic!("no INVITE here"),
+                Output::AckTimedOut(_) | Output::InviteEnded(_) => panic!("no INVITE here"),
             }
         }
     }
@@ -428,4 +428,106 @@ fn lost_responses_are_recovered_from_the_completed_transaction() {
         32_000,
         "Timer J, 64·T1 after the first answer, is the last timer"
     );
+}
+
+fn invite_key(branch: &str) -> ClientKey {
+    ClientKey {
+        branch: branch.into(),
+        method: "INVITE".into(),
+    }
+}
+
+fn ack_template() -> AckTemplate {
+    AckTemplate {
+        request_uri: "sip:bob@127.0.0.1".into(),
+        via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKi1".into(),
+        from: "<sip:alice@a>;tag=a".into(),
+        call_id: "c@a".into(),
+        cseq: 1,
+        route: Vec::new(),
+    }
+}
+
+/// RFC 3261 §17.1.3: an INVITE client transaction is matched by branch and
+/// CSeq method; Timer B reaches the TU as a timeout through the heap.
+#[test]
+fn invite_client_is_matched_by_branch_and_method_and_times_out_at_timer_b() {
+    let t0 = Instant::now();
+    let mut t = Transactions::new(Timers::default(), 10);
+    let k = invite_key("z9hG4bKi1");
+    t.start_invite_client(
+        k.clone(),
+        Bytes::from_static(b"INVITE"),
+        ack_template(),
+        udp(),
+        t0,
+    )
+    .expect("started");
+    assert_eq!(t.pending_len(), 1);
+    let other_method = ClientKey {
+        method: "CANCEL".into(),
+        ..k.clone()
+    };
+    assert_eq!(
+        t.handle_invite_response(&other_method, 180, "<sip:b>;tag=b", "b", t0),
+        None
+    );
+    assert_eq!(
+        t.handle_response(&other_method, 200, t0),
+        ResponseOutcome::Stray,
+        "a CANCEL's response is not the INVITE's"
+    );
+    let mut sent = Vec::new();
+    let mut timed_out = None;
+    while let Some(at) = t.poll_timeout() {
+        for o in t.handle_timeout(at) {
+            match o {
+                Output::Transmit(_) => sent.push((at - t0).as_millis()),
+                Output::TimedOut(key) => timed_out = Some(((at - t0).as_millis(), key)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(sent, [500, 1_500, 3_500, 7_500, 15_500, 31_500]);
+    assert_eq!(timed_out, Some((32_000, k)));
+    assert!(t.is_empty());
+}
+
+/// RFC 3261 §17.1.1.2: a 486 is ACKed by the transaction, the ACK goes again
+/// for the retransmitted 486, and Timer D (32 s) ends it.
+#[test]
+fn invite_client_acks_a_rejection_until_timer_d() {
+    let t0 = Instant::now();
+    let mut t = Transactions::new(Timers::default(), 10);
+    let k = invite_key("z9hG4bKi1");
+    t.start_invite_client(
+        k.clone(),
+        Bytes::from_static(b"INVITE"),
+        ack_template(),
+        udp(),
+        t0,
+    )
+    .expect("started");
+    let Some(InviteClientEvent::Final(Some(ack))) =
+        t.handle_invite_response(&k, 486, "<sip:b>;tag=b", "b", t0)
+    else {
+        panic!("ACK");
+    };
+    let later = t0 + Duration::from_secs(1);
+    let Some(InviteClientEvent::Absorbed(Some(again))) =
+        t.handle_invite_response(&k, 486, "<sip:b>;tag=b", "b", later)
+    else {
+        panic!("ACK again");
+    };
+    assert_eq!(again.bytes, ack.bytes);
+    let mut ended = None;
+    while let Some(at) = t.poll_timeout() {
+        for o in t.handle_timeout(at) {
+            if let Output::InviteEnded(key) = o {
+                ended = Some(((at - t0).as_millis(), key));
+            }
+        }
+    }
+    assert_eq!(ended, Some((32_000, k)));
+    assert!(t.is_empty());
 }
