@@ -66,4 +66,6 @@ pub use stats::Stats;
 pub use wire::status::StatusCode;
 
 #[cfg(feature = "tokio")]
-pub use endpoint::{Endpoint, IncomingRequest, OutgoingRequest, RequestView, Responder, Response};
+pub use endpoint::{
+    Endpoint, IncomingRequest, InviteClient, OutgoingRequest, RequestView, Responder, Response,
+};

@@ -146,13 +146,28 @@ impl Intake for Inner {
             transport,
             addr: peer,
         };
-        let waiters = self.with_core(|core| {
-            core.transactions
-                .fail_target(target)
+        let (waiters, invites) = self.with_core(|core| {
+            let failed = core.transactions.fail_target(target);
+            let invites = failed
+                .iter()
+                .filter_map(|key| core.invite_waiters.remove(key))
+                .collect::<Vec<_>>();
+            let waiters = failed
                 .into_iter()
                 .filter_map(|key| core.waiters.remove(&key))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (waiters, invites)
         });
+        for invite in invites {
+            bump(&self.counters.transport_errors);
+            invite.fail(crate::error::TransactionError::Transport {
+                target: peer.to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "connection closed",
+                ),
+            });
+        }
         for waiter in waiters {
             bump(&self.counters.transport_errors);
             let _ = waiter.tx.send(Outcome::ConnectionLost);
@@ -327,8 +342,12 @@ impl Inner {
         };
         let key = ClientKey {
             branch,
-            method: head.cseq_method,
+            method: head.cseq_method.clone(),
         };
+        if key.method == "INVITE" {
+            super::invite::handle_response(self, message, head.status, key);
+            return;
+        }
         let status = head.status;
         let waiter =
             self.with_core(

@@ -168,11 +168,6 @@ impl InviteClientTransaction {
         self.target
     }
 
-    /// Whether a provisional response has arrived (§9.1: only then may a CANCEL go).
-    pub(crate) fn heard(&self) -> bool {
-        self.state != InviteClientState::Calling
-    }
-
     /// Takes a response with `status` whose To header value is `to` (its
     /// tag `to_tag`).
     pub(crate) fn handle_response(
@@ -395,7 +390,6 @@ mod tests {
             InviteClientEvent::Provisional
         );
         assert_eq!(tx.state(), InviteClientState::Proceeding);
-        assert!(tx.heard());
         assert_eq!(tx.poll_timeout(), None, "Proceeding has no timer");
     }
 

@@ -12,8 +12,6 @@ pub(crate) mod client;
 /// RFC 3261 §17.2.2, §17.1.2.2: completed transactions, kept until Timer J or K.
 pub(crate) mod completed;
 /// RFC 3261 §17.1.1: INVITE client transaction.
-// Driven by the endpoint (`endpoint/invite.rs`) from the next commit on.
-#[allow(dead_code)]
 pub(crate) mod invite_client;
 /// RFC 3261 §17.2.1: INVITE server transaction (minimal).
 pub(crate) mod invite_server;

@@ -356,7 +356,6 @@ impl Transactions {
 
     /// Starts an INVITE client transaction (§17.1.1); returns the first
     /// transmission, or `None` if the table is full or the key is taken.
-    #[allow(dead_code)] // until the endpoint sends INVITEs (next commit)
     pub(crate) fn start_invite_client(
         &mut self,
         key: ClientKey,
@@ -381,7 +380,6 @@ impl Transactions {
     /// A response arrived for INVITE client transaction `key` (§17.1.3
     /// matching: branch and CSeq method); `to` is its To header value and
     /// `to_tag` that header's tag. `None`: no transaction matches (stray).
-    #[allow(dead_code)] // until the endpoint sends INVITEs (next commit)
     pub(crate) fn handle_invite_response(
         &mut self,
         key: &ClientKey,
@@ -399,14 +397,12 @@ impl Transactions {
     /// Whether INVITE client transaction `key` has heard a provisional
     /// response (RFC 3261 §9.1: a CANCEL may go) and is still waiting for
     /// a final one; `None` when there is no such transaction.
-    #[allow(dead_code)] // until the endpoint sends INVITEs (next commit)
     pub(crate) fn invite_cancellable(&self, key: &ClientKey) -> Option<bool> {
         let slot = self.invite_clients.get(key)?;
         Some(slot.tx.state() == InviteClientState::Proceeding)
     }
 
     /// A CANCEL for INVITE client transaction `key` was sent (§9.1).
-    #[allow(dead_code)] // until the endpoint sends INVITEs (next commit)
     pub(crate) fn invite_cancel_sent(&mut self, key: &ClientKey, now: Instant) {
         if let Some(slot) = self.invite_clients.get_mut(key) {
             slot.tx.cancel_sent(now);
@@ -416,7 +412,6 @@ impl Transactions {
 
     /// The TU acknowledged the 2xx with To tag `to_tag` of INVITE `key`
     /// with `ack` (§13.2.2.4): kept to answer that 2xx's retransmissions.
-    #[allow(dead_code)] // until the endpoint sends INVITEs (next commit)
     pub(crate) fn set_invite_ack(&mut self, key: &ClientKey, to_tag: &str, ack: Transmit) {
         if let Some(slot) = self.invite_clients.get_mut(key) {
             slot.tx.set_ack(to_tag, ack);
@@ -424,7 +419,6 @@ impl Transactions {
     }
 
     /// Drops INVITE client transaction `key` (its request could not be sent).
-    #[allow(dead_code)] // until the endpoint sends INVITEs (next commit)
     pub(crate) fn remove_invite_client(&mut self, key: &ClientKey) {
         self.invite_clients.remove(key);
     }
