@@ -35,6 +35,7 @@ use crate::wire::uri::Uri;
 use route::Routing;
 use send::{Outcome, Transmitted, Waiter};
 
+mod cancel;
 mod invite;
 mod receive;
 mod request;
@@ -120,6 +121,7 @@ impl Endpoint {
                 .with_max_completed(config.limits.max_completed_transactions),
                 waiters: HashMap::new(),
                 invite_waiters: HashMap::new(),
+                cancellable: HashMap::new(),
                 rate: RatePolicy::new(config.limits.source_rate, now()),
             }),
             wake: Notify::new(),
@@ -289,6 +291,8 @@ struct Core {
     waiters: HashMap<ClientKey, Waiter>,
     /// The callers of INVITEs in flight ([`Endpoint::send_invite`]).
     invite_waiters: HashMap<ClientKey, invite::InviteWaiter>,
+    /// INVITEs received whose TU has not sent a final response (§9.2).
+    cancellable: HashMap<crate::transaction::ServerKey, cancel::Cancellable>,
     /// Design §5: new requests per second per source address.
     rate: RatePolicy,
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::request::{IncomingRequest, RequestView, Responder, is_trusted};
 use super::send::Outcome;
@@ -260,6 +261,15 @@ impl Inner {
                 return;
             }
         }
+        if head.method == "CANCEL" {
+            let mut salvage = message.salvage();
+            if let Some(top) = salvage.vias.first_mut() {
+                *top = write::stamp_via(top, target.addr);
+            }
+            let tag_to = head.to.param("tag").is_none();
+            super::cancel::handle_cancel(self, key, salvage, tag_to);
+            return;
+        }
         // RFC 3261 §12.1 and RFC 6665 §4.1.2, §4.2.1: an INVITE, SUBSCRIBE or
         // REFER outside a dialog (no To tag) creates one with its 2xx.
         let record_route = if head.to.param("tag").is_none()
@@ -294,7 +304,20 @@ impl Inner {
             }),
             record_route,
             answered: false,
+            cancelled: (head.method == "INVITE").then(CancellationToken::new),
         };
+        if let Some(token) = &responder.cancelled {
+            let cancellable = super::cancel::Cancellable {
+                salvage: responder.salvage.clone(),
+                to_tag: responder.to_tag.clone(),
+                tag_to: responder.tag_to,
+                token: token.clone(),
+            };
+            let key = responder.key.clone();
+            self.with_core(|core| {
+                core.cancellable.insert(key, cancellable);
+            });
+        }
         if head.method == "INVITE" {
             // RFC 3261 §17.2.1: 100 Trying at once, so the client stops retransmitting.
             responder.provisional(StatusCode::TRYING, None);
