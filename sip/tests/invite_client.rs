@@ -261,3 +261,33 @@ async fn ack_of_2xx_goes_to_the_contact_and_again_for_the_retransmitted_2xx() {
     let (again, _) = call.recv().await;
     assert_eq!(again, ack, "the same ACK for the retransmitted 2xx");
 }
+
+/// RFC 3261 §13.2.2.4: a 2xx from a second fork (another To tag) reaches the
+/// caller too, to be ACKed and ended with a BYE; a CANCEL after the final
+/// response is not sent (§9.1: "an effective no-op").
+#[tokio::test]
+async fn a_second_forks_2xx_reaches_the_caller_and_cancel_after_final_is_refused() {
+    let mut call = Call::start().await;
+    let contact = format!("Contact: <sip:bob@{}>\r\n", call.from);
+    call.send(&call.response("200 OK", Some("f1"), &contact, &call.request))
+        .await;
+    let first = call.invite.next_response().await.expect("200").expect("ok");
+    assert_eq!(
+        first.header("To").unwrap_or_default(),
+        "<sip:bob@sip.example>;tag=f1"
+    );
+    call.send(&call.response("200 OK", Some("f2"), &contact, &call.request))
+        .await;
+    let second = call.invite.next_response().await.expect("200").expect("ok");
+    assert_eq!(
+        second.header("To").unwrap_or_default(),
+        "<sip:bob@sip.example>;tag=f2"
+    );
+    let refused = call.invite.cancel().await;
+    assert!(
+        matches!(refused, Err(TransactionError::InvalidRequest(_))),
+        "{refused:?}"
+    );
+    let nothing = tokio::time::timeout(Duration::from_millis(200), call.recv()).await;
+    assert!(nothing.is_err(), "no CANCEL on the wire");
+}

@@ -1,16 +1,16 @@
 //! RFC 3261 §12–§15 and RFC 4028: the dialog of an INVITE session, sans-IO.
 //!
-//! A [`Session`] is built from the INVITE and the 2xx that created it —
-//! as UAS ([`Session::uas`]) or UAC ([`Session::uac`]) — and then builds our
+//! A [`Session`](crate::dialog::session::Session) is built from the INVITE and the 2xx that created it —
+//! as UAS ([`Session::uas`](crate::dialog::session::Session::uas)) or UAC ([`Session::uac`](crate::dialog::session::Session::uac)) — and then builds our
 //! in-dialog requests (ACK, BYE, re-INVITE, UPDATE) and checks the peer's
-//! ([`Session::handle_request`]): out-of-order CSeq (§12.2.2), an INVITE
+//! ([`Session::handle_request`](crate::dialog::session::Session::handle_request)): out-of-order CSeq (§12.2.2), an INVITE
 //! overlapping another (§14.2), and, once the TU has answered, the remote
-//! target refresh. [`Sessions`] finds a request's session, or answers 481.
-//! The session timer (RFC 4028) is data here: [`Session::poll_timeout`]
+//! target refresh. [`Sessions`](crate::dialog::session::Sessions) finds a request's session, or answers 481.
+//! The session timer (RFC 4028) is data here: [`Session::poll_timeout`](crate::dialog::session::Session::poll_timeout)
 //! says when a refresh is due or the session has expired, and the TU acts.
 //!
 //! What it does not do: look at SDP (the TU decides whether an offer is
-//! acceptable and answers 488, §14.2, through [`Session::answered`]), PRACK
+//! acceptable and answers 488, §14.2, through [`Session::answered`](crate::dialog::session::Session::answered)), PRACK
 //! or early dialogs, or the 491/500 rules for UPDATE (RFC 3311, not
 //! applied). §12.2.2 makes a request's state changes atomic: the remote
 //! target of a re-INVITE or UPDATE and its session interval take effect

@@ -10,6 +10,9 @@
 //! [`crate::resolver`]) → [`send`] (a client transaction per target until one
 //! answers, §4.3; a digest retry) → the caller.
 //!
+//! One INVITE: [`invite`] (its own client transaction, CANCEL, the ACK of
+//! its 2xx); a received CANCEL is answered in [`cancel`].
+//!
 //! This file holds the [`Endpoint`] handle, binding, the state the parts
 //! share ([`Inner`]), the way bytes leave, and the timer loop.
 

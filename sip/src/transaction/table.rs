@@ -396,10 +396,15 @@ impl Transactions {
 
     /// Whether INVITE client transaction `key` has heard a provisional
     /// response (RFC 3261 §9.1: a CANCEL may go) and is still waiting for
-    /// a final one; `None` when there is no such transaction.
+    /// a final one; `None` when there is no such transaction or it has its
+    /// final response.
     pub(crate) fn invite_cancellable(&self, key: &ClientKey) -> Option<bool> {
         let slot = self.invite_clients.get(key)?;
-        Some(slot.tx.state() == InviteClientState::Proceeding)
+        match slot.tx.state() {
+            InviteClientState::Calling => Some(false),
+            InviteClientState::Proceeding => Some(true),
+            _ => None,
+        }
     }
 
     /// A CANCEL for INVITE client transaction `key` was sent (§9.1).
