@@ -156,6 +156,11 @@ async fn cancel_after_the_final_response_gets_200_and_changes_nothing() {
     let response = uas.recv().await;
     assert_eq!(status_of(response.as_bytes()), 200, "{response}");
     assert_eq!(line(&response, "CSeq"), "CSeq: 1 CANCEL");
+    assert_eq!(
+        line(&response, "To"),
+        line(&busy, "To"),
+        "the INVITE's To tag"
+    );
     let more = tokio::time::timeout(Duration::from_millis(700), uas.recv()).await;
     assert!(more.is_err(), "nothing more: {more:?}");
 }

@@ -39,12 +39,13 @@ pub(super) fn handle_cancel(inner: &Arc<Inner>, key: ServerKey, salvage: Salvage
         method: "INVITE".to_owned(),
         ..key.clone()
     };
-    let (pending, exists) = inner.with_core(|core| {
+    let (pending, to_tag) = inner.with_core(|core| {
         let pending = core.cancellable.remove(&invite);
-        let exists = core.transactions.has_server(&invite);
-        (pending, exists)
+        let to_tag = core.transactions.invite_to_tag(&invite).map(str::to_owned);
+        (pending, to_tag)
     });
-    let mut to_tag = String::new();
+    let exists = to_tag.is_some();
+    let to_tag = to_tag.unwrap_or_default();
     if let Some(pending) = pending {
         // §9.2: "If the original request was an INVITE, the UAS SHOULD
         // immediately respond to the INVITE with a 487 (Request Terminated)."
@@ -66,7 +67,6 @@ pub(super) fn handle_cancel(inner: &Arc<Inner>, key: ServerKey, salvage: Salvage
             inner.transmit(transmit);
         }
         pending.token.cancel();
-        to_tag = pending.to_tag;
     }
     let status = if exists {
         // "as long as the CANCEL matched an existing transaction, the UAS

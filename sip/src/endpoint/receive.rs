@@ -315,6 +315,8 @@ impl Inner {
             };
             let key = responder.key.clone();
             self.with_core(|core| {
+                core.transactions
+                    .set_invite_to_tag(&key, &cancellable.to_tag);
                 core.cancellable.insert(key, cancellable);
             });
         }

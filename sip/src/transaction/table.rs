@@ -295,6 +295,27 @@ impl Transactions {
         transmit
     }
 
+    /// RFC 3261 §9.2: the To tag of INVITE server transaction `key`'s
+    /// responses, for the 200 to its CANCEL; `None` when there is no such
+    /// transaction, `Some("")` when no tag was recorded.
+    pub(crate) fn invite_to_tag(&self, key: &ServerKey) -> Option<&str> {
+        match &self.servers.get(key)?.tx {
+            Server::Invite(tx) => Some(tx.to_tag().unwrap_or_default()),
+            Server::NonInvite(_) => None,
+        }
+    }
+
+    /// Records the To tag of INVITE server transaction `key`'s responses.
+    pub(crate) fn set_invite_to_tag(&mut self, key: &ServerKey, tag: &str) {
+        if let Some(Slot {
+            tx: Server::Invite(tx),
+            ..
+        }) = self.servers.get_mut(key)
+        {
+            tx.set_to_tag(tag);
+        }
+    }
+
     /// The INVITE of server transaction `key` was answered 2xx: its ACK will
     /// carry `ack` (RFC 3261 §13.3.1.4).
     pub(crate) fn expect_ack(&mut self, key: &ServerKey, ack: AckKey) {

@@ -531,3 +531,75 @@ fn invite_client_acks_a_rejection_until_timer_d() {
     assert_eq!(ended, Some((32_000, k)));
     assert!(t.is_empty());
 }
+
+/// Two cores over a lossy link on a virtual clock: the first INVITE and the
+/// first 486 are lost. RFC 3261 §17.1.1.2 (Timer A) and §17.2.1 (Timer G)
+/// recover them; the client's ACK (§17.1.1.3) stops Timer G; Timer D and
+/// Timer I leave both tables empty.
+#[test]
+fn invite_rejection_survives_a_lost_invite_and_a_lost_response() {
+    let t0 = Instant::now();
+    let mut uac = Transactions::new(Timers::default(), 10);
+    let mut uas = Transactions::new(Timers::default(), 10);
+    let ck = invite_key("z9hG4bKi1");
+    let sk = ServerKey {
+        branch: "z9hG4bKi1".into(),
+        sent_by: "127.0.0.1:5060".into(),
+        method: "INVITE".into(),
+    };
+    let _lost = uac
+        .start_invite_client(
+            ck.clone(),
+            Bytes::from_static(b"INVITE"),
+            ack_template(),
+            udp(),
+            t0,
+        )
+        .expect("started");
+    let mut log = Vec::new();
+    let mut lost_486 = false;
+    let mut acked = false;
+    while let Some(at) = [uac.poll_timeout(), uas.poll_timeout()]
+        .into_iter()
+        .flatten()
+        .min()
+    {
+        let ms = (at - t0).as_millis();
+        for o in uac.handle_timeout(at) {
+            if let Output::Transmit(t) = o {
+                log.push((ms, "INVITE"));
+                assert_eq!(&t.bytes[..], b"INVITE");
+                assert_eq!(
+                    uas.handle_request(&sk, false, udp(), at),
+                    RequestOutcome::New
+                );
+                uas.respond(&sk, 486, Bytes::from_static(b"486"), at)
+                    .expect("486 sent");
+                // The first 486 is lost too.
+                lost_486 = true;
+            }
+        }
+        for o in uas.handle_timeout(at) {
+            if let Output::Transmit(t) = o {
+                log.push((ms, "486"));
+                assert_eq!(&t.bytes[..], b"486");
+                let Some(InviteClientEvent::Final(Some(_ack))) =
+                    uac.handle_invite_response(&ck, 486, "<sip:b>;tag=b", "b", at)
+                else {
+                    panic!("the 486 completes the client and is ACKed");
+                };
+                assert_eq!(
+                    uas.handle_request(&sk, true, udp(), at),
+                    RequestOutcome::AckAbsorbed
+                );
+                acked = true;
+            }
+        }
+    }
+    assert!(lost_486 && acked);
+    assert_eq!(log, [(500, "INVITE"), (1_000, "486")]);
+    assert!(
+        uac.is_empty() && uas.is_empty(),
+        "Timers D and I ended both"
+    );
+}
