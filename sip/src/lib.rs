@@ -9,8 +9,12 @@
 //! - [`Endpoint::bind`] with an [`EndpointConfig`] gives the [`Endpoint`] and
 //!   a channel of [`IncomingRequest`]s, each answered through its
 //!   [`Responder`]; [`Endpoint::send_request`] takes an [`OutgoingRequest`]
-//!   and returns its final [`Response`] or a [`TransactionError`].
-//! - [`dialog`] for SUBSCRIBE/NOTIFY dialogs, [`trust`] for trusted peers,
+//!   and returns its final [`Response`] or a [`TransactionError`];
+//!   [`Endpoint::send_invite`] returns an [`InviteClient`] for an INVITE's
+//!   responses, CANCEL and ACK. A received CANCEL is answered by the
+//!   endpoint (RFC 3261 §9.2); the INVITE's [`Responder::cancelled`] says so.
+//! - [`dialog`] for SUBSCRIBE/NOTIFY dialogs and INVITE sessions
+//!   ([`dialog::session`], with the RFC 4028 session timer), [`trust`] for trusted peers,
 //!   [`Stats`] for the counters; [`wire`], [`framing`], [`transaction`] and
 //!   [`auth`] are the sans-IO pieces tests and benches drive directly.
 //! - With the `fuzzing` feature, `fuzzing`: the entry points of `fuzz/`.
@@ -25,7 +29,7 @@ pub mod auth;
 // The sans-IO parts only the tokio endpoint drives are unused without it.
 /// Endpoint configuration: listen addresses, limits, timers.
 pub mod config;
-/// RFC 3261 §12: dialogs for SUBSCRIBE/NOTIFY (sans-IO).
+/// RFC 3261 §12: dialogs for SUBSCRIBE/NOTIFY and INVITE sessions (sans-IO).
 pub mod dialog;
 /// RFC 3261 §18.3: Content-Length framing on stream transports.
 pub mod framing;
@@ -66,4 +70,6 @@ pub use stats::Stats;
 pub use wire::status::StatusCode;
 
 #[cfg(feature = "tokio")]
-pub use endpoint::{Endpoint, IncomingRequest, OutgoingRequest, RequestView, Responder, Response};
+pub use endpoint::{
+    Endpoint, IncomingRequest, InviteClient, OutgoingRequest, RequestView, Responder, Response,
+};

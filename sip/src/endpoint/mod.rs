@@ -10,6 +10,9 @@
 //! [`crate::resolver`]) → [`send`] (a client transaction per target until one
 //! answers, §4.3; a digest retry) → the caller.
 //!
+//! One INVITE: [`invite`] (its own client transaction, CANCEL, the ACK of
+//! its 2xx); a received CANCEL is answered in [`cancel`].
+//!
 //! This file holds the [`Endpoint`] handle, binding, the state the parts
 //! share ([`Inner`]), the way bytes leave, and the timer loop.
 
@@ -35,11 +38,14 @@ use crate::wire::uri::Uri;
 use route::Routing;
 use send::{Outcome, Transmitted, Waiter};
 
+mod cancel;
+mod invite;
 mod receive;
 mod request;
 mod route;
 mod send;
 
+pub use invite::InviteClient;
 pub use request::{IncomingRequest, OutgoingRequest, RequestView, Responder, Response};
 
 /// The SIP user agent. Cheap to clone.
@@ -117,6 +123,8 @@ impl Endpoint {
                 )
                 .with_max_completed(config.limits.max_completed_transactions),
                 waiters: HashMap::new(),
+                invite_waiters: HashMap::new(),
+                cancellable: HashMap::new(),
                 rate: RatePolicy::new(config.limits.source_rate, now()),
             }),
             wake: Notify::new(),
@@ -232,6 +240,20 @@ impl Endpoint {
         send::send_until_abandoned(&self.inner, req, Transmitted::to(transmitted)).await
     }
 
+    /// RFC 3261 §13.2.1, §17.1.1: sends `req` as an INVITE (its `method` is
+    /// not read) and returns the [`InviteClient`] its provisional and final
+    /// responses come through, which also CANCELs it (§9.1) and ACKs its
+    /// 2xx (§13.2.2.4). The destination is located as for
+    /// [`Endpoint::send_request`], but only its first target is tried. A
+    /// Contact is added when `req` has none (§8.1.1.8); a CSeq header sets
+    /// the number (a re-INVITE in a dialog, [`OutgoingRequest::in_dialog`]).
+    pub async fn send_invite(
+        &self,
+        req: OutgoingRequest,
+    ) -> Result<InviteClient, TransactionError> {
+        invite::send_invite(&self.inner, req).await
+    }
+
     /// Stops waiting for answers: every [`Endpoint::send_request`] in flight
     /// returns `TransactionError::ShuttingDown` now, and new ones return it
     /// without sending. Listeners keep running, so requests that arrive are
@@ -270,6 +292,10 @@ pub(crate) struct Inner {
 struct Core {
     transactions: Transactions,
     waiters: HashMap<ClientKey, Waiter>,
+    /// The callers of INVITEs in flight ([`Endpoint::send_invite`]).
+    invite_waiters: HashMap<ClientKey, invite::InviteWaiter>,
+    /// INVITEs received whose TU has not sent a final response (§9.2).
+    cancellable: HashMap<crate::transaction::ServerKey, cancel::Cancellable>,
     /// Design §5: new requests per second per source address.
     rate: RatePolicy,
 }
@@ -370,12 +396,26 @@ async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
             };
             let outputs = core.transactions.handle_timeout(now);
             let mut timed_out = Vec::new();
+            let mut invites_timed_out = Vec::new();
             for output in &outputs {
-                if let Output::TimedOut(key) = output
-                    && let Some(waiter) = core.waiters.remove(key)
-                {
-                    timed_out.push(waiter);
+                match output {
+                    Output::TimedOut(key) => {
+                        if let Some(waiter) = core.waiters.remove(key) {
+                            timed_out.push(waiter);
+                        }
+                        if let Some(waiter) = core.invite_waiters.remove(key) {
+                            invites_timed_out.push(waiter);
+                        }
+                    }
+                    // The caller's `next_response` ends with `None`.
+                    Output::InviteEnded(key) => {
+                        core.invite_waiters.remove(key);
+                    }
+                    Output::Transmit(_) | Output::AckTimedOut(_) => {}
                 }
+            }
+            for waiter in invites_timed_out {
+                waiter.fail(TransactionError::Timeout);
             }
             (outputs, timed_out)
         };
@@ -389,6 +429,7 @@ async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
                 Output::TimedOut(_) => bump(&inner.counters.timeouts),
                 // §13.3.1.4 would end the session with a BYE; there is none yet.
                 Output::AckTimedOut(_) => tracing::debug!("no ACK for a final response to INVITE"),
+                Output::InviteEnded(_) => {}
             }
         }
     }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
 
 use super::request::{IncomingRequest, RequestView, Responder, is_trusted};
 use super::send::Outcome;
@@ -146,13 +147,28 @@ impl Intake for Inner {
             transport,
             addr: peer,
         };
-        let waiters = self.with_core(|core| {
-            core.transactions
-                .fail_target(target)
+        let (waiters, invites) = self.with_core(|core| {
+            let failed = core.transactions.fail_target(target);
+            let invites = failed
+                .iter()
+                .filter_map(|key| core.invite_waiters.remove(key))
+                .collect::<Vec<_>>();
+            let waiters = failed
                 .into_iter()
                 .filter_map(|key| core.waiters.remove(&key))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>();
+            (waiters, invites)
         });
+        for invite in invites {
+            bump(&self.counters.transport_errors);
+            invite.fail(crate::error::TransactionError::Transport {
+                target: peer.to_string(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "connection closed",
+                ),
+            });
+        }
         for waiter in waiters {
             bump(&self.counters.transport_errors);
             let _ = waiter.tx.send(Outcome::ConnectionLost);
@@ -245,6 +261,15 @@ impl Inner {
                 return;
             }
         }
+        if head.method == "CANCEL" {
+            let mut salvage = message.salvage();
+            if let Some(top) = salvage.vias.first_mut() {
+                *top = write::stamp_via(top, target.addr);
+            }
+            let tag_to = head.to.param("tag").is_none();
+            super::cancel::handle_cancel(self, key, salvage, tag_to);
+            return;
+        }
         // RFC 3261 §12.1 and RFC 6665 §4.1.2, §4.2.1: an INVITE, SUBSCRIBE or
         // REFER outside a dialog (no To tag) creates one with its 2xx.
         let record_route = if head.to.param("tag").is_none()
@@ -279,7 +304,22 @@ impl Inner {
             }),
             record_route,
             answered: false,
+            cancelled: (head.method == "INVITE").then(CancellationToken::new),
         };
+        if let Some(token) = &responder.cancelled {
+            let cancellable = super::cancel::Cancellable {
+                salvage: responder.salvage.clone(),
+                to_tag: responder.to_tag.clone(),
+                tag_to: responder.tag_to,
+                token: token.clone(),
+            };
+            let key = responder.key.clone();
+            self.with_core(|core| {
+                core.transactions
+                    .set_invite_to_tag(&key, &cancellable.to_tag);
+                core.cancellable.insert(key, cancellable);
+            });
+        }
         if head.method == "INVITE" {
             // RFC 3261 §17.2.1: 100 Trying at once, so the client stops retransmitting.
             responder.provisional(StatusCode::TRYING, None);
@@ -327,8 +367,12 @@ impl Inner {
         };
         let key = ClientKey {
             branch,
-            method: head.cseq_method,
+            method: head.cseq_method.clone(),
         };
+        if key.method == "INVITE" {
+            super::invite::handle_response(self, message, head.status, key);
+            return;
+        }
         let status = head.status;
         let waiter =
             self.with_core(

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use rustls::pki_types::{CertificateDer, ServerName};
+use tokio_util::sync::CancellationToken;
 
 use super::{Inner, now};
 use crate::config::Transport;
@@ -282,6 +283,10 @@ impl IncomingRequest {
     pub fn is_trusted_by(&self, peers: &TrustedPeers) -> bool {
         self.view.is_trusted_by(peers)
     }
+    /// Whether a CANCEL ended this INVITE (see [`Responder::is_cancelled`]).
+    pub fn is_cancelled(&self) -> bool {
+        self.responder.is_cancelled()
+    }
     /// Splits into the readable request and the responder, so the responder
     /// can be parked while the answer is worked out elsewhere.
     pub fn into_responder(self) -> (RequestView, Responder) {
@@ -318,6 +323,8 @@ pub struct Responder {
     /// the responses that establish it. Empty for every other request.
     pub(super) record_route: Vec<String>,
     pub(super) answered: bool,
+    /// For an INVITE: cancelled when a CANCEL ended it (RFC 3261 §9.2).
+    pub(super) cancelled: Option<CancellationToken>,
 }
 
 impl std::fmt::Debug for Responder {
@@ -352,6 +359,25 @@ impl Responder {
     /// so a dialog created by the answer can be recorded.
     pub fn to_tag(&self) -> &str {
         &self.to_tag
+    }
+
+    /// Whether a CANCEL ended this INVITE (RFC 3261 §9.2): the endpoint has
+    /// answered it 487, and a response sent now is not sent. Always `false`
+    /// for other methods.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+    }
+
+    /// Completes when a CANCEL ends this INVITE (RFC 3261 §9.2; see
+    /// [`Responder::is_cancelled`]); never for other methods, nor once a
+    /// final response was sent.
+    pub async fn cancelled(&self) {
+        match &self.cancelled {
+            Some(token) => token.cancelled().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// Sends a provisional (1xx) response and keeps the responder.
@@ -406,6 +432,10 @@ impl Responder {
         );
         let transmit = self.inner.with_core(|core| {
             let transmit = core.transactions.respond(&self.key, status, bytes, now());
+            // RFC 3261 §9.2: after a final response a CANCEL changes nothing.
+            if status >= 200 && self.cancelled.is_some() {
+                core.cancellable.remove(&self.key);
+            }
             // RFC 3261 §13.3.1.4: a 2xx to INVITE is retransmitted until its ACK.
             if (200..300).contains(&status)
                 && let Some(ack) = &self.ack

@@ -53,6 +53,8 @@ pub(crate) struct InviteServerTransaction {
     timer_g: Option<Instant>,
     timer_h: Option<Instant>,
     timer_i: Option<Instant>,
+    /// The To tag of our responses, for the 200 to a CANCEL (§9.2).
+    to_tag: Option<String>,
 }
 
 impl InviteServerTransaction {
@@ -67,7 +69,18 @@ impl InviteServerTransaction {
             timer_g: None,
             timer_h: None,
             timer_i: None,
+            to_tag: None,
         }
+    }
+
+    /// The To tag our responses carry, once the TU's responder has one.
+    pub(crate) fn to_tag(&self) -> Option<&str> {
+        self.to_tag.as_deref()
+    }
+
+    /// Records the To tag our responses carry.
+    pub(crate) fn set_to_tag(&mut self, tag: &str) {
+        self.to_tag = Some(tag.to_owned());
     }
 
     /// The current state.

@@ -11,6 +11,8 @@
 pub(crate) mod client;
 /// RFC 3261 §17.2.2, §17.1.2.2: completed transactions, kept until Timer J or K.
 pub(crate) mod completed;
+/// RFC 3261 §17.1.1: INVITE client transaction.
+pub(crate) mod invite_client;
 /// RFC 3261 §17.2.1: INVITE server transaction (minimal).
 pub(crate) mod invite_server;
 /// RFC 3261 §17.2.2: non-INVITE server transaction.
@@ -22,6 +24,9 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub(crate) use client::{ClientEvent, ClientState, ClientTimeout, ClientTransaction};
+pub(crate) use invite_client::{
+    AckTemplate, InviteClientEvent, InviteClientState, InviteClientTimeout, InviteClientTransaction,
+};
 pub(crate) use invite_server::{InviteServerState, InviteServerTimeout, InviteServerTransaction};
 pub(crate) use server::ServerTransaction;
 
@@ -201,10 +206,13 @@ pub(crate) enum ResponseOutcome {
 pub(crate) enum Output {
     /// Send this.
     Transmit(Transmit),
-    /// Timer F: the client transaction got no final response.
+    /// Timer F (Timer B for an INVITE): the client transaction got no final response.
     TimedOut(ClientKey),
     /// Timer H: no ACK for our final response to an INVITE.
     AckTimedOut(ServerKey),
+    /// An INVITE client transaction ended after its final response (Timer
+    /// D, or 64·T1 after a 2xx, §13.2.2.4): nothing more will match it.
+    InviteEnded(ClientKey),
 }
 
 /// The table itself.

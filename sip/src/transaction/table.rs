@@ -15,6 +15,7 @@ use crate::config::{Limits, Timers};
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerRef {
     Client(ClientKey),
+    InviteClient(ClientKey),
     Server(ServerKey),
 }
 
@@ -32,6 +33,12 @@ trait Timed {
 impl Timed for ClientTransaction {
     fn poll_timeout(&self) -> Option<Instant> {
         ClientTransaction::poll_timeout(self)
+    }
+}
+
+impl Timed for InviteClientTransaction {
+    fn poll_timeout(&self) -> Option<Instant> {
+        InviteClientTransaction::poll_timeout(self)
     }
 }
 
@@ -85,6 +92,9 @@ pub struct Transactions {
     max_pending: usize,
     max_completed: usize,
     clients: HashMap<ClientKey, Slot<ClientTransaction>>,
+    /// INVITE client transactions, until Timer B, Timer D or the end of
+    /// `Accepted` (§13.2.2.4).
+    invite_clients: HashMap<ClientKey, Slot<InviteClientTransaction>>,
     servers: HashMap<ServerKey, Slot<Server>>,
     /// Non-INVITE server transactions in Completed, until Timer J.
     completed_servers: Completed<Resend>,
@@ -122,6 +132,7 @@ impl Transactions {
             max_pending,
             max_completed: Limits::default().max_completed_transactions,
             clients: HashMap::new(),
+            invite_clients: HashMap::new(),
             servers: HashMap::new(),
             completed_servers: Completed::new(),
             completed_clients: Completed::new(),
@@ -142,7 +153,7 @@ impl Transactions {
 
     /// How many transactions wait for the TU or for a response.
     pub(crate) fn pending_len(&self) -> usize {
-        self.clients.len() + self.servers.len()
+        self.clients.len() + self.invite_clients.len() + self.servers.len()
     }
 
     /// How many completed transactions wait out Timer J or Timer K.
@@ -284,6 +295,27 @@ impl Transactions {
         transmit
     }
 
+    /// RFC 3261 §9.2: the To tag of INVITE server transaction `key`'s
+    /// responses, for the 200 to its CANCEL; `None` when there is no such
+    /// transaction, `Some("")` when no tag was recorded.
+    pub(crate) fn invite_to_tag(&self, key: &ServerKey) -> Option<&str> {
+        match &self.servers.get(key)?.tx {
+            Server::Invite(tx) => Some(tx.to_tag().unwrap_or_default()),
+            Server::NonInvite(_) => None,
+        }
+    }
+
+    /// Records the To tag of INVITE server transaction `key`'s responses.
+    pub(crate) fn set_invite_to_tag(&mut self, key: &ServerKey, tag: &str) {
+        if let Some(Slot {
+            tx: Server::Invite(tx),
+            ..
+        }) = self.servers.get_mut(key)
+        {
+            tx.set_to_tag(tag);
+        }
+    }
+
     /// The INVITE of server transaction `key` was answered 2xx: its ACK will
     /// carry `ack` (RFC 3261 §13.3.1.4).
     pub(crate) fn expect_ack(&mut self, key: &ServerKey, ack: AckKey) {
@@ -341,6 +373,80 @@ impl Transactions {
         slot.rearm(&mut self.heap, || TimerRef::Client(key.clone()));
         self.clients.insert(key, slot);
         Some(transmit)
+    }
+
+    /// Starts an INVITE client transaction (§17.1.1); returns the first
+    /// transmission, or `None` if the table is full or the key is taken.
+    pub(crate) fn start_invite_client(
+        &mut self,
+        key: ClientKey,
+        request: Bytes,
+        ack: AckTemplate,
+        target: Target,
+        now: Instant,
+    ) -> Option<Transmit> {
+        if self.pending_len() >= self.max_pending || self.invite_clients.contains_key(&key) {
+            return None;
+        }
+        let (tx, transmit) = InviteClientTransaction::new(request, ack, target, self.timers, now);
+        let mut slot = Slot {
+            tx,
+            scheduled: None,
+        };
+        slot.rearm(&mut self.heap, || TimerRef::InviteClient(key.clone()));
+        self.invite_clients.insert(key, slot);
+        Some(transmit)
+    }
+
+    /// A response arrived for INVITE client transaction `key` (§17.1.3
+    /// matching: branch and CSeq method); `to` is its To header value and
+    /// `to_tag` that header's tag. `None`: no transaction matches (stray).
+    pub(crate) fn handle_invite_response(
+        &mut self,
+        key: &ClientKey,
+        status: u16,
+        to: &str,
+        to_tag: &str,
+        now: Instant,
+    ) -> Option<InviteClientEvent> {
+        let slot = self.invite_clients.get_mut(key)?;
+        let event = slot.tx.handle_response(status, to, to_tag, now);
+        slot.rearm(&mut self.heap, || TimerRef::InviteClient(key.clone()));
+        Some(event)
+    }
+
+    /// Whether INVITE client transaction `key` has heard a provisional
+    /// response (RFC 3261 §9.1: a CANCEL may go) and is still waiting for
+    /// a final one; `None` when there is no such transaction or it has its
+    /// final response.
+    pub(crate) fn invite_cancellable(&self, key: &ClientKey) -> Option<bool> {
+        let slot = self.invite_clients.get(key)?;
+        match slot.tx.state() {
+            InviteClientState::Calling => Some(false),
+            InviteClientState::Proceeding => Some(true),
+            _ => None,
+        }
+    }
+
+    /// A CANCEL for INVITE client transaction `key` was sent (§9.1).
+    pub(crate) fn invite_cancel_sent(&mut self, key: &ClientKey, now: Instant) {
+        if let Some(slot) = self.invite_clients.get_mut(key) {
+            slot.tx.cancel_sent(now);
+            slot.rearm(&mut self.heap, || TimerRef::InviteClient(key.clone()));
+        }
+    }
+
+    /// The TU acknowledged the 2xx with To tag `to_tag` of INVITE `key`
+    /// with `ack` (§13.2.2.4): kept to answer that 2xx's retransmissions.
+    pub(crate) fn set_invite_ack(&mut self, key: &ClientKey, to_tag: &str, ack: Transmit) {
+        if let Some(slot) = self.invite_clients.get_mut(key) {
+            slot.tx.set_ack(to_tag, ack);
+        }
+    }
+
+    /// Drops INVITE client transaction `key` (its request could not be sent).
+    pub(crate) fn remove_invite_client(&mut self, key: &ClientKey) {
+        self.invite_clients.remove(key);
     }
 
     /// A response arrived for client transaction `key` (§17.1.3 matching).
@@ -407,6 +513,23 @@ impl Transactions {
         for key in &failed {
             self.clients.remove(key);
         }
+        let mut failed = failed;
+        let invites: Vec<ClientKey> = self
+            .invite_clients
+            .iter()
+            .filter(|(_, slot)| {
+                slot.tx.target() == target
+                    && matches!(
+                        slot.tx.state(),
+                        InviteClientState::Calling | InviteClientState::Proceeding
+                    )
+            })
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &invites {
+            self.invite_clients.remove(key);
+        }
+        failed.extend(invites);
         failed
     }
 
@@ -435,6 +558,7 @@ impl Transactions {
             };
             match r {
                 TimerRef::Client(key) => self.fire_client(key, at, now, &mut out),
+                TimerRef::InviteClient(key) => self.fire_invite_client(key, at, now, &mut out),
                 TimerRef::Server(key) => self.fire_server(key, at, now, &mut out),
             }
         }
@@ -481,6 +605,46 @@ impl Transactions {
             self.clients.remove(&key);
         } else {
             slot.rearm(&mut self.heap, || TimerRef::Client(key));
+        }
+    }
+
+    fn fire_invite_client(
+        &mut self,
+        key: ClientKey,
+        at: Instant,
+        now: Instant,
+        out: &mut Vec<Output>,
+    ) {
+        let Some(slot) = self.invite_clients.get_mut(&key) else {
+            return;
+        };
+        if slot.scheduled != Some(at) {
+            return;
+        }
+        slot.scheduled = None;
+        let mut terminated = false;
+        while let Some(t) = slot.tx.handle_timeout(now) {
+            match t {
+                InviteClientTimeout::Retransmit(transmit) => out.push(Output::Transmit(transmit)),
+                InviteClientTimeout::TimedOut => {
+                    out.push(Output::TimedOut(key.clone()));
+                    terminated = true;
+                    break;
+                }
+                InviteClientTimeout::Terminated => {
+                    out.push(Output::InviteEnded(key.clone()));
+                    terminated = true;
+                    break;
+                }
+            }
+            if slot.tx.poll_timeout().is_none_or(|next| next > now) {
+                break;
+            }
+        }
+        if terminated {
+            self.invite_clients.remove(&key);
+        } else {
+            slot.rearm(&mut self.heap, || TimerRef::InviteClient(key));
         }
     }
 

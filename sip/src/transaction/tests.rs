@@ -105,7 +105,7 @@ fn client_times_out_and_server_is_reaped_on_a_virtual_clock() {
             match o {
                 Output::Transmit(_) => retransmits.push((at - t0).as_millis()),
                 Output::TimedOut(k) => timed_out = Some(((at - t0).as_millis(), k)),
-                Output::AckTimedOut(_) => panic!("no INVITE here"),
+                Output::AckTimedOut(_) | Output::InviteEnded(_) => panic!("no INVITE here"),
             }
         }
     }
@@ -427,5 +427,179 @@ fn lost_responses_are_recovered_from_the_completed_transaction() {
         (now - t0).as_millis(),
         32_000,
         "Timer J, 64·T1 after the first answer, is the last timer"
+    );
+}
+
+fn invite_key(branch: &str) -> ClientKey {
+    ClientKey {
+        branch: branch.into(),
+        method: "INVITE".into(),
+    }
+}
+
+fn ack_template() -> AckTemplate {
+    AckTemplate {
+        request_uri: "sip:bob@127.0.0.1".into(),
+        via: "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bKi1".into(),
+        from: "<sip:alice@a>;tag=a".into(),
+        call_id: "c@a".into(),
+        cseq: 1,
+        route: Vec::new(),
+    }
+}
+
+/// RFC 3261 §17.1.3: an INVITE client transaction is matched by branch and
+/// CSeq method; Timer B reaches the TU as a timeout through the heap.
+#[test]
+fn invite_client_is_matched_by_branch_and_method_and_times_out_at_timer_b() {
+    let t0 = Instant::now();
+    let mut t = Transactions::new(Timers::default(), 10);
+    let k = invite_key("z9hG4bKi1");
+    t.start_invite_client(
+        k.clone(),
+        Bytes::from_static(b"INVITE"),
+        ack_template(),
+        udp(),
+        t0,
+    )
+    .expect("started");
+    assert_eq!(t.pending_len(), 1);
+    let other_method = ClientKey {
+        method: "CANCEL".into(),
+        ..k.clone()
+    };
+    assert_eq!(
+        t.handle_invite_response(&other_method, 180, "<sip:b>;tag=b", "b", t0),
+        None
+    );
+    assert_eq!(
+        t.handle_response(&other_method, 200, t0),
+        ResponseOutcome::Stray,
+        "a CANCEL's response is not the INVITE's"
+    );
+    let mut sent = Vec::new();
+    let mut timed_out = None;
+    while let Some(at) = t.poll_timeout() {
+        for o in t.handle_timeout(at) {
+            match o {
+                Output::Transmit(_) => sent.push((at - t0).as_millis()),
+                Output::TimedOut(key) => timed_out = Some(((at - t0).as_millis(), key)),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(sent, [500, 1_500, 3_500, 7_500, 15_500, 31_500]);
+    assert_eq!(timed_out, Some((32_000, k)));
+    assert!(t.is_empty());
+}
+
+/// RFC 3261 §17.1.1.2: a 486 is ACKed by the transaction, the ACK goes again
+/// for the retransmitted 486, and Timer D (32 s) ends it.
+#[test]
+fn invite_client_acks_a_rejection_until_timer_d() {
+    let t0 = Instant::now();
+    let mut t = Transactions::new(Timers::default(), 10);
+    let k = invite_key("z9hG4bKi1");
+    t.start_invite_client(
+        k.clone(),
+        Bytes::from_static(b"INVITE"),
+        ack_template(),
+        udp(),
+        t0,
+    )
+    .expect("started");
+    let Some(InviteClientEvent::Final(Some(ack))) =
+        t.handle_invite_response(&k, 486, "<sip:b>;tag=b", "b", t0)
+    else {
+        panic!("ACK");
+    };
+    let later = t0 + Duration::from_secs(1);
+    let Some(InviteClientEvent::Absorbed(Some(again))) =
+        t.handle_invite_response(&k, 486, "<sip:b>;tag=b", "b", later)
+    else {
+        panic!("ACK again");
+    };
+    assert_eq!(again.bytes, ack.bytes);
+    let mut ended = None;
+    while let Some(at) = t.poll_timeout() {
+        for o in t.handle_timeout(at) {
+            if let Output::InviteEnded(key) = o {
+                ended = Some(((at - t0).as_millis(), key));
+            }
+        }
+    }
+    assert_eq!(ended, Some((32_000, k)));
+    assert!(t.is_empty());
+}
+
+/// Two cores over a lossy link on a virtual clock: the first INVITE and the
+/// first 486 are lost. RFC 3261 §17.1.1.2 (Timer A) and §17.2.1 (Timer G)
+/// recover them; the client's ACK (§17.1.1.3) stops Timer G; Timer D and
+/// Timer I leave both tables empty.
+#[test]
+fn invite_rejection_survives_a_lost_invite_and_a_lost_response() {
+    let t0 = Instant::now();
+    let mut uac = Transactions::new(Timers::default(), 10);
+    let mut uas = Transactions::new(Timers::default(), 10);
+    let ck = invite_key("z9hG4bKi1");
+    let sk = ServerKey {
+        branch: "z9hG4bKi1".into(),
+        sent_by: "127.0.0.1:5060".into(),
+        method: "INVITE".into(),
+    };
+    let _lost = uac
+        .start_invite_client(
+            ck.clone(),
+            Bytes::from_static(b"INVITE"),
+            ack_template(),
+            udp(),
+            t0,
+        )
+        .expect("started");
+    let mut log = Vec::new();
+    let mut lost_486 = false;
+    let mut acked = false;
+    while let Some(at) = [uac.poll_timeout(), uas.poll_timeout()]
+        .into_iter()
+        .flatten()
+        .min()
+    {
+        let ms = (at - t0).as_millis();
+        for o in uac.handle_timeout(at) {
+            if let Output::Transmit(t) = o {
+                log.push((ms, "INVITE"));
+                assert_eq!(&t.bytes[..], b"INVITE");
+                assert_eq!(
+                    uas.handle_request(&sk, false, udp(), at),
+                    RequestOutcome::New
+                );
+                uas.respond(&sk, 486, Bytes::from_static(b"486"), at)
+                    .expect("486 sent");
+                // The first 486 is lost too.
+                lost_486 = true;
+            }
+        }
+        for o in uas.handle_timeout(at) {
+            if let Output::Transmit(t) = o {
+                log.push((ms, "486"));
+                assert_eq!(&t.bytes[..], b"486");
+                let Some(InviteClientEvent::Final(Some(_ack))) =
+                    uac.handle_invite_response(&ck, 486, "<sip:b>;tag=b", "b", at)
+                else {
+                    panic!("the 486 completes the client and is ACKed");
+                };
+                assert_eq!(
+                    uas.handle_request(&sk, true, udp(), at),
+                    RequestOutcome::AckAbsorbed
+                );
+                acked = true;
+            }
+        }
+    }
+    assert!(lost_486 && acked);
+    assert_eq!(log, [(500, "INVITE"), (1_000, "486")]);
+    assert!(
+        uac.is_empty() && uas.is_empty(),
+        "Timers D and I ended both"
     );
 }
