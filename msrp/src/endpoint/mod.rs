@@ -1,15 +1,15 @@
 //! RFC 4975 §5.4, §6, §7.1, §7.3, RFC 6135: the tokio driver that owns
 //! MSRP's sockets and time (feature `tokio`, on by default).
 //!
-//! An [`Endpoint`] listens on TCP and/or TLS (`msrps`, [`TlsConfig`]) and
-//! holds the sessions opened on it ([`Endpoint::open`]). Each connection has
+//! An [`Endpoint`](crate::endpoint::Endpoint) listens on TCP and/or TLS (`msrps`, [`TlsConfig`](crate::endpoint::TlsConfig)) and
+//! holds the sessions opened on it ([`Endpoint::open`](crate::endpoint::Endpoint::open)). Each connection has
 //! one task: its reader feeds bytes to a [`wire::Decoder`](crate::wire::Decoder)
 //! and routes every frame by its To-Path's first URI to the
 //! [`Session`](crate::session::Session) of that session-id; its writer drains
 //! the bound sessions' [`poll_transmit`](crate::session::Session::poll_transmit).
 //! Each session has one timer task (its bind timeout and §7.1.1's 30-second
 //! response timer). Every task stops when the endpoint's
-//! [`CancellationToken`] is cancelled ([`Endpoint::shutdown`] waits for them).
+//! `CancellationToken` is cancelled ([`Endpoint::shutdown`](crate::endpoint::Endpoint::shutdown) waits for them).
 //!
 //! Connections (§5.4): the active side (RFC 6135 `a=setup:active`) connects
 //! to the first URI of the remote path, reusing an open connection "associated
@@ -20,7 +20,7 @@
 //! session is already in use, it MUST reject the request with a 506
 //! response." "If a connection fails for any reason, then an MSRP endpoint
 //! MUST consider any sessions associated with the connection as also having
-//! failed": their events end with [`SessionEvent::Closed`].
+//! failed": their events end with [`SessionEvent::Closed`](crate::endpoint::SessionEvent::Closed).
 //!
 //! Bounds: connections and sessions (counts), the decoder's
 //! [`Limits`](crate::wire::Limits), each session's events channel (a full

@@ -63,7 +63,11 @@ pub fn message(id: &str, body: impl Into<Bytes>, success: SuccessReport) -> NewM
 }
 
 pub async fn next(handle: &mut SessionHandle) -> SessionEvent {
-    tokio::time::timeout(WAIT, handle.next_event())
+    next_within(handle, WAIT).await
+}
+
+pub async fn next_within(handle: &mut SessionHandle, wait: Duration) -> SessionEvent {
+    tokio::time::timeout(wait, handle.next_event())
         .await
         .expect("an event in time")
         .expect("session open")
