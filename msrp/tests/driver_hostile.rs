@@ -203,3 +203,56 @@ async fn a_send_without_response_is_reported_as_408_after_30_seconds() {
         other => panic!("expected the second SEND's 200, got {other:?}"),
     }
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_connection_carrying_no_session_is_closed_after_the_idle_timeout() {
+    let a = endpoint(EndpointConfig {
+        idle_timeout: Duration::from_secs(60),
+        bind_timeout: Duration::from_secs(3600),
+        ..config()
+    })
+    .await;
+    let mut raw = RawPeer::connect(a.local_addr().unwrap()).await;
+    let me = uri("msrp", raw.local_addr(), "idle");
+    let nobody = uri("msrp", a.local_addr().unwrap(), "nobody");
+    raw.write(&send("i1", &nobody, &me, "1-2/2", '$', "hi"))
+        .await;
+    assert_eq!(
+        raw.frame().await.unwrap().status_code(),
+        Some(StatusCode::NO_SESSION)
+    );
+    let start = tokio::time::Instant::now();
+    let closed = tokio::time::timeout(Duration::from_secs(120), raw.closed_eventually()).await;
+    assert!(closed.is_ok(), "closed for idleness");
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_secs(59) && waited < Duration::from_secs(61),
+        "{waited:?}"
+    );
+    assert_eq!(a.stats().idle_closes, 1);
+}
+
+#[tokio::test]
+async fn shutdown_ends_every_session() {
+    let a = endpoint(config()).await;
+    let b = endpoint(config()).await;
+    let (mut gw, mut phone) = pair(&a, &b, "gw1", "phone1").await;
+    let lonely = uri("msrp", a.local_addr().unwrap(), "lonely");
+    let remote = uri("msrp", "127.0.0.1:9".parse().unwrap(), "nobody");
+    let mut waiting = a.open(spec(lonely, remote, Role::Passive)).await.unwrap();
+    a.shutdown().await;
+    for handle in [&mut gw, &mut waiting] {
+        assert_eq!(
+            next_not_ok(handle).await,
+            SessionEvent::Closed(parley_msrp::endpoint::CloseReason::Shutdown)
+        );
+        assert_eq!(handle.next_event().await, None);
+    }
+    assert!(matches!(
+        next_not_ok(&mut phone).await,
+        SessionEvent::Closed(parley_msrp::endpoint::CloseReason::ConnectionLost)
+    ));
+    assert_eq!(a.stats().sessions_open, 0);
+    assert_eq!(a.stats().connections_open, 0);
+    b.shutdown().await;
+}

@@ -82,7 +82,7 @@ pub(super) async fn accept_loop(inner: Arc<Inner>, listener: TcpListener, tls: b
                 Box::new(stream)
             };
             let (id, wake, cancel) = register(&inner2, tls, None);
-            run(inner2, id, stream, wake, cancel).await;
+            run(inner2, id, stream, false, wake, cancel).await;
         });
     }
 }
@@ -179,7 +179,7 @@ pub(super) async fn connect(
     let (id, wake, cancel) = register(inner, tls, Some(key));
     inner
         .tracker
-        .spawn(run(inner.clone(), id, stream, wake, cancel));
+        .spawn(run(inner.clone(), id, stream, true, wake, cancel));
     Ok(id)
 }
 
@@ -188,13 +188,14 @@ async fn run(
     inner: Arc<Inner>,
     id: ConnId,
     stream: Stream,
+    outgoing: bool,
     wake: Arc<Notify>,
     cancel: CancellationToken,
 ) {
     let (rd, wr) = tokio::io::split(stream);
     tokio::select! {
         () = cancel.cancelled() => {}
-        () = read_loop(&inner, id, rd, &wake) => {}
+        () = read_loop(&inner, id, rd, outgoing, &wake) => {}
         () = write_loop(&inner, id, wr, &wake) => {}
     }
     cancel.cancel();
@@ -232,12 +233,19 @@ async fn run(
 }
 
 /// Reads, decodes and routes until the peer closes, the stream loses its
-/// framing, or a timeout closes it.
-async fn read_loop(inner: &Arc<Inner>, id: ConnId, mut rd: ReadHalf<Stream>, wake: &Notify) {
+/// framing, or a timeout closes it. The first-frame timeout is for accepted
+/// connections; one we opened waits for the answer to our own first SEND.
+async fn read_loop(
+    inner: &Arc<Inner>,
+    id: ConnId,
+    mut rd: ReadHalf<Stream>,
+    outgoing: bool,
+    wake: &Notify,
+) {
     let mut decoder = Decoder::new(inner.config.limits);
     let mut buf = vec![0u8; 16 * 1024];
     let started = Instant::now();
-    let mut seen_frame = false;
+    let mut seen_frame = outgoing;
     let mut last = started;
     loop {
         let deadline = if seen_frame {

@@ -515,6 +515,19 @@ impl Endpoint {
         self.inner.cancel.cancel();
         self.inner.tracker.close();
         self.inner.tracker.wait().await;
+        // Sessions no connection carried (passive ones still waiting) end too.
+        let left: Vec<SessionEntry> = {
+            let mut state = self.inner.lock();
+            let ids: Vec<String> = state.sessions.keys().cloned().collect();
+            ids.iter()
+                .filter_map(|id| self.inner.remove_session(&mut state, id))
+                .collect()
+        };
+        for entry in left {
+            let _ = entry
+                .events
+                .try_send(SessionEvent::Closed(CloseReason::Shutdown));
+        }
     }
 
     /// Opens a session. Active: connects to the first URI of the remote

@@ -174,6 +174,16 @@ impl RawPeer {
         }
     }
 
+    /// Waits, with no timeout of its own, until the endpoint closes the connection.
+    pub async fn closed_eventually(&mut self) {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = self.stream.read(&mut buf).await {
+            if n == 0 {
+                return;
+            }
+        }
+    }
+
     /// Whether the endpoint closed the connection (EOF or reset).
     pub async fn closed(&mut self) -> bool {
         let mut buf = [0u8; 4096];
