@@ -256,3 +256,48 @@ async fn shutdown_ends_every_session() {
     assert_eq!(a.stats().connections_open, 0);
     b.shutdown().await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn sends_awaiting_responses_are_bounded_and_partial_ones_run_no_timer() {
+    let a = endpoint(paused_config()).await;
+    let mut raw = RawPeer::connect(a.local_addr().unwrap()).await;
+    let gw_uri = uri("msrp", a.local_addr().unwrap(), "gw1");
+    let me = uri("msrp", raw.local_addr(), "mute");
+    let mut spec = spec(gw_uri.clone(), me.clone(), Role::Passive);
+    spec.options.max_pending = 2;
+    let mut gw = a.open(spec).await.unwrap();
+    raw.write(&bodiless("b1", &gw_uri, &me)).await;
+    raw.frame().await.unwrap();
+    assert_eq!(next(&mut gw).await, SessionEvent::Bound);
+
+    // §7.1.1: with "partial" the sender "does not have to run a timer".
+    for i in 0..3 {
+        let mut m = message(&format!("partial{i}"), "p", SuccessReport::No);
+        m.failure_report = parley_msrp::wire::FailureReport::Partial;
+        gw.send(m).unwrap();
+        raw.frame().await.unwrap();
+    }
+    for i in 0..2 {
+        gw.send(message(&format!("yes{i}"), "y", SuccessReport::No))
+            .unwrap();
+        raw.frame().await.unwrap();
+    }
+    // Two SENDs await a 200: the third is refused, not queued without bound.
+    let refused = gw.send(message("yes2", "y", SuccessReport::No));
+    assert_eq!(refused, Err(parley_msrp::endpoint::DriverError::Busy));
+
+    let mut timed_out = Vec::new();
+    for _ in 0..2 {
+        match next_within(&mut gw, Duration::from_secs(60)).await {
+            SessionEvent::Msrp(Event::Response { message_id, status }) => {
+                assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+                timed_out.push(message_id.as_str().to_owned());
+            }
+            other => panic!("expected a 408, got {other:?}"),
+        }
+    }
+    timed_out.sort();
+    assert_eq!(timed_out, ["yes0", "yes1"]);
+    assert_eq!(a.stats().transaction_timeouts, 2);
+    gw.send(message("yes3", "y", SuccessReport::No)).unwrap();
+}

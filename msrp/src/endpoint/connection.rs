@@ -118,7 +118,8 @@ fn register(
 
 /// A connection to `target` for an active session: an open one to the same
 /// scheme, host and port if there is one (§5.4 "SHOULD reuse"), else a new
-/// one (TLS for `msrps`, §6).
+/// one (TLS for `msrps`, §6). A host name is resolved by the system and its
+/// addresses tried in order until one connects (§6.2).
 pub(super) async fn connect(
     inner: &Arc<Inner>,
     target: &Uri,
@@ -402,7 +403,11 @@ impl Inner {
         // A response to no SEND we still wait for (timed out, or never
         // sent) is dropped: its 408 was reported already.
         if frame.method().is_none() && entry.pending.remove(&frame.transaction_id).is_none() {
-            return deliveries;
+            let before = entry.partial.len();
+            entry.partial.retain(|t| *t != frame.transaction_id);
+            if entry.partial.len() == before {
+                return deliveries;
+            }
         }
         entry.session.handle_frame(frame);
         while let Some(event) = entry.session.poll_event() {
@@ -463,20 +468,24 @@ impl Inner {
                     // "yes", then the sender of the request runs a timer";
                     // with "partial" a failure response may still come; with
                     // "no" none will.
-                    let deadline = match frame.failure_report() {
-                        FailureReport::Yes => Some(Some(now + self.config.transaction_timeout)),
-                        FailureReport::Partial => Some(None),
-                        FailureReport::No => None,
-                    };
-                    if let Some(deadline) = deadline {
-                        entry.pending.insert(
-                            frame.transaction_id.clone(),
-                            Pending {
-                                message_id: message_id.clone(),
-                                deadline,
-                            },
-                        );
-                        entry.timer.notify_one();
+                    match frame.failure_report() {
+                        FailureReport::Yes => {
+                            entry.pending.insert(
+                                frame.transaction_id.clone(),
+                                Pending {
+                                    message_id: message_id.clone(),
+                                    deadline: now + self.config.transaction_timeout,
+                                },
+                            );
+                            entry.timer.notify_one();
+                        }
+                        FailureReport::Partial => {
+                            if entry.partial.len() >= entry.max_pending {
+                                entry.partial.pop_front();
+                            }
+                            entry.partial.push_back(frame.transaction_id.clone());
+                        }
+                        FailureReport::No => {}
                     }
                 }
                 write_frame(&frame, out, &self.counters);

@@ -28,9 +28,7 @@
 //! awaiting a response per session, answers to requests for no session per
 //! connection.
 //!
-//! What it does not do: §6.2's lookup of further A/AAAA records after a
-//! failed connection attempt (the first address that connects is used),
-//! relays (RFC 4976), §14.4's certificate fingerprints (`a=fingerprint`),
+//! What it does not do: relays (RFC 4976), §14.4's certificate fingerprints (`a=fingerprint`),
 //! mutual TLS, or reconnecting a failed session (§5.4: that takes a new SDP
 //! exchange, the gateway's business).
 
@@ -262,12 +260,11 @@ impl TransactionIds for RandomIds {
     }
 }
 
-/// A SEND awaiting its response.
+/// A SEND with Failure-Report `yes` awaiting its response.
 #[derive(Debug)]
 struct Pending {
     message_id: MessageId,
-    /// `None` for Failure-Report `partial`: no timer (§7.1.1).
-    deadline: Option<Instant>,
+    deadline: Instant,
 }
 
 /// One open session in the endpoint's table.
@@ -279,6 +276,9 @@ struct SessionEntry {
     conn: Option<ConnId>,
     events: mpsc::Sender<SessionEvent>,
     pending: HashMap<TransactionId, Pending>,
+    /// SENDs with Failure-Report `partial`: no timer (§7.1.1), and only a
+    /// failure answers them, so the oldest are forgotten past `max_pending`.
+    partial: VecDeque<TransactionId>,
     timer: Arc<Notify>,
     cancel: CancellationToken,
     max_pending: usize,
@@ -352,7 +352,7 @@ impl Inner {
         let state = self.lock();
         let entry = state.sessions.get(id)?;
         let bind = bind_deadline.filter(|_| entry.conn.is_none());
-        let pending = entry.pending.values().filter_map(|p| p.deadline).min();
+        let pending = entry.pending.values().map(|p| p.deadline).min();
         Some(match (bind, pending) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -376,7 +376,7 @@ impl Inner {
         let expired: Vec<TransactionId> = entry
             .pending
             .iter()
-            .filter(|(_, p)| p.deadline.is_some_and(|d| d <= now))
+            .filter(|(_, p)| p.deadline <= now)
             .map(|(t, _)| t.clone())
             .collect();
         for tid in expired {
@@ -583,6 +583,7 @@ impl Endpoint {
                     conn: None,
                     events: tx.clone(),
                     pending: HashMap::new(),
+                    partial: VecDeque::new(),
                     timer: timer.clone(),
                     cancel: cancel.clone(),
                     max_pending: spec.options.max_pending.max(1),
