@@ -101,3 +101,50 @@ async fn an_active_session_to_a_closed_port_fails_to_open() {
     assert_eq!(b.stats().sessions_open, 0);
     b.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_sessions_share_one_connection_on_a_threaded_runtime() {
+    let a = endpoint(config()).await;
+    let b = endpoint(config()).await;
+    let mut pairs = Vec::new();
+    for i in 0..20 {
+        pairs.push(pair(&a, &b, &format!("gw{i}"), &format!("phone{i}")).await);
+    }
+    // §5.4: one connection for the same scheme, host and port.
+    assert_eq!(b.stats().connections_opened, 1);
+    assert_eq!(b.stats().connections_reused, 19);
+    let tasks: Vec<_> = pairs
+        .into_iter()
+        .enumerate()
+        .map(|(i, (mut gw, mut phone))| {
+            tokio::spawn(async move {
+                for round in 0..5 {
+                    still_works(&mut gw, &mut phone, &format!("s{i}r{round}")).await;
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    // The tasks dropped their handles: dropping closes a session.
+    assert_eq!(a.stats().sessions_open, 0);
+    assert_eq!(b.stats().sessions_open, 0);
+    assert_eq!(a.stats().responses_481, 0);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_over_the_limit_are_closed_at_once() {
+    let a = endpoint(parley_msrp::endpoint::EndpointConfig {
+        max_connections: 1,
+        ..config()
+    })
+    .await;
+    let b = endpoint(config()).await;
+    let (mut gw, mut phone) = pair(&a, &b, "gw1", "phone1").await;
+    let mut extra = RawPeer::connect(a.local_addr().unwrap()).await;
+    assert!(extra.closed().await);
+    still_works(&mut gw, &mut phone, "at-limit").await;
+}
