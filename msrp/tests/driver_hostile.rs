@@ -301,3 +301,51 @@ async fn sends_awaiting_responses_are_bounded_and_partial_ones_run_no_timer() {
     assert_eq!(a.stats().transaction_timeouts, 2);
     gw.send(message("yes3", "y", SuccessReport::No)).unwrap();
 }
+
+#[tokio::test]
+async fn an_oversized_header_section_closes_only_its_connection() {
+    let a = endpoint(config()).await;
+    let b = endpoint(config()).await;
+    let (mut gw, mut phone) = pair(&a, &b, "gw1", "phone1").await;
+    let mut raw = RawPeer::connect(a.local_addr().unwrap()).await;
+    // The default limit is 8 KiB of start line and header fields.
+    let mut head = b"MSRP h1 SEND\r\n".to_vec();
+    for i in 0..1000 {
+        head.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "x".repeat(20)).as_bytes());
+    }
+    raw.stream.set_nodelay(true).unwrap();
+    // The endpoint may close before all is written; the write error is fine.
+    let _ = tokio::io::AsyncWriteExt::write_all(&mut raw.stream, &head).await;
+    assert!(
+        raw.closed().await,
+        "oversized head: the connection is closed"
+    );
+    assert_eq!(a.stats().fatal_decode_errors, 1);
+    still_works(&mut gw, &mut phone, "after-oversize").await;
+}
+
+#[tokio::test]
+async fn a_full_events_channel_holds_the_reader_and_loses_nothing() {
+    let a = endpoint(EndpointConfig {
+        event_capacity: 1,
+        ..config()
+    })
+    .await;
+    let b = endpoint(config()).await;
+    let (mut gw, mut phone) = pair(&a, &b, "gw1", "phone1").await;
+    for i in 0..10 {
+        phone
+            .send(message(
+                &format!("m{i}"),
+                format!("n{i}"),
+                SuccessReport::No,
+            ))
+            .unwrap();
+    }
+    // Nobody reads the gateway's events for a while.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for i in 0..10 {
+        assert_eq!(next_message(&mut gw).await, format!("n{i}"));
+    }
+    still_works(&mut gw, &mut phone, "after-backpressure").await;
+}
