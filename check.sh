@@ -50,8 +50,9 @@ if cargo tree --locked -p parley-mapping -e normal | grep -q ' tokio '; then
   echo "parley-mapping must not depend on tokio" >&2
   exit 1
 fi
-# msrp is sans-IO like the cores of sip and xmpp: no tokio.
-if cargo tree --locked -p parley-msrp -e normal | grep -q ' tokio '; then
+# msrp is sans-IO like the cores of sip and xmpp: no tokio without its driver.
+cargo check --locked -p parley-msrp --no-default-features
+if cargo tree --locked -p parley-msrp -e normal --no-default-features | grep -q ' tokio '; then
   echo "parley-msrp must not depend on tokio" >&2
   exit 1
 fi

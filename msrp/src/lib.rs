@@ -2,9 +2,11 @@
 //! and the SDP that sets its sessions up (RFC 4975 §8, RFC 6135, RFC 7573).
 //!
 //! Where it sits: between the TCP/TLS connections of MSRP sessions and the
-//! gateway's `session/` handlers. Like `sip` and `xmpp` it is sans-IO: it
-//! parses and writes bytes, keeps per-session protocol state and reads no
-//! clock; the gateway owns sockets and time. It knows nothing about XMPP.
+//! gateway's `session/` handlers. Like `sip` and `xmpp` its core is sans-IO:
+//! it parses and writes bytes, keeps per-session protocol state and reads no
+//! clock. The sockets and time are [`endpoint`]'s, a tokio driver behind the
+//! default feature `tokio` (`--no-default-features` leaves the core alone,
+//! without tokio). It knows nothing about XMPP.
 //!
 //! What it does not do: relays (RFC 4976) beyond carrying their paths,
 //! and media other than `message`.
@@ -21,6 +23,11 @@
 //!   received chunks within limits.
 //! - [`session`]: one session's protocol state: checks on incoming
 //!   requests, the responses and REPORTs they are owed, outgoing SENDs.
+//! - With the `tokio` feature (default), [`endpoint`]: an `Endpoint` that
+//!   listens on TCP and TLS (`msrps`), opens sessions active or passive
+//!   (RFC 6135) as `SessionHandle`s (`send`, `next_event`, `close`), binds
+//!   them to connections as RFC 4975 §5.4 says (reuse, 481, 506), runs the
+//!   §7.1.1 response timer and the connection timeouts, and counts in `Stats`.
 //! - [`Error`] and its families, each with `kind()`; `StatusCode::from(&error)`
 //!   is the one place that decides what status a peer hears.
 //! - With the `fuzzing` feature, `fuzzing`: the entry points of `fuzz/`.
@@ -34,6 +41,10 @@
 
 /// RFC 4975 §5.1, §7.1.1, §7.3.1, RFC 7573 §8: chunking and reassembly.
 pub mod chunk;
+/// RFC 4975 §5.4, §6, §7.1.1, §7.3, §14, RFC 6135: the tokio driver:
+/// listeners, connections (TCP and TLS), sessions bound to them, timers.
+#[cfg(feature = "tokio")]
+pub mod endpoint;
 /// The crate's errors and their MSRP status codes (RFC 4975 §10).
 pub mod error;
 /// Whole untrusted-input paths for fuzz targets and never-panic property tests.
