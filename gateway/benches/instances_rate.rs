@@ -10,8 +10,10 @@
 //!     --XEP-0114--> ejabberd (the harness's) --c2s--> USERS receivers (this process)
 //! ```
 //!
-//! Per topology (1 instance, then 2) Kamailio and the instances are started
-//! afresh; ejabberd and the receivers stay. Per phase (`RATE` MESSAGEs/s for
+//! Both topologies (a Kamailio in front of 1 instance, another in front of 2)
+//! run side by side on the same ejabberd and receivers, and each rate is
+//! offered to the one and then to the other, so that other work on the
+//! machine weighs on both alike. Per phase (`RATE` MESSAGEs/s for
 //! `INSTANCES_RATE_SECS`, default 5, seconds) sipp sends `RATE × SECS`
 //! MESSAGEs, one per call, to the `USERS` in turn, each expecting a 200
 //! (Parley sends it when its 300 ms delivery window closes). Reported:
@@ -34,13 +36,14 @@
 //!
 //! The receivers are raw c2s clients (SASL PLAIN over plain TCP, then the
 //! bodies cut from the byte stream), so the receiving side costs little.
-//! Kamailio gets `-m 256` shared memory: its transactions stay for the
-//! window and its wait timer, and the harness's 16 MB would run out first.
+//! Kamailio gets `-m 1024` shared memory: its transactions stay for the
+//! window and its wait timer (5 s), and with the harness's 16 MB (or 256 MB)
+//! `build_cell` runs out of memory and answers 500 from ~4 000/s.
 //! Parley runs with `[log] level = "warn"` (the harness's `Parley` forces
 //! `RUST_LOG=debug`, which would measure logging), so it is started here.
 //!
 //! `cargo bench -p parley-gateway --bench instances_rate [-- RATE ...]`
-//! (default 1000 2000 4000). A benchmark, not a test: no number is asserted.
+//! (default 1000 2000 4000 6000), ~2 minutes. A benchmark, not a test: no number is asserted.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
@@ -106,17 +109,6 @@ fn all_procs() -> HashMap<u32, ProcStat> {
         }
     }
     map
-}
-
-/// CPU ticks of `root` and every descendant.
-fn tree_ticks(procs: &HashMap<u32, ProcStat>, root: u32) -> u64 {
-    let mut total = procs.get(&root).map_or(0, |p| p.ticks);
-    for (pid, p) in procs {
-        if *pid != root && p.ppid == root {
-            total += tree_ticks(procs, *pid);
-        }
-    }
-    total
 }
 
 fn clk_tck() -> f64 {
@@ -248,10 +240,19 @@ impl C2s {
         let mut chunk = vec![0u8; 65536];
         while !stop.load(std::sync::atomic::Ordering::Relaxed) {
             match self.stream.read(&mut chunk) {
-                Ok(0) => return,
+                Ok(0) => {
+                    eprintln!(
+                        "c2s closed by ejabberd: {}",
+                        String::from_utf8_lossy(&self.buf)
+                    );
+                    return;
+                }
                 Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
                 Err(e) if is_timeout(&e) => continue,
-                Err(_) => return,
+                Err(e) => {
+                    eprintln!("c2s read: {e}");
+                    return;
+                }
             }
             let now = Instant::now();
             let mut bodies = Vec::new();
@@ -285,10 +286,13 @@ impl C2s {
     }
 }
 
+/// A read that may simply be tried again (its timeout, or a signal).
 fn is_timeout(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
     )
 }
 
@@ -344,7 +348,7 @@ impl Kamailio {
         ];
         let mut command = Command::new("kamailio");
         command
-            .args(["-DD", "-E", "-m", "256", "-M", "16", "-f"])
+            .args(["-DD", "-E", "-m", "1024", "-M", "16", "-f"])
             .arg(&config)
             .arg("-Y")
             .arg(dir.path());
@@ -490,6 +494,28 @@ level = "warn"
         self.child.as_ref().map_or(0, Child::id)
     }
 
+    /// Its non-zero message, limit, error and SIP answer counters.
+    fn counters(&self) -> Vec<String> {
+        http_get(self.metrics, "/metrics")
+            .map(|(_, body)| {
+                body.lines()
+                    .filter(|l| {
+                        [
+                            "parley_messages_total",
+                            "parley_limit_rejections_total",
+                            "parley_errors_total",
+                            "parley_sip_responses_total",
+                        ]
+                        .iter()
+                        .any(|n| l.starts_with(n))
+                            && !l.ends_with(" 0")
+                    })
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn delivered(&self) -> f64 {
         http_get(self.metrics, "/metrics")
             .and_then(|(_, body)| {
@@ -617,20 +643,8 @@ Content-Length: [len]
     let load = loadavg();
     let before: Vec<f64> = instances.iter().map(Instance::delivered).collect();
     let beam = beam_pid();
-    let pids = |procs: &HashMap<u32, ProcStat>, sipp: u32| -> Vec<u64> {
-        let mut v: Vec<u64> = instances
-            .iter()
-            .map(|i| tree_ticks(procs, i.pid()))
-            .collect();
-        v.push(tree_ticks(procs, kamailio.pid()));
-        v.push(tree_ticks(procs, beam));
-        v.push(tree_ticks(procs, sipp));
-        v.push(procs.get(&std::process::id()).map_or(0, |p| p.ticks));
-        v
-    };
     let timeout = secs + 30;
     let t0 = Instant::now();
-    let procs0 = all_procs();
     let mut sipp = Command::new("sipp")
         .arg(format!("127.0.0.1:{}", kamailio.public))
         .arg("-sf")
@@ -655,14 +669,54 @@ Content-Length: [len]
         .stderr(Stdio::null())
         .spawn()
         .expect("start sipp (is sip-tester installed?)");
-    let sipp_pid = sipp.id();
-    // sipp's own ticks are read just before it exits: poll it.
-    let mut last_sipp_ticks = 0;
+    // The processes of each column: every instance, Kamailio's tree, the
+    // Erlang VM's tree, sipp, this process.
+    let procs = all_procs();
+    let tree = |root: u32| -> Vec<u32> {
+        let mut pids = vec![root];
+        let mut i = 0;
+        while i < pids.len() {
+            let parent = pids[i];
+            pids.extend(
+                procs
+                    .iter()
+                    .filter(|(_, p)| p.ppid == parent)
+                    .map(|(pid, _)| *pid),
+            );
+            i += 1;
+        }
+        pids
+    };
+    let mut groups: Vec<Vec<u32>> = instances.iter().map(|i| tree(i.pid())).collect();
+    groups.push(tree(kamailio.pid()));
+    groups.push(tree(beam));
+    groups.push(vec![sipp.id()]);
+    groups.push(vec![std::process::id()]);
+    // A process that is gone keeps its last reading.
+    let mut last_ticks: HashMap<u32, u64> = HashMap::new();
+    let snapshot = |last_ticks: &mut HashMap<u32, u64>| -> (Instant, Vec<u64>) {
+        let at = Instant::now();
+        let ticks = groups
+            .iter()
+            .map(|g| {
+                g.iter()
+                    .map(|pid| {
+                        let t = proc_stat(*pid)
+                            .map_or_else(|| last_ticks.get(pid).copied().unwrap_or(0), |p| p.ticks);
+                        last_ticks.insert(*pid, t);
+                        t
+                    })
+                    .sum()
+            })
+            .collect();
+        (at, ticks)
+    };
+    let mut snapshots = vec![snapshot(&mut last_ticks)];
+    // sipp's own ticks are read while it runs: poll it.
     let deadline = Instant::now() + Duration::from_secs(u64::from(timeout) + 10);
     loop {
-        if let Some(p) = proc_stat(sipp_pid) {
-            last_sipp_ticks = p.ticks;
-        }
+        std::thread::sleep(Duration::from_millis(100));
+        snapshots.push(snapshot(&mut last_ticks));
         if sipp.try_wait().unwrap().is_some() {
             break;
         }
@@ -671,15 +725,8 @@ Content-Length: [len]
             let _ = sipp.wait();
             break;
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    let procs1 = all_procs();
-    let wall = t0.elapsed().as_secs_f64();
-    let mut c0 = pids(&procs0, sipp_pid);
-    let mut c1 = pids(&procs1, sipp_pid);
     let n = instances.len();
-    c0[n + 2] = 0;
-    c1[n + 2] = last_sipp_ticks;
     // Stragglers: arrivals after the last 200 (none expected).
     std::thread::sleep(Duration::from_millis(500));
     let stats = sipp_stats(&stat).unwrap_or(SippStats {
@@ -701,6 +748,17 @@ Content-Length: [len]
         }
         (delivered, dup, g.last)
     };
+    // CPU from the first send until the last 200 can have left (the window
+    // after the last arrival): not the tail of calls sipp waits out.
+    let end = last.map_or(t0, |l| l + Duration::from_millis(WINDOW_MS + 100));
+    let (t1, c1) = snapshots
+        .iter()
+        .find(|(at, _)| *at >= end)
+        .or(snapshots.last())
+        .cloned()
+        .unwrap();
+    let c0 = &snapshots[0].1;
+    let wall = t1.duration_since(snapshots[0].0).as_secs_f64();
     let span = last.map_or(wall, |l| l.duration_since(t0).as_secs_f64());
     let cpu = |i: usize| (c1[i] - c0[i]) as f64 / world.hz;
     let per_instance_us = (0..n)
@@ -794,7 +852,7 @@ fn main() {
         .filter_map(|a| a.parse().ok())
         .collect();
     if rates.is_empty() {
-        rates = vec![1000, 2000, 4000];
+        rates = vec![1000, 2000, 4000, 6000];
     }
     let secs: u32 = std::env::var("INSTANCES_RATE_SECS")
         .ok()
@@ -843,23 +901,36 @@ fn main() {
         dir: tempfile::tempdir().unwrap(),
         hz: clk_tck(),
     };
-    let mut rows = Vec::new();
-    for n in [1usize, 2] {
-        let mut ports: Vec<u16> = Vec::new();
-        while ports.len() < n {
-            let p = free_udp_tcp_port();
-            if !ports.contains(&p) {
-                ports.push(p);
+    // Both topologies run side by side (the idle one costs its probes), and
+    // each rate is offered to one and then to the other, so that other work
+    // on the machine weighs on both alike.
+    let mut taken: Vec<u16> = Vec::new();
+    let topologies: Vec<(Kamailio, Vec<Instance>, Vec<u16>)> = [1usize, 2]
+        .iter()
+        .map(|&n| {
+            let mut ports: Vec<u16> = Vec::new();
+            while ports.len() < n {
+                let p = free_udp_tcp_port();
+                if !taken.contains(&p) {
+                    taken.push(p);
+                    ports.push(p);
+                }
             }
-        }
-        let kamailio = Kamailio::start(&ports);
-        let instances: Vec<Instance> = ports
-            .iter()
-            .map(|p| Instance::start(*p, &world.ejabberd, kamailio.gateway))
-            .collect();
-        kamailio.wait_all_active(&ports);
-        for &rate in &rates {
-            let row = run_phase(&world, &kamailio, &instances, rate, secs);
+            let kamailio = Kamailio::start(&ports);
+            let instances: Vec<Instance> = ports
+                .iter()
+                .map(|p| Instance::start(*p, &world.ejabberd, kamailio.gateway))
+                .collect();
+            (kamailio, instances, ports)
+        })
+        .collect();
+    let mut rows = Vec::new();
+    for &rate in &rates {
+        for (kamailio, instances, ports) in &topologies {
+            // Probes that failed under the previous phase's load (or before
+            // the instances listened) mark an instance down until the next.
+            kamailio.wait_all_active(ports);
+            let row = run_phase(&world, kamailio, instances, rate, secs);
             println!(
                 "{}",
                 table(std::slice::from_ref(&row))
@@ -868,23 +939,53 @@ fn main() {
                     .unwrap_or("")
             );
             rows.push(row);
-            // Let the previous phase's transactions (Kamailio's wait timer) go.
-            std::thread::sleep(Duration::from_secs(2));
         }
-        for (i, inst) in instances.iter().enumerate() {
-            let errors = inst.log().lines().filter(|l| l.contains("ERROR")).count();
-            if errors > 0 {
-                println!("(instance {i} logged {errors} ERROR lines)");
-            }
-        }
-        drop(instances);
-        drop(kamailio);
     }
+    for (kamailio, instances, _) in &topologies {
+        let n = instances.len();
+        for (i, inst) in instances.iter().enumerate() {
+            let log = inst.log();
+            println!(
+                "instance {i} of {n}: {} log lines (warn and above){}; counters: {}",
+                log.lines().count(),
+                log.lines()
+                    .next()
+                    .map_or(String::new(), |l| format!(", the first: {l}")),
+                inst.counters().join(", ")
+            );
+        }
+        let klog = kamailio.log();
+        let kerr: Vec<&str> = klog
+            .lines()
+            .filter(|l| l.contains("ERROR") || l.contains("CRITICAL"))
+            .collect();
+        let count = |needle: &str| klog.lines().filter(|l| l.contains(needle)).count();
+        println!(
+            "Kamailio in front of {n}: {} ERROR/CRITICAL log lines{}; instance marked down {} times \
+             (MESSAGE unanswered {} times), MESSAGEs redispatched {} times",
+            kerr.len(),
+            kerr.first()
+                .map_or(String::new(), |l| format!(", the first: {l}")),
+            klog.lines()
+                .filter(|l| l.contains("Parley instance sip:") && l.trim_end().ends_with(" down"))
+                .count(),
+            count("no answer from"),
+            count("redispatched to"),
+        );
+    }
+    drop(topologies);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for r in receivers {
         let _ = r.join();
     }
+    let mut per_user: BTreeMap<String, u64> = (0..USERS).map(|i| (user(i), 0)).collect();
+    for body in world.received.lock().unwrap().bodies.keys() {
+        if let Some(u) = body.split(' ').nth(1) {
+            *per_user.entry(u.to_owned()).or_default() += 1;
+        }
+    }
     println!();
+    println!("messages received per user: {per_user:?}");
     println!("{}", table(&rows));
     println!("({:.0} s in all)", started.elapsed().as_secs_f64());
 }
