@@ -563,11 +563,7 @@ fn sipp_stats(path: &Path) -> Option<SippStats> {
     let text = std::fs::read_to_string(path).ok()?;
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next()?.split(';').collect();
-    let last: Vec<&str> = lines
-        .filter(|l| !l.trim().is_empty())
-        .last()?
-        .split(';')
-        .collect();
+    let last: Vec<&str> = lines.rfind(|l| !l.trim().is_empty())?.split(';').collect();
     let col = |name: &str| -> Option<u64> {
         let i = header.iter().position(|h| *h == name)?;
         last.get(i)?.trim().parse().ok()
