@@ -27,6 +27,7 @@
 //!   process (from `/proc/<pid>/stat`) from the first send until sipp had
 //!   every answer, / delivered messages (of the whole phase, so an instance's
 //!   figure is its CPU per message the topology delivered);
+//! - Kamailio's and ejabberd's CPU µs per delivered message, same span;
 //! - the CPU share (% of one core over the same span) of Parley(s), Kamailio
 //!   (its whole process tree), ejabberd (the Erlang VM), sipp, and this
 //!   process (the c2s receivers), and per instance the messages it
@@ -592,6 +593,8 @@ struct Row {
     per_instance_us: Vec<f64>,
     per_instance_msgs: Vec<f64>,
     shares: BTreeMap<&'static str, f64>,
+    /// Kamailio's and ejabberd's CPU µs per delivered message.
+    others_us: (f64, f64),
 }
 
 struct World {
@@ -771,6 +774,10 @@ Content-Length: [len]
     shares.insert("ejabberd", cpu(n + 1) * 100.0 / wall);
     shares.insert("sipp", cpu(n + 2) * 100.0 / wall);
     shares.insert("bench", cpu(n + 3) * 100.0 / wall);
+    let others_us = (
+        cpu(n) * 1e6 / delivered.max(1) as f64,
+        cpu(n + 1) * 1e6 / delivered.max(1) as f64,
+    );
     Row {
         instances: n,
         rate,
@@ -785,6 +792,7 @@ Content-Length: [len]
         per_instance_us,
         per_instance_msgs,
         shares,
+        others_us,
     }
 }
 
@@ -799,8 +807,8 @@ fn beam_pid() -> u32 {
 
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
-        "| instances | offered/s | load avg at start | delivered/sent | not delivered | dup | SIP 200 / failed | retrans | delivered msgs/s | Parley µs/msg (each) | Parley µs/msg (sum) | messages per instance | CPU % Parley / Kamailio / ejabberd / sipp / receivers |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| instances | offered/s | load avg at start | delivered/sent | not delivered | dup | SIP 200 / failed | retrans | delivered msgs/s | Parley µs/msg (each) | Parley µs/msg (sum) | messages per instance | Kamailio / ejabberd µs/msg | CPU % Parley / Kamailio / ejabberd / sipp / receivers |\n\
+         |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         let each: Vec<String> = r
@@ -816,7 +824,7 @@ fn table(rows: &[Row]) -> String {
         let sh = |k: &str| r.shares.get(k).copied().unwrap_or(0.0);
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {}/{} | {} | {} | {} / {} | {} | {:.0} | {} | {:.1} | {} | {:.0} / {:.0} / {:.0} / {:.0} / {:.0} |",
+            "| {} | {} | {} | {}/{} | {} | {} | {} / {} | {} | {:.0} | {} | {:.1} | {} | {:.0} / {:.0} | {:.0} / {:.0} / {:.0} / {:.0} / {:.0} |",
             r.instances,
             r.rate,
             r.load,
@@ -831,6 +839,8 @@ fn table(rows: &[Row]) -> String {
             each.join(" + "),
             r.per_instance_us.iter().sum::<f64>(),
             msgs.join(" + "),
+            r.others_us.0,
+            r.others_us.1,
             sh("parley"),
             sh("kamailio"),
             sh("ejabberd"),
