@@ -44,7 +44,7 @@
 //! `RUST_LOG=debug`, which would measure logging), so it is started here.
 //!
 //! `cargo bench -p parley-gateway --bench instances_rate [-- RATE ...]`
-//! (default 1000 2000 4000 6000), ~2 minutes. A benchmark, not a test: no number is asserted.
+//! (default 1000 2000 4000 6000), about 75 s. A benchmark, not a test: no number is asserted.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::{BTreeMap, HashMap};
