@@ -35,6 +35,13 @@
 //! - the load average when the phase started: other work on the machine
 //!   takes its share of the same cores.
 //!
+//! Before and after the phases, ejabberd's own ceiling, without Parley,
+//! Kamailio or sipp: one c2s user (`sender`) writes
+//! `INSTANCES_RATE_CEILING` (default 30 000) `<message/>`s to the receivers
+//! as fast as it can; delivered/sent, msgs/s (first send → last arrival),
+//! ejabberd's CPU per message and share, and this process's share (the
+//! sender and the receivers: near 100 % says the ceiling is theirs).
+//!
 //! The receivers are raw c2s clients (SASL PLAIN over plain TCP, then the
 //! bodies cut from the byte stream), so the receiving side costs little.
 //! Kamailio gets `-m 1024` shared memory: its transactions stay for the
@@ -805,6 +812,88 @@ fn beam_pid() -> u32 {
         .map_or(0, |(pid, _)| pid)
 }
 
+/// ejabberd on its own: one c2s user sends `count` `<message/>`s (bodies
+/// like the phases') to the receivers as fast as it can write them; Parley,
+/// Kamailio and sipp are not involved. Returns the table row.
+fn ejabberd_ceiling(world: &World, sender: &mut C2s, label: &str, count: usize) -> String {
+    let tag = format!("e{label}");
+    let prefix = format!("{tag} ");
+    let beam = beam_pid();
+    let read = || -> (Instant, u64, u64) {
+        let procs = all_procs();
+        let ticks = |root: u32| -> u64 {
+            let mut pids = vec![root];
+            let mut i = 0;
+            while i < pids.len() {
+                let parent = pids[i];
+                pids.extend(
+                    procs
+                        .iter()
+                        .filter(|(_, p)| p.ppid == parent)
+                        .map(|(pid, _)| *pid),
+                );
+                i += 1;
+            }
+            pids.iter()
+                .filter_map(|p| procs.get(p))
+                .map(|p| p.ticks)
+                .sum()
+        };
+        (Instant::now(), ticks(beam), ticks(std::process::id()))
+    };
+    let delivered = || {
+        let g = world.received.lock().unwrap();
+        let n = g.bodies.keys().filter(|b| b.starts_with(&prefix)).count();
+        (n, g.last)
+    };
+    let load = loadavg();
+    let start = read();
+    let mut batch = String::new();
+    for i in 0..count {
+        let to = user(i % USERS);
+        let _ = write!(
+            batch,
+            "<message to='{to}@{XMPP_DOMAIN}' type='chat'><body>{tag} {to} {i}</body></message>"
+        );
+        if batch.len() > 16 * 1024 {
+            sender.send(&batch);
+            batch.clear();
+        }
+    }
+    sender.send(&batch);
+    let sent_at = Instant::now();
+    let deadline = sent_at + Duration::from_secs(30);
+    let mut quiet_since = Instant::now();
+    let mut seen = 0;
+    while Instant::now() < deadline {
+        let (n, _) = delivered();
+        if n >= count {
+            break;
+        }
+        if n != seen {
+            seen = n;
+            quiet_since = Instant::now();
+        } else if quiet_since.elapsed() > Duration::from_secs(3) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let end = read();
+    let (n, last) = delivered();
+    let span = last.map_or(0.0, |l| l.duration_since(start.0).as_secs_f64());
+    let wall = end.0.duration_since(start.0).as_secs_f64();
+    let cpu_e = (end.1 - start.1) as f64 / world.hz;
+    let cpu_b = (end.2 - start.2) as f64 / world.hz;
+    format!(
+        "| ejabberd alone ({label}) | {load} | {n}/{count} | {} | {:.0} | {:.0} µs/msg | {:.0} | {:.0} |",
+        count - n,
+        n as f64 / span.max(1e-3),
+        cpu_e * 1e6 / n.max(1) as f64,
+        cpu_e * 100.0 / wall,
+        cpu_b * 100.0 / wall,
+    )
+}
+
 fn table(rows: &[Row]) -> String {
     let mut s = String::from(
         "| instances | offered/s | load avg at start | delivered/sent | not delivered | dup | SIP 200 / failed | retrans | delivered msgs/s | Parley µs/msg (each) | Parley µs/msg (sum) | messages per instance | Kamailio / ejabberd µs/msg | CPU % Parley / Kamailio / ejabberd / sipp / receivers |\n\
@@ -891,6 +980,7 @@ fn main() {
     for i in 0..USERS {
         ejabberd.add_user(&user(i), PASSWORD);
     }
+    ejabberd.add_user("sender", PASSWORD);
     let received = Arc::new(Mutex::new(Received::default()));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let receivers: Vec<_> = (0..USERS)
@@ -907,6 +997,18 @@ fn main() {
         dir: tempfile::tempdir().unwrap(),
         hz: clk_tck(),
     };
+    let ceiling_count: usize = std::env::var("INSTANCES_RATE_CEILING")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30_000);
+    let mut sender = C2s::login(&world.ejabberd.c2s_addr(), "sender");
+    let mut ceilings = vec![ejabberd_ceiling(
+        &world,
+        &mut sender,
+        "before",
+        ceiling_count,
+    )];
+    println!("{}", ceilings[0]);
     // Both topologies run side by side (the idle one costs its probes), and
     // each rate is offered to one and then to the other, so that other work
     // on the machine weighs on both alike.
@@ -980,6 +1082,13 @@ fn main() {
         );
     }
     drop(topologies);
+    ceilings.push(ejabberd_ceiling(
+        &world,
+        &mut sender,
+        "after",
+        ceiling_count,
+    ));
+    println!("{}", ceilings[1]);
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for r in receivers {
         let _ = r.join();
@@ -993,5 +1102,12 @@ fn main() {
     println!();
     println!("messages received per user: {per_user:?}");
     println!("{}", table(&rows));
+    println!(
+        "| ejabberd's own ceiling, c2s → c2s | load avg at start | delivered/sent | not delivered | msgs/s | ejabberd CPU | ejabberd CPU % | bench CPU % |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for c in &ceilings {
+        println!("{c}");
+    }
     println!("({:.0} s in all)", started.elapsed().as_secs_f64());
 }
