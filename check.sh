@@ -43,14 +43,14 @@ rustup component add clippy rustfmt >/dev/null 2>&1 || true
 
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# Dependencies point one way: mapping and msrp have no tokio; sip and xmpp build without their drivers.
+# Dependencies point one way: mapping has no tokio; sip, xmpp and msrp build without their drivers.
 cargo check --locked -p parley-mapping
 cargo check --locked -p parley-sip -p parley-xmpp --no-default-features
 if cargo tree --locked -p parley-mapping -e normal | grep -q ' tokio '; then
   echo "parley-mapping must not depend on tokio" >&2
   exit 1
 fi
-# msrp is sans-IO like the cores of sip and xmpp: no tokio without its driver.
+# msrp's sans-IO core (everything but its driver) has no tokio.
 cargo check --locked -p parley-msrp --no-default-features
 if cargo tree --locked -p parley-msrp -e normal --no-default-features | grep -q ' tokio '; then
   echo "parley-msrp must not depend on tokio" >&2
