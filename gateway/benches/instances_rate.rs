@@ -64,8 +64,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use parley_harness::ejabberd::{Ejabberd, EjabberdConfig};
+use parley_harness::kamailio::{Dispatcher, Kamailio, KamailioConfig, Memory, instance_uri};
 use parley_harness::port::{free_tcp_port, free_udp_tcp_port};
-use parley_harness::process::{terminate, wait_listening};
+use parley_harness::process::terminate;
 
 const XMPP_DOMAIN: &str = "xmpp.example";
 const COMPONENT: &str = "sip.example.net";
@@ -310,121 +311,26 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 // ---------------------------------------------------------------- Kamailio, Parley
 
-struct Kamailio {
-    child: Option<Child>,
-    public: u16,
-    gateway: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Kamailio {
-    /// `deploy/kamailio/kamailio.cfg` with `WITH_DISPATCHER` in front of the
-    /// instances on `ports`, with the harness's defines.
-    fn start(ports: &[u16]) -> Kamailio {
-        let dir = tempfile::Builder::new()
-            .prefix("parley-bench-kamailio-")
-            .tempdir()
-            .unwrap();
-        let public = free_udp_tcp_port();
-        let mut gateway = free_udp_tcp_port();
-        while gateway == public || ports.contains(&gateway) {
-            gateway = free_udp_tcp_port();
-        }
-        let list = dir.path().join("dispatcher.list");
-        let entries: String = ports
-            .iter()
-            .map(|p| format!("1 {} 0 0\n", instance_uri(*p)))
-            .collect();
-        std::fs::write(&list, entries).unwrap();
-        let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/kamailio/kamailio.cfg");
-        let log = std::fs::File::create(dir.path().join("kamailio.log")).unwrap();
-        let defines = [
-            format!("PUBLIC_LISTEN=udp:127.0.0.1:{public}"),
-            format!("PUBLIC_LISTEN_TCP=tcp:127.0.0.1:{public}"),
-            format!("GATEWAY_LISTEN=udp:127.0.0.1:{gateway}"),
-            format!("GATEWAY_LISTEN_TCP=tcp:127.0.0.1:{gateway}"),
-            format!("SIP_DOMAIN={COMPONENT:?}"),
-            format!(
-                "XMPP_DOMAINS={:?}",
-                format!("^({})$", XMPP_DOMAIN.replace('.', "\\."))
-            ),
-            "PARLEY_URI=\"\"".to_owned(),
-            "WITH_DISPATCHER".to_owned(),
-            format!("DISPATCHER_LIST={:?}", list.display().to_string()),
-            "DS_PING_INTERVAL=1".to_owned(),
-            format!("FR_TIMER={FR_TIMER_MS}"),
-        ];
-        let mut command = Command::new("kamailio");
-        command
-            .args(["-DD", "-E", "-m", "1024", "-M", "16", "-f"])
-            .arg(&config)
-            .arg("-Y")
-            .arg(dir.path());
-        for d in &defines {
-            command.arg("-A").arg(d);
-        }
-        let mut child = command
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start kamailio (is the kamailio package installed?)");
-        let path = dir.path().join("kamailio.log");
-        wait_listening(
-            "kamailio",
-            &mut child,
-            &[public, gateway],
-            Duration::from_secs(20),
-            || std::fs::read_to_string(&path).unwrap_or_default(),
-        );
-        Kamailio {
-            child: Some(child),
-            public,
-            gateway,
-            dir,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("kamailio.log")).unwrap_or_default()
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
-    }
-
-    /// Probes sent before an instance listened mark it down until the next
-    /// one: wait past them, then until every instance is up.
-    fn wait_all_active(&self, ports: &[u16]) {
-        std::thread::sleep(Duration::from_millis(FR_TIMER_MS + 200));
-        let deadline = Instant::now() + Duration::from_secs(15);
-        for port in ports {
-            let uri = instance_uri(*port);
-            loop {
-                let log = self.log();
-                let down = log.rfind(&format!("Parley instance {uri} down"));
-                let up = log.rfind(&format!("Parley instance {uri} up"));
-                if down.is_none() || up > down {
-                    break;
-                }
-                assert!(Instant::now() < deadline, "{uri} stays down\n{log}");
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-    }
-}
-
-impl Drop for Kamailio {
-    fn drop(&mut self) {
-        if let Some(child) = self.child.take() {
-            terminate(child, Duration::from_secs(5));
-        }
-    }
-}
-
-fn instance_uri(port: u16) -> String {
-    format!("sip:127.0.0.1:{port}")
+/// `deploy/kamailio/kamailio.cfg` with `WITH_DISPATCHER` in front of the
+/// instances on `ports` (the harness's Kamailio, with room for the load:
+/// its test-sized 16 MB of shared memory run out at 4000/s).
+fn start_kamailio(ports: &[u16]) -> Kamailio {
+    Kamailio::start_dispatching_sized(
+        KamailioConfig {
+            sip_domain: COMPONENT.into(),
+            xmpp_domains: vec![XMPP_DOMAIN.into()],
+            parley_uri: String::new(),
+        },
+        Dispatcher {
+            instances: ports.iter().map(|p| instance_uri(*p)).collect(),
+            ping_interval_s: 1,
+            fr_timer_ms: u32::try_from(FR_TIMER_MS).unwrap(),
+        },
+        Memory {
+            shared_mb: 1024,
+            private_mb: 16,
+        },
+    )
 }
 
 struct Instance {
@@ -652,7 +558,7 @@ Content-Length: [len]
     let timeout = secs + 30;
     let t0 = Instant::now();
     let mut sipp = Command::new("sipp")
-        .arg(format!("127.0.0.1:{}", kamailio.public))
+        .arg(format!("127.0.0.1:{}", kamailio.public_port))
         .arg("-sf")
         .arg(&scenario)
         .arg("-inf")
@@ -694,7 +600,7 @@ Content-Length: [len]
         pids
     };
     let mut groups: Vec<Vec<u32>> = instances.iter().map(|i| tree(i.pid())).collect();
-    groups.push(tree(kamailio.pid()));
+    groups.push(tree(kamailio.pid().unwrap_or(0)));
     groups.push(tree(beam));
     groups.push(vec![sipp.id()]);
     groups.push(vec![std::process::id()]);
@@ -1013,7 +919,7 @@ fn main() {
     // each rate is offered to one and then to the other, so that other work
     // on the machine weighs on both alike.
     let mut taken: Vec<u16> = Vec::new();
-    let topologies: Vec<(Kamailio, Vec<Instance>, Vec<u16>)> = [1usize, 2]
+    let topologies: Vec<(Kamailio, Vec<Instance>)> = [1usize, 2]
         .iter()
         .map(|&n| {
             let mut ports: Vec<u16> = Vec::new();
@@ -1024,20 +930,22 @@ fn main() {
                     ports.push(p);
                 }
             }
-            let kamailio = Kamailio::start(&ports);
+            let kamailio = start_kamailio(&ports);
             let instances: Vec<Instance> = ports
                 .iter()
-                .map(|p| Instance::start(*p, &world.ejabberd, kamailio.gateway))
+                .map(|p| Instance::start(*p, &world.ejabberd, kamailio.gateway_port))
                 .collect();
-            (kamailio, instances, ports)
+            (kamailio, instances)
         })
         .collect();
     let mut rows = Vec::new();
     for &rate in &rates {
-        for (kamailio, instances, ports) in &topologies {
+        for (kamailio, instances) in &topologies {
             // Probes that failed under the previous phase's load (or before
             // the instances listened) mark an instance down until the next.
-            kamailio.wait_all_active(ports);
+            if let Err(e) = kamailio.wait_instances_up(Duration::from_secs(15)) {
+                panic!("{e}\n{}", kamailio.log());
+            }
             let row = run_phase(&world, kamailio, instances, rate, secs);
             println!(
                 "{}",
@@ -1049,7 +957,7 @@ fn main() {
             rows.push(row);
         }
     }
-    for (kamailio, instances, _) in &topologies {
+    for (kamailio, instances) in &topologies {
         let n = instances.len();
         for (i, inst) in instances.iter().enumerate() {
             let log = inst.log();

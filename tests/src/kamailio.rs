@@ -48,6 +48,21 @@ pub struct Dispatcher {
     pub fr_timer_ms: u32,
 }
 
+/// Kamailio's memory pools, MB (`-m` shared, `-M` private per process).
+#[derive(Debug, Clone, Copy)]
+pub struct Memory {
+    /// Shared memory (transactions, dispatcher state).
+    pub shared_mb: u32,
+    /// Private memory of each process.
+    pub private_mb: u32,
+}
+
+/// What the tests need: small pools.
+const TEST_MEMORY: Memory = Memory {
+    shared_mb: 16,
+    private_mb: 4,
+};
+
 /// A running Kamailio child process.
 #[derive(Debug)]
 pub struct Kamailio {
@@ -67,16 +82,31 @@ impl Kamailio {
     /// Start Kamailio with `deploy/kamailio/kamailio.cfg` and wait until both
     /// its TCP sockets accept (the UDP ones are bound before them).
     pub fn start(cfg: KamailioConfig) -> Kamailio {
-        Kamailio::start_with(cfg, None)
+        Kamailio::start_with(cfg, None, TEST_MEMORY)
     }
 
     /// Start Kamailio with `WITH_DISPATCHER` in front of `dispatcher`'s
     /// instances (`cfg.parley_uri` is then unused).
     pub fn start_dispatching(cfg: KamailioConfig, dispatcher: Dispatcher) -> Kamailio {
-        Kamailio::start_with(cfg, Some(dispatcher))
+        Kamailio::start_with(cfg, Some(dispatcher), TEST_MEMORY)
     }
 
-    fn start_with(cfg: KamailioConfig, dispatcher: Option<Dispatcher>) -> Kamailio {
+    /// [`Kamailio::start_dispatching`] with larger memory pools: under load
+    /// (benchmarks) the tests' 16 MB of shared memory run out.
+    pub fn start_dispatching_sized(
+        cfg: KamailioConfig,
+        dispatcher: Dispatcher,
+        memory: Memory,
+    ) -> Kamailio {
+        Kamailio::start_with(cfg, Some(dispatcher), memory)
+    }
+
+    /// The main process's id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn start_with(cfg: KamailioConfig, dispatcher: Option<Dispatcher>, memory: Memory) -> Kamailio {
         let dir = tempfile::Builder::new()
             .prefix("parley-kamailio-")
             .tempdir()
@@ -93,7 +123,7 @@ impl Kamailio {
             child: None,
             dispatcher: None,
         };
-        kamailio.spawn(&cfg, dispatcher.as_ref());
+        kamailio.spawn(&cfg, dispatcher.as_ref(), memory);
         kamailio.dispatcher = dispatcher;
         kamailio
     }
@@ -183,7 +213,7 @@ impl Kamailio {
         self.dir.path().join("kamailio.log")
     }
 
-    fn spawn(&mut self, cfg: &KamailioConfig, dispatcher: Option<&Dispatcher>) {
+    fn spawn(&mut self, cfg: &KamailioConfig, dispatcher: Option<&Dispatcher>, memory: Memory) {
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -212,7 +242,11 @@ impl Kamailio {
         }
         let mut command = Command::new("kamailio");
         command
-            .args(["-DD", "-E", "-m", "16", "-M", "4", "-f"])
+            .args(["-DD", "-E", "-m"])
+            .arg(memory.shared_mb.to_string())
+            .arg("-M")
+            .arg(memory.private_mb.to_string())
+            .arg("-f")
             .arg(&config)
             .arg("-Y")
             .arg(self.dir.path());
