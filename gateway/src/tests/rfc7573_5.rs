@@ -398,3 +398,100 @@ async fn shutdown_sends_bye_and_gone() {
     world.sip_answer(&bye, "200 OK", "").await;
     assert!(world.stanza_out().await.contains("<gone xmlns="));
 }
+
+/// RFC 4975 §5.4: the connection failing fails the session; Parley ends
+/// it on both sides, BYE to the phone and `gone` to the XMPP user.
+#[tokio::test]
+async fn the_msrp_connection_failing_ends_the_session_on_both_sides() {
+    let Open {
+        mut world,
+        mut phone,
+        ..
+    } = open(SESSIONS).await;
+    // The SEND binds the session to the connection (§5.4).
+    phone_says(&mut phone, "msg1", "farewell", &[]).await;
+    assert!(world.stanza_out().await.contains("<body>farewell</body>"));
+    drop(phone);
+    let bye = next_sip(&world).await;
+    assert!(matches!(&bye.start, StartLine::Request { method, .. } if method == "BYE"));
+    world.sip_answer(&bye, "200 OK", "").await;
+    assert!(
+        world
+            .stanza_out()
+            .await
+            .contains("<thread>711609sa</thread><gone xmlns=")
+    );
+    assert_eq!(world.metric("parley_msrp_sessions"), Some(0.0));
+}
+
+/// `sessions.max_sessions_per_user`: a second session for the same XMPP
+/// user gets 486 Busy Here (RFC 3261 §21.4.24).
+#[tokio::test]
+async fn a_user_over_the_session_limit_gets_486() {
+    let Open { mut world, .. } = open(&format!("{SESSIONS}max_sessions_per_user = 1\n")).await;
+    let from_mercutio = invite("second1", &offer()).replace(
+        "From: <sip:romeo@sip.example.net>",
+        "From: <sip:mercutio@sip.example.net>",
+    );
+    world.sip_in(&from_mercutio).await;
+    assert_eq!(
+        shape(&next_sip(&world).await, &["CSeq"], false),
+        "SIP/2.0 486 Busy Here\nCSeq: 1 INVITE\n"
+    );
+    assert_eq!(
+        world.metric(r#"parley_msrp_session_refusals_total{reason="user_limit"}"#),
+        Some(1.0)
+    );
+}
+
+/// RFC 7573 §6, Table 3: an isComposing SEND (offered in `a=accept-types`)
+/// becomes a chat state; Table 4: `<composing/>` becomes one back.
+#[tokio::test]
+async fn iscomposing_maps_to_chat_states_both_ways() {
+    let mut world = World::with("", SESSIONS).await;
+    let sdp = offer().replace(
+        "a=accept-types:text/plain",
+        "a=accept-types:text/plain application/im-iscomposing+xml",
+    );
+    world.sip_in(&invite(CALL_ID, &sdp)).await;
+    let ok = invite_answer(&world).await;
+    world.sip_send(&in_dialog(&ok, "ACK", 1)).await;
+    let answer = String::from_utf8(ok.body.to_vec()).expect("SDP is text");
+    let path = answer
+        .lines()
+        .find_map(|l| l.strip_prefix("a=path:"))
+        .expect("a=path");
+    let mut phone = MsrpPeer::connect(world.msrp_addr(), PHONE_PATH, path).await;
+    let composing = "<?xml version='1.0' encoding='UTF-8'?>\
+        <isComposing xmlns='urn:ietf:params:xml:ns:im-iscomposing'>\
+        <state>active</state><contenttype>text/plain</contenttype></isComposing>";
+    let tid = phone
+        .send(
+            "c1",
+            "application/im-iscomposing+xml",
+            composing.as_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(next_frame(&mut phone).await.transaction_id, tid);
+    assert_eq!(
+        world.stanza_out().await,
+        "<message from='romeo@sip.example.net' to='juliet@xmpp.example' id='parley-1' type='chat'>\
+         <thread>711609sa</thread>\
+         <composing xmlns='http://jabber.org/protocol/chatstates'/></message>"
+    );
+    world.stanza_in(
+        "<message from='juliet@xmpp.example/balcony' to='romeo@sip.example.net' type='chat'>\
+         <composing xmlns='http://jabber.org/protocol/chatstates'/></message>",
+    );
+    let send = next_frame(&mut phone).await;
+    assert_eq!(
+        send.header("Content-Type"),
+        Some("application/im-iscomposing+xml")
+    );
+    assert!(
+        send.text().contains("<state>active</state>"),
+        "{}",
+        send.text()
+    );
+}
