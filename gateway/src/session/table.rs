@@ -146,3 +146,93 @@ impl Table {
         self.by_call.len()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn jid(s: &str) -> Jid {
+        Jid::parse(s).expect("a JID")
+    }
+
+    fn entry(sip: &str, xmpp: &str) -> Entry {
+        let invite = parley_sip::wire::Message::parse(
+            bytes::Bytes::from(format!(
+                "INVITE sip:{xmpp} SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.1;branch=z9hG4bK1\r\n\
+                 From: <sip:{sip}>;tag=1\r\nTo: <sip:{xmpp}>\r\nCall-ID: c\r\nCSeq: 1 INVITE\r\n\
+                 Contact: <sip:{sip}>\r\nContent-Length: 0\r\n\r\n"
+            )),
+            parley_sip::wire::ParseLimits::default(),
+        )
+        .expect("the INVITE parses");
+        let dialog = Dialog::uas(
+            &invite,
+            "2",
+            parley_sip::dialog::session::TimerAnswer::None,
+            std::time::Instant::now(),
+        )
+        .expect("a dialog");
+        Entry {
+            pair: Pair::of(&jid(sip), &jid(xmpp)),
+            sip_jid: jid(sip),
+            xmpp_jid: jid(xmpp),
+            dialog,
+            commands: mpsc::channel(1).0,
+            last_activity: Instant::now(),
+            peer_takes_composing: false,
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        total: 3,
+        per_user: 2,
+    };
+
+    #[test]
+    fn a_user_at_the_per_user_limit_is_refused_on_either_side() {
+        let mut table = Table::default();
+        table.insert(
+            "a".into(),
+            entry("romeo@sip.example.net", "juliet@xmpp.example"),
+        );
+        table.insert(
+            "b".into(),
+            entry("mercutio@sip.example.net", "juliet@xmpp.example"),
+        );
+        let third = Pair::of(
+            &jid("tybalt@sip.example.net"),
+            &jid("Juliet@xmpp.example/x"),
+        );
+        assert_eq!(table.admit(&third, LIMITS), Err(Full::User));
+        let other = Pair::of(&jid("tybalt@sip.example.net"), &jid("nurse@xmpp.example"));
+        assert_eq!(table.admit(&other, LIMITS), Ok(()));
+    }
+
+    #[test]
+    fn the_same_pair_replaces_its_session_and_is_not_counted() {
+        let mut table = Table::default();
+        table.insert(
+            "a".into(),
+            entry("romeo@sip.example.net", "juliet@xmpp.example"),
+        );
+        table.insert(
+            "b".into(),
+            entry("mercutio@sip.example.net", "juliet@xmpp.example"),
+        );
+        table.insert(
+            "c".into(),
+            entry("tybalt@sip.example.net", "nurse@xmpp.example"),
+        );
+        let again = Pair::of(&jid("romeo@sip.example.net"), &jid("juliet@xmpp.example"));
+        assert_eq!(table.admit(&again, LIMITS), Ok(()));
+        let new = Pair::of(&jid("paris@sip.example.net"), &jid("friar@xmpp.example"));
+        assert_eq!(table.admit(&new, LIMITS), Err(Full::Total));
+        let replaced = table.insert(
+            "a2".into(),
+            entry("romeo@sip.example.net", "juliet@xmpp.example"),
+        );
+        assert_eq!(replaced.map(|(c, _)| c), Some("a".to_owned()));
+        assert_eq!(table.len(), 3);
+        assert!(table.by_pair_mut(&again).is_some_and(|(c, _)| c == "a2"));
+    }
+}

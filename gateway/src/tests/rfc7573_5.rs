@@ -495,3 +495,91 @@ async fn iscomposing_maps_to_chat_states_both_ways() {
         send.text()
     );
 }
+
+/// RFC 7573 §6.1: the XMPP user's `<gone/>` ends the session, BYE to the
+/// phone; after it her messages go by page mode again (RFC 7572).
+#[tokio::test]
+async fn xmpp_gone_sends_bye_and_page_mode_takes_over() {
+    let Open { mut world, .. } = open(SESSIONS).await;
+    world.stanza_in(
+        "<message from='juliet@xmpp.example/balcony' to='romeo@sip.example.net' type='chat'>\
+         <gone xmlns='http://jabber.org/protocol/chatstates'/></message>",
+    );
+    let bye = next_sip(&world).await;
+    assert_eq!(
+        shape(&bye, &["Call-ID", "CSeq"], false),
+        format!(
+            "BYE sip:romeo@{peer} SIP/2.0\nCall-ID: 711609sa\nCSeq: 1 BYE\n",
+            peer = world.peer_addr()
+        )
+    );
+    world.sip_answer(&bye, "200 OK", "").await;
+    world.no_stanza_out(Duration::from_millis(50)).await;
+    world.stanza_in(
+        "<message from='juliet@xmpp.example/balcony' to='romeo@sip.example.net' type='chat' id='j9'>\
+         <body>Good night.</body></message>",
+    );
+    let message = next_sip(&world).await;
+    assert!(
+        matches!(&message.start, StartLine::Request { method, .. } if method == "MESSAGE"),
+        "{message:?}"
+    );
+}
+
+/// RFC 3261 §9.2: a CANCEL before the answer: the endpoint answers 487,
+/// and Parley leaves nothing open.
+#[tokio::test]
+async fn a_cancelled_invite_leaves_nothing_open() {
+    let mut world = World::with("", SESSIONS).await;
+    let invite = invite("cancel1", &offer());
+    world.sip_send(&invite).await;
+    let cancel = invite
+        .split_once("\n\n")
+        .expect("a head")
+        .0
+        .replace(
+            "INVITE sip:juliet@xmpp.example SIP/2.0",
+            "CANCEL sip:juliet@xmpp.example SIP/2.0",
+        )
+        .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL")
+        .lines()
+        .filter(|l| !l.starts_with("Content-") && !l.starts_with("Contact"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    world
+        .sip_send(&format!("{cancel}\nContent-Length: 0\n\n"))
+        .await;
+    // The INVITE reaches the router after the CANCEL ended it.
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        if let Some(m) = world.sip_out_within(Duration::from_millis(300)).await
+            && let StartLine::Response { status, .. } = m.start
+        {
+            answers.push((status, m.header("CSeq").unwrap_or_default()));
+        }
+    }
+    assert!(
+        answers.contains(&(487, "1 INVITE".to_owned())),
+        "{answers:?}"
+    );
+    world.route_sip().await;
+    // Only the 487's retransmissions (Timer G: the test sends no ACK), no 200.
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(300);
+    while let Some(m) = world
+        .sip_out_within(deadline.saturating_duration_since(tokio::time::Instant::now()))
+        .await
+    {
+        assert!(
+            matches!(
+                m.start,
+                StartLine::Response {
+                    status: 487 | 100,
+                    ..
+                }
+            ),
+            "{m:?}"
+        );
+    }
+    world.no_stanza_out(Duration::from_millis(20)).await;
+    assert_eq!(world.metric("parley_msrp_sessions"), Some(0.0));
+}
