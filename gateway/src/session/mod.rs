@@ -1,7 +1,7 @@
 //! RFC 7573 chat sessions: a SIP user's INVITE sets up an MSRP session
 //! (RFC 4975) with an XMPP user, whose messages become `<message
 //! type='chat'/>` and back (§5, Figure 2). Beside it, in this folder: the
-//! SDP offer's answer (`offer.rs`), the open sessions and their limits
+//! INVITE (`invite.rs`), the SDP offer's answer (`offer.rs`), the open sessions and their limits
 //! (`table.rs`) and each session's task between the MSRP endpoint and the
 //! component stream (`relay.rs`). The rules are `parley_mapping::chat`'s and
 //! `parley_msrp`'s; this module applies them to live dialogs and connections.
@@ -14,35 +14,32 @@
 //! `<received/>` has nothing left to say), and failed SENDs mapped back as
 //! stanza errors (RFC 7573 §7 asks for `Failure-Report: no`).
 
+mod invite;
 mod offer;
 pub(crate) mod relay;
 mod table;
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
-use parley_mapping::address::{Jid, SipAddress};
+use parley_mapping::address::Jid;
 use parley_mapping::chat::{self, ToMsrp};
 use parley_mapping::error::MappingError;
-use parley_msrp::endpoint::{DriverError, Endpoint as MsrpEndpoint};
-use parley_msrp::sdp::Origin;
+use parley_msrp::endpoint::Endpoint as MsrpEndpoint;
 use parley_msrp::session::NewMessage;
 use parley_msrp::wire::{FailureReport, MessageId, SuccessReport};
-use parley_sip::dialog::session::{InDialog, Session as Dialog, TimerAnswer};
-use parley_sip::{IncomingRequest, OutgoingRequest, Responder, StatusCode};
+use parley_sip::dialog::session::{InDialog, TimerAnswer};
+use parley_sip::{IncomingRequest, OutgoingRequest, StatusCode};
 use parley_xmpp::stanza::{DefinedCondition, Message, MessageType, Stanza, StanzaError};
 
 use crate::links::Links;
-use crate::metrics::{Direction, SessionRefusal};
-use offer::{Local, Refused};
-use relay::{Command, Receipt, Relay};
+use crate::metrics::Direction;
+use relay::{Command, Receipt};
 pub(crate) use table::Limits;
-use table::{Entry, Full, Pair, Table};
+use table::{Entry, Pair, Table};
 
 /// Commands waiting for one session's task, at most.
 const COMMAND_CAPACITY: usize = 64;
@@ -188,206 +185,15 @@ impl Sessions {
         }
     }
 
-    /// RFC 7573 §5 (F17–F22): an INVITE from a SIP user to an XMPP user.
+    /// RFC 7573 §5 (F17–F22): an INVITE from a SIP user to an XMPP user
+    /// (`invite.rs`); one with a To tag is a re-INVITE.
     pub(crate) fn sip_invite(&self, request: IncomingRequest) {
         if request.view().to_tag().is_some() {
             self.in_dialog(request);
             return;
         }
-        let shared = &self.shared;
-        let links = &shared.links;
-        let call_id = request.call_id().to_owned();
-        let (view, responder) = request.into_responder();
-        let refuse = |responder: Responder, refused: Refused, reason: Option<&str>| {
-            links.metrics.msrp_refusal(refused.reason);
-            responder.respond(refused.status, reason, refused.headers, None);
-        };
-        // The addresses as page mode maps them (RFC 7247 §6).
-        let users = SipAddress::from_uri(&view.from_address().uri).and_then(|from| {
-            let sip_jid = links.mapper.sip_user_to_jid(&from)?;
-            let target = SipAddress::from_uri(view.uri())?;
-            let xmpp_jid = match links.mapper.sip_target_to_jid(&target) {
-                Err(MappingError::AddressIncomplete) => {
-                    let to = SipAddress::from_uri(&view.to_address().uri)?;
-                    links.mapper.sip_target_to_jid(&to)?
-                }
-                other => other?,
-            };
-            Ok((sip_jid, xmpp_jid))
-        });
-        let (sip_jid, xmpp_jid) = match users {
-            Ok(u) => u,
-            Err(e) => {
-                info!(%call_id, error = %e, "INVITE refused");
-                links.metrics.msrp_refusal(SessionRefusal::Unmappable);
-                links.answer_sip(responder, &e.sip_answer());
-                return;
-            }
-        };
-        if !links.xmpp.is_connected() {
-            // As page mode: the XMPP side cannot take the conversation now.
-            let refused = Refused {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                headers: vec![("Retry-After".into(), "30".into())],
-                reason: SessionRefusal::Unavailable,
-            };
-            refuse(responder, refused, Some("XMPP Server Unavailable"));
-            return;
-        }
-        let local = Local {
-            host: shared.settings.host.clone(),
-            port: shared.settings.msrp.local_addr().map_or(0, |a| a.port()),
-            max_message_bytes: shared.settings.max_message_bytes,
-        };
-        let session_id = format!(
-            "{:016x}{:08x}",
-            rand::random::<u64>(),
-            rand::random::<u32>()
-        );
-        let origin = Origin {
-            username: "parley".into(),
-            session_id: rand::random::<u32>().into(),
-            session_version: 1,
-        };
-        let accepted = match offer::answer(
-            view.header("Content-Type").as_deref(),
-            view.body(),
-            &local,
-            &session_id,
-            origin,
-            &links.mapper.sip_domain,
-        ) {
-            Ok(a) => a,
-            Err(refused) => {
-                info!(%call_id, status = refused.status.code(), "INVITE offer refused");
-                refuse(responder, refused, None);
-                return;
-            }
-        };
-        let pair = Pair::of(&sip_jid, &xmpp_jid);
-        let dialog = match Dialog::uas(
-            view.message(),
-            responder.to_tag(),
-            // RFC 4028 is not offered (no `Supported: timer`): no expiry.
-            TimerAnswer::None,
-            std::time::Instant::now(),
-        ) {
-            Ok(d) => d,
-            Err(e) => {
-                debug!(%call_id, error = %e, "INVITE without a usable dialog");
-                responder.respond(StatusCode::BAD_REQUEST, None, vec![], None);
-                return;
-            }
-        };
-        let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
-        {
-            let mut table = shared.table();
-            match table.admit(&pair, shared.settings.limits) {
-                Ok(()) => {}
-                Err(full) => {
-                    drop(table);
-                    let refused = match full {
-                        // RFC 3261 §21.5.4: temporarily unable, try later.
-                        Full::Total => Refused {
-                            status: StatusCode::SERVICE_UNAVAILABLE,
-                            headers: vec![(
-                                "Retry-After".into(),
-                                shared.settings.retry_after_secs.to_string(),
-                            )],
-                            reason: SessionRefusal::Overloaded,
-                        },
-                        // §21.4.24: "not willing or able to take additional calls".
-                        Full::User => Refused {
-                            status: StatusCode::BUSY_HERE,
-                            headers: vec![],
-                            reason: SessionRefusal::UserLimit,
-                        },
-                    };
-                    refuse(responder, refused, None);
-                    return;
-                }
-            }
-            let entry = Entry {
-                pair,
-                sip_jid: sip_jid.clone(),
-                xmpp_jid: xmpp_jid.clone(),
-                dialog,
-                commands,
-                last_activity: Instant::now(),
-                peer_takes_composing: accepted.peer_takes_composing,
-            };
-            if let Some((old_call, old)) = table.insert(call_id.clone(), entry) {
-                drop(table);
-                shared.finish(&old_call, old, End::Replaced);
-            }
-        }
-        shared.gauges();
-        let contact = links.sip.contact(None, view.transport, view.source);
-        let shared = Arc::clone(shared);
-        links.tasks.spawn(async move {
-            let opened = tokio::select! {
-                opened = shared.settings.msrp.open(accepted.spec) => opened,
-                () = responder.cancelled() => Err(DriverError::Closed),
-            };
-            let handle = match opened {
-                Ok(h) if !responder.is_cancelled() => h,
-                other => {
-                    // A CANCEL (the endpoint answered 487) or no MSRP session.
-                    shared.table().remove(&call_id);
-                    shared.gauges();
-                    match other {
-                        Err(DriverError::TooManySessions) => {
-                            shared
-                                .links
-                                .metrics
-                                .msrp_refusal(SessionRefusal::Overloaded);
-                            responder.respond(
-                                StatusCode::SERVICE_UNAVAILABLE,
-                                None,
-                                vec![(
-                                    "Retry-After".into(),
-                                    shared.settings.retry_after_secs.to_string(),
-                                )],
-                                None,
-                            );
-                        }
-                        Err(e) if !responder.is_cancelled() => {
-                            warn!(%call_id, error = %e, "MSRP session not opened");
-                            responder.respond(
-                                StatusCode::SERVER_INTERNAL_ERROR,
-                                None,
-                                vec![],
-                                None,
-                            );
-                        }
-                        _ => debug!(%call_id, "INVITE cancelled"),
-                    }
-                    return;
-                }
-            };
-            info!(%call_id, from = %sip_jid, to = %xmpp_jid, "chat session accepted");
-            // F22: 200 with the SDP answer and a Contact (RFC 3261 §12.1.1).
-            responder.respond(
-                StatusCode::OK,
-                None,
-                vec![("Contact".into(), contact)],
-                Some(("application/sdp".into(), accepted.sdp.into_bytes().into())),
-            );
-            Relay {
-                shared,
-                call_id,
-                sip_jid,
-                xmpp_jid,
-                handle,
-                commands: commands_rx,
-                held: VecDeque::new(),
-                receipts: VecDeque::new(),
-            }
-            .run()
-            .await;
-        });
+        invite::handle(&self.shared, request);
     }
-
     /// A request inside a session's dialog: BYE (F29–F32), a re-INVITE.
     pub(crate) fn in_dialog(&self, request: IncomingRequest) {
         let call_id = request.call_id().to_owned();
@@ -396,18 +202,19 @@ impl Sessions {
             let mut table = self.shared.table();
             match table.get_mut(&call_id) {
                 // RFC 3261 §12.2.2: no such dialog, 481.
-                None => Err((481, "Call/Transaction Does Not Exist", vec![])),
+                None => Err((StatusCode::CALL_DOES_NOT_EXIST, None, vec![])),
                 Some(entry) => entry
                     .dialog
                     .handle_request(view.message(), || rand::random::<u32>() % 11)
-                    .map_err(|r| (r.status, r.reason, r.headers())),
+                    .map_err(|r| {
+                        let status =
+                            StatusCode::new(r.status).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+                        (status, Some(r.reason), r.headers())
+                    }),
             }
         };
         match decided {
-            Err((status, reason, headers)) => {
-                let status = StatusCode::new(status).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
-                responder.respond(status, Some(reason), headers, None);
-            }
+            Err((status, reason, headers)) => responder.respond(status, reason, headers, None),
             Ok(InDialog::Bye) => {
                 // §15.1.2: 200, and the session is over.
                 responder.respond(StatusCode::OK, None, vec![], None);
