@@ -41,6 +41,9 @@ pub struct Config {
     /// `[shutdown]`: how long SIGTERM/SIGINT may take.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// `[sessions]`: RFC 7573 chat sessions (SIP INVITE + MSRP).
+    #[serde(default)]
+    pub sessions: SessionsConfig,
 }
 
 /// `[xmpp]`
@@ -325,6 +328,63 @@ pub struct ShutdownConfig {
     pub grace_ms: u64,
 }
 
+/// `[sessions]`: RFC 7573 chat sessions, a SIP INVITE that sets up an MSRP
+/// session (RFC 4975) whose messages become `<message type='chat'/>`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SessionsConfig {
+    /// Accept INVITEs for MSRP chat sessions (RFC 7573 §5). Default `false`
+    /// while sessions are being built (issue 21): INVITE is then refused
+    /// with 405 and chat goes by SIP MESSAGE only.
+    pub enabled: bool,
+    /// Where to accept plain `msrp` (TCP) connections from phones, as
+    /// `ip:port` (`:0` picks a free port). Parley answers offers as the
+    /// passive side (RFC 4975 §5.4: the offerer connects). Default `0.0.0.0:2855`.
+    pub msrp_listen: SocketAddr,
+    /// The host written in the SDP answer's `a=path` and `c=` line, which
+    /// phones connect to. Default: the IP of `msrp_listen` (set it when that
+    /// is `0.0.0.0` or behind NAT).
+    pub msrp_host: Option<String>,
+    /// Largest MSRP message accepted, in bytes, after reassembly; sent as
+    /// `a=max-size`, and a larger one is refused with 413 (RFC 7573 §8).
+    /// Keep it at or below the XMPP server's stanza limit (RFC 6120 §13.12
+    /// allows no server less than 10 000 bytes, so 10 000 is always safe);
+    /// it may not exceed `xmpp.max_stanza_bytes`. Default 65536.
+    pub max_message_bytes: u64,
+    /// Chat sessions open at once; beyond, an INVITE gets 503 + Retry-After
+    /// (`limits.sip_retry_after_secs`). Default 1000.
+    pub max_sessions: usize,
+    /// Chat sessions one user (either side) may have open at once; beyond,
+    /// an INVITE gets 486 Busy Here. Default 10.
+    pub max_sessions_per_user: usize,
+    /// Seconds without a message either way after which a session ends:
+    /// BYE to the phone and `<gone/>` to the XMPP user. Default 600.
+    pub idle_secs: u64,
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            msrp_listen: SocketAddr::from(([0, 0, 0, 0], 2855)),
+            msrp_host: None,
+            max_message_bytes: 65_536,
+            max_sessions: 1000,
+            max_sessions_per_user: 10,
+            idle_secs: 600,
+        }
+    }
+}
+
+impl SessionsConfig {
+    /// The host phones are told to connect to (`msrp_host`, else the listen IP).
+    pub fn advertised_host(&self) -> String {
+        self.msrp_host
+            .clone()
+            .unwrap_or_else(|| self.msrp_listen.ip().to_string())
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -484,6 +544,29 @@ impl Config {
                 "xmpp.reconnect_min_ms",
                 "must be positive and not above xmpp.reconnect_max_ms",
             ));
+        }
+        if self.sessions.max_message_bytes == 0
+            || self.sessions.max_message_bytes
+                > u64::try_from(self.xmpp.max_stanza_bytes).unwrap_or(u64::MAX)
+        {
+            // RFC 7573 §8: the gateway's MSRP limit is "the same or smaller"
+            // than the XMPP stanza limit.
+            return Err(invalid(
+                "sessions.max_message_bytes",
+                "must be positive and not above xmpp.max_stanza_bytes",
+            ));
+        }
+        if self.sessions.max_sessions == 0 || self.sessions.max_sessions_per_user == 0 {
+            return Err(invalid(
+                "sessions.max_sessions",
+                "max_sessions and max_sessions_per_user must be at least 1",
+            ));
+        }
+        if self.sessions.idle_secs == 0 {
+            return Err(invalid("sessions.idle_secs", "must be at least 1"));
+        }
+        if self.sessions.msrp_host.as_deref() == Some("") {
+            return Err(invalid("sessions.msrp_host", "must not be empty"));
         }
         if self.sip.listen.is_empty() {
             return Err(invalid(

@@ -58,6 +58,8 @@ mod presence;
 mod registry;
 /// Each event to the handler whose concern it is.
 mod router;
+/// RFC 7573 chat sessions: SIP INVITE + MSRP (RFC 4975) ↔ `<message type='chat'/>`.
+mod session;
 /// Design §4b, issue 26: XMPP senders over their rate wait in order (RFC 6120 §10.1).
 mod shaping;
 /// The embedded store: subscriptions that survive a restart (design §4).
@@ -90,6 +92,9 @@ pub enum RunError {
     /// The configuration did not convert (only for a config that skipped `Config::validate`).
     #[error("invalid configuration")]
     Config(#[source] config::ConfigError),
+    /// The MSRP listener of `[sessions]` could not be bound.
+    #[error("cannot start the MSRP endpoint (sessions.msrp_listen)")]
+    Msrp(#[source] parley_msrp::endpoint::DriverError),
 }
 
 impl RunError {
@@ -100,6 +105,7 @@ impl RunError {
             Self::Sip(_) => "sip_start",
             Self::Metrics(_) => "metrics_register",
             Self::Config(_) => "config",
+            Self::Msrp(_) => "msrp_start",
         }
     }
 }
@@ -209,6 +215,9 @@ pub async fn run_with(
         .await
         .map_err(RunError::Sip)?;
 
+    let msrp_stop = CancellationToken::new();
+    let msrp = bind_msrp(&config, msrp_stop.clone()).await?;
+
     let mut component_config = config.component_config();
     component_config.keepalive_id_prefix = ping::id_prefix(store.is_shared(), store.instance_id());
     let (component, mut xmpp_events) = component::spawn(component_config, xmpp_stop.clone());
@@ -240,12 +249,15 @@ pub async fn run_with(
     info!(trusted_peers = ?config.sip.trusted_peers, "SIP requests claiming our users are accepted only from these peers");
     let router = router(
         &config,
-        &sip,
-        &component,
-        store.clone(),
-        &metrics,
-        &tasks,
-        &admission,
+        Wiring {
+            sip: &sip,
+            component: &component,
+            msrp: msrp.clone(),
+            store: store.clone(),
+            metrics: &metrics,
+            tasks: &tasks,
+            admission: &admission,
+        },
     );
     let mut restore = Some(loaded);
     // Design §4a: with a shared store, this instance's lease, the
@@ -333,6 +345,16 @@ pub async fn run_with(
     .await;
     // The drain returns by grace + 150 ms at the latest.
     let hard_stop = tokio::time::Instant::now() + CLOSE_BUDGET;
+    // The sessions got their BYE in the drain; their connections close now.
+    if let Some(msrp) = &msrp {
+        msrp_stop.cancel();
+        if tokio::time::timeout(CLOSE_BUDGET / 4, msrp.shutdown())
+            .await
+            .is_err()
+        {
+            warn!("the MSRP endpoint did not stop in time");
+        }
+    }
     // Everything the tasks changed is written before the process goes;
     // then, with a shared store, the lease is handed back so that the other
     // instances take the subscriptions over at once (design §4a).
@@ -389,18 +411,65 @@ pub(crate) fn admission(
     ))
 }
 
+/// The MSRP endpoint of `[sessions]`, listening, when sessions are enabled.
+pub(crate) async fn bind_msrp(
+    config: &Config,
+    cancel: CancellationToken,
+) -> Result<Option<parley_msrp::endpoint::Endpoint>, RunError> {
+    let sessions = &config.sessions;
+    if !sessions.enabled {
+        return Ok(None);
+    }
+    let msrp_config = parley_msrp::endpoint::EndpointConfig {
+        listen: Some(sessions.msrp_listen),
+        // A chunk may carry the largest message whole; the session's
+        // reassembly answers 413 beyond it (RFC 7573 §8).
+        limits: {
+            let default = parley_msrp::wire::Limits::default();
+            parley_msrp::wire::Limits {
+                max_body: default.max_body.max(
+                    usize::try_from(sessions.max_message_bytes)
+                        .unwrap_or(usize::MAX)
+                        .saturating_add(1024),
+                ),
+                ..default
+            }
+        },
+        max_sessions: sessions.max_sessions,
+        ..parley_msrp::endpoint::EndpointConfig::default()
+    };
+    let endpoint = parley_msrp::endpoint::Endpoint::bind(msrp_config, cancel)
+        .await
+        .map_err(RunError::Msrp)?;
+    info!(msrp = ?endpoint.local_addr(), "MSRP listening for chat sessions");
+    Ok(Some(endpoint))
+}
+
+/// What the router is wired to besides the config.
+pub(crate) struct Wiring<'a> {
+    pub(crate) sip: &'a Endpoint,
+    pub(crate) component: &'a ComponentHandle,
+    /// The MSRP endpoint, when `[sessions]` is enabled.
+    pub(crate) msrp: Option<parley_msrp::endpoint::Endpoint>,
+    pub(crate) store: store::Store,
+    pub(crate) metrics: &'a Arc<Metrics>,
+    pub(crate) tasks: &'a TaskTracker,
+    pub(crate) admission: &'a Arc<admission::Admission>,
+}
+
 /// The router and the [`links::Links`] its handlers share, built from
 /// `config`: the one wiring `run_with` and the in-process tests
 /// (`src/tests/`) both use.
-pub(crate) fn router(
-    config: &Config,
-    sip: &Endpoint,
-    component: &ComponentHandle,
-    store: store::Store,
-    metrics: &Arc<Metrics>,
-    tasks: &TaskTracker,
-    admission: &Arc<admission::Admission>,
-) -> Router {
+pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
+    let Wiring {
+        sip,
+        component,
+        msrp,
+        store,
+        metrics,
+        tasks,
+        admission,
+    } = wiring;
     let links = Arc::new(links::Links {
         mapper: AddressMapper {
             component_domain: config.xmpp.component_domain.clone(),
@@ -419,8 +488,25 @@ pub(crate) fn router(
         store,
         tasks: tasks.clone(),
     });
+    let sessions = msrp.map(|msrp| {
+        session::Sessions::new(
+            Arc::clone(&links),
+            session::SessionSettings {
+                msrp,
+                host: config.sessions.advertised_host(),
+                max_message_bytes: config.sessions.max_message_bytes,
+                limits: session::Limits {
+                    total: config.sessions.max_sessions,
+                    per_user: config.sessions.max_sessions_per_user,
+                },
+                idle: Duration::from_secs(config.sessions.idle_secs),
+                retry_after_secs: config.limits.sip_retry_after_secs,
+            },
+        )
+    });
     Router::new(
         Arc::clone(&links),
+        sessions,
         message::Messages::new(
             Arc::clone(&links),
             message::MessageSettings {

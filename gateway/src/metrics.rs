@@ -69,6 +69,50 @@ impl Outcome {
     }
 }
 
+/// Why an INVITE for a chat session was refused (RFC 7573 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionRefusal {
+    /// No body, or a body that is not `application/sdp` (488, 415).
+    NoOffer,
+    /// The SDP did not parse (488).
+    BadOffer,
+    /// The offer has no usable MSRP media (488 with a Warning).
+    NotAcceptable,
+    /// A party's address cannot be mapped (RFC 7247 §7).
+    Unmappable,
+    /// `sessions.max_sessions_per_user` (486).
+    UserLimit,
+    /// `sessions.max_sessions`, or the MSRP endpoint's own bound (503).
+    Overloaded,
+    /// The XMPP side is down (503).
+    Unavailable,
+}
+
+impl SessionRefusal {
+    /// Every value, for the series exported from start.
+    const ALL: [Self; 7] = [
+        Self::NoOffer,
+        Self::BadOffer,
+        Self::NotAcceptable,
+        Self::Unmappable,
+        Self::UserLimit,
+        Self::Overloaded,
+        Self::Unavailable,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::NoOffer => "no_offer",
+            Self::BadOffer => "bad_offer",
+            Self::NotAcceptable => "not_acceptable",
+            Self::Unmappable => "unmappable",
+            Self::UserLimit => "user_limit",
+            Self::Overloaded => "overloaded",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
 /// What happened to a receipt (RFC 5438 IMDN ↔ XEP-0184/XEP-0333).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ReceiptEvent {
@@ -283,6 +327,9 @@ pub(crate) struct Metrics {
     limit_rejections: IntCounterVec,
     trust_rejections: IntCounterVec,
     not_carried: IntCounterVec,
+    msrp_sessions: IntGauge,
+    msrp_messages: IntCounterVec,
+    msrp_refusals: IntCounterVec,
 }
 
 /// A plain counters snapshot from the SIP endpoint, copied into Prometheus at scrape time.
@@ -625,6 +672,30 @@ impl Metrics {
                     &["reason"],
                 )?,
             )?,
+            msrp_sessions: register(
+                r,
+                IntGauge::new("parley_msrp_sessions", "RFC 7573 chat sessions open now.")?,
+            )?,
+            msrp_messages: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_msrp_messages_total",
+                        "Chat messages carried in RFC 7573 sessions, by direction.",
+                    ),
+                    &["direction"],
+                )?,
+            )?,
+            msrp_refusals: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_msrp_session_refusals_total",
+                        "INVITEs for chat sessions refused, by reason.",
+                    ),
+                    &["reason"],
+                )?,
+            )?,
             registry,
         };
         #[cfg(target_os = "linux")]
@@ -653,6 +724,10 @@ impl Metrics {
                     .with_label_values(&[d.label(), f.label()]);
             }
             self.translation.with_label_values(&[d.label()]);
+            self.msrp_messages.with_label_values(&[d.label()]);
+        }
+        for r in SessionRefusal::ALL {
+            self.msrp_refusals.with_label_values(&[r.label()]);
         }
         for l in Limit::ALL {
             self.limit_rejections.with_label_values(&[l.label()]);
@@ -692,6 +767,26 @@ impl Metrics {
         for reason in NOT_CARRIED_REASONS {
             self.not_carried.with_label_values(&[reason]);
         }
+    }
+
+    /// The number of chat sessions open now.
+    pub(crate) fn msrp_sessions(&self, open: usize) {
+        self.msrp_sessions
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    /// Count a chat message carried in a session.
+    pub(crate) fn msrp_message(&self, direction: Direction) {
+        self.msrp_messages
+            .with_label_values(&[direction.label()])
+            .inc();
+    }
+
+    /// Count an INVITE refused for `reason`.
+    pub(crate) fn msrp_refusal(&self, reason: SessionRefusal) {
+        self.msrp_refusals
+            .with_label_values(&[reason.label()])
+            .inc();
     }
 
     /// Count a message that ended with `outcome`.
@@ -938,6 +1033,8 @@ mod tests {
             ("parley_presence_requests_deferred_total", 3),
             ("parley_trust_rejections_total", 3),
             ("parley_sip_peer_refusals_total", 2),
+            ("parley_msrp_messages_total", 2),
+            ("parley_msrp_session_refusals_total", 7),
         ] {
             let lines = series(family);
             assert_eq!(lines.len(), count, "{family}: {lines:#?}");

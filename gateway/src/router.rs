@@ -1,7 +1,7 @@
 //! The router: each event from either side goes to the handler whose concern
 //! it is, and the reaper's tick to each handler's timers. It decides nothing
 //! about translation: `message/` (RFC 7572 page mode, receipts, chat states),
-//! `presence/` (RFC 8048) and `disco` do, through the mapping crate, and
+//! `session/` (RFC 7573 chat sessions), `presence/` (RFC 8048) and `disco` do, through the mapping crate, and
 //! they talk to the outside through the [`Links`] they share.
 
 use std::sync::Arc;
@@ -20,11 +20,14 @@ use crate::message::Messages;
 use crate::ownership;
 use crate::ping;
 use crate::presence::Presence;
+use crate::session::Sessions;
 use crate::store::Loaded;
 
 /// The handlers, and the links they share.
 pub(crate) struct Router {
     pub(crate) links: Arc<Links>,
+    /// RFC 7573 chat sessions, when `[sessions]` is enabled.
+    sessions: Option<Sessions>,
     messages: Arc<Messages>,
     presence: Presence,
     disco: Disco,
@@ -33,12 +36,14 @@ pub(crate) struct Router {
 impl Router {
     pub(crate) fn new(
         links: Arc<Links>,
+        sessions: Option<Sessions>,
         messages: Messages,
         presence: Presence,
         disco: Disco,
     ) -> Self {
         Self {
             links,
+            sessions,
             messages: Arc::new(messages),
             presence,
             disco,
@@ -47,6 +52,18 @@ impl Router {
 
     /// A SIP request arrived.
     pub(crate) fn handle_sip(&self, request: IncomingRequest) {
+        let method = request.method().to_owned();
+        match (method.as_str(), &self.sessions) {
+            ("INVITE", Some(sessions)) => sessions.sip_invite(request),
+            // ACK and CANCEL are the endpoint's (RFC 3261 §17.2.1, §9.2);
+            // BYE for no session gets 481 (§15.1.2).
+            ("BYE", Some(sessions)) => sessions.in_dialog(request),
+            _ => self.handle_sip_page_mode(request),
+        }
+    }
+
+    /// A SIP request that is not part of a chat session.
+    fn handle_sip_page_mode(&self, request: IncomingRequest) {
         let method = request.method().to_owned();
         match method.as_str() {
             "MESSAGE" => self.messages.sip_message(request),
@@ -74,7 +91,16 @@ impl Router {
     /// A stanza arrived from the XMPP server.
     pub(crate) fn handle_stanza(&self, stanza: Stanza) {
         match stanza {
-            Stanza::Message(m) => self.messages.xmpp_message(m),
+            Stanza::Message(m) => {
+                // RFC 7573 §5: a pair with an open session talks in it.
+                let m = match &self.sessions {
+                    Some(sessions) => sessions.xmpp_message(m),
+                    None => Some(m),
+                };
+                if let Some(m) = m {
+                    self.messages.xmpp_message(m);
+                }
+            }
             Stanza::Iq(iq) => {
                 if !ping::answer_elsewhere(&self.links, &iq) {
                     self.disco.iq(iq);
@@ -88,6 +114,9 @@ impl Router {
     pub(crate) fn reap(&self, now: Instant) {
         self.messages.reap(now);
         self.presence.reap(now);
+        if let Some(sessions) = &self.sessions {
+            sessions.reap(now);
+        }
         self.presence.gauges();
     }
 
@@ -134,9 +163,13 @@ impl Router {
     }
 
     /// Shutdown, step 2 of `drain.rs`: accepted SIP requests get their
-    /// answer, and the subscriptions' timers stop.
+    /// answer, the subscriptions' timers stop, and chat sessions end.
     pub(crate) fn stop(&self) {
         self.messages.flush_pending();
         self.presence.stop();
+        // Issue 21 item 6: every chat session gets BYE and `gone`.
+        if let Some(sessions) = &self.sessions {
+            sessions.stop();
+        }
     }
 }

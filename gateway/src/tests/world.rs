@@ -54,6 +54,8 @@ const STREAM_HEADER: &str = "<stream:stream xmlns:stream='http://etherx.jabber.o
 /// A gateway without its loop, a SIP peer and an XMPP server stand-in.
 pub(super) struct World {
     router: Router,
+    /// The MSRP endpoint, when the config enabled `[sessions]`.
+    msrp: Option<parley_msrp::endpoint::Endpoint>,
     admission: Arc<Admission>,
     sip_events: mpsc::Receiver<IncomingRequest>,
     stanzas: mpsc::Receiver<Stanza>,
@@ -188,17 +190,24 @@ delivery_window_ms = {window}
                 stop.clone(),
             )
         });
+        let msrp = crate::bind_msrp(&config, stop.clone())
+            .await
+            .expect("bind the MSRP endpoint");
         let router = crate::router(
             &config,
-            &sip,
-            &component,
-            store.clone(),
-            &metrics,
-            &tasks,
-            &admission,
+            crate::Wiring {
+                sip: &sip,
+                component: &component,
+                msrp: msrp.clone(),
+                store: store.clone(),
+                metrics: &metrics,
+                tasks: &tasks,
+                admission: &admission,
+            },
         );
         World {
             router,
+            msrp,
             admission,
             sip_events,
             stanzas,
@@ -309,6 +318,19 @@ delivery_window_ms = {window}
         let (reader, task, loaded, _) = Store::open(&config, |_| {}).await;
         task.close(&reader).await;
         loaded
+    }
+
+    /// Where the MSRP endpoint listens (a config with `[sessions]` enabled).
+    pub(super) fn msrp_addr(&self) -> SocketAddr {
+        self.msrp
+            .as_ref()
+            .and_then(parley_msrp::endpoint::Endpoint::local_addr)
+            .expect("sessions are enabled")
+    }
+
+    /// Shutdown's step 2 (`drain.rs`): the router's `stop`.
+    pub(super) fn stop_router(&self) {
+        self.router.stop();
     }
 
     /// The SIP peer's address, as its Via and Contact name it.

@@ -1,0 +1,351 @@
+//! RFC 7573 chat sessions: a SIP user's INVITE sets up an MSRP session
+//! (RFC 4975) with an XMPP user, whose messages become `<message
+//! type='chat'/>` and back (§5, Figure 2). Beside it, in this folder: the
+//! INVITE (`invite.rs`), the SDP offer's answer (`offer.rs`), the open sessions and their limits
+//! (`table.rs`) and each session's task between the MSRP endpoint and the
+//! component stream (`relay.rs`). The rules are `parley_mapping::chat`'s and
+//! `parley_msrp`'s; this module applies them to live dialogs and connections.
+//!
+//! What it does not do yet (issue 21): sessions Parley starts from the XMPP
+//! side (§4), re-INVITE and UPDATE (refused with 488, the session kept as it
+//! was, RFC 3261 §14.2), RFC 4028 session timers (not offered), `msrps`,
+//! receipts for what the phone sends (the MSRP session answers a
+//! `Success-Report: yes` itself when the message arrives, so XMPP
+//! `<received/>` has nothing left to say), and failed SENDs mapped back as
+//! stanza errors (RFC 7573 §7 asks for `Failure-Report: no`).
+
+mod invite;
+mod offer;
+pub(crate) mod relay;
+mod table;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use parley_mapping::address::Jid;
+use parley_mapping::chat::{self, ToMsrp};
+use parley_mapping::error::MappingError;
+use parley_msrp::endpoint::Endpoint as MsrpEndpoint;
+use parley_msrp::session::NewMessage;
+use parley_msrp::wire::{FailureReport, MessageId, SuccessReport};
+use parley_sip::dialog::session::{InDialog, TimerAnswer};
+use parley_sip::{IncomingRequest, OutgoingRequest, StatusCode};
+use parley_xmpp::stanza::{DefinedCondition, Message, MessageType, Stanza, StanzaError};
+
+use crate::links::Links;
+use crate::metrics::Direction;
+use relay::{Command, Receipt};
+pub(crate) use table::Limits;
+use table::{Entry, Pair, Table};
+
+/// Commands waiting for one session's task, at most.
+const COMMAND_CAPACITY: usize = 64;
+
+/// `[sessions]` as the handler uses it.
+pub(crate) struct SessionSettings {
+    /// The bound MSRP endpoint.
+    pub(crate) msrp: MsrpEndpoint,
+    /// The host written in `a=path`.
+    pub(crate) host: String,
+    /// `sessions.max_message_bytes`.
+    pub(crate) max_message_bytes: u64,
+    /// `sessions.max_sessions`, `sessions.max_sessions_per_user`.
+    pub(crate) limits: Limits,
+    /// `sessions.idle_secs`.
+    pub(crate) idle: Duration,
+    /// `limits.sip_retry_after_secs`, for the 503 of a full table.
+    pub(crate) retry_after_secs: u32,
+}
+
+/// Why a session ends; each says which of BYE and `gone` is still owed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum End {
+    /// The phone's BYE (F29–F32): `gone` to the XMPP user (§6.1).
+    Bye,
+    /// The XMPP user's `gone` (§6.1): BYE to the phone.
+    Gone,
+    /// The MSRP connection failed (RFC 4975 §5.4): both.
+    ConnectionLost,
+    /// `sessions.idle_secs` passed without a message: both.
+    Idle,
+    /// Parley stops (issue 21 item 6): both.
+    Shutdown,
+    /// A new INVITE for the same pair: BYE only, the conversation goes on.
+    Replaced,
+}
+
+impl End {
+    fn sends_bye(self) -> bool {
+        self != End::Bye
+    }
+
+    fn sends_gone(self) -> bool {
+        !matches!(self, End::Gone | End::Replaced)
+    }
+}
+
+/// What the handler and every session's task share.
+pub(crate) struct Shared {
+    pub(crate) links: Arc<Links>,
+    settings: SessionSettings,
+    table: Mutex<Table>,
+    id_prefix: String,
+}
+
+impl Shared {
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A fresh stanza id for what Parley sends to XMPP.
+    pub(crate) fn stanza_id(&self) -> String {
+        format!(
+            "{}{:x}",
+            self.id_prefix,
+            self.links.registry.next_correlation()
+        )
+    }
+
+    /// A message went through the session with `call_id` at `now`.
+    pub(crate) fn touch(&self, call_id: &str, now: Instant) {
+        if let Some(e) = self.table().get_mut(call_id) {
+            e.last_activity = now;
+        }
+    }
+
+    /// Ends the session with `call_id` (once: a second call finds nothing):
+    /// its task stops, and the BYE and `gone` that `why` still owes go out.
+    pub(crate) fn end(&self, call_id: &str, why: End) {
+        let Some(entry) = self.table().remove(call_id) else {
+            return;
+        };
+        self.finish(call_id, entry, why);
+    }
+
+    fn finish(&self, call_id: &str, mut entry: Entry, why: End) {
+        info!(call_id, ?why, "chat session ended");
+        let _ = entry.commands.try_send(Command::Close);
+        if why.sends_gone() {
+            // §6.1, Example 22: the SIP side left the conversation.
+            match chat::gone(&entry.sip_jid, &entry.xmpp_jid, call_id) {
+                Ok(mut gone) => {
+                    gone.id = Some(self.stanza_id());
+                    self.links.send(Stanza::Message(gone));
+                }
+                Err(e) => self.links.metrics.error(e.kind()),
+            }
+        }
+        if why.sends_bye() && !entry.dialog.is_ended() {
+            // RFC 3261 §15.1.1; its answer changes nothing here.
+            let bye = OutgoingRequest::in_dialog(entry.dialog.bye(), vec![], None);
+            let sip = self.links.sip.clone();
+            let metrics = Arc::clone(&self.links.metrics);
+            let call_id = call_id.to_owned();
+            self.links.tasks.spawn(async move {
+                match sip.send_request(bye).await {
+                    Ok(r) => debug!(call_id, status = r.status, "BYE answered"),
+                    Err(e) => {
+                        debug!(call_id, error = %e, "BYE unanswered");
+                        metrics.error(e.kind());
+                    }
+                }
+            });
+        }
+        self.gauges();
+    }
+
+    fn gauges(&self) {
+        let open = self.table().len();
+        self.links.metrics.msrp_sessions(open);
+    }
+}
+
+/// Chat sessions' own state; the rest is in [`Links`].
+pub(crate) struct Sessions {
+    shared: Arc<Shared>,
+}
+
+impl Sessions {
+    pub(crate) fn new(links: Arc<Links>, settings: SessionSettings) -> Self {
+        let id_prefix = if links.store.is_shared() {
+            format!("parley-{}-", links.store.instance_id())
+        } else {
+            "parley-".to_owned()
+        };
+        Self {
+            shared: Arc::new(Shared {
+                links,
+                settings,
+                table: Mutex::new(Table::default()),
+                id_prefix,
+            }),
+        }
+    }
+
+    /// RFC 7573 §5 (F17–F22): an INVITE from a SIP user to an XMPP user
+    /// (`invite.rs`); one with a To tag is a re-INVITE.
+    pub(crate) fn sip_invite(&self, request: IncomingRequest) {
+        if request.view().to_tag().is_some() {
+            self.in_dialog(request);
+            return;
+        }
+        invite::handle(&self.shared, request);
+    }
+    /// A request inside a session's dialog: BYE (F29–F32), a re-INVITE.
+    pub(crate) fn in_dialog(&self, request: IncomingRequest) {
+        let call_id = request.call_id().to_owned();
+        let (view, responder) = request.into_responder();
+        let decided = {
+            let mut table = self.shared.table();
+            match table.get_mut(&call_id) {
+                // RFC 3261 §12.2.2: no such dialog, 481.
+                None => Err((StatusCode::CALL_DOES_NOT_EXIST, None, vec![])),
+                Some(entry) => entry
+                    .dialog
+                    .handle_request(view.message(), || rand::random::<u32>() % 11)
+                    .map_err(|r| {
+                        let status =
+                            StatusCode::new(r.status).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+                        (status, Some(r.reason), r.headers())
+                    }),
+            }
+        };
+        match decided {
+            Err((status, reason, headers)) => responder.respond(status, reason, headers, None),
+            Ok(InDialog::Bye) => {
+                // §15.1.2: 200, and the session is over.
+                responder.respond(StatusCode::OK, None, vec![], None);
+                self.shared.end(&call_id, End::Bye);
+            }
+            Ok(InDialog::Reinvite | InDialog::Update) => {
+                // Not taken in this increment; the session stays as it was
+                // (§14.2: 488 leaves it unchanged).
+                let cseq = view.cseq();
+                responder.respond(StatusCode::NOT_ACCEPTABLE_HERE, None, vec![], None);
+                if let Some(e) = self.shared.table().get_mut(&call_id) {
+                    e.dialog
+                        .answered(cseq, 488, TimerAnswer::None, std::time::Instant::now());
+                }
+            }
+            Ok(InDialog::Ack) => {}
+            Ok(_) => {
+                responder.respond(StatusCode::METHOD_NOT_ALLOWED, None, vec![], None);
+            }
+        }
+    }
+
+    /// RFC 7573 §5 (F26–F28), §6, §7: an XMPP message to a SIP user with
+    /// whom its sender has a session goes into it; anything else is given
+    /// back for page mode.
+    pub(crate) fn xmpp_message(&self, message: Message) -> Option<Message> {
+        if matches!(
+            message.message_type,
+            Some(MessageType::Error | MessageType::Groupchat)
+        ) {
+            return Some(message);
+        }
+        let parse = |j: Option<&str>| j.and_then(|j| Jid::parse(j).ok());
+        let (Some(from), Some(to)) = (parse(message.from.as_deref()), parse(message.to.as_deref()))
+        else {
+            return Some(message);
+        };
+        let pair = Pair::of(&to, &from);
+        let shared = &self.shared;
+        let mut table = shared.table();
+        let Some((call_id, entry)) = table.by_pair_mut(&pair) else {
+            return Some(message);
+        };
+        let send = |content_type: String, body: Vec<u8>, success: bool| NewMessage {
+            message_id: fresh_message_id(),
+            content_type,
+            body: body.into(),
+            success_report: if success {
+                SuccessReport::Yes
+            } else {
+                SuccessReport::No
+            },
+            // RFC 7573 §7: a gateway "SHOULD" set it to `no`.
+            failure_report: FailureReport::No,
+        };
+        let command = match chat::to_msrp(&message) {
+            Ok(ToMsrp::Send {
+                content_type,
+                body,
+                success_report,
+            }) => {
+                entry.last_activity = Instant::now();
+                shared.links.metrics.msrp_message(Direction::XmppToSip);
+                let receipt = match (success_report, &message.id) {
+                    (true, Some(id)) => Some(Receipt {
+                        stanza_id: id.clone(),
+                        to: from.clone(),
+                    }),
+                    _ => None,
+                };
+                Command::Send {
+                    message: send(content_type, body, receipt.is_some()),
+                    receipt,
+                }
+            }
+            Ok(ToMsrp::Composing { body }) if entry.peer_takes_composing => Command::Send {
+                message: send("application/im-iscomposing+xml".into(), body, false),
+                receipt: None,
+            },
+            Ok(ToMsrp::Gone) => {
+                drop(table);
+                shared.end(&call_id, End::Gone);
+                return None;
+            }
+            // A receipt for what the phone sent: the session reported it
+            // already (see the module doc); a chat state the phone does not
+            // take, or a notification with nothing to carry: dropped.
+            Ok(ToMsrp::Receipt { .. } | ToMsrp::Composing { .. })
+            | Err(MappingError::NotificationOnly) => return None,
+            Err(e) => {
+                drop(table);
+                info!(%call_id, error = %e, "XMPP message not carried in the session");
+                shared.links.metrics.error(e.kind());
+                shared.links.bounce(&message, e.stanza_error());
+                return None;
+            }
+        };
+        if entry.commands.try_send(command).is_err() {
+            drop(table);
+            shared.links.metrics.error("msrp_session_busy");
+            shared.links.bounce(
+                &message,
+                StanzaError::new(DefinedCondition::ResourceConstraint),
+            );
+        }
+        None
+    }
+
+    /// The reaper's tick: sessions idle for `sessions.idle_secs` end.
+    pub(crate) fn reap(&self, now: Instant) {
+        let Some(cutoff) = now.checked_sub(self.shared.settings.idle) else {
+            return;
+        };
+        let idle = self.shared.table().idle_since(cutoff);
+        for call_id in idle {
+            self.shared.end(&call_id, End::Idle);
+        }
+    }
+
+    /// Shutdown (issue 21 item 6): BYE and `gone` for every open session;
+    /// the BYEs are the drain's tasks, bounded by its deadline.
+    pub(crate) fn stop(&self) {
+        let all = self.shared.table().call_ids();
+        for call_id in all {
+            self.shared.end(&call_id, End::Shutdown);
+        }
+    }
+}
+
+/// RFC 4975 §7.1.1: a Message-ID unique within the session; 64 random bits.
+fn fresh_message_id() -> MessageId {
+    let text = format!("{:016x}", rand::random::<u64>());
+    MessageId::new(&text).expect("16 hex digits are an ident")
+}

@@ -1,0 +1,218 @@
+//! RFC 7573 §5 (F17 → F22), RFC 4975 §8: what Parley answers to the SDP
+//! offer of an INVITE, decided without sockets: the SDP answer and the
+//! MSRP session it describes, or the refusal with the status and header
+//! fields RFC 3261 asks for.
+
+use parley_msrp::chunk::ReassemblyLimits;
+use parley_msrp::endpoint::{Role, SessionOptions, SessionSpec};
+use parley_msrp::sdp::{self, FormatList, LocalEndpoint, Origin, SessionDescription};
+use parley_msrp::uri::Uri;
+use parley_sip::StatusCode;
+
+use crate::metrics::SessionRefusal;
+
+/// The largest SDP body read (a chat offer is a few hundred bytes).
+const MAX_SDP_BYTES: usize = 8192;
+
+/// What Parley takes as root bodies: RFC 7573 §4 (text, CPIM) and §6
+/// (isComposing).
+const ACCEPT_TYPES: &str = "message/cpim text/plain application/im-iscomposing+xml";
+
+/// What Parley takes inside CPIM.
+const ACCEPT_WRAPPED_TYPES: &str = "text/plain application/im-iscomposing+xml";
+
+/// Where Parley's MSRP endpoint is, and the message limit (RFC 7573 §8).
+#[derive(Debug, Clone)]
+pub(crate) struct Local {
+    /// The host phones connect to (`a=path`, `c=`).
+    pub(crate) host: String,
+    /// The plain `msrp` port.
+    pub(crate) port: u16,
+    /// `sessions.max_message_bytes`.
+    pub(crate) max_message_bytes: u64,
+}
+
+/// An offer Parley takes: the SDP of its 200 and the MSRP session to open.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    /// The answer's SDP text (`application/sdp`).
+    pub(crate) sdp: String,
+    /// The session to open on the MSRP endpoint.
+    pub(crate) spec: SessionSpec,
+    /// Whether the phone takes isComposing documents (RFC 4975 §8.6: we
+    /// "MUST NOT send" a type it did not list).
+    pub(crate) peer_takes_composing: bool,
+}
+
+/// An INVITE refused: its final response and the metric's reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Refused {
+    /// The status.
+    pub(crate) status: StatusCode,
+    /// Header fields the status asks for (Warning, Accept).
+    pub(crate) headers: Vec<(String, String)>,
+    /// For `parley_msrp_session_refusals_total`.
+    pub(crate) reason: SessionRefusal,
+}
+
+/// The answer to an INVITE's body (`content_type` as sent), or why not.
+/// `session_id` must be fresh and hard to guess (RFC 4975 §8.2); `agent`
+/// is the Warning's warn-agent (RFC 3261 §20.43: "the host name").
+pub(crate) fn answer(
+    content_type: Option<&str>,
+    body: &[u8],
+    local: &Local,
+    session_id: &str,
+    origin: Origin,
+    agent: &str,
+) -> Result<Accepted, Refused> {
+    if body.is_empty() {
+        // RFC 3261 §13.2.1 allows an INVITE without offer, the answer then
+        // coming in the ACK; the endpoint absorbs the ACK of a 2xx, so this
+        // increment cannot take one (RFC 3261 §13.3.1.3: a UAS that cannot
+        // accept the session "SHOULD" answer 488).
+        return Err(not_acceptable(
+            agent,
+            399,
+            "Offer required",
+            SessionRefusal::NoOffer,
+        ));
+    }
+    let is_sdp = content_type
+        .and_then(|t| t.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"));
+    if !is_sdp {
+        // RFC 3261 §21.4.13: 415, whose Accept lists what we take (§8.2.3).
+        return Err(Refused {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            headers: vec![("Accept".into(), "application/sdp".into())],
+            reason: SessionRefusal::NoOffer,
+        });
+    }
+    let bad = || not_acceptable(agent, 399, "Malformed SDP", SessionRefusal::BadOffer);
+    let offer = SessionDescription::parse(body, MAX_SDP_BYTES).map_err(|_| bad())?;
+    let mut endpoint =
+        LocalEndpoint::new(&local.host, local.port, None, session_id, origin).map_err(|_| bad())?;
+    endpoint.accept_types = FormatList::parse(ACCEPT_TYPES, 8).map_err(|_| bad())?;
+    endpoint.accept_wrapped_types =
+        FormatList::parse(ACCEPT_WRAPPED_TYPES, 8).map_err(|_| bad())?;
+    endpoint.max_size = local.max_message_bytes;
+    let answer = sdp::answer(&offer, &endpoint).map_err(|r| {
+        // RFC 4975 §8.6: "in SIP, it SHOULD return a SIP 488 response".
+        not_acceptable(
+            agent,
+            r.warn_code(),
+            r.warn_text(),
+            SessionRefusal::NotAcceptable,
+        )
+    })?;
+    let negotiated = answer.session;
+    let uri = |u: &sdp::MsrpUri| Uri::parse(u.as_str()).map_err(|_| bad());
+    let local_uri = uri(negotiated.local_path.target())?;
+    let remote_path = negotiated
+        .remote_path
+        .uris()
+        .iter()
+        .map(uri)
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut text = String::new();
+    answer.sdp.write_to(&mut text);
+    Ok(Accepted {
+        sdp: text,
+        peer_takes_composing: negotiated.may_send("application/im-iscomposing+xml", None),
+        spec: SessionSpec {
+            local: local_uri,
+            remote_path,
+            role: match negotiated.role {
+                sdp::Role::Active => Role::Active,
+                sdp::Role::Passive => Role::Passive,
+            },
+            options: SessionOptions {
+                // What we told the phone we take (a=accept-types): anything
+                // else gets 415 from the session (RFC 4975 §7.3.1).
+                accept_types: negotiated
+                    .local_accept_types
+                    .entries()
+                    .iter()
+                    .map(|e| e.as_str().to_owned())
+                    .collect(),
+                // RFC 7573 §8: a message over the limit gets 413.
+                limits: ReassemblyLimits {
+                    max_message_size: local.max_message_bytes,
+                    ..ReassemblyLimits::default()
+                },
+                ..SessionOptions::default()
+            },
+        },
+    })
+}
+
+/// 488 Not Acceptable Here with a Warning (RFC 3261 §20.43:
+/// `warn-code SP warn-agent SP warn-text`, the text quoted).
+fn not_acceptable(agent: &str, code: u16, text: &str, reason: SessionRefusal) -> Refused {
+    Refused {
+        status: StatusCode::NOT_ACCEPTABLE_HERE,
+        headers: vec![("Warning".into(), format!("{code} {agent} \"{text}\""))],
+        reason,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn local() -> Local {
+        Local {
+            host: "127.0.0.1".into(),
+            port: 2855,
+            max_message_bytes: 65_536,
+        }
+    }
+
+    fn origin() -> Origin {
+        Origin {
+            username: "parley".into(),
+            session_id: 1,
+            session_version: 1,
+        }
+    }
+
+    const AUDIO_ONLY: &str = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\n\
+        t=0 0\r\nm=audio 49170 RTP/AVP 0\r\n";
+
+    #[test]
+    fn audio_only_offer_is_refused_with_488_and_warning_304() {
+        let refused = answer(
+            Some("application/sdp"),
+            AUDIO_ONLY.as_bytes(),
+            &local(),
+            "s1",
+            origin(),
+            "sip.example.net",
+        )
+        .expect_err("refused");
+        assert_eq!(refused.status, StatusCode::NOT_ACCEPTABLE_HERE);
+        assert_eq!(
+            refused.headers,
+            vec![(
+                "Warning".to_owned(),
+                "304 sip.example.net \"Media type not available\"".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_sdp_gets_415_with_accept() {
+        let refused =
+            answer(Some("text/plain"), b"hi", &local(), "s1", origin(), "x").expect_err("refused");
+        assert_eq!(refused.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        assert_eq!(refused.headers[0].1, "application/sdp");
+    }
+
+    #[test]
+    fn an_invite_without_offer_gets_488() {
+        let refused = answer(None, b"", &local(), "s1", origin(), "x").expect_err("refused");
+        assert_eq!(refused.status, StatusCode::NOT_ACCEPTABLE_HERE);
+        assert_eq!(refused.reason, SessionRefusal::NoOffer);
+    }
+}

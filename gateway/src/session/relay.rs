@@ -1,0 +1,173 @@
+//! One session's task: MSRP events to XMPP stanzas (RFC 7573 §5 F23–F25,
+//! §6, §7) and the router's commands to MSRP SENDs (F26–F28). It owns the
+//! session's [`SessionHandle`]; the router reaches it only through
+//! [`Command`]s, and it ends the session through `Shared::end` when the
+//! MSRP side fails (RFC 4975 §5.4: the connection's sessions fail with it).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+use tracing::{debug, info};
+
+use parley_mapping::address::Jid;
+use parley_mapping::chat::{self, MsrpContent, ToXmpp};
+use parley_msrp::endpoint::{DriverError, SessionEvent, SessionHandle};
+use parley_msrp::session::{Delivered, Event, NewMessage};
+use parley_msrp::wire::{MessageId, SuccessReport};
+use parley_xmpp::stanza::Stanza;
+
+use super::{End, Shared};
+use crate::metrics::Direction;
+
+/// SENDs held until the phone's connection binds the session (RFC 4975
+/// §5.4: the passive side cannot send before), and receipts awaited, at most.
+const MAX_HELD: usize = 32;
+
+/// What the router asks of a session's task.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// Send `message`; with `receipt`, a success REPORT for it becomes
+    /// `<received id=stanza_id/>` to `to` (RFC 7573 §7, Example 26).
+    Send {
+        message: NewMessage,
+        receipt: Option<Receipt>,
+    },
+    /// The session is over: close the MSRP session.
+    Close,
+}
+
+/// A `<request/>` awaiting its REPORT.
+#[derive(Debug)]
+pub(crate) struct Receipt {
+    /// The stanza id the XMPP sender gave its message.
+    pub(crate) stanza_id: String,
+    /// The sender (full JID), who gets the `<received/>`.
+    pub(crate) to: Jid,
+}
+
+/// The task's own state.
+pub(crate) struct Relay {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) call_id: String,
+    pub(crate) sip_jid: Jid,
+    pub(crate) xmpp_jid: Jid,
+    pub(crate) handle: SessionHandle,
+    pub(crate) commands: mpsc::Receiver<Command>,
+    pub(crate) held: VecDeque<NewMessage>,
+    pub(crate) receipts: VecDeque<(MessageId, Receipt)>,
+}
+
+impl Relay {
+    /// Runs until the session ends from either side.
+    pub(crate) async fn run(mut self) {
+        loop {
+            tokio::select! {
+                command = self.commands.recv() => match command {
+                    Some(Command::Send { message, receipt }) => self.send(message, receipt),
+                    Some(Command::Close) | None => {
+                        self.handle.close();
+                        return;
+                    }
+                },
+                event = self.handle.next_event() => match event {
+                    Some(SessionEvent::Bound) => {
+                        while let Some(m) = self.held.pop_front() {
+                            self.send(m, None);
+                        }
+                    }
+                    Some(SessionEvent::Msrp(event)) => self.msrp(event),
+                    Some(SessionEvent::Closed(reason)) => {
+                        info!(call_id = %self.call_id, ?reason, "MSRP session failed");
+                        self.shared.end(&self.call_id, End::ConnectionLost);
+                        return;
+                    }
+                    None => {
+                        self.shared.end(&self.call_id, End::ConnectionLost);
+                        return;
+                    }
+                    Some(_) => {}
+                },
+            }
+        }
+    }
+
+    /// F26–F28: a SEND in the session.
+    fn send(&mut self, message: NewMessage, receipt: Option<Receipt>) {
+        let id = message.message_id.clone();
+        match self.handle.send(message.clone()) {
+            Ok(()) => {
+                if let Some(r) = receipt {
+                    if self.receipts.len() >= MAX_HELD {
+                        self.receipts.pop_front();
+                    }
+                    self.receipts.push_back((id, r));
+                }
+            }
+            Err(DriverError::NotBound) if self.held.len() < MAX_HELD => {
+                self.held.push_back(message);
+            }
+            Err(e) => {
+                debug!(call_id = %self.call_id, error = %e, "SEND not queued");
+                self.shared.links.metrics.error("msrp_send_refused");
+            }
+        }
+    }
+
+    /// What the session core raised.
+    fn msrp(&mut self, event: Event) {
+        match event {
+            Event::Message(delivered) => self.delivered(delivered),
+            Event::Report {
+                message_id, status, ..
+            } if status.code.is_success() => {
+                let Some(i) = self.receipts.iter().position(|(m, _)| *m == message_id) else {
+                    return;
+                };
+                let Some((_, receipt)) = self.receipts.remove(i) else {
+                    return;
+                };
+                // RFC 7573 §7, Example 26.
+                let received = chat::report_to_xmpp(&self.sip_jid, &receipt.to, &receipt.stanza_id);
+                self.shared.links.send(Stanza::Message(received));
+            }
+            Event::Refused(e) => {
+                debug!(call_id = %self.call_id, error = %e, "MSRP request refused");
+                self.shared.links.metrics.error(e.kind());
+            }
+            _ => {}
+        }
+    }
+
+    /// F23 → F24: a whole message from the phone as a `<message type='chat'/>`.
+    fn delivered(&mut self, delivered: Delivered) {
+        let message = delivered.message;
+        let Some(content_type) = message.content_type else {
+            return;
+        };
+        self.shared.touch(&self.call_id, Instant::now());
+        let content = MsrpContent {
+            content_type,
+            body: message.body.to_vec(),
+            success_report: delivered.success_report == SuccessReport::Yes,
+        };
+        let stanza = match chat::to_xmpp(&content, &self.sip_jid, &self.xmpp_jid, &self.call_id) {
+            Ok(ToXmpp::Message(m)) => {
+                self.shared.links.metrics.msrp_message(Direction::SipToXmpp);
+                m
+            }
+            Ok(ToXmpp::ChatState(m)) => m,
+            Err(e) => {
+                // The session answered 200 before the body was read; what
+                // cannot be carried is counted, not silently dropped.
+                info!(call_id = %self.call_id, error = %e, "MSRP message not carried");
+                self.shared.links.metrics.error(e.kind());
+                return;
+            }
+        };
+        let mut stanza = stanza;
+        stanza.id = Some(self.shared.stanza_id());
+        self.shared.links.send(Stanza::Message(stanza));
+    }
+}
