@@ -6,7 +6,7 @@
 //!
 //! ```text
 //! sipp UAC --MESSAGE--> Kamailio (deploy/kamailio/kamailio.cfg, WITH_DISPATCHER)
-//!     --hash over the XMPP user--> Parley instance(s) (release binary, own SQLite store each)
+//!     --hash over the XMPP user--> Parley instance(s) (release binary, one shared PostgreSQL store)
 //!     --XEP-0114--> ejabberd (the harness's) --c2s--> USERS receivers (this process)
 //! ```
 //!
@@ -66,6 +66,7 @@ use std::time::{Duration, Instant};
 use parley_harness::ejabberd::{Ejabberd, EjabberdConfig};
 use parley_harness::kamailio::{Dispatcher, Kamailio, KamailioConfig, Memory, instance_uri};
 use parley_harness::port::{free_tcp_port, free_udp_tcp_port};
+use parley_harness::postgres::Postgres;
 use parley_harness::process::terminate;
 
 const XMPP_DOMAIN: &str = "xmpp.example";
@@ -340,7 +341,9 @@ struct Instance {
 }
 
 impl Instance {
-    fn start(port: u16, ejabberd: &Ejabberd, proxy: u16) -> Instance {
+    /// An instance on `port`, named `name` in the shared store at `store_url`
+    /// (README, Scaling and failover: several instances on ejabberd share one).
+    fn start(port: u16, ejabberd: &Ejabberd, proxy: u16, store_url: &str, name: &str) -> Instance {
         let dir = tempfile::tempdir().unwrap();
         let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
         let config = format!(
@@ -359,7 +362,8 @@ outbound_proxy = "sip:127.0.0.1:{proxy};lr"
 listen = "{metrics}"
 
 [store]
-path = "{store}"
+url = "{store_url}"
+instance = "{name}"
 
 [messages]
 delivery_window_ms = {WINDOW_MS}
@@ -369,7 +373,6 @@ level = "warn"
 "#,
             server = ejabberd.component_addr(),
             secret = ejabberd.component_secret(),
-            store = dir.path().join("store").display(),
         );
         let path = dir.path().join("parley.toml");
         std::fs::write(&path, config).unwrap();
@@ -511,6 +514,7 @@ struct Row {
 }
 
 struct World {
+    postgres: Postgres,
     ejabberd: Ejabberd,
     received: Arc<Mutex<Received>>,
     dir: tempfile::TempDir,
@@ -897,7 +901,12 @@ fn main() {
             std::thread::spawn(move || c.receive(&got, &stop))
         })
         .collect();
+    // One shared store for the three instances, as deployed: among other
+    // things it hands a keepalive answer that ejabberd routed to another
+    // instance back to the pinger (`gateway/src/ping.rs`).
+    let postgres = Postgres::start();
     let world = World {
+        postgres,
         ejabberd,
         received,
         dir: tempfile::tempdir().unwrap(),
@@ -933,7 +942,17 @@ fn main() {
             let kamailio = start_kamailio(&ports);
             let instances: Vec<Instance> = ports
                 .iter()
-                .map(|p| Instance::start(*p, &world.ejabberd, kamailio.gateway_port))
+                .enumerate()
+                .map(|(i, p)| {
+                    let name = format!("i{n}{}", char::from(b'a' + u8::try_from(i).unwrap()));
+                    Instance::start(
+                        *p,
+                        &world.ejabberd,
+                        kamailio.gateway_port,
+                        &world.postgres.url(),
+                        &name,
+                    )
+                })
                 .collect();
             (kamailio, instances)
         })
