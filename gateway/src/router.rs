@@ -9,7 +9,7 @@ use std::sync::Arc;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
-use parley_mapping::error::{ALLOW, SipAnswer, SipStatus};
+use parley_mapping::error::{ALLOW, ALLOW_WITH_SESSIONS, SipAnswer, SipStatus};
 use parley_sip::IncomingRequest;
 use parley_sip::StatusCode;
 use parley_xmpp::stanza::Stanza;
@@ -74,7 +74,7 @@ impl Router {
                 responder.respond(
                     StatusCode::OK,
                     None,
-                    vec![("Allow".into(), ALLOW.into())],
+                    vec![("Allow".into(), self.allow().into())],
                     None,
                 );
             }
@@ -82,9 +82,27 @@ impl Router {
                 // RFC 3261 §8.2.1: 405, whose Allow (§21.4.6) the answer carries.
                 debug!(%method, "method not handled");
                 let (_, responder) = request.into_responder();
-                self.links
-                    .answer_sip(responder, &SipAnswer::new(SipStatus::new(405)));
+                if self.sessions.is_some() {
+                    responder.respond(
+                        StatusCode::METHOD_NOT_ALLOWED,
+                        None,
+                        vec![("Allow".into(), ALLOW_WITH_SESSIONS.into())],
+                        None,
+                    );
+                } else {
+                    self.links
+                        .answer_sip(responder, &SipAnswer::new(SipStatus::new(405)));
+                }
             }
+        }
+    }
+
+    /// RFC 3261 §20.5: the methods Parley answers, as OPTIONS and a 405 list them.
+    fn allow(&self) -> &'static str {
+        if self.sessions.is_some() {
+            ALLOW_WITH_SESSIONS
+        } else {
+            ALLOW
         }
     }
 

@@ -33,6 +33,11 @@ impl SipStatus {
 /// reports and what a 405 lists (§21.4.6).
 pub const ALLOW: &str = "MESSAGE, NOTIFY, OPTIONS, SUBSCRIBE";
 
+/// [`ALLOW`] when chat sessions are on (`sessions.enabled`): Parley then
+/// also answers INVITE, ACK, BYE and CANCEL (RFC 3261 §13, §15, §9).
+pub const ALLOW_WITH_SESSIONS: &str =
+    "ACK, BYE, CANCEL, INVITE, MESSAGE, NOTIFY, OPTIONS, SUBSCRIBE";
+
 /// A SIP final response as Parley sends it: the status and the header fields
 /// RFC 3261 requires with it. [`SipAnswer::new`] adds the ones a status code
 /// requires by itself, so a 401, 405, 407 or 415 cannot leave without them.

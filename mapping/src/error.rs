@@ -10,7 +10,7 @@
 use parley_xmpp::stanza::{DefinedCondition, ErrorType, StanzaError};
 
 use crate::address::AddressMapper;
-pub use crate::answer::{ALLOW, RequiredHeader, SipAnswer, SipStatus};
+pub use crate::answer::{ALLOW, ALLOW_WITH_SESSIONS, RequiredHeader, SipAnswer, SipStatus};
 pub use crate::failure::{AddressPart, MappingError, NotCarried};
 
 impl MappingError {

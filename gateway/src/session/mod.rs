@@ -27,7 +27,7 @@ use tracing::{debug, info};
 
 use parley_mapping::address::Jid;
 use parley_mapping::chat::{self, ToMsrp};
-use parley_mapping::error::MappingError;
+use parley_mapping::error::{ALLOW_WITH_SESSIONS, MappingError};
 use parley_msrp::endpoint::Endpoint as MsrpEndpoint;
 use parley_msrp::session::NewMessage;
 use parley_msrp::wire::{FailureReport, MessageId, SuccessReport};
@@ -232,7 +232,13 @@ impl Sessions {
             }
             Ok(InDialog::Ack) => {}
             Ok(_) => {
-                responder.respond(StatusCode::METHOD_NOT_ALLOWED, None, vec![], None);
+                // RFC 3261 §21.4.6: a 405 "MUST contain an Allow header field".
+                responder.respond(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    None,
+                    vec![("Allow".into(), ALLOW_WITH_SESSIONS.into())],
+                    None,
+                );
             }
         }
     }

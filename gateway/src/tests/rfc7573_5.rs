@@ -583,3 +583,32 @@ async fn a_cancelled_invite_leaves_nothing_open() {
     world.no_stanza_out(Duration::from_millis(20)).await;
     assert_eq!(world.metric("parley_msrp_sessions"), Some(0.0));
 }
+
+/// RFC 3261 §11.2, §20.5: with sessions on, OPTIONS lists the methods of a
+/// session beside page mode's, and so does a 405 (§21.4.6).
+#[tokio::test]
+async fn options_and_405_list_the_session_methods() {
+    let mut world = World::with("", SESSIONS).await;
+    for (method, status) in [("OPTIONS", "200 OK"), ("PUBLISH", "405 Method Not Allowed")] {
+        world
+            .sip_in(&format!(
+                "{method} sip:juliet@xmpp.example SIP/2.0\n\
+                 Via: SIP/2.0/UDP {{peer}};branch=z9hG4bKallow{method}\n\
+                 From: <sip:romeo@sip.example.net>;tag=a1\n\
+                 To: <sip:juliet@xmpp.example>\n\
+                 Call-ID: allow-{method}\n\
+                 CSeq: 1 {method}\n\
+                 Max-Forwards: 70\n\
+                 Content-Length: 0\n\n"
+            ))
+            .await;
+        let answer = next_sip(&world).await;
+        assert_eq!(
+            shape(&answer, &["CSeq", "Allow"], false),
+            format!(
+                "SIP/2.0 {status}\nCSeq: 1 {method}\n\
+                 Allow: ACK, BYE, CANCEL, INVITE, MESSAGE, NOTIFY, OPTIONS, SUBSCRIBE\n"
+            )
+        );
+    }
+}
