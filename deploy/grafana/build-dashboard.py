@@ -374,6 +374,28 @@ stat(
 )
 next_line(8)
 
+# --- Chat sessions -------------------------------------------------------------
+row("Chat sessions (RFC 7573, MSRP)")
+timeseries(
+    "MSRP chat sessions open",
+    "parley_msrp_sessions: chat sessions open now (sessions.enabled; limited by "
+    "sessions.max_sessions and sessions.max_sessions_per_user).",
+    [(f"sum(parley_msrp_sessions{{{SEL}}})", "open")],
+    0, 12,
+)
+timeseries(
+    "MSRP messages and refused INVITEs",
+    "rate(parley_msrp_messages_total) by direction (messages carried in sessions each way) and "
+    "rate(parley_msrp_session_refusals_total) by reason (INVITEs for a session refused: no or bad "
+    "offer, no usable MSRP media, unmappable address, a limit, the component stream down).",
+    [
+        (rate("parley_msrp_messages_total", "direction"), "messages {{direction}}"),
+        (rate("parley_msrp_session_refusals_total", "reason"), "refused {{reason}}"),
+    ],
+    12, 12, unit="ops",
+)
+next_line(8)
+
 # --- Receipts and limits --------------------------------------------------------
 row("Receipts, refusals, limits and trust")
 timeseries(
