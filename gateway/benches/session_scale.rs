@@ -9,7 +9,8 @@
 //! XEP-0114 server counts the `<body>`s of the stanzas it gets.
 //!
 //! 1. `SESSIONS` sessions (default 1 000, one SIP user and one XMPP user
-//!    each) are opened and left idle for a second: RSS growth per session;
+//!    each) are opened and left idle: RSS growth per session after a second
+//!    and after 35 s (the INVITE transactions gone);
 //!    then one SEND in each (all written, then every 200 awaited):
 //!    messages/s and the gateway's CPU per message.
 //! 2. One more session: `SESSION_SCALE_MESSAGES` SENDs (default 20 000)
@@ -453,6 +454,10 @@ max_sessions = {max}
     let opened_in = opening.elapsed();
     std::thread::sleep(Duration::from_secs(1));
     let rss_idle = rss_bytes();
+    // Once the INVITE server transactions are gone (RFC 6026 §7.1: 64·T1 =
+    // 32 s in Accepted after the 200), what a session itself holds.
+    std::thread::sleep(Duration::from_secs(34));
+    let rss_later = rss_bytes();
     let gauge = scrape(metrics, &["parley_msrp_sessions "]).join(" ");
     let before = bodies.load(Ordering::Relaxed);
     let cpu = gateway_threads_cpu();
@@ -524,7 +529,8 @@ max_sessions = {max}
     let one_cpu = gateway_cpu_since(&cpu);
     let report = scrape(metrics, &REPORTED);
 
-    let per_session = rss_idle.saturating_sub(rss_before) as f64 / sessions as f64;
+    let per_session = |rss: u64| rss.saturating_sub(rss_before) as f64 / sessions as f64;
+    let mib = |rss: u64| rss.saturating_sub(rss_before) as f64 / (1 << 20) as f64;
     println!(
         "load average at start: {} (2-core VM unless said)",
         load.join(" ")
@@ -541,12 +547,16 @@ max_sessions = {max}
         one_cpu.as_secs_f64() * 1e6 / messages as f64,
     );
     println!(
-        "| {sessions} sessions, 1 each | {sessions} | {:.3} | {:.0} | {:.3} | {:.1} | +{:.1} MiB idle = {per_session:.0} B/session |",
+        "| {sessions} sessions, 1 each | {sessions} | {:.3} | {:.0} | {:.3} | {:.1} | \
+         idle 1 s: +{:.1} MiB = {:.0} B/session; 35 s: +{:.1} MiB = {:.0} B/session |",
         many_time.as_secs_f64(),
         sessions as f64 / many_time.as_secs_f64(),
         many_cpu.as_secs_f64(),
         many_cpu.as_secs_f64() * 1e6 / sessions as f64,
-        rss_idle.saturating_sub(rss_before) as f64 / (1 << 20) as f64,
+        mib(rss_idle),
+        per_session(rss_idle),
+        mib(rss_later),
+        per_session(rss_later),
     );
     println!(
         "{sessions} sessions opened in {:.2} s; gauge when idle: {gauge}",
