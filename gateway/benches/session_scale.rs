@@ -532,8 +532,9 @@ max_sessions = {max}
     let per_session = |rss: u64| rss.saturating_sub(rss_before) as f64 / sessions as f64;
     let mib = |rss: u64| rss.saturating_sub(rss_before) as f64 / (1 << 20) as f64;
     println!(
-        "load average at start: {} (2-core VM unless said)",
-        load.join(" ")
+        "load average at start: {} ({} CPUs)",
+        load.join(" "),
+        std::thread::available_parallelism().map_or(0, std::num::NonZero::get)
     );
     println!(
         "| run | messages delivered | wall s | msgs/s | gateway CPU s | CPU µs/msg | RSS growth |"
