@@ -26,7 +26,8 @@
 //! Numbers are reported, never asserted. Linux only (`/proc`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::collections::HashMap;
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,6 +39,7 @@ use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use tokio_util::sync::CancellationToken;
 
 use parley_gateway::config::Config;
+use support::{gateway_cpu_since, gateway_threads_cpu};
 
 const DOMAIN: &str = "sip.localhost";
 /// Messages in flight at once (load.sh's `max` phases).
@@ -49,48 +51,6 @@ const WINDOW: u64 = 64;
 const DELIVERY_WINDOW_MS: u64 = 10;
 /// The longest any one wait of the bench may take.
 const DEADLINE: Duration = Duration::from_secs(20);
-
-/// CPU nanoseconds of every thread that is the gateway's: all but the main
-/// thread and the bench's `bench-*` peers.
-fn gateway_threads_cpu() -> HashMap<u32, u64> {
-    let pid = std::process::id();
-    let mut cpu = HashMap::new();
-    for entry in std::fs::read_dir("/proc/self/task").expect("/proc/self/task (Linux only)") {
-        let dir = entry.expect("a task entry").path();
-        let Some(tid) = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if tid == pid || comm.starts_with("bench-") {
-            continue;
-        }
-        // A thread that ended between the listing and here has nothing more to count.
-        let Ok(schedstat) = std::fs::read_to_string(dir.join("schedstat")) else {
-            continue;
-        };
-        let ns = schedstat
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-            .expect("schedstat starts with the time on the CPU in ns");
-        cpu.insert(tid, ns);
-    }
-    cpu
-}
-
-/// The gateway's CPU time from `before` until now.
-fn gateway_cpu_since(before: &HashMap<u32, u64>) -> Duration {
-    let after = gateway_threads_cpu();
-    let ns: u64 = after
-        .iter()
-        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
-        .sum();
-    Duration::from_nanos(ns)
-}
 
 /// What the peers saw, and the signals the closed loop waits on.
 struct Seen {

@@ -27,7 +27,8 @@
 //! asserted. Linux only (`/proc`).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::collections::HashMap;
+mod support;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
@@ -38,79 +39,13 @@ use tokio_util::sync::CancellationToken;
 
 use parley_gateway::config::Config;
 use parley_harness::msrp_peer::split_frame;
+use support::{gateway_cpu_since, gateway_threads_cpu, rss_bytes, scrape};
 
 const DOMAIN: &str = "sip.example.net";
 /// SENDs awaiting their 200 at once in the one-session run.
 const WINDOW: u64 = 64;
 /// The longest any one wait of the bench may take.
 const DEADLINE: Duration = Duration::from_secs(30);
-
-/// CPU nanoseconds of every thread that is the gateway's: all but the main
-/// thread and the bench's `bench-*` peers.
-fn gateway_threads_cpu() -> HashMap<u32, u64> {
-    let pid = std::process::id();
-    let mut cpu = HashMap::new();
-    for entry in std::fs::read_dir("/proc/self/task").expect("/proc/self/task (Linux only)") {
-        let dir = entry.expect("a task entry").path();
-        let Some(tid) = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-        if tid == pid || comm.starts_with("bench-") {
-            continue;
-        }
-        let Ok(schedstat) = std::fs::read_to_string(dir.join("schedstat")) else {
-            continue;
-        };
-        let ns = schedstat
-            .split_whitespace()
-            .next()
-            .and_then(|v| v.parse::<u64>().ok())
-            .expect("schedstat starts with the time on the CPU in ns");
-        cpu.insert(tid, ns);
-    }
-    cpu
-}
-
-/// The gateway's CPU time from `before` until now.
-fn gateway_cpu_since(before: &HashMap<u32, u64>) -> Duration {
-    let after = gateway_threads_cpu();
-    let ns: u64 = after
-        .iter()
-        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
-        .sum();
-    Duration::from_nanos(ns)
-}
-
-/// This process's resident set (VmRSS), in bytes.
-fn rss_bytes() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
-    pages * 4096
-}
-
-/// `GET /metrics` from the gateway: the lines of the series named.
-fn scrape(metrics: SocketAddr, names: &[&str]) -> Vec<String> {
-    let Ok(mut stream) = TcpStream::connect_timeout(&metrics, Duration::from_secs(5)) else {
-        return vec!["(metrics unreachable)".to_owned()];
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let _ = stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n");
-    let mut text = String::new();
-    let _ = stream.read_to_string(&mut text);
-    text.lines()
-        .filter(|l| !l.starts_with('#') && names.iter().any(|n| l.starts_with(n)))
-        .map(str::to_owned)
-        .collect()
-}
 
 /// The series the bench reports when a wait fails and at the end.
 const REPORTED: [&str; 4] = [

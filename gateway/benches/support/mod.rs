@@ -1,8 +1,10 @@
-//! What the presence benches share: a SIP peer that answers 200 to every
-//! request and counts the subscriptions it saw refreshed, a minimal XEP-0114
-//! server that counts presence stanzas, the stored dialogs they seed, and
-//! readings of RSS and `/metrics`.
+//! What the benches share: a SIP peer that answers 200 to every request and
+//! counts the subscriptions it saw refreshed, a minimal XEP-0114 server that
+//! counts presence stanzas, the stored dialogs they seed, and readings of
+//! RSS, the gateway's CPU time and `/metrics`. Each bench uses part of it.
+#![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::net::{SocketAddr, UdpSocket};
 use std::sync::Arc;
@@ -16,6 +18,48 @@ use parley_sip::dialog::{Dialog, DialogId};
 
 /// The component domain and the SIP domain of the benches' gateway.
 pub(crate) const COMPONENT: &str = "sip.example.net";
+
+/// CPU nanoseconds of every thread that is the gateway's: all but the main
+/// thread and the bench's `bench-*` peers.
+pub(crate) fn gateway_threads_cpu() -> HashMap<u32, u64> {
+    let pid = std::process::id();
+    let mut cpu = HashMap::new();
+    for entry in std::fs::read_dir("/proc/self/task").expect("/proc/self/task (Linux only)") {
+        let dir = entry.expect("a task entry").path();
+        let Some(tid) = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+        if tid == pid || comm.starts_with("bench-") {
+            continue;
+        }
+        // A thread that ended between the listing and here has nothing more to count.
+        let Ok(schedstat) = std::fs::read_to_string(dir.join("schedstat")) else {
+            continue;
+        };
+        let ns = schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+            .expect("schedstat starts with the time on the CPU in ns");
+        cpu.insert(tid, ns);
+    }
+    cpu
+}
+
+/// The gateway's CPU time from `before` until now.
+pub(crate) fn gateway_cpu_since(before: &HashMap<u32, u64>) -> Duration {
+    let after = gateway_threads_cpu();
+    let ns: u64 = after
+        .iter()
+        .map(|(tid, ns)| ns.saturating_sub(before.get(tid).copied().unwrap_or(0)))
+        .sum();
+    Duration::from_nanos(ns)
+}
 
 /// This process's resident set (VmRSS), in bytes.
 pub(crate) fn rss_bytes() -> u64 {
