@@ -395,6 +395,19 @@ timeseries(
     12, 12, unit="ops",
 )
 next_line(8)
+timeseries(
+    "Sessions Parley started, and page-mode fallbacks",
+    "rate(parley_msrp_session_starts_total) by outcome (sessions.start = always: opened, refused by "
+    "the phone, unanswered within sessions.answer_secs, an unusable 2xx, failed) and "
+    "rate(parley_msrp_fallback_messages_total) by reason (messages meant for a session sent as SIP "
+    "MESSAGE: the session failed, or the phone refused one within sessions.fallback_secs).",
+    [
+        (rate("parley_msrp_session_starts_total", "outcome"), "start {{outcome}}"),
+        (rate("parley_msrp_fallback_messages_total", "reason"), "fallback {{reason}}"),
+    ],
+    0, 24, unit="ops",
+)
+next_line(8)
 
 # --- Receipts and limits --------------------------------------------------------
 row("Receipts, refusals, limits and trust")

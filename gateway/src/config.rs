@@ -360,6 +360,31 @@ pub struct SessionsConfig {
     /// Seconds without a message either way after which a session ends:
     /// BYE to the phone and `<gone/>` to the XMPP user. Default 600.
     pub idle_secs: u64,
+    /// Who starts sessions from the XMPP side (RFC 7573 §4). `auto`: an
+    /// XMPP chat message goes into a session already open for the pair,
+    /// else as SIP MESSAGE. `always`: a chat message with a body for a SIP
+    /// user with no session starts one (INVITE with an MSRP offer); if the
+    /// phone refuses it or does not answer, the message goes as SIP MESSAGE.
+    /// Default `auto`.
+    pub start: SessionStart,
+    /// Seconds Parley waits for the final answer to its INVITE before it
+    /// cancels it and sends the held messages as SIP MESSAGE. Default 30
+    /// (below Timer B's 32 s, RFC 3261 §17.1.1.2).
+    pub answer_secs: u64,
+    /// Seconds after a refused or unanswered session during which a SIP
+    /// user gets SIP MESSAGEs without a new INVITE. Default 3600.
+    pub fallback_secs: u64,
+}
+
+/// `sessions.start`: who opens chat sessions from the XMPP side.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SessionStart {
+    /// Only sessions the SIP user opened carry XMPP messages.
+    #[default]
+    Auto,
+    /// Every new conversation from XMPP starts a session.
+    Always,
 }
 
 impl Default for SessionsConfig {
@@ -372,6 +397,9 @@ impl Default for SessionsConfig {
             max_sessions: 1000,
             max_sessions_per_user: 10,
             idle_secs: 600,
+            start: SessionStart::Auto,
+            answer_secs: 30,
+            fallback_secs: 3600,
         }
     }
 }
@@ -564,6 +592,9 @@ impl Config {
         }
         if self.sessions.idle_secs == 0 {
             return Err(invalid("sessions.idle_secs", "must be at least 1"));
+        }
+        if self.sessions.answer_secs == 0 {
+            return Err(invalid("sessions.answer_secs", "must be at least 1"));
         }
         if self.sessions.msrp_host.as_deref() == Some("") {
             return Err(invalid("sessions.msrp_host", "must not be empty"));

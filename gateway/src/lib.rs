@@ -488,7 +488,23 @@ pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
         store,
         tasks: tasks.clone(),
     });
+    let messages = Arc::new(message::Messages::new(
+        Arc::clone(&links),
+        message::MessageSettings {
+            options: MessageOptions {
+                xmpp_type_chat: config.messages.xmpp_type == XmppMessageType::Chat,
+            },
+            delivery_window: config.delivery_window(),
+            send_chat_states: config.messages.send_chat_states,
+            receipts: config.messages.receipts,
+        },
+    ));
     let sessions = msrp.map(|msrp| {
+        // What a session cannot carry goes as page mode sends it.
+        let page_mode: session::PageMode = {
+            let messages = Arc::clone(&messages);
+            Arc::new(move |m| messages.xmpp_message(m))
+        };
         session::Sessions::new(
             Arc::clone(&links),
             session::SessionSettings {
@@ -501,23 +517,17 @@ pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
                 },
                 idle: Duration::from_secs(config.sessions.idle_secs),
                 retry_after_secs: config.limits.sip_retry_after_secs,
+                start: config.sessions.start,
+                answer: Duration::from_secs(config.sessions.answer_secs),
+                fallback: Duration::from_secs(config.sessions.fallback_secs),
             },
+            page_mode,
         )
     });
     Router::new(
         Arc::clone(&links),
         sessions,
-        message::Messages::new(
-            Arc::clone(&links),
-            message::MessageSettings {
-                options: MessageOptions {
-                    xmpp_type_chat: config.messages.xmpp_type == XmppMessageType::Chat,
-                },
-                delivery_window: config.delivery_window(),
-                send_chat_states: config.messages.send_chat_states,
-                receipts: config.messages.receipts,
-            },
-        ),
+        messages,
         presence::Presence::new(
             Arc::clone(&links),
             admission,

@@ -88,6 +88,61 @@ pub(crate) enum SessionRefusal {
     Unavailable,
 }
 
+/// How a session Parley started from the XMPP side went (RFC 7573 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SessionStart {
+    /// 2xx with a usable answer, MSRP session open.
+    Opened,
+    /// A final answer other than 2xx (415, 488, 606, …).
+    Refused,
+    /// No final answer within `sessions.answer_secs` (the INVITE is cancelled).
+    Timeout,
+    /// A 2xx whose SDP answer cannot be used (ACKed, then BYE).
+    BadAnswer,
+    /// The INVITE could not be sent, or the MSRP session not opened.
+    Failed,
+}
+
+impl SessionStart {
+    const ALL: [Self; 5] = [
+        Self::Opened,
+        Self::Refused,
+        Self::Timeout,
+        Self::BadAnswer,
+        Self::Failed,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Opened => "opened",
+            Self::Refused => "refused",
+            Self::Timeout => "timeout",
+            Self::BadAnswer => "bad_answer",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Why an XMPP message meant for a session went as SIP MESSAGE instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fallback {
+    /// The session could not be started, or ended before it went out.
+    SessionFailed,
+    /// The SIP user's phone refused a session within `sessions.fallback_secs`.
+    Declined,
+}
+
+impl Fallback {
+    const ALL: [Self; 2] = [Self::SessionFailed, Self::Declined];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::SessionFailed => "session_failed",
+            Self::Declined => "declined",
+        }
+    }
+}
+
 impl SessionRefusal {
     /// Every value, for the series exported from start.
     const ALL: [Self; 7] = [
@@ -330,6 +385,8 @@ pub(crate) struct Metrics {
     msrp_sessions: IntGauge,
     msrp_messages: IntCounterVec,
     msrp_refusals: IntCounterVec,
+    msrp_starts: IntCounterVec,
+    msrp_fallbacks: IntCounterVec,
 }
 
 /// A plain counters snapshot from the SIP endpoint, copied into Prometheus at scrape time.
@@ -696,6 +753,26 @@ impl Metrics {
                     &["reason"],
                 )?,
             )?,
+            msrp_starts: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_msrp_session_starts_total",
+                        "Chat sessions Parley started for XMPP users (sessions.start = always), by outcome.",
+                    ),
+                    &["outcome"],
+                )?,
+            )?,
+            msrp_fallbacks: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_msrp_fallback_messages_total",
+                        "XMPP messages meant for a chat session sent as SIP MESSAGE instead, by reason.",
+                    ),
+                    &["reason"],
+                )?,
+            )?,
             registry,
         };
         #[cfg(target_os = "linux")]
@@ -728,6 +805,12 @@ impl Metrics {
         }
         for r in SessionRefusal::ALL {
             self.msrp_refusals.with_label_values(&[r.label()]);
+        }
+        for o in SessionStart::ALL {
+            self.msrp_starts.with_label_values(&[o.label()]);
+        }
+        for f in Fallback::ALL {
+            self.msrp_fallbacks.with_label_values(&[f.label()]);
         }
         for l in Limit::ALL {
             self.limit_rejections.with_label_values(&[l.label()]);
@@ -780,6 +863,16 @@ impl Metrics {
         self.msrp_messages
             .with_label_values(&[direction.label()])
             .inc();
+    }
+
+    /// Count a session Parley started, by how it went.
+    pub(crate) fn msrp_start(&self, outcome: SessionStart) {
+        self.msrp_starts.with_label_values(&[outcome.label()]).inc();
+    }
+
+    /// Count a message sent as SIP MESSAGE instead of in a session.
+    pub(crate) fn msrp_fallback(&self, why: Fallback) {
+        self.msrp_fallbacks.with_label_values(&[why.label()]).inc();
     }
 
     /// Count an INVITE refused for `reason`.
@@ -1035,6 +1128,8 @@ mod tests {
             ("parley_sip_peer_refusals_total", 2),
             ("parley_msrp_messages_total", 2),
             ("parley_msrp_session_refusals_total", 7),
+            ("parley_msrp_session_starts_total", 5),
+            ("parley_msrp_fallback_messages_total", 2),
         ] {
             let lines = series(family);
             assert_eq!(lines.len(), count, "{family}: {lines:#?}");

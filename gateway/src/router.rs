@@ -37,14 +37,14 @@ impl Router {
     pub(crate) fn new(
         links: Arc<Links>,
         sessions: Option<Sessions>,
-        messages: Messages,
+        messages: Arc<Messages>,
         presence: Presence,
         disco: Disco,
     ) -> Self {
         Self {
             links,
             sessions,
-            messages: Arc::new(messages),
+            messages,
             presence,
             disco,
         }

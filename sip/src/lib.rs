@@ -71,5 +71,6 @@ pub use wire::status::StatusCode;
 
 #[cfg(feature = "tokio")]
 pub use endpoint::{
-    Endpoint, IncomingRequest, InviteClient, OutgoingRequest, RequestView, Responder, Response,
+    Canceller, Endpoint, IncomingRequest, InviteClient, OutgoingRequest, RequestView, Responder,
+    Response,
 };

@@ -15,11 +15,10 @@ use tracing::{debug, info, warn};
 use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::error::MappingError;
 use parley_msrp::endpoint::{DriverError, SessionSpec};
-use parley_msrp::sdp::Origin;
 use parley_sip::dialog::session::{Session as Dialog, TimerAnswer};
 use parley_sip::{IncomingRequest, Responder, StatusCode};
 
-use super::offer::{self, Local, Refused};
+use super::offer::{self, Refused};
 use super::relay::{Command, Relay};
 use super::table::{Entry, Full, Pair};
 use super::{COMMAND_CAPACITY, End, Shared};
@@ -66,25 +65,11 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
         refuse(responder, refused, Some("XMPP Server Unavailable"));
         return;
     }
-    let local = Local {
-        host: shared.settings.host.clone(),
-        port: shared.settings.msrp.local_addr().map_or(0, |a| a.port()),
-        max_message_bytes: shared.settings.max_message_bytes,
-    };
-    let session_id = format!(
-        "{:016x}{:08x}",
-        rand::random::<u64>(),
-        rand::random::<u32>()
-    );
-    let origin = Origin {
-        username: "parley".into(),
-        session_id: rand::random::<u32>().into(),
-        session_version: 1,
-    };
+    let (session_id, origin) = offer::fresh_ids();
     let accepted = match offer::answer(
         view.header("Content-Type").as_deref(),
         view.body(),
-        &local,
+        &shared.local(),
         &session_id,
         origin,
         &links.mapper.sip_domain,
@@ -127,6 +112,8 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
             pair,
             sip_jid: sip_jid.clone(),
             xmpp_jid: xmpp_jid.clone(),
+            // Example 14: the INVITE's Call-ID is the thread.
+            thread: call_id.clone(),
             dialog,
             commands,
             last_activity: Instant::now(),
@@ -219,6 +206,7 @@ async fn open(opening: Opening) {
     );
     Relay {
         shared,
+        thread: call_id.clone(),
         call_id,
         sip_jid,
         xmpp_jid,

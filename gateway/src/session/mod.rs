@@ -6,8 +6,14 @@
 //! component stream (`relay.rs`). The rules are `parley_mapping::chat`'s and
 //! `parley_msrp`'s; this module applies them to live dialogs and connections.
 //!
-//! What it does not do yet (issue 21): sessions Parley starts from the XMPP
-//! side (§4), re-INVITE and UPDATE (refused with 488, the session kept as it
+//! Parley also starts sessions for XMPP users (§4, Figure 1) when
+//! `sessions.start = always` (`start.rs`): the first chat message for a SIP
+//! user with no session sends an INVITE and waits in the table; if the
+//! phone refuses or does not answer, it and what followed go as SIP MESSAGE
+//! through page mode (the `fallback` the gateway gives), and that user gets
+//! page mode for `sessions.fallback_secs`.
+//!
+//! What it does not do yet (issue 21): re-INVITE and UPDATE (refused with 488, the session kept as it
 //! was, RFC 3261 §14.2), RFC 4028 session timers (not offered), `msrps`,
 //! receipts for what the phone sends (the MSRP session answers a
 //! `Success-Report: yes` itself when the message arrives, so XMPP
@@ -17,6 +23,7 @@
 mod invite;
 mod offer;
 pub(crate) mod relay;
+mod start;
 mod table;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -35,11 +42,20 @@ use parley_sip::dialog::session::{InDialog, TimerAnswer};
 use parley_sip::{IncomingRequest, OutgoingRequest, StatusCode};
 use parley_xmpp::stanza::{DefinedCondition, Message, MessageType, Stanza, StanzaError};
 
+use crate::config::SessionStart;
 use crate::links::Links;
-use crate::metrics::Direction;
+use crate::metrics::{Direction, Fallback};
 use relay::{Command, Receipt};
 pub(crate) use table::Limits;
-use table::{Entry, Pair, Table};
+use table::{Entry, Pair, Starting, Table};
+
+/// Page mode, for messages a session cannot carry (the router's
+/// `Messages::xmpp_message`).
+pub(crate) type PageMode = Arc<dyn Fn(Message) + Send + Sync>;
+
+/// XMPP messages held while Parley's INVITE is out, at most; more go as
+/// SIP MESSAGE at once.
+const MAX_HELD: usize = 32;
 
 /// Commands waiting for one session's task, at most.
 const COMMAND_CAPACITY: usize = 64;
@@ -58,6 +74,12 @@ pub(crate) struct SessionSettings {
     pub(crate) idle: Duration,
     /// `limits.sip_retry_after_secs`, for the 503 of a full table.
     pub(crate) retry_after_secs: u32,
+    /// `sessions.start`.
+    pub(crate) start: SessionStart,
+    /// `sessions.answer_secs`.
+    pub(crate) answer: Duration,
+    /// `sessions.fallback_secs`.
+    pub(crate) fallback: Duration,
 }
 
 /// Why a session ends; each says which of BYE and `gone` is still owed.
@@ -93,6 +115,9 @@ pub(crate) struct Shared {
     settings: SessionSettings,
     table: Mutex<Table>,
     id_prefix: String,
+    page_mode: PageMode,
+    /// Cancelled when Parley stops: INVITEs still out are cancelled.
+    stopping: tokio_util::sync::CancellationToken,
 }
 
 impl Shared {
@@ -130,7 +155,7 @@ impl Shared {
         let _ = entry.commands.try_send(Command::Close);
         if why.sends_gone() {
             // §6.1, Example 22: the SIP side left the conversation.
-            match chat::gone(&entry.sip_jid, &entry.xmpp_jid, call_id) {
+            match chat::gone(&entry.sip_jid, &entry.xmpp_jid, &entry.thread) {
                 Ok(mut gone) => {
                     gone.id = Some(self.stanza_id());
                     self.links.send(Stanza::Message(gone));
@@ -161,6 +186,190 @@ impl Shared {
         let open = self.table().len();
         self.links.metrics.msrp_sessions(open);
     }
+
+    /// `message` goes as SIP MESSAGE (RFC 7572) instead of in a session.
+    pub(crate) fn fall_back(&self, message: Message, why: Fallback) {
+        self.links.metrics.msrp_fallback(why);
+        (self.page_mode)(message);
+    }
+
+    /// RFC 7573 §4, §5 (F26–F28), §6, §7: an XMPP message to a SIP user
+    /// goes into the pair's open session, waits for the one Parley is
+    /// starting, or starts one (`sessions.start = always`); anything else is
+    /// given back for page mode.
+    pub(crate) fn route(self: &Arc<Self>, message: Message) -> Option<Message> {
+        if matches!(
+            message.message_type,
+            Some(MessageType::Error | MessageType::Groupchat)
+        ) {
+            return Some(message);
+        }
+        let parse = |j: Option<&str>| j.and_then(|j| Jid::parse(j).ok());
+        let (Some(from), Some(to)) = (parse(message.from.as_deref()), parse(message.to.as_deref()))
+        else {
+            return Some(message);
+        };
+        let pair = Pair::of(&to, &from);
+        let mut table = self.table();
+        let open = table.by_pair_mut(&pair).map(|(call_id, _)| call_id);
+        if let Some(call_id) = open {
+            return self.send_in_session(table, call_id, message, from);
+        }
+        if let Some(starting) = table.starting_mut(&pair) {
+            if starting.held.len() < MAX_HELD {
+                starting.held.push(message);
+                return None;
+            }
+            return Some(message);
+        }
+        if self.settings.start != SessionStart::Always || !start::worth_a_session(&message) {
+            return Some(message);
+        }
+        let now = Instant::now();
+        if table.declined(&pair.sip_user, now) {
+            drop(table);
+            self.fall_back(message, Fallback::Declined);
+            return None;
+        }
+        if table.admit(&pair, self.settings.limits).is_err() {
+            // No room for one more session: the conversation goes as page mode.
+            return Some(message);
+        }
+        let Some(invite) = start::prepare(self, &message, from, to) else {
+            return Some(message);
+        };
+        table.start(
+            pair.clone(),
+            Starting {
+                call_id: invite.call_id.clone(),
+                held: vec![message],
+            },
+        );
+        drop(table);
+        self.links
+            .tasks
+            .spawn(start::run(Arc::clone(self), pair, invite));
+        None
+    }
+
+    /// `message` in the open session with `call_id` (the table locked).
+    fn send_in_session(
+        &self,
+        mut table: MutexGuard<'_, Table>,
+        call_id: String,
+        message: Message,
+        from: Jid,
+    ) -> Option<Message> {
+        let Some(entry) = table.get_mut(&call_id) else {
+            return Some(message);
+        };
+        match self.command_for(message, from, entry.peer_takes_composing) {
+            Routed::Command(command) => {
+                entry.last_activity = Instant::now();
+                if let Err(full) = entry.commands.try_send(command) {
+                    drop(table);
+                    self.links.metrics.error("msrp_session_busy");
+                    if let Command::Send {
+                        stanza: Some(message),
+                        ..
+                    } = full.into_inner()
+                    {
+                        self.links.bounce(
+                            &message,
+                            StanzaError::new(DefinedCondition::ResourceConstraint),
+                        );
+                    }
+                }
+            }
+            Routed::Gone => {
+                drop(table);
+                self.end(&call_id, End::Gone);
+            }
+            Routed::Dropped => {}
+            Routed::Refused(message, e) => {
+                drop(table);
+                info!(%call_id, error = %e, "XMPP message not carried in the session");
+                self.links.metrics.error(e.kind());
+                self.links.bounce(&message, e.stanza_error());
+            }
+        }
+        None
+    }
+
+    /// RFC 7573 §4 (F9), §5 (F26–F28), §6, §7: what `message` from `from`
+    /// becomes in a session.
+    fn command_for(&self, message: Message, from: Jid, peer_takes_composing: bool) -> Routed {
+        let send = |content_type: String, body: Vec<u8>, success: bool| NewMessage {
+            message_id: fresh_message_id(),
+            content_type,
+            body: body.into(),
+            success_report: if success {
+                SuccessReport::Yes
+            } else {
+                SuccessReport::No
+            },
+            // RFC 7573 §7: a gateway "SHOULD" set it to `no`.
+            failure_report: FailureReport::No,
+        };
+        match chat::to_msrp(&message) {
+            Ok(ToMsrp::Send {
+                content_type,
+                body,
+                success_report,
+            }) => {
+                self.links.metrics.msrp_message(Direction::XmppToSip);
+                let receipt = match (success_report, &message.id) {
+                    (true, Some(id)) => Some(Receipt {
+                        stanza_id: id.clone(),
+                        to: from,
+                    }),
+                    _ => None,
+                };
+                // The stanza rides along for page mode until it is on the
+                // wire (`relay.rs`).
+                Routed::Command(Command::Send {
+                    message: send(content_type, body, receipt.is_some()),
+                    receipt,
+                    stanza: Some(Box::new(message)),
+                })
+            }
+            Ok(ToMsrp::Composing { body }) if peer_takes_composing => {
+                Routed::Command(Command::Send {
+                    message: send("application/im-iscomposing+xml".into(), body, false),
+                    receipt: None,
+                    stanza: None,
+                })
+            }
+            Ok(ToMsrp::Gone) => Routed::Gone,
+            // A receipt for what the phone sent: the session reported it
+            // already (see the module doc); a chat state the phone does not
+            // take, or a notification with nothing to carry: dropped.
+            Ok(ToMsrp::Receipt { .. } | ToMsrp::Composing { .. })
+            | Err(MappingError::NotificationOnly) => Routed::Dropped,
+            Err(e) => Routed::Refused(message, e),
+        }
+    }
+
+    /// Where Parley's MSRP endpoint is, for an offer or an answer.
+    fn local(&self) -> offer::Local {
+        offer::Local {
+            host: self.settings.host.clone(),
+            port: self.settings.msrp.local_addr().map_or(0, |a| a.port()),
+            max_message_bytes: self.settings.max_message_bytes,
+        }
+    }
+}
+
+/// What an XMPP message becomes in a session.
+enum Routed {
+    /// A command for the session's relay.
+    Command(Command),
+    /// `<gone/>`: the session ends (§6.1).
+    Gone,
+    /// Nothing to carry.
+    Dropped,
+    /// Refused with this mapping error, to be bounced.
+    Refused(Message, MappingError),
 }
 
 /// Chat sessions' own state; the rest is in [`Links`].
@@ -169,7 +378,7 @@ pub(crate) struct Sessions {
 }
 
 impl Sessions {
-    pub(crate) fn new(links: Arc<Links>, settings: SessionSettings) -> Self {
+    pub(crate) fn new(links: Arc<Links>, settings: SessionSettings, page_mode: PageMode) -> Self {
         let id_prefix = if links.store.is_shared() {
             format!("parley-{}-", links.store.instance_id())
         } else {
@@ -181,6 +390,8 @@ impl Sessions {
                 settings,
                 table: Mutex::new(Table::default()),
                 id_prefix,
+                page_mode,
+                stopping: tokio_util::sync::CancellationToken::new(),
             }),
         }
     }
@@ -243,90 +454,10 @@ impl Sessions {
         }
     }
 
-    /// RFC 7573 §5 (F26–F28), §6, §7: an XMPP message to a SIP user with
-    /// whom its sender has a session goes into it; anything else is given
-    /// back for page mode.
+    /// An XMPP message to a SIP user: into a session (`Shared::route`), or
+    /// given back for page mode.
     pub(crate) fn xmpp_message(&self, message: Message) -> Option<Message> {
-        if matches!(
-            message.message_type,
-            Some(MessageType::Error | MessageType::Groupchat)
-        ) {
-            return Some(message);
-        }
-        let parse = |j: Option<&str>| j.and_then(|j| Jid::parse(j).ok());
-        let (Some(from), Some(to)) = (parse(message.from.as_deref()), parse(message.to.as_deref()))
-        else {
-            return Some(message);
-        };
-        let pair = Pair::of(&to, &from);
-        let shared = &self.shared;
-        let mut table = shared.table();
-        let Some((call_id, entry)) = table.by_pair_mut(&pair) else {
-            return Some(message);
-        };
-        let send = |content_type: String, body: Vec<u8>, success: bool| NewMessage {
-            message_id: fresh_message_id(),
-            content_type,
-            body: body.into(),
-            success_report: if success {
-                SuccessReport::Yes
-            } else {
-                SuccessReport::No
-            },
-            // RFC 7573 §7: a gateway "SHOULD" set it to `no`.
-            failure_report: FailureReport::No,
-        };
-        let command = match chat::to_msrp(&message) {
-            Ok(ToMsrp::Send {
-                content_type,
-                body,
-                success_report,
-            }) => {
-                entry.last_activity = Instant::now();
-                shared.links.metrics.msrp_message(Direction::XmppToSip);
-                let receipt = match (success_report, &message.id) {
-                    (true, Some(id)) => Some(Receipt {
-                        stanza_id: id.clone(),
-                        to: from.clone(),
-                    }),
-                    _ => None,
-                };
-                Command::Send {
-                    message: send(content_type, body, receipt.is_some()),
-                    receipt,
-                }
-            }
-            Ok(ToMsrp::Composing { body }) if entry.peer_takes_composing => Command::Send {
-                message: send("application/im-iscomposing+xml".into(), body, false),
-                receipt: None,
-            },
-            Ok(ToMsrp::Gone) => {
-                drop(table);
-                shared.end(&call_id, End::Gone);
-                return None;
-            }
-            // A receipt for what the phone sent: the session reported it
-            // already (see the module doc); a chat state the phone does not
-            // take, or a notification with nothing to carry: dropped.
-            Ok(ToMsrp::Receipt { .. } | ToMsrp::Composing { .. })
-            | Err(MappingError::NotificationOnly) => return None,
-            Err(e) => {
-                drop(table);
-                info!(%call_id, error = %e, "XMPP message not carried in the session");
-                shared.links.metrics.error(e.kind());
-                shared.links.bounce(&message, e.stanza_error());
-                return None;
-            }
-        };
-        if entry.commands.try_send(command).is_err() {
-            drop(table);
-            shared.links.metrics.error("msrp_session_busy");
-            shared.links.bounce(
-                &message,
-                StanzaError::new(DefinedCondition::ResourceConstraint),
-            );
-        }
-        None
+        self.shared.route(message)
     }
 
     /// The reaper's tick: sessions idle for `sessions.idle_secs` end.
@@ -343,6 +474,13 @@ impl Sessions {
     /// Shutdown (issue 21 item 6): BYE and `gone` for every open session;
     /// the BYEs are the drain's tasks, bounded by its deadline.
     pub(crate) fn stop(&self) {
+        // Sessions being started: their INVITEs are cancelled (`start.rs`)
+        // and what they held goes as SIP MESSAGE.
+        self.shared.stopping.cancel();
+        let starting = self.shared.table().take_all_starting();
+        for message in starting.into_iter().flat_map(|s| s.held) {
+            self.shared.fall_back(message, Fallback::SessionFailed);
+        }
         let all = self.shared.table().call_ids();
         for call_id in all {
             self.shared.end(&call_id, End::Shutdown);

@@ -78,10 +78,7 @@ pub(crate) fn answer(
             SessionRefusal::NoOffer,
         ));
     }
-    let is_sdp = content_type
-        .and_then(|t| t.split(';').next())
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"));
-    if !is_sdp {
+    if !is_sdp(content_type) {
         // RFC 3261 §21.4.13: 415, whose Accept lists what we take (§8.2.3).
         return Err(Refused {
             status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -91,12 +88,7 @@ pub(crate) fn answer(
     }
     let bad = || not_acceptable(agent, 399, "Malformed SDP", SessionRefusal::BadOffer);
     let offer = SessionDescription::parse(body, MAX_SDP_BYTES).map_err(|_| bad())?;
-    let mut endpoint =
-        LocalEndpoint::new(&local.host, local.port, None, session_id, origin).map_err(|_| bad())?;
-    endpoint.accept_types = FormatList::parse(ACCEPT_TYPES, 8).map_err(|_| bad())?;
-    endpoint.accept_wrapped_types =
-        FormatList::parse(ACCEPT_WRAPPED_TYPES, 8).map_err(|_| bad())?;
-    endpoint.max_size = local.max_message_bytes;
+    let endpoint = local_endpoint(local, session_id, origin).ok_or_else(bad)?;
     let answer = sdp::answer(&offer, &endpoint).map_err(|r| {
         // RFC 4975 §8.6: "in SIP, it SHOULD return a SIP 488 response".
         not_acceptable(
@@ -107,18 +99,112 @@ pub(crate) fn answer(
         )
     })?;
     let negotiated = answer.session;
-    let uri = |u: &sdp::MsrpUri| Uri::parse(u.as_str()).map_err(|_| bad());
+    let opened = session_of(&negotiated, local.max_message_bytes).ok_or_else(bad)?;
+    let mut text = String::new();
+    answer.sdp.write_to(&mut text);
+    Ok(Accepted {
+        sdp: text,
+        peer_takes_composing: opened.peer_takes_composing,
+        spec: opened.spec,
+    })
+}
+
+/// A fresh MSRP session-id (RFC 4975 §8.2: hard to guess, 96 random bits
+/// here) and the `o=` line of a new SDP.
+pub(crate) fn fresh_ids() -> (String, Origin) {
+    let session_id = format!(
+        "{:016x}{:08x}",
+        rand::random::<u64>(),
+        rand::random::<u32>()
+    );
+    let origin = Origin {
+        username: "parley".into(),
+        session_id: rand::random::<u32>().into(),
+        session_version: 1,
+    };
+    (session_id, origin)
+}
+
+/// Parley's offer for a session it starts (RFC 7573 §4, F3; RFC 4975 §8),
+/// kept to read the answer against.
+#[derive(Debug)]
+pub(crate) struct Offered {
+    /// The offer's SDP text (`application/sdp`).
+    pub(crate) sdp: String,
+    description: SessionDescription,
+    endpoint: LocalEndpoint,
+    max_message_bytes: u64,
+}
+
+/// The offer of a new session: one `m=message` line with Parley's path,
+/// `a=setup:actpass` (RFC 6135 §4.2.2: Parley listens, so either side may
+/// connect), the types it takes and `a=max-size` (RFC 7573 §8).
+pub(crate) fn offer(local: &Local, session_id: &str, origin: Origin) -> Option<Offered> {
+    let endpoint = local_endpoint(local, session_id, origin)?;
+    let description = sdp::offer(&endpoint);
+    let mut text = String::new();
+    description.write_to(&mut text);
+    Some(Offered {
+        sdp: text,
+        description,
+        endpoint,
+        max_message_bytes: local.max_message_bytes,
+    })
+}
+
+/// The MSRP session an answer leaves, or why none.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    /// The session to open on the MSRP endpoint.
+    pub(crate) spec: SessionSpec,
+    /// Whether the phone takes isComposing (RFC 4975 §8.6).
+    pub(crate) peer_takes_composing: bool,
+}
+
+/// Reads the SDP answer of the 2xx to Parley's INVITE (RFC 3264 §7).
+pub(crate) fn read_answer(
+    offered: &Offered,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Opened, &'static str> {
+    if body.is_empty() || !is_sdp(content_type) {
+        return Err("the 2xx carries no SDP answer");
+    }
+    let answer = SessionDescription::parse(body, MAX_SDP_BYTES)
+        .map_err(|_| "the SDP answer does not parse")?;
+    let negotiated = sdp::accept_answer(&offered.description, &answer, &offered.endpoint)
+        .map_err(|e| e.kind())?;
+    session_of(&negotiated, offered.max_message_bytes).ok_or("the answer's MSRP path is not usable")
+}
+
+fn is_sdp(content_type: Option<&str>) -> bool {
+    content_type
+        .and_then(|t| t.split(';').next())
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/sdp"))
+}
+
+/// This side of one exchange: our path (`msrp://host:port/session_id;tcp`),
+/// the types Parley takes and its message limit.
+fn local_endpoint(local: &Local, session_id: &str, origin: Origin) -> Option<LocalEndpoint> {
+    let mut endpoint =
+        LocalEndpoint::new(&local.host, local.port, None, session_id, origin).ok()?;
+    endpoint.accept_types = FormatList::parse(ACCEPT_TYPES, 8).ok()?;
+    endpoint.accept_wrapped_types = FormatList::parse(ACCEPT_WRAPPED_TYPES, 8).ok()?;
+    endpoint.max_size = local.max_message_bytes;
+    Some(endpoint)
+}
+
+/// The MSRP session an exchange agreed on, either side.
+fn session_of(negotiated: &sdp::NegotiatedSession, max_message_bytes: u64) -> Option<Opened> {
+    let uri = |u: &sdp::MsrpUri| Uri::parse(u.as_str()).ok();
     let local_uri = uri(negotiated.local_path.target())?;
     let remote_path = negotiated
         .remote_path
         .uris()
         .iter()
         .map(uri)
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut text = String::new();
-    answer.sdp.write_to(&mut text);
-    Ok(Accepted {
-        sdp: text,
+        .collect::<Option<Vec<_>>>()?;
+    Some(Opened {
         peer_takes_composing: negotiated.may_send("application/im-iscomposing+xml", None),
         spec: SessionSpec {
             local: local_uri,
@@ -138,7 +224,7 @@ pub(crate) fn answer(
                     .collect(),
                 // RFC 7573 §8: a message over the limit gets 413.
                 limits: ReassemblyLimits {
-                    max_message_size: local.max_message_bytes,
+                    max_message_size: max_message_bytes,
                     ..ReassemblyLimits::default()
                 },
                 ..SessionOptions::default()
@@ -147,8 +233,6 @@ pub(crate) fn answer(
     })
 }
 
-/// 488 Not Acceptable Here with a Warning (RFC 3261 §20.43:
-/// `warn-code SP warn-agent SP warn-text`, the text quoted).
 fn not_acceptable(agent: &str, code: u16, text: &str, reason: SessionRefusal) -> Refused {
     Refused {
         status: StatusCode::NOT_ACCEPTABLE_HERE,

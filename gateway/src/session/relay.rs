@@ -3,6 +3,9 @@
 //! session's [`SessionHandle`]; the router reaches it only through
 //! [`Command`]s, and it ends the session through `Shared::end` when the
 //! MSRP side fails (RFC 4975 §5.4: the connection's sessions fail with it).
+//! A message that never went out on the MSRP connection (held until the
+//! phone connected, or refused by the driver) is not lost with the session:
+//! it goes as a SIP MESSAGE (RFC 7572), as page mode sends it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -16,10 +19,10 @@ use parley_mapping::chat::{self, MsrpContent, ToXmpp};
 use parley_msrp::endpoint::{DriverError, SessionEvent, SessionHandle};
 use parley_msrp::session::{Delivered, Event, NewMessage};
 use parley_msrp::wire::{MessageId, SuccessReport};
-use parley_xmpp::stanza::Stanza;
+use parley_xmpp::stanza::{Message, Stanza};
 
 use super::{End, Shared};
-use crate::metrics::Direction;
+use crate::metrics::{Direction, Fallback};
 
 /// SENDs held until the phone's connection binds the session (RFC 4975
 /// §5.4: the passive side cannot send before), and receipts awaited, at most.
@@ -33,6 +36,8 @@ pub(crate) enum Command {
     Send {
         message: NewMessage,
         receipt: Option<Receipt>,
+        /// The XMPP message it carries, for page mode if it cannot go out.
+        stanza: Option<Box<Message>>,
     },
     /// The session is over: close the MSRP session.
     Close,
@@ -53,9 +58,11 @@ pub(crate) struct Relay {
     pub(crate) call_id: String,
     pub(crate) sip_jid: Jid,
     pub(crate) xmpp_jid: Jid,
+    /// The `<thread/>` of what the phone sends.
+    pub(crate) thread: String,
     pub(crate) handle: SessionHandle,
     pub(crate) commands: mpsc::Receiver<Command>,
-    pub(crate) held: VecDeque<NewMessage>,
+    pub(crate) held: VecDeque<(NewMessage, Option<Box<Message>>)>,
     pub(crate) receipts: VecDeque<(MessageId, Receipt)>,
 }
 
@@ -65,26 +72,31 @@ impl Relay {
         loop {
             tokio::select! {
                 command = self.commands.recv() => match command {
-                    Some(Command::Send { message, receipt }) => self.send(message, receipt),
+                    Some(Command::Send { message, receipt, stanza }) => {
+                        self.send(message, receipt, stanza);
+                    }
                     Some(Command::Close) | None => {
                         self.handle.close();
+                        self.fall_back_held();
                         return;
                     }
                 },
                 event = self.handle.next_event() => match event {
                     Some(SessionEvent::Bound) => {
-                        while let Some(m) = self.held.pop_front() {
-                            self.send(m, None);
+                        while let Some((m, stanza)) = self.held.pop_front() {
+                            self.send(m, None, stanza);
                         }
                     }
                     Some(SessionEvent::Msrp(event)) => self.msrp(event),
                     Some(SessionEvent::Closed(reason)) => {
                         info!(call_id = %self.call_id, ?reason, "MSRP session failed");
                         self.shared.end(&self.call_id, End::ConnectionLost);
+                        self.fall_back_held();
                         return;
                     }
                     None => {
                         self.shared.end(&self.call_id, End::ConnectionLost);
+                        self.fall_back_held();
                         return;
                     }
                     Some(_) => {}
@@ -94,7 +106,12 @@ impl Relay {
     }
 
     /// F26–F28: a SEND in the session.
-    fn send(&mut self, message: NewMessage, receipt: Option<Receipt>) {
+    fn send(
+        &mut self,
+        message: NewMessage,
+        receipt: Option<Receipt>,
+        stanza: Option<Box<Message>>,
+    ) {
         let id = message.message_id.clone();
         match self.handle.send(message.clone()) {
             Ok(()) => {
@@ -106,11 +123,23 @@ impl Relay {
                 }
             }
             Err(DriverError::NotBound) if self.held.len() < MAX_HELD => {
-                self.held.push_back(message);
+                self.held.push_back((message, stanza));
             }
             Err(e) => {
                 debug!(call_id = %self.call_id, error = %e, "SEND not queued");
                 self.shared.links.metrics.error("msrp_send_refused");
+                if let Some(stanza) = stanza {
+                    self.shared.fall_back(*stanza, Fallback::SessionFailed);
+                }
+            }
+        }
+    }
+
+    /// Messages that never went out in the session go as SIP MESSAGE.
+    fn fall_back_held(&mut self) {
+        for (_, stanza) in self.held.drain(..) {
+            if let Some(stanza) = stanza {
+                self.shared.fall_back(*stanza, Fallback::SessionFailed);
             }
         }
     }
@@ -152,7 +181,7 @@ impl Relay {
             body: message.body.to_vec(),
             success_report: delivered.success_report == SuccessReport::Yes,
         };
-        let stanza = match chat::to_xmpp(&content, &self.sip_jid, &self.xmpp_jid, &self.call_id) {
+        let stanza = match chat::to_xmpp(&content, &self.sip_jid, &self.xmpp_jid, &self.thread) {
             Ok(ToXmpp::Message(m)) => {
                 self.shared.links.metrics.msrp_message(Direction::SipToXmpp);
                 m

@@ -1,7 +1,10 @@
-//! The open chat sessions, by Call-ID and by the pair of users they join,
-//! and the limits a new one must fit in (`sessions.max_sessions`,
-//! `sessions.max_sessions_per_user`). Pure data: the handler in `mod.rs`
-//! holds it behind a lock and acts on what it decides.
+//! The open chat sessions, by Call-ID and by the pair of users they join;
+//! the sessions Parley is starting (RFC 7573 §4, its INVITE out) with the
+//! XMPP messages they hold; the SIP users whose phones refused a session
+//! lately (`sessions.fallback_secs`); and the limits a new session must fit
+//! in (`sessions.max_sessions`, `sessions.max_sessions_per_user`). Pure
+//! data: the handler in `mod.rs` holds it behind a lock and acts on what it
+//! decides.
 
 use std::collections::HashMap;
 
@@ -10,8 +13,13 @@ use tokio::time::Instant;
 
 use parley_mapping::address::Jid;
 use parley_sip::dialog::session::Session as Dialog;
+use parley_xmpp::stanza::Message;
 
 use super::relay::Command;
+
+/// SIP users remembered as refusing sessions, at most; past it, a refusal
+/// is not remembered (the next message tries a session again).
+const MAX_DECLINED: usize = 100_000;
 
 /// The two users a session joins, as bare JIDs in lower case: the SIP user
 /// (at the component domain) and the XMPP user.
@@ -38,8 +46,13 @@ pub(crate) struct Entry {
     pub(crate) pair: Pair,
     /// The SIP user as XMPP sees it (the `from` of what Parley sends).
     pub(crate) sip_jid: Jid,
-    /// The XMPP user the INVITE named (the `to`).
+    /// The XMPP user: the one the INVITE named, or the full JID of the one
+    /// whose message started the session (RFC 7573 §4, Example 7).
     pub(crate) xmpp_jid: Jid,
+    /// The `<thread/>` of the session's stanzas: the Call-ID of a phone's
+    /// INVITE (§5, Example 14), the XMPP user's own thread for a session
+    /// Parley started.
+    pub(crate) thread: String,
     /// The INVITE's dialog (RFC 3261 §12), for the BYE.
     pub(crate) dialog: Dialog,
     /// To the session's relay task.
@@ -66,33 +79,99 @@ pub(crate) enum Full {
     User,
 }
 
-/// Every open session.
+/// A session Parley is starting (RFC 7573 §4, F3–F8): its INVITE is out.
+#[derive(Debug)]
+pub(crate) struct Starting {
+    /// The INVITE's Call-ID.
+    pub(crate) call_id: String,
+    /// The XMPP messages for the pair, in order, until the session opens
+    /// (they go into it) or fails (they go as SIP MESSAGE).
+    pub(crate) held: Vec<Message>,
+}
+
+/// Every open session, and those being started.
 #[derive(Debug, Default)]
 pub(crate) struct Table {
     by_call: HashMap<String, Entry>,
     by_pair: HashMap<Pair, String>,
+    starting: HashMap<Pair, Starting>,
+    /// SIP users (bare JIDs in lower case) whose phones refused a session,
+    /// and until when Parley does not try again.
+    declined: HashMap<String, Instant>,
 }
 
 impl Table {
     /// Whether a session for `pair` fits; one already open for the same
     /// pair is replaced by it, so it is not counted.
+    /// Sessions being started count as open.
     pub(crate) fn admit(&self, pair: &Pair, limits: Limits) -> Result<(), Full> {
         let replaced = usize::from(self.by_pair.contains_key(pair));
-        if self.by_call.len() - replaced >= limits.total {
+        if self.by_call.len() + self.starting.len() - replaced >= limits.total {
             return Err(Full::Total);
         }
+        let pairs = self
+            .by_call
+            .values()
+            .map(|e| &e.pair)
+            .chain(self.starting.keys());
         for user in [&pair.sip_user, &pair.xmpp_user] {
-            let open = self
-                .by_call
-                .values()
-                .filter(|e| e.pair != *pair)
-                .filter(|e| e.pair.sip_user == *user || e.pair.xmpp_user == *user)
+            let open = pairs
+                .clone()
+                .filter(|p| *p != pair)
+                .filter(|p| p.sip_user == *user || p.xmpp_user == *user)
                 .count();
             if open + 1 > limits.per_user {
                 return Err(Full::User);
             }
         }
         Ok(())
+    }
+
+    /// Parley starts a session for `pair` (its INVITE goes out now).
+    pub(crate) fn start(&mut self, pair: Pair, starting: Starting) {
+        self.starting.insert(pair, starting);
+    }
+
+    /// The session being started for `pair`.
+    pub(crate) fn starting_mut(&mut self, pair: &Pair) -> Option<&mut Starting> {
+        self.starting.get_mut(pair)
+    }
+
+    /// Takes the session being started for `pair` with `call_id` (none if
+    /// it was taken already, by a shutdown).
+    pub(crate) fn take_starting(&mut self, pair: &Pair, call_id: &str) -> Option<Starting> {
+        if self.starting.get(pair)?.call_id != call_id {
+            return None;
+        }
+        self.starting.remove(pair)
+    }
+
+    /// Every session being started.
+    pub(crate) fn take_all_starting(&mut self) -> Vec<Starting> {
+        self.starting.drain().map(|(_, s)| s).collect()
+    }
+
+    /// Whether `sip_user`'s phone refused a session that Parley should not
+    /// try again before `now`.
+    pub(crate) fn declined(&mut self, sip_user: &str, now: Instant) -> bool {
+        match self.declined.get(sip_user) {
+            Some(until) if *until > now => true,
+            Some(_) => {
+                self.declined.remove(sip_user);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Remembers that `sip_user`'s phone refused a session, until `until`.
+    pub(crate) fn decline(&mut self, sip_user: &str, now: Instant, until: Instant) {
+        if self.declined.len() >= MAX_DECLINED {
+            self.declined.retain(|_, u| *u > now);
+        }
+        if self.declined.len() < MAX_DECLINED {
+            self.declined.insert(sip_user.to_owned(), until);
+        }
     }
 
     /// Keeps `entry` under `call_id`; returns the session it replaces for
@@ -176,6 +255,7 @@ mod tests {
             pair: Pair::of(&jid(sip), &jid(xmpp)),
             sip_jid: jid(sip),
             xmpp_jid: jid(xmpp),
+            thread: "t".into(),
             dialog,
             commands: mpsc::channel(1).0,
             last_activity: Instant::now(),
@@ -234,5 +314,42 @@ mod tests {
         assert_eq!(replaced.map(|(c, _)| c), Some("a".to_owned()));
         assert_eq!(table.len(), 3);
         assert!(table.by_pair_mut(&again).is_some_and(|(c, _)| c == "a2"));
+    }
+
+    #[test]
+    fn a_session_being_started_counts_against_the_limits() {
+        let mut table = Table::default();
+        table.insert(
+            "a".into(),
+            entry("romeo@sip.example.net", "juliet@xmpp.example"),
+        );
+        let starting = Pair::of(
+            &jid("mercutio@sip.example.net"),
+            &jid("juliet@xmpp.example"),
+        );
+        table.start(
+            starting.clone(),
+            Starting {
+                call_id: "b".into(),
+                held: vec![],
+            },
+        );
+        let third = Pair::of(&jid("tybalt@sip.example.net"), &jid("juliet@xmpp.example"));
+        assert_eq!(table.admit(&third, LIMITS), Err(Full::User));
+        assert!(table.take_starting(&starting, "other").is_none());
+        assert!(table.take_starting(&starting, "b").is_some());
+        assert_eq!(table.admit(&third, LIMITS), Ok(()));
+    }
+
+    #[test]
+    fn a_declined_user_is_remembered_until_the_time_given() {
+        let mut table = Table::default();
+        let now = Instant::now();
+        let hour = std::time::Duration::from_secs(3600);
+        table.decline("romeo@sip.example.net", now, now + hour);
+        assert!(table.declined("romeo@sip.example.net", now));
+        assert!(!table.declined("mercutio@sip.example.net", now));
+        assert!(!table.declined("romeo@sip.example.net", now + hour));
+        assert!(!table.declined("romeo@sip.example.net", now));
     }
 }

@@ -10,6 +10,7 @@ mod rfc6665_4_timers;
 mod rfc7247_7;
 mod rfc7572_table1;
 mod rfc7572_table2;
+mod rfc7573_4;
 mod rfc7573_5;
 mod rfc8048_5_2;
 mod rfc8048_5_2_2;

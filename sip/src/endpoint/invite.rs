@@ -64,45 +64,33 @@ impl std::fmt::Debug for InviteClient {
     }
 }
 
-/// What the core keeps for an [`InviteClient`].
-pub(super) struct InviteWaiter {
-    tx: mpsc::Sender<Result<Response, TransactionError>>,
+/// Cancels one INVITE (RFC 3261 §9.1) from any task: made by
+/// [`InviteClient::canceller`].
+pub struct Canceller {
+    inner: Arc<Inner>,
+    key: ClientKey,
     heard: Arc<Notify>,
+    target: Target,
+    fields: AckTemplate,
+    to: String,
 }
 
-impl InviteWaiter {
-    /// Tells the caller the INVITE ended without a final response.
-    pub(super) fn fail(self, error: TransactionError) {
-        let _ = self.tx.try_send(Err(error));
-        self.heard.notify_waiters();
+impl std::fmt::Debug for Canceller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Canceller")
+            .field("call_id", &self.fields.call_id)
+            .finish_non_exhaustive()
     }
 }
 
-impl InviteClient {
-    /// The next response: provisional ones, then the final one (and, after
-    /// a 2xx, any 2xx of another fork, §13.2.2.4). `Some(Err(Timeout))` when
-    /// Timer B fired (§17.1.1.2); `None` once the transaction is over.
-    pub async fn next_response(&mut self) -> Option<Result<Response, TransactionError>> {
-        self.responses.recv().await
-    }
-
-    /// The CSeq number of the INVITE (its ACK and CANCEL repeat it).
-    pub fn cseq(&self) -> u32 {
-        self.fields.cseq
-    }
-
-    /// The Call-ID of the INVITE.
-    pub fn call_id(&self) -> &str {
-        &self.fields.call_id
-    }
-
+impl Canceller {
     /// RFC 3261 §9.1: cancels the INVITE and returns the CANCEL's final
     /// response (the INVITE's own, 487 if it worked, still comes through
     /// [`InviteClient::next_response`]). The CANCEL waits for a provisional
     /// response first ("If no provisional response has been received, the
     /// CANCEL request MUST NOT be sent"); after the final response it is
     /// not sent ("an effective no-op") and `InvalidRequest` is returned.
-    pub async fn cancel(&self) -> Result<Response, TransactionError> {
+    pub async fn cancel(self) -> Result<Response, TransactionError> {
         loop {
             let notified = self.heard.notified();
             tokio::pin!(notified);
@@ -170,6 +158,58 @@ impl InviteClient {
                 Ok(Outcome::TimedOut { .. }) | Err(_) => Err(TransactionError::Timeout),
             },
             () = self.inner.abandon.cancelled() => Err(TransactionError::ShuttingDown),
+        }
+    }
+}
+
+/// What the core keeps for an [`InviteClient`].
+pub(super) struct InviteWaiter {
+    tx: mpsc::Sender<Result<Response, TransactionError>>,
+    heard: Arc<Notify>,
+}
+
+impl InviteWaiter {
+    /// Tells the caller the INVITE ended without a final response.
+    pub(super) fn fail(self, error: TransactionError) {
+        let _ = self.tx.try_send(Err(error));
+        self.heard.notify_waiters();
+    }
+}
+
+impl InviteClient {
+    /// The next response: provisional ones, then the final one (and, after
+    /// a 2xx, any 2xx of another fork, §13.2.2.4). `Some(Err(Timeout))` when
+    /// Timer B fired (§17.1.1.2); `None` once the transaction is over.
+    pub async fn next_response(&mut self) -> Option<Result<Response, TransactionError>> {
+        self.responses.recv().await
+    }
+
+    /// The CSeq number of the INVITE (its ACK and CANCEL repeat it).
+    pub fn cseq(&self) -> u32 {
+        self.fields.cseq
+    }
+
+    /// The Call-ID of the INVITE.
+    pub fn call_id(&self) -> &str {
+        &self.fields.call_id
+    }
+
+    /// RFC 3261 §9.1: cancels the INVITE and returns the CANCEL's final
+    /// response; see [`Canceller::cancel`].
+    pub async fn cancel(&self) -> Result<Response, TransactionError> {
+        self.canceller().cancel().await
+    }
+
+    /// What cancels this INVITE from elsewhere (another task), while this
+    /// [`InviteClient`] goes on reading the INVITE's responses.
+    pub fn canceller(&self) -> Canceller {
+        Canceller {
+            inner: Arc::clone(&self.inner),
+            key: self.key.clone(),
+            heard: Arc::clone(&self.heard),
+            target: self.target,
+            fields: self.fields.clone(),
+            to: self.to.clone(),
         }
     }
 

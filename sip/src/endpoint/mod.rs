@@ -45,7 +45,7 @@ mod request;
 mod route;
 mod send;
 
-pub use invite::InviteClient;
+pub use invite::{Canceller, InviteClient};
 pub use request::{IncomingRequest, OutgoingRequest, RequestView, Responder, Response};
 
 /// The SIP user agent. Cheap to clone.
