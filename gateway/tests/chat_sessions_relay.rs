@@ -338,3 +338,113 @@ async fn the_relay_refuses_auth_with_a_wrong_password() {
     assert_eq!(refused.status, Some(401), "{refused:?}\n{}", relay.log());
     assert_eq!(refused.header("Use-Path"), None);
 }
+
+/// The peer's REPORT on `send` (RFC 4975 §7.1.2: To-Path the From-Path of
+/// the SEND as received, here the relay then Parley; Status 000 200).
+fn report_on(peer: &mut MsrpPeer, send: &MsrpFrame) -> String {
+    let id = peer.new_id();
+    let total = send.body.len();
+    format!(
+        "MSRP {id} REPORT\r\nTo-Path: {}\r\nFrom-Path: {}\r\nMessage-ID: {}\r\n\
+         Byte-Range: 1-{total}/{total}\r\nStatus: 000 200 OK\r\n-------{id}$\r\n",
+        send.header("From-Path").expect("a From-Path"),
+        peer.local_uri,
+        send.header("Message-ID").expect("a Message-ID"),
+    )
+}
+
+/// RFC 4975 §7.1.3 through a relay: REPORTs carry the full path back.
+/// Parley's success REPORT on the peer's SEND goes to the From-Path it
+/// received (the relay, then the peer) and reaches the peer with the
+/// relay's URI moved to From-Path (RFC 4976 §6.4.2); the peer's REPORT on
+/// Parley's SEND for a `<request/>` crosses the relay the other way and
+/// becomes Juliet's `<received/>` (RFC 7573 §7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_cross_the_relay_on_the_full_path() {
+    let mut s = open().await;
+    let mut juliet = s.world.client("juliet").await;
+
+    let tid = s
+        .peer
+        .send(
+            "rm2",
+            "text/plain",
+            b"With love's light wings",
+            &["Success-Report: yes"],
+        )
+        .await;
+    let mut ok = None;
+    let mut report = None;
+    while ok.is_none() || report.is_none() {
+        let frame = s.next_frame().await;
+        match (frame.status, frame.method.as_deref()) {
+            (Some(200), None) if frame.transaction_id == tid => ok = Some(frame),
+            (None, Some("REPORT")) => report = Some(frame),
+            _ => panic!("unexpected {frame:?}\n{}", s.logs()),
+        }
+    }
+    let report = report.expect("a REPORT");
+    assert_eq!(
+        (
+            report.header("To-Path"),
+            report.header("From-Path"),
+            report.header("Message-ID"),
+            report.header("Status"),
+        ),
+        (
+            Some(s.peer.local_uri.as_str()),
+            Some(format!("{} {}", s.relay_hop, s.parley_path).as_str()),
+            Some("rm2"),
+            Some("000 200 OK"),
+        ),
+        "{report:?}"
+    );
+    let Some(message) = juliet.recv_matching(WAIT, is_chat_body).await else {
+        panic!("Juliet got no message through the relay\n{}", s.logs());
+    };
+    assert_eq!(
+        child_text(&message, "body").as_deref(),
+        Some("With love's light wings")
+    );
+
+    juliet
+        .send_xml(&format!(
+            "<message xmlns='jabber:client' to='romeo@{COMPONENT}' id='j2' type='chat'>\
+             <body>Ay me!</body><thread>{CALL_ID}</thread>\
+             <request xmlns='urn:xmpp:receipts'/></message>"
+        ))
+        .await;
+    let send = s.next_frame().await;
+    assert_eq!(
+        (
+            send.method.as_deref(),
+            send.header("Success-Report"),
+            send.text()
+        ),
+        (Some("SEND"), Some("yes"), "Ay me!".to_owned()),
+        "{send:?}"
+    );
+    let back = report_on(&mut s.peer, &send);
+    s.peer.send_raw(back.as_bytes()).await;
+    let received = juliet
+        .recv_matching(WAIT, |el| {
+            el.name() == "message" && el.get_child("received", "urn:xmpp:receipts").is_some()
+        })
+        .await;
+    let Some(received) = received else {
+        panic!(
+            "the peer's REPORT through the relay became no <received/>\n{}",
+            s.logs()
+        );
+    };
+    assert_eq!(
+        received
+            .get_child("received", "urn:xmpp:receipts")
+            .and_then(|r| r.attr("id")),
+        Some("j2")
+    );
+    assert_eq!(
+        received.attr("from"),
+        Some(format!("romeo@{COMPONENT}").as_str())
+    );
+}
