@@ -305,9 +305,8 @@ async fn messages_cross_a_kamailio_msrp_relay_both_ways() {
         ),
         "§6.4.1: the relay's URI moved from To-Path to the head of From-Path"
     );
-    // RFC 7573 §7 as Parley applies it: no transaction response asked, so
-    // the relay sent none back either (it answered nothing to Parley that
-    // could reach the peer).
+    // RFC 7573 §7 as Parley applies it: no transaction response asked
+    // (RFC 4975 §7.1.4: "MUST NOT send a transaction response").
     assert_eq!(send.header("Failure-Report"), Some("no"));
 
     // F29–F32: BYE → 200.
@@ -339,8 +338,9 @@ async fn the_relay_refuses_auth_with_a_wrong_password() {
     assert_eq!(refused.header("Use-Path"), None);
 }
 
-/// The peer's REPORT on `send` (RFC 4975 §7.1.2: To-Path the From-Path of
-/// the SEND as received, here the relay then Parley; Status 000 200).
+/// The peer's REPORT on `send`. RFC 4975 §7.1.3: "a To-Path header field
+/// containing the From-Path value from the original request" (here the
+/// relay, then Parley), Status 000 200, the SEND's Message-ID.
 fn report_on(peer: &mut MsrpPeer, send: &MsrpFrame) -> String {
     let id = peer.new_id();
     let total = send.body.len();

@@ -31,6 +31,14 @@
 //!   a SEND's 200 ends at the relay (RFC 4975 §7.2: "Responses to SEND
 //!   requests are returned only to the previous hop").
 //!
+//! Why `htable` and not the module's `msrp_cmap_save`/`msrp_cmap_lookup`:
+//! the lookup keys on the session part of the first To-Path URI, which is
+//! the same whichever way a request goes, and no variable says which
+//! connection the entry holds. The docs' cmap example, tried with Kamailio
+//! 5.6 and a far end without a relay, sent the client's own SEND back to
+//! the client. Keeping the connection id in `htable` tells the two
+//! directions apart.
+//!
 //! What it does not do, Kamailio's module not offering it: the
 //! `Authentication-Info` header §9.1 asks of a relay's 200 to AUTH; the 30 s
 //! timer and 408 REPORT of §6.4.1; fresh transaction ids per hop (§6.4
