@@ -9,6 +9,8 @@ pub mod ejabberd;
 pub mod fuzz_corpus;
 /// A real Kamailio (Debian package) on loopback, running `deploy/kamailio/kamailio.cfg`.
 pub mod kamailio;
+/// A real Kamailio (Debian package) as an MSRP relay (RFC 4976), its `msrp` module.
+pub mod kamailio_msrp;
 /// Import graphs of a crate's modules, read from its source (the `layers` tests).
 pub mod layers;
 /// An MSRP peer written from RFC 4975's grammar, not from Parley's code.

@@ -7,8 +7,15 @@
 //! end-line (`-------` transaction id, a continuation flag, CRLF), headers
 //! kept as written, bodies as bytes. It answers nothing by itself; the test
 //! decides (`respond`), so it can also misbehave on purpose (`send_raw`).
+//!
+//! Through a relay (RFC 4976): [`MsrpPeer::auth`] sends AUTH to the relay at
+//! the other end of its connection and answers the Digest challenge (§5.1,
+//! §9.1); the [`RelayGrant`] it returns forms the `a=path` to offer and the
+//! To-Path to send with (§5.1).
 
+use std::io::Write;
 use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -88,6 +95,11 @@ impl MsrpPeer {
         }
     }
 
+    /// This end's address of the connection.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.stream.local_addr().expect("a connected socket")
+    }
+
     /// A fresh transaction id (RFC 4975 §9 `ident`: 4–32 characters).
     pub fn new_id(&mut self) -> String {
         self.next_id += 1;
@@ -150,19 +162,90 @@ impl MsrpPeer {
         id
     }
 
-    /// Answer `request` with `status` (RFC 4975 §7.2: To-Path is the
-    /// request's From-Path's last hop, From-Path this peer).
+    /// Answer `request` with `status`, From-Path this peer. RFC 4975 §7.2:
+    /// "If the request triggering the response was a SEND request, the
+    /// To-Path header field is formed by copying the first (leftmost) URI in
+    /// the From-Path header field of the request. (Responses to SEND
+    /// requests are returned only to the previous hop.) For responses to all
+    /// other request methods, the To-Path header field contains the full
+    /// path back to the original sender."
     pub async fn respond(&mut self, request: &MsrpFrame, status: u16, comment: &str) {
-        let to = request
-            .header("From-Path")
-            .and_then(|p| p.split(' ').next_back())
-            .unwrap_or_default()
-            .to_owned();
+        let from = request.header("From-Path").unwrap_or_default();
+        let to = if request.method.as_deref() == Some("SEND") {
+            from.split(' ').next().unwrap_or_default()
+        } else {
+            from
+        };
         let out = format!(
             "MSRP {} {status} {comment}\r\nTo-Path: {to}\r\nFrom-Path: {}\r\n-------{}$\r\n",
             request.transaction_id, self.local_uri, request.transaction_id
         );
         self.send_raw(out.as_bytes()).await;
+    }
+
+    /// RFC 4976 §5.1: AUTH to the relay `relay_uri` at the other end of this
+    /// connection (To-Path the relay, From-Path this peer), and once more
+    /// with an `Authorization` answering its "401 Unauthorized" (HTTP Digest
+    /// as §9.1 restricts it: `qop=auth`, a cnonce and nonce-count, H(A2)
+    /// over "the rightmost URI in the To-Path header"). The grant of its 200,
+    /// or the final response that refused it; panics if the relay answers
+    /// nothing within `within` or the challenge is not one §9.1 allows.
+    pub async fn auth(
+        &mut self,
+        relay_uri: &str,
+        user: &str,
+        password: &str,
+        within: Duration,
+    ) -> Result<RelayGrant, MsrpFrame> {
+        let first = self.auth_request(relay_uri, None).await;
+        let challenge = self.response_to(&first, within).await;
+        if challenge.status != Some(401) {
+            return Err(challenge);
+        }
+        let www = challenge
+            .header("WWW-Authenticate")
+            .expect("RFC 4976 §5.1: a 401 to AUTH has WWW-Authenticate");
+        let credentials = digest_credentials(www, user, password, relay_uri);
+        let second = self.auth_request(relay_uri, Some(&credentials)).await;
+        let answer = self.response_to(&second, within).await;
+        if answer.status != Some(200) {
+            return Err(answer);
+        }
+        let use_path = answer
+            .header("Use-Path")
+            .expect("RFC 4976 §4.2: a 200 to AUTH has Use-Path")
+            .split(' ')
+            .map(str::to_owned)
+            .collect();
+        let expires = answer.header("Expires").and_then(|e| e.parse().ok());
+        Ok(RelayGrant { use_path, expires })
+    }
+
+    async fn auth_request(&mut self, relay_uri: &str, authorization: Option<&str>) -> String {
+        let id = self.new_id();
+        let mut out = format!(
+            "MSRP {id} AUTH\r\nTo-Path: {relay_uri}\r\nFrom-Path: {}\r\n",
+            self.local_uri
+        );
+        if let Some(credentials) = authorization {
+            out.push_str(&format!("Authorization: {credentials}\r\n"));
+        }
+        out.push_str(&format!("-------{id}$\r\n"));
+        self.send_raw(out.as_bytes()).await;
+        id
+    }
+
+    /// The response to transaction `id`; panics on anything else first.
+    async fn response_to(&mut self, id: &str, within: Duration) -> MsrpFrame {
+        let frame = self
+            .next_frame(within)
+            .await
+            .unwrap_or_else(|| panic!("no response to AUTH {id} within {within:?}"));
+        assert!(
+            frame.status.is_some() && frame.transaction_id == id,
+            "expected the response to AUTH {id}, got {frame:?}"
+        );
+        frame
     }
 
     /// The next frame within `within`, or `None` (timeout or closed).
@@ -202,6 +285,122 @@ impl MsrpPeer {
             }
         }
     }
+}
+
+/// What a relay granted to AUTH (RFC 4976 §5.1, §4.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RelayGrant {
+    /// The `Use-Path` URIs, "in the same order that the authenticating
+    /// client uses them in a To-Path header" (§4.2).
+    pub use_path: Vec<String>,
+    /// How long they are valid, seconds (`Expires`, §4.6).
+    pub expires: Option<u32>,
+}
+
+impl RelayGrant {
+    /// The `a=path` to offer. §5.1: "To form the SDP path attribute to
+    /// provide to the peer, the client reverses the list of URIs in the
+    /// Use-Path header (after the outermost authentication), and appends
+    /// the client's own URI."
+    pub fn sdp_path(&self, own_uri: &str) -> String {
+        let mut uris: Vec<&str> = self.use_path.iter().rev().map(String::as_str).collect();
+        uris.push(own_uri);
+        uris.join(" ")
+    }
+
+    /// The To-Path toward a peer whose `a=path` is `peer_path`. §5.1: "the
+    /// client takes the list of URIs in the Use-Path header after the
+    /// outermost authentication and appends the list of URIs provided in
+    /// the path attribute in the peer's session description."
+    pub fn to_path(&self, peer_path: &str) -> String {
+        let mut uris: Vec<&str> = self.use_path.iter().map(String::as_str).collect();
+        uris.extend(peer_path.split(' '));
+        uris.join(" ")
+    }
+}
+
+/// The `Authorization` value answering the Digest challenge `www` (an
+/// AUTH's `WWW-Authenticate`) for an AUTH to `uri`, as RFC 2617 §3.2.2
+/// computes it with RFC 4976 §9.1's restrictions: "Clients and relays MUST
+/// include a qop parameter", "Clients MUST send cnonce and nonce-count
+/// parameters", "The request-URI to be used in calculating H(A2) is the
+/// rightmost URI in the To-Path header", "the value of the uri parameter
+/// MUST be in quotes".
+pub fn digest_credentials(www: &str, user: &str, password: &str, uri: &str) -> String {
+    digest_for("AUTH", www, user, password, uri)
+}
+
+/// [`digest_credentials`] for a request with this `method`.
+fn digest_for(method: &str, www: &str, user: &str, password: &str, uri: &str) -> String {
+    let params = www
+        .strip_prefix("Digest ")
+        .unwrap_or_else(|| panic!("RFC 4976 §9.1: Digest only, got {www:?}"));
+    let param = |name: &str| digest_param(params, name);
+    let realm = param("realm").expect("a realm in the challenge");
+    let nonce = param("nonce").expect("a nonce in the challenge");
+    let qop = param("qop").expect("RFC 4976 §9.1: a qop in every challenge");
+    assert!(
+        qop.split(',').any(|q| q.trim() == "auth"),
+        "RFC 4976 §9.1: qop auth offered, got {qop:?}"
+    );
+    assert!(
+        param("algorithm").is_none_or(|a| a.eq_ignore_ascii_case("MD5")),
+        "RFC 4976 §9.1: no MD5-sess"
+    );
+    let (nc, cnonce) = ("00000001", "0a4f113b");
+    let ha1 = md5_hex(&format!("{user}:{realm}:{password}"));
+    let ha2 = md5_hex(&format!("{method}:{uri}"));
+    let response = md5_hex(&format!("{ha1}:{nonce}:{nc}:{cnonce}:auth:{ha2}"));
+    let mut out = format!(
+        "Digest username=\"{user}\", realm=\"{realm}\", nonce=\"{nonce}\", uri=\"{uri}\", \
+         qop=auth, nc={nc}, cnonce=\"{cnonce}\", response=\"{response}\""
+    );
+    if let Some(opaque) = param("opaque") {
+        out.push_str(&format!(", opaque=\"{opaque}\""));
+    }
+    out
+}
+
+/// One `name=value` or `name="value"` of a comma-separated list.
+fn digest_param(params: &str, name: &str) -> Option<String> {
+    let mut rest = params;
+    while let Some((key, after)) = rest.split_once('=') {
+        let key = key.trim().trim_start_matches(',').trim();
+        let (value, next) = match after.strip_prefix('"') {
+            Some(quoted) => {
+                let end = quoted.find('"')?;
+                (&quoted[..end], &quoted[end + 1..])
+            }
+            None => after.split_once(',').unwrap_or((after, "")),
+        };
+        if key.eq_ignore_ascii_case(name) {
+            return Some(value.trim().to_owned());
+        }
+        rest = next;
+    }
+    None
+}
+
+/// MD5 in lowercase hex (RFC 2617 §3.1.3), by coreutils' `md5sum`: no
+/// hash of our own, and none from Parley's code.
+fn md5_hex(text: &str) -> String {
+    let mut child = Command::new("md5sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run md5sum (coreutils)");
+    child
+        .stdin
+        .take()
+        .expect("md5sum's stdin")
+        .write_all(text.as_bytes())
+        .expect("write to md5sum");
+    let out = child.wait_with_output().expect("md5sum's output");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .expect("a digest from md5sum")
+        .to_owned()
 }
 
 /// The first complete frame in `buf` and the bytes it took, `None` if it is
@@ -314,5 +513,49 @@ mod tests {
     #[test]
     fn what_is_not_msrp_is_said() {
         assert!(split_frame(b"GET / HTTP/1.1\r\n").is_err());
+    }
+
+    /// RFC 2617 §3.5's example, challenge and Authorization as printed
+    /// there (the GET of /dir/index.html by Mufasa, "Circle Of Life").
+    #[test]
+    fn rfc2617_3_5_example_authorization() {
+        let www = "Digest realm=\"testrealm@host.com\", qop=\"auth,auth-int\", \
+                   nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", \
+                   opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
+        assert_eq!(
+            digest_for("GET", www, "Mufasa", "Circle Of Life", "/dir/index.html"),
+            "Digest username=\"Mufasa\", realm=\"testrealm@host.com\", \
+             nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", uri=\"/dir/index.html\", qop=auth, \
+             nc=00000001, cnonce=\"0a4f113b\", response=\"6629fae49393a05397450978507c4ef1\", \
+             opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""
+        );
+    }
+
+    #[test]
+    fn digest_credentials_quote_the_uri_and_carry_cnonce_and_nc() {
+        let www = "Digest realm=\"relay\", nonce=\"n0nce\", qop=\"auth\"";
+        let got = digest_credentials(www, "u", "p", "msrp://r:1;tcp");
+        let ha1 = md5_hex("u:relay:p");
+        let ha2 = md5_hex("AUTH:msrp://r:1;tcp");
+        let response = md5_hex(&format!("{ha1}:n0nce:00000001:0a4f113b:auth:{ha2}"));
+        assert_eq!(
+            got,
+            format!(
+                "Digest username=\"u\", realm=\"relay\", nonce=\"n0nce\", uri=\"msrp://r:1;tcp\", \
+                 qop=auth, nc=00000001, cnonce=\"0a4f113b\", response=\"{response}\""
+            )
+        );
+    }
+
+    /// RFC 4976 §5.1's example: Use-Path "B C" gives a=path "C B A" and,
+    /// with F's a=path "D E F", the To-Path "B C D E F".
+    #[test]
+    fn rfc4976_5_1_paths_from_use_path() {
+        let grant = RelayGrant {
+            use_path: vec!["B".into(), "C".into()],
+            expires: None,
+        };
+        assert_eq!(grant.sdp_path("A"), "C B A");
+        assert_eq!(grant.to_path("D E F"), "B C D E F");
     }
 }
