@@ -61,5 +61,7 @@ pub mod uri;
 /// RFC 4975 §7, §9: frames, their parser, incremental decoder and writer.
 pub mod wire;
 
-pub use error::{Error, FramingError, ParseError, ReassemblyError, RequestError, SendError};
+pub use error::{
+    Error, FramingError, ParseError, ReassemblyError, ReportError, RequestError, SendError,
+};
 pub use status::StatusCode;

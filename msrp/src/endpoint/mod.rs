@@ -33,6 +33,7 @@
 //! exchange, the gateway's business).
 
 mod connection;
+mod handle;
 mod stats;
 mod tls;
 
@@ -48,12 +49,13 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::chunk::{ReassemblyLimits, TransactionIds};
-use crate::error::SendError;
-use crate::session::{Event, NewMessage, Paths, Session, SessionConfig};
+use crate::error::{ReportError, SendError};
+use crate::session::{Event, Paths, Session, SessionConfig};
 use crate::status::StatusCode;
 use crate::uri::{Host, Scheme, Uri};
 use crate::wire::{self, MessageId, TransactionId};
 
+pub use handle::SessionHandle;
 pub use stats::Stats;
 pub use tls::TlsConfig;
 
@@ -131,17 +133,28 @@ pub struct SessionOptions {
     pub max_chunk: usize,
     /// SENDs awaiting a response, and messages awaiting a REPORT, at most.
     pub max_pending: usize,
+    /// Whether the application decides the REPORTs on received messages
+    /// ([`SessionHandle::report_success`], [`SessionHandle::report_failure`];
+    /// RFC 7573 §7: the REPORT says the XMPP recipient got it) instead of
+    /// the session sending a success REPORT on arrival (RFC 4975 §7.1.3).
+    pub application_reports: bool,
+    /// With `application_reports`: received messages awaiting a report, at
+    /// most; the oldest is forgotten first.
+    pub max_awaiting_reports: usize,
 }
 
 impl Default for SessionOptions {
     /// `text/plain` and `message/cpim` (RFC 7573), the default reassembly
-    /// limits, 2048-byte chunks (§7.1.1), 64 pending.
+    /// limits, 2048-byte chunks (§7.1.1), 64 pending; success REPORTs sent
+    /// by the session (64 awaiting, should the application decide).
     fn default() -> SessionOptions {
         SessionOptions {
             accept_types: vec!["text/plain".into(), "message/cpim".into()],
             limits: ReassemblyLimits::default(),
             max_chunk: 2048,
             max_pending: 64,
+            application_reports: false,
+            max_awaiting_reports: 64,
         }
     }
 }
@@ -244,6 +257,9 @@ pub enum DriverError {
     /// The message could not be split into SENDs.
     #[error(transparent)]
     Send(#[from] SendError),
+    /// The REPORT the application decided on cannot be sent.
+    #[error(transparent)]
+    Report(#[from] ReportError),
 }
 
 /// §7.1: transaction ids "MUST contain at least 64 bits of randomness".
@@ -282,6 +298,18 @@ struct SessionEntry {
     timer: Arc<Notify>,
     cancel: CancellationToken,
     max_pending: usize,
+}
+
+impl SessionEntry {
+    /// Moves the session core's events to `out`, counting what `Stats` counts.
+    fn drain_events(&mut self, counters: &Counters, out: &mut Vec<Delivery>) {
+        while let Some(event) = self.session.poll_event() {
+            if matches!(event, Event::ReportForgotten(_)) {
+                inc(&counters.reports_forgotten);
+            }
+            out.push((self.events.clone(), SessionEvent::Msrp(event)));
+        }
+    }
 }
 
 /// §5.4: "the same host, port, and URI scheme".
@@ -573,6 +601,8 @@ impl Endpoint {
                 limits: spec.options.limits,
                 max_chunk: spec.options.max_chunk,
                 max_pending: spec.options.max_pending,
+                application_reports: spec.options.application_reports,
+                max_awaiting_reports: spec.options.max_awaiting_reports,
             };
             state.sessions.insert(
                 id.clone(),
@@ -591,11 +621,7 @@ impl Endpoint {
             );
             inc(&inner.counters.sessions_open);
         }
-        let handle = SessionHandle {
-            id: id.clone(),
-            inner: inner.clone(),
-            events: rx,
-        };
+        let handle = SessionHandle::new(id.clone(), inner.clone(), rx);
         let bind_deadline = match spec.role {
             Role::Passive => Some(Instant::now() + inner.config.bind_timeout),
             Role::Active => None,
@@ -626,75 +652,5 @@ impl Endpoint {
             let _ = tx.try_send(SessionEvent::Bound);
         }
         Ok(handle)
-    }
-}
-
-/// One open session: send into it, read its events, close it (dropping
-/// the handle closes it too).
-pub struct SessionHandle {
-    id: String,
-    inner: Arc<Inner>,
-    events: mpsc::Receiver<SessionEvent>,
-}
-
-impl std::fmt::Debug for SessionHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionHandle")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SessionHandle {
-    /// The local session-id.
-    pub fn session_id(&self) -> &str {
-        &self.id
-    }
-
-    /// Queues a message as SEND chunks on the session's connection.
-    pub fn send(&self, message: NewMessage) -> Result<(), DriverError> {
-        let mut state = self.inner.lock();
-        let State {
-            sessions, conns, ..
-        } = &mut *state;
-        let entry = sessions.get_mut(&self.id).ok_or(DriverError::Closed)?;
-        let Some(conn) = entry.conn else {
-            return Err(match entry.role {
-                Role::Passive => DriverError::NotBound,
-                Role::Active => DriverError::Closed,
-            });
-        };
-        if entry.pending.len() >= entry.max_pending {
-            return Err(DriverError::Busy);
-        }
-        entry.session.send_message(message)?;
-        if let Some(c) = conns.get(&conn) {
-            c.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    /// The next event; `None` once the session is closed and its events read.
-    pub async fn next_event(&mut self) -> Option<SessionEvent> {
-        self.events.recv().await
-    }
-
-    /// The events channel itself, for `select!`.
-    pub fn events(&mut self) -> &mut mpsc::Receiver<SessionEvent> {
-        &mut self.events
-    }
-
-    /// Closes the session. Its connection stays open while it carries other
-    /// sessions (§5.4: "A connection SHOULD NOT be closed while there are
-    /// sessions associated with it"), and is closed by the idle timeout after.
-    pub fn close(&self) {
-        let mut state = self.inner.lock();
-        self.inner.remove_session(&mut state, &self.id);
-    }
-}
-
-impl Drop for SessionHandle {
-    fn drop(&mut self) {
-        self.close();
     }
 }
