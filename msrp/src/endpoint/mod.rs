@@ -25,7 +25,8 @@
 //! Bounds: connections and sessions (counts), the decoder's
 //! [`Limits`](crate::wire::Limits), each session's events channel (a full
 //! one holds the connection's reader, so TCP pushes back on the peer), SENDs
-//! awaiting a response per session, answers to requests for no session per
+//! awaiting a response per session, received messages awaiting the
+//! application's REPORT per session, answers to requests for no session per
 //! connection.
 //!
 //! What it does not do: relays (RFC 4976), §14.4's certificate fingerprints (`a=fingerprint`),
@@ -35,6 +36,7 @@
 mod connection;
 mod handle;
 mod stats;
+mod timer;
 mod tls;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -51,7 +53,6 @@ use tokio_util::task::TaskTracker;
 use crate::chunk::{ReassemblyLimits, TransactionIds};
 use crate::error::{ReportError, SendError};
 use crate::session::{Event, Paths, Session, SessionConfig};
-use crate::status::StatusCode;
 use crate::uri::{Host, Scheme, Uri};
 use crate::wire::{self, MessageId, TransactionId};
 
@@ -374,83 +375,6 @@ impl Inner {
         dec(&self.counters.sessions_open);
         Some(entry)
     }
-
-    /// The session timer's next deadline; `None` when the session is gone.
-    fn next_deadline(&self, id: &str, bind_deadline: Option<Instant>) -> Option<Option<Instant>> {
-        let state = self.lock();
-        let entry = state.sessions.get(id)?;
-        let bind = bind_deadline.filter(|_| entry.conn.is_none());
-        let pending = entry.pending.values().map(|p| p.deadline).min();
-        Some(match (bind, pending) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
-    }
-
-    /// Fires the session's expired timers.
-    fn expire(&self, id: &str, bind_deadline: Option<Instant>) -> Vec<Delivery> {
-        let now = Instant::now();
-        let mut state = self.lock();
-        let mut out = Vec::new();
-        let Some(entry) = state.sessions.get_mut(id) else {
-            return out;
-        };
-        if entry.conn.is_none() && bind_deadline.is_some_and(|d| d <= now) {
-            let events = entry.events.clone();
-            self.remove_session(&mut state, id);
-            out.push((events, SessionEvent::Closed(CloseReason::BindTimeout)));
-            return out;
-        }
-        let expired: Vec<TransactionId> = entry
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(t, _)| t.clone())
-            .collect();
-        for tid in expired {
-            if let Some(p) = entry.pending.remove(&tid) {
-                inc(&self.counters.transaction_timeouts);
-                out.push((
-                    entry.events.clone(),
-                    SessionEvent::Msrp(Event::Response {
-                        message_id: p.message_id,
-                        status: StatusCode::REQUEST_TIMEOUT,
-                    }),
-                ));
-            }
-        }
-        out
-    }
-}
-
-/// The session's timer task: the passive bind timeout and §7.1.1's
-/// response timer.
-async fn session_timer(
-    inner: Arc<Inner>,
-    id: String,
-    timer: Arc<Notify>,
-    cancel: CancellationToken,
-    bind_deadline: Option<Instant>,
-) {
-    loop {
-        let Some(next) = inner.next_deadline(&id, bind_deadline) else {
-            return;
-        };
-        let sleep = async {
-            match next {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = timer.notified() => continue,
-            () = sleep => {
-                let deliveries = inner.expire(&id, bind_deadline);
-                deliver(deliveries).await;
-            }
-        }
-    }
 }
 
 /// An MSRP endpoint: listeners, connections and sessions.
@@ -626,7 +550,7 @@ impl Endpoint {
             Role::Passive => Some(Instant::now() + inner.config.bind_timeout),
             Role::Active => None,
         };
-        inner.tracker.spawn(session_timer(
+        inner.tracker.spawn(timer::session_timer(
             inner.clone(),
             id.clone(),
             timer,
