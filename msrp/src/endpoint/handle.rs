@@ -12,8 +12,9 @@ use crate::session::{NewMessage, Session};
 use crate::status::StatusCode;
 use crate::wire::MessageId;
 
-/// One open session: send into it, read its events, close it (dropping
-/// the handle closes it too).
+/// One open session: send into it, read its events, report on what it
+/// received (with `application_reports`), close it (dropping the handle
+/// closes it too).
 pub struct SessionHandle {
     id: String,
     inner: Arc<Inner>,
