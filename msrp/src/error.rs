@@ -5,8 +5,9 @@
 //! a frame is over a limit), [`ParseError`] (one frame's start line or
 //! header fields are malformed), [`ReassemblyError`] (chunks of a message
 //! do not fit together or exceed the limits), [`RequestError`] (a well-formed
-//! request this session refuses) and [`SendError`] (a message we cannot
-//! send). [`Error`] gathers them. Every error has `kind()` for metrics.
+//! request this session refuses), [`SendError`] (a message we cannot
+//! send) and [`ReportError`] (a REPORT the application asked for that
+//! cannot be sent). [`Error`] gathers them. Every error has `kind()` for metrics.
 
 use crate::status::StatusCode;
 
@@ -29,6 +30,9 @@ pub enum Error {
     /// A message cannot be sent.
     #[error(transparent)]
     Send(#[from] SendError),
+    /// A REPORT the application decided on cannot be sent.
+    #[error(transparent)]
+    Report(#[from] ReportError),
 }
 
 impl Error {
@@ -40,6 +44,7 @@ impl Error {
             Error::Reassembly(e) => e.kind(),
             Error::Request(e) => e.kind(),
             Error::Send(e) => e.kind(),
+            Error::Report(e) => e.kind(),
         }
     }
 
@@ -265,6 +270,32 @@ impl SendError {
     }
 }
 
+/// Why a REPORT on a received message, decided by the application, cannot
+/// be sent (RFC 4975 §7.1.3, §7.1.4).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ReportError {
+    /// No received message with this Message-ID awaits a report: none
+    /// arrived, it was reported on already, it was forgotten past the
+    /// session's limit, or the session reports by itself.
+    #[error("no received message with this Message-ID awaits a report")]
+    UnknownMessage,
+    /// A failure REPORT with a success status; §7.1.4: "the Status header
+    /// field code field MUST contain the appropriate error code".
+    #[error("status {0} is not a failure")]
+    NotAFailure(StatusCode),
+}
+
+impl ReportError {
+    /// A short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownMessage => "report_unknown_message",
+            Self::NotAFailure(_) => "report_not_a_failure",
+        }
+    }
+}
+
 // What the peer hears: RFC 4975 §10, in one place.
 
 /// The status a peer hears for a framing error.
@@ -330,8 +361,9 @@ impl From<&Error> for StatusCode {
             Error::Parse(e) => e.into(),
             Error::Reassembly(e) => e.into(),
             Error::Request(e) => e.into(),
-            // Our own sending problem; never sent to a peer, but total.
-            Error::Send(_) => StatusCode::BAD_REQUEST,
+            // Our own sending or reporting problem; never sent to a peer,
+            // but total.
+            Error::Send(_) | Error::Report(_) => StatusCode::BAD_REQUEST,
         }
     }
 }

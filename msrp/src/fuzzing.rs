@@ -3,7 +3,9 @@
 //! must never panic.
 
 use crate::chunk::{Reassembler, ReassemblyLimits};
-use crate::session::{Paths, Session, SessionConfig};
+use crate::error::ReportError;
+use crate::session::{Delivered, Event, Paths, Session, SessionConfig};
+use crate::status::StatusCode;
 use crate::wire::{self, DecodeError, Decoder, Frame, Limits, TransactionId};
 
 /// An SDP offer through the answerer, and our own offer and answer back
@@ -20,9 +22,10 @@ const LIMITS: Limits = Limits {
 ///
 /// The first byte seeds the piece sizes (1 to 64 bytes); the rest is the
 /// stream. Every frame is decoded, written back and parsed again (it must
-/// read the same), handed to a reassembler and to a session whose paths
-/// come from the first request, and every frame the session writes must
-/// parse. Panics if the frames and errors found differ from those found in
+/// read the same), handed to a reassembler and to two sessions whose paths
+/// come from the first request (one reporting by itself, one whose
+/// application reports on each message), and every frame the sessions
+/// write must parse. Panics if the frames and errors found differ from those found in
 /// the whole stream at once: where reads split the bytes must not change
 /// the framing (RFC 4975 §5.1: the end-line alone ends a frame).
 pub fn msrp_frames(data: &[u8]) {
@@ -46,20 +49,33 @@ pub fn msrp_frames(data: &[u8]) {
         max_message_size: 2048,
         max_incomplete: 4,
     });
+    for frame in whole.iter().flatten() {
+        let written = frame.to_bytes();
+        assert_eq!(
+            wire::parse(&written).as_ref(),
+            Ok(frame),
+            "a decoded frame does not read back the same"
+        );
+        if frame.method() == Some(&wire::Method::Send) {
+            let _ = reassembler.handle_chunk(frame);
+        }
+    }
+    run_session(&whole, false);
+    run_session(&whole, true);
+}
+
+/// The frames and errors through a session whose paths come from the first
+/// request. With `application_reports`, every delivered message is reported
+/// on at once, success and failure in turn. Every frame the session writes
+/// must parse.
+fn run_session(whole: &[Result<Frame, DecodeError>], application_reports: bool) {
     let mut session = None;
-    for result in &whole {
+    let mut delivered = 0u32;
+    for result in whole {
         match result {
             Ok(frame) => {
-                let written = frame.to_bytes();
-                assert_eq!(
-                    wire::parse(&written).as_ref(),
-                    Ok(frame),
-                    "a decoded frame does not read back the same"
-                );
-                if frame.method() == Some(&wire::Method::Send) {
-                    let _ = reassembler.handle_chunk(frame);
-                }
-                let session = session.get_or_insert_with(|| session_for(frame));
+                let session =
+                    session.get_or_insert_with(|| session_for(frame, application_reports));
                 if let Some(session) = session {
                     session.handle_frame(frame.clone());
                 }
@@ -68,6 +84,32 @@ pub fn msrp_frames(data: &[u8]) {
                 let _ = (error.kind(), error.is_fatal());
                 if let Some(Some(session)) = &mut session {
                     session.handle_decode_error(error);
+                }
+            }
+        }
+        if let Some(Some(session)) = &mut session {
+            while let Some(event) = session.poll_event() {
+                let Event::Message(Delivered {
+                    subject: Some(subject),
+                    ..
+                }) = event
+                else {
+                    continue;
+                };
+                delivered = delivered.wrapping_add(1);
+                let id = &subject.message_id;
+                let reported = if delivered.is_multiple_of(2) {
+                    session.report_success(id)
+                } else {
+                    session.report_failure(id, StatusCode::REQUEST_TIMEOUT)
+                };
+                // A message is reported on once; a second report names none.
+                if reported.is_ok() {
+                    assert_eq!(
+                        session.report_success(id),
+                        Err(ReportError::UnknownMessage),
+                        "a message reported on twice"
+                    );
                 }
             }
         }
@@ -82,7 +124,6 @@ pub fn msrp_frames(data: &[u8]) {
                 String::from_utf8_lossy(&written)
             );
         }
-        while session.poll_event().is_some() {}
     }
 }
 
@@ -117,7 +158,7 @@ type FuzzSession = Session<Box<dyn FnMut() -> TransactionId>>;
 
 /// A session addressed by `frame` (when it is a request with both paths),
 /// so that some inputs get past the path checks.
-fn session_for(frame: &Frame) -> Option<FuzzSession> {
+fn session_for(frame: &Frame, application_reports: bool) -> Option<FuzzSession> {
     let local = frame.to_path().last()?.clone();
     let remote = frame.from_path().to_vec();
     if frame.method().is_none() || remote.is_empty() {
@@ -138,6 +179,8 @@ fn session_for(frame: &Frame) -> Option<FuzzSession> {
             },
             max_chunk: 64,
             max_pending: 8,
+            application_reports,
+            max_awaiting_reports: 2,
         },
         ids,
     ))

@@ -25,7 +25,9 @@
 //!   requests, the responses and REPORTs they are owed, outgoing SENDs.
 //! - With the `tokio` feature (default), [`endpoint`]: an `Endpoint` that
 //!   listens on TCP and TLS (`msrps`), opens sessions active or passive
-//!   (RFC 6135) as `SessionHandle`s (`send`, `next_event`, `close`), binds
+//!   (RFC 6135) as `SessionHandle`s (`send`, `next_event`, `close`, and
+//!   `report_success`/`report_failure` when the application decides the
+//!   REPORTs on received messages, RFC 7573 §7), binds
 //!   them to connections as RFC 4975 §5.4 says (reuse, 481, 506), runs the
 //!   §7.1.1 response timer and the connection timeouts, and counts in `Stats`.
 //! - [`Error`] and its families, each with `kind()`; `StatusCode::from(&error)`
@@ -61,5 +63,7 @@ pub mod uri;
 /// RFC 4975 §7, §9: frames, their parser, incremental decoder and writer.
 pub mod wire;
 
-pub use error::{Error, FramingError, ParseError, ReassemblyError, RequestError, SendError};
+pub use error::{
+    Error, FramingError, ParseError, ReassemblyError, ReportError, RequestError, SendError,
+};
 pub use status::StatusCode;

@@ -37,6 +37,8 @@ fn session(local: &str) -> Session<Ids> {
             },
             max_chunk: 2048,
             max_pending: 64,
+            application_reports: false,
+            max_awaiting_reports: 64,
         },
         ids,
     )

@@ -410,9 +410,7 @@ impl Inner {
             }
         }
         entry.session.handle_frame(frame);
-        while let Some(event) = entry.session.poll_event() {
-            deliveries.push((entry.events.clone(), SessionEvent::Msrp(event)));
-        }
+        entry.drain_events(&self.counters, &mut deliveries);
         deliveries
     }
 
@@ -434,9 +432,7 @@ impl Inner {
         };
         if let Some(entry) = state.sessions.get_mut(&sid) {
             entry.session.handle_decode_error(error);
-            while let Some(event) = entry.session.poll_event() {
-                deliveries.push((entry.events.clone(), SessionEvent::Msrp(event)));
-            }
+            entry.drain_events(&self.counters, &mut deliveries);
         }
         deliveries
     }

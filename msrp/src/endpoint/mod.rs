@@ -25,7 +25,8 @@
 //! Bounds: connections and sessions (counts), the decoder's
 //! [`Limits`](crate::wire::Limits), each session's events channel (a full
 //! one holds the connection's reader, so TCP pushes back on the peer), SENDs
-//! awaiting a response per session, answers to requests for no session per
+//! awaiting a response per session, received messages awaiting the
+//! application's REPORT per session, answers to requests for no session per
 //! connection.
 //!
 //! What it does not do: relays (RFC 4976), §14.4's certificate fingerprints (`a=fingerprint`),
@@ -33,7 +34,9 @@
 //! exchange, the gateway's business).
 
 mod connection;
+mod handle;
 mod stats;
+mod timer;
 mod tls;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -48,12 +51,12 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::chunk::{ReassemblyLimits, TransactionIds};
-use crate::error::SendError;
-use crate::session::{Event, NewMessage, Paths, Session, SessionConfig};
-use crate::status::StatusCode;
+use crate::error::{ReportError, SendError};
+use crate::session::{Event, Paths, Session, SessionConfig};
 use crate::uri::{Host, Scheme, Uri};
 use crate::wire::{self, MessageId, TransactionId};
 
+pub use handle::SessionHandle;
 pub use stats::Stats;
 pub use tls::TlsConfig;
 
@@ -131,17 +134,28 @@ pub struct SessionOptions {
     pub max_chunk: usize,
     /// SENDs awaiting a response, and messages awaiting a REPORT, at most.
     pub max_pending: usize,
+    /// Whether the application decides the REPORTs on received messages
+    /// ([`SessionHandle::report_success`], [`SessionHandle::report_failure`];
+    /// RFC 7573 §7: the REPORT says the XMPP recipient got it) instead of
+    /// the session sending a success REPORT on arrival (RFC 4975 §7.1.3).
+    pub application_reports: bool,
+    /// With `application_reports`: received messages awaiting a report, at
+    /// most; the oldest is forgotten first.
+    pub max_awaiting_reports: usize,
 }
 
 impl Default for SessionOptions {
     /// `text/plain` and `message/cpim` (RFC 7573), the default reassembly
-    /// limits, 2048-byte chunks (§7.1.1), 64 pending.
+    /// limits, 2048-byte chunks (§7.1.1), 64 pending; success REPORTs sent
+    /// by the session (64 awaiting, should the application decide).
     fn default() -> SessionOptions {
         SessionOptions {
             accept_types: vec!["text/plain".into(), "message/cpim".into()],
             limits: ReassemblyLimits::default(),
             max_chunk: 2048,
             max_pending: 64,
+            application_reports: false,
+            max_awaiting_reports: 64,
         }
     }
 }
@@ -244,6 +258,9 @@ pub enum DriverError {
     /// The message could not be split into SENDs.
     #[error(transparent)]
     Send(#[from] SendError),
+    /// The REPORT the application decided on cannot be sent.
+    #[error(transparent)]
+    Report(#[from] ReportError),
 }
 
 /// §7.1: transaction ids "MUST contain at least 64 bits of randomness".
@@ -282,6 +299,18 @@ struct SessionEntry {
     timer: Arc<Notify>,
     cancel: CancellationToken,
     max_pending: usize,
+}
+
+impl SessionEntry {
+    /// Moves the session core's events to `out`, counting what `Stats` counts.
+    fn drain_events(&mut self, counters: &Counters, out: &mut Vec<Delivery>) {
+        while let Some(event) = self.session.poll_event() {
+            if matches!(event, Event::ReportForgotten(_)) {
+                inc(&counters.reports_forgotten);
+            }
+            out.push((self.events.clone(), SessionEvent::Msrp(event)));
+        }
+    }
 }
 
 /// §5.4: "the same host, port, and URI scheme".
@@ -345,83 +374,6 @@ impl Inner {
         }
         dec(&self.counters.sessions_open);
         Some(entry)
-    }
-
-    /// The session timer's next deadline; `None` when the session is gone.
-    fn next_deadline(&self, id: &str, bind_deadline: Option<Instant>) -> Option<Option<Instant>> {
-        let state = self.lock();
-        let entry = state.sessions.get(id)?;
-        let bind = bind_deadline.filter(|_| entry.conn.is_none());
-        let pending = entry.pending.values().map(|p| p.deadline).min();
-        Some(match (bind, pending) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        })
-    }
-
-    /// Fires the session's expired timers.
-    fn expire(&self, id: &str, bind_deadline: Option<Instant>) -> Vec<Delivery> {
-        let now = Instant::now();
-        let mut state = self.lock();
-        let mut out = Vec::new();
-        let Some(entry) = state.sessions.get_mut(id) else {
-            return out;
-        };
-        if entry.conn.is_none() && bind_deadline.is_some_and(|d| d <= now) {
-            let events = entry.events.clone();
-            self.remove_session(&mut state, id);
-            out.push((events, SessionEvent::Closed(CloseReason::BindTimeout)));
-            return out;
-        }
-        let expired: Vec<TransactionId> = entry
-            .pending
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(t, _)| t.clone())
-            .collect();
-        for tid in expired {
-            if let Some(p) = entry.pending.remove(&tid) {
-                inc(&self.counters.transaction_timeouts);
-                out.push((
-                    entry.events.clone(),
-                    SessionEvent::Msrp(Event::Response {
-                        message_id: p.message_id,
-                        status: StatusCode::REQUEST_TIMEOUT,
-                    }),
-                ));
-            }
-        }
-        out
-    }
-}
-
-/// The session's timer task: the passive bind timeout and §7.1.1's
-/// response timer.
-async fn session_timer(
-    inner: Arc<Inner>,
-    id: String,
-    timer: Arc<Notify>,
-    cancel: CancellationToken,
-    bind_deadline: Option<Instant>,
-) {
-    loop {
-        let Some(next) = inner.next_deadline(&id, bind_deadline) else {
-            return;
-        };
-        let sleep = async {
-            match next {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            () = cancel.cancelled() => return,
-            () = timer.notified() => continue,
-            () = sleep => {
-                let deliveries = inner.expire(&id, bind_deadline);
-                deliver(deliveries).await;
-            }
-        }
     }
 }
 
@@ -573,6 +525,8 @@ impl Endpoint {
                 limits: spec.options.limits,
                 max_chunk: spec.options.max_chunk,
                 max_pending: spec.options.max_pending,
+                application_reports: spec.options.application_reports,
+                max_awaiting_reports: spec.options.max_awaiting_reports,
             };
             state.sessions.insert(
                 id.clone(),
@@ -591,16 +545,12 @@ impl Endpoint {
             );
             inc(&inner.counters.sessions_open);
         }
-        let handle = SessionHandle {
-            id: id.clone(),
-            inner: inner.clone(),
-            events: rx,
-        };
+        let handle = SessionHandle::new(id.clone(), inner.clone(), rx);
         let bind_deadline = match spec.role {
             Role::Passive => Some(Instant::now() + inner.config.bind_timeout),
             Role::Active => None,
         };
-        inner.tracker.spawn(session_timer(
+        inner.tracker.spawn(timer::session_timer(
             inner.clone(),
             id.clone(),
             timer,
@@ -626,75 +576,5 @@ impl Endpoint {
             let _ = tx.try_send(SessionEvent::Bound);
         }
         Ok(handle)
-    }
-}
-
-/// One open session: send into it, read its events, close it (dropping
-/// the handle closes it too).
-pub struct SessionHandle {
-    id: String,
-    inner: Arc<Inner>,
-    events: mpsc::Receiver<SessionEvent>,
-}
-
-impl std::fmt::Debug for SessionHandle {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionHandle")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
-    }
-}
-
-impl SessionHandle {
-    /// The local session-id.
-    pub fn session_id(&self) -> &str {
-        &self.id
-    }
-
-    /// Queues a message as SEND chunks on the session's connection.
-    pub fn send(&self, message: NewMessage) -> Result<(), DriverError> {
-        let mut state = self.inner.lock();
-        let State {
-            sessions, conns, ..
-        } = &mut *state;
-        let entry = sessions.get_mut(&self.id).ok_or(DriverError::Closed)?;
-        let Some(conn) = entry.conn else {
-            return Err(match entry.role {
-                Role::Passive => DriverError::NotBound,
-                Role::Active => DriverError::Closed,
-            });
-        };
-        if entry.pending.len() >= entry.max_pending {
-            return Err(DriverError::Busy);
-        }
-        entry.session.send_message(message)?;
-        if let Some(c) = conns.get(&conn) {
-            c.wake.notify_one();
-        }
-        Ok(())
-    }
-
-    /// The next event; `None` once the session is closed and its events read.
-    pub async fn next_event(&mut self) -> Option<SessionEvent> {
-        self.events.recv().await
-    }
-
-    /// The events channel itself, for `select!`.
-    pub fn events(&mut self) -> &mut mpsc::Receiver<SessionEvent> {
-        &mut self.events
-    }
-
-    /// Closes the session. Its connection stays open while it carries other
-    /// sessions (§5.4: "A connection SHOULD NOT be closed while there are
-    /// sessions associated with it"), and is closed by the idle timeout after.
-    pub fn close(&self) {
-        let mut state = self.inner.lock();
-        self.inner.remove_session(&mut state, &self.id);
-    }
-}
-
-impl Drop for SessionHandle {
-    fn drop(&mut self) {
-        self.close();
     }
 }

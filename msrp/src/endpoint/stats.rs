@@ -39,6 +39,10 @@ pub struct Stats {
     pub fatal_decode_errors: u64,
     /// SENDs with no response in time (§7.1.1), reported as 408.
     pub transaction_timeouts: u64,
+    /// Received messages owed a success REPORT that the application had
+    /// not decided on when the session's bound made them forgotten
+    /// (`SessionOptions::max_awaiting_reports`; RFC 4975 §7.1.3).
+    pub reports_forgotten: u64,
     /// Connections closed by the first-frame or idle timeout.
     pub idle_closes: u64,
 }
@@ -60,6 +64,7 @@ pub(crate) struct Counters {
     pub(crate) decode_errors: AtomicU64,
     pub(crate) fatal_decode_errors: AtomicU64,
     pub(crate) transaction_timeouts: AtomicU64,
+    pub(crate) reports_forgotten: AtomicU64,
     pub(crate) idle_closes: AtomicU64,
 }
 
@@ -110,6 +115,7 @@ impl Counters {
             decode_errors: get(&self.decode_errors),
             fatal_decode_errors: get(&self.fatal_decode_errors),
             transaction_timeouts: get(&self.transaction_timeouts),
+            reports_forgotten: get(&self.reports_forgotten),
             idle_closes: get(&self.idle_closes),
         }
     }

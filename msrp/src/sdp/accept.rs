@@ -1,7 +1,20 @@
 //! RFC 4975 §8.6: `a=accept-types` and `a=accept-wrapped-types` format lists.
 
 use crate::sdp::error::MediaError;
-use crate::sdp::path::is_token;
+
+/// Figure 8's `type = token`, checked with RFC 3261 §25.1's `token`:
+/// `1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" /
+/// "~" )` (narrower than RFC 4975 §9's `token`).
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
+                )
+        })
+}
 
 /// `format-entry = ( ( (type "/" subtype) / (type "/" "*") ) *( ";" type-param ) ) / ("*")`
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,20 +1,21 @@
 //! RFC 4975 §8.2, §8.3: the `a=path` attribute, a list of MSRP URIs.
 //!
-//! The URIs are kept as validated strings: the `msrp::uri` module owns the
-//! full typed URI (comparison rules of RFC 4975 §6.1); here we only check the
-//! RFC 4975 §9 shape, that the port is explicit (§8.2: "MSRP URIs included
-//! in an SDP offer or answer MUST include explicit port numbers") and read
-//! scheme, host and port for connecting.
+//! Each URI is read once, by the crate's one MSRP URI parser
+//! ([`crate::uri::Uri::parse`], RFC 4975 §9, with §6.1's comparison rules),
+//! and kept with the text it was read from, so an SDP is echoed as
+//! received. What `a=path` adds: the port is explicit (§8.2: "MSRP URIs
+//! included in an SDP offer or answer MUST include explicit port numbers").
 
 use crate::sdp::error::MediaError;
+use crate::uri::{Host, Scheme, Uri};
 
-/// One MSRP URI from an `a=path` attribute, validated against RFC 4975 §9:
+/// One MSRP URI from an `a=path` attribute: RFC 4975 §9's
 /// `MSRP-URI = msrp-scheme "://" authority ["/" session-id] ";" transport
 /// *( ";" URI-parameter)`, with an explicit port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MsrpUri {
     text: String,
-    secure: bool,
+    uri: Uri,
     host: String,
     port: u16,
 }
@@ -22,39 +23,16 @@ pub struct MsrpUri {
 impl MsrpUri {
     /// Validates `text` as an MSRP URI with an explicit port.
     pub fn parse(text: &str) -> Result<Self, MediaError> {
-        let (secure, rest) = split_scheme(text).ok_or(MediaError::InvalidPath)?;
-        let authority_end = rest.find(['/', ';']).ok_or(MediaError::InvalidPath)?;
-        let (authority, tail) = rest.split_at(authority_end);
-        let (host, port) = split_authority(authority).ok_or(MediaError::InvalidPath)?;
-        let params = match tail.strip_prefix('/') {
-            Some(after) => {
-                let end = after.find(';').ok_or(MediaError::InvalidPath)?;
-                let (session_id, params) = after.split_at(end);
-                // session-id = 1*( unreserved / "+" / "=" / "/" )
-                if session_id.is_empty() || !session_id.bytes().all(is_session_id_char) {
-                    return Err(MediaError::InvalidPath);
-                }
-                params
-            }
-            None => tail,
+        let uri = Uri::parse(text).map_err(|_| MediaError::InvalidPath)?;
+        let port = uri.port.ok_or(MediaError::InvalidPath)?;
+        let host = match &uri.host {
+            Host::Name(name) => name.clone(),
+            Host::Ip(ip) => ip.to_string(),
         };
-        // ";" transport *( ";" URI-parameter ); transport = "tcp" / 1*ALPHANUM
-        let mut params = params.split(';').skip(1);
-        let transport = params.next().ok_or(MediaError::InvalidPath)?;
-        if transport.is_empty() || !transport.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            return Err(MediaError::InvalidPath);
-        }
-        // URI-parameter = token ["=" token]
-        for param in params {
-            let (name, value) = param.split_once('=').unwrap_or((param, "t"));
-            if !is_token(name) || !is_token(value) {
-                return Err(MediaError::InvalidPath);
-            }
-        }
         Ok(Self {
             text: text.to_owned(),
-            secure,
-            host: host.to_owned(),
+            uri,
+            host,
             port,
         })
     }
@@ -64,9 +42,14 @@ impl MsrpUri {
         &self.text
     }
 
+    /// The typed URI: what To-Path and From-Path carry, compared by §6.1.
+    pub fn uri(&self) -> &Uri {
+        &self.uri
+    }
+
     /// `msrps`: the connection MUST use TLS (RFC 4975 §5.4).
     pub fn is_secure(&self) -> bool {
-        self.secure
+        self.uri.scheme == Scheme::Msrps
     }
 
     /// The host, IPv6 literals without brackets.
@@ -83,6 +66,20 @@ impl MsrpUri {
 impl std::fmt::Display for MsrpUri {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.text)
+    }
+}
+
+/// The typed URI of an `a=path` entry, without re-parsing its text.
+impl From<MsrpUri> for Uri {
+    fn from(uri: MsrpUri) -> Uri {
+        uri.uri
+    }
+}
+
+/// The typed URI of an `a=path` entry, without re-parsing its text.
+impl From<&MsrpUri> for Uri {
+    fn from(uri: &MsrpUri) -> Uri {
+        uri.uri.clone()
     }
 }
 
@@ -154,87 +151,6 @@ impl std::fmt::Display for Path {
     }
 }
 
-fn split_scheme(text: &str) -> Option<(bool, &str)> {
-    let (scheme, rest) = text.split_once("://")?;
-    // RFC 3986 §3.1: schemes are case-insensitive.
-    if scheme.eq_ignore_ascii_case("msrp") {
-        Some((false, rest))
-    } else if scheme.eq_ignore_ascii_case("msrps") {
-        Some((true, rest))
-    } else {
-        None
-    }
-}
-
-/// RFC 3986 authority `[userinfo "@"] host ":" port`, the port required.
-fn split_authority(authority: &str) -> Option<(&str, u16)> {
-    let host_port = match authority.rsplit_once('@') {
-        Some((userinfo, host_port)) => {
-            if !userinfo.bytes().all(is_userinfo_char) {
-                return None;
-            }
-            host_port
-        }
-        None => authority,
-    };
-    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        if host.is_empty()
-            || !host
-                .bytes()
-                .all(|b| b.is_ascii_hexdigit() || b == b':' || b == b'.')
-        {
-            return None;
-        }
-        (host, after.strip_prefix(':')?)
-    } else {
-        let (host, port) = host_port.rsplit_once(':')?;
-        if host.is_empty() || !host.bytes().all(is_reg_name_char) {
-            return None;
-        }
-        (host, port)
-    };
-    if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let port: u16 = port.parse().ok()?;
-    Some((host, port))
-}
-
-fn is_unreserved(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
-}
-
-fn is_session_id_char(b: u8) -> bool {
-    is_unreserved(b) || matches!(b, b'+' | b'=' | b'/')
-}
-
-fn is_reg_name_char(b: u8) -> bool {
-    // RFC 3986 reg-name: unreserved / pct-encoded / sub-delims (no ';' here:
-    // it starts the transport).
-    is_unreserved(b)
-        || matches!(
-            b,
-            b'%' | b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b'='
-        )
-}
-
-fn is_userinfo_char(b: u8) -> bool {
-    is_reg_name_char(b) || b == b':'
-}
-
-/// RFC 4975 §9 refers to RFC 3261's `token`.
-pub(crate) fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'+' | b'`' | b'\'' | b'~'
-                )
-        })
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -277,6 +193,28 @@ mod tests {
         ] {
             assert!(MsrpUri::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn typed_uri_is_the_wire_uri_and_the_text_is_kept_as_received() {
+        let text = "MSRP://Alice.Example.com:7394/2s93i9ek2a;TCP";
+        let uri = MsrpUri::parse(text).unwrap();
+        assert_eq!(uri.as_str(), text);
+        assert_eq!(uri.uri(), &Uri::parse(text).unwrap());
+        assert_eq!(Uri::from(&uri), Uri::parse(text).unwrap());
+        // §6.1: what To-Path carries later matches it.
+        let on_the_wire = Uri::parse("msrp://alice.example.com:7394/2s93i9ek2a;tcp").unwrap();
+        assert!(Uri::from(uri).equivalent(&on_the_wire));
+    }
+
+    #[test]
+    fn ip_literal_that_is_no_address_is_refused() {
+        assert_eq!(
+            MsrpUri::parse("msrp://[2001:db8::zz]:7394/v6;tcp"),
+            Err(MediaError::InvalidPath)
+        );
+        let v4 = MsrpUri::parse("msrp://192.0.2.1:7394/v4;tcp").unwrap();
+        assert_eq!(v4.host(), "192.0.2.1");
     }
 
     #[test]

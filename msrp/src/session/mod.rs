@@ -9,6 +9,15 @@
 //! reassembles chunks, owes success REPORTs (§7.1.3), and matches the
 //! responses and REPORTs that come back to the SENDs it sent.
 //!
+//! Who decides a received message's REPORT: by default the session, which
+//! sends the success REPORT as soon as the whole message is in. With
+//! [`SessionConfig::application_reports`] the application does, later
+//! ([`Session::report_success`](crate::session::Session::report_success),
+//! [`Session::report_failure`](crate::session::Session::report_failure)): a
+//! gateway's REPORT says the recipient on the other network got the
+//! message (RFC 7573 §7), and §7.1.4 lets "a gateway that waits for a
+//! downstream network" report a failure after its 200.
+//!
 //! What it does not do: timers (§7.1.1's 30-second Failure-Report timer is
 //! the driver's, which knows the clock), binding a session to one
 //! connection (§5.4's 506 is the connection table's), or incremental
@@ -19,17 +28,20 @@ use std::collections::{HashMap, VecDeque};
 use bytes::Bytes;
 
 use crate::chunk::{self, Message, OutgoingMessage, Reassembled, Reassembler, ReassemblyLimits};
-use crate::error::{Error, RequestError, SendError};
+use crate::error::{Error, ReportError, RequestError, SendError};
 use crate::status::StatusCode;
 use crate::wire::{
     ByteRange, DecodeError, FailureReport, Frame, MessageId, Method, Status, SuccessReport,
     TransactionId,
 };
 
+mod awaiting;
 mod decide;
 
 pub use chunk::TransactionIds;
 pub use decide::{Paths, ReportSubject, check_request, report, response, response_owed};
+
+use awaiting::{Awaiting, AwaitingReports};
 
 /// How a session behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +59,14 @@ pub struct SessionConfig {
     /// SENDs awaiting a response, and sent messages awaiting a REPORT, kept
     /// at most; the oldest is forgotten first.
     pub max_pending: usize,
+    /// Whether the application decides the REPORTs on received messages
+    /// ([`Session::report_success`], [`Session::report_failure`]) instead
+    /// of the session sending a success REPORT on arrival.
+    pub application_reports: bool,
+    /// With `application_reports`: received messages awaiting the
+    /// application's report, kept at most; the oldest is forgotten first
+    /// ([`Event::ReportForgotten`] if it was owed a success REPORT).
+    pub max_awaiting_reports: usize,
 }
 
 /// A message to send in this session.
@@ -91,6 +111,12 @@ pub enum Event {
     },
     /// A request was refused (with a response if its Failure-Report allows).
     Refused(Error),
+    /// With [`SessionConfig::application_reports`]: a received message
+    /// owed a success REPORT (§7.1.3: the endpoint "MUST send a success
+    /// report") was forgotten to stay within
+    /// [`SessionConfig::max_awaiting_reports`]; reporting on it now is
+    /// [`ReportError::UnknownMessage`].
+    ReportForgotten(MessageId),
 }
 
 /// A received message and what its sender asked for.
@@ -98,7 +124,9 @@ pub enum Event {
 pub struct Delivered {
     /// The message.
     pub message: Message,
-    /// Whether a success REPORT was requested (and has been queued).
+    /// Whether a success REPORT was requested: queued already, or with
+    /// [`SessionConfig::application_reports`] awaiting
+    /// [`Session::report_success`].
     pub success_report: SuccessReport,
     /// Whether the sender wants failure REPORTs (see [`Session::report_failure`]).
     pub failure_report: FailureReport,
@@ -119,6 +147,8 @@ pub struct Session<I> {
     pending_order: VecDeque<TransactionId>,
     /// Messages we sent that a REPORT may name (§7.3.2).
     sent: VecDeque<MessageId>,
+    /// Received messages whose REPORT the application decides.
+    awaiting: AwaitingReports,
 }
 
 impl<I: TransactionIds> Session<I> {
@@ -126,6 +156,7 @@ impl<I: TransactionIds> Session<I> {
     pub fn new(config: SessionConfig, ids: I) -> Session<I> {
         Session {
             reassembler: Reassembler::new(config.limits),
+            awaiting: AwaitingReports::new(config.max_awaiting_reports),
             config,
             ids,
             transmit: VecDeque::new(),
@@ -222,21 +253,59 @@ impl<I: TransactionIds> Session<I> {
         self.transmit.push_back(frame);
     }
 
-    /// §7.1.4: a failure found after the 200 was sent ("such as when the
-    /// endpoint is a gateway that waits for a downstream network"). Queues
-    /// a failure REPORT unless the sender said Failure-Report `no`; returns
-    /// whether it did.
-    pub fn report_failure(&mut self, delivered: &Delivered, status: StatusCode) -> bool {
-        let Some(subject) = &delivered.subject else {
-            return false;
-        };
-        if delivered.failure_report == FailureReport::No {
-            return false;
+    /// With [`SessionConfig::application_reports`]: the recipient got the
+    /// message `message_id` names. §7.1.3: with Success-Report `yes` the
+    /// endpoint "MUST send a success report or reports covering all bytes
+    /// that are received successfully"; it "MAY wait until it receives the
+    /// last chunk of a message, and send a success report that covers the
+    /// complete message" (Byte-Range `1-N/N`, Status `000 200`). With `no`
+    /// it "MUST NOT send a success report". Returns whether a REPORT was
+    /// queued; either way the message is forgotten.
+    pub fn report_success(&mut self, message_id: &MessageId) -> Result<bool, ReportError> {
+        let awaiting = self
+            .awaiting
+            .take(message_id)
+            .ok_or(ReportError::UnknownMessage)?;
+        if awaiting.success_report != SuccessReport::Yes {
+            return Ok(false);
         }
-        let tid = self.ids.next_transaction_id();
-        self.transmit
-            .push_back(report(tid, subject, status, &self.config.paths.local));
-        true
+        self.queue_report(&awaiting.subject, StatusCode::OK);
+        Ok(true)
+    }
+
+    /// With [`SessionConfig::application_reports`]: delivering the message
+    /// `message_id` names failed after its 200 was sent (§7.1.4: "such as
+    /// when the endpoint is a gateway that waits for a downstream network
+    /// to indicate an error"). Queues a failure REPORT with `status`, over
+    /// the whole message (§7.1.4: "it MUST include a Byte-Range header
+    /// field indicating the actual range being reported on"), unless the
+    /// sender said Failure-Report `no` (§7.1.4: "it MUST NOT send a failure
+    /// REPORT request"); `yes` and `partial` both let failures be reported
+    /// (§5.3 on `partial`: it "still allows error responses to be sent in
+    /// many cases"). Returns whether a REPORT was queued; either way the message
+    /// is forgotten. A success `status` is refused and the message kept.
+    pub fn report_failure(
+        &mut self,
+        message_id: &MessageId,
+        status: StatusCode,
+    ) -> Result<bool, ReportError> {
+        if status.is_success() {
+            return Err(ReportError::NotAFailure(status));
+        }
+        let awaiting = self
+            .awaiting
+            .take(message_id)
+            .ok_or(ReportError::UnknownMessage)?;
+        if awaiting.failure_report == FailureReport::No {
+            return Ok(false);
+        }
+        self.queue_report(&awaiting.subject, status);
+        Ok(true)
+    }
+
+    /// How many received messages await the application's report.
+    pub fn awaiting_reports(&self) -> usize {
+        self.awaiting.len()
     }
 
     /// The next frame to write to the connection.
@@ -332,25 +401,36 @@ impl<I: TransactionIds> Session<I> {
             byte_range: ByteRange::whole(message.body.len() as u64),
         });
         let success_report = frame.success_report();
-        // §7.1.3: with Success-Report "yes" the endpoint "MUST send a success
-        // report or reports covering all bytes that are received successfully".
-        if success_report == SuccessReport::Yes
-            && let Some(subject) = &subject
-        {
-            let tid = self.ids.next_transaction_id();
-            self.transmit.push_back(report(
-                tid,
-                subject,
-                StatusCode::OK,
-                &self.config.paths.local,
-            ));
+        let failure_report = frame.failure_report();
+        if let Some(subject) = &subject {
+            if self.config.application_reports {
+                let forgotten = self.awaiting.insert(Awaiting {
+                    subject: subject.clone(),
+                    success_report,
+                    failure_report,
+                });
+                if let Some(forgotten) = forgotten {
+                    self.events.push_back(Event::ReportForgotten(forgotten));
+                }
+            } else if success_report == SuccessReport::Yes {
+                // §7.1.3: with Success-Report "yes" the endpoint "MUST send a
+                // success report or reports covering all bytes that are
+                // received successfully".
+                self.queue_report(subject, StatusCode::OK);
+            }
         }
         self.events.push_back(Event::Message(Delivered {
             message,
             success_report,
-            failure_report: frame.failure_report(),
+            failure_report,
             subject,
         }));
+    }
+
+    fn queue_report(&mut self, subject: &ReportSubject, status: StatusCode) {
+        let tid = self.ids.next_transaction_id();
+        self.transmit
+            .push_back(report(tid, subject, status, &self.config.paths.local));
     }
 
     fn refuse(&mut self, frame: &Frame, error: Error) {

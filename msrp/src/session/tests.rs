@@ -32,6 +32,8 @@ fn config(local: &str, remote: &str) -> SessionConfig {
         },
         max_chunk: 2048,
         max_pending: 16,
+        application_reports: false,
+        max_awaiting_reports: 16,
     }
 }
 
@@ -330,22 +332,6 @@ fn response_413_stops_the_rest_of_the_message() {
         &events(&mut alice)[..],
         [Event::Response { status, .. }] if status.0 == 413
     ));
-}
-
-#[test]
-fn late_failure_is_reported_unless_the_sender_said_no() {
-    let (_, mut bob) = pair();
-    bob.handle_frame(send_to_bob("", "hi"));
-    transmitted(&mut bob);
-    let [Event::Message(delivered)] = &events(&mut bob)[..] else {
-        panic!("one message");
-    };
-    assert!(bob.report_failure(delivered, StatusCode::REQUEST_TIMEOUT));
-    let out = transmitted(&mut bob);
-    assert_eq!(out[0].status().map(|s| s.code.0), Some(408));
-    let mut quiet = delivered.clone();
-    quiet.failure_report = FailureReport::No;
-    assert!(!bob.report_failure(&quiet, StatusCode::REQUEST_TIMEOUT));
 }
 
 #[test]
