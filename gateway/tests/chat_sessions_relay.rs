@@ -354,7 +354,8 @@ fn report_on(peer: &mut MsrpPeer, send: &MsrpFrame) -> String {
 }
 
 /// RFC 4975 §7.1.3 through a relay: REPORTs carry the full path back.
-/// Parley's success REPORT on the peer's SEND goes to the From-Path it
+/// Parley's success REPORT on the peer's SEND (sent when Juliet's
+/// `<received/>` comes, RFC 7573 §7) goes to the From-Path it
 /// received (the relay, then the peer) and reaches the peer with the
 /// relay's URI moved to From-Path (RFC 4976 §6.4.2); the peer's REPORT on
 /// Parley's SEND for a `<request/>` crosses the relay the other way and
@@ -373,17 +374,34 @@ async fn reports_cross_the_relay_on_the_full_path() {
             &["Success-Report: yes"],
         )
         .await;
-    let mut ok = None;
-    let mut report = None;
-    while ok.is_none() || report.is_none() {
-        let frame = s.next_frame().await;
-        match (frame.status, frame.method.as_deref()) {
-            (Some(200), None) if frame.transaction_id == tid => ok = Some(frame),
-            (None, Some("REPORT")) => report = Some(frame),
-            _ => panic!("unexpected {frame:?}\n{}", s.logs()),
-        }
-    }
-    let report = report.expect("a REPORT");
+    let ok = s.next_frame().await;
+    assert_eq!(
+        (ok.status, ok.transaction_id.as_str()),
+        (Some(200), tid.as_str()),
+        "{ok:?}\n{}",
+        s.logs()
+    );
+    let Some(message) = juliet.recv_matching(WAIT, is_chat_body).await else {
+        panic!("Juliet got no message through the relay\n{}", s.logs());
+    };
+    assert_eq!(
+        child_text(&message, "body").as_deref(),
+        Some("With love's light wings")
+    );
+    assert!(
+        message.get_child("request", "urn:xmpp:receipts").is_some(),
+        "RFC 7573 §7: Success-Report: yes → <request/>: {message:?}"
+    );
+    // §7, Example 25: her `<received/>` is what sends the REPORT.
+    let id = message.attr("id").expect("Parley gives its stanzas an id");
+    juliet
+        .send_xml(&format!(
+            "<message xmlns='jabber:client' to='romeo@{COMPONENT}'>\
+             <received xmlns='urn:xmpp:receipts' id='{id}'/></message>"
+        ))
+        .await;
+    let report = s.next_frame().await;
+    assert_eq!(report.method.as_deref(), Some("REPORT"), "{report:?}");
     assert_eq!(
         (
             report.header("To-Path"),
@@ -398,13 +416,6 @@ async fn reports_cross_the_relay_on_the_full_path() {
             Some("000 200 OK"),
         ),
         "{report:?}"
-    );
-    let Some(message) = juliet.recv_matching(WAIT, is_chat_body).await else {
-        panic!("Juliet got no message through the relay\n{}", s.logs());
-    };
-    assert_eq!(
-        child_text(&message, "body").as_deref(),
-        Some("With love's light wings")
     );
 
     juliet

@@ -214,6 +214,7 @@ async fn open(opening: Opening) {
         commands,
         held: VecDeque::new(),
         receipts: VecDeque::new(),
+        awaiting: VecDeque::new(),
     }
     .run()
     .await;

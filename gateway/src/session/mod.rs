@@ -13,12 +13,14 @@
 //! through page mode (the `fallback` the gateway gives), and that user gets
 //! page mode for `sessions.fallback_secs`.
 //!
-//! What it does not do yet (issue 21): re-INVITE and UPDATE (refused with 488, the session kept as it
-//! was, RFC 3261 §14.2), RFC 4028 session timers (not offered), `msrps`,
-//! receipts for what the phone sends (the MSRP session answers a
-//! `Success-Report: yes` itself when the message arrives, so XMPP
-//! `<received/>` has nothing left to say), and failed SENDs mapped back as
-//! stanza errors (RFC 7573 §7 asks for `Failure-Report: no`).
+//! A phone's `Success-Report: yes` becomes `<request/>`, and the XMPP
+//! user's `<received/>` its REPORT (§7; the MSRP session leaves the REPORT
+//! to the relay, `application_reports`).
+//!
+//! What it does not do yet (issue 21): re-INVITE and UPDATE (refused with
+//! 488, the session kept as it was, RFC 3261 §14.2), RFC 4028 session
+//! timers (not offered), `msrps`, and failed SENDs mapped back as stanza
+//! errors (RFC 7573 §7 asks for `Failure-Report: no`).
 
 mod invite;
 mod offer;
@@ -341,11 +343,11 @@ impl Shared {
                 })
             }
             Ok(ToMsrp::Gone) => Routed::Gone,
-            // A receipt for what the phone sent: the session reported it
-            // already (see the module doc); a chat state the phone does not
-            // take, or a notification with nothing to carry: dropped.
-            Ok(ToMsrp::Receipt { .. } | ToMsrp::Composing { .. })
-            | Err(MappingError::NotificationOnly) => Routed::Dropped,
+            // §7: a receipt for what the phone sent → its REPORT (`relay.rs`).
+            Ok(ToMsrp::Receipt { id }) => Routed::Command(Command::Report { stanza_id: id }),
+            // A chat state the phone does not take, or a notification with
+            // nothing to carry: dropped.
+            Ok(ToMsrp::Composing { .. }) | Err(MappingError::NotificationOnly) => Routed::Dropped,
             Err(e) => Routed::Refused(message, e),
         }
     }

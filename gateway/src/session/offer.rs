@@ -227,6 +227,9 @@ fn session_of(negotiated: &sdp::NegotiatedSession, max_message_bytes: u64) -> Op
                     max_message_size: max_message_bytes,
                     ..ReassemblyLimits::default()
                 },
+                // RFC 7573 §7: the REPORT answers the XMPP user's
+                // `<received/>`, so the relay decides when it goes.
+                application_reports: true,
                 ..SessionOptions::default()
             },
         },

@@ -28,6 +28,10 @@ use crate::metrics::{Direction, Fallback};
 /// §5.4: the passive side cannot send before), and receipts awaited, at most.
 const MAX_HELD: usize = 32;
 
+/// The phone's messages awaiting the XMPP user's receipt, at most (the
+/// MSRP session's own bound, `SessionOptions::max_awaiting_reports`).
+const MAX_AWAITING: usize = 64;
+
 /// What the router asks of a session's task.
 #[derive(Debug)]
 pub(crate) enum Command {
@@ -39,6 +43,9 @@ pub(crate) enum Command {
         /// The XMPP message it carries, for page mode if it cannot go out.
         stanza: Option<Box<Message>>,
     },
+    /// RFC 7573 §7: the XMPP user's `<received id=stanza_id/>` for a
+    /// message the phone sent with `Success-Report: yes` → its REPORT.
+    Report { stanza_id: String },
     /// The session is over: close the MSRP session.
     Close,
 }
@@ -64,6 +71,9 @@ pub(crate) struct Relay {
     pub(crate) commands: mpsc::Receiver<Command>,
     pub(crate) held: VecDeque<(NewMessage, Option<Box<Message>>)>,
     pub(crate) receipts: VecDeque<(MessageId, Receipt)>,
+    /// The phone's messages that asked for a success REPORT, by the stanza
+    /// id Parley gave them, awaiting the XMPP user's `<received/>`.
+    pub(crate) awaiting: VecDeque<(String, MessageId)>,
 }
 
 impl Relay {
@@ -75,6 +85,7 @@ impl Relay {
                     Some(Command::Send { message, receipt, stanza }) => {
                         self.send(message, receipt, stanza);
                     }
+                    Some(Command::Report { stanza_id }) => self.report(&stanza_id),
                     Some(Command::Close) | None => {
                         self.handle.close();
                         self.fall_back_held();
@@ -132,6 +143,22 @@ impl Relay {
                     self.shared.fall_back(*stanza, Fallback::SessionFailed);
                 }
             }
+        }
+    }
+
+    /// §7: the `<received/>` for `stanza_id` becomes the success REPORT of
+    /// the MSRP message it carried (Example 25).
+    fn report(&mut self, stanza_id: &str) {
+        let Some(i) = self.awaiting.iter().position(|(s, _)| s == stanza_id) else {
+            debug!(call_id = %self.call_id, stanza_id, "receipt for no message awaiting one");
+            return;
+        };
+        let Some((_, message_id)) = self.awaiting.remove(i) else {
+            return;
+        };
+        if let Err(e) = self.handle.report_success(&message_id) {
+            debug!(call_id = %self.call_id, error = %e, "REPORT not sent");
+            self.shared.links.metrics.error("msrp_report_refused");
         }
     }
 
@@ -196,7 +223,17 @@ impl Relay {
             }
         };
         let mut stanza = stanza;
-        stanza.id = Some(self.shared.stanza_id());
+        let stanza_id = self.shared.stanza_id();
+        if delivered.success_report == SuccessReport::Yes
+            && let Some(message_id) = message.message_id
+        {
+            // §7: the REPORT waits for the XMPP user's `<received/>`.
+            if self.awaiting.len() >= MAX_AWAITING {
+                self.awaiting.pop_front();
+            }
+            self.awaiting.push_back((stanza_id.clone(), message_id));
+        }
+        stanza.id = Some(stanza_id);
         self.shared.links.send(Stanza::Message(stanza));
     }
 }

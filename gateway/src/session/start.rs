@@ -394,6 +394,7 @@ fn promote(shared: &Arc<Shared>, pair: &Pair, p: Promoted) -> Result<Relay, Fail
         commands: commands_rx,
         held: VecDeque::new(),
         receipts: VecDeque::new(),
+        awaiting: VecDeque::new(),
     })
 }
 

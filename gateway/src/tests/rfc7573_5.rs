@@ -263,8 +263,9 @@ async fn audio_only_offer_gets_488_with_warning() {
     );
 }
 
-/// RFC 7573 §7: `Success-Report: yes` ↔ `<request/>`, and the phone's
-/// REPORT on Parley's SEND ↔ `<received/>` (Example 26).
+/// RFC 7573 §7: `Success-Report: yes` ↔ `<request/>`; the XMPP user's
+/// `<received/>` → the REPORT (Example 25, sent then and not on arrival);
+/// and the phone's REPORT on Parley's SEND → `<received/>` (Example 26).
 #[tokio::test]
 async fn success_reports_map_to_receipts_both_ways() {
     let Open {
@@ -285,6 +286,21 @@ async fn success_reports_map_to_receipts_both_ways() {
          <body>Wilt thou be gone?</body><thread>711609sa</thread>\
          <request xmlns='urn:xmpp:receipts'/></message>"
     );
+    // §7: the REPORT says Juliet's client got it, so it waits for her
+    // `<received/>` (nothing comes on arrival).
+    assert!(
+        phone.next_frame(Duration::from_millis(300)).await.is_none(),
+        "no REPORT before the receipt"
+    );
+    world.stanza_in(
+        "<message from='juliet@xmpp.example/balcony' to='romeo@sip.example.net'>\
+         <received xmlns='urn:xmpp:receipts' id='parley-1'/></message>",
+    );
+    let report = next_frame(&mut phone).await;
+    assert_eq!(report.method.as_deref(), Some("REPORT"));
+    assert_eq!(report.header("Message-ID"), Some("msg1"));
+    assert_eq!(report.header("Status"), Some("000 200 OK"));
+    assert_eq!(report.header("Byte-Range"), Some("1-18/18"));
 
     world.stanza_in(
         "<message from='juliet@xmpp.example/balcony' to='romeo@sip.example.net' type='chat' id='j2'>\
