@@ -86,6 +86,8 @@ pub(crate) enum SessionRefusal {
     Overloaded,
     /// The XMPP side is down (503).
     Unavailable,
+    /// RFC 4028 §9: a Session-Expires below Parley's minimum (422).
+    IntervalTooSmall,
 }
 
 /// How a session Parley started from the XMPP side went (RFC 7573 §4).
@@ -145,7 +147,7 @@ impl Fallback {
 
 impl SessionRefusal {
     /// Every value, for the series exported from start.
-    const ALL: [Self; 7] = [
+    const ALL: [Self; 8] = [
         Self::NoOffer,
         Self::BadOffer,
         Self::NotAcceptable,
@@ -153,6 +155,7 @@ impl SessionRefusal {
         Self::UserLimit,
         Self::Overloaded,
         Self::Unavailable,
+        Self::IntervalTooSmall,
     ];
 
     fn label(self) -> &'static str {
@@ -163,6 +166,7 @@ impl SessionRefusal {
             Self::Unmappable => "unmappable",
             Self::UserLimit => "user_limit",
             Self::Overloaded => "overloaded",
+            Self::IntervalTooSmall => "interval_too_small",
             Self::Unavailable => "unavailable",
         }
     }
@@ -1127,7 +1131,7 @@ mod tests {
             ("parley_trust_rejections_total", 3),
             ("parley_sip_peer_refusals_total", 2),
             ("parley_msrp_messages_total", 2),
-            ("parley_msrp_session_refusals_total", 7),
+            ("parley_msrp_session_refusals_total", 8),
             ("parley_msrp_session_starts_total", 5),
             ("parley_msrp_fallback_messages_total", 2),
         ] {

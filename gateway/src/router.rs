@@ -57,7 +57,7 @@ impl Router {
             ("INVITE", Some(sessions)) => sessions.sip_invite(request),
             // ACK and CANCEL are the endpoint's (RFC 3261 §17.2.1, §9.2);
             // BYE for no session gets 481 (§15.1.2).
-            ("BYE", Some(sessions)) => sessions.in_dialog(request),
+            ("BYE" | "UPDATE", Some(sessions)) => sessions.in_dialog(request),
             _ => self.handle_sip_page_mode(request),
         }
     }

@@ -34,9 +34,10 @@ impl SipStatus {
 pub const ALLOW: &str = "MESSAGE, NOTIFY, OPTIONS, SUBSCRIBE";
 
 /// [`ALLOW`] when chat sessions are on (`sessions.enabled`): Parley then
-/// also answers INVITE, ACK, BYE and CANCEL (RFC 3261 §13, §15, §9).
+/// also answers INVITE, ACK, BYE and CANCEL (RFC 3261 §13, §15, §9), and
+/// UPDATE as a session refresh (RFC 4028 §7.4).
 pub const ALLOW_WITH_SESSIONS: &str =
-    "ACK, BYE, CANCEL, INVITE, MESSAGE, NOTIFY, OPTIONS, SUBSCRIBE";
+    "ACK, BYE, CANCEL, INVITE, MESSAGE, NOTIFY, OPTIONS, SUBSCRIBE, UPDATE";
 
 /// A SIP final response as Parley sends it: the status and the header fields
 /// RFC 3261 requires with it. [`SipAnswer::new`] adds the ones a status code

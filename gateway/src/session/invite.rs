@@ -15,7 +15,9 @@ use tracing::{debug, info, warn};
 use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::error::MappingError;
 use parley_msrp::endpoint::{DriverError, SessionSpec};
-use parley_sip::dialog::session::{Session as Dialog, TimerAnswer};
+use parley_sip::dialog::session::{
+    MIN_SESSION_INTERVAL, Session as Dialog, TimerAnswer, decide_timer,
+};
 use parley_sip::{IncomingRequest, Responder, StatusCode};
 
 use super::offer::{self, Refused};
@@ -82,11 +84,21 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
         }
     };
     let pair = Pair::of(&sip_jid, &xmpp_jid);
+    // RFC 4028 §9: the session timer the phone asks for, or 422.
+    let timer = decide_timer(view.message(), MIN_SESSION_INTERVAL);
+    if let TimerAnswer::TooSmall { .. } = timer {
+        let refused = Refused {
+            status: StatusCode::SESSION_INTERVAL_TOO_SMALL,
+            headers: timer.headers(),
+            reason: SessionRefusal::IntervalTooSmall,
+        };
+        refuse(responder, refused, None);
+        return;
+    }
     let dialog = match Dialog::uas(
         view.message(),
         responder.to_tag(),
-        // RFC 4028 is not offered (no `Supported: timer`): no expiry.
-        TimerAnswer::None,
+        timer,
         std::time::Instant::now(),
     ) {
         Ok(d) => d,
@@ -118,6 +130,15 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
             commands,
             last_activity: Instant::now(),
             peer_takes_composing: accepted.peer_takes_composing,
+            local_sdp: accepted.sdp.clone(),
+            remote_path: accepted.spec.remote_path.clone(),
+            peer_allows_update: allows_update(view.header("Allow").as_deref()),
+            interval: match timer {
+                TimerAnswer::Accept {
+                    session_expires, ..
+                } => Some(session_expires.interval),
+                _ => None,
+            },
         };
         if let Some((old_call, old)) = table.insert(call_id.clone(), entry) {
             drop(table);
@@ -135,8 +156,17 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
         spec: accepted.spec,
         sdp: accepted.sdp,
         contact,
+        timer,
         commands: commands_rx,
     }));
+}
+
+/// Whether an Allow header value lists UPDATE (RFC 3261 §20.5).
+pub(super) fn allows_update(allow: Option<&str>) -> bool {
+    allow.is_some_and(|a| {
+        a.split(',')
+            .any(|m| m.trim().eq_ignore_ascii_case("UPDATE"))
+    })
 }
 
 /// A session accepted, to be opened on the MSRP endpoint.
@@ -151,6 +181,8 @@ struct Opening {
     sdp: String,
     /// The 200's Contact.
     contact: String,
+    /// RFC 4028 §9: the 200's Session-Expires and Require.
+    timer: TimerAnswer,
     commands: mpsc::Receiver<Command>,
 }
 
@@ -166,6 +198,7 @@ async fn open(opening: Opening) {
         spec,
         sdp,
         contact,
+        timer,
         commands,
     } = opening;
     let opened = tokio::select! {
@@ -197,11 +230,17 @@ async fn open(opening: Opening) {
         }
     };
     info!(%call_id, from = %sip_jid, to = %xmpp_jid, "chat session accepted");
-    // F22: 200 with the SDP answer and a Contact (RFC 3261 §12.1.1).
+    // F22: 200 with the SDP answer and a Contact (RFC 3261 §12.1.1), and
+    // the session timer (RFC 4028 §9).
+    let mut headers = vec![
+        ("Contact".into(), contact),
+        ("Supported".into(), "timer".into()),
+    ];
+    headers.extend(timer.headers());
     responder.respond(
         StatusCode::OK,
         None,
-        vec![("Contact".into(), contact)],
+        headers,
         Some(("application/sdp".into(), sdp.into_bytes().into())),
     );
     Relay {

@@ -17,16 +17,20 @@
 //! user's `<received/>` its REPORT (§7; the MSRP session leaves the REPORT
 //! to the relay, `application_reports`).
 //!
-//! What it does not do yet (issue 21): re-INVITE and UPDATE (refused with
-//! 488, the session kept as it was, RFC 3261 §14.2), RFC 4028 session
-//! timers (not offered), `msrps`, and failed SENDs mapped back as stanza
-//! errors (RFC 7573 §7 asks for `Failure-Report: no`).
+//! Session timers (RFC 4028) and the re-INVITEs and UPDATEs that refresh
+//! a session are `timer.rs`'s.
+//!
+//! What it does not do yet (issue 21): a re-INVITE or UPDATE that changes
+//! the session (another MSRP path, or no offer) is refused with 488, the
+//! session kept as it was (RFC 3261 §14.2); `msrps`; failed SENDs mapped
+//! back as stanza errors (RFC 7573 §7 asks for `Failure-Report: no`).
 
 mod invite;
 mod offer;
 pub(crate) mod relay;
 mod start;
 mod table;
+mod timer;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -40,7 +44,7 @@ use parley_mapping::error::{ALLOW_WITH_SESSIONS, MappingError};
 use parley_msrp::endpoint::Endpoint as MsrpEndpoint;
 use parley_msrp::session::NewMessage;
 use parley_msrp::wire::{FailureReport, MessageId, SuccessReport};
-use parley_sip::dialog::session::{InDialog, TimerAnswer};
+use parley_sip::dialog::session::InDialog;
 use parley_sip::{IncomingRequest, OutgoingRequest, StatusCode};
 use parley_xmpp::stanza::{DefinedCondition, Message, MessageType, Stanza, StanzaError};
 
@@ -99,6 +103,8 @@ pub(crate) enum End {
     Shutdown,
     /// A new INVITE for the same pair: BYE only, the conversation goes on.
     Replaced,
+    /// The session timer ran out, or its refresh failed (RFC 4028 §10): both.
+    Expired,
 }
 
 impl End {
@@ -433,15 +439,8 @@ impl Sessions {
                 responder.respond(StatusCode::OK, None, vec![], None);
                 self.shared.end(&call_id, End::Bye);
             }
-            Ok(InDialog::Reinvite | InDialog::Update) => {
-                // Not taken in this increment; the session stays as it was
-                // (§14.2: 488 leaves it unchanged).
-                let cseq = view.cseq();
-                responder.respond(StatusCode::NOT_ACCEPTABLE_HERE, None, vec![], None);
-                if let Some(e) = self.shared.table().get_mut(&call_id) {
-                    e.dialog
-                        .answered(cseq, 488, TimerAnswer::None, std::time::Instant::now());
-                }
+            Ok(kind @ (InDialog::Reinvite | InDialog::Update)) => {
+                timer::answer_refresh(&self.shared, &call_id, kind, &view, responder);
             }
             Ok(InDialog::Ack) => {}
             Ok(_) => {
@@ -464,6 +463,7 @@ impl Sessions {
 
     /// The reaper's tick: sessions idle for `sessions.idle_secs` end.
     pub(crate) fn reap(&self, now: Instant) {
+        timer::tick(&self.shared, now);
         let Some(cutoff) = now.checked_sub(self.shared.settings.idle) else {
             return;
         };

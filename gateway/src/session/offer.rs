@@ -177,6 +177,23 @@ pub(crate) fn read_answer(
     session_of(&negotiated, offered.max_message_bytes).ok_or("the answer's MSRP path is not usable")
 }
 
+/// The MSRP path of the first usable `m=message` line of an SDP offer
+/// (a re-INVITE's), to tell a refresh from a change of session.
+pub(crate) fn offered_path(content_type: Option<&str>, body: &[u8]) -> Option<Vec<Uri>> {
+    if !is_sdp(content_type) {
+        return None;
+    }
+    let offer = SessionDescription::parse(body, MAX_SDP_BYTES).ok()?;
+    let media = (0..offer.media_lines().len())
+        .find_map(|i| offer.msrp_media(i, sdp::MediaLimits::default()).ok())?;
+    media
+        .path
+        .uris()
+        .iter()
+        .map(|u| Uri::parse(u.as_str()).ok())
+        .collect()
+}
+
 fn is_sdp(content_type: Option<&str>) -> bool {
     content_type
         .and_then(|t| t.split(';').next())

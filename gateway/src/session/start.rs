@@ -23,7 +23,7 @@ use parley_mapping::chat::{self, ToMsrp};
 use parley_mapping::error::ALLOW_WITH_SESSIONS;
 use parley_mapping::message as im;
 use parley_msrp::endpoint::SessionHandle;
-use parley_sip::dialog::session::Session as Dialog;
+use parley_sip::dialog::session::{Session as Dialog, SessionExpires};
 use parley_sip::{InviteClient, OutgoingRequest, Response, TransactionError};
 use parley_xmpp::stanza::{Message, MessageType};
 
@@ -82,8 +82,12 @@ pub(super) fn prepare(shared: &Shared, message: &Message, from: Jid, to: Jid) ->
         from: sip.from.to_string(),
         to: sip.to.to_string(),
         call_id: Some(call_id.clone()),
-        // RFC 3261 §20.5: what Parley takes inside the dialog.
-        headers: vec![("Allow".into(), ALLOW_WITH_SESSIONS.into())],
+        // RFC 3261 §20.5: what Parley takes inside the dialog; RFC 4028
+        // §7.1: a UAC that supports session timers "MUST include" this.
+        headers: vec![
+            ("Allow".into(), ALLOW_WITH_SESSIONS.into()),
+            ("Supported".into(), "timer".into()),
+        ],
         body: Some((
             "application/sdp".into(),
             offered.sdp.clone().into_bytes().into(),
@@ -160,6 +164,18 @@ async fn open(shared: &Arc<Shared>, pair: &Pair, invite: Invite) -> Result<Relay
             return Err(Failed::As(SessionStart::BadAnswer));
         }
     };
+    let remote_path = opened.spec.remote_path.clone();
+    // What a refresh repeats: the offer, with the role Parley ended up in
+    // rather than `actpass` (RFC 4145 §4.1: never among the answers).
+    let local_sdp = offered.sdp.replace(
+        "a=setup:actpass",
+        match opened.spec.role {
+            parley_msrp::endpoint::Role::Active => "a=setup:active",
+            parley_msrp::endpoint::Role::Passive => "a=setup:passive",
+        },
+    );
+    let peer_allows_update = super::invite::allows_update(ok.header("Allow").as_deref());
+    let interval = SessionExpires::of(ok.message()).map(|se| se.interval);
     let handle = match tokio::time::timeout(
         shared.settings.answer,
         shared.settings.msrp.open(opened.spec),
@@ -184,6 +200,10 @@ async fn open(shared: &Arc<Shared>, pair: &Pair, invite: Invite) -> Result<Relay
             dialog,
             handle,
             peer_takes_composing: opened.peer_takes_composing,
+            local_sdp,
+            remote_path,
+            peer_allows_update,
+            interval,
         },
     )
 }
@@ -311,6 +331,10 @@ struct Promoted {
     dialog: Dialog,
     handle: SessionHandle,
     peer_takes_composing: bool,
+    local_sdp: String,
+    remote_path: Vec<parley_msrp::uri::Uri>,
+    peer_allows_update: bool,
+    interval: Option<u32>,
 }
 
 /// F9: the session is open; what waited for it goes into it, in order,
@@ -373,6 +397,10 @@ fn promote(shared: &Arc<Shared>, pair: &Pair, p: Promoted) -> Result<Relay, Fail
             commands,
             last_activity: Instant::now(),
             peer_takes_composing: p.peer_takes_composing,
+            local_sdp: p.local_sdp,
+            remote_path: p.remote_path,
+            peer_allows_update: p.peer_allows_update,
+            interval: p.interval,
         },
     );
     drop(table);

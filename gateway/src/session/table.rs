@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use parley_mapping::address::Jid;
+use parley_msrp::uri::Uri;
 use parley_sip::dialog::session::Session as Dialog;
 use parley_xmpp::stanza::Message;
 
@@ -61,6 +62,17 @@ pub(crate) struct Entry {
     pub(crate) last_activity: Instant,
     /// Whether the phone takes isComposing (RFC 4975 §8.6).
     pub(crate) peer_takes_composing: bool,
+    /// The SDP Parley last sent in the session (its answer, or the offer it
+    /// made with the `a=setup` it ended up with): what a refresh repeats
+    /// (RFC 4028 §7.4: "including the same value for the origin field").
+    pub(crate) local_sdp: String,
+    /// The phone's MSRP path (a re-INVITE that keeps it is a refresh).
+    pub(crate) remote_path: Vec<Uri>,
+    /// Whether the phone listed UPDATE in its Allow (RFC 4028 §7.4: then
+    /// refreshes use UPDATE, else a re-INVITE).
+    pub(crate) peer_allows_update: bool,
+    /// The session interval (RFC 4028 §9), when there is a session timer.
+    pub(crate) interval: Option<u32>,
 }
 
 /// The limits a new session must fit in.
@@ -215,6 +227,15 @@ impl Table {
             .collect()
     }
 
+    /// The Call-IDs of sessions whose timer (RFC 4028) is due at `now`.
+    pub(crate) fn timers_due(&self, now: std::time::Instant) -> Vec<String> {
+        self.by_call
+            .iter()
+            .filter(|(_, e)| e.dialog.poll_timeout().is_some_and(|at| at <= now))
+            .map(|(c, _)| c.clone())
+            .collect()
+    }
+
     /// Every Call-ID.
     pub(crate) fn call_ids(&self) -> Vec<String> {
         self.by_call.keys().cloned().collect()
@@ -260,6 +281,10 @@ mod tests {
             commands: mpsc::channel(1).0,
             last_activity: Instant::now(),
             peer_takes_composing: false,
+            local_sdp: String::new(),
+            remote_path: Vec::new(),
+            peer_allows_update: false,
+            interval: None,
         }
     }
 

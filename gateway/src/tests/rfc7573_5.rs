@@ -623,7 +623,7 @@ async fn options_and_405_list_the_session_methods() {
             shape(&answer, &["CSeq", "Allow"], false),
             format!(
                 "SIP/2.0 {status}\nCSeq: 1 {method}\n\
-                 Allow: ACK, BYE, CANCEL, INVITE, MESSAGE, NOTIFY, OPTIONS, SUBSCRIBE\n"
+                 Allow: ACK, BYE, CANCEL, INVITE, MESSAGE, NOTIFY, OPTIONS, SUBSCRIBE, UPDATE\n"
             )
         );
     }

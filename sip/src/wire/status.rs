@@ -28,6 +28,8 @@ impl StatusCode {
     pub const UNSUPPORTED_MEDIA_TYPE: Self = Self(415);
     /// §21.4.19.
     pub const CALL_DOES_NOT_EXIST: Self = Self(481);
+    /// RFC 4028 §6.
+    pub const SESSION_INTERVAL_TOO_SMALL: Self = Self(422);
     /// §21.4.24.
     pub const BUSY_HERE: Self = Self(486);
     /// §21.4.26.
@@ -122,6 +124,8 @@ pub const fn reason_phrase(code: u16) -> &'static str {
         416 => "Unsupported URI Scheme",
         420 => "Bad Extension",
         421 => "Extension Required",
+        // RFC 4028 §6.
+        422 => "Session Interval Too Small",
         423 => "Interval Too Brief",
         480 => "Temporarily Unavailable",
         481 => "Call/Transaction Does Not Exist",
