@@ -617,6 +617,19 @@ impl Phone {
             .await
     }
 
+    /// Send the next `method` of `dialog` to `addr` (when its remote
+    /// target is a name, not an address) and wait for its final response.
+    pub(crate) async fn in_dialog_via(
+        &self,
+        dialog: &mut Dialog,
+        method: &str,
+        addr: SocketAddr,
+        within: Duration,
+    ) -> Result<Received, String> {
+        let (request, branch) = dialog.request(self, method, "", "");
+        self.request(&request, &branch, addr, within).await
+    }
+
     /// The `n`th (from 0) request `method` received, each transaction once,
     /// waiting for it until `within` has passed.
     pub(crate) async fn nth_request(
