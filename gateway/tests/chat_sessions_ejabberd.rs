@@ -6,115 +6,38 @@
 
 #[path = "support/chat.rs"]
 mod chat;
+#[path = "support/ejabberd_world.rs"]
+mod ejabberd_world;
 #[path = "support/sip_phone.rs"]
 mod sip_phone;
 mod support;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::time::Duration;
-
-use parley_harness::ejabberd::{Ejabberd, EjabberdConfig};
-use parley_harness::parley::Parley;
-use parley_harness::port::{free_tcp_port, free_udp_tcp_port};
-use parley_harness::xmpp_client::XmppClient;
-
-use chat::{PhoneSession, WAIT, chat_message, chat_state, next_request, phone_says, sessions_toml};
+use chat::{PhoneSession, WAIT, chat_message, chat_state, next_request, phone_says};
+use ejabberd_world::EjabberdWorld;
 use sip_phone::{Phone, status};
-use support::{COMPONENT, PASSWORD, XMPP_DOMAIN, child_text};
+use support::{COMPONENT, XMPP_DOMAIN, child_text};
 
-/// ejabberd with user juliet, and parley with sessions on attached to it.
-struct World {
-    ejabberd: Ejabberd,
-    parley: Parley,
-    sip: SocketAddr,
-    _dir: tempfile::TempDir,
-}
-
-impl World {
-    fn start() -> World {
-        let ejabberd = Ejabberd::start(EjabberdConfig {
-            domain: XMPP_DOMAIN.into(),
-            component_domain: COMPONENT.into(),
-            component_secret: "component-secret-for-ejabberd".into(),
-        });
-        ejabberd.add_user("juliet", PASSWORD);
-        let sip_port = free_udp_tcp_port();
-        let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-        let msrp: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = format!(
-            r#"
-[xmpp]
-component_domain = "{COMPONENT}"
-server = "{server}"
-secret = "{secret}"
-reconnect_min_ms = 100
-reconnect_max_ms = 1000
-
-[sip]
-domain = "{COMPONENT}"
-listen = ["udp:127.0.0.1:{sip_port}", "tcp:127.0.0.1:{sip_port}"]
-t1_ms = 100
-
-[metrics]
-listen = "{metrics}"
-
-[store]
-path = "{store}"
-
-{sessions}
-"#,
-            server = ejabberd.component_addr(),
-            secret = ejabberd.component_secret(),
-            store = dir.path().join("store").display(),
-            sessions = sessions_toml(msrp, ""),
-        );
-        let parley = Parley::start(
-            &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
-            &config,
-            metrics,
-        );
-        parley.wait_ready(Duration::from_secs(30));
-        World {
-            ejabberd,
-            parley,
-            sip: ([127, 0, 0, 1], sip_port).into(),
-            _dir: dir,
-        }
-    }
-
-    async fn juliet(&self) -> XmppClient {
-        XmppClient::connect_to(
-            &self.ejabberd.c2s_addr(),
-            &format!("juliet@{XMPP_DOMAIN}"),
-            PASSWORD,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.ejabberd.log()))
-    }
-
-    async fn romeo_calls(&self, phone: &Phone, call_id: &str) -> PhoneSession {
-        chat::open_from_phone(
-            phone,
-            self.sip,
-            &format!("juliet@{XMPP_DOMAIN}"),
-            call_id,
-            "text/plain",
-            "a=setup:actpass\r\n",
-        )
-        .await
-    }
+/// romeo's phone opens a session with juliet.
+async fn romeo_calls(world: &EjabberdWorld, phone: &Phone, call_id: &str) -> PhoneSession {
+    chat::open_from_phone(
+        phone,
+        world.sip,
+        &format!("juliet@{XMPP_DOMAIN}"),
+        call_id,
+        "text/plain",
+        "a=setup:actpass\r\n",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn figure_2_through_ejabberd_messages_both_ways_bye_and_gone() {
-    let world = World::start();
+    let world = EjabberdWorld::start("", None);
     let mut juliet = world.juliet().await;
     let phone = Phone::bind("romeo").await;
 
     // F17–F25: the session opens and the phone's SEND reaches her.
-    let mut s = world.romeo_calls(&phone, "ejabberd-call-1").await;
+    let mut s = romeo_calls(&world, &phone, "ejabberd-call-1").await;
     phone_says(&mut s.peer, "e1", "text/plain", "Art thou not Romeo?", &[]).await;
     let got = chat_message(&mut juliet).await;
     assert_eq!(got.attr("type"), Some("chat"));
@@ -153,7 +76,7 @@ async fn figure_2_through_ejabberd_messages_both_ways_bye_and_gone() {
     );
 
     // §6.1 the other way: a second session, ended by her `gone`.
-    let mut second = world.romeo_calls(&phone, "ejabberd-call-2").await;
+    let mut second = romeo_calls(&world, &phone, "ejabberd-call-2").await;
     phone_says(&mut second.peer, "e2", "text/plain", "Again?", &[]).await;
     chat_message(&mut juliet).await;
     juliet
