@@ -14,6 +14,8 @@
 
 #[path = "support/chat.rs"]
 mod chat;
+#[path = "support/ejabberd_world.rs"]
+mod ejabberd_world;
 #[path = "support/sip_phone.rs"]
 mod sip_phone;
 mod support;
@@ -23,6 +25,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parley_harness::msrp_peer::MsrpPeer;
+use parley_harness::parley::Parley;
 use parley_harness::port::free_tcp_port;
 use parley_harness::xmpp_client::XmppClient;
 use parley_sip::wire::validate::RequestHead;
@@ -31,7 +34,8 @@ use chat::{
     PhoneMsrp, WAIT, attr, chat_message, chat_state, m_line, next_request, path_addr, phone_says,
     sessions_toml,
 };
-use sip_phone::{Dialog, InvitePolicy, Phone, Received, status, uri_of};
+use ejabberd_world::EjabberdWorld;
+use sip_phone::{Dialog, InvitePolicy, Phone, Received, status, tag_of, uri_of};
 use support::{COMPONENT, Options, World, XMPP_DOMAIN, child_text};
 
 /// romeo's address, as juliet writes it and as Parley calls it.
@@ -53,6 +57,8 @@ async fn start(extra: &str) -> (World, SocketAddr, XmppClient, Phone) {
 }
 
 const ALWAYS: &str = "start = \"always\"\nanswer_secs = 3\n";
+/// `answer_secs` in [`ALWAYS`].
+const ANSWER_SECS: Duration = Duration::from_secs(3);
 
 /// juliet says `text` to romeo (RFC 7573 Example 1, F1).
 async fn juliet_says(juliet: &mut XmppClient, id: &str, text: &str) {
@@ -79,11 +85,11 @@ fn answer_sdp(msrp_uri: &str, port: u16, setup: &str) -> String {
 /// her (RFC 7572 §4), and an SDP offer per RFC 4975 §8.1 / RFC 6135 §4.2.2
 /// (`actpass`, "MUST use" for a UA with a reachable address) / RFC 7573 §8
 /// (`a=max-size`). Returns the request and Parley's `a=path`.
-async fn parleys_invite(world: &World, phone: &Phone) -> (RequestHead, Received, String) {
+async fn parleys_invite(parley: &Parley, phone: &Phone) -> (RequestHead, Received, String) {
     let (head, invite) = phone
         .nth_request("INVITE", 0, WAIT)
         .await
-        .unwrap_or_else(|| panic!("no INVITE at the phone\n{}", world.parley.log()));
+        .unwrap_or_else(|| panic!("no INVITE at the phone\n{}", parley.log()));
     assert_eq!(head.request_uri, ROMEO_SIP);
     assert_eq!(uri_of(&invite.header("To")), ROMEO_SIP);
     assert!(
@@ -124,15 +130,22 @@ async fn next_text(peer: &mut MsrpPeer) -> String {
     }
 }
 
-/// After the session is up: the phone's SEND reaches juliet, and the
-/// phone's BYE (F13–F16) reaches her as `<gone/>`.
-async fn reply_and_bye(
-    world: &World,
-    phone: &Phone,
-    juliet: &mut XmppClient,
-    peer: &mut MsrpPeer,
-    invite: &Received,
-) {
+/// Parley's ACK of the phone's 2xx: RFC 3261 §13.2.2.4, "The sequence
+/// number of the CSeq header field MUST be the same as the INVITE being
+/// acknowledged", in the dialog (the phone's To tag).
+async fn parleys_ack(parley: &Parley, phone: &Phone, invite: &Received) {
+    let ack = phone
+        .ack(&invite.header("Call-ID"), WAIT)
+        .await
+        .unwrap_or_else(|| panic!("the 2xx is never ACKed\n{}", parley.log()));
+    let number = |r: &Received| r.header("CSeq").split(' ').next().map(str::to_owned);
+    assert_eq!(number(&ack), number(invite), "{ack:?}");
+    assert_eq!(ack.header("CSeq").split(' ').nth(1), Some("ACK"));
+    assert_eq!(tag_of(&ack.header("To")), "romeo-inv", "{ack:?}");
+}
+
+/// F10–F12: the phone's SEND reaches juliet as `<message type='chat'>`.
+async fn phone_reply_reaches_juliet(juliet: &mut XmppClient, peer: &mut MsrpPeer) {
     phone_says(peer, "f10", "text/plain", "Neither, fair saint.", &[]).await;
     let got = chat_message(juliet).await;
     assert_eq!(got.attr("type"), Some("chat"));
@@ -141,20 +154,32 @@ async fn reply_and_bye(
         child_text(&got, "body").as_deref(),
         Some("Neither, fair saint.")
     );
+}
+
+/// F13–F16: the phone's BYE in the dialog gets 200 and reaches juliet as
+/// `<gone/>` (§6.1), and no session is left.
+async fn phone_hangs_up(
+    parley: &Parley,
+    sip: SocketAddr,
+    phone: &Phone,
+    juliet: &mut XmppClient,
+    invite: &Received,
+) {
     let mut dialog = Dialog::called(phone, invite);
     let ok = phone
-        .in_dialog_via(&mut dialog, "BYE", world.sip_addr(), WAIT)
+        .in_dialog_via(&mut dialog, "BYE", sip, WAIT)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(status(&ok), 200, "{ok:?}");
     chat_state(juliet, "gone").await;
-    assert_eq!(world.parley.metric("parley_msrp_sessions"), 0.0);
+    assert_eq!(parley.metric("parley_msrp_sessions"), 0.0);
 }
 
 /// Figure 1, F1–F16, the phone answering `passive` (RFC 6135 §4.2.2: the
 /// answerer "SHOULD include an a=setup "passive" attribute value"): Parley
 /// ACKs, connects to the phone's `a=path` and sends juliet's message as a
-/// SEND (F9); the phone's SEND reaches her (F10–F12); its BYE → `gone`.
+/// SEND (F9); her next message goes in the same session, no new INVITE;
+/// the phone's SEND reaches her (F10–F12); its BYE → `gone` (F13–F16).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn figure_1_always_invites_and_connects_to_a_passive_phone() {
     let (world, _msrp, mut juliet, phone) = start(ALWAYS).await;
@@ -162,12 +187,8 @@ async fn figure_1_always_invites_and_connects_to_a_passive_phone() {
     let sdp = answer_sdp(&msrp.uri, msrp.port(), "passive");
     phone.on_invite(InvitePolicy::Accept(Arc::new(move |_| sdp.clone())));
     juliet_says(&mut juliet, "f1", "Art thou not Romeo, and a Montague?").await;
-    let (_, invite, parley_path) = parleys_invite(&world, &phone).await;
-    assert!(
-        phone.acked(&invite.header("Call-ID"), WAIT).await,
-        "RFC 3261 §13.2.2.4: the 2xx is ACKed\n{}",
-        world.parley.log()
-    );
+    let (_, invite, parley_path) = parleys_invite(&world.parley, &phone).await;
+    parleys_ack(&world.parley, &phone, &invite).await;
     let mut peer = MsrpPeer::accept(&msrp.listener, &msrp.uri, &parley_path, WAIT)
         .await
         .unwrap_or_else(|| panic!("Parley never connected\n{}", world.parley.log()));
@@ -175,55 +196,104 @@ async fn figure_1_always_invites_and_connects_to_a_passive_phone() {
         next_text(&mut peer).await,
         "Art thou not Romeo, and a Montague?"
     );
-    reply_and_bye(&world, &phone, &mut juliet, &mut peer, &invite).await;
+    juliet_says(&mut juliet, "f1b", "Deny thy father and refuse thy name.").await;
+    assert_eq!(
+        next_text(&mut peer).await,
+        "Deny thy father and refuse thy name."
+    );
+    assert_eq!(phone.requests("INVITE").len(), 1, "one session, one INVITE");
+    assert!(phone.requests("MESSAGE").is_empty());
+    phone_reply_reaches_juliet(&mut juliet, &mut peer).await;
+    phone_hangs_up(
+        &world.parley,
+        world.sip_addr(),
+        &phone,
+        &mut juliet,
+        &invite,
+    )
+    .await;
 }
 
 /// Figure 1 with the phone answering `active` (RFC 6135 §4.2.2: "the SDP
-/// answerer MAY include an a=setup "active" attribute value", its port 9
-/// per RFC 4145): the phone connects to Parley's `a=path`, sends a first
-/// SEND at once as RFC 6135 says the active UA "must", and juliet's
-/// message arrives on that connection.
+/// answerer MAY include an a=setup "active" attribute value"; its port 9,
+/// "In accordance with [RFC4145]"): the phone connects to Parley's
+/// `a=path` and sends a SEND at once, as RFC 6135 says the active UA
+/// "must"; juliet's message arrives on that connection; her `<gone/>`
+/// ends the session with a BYE to the phone in the dialog (§6.1).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn figure_1_always_with_an_active_phone_that_connects() {
+async fn figure_1_always_with_an_active_phone_that_connects_and_gone_sends_bye() {
     let (world, _msrp, mut juliet, phone) = start(ALWAYS).await;
     let uri = "msrp://127.0.0.1:9/romeoactive1;tcp";
     let sdp = answer_sdp(uri, 9, "active");
     phone.on_invite(InvitePolicy::Accept(Arc::new(move |_| sdp.clone())));
     juliet_says(&mut juliet, "a1", "Wherefore art thou Romeo?").await;
-    let (_, invite, parley_path) = parleys_invite(&world, &phone).await;
-    assert!(phone.acked(&invite.header("Call-ID"), WAIT).await);
+    let (_, invite, parley_path) = parleys_invite(&world.parley, &phone).await;
+    parleys_ack(&world.parley, &phone, &invite).await;
     let mut peer = MsrpPeer::connect(path_addr(&parley_path), uri, &parley_path).await;
-    // RFC 4975 §7.1.1 allows a SEND with no body to open the session.
+    // RFC 4975 §5.4: "the active endpoint MUST immediately issue a SEND
+    // request", which "MAY have no body at all".
     let tid = peer.send("open1", "text/plain", b"", &[]).await;
-    let opened = next_frame_after_sends(&mut peer, &tid).await;
-    assert_eq!(opened, Some(200));
+    let opened = peer.next_frame(WAIT).await.expect("an answer");
+    assert_eq!((opened.transaction_id, opened.status), (tid, Some(200)));
     assert_eq!(next_text(&mut peer).await, "Wherefore art thou Romeo?");
-    reply_and_bye(&world, &phone, &mut juliet, &mut peer, &invite).await;
-}
+    phone_reply_reaches_juliet(&mut juliet, &mut peer).await;
 
-/// The status of the next frame, which must be the response to `tid`
-/// (Parley has nothing to send before the connection is bound, §5.4).
-async fn next_frame_after_sends(peer: &mut MsrpPeer, tid: &str) -> Option<u16> {
-    let frame = peer.next_frame(WAIT).await?;
-    assert_eq!(frame.transaction_id, tid, "{frame:?}");
-    frame.status
+    juliet
+        .send_xml(&format!(
+            "<message to='{ROMEO_JID}' type='chat'><thread>thread-a1</thread>\
+             <gone xmlns='http://jabber.org/protocol/chatstates'/></message>"
+        ))
+        .await;
+    let (_, bye) = phone
+        .nth_request("BYE", 0, WAIT)
+        .await
+        .unwrap_or_else(|| panic!("no BYE\n{}", world.parley.log()));
+    assert_eq!(bye.header("Call-ID"), invite.header("Call-ID"));
+    assert_eq!(tag_of(&bye.header("To")), "romeo-inv");
+    assert_eq!(
+        tag_of(&bye.header("From")),
+        tag_of(&invite.header("From")),
+        "RFC 3261 §12.2.1.1: in the dialog"
+    );
+    assert_eq!(world.parley.metric("parley_msrp_sessions"), 0.0);
 }
 
 /// Under `always`, a phone that answers the INVITE with `policy` gets
-/// juliet's message as a SIP MESSAGE (RFC 7572) instead, within
-/// `answer_secs` plus a margin; her next message within `fallback_secs`
-/// goes as MESSAGE too, with no second INVITE.
-async fn refusal_falls_back_to_page_mode(policy: InvitePolicy, within: Duration) {
+/// juliet's message as a SIP MESSAGE (RFC 7572) instead; her next message
+/// within `fallback_secs` goes as MESSAGE too, with no second INVITE. A
+/// phone that gives no final answer gets the MESSAGE after `answer_secs`
+/// (3 s), no sooner, and a CANCEL then if it rang (RFC 3261 §9.1).
+async fn refusal_falls_back_to_page_mode(policy: InvitePolicy) {
+    let unanswered = matches!(policy, InvitePolicy::Ring | InvitePolicy::Silent);
+    let rang = matches!(policy, InvitePolicy::Ring);
     let (world, _msrp, mut juliet, phone) = start(ALWAYS).await;
     phone.on_invite(policy);
     juliet_says(&mut juliet, "p1", "Art thou there?").await;
-    parleys_invite(&world, &phone).await;
+    let (_, invite, _) = parleys_invite(&world.parley, &phone).await;
     let (_, first) = phone
-        .nth_request("MESSAGE", 0, within)
+        .nth_request("MESSAGE", 0, ANSWER_SECS + WAIT)
         .await
         .unwrap_or_else(|| panic!("no MESSAGE after the refusal\n{}", world.parley.log()));
     assert_eq!(first.body(), "Art thou there?");
     assert_eq!(uri_of(&first.header("To")), ROMEO_SIP);
+    if unanswered {
+        let waited = first.at - invite.at;
+        assert!(
+            waited >= ANSWER_SECS - Duration::from_millis(100),
+            "the MESSAGE came {waited:?} after the INVITE, before answer_secs"
+        );
+        // RFC 3261 §9.1: "If no provisional response has been received,
+        // the CANCEL request MUST NOT be sent".
+        if rang {
+            let (_, cancel) = phone
+                .nth_request("CANCEL", 0, WAIT)
+                .await
+                .unwrap_or_else(|| panic!("no CANCEL\n{}", world.parley.log()));
+            assert_eq!(cancel.header("Call-ID"), invite.header("Call-ID"));
+        } else {
+            assert!(phone.requests("CANCEL").is_empty(), "CANCEL with no 1xx");
+        }
+    }
     juliet_says(&mut juliet, "p2", "Then hear me by MESSAGE.").await;
     let (_, second) = phone
         .nth_request("MESSAGE", 1, WAIT)
@@ -241,19 +311,19 @@ async fn refusal_falls_back_to_page_mode(policy: InvitePolicy, within: Duration)
 /// RFC 3261 §21.4.26: 488 Not Acceptable Here, the phone takes no MSRP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_with_a_phone_that_answers_488_falls_back_to_message() {
-    refusal_falls_back_to_page_mode(InvitePolicy::Refuse(488), WAIT).await;
+    refusal_falls_back_to_page_mode(InvitePolicy::Refuse(488)).await;
 }
 
 /// RFC 3261 §21.4.13: 415 Unsupported Media Type (no SDP on that phone).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_with_a_phone_that_answers_415_falls_back_to_message() {
-    refusal_falls_back_to_page_mode(InvitePolicy::Refuse(415), WAIT).await;
+    refusal_falls_back_to_page_mode(InvitePolicy::Refuse(415)).await;
 }
 
 /// RFC 3261 §21.6.4: 606 Not Acceptable, from anywhere.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_with_a_phone_that_answers_606_falls_back_to_message() {
-    refusal_falls_back_to_page_mode(InvitePolicy::Refuse(606), WAIT).await;
+    refusal_falls_back_to_page_mode(InvitePolicy::Refuse(606)).await;
 }
 
 /// A phone that rings and is never picked up: after `answer_secs` (3 s)
@@ -261,14 +331,14 @@ async fn always_with_a_phone_that_answers_606_falls_back_to_message() {
 /// and sends the MESSAGE.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_with_a_phone_that_only_rings_cancels_and_falls_back() {
-    refusal_falls_back_to_page_mode(InvitePolicy::Ring, Duration::from_secs(3) + WAIT).await;
+    refusal_falls_back_to_page_mode(InvitePolicy::Ring).await;
 }
 
 /// A phone that answers nothing at all: after `answer_secs` the message
 /// goes as MESSAGE all the same.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn always_with_a_silent_phone_falls_back_after_answer_secs() {
-    refusal_falls_back_to_page_mode(InvitePolicy::Silent, Duration::from_secs(3) + WAIT).await;
+    refusal_falls_back_to_page_mode(InvitePolicy::Silent).await;
 }
 
 /// `start = "auto"` (the default): no INVITE from the XMPP side; juliet's
@@ -284,4 +354,56 @@ async fn auto_sends_message_and_no_invite() {
         .unwrap_or_else(|| panic!("no MESSAGE\n{}", world.parley.log()));
     assert_eq!(message.body(), "Good night, good night!");
     assert!(phone.requests("INVITE").is_empty());
+}
+
+/// `fallback_secs` (here 2 s) runs out: the next message to the phone that
+/// refused tries a session again, with a new INVITE.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_fallback_secs_the_next_message_invites_again() {
+    let (world, _msrp, mut juliet, phone) = start(&format!("{ALWAYS}fallback_secs = 2\n")).await;
+    phone.on_invite(InvitePolicy::Refuse(488));
+    juliet_says(&mut juliet, "b1", "Art thou there?").await;
+    parleys_invite(&world.parley, &phone).await;
+    phone
+        .nth_request("MESSAGE", 0, WAIT)
+        .await
+        .unwrap_or_else(|| panic!("no MESSAGE\n{}", world.parley.log()));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    juliet_says(&mut juliet, "b2", "Art thou there now?").await;
+    let (_, second) = phone
+        .nth_request("INVITE", 1, WAIT)
+        .await
+        .unwrap_or_else(|| panic!("no second INVITE\n{}", world.parley.log()));
+    assert_ne!(
+        second.header("Call-ID"),
+        phone.requests("INVITE")[0].1.header("Call-ID"),
+        "a new session, a new Call-ID"
+    );
+    let (_, message) = phone
+        .nth_request("MESSAGE", 1, WAIT)
+        .await
+        .unwrap_or_else(|| panic!("no second MESSAGE\n{}", world.parley.log()));
+    assert_eq!(message.body(), "Art thou there now?");
+}
+
+/// Figure 1 through a real ejabberd: juliet's message there starts the
+/// session, the phone (answering `passive`) gets it as a SEND, its reply
+/// reaches her, and its BYE reaches her as `<gone/>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn figure_1_through_ejabberd() {
+    let phone = Phone::bind("romeo").await;
+    let world = EjabberdWorld::start(ALWAYS, Some(format!("sip:{}", phone.addr)));
+    let mut juliet = world.juliet().await;
+    let msrp = PhoneMsrp::bind("romeoejabberd1").await;
+    let sdp = answer_sdp(&msrp.uri, msrp.port(), "passive");
+    phone.on_invite(InvitePolicy::Accept(Arc::new(move |_| sdp.clone())));
+    juliet_says(&mut juliet, "e1", "Art thou not Romeo?").await;
+    let (_, invite, parley_path) = parleys_invite(&world.parley, &phone).await;
+    parleys_ack(&world.parley, &phone, &invite).await;
+    let mut peer = MsrpPeer::accept(&msrp.listener, &msrp.uri, &parley_path, WAIT)
+        .await
+        .unwrap_or_else(|| panic!("Parley never connected\n{}", world.parley.log()));
+    assert_eq!(next_text(&mut peer).await, "Art thou not Romeo?");
+    phone_reply_reaches_juliet(&mut juliet, &mut peer).await;
+    phone_hangs_up(&world.parley, world.sip, &phone, &mut juliet, &invite).await;
 }

@@ -650,19 +650,19 @@ impl Phone {
         }
     }
 
-    /// Whether an ACK for the INVITE dialog `call_id` arrived within `within`.
-    pub(crate) async fn acked(&self, call_id: &str, within: Duration) -> bool {
+    /// The ACK for the INVITE dialog `call_id`, if one arrives within `within`.
+    pub(crate) async fn ack(&self, call_id: &str, within: Duration) -> Option<Received> {
         let deadline = Instant::now() + within;
         loop {
-            if self
+            let ack = self
                 .requests("ACK")
-                .iter()
-                .any(|(_, r)| r.header("Call-ID") == call_id)
-            {
-                return true;
+                .into_iter()
+                .find(|(_, r)| r.header("Call-ID") == call_id);
+            if let Some((_, ack)) = ack {
+                return Some(ack);
             }
             if Instant::now() >= deadline {
-                return false;
+                return None;
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
