@@ -410,3 +410,26 @@ async fn the_xmpp_user_going_away_leaves_a_session_that_ends_when_idle() {
     assert_eq!(world.parley.metric("parley_msrp_sessions"), 0.0);
     session_is_gone(&mut s).await;
 }
+
+/// The SIP user goes away: his MSRP connection drops. RFC 4975 §5.4: "If
+/// a connection fails for any reason, then an MSRP endpoint MUST consider
+/// any sessions associated with the connection as also having failed."
+/// Parley ends the session on both sides: BYE to the phone in the dialog,
+/// `<gone/>` to juliet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_phones_connection_dropping_ends_the_session_on_both_sides() {
+    let (world, _msrp, mut juliet, phone) = start("").await;
+    let mut s = romeo_calls(&world, &phone, "drop-call-1", "text/plain").await;
+    phone_says(&mut s.peer, "d1", "text/plain", "Farewell!", &[]).await;
+    chat_message(&mut juliet).await;
+    drop(s.peer);
+    let (_, bye) = phone
+        .nth_request("BYE", 0, WAIT)
+        .await
+        .unwrap_or_else(|| panic!("no BYE\n{}", world.parley.log()));
+    assert_eq!(bye.header("Call-ID"), "drop-call-1");
+    assert_eq!(sip_phone::tag_of(&bye.header("To")), s.dialog.local_tag);
+    let gone = chat_state(&mut juliet, "gone").await;
+    assert_eq!(thread(&gone).as_deref(), Some("drop-call-1"));
+    assert_eq!(world.parley.metric("parley_msrp_sessions"), 0.0);
+}
