@@ -385,20 +385,21 @@ async fn xmpp_gone_sends_bye_to_the_phone() {
 
 /// The XMPP user logs out with a session open. RFC 7573 does not say what
 /// a gateway does then (Parley does not watch her presence); it must stay
-/// sane: the phone's next SEND is still answered 200 (Prosody keeps the
-/// message for her), and the session still ends by `sessions.idle_secs`
-/// (here 3 s): BYE to the phone, after which the phone's own BYE gets 481
-/// (RFC 3261 §15.1.2) and no session is left.
+/// sane: the phone's next SEND is still answered 200 and Prosody keeps
+/// the message for her (she gets it when she is back), and the session
+/// still ends by `sessions.idle_secs` (here 5 s, room for the logout): BYE
+/// to the phone, after which the phone's own BYE gets 481 (RFC 3261
+/// §15.1.2) and no session is left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_xmpp_user_going_away_leaves_a_session_that_ends_when_idle() {
-    let (world, _msrp, mut juliet, phone) = start("idle_secs = 3\n").await;
+    let (world, _msrp, mut juliet, phone) = start("idle_secs = 5\n").await;
     let mut s = romeo_calls(&world, &phone, "away-call-1", "text/plain").await;
     phone_says(&mut s.peer, "a1", "text/plain", "Art thou there?", &[]).await;
     chat_message(&mut juliet).await;
     juliet.disconnect().await;
     phone_says(&mut s.peer, "a2", "text/plain", "Juliet?", &[]).await;
     let (_, bye) = phone
-        .nth_request("BYE", 0, Duration::from_secs(8))
+        .nth_request("BYE", 0, Duration::from_secs(5) + WAIT)
         .await
         .unwrap_or_else(|| panic!("no BYE by idle_secs\n{}", world.parley.log()));
     assert_eq!(bye.header("Call-ID"), "away-call-1");
@@ -409,6 +410,9 @@ async fn the_xmpp_user_going_away_leaves_a_session_that_ends_when_idle() {
     assert_eq!(status(&ours), 481, "{ours:?}\n{}", world.parley.log());
     assert_eq!(world.parley.metric("parley_msrp_sessions"), 0.0);
     session_is_gone(&mut s).await;
+    let mut back = world.client("juliet").await;
+    let kept = chat_message(&mut back).await;
+    assert_eq!(child_text(&kept, "body").as_deref(), Some("Juliet?"));
 }
 
 /// The SIP user goes away: his MSRP connection drops. RFC 4975 §5.4: "If
