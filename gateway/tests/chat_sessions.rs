@@ -437,3 +437,45 @@ async fn the_phones_connection_dropping_ends_the_session_on_both_sides() {
     assert_eq!(thread(&gone).as_deref(), Some("drop-call-1"));
     assert_eq!(world.parley.metric("parley_msrp_sessions"), 0.0);
 }
+
+/// Two phones each open a session with juliet (mercutio's offer has no
+/// `a=setup`, so RFC 4975 §5.4 alone decides: the offerer connects); each
+/// of her replies (one with no `<thread/>`, as many clients send) goes in
+/// the session with its addressee, on that phone's connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_sessions_each_reply_reaches_its_own_phone() {
+    let (world, _msrp, mut juliet, romeo_phone) = start("").await;
+    let mercutio_phone = Phone::bind("mercutio").await;
+    let mut romeo = romeo_calls(&world, &romeo_phone, "pair-romeo", "text/plain").await;
+    let mut mercutio = chat::open_from_phone(
+        &mercutio_phone,
+        world.sip_addr(),
+        &format!("juliet@{XMPP_DOMAIN}"),
+        "pair-mercutio",
+        "text/plain",
+        "",
+    )
+    .await;
+    phone_says(&mut romeo.peer, "p1", "text/plain", "From Romeo", &[]).await;
+    phone_says(&mut mercutio.peer, "p2", "text/plain", "From Mercutio", &[]).await;
+    for _ in 0..2 {
+        chat_message(&mut juliet).await;
+    }
+    for (to, text, thread) in [
+        ("mercutio", "To Mercutio", ""),
+        ("romeo", "To Romeo", "<thread>pair-romeo</thread>"),
+    ] {
+        juliet
+            .send_xml(&format!(
+                "<message to='{to}@{COMPONENT}' type='chat'><body>{text}</body>{thread}</message>"
+            ))
+            .await;
+    }
+    let to_mercutio = next_request(&mut mercutio.peer).await;
+    assert_eq!(to_mercutio.text(), "To Mercutio");
+    mercutio.peer.respond(&to_mercutio, 200, "OK").await;
+    let to_romeo = next_request(&mut romeo.peer).await;
+    assert_eq!(to_romeo.text(), "To Romeo");
+    romeo.peer.respond(&to_romeo, 200, "OK").await;
+    assert_eq!(world.parley.metric("parley_msrp_sessions"), 2.0);
+}
