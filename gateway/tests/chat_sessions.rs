@@ -224,7 +224,7 @@ async fn a_message_in_three_chunks_arrives_whole_and_once() {
 }
 
 /// RFC 7573 §7: `Success-Report: yes` on the phone's SEND becomes
-/// `<request xmlns='urn:xmpp:receipts'/>`; the XMPP user's `<request/>`
+/// `<request xmlns='urn:xmpp:receipts'/>` (and Parley's own REPORT); the XMPP user's `<request/>`
 /// becomes `Success-Report: yes`, and the phone's REPORT on it (Example
 /// 25) becomes `<received/>` with her message's id (Example 26).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,6 +239,18 @@ async fn success_reports_and_receipts_map_both_ways() {
         &["Success-Report: yes"],
     )
     .await;
+    // RFC 4975 §7.1.3: "it MUST send a success report or reports covering
+    // all bytes that are received successfully" (Parley reports on arrival).
+    let report = next_request(&mut s.peer).await;
+    assert_eq!(report.method.as_deref(), Some("REPORT"), "{report:?}");
+    assert_eq!(report.header("Message-ID"), Some("r1"));
+    assert_eq!(report.header("Byte-Range"), Some("1-18/18"));
+    assert_eq!(
+        report
+            .header("Status")
+            .map(|s| s.split(' ').take(2).collect::<Vec<_>>()),
+        Some(vec!["000", "200"])
+    );
     let got = chat_message(&mut juliet).await;
     assert!(
         got.has_child("request", "urn:xmpp:receipts"),
