@@ -1,7 +1,10 @@
 //! A SIP phone for end-to-end tests: one loopback UDP socket, read with
-//! Parley's own parser (`parley_sip::wire`), answering every NOTIFY and
-//! SUBSCRIBE at once and resending what it sends until answered; and one
-//! end of a SIP dialog as such a phone keeps it (RFC 3261 §12).
+//! Parley's own parser (`parley_sip::wire`), answering every NOTIFY,
+//! SUBSCRIBE, MESSAGE and BYE at once and resending what it sends until
+//! answered; one end of a SIP dialog as such a phone keeps it (RFC 3261
+//! §12); and INVITE sessions both ways: it calls (`invite`, then ACK and
+//! BYE in the dialog) and is called (answered as `on_invite` says).
+#![allow(dead_code)]
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -15,6 +18,13 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 
 use crate::COMPONENT;
+
+#[path = "sip_phone_invite.rs"]
+mod invite;
+use invite::answer_invite;
+// Not every test that includes the phone calls or is called.
+#[allow(unused_imports)]
+pub(crate) use invite::{Call, InvitePolicy};
 
 /// How often a phone resends a request that is not answered yet.
 const RESEND: Duration = Duration::from_millis(500);
@@ -59,6 +69,8 @@ pub(crate) struct Phone {
     pub(crate) addr: SocketAddr,
     pub(crate) received: Arc<Mutex<Vec<Received>>>,
     pub(crate) unparsed: Arc<Mutex<Vec<String>>>,
+    /// How an INVITE to this phone is answered.
+    policy: Arc<Mutex<InvitePolicy>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -74,11 +86,13 @@ impl Phone {
         let addr = socket.local_addr().expect("phone address");
         let received = Arc::new(Mutex::new(Vec::new()));
         let unparsed = Arc::new(Mutex::new(Vec::new()));
+        let policy = Arc::new(Mutex::new(InvitePolicy::Silent));
         let task = tokio::spawn({
-            let (socket, received, unparsed) = (
+            let (socket, received, unparsed, policy) = (
                 Arc::clone(&socket),
                 Arc::clone(&received),
                 Arc::clone(&unparsed),
+                Arc::clone(&policy),
             );
             async move {
                 let mut buf = vec![0u8; 65536];
@@ -89,7 +103,14 @@ impl Phone {
                         unparsed.lock().expect("lock").push(text);
                         continue;
                     };
-                    if let Some(answer) = answer(&msg, user, addr) {
+                    let answers = match answer(&msg, user, addr) {
+                        Some(answer) => vec![answer],
+                        None => {
+                            let policy = policy.lock().expect("lock").clone();
+                            answer_invite(&msg, user, addr, &policy)
+                        }
+                    };
+                    for answer in answers {
                         let _ = socket.send_to(answer.as_bytes(), source).await;
                     }
                     received.lock().expect("lock").push(Received {
@@ -106,6 +127,7 @@ impl Phone {
             addr,
             received,
             unparsed,
+            policy,
             task,
         }
     }
@@ -213,21 +235,24 @@ pub(crate) fn status(r: &Received) -> u16 {
     validate::response(&r.msg).map_or(0, |h| h.status)
 }
 
-/// The phone's 200 to a NOTIFY or SUBSCRIBE (RFC 3261 §8.2.6.2: Vias,
-/// From, To, Call-ID and CSeq copied), `None` for anything else.
+/// The phone's 200 to a NOTIFY, SUBSCRIBE, MESSAGE or BYE (RFC 3261
+/// §8.2.6.2: Vias, From, To, Call-ID and CSeq copied), `None` for anything
+/// else.
 pub(crate) fn answer(msg: &Message, user: &str, addr: SocketAddr) -> Option<String> {
     let method = msg.method()?;
-    if method != "NOTIFY" && method != "SUBSCRIBE" {
+    if !matches!(method, "NOTIFY" | "SUBSCRIBE" | "MESSAGE" | "BYE") {
         return None;
     }
     let mut to = msg.header("To")?;
     let mut extra = String::new();
+    // RFC 3261 §8.2.6.2: "the UAS MUST add a tag to the To header field"
+    // of a request that has none.
+    if Address::parse(&to).ok()?.param("tag").is_none() {
+        to.push_str(&format!(";tag={user}-tag"));
+    }
     if method == "SUBSCRIBE" {
-        // RFC 3261 §12.1.1: the UAS adds its tag and Contact and copies
-        // the Record-Route of the request.
-        if Address::parse(&to).ok()?.param("tag").is_none() {
-            to.push_str(&format!(";tag={user}-tag"));
-        }
+        // RFC 3261 §12.1.1: the UAS adds its Contact and copies the
+        // Record-Route of the request.
         if let Some(rr) = msg.header("Record-Route") {
             extra.push_str(&format!("Record-Route: {rr}\r\n"));
         }

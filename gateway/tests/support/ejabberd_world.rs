@@ -1,0 +1,97 @@
+//! A real ejabberd (attached through `deploy/ejabberd/parley.yml`, as
+//! `deploy_ejabberd.rs` does) with user juliet, and the real `parley`
+//! binary with chat sessions on, for the chat-session tests.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use parley_harness::ejabberd::{Ejabberd, EjabberdConfig};
+use parley_harness::parley::Parley;
+use parley_harness::port::{free_tcp_port, free_udp_tcp_port};
+use parley_harness::xmpp_client::XmppClient;
+
+use crate::chat::sessions_toml;
+use crate::support::{COMPONENT, PASSWORD, XMPP_DOMAIN};
+
+/// ejabberd with user juliet, and parley attached to it.
+pub(crate) struct EjabberdWorld {
+    pub(crate) ejabberd: Ejabberd,
+    pub(crate) parley: Parley,
+    /// Parley's SIP address (UDP and TCP).
+    pub(crate) sip: SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl EjabberdWorld {
+    /// `sessions` are extra lines of `[sessions]`; `outbound_proxy` is
+    /// `sip.outbound_proxy` (a phone, say).
+    pub(crate) fn start(sessions: &str, outbound_proxy: Option<String>) -> EjabberdWorld {
+        let ejabberd = Ejabberd::start(EjabberdConfig {
+            domain: XMPP_DOMAIN.into(),
+            component_domain: COMPONENT.into(),
+            component_secret: "component-secret-for-ejabberd".into(),
+        });
+        ejabberd.add_user("juliet", PASSWORD);
+        let sip_port = free_udp_tcp_port();
+        let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+        let msrp: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let proxy = outbound_proxy
+            .map(|p| format!("outbound_proxy = \"{p}\"\n"))
+            .unwrap_or_default();
+        let config = format!(
+            r#"
+[xmpp]
+component_domain = "{COMPONENT}"
+server = "{server}"
+secret = "{secret}"
+reconnect_min_ms = 100
+reconnect_max_ms = 1000
+
+[sip]
+domain = "{COMPONENT}"
+listen = ["udp:127.0.0.1:{sip_port}", "tcp:127.0.0.1:{sip_port}"]
+t1_ms = 100
+{proxy}
+[metrics]
+listen = "{metrics}"
+
+[store]
+path = "{store}"
+
+{sessions}
+"#,
+            server = ejabberd.component_addr(),
+            secret = ejabberd.component_secret(),
+            store = dir.path().join("store").display(),
+            sessions = sessions_toml(msrp, sessions),
+        );
+        let parley = Parley::start(
+            &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
+            &config,
+            metrics,
+        );
+        // ejabberd alone took 14 s to start on a loaded 2-core CI machine
+        // (deploy_ejabberd.rs); the handshake comes after it.
+        parley.wait_ready(Duration::from_secs(30));
+        EjabberdWorld {
+            ejabberd,
+            parley,
+            sip: ([127, 0, 0, 1], sip_port).into(),
+            _dir: dir,
+        }
+    }
+
+    /// juliet logged in at ejabberd's c2s port.
+    pub(crate) async fn juliet(&self) -> XmppClient {
+        XmppClient::connect_to(
+            &self.ejabberd.c2s_addr(),
+            &format!("juliet@{XMPP_DOMAIN}"),
+            PASSWORD,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{}", self.ejabberd.log()))
+    }
+}
