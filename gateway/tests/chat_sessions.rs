@@ -224,7 +224,8 @@ async fn a_message_in_three_chunks_arrives_whole_and_once() {
 }
 
 /// RFC 7573 §7: `Success-Report: yes` on the phone's SEND becomes
-/// `<request xmlns='urn:xmpp:receipts'/>` (and Parley's own REPORT); the XMPP user's `<request/>`
+/// `<request xmlns='urn:xmpp:receipts'/>`, and her `<received/>` the
+/// REPORT (Example 25); the XMPP user's `<request/>`
 /// becomes `Success-Report: yes`, and the phone's REPORT on it (Example
 /// 25) becomes `<received/>` with her message's id (Example 26).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -239,8 +240,27 @@ async fn success_reports_and_receipts_map_both_ways() {
         &["Success-Report: yes"],
     )
     .await;
-    // RFC 4975 §7.1.3: "it MUST send a success report or reports covering
-    // all bytes that are received successfully" (Parley reports on arrival).
+    let got = chat_message(&mut juliet).await;
+    assert!(
+        got.has_child("request", "urn:xmpp:receipts"),
+        "{}",
+        String::from(&got)
+    );
+    // §7, Example 25: the REPORT says her client got it, so it goes when her
+    // `<received/>` comes, not on arrival.
+    assert!(
+        s.peer
+            .next_frame(Duration::from_millis(500))
+            .await
+            .is_none(),
+        "no REPORT before the receipt"
+    );
+    let id = got.attr("id").expect("Parley's stanza has an id");
+    juliet
+        .send_xml(&format!(
+            "<message to='romeo@{COMPONENT}'><received xmlns='urn:xmpp:receipts' id='{id}'/></message>"
+        ))
+        .await;
     let report = next_request(&mut s.peer).await;
     assert_eq!(report.method.as_deref(), Some("REPORT"), "{report:?}");
     assert_eq!(report.header("Message-ID"), Some("r1"));
@@ -250,12 +270,6 @@ async fn success_reports_and_receipts_map_both_ways() {
             .header("Status")
             .map(|s| s.split(' ').take(2).collect::<Vec<_>>()),
         Some(vec!["000", "200"])
-    );
-    let got = chat_message(&mut juliet).await;
-    assert!(
-        got.has_child("request", "urn:xmpp:receipts"),
-        "{}",
-        String::from(&got)
     );
 
     juliet
