@@ -334,13 +334,18 @@ pub struct ShutdownConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct SessionsConfig {
     /// Accept INVITEs for MSRP chat sessions (RFC 7573 §5). Default `false`
-    /// while sessions are being built (issue 21): INVITE is then refused
-    /// with 405 and chat goes by SIP MESSAGE only.
+    /// (it opens the MSRP port): INVITE is then refused with 405 and chat
+    /// goes by SIP MESSAGE only.
     pub enabled: bool,
     /// Where to accept plain `msrp` (TCP) connections from phones, as
     /// `ip:port` (`:0` picks a free port). Parley answers offers as the
     /// passive side (RFC 4975 §5.4: the offerer connects). Default `0.0.0.0:2855`.
     pub msrp_listen: SocketAddr,
+    /// Where to accept `msrps` (MSRP over TLS, RFC 4975 §14) connections, as
+    /// `ip:port`; off when absent. The certificate and key are `[sip.tls]`'s
+    /// and must name `msrp_host` (§5.4). When set, Parley answers offers of
+    /// `TCP/TLS/MSRP` and its own offers use TLS. Default: none.
+    pub msrps_listen: Option<SocketAddr>,
     /// The host written in the SDP answer's `a=path` and `c=` line, which
     /// phones connect to. Default: the IP of `msrp_listen` (set it when that
     /// is `0.0.0.0` or behind NAT).
@@ -393,6 +398,7 @@ impl Default for SessionsConfig {
             enabled: false,
             msrp_listen: SocketAddr::from(([0, 0, 0, 0], 2855)),
             msrp_host: None,
+            msrps_listen: None,
             max_message_bytes: 65_536,
             max_sessions: 1000,
             max_sessions_per_user: 10,
@@ -598,6 +604,18 @@ impl Config {
         }
         if self.sessions.msrp_host.as_deref() == Some("") {
             return Err(invalid("sessions.msrp_host", "must not be empty"));
+        }
+        if self.sessions.msrps_listen.is_some()
+            && !self
+                .sip
+                .tls
+                .as_ref()
+                .is_some_and(|t| t.cert.is_some() && t.key.is_some())
+        {
+            return Err(invalid(
+                "sessions.msrps_listen",
+                "msrps needs sip.tls.cert and sip.tls.key",
+            ));
         }
         if self.sip.listen.is_empty() {
             return Err(invalid(
@@ -1331,6 +1349,23 @@ listen = ["udp:127.0.0.1:5060"]
         let text = MINIMAL.replace("udp:127.0.0.1:5060", "tls:127.0.0.1:5061");
         let err = load(&text, &[]).expect_err("no cert").to_string();
         assert!(err.contains("sip.tls.cert"), "{err}");
+    }
+
+    #[test]
+    fn msrps_without_a_certificate_names_the_key() {
+        let text =
+            format!("{MINIMAL}\n[sessions]\nenabled = true\nmsrps_listen = \"127.0.0.1:2856\"\n");
+        let err = load(&text, &[]).expect_err("no cert").to_string();
+        assert!(err.contains("sessions.msrps_listen"), "{err}");
+    }
+
+    #[test]
+    fn a_session_start_other_than_auto_or_always_is_refused() {
+        let text = format!("{MINIMAL}\n[sessions]\nstart = \"sometimes\"\n");
+        assert!(load(&text, &[]).is_err());
+        let text = format!("{MINIMAL}\n[sessions]\nstart = \"always\"\nanswer_secs = 0\n");
+        let err = load(&text, &[]).expect_err("answer_secs 0").to_string();
+        assert!(err.contains("sessions.answer_secs"), "{err}");
     }
 
     #[test]

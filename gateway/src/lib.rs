@@ -436,12 +436,22 @@ pub(crate) async fn bind_msrp(
             }
         },
         max_sessions: sessions.max_sessions,
+        // RFC 4975 §14: msrps with `[sip.tls]`'s certificate, key and CAs.
+        tls: sessions.msrps_listen.map(|listen| {
+            let tls = config.sip.tls.as_ref();
+            parley_msrp::endpoint::TlsConfig {
+                listen: Some(listen),
+                cert: tls.and_then(|t| t.cert.clone()),
+                key: tls.and_then(|t| t.key.clone()),
+                ca: tls.and_then(|t| t.ca.clone()),
+            }
+        }),
         ..parley_msrp::endpoint::EndpointConfig::default()
     };
     let endpoint = parley_msrp::endpoint::Endpoint::bind(msrp_config, cancel)
         .await
         .map_err(RunError::Msrp)?;
-    info!(msrp = ?endpoint.local_addr(), "MSRP listening for chat sessions");
+    info!(msrp = ?endpoint.local_addr(), msrps = ?endpoint.local_tls_addr(), "MSRP listening for chat sessions");
     Ok(Some(endpoint))
 }
 

@@ -363,6 +363,7 @@ impl Shared {
         offer::Local {
             host: self.settings.host.clone(),
             port: self.settings.msrp.local_addr().map_or(0, |a| a.port()),
+            tls_port: self.settings.msrp.local_tls_addr().map(|a| a.port()),
             max_message_bytes: self.settings.max_message_bytes,
         }
     }

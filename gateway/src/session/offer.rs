@@ -28,6 +28,8 @@ pub(crate) struct Local {
     pub(crate) host: String,
     /// The plain `msrp` port.
     pub(crate) port: u16,
+    /// The `msrps` port, when `sessions.msrps_listen` is set.
+    pub(crate) tls_port: Option<u16>,
     /// `sessions.max_message_bytes`.
     pub(crate) max_message_bytes: u64,
 }
@@ -204,7 +206,9 @@ fn is_sdp(content_type: Option<&str>) -> bool {
 /// the types Parley takes and its message limit.
 fn local_endpoint(local: &Local, session_id: &str, origin: Origin) -> Option<LocalEndpoint> {
     let mut endpoint =
-        LocalEndpoint::new(&local.host, local.port, None, session_id, origin).ok()?;
+        LocalEndpoint::new(&local.host, local.port, local.tls_port, session_id, origin).ok()?;
+    // With msrps on, Parley's own offers use it.
+    endpoint.prefer_tls = local.tls_port.is_some();
     endpoint.accept_types = FormatList::parse(ACCEPT_TYPES, 8).ok()?;
     endpoint.accept_wrapped_types = FormatList::parse(ACCEPT_WRAPPED_TYPES, 8).ok()?;
     endpoint.max_size = local.max_message_bytes;
@@ -269,6 +273,7 @@ mod tests {
         Local {
             host: "127.0.0.1".into(),
             port: 2855,
+            tls_port: None,
             max_message_bytes: 65_536,
         }
     }

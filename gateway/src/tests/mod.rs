@@ -7,6 +7,7 @@
 
 mod restore_local_limit;
 mod rfc4028_sessions;
+mod rfc4975_14_msrps;
 mod rfc6665_4_timers;
 mod rfc7247_7;
 mod rfc7572_table1;
