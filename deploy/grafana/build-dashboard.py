@@ -405,7 +405,18 @@ timeseries(
         (rate("parley_msrp_session_starts_total", "outcome"), "start {{outcome}}"),
         (rate("parley_msrp_fallback_messages_total", "reason"), "fallback {{reason}}"),
     ],
-    0, 24, unit="ops",
+    0, 12, unit="ops",
+)
+timeseries(
+    "MSRP bytes and receipts",
+    "rate(parley_msrp_bytes_total) by direction (message bodies carried in sessions) and "
+    "rate(parley_msrp_reports_total) by direction (success REPORTs mapped to or from XMPP receipts, "
+    "RFC 7573 §7).",
+    [
+        (rate("parley_msrp_bytes_total", "direction"), "bytes {{direction}}"),
+        (rate("parley_msrp_reports_total", "direction"), "reports {{direction}}"),
+    ],
+    12, 12, unit="short",
 )
 next_line(8)
 

@@ -388,6 +388,8 @@ pub(crate) struct Metrics {
     not_carried: IntCounterVec,
     msrp_sessions: IntGauge,
     msrp_messages: IntCounterVec,
+    msrp_bytes: IntCounterVec,
+    msrp_reports: IntCounterVec,
     msrp_refusals: IntCounterVec,
     msrp_starts: IntCounterVec,
     msrp_fallbacks: IntCounterVec,
@@ -747,6 +749,26 @@ impl Metrics {
                     &["direction"],
                 )?,
             )?,
+            msrp_bytes: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_msrp_bytes_total",
+                        "Bytes of chat messages (bodies) carried in RFC 7573 sessions, by direction.",
+                    ),
+                    &["direction"],
+                )?,
+            )?,
+            msrp_reports: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_msrp_reports_total",
+                        "Success REPORTs mapped to or from XMPP receipts in RFC 7573 sessions, by direction.",
+                    ),
+                    &["direction"],
+                )?,
+            )?,
             msrp_refusals: register(
                 r,
                 IntCounterVec::new(
@@ -806,6 +828,8 @@ impl Metrics {
             }
             self.translation.with_label_values(&[d.label()]);
             self.msrp_messages.with_label_values(&[d.label()]);
+            self.msrp_bytes.with_label_values(&[d.label()]);
+            self.msrp_reports.with_label_values(&[d.label()]);
         }
         for r in SessionRefusal::ALL {
             self.msrp_refusals.with_label_values(&[r.label()]);
@@ -862,9 +886,19 @@ impl Metrics {
             .set(i64::try_from(open).unwrap_or(i64::MAX));
     }
 
-    /// Count a chat message carried in a session.
-    pub(crate) fn msrp_message(&self, direction: Direction) {
+    /// Count a chat message of `bytes` carried in a session.
+    pub(crate) fn msrp_message(&self, direction: Direction, bytes: usize) {
         self.msrp_messages
+            .with_label_values(&[direction.label()])
+            .inc();
+        self.msrp_bytes
+            .with_label_values(&[direction.label()])
+            .inc_by(u64::try_from(bytes).unwrap_or(u64::MAX));
+    }
+
+    /// Count a success REPORT mapped to or from a receipt (RFC 7573 §7).
+    pub(crate) fn msrp_report(&self, direction: Direction) {
+        self.msrp_reports
             .with_label_values(&[direction.label()])
             .inc();
     }
@@ -1131,6 +1165,8 @@ mod tests {
             ("parley_trust_rejections_total", 3),
             ("parley_sip_peer_refusals_total", 2),
             ("parley_msrp_messages_total", 2),
+            ("parley_msrp_bytes_total", 2),
+            ("parley_msrp_reports_total", 2),
             ("parley_msrp_session_refusals_total", 8),
             ("parley_msrp_session_starts_total", 5),
             ("parley_msrp_fallback_messages_total", 2),

@@ -325,7 +325,9 @@ impl Shared {
                 body,
                 success_report,
             }) => {
-                self.links.metrics.msrp_message(Direction::XmppToSip);
+                self.links
+                    .metrics
+                    .msrp_message(Direction::XmppToSip, body.len());
                 let receipt = match (success_report, &message.id) {
                     (true, Some(id)) => Some(Receipt {
                         stanza_id: id.clone(),

@@ -156,9 +156,13 @@ impl Relay {
         let Some((_, message_id)) = self.awaiting.remove(i) else {
             return;
         };
-        if let Err(e) = self.handle.report_success(&message_id) {
-            debug!(call_id = %self.call_id, error = %e, "REPORT not sent");
-            self.shared.links.metrics.error("msrp_report_refused");
+        match self.handle.report_success(&message_id) {
+            Ok(true) => self.shared.links.metrics.msrp_report(Direction::XmppToSip),
+            Ok(false) => {}
+            Err(e) => {
+                debug!(call_id = %self.call_id, error = %e, "REPORT not sent");
+                self.shared.links.metrics.error("msrp_report_refused");
+            }
         }
     }
 
@@ -185,6 +189,7 @@ impl Relay {
                     return;
                 };
                 // RFC 7573 §7, Example 26.
+                self.shared.links.metrics.msrp_report(Direction::SipToXmpp);
                 let received = chat::report_to_xmpp(&self.sip_jid, &receipt.to, &receipt.stanza_id);
                 self.shared.links.send(Stanza::Message(received));
             }
@@ -210,7 +215,10 @@ impl Relay {
         };
         let stanza = match chat::to_xmpp(&content, &self.sip_jid, &self.xmpp_jid, &self.thread) {
             Ok(ToXmpp::Message(m)) => {
-                self.shared.links.metrics.msrp_message(Direction::SipToXmpp);
+                self.shared
+                    .links
+                    .metrics
+                    .msrp_message(Direction::SipToXmpp, message.body.len());
                 m
             }
             Ok(ToXmpp::ChatState(m)) => m,

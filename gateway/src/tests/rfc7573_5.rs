@@ -328,6 +328,15 @@ async fn success_reports_map_to_receipts_both_ways() {
         "<message from='romeo@sip.example.net' to='juliet@xmpp.example/balcony'>\
          <received xmlns='urn:xmpp:receipts' id='j2'/></message>"
     );
+    for (series, want) in [
+        (r#"parley_msrp_reports_total{direction="xmpp_to_sip"}"#, 1.0),
+        (r#"parley_msrp_reports_total{direction="sip_to_xmpp"}"#, 1.0),
+        // "Wilt thou be gone?" and "It is not yet near day."
+        (r#"parley_msrp_bytes_total{direction="sip_to_xmpp"}"#, 18.0),
+        (r#"parley_msrp_bytes_total{direction="xmpp_to_sip"}"#, 23.0),
+    ] {
+        assert_eq!(world.metric(series), Some(want), "{series}");
+    }
 }
 
 /// RFC 7573 §8: a message over `sessions.max_message_bytes` gets 413, and
