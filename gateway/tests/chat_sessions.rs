@@ -21,10 +21,10 @@ use tokio_xmpp::minidom::Element;
 
 use chat::{
     PhoneSession, WAIT, attr, chat_message, chat_state, m_line, next_frame, next_request,
-    phone_says, sessions_toml,
+    phone_says,
 };
 use sip_phone::{Phone, status};
-use support::{COMPONENT, Options, World, XMPP_DOMAIN, child_text};
+use support::{COMPONENT, Options, World, XMPP_DOMAIN, child_text, sessions_toml};
 
 /// Parley with `[sessions]` on (and `extra` lines in it), juliet logged in
 /// at Prosody, and romeo's phone.

@@ -17,9 +17,9 @@ use parley_harness::msrp_peer::MsrpPeer;
 use parley_harness::port::free_tcp_port;
 use parley_harness::xmpp_client::XmppClient;
 
-use chat::{PhoneSession, WAIT, chat_message, next_frame, phone_says, sessions_toml};
+use chat::{PhoneSession, WAIT, chat_message, next_frame, phone_says};
 use sip_phone::Phone;
-use support::{COMPONENT, Options, World, XMPP_DOMAIN, child_text};
+use support::{COMPONENT, Options, World, XMPP_DOMAIN, child_text, sessions_toml};
 
 /// Parley with sessions on, juliet at Prosody, and a session romeo's phone
 /// opened with her.

@@ -32,11 +32,10 @@ use parley_sip::wire::validate::RequestHead;
 
 use chat::{
     PhoneMsrp, WAIT, attr, chat_message, chat_state, m_line, next_request, path_addr, phone_says,
-    sessions_toml,
 };
 use ejabberd_world::EjabberdWorld;
 use sip_phone::{Dialog, InvitePolicy, Phone, Received, status, tag_of, uri_of};
-use support::{COMPONENT, Options, World, XMPP_DOMAIN, child_text};
+use support::{COMPONENT, Options, World, XMPP_DOMAIN, child_text, sessions_toml};
 
 /// romeo's address, as juliet writes it and as Parley calls it.
 const ROMEO_JID: &str = "romeo@sip.example.net";

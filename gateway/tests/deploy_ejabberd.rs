@@ -4,108 +4,27 @@
 //! as `<message/>` (RFC 7572 §5, Table 2), and an ejabberd user's `<message/>`
 //! reaches a SIP user agent as a MESSAGE (RFC 7572 §4, Table 1).
 
+#[path = "support/ejabberd_world.rs"]
+mod ejabberd_world;
 mod support;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use parley_harness::ejabberd::{Ejabberd, EjabberdConfig};
-use parley_harness::parley::Parley;
-use parley_harness::port::{free_tcp_port, free_udp_tcp_port};
+use ejabberd_world::EjabberdWorld as World;
 use parley_harness::sipp::{Sipp, SippUas};
-use parley_harness::xmpp_client::XmppClient;
-use support::{SipMessage, child_text, uas_message};
-
-/// ejabberd's host for c2s users.
-const XMPP_DOMAIN: &str = "xmpp.example";
-/// Parley's component domain, also the SIP domain.
-const COMPONENT: &str = "sip.example.net";
-const PASSWORD: &str = "pw-for-tests";
+use support::{COMPONENT, SipMessage, XMPP_DOMAIN, child_text, uas_message};
 
 /// ejabberd with user juliet + parley attached to it as a component.
-struct World {
-    ejabberd: Ejabberd,
-    parley: Parley,
-    sip_port: u16,
-    dir: tempfile::TempDir,
+fn start(outbound_proxy: Option<String>) -> World {
+    World::with("[messages]\ndelivery_window_ms = 300\n", outbound_proxy)
 }
 
-impl World {
-    fn start(outbound_proxy: Option<String>) -> World {
-        let ejabberd = Ejabberd::start(EjabberdConfig {
-            domain: XMPP_DOMAIN.into(),
-            component_domain: COMPONENT.into(),
-            component_secret: "component-secret-for-ejabberd".into(),
-        });
-        ejabberd.add_user("juliet", PASSWORD);
-        let sip_port = free_udp_tcp_port();
-        let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let proxy = outbound_proxy
-            .map(|p| format!("outbound_proxy = \"{p}\"\n"))
-            .unwrap_or_default();
-        let config = format!(
-            r#"
-[xmpp]
-component_domain = "{COMPONENT}"
-server = "{server}"
-secret = "{secret}"
-reconnect_min_ms = 100
-reconnect_max_ms = 1000
-
-[sip]
-domain = "{COMPONENT}"
-listen = ["udp:127.0.0.1:{sip_port}", "tcp:127.0.0.1:{sip_port}"]
-t1_ms = 100
-{proxy}
-[metrics]
-listen = "{metrics}"
-
-[store]
-path = "{store}"
-
-[messages]
-delivery_window_ms = 300
-"#,
-            server = ejabberd.component_addr(),
-            secret = ejabberd.component_secret(),
-            store = dir.path().join("store").display(),
-        );
-        let parley = Parley::start(
-            &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
-            &config,
-            metrics,
-        );
-        // Ready = the component handshake with ejabberd succeeded.
-        parley.wait_ready(Duration::from_secs(20));
-        World {
-            ejabberd,
-            parley,
-            sip_port,
-            dir,
-        }
-    }
-
-    async fn juliet(&self) -> XmppClient {
-        XmppClient::connect_to(
-            &self.ejabberd.c2s_addr(),
-            &format!("juliet@{XMPP_DOMAIN}"),
-            PASSWORD,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{}", self.ejabberd.log()))
-    }
-
-    fn sip_addr(&self) -> SocketAddr {
-        ([127, 0, 0, 1], self.sip_port).into()
-    }
-
-    fn scenario(&self, name: &str, xml: &str) -> PathBuf {
-        let path = self.dir.path().join(name);
-        std::fs::write(&path, xml).expect("write scenario");
-        path
-    }
+/// A sipp scenario file in the world's directory.
+fn scenario(world: &World, name: &str, xml: &str) -> PathBuf {
+    let path = world.dir.path().join(name);
+    std::fs::write(&path, xml).expect("write scenario");
+    path
 }
 
 /// A sipp UAS running `xml` (it is read at start, so the file can go).
@@ -123,7 +42,7 @@ fn spawn_uas(xml: &str) -> SippUas {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sip_message_reaches_ejabberd_user_through_the_component_snippet() {
-    let world = World::start(None);
+    let world = start(None);
     let mut juliet = world.juliet().await;
     let body = "Hallo Julia, über ejabberd <&>";
     let msg = SipMessage {
@@ -136,8 +55,8 @@ async fn sip_message_reaches_ejabberd_user_through_the_component_snippet() {
         expect: 200,
     };
     let sender = std::thread::spawn({
-        let sipp = msg.sipp(world.scenario("uac.xml", &msg.scenario()));
-        let addr = world.sip_addr();
+        let sipp = msg.sipp(scenario(&world, "uac.xml", &msg.scenario()));
+        let addr = world.sip;
         move || sipp.run_uac(addr)
     });
     let got = juliet
@@ -185,7 +104,7 @@ async fn ejabberd_user_message_reaches_sip_user_agent() {
         ],
         Some((200, "OK")),
     ));
-    let world = World::start(Some(format!("sip:{}", uas.addr())));
+    let world = start(Some(format!("sip:{}", uas.addr())));
     let mut juliet = world.juliet().await;
     juliet
         .send_xml(&format!(
@@ -216,7 +135,7 @@ async fn ejabberd_user_message_reaches_sip_user_agent() {
 /// users kept in ejabberd's Mnesia spool survive the restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn parley_reattaches_after_ejabberd_restarts() {
-    let mut world = World::start(None);
+    let mut world = start(None);
     tokio::task::block_in_place(|| world.ejabberd.restart());
     tokio::task::block_in_place(|| world.parley.wait_ready(Duration::from_secs(20)));
     let mut juliet = world.juliet().await;
@@ -230,8 +149,8 @@ async fn parley_reattaches_after_ejabberd_restarts() {
         expect: 200,
     };
     let sender = std::thread::spawn({
-        let sipp = msg.sipp(world.scenario("uac.xml", &msg.scenario()));
-        let addr = world.sip_addr();
+        let sipp = msg.sipp(scenario(&world, "uac.xml", &msg.scenario()));
+        let addr = world.sip;
         move || sipp.run_uac(addr)
     });
     let got = juliet

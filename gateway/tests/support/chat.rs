@@ -17,11 +17,6 @@ use crate::sip_phone::{Call, Dialog, Phone, status};
 /// How long any one thing may take to arrive.
 pub(crate) const WAIT: Duration = Duration::from_secs(10);
 
-/// `[sessions]` on, MSRP on `msrp`, then `extra` lines of that section.
-pub(crate) fn sessions_toml(msrp: SocketAddr, extra: &str) -> String {
-    format!("[sessions]\nenabled = true\nmsrp_listen = \"{msrp}\"\n{extra}")
-}
-
 /// A phone's MSRP end: a listening socket (so its `a=path` names a port
 /// that is really its own) and the URI it offers.
 pub(crate) struct PhoneMsrp {

@@ -1,6 +1,6 @@
-//! A real ejabberd (attached through `deploy/ejabberd/parley.yml`, as
-//! `deploy_ejabberd.rs` does) with user juliet, and the real `parley`
-//! binary with chat sessions on, for the chat-session tests.
+//! A real ejabberd (attached through `deploy/ejabberd/parley.yml`) with
+//! user juliet, and the real `parley` binary attached to it: for
+//! `deploy_ejabberd.rs` and the chat-session tests.
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
@@ -12,7 +12,6 @@ use parley_harness::parley::Parley;
 use parley_harness::port::{free_tcp_port, free_udp_tcp_port};
 use parley_harness::xmpp_client::XmppClient;
 
-use crate::chat::sessions_toml;
 use crate::support::{COMPONENT, PASSWORD, XMPP_DOMAIN};
 
 /// ejabberd with user juliet, and parley attached to it.
@@ -21,13 +20,23 @@ pub(crate) struct EjabberdWorld {
     pub(crate) parley: Parley,
     /// Parley's SIP address (UDP and TCP).
     pub(crate) sip: SocketAddr,
-    _dir: tempfile::TempDir,
+    /// A directory the test may write to (the store is in it).
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl EjabberdWorld {
-    /// `sessions` are extra lines of `[sessions]`; `outbound_proxy` is
-    /// `sip.outbound_proxy` (a phone, say).
+    /// Chat sessions on: `sessions` are extra lines of `[sessions]`;
+    /// `outbound_proxy` is `sip.outbound_proxy` (a phone, say).
     pub(crate) fn start(sessions: &str, outbound_proxy: Option<String>) -> EjabberdWorld {
+        let msrp: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+        Self::with(
+            &crate::support::sessions_toml(msrp, sessions),
+            outbound_proxy,
+        )
+    }
+
+    /// `extra` is appended to parley's config (whole TOML sections).
+    pub(crate) fn with(extra: &str, outbound_proxy: Option<String>) -> EjabberdWorld {
         let ejabberd = Ejabberd::start(EjabberdConfig {
             domain: XMPP_DOMAIN.into(),
             component_domain: COMPONENT.into(),
@@ -36,7 +45,6 @@ impl EjabberdWorld {
         ejabberd.add_user("juliet", PASSWORD);
         let sip_port = free_udp_tcp_port();
         let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-        let msrp: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
         let dir = tempfile::tempdir().expect("temp dir");
         let proxy = outbound_proxy
             .map(|p| format!("outbound_proxy = \"{p}\"\n"))
@@ -61,12 +69,11 @@ listen = "{metrics}"
 [store]
 path = "{store}"
 
-{sessions}
+{extra}
 "#,
             server = ejabberd.component_addr(),
             secret = ejabberd.component_secret(),
             store = dir.path().join("store").display(),
-            sessions = sessions_toml(msrp, sessions),
         );
         let parley = Parley::start(
             &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
@@ -80,7 +87,7 @@ path = "{store}"
             ejabberd,
             parley,
             sip: ([127, 0, 0, 1], sip_port).into(),
-            _dir: dir,
+            dir,
         }
     }
 

@@ -479,3 +479,8 @@ pub async fn assert_no_error(client: &mut XmppClient, wait: std::time::Duration)
         .await;
     assert!(error.is_none(), "unexpected error: {error:?}");
 }
+
+/// `[sessions]` on, MSRP on `msrp`, then `extra` lines of that section.
+pub fn sessions_toml(msrp: SocketAddr, extra: &str) -> String {
+    format!("[sessions]\nenabled = true\nmsrp_listen = \"{msrp}\"\n{extra}")
+}
