@@ -207,6 +207,28 @@ impl SmimeObject {
         Ok(e2e)
     }
 
+    /// The object for a channel that carries a Content-Type and binary
+    /// octets only (an MSRP SEND, RFC 4975 §7.1; RFC 8591 §5: "Inner S/MIME
+    /// entities do not require base64 encoding"): a base64 transfer
+    /// encoding is undone, so the CMS octets go as they are; the other MIME
+    /// fields, which such a channel cannot carry, are left behind. `None`
+    /// for a quoted-printable or unknown transfer encoding.
+    pub fn for_binary_channel(&self) -> Option<(String, Vec<u8>)> {
+        let body = match self.field("content-transfer-encoding").map(str::trim) {
+            None => self.body.clone(),
+            Some(te)
+                if ["7bit", "8bit", "binary"]
+                    .iter()
+                    .any(|b| te.eq_ignore_ascii_case(b)) =>
+            {
+                self.body.clone()
+            }
+            Some(te) if te.eq_ignore_ascii_case("base64") => base64_decode(&self.body)?,
+            Some(_) => return None,
+        };
+        Some((self.content_type.clone(), body))
+    }
+
     /// The value of header field `name` (lowercase) other than Content-Type.
     pub fn field(&self, name: &str) -> Option<&str> {
         self.fields
@@ -400,6 +422,36 @@ fn base64_lines(bytes: &[u8]) -> String {
     }
     out.push_str("\r\n");
     out
+}
+
+/// RFC 2045 §6.8 base64 decoding; line breaks and other whitespace skipped.
+fn base64_decode(text: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits, mut padding) = (0u32, 0u32, 0usize);
+    for &c in text.iter().filter(|c| !c.is_ascii_whitespace()) {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            b'=' => {
+                padding += 1;
+                continue;
+            }
+            _ => return None,
+        };
+        if padding > 0 {
+            return None;
+        }
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+        }
+    }
+    (padding <= 2).then_some(out)
 }
 
 #[cfg(test)]

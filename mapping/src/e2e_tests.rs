@@ -260,3 +260,69 @@ fn message_without_e2e_is_not_taken() {
     m.payloads.clear();
     assert!(message_to_sip(&m, &mapper()).is_none());
 }
+
+/// RFC 3923 §8 in a chat session (RFC 7573, RFC 8591 §5): the object is the
+/// SEND's content, a base64 transfer encoding undone so the CMS octets go
+/// binary; Example 3's multipart/signed goes as it is.
+#[test]
+fn e2e_in_a_session_is_the_send_content() {
+    use crate::chat::{ToMsrp, to_msrp};
+    let Ok(ToMsrp::Send {
+        content_type, body, ..
+    }) = to_msrp(&stanza(ENVELOPED))
+    else {
+        panic!("not a SEND");
+    };
+    assert!(content_type.starts_with("application/pkcs7-mime; smime-type=enveloped-data"));
+    assert_eq!(
+        body,
+        base64_decode(b"MIIBsQYJKoZIhvcNAQcDoIIBojCCAZ4CAQAx").unwrap()
+    );
+    assert_eq!(&body[..2], [0x30, 0x82]);
+    let Ok(ToMsrp::Send { body, .. }) = to_msrp(&stanza(RFC3923_3_2_EXAMPLE3)) else {
+        panic!("not a SEND");
+    };
+    assert_eq!(body, example3_body().as_bytes());
+    // OMEMO beside it: refused as page mode refuses it.
+    let mut both = stanza(ENVELOPED);
+    both.payloads
+        .push(Element::new("encrypted", crate::encryption::NS_OMEMO));
+    assert!(matches!(
+        to_msrp(&both),
+        Err(MappingError::NotCarried(NotCarried::Encrypted(_)))
+    ));
+}
+
+/// An S/MIME SEND from the phone becomes `<e2e/>` in the session's chat
+/// message; a binary one gets base64 (XML cannot hold it).
+#[test]
+fn smime_send_in_a_session_becomes_e2e() {
+    use crate::chat::{MsrpContent, ToXmpp, to_xmpp};
+    let from = crate::address::Jid::parse("romeo@example.net").unwrap();
+    let to = crate::address::Jid::parse("juliet@example.com").unwrap();
+    let content = MsrpContent {
+        content_type: "application/pkcs7-mime; smime-type=enveloped-data".into(),
+        body: vec![0x30, 0x82, 0x00, 0xff, 0x06],
+        success_report: false,
+    };
+    let Ok(ToXmpp::Message(m)) = to_xmpp(&content, &from, &to, "thread") else {
+        panic!("not a message");
+    };
+    assert_eq!(m.body, None);
+    let text = e2e_payload(&m.payloads).unwrap().text();
+    let object = SmimeObject::from_e2e_text(&text).unwrap();
+    assert_eq!(object.for_binary_channel().unwrap().1, content.body);
+}
+
+/// RFC 2045 §6.8 decoding undoes encoding, and refuses what is not base64.
+#[test]
+fn base64_decodes_what_it_encodes() {
+    for bytes in [&b""[..], b"f", b"fo", b"foo", &[0xffu8; 100]] {
+        assert_eq!(
+            base64_decode(base64_lines(bytes).as_bytes()).unwrap(),
+            bytes
+        );
+    }
+    assert_eq!(base64_decode(b"Zm9v!"), None);
+    assert_eq!(base64_decode(b"Zg==Zg=="), None);
+}
