@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use parley_harness::xmpp_client::XmppClient;
 use smime::pki::{Pki, field, split_entity};
-use smime::sip_tcp::{next_request, send_sip, sip_uas};
+use smime::sip_tcp::{SipRequest, next_request, send_request, send_sip, sip_uas};
 use support::{COMPONENT, Options, World, XMPP_DOMAIN};
 use tokio_xmpp::minidom::Element;
 
@@ -337,4 +337,171 @@ async fn forged_and_oversize_e2e_are_refused_and_counted() {
         1.0
     );
     assert!(rx.try_recv().is_err(), "nothing else reached SIP");
+}
+
+/// The next request on `rx` whose start line begins with `method` and that
+/// `accept` takes; the others (earlier NOTIFYs) are passed over.
+async fn next_matching(
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<SipRequest>,
+    world: &World,
+    method: &str,
+    accept: impl Fn(&SipRequest) -> bool,
+) -> SipRequest {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let req = tokio::time::timeout(left, rx.recv())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| panic!("no {method} as expected\n{}", world.parley.log()));
+        if req.head.starts_with(method) && accept(&req) {
+            return req;
+        }
+    }
+}
+
+/// §4 (Examples 7–9) and §8, XMPP → SIP: bob (SIP) watches juliet; her
+/// directed presence holding a signed PIDF becomes a NOTIFY in that
+/// subscription whose body is the object (its Content-Type the object's),
+/// which `openssl cms -verify` verifies on the SIP side. An `<e2e/>` in
+/// presence that is no MIME object gets a presence error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xmpp_e2e_presence_reaches_the_sip_watcher_as_a_notify_body() {
+    let pki = Pki::new();
+    let (uri, mut rx) = sip_uas().await;
+    let contact = uri.replacen("sip:", "sip:bob@", 1);
+    let world = world_with_uas(uri);
+    let mut juliet = world.client("juliet").await;
+    let subscribe = format!(
+        "SUBSCRIBE sip:juliet@{XMPP_DOMAIN} SIP/2.0\r\n\
+         Max-Forwards: 70\r\n\
+         From: <sip:bob@{COMPONENT}>;tag=bob-sub\r\n\
+         To: <sip:juliet@{XMPP_DOMAIN}>\r\n\
+         Call-ID: rfc3923-presence-out\r\n\
+         CSeq: 1 SUBSCRIBE\r\n\
+         Contact: <{contact}>\r\n\
+         Event: presence\r\n\
+         Accept: application/pidf+xml\r\n\
+         Expires: 600\r\n"
+    );
+    assert_eq!(send_request(&world, &subscribe, &[], b"").await, 200);
+    juliet
+        .recv_matching(Duration::from_secs(10), |e| {
+            e.name() == "presence" && e.attr("type") == Some("subscribe")
+        })
+        .await
+        .unwrap_or_else(|| panic!("no subscribe\n{}", world.parley.log()));
+    juliet
+        .send_xml(&format!(
+            "<presence type='subscribed' to='bob@{COMPONENT}'/>"
+        ))
+        .await;
+    next_matching(&mut rx, &world, "NOTIFY", |r| {
+        r.header("Subscription-State")
+            .is_some_and(|s| s.starts_with("active"))
+    })
+    .await;
+
+    // Not MIME: a presence error back, nothing to SIP.
+    juliet
+        .send_xml(&format!(
+            "<presence to='bob@{COMPONENT}' id='bad'><e2e xmlns='{NS_E2E}'>just text</e2e></presence>"
+        ))
+        .await;
+    let error = juliet
+        .recv_matching(Duration::from_secs(10), |e| {
+            e.name() == "presence" && e.attr("type") == Some("error")
+        })
+        .await
+        .unwrap_or_else(|| panic!("no presence error\n{}", world.parley.log()));
+    let xml = String::from(&error);
+    assert!(xml.contains("bad-request"), "{xml}");
+
+    let pidf = pki.pidf(
+        "pidf.txt",
+        &format!("juliet@{XMPP_DOMAIN}"),
+        "retired to the chamber",
+    );
+    let signed = pki.sign("pidf.txt", "juliet", "signed.eml");
+    juliet
+        .send_xml(&format!(
+            "<presence to='bob@{COMPONENT}'><e2e xmlns='{NS_E2E}'>{}</e2e></presence>",
+            xml_text(&signed)
+        ))
+        .await;
+    let notify = next_matching(&mut rx, &world, "NOTIFY", |r| {
+        r.header("Content-Type")
+            .is_some_and(|c| c.starts_with("multipart/signed"))
+    })
+    .await;
+    let (fields, body) = split_entity(&signed);
+    assert_eq!(
+        notify.header("Content-Type").as_deref(),
+        field(&fields, "Content-Type")
+    );
+    assert!(notify.body == as_xml_delivers(&body), "{}", notify.head);
+    assert_eq!(
+        String::from_utf8_lossy(&pki.verify(&notify.entity())).replace("\r\n", "\n"),
+        String::from_utf8_lossy(&pidf).replace("\r\n", "\n")
+    );
+}
+
+/// §4 and §8, SIP → XMPP: juliet watches bob (SIP); bob's NOTIFY carrying
+/// an encrypted PIDF reaches her as presence holding it in `<e2e/>`, which
+/// her `openssl cms -decrypt` opens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sip_smime_notify_reaches_the_xmpp_watcher_as_e2e_presence() {
+    let pki = Pki::new();
+    let (uri, mut rx) = sip_uas().await;
+    let world = world_with_uas(uri);
+    let mut juliet = world.client("juliet").await;
+    juliet
+        .send_xml(&format!(
+            "<presence type='subscribe' to='bob@{COMPONENT}'/>"
+        ))
+        .await;
+    let subscribe = next_matching(&mut rx, &world, "SUBSCRIBE", |_| true).await;
+    let parley_contact = subscribe
+        .header("Contact")
+        .and_then(|c| Some(c.split_once('<')?.1.split_once('>')?.0.to_owned()))
+        .expect("Parley's Contact");
+    let pidf = pki.pidf(
+        "pidf.txt",
+        &format!("bob@{COMPONENT}"),
+        "at the orchard wall",
+    );
+    let encrypted = pki.encrypt("pidf.txt", "juliet", "enc.eml", &[]);
+    let (fields, body) = split_entity(&encrypted);
+    let notify = format!(
+        "NOTIFY {parley_contact} SIP/2.0\r\n\
+         Max-Forwards: 70\r\n\
+         From: {};tag=uas\r\n\
+         To: {}\r\n\
+         Call-ID: {}\r\n\
+         CSeq: 1 NOTIFY\r\n\
+         Contact: <sip:bob@127.0.0.1>\r\n\
+         Event: presence\r\n\
+         Subscription-State: active;expires=600\r\n",
+        subscribe.header("To").expect("To"),
+        subscribe.header("From").expect("From"),
+        subscribe.header("Call-ID").expect("Call-ID"),
+    );
+    assert_eq!(send_request(&world, &notify, &fields, &body).await, 200);
+    let got = juliet
+        .recv_matching(Duration::from_secs(10), |e| {
+            e.name() == "presence" && e.get_child("e2e", NS_E2E).is_some()
+        })
+        .await
+        .unwrap_or_else(|| panic!("juliet got no <e2e/> presence\n{}", world.parley.log()));
+    assert_eq!(got.attr("from"), Some(&*format!("bob@{COMPONENT}")));
+    assert_eq!(got.attr("type"), None);
+    let text = got
+        .get_child("e2e", NS_E2E)
+        .map(Element::text)
+        .expect("e2e");
+    assert_eq!(
+        String::from_utf8_lossy(&pki.decrypt(text.as_bytes(), "juliet")).replace("\r\n", "\n"),
+        String::from_utf8_lossy(&pidf).replace("\r\n", "\n")
+    );
 }

@@ -39,9 +39,9 @@
 //! output (`U2FsdGVkX1` is base64 for `Salted__`), not CMS EnvelopedData,
 //! and it has no Content-Type. Bare text like it is refused as not MIME.
 
-use parley_xmpp::stanza::{Element, Message, Node};
+use parley_xmpp::stanza::{Element, Message, Node, Presence};
 
-use crate::address::AddressMapper;
+use crate::address::{AddressMapper, Jid};
 use crate::content_coding::MAX_BODY_BYTES;
 use crate::encryption::NS_E2E;
 use crate::failure::{MappingError, NotCarried};
@@ -345,6 +345,45 @@ pub fn message_to_xmpp(
         stanza.body = None;
         stanza.payloads = vec![object.to_element()?];
         Ok(stanza)
+    })())
+}
+
+/// RFC 3923 §4, §8, XMPP → SIP: the object of an available `<presence/>`
+/// holding `<e2e/>` (§4.1 step 3: directed presence, with a 'to'), for the
+/// body of a NOTIFY in place of the PIDF Parley would write; `None` when
+/// the stanza has no `<e2e/>` or is not plain availability.
+pub fn presence_object(p: &Presence) -> Option<Result<SmimeObject, MappingError>> {
+    if p.presence_type.is_some() || p.to.is_none() {
+        return None;
+    }
+    let e2e = e2e_payload(&p.payloads)?;
+    Some(SmimeObject::from_e2e_text(&e2e.text()))
+}
+
+/// RFC 3923 §4, §8, SIP → XMPP: a NOTIFY body that is S/MIME (a signed or
+/// encrypted PIDF) as directed `<presence/>` from `from` to `to` holding it
+/// in `<e2e/>`; `None` when the body is not S/MIME.
+///
+/// The stanza says available and nothing else: the availability is inside
+/// the object, which Parley does not open (for a signed PIDF it could be
+/// read, but what Parley put beside it would be unverified words in the
+/// presentity's name).
+pub fn presence_to_xmpp(
+    content_type: Option<&str>,
+    lookup: impl FnMut(&str) -> Option<String>,
+    body: &[u8],
+    from: &Jid,
+    to: &Jid,
+) -> Option<Result<Presence, MappingError>> {
+    let content_type = content_type.filter(|ct| is_smime(ct))?;
+    Some((|| {
+        let object = SmimeObject::from_sip(content_type, lookup, body)?;
+        Ok(Presence {
+            from: Some(from.to_string()),
+            to: Some(to.to_string()),
+            payloads: vec![object.to_element()?],
+            ..Presence::default()
+        })
     })())
 }
 

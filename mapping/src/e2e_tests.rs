@@ -326,3 +326,57 @@ fn base64_decodes_what_it_encodes() {
     assert_eq!(base64_decode(b"Zm9v!"), None);
     assert_eq!(base64_decode(b"Zg==Zg=="), None);
 }
+
+/// RFC 3923 §4.2 Example 8's object, as the CDATA of Example 9.
+const RFC3923_4_2_EXAMPLE9: &str = "\nContent-Type: multipart/signed; boundary=next;\n              micalg=sha1;\n              protocol=application/pkcs7-signature\n\n--next\nContent-type: application/pidf+xml\nContent-ID: <2345678901@example.com>\n\n<presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"pres:juliet@example.com\"/>\n--next\nContent-Type: application/pkcs7-signature\n\n[signed body part]\n--next--\n";
+
+/// §4.1 step 3: directed available presence with `<e2e/>` gives its object;
+/// broadcast (no 'to'), other types and plain presence give nothing.
+#[test]
+fn example9_presence_object_is_taken_from_directed_presence() {
+    let mut e2e = Element::new("e2e", NS_E2E);
+    e2e.children.push(Node::Text(RFC3923_4_2_EXAMPLE9.into()));
+    let mut p = Presence {
+        from: Some("juliet@example.com/balcony".into()),
+        to: Some("romeo@example.net".into()),
+        payloads: vec![e2e],
+        ..Presence::default()
+    };
+    let object = presence_object(&p).unwrap().unwrap();
+    assert!(object.content_type.starts_with("multipart/signed"));
+    assert!(
+        object
+            .body
+            .starts_with(b"--next\nContent-type: application/pidf+xml")
+    );
+    p.presence_type = Some(parley_xmpp::stanza::PresenceType::Unavailable);
+    assert!(presence_object(&p).is_none());
+    p.presence_type = None;
+    p.to = None;
+    assert!(presence_object(&p).is_none());
+    let plain = Presence {
+        to: Some("romeo@example.net".into()),
+        ..Presence::default()
+    };
+    assert!(presence_object(&plain).is_none());
+}
+
+/// §8 for presence, SIP → XMPP: an S/MIME NOTIFY body becomes directed
+/// presence holding it, and nothing else; PIDF is not this module's.
+#[test]
+fn smime_notify_body_becomes_e2e_presence() {
+    let from = Jid::parse("romeo@example.net").unwrap();
+    let to = Jid::parse("juliet@example.com").unwrap();
+    let body = &RFC3923_4_2_EXAMPLE9[RFC3923_4_2_EXAMPLE9.find("--next").unwrap()..];
+    let ct = "multipart/signed; boundary=next; micalg=sha1; protocol=application/pkcs7-signature";
+    let p = presence_to_xmpp(Some(ct), |_| None, body.as_bytes(), &from, &to)
+        .unwrap()
+        .unwrap();
+    assert_eq!(p.presence_type, None);
+    assert_eq!((p.show, p.status.as_deref()), (None, None));
+    let text = e2e_payload(&p.payloads).unwrap().text();
+    assert!(text.ends_with(body));
+    assert!(
+        presence_to_xmpp(Some("application/pidf+xml"), |_| None, b"<x/>", &from, &to).is_none()
+    );
+}

@@ -105,6 +105,20 @@ impl Pki {
         self.dir.path().join(name)
     }
 
+    /// RFC 3923 §4.1 step 1: an application/pidf+xml object (RFC 3863)
+    /// for `entity`, with the MIME header its signed part carries.
+    pub(crate) fn pidf(&self, name: &str, entity: &str, note: &str) -> Vec<u8> {
+        let pidf = format!(
+            "Content-Type: application/pidf+xml\r\n\r\n\
+             <?xml version=\"1.0\" encoding=\"UTF-8\"?>\r\n\
+             <presence xmlns=\"urn:ietf:params:xml:ns:pidf\" entity=\"pres:{entity}\">\
+             <tuple id=\"t1\"><status><basic>open</basic></status></tuple>\
+             <note>{note}</note></presence>\r\n"
+        );
+        std::fs::write(self.path(name), &pidf).expect("write pidf");
+        pidf.into_bytes()
+    }
+
     /// RFC 3923 §3.1 step 1: a Message/CPIM object (RFC 3862) from `from` to `to`.
     pub(crate) fn cpim(&self, name: &str, from: &str, to: &str, text: &str) -> Vec<u8> {
         let cpim = format!(

@@ -96,8 +96,15 @@ pub(crate) async fn sip_uas() -> (String, mpsc::UnboundedReceiver<SipRequest>) {
                             .map(|v| format!("{n}: {v}\r\n"))
                             .unwrap_or_default()
                     };
+                    // A SUBSCRIBE's 2xx names the agent and the grant
+                    // (RFC 6665 §4.2.1.1, RFC 3261 §12.1.1).
+                    let subscribe = if req.head.starts_with("SUBSCRIBE ") {
+                        format!("Contact: <sip:bob@{addr};transport=tcp>\r\nExpires: 600\r\n")
+                    } else {
+                        String::new()
+                    };
                     let answer = format!(
-                        "SIP/2.0 200 OK\r\n{}{}{}{}{}Content-Length: 0\r\n\r\n",
+                        "SIP/2.0 200 OK\r\n{}{}{}{}{}{subscribe}Content-Length: 0\r\n\r\n",
                         req.head
                             .lines()
                             .filter(|l| l.to_ascii_lowercase().starts_with("via:"))
@@ -127,18 +134,41 @@ pub(crate) async fn send_sip(
     fields: &[(String, String)],
     body: &[u8],
 ) -> u16 {
-    let mut stream = TcpStream::connect(world.sip_addr())
-        .await
-        .expect("connect to parley");
-    let local = stream.local_addr().expect("local addr");
-    let mut head = format!(
+    let head = format!(
         "MESSAGE sip:juliet@{XMPP_DOMAIN} SIP/2.0\r\n\
-         Via: SIP/2.0/TCP {local};branch=z9hG4bK-{call_id}\r\n\
          Max-Forwards: 70\r\n\
          From: <sip:bob@{COMPONENT}>;tag=bob-{call_id}\r\n\
          To: <sip:juliet@{XMPP_DOMAIN}>\r\n\
          Call-ID: {call_id}\r\n\
          CSeq: 1 MESSAGE\r\n"
+    );
+    send_request(world, &head, fields, body).await
+}
+
+/// Send the request whose start line and header fields (CRLF-ended, no Via,
+/// no Content-Length) are `head`, plus `fields` and `body`, over TCP; the
+/// status of its final response.
+pub(crate) async fn send_request(
+    world: &World,
+    head: &str,
+    fields: &[(String, String)],
+    body: &[u8],
+) -> u16 {
+    let mut stream = TcpStream::connect(world.sip_addr())
+        .await
+        .expect("connect to parley");
+    let local = stream.local_addr().expect("local addr");
+    let (start, rest) = head.split_once("\r\n").expect("a start line");
+    let call_id: String = rest
+        .lines()
+        .find_map(|l| l.strip_prefix("Call-ID: "))
+        .unwrap_or("x")
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let mut head = format!(
+        "{start}\r\nVia: SIP/2.0/TCP {local};branch=z9hG4bK-{call_id}-{}\r\n{rest}",
+        rand_suffix()
     );
     for (n, v) in fields {
         head.push_str(&format!("{n}: {v}\r\n"));
@@ -146,7 +176,7 @@ pub(crate) async fn send_sip(
     head.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(body);
-    stream.write_all(&bytes).await.expect("send MESSAGE");
+    stream.write_all(&bytes).await.expect("send request");
     let mut buf = Vec::new();
     let deadline = Duration::from_secs(15);
     loop {
@@ -164,6 +194,13 @@ pub(crate) async fn send_sip(
             return code;
         }
     }
+}
+
+/// A branch suffix unique within the test process.
+fn rand_suffix() -> u64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
 }
 
 pub(crate) async fn next_request(
