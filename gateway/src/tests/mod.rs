@@ -6,6 +6,7 @@
 //! and sipp; these run in milliseconds and name the step that broke.
 
 mod restore_local_limit;
+mod rfc3923;
 mod rfc6665_4_timers;
 mod rfc7247_7;
 mod rfc7572_table1;
