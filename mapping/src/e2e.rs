@@ -425,7 +425,8 @@ fn unfold_fields(head: &str) -> Result<Vec<(String, String)>, MappingError> {
     }
     for (_, value) in &mut fields {
         *value = value.trim_end().to_owned();
-        if value.chars().any(char::is_control) {
+        // A CR or LF left inside would end the SIP header field early.
+        if value.chars().any(|c| c.is_control() && c != '\t') {
             return Err(not_mime());
         }
     }

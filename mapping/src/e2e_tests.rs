@@ -70,6 +70,24 @@ fn example3_object_becomes_the_sip_body_and_content_type() {
     assert_eq!(sip.call_id.as_deref(), Some("thread-1"));
 }
 
+/// RFC 5322 §2.2.3: a field folded with a tab is unfolded, the tab kept;
+/// a CR inside a line (which would end the SIP field) is refused.
+#[test]
+fn folded_fields_unfold_and_inner_cr_is_refused() {
+    let folded =
+        "Content-Type: application/pkcs7-mime;\r\n\tsmime-type=enveloped-data\r\n\r\nMIIB\r\n";
+    let object = SmimeObject::from_e2e_text(folded).unwrap();
+    assert_eq!(
+        object.content_type,
+        "application/pkcs7-mime;\tsmime-type=enveloped-data"
+    );
+    let injected = "Content-Type: application/pkcs7-mime\rVia: SIP/2.0/UDP evil\n\nMIIB\n";
+    assert_eq!(
+        SmimeObject::from_e2e_text(injected),
+        Err(MappingError::NotCarried(NotCarried::Rfc3923E2e))
+    );
+}
+
 /// RFC 8551 §3.2: an enveloped object's Content-Transfer-Encoding,
 /// Content-Disposition and MIME-Version go as SIP header fields, in order.
 #[test]
