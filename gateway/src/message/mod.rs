@@ -4,8 +4,10 @@
 //! sender hears (RFC 7247 §7). Beside it, in this folder: receipts (RFC 5438
 //! ↔ XEP-0184/XEP-0333, `receipts.rs`), chat states (RFC 3994 ↔ XEP-0085,
 //! `chat_states.rs`), one conversation's order (`order.rs`) and RFC 7572's
-//! tables as code (`wire.rs`). The rules are `parley_mapping`'s; this module
-//! applies them to live transactions and stanzas.
+//! tables as code (`wire.rs`). RFC 3923 S/MIME objects (`<e2e/>` ↔ a
+//! `multipart/signed` or `application/pkcs7-mime` body) take
+//! `parley_mapping::e2e` instead of the text path, unaltered. The rules are
+//! `parley_mapping`'s; this module applies them to live transactions and stanzas.
 
 pub(crate) mod chat_states;
 pub(crate) mod order;
