@@ -3,8 +3,8 @@
 //! sender (RFC 6120 §8.3.3) with a `<text/>` saying what was not carried, and
 //! nothing reaches the SIP side. End-to-end encrypted messages (XEP-0384
 //! OMEMO, XEP-0373, XEP-0027) are refused rather than having their fallback
-//! `<body/>` sent as the message; an RFC 3923 `<e2e/>` message and a
-//! body-less message with an unknown payload are refused. A standalone chat
+//! `<body/>` sent as the message; an RFC 3923 `<e2e/>` that holds no MIME
+//! object and a body-less message with an unknown payload are refused. A standalone chat
 //! state or receipt is a notification, not an error.
 //!
 //! Each test sends the refused stanzas and then one plain message; the SIP
@@ -129,22 +129,23 @@ async fn encrypted_messages_are_refused_and_their_fallback_body_is_not_sent() {
     );
 }
 
-/// RFC 3923 §7 Case #1: an entity that does not handle `<e2e/>` may "return a
-/// <service-unavailable/> error to the sender" — the one answer that tells
-/// the sender, until Parley carries it.
+/// RFC 3923 §9: `<e2e/>` wraps a signed or encrypted MIME object. One whose
+/// text is no such object (here the object's body without its header block)
+/// gets `bad-request` (RFC 6120 §8.3.3.1), and its fallback body is not
+/// sent in its place. Carried objects: `rfc3923_e2e.rs`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rfc3923_e2e_message_gets_service_unavailable() {
+async fn rfc3923_e2e_that_is_not_mime_gets_bad_request() {
     let (world, uas) = world_with_one_message_uas();
     let mut juliet = world.client("juliet").await;
     juliet
         .send_xml(&format!(
             "<message to='bob@{COMPONENT}' id='e2e' type='chat'>\
+             <body>This message is encrypted.</body>\
              <e2e xmlns='urn:ietf:params:xml:ns:xmpp-e2e'><![CDATA[\
-Content-Type: application/pkcs7-mime; smime-type=enveloped-data; name=smime.p7m\r\n\
-Content-Transfer-Encoding: base64\r\n\r\nMIIBsQYJKoZIhvcNAQcDoIIBojCCAZ4CAQAx\r\n]]></e2e></message>"
+MIIBsQYJKoZIhvcNAQcDoIIBojCCAZ4CAQAx\r\n]]></e2e></message>"
         ))
         .await;
-    let text = expect_error(&world, &mut juliet, "e2e", "service-unavailable", "cancel").await;
+    let text = expect_error(&world, &mut juliet, "e2e", "bad-request", "modify").await;
     assert!(text.contains("RFC 3923"), "{text}");
     plain_message_alone_reaches_sip(&world, &mut juliet, uas).await;
     assert_eq!(

@@ -14,8 +14,8 @@ use crate::xml::is_xml_char;
 /// The media types Parley takes in a SIP MESSAGE, as a 415 lists them (RFC
 /// 3261 §21.4.13, §20.1): what [`decode`] translates, and `message/imdn+xml`,
 /// an RFC 5438 notification that `imdn::inspect` reads bare.
-pub(crate) const ACCEPT: &str =
-    "text/plain, text/html, message/cpim, message/imdn+xml, application/im-iscomposing+xml";
+pub(crate) const ACCEPT: &str = "text/plain, text/html, message/cpim, message/imdn+xml, \
+     application/im-iscomposing+xml, multipart/signed, application/pkcs7-mime";
 
 /// What a SIP body becomes on the XMPP side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,7 +216,8 @@ mod tests {
 
     /// RFC 3261 §21.4.13: what a 415 lists must be what Parley takes. Each
     /// type in [`ACCEPT`] gets past the type check (its body may still be
-    /// malformed), and `message/imdn+xml` is read as a notification.
+    /// malformed), `message/imdn+xml` is read as a notification, and the
+    /// S/MIME types are RFC 3923 objects (`e2e`, ahead of this module).
     #[test]
     fn every_type_accept_lists_is_taken() {
         for media in ACCEPT.split(", ") {
@@ -224,13 +225,17 @@ mod tests {
                 "message/imdn+xml" => {
                     crate::imdn::inspect(Some(media), None, b"<imdn/>").map(|_| ())
                 }
+                "multipart/signed" | "application/pkcs7-mime" => {
+                    assert!(crate::e2e::is_smime(media), "{media}");
+                    continue;
+                }
                 _ => decode(Some(media), None, b"").map(|_| ()),
             };
             assert_ne!(result, Err(MappingError::UnsupportedMediaType), "{media}");
         }
         // And a type it does not list is refused.
         assert_eq!(
-            decode(Some("application/pkcs7-mime"), None, b"x").unwrap_err(),
+            decode(Some("application/octet-stream"), None, b"x").unwrap_err(),
             MappingError::UnsupportedMediaType
         );
     }

@@ -18,7 +18,8 @@ use parley_xmpp::stanza::{Element, Message, MessageType};
 
 use crate::address::Jid;
 use crate::body;
-use crate::failure::MappingError;
+use crate::e2e::{SmimeObject, e2e_payload};
+use crate::failure::{MappingError, NotCarried};
 use crate::imdn::NS_RECEIPTS;
 use crate::iscomposing::{ComposingState, IsComposing, NS_CHATSTATES};
 use crate::media_type::MediaType;
@@ -53,7 +54,8 @@ pub enum ToXmpp {
 ///
 /// Text goes through RFC 7572's body decoding (text/plain with its charset,
 /// text/html as XHTML-IM, `message/cpim` unwrapped); an RFC 3994
-/// isComposing document becomes a chat state per Table 3. Anything else is
+/// isComposing document becomes a chat state per Table 3; an S/MIME body
+/// (RFC 8591) goes whole into RFC 3923 `<e2e/>`. Anything else is
 /// [`MappingError::UnsupportedMediaType`] (the MSRP side answers 415).
 pub fn to_xmpp(
     content: &MsrpContent,
@@ -68,6 +70,16 @@ pub fn to_xmpp(
         let mut m = chat(from, to, thread);
         m.payloads.push(chat_state_for(indication.state));
         return Ok(ToXmpp::ChatState(m));
+    }
+    if crate::e2e::is_smime(&content.content_type) {
+        // RFC 3923 §8: an S/MIME SEND goes whole into <e2e/>, as in page mode.
+        let object = SmimeObject::from_sip(&content.content_type, |_| None, &content.body)?;
+        let mut m = chat(from, to, thread);
+        m.payloads.push(object.to_element()?);
+        if content.success_report {
+            m.payloads.push(Element::new("request", NS_RECEIPTS));
+        }
+        return Ok(ToXmpp::Message(m));
     }
     let decoded = body::decode(Some(&content.content_type), None, &content.body)?;
     let Some(text) = decoded.text else {
@@ -137,7 +149,8 @@ pub enum ToMsrp {
 /// the MSRP side is sent. The text is carried as page mode carries it
 /// (RFC 7572 via [`message::to_sip`]'s rules: an end-to-end encrypted
 /// message is refused, never its fallback body). A message with text and a
-/// chat state is one SEND: the text says the state.
+/// chat state is one SEND: the text says the state. An RFC 3923 `<e2e/>`
+/// object is the SEND's content (`e2e::SmimeObject::for_binary_channel`).
 pub fn to_msrp(msg: &Message) -> Result<ToMsrp, MappingError> {
     if msg.message_type == Some(MessageType::Groupchat) {
         return Err(MappingError::Groupchat);
@@ -153,6 +166,24 @@ pub fn to_msrp(msg: &Message) -> Result<ToMsrp, MappingError> {
         .filter(|id| !id.is_empty())
     {
         return Ok(ToMsrp::Receipt { id: id.to_owned() });
+    }
+    // (OMEMO or OpenPGP beside it: refused below, as page mode does.)
+    let xmpp_only = crate::encryption::encryption(&msg.payloads).is_some();
+    if let Some(e2e) = e2e_payload(&msg.payloads).filter(|_| !xmpp_only) {
+        // RFC 3923 §8 in a session: the object as the SEND's content, its
+        // CMS octets binary as MSRP carries them (RFC 8591 §5).
+        let object = SmimeObject::from_e2e_text(&e2e.text())?;
+        let (content_type, body) = object
+            .for_binary_channel()
+            .ok_or(MappingError::NotCarried(NotCarried::Rfc3923E2e))?;
+        return Ok(ToMsrp::Send {
+            content_type,
+            body,
+            success_report: msg
+                .payloads
+                .iter()
+                .any(|p| p.name == "request" && p.ns == NS_RECEIPTS),
+        });
     }
     match message::carried_text(msg) {
         Ok(text) => Ok(ToMsrp::Send {

@@ -15,8 +15,8 @@
 //! notice as if it were what the sender wrote.
 //!
 //! RFC 3923 `<e2e/>` is a different case: S/MIME that a gateway "MUST"
-//! pass on unaltered to the non-XMPP side (§8). Parley does not carry it yet;
-//! until it does, `has_rfc3923_e2e` lets the sender be told.
+//! pass on unaltered to the non-XMPP side (§8). [`crate::e2e`] carries it;
+//! `has_rfc3923_e2e` keeps the text path from sending its fallback body.
 //!
 //! What this module does not do: decrypt, verify, or look inside any of these
 //! payloads. It only reads element names and namespaces.

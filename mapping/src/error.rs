@@ -104,8 +104,10 @@ impl NotCarried {
                  unencrypted fallback text in their place. Nothing was delivered."
             }
             Self::Rfc3923E2e => {
-                "This gateway does not yet carry RFC 3923 (S/MIME) end-to-end \
-                 protected messages to SIP. Nothing was delivered."
+                "The RFC 3923 <e2e/> element holds text that is not a signed or \
+                 encrypted MIME object (a header block with Content-Type \
+                 multipart/signed or application/pkcs7-mime, a blank line, then \
+                 the body), so there is nothing to carry to SIP. Nothing was delivered."
             }
             Self::NoText => {
                 "The message has no text body and carries nothing this gateway \
@@ -126,12 +128,14 @@ impl NotCarried {
             // Not feature-not-implemented: no feature would make it work,
             // since the SIP side has no OMEMO or OpenPGP keys.
             Self::Encrypted(_) => DefinedCondition::NotAcceptable,
-            // RFC 3923 §7 Case #1, for an entity that does not (yet) handle
-            // the protocol: "return a <service-unavailable/> error to the
-            // sender" is one of the three allowed answers, and the only one
-            // that tells the sender. (Ignoring the <e2e/> and forwarding a
-            // body, or ignoring the stanza, would drop it in silence.)
-            Self::Rfc3923E2e => DefinedCondition::ServiceUnavailable,
+            // RFC 6120 §8.3.3.1 bad-request: "The sender has sent a stanza
+            // containing XML that does not conform to the appropriate schema
+            // or that cannot be processed". RFC 3923 §9 defines <e2e/> as a
+            // wrapper for a "Message/CPIM", "application/pidf+xml" or
+            // "application/xmpp+xml" object, signed or encrypted (§3.1); text
+            // that is no such object does not conform. Type "modify": the
+            // same message with a proper object would go.
+            Self::Rfc3923E2e => DefinedCondition::BadRequest,
             // RFC 6120 §8.3.3.3 feature-not-implemented: "The feature
             // represented in the XML stanza is not implemented by the intended
             // recipient or an intermediate server and therefore the stanza
@@ -757,7 +761,7 @@ mod tests {
     fn not_carried_reasons_have_condition_type_and_text() {
         for (reason, condition) in [
             (NotCarried::Encrypted(Encryption::OpenPgp), C::NotAcceptable),
-            (NotCarried::Rfc3923E2e, C::ServiceUnavailable),
+            (NotCarried::Rfc3923E2e, C::BadRequest),
             (NotCarried::NoText, C::FeatureNotImplemented),
         ] {
             let e = MappingError::NotCarried(reason).stanza_error();

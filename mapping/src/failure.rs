@@ -162,8 +162,10 @@ pub enum NotCarried {
     /// no SIP user holds the keys, and any `<body/>` beside it is a notice
     /// for clients that cannot decrypt, not the message.
     Encrypted(Encryption),
-    /// An RFC 3923 `<e2e/>` S/MIME payload: a gateway "MUST" pass it on
-    /// unaltered (§8); Parley does not yet.
+    /// An RFC 3923 `<e2e/>` whose content is not a signed or encrypted MIME
+    /// object (`multipart/signed` or `application/pkcs7-mime` with its header
+    /// block): Parley passes such objects on unaltered (§8, [`crate::e2e`]),
+    /// and has nothing to pass on here.
     Rfc3923E2e,
     /// No `<body/>`, and no chat state, receipt or marker either (an unknown
     /// payload, or nothing at all): there is no text to send.

@@ -11,7 +11,8 @@
 //!   `xmpp_user_to_sip`, `jid_to_sip_user`) over [`SipAddress`] and [`Jid`].
 //! - Messages: [`message::to_xmpp`] / [`message::to_sip`] between
 //!   [`SipMessage`] and `<message/>`; receipts in [`imdn`], chat states in
-//!   [`iscomposing`], encrypted payloads in [`encryption`], [`cpim`] wrappers;
+//!   [`iscomposing`], encrypted payloads in [`encryption`], RFC 3923
+//!   S/MIME objects in [`e2e`], [`cpim`] wrappers;
 //!   chat sessions' MSRP messages in [`chat`] (RFC 7573).
 //! - Presence: [`presence::pidf_body_to_xmpp`] / [`presence::to_pidf`] over
 //!   [`pidf::Pidf`].
@@ -31,6 +32,8 @@ pub mod chat;
 pub(crate) mod content_coding;
 /// RFC 3862: the `message/cpim` format.
 pub mod cpim;
+/// RFC 3923: S/MIME objects in `<e2e/>` ↔ SIP bodies, passed on unaltered.
+pub mod e2e;
 /// XEP-0384, XEP-0373, XEP-0027, RFC 3923: recognising end-to-end encrypted messages.
 pub mod encryption;
 /// RFC 7247 §7: XMPP stanza errors ↔ SIP responses, and [`error::MappingError`].

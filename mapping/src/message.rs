@@ -148,7 +148,8 @@ pub fn to_sip(msg: &Message, mapper: &AddressMapper) -> Result<SipMessage, Mappi
 /// encrypted."), and sending it as `text/plain` would pass the notice off as
 /// what the sender wrote. An RFC 3923 `<e2e/>` is refused likewise, body or
 /// not: forwarding a body without the S/MIME object it came with would drop
-/// the protected part in silence.
+/// the protected part in silence. (`e2e::message_to_sip` carries the
+/// object; callers try it first.)
 pub(crate) fn carried_text(msg: &Message) -> Result<String, MappingError> {
     if let Some(scheme) = encryption::encryption(&msg.payloads) {
         return Err(MappingError::NotCarried(NotCarried::Encrypted(scheme)));
@@ -543,18 +544,16 @@ mod tests {
         }
     }
 
-    /// RFC 3923 <e2e/>: refused, with or without a body, until it is carried
-    /// (RFC 3923 §7 Case #1: <service-unavailable/>).
+    /// RFC 3923 <e2e/>: `to_sip` alone refuses it, with or without a body
+    /// (never sending the fallback body as the message); its object goes
+    /// through `e2e::message_to_sip`, which also gives its MIME fields.
     #[test]
-    fn rfc3923_e2e_message_is_refused() {
+    fn rfc3923_e2e_message_is_refused_by_the_text_path() {
         for body in [None, Some("fallback")] {
             let stanza = stanza_with(body, &[("e2e", crate::encryption::NS_E2E)]);
             let err = to_sip(&stanza, &mapper()).unwrap_err();
             assert_eq!(err, MappingError::NotCarried(NotCarried::Rfc3923E2e));
-            assert_eq!(
-                err.stanza_error().condition,
-                DefinedCondition::ServiceUnavailable
-            );
+            assert_eq!(err.stanza_error().condition, DefinedCondition::BadRequest);
         }
     }
 

@@ -4,8 +4,10 @@
 //! sender hears (RFC 7247 §7). Beside it, in this folder: receipts (RFC 5438
 //! ↔ XEP-0184/XEP-0333, `receipts.rs`), chat states (RFC 3994 ↔ XEP-0085,
 //! `chat_states.rs`), one conversation's order (`order.rs`) and RFC 7572's
-//! tables as code (`wire.rs`). The rules are `parley_mapping`'s; this module
-//! applies them to live transactions and stanzas.
+//! tables as code (`wire.rs`). RFC 3923 S/MIME objects (`<e2e/>` ↔ a
+//! `multipart/signed` or `application/pkcs7-mime` body) take
+//! `parley_mapping::e2e` instead of the text path, unaltered. The rules are
+//! `parley_mapping`'s; this module applies them to live transactions and stanzas.
 
 pub(crate) mod chat_states;
 pub(crate) mod order;
@@ -19,6 +21,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use parley_mapping::e2e;
 use parley_mapping::error::{
     JidScope, MappingError, message_error_to_sip, sip_status_to_stanza_error,
     sip_timeout_stanza_error, unanswered_at_shutdown_stanza_error,
@@ -35,7 +38,7 @@ use crate::registry::{PendingSip, Refusable};
 use chat_states::Composing;
 use order::Lanes;
 use receipts::{Receipt, Receipts};
-use wire::{outgoing_message, sip_message_fields};
+use wire::{MimeFields, outgoing_message, sip_message_fields};
 
 /// Page-mode messaging's own state; the rest is in [`Links`].
 pub(crate) struct Messages {
@@ -84,6 +87,7 @@ impl Messages {
         let received = Instant::now();
         let correlation = self.links.registry.next_correlation();
         let parsed = sip_message_fields(&request);
+        let request_fields = MimeFields::of(&request);
         let (_, responder) = request.into_responder();
         // RFC 5438 §9: is it a notification, or an IM asking for one?
         let mut imdn_request = None;
@@ -109,8 +113,16 @@ impl Messages {
                 }
             }
         }
+        // RFC 3923 §8: an S/MIME body goes whole into <e2e/>; any other
+        // body is RFC 7572's.
         let translated = match &parsed {
-            Ok(m) => im::to_xmpp(m, &self.links.mapper, &self.options),
+            Ok(m) => e2e::message_to_xmpp(
+                m,
+                |name| request_fields.header(name),
+                &self.links.mapper,
+                &self.options,
+            )
+            .unwrap_or_else(|| im::to_xmpp(m, &self.links.mapper, &self.options)),
             Err(e) => Err(e.clone()),
         };
         let mut message = match translated {
@@ -262,7 +274,16 @@ impl Messages {
         let correlation = self.links.registry.next_correlation();
         // XEP-0184 <received/>, XEP-0333 <displayed/> → RFC 5438 IMDN.
         self.receipts.xmpp_acks(&message);
-        let sip = match im::to_sip(&message, &self.links.mapper) {
+        // RFC 3923 §8: an <e2e/> object goes as the body, unaltered, with its
+        // MIME fields; no IMDN is asked for it (RFC 5438 would wrap it in CPIM).
+        let (translated, is_e2e) = match e2e::message_to_sip(&message, &self.links.mapper) {
+            Some(r) => (r, true),
+            None => (
+                im::to_sip(&message, &self.links.mapper).map(|s| (s, Vec::new())),
+                false,
+            ),
+        };
+        let (sip, fields) = match translated {
             Ok(s) => s,
             // A standalone chat state, receipt or marker has no text: it goes
             // as isComposing (when on), its receipt went above as an IMDN, and
@@ -270,7 +291,14 @@ impl Messages {
             Err(e) if !e.should_bounce() => {
                 match self.chat_state(&message) {
                     Some(sip) => {
-                        self.send_sip_message(correlation, received, message, sip, true, None);
+                        self.send_sip_message(
+                            correlation,
+                            received,
+                            message,
+                            (sip, Vec::new()),
+                            true,
+                            None,
+                        );
                     }
                     None => debug!(correlation, kind = e.kind(), "XMPP notification not sent"),
                 }
@@ -291,8 +319,19 @@ impl Messages {
                 return;
             }
         };
+        if is_e2e {
+            self.send_sip_message(correlation, received, message, (sip, fields), false, None);
+            return;
+        }
         let (sip, receipt) = self.receipts.with_imdn_request(&message, sip);
-        self.send_sip_message(correlation, received, message, sip, false, receipt);
+        self.send_sip_message(
+            correlation,
+            received,
+            message,
+            (sip, fields),
+            false,
+            receipt,
+        );
     }
 
     /// RFC 3994 ↔ XEP-0085: a standalone chat state as isComposing, when enabled.
@@ -307,18 +346,20 @@ impl Messages {
             .filter(|sip| !self.links.refused(&sip.to).iscomposing)
     }
 
-    /// Send `sip` and report its outcome; a `silent` one (a chat state) never
+    /// Send `sip` with extra header `fields` (an RFC 3923 object's MIME
+    /// fields) and report its outcome; a `silent` one (a chat state) never
     /// produces an error stanza, since the sender sent no message to fail.
     fn send_sip_message(
         self: &Arc<Self>,
         correlation: u64,
         received: Instant,
         message: Message,
-        sip: SipMessage,
+        (sip, fields): (SipMessage, Vec<(String, String)>),
         silent: bool,
         receipt: Option<Receipt>,
     ) {
-        let request = outgoing_message(&sip);
+        let mut request = outgoing_message(&sip);
+        request.headers.extend(fields);
         let peer = sip.to.clone();
         self.links.registry.track_xmpp();
         debug!(

@@ -33,10 +33,11 @@ use parley_xmpp::stanza::{Presence as PresenceStanza, PresenceType};
 
 use crate::admission::Admission;
 use crate::links::Links;
+use crate::message::wire::MimeFields;
 use crate::store::Loaded;
 use fetch::Fetcher;
 use notifier::Notifier;
-use subscriber::Subscriber;
+use subscriber::{NotifyContent, Subscriber};
 
 /// How fast the restore goes (`store.restore_in_flight`, `xmpp.queue_capacity`).
 #[derive(Debug, Clone, Copy)]
@@ -267,6 +268,10 @@ impl Handlers {
             .header("Subscription-State")
             .and_then(|s| SubscriptionState::parse(&s));
         let body = request.body().to_vec();
+        let content = NotifyContent {
+            content_type: request.header("Content-Type"),
+            fields: MimeFields::of(&request),
+        };
         let (_, responder) = request.into_responder();
         // RFC 8048 §7.1: the NOTIFY a fetch triggered (RFC 6665 §4.4.3); it
         // ends that dialog and touches no subscription.
@@ -274,7 +279,8 @@ impl Handlers {
             responder.respond(StatusCode::OK, None, vec![], None);
             return;
         };
-        self.subscriber.notify(responder, &call_id, state, body);
+        self.subscriber
+            .notify(responder, &call_id, state, body, content);
     }
 
     /// A SUBSCRIBE, handled by this instance.

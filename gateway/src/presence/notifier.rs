@@ -21,6 +21,7 @@
 //! (`state.rs`), and the router's reaper tick ([`Notifier::reap`]) acts on
 //! those whose time came, found through a [`TimerIndex`].
 
+mod e2e;
 mod ending;
 mod notify;
 mod state;
@@ -492,6 +493,11 @@ impl Notifier {
         let Some(call_id) = self.watchers.by_pair.get(&pair).map(|c| c.clone()) else {
             return false;
         };
+        // RFC 3923 §4: a signed or encrypted PIDF goes as it is.
+        if let Some(object) = parley_mapping::e2e::presence_object(p) {
+            self.e2e_presence(&call_id, from, to, object);
+            return true;
+        }
         match p.presence_type {
             Some(PresenceType::Unsubscribed) => {
                 if let Some(w) = self.forget_watcher(&call_id) {

@@ -29,6 +29,7 @@ use tokio::time::Instant;
 use tracing::{debug, info};
 
 use parley_mapping::address::Jid;
+use parley_mapping::e2e::presence_to_xmpp;
 use parley_mapping::presence::pidf_body_to_xmpp;
 use parley_sip::StatusCode;
 use parley_sip::dialog::subscription::{SubscriptionState, Substate};
@@ -40,6 +41,7 @@ use super::deferral;
 use super::restore::RestoreQueue;
 use crate::admission::Admission;
 use crate::links::{Links, typed};
+use crate::message::wire::MimeFields;
 use crate::store::{WatchRow, unix_after, until_unix};
 use state::{Approval, Due, RefreshAnswer, Refreshed, Start, WatchState};
 use watch::{Watch, Watches};
@@ -642,6 +644,7 @@ impl Subscriber {
         call_id: &str,
         state: Option<SubscriptionState>,
         body: Vec<u8>,
+        content: NotifyContent,
     ) {
         let Some((watcher, contact)) = self
             .watches
@@ -655,10 +658,23 @@ impl Subscriber {
         };
         responder.respond(StatusCode::OK, None, vec![], None);
         debug!(%call_id, state = ?state.as_ref().map(|s| &s.state), "NOTIFY");
+        // RFC 3923 §4, §8: a signed or encrypted PIDF goes whole, in <e2e/>;
+        // it is passed on once, not kept as the contact's presence.
+        let e2e = presence_to_xmpp(
+            content.content_type.as_deref(),
+            |name| content.fields.header(name),
+            &body,
+            &contact,
+            &watcher,
+        );
+        let one_off = e2e.is_some();
         let presence = if body.is_empty() {
             None
         } else {
-            match pidf_body_to_xmpp(&body, &contact, &watcher) {
+            match e2e
+                .map(|r| r.map(Some))
+                .unwrap_or_else(|| pidf_body_to_xmpp(&body, &contact, &watcher))
+            {
                 Ok(p) => p,
                 Err(e) => {
                     self.links.metrics.error(e.kind());
@@ -672,7 +688,10 @@ impl Subscriber {
             // "neutral": a pending NOTIFY is answered but its presence is
             // neither sent nor kept for probes.
             let shown = w.state.approval() == Approval::Given;
-            if shown && let Some(p) = &presence {
+            if shown
+                && !one_off
+                && let Some(p) = &presence
+            {
                 w.last = Some(p.clone());
                 w.last_pidf = String::from_utf8(body).ok();
                 self.links.store.put_watch(w.row(call_id));
@@ -697,6 +716,13 @@ impl Subscriber {
                 .send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
         }
     }
+}
+
+/// What a NOTIFY says about its body besides the octets: its Content-Type
+/// and the MIME fields an RFC 3923 object is rebuilt from.
+pub(crate) struct NotifyContent {
+    pub(crate) content_type: Option<String>,
+    pub(crate) fields: MimeFields,
 }
 
 /// The Expires a 2xx granted (RFC 6665 §4.1.2.1: it may shorten ours).

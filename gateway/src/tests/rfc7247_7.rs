@@ -146,7 +146,7 @@ async fn unsupported_body_type_answers_415_with_accept_and_sends_nothing() {
          Call-ID: oct\n\
          CSeq: 1 MESSAGE\n\
          Accept: text/plain, text/html, message/cpim, message/imdn+xml, \
-         application/im-iscomposing+xml\n"
+         application/im-iscomposing+xml, multipart/signed, application/pkcs7-mime\n"
     );
     world.no_stanza_out(Duration::from_millis(50)).await;
 }

@@ -1,0 +1,124 @@
+//! RFC 3923 §8 behind ejabberd (the deployment snippet's component
+//! listener): an S/MIME object in `<e2e/>` from an ejabberd user reaches
+//! the SIP side, where `openssl cms -verify` verifies it.
+//!
+//! Found: ejabberd 23.01 (Debian, p1_xml 1.1.49), like Prosody 0.12, does
+//! not keep a CR the client sent as `&#xD;`: of the 9 CRs in an `openssl
+//! cms -sign` object none reached Parley (the test client, tokio-xmpp over
+//! rxml, writes them as `&#xd;`; Parley's own hop keeps them, see
+//! `gateway/src/tests/rfc3923.rs`). The object arrives with LF line ends
+//! and still verifies.
+
+mod smime;
+mod support;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use parley_harness::ejabberd::{Ejabberd, EjabberdConfig};
+use parley_harness::parley::Parley;
+use parley_harness::port::{free_tcp_port, free_udp_tcp_port};
+use parley_harness::xmpp_client::XmppClient;
+use smime::pki::{Pki, split_entity};
+use smime::sip_tcp::sip_uas;
+
+const XMPP_DOMAIN: &str = "xmpp.example";
+const COMPONENT: &str = "sip.example.net";
+const PASSWORD: &str = "pw-for-tests";
+
+fn parley_behind(ejabberd: &Ejabberd, outbound_proxy: &str, dir: &tempfile::TempDir) -> Parley {
+    let sip_port = free_udp_tcp_port();
+    let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let config = format!(
+        r#"
+[xmpp]
+component_domain = "{COMPONENT}"
+server = "{server}"
+secret = "{secret}"
+reconnect_min_ms = 100
+reconnect_max_ms = 1000
+
+[sip]
+domain = "{COMPONENT}"
+listen = ["udp:127.0.0.1:{sip_port}", "tcp:127.0.0.1:{sip_port}"]
+t1_ms = 100
+outbound_proxy = "{outbound_proxy}"
+
+[metrics]
+listen = "{metrics}"
+
+[store]
+path = "{store}"
+"#,
+        server = ejabberd.component_addr(),
+        secret = ejabberd.component_secret(),
+        store = dir.path().join("store").display(),
+    );
+    let parley = Parley::start(
+        &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
+        &config,
+        metrics,
+    );
+    parley.wait_ready(Duration::from_secs(30));
+    parley
+}
+
+/// §3.2 through ejabberd: the signed object's body arrives in the SIP
+/// MESSAGE octet for octet as ejabberd delivered it (CRLF as LF, above),
+/// and `openssl cms -verify` verifies it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_object_from_an_ejabberd_user_reaches_sip_and_verifies() {
+    let pki = Pki::new();
+    let (uri, mut rx) = sip_uas().await;
+    let ejabberd = Ejabberd::start(EjabberdConfig {
+        domain: XMPP_DOMAIN.into(),
+        component_domain: COMPONENT.into(),
+        component_secret: "component-secret-for-ejabberd".into(),
+    });
+    ejabberd.add_user("juliet", PASSWORD);
+    let dir = tempfile::tempdir().expect("temp dir");
+    let parley = parley_behind(&ejabberd, &uri, &dir);
+    let mut juliet = XmppClient::connect_to(
+        &ejabberd.c2s_addr(),
+        &format!("juliet@{XMPP_DOMAIN}"),
+        PASSWORD,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", ejabberd.log()));
+    pki.cpim(
+        "cpim.txt",
+        &format!("juliet@{XMPP_DOMAIN}"),
+        &format!("bob@{COMPONENT}"),
+        "Wherefore art thou, Bob?",
+    );
+    let signed = pki.sign("cpim.txt", "juliet", "signed.eml");
+    let text = String::from_utf8(signed.clone())
+        .expect("text")
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\r', "&#xD;");
+    juliet
+        .send_xml(&format!(
+            "<message to='bob@{COMPONENT}' id='e2e' type='chat'>\
+             <e2e xmlns='urn:ietf:params:xml:ns:xmpp-e2e'>{text}</e2e></message>"
+        ))
+        .await;
+    let got = tokio::time::timeout(Duration::from_secs(15), rx.recv())
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| panic!("no MESSAGE\n{}\n{}", parley.log(), ejabberd.log()));
+    let body = split_entity(&signed).1;
+    let as_delivered = String::from_utf8_lossy(&body)
+        .replace("\r\n", "\n")
+        .into_bytes();
+    assert!(
+        got.body == as_delivered,
+        "not octet for octet (CRs: sent {}, got {})",
+        body.iter().filter(|b| **b == b'\r').count(),
+        got.body.iter().filter(|b| **b == b'\r').count()
+    );
+    pki.verify(&got.entity());
+}
