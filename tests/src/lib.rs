@@ -17,6 +17,8 @@ pub mod layers;
 pub mod msrp_peer;
 /// The `parley` binary under test.
 pub mod parley;
+/// A test CA and server certificates made by `openssl` at test time.
+pub mod pki;
 /// Free loopback ports picked at run time.
 pub mod port;
 /// A real PostgreSQL (Debian package) on loopback, for the shared store.
