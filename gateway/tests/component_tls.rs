@@ -15,6 +15,7 @@
 //! - With `require_tls` against a plain component port, the TLS handshake
 //!   fails and Parley never speaks the stream in clear.
 //! - `require_tls` with `tls = "none"` stops at `check-config`.
+//! - After the server restarts, Parley handshakes TLS again and is ready.
 
 mod support;
 
@@ -466,4 +467,40 @@ listen = ["udp:127.0.0.1:5060"]
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(text.contains("xmpp.tls"), "{text}");
     assert!(text.contains("require_tls"), "{text}");
+}
+
+/// XEP-0114 over TLS survives the server going away: after Prosody restarts
+/// Parley connects again, with a new TLS handshake, and is ready again.
+#[test]
+fn parley_reattaches_over_tls_after_prosody_restarts() {
+    let pki = TestPki::new("Parley Test CA");
+    let server = Server::prosody_tls(&pki, &[XMPP_DOMAIN]);
+    let ca = pki.ca();
+    let tls = Tls {
+        mode: "direct",
+        ca: Some(&ca),
+        name: Some(XMPP_DOMAIN),
+        require: true,
+    };
+    let mut world = World::start(server, &tls, None);
+    world.wait_ready();
+    let Server::Prosody(prosody) = &mut world.server else {
+        unreachable!("started with Prosody")
+    };
+    prosody.restart();
+    world.wait_log("component stream authenticated", 2);
+    world.wait_ready();
+    assert!(
+        world.parley.metric("parley_component_reconnects_total") >= 1.0,
+        "{}",
+        world.parley.log()
+    );
+    let log = world.parley.log();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("component stream authenticated") && l.contains("tls=true"))
+            .count(),
+        2,
+        "{log}"
+    );
 }
