@@ -594,6 +594,16 @@ fn xmpp_snapshot(stats: &component::ComponentStats) -> XmppSnapshot {
         ],
         queue_len: u64::try_from(stats.queue_len).unwrap_or(u64::MAX),
         stream_errors: stats.parse_errors,
+        tls_failures: [
+            (
+                metrics::COMPONENT_TLS_REASONS[0],
+                stats.tls_certificate_refusals,
+            ),
+            (
+                metrics::COMPONENT_TLS_REASONS[1],
+                stats.tls_handshake_failures,
+            ),
+        ],
     }
 }
 

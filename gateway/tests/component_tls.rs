@@ -216,6 +216,17 @@ delivery_window_ms = 300
             self.parley.log()
         );
         assert_eq!(self.parley.metric("parley_component_connected"), 0.0);
+        let (counted, other) = match kind {
+            "tls-certificate" => ("certificate", "handshake"),
+            _ => ("handshake", "certificate"),
+        };
+        let failures = |reason: &str| {
+            self.parley.metric(&format!(
+                "parley_component_tls_failures_total{{reason=\"{reason}\"}}"
+            ))
+        };
+        assert!(failures(counted) >= 3.0, "{}", self.parley.log());
+        assert_eq!(failures(other), 0.0, "{}", self.parley.log());
         assert!(
             !self.parley.log().contains("component stream authenticated"),
             "{}",
@@ -331,6 +342,10 @@ async fn messages_cross_both_ways(world: &World, uas: SippUas) {
             .any(|l| l.contains("component stream authenticated") && l.contains("tls=true")),
         "{log}"
     );
+    for reason in ["certificate", "handshake"] {
+        let sample = format!("parley_component_tls_failures_total{{reason=\"{reason}\"}}");
+        assert_eq!(world.parley.metric(&sample), 0.0, "{log}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -166,6 +166,12 @@ pub struct ComponentStats {
     pub iqs_answered: u64,
     /// Whitespace keepalives sent.
     pub keepalives: u64,
+    /// Connection attempts whose TLS handshake refused the server's
+    /// certificate ([`Error::TlsCertificate`]).
+    pub tls_certificate_refusals: u64,
+    /// Connection attempts whose TLS handshake failed otherwise
+    /// ([`Error::TlsHandshake`]: a port without TLS, a reset).
+    pub tls_handshake_failures: u64,
 }
 
 #[derive(Default)]
@@ -182,6 +188,8 @@ struct Counters {
     parse_errors: AtomicU64,
     iqs_answered: AtomicU64,
     keepalives: AtomicU64,
+    tls_certificate_refusals: AtomicU64,
+    tls_handshake_failures: AtomicU64,
 }
 
 impl Counters {
@@ -291,6 +299,8 @@ impl ComponentHandle {
             parse_errors: r(&c.parse_errors),
             iqs_answered: r(&c.iqs_answered),
             keepalives: r(&c.keepalives),
+            tls_certificate_refusals: r(&c.tls_certificate_refusals),
+            tls_handshake_failures: r(&c.tls_handshake_failures),
         }
     }
 
@@ -511,11 +521,19 @@ impl Driver {
                             kind = h.kind(),
                             "component handshake refused: {h}; check the component secret and the server's Component section"
                         ),
-                        Error::TlsCertificate { .. } | Error::TlsHandshake { .. } => error!(
-                            server = %self.config.server,
-                            kind = e.kind(),
-                            "component TLS refused: {e}; not connecting in clear (check xmpp.tls_ca, xmpp.tls_name and that the port is the server's TLS component port)"
-                        ),
+                        Error::TlsCertificate { .. } | Error::TlsHandshake { .. } => {
+                            let counter = if matches!(e, Error::TlsCertificate { .. }) {
+                                &self.shared.counters.tls_certificate_refusals
+                            } else {
+                                &self.shared.counters.tls_handshake_failures
+                            };
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            error!(
+                                server = %self.config.server,
+                                kind = e.kind(),
+                                "component TLS refused: {e}; not connecting in clear (check xmpp.tls_ca, xmpp.tls_name and that the port is the server's TLS component port)"
+                            )
+                        }
                         _ => {
                             warn!(server = %self.config.server, error = %e, kind = e.kind(), "component connection failed")
                         }
