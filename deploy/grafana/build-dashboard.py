@@ -266,6 +266,17 @@ timeseries(
     12, 12,
 )
 next_line(8)
+timeseries(
+    "Component TLS failures",
+    "increase(parley_component_tls_failures_total) per 5 minutes by reason: "
+    "certificate = the XMPP server's certificate refused (xmpp.tls_ca, xmpp.tls_name), "
+    "handshake = TLS failed otherwise (the port does not speak TLS). Parley never "
+    "falls back to clear; it retries and stays not ready.",
+    [(f"sum by (instance, reason) (increase(parley_component_tls_failures_total{{{SEL}}}[5m]))",
+      "{{instance}} {{reason}}")],
+    0, 12,
+)
+next_line(8)
 
 # --- SIP ----------------------------------------------------------------------
 row("SIP")

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use parley_sip::config::{Credential, TlsConfig};
 use parley_sip::trust::TrustedPeers;
 use parley_sip::{DnsConfig, EndpointConfig, ListenAddr, Timers, Transport};
-use parley_xmpp::component::ComponentConfig;
+use parley_xmpp::component::{ComponentConfig, ComponentTls, DirectTls, TlsSetupError};
 
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -80,6 +80,37 @@ pub struct XmppConfig {
     /// empty: any domain the XMPP server routes to the component.
     #[serde(default)]
     pub user_domains: Vec<String>,
+    /// How the component port is reached: `"none"` (plain TCP, XEP-0114 as
+    /// written) or `"direct"` (TLS from the first byte: ejabberd's
+    /// `ejabberd_service` with `tls: true`, Prosody's `ssl_ports` with
+    /// `mod_net_multiplex`). Neither server offers STARTTLS on a component
+    /// stream. Default `"none"`.
+    #[serde(default)]
+    pub tls: XmppTls,
+    /// PEM file of the CA certificates that may sign the server's certificate
+    /// (with `tls = "direct"`). Default none: the system's trust store.
+    #[serde(default)]
+    pub tls_ca: Option<PathBuf>,
+    /// The name the server's certificate must carry (DNS name or IP address).
+    /// Default: the host of `xmpp.server`.
+    #[serde(default)]
+    pub tls_name: Option<String>,
+    /// Refuse to run the component stream in clear: `tls = "none"` is then a
+    /// configuration error, and a failed TLS handshake is retried with TLS,
+    /// never without. Default false.
+    #[serde(default)]
+    pub require_tls: bool,
+}
+
+/// `xmpp.tls`: how the component port is protected.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XmppTls {
+    /// Plain TCP.
+    #[default]
+    None,
+    /// TLS from the first byte, the certificate verified by rustls.
+    Direct,
 }
 
 /// `[sip]`
@@ -565,6 +596,9 @@ impl Config {
         {
             return Err(invalid("xmpp.server", "expected host:port"));
         }
+        // Every [xmpp] TLS value is parsed and loaded here by the conversion
+        // the running gateway uses.
+        self.component_tls()?;
         if self.xmpp.secret.expose().is_empty() {
             return Err(invalid("xmpp.secret", "must not be empty"));
         }
@@ -853,11 +887,13 @@ impl Config {
     }
 
     /// The component link's configuration (XEP-0114), beside the SIP one:
-    /// `[xmpp]` values are plain numbers and strings, checked by `validate`.
-    pub fn component_config(&self) -> ComponentConfig {
+    /// `[xmpp]` values are plain numbers and strings, checked by `validate`;
+    /// the TLS settings load the CA file ([`Config::component_tls`]).
+    pub fn component_config(&self) -> Result<ComponentConfig, ConfigError> {
         let x = &self.xmpp;
-        ComponentConfig {
+        Ok(ComponentConfig {
             server: x.server.clone(),
+            tls: self.component_tls()?,
             component_domain: x.component_domain.clone(),
             secret: x.secret.expose().to_owned(),
             queue_capacity: x.queue_capacity,
@@ -873,6 +909,41 @@ impl Config {
             ),
             // The store's instance, known once it is open (`lib.rs`, `ping.rs`).
             keepalive_id_prefix: parley_xmpp::component::KEEPALIVE_ID_PREFIX.to_owned(),
+        })
+    }
+
+    /// The component link's TLS settings, CA file loaded: what `validate`
+    /// checks and `run` uses.
+    pub fn component_tls(&self) -> Result<ComponentTls, ConfigError> {
+        let invalid = |key: &str, reason: String| ConfigError::Invalid {
+            key: key.to_owned(),
+            reason,
+        };
+        let x = &self.xmpp;
+        match x.tls {
+            XmppTls::None if x.require_tls => Err(invalid(
+                "xmpp.tls",
+                "xmpp.require_tls is set: use \"direct\" (the component stream may not run in clear)"
+                    .to_owned(),
+            )),
+            XmppTls::None => Ok(ComponentTls::None),
+            XmppTls::Direct => {
+                let name = match &x.tls_name {
+                    Some(name) => name.clone(),
+                    None => server_host(&x.server)
+                        .ok_or_else(|| invalid("xmpp.server", "expected host:port".to_owned()))?
+                        .to_owned(),
+                };
+                DirectTls::new(x.tls_ca.as_deref(), &name)
+                    .map(ComponentTls::Direct)
+                    .map_err(|e| {
+                        let key = match e {
+                            TlsSetupError::BadName { .. } => "xmpp.tls_name",
+                            _ => "xmpp.tls_ca",
+                        };
+                        invalid(key, e.to_string())
+                    })
+            }
         }
     }
 
@@ -1027,6 +1098,16 @@ impl Default for LogConfig {
             level: default_log_level(),
         }
     }
+}
+
+/// The host of `host:port` (`[::1]:5347` gives `::1`).
+fn server_host(server: &str) -> Option<&str> {
+    let (host, _) = server.rsplit_once(':')?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    (!host.is_empty()).then_some(host)
 }
 
 fn default_queue_capacity() -> usize {
@@ -1435,5 +1516,78 @@ listen = ["udp:127.0.0.1:5060"]
         c.sip.trusted_peers = vec!["10.0.0.0/40".into()];
         let err = c.endpoint_config().expect_err("not a CIDR").to_string();
         assert!(err.contains("sip.trusted_peers"), "{err}");
+    }
+
+    /// Issue 22 item 3: `[xmpp]` TLS keys. `require_tls` with `tls = "none"`
+    /// is refused at load; nothing is silently plain.
+    #[test]
+    fn require_tls_refuses_a_plain_component_stream() {
+        let text = MINIMAL.replace(
+            "secret = \"s3cret\"",
+            "secret = \"s3cret\"\nrequire_tls = true",
+        );
+        let err = load(&text, &[])
+            .expect_err("plain with require_tls")
+            .to_string();
+        assert!(err.contains("xmpp.tls"), "{err}");
+        assert!(err.contains("require_tls"), "{err}");
+        let err = load(MINIMAL, &[("PARLEY_XMPP__REQUIRE_TLS", "true")])
+            .expect_err("from the environment too")
+            .to_string();
+        assert!(err.contains("xmpp.tls"), "{err}");
+    }
+
+    #[test]
+    fn direct_tls_loads_the_ca_and_verifies_the_host_of_server_by_default() {
+        let pki = parley_harness::pki::TestPki::new("Parley Test CA");
+        let text = MINIMAL.replace(
+            "secret = \"s3cret\"",
+            &format!(
+                "secret = \"s3cret\"\ntls = \"direct\"\nrequire_tls = true\ntls_ca = {:?}",
+                pki.ca().display().to_string()
+            ),
+        );
+        let c = load(&text, &[]).expect("valid");
+        assert_eq!(c.xmpp.tls, XmppTls::Direct);
+        match c.component_config().expect("converts").tls {
+            ComponentTls::Direct(d) => assert_eq!(d.name(), "127.0.0.1"),
+            other => panic!("expected direct TLS, got {other:?}"),
+        }
+        let named = load(&text, &[("PARLEY_XMPP__TLS_NAME", "xmpp.example.net")]).expect("valid");
+        match named.component_tls().expect("converts") {
+            ComponentTls::Direct(d) => assert_eq!(d.name(), "xmpp.example.net"),
+            other => panic!("expected direct TLS, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_tls_ca_or_name_is_an_error_naming_its_key() {
+        let direct = MINIMAL.replace(
+            "secret = \"s3cret\"",
+            "secret = \"s3cret\"\ntls = \"direct\"",
+        );
+        let err = load(&direct, &[("PARLEY_XMPP__TLS_CA", "/nonexistent/ca.pem")])
+            .expect_err("no CA file")
+            .to_string();
+        assert!(err.contains("xmpp.tls_ca"), "{err}");
+        let err = load(&direct, &[("PARLEY_XMPP__TLS_NAME", "not a name!")])
+            .expect_err("bad name")
+            .to_string();
+        assert!(err.contains("xmpp.tls_name"), "{err}");
+        let err = load(&direct.replace("\"direct\"", "\"starttls\""), &[])
+            .expect_err("no STARTTLS on a component stream")
+            .to_string();
+        assert!(err.contains("starttls"), "{err}");
+    }
+
+    #[test]
+    fn server_host_strips_the_port_and_ipv6_brackets() {
+        assert_eq!(
+            server_host("xmpp.example.net:5347"),
+            Some("xmpp.example.net")
+        );
+        assert_eq!(server_host("[::1]:5347"), Some("::1"));
+        assert_eq!(server_host(":5347"), None);
+        assert_eq!(server_host("nohost"), None);
     }
 }

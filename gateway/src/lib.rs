@@ -218,7 +218,9 @@ pub async fn run_with(
     let msrp_stop = CancellationToken::new();
     let msrp = bind_msrp(&config, msrp_stop.clone()).await?;
 
-    let mut component_config = config.component_config();
+    // Validated at load (CA file read, name parsed); loaded again here, so a
+    // CA file broken since then stops the start, never connects in clear.
+    let mut component_config = config.component_config().map_err(RunError::Config)?;
     component_config.keepalive_id_prefix = ping::id_prefix(store.is_shared(), store.instance_id());
     let (component, mut xmpp_events) = component::spawn(component_config, xmpp_stop.clone());
 
@@ -602,6 +604,16 @@ fn xmpp_snapshot(stats: &component::ComponentStats) -> XmppSnapshot {
         ],
         queue_len: u64::try_from(stats.queue_len).unwrap_or(u64::MAX),
         stream_errors: stats.parse_errors,
+        tls_failures: [
+            (
+                metrics::COMPONENT_TLS_REASONS[0],
+                stats.tls_certificate_refusals,
+            ),
+            (
+                metrics::COMPONENT_TLS_REASONS[1],
+                stats.tls_handshake_failures,
+            ),
+        ],
     }
 }
 

@@ -361,6 +361,7 @@ pub(crate) struct Metrics {
     registry_entries: IntGaugeVec,
     component_connected: IntGauge,
     component_reconnects: IntCounter,
+    component_tls_failures: IntCounterVec,
     xmpp_stanzas: IntCounterVec,
     xmpp_queue: IntGauge,
     xmpp_stream_errors: IntCounter,
@@ -429,7 +430,14 @@ pub(crate) struct XmppSnapshot {
     pub queue_len: u64,
     /// Stream errors (parse errors, limits) since start.
     pub stream_errors: u64,
+    /// (reason from [`COMPONENT_TLS_REASONS`], count): TLS handshakes that failed.
+    pub tls_failures: [(&'static str, u64); 2],
 }
+
+/// `parley_component_tls_failures_total` reasons: the server's certificate
+/// was refused (unknown CA, wrong name, expired), or the handshake failed
+/// otherwise (the port does not speak TLS).
+pub(crate) const COMPONENT_TLS_REASONS: [&str; 2] = ["certificate", "handshake"];
 
 impl Metrics {
     /// Create and register every metric.
@@ -516,6 +524,16 @@ impl Metrics {
                 IntCounter::new(
                     "parley_component_reconnects_total",
                     "Reconnects of the component stream.",
+                )?,
+            )?,
+            component_tls_failures: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_component_tls_failures_total",
+                        "Component connection attempts refused in the TLS handshake, by reason.",
+                    ),
+                    &["reason"],
                 )?,
             )?,
             xmpp_stanzas: register(
@@ -843,6 +861,9 @@ impl Metrics {
         for l in Limit::ALL {
             self.limit_rejections.with_label_values(&[l.label()]);
         }
+        for reason in COMPONENT_TLS_REASONS {
+            self.component_tls_failures.with_label_values(&[reason]);
+        }
         for kind in RESTORED_KINDS {
             for outcome in RESTORED_OUTCOMES {
                 self.subscriptions_restored
@@ -1107,6 +1128,12 @@ impl Metrics {
         self.xmpp_queue
             .set(i64::try_from(s.queue_len).unwrap_or(i64::MAX));
         catch_up(&self.xmpp_stream_errors, s.stream_errors);
+        for (reason, n) in &s.tls_failures {
+            catch_up(
+                &self.component_tls_failures.with_label_values(&[reason]),
+                *n,
+            );
+        }
     }
 
     /// The text exposition of every metric.
@@ -1170,6 +1197,7 @@ mod tests {
             ("parley_msrp_session_refusals_total", 8),
             ("parley_msrp_session_starts_total", 5),
             ("parley_msrp_fallback_messages_total", 2),
+            ("parley_component_tls_failures_total", 2),
         ] {
             let lines = series(family);
             assert_eq!(lines.len(), count, "{family}: {lines:#?}");
@@ -1188,6 +1216,7 @@ mod tests {
             r#"parley_presence_requests_deferred_total{request="notify"} 0"#,
             r#"parley_trust_rejections_total{side="xmpp_domain"} 0"#,
             r#"parley_sip_peer_refusals_total{content="iscomposing"} 0"#,
+            r#"parley_component_tls_failures_total{reason="certificate"} 0"#,
         ] {
             assert!(text.lines().any(|l| l == sample), "{sample}\n{text}");
         }

@@ -18,7 +18,8 @@
 //! The component listener is `deploy/ejabberd/parley.yml` itself, included
 //! with `include_config_file` after its port, domain and password are filled
 //! in, so that what the tests exercise is the snippet admins are told to use.
-//! c2s is plaintext with no STARTTLS, so test clients need no TLS.
+//! c2s is plaintext with no STARTTLS, so test clients need no TLS. The
+//! component port can speak direct TLS ([`Ejabberd::start_with_component_tls`]).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -29,6 +30,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use crate::pki::ServerCert;
 use crate::port::free_tcp_port;
 
 /// The deployment snippet under test, relative to this crate.
@@ -64,6 +66,8 @@ pub struct Ejabberd {
     pub component_port: u16,
     /// The HTTP admin API port on 127.0.0.1 (`/api`, loopback only).
     pub http_port: u16,
+    /// Whether the component port speaks direct TLS (`tls: true`).
+    pub component_tls: bool,
     config: EjabberdConfig,
     dir: TempDir,
     child: Option<Child>,
@@ -76,6 +80,18 @@ impl Ejabberd {
     /// Write the config (with the deployment snippet), start ejabberd and wait
     /// until its c2s, component and HTTP ports accept.
     pub fn start(cfg: EjabberdConfig) -> Ejabberd {
+        Self::start_with(cfg, None)
+    }
+
+    /// [`Ejabberd::start`] with direct TLS on the component port: the
+    /// snippet's `ejabberd_service` listener gets `tls: true` and `certfile:`
+    /// (`cert` and its key in one PEM file, as ejabberd reads it). What
+    /// ejabberd 23.01 offers there: TLS from the first byte, no STARTTLS.
+    pub fn start_with_component_tls(cfg: EjabberdConfig, cert: &ServerCert) -> Ejabberd {
+        Self::start_with(cfg, Some(cert))
+    }
+
+    fn start_with(cfg: EjabberdConfig, tls: Option<&ServerCert>) -> Ejabberd {
         let dir = tempfile::Builder::new()
             .prefix("parley-ejabberd-")
             .tempdir()
@@ -94,6 +110,7 @@ impl Ejabberd {
             c2s_port: ports[0],
             component_port: ports[1],
             http_port: ports[2],
+            component_tls: tls.is_some(),
             config: cfg,
             dir,
             child: None,
@@ -107,6 +124,17 @@ impl Ejabberd {
             &ejabberd.config.component_secret,
         )
         .unwrap_or_else(|e| panic!("deploy/ejabberd/parley.yml: {e}"));
+        let component = match tls {
+            None => component,
+            Some(cert) => {
+                let pem = ejabberd.dir.path().join("component.pem");
+                let mut both = fs::read(&cert.cert).expect("read the server certificate");
+                both.extend(fs::read(&cert.key).expect("read the server key"));
+                fs::write(&pem, both).expect("write component.pem");
+                with_component_tls(&component, &pem)
+                    .unwrap_or_else(|e| panic!("deploy/ejabberd/parley.yml: {e}"))
+            }
+        };
         fs::write(ejabberd.snippet_path(), component).expect("write parley.yml");
         fs::write(ejabberd.config_path(), ejabberd.config_text()).expect("write ejabberd.yml");
         ejabberd.spawn();
@@ -342,6 +370,30 @@ pub fn fill_snippet(
     Ok(text)
 }
 
+/// The filled snippet with `tls: true` and `certfile: <pem>` added to its
+/// `ejabberd_service` listener (the line `module: ejabberd_service` must occur once).
+pub fn with_component_tls(snippet: &str, pem: &Path) -> Result<String, String> {
+    let line = snippet
+        .lines()
+        .filter(|l| l.trim() == "module: ejabberd_service")
+        .collect::<Vec<_>>();
+    let [line] = line[..] else {
+        return Err(format!(
+            "expected `module: ejabberd_service` once, found it {} times",
+            line.len()
+        ));
+    };
+    let indent = &line[..line.len() - line.trim_start().len()];
+    Ok(snippet.replacen(
+        line,
+        &format!(
+            "{line}\n{indent}tls: true\n{indent}certfile: {:?}",
+            pem.display().to_string()
+        ),
+        1,
+    ))
+}
+
 /// The `ERL_LIBS` that `ejabberdctl` sets (where Debian puts ejabberd's Erlang
 /// applications), read from the installed script; else found by looking for
 /// `*/ejabberd-*/ebin/ejabberd.app` under `/usr/lib`.
@@ -398,6 +450,19 @@ mod tests {
         assert!(filled.contains("\"sip.test\":"), "{filled}");
         assert!(filled.contains("password: \"pw\""), "{filled}");
         assert!(!filled.contains('#'), "{filled}");
+    }
+
+    #[test]
+    fn component_tls_goes_into_the_service_listener() {
+        let snippet = "listen:\n  -\n    port: 1\n    module: ejabberd_service\n    hosts: {}\n";
+        let out = with_component_tls(snippet, Path::new("/tmp/c.pem")).expect("adds");
+        assert!(
+            out.contains(
+                "    module: ejabberd_service\n    tls: true\n    certfile: \"/tmp/c.pem\"\n    hosts"
+            ),
+            "{out}"
+        );
+        assert!(with_component_tls("listen: []\n", Path::new("/x")).is_err());
     }
 
     #[test]

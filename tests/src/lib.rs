@@ -17,7 +17,7 @@ pub mod layers;
 pub mod msrp_peer;
 /// The `parley` binary under test.
 pub mod parley;
-/// Test certificates made by openssl: a CA and a leaf.
+/// A test CA and server certificates made by `openssl` at test time.
 pub mod pki;
 /// Free loopback ports picked at run time.
 pub mod port;

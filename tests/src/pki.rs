@@ -1,71 +1,131 @@
-//! Test certificates made by `openssl` at run time: a CA and a leaf it
-//! signs for the names given, as PEM files in a temporary directory (gone
-//! when the [`Pki`] is dropped). For TLS between loopback peers in tests.
+//! A throwaway PKI made by `openssl` (Debian package `openssl`) at test time:
+//! one CA, and server certificates it signs for the names a test asks for.
+//! Nothing is kept: the files live in a temporary directory dropped with it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-/// A CA and one leaf certificate with its key.
-pub struct Pki {
-    dir: tempfile::TempDir,
+use tempfile::TempDir;
+
+/// A CA and the certificates it signed, as PEM files.
+#[derive(Debug)]
+pub struct TestPki {
+    dir: TempDir,
 }
 
-impl Pki {
-    /// A CA and a leaf for `names` (`IP:127.0.0.1`, `DNS:localhost`, as in
-    /// openssl's subjectAltName), P-256 keys, valid two days.
-    pub fn new(names: &[&str]) -> Pki {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let run = |args: &str| {
-            let out = Command::new("openssl")
-                .args(args.split(' '))
-                .current_dir(dir.path())
-                .output()
-                .expect("run openssl (Debian package openssl)");
-            assert!(
-                out.status.success(),
-                "openssl {args}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
-        let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-        run(&format!(
-            "req -x509 {ec} -keyout ca.key -out ca.pem -days 2 -subj /CN=Parley-Test-CA"
-        ));
-        run(&format!(
-            "req {ec} -keyout leaf.key -out leaf.csr -subj /CN=parley-test"
-        ));
+/// A server certificate and its key, as PEM files.
+#[derive(Debug, Clone)]
+pub struct ServerCert {
+    /// The certificate (leaf only).
+    pub cert: PathBuf,
+    /// Its private key (unencrypted).
+    pub key: PathBuf,
+}
+
+impl TestPki {
+    /// A new CA, `CN=<cn>` (EC P-256, valid two days).
+    pub fn new(cn: &str) -> TestPki {
+        let dir = tempfile::Builder::new()
+            .prefix("parley-pki-")
+            .tempdir()
+            .expect("temp dir for the test PKI");
+        let pki = TestPki { dir };
+        pki.openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            &format!("/CN={cn}"),
+        ]);
+        pki
+    }
+
+    /// The CA certificate (PEM), what a client trusts.
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// A server certificate signed by this CA whose subjectAltName holds
+    /// `dns_names` (and nothing else; a name that is an IP address goes in
+    /// as one), saved as `<file>.pem` / `<file>.key`.
+    pub fn server(&self, file: &str, dns_names: &[&str]) -> ServerCert {
+        assert!(!dns_names.is_empty(), "a certificate needs a name");
+        let cert = format!("{file}.pem");
+        let key = format!("{file}.key");
+        let csr = format!("{file}.csr");
+        let ext = format!("{file}.ext");
+        self.openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            &format!("/CN={}", dns_names[0]),
+        ]);
+        let san: Vec<String> = dns_names
+            .iter()
+            .map(|n| match n.parse::<std::net::IpAddr>() {
+                Ok(_) => format!("IP:{n}"),
+                Err(_) => format!("DNS:{n}"),
+            })
+            .collect();
         std::fs::write(
-            dir.path().join("ext.cnf"),
+            self.dir.path().join(&ext),
             format!(
-                "subjectAltName={}\nbasicConstraints=CA:FALSE\n\
-                 extendedKeyUsage=serverAuth,clientAuth\n",
-                names.join(",")
+                "subjectAltName={}\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+                san.join(",")
             ),
         )
-        .expect("write the extensions file");
-        run(
-            "x509 -req -in leaf.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
-             -out leaf.pem -days 2 -extfile ext.cnf",
+        .expect("write the certificate extensions");
+        self.openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+        ServerCert {
+            cert: self.dir.path().join(cert),
+            key: self.dir.path().join(key),
+        }
+    }
+
+    fn openssl(&self, args: &[&str]) {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .expect("run openssl (is the openssl package installed?)");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
         );
-        Pki { dir }
-    }
-
-    /// The CA certificate (PEM).
-    pub fn ca(&self) -> PathBuf {
-        self.path("ca.pem")
-    }
-
-    /// The leaf certificate (PEM).
-    pub fn cert(&self) -> PathBuf {
-        self.path("leaf.pem")
-    }
-
-    /// The leaf's private key (PEM).
-    pub fn key(&self) -> PathBuf {
-        self.path("leaf.key")
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        Path::new(self.dir.path()).join(name)
     }
 }

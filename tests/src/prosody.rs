@@ -3,7 +3,8 @@
 //! Started as a child process in the foreground with its config and data in a
 //! temporary directory, c2s and component ports picked free at run time, and
 //! killed when dropped. Plaintext c2s with PLAIN allowed, so test clients need
-//! no TLS; one XEP-0114 component section for the gateway.
+//! no TLS; one XEP-0114 component section for the gateway, on a plain port
+//! and optionally on a direct-TLS port ([`Prosody::start_with_component_tls`]).
 
 use std::fs;
 use std::io::Read;
@@ -13,6 +14,7 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
+use crate::pki::ServerCert;
 use crate::port::free_tcp_port;
 
 /// What the Prosody under test serves.
@@ -43,6 +45,10 @@ pub struct Prosody {
     pub c2s_port: u16,
     /// The component port on 127.0.0.1.
     pub component_port: u16,
+    /// The direct-TLS port on 127.0.0.1 (`ssl_ports`, `mod_net_multiplex`)
+    /// that also takes component streams, if started with one.
+    pub component_tls_port: Option<u16>,
+    component_tls: Option<ServerCert>,
     config: ProsodyConfig,
     dir: TempDir,
     child: Option<Child>,
@@ -54,6 +60,19 @@ const START_TIMEOUT: Duration = Duration::from_secs(20);
 impl Prosody {
     /// Write the config, start Prosody and wait until both ports accept.
     pub fn start(cfg: ProsodyConfig) -> Prosody {
+        Self::start_with(cfg, None)
+    }
+
+    /// [`Prosody::start`] plus a direct-TLS port serving `cert`. Prosody 0.12
+    /// has no TLS option on `component_ports` and offers no STARTTLS on a
+    /// component stream; its `mod_net_multiplex` provides `multiplex_ssl`
+    /// (ports `ssl_ports`), which takes TLS first and hands a stream in
+    /// `jabber:component:accept` to the component listener.
+    pub fn start_with_component_tls(cfg: ProsodyConfig, cert: &ServerCert) -> Prosody {
+        Self::start_with(cfg, Some(cert.clone()))
+    }
+
+    fn start_with(cfg: ProsodyConfig, tls: Option<ServerCert>) -> Prosody {
         let dir = tempfile::Builder::new()
             .prefix("parley-prosody-")
             .tempdir()
@@ -64,9 +83,19 @@ impl Prosody {
         while component_port == c2s_port {
             component_port = free_tcp_port();
         }
+        let component_tls_port = tls.as_ref().map(|_| {
+            loop {
+                let port = free_tcp_port();
+                if port != c2s_port && port != component_port {
+                    break port;
+                }
+            }
+        });
         let mut prosody = Prosody {
             c2s_port,
             component_port,
+            component_tls_port,
+            component_tls: tls,
             config: cfg,
             dir,
             child: None,
@@ -147,6 +176,12 @@ impl Prosody {
         format!("127.0.0.1:{}", self.component_port)
     }
 
+    /// `127.0.0.1:<component_tls_port>`, for `server` with `tls = "direct"`.
+    pub fn component_tls_addr(&self) -> Option<String> {
+        self.component_tls_port
+            .map(|port| format!("127.0.0.1:{port}"))
+    }
+
     /// `127.0.0.1:<c2s_port>`.
     pub fn c2s_addr(&self) -> String {
         format!("127.0.0.1:{}", self.c2s_port)
@@ -200,13 +235,9 @@ impl Prosody {
             .spawn()
             .expect("start prosody (is the prosody package installed?)");
         let mut child = child;
-        crate::process::wait_listening(
-            "prosody",
-            &mut child,
-            &[self.c2s_port, self.component_port],
-            START_TIMEOUT,
-            || self.log(),
-        );
+        let mut ports = vec![self.c2s_port, self.component_port];
+        ports.extend(self.component_tls_port);
+        crate::process::wait_listening("prosody", &mut child, &ports, START_TIMEOUT, || self.log());
         self.child = Some(child);
     }
 
@@ -214,6 +245,19 @@ impl Prosody {
         let data = lua_string(&self.dir.path().join("data"));
         let pid = lua_string(&self.dir.path().join("prosody.pid"));
         let certs = lua_string(self.dir.path());
+        let mut modules =
+            String::from(r#""roster", "saslauth", "disco", "ping", "posix", "offline""#);
+        let tls = match (&self.component_tls, self.component_tls_port) {
+            (Some(cert), Some(port)) => {
+                modules.push_str(r#", "net_multiplex""#);
+                format!(
+                    "ssl_ports = {{ {port} }}\nssl_interfaces = {{ \"127.0.0.1\" }}\nssl = {{ certificate = {}, key = {} }}\n",
+                    lua_string(&cert.cert),
+                    lua_string(&cert.key)
+                )
+            }
+            _ => String::new(),
+        };
         format!(
             r#"-- Written by parley-harness for one test run.
 run_as_root = true
@@ -229,13 +273,13 @@ component_ports = {{ {component} }}
 component_interface = "127.0.0.1"
 http_ports = {{}}
 https_ports = {{}}
-c2s_require_encryption = false
+{tls}c2s_require_encryption = false
 s2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_hashed"
 storage = "internal"
 log = {{ {{ levels = {{ min = "{log_level}" }}, to = "console" }} }}
-modules_enabled = {{ "roster", "saslauth", "disco", "ping", "posix", "offline" }}
+modules_enabled = {{ {modules} }}
 modules_disabled = {{ "s2s", "tls" }}
 
 VirtualHost "{domain}"

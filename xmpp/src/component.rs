@@ -16,15 +16,15 @@
 //! the next read or write fails, at most two keepalive intervals.
 
 mod reader;
+pub mod tls;
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep, sleep_until, timeout};
 use tokio_util::sync::CancellationToken;
@@ -37,12 +37,15 @@ use crate::service::{Disposition, NS_PING, Service};
 use crate::stanza::{DefinedCondition, Element, Iq, IqType, Stanza, StanzaError};
 use crate::stream::{self, Limits, StreamItem};
 use reader::Inbound;
+pub use tls::{ComponentTls, DirectTls, TlsSetupError};
 
 /// How the component connects and behaves.
 #[derive(Clone)]
 pub struct ComponentConfig {
     /// The XMPP server's component port, `host:port`.
     pub server: String,
+    /// Plain TCP or direct TLS with a verified certificate. Default plain.
+    pub tls: ComponentTls,
     /// The component's JID domain (XEP-0114 stream `to`).
     pub component_domain: String,
     /// The shared secret for the XEP-0114 handshake.
@@ -80,6 +83,7 @@ impl Default for ComponentConfig {
     fn default() -> Self {
         Self {
             server: String::new(),
+            tls: ComponentTls::None,
             component_domain: String::new(),
             secret: String::new(),
             queue_capacity: 1024,
@@ -99,6 +103,7 @@ impl std::fmt::Debug for ComponentConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ComponentConfig")
             .field("server", &self.server)
+            .field("tls", &self.tls)
             .field("component_domain", &self.component_domain)
             .field("secret", &"***")
             .field("queue_capacity", &self.queue_capacity)
@@ -161,6 +166,12 @@ pub struct ComponentStats {
     pub iqs_answered: u64,
     /// Whitespace keepalives sent.
     pub keepalives: u64,
+    /// Connection attempts whose TLS handshake refused the server's
+    /// certificate ([`Error::TlsCertificate`]).
+    pub tls_certificate_refusals: u64,
+    /// Connection attempts whose TLS handshake failed otherwise
+    /// ([`Error::TlsHandshake`]: a port without TLS, a reset).
+    pub tls_handshake_failures: u64,
 }
 
 #[derive(Default)]
@@ -177,6 +188,8 @@ struct Counters {
     parse_errors: AtomicU64,
     iqs_answered: AtomicU64,
     keepalives: AtomicU64,
+    tls_certificate_refusals: AtomicU64,
+    tls_handshake_failures: AtomicU64,
 }
 
 impl Counters {
@@ -286,6 +299,8 @@ impl ComponentHandle {
             parse_errors: r(&c.parse_errors),
             iqs_answered: r(&c.iqs_answered),
             keepalives: r(&c.keepalives),
+            tls_certificate_refusals: r(&c.tls_certificate_refusals),
+            tls_handshake_failures: r(&c.tls_handshake_failures),
         }
     }
 
@@ -400,9 +415,14 @@ struct WriteBatch {
     ends: Vec<usize>,
 }
 
+/// The write half of the connection, plain TCP or TLS.
+type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+/// The read half of the connection, plain TCP or TLS.
+type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+
 /// One authenticated stream.
 struct Connection {
-    writer: OwnedWriteHalf,
+    writer: Writer,
     /// Bytes read from the socket so far (counted below quick-xml).
     received: Arc<AtomicU64>,
     inbound: mpsc::Receiver<Inbound>,
@@ -442,7 +462,12 @@ impl Driver {
                             .fetch_add(1, Ordering::Relaxed);
                     }
                     backoff.reset();
-                    info!(server = %self.config.server, domain = %self.config.component_domain, "component stream authenticated");
+                    info!(
+                        server = %self.config.server,
+                        domain = %self.config.component_domain,
+                        tls = matches!(self.config.tls, ComponentTls::Direct(_)),
+                        "component stream authenticated"
+                    );
                     self.shared
                         .counters
                         .connected
@@ -496,6 +521,19 @@ impl Driver {
                             kind = h.kind(),
                             "component handshake refused: {h}; check the component secret and the server's Component section"
                         ),
+                        Error::TlsCertificate { .. } | Error::TlsHandshake { .. } => {
+                            let counter = if matches!(e, Error::TlsCertificate { .. }) {
+                                &self.shared.counters.tls_certificate_refusals
+                            } else {
+                                &self.shared.counters.tls_handshake_failures
+                            };
+                            counter.fetch_add(1, Ordering::Relaxed);
+                            error!(
+                                server = %self.config.server,
+                                kind = e.kind(),
+                                "component TLS refused: {e}; not connecting in clear (check xmpp.tls_ca, xmpp.tls_name and that the port is the server's TLS component port)"
+                            )
+                        }
                         _ => {
                             warn!(server = %self.config.server, error = %e, kind = e.kind(), "component connection failed")
                         }
@@ -533,7 +571,7 @@ impl Driver {
         let _ = self.events.send(event).await;
     }
 
-    /// TCP connect, stream header, XEP-0114 handshake.
+    /// TCP connect, TLS handshake if configured, stream header, XEP-0114 handshake.
     async fn connect(&self) -> Result<Connection, Error> {
         let addr = self.config.server.clone();
         let tcp = timeout(HANDSHAKE_TIMEOUT, TcpStream::connect(&addr))
@@ -547,7 +585,23 @@ impl Driver {
                 source,
             })?;
         let _ = tcp.set_nodelay(true);
-        let (read_half, writer) = tcp.into_split();
+        // Never a fallback to clear: a failed TLS handshake ends this attempt.
+        let (read_half, writer): (ReadHalf, Writer) = match &self.config.tls {
+            ComponentTls::None => {
+                let (r, w) = tcp.into_split();
+                (Box::new(r), Box::new(w))
+            }
+            ComponentTls::Direct(direct) => {
+                let stream = timeout(HANDSHAKE_TIMEOUT, direct.connect(tcp))
+                    .await
+                    .map_err(|_| Error::TlsHandshake {
+                        name: direct.name(),
+                        source: std::io::Error::from(std::io::ErrorKind::TimedOut),
+                    })??;
+                let (r, w) = tokio::io::split(stream);
+                (Box::new(r), Box::new(w))
+            }
+        };
         let (inbound_tx, inbound) = mpsc::channel(64);
         let limits = Limits {
             max_stanza_bytes: self.config.max_stanza_bytes,
@@ -923,7 +977,7 @@ fn keepalive_seq(prefix: &str, id: &str) -> Option<u64> {
         .flatten()
 }
 
-async fn write(writer: &mut OwnedWriteHalf, bytes: &[u8]) -> Result<(), Error> {
+async fn write(writer: &mut Writer, bytes: &[u8]) -> Result<(), Error> {
     writer.write_all(bytes).await.map_err(|source| Error::Io {
         doing: "writing",
         source,

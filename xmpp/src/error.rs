@@ -36,6 +36,26 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    /// The server's TLS certificate was refused (unknown issuer, not valid
+    /// for the name, expired): the component does not talk to this server.
+    #[error("the server's TLS certificate is not acceptable for {name:?}: {source}")]
+    TlsCertificate {
+        /// The name the certificate was checked against.
+        name: String,
+        /// rustls's reason, inside an `io::Error`.
+        #[source]
+        source: io::Error,
+    },
+    /// The TLS handshake failed for another reason than the certificate
+    /// (the port does not speak TLS, the connection was reset).
+    #[error("TLS handshake with the server (as {name:?}) failed: {source}")]
+    TlsHandshake {
+        /// The name the server was to be verified as.
+        name: String,
+        /// The reason, from rustls or the socket.
+        #[source]
+        source: io::Error,
+    },
     /// Reading from or writing to the socket failed.
     #[error("socket I/O failed while {doing}")]
     Io {
@@ -286,6 +306,8 @@ impl Error {
             Self::StreamErrorReceived { .. } => "stream-error-received",
             Self::ConnectionClosed => "connection-closed",
             Self::ConnectFailed { .. } => "connect-failed",
+            Self::TlsCertificate { .. } => "tls-certificate",
+            Self::TlsHandshake { .. } => "tls-handshake",
             Self::Io { .. } => "io",
             Self::ServerSilent { .. } => "server-silent",
             Self::WriteTimeout => "write-timeout",

@@ -1,7 +1,7 @@
 //! The XMPP server-component side of Parley (XEP-0114).
 //!
 //! Where it sits: between the XMPP server's component port and the gateway's
-//! router. It owns the TCP connection, the stream parser, the handshake, the
+//! router. It owns the TCP (or direct TLS) connection, the stream parser, the handshake, the
 //! keepalive, reconnects and the outgoing queue; it hands typed stanzas up and
 //! takes typed stanzas down. It knows nothing about SIP, and it does not
 //! prepare or map addresses (that is `parley-mapping`'s job).
@@ -64,4 +64,7 @@ pub use queue::SendError;
 pub use stanza::Stanza;
 
 #[cfg(feature = "tokio")]
-pub use component::{ComponentConfig, ComponentEvent, ComponentHandle, ComponentStats, spawn};
+pub use component::{
+    ComponentConfig, ComponentEvent, ComponentHandle, ComponentStats, ComponentTls, DirectTls,
+    TlsSetupError, spawn,
+};

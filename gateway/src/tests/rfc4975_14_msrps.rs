@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use parley_harness::pki::Pki;
+use parley_harness::pki::TestPki;
 use parley_sip::wire::StartLine;
 use rustls::RootCertStore;
 use rustls_pki_types::pem::PemObject;
@@ -38,7 +38,7 @@ fn invite(sdp: &str) -> String {
 }
 
 /// A TLS client that trusts the test CA only.
-fn connector(pki: &Pki) -> TlsConnector {
+fn connector(pki: &TestPki) -> TlsConnector {
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_file_iter(pki.ca()).expect("the CA file") {
         roots
@@ -60,15 +60,16 @@ fn connector(pki: &Pki) -> TlsConnector {
 /// for the path's host (§5.4), and its SEND arrives as the stanza.
 #[tokio::test]
 async fn an_msrps_offer_is_answered_over_tls_and_its_send_arrives() {
-    let pki = Pki::new(&["IP:127.0.0.1"]);
+    let pki = TestPki::new("Parley Test CA");
+    let leaf = pki.server("msrps", &["127.0.0.1"]);
     let mut world = World::with(
         "",
         &format!(
             "[sessions]\nenabled = true\nmsrp_listen = \"127.0.0.1:0\"\n\
              msrps_listen = \"127.0.0.1:0\"\n\
              [sip.tls]\ncert = \"{}\"\nkey = \"{}\"\n",
-            pki.cert().display(),
-            pki.key().display()
+            leaf.cert.display(),
+            leaf.key.display()
         ),
     )
     .await;

@@ -112,7 +112,23 @@ impl Routing {
     /// which needs the request re-formed around it (Request-URI = the
     /// router). Parley does not do strict routing: such a request is refused
     /// with `InvalidRequest` rather than sent to a wrong place.
+    ///
+    /// RFC 3261 §26.2.2: a `sips:` Request-URI "signifies that each hop over
+    /// which the request is forwarded, until the request reaches the SIP
+    /// entity responsible for the domain portion of the Request-URI, must be
+    /// secured with TLS"; a `sip:` next hop (outbound proxy, Route) is then
+    /// located as `sips:` (TLS only), never reached in clear.
     pub(super) fn destination(
+        &self,
+        request_uri: &str,
+        headers: &[(String, String)],
+    ) -> Result<String, TransactionError> {
+        let next_hop = self.next_hop(request_uri, headers)?;
+        Ok(secured_like(request_uri, next_hop))
+    }
+
+    /// The URI of the next hop, as [`Routing::destination`] says.
+    fn next_hop(
         &self,
         request_uri: &str,
         headers: &[(String, String)],
@@ -232,5 +248,49 @@ impl Routing {
             }
         }
         local
+    }
+}
+
+/// `next_hop` with the scheme `sips:` when `request_uri` is a `sips:` URI and
+/// `next_hop` a `sip:` one (RFC 3261 §26.2.2), else `next_hop` as it is.
+fn secured_like(request_uri: &str, next_hop: String) -> String {
+    let scheme_is = |uri: &str, scheme: &str| {
+        uri.trim_start()
+            .get(..scheme.len())
+            .is_some_and(|s| s.eq_ignore_ascii_case(scheme))
+    };
+    if scheme_is(request_uri, "sips:") && scheme_is(&next_hop, "sip:") {
+        let rest = &next_hop.trim_start()["sip:".len()..];
+        format!("sips:{rest}")
+    } else {
+        next_hop
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secured_like;
+
+    #[test]
+    fn a_sips_request_uri_makes_a_sip_next_hop_sips() {
+        assert_eq!(
+            secured_like("sips:bob@example.com", "sip:proxy.example.net;lr".into()),
+            "sips:proxy.example.net;lr"
+        );
+        assert_eq!(
+            secured_like(
+                "SIPS:bob@example.com",
+                "SIP:10.0.0.1:5060;transport=udp;lr".into()
+            ),
+            "sips:10.0.0.1:5060;transport=udp;lr"
+        );
+        assert_eq!(
+            secured_like("sips:bob@example.com", "sips:proxy;lr".into()),
+            "sips:proxy;lr"
+        );
+        assert_eq!(
+            secured_like("sip:bob@example.com", "sip:proxy;lr".into()),
+            "sip:proxy;lr"
+        );
     }
 }

@@ -16,7 +16,6 @@ use std::task::{Context, Poll};
 use quick_xml::events::Event;
 use quick_xml::reader::NsReader;
 use tokio::io::{AsyncRead, BufReader, ReadBuf};
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::sync::mpsc;
 
 use crate::error::StreamError;
@@ -72,7 +71,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for Cap<R> {
 }
 
 pub(super) async fn read_stream(
-    socket: OwnedReadHalf,
+    socket: super::ReadHalf,
     limits: Limits,
     received: Arc<AtomicU64>,
     tx: mpsc::Sender<Inbound>,
