@@ -255,6 +255,12 @@ impl Registration {
         self.send(0)
     }
 
+    /// The CSeq the final response carries: one the endpoint raised (it
+    /// answered a challenge itself) moves ours up, so the next is higher still.
+    pub fn note_cseq(&mut self, cseq: u32) {
+        self.cseq = self.cseq.max(cseq);
+    }
+
     /// A final response to the last request.
     pub fn on_response(&mut self, now: Instant, response: &RegisterResponse) -> Event {
         self.awaiting = false;

@@ -475,3 +475,14 @@ fn contacts_split_at_commas_outside_quotes_and_brackets() {
         vec![r#""a, \"b\"" <sip:x@y;p=1,2>;expires=3"#, "<sip:z@w>"]
     );
 }
+
+/// RFC 3261 §10.2: a CSeq used by someone else for our Call-ID is never reused.
+#[test]
+fn cseq_stays_above_one_the_endpoint_used() {
+    let t0 = Instant::now();
+    let mut reg = start(t0);
+    reg.poll(t0).unwrap();
+    reg.note_cseq(2);
+    reg.on_response(t0, &ok(Some(60), None));
+    assert_eq!(reg.poll(t0 + secs(30)).unwrap().cseq, 3);
+}
