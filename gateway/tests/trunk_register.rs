@@ -35,30 +35,34 @@ struct Setup {
     expires: u32,
     /// The registrar's `min_expires`.
     min_expires: u32,
+    /// The registrar's digest algorithm.
+    algorithm: &'static str,
 }
 
-impl World {
-    fn start(setup: Setup) -> World {
-        let prosody = Prosody::start(ProsodyConfig {
-            domain: "xmpp.example".into(),
-            component_domain: COMPONENT.into(),
-            component_secret: "component-secret".into(),
-        });
-        let registrar = Registrar::start(RegistrarConfig {
-            domain: DOMAIN.into(),
-            username: USER.into(),
-            password: PASSWORD.into(),
-            min_expires: setup.min_expires,
-            max_expires: 3600,
-        });
-        let dir = tempfile::tempdir().expect("temp dir");
-        // The password comes from a file, as a deployment's secret would.
-        let password_file = dir.path().join("trunk-password");
-        std::fs::write(&password_file, format!("{}\n", setup.password)).expect("write password");
-        let sip_port = free_udp_tcp_port();
-        let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-        let config = format!(
-            r#"
+/// Parley and what it needs besides a registrar.
+struct Gateway {
+    parley: Parley,
+    sip_port: u16,
+    prosody: Prosody,
+    dir: tempfile::TempDir,
+}
+
+/// Prosody (so that only the trunk decides `/readyz`) and Parley
+/// registering at `registrar_uri` with `password` (from a file).
+fn start_gateway(registrar_uri: &str, password: &str, expires: u32) -> Gateway {
+    let prosody = Prosody::start(ProsodyConfig {
+        domain: "xmpp.example".into(),
+        component_domain: COMPONENT.into(),
+        component_secret: "component-secret".into(),
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    // The password comes from a file, as a deployment's secret would.
+    let password_file = dir.path().join("trunk-password");
+    std::fs::write(&password_file, format!("{}\n", password)).expect("write password");
+    let sip_port = free_udp_tcp_port();
+    let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
+    let config = format!(
+        r#"
 [xmpp]
 component_domain = "{COMPONENT}"
 server = "{server}"
@@ -90,23 +94,42 @@ contact_user = "gw1"
 retry_min_ms = 500
 retry_max_ms = 2000
 "#,
-            server = prosody.component_addr(),
-            store = dir.path().join("store").display(),
-            registrar = registrar.uri(),
-            password_file = password_file.display(),
-            expires = setup.expires,
-        );
-        let parley = Parley::start(
-            &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
-            &config,
-            metrics,
-        );
+        server = prosody.component_addr(),
+        store = dir.path().join("store").display(),
+        registrar = registrar_uri,
+        password_file = password_file.display(),
+        expires = expires,
+    );
+    let parley = Parley::start(
+        &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
+        &config,
+        metrics,
+    );
+    Gateway {
+        parley,
+        sip_port,
+        prosody,
+        dir,
+    }
+}
+
+impl World {
+    fn start(setup: Setup) -> World {
+        let registrar = Registrar::start(RegistrarConfig {
+            domain: DOMAIN.into(),
+            username: USER.into(),
+            password: PASSWORD.into(),
+            min_expires: setup.min_expires,
+            max_expires: 3600,
+            algorithm: setup.algorithm,
+        });
+        let gateway = start_gateway(&registrar.uri(), setup.password, setup.expires);
         World {
             registrar,
-            parley,
-            sip_port,
-            _prosody: prosody,
-            _dir: dir,
+            parley: gateway.parley,
+            sip_port: gateway.sip_port,
+            _prosody: gateway.prosody,
+            _dir: gateway.dir,
         }
     }
 
@@ -223,6 +246,7 @@ fn parley_registers_after_the_challenge_refreshes_and_unregisters_on_shutdown() 
         password: PASSWORD,
         expires: 4,
         min_expires: 2,
+        algorithm: "MD5",
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     assert_eq!(
@@ -291,6 +315,7 @@ fn wrong_password_is_not_registered_and_not_ready_but_stays_up() {
         password: "not-the-password",
         expires: 60,
         min_expires: 2,
+        algorithm: "MD5",
     });
     world.wait_registrations("credentials_refused", 1.0, Duration::from_secs(20));
     world.wait_readyz(503, "credentials_refused", Duration::from_secs(5));
@@ -324,6 +349,7 @@ fn interval_too_brief_is_retried_with_min_expires() {
         password: PASSWORD,
         expires: 3,
         min_expires: 30,
+        algorithm: "MD5",
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     let saved = world.saved();
@@ -342,6 +368,7 @@ fn parley_registers_again_after_the_registrar_restarts() {
         password: PASSWORD,
         expires: 4,
         min_expires: 2,
+        algorithm: "MD5",
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     world
@@ -359,4 +386,169 @@ fn parley_registers_again_after_the_registrar_restarts() {
         .registrar
         .wait_binding(&world.contact(), Duration::from_secs(5))
         .unwrap_or_else(|e| panic!("{e}\n{}", world.logs()));
+}
+
+/// One SIP request read from a socket: its text and where it came from.
+fn recv_request(socket: &UdpSocket) -> (String, SocketAddr) {
+    let mut buf = [0u8; 16384];
+    let (n, from) = socket.recv_from(&mut buf).expect("a REGISTER from Parley");
+    (String::from_utf8_lossy(&buf[..n]).into_owned(), from)
+}
+
+/// The values of header `name` in `message`, in order.
+fn headers<'a>(message: &'a str, name: &str) -> Vec<&'a str> {
+    message
+        .lines()
+        .filter_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+        })
+        .collect()
+}
+
+/// A response to `request` with `status_line` (e.g. `403 Forbidden`) and `extra` header lines.
+fn response_to(request: &str, status_line: &str, extra: &str) -> String {
+    let mut out = format!("SIP/2.0 {status_line}\r\n");
+    for via in headers(request, "Via") {
+        out.push_str(&format!("Via: {via}\r\n"));
+    }
+    for name in ["From", "Call-ID", "CSeq"] {
+        out.push_str(&format!("{name}: {}\r\n", headers(request, name)[0]));
+    }
+    out.push_str(&format!("To: {};tag=fake\r\n", headers(request, "To")[0]));
+    out.push_str(extra);
+    out.push_str("Content-Length: 0\r\n\r\n");
+    out
+}
+
+/// Bad registrar answers — 403, a challenge that is not Digest, bytes that
+/// are not SIP — are each logged, counted and retried after backoff; Parley
+/// is not ready meanwhile and stays up, and registers once the registrar
+/// answers 200.
+#[test]
+fn refusals_and_garbage_from_the_registrar_leave_parley_up_and_not_ready() {
+    let socket = UdpSocket::bind("127.0.0.1:0").expect("bind the fake registrar");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .expect("timeout");
+    let uri = format!("sip:{}", socket.local_addr().expect("addr"));
+    let gateway = start_gateway(&uri, PASSWORD, 60);
+    let parley = &gateway.parley;
+    let registrations = |outcome: &str| {
+        parley.metric(&format!(
+            "parley_trunk_registrations_total{{outcome=\"{outcome}\"}}"
+        ))
+    };
+    let wait_outcome = |outcome: &str| {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while registrations(outcome) < 1.0 {
+            assert!(Instant::now() < deadline, "no {outcome}\n{}", parley.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let (status, body) = parley.http_get("/readyz").unwrap_or_default();
+        assert_eq!(status, 503, "{body}");
+        assert!(
+            body.contains(&format!("trunk: not registered: {outcome}")),
+            "{body}"
+        );
+        assert_eq!(parley.http_get("/healthz").map(|r| r.0), Some(200));
+    };
+    let cseq = |request: &str| headers(request, "CSeq")[0].to_owned();
+
+    let (first, from) = recv_request(&socket);
+    assert!(
+        first.starts_with(&format!("REGISTER {uri} SIP/2.0")),
+        "{first}"
+    );
+    assert_eq!(headers(&first, "Expires"), ["60"]);
+    socket
+        .send_to(response_to(&first, "403 Forbidden", "").as_bytes(), from)
+        .expect("send 403");
+    wait_outcome("refused");
+    assert!(
+        parley.log().contains("registrar refused with 403"),
+        "{}",
+        parley.log()
+    );
+
+    let (second, from) = recv_request(&socket);
+    assert_eq!(headers(&second, "Call-ID"), headers(&first, "Call-ID"));
+    socket
+        .send_to(
+            response_to(
+                &second,
+                "401 Unauthorized",
+                "WWW-Authenticate: Digest realm\r\n",
+            )
+            .as_bytes(),
+            from,
+        )
+        .expect("send 401");
+    wait_outcome("unusable_challenge");
+
+    let (third, from) = recv_request(&socket);
+    socket
+        .send_to(b"\x00\x01 this is not SIP \xff\r\n\r\n", from)
+        .expect("send garbage");
+    // Its retransmissions come until Timer F (64·T1 = 6.4 s) ends it.
+    let fourth = loop {
+        let (next, _) = recv_request(&socket);
+        if cseq(&next) != cseq(&third) {
+            break next;
+        }
+    };
+    wait_outcome("unreachable");
+    let cseqs: Vec<u32> = [&first, &second, &third, &fourth]
+        .iter()
+        .map(|r| {
+            cseq(r)
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .parse()
+                .unwrap_or(0)
+        })
+        .collect();
+    assert!(cseqs.windows(2).all(|w| w[1] > w[0]), "{cseqs:?}");
+
+    let contact = headers(&fourth, "Contact")[0].to_owned();
+    socket
+        .send_to(
+            response_to(
+                &fourth,
+                "200 OK",
+                &format!("Contact: {contact};expires=60\r\n"),
+            )
+            .as_bytes(),
+            from,
+        )
+        .expect("send 200");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while parley.http_get("/readyz").map(|r| r.0) != Some(200) {
+        assert!(
+            Instant::now() < deadline,
+            "not ready after 200\n{}",
+            parley.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(parley.metric("parley_trunk_registered"), 1.0);
+}
+
+/// RFC 8760: a registrar that challenges with SHA-256 gets a SHA-256 answer.
+#[test]
+fn rfc8760_sha256_challenge_is_answered_with_sha256() {
+    let world = World::start(Setup {
+        password: PASSWORD,
+        expires: 60,
+        min_expires: 2,
+        algorithm: "SHA-256",
+    });
+    world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
+    let log = world.registrar.log();
+    let saved = log
+        .lines()
+        .find(|l| l.contains("registrar: saved "))
+        .unwrap_or_else(|| panic!("nothing saved\n{}", world.logs()));
+    assert!(saved.contains("algorithm=SHA-256"), "{saved}");
 }

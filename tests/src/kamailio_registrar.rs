@@ -34,6 +34,8 @@ pub struct RegistrarConfig {
     pub min_expires: u32,
     /// `registrar`'s `max_expires`: longer ones are cut down (0: no limit).
     pub max_expires: u32,
+    /// `auth`'s `algorithm` for its challenges: `MD5` or `SHA-256` (RFC 8760).
+    pub algorithm: &'static str,
 }
 
 /// A running registrar.
@@ -196,6 +198,7 @@ modparam("registrar", "min_expires", {min})
 modparam("registrar", "max_expires", {max})
 # 1: an interval below min_expires gets 423 with Min-Expires (RFC 3261 §10.3 step 7).
 modparam("registrar", "min_expires_mode", 1)
+modparam("auth", "algorithm", "{algorithm}")
 modparam("auth_db", "db_url", "text://{db}")
 modparam("auth_db", "calculate_ha1", yes)
 modparam("auth_db", "password_column", "password")
@@ -217,7 +220,7 @@ request_route {{
 		if (!save("location")) {{
 			sl_reply_error();
 		}}
-		xlog("L_NOTICE", "registrar: saved $tu contact $ct expires $hdr(Expires) cseq $cs callid $ci\n");
+		xlog("L_NOTICE", "registrar: saved $tu contact $ct expires $hdr(Expires) cseq $cs callid $ci auth $hdr(Authorization)\n");
 		exit;
 	}}
 	if (!lookup("location")) {{
@@ -229,6 +232,7 @@ request_route {{
 }}
 "#,
             domain = c.domain,
+            algorithm = c.algorithm,
             min = c.min_expires,
             max = c.max_expires,
             db = db.display(),
