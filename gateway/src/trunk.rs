@@ -151,21 +151,29 @@ impl Driver {
                 let sent = self
                     .sip
                     .send_request(self.request(&registration, &contact, &request));
-                let result = tokio::select! {
-                    biased;
-                    () = self.stop.cancelled() => break,
-                    result = sent => result,
+                tokio::pin!(sent);
+                // A refresh still unanswered when the binding runs out
+                // (Timer F is 64·T1): not registered from then on.
+                let mut ends = registration.binding_ends();
+                let result = loop {
+                    tokio::select! {
+                        biased;
+                        () = self.stop.cancelled() => break None,
+                        result = &mut sent => break Some(result),
+                        () = sleep_until_std(ends) => {
+                            ends = None;
+                            self.lapsed();
+                        }
+                    }
                 };
+                let Some(result) = result else { break };
                 let event = self.outcome(&mut registration, result);
                 was_registered = self.report(&registration, &event, was_registered);
                 continue;
             }
-            let wake = registration
-                .next_wakeup()
-                .map_or_else(far_future, tokio::time::Instant::from_std);
             tokio::select! {
                 () = self.stop.cancelled() => break,
-                () = tokio::time::sleep_until(wake) => {}
+                () = sleep_until_std(registration.next_wakeup()) => {}
             }
         }
         self.unregister(&mut registration, &contact).await;
@@ -194,6 +202,18 @@ impl Driver {
         }
         self.status
             .set(false, "not registered: stopped".to_owned(), &self.metrics);
+    }
+
+    /// The binding ran out with its refresh unanswered.
+    fn lapsed(&self) {
+        if self.status.is_registered() {
+            warn!(registrar = %self.config.registrar, "trunk: the binding ran out before its refresh was answered");
+            self.status.set(
+                false,
+                "not registered: lapsed (the binding ran out, its refresh unanswered)".to_owned(),
+                &self.metrics,
+            );
+        }
     }
 
     fn outcome(
@@ -378,9 +398,12 @@ fn response_parts(response: &Response) -> RegisterResponse {
     }
 }
 
-/// A sleep that does not end (nothing is due until stopped).
-fn far_future() -> tokio::time::Instant {
-    tokio::time::Instant::now() + Duration::from_secs(86_400 * 365)
+/// Sleeps until `at`; forever when `None` (nothing is due until stopped).
+async fn sleep_until_std(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await,
+        None => std::future::pending().await,
+    }
 }
 
 #[cfg(test)]

@@ -220,6 +220,11 @@ impl Registration {
         self.registered_until.is_some_and(|until| now < until)
     }
 
+    /// When the binding runs out, as far as the last 2xx said (while registered).
+    pub fn binding_ends(&self) -> Option<Instant> {
+        self.registered_until
+    }
+
     /// When [`Registration::poll`] next has something to send; `None`
     /// while a request is out or after stopping.
     pub fn next_wakeup(&self) -> Option<Instant> {

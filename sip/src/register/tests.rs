@@ -95,6 +95,7 @@ fn rfc3261_10_2_4_refresh_uses_own_contact_expires_before_it_elapses() {
             refresh_in: secs(60)
         }
     );
+    assert_eq!(reg.binding_ends(), Some(t0 + secs(120)));
     assert!(reg.is_registered(t0 + secs(119)));
     assert!(!reg.is_registered(t0 + secs(120)));
     assert_eq!(reg.poll(t0 + secs(59)), None);
