@@ -455,7 +455,17 @@ fn refusals_and_garbage_from_the_registrar_leave_parley_up_and_not_ready() {
         );
         assert_eq!(parley.http_get("/healthz").map(|r| r.0), Some(200));
     };
-    let cseq = |request: &str| headers(request, "CSeq")[0].to_owned();
+    // The CSeq number (method REGISTER).
+    let cseq = |request: &str| -> u32 {
+        let value = headers(request, "CSeq")[0];
+        assert!(value.ends_with(" REGISTER"), "{value}");
+        value
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .parse()
+            .unwrap_or(0)
+    };
 
     let (first, from) = recv_request(&socket);
     assert!(
@@ -503,14 +513,7 @@ fn refusals_and_garbage_from_the_registrar_leave_parley_up_and_not_ready() {
     wait_outcome("unreachable");
     let cseqs: Vec<u32> = [&first, &second, &third, &fourth]
         .iter()
-        .map(|r| {
-            cseq(r)
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .parse()
-                .unwrap_or(0)
-        })
+        .map(|r| cseq(r))
         .collect();
     assert!(cseqs.windows(2).all(|w| w[1] > w[0]), "{cseqs:?}");
 
@@ -536,6 +539,22 @@ fn refusals_and_garbage_from_the_registrar_leave_parley_up_and_not_ready() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(parley.metric("parley_trunk_registered"), 1.0);
+
+    // SIGTERM: the un-REGISTER (Expires 0, same Call-ID, next CSeq) goes
+    // out; unanswered, it does not hold the exit past shutdown.grace_ms (2 s).
+    let mut gateway = gateway;
+    let stopping = Instant::now();
+    gateway.parley.signal_term();
+    let (bye, _) = recv_request(&socket);
+    assert_eq!(headers(&bye, "Expires"), ["0"], "{bye}");
+    assert_eq!(headers(&bye, "Call-ID"), headers(&first, "Call-ID"));
+    assert!(cseq(&bye) > cseq(&fourth), "{bye}");
+    assert_eq!(gateway.parley.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopping.elapsed()
+    );
 }
 
 /// RFC 8760: a registrar that challenges with SHA-256 gets a SHA-256 answer.
