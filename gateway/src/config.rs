@@ -893,6 +893,15 @@ impl Config {
         }
         if let Some(trunk) = &self.trunk {
             trunk.validate()?;
+            let registrar = trunk.registrar.to_ascii_lowercase();
+            if (registrar.starts_with("sips:") || registrar.contains(";transport=tls"))
+                && self.sip.tls.is_none()
+            {
+                return Err(invalid(
+                    "trunk.registrar",
+                    "a sips: or transport=tls registrar needs [sip.tls]",
+                ));
+            }
         }
         Ok(())
     }
@@ -1552,6 +1561,12 @@ listen = ["udp:127.0.0.1:5060"]
                 other => panic!("{extra}: {other:?}"),
             }
         }
+        let tls_registrar = trunk("password = \"a\"\n")
+            .replace("sip:sbc.carrier.example", "sips:sbc.carrier.example");
+        assert!(matches!(
+            load(&tls_registrar, &[]),
+            Err(ConfigError::Invalid { key, .. }) if key == "trunk.registrar"
+        ));
         let bad_registrar = trunk("password = \"a\"\n")
             .replace("sip:sbc.carrier.example", "http://sbc.carrier.example");
         assert!(matches!(

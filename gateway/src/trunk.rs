@@ -232,7 +232,10 @@ impl Driver {
                 }
                 registration.on_response(now, &response_parts(&response))
             }
-            Err(error) => registration.on_error(now, error.kind()),
+            Err(error) => {
+                debug!(%error, "trunk: no final answer to the REGISTER");
+                registration.on_error(now, error.kind())
+            }
         }
     }
 
