@@ -37,6 +37,8 @@ struct Setup {
     min_expires: u32,
     /// The registrar's digest algorithm.
     algorithm: &'static str,
+    /// The registrar's nonce lifetime, seconds.
+    nonce_expire: u32,
 }
 
 /// Parley and what it needs besides a registrar.
@@ -122,6 +124,7 @@ impl World {
             min_expires: setup.min_expires,
             max_expires: 3600,
             algorithm: setup.algorithm,
+            nonce_expire: setup.nonce_expire,
         });
         let gateway = start_gateway(&registrar.uri(), setup.password, setup.expires);
         World {
@@ -247,6 +250,7 @@ fn parley_registers_after_the_challenge_refreshes_and_unregisters_on_shutdown() 
         expires: 4,
         min_expires: 2,
         algorithm: "MD5",
+        nonce_expire: 300,
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     assert_eq!(
@@ -279,6 +283,13 @@ fn parley_registers_after_the_challenge_refreshes_and_unregisters_on_shutdown() 
         "{saved:?}"
     );
     assert!(saved.iter().all(|s| s.2 == "4"), "{saved:?}");
+    // qop=auth (the challenge offered it); refreshes count the nonce up.
+    let log = world.registrar.log();
+    assert!(
+        log.contains("qop=auth, nc=00000001") && log.contains("qop=auth, nc=00000002"),
+        "{}",
+        world.logs()
+    );
 
     // A request for the AOR reaches Parley through the registrar.
     let answer = options_through_registrar(&world.registrar);
@@ -316,6 +327,7 @@ fn wrong_password_is_not_registered_and_not_ready_but_stays_up() {
         expires: 60,
         min_expires: 2,
         algorithm: "MD5",
+        nonce_expire: 300,
     });
     world.wait_registrations("credentials_refused", 1.0, Duration::from_secs(20));
     world.wait_readyz(503, "credentials_refused", Duration::from_secs(5));
@@ -350,6 +362,7 @@ fn interval_too_brief_is_retried_with_min_expires() {
         expires: 3,
         min_expires: 30,
         algorithm: "MD5",
+        nonce_expire: 300,
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     let saved = world.saved();
@@ -369,6 +382,7 @@ fn parley_registers_again_after_the_registrar_restarts() {
         expires: 4,
         min_expires: 2,
         algorithm: "MD5",
+        nonce_expire: 300,
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     world
@@ -565,6 +579,7 @@ fn rfc8760_sha256_challenge_is_answered_with_sha256() {
         expires: 60,
         min_expires: 2,
         algorithm: "SHA-256",
+        nonce_expire: 300,
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     let log = world.registrar.log();
@@ -573,4 +588,34 @@ fn rfc8760_sha256_challenge_is_answered_with_sha256() {
         .find(|l| l.contains("registrar: saved "))
         .unwrap_or_else(|| panic!("nothing saved\n{}", world.logs()));
     assert!(saved.contains("algorithm=SHA-256"), "{saved}");
+}
+
+/// RFC 3261 §22.3, RFC 7616 §3.3: refreshes carry the credentials of the
+/// last nonce; once the registrar holds it stale (Kamailio's auth result
+/// -4), its new challenge is answered at once, without a failure.
+#[test]
+fn expired_nonce_on_a_refresh_is_answered_without_a_failure() {
+    let world = World::start(Setup {
+        password: PASSWORD,
+        expires: 4,
+        min_expires: 2,
+        algorithm: "MD5",
+        nonce_expire: 3,
+    });
+    world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
+    world.wait_registrations("registered", 5.0, Duration::from_secs(20));
+    let challenges = world
+        .registrar
+        .log()
+        .matches("registrar: challenge")
+        .count();
+    assert!(challenges >= 2, "{challenges}\n{}", world.logs());
+    for outcome in ["credentials_refused", "unreachable", "refused"] {
+        assert_eq!(
+            world.registrations(outcome),
+            0.0,
+            "{outcome}\n{}",
+            world.logs()
+        );
+    }
 }

@@ -36,6 +36,9 @@ pub struct RegistrarConfig {
     pub max_expires: u32,
     /// `auth`'s `algorithm` for its challenges: `MD5` or `SHA-256` (RFC 8760).
     pub algorithm: &'static str,
+    /// `auth`'s `nonce_expire`, seconds: an older nonce gets a new
+    /// challenge with `stale=true` (RFC 7616 §3.3).
+    pub nonce_expire: u32,
 }
 
 /// A running registrar.
@@ -199,6 +202,7 @@ modparam("registrar", "max_expires", {max})
 # 1: an interval below min_expires gets 423 with Min-Expires (RFC 3261 §10.3 step 7).
 modparam("registrar", "min_expires_mode", 1)
 modparam("auth", "algorithm", "{algorithm}")
+modparam("auth", "nonce_expire", {nonce_expire})
 modparam("auth_db", "db_url", "text://{db}")
 modparam("auth_db", "calculate_ha1", yes)
 modparam("auth_db", "password_column", "password")
@@ -213,8 +217,9 @@ request_route {{
 	}}
 	if (is_method("REGISTER")) {{
 		if (!www_authorize("{domain}", "subscriber")) {{
-			xlog("L_NOTICE", "registrar: challenge for $fu (auth result $rc)\n");
-			www_challenge("{domain}", "0");
+			xlog("L_NOTICE", "registrar: challenge for $fu (auth result $rc) nonce $adn\n");
+			# Flags 1: qop=auth in the challenge (RFC 7616 §3.3).
+			www_challenge("{domain}", "1");
 			exit;
 		}}
 		if (!save("location")) {{
@@ -233,6 +238,7 @@ request_route {{
 "#,
             domain = c.domain,
             algorithm = c.algorithm,
+            nonce_expire = c.nonce_expire,
             min = c.min_expires,
             max = c.max_expires,
             db = db.display(),
