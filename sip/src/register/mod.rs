@@ -178,6 +178,9 @@ pub struct Registration {
     next: Option<Instant>,
     /// The binding holds until then, as far as the last 2xx said.
     registered_until: Option<Instant>,
+    /// The last 2xx's binding end, kept across failed refreshes: the
+    /// registrar may still hold the binding, so `stop` removes it.
+    granted_until: Option<Instant>,
     failures: u32,
     stopping: bool,
     rng: StdRng,
@@ -204,6 +207,7 @@ impl Registration {
             awaiting: false,
             next: Some(now),
             registered_until: None,
+            granted_until: None,
             failures: 0,
             stopping: false,
             rng: StdRng::seed_from_u64(seed),
@@ -242,14 +246,15 @@ impl Registration {
     }
 
     /// Removes the binding (§10.2.2): the Expires 0 request to send, when a
-    /// binding may exist (registered, or a REGISTER is out). Afterwards
+    /// binding may exist (a 2xx granted one that has not run out, even if
+    /// refreshes failed since, or a REGISTER is out). Afterwards
     /// nothing else is sent; the answer comes to [`Registration::on_response`].
     pub fn stop(&mut self, now: Instant) -> Option<RegisterRequest> {
         if self.stopping {
             return None;
         }
         self.stopping = true;
-        let maybe_bound = self.is_registered(now) || self.awaiting;
+        let maybe_bound = self.granted_until.is_some_and(|until| now < until) || self.awaiting;
         self.registered_until = None;
         if !maybe_bound {
             self.next = None;
@@ -350,6 +355,7 @@ impl Registration {
         self.attempt = None;
         self.failures = 0;
         self.registered_until = Some(now + lifetime);
+        self.granted_until = self.registered_until;
         self.next = Some(now + refresh_in);
         Event::Registered {
             expires,
@@ -415,6 +421,7 @@ impl Registration {
     fn unregistered(&mut self) -> Event {
         self.attempt = None;
         self.registered_until = None;
+        self.granted_until = None;
         self.next = None;
         Event::Unregistered
     }

@@ -487,3 +487,24 @@ fn cseq_stays_above_one_the_endpoint_used() {
     reg.on_response(t0, &ok(Some(60), None));
     assert_eq!(reg.poll(t0 + secs(30)).unwrap().cseq, 3);
 }
+
+/// A refresh that failed leaves the registrar's binding in doubt until it
+/// would have run out: stopping removes it; after that, nothing is sent.
+#[test]
+fn stop_after_a_failed_refresh_still_removes_the_binding() {
+    let t0 = Instant::now();
+    let mut reg = start(t0);
+    reg.poll(t0).unwrap();
+    reg.on_response(t0, &ok(Some(60), None));
+    reg.poll(t0 + secs(30)).unwrap();
+    reg.on_error(t0 + secs(30), "timeout");
+    assert!(!reg.is_registered(t0 + secs(31)));
+    assert_eq!(reg.stop(t0 + secs(31)).unwrap().expires, 0);
+
+    let mut late = start(t0);
+    late.poll(t0).unwrap();
+    late.on_response(t0, &ok(Some(60), None));
+    late.poll(t0 + secs(30)).unwrap();
+    late.on_error(t0 + secs(30), "timeout");
+    assert_eq!(late.stop(t0 + secs(60)), None);
+}
