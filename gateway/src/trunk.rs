@@ -348,8 +348,9 @@ impl Driver {
     }
 }
 
-/// The host, port and transport a `sip:`/`sips:` registrar URI names
-/// (RFC 3263 §4.1–§4.2 defaults: 5060, 5061 for sips and TLS).
+/// The host, port and transport a `sip:`/`sips:` registrar URI names;
+/// without a port, "the default port for the particular transport protocol"
+/// (RFC 3263 §4.2): 5060, 5061 for TLS (RFC 3261 §18.1.1).
 fn registrar_target(uri: &str) -> (String, u16, Transport) {
     let (scheme, rest) = uri.split_once(':').unwrap_or(("sip", uri));
     let secure = scheme.eq_ignore_ascii_case("sips");
