@@ -240,6 +240,7 @@ pub async fn run_with(
             let password = trunk_config.read_password().map_err(RunError::Config)?;
             Some(trunk::Trunk::spawn(
                 trunk_config,
+                config.sip.outbound_proxy.clone(),
                 password,
                 sip.clone(),
                 Arc::clone(&metrics),

@@ -79,6 +79,7 @@ impl Trunk {
     /// Starts registering `config.aor` through `sip`.
     pub(crate) fn spawn(
         config: &TrunkConfig,
+        outbound_proxy: Option<String>,
         password: Secret,
         sip: Endpoint,
         metrics: Arc<Metrics>,
@@ -87,6 +88,7 @@ impl Trunk {
         let stop = CancellationToken::new();
         let driver = Driver {
             config: config.clone(),
+            outbound_proxy,
             credentials: Credentials {
                 username: config.username.clone(),
                 password: password.expose().to_owned(),
@@ -116,6 +118,8 @@ impl Trunk {
 
 struct Driver {
     config: TrunkConfig,
+    /// `sip.outbound_proxy`: where the REGISTER really goes first.
+    outbound_proxy: Option<String>,
     credentials: Credentials,
     sip: Endpoint,
     metrics: Arc<Metrics>,
@@ -307,11 +311,16 @@ impl Driver {
         }
     }
 
-    /// The Contact URI: the address the registrar's host reaches us at over
-    /// the registrar's transport (or `sip.advertise`). Waits, retrying,
-    /// while the host does not resolve; `None` when stopped first.
+    /// The Contact URI: the address the next hop (`sip.outbound_proxy`,
+    /// else the registrar) reaches us at over its transport (or
+    /// `sip.advertise`). Waits, retrying, while its host does not resolve
+    /// by A/AAAA; `None` when stopped first.
     async fn contact(&self) -> Option<String> {
-        let (host, port, transport) = registrar_target(&self.config.registrar);
+        let next_hop = self
+            .outbound_proxy
+            .as_deref()
+            .unwrap_or(&self.config.registrar);
+        let (host, port, transport) = registrar_target(next_hop);
         let mut wait = Duration::from_millis(self.config.retry_min_ms);
         loop {
             let lookup = tokio::time::timeout(
@@ -333,7 +342,7 @@ impl Driver {
                 );
             }
             self.metrics.trunk_registration("unreachable");
-            warn!(registrar = %self.config.registrar, %host, retry_in_ms = wait.as_millis(), "trunk: cannot resolve the registrar's host");
+            warn!(registrar = %self.config.registrar, %host, retry_in_ms = wait.as_millis(), "trunk: cannot resolve the next hop's host (A/AAAA) for the Contact");
             self.status.set(
                 false,
                 format!("not registered: unreachable (cannot resolve {host})"),
@@ -348,7 +357,8 @@ impl Driver {
     }
 }
 
-/// The host, port and transport a `sip:`/`sips:` registrar URI names;
+/// The host, port and transport a `sip:`/`sips:` URI (the registrar or
+/// the outbound proxy) names;
 /// without a port, "the default port for the particular transport protocol"
 /// (RFC 3263 §4.2): 5060, 5061 for TLS (RFC 3261 §18.1.1).
 fn registrar_target(uri: &str) -> (String, u16, Transport) {

@@ -39,6 +39,8 @@ struct Setup {
     algorithm: &'static str,
     /// The registrar's nonce lifetime, seconds.
     nonce_expire: u32,
+    /// Parley reaches the registrar through `sip.outbound_proxy`.
+    via_proxy: bool,
 }
 
 /// Parley and what it needs besides a registrar.
@@ -51,7 +53,13 @@ struct Gateway {
 
 /// Prosody (so that only the trunk decides `/readyz`) and Parley
 /// registering at `registrar_uri` with `password` (from a file).
-fn start_gateway(registrar_uri: &str, password: &str, expires: u32) -> Gateway {
+/// `outbound_proxy`: `sip.outbound_proxy`, when set.
+fn start_gateway(
+    registrar_uri: &str,
+    outbound_proxy: Option<&str>,
+    password: &str,
+    expires: u32,
+) -> Gateway {
     let prosody = Prosody::start(ProsodyConfig {
         domain: "xmpp.example".into(),
         component_domain: COMPONENT.into(),
@@ -76,7 +84,7 @@ reconnect_max_ms = 1000
 domain = "{COMPONENT}"
 listen = ["udp:127.0.0.1:{sip_port}"]
 t1_ms = 100
-
+{proxy}
 [metrics]
 listen = "{metrics}"
 
@@ -99,6 +107,9 @@ retry_max_ms = 2000
         server = prosody.component_addr(),
         store = dir.path().join("store").display(),
         registrar = registrar_uri,
+        proxy = outbound_proxy
+            .map(|p| format!("outbound_proxy = \"{p}\"\n"))
+            .unwrap_or_default(),
         password_file = password_file.display(),
         expires = expires,
     );
@@ -126,7 +137,17 @@ impl World {
             algorithm: setup.algorithm,
             nonce_expire: setup.nonce_expire,
         });
-        let gateway = start_gateway(&registrar.uri(), setup.password, setup.expires);
+        // Via the outbound proxy, the Request-URI is the domain itself,
+        // as a carrier gives it; otherwise the registrar's address.
+        let (uri, proxy) = if setup.via_proxy {
+            (
+                format!("sip:{DOMAIN}"),
+                Some(format!("{};lr", registrar.uri())),
+            )
+        } else {
+            (registrar.uri(), None)
+        };
+        let gateway = start_gateway(&uri, proxy.as_deref(), setup.password, setup.expires);
         World {
             registrar,
             parley: gateway.parley,
@@ -251,6 +272,7 @@ fn parley_registers_after_the_challenge_refreshes_and_unregisters_on_shutdown() 
         min_expires: 2,
         algorithm: "MD5",
         nonce_expire: 300,
+        via_proxy: false,
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     assert_eq!(
@@ -328,6 +350,7 @@ fn wrong_password_is_not_registered_and_not_ready_but_stays_up() {
         min_expires: 2,
         algorithm: "MD5",
         nonce_expire: 300,
+        via_proxy: false,
     });
     world.wait_registrations("credentials_refused", 1.0, Duration::from_secs(20));
     world.wait_readyz(503, "credentials_refused", Duration::from_secs(5));
@@ -363,6 +386,7 @@ fn interval_too_brief_is_retried_with_min_expires() {
         min_expires: 30,
         algorithm: "MD5",
         nonce_expire: 300,
+        via_proxy: false,
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     let saved = world.saved();
@@ -383,6 +407,7 @@ fn parley_registers_again_after_the_registrar_restarts() {
         min_expires: 2,
         algorithm: "MD5",
         nonce_expire: 300,
+        via_proxy: false,
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     world
@@ -448,7 +473,7 @@ fn refusals_and_garbage_from_the_registrar_leave_parley_up_and_not_ready() {
         .set_read_timeout(Some(Duration::from_secs(20)))
         .expect("timeout");
     let uri = format!("sip:{}", socket.local_addr().expect("addr"));
-    let gateway = start_gateway(&uri, PASSWORD, 60);
+    let gateway = start_gateway(&uri, None, PASSWORD, 60);
     let parley = &gateway.parley;
     let registrations = |outcome: &str| {
         parley.metric(&format!(
@@ -580,6 +605,7 @@ fn rfc8760_sha256_challenge_is_answered_with_sha256() {
         min_expires: 2,
         algorithm: "SHA-256",
         nonce_expire: 300,
+        via_proxy: false,
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     let log = world.registrar.log();
@@ -601,6 +627,7 @@ fn expired_nonce_on_a_refresh_is_answered_without_a_failure() {
         min_expires: 2,
         algorithm: "MD5",
         nonce_expire: 3,
+        via_proxy: false,
     });
     world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
     world.wait_registrations("registered", 5.0, Duration::from_secs(20));
@@ -618,4 +645,32 @@ fn expired_nonce_on_a_refresh_is_answered_without_a_failure() {
             world.logs()
         );
     }
+}
+
+/// A carrier names its domain as the registrar (not resolvable here) and an
+/// SBC as the outbound proxy: the REGISTER goes through the proxy
+/// (RFC 3261 §8.1.2) with the domain as Request-URI and digest `uri`.
+#[test]
+fn registrar_domain_is_reached_through_the_outbound_proxy() {
+    let world = World::start(Setup {
+        password: PASSWORD,
+        expires: 60,
+        min_expires: 2,
+        algorithm: "MD5",
+        nonce_expire: 300,
+        via_proxy: true,
+    });
+    world.wait_readyz(200, "trunk: registered", Duration::from_secs(20));
+    world
+        .registrar
+        .wait_binding(&world.contact(), Duration::from_secs(5))
+        .unwrap_or_else(|e| panic!("{e}\n{}", world.logs()));
+    assert!(
+        world
+            .registrar
+            .log()
+            .contains(&format!("uri=\"sip:{DOMAIN}\"")),
+        "{}",
+        world.logs()
+    );
 }
