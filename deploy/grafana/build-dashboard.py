@@ -472,6 +472,25 @@ timeseries(
 )
 next_line(8)
 
+# --- Trunk registration ------------------------------------------------------------
+row("Trunk registration (RFC 3261 §10.2)")
+stat(
+    "Trunk registered",
+    "parley_trunk_registered: 1 while the contact is registered at the [trunk] registrar "
+    "(/readyz needs it when [trunk] is set); 0 otherwise, and always 0 without [trunk].",
+    [(f"parley_trunk_registered{{{SEL}}}", "{{instance}}")],
+    0, 6, h=8, mappings=UPDOWN, thresholds=RED_GREEN,
+)
+timeseries(
+    "Trunk REGISTER outcomes",
+    "rate(parley_trunk_registrations_total) by outcome: registered (first or refresh), "
+    "unregistered (shutdown), unreachable, refused (a final error status), credentials_refused "
+    "(wrong username or password), unusable_challenge, interval_too_brief, not_bound.",
+    [(rate("parley_trunk_registrations_total", "outcome"), "{{outcome}}")],
+    6, 18, unit="ops",
+)
+next_line(8)
+
 # --- Process ------------------------------------------------------------------
 row("Process")
 timeseries(

@@ -44,6 +44,9 @@ pub struct Config {
     /// `[sessions]`: RFC 7573 chat sessions (SIP INVITE + MSRP).
     #[serde(default)]
     pub sessions: SessionsConfig,
+    /// `[trunk]`: registration at a carrier's registrar (RFC 3261 §10.2); off when absent.
+    #[serde(default)]
+    pub trunk: Option<TrunkConfig>,
 }
 
 /// `[xmpp]`
@@ -450,6 +453,141 @@ impl SessionsConfig {
     }
 }
 
+/// `[trunk]`: Parley registers its contact at a carrier's registrar (an
+/// SBC that expects its gateways to register), with digest credentials,
+/// and keeps the binding refreshed (RFC 3261 §10.2).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrunkConfig {
+    /// The registrar, a `sip:` or `sips:` URI: the REGISTER's Request-URI
+    /// (RFC 3261 §10.2), located as any request (`sip.outbound_proxy`, RFC 3263). Required.
+    pub registrar: String,
+    /// The address-of-record registered, a `sip:`/`sips:` URI with a user
+    /// part (the REGISTER's To and From). Required.
+    pub aor: String,
+    /// The digest username (RFC 3261 §22.4). Required.
+    pub username: String,
+    /// The digest password; never logged or printed. Exactly one of
+    /// `password` and `password_file`.
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// A file holding the password (a trailing line break is dropped), read at start.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// The binding lifetime asked for, seconds; the registrar decides
+    /// (RFC 3261 §10.2.1.1) and a 423 raises it (§10.2.8). Between 1 and
+    /// 86400; default 3600.
+    #[serde(default = "default_trunk_expires")]
+    pub expires: u32,
+    /// The user part of the Contact registered (`sip:<contact_user>@<our
+    /// address>`). Default: the user part of `aor`.
+    #[serde(default)]
+    pub contact_user: Option<String>,
+    /// The first wait after a failed registration, ms; it doubles with
+    /// each failure in a row (with jitter). Default 1000.
+    #[serde(default = "default_trunk_retry_min_ms")]
+    pub retry_min_ms: u64,
+    /// The longest wait between failed registrations, ms. Default 300000.
+    #[serde(default = "default_trunk_retry_max_ms")]
+    pub retry_max_ms: u64,
+}
+
+impl TrunkConfig {
+    /// The password, from `password` or read from `password_file`.
+    pub fn read_password(&self) -> Result<Secret, ConfigError> {
+        match (&self.password, &self.password_file) {
+            (Some(p), None) => Ok(p.clone()),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+                    key: "trunk.password_file".to_owned(),
+                    reason: format!("cannot read {}: {e}", path.display()),
+                })?;
+                let password = text.strip_suffix('\n').unwrap_or(&text);
+                let password = password.strip_suffix('\r').unwrap_or(password);
+                if password.is_empty() {
+                    return Err(ConfigError::Invalid {
+                        key: "trunk.password_file".to_owned(),
+                        reason: format!("{} is empty", path.display()),
+                    });
+                }
+                Ok(Secret(password.to_owned()))
+            }
+            _ => Err(ConfigError::Invalid {
+                key: "trunk.password".to_owned(),
+                reason: "set exactly one of trunk.password and trunk.password_file".to_owned(),
+            }),
+        }
+    }
+
+    /// The Contact's user part: `contact_user`, else the AOR's user.
+    pub fn contact_user(&self) -> String {
+        self.contact_user.clone().unwrap_or_else(|| {
+            self.aor
+                .split_once(':')
+                .and_then(|(_, rest)| rest.split_once('@'))
+                .map(|(user, _)| user.to_owned())
+                .unwrap_or_default()
+        })
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let sip_uri = |key: &str, value: &str| match parley_sip::wire::uri::Uri::parse(value) {
+            Ok(uri) if matches!(uri.scheme(), "sip" | "sips") => Ok(()),
+            _ => Err(invalid(key, "expected a sip: or sips: URI")),
+        };
+        sip_uri("trunk.registrar", &self.registrar)?;
+        sip_uri("trunk.aor", &self.aor)?;
+        if !self.aor.contains('@') {
+            return Err(invalid("trunk.aor", "needs a user part (sip:user@domain)"));
+        }
+        if self.username.is_empty() || self.username.chars().any(char::is_control) {
+            return Err(invalid(
+                "trunk.username",
+                "empty or with control characters",
+            ));
+        }
+        if let Some(path) = &self.password_file
+            && !path.is_file()
+        {
+            return Err(invalid(
+                "trunk.password_file",
+                &format!("{} is not a readable file", path.display()),
+            ));
+        }
+        if self.password.is_some() == self.password_file.is_some() {
+            return Err(invalid(
+                "trunk.password",
+                "set exactly one of trunk.password and trunk.password_file",
+            ));
+        }
+        if !(1..=86_400).contains(&self.expires) {
+            return Err(invalid("trunk.expires", "must be between 1 and 86400"));
+        }
+        let user = self.contact_user();
+        if user.is_empty()
+            || !user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.!~*'()&=+$,;?/".contains(&b))
+        {
+            return Err(invalid(
+                "trunk.contact_user",
+                "must be a non-empty SIP user part (RFC 3261 §25.1 unreserved and user-unreserved)",
+            ));
+        }
+        if self.retry_min_ms == 0 || self.retry_min_ms > self.retry_max_ms {
+            return Err(invalid(
+                "trunk.retry_min_ms",
+                "must be at least 1 and at most trunk.retry_max_ms",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -804,6 +942,18 @@ impl Config {
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid("log.level", "not a tracing filter"));
+        }
+        if let Some(trunk) = &self.trunk {
+            trunk.validate()?;
+            let registrar = trunk.registrar.to_ascii_lowercase();
+            if (registrar.starts_with("sips:") || registrar.contains(";transport=tls"))
+                && self.sip.tls.is_none()
+            {
+                return Err(invalid(
+                    "trunk.registrar",
+                    "a sips: or transport=tls registrar needs [sip.tls]",
+                ));
+            }
         }
         Ok(())
     }
@@ -1162,6 +1312,15 @@ fn default_true() -> bool {
 fn default_delivery_window_ms() -> u64 {
     2000
 }
+fn default_trunk_expires() -> u32 {
+    3600
+}
+fn default_trunk_retry_min_ms() -> u64 {
+    1000
+}
+fn default_trunk_retry_max_ms() -> u64 {
+    300_000
+}
 fn default_log_level() -> String {
     "info".to_owned()
 }
@@ -1463,6 +1622,79 @@ listen = ["udp:127.0.0.1:5060"]
         let printed = c.to_masked_toml();
         assert!(!printed.contains("s3cret"), "{printed}");
         assert!(printed.contains("secret = \"***\""), "{printed}");
+    }
+
+    /// Issue 22 item 5: `[trunk]` is off when absent; its defaults, its
+    /// password masked, and each bad value named by its key.
+    #[test]
+    fn trunk_section_is_optional_validated_and_its_password_masked() {
+        assert!(load(MINIMAL, &[]).expect("valid").trunk.is_none());
+        let trunk = |extra: &str| {
+            format!(
+                "{MINIMAL}\n[trunk]\nregistrar = \"sip:sbc.carrier.example\"\naor = \"sip:gw@carrier.example\"\nusername = \"gw\"\n{extra}"
+            )
+        };
+        let c = load(&trunk("password = \"trunk-pw\"\n"), &[]).expect("valid");
+        let t = c.trunk.as_ref().expect("trunk");
+        assert_eq!(t.expires, 3600);
+        assert_eq!(t.contact_user(), "gw");
+        assert_eq!((t.retry_min_ms, t.retry_max_ms), (1000, 300_000));
+        assert_eq!(t.read_password().expect("password").expose(), "trunk-pw");
+        assert!(!format!("{c:?}").contains("trunk-pw"));
+        assert!(!c.to_masked_toml().contains("trunk-pw"));
+
+        let file = write("file-pw\n");
+        let c = load(
+            &trunk(&format!(
+                "password_file = {:?}\n",
+                file.path().display().to_string()
+            )),
+            &[],
+        )
+        .expect("valid");
+        let t = c.trunk.expect("trunk");
+        assert_eq!(t.read_password().expect("password").expose(), "file-pw");
+
+        for (extra, key) in [
+            ("", "trunk.password"),
+            (
+                "password = \"a\"\npassword_file = \"/etc/hostname\"\n",
+                "trunk.password",
+            ),
+            (
+                "password_file = \"/nonexistent/pw\"\n",
+                "trunk.password_file",
+            ),
+            ("password = \"a\"\nexpires = 0\n", "trunk.expires"),
+            (
+                "password = \"a\"\ncontact_user = \"a b\"\n",
+                "trunk.contact_user",
+            ),
+            ("password = \"a\"\nretry_min_ms = 0\n", "trunk.retry_min_ms"),
+        ] {
+            match load(&trunk(extra), &[]) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{extra}"),
+                other => panic!("{extra}: {other:?}"),
+            }
+        }
+        let tls_registrar = trunk("password = \"a\"\n")
+            .replace("sip:sbc.carrier.example", "sips:sbc.carrier.example");
+        assert!(matches!(
+            load(&tls_registrar, &[]),
+            Err(ConfigError::Invalid { key, .. }) if key == "trunk.registrar"
+        ));
+        let bad_registrar = trunk("password = \"a\"\n")
+            .replace("sip:sbc.carrier.example", "http://sbc.carrier.example");
+        assert!(matches!(
+            load(&bad_registrar, &[]),
+            Err(ConfigError::Invalid { key, .. }) if key == "trunk.registrar"
+        ));
+        let no_user =
+            trunk("password = \"a\"\n").replace("sip:gw@carrier.example", "sip:carrier.example");
+        assert!(matches!(
+            load(&no_user, &[]),
+            Err(ConfigError::Invalid { key, .. }) if key == "trunk.aor"
+        ));
     }
 
     fn toml_files(dir: &Path, out: &mut Vec<PathBuf>) {

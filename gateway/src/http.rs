@@ -42,11 +42,17 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// 200 only while the component stream is authenticated and every SIP listener is bound.
-async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, &'static str) {
-    if health.ready() {
-        (StatusCode::OK, "ready\n")
+/// 200 only while the component stream is authenticated, every SIP
+/// listener is bound and, with `[trunk]`, the registration holds; a line
+/// `trunk: …` says the registration's state.
+async fn readyz(State(health): State<Arc<Health>>) -> (StatusCode, String) {
+    let (status, mut body) = if health.ready() {
+        (StatusCode::OK, "ready\n".to_owned())
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n")
+        (StatusCode::SERVICE_UNAVAILABLE, "not ready\n".to_owned())
+    };
+    if let Some(trunk) = health.trunk_detail() {
+        body.push_str(&format!("trunk: {trunk}\n"));
     }
+    (status, body)
 }

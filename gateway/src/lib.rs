@@ -64,6 +64,8 @@ mod session;
 mod shaping;
 /// The embedded store: subscriptions that survive a restart (design §4).
 pub mod store;
+/// `[trunk]`: registration at a carrier's registrar (RFC 3261 §10.2).
+mod trunk;
 
 use config::{Config, XmppMessageType};
 use metrics::{Limit, Metrics, SipSnapshot, XmppSnapshot};
@@ -121,12 +123,22 @@ pub(crate) struct Health {
     component: ComponentHandle,
     sip: Endpoint,
     sip_bound: AtomicBool,
+    /// With `[trunk]`: the registration's state.
+    trunk: Option<Arc<trunk::TrunkStatus>>,
 }
 
 impl Health {
-    /// Ready: the component stream is authenticated and every SIP listener is bound.
+    /// Ready: the component stream is authenticated, every SIP listener is
+    /// bound and, with `[trunk]`, the registration holds.
     pub(crate) fn ready(&self) -> bool {
-        self.sip_bound.load(Ordering::Relaxed) && self.component.is_connected()
+        self.sip_bound.load(Ordering::Relaxed)
+            && self.component.is_connected()
+            && self.trunk.as_ref().is_none_or(|t| t.is_registered())
+    }
+
+    /// The trunk registration's state for `/readyz`, with `[trunk]`.
+    pub(crate) fn trunk_detail(&self) -> Option<String> {
+        self.trunk.as_ref().map(|t| t.detail())
     }
 
     /// Copy the protocol counters into Prometheus and render the exposition.
@@ -224,11 +236,27 @@ pub async fn run_with(
     component_config.keepalive_id_prefix = ping::id_prefix(store.is_shared(), store.instance_id());
     let (component, mut xmpp_events) = component::spawn(component_config, xmpp_stop.clone());
 
+    // Issue 22 item 5: the carrier's registrar learns where Parley is.
+    let trunk = match &config.trunk {
+        Some(trunk_config) => {
+            let password = trunk_config.read_password().map_err(RunError::Config)?;
+            Some(trunk::Trunk::spawn(
+                trunk_config,
+                config.sip.outbound_proxy.clone(),
+                password,
+                sip.clone(),
+                Arc::clone(&metrics),
+            ))
+        }
+        None => None,
+    };
+
     let health = Arc::new(Health {
         metrics: Arc::clone(&metrics),
         component: component.clone(),
         sip: sip.clone(),
         sip_bound: AtomicBool::new(true),
+        trunk: trunk.as_ref().map(trunk::Trunk::status),
     });
     let http_task = tokio::spawn(http::serve(
         http_listener,
@@ -334,17 +362,26 @@ pub async fn run_with(
         grace_ms = grace.as_millis(),
         "shutting down: no new requests; finishing in-flight ones"
     );
-    drain::drain(drain::Drain {
-        router: &router,
-        sip: &sip,
-        sip_events,
-        xmpp_events: &mut xmpp_events,
-        shaped: admission.take_shaped(),
-        tasks: &tasks,
-        grace,
-        retry_after_secs: config.limits.sip_retry_after_secs,
-    })
-    .await;
+    // The trunk's un-REGISTER (RFC 3261 §10.2.2) goes out beside the
+    // drain and gets its deadline: the registrar stops sending here.
+    let unregister = async {
+        if let Some(trunk) = trunk {
+            trunk.stop(tokio::time::Instant::now() + grace).await;
+        }
+    };
+    tokio::join!(
+        drain::drain(drain::Drain {
+            router: &router,
+            sip: &sip,
+            sip_events,
+            xmpp_events: &mut xmpp_events,
+            shaped: admission.take_shaped(),
+            tasks: &tasks,
+            grace,
+            retry_after_secs: config.limits.sip_retry_after_secs,
+        }),
+        unregister,
+    );
     // The drain returns by grace + 150 ms at the latest.
     let hard_stop = tokio::time::Instant::now() + CLOSE_BUDGET;
     // The sessions got their BYE in the drain; their connections close now.

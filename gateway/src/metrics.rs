@@ -350,6 +350,19 @@ const TRUST_SIDES: [&str; 3] = ["sip", "xmpp", "xmpp_domain"];
 /// The `content` values of `parley_sip_peer_refusals_total`.
 const REFUSED_CONTENTS: [&str; 2] = ["cpim", "iscomposing"];
 
+/// The `outcome` values of `parley_trunk_registrations_total`: `registered`,
+/// `unregistered`, and each `parley_sip::register::RegisterError::kind`.
+pub(crate) const TRUNK_OUTCOMES: [&str; 8] = [
+    "registered",
+    "unregistered",
+    "unreachable",
+    "refused",
+    "credentials_refused",
+    "unusable_challenge",
+    "interval_too_brief",
+    "not_bound",
+];
+
 /// Every metric Parley exports.
 pub(crate) struct Metrics {
     receipts: IntCounterVec,
@@ -394,6 +407,8 @@ pub(crate) struct Metrics {
     msrp_refusals: IntCounterVec,
     msrp_starts: IntCounterVec,
     msrp_fallbacks: IntCounterVec,
+    trunk_registered: IntGauge,
+    trunk_registrations: IntCounterVec,
 }
 
 /// A plain counters snapshot from the SIP endpoint, copied into Prometheus at scrape time.
@@ -817,6 +832,23 @@ impl Metrics {
                     &["reason"],
                 )?,
             )?,
+            trunk_registered: register(
+                r,
+                IntGauge::new(
+                    "parley_trunk_registered",
+                    "1 while Parley's contact is registered at the [trunk] registrar, else 0.",
+                )?,
+            )?,
+            trunk_registrations: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_trunk_registrations_total",
+                        "REGISTER exchanges with the [trunk] registrar, by outcome.",
+                    ),
+                    &["outcome"],
+                )?,
+            )?,
             registry,
         };
         #[cfg(target_os = "linux")]
@@ -899,6 +931,20 @@ impl Metrics {
         for reason in NOT_CARRIED_REASONS {
             self.not_carried.with_label_values(&[reason]);
         }
+        for outcome in TRUNK_OUTCOMES {
+            self.trunk_registrations.with_label_values(&[outcome]);
+        }
+    }
+
+    /// Whether the trunk registration holds now.
+    pub(crate) fn trunk_registered(&self, registered: bool) {
+        self.trunk_registered.set(i64::from(registered));
+    }
+
+    /// One REGISTER exchange ended (`outcome` from [`TRUNK_OUTCOMES`]).
+    pub(crate) fn trunk_registration(&self, outcome: &'static str) {
+        debug_assert!(TRUNK_OUTCOMES.contains(&outcome), "{outcome}");
+        self.trunk_registrations.with_label_values(&[outcome]).inc();
     }
 
     /// The number of chat sessions open now.
@@ -1198,6 +1244,7 @@ mod tests {
             ("parley_msrp_session_starts_total", 5),
             ("parley_msrp_fallback_messages_total", 2),
             ("parley_component_tls_failures_total", 2),
+            ("parley_trunk_registrations_total", 8),
         ] {
             let lines = series(family);
             assert_eq!(lines.len(), count, "{family}: {lines:#?}");
@@ -1217,6 +1264,8 @@ mod tests {
             r#"parley_trust_rejections_total{side="xmpp_domain"} 0"#,
             r#"parley_sip_peer_refusals_total{content="iscomposing"} 0"#,
             r#"parley_component_tls_failures_total{reason="certificate"} 0"#,
+            r#"parley_trunk_registrations_total{outcome="credentials_refused"} 0"#,
+            "parley_trunk_registered 0",
         ] {
             assert!(text.lines().any(|l| l == sample), "{sample}\n{text}");
         }

@@ -42,6 +42,8 @@ pub(crate) mod locate;
 /// Design §5: requests per second per source address (token buckets, bounded table).
 #[cfg_attr(not(feature = "tokio"), allow(dead_code))]
 pub mod rate;
+/// RFC 3261 §10.2: keeping one contact registered at a registrar (sans-IO).
+pub mod register;
 /// Plain counters read at scrape time.
 pub mod stats;
 /// RFC 3261 §17: client and server transactions, sans-IO.

@@ -43,7 +43,15 @@ fn the_transports_do_not_name_the_endpoint() {
 #[test]
 fn the_sans_io_core_names_no_driver() {
     let graph = import_graph();
-    for core in ["wire", "framing", "transaction", "locate", "rate", "dialog"] {
+    for core in [
+        "wire",
+        "framing",
+        "transaction",
+        "locate",
+        "rate",
+        "dialog",
+        "register",
+    ] {
         let names = graph.get(core).unwrap_or_else(|| panic!("{core} was read"));
         for driver in ["endpoint", "transport", "resolver"] {
             assert!(!names.contains(driver), "{core} imports {driver}");

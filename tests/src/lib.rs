@@ -11,6 +11,8 @@ pub mod fuzz_corpus;
 pub mod kamailio;
 /// A real Kamailio (Debian package) as an MSRP relay (RFC 4976), its `msrp` module.
 pub mod kamailio_msrp;
+/// A real Kamailio (Debian package) as a registrar with digest auth, for trunk registration.
+pub mod kamailio_registrar;
 /// Import graphs of a crate's modules, read from its source (the `layers` tests).
 pub mod layers;
 /// An MSRP peer written from RFC 4975's grammar, not from Parley's code.
