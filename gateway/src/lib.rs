@@ -48,6 +48,8 @@ mod links;
 mod message;
 /// Prometheus metrics.
 mod metrics;
+/// The MIME header fields an RFC 3923 object is rebuilt from.
+mod mime_fields;
 /// Design §4a: this instance's lease on its subscriptions in a shared store.
 mod ownership;
 /// XEP-0199: keepalive answers that reached another instance go back to it.

@@ -34,11 +34,12 @@ use parley_xmpp::stanza::{DefinedCondition, Message, MessageType, Stanza, Stanza
 
 use crate::links::Links;
 use crate::metrics::{Direction, Outcome};
+use crate::mime_fields::MimeFields;
 use crate::registry::{PendingSip, Refusable};
 use chat_states::Composing;
 use order::Lanes;
 use receipts::{Receipt, Receipts};
-use wire::{MimeFields, outgoing_message, sip_message_fields};
+use wire::{outgoing_message, sip_message_fields};
 
 /// Page-mode messaging's own state; the rest is in [`Links`].
 pub(crate) struct Messages {

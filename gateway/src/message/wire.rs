@@ -26,30 +26,6 @@ pub(crate) fn sip_message_fields(
     })
 }
 
-/// The header fields of a received request that an RFC 3923 object's MIME
-/// header block is rebuilt from (`parley_mapping::e2e::CARRIED_FIELDS`),
-/// read before the request is consumed.
-pub(crate) struct MimeFields(Vec<(&'static str, String)>);
-
-impl MimeFields {
-    pub(crate) fn of(request: &IncomingRequest) -> Self {
-        Self(
-            parley_mapping::e2e::CARRIED_FIELDS
-                .iter()
-                .filter_map(|name| request.header(name).map(|v| (*name, v)))
-                .collect(),
-        )
-    }
-
-    /// The value of field `name`, if the request had it.
-    pub(crate) fn header(&self, name: &str) -> Option<String> {
-        self.0
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.clone())
-    }
-}
-
 /// RFC 7572 Table 1 (XMPP → SIP): the SIP MESSAGE for an XMPP message.
 pub(crate) fn outgoing_message(sip: &SipMessage) -> OutgoingRequest {
     let mut headers = Vec::new();

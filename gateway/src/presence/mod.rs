@@ -33,7 +33,7 @@ use parley_xmpp::stanza::{Presence as PresenceStanza, PresenceType};
 
 use crate::admission::Admission;
 use crate::links::Links;
-use crate::message::wire::MimeFields;
+use crate::mime_fields::MimeFields;
 use crate::store::Loaded;
 use fetch::Fetcher;
 use notifier::Notifier;

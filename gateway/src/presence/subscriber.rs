@@ -41,7 +41,7 @@ use super::deferral;
 use super::restore::RestoreQueue;
 use crate::admission::Admission;
 use crate::links::{Links, typed};
-use crate::message::wire::MimeFields;
+use crate::mime_fields::MimeFields;
 use crate::store::{WatchRow, unix_after, until_unix};
 use state::{Approval, Due, RefreshAnswer, Refreshed, Start, WatchState};
 use watch::{Watch, Watches};
