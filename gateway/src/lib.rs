@@ -54,6 +54,8 @@ mod ownership;
 mod ping;
 /// RFC 8048 presence both ways: subscriptions and polls.
 mod presence;
+/// The registrar of `[registrar]`: users file, REGISTER, location service.
+pub mod registrar;
 /// In-flight state with deadlines (design §4).
 mod registry;
 /// Each event to the handler whose concern it is.
