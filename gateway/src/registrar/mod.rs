@@ -227,11 +227,20 @@ impl Registrar {
 
     /// RFC 3261 §10.3: a REGISTER.
     pub(crate) fn register(&self, request: IncomingRequest) {
-        // Step 1: bindings for our domain only (no proxying to others).
+        // Step 1: bindings for our domain only (no proxying to others). A
+        // phone configured with Parley's address rather than the domain
+        // sends REGISTER to that IP address: taken as our domain too.
         let ruri_host = SipAddress::parse(&request.request_uri())
             .ok()
             .and_then(|a| a.host());
-        if !ruri_host.is_some_and(|h| h.eq_ignore_ascii_case(&self.domain)) {
+        let ours = ruri_host.is_some_and(|h| {
+            h.eq_ignore_ascii_case(&self.domain)
+                || h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok()
+        });
+        if !ours {
             debug!(request_uri = %request.request_uri(), "registrar: REGISTER for another domain: 404");
             request.respond(StatusCode::NOT_FOUND, None, vec![], None);
             return;
