@@ -491,6 +491,26 @@ timeseries(
 )
 next_line(8)
 
+# --- Registrar --------------------------------------------------------------------
+row("Registrar (RFC 3261 §10.3)")
+timeseries(
+    "Registrar bindings",
+    "parley_registrar_bindings: contacts registered at Parley's [registrar] now (in memory: "
+    "0 after a restart until the phones register again); always 0 without [registrar].",
+    [(f"parley_registrar_bindings{{{SEL}}}", "{{instance}}")],
+    0, 6,
+)
+timeseries(
+    "Registrar digest checks",
+    "rate(parley_registrar_auth_total) by outcome: accepted, challenged (no credentials yet: "
+    "the normal first 401/407), refused (wrong password, forged nonce), stale (expired nonce), "
+    "replay (nonce count not raised), forbidden (another user's credentials), unknown_user (404). "
+    "A rise of refused from one source is password guessing.",
+    [(rate("parley_registrar_auth_total", "outcome"), "{{outcome}}")],
+    6, 18, unit="ops",
+)
+next_line(8)
+
 # --- Process ------------------------------------------------------------------
 row("Process")
 timeseries(

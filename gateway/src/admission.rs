@@ -31,7 +31,7 @@
 //!
 //! Error stanzas are never answered (RFC 6120 §8.3.1 rule 8).
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -45,6 +45,7 @@ use parley_xmpp::jid;
 use parley_xmpp::stanza::{DefinedCondition, ErrorType, IqType, Stanza, StanzaError};
 
 use crate::metrics::{Limit, Metrics};
+use crate::registrar::Registrar;
 use crate::shaping::{Full, Offer, Shaper, ShapingLimit};
 
 /// The decision for one SIP request, kept apart from the I/O so it can be tested.
@@ -110,6 +111,8 @@ pub(crate) struct Admission {
     metrics: Arc<Metrics>,
     /// `limits.subscriptions_per_user`.
     pub subscriptions_per_user: usize,
+    /// The registrar of `[registrar]`: its users are challenged, not refused.
+    registrar: OnceLock<Arc<Registrar>>,
 }
 
 /// What [`Admission::new`] needs from the config.
@@ -145,7 +148,14 @@ impl Admission {
             xmpp,
             metrics,
             subscriptions_per_user: config.subscriptions_per_user,
+            registrar: OnceLock::new(),
         }
+    }
+
+    /// Issue 22 item 4: requests claiming the registrar's users are
+    /// challenged (407) instead of refused, and REGISTER goes to it.
+    pub(crate) fn set_registrar(&self, registrar: Arc<Registrar>) {
+        let _ = self.registrar.set(registrar);
     }
 
     /// Whether a From URI claims one of our own users.
@@ -179,19 +189,31 @@ impl Admission {
         let decision = self.decide_sip(&request.from_uri(), request.is_trusted_by(&self.trusted));
         match decision {
             SipDecision::Admit => Some(request),
-            SipDecision::UntrustedClaim => {
-                warn!(
-                    source = %request.source,
-                    transport = %request.transport,
-                    method = request.method(),
-                    "request claims one of our users from an untrusted peer: 403"
-                );
-                self.metrics.trust_rejection("sip");
-                let (_, responder) = request.into_responder();
-                responder.respond(StatusCode::FORBIDDEN, Some("Forbidden"), vec![], None);
-                None
-            }
+            // Issue 22 item 4: the registrar authenticates REGISTER itself
+            // (401, RFC 3261 §10.3 step 3), and challenges other requests
+            // claiming one of its users (407, §22.3) instead of refusing.
+            SipDecision::UntrustedClaim => match self.registrar.get() {
+                Some(_) if request.method() == "REGISTER" => Some(request),
+                Some(registrar) if registrar.is_user(&request.from_uri()) => {
+                    registrar.admit(request)
+                }
+                _ => self.refuse_untrusted(request),
+            },
         }
+    }
+
+    /// 403 for a request claiming one of our users from an untrusted source.
+    fn refuse_untrusted(&self, request: IncomingRequest) -> Option<IncomingRequest> {
+        warn!(
+            source = %request.source,
+            transport = %request.transport,
+            method = request.method(),
+            "request claims one of our users from an untrusted peer: 403"
+        );
+        self.metrics.trust_rejection("sip");
+        let (_, responder) = request.into_responder();
+        responder.respond(StatusCode::FORBIDDEN, Some("Forbidden"), vec![], None);
+        None
     }
 
     /// Decides on a stanza: the trust checks, then whether its sender's rate applies.

@@ -47,6 +47,10 @@ pub struct Config {
     /// `[trunk]`: registration at a carrier's registrar (RFC 3261 §10.2); off when absent.
     #[serde(default)]
     pub trunk: Option<TrunkConfig>,
+    /// `[registrar]`: Parley as the phones' registrar (RFC 3261 §10.3) with
+    /// digest authentication; off when absent.
+    #[serde(default)]
+    pub registrar: Option<RegistrarConfig>,
 }
 
 /// `[xmpp]`
@@ -588,6 +592,75 @@ impl TrunkConfig {
     }
 }
 
+/// `[registrar]`: for deployments without a SIP proxy, Parley accepts
+/// REGISTER from the phones of `sip.domain` (RFC 3261 §10.3), authenticated
+/// by digest (RFC 7616, RFC 8760) against `users_file`, and routes requests
+/// to SIP users through their registered contacts.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrarConfig {
+    /// The users file: lines `user:realm:ha1-md5:ha1-sha256` (hashes, never
+    /// passwords), managed with `parley user add`. Required.
+    pub users_file: PathBuf,
+    /// The digest realm. Default: `sip.domain`.
+    #[serde(default)]
+    pub realm: Option<String>,
+    /// Shortest binding accepted, seconds; below it, 423 with Min-Expires
+    /// (RFC 3261 §10.3 step 7). Default 60.
+    #[serde(default = "default_registrar_min_expires")]
+    pub min_expires: u32,
+    /// Longest binding granted, seconds (longer requests are shortened,
+    /// RFC 3261 §10.3 step 7). Default 3600.
+    #[serde(default = "default_registrar_max_expires")]
+    pub max_expires: u32,
+    /// How long a nonce is accepted before `stale=true`, seconds. Default 300.
+    #[serde(default = "default_registrar_nonce_secs")]
+    pub nonce_secs: u32,
+}
+
+impl RegistrarConfig {
+    /// The realm: `realm`, else `sip_domain`.
+    pub fn realm_or<'a>(&'a self, sip_domain: &'a str) -> &'a str {
+        self.realm.as_deref().unwrap_or(sip_domain)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key: &str, reason: &str| ConfigError::Invalid {
+            key: key.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if let Err(e) = crate::registrar::users::UsersFile::load(&self.users_file) {
+            return Err(invalid("registrar.users_file", &e.to_string()));
+        }
+        if let Some(realm) = &self.realm
+            && (realm.is_empty()
+                || realm.contains([':', '"', '\\'])
+                || realm.chars().any(char::is_control))
+        {
+            return Err(invalid(
+                "registrar.realm",
+                "empty, or holds ':', a quote, a backslash or a control character",
+            ));
+        }
+        if self.min_expires == 0 || self.min_expires > self.max_expires {
+            return Err(invalid(
+                "registrar.min_expires",
+                "must be at least 1 and at most registrar.max_expires",
+            ));
+        }
+        if self.max_expires > 86_400 {
+            return Err(invalid("registrar.max_expires", "must not exceed 86400"));
+        }
+        if !(10..=3600).contains(&self.nonce_secs) {
+            return Err(invalid(
+                "registrar.nonce_secs",
+                "must be between 10 and 3600",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// `[log]`
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -683,6 +756,21 @@ impl Config {
         path: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
+        let config = Self::parse_with_env(path, env)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Reads `path` and the environment without [`Config::validate`]: for
+    /// `parley user add`, whose users file may not exist yet.
+    pub fn load_unvalidated(path: &Path) -> Result<Self, ConfigError> {
+        Self::parse_with_env(path, std::env::vars())
+    }
+
+    fn parse_with_env(
+        path: &Path,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
         // Only `PARLEY_<SECTION>__<KEY>` names are config keys. Others that
         // merely start with PARLEY_ — Kubernetes service links for a Service
         // named `parley` (`PARLEY_SIP_SERVICE_HOST`, `PARLEY_PORT_5060_UDP` …)
@@ -709,9 +797,7 @@ impl Config {
             )
             .build()
             .map_err(ConfigError::Load)?;
-        let config: Config = raw.try_deserialize().map_err(ConfigError::Load)?;
-        config.validate()?;
-        Ok(config)
+        raw.try_deserialize().map_err(ConfigError::Load)
     }
 
     /// Check the values that parse but could still be wrong.
@@ -942,6 +1028,9 @@ impl Config {
         }
         if tracing_subscriber::EnvFilter::try_new(&self.log.level).is_err() {
             return Err(invalid("log.level", "not a tracing filter"));
+        }
+        if let Some(registrar) = &self.registrar {
+            registrar.validate()?;
         }
         if let Some(trunk) = &self.trunk {
             trunk.validate()?;
@@ -1312,6 +1401,15 @@ fn default_true() -> bool {
 fn default_delivery_window_ms() -> u64 {
     2000
 }
+fn default_registrar_min_expires() -> u32 {
+    60
+}
+fn default_registrar_max_expires() -> u32 {
+    3600
+}
+fn default_registrar_nonce_secs() -> u32 {
+    300
+}
 fn default_trunk_expires() -> u32 {
     3600
 }
@@ -1622,6 +1720,52 @@ listen = ["udp:127.0.0.1:5060"]
         let printed = c.to_masked_toml();
         assert!(!printed.contains("s3cret"), "{printed}");
         assert!(printed.contains("secret = \"***\""), "{printed}");
+    }
+
+    /// Issue 22 item 4: `[registrar]` is off when absent; the users file
+    /// must exist and parse; expiry bounds are checked.
+    #[test]
+    fn registrar_section_is_optional_and_validated() {
+        assert!(load(MINIMAL, &[]).expect("valid").registrar.is_none());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let users = dir.path().join("users");
+        std::fs::write(&users, "# none yet\n").expect("write");
+        let section = |extra: &str| {
+            format!(
+                "{MINIMAL}\n[registrar]\nusers_file = \"{}\"\n{extra}",
+                users.display()
+            )
+        };
+        let c = load(&section(""), &[]).expect("valid");
+        let r = c.registrar.as_ref().expect("registrar");
+        assert_eq!(
+            (r.min_expires, r.max_expires, r.nonce_secs),
+            (60, 3600, 300)
+        );
+        assert_eq!(r.realm_or("example.com"), "example.com");
+        for (extra, key) in [
+            ("min_expires = 0\n", "registrar.min_expires"),
+            ("min_expires = 4000\n", "registrar.min_expires"),
+            (
+                "max_expires = 90000\nmin_expires = 60\n",
+                "registrar.max_expires",
+            ),
+            ("nonce_secs = 1\n", "registrar.nonce_secs"),
+            ("realm = \"a:b\"\n", "registrar.realm"),
+        ] {
+            match load(&section(extra), &[]) {
+                Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{extra}"),
+                other => panic!("{extra}: {other:?}"),
+            }
+        }
+        std::fs::write(&users, "alice:example.com:nothex\n").expect("write");
+        match load(&section(""), &[]) {
+            Err(ConfigError::Invalid { key, reason }) => {
+                assert_eq!(key, "registrar.users_file");
+                assert!(reason.contains(":1:"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     /// Issue 22 item 5: `[trunk]` is off when absent; its defaults, its

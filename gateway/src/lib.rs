@@ -56,6 +56,8 @@ mod ownership;
 mod ping;
 /// RFC 8048 presence both ways: subscriptions and polls.
 mod presence;
+/// The registrar of `[registrar]`: users file, REGISTER, location service.
+pub mod registrar;
 /// In-flight state with deadlines (design §4).
 mod registry;
 /// Each event to the handler whose concern it is.
@@ -575,6 +577,22 @@ pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
             page_mode,
         )
     });
+    // Issue 22 item 4: the registrar, its bindings the endpoint's location
+    // service, and the challenger of untrusted requests claiming its users.
+    let registrar = config.registrar.as_ref().and_then(|r| {
+        match registrar::Registrar::new(r, &config.sip.domain, Arc::clone(metrics)) {
+            Ok(registrar) => {
+                let registrar = Arc::new(registrar);
+                sip.set_location(Arc::clone(&registrar) as Arc<dyn parley_sip::Location>);
+                admission.set_registrar(Arc::clone(&registrar));
+                Some(registrar)
+            }
+            Err(e) => {
+                tracing::error!(kind = e.kind(), error = %e, "registrar: users file unreadable; REGISTER is not served");
+                None
+            }
+        }
+    });
     Router::new(
         Arc::clone(&links),
         sessions,
@@ -591,6 +609,7 @@ pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
             config.messages.send_chat_states,
         ),
     )
+    .with_registrar(registrar)
 }
 
 fn sip_snapshot(stats: &parley_sip::Stats) -> SipSnapshot {

@@ -350,6 +350,21 @@ const TRUST_SIDES: [&str; 3] = ["sip", "xmpp", "xmpp_domain"];
 /// The `content` values of `parley_sip_peer_refusals_total`.
 const REFUSED_CONTENTS: [&str; 2] = ["cpim", "iscomposing"];
 
+/// The `outcome` values of `parley_registrar_auth_total` (issue 22 item 4):
+/// credentials `accepted`; a request without them `challenged`; credentials
+/// `refused` (wrong password, forged nonce, malformed), `stale` (expired
+/// nonce, right password), `replay` (nonce count not raised); `forbidden`
+/// (right password of another user); REGISTER for an `unknown_user`.
+pub(crate) const REGISTRAR_AUTH_OUTCOMES: [&str; 7] = [
+    "accepted",
+    "challenged",
+    "refused",
+    "stale",
+    "replay",
+    "forbidden",
+    "unknown_user",
+];
+
 /// The `outcome` values of `parley_trunk_registrations_total`: `registered`,
 /// `unregistered`, and each `parley_sip::register::RegisterError::kind`.
 pub(crate) const TRUNK_OUTCOMES: [&str; 8] = [
@@ -409,6 +424,8 @@ pub(crate) struct Metrics {
     msrp_fallbacks: IntCounterVec,
     trunk_registered: IntGauge,
     trunk_registrations: IntCounterVec,
+    registrar_bindings: IntGauge,
+    registrar_auth: IntCounterVec,
 }
 
 /// A plain counters snapshot from the SIP endpoint, copied into Prometheus at scrape time.
@@ -849,6 +866,23 @@ impl Metrics {
                     &["outcome"],
                 )?,
             )?,
+            registrar_bindings: register(
+                r,
+                IntGauge::new(
+                    "parley_registrar_bindings",
+                    "Contacts bound at Parley's [registrar] now (RFC 3261 §10.3).",
+                )?,
+            )?,
+            registrar_auth: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_registrar_auth_total",
+                        "Digest checks of the [registrar] (REGISTER 401, other requests 407), by outcome.",
+                    ),
+                    &["outcome"],
+                )?,
+            )?,
             registry,
         };
         #[cfg(target_os = "linux")]
@@ -934,6 +968,21 @@ impl Metrics {
         for outcome in TRUNK_OUTCOMES {
             self.trunk_registrations.with_label_values(&[outcome]);
         }
+        for outcome in REGISTRAR_AUTH_OUTCOMES {
+            self.registrar_auth.with_label_values(&[outcome]);
+        }
+    }
+
+    /// How many contacts the registrar holds.
+    pub(crate) fn registrar_bindings(&self, count: usize) {
+        self.registrar_bindings
+            .set(i64::try_from(count).unwrap_or(i64::MAX));
+    }
+
+    /// One digest check of the registrar (`outcome` from [`REGISTRAR_AUTH_OUTCOMES`]).
+    pub(crate) fn registrar_auth(&self, outcome: &'static str) {
+        debug_assert!(REGISTRAR_AUTH_OUTCOMES.contains(&outcome), "{outcome}");
+        self.registrar_auth.with_label_values(&[outcome]).inc();
     }
 
     /// Whether the trunk registration holds now.
@@ -1245,6 +1294,7 @@ mod tests {
             ("parley_msrp_fallback_messages_total", 2),
             ("parley_component_tls_failures_total", 2),
             ("parley_trunk_registrations_total", 8),
+            ("parley_registrar_auth_total", 7),
         ] {
             let lines = series(family);
             assert_eq!(lines.len(), count, "{family}: {lines:#?}");
@@ -1266,6 +1316,8 @@ mod tests {
             r#"parley_component_tls_failures_total{reason="certificate"} 0"#,
             r#"parley_trunk_registrations_total{outcome="credentials_refused"} 0"#,
             "parley_trunk_registered 0",
+            r#"parley_registrar_auth_total{outcome="replay"} 0"#,
+            "parley_registrar_bindings 0",
         ] {
             assert!(text.lines().any(|l| l == sample), "{sample}\n{text}");
         }

@@ -20,6 +20,7 @@ use crate::message::Messages;
 use crate::ownership;
 use crate::ping;
 use crate::presence::Presence;
+use crate::registrar::Registrar;
 use crate::session::Sessions;
 use crate::store::Loaded;
 
@@ -31,6 +32,8 @@ pub(crate) struct Router {
     messages: Arc<Messages>,
     presence: Presence,
     disco: Disco,
+    /// The registrar of `[registrar]` (RFC 3261 §10.3), when set.
+    registrar: Option<Arc<Registrar>>,
 }
 
 impl Router {
@@ -47,7 +50,14 @@ impl Router {
             messages,
             presence,
             disco,
+            registrar: None,
         }
+    }
+
+    /// Sends REGISTER to `registrar` (issue 22 item 4).
+    pub(crate) fn with_registrar(mut self, registrar: Option<Arc<Registrar>>) -> Self {
+        self.registrar = registrar;
+        self
     }
 
     /// A SIP request arrived.
@@ -66,6 +76,11 @@ impl Router {
     fn handle_sip_page_mode(&self, request: IncomingRequest) {
         let method = request.method().to_owned();
         match method.as_str() {
+            "REGISTER" if self.registrar.is_some() => {
+                if let Some(registrar) = &self.registrar {
+                    registrar.register(request);
+                }
+            }
             "MESSAGE" => self.messages.sip_message(request),
             "NOTIFY" => self.presence.sip_notify(request),
             "SUBSCRIBE" => self.presence.sip_subscribe(request),
@@ -136,6 +151,9 @@ impl Router {
             sessions.reap(now);
         }
         self.presence.gauges();
+        if let Some(registrar) = &self.registrar {
+            registrar.reap(now);
+        }
     }
 
     /// The component stream is up: stored subscriptions are taken up again

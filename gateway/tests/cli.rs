@@ -91,3 +91,69 @@ fn unknown_key_stops_the_start_with_its_name() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("lisen"));
 }
+
+/// Issue 22 item 4: `parley user add` takes the file and realm from
+/// `[registrar]`, the password from stdin, and writes hashes only; the
+/// config then passes check-config.
+#[test]
+fn user_add_writes_hashes_from_the_configs_registrar() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = dir.path().join("users");
+    let f = config_file(&format!(
+        "{VALID}\n[registrar]\nusers_file = \"{}\"\n",
+        users.display()
+    ));
+    let mut child = parley()
+        .args(["--config"])
+        .arg(f.path())
+        .args(["user", "add", "alice"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run parley");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"wonderland\n")
+        .expect("write password");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&users).expect("users file");
+    assert!(text.starts_with("alice:sip.example.net:"), "{text}");
+    assert!(!text.contains("wonderland"));
+    assert_eq!(text.trim_end().split(':').count(), 4);
+    let check = parley()
+        .arg("check-config")
+        .arg(f.path())
+        .output()
+        .expect("run");
+    assert_eq!(check.status.code(), Some(0));
+}
+
+#[test]
+fn user_add_without_a_file_or_with_an_empty_password_exits_2() {
+    let out = parley()
+        .args(["user", "add", "alice"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--file"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let users = dir.path().join("users");
+    let out = parley()
+        .args(["user", "add", "alice", "--realm", "example.com", "--file"])
+        .arg(&users)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("empty password"));
+    assert!(!users.exists());
+}

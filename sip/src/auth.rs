@@ -24,6 +24,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256, Sha512_256};
 
 mod challenge;
+pub mod server;
 
 pub use challenge::{Algorithm, Challenge, Qop};
 
@@ -304,62 +305,22 @@ pub(crate) fn authorize(
         }
     }
 
-    // RFC 7616 §3.4.2: A1 = unq(username) ":" unq(realm) ":" passwd, and for
-    // -sess: H(that) ":" unq(nonce) ":" unq(cnonce).
-    let mut ha1 = hash.hex(&[
-        creds.username.as_bytes(),
-        b":",
-        ch.realm.as_bytes(),
-        b":",
-        creds.password.as_bytes(),
-    ]);
-    if ch.algorithm.is_session() {
-        ha1 = hash.hex(&[
-            ha1.as_bytes(),
-            b":",
-            ch.nonce.as_bytes(),
-            b":",
-            cnonce.as_bytes(),
-        ]);
-    }
-    // RFC 7616 §3.4.3: A2 = Method ":" request-uri [":" H(entity-body)].
-    let ha2 = match qop {
-        Some(Qop::AuthInt) => {
-            let body_hash = hash.hex(&[body]);
-            hash.hex(&[
-                method.as_bytes(),
-                b":",
-                digest_uri.as_bytes(),
-                b":",
-                body_hash.as_bytes(),
-            ])
-        }
-        _ => hash.hex(&[method.as_bytes(), b":", digest_uri.as_bytes()]),
-    };
+    let ha1 = ha1(hash, &creds.username, &ch.realm, &creds.password);
     let nc_value = format!("{nc:08x}");
-    // RFC 7616 §3.4.1 (with qop); RFC 2617 §3.2.2.1 (RFC 2069 form, without).
-    let response = match &qop {
-        Some(q) => hash.hex(&[
-            ha1.as_bytes(),
-            b":",
-            ch.nonce.as_bytes(),
-            b":",
-            nc_value.as_bytes(),
-            b":",
-            cnonce.as_bytes(),
-            b":",
-            q.as_str().as_bytes(),
-            b":",
-            ha2.as_bytes(),
-        ]),
-        None => hash.hex(&[
-            ha1.as_bytes(),
-            b":",
-            ch.nonce.as_bytes(),
-            b":",
-            ha2.as_bytes(),
-        ]),
-    };
+    let response = response(
+        hash,
+        &ch.algorithm,
+        &ha1,
+        &ResponseInputs {
+            nonce: &ch.nonce,
+            nc: &nc_value,
+            cnonce,
+            qop: qop.as_ref(),
+            method,
+            digest_uri,
+            body,
+        },
+    );
 
     // RFC 3261 §25.1 `digest-response`; `uri` quoted (§22.4 item 2), qop,
     // algorithm and nc unquoted.
@@ -390,6 +351,91 @@ pub(crate) fn authorize(
         push_quoted(&mut out, opaque);
     }
     Ok(out)
+}
+
+/// RFC 7616 §3.4.2: H(A1) for the non-`-sess` algorithms, A1 =
+/// unq(username) ":" unq(realm) ":" passwd. This is what a users file stores
+/// (see [`server`]), so the password itself never needs to be kept.
+pub(crate) fn ha1(hash: Hash, username: &str, realm: &str, password: &str) -> String {
+    hash.hex(&[
+        username.as_bytes(),
+        b":",
+        realm.as_bytes(),
+        b":",
+        password.as_bytes(),
+    ])
+}
+
+/// The per-request inputs of the response computation.
+pub(crate) struct ResponseInputs<'a> {
+    pub(crate) nonce: &'a str,
+    /// The nonce count as the 8 hex digits sent on the wire.
+    pub(crate) nc: &'a str,
+    pub(crate) cnonce: &'a str,
+    pub(crate) qop: Option<&'a Qop>,
+    pub(crate) method: &'a str,
+    pub(crate) digest_uri: &'a str,
+    pub(crate) body: &'a [u8],
+}
+
+/// The `response` value from H(A1) of the plain algorithm, used by both the
+/// client ([`authorize`]) and the server ([`server::Verifier`]).
+pub(crate) fn response(
+    hash: Hash,
+    algorithm: &Algorithm,
+    ha1: &str,
+    r: &ResponseInputs<'_>,
+) -> String {
+    // RFC 7616 §3.4.2: for -sess, A1 = H(unq(username) ":" unq(realm) ":"
+    // passwd) ":" unq(nonce-prime) ":" unq(cnonce-prime).
+    let ha1 = if algorithm.is_session() {
+        hash.hex(&[
+            ha1.as_bytes(),
+            b":",
+            r.nonce.as_bytes(),
+            b":",
+            r.cnonce.as_bytes(),
+        ])
+    } else {
+        ha1.to_owned()
+    };
+    // RFC 7616 §3.4.3: A2 = Method ":" request-uri [":" H(entity-body)].
+    let ha2 = match r.qop {
+        Some(Qop::AuthInt) => {
+            let body_hash = hash.hex(&[r.body]);
+            hash.hex(&[
+                r.method.as_bytes(),
+                b":",
+                r.digest_uri.as_bytes(),
+                b":",
+                body_hash.as_bytes(),
+            ])
+        }
+        _ => hash.hex(&[r.method.as_bytes(), b":", r.digest_uri.as_bytes()]),
+    };
+    // RFC 7616 §3.4.1 (with qop); RFC 2617 §3.2.2.1 (RFC 2069 form, without).
+    match r.qop {
+        Some(q) => hash.hex(&[
+            ha1.as_bytes(),
+            b":",
+            r.nonce.as_bytes(),
+            b":",
+            r.nc.as_bytes(),
+            b":",
+            r.cnonce.as_bytes(),
+            b":",
+            q.as_str().as_bytes(),
+            b":",
+            ha2.as_bytes(),
+        ]),
+        None => hash.hex(&[
+            ha1.as_bytes(),
+            b":",
+            r.nonce.as_bytes(),
+            b":",
+            ha2.as_bytes(),
+        ]),
+    }
 }
 
 /// A fresh client nonce: 16 random bytes as 32 lowercase hex digits.
@@ -462,7 +508,7 @@ impl DigestSession {
 
 /// The hash functions of the RFC 7616 §6.1 registry that we implement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Hash {
+pub(crate) enum Hash {
     Md5,
     Sha256,
     Sha512_256,
@@ -470,7 +516,7 @@ enum Hash {
 
 impl Hash {
     /// Hashes the concatenation of `parts`, as lowercase hex (RFC 8760 §2.2).
-    fn hex(self, parts: &[&[u8]]) -> String {
+    pub(crate) fn hex(self, parts: &[&[u8]]) -> String {
         match self {
             Self::Md5 => digest_hex::<Md5>(parts),
             Self::Sha256 => digest_hex::<Sha256>(parts),

@@ -6,6 +6,7 @@
 //! and sipp; these run in milliseconds and name the step that broke.
 
 mod restore_local_limit;
+mod rfc3261_10_3_registrar;
 mod rfc3923;
 mod rfc4028_sessions;
 mod rfc4975_14_msrps;

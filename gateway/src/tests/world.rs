@@ -92,6 +92,15 @@ impl World {
         Self::build(messages, extra, None).await
     }
 
+    /// [`World::with`] with `sip` (TOML lines) added to `[sip]`, e.g.
+    /// `trusted_peers = []` to make the peer an untrusted source.
+    pub(super) async fn with_sip(sip: &str, extra: &str) -> World {
+        let peer = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind the SIP peer");
+        Self::build_with_peer(peer, sip, "", extra, None).await
+    }
+
     /// [`World::start`] with a persistent store in a fresh directory (as
     /// `store.path` gives one), so that a test can read what was kept
     /// ([`World::stored`]).
@@ -120,18 +129,19 @@ impl World {
             store.put_watcher(row);
         }
         task.close(&store).await;
-        Self::build_with_peer(peer, "", extra, Some(dir)).await
+        Self::build_with_peer(peer, "", "", extra, Some(dir)).await
     }
 
     async fn build(messages: &str, extra: &str, store_dir: Option<tempfile::TempDir>) -> World {
         let peer = UdpSocket::bind("127.0.0.1:0")
             .await
             .expect("bind the SIP peer");
-        Self::build_with_peer(peer, messages, extra, store_dir).await
+        Self::build_with_peer(peer, "", messages, extra, store_dir).await
     }
 
     async fn build_with_peer(
         peer: UdpSocket,
+        sip: &str,
         messages: &str,
         extra: &str,
         store_dir: Option<tempfile::TempDir>,
@@ -149,6 +159,7 @@ domain = "{COMPONENT}"
 listen = ["udp:127.0.0.1:0"]
 outbound_proxy = "sip:{proxy}"
 t1_ms = {t1}
+{sip}
 
 [messages]
 delivery_window_ms = {window}
@@ -366,6 +377,22 @@ delivery_window_ms = {window}
             .sip(request)
             .expect("the admission checks let the request through");
         self.router.handle_sip(request);
+    }
+
+    /// The next request the endpoint hands up, through the admission
+    /// checks; on to the router if they let it through (returned).
+    pub(super) async fn route_sip_if_admitted(&mut self) -> bool {
+        let request = timeout(WAIT, self.sip_events.recv())
+            .await
+            .expect("the endpoint handed a request up in time")
+            .expect("the endpoint is running");
+        match self.admission.sip(request) {
+            Some(request) => {
+                self.router.handle_sip(request);
+                true
+            }
+            None => false,
+        }
     }
 
     /// [`World::sip_send`], then [`World::route_sip`].

@@ -155,22 +155,6 @@ impl Challenge {
     /// [`Challenge::params`]). Strict where it matters: unbalanced quotes,
     /// control characters, repeated parameters, missing realm or nonce.
     pub fn parse(header_value: &str) -> Result<Challenge, AuthError> {
-        let mut cur = Cursor {
-            s: header_value,
-            pos: 0,
-        };
-        cur.skip_lws();
-        let scheme = cur.token("an authentication scheme")?;
-        if !scheme.eq_ignore_ascii_case("Digest") {
-            return Err(AuthError::NotDigest {
-                scheme: scheme.to_owned(),
-            });
-        }
-        // RFC 3261 §25.1: "Digest" LWS digest-cln.
-        if !cur.skip_lws() && !cur.at_end() {
-            return Err(cur.error("whitespace after the scheme"));
-        }
-
         let mut realm = None;
         let mut nonce = None;
         let mut opaque = None;
@@ -181,27 +165,7 @@ impl Challenge {
         let mut userhash = None;
         let mut params: Vec<(String, String)> = Vec::new();
 
-        loop {
-            cur.skip_lws();
-            if cur.at_end() {
-                break;
-            }
-            if cur.eat(b',') {
-                // An empty list element (`a=1, , b=2`): tolerated as in RFC 7230 §7.
-                continue;
-            }
-            let name = cur.token("a parameter name")?.to_ascii_lowercase();
-            cur.skip_lws();
-            if !cur.eat(b'=') {
-                return Err(cur.error("'=' after the parameter name"));
-            }
-            cur.skip_lws();
-            let value = cur.value()?;
-            cur.skip_lws();
-            if !cur.at_end() && !cur.eat(b',') {
-                return Err(cur.error("',' between parameters"));
-            }
-
+        for (name, value) in digest_params(header_value)? {
             let slot = match name.as_str() {
                 "realm" => &mut realm,
                 "nonce" => &mut nonce,
@@ -212,16 +176,10 @@ impl Challenge {
                 "domain" => &mut domain,
                 "userhash" => &mut userhash,
                 _ => {
-                    if params.iter().any(|(n, _)| *n == name) {
-                        return Err(AuthError::DuplicateParameter { name });
-                    }
                     params.push((name, value));
                     continue;
                 }
             };
-            if slot.is_some() {
-                return Err(AuthError::DuplicateParameter { name });
-            }
             *slot = Some(value);
         }
 
@@ -279,6 +237,55 @@ impl Challenge {
             Err(AuthError::UnsupportedQop)
         }
     }
+}
+
+/// Reads `Digest` LWS param *("," param): the shape shared by a challenge
+/// and by credentials (RFC 3261 §25.1 `digest-cln` and `dig-resp`). Names
+/// come back lowercased, values unescaped, each name at most once
+/// (RFC 7235 §2.1).
+pub(super) fn digest_params(header_value: &str) -> Result<Vec<(String, String)>, AuthError> {
+    let mut cur = Cursor {
+        s: header_value,
+        pos: 0,
+    };
+    cur.skip_lws();
+    let scheme = cur.token("an authentication scheme")?;
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return Err(AuthError::NotDigest {
+            scheme: scheme.to_owned(),
+        });
+    }
+    // RFC 3261 §25.1: "Digest" LWS digest-cln.
+    if !cur.skip_lws() && !cur.at_end() {
+        return Err(cur.error("whitespace after the scheme"));
+    }
+    let mut params: Vec<(String, String)> = Vec::new();
+    loop {
+        cur.skip_lws();
+        if cur.at_end() {
+            break;
+        }
+        if cur.eat(b',') {
+            // An empty list element (`a=1, , b=2`): tolerated as in RFC 7230 §7.
+            continue;
+        }
+        let name = cur.token("a parameter name")?.to_ascii_lowercase();
+        cur.skip_lws();
+        if !cur.eat(b'=') {
+            return Err(cur.error("'=' after the parameter name"));
+        }
+        cur.skip_lws();
+        let value = cur.value()?;
+        cur.skip_lws();
+        if !cur.at_end() && !cur.eat(b',') {
+            return Err(cur.error("',' between parameters"));
+        }
+        if params.iter().any(|(n, _)| *n == name) {
+            return Err(AuthError::DuplicateParameter { name });
+        }
+        params.push((name, value));
+    }
+    Ok(params)
 }
 
 /// RFC 3261 §25.1 `token` characters.

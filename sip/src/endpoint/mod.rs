@@ -19,7 +19,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::Duration;
 
 use tokio::net::UdpSocket;
@@ -140,6 +140,7 @@ impl Endpoint {
             incoming,
             abandon: shutdown.child_token(),
             shutdown: shutdown.clone(),
+            location: OnceLock::new(),
             config,
         });
         for (socket, addr) in udp_sockets {
@@ -223,7 +224,31 @@ impl Endpoint {
     /// After [`Endpoint::abandon_requests`] it returns `ShuttingDown`, at once
     /// for a request in flight and without sending for a new one.
     pub async fn send_request(&self, req: OutgoingRequest) -> Result<Response, TransactionError> {
-        send::send_until_abandoned(&self.inner, req, Transmitted::none()).await
+        send::send_until_abandoned(&self.inner, self.located(req), Transmitted::none()).await
+    }
+
+    /// Installs the location service every request consults before it
+    /// leaves (RFC 3261 §10: a registrar's bindings); once, later calls are
+    /// ignored and return `false`.
+    pub fn set_location(&self, location: Arc<dyn Location>) -> bool {
+        self.inner.location.set(location).is_ok()
+    }
+
+    /// RFC 3261 §10: "the location service ... maps an address-of-record to
+    /// one or more contact addresses". A request to an address-of-record
+    /// with a binding goes to the contact: the Request-URI becomes the
+    /// contact; To keeps the address-of-record.
+    fn located(&self, mut req: OutgoingRequest) -> OutgoingRequest {
+        if let Some(contact) = self
+            .inner
+            .location
+            .get()
+            .and_then(|l| l.locate(&req.request_uri))
+        {
+            tracing::debug!(aor = %req.request_uri, %contact, "request sent to the registered contact");
+            req.request_uri = contact;
+        }
+        req
     }
 
     /// [`Endpoint::send_request`], firing `transmitted` once the request has
@@ -237,7 +262,8 @@ impl Endpoint {
         req: OutgoingRequest,
         transmitted: oneshot::Sender<()>,
     ) -> Result<Response, TransactionError> {
-        send::send_until_abandoned(&self.inner, req, Transmitted::to(transmitted)).await
+        send::send_until_abandoned(&self.inner, self.located(req), Transmitted::to(transmitted))
+            .await
     }
 
     /// RFC 3261 §13.2.1, §17.1.1: sends `req` as an INVITE (its `method` is
@@ -251,7 +277,7 @@ impl Endpoint {
         &self,
         req: OutgoingRequest,
     ) -> Result<InviteClient, TransactionError> {
-        invite::send_invite(&self.inner, req).await
+        invite::send_invite(&self.inner, self.located(req)).await
     }
 
     /// Stops waiting for answers: every [`Endpoint::send_request`] in flight
@@ -284,6 +310,16 @@ pub(crate) struct Inner {
     /// Cancelled by [`Endpoint::abandon_requests`] or with `shutdown` (it is
     /// its child): every `send_request` in flight returns `ShuttingDown` at once.
     abandon: CancellationToken,
+    /// The location service, when the application is a registrar.
+    location: OnceLock<Arc<dyn Location>>,
+}
+
+/// A location service (RFC 3261 §10): the contact currently bound to an
+/// address-of-record, consulted for every request the endpoint sends.
+pub trait Location: Send + Sync {
+    /// The contact URI to send a request whose Request-URI is `request_uri`
+    /// to, when that is an address-of-record with a binding.
+    fn locate(&self, request_uri: &str) -> Option<String>;
 }
 
 /// What the receive path, the send path and the timer loop share under one

@@ -465,7 +465,7 @@ fn own_binding_expires(contacts: &[String], ours: &str) -> Option<u32> {
 }
 
 /// Splits a Contact value at the commas between bindings (not inside quotes or `<>`).
-fn split_contacts(value: &str) -> Vec<&str> {
+pub fn split_contacts(value: &str) -> Vec<&str> {
     let mut parts = Vec::new();
     let (mut quoted, mut angle, mut escaped, mut start) = (false, false, false, 0);
     for (i, c) in value.char_indices() {
@@ -489,7 +489,7 @@ fn split_contacts(value: &str) -> Vec<&str> {
 
 /// Two SIP URIs name the same binding: equal, with the scheme and the
 /// host part compared without case (§19.1.4); the user part keeps its case.
-fn same_uri(a: &str, b: &str) -> bool {
+pub fn same_uri(a: &str, b: &str) -> bool {
     let split = |u: &str| -> (String, String, String) {
         let (scheme, rest) = u.split_once(':').unwrap_or(("", u));
         let (user, host) = match rest.rsplit_once('@') {

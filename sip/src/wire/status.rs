@@ -20,8 +20,16 @@ impl StatusCode {
     pub const OK: Self = Self(200);
     /// §21.4.1.
     pub const BAD_REQUEST: Self = Self(400);
+    /// §21.4.2.
+    pub const UNAUTHORIZED: Self = Self(401);
     /// §21.4.4.
     pub const FORBIDDEN: Self = Self(403);
+    /// §21.4.5.
+    pub const NOT_FOUND: Self = Self(404);
+    /// §21.4.8.
+    pub const PROXY_AUTHENTICATION_REQUIRED: Self = Self(407);
+    /// §21.4.17.
+    pub const INTERVAL_TOO_BRIEF: Self = Self(423);
     /// §21.4.6.
     pub const METHOD_NOT_ALLOWED: Self = Self(405);
     /// §21.4.13.

@@ -1,0 +1,401 @@
+//! Parley as the phones' registrar (RFC 3261 §10.3), for deployments
+//! without a SIP proxy; issue 22 item 4.
+//!
+//! - REGISTER for `sip.domain` is authenticated by digest (RFC 3261 §22.2:
+//!   401 with WWW-Authenticate; RFC 7616, RFC 8760: SHA-256 and MD5) against
+//!   the users file ([`users`]); the bindings live in memory with their
+//!   expiry ([`bindings`]) and are lost on restart (phones re-register).
+//! - The bindings are the endpoint's location service: a request Parley
+//!   sends to `sip:user@sip.domain` goes to the user's contact.
+//! - A request from an untrusted source whose From claims a registrar user
+//!   is challenged with 407 (RFC 3261 §22.3) instead of refused, and admitted
+//!   when its Proxy-Authorization checks out (`admission.rs`).
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{RngCore, SeedableRng};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use parley_mapping::address::SipAddress;
+use parley_sip::auth::server::{Refusal, Verifier};
+use parley_sip::register::split_contacts;
+use parley_sip::wire::header::Address;
+use parley_sip::{IncomingRequest, Location, StatusCode};
+
+use crate::config::RegistrarConfig;
+use crate::metrics::Metrics;
+
+pub(crate) mod bindings;
+pub mod users;
+
+use bindings::{Bindings, Outcome, Policy, Update};
+use users::{UsersError, UsersFile};
+
+/// The registrar: users, nonces, bindings.
+pub(crate) struct Registrar {
+    domain: String,
+    realm: String,
+    users: UsersFile,
+    policy: Policy,
+    start: Instant,
+    metrics: Arc<Metrics>,
+    state: Mutex<State>,
+}
+
+struct State {
+    /// Nonces for REGISTER's 401 and for the 407 of other requests: one
+    /// realm, one table.
+    verifier: Verifier,
+    bindings: Bindings,
+    rng: StdRng,
+}
+
+impl std::fmt::Debug for Registrar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registrar")
+            .field("domain", &self.domain)
+            .field("realm", &self.realm)
+            .field("users", &self.users)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which challenge a request gets: 401 for REGISTER (the registrar is the
+/// UAS, §22.2), 407 for the others (Parley acts for the domain, §22.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Challenger {
+    Www,
+    Proxy,
+}
+
+impl Challenger {
+    fn status(self) -> StatusCode {
+        match self {
+            Self::Www => StatusCode::UNAUTHORIZED,
+            Self::Proxy => StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+        }
+    }
+    fn challenge_header(self) -> &'static str {
+        match self {
+            Self::Www => "WWW-Authenticate",
+            Self::Proxy => "Proxy-Authenticate",
+        }
+    }
+    fn credentials_header(self) -> &'static str {
+        match self {
+            Self::Www => "Authorization",
+            Self::Proxy => "Proxy-Authorization",
+        }
+    }
+}
+
+impl Registrar {
+    /// The registrar of `config` for `sip_domain`; reads the users file.
+    pub(crate) fn new(
+        config: &RegistrarConfig,
+        sip_domain: &str,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, UsersError> {
+        let users = UsersFile::load(&config.users_file)?;
+        let realm = config.realm_or(sip_domain).to_owned();
+        let mut rng = StdRng::from_os_rng();
+        let mut key = [0u8; 32];
+        rng.fill_bytes(&mut key);
+        info!(realm = %realm, users = users.len(), "registrar: serving REGISTER for {sip_domain}");
+        metrics.registrar_bindings(0);
+        Ok(Self {
+            domain: sip_domain.to_ascii_lowercase(),
+            realm: realm.clone(),
+            users,
+            policy: Policy {
+                min_expires: config.min_expires,
+                max_expires: config.max_expires,
+            },
+            start: Instant::now(),
+            metrics,
+            state: Mutex::new(State {
+                verifier: Verifier::new(
+                    realm,
+                    key,
+                    Duration::from_secs(u64::from(config.nonce_secs)),
+                ),
+                bindings: Bindings::default(),
+                rng,
+            }),
+        })
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Seconds since start: the nonce clock (nonces die with the process,
+    /// whose key is drawn at start).
+    fn clock(&self) -> u64 {
+        self.start.elapsed().as_secs()
+    }
+
+    /// The user of `uri` when it is an address of our domain with an entry
+    /// in the users file.
+    fn our_user(&self, uri: &str) -> Option<String> {
+        let address = SipAddress::parse(uri).ok()?;
+        let host = address.host()?;
+        if !host.eq_ignore_ascii_case(&self.domain) {
+            return None;
+        }
+        let user = address.user()?;
+        self.users.contains(&user, &self.realm).then_some(user)
+    }
+
+    /// Whether a From URI names one of the registrar's users.
+    pub(crate) fn is_user(&self, from_uri: &str) -> bool {
+        self.our_user(from_uri).is_some()
+    }
+
+    /// Checks the credentials of `request` for `user`; on failure answers
+    /// it with a new challenge (or 403) and returns `None`.
+    fn authenticate(
+        &self,
+        request: IncomingRequest,
+        user: &str,
+        challenger: Challenger,
+    ) -> Option<IncomingRequest> {
+        let credentials = request.header(challenger.credentials_header());
+        let method = request.method().to_owned();
+        let now = self.clock();
+        let mut state = self.state();
+        let refusal = match credentials {
+            None => None,
+            Some(value) => {
+                let users = &self.users;
+                let realm = &self.realm;
+                match state
+                    .verifier
+                    .verify(&value, &method, now, |name| users.get(name, realm).cloned())
+                {
+                    Ok(ok) if ok.username == user => {
+                        drop(state);
+                        self.metrics.registrar_auth("accepted");
+                        return Some(request);
+                    }
+                    Ok(ok) => {
+                        // §10.3 step 4: authenticated, but not as this AOR's user.
+                        drop(state);
+                        warn!(username = %ok.username, aor_user = %user, %method, "registrar: credentials of another user: 403");
+                        self.metrics.registrar_auth("forbidden");
+                        request.respond(StatusCode::FORBIDDEN, None, vec![], None);
+                        return None;
+                    }
+                    Err(refusal) => Some(refusal),
+                }
+            }
+        };
+        let stale = refusal.as_ref().is_some_and(Refusal::is_stale);
+        let challenges = {
+            let State { verifier, rng, .. } = &mut *state;
+            verifier.challenges(now, rng, stale)
+        };
+        drop(state);
+        match &refusal {
+            None => self.metrics.registrar_auth("challenged"),
+            Some(r) => {
+                debug!(kind = r.kind(), %r, source = %request.source, %method, "registrar: credentials refused");
+                self.metrics.registrar_auth(match r {
+                    Refusal::Stale => "stale",
+                    Refusal::Replay => "replay",
+                    _ => "refused",
+                });
+            }
+        }
+        let headers = challenges
+            .into_iter()
+            .map(|c| (challenger.challenge_header().to_owned(), c))
+            .collect();
+        request.respond(challenger.status(), None, headers, None);
+        None
+    }
+
+    /// A request from an untrusted source whose From claims a registrar
+    /// user: 407 unless its Proxy-Authorization checks out (RFC 3261 §22.3).
+    pub(crate) fn admit(&self, request: IncomingRequest) -> Option<IncomingRequest> {
+        let user = self.our_user(&request.from_uri())?;
+        self.authenticate(request, &user, Challenger::Proxy)
+    }
+
+    /// RFC 3261 §10.3: a REGISTER.
+    pub(crate) fn register(&self, request: IncomingRequest) {
+        // Step 1: bindings for our domain only (no proxying to others). A
+        // phone configured with Parley's address rather than the domain
+        // sends REGISTER to that IP address: taken as our domain too.
+        let ruri_host = SipAddress::parse(&request.request_uri())
+            .ok()
+            .and_then(|a| a.host());
+        let ours = ruri_host.is_some_and(|h| {
+            h.eq_ignore_ascii_case(&self.domain)
+                || h.trim_start_matches('[')
+                    .trim_end_matches(']')
+                    .parse::<std::net::IpAddr>()
+                    .is_ok()
+        });
+        if !ours {
+            debug!(request_uri = %request.request_uri(), "registrar: REGISTER for another domain: 404");
+            request.respond(StatusCode::NOT_FOUND, None, vec![], None);
+            return;
+        }
+        // Step 5 (before authentication, which needs the user): the AOR
+        // from To; 404 when not one of ours.
+        let to = request.to_uri();
+        let Some(user) = self.our_user(&to) else {
+            debug!(%to, "registrar: REGISTER for an unknown user: 404");
+            self.metrics.registrar_auth("unknown_user");
+            request.respond(StatusCode::NOT_FOUND, None, vec![], None);
+            return;
+        };
+        // Steps 3–4.
+        let Some(request) = self.authenticate(request, &user, Challenger::Www) else {
+            return;
+        };
+        let update = match read_update(&request, format!("{user}@{}", self.domain)) {
+            Ok(u) => u,
+            Err(reason) => {
+                request.respond(StatusCode::BAD_REQUEST, Some(reason), vec![], None);
+                return;
+            }
+        };
+        let (outcome, count) = {
+            let mut state = self.state();
+            let outcome = state.bindings.apply(&update, self.policy, Instant::now());
+            (outcome, state.bindings.len())
+        };
+        self.metrics.registrar_bindings(count);
+        match outcome {
+            Outcome::Bound(current) => {
+                info!(aor = %update.aor, bindings = current.len(), "registrar: REGISTER accepted");
+                // Step 8: every current binding with its expires.
+                let mut headers: Vec<(String, String)> = current
+                    .into_iter()
+                    .map(|(c, secs)| ("Contact".to_owned(), format!("<{c}>;expires={secs}")))
+                    .collect();
+                headers.push(("Date".to_owned(), http_date(std::time::SystemTime::now())));
+                request.respond(StatusCode::OK, None, headers, None);
+            }
+            Outcome::TooBrief(min) => request.respond(
+                StatusCode::INTERVAL_TOO_BRIEF,
+                Some("Interval Too Brief"),
+                vec![("Min-Expires".to_owned(), min.to_string())],
+                None,
+            ),
+            Outcome::BadWildcard => request.respond(
+                StatusCode::BAD_REQUEST,
+                Some("Contact * needs Expires: 0 and no other Contact"),
+                vec![],
+                None,
+            ),
+            Outcome::OutOfOrder => request.respond(
+                StatusCode::BAD_REQUEST,
+                Some("Out-of-order REGISTER (Call-ID and CSeq)"),
+                vec![],
+                None,
+            ),
+        }
+    }
+
+    /// The reaper's tick: expired bindings and nonces go.
+    pub(crate) fn reap(&self, now: Instant) {
+        let clock = self.clock();
+        let count = {
+            let mut state = self.state();
+            state.verifier.forget_expired(clock);
+            state.bindings.reap(now)
+        };
+        self.metrics.registrar_bindings(count);
+    }
+}
+
+/// The registrar as the endpoint's location service.
+impl Location for Registrar {
+    fn locate(&self, request_uri: &str) -> Option<String> {
+        let address = SipAddress::parse(request_uri).ok()?;
+        let host = address.host()?;
+        if !host.eq_ignore_ascii_case(&self.domain) {
+            return None;
+        }
+        let aor = format!("{}@{}", address.user()?, self.domain);
+        self.state().bindings.locate(&aor, Instant::now())
+    }
+}
+
+/// Reads the Expires and Contact header fields of a REGISTER.
+fn read_update(request: &IncomingRequest, aor: String) -> Result<Update, &'static str> {
+    let view = request.view();
+    let expires = match view.header("Expires") {
+        None => None,
+        Some(v) => Some(v.trim().parse::<u32>().map_err(|_| "Bad Expires")?),
+    };
+    let mut wildcard = false;
+    let mut contacts = Vec::new();
+    for value in view.header_values("Contact") {
+        for part in split_contacts(&value) {
+            if part == "*" {
+                wildcard = true;
+                continue;
+            }
+            let address = Address::parse(part).map_err(|_| "Bad Contact")?;
+            let param = match address.param("expires") {
+                None => None,
+                Some(v) => Some(v.trim().parse::<u32>().map_err(|_| "Bad Contact expires")?),
+            };
+            contacts.push((address.uri_text, param));
+        }
+    }
+    Ok(Update {
+        aor,
+        call_id: view.call_id().to_owned(),
+        cseq: view.cseq(),
+        expires,
+        wildcard,
+        contacts,
+    })
+}
+
+/// RFC 3261 §20.17: `Date: Sat, 13 Nov 2010 23:29:00 GMT` (RFC 1123 form),
+/// from the calendar date `imdn::date_time` computes.
+fn http_date(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    // "YYYY-MM-DDTHH:MM:SSZ"
+    let iso = parley_mapping::imdn::date_time(secs);
+    let (year, month, day, time) = (&iso[0..4], &iso[5..7], &iso[8..10], &iso[11..19]);
+    // 1970-01-01 was a Thursday.
+    const WEEKDAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let weekday = WEEKDAYS[usize::try_from(secs / 86_400 % 7).unwrap_or(0)];
+    let month = month
+        .parse::<usize>()
+        .ok()
+        .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
+        .copied()
+        .unwrap_or("Jan");
+    format!("{weekday}, {day} {month} {year} {time} GMT")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3261_20_17_date_is_rfc1123() {
+        let t = std::time::UNIX_EPOCH + Duration::from_secs(1_289_690_940);
+        assert_eq!(http_date(t), "Sat, 13 Nov 2010 23:29:00 GMT");
+        assert_eq!(
+            http_date(std::time::UNIX_EPOCH),
+            "Thu, 01 Jan 1970 00:00:00 GMT"
+        );
+    }
+}
