@@ -629,7 +629,7 @@ impl RegistrarConfig {
             key: key.to_owned(),
             reason: reason.to_owned(),
         };
-        if let Err(e) = crate::registrar::users::UsersFile::load(&self.users_file) {
+        if let Err(e) = crate::users_file::UsersFile::load(&self.users_file) {
             return Err(invalid("registrar.users_file", &e.to_string()));
         }
         if let Some(realm) = &self.realm
@@ -1222,14 +1222,6 @@ impl Config {
     /// `shutdown.grace_ms` as a duration.
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown.grace_ms)
-    }
-
-    /// How the restore after a restart is paced.
-    pub(crate) fn restore_pacing(&self) -> crate::presence::Pacing {
-        crate::presence::Pacing {
-            in_flight: self.store.restore_in_flight,
-            queue_capacity: self.xmpp.queue_capacity,
-        }
     }
 }
 

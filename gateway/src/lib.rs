@@ -56,8 +56,8 @@ mod ownership;
 mod ping;
 /// RFC 8048 presence both ways: subscriptions and polls.
 mod presence;
-/// The registrar of `[registrar]`: users file, REGISTER, location service.
-pub mod registrar;
+/// The registrar of `[registrar]`: REGISTER and the location service.
+mod registrar;
 /// In-flight state with deadlines (design §4).
 mod registry;
 /// Each event to the handler whose concern it is.
@@ -70,6 +70,8 @@ mod shaping;
 pub mod store;
 /// `[trunk]`: registration at a carrier's registrar (RFC 3261 §10.2).
 mod trunk;
+/// `[registrar] users_file`: the registrar's users as digest hashes, and `parley user add`.
+pub mod users_file;
 
 use config::{Config, XmppMessageType};
 use metrics::{Limit, Metrics, SipSnapshot, XmppSnapshot};
@@ -601,7 +603,11 @@ pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
             Arc::clone(&links),
             admission,
             sip.timers().timer_n(),
-            config.restore_pacing(),
+            // How the restore after a restart is paced.
+            presence::Pacing {
+                in_flight: config.store.restore_in_flight,
+                queue_capacity: config.xmpp.queue_capacity,
+            },
         ),
         disco::Disco::new(
             Arc::clone(&links),

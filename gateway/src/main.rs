@@ -145,7 +145,7 @@ fn user_add(
         eprintln!("parley: empty password");
         return ExitCode::from(2);
     }
-    match parley_gateway::registrar::users::add_user(&file, user, &realm, password) {
+    match parley_gateway::users_file::add_user(&file, user, &realm, password) {
         Ok(()) => {
             eprintln!(
                 "parley: {user} in realm {realm} written to {}",

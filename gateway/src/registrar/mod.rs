@@ -29,10 +29,9 @@ use crate::config::RegistrarConfig;
 use crate::metrics::Metrics;
 
 pub(crate) mod bindings;
-pub mod users;
 
+use crate::users_file::{UsersError, UsersFile};
 use bindings::{Bindings, Outcome, Policy, Update};
-use users::{UsersError, UsersFile};
 
 /// The registrar: users, nonces, bindings.
 pub(crate) struct Registrar {

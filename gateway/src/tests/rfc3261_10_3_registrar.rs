@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use super::world::{COMPONENT, World, shape};
-use crate::registrar::users::add_user;
+use crate::users_file::add_user;
 
 /// A world with `[registrar]` and alice (password `wonderland`) in its users file.
 async fn world_with(sip: &str) -> (World, tempfile::TempDir) {
