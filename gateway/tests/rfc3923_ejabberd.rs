@@ -9,60 +9,17 @@
 //! `gateway/src/tests/rfc3923.rs`). The object arrives with LF line ends
 //! and still verifies.
 
+#[path = "support/ejabberd_world.rs"]
+mod ejabberd_world;
 mod smime;
 mod support;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use parley_harness::ejabberd::{Ejabberd, EjabberdConfig};
-use parley_harness::parley::Parley;
-use parley_harness::port::{free_tcp_port, free_udp_tcp_port};
-use parley_harness::xmpp_client::XmppClient;
+use ejabberd_world::EjabberdWorld;
 use smime::pki::{Pki, split_entity};
 use smime::sip_tcp::sip_uas;
-
-const XMPP_DOMAIN: &str = "xmpp.example";
-const COMPONENT: &str = "sip.example.net";
-const PASSWORD: &str = "pw-for-tests";
-
-fn parley_behind(ejabberd: &Ejabberd, outbound_proxy: &str, dir: &tempfile::TempDir) -> Parley {
-    let sip_port = free_udp_tcp_port();
-    let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
-    let config = format!(
-        r#"
-[xmpp]
-component_domain = "{COMPONENT}"
-server = "{server}"
-secret = "{secret}"
-reconnect_min_ms = 100
-reconnect_max_ms = 1000
-
-[sip]
-domain = "{COMPONENT}"
-listen = ["udp:127.0.0.1:{sip_port}", "tcp:127.0.0.1:{sip_port}"]
-t1_ms = 100
-outbound_proxy = "{outbound_proxy}"
-
-[metrics]
-listen = "{metrics}"
-
-[store]
-path = "{store}"
-"#,
-        server = ejabberd.component_addr(),
-        secret = ejabberd.component_secret(),
-        store = dir.path().join("store").display(),
-    );
-    let parley = Parley::start(
-        &PathBuf::from(env!("CARGO_BIN_EXE_parley")),
-        &config,
-        metrics,
-    );
-    parley.wait_ready(Duration::from_secs(30));
-    parley
-}
+use support::{COMPONENT, XMPP_DOMAIN};
 
 /// §3.2 through ejabberd: the signed object's body arrives in the SIP
 /// MESSAGE octet for octet as ejabberd delivered it (CRLF as LF, above),
@@ -71,21 +28,8 @@ path = "{store}"
 async fn signed_object_from_an_ejabberd_user_reaches_sip_and_verifies() {
     let pki = Pki::new();
     let (uri, mut rx) = sip_uas().await;
-    let ejabberd = Ejabberd::start(EjabberdConfig {
-        domain: XMPP_DOMAIN.into(),
-        component_domain: COMPONENT.into(),
-        component_secret: "component-secret-for-ejabberd".into(),
-    });
-    ejabberd.add_user("juliet", PASSWORD);
-    let dir = tempfile::tempdir().expect("temp dir");
-    let parley = parley_behind(&ejabberd, &uri, &dir);
-    let mut juliet = XmppClient::connect_to(
-        &ejabberd.c2s_addr(),
-        &format!("juliet@{XMPP_DOMAIN}"),
-        PASSWORD,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}\n{}", ejabberd.log()));
+    let world = EjabberdWorld::with("", Some(uri));
+    let mut juliet = world.juliet().await;
     pki.cpim(
         "cpim.txt",
         &format!("juliet@{XMPP_DOMAIN}"),
@@ -109,7 +53,13 @@ async fn signed_object_from_an_ejabberd_user_reaches_sip_and_verifies() {
         .await
         .ok()
         .flatten()
-        .unwrap_or_else(|| panic!("no MESSAGE\n{}\n{}", parley.log(), ejabberd.log()));
+        .unwrap_or_else(|| {
+            panic!(
+                "no MESSAGE\n{}\n{}",
+                world.parley.log(),
+                world.ejabberd.log()
+            )
+        });
     let body = split_entity(&signed).1;
     let as_delivered = String::from_utf8_lossy(&body)
         .replace("\r\n", "\n")
