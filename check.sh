@@ -59,3 +59,19 @@ fi
 cargo test --workspace --locked
 # Deployment files: Kubernetes schemas, alert rules and their tests, dashboard coverage.
 deploy/check.sh
+# The README's quick start, as a user runs it (a phone registers to parley with
+# a password, one message each way), on loopback ports picked free now.
+free_port() {
+  /usr/bin/python3 -c 'import socket
+while True:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port)); print(port); break
+    except OSError:
+        pass
+    finally:
+        t.close(); u.close()'
+}
+QS_PROFILE=debug QS_C2S_PORT=$(free_port) QS_COMPONENT_PORT=$(free_port) QS_SIP_PORT=$(free_port) \
+  QS_PHONE_PORT=$(free_port) QS_METRICS_PORT=$(free_port) deploy/quickstart.sh --check

@@ -616,9 +616,23 @@ pub struct RegistrarConfig {
     /// How long a nonce is accepted before `stale=true`, seconds. Default 300.
     #[serde(default = "default_registrar_nonce_secs")]
     pub nonce_secs: u32,
+    /// The digest algorithms challenged with and accepted, most preferred
+    /// first (RFC 8760 §2.3): `"SHA-256"`, `"MD5"`. Default both, SHA-256
+    /// first. `["MD5"]` serves phones that answer only the topmost challenge
+    /// and know only MD5 (sipp 3.6); `["SHA-256"]` drops MD5.
+    #[serde(default = "default_registrar_algorithms")]
+    pub algorithms: Vec<String>,
 }
 
 impl RegistrarConfig {
+    /// `algorithms` as digest algorithms; validated by `validate`.
+    pub fn digest_algorithms(&self) -> Vec<parley_sip::auth::Algorithm> {
+        self.algorithms
+            .iter()
+            .map(|a| parley_sip::auth::Algorithm::parse(a))
+            .collect()
+    }
+
     /// The realm: `realm`, else `sip_domain`.
     pub fn realm_or<'a>(&'a self, sip_domain: &'a str) -> &'a str {
         self.realm.as_deref().unwrap_or(sip_domain)
@@ -650,6 +664,20 @@ impl RegistrarConfig {
         }
         if self.max_expires > 86_400 {
             return Err(invalid("registrar.max_expires", "must not exceed 86400"));
+        }
+        let algorithms = self.digest_algorithms();
+        let known = |a: &parley_sip::auth::Algorithm| {
+            matches!(
+                a,
+                parley_sip::auth::Algorithm::Md5 | parley_sip::auth::Algorithm::Sha256
+            )
+        };
+        let repeated = (1..algorithms.len()).any(|i| algorithms[..i].contains(&algorithms[i]));
+        if algorithms.is_empty() || repeated || !algorithms.iter().all(known) {
+            return Err(invalid(
+                "registrar.algorithms",
+                "one or both of \"SHA-256\" and \"MD5\", each at most once",
+            ));
         }
         if !(10..=3600).contains(&self.nonce_secs) {
             return Err(invalid(
@@ -1399,6 +1427,10 @@ fn default_registrar_min_expires() -> u32 {
 fn default_registrar_max_expires() -> u32 {
     3600
 }
+fn default_registrar_algorithms() -> Vec<String> {
+    vec!["SHA-256".to_owned(), "MD5".to_owned()]
+}
+
 fn default_registrar_nonce_secs() -> u32 {
     300
 }
@@ -1735,6 +1767,13 @@ listen = ["udp:127.0.0.1:5060"]
             (60, 3600, 300)
         );
         assert_eq!(r.realm_or("example.com"), "example.com");
+        assert_eq!(
+            r.digest_algorithms(),
+            [
+                parley_sip::auth::Algorithm::Sha256,
+                parley_sip::auth::Algorithm::Md5
+            ]
+        );
         for (extra, key) in [
             ("min_expires = 0\n", "registrar.min_expires"),
             ("min_expires = 4000\n", "registrar.min_expires"),
@@ -1744,6 +1783,9 @@ listen = ["udp:127.0.0.1:5060"]
             ),
             ("nonce_secs = 1\n", "registrar.nonce_secs"),
             ("realm = \"a:b\"\n", "registrar.realm"),
+            ("algorithms = []\n", "registrar.algorithms"),
+            ("algorithms = [\"MD5\", \"md5\"]\n", "registrar.algorithms"),
+            ("algorithms = [\"SHA-512-256\"]\n", "registrar.algorithms"),
         ] {
             match load(&section(extra), &[]) {
                 Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{extra}"),

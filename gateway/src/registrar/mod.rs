@@ -103,6 +103,15 @@ impl Registrar {
         let mut rng = StdRng::from_os_rng();
         let mut key = [0u8; 32];
         rng.fill_bytes(&mut key);
+        let lifetime = Duration::from_secs(u64::from(config.nonce_secs));
+        // `Config::validate` has checked the list; a list it let through
+        // and the verifier refuses leaves the default (SHA-256, MD5).
+        let verifier = Verifier::new(realm.clone(), key, lifetime)
+            .with_algorithms(&config.digest_algorithms())
+            .unwrap_or_else(|e| {
+                warn!(error = %e, "registrar.algorithms refused; challenging with SHA-256 and MD5");
+                Verifier::new(realm.clone(), key, lifetime)
+            });
         info!(realm = %realm, users = users.len(), "registrar: serving REGISTER for {sip_domain}");
         metrics.registrar_bindings(0);
         Ok(Self {
@@ -116,11 +125,7 @@ impl Registrar {
             start: Instant::now(),
             metrics,
             state: Mutex::new(State {
-                verifier: Verifier::new(
-                    realm,
-                    key,
-                    Duration::from_secs(u64::from(config.nonce_secs)),
-                ),
+                verifier,
                 bindings: Bindings::default(),
                 rng,
             }),

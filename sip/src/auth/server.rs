@@ -218,6 +218,8 @@ pub struct Verifier {
     seen: HashMap<String, Seen>,
     /// Untracked nonces issued at or before this time are answered stale.
     evicted_through: Option<u64>,
+    /// The algorithms challenged with and accepted, most preferred first.
+    algorithms: Vec<Algorithm>,
 }
 
 /// How many used nonces a [`Verifier`] remembers by default.
@@ -235,6 +237,37 @@ impl Verifier {
             capacity: DEFAULT_CAPACITY,
             seen: HashMap::new(),
             evicted_through: None,
+            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+        }
+    }
+
+    /// Challenges with, and accepts, only `algorithms`, in this order of
+    /// preference (RFC 8760 §2.3). Default: SHA-256, then MD5. Operators
+    /// narrow it for phones that answer only the topmost challenge although
+    /// RFC 8760 §2.4 says a client "MUST ignore any challenge it does not
+    /// understand" (sipp 3.6 answers a topmost SHA-256 challenge with an
+    /// error), or to drop MD5, which RFC 8760 §3 does not recommend.
+    ///
+    /// # Errors
+    /// An empty list, a repeated algorithm (§2.3: each header field "MUST
+    /// use a different digest algorithm"), or one other than MD5 and SHA-256.
+    pub fn with_algorithms(mut self, algorithms: &[Algorithm]) -> Result<Self, AuthError> {
+        let supported = |a: &Algorithm| matches!(a, Algorithm::Md5 | Algorithm::Sha256);
+        let distinct = algorithms
+            .iter()
+            .enumerate()
+            .all(|(i, a)| !algorithms[..i].contains(a));
+        match algorithms.iter().find(|a| !supported(a)) {
+            Some(a) => Err(AuthError::UnsupportedAlgorithm {
+                algorithm: a.as_str().to_owned(),
+            }),
+            None if algorithms.is_empty() || !distinct => Err(AuthError::UnsupportedAlgorithm {
+                algorithm: "an empty or repeated list".to_owned(),
+            }),
+            None => {
+                self.algorithms = algorithms.to_vec();
+                Ok(self)
+            }
         }
     }
 
@@ -291,16 +324,23 @@ impl Verifier {
     }
 
     /// The WWW-Authenticate / Proxy-Authenticate values for a challenge:
-    /// SHA-256 first, then MD5 (RFC 8760 §2.3: "in the order in which it
-    /// would prefer to see them used"), one nonce, `qop="auth"`.
-    pub fn challenges(&self, now: u64, rng: &mut impl RngCore, stale: bool) -> [String; 2] {
+    /// one per algorithm, most preferred first (RFC 8760 §2.3: "in the order
+    /// in which it would prefer to see them used"; by default SHA-256, then
+    /// MD5), one nonce, `qop="auth"`.
+    pub fn challenges(&self, now: u64, rng: &mut impl RngCore, stale: bool) -> Vec<String> {
         let nonce = self.nonce(now, rng);
         let mut realm = String::new();
         super::push_quoted(&mut realm, &self.realm);
         let stale = if stale { ", stale=true" } else { "" };
-        ["SHA-256", "MD5"].map(|alg| {
-            format!("Digest realm={realm}, nonce=\"{nonce}\", algorithm={alg}, qop=\"auth\"{stale}")
-        })
+        self.algorithms
+            .iter()
+            .map(|alg| {
+                let alg = alg.as_str();
+                format!(
+                    "Digest realm={realm}, nonce=\"{nonce}\", algorithm={alg}, qop=\"auth\"{stale}"
+                )
+            })
+            .collect()
     }
 
     /// Checks the value of an Authorization / Proxy-Authorization header
@@ -316,7 +356,7 @@ impl Verifier {
         if d.realm != self.realm {
             return Err(Refusal::WrongRealm(d.realm));
         }
-        if !matches!(d.algorithm, Algorithm::Md5 | Algorithm::Sha256) {
+        if !self.algorithms.contains(&d.algorithm) {
             return Err(Refusal::UnsupportedAlgorithm(
                 d.algorithm.as_str().to_owned(),
             ));

@@ -286,3 +286,41 @@ fn credentials_without_qop_other_realm_or_algorithm_are_refused() {
         );
     }
 }
+
+#[test]
+fn rfc8760_2_3_an_md5_only_verifier_challenges_once_and_refuses_sha256() {
+    let creds = alice();
+    let sha256 = verifier();
+    let (_, sha256_answer) = answer(&sha256, 1000, 0, &creds);
+    let mut md5_only = verifier()
+        .with_algorithms(&[Algorithm::Md5])
+        .expect("MD5 alone is a valid list");
+    let chs = md5_only.challenges(1000, &mut StdRng::seed_from_u64(1), false);
+    assert_eq!(chs.len(), 1);
+    assert_eq!(
+        Challenge::parse(&chs[0]).expect("parses").algorithm,
+        Algorithm::Md5
+    );
+    // Same key and realm, so only the algorithm can be the reason.
+    assert!(matches!(
+        md5_only.verify(&sha256_answer, "REGISTER", 1000, alice_lookup),
+        Err(Refusal::UnsupportedAlgorithm(a)) if a == "SHA-256"
+    ));
+    let (_, md5_answer) = answer(&md5_only, 1001, 0, &creds);
+    assert!(
+        md5_only
+            .verify(&md5_answer, "REGISTER", 1001, alice_lookup)
+            .is_ok()
+    );
+}
+
+#[test]
+fn an_empty_repeated_or_unimplemented_algorithm_list_is_refused() {
+    for list in [
+        &[][..],
+        &[Algorithm::Md5, Algorithm::Md5][..],
+        &[Algorithm::Sha512_256][..],
+    ] {
+        assert!(verifier().with_algorithms(list).is_err(), "{list:?}");
+    }
+}
