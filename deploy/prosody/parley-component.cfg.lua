@@ -7,6 +7,16 @@
 component_ports = { 5347 }
 component_interfaces = { "127.0.0.1" }
 
+-- The component stream over direct TLS (XEP-0114 has no STARTTLS; README,
+-- "The component stream over TLS"): Prosody 0.12 has no TLS component port,
+-- but mod_net_multiplex takes TLS on its ssl_ports and hands a component
+-- stream to mod_component. Parley then uses [xmpp] tls = "direct",
+-- require_tls = true, server = "<this host>:5348".
+-- modules_enabled = { "net_multiplex" }   -- add to the existing list
+-- ssl_ports = { 5348 }
+-- ssl = { certificate = "/etc/prosody/certs/xmpp.example.net.crt";
+--         key = "/etc/prosody/certs/xmpp.example.net.key" }
+
 Component "sip.example.net"
     component_secret = "change-me"
     -- Prosody takes one connection per component. Two Parley instances for
