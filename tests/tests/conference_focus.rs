@@ -678,3 +678,124 @@ async fn what_is_not_msrp_closes_that_connection_only() {
     assert_eq!(focus.participant_send(ROMEO, "still here").await, Ok(1));
     assert_eq!(focus.participant_received(BEN).await.len(), 1);
 }
+
+/// RFC 7702 §5.3 Example 7: the SUBSCRIBE inside the INVITE dialog (its
+/// Call-ID and To tag), to a conference named in Parley's SIP domain; the
+/// NOTIFYs come in that dialog. Then the focus ends her session itself:
+/// a BYE, the roster change, the end of her subscription.
+#[tokio::test]
+async fn rfc7702_5_3_subscription_in_the_invite_dialog_and_a_bye_from_the_focus() {
+    let mut options = FocusOptions::new("montague");
+    options.domain = Some("chat.example.org".into());
+    let Joined {
+        focus,
+        ua,
+        mut peer,
+        to,
+        call_id,
+    } = join(options).await;
+    assert_eq!(focus.uri(), "sip:montague@chat.example.org");
+    let sub = format!(
+        "SUBSCRIBE sip:montague@chat.example.org SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bKex7\r\n\
+         Max-Forwards: 70\r\nTo: {to}\r\nFrom: \"Juliet\" <{JULIET}>;tag=786\r\n\
+         Contact: <sip:juliet@{addr}>;gr=yn0cl4bnw0yr3vym\r\nCall-ID: {call_id}\r\nCSeq: 3 SUBSCRIBE\r\n\
+         Event: conference\r\nExpires: 600\r\nAccept: application/conference-info+xml\r\n\
+         Allow-Events: conference\r\nContent-Length: 0\r\n\r\n",
+        addr = ua.addr()
+    );
+    ua.send(&sub).await;
+    let ok = ua.response(200).await;
+    assert_eq!(
+        ok.header("To"),
+        Some(to.as_str()),
+        "the INVITE dialog's tag"
+    );
+    let full = ua.notify().await;
+    assert_eq!(full.header("Call-ID"), Some(call_id.as_str()));
+    assert_eq!(full.cseq(), Some((1, "NOTIFY")));
+    let from = full.header("From").expect("From");
+    assert_eq!(uri_of(from), "sip:montague@chat.example.org");
+    assert_eq!(param(from, "tag"), param(&to, "tag"));
+    assert!(
+        String::from_utf8_lossy(&full.body)
+            .contains("entity=\"sip:montague@chat.example.org\" state=\"full\""),
+        "RFC 7702 Table 2: the entity is the room"
+    );
+    ua.ok(&full).await;
+
+    // To the room by its URI in Parley's domain (RFC 7702 §5.5.1 Example 13).
+    let id = peer
+        .send(
+            "87652491",
+            "message/cpim",
+            &cpim(JULIET, "sip:montague@chat.example.org", "hi all"),
+            &[],
+        )
+        .await;
+    assert_eq!(response_to(&mut peer, &id).await.status, Some(200));
+    assert_eq!(
+        focus
+            .wait_received(ROMEO, 1, WAIT)
+            .await
+            .expect("delivered")[0]
+            .text,
+        "hi all"
+    );
+
+    assert!(focus.bye(JULIET).await);
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let m = ua.next(WAIT).await.expect("BYE and two NOTIFYs");
+        if m.method() == Some("NOTIFY") {
+            seen.push(m.header("Subscription-State").expect("state").to_owned());
+        } else {
+            assert_eq!(m.method(), Some("BYE"));
+            assert_eq!(m.header("Call-ID"), Some(call_id.as_str()));
+            assert_eq!(
+                m.header("To").map(|t| param(t, "tag")),
+                Some(Some("786".into()))
+            );
+            seen.push("BYE".into());
+        }
+        ua.ok(&m).await;
+    }
+    assert_eq!(seen[0], "BYE");
+    assert!(seen[1].starts_with("active;"), "{seen:?}");
+    assert_eq!(seen[2], "terminated;reason=rejected");
+    assert!(peer.closed_within(WAIT).await);
+    assert_eq!(focus.roster().await.len(), 1);
+}
+
+/// RFC 3261 §13.3.1.4: the 2xx is resent until the ACK; a retransmitted
+/// INVITE gets the same answer; with no ACK by 64·T1 the focus ends the
+/// session with a BYE, and nobody joined.
+#[tokio::test]
+async fn rfc3261_13_3_1_4_unacked_2xx_is_resent_then_ended_with_bye() {
+    let mut options = FocusOptions::new("room");
+    options.t1 = Duration::from_millis(20);
+    let focus = ConferenceFocus::start_with(options).await;
+    let ua = Ua::new(focus.sip_addr()).await;
+    let invite = invite(&ua, focus.uri(), "no-ack", &offer("active", JULIET_MSRP));
+    ua.send(&invite).await;
+    let first = ua.response(200).await;
+    let again = ua.response(200).await;
+    assert_eq!(first, again, "Timer G resends the same 2xx");
+    ua.send(&invite).await;
+    loop {
+        let m = ua.next(WAIT).await.expect("2xx again, then the BYE");
+        if m.status() == Some(200) {
+            assert_eq!(m.header("To"), first.header("To"), "one dialog");
+            continue;
+        }
+        assert_eq!(m.method(), Some("BYE"), "{m:?}");
+        ua.ok(&m).await;
+        break;
+    }
+    assert!(focus.roster().await.is_empty());
+    let answered = focus
+        .wait_sip(WAIT, |e| {
+            e.message.status() == Some(200) && e.message.method() == Some("BYE")
+        })
+        .await;
+    assert!(answered.is_some(), "the focus saw the 200 to its BYE");
+}

@@ -55,8 +55,12 @@ const MAX_FRAME_BUFFER: usize = MAX_MESSAGE + 64 * 1024;
 /// How a focus is set up.
 #[derive(Debug, Clone)]
 pub struct FocusOptions {
-    /// The conference's user part: its URI is `sip:<user>@127.0.0.1:<port>`.
+    /// The conference's user part: its URI is `sip:<user>@<domain>`.
     pub conference_user: String,
+    /// The conference URI's host (e.g. the SIP domain Parley maps rooms
+    /// to); `None` for the focus's own `127.0.0.1:<port>`. The Contact is
+    /// always the socket address.
+    pub domain: Option<String>,
     /// `<subject>` of the conference description (RFC 4575 §5.3).
     pub subject: Option<String>,
     /// RFC 3261 T1 (500 ms there) for NOTIFY and 2xx retransmissions; T2 is 8·T1.
@@ -72,6 +76,7 @@ impl FocusOptions {
     pub fn new(conference_user: &str) -> FocusOptions {
         FocusOptions {
             conference_user: conference_user.to_owned(),
+            domain: None,
             subject: None,
             t1: Duration::from_millis(500),
             nicknames: true,
@@ -135,10 +140,16 @@ impl ConferenceFocus {
             .expect("bind the MSRP switch");
         let sip_addr = socket.local_addr().expect("a bound socket");
         let msrp_addr = listener.local_addr().expect("a bound listener");
-        let uri = format!("sip:{}@{sip_addr}", options.conference_user);
+        let contact_uri = format!("sip:{}@{sip_addr}", options.conference_user);
+        let uri = match &options.domain {
+            Some(domain) => format!("sip:{}@{domain}", options.conference_user),
+            None => format!("sip:{}@{sip_addr}", options.conference_user),
+        };
         let state = FocusState {
             conference_user: options.conference_user,
             conference_uri: uri.clone(),
+            contact_uri,
+            requests: Vec::new(),
             subject: options.subject,
             sip_addr,
             msrp_addr,
@@ -184,7 +195,8 @@ impl ConferenceFocus {
         self.sip_addr
     }
 
-    /// The conference URI, `sip:<user>@127.0.0.1:<port>`.
+    /// The conference URI, `sip:<user>@<domain or 127.0.0.1:port>`: the
+    /// conference-info entity and the CPIM To of messages to the room.
     pub fn uri(&self) -> &str {
         &self.uri
     }
@@ -224,6 +236,21 @@ impl ConferenceFocus {
             if let Some(i) = state.participant(uri) {
                 state.remove_participant(i);
             }
+        })
+        .await
+    }
+
+    /// The focus ends `uri`'s session (RFC 4579 §5.11's removal, done by
+    /// the focus itself): a BYE to a dialled-in participant, resent until
+    /// answered; the roster and its subscriptions change as for its own
+    /// BYE. Whether `uri` was in the conference.
+    pub async fn bye(&self, uri: &str) -> bool {
+        self.with_state(|state| {
+            let Some(i) = state.participant(uri) else {
+                return false;
+            };
+            state.send_bye(i, Instant::now());
+            true
         })
         .await
     }
@@ -364,6 +391,16 @@ impl ConferenceFocus {
                 .cloned()
         })
         .await
+    }
+
+    /// Wait for a received SIP message for which `check` holds.
+    pub async fn wait_sip(
+        &self,
+        within: Duration,
+        check: impl Fn(&SipEvent) -> bool,
+    ) -> Option<SipEvent> {
+        self.wait_for(within, |state| state.log.iter().find(|e| check(e)).cloned())
+            .await
     }
 
     /// How many conference subscriptions are active.

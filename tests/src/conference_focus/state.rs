@@ -50,6 +50,11 @@ pub(crate) struct Remote {
     pub(crate) conn: Option<ConnId>,
     pub(crate) call_id: String,
     pub(crate) local_tag: String,
+    /// The INVITE's From, tag included: the To of the focus's BYE.
+    pub(crate) peer: String,
+    /// The remote target (its Contact) and where that is.
+    pub(crate) target_uri: String,
+    pub(crate) target: SocketAddr,
     /// Whether the INVITE's 2xx has been ACKed (then it is in the roster).
     pub(crate) confirmed: bool,
 }
@@ -140,7 +145,13 @@ pub(crate) const MAX_LOG: usize = 4096;
 #[derive(Debug)]
 pub(crate) struct FocusState {
     pub(crate) conference_user: String,
+    /// The conference's identity: conference-info `entity`, the From of
+    /// its requests.
     pub(crate) conference_uri: String,
+    /// Where the focus is reached: its Contact (with `isfocus`).
+    pub(crate) contact_uri: String,
+    /// Requests the focus sent (BYE), resent until answered.
+    pub(crate) requests: Vec<(String, u32, Resend)>,
     pub(crate) subject: Option<String>,
     pub(crate) sip_addr: SocketAddr,
     pub(crate) msrp_addr: SocketAddr,
@@ -307,10 +318,7 @@ impl FocusState {
                 ("To".into(), sub.remote.clone()),
                 ("Call-ID".into(), sub.call_id.clone()),
                 ("CSeq".into(), format!("{cseq} NOTIFY")),
-                (
-                    "Contact".into(),
-                    format!("<{}>;isfocus", self.conference_uri),
-                ),
+                ("Contact".into(), format!("<{}>;isfocus", self.contact_uri)),
                 ("Event".into(), sub.event.clone()),
                 (
                     "Subscription-State".into(),
@@ -382,7 +390,18 @@ impl FocusState {
             let body = self.full_document().into_bytes();
             self.enqueue_with(i, body, "application/conference-info+xml", true, "timeout");
         }
-        self.unacked.retain(|_, resend| {
+        let mut never_acked = Vec::new();
+        self.unacked.retain(|call_id, resend| {
+            if now >= resend.deadline {
+                never_acked.push(call_id.clone());
+                return false;
+            }
+            if resend.due(now, t2) {
+                out.push((resend.to, resend.bytes.clone()));
+            }
+            true
+        });
+        self.requests.retain_mut(|(_, _, resend)| {
             if now >= resend.deadline {
                 return false;
             }
@@ -392,6 +411,19 @@ impl FocusState {
             true
         });
         self.udp_out.extend(out);
+        // RFC 3261 §13.3.1.4: "If the server retransmits the 2xx response
+        // for 64*T1 seconds without receiving an ACK, the dialog is
+        // confirmed, but the session SHOULD be terminated. This is
+        // accomplished with a BYE".
+        for call_id in never_acked {
+            let i = self
+                .participants
+                .iter()
+                .position(|p| p.remote.as_ref().is_some_and(|r| r.call_id == call_id));
+            if let Some(i) = i {
+                self.send_bye(i, now);
+            }
+        }
     }
 
     /// Remove participant `i`, close its MSRP connection when no other
@@ -410,6 +442,87 @@ impl FocusState {
         if gone.remote.as_ref().is_none_or(|r| r.confirmed) {
             self.roster_changed(RosterChange::Left(gone.entry.uri.clone()));
         }
+        // RFC 4579 §3: "A termination of the INVITE dialog with a BYE does
+        // not necessarily terminate the SUBSCRIBE dialog." This focus does
+        // end the subscriptions of whoever left: RFC 4575 §3.5 recommends
+        // that "all users in the conference be allowed to subscribe", and
+        // the leaver no longer is one (RFC 6665 §4.2.2 "rejected": "The
+        // subscription has been terminated due to change in authorization
+        // policy").
+        let leaver = aor_of(&gone.entry.uri);
+        let call_id = gone.remote.as_ref().map(|r| r.call_id.clone());
+        let ending: Vec<usize> = (0..self.subscriptions.len())
+            .filter(|i| {
+                let s = &self.subscriptions[*i];
+                Some(&s.call_id) == call_id.as_ref() || aor_of(&s.subscriber) == leaver
+            })
+            .collect();
+        for i in ending {
+            let body = self.full_document().into_bytes();
+            self.enqueue_with(i, body, "application/conference-info+xml", true, "rejected");
+        }
         gone
+    }
+
+    /// The focus ends participant `i`'s session: a BYE in its INVITE
+    /// dialog (resent until answered), then it leaves like one that sent
+    /// BYE itself.
+    pub(crate) fn send_bye(&mut self, i: usize, now: Instant) {
+        let Some(remote) = self.participants[i].remote.as_ref() else {
+            self.remove_participant(i);
+            return;
+        };
+        let (call_id, local_tag) = (remote.call_id.clone(), remote.local_tag.clone());
+        let (peer, target_uri, target) = (
+            remote.peer.clone(),
+            remote.target_uri.clone(),
+            remote.target,
+        );
+        let branch = self.token("z9hG4bKbye");
+        let cseq = {
+            let c = self
+                .local_cseq
+                .entry((call_id.clone(), local_tag.clone()))
+                .or_insert(0);
+            *c += 1;
+            *c
+        };
+        let bye = SipMessage {
+            start: super::sip::StartLine::Request {
+                method: "BYE".into(),
+                uri: target_uri,
+            },
+            headers: vec![
+                (
+                    "Via".into(),
+                    format!("SIP/2.0/UDP {};branch={branch};rport", self.sip_addr),
+                ),
+                ("Max-Forwards".into(), "70".into()),
+                (
+                    "From".into(),
+                    format!("<{}>;tag={local_tag}", self.conference_uri),
+                ),
+                ("To".into(), peer),
+                ("Call-ID".into(), call_id.clone()),
+                ("CSeq".into(), format!("{cseq} BYE")),
+            ],
+            body: Vec::new(),
+        };
+        let bytes = bye.to_bytes();
+        self.requests.push((
+            call_id,
+            cseq,
+            Resend::new(target, bytes.clone(), now, self.t1),
+        ));
+        self.udp_out.push((target, bytes));
+        self.remove_participant(i);
+    }
+
+    /// A response to a request the focus sent (BYE): stop resending it.
+    pub(crate) fn request_answered(&mut self, call_id: &str, cseq: u32, status: u16) {
+        if status >= 200 {
+            self.requests
+                .retain(|(c, n, _)| !(c == call_id && *n == cseq));
+        }
     }
 }

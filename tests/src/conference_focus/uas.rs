@@ -36,13 +36,13 @@ pub(crate) fn handle_datagram(state: &mut FocusState, bytes: &[u8], from: Socket
         });
     }
     match &message.start {
-        StartLine::Response { status, .. } => {
-            if let (Some(call_id), Some((cseq, "NOTIFY"))) =
-                (message.header("Call-ID"), message.cseq())
-            {
-                state.notify_answered(call_id, cseq, *status);
+        StartLine::Response { status, .. } => match (message.header("Call-ID"), message.cseq()) {
+            (Some(call_id), Some((cseq, "NOTIFY"))) => {
+                state.notify_answered(call_id, cseq, *status)
             }
-        }
+            (Some(call_id), Some((cseq, _))) => state.request_answered(call_id, cseq, *status),
+            _ => {}
+        },
         StartLine::Request { method, .. } => {
             let method = method.clone();
             handle_request(state, &message, &method, from);
@@ -87,7 +87,7 @@ fn handle_request(state: &mut FocusState, request: &SipMessage, method: &str, fr
             // RFC 4579 §4.3: "A focus MUST include the 'isfocus' feature
             // parameter in a 200 OK response to an OPTIONS".
             let answer = Answer::new(200, "OK")
-                .header("Contact", format!("<{}>;isfocus", state.conference_uri))
+                .header("Contact", format!("<{}>;isfocus", state.contact_uri))
                 .header("Allow", ALLOW)
                 .header("Allow-Events", "conference");
             reply(state, request, from, answer);
@@ -231,6 +231,7 @@ fn invite(state: &mut FocusState, request: &SipMessage, from: SocketAddr) {
     }
     let local_tag = state.token("focus");
     let session_id = state.token("s");
+    let (target_uri, target) = remote_target(request, from);
     let our_uri = state.msrp_uri(&session_id);
     let setup = offer.answer_setup();
     let mut chatroom = Vec::new();
@@ -260,6 +261,9 @@ fn invite(state: &mut FocusState, request: &SipMessage, from: SocketAddr) {
             conn: None,
             call_id: call_id.clone(),
             local_tag: local_tag.clone(),
+            peer: from_header.clone(),
+            target_uri,
+            target,
             confirmed: false,
         }),
         inbox: Vec::new(),
@@ -269,7 +273,7 @@ fn invite(state: &mut FocusState, request: &SipMessage, from: SocketAddr) {
     // the conference event.
     let answer = Answer::new(200, "OK")
         .tag(&local_tag)
-        .header("Contact", format!("<{}>;isfocus", state.conference_uri))
+        .header("Contact", format!("<{}>;isfocus", state.contact_uri))
         .header("Allow", ALLOW)
         .header("Allow-Events", "conference")
         .header("Content-Type", "application/sdp")
@@ -326,24 +330,8 @@ fn bye(state: &mut FocusState, request: &SipMessage, from: SocketAddr) {
     };
     reply(state, request, from, Answer::new(200, "OK"));
     state.unacked.remove(&call_id);
-    let gone = state.remove_participant(i);
-    // RFC 4579 §3: "A termination of the INVITE dialog with a BYE does not
-    // necessarily terminate the SUBSCRIBE dialog." This focus does end the
-    // subscriptions of whoever left: RFC 4575 §3.5 recommends that "all
-    // users in the conference be allowed to subscribe", and the leaver no
-    // longer is one (RFC 6665 §4.2.2 "rejected": "terminated due to change
-    // in authorization policy").
-    let leaver = sip::aor_of(&gone.entry.uri);
-    let ending: Vec<usize> = (0..state.subscriptions.len())
-        .filter(|i| {
-            let s = &state.subscriptions[*i];
-            s.call_id == call_id || sip::aor_of(&s.subscriber) == leaver
-        })
-        .collect();
-    for i in ending {
-        let body = state.full_document().into_bytes();
-        state.enqueue_with(i, body, "application/conference-info+xml", true, "rejected");
-    }
+    // Leaving ends the leaver's subscriptions too (see `remove_participant`).
+    state.remove_participant(i);
 }
 
 fn subscribe(state: &mut FocusState, request: &SipMessage, from: SocketAddr) {
@@ -446,7 +434,7 @@ fn subscribe(state: &mut FocusState, request: &SipMessage, from: SocketAddr) {
     let tag = state.subscriptions[i].local_tag.clone();
     let answer = Answer::new(200, "OK")
         .tag(&tag)
-        .header("Contact", format!("<{}>;isfocus", state.conference_uri))
+        .header("Contact", format!("<{}>;isfocus", state.contact_uri))
         .header("Expires", expires.to_string());
     reply(state, request, from, answer);
     // RFC 6665 §4.2.2: "When a SUBSCRIBE request is answered with a
