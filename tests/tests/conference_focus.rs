@@ -799,3 +799,62 @@ async fn rfc3261_13_3_1_4_unacked_2xx_is_resent_then_ended_with_bye() {
         .await;
     assert!(answered.is_some(), "the focus saw the 200 to its BYE");
 }
+
+/// RFC 7702 §5.7 Example 23 (a mediated invitation as REFER to the focus)
+/// and RFC 4579 §5.5 Figure 5: 202 Accepted, NOTIFY (Trying), the focus
+/// "dials out" (here: the invitee becomes a simulated participant),
+/// NOTIFY (OK) ending the implicit subscription.
+#[tokio::test]
+async fn rfc7702_5_7_refer_brings_the_invitee_in() {
+    let Joined {
+        focus, ua, call_id, ..
+    } = join(FocusOptions::new("montague")).await;
+    let room = focus.uri().to_owned();
+    let refer = format!(
+        "REFER {room} SIP/2.0\r\nVia: SIP/2.0/UDP {addr};branch=z9hG4bKrefer\r\nMax-Forwards: 70\r\n\
+         To: <{room}>\r\nFrom: \"Juliet\" <{JULIET}>;tag=786\r\nCall-ID: {call_id}\r\nCSeq: 5 REFER\r\n\
+         Contact: <sip:juliet@{addr}>;gr=yn0cl4bnw0yr3vym\r\nAccept: message/sipfrag\r\n\
+         Refer-To: <sip:benvolio@example.com>\r\nSupported: replaces\r\nContent-Length: 0\r\n\r\n",
+        addr = ua.addr()
+    );
+    ua.send(&refer).await;
+    let accepted = ua.response(202).await;
+    assert!(
+        accepted
+            .header("Contact")
+            .expect("Contact")
+            .ends_with(";isfocus")
+    );
+    let trying = ua.notify().await;
+    assert_eq!(trying.header("Event"), Some("refer;id=5"));
+    assert_eq!(
+        trying.header("Content-Type"),
+        Some("message/sipfrag;version=2.0")
+    );
+    assert_eq!(trying.body, b"SIP/2.0 100 Trying\r\n");
+    assert_eq!(
+        param(trying.header("From").expect("From"), "tag"),
+        param(accepted.header("To").expect("To"), "tag")
+    );
+    ua.ok(&trying).await;
+    let done = ua.notify().await;
+    assert_eq!(done.body, b"SIP/2.0 200 OK\r\n");
+    assert_eq!(
+        done.header("Subscription-State"),
+        Some("terminated;reason=noresource")
+    );
+    ua.ok(&done).await;
+    let roster = focus.roster().await;
+    let benvolio = roster
+        .iter()
+        .find(|e| e.uri == "sip:benvolio@example.com")
+        .expect("in the roster");
+    assert_eq!(benvolio.nickname.as_deref(), Some("benvolio"));
+    // Two Refer-To headers are refused.
+    ua.send(&refer.replace("CSeq: 5 REFER", "CSeq: 6 REFER").replace(
+        "Refer-To: <sip:benvolio@example.com>",
+        "Refer-To: <sip:a@example.com>\r\nRefer-To: <sip:b@example.com>",
+    ))
+    .await;
+    let _ = ua.response(400).await;
+}

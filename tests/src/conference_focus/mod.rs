@@ -14,8 +14,11 @@
 //! (INVITE with an MSRP offer) or simulated: added by the test, living in
 //! the focus, their messages routed by the same switch code.
 //!
-//! What it does not do: TCP/TLS for SIP, authentication, REFER
-//! (RFC 7702 §5.7), more than one conference per focus, RFC 4575 §3.9's
+//! A REFER to the conference (RFC 4579 §5.5, RFC 7702 §5.7) "dials out"
+//! by adding the referred URI as a simulated participant.
+//!
+//! What it does not do: TCP/TLS for SIP, authentication, dialling out for
+//! real, more than one conference per focus, RFC 4575 §3.9's
 //! rate limit (a harness wants every change at once), fast forwarding of
 //! chunks (RFC 7701 §6.1 SHOULD; messages are reassembled first).
 
@@ -351,7 +354,10 @@ impl ConferenceFocus {
         self.with_state(|state| {
             let key = sip::aor_of(subscriber);
             let targets: Vec<usize> = (0..state.subscriptions.len())
-                .filter(|i| sip::aor_of(&state.subscriptions[*i].subscriber) == key)
+                .filter(|i| {
+                    let s = &state.subscriptions[*i];
+                    s.is_conference() && sip::aor_of(&s.subscriber) == key
+                })
                 .collect();
             for i in &targets {
                 state.enqueue(*i, body.to_vec(), content_type, false);

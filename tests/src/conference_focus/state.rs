@@ -134,6 +134,20 @@ pub(crate) struct Subscription {
 /// answer went, and its bytes.
 pub(crate) type Answered = ((String, String, String), SocketAddr, Vec<u8>);
 
+impl Subscription {
+    /// Whether it is to the conference event package (RFC 4575 §3.1), not
+    /// the implicit one of a REFER.
+    pub(crate) fn is_conference(&self) -> bool {
+        let package = self.event.split(';').next().unwrap_or_default().trim();
+        package.eq_ignore_ascii_case("conference")
+    }
+
+    /// Ended, with nothing left to send: to be swept.
+    fn finished(&self) -> bool {
+        self.ending && self.in_flight.is_none() && self.outbox.is_empty()
+    }
+}
+
 /// Limits that keep hostile input bounded.
 pub(crate) const MAX_SUBSCRIPTIONS: usize = 64;
 /// NOTIFYs queued per subscription before the subscription is dropped.
@@ -231,12 +245,10 @@ impl FocusState {
             &change,
         );
         for i in 0..self.subscriptions.len() {
-            self.enqueue(
-                i,
-                body.clone().into_bytes(),
-                "application/conference-info+xml",
-                false,
-            );
+            if self.subscriptions[i].is_conference() {
+                let body = body.clone().into_bytes();
+                self.enqueue(i, body, "application/conference-info+xml", false);
+            }
         }
     }
 
@@ -274,8 +286,11 @@ impl FocusState {
         });
         if sub.outbox.len() > MAX_OUTBOX {
             // A subscriber that answers nothing while the roster churns
-            // is dropped rather than held without bound.
-            self.subscriptions.remove(i);
+            // is dropped rather than held without bound (swept on the
+            // next tick, so indices stay valid for the caller).
+            sub.outbox.clear();
+            sub.in_flight = None;
+            sub.ending = true;
             return;
         }
         self.send_next(i, now);
@@ -364,6 +379,7 @@ impl FocusState {
     /// Timers: NOTIFY and 2xx retransmissions, their give-up, and
     /// subscriptions that were not refreshed.
     pub(crate) fn on_tick(&mut self, now: Instant) {
+        self.subscriptions.retain(|s| !s.finished());
         let t2 = self.t2;
         let mut out = Vec::new();
         let mut gone = Vec::new();

@@ -20,7 +20,7 @@ use super::state::{
 /// conference is one hour."
 const DEFAULT_EXPIRES: u64 = 3600;
 
-const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS, BYE, SUBSCRIBE, NOTIFY";
+const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS, BYE, SUBSCRIBE, NOTIFY, REFER";
 
 /// Handle one datagram from `from`.
 pub(crate) fn handle_datagram(state: &mut FocusState, bytes: &[u8], from: SocketAddr) {
@@ -83,6 +83,7 @@ fn handle_request(state: &mut FocusState, request: &SipMessage, method: &str, fr
         "ACK" => ack(state, request),
         "BYE" => bye(state, request, from),
         "SUBSCRIBE" => subscribe(state, request, from),
+        "REFER" => refer(state, request, from),
         "OPTIONS" => {
             // RFC 4579 §4.3: "A focus MUST include the 'isfocus' feature
             // parameter in a 200 OK response to an OPTIONS".
@@ -450,6 +451,118 @@ fn subscribe(state: &mut FocusState, request: &SipMessage, from: SocketAddr) {
         "timeout",
     );
 }
+
+/// RFC 4579 §5.5: "To request that the focus add a new information
+/// resource to the specified conference, any SIP UA can send a REFER to the
+/// conference URI with a Refer-To containing the URI of the new resource."
+/// As its Figure 5: 202 Accepted, NOTIFY (Trying), the focus "dials out",
+/// NOTIFY (OK). The harness's dial-out adds the referred URI as a
+/// simulated participant, its user part as nickname.
+fn refer(state: &mut FocusState, request: &SipMessage, from: SocketAddr) {
+    let refer_to = request.headers_named("Refer-To");
+    let [refer_to] = refer_to.as_slice() else {
+        reply(
+            state,
+            request,
+            from,
+            Answer::new(400, "Exactly One Refer-To"),
+        );
+        return;
+    };
+    let invitee = uri_of(refer_to).to_owned();
+    if !invitee.starts_with("sip:") && !invitee.starts_with("sips:") {
+        reply(
+            state,
+            request,
+            from,
+            Answer::new(416, "Unsupported URI Scheme"),
+        );
+        return;
+    }
+    let call_id = request.header("Call-ID").unwrap_or_default().to_owned();
+    let to_tag = param(request.header("To").unwrap_or_default(), "tag");
+    let known = to_tag.as_ref().is_none_or(|tag| {
+        let in_invite = state.participants.iter().any(|p| {
+            p.remote
+                .as_ref()
+                .is_some_and(|r| r.call_id == call_id && r.local_tag == *tag)
+        });
+        in_invite
+            || state
+                .subscriptions
+                .iter()
+                .any(|s| s.call_id == call_id && s.local_tag == *tag)
+    });
+    if !known {
+        reply(
+            state,
+            request,
+            from,
+            Answer::new(481, "Call/Transaction Does Not Exist"),
+        );
+        return;
+    }
+    if state.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+        reply(
+            state,
+            request,
+            from,
+            Answer::new(503, "Service Unavailable"),
+        );
+        return;
+    }
+    let local_tag = to_tag.unwrap_or_else(|| state.token("focus"));
+    let (target_uri, target) = remote_target(request, from);
+    let event = format!("refer;id={}", request.cseq().map_or(0, |(n, _)| n));
+    state.subscriptions.push(Subscription {
+        call_id,
+        local_tag: local_tag.clone(),
+        remote: request.header("From").unwrap_or_default().to_owned(),
+        subscriber: uri_of(request.header("From").unwrap_or_default()).to_owned(),
+        target_uri,
+        target,
+        event: event.clone(),
+        expires_at: Instant::now() + Duration::from_secs(60),
+        outbox: Default::default(),
+        in_flight: None,
+        ending: false,
+    });
+    let answer = Answer::new(202, "Accepted")
+        .tag(&local_tag)
+        .header("Contact", format!("<{}>;isfocus", state.contact_uri));
+    reply(state, request, from, answer);
+    let refer_subscription = |state: &FocusState| {
+        state
+            .subscriptions
+            .iter()
+            .position(|s| s.event == event && s.local_tag == local_tag)
+    };
+    if let Some(i) = refer_subscription(state) {
+        state.enqueue(i, b"SIP/2.0 100 Trying\r\n".to_vec(), SIPFRAG, false);
+    }
+    if state.participant(&invitee).is_none() {
+        let nickname = sip::user_of(&invitee).map(str::to_owned);
+        let entry = RosterEntry {
+            uri: invitee,
+            nickname,
+            display_name: None,
+            simulated: true,
+        };
+        state.participants.push(Participant {
+            entry: entry.clone(),
+            remote: None,
+            inbox: Vec::new(),
+        });
+        state.roster_changed(RosterChange::Joined(entry));
+    }
+    if let Some(i) = refer_subscription(state) {
+        state.enqueue(i, b"SIP/2.0 200 OK\r\n".to_vec(), SIPFRAG, true);
+    }
+}
+
+/// The body type of a REFER's NOTIFYs (RFC 4579 §5.5 Figure 5, RFC 7702
+/// §5.7 Example 24).
+const SIPFRAG: &str = "message/sipfrag;version=2.0";
 
 #[cfg(test)]
 mod tests {
