@@ -506,8 +506,9 @@ async fn rfc6665_expires_zero_ends_with_a_terminated_notify() {
 /// Refusals on the SIP side: RFC 7702 §5.1 Example 2's `text/cpim`
 /// accept-types (RFC 7701 §5.2: 488), an unknown event package (RFC 6665:
 /// 489), an Accept without conference-info (406), and a datagram that is
-/// not SIP, after which the focus still answers (RFC 4579 §4.3 OPTIONS
-/// with isfocus).
+/// not SIP, a body shorter than its Content-Length (RFC 3261 §18.3:
+/// 400), after which the focus still answers (RFC 4579 §4.3 OPTIONS with
+/// isfocus).
 #[tokio::test]
 async fn bad_requests_get_their_errors_and_the_focus_stays_up() {
     let focus = ConferenceFocus::start("room").await;
@@ -535,6 +536,10 @@ async fn bad_requests_get_their_errors_and_the_focus_stays_up() {
     ))
     .await;
     let _ = ua.response(406).await;
+    // RFC 3261 §18.3: a body cut short gets 400.
+    let cut = invite(&ua, &room, "cut", &offer("active", JULIET_MSRP));
+    ua.send(&cut[..cut.len() - 20]).await;
+    let _ = ua.response(400).await;
     ua.send("\u{0}\u{1}not SIP at all\r\n\r\n").await;
     ua.send(&format!(
         "OPTIONS {room} SIP/2.0\r\nVia: SIP/2.0/UDP {};branch=z9hG4bKopt\r\nTo: <{room}>\r\nFrom: <{JULIET}>;tag=o\r\n\

@@ -143,36 +143,8 @@ impl ConferenceFocus {
             .expect("bind the MSRP switch");
         let sip_addr = socket.local_addr().expect("a bound socket");
         let msrp_addr = listener.local_addr().expect("a bound listener");
-        let contact_uri = format!("sip:{}@{sip_addr}", options.conference_user);
-        let uri = match &options.domain {
-            Some(domain) => format!("sip:{}@{domain}", options.conference_user),
-            None => format!("sip:{}@{sip_addr}", options.conference_user),
-        };
-        let state = FocusState {
-            conference_user: options.conference_user,
-            conference_uri: uri.clone(),
-            contact_uri,
-            requests: Vec::new(),
-            subject: options.subject,
-            sip_addr,
-            msrp_addr,
-            t1: options.t1,
-            t2: options.t1 * 8,
-            nicknames_allowed: options.nicknames,
-            private_messages_allowed: options.private_messages,
-            version: 0,
-            participants: Vec::new(),
-            subscriptions: Vec::new(),
-            local_cseq: Default::default(),
-            unacked: Default::default(),
-            answered: Default::default(),
-            log: Vec::new(),
-            conns: Default::default(),
-            chunks: Default::default(),
-            udp_out: Vec::new(),
-            connect_out: Vec::new(),
-            next_id: 0,
-        };
+        let state = FocusState::new(options, sip_addr, msrp_addr);
+        let uri = state.conference_uri.clone();
         let shared = Arc::new(Shared {
             state: Mutex::new(state),
             changed: Notify::new(),

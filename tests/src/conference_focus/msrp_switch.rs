@@ -15,8 +15,9 @@ use super::sip::{aor_of, uri_param, user_of};
 use super::state::{ConnId, Delivered, FocusState};
 use crate::msrp_peer::MsrpFrame;
 
-/// The largest message the switch reassembles (RFC 4975 §7.3.1 lets a
-/// receiver refuse with 413).
+/// The largest message the switch reassembles; beyond it, 413 (RFC 4975
+/// §10.5: "the receiver wishes the sender to stop sending the particular
+/// message").
 pub const MAX_MESSAGE: usize = 256 * 1024;
 /// Messages being reassembled at once, per connection.
 const MAX_PARTIAL: usize = 8;
@@ -120,7 +121,10 @@ pub(crate) fn decide_nickname(
         // set to an empty quoted string."
         return Ok(None);
     }
-    if inner.len() > 1023 || nickname.chars().any(char::is_control) || nickname.trim().is_empty() {
+    if inner.len() > 1023
+        || nickname.chars().any(|c| c.is_control() && c != '\t')
+        || nickname.trim().is_empty()
+    {
         return Err(malformed);
     }
     // §7.1: "if … that particular value is already in use by another
@@ -140,8 +144,9 @@ pub(crate) fn decide_nickname(
     Ok(Some(nickname))
 }
 
-/// Nickname comparison, a reduction of RFC 7700 §2.3 (case mapping and
-/// trimmed whitespace, no Unicode normalization).
+/// Nickname comparison. RFC 7701 §7.1 asks for RFC 7700's preparation and
+/// comparison; this is a reduction of it (case folding and whitespace, no
+/// Unicode normalization), enough for the harness's tests.
 fn prepare(nickname: &str) -> String {
     nickname
         .split_whitespace()
@@ -150,13 +155,17 @@ fn prepare(nickname: &str) -> String {
         .to_lowercase()
 }
 
-/// RFC 4975 §9 quoted-string: qd-esc is a backslash and one character.
+/// RFC 4975 §9 quoted-string: `qd-esc = (BACKSLASH BACKSLASH) /
+/// (BACKSLASH DQUOTE)`; a bare DQUOTE is not qdtext.
 fn unescape(inner: &str) -> Option<String> {
     let mut out = String::new();
     let mut chars = inner.chars();
     while let Some(c) = chars.next() {
         match c {
-            '\\' => out.push(chars.next()?),
+            '\\' => match chars.next()? {
+                c @ ('\\' | '"') => out.push(c),
+                _ => return None,
+            },
             '"' => return None,
             c => out.push(c),
         }
@@ -244,7 +253,7 @@ pub(crate) fn handle_frame(state: &mut FocusState, conn: ConnId, frame: &MsrpFra
         // REPORT requests."
         return;
     }
-    // The session is the last URI of To-Path, ours (RFC 4975 §6).
+    // The session is named by the last URI of To-Path, the switch's own.
     let session = frame
         .header("To-Path")
         .and_then(|p| p.split(' ').next_back())
@@ -259,7 +268,8 @@ pub(crate) fn handle_frame(state: &mut FocusState, conn: ConnId, frame: &MsrpFra
         })
     });
     let Some(sender) = sender else {
-        // RFC 4975 §7.3.1: 481 "the request was sent to a session that does not exist".
+        // RFC 4975 §10.8: "A 481 response indicates that the indicated
+        // session does not exist."
         respond(state, conn, frame, None, 481, "Session Does Not Exist");
         return;
     };
@@ -288,8 +298,8 @@ pub(crate) fn handle_frame(state: &mut FocusState, conn: ConnId, frame: &MsrpFra
                 }
             }
         }
-        // RFC 4975 §12: "501 indicates that the recipient does not
-        // understand the request method."
+        // RFC 4975 §12: "If an MSRP device receives a request with an
+        // unknown method, it MUST return a 501 response."
         _ => respond(state, conn, frame, Some(sender), 501, "Not Implemented"),
     }
 }
@@ -314,8 +324,8 @@ fn send(state: &mut FocusState, conn: ConnId, sender: usize, frame: &MsrpFrame) 
     let mut body = state.chunks.remove(&key).unwrap_or_default();
     body.extend_from_slice(&frame.body);
     if body.len() > MAX_MESSAGE {
-        // RFC 4975 §7.3.1: 413 "the receiver wishes the sender to stop
-        // sending the particular message".
+        // RFC 4975 §10.5: "A 413 response indicates that the receiver
+        // wishes the sender to stop sending the particular message."
         answer(state, 413, "Message Too Large");
         return;
     }
@@ -333,8 +343,8 @@ fn send(state: &mut FocusState, conn: ConnId, sender: usize, frame: &MsrpFrame) 
         _ => {}
     }
     if body.is_empty() {
-        // RFC 4975 §5.4 / RFC 7702 §5.1 F6: the bodiless SEND that opens
-        // the connection.
+        // RFC 4975 §5.4: the active endpoint's first SEND "MAY have no body
+        // at all" (RFC 7702 §5.1 F6).
         answer(state, 200, "OK");
         return;
     }
@@ -418,6 +428,138 @@ fn respond(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conference_focus::FocusOptions;
+    use crate::conference_focus::conference_info::RosterEntry;
+    use crate::conference_focus::state::Participant;
+
+    const ROOM: &str = "sip:chatroom22@chat.example.com";
+
+    /// RFC 7701 §9's chat room with Alice and Bob, both simulated.
+    fn room() -> FocusState {
+        let mut options = FocusOptions::new("chatroom22");
+        options.domain = Some("chat.example.com".into());
+        let addr = "127.0.0.1:1".parse().expect("an address");
+        let mut state = FocusState::new(options, addr, addr);
+        for (uri, nick) in [
+            ("sip:alice@atlanta.example.com", "Alice the great"),
+            ("sip:bob@example.com", "Dopey Donkey"),
+        ] {
+            state.participants.push(Participant {
+                entry: RosterEntry {
+                    uri: uri.into(),
+                    nickname: Some(nick.into()),
+                    display_name: None,
+                    simulated: true,
+                },
+                remote: None,
+                inbox: Vec::new(),
+            });
+        }
+        state
+    }
+
+    fn head(from: &str, to: &[&str]) -> CpimHead {
+        CpimHead {
+            to: to.iter().map(|t| t.to_string()).collect(),
+            from: Some(from.into()),
+            content_type: Some("text/plain".into()),
+            content: b"hi".to_vec(),
+        }
+    }
+
+    #[test]
+    fn rfc7701_9_3_to_the_room_goes_to_all() {
+        let state = room();
+        let h = head(
+            "sip:alice@atlanta.example.com",
+            &["sip:chatroom22@chat.example.com;transport=tcp"],
+        );
+        assert_eq!(route(&state, 0, Some(&h)), Route::ToAll);
+    }
+
+    #[test]
+    fn rfc7701_9_4_to_bob_goes_to_bob() {
+        let state = room();
+        let h = head("sip:alice@example.com", &["sip:bob@example.com"]);
+        // §9.4's From is sip:alice@example.com, not the AOR she joined
+        // with (atlanta.example.com): that is someone else's URI, 403.
+        assert_eq!(route(&state, 0, Some(&h)), Route::Refuse(403, "Forbidden"));
+        let h = head("sip:alice@atlanta.example.com", &["sip:bob@example.com"]);
+        assert_eq!(route(&state, 0, Some(&h)), Route::Private(1));
+        let by_nick = format!("{ROOM};gr=dopey donkey");
+        let h = head("sip:alice@atlanta.example.com", &[by_nick.as_str()]);
+        assert_eq!(route(&state, 0, Some(&h)), Route::Private(1));
+    }
+
+    #[test]
+    fn rfc7701_6_refusals() {
+        let mut state = room();
+        let alice = "sip:alice@atlanta.example.com";
+        assert_eq!(
+            route(&state, 0, None),
+            Route::Refuse(415, "Unsupported Media Type")
+        );
+        let two = head(alice, &["sip:bob@example.com", ROOM]);
+        assert_eq!(
+            route(&state, 0, Some(&two)),
+            Route::Refuse(403, "Forbidden")
+        );
+        let unknown = head(alice, &["sip:carol@example.com"]);
+        assert_eq!(
+            route(&state, 0, Some(&unknown)),
+            Route::Refuse(404, "Not Found")
+        );
+        let to_self = head(alice, &[alice]);
+        assert_eq!(
+            route(&state, 0, Some(&to_self)),
+            Route::Refuse(404, "Not Found")
+        );
+        state.private_messages_allowed = false;
+        let private = head(alice, &["sip:bob@example.com"]);
+        assert_eq!(
+            route(&state, 0, Some(&private)),
+            Route::Refuse(403, "Forbidden")
+        );
+    }
+
+    #[test]
+    fn rfc7701_7_1_nickname_decisions() {
+        let mut state = room();
+        assert_eq!(
+            decide_nickname(&state, 0, Some("\"dopey  DONKEY\"")),
+            Err((425, "Nickname reserved or already in use"))
+        );
+        assert_eq!(
+            decide_nickname(&state, 0, Some("\"chatroom22\"")),
+            Err((425, "Nickname reserved or already in use"))
+        );
+        assert_eq!(
+            decide_nickname(&state, 0, Some("\"Alice the great\"")),
+            Ok(Some("Alice the great".into()))
+        );
+        assert_eq!(
+            decide_nickname(&state, 0, Some("\"\"")),
+            Ok(None),
+            "§7.3 removes it"
+        );
+        for bad in [None, Some("Alice"), Some("\"a\u{7}b\""), Some("\"a\\xb\"")] {
+            assert_eq!(
+                decide_nickname(&state, 0, bad),
+                Err((424, "Malformed nickname")),
+                "{bad:?}"
+            );
+        }
+        let long = format!("\"{}\"", "n".repeat(1024));
+        assert_eq!(
+            decide_nickname(&state, 0, Some(&long)),
+            Err((424, "Malformed nickname"))
+        );
+        state.nicknames_allowed = false;
+        assert_eq!(
+            decide_nickname(&state, 0, Some("\"x\"")),
+            Err((403, "Forbidden"))
+        );
+    }
 
     #[test]
     fn quoted_nicknames_unescape() {

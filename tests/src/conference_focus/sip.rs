@@ -1,8 +1,10 @@
 //! Just enough SIP for the focus, written from RFC 3261's grammar (§7,
 //! §25.1), not from Parley's `sip` crate: a start line, header fields
-//! (compact forms expanded, folded lines unfolded), and a body framed by
-//! Content-Length (§18.3: over UDP a missing Content-Length means "the
-//! rest of the datagram").
+//! (compact forms expanded, folded lines unfolded), and a body framed as
+//! §18.3 says for UDP: "if the message has a Content-Length header field,
+//! the message body is assumed to contain that many bytes", and "If the
+//! message has no Content-Length header field, the message body is assumed
+//! to end at the end of the transport packet."
 //!
 //! What it does not do: validate URIs beyond what the focus needs, or keep
 //! more than one value of a header field apart from its comma list.
@@ -49,8 +51,13 @@ pub enum SipParseError {
     StartLine(String),
     /// A header line without a colon.
     HeaderLine(String),
-    /// Content-Length is not a number, or says more than the datagram holds.
+    /// Content-Length is not a number.
     ContentLength(String),
+    /// §18.3: "If the transport packet ends before the end of the message
+    /// body, this is considered an error. … If the message is a request,
+    /// the element SHOULD generate a 400 (Bad Request) response": the
+    /// message as far as it goes, so the 400 can be sent.
+    BodyCut(Box<SipMessage>),
     /// The header section is not UTF-8.
     NotUtf8,
 }
@@ -63,6 +70,7 @@ impl SipParseError {
             SipParseError::StartLine(_) => "start_line",
             SipParseError::HeaderLine(_) => "header_line",
             SipParseError::ContentLength(_) => "content_length",
+            SipParseError::BodyCut(_) => "body_cut",
             SipParseError::NotUtf8 => "not_utf8",
         }
     }
@@ -75,6 +83,7 @@ impl fmt::Display for SipParseError {
             SipParseError::StartLine(l) => write!(f, "start line {l:?}"),
             SipParseError::HeaderLine(l) => write!(f, "header line {l:?}"),
             SipParseError::ContentLength(v) => write!(f, "Content-Length {v:?}"),
+            SipParseError::BodyCut(m) => write!(f, "body cut short at {} bytes", m.body.len()),
             SipParseError::NotUtf8 => write!(f, "header section is not UTF-8"),
         }
     }
@@ -82,11 +91,10 @@ impl fmt::Display for SipParseError {
 
 impl std::error::Error for SipParseError {}
 
-/// RFC 3261 §7.3.3 compact forms, plus those of the extensions a
-/// conference participant sends: RFC 6665 §8.2.1 (`o` Event, `u`
-/// Allow-Events), RFC 3515 §2.1 (`r` Refer-To), RFC 3892 (`b`
-/// Referred-By), RFC 3841 (`j` Reject-Contact, `a` Accept-Contact, `d`
-/// Request-Disposition), RFC 4028 (`x` Session-Expires).
+/// Compact forms: RFC 3261 §20 (i, m, e, l, c, f, s, k, t, v), RFC 6665
+/// §8.4 (`Event = ( "Event" / "o" )`, `Allow-Events = ( "Allow-Events" /
+/// "u" )`) and RFC 4028 §4 ("a compact form, the letter x, has been
+/// reserved for Session-Expires").
 const COMPACT: &[(&str, &str)] = &[
     ("i", "Call-ID"),
     ("m", "Contact"),
@@ -100,11 +108,6 @@ const COMPACT: &[(&str, &str)] = &[
     ("v", "Via"),
     ("o", "Event"),
     ("u", "Allow-Events"),
-    ("r", "Refer-To"),
-    ("b", "Referred-By"),
-    ("a", "Accept-Contact"),
-    ("j", "Reject-Contact"),
-    ("d", "Request-Disposition"),
     ("x", "Session-Expires"),
 ];
 
@@ -119,7 +122,8 @@ pub fn long_name(name: &str) -> &str {
 impl SipMessage {
     /// Parse one datagram (RFC 3261 §7, §18.3).
     pub fn parse(bytes: &[u8]) -> Result<SipMessage, SipParseError> {
-        // §7.5: implementations "should ignore" CRLFs before the start line.
+        // §7.5 has stream transports "ignore any CRLF appearing before the
+        // start-line"; a datagram is read the same way.
         let start_at = bytes
             .iter()
             .position(|b| *b != b'\r' && *b != b'\n')
@@ -161,7 +165,11 @@ impl SipMessage {
             .transpose()?
             .unwrap_or(rest.len());
         if length > rest.len() {
-            return Err(SipParseError::ContentLength(length.to_string()));
+            return Err(SipParseError::BodyCut(Box::new(SipMessage {
+                start,
+                headers,
+                body: rest.to_vec(),
+            })));
         }
         Ok(SipMessage {
             start,
@@ -454,7 +462,7 @@ mod tests {
         let text = "MESSAGE sip:a@b SIP/2.0\r\nContent-Length: 10\r\n\r\nshort";
         assert_eq!(
             SipMessage::parse(text.as_bytes()).map_err(|e| e.kind()),
-            Err("content_length")
+            Err("body_cut")
         );
     }
 

@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use super::FocusOptions;
 use super::conference_info::{self, RosterChange, RosterEntry};
 use super::sdp::MsrpOffer;
 use super::sip::{SipMessage, aor_of};
@@ -193,6 +194,44 @@ pub(crate) struct FocusState {
 }
 
 impl FocusState {
+    /// A focus with no participants, on these addresses.
+    pub(crate) fn new(
+        options: FocusOptions,
+        sip_addr: SocketAddr,
+        msrp_addr: SocketAddr,
+    ) -> FocusState {
+        let contact_uri = format!("sip:{}@{sip_addr}", options.conference_user);
+        let conference_uri = match &options.domain {
+            Some(domain) => format!("sip:{}@{domain}", options.conference_user),
+            None => contact_uri.clone(),
+        };
+        FocusState {
+            conference_user: options.conference_user,
+            conference_uri,
+            contact_uri,
+            requests: Vec::new(),
+            subject: options.subject,
+            sip_addr,
+            msrp_addr,
+            t1: options.t1,
+            t2: options.t1 * 8,
+            nicknames_allowed: options.nicknames,
+            private_messages_allowed: options.private_messages,
+            version: 0,
+            participants: Vec::new(),
+            subscriptions: Vec::new(),
+            local_cseq: Default::default(),
+            unacked: Default::default(),
+            answered: Default::default(),
+            log: Vec::new(),
+            conns: Default::default(),
+            chunks: Default::default(),
+            udp_out: Vec::new(),
+            connect_out: Vec::new(),
+            next_id: 0,
+        }
+    }
+
     /// A fresh token for tags, branches, session ids and transaction ids.
     pub(crate) fn token(&mut self, prefix: &str) -> String {
         self.next_id += 1;

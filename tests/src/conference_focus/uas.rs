@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::conference_info::{RosterChange, RosterEntry};
 use super::sdp::{self, Setup};
-use super::sip::{self, SipMessage, StartLine, param, uri_of};
+use super::sip::{self, SipMessage, SipParseError, StartLine, param, uri_of};
 use super::state::{
     FocusState, MAX_LOG, MAX_SUBSCRIPTIONS, Participant, Remote, Resend, SipEvent, Subscription,
 };
@@ -26,7 +26,20 @@ const ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS, BYE, SUBSCRIBE, NOTIFY, REFER
 pub(crate) fn handle_datagram(state: &mut FocusState, bytes: &[u8], from: SocketAddr) {
     let message = match SipMessage::parse(bytes) {
         Ok(m) => m,
-        // Not SIP: nothing to answer (no Via to answer to); the log says so.
+        // RFC 3261 §18.3: a request whose body is cut short "SHOULD
+        // generate a 400 (Bad Request) response".
+        Err(SipParseError::BodyCut(cut)) => {
+            if cut.status().is_none() && cut.header("Via").is_some() {
+                reply(
+                    state,
+                    &cut,
+                    from,
+                    Answer::new(400, "Body Shorter Than Content-Length"),
+                );
+            }
+            return;
+        }
+        // Not SIP: nothing to answer (no Via to answer to).
         Err(_) => return,
     };
     if state.log.len() < MAX_LOG {
