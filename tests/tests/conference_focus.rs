@@ -863,3 +863,23 @@ async fn rfc7702_5_7_refer_brings_the_invitee_in() {
     .await;
     let _ = ua.response(400).await;
 }
+
+/// The API's futures are `Send`, so a test can drive the focus from a
+/// spawned task.
+#[tokio::test]
+async fn the_api_can_be_used_from_spawned_tasks() {
+    let focus = std::sync::Arc::new(ConferenceFocus::start("room").await);
+    let f = focus.clone();
+    let task = tokio::spawn(async move {
+        f.add_participant(ROMEO, "Romeo").await;
+        f.add_participant(BEN, "Ben").await;
+        f.participant_send(ROMEO, "hi").await
+    });
+    assert_eq!(task.await.expect("the task"), Ok(1));
+    let f = focus.clone();
+    let waited = tokio::spawn(async move { f.wait_received(BEN, 1, WAIT).await });
+    assert_eq!(
+        waited.await.expect("the task").expect("delivered")[0].text,
+        "hi"
+    );
+}

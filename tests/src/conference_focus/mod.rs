@@ -51,6 +51,11 @@ pub use state::{Delivered, SipEvent};
 use driver::{Shared, accept_loop, flush, sip_loop, tick_loop};
 use state::{FocusState, Participant};
 
+/// The largest NOTIFY body [`ConferenceFocus::notify_raw`] sends: a UDP
+/// datagram (RFC 3261 §18.1.1 puts its limit at 65,535 bytes "including IP
+/// and UDP headers") less room for the SIP headers.
+pub const MAX_NOTIFY_BODY: usize = 64_000;
+
 /// How a focus is set up.
 #[derive(Debug, Clone)]
 pub struct FocusOptions {
@@ -302,8 +307,15 @@ impl ConferenceFocus {
     /// Send a NOTIFY with this body and Content-Type on every subscription
     /// of `subscriber` (a URI, compared as `scheme:user@host`), in order
     /// with the others and retransmitted like them; how many subscriptions.
-    /// For hostile tests: a body that is not XML, a huge user list.
+    /// For hostile tests: a body that is not XML, a huge user list. SIP
+    /// here is UDP only, so the body must fit a datagram: panics beyond
+    /// [`MAX_NOTIFY_BODY`] rather than send nothing.
     pub async fn notify_raw(&self, subscriber: &str, content_type: &str, body: &[u8]) -> usize {
+        assert!(
+            body.len() <= MAX_NOTIFY_BODY,
+            "a NOTIFY body of {} bytes does not fit a UDP datagram (at most {MAX_NOTIFY_BODY})",
+            body.len()
+        );
         self.with_state(|state| {
             let key = sip::aor_of(subscriber);
             let targets: Vec<usize> = (0..state.subscriptions.len())
