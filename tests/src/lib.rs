@@ -3,6 +3,8 @@
 //! Starts real peers (Prosody, ejabberd, Kamailio, sipp, PostgreSQL) as child processes on loopback with free
 //! ports and temporary directories, and stops them when dropped.
 
+/// A minimal SIP conference focus and MSRP switch (RFC 4575, RFC 7701), not from Parley's code.
+pub mod conference_focus;
 /// A real ejabberd (Debian package) on loopback, with `deploy/ejabberd/parley.yml`.
 pub mod ejabberd;
 /// Replaying fuzz corpora as regression tests.

@@ -430,8 +430,10 @@ pub fn split_frame(buf: &[u8]) -> Result<Option<(MsrpFrame, usize)>, String> {
     if !matches!(flag, '$' | '+' | '#') || &buf[flag_at + 1..flag_at + 3] != b"\r\n" {
         return Err(format!("end-line flag {flag:?}"));
     }
-    // Headers run to a blank line (then the body) or to the end-line.
-    let inner = &buf[line_end + 2..at];
+    // Headers run to a blank line (then the body) or to the end-line; a
+    // frame with no header at all has its end-line right after the start
+    // line (not MSRP that §7.1 allows, but no reason to panic either).
+    let inner = buf.get(line_end + 2..at).unwrap_or_default();
     let (head, body) = match find(inner, b"\r\n\r\n") {
         Some(blank) => (&inner[..blank], inner[blank + 4..].to_vec()),
         None => (inner, Vec::new()),
@@ -508,6 +510,15 @@ mod tests {
         for cut in 0..SEND.len() {
             assert_eq!(split_frame(&SEND[..cut]), Ok(None), "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_frame_without_headers_is_read_not_panicked_on() {
+        let bytes = b"MSRP x1 SEND\r\n-------x1$\r\n";
+        let (frame, used) = split_frame(bytes).expect("MSRP grammar").expect("whole");
+        assert_eq!(frame.method.as_deref(), Some("SEND"));
+        assert!(frame.headers.is_empty() && frame.body.is_empty());
+        assert_eq!(used, bytes.len());
     }
 
     #[test]
