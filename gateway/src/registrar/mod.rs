@@ -25,19 +25,30 @@ use parley_sip::register::split_contacts;
 use parley_sip::wire::header::Address;
 use parley_sip::{IncomingRequest, Location, StatusCode};
 
-use crate::config::RegistrarConfig;
+use crate::config::{RegistrarConfig, UsersSource};
 use crate::metrics::Metrics;
 
 pub(crate) mod bindings;
+mod persist;
+mod users;
 
-use crate::users_file::{UsersError, UsersFile};
+#[cfg(test)]
+pub(crate) use persist::POLL;
+#[cfg(test)]
+pub(crate) use users::RETRY_AFTER_SECS;
+
+use crate::store::Store;
+use crate::users_file::UsersError;
 use bindings::{Bindings, Outcome, Policy, Update};
+use persist::Persist;
+use users::Users;
 
 /// The registrar: users, nonces, bindings.
 pub(crate) struct Registrar {
     domain: String,
     realm: String,
-    users: UsersFile,
+    users: Users,
+    _persist: Persist,
     policy: Policy,
     start: Instant,
     metrics: Arc<Metrics>,
@@ -92,13 +103,22 @@ impl Challenger {
 }
 
 impl Registrar {
-    /// The registrar of `config` for `sip_domain`; reads the users file.
+    /// The registrar of `config` for `sip_domain`; reads the users file,
+    /// or starts reading the users from `store` (`registrar.users`).
     pub(crate) fn new(
         config: &RegistrarConfig,
         sip_domain: &str,
         metrics: Arc<Metrics>,
+        store: &Store,
     ) -> Result<Self, UsersError> {
-        let users = UsersFile::load(&config.users_file)?;
+        let (users, from_store) = match &config.users_file {
+            Some(path) if config.users == UsersSource::File => (Users::file(path)?, None),
+            _ => {
+                let (users, copy) = Users::store();
+                (users, Some(copy))
+            }
+        };
+        let persist = Persist::start(store, from_store, Arc::clone(&metrics));
         let realm = config.realm_or(sip_domain).to_owned();
         let mut rng = StdRng::from_os_rng();
         let mut key = [0u8; 32];
@@ -109,6 +129,7 @@ impl Registrar {
             domain: sip_domain.to_ascii_lowercase(),
             realm: realm.clone(),
             users,
+            _persist: persist,
             policy: Policy {
                 min_expires: config.min_expires,
                 max_expires: config.max_expires,
@@ -173,7 +194,7 @@ impl Registrar {
                 let realm = &self.realm;
                 match state
                     .verifier
-                    .verify(&value, &method, now, |name| users.get(name, realm).cloned())
+                    .verify(&value, &method, now, |name| users.get(name, realm))
                 {
                     Ok(ok) if ok.username == user => {
                         drop(state);
@@ -242,6 +263,18 @@ impl Registrar {
         if !ours {
             debug!(request_uri = %request.request_uri(), "registrar: REGISTER for another domain: 404");
             request.respond(StatusCode::NOT_FOUND, None, vec![], None);
+            return;
+        }
+        // The store's users not known now: 503 (see `Users::retry_after`).
+        if let Some(secs) = self.users.retry_after() {
+            warn!("registrar: users unknown (store out of reach): 503");
+            self.metrics.registrar_auth("unavailable");
+            request.respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                vec![("Retry-After".to_owned(), secs.to_string())],
+                None,
+            );
             return;
         }
         // Step 5 (before authentication, which needs the user): the AOR

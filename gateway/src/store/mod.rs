@@ -29,6 +29,7 @@ mod rows;
 mod schema;
 mod sqlite;
 mod url;
+mod users;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -45,6 +46,7 @@ use writer::Op;
 
 pub use rows::{RowKind, WatchRow, WatcherRow};
 pub use url::StoreUrl;
+pub use users::{Admin, MAX_USERS, SipUser};
 
 /// What [`Store::open`] needs: the `[store]` keys (`StoreConfig::settings`).
 #[derive(Debug, Clone)]
@@ -163,6 +165,10 @@ pub enum StoreError {
     /// The database did not answer in time (the caller's deadline).
     #[error("store database did not answer in time")]
     Timeout,
+    /// The store runs without persistence (its SQLite file was unusable):
+    /// what lives only in the database cannot be read.
+    #[error("the store runs without persistence")]
+    MemoryOnly,
 }
 
 impl StoreError {
@@ -173,6 +179,7 @@ impl StoreError {
             Self::Database(_) => "store_database",
             Self::NewerSchema { .. } => "store_newer_schema",
             Self::Timeout => "store_timeout",
+            Self::MemoryOnly => "store_memory_only",
         }
     }
 }

@@ -107,7 +107,24 @@ const MIGRATIONS: &[Migration] = &[
             v2_portable!()
         ),
     },
+    // v3: the registrar's users (issue 22 item 4), when `registrar.users =
+    // "store"`: digest H(A1) values only, never a password, as in the users
+    // file. `changed_at` (seconds since the epoch) is for the operator.
+    Migration {
+        sqlite: V3,
+        postgres: V3,
+    },
 ];
+
+/// v3's text, the same on both engines (SQLite reads BIGINT as INTEGER).
+const V3: &str = "CREATE TABLE sip_users (
+    username TEXT NOT NULL,
+    realm TEXT NOT NULL,
+    ha1_md5 TEXT NOT NULL,
+    ha1_sha256 TEXT NOT NULL,
+    changed_at BIGINT NOT NULL,
+    PRIMARY KEY (username, realm)
+);";
 
 /// The newest schema this build knows.
 pub(super) fn known() -> i64 {

@@ -109,6 +109,12 @@ impl World {
         Self::build("", "", Some(dir)).await
     }
 
+    /// [`World::persistent`] over the store in `dir` (which may hold rows
+    /// already), with `extra` (whole TOML sections) appended to the config.
+    pub(super) async fn persistent_in(dir: tempfile::TempDir, extra: &str) -> World {
+        Self::build("", extra, Some(dir)).await
+    }
+
     /// A gateway started over a persistent store that holds `rows` (written
     /// by `rows(peer)`, given the SIP peer's address for the dialogs' remote
     /// targets), as after a restart; `extra` (whole TOML sections) is
