@@ -35,7 +35,7 @@ mod users;
 #[cfg(test)]
 pub(crate) use persist::POLL;
 #[cfg(test)]
-pub(crate) use users::RETRY_AFTER_SECS;
+pub(crate) use users::{RETRY_AFTER_SECS, STORE_STALE};
 
 use crate::store::Store;
 use crate::users_file::UsersError;
@@ -48,7 +48,7 @@ pub(crate) struct Registrar {
     domain: String,
     realm: String,
     users: Users,
-    _persist: Persist,
+    persist: Persist,
     policy: Policy,
     start: Instant,
     metrics: Arc<Metrics>,
@@ -129,7 +129,7 @@ impl Registrar {
             domain: sip_domain.to_ascii_lowercase(),
             realm: realm.clone(),
             users,
-            _persist: persist,
+            persist,
             policy: Policy {
                 min_expires: config.min_expires,
                 max_expires: config.max_expires,
@@ -149,7 +149,12 @@ impl Registrar {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        // The bindings the store kept, once read (`persist.rs`).
+        if let Some(rows) = self.persist.take_loaded() {
+            persist::restore(&mut state.bindings, rows, Instant::now());
+        }
+        state
     }
 
     /// Seconds since start: the nonce clock (nonces die with the process,
@@ -302,6 +307,9 @@ impl Registrar {
             let outcome = state.bindings.apply(&update, self.policy, Instant::now());
             (outcome, state.bindings.len())
         };
+        if let Outcome::Bound(current) = &outcome {
+            self.persist.bound(&request, &update, current);
+        }
         self.metrics.registrar_bindings(count);
         match outcome {
             Outcome::Bound(current) => {
@@ -356,7 +364,8 @@ impl Location for Registrar {
             return None;
         }
         let aor = format!("{}@{}", address.user()?, self.domain);
-        self.state().bindings.locate(&aor, Instant::now())
+        let local = self.state().bindings.locate(&aor, Instant::now());
+        local.or_else(|| self.persist.locate(&aor))
     }
 }
 

@@ -21,6 +21,7 @@
 //! without persistence, and both say so loudly. PostgreSQL that cannot be
 //! reached is waited for instead (see [`Store::open`](crate::store::Store::open)).
 
+mod bindings;
 mod db;
 mod lease;
 mod listener;
@@ -44,6 +45,7 @@ use tracing::{error, info, warn};
 use db::Db;
 use writer::Op;
 
+pub use bindings::{BindingRow, MAX_BINDINGS, StoredBinding};
 pub use rows::{RowKind, WatchRow, WatcherRow};
 pub use url::StoreUrl;
 pub use users::{Admin, MAX_USERS, SipUser};

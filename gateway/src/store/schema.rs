@@ -114,7 +114,31 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: V3,
         postgres: V3,
     },
+    // v4: the registrar's bindings (RFC 3261 §10.3 step 7: contact, expiry,
+    // Call-ID and CSeq), so that they survive a restart and, shared, another
+    // instance routes to a phone registered through this one. The expiry is
+    // absolute (seconds since the epoch); `owner` is the instance that wrote
+    // the row last (the REGISTER that reached it is the newest word).
+    Migration {
+        sqlite: V4,
+        postgres: V4,
+    },
 ];
+
+/// v4's text, the same on both engines.
+const V4: &str = "CREATE TABLE registrar_bindings (
+    aor TEXT NOT NULL,
+    contact TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    call_id TEXT NOT NULL,
+    cseq BIGINT NOT NULL,
+    sip_instance TEXT,
+    reg_id BIGINT,
+    received TEXT,
+    owner TEXT NOT NULL,
+    PRIMARY KEY (aor, contact)
+);
+CREATE INDEX registrar_bindings_expires ON registrar_bindings (expires_at);";
 
 /// v3's text, the same on both engines (SQLite reads BIGINT as INTEGER).
 const V3: &str = "CREATE TABLE sip_users (
