@@ -33,7 +33,7 @@ mod persist;
 mod users;
 
 #[cfg(test)]
-pub(crate) use persist::POLL;
+pub(crate) use persist::{GRACE, POLL};
 #[cfg(test)]
 pub(crate) use users::{RETRY_AFTER_SECS, STORE_STALE};
 
@@ -150,10 +150,8 @@ impl Registrar {
 
     fn state(&self) -> MutexGuard<'_, State> {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        // The bindings the store kept, once read (`persist.rs`).
-        if let Some(rows) = self.persist.take_loaded() {
-            persist::restore(&mut state.bindings, rows, Instant::now());
-        }
+        // What the store says of the bindings (`persist.rs`).
+        self.persist.catch_up(&mut state.bindings);
         state
     }
 

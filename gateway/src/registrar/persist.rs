@@ -15,7 +15,10 @@
 //!   another instance wrote answer [`Persist::locate`] when this instance has
 //!   none for the AOR, so a phone registered through one instance is reached
 //!   from every other within about a second (bounded: one read of at most
-//!   `MAX_BINDINGS` rows a poll, [`READ_WITHIN`] each).
+//!   `MAX_BINDINGS` rows a poll, [`READ_WITHIN`] each). A binding this
+//!   instance wrote that is no longer its row in the store [`GRACE`] after
+//!   the write (un-REGISTERed, or refreshed, through another instance) is
+//!   dropped from its memory too, so its copy never outlives the phone's word.
 //!
 //! One task per registrar, stopped when the registrar is dropped (its
 //! [`DropGuard`]); every read is bounded by [`READ_WITHIN`], so a database
@@ -46,6 +49,11 @@ pub(crate) const POLL: Duration = Duration::from_secs(1);
 /// The longest one read may take before it counts as failed.
 pub(crate) const READ_WITHIN: Duration = Duration::from_secs(2);
 
+/// How long after this instance wrote a binding the store may still not
+/// show it (the writer's queue) before its absence means another instance
+/// removed or took it.
+pub(crate) const GRACE: Duration = Duration::from_secs(3);
+
 /// Ended bindings are deleted from the store every this many polls.
 const REAP_EVERY: u32 = 60;
 
@@ -60,7 +68,13 @@ pub(crate) struct Persist {
 struct Shared {
     /// The bindings read at start, until the registrar takes them.
     loaded: Mutex<Option<Vec<BindingRow>>>,
-    has_loaded: AtomicBool,
+    /// Bindings this instance holds that the store says are gone (PostgreSQL),
+    /// until the registrar drops them: (AOR, contact).
+    gone: Mutex<Vec<(String, String)>>,
+    /// Whether `loaded` or `gone` holds something.
+    pending: AtomicBool,
+    /// When this instance last wrote each binding it holds (PostgreSQL).
+    written: Mutex<HashMap<(String, String), Instant>>,
     /// Other instances' bindings by AOR: (contact, expires_at) (PostgreSQL).
     others: RwLock<HashMap<String, Vec<(String, u64)>>>,
 }
@@ -111,6 +125,11 @@ impl Persist {
             return;
         }
         let outbound = outbound_params(request);
+        let mut written = self
+            .shared
+            .written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         for (contact, _) in &update.contacts {
             match current.iter().find(|(c, _)| same_uri(c, contact)) {
                 Some((c, secs)) => {
@@ -119,6 +138,9 @@ impl Persist {
                         .find(|(uri, ..)| uri == contact)
                         .map(|(_, i, r)| (i.clone(), *r))
                         .unwrap_or_default();
+                    if self.store.is_shared() {
+                        written.insert((update.aor.clone(), c.clone()), Instant::now());
+                    }
                     self.store.put_binding(BindingRow {
                         aor: update.aor.clone(),
                         contact: c.clone(),
@@ -130,23 +152,56 @@ impl Persist {
                         received: Some(request.source.to_string()),
                     });
                 }
-                None => self.store.delete_binding(&update.aor, contact),
+                None => {
+                    written.remove(&(update.aor.clone(), contact.clone()));
+                    self.store.delete_binding(&update.aor, contact);
+                }
             }
         }
     }
 
-    /// The bindings read at start, once (then `None`); cheap when there are
-    /// none waiting.
-    pub(crate) fn take_loaded(&self) -> Option<Vec<BindingRow>> {
-        if !self.shared.has_loaded.load(Ordering::Acquire) {
-            return None;
+    /// Bring `bindings` up to what the store said since the last call: the
+    /// bindings read at start (once), and those another instance removed or
+    /// took over. Cheap when there is nothing new.
+    pub(crate) fn catch_up(&self, bindings: &mut Bindings) {
+        if !self.shared.pending.swap(false, Ordering::AcqRel) {
+            return;
         }
-        self.shared.has_loaded.store(false, Ordering::Release);
-        self.shared
+        let now = Instant::now();
+        let loaded = self
+            .shared
             .loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .take()
+            .take();
+        if let Some(rows) = loaded {
+            restore(bindings, rows, now);
+        }
+        let gone = std::mem::take(
+            &mut *self
+                .shared
+                .gone
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        );
+        for (aor, contact) in gone {
+            // Another Call-ID than any phone's: removed whatever its CSeq.
+            let _ = bindings.apply(
+                &Update {
+                    aor,
+                    call_id: "parley-store".to_owned(),
+                    cseq: 0,
+                    expires: None,
+                    wildcard: false,
+                    contacts: vec![(contact, Some(0))],
+                },
+                Policy {
+                    min_expires: 1,
+                    max_expires: u32::MAX,
+                },
+                now,
+            );
+        }
     }
 
     /// Another instance's newest binding of `aor` that has not ended.
@@ -169,7 +224,7 @@ impl Persist {
 /// Takes stored bindings up into `bindings` as the REGISTERs that made them
 /// would, with the time they have left; ended ones are dropped. Returns how
 /// many were taken.
-pub(crate) fn restore(bindings: &mut Bindings, rows: Vec<BindingRow>, now: Instant) -> usize {
+fn restore(bindings: &mut Bindings, rows: Vec<BindingRow>, now: Instant) -> usize {
     // What was granted once is granted again: no policy applies to it.
     let policy = Policy {
         min_expires: 1,
@@ -255,6 +310,7 @@ impl Poller {
                             self.load(&rows);
                         }
                         if self.store.is_shared() {
+                            self.forget_gone(&rows);
                             self.others(rows);
                         }
                     }
@@ -296,12 +352,60 @@ impl Poller {
             bindings = mine.len(),
             "registrar: bindings taken up from the store"
         );
+        let now = Instant::now();
+        if self.store.is_shared() {
+            let mut written = self
+                .shared
+                .written
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            for row in &mine {
+                written.insert((row.aor.clone(), row.contact.clone()), now);
+            }
+        }
         *self
             .shared
             .loaded
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(mine);
-        self.shared.has_loaded.store(true, Ordering::Release);
+        self.shared.pending.store(true, Ordering::Release);
+    }
+
+    /// The bindings this instance wrote more than [`GRACE`] ago that are no
+    /// longer its rows: to be dropped from memory.
+    fn forget_gone(&self, rows: &[StoredBinding]) {
+        let me = self.store.instance_id();
+        let mine: std::collections::HashSet<(&str, &str)> = rows
+            .iter()
+            .filter(|b| b.owner == me)
+            .map(|b| (b.row.aor.as_str(), b.row.contact.as_str()))
+            .collect();
+        let now = Instant::now();
+        let mut gone = Vec::new();
+        self.shared
+            .written
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(aor, contact), at| {
+                let keep = now.duration_since(*at) < GRACE
+                    || mine.contains(&(aor.as_str(), contact.as_str()));
+                if !keep {
+                    gone.push((aor.clone(), contact.clone()));
+                }
+                keep
+            });
+        if !gone.is_empty() {
+            info!(
+                bindings = gone.len(),
+                "registrar: bindings removed or taken over through another instance"
+            );
+            self.shared
+                .gone
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(gone);
+            self.shared.pending.store(true, Ordering::Release);
+        }
     }
 
     /// The bindings other instances wrote last, by AOR.

@@ -315,6 +315,7 @@ async fn bindings_survive_a_restart_and_ended_ones_are_dropped() {
 /// `registrar.users = "store"`: a user added once registers at either; a
 /// phone registered through instance A is reached by an XMPP user's message
 /// that instance B carries (B routes by A's binding, read within a poll);
+/// un-REGISTERed through B, A forgets its own copy too;
 /// the database stopped, REGISTER gets 503 + Retry-After once the users'
 /// copy is stale, never 200, and the gateway stays up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -362,6 +363,31 @@ async fn a_phone_registered_at_one_instance_is_reached_through_another() {
         "{message:?}"
     );
     b.sip_answer(&message, "200 OK", "").await;
+
+    // The phone un-REGISTERs that contact through B: A, which bound it,
+    // drops its own copy once the store shows it gone, and routes by AOR.
+    let contact = format!("Contact: <sip:alice@{phone}>");
+    b.sip_in(&register("u1", 30, "0", "").replace("Contact: <sip:alice@{peer}>", &contact))
+        .await;
+    let auth = authorization(&b.sip_out().await, "wonderland");
+    b.sip_in(
+        &register("u2", 31, "0", &format!("Authorization: {auth}\n"))
+            .replace("Contact: <sip:alice@{peer}>", &contact),
+    )
+    .await;
+    assert_eq!(status(&b.sip_out().await), 200);
+    b.flush_store().await;
+    tokio::time::sleep(crate::registrar::GRACE + crate::registrar::POLL * 2).await;
+    a.stanza_in(&format!(
+        "<message from='juliet@xmpp.example/balcony' to='alice@{COMPONENT}'><body>gone</body></message>"
+    ));
+    let message = a.sip_out().await;
+    assert!(
+        shape(&message, &[], false).starts_with(&format!("MESSAGE sip:alice@{COMPONENT} SIP/2.0")),
+        "{}",
+        shape(&message, &[], false)
+    );
+    a.sip_answer(&message, "200 OK", "").await;
 
     // The database stops answering: after the users' copy is stale, 503.
     pg.pause();
