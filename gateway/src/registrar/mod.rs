@@ -3,8 +3,9 @@
 //!
 //! - REGISTER for `sip.domain` is authenticated by digest (RFC 3261 §22.2:
 //!   401 with WWW-Authenticate; RFC 7616, RFC 8760: SHA-256 and MD5) against
-//!   the users file ([`users`]); the bindings live in memory with their
-//!   expiry ([`bindings`]) and are lost on restart (phones re-register).
+//!   the users file or the store's users ([`users`]); the bindings live in
+//!   memory with their expiry ([`bindings`]) and in the store, so they
+//!   survive a restart and other instances route by them ([`persist`]).
 //! - The bindings are the endpoint's location service: a request Parley
 //!   sends to `sip:user@sip.domain` goes to the user's contact.
 //! - A request from an untrusted source whose From claims a registrar user
@@ -270,7 +271,8 @@ impl Registrar {
         }
         // The store's users not known now: 503 (see `Users::retry_after`).
         if let Some(secs) = self.users.retry_after() {
-            warn!("registrar: users unknown (store out of reach): 503");
+            // The outage itself is logged once, by `users.rs`.
+            debug!("registrar: users unknown (store out of reach): 503");
             self.metrics.registrar_auth("unavailable");
             request.respond(
                 StatusCode::SERVICE_UNAVAILABLE,
