@@ -504,7 +504,8 @@ timeseries(
     "Registrar digest checks",
     "rate(parley_registrar_auth_total) by outcome: accepted, challenged (no credentials yet: "
     "the normal first 401/407), refused (wrong password, forged nonce), stale (expired nonce), "
-    "replay (nonce count not raised), forbidden (another user's credentials), unknown_user (404). "
+    "replay (nonce count not raised), forbidden (another user's credentials), unknown_user (404), "
+    "unavailable (503: the store's users could not be read for 10 s). "
     "A rise of refused from one source is password guessing.",
     [(rate("parley_registrar_auth_total", "outcome"), "{{outcome}}")],
     6, 18, unit="ops",

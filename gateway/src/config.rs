@@ -594,14 +594,20 @@ impl TrunkConfig {
 
 /// `[registrar]`: for deployments without a SIP proxy, Parley accepts
 /// REGISTER from the phones of `sip.domain` (RFC 3261 §10.3), authenticated
-/// by digest (RFC 7616, RFC 8760) against `users_file`, and routes requests
-/// to SIP users through their registered contacts.
+/// by digest (RFC 7616, RFC 8760) against its users (`users`), and routes
+/// requests to SIP users through their registered contacts.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegistrarConfig {
+    /// Where the users are: `file` (`users_file`, re-read when it changes) or `store` (the
+    /// `sip_users` table of `[store]`, shared by every instance of a PostgreSQL store). Default
+    /// `file`. Both hold digest hashes only; `parley user add|remove|list` manages either.
+    #[serde(default)]
+    pub users: UsersSource,
     /// The users file: lines `user:realm:ha1-md5:ha1-sha256` (hashes, never
-    /// passwords), managed with `parley user add`. Required.
-    pub users_file: PathBuf,
+    /// passwords). Required with `users = "file"`, refused with `"store"`.
+    #[serde(default)]
+    pub users_file: Option<PathBuf>,
     /// The digest realm. Default: `sip.domain`.
     #[serde(default)]
     pub realm: Option<String>,
@@ -624,6 +630,17 @@ pub struct RegistrarConfig {
     pub algorithms: Vec<String>,
 }
 
+/// `registrar.users`: where the registrar's users are.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UsersSource {
+    /// `registrar.users_file`, one process's.
+    #[default]
+    File,
+    /// The store's `sip_users` table.
+    Store,
+}
+
 impl RegistrarConfig {
     /// `algorithms` as digest algorithms; validated by `validate`.
     pub fn digest_algorithms(&self) -> Vec<parley_sip::auth::Algorithm> {
@@ -643,8 +660,25 @@ impl RegistrarConfig {
             key: key.to_owned(),
             reason: reason.to_owned(),
         };
-        if let Err(e) = crate::users_file::UsersFile::load(&self.users_file) {
-            return Err(invalid("registrar.users_file", &e.to_string()));
+        match (self.users, &self.users_file) {
+            (UsersSource::File, None) => {
+                return Err(invalid(
+                    "registrar.users_file",
+                    "required with registrar.users = \"file\"",
+                ));
+            }
+            (UsersSource::File, Some(path)) => {
+                if let Err(e) = crate::users_file::UsersFile::load(path) {
+                    return Err(invalid("registrar.users_file", &e.to_string()));
+                }
+            }
+            (UsersSource::Store, Some(_)) => {
+                return Err(invalid(
+                    "registrar.users_file",
+                    "not read with registrar.users = \"store\": remove it",
+                ));
+            }
+            (UsersSource::Store, None) => {}
         }
         if let Some(realm) = &self.realm
             && (realm.is_empty()
@@ -1786,6 +1820,7 @@ listen = ["udp:127.0.0.1:5060"]
             ("algorithms = []\n", "registrar.algorithms"),
             ("algorithms = [\"MD5\", \"md5\"]\n", "registrar.algorithms"),
             ("algorithms = [\"SHA-512-256\"]\n", "registrar.algorithms"),
+            ("users = \"store\"\n", "registrar.users_file"),
         ] {
             match load(&section(extra), &[]) {
                 Err(ConfigError::Invalid { key: k, .. }) => assert_eq!(k, key, "{extra}"),
@@ -1798,6 +1833,17 @@ listen = ["udp:127.0.0.1:5060"]
                 assert_eq!(key, "registrar.users_file");
                 assert!(reason.contains(":1:"), "{reason}");
             }
+            other => panic!("{other:?}"),
+        }
+        // The users in the store: no file; a file alone is required.
+        let store =
+            load(&format!("{MINIMAL}\n[registrar]\nusers = \"store\"\n"), &[]).expect("valid");
+        assert_eq!(
+            store.registrar.as_ref().map(|r| r.users),
+            Some(UsersSource::Store)
+        );
+        match load(&format!("{MINIMAL}\n[registrar]\n"), &[]) {
+            Err(ConfigError::Invalid { key, .. }) => assert_eq!(key, "registrar.users_file"),
             other => panic!("{other:?}"),
         }
     }

@@ -70,7 +70,7 @@ mod shaping;
 pub mod store;
 /// `[trunk]`: registration at a carrier's registrar (RFC 3261 §10.2).
 mod trunk;
-/// `[registrar] users_file`: the registrar's users as digest hashes, and `parley user add`.
+/// `[registrar] users_file`: the registrar's users as digest hashes, and `parley user`.
 pub mod users_file;
 
 use config::{Config, XmppMessageType};
@@ -582,7 +582,7 @@ pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
     // Issue 22 item 4: the registrar, its bindings the endpoint's location
     // service, and the challenger of untrusted requests claiming its users.
     let registrar = config.registrar.as_ref().and_then(|r| {
-        match registrar::Registrar::new(r, &config.sip.domain, Arc::clone(metrics)) {
+        match registrar::Registrar::new(r, &config.sip.domain, Arc::clone(metrics), &links.store) {
             Ok(registrar) => {
                 let registrar = Arc::new(registrar);
                 sip.set_location(Arc::clone(&registrar) as Arc<dyn parley_sip::Location>);

@@ -1,5 +1,5 @@
 //! `parley` command line: `parley --config FILE`, `parley check-config FILE`,
-//! `parley user add USER`, `parley --version`.
+//! `parley user add|remove|list`, `parley --version`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
 use parley_gateway::config::{Config, LogFormat};
+
+mod user_command;
 
 #[derive(Parser)]
 #[command(name = "parley", version, about = "XMPP <-> SIP/SIMPLE gateway")]
@@ -27,7 +29,7 @@ enum Command {
         /// Configuration file (TOML).
         file: PathBuf,
     },
-    /// The registrar's users (`[registrar] users_file`).
+    /// The registrar's users: in the users file or the store (`[registrar] users`).
     #[command(subcommand)]
     User(UserCommand),
 }
@@ -39,13 +41,33 @@ enum UserCommand {
     Add {
         /// The username (the user part of the phone's address-of-record).
         user: String,
-        /// The users file; default: `registrar.users_file` of --config.
-        #[arg(long, value_name = "FILE")]
-        file: Option<PathBuf>,
-        /// The digest realm; default: `registrar.realm` of --config, else its `sip.domain`.
-        #[arg(long, value_name = "REALM")]
-        realm: Option<String>,
+        #[command(flatten)]
+        at: UsersAt,
     },
+    /// Remove USER; exit 1 if there was no such user.
+    Remove {
+        /// The username.
+        user: String,
+        #[command(flatten)]
+        at: UsersAt,
+    },
+    /// Print `user realm`, one user a line (never a hash).
+    List {
+        #[command(flatten)]
+        at: UsersAt,
+    },
+}
+
+/// Where `parley user` works: `--file`, else `--config`'s `[registrar]`
+/// (its users file, or its `[store]` with `users = "store"`).
+#[derive(clap::Args)]
+struct UsersAt {
+    /// The users file; default: from --config.
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// The digest realm; default: `registrar.realm` of --config, else its `sip.domain`.
+    #[arg(long, value_name = "REALM")]
+    realm: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -61,9 +83,7 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Some(Command::User(UserCommand::Add { user, file, realm })) => {
-            user_add(cli.config.as_deref(), &user, file, realm)
-        }
+        Some(Command::User(command)) => user_command::run(cli.config.as_deref(), command),
         None => {
             let Some(file) = cli.config else {
                 eprintln!("parley: --config FILE is required (see --help)");
@@ -84,78 +104,6 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
-        }
-    }
-}
-
-/// `parley user add`: the file and realm from the flags or the config, the
-/// password from stdin.
-fn user_add(
-    config: Option<&std::path::Path>,
-    user: &str,
-    file: Option<PathBuf>,
-    realm: Option<String>,
-) -> ExitCode {
-    let loaded = match (config, &file, &realm) {
-        (_, Some(_), Some(_)) => None,
-        (Some(path), _, _) => {
-            // The users file may not exist yet: read the keys without
-            // validating `[registrar]` as a whole.
-            match Config::load_unvalidated(path) {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    eprintln!("parley: {}: {e}", path.display());
-                    return ExitCode::from(2);
-                }
-            }
-        }
-        (None, _, _) => {
-            eprintln!(
-                "parley: user add needs --file and --realm, or --config FILE with [registrar]"
-            );
-            return ExitCode::from(2);
-        }
-    };
-    let registrar = loaded.as_ref().and_then(|c| c.registrar.as_ref());
-    let Some(file) = file.or_else(|| registrar.map(|r| r.users_file.clone())) else {
-        eprintln!("parley: no --file and no registrar.users_file in the config");
-        return ExitCode::from(2);
-    };
-    let Some(realm) = realm.or_else(|| {
-        loaded.as_ref().map(|c| {
-            c.registrar
-                .as_ref()
-                .map_or(c.sip.domain.as_str(), |r| r.realm_or(&c.sip.domain))
-                .to_owned()
-        })
-    }) else {
-        eprintln!("parley: no --realm and no config to take it from");
-        return ExitCode::from(2);
-    };
-    if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
-        eprint!("Password for {user} in {realm}: ");
-    }
-    let mut password = String::new();
-    if let Err(e) = std::io::stdin().read_line(&mut password) {
-        eprintln!("parley: reading the password: {e}");
-        return ExitCode::from(2);
-    }
-    let password = password.trim_end_matches(['\n', '\r']);
-    if password.is_empty() {
-        eprintln!("parley: empty password");
-        return ExitCode::from(2);
-    }
-    match parley_gateway::users_file::add_user(&file, user, &realm, password) {
-        Ok(()) => {
-            eprintln!(
-                "parley: {user} in realm {realm} written to {}",
-                file.display()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("parley: {e}");
-            ExitCode::from(2)
         }
     }
 }

@@ -354,8 +354,9 @@ const REFUSED_CONTENTS: [&str; 2] = ["cpim", "iscomposing"];
 /// credentials `accepted`; a request without them `challenged`; credentials
 /// `refused` (wrong password, forged nonce, malformed), `stale` (expired
 /// nonce, right password), `replay` (nonce count not raised); `forbidden`
-/// (right password of another user); REGISTER for an `unknown_user`.
-pub(crate) const REGISTRAR_AUTH_OUTCOMES: [&str; 7] = [
+/// (right password of another user); REGISTER for an `unknown_user`;
+/// REGISTER answered 503 while the store's users are `unavailable`.
+pub(crate) const REGISTRAR_AUTH_OUTCOMES: [&str; 8] = [
     "accepted",
     "challenged",
     "refused",
@@ -363,6 +364,7 @@ pub(crate) const REGISTRAR_AUTH_OUTCOMES: [&str; 7] = [
     "replay",
     "forbidden",
     "unknown_user",
+    "unavailable",
 ];
 
 /// The `outcome` values of `parley_trunk_registrations_total`: `registered`,
@@ -1294,7 +1296,7 @@ mod tests {
             ("parley_msrp_fallback_messages_total", 2),
             ("parley_component_tls_failures_total", 2),
             ("parley_trunk_registrations_total", 8),
-            ("parley_registrar_auth_total", 7),
+            ("parley_registrar_auth_total", 8),
         ] {
             let lines = series(family);
             assert_eq!(lines.len(), count, "{family}: {lines:#?}");

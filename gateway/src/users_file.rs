@@ -131,6 +131,13 @@ impl UsersFile {
         self.get(user, realm).is_some()
     }
 
+    /// Every (username, realm), sorted.
+    pub fn names(&self) -> Vec<(String, String)> {
+        let mut names: Vec<_> = self.users.keys().cloned().collect();
+        names.sort();
+        names
+    }
+
     /// How many entries.
     pub fn len(&self) -> usize {
         self.users.len()
@@ -165,16 +172,49 @@ pub fn add_user(path: &Path, user: &str, realm: &str, password: &str) -> Result<
     // Refuse to rewrite a file we could not read back.
     UsersFile::parse(&old, path)?;
     let h = UserHashes::from_password(user, realm, password);
+    let (mut out, _) = without_user(&old, user, realm);
+    out.push_str(&format!("{user}:{realm}:{}:{}\n", h.md5, h.sha256));
+    replace(path, &out)
+}
+
+/// Removes the line of `user` in `realm` from the file at `path`, keeping
+/// the others as they are; whether there was one. A file that does not
+/// parse is left alone.
+pub fn remove_user(path: &Path, user: &str, realm: &str) -> Result<bool, UsersError> {
+    let old = std::fs::read_to_string(path).map_err(|source| UsersError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    UsersFile::parse(&old, path)?;
+    let (out, removed) = without_user(&old, user, realm);
+    if removed {
+        replace(path, &out)?;
+    }
+    Ok(removed)
+}
+
+/// `text` without the line of `user` in `realm`; whether it had one.
+fn without_user(text: &str, user: &str, realm: &str) -> (String, bool) {
     let prefix = format!("{user}:{realm}:");
-    let mut out = String::with_capacity(old.len() + 128);
-    for line in old.lines() {
-        if !line.trim().starts_with(&prefix) {
+    let mut out = String::with_capacity(text.len() + 128);
+    let mut removed = false;
+    for line in text.lines() {
+        if line.trim().starts_with(&prefix) {
+            removed = true;
+        } else {
             out.push_str(line);
             out.push('\n');
         }
     }
-    out.push_str(&format!("{prefix}{}:{}\n", h.md5, h.sha256));
+    (out, removed)
+}
 
+/// Writes `out` to a new file beside `path` and renames it over `path`.
+fn replace(path: &Path, out: &str) -> Result<(), UsersError> {
+    let io = |source| UsersError::Io {
+        path: path.to_owned(),
+        source,
+    };
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -242,6 +282,18 @@ mod tests {
         assert_eq!(text.lines().count(), 3);
         let users = UsersFile::load(&path).expect("loads");
         assert_eq!(users.len(), 2);
+        assert_eq!(
+            users.names(),
+            vec![
+                ("alice".to_owned(), "example.com".to_owned()),
+                ("bob".to_owned(), "example.com".to_owned())
+            ]
+        );
+        assert!(remove_user(&path, "bob", "example.com").expect("removed"));
+        assert!(!remove_user(&path, "bob", "example.com").expect("absent"));
+        let text = std::fs::read_to_string(&path).expect("read");
+        assert!(text.starts_with("# phones\nalice:example.com:"), "{text}");
+        assert_eq!(UsersFile::load(&path).expect("loads").len(), 1);
         assert_eq!(
             users.get("alice", "example.com"),
             Some(&UserHashes::from_password("alice", "example.com", "three"))

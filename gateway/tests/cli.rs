@@ -157,3 +157,58 @@ fn user_add_without_a_file_or_with_an_empty_password_exits_2() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("empty password"));
     assert!(!users.exists());
 }
+
+/// Issue 22 item 4: with `registrar.users = "store"`, `parley user
+/// add|list|remove` work on the configured store; the password is read
+/// from stdin and appears nowhere, nor does a hash.
+#[test]
+fn user_commands_work_on_the_store_and_never_print_a_password() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let f = config_file(&format!(
+        "{VALID}\n[store]\npath = \"{}\"\n\n[registrar]\nusers = \"store\"\n",
+        dir.path().display()
+    ));
+    let run = |args: &[&str], stdin: &[u8]| {
+        let mut child = parley()
+            .args(["--config"])
+            .arg(f.path())
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("run parley");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin)
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!text.contains("wonderland"), "{text}");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(run(&["user", "add", "alice"], b"wonderland\n").0, Some(0));
+    assert_eq!(run(&["user", "add", "bob"], b"wonderland\n").0, Some(0));
+    let (code, listed) = run(&["user", "list"], b"");
+    assert_eq!(code, Some(0));
+    assert_eq!(listed, "alice sip.example.net\nbob sip.example.net\n");
+    assert_eq!(run(&["user", "remove", "alice"], b"").0, Some(0));
+    assert_eq!(run(&["user", "remove", "alice"], b"").0, Some(1));
+    assert_eq!(run(&["user", "list"], b"").1, "bob sip.example.net\n");
+    let check = parley()
+        .arg("check-config")
+        .arg(f.path())
+        .output()
+        .expect("run");
+    assert_eq!(check.status.code(), Some(0));
+}

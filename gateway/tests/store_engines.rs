@@ -282,6 +282,10 @@ async fn a_schema_from_a_newer_parley_is_left_untouched(engine: Engine) {
         }
         Engine::Postgres(pg) => {
             let mut conn = postgres(pg).await;
+            let known: i64 = sqlx::query_scalar("SELECT version FROM parley_schema")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
             sqlx::raw_sql("UPDATE parley_schema SET version = 99")
                 .execute(&mut conn)
                 .await
@@ -304,7 +308,8 @@ async fn a_schema_from_a_newer_parley_is_left_untouched(engine: Engine) {
                 .await
                 .unwrap();
             assert_eq!(version, 99, "the newer schema was touched");
-            sqlx::raw_sql("UPDATE parley_schema SET version = 2")
+            sqlx::query("UPDATE parley_schema SET version = $1")
+                .bind(known)
                 .execute(&mut conn)
                 .await
                 .unwrap();

@@ -3,8 +3,9 @@
 //!
 //! - REGISTER for `sip.domain` is authenticated by digest (RFC 3261 §22.2:
 //!   401 with WWW-Authenticate; RFC 7616, RFC 8760: SHA-256 and MD5) against
-//!   the users file ([`users`]); the bindings live in memory with their
-//!   expiry ([`bindings`]) and are lost on restart (phones re-register).
+//!   the users file or the store's users ([`users`]); the bindings live in
+//!   memory with their expiry ([`bindings`]) and in the store, so they
+//!   survive a restart and other instances route by them ([`persist`]).
 //! - The bindings are the endpoint's location service: a request Parley
 //!   sends to `sip:user@sip.domain` goes to the user's contact.
 //! - A request from an untrusted source whose From claims a registrar user
@@ -25,19 +26,30 @@ use parley_sip::register::split_contacts;
 use parley_sip::wire::header::Address;
 use parley_sip::{IncomingRequest, Location, StatusCode};
 
-use crate::config::RegistrarConfig;
+use crate::config::{RegistrarConfig, UsersSource};
 use crate::metrics::Metrics;
 
 pub(crate) mod bindings;
+mod persist;
+mod users;
 
-use crate::users_file::{UsersError, UsersFile};
+#[cfg(test)]
+pub(crate) use persist::{GRACE, POLL};
+#[cfg(test)]
+pub(crate) use users::{RETRY_AFTER_SECS, STORE_STALE};
+
+use crate::store::Store;
+use crate::users_file::UsersError;
 use bindings::{Bindings, Outcome, Policy, Update};
+use persist::Persist;
+use users::Users;
 
 /// The registrar: users, nonces, bindings.
 pub(crate) struct Registrar {
     domain: String,
     realm: String,
-    users: UsersFile,
+    users: Users,
+    persist: Persist,
     policy: Policy,
     start: Instant,
     metrics: Arc<Metrics>,
@@ -92,13 +104,22 @@ impl Challenger {
 }
 
 impl Registrar {
-    /// The registrar of `config` for `sip_domain`; reads the users file.
+    /// The registrar of `config` for `sip_domain`; reads the users file,
+    /// or starts reading the users from `store` (`registrar.users`).
     pub(crate) fn new(
         config: &RegistrarConfig,
         sip_domain: &str,
         metrics: Arc<Metrics>,
+        store: &Store,
     ) -> Result<Self, UsersError> {
-        let users = UsersFile::load(&config.users_file)?;
+        let (users, from_store) = match &config.users_file {
+            Some(path) if config.users == UsersSource::File => (Users::file(path)?, None),
+            _ => {
+                let (users, copy) = Users::store();
+                (users, Some(copy))
+            }
+        };
+        let persist = Persist::start(store, from_store, Arc::clone(&metrics));
         let realm = config.realm_or(sip_domain).to_owned();
         let mut rng = StdRng::from_os_rng();
         let mut key = [0u8; 32];
@@ -118,6 +139,7 @@ impl Registrar {
             domain: sip_domain.to_ascii_lowercase(),
             realm: realm.clone(),
             users,
+            persist,
             policy: Policy {
                 min_expires: config.min_expires,
                 max_expires: config.max_expires,
@@ -133,7 +155,10 @@ impl Registrar {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        // What the store says of the bindings (`persist.rs`).
+        self.persist.catch_up(&mut state.bindings);
+        state
     }
 
     /// Seconds since start: the nonce clock (nonces die with the process,
@@ -178,7 +203,7 @@ impl Registrar {
                 let realm = &self.realm;
                 match state
                     .verifier
-                    .verify(&value, &method, now, |name| users.get(name, realm).cloned())
+                    .verify(&value, &method, now, |name| users.get(name, realm))
                 {
                     Ok(ok) if ok.username == user => {
                         drop(state);
@@ -249,6 +274,19 @@ impl Registrar {
             request.respond(StatusCode::NOT_FOUND, None, vec![], None);
             return;
         }
+        // The store's users not known now: 503 (see `Users::retry_after`).
+        if let Some(secs) = self.users.retry_after() {
+            // The outage itself is logged once, by `users.rs`.
+            debug!("registrar: users unknown (store out of reach): 503");
+            self.metrics.registrar_auth("unavailable");
+            request.respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                vec![("Retry-After".to_owned(), secs.to_string())],
+                None,
+            );
+            return;
+        }
         // Step 5 (before authentication, which needs the user): the AOR
         // from To; 404 when not one of ours.
         let to = request.to_uri();
@@ -274,6 +312,9 @@ impl Registrar {
             let outcome = state.bindings.apply(&update, self.policy, Instant::now());
             (outcome, state.bindings.len())
         };
+        if let Outcome::Bound(current) = &outcome {
+            self.persist.bound(&request, &update, current);
+        }
         self.metrics.registrar_bindings(count);
         match outcome {
             Outcome::Bound(current) => {
@@ -328,7 +369,8 @@ impl Location for Registrar {
             return None;
         }
         let aor = format!("{}@{}", address.user()?, self.domain);
-        self.state().bindings.locate(&aor, Instant::now())
+        let local = self.state().bindings.locate(&aor, Instant::now());
+        local.or_else(|| self.persist.locate(&aor))
     }
 }
 

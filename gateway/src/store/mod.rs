@@ -21,6 +21,7 @@
 //! without persistence, and both say so loudly. PostgreSQL that cannot be
 //! reached is waited for instead (see [`Store::open`](crate::store::Store::open)).
 
+mod bindings;
 mod db;
 mod lease;
 mod listener;
@@ -29,6 +30,7 @@ mod rows;
 mod schema;
 mod sqlite;
 mod url;
+mod users;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -43,8 +45,10 @@ use tracing::{error, info, warn};
 use db::Db;
 use writer::Op;
 
+pub use bindings::{BindingRow, MAX_BINDINGS, StoredBinding};
 pub use rows::{RowKind, WatchRow, WatcherRow};
 pub use url::StoreUrl;
+pub use users::{Admin, MAX_USERS, SipUser};
 
 /// What [`Store::open`] needs: the `[store]` keys (`StoreConfig::settings`).
 #[derive(Debug, Clone)]
@@ -163,6 +167,10 @@ pub enum StoreError {
     /// The database did not answer in time (the caller's deadline).
     #[error("store database did not answer in time")]
     Timeout,
+    /// The store runs without persistence (its SQLite file was unusable):
+    /// what lives only in the database cannot be read.
+    #[error("the store runs without persistence")]
+    MemoryOnly,
 }
 
 impl StoreError {
@@ -173,6 +181,7 @@ impl StoreError {
             Self::Database(_) => "store_database",
             Self::NewerSchema { .. } => "store_newer_schema",
             Self::Timeout => "store_timeout",
+            Self::MemoryOnly => "store_memory_only",
         }
     }
 }

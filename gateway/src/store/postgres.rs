@@ -13,17 +13,10 @@ pub(super) async fn open(
     instance: &str,
     lease: Duration,
 ) -> Result<(sqlx::PgPool, Loaded), StoreError> {
-    let options = url
-        .parse::<PgConnectOptions>()?
-        .application_name(&format!("parley {instance}"));
-    // The writer, the listener and the ownership calls; a fourth for overlap.
-    let pool = PgPoolOptions::new()
-        .max_connections(4)
-        .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options)
-        .await?;
+    // The writer, the listener, the ownership calls and the registrar's
+    // refresh; a fifth for overlap.
+    let pool = connect(url, &format!("parley {instance}"), 5).await?;
     let opened = async {
-        schema::migrate_postgres(&pool).await?;
         let db = Db::Postgres(pool.clone());
         let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         lease::register(&db, instance, lease_ms).await?;
@@ -37,4 +30,25 @@ pub(super) async fn open(
             Err(e)
         }
     }
+}
+
+/// A pool of `connections` on `url`, the schema migrated.
+pub(super) async fn connect(
+    url: &str,
+    application: &str,
+    connections: u32,
+) -> Result<sqlx::PgPool, StoreError> {
+    let options = url
+        .parse::<PgConnectOptions>()?
+        .application_name(application);
+    let pool = PgPoolOptions::new()
+        .max_connections(connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options)
+        .await?;
+    if let Err(e) = schema::migrate_postgres(&pool).await {
+        pool.close().await;
+        return Err(e);
+    }
+    Ok(pool)
 }

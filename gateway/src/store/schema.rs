@@ -107,7 +107,48 @@ const MIGRATIONS: &[Migration] = &[
             v2_portable!()
         ),
     },
+    // v3: the registrar's users (issue 22 item 4), when `registrar.users =
+    // "store"`: digest H(A1) values only, never a password, as in the users
+    // file. `changed_at` (seconds since the epoch) is for the operator.
+    Migration {
+        sqlite: V3,
+        postgres: V3,
+    },
+    // v4: the registrar's bindings (RFC 3261 §10.3 step 7: contact, expiry,
+    // Call-ID and CSeq), so that they survive a restart and, shared, another
+    // instance routes to a phone registered through this one. The expiry is
+    // absolute (seconds since the epoch); `owner` is the instance that wrote
+    // the row last (the REGISTER that reached it is the newest word).
+    Migration {
+        sqlite: V4,
+        postgres: V4,
+    },
 ];
+
+/// v4's text, the same on both engines.
+const V4: &str = "CREATE TABLE registrar_bindings (
+    aor TEXT NOT NULL,
+    contact TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    call_id TEXT NOT NULL,
+    cseq BIGINT NOT NULL,
+    sip_instance TEXT,
+    reg_id BIGINT,
+    received TEXT,
+    owner TEXT NOT NULL,
+    PRIMARY KEY (aor, contact)
+);
+CREATE INDEX registrar_bindings_expires ON registrar_bindings (expires_at);";
+
+/// v3's text, the same on both engines (SQLite reads BIGINT as INTEGER).
+const V3: &str = "CREATE TABLE sip_users (
+    username TEXT NOT NULL,
+    realm TEXT NOT NULL,
+    ha1_md5 TEXT NOT NULL,
+    ha1_sha256 TEXT NOT NULL,
+    changed_at BIGINT NOT NULL,
+    PRIMARY KEY (username, realm)
+);";
 
 /// The newest schema this build knows.
 pub(super) fn known() -> i64 {

@@ -84,7 +84,7 @@ fn aside_name(file: &Path) -> PathBuf {
     PathBuf::from(format!("{}.corrupt-{stamp}", file.display()))
 }
 
-async fn open_pool(dir: &Path, file: &Path) -> Result<SqlitePool, StoreError> {
+pub(super) async fn open_pool(dir: &Path, file: &Path) -> Result<SqlitePool, StoreError> {
     std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
         path: dir.to_owned(),
         source,

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tracing::{error, warn};
 
 use super::StoreEvent;
+use super::bindings::{BindingRow, PUT_BINDING};
 use super::db::{Db, on_db};
 use super::rows::{
     PUT_WATCH, PUT_WATCHER, RowKind, WatchRow, WatcherRow, dialog_columns, unix_column,
@@ -27,6 +28,14 @@ pub(super) enum Op {
     DeleteWatch(String),
     PutWatcher(WatcherRow),
     DeleteWatcher(String),
+    PutBinding(BindingRow),
+    DeleteBinding {
+        aor: String,
+        contact: String,
+    },
+    DeleteBindings(String),
+    /// Delete bindings that ended by then (seconds since the epoch).
+    ReapBindings(u64),
 }
 
 /// At most this many writes share a transaction.
@@ -99,6 +108,44 @@ async fn apply(db: &Db, me: &str, writes: &[Op]) -> Result<Vec<(RowKind, String)
         for op in writes {
             let (kind, call_id, changed) = match op {
                 Op::Flush(_) => continue,
+                // Bindings: the last write wins (`bindings.rs`), not fenced.
+                Op::PutBinding(b) => {
+                    sqlx::query(PUT_BINDING)
+                        .bind(&b.aor)
+                        .bind(&b.contact)
+                        .bind(unix_column(b.expires_at))
+                        .bind(&b.call_id)
+                        .bind(i64::from(b.cseq))
+                        .bind(&b.sip_instance)
+                        .bind(b.reg_id.map(i64::from))
+                        .bind(&b.received)
+                        .bind(me)
+                        .execute(&mut *tx)
+                        .await?;
+                    continue;
+                }
+                Op::DeleteBinding { aor, contact } => {
+                    sqlx::query("DELETE FROM registrar_bindings WHERE aor = $1 AND contact = $2")
+                        .bind(aor)
+                        .bind(contact)
+                        .execute(&mut *tx)
+                        .await?;
+                    continue;
+                }
+                Op::DeleteBindings(aor) => {
+                    sqlx::query("DELETE FROM registrar_bindings WHERE aor = $1")
+                        .bind(aor)
+                        .execute(&mut *tx)
+                        .await?;
+                    continue;
+                }
+                Op::ReapBindings(now) => {
+                    sqlx::query("DELETE FROM registrar_bindings WHERE expires_at <= $1")
+                        .bind(unix_column(*now))
+                        .execute(&mut *tx)
+                        .await?;
+                    continue;
+                }
                 Op::PutWatch(w) => {
                     let d = dialog_columns(w.dialog.as_ref());
                     let done = sqlx::query(PUT_WATCH)

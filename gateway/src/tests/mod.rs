@@ -5,6 +5,7 @@
 //! The end-to-end tests (`gateway/tests/`) run the real binary with Prosody
 //! and sipp; these run in milliseconds and name the step that broke.
 
+mod registrar_store;
 mod restore_local_limit;
 mod rfc3261_10_3_registrar;
 mod rfc3923;

@@ -109,6 +109,31 @@ impl World {
         Self::build("", "", Some(dir)).await
     }
 
+    /// [`World::persistent`] over the store in `dir` (which may hold rows
+    /// already), with `extra` (whole TOML sections) appended to the config.
+    pub(super) async fn persistent_in(dir: tempfile::TempDir, extra: &str) -> World {
+        Self::build("", extra, Some(dir)).await
+    }
+
+    /// [`World::persistent_in`] over a fresh store that `fill` wrote to first
+    /// (given the SIP peer's address), as a previous process would have.
+    pub(super) async fn over_store(extra: &str, fill: impl FnOnce(SocketAddr, &Store)) -> World {
+        let peer = UdpSocket::bind("127.0.0.1:0")
+            .await
+            .expect("bind the SIP peer");
+        let dir = tempfile::tempdir().expect("a store directory");
+        let (store, task, _, _) = Store::open(&Settings::embedded(dir.path()), |_| {}).await;
+        assert!(store.is_persistent(), "the test store opened");
+        fill(peer.local_addr().expect("peer address"), &store);
+        task.close(&store).await;
+        Self::build_with_peer(peer, "", "", extra, Some(dir)).await
+    }
+
+    /// The gateway's store.
+    pub(super) fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// A gateway started over a persistent store that holds `rows` (written
     /// by `rows(peer)`, given the SIP peer's address for the dialogs' remote
     /// targets), as after a restart; `extra` (whole TOML sections) is
