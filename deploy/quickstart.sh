@@ -153,7 +153,7 @@ Parley is running. Try it yourself:
   SIP phone:    register as bob@sip.localhost, password bob-pw, registrar/proxy
                 127.0.0.1:$SIP (UDP or TCP); then write to sip:juliet@localhost.
                 More users: $BIN/parley user add NAME --file $WORK/users --realm sip.localhost
-                (then restart parley: the users file is read at start)
+                (parley re-reads the users file within a second: no restart)
   Metrics:      http://127.0.0.1:$METRICS/metrics  (/healthz, /readyz)
   Logs:         $WORK/parley.log
 Ctrl-C stops everything.
