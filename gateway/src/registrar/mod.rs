@@ -23,7 +23,7 @@ use parley_mapping::address::SipAddress;
 use parley_sip::auth::server::{Refusal, Verifier};
 use parley_sip::register::split_contacts;
 use parley_sip::wire::header::Address;
-use parley_sip::{IncomingRequest, Location, StatusCode};
+use parley_sip::{IncomingRequest, Location, Lookup, Scope, StatusCode};
 
 use crate::config::RegistrarConfig;
 use crate::metrics::Metrics;
@@ -316,14 +316,31 @@ impl Registrar {
 
 /// The registrar as the endpoint's location service.
 impl Location for Registrar {
-    fn locate(&self, request_uri: &str) -> Option<String> {
-        let address = SipAddress::parse(request_uri).ok()?;
+    fn locate(&self, request_uri: &str, scope: Scope) -> Lookup {
+        // RFC 3261 §12.2.1.1: a request inside a dialog goes to the dialog's
+        // remote target, which is not looked up again.
+        if scope == Scope::InDialog {
+            return Lookup::AsAddressed;
+        }
+        let Some(aor) = self.aor_of(request_uri) else {
+            return Lookup::AsAddressed;
+        };
+        match self.state().bindings.locate(&aor, Instant::now()) {
+            Some(contact) => Lookup::Contact(contact),
+            None => Lookup::AsAddressed,
+        }
+    }
+}
+
+impl Registrar {
+    /// `user@domain` when `uri` is an address of our domain.
+    fn aor_of(&self, uri: &str) -> Option<String> {
+        let address = SipAddress::parse(uri).ok()?;
         let host = address.host()?;
         if !host.eq_ignore_ascii_case(&self.domain) {
             return None;
         }
-        let aor = format!("{}@{}", address.user()?, self.domain);
-        self.state().bindings.locate(&aor, Instant::now())
+        Some(format!("{}@{}", address.user()?, self.domain))
     }
 }
 
