@@ -29,9 +29,11 @@ use crate::config::RegistrarConfig;
 use crate::metrics::Metrics;
 
 pub(crate) mod bindings;
+pub(crate) mod gruu;
 
 use crate::users_file::{UsersError, UsersFile};
-use bindings::{Bindings, Outcome, Policy, Update};
+use bindings::{Bindings, ContactUpdate, Current, Found, Outcome, Policy, Update};
+use gruu::Target;
 
 /// The registrar: users, nonces, bindings.
 pub(crate) struct Registrar {
@@ -39,6 +41,9 @@ pub(crate) struct Registrar {
     realm: String,
     users: UsersFile,
     policy: Policy,
+    /// RFC 5627: the key temporary GRUUs are sealed with (drawn at start:
+    /// they die with the process, as the bindings do).
+    gruu_key: [u8; 32],
     start: Instant,
     metrics: Arc<Metrics>,
     state: Mutex<State>,
@@ -103,6 +108,8 @@ impl Registrar {
         let mut rng = StdRng::from_os_rng();
         let mut key = [0u8; 32];
         rng.fill_bytes(&mut key);
+        let mut gruu_key = [0u8; 32];
+        rng.fill_bytes(&mut gruu_key);
         info!(realm = %realm, users = users.len(), "registrar: serving REGISTER for {sip_domain}");
         metrics.registrar_bindings(0);
         Ok(Self {
@@ -113,6 +120,7 @@ impl Registrar {
                 min_expires: config.min_expires,
                 max_expires: config.max_expires,
             },
+            gruu_key,
             start: Instant::now(),
             metrics,
             state: Mutex::new(State {
@@ -244,6 +252,20 @@ impl Registrar {
             request.respond(StatusCode::NOT_FOUND, None, vec![], None);
             return;
         }
+        // Step 2: "the registrar MUST process the Require header field
+        // values as described for UASs in Section 8.2.2" (§8.2.2.3: 420,
+        // the unknown tags in Unsupported).
+        let unsupported = unsupported_requirements(&request.header("Require").unwrap_or_default());
+        if !unsupported.is_empty() {
+            debug!(unsupported = %unsupported, "registrar: REGISTER requires an extension: 420");
+            request.respond(
+                StatusCode::BAD_EXTENSION,
+                None,
+                vec![("Unsupported".to_owned(), unsupported)],
+                None,
+            );
+            return;
+        }
         // Step 5 (before authentication, which needs the user): the AOR
         // from To; 404 when not one of ours.
         let to = request.to_uri();
@@ -257,13 +279,22 @@ impl Registrar {
         let Some(request) = self.authenticate(request, &user, Challenger::Www) else {
             return;
         };
-        let update = match read_update(&request, format!("{user}@{}", self.domain)) {
+        let aor = format!("{user}@{}", self.domain);
+        let update = match read_update(&request, aor) {
             Ok(u) => u,
             Err(reason) => {
                 request.respond(StatusCode::BAD_REQUEST, Some(reason), vec![], None);
                 return;
             }
         };
+        if let Err(reason) = self.check_instance_contacts(&update) {
+            debug!(aor = %update.aor, reason, "registrar: REGISTER refused (RFC 5627 §5.1)");
+            request.respond(StatusCode::FORBIDDEN, Some(reason), vec![], None);
+            return;
+        }
+        // RFC 5627 §5.2: GRUUs only for a client whose Supported lists gruu.
+        let gruu = option_tags(&request.header("Supported").unwrap_or_default())
+            .any(|t| t.eq_ignore_ascii_case("gruu"));
         let (outcome, count) = {
             let mut state = self.state();
             let outcome = state.bindings.apply(&update, self.policy, Instant::now());
@@ -275,8 +306,13 @@ impl Registrar {
                 info!(aor = %update.aor, bindings = current.len(), "registrar: REGISTER accepted");
                 // Step 8: every current binding with its expires.
                 let mut headers: Vec<(String, String)> = current
-                    .into_iter()
-                    .map(|(c, secs)| ("Contact".to_owned(), format!("<{c}>;expires={secs}")))
+                    .iter()
+                    .map(|c| {
+                        (
+                            "Contact".to_owned(),
+                            self.contact_value(&update.aor, c, gruu),
+                        )
+                    })
                     .collect();
                 headers.push(("Date".to_owned(), http_date(std::time::SystemTime::now())));
                 request.respond(StatusCode::OK, None, headers, None);
@@ -317,30 +353,164 @@ impl Registrar {
 /// The registrar as the endpoint's location service.
 impl Location for Registrar {
     fn locate(&self, request_uri: &str, scope: Scope) -> Lookup {
-        // RFC 3261 §12.2.1.1: a request inside a dialog goes to the dialog's
-        // remote target, which is not looked up again.
-        if scope == Scope::InDialog {
-            return Lookup::AsAddressed;
-        }
-        let Some(aor) = self.aor_of(request_uri) else {
+        let Some(target) = self.target_of(request_uri) else {
             return Lookup::AsAddressed;
         };
-        match self.state().bindings.locate(&aor, Instant::now()) {
-            Some(contact) => Lookup::Contact(contact),
-            None => Lookup::AsAddressed,
+        let now = Instant::now();
+        let found = match target {
+            // RFC 3261 §12.2.1.1: a request inside a dialog goes to the
+            // dialog's remote target, which is not looked up again ...
+            Target::Aor(_) if scope == Scope::InDialog => return Lookup::AsAddressed,
+            Target::Aor(aor) => match self.state().bindings.locate(&aor, now) {
+                Some(contact) => Found::Contact(contact),
+                None => return Lookup::AsAddressed,
+            },
+            // ... unless it is a GRUU: RFC 5627 §6.1, "both out-of-dialog
+            // requests targeted to the GRUU, and mid-dialog requests".
+            Target::Public { aor, instance } => {
+                if self.our_user(&format!("sip:{aor}")).is_none() {
+                    Found::Nothing
+                } else {
+                    self.state().bindings.locate_instance(&aor, &instance, now)
+                }
+            }
+            Target::Temporary(index) => self.state().bindings.locate_epoch(index, now),
+            Target::Invalid => Found::Nothing,
+        };
+        match found {
+            Found::Contact(contact) => Lookup::Contact(contact),
+            // §6.1: "If there are no registered contacts bound to the GRUU,
+            // the server MUST return a 480 (Temporarily Unavailable)".
+            Found::NoContact => Lookup::Answered(StatusCode::TEMPORARILY_UNAVAILABLE),
+            // §6.1: "not equivalent ... to a currently valid GRUU within the
+            // domain, it SHOULD be rejected with a 404 (Not Found)".
+            Found::Nothing => Lookup::Answered(StatusCode::NOT_FOUND),
         }
     }
 }
 
 impl Registrar {
-    /// `user@domain` when `uri` is an address of our domain.
-    fn aor_of(&self, uri: &str) -> Option<String> {
+    /// What a URI of our domain names: an AOR or one of our GRUUs.
+    fn target_of(&self, uri: &str) -> Option<Target> {
         let address = SipAddress::parse(uri).ok()?;
         let host = address.host()?;
         if !host.eq_ignore_ascii_case(&self.domain) {
             return None;
         }
-        Some(format!("{}@{}", address.user()?, self.domain))
+        let gr = match parley_sip::wire::uri::Uri::parse(uri) {
+            Ok(parley_sip::wire::uri::Uri::Sip(u)) => u.uri_params.get("gr").map(|p| {
+                p.value
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            }),
+            _ => None,
+        };
+        Some(gruu::classify(
+            &self.gruu_key,
+            &address.user()?,
+            gr.as_deref(),
+            &self.domain,
+        ))
+    }
+
+    /// RFC 5627 §5.1: a contact registered with `+sip.instance` must not
+    /// route back here: not the AOR itself, not one of our GRUUs, and a SIP
+    /// URI ("MUST reject the request with a 403").
+    fn check_instance_contacts(&self, update: &Update) -> Result<(), &'static str> {
+        for c in update.contacts.iter().filter(|c| c.instance.is_some()) {
+            if !matches!(
+                parley_sip::wire::uri::Uri::parse(&c.uri),
+                Ok(parley_sip::wire::uri::Uri::Sip(_))
+            ) {
+                return Err("Contact with +sip.instance is not a SIP URI");
+            }
+            match self.target_of(&c.uri) {
+                Some(Target::Aor(aor)) if aor == update.aor => {
+                    return Err("Contact is the address-of-record");
+                }
+                Some(Target::Public { aor, .. }) if aor == update.aor => {
+                    return Err("Contact is a GRUU of the address-of-record");
+                }
+                Some(Target::Temporary(_)) => {
+                    return Err("Contact is a GRUU of the address-of-record");
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// A Contact of the 200 (§10.3 step 8) with RFC 5627 §5.2's parameters:
+    /// `+sip.instance` as registered, and for a client that supports GRUUs
+    /// its `pub-gruu` and a new `temp-gruu`.
+    fn contact_value(&self, aor: &str, c: &Current, gruu: bool) -> String {
+        let mut value = format!("<{}>", c.contact);
+        if let Some(q) = c.q {
+            value.push_str(&format!(";q={}", q_text(q)));
+        }
+        if let Some(instance) = &c.instance {
+            if gruu {
+                let id = gruu::instance_id(instance);
+                value.push_str(&format!(";pub-gruu=\"{}\"", gruu::public(aor, &id)));
+                if let Some(index) = c.epoch {
+                    let mut d = [0u8; 8];
+                    self.state().rng.fill_bytes(&mut d);
+                    let temp = gruu::temporary(&self.gruu_key, index, d, &self.domain);
+                    value.push_str(&format!(";temp-gruu=\"{temp}\""));
+                }
+            }
+            // Parameter values arrive without their quotes (`each_parameter`).
+            value.push_str(&format!(
+                ";+sip.instance=\"{}\"",
+                instance.trim_matches('"')
+            ));
+        }
+        value.push_str(&format!(";expires={}", c.expires));
+        value
+    }
+}
+
+/// The option tags of a Require or Supported value.
+fn option_tags(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// RFC 3261 §8.2.2.3: the Require tags the registrar does not know, as the
+/// 420's Unsupported lists them. Known: `gruu` (RFC 5627 §5.1).
+fn unsupported_requirements(require: &str) -> String {
+    option_tags(require)
+        .filter(|t| !t.eq_ignore_ascii_case("gruu"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// RFC 3261 §25.1 qvalue from thousandths: `1`, `0.5`, `0.125`.
+fn q_text(q: u16) -> String {
+    if q >= 1000 {
+        return "1".to_owned();
+    }
+    let text = format!("0.{q:03}");
+    let trimmed = text.trim_end_matches('0');
+    if trimmed == "0." {
+        "0".to_owned()
+    } else {
+        trimmed.to_owned()
+    }
+}
+
+/// RFC 3261 §25.1: `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`,
+/// as thousandths.
+fn parse_q(text: &str) -> Option<u16> {
+    let (whole, fraction) = text.trim().split_once('.').unwrap_or((text.trim(), ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let thousandths: u16 = format!("{fraction:0<3}").parse().ok()?;
+    match whole {
+        "0" => Some(thousandths),
+        "1" if thousandths == 0 => Some(1000),
+        _ => None,
     }
 }
 
@@ -360,11 +530,22 @@ fn read_update(request: &IncomingRequest, aor: String) -> Result<Update, &'stati
                 continue;
             }
             let address = Address::parse(part).map_err(|_| "Bad Contact")?;
-            let param = match address.param("expires") {
+            let expires = match address.param("expires") {
                 None => None,
                 Some(v) => Some(v.trim().parse::<u32>().map_err(|_| "Bad Contact expires")?),
             };
-            contacts.push((address.uri_text, param));
+            let q = match address.param("q") {
+                None => None,
+                Some(v) => Some(parse_q(v).ok_or("Bad Contact q")?),
+            };
+            // RFC 5627 §5.1: pub-gruu and temp-gruu in a REGISTER are ignored.
+            let instance = address.param("+sip.instance").map(str::to_owned);
+            contacts.push(ContactUpdate {
+                uri: address.uri_text,
+                expires,
+                q,
+                instance,
+            });
         }
     }
     Ok(Update {
