@@ -616,6 +616,13 @@ pub struct RegistrarConfig {
     /// How long a nonce is accepted before `stale=true`, seconds. Default 300.
     #[serde(default = "default_registrar_nonce_secs")]
     pub nonce_secs: u32,
+    /// REGISTERs per second one source address may send (token bucket; 0:
+    /// off); over it, 503 + Retry-After (RFC 3261 §21.5.4). Default 10.
+    #[serde(default = "default_registrar_registers_per_second")]
+    pub registers_per_second: u32,
+    /// REGISTERs a source may send at once above that rate. Default 20.
+    #[serde(default = "default_registrar_register_burst")]
+    pub register_burst: u32,
 }
 
 impl RegistrarConfig {
@@ -1401,6 +1408,12 @@ fn default_registrar_max_expires() -> u32 {
 }
 fn default_registrar_nonce_secs() -> u32 {
     300
+}
+fn default_registrar_registers_per_second() -> u32 {
+    10
+}
+fn default_registrar_register_burst() -> u32 {
+    20
 }
 fn default_trunk_expires() -> u32 {
     3600

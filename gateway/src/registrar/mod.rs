@@ -21,12 +21,13 @@ use tracing::{debug, info, warn};
 
 use parley_mapping::address::SipAddress;
 use parley_sip::auth::server::{Refusal, Verifier};
+use parley_sip::rate::{RateLimit, SourceRates, Verdict};
 use parley_sip::register::split_contacts;
 use parley_sip::wire::header::Address;
 use parley_sip::{IncomingRequest, Location, Lookup, Scope, StatusCode};
 
 use crate::config::RegistrarConfig;
-use crate::metrics::Metrics;
+use crate::metrics::{Limit, Metrics};
 
 pub(crate) mod bindings;
 pub(crate) mod gruu;
@@ -50,6 +51,8 @@ pub(crate) struct Registrar {
 }
 
 struct State {
+    /// `registrar.registers_per_second`: REGISTERs per source address.
+    rates: SourceRates,
     /// Nonces for REGISTER's 401 and for the 407 of other requests: one
     /// realm, one table.
     verifier: Verifier,
@@ -66,6 +69,10 @@ impl std::fmt::Debug for Registrar {
             .finish_non_exhaustive()
     }
 }
+
+/// Source addresses whose REGISTER rate is tracked; beyond, new sources
+/// share one bucket (a spoofed flood cannot grow the table).
+const MAX_RATE_SOURCES: usize = 10_000;
 
 /// Which challenge a request gets: 401 for REGISTER (the registrar is the
 /// UAS, §22.2), 407 for the others (Parley acts for the domain, §22.3).
@@ -124,6 +131,15 @@ impl Registrar {
             start: Instant::now(),
             metrics,
             state: Mutex::new(State {
+                rates: SourceRates::new(
+                    RateLimit {
+                        per_second: config.registers_per_second,
+                        burst: config.register_burst,
+                        max_sources: MAX_RATE_SOURCES,
+                        refusals_before_silence: u32::MAX,
+                    },
+                    Instant::now().into_std(),
+                ),
                 verifier: Verifier::new(
                     realm,
                     key,
@@ -234,6 +250,32 @@ impl Registrar {
 
     /// RFC 3261 §10.3: a REGISTER.
     pub(crate) fn register(&self, request: IncomingRequest) {
+        // Before anything is spent on it (a nonce, a digest): the source's
+        // REGISTER rate. RFC 3261 §21.5.4: 503, "The server MAY indicate
+        // when the client should retry the request in a Retry-After header
+        // field". Always answered: the endpoint's own per-source limit
+        // (`limits.sip_requests_per_second`) is the one that falls silent.
+        let verdict =
+            self.state()
+                .rates
+                .check(request.source.ip(), false, Instant::now().into_std());
+        if let Verdict::Refuse {
+            retry_after_secs,
+            first,
+        } = verdict
+        {
+            if first {
+                warn!(source = %request.source, "registrar: REGISTER rate exceeded: 503");
+            }
+            self.metrics.limit_rejection(Limit::RegistrarRate);
+            request.respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                vec![("Retry-After".to_owned(), retry_after_secs.to_string())],
+                None,
+            );
+            return;
+        }
         // Step 1: bindings for our domain only (no proxying to others). A
         // phone configured with Parley's address rather than the domain
         // sends REGISTER to that IP address: taken as our domain too.
