@@ -623,6 +623,10 @@ pub struct RegistrarConfig {
     /// REGISTERs a source may send at once above that rate. Default 20.
     #[serde(default = "default_registrar_register_burst")]
     pub register_burst: u32,
+    /// Most contacts bound to one address-of-record (1–1000); a REGISTER
+    /// that would leave more gets 403 and changes nothing. Default 10.
+    #[serde(default = "default_registrar_max_contacts")]
+    pub max_contacts: usize,
 }
 
 impl RegistrarConfig {
@@ -662,6 +666,12 @@ impl RegistrarConfig {
             return Err(invalid(
                 "registrar.nonce_secs",
                 "must be between 10 and 3600",
+            ));
+        }
+        if !(1..=1000).contains(&self.max_contacts) {
+            return Err(invalid(
+                "registrar.max_contacts",
+                "must be between 1 and 1000",
             ));
         }
         Ok(())
@@ -1415,6 +1425,9 @@ fn default_registrar_registers_per_second() -> u32 {
 fn default_registrar_register_burst() -> u32 {
     20
 }
+fn default_registrar_max_contacts() -> usize {
+    10
+}
 fn default_trunk_expires() -> u32 {
     3600
 }
@@ -1756,6 +1769,7 @@ listen = ["udp:127.0.0.1:5060"]
                 "registrar.max_expires",
             ),
             ("nonce_secs = 1\n", "registrar.nonce_secs"),
+            ("max_contacts = 0\n", "registrar.max_contacts"),
             ("realm = \"a:b\"\n", "registrar.realm"),
         ] {
             match load(&section(extra), &[]) {

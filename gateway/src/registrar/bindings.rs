@@ -33,6 +33,9 @@ pub(crate) struct Policy {
     pub(crate) min_expires: u32,
     /// Longer requests are shortened to this.
     pub(crate) max_expires: u32,
+    /// Most contacts one AOR may have: with the users file's size, the
+    /// bound on the whole table.
+    pub(crate) max_contacts: usize,
 }
 
 /// One Contact of a REGISTER.
@@ -101,6 +104,8 @@ pub(crate) enum Outcome {
     /// Steps 6 and 7: a Call-ID/CSeq not newer than the binding's: the
     /// request fails and nothing changes.
     OutOfOrder,
+    /// The AOR would have more than `max_contacts` contacts: nothing changes.
+    TooManyContacts(usize),
 }
 
 /// Where a request to an address-of-record or GRUU goes.
@@ -210,6 +215,9 @@ impl Bindings {
                 refreshed_at: now,
                 instance: c.instance.clone(),
             });
+        }
+        if list.len() > policy.max_contacts {
+            return Outcome::TooManyContacts(policy.max_contacts);
         }
         for id in renewed {
             self.new_epoch(&update.aor, &id);
@@ -361,6 +369,7 @@ mod tests {
     const POLICY: Policy = Policy {
         min_expires: 60,
         max_expires: 3600,
+        max_contacts: 3,
     };
 
     fn update(call_id: &str, cseq: u32, contacts: &[(&str, Option<u32>)]) -> Update {
@@ -599,5 +608,43 @@ mod tests {
         let _ = b.apply(&with_instance("boot1", 2, "sip:a@h", 600), POLICY, later);
         assert_ne!(epoch(&b, later), Some(first));
         assert!(epoch(&b, later).is_some());
+    }
+
+    #[test]
+    fn more_contacts_than_the_bound_change_nothing() {
+        let now = Instant::now();
+        let mut b = Bindings::default();
+        let _ = b.apply(
+            &update("c1", 1, &[("sip:a@h1", None), ("sip:a@h2", None)]),
+            POLICY,
+            now,
+        );
+        assert_eq!(
+            b.apply(
+                &update("c1", 2, &[("sip:a@h3", None), ("sip:a@h4", None)]),
+                POLICY,
+                now
+            ),
+            Outcome::TooManyContacts(3)
+        );
+        assert_eq!(b.len(), 2);
+        // Replacing one and adding one stays within the bound.
+        assert!(matches!(
+            b.apply(
+                &update(
+                    "c1",
+                    3,
+                    &[
+                        ("sip:a@h1", Some(0)),
+                        ("sip:a@h3", None),
+                        ("sip:a@h4", None)
+                    ]
+                ),
+                POLICY,
+                now
+            ),
+            Outcome::Bound(_)
+        ));
+        assert_eq!(b.len(), 3);
     }
 }

@@ -126,6 +126,7 @@ impl Registrar {
             policy: Policy {
                 min_expires: config.min_expires,
                 max_expires: config.max_expires,
+                max_contacts: config.max_contacts,
             },
             gruu_key,
             start: Instant::now(),
@@ -371,6 +372,15 @@ impl Registrar {
                 vec![],
                 None,
             ),
+            Outcome::TooManyContacts(max) => {
+                warn!(aor = %update.aor, max, "registrar: REGISTER over registrar.max_contacts: 403");
+                request.respond(
+                    StatusCode::FORBIDDEN,
+                    Some("Too Many Contacts"),
+                    vec![],
+                    None,
+                );
+            }
             Outcome::OutOfOrder => request.respond(
                 StatusCode::BAD_REQUEST,
                 Some("Out-of-order REGISTER (Call-ID and CSeq)"),
