@@ -33,7 +33,9 @@ pub(crate) enum Target {
     Public { aor: String, instance: String },
     /// A temporary GRUU that decoded to this epoch index.
     Temporary(u64),
-    /// A `gr` URI that is no GRUU of ours (§6.1: 404).
+    /// A `gr` without a value on an AOR: no GRUU Parley makes.
+    BareGr(String),
+    /// A `tgruu.` user whose seal does not check out (§6.1: 404).
     Invalid,
 }
 
@@ -78,7 +80,7 @@ pub(crate) fn classify(key: &[u8; 32], user: &str, gr: Option<&str>, domain: &st
     let aor = format!("{user}@{domain}");
     match gr {
         None => Target::Aor(aor),
-        Some("") => Target::Invalid,
+        Some("") => Target::BareGr(aor),
         Some(instance) => Target::Public {
             aor,
             instance: instance.to_ascii_lowercase(),
@@ -193,7 +195,7 @@ mod tests {
         );
         assert_eq!(
             classify(&KEY, "alice", Some(""), "example.com"),
-            Target::Invalid,
+            Target::BareGr("alice@example.com".into()),
             "a gr without a value on an AOR is no GRUU of ours"
         );
         assert_eq!(

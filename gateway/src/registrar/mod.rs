@@ -418,16 +418,17 @@ impl Location for Registrar {
                 None => return Lookup::AsAddressed,
             },
             // ... unless it is a GRUU: RFC 5627 §6.1, "both out-of-dialog
-            // requests targeted to the GRUU, and mid-dialog requests".
+            // requests targeted to the GRUU, and mid-dialog requests". Only
+            // for users of the users file: others of the domain (behind
+            // `sip.outbound_proxy`) are not the registrar's to answer for.
+            Target::Public { aor, .. } | Target::BareGr(aor) if !self.knows(&aor) => {
+                return Lookup::AsAddressed;
+            }
             Target::Public { aor, instance } => {
-                if self.our_user(&format!("sip:{aor}")).is_none() {
-                    Found::Nothing
-                } else {
-                    self.state().bindings.locate_instance(&aor, &instance, now)
-                }
+                self.state().bindings.locate_instance(&aor, &instance, now)
             }
             Target::Temporary(index) => self.state().bindings.locate_epoch(index, now),
-            Target::Invalid => Found::Nothing,
+            Target::BareGr(_) | Target::Invalid => Found::Nothing,
         };
         match found {
             Found::Contact(contact) => Lookup::Contact(contact),
@@ -442,6 +443,12 @@ impl Location for Registrar {
 }
 
 impl Registrar {
+    /// Whether `aor` (`user@domain`) is a user of the users file.
+    fn knows(&self, aor: &str) -> bool {
+        aor.rsplit_once('@')
+            .is_some_and(|(user, _)| self.users.contains(user, &self.realm))
+    }
+
     /// What a URI of our domain names: an AOR or one of our GRUUs.
     fn target_of(&self, uri: &str) -> Option<Target> {
         let address = SipAddress::parse(uri).ok()?;

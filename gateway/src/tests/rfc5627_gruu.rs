@@ -255,3 +255,17 @@ async fn several_contacts_route_to_the_highest_q() {
     );
     world.sip_answer(&message, "200 OK", "").await;
 }
+
+/// A GRUU-shaped address of a user the registrar does not have (one behind
+/// `sip.outbound_proxy`) is not the registrar's to answer for: the request
+/// leaves as addressed, `gr` and all.
+#[tokio::test]
+async fn gruu_of_a_user_not_in_the_users_file_is_sent_as_addressed() {
+    let (mut world, _dir) = world_with("").await;
+    let message = message_to(&mut world, &format!("carol@{COMPONENT}/{INSTANCE}")).await;
+    assert_eq!(
+        shape(&message, &[], false),
+        format!("MESSAGE sip:carol@{COMPONENT};gr={INSTANCE} SIP/2.0\n")
+    );
+    world.sip_answer(&message, "200 OK", "").await;
+}
