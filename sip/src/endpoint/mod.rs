@@ -540,3 +540,29 @@ async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3261_8_1_1_2_a_to_tag_puts_a_request_in_a_dialog() {
+        let out = OutgoingRequest {
+            method: "MESSAGE".into(),
+            request_uri: "sip:alice@example.com".into(),
+            to: "<sip:alice@example.com>".into(),
+            ..Default::default()
+        };
+        assert_eq!(Scope::of(&out), Scope::OutOfDialog);
+        let inside = OutgoingRequest {
+            to: "\"Alice\" <sip:alice@example.com>;tag=a73kszlfl".into(),
+            ..out.clone()
+        };
+        assert_eq!(Scope::of(&inside), Scope::InDialog);
+        let bare = OutgoingRequest {
+            to: "sip:alice@example.com;tag=x".into(),
+            ..out
+        };
+        assert_eq!(Scope::of(&bare), Scope::InDialog);
+    }
+}
