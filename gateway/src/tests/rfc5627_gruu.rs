@@ -269,3 +269,21 @@ async fn gruu_of_a_user_not_in_the_users_file_is_sent_as_addressed() {
     );
     world.sip_answer(&message, "200 OK", "").await;
 }
+
+/// §5.1: a Contact with `+sip.instance` that is the AOR itself, or one of
+/// its GRUUs, "would cause a routing loop": 403, nothing bound.
+#[tokio::test]
+async fn rfc5627_5_1_contact_that_is_the_aor_or_its_gruu_gets_403() {
+    let (mut world, _dir) = world_with("").await;
+    let ok = registered(&mut world, 1, register_gruu("loop", "alice")).await;
+    let pub_gruu = contact_param(&ok, "pub-gruu");
+    for (cseq, contact) in [(3, format!("sip:alice@{COMPONENT}")), (5, pub_gruu)] {
+        let request = register_gruu("loop", "alice");
+        let looping = move |b: &str, c: u32, x: &str| {
+            request(b, c, x).replace("<sip:alice@{peer}>", &format!("<{contact}>"))
+        };
+        let refused = registered(&mut world, cseq, looping).await;
+        assert_eq!(status(&refused), 403, "{refused:?}");
+    }
+    assert_eq!(world.metric("parley_registrar_bindings"), Some(1.0));
+}
