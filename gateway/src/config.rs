@@ -628,6 +628,17 @@ pub struct RegistrarConfig {
     /// and know only MD5 (sipp 3.6); `["SHA-256"]` drops MD5.
     #[serde(default = "default_registrar_algorithms")]
     pub algorithms: Vec<String>,
+    /// REGISTERs per second one source address may send (token bucket; 0:
+    /// off); over it, 503 + Retry-After (RFC 3261 §21.5.4). Default 10.
+    #[serde(default = "default_registrar_registers_per_second")]
+    pub registers_per_second: u32,
+    /// REGISTERs a source may send at once above that rate. Default 20.
+    #[serde(default = "default_registrar_register_burst")]
+    pub register_burst: u32,
+    /// Most contacts bound to one address-of-record (1–1000); a REGISTER
+    /// that would leave more gets 403 and changes nothing. Default 10.
+    #[serde(default = "default_registrar_max_contacts")]
+    pub max_contacts: usize,
 }
 
 /// `registrar.users`: where the registrar's users are.
@@ -717,6 +728,12 @@ impl RegistrarConfig {
             return Err(invalid(
                 "registrar.nonce_secs",
                 "must be between 10 and 3600",
+            ));
+        }
+        if !(1..=1000).contains(&self.max_contacts) {
+            return Err(invalid(
+                "registrar.max_contacts",
+                "must be between 1 and 1000",
             ));
         }
         Ok(())
@@ -1468,6 +1485,15 @@ fn default_registrar_algorithms() -> Vec<String> {
 fn default_registrar_nonce_secs() -> u32 {
     300
 }
+fn default_registrar_registers_per_second() -> u32 {
+    10
+}
+fn default_registrar_register_burst() -> u32 {
+    20
+}
+fn default_registrar_max_contacts() -> usize {
+    10
+}
 fn default_trunk_expires() -> u32 {
     3600
 }
@@ -1816,6 +1842,7 @@ listen = ["udp:127.0.0.1:5060"]
                 "registrar.max_expires",
             ),
             ("nonce_secs = 1\n", "registrar.nonce_secs"),
+            ("max_contacts = 0\n", "registrar.max_contacts"),
             ("realm = \"a:b\"\n", "registrar.realm"),
             ("algorithms = []\n", "registrar.algorithms"),
             ("algorithms = [\"MD5\", \"md5\"]\n", "registrar.algorithms"),

@@ -282,11 +282,13 @@ pub(crate) enum Limit {
     XmppQueuedStanzas,
     /// A user at `limits.subscriptions_per_user` (SIP 403 / XMPP `policy-violation`).
     SubscriptionsPerUser,
+    /// A source over `registrar.registers_per_second` (503 + Retry-After).
+    RegistrarRate,
 }
 
 impl Limit {
     /// Every value, for the series exported from start.
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::SipRate,
         Self::SipRateDropped,
         Self::SipPendingTransactions,
@@ -296,6 +298,7 @@ impl Limit {
         Self::XmppRate,
         Self::XmppQueuedStanzas,
         Self::SubscriptionsPerUser,
+        Self::RegistrarRate,
     ];
 
     /// The label value.
@@ -310,6 +313,7 @@ impl Limit {
             Self::XmppRate => "xmpp_rate",
             Self::XmppQueuedStanzas => "xmpp_queued_stanzas",
             Self::SubscriptionsPerUser => "subscriptions_per_user",
+            Self::RegistrarRate => "registrar_rate",
         }
     }
 }
@@ -1278,7 +1282,7 @@ mod tests {
             ("parley_receipts_total", 2 * 5),
             ("parley_presence_fetches_total", 2 * 8),
             ("parley_translation_seconds_count", 2),
-            ("parley_limit_rejections_total", 9),
+            ("parley_limit_rejections_total", 10),
             ("parley_subscriptions_restored_total", 2 * 5),
             ("parley_subscription_refreshes_total", 2),
             ("parley_store_leases", 2),

@@ -89,7 +89,7 @@ impl Router {
                 responder.respond(
                     StatusCode::OK,
                     None,
-                    vec![("Allow".into(), self.allow().into())],
+                    vec![("Allow".into(), self.allow())],
                     None,
                 );
             }
@@ -97,11 +97,11 @@ impl Router {
                 // RFC 3261 §8.2.1: 405, whose Allow (§21.4.6) the answer carries.
                 debug!(%method, "method not handled");
                 let (_, responder) = request.into_responder();
-                if self.sessions.is_some() {
+                if self.sessions.is_some() || self.registrar.is_some() {
                     responder.respond(
                         StatusCode::METHOD_NOT_ALLOWED,
                         None,
-                        vec![("Allow".into(), ALLOW_WITH_SESSIONS.into())],
+                        vec![("Allow".into(), self.allow())],
                         None,
                     );
                 } else {
@@ -112,13 +112,21 @@ impl Router {
         }
     }
 
-    /// RFC 3261 §20.5: the methods Parley answers, as OPTIONS and a 405 list them.
-    fn allow(&self) -> &'static str {
-        if self.sessions.is_some() {
+    /// RFC 3261 §20.5: the methods Parley answers, as OPTIONS and a 405 list
+    /// them; REGISTER among them when Parley is the registrar (§10.3).
+    fn allow(&self) -> String {
+        let base = if self.sessions.is_some() {
             ALLOW_WITH_SESSIONS
         } else {
             ALLOW
+        };
+        if self.registrar.is_none() {
+            return base.to_owned();
         }
+        let mut methods: Vec<&str> = base.split(", ").collect();
+        methods.push("REGISTER");
+        methods.sort_unstable();
+        methods.join(", ")
     }
 
     /// A stanza arrived from the XMPP server.

@@ -4,6 +4,7 @@
 //! sends through Prosody (Parley finds its contact: no outbound proxy is
 //! configured), and its reply — from an untrusted source, since
 //! `sip.trusted_peers` is empty — is challenged with 407 and delivered.
+//! linphonec asks for GRUUs (RFC 5627), and messages to them reach it.
 
 mod support;
 
@@ -185,4 +186,82 @@ async fn linphone_with_a_wrong_password_is_not_registered() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(metric(&world, "parley_registrar_bindings"), Some(0.0));
+}
+
+/// The quoted value of Contact parameter `name` in the last 200 to
+/// linphone's REGISTER, as its log shows it.
+fn gruu_in_log(log: &str, name: &str) -> Option<String> {
+    let start = log.rfind(&format!("{name}=\""))? + name.len() + 2;
+    let end = log[start..].find('"')? + start;
+    Some(log[start..end].to_owned())
+}
+
+/// RFC 5627 with a real phone: linphonec sends `Supported: gruu` and
+/// `+sip.instance`, and gets `pub-gruu` and `temp-gruu` (§5.2). An XMPP
+/// user's message to the full JID of the public GRUU (RFC 7247 §6.3: the
+/// `gr` is the resourcepart) and one to the temporary GRUU's JID both
+/// reach that phone (§6.1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linphone_gets_gruus_and_messages_to_them_reach_it() {
+    let (world, _dir) = world();
+    let phone = Linphone::start(free_udp_tcp_port(), world.sip_addr(), "wonderland");
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let (public, temporary) = loop {
+        let log = phone.log();
+        if let (Some(p), Some(t)) = (
+            gruu_in_log(&log, "pub-gruu"),
+            gruu_in_log(&log, "temp-gruu"),
+        ) {
+            break (p, t);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "linphonec got no GRUUs\n--- linphone ---\n{log}\n--- parley ---\n{}",
+            world.parley.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let instance = public
+        .split_once(";gr=")
+        .map(|(_, i)| i.to_owned())
+        .expect("a gr value");
+    assert!(
+        public.starts_with(&format!("sip:alice@{COMPONENT};gr=urn:uuid:")),
+        "{public}"
+    );
+    let temp_user = temporary
+        .trim_start_matches("sip:")
+        .split('@')
+        .next()
+        .expect("a user part")
+        .to_owned();
+    assert!(
+        temp_user.starts_with("tgruu.") && !temporary.contains("alice"),
+        "{temporary}"
+    );
+
+    let mut juliet = world.client("juliet").await;
+    for (to, body) in [
+        (
+            format!("alice@{COMPONENT}/{instance}"),
+            "to the public gruu",
+        ),
+        (format!("{temp_user}@{COMPONENT}"), "to the temporary gruu"),
+    ] {
+        juliet
+            .send_xml(&format!(
+                "<message to='{to}' type='chat'><body>{body}</body></message>"
+            ))
+            .await;
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while !phone.log().contains(body) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "linphone never got '{body}' sent to {to}\n--- linphone ---\n{}\n--- parley ---\n{}",
+                phone.log(),
+                world.parley.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
 }

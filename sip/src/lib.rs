@@ -73,6 +73,6 @@ pub use wire::status::StatusCode;
 
 #[cfg(feature = "tokio")]
 pub use endpoint::{
-    Canceller, Endpoint, IncomingRequest, InviteClient, Location, OutgoingRequest, RequestView,
-    Responder, Response,
+    Canceller, Endpoint, IncomingRequest, InviteClient, Location, Lookup, OutgoingRequest,
+    RequestView, Responder, Response, Scope,
 };

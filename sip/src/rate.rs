@@ -104,7 +104,7 @@ impl Default for RateLimit {
 
 /// What to do with a request from a source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verdict {
+pub enum Verdict {
     /// Within the rate: handle it.
     Admit,
     /// Over the rate: answer 503 with this Retry-After (seconds, at least 1).
@@ -154,9 +154,9 @@ impl Entry {
 }
 
 /// The per-source table, keyed by source address (or, for the gateway's XMPP
-/// side, by sender JID).
+/// side, by sender JID; for its registrar, by the address REGISTERs come from).
 #[derive(Debug, Clone)]
-pub(crate) struct SourceRates<K = IpAddr> {
+pub struct SourceRates<K = IpAddr> {
     limit: RateLimit,
     sources: HashMap<K, Entry>,
     /// Shared by every source that finds the table full.
@@ -167,7 +167,7 @@ pub(crate) struct SourceRates<K = IpAddr> {
 
 impl<K: Hash + Eq> SourceRates<K> {
     /// An empty table.
-    pub(crate) fn new(limit: RateLimit, now: Instant) -> Self {
+    pub fn new(limit: RateLimit, now: Instant) -> Self {
         SourceRates {
             limit,
             sources: HashMap::new(),
@@ -177,7 +177,7 @@ impl<K: Hash + Eq> SourceRates<K> {
     }
 
     /// Counts one request from `source` (`datagram`: it came over UDP).
-    pub(crate) fn check(&mut self, source: K, datagram: bool, now: Instant) -> Verdict {
+    pub fn check(&mut self, source: K, datagram: bool, now: Instant) -> Verdict {
         if self.limit.per_second == 0 {
             return Verdict::Admit;
         }

@@ -1,6 +1,7 @@
 //! RFC 3261 §10.3 steps 6–8: the bindings of each address-of-record, their
-//! expiry, and the Call-ID/CSeq rule that drops out-of-order REGISTERs.
-//! Sans-IO: the clock is an argument.
+//! expiry, and the Call-ID/CSeq rule that drops out-of-order REGISTERs;
+//! RFC 5627 §5: the instance each contact registers for and the epoch of
+//! its temporary GRUUs. Sans-IO: the clock is an argument.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -16,6 +17,13 @@ pub(crate) struct Binding {
     call_id: String,
     cseq: u32,
     expires_at: Instant,
+    /// RFC 3261 §20.10 `q`, in thousandths.
+    q: Option<u16>,
+    /// When the contact was last registered: "newest" among equal q, and
+    /// RFC 5627 §6.1's "most recently refreshed".
+    refreshed_at: Instant,
+    /// RFC 5627 §5.1: the `+sip.instance` value as sent, when it had one.
+    instance: Option<String>,
 }
 
 /// The expiry policy of `[registrar]`.
@@ -25,6 +33,35 @@ pub(crate) struct Policy {
     pub(crate) min_expires: u32,
     /// Longer requests are shortened to this.
     pub(crate) max_expires: u32,
+    /// Most contacts one AOR may have: with the users file's size, the
+    /// bound on the whole table.
+    pub(crate) max_contacts: usize,
+}
+
+/// One Contact of a REGISTER.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ContactUpdate {
+    /// The URI, without `<>`.
+    pub(crate) uri: String,
+    /// Its `expires` parameter.
+    pub(crate) expires: Option<u32>,
+    /// Its `q`, in thousandths.
+    pub(crate) q: Option<u16>,
+    /// Its `+sip.instance`, as sent.
+    pub(crate) instance: Option<String>,
+}
+
+impl ContactUpdate {
+    /// A contact with only a URI and an `expires` (tests, simple phones).
+    #[cfg(test)]
+    pub(crate) fn plain(uri: &str, expires: Option<u32>) -> Self {
+        Self {
+            uri: uri.to_owned(),
+            expires,
+            q: None,
+            instance: None,
+        }
+    }
 }
 
 /// What one REGISTER asks, read from its header fields.
@@ -38,15 +75,28 @@ pub(crate) struct Update {
     pub(crate) expires: Option<u32>,
     /// `Contact: *` (step 6).
     pub(crate) wildcard: bool,
-    /// Each Contact: its URI and its `expires` parameter.
-    pub(crate) contacts: Vec<(String, Option<u32>)>,
+    /// Each Contact.
+    pub(crate) contacts: Vec<ContactUpdate>,
+}
+
+/// One current binding as the 200 lists it (step 8, RFC 5627 §5.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Current {
+    pub(crate) contact: String,
+    /// Seconds left.
+    pub(crate) expires: u32,
+    pub(crate) q: Option<u16>,
+    /// `+sip.instance` as registered.
+    pub(crate) instance: Option<String>,
+    /// The epoch index of the instance's temporary GRUUs.
+    pub(crate) epoch: Option<u64>,
 }
 
 /// How a REGISTER ends.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Outcome {
     /// Step 8: 200 listing every current binding with its remaining seconds.
-    Bound(Vec<(String, u32)>),
+    Bound(Vec<Current>),
     /// Step 7: 423 with this Min-Expires.
     TooBrief(u32),
     /// Step 6: `*` with other contacts or a non-zero expiry: 400.
@@ -54,12 +104,40 @@ pub(crate) enum Outcome {
     /// Steps 6 and 7: a Call-ID/CSeq not newer than the binding's: the
     /// request fails and nothing changes.
     OutOfOrder,
+    /// The AOR would have more than `max_contacts` contacts: nothing changes.
+    TooManyContacts(usize),
+}
+
+/// Where a request to an address-of-record or GRUU goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Found {
+    /// This contact.
+    Contact(String),
+    /// A valid GRUU without a registered contact (RFC 5627 §5.3, §6.1: 480).
+    NoContact,
+    /// No such binding or GRUU.
+    Nothing,
+}
+
+/// The temporary-GRUU epoch of one (AOR, instance): RFC 5627 Appendix A.2's
+/// I_i, replaced when the instance registers under another Call-ID and
+/// dropped when its last contact goes (§5.1, §5.3).
+#[derive(Debug, Clone)]
+struct Epoch {
+    aor: String,
+    /// The instance ID (without quotes and brackets).
+    instance: String,
 }
 
 /// Every binding, by address-of-record.
 #[derive(Debug, Default)]
 pub(crate) struct Bindings {
     by_aor: HashMap<String, Vec<Binding>>,
+    /// Epoch index → its AOR and instance: one entry per registered instance.
+    epochs: HashMap<u64, Epoch>,
+    /// (AOR, instance ID) → its current epoch index.
+    epoch_of: HashMap<(String, String), u64>,
+    next_epoch: u64,
 }
 
 /// RFC 3261 §10.3 step 7's default when neither the Contact nor the request
@@ -67,15 +145,20 @@ pub(crate) struct Bindings {
 /// suggestion of one hour, within the policy.
 const DEFAULT_EXPIRES: u32 = 3600;
 
+/// A contact without `q` ranks as `q=1`: RFC 3261 gives no default, and a
+/// phone that says nothing is taken as fully preferred.
+const DEFAULT_Q: u16 = 1000;
+
 impl Bindings {
     /// Applies one REGISTER atomically (§10.3: "either processed completely
     /// or not at all").
     pub(crate) fn apply(&mut self, update: &Update, policy: Policy, now: Instant) -> Outcome {
-        let mut list: Vec<Binding> = self
+        let before: Vec<Binding> = self
             .by_aor
             .get(&update.aor)
             .map(|l| l.iter().filter(|b| b.expires_at > now).cloned().collect())
             .unwrap_or_default();
+        let mut list = before.clone();
         if update.wildcard {
             // Step 6: one `*` and Expires: 0, nothing else.
             if !update.contacts.is_empty() || update.expires != Some(0) {
@@ -88,8 +171,12 @@ impl Bindings {
             }
             list.clear();
         }
-        for (contact, param) in &update.contacts {
-            let requested = param.or(update.expires).unwrap_or(DEFAULT_EXPIRES);
+        // RFC 5627 §5.1: the instances whose temporary GRUUs start a new
+        // epoch: those whose most recently registered contact has another
+        // Call-ID, or that have none.
+        let mut renewed: Vec<String> = Vec::new();
+        for c in &update.contacts {
+            let requested = c.expires.or(update.expires).unwrap_or(DEFAULT_EXPIRES);
             // Step 7: "greater than zero AND smaller than one hour AND less
             // than a registrar-configured minimum".
             if requested > 0 && requested < 3600 && requested < policy.min_expires {
@@ -98,7 +185,7 @@ impl Bindings {
             let granted = requested.min(policy.max_expires);
             let existing = list
                 .iter()
-                .position(|b| parley_sip::register::same_uri(&b.contact, contact));
+                .position(|b| parley_sip::register::same_uri(&b.contact, &c.uri));
             if let Some(i) = existing {
                 let b = &list[i];
                 if b.call_id == update.call_id && update.cseq <= b.cseq {
@@ -106,33 +193,106 @@ impl Bindings {
                 }
                 list.remove(i);
             }
-            if granted > 0 {
-                list.push(Binding {
-                    contact: contact.clone(),
-                    call_id: update.call_id.clone(),
-                    cseq: update.cseq,
-                    expires_at: now + Duration::from_secs(u64::from(granted)),
-                });
+            if granted == 0 {
+                continue;
             }
+            let instance = c.instance.as_deref().map(super::gruu::instance_id);
+            if let Some(id) = &instance {
+                let newest = before
+                    .iter()
+                    .filter(|b| same_instance(b, id))
+                    .max_by_key(|b| b.refreshed_at);
+                if newest.is_none_or(|b| b.call_id != update.call_id) && !renewed.contains(id) {
+                    renewed.push(id.clone());
+                }
+            }
+            list.push(Binding {
+                contact: c.uri.clone(),
+                call_id: update.call_id.clone(),
+                cseq: update.cseq,
+                expires_at: now + Duration::from_secs(u64::from(granted)),
+                q: c.q,
+                refreshed_at: now,
+                instance: c.instance.clone(),
+            });
         }
-        let current = remaining(&list, now);
+        if list.len() > policy.max_contacts {
+            return Outcome::TooManyContacts(policy.max_contacts);
+        }
+        for id in renewed {
+            self.new_epoch(&update.aor, &id);
+        }
         if list.is_empty() {
             self.by_aor.remove(&update.aor);
         } else {
             self.by_aor.insert(update.aor.clone(), list);
         }
-        Outcome::Bound(current)
+        self.drop_unbound_epochs(now);
+        Outcome::Bound(self.current(&update.aor, now))
     }
 
-    /// The contact to send to for `aor`: the most recently refreshed
-    /// binding that has not expired.
+    /// Every current binding of `aor`, best first.
+    pub(crate) fn current(&self, aor: &str, now: Instant) -> Vec<Current> {
+        let mut list: Vec<&Binding> = self
+            .by_aor
+            .get(aor)
+            .map(|l| l.iter().filter(|b| b.expires_at > now).collect())
+            .unwrap_or_default();
+        list.sort_by_key(|b| std::cmp::Reverse(rank(b)));
+        list.into_iter()
+            .map(|b| {
+                let secs = b.expires_at.saturating_duration_since(now).as_secs();
+                let epoch = b.instance.as_deref().and_then(|i| {
+                    self.epoch_of
+                        .get(&(aor.to_owned(), super::gruu::instance_id(i)))
+                        .copied()
+                });
+                Current {
+                    contact: b.contact.clone(),
+                    expires: u32::try_from(secs).unwrap_or(u32::MAX),
+                    q: b.q,
+                    instance: b.instance.clone(),
+                    epoch,
+                }
+            })
+            .collect()
+    }
+
+    /// The contact to send to for `aor`: the highest `q`, then the most
+    /// recently refreshed (Parley does not fork: one contact gets it).
     pub(crate) fn locate(&self, aor: &str, now: Instant) -> Option<String> {
         self.by_aor
             .get(aor)?
             .iter()
             .filter(|b| b.expires_at > now)
-            .max_by_key(|b| b.expires_at)
+            .max_by_key(|b| rank(b))
             .map(|b| b.contact.clone())
+    }
+
+    /// RFC 5627 §6.1: the contact of a public GRUU (`aor` and instance
+    /// `id`): "the most recently refreshed contact" of that instance.
+    pub(crate) fn locate_instance(&self, aor: &str, id: &str, now: Instant) -> Found {
+        self.by_aor
+            .get(aor)
+            .and_then(|l| {
+                l.iter()
+                    .filter(|b| b.expires_at > now && same_instance(b, id))
+                    .max_by_key(|b| b.refreshed_at)
+            })
+            .map_or(Found::NoContact, |b| Found::Contact(b.contact.clone()))
+    }
+
+    /// The contact of the temporary GRUU of epoch `index`; `Nothing` when the
+    /// epoch has ended (§5.1, §5.3: 404 from then on).
+    pub(crate) fn locate_epoch(&self, index: u64, now: Instant) -> Found {
+        let Some(epoch) = self.epochs.get(&index) else {
+            return Found::Nothing;
+        };
+        match self.locate_instance(&epoch.aor, &epoch.instance, now) {
+            // Expired since the last reap: the epoch is over (§5.3).
+            Found::NoContact => Found::Nothing,
+            found => found,
+        }
     }
 
     /// Drops expired bindings; returns how many remain.
@@ -141,6 +301,7 @@ impl Bindings {
             list.retain(|b| b.expires_at > now);
             !list.is_empty()
         });
+        self.drop_unbound_epochs(now);
         self.len()
     }
 
@@ -148,130 +309,59 @@ impl Bindings {
     pub(crate) fn len(&self) -> usize {
         self.by_aor.values().map(Vec::len).sum()
     }
+
+    /// RFC 5627 §5.1: "invalidate all previously generated temporary GRUUs
+    /// for the AOR and instance ID" by starting a new epoch.
+    fn new_epoch(&mut self, aor: &str, id: &str) {
+        let key = (aor.to_owned(), id.to_owned());
+        if let Some(old) = self.epoch_of.remove(&key) {
+            self.epochs.remove(&old);
+        }
+        let index = self.next_epoch;
+        self.next_epoch = self.next_epoch.wrapping_add(1);
+        self.epochs.insert(
+            index,
+            Epoch {
+                aor: aor.to_owned(),
+                instance: id.to_owned(),
+            },
+        );
+        self.epoch_of.insert(key, index);
+    }
+
+    /// RFC 5627 §5.3: a temporary GRUU whose instance has no contact left
+    /// "MUST be invalidated".
+    fn drop_unbound_epochs(&mut self, now: Instant) {
+        let by_aor = &self.by_aor;
+        let mut gone = Vec::new();
+        self.epoch_of.retain(|(aor, id), index| {
+            let bound = by_aor
+                .get(aor)
+                .is_some_and(|l| l.iter().any(|b| b.expires_at > now && same_instance(b, id)));
+            if !bound {
+                gone.push(*index);
+            }
+            bound
+        });
+        for index in gone {
+            self.epochs.remove(&index);
+        }
+    }
 }
 
-fn remaining(list: &[Binding], now: Instant) -> Vec<(String, u32)> {
-    list.iter()
-        .map(|b| {
-            let secs = b.expires_at.saturating_duration_since(now).as_secs();
-            (b.contact.clone(), u32::try_from(secs).unwrap_or(u32::MAX))
-        })
-        .collect()
+/// The order contacts are tried in: higher `q`, then newer.
+fn rank(b: &Binding) -> (u16, Instant) {
+    (b.q.unwrap_or(DEFAULT_Q), b.refreshed_at)
+}
+
+/// RFC 5627 §5.4: "a GRUU resolves only to those contacts whose instance
+/// ID matches"; instance IDs are URNs, compared without case.
+fn same_instance(b: &Binding, id: &str) -> bool {
+    b.instance
+        .as_deref()
+        .is_some_and(|i| super::gruu::instance_id(i).eq_ignore_ascii_case(id))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const POLICY: Policy = Policy {
-        min_expires: 60,
-        max_expires: 3600,
-    };
-
-    fn update(call_id: &str, cseq: u32, contacts: &[(&str, Option<u32>)]) -> Update {
-        Update {
-            aor: "alice@example.com".into(),
-            call_id: call_id.into(),
-            cseq,
-            expires: None,
-            wildcard: false,
-            contacts: contacts
-                .iter()
-                .map(|(c, e)| ((*c).to_owned(), *e))
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn rfc3261_10_3_step_7_expiry_from_param_then_header_then_default_capped() {
-        let now = Instant::now();
-        let mut b = Bindings::default();
-        let mut u = update(
-            "c1",
-            1,
-            &[("sip:a@10.0.0.1", Some(120)), ("sip:a@10.0.0.2", None)],
-        );
-        u.expires = Some(7200);
-        assert_eq!(
-            b.apply(&u, POLICY, now),
-            Outcome::Bound(vec![
-                ("sip:a@10.0.0.1".into(), 120),
-                ("sip:a@10.0.0.2".into(), 3600)
-            ])
-        );
-        assert_eq!(b.len(), 2);
-        assert_eq!(
-            b.locate("alice@example.com", now).as_deref(),
-            Some("sip:a@10.0.0.2")
-        );
-        assert_eq!(b.locate("bob@example.com", now), None);
-    }
-
-    #[test]
-    fn rfc3261_10_3_step_7_brief_interval_gets_423_and_changes_nothing() {
-        let now = Instant::now();
-        let mut b = Bindings::default();
-        assert_eq!(
-            b.apply(&update("c1", 1, &[("sip:a@h", Some(30))]), POLICY, now),
-            Outcome::TooBrief(60)
-        );
-        assert_eq!(b.len(), 0);
-    }
-
-    #[test]
-    fn rfc3261_10_3_step_7_same_call_id_needs_a_higher_cseq() {
-        let now = Instant::now();
-        let mut b = Bindings::default();
-        assert!(matches!(
-            b.apply(&update("c1", 5, &[("sip:a@h", None)]), POLICY, now),
-            Outcome::Bound(_)
-        ));
-        assert_eq!(
-            b.apply(&update("c1", 5, &[("sip:a@h", Some(0))]), POLICY, now),
-            Outcome::OutOfOrder
-        );
-        assert_eq!(
-            b.apply(&update("c1", 4, &[("sip:a@h", Some(0))]), POLICY, now),
-            Outcome::OutOfOrder
-        );
-        assert_eq!(b.len(), 1, "the failed requests changed nothing");
-        // Another Call-ID (the phone restarted) replaces it whatever its CSeq.
-        assert!(matches!(
-            b.apply(&update("c2", 1, &[("sip:a@h", None)]), POLICY, now),
-            Outcome::Bound(_)
-        ));
-        assert_eq!(
-            b.apply(&update("c2", 2, &[("sip:a@h", Some(0))]), POLICY, now),
-            Outcome::Bound(vec![])
-        );
-        assert_eq!(b.len(), 0);
-    }
-
-    #[test]
-    fn rfc3261_10_3_step_6_wildcard_removes_all_only_with_expires_zero() {
-        let now = Instant::now();
-        let mut b = Bindings::default();
-        let _ = b.apply(
-            &update("c1", 1, &[("sip:a@h1", None), ("sip:a@h2", None)]),
-            POLICY,
-            now,
-        );
-        let mut star = update("c9", 1, &[]);
-        star.wildcard = true;
-        assert_eq!(b.apply(&star, POLICY, now), Outcome::BadWildcard);
-        star.expires = Some(0);
-        assert_eq!(b.apply(&star, POLICY, now), Outcome::Bound(vec![]));
-        assert_eq!(b.len(), 0);
-    }
-
-    #[test]
-    fn expired_bindings_are_not_located_and_the_reaper_drops_them() {
-        let now = Instant::now();
-        let mut b = Bindings::default();
-        let _ = b.apply(&update("c1", 1, &[("sip:a@h", Some(60))]), POLICY, now);
-        let later = now + Duration::from_secs(61);
-        assert_eq!(b.locate("alice@example.com", later), None);
-        assert_eq!(b.len(), 1);
-        assert_eq!(b.reap(later), 0);
-    }
-}
+#[path = "bindings_tests.rs"]
+mod tests;

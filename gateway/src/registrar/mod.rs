@@ -22,14 +22,15 @@ use tracing::{debug, info, warn};
 
 use parley_mapping::address::SipAddress;
 use parley_sip::auth::server::{Refusal, Verifier};
-use parley_sip::register::split_contacts;
-use parley_sip::wire::header::Address;
-use parley_sip::{IncomingRequest, Location, StatusCode};
+use parley_sip::rate::{RateLimit, SourceRates, Verdict};
+use parley_sip::{IncomingRequest, Location, Lookup, Scope, StatusCode};
 
 use crate::config::{RegistrarConfig, UsersSource};
-use crate::metrics::Metrics;
+use crate::metrics::{Limit, Metrics};
 
 pub(crate) mod bindings;
+mod fields;
+pub(crate) mod gruu;
 mod persist;
 mod users;
 
@@ -40,7 +41,9 @@ pub(crate) use users::{RETRY_AFTER_SECS, STORE_STALE};
 
 use crate::store::Store;
 use crate::users_file::UsersError;
-use bindings::{Bindings, Outcome, Policy, Update};
+use bindings::{Bindings, Current, Found, Outcome, Policy, Update};
+use fields::{option_tags, q_text, read_update, unsupported_requirements};
+use gruu::Target;
 use persist::Persist;
 use users::Users;
 
@@ -51,12 +54,17 @@ pub(crate) struct Registrar {
     users: Users,
     persist: Persist,
     policy: Policy,
+    /// RFC 5627: the key temporary GRUUs are sealed with (drawn at start:
+    /// they die with the process, as the bindings do).
+    gruu_key: [u8; 32],
     start: Instant,
     metrics: Arc<Metrics>,
     state: Mutex<State>,
 }
 
 struct State {
+    /// `registrar.registers_per_second`: REGISTERs per source address.
+    rates: SourceRates,
     /// Nonces for REGISTER's 401 and for the 407 of other requests: one
     /// realm, one table.
     verifier: Verifier,
@@ -73,6 +81,10 @@ impl std::fmt::Debug for Registrar {
             .finish_non_exhaustive()
     }
 }
+
+/// Source addresses whose REGISTER rate is tracked; beyond, new sources
+/// share one bucket (a spoofed flood cannot grow the table).
+const MAX_RATE_SOURCES: usize = 10_000;
 
 /// Which challenge a request gets: 401 for REGISTER (the registrar is the
 /// UAS, §22.2), 407 for the others (Parley acts for the domain, §22.3).
@@ -133,6 +145,8 @@ impl Registrar {
                 warn!(error = %e, "registrar.algorithms refused; challenging with SHA-256 and MD5");
                 Verifier::new(realm.clone(), key, lifetime)
             });
+        let mut gruu_key = [0u8; 32];
+        rng.fill_bytes(&mut gruu_key);
         info!(realm = %realm, users = users.len(), "registrar: serving REGISTER for {sip_domain}");
         metrics.registrar_bindings(0);
         Ok(Self {
@@ -143,10 +157,21 @@ impl Registrar {
             policy: Policy {
                 min_expires: config.min_expires,
                 max_expires: config.max_expires,
+                max_contacts: config.max_contacts,
             },
+            gruu_key,
             start: Instant::now(),
             metrics,
             state: Mutex::new(State {
+                rates: SourceRates::new(
+                    RateLimit {
+                        per_second: config.registers_per_second,
+                        burst: config.register_burst,
+                        max_sources: MAX_RATE_SOURCES,
+                        refusals_before_silence: u32::MAX,
+                    },
+                    Instant::now().into_std(),
+                ),
                 verifier,
                 bindings: Bindings::default(),
                 rng,
@@ -256,6 +281,32 @@ impl Registrar {
 
     /// RFC 3261 §10.3: a REGISTER.
     pub(crate) fn register(&self, request: IncomingRequest) {
+        // Before anything is spent on it (a nonce, a digest): the source's
+        // REGISTER rate. RFC 3261 §21.5.4: 503, "The server MAY indicate
+        // when the client should retry the request in a Retry-After header
+        // field". Always answered: the endpoint's own per-source limit
+        // (`limits.sip_requests_per_second`) is the one that falls silent.
+        let verdict =
+            self.state()
+                .rates
+                .check(request.source.ip(), false, Instant::now().into_std());
+        if let Verdict::Refuse {
+            retry_after_secs,
+            first,
+        } = verdict
+        {
+            if first {
+                warn!(source = %request.source, "registrar: REGISTER rate exceeded: 503");
+            }
+            self.metrics.limit_rejection(Limit::RegistrarRate);
+            request.respond(
+                StatusCode::SERVICE_UNAVAILABLE,
+                None,
+                vec![("Retry-After".to_owned(), retry_after_secs.to_string())],
+                None,
+            );
+            return;
+        }
         // Step 1: bindings for our domain only (no proxying to others). A
         // phone configured with Parley's address rather than the domain
         // sends REGISTER to that IP address: taken as our domain too.
@@ -287,6 +338,20 @@ impl Registrar {
             );
             return;
         }
+        // Step 2: "the registrar MUST process the Require header field
+        // values as described for UASs in Section 8.2.2" (§8.2.2.3: 420,
+        // the unknown tags in Unsupported).
+        let unsupported = unsupported_requirements(&request.header("Require").unwrap_or_default());
+        if !unsupported.is_empty() {
+            debug!(unsupported = %unsupported, "registrar: REGISTER requires an extension: 420");
+            request.respond(
+                StatusCode::BAD_EXTENSION,
+                None,
+                vec![("Unsupported".to_owned(), unsupported)],
+                None,
+            );
+            return;
+        }
         // Step 5 (before authentication, which needs the user): the AOR
         // from To; 404 when not one of ours.
         let to = request.to_uri();
@@ -300,13 +365,22 @@ impl Registrar {
         let Some(request) = self.authenticate(request, &user, Challenger::Www) else {
             return;
         };
-        let update = match read_update(&request, format!("{user}@{}", self.domain)) {
+        let aor = format!("{user}@{}", self.domain);
+        let update = match read_update(&request, aor) {
             Ok(u) => u,
             Err(reason) => {
                 request.respond(StatusCode::BAD_REQUEST, Some(reason), vec![], None);
                 return;
             }
         };
+        if let Err(reason) = self.check_instance_contacts(&update) {
+            debug!(aor = %update.aor, reason, "registrar: REGISTER refused (RFC 5627 §5.1)");
+            request.respond(StatusCode::FORBIDDEN, Some(reason), vec![], None);
+            return;
+        }
+        // RFC 5627 §5.2: GRUUs only for a client whose Supported lists gruu.
+        let gruu = option_tags(&request.header("Supported").unwrap_or_default())
+            .any(|t| t.eq_ignore_ascii_case("gruu"));
         let (outcome, count) = {
             let mut state = self.state();
             let outcome = state.bindings.apply(&update, self.policy, Instant::now());
@@ -321,8 +395,13 @@ impl Registrar {
                 info!(aor = %update.aor, bindings = current.len(), "registrar: REGISTER accepted");
                 // Step 8: every current binding with its expires.
                 let mut headers: Vec<(String, String)> = current
-                    .into_iter()
-                    .map(|(c, secs)| ("Contact".to_owned(), format!("<{c}>;expires={secs}")))
+                    .iter()
+                    .map(|c| {
+                        (
+                            "Contact".to_owned(),
+                            self.contact_value(&update.aor, c, gruu),
+                        )
+                    })
                     .collect();
                 headers.push(("Date".to_owned(), http_date(std::time::SystemTime::now())));
                 request.respond(StatusCode::OK, None, headers, None);
@@ -339,6 +418,15 @@ impl Registrar {
                 vec![],
                 None,
             ),
+            Outcome::TooManyContacts(max) => {
+                warn!(aor = %update.aor, max, "registrar: REGISTER over registrar.max_contacts: 403");
+                request.respond(
+                    StatusCode::FORBIDDEN,
+                    Some("Too Many Contacts"),
+                    vec![],
+                    None,
+                );
+            }
             Outcome::OutOfOrder => request.respond(
                 StatusCode::BAD_REQUEST,
                 Some("Out-of-order REGISTER (Call-ID and CSeq)"),
@@ -362,49 +450,134 @@ impl Registrar {
 
 /// The registrar as the endpoint's location service.
 impl Location for Registrar {
-    fn locate(&self, request_uri: &str) -> Option<String> {
-        let address = SipAddress::parse(request_uri).ok()?;
+    fn locate(&self, request_uri: &str, scope: Scope) -> Lookup {
+        let Some(target) = self.target_of(request_uri) else {
+            return Lookup::AsAddressed;
+        };
+        let now = Instant::now();
+        let found = match target {
+            // RFC 3261 §12.2.1.1: a request inside a dialog goes to the
+            // dialog's remote target, which is not looked up again ...
+            Target::Aor(_) if scope == Scope::InDialog => return Lookup::AsAddressed,
+            Target::Aor(aor) => {
+                let local = self.state().bindings.locate(&aor, now);
+                // Another instance's binding (the store, `persist.rs`).
+                match local.or_else(|| self.persist.locate(&aor)) {
+                    Some(contact) => Found::Contact(contact),
+                    None => return Lookup::AsAddressed,
+                }
+            }
+            // ... unless it is a GRUU: RFC 5627 §6.1, "both out-of-dialog
+            // requests targeted to the GRUU, and mid-dialog requests". Only
+            // for users of the users file: others of the domain (behind
+            // `sip.outbound_proxy`) are not the registrar's to answer for.
+            Target::Public { aor, .. } | Target::BareGr(aor) if !self.knows(&aor) => {
+                return Lookup::AsAddressed;
+            }
+            Target::Public { aor, instance } => {
+                self.state().bindings.locate_instance(&aor, &instance, now)
+            }
+            Target::Temporary(index) => self.state().bindings.locate_epoch(index, now),
+            Target::BareGr(_) | Target::Invalid => Found::Nothing,
+        };
+        match found {
+            Found::Contact(contact) => Lookup::Contact(contact),
+            // §6.1: "If there are no registered contacts bound to the GRUU,
+            // the server MUST return a 480 (Temporarily Unavailable)".
+            Found::NoContact => Lookup::Answered(StatusCode::TEMPORARILY_UNAVAILABLE),
+            // §6.1: "not equivalent ... to a currently valid GRUU within the
+            // domain, it SHOULD be rejected with a 404 (Not Found)".
+            Found::Nothing => Lookup::Answered(StatusCode::NOT_FOUND),
+        }
+    }
+}
+
+impl Registrar {
+    /// Whether `aor` (`user@domain`) is one of the registrar's users (the file or the store).
+    fn knows(&self, aor: &str) -> bool {
+        aor.rsplit_once('@')
+            .is_some_and(|(user, _)| self.users.contains(user, &self.realm))
+    }
+
+    /// What a URI of our domain names: an AOR or one of our GRUUs.
+    fn target_of(&self, uri: &str) -> Option<Target> {
+        let address = SipAddress::parse(uri).ok()?;
         let host = address.host()?;
         if !host.eq_ignore_ascii_case(&self.domain) {
             return None;
         }
-        let aor = format!("{}@{}", address.user()?, self.domain);
-        let local = self.state().bindings.locate(&aor, Instant::now());
-        local.or_else(|| self.persist.locate(&aor))
+        let gr = match parley_sip::wire::uri::Uri::parse(uri) {
+            Ok(parley_sip::wire::uri::Uri::Sip(u)) => u.uri_params.get("gr").map(|p| {
+                p.value
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            }),
+            _ => None,
+        };
+        Some(gruu::classify(
+            &self.gruu_key,
+            &address.user()?,
+            gr.as_deref(),
+            &self.domain,
+        ))
     }
-}
 
-/// Reads the Expires and Contact header fields of a REGISTER.
-fn read_update(request: &IncomingRequest, aor: String) -> Result<Update, &'static str> {
-    let view = request.view();
-    let expires = match view.header("Expires") {
-        None => None,
-        Some(v) => Some(v.trim().parse::<u32>().map_err(|_| "Bad Expires")?),
-    };
-    let mut wildcard = false;
-    let mut contacts = Vec::new();
-    for value in view.header_values("Contact") {
-        for part in split_contacts(&value) {
-            if part == "*" {
-                wildcard = true;
-                continue;
+    /// RFC 5627 §5.1: a contact registered with `+sip.instance` must not
+    /// route back here: not the AOR itself, not one of our GRUUs, and a SIP
+    /// URI ("MUST reject the request with a 403").
+    fn check_instance_contacts(&self, update: &Update) -> Result<(), &'static str> {
+        for c in update.contacts.iter().filter(|c| c.instance.is_some()) {
+            if !matches!(
+                parley_sip::wire::uri::Uri::parse(&c.uri),
+                Ok(parley_sip::wire::uri::Uri::Sip(_))
+            ) {
+                return Err("Contact with +sip.instance is not a SIP URI");
             }
-            let address = Address::parse(part).map_err(|_| "Bad Contact")?;
-            let param = match address.param("expires") {
-                None => None,
-                Some(v) => Some(v.trim().parse::<u32>().map_err(|_| "Bad Contact expires")?),
-            };
-            contacts.push((address.uri_text, param));
+            match self.target_of(&c.uri) {
+                Some(Target::Aor(aor)) if aor == update.aor => {
+                    return Err("Contact is the address-of-record");
+                }
+                Some(Target::Public { aor, .. }) if aor == update.aor => {
+                    return Err("Contact is a GRUU of the address-of-record");
+                }
+                Some(Target::Temporary(_)) => {
+                    return Err("Contact is a GRUU of the address-of-record");
+                }
+                _ => {}
+            }
         }
+        Ok(())
     }
-    Ok(Update {
-        aor,
-        call_id: view.call_id().to_owned(),
-        cseq: view.cseq(),
-        expires,
-        wildcard,
-        contacts,
-    })
+
+    /// A Contact of the 200 (§10.3 step 8) with RFC 5627 §5.2's parameters:
+    /// `+sip.instance` as registered, and for a client that supports GRUUs
+    /// its `pub-gruu` and a new `temp-gruu`.
+    fn contact_value(&self, aor: &str, c: &Current, gruu: bool) -> String {
+        let mut value = format!("<{}>", c.contact);
+        if let Some(q) = c.q {
+            value.push_str(&format!(";q={}", q_text(q)));
+        }
+        if let Some(instance) = &c.instance {
+            if gruu {
+                let id = gruu::instance_id(instance);
+                value.push_str(&format!(";pub-gruu=\"{}\"", gruu::public(aor, &id)));
+                if let Some(index) = c.epoch {
+                    let mut d = [0u8; 8];
+                    self.state().rng.fill_bytes(&mut d);
+                    let temp = gruu::temporary(&self.gruu_key, index, d, &self.domain);
+                    value.push_str(&format!(";temp-gruu=\"{temp}\""));
+                }
+            }
+            // Parameter values arrive without their quotes (`each_parameter`).
+            value.push_str(&format!(
+                ";+sip.instance=\"{}\"",
+                instance.trim_matches('"')
+            ));
+        }
+        value.push_str(&format!(";expires={}", c.expires));
+        value
+    }
 }
 
 /// RFC 3261 §20.17: `Date: Sat, 13 Nov 2010 23:29:00 GMT` (RFC 1123 form),

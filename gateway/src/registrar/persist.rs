@@ -40,7 +40,7 @@ use parley_sip::wire::header::Address;
 use crate::metrics::Metrics;
 use crate::store::{BindingRow, Store, StoredBinding, unix_after, until_unix};
 
-use super::bindings::{Bindings, Policy, Update};
+use super::bindings::{Bindings, ContactUpdate, Current, Policy, Update};
 use super::users::StoreUsers;
 
 /// How often the poller reads the store.
@@ -111,12 +111,7 @@ impl Persist {
 
     /// A REGISTER changed the bindings of `update.aor`: `current` is every
     /// binding of the AOR now, with its remaining seconds (§10.3 step 8).
-    pub(crate) fn bound(
-        &self,
-        request: &IncomingRequest,
-        update: &Update,
-        current: &[(String, u32)],
-    ) {
+    pub(crate) fn bound(&self, request: &IncomingRequest, update: &Update, current: &[Current]) {
         if !self.store.is_persistent() {
             return;
         }
@@ -130,9 +125,14 @@ impl Persist {
             .written
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        for (contact, _) in &update.contacts {
-            match current.iter().find(|(c, _)| same_uri(c, contact)) {
-                Some((c, secs)) => {
+        for update_contact in &update.contacts {
+            let contact = &update_contact.uri;
+            match current.iter().find(|c| same_uri(&c.contact, contact)) {
+                Some(Current {
+                    contact: c,
+                    expires: secs,
+                    ..
+                }) => {
                     let (sip_instance, reg_id) = outbound
                         .iter()
                         .find(|(uri, ..)| uri == contact)
@@ -193,11 +193,17 @@ impl Persist {
                     cseq: 0,
                     expires: None,
                     wildcard: false,
-                    contacts: vec![(contact, Some(0))],
+                    contacts: vec![ContactUpdate {
+                        uri: contact,
+                        expires: Some(0),
+                        q: None,
+                        instance: None,
+                    }],
                 },
                 Policy {
                     min_expires: 1,
                     max_expires: u32::MAX,
+                    max_contacts: usize::MAX,
                 },
                 now,
             );
@@ -229,6 +235,7 @@ fn restore(bindings: &mut Bindings, rows: Vec<BindingRow>, now: Instant) -> usiz
     let policy = Policy {
         min_expires: 1,
         max_expires: u32::MAX,
+        max_contacts: usize::MAX,
     };
     let mut taken = 0;
     for row in rows {
@@ -242,7 +249,13 @@ fn restore(bindings: &mut Bindings, rows: Vec<BindingRow>, now: Instant) -> usiz
             cseq: row.cseq,
             expires: None,
             wildcard: false,
-            contacts: vec![(row.contact, Some(left))],
+            // `q` is not stored: a restored binding ranks as `q` 1.
+            contacts: vec![ContactUpdate {
+                uri: row.contact,
+                expires: Some(left),
+                q: None,
+                instance: row.sip_instance,
+            }],
         };
         if matches!(
             bindings.apply(&update, policy, now),

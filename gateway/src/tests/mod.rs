@@ -11,6 +11,7 @@ mod rfc3261_10_3_registrar;
 mod rfc3923;
 mod rfc4028_sessions;
 mod rfc4975_14_msrps;
+mod rfc5627_gruu;
 mod rfc6665_4_timers;
 mod rfc7247_7;
 mod rfc7572_table1;

@@ -11,7 +11,7 @@ use super::world::{COMPONENT, World, shape};
 use crate::users_file::add_user;
 
 /// A world with `[registrar]` and alice (password `wonderland`) in its users file.
-async fn world_with(sip: &str) -> (World, tempfile::TempDir) {
+pub(super) async fn world_with(sip: &str) -> (World, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("tempdir");
     let users = dir.path().join("users");
     add_user(&users, "alice", COMPONENT, "wonderland").expect("alice added");
@@ -26,7 +26,7 @@ async fn world_with(sip: &str) -> (World, tempfile::TempDir) {
     (world, dir)
 }
 
-fn status(m: &SipWire) -> u16 {
+pub(super) fn status(m: &SipWire) -> u16 {
     match &m.start {
         StartLine::Response { status, .. } => *status,
         StartLine::Request { .. } => panic!("a response expected"),
@@ -49,7 +49,13 @@ fn register(branch: &str, cseq: u32, expires: &str, extra: &str) -> String {
 }
 
 /// Answers the challenges of `answer` (header `name`) as a phone would.
-fn authorization(answer: &SipWire, name: &str, password: &str, method: &str, uri: &str) -> String {
+pub(super) fn authorization(
+    answer: &SipWire,
+    name: &str,
+    password: &str,
+    method: &str,
+    uri: &str,
+) -> String {
     let challenges: Vec<Challenge> = answer
         .header_values(&ezk_sip_types::Name::from(name.to_owned()))
         .iter()
@@ -308,4 +314,78 @@ async fn untrusted_message_claiming_a_registrar_user_is_challenged_then_delivere
         .await;
     assert!(!world.route_sip_if_admitted().await);
     assert_eq!(status(&world.sip_out().await), 403);
+}
+
+/// Sends `request(branch, cseq, extra)`, answers its 401 with alice's
+/// credentials and returns the answer to the authorized retry.
+pub(super) async fn registered(
+    world: &mut World,
+    cseq: u32,
+    request: impl Fn(&str, u32, &str) -> String,
+) -> SipWire {
+    world.sip_in(&request(&format!("a{cseq}"), cseq, "")).await;
+    let challenge = world.sip_out().await;
+    assert_eq!(status(&challenge), 401, "challenged first");
+    let auth = authorization(
+        &challenge,
+        "WWW-Authenticate",
+        "wonderland",
+        "REGISTER",
+        &format!("sip:{COMPONENT}"),
+    );
+    world
+        .sip_in(&request(
+            &format!("b{cseq}"),
+            cseq + 1,
+            &format!("Authorization: {auth}\n"),
+        ))
+        .await;
+    world.sip_out().await
+}
+
+/// RFC 3261 §12.2.1.1 against §10: a NOTIFY in the dialog of a
+/// subscription alice's phone made goes to the dialog's remote target (the
+/// SUBSCRIBE's Contact, here her address-of-record) and is not re-resolved
+/// through the location service; an out-of-dialog MESSAGE to the same
+/// address-of-record goes to her registered contact.
+#[tokio::test]
+async fn in_dialog_request_keeps_its_remote_target_out_of_dialog_goes_to_the_contact() {
+    let (mut world, _dir) = world_with("").await;
+    let ok = registered(&mut world, 1, |b, c, x| register(b, c, "600", x)).await;
+    assert_eq!(status(&ok), 200);
+    let peer = world.peer_addr();
+    world
+        .sip_in(&format!(
+            "SUBSCRIBE sip:juliet@xmpp.example SIP/2.0\n\
+             Via: SIP/2.0/UDP {{peer}};branch=z9hG4bKsub1\n\
+             From: <sip:alice@{COMPONENT}>;tag=sub1\n\
+             To: <sip:juliet@xmpp.example>\n\
+             Call-ID: alice-subscription\n\
+             Event: presence\n\
+             Max-Forwards: 70\n\
+             CSeq: 1 SUBSCRIBE\n\
+             Contact: <sip:alice@{COMPONENT}>\n\
+             Expires: 600\n\
+             Content-Length: 0\n\n"
+        ))
+        .await;
+    assert_eq!(status(&world.sip_out().await), 200);
+    let notify = world.sip_out().await;
+    assert_eq!(
+        shape(&notify, &["Call-ID"], false),
+        format!("NOTIFY sip:alice@{COMPONENT} SIP/2.0\nCall-ID: alice-subscription\n"),
+        "the remote target, not the contact {peer}"
+    );
+    world.sip_answer(&notify, "200 OK", "").await;
+    let _ask = world.stanza_out().await;
+
+    world.stanza_in(&format!(
+        "<message from='juliet@xmpp.example/balcony' to='alice@{COMPONENT}'><body>hi</body></message>"
+    ));
+    let message = world.sip_out().await;
+    assert_eq!(
+        shape(&message, &["To"], false),
+        format!("MESSAGE sip:alice@{peer} SIP/2.0\nTo: <sip:alice@{COMPONENT}>\n")
+    );
+    world.sip_answer(&message, "200 OK", "").await;
 }

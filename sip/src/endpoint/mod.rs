@@ -34,6 +34,7 @@ use crate::stats::{Counters, Stats, TableCounts, bump};
 use crate::transaction::{ClientKey, Output, Transactions, Transmit};
 use crate::transport::tcp::{self, Streams};
 use crate::transport::{tls, udp};
+use crate::wire::status::StatusCode;
 use crate::wire::uri::Uri;
 use route::Routing;
 use send::{Outcome, Transmitted, Waiter};
@@ -224,7 +225,11 @@ impl Endpoint {
     /// After [`Endpoint::abandon_requests`] it returns `ShuttingDown`, at once
     /// for a request in flight and without sending for a new one.
     pub async fn send_request(&self, req: OutgoingRequest) -> Result<Response, TransactionError> {
-        send::send_until_abandoned(&self.inner, self.located(req), Transmitted::none()).await
+        let method = req.method.clone();
+        match self.located(req) {
+            Ok(req) => send::send_until_abandoned(&self.inner, req, Transmitted::none()).await,
+            Err(status) => Ok(Response::local(status, &method)),
+        }
     }
 
     /// Installs the location service every request consults before it
@@ -237,18 +242,28 @@ impl Endpoint {
     /// RFC 3261 §10: "the location service ... maps an address-of-record to
     /// one or more contact addresses". A request to an address-of-record
     /// with a binding goes to the contact: the Request-URI becomes the
-    /// contact; To keeps the address-of-record.
-    fn located(&self, mut req: OutgoingRequest) -> OutgoingRequest {
-        if let Some(contact) = self
-            .inner
-            .location
-            .get()
-            .and_then(|l| l.locate(&req.request_uri))
-        {
-            tracing::debug!(aor = %req.request_uri, %contact, "request sent to the registered contact");
-            req.request_uri = contact;
+    /// contact; To keeps the address-of-record. Whether the request is
+    /// inside a dialog is passed on ([`Scope`]): RFC 3261 §12.2.1.1 sends
+    /// those to the dialog's remote target, which only a GRUU (RFC 5627
+    /// §6.1) sends on to a contact. When the service answers for the
+    /// address itself (an unknown or unbound GRUU), the request is not sent
+    /// and that status is its response.
+    fn located(&self, mut req: OutgoingRequest) -> Result<OutgoingRequest, StatusCode> {
+        let Some(location) = self.inner.location.get() else {
+            return Ok(req);
+        };
+        match location.locate(&req.request_uri, Scope::of(&req)) {
+            Lookup::AsAddressed => Ok(req),
+            Lookup::Contact(contact) => {
+                tracing::debug!(target_uri = %req.request_uri, %contact, "request sent to the registered contact");
+                req.request_uri = contact;
+                Ok(req)
+            }
+            Lookup::Answered(status) => {
+                tracing::debug!(target_uri = %req.request_uri, status = status.code(), "the location service answered the request");
+                Err(status)
+            }
         }
-        req
     }
 
     /// [`Endpoint::send_request`], firing `transmitted` once the request has
@@ -262,8 +277,17 @@ impl Endpoint {
         req: OutgoingRequest,
         transmitted: oneshot::Sender<()>,
     ) -> Result<Response, TransactionError> {
-        send::send_until_abandoned(&self.inner, self.located(req), Transmitted::to(transmitted))
-            .await
+        let method = req.method.clone();
+        match self.located(req) {
+            Ok(req) => {
+                send::send_until_abandoned(&self.inner, req, Transmitted::to(transmitted)).await
+            }
+            // Nothing goes on the wire: the next request need not wait.
+            Err(status) => {
+                let _ = transmitted.send(());
+                Ok(Response::local(status, &method))
+            }
+        }
     }
 
     /// RFC 3261 §13.2.1, §17.1.1: sends `req` as an INVITE (its `method` is
@@ -273,11 +297,20 @@ impl Endpoint {
     /// [`Endpoint::send_request`], but only its first target is tried. A
     /// Contact is added when `req` has none (§8.1.1.8); a CSeq header sets
     /// the number (a re-INVITE in a dialog, [`OutgoingRequest::in_dialog`]).
+    /// An address the location service answers for itself (an unbound
+    /// GRUU) is `Unresolvable`.
     pub async fn send_invite(
         &self,
         req: OutgoingRequest,
     ) -> Result<InviteClient, TransactionError> {
-        invite::send_invite(&self.inner, self.located(req)).await
+        match self.located(req) {
+            Ok(req) => invite::send_invite(&self.inner, req).await,
+            Err(status) => Err(TransactionError::Unresolvable(format!(
+                "{} {}",
+                status.code(),
+                crate::wire::status::reason_phrase(status.code())
+            ))),
+        }
     }
 
     /// Stops waiting for answers: every [`Endpoint::send_request`] in flight
@@ -315,11 +348,48 @@ pub(crate) struct Inner {
 }
 
 /// A location service (RFC 3261 §10): the contact currently bound to an
-/// address-of-record, consulted for every request the endpoint sends.
+/// address-of-record or a GRUU, consulted for every request the endpoint
+/// sends.
 pub trait Location: Send + Sync {
-    /// The contact URI to send a request whose Request-URI is `request_uri`
-    /// to, when that is an address-of-record with a binding.
-    fn locate(&self, request_uri: &str) -> Option<String>;
+    /// Where a request whose Request-URI is `request_uri` goes.
+    fn locate(&self, request_uri: &str, scope: Scope) -> Lookup;
+}
+
+/// Whether a request belongs to a dialog, as the location service needs to
+/// know: an address-of-record is looked up only outside one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// No To tag (RFC 3261 §8.1.1.2: "A request outside of a dialog MUST
+    /// NOT contain a To tag").
+    OutOfDialog,
+    /// A To tag: the Request-URI is the dialog's remote target (§12.2.1.1).
+    InDialog,
+}
+
+impl Scope {
+    /// The scope of `req`, read from its To.
+    pub fn of(req: &OutgoingRequest) -> Scope {
+        let tagged = crate::wire::header::Address::parse(&req.to)
+            .is_ok_and(|to| to.params.iter().any(|(name, _)| name == "tag"));
+        if tagged {
+            Scope::InDialog
+        } else {
+            Scope::OutOfDialog
+        }
+    }
+}
+
+/// The location service's answer for one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Not an address it serves, or one it does not rewrite: sent as addressed.
+    AsAddressed,
+    /// Sent to this contact (the new Request-URI).
+    Contact(String),
+    /// Answered with this status and not sent, as the domain's proxy would
+    /// answer it (RFC 5627 §6.1: 404 for a GRUU that is not valid, 480 for
+    /// one with no registered contact).
+    Answered(StatusCode),
 }
 
 /// What the receive path, the send path and the timer loop share under one
@@ -468,5 +538,31 @@ async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
                 Output::InviteEnded(_) => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3261_8_1_1_2_a_to_tag_puts_a_request_in_a_dialog() {
+        let out = OutgoingRequest {
+            method: "MESSAGE".into(),
+            request_uri: "sip:alice@example.com".into(),
+            to: "<sip:alice@example.com>".into(),
+            ..Default::default()
+        };
+        assert_eq!(Scope::of(&out), Scope::OutOfDialog);
+        let inside = OutgoingRequest {
+            to: "\"Alice\" <sip:alice@example.com>;tag=a73kszlfl".into(),
+            ..out.clone()
+        };
+        assert_eq!(Scope::of(&inside), Scope::InDialog);
+        let bare = OutgoingRequest {
+            to: "sip:alice@example.com;tag=x".into(),
+            ..out
+        };
+        assert_eq!(Scope::of(&bare), Scope::InDialog);
     }
 }

@@ -97,6 +97,40 @@ impl Response {
         }
     }
 
+    /// A response made here rather than received: the location service's
+    /// answer for a request it did not let leave ([`super::Lookup::Answered`]).
+    /// Its header fields are placeholders; only the status means anything.
+    pub(super) fn local(status: StatusCode, method: &str) -> Response {
+        let code = status.code();
+        let reason = crate::wire::status::reason_phrase(code);
+        let text = format!(
+            "SIP/2.0 {code} {reason}\r\n\
+             Via: SIP/2.0/UDP parley.invalid;branch=z9hG4bKlocation\r\n\
+             From: <sip:parley.invalid>;tag=location\r\n\
+             To: <sip:parley.invalid>;tag=location\r\n\
+             Call-ID: location\r\n\
+             CSeq: 1 {method}\r\n\
+             Content-Length: 0\r\n\r\n"
+        );
+        match Message::parse(Bytes::from(text), Default::default()) {
+            Ok(message) => Response::from_message(message),
+            // A method that is not a token: the request could not have left either.
+            Err(_) => Response {
+                status: code,
+                reason: reason.to_owned(),
+                body: Bytes::new(),
+                message: Message {
+                    start: StartLine::Response {
+                        status: code,
+                        reason: reason.to_owned(),
+                    },
+                    headers: Default::default(),
+                    body: Bytes::new(),
+                },
+            },
+        }
+    }
+
     /// A header's values (compact forms resolved), joined by `, `.
     pub fn header(&self, name: &str) -> Option<String> {
         self.message.header(name)

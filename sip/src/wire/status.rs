@@ -28,8 +28,12 @@ impl StatusCode {
     pub const NOT_FOUND: Self = Self(404);
     /// §21.4.8.
     pub const PROXY_AUTHENTICATION_REQUIRED: Self = Self(407);
+    /// §21.4.15.
+    pub const BAD_EXTENSION: Self = Self(420);
     /// §21.4.17.
     pub const INTERVAL_TOO_BRIEF: Self = Self(423);
+    /// §21.4.18.
+    pub const TEMPORARILY_UNAVAILABLE: Self = Self(480);
     /// §21.4.6.
     pub const METHOD_NOT_ALLOWED: Self = Self(405);
     /// §21.4.13.
