@@ -1,0 +1,1 @@
+//! RFC 7702 mappings (in progress).
