@@ -1,1 +1,0 @@
-//! RFC 7702 mappings (in progress).
