@@ -9,6 +9,8 @@
 //!   §6.1, §7).
 //! - [`occupant`] and [`roster`]: occupant presence ↔ conference users
 //!   (RFC 7702 §5.4, §6.2).
+//! - [`room_presence`]: the presence that enters, renames and leaves a room
+//!   (RFC 7702 §5.1, §5.6, §5.8, §6.1, §6.4, §6.6).
 //! - [`room_message`]: who a message is for (RFC 7702 §5.5, §6.3; RFC 7701
 //!   §6.1, §6.2).
 //! - [`muc_error`]: MUC failures ↔ SIP and MSRP codes (RFC 7702 §5.6, §6.4;
@@ -30,6 +32,8 @@ pub mod occupant;
 pub mod room_address;
 /// RFC 7702 §5.5, §6.3, RFC 7701 §6.1–§6.2: message addressing in a room.
 pub mod room_message;
+/// RFC 7702 §5.1, §5.6, §5.8, §6.1, §6.4, §6.6: entering, renaming, leaving.
+pub mod room_presence;
 /// RFC 7702 §5.4, §6.2: the room roster as presences and as a document.
 pub mod roster;
 
@@ -38,4 +42,5 @@ pub use conference_info::{ConferenceInfo, ConferenceInfoError, ConferenceLimits}
 pub use muc_error::MsrpStatus;
 pub use occupant::{MucAffiliation, MucRole, OccupantPresence};
 pub use room_message::RoomRecipient;
-pub use roster::{MucRoster, RosterEvent};
+pub use room_presence::RoomRequest;
+pub use roster::{MucRoster, RosterEvent, change_presences, roster_presences, subject_message};

@@ -50,12 +50,12 @@ impl MsrpStatus {
     }
 
     /// The comment written after the code: RFC 7701 §10.3's descriptions for
-    /// its codes, RFC 4975's names for the rest.
+    /// its codes (404, 424, 425, 428), RFC 4975's names for the rest.
     pub fn comment(self) -> &'static str {
         match self {
             Self::BadRequest => "Bad Request",
             Self::Forbidden => "Forbidden",
-            Self::RecipientNotFound => "Recipient Not Found",
+            Self::RecipientNotFound => "Failure to resolve recipient's URI",
             Self::RequestTimeout => "Request Timeout",
             Self::MalformedNickname => "Malformed nickname",
             Self::NicknameUnavailable => "Nickname reserved or already in use",

@@ -7,10 +7,11 @@ use parley_xmpp::stanza::{Message, Presence};
 
 use crate::address::{Jid, SipAddress};
 use crate::failure::MappingError;
+use crate::groupchat::coherent_state::UserChange;
 use crate::groupchat::conference_info::{
     ConferenceDescription, ConferenceInfo, ElementState, UriEntry, Users,
 };
-use crate::groupchat::occupant::{OccupantPresence, STATUS_SELF};
+use crate::groupchat::occupant::{OccupantPresence, STATUS_NICK_CHANGE, STATUS_SELF};
 
 /// RFC 7702 §5.4 (Example 9 → Example 10): the occupants of a conference
 /// document as presence to the XMPP user `to`, in document order, with the
@@ -43,6 +44,72 @@ pub fn roster_presences(
     for mut o in own {
         o.status_codes.push(STATUS_SELF);
         out.push(o.to_presence(room, to)?);
+    }
+    Ok(out)
+}
+
+/// RFC 7702 §5.4 after the first roster: the changes between two coherent
+/// states ([`user_changes`](crate::groupchat::user_changes)) as occupant
+/// presence to `to`. A user who joins is available presence, one who leaves
+/// (or whose endpoints all disconnect) unavailable presence (307 if
+/// booted); a nickname changed in place is XEP-0045's pair, unavailable
+/// from the old nickname with status 303 and `<item nick='new'/>`, then
+/// available from the new one; any other change is a fresh available
+/// presence. The user's own occupant (`own_nickname`, before or after the
+/// change) carries status 110.
+pub fn change_presences(
+    changes: &[UserChange<'_>],
+    conference: &SipAddress,
+    room: &Jid,
+    to: &str,
+    own_nickname: &str,
+) -> Result<Vec<Presence>, MappingError> {
+    let mark = |mut o: OccupantPresence, own: bool| {
+        if own {
+            o.status_codes.push(STATUS_SELF);
+        }
+        o
+    };
+    let mut out = Vec::new();
+    for change in changes {
+        match change {
+            UserChange::Joined(user) => {
+                if let Some(o) =
+                    OccupantPresence::from_user(user, conference).filter(|o| o.available)
+                {
+                    let own = o.nickname == own_nickname;
+                    out.push(mark(o, own).to_presence(room, to)?);
+                }
+            }
+            UserChange::Left(user) => {
+                if let Some(mut o) = OccupantPresence::from_user(user, conference) {
+                    o.available = false;
+                    let own = o.nickname == own_nickname;
+                    out.push(mark(o, own).to_presence(room, to)?);
+                }
+            }
+            UserChange::Changed { before, after } => {
+                let (Some(old), Some(new)) = (
+                    OccupantPresence::from_user(before, conference),
+                    OccupantPresence::from_user(after, conference),
+                ) else {
+                    continue;
+                };
+                let own = old.nickname == own_nickname || new.nickname == own_nickname;
+                if old.available && new.available && old.nickname != new.nickname {
+                    let gone = OccupantPresence {
+                        available: false,
+                        status_codes: vec![STATUS_NICK_CHANGE],
+                        new_nickname: Some(new.nickname.clone()),
+                        ..old
+                    };
+                    out.push(mark(gone, own).to_presence(room, to)?);
+                    out.push(mark(new, own).to_presence(room, to)?);
+                } else if old.available || new.available {
+                    out.push(mark(new, own).to_presence(room, to)?);
+                }
+            }
+        }
     }
     Ok(out)
 }

@@ -148,3 +148,62 @@ fn roster_holds_no_more_than_its_bound() {
     );
     assert_eq!(roster.occupants().len(), 2);
 }
+
+fn item_nick(p: &Presence) -> Option<String> {
+    p.payloads[0].children.iter().find_map(|n| match n {
+        parley_xmpp::stanza::Node::Element(e) if e.name == "item" => {
+            e.attr("nick").map(str::to_owned)
+        }
+        _ => None,
+    })
+}
+
+/// XEP-0045 nickname change from a conference user renamed in place; a
+/// user who leaves, one who joins.
+#[test]
+fn changes_become_presence_with_the_303_pair_for_a_new_nickname() {
+    let before = fixture("rfc7702-5.4-example9.xml");
+    let mut after = before.clone();
+    let users = &mut after.users.as_mut().unwrap().users;
+    users[0].display_text = Some("Montecchi".into());
+    users.remove(1);
+    let mut newcomer = users[0].clone();
+    newcomer.entity = "sip:montague@chat.example.org;gr=Mercutio".into();
+    newcomer.display_text = Some("Mercutio".into());
+    newcomer.associated_aors = None;
+    users.push(newcomer);
+    let changes = crate::groupchat::user_changes(Some(&before), Some(&after));
+    let conf = SipAddress::parse("sip:montague@chat.example.org").unwrap();
+    let room = Jid::parse("montague@chat.example.org").unwrap();
+    let out = change_presences(&changes, &conf, &room, "j@x/y", "JuliC").unwrap();
+    let from: Vec<_> = out.iter().map(|p| p.from.clone().unwrap()).collect();
+    assert_eq!(
+        from,
+        [
+            "montague@chat.example.org/Romeo",
+            "montague@chat.example.org/Montecchi",
+            "montague@chat.example.org/Mercutio",
+            "montague@chat.example.org/Ben"
+        ]
+    );
+    use parley_xmpp::stanza::PresenceType::Unavailable;
+    assert_eq!(out[0].presence_type, Some(Unavailable));
+    assert_eq!(codes(&out[0]), ["303"]);
+    assert_eq!(item_nick(&out[0]).as_deref(), Some("Montecchi"));
+    assert_eq!(out[1].presence_type, None);
+    assert_eq!(out[2].presence_type, None);
+    assert_eq!(out[3].presence_type, Some(Unavailable));
+}
+
+#[test]
+fn own_nickname_change_is_marked_110() {
+    let before = fixture("rfc7702-5.4-example9.xml");
+    let mut after = before.clone();
+    after.users.as_mut().unwrap().users[2].display_text = Some("CapuletGirl".into());
+    let changes = crate::groupchat::user_changes(Some(&before), Some(&after));
+    let conf = SipAddress::parse("sip:montague@chat.example.org").unwrap();
+    let room = Jid::parse("montague@chat.example.org").unwrap();
+    let out = change_presences(&changes, &conf, &room, "j@x/y", "JuliC").unwrap();
+    assert_eq!(codes(&out[0]), ["303", "110"]);
+    assert_eq!(codes(&out[1]), ["110"]);
+}
