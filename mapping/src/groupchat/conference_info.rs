@@ -26,7 +26,7 @@ use crate::xml::{self, Limits};
 
 /// RFC 4575 §4.2: the conference-info namespace.
 pub const NS_CONFERENCE_INFO: &str = "urn:ietf:params:xml:ns:conference-info";
-/// RFC 6501 §4.6.5 (via RFC 7701 §9.6): the XCON namespace of `nickname`.
+/// RFC 7701 §9.6 (Figure 7): the XCON namespace of RFC 6501's `nickname`.
 pub const NS_XCON: &str = "urn:ietf:params:xml:ns:xcon-conference-info";
 /// RFC 4575 §10.2: the media type of the document.
 pub const MEDIA_TYPE: &str = "application/conference-info+xml";

@@ -152,9 +152,9 @@ mod tests {
     }
 
     /// RFC 7702 §6.3.2 Example 36 writes `<sip:capulet@rooms.example.com>;gr=JuliC`,
-    /// the `gr` outside the brackets, which a CPIM To (RFC 3862 §4.1) does
-    /// not carry as part of the URI; the entity Parley publishes puts it
-    /// inside.
+    /// the `gr` outside the brackets, which a CPIM To (RFC 3862 §4.2:
+    /// `"To" ": " [ Formal-name ] "<" URI ">"`) has no room for; the entity
+    /// Parley publishes puts it inside.
     #[test]
     fn rfc7702_6_3_2_send_to_room_uri_with_gr_is_private() {
         let to = [addr("<sip:capulet@rooms.example.com;gr=JuliC>")];

@@ -17,7 +17,7 @@ use crate::groupchat::occupant::{OccupantPresence, STATUS_NICK_CHANGE, STATUS_SE
 /// document as presence to the XMPP user `to`, in document order, with the
 /// user's own occupant (nickname `own_nickname`) last and marked 110.
 ///
-/// XEP-0045 §7.2.3: the self-presence "MUST NOT be sent to the new occupant
+/// XEP-0045 §7.2.2: the self-presence "MUST NOT be sent to the new occupant
 /// until the room has sent the presence of all other occupants". Users
 /// without a nickname, and users not (or no longer) in the room, are left
 /// out: a first roster announces who is there.
