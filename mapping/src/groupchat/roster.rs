@@ -20,7 +20,9 @@ use crate::groupchat::occupant::{OccupantPresence, STATUS_NICK_CHANGE, STATUS_SE
 /// XEP-0045 §7.2.2: the self-presence "MUST NOT be sent to the new occupant
 /// until the room has sent the presence of all other occupants". Users
 /// without a nickname, and users not (or no longer) in the room, are left
-/// out: a first roster announces who is there.
+/// out: a first roster announces who is there. A document that does not list
+/// `own_nickname` yields no self-presence: the caller sends it once the
+/// join is known to have worked (the INVITE's 2xx and the NICKNAME's 200).
 pub fn roster_presences(
     doc: &ConferenceInfo,
     conference: &SipAddress,
