@@ -1,10 +1,13 @@
 //! The hot paths (issue 11): SIP MESSAGE fields → XMPP `<message/>`, and a
-//! PIDF NOTIFY body → `<presence/>`. Numbers are reported, never asserted.
+//! PIDF NOTIFY body → `<presence/>`; and a conference-info NOTIFY body with
+//! the largest roster accepted by default (issue 23: 1000 users) → typed
+//! data. Numbers are reported, never asserted.
 #![allow(missing_docs, clippy::unwrap_used)]
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use parley_mapping::groupchat::ConferenceInfo;
 use parley_mapping::message::{self, MessageOptions, SipMessage};
 use parley_mapping::{AddressMapper, ForeignDomainPolicy, Jid, SipAddress, presence};
 
@@ -74,5 +77,37 @@ fn bench_presence(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_message, bench_presence);
+fn bench_conference_info(c: &mut Criterion) {
+    let example9 = include_bytes!("../tests/fixtures/conference-info/rfc7702-5.4-example9.xml");
+    c.bench_function("conference_info_parse/rfc7702_example9", |b| {
+        b.iter(|| ConferenceInfo::parse(black_box(example9)).unwrap())
+    });
+    // 1000 users shaped like Example 9's, the default `max_users`.
+    let users: String = (0..1000)
+        .map(|i| {
+            format!(
+                "<user entity=\"sip:room@chat.example.org;gr=u{i}\" state=\"full\">\
+                 <display-text>u{i}</display-text><roles><entry>participant</entry></roles>\
+                 <endpoint entity=\"sip:room@chat.example.org;gr=u{i}\" state=\"full\">\
+                 <status>connected</status><media id=\"1\"><type>message</type></media>\
+                 </endpoint></user>"
+            )
+        })
+        .collect();
+    let big = format!(
+        "<conference-info xmlns=\"urn:ietf:params:xml:ns:conference-info\" \
+         entity=\"sip:room@chat.example.org\" state=\"full\" version=\"1\">\
+         <conference-description/><users>{users}</users></conference-info>"
+    );
+    c.bench_function("conference_info_parse/1000_users", |b| {
+        b.iter(|| ConferenceInfo::parse(black_box(big.as_bytes())).unwrap())
+    });
+}
+
+criterion_group!(
+    benches,
+    bench_message,
+    bench_presence,
+    bench_conference_info
+);
 criterion_main!(benches);

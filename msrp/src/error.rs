@@ -33,6 +33,9 @@ pub enum Error {
     /// A REPORT the application decided on cannot be sent.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// An answer the application gave to a request that awaits none.
+    #[error(transparent)]
+    Answer(#[from] AnswerError),
 }
 
 impl Error {
@@ -45,6 +48,7 @@ impl Error {
             Error::Request(e) => e.kind(),
             Error::Send(e) => e.kind(),
             Error::Report(e) => e.kind(),
+            Error::Answer(e) => e.kind(),
         }
     }
 
@@ -153,6 +157,10 @@ pub enum ParseError {
     /// §9: `msrp-response = resp-start headers end-line` has no body.
     #[error("response with a body")]
     BodyInResponse,
+    /// RFC 7701 §7.1: a Use-Nickname value that "does not conform to the
+    /// syntax" (or is over 1023 octets).
+    #[error("malformed Use-Nickname")]
+    BadUseNickname,
 }
 
 impl ParseError {
@@ -173,6 +181,7 @@ impl ParseError {
             Self::BadContentType => "bad_content_type",
             Self::MissingContentType => "missing_content_type",
             Self::BodyInResponse => "body_in_response",
+            Self::BadUseNickname => "bad_use_nickname",
         }
     }
 }
@@ -232,6 +241,14 @@ pub enum RequestError {
     /// §7.3.1: a Content-Type this session does not accept.
     #[error("unsupported media type")]
     UnsupportedMediaType,
+    /// RFC 7701 §7.1: "The NICKNAME request MUST include a new Use-Nickname
+    /// header".
+    #[error("NICKNAME without Use-Nickname")]
+    MissingUseNickname,
+    /// More received NICKNAMEs await the application's answer than the
+    /// session holds (a NICKNAME flood).
+    #[error("too many NICKNAME requests awaiting an answer")]
+    TooManyNicknameRequests,
 }
 
 impl RequestError {
@@ -242,6 +259,8 @@ impl RequestError {
             Self::FromPathMismatch => "from_path_mismatch",
             Self::UnknownMethod => "unknown_method",
             Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::MissingUseNickname => "missing_use_nickname",
+            Self::TooManyNicknameRequests => "too_many_nickname_requests",
         }
     }
 }
@@ -258,6 +277,10 @@ pub enum SendError {
     /// The chunk size is zero.
     #[error("chunk size must be at least one byte")]
     ZeroChunkSize,
+    /// RFC 7701 §7.1: a nickname over 1023 octets, or with a character a
+    /// quoted-string cannot carry.
+    #[error("nickname cannot be sent in Use-Nickname")]
+    BadNickname,
 }
 
 impl SendError {
@@ -266,6 +289,7 @@ impl SendError {
         match self {
             Self::EndLineInBody => "end_line_in_body",
             Self::ZeroChunkSize => "zero_chunk_size",
+            Self::BadNickname => "bad_nickname",
         }
     }
 }
@@ -296,6 +320,25 @@ impl ReportError {
     }
 }
 
+/// An answer the application gave that no request awaits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AnswerError {
+    /// No received NICKNAME with this transaction id awaits an answer: never
+    /// received, answered already, or the session does not take NICKNAMEs.
+    #[error("no NICKNAME with this transaction id awaits an answer")]
+    UnknownNicknameRequest,
+}
+
+impl AnswerError {
+    /// A short label for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::UnknownNicknameRequest => "answer_unknown_nickname_request",
+        }
+    }
+}
+
 // What the peer hears: RFC 4975 §10, in one place.
 
 /// The status a peer hears for a framing error.
@@ -315,10 +358,15 @@ impl From<&FramingError> for StatusCode {
     }
 }
 
-/// The status a peer hears for a malformed frame: §10.2, 400.
+/// The status a peer hears for a malformed frame: §10.2, 400; a malformed
+/// Use-Nickname, RFC 7701 §7.1: "the MSRP switch MUST answer the NICKNAME
+/// request with a 424 response code".
 impl From<&ParseError> for StatusCode {
-    fn from(_: &ParseError) -> StatusCode {
-        StatusCode::BAD_REQUEST
+    fn from(error: &ParseError) -> StatusCode {
+        match error {
+            ParseError::BadUseNickname => StatusCode::MALFORMED_NICKNAME,
+            _ => StatusCode::BAD_REQUEST,
+        }
     }
 }
 
@@ -349,6 +397,12 @@ impl From<&RequestError> for StatusCode {
             RequestError::UnknownMethod => StatusCode::UNKNOWN_METHOD,
             // §7.3.1: "the receiver MUST generate a response with a status code of 415".
             RequestError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            // §10.2: "a request was unintelligible".
+            RequestError::MissingUseNickname => StatusCode::BAD_REQUEST,
+            // §10.3: "the attempted action is not allowed"; RFC 4975 has no
+            // "busy", and RFC 7701 §7.1 answers a NICKNAME the room will not
+            // take with 403.
+            RequestError::TooManyNicknameRequests => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -363,7 +417,7 @@ impl From<&Error> for StatusCode {
             Error::Request(e) => e.into(),
             // Our own sending or reporting problem; never sent to a peer,
             // but total.
-            Error::Send(_) | Error::Report(_) => StatusCode::BAD_REQUEST,
+            Error::Send(_) | Error::Report(_) | Error::Answer(_) => StatusCode::BAD_REQUEST,
         }
     }
 }

@@ -181,6 +181,7 @@ fn session_for(frame: &Frame, application_reports: bool) -> Option<FuzzSession> 
             max_pending: 8,
             application_reports,
             max_awaiting_reports: 2,
+            nickname_requests: crate::session::NicknameRequests::Application,
         },
         ids,
     ))

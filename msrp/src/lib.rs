@@ -64,6 +64,7 @@ pub mod uri;
 pub mod wire;
 
 pub use error::{
-    Error, FramingError, ParseError, ReassemblyError, ReportError, RequestError, SendError,
+    AnswerError, Error, FramingError, ParseError, ReassemblyError, ReportError, RequestError,
+    SendError,
 };
 pub use status::StatusCode;

@@ -63,6 +63,7 @@ fn config(local: &str, remote: &str, application_reports: bool) -> SessionConfig
         max_pending: 16,
         application_reports,
         max_awaiting_reports: 16,
+        nickname_requests: parley_msrp::session::NicknameRequests::Unsupported,
     }
 }
 

@@ -39,6 +39,7 @@ fn session(local: &str) -> Session<Ids> {
             max_pending: 64,
             application_reports: false,
             max_awaiting_reports: 64,
+            nickname_requests: parley_msrp::session::NicknameRequests::Application,
         },
         ids,
     )

@@ -11,6 +11,8 @@
 //! and RFC 4976 §11's two-URI `a=path` (one space between the URIs).
 //! RFC 4145 §7's examples print `m=` and `c=` lines only; the files put
 //! `v=0`, `o=- 1 1 IN IP4 <c= address>`, `s=-`, `t=0 0` before them.
+//! RFC 7701 §9.1's F1 and F2 print no `t=` line; the files add `t=0 0` after
+//! `c=`.
 //! `own-*.sdp` are Parley's own edge cases.
 
 #![allow(clippy::unwrap_used)]
@@ -240,5 +242,21 @@ fn every_fixture_parses_except_the_fragment() {
         let fragment = path.to_string_lossy().ends_with("-fragment.sdp");
         assert_eq!(result.is_ok(), !fragment, "{}", path.display());
     }
-    assert_eq!(count, 24);
+    assert_eq!(count, 26);
+}
+
+/// RFC 7701 §9.1 F1 and F2 (each with the `t=0 0` line the RFC left out).
+#[test]
+fn rfc7701_9_1_chatroom_attribute_is_read_and_written_back() {
+    for bytes in [
+        fixture!("rfc7701-9.1-f1-offer"),
+        fixture!("rfc7701-9.1-f2-answer"),
+    ] {
+        let m = msrp(bytes, 0);
+        let room = m.chatroom.clone().unwrap();
+        assert!(room.nicknames && room.private_messages);
+        assert_eq!(written(&parse(bytes)).as_bytes(), bytes);
+    }
+    let answer = msrp(fixture!("rfc7701-9.1-f2-answer"), 0);
+    assert_eq!(answer.accept_types.to_string(), "message/cpim");
 }

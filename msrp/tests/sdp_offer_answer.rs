@@ -473,3 +473,59 @@ fn our_answer_is_accepted_by_our_offerer() {
     assert_eq!(session.role, Role::Active);
     assert_eq!(Setup::parse("passive"), Ok(Setup::Passive));
 }
+
+/// RFC 7701 §9.1 F1 answered by Parley as the chat room (RFC 7702 §6.1):
+/// the answer declares `a=chatroom:nickname private-messages`, and the
+/// offerer's declaration is kept.
+#[test]
+fn rfc7701_9_1_f1_offer_is_answered_with_a_chatroom_declaration() {
+    let mut room = local(false);
+    room.chatroom = Some(sdp::Chatroom::nicknames_and_private_messages());
+    let answer = sdp::answer(&parse(fixture!("rfc7701-9.1-f1-offer")), &room).unwrap();
+    assert!(
+        text(&answer.sdp).contains("\r\na=chatroom:nickname private-messages\r\n"),
+        "{}",
+        text(&answer.sdp)
+    );
+    assert_eq!(
+        answer.session.remote_chatroom,
+        Some(sdp::Chatroom::nicknames_and_private_messages())
+    );
+    // Without a declaration of ours, none is written (a plain chat session).
+    let plain = sdp::answer(&parse(fixture!("rfc7701-9.1-f1-offer")), &local(false)).unwrap();
+    assert!(!text(&plain.sdp).contains("chatroom"));
+}
+
+/// RFC 7702 §5.1 Example 2 → Example 3: Parley offers to a focus with
+/// `a=chatroom`, and reads the focus's (RFC 7701 §9.1 F2) from the answer.
+#[test]
+fn rfc7701_9_1_f2_answer_tells_the_participant_what_the_room_allows() {
+    let mut user = local(false);
+    user.chatroom = Some(sdp::Chatroom::nicknames_and_private_messages());
+    let offer = sdp::offer(&user);
+    assert!(text(&offer).contains("\r\na=chatroom:nickname private-messages\r\n"));
+    let session =
+        sdp::accept_answer(&offer, &parse(fixture!("rfc7701-9.1-f2-answer")), &user).unwrap();
+    let room = session.remote_chatroom.unwrap();
+    assert!(room.nicknames && room.private_messages);
+    assert_eq!(
+        session.local_chatroom,
+        Some(sdp::Chatroom::nicknames_and_private_messages())
+    );
+}
+
+/// RFC 7701 §8: "a=chatroom" alone declares support without nicknames or
+/// private messages; an answer without it means no multi-party chat.
+#[test]
+fn rfc7701_8_bare_or_absent_chatroom_in_the_answer() {
+    let mut user = local(false);
+    user.chatroom = Some(sdp::Chatroom::nicknames_and_private_messages());
+    let offer = sdp::offer(&user);
+    let f2 = fixture!("rfc7701-9.1-f2-answer");
+    let bare = edit(f2, "a=chatroom:nickname private-messages", "a=chatroom");
+    let session = sdp::accept_answer(&offer, &parse(&bare), &user).unwrap();
+    assert_eq!(session.remote_chatroom, Some(sdp::Chatroom::default()));
+    let none = edit(f2, "a=chatroom:nickname private-messages\r\n", "");
+    let session = sdp::accept_answer(&offer, &parse(&none), &user).unwrap();
+    assert_eq!(session.remote_chatroom, None);
+}

@@ -14,8 +14,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    AuthorityKey, CloseReason, ConnEntry, Delivery, DriverError, Inner, MAX_OUTBOX, Pending, Role,
-    SessionEvent, State, deliver,
+    AuthorityKey, Awaited, CloseReason, ConnEntry, Delivery, DriverError, Inner, MAX_OUTBOX,
+    Pending, Role, SessionEvent, State, deliver,
 };
 use crate::endpoint::stats::{add, dec, inc};
 use crate::endpoint::tls::io_reason;
@@ -457,19 +457,25 @@ impl Inner {
                 continue;
             };
             while let Some(frame) = entry.session.poll_transmit() {
-                if frame.method() == Some(&Method::Send)
-                    && let Some(message_id) = frame.message_id()
-                {
-                    // §7.1.1: "If the value of "Failure-Report" is set to
-                    // "yes", then the sender of the request runs a timer";
-                    // with "partial" a failure response may still come; with
-                    // "no" none will.
+                // §7.1.1: "If the value of "Failure-Report" is set to
+                // "yes", then the sender of the request runs a timer";
+                // with "partial" a failure response may still come; with
+                // "no" none will. RFC 7701's NICKNAME has no Failure-Report,
+                // which §7.1.1 reads as "yes".
+                let awaited = match (frame.method(), frame.message_id()) {
+                    (Some(Method::Send), Some(message_id)) => {
+                        Some(Awaited::Send(message_id.clone()))
+                    }
+                    (Some(Method::Nickname), _) => Some(Awaited::Nickname),
+                    _ => None,
+                };
+                if let Some(awaited) = awaited {
                     match frame.failure_report() {
                         FailureReport::Yes => {
                             entry.pending.insert(
                                 frame.transaction_id.clone(),
                                 Pending {
-                                    message_id: message_id.clone(),
+                                    awaited,
                                     deadline: now + self.config.transaction_timeout,
                                 },
                             );

@@ -10,7 +10,7 @@ use crate::endpoint::{DriverError, Inner, RandomIds, Role, SessionEntry, Session
 use crate::error::ReportError;
 use crate::session::{NewMessage, Session};
 use crate::status::StatusCode;
-use crate::wire::MessageId;
+use crate::wire::{MessageId, TransactionId};
 
 /// One open session: send into it, read its events, report on what it
 /// received (with `application_reports`), close it (dropping the handle
@@ -61,6 +61,52 @@ impl SessionHandle {
         }
         entry.session.send_message(message)?;
         if let Some(c) = conns.get(&conn) {
+            c.wake.notify_one();
+        }
+        Ok(())
+    }
+
+    /// RFC 7701 §7.1: sends a NICKNAME asking for `nickname` (empty: §7.3,
+    /// remove it). Its response arrives as
+    /// [`Event::NicknameResponse`](crate::session::Event::NicknameResponse)
+    /// with the returned transaction id (408 when none came in time).
+    pub fn send_nickname(&self, nickname: &str) -> Result<TransactionId, DriverError> {
+        let mut state = self.inner.lock();
+        let State {
+            sessions, conns, ..
+        } = &mut *state;
+        let entry = sessions.get_mut(&self.id).ok_or(DriverError::Closed)?;
+        let Some(conn) = entry.conn else {
+            return Err(match entry.role {
+                Role::Passive => DriverError::NotBound,
+                Role::Active => DriverError::Closed,
+            });
+        };
+        if entry.pending.len() >= entry.max_pending {
+            return Err(DriverError::Busy);
+        }
+        let tid = entry.session.send_nickname(nickname)?;
+        if let Some(c) = conns.get(&conn) {
+            c.wake.notify_one();
+        }
+        Ok(tid)
+    }
+
+    /// With [`SessionOptions::nickname_requests`](crate::endpoint::SessionOptions::nickname_requests)
+    /// set to `Application`: answers the received NICKNAME `transaction_id`
+    /// names (see [`Session::answer_nickname`]).
+    pub fn answer_nickname(
+        &self,
+        transaction_id: &TransactionId,
+        status: StatusCode,
+    ) -> Result<(), DriverError> {
+        let mut state = self.inner.lock();
+        let State {
+            sessions, conns, ..
+        } = &mut *state;
+        let entry: &mut SessionEntry = sessions.get_mut(&self.id).ok_or(DriverError::Closed)?;
+        entry.session.answer_nickname(transaction_id, status)?;
+        if let Some(c) = entry.conn.and_then(|conn| conns.get(&conn)) {
             c.wake.notify_one();
         }
         Ok(())

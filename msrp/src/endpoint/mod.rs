@@ -51,8 +51,8 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::chunk::{ReassemblyLimits, TransactionIds};
-use crate::error::{ReportError, SendError};
-use crate::session::{Event, Paths, Session, SessionConfig};
+use crate::error::{AnswerError, ReportError, SendError};
+use crate::session::{Event, NicknameRequests, Paths, Session, SessionConfig};
 use crate::uri::{Host, Scheme, Uri};
 use crate::wire::{self, MessageId, TransactionId};
 
@@ -142,6 +142,10 @@ pub struct SessionOptions {
     /// With `application_reports`: received messages awaiting a report, at
     /// most; the oldest is forgotten first.
     pub max_awaiting_reports: usize,
+    /// RFC 7701 §7.1: whether received NICKNAMEs go to the application
+    /// ([`SessionHandle::answer_nickname`]; Parley as the chat room) or are
+    /// answered 501 (the default).
+    pub nickname_requests: NicknameRequests,
 }
 
 impl Default for SessionOptions {
@@ -156,6 +160,7 @@ impl Default for SessionOptions {
             max_pending: 64,
             application_reports: false,
             max_awaiting_reports: 64,
+            nickname_requests: NicknameRequests::Unsupported,
         }
     }
 }
@@ -261,6 +266,9 @@ pub enum DriverError {
     /// The REPORT the application decided on cannot be sent.
     #[error(transparent)]
     Report(#[from] ReportError),
+    /// The answer the application gave awaits no request.
+    #[error(transparent)]
+    Answer(#[from] AnswerError),
 }
 
 /// §7.1: transaction ids "MUST contain at least 64 bits of randomness".
@@ -277,11 +285,22 @@ impl TransactionIds for RandomIds {
     }
 }
 
-/// A SEND with Failure-Report `yes` awaiting its response.
+/// A request awaiting its response, with its timer (RFC 4975 §7.1.1).
 #[derive(Debug)]
 struct Pending {
-    message_id: MessageId,
+    /// What the request was.
+    awaited: Awaited,
     deadline: Instant,
+}
+
+/// The request a [`Pending`] stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Awaited {
+    /// A SEND with Failure-Report `yes`, carrying this message.
+    Send(MessageId),
+    /// A NICKNAME (RFC 7701 §7.1: it carries no Failure-Report, which
+    /// RFC 4975 §7.1.1 reads as `yes`).
+    Nickname,
 }
 
 /// One open session in the endpoint's table.
@@ -527,6 +546,7 @@ impl Endpoint {
                 max_pending: spec.options.max_pending,
                 application_reports: spec.options.application_reports,
                 max_awaiting_reports: spec.options.max_awaiting_reports,
+                nickname_requests: spec.options.nickname_requests,
             };
             state.sessions.insert(
                 id.clone(),

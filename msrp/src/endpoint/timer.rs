@@ -12,7 +12,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::endpoint::stats::inc;
-use crate::endpoint::{CloseReason, Delivery, Inner, SessionEvent, deliver};
+use crate::endpoint::{Awaited, CloseReason, Delivery, Inner, SessionEvent, deliver};
 use crate::session::Event;
 use crate::status::StatusCode;
 use crate::wire::TransactionId;
@@ -86,13 +86,20 @@ fn expire(inner: &Inner, id: &str, bind_deadline: Option<Instant>) -> Vec<Delive
     for tid in expired {
         if let Some(p) = entry.pending.remove(&tid) {
             inc(&inner.counters.transaction_timeouts);
-            out.push((
-                entry.events.clone(),
-                SessionEvent::Msrp(Event::Response {
-                    message_id: p.message_id,
-                    status: StatusCode::REQUEST_TIMEOUT,
-                }),
-            ));
+            match p.awaited {
+                Awaited::Send(message_id) => out.push((
+                    entry.events.clone(),
+                    SessionEvent::Msrp(Event::Response {
+                        message_id,
+                        status: StatusCode::REQUEST_TIMEOUT,
+                    }),
+                )),
+                // The session core forgets it and raises the 408.
+                Awaited::Nickname => {
+                    entry.session.handle_nickname_timeout(&tid);
+                    entry.drain_events(&inner.counters, &mut out);
+                }
+            }
         }
     }
     out

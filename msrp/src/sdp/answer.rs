@@ -72,6 +72,9 @@ pub fn answer(offer: &SessionDescription, local: &LocalEndpoint) -> Result<Answe
         accept_wrapped_types: accept_wrapped_types.clone(),
         max_size: Some(local.max_size),
         setup: Some(setup),
+        // RFC 7701 §8: "an SDP answer MAY contain a 'chatroom' attribute even
+        // if its corresponding SDP offer did not include it".
+        chatroom: local.chatroom.clone(),
     };
 
     let medias = (0..offer.media_lines().len())
@@ -97,6 +100,8 @@ pub fn answer(offer: &SessionDescription, local: &LocalEndpoint) -> Result<Answe
             remote_accept_types: remote.accept_types,
             remote_accept_wrapped_types: remote.accept_wrapped_types,
             remote_max_size: remote.max_size,
+            local_chatroom: local.chatroom.clone(),
+            remote_chatroom: remote.chatroom,
         },
     })
 }

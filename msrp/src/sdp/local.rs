@@ -1,6 +1,7 @@
 //! What this side brings to an offer/answer exchange, and what comes out.
 
 use crate::sdp::accept::FormatList;
+use crate::sdp::chatroom::Chatroom;
 use crate::sdp::error::MediaError;
 use crate::sdp::media::{ConnectionAddress, MediaLimits, Transport};
 use crate::sdp::path::{MsrpUri, Path};
@@ -29,6 +30,9 @@ pub struct LocalEndpoint {
     pub origin: Origin,
     /// Limits for reading the peer's SDP.
     pub limits: MediaLimits,
+    /// RFC 7701 §8: the `a=chatroom` we declare, if any (RFC 7702 §5.1: a
+    /// gateway that supports private messages "MUST advertise that fact").
+    pub chatroom: Option<Chatroom>,
 }
 
 impl LocalEndpoint {
@@ -65,6 +69,7 @@ impl LocalEndpoint {
             prefer_tls: false,
             origin,
             limits: MediaLimits::default(),
+            chatroom: None,
         })
     }
 
@@ -117,6 +122,11 @@ pub struct NegotiatedSession {
     pub remote_accept_wrapped_types: FormatList,
     /// The peer's `a=max-size`, a hint (RFC 4975 §8.6).
     pub remote_max_size: Option<u64>,
+    /// The `a=chatroom` we declared.
+    pub local_chatroom: Option<Chatroom>,
+    /// The peer's `a=chatroom` (RFC 7701 §8: a declaration, not negotiated;
+    /// `None`: the peer does not do multi-party chat).
+    pub remote_chatroom: Option<Chatroom>,
 }
 
 impl NegotiatedSession {

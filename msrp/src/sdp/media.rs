@@ -1,6 +1,7 @@
 //! RFC 4975 §8.1–§8.6: the typed view of one MSRP media description.
 
 use crate::sdp::accept::FormatList;
+use crate::sdp::chatroom::Chatroom;
 use crate::sdp::error::MediaError;
 use crate::sdp::path::Path;
 use crate::sdp::setup::Setup;
@@ -115,6 +116,8 @@ pub struct MsrpMedia {
     /// `a=setup` at media level, else at session level (RFC 4145 §4: "can be
     /// a session-level or a media-level attribute").
     pub setup: Option<Setup>,
+    /// RFC 7701 §8 `a=chatroom` (a media-level attribute), if present.
+    pub chatroom: Option<Chatroom>,
 }
 
 impl MsrpMedia {
@@ -170,6 +173,12 @@ impl MsrpMedia {
             Some(v) => Some(Setup::parse(v)?),
             None => None,
         };
+        // RFC 7701 §8: "a media-level value attribute".
+        let chatroom = media
+            .attributes
+            .iter()
+            .find(|a| a.attribute.eq_ignore_ascii_case("chatroom"))
+            .map(|a| Chatroom::parse(a.value.as_deref()));
         let connection = media
             .connections
             .first()
@@ -184,6 +193,7 @@ impl MsrpMedia {
             accept_wrapped_types,
             max_size,
             setup,
+            chatroom,
         })
     }
 
@@ -202,6 +212,12 @@ impl MsrpMedia {
         attributes.push(attr("path", self.path.to_string()));
         if let Some(setup) = self.setup {
             attributes.push(attr("setup", setup.as_str().to_owned()));
+        }
+        if let Some(chatroom) = &self.chatroom {
+            attributes.push(sdp_types::Attribute {
+                attribute: "chatroom".to_owned(),
+                value: chatroom.value(),
+            });
         }
         sdp_types::Media {
             media: "message".to_owned(),

@@ -1,6 +1,7 @@
 //! SDP offer/answer for MSRP chat sessions: RFC 8866 (SDP), RFC 3264
 //! (offer/answer), RFC 4975 §8 (MSRP in SDP), RFC 4145 and RFC 6135
-//! (`a=setup`, who connects), RFC 7573 §8 (`a=max-size`).
+//! (`a=setup`, who connects), RFC 7573 §8 (`a=max-size`), RFC 7701 §8
+//! (`a=chatroom`).
 //!
 //! Pure functions over parsed SDP: no I/O, no clock, no randomness; ids
 //! (`o=` numbers, the MSRP session id) and limits are arguments.
@@ -17,6 +18,7 @@
 
 mod accept;
 mod answer;
+mod chatroom;
 mod error;
 /// The entry point of the `sdp` fuzz target and its corpus replay.
 #[cfg(feature = "fuzzing")]
@@ -30,6 +32,7 @@ mod setup;
 
 pub use accept::{FormatEntry, FormatList};
 pub use answer::{Answer, answer};
+pub use chatroom::Chatroom;
 pub use error::{AnswerError, MediaError, ParseError, Refusal};
 pub use local::{LocalEndpoint, NegotiatedSession};
 pub use media::{ConnectionAddress, MediaLimits, MsrpMedia, Transport};

@@ -69,6 +69,8 @@ pub fn accept_answer(
         remote_accept_types: theirs.accept_types,
         remote_accept_wrapped_types: theirs.accept_wrapped_types,
         remote_max_size: theirs.max_size,
+        local_chatroom: ours.chatroom,
+        remote_chatroom: theirs.chatroom,
     })
 }
 
@@ -97,5 +99,6 @@ fn offered_media(local: &LocalEndpoint, transport: Transport) -> MsrpMedia {
         },
         max_size: Some(local.max_size),
         setup: Some(setup),
+        chatroom: local.chatroom.clone(),
     }
 }

@@ -31,7 +31,8 @@ pub struct Paths {
 /// it removes its address from the To-Path header and inserts it as the
 /// first URI in the From-Path header." Then §12: "If an MSRP device
 /// receives a request with an unknown method, it MUST return a 501
-/// response."
+/// response." RFC 7701's NICKNAME is known; whether this session takes it
+/// is the session's [`NicknameRequests`](crate::session::NicknameRequests).
 pub fn check_request(paths: &Paths, request: &Frame) -> Result<(), RequestError> {
     match request.to_path() {
         [only] if only.equivalent(&paths.local) => {}
@@ -42,7 +43,7 @@ pub fn check_request(paths: &Paths, request: &Frame) -> Result<(), RequestError>
         _ => return Err(RequestError::FromPathMismatch),
     }
     match request.method() {
-        Some(Method::Send | Method::Report) => Ok(()),
+        Some(Method::Send | Method::Report | Method::Nickname) => Ok(()),
         _ => Err(RequestError::UnknownMethod),
     }
 }

@@ -28,7 +28,7 @@ use std::collections::{HashMap, VecDeque};
 use bytes::Bytes;
 
 use crate::chunk::{self, Message, OutgoingMessage, Reassembled, Reassembler, ReassemblyLimits};
-use crate::error::{Error, ReportError, RequestError, SendError};
+use crate::error::{AnswerError, Error, ReportError, RequestError, SendError};
 use crate::status::StatusCode;
 use crate::wire::{
     ByteRange, DecodeError, FailureReport, Frame, MessageId, Method, Status, SuccessReport,
@@ -37,11 +37,14 @@ use crate::wire::{
 
 mod awaiting;
 mod decide;
+mod nickname;
 
 pub use chunk::TransactionIds;
 pub use decide::{Paths, ReportSubject, check_request, report, response, response_owed};
+pub use nickname::NicknameRequests;
 
 use awaiting::{Awaiting, AwaitingReports};
+use nickname::Nicknames;
 
 /// How a session behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +70,10 @@ pub struct SessionConfig {
     /// application's report, kept at most; the oldest is forgotten first
     /// ([`Event::ReportForgotten`] if it was owed a success REPORT).
     pub max_awaiting_reports: usize,
+    /// RFC 7701 §7.1: whether received NICKNAMEs go to the application (this
+    /// side is the chat room) or are answered 501. NICKNAMEs in flight either
+    /// way are bounded by `max_pending`.
+    pub nickname_requests: NicknameRequests,
 }
 
 /// A message to send in this session.
@@ -117,6 +124,25 @@ pub enum Event {
     /// [`SessionConfig::max_awaiting_reports`]; reporting on it now is
     /// [`ReportError::UnknownMessage`].
     ReportForgotten(MessageId),
+    /// RFC 7701 §7.1: the response to a NICKNAME we sent
+    /// ([`Session::send_nickname`]): 200 reserves the nickname; 424
+    /// (malformed), 425 (reserved or in use) or 403 (not allowed) do not,
+    /// and §7.2 keeps the current one; 408 when none came in time.
+    NicknameResponse {
+        /// The NICKNAME's transaction id, as `send_nickname` returned it.
+        transaction_id: TransactionId,
+        /// The status.
+        status: StatusCode,
+    },
+    /// With [`NicknameRequests::Application`]: the peer asks for a nickname
+    /// (RFC 7701 §7.1; empty: §7.3, remove it). Answer with
+    /// [`Session::answer_nickname`].
+    NicknameRequest {
+        /// The request's transaction id, for the answer.
+        transaction_id: TransactionId,
+        /// The Use-Nickname, unquoted.
+        nickname: String,
+    },
 }
 
 /// A received message and what its sender asked for.
@@ -149,6 +175,8 @@ pub struct Session<I> {
     sent: VecDeque<MessageId>,
     /// Received messages whose REPORT the application decides.
     awaiting: AwaitingReports,
+    /// NICKNAMEs in flight (RFC 7701 §7.1).
+    nicknames: Nicknames,
 }
 
 impl<I: TransactionIds> Session<I> {
@@ -157,6 +185,7 @@ impl<I: TransactionIds> Session<I> {
         Session {
             reassembler: Reassembler::new(config.limits),
             awaiting: AwaitingReports::new(config.max_awaiting_reports),
+            nicknames: Nicknames::new(config.max_pending),
             config,
             ids,
             transmit: VecDeque::new(),
@@ -303,6 +332,55 @@ impl<I: TransactionIds> Session<I> {
         Ok(true)
     }
 
+    /// RFC 7701 §7.1: queues a NICKNAME asking for `nickname` (empty: §7.3,
+    /// remove the current one). Its response arrives as
+    /// [`Event::NicknameResponse`] with the transaction id returned here.
+    pub fn send_nickname(&mut self, nickname: &str) -> Result<TransactionId, SendError> {
+        let tid = self.ids.next_transaction_id();
+        let frame = self.nicknames.request(
+            tid.clone(),
+            self.config.paths.remote.clone(),
+            vec![self.config.paths.local.clone()],
+            nickname,
+        )?;
+        self.transmit.push_back(frame);
+        Ok(tid)
+    }
+
+    /// With [`NicknameRequests::Application`]: answers the received NICKNAME
+    /// `transaction_id` names with `status`: 200 to accept, and RFC 7701
+    /// §7.1's refusals, 425 ("reserved word" or "already in use"), 424
+    /// (malformed) or 403 (nicknames not allowed).
+    pub fn answer_nickname(
+        &mut self,
+        transaction_id: &TransactionId,
+        status: StatusCode,
+    ) -> Result<(), AnswerError> {
+        let request = self
+            .nicknames
+            .take_received(transaction_id)
+            .ok_or(AnswerError::UnknownNicknameRequest)?;
+        self.respond(&request, status);
+        Ok(())
+    }
+
+    /// No response came in time to our NICKNAME `transaction_id` (the
+    /// driver's timer, RFC 4975 §7.1.1's 30 seconds): [`Event::NicknameResponse`]
+    /// with 408, which §10.4 says is treated as a local timeout.
+    pub fn handle_nickname_timeout(&mut self, transaction_id: &TransactionId) {
+        if self.nicknames.take_sent(transaction_id) {
+            self.events.push_back(Event::NicknameResponse {
+                transaction_id: transaction_id.clone(),
+                status: StatusCode::REQUEST_TIMEOUT,
+            });
+        }
+    }
+
+    /// How many received NICKNAMEs await the application's answer.
+    pub fn awaiting_nickname_answers(&self) -> usize {
+        self.nicknames.awaiting()
+    }
+
     /// How many received messages await the application's report.
     pub fn awaiting_reports(&self) -> usize {
         self.awaiting.len()
@@ -322,6 +400,13 @@ impl<I: TransactionIds> Session<I> {
         let Some(status) = frame.status_code() else {
             return;
         };
+        if self.nicknames.take_sent(&frame.transaction_id) {
+            self.events.push_back(Event::NicknameResponse {
+                transaction_id: frame.transaction_id.clone(),
+                status,
+            });
+            return;
+        }
         // A response to no SEND of ours (or one forgotten) is ignored.
         let Some(message_id) = self.pending.remove(&frame.transaction_id) else {
             return;
@@ -342,6 +427,7 @@ impl<I: TransactionIds> Session<I> {
         match frame.method() {
             Some(Method::Report) => self.handle_report(&frame),
             Some(Method::Send) => self.handle_send(frame),
+            Some(Method::Nickname) => self.handle_nickname(frame),
             // check_request refused other methods.
             _ => self.refuse(&frame, RequestError::UnknownMethod.into()),
         }
@@ -425,6 +511,23 @@ impl<I: TransactionIds> Session<I> {
             failure_report,
             subject,
         }));
+    }
+
+    /// RFC 7701 §7.1: a NICKNAME, for the application when this side is the
+    /// chat room, else RFC 4975 §12's 501.
+    fn handle_nickname(&mut self, frame: Frame) {
+        if self.config.nickname_requests == NicknameRequests::Unsupported {
+            self.refuse(&frame, RequestError::UnknownMethod.into());
+            return;
+        }
+        let transaction_id = frame.transaction_id.clone();
+        match self.nicknames.admit(frame.clone()) {
+            Ok(nickname) => self.events.push_back(Event::NicknameRequest {
+                transaction_id,
+                nickname,
+            }),
+            Err(error) => self.refuse(&frame, error.into()),
+        }
     }
 
     fn queue_report(&mut self, subject: &ReportSubject, status: StatusCode) {

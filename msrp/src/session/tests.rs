@@ -34,6 +34,7 @@ fn config(local: &str, remote: &str) -> SessionConfig {
         max_pending: 16,
         application_reports: false,
         max_awaiting_reports: 16,
+        nickname_requests: NicknameRequests::Unsupported,
     }
 }
 
@@ -240,9 +241,168 @@ fn unsupported_media_type_is_415() {
 fn unknown_method_is_501() {
     let (_, mut bob) = pair();
     let mut frame = send_to_bob("", "hi");
-    frame.start = StartLine::Request(Method::Other("NICKNAME".into()));
+    frame.start = StartLine::Request(Method::Other("AUTH".into()));
     bob.handle_frame(frame);
     assert_eq!(status_of(&transmitted(&mut bob)), vec![501]);
+}
+
+/// Alice a participant, Bob the chat room (RFC 7701 §7.1).
+fn room_pair() -> (Peer, Peer) {
+    let mut room = config(BOB, ALICE);
+    room.nickname_requests = NicknameRequests::Application;
+    (
+        Session::new(config(ALICE, BOB), Box::new(ids("alice"))),
+        Session::new(room, Box::new(ids("bob"))),
+    )
+}
+
+fn nickname_to_bob(extra: &str) -> Frame {
+    let bytes = format!(
+        "MSRP nick0001 NICKNAME\r\nTo-Path: {BOB}\r\nFrom-Path: {ALICE}\r\n{extra}-------nick0001$\r\n"
+    );
+    wire::parse(bytes.as_bytes()).expect("valid")
+}
+
+/// RFC 7701 §9.2: a first proposal refused with 425, a second accepted.
+#[test]
+fn rfc7701_9_2_nickname_refused_then_accepted_reaches_both_applications() {
+    let (mut alice, mut bob) = room_pair();
+    let first = alice.send_nickname("Alice the great").expect("valid");
+    let sent = transmitted(&mut alice);
+    assert_eq!(sent[0].use_nickname(), Some("Alice the great"));
+    // §7.1: "MUST NOT include Success-Report or Failure-Report".
+    assert!(
+        sent[0]
+            .headers
+            .iter()
+            .all(|h| !matches!(h, Header::SuccessReport(_) | Header::FailureReport(_)))
+    );
+    for frame in sent {
+        bob.handle_frame(frame);
+    }
+    let asked = events(&mut bob);
+    let [
+        Event::NicknameRequest {
+            transaction_id,
+            nickname,
+        },
+    ] = asked.as_slice()
+    else {
+        panic!("{asked:?}")
+    };
+    assert_eq!(nickname, "Alice the great");
+    assert_eq!(bob.awaiting_nickname_answers(), 1);
+    bob.answer_nickname(transaction_id, StatusCode::NICKNAME_UNAVAILABLE)
+        .expect("awaited");
+    assert_eq!(bob.awaiting_nickname_answers(), 0);
+    deliver(&mut bob, &mut alice);
+    assert_eq!(
+        events(&mut alice),
+        vec![Event::NicknameResponse {
+            transaction_id: first,
+            status: StatusCode(425)
+        }]
+    );
+    let second = alice.send_nickname("Alice in Wonderland").expect("valid");
+    deliver(&mut alice, &mut bob);
+    let Some(Event::NicknameRequest { transaction_id, .. }) = bob.poll_event() else {
+        panic!("no request")
+    };
+    bob.answer_nickname(&transaction_id, StatusCode::OK)
+        .expect("awaited");
+    deliver(&mut bob, &mut alice);
+    assert_eq!(
+        events(&mut alice),
+        vec![Event::NicknameResponse {
+            transaction_id: second,
+            status: StatusCode::OK
+        }]
+    );
+}
+
+#[test]
+fn nickname_to_a_session_that_is_no_chat_room_is_501() {
+    let (_, mut bob) = pair();
+    bob.handle_frame(nickname_to_bob("Use-Nickname: \"x\"\r\n"));
+    assert_eq!(status_of(&transmitted(&mut bob)), vec![501]);
+}
+
+/// RFC 7701 §7.1: "The NICKNAME request MUST include a new Use-Nickname header".
+#[test]
+fn nickname_without_use_nickname_is_400() {
+    let (_, mut bob) = room_pair();
+    bob.handle_frame(nickname_to_bob(""));
+    assert_eq!(status_of(&transmitted(&mut bob)), vec![400]);
+    assert!(matches!(
+        events(&mut bob).as_slice(),
+        [Event::Refused(Error::Request(
+            RequestError::MissingUseNickname
+        ))]
+    ));
+}
+
+/// RFC 7701 §7.1: a malformed Use-Nickname is answered 424 (the decoder
+/// refuses it; the session answers).
+#[test]
+fn rfc7701_7_1_malformed_use_nickname_is_424() {
+    let (_, mut bob) = room_pair();
+    let bytes = format!(
+        "MSRP nick0001 NICKNAME\r\nTo-Path: {BOB}\r\nFrom-Path: {ALICE}\r\nUse-Nickname: Alice\r\n-------nick0001$\r\n"
+    );
+    let error = wire::parse(bytes.as_bytes()).expect_err("malformed");
+    bob.handle_decode_error(&error);
+    assert_eq!(status_of(&transmitted(&mut bob)), vec![424]);
+}
+
+/// A NICKNAME flood: past the bound (max_pending, 16) each is refused 403
+/// and nothing more is held.
+#[test]
+fn nickname_flood_is_refused_past_the_bound() {
+    let (_, mut bob) = room_pair();
+    for _ in 0..20 {
+        bob.handle_frame(nickname_to_bob("Use-Nickname: \"x\"\r\n"));
+    }
+    assert_eq!(bob.awaiting_nickname_answers(), 16);
+    assert_eq!(status_of(&transmitted(&mut bob)), vec![403; 4]);
+}
+
+#[test]
+fn answering_a_nickname_nobody_asked_is_an_error() {
+    let (_, mut bob) = room_pair();
+    let tid = TransactionId::new("nope0001").expect("ident");
+    assert_eq!(
+        bob.answer_nickname(&tid, StatusCode::OK),
+        Err(AnswerError::UnknownNicknameRequest)
+    );
+}
+
+#[test]
+fn nickname_over_1023_octets_or_with_controls_is_not_sent() {
+    let (mut alice, _) = room_pair();
+    assert_eq!(
+        alice.send_nickname(&"n".repeat(1024)),
+        Err(SendError::BadNickname)
+    );
+    assert_eq!(alice.send_nickname("a\nb"), Err(SendError::BadNickname));
+    assert!(transmitted(&mut alice).is_empty());
+    // §7.3: the empty string removes the nickname.
+    alice.send_nickname("").expect("removal");
+    assert_eq!(transmitted(&mut alice)[0].use_nickname(), Some(""));
+}
+
+#[test]
+fn nickname_timeout_is_a_408_response_once() {
+    let (mut alice, _) = room_pair();
+    let tid = alice.send_nickname("A").expect("valid");
+    alice.handle_nickname_timeout(&tid);
+    alice.handle_nickname_timeout(&tid);
+    assert_eq!(
+        events(&mut alice),
+        vec![Event::NicknameResponse {
+            transaction_id: tid,
+            status: StatusCode::REQUEST_TIMEOUT
+        }]
+    );
 }
 
 #[test]
