@@ -5,57 +5,23 @@
 use std::time::Duration;
 
 use parley_sip::auth::server::UserHashes;
-use parley_sip::auth::{Challenge, Credentials, DigestSession, choose};
-use parley_sip::wire::{Message as SipWire, StartLine};
-use rand::SeedableRng;
-use rand::rngs::StdRng;
+use parley_sip::wire::Message as SipWire;
 
+use super::rfc3261_10_3_registrar::{self as registrar_tests, register, status};
 use super::world::{COMPONENT, World, shape};
 use crate::store::{Admin, Settings, SipUser};
 
 const STORE_USERS: &str = "[registrar]\nusers = \"store\"\nmin_expires = 60\n";
 
-fn status(m: &SipWire) -> u16 {
-    match &m.start {
-        StartLine::Response { status, .. } => *status,
-        StartLine::Request { .. } => panic!("a response expected"),
-    }
-}
-
-fn register(branch: &str, cseq: u32, expires: &str, extra: &str) -> String {
-    format!(
-        "REGISTER sip:{COMPONENT} SIP/2.0\n\
-         Via: SIP/2.0/UDP {{peer}};branch=z9hG4bKst{branch}\n\
-         Max-Forwards: 70\n\
-         From: <sip:alice@{COMPONENT}>;tag=phone1\n\
-         To: <sip:alice@{COMPONENT}>\n\
-         Call-ID: alice-registration\n\
-         CSeq: {cseq} REGISTER\n\
-         Contact: <sip:alice@{{peer}}>\n\
-         Expires: {expires}\n\
-         {extra}Content-Length: 0\n\n"
-    )
-}
-
-/// The Authorization a phone with `password` sends after `challenge`.
+/// The Authorization a phone with `password` sends after the 401 `challenge`.
 fn authorization(challenge: &SipWire, password: &str) -> String {
-    let challenges: Vec<Challenge> = challenge
-        .header_values(&ezk_sip_types::Name::from("WWW-Authenticate".to_owned()))
-        .iter()
-        .map(|v| Challenge::parse(v).expect("challenge parses"))
-        .collect();
-    let chosen = choose(&challenges).expect("a supported challenge").clone();
-    DigestSession::new(chosen, &mut StdRng::seed_from_u64(3))
-        .authorize(
-            &Credentials {
-                username: "alice".into(),
-                password: password.into(),
-            },
-            "REGISTER",
-            &format!("sip:{COMPONENT}"),
-            b"",
-        )
-        .expect("authorizes")
+    registrar_tests::authorization(
+        challenge,
+        "WWW-Authenticate",
+        password,
+        "REGISTER",
+        &format!("sip:{COMPONENT}"),
+    )
 }
 
 /// REGISTER (CSeq `cseq`) answered with a challenge, then again with

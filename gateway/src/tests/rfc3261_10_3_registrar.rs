@@ -33,7 +33,8 @@ pub(super) fn status(m: &SipWire) -> u16 {
     }
 }
 
-fn register(branch: &str, cseq: u32, expires: &str, extra: &str) -> String {
+/// A REGISTER of alice from `{peer}` (the in-process world fills it in).
+pub(super) fn register(branch: &str, cseq: u32, expires: &str, extra: &str) -> String {
     format!(
         "REGISTER sip:{COMPONENT} SIP/2.0\n\
          Via: SIP/2.0/UDP {{peer}};branch=z9hG4bKreg{branch}\n\
