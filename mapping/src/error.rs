@@ -436,6 +436,29 @@ pub fn stopping_stanza_error() -> StanzaError {
     }
 }
 
+/// RFC 7702 §6.1: the answer to a SIP user's INVITE to a room when the MUC
+/// refused the join (XEP-0045 §7.2). The rows of
+/// [`groupchat::muc_error::join_refusal_to_sip`](crate::groupchat::muc_error::join_refusal_to_sip)
+/// first, then RFC 7247 §7.1 Table 2 for a full JID (the join went to
+/// `room/nick`): `<forbidden/>` (banned) 403, `<item-not-found/>` (no such
+/// room, or locked) 404, `<conflict/>` 400, `<service-unavailable/>` (room
+/// full) 403 (note 5).
+pub fn room_join_error_to_sip(err: &StanzaError) -> SipStatus {
+    crate::groupchat::muc_error::join_refusal_to_sip(err)
+        .unwrap_or_else(|| stanza_error_to_sip_for(err, JidScope::Full))
+}
+
+/// RFC 7702 §5.1: the focus refused the INVITE that carried an XMPP user's
+/// room join; the presence error (RFC 7247 §7.2 Table 3), `by` the room as
+/// XEP-0045 §7.2's errors are. 403 → `<forbidden/>` (banned), 404 and 604 →
+/// `<item-not-found/>` (no such room), 486/600 → `<recipient-unavailable/>`.
+pub fn conference_join_failure_to_stanza_error(code: u16, room: &str) -> StanzaError {
+    StanzaError {
+        by: Some(room.to_owned()),
+        ..sip_status_to_stanza_error(code, None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1041,6 +1064,41 @@ mod tests {
         assert_eq!(
             MappingError::Groupchat.stanza_error().condition,
             C::ServiceUnavailable
+        );
+    }
+
+    /// RFC 7702 §6.1 with XEP-0045 §7.2's refusals.
+    #[test]
+    fn room_join_refusals_map_to_sip() {
+        for (condition, code) in [
+            (C::Forbidden, 403),
+            (C::ItemNotFound, 404),
+            (C::RegistrationRequired, 403),
+            (C::NotAuthorized, 403),
+            (C::Conflict, 400),
+            (C::ServiceUnavailable, 403),
+        ] {
+            assert_eq!(
+                room_join_error_to_sip(&StanzaError::new(condition)).code,
+                code,
+                "{condition:?}"
+            );
+        }
+    }
+
+    /// RFC 7702 §5.1: a refused INVITE to the focus as the join's error.
+    #[test]
+    fn conference_join_failures_map_to_muc_errors_by_the_room() {
+        let e = conference_join_failure_to_stanza_error(404, "montague@sip.example.net");
+        assert_eq!(e.condition, C::ItemNotFound);
+        assert_eq!(e.by.as_deref(), Some("montague@sip.example.net"));
+        assert_eq!(
+            conference_join_failure_to_stanza_error(403, "r").condition,
+            C::Forbidden
+        );
+        assert_eq!(
+            conference_join_failure_to_stanza_error(604, "r").condition,
+            C::ItemNotFound
         );
     }
 }

@@ -4,6 +4,7 @@
 
 use crate::address::{AddressMapper, ForeignDomainPolicy, Jid, SipAddress};
 use crate::cpim::CpimMessage;
+use crate::groupchat::{ConferenceInfo, ConferenceView};
 use crate::message::{self, MessageOptions, SipMessage};
 use crate::pidf::Pidf;
 use crate::presence;
@@ -16,6 +17,25 @@ pub fn pidf(data: &[u8]) {
         if let (Ok(from), Ok(to)) = (Jid::parse("a@b.example"), Jid::parse("c@d.example")) {
             let _ = presence::to_xmpp(&doc, &from, &to);
         }
+    }
+}
+
+/// RFC 4575 conference-info parse, then write and parse again, then apply
+/// to a coherent view twice (full, then the same document as partial).
+pub fn conference_info(data: &[u8]) {
+    if let Ok(doc) = ConferenceInfo::parse(data) {
+        let again = ConferenceInfo::parse(doc.to_xml().as_bytes());
+        assert_eq!(
+            again.as_ref(),
+            Ok(&doc),
+            "conference-info must survive write → parse"
+        );
+        let mut view = ConferenceView::new();
+        let mut partial = doc.clone();
+        partial.state = crate::groupchat::conference_info::ElementState::Partial;
+        partial.version = doc.version.wrapping_add(1);
+        let _ = view.apply(doc);
+        let _ = view.apply(partial);
     }
 }
 

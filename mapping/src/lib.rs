@@ -16,6 +16,8 @@
 //!   chat sessions' MSRP messages in [`chat`] (RFC 7573).
 //! - Presence: [`presence::pidf_body_to_xmpp`] / [`presence::to_pidf`] over
 //!   [`pidf::Pidf`].
+//! - Groupchat: [`groupchat`] (RFC 7702): RFC 4575 conference-info documents,
+//!   their coherent state (§4.6), and the MUC ↔ conference tables.
 //! - Failures: [`MappingError`] and the RFC 7247 §7 tables in [`error`]
 //!   (`message_error_to_sip`, `sip_status_to_stanza_error`, …).
 //! - `fuzzing::*` behind the `fuzzing` feature.
@@ -44,6 +46,8 @@ pub(crate) mod failure;
 /// Entry points for the fuzz targets in `fuzz/` (and the corpus replay test).
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+/// RFC 7702, RFC 7701, RFC 4575: groupchat, XMPP MUC ↔ SIP/MSRP conferences.
+pub mod groupchat;
 /// RFC 5438 IMDN ↔ XEP-0184 receipts and XEP-0333 displayed markers.
 pub mod imdn;
 /// RFC 3994 isComposing ↔ XEP-0085 chat states.

@@ -71,12 +71,12 @@ pub(crate) fn parse(bytes: &[u8], limits: Limits) -> Result<Element, &'static st
                     if attr.key.as_namespace_binding().is_some() {
                         continue;
                     }
-                    let key: &str = attr.key.as_ref();
+                    let key = attribute_key(&reader, attr.key)?;
                     let value = attr
                         .normalized_value(quick_xml::XmlVersion::Implicit1_0)
                         .map_err(|_| "bad attribute value")?;
                     check_chars(&value)?;
-                    element.attrs.push((key.to_owned(), value.into_owned()));
+                    element.attrs.push((key, value.into_owned()));
                 }
                 stack.push(element);
             }
@@ -116,6 +116,28 @@ pub(crate) fn parse(bytes: &[u8], limits: Limits) -> Result<Element, &'static st
         return Err("document ends inside an element");
     }
     root.ok_or("no root element")
+}
+
+/// An attribute's key: as written when unprefixed or `xml:` (`xml:lang`);
+/// a prefixed attribute of another namespace in Clark notation
+/// (`{urn:ietf:params:xml:ns:xcon-conference-info}nickname`, RFC 6501), so a
+/// reader matches the namespace, never a prefix the sender chose.
+fn attribute_key(
+    reader: &NsReader<&[u8]>,
+    key: quick_xml::name::QName<'_>,
+) -> Result<String, &'static str> {
+    let written: &str = key.as_ref();
+    if key.prefix().is_none() || written.starts_with("xml:") {
+        return Ok(written.to_owned());
+    }
+    match reader.resolver().resolve_attribute(key) {
+        (ResolveResult::Bound(ns), local) => Ok(format!(
+            "{{{}}}{}",
+            AsRef::<str>::as_ref(&ns),
+            AsRef::<str>::as_ref(&local)
+        )),
+        _ => Err("undeclared namespace prefix"),
+    }
 }
 
 fn push_text(stack: &mut [Element], text: &str) -> Result<(), &'static str> {
@@ -210,6 +232,19 @@ mod tests {
         let c = root.child("c", "urn:b").unwrap();
         assert_eq!(c.attr("xml:lang"), Some("en"));
         assert_eq!(c.text(), "x <3 ✓<y>");
+    }
+
+    #[test]
+    fn prefixed_attributes_are_keyed_by_namespace_not_prefix() {
+        let doc = br#"<a xmlns="urn:a" xmlns:x="urn:x" x:n="1" xml:lang="en" b="2"/>"#;
+        let root = parse(doc, Limits::default()).unwrap();
+        assert_eq!(root.attr("{urn:x}n"), Some("1"));
+        assert_eq!(root.attr("xml:lang"), Some("en"));
+        assert_eq!(root.attr("b"), Some("2"));
+        assert_eq!(
+            parse(br#"<a y:n="1"/>"#, Limits::default()),
+            Err("undeclared namespace prefix")
+        );
     }
 
     /// crates.md §5 pitfall 1: a DTD is refused, so no entity is ever expanded.

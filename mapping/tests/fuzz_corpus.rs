@@ -12,6 +12,14 @@ fn pidf_corpus_never_panics() {
 }
 
 #[test]
+fn conference_info_corpus_never_panics() {
+    assert!(
+        replay("conference_info", fuzzing::conference_info) > 0,
+        "seed corpus missing"
+    );
+}
+
+#[test]
 fn cpim_corpus_never_panics() {
     assert!(replay("cpim", fuzzing::cpim) > 0, "seed corpus missing");
 }

@@ -153,6 +153,10 @@ pub enum ParseError {
     /// §9: `msrp-response = resp-start headers end-line` has no body.
     #[error("response with a body")]
     BodyInResponse,
+    /// RFC 7701 §7.1: a Use-Nickname value that "does not conform to the
+    /// syntax" (or is over 1023 octets).
+    #[error("malformed Use-Nickname")]
+    BadUseNickname,
 }
 
 impl ParseError {
@@ -173,6 +177,7 @@ impl ParseError {
             Self::BadContentType => "bad_content_type",
             Self::MissingContentType => "missing_content_type",
             Self::BodyInResponse => "body_in_response",
+            Self::BadUseNickname => "bad_use_nickname",
         }
     }
 }
@@ -315,10 +320,15 @@ impl From<&FramingError> for StatusCode {
     }
 }
 
-/// The status a peer hears for a malformed frame: §10.2, 400.
+/// The status a peer hears for a malformed frame: §10.2, 400; a malformed
+/// Use-Nickname, RFC 7701 §7.1: "the MSRP switch MUST answer the NICKNAME
+/// request with a 424 response code".
 impl From<&ParseError> for StatusCode {
-    fn from(_: &ParseError) -> StatusCode {
-        StatusCode::BAD_REQUEST
+    fn from(error: &ParseError) -> StatusCode {
+        match error {
+            ParseError::BadUseNickname => StatusCode::MALFORMED_NICKNAME,
+            _ => StatusCode::BAD_REQUEST,
+        }
     }
 }
 

@@ -24,8 +24,17 @@ impl StatusCode {
     pub const STOP_SENDING: StatusCode = StatusCode(413);
     /// §10.6: "a media type that is not understood by the receiver".
     pub const UNSUPPORTED_MEDIA_TYPE: StatusCode = StatusCode(415);
+    /// RFC 7701 §10.3: "Failure to resolve recipient's URI" (the CPIM To of
+    /// a private message, §6.2).
+    pub const RECIPIENT_NOT_FOUND: StatusCode = StatusCode(404);
     /// §10.7: "one of the requested parameters is out of bounds".
     pub const OUT_OF_BOUNDS: StatusCode = StatusCode(423);
+    /// RFC 7701 §10.3: "Malformed nickname".
+    pub const MALFORMED_NICKNAME: StatusCode = StatusCode(424);
+    /// RFC 7701 §10.3: "Nickname reserved or already in use".
+    pub const NICKNAME_UNAVAILABLE: StatusCode = StatusCode(425);
+    /// RFC 7701 §10.3: "Private messages not supported".
+    pub const PRIVATE_MESSAGES_NOT_SUPPORTED: StatusCode = StatusCode(428);
     /// §10.8: "the indicated session does not exist".
     pub const NO_SESSION: StatusCode = StatusCode(481);
     /// §10.9: "the recipient does not understand the request method".
@@ -40,7 +49,8 @@ impl StatusCode {
     }
 
     /// The comment Parley writes after the code. §9 makes the comment free
-    /// text; RFC 4975's examples write `200 OK`, the rest are Parley's words.
+    /// text; RFC 4975's examples write `200 OK`, RFC 7701's codes carry their
+    /// §10.3 descriptions, the rest are Parley's words.
     pub fn comment(self) -> &'static str {
         match self.0 {
             200 => "OK",
@@ -49,7 +59,11 @@ impl StatusCode {
             408 => "Request Timeout",
             413 => "Stop Sending Message",
             415 => "Unsupported Media Type",
+            404 => "Failure to resolve recipient's URI",
             423 => "Parameter Out Of Bounds",
+            424 => "Malformed nickname",
+            425 => "Nickname reserved or already in use",
+            428 => "Private messages not supported",
             481 => "Session Does Not Exist",
             501 => "Unknown Method",
             506 => "Session Bound To Another Connection",

@@ -71,6 +71,7 @@ pub(crate) fn validate(frame: &Frame) -> Result<(), ParseError> {
             Header::ByteRange(_) => "Byte-Range",
             Header::Status(_) => "Status",
             Header::ContentType(_) => "Content-Type",
+            Header::UseNickname(_) => "Use-Nickname",
             Header::Other { .. } => continue,
         };
         if seen.contains(&name) {

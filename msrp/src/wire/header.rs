@@ -26,6 +26,8 @@ pub enum Header {
     Status(Status),
     /// `Content-Type: media-type`, kept as written.
     ContentType(String),
+    /// RFC 7701 §7.1 `Use-Nickname: "nickname"`, unquoted and unescaped.
+    UseNickname(String),
     /// Any other field (§12: a device "MUST ignore the header field" it does
     /// not understand); kept so the frame writes back unchanged.
     Other {
@@ -90,6 +92,7 @@ impl Header {
             Header::ByteRange(_) => "Byte-Range",
             Header::Status(_) => "Status",
             Header::ContentType(_) => "Content-Type",
+            Header::UseNickname(_) => "Use-Nickname",
             Header::Other { name, .. } => name,
         }
     }
@@ -129,6 +132,8 @@ impl Header {
             } else {
                 Err(ParseError::BadContentType)
             }
+        } else if is("Use-Nickname") {
+            parse_nickname(value).map(Header::UseNickname)
         } else {
             // §9: hname = ALPHA *token; hval = utf8text
             let name_ok =
@@ -166,9 +171,59 @@ impl Header {
             Header::ByteRange(range) => write!(out, "{range}"),
             Header::Status(status) => write!(out, "{status}"),
             Header::ContentType(ct) => write!(out, "{ct}"),
+            Header::UseNickname(nick) => {
+                write_quoted(nick, out);
+                Ok(())
+            }
             Header::Other { value, .. } => write!(out, "{value}"),
         };
     }
+}
+
+/// RFC 7701 §7.1: "This nickname string MUST NOT be zero octets in length
+/// and MUST NOT be more than 1023 octets in length."
+pub const MAX_NICKNAME_OCTETS: usize = 1023;
+
+/// RFC 7701 §7.1: `nickname = DQUOTE 1*1023(qdtext / qd-esc) DQUOTE`, with
+/// RFC 4975 §9's `qdtext = SP / HTAB / %x21 / %x23-5B / %x5D-7E /
+/// UTF8-NONASCII` and `qd-esc = (BACKSLASH BACKSLASH) / (BACKSLASH DQUOTE)`.
+/// An empty string is read too: §7.3 removes a nickname with "an empty
+/// quoted string". Longer than 1023 octets unescaped is malformed.
+fn parse_nickname(value: &str) -> Result<String, ParseError> {
+    let inner = value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .ok_or(ParseError::BadUseNickname)?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => match chars.next() {
+                Some(e @ ('\\' | '"')) => out.push(e),
+                _ => return Err(ParseError::BadUseNickname),
+            },
+            '"' => return Err(ParseError::BadUseNickname),
+            ' ' | '\t' | '\u{21}'..='\u{7E}' => out.push(c),
+            c if !c.is_ascii() => out.push(c),
+            _ => return Err(ParseError::BadUseNickname),
+        }
+    }
+    if out.len() > MAX_NICKNAME_OCTETS {
+        return Err(ParseError::BadUseNickname);
+    }
+    Ok(out)
+}
+
+/// Writes `text` as an RFC 4975 §9 `quoted-string`.
+fn write_quoted(text: &str, out: &mut String) {
+    out.push('"');
+    for c in text.chars() {
+        if matches!(c, '"' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
 }
 
 /// A path: one or more URIs separated by SP (§9). Relays' paths (RFC 4976
@@ -349,6 +404,51 @@ mod tests {
         assert!(Header::parse("Success-Report", "partial").is_err());
         assert!(Header::parse("Failure-Report", "maybe").is_err());
         assert!(Header::parse("Failure-Report", "partial").is_ok());
+    }
+
+    /// RFC 7701 §9.2 F1 and §7.3.
+    #[test]
+    fn use_nickname_is_unquoted_and_written_back_quoted() {
+        let h = Header::parse("Use-Nickname", "\"Alice the great\"").expect("parses");
+        assert_eq!(h, Header::UseNickname("Alice the great".into()));
+        let mut out = String::new();
+        h.write_value(&mut out);
+        assert_eq!(out, "\"Alice the great\"");
+        let escaped = Header::parse("Use-Nickname", r#""a \"b\" \\ c""#).expect("parses");
+        assert_eq!(escaped, Header::UseNickname(r#"a "b" \ c"#.into()));
+        let mut out = String::new();
+        escaped.write_value(&mut out);
+        assert_eq!(out, r#""a \"b\" \\ c""#);
+        assert_eq!(
+            Header::parse("Use-Nickname", "\"\""),
+            Ok(Header::UseNickname(String::new()))
+        );
+        assert_eq!(
+            Header::parse("Use-Nickname", "\"Jülie\""),
+            Ok(Header::UseNickname("Jülie".into()))
+        );
+    }
+
+    /// RFC 7701 §7.1: what does not conform to the syntax is malformed (424).
+    #[test]
+    fn malformed_use_nickname_is_refused() {
+        let long = format!("\"{}\"", "n".repeat(1024));
+        for bad in [
+            "Alice",
+            "\"Alice",
+            "\"a\"b\"",
+            "\"a\\x\"",
+            "\"a\u{1}\"",
+            long.as_str(),
+        ] {
+            assert_eq!(
+                Header::parse("Use-Nickname", bad),
+                Err(ParseError::BadUseNickname),
+                "{bad:?}"
+            );
+        }
+        let max = format!("\"{}\"", "n".repeat(1023));
+        assert!(Header::parse("Use-Nickname", &max).is_ok());
     }
 
     #[test]

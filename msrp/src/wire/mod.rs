@@ -24,7 +24,7 @@ mod header;
 mod write;
 
 pub use decoder::{DecodeError, Decoder, Limits, MAX_NON_SEND_BODY};
-pub use header::{ByteRange, FailureReport, Header, Status, SuccessReport};
+pub use header::{ByteRange, FailureReport, Header, MAX_NICKNAME_OCTETS, Status, SuccessReport};
 
 /// One MSRP request or response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,9 @@ pub enum Method {
     Send,
     /// REPORT: the delivery status of a message (§7.1.2).
     Report,
+    /// RFC 7701 §7.1: `NICKNAMEm = %x4E.49.43.4B.4E.41.4D.45 ; NICKNAME in
+    /// caps`, reserving a nickname in a chat room (Use-Nickname).
+    Nickname,
     /// `other-method = 1*UPALPHA`, answered with 501 by this endpoint (§12).
     Other(String),
 }
@@ -73,6 +76,7 @@ impl Method {
         match self {
             Method::Send => "SEND",
             Method::Report => "REPORT",
+            Method::Nickname => "NICKNAME",
             Method::Other(name) => name,
         }
     }
@@ -81,6 +85,7 @@ impl Method {
         match text {
             "SEND" => Some(Method::Send),
             "REPORT" => Some(Method::Report),
+            "NICKNAME" => Some(Method::Nickname),
             _ if !text.is_empty() && text.bytes().all(|b| b.is_ascii_uppercase()) => {
                 Some(Method::Other(text.to_owned()))
             }
@@ -277,6 +282,15 @@ impl Frame {
     pub fn content_type(&self) -> Option<&str> {
         self.headers.iter().find_map(|h| match h {
             Header::ContentType(ct) => Some(ct.as_str()),
+            _ => None,
+        })
+    }
+
+    /// RFC 7701 §7.1: the nickname a NICKNAME request's Use-Nickname asks
+    /// for, unquoted (empty: §7.3, remove the nickname).
+    pub fn use_nickname(&self) -> Option<&str> {
+        self.headers.iter().find_map(|h| match h {
+            Header::UseNickname(nick) => Some(nick.as_str()),
             _ => None,
         })
     }
