@@ -1,0 +1,112 @@
+//! RFC 7702 §6.2 with RFC 4575: the phone's SUBSCRIBE to the conference
+//! event inside the INVITE's dialog (Example 29: same Call-ID and tags)
+//! gets 200, and the room roster goes to it as NOTIFYs (Example 32): the
+//! full document first, once the roster is complete, then a partial one
+//! for each change, the version one higher each time (RFC 4575 §5.1).
+//!
+//! `parley_sip`'s INVITE session dialog takes such a SUBSCRIBE as
+//! `InDialog::Other` after its CSeq check (RFC 3261 §12.2.2), and its
+//! `next_request` numbers Parley's NOTIFYs in the same CSeq space as its
+//! BYE: nothing was needed in `sip/` for a subscription inside the dialog.
+
+use std::sync::Arc;
+
+use tracing::debug;
+
+use parley_mapping::groupchat::conference_info::MEDIA_TYPE;
+use parley_sip::RequestView;
+use parley_sip::{OutgoingRequest, Responder, StatusCode};
+
+use super::Shared;
+use super::occupancy::Command;
+
+/// RFC 4575 §3.3: "The default expiration time for a subscription to a
+/// conference is one hour"; Parley grants no more.
+pub(super) const MAX_EXPIRES: u32 = 3600;
+
+/// A SUBSCRIBE in the dialog of the occupancy `call_id`.
+pub(super) fn subscribe(
+    shared: &Arc<Shared>,
+    call_id: &str,
+    view: &RequestView,
+    responder: Responder,
+) {
+    let event = view.header("Event").unwrap_or_default();
+    let package = event.split(';').next().unwrap_or_default().trim();
+    if !package.eq_ignore_ascii_case("conference") {
+        // RFC 6665 §4.2.1.2: an event package not supported, 489 with Allow-Events.
+        responder.respond(
+            StatusCode::new(489).unwrap_or(StatusCode::BAD_REQUEST),
+            None,
+            vec![("Allow-Events".into(), "conference".into())],
+            None,
+        );
+        return;
+    }
+    if let Some(accept) = view.header("Accept")
+        && !accept.split(',').any(|t| {
+            t.trim()
+                .split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case(MEDIA_TYPE))
+        })
+    {
+        // RFC 4575 §3.4 names the one format; 406 otherwise (RFC 6665 §4.2.1).
+        responder.respond(
+            StatusCode::new(406).unwrap_or(StatusCode::BAD_REQUEST),
+            None,
+            vec![("Accept".into(), MEDIA_TYPE.into())],
+            None,
+        );
+        return;
+    }
+    let expires = view
+        .header("Expires")
+        .and_then(|e| e.trim().parse::<u32>().ok())
+        .unwrap_or(MAX_EXPIRES)
+        .min(MAX_EXPIRES);
+    let commands = shared.table().get_mut(call_id).map(|e| e.commands.clone());
+    let Some(commands) = commands else {
+        responder.respond(StatusCode::CALL_DOES_NOT_EXIST, None, vec![], None);
+        return;
+    };
+    responder.respond(
+        StatusCode::OK,
+        None,
+        vec![("Expires".into(), expires.to_string())],
+        None,
+    );
+    if commands.try_send(Command::Subscribe { expires }).is_err() {
+        shared.links.metrics.error("groupchat_occupancy_busy");
+    }
+}
+
+/// Sends a NOTIFY in the occupancy's dialog: `state` is the
+/// Subscription-State value, `body` a conference-info document.
+pub(super) fn notify(shared: &Arc<Shared>, call_id: &str, state: String, body: Option<String>) {
+    let request = {
+        let mut table = shared.table();
+        let Some(entry) = table.get_mut(call_id) else {
+            return;
+        };
+        entry.dialog.dialog.next_request("NOTIFY")
+    };
+    let headers = vec![
+        ("Event".into(), "conference".into()),
+        ("Subscription-State".into(), state),
+    ];
+    let body = body.map(|b| (MEDIA_TYPE.to_owned(), b.into_bytes().into()));
+    let notify = OutgoingRequest::in_dialog(request, headers, body);
+    let sip = shared.links.sip.clone();
+    let metrics = Arc::clone(&shared.links.metrics);
+    let call_id = call_id.to_owned();
+    shared.links.tasks.spawn(async move {
+        match sip.send_request(notify).await {
+            Ok(r) => debug!(call_id, status = r.status, "conference NOTIFY answered"),
+            Err(e) => {
+                debug!(call_id, error = %e, "conference NOTIFY unanswered");
+                metrics.error(e.kind());
+            }
+        }
+    });
+}
