@@ -146,7 +146,11 @@ async fn join(call_id: &str) -> Joined {
         .find_map(|l| l.strip_prefix("a=path:"))
         .expect("the answer has a=path")
         .to_owned();
-    let phone = MsrpPeer::connect(world.msrp_addr(), PHONE_PATH, &path).await;
+    let mut phone = MsrpPeer::connect(world.msrp_addr(), PHONE_PATH, &path).await;
+    // RFC 4975 §5.4: the active side's bodiless SEND binds the session.
+    let tid = phone.send("bind1", "", b"", &[]).await;
+    let answer = next_frame(&mut phone).await;
+    assert_eq!((answer.transaction_id, answer.status), (tid, Some(200)));
     Joined {
         world,
         ok,
@@ -181,7 +185,13 @@ async fn phone_says(phone: &mut MsrpPeer, message_id: &str, to: &str, text: &str
 /// dialog gets 200 and a NOTIFY with the full roster.
 #[tokio::test]
 async fn rfc7702_6_1_example_28_and_6_2_example_32_join_then_roster_notify() {
-    let Joined { mut world, ok, .. } = join("08CFDAA4").await;
+    // The phone stays connected: its connection closing would end the session.
+    let Joined {
+        mut world,
+        ok,
+        phone: _phone,
+        ..
+    } = join("08CFDAA4").await;
     let sdp = String::from_utf8(ok.body.to_vec()).expect("SDP is text");
     assert!(
         sdp.contains("a=accept-types:message/cpim\r\n"),
@@ -246,7 +256,10 @@ async fn rfc7702_6_1_example_28_and_6_2_example_32_join_then_roster_notify() {
 #[tokio::test]
 async fn rfc7702_6_2_a_new_occupant_gives_a_partial_notify() {
     let Joined {
-        mut world, ok, me, ..
+        mut world,
+        ok,
+        me,
+        phone: _phone,
     } = join("partial1").await;
     world
         .sip_in(&in_dialog(&ok, "SUBSCRIBE", 2, "Event: conference\n"))
@@ -447,7 +460,12 @@ async fn oversize_send_gets_413_and_a_room_too_many_gets_486() {
 /// §6.6: the room kicks the SIP user (status 307): BYE to the phone.
 #[tokio::test]
 async fn rfc7702_6_6_a_kick_sends_bye() {
-    let Joined { mut world, me, .. } = join("kick1").await;
+    let Joined {
+        mut world,
+        me,
+        phone: _phone,
+        ..
+    } = join("kick1").await;
     world.stanza_in(&format!(
         "<presence from='capulet@rooms.example.com/Romeo' to='{me}' type='unavailable'>\
          <x xmlns='http://jabber.org/protocol/muc#user'>\
@@ -459,4 +477,54 @@ async fn rfc7702_6_6_a_kick_sends_bye() {
         "{bye:?}"
     );
     world.no_stanza_out(Duration::from_millis(200)).await;
+}
+
+/// XEP-0045 §7.2.15 history with its XEP-0203 `<delay/>`: sent to the phone
+/// with the stamp as CPIM DateTime (RFC 3862 §5.4), not dropped.
+#[tokio::test]
+async fn room_history_goes_to_the_phone_with_its_datetime() {
+    let Joined {
+        mut world,
+        me,
+        mut phone,
+        ..
+    } = join("history1").await;
+    world.stanza_in(&format!(
+        "<message from='capulet@rooms.example.com/Ben' to='{me}' type='groupchat'>\
+         <body>Earlier words</body>\
+         <delay xmlns='urn:xmpp:delay' from='capulet@rooms.example.com' \
+         stamp='2002-10-13T23:58:37Z'/></message>"
+    ));
+    let send = next_frame(&mut phone).await;
+    assert_eq!(
+        send.text(),
+        "From: \"Ben\" <sip:capulet@rooms.example.com;gr=Ben>\r\n\
+         To: <sip:capulet@rooms.example.com>\r\n\
+         DateTime: 2002-10-13T23:58:37Z\r\n\r\n\
+         Content-Type: text/plain;charset=utf-8\r\n\r\nEarlier words"
+    );
+    phone.respond(&send, 200, "OK").await;
+    world.no_stanza_out(Duration::from_millis(100)).await;
+}
+
+/// The phone's MSRP connection closing ends the occupancy both ways: BYE
+/// to the phone, unavailable presence to the room.
+#[tokio::test]
+async fn a_lost_msrp_connection_sends_bye_and_leaves_the_room() {
+    let Joined {
+        mut world,
+        me,
+        phone,
+        ..
+    } = join("lost1").await;
+    drop(phone);
+    let bye = next_sip(&world).await;
+    assert!(
+        matches!(bye.start, StartLine::Request { ref method, .. } if method == "BYE"),
+        "{bye:?}"
+    );
+    assert_eq!(
+        world.stanza_out().await.replace(&me, "ME"),
+        "<presence from='ME' to='capulet@rooms.example.com/Romeo' type='unavailable'></presence>"
+    );
 }
