@@ -202,7 +202,10 @@ async fn rfc7702_6_1_example_28_and_6_2_example_32_join_then_roster_notify() {
         "{sdp}"
     );
     let contact = ok.header("Contact").expect("a Contact");
-    assert!(contact.ends_with(";isfocus"), "{contact}");
+    assert!(
+        contact.starts_with("<sip:") && contact.ends_with(">;isfocus"),
+        "RFC 4579 isfocus as a Contact parameter: {contact}"
+    );
 
     world
         .sip_in(&in_dialog(
