@@ -11,6 +11,7 @@
 
 use std::sync::Arc;
 
+use tokio::sync::oneshot;
 use tracing::debug;
 
 use parley_mapping::groupchat::conference_info::MEDIA_TYPE;
@@ -82,13 +83,21 @@ pub(super) fn subscribe(
 }
 
 /// Sends a NOTIFY in the occupancy's dialog: `state` is the
-/// Subscription-State value, `body` a conference-info document.
-pub(super) fn notify(shared: &Arc<Shared>, call_id: &str, state: String, body: Option<String>) {
+/// Subscription-State value, `body` a conference-info document. Its CSeq is
+/// taken now; it goes on the wire only after `previous` (the NOTIFY before
+/// it) did, so that the phone reads the versions in order (RFC 4575 §4.6:
+/// a version more than one higher makes it ask for the full state again).
+/// Returns the signal the next NOTIFY waits for.
+pub(super) fn notify(
+    shared: &Arc<Shared>,
+    call_id: &str,
+    state: String,
+    body: Option<String>,
+    previous: Option<oneshot::Receiver<()>>,
+) -> Option<oneshot::Receiver<()>> {
     let request = {
         let mut table = shared.table();
-        let Some(entry) = table.get_mut(call_id) else {
-            return;
-        };
+        let entry = table.get_mut(call_id)?;
         entry.dialog.dialog.next_request("NOTIFY")
     };
     let headers = vec![
@@ -100,8 +109,13 @@ pub(super) fn notify(shared: &Arc<Shared>, call_id: &str, state: String, body: O
     let sip = shared.links.sip.clone();
     let metrics = Arc::clone(&shared.links.metrics);
     let call_id = call_id.to_owned();
+    let (transmitted, next) = oneshot::channel();
     shared.links.tasks.spawn(async move {
-        match sip.send_request(notify).await {
+        if let Some(previous) = previous {
+            // Sent, or ended without being sent: either way, this one may go.
+            let _ = previous.await;
+        }
+        match sip.send_request_in_order(notify, transmitted).await {
             Ok(r) => debug!(call_id, status = r.status, "conference NOTIFY answered"),
             Err(e) => {
                 debug!(call_id, error = %e, "conference NOTIFY unanswered");
@@ -109,4 +123,5 @@ pub(super) fn notify(shared: &Arc<Shared>, call_id: &str, state: String, body: O
             }
         }
     });
+    Some(next)
 }

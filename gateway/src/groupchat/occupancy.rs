@@ -114,6 +114,8 @@ struct Subscription {
 
 struct Task {
     o: Occupancy,
+    /// The last NOTIFY's "on the wire" signal, which the next one awaits.
+    notify_chain: Option<tokio::sync::oneshot::Receiver<()>>,
     subject: Option<String>,
     subscription: Subscription,
     pending: VecDeque<Pending>,
@@ -124,6 +126,7 @@ struct Task {
 pub(super) async fn run(o: Occupancy) {
     let mut task = Task {
         o,
+        notify_chain: None,
         subject: None,
         subscription: Subscription::default(),
         pending: VecDeque::new(),
@@ -381,12 +384,7 @@ impl Task {
     fn end(&mut self, handle: &SessionHandle, why: End) {
         if self.subscription.until.is_some() {
             // RFC 4575 §3.3: the conference ended for this subscriber.
-            conference::notify(
-                self.shared(),
-                &self.o.call_id,
-                "terminated;reason=noresource".into(),
-                None,
-            );
+            self.notify("terminated;reason=noresource".into(), None);
         }
         handle.close();
         self.shared().end(&self.o.call_id, why);
@@ -547,12 +545,7 @@ impl Task {
     fn subscribe(&mut self, expires: u32) {
         if expires == 0 {
             self.subscription = Subscription::default();
-            conference::notify(
-                self.shared(),
-                &self.o.call_id,
-                "terminated;reason=timeout".into(),
-                None,
-            );
+            self.notify("terminated;reason=timeout".into(), None);
             return;
         }
         self.subscription.until =
@@ -562,6 +555,13 @@ impl Task {
         if self.o.roster.is_complete() {
             self.notify_roster();
         }
+    }
+
+    /// A NOTIFY in the dialog, after the one before it (`conference::notify`).
+    fn notify(&mut self, state: String, body: Option<String>) {
+        let previous = self.notify_chain.take();
+        self.notify_chain =
+            conference::notify(self.shared(), &self.o.call_id, state, body, previous);
     }
 
     /// §6.2: the roster to the subscription: full the first time, then the
@@ -594,12 +594,7 @@ impl Task {
             .saturating_duration_since(now)
             .as_secs()
             .min(u64::from(MAX_EXPIRES));
-        conference::notify(
-            self.shared(),
-            &self.o.call_id,
-            format!("active;expires={left}"),
-            Some(doc.to_xml()),
-        );
+        self.notify(format!("active;expires={left}"), Some(doc.to_xml()));
     }
 }
 

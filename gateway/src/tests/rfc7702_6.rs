@@ -275,13 +275,24 @@ async fn rfc7702_6_2_a_new_occupant_gives_a_partial_notify() {
         }
         seen += 1;
     }
+    // Two arrivals at once: versions 2 and 3, on the wire in that order
+    // (RFC 4575 §4.6: a gap makes the subscriber ask for the full state).
     world.stanza_in(&occupant("Benvolio", &me, ""));
+    world.stanza_in(&occupant("Tybalt", &me, ""));
     let partial = next_sip(&world).await;
     let doc = String::from_utf8(partial.body.to_vec()).expect("XML");
     assert!(doc.contains("state=\"partial\""), "{doc}");
     assert!(doc.contains("version=\"2\""), "{doc}");
     assert!(doc.contains("gr=Benvolio"), "{doc}");
     assert!(!doc.contains("gr=JuliC"), "{doc}");
+    world.sip_answer(&partial, "200 OK", "").await;
+    let next = next_sip(&world).await;
+    let doc = String::from_utf8(next.body.to_vec()).expect("XML");
+    assert!(doc.contains("version=\"3\""), "{doc}");
+    assert!(
+        doc.contains("gr=Tybalt") && !doc.contains("gr=Benvolio"),
+        "{doc}"
+    );
 }
 
 /// §6.3.1 (Examples 33–35), §6.3.2 (Examples 36–37) and the room's
