@@ -35,7 +35,7 @@ pub(super) fn subscribe(
     let event = view.header("Event").unwrap_or_default();
     let package = event.split(';').next().unwrap_or_default().trim();
     if !package.eq_ignore_ascii_case("conference") {
-        // RFC 6665 §4.2.1.2: an event package not supported, 489 with Allow-Events.
+        // RFC 6665 §4.2.1.1: an event package not understood, 489 (Bad Event).
         responder.respond(
             StatusCode::new(489).unwrap_or(StatusCode::BAD_REQUEST),
             None,
@@ -52,7 +52,8 @@ pub(super) fn subscribe(
                 .is_some_and(|t| t.trim().eq_ignore_ascii_case(MEDIA_TYPE))
         })
     {
-        // RFC 4575 §3.4 names the one format; 406 otherwise (RFC 6665 §4.2.1).
+        // RFC 4575 §3.4 names the one format; an Accept without it gets
+        // 406 (RFC 6665 §4.1.2.1: "the proper error response is 406").
         responder.respond(
             StatusCode::new(406).unwrap_or(StatusCode::BAD_REQUEST),
             None,

@@ -331,6 +331,7 @@ impl Task {
     async fn relay(mut self, mut handle: SessionHandle) {
         loop {
             let next_deadline = self.pending.front().map(|p| p.deadline);
+            let expires = self.subscription.until;
             tokio::select! {
                 command = self.o.commands.recv() => match command {
                     Some(Command::Room(stanza)) => match *stanza {
@@ -369,6 +370,14 @@ impl Task {
                     }
                     Some(_) => {}
                 },
+                () = sleep_until(expires.unwrap_or_else(far_future)), if expires.is_some() => {
+                    // RFC 6665 §4.2.1.4: not refreshed in time, removed, and
+                    // the notifier "SHOULD send a NOTIFY request with a
+                    // "Subscription-State" value of "terminated"" with
+                    // "reason=timeout".
+                    self.subscription = Subscription::default();
+                    self.notify("terminated;reason=timeout".into(), None);
+                }
                 () = sleep_until(next_deadline.unwrap_or_else(far_future)), if next_deadline.is_some() => {
                     // §6.3.1: no reflection in time; the phone's failure REPORT.
                     if let Some(p) = self.pending.pop_front()
@@ -544,8 +553,10 @@ impl Task {
     /// The phone subscribed (or unsubscribed, `expires` 0).
     fn subscribe(&mut self, expires: u32) {
         if expires == 0 {
+            // RFC 6665 §4.1.2.3: "a successful unsubscription will also
+            // trigger a final NOTIFY request".
             self.subscription = Subscription::default();
-            self.notify("terminated;reason=timeout".into(), None);
+            self.notify("terminated".into(), None);
             return;
         }
         self.subscription.until =

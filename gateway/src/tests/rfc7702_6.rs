@@ -542,3 +542,54 @@ async fn a_lost_msrp_connection_sends_bye_and_leaves_the_room() {
         "<presence from='ME' to='capulet@rooms.example.com/Romeo' type='unavailable'></presence>"
     );
 }
+
+/// RFC 6665 §4.2.1.4: a conference subscription not refreshed in time is
+/// removed with a NOTIFY `terminated;reason=timeout`.
+#[tokio::test]
+async fn an_unrefreshed_conference_subscription_ends_with_reason_timeout() {
+    let Joined {
+        mut world,
+        ok,
+        phone: _phone,
+        ..
+    } = join("expiry1").await;
+    world
+        .sip_in(&in_dialog(
+            &ok,
+            "SUBSCRIBE",
+            2,
+            "Event: conference\nExpires: 1\n",
+        ))
+        .await;
+    let mut states = Vec::new();
+    while states.len() < 2 {
+        let m = next_sip(&world).await;
+        if matches!(m.start, StartLine::Request { .. }) {
+            states.push(m.header("Subscription-State").unwrap_or_default());
+            world.sip_answer(&m, "200 OK", "").await;
+        }
+    }
+    assert!(states[0].starts_with("active;expires="), "{states:?}");
+    assert_eq!(states[1], "terminated;reason=timeout");
+}
+
+/// §6.6 at shutdown: every SIP user leaves its room and gets a BYE.
+#[tokio::test]
+async fn shutdown_leaves_the_room_and_sends_bye() {
+    let Joined {
+        mut world,
+        me,
+        phone: _phone,
+        ..
+    } = join("stop1").await;
+    world.stop_router();
+    assert_eq!(
+        world.stanza_out().await.replace(&me, "ME"),
+        "<presence from='ME' to='capulet@rooms.example.com/Romeo' type='unavailable'></presence>"
+    );
+    let bye = next_sip(&world).await;
+    assert!(
+        matches!(bye.start, StartLine::Request { ref method, .. } if method == "BYE"),
+        "{bye:?}"
+    );
+}
