@@ -44,7 +44,7 @@ fn start() -> World {
 }
 
 /// `client` enters `room` as `nick` and waits for its self-presence
-/// (XEP-0045 §7.2.3: status 110).
+/// (XEP-0045 §7.2.2: status 110).
 async fn enter(client: &mut XmppClient, room: &str, nick: &str) {
     client
         .send_xml(&format!(

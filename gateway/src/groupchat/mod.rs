@@ -12,15 +12,15 @@
 //!
 //! **The 200 waits for the room.** F36 sends the 200 before the presence
 //! goes to the room (F40); Parley sends the presence first and answers the
-//! INVITE when the room has: its self-presence (XEP-0045 §7.2.3, status
+//! INVITE when the room has: its self-presence (XEP-0045 §7.2.2, status
 //! 110) gives the 200, its error the SIP status `room_join_error_to_sip`
 //! gives (members-only and a password 403, banned 403, no such room 404;
 //! a taken nickname is retried with `adjusted_nickname`, RFC 7702 §7, up
 //! to [`NICK_ATTEMPTS`] times, then 486), no answer within
 //! `groupchat.join_secs` 504. A refusal then reaches the phone as the
-//! answer to its INVITE (RFC 7247 §7: the error mappings are for the
-//! answer to the request that caused them) instead of a 200 followed by a
-//! BYE it could not tell from a hang-up. The roster is then complete
+//! final answer to its INVITE, with a code it can act on, instead of a 200
+//! followed by a BYE it could not tell from a hang-up; the price is that
+//! the INVITE waits for the room (at most `join_secs`). The roster is then complete
 //! before the phone can SUBSCRIBE: it is kept, and the first NOTIFY
 //! carries it (§6: "cache the participant list until the subscription is
 //! established").

@@ -80,11 +80,11 @@ pub(super) struct Opening {
 
 /// How a join ended.
 enum Joining {
-    /// The self-presence came (XEP-0045 §7.2.3).
+    /// The self-presence came (XEP-0045 §7.2.2).
     Joined,
-    /// `<conflict/>`: the nickname is taken (XEP-0045 §7.2.9).
+    /// `<conflict/>`: the nickname is taken (XEP-0045 §7.2.8).
     Conflict,
-    /// Another error (XEP-0045 §7.2.5–§7.2.12).
+    /// Another error (XEP-0045 §7.2.5–§7.2.11).
     Refused(StanzaError),
     /// No answer within `groupchat.join_secs`.
     Timeout,
@@ -302,7 +302,7 @@ impl Task {
             if !occupant.available {
                 return false;
             }
-            // XEP-0045 §7.2.9: the room may have changed the nickname (210).
+            // XEP-0045: the room may have changed the nickname (status 210).
             self.o.nickname = occupant.nickname.clone();
             let me = self.occupant();
             if let Some(e) = self.shared().table().get_mut(&self.o.call_id) {
@@ -441,7 +441,7 @@ impl Task {
                 return;
             }
             Some(MessageType::Groupchat) if from.resource().is_none() => {
-                // The subject (XEP-0045 §8.1): the conference description.
+                // The subject (XEP-0045 §7.2.15): the conference description.
                 if m.subject.is_some() {
                     self.subject = m.subject.clone();
                     if self.o.roster.is_complete() {

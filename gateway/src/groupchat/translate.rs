@@ -9,7 +9,7 @@
 //! | To `<sip:room@host;gr=Nick>` | `<message type='chat' to='room@host/Nick'>` (§6.3.2, Example 37) |
 //! | From `"Nick" <sip:room@host;gr=Nick>`, To the room | `<message type='groupchat' from='room@host/Nick'>` |
 //! | From `"Nick" <sip:room@host;gr=Nick>`, To the phone | `<message type='chat' from='room@host/Nick'>` |
-//! | DateTime | `<delay xmlns='urn:xmpp:delay' stamp=…/>` (XEP-0045 §7.2.15 history) |
+//! | DateTime | `<delay xmlns='urn:xmpp:delay' stamp=…/>` (XEP-0045 §7.2.13 history) |
 
 use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::cpim::{CpimAddress, CpimMessage};

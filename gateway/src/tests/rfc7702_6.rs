@@ -493,8 +493,8 @@ async fn rfc7702_6_6_a_kick_sends_bye() {
     world.no_stanza_out(Duration::from_millis(200)).await;
 }
 
-/// XEP-0045 §7.2.15 history with its XEP-0203 `<delay/>`: sent to the phone
-/// with the stamp as CPIM DateTime (RFC 3862 §5.4), not dropped.
+/// XEP-0045 §7.2.13 history with its XEP-0203 `<delay/>`: sent to the phone
+/// with the stamp as CPIM DateTime (RFC 3862 §4.4), not dropped.
 #[tokio::test]
 async fn room_history_goes_to_the_phone_with_its_datetime() {
     let Joined {
