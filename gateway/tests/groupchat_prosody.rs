@@ -120,8 +120,7 @@ async fn sip_user_joins_a_prosody_room_talks_and_leaves() {
     let phone = Phone::bind("romeo").await;
     let mut s = phone_joins(&world, &phone, ROOM, "gc-e2e-1").await;
     assert!(
-        s.answer_sdp
-            .contains("a=chatroom:nickname private-messages"),
+        s.answer_sdp.contains("a=chatroom:private-messages"),
         "{}",
         s.answer_sdp
     );
