@@ -114,6 +114,8 @@ struct Subscription {
 
 struct Task {
     o: Occupancy,
+    /// The self-presence came: the roster is as complete as it gets (§6.2).
+    complete: bool,
     /// The last NOTIFY's "on the wire" signal, which the next one awaits.
     notify_chain: Option<tokio::sync::oneshot::Receiver<()>>,
     subject: Option<String>,
@@ -126,6 +128,7 @@ struct Task {
 pub(super) async fn run(o: Occupancy) {
     let mut task = Task {
         o,
+        complete: false,
         notify_chain: None,
         subject: None,
         subscription: Subscription::default(),
@@ -298,7 +301,8 @@ impl Task {
         let Some(occupant) = OccupantPresence::from_presence(p) else {
             return false;
         };
-        if occupant.is_self() {
+        let is_self = occupant.is_self();
+        if is_self {
             if !occupant.available {
                 return false;
             }
@@ -311,6 +315,7 @@ impl Task {
         }
         match self.o.roster.handle_presence(occupant) {
             RosterEvent::Complete => {
+                self.complete = true;
                 self.notify_roster();
                 true
             }
@@ -322,6 +327,14 @@ impl Task {
             RosterEvent::TooManyOccupants => {
                 // `groupchat.max_occupants`: left out of the document, counted.
                 self.shared().links.metrics.error("groupchat_roster_full");
+                // The self-presence still ends the join (`MucRoster` does
+                // not record it over the bound, so it cannot say Complete):
+                // the document then lists the first `max_occupants`.
+                if is_self && !self.complete {
+                    self.complete = true;
+                    self.notify_roster();
+                    return true;
+                }
                 false
             }
         }
@@ -444,7 +457,7 @@ impl Task {
                 // The subject (XEP-0045 §7.2.15): the conference description.
                 if m.subject.is_some() {
                     self.subject = m.subject.clone();
-                    if self.o.roster.is_complete() {
+                    if self.complete {
                         self.notify_roster();
                     }
                 }
@@ -563,7 +576,7 @@ impl Task {
             Some(Instant::now() + std::time::Duration::from_secs(u64::from(expires)));
         // A new subscription, or a refresh: the full document (RFC 4575 §5.1).
         self.subscription.sent = None;
-        if self.o.roster.is_complete() {
+        if self.complete {
             self.notify_roster();
         }
     }

@@ -590,3 +590,23 @@ async fn shutdown_leaves_the_room_and_sends_bye() {
         "{bye:?}"
     );
 }
+
+/// `groupchat.max_occupants`: a room fuller than the bound is still
+/// joined; the occupants past it are left out of the document and counted.
+#[tokio::test]
+async fn a_room_over_max_occupants_is_joined_with_the_roster_cut_and_counted() {
+    let config = GROUPCHAT.replace("join_secs = 1\n", "join_secs = 1\nmax_occupants = 2\n");
+    let mut world = World::with("", &config).await;
+    world.sip_in(&invite("full1")).await;
+    let join = world.stanza_out().await;
+    let me = attr(&join, "from");
+    world.stanza_in(&occupant("JuliC", &me, ""));
+    world.stanza_in(&occupant("Ben", &me, ""));
+    world.stanza_in(&occupant("Romeo", &me, "<status code='110'/>"));
+    let ok = invite_answer(&world).await;
+    assert_eq!(status(&ok), 200);
+    assert_eq!(
+        world.metric(r#"parley_errors_total{reason="groupchat_roster_full"}"#),
+        Some(1.0)
+    );
+}
