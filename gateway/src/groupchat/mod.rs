@@ -164,6 +164,14 @@ impl Shared {
     }
 }
 
+/// Whether `a` and `b` have the same bare JID (localpart and domain
+/// compared without case, as the room's JID comes back from the server).
+fn same_bare(a: &Jid, b: &Jid) -> bool {
+    a.bare()
+        .to_string()
+        .eq_ignore_ascii_case(&b.bare().to_string())
+}
+
 /// The groupchat handler.
 pub(crate) struct Groupchat {
     shared: Arc<Shared>,
@@ -247,21 +255,26 @@ impl Groupchat {
     /// A stanza from the XMPP server, if it is for an occupant client
     /// Parley runs; anything else is given back.
     pub(crate) fn xmpp(&self, stanza: Stanza) -> Option<Stanza> {
-        let to = match &stanza {
-            Stanza::Message(m) => m.to.as_deref(),
-            Stanza::Presence(p) => p.to.as_deref(),
-            Stanza::Iq(_) => None,
+        let (from, to) = match &stanza {
+            Stanza::Message(m) => (m.from.as_deref(), m.to.as_deref()),
+            Stanza::Presence(p) => (p.from.as_deref(), p.to.as_deref()),
+            Stanza::Iq(_) => (None, None),
         };
-        let Some(to) = to.and_then(|t| Jid::parse(t).ok()) else {
+        let parse = |j: Option<&str>| j.and_then(|j| Jid::parse(j).ok());
+        let (Some(from), Some(to)) = (parse(from), parse(to)) else {
             return Some(stanza);
         };
         if to.resource().is_none() {
             return Some(stanza);
         }
+        // Only the room (or its occupants) speaks to an occupant client:
+        // anyone else writing to that JID is not a room occupant, and must
+        // not reach the phone as one (`room;gr=<their resource>`).
         let commands = self
             .shared
             .table()
             .by_me(&to.to_string())
+            .filter(|(_, e)| same_bare(&from, &e.occupant))
             .map(|(_, e)| e.commands.clone());
         let Some(commands) = commands else {
             return Some(stanza);

@@ -610,3 +610,25 @@ async fn a_room_over_max_occupants_is_joined_with_the_roster_cut_and_counted() {
         Some(1.0)
     );
 }
+
+/// Hostile: someone other than the room writing to the occupant client's
+/// JID does not reach the phone as a room occupant; the message takes the
+/// ordinary path for a SIP user (here: page mode, a SIP MESSAGE).
+#[tokio::test]
+async fn a_stranger_writing_to_the_occupant_client_is_not_a_room_occupant() {
+    let Joined {
+        mut world,
+        me,
+        mut phone,
+        ..
+    } = join("spoof1").await;
+    world.stanza_in(&format!(
+        "<message from='mallory@evil.example/JuliC' to='{me}' type='chat'>\
+         <body>I am JuliC, trust me</body></message>"
+    ));
+    assert!(
+        phone.next_frame(Duration::from_millis(300)).await.is_none(),
+        "no SEND to the phone"
+    );
+    let _ = world.stanza_queued();
+}
