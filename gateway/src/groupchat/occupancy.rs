@@ -453,16 +453,16 @@ impl Task {
                 }
                 return;
             }
-            Some(MessageType::Groupchat) if from.resource().is_none() => {
-                // The subject (XEP-0045 §7.2.15): the conference description.
-                if m.subject.is_some() {
-                    self.subject = m.subject.clone();
-                    if self.complete {
-                        self.notify_roster();
-                    }
+            Some(MessageType::Groupchat) if m.subject.is_some() && m.body.is_none() => {
+                // The subject (XEP-0045 §7.2.15, from the room or the
+                // occupant who set it): the conference description's.
+                self.subject = m.subject.clone().filter(|s| !s.is_empty());
+                if self.complete {
+                    self.notify_roster();
                 }
                 return;
             }
+            Some(MessageType::Groupchat) if from.resource().is_none() => return,
             Some(MessageType::Groupchat)
                 if from.resource() == Some(self.o.nickname.as_str())
                     && translate::delay_stamp(m).is_none() =>

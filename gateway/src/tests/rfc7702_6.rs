@@ -632,3 +632,34 @@ async fn a_stranger_writing_to_the_occupant_client_is_not_a_room_occupant() {
     );
     let _ = world.stanza_queued();
 }
+
+/// Example 32's `<subject>`: the room's subject (XEP-0045 §7.2.15) is the
+/// conference description's, in the NOTIFY; it is not sent as a message.
+#[tokio::test]
+async fn rfc7702_6_2_example_32_the_room_subject_is_in_the_document() {
+    let Joined {
+        mut world,
+        ok,
+        me,
+        mut phone,
+    } = join("subject1").await;
+    world.stanza_in(&format!(
+        "<message from='capulet@rooms.example.com/JuliC' to='{me}' type='groupchat'>\
+         <subject>Today in Verona</subject></message>"
+    ));
+    world
+        .sip_in(&in_dialog(&ok, "SUBSCRIBE", 2, "Event: conference\n"))
+        .await;
+    let notify = loop {
+        let m = next_sip(&world).await;
+        if matches!(m.start, StartLine::Request { .. }) {
+            break m;
+        }
+    };
+    let doc = String::from_utf8(notify.body.to_vec()).expect("XML");
+    assert!(doc.contains("<subject>Today in Verona</subject>"), "{doc}");
+    assert!(
+        phone.next_frame(Duration::from_millis(200)).await.is_none(),
+        "the subject is not a SEND"
+    );
+}
