@@ -4,6 +4,10 @@
 //! full document first, once the roster is complete, then a partial one
 //! for each change, the version one higher each time (RFC 4575 §5.1).
 //!
+//! A SUBSCRIBE outside that dialog, to the room's URI from the SIP user in
+//! the room, makes a dialog of its own (RFC 6665 §4.2.1.1), and the NOTIFYs
+//! go in it ([`subscribe_outside`]).
+//!
 //! `parley_sip`'s INVITE session dialog takes such a SUBSCRIBE as
 //! `InDialog::Other` after its CSeq check (RFC 3261 §12.2.2), and its
 //! `next_request` numbers Parley's NOTIFYs in the same CSeq space as its
@@ -14,9 +18,11 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 use tracing::debug;
 
+use parley_mapping::address::SipAddress;
 use parley_mapping::groupchat::conference_info::MEDIA_TYPE;
-use parley_sip::RequestView;
-use parley_sip::{OutgoingRequest, Responder, StatusCode};
+use parley_mapping::groupchat::room_address::room_for_sip_target;
+use parley_sip::dialog::Dialog;
+use parley_sip::{IncomingRequest, OutgoingRequest, RequestView, Responder, StatusCode};
 
 use super::Shared;
 use super::occupancy::Command;
@@ -83,6 +89,81 @@ pub(super) fn subscribe(
     }
 }
 
+/// A SUBSCRIBE outside any occupancy's dialog: a new one (no To tag) from
+/// a SIP user in the room it names, or a refresh in the dialog an earlier
+/// one made. Given back when it is neither (not a conference SUBSCRIBE
+/// to a room of `room_domains`).
+pub(super) fn subscribe_outside(
+    shared: &Arc<Shared>,
+    request: IncomingRequest,
+) -> Option<IncomingRequest> {
+    let known = shared.table().by_subscription(request.call_id());
+    if let Some(occupancy) = known {
+        let (view, responder) = request.into_responder();
+        let checked = {
+            let mut table = shared.table();
+            match table
+                .get_mut(&occupancy)
+                .and_then(|e| e.subscription.as_mut())
+            {
+                Some(dialog) => dialog.handle_request(view.message()).map_err(|r| r.status),
+                None => Err(481),
+            }
+        };
+        match checked {
+            Ok(()) => subscribe(shared, &occupancy, &view, responder),
+            Err(code) => responder.respond(
+                StatusCode::new(code).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR),
+                None,
+                vec![],
+                None,
+            ),
+        }
+        return None;
+    }
+    let package = request.header("Event").unwrap_or_default();
+    let is_conference = package
+        .split(';')
+        .next()
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("conference"));
+    let target = SipAddress::from_uri(request.view().uri()).ok();
+    let to_room = target
+        .as_ref()
+        .and_then(SipAddress::host)
+        .is_some_and(|h| shared.settings.config.is_room_domain(&h));
+    if request.method() != "SUBSCRIBE"
+        || request.view().to_tag().is_some()
+        || !is_conference
+        || !to_room
+    {
+        return Some(request);
+    }
+    let links = &shared.links;
+    let found = SipAddress::from_uri(&request.view().from_address().uri)
+        .and_then(|from| links.mapper.sip_user_to_jid(&from))
+        .ok()
+        .zip(target.and_then(|t| room_for_sip_target(&links.mapper, &t).ok()))
+        .and_then(|(user, room)| {
+            let user = user.bare().to_string().to_lowercase();
+            shared.table().find(&user, &room.to_string())
+        });
+    let (view, responder) = request.into_responder();
+    let Some(occupancy) = found else {
+        // Not in that room through Parley: nothing to subscribe to
+        // (RFC 3261 §21.4.4: the resource "does not exist").
+        responder.respond(StatusCode::NOT_FOUND, None, vec![], None);
+        return None;
+    };
+    match Dialog::from_request(view.message(), responder.to_tag()) {
+        Ok(dialog) => {
+            shared.table().subscribe(&occupancy, dialog);
+            subscribe(shared, &occupancy, &view, responder);
+        }
+        Err(_) => responder.respond(StatusCode::BAD_REQUEST, None, vec![], None),
+    }
+    None
+}
+
 /// Sends a NOTIFY in the occupancy's dialog: `state` is the
 /// Subscription-State value, `body` a conference-info document. Its CSeq is
 /// taken now; it goes on the wire only after `previous` (the NOTIFY before
@@ -99,7 +180,10 @@ pub(super) fn notify(
     let request = {
         let mut table = shared.table();
         let entry = table.get_mut(call_id)?;
-        entry.dialog.dialog.next_request("NOTIFY")
+        match &mut entry.subscription {
+            Some(dialog) => dialog.next_request("NOTIFY"),
+            None => entry.dialog.dialog.next_request("NOTIFY"),
+        }
     };
     let headers = vec![
         ("Event".into(), "conference".into()),

@@ -151,6 +151,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
                 occupant: occupant.clone(),
                 dialog,
                 commands,
+                subscription: None,
             },
         );
     }

@@ -26,8 +26,7 @@
 //! established").
 //!
 //! Not here yet (issue 23): NICKNAME (RFC 7701 §7, §6.4; the temporary
-//! nickname is the one used), invitations (§6.5), a SUBSCRIBE outside the
-//! INVITE's dialog, the §5 direction.
+//! nickname is the one used), invitations (§6.5), the §5 direction.
 
 mod conference;
 mod join;
@@ -190,13 +189,15 @@ impl Groupchat {
     }
 
     /// A SIP request, if it is groupchat's: a new INVITE to a room domain
-    /// (§6.1), or any request in an occupancy's dialog (ACK, BYE,
-    /// SUBSCRIBE, re-INVITE). Anything else is given back.
+    /// (§6.1), any request in an occupancy's dialog (ACK, BYE, SUBSCRIBE,
+    /// re-INVITE), a conference SUBSCRIBE to a room outside it. Anything
+    /// else is given back.
     pub(crate) fn sip(&self, request: IncomingRequest) -> Option<IncomingRequest> {
         if self.shared.table().contains(request.call_id()) {
             self.in_dialog(request);
             return None;
         }
+        let request = conference::subscribe_outside(&self.shared, request)?;
         let to_room = request.method() == "INVITE"
             && request.view().to_tag().is_none()
             && SipAddress::from_uri(request.view().uri())

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use tokio::sync::mpsc;
 
 use parley_mapping::address::Jid;
+use parley_sip::dialog::Dialog as PlainDialog;
 use parley_sip::dialog::session::Session as Dialog;
 
 use super::occupancy::Command;
@@ -27,6 +28,9 @@ pub(crate) struct Entry {
     pub(crate) dialog: Dialog,
     /// To the occupancy's task.
     pub(crate) commands: mpsc::Sender<Command>,
+    /// A conference subscription made outside the INVITE's dialog (RFC
+    /// 6665: its own dialog), whose NOTIFYs go in it instead.
+    pub(crate) subscription: Option<PlainDialog>,
 }
 
 /// Every occupancy.
@@ -34,6 +38,8 @@ pub(crate) struct Entry {
 pub(crate) struct Table {
     by_call: HashMap<String, Entry>,
     by_me: HashMap<String, String>,
+    /// The Call-ID of an out-of-dialog SUBSCRIBE → the occupancy's.
+    by_subscription: HashMap<String, String>,
 }
 
 impl Table {
@@ -51,7 +57,38 @@ impl Table {
     pub(crate) fn remove(&mut self, call_id: &str) -> Option<Entry> {
         let entry = self.by_call.remove(call_id)?;
         self.by_me.remove(&entry.me.to_string().to_lowercase());
+        if let Some(d) = &entry.subscription {
+            self.by_subscription.remove(&d.id.call_id);
+        }
         Some(entry)
+    }
+
+    /// The occupancy of `user` (bare JID, lower case) in `room` (bare JID).
+    pub(crate) fn find(&self, user: &str, room: &str) -> Option<String> {
+        self.by_call
+            .iter()
+            .find(|(_, e)| {
+                e.user == user && e.occupant.bare().to_string().eq_ignore_ascii_case(room)
+            })
+            .map(|(call_id, _)| call_id.clone())
+    }
+
+    /// Records `dialog` as the conference subscription of occupancy `call_id`.
+    pub(crate) fn subscribe(&mut self, call_id: &str, dialog: PlainDialog) {
+        let Some(entry) = self.by_call.get_mut(call_id) else {
+            return;
+        };
+        if let Some(old) = entry.subscription.take() {
+            self.by_subscription.remove(&old.id.call_id);
+        }
+        self.by_subscription
+            .insert(dialog.id.call_id.clone(), call_id.to_owned());
+        entry.subscription = Some(dialog);
+    }
+
+    /// The occupancy whose out-of-dialog subscription has Call-ID `call_id`.
+    pub(crate) fn by_subscription(&self, call_id: &str) -> Option<String> {
+        self.by_subscription.get(call_id).cloned()
     }
 
     pub(crate) fn get_mut(&mut self, call_id: &str) -> Option<&mut Entry> {

@@ -663,3 +663,59 @@ async fn rfc7702_6_2_example_32_the_room_subject_is_in_the_document() {
         "the subject is not a SEND"
     );
 }
+
+/// A conference SUBSCRIBE from `user` to the room with its own Call-ID
+/// and no To tag.
+fn subscribe_outside(call_id: &str, user: &str) -> String {
+    format!(
+        "SUBSCRIBE sip:capulet@rooms.example.com SIP/2.0\n\
+         Via: SIP/2.0/UDP {{peer}};branch=z9hG4bKsub{call_id}\n\
+         Max-Forwards: 70\n\
+         From: <sip:{user}@sip.example.net>;tag=sub1\n\
+         To: <sip:capulet@rooms.example.com>\n\
+         Call-ID: {call_id}\n\
+         CSeq: 1 SUBSCRIBE\n\
+         Contact: <sip:{user}@{{peer}}>\n\
+         Event: conference\n\
+         Expires: 600\n\
+         Content-Length: 0\n\n"
+    )
+}
+
+/// A conference SUBSCRIBE to the room outside the INVITE's dialog: 200 and
+/// the NOTIFYs in the dialog it makes (RFC 6665 §4.2.1.1); from a SIP user
+/// not in the room: 404.
+#[tokio::test]
+async fn a_conference_subscribe_outside_the_invite_dialog_gets_its_own_notifies() {
+    let Joined {
+        mut world,
+        phone: _phone,
+        ..
+    } = join("outside-inv").await;
+    world
+        .sip_in(&subscribe_outside("outside-sub", "romeo"))
+        .await;
+    let mut answered = false;
+    let mut notify = None;
+    while !(answered && notify.is_some()) {
+        let m = next_sip(&world).await;
+        match m.start {
+            StartLine::Response { status: 200, .. } => answered = true,
+            StartLine::Request { ref method, .. } if method == "NOTIFY" => notify = Some(m),
+            _ => panic!("unexpected {m:?}"),
+        }
+    }
+    let notify = notify.expect("a NOTIFY");
+    assert_eq!(notify.header("Call-ID").as_deref(), Some("outside-sub"));
+    assert!(
+        notify.header("To").is_some_and(|t| t.contains("tag=sub1")),
+        "{notify:?}"
+    );
+    let doc = String::from_utf8(notify.body.to_vec()).expect("XML");
+    assert!(doc.contains("gr=JuliC"), "{doc}");
+
+    world
+        .sip_in(&subscribe_outside("outside-sub2", "benvolio"))
+        .await;
+    assert_eq!(status(&next_sip(&world).await), 404);
+}
