@@ -29,6 +29,7 @@
 //! nickname is the one used), invitations (§6.5), the §5 direction.
 
 mod conference;
+mod enter;
 mod join;
 pub(crate) mod occupancy;
 mod table;

@@ -1,6 +1,6 @@
 //! One SIP user in one room: the task that opens the MSRP session, enters
-//! the room (§6.1, F40), answers the INVITE when the room has (see the
-//! module doc of `groupchat/`), then carries messages both ways (§6.3) and
+//! the room and answers the INVITE when the room has (§6.1, `enter.rs`),
+//! then carries messages both ways (§6.3) and
 //! the roster to the conference subscription (§6.2) until either side
 //! leaves (§6.6). The router reaches it only through [`Command`]s.
 
@@ -9,27 +9,23 @@ use std::sync::Arc;
 
 use tokio::sync::mpsc;
 use tokio::time::{Instant, sleep_until};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use parley_mapping::address::{Jid, SipAddress};
-use parley_mapping::error::room_join_error_to_sip;
-use parley_mapping::error::{SipAnswer, SipStatus};
 use parley_mapping::groupchat::coherent_state::partial_update;
 use parley_mapping::groupchat::muc_error::room_message_refusal_to_msrp;
 use parley_mapping::groupchat::occupant::{NS_MUC, STATUS_NICK_CHANGE};
-use parley_mapping::groupchat::room_address::{adjusted_nickname, occupant_jid};
+use parley_mapping::groupchat::room_address::occupant_jid;
 use parley_mapping::groupchat::{ConferenceInfo, MucRoster, OccupantPresence, RosterEvent};
 use parley_msrp::endpoint::{SessionEvent, SessionHandle, SessionSpec};
 use parley_msrp::session::{Delivered, Event, NewMessage};
 use parley_msrp::status::StatusCode as MsrpStatus;
 use parley_msrp::wire::{FailureReport, MessageId, SuccessReport};
-use parley_sip::{Responder, StatusCode};
-use parley_xmpp::stanza::{
-    DefinedCondition, Element, Message, MessageType, Presence, PresenceType, Stanza, StanzaError,
-};
+use parley_sip::Responder;
+use parley_xmpp::stanza::{Element, Message, MessageType, Presence, PresenceType, Stanza};
 
 use super::conference::{self, MAX_EXPIRES};
-use super::{End, NICK_ATTEMPTS, Shared, translate};
+use super::{End, Shared, translate};
 use crate::metrics::GroupchatJoin;
 
 /// SENDs held until the phone's connection binds the session, at most
@@ -78,22 +74,6 @@ pub(super) struct Opening {
     pub(super) contact: String,
 }
 
-/// How a join ended.
-enum Joining {
-    /// The self-presence came (XEP-0045 §7.2.2).
-    Joined,
-    /// `<conflict/>`: the nickname is taken (XEP-0045 §7.2.8).
-    Conflict,
-    /// Another error (XEP-0045 §7.2.5–§7.2.11).
-    Refused(StanzaError),
-    /// No answer within `groupchat.join_secs`.
-    Timeout,
-    /// The phone's CANCEL.
-    Cancelled,
-    /// Parley stops.
-    Closed,
-}
-
 /// A groupchat message of the phone, awaiting its reflection (§6.3.1).
 struct Pending {
     stanza_id: String,
@@ -112,8 +92,8 @@ struct Subscription {
     sent: Option<ConferenceInfo>,
 }
 
-struct Task {
-    o: Occupancy,
+pub(super) struct Task {
+    pub(super) o: Occupancy,
     /// The self-presence came: the roster is as complete as it gets (§6.2).
     complete: bool,
     /// The last NOTIFY's "on the wire" signal, which the next one awaits.
@@ -146,147 +126,12 @@ impl Task {
         &self.o.shared
     }
 
-    /// Opens the MSRP session, sends the join presence (F40) and waits for
-    /// the room's answer; answers the INVITE. `None` when it was refused.
-    async fn enter(&mut self) -> Option<SessionHandle> {
-        let shared = Arc::clone(&self.o.shared);
-        let call_id = self.o.call_id.clone();
-        let Opening {
-            responder,
-            spec,
-            sdp,
-            contact,
-        } = self.o.opening.take()?;
-        let opened = tokio::select! {
-            opened = shared.settings.msrp.open(spec) => Some(opened),
-            () = responder.cancelled() => None,
-        };
-        let handle = match opened {
-            Some(Ok(h)) => h,
-            Some(Err(e)) => {
-                warn!(%call_id, error = %e, "MSRP session for a room not opened");
-                shared.metrics_join(GroupchatJoin::Failed);
-                responder.respond(StatusCode::SERVICE_UNAVAILABLE, None, vec![], None);
-                shared.forget(&call_id);
-                return None;
-            }
-            None => {
-                shared.metrics_join(GroupchatJoin::Cancelled);
-                shared.forget(&call_id);
-                return None;
-            }
-        };
-        let deadline = Instant::now() + shared.join_deadline();
-        let base = self.o.nickname.clone();
-        let mut attempts = 0;
-        self.send_join();
-        let outcome = loop {
-            let step = tokio::select! {
-                command = self.o.commands.recv() => match command {
-                    Some(Command::Room(stanza)) => self.joining(*stanza),
-                    Some(Command::Subscribe { expires }) => {
-                        self.subscribe(expires);
-                        None
-                    }
-                    Some(Command::Close) | None => Some(Joining::Closed),
-                },
-                () = sleep_until(deadline) => Some(Joining::Timeout),
-                () = responder.cancelled() => Some(Joining::Cancelled),
-            };
-            match step {
-                None => {}
-                Some(Joining::Conflict) => {
-                    attempts += 1;
-                    if attempts >= NICK_ATTEMPTS {
-                        break Joining::Conflict;
-                    }
-                    // RFC 7702 §7: the gateway adjusts the nickname.
-                    self.o.nickname = adjusted_nickname(&base, attempts);
-                    self.send_join();
-                }
-                Some(other) => break other,
-            }
-        };
-        let refused = match outcome {
-            Joining::Joined => None,
-            // Every adjusted nickname taken: RFC 3261 §21.4.24, busy here.
-            Joining::Conflict => Some((SipStatus::new(486), GroupchatJoin::Refused)),
-            Joining::Refused(error) => {
-                info!(%call_id, condition = ?error.condition, "the room refused the join");
-                Some((room_join_error_to_sip(&error), GroupchatJoin::Refused))
-            }
-            Joining::Timeout => {
-                // No answer: leave, in case the room answers later. RFC 3261
-                // §21.5.5: no timely answer from a server it accessed.
-                shared.links.send_presence_typed(
-                    &self.o.me,
-                    &self.occupant(),
-                    PresenceType::Unavailable,
-                );
-                Some((SipStatus::new(504), GroupchatJoin::Timeout))
-            }
-            Joining::Cancelled | Joining::Closed => {
-                shared.links.send_presence_typed(
-                    &self.o.me,
-                    &self.occupant(),
-                    PresenceType::Unavailable,
-                );
-                handle.close();
-                shared.metrics_join(GroupchatJoin::Cancelled);
-                shared.forget(&call_id);
-                return None;
-            }
-        };
-        if let Some((status, outcome)) = refused {
-            handle.close();
-            shared.metrics_join(outcome);
-            shared.links.answer_sip(responder, &SipAnswer::new(status));
-            shared.forget(&call_id);
-            return None;
-        }
-        // F36: 200 with the answer (RFC 7701 §8 `a=chatroom`) and the focus Contact.
-        shared.metrics_join(GroupchatJoin::Joined);
-        info!(%call_id, room = %self.o.room, nickname = %self.o.nickname, "SIP user in the room");
-        responder.respond(
-            StatusCode::OK,
-            None,
-            vec![
-                ("Contact".into(), contact),
-                ("Allow-Events".into(), "conference".into()),
-            ],
-            Some(("application/sdp".into(), sdp.into_bytes().into())),
-        );
-        Some(handle)
-    }
-
-    /// A stanza from the room while joining: what it decides, if anything.
-    fn joining(&mut self, stanza: Stanza) -> Option<Joining> {
-        match stanza {
-            Stanza::Presence(p) if p.presence_type == Some(PresenceType::Error) => {
-                let error = p
-                    .error
-                    .unwrap_or_else(|| StanzaError::new(DefinedCondition::UndefinedCondition));
-                if error.condition == DefinedCondition::Conflict {
-                    Some(Joining::Conflict)
-                } else {
-                    Some(Joining::Refused(error))
-                }
-            }
-            Stanza::Presence(p) => self.room_presence(&p).then_some(Joining::Joined),
-            Stanza::Message(m) => {
-                self.room_message(&m, None);
-                None
-            }
-            Stanza::Iq(_) => None,
-        }
-    }
-
-    fn occupant(&self) -> Jid {
+    pub(super) fn occupant(&self) -> Jid {
         occupant_jid(&self.o.room, &self.o.nickname).unwrap_or_else(|_| self.o.room.clone())
     }
 
     /// F40, Example 30: presence to `room/nick` with the MUC `<x/>`.
-    fn send_join(&self) {
+    pub(super) fn send_join(&self) {
         let occupant = self.occupant();
         if let Some(e) = self.shared().table().get_mut(&self.o.call_id) {
             e.occupant = occupant.clone();
@@ -297,7 +142,7 @@ impl Task {
     }
 
     /// An occupant presence from the room; true once the roster is complete.
-    fn room_presence(&mut self, p: &Presence) -> bool {
+    pub(super) fn room_presence(&mut self, p: &Presence) -> bool {
         let Some(occupant) = OccupantPresence::from_presence(p) else {
             return false;
         };
@@ -434,7 +279,7 @@ impl Task {
     }
 
     /// A message from the room or an occupant (§6.3).
-    fn room_message(&mut self, m: &Message, handle: Option<&SessionHandle>) {
+    pub(super) fn room_message(&mut self, m: &Message, handle: Option<&SessionHandle>) {
         let from = m.from.as_deref().and_then(|f| Jid::parse(f).ok());
         let Some(from) = from else { return };
         match m.message_type {
@@ -564,7 +409,7 @@ impl Task {
     }
 
     /// The phone subscribed (or unsubscribed, `expires` 0).
-    fn subscribe(&mut self, expires: u32) {
+    pub(super) fn subscribe(&mut self, expires: u32) {
         if expires == 0 {
             // RFC 6665 §4.1.2.3: "a successful unsubscription will also
             // trigger a final NOTIFY request".
@@ -623,12 +468,12 @@ impl Task {
 }
 
 impl Shared {
-    fn metrics_join(&self, outcome: GroupchatJoin) {
+    pub(super) fn metrics_join(&self, outcome: GroupchatJoin) {
         self.links.metrics.groupchat_join(outcome);
     }
 
     /// The occupancy never started: out of the table, nothing owed.
-    fn forget(&self, call_id: &str) {
+    pub(super) fn forget(&self, call_id: &str) {
         self.table().remove(call_id);
         self.gauges();
     }
