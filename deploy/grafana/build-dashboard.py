@@ -431,6 +431,25 @@ timeseries(
 )
 next_line(8)
 
+# --- Groupchat ----------------------------------------------------------------
+row("Groupchat (RFC 7702 §6: SIP users in XMPP rooms)")
+timeseries(
+    "SIP users in XMPP rooms",
+    "parley_groupchat_occupancies: SIP users in XMPP rooms now, joins under way included "
+    "(groupchat.enabled; limited by groupchat.max_rooms_per_user).",
+    [(f"sum(parley_groupchat_occupancies{{{SEL}}})", "in rooms")],
+    0, 12,
+)
+timeseries(
+    "Room joins",
+    "rate(parley_groupchat_joins_total) by outcome: joined, refused by the room (members-only, "
+    "banned, no such room, nickname taken), no answer within groupchat.join_secs, "
+    "groupchat.max_rooms_per_user, a bad offer or address, cancelled, failed.",
+    [(rate("parley_groupchat_joins_total", "outcome"), "{{outcome}}")],
+    12, 12, unit="ops",
+)
+next_line(8)
+
 # --- Receipts and limits --------------------------------------------------------
 row("Receipts, refusals, limits and trust")
 timeseries(

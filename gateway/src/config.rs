@@ -15,6 +15,10 @@ use parley_sip::trust::TrustedPeers;
 use parley_sip::{DnsConfig, EndpointConfig, ListenAddr, Timers, Transport};
 use parley_xmpp::component::{ComponentConfig, ComponentTls, DirectTls, TlsSetupError};
 
+/// `[groupchat]` (RFC 7702 §6).
+mod groupchat;
+pub use groupchat::GroupchatConfig;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -44,6 +48,9 @@ pub struct Config {
     /// `[sessions]`: RFC 7573 chat sessions (SIP INVITE + MSRP).
     #[serde(default)]
     pub sessions: SessionsConfig,
+    /// `[groupchat]`: SIP users in XMPP rooms (RFC 7702 §6).
+    #[serde(default)]
+    pub groupchat: GroupchatConfig,
     /// `[trunk]`: registration at a carrier's registrar (RFC 3261 §10.2); off when absent.
     #[serde(default)]
     pub trunk: Option<TrunkConfig>,
@@ -932,6 +939,13 @@ impl Config {
                 "sessions.max_sessions",
                 "max_sessions and max_sessions_per_user must be at least 1",
             ));
+        }
+        if let Some((key, reason)) = self.groupchat.problem(
+            self.sessions.enabled,
+            self.sessions.max_message_bytes,
+            &self.xmpp.component_domain,
+        ) {
+            return Err(invalid(key, reason));
         }
         if self.sessions.idle_secs == 0 {
             return Err(invalid("sessions.idle_secs", "must be at least 1"));

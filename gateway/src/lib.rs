@@ -40,6 +40,8 @@ pub mod config;
 mod disco;
 /// Shutdown on a deadline: intake stops, accepted requests are answered, peers get a grace period.
 mod drain;
+/// RFC 7702 §6: SIP users in XMPP multi-user chat rooms (MSRP ↔ MUC).
+mod groupchat;
 /// Operator HTTP endpoint: `/metrics`, `/healthz`, `/readyz`.
 mod http;
 /// The gateway's links to the outside, shared by every handler.
@@ -50,6 +52,8 @@ mod message;
 mod metrics;
 /// The MIME header fields an RFC 3923 object is rebuilt from.
 mod mime_fields;
+/// RFC 7573 §5, RFC 4975 §8: the SDP answer to an MSRP offer (chat sessions and groupchat).
+mod msrp_offer;
 /// Design §4a: this instance's lease on its subscriptions in a shared store.
 mod ownership;
 /// XEP-0199: keepalive answers that reached another instance go back to it.
@@ -554,6 +558,20 @@ pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
             receipts: config.messages.receipts,
         },
     ));
+    // RFC 7702 §6: rooms share the MSRP endpoint of `[sessions]`.
+    let groupchat = msrp
+        .as_ref()
+        .filter(|_| config.groupchat.enabled)
+        .map(|msrp| {
+            groupchat::Groupchat::new(
+                Arc::clone(&links),
+                groupchat::GroupchatSettings {
+                    config: config.groupchat.clone(),
+                    msrp: msrp.clone(),
+                    host: config.sessions.advertised_host(),
+                },
+            )
+        });
     let sessions = msrp.map(|msrp| {
         // What a session cannot carry goes as page mode sends it.
         let page_mode: session::PageMode = {
@@ -616,6 +634,7 @@ pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
         ),
     )
     .with_registrar(registrar)
+    .with_groupchat(groupchat)
 }
 
 fn sip_snapshot(stats: &parley_sip::Stats) -> SipSnapshot {

@@ -90,6 +90,49 @@ pub(crate) enum SessionRefusal {
     IntervalTooSmall,
 }
 
+/// How a SIP user's join of an XMPP room ended (RFC 7702 §6.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum GroupchatJoin {
+    /// The room sent the self-presence: 200.
+    Joined,
+    /// The room refused the join (XEP-0045 §7.2 errors).
+    Refused,
+    /// The room did not answer within `groupchat.join_secs` (504).
+    Timeout,
+    /// `groupchat.max_rooms_per_user` (486).
+    UserLimit,
+    /// No usable MSRP offer (415, 488), or an address that cannot be mapped.
+    BadRequest,
+    /// The phone cancelled the INVITE before the room answered.
+    Cancelled,
+    /// The XMPP side is down, or the MSRP session could not be opened.
+    Failed,
+}
+
+impl GroupchatJoin {
+    const ALL: [Self; 7] = [
+        Self::Joined,
+        Self::Refused,
+        Self::Timeout,
+        Self::UserLimit,
+        Self::BadRequest,
+        Self::Cancelled,
+        Self::Failed,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Joined => "joined",
+            Self::Refused => "refused",
+            Self::Timeout => "timeout",
+            Self::UserLimit => "user_limit",
+            Self::BadRequest => "bad_request",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// How a session Parley started from the XMPP side went (RFC 7573 §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SessionStart {
@@ -422,6 +465,8 @@ pub(crate) struct Metrics {
     trust_rejections: IntCounterVec,
     not_carried: IntCounterVec,
     msrp_sessions: IntGauge,
+    groupchat_occupancies: IntGauge,
+    groupchat_joins: IntCounterVec,
     msrp_messages: IntCounterVec,
     msrp_bytes: IntCounterVec,
     msrp_reports: IntCounterVec,
@@ -795,6 +840,23 @@ impl Metrics {
                 r,
                 IntGauge::new("parley_msrp_sessions", "RFC 7573 chat sessions open now.")?,
             )?,
+            groupchat_occupancies: register(
+                r,
+                IntGauge::new(
+                    "parley_groupchat_occupancies",
+                    "SIP users in XMPP rooms now (RFC 7702 §6), joins under way included.",
+                )?,
+            )?,
+            groupchat_joins: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_groupchat_joins_total",
+                        "SIP users' room joins (RFC 7702 §6.1), by outcome.",
+                    ),
+                    &["outcome"],
+                )?,
+            )?,
             msrp_messages: register(
                 r,
                 IntCounterVec::new(
@@ -927,6 +989,9 @@ impl Metrics {
         for o in SessionStart::ALL {
             self.msrp_starts.with_label_values(&[o.label()]);
         }
+        for o in GroupchatJoin::ALL {
+            self.groupchat_joins.with_label_values(&[o.label()]);
+        }
         for f in Fallback::ALL {
             self.msrp_fallbacks.with_label_values(&[f.label()]);
         }
@@ -1006,6 +1071,19 @@ impl Metrics {
     pub(crate) fn msrp_sessions(&self, open: usize) {
         self.msrp_sessions
             .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    /// The number of SIP users in rooms now.
+    pub(crate) fn groupchat_occupancies(&self, open: usize) {
+        self.groupchat_occupancies
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    /// Count a room join that ended with `outcome`.
+    pub(crate) fn groupchat_join(&self, outcome: GroupchatJoin) {
+        self.groupchat_joins
+            .with_label_values(&[outcome.label()])
+            .inc();
     }
 
     /// Count a chat message of `bytes` carried in a session.
@@ -1298,6 +1376,7 @@ mod tests {
             ("parley_msrp_session_refusals_total", 8),
             ("parley_msrp_session_starts_total", 5),
             ("parley_msrp_fallback_messages_total", 2),
+            ("parley_groupchat_joins_total", 7),
             ("parley_component_tls_failures_total", 2),
             ("parley_trunk_registrations_total", 8),
             ("parley_registrar_auth_total", 8),
@@ -1324,6 +1403,8 @@ mod tests {
             "parley_trunk_registered 0",
             r#"parley_registrar_auth_total{outcome="replay"} 0"#,
             "parley_registrar_bindings 0",
+            "parley_groupchat_occupancies 0",
+            r#"parley_groupchat_joins_total{outcome="refused"} 0"#,
         ] {
             assert!(text.lines().any(|l| l == sample), "{sample}\n{text}");
         }

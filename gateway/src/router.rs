@@ -1,7 +1,7 @@
 //! The router: each event from either side goes to the handler whose concern
 //! it is, and the reaper's tick to each handler's timers. It decides nothing
 //! about translation: `message/` (RFC 7572 page mode, receipts, chat states),
-//! `session/` (RFC 7573 chat sessions), `presence/` (RFC 8048) and `disco` do, through the mapping crate, and
+//! `session/` (RFC 7573 chat sessions), `groupchat/` (RFC 7702 §6 rooms), `presence/` (RFC 8048) and `disco` do, through the mapping crate, and
 //! they talk to the outside through the [`Links`] they share.
 
 use std::sync::Arc;
@@ -15,6 +15,7 @@ use parley_sip::StatusCode;
 use parley_xmpp::stanza::Stanza;
 
 use crate::disco::Disco;
+use crate::groupchat::Groupchat;
 use crate::links::Links;
 use crate::message::Messages;
 use crate::ownership;
@@ -34,6 +35,8 @@ pub(crate) struct Router {
     disco: Disco,
     /// The registrar of `[registrar]` (RFC 3261 §10.3), when set.
     registrar: Option<Arc<Registrar>>,
+    /// RFC 7702 §6: SIP users in XMPP rooms, when `[groupchat]` is enabled.
+    groupchat: Option<Groupchat>,
 }
 
 impl Router {
@@ -51,7 +54,14 @@ impl Router {
             presence,
             disco,
             registrar: None,
+            groupchat: None,
         }
+    }
+
+    /// Lets SIP users join XMPP rooms (RFC 7702 §6).
+    pub(crate) fn with_groupchat(mut self, groupchat: Option<Groupchat>) -> Self {
+        self.groupchat = groupchat;
+        self
     }
 
     /// Sends REGISTER to `registrar` (issue 22 item 4).
@@ -62,6 +72,14 @@ impl Router {
 
     /// A SIP request arrived.
     pub(crate) fn handle_sip(&self, request: IncomingRequest) {
+        // RFC 7702 §6.1: an INVITE to a room, or a request in a room's dialog.
+        let request = match &self.groupchat {
+            Some(groupchat) => match groupchat.sip(request) {
+                Some(r) => r,
+                None => return,
+            },
+            None => request,
+        };
         let method = request.method().to_owned();
         match (method.as_str(), &self.sessions) {
             ("INVITE", Some(sessions)) => sessions.sip_invite(request),
@@ -131,6 +149,14 @@ impl Router {
 
     /// A stanza arrived from the XMPP server.
     pub(crate) fn handle_stanza(&self, stanza: Stanza) {
+        // RFC 7702 §6: what a room sends to a SIP user's occupant client.
+        let stanza = match &self.groupchat {
+            Some(groupchat) => match groupchat.xmpp(stanza) {
+                Some(s) => s,
+                None => return,
+            },
+            None => stanza,
+        };
         match stanza {
             Stanza::Message(m) => {
                 // RFC 7573 §5: a pair with an open session talks in it.
@@ -211,6 +237,10 @@ impl Router {
     pub(crate) fn stop(&self) {
         self.messages.flush_pending();
         self.presence.stop();
+        // RFC 7702 §6.6: every SIP user leaves its rooms and gets a BYE.
+        if let Some(groupchat) = &self.groupchat {
+            groupchat.stop();
+        }
         // Issue 21 item 6: every chat session gets BYE and `gone`.
         if let Some(sessions) = &self.sessions {
             sessions.stop();

@@ -4,7 +4,8 @@
 //! temporary directory, c2s and component ports picked free at run time, and
 //! killed when dropped. Plaintext c2s with PLAIN allowed, so test clients need
 //! no TLS; one XEP-0114 component section for the gateway, on a plain port
-//! and optionally on a direct-TLS port ([`Prosody::start_with_component_tls`]).
+//! and optionally on a direct-TLS port ([`Prosody::start_with_component_tls`]);
+//! optionally Prosody's own MUC component ([`Prosody::start_with_muc`]).
 
 use std::fs;
 use std::io::Read;
@@ -49,6 +50,8 @@ pub struct Prosody {
     /// that also takes component streams, if started with one.
     pub component_tls_port: Option<u16>,
     component_tls: Option<ServerCert>,
+    /// The domain of the built-in MUC component (XEP-0045), if any.
+    muc_domain: Option<String>,
     config: ProsodyConfig,
     dir: TempDir,
     child: Option<Child>,
@@ -72,7 +75,28 @@ impl Prosody {
         Self::start_with(cfg, Some(cert.clone()))
     }
 
+    /// [`Prosody::start`] plus its built-in MUC service (`Component
+    /// "<muc_domain>" "muc"`). Rooms are usable as soon as created
+    /// (`muc_room_locking = false`, no owner configuration needed), and
+    /// only users of the parent domain may create them
+    /// (`restrict_room_creation = "local"`, which compares the user's
+    /// domain with `muc_domain` minus its first label): name it
+    /// `rooms.<cfg.domain>` so that the c2s users can, while a SIP user
+    /// (at the component domain) joining a room that does not exist gets
+    /// `<not-allowed/>`.
+    pub fn start_with_muc(cfg: ProsodyConfig, muc_domain: &str) -> Prosody {
+        Self::start_full(cfg, None, Some(muc_domain.to_owned()))
+    }
+
     fn start_with(cfg: ProsodyConfig, tls: Option<ServerCert>) -> Prosody {
+        Self::start_full(cfg, tls, None)
+    }
+
+    fn start_full(
+        cfg: ProsodyConfig,
+        tls: Option<ServerCert>,
+        muc_domain: Option<String>,
+    ) -> Prosody {
         let dir = tempfile::Builder::new()
             .prefix("parley-prosody-")
             .tempdir()
@@ -96,6 +120,7 @@ impl Prosody {
             component_port,
             component_tls_port,
             component_tls: tls,
+            muc_domain,
             config: cfg,
             dir,
             child: None,
@@ -258,6 +283,15 @@ impl Prosody {
             }
             _ => String::new(),
         };
+        let muc = self
+            .muc_domain
+            .as_ref()
+            .map(|d| {
+                format!(
+                    "\nComponent \"{d}\" \"muc\"\n    muc_room_locking = false\n    restrict_room_creation = \"local\"\n"
+                )
+            })
+            .unwrap_or_default();
         format!(
             r#"-- Written by parley-harness for one test run.
 run_as_root = true
@@ -286,7 +320,7 @@ VirtualHost "{domain}"
 
 Component "{component_domain}"
     component_secret = "{secret}"
-"#,
+{muc}"#,
             // PARLEY_PROSODY_LOG=debug shows every stanza in `Prosody::log`.
             log_level = std::env::var("PARLEY_PROSODY_LOG").unwrap_or_else(|_| "info".into()),
             c2s = self.c2s_port,

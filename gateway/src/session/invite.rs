@@ -20,11 +20,11 @@ use parley_sip::dialog::session::{
 };
 use parley_sip::{IncomingRequest, Responder, StatusCode};
 
-use super::offer::{self, Refused};
 use super::relay::{Command, Relay};
 use super::table::{Entry, Full, Pair};
 use super::{COMMAND_CAPACITY, End, Shared};
 use crate::metrics::SessionRefusal;
+use crate::msrp_offer::{self as offer, Refused};
 
 /// RFC 7573 §5 (F17–F22): a new INVITE from a SIP user to an XMPP user.
 pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {

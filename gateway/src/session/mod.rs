@@ -1,7 +1,8 @@
 //! RFC 7573 chat sessions: a SIP user's INVITE sets up an MSRP session
 //! (RFC 4975) with an XMPP user, whose messages become `<message
 //! type='chat'/>` and back (§5, Figure 2). Beside it, in this folder: the
-//! INVITE (`invite.rs`), the SDP offer's answer (`offer.rs`), the open sessions and their limits
+//! INVITE (`invite.rs`), the SDP offer's answer (`crate::msrp_offer`, shared with
+//! `groupchat/`), the open sessions and their limits
 //! (`table.rs`) and each session's task between the MSRP endpoint and the
 //! component stream (`relay.rs`). The rules are `parley_mapping::chat`'s and
 //! `parley_msrp`'s; this module applies them to live dialogs and connections.
@@ -26,7 +27,6 @@
 //! back as stanza errors (RFC 7573 §7 asks for `Failure-Report: no`).
 
 mod invite;
-mod offer;
 pub(crate) mod relay;
 mod start;
 mod table;
@@ -51,6 +51,7 @@ use parley_xmpp::stanza::{DefinedCondition, Message, MessageType, Stanza, Stanza
 use crate::config::SessionStart;
 use crate::links::Links;
 use crate::metrics::{Direction, Fallback};
+use crate::msrp_offer;
 use relay::{Command, Receipt};
 pub(crate) use table::Limits;
 use table::{Entry, Pair, Starting, Table};
@@ -361,12 +362,14 @@ impl Shared {
     }
 
     /// Where Parley's MSRP endpoint is, for an offer or an answer.
-    fn local(&self) -> offer::Local {
-        offer::Local {
+    fn local(&self) -> msrp_offer::Local {
+        msrp_offer::Local {
             host: self.settings.host.clone(),
             port: self.settings.msrp.local_addr().map_or(0, |a| a.port()),
             tls_port: self.settings.msrp.local_tls_addr().map(|a| a.port()),
             max_message_bytes: self.settings.max_message_bytes,
+            accept_types: msrp_offer::CHAT_ACCEPT_TYPES,
+            accept_wrapped_types: msrp_offer::CHAT_ACCEPT_WRAPPED_TYPES,
         }
     }
 }

@@ -27,12 +27,12 @@ use parley_sip::dialog::session::{Session as Dialog, SessionExpires};
 use parley_sip::{InviteClient, OutgoingRequest, Response, TransactionError};
 use parley_xmpp::stanza::{Message, MessageType};
 
-use super::offer::{self, Offered};
 use super::relay::Command;
 use super::relay::Relay;
 use super::table::{Entry, Pair};
 use super::{COMMAND_CAPACITY, End, Routed, Shared};
 use crate::metrics::{Fallback, SessionStart};
+use crate::msrp_offer::{self as offer, Offered};
 
 /// How long a cancelled INVITE may take to end (its 487, RFC 3261 §9.1)
 /// before the held messages go as SIP MESSAGE anyway.

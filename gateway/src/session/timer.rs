@@ -18,8 +18,8 @@ use parley_sip::dialog::session::{
 };
 use parley_sip::{OutgoingRequest, RequestView, Responder, Response, StatusCode, TransactionError};
 
-use super::offer;
 use super::{End, Shared};
+use crate::msrp_offer as offer;
 
 /// The phone's re-INVITE or UPDATE in the session with `call_id`, which
 /// the dialog accepted (CSeq in order, no INVITE crossing).

@@ -49,16 +49,22 @@ pub struct Options {
     pub store_path: Option<PathBuf>,
     /// Extra TOML lines inside `[sip]` (e.g. `trusted_peers = [...]`).
     pub sip_extra: String,
+    /// Prosody's built-in MUC service at this domain (XEP-0045), if any.
+    pub muc_domain: Option<String>,
 }
 
 impl World {
     /// Start Prosody with users `juliet` and `romeo`, then parley, and wait until ready.
     pub fn start(options: Options) -> World {
-        let prosody = Prosody::start(ProsodyConfig {
+        let prosody_config = ProsodyConfig {
             domain: XMPP_DOMAIN.into(),
             component_domain: COMPONENT.into(),
             component_secret: "component-secret".into(),
-        });
+        };
+        let prosody = match &options.muc_domain {
+            Some(muc) => Prosody::start_with_muc(prosody_config, muc),
+            None => Prosody::start(prosody_config),
+        };
         prosody.add_user("juliet", PASSWORD);
         prosody.add_user("romeo", PASSWORD);
         let sip_port = free_udp_tcp_port();

@@ -14,12 +14,12 @@ use crate::metrics::SessionRefusal;
 /// The largest SDP body read (a chat offer is a few hundred bytes).
 const MAX_SDP_BYTES: usize = 8192;
 
-/// What Parley takes as root bodies: RFC 7573 §4 (text, CPIM) and §6
-/// (isComposing).
-const ACCEPT_TYPES: &str = "message/cpim text/plain application/im-iscomposing+xml";
+/// What Parley takes as root bodies in a chat session: RFC 7573 §4 (text,
+/// CPIM) and §6 (isComposing).
+pub(crate) const CHAT_ACCEPT_TYPES: &str = "message/cpim text/plain application/im-iscomposing+xml";
 
-/// What Parley takes inside CPIM.
-const ACCEPT_WRAPPED_TYPES: &str = "text/plain application/im-iscomposing+xml";
+/// What Parley takes inside CPIM in a chat session.
+pub(crate) const CHAT_ACCEPT_WRAPPED_TYPES: &str = "text/plain application/im-iscomposing+xml";
 
 /// Where Parley's MSRP endpoint is, and the message limit (RFC 7573 §8).
 #[derive(Debug, Clone)]
@@ -30,8 +30,13 @@ pub(crate) struct Local {
     pub(crate) port: u16,
     /// The `msrps` port, when `sessions.msrps_listen` is set.
     pub(crate) tls_port: Option<u16>,
-    /// `sessions.max_message_bytes`.
+    /// `sessions.max_message_bytes` (`groupchat.max_message_bytes` for a room).
     pub(crate) max_message_bytes: u64,
+    /// `a=accept-types`: what the session takes, anything else gets 415
+    /// (RFC 4975 §7.3.1).
+    pub(crate) accept_types: &'static str,
+    /// `a=accept-wrapped-types`: what it takes inside CPIM.
+    pub(crate) accept_wrapped_types: &'static str,
 }
 
 /// An offer Parley takes: the SDP of its 200 and the MSRP session to open.
@@ -209,8 +214,8 @@ fn local_endpoint(local: &Local, session_id: &str, origin: Origin) -> Option<Loc
         LocalEndpoint::new(&local.host, local.port, local.tls_port, session_id, origin).ok()?;
     // With msrps on, Parley's own offers use it.
     endpoint.prefer_tls = local.tls_port.is_some();
-    endpoint.accept_types = FormatList::parse(ACCEPT_TYPES, 8).ok()?;
-    endpoint.accept_wrapped_types = FormatList::parse(ACCEPT_WRAPPED_TYPES, 8).ok()?;
+    endpoint.accept_types = FormatList::parse(local.accept_types, 8).ok()?;
+    endpoint.accept_wrapped_types = FormatList::parse(local.accept_wrapped_types, 8).ok()?;
     endpoint.max_size = local.max_message_bytes;
     Some(endpoint)
 }
@@ -275,6 +280,8 @@ mod tests {
             port: 2855,
             tls_port: None,
             max_message_bytes: 65_536,
+            accept_types: CHAT_ACCEPT_TYPES,
+            accept_wrapped_types: CHAT_ACCEPT_WRAPPED_TYPES,
         }
     }
 

@@ -1,0 +1,189 @@
+//! RFC 7702 §6.1 (F35–F37, F40): a SIP user's INVITE to a room. The From
+//! maps as page mode maps it (RFC 7247 §6), the Request-URI is the room
+//! (`room_for_sip_target`), the nickname the temporary one (§6.1: "such as
+//! the SIP From header display name"); the offer is answered as a chat
+//! session's (`crate::msrp_offer`) with CPIM only and `a=chatroom` (RFC 7701
+//! §8). Then the occupancy's task (`occupancy.rs`) opens the MSRP session,
+//! enters the room and answers the INVITE when the room has answered.
+
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tracing::{debug, info};
+
+use parley_mapping::address::{Jid, SipAddress};
+use parley_mapping::groupchat::MucRoster;
+use parley_mapping::groupchat::room_address::{
+    occupant_jid, room_for_sip_target, temporary_nickname,
+};
+use parley_sip::dialog::session::{Session as Dialog, TimerAnswer};
+use parley_sip::{IncomingRequest, Responder, StatusCode};
+
+use super::occupancy::{self, Occupancy};
+use super::table::Entry;
+use super::{COMMAND_CAPACITY, Shared, translate};
+use crate::metrics::GroupchatJoin;
+use crate::msrp_offer;
+
+/// §6.1: a new INVITE to `sip:room@<room domain>`.
+pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
+    let links = &shared.links;
+    let call_id = request.call_id().to_owned();
+    let (view, responder) = request.into_responder();
+    let refuse = |responder: Responder, status: StatusCode, headers, outcome| {
+        links.metrics.groupchat_join(outcome);
+        responder.respond(status, None, headers, None);
+    };
+    let addresses = SipAddress::from_uri(&view.from_address().uri).and_then(|from| {
+        let sip_jid = links.mapper.sip_user_to_jid(&from)?;
+        let room = room_for_sip_target(&links.mapper, &SipAddress::from_uri(view.uri())?)?;
+        Ok((from, sip_jid, room))
+    });
+    let (phone_uri, sip_jid, room) = match addresses {
+        Ok(a) => a,
+        Err(e) => {
+            info!(%call_id, error = %e, "room INVITE refused");
+            links.metrics.groupchat_join(GroupchatJoin::BadRequest);
+            links.answer_sip(responder, &e.sip_answer());
+            return;
+        }
+    };
+    let display = view.from_address().display.clone();
+    let Some(nickname) = temporary_nickname(display.as_deref(), &phone_uri) else {
+        refuse(
+            responder,
+            StatusCode::BAD_REQUEST,
+            vec![],
+            GroupchatJoin::BadRequest,
+        );
+        return;
+    };
+    if !links.xmpp.is_connected() {
+        let headers = vec![("Retry-After".into(), "30".into())];
+        refuse(
+            responder,
+            StatusCode::SERVICE_UNAVAILABLE,
+            headers,
+            GroupchatJoin::Failed,
+        );
+        return;
+    }
+    let (session_id, origin) = msrp_offer::fresh_ids();
+    let accepted = match msrp_offer::answer(
+        view.header("Content-Type").as_deref(),
+        view.body(),
+        &shared.local(),
+        &session_id,
+        origin,
+        &links.mapper.sip_domain,
+    ) {
+        Ok(a) => a,
+        Err(refused) => {
+            info!(%call_id, status = refused.status.code(), "room INVITE offer refused");
+            refuse(
+                responder,
+                refused.status,
+                refused.headers,
+                GroupchatJoin::BadRequest,
+            );
+            return;
+        }
+    };
+    // RFC 4028 is not asked of a room session: no timer.
+    let dialog = match Dialog::uas(
+        view.message(),
+        responder.to_tag(),
+        TimerAnswer::None,
+        std::time::Instant::now(),
+    ) {
+        Ok(d) => d,
+        Err(e) => {
+            debug!(%call_id, error = %e, "room INVITE without a usable dialog");
+            refuse(
+                responder,
+                StatusCode::BAD_REQUEST,
+                vec![],
+                GroupchatJoin::BadRequest,
+            );
+            return;
+        }
+    };
+    // The occupant client: the SIP user's JID with a resource of its own,
+    // so that two rooms (or the same room twice) do not share one.
+    let resource = format!("gc{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+    let me = match Jid::new(sip_jid.local(), sip_jid.domain(), Some(&resource)) {
+        Ok(j) => j,
+        Err(e) => {
+            links.metrics.groupchat_join(GroupchatJoin::BadRequest);
+            links.answer_sip(responder, &e.sip_answer());
+            return;
+        }
+    };
+    let occupant = match occupant_jid(&room, &nickname) {
+        Ok(j) => j,
+        Err(e) => {
+            links.metrics.groupchat_join(GroupchatJoin::BadRequest);
+            links.answer_sip(responder, &e.sip_answer());
+            return;
+        }
+    };
+    let user = sip_jid.bare().to_string().to_lowercase();
+    let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+    {
+        let mut table = shared.table();
+        if !table.admits(&user, shared.settings.config.max_rooms_per_user) {
+            drop(table);
+            // RFC 3261 §21.4.24: "not willing or able to take additional
+            // calls at this end system".
+            refuse(
+                responder,
+                StatusCode::BUSY_HERE,
+                vec![],
+                GroupchatJoin::UserLimit,
+            );
+            return;
+        }
+        table.insert(
+            call_id.clone(),
+            Entry {
+                user,
+                me: me.clone(),
+                occupant: occupant.clone(),
+                dialog,
+                commands,
+                subscription: None,
+            },
+        );
+    }
+    shared.gauges();
+    let room_uri = match links.mapper.xmpp_user_to_sip(&room) {
+        Ok(uri) => uri,
+        // The room's own SIP address, as the INVITE named it.
+        Err(_) => SipAddress::from_uri(view.uri())
+            .map(|a| a.without_params())
+            .unwrap_or_else(|_| phone_uri.clone()),
+    };
+    // Example 28: the Contact is the focus's (RFC 4579 `isfocus`).
+    let contact = format!(
+        "{};isfocus",
+        links.sip.contact(None, view.transport, view.source)
+    );
+    info!(%call_id, %room, %nickname, "joining a room for a SIP user");
+    links.tasks.spawn(occupancy::run(Occupancy {
+        shared: Arc::clone(shared),
+        call_id,
+        room,
+        room_uri,
+        phone_uri: phone_uri.without_params(),
+        me,
+        nickname,
+        roster: MucRoster::new(shared.settings.config.max_occupants),
+        commands: commands_rx,
+        opening: Some(occupancy::Opening {
+            responder,
+            spec: accepted.spec,
+            sdp: translate::with_chatroom(&accepted.sdp),
+            contact,
+        }),
+    }));
+}
