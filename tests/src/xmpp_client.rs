@@ -243,6 +243,12 @@ async fn run(
                 }
                 None => {
                     let _ = stream.shutdown().await;
+                    // RFC 6120 §4.4: the server closes its stream in turn
+                    // once it has ended the session. Waiting for that (the
+                    // caller bounds the wait) means a stanza sent to this
+                    // client afterwards finds it offline, not on a session
+                    // still being torn down.
+                    while let Some(Ok(_) | Err(ReadError::SoftTimeout)) = stream.next().await {}
                     break;
                 }
             },
