@@ -181,8 +181,16 @@ impl Sipp {
         if let Some(target) = target {
             cmd.arg(target.to_string());
         }
+        // The scenario is read from a copy in `dir`, which lives as long as
+        // the run: callers may delete theirs as soon as this returns, and
+        // sipp reads its file only after it has been started.
+        let scenario = dir.join("scenario.xml");
+        let scenario = match std::fs::copy(&self.scenario, &scenario) {
+            Ok(_) => scenario,
+            Err(_) => self.scenario.clone(),
+        };
         cmd.arg("-sf")
-            .arg(&self.scenario)
+            .arg(&scenario)
             .args(["-i", "127.0.0.1", "-p", &local_port.to_string()])
             .args(["-t", self.transport.flag()])
             .args(["-m", &self.calls.to_string()])
