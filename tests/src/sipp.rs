@@ -228,22 +228,35 @@ impl Sipp {
     }
 
     /// Starts the scenario as a UAS on a free loopback port and returns once it listens.
+    ///
+    /// A port picked free can be taken before sipp binds it (an outgoing
+    /// connection's ephemeral port, another test): the port then reads as
+    /// bound although sipp failed to bind it and exits. Such a run is
+    /// retried on another port (three attempts) unless the port was fixed.
     pub fn spawn_uas(&self) -> SippUas {
-        let dir = temp_dir();
-        let port = self.local_port.unwrap_or_else(free_udp_tcp_port);
-        let child = self
-            .command(dir.path(), port, None)
-            .spawn()
-            .expect("spawn sipp (is sip-tester installed?)");
-        let mut uas = SippUas {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
-            transport: self.transport,
-            run: Running { child: Some(child) },
-            timeout: self.timeout + Duration::from_secs(5),
-            dir,
-        };
-        uas.wait_listening();
-        uas
+        let attempts = if self.local_port.is_some() { 1 } else { 3 };
+        for attempt in 1..=attempts {
+            let dir = temp_dir();
+            let port = self.local_port.unwrap_or_else(free_udp_tcp_port);
+            let child = self
+                .command(dir.path(), port, None)
+                .spawn()
+                .expect("spawn sipp (is sip-tester installed?)");
+            let mut uas = SippUas {
+                addr: SocketAddr::from(([127, 0, 0, 1], port)),
+                transport: self.transport,
+                run: Running { child: Some(child) },
+                timeout: self.timeout + Duration::from_secs(5),
+                dir,
+            };
+            match uas.wait_listening(attempt == attempts) {
+                Ok(()) => return uas,
+                Err(report) => {
+                    eprintln!("sipp UAS on {port} did not start, trying another port:\n{report}")
+                }
+            }
+        }
+        unreachable!("the last attempt panics instead of returning Err")
     }
 }
 
@@ -292,17 +305,29 @@ impl SippUas {
         outcome(self.dir.path(), None)
     }
 
-    fn wait_listening(&mut self) {
+    /// Waits until the port is bound and sipp is still running a moment
+    /// later (a sipp that could not bind exits at once). `Err` with sipp's
+    /// report when it exited; on the `last` attempt that panics instead.
+    fn wait_listening(&mut self, last: bool) -> Result<(), String> {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let mut bound_since: Option<Instant> = None;
         while Instant::now() < deadline {
-            if port_bound(self.addr.port(), self.transport) {
-                return;
-            }
             if let Some(child) = self.run.child.as_mut()
                 && let Ok(Some(status)) = child.try_wait()
             {
-                let out = outcome(self.dir.path(), Some(status));
-                panic!("sipp UAS exited before listening:\n{}", out.report());
+                let report = outcome(self.dir.path(), Some(status)).report();
+                if last {
+                    panic!("sipp UAS exited before listening:\n{report}");
+                }
+                return Err(report);
+            }
+            match bound_since {
+                Some(t) if t.elapsed() >= Duration::from_millis(200) => return Ok(()),
+                Some(_) => {}
+                None if port_bound(self.addr.port(), self.transport) => {
+                    bound_since = Some(Instant::now());
+                }
+                None => {}
             }
             sleep(Duration::from_millis(10));
         }
