@@ -431,11 +431,7 @@ impl Sessions {
                 Some(entry) => entry
                     .dialog
                     .handle_request(view.message(), || rand::random::<u32>() % 11)
-                    .map_err(|r| {
-                        let status =
-                            StatusCode::new(r.status).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
-                        (status, Some(r.reason), r.headers())
-                    }),
+                    .map_err(|r| r.response_parts()),
             }
         };
         match decided {

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use crate::dialog::{Dialog, DialogError, DialogId, DialogRequest, contact_uri, cseq_number};
 use crate::wire::header::parameters;
 use crate::wire::message::{Message, StartLine};
+use crate::wire::status::StatusCode;
 
 /// How a request is refused: the status, its reason, and for a 500 to an
 /// overlapping INVITE the Retry-After (§14.2).
@@ -50,6 +51,13 @@ impl Refusal {
         self.retry_after
             .map(|s| vec![("Retry-After".to_owned(), s.to_string())])
             .unwrap_or_default()
+    }
+
+    /// Status, reason phrase and headers of the response that carries the
+    /// refusal (every refusal's status is a valid code; 500 otherwise).
+    pub fn response_parts(&self) -> (StatusCode, Option<&'static str>, Vec<(String, String)>) {
+        let status = StatusCode::new(self.status).unwrap_or(StatusCode::SERVER_INTERNAL_ERROR);
+        (status, Some(self.reason), self.headers())
     }
 }
 
