@@ -22,13 +22,12 @@
 
 mod support;
 
-use std::io::Write;
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use parley_harness::linphone::Linphone;
 use parley_harness::port::free_udp_tcp_port;
 use support::{COMPONENT, Options, World, XMPP_DOMAIN, child_text};
 
@@ -128,80 +127,21 @@ fn register_ok(request: &[u8]) -> Vec<u8> {
 }
 
 /// linphonec as `bob@COMPONENT` on `port`, registered at `registrar`; killed when dropped.
-struct Linphone {
-    child: Child,
-    home: tempfile::TempDir,
-}
-
-impl Linphone {
-    fn start(port: u16, registrar: SocketAddr, extra_rc: &str) -> Linphone {
-        let home = tempfile::tempdir().expect("linphone home");
-        std::fs::create_dir_all(home.path().join(".local/share/linphone")).expect("db dir");
-        let rc = home.path().join("linphonerc");
-        std::fs::write(
-            &rc,
-            format!(
-                "[sip]\nsip_port={port}\nsip_tcp_port=-1\nsip_tls_port=-1\ndefault_proxy=0\n\
+fn start_linphone(port: u16, registrar: SocketAddr, extra_rc: &str) -> Linphone {
+    Linphone::start(&format!(
+        "[sip]\nsip_port={port}\nsip_tcp_port=-1\nsip_tls_port=-1\ndefault_proxy=0\n\
                  contact=<sip:bob@{COMPONENT}>\n\
                  [proxy_0]\nreg_proxy=<sip:{registrar};transport=udp>\n\
                  reg_route=<sip:{registrar};transport=udp;lr>\n\
                  reg_identity=<sip:bob@{COMPONENT}>\nreg_sendregister=1\nreg_expires=3600\npublish=0\n\
                  [video]\nenabled=0\n[sound]\nechocancellation=0\n{extra_rc}"
-            ),
-        )
-        .expect("write linphonerc");
-        let child = Command::new("linphonec")
-            .arg("-c")
-            .arg(&rc)
-            .args(["-d", "5", "-l"])
-            .arg(home.path().join("linphone.log"))
-            .env("HOME", home.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn linphonec (apt-get install linphone-cli)");
-        Linphone { child, home }
-    }
-
-    /// Type a linphonec command.
-    fn command(&mut self, line: &str) {
-        if let Some(stdin) = self.child.stdin.as_mut() {
-            let _ = stdin.write_all(format!("{line}\n").as_bytes());
-            let _ = stdin.flush();
-        }
-    }
-
-    /// Its log so far.
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.home.path().join("linphone.log")).unwrap_or_default()
-    }
-
-    /// Ask it to quit, then kill it; what it printed.
-    fn stop(mut self) -> String {
-        self.command("quit");
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = self.child.kill();
-        let mut out = String::new();
-        if let Some(mut stdout) = self.child.stdout.take() {
-            let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-        }
-        let _ = self.child.wait();
-        out
-    }
-}
-
-impl Drop for Linphone {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    ))
 }
 
 /// linphonec on `port`, registered at a [`Registrar`] in front of `world`'s Parley.
 async fn registered_phone(world: &World, port: u16, extra_rc: &str) -> (Registrar, Linphone) {
     let registrar = Registrar::start(world.sip_addr());
-    let phone = Linphone::start(port, registrar.addr, extra_rc);
+    let phone = start_linphone(port, registrar.addr, extra_rc);
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while registrar.registered.load(Ordering::Relaxed) == 0 {
         assert!(

@@ -10,66 +10,23 @@ mod support;
 
 use std::io::Write;
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use parley_harness::linphone::Linphone;
 use parley_harness::port::free_udp_tcp_port;
 use support::{COMPONENT, Options, World, XMPP_DOMAIN, child_text};
 
 /// linphonec as `alice@COMPONENT` on `port`, registering at `parley`; killed when dropped.
-struct Linphone {
-    child: Child,
-    home: tempfile::TempDir,
-}
-
-impl Linphone {
-    fn start(port: u16, parley: SocketAddr, password: &str) -> Linphone {
-        let home = tempfile::tempdir().expect("linphone home");
-        std::fs::create_dir_all(home.path().join(".local/share/linphone")).expect("db dir");
-        let rc = home.path().join("linphonerc");
-        std::fs::write(
-            &rc,
-            format!(
-                "[sip]\nsip_port={port}\nsip_tcp_port=-1\nsip_tls_port=-1\ndefault_proxy=0\n\
+fn start_linphone(port: u16, parley: SocketAddr, password: &str) -> Linphone {
+    Linphone::start(&format!(
+        "[sip]\nsip_port={port}\nsip_tcp_port=-1\nsip_tls_port=-1\ndefault_proxy=0\n\
                  [proxy_0]\nreg_proxy=<sip:{parley};transport=udp>\n\
                  reg_route=<sip:{parley};transport=udp;lr>\n\
                  reg_identity=<sip:alice@{COMPONENT}>\nreg_sendregister=1\nreg_expires=600\npublish=0\n\
                  [auth_info_0]\nusername=alice\npasswd={password}\nrealm={COMPONENT}\ndomain={COMPONENT}\n\
                  [video]\nenabled=0\n[sound]\nechocancellation=0\n"
-            ),
-        )
-        .expect("write linphonerc");
-        let child = Command::new("linphonec")
-            .arg("-c")
-            .arg(&rc)
-            .args(["-d", "5", "-l"])
-            .arg(home.path().join("linphone.log"))
-            .env("HOME", home.path())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn linphonec (apt-get install linphone-cli)");
-        Linphone { child, home }
-    }
-
-    fn command(&mut self, line: &str) {
-        if let Some(stdin) = self.child.stdin.as_mut() {
-            let _ = stdin.write_all(format!("{line}\n").as_bytes());
-            let _ = stdin.flush();
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.home.path().join("linphone.log")).unwrap_or_default()
-    }
-}
-
-impl Drop for Linphone {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+    ))
 }
 
 /// The value of one sample of Parley's /metrics, if exported.
@@ -103,7 +60,7 @@ fn world() -> (World, tempfile::TempDir) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linphone_registers_with_a_password_and_messages_both_ways() {
     let (world, _dir) = world();
-    let mut phone = Linphone::start(free_udp_tcp_port(), world.sip_addr(), "wonderland");
+    let mut phone = start_linphone(free_udp_tcp_port(), world.sip_addr(), "wonderland");
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while metric(&world, "parley_registrar_bindings") != Some(1.0) {
         assert!(
@@ -174,7 +131,7 @@ async fn linphone_registers_with_a_password_and_messages_both_ways() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linphone_with_a_wrong_password_is_not_registered() {
     let (world, _dir) = world();
-    let phone = Linphone::start(free_udp_tcp_port(), world.sip_addr(), "guess");
+    let phone = start_linphone(free_udp_tcp_port(), world.sip_addr(), "guess");
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     while metric(&world, r#"parley_registrar_auth_total{outcome="refused"}"#).unwrap_or(0.0) < 1.0 {
         assert!(
@@ -204,7 +161,7 @@ fn gruu_in_log(log: &str, name: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linphone_gets_gruus_and_messages_to_them_reach_it() {
     let (world, _dir) = world();
-    let phone = Linphone::start(free_udp_tcp_port(), world.sip_addr(), "wonderland");
+    let phone = start_linphone(free_udp_tcp_port(), world.sip_addr(), "wonderland");
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     let (public, temporary) = loop {
         let log = phone.log();

@@ -17,6 +17,8 @@ pub mod kamailio_msrp;
 pub mod kamailio_registrar;
 /// Import graphs of a crate's modules, read from its source (the `layers` tests).
 pub mod layers;
+/// linphonec as a test phone.
+pub mod linphone;
 /// An MSRP peer written from RFC 4975's grammar, not from Parley's code.
 pub mod msrp_peer;
 /// The `parley` binary under test.
