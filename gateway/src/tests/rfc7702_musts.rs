@@ -12,7 +12,8 @@
 
 use std::time::Duration;
 
-use super::rfc7702_6::{Joined, join, next_frame};
+use super::rfc7702_6::{GROUPCHAT, Joined, invite, invite_answer, join, next_frame, status};
+use super::world::World;
 
 /// A SEND of `content_type` and `body` from the phone, and the status of
 /// Parley's response to it.
@@ -170,5 +171,36 @@ async fn rfc7701_6_3_a_send_whose_cpim_from_is_not_the_sender_gets_403() {
     let status = status_of_send(&mut phone, "m-from", "message/cpim", body).await;
     assert_eq!(status, Some(200), "the chunk is taken");
     assert_eq!(reported_failure(&mut phone, "m-from").await, Some(403));
+    world.no_stanza_out(Duration::from_millis(300)).await;
+}
+
+/// RFC 7701 §5.2: "if the conference focus receives, from a participant's
+/// endpoint, an SDP offer that does not include the value 'Message/CPIM'
+/// in the 'accept-types' attribute for the MSRP message media line, the
+/// conference focus SHOULD either reject the MSRP message media stream or
+/// reject the complete SDP offer": the INVITE is refused and no join goes
+/// to the room.
+#[tokio::test]
+async fn rfc7701_5_2_an_offer_without_cpim_is_refused_before_the_room() {
+    let mut world = World::with("", GROUPCHAT).await;
+    let example_27 = invite("must-nocpim");
+    let (head, sdp) = example_27
+        .split_once("\n\n")
+        .expect("headers, then the SDP");
+    let sdp = sdp.replace(
+        "a=accept-types:message/cpim text/plain text/html",
+        "a=accept-types:text/plain text/html",
+    );
+    let head: String = head
+        .lines()
+        .map(|l| match l.strip_prefix("Content-Length:") {
+            Some(_) => format!("Content-Length: {}\n", sdp.len()),
+            None => format!("{l}\n"),
+        })
+        .collect();
+    world.sip_in(&format!("{head}\n{sdp}")).await;
+    let answer = invite_answer(&world).await;
+    let code = status(&answer);
+    assert!(code >= 400, "refused: {answer:?}");
     world.no_stanza_out(Duration::from_millis(300)).await;
 }
