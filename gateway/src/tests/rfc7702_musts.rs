@@ -12,7 +12,7 @@
 
 use std::time::Duration;
 
-use super::rfc7702_6::{GROUPCHAT, Joined, invite, invite_answer, join, next_frame, status};
+use super::rfc7702_6::{GROUPCHAT, Joined, attr, invite, invite_answer, join, next_frame, status};
 use super::world::World;
 
 /// A SEND of `content_type` and `body` from the phone, and the status of
@@ -31,8 +31,9 @@ async fn status_of_send(
     answer.status
 }
 
-/// The `Status` code of the failure REPORT Parley sends for `message_id`
-/// (RFC 4975 §9.1: `000 <code> <comment>`), within a second.
+/// The `Status` code of the REPORT Parley sends for `message_id`
+/// (RFC 4975 §9.1: `000 <code> <comment>`), within a second: a failure
+/// REPORT, or a success one (200).
 async fn reported_failure(
     phone: &mut parley_harness::msrp_peer::MsrpPeer,
     message_id: &str,
@@ -202,5 +203,82 @@ async fn rfc7701_5_2_an_offer_without_cpim_is_refused_before_the_room() {
     let answer = invite_answer(&world).await;
     let code = status(&answer);
     assert!(code >= 400, "refused: {answer:?}");
+    world.no_stanza_out(Duration::from_millis(300)).await;
+}
+
+/// RFC 7701 §6.3: "MSRP switches MUST follow the success report and
+/// failure report handling described in Section 7 of RFC 4975". A SEND to
+/// the room asking `Success-Report: yes` gets its success REPORT when the
+/// room reflects the message (RFC 7702 §6.3.1), not before; one the room
+/// refuses (XEP-0045: a visitor may not speak, `<forbidden/>`) gets a
+/// failure REPORT.
+#[tokio::test]
+async fn rfc7701_6_3_reports_follow_the_room() {
+    let Joined {
+        mut world,
+        me,
+        mut phone,
+        ..
+    } = join("must-report").await;
+    let to_room = ["<sip:capulet@rooms.example.com>"];
+    let tid = phone
+        .send(
+            "m-ok",
+            "message/cpim",
+            cpim(&to_room, "reflect me").as_bytes(),
+            &["Success-Report: yes"],
+        )
+        .await;
+    assert_eq!(next_frame(&mut phone).await.transaction_id, tid);
+    let out = world.stanza_out().await;
+    let id = attr(&out, "id");
+    // `groupchat.join_secs` (1 s here) bounds the wait for the reflection.
+    assert!(
+        phone.next_frame(Duration::from_millis(200)).await.is_none(),
+        "no REPORT before the reflection"
+    );
+    world.stanza_in(&format!(
+        "<message from='capulet@rooms.example.com/Romeo' to='{me}' id='{id}' type='groupchat'>\
+         <body>reflect me</body></message>"
+    ));
+    assert_eq!(reported_failure(&mut phone, "m-ok").await, Some(200));
+
+    let tid = phone
+        .send(
+            "m-no",
+            "message/cpim",
+            cpim(&to_room, "refuse me").as_bytes(),
+            &[],
+        )
+        .await;
+    assert_eq!(next_frame(&mut phone).await.transaction_id, tid);
+    let out = world.stanza_out().await;
+    let id = attr(&out, "id");
+    world.stanza_in(&format!(
+        "<message from='capulet@rooms.example.com' to='{me}' id='{id}' type='error'>\
+         <body>refuse me</body><error type='auth'>\
+         <forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+    ));
+    let status = reported_failure(&mut phone, "m-no").await;
+    assert!(status.is_some_and(|s| s >= 400), "{status:?}");
+}
+
+/// RFC 7701 §6.1: "the MSRP switch MUST evaluate the wrapped media types
+/// that the recipient is able to accept": the XMPP room takes text (a
+/// `<body/>`), so a CPIM wrapping anything else is refused (415 in the
+/// failure REPORT) and nothing reaches the room.
+#[tokio::test]
+async fn rfc7701_6_1_a_wrapped_type_the_room_cannot_take_is_refused() {
+    let Joined {
+        mut world,
+        mut phone,
+        ..
+    } = join("must-wrapped").await;
+    let body = "To: <sip:capulet@rooms.example.com>\r\n\
+                From: \"Romeo\" <sip:romeo@sip.example.net>\r\n\r\n\
+                Content-Type: image/png\r\n\r\nPNG";
+    let status = status_of_send(&mut phone, "m-png", "message/cpim", body).await;
+    assert_eq!(status, Some(200), "the chunk is taken");
+    assert_eq!(reported_failure(&mut phone, "m-png").await, Some(415));
     world.no_stanza_out(Duration::from_millis(300)).await;
 }
