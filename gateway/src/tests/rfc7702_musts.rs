@@ -7,7 +7,7 @@
 //! Where RFC 7701 asks the switch to *reject the SEND* with a status, Parley
 //! answers the SEND 200 (its MSRP session answers each chunk as it comes,
 //! RFC 4975 §7.2, before the CPIM inside is read) and sends the status in a
-//! failure REPORT for the message (RFC 4975 §7.1.2): the tests hold both,
+//! failure REPORT for the message (RFC 4975 §7.1.4): the tests hold both,
 //! and the document counts those rows as partial.
 
 use std::time::Duration;
@@ -32,7 +32,7 @@ async fn status_of_send(
 }
 
 /// The `Status` code of the REPORT Parley sends for `message_id`
-/// (RFC 4975 §9.1: `000 <code> <comment>`), within a second: a failure
+/// (RFC 4975 §9: `Status = "Status:" SP namespace SP status-code [SP comment]`), within a second: a failure
 /// REPORT, or a success one (200).
 async fn reported_failure(
     phone: &mut parley_harness::msrp_peer::MsrpPeer,
