@@ -31,9 +31,9 @@ async fn status_of_send(
     answer.status
 }
 
-/// The `Status` code of the REPORT Parley sends for `message_id`
-/// (RFC 4975 §9: `Status = "Status:" SP namespace SP status-code [SP comment]`), within a second: a failure
-/// REPORT, or a success one (200).
+/// The `Status` code of the REPORT Parley sends for `message_id` (RFC 4975
+/// §9: `Status = "Status:" SP namespace SP status-code [SP comment]`),
+/// within a second: a failure REPORT, or a success one (200).
 async fn reported_failure(
     phone: &mut parley_harness::msrp_peer::MsrpPeer,
     message_id: &str,
