@@ -20,6 +20,7 @@
 //! in, so that what the tests exercise is the snippet admins are told to use.
 //! c2s is plaintext with no STARTTLS, so test clients need no TLS. The
 //! component port can speak direct TLS ([`Ejabberd::start_with_component_tls`]).
+//! `mod_muc` can serve a MUC domain ([`Ejabberd::start_with_muc`]).
 
 use std::fs;
 use std::io::{Read, Write};
@@ -69,6 +70,8 @@ pub struct Ejabberd {
     /// Whether the component port speaks direct TLS (`tls: true`).
     pub component_tls: bool,
     config: EjabberdConfig,
+    /// The domain `mod_muc` serves (XEP-0045), if any.
+    muc_domain: Option<String>,
     dir: TempDir,
     child: Option<Child>,
 }
@@ -80,7 +83,21 @@ impl Ejabberd {
     /// Write the config (with the deployment snippet), start ejabberd and wait
     /// until its c2s, component and HTTP ports accept.
     pub fn start(cfg: EjabberdConfig) -> Ejabberd {
-        Self::start_with(cfg, None)
+        Self::start_with(cfg, None, None)
+    }
+
+    /// [`Ejabberd::start`] plus `mod_muc` serving `muc_domain` (XEP-0045).
+    /// Only users of `cfg.domain` may create rooms (`access_create` is a
+    /// rule allowing the ACL `server: <domain>`), so a component's user
+    /// (a SIP user at `cfg.component_domain`) joining a room that does not
+    /// exist gets `<forbidden/>` ("Room creation is denied by service
+    /// policy", ejabberd 23.01 `mod_muc:route_to_room`); every user may
+    /// join an existing room (`access: all`). ejabberd does not lock a new
+    /// room (XEP-0045 §10.1.1's locking is Prosody's `muc_room_locking`):
+    /// it is usable as soon as its creator's self-presence (status 201)
+    /// arrives. Rooms are not persistent: each test makes its own.
+    pub fn start_with_muc(cfg: EjabberdConfig, muc_domain: &str) -> Ejabberd {
+        Self::start_with(cfg, None, Some(muc_domain.to_owned()))
     }
 
     /// [`Ejabberd::start`] with direct TLS on the component port: the
@@ -88,10 +105,14 @@ impl Ejabberd {
     /// (`cert` and its key in one PEM file, as ejabberd reads it). What
     /// ejabberd 23.01 offers there: TLS from the first byte, no STARTTLS.
     pub fn start_with_component_tls(cfg: EjabberdConfig, cert: &ServerCert) -> Ejabberd {
-        Self::start_with(cfg, Some(cert))
+        Self::start_with(cfg, Some(cert), None)
     }
 
-    fn start_with(cfg: EjabberdConfig, tls: Option<&ServerCert>) -> Ejabberd {
+    fn start_with(
+        cfg: EjabberdConfig,
+        tls: Option<&ServerCert>,
+        muc_domain: Option<String>,
+    ) -> Ejabberd {
         let dir = tempfile::Builder::new()
             .prefix("parley-ejabberd-")
             .tempdir()
@@ -112,6 +133,7 @@ impl Ejabberd {
             http_port: ports[2],
             component_tls: tls.is_some(),
             config: cfg,
+            muc_domain,
             dir,
             child: None,
         };
@@ -255,7 +277,27 @@ impl Ejabberd {
         self.child = Some(child);
     }
 
+    /// The `acl`, the `muc_create` access rule and the `mod_muc` module of
+    /// [`Ejabberd::start_with_muc`]; empty without a MUC domain.
+    fn muc_text(&self) -> (String, String, String) {
+        let Some(muc) = &self.muc_domain else {
+            return Default::default();
+        };
+        (
+            format!(
+                "acl:\n  domain_users:\n    server: {:?}\n",
+                self.config.domain
+            ),
+            "  muc_create:\n    allow: domain_users\n".to_owned(),
+            format!(
+                "  mod_muc:\n    hosts:\n      - {muc:?}\n    access: all\n    \
+                 access_create: muc_create\n    access_persistent: muc_create\n"
+            ),
+        )
+    }
+
     fn config_text(&self) -> String {
+        let (acl, muc_rule, muc_module) = self.muc_text();
         format!(
             r#"# Written by parley-harness for one test run.
 loglevel: {log_level}
@@ -283,16 +325,16 @@ api_permissions:
       ip: 127.0.0.1/8
     what:
       - register
-access_rules:
+{acl}access_rules:
   c2s:
     allow: all
-modules:
+{muc_rule}modules:
   mod_disco: {{}}
   mod_ping: {{}}
   mod_roster: {{}}
   mod_offline: {{}}
   mod_http_api: {{}}
-include_config_file:
+{muc_module}include_config_file:
   - {snippet:?}
 "#,
             // PARLEY_EJABBERD_LOG=debug shows every stanza in `Ejabberd::log`.

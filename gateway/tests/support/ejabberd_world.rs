@@ -37,11 +37,25 @@ impl EjabberdWorld {
 
     /// `extra` is appended to parley's config (whole TOML sections).
     pub(crate) fn with(extra: &str, outbound_proxy: Option<String>) -> EjabberdWorld {
-        let ejabberd = Ejabberd::start(EjabberdConfig {
+        Self::with_muc(extra, outbound_proxy, None)
+    }
+
+    /// [`EjabberdWorld::with`], and `mod_muc` serving `muc` if given
+    /// (`Ejabberd::start_with_muc`).
+    pub(crate) fn with_muc(
+        extra: &str,
+        outbound_proxy: Option<String>,
+        muc: Option<&str>,
+    ) -> EjabberdWorld {
+        let cfg = EjabberdConfig {
             domain: XMPP_DOMAIN.into(),
             component_domain: COMPONENT.into(),
             component_secret: "component-secret-for-ejabberd".into(),
-        });
+        };
+        let ejabberd = match muc {
+            Some(muc) => Ejabberd::start_with_muc(cfg, muc),
+            None => Ejabberd::start(cfg),
+        };
         ejabberd.add_user("juliet", PASSWORD);
         let sip_port = free_udp_tcp_port();
         let metrics: SocketAddr = ([127, 0, 0, 1], free_tcp_port()).into();
@@ -93,9 +107,15 @@ path = "{store}"
 
     /// juliet logged in at ejabberd's c2s port.
     pub(crate) async fn juliet(&self) -> XmppClient {
+        self.client("juliet").await
+    }
+
+    /// `user` (created with `ejabberd.add_user`, password [`PASSWORD`])
+    /// logged in at ejabberd's c2s port.
+    pub(crate) async fn client(&self, user: &str) -> XmppClient {
         XmppClient::connect_to(
             &self.ejabberd.c2s_addr(),
-            &format!("juliet@{XMPP_DOMAIN}"),
+            &format!("{user}@{XMPP_DOMAIN}"),
             PASSWORD,
         )
         .await
