@@ -249,6 +249,11 @@ pub enum RequestError {
     /// session holds (a NICKNAME flood).
     #[error("too many NICKNAME requests awaiting an answer")]
     TooManyNicknameRequests,
+    /// More received messages await the application's answer than the
+    /// session holds (`MessageAnswers::Application`, the application is
+    /// not keeping up).
+    #[error("too many received messages awaiting an answer")]
+    TooManyUnansweredMessages,
 }
 
 impl RequestError {
@@ -261,6 +266,7 @@ impl RequestError {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::MissingUseNickname => "missing_use_nickname",
             Self::TooManyNicknameRequests => "too_many_nickname_requests",
+            Self::TooManyUnansweredMessages => "too_many_unanswered_messages",
         }
     }
 }
@@ -328,6 +334,10 @@ pub enum AnswerError {
     /// received, answered already, or the session does not take NICKNAMEs.
     #[error("no NICKNAME with this transaction id awaits an answer")]
     UnknownNicknameRequest,
+    /// No received message with this transaction id awaits an answer: never
+    /// received, answered already, or the session answers its messages.
+    #[error("no received message with this transaction id awaits an answer")]
+    UnknownMessage,
 }
 
 impl AnswerError {
@@ -335,6 +345,7 @@ impl AnswerError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::UnknownNicknameRequest => "answer_unknown_nickname_request",
+            Self::UnknownMessage => "answer_unknown_message",
         }
     }
 }
@@ -403,6 +414,8 @@ impl From<&RequestError> for StatusCode {
             // "busy", and RFC 7701 §7.1 answers a NICKNAME the room will not
             // take with 403.
             RequestError::TooManyNicknameRequests => StatusCode::FORBIDDEN,
+            // The same: the switch will not take more now.
+            RequestError::TooManyUnansweredMessages => StatusCode::FORBIDDEN,
         }
     }
 }

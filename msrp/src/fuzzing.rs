@@ -90,13 +90,40 @@ fn run_session(whole: &[Result<Frame, DecodeError>], application_reports: bool) 
         if let Some(Some(session)) = &mut session {
             while let Some(event) = session.poll_event() {
                 let Event::Message(Delivered {
-                    subject: Some(subject),
-                    ..
+                    subject, answer, ..
                 }) = event
                 else {
                     continue;
                 };
                 delivered = delivered.wrapping_add(1);
+                if let Some(tid) = &answer {
+                    // Every third is refused, as a switch refuses a bad
+                    // CPIM wrapper (RFC 7701 §6): nothing is owed on it.
+                    let refused = delivered.is_multiple_of(3);
+                    let status = if refused {
+                        StatusCode::FORBIDDEN
+                    } else {
+                        StatusCode::OK
+                    };
+                    assert_eq!(session.answer_message(tid, status), Ok(()));
+                    assert!(
+                        session.answer_message(tid, status).is_err(),
+                        "a message answered twice"
+                    );
+                    if refused {
+                        if let Some(subject) = &subject {
+                            assert_eq!(
+                                session.report_success(&subject.message_id),
+                                Err(ReportError::UnknownMessage),
+                                "a refused message is still owed a REPORT"
+                            );
+                        }
+                        continue;
+                    }
+                }
+                let Some(subject) = subject else {
+                    continue;
+                };
                 let id = &subject.message_id;
                 let reported = if delivered.is_multiple_of(2) {
                     session.report_success(id)
@@ -182,6 +209,13 @@ fn session_for(frame: &Frame, application_reports: bool) -> Option<FuzzSession> 
             application_reports,
             max_awaiting_reports: 2,
             nickname_requests: crate::session::NicknameRequests::Application,
+            // With application reports the application answers too: a
+            // refused message must leave no REPORT owed.
+            message_answers: if application_reports {
+                crate::session::MessageAnswers::Application
+            } else {
+                crate::session::MessageAnswers::Session
+            },
         },
         ids,
     ))

@@ -64,6 +64,7 @@ fn config(local: &str, remote: &str, application_reports: bool) -> SessionConfig
         application_reports,
         max_awaiting_reports: 16,
         nickname_requests: parley_msrp::session::NicknameRequests::Unsupported,
+        message_answers: parley_msrp::session::MessageAnswers::Session,
     }
 }
 

@@ -40,6 +40,7 @@ fn session(local: &str) -> Session<Ids> {
             application_reports: false,
             max_awaiting_reports: 64,
             nickname_requests: parley_msrp::session::NicknameRequests::Application,
+            message_answers: parley_msrp::session::MessageAnswers::Session,
         },
         ids,
     )

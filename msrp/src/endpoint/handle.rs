@@ -112,6 +112,26 @@ impl SessionHandle {
         Ok(())
     }
 
+    /// With [`SessionOptions::message_answers`](crate::endpoint::SessionOptions::message_answers)
+    /// set to `Application`: answers the SEND that completed a received
+    /// message (see [`Session::answer_message`]).
+    pub fn answer_message(
+        &self,
+        transaction_id: &TransactionId,
+        status: StatusCode,
+    ) -> Result<(), DriverError> {
+        let mut state = self.inner.lock();
+        let State {
+            sessions, conns, ..
+        } = &mut *state;
+        let entry: &mut SessionEntry = sessions.get_mut(&self.id).ok_or(DriverError::Closed)?;
+        entry.session.answer_message(transaction_id, status)?;
+        if let Some(c) = entry.conn.and_then(|conn| conns.get(&conn)) {
+            c.wake.notify_one();
+        }
+        Ok(())
+    }
+
     /// With [`SessionOptions::application_reports`](crate::endpoint::SessionOptions::application_reports):
     /// the recipient got the received message `message_id` names; sends
     /// the success REPORT if its SEND asked for one (RFC 4975 §7.1.3). See
@@ -131,6 +151,21 @@ impl SessionHandle {
         status: StatusCode,
     ) -> Result<bool, DriverError> {
         self.report(|session| session.report_failure(message_id, status))
+    }
+
+    /// [`SessionHandle::report_failure`] with a body (RFC 7701 §6.2: a
+    /// switch's REPORT carries the Message/CPIM wrapper's From and To). See
+    /// [`Session::report_failure_with_body`].
+    pub fn report_failure_with_body(
+        &self,
+        message_id: &MessageId,
+        status: StatusCode,
+        content_type: &str,
+        body: bytes::Bytes,
+    ) -> Result<bool, DriverError> {
+        self.report(|session| {
+            session.report_failure_with_body(message_id, status, content_type, body)
+        })
     }
 
     /// Runs one of the session core's report verbs and wakes the connection

@@ -52,7 +52,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::chunk::{ReassemblyLimits, TransactionIds};
 use crate::error::{AnswerError, ReportError, SendError};
-use crate::session::{Event, NicknameRequests, Paths, Session, SessionConfig};
+use crate::session::{Event, MessageAnswers, NicknameRequests, Paths, Session, SessionConfig};
 use crate::uri::{Host, Scheme, Uri};
 use crate::wire::{self, MessageId, TransactionId};
 
@@ -146,6 +146,11 @@ pub struct SessionOptions {
     /// ([`SessionHandle::answer_nickname`]; Parley as the chat room) or are
     /// answered 501 (the default).
     pub nickname_requests: NicknameRequests,
+    /// Who answers the SEND completing a received message: the session on
+    /// arrival (the default), or the application
+    /// ([`SessionHandle::answer_message`]; RFC 7701 §6, Parley as the
+    /// chat room refusing a SEND for its CPIM wrapper).
+    pub message_answers: MessageAnswers,
 }
 
 impl Default for SessionOptions {
@@ -161,6 +166,7 @@ impl Default for SessionOptions {
             application_reports: false,
             max_awaiting_reports: 64,
             nickname_requests: NicknameRequests::Unsupported,
+            message_answers: MessageAnswers::Session,
         }
     }
 }
@@ -547,6 +553,7 @@ impl Endpoint {
                 application_reports: spec.options.application_reports,
                 max_awaiting_reports: spec.options.max_awaiting_reports,
                 nickname_requests: spec.options.nickname_requests,
+                message_answers: spec.options.message_answers,
             };
             state.sessions.insert(
                 id.clone(),

@@ -35,14 +35,17 @@ use crate::wire::{
     TransactionId,
 };
 
+mod answers;
 mod awaiting;
 mod decide;
 mod nickname;
 
+pub use answers::MessageAnswers;
 pub use chunk::TransactionIds;
 pub use decide::{Paths, ReportSubject, check_request, report, response, response_owed};
 pub use nickname::NicknameRequests;
 
+use answers::{AwaitingAnswers, Unanswered};
 use awaiting::{Awaiting, AwaitingReports};
 use nickname::Nicknames;
 
@@ -74,6 +77,11 @@ pub struct SessionConfig {
     /// side is the chat room) or are answered 501. NICKNAMEs in flight either
     /// way are bounded by `max_pending`.
     pub nickname_requests: NicknameRequests,
+    /// Who answers the SEND that completes a received message: the session
+    /// on arrival, or the application after reading it (RFC 7701 §6: an
+    /// MSRP switch refuses a SEND for its CPIM wrapper with a response).
+    /// Messages awaiting an answer are bounded by `max_pending`.
+    pub message_answers: MessageAnswers,
 }
 
 /// A message to send in this session.
@@ -158,6 +166,10 @@ pub struct Delivered {
     pub failure_report: FailureReport,
     /// What a REPORT on it is addressed with, when it had a Message-ID.
     pub subject: Option<ReportSubject>,
+    /// With [`MessageAnswers::Application`]: the transaction id of the SEND
+    /// that completed the message, whose response
+    /// [`Session::answer_message`] gives. `None`: answered 200 already.
+    pub answer: Option<TransactionId>,
 }
 
 /// One MSRP session.
@@ -177,6 +189,8 @@ pub struct Session<I> {
     awaiting: AwaitingReports,
     /// NICKNAMEs in flight (RFC 7701 §7.1).
     nicknames: Nicknames,
+    /// Completed messages whose response the application gives.
+    answers: AwaitingAnswers,
 }
 
 impl<I: TransactionIds> Session<I> {
@@ -186,6 +200,7 @@ impl<I: TransactionIds> Session<I> {
             reassembler: Reassembler::new(config.limits),
             awaiting: AwaitingReports::new(config.max_awaiting_reports),
             nicknames: Nicknames::new(config.max_pending),
+            answers: AwaitingAnswers::new(config.max_pending),
             config,
             ids,
             transmit: VecDeque::new(),
@@ -318,6 +333,32 @@ impl<I: TransactionIds> Session<I> {
         message_id: &MessageId,
         status: StatusCode,
     ) -> Result<bool, ReportError> {
+        self.report_failure_carrying(message_id, status, None)
+    }
+
+    /// [`Session::report_failure`] with a body: RFC 4975 §7.1.2, "REPORT
+    /// requests MAY include a body containing additional information about
+    /// the status of the associated SEND request"; RFC 7701 §6.2, "Any
+    /// potential REPORT request that the MSRP switch sends to the sender
+    /// MUST include a Message/CPIM wrapper containing the original From
+    /// header field included in the SEND request and the To header field
+    /// of the original Message/CPIM wrapper".
+    pub fn report_failure_with_body(
+        &mut self,
+        message_id: &MessageId,
+        status: StatusCode,
+        content_type: &str,
+        body: Bytes,
+    ) -> Result<bool, ReportError> {
+        self.report_failure_carrying(message_id, status, Some((content_type, body)))
+    }
+
+    fn report_failure_carrying(
+        &mut self,
+        message_id: &MessageId,
+        status: StatusCode,
+        body: Option<(&str, Bytes)>,
+    ) -> Result<bool, ReportError> {
         if status.is_success() {
             return Err(ReportError::NotAFailure(status));
         }
@@ -328,7 +369,15 @@ impl<I: TransactionIds> Session<I> {
         if awaiting.failure_report == FailureReport::No {
             return Ok(false);
         }
-        self.queue_report(&awaiting.subject, status);
+        let tid = self.ids.next_transaction_id();
+        let mut frame = report(tid, &awaiting.subject, status, &self.config.paths.local);
+        if let Some((content_type, body)) = body {
+            frame
+                .headers
+                .push(crate::wire::Header::ContentType(content_type.to_owned()));
+            frame.body = Some(body);
+        }
+        self.transmit.push_back(frame);
         Ok(true)
     }
 
@@ -362,6 +411,36 @@ impl<I: TransactionIds> Session<I> {
             .ok_or(AnswerError::UnknownNicknameRequest)?;
         self.respond(&request, status);
         Ok(())
+    }
+
+    /// With [`MessageAnswers::Application`]: answers the SEND that
+    /// completed a received message ([`Delivered::answer`]) with `status`.
+    /// A refusal forgets the message: no REPORT is owed on a SEND refused
+    /// by its response (RFC 4975 §7.1.4: the failure was reported). A
+    /// closed or unknown transaction is [`AnswerError::UnknownMessage`].
+    pub fn answer_message(
+        &mut self,
+        transaction_id: &TransactionId,
+        status: StatusCode,
+    ) -> Result<(), AnswerError> {
+        let unanswered = self
+            .answers
+            .take(transaction_id)
+            .ok_or(AnswerError::UnknownMessage)?;
+        self.respond(&unanswered.frame, status);
+        if status.is_success() {
+            if let Some(subject) = &unanswered.owed_report {
+                self.queue_report(subject, StatusCode::OK);
+            }
+        } else if let Some(message_id) = &unanswered.message_id {
+            self.awaiting.take(message_id);
+        }
+        Ok(())
+    }
+
+    /// How many received messages await the application's answer.
+    pub fn awaiting_message_answers(&self) -> usize {
+        self.answers.len()
     }
 
     /// No response came in time to our NICKNAME `transaction_id` (the
@@ -480,7 +559,6 @@ impl<I: TransactionIds> Session<I> {
                 return;
             }
         };
-        self.respond(&frame, StatusCode::OK);
         let subject = message.message_id.clone().map(|message_id| ReportSubject {
             message_id,
             from_path: frame.from_path().to_vec(),
@@ -488,21 +566,49 @@ impl<I: TransactionIds> Session<I> {
         });
         let success_report = frame.success_report();
         let failure_report = frame.failure_report();
-        if let Some(subject) = &subject {
-            if self.config.application_reports {
-                let forgotten = self.awaiting.insert(Awaiting {
-                    subject: subject.clone(),
-                    success_report,
-                    failure_report,
-                });
-                if let Some(forgotten) = forgotten {
-                    self.events.push_back(Event::ReportForgotten(forgotten));
+        // The success REPORT the session owes, sent now or with the
+        // application's 200.
+        let owed_report = subject
+            .clone()
+            .filter(|_| !self.config.application_reports && success_report == SuccessReport::Yes);
+        let answer = match self.config.message_answers {
+            MessageAnswers::Session => {
+                self.respond(&frame, StatusCode::OK);
+                if let Some(subject) = &owed_report {
+                    // §7.1.3: with Success-Report "yes" the endpoint "MUST
+                    // send a success report or reports covering all bytes
+                    // that are received successfully".
+                    self.queue_report(subject, StatusCode::OK);
                 }
-            } else if success_report == SuccessReport::Yes {
-                // §7.1.3: with Success-Report "yes" the endpoint "MUST send a
-                // success report or reports covering all bytes that are
-                // received successfully".
-                self.queue_report(subject, StatusCode::OK);
+                None
+            }
+            MessageAnswers::Application => {
+                let tid = frame.transaction_id.clone();
+                let unanswered = Unanswered {
+                    frame,
+                    message_id: message.message_id.clone(),
+                    owed_report,
+                };
+                if let Err(refused) = self.answers.admit(unanswered) {
+                    self.refuse(
+                        &refused.frame,
+                        RequestError::TooManyUnansweredMessages.into(),
+                    );
+                    return;
+                }
+                Some(tid)
+            }
+        };
+        if let Some(subject) = &subject
+            && self.config.application_reports
+        {
+            let forgotten = self.awaiting.insert(Awaiting {
+                subject: subject.clone(),
+                success_report,
+                failure_report,
+            });
+            if let Some(forgotten) = forgotten {
+                self.events.push_back(Event::ReportForgotten(forgotten));
             }
         }
         self.events.push_back(Event::Message(Delivered {
@@ -510,6 +616,7 @@ impl<I: TransactionIds> Session<I> {
             success_report,
             failure_report,
             subject,
+            answer,
         }));
     }
 

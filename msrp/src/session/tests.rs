@@ -35,6 +35,7 @@ fn config(local: &str, remote: &str) -> SessionConfig {
         application_reports: false,
         max_awaiting_reports: 16,
         nickname_requests: NicknameRequests::Unsupported,
+        message_answers: MessageAnswers::Session,
     }
 }
 
