@@ -170,16 +170,10 @@ impl Task {
             }
             RosterEvent::Pending => false,
             RosterEvent::TooManyOccupants => {
-                // `groupchat.max_occupants`: left out of the document, counted.
+                // `groupchat.max_occupants`: left out of the document,
+                // counted (`MucRoster` still records the self-presence
+                // past the bound, so the join completes).
                 self.shared().links.metrics.error("groupchat_roster_full");
-                // The self-presence still ends the join (`MucRoster` does
-                // not record it over the bound, so it cannot say Complete):
-                // the document then lists the first `max_occupants`.
-                if is_self && !self.complete {
-                    self.complete = true;
-                    self.notify_roster();
-                    return true;
-                }
                 false
             }
         }

@@ -165,6 +165,9 @@ async fn a_room_over_max_occupants_is_joined_with_the_roster_cut_and_counted() {
     let me = attr(&join, "from");
     world.stanza_in(&occupant("JuliC", &me, ""));
     world.stanza_in(&occupant("Ben", &me, ""));
+    // Past the bound of two others: left out, counted.
+    world.stanza_in(&occupant("Mercutio", &me, ""));
+    // The self-presence is not an "other": it completes the join.
     world.stanza_in(&occupant("Romeo", &me, "<status code='110'/>"));
     let ok = invite_answer(&world).await;
     assert_eq!(status(&ok), 200);
