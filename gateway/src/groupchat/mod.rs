@@ -4,7 +4,8 @@
 //! occupant (§6.1, `join.rs`); the room's presence becomes the
 //! conference-info document of a SUBSCRIBE to the conference event (§6.2,
 //! `conference.rs`); SENDs and the room's messages go both ways, to all and
-//! private (§6.3, `translate.rs`); BYE leaves the room and the room's kick
+//! private (§6.3, `translate.rs`); NICKNAME changes the nickname (§6.4,
+//! `nickname.rs`); BYE leaves the room and the room's kick
 //! or destruction ends the session (§6.6). Each occupancy is one task
 //! (`occupancy.rs`) between the MSRP session and the component stream; the
 //! table (`table.rs`) finds it by Call-ID and by the client JID the room
@@ -25,12 +26,12 @@
 //! carries it (§6: "cache the participant list until the subscription is
 //! established").
 //!
-//! Not here yet (issue 23): NICKNAME (RFC 7701 §7, §6.4; the temporary
-//! nickname is the one used), invitations (§6.5), the §5 direction.
+//! Not here yet (issue 23): invitations (§6.5), the §5 direction.
 
 mod conference;
 mod enter;
 mod join;
+mod nickname;
 pub(crate) mod occupancy;
 mod table;
 mod translate;

@@ -25,6 +25,7 @@ use parley_sip::Responder;
 use parley_xmpp::stanza::{Element, Message, MessageType, Presence, PresenceType, Stanza};
 
 use super::conference::{self, MAX_EXPIRES};
+use super::nickname::Nicknames;
 use super::{End, Shared, translate};
 use crate::metrics::GroupchatJoin;
 
@@ -102,6 +103,8 @@ pub(super) struct Task {
     subscription: Subscription,
     pending: VecDeque<Pending>,
     held: VecDeque<NewMessage>,
+    /// The phone's NICKNAMEs (§6.4, `nickname.rs`).
+    pub(super) nicknames: Nicknames,
 }
 
 /// Runs the occupancy from the INVITE to its end.
@@ -114,6 +117,7 @@ pub(super) async fn run(o: Occupancy) {
         subscription: Subscription::default(),
         pending: VecDeque::new(),
         held: VecDeque::new(),
+        nicknames: Nicknames::default(),
     };
     let Some(handle) = task.enter().await else {
         return;
@@ -122,7 +126,7 @@ pub(super) async fn run(o: Occupancy) {
 }
 
 impl Task {
-    fn shared(&self) -> &Arc<Shared> {
+    pub(super) fn shared(&self) -> &Arc<Shared> {
         &self.o.shared
     }
 
@@ -146,9 +150,15 @@ impl Task {
         let Some(occupant) = OccupantPresence::from_presence(p) else {
             return false;
         };
-        let is_self = occupant.is_self();
-        if is_self {
+        let renamed = occupant.status_codes.contains(&STATUS_NICK_CHANGE);
+        if occupant.is_self() {
             if !occupant.available {
+                // Only the first half of the own nickname change (303)
+                // touches the roster: any other own unavailable presence
+                // ended the occupancy (`ends_occupancy`).
+                if renamed {
+                    self.o.roster.handle_presence(occupant);
+                }
                 return false;
             }
             // XEP-0045: the room may have changed the nickname (status 210).
@@ -158,12 +168,16 @@ impl Task {
                 e.occupant = me;
             }
         }
+        let available = occupant.available;
         match self.o.roster.handle_presence(occupant) {
             RosterEvent::Complete => {
                 self.complete = true;
                 self.notify_roster();
                 true
             }
+            // The first half of a nickname change (303): the document
+            // waits for the second, so that one partial NOTIFY says it.
+            RosterEvent::Changed if !available && renamed => false,
             RosterEvent::Changed => {
                 self.notify_roster();
                 false
@@ -183,6 +197,7 @@ impl Task {
     async fn relay(mut self, mut handle: SessionHandle) {
         loop {
             let next_deadline = self.pending.front().map(|p| p.deadline);
+            let nickname_deadline = self.nicknames.in_flight.as_ref().map(|n| n.deadline);
             let expires = self.subscription.until;
             tokio::select! {
                 command = self.o.commands.recv() => match command {
@@ -195,6 +210,7 @@ impl Task {
                             if p.presence_type != Some(PresenceType::Error) {
                                 self.room_presence(&p);
                             }
+                            self.nickname_answer(&handle, &p);
                         }
                         Stanza::Message(m) => self.room_message(&m, Some(&handle)),
                         Stanza::Iq(_) => {}
@@ -212,6 +228,9 @@ impl Task {
                         }
                     }
                     Some(SessionEvent::Msrp(Event::Message(d))) => self.phone_message(&handle, d),
+                    Some(SessionEvent::Msrp(Event::NicknameRequest { transaction_id, nickname })) => {
+                        self.nickname_request(&handle, transaction_id, nickname);
+                    }
                     Some(SessionEvent::Msrp(Event::Refused(e))) => {
                         debug!(call_id = %self.o.call_id, error = %e, "MSRP request refused");
                         self.shared().links.metrics.error(e.kind());
@@ -229,6 +248,9 @@ impl Task {
                     // "reason=timeout".
                     self.subscription = Subscription::default();
                     self.notify("terminated;reason=timeout".into(), None);
+                }
+                () = sleep_until(nickname_deadline.unwrap_or_else(far_future)), if nickname_deadline.is_some() => {
+                    self.nickname_timeout(&handle);
                 }
                 () = sleep_until(next_deadline.unwrap_or_else(far_future)), if next_deadline.is_some() => {
                     // §6.3.1: no reflection in time; the phone's failure REPORT.

@@ -29,7 +29,10 @@ async fn rfc7702_6_1_example_28_and_6_2_example_32_join_then_roster_notify() {
         sdp.contains("a=accept-types:message/cpim\r\n"),
         "RFC 7701 §6.3: CPIM only: {sdp}"
     );
-    assert!(sdp.ends_with("a=chatroom:private-messages\r\n"), "{sdp}");
+    assert!(
+        sdp.ends_with("a=chatroom:nickname private-messages\r\n"),
+        "Example 28: {sdp}"
+    );
     let contact = ok.header("Contact").expect("a Contact");
     assert!(
         contact.starts_with("<sip:") && contact.ends_with(">;isfocus"),
