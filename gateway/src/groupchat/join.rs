@@ -129,6 +129,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
             return;
         }
     };
+    let sdp = translate::with_chatroom(&accepted.sdp);
     let user = sip_jid.bare().to_string().to_lowercase();
     let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     {
@@ -154,6 +155,8 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
                 dialog,
                 commands,
                 subscription: None,
+                local_sdp: sdp.clone(),
+                remote_path: accepted.spec.remote_path.clone(),
             },
         );
     }
@@ -184,7 +187,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
         opening: Some(occupancy::Opening {
             responder,
             spec: room_session(accepted.spec),
-            sdp: translate::with_chatroom(&accepted.sdp),
+            sdp,
             contact,
         }),
     }));

@@ -33,6 +33,7 @@ mod enter;
 mod join;
 mod nickname;
 pub(crate) mod occupancy;
+mod refresh;
 mod table;
 mod translate;
 
@@ -55,6 +56,9 @@ use table::Table;
 
 /// A taken nickname is tried this many times, adjusted (RFC 7702 §7).
 pub(crate) const NICK_ATTEMPTS: u32 = 3;
+
+/// The methods a room session takes (RFC 3261 §20.5).
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, UPDATE";
 
 /// Commands waiting for one occupancy's task, at most.
 const COMMAND_CAPACITY: usize = 64;
@@ -238,13 +242,16 @@ impl Groupchat {
             Ok(InDialog::Other) if view.method() == "SUBSCRIBE" => {
                 conference::subscribe(&self.shared, &call_id, &view, responder);
             }
+            Ok(kind @ (InDialog::Reinvite | InDialog::Update)) => {
+                refresh::answer(&self.shared, &call_id, kind, &view, responder);
+            }
             Ok(_) => {
-                // A re-INVITE or UPDATE: this increment keeps the session as
-                // it is (RFC 3261 §21.4.6 asks an Allow with the 405).
+                // RFC 3261 §21.4.6: a method the dialog does not take, with
+                // the Allow the 405 asks for.
                 responder.respond(
                     StatusCode::METHOD_NOT_ALLOWED,
                     None,
-                    vec![("Allow".into(), "INVITE, ACK, BYE, CANCEL, SUBSCRIBE".into())],
+                    vec![("Allow".into(), ALLOW.into())],
                     None,
                 );
             }
