@@ -5,7 +5,8 @@
 //! conference-info document of a SUBSCRIBE to the conference event (§6.2,
 //! `conference.rs`); SENDs and the room's messages go both ways, to all and
 //! private (§6.3, `translate.rs`); NICKNAME changes the nickname (§6.4,
-//! `nickname.rs`); BYE leaves the room and the room's kick
+//! `nickname.rs`); a REFER invites another user (§6.5, `invitation.rs`);
+//! BYE leaves the room and the room's kick
 //! or destruction ends the session (§6.6). Each occupancy is one task
 //! (`occupancy.rs`) between the MSRP session and the component stream; the
 //! table (`table.rs`) finds it by Call-ID and by the client JID the room
@@ -26,10 +27,12 @@
 //! carries it (§6: "cache the participant list until the subscription is
 //! established").
 //!
-//! Not here yet (issue 23): invitations (§6.5), the §5 direction.
+//! Not here yet (issue 23): the §5 direction; an invitation a room sends
+//! to a SIP user (RFC 7702 defines none for §6, see the README).
 
 mod conference;
 mod enter;
+mod invitation;
 mod join;
 mod nickname;
 pub(crate) mod occupancy;
@@ -58,7 +61,7 @@ use table::Table;
 pub(crate) const NICK_ATTEMPTS: u32 = 3;
 
 /// The methods a room session takes (RFC 3261 §20.5).
-const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, UPDATE";
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, UPDATE, REFER";
 
 /// Commands waiting for one occupancy's task, at most.
 const COMMAND_CAPACITY: usize = 64;
@@ -241,6 +244,9 @@ impl Groupchat {
             Ok(InDialog::Ack) => {}
             Ok(InDialog::Other) if view.method() == "SUBSCRIBE" => {
                 conference::subscribe(&self.shared, &call_id, &view, responder);
+            }
+            Ok(InDialog::Other) if view.method() == "REFER" => {
+                invitation::refer(&self.shared, &call_id, &view, responder);
             }
             Ok(kind @ (InDialog::Reinvite | InDialog::Update)) => {
                 refresh::answer(&self.shared, &call_id, kind, &view, responder);

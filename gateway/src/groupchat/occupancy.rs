@@ -13,6 +13,9 @@ use tracing::{debug, info};
 
 use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::groupchat::coherent_state::partial_update;
+use parley_mapping::groupchat::invitation::{
+    REFER_NOTIFY_BODY, REFER_NOTIFY_STATE, SIPFRAG_TYPE, mediated_invitation,
+};
 use parley_mapping::groupchat::muc_error::room_message_refusal_to_msrp;
 use parley_mapping::groupchat::occupant::{NS_MUC, STATUS_NICK_CHANGE};
 use parley_mapping::groupchat::room_address::occupant_jid;
@@ -24,7 +27,7 @@ use parley_msrp::wire::{FailureReport, MessageId, SuccessReport};
 use parley_sip::Responder;
 use parley_xmpp::stanza::{Element, Message, MessageType, Presence, PresenceType, Stanza};
 
-use super::conference::{self, MAX_EXPIRES};
+use super::conference::{self, MAX_EXPIRES, Notify};
 use super::nickname::Nicknames;
 use super::{End, Shared, translate};
 use crate::metrics::GroupchatJoin;
@@ -43,6 +46,8 @@ pub(crate) enum Command {
     Room(Box<Stanza>),
     /// The phone subscribed to the conference event (0: unsubscribed).
     Subscribe { expires: u32 },
+    /// The phone's REFER invites `invitee` (§6.5).
+    Invite { invitee: Jid },
     /// The occupancy is over: close the MSRP session.
     Close,
 }
@@ -216,6 +221,7 @@ impl Task {
                         Stanza::Iq(_) => {}
                     },
                     Some(Command::Subscribe { expires }) => self.subscribe(expires),
+                    Some(Command::Invite { invitee }) => self.invite(&invitee),
                     Some(Command::Close) | None => {
                         handle.close();
                         return;
@@ -440,6 +446,23 @@ impl Task {
         if self.complete {
             self.notify_roster();
         }
+    }
+
+    /// §6.5: the mediated invitation (F58, XEP-0045 §7.8.2), and the
+    /// NOTIFY that ends the REFER's subscription (Example 43).
+    pub(super) fn invite(&mut self, invitee: &Jid) {
+        let id = self.shared().stanza_id();
+        let invitation = mediated_invitation(&self.o.me, &self.o.room, invitee, id);
+        self.shared().links.send(Stanza::Message(invitation));
+        let previous = self.notify_chain.take();
+        self.notify_chain = conference::send_notify(
+            self.shared(),
+            &self.o.call_id,
+            Notify::Refer,
+            REFER_NOTIFY_STATE.into(),
+            Some((SIPFRAG_TYPE.into(), REFER_NOTIFY_BODY.as_bytes().to_vec())),
+            previous,
+        );
     }
 
     /// A NOTIFY in the dialog, after the one before it (`conference::notify`).

@@ -21,6 +21,7 @@ mod rfc7573_5;
 mod rfc7702_6;
 mod rfc7702_6_2;
 mod rfc7702_6_4;
+mod rfc7702_6_5;
 mod rfc7702_6_reinvite;
 mod rfc8048_5_2;
 mod rfc8048_5_2_2;
