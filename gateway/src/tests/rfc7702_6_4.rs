@@ -223,3 +223,37 @@ async fn nicknames_go_one_at_a_time_and_a_flood_is_refused() {
         Some(200)
     );
 }
+
+/// Another occupant's nickname change (XEP-0045 §7.6's 303 pair) is one
+/// partial NOTIFY too: JuliC's entity deleted, CapuletGirl's added.
+#[tokio::test]
+async fn another_occupants_303_pair_is_one_partial_notify() {
+    let Joined {
+        mut world,
+        ok,
+        me,
+        phone: _phone,
+    } = join("nick5").await;
+    subscribed(&mut world, &ok).await;
+    world.stanza_in(&format!(
+        "<presence from='capulet@rooms.example.com/JuliC' to='{me}' type='unavailable'>\
+         <x xmlns='http://jabber.org/protocol/muc#user'>\
+         <item affiliation='none' nick='CapuletGirl' role='participant'/>\
+         <status code='303'/></x></presence>"
+    ));
+    world.stanza_in(&super::rfc7702_6::occupant("CapuletGirl", &me, ""));
+    let notify = next_sip(&world).await;
+    let doc = String::from_utf8(notify.body.to_vec()).expect("XML");
+    assert!(doc.contains("version=\"2\""), "{doc}");
+    assert!(
+        doc.contains("gr=JuliC\" state=\"deleted\"") && doc.contains("gr=CapuletGirl\""),
+        "{doc}"
+    );
+    world.sip_answer(&notify, "200 OK", "").await;
+    assert!(
+        world
+            .sip_out_within(Duration::from_millis(200))
+            .await
+            .is_none()
+    );
+}
