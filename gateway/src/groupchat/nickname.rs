@@ -59,6 +59,9 @@ pub(super) struct InFlight {
     /// The nickname when it was asked: a self-presence from another one is
     /// the room's yes.
     from: String,
+    /// The presence's id, which the room's error echoes (RFC 6120 §8.3.1,
+    /// rule 3: "it is REQUIRED for the error stanza to also include an 'id'").
+    stanza_id: String,
     pub(super) deadline: Instant,
 }
 
@@ -98,12 +101,15 @@ impl Task {
                 match nickname_presence(&self.o.me, &self.o.room, &wanted) {
                     // No valid resourcepart: RFC 7701 §7.1, malformed.
                     Err(_) => Some(MsrpStatus::MALFORMED_NICKNAME),
-                    Ok(p) => {
+                    Ok(mut p) => {
                         info!(call_id = %self.o.call_id, from = %self.o.nickname, to = %wanted, "nickname change asked");
+                        let stanza_id = self.shared().stanza_id();
+                        p.id = Some(stanza_id.clone());
                         self.shared().links.send(Stanza::Presence(p));
                         self.nicknames.in_flight = Some(InFlight {
                             transaction_id: transaction_id.clone(),
                             from: self.o.nickname.clone(),
+                            stanza_id,
                             deadline: Instant::now() + self.shared().join_deadline(),
                         });
                         None
@@ -141,14 +147,20 @@ impl Task {
         self.next_nickname(handle);
     }
 
-    /// Presence from the room, for the NICKNAME in flight: an error
-    /// refuses it, a self-presence from a nickname other than the one held
-    /// when it was asked accepts it. True when it was the error's answer.
+    /// Presence from the room, for the NICKNAME in flight: an error with
+    /// its id (or none) refuses it, a self-presence from a nickname other
+    /// than the one held when it was asked accepts it. True when it was
+    /// the error's answer.
     pub(super) fn nickname_answer(&mut self, handle: &SessionHandle, p: &Presence) -> bool {
         let Some(in_flight) = &self.nicknames.in_flight else {
             return false;
         };
         if p.presence_type == Some(PresenceType::Error) {
+            // An error for an earlier presence (a NICKNAME answered 408
+            // before the room spoke) is not this one's answer.
+            if p.id.as_ref().is_some_and(|id| *id != in_flight.stanza_id) {
+                return false;
+            }
             let error = p
                 .error
                 .clone()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use parley_harness::msrp_peer::{MsrpFrame, MsrpPeer};
 use parley_sip::wire::StartLine;
 
-use super::rfc7702_6::{Joined, in_dialog, join, next_frame, next_sip, status};
+use super::rfc7702_6::{Joined, attr, in_dialog, join, next_frame, next_sip, status};
 use super::world::World;
 
 /// Example 38 (F51), with `$` and the session's own paths.
@@ -57,9 +57,11 @@ async fn rfc7702_6_4_example_38_to_39_then_the_303_pair_gives_200_and_one_notify
     } = join("nick1").await;
     subscribed(&mut world, &ok).await;
     nickname(&mut phone, "a786hjs2", "\"montecchi\"").await;
+    let presence = world.stanza_out().await;
+    let id = attr(&presence, "id");
     assert_eq!(
-        world.stanza_out().await.replace(&me, "ME"),
-        "<presence from='ME' to='capulet@rooms.example.com/montecchi'></presence>"
+        presence.replace(&me, "ME").replace(&id, "ID"),
+        "<presence from='ME' to='capulet@rooms.example.com/montecchi' id='ID'></presence>"
     );
     world.stanza_in(&format!(
         "<presence from='capulet@rooms.example.com/Romeo' to='{me}' type='unavailable'>\
@@ -255,5 +257,47 @@ async fn another_occupants_303_pair_is_one_partial_notify() {
             .sip_out_within(Duration::from_millis(200))
             .await
             .is_none()
+    );
+}
+
+/// A room that answers a NICKNAME after its 408: the late error (its id,
+/// RFC 6120 §8.3.1) is not the answer to the NICKNAME in flight since.
+#[tokio::test]
+async fn a_late_error_for_an_earlier_nickname_does_not_answer_the_next() {
+    let Joined {
+        mut world,
+        me,
+        mut phone,
+        ..
+    } = join("nick6").await;
+    nickname(&mut phone, "late0001", "\"montecchi\"").await;
+    let first = world.stanza_out().await;
+    let first_id = attr(&first, "id");
+    let answer = tokio::time::timeout(
+        Duration::from_secs(3),
+        nickname_answer(&mut phone, "late0001"),
+    )
+    .await
+    .expect("408 after join_secs");
+    assert_eq!(answer.status, Some(408));
+    nickname(&mut phone, "late0002", "\"Romeo2\"").await;
+    let _second = world.stanza_out().await;
+    world.stanza_in(&format!(
+        "<presence from='capulet@rooms.example.com/montecchi' to='{me}' type='error' \
+         id='{first_id}'><error type='cancel'>\
+         <conflict xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+    ));
+    assert!(
+        phone.next_frame(Duration::from_millis(200)).await.is_none(),
+        "no answer to late0002 from the late error"
+    );
+    world.stanza_in(&format!(
+        "<presence from='capulet@rooms.example.com/Romeo2' to='{me}'>\
+         <x xmlns='http://jabber.org/protocol/muc#user'>\
+         <item affiliation='none' role='participant'/><status code='110'/></x></presence>"
+    ));
+    assert_eq!(
+        nickname_answer(&mut phone, "late0002").await.status,
+        Some(200)
     );
 }
