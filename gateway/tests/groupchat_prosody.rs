@@ -2,7 +2,8 @@
 //! SIP parser, its MSRP end the harness's independent peer) joins a room of
 //! a real Prosody's built-in MUC service through the real `parley` binary,
 //! with two XMPP occupants: the roster NOTIFY (§6.2), messages to all and
-//! private both ways (§6.3), BYE (§6.6); and rooms Parley may not enter.
+//! private both ways (§6.3), BYE (§6.6); a nickname change and a taken
+//! nickname (§6.4), an invitation (§6.5); and rooms Parley may not enter.
 //! The story is `support/groupchat.rs`'s, shared with `groupchat_ejabberd.rs`.
 
 #[path = "support/chat.rs"]
@@ -17,9 +18,14 @@ use std::net::SocketAddr;
 
 use parley_harness::port::free_tcp_port;
 
-use groupchat::{enter, make_members_only, phone_joins, refused, sip_user_talks_and_leaves};
-use sip_phone::Phone;
-use support::{COMPONENT, Options, World, sessions_toml};
+use chat::{WAIT, phone_says};
+use groupchat::{
+    cpim, enter, has_status, make_members_only, message_from, phone_joins, refused,
+    sip_user_talks_and_leaves,
+};
+use parley_harness::msrp_peer::MsrpPeer;
+use sip_phone::{Phone, status};
+use support::{COMPONENT, Options, World, XMPP_DOMAIN, child_text, sessions_toml};
 
 /// Prosody's MUC service (`restrict_room_creation = "local"` lets
 /// `xmpp.example` users create rooms here).
@@ -81,4 +87,127 @@ async fn rooms_parley_may_not_enter_get_the_mapped_sip_error() {
     let _s = phone_joins(sip, &phone, ROOM, "gc-first").await;
     let second = refused(&phone, sip, &format!("sip:{private}"), "gc-second").await;
     assert_eq!(second, 486);
+}
+
+/// RFC 7701 §7.1 NICKNAME (RFC 7702 Example 38 with its end-line flag).
+async fn nickname(peer: &mut MsrpPeer, tid: &str, nick: &str) -> u16 {
+    let frame = format!(
+        "MSRP {tid} NICKNAME\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\n\
+         Use-Nickname: \"{nick}\"\r\n-------{tid}$\r\n",
+        to = peer.to_path,
+        from = peer.local_uri,
+    );
+    peer.send_raw(frame.as_bytes()).await;
+    let answer = peer
+        .next_frame(WAIT)
+        .await
+        .unwrap_or_else(|| panic!("an answer to NICKNAME {nick}"));
+    assert_eq!(answer.transaction_id, tid, "{answer:?}");
+    answer.status.expect("a response")
+}
+
+/// §6.4 and §6.5 against Prosody's MUC: romeo's phone asks for JuliC's
+/// nickname (Prosody's `<conflict/>`, Example 40 → 425, Example 41), then
+/// for `montecchi` (200; juliet sees XEP-0045 §7.6's 303 pair); its REFER
+/// (Example 42) to the nurse, a Prosody user outside the room, gets 200
+/// and Example 43's NOTIFY, and the room's invitation reaches the nurse.
+#[tokio::test(flavor = "multi_thread")]
+async fn sip_user_changes_nickname_and_invites_a_prosody_user() {
+    let world = start();
+    world.prosody.add_user("nurse", support::PASSWORD);
+    let mut juliet = world.client("juliet").await;
+    let mut nurse = world.client("nurse").await;
+    enter(&mut juliet, ROOM, "JuliC").await;
+    let phone = Phone::bind("romeo").await;
+    let mut s = phone_joins(world.sip_addr(), &phone, ROOM, "gc-e2e-nick").await;
+
+    assert_eq!(nickname(&mut s.peer, "nick0001", "JuliC").await, 425);
+    assert_eq!(nickname(&mut s.peer, "nick0002", "montecchi").await, 200);
+    let romeo = format!("{ROOM}/romeo");
+    juliet
+        .recv_matching(WAIT, |e| {
+            e.name() == "presence"
+                && e.attr("from") == Some(romeo.as_str())
+                && e.attr("type") == Some("unavailable")
+                && has_status(e, "303")
+        })
+        .await
+        .expect("romeo's unavailable presence with 303 at juliet");
+    let montecchi = format!("{ROOM}/montecchi");
+    juliet
+        .recv_matching(WAIT, |e| {
+            e.name() == "presence"
+                && e.attr("from") == Some(montecchi.as_str())
+                && e.attr("type").is_none()
+        })
+        .await
+        .expect("montecchi's presence at juliet");
+    // A message now comes from the new nickname.
+    phone_says(
+        &mut s.peer,
+        "m1",
+        "message/cpim",
+        &cpim(&format!("sip:{ROOM}"), "A rose by any other name"),
+        &[],
+    )
+    .await;
+    let m = message_from(&mut juliet, &montecchi, "groupchat").await;
+    assert_eq!(
+        child_text(&m, "body").as_deref(),
+        Some("A rose by any other name")
+    );
+
+    // §6.5: REFER → 200, NOTIFY, the room's invitation at the nurse.
+    let (refer, branch) = s.dialog.request(
+        &phone,
+        "REFER",
+        &format!(
+            "Accept: message/sipfrag\r\nRefer-To: <sip:nurse@{XMPP_DOMAIN}>\r\n\
+             Supported: replaces\r\n"
+        ),
+        "",
+    );
+    let answer = phone
+        .request(&refer, &branch, s.dialog.destination(), WAIT)
+        .await
+        .expect("an answer to REFER");
+    assert_eq!(status(&answer), 200);
+    let (_, notify) = phone
+        .nth_request("NOTIFY", 0, WAIT)
+        .await
+        .expect("the REFER's NOTIFY");
+    assert_eq!(notify.header("Event"), "refer");
+    assert_eq!(
+        notify.header("Subscription-State"),
+        "terminated;reason=noresource"
+    );
+    assert!(
+        notify.body().starts_with("SIP/2.0 100 Trying"),
+        "{}",
+        notify.body()
+    );
+    let invitation = nurse
+        .recv_matching(WAIT, |e| {
+            e.name() == "message"
+                && e.attr("from") == Some(ROOM)
+                && e.children()
+                    .filter(|x| x.name() == "x")
+                    .flat_map(|x| x.children())
+                    .any(|i| i.name() == "invite")
+        })
+        .await
+        .expect("the room's invitation at the nurse (XEP-0045 §7.8.2)");
+    let inviter = invitation
+        .children()
+        .filter(|x| x.name() == "x")
+        .flat_map(|x| x.children())
+        .find(|i| i.name() == "invite")
+        .and_then(|i| i.attr("from").map(str::to_owned))
+        .expect("the invite names its sender");
+    // XEP-0045 §7.8.2: "the bare JID, full JID, or occupant JID of the
+    // inviter" (Prosody writes the occupant JID).
+    assert!(
+        inviter == montecchi || inviter.starts_with("romeo@sip.example.net"),
+        "{inviter}"
+    );
 }

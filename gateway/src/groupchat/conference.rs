@@ -20,6 +20,7 @@ use tracing::debug;
 
 use parley_mapping::address::SipAddress;
 use parley_mapping::groupchat::conference_info::MEDIA_TYPE;
+use parley_mapping::groupchat::invitation::REFER_EVENT;
 use parley_mapping::groupchat::room_address::room_for_sip_target;
 use parley_sip::dialog::Dialog;
 use parley_sip::{IncomingRequest, OutgoingRequest, RequestView, Responder, StatusCode};
@@ -177,19 +178,47 @@ pub(super) fn notify(
     body: Option<String>,
     previous: Option<oneshot::Receiver<()>>,
 ) -> Option<oneshot::Receiver<()>> {
+    let body = body.map(|b| (MEDIA_TYPE.to_owned(), b.into_bytes()));
+    send_notify(shared, call_id, Notify::Conference, state, body, previous)
+}
+
+/// Which subscription a NOTIFY is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Notify {
+    /// The conference event (RFC 4575), in the subscription's dialog.
+    Conference,
+    /// The REFER's implicit subscription (RFC 7702 §6.5 Example 43), in
+    /// the INVITE's dialog where the REFER came.
+    Refer,
+}
+
+/// A NOTIFY of `kind` with Subscription-State `state` and `body` (type,
+/// bytes), after `previous`; see [`notify`].
+pub(super) fn send_notify(
+    shared: &Arc<Shared>,
+    call_id: &str,
+    kind: Notify,
+    state: String,
+    body: Option<(String, Vec<u8>)>,
+    previous: Option<oneshot::Receiver<()>>,
+) -> Option<oneshot::Receiver<()>> {
     let request = {
         let mut table = shared.table();
         let entry = table.get_mut(call_id)?;
-        match &mut entry.subscription {
-            Some(dialog) => dialog.next_request("NOTIFY"),
-            None => entry.dialog.dialog.next_request("NOTIFY"),
+        match (&mut entry.subscription, kind) {
+            (Some(dialog), Notify::Conference) => dialog.next_request("NOTIFY"),
+            _ => entry.dialog.dialog.next_request("NOTIFY"),
         }
     };
+    let event = match kind {
+        Notify::Conference => "conference",
+        Notify::Refer => REFER_EVENT,
+    };
     let headers = vec![
-        ("Event".into(), "conference".into()),
+        ("Event".into(), event.into()),
         ("Subscription-State".into(), state),
     ];
-    let body = body.map(|b| (MEDIA_TYPE.to_owned(), b.into_bytes().into()));
+    let body = body.map(|(t, b)| (t, b.into()));
     let notify = OutgoingRequest::in_dialog(request, headers, body);
     let sip = shared.links.sip.clone();
     let metrics = Arc::clone(&shared.links.metrics);
@@ -201,9 +230,9 @@ pub(super) fn notify(
             let _ = previous.await;
         }
         match sip.send_request_in_order(notify, transmitted).await {
-            Ok(r) => debug!(call_id, status = r.status, "conference NOTIFY answered"),
+            Ok(r) => debug!(call_id, status = r.status, event, "NOTIFY answered"),
             Err(e) => {
-                debug!(call_id, error = %e, "conference NOTIFY unanswered");
+                debug!(call_id, error = %e, event, "NOTIFY unanswered");
                 metrics.error(e.kind());
             }
         }

@@ -78,6 +78,10 @@ impl Task {
                         self.subscribe(expires);
                         None
                     }
+                    Some(Command::Invite { invitee }) => {
+                        self.invite(&invitee);
+                        None
+                    }
                     Some(Command::Close) | None => Some(Joining::Closed),
                 },
                 () = sleep_until(deadline) => Some(Joining::Timeout),

@@ -16,6 +16,8 @@ use parley_mapping::groupchat::MucRoster;
 use parley_mapping::groupchat::room_address::{
     occupant_jid, room_for_sip_target, temporary_nickname,
 };
+use parley_msrp::endpoint::SessionSpec;
+use parley_msrp::session::NicknameRequests;
 use parley_sip::dialog::session::{Session as Dialog, TimerAnswer};
 use parley_sip::{IncomingRequest, Responder, StatusCode};
 
@@ -127,6 +129,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
             return;
         }
     };
+    let sdp = translate::with_chatroom(&accepted.sdp);
     let user = sip_jid.bare().to_string().to_lowercase();
     let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     {
@@ -152,6 +155,8 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
                 dialog,
                 commands,
                 subscription: None,
+                local_sdp: sdp.clone(),
+                remote_path: accepted.spec.remote_path.clone(),
             },
         );
     }
@@ -181,9 +186,16 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
         commands: commands_rx,
         opening: Some(occupancy::Opening {
             responder,
-            spec: accepted.spec,
-            sdp: translate::with_chatroom(&accepted.sdp),
+            spec: room_session(accepted.spec),
+            sdp,
             contact,
         }),
     }));
+}
+
+/// The MSRP session of a room: Parley is the chat room, so the phone's
+/// NICKNAMEs are its to answer (RFC 7701 §7.1, `nickname.rs`).
+fn room_session(mut spec: SessionSpec) -> SessionSpec {
+    spec.options.nickname_requests = NicknameRequests::Application;
+    spec
 }

@@ -4,7 +4,9 @@
 //! occupant (§6.1, `join.rs`); the room's presence becomes the
 //! conference-info document of a SUBSCRIBE to the conference event (§6.2,
 //! `conference.rs`); SENDs and the room's messages go both ways, to all and
-//! private (§6.3, `translate.rs`); BYE leaves the room and the room's kick
+//! private (§6.3, `translate.rs`); NICKNAME changes the nickname (§6.4,
+//! `nickname.rs`); a REFER invites another user (§6.5, `invitation.rs`);
+//! BYE leaves the room and the room's kick
 //! or destruction ends the session (§6.6). Each occupancy is one task
 //! (`occupancy.rs`) between the MSRP session and the component stream; the
 //! table (`table.rs`) finds it by Call-ID and by the client JID the room
@@ -25,13 +27,16 @@
 //! carries it (§6: "cache the participant list until the subscription is
 //! established").
 //!
-//! Not here yet (issue 23): NICKNAME (RFC 7701 §7, §6.4; the temporary
-//! nickname is the one used), invitations (§6.5), the §5 direction.
+//! Not here yet (issue 23): the §5 direction; an invitation a room sends
+//! to a SIP user (RFC 7702 defines none for §6, see the README).
 
 mod conference;
 mod enter;
+mod invitation;
 mod join;
+mod nickname;
 pub(crate) mod occupancy;
+mod refresh;
 mod table;
 mod translate;
 
@@ -54,6 +59,9 @@ use table::Table;
 
 /// A taken nickname is tried this many times, adjusted (RFC 7702 §7).
 pub(crate) const NICK_ATTEMPTS: u32 = 3;
+
+/// The methods a room session takes (RFC 3261 §20.5).
+const ALLOW: &str = "INVITE, ACK, BYE, CANCEL, SUBSCRIBE, UPDATE, REFER";
 
 /// Commands waiting for one occupancy's task, at most.
 const COMMAND_CAPACITY: usize = 64;
@@ -237,13 +245,19 @@ impl Groupchat {
             Ok(InDialog::Other) if view.method() == "SUBSCRIBE" => {
                 conference::subscribe(&self.shared, &call_id, &view, responder);
             }
+            Ok(InDialog::Other) if view.method() == "REFER" => {
+                invitation::refer(&self.shared, &call_id, &view, responder);
+            }
+            Ok(kind @ (InDialog::Reinvite | InDialog::Update)) => {
+                refresh::answer(&self.shared, &call_id, kind, &view, responder);
+            }
             Ok(_) => {
-                // A re-INVITE or UPDATE: this increment keeps the session as
-                // it is (RFC 3261 §21.4.6 asks an Allow with the 405).
+                // RFC 3261 §21.4.6: a method the dialog does not take, with
+                // the Allow the 405 asks for.
                 responder.respond(
                     StatusCode::METHOD_NOT_ALLOWED,
                     None,
-                    vec![("Allow".into(), "INVITE, ACK, BYE, CANCEL, SUBSCRIBE".into())],
+                    vec![("Allow".into(), ALLOW.into())],
                     None,
                 );
             }

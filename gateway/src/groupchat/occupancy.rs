@@ -13,6 +13,9 @@ use tracing::{debug, info};
 
 use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::groupchat::coherent_state::partial_update;
+use parley_mapping::groupchat::invitation::{
+    REFER_NOTIFY_BODY, REFER_NOTIFY_STATE, SIPFRAG_TYPE, mediated_invitation,
+};
 use parley_mapping::groupchat::muc_error::room_message_refusal_to_msrp;
 use parley_mapping::groupchat::occupant::{NS_MUC, STATUS_NICK_CHANGE};
 use parley_mapping::groupchat::room_address::occupant_jid;
@@ -24,7 +27,8 @@ use parley_msrp::wire::{FailureReport, MessageId, SuccessReport};
 use parley_sip::Responder;
 use parley_xmpp::stanza::{Element, Message, MessageType, Presence, PresenceType, Stanza};
 
-use super::conference::{self, MAX_EXPIRES};
+use super::conference::{self, MAX_EXPIRES, Notify};
+use super::nickname::Nicknames;
 use super::{End, Shared, translate};
 use crate::metrics::GroupchatJoin;
 
@@ -42,6 +46,8 @@ pub(crate) enum Command {
     Room(Box<Stanza>),
     /// The phone subscribed to the conference event (0: unsubscribed).
     Subscribe { expires: u32 },
+    /// The phone's REFER invites `invitee` (§6.5).
+    Invite { invitee: Jid },
     /// The occupancy is over: close the MSRP session.
     Close,
 }
@@ -102,6 +108,8 @@ pub(super) struct Task {
     subscription: Subscription,
     pending: VecDeque<Pending>,
     held: VecDeque<NewMessage>,
+    /// The phone's NICKNAMEs (§6.4, `nickname.rs`).
+    pub(super) nicknames: Nicknames,
 }
 
 /// Runs the occupancy from the INVITE to its end.
@@ -114,6 +122,7 @@ pub(super) async fn run(o: Occupancy) {
         subscription: Subscription::default(),
         pending: VecDeque::new(),
         held: VecDeque::new(),
+        nicknames: Nicknames::default(),
     };
     let Some(handle) = task.enter().await else {
         return;
@@ -122,7 +131,7 @@ pub(super) async fn run(o: Occupancy) {
 }
 
 impl Task {
-    fn shared(&self) -> &Arc<Shared> {
+    pub(super) fn shared(&self) -> &Arc<Shared> {
         &self.o.shared
     }
 
@@ -146,9 +155,15 @@ impl Task {
         let Some(occupant) = OccupantPresence::from_presence(p) else {
             return false;
         };
-        let is_self = occupant.is_self();
-        if is_self {
+        let renamed = occupant.status_codes.contains(&STATUS_NICK_CHANGE);
+        if occupant.is_self() {
             if !occupant.available {
+                // Only the first half of the own nickname change (303)
+                // touches the roster: any other own unavailable presence
+                // ended the occupancy (`ends_occupancy`).
+                if renamed {
+                    self.o.roster.handle_presence(occupant);
+                }
                 return false;
             }
             // XEP-0045: the room may have changed the nickname (status 210).
@@ -158,28 +173,26 @@ impl Task {
                 e.occupant = me;
             }
         }
+        let available = occupant.available;
         match self.o.roster.handle_presence(occupant) {
             RosterEvent::Complete => {
                 self.complete = true;
                 self.notify_roster();
                 true
             }
+            // The first half of a nickname change (303): the document
+            // waits for the second, so that one partial NOTIFY says it.
+            RosterEvent::Changed if !available && renamed => false,
             RosterEvent::Changed => {
                 self.notify_roster();
                 false
             }
             RosterEvent::Pending => false,
             RosterEvent::TooManyOccupants => {
-                // `groupchat.max_occupants`: left out of the document, counted.
+                // `groupchat.max_occupants`: left out of the document,
+                // counted (`MucRoster` still records the self-presence
+                // past the bound, so the join completes).
                 self.shared().links.metrics.error("groupchat_roster_full");
-                // The self-presence still ends the join (`MucRoster` does
-                // not record it over the bound, so it cannot say Complete):
-                // the document then lists the first `max_occupants`.
-                if is_self && !self.complete {
-                    self.complete = true;
-                    self.notify_roster();
-                    return true;
-                }
                 false
             }
         }
@@ -189,6 +202,7 @@ impl Task {
     async fn relay(mut self, mut handle: SessionHandle) {
         loop {
             let next_deadline = self.pending.front().map(|p| p.deadline);
+            let nickname_deadline = self.nicknames.in_flight.as_ref().map(|n| n.deadline);
             let expires = self.subscription.until;
             tokio::select! {
                 command = self.o.commands.recv() => match command {
@@ -201,11 +215,13 @@ impl Task {
                             if p.presence_type != Some(PresenceType::Error) {
                                 self.room_presence(&p);
                             }
+                            self.nickname_answer(&handle, &p);
                         }
                         Stanza::Message(m) => self.room_message(&m, Some(&handle)),
                         Stanza::Iq(_) => {}
                     },
                     Some(Command::Subscribe { expires }) => self.subscribe(expires),
+                    Some(Command::Invite { invitee }) => self.invite(&invitee),
                     Some(Command::Close) | None => {
                         handle.close();
                         return;
@@ -218,6 +234,9 @@ impl Task {
                         }
                     }
                     Some(SessionEvent::Msrp(Event::Message(d))) => self.phone_message(&handle, d),
+                    Some(SessionEvent::Msrp(Event::NicknameRequest { transaction_id, nickname })) => {
+                        self.nickname_request(&handle, transaction_id, nickname);
+                    }
                     Some(SessionEvent::Msrp(Event::Refused(e))) => {
                         debug!(call_id = %self.o.call_id, error = %e, "MSRP request refused");
                         self.shared().links.metrics.error(e.kind());
@@ -235,6 +254,9 @@ impl Task {
                     // "reason=timeout".
                     self.subscription = Subscription::default();
                     self.notify("terminated;reason=timeout".into(), None);
+                }
+                () = sleep_until(nickname_deadline.unwrap_or_else(far_future)), if nickname_deadline.is_some() => {
+                    self.nickname_timeout(&handle);
                 }
                 () = sleep_until(next_deadline.unwrap_or_else(far_future)), if next_deadline.is_some() => {
                     // §6.3.1: no reflection in time; the phone's failure REPORT.
@@ -424,6 +446,23 @@ impl Task {
         if self.complete {
             self.notify_roster();
         }
+    }
+
+    /// §6.5: the mediated invitation (F58, XEP-0045 §7.8.2), and the
+    /// NOTIFY that ends the REFER's subscription (Example 43).
+    pub(super) fn invite(&mut self, invitee: &Jid) {
+        let id = self.shared().stanza_id();
+        let invitation = mediated_invitation(&self.o.me, &self.o.room, invitee, id);
+        self.shared().links.send(Stanza::Message(invitation));
+        let previous = self.notify_chain.take();
+        self.notify_chain = conference::send_notify(
+            self.shared(),
+            &self.o.call_id,
+            Notify::Refer,
+            REFER_NOTIFY_STATE.into(),
+            Some((SIPFRAG_TYPE.into(), REFER_NOTIFY_BODY.as_bytes().to_vec())),
+            previous,
+        );
     }
 
     /// A NOTIFY in the dialog, after the one before it (`conference::notify`).

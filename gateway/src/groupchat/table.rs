@@ -31,6 +31,10 @@ pub(crate) struct Entry {
     /// A conference subscription made outside the INVITE's dialog (RFC
     /// 6665: its own dialog), whose NOTIFYs go in it instead.
     pub(crate) subscription: Option<PlainDialog>,
+    /// The SDP answer of the 200, repeated to a re-INVITE (`refresh.rs`).
+    pub(crate) local_sdp: String,
+    /// The phone's MSRP path (a re-INVITE that keeps it is a refresh).
+    pub(crate) remote_path: Vec<parley_msrp::uri::Uri>,
 }
 
 /// Every occupancy.

@@ -126,16 +126,14 @@ pub(super) fn delay_stamp(m: &Message) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// RFC 7701 §8: the answer declares that Parley, as focus, takes private
-/// messages: `a=chatroom:private-messages` on the accepted `m=message` line
-/// of `sdp` (Example 28 has `nickname private-messages`). Not `nickname`:
-/// §8, "A conference focus that includes the 'nicknames' token ... is
-/// signaling that the MSRP switch supports and the chat room allows the use
-/// of the procedures specified in Section 7", and `parley_msrp`'s session
-/// answers NICKNAME with 501 so far; §7.1 lets a participant send NICKNAME
-/// only when the token was there, so without it none comes.
+/// RFC 7701 §8: the answer declares what Parley, as focus, takes:
+/// `a=chatroom:nickname private-messages` on the accepted `m=message` line
+/// of `sdp`, as in Example 28. "A conference focus that includes the
+/// 'nicknames' token ... is signaling that the MSRP switch supports and the
+/// chat room allows the use of the procedures specified in Section 7":
+/// NICKNAME is answered by `nickname.rs`.
 pub(super) fn with_chatroom(sdp: &str) -> String {
-    const ATTRIBUTE: &str = "a=chatroom:private-messages";
+    const ATTRIBUTE: &str = "a=chatroom:nickname private-messages";
     let lines: Vec<&str> = sdp.split_terminator("\r\n").collect();
     let accepted = lines.iter().position(|l| {
         l.strip_prefix("m=message ")
@@ -286,12 +284,12 @@ mod tests {
         assert_eq!(
             with_chatroom(sdp),
             "v=0\r\nm=audio 0 RTP/AVP 0\r\nm=message 8763 TCP/MSRP *\r\na=path:x\r\n\
-             a=chatroom:private-messages\r\n"
+             a=chatroom:nickname private-messages\r\n"
         );
         let two = "m=message 1 TCP/MSRP *\r\na=p\r\nm=audio 0 RTP/AVP 0\r\n";
         assert_eq!(
             with_chatroom(two),
-            "m=message 1 TCP/MSRP *\r\na=p\r\na=chatroom:private-messages\r\n\
+            "m=message 1 TCP/MSRP *\r\na=p\r\na=chatroom:nickname private-messages\r\n\
              m=audio 0 RTP/AVP 0\r\n"
         );
     }

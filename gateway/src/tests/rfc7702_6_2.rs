@@ -29,7 +29,10 @@ async fn rfc7702_6_1_example_28_and_6_2_example_32_join_then_roster_notify() {
         sdp.contains("a=accept-types:message/cpim\r\n"),
         "RFC 7701 §6.3: CPIM only: {sdp}"
     );
-    assert!(sdp.ends_with("a=chatroom:private-messages\r\n"), "{sdp}");
+    assert!(
+        sdp.ends_with("a=chatroom:nickname private-messages\r\n"),
+        "Example 28: {sdp}"
+    );
     let contact = ok.header("Contact").expect("a Contact");
     assert!(
         contact.starts_with("<sip:") && contact.ends_with(">;isfocus"),
@@ -165,6 +168,9 @@ async fn a_room_over_max_occupants_is_joined_with_the_roster_cut_and_counted() {
     let me = attr(&join, "from");
     world.stanza_in(&occupant("JuliC", &me, ""));
     world.stanza_in(&occupant("Ben", &me, ""));
+    // Past the bound of two others: left out, counted.
+    world.stanza_in(&occupant("Mercutio", &me, ""));
+    // The self-presence is not an "other": it completes the join.
     world.stanza_in(&occupant("Romeo", &me, "<status code='110'/>"));
     let ok = invite_answer(&world).await;
     assert_eq!(status(&ok), 200);

@@ -144,7 +144,8 @@ pub(crate) async fn sip_user_talks_and_leaves(
     let phone = Phone::bind("romeo").await;
     let mut s = phone_joins(sip, &phone, room, "gc-e2e-1").await;
     assert!(
-        s.answer_sdp.contains("a=chatroom:private-messages"),
+        s.answer_sdp
+            .contains("a=chatroom:nickname private-messages"),
         "{}",
         s.answer_sdp
     );

@@ -13,6 +13,8 @@
 //!   (RFC 7702 §5.1, §5.6, §5.8, §6.1, §6.4, §6.6).
 //! - [`room_message`]: who a message is for (RFC 7702 §5.5, §6.3; RFC 7701
 //!   §6.1, §6.2).
+//! - [`invitation`]: a SIP user's REFER as a mediated invitation (RFC 7702
+//!   §6.5, XEP-0045 §7.8.2).
 //! - [`muc_error`]: MUC failures ↔ SIP and MSRP codes (RFC 7702 §5.6, §6.4;
 //!   RFC 7701 §6.2, §7.1); the complete answers are in [`crate::error`].
 //!
@@ -24,6 +26,8 @@ pub mod coherent_state;
 pub mod conference_info;
 /// RFC 4575 §5: writing the conference document.
 mod conference_write;
+/// RFC 7702 §6.5, XEP-0045 §7.8.2: a REFER as a mediated invitation.
+pub mod invitation;
 /// RFC 7702 §5.6, §6.4, RFC 7701 §6.2, §7.1: MUC failures ↔ SIP/MSRP codes.
 pub mod muc_error;
 /// RFC 7702 §5.4, §6.2: occupant presence ↔ conference-info users.

@@ -163,6 +163,10 @@ mod tests {
         let room = Jid::parse("capulet@rooms.example.com").unwrap();
         assert!(occupant_jid(&room, "").is_err());
         assert!(occupant_jid(&room, &"n".repeat(1024)).is_err());
+        // RFC 7622 §3.4 (OpaqueString): an unassigned code point is no
+        // resourcepart, though a NICKNAME's quoted-string may carry it.
+        assert!(occupant_jid(&room, "Ro\u{378}meo").is_err());
+        assert!(occupant_jid(&room, "Roméo").is_ok());
     }
 
     /// RFC 7702 §6.1: "such as the SIP From header display name".

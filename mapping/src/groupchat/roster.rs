@@ -139,7 +139,9 @@ pub enum RosterEvent {
     Complete,
     /// The complete roster changed: send a partial document.
     Changed,
-    /// More occupants than the bound: not recorded.
+    /// Another occupant past the bound: not recorded, counted in
+    /// [`MucRoster::dropped`]. The self-presence is never refused: it is
+    /// recorded and completes the roster whatever the bound.
     TooManyOccupants,
 }
 
@@ -153,6 +155,9 @@ pub struct MucRoster {
     occupants: Vec<OccupantPresence>,
     complete: bool,
     max_occupants: usize,
+    dropped: usize,
+    /// The SIP user's own nickname, from the last self-presence (110).
+    own: Option<String>,
 }
 
 impl MucRoster {
@@ -162,7 +167,15 @@ impl MucRoster {
             occupants: Vec::new(),
             complete: false,
             max_occupants,
+            dropped: 0,
+            own: None,
         }
+    }
+
+    /// How many occupant presences were left out because the roster was
+    /// at its bound (each arrival of an unrecorded occupant counts once).
+    pub fn dropped(&self) -> usize {
+        self.dropped
     }
 
     /// Whether the self-presence has arrived.
@@ -175,10 +188,16 @@ impl MucRoster {
         &self.occupants
     }
 
-    /// Record one occupant presence from the room.
+    /// Record one occupant presence from the room. Past `max_occupants`,
+    /// other occupants are left out (and counted); the SIP user's own
+    /// (status 110) is always recorded, so the roster holds at most
+    /// `max_occupants + 1`, and the self-presence completes it (§6.2).
     pub fn handle_presence(&mut self, p: OccupantPresence) -> RosterEvent {
         let at = self.occupants.iter().position(|o| o.nickname == p.nickname);
         let completes = !self.complete && p.is_self();
+        if p.is_self() && p.available {
+            self.own = Some(p.nickname.clone());
+        }
         match (p.available, at) {
             // A leave, or the first half of a XEP-0045 nickname change
             // (unavailable with 303; the new nickname's presence follows).
@@ -188,7 +207,14 @@ impl MucRoster {
             (false, None) => {}
             (true, Some(i)) => self.occupants[i] = without_transient_codes(p),
             (true, None) => {
-                if self.occupants.len() >= self.max_occupants {
+                let own = self.own.as_deref();
+                let others = self
+                    .occupants
+                    .iter()
+                    .filter(|o| Some(o.nickname.as_str()) != own)
+                    .count();
+                if !p.is_self() && others >= self.max_occupants {
+                    self.dropped += 1;
                     return RosterEvent::TooManyOccupants;
                 }
                 self.occupants.push(without_transient_codes(p));

@@ -149,6 +149,56 @@ fn roster_holds_no_more_than_its_bound() {
     assert_eq!(roster.occupants().len(), 2);
 }
 
+/// Over the bound, the self-presence is still recorded and still completes
+/// the roster (§6.2: complete "when it has received the in-room presence of
+/// the SIP user"); the others left out are counted.
+#[test]
+fn self_presence_completes_the_roster_even_past_its_bound() {
+    let mut roster = MucRoster::new(2);
+    for nick in ["a", "b"] {
+        assert_eq!(
+            roster.handle_presence(occupant(nick, &[], true)),
+            RosterEvent::Pending
+        );
+    }
+    for nick in ["c", "d"] {
+        assert_eq!(
+            roster.handle_presence(occupant(nick, &[], true)),
+            RosterEvent::TooManyOccupants
+        );
+    }
+    assert_eq!(
+        roster.handle_presence(occupant("Romeo", &[110], true)),
+        RosterEvent::Complete
+    );
+    assert!(roster.is_complete());
+    let nicks: Vec<_> = roster
+        .occupants()
+        .iter()
+        .map(|o| o.nickname.as_str())
+        .collect();
+    assert_eq!(nicks, ["a", "b", "Romeo"]);
+    assert_eq!(roster.dropped(), 2);
+    // Still full for others after completion; the own occupant's
+    // nickname change (303 pair) goes through.
+    assert_eq!(
+        roster.handle_presence(occupant("e", &[], true)),
+        RosterEvent::TooManyOccupants
+    );
+    assert_eq!(roster.dropped(), 3);
+    roster.handle_presence(occupant("Romeo", &[303, 110], false));
+    assert_eq!(
+        roster.handle_presence(occupant("montecchi", &[110], true)),
+        RosterEvent::Changed
+    );
+    let nicks: Vec<_> = roster
+        .occupants()
+        .iter()
+        .map(|o| o.nickname.as_str())
+        .collect();
+    assert_eq!(nicks, ["a", "b", "montecchi"]);
+}
+
 fn item_nick(p: &Presence) -> Option<String> {
     p.payloads[0].children.iter().find_map(|n| match n {
         parley_xmpp::stanza::Node::Element(e) if e.name == "item" => {
