@@ -18,9 +18,12 @@
 //! task (`occupancy.rs`), found by the table (`table.rs`) by user and
 //! room, and by the Call-IDs of its two dialogs.
 //!
-//! Not here yet (issue 23): invitations (§5.7), disco#info for a
-//! conference JID (XEP-0045 §6).
+//! disco#info to a conference JID is answered as the room while someone is
+//! in it (XEP-0045 §6.4, `disco.rs`).
+//!
+//! Not here yet (issue 23): invitations (§5.7).
 
+mod disco;
 mod join;
 mod occupancy;
 mod roster;
@@ -151,7 +154,7 @@ impl Conferences {
         let (from, to) = match &stanza {
             Stanza::Message(m) => (m.from.as_deref(), m.to.as_deref()),
             Stanza::Presence(p) => (p.from.as_deref(), p.to.as_deref()),
-            Stanza::Iq(_) => return Some(stanza),
+            Stanza::Iq(iq) => (iq.from.as_deref(), iq.to.as_deref()),
         };
         let parse = |j: Option<&str>| j.and_then(|j| Jid::parse(j).ok());
         let (Some(from), Some(to)) = (parse(from), parse(to)) else {
@@ -165,6 +168,17 @@ impl Conferences {
             return Some(stanza);
         }
         let room = to.bare();
+        if let Stanza::Iq(iq) = &stanza {
+            // XEP-0045 §6.4, for a conference someone is in (`disco.rs`).
+            if to.resource().is_none()
+                && disco::is_info_query(iq)
+                && self.shared.table().has_room(&room)
+            {
+                self.shared.links.send(Stanza::Iq(disco::room_info(iq)));
+                return None;
+            }
+            return Some(stanza);
+        }
         let existing = self
             .shared
             .table()

@@ -73,6 +73,12 @@ impl Table {
         self.entries.get(id)
     }
 
+    /// Whether anyone is in `room` through Parley.
+    pub(super) fn has_room(&self, room: &Jid) -> bool {
+        let room = room.bare().to_string().to_ascii_lowercase();
+        self.by_pair.keys().any(|(_, r)| *r == room)
+    }
+
     /// The occupancy a dialog with `call_id` belongs to.
     pub(super) fn by_call_id(&self, call_id: &str) -> Option<&Entry> {
         let id = self.by_call_id.get(call_id)?;

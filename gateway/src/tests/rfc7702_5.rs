@@ -322,6 +322,21 @@ async fn rfc7702_5_join_roster_messages_and_exit() {
             && said.starts_with(&format!("<message from='{ROOM}/Romeo' to='{JULIET}'")),
         "{said}"
     );
+    // XEP-0045 §6.4: disco#info to the conference while Juliet is in it.
+    world.stanza_in(&format!(
+        "<iq from='{JULIET}' to='{ROOM}' type='get' id='d1'>\
+         <query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+    ));
+    assert_eq!(
+        world.stanza_out().await,
+        format!(
+            "<iq from='{ROOM}' to='{JULIET}' id='d1' type='result'>\
+             <query xmlns='http://jabber.org/protocol/disco#info'>\
+             <identity category='conference' type='text'/>\
+             <feature var='http://jabber.org/protocol/disco#info'/>\
+             <feature var='http://jabber.org/protocol/muc'/></query></iq>"
+        )
+    );
     // Example 26 → BYE (F31), the unsubscription, Example 27.
     world.stanza_in(&format!(
         "<presence from='{JULIET}' to='{ROOM}/JuliC' type='unavailable'/>"
@@ -499,10 +514,19 @@ async fn rfc7702_5_8_focus_bye_ends_the_occupancy() {
              <item affiliation='none' role='none'/><status code='110'/></x></presence>"
         )
     );
-    // The occupancy is gone: a message to the room is not the conference's.
     world
         .no_sip_out(std::time::Duration::from_millis(200))
         .await;
+    // No one in it any more: disco#info is a SIP user's account again.
+    world.stanza_in(&format!(
+        "<iq from='{JULIET}' to='{ROOM}' type='get' id='d2'>\
+         <query xmlns='http://jabber.org/protocol/disco#info'/></iq>"
+    ));
+    let info = world.stanza_out().await;
+    assert!(
+        info.contains("<identity category='account' type='registered'/>"),
+        "{info}"
+    );
 }
 
 /// §5.1 with RFC 7247 §7.2 Table 3: the focus refusing the INVITE → the
