@@ -192,6 +192,22 @@ async fn xmpp_user_joins_a_sip_conference_talks_renames_and_leaves() {
         .await;
     assert!(back.is_some(), "the new nickname's presence");
 
+    // §5.7: a mediated invitation → REFER; the harness's focus "dials
+    // out" (a simulated participant, its user part as nickname), and the
+    // roster's change reaches Juliet.
+    juliet
+        .send_xml(&format!(
+            "<message to='{ROOM}'><x xmlns='http://jabber.org/protocol/muc#user'>\
+             <invite to='benvolio@{XMPP_DOMAIN}'/></x></message>"
+        ))
+        .await;
+    let benvolio = juliet
+        .recv_matching(WAIT, |e| {
+            e.name() == "presence" && e.attr("from") == Some(&format!("{ROOM}/benvolio")[..])
+        })
+        .await;
+    assert!(benvolio.is_some(), "{:?}", focus.roster().await);
+
     // §5.8: leave; the focus sees the BYE, the user its own unavailable.
     juliet
         .send_xml(&format!(

@@ -21,9 +21,11 @@
 //! disco#info to a conference JID is answered as the room while someone is
 //! in it (XEP-0045 §6.4, `disco.rs`).
 //!
-//! Not here yet (issue 23): invitations (§5.7).
+//! A mediated invitation (§5.7) is a REFER in the INVITE dialog
+//! (`invite.rs`).
 
 mod disco;
+mod invite;
 mod join;
 mod occupancy;
 mod roster;
@@ -190,6 +192,10 @@ impl Conferences {
                 Stanza::Message(m) => match m.message_type {
                     Some(MessageType::Groupchat) => to.resource().is_none(),
                     Some(MessageType::Chat) => to.resource().is_some(),
+                    // §5.7: a mediated invitation, to the room.
+                    None | Some(MessageType::Normal) => {
+                        to.resource().is_none() && invite::invitee(m).is_some()
+                    }
                     _ => false,
                 },
                 Stanza::Iq(_) => false,

@@ -31,6 +31,7 @@ use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::{IncomingRequest, StatusCode};
 use parley_xmpp::stanza::{Message, MessageType, Node, Presence, PresenceType, Stanza};
 
+use super::invite;
 use super::join::{self, Joined};
 use super::roster::{self, Subscription};
 use super::{Shared, to_occupant, translate};
@@ -91,6 +92,8 @@ struct Occupancy {
     view: ConferenceView,
     /// The first roster (and the self-presence) went to the user.
     roster_sent: bool,
+    /// When the self-presence goes without a roster, if no NOTIFY came.
+    roster_due: Instant,
     subscription: Option<Subscription>,
     /// The user's groupchat messages, by the SEND's Message-ID, for the
     /// reflection on its 200 (§5.5.1 F19).
@@ -127,6 +130,7 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
         early,
     } = joined;
     let subscription = roster::subscribe(&shared, id, &conference, &me).await;
+    let roster_due = Instant::now() + shared.step();
     let mut o = Occupancy {
         shared,
         id,
@@ -138,6 +142,7 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
         dialog,
         view: ConferenceView::new(),
         roster_sent: false,
+        roster_due,
         subscription,
         pending: VecDeque::new(),
         renaming: None,
@@ -165,6 +170,13 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
                 Some(event) => o.session_event(&handle, event),
                 None => Flow::End(End::ConnectionLost),
             },
+            () = sleep_until(o.roster_due), if !o.roster_sent => {
+                // No NOTIFY within `conference.join_secs`: the join worked
+                // (F9), the roster comes as changes if it comes.
+                o.send_self_presence(true, &[]);
+                o.roster_sent = true;
+                Flow::Go
+            }
             () = sleep_until(refresh.unwrap_or_else(far_future)), if refresh.is_some() => {
                 o.refresh().await;
                 Flow::Go
@@ -224,7 +236,12 @@ impl Occupancy {
                 }
             }
             Stanza::Message(m) => {
-                self.user_message(handle, m);
+                match invite::invitee(&m) {
+                    Some(invitee) if m.message_type != Some(MessageType::Groupchat) => {
+                        invite::refer(&self.shared, &mut self.dialog, m, &invitee);
+                    }
+                    _ => self.user_message(handle, m),
+                }
                 Flow::Go
             }
             Stanza::Iq(_) => Flow::Go,
@@ -423,6 +440,20 @@ impl Occupancy {
     /// 413 when unreadable, the occupancy going on), then the state.
     async fn notify(&mut self, request: IncomingRequest) -> Flow {
         let (view, responder) = request.into_responder();
+        let event = view.header("Event").unwrap_or_default();
+        let package = event.split(';').next().unwrap_or_default().trim();
+        if !package.eq_ignore_ascii_case("conference") {
+            // §5.7 F30: the progress of a REFER (`Event: refer`, RFC 3515)
+            // in the INVITE dialog; nothing for the user.
+            let status = if package.eq_ignore_ascii_case("refer") {
+                StatusCode::OK
+            } else {
+                // RFC 6665 §8.2.1: a package not subscribed to.
+                StatusCode::BAD_EVENT
+            };
+            responder.respond(status, None, vec![], None);
+            return Flow::Go;
+        }
         let state = view
             .header("Subscription-State")
             .and_then(|s| SubscriptionState::parse(&s));

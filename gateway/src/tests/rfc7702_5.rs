@@ -11,7 +11,7 @@ use super::world::{WAIT, World};
 
 /// `[sessions]` (the MSRP endpoint) and `[conference]`.
 const CONFERENCE: &str = "[sessions]\nenabled = true\nmsrp_listen = \"127.0.0.1:0\"\n\n\
-    [conference]\nenabled = true\nmax_per_user = 1\nmax_occupants = 4\njoin_secs = 1\n";
+    [conference]\nenabled = true\nmax_per_user = 1\nmax_occupants = 4\njoin_secs = 2\n";
 
 const JULIET: &str = "juliet@example.com/balcony";
 const ROOM: &str = "montague@sip.example.net";
@@ -146,11 +146,10 @@ struct Joined {
     invite: SipWire,
 }
 
-/// F1–F15: join presence → INVITE (Example 2) → 200 → ACK → MSRP →
-/// NICKNAME (Example 5) → 200 → SUBSCRIBE (Example 7) → NOTIFY (Example 9)
-/// → Romeo, Ben, then Juliet with 110 (Example 10).
-async fn join() -> Joined {
-    let mut world = World::with("", CONFERENCE).await;
+/// F1–F11: join presence → INVITE (Example 2) → 200 → ACK → MSRP →
+/// NICKNAME (Example 5) → 200 → SUBSCRIBE (Example 7) → 200.
+async fn subscribed() -> Joined {
+    let world = World::with("", CONFERENCE).await;
     let msrp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     world.stanza_in(&join_presence("JuliC"));
     let invite = request(&world, "INVITE").await;
@@ -219,6 +218,23 @@ async fn join() -> Joined {
         world.peer_addr()
     );
     world.sip_answer(&subscribe, "200 OK", &contact).await;
+    Joined {
+        world,
+        switch,
+        subscribe,
+        invite,
+    }
+}
+
+/// [`subscribed`], then the first NOTIFY (Example 9) → Romeo, Ben, then
+/// Juliet with 110 (Example 10).
+async fn join() -> Joined {
+    let Joined {
+        mut world,
+        switch,
+        subscribe,
+        invite,
+    } = subscribed().await;
     let users = [
         user("sip:romeo@example.org", "Romeo"),
         user("sip:ben@example.org", "Ben"),
@@ -555,4 +571,82 @@ async fn rfc7702_5_1_refused_invite_is_a_presence_error() {
             "{code}"
         );
     }
+}
+
+/// §5.7 (Examples 22–24): a mediated invitation → REFER in the INVITE
+/// dialog with Refer-To the invitee; the focus's `Event: refer` NOTIFY
+/// → 200 (the occupancy goes on); a REFER the focus refuses → the
+/// invitation's error (RFC 7247 §7.2: 403 `<forbidden/>`).
+#[tokio::test]
+async fn rfc7702_5_7_invitation_is_a_refer_in_the_invite_dialog() {
+    let Joined {
+        mut world,
+        invite,
+        mut switch,
+        ..
+    } = join().await;
+    let invitation = format!(
+        "<message from='{JULIET}' id='nzd143v8' to='{ROOM}'>\
+         <x xmlns='http://jabber.org/protocol/muc#user'><invite to='benvolio@example.com'/></x></message>"
+    );
+    world.stanza_in(&invitation);
+    let refer = request(&world, "REFER").await;
+    assert_eq!(refer.header("Call-ID"), invite.header("Call-ID"));
+    assert_eq!(
+        refer.header("Refer-To").as_deref(),
+        Some("<sip:benvolio@example.com>")
+    );
+    world.sip_answer(&refer, "202 Accepted", "").await;
+    let h = |n: &str| invite.header(n).expect("a header").to_owned();
+    let sipfrag = "SIP/2.0 100 Trying\r\n";
+    let progress = format!(
+        "NOTIFY sip:juliet@{endpoint} SIP/2.0\nVia: SIP/2.0/UDP {{peer}};branch=z9hG4bKrefer1\n\
+         Max-Forwards: 70\nFrom: {to};tag=focus1\nTo: {from}\nCall-ID: {call}\nCSeq: 7 NOTIFY\n\
+         Event: refer\nSubscription-State: terminated;reason=noresource\n\
+         Content-Type: message/sipfrag;version=2.0\nContent-Length: {len}\n\n{sipfrag}",
+        endpoint = world.endpoint_addr(),
+        to = h("To"),
+        from = h("From"),
+        call = h("Call-ID"),
+        len = sipfrag.len(),
+    );
+    world.sip_in(&progress).await;
+    assert_eq!(status(&response(&world).await), 200);
+    // Refused this time.
+    world.stanza_in(&invitation);
+    let refer = request(&world, "REFER").await;
+    world.sip_answer(&refer, "403 Forbidden", "").await;
+    assert_eq!(
+        world.stanza_out().await,
+        format!(
+            "<message from='{ROOM}' to='{JULIET}' id='nzd143v8' type='error'>\
+             <error type='auth'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
+        )
+    );
+    // Still in: a message to all still goes (the refer subscription's
+    // end is not the conference's).
+    world.stanza_in(&format!(
+        "<message from='{JULIET}' to='{ROOM}' type='groupchat'><body>on</body></message>"
+    ));
+    let send = request_frame(&mut switch).await;
+    assert_eq!(send.method.as_deref(), Some("SEND"));
+    assert!(send.text().ends_with("\r\n\r\non"), "{}", send.text());
+}
+
+/// A focus that accepts the SUBSCRIBE but sends no NOTIFY: the
+/// self-presence (110) still comes, `conference.join_secs` later.
+#[tokio::test]
+async fn rfc7702_5_3_no_notify_in_time_still_gives_the_self_presence() {
+    let Joined {
+        mut world,
+        switch: _switch,
+        ..
+    } = subscribed().await;
+    world
+        .no_stanza_out(std::time::Duration::from_millis(500))
+        .await;
+    let own = tokio::time::timeout(std::time::Duration::from_secs(2), world.stanza_out())
+        .await
+        .expect("the self-presence within join_secs");
+    assert_eq!(own, occupant("JuliC", "<status code='110'/>"));
 }
