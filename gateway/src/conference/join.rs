@@ -111,8 +111,9 @@ pub(super) async fn join(
         port: shared.settings.msrp.local_addr().map_or(0, |a| a.port()),
         tls_port: shared.settings.msrp.local_tls_addr().map(|a| a.port()),
         max_message_bytes: shared.settings.config.max_message_bytes,
-        // RFC 7701 §5.2: "the MSRP endpoint MUST set the 'accept-types'
-        // attribute ... to a value of 'Message/CPIM'" (RFC 7702 Example 2's
+        // RFC 7701 §5.2: "the 'accept-types' attribute for the MSRP
+        // message media in both the SDP offer and answer need to include
+        // at least the value 'Message/CPIM'" (RFC 7702 Example 2's
         // text/cpim is a fault of the example).
         accept_types: "message/cpim",
         accept_wrapped_types: "text/plain",

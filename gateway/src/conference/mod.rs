@@ -6,7 +6,7 @@
 //! INVITEs the conference with an MSRP offer (RFC 7701 §5.2: CPIM only,
 //! `a=chatroom`, §8), ACKs the focus's 2xx, connects MSRP and asks the
 //! nickname with NICKNAME (§5.2, RFC 7701 §7); subscribes to the
-//! conference event *outside* the INVITE dialog (RFC 4579 §3: "The
+//! conference event *outside* the INVITE dialog (RFC 4579 §3.4: "The
 //! SUBSCRIBE to the conference package SHOULD be sent outside any
 //! INVITE-initiated dialog"), and turns the NOTIFYs into occupant presence,
 //! the self-presence last with status 110 (§5.3, §5.4, `roster.rs`);
@@ -234,8 +234,9 @@ impl Conferences {
                     .links
                     .metrics
                     .conference_join(ConferenceJoin::UserLimit);
-                // RFC 6120 §8.3.3.18: "the server or recipient lacks the
-                // system resources necessary to service the request".
+                // RFC 6120 §8.3.3.18: "The server or recipient is busy or
+                // lacks the system resources necessary to service the
+                // request"; the type "SHOULD be \"wait\"".
                 let error = StanzaError {
                     error_type: ErrorType::Wait,
                     by: Some(room.to_string()),

@@ -448,7 +448,10 @@ impl Occupancy {
             let status = if package.eq_ignore_ascii_case("refer") {
                 StatusCode::OK
             } else {
-                // RFC 6665 §8.2.1: a package not subscribed to.
+                // RFC 6665 §4.1.3: "If, for some reason, the event package
+                // designated in the "Event" header field of the NOTIFY
+                // request is not supported, the subscriber will respond
+                // with a 489 (Bad Event) response."
                 StatusCode::BAD_EVENT
             };
             responder.respond(status, None, vec![], None);

@@ -1,5 +1,5 @@
 //! RFC 7702 §5.3, §5.4: the conference subscription and what its NOTIFYs
-//! become. The SUBSCRIBE goes outside the INVITE dialog (RFC 4579 §3: it
+//! become. The SUBSCRIBE goes outside the INVITE dialog (RFC 4579 §3.4: it
 //! "SHOULD be sent outside any INVITE-initiated dialog"; a BYE then does
 //! not end it by itself, so Parley unsubscribes when it leaves). Documents
 //! are read with `conference.max_occupants` as the bound on users and made
@@ -117,7 +117,7 @@ pub(super) fn read_document(
     max_users: usize,
 ) -> Result<Option<ConferenceInfo>, StatusCode> {
     if body.is_empty() {
-        // RFC 6665 §4.1.3: a NOTIFY may carry no state (e.g. terminated).
+        // No body: no state to read (a `terminated` NOTIFY, say).
         return Ok(None);
     }
     let media = content_type

@@ -650,3 +650,57 @@ async fn rfc7702_5_3_no_notify_in_time_still_gives_the_self_presence() {
         .expect("the self-presence within join_secs");
     assert_eq!(own, occupant("JuliC", "<status code='110'/>"));
 }
+
+/// XEP-0045 §7.2.2: the focus lists the user's entity under another
+/// nickname than the one asked → the self-presence from that nickname,
+/// with 110 and 210.
+#[tokio::test]
+async fn rfc7702_5_4_a_nickname_the_focus_changed_gives_status_210() {
+    let Joined {
+        mut world,
+        subscribe,
+        switch: _switch,
+        ..
+    } = subscribed().await;
+    let users = [
+        user("sip:romeo@example.org", "Romeo"),
+        user("sip:juliet@example.com", "Jules"),
+    ]
+    .concat();
+    assert_eq!(
+        notify_in(&mut world, &subscribe, 1, &roster(1, &users)).await,
+        200
+    );
+    assert_eq!(world.stanza_out().await, occupant("Romeo", ""));
+    assert_eq!(
+        world.stanza_out().await,
+        occupant("Jules", "<status code='110'/><status code='210'/>")
+    );
+}
+
+/// `conference.max_per_user` (1 here): a second conference is refused
+/// with `<resource-constraint/>` (RFC 6120 §8.3.3.18, type wait) and no
+/// INVITE goes out.
+#[tokio::test]
+async fn a_join_over_max_per_user_is_a_resource_constraint() {
+    let Joined {
+        mut world,
+        switch: _switch,
+        ..
+    } = join().await;
+    world.stanza_in(&format!(
+        "<presence from='{JULIET}' to='capulet@sip.example.net/JuliC'>\
+         <x xmlns='http://jabber.org/protocol/muc'/></presence>"
+    ));
+    assert_eq!(
+        world.stanza_out().await,
+        format!(
+            "<presence from='capulet@sip.example.net/JuliC' to='{JULIET}' type='error'>\
+             <error type='wait' by='capulet@sip.example.net'>\
+             <resource-constraint xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+        )
+    );
+    world
+        .no_sip_out(std::time::Duration::from_millis(200))
+        .await;
+}
