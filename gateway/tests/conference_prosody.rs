@@ -228,7 +228,7 @@ async fn xmpp_user_joins_a_sip_conference_talks_renames_and_leaves() {
 
 /// Hostile NOTIFYs: a body that is not XML (400) and more users than
 /// `conference.max_occupants` (413); the occupancy goes on (a message
-/// still reaches Romeo).
+/// still reaches Romeo) until the user logs out, which is a BYE.
 #[tokio::test(flavor = "multi_thread")]
 async fn hostile_conference_info_notifies_are_refused_and_the_session_lives() {
     let (world, focus) = start(3).await;
@@ -280,4 +280,12 @@ async fn hostile_conference_info_notifies_are_refused_and_the_session_lives() {
         .await
         .expect("Romeo got it");
     assert_eq!(got[0].text, "still here");
+    // §5.8 at logout: Prosody sends the unavailable presence to the
+    // occupant JID it sent directed presence to (RFC 6121 §4.6.3) → BYE.
+    juliet.disconnect().await;
+    assert!(
+        focus.wait_request("BYE", 1, WAIT).await.is_some(),
+        "the focus got a BYE after the logout\n{}",
+        world.logs()
+    );
 }
