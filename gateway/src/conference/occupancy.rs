@@ -457,6 +457,15 @@ impl Occupancy {
             responder.respond(status, None, vec![], None);
             return Flow::Go;
         }
+        // RFC 3261 §12.2.2 in the subscription's dialog: an out-of-order
+        // CSeq is refused (500), a new Contact is the focus's new target.
+        if let Some(sub) = &mut self.subscription
+            && let Err(r) = sub.dialog.handle_request(view.message())
+        {
+            let status = StatusCode::new(r.status).unwrap_or(StatusCode::BAD_REQUEST);
+            responder.respond(status, Some(r.reason), vec![], None);
+            return Flow::Go;
+        }
         let state = view
             .header("Subscription-State")
             .and_then(|s| SubscriptionState::parse(&s));

@@ -704,3 +704,26 @@ async fn a_join_over_max_per_user_is_a_resource_constraint() {
         .no_sip_out(std::time::Duration::from_millis(200))
         .await;
 }
+
+/// RFC 3261 §12.2.2 in the subscription's dialog: a NOTIFY whose CSeq is
+/// not above the last one is refused with 500 and changes nothing.
+#[tokio::test]
+async fn a_notify_out_of_cseq_order_is_refused_with_500() {
+    let Joined {
+        mut world,
+        subscribe,
+        switch: _switch,
+        ..
+    } = join().await;
+    let stale = partial(2, &user("sip:tybalt@example.org", "Tybalt"));
+    // CSeq 1 again, in a new transaction (another branch).
+    let text = notify(&world, &subscribe, 1, "active;expires=600", &stale)
+        .replace("branch=z9hG4bKn1", "branch=z9hG4bKstale1");
+    world.sip_in(&text).await;
+    assert_eq!(status(&response(&world).await), 500);
+    world
+        .no_stanza_out(std::time::Duration::from_millis(200))
+        .await;
+    assert_eq!(notify_in(&mut world, &subscribe, 2, &stale).await, 200);
+    assert_eq!(world.stanza_out().await, occupant("Tybalt", ""));
+}
