@@ -727,3 +727,28 @@ async fn a_notify_out_of_cseq_order_is_refused_with_500() {
     assert_eq!(notify_in(&mut world, &subscribe, 2, &stale).await, 200);
     assert_eq!(world.stanza_out().await, occupant("Tybalt", ""));
 }
+
+/// §5.8 from the focus's side of the roster: a NOTIFY `terminated`
+/// (RFC 6665 §4.1.3) → 200, then BYE and the unavailable self-presence.
+#[tokio::test]
+async fn a_terminated_conference_subscription_ends_the_occupancy() {
+    let Joined {
+        mut world,
+        subscribe,
+        switch: _switch,
+        ..
+    } = join().await;
+    let text = notify(&world, &subscribe, 2, "terminated;reason=noresource", "");
+    world.sip_in(&text).await;
+    assert_eq!(status(&response(&world).await), 200);
+    let bye = request(&world, "BYE").await;
+    world.sip_answer(&bye, "200 OK", "").await;
+    assert_eq!(
+        world.stanza_out().await,
+        format!(
+            "<presence from='{ROOM}/JuliC' to='{JULIET}' type='unavailable'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'>\
+             <item affiliation='none' role='none'/><status code='110'/></x></presence>"
+        )
+    );
+}
