@@ -450,6 +450,25 @@ timeseries(
 )
 next_line(8)
 
+# --- Conferences ---------------------------------------------------------------
+row("Conferences (RFC 7702 §5: XMPP users in SIP conferences)")
+timeseries(
+    "XMPP users in SIP conferences",
+    "parley_conference_occupancies: XMPP users in SIP conferences now, joins under way "
+    "included (conference.enabled; limited by conference.max_per_user).",
+    [(f"sum(parley_conference_occupancies{{{SEL}}})", "in conferences")],
+    0, 12,
+)
+timeseries(
+    "Conference joins",
+    "rate(parley_conference_joins_total) by outcome: joined, the focus refused the INVITE, "
+    "the switch refused the nickname, a step unanswered within conference.join_secs, "
+    "conference.max_per_user, an address that cannot be mapped, failed.",
+    [(rate("parley_conference_joins_total", "outcome"), "{{outcome}}")],
+    12, 12, unit="ops",
+)
+next_line(8)
+
 # --- Receipts and limits --------------------------------------------------------
 row("Receipts, refusals, limits and trust")
 timeseries(

@@ -19,6 +19,10 @@ use parley_xmpp::component::{ComponentConfig, ComponentTls, DirectTls, TlsSetupE
 mod groupchat;
 pub use groupchat::GroupchatConfig;
 
+/// `[conference]` (RFC 7702 §5).
+mod conference;
+pub use conference::ConferenceConfig;
+
 /// The whole configuration file.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -51,6 +55,9 @@ pub struct Config {
     /// `[groupchat]`: SIP users in XMPP rooms (RFC 7702 §6).
     #[serde(default)]
     pub groupchat: GroupchatConfig,
+    /// `[conference]`: XMPP users in SIP conferences (RFC 7702 §5).
+    #[serde(default)]
+    pub conference: ConferenceConfig,
     /// `[trunk]`: registration at a carrier's registrar (RFC 3261 §10.2); off when absent.
     #[serde(default)]
     pub trunk: Option<TrunkConfig>,
@@ -945,6 +952,12 @@ impl Config {
             self.sessions.max_message_bytes,
             &self.xmpp.component_domain,
         ) {
+            return Err(invalid(key, reason));
+        }
+        if let Some((key, reason)) = self
+            .conference
+            .problem(self.sessions.enabled, self.sessions.max_message_bytes)
+        {
             return Err(invalid(key, reason));
         }
         if self.sessions.idle_secs == 0 {

@@ -34,6 +34,8 @@ use parley_xmpp::component::{self, ComponentEvent, ComponentHandle};
 
 /// Design §5 and issue 7: trusted peers, XMPP sender rates, forged `from`s.
 mod admission;
+/// RFC 7702 §5: XMPP users in SIP conferences.
+mod conference;
 /// The configuration contract (design §2).
 pub mod config;
 /// XEP-0030: disco for SIP users at the component domain; the component's features.
@@ -572,6 +574,20 @@ pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
                 },
             )
         });
+    // RFC 7702 §5: conferences share the MSRP endpoint of `[sessions]`.
+    let conference = msrp
+        .as_ref()
+        .filter(|_| config.conference.enabled)
+        .map(|msrp| {
+            conference::Conferences::new(
+                Arc::clone(&links),
+                conference::ConferenceSettings {
+                    config: config.conference.clone(),
+                    msrp: msrp.clone(),
+                    host: config.sessions.advertised_host(),
+                },
+            )
+        });
     let sessions = msrp.map(|msrp| {
         // What a session cannot carry goes as page mode sends it.
         let page_mode: session::PageMode = {
@@ -635,6 +651,7 @@ pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
     )
     .with_registrar(registrar)
     .with_groupchat(groupchat)
+    .with_conference(conference)
 }
 
 fn sip_snapshot(stats: &parley_sip::Stats) -> SipSnapshot {

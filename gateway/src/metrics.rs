@@ -90,6 +90,49 @@ pub(crate) enum SessionRefusal {
     IntervalTooSmall,
 }
 
+/// How an XMPP user's join of a SIP conference ended (RFC 7702 §5.1, §5.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConferenceJoin {
+    /// The focus answered 2xx and the switch took the nickname.
+    Joined,
+    /// The focus refused the INVITE (its status as a presence error).
+    Refused,
+    /// The switch refused the NICKNAME (425: `<conflict/>`).
+    NicknameRefused,
+    /// A step got no answer within `conference.join_secs`.
+    Timeout,
+    /// `conference.max_per_user`.
+    UserLimit,
+    /// An address that cannot be mapped.
+    BadRequest,
+    /// No usable SDP answer, no INVITE sent, no MSRP session.
+    Failed,
+}
+
+impl ConferenceJoin {
+    const ALL: [Self; 7] = [
+        Self::Joined,
+        Self::Refused,
+        Self::NicknameRefused,
+        Self::Timeout,
+        Self::UserLimit,
+        Self::BadRequest,
+        Self::Failed,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::Joined => "joined",
+            Self::Refused => "refused",
+            Self::NicknameRefused => "nickname_refused",
+            Self::Timeout => "timeout",
+            Self::UserLimit => "user_limit",
+            Self::BadRequest => "bad_request",
+            Self::Failed => "failed",
+        }
+    }
+}
+
 /// How a SIP user's join of an XMPP room ended (RFC 7702 §6.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum GroupchatJoin {
@@ -467,6 +510,8 @@ pub(crate) struct Metrics {
     msrp_sessions: IntGauge,
     groupchat_occupancies: IntGauge,
     groupchat_joins: IntCounterVec,
+    conference_occupancies: IntGauge,
+    conference_joins: IntCounterVec,
     msrp_messages: IntCounterVec,
     msrp_bytes: IntCounterVec,
     msrp_reports: IntCounterVec,
@@ -857,6 +902,23 @@ impl Metrics {
                     &["outcome"],
                 )?,
             )?,
+            conference_occupancies: register(
+                r,
+                IntGauge::new(
+                    "parley_conference_occupancies",
+                    "XMPP users in SIP conferences now (RFC 7702 §5), joins under way included.",
+                )?,
+            )?,
+            conference_joins: register(
+                r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "parley_conference_joins_total",
+                        "XMPP users' SIP conference joins (RFC 7702 §5.1), by outcome.",
+                    ),
+                    &["outcome"],
+                )?,
+            )?,
             msrp_messages: register(
                 r,
                 IntCounterVec::new(
@@ -992,6 +1054,9 @@ impl Metrics {
         for o in GroupchatJoin::ALL {
             self.groupchat_joins.with_label_values(&[o.label()]);
         }
+        for o in ConferenceJoin::ALL {
+            self.conference_joins.with_label_values(&[o.label()]);
+        }
         for f in Fallback::ALL {
             self.msrp_fallbacks.with_label_values(&[f.label()]);
         }
@@ -1082,6 +1147,19 @@ impl Metrics {
     /// Count a room join that ended with `outcome`.
     pub(crate) fn groupchat_join(&self, outcome: GroupchatJoin) {
         self.groupchat_joins
+            .with_label_values(&[outcome.label()])
+            .inc();
+    }
+
+    /// The number of XMPP users in SIP conferences now.
+    pub(crate) fn conference_occupancies(&self, open: usize) {
+        self.conference_occupancies
+            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    }
+
+    /// Count a conference join that ended with `outcome`.
+    pub(crate) fn conference_join(&self, outcome: ConferenceJoin) {
+        self.conference_joins
             .with_label_values(&[outcome.label()])
             .inc();
     }
@@ -1377,6 +1455,7 @@ mod tests {
             ("parley_msrp_session_starts_total", 5),
             ("parley_msrp_fallback_messages_total", 2),
             ("parley_groupchat_joins_total", 7),
+            ("parley_conference_joins_total", 7),
             ("parley_component_tls_failures_total", 2),
             ("parley_trunk_registrations_total", 8),
             ("parley_registrar_auth_total", 8),
@@ -1405,6 +1484,8 @@ mod tests {
             "parley_registrar_bindings 0",
             "parley_groupchat_occupancies 0",
             r#"parley_groupchat_joins_total{outcome="refused"} 0"#,
+            "parley_conference_occupancies 0",
+            r#"parley_conference_joins_total{outcome="nickname_refused"} 0"#,
         ] {
             assert!(text.lines().any(|l| l == sample), "{sample}\n{text}");
         }

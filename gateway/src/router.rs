@@ -14,6 +14,7 @@ use parley_sip::IncomingRequest;
 use parley_sip::StatusCode;
 use parley_xmpp::stanza::Stanza;
 
+use crate::conference::Conferences;
 use crate::disco::Disco;
 use crate::groupchat::Groupchat;
 use crate::links::Links;
@@ -37,6 +38,8 @@ pub(crate) struct Router {
     registrar: Option<Arc<Registrar>>,
     /// RFC 7702 §6: SIP users in XMPP rooms, when `[groupchat]` is enabled.
     groupchat: Option<Groupchat>,
+    /// RFC 7702 §5: XMPP users in SIP conferences, when `[conference]` is enabled.
+    conference: Option<Conferences>,
 }
 
 impl Router {
@@ -55,12 +58,19 @@ impl Router {
             disco,
             registrar: None,
             groupchat: None,
+            conference: None,
         }
     }
 
     /// Lets SIP users join XMPP rooms (RFC 7702 §6).
     pub(crate) fn with_groupchat(mut self, groupchat: Option<Groupchat>) -> Self {
         self.groupchat = groupchat;
+        self
+    }
+
+    /// Lets XMPP users join SIP conferences (RFC 7702 §5).
+    pub(crate) fn with_conference(mut self, conference: Option<Conferences>) -> Self {
+        self.conference = conference;
         self
     }
 
@@ -72,6 +82,14 @@ impl Router {
 
     /// A SIP request arrived.
     pub(crate) fn handle_sip(&self, request: IncomingRequest) {
+        // RFC 7702 §5: the focus's requests in a conference's dialogs.
+        let request = match &self.conference {
+            Some(conference) => match conference.sip(request) {
+                Some(r) => r,
+                None => return,
+            },
+            None => request,
+        };
         // RFC 7702 §6.1: an INVITE to a room, or a request in a room's dialog.
         let request = match &self.groupchat {
             Some(groupchat) => match groupchat.sip(request) {
@@ -152,6 +170,14 @@ impl Router {
         // RFC 7702 §6: what a room sends to a SIP user's occupant client.
         let stanza = match &self.groupchat {
             Some(groupchat) => match groupchat.xmpp(stanza) {
+                Some(s) => s,
+                None => return,
+            },
+            None => stanza,
+        };
+        // RFC 7702 §5: a MUC join to a conference, and what its user sends there.
+        let stanza = match &self.conference {
+            Some(conference) => match conference.xmpp(stanza) {
                 Some(s) => s,
                 None => return,
             },
@@ -240,6 +266,10 @@ impl Router {
         // RFC 7702 §6.6: every SIP user leaves its rooms and gets a BYE.
         if let Some(groupchat) = &self.groupchat {
             groupchat.stop();
+        }
+        // RFC 7702 §5.8: every XMPP user leaves its conferences (BYE).
+        if let Some(conference) = &self.conference {
+            conference.stop();
         }
         // Issue 21 item 6: every chat session gets BYE and `gone`.
         if let Some(sessions) = &self.sessions {

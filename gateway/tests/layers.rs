@@ -1,6 +1,6 @@
 //! The gateway's module layering, read from its own source (issue 20): the
 //! router only dispatches and nothing imports it back; each handler family
-//! (`message/`, `presence/`, `session/`, `groupchat/`, `disco`) keeps to itself; the modules import
+//! (`message/`, `presence/`, `session/`, `groupchat/`, `conference/`, `disco`) keeps to itself; the modules import
 //! each other without a cycle. Rerun with
 //! `cargo test -p parley-gateway --test layers -- --nocapture` to print the
 //! import graph it checks.
@@ -11,7 +11,14 @@ use std::path::Path;
 use parley_harness::layers::{describe, in_cycles};
 
 /// The handler families: none may name another.
-const HANDLERS: [&str; 5] = ["message", "presence", "session", "groupchat", "disco"];
+const HANDLERS: [&str; 6] = [
+    "message",
+    "presence",
+    "session",
+    "groupchat",
+    "conference",
+    "disco",
+];
 
 /// Top-level module → the top-level modules it names with `crate::`. The
 /// wiring (`lib.rs`, `main.rs`) declares every module; `tests/` is the
