@@ -74,7 +74,14 @@ impl Resolver {
     /// RFC 3263 §4: the targets of `destination`, in the order to try them.
     /// `tls` says whether TLS targets are usable.
     pub(crate) async fn locate(&self, destination: &Destination, tls: bool) -> Vec<Target> {
-        self.run(Locator::new(destination, tls)).await
+        let mut locator = Locator::new(destination, tls);
+        // A destination that needs no DNS (a numeric host) has its targets
+        // now. The DNS client's future is large and lives in a box, so that
+        // the future of every request sent (one task per message) stays small.
+        if locator.poll_query().is_none() {
+            return locator.into_targets();
+        }
+        Box::pin(self.run(locator)).await
     }
 
     /// Drives `locator` to its end.

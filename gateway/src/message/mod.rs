@@ -203,6 +203,8 @@ impl Messages {
         self.lanes.reap();
         self.receipts.reap(now);
         self.composing.expire(now);
+        // The 200s of a burst leave together (one sendmmsg, issue 24).
+        let _batch = self.links.sip.send_batch();
         for (id, p) in self.links.registry.take_expired_sip(now) {
             debug!(correlation = p.correlation, %id, "delivery window closed: 200");
             self.links

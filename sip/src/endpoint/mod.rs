@@ -36,9 +36,11 @@ use crate::transport::tcp::{self, Streams};
 use crate::transport::{tls, udp};
 use crate::wire::status::StatusCode;
 use crate::wire::uri::Uri;
+pub use batch::SendBatch;
 use route::Routing;
 use send::{Outcome, Transmitted, Waiter};
 
+mod batch;
 mod cancel;
 mod invite;
 mod receive;
@@ -313,6 +315,14 @@ impl Endpoint {
         }
     }
 
+    /// Holds the UDP datagrams this endpoint sends from the calling thread
+    /// until the returned guard is dropped, then sends them together
+    /// (`sendmmsg`, see [`SendBatch`]). For a burst of answers sent in one
+    /// synchronous pass; never hold it across an `.await`.
+    pub fn send_batch(&self) -> SendBatch {
+        SendBatch::open(&self.inner)
+    }
+
     /// Stops waiting for answers: every [`Endpoint::send_request`] in flight
     /// returns `TransactionError::ShuttingDown` now, and new ones return it
     /// without sending. Listeners keep running, so requests that arrive are
@@ -434,29 +444,42 @@ impl Inner {
         r
     }
 
-    /// Sends, counting retransmissions and failures.
+    /// Sends, counting retransmissions and failures; a datagram waits for
+    /// the end of this thread's open [`SendBatch`], if there is one.
     fn transmit(&self, transmit: Transmit) {
+        if let Some(transmit) = batch::hold(self, transmit) {
+            self.transmit_now(&transmit);
+        }
+    }
+
+    /// Sends at once, counting retransmissions and failures.
+    fn transmit_now(&self, transmit: &Transmit) {
         if transmit.retransmission {
             bump(&self.counters.retransmissions_sent);
         }
-        if let Err(error) = self.send_bytes(&transmit) {
+        if let Err(error) = self.send_bytes(transmit) {
             bump(&self.counters.transport_errors);
             tracing::debug!(%error, peer = %transmit.target.addr, "send failed");
         }
+    }
+
+    /// The UDP socket datagrams to `addr` leave from: the first of its
+    /// address family, else the first.
+    fn udp_socket_for(&self, addr: SocketAddr) -> Option<(&Arc<UdpSocket>, SocketAddr)> {
+        self.udp
+            .iter()
+            .find(|(_, local)| local.is_ipv4() == addr.is_ipv4())
+            .or(self.udp.first())
+            .map(|(socket, local)| (socket, *local))
     }
 
     fn send_bytes(&self, transmit: &Transmit) -> io::Result<()> {
         let addr = transmit.target.addr;
         match transmit.target.transport {
             Transport::Udp => {
-                let socket = self
-                    .udp
-                    .iter()
-                    .find(|(_, local)| local.is_ipv4() == addr.is_ipv4())
-                    .or(self.udp.first())
-                    .ok_or_else(|| {
-                        io::Error::new(io::ErrorKind::NotConnected, "no udp listener")
-                    })?;
+                let socket = self.udp_socket_for(addr).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::NotConnected, "no udp listener")
+                })?;
                 match socket.0.try_send_to(&transmit.bytes, addr) {
                     Ok(_) => Ok(()),
                     // The socket's write readiness is not known yet (fresh

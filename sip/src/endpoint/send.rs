@@ -289,13 +289,14 @@ impl Sending<'_> {
         // RFC 3261 §18.1.1: a request within 200 bytes of the path MTU goes over TCP.
         if transport == Transport::Udp && bytes.len() > inner.config.limits.udp_mtu_allowance {
             let connect_timeout = inner.config.timers.t1 * 64;
-            match tcp::connect(
+            // Boxed, as below: connecting is rare and its future large.
+            match Box::pin(tcp::connect(
                 addr,
                 &inner.streams,
                 inner,
                 &inner.shutdown,
                 connect_timeout,
-            )
+            ))
             .await
             {
                 Ok(()) => {
@@ -307,22 +308,29 @@ impl Sending<'_> {
                 Err(error) => tracing::debug!(%error, "tcp for a large request failed; using udp"),
             }
         } else if transport == Transport::Tcp {
-            tcp::connect(
+            Box::pin(tcp::connect(
                 addr,
                 &inner.streams,
                 inner,
                 &inner.shutdown,
                 inner.config.timers.t1 * 64,
-            )
+            ))
             .await
             .map_err(transport_failed)?;
         } else if transport == Transport::Tls {
             let tls = inner.tls.as_ref().ok_or(TransactionError::InvalidRequest(
                 "TLS target without [sip.tls] config",
             ))?;
-            tls::connect(addr, host, tls, &inner.streams, inner, &inner.shutdown)
-                .await
-                .map_err(transport_failed)?;
+            Box::pin(tls::connect(
+                addr,
+                host,
+                tls,
+                &inner.streams,
+                inner,
+                &inner.shutdown,
+            ))
+            .await
+            .map_err(transport_failed)?;
         }
         let key = ClientKey {
             branch: branch.clone(),

@@ -93,6 +93,9 @@ pub(crate) struct Entry<T> {
     pub(crate) expires: Instant,
     /// Its key.
     pub(crate) key: PackedKey,
+    /// The key's keyed hash, as the index has it: computed once, so that
+    /// neither growing the index nor expiring the entry hashes it again.
+    hash: u64,
     /// What it keeps besides.
     pub(crate) value: T,
 }
@@ -155,19 +158,20 @@ impl<T> Completed<T> {
             .back()
             .map_or(expires, |newest| expires.max(newest.expires));
         let seq = self.first + self.entries.len() as u64;
+        let hash = self.hash(parts);
         self.entries.push_back(Entry {
             expires,
             key: PackedKey::new(parts),
+            hash,
             value,
         });
-        let hash = self.hash(parts);
         let Completed {
             entries,
             first,
             index,
-            hasher,
+            ..
         } = self;
-        index.insert_unique(hash, seq, |&s| rehash(entries, *first, hasher, s));
+        index.insert_unique(hash, seq, |&s| rehash(entries, *first, s));
     }
 
     /// When the oldest expires.
@@ -188,8 +192,7 @@ impl<T> Completed<T> {
         let oldest = self.entries.pop_front()?;
         let seq = self.first;
         self.first += 1;
-        let hash = self.hash(oldest.key.parts());
-        if let Ok(found) = self.index.find_entry(hash, |&s| s == seq) {
+        if let Ok(found) = self.index.find_entry(oldest.hash, |&s| s == seq) {
             found.remove();
         }
         self.shrink();
@@ -207,19 +210,19 @@ impl<T> Completed<T> {
                 entries,
                 first,
                 index,
-                hasher,
+                ..
             } = self;
-            index.shrink_to(len * 2, |&s| rehash(entries, *first, hasher, s));
+            index.shrink_to(len * 2, |&s| rehash(entries, *first, s));
         }
     }
 }
 
 /// The hash of entry `seq`'s key, for the index when it moves its slots.
-fn rehash<T>(entries: &VecDeque<Entry<T>>, first: u64, hasher: &RandomState, seq: u64) -> u64 {
+fn rehash<T>(entries: &VecDeque<Entry<T>>, first: u64, seq: u64) -> u64 {
     seq.checked_sub(first)
         .and_then(|i| usize::try_from(i).ok())
         .and_then(|i| entries.get(i))
-        .map_or(0, |e| hasher.hash_one(e.key.parts()))
+        .map_or(0, |e| e.hash)
 }
 
 #[cfg(test)]

@@ -1,14 +1,16 @@
 //! RFC 3261 §18.1.1 / §18.2.1: one UDP socket, one datagram per message.
 
-use std::io;
+use std::io::{self, IoSlice};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::Transport;
+use crate::transaction::Transmit;
 use crate::transport::Intake;
 
 /// Largest datagram read; anything above the configured limit is answered 513.
@@ -63,6 +65,33 @@ pub(crate) async fn run(
             Err(error) => tracing::debug!(%error, "udp receive failed"),
         }
     }
+}
+
+/// Sends `batch` (datagrams of one socket) in one `sendmmsg(2)` call;
+/// returns how many the kernel took, from the first on (0 when it took none
+/// or the socket is not known to be writable: the caller sends the rest one
+/// by one).
+pub(crate) fn send_many(socket: &UdpSocket, batch: &[Transmit]) -> usize {
+    use rustix::net::addr::SocketAddrArg;
+    use rustix::net::{MMsgHdr, SendAncillaryBuffer, SendFlags, sendmmsg};
+    let addrs: Vec<_> = batch.iter().map(|t| t.target.addr.as_any()).collect();
+    let iovs: Vec<[IoSlice<'_>; 1]> = batch.iter().map(|t| [IoSlice::new(&t.bytes)]).collect();
+    let mut controls: Vec<SendAncillaryBuffer<'_, '_, '_>> = batch
+        .iter()
+        .map(|_| SendAncillaryBuffer::default())
+        .collect();
+    let mut messages: Vec<MMsgHdr<'_>> = addrs
+        .iter()
+        .zip(&iovs)
+        .zip(controls.iter_mut())
+        .map(|((addr, iov), control)| MMsgHdr::new_with_addr(addr, iov, control))
+        .collect();
+    socket
+        .try_io(Interest::WRITABLE, || {
+            sendmmsg(socket, &mut messages, SendFlags::empty()).map_err(io::Error::from)
+        })
+        .unwrap_or(0)
+        .min(batch.len())
 }
 
 #[cfg(test)]
