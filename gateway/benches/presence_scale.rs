@@ -15,7 +15,10 @@
 //! `cargo bench -p parley-gateway --bench presence_scale [-- N ...]`;
 //! `PRESENCE_SCALE_RTT_MS=M` has the SIP responder answer M ms late (a
 //! network's round trip), `PARLEY_STORE__RESTORE_IN_FLIGHT=W` sets the
-//! gateway's restore window as for any config key.
+//! gateway's restore window as for any config key,
+//! `PRESENCE_SCALE_STOP_AFTER_RESTORE=1` ends the process once the RSS after
+//! the restore is read (for a heap profiler: what is live then shows as
+//! leaked).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -188,6 +191,19 @@ level = "error"
         stanzas.unavailable.load(Ordering::Relaxed),
         report.join("\n  ")
     );
+
+    // PRESENCE_SCALE_STOP_AFTER_RESTORE: end here, so that a heap profiler
+    // (`heaptrack`) reports what is live once restored as "leaked".
+    if std::env::var_os("PRESENCE_SCALE_STOP_AFTER_RESTORE").is_some() {
+        let per_sub = rss_restored.saturating_sub(rss_before) as f64 / n as f64;
+        println!(
+            "N={n:>6}  restore {:>6.2} s  RSS +{:>7.1} MiB ({per_sub:>6.0} B/subscription), stopped after the restore",
+            restored_in.as_secs_f64(),
+            (rss_restored.saturating_sub(rss_before)) as f64 / (1 << 20) as f64,
+        );
+        let _ = std::io::stdout().flush();
+        std::process::exit(0);
+    }
 
     // NOTIFY blast, WINDOW unanswered at most.
     let parley: SocketAddr = ([127, 0, 0, 1], sip_port).into();

@@ -36,6 +36,7 @@ use tracing::debug;
 use parley_mapping::address::{Jid, SipAddress};
 use parley_sip::StatusCode;
 use parley_sip::dialog::Dialog;
+use parley_sip::dialog::packed::PackedDialog;
 use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::{IncomingRequest, OutgoingRequest};
 use parley_xmpp::stanza::{Presence, PresenceType};
@@ -63,8 +64,8 @@ pub(crate) struct Watcher {
     pub(crate) watcher: Jid,
     /// The XMPP user watched (bare JID).
     pub(crate) target: Jid,
-    /// The dialog the SUBSCRIBE created.
-    pub(crate) dialog: Dialog,
+    /// The dialog the SUBSCRIBE created (packed: it is kept for hours).
+    pub(crate) dialog: PackedDialog,
     /// Pending or active, and when it ends unless refreshed.
     state: WatcherState,
     /// The XMPP user's current presence per full JID.
@@ -76,13 +77,13 @@ pub(crate) struct Watcher {
 impl Watcher {
     fn row(&self) -> WatcherRow {
         WatcherRow {
-            call_id: self.dialog.id.call_id.clone(),
+            call_id: self.dialog.call_id().to_owned(),
             watcher: self.watcher.to_string(),
             target: self.target.to_string(),
             expires_at: unix_after(self.state.remaining(Instant::now())),
             active: self.state.authorization() == Authorization::Active,
             last_pidf: self.last_pidf.clone(),
-            dialog: self.dialog.clone(),
+            dialog: self.dialog.to_dialog(),
         }
     }
 }
@@ -367,7 +368,7 @@ impl Notifier {
         let w = Watcher {
             watcher: watcher.clone(),
             target: target.clone(),
-            dialog,
+            dialog: PackedDialog::from(dialog),
             state: WatcherState::granted(expires, Instant::now()),
             resources: BTreeMap::new(),
             last_pidf: None,
@@ -457,7 +458,7 @@ impl Notifier {
             let w = Watcher {
                 watcher,
                 target,
-                dialog: row.dialog,
+                dialog: PackedDialog::from(row.dialog),
                 state: WatcherState::restored(authorization, remaining, now),
                 resources: BTreeMap::new(),
                 last_pidf: row.last_pidf,
@@ -585,7 +586,7 @@ impl Notifier {
             None
         };
         let request = notify_request(w, state, body);
-        let call_id = w.dialog.id.call_id.clone();
+        let call_id = w.dialog.call_id().to_owned();
         self.spawn_notify(request, Notified::Live { call_id, repeat });
     }
 
@@ -617,7 +618,7 @@ impl Notifier {
                 match w.last_pidf.clone() {
                     Some(last) if w.resources.is_empty() => {
                         let request = notify_request(w, &state, Some(last));
-                        let call_id = w.dialog.id.call_id.clone();
+                        let call_id = w.dialog.call_id().to_owned();
                         self.spawn_notify(
                             request,
                             Notified::Live {

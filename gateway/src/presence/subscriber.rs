@@ -32,6 +32,7 @@ use parley_mapping::address::Jid;
 use parley_mapping::e2e::presence_to_xmpp;
 use parley_mapping::presence::pidf_body_to_xmpp;
 use parley_sip::StatusCode;
+use parley_sip::dialog::packed::PackedDialog;
 use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::dialog::{self, Dialog};
 use parley_sip::{OutgoingRequest, Responder};
@@ -218,7 +219,6 @@ impl Subscriber {
             watcher: watcher.clone(),
             contact: contact.clone(),
             dialog: None,
-            last: None,
             last_pidf: None,
             expires_at: unix_after(Duration::from_secs(u64::from(REQUESTED_EXPIRES))),
             state: WatchState::subscribing(approval),
@@ -293,7 +293,7 @@ impl Subscriber {
                         // Unsubscribed meanwhile: the store already forgot it.
                         return;
                     }
-                    w.dialog = dialog;
+                    w.dialog = dialog.map(PackedDialog::from);
                     w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
                     self.links.store.put_watch(w.row(&call_id));
                     w.state.handle_granted(expires, timer_n, now);
@@ -357,11 +357,6 @@ impl Subscriber {
                 self.links.store.delete_watch(&row.call_id);
                 continue;
             };
-            let last = row.last_pidf.as_deref().and_then(|pidf| {
-                pidf_body_to_xmpp(pidf.as_bytes(), &contact, &watcher)
-                    .ok()
-                    .flatten()
-            });
             // No presence stored: it may never have become active, so its
             // `subscribed` may be owed (a repeat is harmless).
             let approval = if row.last_pidf.is_none() {
@@ -379,9 +374,8 @@ impl Subscriber {
                 Watch {
                     watcher,
                     contact,
-                    dialog: row.dialog,
-                    last,
-                    last_pidf: row.last_pidf,
+                    dialog: row.dialog.map(PackedDialog::from),
+                    last_pidf: row.last_pidf.map(String::into_boxed_str),
                     expires_at: row.expires_at,
                     state: WatchState::restored(approval),
                 },
@@ -688,12 +682,10 @@ impl Subscriber {
             // "neutral": a pending NOTIFY is answered but its presence is
             // neither sent nor kept for probes.
             let shown = w.state.approval() == Approval::Given;
-            if shown
-                && !one_off
-                && let Some(p) = &presence
-            {
-                w.last = Some(p.clone());
-                w.last_pidf = String::from_utf8(body).ok();
+            if shown && !one_off && presence.is_some() {
+                // A probe gets this body's presence again from the body
+                // (`Watches::last_presence`).
+                w.last_pidf = String::from_utf8(body).ok().map(String::into_boxed_str);
                 self.links.store.put_watch(w.row(call_id));
             }
             (approved_now, shown)

@@ -4,6 +4,8 @@
 //! of the next request. Loose routing only (RFC 3261 §16.12: `;lr`): the
 //! endpoint refuses to send a request whose first Route is a strict router.
 
+/// A dialog kept long, in one allocation (presence subscriptions).
+pub mod packed;
 /// RFC 3261 §12–§15, RFC 4028: the dialog of an INVITE session and its session timer.
 pub mod session;
 /// RFC 6665 §8.2.3: the Subscription-State header field.

@@ -4,7 +4,8 @@
 use tokio::time::Instant;
 
 use parley_mapping::address::Jid;
-use parley_sip::dialog::Dialog;
+use parley_mapping::presence::pidf_body_to_xmpp;
+use parley_sip::dialog::packed::PackedDialog;
 use parley_xmpp::stanza::Presence;
 
 use super::state::WatchState;
@@ -17,12 +18,13 @@ pub(crate) struct Watch {
     pub(crate) watcher: Jid,
     /// The SIP contact as the XMPP user sees it (`bob@<component_domain>`).
     pub(crate) contact: Jid,
-    /// The SIP dialog, once the 2xx created it.
-    pub(crate) dialog: Option<Dialog>,
-    /// The last presence the contact's NOTIFYs gave, to answer probes.
-    pub(crate) last: Option<Presence>,
-    /// The PIDF document that presence came from (what the store keeps).
-    pub(crate) last_pidf: Option<String>,
+    /// The SIP dialog, once the 2xx created it (packed: it is kept for
+    /// hours and read once per refresh).
+    pub(crate) dialog: Option<PackedDialog>,
+    /// The PIDF document of the last presence the contact's NOTIFYs gave
+    /// (what the store keeps); a probe is answered from it
+    /// ([`Watches::last_presence`]), so the presence itself is not kept.
+    pub(crate) last_pidf: Option<Box<str>>,
     /// When the SIP subscription ends unless refreshed, seconds since the epoch.
     pub(crate) expires_at: u64,
     /// Its timers, and whether the watcher has had her `subscribed`.
@@ -37,8 +39,8 @@ impl Watch {
             watcher: self.watcher.to_string(),
             contact: self.contact.to_string(),
             expires_at: self.expires_at,
-            last_pidf: self.last_pidf.clone(),
-            dialog: self.dialog.clone(),
+            last_pidf: self.last_pidf.as_deref().map(str::to_owned),
+            dialog: self.dialog.as_ref().map(PackedDialog::to_dialog),
         }
     }
 }
@@ -62,6 +64,10 @@ impl Subscriptions<Watch> {
     /// `contact` gave, if there is one and it said something.
     pub(crate) fn last_presence(&self, watcher: &Jid, contact: &Jid) -> Option<Presence> {
         let call_id = self.call_id_of(&watcher.to_string(), &contact.to_string())?;
-        self.by_call_id.get(&call_id)?.last.clone()
+        let w = self.by_call_id.get(&call_id)?;
+        let pidf = w.last_pidf.as_deref()?;
+        pidf_body_to_xmpp(pidf.as_bytes(), &w.contact, &w.watcher)
+            .ok()
+            .flatten()
     }
 }
