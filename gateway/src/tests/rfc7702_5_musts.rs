@@ -1,0 +1,144 @@
+//! RFC 7702 §5 and RFC 7701's participant rules where `rfc7702_5.rs` runs
+//! the step but does not assert the requirement: the offer's `a=path`
+//! authority (RFC 7702 §5.1), the NICKNAME's headers (RFC 7701 §7.1) and
+//! the nickname's length bounds. Literal XML in, literal SIP and MSRP out.
+
+use parley_harness::msrp_peer::MsrpPeer;
+use parley_sip::wire::{Message as SipWire, StartLine};
+use tokio::net::TcpListener;
+
+use super::world::{WAIT, World};
+
+/// `[sessions]` (the MSRP endpoint) and `[conference]`, as `rfc7702_5.rs`.
+const CONFERENCE: &str = "[sessions]\nenabled = true\nmsrp_listen = \"127.0.0.1:0\"\n\n\
+    [conference]\nenabled = true\nmax_per_user = 1\nmax_occupants = 4\njoin_secs = 2\n";
+
+const JULIET: &str = "juliet@example.com/balcony";
+const ROOM: &str = "montague@sip.example.net";
+
+/// Example 1 to `room/nick`.
+fn join_presence(nick: &str) -> String {
+    format!(
+        "<presence from='{JULIET}' to='{ROOM}/{nick}'>\
+         <x xmlns='http://jabber.org/protocol/muc'/></presence>"
+    )
+}
+
+/// The next request Parley sends whose method is `wanted`.
+async fn request(world: &World, wanted: &str) -> SipWire {
+    loop {
+        let m = world.sip_out().await;
+        if matches!(&m.start, StartLine::Request { method, .. } if method == wanted) {
+            return m;
+        }
+    }
+}
+
+/// Example 3 (F4) on loopback: the focus's 200 with `a=setup:passive`
+/// (Parley connects) and the `nickname` token (RFC 7701 §8).
+async fn answer_invite(world: &World, invite: &SipWire, msrp: &TcpListener) {
+    let port = msrp.local_addr().expect("bound").port();
+    let sdp = format!(
+        "v=0\r\no=focus 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=message {port} TCP/MSRP *\r\na=accept-types:message/cpim\r\n\
+         a=path:msrp://127.0.0.1:{port}/kjhd37s2s20w2a;tcp\r\n\
+         a=setup:passive\r\na=chatroom:nickname private-messages\r\n"
+    );
+    let h = |n: &str| invite.header(n).expect("a header").to_owned();
+    world
+        .sip_send(&format!(
+            "SIP/2.0 200 OK\nVia: {}\nFrom: {}\nTo: {};tag=focus1\nCall-ID: {}\nCSeq: {}\n\
+             Contact: <sip:montague@{{peer}}>;isfocus\n\
+             Content-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
+            h("Via"),
+            h("From"),
+            h("To"),
+            h("Call-ID"),
+            h("CSeq"),
+            sdp.len()
+        ))
+        .await;
+}
+
+/// RFC 7702 §5.1: "The authority component of the MSRP URI here MUST
+/// contain the XMPP-to-MSRP gateway hostname or numeric IP address (as
+/// well as, in accordance with [RFC4975], an explicit port number)": the
+/// offer's `a=path` is Parley's own MSRP listener, host and port. RFC 7701
+/// §7.1: the NICKNAME carries `Use-Nickname` and "MUST NOT include
+/// Success-Report or Failure-Report header fields".
+#[tokio::test]
+async fn rfc7702_5_1_offer_path_is_parleys_listener_and_7701_7_1_nickname_has_no_reports() {
+    let world = World::with("", CONFERENCE).await;
+    let listener = world.msrp_addr();
+    let msrp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    world.stanza_in(&join_presence("JuliC"));
+    let invite = request(&world, "INVITE").await;
+    let sdp = String::from_utf8(invite.body.to_vec()).expect("SDP");
+    let path = sdp
+        .lines()
+        .find_map(|l| l.strip_prefix("a=path:"))
+        .expect("a=path")
+        .to_owned();
+    let authority = path
+        .strip_prefix("msrp://")
+        .and_then(|rest| rest.split_once('/'))
+        .map(|(authority, _)| authority)
+        .expect("an msrp URI with a session-id");
+    assert_eq!(
+        authority,
+        format!("{}:{}", listener.ip(), listener.port()),
+        "{sdp}"
+    );
+    assert_ne!(listener.port(), 0);
+    assert!(
+        sdp.contains(&format!("m=message {} TCP/MSRP *\r\n", listener.port())),
+        "{sdp}"
+    );
+    answer_invite(&world, &invite, &msrp).await;
+    request(&world, "ACK").await;
+    let switch_uri = format!(
+        "msrp://127.0.0.1:{}/kjhd37s2s20w2a;tcp",
+        msrp.local_addr().expect("bound").port()
+    );
+    let mut switch = MsrpPeer::accept(&msrp, &switch_uri, &path, WAIT)
+        .await
+        .expect("Parley connects to the switch from its offer's path");
+    let nickname = loop {
+        let f = switch
+            .next_frame(WAIT)
+            .await
+            .expect("an MSRP frame in time");
+        match f.method.as_deref() {
+            Some("NICKNAME") => break f,
+            Some(_) => switch.respond(&f, 200, "OK").await,
+            None => {}
+        }
+    };
+    assert_eq!(nickname.header("Use-Nickname"), Some("\"JuliC\""));
+    assert_eq!(nickname.header("Success-Report"), None, "{nickname:?}");
+    assert_eq!(nickname.header("Failure-Report"), None, "{nickname:?}");
+}
+
+/// RFC 7701 §7.1: the nickname "MUST NOT be zero octets in length" "and
+/// MUST NOT be more than 1023 octets in length": a join to `room/` or to a
+/// 1024-octet nickname sends no INVITE (so no NICKNAME), and a join that
+/// follows with a 1023-octet one does.
+#[tokio::test]
+async fn rfc7701_7_1_an_empty_or_1024_octet_nickname_starts_no_join() {
+    let world = World::with("", CONFERENCE).await;
+    for nick in [String::new(), "n".repeat(1024)] {
+        world.stanza_in(&join_presence(&nick));
+        world
+            .no_sip_out(std::time::Duration::from_millis(200))
+            .await;
+    }
+    world.stanza_in(&join_presence(&"n".repeat(1023)));
+    let invite = request(&world, "INVITE").await;
+    assert_eq!(
+        invite.start,
+        StartLine::Request {
+            method: "INVITE".into(),
+            uri: "sip:montague@sip.example.net".into()
+        }
+    );
+}
