@@ -22,7 +22,7 @@ use parley_mapping::groupchat::occupant::{
 };
 use parley_mapping::groupchat::room_message::RoomRecipient;
 use parley_mapping::groupchat::room_presence::room_request;
-use parley_mapping::groupchat::{RoomRequest, change_presences, roster_presences};
+use parley_mapping::groupchat::{RoomRequest, change_presences, roster_presences, subject_message};
 use parley_msrp::endpoint::{SessionEvent, SessionHandle};
 use parley_msrp::session::{Delivered, Event};
 use parley_msrp::wire::{MessageId, TransactionId};
@@ -542,7 +542,15 @@ impl Occupancy {
                 }
                 Err(e) => debug!(error = %e, "roster not mapped"),
             }
+            self.send_subject(&current, &to);
             return;
+        }
+        let subject = |doc: Option<&parley_mapping::groupchat::ConferenceInfo>| {
+            doc.and_then(|d| d.description.as_ref())
+                .and_then(|d| d.subject.clone())
+        };
+        if subject(before) != subject(Some(&current)) {
+            self.send_subject(&current, &to);
         }
         let changes: Vec<UserChange<'_>> = user_changes(before, Some(&current))
             .into_iter()
@@ -554,6 +562,20 @@ impl Occupancy {
                 .map(departed_role_none)
                 .for_each(|p| self.send_presence(p)),
             Err(e) => debug!(error = %e, "roster change not mapped"),
+        }
+    }
+
+    /// RFC 7702 §5.4, Example 11 (F15): "If the NOTIFY request included a
+    /// subject, the gateway converts that into a separate XMPP message",
+    /// after the self-presence (XEP-0045 §7.2.15: the subject follows the
+    /// presence and the history), and again when a later document changes
+    /// it. Example 11 carries no type; XEP-0045 §7.2.15's subject message
+    /// is `type='groupchat'`, which is how MUC clients recognise it.
+    fn send_subject(&self, doc: &parley_mapping::groupchat::ConferenceInfo, to: &str) {
+        if let Some(mut m) = subject_message(doc, &self.room, to) {
+            m.message_type = Some(MessageType::Groupchat);
+            m.id = Some(self.shared.stanza_id());
+            self.shared.links.send(Stanza::Message(m));
         }
     }
 

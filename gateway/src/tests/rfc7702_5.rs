@@ -752,3 +752,75 @@ async fn a_terminated_conference_subscription_ends_the_occupancy() {
         )
     );
 }
+
+/// §5.4 Example 11 (F15): a subject in the NOTIFY becomes a separate
+/// message after the self-presence (XEP-0045 §7.2.15, `type='groupchat'`),
+/// and a later document that changes it sends it again.
+#[tokio::test]
+async fn rfc7702_5_4_example_11_subject_becomes_a_subject_message() {
+    let Joined {
+        mut world,
+        subscribe,
+        switch: _switch,
+        ..
+    } = subscribed().await;
+    let with_subject = |version: u32, subject: &str| {
+        format!(
+            "<?xml version='1.0' encoding='UTF-8'?>\
+             <conference-info xmlns='urn:ietf:params:xml:ns:conference-info' \
+             entity='{CONF_URI}' state='full' version='{version}'>\
+             <conference-description><subject>{subject}</subject></conference-description>\
+             <users>{}{}</users></conference-info>",
+            user("sip:romeo@example.org", "Romeo"),
+            user("sip:juliet@example.com", "JuliC"),
+        )
+    };
+    assert_eq!(
+        notify_in(
+            &mut world,
+            &subscribe,
+            1,
+            &with_subject(1, "Today in Verona")
+        )
+        .await,
+        200
+    );
+    assert_eq!(world.stanza_out().await, occupant("Romeo", ""));
+    assert_eq!(
+        world.stanza_out().await,
+        occupant("JuliC", "<status code='110'/>")
+    );
+    let subject = world.stanza_out().await;
+    assert!(
+        subject.starts_with(&format!(
+            "<message from='{ROOM}' to='{JULIET}' id='parley-conf-"
+        )) && subject.ends_with("' type='groupchat'><subject>Today in Verona</subject></message>"),
+        "{subject}"
+    );
+    // The same subject again says nothing; a new one is sent.
+    assert_eq!(
+        notify_in(
+            &mut world,
+            &subscribe,
+            2,
+            &with_subject(2, "Today in Verona")
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        notify_in(
+            &mut world,
+            &subscribe,
+            3,
+            &with_subject(3, "Tomorrow in Mantua")
+        )
+        .await,
+        200
+    );
+    let subject = world.stanza_out().await;
+    assert!(
+        subject.contains("<subject>Tomorrow in Mantua</subject>"),
+        "{subject}"
+    );
+}
