@@ -135,7 +135,6 @@ async fn rooms_parley_may_not_enter_in_ejabberd_get_the_mapped_sip_error() {
 /// under `romeo` is no `<conflict/>`, and the second session must still
 /// get a nickname of its own.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "issue 23: ejabberd admits the second session's join as `romeo` (self-presence 110, no conflict), and Parley takes it, so both sessions share one nickname (gateway/src/groupchat/join.rs picks the nickname without looking at the user's other occupancies)"]
 async fn a_second_session_of_one_sip_user_gets_a_nickname_of_its_own_in_ejabberd() {
     let world = start_with_rooms_per_user(2);
     let mut juliet = world.juliet().await;
