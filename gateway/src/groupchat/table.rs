@@ -114,6 +114,10 @@ impl Table {
         self.by_call.get_mut(call_id)
     }
 
+    pub(crate) fn get(&self, call_id: &str) -> Option<&Entry> {
+        self.by_call.get(call_id)
+    }
+
     pub(crate) fn contains(&self, call_id: &str) -> bool {
         self.by_call.contains_key(call_id)
     }

@@ -11,7 +11,9 @@
 
 use std::time::Duration;
 
-use super::rfc7702_6::{GROUPCHAT, Joined, attr, invite, invite_answer, join, next_frame, status};
+use super::rfc7702_6::{
+    GROUPCHAT, Joined, attr, invite, invite_answer, join, next_frame, occupant, status,
+};
 use super::world::World;
 
 /// A SEND of `content_type` and `body` from the phone, and the status of
@@ -325,4 +327,28 @@ async fn rfc7701_6_1_a_wrapped_type_the_room_cannot_take_is_refused() {
         "no REPORT"
     );
     world.no_stanza_out(Duration::from_millis(300)).await;
+}
+
+/// RFC 7701 §7.1: "The MSRP switch MUST NOT automatically assign the same
+/// nickname to more than one MSRP session established from the same URI":
+/// Romeo's second INVITE to the room he is in enters it as `Romeo (2)`
+/// (RFC 7702 §7), though a room may admit the same nickname for a second
+/// resource of one bare JID (XEP-0045 §7.2.8).
+#[tokio::test]
+async fn rfc7701_7_1_a_second_session_of_one_uri_gets_a_nickname_of_its_own() {
+    let config = GROUPCHAT.replace("max_rooms_per_user = 1", "max_rooms_per_user = 2");
+    let mut world = World::with("", &config).await;
+    world.sip_in(&invite("twin-1")).await;
+    let first = world.stanza_out().await;
+    assert_eq!(attr(&first, "to"), "capulet@rooms.example.com/Romeo");
+    world.stanza_in(&occupant(
+        "Romeo",
+        &attr(&first, "from"),
+        "<status code='110'/>",
+    ));
+    assert_eq!(status(&invite_answer(&world).await), 200);
+    world.sip_in(&invite("twin-2")).await;
+    let second = world.stanza_out().await;
+    assert_eq!(attr(&second, "to"), "capulet@rooms.example.com/Romeo (2)");
+    assert_ne!(attr(&second, "from"), attr(&first, "from"));
 }
