@@ -122,6 +122,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
         }
     };
     let sdp = translate::with_chatroom(&accepted.sdp);
+    let private_messages = translate::offers_private_messages(view.body());
     let user = sip_jid.bare().to_string().to_lowercase();
     let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     let nickname;
@@ -189,6 +190,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
         room,
         room_uri,
         phone_uri: phone_uri.without_params(),
+        private_messages,
         me,
         nickname,
         roster: MucRoster::new(shared.settings.config.max_occupants),

@@ -25,7 +25,9 @@ use parley_msrp::session::{Delivered, Event, NewMessage};
 use parley_msrp::status::StatusCode as MsrpStatus;
 use parley_msrp::wire::{FailureReport, MessageId, SuccessReport};
 use parley_sip::Responder;
-use parley_xmpp::stanza::{Element, Message, MessageType, Presence, PresenceType, Stanza};
+use parley_xmpp::stanza::{
+    DefinedCondition, Element, Message, MessageType, Presence, PresenceType, Stanza, StanzaError,
+};
 
 use super::conference::{self, MAX_EXPIRES, Notify};
 use super::nickname::Nicknames;
@@ -62,6 +64,8 @@ pub(super) struct Occupancy {
     pub(super) room_uri: SipAddress,
     /// The phone's address-of-record (CPIM To of private messages).
     pub(super) phone_uri: SipAddress,
+    /// The phone offered the `private-messages` chat-token (RFC 7701 §8).
+    pub(super) private_messages: bool,
     /// The occupant client.
     pub(super) me: Jid,
     pub(super) nickname: String,
@@ -347,6 +351,21 @@ impl Task {
                     && let (Some(id), Some(handle)) = (p.message_id, handle)
                 {
                     let _ = handle.report_success(&id);
+                }
+                return;
+            }
+            Some(MessageType::Groupchat) => {}
+            _ if !self.o.private_messages => {
+                // RFC 7701 §6.2: "The MSRP switch MUST NOT forward private
+                // messages to a recipient that does not support private
+                // messaging" (no `private-messages` in the phone's offer,
+                // §8). The sender learns it: RFC 6120 §8.3.3.3, "The
+                // feature represented in the XML stanza is not implemented
+                // by the intended recipient".
+                if m.body.is_some() {
+                    self.shared()
+                        .links
+                        .bounce(m, StanzaError::new(DefinedCondition::FeatureNotImplemented));
                 }
                 return;
             }

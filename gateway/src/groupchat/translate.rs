@@ -243,6 +243,23 @@ pub(super) fn with_chatroom(sdp: &str) -> String {
     out
 }
 
+/// RFC 7701 §8: whether the phone's offer `sdp` carries the
+/// `private-messages` chat-token in an `a=chatroom` attribute (Example 27:
+/// `a=chatroom:nickname private-messages`). Without it, §6.2: "The MSRP
+/// switch MUST NOT forward private messages to a recipient that does not
+/// support private messaging."
+pub(super) fn offers_private_messages(sdp: &[u8]) -> bool {
+    String::from_utf8_lossy(sdp).lines().any(|line| {
+        line.trim()
+            .strip_prefix("a=chatroom:")
+            .is_some_and(|tokens| {
+                tokens
+                    .split_whitespace()
+                    .any(|t| t.eq_ignore_ascii_case("private-messages"))
+            })
+    })
+}
+
 fn mime_is(value: &str, wanted: &str) -> bool {
     value
         .split(';')
@@ -409,6 +426,20 @@ mod tests {
              DateTime: 2002-10-13T23:58:37Z\r\n\r\n\
              Content-Type: text/plain;charset=utf-8\r\n\r\nHi"
         );
+    }
+
+    /// RFC 7701 §8: the `private-messages` chat-token of the offer.
+    #[test]
+    fn rfc7701_8_private_messages_is_read_from_the_offer() {
+        let offer = |attr: &str| format!("v=0\r\nm=message 7 TCP/MSRP *\r\n{attr}a=path:x\r\n");
+        assert!(offers_private_messages(
+            offer("a=chatroom:nickname private-messages\r\n").as_bytes()
+        ));
+        assert!(!offers_private_messages(
+            offer("a=chatroom:nickname\r\n").as_bytes()
+        ));
+        assert!(!offers_private_messages(offer("a=chatroom\r\n").as_bytes()));
+        assert!(!offers_private_messages(offer("").as_bytes()));
     }
 
     /// RFC 7701 §8, RFC 7702 Example 28.

@@ -12,7 +12,8 @@
 use std::time::Duration;
 
 use super::rfc7702_6::{
-    GROUPCHAT, Joined, attr, invite, invite_answer, join, next_frame, occupant, status,
+    GROUPCHAT, Joined, attr, invite, invite_answer, invite_with_chatroom, join, join_with,
+    next_frame, occupant, status,
 };
 use super::world::World;
 
@@ -351,4 +352,40 @@ async fn rfc7701_7_1_a_second_session_of_one_uri_gets_a_nickname_of_its_own() {
     let second = world.stanza_out().await;
     assert_eq!(attr(&second, "to"), "capulet@rooms.example.com/Romeo (2)");
     assert_ne!(attr(&second, "from"), attr(&first, "from"));
+}
+
+/// RFC 7701 §6.2: "The MSRP switch MUST NOT forward private messages to a
+/// recipient that does not support private messaging": Romeo's offer has
+/// `a=chatroom:nickname` without `private-messages` (§8), so JuliC's
+/// private message is not sent to his phone and comes back to her as an
+/// error (RFC 6120 §8.3.3.3 `feature-not-implemented`, "not implemented by
+/// the intended recipient"); a groupchat message still reaches him.
+#[tokio::test]
+async fn rfc7701_6_2_no_private_message_reaches_a_phone_without_private_messages() {
+    let Joined {
+        mut world,
+        me,
+        mut phone,
+        ..
+    } = join_with(&invite_with_chatroom("must-nopm", "a=chatroom:nickname")).await;
+    world.stanza_in(&format!(
+        "<message from='capulet@rooms.example.com/JuliC' to='{me}' id='pm1' type='chat'>\
+         <body>psst</body></message>"
+    ));
+    assert_eq!(
+        world.stanza_out().await,
+        format!(
+            "<message from='{me}' to='capulet@rooms.example.com/JuliC' id='pm1' type='error'>\
+             <body>psst</body><error type='cancel'>\
+             <feature-not-implemented xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+             </error></message>"
+        )
+    );
+    world.stanza_in(&format!(
+        "<message from='capulet@rooms.example.com/JuliC' to='{me}' id='g1' type='groupchat'>\
+         <body>all</body></message>"
+    ));
+    let send = next_frame(&mut phone).await;
+    assert_eq!(send.method.as_deref(), Some("SEND"), "{send:?}");
+    assert!(send.text().ends_with("all"), "{send:?}");
 }
