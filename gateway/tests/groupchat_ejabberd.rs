@@ -135,7 +135,6 @@ async fn rooms_parley_may_not_enter_in_ejabberd_get_the_mapped_sip_error() {
 /// under `romeo` is no `<conflict/>`, and the second session must still
 /// get a nickname of its own.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "issue 23: ejabberd admits the second session's join as `romeo` (self-presence 110, no conflict), and Parley takes it, so both sessions share one nickname (gateway/src/groupchat/join.rs picks the nickname without looking at the user's other occupancies)"]
 async fn a_second_session_of_one_sip_user_gets_a_nickname_of_its_own_in_ejabberd() {
     let world = start_with_rooms_per_user(2);
     let mut juliet = world.juliet().await;
@@ -144,8 +143,28 @@ async fn a_second_session_of_one_sip_user_gets_a_nickname_of_its_own_in_ejabberd
     let _s1 = phone_joins(world.sip, &first, ROOM, "gc-first").await;
     presence_from(&mut juliet, &format!("{ROOM}/romeo")).await;
     let second = Phone::bind("romeo").await;
-    let _s2 = phone_joins(world.sip, &second, ROOM, "gc-second").await;
+    let mut s2 = phone_joins(world.sip, &second, ROOM, "gc-second").await;
     let adjusted = format!("{ROOM}/romeo (2)");
     let presence = presence_from(&mut juliet, &adjusted).await;
     assert_eq!(presence.attr("type"), None, "{presence:?}");
+    // Nor by a NICKNAME (§7.1: 425, "already in use"): the second session
+    // asks for the first one's nickname, which ejabberd would grant.
+    let peer = &mut s2.peer;
+    let frame = format!(
+        "MSRP nick2 NICKNAME\r\nTo-Path: {to}\r\nFrom-Path: {from}\r\n\
+         Use-Nickname: \"romeo\"\r\n-------nick2$\r\n",
+        to = peer.to_path,
+        from = peer.local_uri,
+    );
+    peer.send_raw(frame.as_bytes()).await;
+    let answer = loop {
+        let f = peer
+            .next_frame(std::time::Duration::from_secs(5))
+            .await
+            .expect("the NICKNAME's response");
+        if f.transaction_id == "nick2" {
+            break f;
+        }
+    };
+    assert_eq!(answer.status, Some(425), "{answer:?}");
 }

@@ -14,10 +14,10 @@ use tracing::{debug, info};
 use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::groupchat::MucRoster;
 use parley_mapping::groupchat::room_address::{
-    occupant_jid, room_for_sip_target, temporary_nickname,
+    adjusted_nickname, occupant_jid, room_for_sip_target, temporary_nickname,
 };
 use parley_msrp::endpoint::SessionSpec;
-use parley_msrp::session::NicknameRequests;
+use parley_msrp::session::{MessageAnswers, NicknameRequests};
 use parley_sip::dialog::session::{Session as Dialog, TimerAnswer};
 use parley_sip::{IncomingRequest, Responder, StatusCode};
 
@@ -51,7 +51,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
         }
     };
     let display = view.from_address().display.clone();
-    let Some(nickname) = temporary_nickname(display.as_deref(), &phone_uri) else {
+    let Some(base_nickname) = temporary_nickname(display.as_deref(), &phone_uri) else {
         refuse(
             responder,
             StatusCode::BAD_REQUEST,
@@ -121,19 +121,29 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
             return;
         }
     };
-    let occupant = match occupant_jid(&room, &nickname) {
-        Ok(j) => j,
-        Err(e) => {
-            links.metrics.groupchat_join(GroupchatJoin::BadRequest);
-            links.answer_sip(responder, &e.sip_answer());
-            return;
-        }
-    };
     let sdp = translate::with_chatroom(&accepted.sdp);
+    let private_messages = translate::offers_private_messages(view.body());
     let user = sip_jid.bare().to_string().to_lowercase();
     let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+    let nickname;
+    let occupant;
     {
         let mut table = shared.table();
+        // RFC 7701 §7.1: the switch "MUST NOT automatically assign the same
+        // nickname to more than one MSRP session established from the same
+        // URI": another session of this user in this room keeps its own
+        // (the room may admit the same nickname for a second resource,
+        // XEP-0045 §7.2.8), so this one starts adjusted (RFC 7702 §7).
+        nickname = own_nickname(&base_nickname, &table.nicknames_of(&user, &room));
+        occupant = match occupant_jid(&room, &nickname) {
+            Ok(j) => j,
+            Err(e) => {
+                drop(table);
+                links.metrics.groupchat_join(GroupchatJoin::BadRequest);
+                links.answer_sip(responder, &e.sip_answer());
+                return;
+            }
+        };
         if !table.admits(&user, shared.settings.config.max_rooms_per_user) {
             drop(table);
             // RFC 3261 §21.4.24: "not willing or able to take additional
@@ -180,6 +190,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
         room,
         room_uri,
         phone_uri: phone_uri.without_params(),
+        private_messages,
         me,
         nickname,
         roster: MucRoster::new(shared.settings.config.max_occupants),
@@ -194,8 +205,20 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
 }
 
 /// The MSRP session of a room: Parley is the chat room, so the phone's
-/// NICKNAMEs are its to answer (RFC 7701 §7.1, `nickname.rs`).
+/// NICKNAMEs are its to answer (RFC 7701 §7.1, `nickname.rs`), and so is
+/// the response to a SEND, given once its CPIM wrapper is read (RFC 7701
+/// §6: 403, 404, 415, `occupancy.rs`).
 fn room_session(mut spec: SessionSpec) -> SessionSpec {
     spec.options.nickname_requests = NicknameRequests::Application;
+    spec.options.message_answers = MessageAnswers::Application;
     spec
+}
+
+/// `base`, or its first adjustment (RFC 7702 §7) that none of `taken` (the
+/// nicknames of the same user's other sessions in the room) holds.
+fn own_nickname(base: &str, taken: &[String]) -> String {
+    (0..)
+        .map(|attempt| adjusted_nickname(base, attempt))
+        .find(|n| !taken.iter().any(|t| t == n))
+        .unwrap_or_else(|| base.to_owned())
 }

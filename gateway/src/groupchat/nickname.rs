@@ -84,6 +84,19 @@ impl Task {
         self.next_nickname(handle);
     }
 
+    /// Whether another session of the same SIP user in this room holds
+    /// `wanted`.
+    fn held_by_another_session(&self, wanted: &str) -> bool {
+        let table = self.shared().table();
+        let Some(user) = table.get(&self.o.call_id).map(|e| e.user.clone()) else {
+            return false;
+        };
+        table
+            .nicknames_of(&user, &self.o.room)
+            .iter()
+            .any(|n| n == wanted)
+    }
+
     /// Starts the next waiting NICKNAME, unless one is in flight; those
     /// answered without the room are answered here.
     fn next_nickname(&mut self, handle: &SessionHandle) {
@@ -97,6 +110,13 @@ impl Task {
                 Some(MsrpStatus::FORBIDDEN)
             } else if wanted == self.o.nickname {
                 Some(MsrpStatus::OK)
+            } else if self.held_by_another_session(&wanted) {
+                // RFC 7701 §7.1: the switch "MUST NOT automatically assign
+                // the same nickname to more than one MSRP session
+                // established from the same URI"; the room would admit it
+                // (XEP-0045 §7.2.8, same bare JID), so Parley refuses it:
+                // 425, "already in use".
+                Some(MsrpStatus::NICKNAME_UNAVAILABLE)
             } else {
                 match nickname_presence(&self.o.me, &self.o.room, &wanted) {
                     // No valid resourcepart: RFC 7701 §7.1, malformed.

@@ -25,7 +25,9 @@ use parley_msrp::session::{Delivered, Event, NewMessage};
 use parley_msrp::status::StatusCode as MsrpStatus;
 use parley_msrp::wire::{FailureReport, MessageId, SuccessReport};
 use parley_sip::Responder;
-use parley_xmpp::stanza::{Element, Message, MessageType, Presence, PresenceType, Stanza};
+use parley_xmpp::stanza::{
+    DefinedCondition, Element, Message, MessageType, Presence, PresenceType, Stanza, StanzaError,
+};
 
 use super::conference::{self, MAX_EXPIRES, Notify};
 use super::nickname::Nicknames;
@@ -62,6 +64,8 @@ pub(super) struct Occupancy {
     pub(super) room_uri: SipAddress,
     /// The phone's address-of-record (CPIM To of private messages).
     pub(super) phone_uri: SipAddress,
+    /// The phone offered the `private-messages` chat-token (RFC 7701 §8).
+    pub(super) private_messages: bool,
     /// The occupant client.
     pub(super) me: Jid,
     pub(super) nickname: String,
@@ -85,6 +89,8 @@ struct Pending {
     stanza_id: String,
     body: String,
     message_id: Option<MessageId>,
+    /// The CPIM From and To, for a failure REPORT (RFC 7701 §6.2).
+    wrapper: Vec<u8>,
     deadline: Instant,
 }
 
@@ -263,7 +269,7 @@ impl Task {
                     if let Some(p) = self.pending.pop_front()
                         && let Some(id) = p.message_id
                     {
-                        let _ = handle.report_failure(&id, MsrpStatus(408));
+                        report_failure(&handle, &id, 408, Some(p.wrapper));
                     }
                 }
             }
@@ -316,7 +322,7 @@ impl Task {
                         (p.message_id, handle, m.error.as_ref())
                 {
                     let status = room_message_refusal_to_msrp(error);
-                    let _ = handle.report_failure(&message_id, MsrpStatus(status.code()));
+                    report_failure(handle, &message_id, status.code(), Some(p.wrapper));
                 }
                 return;
             }
@@ -345,6 +351,21 @@ impl Task {
                     && let (Some(id), Some(handle)) = (p.message_id, handle)
                 {
                     let _ = handle.report_success(&id);
+                }
+                return;
+            }
+            Some(MessageType::Groupchat) => {}
+            _ if !self.o.private_messages => {
+                // RFC 7701 §6.2: "The MSRP switch MUST NOT forward private
+                // messages to a recipient that does not support private
+                // messaging" (no `private-messages` in the phone's offer,
+                // §8). The sender learns it: RFC 6120 §8.3.3.3, "The
+                // feature represented in the XML stanza is not implemented
+                // by the intended recipient".
+                if m.body.is_some() {
+                    self.shared()
+                        .links
+                        .bounce(m, StanzaError::new(DefinedCondition::FeatureNotImplemented));
                 }
                 return;
             }
@@ -388,22 +409,37 @@ impl Task {
         }
     }
 
-    /// A whole message from the phone (§6.3, Table 5).
+    /// A whole message from the phone (§6.3, Table 5). The room session
+    /// answers the SEND that completed it here (`MessageAnswers::
+    /// Application`, `join.rs`): RFC 7701 §6's refusals are its response
+    /// (403, 404, 415), and only what the room says later is a REPORT.
     fn phone_message(&mut self, handle: &SessionHandle, delivered: Delivered) {
+        let answer = delivered.answer.clone();
         let message = delivered.message;
-        let Some(content_type) = message.content_type else {
-            return;
-        };
         let id = self.shared().stanza_id();
-        match translate::phone_send(
-            &self.o.room,
-            &self.o.room_uri,
-            &self.o.me,
-            &content_type,
-            &message.body,
-            id.clone(),
-        ) {
+        let occupants = (self.o.roster.dropped() == 0).then(|| self.o.roster.occupants());
+        let sender = translate::Sender {
+            room: &self.o.room,
+            room_uri: &self.o.room_uri,
+            me: &self.o.me,
+            phone_uri: &self.o.phone_uri,
+            nickname: &self.o.nickname,
+            occupants,
+        };
+        let outcome = match &message.content_type {
+            Some(content_type) => {
+                translate::phone_send(&sender, content_type, &message.body, id.clone())
+            }
+            None => Err(translate::Refused {
+                code: 415,
+                wrapper: None,
+            }),
+        };
+        match outcome {
             Ok(sent) => {
+                if let Some(tid) = &answer {
+                    let _ = handle.answer_message(tid, MsrpStatus(200));
+                }
                 let body = sent.message.body.clone().unwrap_or_default();
                 self.shared().links.send(Stanza::Message(sent.message));
                 let asked = delivered.success_report == SuccessReport::Yes;
@@ -415,16 +451,25 @@ impl Task {
                         stanza_id: id,
                         body,
                         message_id: message.message_id.clone(),
+                        wrapper: sent.wrapper,
                         deadline: Instant::now() + self.shared().join_deadline(),
                     });
                 } else if asked && let Some(mid) = &message.message_id {
                     let _ = handle.report_success(mid);
                 }
             }
-            Err(code) => {
-                info!(call_id = %self.o.call_id, code, "SEND to the room refused");
-                if let Some(mid) = &message.message_id {
-                    let _ = handle.report_failure(mid, MsrpStatus(code));
+            Err(refused) => {
+                info!(call_id = %self.o.call_id, code = refused.code, "SEND to the room refused");
+                match (&answer, &message.message_id) {
+                    (Some(tid), _) => {
+                        let _ = handle.answer_message(tid, MsrpStatus(refused.code));
+                    }
+                    // Answered already (not the room session's way): the
+                    // refusal can only be a REPORT.
+                    (None, Some(mid)) => {
+                        report_failure(handle, mid, refused.code, refused.wrapper);
+                    }
+                    (None, None) => {}
                 }
             }
         }
@@ -516,6 +561,18 @@ impl Shared {
         self.table().remove(call_id);
         self.gauges();
     }
+}
+
+/// A failure REPORT on a message of the phone, with the CPIM wrapper RFC
+/// 7701 §6.2 asks for ("Any potential REPORT request that the MSRP switch
+/// sends to the sender MUST include a Message/CPIM wrapper").
+fn report_failure(handle: &SessionHandle, id: &MessageId, code: u16, wrapper: Option<Vec<u8>>) {
+    let _ = match wrapper {
+        Some(body) => {
+            handle.report_failure_with_body(id, MsrpStatus(code), "message/cpim", body.into())
+        }
+        None => handle.report_failure(id, MsrpStatus(code)),
+    };
 }
 
 fn far_future() -> Instant {

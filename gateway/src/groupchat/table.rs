@@ -77,6 +77,21 @@ impl Table {
             .map(|(call_id, _)| call_id.clone())
     }
 
+    /// The nicknames `user`'s occupancies in `room` hold (RFC 7701 §7.1).
+    pub(crate) fn nicknames_of(&self, user: &str, room: &Jid) -> Vec<String> {
+        self.by_call
+            .values()
+            .filter(|e| {
+                e.user == user
+                    && e.occupant
+                        .bare()
+                        .to_string()
+                        .eq_ignore_ascii_case(&room.bare().to_string())
+            })
+            .filter_map(|e| e.occupant.resource().map(str::to_owned))
+            .collect()
+    }
+
     /// Records `dialog` as the conference subscription of occupancy `call_id`.
     pub(crate) fn subscribe(&mut self, call_id: &str, dialog: PlainDialog) {
         let Some(entry) = self.by_call.get_mut(call_id) else {
@@ -97,6 +112,10 @@ impl Table {
 
     pub(crate) fn get_mut(&mut self, call_id: &str) -> Option<&mut Entry> {
         self.by_call.get_mut(call_id)
+    }
+
+    pub(crate) fn get(&self, call_id: &str) -> Option<&Entry> {
+        self.by_call.get(call_id)
     }
 
     pub(crate) fn contains(&self, call_id: &str) -> bool {

@@ -13,9 +13,11 @@
 
 use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::cpim::{CpimAddress, CpimMessage};
-use parley_mapping::groupchat::RoomRecipient;
-use parley_mapping::groupchat::room_address::{occupant_entity, occupant_jid};
+use parley_mapping::groupchat::room_address::{
+    nickname_in_entity, occupant_entity, occupant_jid, same_address,
+};
 use parley_mapping::groupchat::room_message::recipient_of_send;
+use parley_mapping::groupchat::{OccupantPresence, RoomRecipient};
 use parley_xmpp::stanza::{Message, MessageType};
 
 /// XEP-0203's namespace, on the history a room sends to a new occupant.
@@ -28,47 +30,93 @@ pub(super) struct ToRoom {
     pub(super) message: Message,
     /// Whether it went to everyone, so that the room reflects it (§6.3.1).
     pub(super) to_everyone: bool,
+    /// The body of a failure REPORT on it ([`report_wrapper`]).
+    pub(super) wrapper: Vec<u8>,
+}
+
+/// The SEND refused: the status of its response, and the body of a failure
+/// REPORT should the response have been given already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Refused {
+    pub(super) code: u16,
+    pub(super) wrapper: Option<Vec<u8>>,
+}
+
+/// The occupancy a SEND of the phone is read against.
+pub(super) struct Sender<'a> {
+    /// The room, a bare JID.
+    pub(super) room: &'a Jid,
+    /// The room's SIP URI.
+    pub(super) room_uri: &'a SipAddress,
+    /// The SIP user's occupant client, a full JID.
+    pub(super) me: &'a Jid,
+    /// The phone's address-of-record.
+    pub(super) phone_uri: &'a SipAddress,
+    /// The occupancy's nickname now.
+    pub(super) nickname: &'a str,
+    /// The room's occupants now, if the roster holds all of them.
+    pub(super) occupants: Option<&'a [OccupantPresence]>,
 }
 
 /// §6.3, Table 5: the phone's SEND (`content_type`, `body`) as a message
-/// from `me` (the SIP user's occupant client, a full JID) with stanza id
-/// `id`, or the MSRP status that refuses it.
+/// from the occupant client with stanza id `id`, or the MSRP status that
+/// refuses it, in RFC 7701 §6's order:
 ///
-/// RFC 7701 §6.3: a SEND "that does not contain a Message/CPIM wrapper"
-/// gets 415 (the session refuses it by `a=accept-types`, see `join.rs`);
-/// §6.1 and §6.2 decide the recipient (400, 403, 404); a payload other
-/// than text gets 415 too (RFC 4975 §7.3.1).
+/// - no Message/CPIM wrapper: 415 (§6.3; the session refuses most by
+///   `a=accept-types`, see `join.rs`);
+/// - a From that is not the sender's (its address-of-record or its
+///   occupant entity `room;gr=Nick`): 403 (§6.3, "does not "belong" to
+///   the sender of the message");
+/// - several To: 403 (§6.1, §6.2); no To 400;
+/// - a To that is neither the room nor a current occupant's entity: 404
+///   (§6.2, "does not contain the URI of a participant");
+/// - a payload other than text: 415 (RFC 4975 §7.3.1).
 pub(super) fn phone_send(
-    room: &Jid,
-    room_uri: &SipAddress,
-    me: &Jid,
+    sender: &Sender<'_>,
     content_type: &str,
     body: &[u8],
     id: String,
-) -> Result<ToRoom, u16> {
+) -> Result<ToRoom, Refused> {
+    let refuse = |code: u16| Refused {
+        code,
+        wrapper: None,
+    };
     if !mime_is(content_type, "message/cpim") {
-        return Err(415);
+        return Err(refuse(415));
     }
-    let cpim = CpimMessage::parse(body).map_err(|_| 400u16)?;
-    let recipient = recipient_of_send(room_uri, &cpim.to()).map_err(|s| s.code())?;
+    let cpim = CpimMessage::parse(body).map_err(|_| refuse(400))?;
+    let wrapper = report_wrapper(&cpim);
+    let refuse = |code: u16| Refused {
+        code,
+        wrapper: Some(wrapper.clone()),
+    };
+    if !from_is_the_sender(sender, cpim.from().as_ref()) {
+        return Err(refuse(403));
+    }
+    let recipient = recipient_of_send(sender.room_uri, &cpim.to()).map_err(|s| refuse(s.code()))?;
+    if let (RoomRecipient::Occupant(nick), Some(occupants)) = (&recipient, sender.occupants)
+        && !occupants.iter().any(|o| o.available && &o.nickname == nick)
+    {
+        return Err(refuse(404));
+    }
     if !cpim
         .content_type()
         .is_some_and(|t| mime_is(t, "text/plain"))
     {
-        return Err(415);
+        return Err(refuse(415));
     }
-    let text = String::from_utf8(cpim.content).map_err(|_| 400u16)?;
+    let text = String::from_utf8(cpim.content).map_err(|_| refuse(400))?;
     let (to, message_type) = match &recipient {
-        RoomRecipient::Everyone => (room.bare(), MessageType::Groupchat),
+        RoomRecipient::Everyone => (sender.room.bare(), MessageType::Groupchat),
         // Example 37: to the occupant JID, type 'chat'.
         RoomRecipient::Occupant(nick) => (
-            occupant_jid(room, nick).map_err(|_| 404u16)?,
+            occupant_jid(sender.room, nick).map_err(|_| refuse(404))?,
             MessageType::Chat,
         ),
     };
     Ok(ToRoom {
         message: Message {
-            from: Some(me.to_string()),
+            from: Some(sender.me.to_string()),
             to: Some(to.to_string()),
             id: Some(id),
             message_type: Some(message_type),
@@ -76,7 +124,38 @@ pub(super) fn phone_send(
             ..Message::default()
         },
         to_everyone: recipient == RoomRecipient::Everyone,
+        wrapper,
     })
+}
+
+/// RFC 7701 §6.3: the From must "belong" to the sender: the phone's
+/// address-of-record (Example 33) or its occupant entity in the room.
+fn from_is_the_sender(sender: &Sender<'_>, from: Option<&CpimAddress>) -> bool {
+    let Some(from) = from.and_then(|f| SipAddress::parse(&f.uri).ok()) else {
+        return false;
+    };
+    same_address(&from.without_params(), &sender.phone_uri.without_params())
+        || nickname_in_entity(sender.room_uri, &from).as_deref() == Some(sender.nickname)
+}
+
+/// RFC 7701 §6.2: "Any potential REPORT request that the MSRP switch sends
+/// to the sender MUST include a Message/CPIM wrapper containing the
+/// original From header field included in the SEND request and the To
+/// header field of the original Message/CPIM wrapper": those two headers
+/// and no content.
+pub(super) fn report_wrapper(cpim: &CpimMessage) -> Vec<u8> {
+    let mut out = Vec::new();
+    for header in &cpim.headers {
+        if header.name.eq_ignore_ascii_case("From") || header.name.eq_ignore_ascii_case("To") {
+            out.extend_from_slice(header.name.as_bytes());
+            out.extend_from_slice(header.params.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(header.raw_value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 /// The room's message `m` (from `room/Nick`, with a body) as the CPIM body
@@ -164,6 +243,23 @@ pub(super) fn with_chatroom(sdp: &str) -> String {
     out
 }
 
+/// RFC 7701 §8: whether the phone's offer `sdp` carries the
+/// `private-messages` chat-token in an `a=chatroom` attribute (Example 27:
+/// `a=chatroom:nickname private-messages`). Without it, §6.2: "The MSRP
+/// switch MUST NOT forward private messages to a recipient that does not
+/// support private messaging."
+pub(super) fn offers_private_messages(sdp: &[u8]) -> bool {
+    String::from_utf8_lossy(sdp).lines().any(|line| {
+        line.trim()
+            .strip_prefix("a=chatroom:")
+            .is_some_and(|tokens| {
+                tokens
+                    .split_whitespace()
+                    .any(|t| t.eq_ignore_ascii_case("private-messages"))
+            })
+    })
+}
+
 fn mime_is(value: &str, wanted: &str) -> bool {
     value
         .split(';')
@@ -189,6 +285,24 @@ mod tests {
         Jid::parse("romeo@sip.example.net/dr4hcr0st3lup4c").unwrap()
     }
 
+    fn phone() -> SipAddress {
+        SipAddress::parse("sip:romeo@example.org").unwrap()
+    }
+
+    /// `phone_send` as Romeo in the room, the roster unknown.
+    fn send(content_type: &str, body: &[u8], id: &str) -> Result<ToRoom, u16> {
+        let (room, room_uri, me, phone) = (room(), room_uri(), me(), phone());
+        let sender = Sender {
+            room: &room,
+            room_uri: &room_uri,
+            me: &me,
+            phone_uri: &phone,
+            nickname: "Romeo",
+            occupants: None,
+        };
+        phone_send(&sender, content_type, body, id.into()).map_err(|r| r.code)
+    }
+
     fn cpim(to: &str, text: &str) -> Vec<u8> {
         format!(
             "To: {to}\r\nFrom: \"Romeo\" <sip:romeo@example.org>\r\n\
@@ -200,13 +314,10 @@ mod tests {
     /// RFC 7702 §6.3.1 Example 33 → Example 34.
     #[test]
     fn rfc7702_6_3_1_send_to_the_room_is_a_groupchat_message() {
-        let sent = phone_send(
-            &room(),
-            &room_uri(),
-            &me(),
+        let sent = send(
             "message/cpim",
             &cpim("<sip:capulet@rooms.example.com>", "Romeo is here!"),
-            "8gbx1g4p".into(),
+            "8gbx1g4p",
         )
         .unwrap();
         assert!(sent.to_everyone);
@@ -222,13 +333,10 @@ mod tests {
     /// brackets, as `room_message.rs` explains).
     #[test]
     fn rfc7702_6_3_2_send_to_an_occupant_is_a_private_chat_message() {
-        let sent = phone_send(
-            &room(),
-            &room_uri(),
-            &me(),
+        let sent = send(
             "message/cpim",
             &cpim("<sip:capulet@rooms.example.com;gr=JuliC>", "I am here!!!"),
-            "rg2ca9k7".into(),
+            "rg2ca9k7",
         )
         .unwrap();
         assert!(!sent.to_everyone);
@@ -243,17 +351,60 @@ mod tests {
     /// RFC 7701 §6.3: no CPIM wrapper → 415; §6.2: a stranger → 404.
     #[test]
     fn rfc7701_6_3_send_without_cpim_or_to_a_stranger_is_refused() {
-        let plain = phone_send(&room(), &room_uri(), &me(), "text/plain", b"hi", "1".into());
+        let plain = send("text/plain", b"hi", "1");
         assert_eq!(plain, Err(415));
-        let stranger = phone_send(
-            &room(),
-            &room_uri(),
-            &me(),
-            "message/cpim",
-            &cpim("<sip:juliet@example.com>", "hi"),
-            "1".into(),
-        );
+        let stranger = send("message/cpim", &cpim("<sip:juliet@example.com>", "hi"), "1");
         assert_eq!(stranger, Err(404));
+    }
+
+    /// RFC 7701 §6.3: a From that does not "belong" to the sender → 403;
+    /// the phone's own occupant entity is its own.
+    #[test]
+    fn rfc7701_6_3_a_from_not_the_senders_is_refused_with_403() {
+        let body = |from: &str| {
+            format!(
+                "To: <sip:capulet@rooms.example.com>\r\nFrom: {from}\r\n\r\n\
+                 Content-Type: text/plain\r\n\r\nhi"
+            )
+            .into_bytes()
+        };
+        for stranger in [
+            "<sip:juliet@example.com>",
+            "<sip:capulet@rooms.example.com;gr=JuliC>",
+            "<not a uri>",
+        ] {
+            assert_eq!(
+                send("message/cpim", &body(stranger), "1"),
+                Err(403),
+                "{stranger}"
+            );
+        }
+        let no_from =
+            b"To: <sip:capulet@rooms.example.com>\r\n\r\nContent-Type: text/plain\r\n\r\nhi";
+        assert_eq!(send("message/cpim", no_from, "1"), Err(403));
+        for own in [
+            "<sip:romeo@example.org>",
+            "\"Romeo\" <sip:capulet@rooms.example.com;gr=Romeo>",
+        ] {
+            assert!(send("message/cpim", &body(own), "1").is_ok(), "{own}");
+        }
+    }
+
+    /// RFC 7701 §6.2: the wrapper of a failure REPORT holds the original
+    /// From and To, nothing else.
+    #[test]
+    fn rfc7701_6_2_the_report_wrapper_is_the_original_from_and_to() {
+        let sent = send(
+            "message/cpim",
+            &cpim("<sip:capulet@rooms.example.com>", "Romeo is here!"),
+            "1",
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(sent.wrapper).unwrap(),
+            "To: <sip:capulet@rooms.example.com>\r\n\
+             From: \"Romeo\" <sip:romeo@example.org>\r\n\r\n"
+        );
     }
 
     #[test]
@@ -275,6 +426,20 @@ mod tests {
              DateTime: 2002-10-13T23:58:37Z\r\n\r\n\
              Content-Type: text/plain;charset=utf-8\r\n\r\nHi"
         );
+    }
+
+    /// RFC 7701 §8: the `private-messages` chat-token of the offer.
+    #[test]
+    fn rfc7701_8_private_messages_is_read_from_the_offer() {
+        let offer = |attr: &str| format!("v=0\r\nm=message 7 TCP/MSRP *\r\n{attr}a=path:x\r\n");
+        assert!(offers_private_messages(
+            offer("a=chatroom:nickname private-messages\r\n").as_bytes()
+        ));
+        assert!(!offers_private_messages(
+            offer("a=chatroom:nickname\r\n").as_bytes()
+        ));
+        assert!(!offers_private_messages(offer("a=chatroom\r\n").as_bytes()));
+        assert!(!offers_private_messages(offer("").as_bytes()));
     }
 
     /// RFC 7701 §8, RFC 7702 Example 28.

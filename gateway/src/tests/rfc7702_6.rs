@@ -19,11 +19,16 @@ const PHONE_PATH: &str = "msrp://127.0.0.1:7313/ansp71weztas;tcp";
 
 /// Example 27 (F35): Romeo's INVITE to the room, the SDP on loopback.
 pub(super) fn invite(call_id: &str) -> String {
+    invite_with_chatroom(call_id, "a=chatroom:nickname private-messages")
+}
+
+/// Example 27 with `chatroom` as its `a=chatroom` line.
+pub(super) fn invite_with_chatroom(call_id: &str, chatroom: &str) -> String {
     let sdp = format!(
         "v=0\r\no=romeo 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
          m=message 7313 TCP/MSRP *\r\na=accept-types:message/cpim text/plain text/html\r\n\
          a=accept-wrapped-types:text/plain text/html\r\na=path:{PHONE_PATH}\r\n\
-         a=chatroom:nickname private-messages\r\n"
+         {chatroom}\r\n"
     );
     format!(
         "INVITE sip:capulet@rooms.example.com SIP/2.0\n\
@@ -123,8 +128,13 @@ pub(super) struct Joined {
 /// F35–F37, F40, F41: INVITE → join presence → the roster (JuliC, Ben,
 /// then Romeo with 110) → 200 → ACK → the phone connects.
 pub(super) async fn join(call_id: &str) -> Joined {
+    join_with(&invite(call_id)).await
+}
+
+/// [`join`] with the INVITE `invite`.
+pub(super) async fn join_with(invite: &str) -> Joined {
     let mut world = World::with("", GROUPCHAT).await;
-    world.sip_in(&invite(call_id)).await;
+    world.sip_in(invite).await;
     let join = world.stanza_out().await;
     let me = attr(&join, "from");
     assert!(me.starts_with("romeo@sip.example.net/"), "{join}");

@@ -4,15 +4,17 @@
 //! `docs/rfc7702-rfc7701.md` that no other test proved. The room is
 //! played by the test (`rfc7702_6::join`).
 //!
-//! Where RFC 7701 asks the switch to *reject the SEND* with a status, Parley
-//! answers the SEND 200 (its MSRP session answers each chunk as it comes,
-//! RFC 4975 §7.2, before the CPIM inside is read) and sends the status in a
-//! failure REPORT for the message (RFC 4975 §7.1.4): the tests hold both,
-//! and the document counts those rows as partial.
+//! Where RFC 7701 asks the switch to *reject the SEND* with a status, the
+//! status is the response to the SEND (the room session answers it once
+//! the CPIM wrapper is read, `MessageAnswers::Application`), and no REPORT
+//! follows (RFC 4975 §7.1.4: the refusal was the report).
 
 use std::time::Duration;
 
-use super::rfc7702_6::{GROUPCHAT, Joined, attr, invite, invite_answer, join, next_frame, status};
+use super::rfc7702_6::{
+    GROUPCHAT, Joined, attr, invite, invite_answer, invite_with_chatroom, join, join_with,
+    next_frame, occupant, status,
+};
 use super::world::World;
 
 /// A SEND of `content_type` and `body` from the phone, and the status of
@@ -38,6 +40,19 @@ async fn reported_failure(
     phone: &mut parley_harness::msrp_peer::MsrpPeer,
     message_id: &str,
 ) -> Option<u16> {
+    let frame = report(phone, message_id).await?;
+    let status = frame
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("Status"))?;
+    status.1.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The REPORT Parley sends for `message_id` within a second.
+async fn report(
+    phone: &mut parley_harness::msrp_peer::MsrpPeer,
+    message_id: &str,
+) -> Option<parley_harness::msrp_peer::MsrpFrame> {
     loop {
         let frame = phone.next_frame(Duration::from_secs(1)).await?;
         let header = |name: &str| {
@@ -50,7 +65,7 @@ async fn reported_failure(
         if frame.method.as_deref() == Some("REPORT")
             && header("Message-ID").as_deref() == Some(message_id)
         {
-            return header("Status")?.split_whitespace().nth(1)?.parse().ok();
+            return Some(frame);
         }
     }
 }
@@ -67,7 +82,8 @@ fn cpim(to: &[&str], text: &str) -> String {
 /// RFC 7701 §6.1 (and §6.2 for a private one): "If the MSRP switch
 /// receives a message containing several To header fields in the
 /// Message/CPIM wrapper the MSRP switch MUST reject the MSRP SEND request
-/// with a 403 response": 403 in the failure REPORT, nothing to the room.
+/// with a 403 response": the SEND's response is 403, no REPORT, nothing to
+/// the room.
 #[tokio::test]
 async fn rfc7701_6_1_a_send_with_several_cpim_to_gets_403() {
     let Joined {
@@ -83,8 +99,12 @@ async fn rfc7701_6_1_a_send_with_several_cpim_to_gets_403() {
         "To two at once",
     );
     let status = status_of_send(&mut phone, "m-two", "message/cpim", &body).await;
-    assert_eq!(status, Some(200), "the chunk is taken");
-    assert_eq!(reported_failure(&mut phone, "m-two").await, Some(403));
+    assert_eq!(status, Some(403));
+    assert_eq!(
+        reported_failure(&mut phone, "m-two").await,
+        None,
+        "no REPORT"
+    );
     world.no_stanza_out(Duration::from_millis(300)).await;
 }
 
@@ -106,8 +126,9 @@ async fn rfc7701_6_3_a_send_without_a_cpim_wrapper_gets_415() {
 /// RFC 7701 §6.2: "If this To header field does not contain the URI of a
 /// participant of the chat room or if the To header field cannot be
 /// resolved (e.g., caused by a mistyped URI), the MSRP switch MUST reject
-/// the request with a 404 response": a To outside the room, and one that
-/// is no URI; 404 in the failure REPORT.
+/// the request with a 404 response": a To outside the room, one that is
+/// no URI, and an occupant entity of a nickname nobody holds: the SEND's
+/// response is 404, no REPORT.
 #[tokio::test]
 async fn rfc7701_6_2_a_send_to_no_participant_gets_404() {
     let Joined {
@@ -118,10 +139,11 @@ async fn rfc7701_6_2_a_send_to_no_participant_gets_404() {
     for (id, to) in [
         ("m-out", "<sip:juliet@example.com>"),
         ("m-typo", "<not a uri>"),
+        ("m-nobody", "<sip:capulet@rooms.example.com;gr=Nobody>"),
     ] {
         let status = status_of_send(&mut phone, id, "message/cpim", &cpim(&[to], "hi")).await;
-        assert_eq!(status, Some(200), "the chunk is taken");
-        assert_eq!(reported_failure(&mut phone, id).await, Some(404), "To {to}");
+        assert_eq!(status, Some(404), "To {to}");
+        assert_eq!(reported_failure(&mut phone, id).await, None, "no REPORT");
     }
     world.no_stanza_out(Duration::from_millis(300)).await;
 }
@@ -157,10 +179,9 @@ async fn rfc7701_5_2_and_8_the_answer_accepts_only_cpim_with_each_chat_token_onc
 /// the URI included in the From header field of the Message/CPIM wrapper is
 /// not valid, (e.g., because it does not "belong" to the sender of the
 /// message or is not a valid participant of the chat room), the MSRP switch
-/// MUST reject the request with a 403 response." (As the other refusals
-/// here: 403 in the failure REPORT, nothing to the room.)
+/// MUST reject the request with a 403 response": the SEND's response is
+/// 403, no REPORT, nothing to the room.
 #[tokio::test]
-#[ignore = "issue 23: the CPIM From of the phone's SEND is not checked (gateway/src/groupchat/translate.rs `phone_send`): no failure REPORT, and the message reaches the room as the phone's occupant"]
 async fn rfc7701_6_3_a_send_whose_cpim_from_is_not_the_sender_gets_403() {
     let Joined {
         mut world,
@@ -170,8 +191,12 @@ async fn rfc7701_6_3_a_send_whose_cpim_from_is_not_the_sender_gets_403() {
     let body = "To: <sip:capulet@rooms.example.com>\r\nFrom: <sip:juliet@example.com>\r\n\r\n\
                 Content-Type: text/plain\r\n\r\nnot from Romeo";
     let status = status_of_send(&mut phone, "m-from", "message/cpim", body).await;
-    assert_eq!(status, Some(200), "the chunk is taken");
-    assert_eq!(reported_failure(&mut phone, "m-from").await, Some(403));
+    assert_eq!(status, Some(403));
+    assert_eq!(
+        reported_failure(&mut phone, "m-from").await,
+        None,
+        "no REPORT"
+    );
     world.no_stanza_out(Duration::from_millis(300)).await;
 }
 
@@ -259,14 +284,32 @@ async fn rfc7701_6_3_reports_follow_the_room() {
          <body>refuse me</body><error type='auth'>\
          <forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"
     ));
-    let status = reported_failure(&mut phone, "m-no").await;
+    let refused = report(&mut phone, "m-no").await.expect("a failure REPORT");
+    let header = |name: &str| {
+        refused
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let status: Option<u16> =
+        header("Status").and_then(|s| s.split_whitespace().nth(1).and_then(|c| c.parse().ok()));
     assert!(status.is_some_and(|s| s >= 400), "{status:?}");
+    // RFC 7701 §6.2: "Any potential REPORT request that the MSRP switch
+    // sends to the sender MUST include a Message/CPIM wrapper containing
+    // the original From header field ... and the To header field".
+    assert_eq!(header("Content-Type").as_deref(), Some("message/cpim"));
+    assert_eq!(
+        String::from_utf8_lossy(&refused.body),
+        "To: <sip:capulet@rooms.example.com>\r\n\
+         From: \"Romeo\" <sip:romeo@sip.example.net>\r\n\r\n"
+    );
 }
 
 /// RFC 7701 §6.1: "the MSRP switch MUST evaluate the wrapped media types
 /// that the recipient is able to accept": the XMPP room takes text (a
-/// `<body/>`), so a CPIM wrapping anything else is refused (415 in the
-/// failure REPORT) and nothing reaches the room.
+/// `<body/>`), so a CPIM wrapping anything else is refused (the SEND's
+/// response 415) and nothing reaches the room.
 #[tokio::test]
 async fn rfc7701_6_1_a_wrapped_type_the_room_cannot_take_is_refused() {
     let Joined {
@@ -278,7 +321,71 @@ async fn rfc7701_6_1_a_wrapped_type_the_room_cannot_take_is_refused() {
                 From: \"Romeo\" <sip:romeo@sip.example.net>\r\n\r\n\
                 Content-Type: image/png\r\n\r\nPNG";
     let status = status_of_send(&mut phone, "m-png", "message/cpim", body).await;
-    assert_eq!(status, Some(200), "the chunk is taken");
-    assert_eq!(reported_failure(&mut phone, "m-png").await, Some(415));
+    assert_eq!(status, Some(415));
+    assert_eq!(
+        reported_failure(&mut phone, "m-png").await,
+        None,
+        "no REPORT"
+    );
     world.no_stanza_out(Duration::from_millis(300)).await;
+}
+
+/// RFC 7701 §7.1: "The MSRP switch MUST NOT automatically assign the same
+/// nickname to more than one MSRP session established from the same URI":
+/// Romeo's second INVITE to the room he is in enters it as `Romeo (2)`
+/// (RFC 7702 §7), though a room may admit the same nickname for a second
+/// resource of one bare JID (XEP-0045 §7.2.8).
+#[tokio::test]
+async fn rfc7701_7_1_a_second_session_of_one_uri_gets_a_nickname_of_its_own() {
+    let config = GROUPCHAT.replace("max_rooms_per_user = 1", "max_rooms_per_user = 2");
+    let mut world = World::with("", &config).await;
+    world.sip_in(&invite("twin-1")).await;
+    let first = world.stanza_out().await;
+    assert_eq!(attr(&first, "to"), "capulet@rooms.example.com/Romeo");
+    world.stanza_in(&occupant(
+        "Romeo",
+        &attr(&first, "from"),
+        "<status code='110'/>",
+    ));
+    assert_eq!(status(&invite_answer(&world).await), 200);
+    world.sip_in(&invite("twin-2")).await;
+    let second = world.stanza_out().await;
+    assert_eq!(attr(&second, "to"), "capulet@rooms.example.com/Romeo (2)");
+    assert_ne!(attr(&second, "from"), attr(&first, "from"));
+}
+
+/// RFC 7701 §6.2: "The MSRP switch MUST NOT forward private messages to a
+/// recipient that does not support private messaging": Romeo's offer has
+/// `a=chatroom:nickname` without `private-messages` (§8), so JuliC's
+/// private message is not sent to his phone and comes back to her as an
+/// error (RFC 6120 §8.3.3.3 `feature-not-implemented`, "not implemented by
+/// the intended recipient"); a groupchat message still reaches him.
+#[tokio::test]
+async fn rfc7701_6_2_no_private_message_reaches_a_phone_without_private_messages() {
+    let Joined {
+        mut world,
+        me,
+        mut phone,
+        ..
+    } = join_with(&invite_with_chatroom("must-nopm", "a=chatroom:nickname")).await;
+    world.stanza_in(&format!(
+        "<message from='capulet@rooms.example.com/JuliC' to='{me}' id='pm1' type='chat'>\
+         <body>psst</body></message>"
+    ));
+    assert_eq!(
+        world.stanza_out().await,
+        format!(
+            "<message from='{me}' to='capulet@rooms.example.com/JuliC' id='pm1' type='error'>\
+             <body>psst</body><error type='cancel'>\
+             <feature-not-implemented xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/>\
+             </error></message>"
+        )
+    );
+    world.stanza_in(&format!(
+        "<message from='capulet@rooms.example.com/JuliC' to='{me}' id='g1' type='groupchat'>\
+         <body>all</body></message>"
+    ));
+    let send = next_frame(&mut phone).await;
+    assert_eq!(send.method.as_deref(), Some("SEND"), "{send:?}");
+    assert!(send.text().ends_with("all"), "{send:?}");
 }

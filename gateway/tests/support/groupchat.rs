@@ -104,7 +104,10 @@ pub(crate) async fn phone_joins(
         room,
         call_id,
         "message/cpim",
-        "a=accept-wrapped-types:text/plain\r\na=setup:actpass\r\n",
+        // Example 27's chat-tokens: without `private-messages` no private
+        // message reaches the phone (RFC 7701 §6.2, §8).
+        "a=accept-wrapped-types:text/plain\r\na=setup:actpass\r\n\
+         a=chatroom:nickname private-messages\r\n",
     )
     .await;
     // RFC 4975 §5.4: the active side's first SEND binds the session.

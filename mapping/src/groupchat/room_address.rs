@@ -119,7 +119,7 @@ pub fn nickname_in_entity(room_uri: &SipAddress, entity: &SipAddress) -> Option<
 }
 
 /// Two addresses without parameters are the same (host case-insensitive).
-pub(crate) fn same_address(a: &SipAddress, b: &SipAddress) -> bool {
+pub fn same_address(a: &SipAddress, b: &SipAddress) -> bool {
     a.user() == b.user()
         && a.host().map(|h| h.to_ascii_lowercase()) == b.host().map(|h| h.to_ascii_lowercase())
 }

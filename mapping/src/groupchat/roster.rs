@@ -11,7 +11,7 @@ use crate::groupchat::coherent_state::UserChange;
 use crate::groupchat::conference_info::{
     ConferenceDescription, ConferenceInfo, ElementState, UriEntry, Users,
 };
-use crate::groupchat::occupant::{OccupantPresence, STATUS_NICK_CHANGE, STATUS_SELF};
+use crate::groupchat::occupant::{MucRole, OccupantPresence, STATUS_NICK_CHANGE, STATUS_SELF};
 
 /// RFC 7702 §5.4 (Example 9 → Example 10): the occupants of a conference
 /// document as presence to the XMPP user `to`, in document order, with the
@@ -86,6 +86,9 @@ pub fn change_presences(
             UserChange::Left(user) => {
                 if let Some(mut o) = OccupantPresence::from_user(user, conference) {
                     o.available = false;
+                    // XEP-0045 §7.14 "Exiting a Room": the departure's
+                    // presence carries `role='none'`.
+                    o.role = MucRole::None;
                     let own = o.nickname == own_nickname;
                     out.push(mark(o, own).to_presence(room, to)?);
                 }
@@ -108,6 +111,11 @@ pub fn change_presences(
                     out.push(mark(gone, own).to_presence(room, to)?);
                     out.push(mark(new, own).to_presence(room, to)?);
                 } else if old.available || new.available {
+                    let mut new = new;
+                    if !new.available {
+                        // Gone (RFC 4575 `disconnected`): XEP-0045 §7.14.
+                        new.role = MucRole::None;
+                    }
                     out.push(mark(new, own).to_presence(room, to)?);
                 }
             }

@@ -257,3 +257,39 @@ fn own_nickname_change_is_marked_110() {
     assert_eq!(codes(&out[0]), ["303", "110"]);
     assert_eq!(codes(&out[1]), ["110"]);
 }
+
+fn item_role(p: &Presence) -> Option<String> {
+    p.payloads[0].children.iter().find_map(|n| match n {
+        parley_xmpp::stanza::Node::Element(e) if e.name == "item" => {
+            e.attr("role").map(str::to_owned)
+        }
+        _ => None,
+    })
+}
+
+/// XEP-0045 §7.14 "Exiting a Room": the departure's presence has
+/// `<item ... role='none'/>`; the first half of a nickname change (303,
+/// §7.6) is no departure and keeps the occupant's role.
+#[test]
+fn xep0045_7_14_a_user_who_leaves_gets_role_none() {
+    let before = fixture("rfc7702-5.4-example9.xml");
+    let mut after = before.clone();
+    let users = &mut after.users.as_mut().unwrap().users;
+    users[0].display_text = Some("Montecchi".into());
+    users.remove(1);
+    let changes = crate::groupchat::user_changes(Some(&before), Some(&after));
+    let conf = SipAddress::parse("sip:montague@chat.example.org").unwrap();
+    let room = Jid::parse("montague@chat.example.org").unwrap();
+    let out = change_presences(&changes, &conf, &room, "j@x/y", "JuliC").unwrap();
+    let gone = out
+        .iter()
+        .find(|p| p.from.as_deref() == Some("montague@chat.example.org/Ben"))
+        .unwrap();
+    assert_eq!(
+        gone.presence_type,
+        Some(parley_xmpp::stanza::PresenceType::Unavailable)
+    );
+    assert_eq!(item_role(gone).as_deref(), Some("none"));
+    assert_eq!(codes(&out[0]), ["303"]);
+    assert_eq!(item_role(&out[0]).as_deref(), Some("participant"));
+}
