@@ -18,7 +18,7 @@ use parley_mapping::groupchat::muc_error::{
     nickname_failure_to_stanza_error, room_send_failure_to_stanza_error,
 };
 use parley_mapping::groupchat::occupant::{
-    MucAffiliation, MucRole, NS_MUC_USER, OccupantPresence, STATUS_NICK_CHANGE, STATUS_SELF,
+    MucAffiliation, MucRole, OccupantPresence, STATUS_NICK_CHANGE, STATUS_SELF,
 };
 use parley_mapping::groupchat::room_message::RoomRecipient;
 use parley_mapping::groupchat::room_presence::room_request;
@@ -29,7 +29,7 @@ use parley_msrp::wire::{MessageId, TransactionId};
 use parley_sip::dialog::session::{InDialog, Session as Dialog};
 use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::{IncomingRequest, StatusCode};
-use parley_xmpp::stanza::{Message, MessageType, Node, Presence, PresenceType, Stanza};
+use parley_xmpp::stanza::{Message, MessageType, Presence, Stanza};
 
 use super::invite;
 use super::join::{self, Joined};
@@ -557,10 +557,7 @@ impl Occupancy {
             .filter(|c| !self.already_said(c))
             .collect();
         match change_presences(&changes, &self.conference, &self.room, &to, &self.nickname) {
-            Ok(presences) => presences
-                .into_iter()
-                .map(departed_role_none)
-                .for_each(|p| self.send_presence(p)),
+            Ok(presences) => presences.into_iter().for_each(|p| self.send_presence(p)),
             Err(e) => debug!(error = %e, "roster change not mapped"),
         }
     }
@@ -644,41 +641,6 @@ impl Occupancy {
         self.send_self_presence(false, &[]);
         self.shared.forget(self.id);
     }
-}
-
-/// XEP-0045 §7.14 ("Service Sends Presence Related to Departure of
-/// Occupant"): a departed occupant's unavailable presence has `role='none'`;
-/// `change_presences` keeps the role it had (a nickname change, status
-/// 303, keeps it, §7.6).
-fn departed_role_none(mut p: Presence) -> Presence {
-    if p.presence_type != Some(PresenceType::Unavailable) {
-        return p;
-    }
-    for x in p
-        .payloads
-        .iter_mut()
-        .filter(|e| e.name == "x" && e.ns == NS_MUC_USER)
-    {
-        let renamed = x.children.iter().any(|n| {
-            matches!(n, Node::Element(e) if e.name == "status"
-                && e.attr("code") == Some(&STATUS_NICK_CHANGE.to_string()))
-        });
-        if renamed {
-            continue;
-        }
-        for n in &mut x.children {
-            if let Node::Element(item) = n
-                && item.name == "item"
-            {
-                for (k, v) in &mut item.attrs {
-                    if k == "role" {
-                        *v = "none".to_owned();
-                    }
-                }
-            }
-        }
-    }
-    p
 }
 
 /// Whether `p` comes from `occupant`.
