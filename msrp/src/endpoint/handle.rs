@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::endpoint::{DriverError, Inner, RandomIds, Role, SessionEntry, SessionEvent, State};
-use crate::error::ReportError;
+use crate::error::{AnswerError, ReportError};
 use crate::session::{NewMessage, Session};
 use crate::status::StatusCode;
 use crate::wire::{MessageId, TransactionId};
@@ -100,16 +100,7 @@ impl SessionHandle {
         transaction_id: &TransactionId,
         status: StatusCode,
     ) -> Result<(), DriverError> {
-        let mut state = self.inner.lock();
-        let State {
-            sessions, conns, ..
-        } = &mut *state;
-        let entry: &mut SessionEntry = sessions.get_mut(&self.id).ok_or(DriverError::Closed)?;
-        entry.session.answer_nickname(transaction_id, status)?;
-        if let Some(c) = entry.conn.and_then(|conn| conns.get(&conn)) {
-            c.wake.notify_one();
-        }
-        Ok(())
+        self.answer(|session| session.answer_nickname(transaction_id, status))
     }
 
     /// With [`SessionOptions::message_answers`](crate::endpoint::SessionOptions::message_answers)
@@ -120,16 +111,7 @@ impl SessionHandle {
         transaction_id: &TransactionId,
         status: StatusCode,
     ) -> Result<(), DriverError> {
-        let mut state = self.inner.lock();
-        let State {
-            sessions, conns, ..
-        } = &mut *state;
-        let entry: &mut SessionEntry = sessions.get_mut(&self.id).ok_or(DriverError::Closed)?;
-        entry.session.answer_message(transaction_id, status)?;
-        if let Some(c) = entry.conn.and_then(|conn| conns.get(&conn)) {
-            c.wake.notify_one();
-        }
-        Ok(())
+        self.answer(|session| session.answer_message(transaction_id, status))
     }
 
     /// With [`SessionOptions::application_reports`](crate::endpoint::SessionOptions::application_reports):
@@ -166,6 +148,24 @@ impl SessionHandle {
         self.report(|session| {
             session.report_failure_with_body(message_id, status, content_type, body)
         })
+    }
+
+    /// Runs one of the session core's answer verbs and wakes the connection
+    /// for the response it queued.
+    fn answer(
+        &self,
+        decide: impl FnOnce(&mut Session<RandomIds>) -> Result<(), AnswerError>,
+    ) -> Result<(), DriverError> {
+        let mut state = self.inner.lock();
+        let State {
+            sessions, conns, ..
+        } = &mut *state;
+        let entry: &mut SessionEntry = sessions.get_mut(&self.id).ok_or(DriverError::Closed)?;
+        decide(&mut entry.session)?;
+        if let Some(c) = entry.conn.and_then(|conn| conns.get(&conn)) {
+            c.wake.notify_one();
+        }
+        Ok(())
     }
 
     /// Runs one of the session core's report verbs and wakes the connection
