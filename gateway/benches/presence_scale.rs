@@ -37,6 +37,12 @@ use parley_gateway::store::{Settings, Store, WatchRow, unix_after};
 
 use support::{COMPONENT, Refreshes, Stanzas, dialog, responder, rss_bytes, scrape, xmpp_peer};
 
+/// The allocator of the `parley` binary (`src/main.rs`), so that the RSS
+/// this bench reports is the one a deployment sees (bench/RESULTS.md, "The
+/// allocator").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// NOTIFYs in flight at once (unanswered by parley).
 const WINDOW: u64 = 64;
 
