@@ -184,9 +184,31 @@ pub(crate) fn read_answer(
     session_of(&negotiated, offered.max_message_bytes).ok_or("the answer's MSRP path is not usable")
 }
 
+/// Whether a re-INVITE or UPDATE (`kind`) in an MSRP session whose peer
+/// path is `remote_path` only refreshes it (RFC 4028): an UPDATE without an
+/// offer (§7.4: "It is RECOMMENDED that the UPDATE request not contain an
+/// offer"), or a re-INVITE offering the same MSRP path. An offer that moves
+/// the session, one that does not parse, an UPDATE with an offer or a
+/// re-INVITE without one is not a refresh (chat sessions and rooms answer
+/// it 488).
+pub(crate) fn refresh_keeps_session(
+    kind: parley_sip::dialog::session::InDialog,
+    view: &parley_sip::RequestView,
+    remote_path: &[Uri],
+) -> bool {
+    use parley_sip::dialog::session::InDialog;
+    let offered = (!view.body().is_empty())
+        .then(|| offered_path(view.header("Content-Type").as_deref(), view.body()));
+    match (kind, offered) {
+        (InDialog::Update, None) => true,
+        (InDialog::Reinvite, Some(Some(path))) => path == remote_path,
+        _ => false,
+    }
+}
+
 /// The MSRP path of the first usable `m=message` line of an SDP offer
 /// (a re-INVITE's), to tell a refresh from a change of session.
-pub(crate) fn offered_path(content_type: Option<&str>, body: &[u8]) -> Option<Vec<Uri>> {
+fn offered_path(content_type: Option<&str>, body: &[u8]) -> Option<Vec<Uri>> {
     if !is_sdp(content_type) {
         return None;
     }

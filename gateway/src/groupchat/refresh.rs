@@ -35,13 +35,7 @@ pub(super) fn answer(
         responder.respond(StatusCode::CALL_DOES_NOT_EXIST, None, vec![], None);
         return;
     };
-    let offered = (!view.body().is_empty())
-        .then(|| msrp_offer::offered_path(view.header("Content-Type").as_deref(), view.body()));
-    let keeps = match (kind, offered) {
-        (InDialog::Update, None) => true,
-        (InDialog::Reinvite, Some(Some(path))) => path == entry.remote_path,
-        _ => false,
-    };
+    let keeps = msrp_offer::refresh_keeps_session(kind, view, &entry.remote_path);
     let status = if keeps { 200 } else { 488 };
     entry
         .dialog

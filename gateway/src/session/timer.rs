@@ -38,17 +38,8 @@ pub(super) fn answer_refresh(
         responder.respond(StatusCode::CALL_DOES_NOT_EXIST, None, vec![], None);
         return;
     };
-    let offered = (!view.body().is_empty())
-        .then(|| offer::offered_path(view.header("Content-Type").as_deref(), view.body()));
     // What the request asks of the session: a refresh keeps it as it is.
-    let keeps = match (kind, offered) {
-        // §7.4: "It is RECOMMENDED that the UPDATE request not contain an offer".
-        (InDialog::Update, None) => true,
-        (InDialog::Reinvite, Some(Some(path))) => path == entry.remote_path,
-        // An offer that moves the session, one that does not parse, an
-        // UPDATE with an offer, a re-INVITE without one: not taken.
-        _ => false,
-    };
+    let keeps = offer::refresh_keeps_session(kind, view, &entry.remote_path);
     if !keeps {
         entry.dialog.answered(cseq, 488, TimerAnswer::None, now);
         drop(table);
