@@ -49,6 +49,10 @@ pub(crate) struct Accepted {
     /// Whether the phone takes isComposing documents (RFC 4975 §8.6: we
     /// "MUST NOT send" a type it did not list).
     pub(crate) peer_takes_composing: bool,
+    /// Whether the phone takes text inside CPIM (RFC 4975 §8.6: its
+    /// `a=accept-types` or `a=accept-wrapped-types` lists `text/plain`, or
+    /// `*`): what a room's SEND wraps (RFC 7701 §6.1).
+    pub(crate) peer_takes_wrapped_text: bool,
 }
 
 /// An INVITE refused: its final response and the metric's reason.
@@ -112,6 +116,7 @@ pub(crate) fn answer(
     Ok(Accepted {
         sdp: text,
         peer_takes_composing: opened.peer_takes_composing,
+        peer_takes_wrapped_text: negotiated.may_send("message/cpim", Some("text/plain")),
         spec: opened.spec,
     })
 }

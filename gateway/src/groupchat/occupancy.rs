@@ -46,6 +46,10 @@ const MAX_PENDING: usize = 64;
 pub(crate) enum Command {
     /// A stanza from the room (or an occupant) to the occupant client.
     Room(Box<Stanza>),
+    /// A private message the room delivered to this session or to another
+    /// of the same SIP user in the room, for this phone, which takes
+    /// private messages (RFC 7701 §6.2, `Groupchat::xmpp`).
+    PrivateCopy(Box<Message>),
     /// The phone subscribed to the conference event (0: unsubscribed).
     Subscribe { expires: u32 },
     /// The phone's REFER invites `invitee` (§6.5).
@@ -66,6 +70,9 @@ pub(super) struct Occupancy {
     pub(super) phone_uri: SipAddress,
     /// The phone offered the `private-messages` chat-token (RFC 7701 §8).
     pub(super) private_messages: bool,
+    /// The phone takes text inside CPIM (its `a=accept-types` or
+    /// `a=accept-wrapped-types`, RFC 4975 §8.6; RFC 7701 §6.1).
+    pub(super) takes_wrapped_text: bool,
     /// The occupant client.
     pub(super) me: Jid,
     pub(super) nickname: String,
@@ -116,6 +123,9 @@ pub(super) struct Task {
     held: VecDeque<NewMessage>,
     /// The phone's NICKNAMEs (§6.4, `nickname.rs`).
     pub(super) nicknames: Nicknames,
+    /// The room's messages not copied to a phone that takes no text inside
+    /// CPIM (logged at the first).
+    skipped_wrapped: u64,
 }
 
 /// Runs the occupancy from the INVITE to its end.
@@ -129,6 +139,7 @@ pub(super) async fn run(o: Occupancy) {
         pending: VecDeque::new(),
         held: VecDeque::new(),
         nicknames: Nicknames::default(),
+        skipped_wrapped: 0,
     };
     let Some(handle) = task.enter().await else {
         return;
@@ -226,6 +237,7 @@ impl Task {
                         Stanza::Message(m) => self.room_message(&m, Some(&handle)),
                         Stanza::Iq(_) => {}
                     },
+                    Some(Command::PrivateCopy(m)) => self.private_copy(&m, Some(&handle)),
                     Some(Command::Subscribe { expires }) => self.subscribe(expires),
                     Some(Command::Invite { invitee }) => self.invite(&invitee),
                     Some(Command::Close) | None => {
@@ -371,6 +383,54 @@ impl Task {
             }
             _ => {}
         }
+        if !self.o.takes_wrapped_text {
+            self.not_for_this_phone(m);
+            return;
+        }
+        self.forward(m, handle);
+    }
+
+    /// A private message the room gave this session or another of this SIP
+    /// user in the room (RFC 7701 §6.2, `Groupchat::xmpp`): to this phone,
+    /// which takes private messages and text (checked again here). Nothing
+    /// goes back to XMPP: a phone got it.
+    pub(super) fn private_copy(&mut self, m: &Message, handle: Option<&SessionHandle>) {
+        if self.o.private_messages && self.o.takes_wrapped_text {
+            self.forward(m, handle);
+        }
+    }
+
+    /// RFC 7701 §6.1: the switch "MUST evaluate the wrapped media types
+    /// that the recipient is able to accept" and, aware that one is not
+    /// acceptable, "SHOULD NOT forward this message to that endpoint".
+    /// Parley wraps text/plain; a phone that takes no text inside CPIM
+    /// gets none. A private message's sender learns it: RFC 7247 §7 maps
+    /// SIP's 415 (Unsupported Media Type) to `<not-acceptable/>`, RFC 6120
+    /// §8.3.3.9 "the request does not meet criteria defined by the
+    /// recipient". A groupchat message is skipped for this phone only
+    /// (the room delivered it to everyone else): counted, logged once.
+    fn not_for_this_phone(&mut self, m: &Message) {
+        if m.body.is_none() {
+            return;
+        }
+        if m.message_type == Some(MessageType::Groupchat) {
+            self.skipped_wrapped += 1;
+            if self.skipped_wrapped == 1 {
+                info!(call_id = %self.o.call_id, "the phone takes no text inside CPIM: the room's messages are not copied to it");
+            }
+            self.shared()
+                .links
+                .metrics
+                .error("groupchat_wrapped_type_refused");
+        } else {
+            self.shared()
+                .links
+                .bounce(m, StanzaError::new(DefinedCondition::NotAcceptable));
+        }
+    }
+
+    /// The room's message `m` as a SEND to the phone (§6.3).
+    fn forward(&mut self, m: &Message, handle: Option<&SessionHandle>) {
         let Some(body) = translate::room_message(&self.o.room_uri, &self.o.phone_uri, m) else {
             return;
         };
