@@ -39,6 +39,7 @@ mod nickname;
 pub(crate) mod occupancy;
 mod refresh;
 mod table;
+mod to_phone;
 mod translate;
 
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -23,7 +23,7 @@ use parley_mapping::groupchat::{ConferenceInfo, MucRoster, OccupantPresence, Ros
 use parley_msrp::endpoint::{SessionEvent, SessionHandle, SessionSpec};
 use parley_msrp::session::{Delivered, Event, NewMessage};
 use parley_msrp::status::StatusCode as MsrpStatus;
-use parley_msrp::wire::{FailureReport, MessageId, SuccessReport};
+use parley_msrp::wire::{MessageId, SuccessReport};
 use parley_sip::Responder;
 use parley_xmpp::stanza::{
     DefinedCondition, Element, Message, MessageType, Presence, PresenceType, Stanza, StanzaError,
@@ -33,10 +33,6 @@ use super::conference::{self, MAX_EXPIRES, Notify};
 use super::nickname::Nicknames;
 use super::{End, Shared, translate};
 use crate::metrics::GroupchatJoin;
-
-/// SENDs held until the phone's connection binds the session, at most
-/// (the room's history arrives before the phone connects).
-const MAX_HELD: usize = 32;
 
 /// The phone's groupchat messages awaiting their reflection, at most.
 const MAX_PENDING: usize = 64;
@@ -120,12 +116,14 @@ pub(super) struct Task {
     subject: Option<String>,
     subscription: Subscription,
     pending: VecDeque<Pending>,
-    held: VecDeque<NewMessage>,
+    /// SENDs for the phone before its connection bound the session
+    /// (`to_phone.rs`).
+    pub(super) held: VecDeque<NewMessage>,
     /// The phone's NICKNAMEs (§6.4, `nickname.rs`).
     pub(super) nicknames: Nicknames,
     /// The room's messages not copied to a phone that takes no text inside
     /// CPIM (logged at the first).
-    skipped_wrapped: u64,
+    pub(super) skipped_wrapped: u64,
 }
 
 /// Runs the occupancy from the INVITE to its end.
@@ -390,85 +388,6 @@ impl Task {
         self.forward(m, handle);
     }
 
-    /// A private message the room gave this session or another of this SIP
-    /// user in the room (RFC 7701 §6.2, `Groupchat::xmpp`): to this phone,
-    /// which takes private messages and text (checked again here). Nothing
-    /// goes back to XMPP: a phone got it.
-    pub(super) fn private_copy(&mut self, m: &Message, handle: Option<&SessionHandle>) {
-        if self.o.private_messages && self.o.takes_wrapped_text {
-            self.forward(m, handle);
-        }
-    }
-
-    /// RFC 7701 §6.1: the switch "MUST evaluate the wrapped media types
-    /// that the recipient is able to accept" and, aware that one is not
-    /// acceptable, "SHOULD NOT forward this message to that endpoint".
-    /// Parley wraps text/plain; a phone that takes no text inside CPIM
-    /// gets none. A private message's sender learns it: RFC 7247 §7 maps
-    /// SIP's 415 (Unsupported Media Type) to `<not-acceptable/>`, RFC 6120
-    /// §8.3.3.9 "the request does not meet criteria defined by the
-    /// recipient". A groupchat message is skipped for this phone only
-    /// (the room delivered it to everyone else): counted, logged once.
-    fn not_for_this_phone(&mut self, m: &Message) {
-        if m.body.is_none() {
-            return;
-        }
-        if m.message_type == Some(MessageType::Groupchat) {
-            self.skipped_wrapped += 1;
-            if self.skipped_wrapped == 1 {
-                info!(call_id = %self.o.call_id, "the phone takes no text inside CPIM: the room's messages are not copied to it");
-            }
-            self.shared()
-                .links
-                .metrics
-                .error("groupchat_wrapped_type_refused");
-        } else {
-            self.shared()
-                .links
-                .bounce(m, StanzaError::new(DefinedCondition::NotAcceptable));
-        }
-    }
-
-    /// The room's message `m` as a SEND to the phone (§6.3).
-    fn forward(&mut self, m: &Message, handle: Option<&SessionHandle>) {
-        let Some(body) = translate::room_message(&self.o.room_uri, &self.o.phone_uri, m) else {
-            return;
-        };
-        let message = NewMessage {
-            message_id: fresh_message_id(),
-            content_type: "message/cpim".into(),
-            body: body.into(),
-            success_report: SuccessReport::No,
-            failure_report: FailureReport::No,
-        };
-        match handle {
-            Some(handle) => self.send(handle, message),
-            None => self.hold(message),
-        }
-    }
-
-    fn hold(&mut self, message: NewMessage) {
-        if self.held.len() < MAX_HELD {
-            self.held.push_back(message);
-        } else {
-            self.shared()
-                .links
-                .metrics
-                .error("groupchat_history_dropped");
-        }
-    }
-
-    fn send(&mut self, handle: &SessionHandle, message: NewMessage) {
-        match handle.send(message.clone()) {
-            Ok(()) => {}
-            Err(parley_msrp::endpoint::DriverError::NotBound) => self.hold(message),
-            Err(e) => {
-                debug!(call_id = %self.o.call_id, error = %e, "SEND not queued");
-                self.shared().links.metrics.error("msrp_send_refused");
-            }
-        }
-    }
-
     /// A whole message from the phone (§6.3, Table 5). The room session
     /// answers the SEND that completed it here (`MessageAnswers::
     /// Application`, `join.rs`): RFC 7701 §6's refusals are its response
@@ -637,10 +556,4 @@ fn report_failure(handle: &SessionHandle, id: &MessageId, code: u16, wrapper: Op
 
 fn far_future() -> Instant {
     Instant::now() + std::time::Duration::from_secs(86_400)
-}
-
-/// RFC 4975 §7.1.1: a Message-ID unique within the session; 64 random bits.
-fn fresh_message_id() -> MessageId {
-    let text = format!("{:016x}", rand::random::<u64>());
-    MessageId::new(&text).expect("16 hex digits are an ident")
 }
