@@ -168,6 +168,25 @@ async fn a_second_session_of_one_sip_user_gets_a_nickname_of_its_own_in_ejabberd
     };
     assert_eq!(answer.status, Some(425), "{answer:?}");
 
+    // RFC 7701 §6.1: "If the policy of the chat room allows simultaneous
+    // access, the MSRP switch MUST copy all regular messages intended to the
+    // recipient through each MSRP session mapped to the recipient's URI":
+    // ejabberd broadcasts to each occupant, so each phone gets it once.
+    juliet
+        .send_xml(&format!(
+            "<message to='{ROOM}' type='groupchat'><body>To you both</body></message>"
+        ))
+        .await;
+    for s in [&mut s1, &mut s2] {
+        let send = next_request(&mut s.peer).await;
+        let got = send.text();
+        assert!(
+            got.contains(&format!("To: <sip:{ROOM}>\r\n")) && got.ends_with("To you both"),
+            "{got}"
+        );
+        s.peer.respond(&send, 200, "OK").await;
+    }
+
     // RFC 7701 §6.2: "if the policy of the chat room allows simultaneous
     // access, the MSRP switch MUST copy all private messages intended to
     // the recipient through each MSRP session mapped to the recipient's
