@@ -49,6 +49,10 @@ pub(crate) struct Accepted {
     /// Whether the phone takes isComposing documents (RFC 4975 §8.6: we
     /// "MUST NOT send" a type it did not list).
     pub(crate) peer_takes_composing: bool,
+    /// Whether the phone takes text inside CPIM (RFC 4975 §8.6: its
+    /// `a=accept-types` or `a=accept-wrapped-types` lists `text/plain`, or
+    /// `*`): what a room's SEND wraps (RFC 7701 §6.1).
+    pub(crate) peer_takes_wrapped_text: bool,
 }
 
 /// An INVITE refused: its final response and the metric's reason.
@@ -112,6 +116,7 @@ pub(crate) fn answer(
     Ok(Accepted {
         sdp: text,
         peer_takes_composing: opened.peer_takes_composing,
+        peer_takes_wrapped_text: negotiated.may_send("message/cpim", Some("text/plain")),
         spec: opened.spec,
     })
 }
@@ -345,6 +350,48 @@ mod tests {
             answer(Some("text/plain"), b"hi", &local(), "s1", origin(), "x").expect_err("refused");
         assert_eq!(refused.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert_eq!(refused.headers[0].1, "application/sdp");
+    }
+
+    /// RFC 4975 §8.6: "An MSRP endpoint MUST NOT send content of a type not
+    /// signaled by the peer in either an accept-types or an
+    /// accept-wrapped-types attribute" ("explicit, or implicit through the
+    /// use of the "*" character"): what a room wraps, text/plain in CPIM.
+    #[test]
+    fn rfc4975_8_6_text_inside_cpim_is_read_from_either_list_or_a_wildcard() {
+        let room = Local {
+            accept_types: "message/cpim",
+            accept_wrapped_types: "text/plain",
+            ..local()
+        };
+        let takes = |lines: &str| {
+            let offer = format!(
+                "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=message 7313 TCP/MSRP *\r\n{lines}a=path:msrp://127.0.0.1:7313/p1;tcp\r\n"
+            );
+            answer(
+                Some("application/sdp"),
+                offer.as_bytes(),
+                &room,
+                "s1",
+                origin(),
+                "x",
+            )
+            .map(|a| a.peer_takes_wrapped_text)
+            .expect("accepted")
+        };
+        let cpim = "a=accept-types:message/cpim\r\n";
+        assert!(takes(&format!(
+            "{cpim}a=accept-wrapped-types:text/plain\r\n"
+        )));
+        assert!(takes(&format!(
+            "{cpim}a=accept-wrapped-types:text/html *\r\n"
+        )));
+        assert!(takes(&format!("{cpim}a=accept-wrapped-types:text/*\r\n")));
+        assert!(takes("a=accept-types:message/cpim text/plain\r\n"));
+        assert!(!takes(&format!(
+            "{cpim}a=accept-wrapped-types:text/html\r\n"
+        )));
+        assert!(!takes(cpim));
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::net::SocketAddr;
 
 use parley_harness::port::free_tcp_port;
 
-use chat::phone_says;
+use chat::{next_request, phone_says};
 use ejabberd_world::EjabberdWorld;
 use groupchat::{
     cpim, enter, make_members_only, message_from, phone_joins, presence_from, refused,
@@ -140,7 +140,7 @@ async fn a_second_session_of_one_sip_user_gets_a_nickname_of_its_own_in_ejabberd
     let mut juliet = world.juliet().await;
     enter(&mut juliet, ROOM, "JuliC").await;
     let first = Phone::bind("romeo").await;
-    let _s1 = phone_joins(world.sip, &first, ROOM, "gc-first").await;
+    let mut s1 = phone_joins(world.sip, &first, ROOM, "gc-first").await;
     presence_from(&mut juliet, &format!("{ROOM}/romeo")).await;
     let second = Phone::bind("romeo").await;
     let mut s2 = phone_joins(world.sip, &second, ROOM, "gc-second").await;
@@ -167,4 +167,134 @@ async fn a_second_session_of_one_sip_user_gets_a_nickname_of_its_own_in_ejabberd
         }
     };
     assert_eq!(answer.status, Some(425), "{answer:?}");
+
+    // RFC 7701 §6.1: "If the policy of the chat room allows simultaneous
+    // access, the MSRP switch MUST copy all regular messages intended to the
+    // recipient through each MSRP session mapped to the recipient's URI":
+    // ejabberd broadcasts to each occupant, so each phone gets it once.
+    juliet
+        .send_xml(&format!(
+            "<message to='{ROOM}' type='groupchat'><body>To you both</body></message>"
+        ))
+        .await;
+    for s in [&mut s1, &mut s2] {
+        let send = next_request(&mut s.peer).await;
+        let got = send.text();
+        assert!(
+            got.contains(&format!("To: <sip:{ROOM}>\r\n")) && got.ends_with("To you both"),
+            "{got}"
+        );
+        s.peer.respond(&send, 200, "OK").await;
+    }
+
+    // RFC 7701 §6.2: "if the policy of the chat room allows simultaneous
+    // access, the MSRP switch MUST copy all private messages intended to
+    // the recipient through each MSRP session mapped to the recipient's
+    // URI": juliet's private message to either nickname reaches both
+    // phones, once each.
+    for (nick, text) in [("romeo", "To the first"), ("romeo (2)", "To the second")] {
+        juliet
+            .send_xml(&format!(
+                "<message to='{ROOM}/{nick}' type='chat'><body>{text}</body></message>"
+            ))
+            .await;
+        for s in [&mut s1, &mut s2] {
+            let send = next_request(&mut s.peer).await;
+            let got = send.text();
+            assert!(
+                got.starts_with(&format!("From: \"JuliC\" <sip:{ROOM};gr=JuliC>\r\n"))
+                    && got.contains(&format!("To: <sip:romeo@{COMPONENT}>\r\n"))
+                    && got.ends_with(text),
+                "{got}"
+            );
+            s.peer.respond(&send, 200, "OK").await;
+        }
+    }
+}
+
+/// No ghosts after a restart, in ejabberd (as
+/// `groupchat_prosody.rs::a_killed_parley_leaves_no_ghost_in_a_prosody_room`):
+/// romeo's phone is in the room, Parley is killed and started again, juliet
+/// speaks; Parley answers the room's message to romeo's occupant client
+/// with `<item-not-found/>` (XEP-0045 §18.1), and ejabberd removes him.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_parley_leaves_no_ghost_in_an_ejabberd_room() {
+    let mut world = start();
+    let mut juliet = world.juliet().await;
+    enter(&mut juliet, ROOM, "JuliC").await;
+    let phone = Phone::bind("romeo").await;
+    let s = phone_joins(world.sip, &phone, ROOM, "gc-ghost").await;
+    let romeo = format!("{ROOM}/romeo");
+    presence_from(&mut juliet, &romeo).await;
+    let config = std::fs::read_to_string(&world.parley.config_path).expect("parley's config");
+    let earlier = world.parley.log();
+    world.parley.kill();
+    drop(s);
+    world.parley = parley_harness::parley::Parley::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_parley")),
+        &config,
+        world.parley.metrics,
+    );
+    world.parley.wait_ready(std::time::Duration::from_secs(30));
+    juliet
+        .send_xml(&format!(
+            "<message to='{ROOM}' type='groupchat'><body>Romeo?</body></message>"
+        ))
+        .await;
+    let gone = juliet
+        .recv_matching(std::time::Duration::from_secs(10), |e| {
+            e.name() == "presence"
+                && e.attr("from") == Some(romeo.as_str())
+                && e.attr("type") == Some("unavailable")
+        })
+        .await;
+    let log = world.parley.log();
+    assert!(
+        gone.is_some(),
+        "the ghost stayed in the room\n{earlier}\n---- restarted ----\n{log}\n--- ejabberd ---\n{}",
+        world.ejabberd.log()
+    );
+    assert!(
+        log.contains("a room wrote to an occupancy that is gone"),
+        "{log}"
+    );
+}
+
+/// As [`a_killed_parley_leaves_no_ghost_in_an_ejabberd_room`], with no one
+/// speaking: after the restart the nurse enters, ejabberd sends her
+/// presence to romeo's occupant client, Parley answers it with a presence
+/// error `<item-not-found/>`, and ejabberd removes romeo.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ghost_is_dropped_when_someone_enters_an_ejabberd_room() {
+    let mut world = start();
+    let mut juliet = world.juliet().await;
+    enter(&mut juliet, ROOM, "JuliC").await;
+    let phone = Phone::bind("romeo").await;
+    let s = phone_joins(world.sip, &phone, ROOM, "gc-ghost-p").await;
+    let romeo = format!("{ROOM}/romeo");
+    presence_from(&mut juliet, &romeo).await;
+    let config = std::fs::read_to_string(&world.parley.config_path).expect("parley's config");
+    world.parley.kill();
+    drop(s);
+    world.parley = parley_harness::parley::Parley::start(
+        std::path::Path::new(env!("CARGO_BIN_EXE_parley")),
+        &config,
+        world.parley.metrics,
+    );
+    world.parley.wait_ready(std::time::Duration::from_secs(30));
+    let mut nurse = world.client("nurse").await;
+    enter(&mut nurse, ROOM, "Nurse").await;
+    let gone = juliet
+        .recv_matching(std::time::Duration::from_secs(10), |e| {
+            e.name() == "presence"
+                && e.attr("from") == Some(romeo.as_str())
+                && e.attr("type") == Some("unavailable")
+        })
+        .await;
+    assert!(
+        gone.is_some(),
+        "the ghost stayed in the room\n{}\n--- ejabberd ---\n{}",
+        world.parley.log(),
+        world.ejabberd.log()
+    );
 }

@@ -20,7 +20,7 @@ use parley_harness::port::free_tcp_port;
 
 use chat::{WAIT, phone_says};
 use groupchat::{
-    cpim, enter, has_status, make_members_only, message_from, phone_joins, refused,
+    cpim, enter, has_status, make_members_only, message_from, phone_joins, presence_from, refused,
     sip_user_talks_and_leaves,
 };
 use parley_harness::msrp_peer::MsrpPeer;
@@ -209,5 +209,86 @@ async fn sip_user_changes_nickname_and_invites_a_prosody_user() {
     assert!(
         inviter == montecchi || inviter.starts_with("romeo@sip.example.net"),
         "{inviter}"
+    );
+}
+
+/// No ghosts after a restart (README "Rooms both ways"). Occupancies live
+/// in memory: romeo's phone is in the room, Parley is killed (no leave
+/// reaches the room) and started again; the room still holds romeo. When
+/// juliet speaks, Prosody sends the message to romeo's occupant client,
+/// Parley answers `<item-not-found/>` (XEP-0045 §18.1: "a MUC service
+/// SHOULD remove a user if the service receives a delivery-related error
+/// in relation to a stanza it has previously sent to the user"), and
+/// Prosody removes him: juliet sees his unavailable presence.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_parley_leaves_no_ghost_in_a_prosody_room() {
+    let mut world = start();
+    let mut juliet = world.client("juliet").await;
+    enter(&mut juliet, ROOM, "JuliC").await;
+    let phone = Phone::bind("romeo").await;
+    let s = phone_joins(world.sip_addr(), &phone, ROOM, "gc-ghost").await;
+    let romeo = format!("{ROOM}/romeo");
+    presence_from(&mut juliet, &romeo).await;
+    world.parley.kill();
+    drop(s);
+    world.restart_parley_after_exit();
+    juliet
+        .send_xml(&format!(
+            "<message to='{ROOM}' type='groupchat'><body>Romeo?</body></message>"
+        ))
+        .await;
+    let gone = juliet
+        .recv_matching(std::time::Duration::from_secs(10), |e| {
+            e.name() == "presence"
+                && e.attr("from") == Some(romeo.as_str())
+                && e.attr("type") == Some("unavailable")
+        })
+        .await;
+    assert!(
+        gone.is_some(),
+        "the ghost stayed in the room\n{}\n--- prosody ---\n{}",
+        world.logs(),
+        world.prosody.log()
+    );
+    assert!(
+        world
+            .logs()
+            .contains("a room wrote to an occupancy that is gone"),
+        "{}",
+        world.logs()
+    );
+}
+
+/// As [`a_killed_parley_leaves_no_ghost_in_a_prosody_room`], with no one
+/// speaking: after the restart the nurse enters, Prosody sends her presence
+/// to romeo's occupant client, Parley answers it with a presence error
+/// `<item-not-found/>`, and Prosody removes romeo.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_ghost_is_dropped_when_someone_enters_a_prosody_room() {
+    let mut world = start();
+    world.prosody.add_user("nurse", support::PASSWORD);
+    let mut juliet = world.client("juliet").await;
+    enter(&mut juliet, ROOM, "JuliC").await;
+    let phone = Phone::bind("romeo").await;
+    let s = phone_joins(world.sip_addr(), &phone, ROOM, "gc-ghost-p").await;
+    let romeo = format!("{ROOM}/romeo");
+    presence_from(&mut juliet, &romeo).await;
+    world.parley.kill();
+    drop(s);
+    world.restart_parley_after_exit();
+    let mut nurse = world.client("nurse").await;
+    enter(&mut nurse, ROOM, "Nurse").await;
+    let gone = juliet
+        .recv_matching(std::time::Duration::from_secs(10), |e| {
+            e.name() == "presence"
+                && e.attr("from") == Some(romeo.as_str())
+                && e.attr("type") == Some("unavailable")
+        })
+        .await;
+    assert!(
+        gone.is_some(),
+        "the ghost stayed in the room\n{}\n--- prosody ---\n{}",
+        world.logs(),
+        world.prosody.log()
     );
 }

@@ -74,6 +74,10 @@ impl Task {
             let step = tokio::select! {
                 command = self.o.commands.recv() => match command {
                     Some(Command::Room(stanza)) => self.joining(*stanza),
+                    Some(Command::PrivateCopy(m)) => {
+                        self.private_copy(&m, None);
+                        None
+                    }
                     Some(Command::Subscribe { expires }) => {
                         self.subscribe(expires);
                         None

@@ -23,7 +23,7 @@ use parley_sip::{IncomingRequest, Responder, StatusCode};
 
 use super::occupancy::{self, Occupancy};
 use super::table::Entry;
-use super::{COMMAND_CAPACITY, Shared, translate};
+use super::{COMMAND_CAPACITY, Shared, ghost, translate};
 use crate::metrics::GroupchatJoin;
 use crate::msrp_offer;
 
@@ -112,7 +112,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
     };
     // The occupant client: the SIP user's JID with a resource of its own,
     // so that two rooms (or the same room twice) do not share one.
-    let resource = format!("gc{:012x}", rand::random::<u64>() & 0xffff_ffff_ffff);
+    let resource = ghost::occupant_resource();
     let me = match Jid::new(sip_jid.local(), sip_jid.domain(), Some(&resource)) {
         Ok(j) => j,
         Err(e) => {
@@ -123,6 +123,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
     };
     let sdp = translate::with_chatroom(&accepted.sdp);
     let private_messages = translate::offers_private_messages(view.body());
+    let takes_wrapped_text = accepted.peer_takes_wrapped_text;
     let user = sip_jid.bare().to_string().to_lowercase();
     let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
     let nickname;
@@ -167,6 +168,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
                 subscription: None,
                 local_sdp: sdp.clone(),
                 remote_path: accepted.spec.remote_path.clone(),
+                takes_private: private_messages && takes_wrapped_text,
             },
         );
     }
@@ -191,6 +193,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
         room_uri,
         phone_uri: phone_uri.without_params(),
         private_messages,
+        takes_wrapped_text,
         me,
         nickname,
         roster: MucRoster::new(shared.settings.config.max_occupants),

@@ -32,12 +32,14 @@
 
 mod conference;
 mod enter;
+mod ghost;
 mod invitation;
 mod join;
 mod nickname;
 pub(crate) mod occupancy;
 mod refresh;
 mod table;
+mod to_phone;
 mod translate;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -180,6 +182,20 @@ fn same_bare(a: &Jid, b: &Jid) -> bool {
         .eq_ignore_ascii_case(&b.bare().to_string())
 }
 
+/// A private message from an occupant: not groupchat, not an error, with
+/// a body, from `room/nick`.
+fn is_private(m: &parley_xmpp::stanza::Message) -> bool {
+    use parley_xmpp::stanza::MessageType;
+    !matches!(
+        m.message_type,
+        Some(MessageType::Groupchat | MessageType::Error)
+    ) && m.body.is_some()
+        && m.from
+            .as_deref()
+            .and_then(|f| Jid::parse(f).ok())
+            .is_some_and(|f| f.resource().is_some())
+}
+
 /// The groupchat handler.
 pub(crate) struct Groupchat {
     shared: Arc<Shared>,
@@ -282,17 +298,62 @@ impl Groupchat {
         // Only the room (or its occupants) speaks to an occupant client:
         // anyone else writing to that JID is not a room occupant, and must
         // not reach the phone as one (`room;gr=<their resource>`).
-        let commands = self
-            .shared
-            .table()
-            .by_me(&to.to_string())
-            .filter(|(_, e)| same_bare(&from, &e.occupant))
-            .map(|(_, e)| e.commands.clone());
-        let Some(commands) = commands else {
+        let found = {
+            let table = self.shared.table();
+            table
+                .by_me(&to.to_string())
+                .filter(|(_, e)| same_bare(&from, &e.occupant))
+                .map(|(call_id, e)| {
+                    let mut all = vec![(e.commands.clone(), e.takes_private)];
+                    all.extend(table.siblings(call_id));
+                    all
+                })
+        };
+        let Some(sessions) = found else {
+            return self.ghost(stanza, &from, &to);
+        };
+        // RFC 7701 §6.2: "if the policy of the chat room allows simultaneous
+        // access, the MSRP switch MUST copy all private messages intended to
+        // the recipient through each MSRP session mapped to the recipient's
+        // URI": the room admitted each session of this SIP user as an
+        // occupant of its own (`Nick (2)`, §7.1) and delivers a private
+        // message to one; each session whose phone takes private messages
+        // gets it, once. Only when none does is the message the addressed
+        // session's to refuse (`occupancy.rs`), so its sender gets one
+        // error at most, and none when a phone got it.
+        if let Stanza::Message(m) = &stanza
+            && is_private(m)
+            && sessions.iter().any(|(_, takes)| *takes)
+        {
+            for (commands, _) in sessions.iter().filter(|(_, takes)| *takes) {
+                let copy = Command::PrivateCopy(Box::new(m.clone()));
+                if commands.try_send(copy).is_err() {
+                    self.shared.links.metrics.error("groupchat_occupancy_busy");
+                }
+            }
+            return None;
+        }
+        let Some((commands, _)) = sessions.first() else {
             return Some(stanza);
         };
         if commands.try_send(Command::Room(Box::new(stanza))).is_err() {
             self.shared.links.metrics.error("groupchat_occupancy_busy");
+        }
+        None
+    }
+
+    /// A stanza for an occupant client no occupancy is behind (Parley
+    /// restarted, `ghost.rs`): from a room, the error that makes the room
+    /// drop the occupant; anything else is given back.
+    fn ghost(&self, stanza: Stanza, from: &Jid, to: &Jid) -> Option<Stanza> {
+        let from_a_room = self.shared.settings.config.is_room_domain(from.domain());
+        if !(from_a_room && ghost::is_occupant_client(to)) {
+            return Some(stanza);
+        }
+        if let Some(answer) = ghost::answer(&stanza) {
+            info!(%from, %to, "a room wrote to an occupancy that is gone: item-not-found");
+            self.shared.links.metrics.error("groupchat_ghost_answered");
+            self.shared.links.send(answer);
         }
         None
     }

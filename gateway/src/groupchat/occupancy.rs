@@ -23,7 +23,7 @@ use parley_mapping::groupchat::{ConferenceInfo, MucRoster, OccupantPresence, Ros
 use parley_msrp::endpoint::{SessionEvent, SessionHandle, SessionSpec};
 use parley_msrp::session::{Delivered, Event, NewMessage};
 use parley_msrp::status::StatusCode as MsrpStatus;
-use parley_msrp::wire::{FailureReport, MessageId, SuccessReport};
+use parley_msrp::wire::{MessageId, SuccessReport};
 use parley_sip::Responder;
 use parley_xmpp::stanza::{
     DefinedCondition, Element, Message, MessageType, Presence, PresenceType, Stanza, StanzaError,
@@ -34,10 +34,6 @@ use super::nickname::Nicknames;
 use super::{End, Shared, translate};
 use crate::metrics::GroupchatJoin;
 
-/// SENDs held until the phone's connection binds the session, at most
-/// (the room's history arrives before the phone connects).
-const MAX_HELD: usize = 32;
-
 /// The phone's groupchat messages awaiting their reflection, at most.
 const MAX_PENDING: usize = 64;
 
@@ -46,6 +42,10 @@ const MAX_PENDING: usize = 64;
 pub(crate) enum Command {
     /// A stanza from the room (or an occupant) to the occupant client.
     Room(Box<Stanza>),
+    /// A private message the room delivered to this session or to another
+    /// of the same SIP user in the room, for this phone, which takes
+    /// private messages (RFC 7701 §6.2, `Groupchat::xmpp`).
+    PrivateCopy(Box<Message>),
     /// The phone subscribed to the conference event (0: unsubscribed).
     Subscribe { expires: u32 },
     /// The phone's REFER invites `invitee` (§6.5).
@@ -66,6 +66,9 @@ pub(super) struct Occupancy {
     pub(super) phone_uri: SipAddress,
     /// The phone offered the `private-messages` chat-token (RFC 7701 §8).
     pub(super) private_messages: bool,
+    /// The phone takes text inside CPIM (its `a=accept-types` or
+    /// `a=accept-wrapped-types`, RFC 4975 §8.6; RFC 7701 §6.1).
+    pub(super) takes_wrapped_text: bool,
     /// The occupant client.
     pub(super) me: Jid,
     pub(super) nickname: String,
@@ -113,9 +116,14 @@ pub(super) struct Task {
     subject: Option<String>,
     subscription: Subscription,
     pending: VecDeque<Pending>,
-    held: VecDeque<NewMessage>,
+    /// SENDs for the phone before its connection bound the session
+    /// (`to_phone.rs`).
+    pub(super) held: VecDeque<NewMessage>,
     /// The phone's NICKNAMEs (§6.4, `nickname.rs`).
     pub(super) nicknames: Nicknames,
+    /// The room's messages not copied to a phone that takes no text inside
+    /// CPIM (logged at the first).
+    pub(super) skipped_wrapped: u64,
 }
 
 /// Runs the occupancy from the INVITE to its end.
@@ -129,6 +137,7 @@ pub(super) async fn run(o: Occupancy) {
         pending: VecDeque::new(),
         held: VecDeque::new(),
         nicknames: Nicknames::default(),
+        skipped_wrapped: 0,
     };
     let Some(handle) = task.enter().await else {
         return;
@@ -226,6 +235,7 @@ impl Task {
                         Stanza::Message(m) => self.room_message(&m, Some(&handle)),
                         Stanza::Iq(_) => {}
                     },
+                    Some(Command::PrivateCopy(m)) => self.private_copy(&m, Some(&handle)),
                     Some(Command::Subscribe { expires }) => self.subscribe(expires),
                     Some(Command::Invite { invitee }) => self.invite(&invitee),
                     Some(Command::Close) | None => {
@@ -371,42 +381,11 @@ impl Task {
             }
             _ => {}
         }
-        let Some(body) = translate::room_message(&self.o.room_uri, &self.o.phone_uri, m) else {
+        if !self.o.takes_wrapped_text {
+            self.not_for_this_phone(m);
             return;
-        };
-        let message = NewMessage {
-            message_id: fresh_message_id(),
-            content_type: "message/cpim".into(),
-            body: body.into(),
-            success_report: SuccessReport::No,
-            failure_report: FailureReport::No,
-        };
-        match handle {
-            Some(handle) => self.send(handle, message),
-            None => self.hold(message),
         }
-    }
-
-    fn hold(&mut self, message: NewMessage) {
-        if self.held.len() < MAX_HELD {
-            self.held.push_back(message);
-        } else {
-            self.shared()
-                .links
-                .metrics
-                .error("groupchat_history_dropped");
-        }
-    }
-
-    fn send(&mut self, handle: &SessionHandle, message: NewMessage) {
-        match handle.send(message.clone()) {
-            Ok(()) => {}
-            Err(parley_msrp::endpoint::DriverError::NotBound) => self.hold(message),
-            Err(e) => {
-                debug!(call_id = %self.o.call_id, error = %e, "SEND not queued");
-                self.shared().links.metrics.error("msrp_send_refused");
-            }
-        }
+        self.forward(m, handle);
     }
 
     /// A whole message from the phone (§6.3, Table 5). The room session
@@ -577,10 +556,4 @@ fn report_failure(handle: &SessionHandle, id: &MessageId, code: u16, wrapper: Op
 
 fn far_future() -> Instant {
     Instant::now() + std::time::Duration::from_secs(86_400)
-}
-
-/// RFC 4975 §7.1.1: a Message-ID unique within the session; 64 random bits.
-fn fresh_message_id() -> MessageId {
-    let text = format!("{:016x}", rand::random::<u64>());
-    MessageId::new(&text).expect("16 hex digits are an ident")
 }

@@ -35,6 +35,9 @@ pub(crate) struct Entry {
     pub(crate) local_sdp: String,
     /// The phone's MSRP path (a re-INVITE that keeps it is a refresh).
     pub(crate) remote_path: Vec<parley_msrp::uri::Uri>,
+    /// The phone takes private messages: `private-messages` in its offer
+    /// (RFC 7701 §8) and text inside CPIM (RFC 4975 §8.6).
+    pub(crate) takes_private: bool,
 }
 
 /// Every occupancy.
@@ -89,6 +92,25 @@ impl Table {
                         .eq_ignore_ascii_case(&room.bare().to_string())
             })
             .filter_map(|e| e.occupant.resource().map(str::to_owned))
+            .collect()
+    }
+
+    /// The other occupancies of occupancy `call_id`'s SIP user in its room
+    /// (RFC 7701 §6.2: "each MSRP session mapped to the recipient's URI"),
+    /// each with whether its phone takes private messages.
+    pub(crate) fn siblings(&self, call_id: &str) -> Vec<(mpsc::Sender<Command>, bool)> {
+        let Some(entry) = self.by_call.get(call_id) else {
+            return vec![];
+        };
+        let room = entry.occupant.bare().to_string();
+        self.by_call
+            .iter()
+            .filter(|(other, e)| {
+                other.as_str() != call_id
+                    && e.user == entry.user
+                    && e.occupant.bare().to_string().eq_ignore_ascii_case(&room)
+            })
+            .map(|(_, e)| (e.commands.clone(), e.takes_private))
             .collect()
     }
 

@@ -13,150 +13,16 @@
 
 use parley_mapping::address::{Jid, SipAddress};
 use parley_mapping::cpim::{CpimAddress, CpimMessage};
-use parley_mapping::groupchat::room_address::{
-    nickname_in_entity, occupant_entity, occupant_jid, same_address,
-};
-use parley_mapping::groupchat::room_message::recipient_of_send;
-use parley_mapping::groupchat::{OccupantPresence, RoomRecipient};
+use parley_mapping::groupchat::room_address::occupant_entity;
 use parley_xmpp::stanza::{Message, MessageType};
+
+/// Which SEND of the phone is refused with which code (RFC 7701 §6.1–§6.3)
+/// is `parley_mapping::groupchat::room_message`'s rule; `occupancy.rs`
+/// answers the SEND with it.
+pub(super) use parley_mapping::groupchat::room_message::{Refused, Sender, phone_send};
 
 /// XEP-0203's namespace, on the history a room sends to a new occupant.
 const NS_DELAY: &str = "urn:xmpp:delay";
-
-/// What a SEND of the phone becomes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct ToRoom {
-    /// The stanza for the room (groupchat) or an occupant (chat).
-    pub(super) message: Message,
-    /// Whether it went to everyone, so that the room reflects it (§6.3.1).
-    pub(super) to_everyone: bool,
-    /// The body of a failure REPORT on it ([`report_wrapper`]).
-    pub(super) wrapper: Vec<u8>,
-}
-
-/// The SEND refused: the status of its response, and the body of a failure
-/// REPORT should the response have been given already.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Refused {
-    pub(super) code: u16,
-    pub(super) wrapper: Option<Vec<u8>>,
-}
-
-/// The occupancy a SEND of the phone is read against.
-pub(super) struct Sender<'a> {
-    /// The room, a bare JID.
-    pub(super) room: &'a Jid,
-    /// The room's SIP URI.
-    pub(super) room_uri: &'a SipAddress,
-    /// The SIP user's occupant client, a full JID.
-    pub(super) me: &'a Jid,
-    /// The phone's address-of-record.
-    pub(super) phone_uri: &'a SipAddress,
-    /// The occupancy's nickname now.
-    pub(super) nickname: &'a str,
-    /// The room's occupants now, if the roster holds all of them.
-    pub(super) occupants: Option<&'a [OccupantPresence]>,
-}
-
-/// §6.3, Table 5: the phone's SEND (`content_type`, `body`) as a message
-/// from the occupant client with stanza id `id`, or the MSRP status that
-/// refuses it, in RFC 7701 §6's order:
-///
-/// - no Message/CPIM wrapper: 415 (§6.3; the session refuses most by
-///   `a=accept-types`, see `join.rs`);
-/// - a From that is not the sender's (its address-of-record or its
-///   occupant entity `room;gr=Nick`): 403 (§6.3, "does not "belong" to
-///   the sender of the message");
-/// - several To: 403 (§6.1, §6.2); no To 400;
-/// - a To that is neither the room nor a current occupant's entity: 404
-///   (§6.2, "does not contain the URI of a participant");
-/// - a payload other than text: 415 (RFC 4975 §7.3.1).
-pub(super) fn phone_send(
-    sender: &Sender<'_>,
-    content_type: &str,
-    body: &[u8],
-    id: String,
-) -> Result<ToRoom, Refused> {
-    let refuse = |code: u16| Refused {
-        code,
-        wrapper: None,
-    };
-    if !mime_is(content_type, "message/cpim") {
-        return Err(refuse(415));
-    }
-    let cpim = CpimMessage::parse(body).map_err(|_| refuse(400))?;
-    let wrapper = report_wrapper(&cpim);
-    let refuse = |code: u16| Refused {
-        code,
-        wrapper: Some(wrapper.clone()),
-    };
-    if !from_is_the_sender(sender, cpim.from().as_ref()) {
-        return Err(refuse(403));
-    }
-    let recipient = recipient_of_send(sender.room_uri, &cpim.to()).map_err(|s| refuse(s.code()))?;
-    if let (RoomRecipient::Occupant(nick), Some(occupants)) = (&recipient, sender.occupants)
-        && !occupants.iter().any(|o| o.available && &o.nickname == nick)
-    {
-        return Err(refuse(404));
-    }
-    if !cpim
-        .content_type()
-        .is_some_and(|t| mime_is(t, "text/plain"))
-    {
-        return Err(refuse(415));
-    }
-    let text = String::from_utf8(cpim.content).map_err(|_| refuse(400))?;
-    let (to, message_type) = match &recipient {
-        RoomRecipient::Everyone => (sender.room.bare(), MessageType::Groupchat),
-        // Example 37: to the occupant JID, type 'chat'.
-        RoomRecipient::Occupant(nick) => (
-            occupant_jid(sender.room, nick).map_err(|_| refuse(404))?,
-            MessageType::Chat,
-        ),
-    };
-    Ok(ToRoom {
-        message: Message {
-            from: Some(sender.me.to_string()),
-            to: Some(to.to_string()),
-            id: Some(id),
-            message_type: Some(message_type),
-            body: Some(text),
-            ..Message::default()
-        },
-        to_everyone: recipient == RoomRecipient::Everyone,
-        wrapper,
-    })
-}
-
-/// RFC 7701 §6.3: the From must "belong" to the sender: the phone's
-/// address-of-record (Example 33) or its occupant entity in the room.
-fn from_is_the_sender(sender: &Sender<'_>, from: Option<&CpimAddress>) -> bool {
-    let Some(from) = from.and_then(|f| SipAddress::parse(&f.uri).ok()) else {
-        return false;
-    };
-    same_address(&from.without_params(), &sender.phone_uri.without_params())
-        || nickname_in_entity(sender.room_uri, &from).as_deref() == Some(sender.nickname)
-}
-
-/// RFC 7701 §6.2: "Any potential REPORT request that the MSRP switch sends
-/// to the sender MUST include a Message/CPIM wrapper containing the
-/// original From header field included in the SEND request and the To
-/// header field of the original Message/CPIM wrapper": those two headers
-/// and no content.
-pub(super) fn report_wrapper(cpim: &CpimMessage) -> Vec<u8> {
-    let mut out = Vec::new();
-    for header in &cpim.headers {
-        if header.name.eq_ignore_ascii_case("From") || header.name.eq_ignore_ascii_case("To") {
-            out.extend_from_slice(header.name.as_bytes());
-            out.extend_from_slice(header.params.as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(header.raw_value.as_bytes());
-            out.extend_from_slice(b"\r\n");
-        }
-    }
-    out.extend_from_slice(b"\r\n");
-    out
-}
 
 /// The room's message `m` (from `room/Nick`, with a body) as the CPIM body
 /// of a SEND to the phone at `phone_uri`: From the occupant's entity
@@ -260,13 +126,6 @@ pub(super) fn offers_private_messages(sdp: &[u8]) -> bool {
     })
 }
 
-fn mime_is(value: &str, wanted: &str) -> bool {
-    value
-        .split(';')
-        .next()
-        .is_some_and(|t| t.trim().eq_ignore_ascii_case(wanted))
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -290,7 +149,11 @@ mod tests {
     }
 
     /// `phone_send` as Romeo in the room, the roster unknown.
-    fn send(content_type: &str, body: &[u8], id: &str) -> Result<ToRoom, u16> {
+    fn send(
+        content_type: &str,
+        body: &[u8],
+        id: &str,
+    ) -> Result<parley_mapping::groupchat::room_message::ToRoom, u16> {
         let (room, room_uri, me, phone) = (room(), room_uri(), me(), phone());
         let sender = Sender {
             room: &room,

@@ -18,6 +18,7 @@ mod rfc7572_table1;
 mod rfc7572_table2;
 mod rfc7573_4;
 mod rfc7573_5;
+mod rfc7701_6_switch;
 mod rfc7702_5;
 mod rfc7702_5_musts;
 mod rfc7702_6;

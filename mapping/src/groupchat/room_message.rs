@@ -8,14 +8,20 @@
 //! | CPIM To | the chat room URI (RFC 7701 §6.1) | the participant's URI (RFC 7701 §6.2), e.g. `<sip:room@host;gr=nick>` |
 //!
 //! The message bodies themselves map as in one-to-one chat (RFC 7573, the
-//! crate's `chat` module); this module only decides the addresses.
+//! crate's `chat` module); this module decides the addresses, and which
+//! SEND of a SIP user in a room Parley, as the room's MSRP switch, refuses
+//! with which code ([`phone_send`], RFC 7701 §6.1–§6.3).
 
-use crate::address::SipAddress;
-use crate::cpim::CpimAddress;
+use parley_xmpp::stanza::{Message, MessageType};
+
+use crate::address::{Jid, SipAddress};
+use crate::cpim::{CpimAddress, CpimMessage};
 use crate::groupchat::conference_info::ConferenceInfo;
 use crate::groupchat::muc_error::MsrpStatus;
 use crate::groupchat::occupant::OccupantPresence;
-use crate::groupchat::room_address::{nickname_in_entity, occupant_entity, same_address};
+use crate::groupchat::room_address::{
+    nickname_in_entity, occupant_entity, occupant_jid, same_address,
+};
 
 /// Who in a room a message is addressed to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +58,158 @@ pub fn recipient_of_send(
         Some(nick) => RoomRecipient::Occupant(nick),
         None => RoomRecipient::Everyone,
     })
+}
+
+/// What a SEND of the phone becomes ([`phone_send`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToRoom {
+    /// The stanza for the room (groupchat) or an occupant (chat).
+    pub message: Message,
+    /// Whether it went to everyone, so that the room reflects it (RFC 7702
+    /// §6.3.1).
+    pub to_everyone: bool,
+    /// The body of a failure REPORT on it ([`report_wrapper`]).
+    pub wrapper: Vec<u8>,
+}
+
+/// The SEND refused: the status of its response, and the body of a failure
+/// REPORT should the response have been given already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    /// The MSRP status code (400, 403, 404 or 415).
+    pub code: u16,
+    /// The CPIM From and To of the SEND ([`report_wrapper`]), once read.
+    pub wrapper: Option<Vec<u8>>,
+}
+
+/// The occupancy a SEND of the phone is read against.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    /// The room, a bare JID.
+    pub room: &'a Jid,
+    /// The room's SIP URI.
+    pub room_uri: &'a SipAddress,
+    /// The SIP user's occupant client, a full JID.
+    pub me: &'a Jid,
+    /// The phone's address-of-record.
+    pub phone_uri: &'a SipAddress,
+    /// The occupancy's nickname now.
+    pub nickname: &'a str,
+    /// The room's occupants now, if the roster holds all of them.
+    pub occupants: Option<&'a [OccupantPresence]>,
+}
+
+/// RFC 7702 §6.3 (Table 5) with RFC 7701 §6, Parley as the switch: the
+/// phone's SEND (`content_type`, `body`) as a message from the occupant
+/// client with stanza id `id`, or the MSRP status that refuses it, in this
+/// order:
+///
+/// - no Message/CPIM wrapper: 415 (RFC 7701 §6.3: "If the MSRP switch
+///   receives an MSRP SEND request that does not contain a Message/CPIM
+///   wrapper, the MSRP switch MUST reject the request with a 415
+///   response"); a wrapper that does not parse: 400;
+/// - a From that is not the sender's (its address-of-record or its
+///   occupant entity `room;gr=Nick`): 403 (§6.3, "does not "belong" to the
+///   sender of the message");
+/// - no To 400, several To 403, a To outside the room 404
+///   ([`recipient_of_send`]);
+/// - a `room;gr=Nick` To that no available occupant holds (when the roster
+///   is whole): 404 (§6.2, "does not contain the URI of a participant");
+/// - a payload other than text, or text that is not UTF-8: 415, 400 (the
+///   room takes an XMPP `<body/>` only; RFC 4975 §7.3.1).
+pub fn phone_send(
+    sender: &Sender<'_>,
+    content_type: &str,
+    body: &[u8],
+    id: String,
+) -> Result<ToRoom, Refused> {
+    let refuse = |code: u16| Refused {
+        code,
+        wrapper: None,
+    };
+    if !mime_is(content_type, "message/cpim") {
+        return Err(refuse(415));
+    }
+    let cpim = CpimMessage::parse(body).map_err(|_| refuse(400))?;
+    let wrapper = report_wrapper(&cpim);
+    let refuse = |code: u16| Refused {
+        code,
+        wrapper: Some(wrapper.clone()),
+    };
+    if !from_is_the_sender(sender, cpim.from().as_ref()) {
+        return Err(refuse(403));
+    }
+    let recipient = recipient_of_send(sender.room_uri, &cpim.to()).map_err(|s| refuse(s.code()))?;
+    if let (RoomRecipient::Occupant(nick), Some(occupants)) = (&recipient, sender.occupants)
+        && !occupants.iter().any(|o| o.available && &o.nickname == nick)
+    {
+        return Err(refuse(404));
+    }
+    if !cpim
+        .content_type()
+        .is_some_and(|t| mime_is(t, "text/plain"))
+    {
+        return Err(refuse(415));
+    }
+    let text = String::from_utf8(cpim.content).map_err(|_| refuse(400))?;
+    let (to, message_type) = match &recipient {
+        RoomRecipient::Everyone => (sender.room.bare(), MessageType::Groupchat),
+        // RFC 7702 Example 37: to the occupant JID, type 'chat'.
+        RoomRecipient::Occupant(nick) => (
+            occupant_jid(sender.room, nick).map_err(|_| refuse(404))?,
+            MessageType::Chat,
+        ),
+    };
+    Ok(ToRoom {
+        message: Message {
+            from: Some(sender.me.to_string()),
+            to: Some(to.to_string()),
+            id: Some(id),
+            message_type: Some(message_type),
+            body: Some(text),
+            ..Message::default()
+        },
+        to_everyone: recipient == RoomRecipient::Everyone,
+        wrapper,
+    })
+}
+
+/// RFC 7701 §6.3: the From must "belong" to the sender: the phone's
+/// address-of-record (RFC 7702 Example 33) or its occupant entity in the
+/// room.
+fn from_is_the_sender(sender: &Sender<'_>, from: Option<&CpimAddress>) -> bool {
+    let Some(from) = from.and_then(|f| SipAddress::parse(&f.uri).ok()) else {
+        return false;
+    };
+    same_address(&from.without_params(), &sender.phone_uri.without_params())
+        || nickname_in_entity(sender.room_uri, &from).as_deref() == Some(sender.nickname)
+}
+
+/// RFC 7701 §6.2: "Any potential REPORT request that the MSRP switch sends
+/// to the sender MUST include a Message/CPIM wrapper containing the
+/// original From header field included in the SEND request and the To
+/// header field of the original Message/CPIM wrapper": those two headers
+/// and no content.
+pub fn report_wrapper(cpim: &CpimMessage) -> Vec<u8> {
+    let mut out = Vec::new();
+    for header in &cpim.headers {
+        if header.name.eq_ignore_ascii_case("From") || header.name.eq_ignore_ascii_case("To") {
+            out.extend_from_slice(header.name.as_bytes());
+            out.extend_from_slice(header.params.as_bytes());
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(header.raw_value.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
+fn mime_is(value: &str, wanted: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(wanted))
 }
 
 /// RFC 7702 §5.5 Table 4, Parley as a participant: the CPIM To for a
@@ -178,6 +336,162 @@ mod tests {
             Err(MsrpStatus::RecipientNotFound)
         );
         assert_eq!(recipient_of_send(&room(), &[]), Err(MsrpStatus::BadRequest));
+    }
+
+    /// Romeo's SEND of `body` (as `content_type`) in the room, against
+    /// `occupants` when the roster is whole.
+    fn romeo_sends(
+        content_type: &str,
+        body: &[u8],
+        occupants: Option<&[OccupantPresence]>,
+    ) -> Result<ToRoom, Refused> {
+        let room_jid = Jid::parse("capulet@rooms.example.com").unwrap();
+        let room_uri = room();
+        let me = Jid::parse("romeo@sip.example.net/gc1").unwrap();
+        let phone = SipAddress::parse("sip:romeo@example.org").unwrap();
+        let sender = Sender {
+            room: &room_jid,
+            room_uri: &room_uri,
+            me: &me,
+            phone_uri: &phone,
+            nickname: "Romeo",
+            occupants,
+        };
+        phone_send(&sender, content_type, body, "s1".into())
+    }
+
+    fn wrapped(headers: &str, content_type: &str, text: &str) -> Vec<u8> {
+        format!("{headers}\r\nContent-Type: {content_type}\r\n\r\n{text}").into_bytes()
+    }
+
+    const ROMEO_TO_ROOM: &str =
+        "From: <sip:romeo@example.org>\r\nTo: <sip:capulet@rooms.example.com>\r\n";
+
+    /// RFC 7701 §6.3: "does not contain a Message/CPIM wrapper ... 415"; a
+    /// wrapper that cannot be read is a bad request (RFC 4975 §10.2, 400),
+    /// with no wrapper to report.
+    #[test]
+    fn rfc7701_6_3_no_cpim_is_415_and_unreadable_cpim_is_400() {
+        let plain = romeo_sends("text/plain", b"hi", None).unwrap_err();
+        assert_eq!((plain.code, plain.wrapper), (415, None));
+        let broken = romeo_sends("message/cpim", b"\xff\xfe no headers", None).unwrap_err();
+        assert_eq!((broken.code, broken.wrapper), (400, None));
+    }
+
+    /// RFC 7701 §6.3: a From that does not "belong" to the sender → 403;
+    /// §6.1/§6.2: several To → 403, none → 400. Each refusal carries the
+    /// From and To for a REPORT (§6.2).
+    #[test]
+    fn rfc7701_6_3_forged_from_or_several_to_is_403_no_to_400() {
+        let forged = wrapped(
+            "From: <sip:juliet@example.com>\r\nTo: <sip:capulet@rooms.example.com>\r\n",
+            "text/plain",
+            "hi",
+        );
+        let refused = romeo_sends("message/cpim", &forged, None).unwrap_err();
+        assert_eq!(refused.code, 403);
+        assert_eq!(
+            refused.wrapper.as_deref(),
+            Some(
+                &b"From: <sip:juliet@example.com>\r\nTo: <sip:capulet@rooms.example.com>\r\n\r\n"[..]
+            )
+        );
+        let two = wrapped(
+            "From: <sip:romeo@example.org>\r\nTo: <sip:capulet@rooms.example.com>\r\n\
+             To: <sip:capulet@rooms.example.com;gr=JuliC>\r\n",
+            "text/plain",
+            "hi",
+        );
+        assert_eq!(
+            romeo_sends("message/cpim", &two, None).unwrap_err().code,
+            403
+        );
+        let none = wrapped("From: <sip:romeo@example.org>\r\n", "text/plain", "hi");
+        assert_eq!(
+            romeo_sends("message/cpim", &none, None).unwrap_err().code,
+            400
+        );
+    }
+
+    /// RFC 7701 §6.2: a To "that does not contain the URI of a participant"
+    /// → 404: outside the room, or a nickname no available occupant holds
+    /// while the roster is whole; unknown roster: the room decides.
+    #[test]
+    fn rfc7701_6_2_a_to_naming_no_occupant_is_404() {
+        let to_nick = |nick: &str| {
+            wrapped(
+                &format!(
+                    "From: <sip:romeo@example.org>\r\nTo: <sip:capulet@rooms.example.com;gr={nick}>\r\n"
+                ),
+                "text/plain",
+                "psst",
+            )
+        };
+        let juliet = OccupantPresence {
+            nickname: "JuliC".into(),
+            available: true,
+            ..OccupantPresence::default()
+        };
+        let gone = OccupantPresence {
+            nickname: "Tybalt".into(),
+            available: false,
+            ..OccupantPresence::default()
+        };
+        let roster = [juliet, gone];
+        let sent = romeo_sends("message/cpim", &to_nick("JuliC"), Some(&roster)).unwrap();
+        assert_eq!(
+            sent.message.to.as_deref(),
+            Some("capulet@rooms.example.com/JuliC")
+        );
+        assert_eq!(sent.message.message_type, Some(MessageType::Chat));
+        assert!(!sent.to_everyone);
+        for nobody in ["Tybalt", "Nurse"] {
+            let refused = romeo_sends("message/cpim", &to_nick(nobody), Some(&roster));
+            assert_eq!(refused.unwrap_err().code, 404, "{nobody}");
+        }
+        assert!(romeo_sends("message/cpim", &to_nick("Nurse"), None).is_ok());
+        let outside = wrapped(
+            "From: <sip:romeo@example.org>\r\nTo: <sip:juliet@example.com>\r\n",
+            "text/plain",
+            "hi",
+        );
+        assert_eq!(
+            romeo_sends("message/cpim", &outside, None)
+                .unwrap_err()
+                .code,
+            404
+        );
+    }
+
+    /// The room takes text only (an XMPP `<body/>`): another wrapped type
+    /// → 415, text that is not UTF-8 → 400; text/plain with parameters is
+    /// text, unchanged (RFC 7701 §6.1: "MUST NOT modify the content").
+    #[test]
+    fn rfc7701_6_1_a_wrapped_type_other_than_text_is_415() {
+        let html = wrapped(ROMEO_TO_ROOM, "text/html", "<b>hi</b>");
+        assert_eq!(
+            romeo_sends("message/cpim", &html, None).unwrap_err().code,
+            415
+        );
+        let mut latin1 = wrapped(ROMEO_TO_ROOM, "text/plain", "");
+        latin1.push(0xe9);
+        assert_eq!(
+            romeo_sends("message/cpim", &latin1, None).unwrap_err().code,
+            400
+        );
+        let text = wrapped(ROMEO_TO_ROOM, "text/plain; charset=utf-8", "Romeo is here!");
+        let sent = romeo_sends("Message/CPIM", &text, None).unwrap();
+        assert!(sent.to_everyone);
+        assert_eq!(sent.message.body.as_deref(), Some("Romeo is here!"));
+        assert_eq!(
+            sent.message.to.as_deref(),
+            Some("capulet@rooms.example.com")
+        );
+        assert_eq!(
+            sent.message.from.as_deref(),
+            Some("romeo@sip.example.net/gc1")
+        );
+        assert_eq!(sent.message.id.as_deref(), Some("s1"));
     }
 
     fn roster() -> ConferenceInfo {
