@@ -24,6 +24,7 @@
 //! A mediated invitation (§5.7) is a REFER in the INVITE dialog
 //! (`invite.rs`).
 
+mod contact;
 mod disco;
 mod invite;
 mod join;
@@ -63,6 +64,8 @@ pub(crate) struct ConferenceSettings {
     pub(crate) msrp: MsrpEndpoint,
     /// The host written in `a=path`.
     pub(crate) host: String,
+    /// `sip.outbound_proxy`: the next hop the Contact is written for.
+    pub(crate) outbound_proxy: Option<String>,
 }
 
 /// What the handler and every occupancy's task share.

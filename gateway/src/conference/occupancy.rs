@@ -100,6 +100,8 @@ struct Occupancy {
     pending: VecDeque<(MessageId, Message)>,
     /// A nickname change out (§5.6): the NICKNAME and the nickname asked.
     renaming: Option<(TransactionId, String)>,
+    /// The Contact of the user's requests (`contact.rs`).
+    contact: Option<String>,
 }
 
 /// Runs the occupancy from the join presence to its end.
@@ -128,8 +130,9 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
         conference,
         me,
         early,
+        contact,
     } = joined;
-    let subscription = roster::subscribe(&shared, id, &conference, &me).await;
+    let subscription = roster::subscribe(&shared, id, &conference, &me, contact.as_deref()).await;
     let roster_due = Instant::now() + shared.step();
     let mut o = Occupancy {
         shared,
@@ -146,6 +149,7 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
         subscription,
         pending: VecDeque::new(),
         renaming: None,
+        contact,
     };
     if o.subscription.is_none() {
         // No roster to come: the join still worked (F9), say so.
@@ -238,7 +242,13 @@ impl Occupancy {
             Stanza::Message(m) => {
                 match invite::invitee(&m) {
                     Some(invitee) if m.message_type != Some(MessageType::Groupchat) => {
-                        invite::refer(&self.shared, &mut self.dialog, m, &invitee);
+                        invite::refer(
+                            &self.shared,
+                            &mut self.dialog,
+                            m,
+                            &invitee,
+                            self.contact.as_deref(),
+                        );
                     }
                     _ => self.user_message(handle, m),
                 }
@@ -618,7 +628,14 @@ impl Occupancy {
         let Some(mut current) = self.subscription.take() else {
             return;
         };
-        match roster::resubscribe(&self.shared, &mut current, roster::REQUESTED_EXPIRES).await {
+        match roster::resubscribe(
+            &self.shared,
+            &mut current,
+            roster::REQUESTED_EXPIRES,
+            self.contact.as_deref(),
+        )
+        .await
+        {
             Some(next) => {
                 current.refresh_at = next.refresh_at;
                 self.subscription = Some(current);
@@ -636,7 +653,7 @@ impl Occupancy {
             join::bye(&self.shared, self.dialog.clone());
         }
         if let Some(mut s) = self.subscription.take() {
-            let _ = roster::resubscribe(&self.shared, &mut s, 0).await;
+            let _ = roster::resubscribe(&self.shared, &mut s, 0, self.contact.as_deref()).await;
         }
         self.send_self_presence(false, &[]);
         self.shared.forget(self.id);

@@ -7,6 +7,7 @@ use parley_harness::msrp_peer::MsrpPeer;
 use parley_sip::wire::{Message as SipWire, StartLine};
 use tokio::net::TcpListener;
 
+use super::rfc7702_5 as five;
 use super::world::{WAIT, World};
 
 /// `[sessions]` (the MSRP endpoint) and `[conference]`, as `rfc7702_5.rs`.
@@ -140,5 +141,104 @@ async fn rfc7701_7_1_an_empty_or_1024_octet_nickname_starts_no_join() {
             method: "INVITE".into(),
             uri: "sip:montague@sip.example.net".into()
         }
+    );
+}
+
+/// RFC 7702 §5.1 (7702-3): "include the resourcepart of the full JID as
+/// the Globally Routable User Agent URI (GRUU) portion [RFC5627] of the
+/// SIP URI". The From stays the bare JID (asserted by `join`); the INVITE's
+/// and the SUBSCRIBE's Contact carry `gr=balcony` on Parley's own address,
+/// and the focus's requests sent to that Contact (RFC 5627 §3: a GRUU
+/// "routes to a specific UA instance") still reach the occupancy: a NOTIFY
+/// updates the roster, a BYE ends it.
+#[tokio::test]
+async fn rfc7702_5_1_the_contact_carries_the_resourcepart_as_gr_and_routes_back() {
+    let five::Joined {
+        mut world,
+        invite,
+        subscribe,
+        switch: _switch,
+    } = five::join().await;
+    let contact = format!("<sip:juliet@{};gr=balcony>", world.endpoint_addr());
+    assert_eq!(invite.header("Contact").as_deref(), Some(contact.as_str()));
+    assert_eq!(
+        subscribe.header("Contact").as_deref(),
+        Some(contact.as_str())
+    );
+    let target = contact.trim_start_matches('<').trim_end_matches('>');
+    let to_contact = |text: String| {
+        let (_, rest) = text.split_once(' ').expect("a request line");
+        let (_, rest) = rest.split_once(' ').expect("a request line");
+        let method = text.split(' ').next().unwrap_or_default();
+        format!("{method} {target} {rest}")
+    };
+    let users = [
+        five::user("sip:romeo@example.org", "Romeo"),
+        five::user("sip:ben@example.org", "Ben"),
+        five::user("sip:juliet@example.com", "JuliC"),
+        five::user("sip:mercutio@example.org", "Mercutio"),
+    ]
+    .concat();
+    let text = five::notify(
+        &world,
+        &subscribe,
+        2,
+        "active;expires=600",
+        &five::roster(2, &users),
+    );
+    world.sip_in(&to_contact(text)).await;
+    assert_eq!(five::status(&five::response(&world).await), 200);
+    assert_eq!(world.stanza_out().await, five::occupant("Mercutio", ""));
+    let h = |n: &str| invite.header(n).expect("a header").to_owned();
+    let bye = format!(
+        "BYE sip:x SIP/2.0\nVia: SIP/2.0/UDP {{peer}};branch=z9hG4bKgrbye\n\
+         Max-Forwards: 70\nFrom: {to};tag=focus1\nTo: {from}\nCall-ID: {call}\nCSeq: 2 BYE\n\
+         Content-Length: 0\n\n",
+        to = h("To"),
+        from = h("From"),
+        call = h("Call-ID"),
+    );
+    world.sip_in(&to_contact(bye)).await;
+    assert_eq!(five::status(&five::response(&world).await), 200);
+    let unsub = request(&world, "SUBSCRIBE").await;
+    assert_eq!(unsub.header("Expires").as_deref(), Some("0"));
+    assert_eq!(unsub.header("Contact").as_deref(), Some(contact.as_str()));
+    world.sip_answer(&unsub, "200 OK", "Expires: 0\n").await;
+    assert_eq!(
+        world.stanza_out().await,
+        format!(
+            "<presence from='{ROOM}/JuliC' to='{JULIET}' type='unavailable'>\
+             <x xmlns='http://jabber.org/protocol/muc#user'>\
+             <item affiliation='none' role='none'/><status code='110'/></x></presence>"
+        )
+    );
+}
+
+/// 7702-3 with characters to escape: the localpart as the From's user part
+/// (XEP-0106 `\20` → a space, `%20` in SIP, RFC 3261 §25.1), the
+/// resourcepart percent-encoded as a `gr` value (RFC 7247 §6.3: non-ASCII
+/// "percent-encoded in accordance with [RFC3986]"; `;` and `=` would end
+/// the parameter).
+#[tokio::test]
+async fn rfc7702_5_1_a_resourcepart_to_escape_is_a_percent_encoded_gr() {
+    let world = World::with("", CONFERENCE).await;
+    world.stanza_in(&format!(
+        "<presence from='juliet\\20capulet@example.com/balcony window;x=é' to='{ROOM}/JuliC'>\
+         <x xmlns='http://jabber.org/protocol/muc'/></presence>"
+    ));
+    let invite = request(&world, "INVITE").await;
+    assert!(
+        invite
+            .header("From")
+            .is_some_and(|f| f.starts_with("<sip:juliet%20capulet@example.com>;tag=")),
+        "{:?}",
+        invite.header("From")
+    );
+    assert_eq!(
+        invite.header("Contact"),
+        Some(format!(
+            "<sip:juliet%20capulet@{};gr=balcony%20window%3Bx%3D%C3%A9>",
+            world.endpoint_addr()
+        ))
     );
 }
