@@ -41,6 +41,7 @@ use tracing::debug;
 
 use parley_mapping::address::Jid;
 use parley_mapping::groupchat::RoomRequest;
+use parley_mapping::groupchat::occupant::NS_MUC;
 use parley_mapping::groupchat::room_presence::room_request;
 use parley_msrp::endpoint::Endpoint as MsrpEndpoint;
 use parley_sip::{IncomingRequest, StatusCode};
@@ -156,6 +157,11 @@ impl Conferences {
     /// (§5.1), or presence and messages of a user in one to its room;
     /// anything else is given back.
     pub(crate) fn xmpp(&self, stanza: Stanza) -> Option<Stanza> {
+        if let Stanza::Presence(p) = &stanza
+            && self.malformed_join(p)
+        {
+            return None;
+        }
         let (from, to) = match &stanza {
             Stanza::Message(m) => (m.from.as_deref(), m.to.as_deref()),
             Stanza::Presence(p) => (p.from.as_deref(), p.to.as_deref()),
@@ -221,6 +227,64 @@ impl Conferences {
             }
             _ => Some(stanza),
         }
+    }
+
+    /// A join presence (`<x xmlns='http://jabber.org/protocol/muc'/>`, no
+    /// type) to a conference whose nickname is missing or is no
+    /// resourcepart (empty, over 1023 octets, prohibited code points: RFC
+    /// 7622 §3.4, RFC 7701 §7.1's bounds): XEP-0045 §7.2.1, "If the user
+    /// does not specify a room nickname ..., the service MUST return a
+    /// <jid-malformed/> error", from the room, type `modify` (RFC 6120
+    /// §8.3.3.8: "the associated error type SHOULD be \"modify\""). Whether
+    /// it was one, answered.
+    fn malformed_join(&self, p: &Presence) -> bool {
+        if p.presence_type.is_some() || !p.payloads.iter().any(|e| e.name == "x" && e.ns == NS_MUC)
+        {
+            return false;
+        }
+        let (Some(from), Some(to)) = (p.from.as_deref(), p.to.as_deref()) else {
+            return false;
+        };
+        let Ok(user) = Jid::parse(from) else {
+            return false;
+        };
+        let (bare, nick) = match to.split_once('/') {
+            Some((bare, nick)) => (bare, Some(nick)),
+            None => (to, None),
+        };
+        let room = match Jid::parse(bare) {
+            Ok(room)
+                if room.local().is_some()
+                    && room
+                        .domain()
+                        .eq_ignore_ascii_case(&self.shared.links.component_domain) =>
+            {
+                room
+            }
+            _ => return false,
+        };
+        if nick.is_some() && Jid::parse(to).is_ok() {
+            return false;
+        }
+        debug!(%user, %room, "conference join with a malformed nickname");
+        self.shared
+            .links
+            .metrics
+            .conference_join(ConferenceJoin::BadRequest);
+        let error = StanzaError {
+            error_type: ErrorType::Modify,
+            by: Some(room.to_string()),
+            ..StanzaError::new(DefinedCondition::JidMalformed)
+        };
+        self.shared.links.send(Stanza::Presence(Presence {
+            from: Some(room.to_string()),
+            to: Some(user.to_string()),
+            id: p.id.clone(),
+            presence_type: Some(PresenceType::Error),
+            error: Some(error),
+            ..Presence::default()
+        }));
+        true
     }
 
     /// §5.1: a join; refused at once over `conference.max_per_user`.

@@ -121,14 +121,36 @@ async fn rfc7702_5_1_offer_path_is_parleys_listener_and_7701_7_1_nickname_has_no
 }
 
 /// RFC 7701 §7.1: the nickname "MUST NOT be zero octets in length" "and
-/// MUST NOT be more than 1023 octets in length": a join to `room/` or to a
-/// 1024-octet nickname sends no INVITE (so no NICKNAME), and a join that
-/// follows with a 1023-octet one does.
+/// MUST NOT be more than 1023 octets in length"; XEP-0045 §7.2.1: "If the
+/// user does not specify a room nickname ..., the service MUST return a
+/// <jid-malformed/> error". A join to the bare room, to `room/`, to a
+/// 1024-octet nickname or to one with a code point RFC 7622's resourcepart
+/// prohibits (U+FDD0, a noncharacter) gets that error from the room, type
+/// `modify` (RFC 6120 §8.3.3.8), its id echoed, and sends no INVITE (so no
+/// NICKNAME); a join that follows with a 1023-octet nickname does.
 #[tokio::test]
-async fn rfc7701_7_1_an_empty_or_1024_octet_nickname_starts_no_join() {
-    let world = World::with("", CONFERENCE).await;
-    for nick in [String::new(), "n".repeat(1024)] {
-        world.stanza_in(&join_presence(&nick));
+async fn rfc7701_7_1_a_missing_empty_long_or_prohibited_nickname_is_jid_malformed() {
+    let mut world = World::with("", CONFERENCE).await;
+    let long = "n".repeat(1024);
+    for to in [
+        ROOM.to_owned(),
+        format!("{ROOM}/"),
+        format!("{ROOM}/{long}"),
+        format!("{ROOM}/Juli\u{FDD0}"),
+    ] {
+        world.stanza_in(&format!(
+            "<presence from='{JULIET}' to='{to}' id='j1'>\
+             <x xmlns='http://jabber.org/protocol/muc'/></presence>"
+        ));
+        assert_eq!(
+            world.stanza_out().await,
+            format!(
+                "<presence from='{ROOM}' to='{JULIET}' id='j1' type='error'>\
+                 <error type='modify' by='{ROOM}'>\
+                 <jid-malformed xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></presence>"
+            ),
+            "{to}"
+        );
         world
             .no_sip_out(std::time::Duration::from_millis(200))
             .await;
