@@ -40,6 +40,8 @@ pub(super) struct Joined {
     /// The Contact of the user's requests, `gr` its resourcepart
     /// (`contact.rs`); `None`: the endpoint's.
     pub(super) contact: Option<String>,
+    /// The offer sent and the switch's path, for refreshes (`refresh.rs`).
+    pub(super) kept: super::refresh::Kept,
 }
 
 /// Why a join failed: the presence error and the metric's outcome.
@@ -173,6 +175,10 @@ pub(super) async fn join(
     let nicknames = String::from_utf8_lossy(&ok.body)
         .lines()
         .any(|l| l.starts_with("a=chatroom") && l.contains("nickname"));
+    let kept = super::refresh::Kept {
+        local_sdp: offered.sdp.clone(),
+        remote_path: opened.spec.remote_path.clone(),
+    };
     let handle = match tokio::time::timeout(shared.step(), shared.settings.msrp.open(opened.spec))
         .await
     {
@@ -190,6 +196,7 @@ pub(super) async fn join(
         me,
         early: Vec::new(),
         contact,
+        kept,
     };
     if nicknames && let Err(code) = set_nickname(shared, &mut joined, nickname).await {
         info!(%call_id, code, "nickname refused by the switch");

@@ -29,6 +29,7 @@ mod disco;
 mod invite;
 mod join;
 mod occupancy;
+mod refresh;
 mod roster;
 mod table;
 mod translate;

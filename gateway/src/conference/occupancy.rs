@@ -11,6 +11,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info};
 
 use parley_mapping::address::{Jid, SipAddress};
+use parley_mapping::error::ALLOW_WITH_SESSIONS;
 use parley_mapping::groupchat::coherent_state::{
     Applied, ConferenceView, UserChange, user_changes,
 };
@@ -33,6 +34,7 @@ use parley_xmpp::stanza::{Message, MessageType, Presence, Stanza};
 
 use super::invite;
 use super::join::{self, Joined};
+use super::refresh;
 use super::roster::{self, Subscription};
 use super::{Shared, to_occupant, translate};
 use crate::metrics::ConferenceJoin;
@@ -102,6 +104,8 @@ struct Occupancy {
     renaming: Option<(TransactionId, String)>,
     /// The Contact of the user's requests (`contact.rs`).
     contact: Option<String>,
+    /// What a refresh of the INVITE dialog is answered with (`refresh.rs`).
+    kept: refresh::Kept,
 }
 
 /// Runs the occupancy from the join presence to its end.
@@ -131,6 +135,7 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
         me,
         early,
         contact,
+        kept,
     } = joined;
     let subscription = roster::subscribe(&shared, id, &conference, &me, contact.as_deref()).await;
     let roster_due = Instant::now() + shared.step();
@@ -150,6 +155,7 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
         pending: VecDeque::new(),
         renaming: None,
         contact,
+        kept,
     };
     if o.subscription.is_none() {
         // No roster to come: the join still worked (F9), say so.
@@ -426,12 +432,28 @@ impl Occupancy {
                         Flow::End(End::FocusBye)
                     }
                     Ok(InDialog::Ack) => Flow::Go,
+                    Ok(kind @ (InDialog::Reinvite | InDialog::Update)) => {
+                        let contact = self.contact.clone().unwrap_or_else(|| {
+                            self.shared
+                                .links
+                                .sip
+                                .contact(None, view.transport, view.source)
+                        });
+                        refresh::answer(
+                            &mut self.dialog,
+                            kind,
+                            &view,
+                            responder,
+                            &self.kept,
+                            contact,
+                        );
+                        Flow::Go
+                    }
                     Ok(_) => {
-                        // A re-INVITE or UPDATE: the session stays as it is.
                         responder.respond(
                             StatusCode::METHOD_NOT_ALLOWED,
                             None,
-                            vec![("Allow".into(), "ACK, BYE, NOTIFY".into())],
+                            vec![("Allow".into(), ALLOW_WITH_SESSIONS.into())],
                             None,
                         );
                         Flow::Go

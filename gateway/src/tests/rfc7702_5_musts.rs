@@ -264,3 +264,119 @@ async fn rfc7702_5_1_a_resourcepart_to_escape_is_a_percent_encoded_gr() {
         ))
     );
 }
+
+/// A request of the focus in the INVITE dialog, `extra` headers and `sdp`.
+fn in_invite_dialog(invite: &SipWire, method: &str, cseq: u32, extra: &str, sdp: &str) -> String {
+    let h = |n: &str| invite.header(n).expect("a header").to_owned();
+    let body = if sdp.is_empty() {
+        "Content-Length: 0\n\n".to_owned()
+    } else {
+        format!(
+            "Content-Type: application/sdp\nContent-Length: {}\n\n{sdp}",
+            sdp.len()
+        )
+    };
+    format!(
+        "{method} sip:juliet@127.0.0.1 SIP/2.0\nVia: SIP/2.0/UDP {{peer}};branch=z9hG4bKre{cseq}\n\
+         Max-Forwards: 70\nFrom: {to};tag=focus1\nTo: {from}\nCall-ID: {call}\nCSeq: {cseq} {method}\n\
+         Contact: <sip:montague@{{peer}}>;isfocus\n{extra}{body}",
+        to = h("To"),
+        from = h("From"),
+        call = h("Call-ID"),
+    )
+}
+
+/// The focus's ACK of Parley's final answer to its re-INVITE `cseq`: for
+/// a 2xx its own transaction, else the INVITE's (RFC 3261 §17.1.1.3), so
+/// no retransmission of the answer is read as the next one.
+async fn ack(world: &World, invite: &SipWire, cseq: u32, ok: bool) {
+    let text = in_invite_dialog(invite, "ACK", cseq, "", "");
+    if ok {
+        let text = text.replace(
+            &format!("branch=z9hG4bKre{cseq}"),
+            &format!("branch=z9hG4bKack{cseq}"),
+        );
+        world.sip_send(&text).await;
+    } else {
+        // The INVITE server transaction absorbs it.
+        world.sip_send(&text).await;
+    }
+}
+
+/// The focus's re-INVITE and UPDATE in a §5 session, answered as chat
+/// sessions answer them (`msrp_offer::refresh_keeps_session`): a re-INVITE
+/// offering the same MSRP path gets 200 with Parley's offer again and the
+/// join's Contact; an UPDATE without an offer 200; a re-INVITE moving the
+/// session 488 (RFC 3261 §14.2: the session stays); `Require: timer` 420
+/// with `Unsupported: timer` (RFC 3261 §8.2.2.3). The occupancy lives on:
+/// a groupchat message still goes to the switch.
+#[tokio::test]
+async fn the_focus_refreshing_the_session_gets_200_and_moving_it_488() {
+    let five::Joined {
+        mut world,
+        invite,
+        mut switch,
+        ..
+    } = five::join().await;
+    let port = switch.local_addr().port();
+    let focus_sdp = |path_port: u16| {
+        format!(
+            "v=0\r\no=focus 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=message {path_port} TCP/MSRP *\r\na=accept-types:message/cpim\r\n\
+             a=path:msrp://127.0.0.1:{path_port}/kjhd37s2s20w2a;tcp\r\n\
+             a=setup:passive\r\na=chatroom:nickname private-messages\r\n"
+        )
+    };
+    let contact = format!("<sip:juliet@{};gr=balcony>", world.endpoint_addr());
+    let offer = String::from_utf8(invite.body.to_vec()).expect("SDP");
+    world
+        .sip_in(&in_invite_dialog(
+            &invite,
+            "INVITE",
+            2,
+            "Session-Expires: 1800\nSupported: timer\n",
+            &focus_sdp(port),
+        ))
+        .await;
+    let ok = five::response(&world).await;
+    assert_eq!(five::status(&ok), 200);
+    assert_eq!(String::from_utf8(ok.body.to_vec()).expect("SDP"), offer);
+    assert_eq!(ok.header("Contact").as_deref(), Some(contact.as_str()));
+    assert_eq!(ok.header("Session-Expires"), None, "no session timer");
+    ack(&world, &invite, 2, true).await;
+    world
+        .sip_in(&in_invite_dialog(&invite, "UPDATE", 3, "", ""))
+        .await;
+    let ok = five::response(&world).await;
+    assert_eq!(five::status(&ok), 200);
+    assert!(ok.body.is_empty());
+    world
+        .sip_in(&in_invite_dialog(
+            &invite,
+            "INVITE",
+            4,
+            "",
+            &focus_sdp(port + 1),
+        ))
+        .await;
+    assert_eq!(five::status(&five::response(&world).await), 488);
+    ack(&world, &invite, 4, false).await;
+    world
+        .sip_in(&in_invite_dialog(
+            &invite,
+            "INVITE",
+            5,
+            "Session-Expires: 1800\nRequire: timer\nSupported: timer\n",
+            &focus_sdp(port),
+        ))
+        .await;
+    let refused = five::response(&world).await;
+    assert_eq!(five::status(&refused), 420);
+    assert_eq!(refused.header("Unsupported").as_deref(), Some("timer"));
+    ack(&world, &invite, 5, false).await;
+    world.stanza_in(&format!(
+        "<message from='{JULIET}' to='{ROOM}' type='groupchat' id='g1'><body>still here</body></message>"
+    ));
+    let send = five::request_frame(&mut switch).await;
+    assert!(send.text().ends_with("still here"), "{}", send.text());
+}
