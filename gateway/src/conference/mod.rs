@@ -26,6 +26,7 @@
 
 mod contact;
 mod disco;
+mod history;
 mod invite;
 mod join;
 mod occupancy;

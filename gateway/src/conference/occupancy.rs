@@ -32,6 +32,7 @@ use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::{IncomingRequest, StatusCode};
 use parley_xmpp::stanza::{Message, MessageType, Presence, Stanza};
 
+use super::history;
 use super::invite;
 use super::join::{self, Joined};
 use super::refresh;
@@ -106,6 +107,8 @@ struct Occupancy {
     contact: Option<String>,
     /// What a refresh of the INVITE dialog is answered with (`refresh.rs`).
     kept: refresh::Kept,
+    /// The switch's messages until the self-presence (`history.rs`).
+    held: history::Held,
 }
 
 /// Runs the occupancy from the join presence to its end.
@@ -156,10 +159,11 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
         renaming: None,
         contact,
         kept,
+        held: history::Held::default(),
     };
     if o.subscription.is_none() {
         // No roster to come: the join still worked (F9), say so.
-        o.send_self_presence(true, &[]);
+        o.entered(&[]);
         o.roster_sent = true;
     }
     for event in early {
@@ -183,7 +187,7 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
             () = sleep_until(o.roster_due), if !o.roster_sent => {
                 // No NOTIFY within `conference.join_secs`: the join worked
                 // (F9), the roster comes as changes if it comes.
-                o.send_self_presence(true, &[]);
+                o.entered(&[]);
                 o.roster_sent = true;
                 Flow::Go
             }
@@ -227,6 +231,18 @@ impl Occupancy {
         };
         if let Ok(p) = me.to_presence(&self.room, &self.user.to_string()) {
             self.send_presence(p);
+        }
+    }
+
+    /// The join is complete: the self-presence (`extra` status codes with
+    /// 110), then what the switch sent meanwhile (`history.rs`).
+    fn entered(&mut self, extra: &[u16]) {
+        self.send_self_presence(true, extra);
+        for raw in self.held.take() {
+            if let Some((m, date_time)) = self.to_user(&raw.content_type, &raw.body) {
+                let m = history::delayed(m, &self.room, date_time.as_deref(), raw.received);
+                self.shared.links.send(Stanza::Message(m));
+            }
         }
     }
 
@@ -397,23 +413,40 @@ impl Occupancy {
         let Some(content_type) = message.content_type.as_deref() else {
             return;
         };
+        if !self.roster_sent {
+            // Not before the self-presence (`history.rs`).
+            if self.held.hold(content_type, &message.body) {
+                self.shared
+                    .links
+                    .metrics
+                    .error("conference_history_dropped");
+            }
+            return;
+        }
+        if let Some((m, _)) = self.to_user(content_type, &message.body) {
+            self.shared.links.send(Stanza::Message(m));
+        }
+    }
+
+    /// A SEND's body as the message to the user, its CPIM DateTime with it.
+    fn to_user(&self, content_type: &str, body: &[u8]) -> Option<(Message, Option<String>)> {
         let id = self.shared.stanza_id();
-        match translate::from_switch(
+        let m = translate::from_switch(
             &self.conference,
             self.view.current(),
             &self.room,
             &self.user,
             content_type,
-            &message.body,
+            body,
             id,
-        ) {
-            Some(m) => self.shared.links.send(Stanza::Message(m)),
-            None => self
-                .shared
+        );
+        if m.is_none() {
+            self.shared
                 .links
                 .metrics
-                .error("conference_message_unreadable"),
+                .error("conference_message_unreadable");
         }
+        m
     }
 
     /// A request of the focus: BYE or re-INVITE in the INVITE dialog,
@@ -570,7 +603,7 @@ impl Occupancy {
                     // XEP-0045 §7.2.2: the self-presence last, 110; and 210
                     // when the service changed the nickname asked.
                     let extra: &[u16] = if changed { &[210] } else { &[] };
-                    self.send_self_presence(true, extra);
+                    self.entered(extra);
                 }
                 Err(e) => debug!(error = %e, "roster not mapped"),
             }

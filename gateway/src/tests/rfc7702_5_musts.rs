@@ -380,3 +380,101 @@ async fn the_focus_refreshing_the_session_gets_200_and_moving_it_488() {
     let send = five::request_frame(&mut switch).await;
     assert!(send.text().ends_with("still here"), "{}", send.text());
 }
+
+/// Issue 23 ("history and `<delay/>` stamps for messages that arrive while
+/// joining"), XEP-0045 §7.2.13: "The room MUST NOT send any discussion
+/// history before it finishes sending room presence", and history is
+/// "stamped with ... 'urn:xmpp:delay' ... The 'from' attribute MUST be set
+/// to the JID of the room itself". Two SENDs of the switch before the first
+/// NOTIFY reach the user only after the self-presence, in order, their
+/// nicknames from that roster; the stamp is the CPIM DateTime, or (none
+/// given) the time Parley received it. A SEND after the join has no delay.
+#[tokio::test]
+async fn xep0045_7_2_messages_while_joining_follow_the_self_presence_with_delay() {
+    let five::Joined {
+        mut world,
+        mut switch,
+        subscribe,
+        ..
+    } = five::subscribed().await;
+    let early = format!(
+        "From: <sip:romeo@example.org>\r\nTo: <{}>\r\nDateTime: 2002-10-13T23:58:37Z\r\n\r\n\
+         Content-Type: text/plain\r\n\r\nEarly",
+        five::CONF_URI
+    );
+    switch
+        .send("e1", "message/cpim", early.as_bytes(), &[])
+        .await;
+    let later = five::cpim("sip:ben@example.org", five::CONF_URI, "Then me");
+    switch
+        .send("e2", "message/cpim", later.as_bytes(), &[])
+        .await;
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    world
+        .no_stanza_out(std::time::Duration::from_millis(300))
+        .await;
+    let users = [
+        five::user("sip:romeo@example.org", "Romeo"),
+        five::user("sip:ben@example.org", "Ben"),
+        five::user("sip:juliet@example.com", "JuliC"),
+    ]
+    .concat();
+    let text = five::notify(
+        &world,
+        &subscribe,
+        1,
+        "active;expires=600",
+        &five::roster(1, &users),
+    );
+    world.sip_in(&text).await;
+    assert_eq!(five::status(&five::response(&world).await), 200);
+    assert_eq!(world.stanza_out().await, five::occupant("Romeo", ""));
+    assert_eq!(world.stanza_out().await, five::occupant("Ben", ""));
+    assert_eq!(
+        world.stanza_out().await,
+        five::occupant("JuliC", "<status code='110'/>")
+    );
+    let first = world.stanza_out().await;
+    assert!(
+        first.starts_with(&format!("<message from='{ROOM}/Romeo' to='{JULIET}' id='")),
+        "{first}"
+    );
+    assert!(
+        first.ends_with(&format!(
+            "type='groupchat'><body>Early</body>\
+             <delay xmlns='urn:xmpp:delay' from='{ROOM}' stamp='2002-10-13T23:58:37Z'/></message>"
+        )),
+        "{first}"
+    );
+    let second = world.stanza_out().await;
+    assert!(
+        second.starts_with(&format!("<message from='{ROOM}/Ben' to='{JULIET}' id='")),
+        "{second}"
+    );
+    let stamp = second
+        .split("stamp='")
+        .nth(1)
+        .and_then(|s| s.split('\'').next())
+        .expect("a delay stamp");
+    let near = |secs: u64| parley_mapping::imdn::date_time(secs);
+    assert!(
+        (before.saturating_sub(5)..=before + 5).any(|s| near(s) == stamp),
+        "{second}"
+    );
+    assert!(
+        second.contains(&format!(
+            "<delay xmlns='urn:xmpp:delay' from='{ROOM}' stamp="
+        )),
+        "{second}"
+    );
+    let now = five::cpim("sip:romeo@example.org", five::CONF_URI, "Now");
+    switch.send("e3", "message/cpim", now.as_bytes(), &[]).await;
+    let third = world.stanza_out().await;
+    assert!(
+        third.ends_with("type='groupchat'><body>Now</body></message>"),
+        "{third}"
+    );
+}
