@@ -43,7 +43,7 @@ use tracing::debug;
 
 use parley_mapping::address::Jid;
 use parley_mapping::groupchat::RoomRequest;
-use parley_mapping::groupchat::occupant::NS_MUC;
+use parley_mapping::groupchat::occupant::{NS_MUC, NS_MUC_USER};
 use parley_mapping::groupchat::room_presence::room_request;
 use parley_msrp::endpoint::Endpoint as MsrpEndpoint;
 use parley_sip::{IncomingRequest, StatusCode};
@@ -219,6 +219,31 @@ impl Conferences {
             }
             return None;
         }
+        if let Stanza::Message(m) = &stanza
+            && is_for_an_occupancy(m, &to)
+        {
+            // No occupancy (never, or not since a restart): XEP-0045 §7.4,
+            // "If the sender is not an occupant of the room, the service
+            // SHOULD return a <not-acceptable/> error to the sender and
+            // SHOULD NOT reflect the message to all occupants"; §7.5, "If
+            // the sender is not an occupant of the room in which the
+            // intended recipient is visiting, the service MUST return a
+            // <not-acceptable/> error". Type `modify` (RFC 6120 §8.3.3.9:
+            // "the associated error type SHOULD be \"modify\""). The
+            // client learns it is out and can join again.
+            debug!(%from, %to, "message to a conference from a non-occupant");
+            self.shared
+                .links
+                .metrics
+                .error("conference_not_an_occupant");
+            let error = StanzaError {
+                error_type: ErrorType::Modify,
+                by: Some(room.to_string()),
+                ..StanzaError::new(DefinedCondition::NotAcceptable)
+            };
+            self.shared.links.bounce(m, error);
+            return None;
+        }
         let Stanza::Presence(p) = &stanza else {
             return Some(stanza);
         };
@@ -341,6 +366,22 @@ impl Conferences {
         for commands in self.shared.table().all() {
             let _ = commands.try_send(Command::Close);
         }
+    }
+}
+
+/// Whether `m` to `to` (a JID at the component) could only be meant for
+/// an occupancy: a groupchat message (to the room, or XEP-0045 §7.5's
+/// wrong type to an occupant), or a private message marked as one with
+/// `<x xmlns='http://jabber.org/protocol/muc#user'/>` (§7.5: "the sending
+/// client SHOULD add" it). An unmarked chat to `room/nick` is also a chat
+/// with a SIP user's instance (`gr`, RFC 7247 §6.3) and goes on as one.
+fn is_for_an_occupancy(m: &parley_xmpp::stanza::Message, to: &Jid) -> bool {
+    match m.message_type {
+        Some(MessageType::Groupchat) => true,
+        Some(MessageType::Chat | MessageType::Normal) | None => {
+            to.resource().is_some() && m.payloads.iter().any(|e| e.ns == NS_MUC_USER)
+        }
+        _ => false,
     }
 }
 
