@@ -127,6 +127,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn past_max_held_the_oldest_message_goes() {
+        let mut held = Held::default();
+        for i in 0..MAX_HELD {
+            assert!(!held.hold("message/cpim", i.to_string().as_bytes()));
+        }
+        assert!(held.hold("message/cpim", b"last"));
+        let kept = held.take();
+        assert_eq!(kept.len(), MAX_HELD);
+        assert_eq!(kept.front().map(|r| r.body.as_slice()), Some(&b"1"[..]));
+        assert_eq!(kept.back().map(|r| r.body.as_slice()), Some(&b"last"[..]));
+        assert!(held.take().is_empty());
+    }
+
+    #[test]
+    fn the_delay_is_from_the_room_with_the_utc_date_time_or_the_reception() {
+        let room = Jid::parse("montague@sip.example.net").expect("a JID");
+        let m = delayed(Message::default(), &room, Some("2002-10-13T23:58:37Z"), 0);
+        assert_eq!(m.payloads[0].attr("from"), Some("montague@sip.example.net"));
+        assert_eq!(m.payloads[0].attr("stamp"), Some("2002-10-13T23:58:37Z"));
+        let m = delayed(
+            Message::default(),
+            &room,
+            Some("2002-10-14T01:58:37+02:00"),
+            86_400,
+        );
+        assert_eq!(m.payloads[0].attr("stamp"), Some("1970-01-02T00:00:00Z"));
+    }
+
+    #[test]
     fn only_a_utc_rfc3339_date_time_is_a_stamp() {
         assert!(is_utc_date_time("2002-10-13T23:58:37Z"));
         assert!(is_utc_date_time("2002-10-13T23:58:37.123Z"));
