@@ -16,7 +16,7 @@
 //! endpoint writes it (advertised host, port, transport), with the user's
 //! escaped localpart as user part and the resourcepart as `gr`:
 //! `<sip:juliet@PARLEY:PORT;gr=balcony>`. Inside the angle brackets, a URI
-//! parameter (RFC 5627 §4 defines `gr` as a uri-parameter; Example 2 puts
+//! parameter (RFC 5627 §7: `uri-parameter =/ gr-param`; Example 2 puts
 //! it outside, where RFC 3261 §20.10 makes it a header parameter).
 
 use std::fmt::Write as _;
