@@ -585,6 +585,7 @@ pub(crate) fn router(config: &Config, wiring: Wiring<'_>) -> Router {
                     config: config.conference.clone(),
                     msrp: msrp.clone(),
                     host: config.sessions.advertised_host(),
+                    outbound_proxy: config.sip.outbound_proxy.clone(),
                 },
             )
         });

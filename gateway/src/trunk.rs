@@ -361,7 +361,7 @@ impl Driver {
 /// the outbound proxy) names;
 /// without a port, "the default port for the particular transport protocol"
 /// (RFC 3263 §4.2): 5060, 5061 for TLS (RFC 3261 §18.1.1).
-fn registrar_target(uri: &str) -> (String, u16, Transport) {
+pub(crate) fn registrar_target(uri: &str) -> (String, u16, Transport) {
     let (scheme, rest) = uri.split_once(':').unwrap_or(("sip", uri));
     let secure = scheme.eq_ignore_ascii_case("sips");
     let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);

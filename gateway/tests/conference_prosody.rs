@@ -112,6 +112,24 @@ async fn xmpp_user_joins_a_sip_conference_talks_renames_and_leaves() {
         })
         .await;
     assert!(roster.is_some(), "{:?}", focus.roster().await);
+    // 7702-3: the resourcepart Prosody bound is the INVITE's Contact's
+    // `gr`, on Parley's address (the focus sends its requests there).
+    let invite = focus
+        .wait_request("INVITE", 1, WAIT)
+        .await
+        .expect("the focus logged the INVITE");
+    let contact = invite.message.header("Contact").unwrap_or_default();
+    let resource = juliet
+        .jid()
+        .rsplit_once('/')
+        .map(|(_, r)| r)
+        .unwrap_or_default();
+    assert!(!resource.is_empty(), "{}", juliet.jid());
+    assert!(
+        contact.starts_with("<sip:juliet@127.0.0.1:")
+            && contact.ends_with(&format!(";gr={resource}>")),
+        "{contact}"
+    );
 
     // §5.5.1: to all, reflected; Romeo to all.
     juliet

@@ -45,22 +45,27 @@ fn invitee_uri(shared: &Shared, invitee: &Jid) -> Option<SipAddress> {
 
 /// Example 22 → Example 23: the REFER, sent from its own task; a final
 /// answer other than 2xx bounces the invitation with RFC 7247 §7.2's
-/// condition for its status.
-pub(super) fn refer(shared: &Arc<Shared>, dialog: &mut Dialog, m: Message, invitee: &Jid) {
+/// condition for its status. `contact` (`contact.rs`): the REFER's
+/// Contact is the same as the INVITE's, `gr` and all.
+pub(super) fn refer(
+    shared: &Arc<Shared>,
+    dialog: &mut Dialog,
+    m: Message,
+    invitee: &Jid,
+    contact: Option<&str>,
+) {
     let Some(target) = invitee_uri(shared, invitee) else {
         shared
             .links
             .bounce(&m, StanzaError::new(DefinedCondition::JidMalformed));
         return;
     };
-    let request = OutgoingRequest::in_dialog(
-        dialog.dialog.next_request("REFER"),
-        vec![
-            ("Refer-To".into(), format!("<{target}>")),
-            ("Accept".into(), "message/sipfrag".into()),
-        ],
-        None,
-    );
+    let mut headers = vec![
+        ("Refer-To".into(), format!("<{target}>")),
+        ("Accept".into(), "message/sipfrag".into()),
+    ];
+    headers.extend(contact.map(|c| ("Contact".to_owned(), c.to_owned())));
+    let request = OutgoingRequest::in_dialog(dialog.dialog.next_request("REFER"), headers, None);
     let shared = Arc::clone(shared);
     let links = Arc::clone(&shared.links);
     links.tasks.spawn(async move {

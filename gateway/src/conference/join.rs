@@ -37,6 +37,11 @@ pub(super) struct Joined {
     pub(super) me: SipAddress,
     /// Events of the session read while the NICKNAME was out.
     pub(super) early: Vec<SessionEvent>,
+    /// The Contact of the user's requests, `gr` its resourcepart
+    /// (`contact.rs`); `None`: the endpoint's.
+    pub(super) contact: Option<String>,
+    /// The offer sent and the switch's path, for refreshes (`refresh.rs`).
+    pub(super) kept: super::refresh::Kept,
 }
 
 /// Why a join failed: the presence error and the metric's outcome.
@@ -121,6 +126,10 @@ pub(super) async fn join(
     let (session_id, origin) = offer::fresh_ids();
     let mut offered = offer::offer(&local, &session_id, origin).ok_or_else(Failed::unavailable)?;
     offered.sdp = with_chatroom(&offered.sdp);
+    // 7702-3: the resourcepart as the Contact's `gr` (`contact.rs`).
+    let contact = super::contact::contact(shared, user, &conference).await;
+    let mut headers = vec![("Allow".into(), ALLOW_WITH_SESSIONS.into())];
+    headers.extend(contact.iter().map(|c| ("Contact".to_owned(), c.clone())));
     // F3 / Example 2: To is the conference URI ("to (without the /nick)").
     let request = OutgoingRequest {
         method: "INVITE".into(),
@@ -128,7 +137,7 @@ pub(super) async fn join(
         from: format!("<{me}>"),
         to: format!("<{conference}>"),
         call_id: Some(call_id.clone()),
-        headers: vec![("Allow".into(), ALLOW_WITH_SESSIONS.into())],
+        headers,
         body: Some((
             "application/sdp".into(),
             offered.sdp.clone().into_bytes().into(),
@@ -166,6 +175,10 @@ pub(super) async fn join(
     let nicknames = String::from_utf8_lossy(&ok.body)
         .lines()
         .any(|l| l.starts_with("a=chatroom") && l.contains("nickname"));
+    let kept = super::refresh::Kept {
+        local_sdp: offered.sdp.clone(),
+        remote_path: opened.spec.remote_path.clone(),
+    };
     let handle = match tokio::time::timeout(shared.step(), shared.settings.msrp.open(opened.spec))
         .await
     {
@@ -182,6 +195,8 @@ pub(super) async fn join(
         conference,
         me,
         early: Vec::new(),
+        contact,
+        kept,
     };
     if nicknames && let Err(code) = set_nickname(shared, &mut joined, nickname).await {
         info!(%call_id, code, "nickname refused by the switch");

@@ -24,10 +24,13 @@
 //! A mediated invitation (§5.7) is a REFER in the INVITE dialog
 //! (`invite.rs`).
 
+mod contact;
 mod disco;
+mod history;
 mod invite;
 mod join;
 mod occupancy;
+mod refresh;
 mod roster;
 mod table;
 mod translate;
@@ -40,6 +43,7 @@ use tracing::debug;
 
 use parley_mapping::address::Jid;
 use parley_mapping::groupchat::RoomRequest;
+use parley_mapping::groupchat::occupant::{NS_MUC, NS_MUC_USER};
 use parley_mapping::groupchat::room_presence::room_request;
 use parley_msrp::endpoint::Endpoint as MsrpEndpoint;
 use parley_sip::{IncomingRequest, StatusCode};
@@ -63,6 +67,8 @@ pub(crate) struct ConferenceSettings {
     pub(crate) msrp: MsrpEndpoint,
     /// The host written in `a=path`.
     pub(crate) host: String,
+    /// `sip.outbound_proxy`: the next hop the Contact is written for.
+    pub(crate) outbound_proxy: Option<String>,
 }
 
 /// What the handler and every occupancy's task share.
@@ -153,6 +159,11 @@ impl Conferences {
     /// (§5.1), or presence and messages of a user in one to its room;
     /// anything else is given back.
     pub(crate) fn xmpp(&self, stanza: Stanza) -> Option<Stanza> {
+        if let Stanza::Presence(p) = &stanza
+            && self.malformed_join(p)
+        {
+            return None;
+        }
         let (from, to) = match &stanza {
             Stanza::Message(m) => (m.from.as_deref(), m.to.as_deref()),
             Stanza::Presence(p) => (p.from.as_deref(), p.to.as_deref()),
@@ -208,6 +219,31 @@ impl Conferences {
             }
             return None;
         }
+        if let Stanza::Message(m) = &stanza
+            && is_for_an_occupancy(m, &to)
+        {
+            // No occupancy (never, or not since a restart): XEP-0045 §7.4,
+            // "If the sender is not an occupant of the room, the service
+            // SHOULD return a <not-acceptable/> error to the sender and
+            // SHOULD NOT reflect the message to all occupants"; §7.5, "If
+            // the sender is not an occupant of the room in which the
+            // intended recipient is visiting, the service MUST return a
+            // <not-acceptable/> error". Type `modify` (RFC 6120 §8.3.3.9:
+            // "the associated error type SHOULD be \"modify\""). The
+            // client learns it is out and can join again.
+            debug!(%from, %to, "message to a conference from a non-occupant");
+            self.shared
+                .links
+                .metrics
+                .error("conference_not_an_occupant");
+            let error = StanzaError {
+                error_type: ErrorType::Modify,
+                by: Some(room.to_string()),
+                ..StanzaError::new(DefinedCondition::NotAcceptable)
+            };
+            self.shared.links.bounce(m, error);
+            return None;
+        }
         let Stanza::Presence(p) = &stanza else {
             return Some(stanza);
         };
@@ -218,6 +254,64 @@ impl Conferences {
             }
             _ => Some(stanza),
         }
+    }
+
+    /// A join presence (`<x xmlns='http://jabber.org/protocol/muc'/>`, no
+    /// type) to a conference whose nickname is missing or is no
+    /// resourcepart (empty, over 1023 octets, prohibited code points: RFC
+    /// 7622 §3.4, RFC 7701 §7.1's bounds): XEP-0045 §7.2.1, "If the user
+    /// does not specify a room nickname ..., the service MUST return a
+    /// <jid-malformed/> error", from the room, type `modify` (RFC 6120
+    /// §8.3.3.8: "the associated error type SHOULD be \"modify\""). Whether
+    /// it was one, answered.
+    fn malformed_join(&self, p: &Presence) -> bool {
+        if p.presence_type.is_some() || !p.payloads.iter().any(|e| e.name == "x" && e.ns == NS_MUC)
+        {
+            return false;
+        }
+        let (Some(from), Some(to)) = (p.from.as_deref(), p.to.as_deref()) else {
+            return false;
+        };
+        let Ok(user) = Jid::parse(from) else {
+            return false;
+        };
+        let (bare, nick) = match to.split_once('/') {
+            Some((bare, nick)) => (bare, Some(nick)),
+            None => (to, None),
+        };
+        let room = match Jid::parse(bare) {
+            Ok(room)
+                if room.local().is_some()
+                    && room
+                        .domain()
+                        .eq_ignore_ascii_case(&self.shared.links.component_domain) =>
+            {
+                room
+            }
+            _ => return false,
+        };
+        if nick.is_some() && Jid::parse(to).is_ok() {
+            return false;
+        }
+        debug!(%user, %room, "conference join with a malformed nickname");
+        self.shared
+            .links
+            .metrics
+            .conference_join(ConferenceJoin::BadRequest);
+        let error = StanzaError {
+            error_type: ErrorType::Modify,
+            by: Some(room.to_string()),
+            ..StanzaError::new(DefinedCondition::JidMalformed)
+        };
+        self.shared.links.send(Stanza::Presence(Presence {
+            from: Some(room.to_string()),
+            to: Some(user.to_string()),
+            id: p.id.clone(),
+            presence_type: Some(PresenceType::Error),
+            error: Some(error),
+            ..Presence::default()
+        }));
+        true
     }
 
     /// §5.1: a join; refused at once over `conference.max_per_user`.
@@ -272,6 +366,22 @@ impl Conferences {
         for commands in self.shared.table().all() {
             let _ = commands.try_send(Command::Close);
         }
+    }
+}
+
+/// Whether `m` to `to` (a JID at the component) could only be meant for
+/// an occupancy: a groupchat message (to the room, or XEP-0045 §7.5's
+/// wrong type to an occupant), or a private message marked as one with
+/// `<x xmlns='http://jabber.org/protocol/muc#user'/>` (§7.5: "the sending
+/// client SHOULD add" it). An unmarked chat to `room/nick` is also a chat
+/// with a SIP user's instance (`gr`, RFC 7247 §6.3) and goes on as one.
+fn is_for_an_occupancy(m: &parley_xmpp::stanza::Message, to: &Jid) -> bool {
+    match m.message_type {
+        Some(MessageType::Groupchat) => true,
+        Some(MessageType::Chat | MessageType::Normal) | None => {
+            to.resource().is_some() && m.payloads.iter().any(|e| e.ns == NS_MUC_USER)
+        }
+        _ => false,
     }
 }
 

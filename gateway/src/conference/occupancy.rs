@@ -11,6 +11,7 @@ use tokio::time::{Instant, sleep_until};
 use tracing::{debug, info};
 
 use parley_mapping::address::{Jid, SipAddress};
+use parley_mapping::error::ALLOW_WITH_SESSIONS;
 use parley_mapping::groupchat::coherent_state::{
     Applied, ConferenceView, UserChange, user_changes,
 };
@@ -31,8 +32,10 @@ use parley_sip::dialog::subscription::{SubscriptionState, Substate};
 use parley_sip::{IncomingRequest, StatusCode};
 use parley_xmpp::stanza::{Message, MessageType, Presence, Stanza};
 
+use super::history;
 use super::invite;
 use super::join::{self, Joined};
+use super::refresh;
 use super::roster::{self, Subscription};
 use super::{Shared, to_occupant, translate};
 use crate::metrics::ConferenceJoin;
@@ -100,6 +103,12 @@ struct Occupancy {
     pending: VecDeque<(MessageId, Message)>,
     /// A nickname change out (§5.6): the NICKNAME and the nickname asked.
     renaming: Option<(TransactionId, String)>,
+    /// The Contact of the user's requests (`contact.rs`).
+    contact: Option<String>,
+    /// What a refresh of the INVITE dialog is answered with (`refresh.rs`).
+    kept: refresh::Kept,
+    /// The switch's messages until the self-presence (`history.rs`).
+    held: history::Held,
 }
 
 /// Runs the occupancy from the join presence to its end.
@@ -128,8 +137,10 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
         conference,
         me,
         early,
+        contact,
+        kept,
     } = joined;
-    let subscription = roster::subscribe(&shared, id, &conference, &me).await;
+    let subscription = roster::subscribe(&shared, id, &conference, &me, contact.as_deref()).await;
     let roster_due = Instant::now() + shared.step();
     let mut o = Occupancy {
         shared,
@@ -146,10 +157,13 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
         subscription,
         pending: VecDeque::new(),
         renaming: None,
+        contact,
+        kept,
+        held: history::Held::default(),
     };
     if o.subscription.is_none() {
         // No roster to come: the join still worked (F9), say so.
-        o.send_self_presence(true, &[]);
+        o.entered(&[]);
         o.roster_sent = true;
     }
     for event in early {
@@ -173,7 +187,7 @@ pub(super) async fn run(shared: Arc<Shared>, start: Start, mut commands: mpsc::R
             () = sleep_until(o.roster_due), if !o.roster_sent => {
                 // No NOTIFY within `conference.join_secs`: the join worked
                 // (F9), the roster comes as changes if it comes.
-                o.send_self_presence(true, &[]);
+                o.entered(&[]);
                 o.roster_sent = true;
                 Flow::Go
             }
@@ -220,6 +234,18 @@ impl Occupancy {
         }
     }
 
+    /// The join is complete: the self-presence (`extra` status codes with
+    /// 110), then what the switch sent meanwhile (`history.rs`).
+    fn entered(&mut self, extra: &[u16]) {
+        self.send_self_presence(true, extra);
+        for raw in self.held.take() {
+            if let Some((m, date_time)) = self.to_user(&raw.content_type, &raw.body) {
+                let m = history::delayed(m, &self.room, date_time.as_deref(), raw.received);
+                self.shared.links.send(Stanza::Message(m));
+            }
+        }
+    }
+
     /// Presence or a message of the user.
     fn user_stanza(&mut self, handle: &SessionHandle, stanza: Stanza) -> Flow {
         match stanza {
@@ -238,7 +264,13 @@ impl Occupancy {
             Stanza::Message(m) => {
                 match invite::invitee(&m) {
                     Some(invitee) if m.message_type != Some(MessageType::Groupchat) => {
-                        invite::refer(&self.shared, &mut self.dialog, m, &invitee);
+                        invite::refer(
+                            &self.shared,
+                            &mut self.dialog,
+                            m,
+                            &invitee,
+                            self.contact.as_deref(),
+                        );
                     }
                     _ => self.user_message(handle, m),
                 }
@@ -381,23 +413,40 @@ impl Occupancy {
         let Some(content_type) = message.content_type.as_deref() else {
             return;
         };
+        if !self.roster_sent {
+            // Not before the self-presence (`history.rs`).
+            if self.held.hold(content_type, &message.body) {
+                self.shared
+                    .links
+                    .metrics
+                    .error("conference_history_dropped");
+            }
+            return;
+        }
+        if let Some((m, _)) = self.to_user(content_type, &message.body) {
+            self.shared.links.send(Stanza::Message(m));
+        }
+    }
+
+    /// A SEND's body as the message to the user, its CPIM DateTime with it.
+    fn to_user(&self, content_type: &str, body: &[u8]) -> Option<(Message, Option<String>)> {
         let id = self.shared.stanza_id();
-        match translate::from_switch(
+        let m = translate::from_switch(
             &self.conference,
             self.view.current(),
             &self.room,
             &self.user,
             content_type,
-            &message.body,
+            body,
             id,
-        ) {
-            Some(m) => self.shared.links.send(Stanza::Message(m)),
-            None => self
-                .shared
+        );
+        if m.is_none() {
+            self.shared
                 .links
                 .metrics
-                .error("conference_message_unreadable"),
+                .error("conference_message_unreadable");
         }
+        m
     }
 
     /// A request of the focus: BYE or re-INVITE in the INVITE dialog,
@@ -416,12 +465,28 @@ impl Occupancy {
                         Flow::End(End::FocusBye)
                     }
                     Ok(InDialog::Ack) => Flow::Go,
+                    Ok(kind @ (InDialog::Reinvite | InDialog::Update)) => {
+                        let contact = self.contact.clone().unwrap_or_else(|| {
+                            self.shared
+                                .links
+                                .sip
+                                .contact(None, view.transport, view.source)
+                        });
+                        refresh::answer(
+                            &mut self.dialog,
+                            kind,
+                            &view,
+                            responder,
+                            &self.kept,
+                            contact,
+                        );
+                        Flow::Go
+                    }
                     Ok(_) => {
-                        // A re-INVITE or UPDATE: the session stays as it is.
                         responder.respond(
                             StatusCode::METHOD_NOT_ALLOWED,
                             None,
-                            vec![("Allow".into(), "ACK, BYE, NOTIFY".into())],
+                            vec![("Allow".into(), ALLOW_WITH_SESSIONS.into())],
                             None,
                         );
                         Flow::Go
@@ -538,7 +603,7 @@ impl Occupancy {
                     // XEP-0045 §7.2.2: the self-presence last, 110; and 210
                     // when the service changed the nickname asked.
                     let extra: &[u16] = if changed { &[210] } else { &[] };
-                    self.send_self_presence(true, extra);
+                    self.entered(extra);
                 }
                 Err(e) => debug!(error = %e, "roster not mapped"),
             }
@@ -618,7 +683,14 @@ impl Occupancy {
         let Some(mut current) = self.subscription.take() else {
             return;
         };
-        match roster::resubscribe(&self.shared, &mut current, roster::REQUESTED_EXPIRES).await {
+        match roster::resubscribe(
+            &self.shared,
+            &mut current,
+            roster::REQUESTED_EXPIRES,
+            self.contact.as_deref(),
+        )
+        .await
+        {
             Some(next) => {
                 current.refresh_at = next.refresh_at;
                 self.subscription = Some(current);
@@ -636,7 +708,7 @@ impl Occupancy {
             join::bye(&self.shared, self.dialog.clone());
         }
         if let Some(mut s) = self.subscription.take() {
-            let _ = roster::resubscribe(&self.shared, &mut s, 0).await;
+            let _ = roster::resubscribe(&self.shared, &mut s, 0, self.contact.as_deref()).await;
         }
         self.send_self_presence(false, &[]);
         self.shared.forget(self.id);

@@ -29,13 +29,17 @@ pub(super) struct Subscription {
     pub(super) refresh_at: Instant,
 }
 
-/// RFC 4575 §3.1–§3.3: Event: conference, Accept: conference-info.
-fn headers(expires: u32) -> Vec<(String, String)> {
-    vec![
+/// RFC 4575 §3.1–§3.3: Event: conference, Accept: conference-info; the
+/// Contact of the INVITE (RFC 7702 Example 6 has Example 2's), in every
+/// SUBSCRIBE, as each is a target refresh (RFC 6665 §4.1.2.2).
+fn headers(expires: u32, contact: Option<&str>) -> Vec<(String, String)> {
+    let mut h = vec![
         ("Event".to_owned(), "conference".to_owned()),
         ("Accept".to_owned(), MEDIA_TYPE.to_owned()),
         ("Expires".to_owned(), expires.to_string()),
-    ]
+    ];
+    h.extend(contact.map(|c| ("Contact".to_owned(), c.to_owned())));
+    h
 }
 
 /// F10–F11 (Example 7): SUBSCRIBE to the conference URI, its Call-ID in
@@ -47,6 +51,7 @@ pub(super) async fn subscribe(
     id: u64,
     conference: &SipAddress,
     me: &SipAddress,
+    contact: Option<&str>,
 ) -> Option<Subscription> {
     let call_id = format!(
         "{:016x}{:016x}",
@@ -60,7 +65,7 @@ pub(super) async fn subscribe(
         from: format!("<{me}>;tag={}", dialog::new_tag()),
         to: format!("<{conference}>"),
         call_id: Some(call_id.clone()),
-        headers: headers(REQUESTED_EXPIRES),
+        headers: headers(REQUESTED_EXPIRES, contact),
         body: None,
     };
     sent(shared, request, &call_id).await
@@ -73,10 +78,11 @@ pub(super) async fn resubscribe(
     shared: &Shared,
     subscription: &mut Subscription,
     expires: u32,
+    contact: Option<&str>,
 ) -> Option<Subscription> {
     let request = OutgoingRequest::in_dialog(
         subscription.dialog.next_request("SUBSCRIBE"),
-        headers(expires),
+        headers(expires, contact),
         None,
     );
     let call_id = request.call_id.clone().unwrap_or_default();

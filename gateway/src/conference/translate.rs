@@ -55,7 +55,8 @@ pub(super) fn to_switch(
 /// modify the content", RFC 7701 §6.1, so the CPIM From is the sender's
 /// own URI); `chat` when the CPIM To is not the conference (§6.2).
 /// `None` for a body that is not CPIM around text, or a sender with no
-/// nickname.
+/// nickname. With it, the CPIM `DateTime` (RFC 3862 §4.4) as written, for
+/// a `<delay/>` stamp (`history.rs`).
 pub(super) fn from_switch(
     conference: &SipAddress,
     roster: Option<&ConferenceInfo>,
@@ -64,7 +65,7 @@ pub(super) fn from_switch(
     content_type: &str,
     body: &[u8],
     id: String,
-) -> Option<Message> {
+) -> Option<(Message, Option<String>)> {
     let media = content_type.split(';').next().unwrap_or_default().trim();
     if !media.eq_ignore_ascii_case("message/cpim") {
         return None;
@@ -81,8 +82,9 @@ pub(super) fn from_switch(
         return None;
     }
     let origin = origin_of_send(conference, roster, &cpim.from()?, &cpim.to())?;
+    let date_time = cpim.date_time();
     let text = String::from_utf8(cpim.content).ok()?;
-    Some(Message {
+    let m = Message {
         from: Some(occupant_jid(room, &origin.nickname).ok()?.to_string()),
         to: Some(user.to_string()),
         id: Some(id),
@@ -93,7 +95,8 @@ pub(super) fn from_switch(
         }),
         body: Some(text),
         ..Message::default()
-    })
+    };
+    Some((m, date_time))
 }
 
 /// RFC 4975 §7.1.1: a Message-ID unique within the session; 64 random bits.
@@ -153,7 +156,8 @@ mod tests {
             body,
             "id1".into(),
         )
-        .unwrap();
+        .unwrap()
+        .0;
         assert_eq!(m.from.as_deref(), Some("montague@sip.example.net/Romeo"));
         assert_eq!(m.message_type, Some(MessageType::Chat));
         assert_eq!(m.body.as_deref(), Some("I am here"));

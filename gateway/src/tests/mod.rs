@@ -21,6 +21,7 @@ mod rfc7573_5;
 mod rfc7701_6_switch;
 mod rfc7702_5;
 mod rfc7702_5_musts;
+mod rfc7702_5_restart;
 mod rfc7702_6;
 mod rfc7702_6_2;
 mod rfc7702_6_4;

@@ -13,10 +13,10 @@ use super::world::{WAIT, World};
 const CONFERENCE: &str = "[sessions]\nenabled = true\nmsrp_listen = \"127.0.0.1:0\"\n\n\
     [conference]\nenabled = true\nmax_per_user = 1\nmax_occupants = 4\njoin_secs = 2\n";
 
-const JULIET: &str = "juliet@example.com/balcony";
-const ROOM: &str = "montague@sip.example.net";
+pub(super) const JULIET: &str = "juliet@example.com/balcony";
+pub(super) const ROOM: &str = "montague@sip.example.net";
 /// The conference URI `montague@sip.example.net` maps to (design §2).
-const CONF_URI: &str = "sip:montague@sip.example.net";
+pub(super) const CONF_URI: &str = "sip:montague@sip.example.net";
 
 /// Example 1: Juliet's join presence.
 fn join_presence(nick: &str) -> String {
@@ -26,7 +26,7 @@ fn join_presence(nick: &str) -> String {
     )
 }
 
-fn status(m: &SipWire) -> u16 {
+pub(super) fn status(m: &SipWire) -> u16 {
     match m.start {
         StartLine::Response { status, .. } => status,
         _ => 0,
@@ -41,7 +41,7 @@ fn method(m: &SipWire) -> String {
 }
 
 /// The next request Parley sends (retransmissions of earlier ones skipped).
-async fn request(world: &World, wanted: &str) -> SipWire {
+pub(super) async fn request(world: &World, wanted: &str) -> SipWire {
     loop {
         let m = world.sip_out().await;
         if method(&m) == wanted {
@@ -51,7 +51,7 @@ async fn request(world: &World, wanted: &str) -> SipWire {
 }
 
 /// The next response Parley sends (provisional ones skipped).
-async fn response(world: &World) -> SipWire {
+pub(super) async fn response(world: &World) -> SipWire {
     loop {
         let m = world.sip_out().await;
         if matches!(m.start, StartLine::Response { status, .. } if status >= 200) {
@@ -91,7 +91,7 @@ async fn frame(peer: &mut MsrpPeer) -> MsrpFrame {
 }
 
 /// The next request frame from Parley (responses to the switch's SENDs skipped).
-async fn request_frame(peer: &mut MsrpPeer) -> MsrpFrame {
+pub(super) async fn request_frame(peer: &mut MsrpPeer) -> MsrpFrame {
     loop {
         let f = frame(peer).await;
         if f.method.is_some() {
@@ -101,7 +101,13 @@ async fn request_frame(peer: &mut MsrpPeer) -> MsrpFrame {
 }
 
 /// A NOTIFY of the focus in the subscription `subscribe` made.
-fn notify(world: &World, subscribe: &SipWire, cseq: u32, state: &str, body: &str) -> String {
+pub(super) fn notify(
+    world: &World,
+    subscribe: &SipWire,
+    cseq: u32,
+    state: &str,
+    body: &str,
+) -> String {
     let h = |n: &str| subscribe.header(n).expect("a header").to_owned();
     format!(
         "NOTIFY sip:juliet@{endpoint} SIP/2.0\nVia: SIP/2.0/UDP {{peer}};branch=z9hG4bKn{cseq}{call}\n\
@@ -118,7 +124,7 @@ fn notify(world: &World, subscribe: &SipWire, cseq: u32, state: &str, body: &str
 
 /// RFC 7702 §5.4 Example 9 on this test's addresses: Romeo, Ben and Juliet
 /// (JuliC), version `version`.
-fn roster(version: u32, users: &str) -> String {
+pub(super) fn roster(version: u32, users: &str) -> String {
     format!(
         "<?xml version='1.0' encoding='UTF-8'?>\
          <conference-info xmlns='urn:ietf:params:xml:ns:conference-info' \
@@ -126,11 +132,11 @@ fn roster(version: u32, users: &str) -> String {
     )
 }
 
-fn user(entity: &str, nick: &str) -> String {
+pub(super) fn user(entity: &str, nick: &str) -> String {
     format!("<user entity='{entity}' state='full'><display-text>{nick}</display-text></user>")
 }
 
-fn occupant(nick: &str, extra: &str) -> String {
+pub(super) fn occupant(nick: &str, extra: &str) -> String {
     format!(
         "<presence from='{ROOM}/{nick}' to='{JULIET}'><x xmlns='http://jabber.org/protocol/muc#user'>\
          <item affiliation='none' role='participant'/>{extra}</x></presence>"
@@ -139,16 +145,16 @@ fn occupant(nick: &str, extra: &str) -> String {
 
 /// Juliet in the conference: the world, the switch's end of the MSRP
 /// connection, the SUBSCRIBE (for NOTIFYs) and the INVITE's 200 sent.
-struct Joined {
-    world: World,
-    switch: MsrpPeer,
-    subscribe: SipWire,
-    invite: SipWire,
+pub(super) struct Joined {
+    pub(super) world: World,
+    pub(super) switch: MsrpPeer,
+    pub(super) subscribe: SipWire,
+    pub(super) invite: SipWire,
 }
 
 /// F1–F11: join presence → INVITE (Example 2) → 200 → ACK → MSRP →
 /// NICKNAME (Example 5) → 200 → SUBSCRIBE (Example 7) → 200.
-async fn subscribed() -> Joined {
+pub(super) async fn subscribed() -> Joined {
     let world = World::with("", CONFERENCE).await;
     let msrp = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     world.stanza_in(&join_presence("JuliC"));
@@ -228,7 +234,7 @@ async fn subscribed() -> Joined {
 
 /// [`subscribed`], then the first NOTIFY (Example 9) → Romeo, Ben, then
 /// Juliet with 110 (Example 10).
-async fn join() -> Joined {
+pub(super) async fn join() -> Joined {
     let Joined {
         mut world,
         switch,
@@ -264,7 +270,7 @@ async fn join() -> Joined {
     }
 }
 
-fn cpim(from: &str, to: &str, text: &str) -> String {
+pub(super) fn cpim(from: &str, to: &str, text: &str) -> String {
     format!("From: <{from}>\r\nTo: <{to}>\r\n\r\nContent-Type: text/plain\r\n\r\n{text}")
 }
 
