@@ -684,6 +684,52 @@ async fn rfc7702_5_4_a_nickname_the_focus_changed_gives_status_210() {
     );
 }
 
+/// RFC 7702 §5.4 Table 2: `<user/>` 'associated-aors' → "user full JID (if
+/// avail.)". Example 9's Romeo lists `xmpp:romeo@example.org/dr4hcr0st3lup4c`:
+/// his presence carries it as `<item jid/>` (Example 10 leaves it out, the
+/// table maps it). A SIP AOR is no full JID: no `jid` for it.
+#[tokio::test]
+async fn rfc7702_5_4_table_2_an_xmpp_associated_aor_is_the_item_jid() {
+    let Joined {
+        mut world,
+        subscribe,
+        switch: _switch,
+        ..
+    } = subscribed().await;
+    let aors =
+        |uri: &str| format!("<associated-aors><entry><uri>{uri}</uri></entry></associated-aors>");
+    let users = [
+        format!(
+            "<user entity='sip:montague@sip.example.net;gr=Romeo' state='full'>\
+             <display-text>Romeo</display-text>{}</user>",
+            aors("xmpp:romeo@example.org/dr4hcr0st3lup4c")
+        ),
+        format!(
+            "<user entity='sip:ben@example.org' state='full'>\
+             <display-text>Ben</display-text>{}</user>",
+            aors("sip:ben@example.org")
+        ),
+        user("sip:juliet@example.com", "JuliC"),
+    ]
+    .concat();
+    assert_eq!(
+        notify_in(&mut world, &subscribe, 1, &roster(1, &users)).await,
+        200
+    );
+    assert_eq!(
+        world.stanza_out().await,
+        format!(
+            "<presence from='{ROOM}/Romeo' to='{JULIET}'><x xmlns='http://jabber.org/protocol/muc#user'>\
+             <item affiliation='none' jid='romeo@example.org/dr4hcr0st3lup4c' role='participant'/></x></presence>"
+        )
+    );
+    assert_eq!(world.stanza_out().await, occupant("Ben", ""));
+    assert_eq!(
+        world.stanza_out().await,
+        occupant("JuliC", "<status code='110'/>")
+    );
+}
+
 /// `conference.max_per_user` (1 here): a second conference is refused
 /// with `<resource-constraint/>` (RFC 6120 §8.3.3.18, type wait) and no
 /// INVITE goes out.

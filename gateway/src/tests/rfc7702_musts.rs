@@ -306,6 +306,59 @@ async fn rfc7701_6_3_reports_follow_the_room() {
     );
 }
 
+/// RFC 7701 §6.3 with RFC 4975 §7.1.4 (a gateway "that waits for a
+/// downstream network to indicate an error" sends 200, then a failure
+/// REPORT): a message to the room that the room never reflects nor refuses
+/// within `groupchat.join_secs` (1 s here) gets a failure REPORT 408 (§10.4:
+/// "a downstream transaction did not complete in the allotted time")
+/// carrying the CPIM wrapper, and no success REPORT.
+#[tokio::test]
+async fn rfc7701_6_3_a_message_the_room_never_reflects_gets_a_408_report() {
+    let Joined {
+        mut world,
+        mut phone,
+        ..
+    } = join("must-lost").await;
+    let tid = phone
+        .send(
+            "m-lost",
+            "message/cpim",
+            cpim(&["<sip:capulet@rooms.example.com>"], "echo?").as_bytes(),
+            &["Success-Report: yes"],
+        )
+        .await;
+    assert_eq!(next_frame(&mut phone).await.transaction_id, tid);
+    let _sent = world.stanza_out().await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let refused = loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let frame = phone
+            .next_frame(left)
+            .await
+            .expect("a REPORT within 5 s of a message the room never reflected");
+        if frame.method.as_deref() == Some("REPORT") {
+            break frame;
+        }
+    };
+    let header = |name: &str| {
+        refused
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("Message-ID").as_deref(), Some("m-lost"));
+    assert_eq!(
+        header("Status").and_then(|s| s.split_whitespace().nth(1).map(str::to_owned)),
+        Some("408".to_owned())
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&refused.body),
+        "To: <sip:capulet@rooms.example.com>\r\n\
+         From: \"Romeo\" <sip:romeo@sip.example.net>\r\n\r\n"
+    );
+}
+
 /// RFC 7701 §6.1: "the MSRP switch MUST evaluate the wrapped media types
 /// that the recipient is able to accept": the XMPP room takes text (a
 /// `<body/>`), so a CPIM wrapping anything else is refused (the SEND's
