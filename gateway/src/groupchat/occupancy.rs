@@ -414,6 +414,26 @@ impl Task {
                 wrapper: None,
             }),
         };
+        // RFC 7701 §6.2: "If the recipient does not support private
+        // messages, the MSRP switch MUST reject the request with a 428
+        // response." Parley knows that only of its own SIP users' occupants
+        // (XMPP occupants take private messages).
+        let outcome = outcome.and_then(|sent| {
+            let refuses = !sent.to_everyone
+                && sent
+                    .message
+                    .to
+                    .as_deref()
+                    .is_some_and(|to| self.shared().table().refuses_private(to));
+            if refuses {
+                Err(translate::Refused {
+                    code: 428,
+                    wrapper: Some(sent.wrapper),
+                })
+            } else {
+                Ok(sent)
+            }
+        });
         match outcome {
             Ok(sent) => {
                 if let Some(tid) = &answer {

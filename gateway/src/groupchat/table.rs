@@ -114,6 +114,27 @@ impl Table {
             .collect()
     }
 
+    /// Whether the occupant `occupant` (`room/nick`, any case) is one of
+    /// Parley's own SIP users none of whose sessions in that room takes
+    /// private messages (RFC 7701 §6.2: such a recipient "does not support
+    /// private messages"). `false` for an occupant Parley does not hold:
+    /// XMPP occupants take private messages.
+    pub(crate) fn refuses_private(&self, occupant: &str) -> bool {
+        let Some(holder) = self
+            .by_call
+            .values()
+            .find(|e| e.occupant.to_string().eq_ignore_ascii_case(occupant))
+        else {
+            return false;
+        };
+        let room = holder.occupant.bare().to_string();
+        !self.by_call.values().any(|e| {
+            e.user == holder.user
+                && e.takes_private
+                && e.occupant.bare().to_string().eq_ignore_ascii_case(&room)
+        })
+    }
+
     /// Records `dialog` as the conference subscription of occupancy `call_id`.
     pub(crate) fn subscribe(&mut self, call_id: &str, dialog: PlainDialog) {
         let Some(entry) = self.by_call.get_mut(call_id) else {

@@ -17,18 +17,25 @@ use super::world::World;
 /// Romeo's INVITE to the room with his phone at `path`, `accept` as the
 /// offer's `a=accept-types` and `a=accept-wrapped-types` lines.
 fn invite(call_id: &str, path: &str, accept: &str) -> String {
+    invite_as("Romeo", call_id, path, accept, "nickname private-messages")
+}
+
+/// `name`'s (`sip:<name lower case>@sip.example.net`) INVITE to the room,
+/// `chatroom` the offer's `a=chatroom` tokens (RFC 7701 §8).
+fn invite_as(name: &str, call_id: &str, path: &str, accept: &str, chatroom: &str) -> String {
+    let user = name.to_lowercase();
     let sdp = format!(
-        "v=0\r\no=romeo 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+        "v=0\r\no={user} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
          m=message 7313 TCP/MSRP *\r\n{accept}a=path:{path}\r\n\
-         a=chatroom:nickname private-messages\r\n"
+         a=chatroom:{chatroom}\r\n"
     );
     format!(
         "INVITE sip:capulet@rooms.example.com SIP/2.0\n\
          Via: SIP/2.0/UDP {{peer}};branch=z9hG4bKinv{call_id}\n\
          Max-Forwards: 70\n\
-         From: \"Romeo\" <sip:romeo@sip.example.net>;tag=t{call_id}\n\
+         From: \"{name}\" <sip:{user}@sip.example.net>;tag=t{call_id}\n\
          To: <sip:capulet@rooms.example.com>\n\
-         Contact: <sip:romeo@{{peer}}>\n\
+         Contact: <sip:{user}@{{peer}}>\n\
          Call-ID: {call_id}\n\
          CSeq: 1 INVITE\n\
          Content-Type: application/sdp\n\
@@ -45,7 +52,18 @@ const TEXT: &str = "a=accept-types:message/cpim\r\na=accept-wrapped-types:text/p
 /// JuliC and his self-presence), and his phone at `path` connects: the
 /// occupant client's JID and the phone.
 async fn enter(world: &mut World, call_id: &str, path: &str, nick: &str) -> (String, MsrpPeer) {
-    world.sip_in(&invite(call_id, path, TEXT)).await;
+    enter_with(world, &invite(call_id, path, TEXT), call_id, path, nick).await
+}
+
+/// [`enter`] with the INVITE `invite` (another user, another offer).
+async fn enter_with(
+    world: &mut World,
+    invite: &str,
+    call_id: &str,
+    path: &str,
+    nick: &str,
+) -> (String, MsrpPeer) {
+    world.sip_in(invite).await;
     let join = world.stanza_out().await;
     assert_eq!(
         attr(&join, "to"),
@@ -54,7 +72,14 @@ async fn enter(world: &mut World, call_id: &str, path: &str, nick: &str) -> (Str
     let me = attr(&join, "from");
     world.stanza_in(&occupant("JuliC", &me, ""));
     world.stanza_in(&occupant(nick, &me, "<status code='110'/>"));
-    let ok = invite_answer(world).await;
+    // A 200 of an earlier session's INVITE retransmitted before its ACK
+    // arrived (RFC 3261 §13.3.1.4) is not this one's.
+    let ok = loop {
+        let answer = invite_answer(world).await;
+        if answer.header("Call-ID").as_deref() == Some(call_id) {
+            break answer;
+        }
+    };
     assert_eq!(status(&ok), 200);
     world.sip_send(&in_dialog(&ok, "ACK", 1, "")).await;
     let sdp = String::from_utf8(ok.body.to_vec()).expect("SDP is text");
@@ -238,4 +263,70 @@ async fn xep0045_18_1_a_room_writing_to_a_gone_occupancy_gets_item_not_found() {
         "<presence from='capulet@rooms.example.com/Romeo' to='{ghost}' type='unavailable'/>"
     ));
     world.no_stanza_out(Duration::from_millis(300)).await;
+}
+
+/// RFC 7701 §6.2: "If the recipient does not support private messages, the
+/// MSRP switch MUST reject the request with a 428 response." Mercutio's
+/// phone offered `a=chatroom:nickname` without `private-messages` (§8);
+/// Romeo's private SEND to Mercutio's nickname is answered 428, with
+/// nothing sent to the room, while his SEND to an XMPP occupant goes on.
+#[tokio::test]
+async fn rfc7701_6_2_a_private_message_to_a_phone_without_private_messages_is_428() {
+    let config = GROUPCHAT.replace("max_rooms_per_user = 1", "max_rooms_per_user = 2");
+    let mut world = World::with("", &config).await;
+    let (romeo, mut phone) = enter(
+        &mut world,
+        "pm-romeo",
+        "msrp://127.0.0.1:7313/pmromeo;tcp",
+        "Romeo",
+    )
+    .await;
+    let mercutio_invite = invite_as(
+        "Mercutio",
+        "pm-mercutio",
+        "msrp://127.0.0.1:7315/pmmerc;tcp",
+        TEXT,
+        "nickname",
+    );
+    let (_mercutio, _mercutio_phone) = enter_with(
+        &mut world,
+        &mercutio_invite,
+        "pm-mercutio",
+        "msrp://127.0.0.1:7315/pmmerc;tcp",
+        "Mercutio",
+    )
+    .await;
+    // The room tells Romeo's client that Mercutio came in.
+    world.stanza_in(&occupant("Mercutio", &romeo, ""));
+    let private_to = |nick: &str, text: &str| {
+        format!(
+            "To: <sip:capulet@rooms.example.com;gr={nick}>\r\n\
+             From: \"Romeo\" <sip:romeo@sip.example.net>\r\n\r\n\
+             Content-Type: text/plain\r\n\r\n{text}"
+        )
+    };
+    let tid = phone
+        .send(
+            "pm-1",
+            "message/cpim",
+            private_to("Mercutio", "psst").as_bytes(),
+            &[],
+        )
+        .await;
+    let answer = next_frame(&mut phone).await;
+    assert_eq!((answer.transaction_id, answer.status), (tid, Some(428)));
+    world.no_stanza_out(Duration::from_millis(300)).await;
+
+    let tid = phone
+        .send(
+            "pm-2",
+            "message/cpim",
+            private_to("JuliC", "psst").as_bytes(),
+            &[],
+        )
+        .await;
+    let answer = next_frame(&mut phone).await;
+    assert_eq!((answer.transaction_id, answer.status), (tid, Some(200)));
+    let out = world.stanza_out().await;
+    assert_eq!(attr(&out, "to"), "capulet@rooms.example.com/JuliC");
 }
