@@ -123,6 +123,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
     };
     let sdp = translate::with_chatroom(&accepted.sdp);
     let private_messages = translate::offers_private_messages(view.body());
+    let chatroom_aware = translate::chatroom_aware(view.body());
     let takes_wrapped_text = accepted.peer_takes_wrapped_text;
     let user = sip_jid.bare().to_string().to_lowercase();
     let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
@@ -193,6 +194,7 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
         room_uri,
         phone_uri: phone_uri.without_params(),
         private_messages,
+        chatroom_aware,
         takes_wrapped_text,
         me,
         nickname,

@@ -66,6 +66,9 @@ pub(super) struct Occupancy {
     pub(super) phone_uri: SipAddress,
     /// The phone offered the `private-messages` chat-token (RFC 7701 §8).
     pub(super) private_messages: bool,
+    /// The phone's offer had `a=chatroom` (RFC 7701 §8); one without is
+    /// told where it is (§11, `to_phone.rs`).
+    pub(super) chatroom_aware: bool,
     /// The phone takes text inside CPIM (its `a=accept-types` or
     /// `a=accept-wrapped-types`, RFC 4975 §8.6; RFC 7701 §6.1).
     pub(super) takes_wrapped_text: bool,
@@ -191,6 +194,9 @@ impl Task {
         let available = occupant.available;
         match self.o.roster.handle_presence(occupant) {
             RosterEvent::Complete => {
+                if !self.complete && !self.o.chatroom_aware {
+                    self.tell_unaware_phone();
+                }
                 self.complete = true;
                 self.notify_roster();
                 true

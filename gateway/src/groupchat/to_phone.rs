@@ -74,6 +74,42 @@ impl Task {
         }
     }
 
+    /// RFC 7701 §11: "when the SIP UA is not chat room aware, the MSRP
+    /// switch SHOULD send a regular MSRP message indicating that the SIP UA
+    /// is actually part of a chat room ... [and] a regular MSRP text
+    /// message including the list of participants". Sent when the roster
+    /// is complete (the room's self-presence), ahead of the room's history,
+    /// held until the phone's connection binds the session.
+    pub(super) fn tell_unaware_phone(&mut self) {
+        if !self.o.takes_wrapped_text {
+            return;
+        }
+        let others: Vec<&str> = self
+            .o
+            .roster
+            .occupants()
+            .iter()
+            .filter(|o| o.available && o.nickname != self.o.nickname)
+            .map(|o| o.nickname.as_str())
+            .collect();
+        let notices = translate::room_notices(
+            &self.o.room,
+            &self.o.room_uri,
+            &self.o.phone_uri,
+            &self.o.nickname,
+            &others,
+        );
+        for body in notices {
+            self.hold(NewMessage {
+                message_id: fresh_message_id(),
+                content_type: "message/cpim".into(),
+                body: body.into(),
+                success_report: SuccessReport::No,
+                failure_report: FailureReport::No,
+            });
+        }
+    }
+
     fn hold(&mut self, message: NewMessage) {
         if self.held.len() < MAX_HELD {
             self.held.push_back(message);

@@ -126,11 +126,75 @@ pub(super) fn offers_private_messages(sdp: &[u8]) -> bool {
     })
 }
 
+/// Whether the phone's offer carries `a=chatroom` at all (RFC 7701 §8): a
+/// UA without it is not chat room aware (§11).
+pub(super) fn chatroom_aware(sdp: &[u8]) -> bool {
+    String::from_utf8_lossy(sdp).lines().any(|line| {
+        let line = line.trim();
+        line == "a=chatroom" || line.starts_with("a=chatroom:")
+    })
+}
+
+/// RFC 7701 §11: what a phone that is not chat room aware is told at the
+/// join, as two regular messages from the room (CPIM From the room's URI,
+/// To the phone's): that it is in a chat room whose participants get what
+/// it sends, and who they are. `others` are the other occupants'
+/// nicknames.
+pub(super) fn room_notices(
+    room: &Jid,
+    room_uri: &SipAddress,
+    phone_uri: &SipAddress,
+    nickname: &str,
+    others: &[&str],
+) -> [Vec<u8>; 2] {
+    let from = CpimAddress {
+        name: None,
+        uri: room_uri.without_params().to_string(),
+    };
+    let to = CpimAddress {
+        name: None,
+        uri: phone_uri.without_params().to_string(),
+    };
+    let wrap = |text: String| {
+        CpimMessage::new(
+            &from,
+            &to,
+            None,
+            "text/plain;charset=utf-8",
+            text.into_bytes(),
+        )
+        .to_bytes()
+    };
+    let participants = if others.is_empty() {
+        format!("Participants: {nickname} (you), nobody else.")
+    } else {
+        format!("Participants: {nickname} (you), {}.", others.join(", "))
+    };
+    [
+        wrap(format!(
+            "You are in the chat room {room} as {nickname}: every message you send here goes to all its participants."
+        )),
+        wrap(participants),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use parley_xmpp::stanza::Stanza;
+
+    #[test]
+    fn rfc7701_8_an_offer_without_a_chatroom_attribute_is_not_chat_room_aware() {
+        assert!(chatroom_aware(
+            b"m=message 7 TCP/MSRP *\r\na=chatroom:nickname\r\n"
+        ));
+        assert!(chatroom_aware(b"a=chatroom\r\n"));
+        assert!(!chatroom_aware(
+            b"m=message 7 TCP/MSRP *\r\na=chatroomx:y\r\n"
+        ));
+        assert!(!chatroom_aware(b"m=message 7 TCP/MSRP *\r\n"));
+    }
 
     fn room() -> Jid {
         Jid::parse("capulet@rooms.example.com").unwrap()

@@ -17,17 +17,33 @@ use super::world::World;
 /// Romeo's INVITE to the room with his phone at `path`, `accept` as the
 /// offer's `a=accept-types` and `a=accept-wrapped-types` lines.
 fn invite(call_id: &str, path: &str, accept: &str) -> String {
-    invite_as("Romeo", call_id, path, accept, "nickname private-messages")
+    invite_as(
+        "Romeo",
+        call_id,
+        path,
+        accept,
+        Some("nickname private-messages"),
+    )
 }
 
 /// `name`'s (`sip:<name lower case>@sip.example.net`) INVITE to the room,
-/// `chatroom` the offer's `a=chatroom` tokens (RFC 7701 §8).
-fn invite_as(name: &str, call_id: &str, path: &str, accept: &str, chatroom: &str) -> String {
+/// `chatroom` the offer's `a=chatroom` tokens (RFC 7701 §8), `None` for an
+/// offer without the attribute.
+fn invite_as(
+    name: &str,
+    call_id: &str,
+    path: &str,
+    accept: &str,
+    chatroom: Option<&str>,
+) -> String {
     let user = name.to_lowercase();
+    let chatroom = chatroom
+        .map(|tokens| format!("a=chatroom:{tokens}\r\n"))
+        .unwrap_or_default();
     let sdp = format!(
         "v=0\r\no={user} 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
          m=message 7313 TCP/MSRP *\r\n{accept}a=path:{path}\r\n\
-         a=chatroom:{chatroom}\r\n"
+         {chatroom}"
     );
     format!(
         "INVITE sip:capulet@rooms.example.com SIP/2.0\n\
@@ -286,7 +302,7 @@ async fn rfc7701_6_2_a_private_message_to_a_phone_without_private_messages_is_42
         "pm-mercutio",
         "msrp://127.0.0.1:7315/pmmerc;tcp",
         TEXT,
-        "nickname",
+        Some("nickname"),
     );
     let (_mercutio, _mercutio_phone) = enter_with(
         &mut world,
@@ -329,4 +345,59 @@ async fn rfc7701_6_2_a_private_message_to_a_phone_without_private_messages_is_42
     assert_eq!((answer.transaction_id, answer.status), (tid, Some(200)));
     let out = world.stanza_out().await;
     assert_eq!(attr(&out, "to"), "capulet@rooms.example.com/JuliC");
+}
+
+/// RFC 7701 §11: a UA that is not chat room aware (no `a=chatroom` in its
+/// offer, §8) is sent "a regular MSRP message indicating that the SIP UA
+/// is actually part of a chat room" and "a regular MSRP text message
+/// including the list of participants", from the room, before anything
+/// the room says.
+#[tokio::test]
+async fn rfc7701_11_a_phone_that_is_not_chat_room_aware_is_told_where_it_is_and_who_is_there() {
+    let mut world = World::with("", GROUPCHAT).await;
+    let path = "msrp://127.0.0.1:7316/benvolio;tcp";
+    let offer = invite_as("Benvolio", "unaware-1", path, TEXT, None);
+    let (me, mut phone) = enter_with(&mut world, &offer, "unaware-1", path, "Benvolio").await;
+    let cpim_of = |send: &MsrpFrame| String::from_utf8_lossy(&send.body).into_owned();
+    let first = next_send(&mut phone).await;
+    assert_eq!(
+        cpim_of(&first),
+        "From: <sip:capulet@rooms.example.com>\r\n\
+         To: <sip:benvolio@sip.example.net>\r\n\r\n\
+         Content-Type: text/plain;charset=utf-8\r\n\r\n\
+         You are in the chat room capulet@rooms.example.com as Benvolio: \
+         every message you send here goes to all its participants."
+    );
+    let second = next_send(&mut phone).await;
+    assert!(
+        cpim_of(&second).ends_with("\r\n\r\nParticipants: Benvolio (you), JuliC."),
+        "{}",
+        cpim_of(&second)
+    );
+    // Then the room's own messages, as to any phone.
+    world.stanza_in(&format!(
+        "<message from='capulet@rooms.example.com/JuliC' to='{me}' type='groupchat' id='g1'>\
+         <body>welcome</body></message>"
+    ));
+    assert!(cpim_of(&next_send(&mut phone).await).ends_with("welcome"));
+}
+
+/// A chat-room-aware phone (the others in this file) gets no such notice:
+/// the room's first message is the first SEND.
+#[tokio::test]
+async fn rfc7701_11_a_chat_room_aware_phone_gets_no_notice() {
+    let mut world = World::with("", GROUPCHAT).await;
+    let (me, mut phone) = enter(
+        &mut world,
+        "aware-1",
+        "msrp://127.0.0.1:7317/aware;tcp",
+        "Romeo",
+    )
+    .await;
+    world.stanza_in(&format!(
+        "<message from='capulet@rooms.example.com/JuliC' to='{me}' type='groupchat' id='g1'>\
+         <body>first</body></message>"
+    ));
+    let send = next_send(&mut phone).await;
+    assert!(String::from_utf8_lossy(&send.body).ends_with("first"));
 }
