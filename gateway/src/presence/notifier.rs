@@ -159,7 +159,7 @@ impl Notifier {
         if self.stopped.load(Ordering::Relaxed) {
             return;
         }
-        for call_id in self.watchers.timers.take_due(now) {
+        for call_id in self.watchers.take_due(now) {
             while let Some(Some(due)) = self
                 .watchers
                 .update(&call_id, |w| w.state.handle_timeout(now))
@@ -407,7 +407,7 @@ impl Notifier {
     /// — to the restarted gateway.
     pub(crate) fn deactivate(self: &Arc<Self>) {
         self.stopped.store(true, Ordering::Relaxed);
-        self.watchers.timers.clear();
+        self.watchers.clear_timers();
         if self.links.store.is_persistent() {
             self.restore.clear();
             return;

@@ -106,7 +106,7 @@ impl Subscriber {
     /// expire; NOTIFYs after a restart get 481, which ends them (RFC 6665 §4.1.3).
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
-        self.watches.timers.clear();
+        self.watches.clear_timers();
         self.restore.clear();
     }
 
@@ -116,7 +116,7 @@ impl Subscriber {
         if self.stopped.load(Ordering::Relaxed) {
             return;
         }
-        for call_id in self.watches.timers.take_due(now) {
+        for call_id in self.watches.take_due(now) {
             let due = self
                 .watches
                 .update(&call_id, |w| w.state.handle_timeout(now))

@@ -39,7 +39,8 @@ pub(crate) trait Subscription {
 pub(crate) struct Subscriptions<V> {
     by_call_id: DashMap<Arc<str>, Box<V>>,
     by_pair: PairIndex,
-    pub(super) timers: TimerIndex,
+    /// Deadlines by the same shared Call-ID: no copy of it per entry.
+    timers: TimerIndex<Arc<str>>,
 }
 
 impl<V> Default for Subscriptions<V> {
@@ -114,7 +115,7 @@ impl<V: Subscription> Subscriptions<V> {
     }
 
     fn insert_shared(&self, call_id: Arc<str>, s: V) {
-        self.timers.reschedule(&*call_id, None, s.poll_timeout());
+        self.timers.reschedule(&call_id, None, s.poll_timeout());
         self.by_call_id.insert(call_id, Box::new(s));
     }
 
@@ -160,7 +161,7 @@ impl<V: Subscription> Subscriptions<V> {
         let mut s = self.by_call_id.get_mut(call_id)?;
         let before = s.poll_timeout();
         let out = f(&mut s);
-        self.timers.reschedule(call_id, before, s.poll_timeout());
+        self.timers.reschedule(s.key(), before, s.poll_timeout());
         Some(out)
     }
 
@@ -186,8 +187,20 @@ impl<V: Subscription> Subscriptions<V> {
         let (watcher, other) = s.parties();
         self.by_pair
             .remove_call_id(&watcher.to_string(), &other.to_string(), &call_id);
-        self.timers.reschedule(&*call_id, s.poll_timeout(), None);
+        self.timers.reschedule(&call_id, s.poll_timeout(), None);
         Some(*s)
+    }
+
+    /// The Call-IDs whose deadline is at or before `now`, earliest first,
+    /// taken out of the index.
+    pub(super) fn take_due(&self, now: Instant) -> Vec<String> {
+        let due = self.timers.take_due(now);
+        due.iter().map(|c| c.to_string()).collect()
+    }
+
+    /// Forget every deadline (shutdown).
+    pub(super) fn clear_timers(&self) {
+        self.timers.clear();
     }
 
     /// Take every subscription out.
