@@ -12,6 +12,7 @@
 mod deferral;
 pub(crate) mod fetch;
 pub(crate) mod notifier;
+mod pairs;
 mod restore;
 mod shared;
 pub(crate) mod subscriber;

@@ -93,8 +93,8 @@ impl Subscription for Watcher {
         self.state.poll_timeout()
     }
 
-    fn pair(&self) -> (String, String) {
-        (self.watcher.to_string(), self.target.to_string())
+    fn parties(&self) -> (&Jid, &Jid) {
+        (&self.watcher, &self.target)
     }
 }
 
@@ -108,7 +108,7 @@ impl Subscriptions<Watcher> {
     /// NOTIFY carried (her current presence as that subscriber may see it).
     pub(crate) fn standing(&self, watcher: &Jid, target: &Jid) -> Option<(bool, Option<String>)> {
         let call_id = self.call_id_of(&watcher.to_string(), &target.to_string())?;
-        let w = self.by_call_id.get(&call_id)?;
+        let w = self.get(&call_id)?;
         let active = w.state.authorization() == Authorization::Active;
         Some((active, w.last_pidf.clone()))
     }
@@ -159,7 +159,7 @@ impl Notifier {
         if self.stopped.load(Ordering::Relaxed) {
             return;
         }
-        for call_id in self.watchers.timers.take_due(now) {
+        for call_id in self.watchers.take_due(now) {
             while let Some(Some(due)) = self
                 .watchers
                 .update(&call_id, |w| w.state.handle_timeout(now))
@@ -207,7 +207,8 @@ impl Notifier {
             .watchers
             .update(call_id, |w| {
                 let authorization = w.state.take_turn()?;
-                Some((authorization, w.state.remaining(now).is_zero(), w.pair()))
+                let pair = (w.watcher.clone(), w.target.clone());
+                Some((authorization, w.state.remaining(now).is_zero(), pair))
             })
             .flatten()
         else {
@@ -222,18 +223,13 @@ impl Notifier {
         }
         // A row restored expired was kept out of `by_pair`; a refresh while
         // it waited brought it back to life.
-        self.watchers
-            .by_pair
-            .entry(pair.clone())
-            .or_insert_with(|| call_id.to_owned());
+        self.watchers.pair_unless_held(call_id);
         let (outcome, ask) = match authorization {
             Authorization::Active => ("reprobed", PresenceType::Probe),
             Authorization::Pending => ("resumed", PresenceType::Subscribe),
         };
         self.links.metrics.subscription_restored(KIND, outcome);
-        if let (Ok(watcher), Ok(target)) = (Jid::parse(&pair.0), Jid::parse(&pair.1)) {
-            self.links.send_presence_typed(&watcher, &target, ask);
-        }
+        self.links.send_presence_typed(&pair.0, &pair.1, ask);
     }
 
     /// Subscriptions alive now.
@@ -243,7 +239,7 @@ impl Notifier {
 
     /// Whether this instance holds the subscription `call_id`.
     pub(crate) fn holds(&self, call_id: &str) -> bool {
-        self.watchers.by_call_id.contains_key(call_id)
+        self.watchers.contains(call_id)
     }
 
     /// Whether this instance holds `watcher`'s subscription to `target`.
@@ -305,7 +301,7 @@ impl Notifier {
             ("Expires".to_owned(), expires.to_string()),
             ("Contact".to_owned(), contact),
         ];
-        if self.watchers.by_call_id.contains_key(&call_id) {
+        if self.watchers.contains(&call_id) {
             // RFC 6665 §3.1: a refresh is a target refresh request, and RFC
             // 3261 §12.2.1.2 has the subscriber take the Contact of its 2xx
             // as the remote target: the 200 names where the dialog is held
@@ -397,11 +393,8 @@ impl Notifier {
         // RFC 6665 §4.2.1.2: a NOTIFY right away; pending until she answers.
         let mut w = w;
         self.notify_state(&mut w, &SubscriptionState::pending(), false);
-        self.watchers
-            .by_pair
-            .insert((watcher.to_string(), target.to_string()), call_id.clone());
         self.links.store.put_watcher(w.row());
-        self.watchers.insert(call_id, w);
+        self.watchers.insert_paired(call_id, w);
         self.links
             .send_presence_typed(&watcher, &target, PresenceType::Subscribe);
         None
@@ -414,7 +407,7 @@ impl Notifier {
     /// — to the restarted gateway.
     pub(crate) fn deactivate(self: &Arc<Self>) {
         self.stopped.store(true, Ordering::Relaxed);
-        self.watchers.timers.clear();
+        self.watchers.clear_timers();
         if self.links.store.is_persistent() {
             self.restore.clear();
             return;
@@ -466,13 +459,11 @@ impl Notifier {
             if remaining.is_zero() {
                 // Over: no presence may reach it any more.
                 expired.push(row.call_id.clone());
+                self.watchers.insert(row.call_id, w);
             } else {
-                self.watchers
-                    .by_pair
-                    .insert((row.watcher, row.target), row.call_id.clone());
                 live.push(row.call_id.clone());
+                self.watchers.insert_paired(row.call_id, w);
             }
-            self.watchers.insert(row.call_id, w);
         }
         self.restore_room
             .store(window.min(queue_capacity / 2).max(1), Ordering::Relaxed);
@@ -491,7 +482,7 @@ impl Notifier {
     /// Returns false when no SIP subscription matches.
     pub(crate) fn presence(self: &Arc<Self>, from: &Jid, to: &Jid, p: &Presence) -> bool {
         let pair = (to.bare().to_string(), from.bare().to_string());
-        let Some(call_id) = self.watchers.by_pair.get(&pair).map(|c| c.clone()) else {
+        let Some(call_id) = self.watchers.call_id_of(&pair.0, &pair.1) else {
             return false;
         };
         // RFC 3923 §4: a signed or encrypted PIDF goes as it is.
@@ -506,7 +497,7 @@ impl Notifier {
                 }
             }
             Some(PresenceType::Subscribed) | None | Some(PresenceType::Unavailable) => {
-                let Some(mut w) = self.watchers.by_call_id.get_mut(&call_id) else {
+                let Some(mut w) = self.watchers.get_mut(&call_id) else {
                     return true;
                 };
                 if p.presence_type == Some(PresenceType::Subscribed) {
@@ -593,7 +584,7 @@ impl Notifier {
     /// A NOTIFY was not sent: the subscription's state as it is now goes
     /// out instead.
     fn renotify(self: &Arc<Self>, call_id: &str, now: Instant) {
-        let Some(mut w) = self.watchers.by_call_id.get_mut(call_id) else {
+        let Some(mut w) = self.watchers.get_mut(call_id) else {
             return;
         };
         self.notify_current(&mut w, now);

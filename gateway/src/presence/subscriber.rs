@@ -81,7 +81,7 @@ impl Subscriber {
 
     /// Whether this instance holds the subscription `call_id`.
     pub(crate) fn holds(&self, call_id: &str) -> bool {
-        self.watches.by_call_id.contains_key(call_id)
+        self.watches.contains(call_id)
     }
 
     /// Whether this instance holds `watcher`'s subscription to `contact`.
@@ -106,7 +106,7 @@ impl Subscriber {
     /// expire; NOTIFYs after a restart get 481, which ends them (RFC 6665 §4.1.3).
     pub(crate) fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
-        self.watches.timers.clear();
+        self.watches.clear_timers();
         self.restore.clear();
     }
 
@@ -116,7 +116,7 @@ impl Subscriber {
         if self.stopped.load(Ordering::Relaxed) {
             return;
         }
-        for call_id in self.watches.timers.take_due(now) {
+        for call_id in self.watches.take_due(now) {
             let due = self
                 .watches
                 .update(&call_id, |w| w.state.handle_timeout(now))
@@ -156,12 +156,11 @@ impl Subscriber {
     /// RFC 8048 §5.2 (F1–F5): SUBSCRIBE to the SIP contact.
     pub(crate) fn subscribe(self: &Arc<Self>, watcher: Jid, contact: Jid) {
         let pair = (watcher.to_string(), contact.to_string());
-        if let Some(call_id) = self.watches.by_pair.get(&pair).map(|c| c.clone()) {
+        if let Some(call_id) = self.watches.call_id_of(&pair.0, &pair.1) {
             // Already watching: confirm again once the contact has approved
             // (RFC 6121 §3.1.3 tolerates repeats); until then her request stands.
             let approved = self
                 .watches
-                .by_call_id
                 .get(&call_id)
                 .is_some_and(|w| w.state.approval() == Approval::Given);
             if approved {
@@ -224,10 +223,7 @@ impl Subscriber {
             state: WatchState::subscribing(approval),
         };
         self.links.store.put_watch(watch.row(&call_id));
-        self.watches
-            .by_pair
-            .insert((watcher.to_string(), contact.to_string()), call_id.clone());
-        self.watches.insert(call_id.clone(), watch);
+        self.watches.insert_paired(call_id.clone(), watch);
         Some(call_id)
     }
 
@@ -246,7 +242,6 @@ impl Subscriber {
     async fn subscribe_once(self: &Arc<Self>, call_id: String, start: Start) -> bool {
         let Some((watcher, contact)) = self
             .watches
-            .by_call_id
             .get(&call_id)
             .map(|w| (w.watcher.clone(), w.contact.clone()))
         else {
@@ -364,12 +359,8 @@ impl Subscriber {
             } else {
                 Approval::Given
             };
-            self.watches.by_pair.insert(
-                (row.watcher.clone(), row.contact.clone()),
-                row.call_id.clone(),
-            );
             queued.push(row.call_id.clone());
-            self.watches.insert(
+            self.watches.insert_paired(
                 row.call_id,
                 Watch {
                     watcher,
@@ -411,7 +402,6 @@ impl Subscriber {
         }
         let in_time = self
             .watches
-            .by_call_id
             .get(&call_id)
             .is_some_and(|w| until_unix(w.expires_at) > Duration::from_secs(2));
         let request = if in_time {
@@ -437,14 +427,9 @@ impl Subscriber {
             RefreshAnswer::Granted(_) => {
                 self.links.metrics.subscription_restored(KIND, "resumed");
                 // What the store now holds, as the refresh schedule.
-                let remaining =
-                    self.watches
-                        .by_call_id
-                        .get(&call_id)
-                        .map_or(REQUESTED_EXPIRES, |w| {
-                            u32::try_from(until_unix(w.expires_at).as_secs())
-                                .unwrap_or(REQUESTED_EXPIRES)
-                        });
+                let remaining = self.watches.get(&call_id).map_or(REQUESTED_EXPIRES, |w| {
+                    u32::try_from(until_unix(w.expires_at).as_secs()).unwrap_or(REQUESTED_EXPIRES)
+                });
                 self.refreshed(&call_id, RefreshAnswer::Granted(remaining));
                 self.restore.done();
             }
@@ -460,10 +445,10 @@ impl Subscriber {
             RefreshAnswer::Failed(_) => {
                 // Gone on the SIP side (expired meanwhile, 481, no dialog
                 // yet): start afresh, unless she unsubscribed meanwhile.
-                let unsubscribing =
-                    self.watches.by_call_id.get(&call_id).is_some_and(|w| {
-                        matches!(w.state.phase(), state::Phase::Unsubscribing { .. })
-                    });
+                let unsubscribing = self
+                    .watches
+                    .get(&call_id)
+                    .is_some_and(|w| matches!(w.state.phase(), state::Phase::Unsubscribing { .. }));
                 let fresh = if unsubscribing {
                     None
                 } else {
@@ -588,7 +573,7 @@ impl Subscriber {
 
     /// The next SUBSCRIBE in the subscription's dialog, if it has one.
     fn in_dialog_subscribe(&self, call_id: &str, expires: u32) -> Option<OutgoingRequest> {
-        let mut w = self.watches.by_call_id.get_mut(call_id)?;
+        let mut w = self.watches.get_mut(call_id)?;
         let dialog = w.dialog.as_mut()?;
         Some(OutgoingRequest::in_dialog(
             dialog.next_request("SUBSCRIBE"),
@@ -611,8 +596,7 @@ impl Subscriber {
         // restart does not bring it back.
         self.links.store.delete_watch(call_id);
         self.watches
-            .by_pair
-            .remove(&(watcher.to_string(), contact.to_string()));
+            .unpair(&watcher.to_string(), &contact.to_string());
         let subscriber = Arc::clone(self);
         let call_id = call_id.to_owned();
         self.links.tasks.spawn(async move {
@@ -642,7 +626,6 @@ impl Subscriber {
     ) {
         let Some((watcher, contact)) = self
             .watches
-            .by_call_id
             .get(call_id)
             .map(|w| (w.watcher.clone(), w.contact.clone()))
         else {

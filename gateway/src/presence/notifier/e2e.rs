@@ -44,7 +44,7 @@ impl Notifier {
                 return;
             }
         };
-        let Some(mut w) = self.watchers.by_call_id.get_mut(call_id) else {
+        let Some(mut w) = self.watchers.get_mut(call_id) else {
             return;
         };
         if w.state.authorization() != Authorization::Active {

@@ -50,8 +50,8 @@ impl Subscription for Watch {
         self.state.poll_timeout()
     }
 
-    fn pair(&self) -> (String, String) {
-        (self.watcher.to_string(), self.contact.to_string())
+    fn parties(&self) -> (&Jid, &Jid) {
+        (&self.watcher, &self.contact)
     }
 }
 
@@ -64,7 +64,7 @@ impl Subscriptions<Watch> {
     /// `contact` gave, if there is one and it said something.
     pub(crate) fn last_presence(&self, watcher: &Jid, contact: &Jid) -> Option<Presence> {
         let call_id = self.call_id_of(&watcher.to_string(), &contact.to_string())?;
-        let w = self.by_call_id.get(&call_id)?;
+        let w = self.get(&call_id)?;
         let pidf = w.last_pidf.as_deref()?;
         pidf_body_to_xmpp(pidf.as_bytes(), &w.contact, &w.watcher)
             .ok()
