@@ -1,22 +1,41 @@
 //! RFC 2045 §5.1 / RFC 3261 §20.15: a Content-Type value (`type/subtype;
 //! param=value`), as SIP and CPIM headers carry it.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use crate::failure::MappingError;
 
 /// A parsed media type. Type, subtype and parameter names are lowercased
 /// (they are case-insensitive, RFC 2045 §5.1); parameter values keep their
-/// case, with surrounding quotes removed.
+/// case, with surrounding quotes removed. The common spellings are borrowed
+/// from [`COMMON`] rather than allocated (issue 24: each MESSAGE's
+/// Content-Type is read up to three times).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct MediaType {
     /// Top-level type, e.g. `text`.
-    pub type_: String,
+    pub type_: Cow<'static, str>,
     /// Subtype, e.g. `plain`.
-    pub subtype: String,
+    pub subtype: Cow<'static, str>,
     /// Parameters in order.
-    pub params: Vec<(String, String)>,
+    pub params: Vec<(Cow<'static, str>, Cow<'static, str>)>,
 }
+
+/// Lower-case words a Content-Type of a MESSAGE is made of, and the
+/// `charset` values as real clients spell them.
+const COMMON: &[&str] = &[
+    "text",
+    "plain",
+    "html",
+    "message",
+    "cpim",
+    "imdn+xml",
+    "application",
+    "im-iscomposing+xml",
+    "charset",
+    "UTF-8",
+    "utf-8",
+];
 
 impl MediaType {
     /// `text/plain;charset=UTF-8`, what Parley sends.
@@ -30,6 +49,47 @@ impl MediaType {
 
     /// Parse a Content-Type header value.
     pub(crate) fn parse(value: &str) -> Result<Self, MappingError> {
+        match Self::parse_common(value) {
+            Some(media) => Ok(media),
+            None => Self::parse_any(value),
+        }
+    }
+
+    /// The shapes nearly every MESSAGE carries — `type/subtype` with at most
+    /// a `charset` parameter, no spaces, no quotes, each word in [`COMMON`]
+    /// (any case for the names) — built without allocating but the
+    /// parameter list; `None` sends the value to [`MediaType::parse_any`],
+    /// which gives the same result for these (`tests::common_shapes_parse_as_before`).
+    fn parse_common(value: &str) -> Option<Self> {
+        let (essence, param) = match value.split_once(';') {
+            Some((essence, param)) => (essence, Some(param)),
+            None => (value, None),
+        };
+        let (type_, subtype) = essence.split_once('/')?;
+        let lower = |word: &str| {
+            COMMON
+                .iter()
+                .find(|c| {
+                    c.eq_ignore_ascii_case(word) && !c.bytes().any(|b| b.is_ascii_uppercase())
+                })
+                .map(|c| Cow::Borrowed(*c))
+        };
+        let mut params = Vec::new();
+        if let Some(param) = param {
+            let (name, v) = param.split_once('=')?;
+            // The value as sent: only the spellings in COMMON.
+            let v = COMMON.iter().find(|c| **c == v)?;
+            params.push((lower(name).filter(|n| n == "charset")?, Cow::Borrowed(*v)));
+        }
+        Some(Self {
+            type_: lower(type_)?,
+            subtype: lower(subtype)?,
+            params,
+        })
+    }
+
+    /// Any Content-Type value.
+    fn parse_any(value: &str) -> Result<Self, MappingError> {
         let bad = MappingError::UnsupportedMediaType;
         let mut parts = split_params(value).into_iter();
         let essence = parts.next().unwrap_or_default();
@@ -54,11 +114,11 @@ impl MediaType {
             if !is_token(name) {
                 return Err(bad);
             }
-            params.push((name.to_ascii_lowercase(), v));
+            params.push((name.to_ascii_lowercase().into(), v.into()));
         }
         Ok(Self {
-            type_: type_.to_ascii_lowercase(),
-            subtype: subtype.to_ascii_lowercase(),
+            type_: type_.to_ascii_lowercase().into(),
+            subtype: subtype.to_ascii_lowercase().into(),
             params,
         })
     }
@@ -73,7 +133,7 @@ impl MediaType {
         self.params
             .iter()
             .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| v.as_ref())
     }
 
     /// The `charset` parameter.
@@ -86,6 +146,7 @@ impl fmt::Display for MediaType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.type_, self.subtype)?;
         for (n, v) in &self.params {
+            let v: &str = v;
             if is_token(v) {
                 write!(f, ";{n}={v}")?;
             } else {
@@ -149,6 +210,56 @@ mod tests {
         assert!(MediaType::parse("text").is_err());
         assert!(MediaType::parse("").is_err());
         assert!(MediaType::parse("text/plain;charset").is_err());
+    }
+
+    /// The shapes [`MediaType::parse_common`] takes, and every value one
+    /// character away from them, come out as [`MediaType::parse_any`] has
+    /// them: the Content-Types of the fixtures' MESSAGEs and what Parley sends.
+    #[test]
+    fn common_shapes_parse_as_before() {
+        let seeds = [
+            "text/plain",
+            "text/plain;charset=UTF-8",
+            "text/plain;charset=utf-8",
+            "Text/Plain;Charset=UTF-8",
+            "text/html;charset=UTF-8",
+            "message/cpim",
+            "Message/CPIM",
+            "message/imdn+xml",
+            "application/im-iscomposing+xml",
+            "text/plain;charset=ISO-8859-1",
+            "text/plain;format=flowed",
+            "text/plain; charset=UTF-8",
+        ];
+        let probes = [';', '=', '/', ' ', '"', '\\', 'A', 'x', '-', '+', ',', '\t'];
+        let mut texts = std::collections::BTreeSet::new();
+        for seed in seeds {
+            for i in 0..=seed.len() {
+                texts.insert(seed[..i].to_owned());
+                for c in probes {
+                    texts.insert(format!("{}{c}{}", &seed[..i], &seed[i..]));
+                    if i < seed.len() {
+                        texts.insert(format!("{}{c}{}", &seed[..i], &seed[i + 1..]));
+                    }
+                }
+            }
+        }
+        let mut common = 0;
+        for text in &texts {
+            let any = MediaType::parse_any(text);
+            if let Some(fast) = MediaType::parse_common(text) {
+                assert_eq!(Ok(&fast), any.as_ref(), "{text:?}");
+                common += 1;
+            }
+            assert_eq!(MediaType::parse(text), any, "{text:?}");
+        }
+        for seed in &seeds[..9] {
+            assert!(
+                MediaType::parse_common(seed).is_some(),
+                "{seed:?} not common"
+            );
+        }
+        assert!(common >= 20, "only {common} values took the common path");
     }
 
     #[test]

@@ -4,7 +4,13 @@
 //! What lives here fills ezk's gaps (crates.md §4): the start line with
 //! non-SIP Request-URIs, salvage of a broken message for a 400, validation
 //! of what ezk accepts too readily, and writing responses and requests.
+//! `fast` types the common shapes of `sip:` URIs and Vias exactly as ezk
+//! would, without nom's allocations (issue 24), and leaves the rest to ezk.
 
+/// The common shapes of `sip:` URIs and Vias without ezk's nom parsers.
+mod fast;
+#[cfg(test)]
+mod fast_equivalence;
 /// RFC 3261 §7.3: a message's header fields in received order.
 pub mod fields;
 /// RFC 3261 §20, §25.1: address and parameter values as sent.

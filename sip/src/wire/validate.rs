@@ -242,14 +242,10 @@ fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
                 }
             })
             .map_err(|_| Rejection::bad("Malformed Via"))?;
-            let (rest, via) =
-                Via::parse(&src, element).map_err(|_| Rejection::bad("Malformed Via"))?;
-            if !rest.trim().is_empty() {
-                return Err(Rejection::bad("Malformed Via"));
-            }
+            let transport = via_transport(&src, element)?;
             if top.is_none() {
                 top = Some(ViaHead {
-                    transport: via.transport.as_str().to_ascii_uppercase(),
+                    transport: transport.to_ascii_uppercase(),
                     // The last word before the parameters: "SIP / 2.0 / UDP host"
                     // (RFC 4475 §3.1.1.1) puts spaces around the slashes.
                     sent_by: element[..params_at]
@@ -264,6 +260,40 @@ fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
         }
     }
     top.ok_or(Rejection::bad("Missing Via"))
+}
+
+/// The transport token of one Via element that parses whole: the common
+/// shapes without nom (issue 24), the rest by ezk as before. `src` is the
+/// buffer `element` lies in (ezk slices it).
+pub(crate) fn via_transport<'a>(
+    src: &bytes::Bytes,
+    element: &'a str,
+) -> Result<Cow<'a, str>, Rejection> {
+    via_transport_with(src, element, true)
+}
+
+/// [`via_transport`] by ezk alone: what `wire::fast_equivalence` compares against.
+#[cfg(test)]
+pub(crate) fn via_transport_by_ezk<'a>(
+    src: &bytes::Bytes,
+    element: &'a str,
+) -> Result<Cow<'a, str>, Rejection> {
+    via_transport_with(src, element, false)
+}
+
+fn via_transport_with<'a>(
+    src: &bytes::Bytes,
+    element: &'a str,
+    fast: bool,
+) -> Result<Cow<'a, str>, Rejection> {
+    if fast && let Some(transport) = crate::wire::fast::via_transport(element) {
+        return Ok(Cow::Borrowed(transport));
+    }
+    let (rest, via) = Via::parse(src, element).map_err(|_| Rejection::bad("Malformed Via"))?;
+    if !rest.trim().is_empty() {
+        return Err(Rejection::bad("Malformed Via"));
+    }
+    Ok(Cow::Owned(via.transport.as_str().to_owned()))
 }
 
 fn address(msg: &Message, name: &Name, reason: &'static str) -> Result<Address, Rejection> {

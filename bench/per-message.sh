@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# What one translated message costs parley, each way, with loadgen as its
+# XMPP server (bench/lib.sh's config, parley the bottleneck): the figures
+# that do not need bench/ratio.sh's quiet machine (issue 24).
+#
+#   bench/per-message.sh [cpu|allocs|syscalls|profile]     (default cpu)
+#
+# cpu:     loadgen's closed-loop phases s2x:max:2000 (warm-up), s2x:max:$COUNT,
+#          x2s:max:$COUNT, one parley; prints loadgen's table (parley CPU
+#          µs/msg = its user+system CPU over the phase / delivered).
+# allocs:  heap allocations per message, each way: uprobes on the entry points
+#          of mimalloc (parley's global allocator) that Rust's GlobalAlloc calls,
+#          mi_malloc_aligned / mi_zalloc_aligned / mi_realloc_aligned, counted
+#          by `perf stat` over one s2x:max:$COUNT (then one x2s:max:$COUNT) run
+#          of a fresh parley, divided by $COUNT. heaptrack does not see these:
+#          mimalloc does not go through malloc.
+# syscalls: syscalls and context switches per message, each way (`perf stat`
+#          on the syscall tracepoints, over the same phases as allocs).
+# profile: `perf record -e cpu-clock -g` of parley over s2x:max:$COUNT, then
+#          of another over x2s:max:$COUNT; prints the top of `perf report`.
+# PARLEY_BIN_DIR: a directory with `parley` and `loadgen` (default: build).
+# COUNT (default 20000) messages per measured phase. Needs root for allocs
+# and profile (perf probe / perf record).
+. "$(dirname "$0")/lib.sh"
+MODE=${1:-cpu}
+COUNT=${COUNT:-20000}
+if [[ -n ${PARLEY_BIN_DIR:-} ]]; then BIN=$PARLEY_BIN_DIR; else build; fi
+machine
+echo "parley: $BIN/parley ($(sha256sum "$BIN/parley" | cut -c1-12))"
+
+# run_one DIRECTION: a fresh parley, `$WRAP` attached to it during one
+# closed-loop phase of $COUNT messages in DIRECTION.
+run_one() {
+  start_parley "$COMP"
+  "${WRAP[@]}" -p "$PARLEY" 2>"$WORK/wrap.out" &
+  local wrap=$!
+  sleep 0.5
+  loadgen_fake --window 1000 --phase "$1:max:$COUNT" >"$WORK/loadgen.out"
+  kill -INT "$wrap"; wait "$wrap" 2>/dev/null || true
+  kill "$PARLEY"; wait "$PARLEY" 2>/dev/null || true
+  grep -E '^\| *'"$1" "$WORK/loadgen.out" || cat "$WORK/loadgen.out"
+}
+
+case $MODE in
+  cpu)
+    start_parley "$COMP"
+    loadgen_fake --window 1000 --phase s2x:max:2000 --phase "s2x:max:$COUNT" --phase "x2s:max:$COUNT"
+    ;;
+  allocs)
+    events=()
+    for f in mi_malloc_aligned mi_zalloc_aligned mi_realloc_aligned; do
+      name="parley_${f}_$$"
+      perf probe -q -x "$BIN/parley" --add "$name=$f" >/dev/null
+      events+=(-e "probe_parley:$name")
+    done
+    trap 'perf probe -q --del "probe_parley:*_$$" >/dev/null 2>&1; cleanup' EXIT
+    WRAP=(perf stat -x, "${events[@]}")
+    for dir in s2x x2s; do
+      run_one "$dir"
+      awk -F, -v dir="$dir" -v n="$COUNT" '$1 ~ /^[0-9]+$/ { sum += $1; split($3, e, ":"); printf "%s %s: %d (%.1f/msg)\n", dir, e[2], $1, $1 / n }
+        END { printf "%s allocations (incl. realloc): %d, %.1f per message\n", dir, sum, sum / n }' "$WORK/wrap.out"
+    done
+    ;;
+  syscalls)
+    WRAP=(perf stat -x, -e raw_syscalls:sys_enter -e syscalls:sys_enter_sendto
+      -e syscalls:sys_enter_sendmmsg -e syscalls:sys_enter_recvfrom -e syscalls:sys_enter_write
+      -e syscalls:sys_enter_writev -e syscalls:sys_enter_epoll_wait -e context-switches)
+    for dir in s2x x2s; do
+      run_one "$dir"
+      awk -F, -v dir="$dir" -v n="$COUNT" '$1 ~ /^[0-9]+$/ { printf "%s %s: %d (%.2f/msg)\n", dir, $3, $1, $1 / n }' "$WORK/wrap.out"
+    done
+    ;;
+  profile)
+    for dir in s2x x2s; do
+      WRAP=(perf record -q -e cpu-clock -g -o "$WORK/perf-$dir.data")
+      run_one "$dir"
+      perf report -q --stdio -i "$WORK/perf-$dir.data" --no-children --percent-limit 1.2 \
+        --sort symbol -g none 2>/dev/null | sed 's/[ -]*$//' | grep . | head -20
+    done
+    ;;
+  *) echo "usage: $0 [cpu|allocs|syscalls|profile]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,307 @@
+//! A scanner for the shapes of `sip:` URIs and top Vias that nearly every
+//! message carries, so the hot path does not run ezk's nom parsers, whose
+//! `VerboseError` allocates on every alternative that fails (issue 24).
+//!
+//! Not a second grammar: each function answers only for input whose result
+//! under ezk it can state exactly — plain ASCII, an IPv4 address or a
+//! hostname, a port, `;name=value` parameters without `%`-escapes or quotes —
+//! and returns `None` for everything else, which the caller then hands to ezk
+//! as before. So odd input meets the same parser, and the same errors, as it
+//! did; `wire::fast_equivalence` runs both over the fixtures and their
+//! variants and requires equal results.
+
+use std::net::Ipv4Addr;
+
+use bytesstr::BytesStr;
+use ezk_sip_types::host::{Host, HostPort};
+use ezk_sip_types::uri::params::{CPS, Param, Params};
+use ezk_sip_types::uri::{SipUri, SipUriUserPart};
+
+/// A `sip:`/`sips:` URI (no `<>`, no surrounding whitespace) as ezk's
+/// `SipUri::from_str` would type it, or `None` when the text is not one of
+/// the shapes understood here (the caller asks ezk).
+pub(crate) fn sip_uri(text: &str) -> Option<SipUri> {
+    let b = text.as_bytes();
+    if !text.is_ascii() {
+        return None;
+    }
+    let (sips, mut at) = if starts_with_ignore_case(b, b"sip:") {
+        (false, 4)
+    } else if starts_with_ignore_case(b, b"sips:") {
+        (true, 5)
+    } else {
+        return None;
+    };
+    // ezk: opt(terminated((take_while(user), opt(":" take_while(password))), "@")).
+    let user_end = scan(b, at, is_user);
+    let user = match b.get(user_end) {
+        Some(b'@') => {
+            let user = at..user_end;
+            // A user with `%`-escapes is decoded by ezk: leave it to ezk.
+            if b[user.clone()].contains(&b'%') {
+                return None;
+            }
+            at = user_end + 1;
+            Some(user)
+        }
+        Some(b':') => {
+            // `user:password@` is ezk's; `host:port` has no `@` after it.
+            if b.get(scan(b, user_end + 1, is_password)) == Some(&b'@') {
+                return None;
+            }
+            None
+        }
+        _ => None,
+    };
+    let (host, port, mut at) = host_port(text, at)?;
+    let mut params = Vec::new();
+    while b.get(at) == Some(&b';') {
+        let (name, value, end) = param(b, at + 1)?;
+        params.push((name, value));
+        at = end;
+    }
+    if at != b.len() {
+        // `?headers` or anything ezk would refuse: ezk decides.
+        return None;
+    }
+
+    // Built the way ezk builds it: one copy of the text, the parts slices of it.
+    let src = BytesStr::from(text);
+    let slice = |range: std::ops::Range<usize>| src.slice_ref(&src.as_str()[range]);
+    let mut uri_params = Params::<CPS>::new();
+    for (name, value) in params {
+        uri_params.push(Param {
+            name: slice(name),
+            value: value.map(&slice),
+        });
+    }
+    Some(SipUri {
+        sips,
+        user_part: match user {
+            Some(range) => SipUriUserPart::User(slice(range)),
+            None => SipUriUserPart::Empty,
+        },
+        host_port: HostPort {
+            host: match host {
+                HostShape::Ip4(ip) => Host::IP4(ip),
+                HostShape::Name(range) => Host::Name(slice(range)),
+            },
+            port,
+        },
+        uri_params,
+        header_params: Params::new(),
+    })
+}
+
+/// The transport token of one Via element (trimmed, RFC 3261 §20.42
+/// `SIP/2.0/UDP host[:port][;params]`) when ezk's `Via::parse` would take the
+/// whole element, or `None` when the element is not one of the shapes
+/// understood here (the caller asks ezk).
+pub(crate) fn via_transport(element: &str) -> Option<&str> {
+    let b = element.as_bytes();
+    if !element.is_ascii() || !b.starts_with(b"SIP/2.0/") {
+        return None;
+    }
+    let transport_end = scan(b, 8, is_token);
+    if transport_end == 8 {
+        return None;
+    }
+    let host_at = scan(b, transport_end, |c| c == b' ' || c == b'\t');
+    if host_at == transport_end {
+        return None;
+    }
+    let (_, _, mut at) = host_port(element, host_at)?;
+    while b.get(at) == Some(&b';') {
+        at = param(b, at + 1)?.2;
+    }
+    (at == b.len()).then(|| &element[8..transport_end])
+}
+
+/// A host as ezk types it, positions into the text.
+enum HostShape {
+    Ip4(Ipv4Addr),
+    Name(std::ops::Range<usize>),
+}
+
+/// ezk's `HostPort` at `at`: the host, the port and where they end; `None`
+/// for an IPv6 reference, a malformed hostname or port (ezk decides those).
+fn host_port(text: &str, at: usize) -> Option<(HostShape, Option<u16>, usize)> {
+    let b = text.as_bytes();
+    if b.get(at) == Some(&b'[') {
+        return None;
+    }
+    // ezk tries IPv4 first (nom's `u8` four times: maximal digit runs, each
+    // at most 255) and takes it when std parses what that recognised; else
+    // the same text is a hostname.
+    let (host, end) = match ip4_prefix(b, at)
+        .and_then(|end| Some((text[at..end].parse::<Ipv4Addr>().ok()?, end)))
+    {
+        Some((ip, end)) => (HostShape::Ip4(ip), end),
+        None => {
+            let end = scan(b, at, |c| {
+                c.is_ascii_alphanumeric() || c == b'-' || c == b'.'
+            });
+            if !is_hostname(&b[at..end]) {
+                return None;
+            }
+            (HostShape::Name(at..end), end)
+        }
+    };
+    if b.get(end) != Some(&b':') {
+        return Some((host, None, end));
+    }
+    let port_end = scan(b, end + 1, |c| c.is_ascii_digit());
+    let port = text[end + 1..port_end].parse::<u16>().ok()?;
+    Some((host, Some(port), port_end))
+}
+
+/// `1*digit "." 1*digit "." 1*digit "." 1*digit`, each run ≤ 255, as nom's
+/// `u8` reads it: the end of the recognised text.
+fn ip4_prefix(b: &[u8], mut at: usize) -> Option<usize> {
+    for i in 0..4 {
+        if i > 0 {
+            if b.get(at) != Some(&b'.') {
+                return None;
+            }
+            at += 1;
+        }
+        let end = scan(b, at, |c| c.is_ascii_digit());
+        if end == at {
+            return None;
+        }
+        let mut value: u8 = 0;
+        for &d in &b[at..end] {
+            value = value.checked_mul(10)?.checked_add(d - b'0')?;
+        }
+        at = end;
+    }
+    Some(at)
+}
+
+/// ezk's hostname taking all of `run`: labels of letters, digits and `-`
+/// (not first or last), separated by single dots, one optional final dot.
+fn is_hostname(run: &[u8]) -> bool {
+    let run = run.strip_suffix(b".").unwrap_or(run);
+    !run.is_empty()
+        && run
+            .split(|&c| c == b'.')
+            .all(|label| !label.is_empty() && !label.starts_with(b"-") && !label.ends_with(b"-"))
+}
+
+/// One `name[=value]` parameter at `at` (after its `;`): name and value
+/// ranges and the end. `None` for an empty name or value, a quoted value or
+/// `%`-escapes (ezk decodes those).
+#[allow(clippy::type_complexity)]
+fn param(
+    b: &[u8],
+    at: usize,
+) -> Option<(
+    std::ops::Range<usize>,
+    Option<std::ops::Range<usize>>,
+    usize,
+)> {
+    let name_end = scan(b, at, is_param);
+    if name_end == at || b[at..name_end].contains(&b'%') {
+        return None;
+    }
+    if b.get(name_end) != Some(&b'=') {
+        return Some((at..name_end, None, name_end));
+    }
+    let value_end = scan(b, name_end + 1, is_param);
+    if value_end == name_end + 1 || b[name_end + 1..value_end].contains(&b'%') {
+        return None;
+    }
+    Some((at..name_end, Some(name_end + 1..value_end), value_end))
+}
+
+fn scan(b: &[u8], at: usize, f: impl Fn(u8) -> bool) -> usize {
+    at + b
+        .get(at..)
+        .map_or(0, |rest| rest.iter().take_while(|&&c| f(c)).count())
+}
+
+fn starts_with_ignore_case(b: &[u8], prefix: &[u8]) -> bool {
+    b.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
+}
+
+/// ezk's `user` characters, ASCII part.
+fn is_user(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'-' | b'_'
+                | b'.'
+                | b'!'
+                | b'~'
+                | b'*'
+                | b'\''
+                | b'('
+                | b')'
+                | b'%'
+                | b'&'
+                | b'='
+                | b'+'
+                | b'$'
+                | b','
+                | b';'
+                | b'?'
+                | b'/'
+        )
+}
+
+/// ezk's `password` characters, ASCII part.
+fn is_password(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'-' | b'_'
+                | b'.'
+                | b'!'
+                | b'~'
+                | b'*'
+                | b'\''
+                | b'('
+                | b')'
+                | b'%'
+                | b'&'
+                | b'='
+                | b'+'
+                | b'$'
+                | b','
+        )
+}
+
+/// ezk's URI parameter characters (`CPS`), ASCII part.
+fn is_param(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'%' | b'-'
+                | b'_'
+                | b'.'
+                | b'!'
+                | b'~'
+                | b'*'
+                | b'\''
+                | b'('
+                | b')'
+                | b'['
+                | b']'
+                | b'/'
+                | b':'
+                | b'&'
+                | b'+'
+                | b'$'
+                | b'`'
+        )
+}
+
+/// ezk's `token` characters (the Via transport), ASCII part.
+fn is_token(c: u8) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(
+            c,
+            b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'`' | b'\'' | b'~' | b'+'
+        )
+}

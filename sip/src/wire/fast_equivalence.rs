@@ -1,0 +1,310 @@
+//! The fast path (`wire::fast`) against ezk: every `sip:` URI and Via
+//! element in the repository's SIP fixtures — RFC 4475's torture messages,
+//! the real clients' messages of `gateway/tests/fixtures`,
+//! `mapping/tests/fixtures/sip` and the fuzz corpora — and every variant of
+//! them with one character cut, inserted or replaced, must come out of
+//! `Uri::parse` and the Via check exactly as they do from ezk alone.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use bytes::Bytes;
+
+use crate::wire::fast;
+use crate::wire::header::outside_quotes;
+use crate::wire::uri::{Uri, UriError};
+use crate::wire::validate::{via_transport, via_transport_by_ezk};
+
+/// Real clients' messages (linphone, baresip, RFC 7572's examples),
+/// relative to the `sip` crate: the shapes the fast path is for.
+const CLIENT_DIRS: &[&str] = &["../gateway/tests/fixtures", "../mapping/tests/fixtures/sip"];
+
+/// Every other directory of SIP messages: RFC 4475's torture tests and the
+/// fuzz corpora (mutants of all of these).
+const OTHER_DIRS: &[&str] = &[
+    "tests/fixtures/rfc4475",
+    "../fuzz/corpus/sip_datagram",
+    "../fuzz/corpus/sip_stream",
+    "../fuzz/corpus/sip_message_to_xmpp",
+];
+
+/// Shapes at the edges of what the fast path takes, beside the fixtures'.
+const EDGES: &[&str] = &[
+    "sip:1.2.3.4.5",
+    "sip:01.2.3.4",
+    "sip:256.1.1.1",
+    "sip:1.2.3.4a",
+    "sip:123.example.com",
+    "sip:a..b",
+    "sip:-a.example.com",
+    "sip:a-.example.com",
+    "sip:example.com.",
+    "sip:example.com..",
+    "sip:host:",
+    "sip:host:99999",
+    "sip:host:0",
+    "sip:host:005060",
+    "sip:u:p@h",
+    "sip:u:@h",
+    "sip:@h",
+    "sip:h;",
+    "sip:h;=x",
+    "sip:h;a=",
+    "sip:h;a=\"x\"",
+    "sip:h;a=b;c",
+    "sip:h?x=y",
+    "sip:u%41@h",
+    "sip:h;a=%41",
+    "sip:h;%41=b",
+    "SIP:h",
+    "sIpS:U@H.",
+    "sip:[::1]:5060",
+    "sip:h.:5",
+    "sip:user;par=1@host",
+    "sip:user?x@host",
+    "sip:user/x@host;lr",
+    "sip:host;lr;transport=udp",
+    "sip:h:5060;maddr=[::1]",
+    "sip:bob@127.0.0.1:5060;transport=udp",
+    "sips:bob@example.com",
+    "sip:é@h",
+    "sip:h;a=é",
+];
+
+const VIA_EDGES: &[&str] = &[
+    "SIP/2.0/UDP 192.0.2.1:5060;branch=z9hG4bK776;rport",
+    "SIP/2.0/UDP host;branch=",
+    "SIP/2.0/UDP host ;branch=x",
+    "SIP/2.0/UDP host;received=\"x\"",
+    "SIP/2.0/UDP host:;branch=x",
+    "SIP/2.0/UDP [::1]:5060;branch=x",
+    "SIP / 2.0 / UDP host;branch=x",
+    "SIP/2.0/UDPhost",
+    "SIP/2.0/ UDP host",
+    "sip/2.0/udp host",
+    "SIP/2.0/TLS a.b.c:5061;branch=z9hG4bK%41",
+    "SIP/2.0/UDP 1.2.3.4.5;branch=x",
+    "SIP/2.0/UDP h;;branch=x",
+];
+
+/// Characters that move a scanner from one state to another.
+const PROBES: &[char] = &[
+    ';', '@', ':', '.', '-', '%', '[', ']', '?', '=', '"', 'a', 'Z', '0', '9', ' ', '&', ',', '/',
+    '+', '_', 'é', '\t',
+];
+
+/// What a fixture file holds: URIs (Request-URIs and those in address
+/// headers) and Via elements.
+#[derive(Default)]
+struct Harvest {
+    uris: BTreeSet<String>,
+    vias: BTreeSet<String>,
+}
+
+fn harvest(dirs: &[&str]) -> Harvest {
+    let mut out = Harvest::default();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for dir in dirs {
+        let dir = root.join(dir);
+        let entries = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                continue;
+            }
+            let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+            harvest_message(&text, &mut out);
+        }
+    }
+    out
+}
+
+fn harvest_message(text: &str, out: &mut Harvest) {
+    let mut lines = text.split('\n').map(|l| l.trim_end_matches('\r'));
+    if let Some(first) = lines.next() {
+        let words: Vec<&str> = first.split_whitespace().collect();
+        if words.len() >= 3 && words[words.len() - 1].starts_with("SIP/") {
+            for word in &words[1..words.len() - 1] {
+                out.uris.insert((*word).to_owned());
+            }
+        }
+    }
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        let value = value.trim();
+        match name.as_str() {
+            "via" | "v" => {
+                for element in outside_quotes(value, ',') {
+                    out.vias.insert(element.trim().to_owned());
+                }
+            }
+            "from"
+            | "f"
+            | "to"
+            | "t"
+            | "contact"
+            | "m"
+            | "route"
+            | "record-route"
+            | "refer-to"
+            | "r"
+            | "referred-by"
+            | "b"
+            | "p-asserted-identity" => {
+                for address in outside_quotes(value, ',') {
+                    let uri = match address.split_once('<') {
+                        Some((_, rest)) => rest.split('>').next().unwrap_or_default(),
+                        None => address.split(';').next().unwrap_or_default(),
+                    };
+                    out.uris.insert(uri.trim().to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The text itself and every text one character away from it.
+fn variants(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let bounds: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([text.len()])
+        .collect();
+    for (n, &i) in bounds.iter().enumerate() {
+        out.insert(text[..i].to_owned());
+        if let Some(&next) = bounds.get(n + 1) {
+            out.insert(format!("{}{}", &text[..i], &text[next..]));
+        }
+        for &c in PROBES {
+            out.insert(format!("{}{c}{}", &text[..i], &text[i..]));
+            if let Some(&next) = bounds.get(n + 1) {
+                out.insert(format!("{}{c}{}", &text[..i], &text[next..]));
+            }
+        }
+    }
+    out
+}
+
+fn same_uri(a: &Result<Uri, UriError>, b: &Result<Uri, UriError>) -> bool {
+    match (a, b) {
+        (Ok(Uri::Sip(x)), Ok(Uri::Sip(y))) => {
+            x.sips == y.sips
+                && x.user_part == y.user_part
+                && x.host_port == y.host_port
+                && format!("{:?}", x.uri_params) == format!("{:?}", y.uri_params)
+                && format!("{:?}", x.header_params) == format!("{:?}", y.header_params)
+                && format!("{x:?}") == format!("{y:?}")
+        }
+        (Ok(Uri::Tel(x)), Ok(Uri::Tel(y))) => x == y,
+        (
+            Ok(Uri::Other { scheme, text }),
+            Ok(Uri::Other {
+                scheme: s2,
+                text: t2,
+            }),
+        ) => scheme == s2 && text == t2,
+        (Err(x), Err(y)) => x == y,
+        _ => false,
+    }
+}
+
+#[test]
+fn every_fixture_uri_and_its_neighbours_parse_as_ezk_parses_them() {
+    let clients = harvest(CLIENT_DIRS);
+    let others = harvest(OTHER_DIRS);
+    let sip_uris: Vec<&String> = clients
+        .uris
+        .iter()
+        .filter(|u| u.get(..3).is_some_and(|s| s.eq_ignore_ascii_case("sip")))
+        .collect();
+    assert!(sip_uris.len() >= 5, "too few client URIs: {sip_uris:?}");
+    // The fast path must carry the real clients' shapes, or the test would
+    // compare ezk with itself (and the hot path would not gain).
+    let slow: Vec<&&String> = sip_uris
+        .iter()
+        .filter(|u| fast::sip_uri(u).is_none())
+        .collect();
+    assert!(
+        slow.is_empty(),
+        "the fast path refused client URIs: {slow:?}"
+    );
+    let mut texts = BTreeSet::new();
+    for uri in clients
+        .uris
+        .iter()
+        .chain(&others.uris)
+        .map(String::as_str)
+        .chain(EDGES.iter().copied())
+    {
+        texts.extend(variants(uri));
+    }
+    let (mut compared, mut took_fast) = (0, 0);
+    for text in &texts {
+        let ours = Uri::parse(text);
+        let ezk = Uri::parse_with_ezk(text);
+        assert!(
+            same_uri(&ours, &ezk),
+            "{text:?}: fast path {ours:?}, ezk {ezk:?}"
+        );
+        compared += 1;
+        took_fast += usize::from(fast::sip_uri(text).is_some());
+    }
+    println!("{compared} compared, {took_fast} of them on the fast path");
+    assert!(
+        took_fast * 10 >= compared,
+        "{took_fast} of {compared} took the fast path"
+    );
+}
+
+#[test]
+fn every_fixture_via_and_its_neighbours_check_as_ezk_checks_them() {
+    let clients = harvest(CLIENT_DIRS);
+    let others = harvest(OTHER_DIRS);
+    assert!(
+        clients.vias.len() >= 10,
+        "too few client Vias: {:?}",
+        clients.vias
+    );
+    let slow: Vec<&String> = clients
+        .vias
+        .iter()
+        .filter(|v| fast::via_transport(v).is_none())
+        .collect();
+    assert!(
+        slow.is_empty(),
+        "the fast path refused client Vias: {slow:?}"
+    );
+    let mut texts = BTreeSet::new();
+    for via in clients
+        .vias
+        .iter()
+        .chain(&others.vias)
+        .map(String::as_str)
+        .chain(VIA_EDGES.iter().copied())
+    {
+        texts.extend(variants(via));
+    }
+    let (mut compared, mut took_fast) = (0, 0);
+    for text in &texts {
+        // The Via check gets trimmed elements.
+        let src = Bytes::copy_from_slice(text.trim().as_bytes());
+        let element = std::str::from_utf8(&src).unwrap();
+        let ours = via_transport(&src, element);
+        let ezk = via_transport_by_ezk(&src, element);
+        assert_eq!(ours, ezk, "{text:?}");
+        compared += 1;
+        took_fast += usize::from(fast::via_transport(element).is_some());
+    }
+    println!("{compared} compared, {took_fast} of them on the fast path");
+    assert!(
+        took_fast * 10 >= compared,
+        "{took_fast} of {compared} took the fast path"
+    );
+}
