@@ -20,8 +20,8 @@ use parley_harness::port::free_tcp_port;
 use chat::{next_request, phone_says};
 use ejabberd_world::EjabberdWorld;
 use groupchat::{
-    cpim, enter, make_members_only, message_from, phone_joins, presence_from, refused,
-    sip_user_talks_and_leaves,
+    cpim, enter, leaves_within_10_s, make_members_only, message_from, phone_joins, presence_from,
+    refused, sip_user_talks_and_leaves,
 };
 use sip_phone::Phone;
 use support::{COMPONENT, PASSWORD, child_text, sessions_toml};
@@ -241,16 +241,10 @@ async fn a_killed_parley_leaves_no_ghost_in_an_ejabberd_room() {
             "<message to='{ROOM}' type='groupchat'><body>Romeo?</body></message>"
         ))
         .await;
-    let gone = juliet
-        .recv_matching(std::time::Duration::from_secs(10), |e| {
-            e.name() == "presence"
-                && e.attr("from") == Some(romeo.as_str())
-                && e.attr("type") == Some("unavailable")
-        })
-        .await;
+    let gone = leaves_within_10_s(&mut juliet, &romeo).await;
     let log = world.parley.log();
     assert!(
-        gone.is_some(),
+        gone,
         "the ghost stayed in the room\n{earlier}\n---- restarted ----\n{log}\n--- ejabberd ---\n{}",
         world.ejabberd.log()
     );
@@ -284,15 +278,9 @@ async fn a_ghost_is_dropped_when_someone_enters_an_ejabberd_room() {
     world.parley.wait_ready(std::time::Duration::from_secs(30));
     let mut nurse = world.client("nurse").await;
     enter(&mut nurse, ROOM, "Nurse").await;
-    let gone = juliet
-        .recv_matching(std::time::Duration::from_secs(10), |e| {
-            e.name() == "presence"
-                && e.attr("from") == Some(romeo.as_str())
-                && e.attr("type") == Some("unavailable")
-        })
-        .await;
+    let gone = leaves_within_10_s(&mut juliet, &romeo).await;
     assert!(
-        gone.is_some(),
+        gone,
         "the ghost stayed in the room\n{}\n--- ejabberd ---\n{}",
         world.parley.log(),
         world.ejabberd.log()

@@ -20,8 +20,8 @@ use parley_harness::port::free_tcp_port;
 
 use chat::{WAIT, phone_says};
 use groupchat::{
-    cpim, enter, has_status, make_members_only, message_from, phone_joins, presence_from, refused,
-    sip_user_talks_and_leaves,
+    cpim, enter, has_status, leaves_within_10_s, make_members_only, message_from, phone_joins,
+    presence_from, refused, sip_user_talks_and_leaves,
 };
 use parley_harness::msrp_peer::MsrpPeer;
 use sip_phone::{Phone, status};
@@ -237,15 +237,9 @@ async fn a_killed_parley_leaves_no_ghost_in_a_prosody_room() {
             "<message to='{ROOM}' type='groupchat'><body>Romeo?</body></message>"
         ))
         .await;
-    let gone = juliet
-        .recv_matching(std::time::Duration::from_secs(10), |e| {
-            e.name() == "presence"
-                && e.attr("from") == Some(romeo.as_str())
-                && e.attr("type") == Some("unavailable")
-        })
-        .await;
+    let gone = leaves_within_10_s(&mut juliet, &romeo).await;
     assert!(
-        gone.is_some(),
+        gone,
         "the ghost stayed in the room\n{}\n--- prosody ---\n{}",
         world.logs(),
         world.prosody.log()
@@ -278,15 +272,9 @@ async fn a_ghost_is_dropped_when_someone_enters_a_prosody_room() {
     world.restart_parley_after_exit();
     let mut nurse = world.client("nurse").await;
     enter(&mut nurse, ROOM, "Nurse").await;
-    let gone = juliet
-        .recv_matching(std::time::Duration::from_secs(10), |e| {
-            e.name() == "presence"
-                && e.attr("from") == Some(romeo.as_str())
-                && e.attr("type") == Some("unavailable")
-        })
-        .await;
+    let gone = leaves_within_10_s(&mut juliet, &romeo).await;
     assert!(
-        gone.is_some(),
+        gone,
         "the ghost stayed in the room\n{}\n--- prosody ---\n{}",
         world.logs(),
         world.prosody.log()

@@ -90,6 +90,19 @@ pub(crate) async fn presence_from(client: &mut XmppClient, from: &str) -> Elemen
         .unwrap_or_else(|| panic!("a presence from {from} at {}", client.jid()))
 }
 
+/// Whether `client` sees `occupant` leave the room (unavailable presence)
+/// within 10 s: a ghost dropped after a restart (XEP-0045 §18.1).
+pub(crate) async fn leaves_within_10_s(client: &mut XmppClient, occupant: &str) -> bool {
+    client
+        .recv_matching(Duration::from_secs(10), |e| {
+            e.name() == "presence"
+                && e.attr("from") == Some(occupant)
+                && e.attr("type") == Some("unavailable")
+        })
+        .await
+        .is_some()
+}
+
 /// `phone` INVITEs `room` at Parley (`sip`) (Example 27, CPIM) and binds
 /// the MSRP session.
 pub(crate) async fn phone_joins(
