@@ -225,29 +225,10 @@ fn starts_with_ignore_case(b: &[u8], prefix: &[u8]) -> bool {
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
-/// ezk's `user` characters, ASCII part.
+/// ezk's `user` characters, ASCII part: the password's and `;` `?` `/`
+/// (RFC 3261 §25.1 `user-unreserved`).
 fn is_user(c: u8) -> bool {
-    c.is_ascii_alphanumeric()
-        || matches!(
-            c,
-            b'-' | b'_'
-                | b'.'
-                | b'!'
-                | b'~'
-                | b'*'
-                | b'\''
-                | b'('
-                | b')'
-                | b'%'
-                | b'&'
-                | b'='
-                | b'+'
-                | b'$'
-                | b','
-                | b';'
-                | b'?'
-                | b'/'
-        )
+    is_password(c) || matches!(c, b';' | b'?' | b'/')
 }
 
 /// ezk's `password` characters, ASCII part.
