@@ -5,7 +5,7 @@
 
 use parley_msrp::chunk::ReassemblyLimits;
 use parley_msrp::endpoint::{Role, SessionOptions, SessionSpec};
-use parley_msrp::sdp::{self, FormatList, LocalEndpoint, Origin, SessionDescription};
+use parley_msrp::sdp::{self, Chatroom, FormatList, LocalEndpoint, Origin, SessionDescription};
 use parley_msrp::uri::Uri;
 use parley_sip::StatusCode;
 
@@ -37,6 +37,9 @@ pub(crate) struct Local {
     pub(crate) accept_types: &'static str,
     /// `a=accept-wrapped-types`: what it takes inside CPIM.
     pub(crate) accept_wrapped_types: &'static str,
+    /// `a=chatroom` (RFC 7701 §8), declared by a room and a room's
+    /// participant; `None` for a chat session.
+    pub(crate) chatroom: Option<Chatroom>,
 }
 
 /// An offer Parley takes: the SDP of its 200 and the MSRP session to open.
@@ -53,6 +56,9 @@ pub(crate) struct Accepted {
     /// `a=accept-types` or `a=accept-wrapped-types` lists `text/plain`, or
     /// `*`): what a room's SEND wraps (RFC 7701 §6.1).
     pub(crate) peer_takes_wrapped_text: bool,
+    /// The phone's `a=chatroom` (RFC 7701 §8), `None` without one: a UA
+    /// that is not chat room aware (§11).
+    pub(crate) peer_chatroom: Option<Chatroom>,
 }
 
 /// An INVITE refused: its final response and the metric's reason.
@@ -117,6 +123,7 @@ pub(crate) fn answer(
         sdp: text,
         peer_takes_composing: opened.peer_takes_composing,
         peer_takes_wrapped_text: negotiated.may_send("message/cpim", Some("text/plain")),
+        peer_chatroom: opened.peer_chatroom,
         spec: opened.spec,
     })
 }
@@ -171,6 +178,8 @@ pub(crate) struct Opened {
     pub(crate) spec: SessionSpec,
     /// Whether the phone takes isComposing (RFC 4975 §8.6).
     pub(crate) peer_takes_composing: bool,
+    /// The peer's `a=chatroom` (RFC 7701 §8).
+    pub(crate) peer_chatroom: Option<Chatroom>,
 }
 
 /// Reads the SDP answer of the 2xx to Parley's INVITE (RFC 3264 §7).
@@ -244,6 +253,7 @@ fn local_endpoint(local: &Local, session_id: &str, origin: Origin) -> Option<Loc
     endpoint.accept_types = FormatList::parse(local.accept_types, 8).ok()?;
     endpoint.accept_wrapped_types = FormatList::parse(local.accept_wrapped_types, 8).ok()?;
     endpoint.max_size = local.max_message_bytes;
+    endpoint.chatroom = local.chatroom.clone();
     Some(endpoint)
 }
 
@@ -259,6 +269,7 @@ fn session_of(negotiated: &sdp::NegotiatedSession, max_message_bytes: u64) -> Op
         .collect::<Option<Vec<_>>>()?;
     Some(Opened {
         peer_takes_composing: negotiated.may_send("application/im-iscomposing+xml", None),
+        peer_chatroom: negotiated.remote_chatroom.clone(),
         spec: SessionSpec {
             local: local_uri,
             remote_path,
@@ -309,6 +320,7 @@ mod tests {
             max_message_bytes: 65_536,
             accept_types: CHAT_ACCEPT_TYPES,
             accept_wrapped_types: CHAT_ACCEPT_WRAPPED_TYPES,
+            chatroom: None,
         }
     }
 
@@ -356,6 +368,52 @@ mod tests {
     /// signaled by the peer in either an accept-types or an
     /// accept-wrapped-types attribute" ("explicit, or implicit through the
     /// use of the "*" character"): what a room wraps, text/plain in CPIM.
+    /// RFC 7701 §8: the phone's `a=chatroom` is read from its offer (the
+    /// `private-messages` chat-token, §6.2; none at all: not chat room
+    /// aware, §11), and a room's answer declares its own on the accepted
+    /// `m=message` line (RFC 7702 Example 28), not on a refused one.
+    #[test]
+    fn rfc7701_8_the_chatroom_attribute_is_read_from_the_offer_and_declared_in_the_answer() {
+        let room = Local {
+            accept_types: "message/cpim",
+            accept_wrapped_types: "text/plain",
+            chatroom: Some(Chatroom::nicknames_and_private_messages()),
+            ..local()
+        };
+        let accept = |attr: &str| {
+            let offer = format!(
+                "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio 0 RTP/AVP 0\r\n\
+                 m=message 7313 TCP/MSRP *\r\na=accept-types:message/cpim\r\n\
+                 {attr}a=path:msrp://127.0.0.1:7313/p1;tcp\r\n"
+            );
+            answer(
+                Some("application/sdp"),
+                offer.as_bytes(),
+                &room,
+                "s1",
+                origin(),
+                "x",
+            )
+            .expect("accepted")
+        };
+        let private = |attr: &str| accept(attr).peer_chatroom.map(|c| c.private_messages);
+        assert_eq!(
+            private("a=chatroom:nickname private-messages\r\n"),
+            Some(true)
+        );
+        assert_eq!(private("a=chatroom:nickname\r\n"), Some(false));
+        assert_eq!(private("a=chatroom\r\n"), Some(false));
+        assert_eq!(private(""), None);
+        let sdp = accept("").sdp;
+        let message = sdp.find("m=message").expect("the message line");
+        let chatroom = sdp
+            .find("a=chatroom:nickname private-messages\r\n")
+            .expect("the room's a=chatroom");
+        assert!(chatroom > message, "{sdp}");
+        assert_eq!(sdp.matches("a=chatroom").count(), 1, "{sdp}");
+    }
+
     #[test]
     fn rfc4975_8_6_text_inside_cpim_is_read_from_either_list_or_a_wildcard() {
         let room = Local {

@@ -22,9 +22,6 @@ use super::Shared;
 use crate::metrics::ConferenceJoin;
 use crate::msrp_offer::{self as offer, Local};
 
-/// RFC 7701 §8: what Parley, as a participant, declares it supports.
-const CHATROOM: &str = "a=chatroom:nickname private-messages";
-
 /// A conference joined: its dialog, MSRP session and addresses.
 pub(super) struct Joined {
     /// The INVITE dialog.
@@ -122,10 +119,11 @@ pub(super) async fn join(
         // text/cpim is a fault of the example).
         accept_types: "message/cpim",
         accept_wrapped_types: "text/plain",
+        // RFC 7701 §8, Example 2's `a=chatroom:nickname private-messages`.
+        chatroom: Some(parley_msrp::sdp::Chatroom::nicknames_and_private_messages()),
     };
     let (session_id, origin) = offer::fresh_ids();
-    let mut offered = offer::offer(&local, &session_id, origin).ok_or_else(Failed::unavailable)?;
-    offered.sdp = with_chatroom(&offered.sdp);
+    let offered = offer::offer(&local, &session_id, origin).ok_or_else(Failed::unavailable)?;
     // 7702-3: the resourcepart as the Contact's `gr` (`contact.rs`).
     let contact = super::contact::contact(shared, user, &conference).await;
     let mut headers = vec![("Allow".into(), ALLOW_WITH_SESSIONS.into())];
@@ -172,9 +170,7 @@ pub(super) async fn join(
     };
     // RFC 7701 §7.1: NICKNAME only to a switch whose `a=chatroom` says
     // `nickname`; otherwise the join goes on without one.
-    let nicknames = String::from_utf8_lossy(&ok.body)
-        .lines()
-        .any(|l| l.starts_with("a=chatroom") && l.contains("nickname"));
+    let nicknames = opened.peer_chatroom.as_ref().is_some_and(|c| c.nicknames);
     let kept = super::refresh::Kept {
         local_sdp: offered.sdp.clone(),
         remote_path: opened.spec.remote_path.clone(),
@@ -303,29 +299,4 @@ pub(super) fn bye(shared: &Shared, mut dialog: Dialog) {
         let answered = sip.send_request(bye).await.map(|r| r.status);
         debug!(?answered, "conference BYE answered");
     });
-}
-
-/// RFC 7701 §8: the offer with `a=chatroom` on its `m=message` line (the
-/// only media line, so the end of the SDP).
-fn with_chatroom(sdp: &str) -> String {
-    let mut out = sdp.trim_end_matches("\r\n").to_owned();
-    out.push_str("\r\n");
-    out.push_str(CHATROOM);
-    out.push_str("\r\n");
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_offer_declares_the_chatroom_attribute_last() {
-        let sdp = "v=0\r\nm=message 1 TCP/MSRP *\r\na=path:msrp://h:1/s;tcp\r\n";
-        assert_eq!(
-            with_chatroom(sdp),
-            "v=0\r\nm=message 1 TCP/MSRP *\r\na=path:msrp://h:1/s;tcp\r\n\
-             a=chatroom:nickname private-messages\r\n"
-        );
-    }
 }

@@ -23,7 +23,7 @@ use parley_sip::{IncomingRequest, Responder, StatusCode};
 
 use super::occupancy::{self, Occupancy};
 use super::table::Entry;
-use super::{COMMAND_CAPACITY, Shared, ghost, translate};
+use super::{COMMAND_CAPACITY, Shared, ghost};
 use crate::metrics::GroupchatJoin;
 use crate::msrp_offer;
 
@@ -121,9 +121,15 @@ pub(super) fn handle(shared: &Arc<Shared>, request: IncomingRequest) {
             return;
         }
     };
-    let sdp = translate::with_chatroom(&accepted.sdp);
-    let private_messages = translate::offers_private_messages(view.body());
-    let chatroom_aware = translate::chatroom_aware(view.body());
+    // RFC 7701 §8: the answer declares the room's `a=chatroom` (`Local`);
+    // the phone's own says whether it takes private messages (§6.2), and
+    // one without is not chat room aware (§11).
+    let sdp = accepted.sdp.clone();
+    let private_messages = accepted
+        .peer_chatroom
+        .as_ref()
+        .is_some_and(|c| c.private_messages);
+    let chatroom_aware = accepted.peer_chatroom.is_some();
     let takes_wrapped_text = accepted.peer_takes_wrapped_text;
     let user = sip_jid.bare().to_string().to_lowercase();
     let (commands, commands_rx) = mpsc::channel(COMMAND_CAPACITY);

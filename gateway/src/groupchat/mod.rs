@@ -157,7 +157,9 @@ impl Shared {
     }
 
     /// Where Parley's MSRP endpoint is, for the answer: CPIM only (RFC
-    /// 7701 §6.3: a SEND without it gets 415), text inside.
+    /// 7701 §6.3: a SEND without it gets 415), text inside, and the room's
+    /// `a=chatroom:nickname private-messages` (RFC 7701 §8: NICKNAME is
+    /// answered by `nickname.rs`, private messages by `Groupchat::xmpp`).
     fn local(&self) -> msrp_offer::Local {
         msrp_offer::Local {
             host: self.settings.host.clone(),
@@ -166,6 +168,7 @@ impl Shared {
             max_message_bytes: self.settings.config.max_message_bytes,
             accept_types: "message/cpim",
             accept_wrapped_types: "text/plain",
+            chatroom: Some(parley_msrp::sdp::Chatroom::nicknames_and_private_messages()),
         }
     }
 

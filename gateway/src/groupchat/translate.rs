@@ -71,70 +71,6 @@ pub(super) fn delay_stamp(m: &Message) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// RFC 7701 §8: the answer declares what Parley, as focus, takes:
-/// `a=chatroom:nickname private-messages` on the accepted `m=message` line
-/// of `sdp`, as in Example 28. "A conference focus that includes the
-/// 'nicknames' token ... is signaling that the MSRP switch supports and the
-/// chat room allows the use of the procedures specified in Section 7":
-/// NICKNAME is answered by `nickname.rs`.
-pub(super) fn with_chatroom(sdp: &str) -> String {
-    const ATTRIBUTE: &str = "a=chatroom:nickname private-messages";
-    let lines: Vec<&str> = sdp.split_terminator("\r\n").collect();
-    let accepted = lines.iter().position(|l| {
-        l.strip_prefix("m=message ")
-            .and_then(|rest| rest.split(' ').next())
-            .is_some_and(|port| port != "0")
-    });
-    let Some(start) = accepted else {
-        return sdp.to_owned();
-    };
-    let end = lines
-        .iter()
-        .skip(start + 1)
-        .position(|l| l.starts_with("m="))
-        .map_or(lines.len(), |i| start + 1 + i);
-    let mut out = String::with_capacity(sdp.len() + ATTRIBUTE.len() + 2);
-    for (i, line) in lines.iter().enumerate() {
-        if i == end {
-            out.push_str(ATTRIBUTE);
-            out.push_str("\r\n");
-        }
-        out.push_str(line);
-        out.push_str("\r\n");
-    }
-    if end == lines.len() {
-        out.push_str(ATTRIBUTE);
-        out.push_str("\r\n");
-    }
-    out
-}
-
-/// RFC 7701 §8: whether the phone's offer `sdp` carries the
-/// `private-messages` chat-token in an `a=chatroom` attribute (Example 27:
-/// `a=chatroom:nickname private-messages`). Without it, §6.2: "The MSRP
-/// switch MUST NOT forward private messages to a recipient that does not
-/// support private messaging."
-pub(super) fn offers_private_messages(sdp: &[u8]) -> bool {
-    String::from_utf8_lossy(sdp).lines().any(|line| {
-        line.trim()
-            .strip_prefix("a=chatroom:")
-            .is_some_and(|tokens| {
-                tokens
-                    .split_whitespace()
-                    .any(|t| t.eq_ignore_ascii_case("private-messages"))
-            })
-    })
-}
-
-/// Whether the phone's offer carries `a=chatroom` at all (RFC 7701 §8): a
-/// UA without it is not chat room aware (§11).
-pub(super) fn chatroom_aware(sdp: &[u8]) -> bool {
-    String::from_utf8_lossy(sdp).lines().any(|line| {
-        let line = line.trim();
-        line == "a=chatroom" || line.starts_with("a=chatroom:")
-    })
-}
-
 /// RFC 7701 §11: what a phone that is not chat room aware is told at the
 /// join, as two regular messages from the room (CPIM From the room's URI,
 /// To the phone's): that it is in a chat room whose participants get what
@@ -183,18 +119,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use parley_xmpp::stanza::Stanza;
-
-    #[test]
-    fn rfc7701_8_an_offer_without_a_chatroom_attribute_is_not_chat_room_aware() {
-        assert!(chatroom_aware(
-            b"m=message 7 TCP/MSRP *\r\na=chatroom:nickname\r\n"
-        ));
-        assert!(chatroom_aware(b"a=chatroom\r\n"));
-        assert!(!chatroom_aware(
-            b"m=message 7 TCP/MSRP *\r\na=chatroomx:y\r\n"
-        ));
-        assert!(!chatroom_aware(b"m=message 7 TCP/MSRP *\r\n"));
-    }
 
     fn room() -> Jid {
         Jid::parse("capulet@rooms.example.com").unwrap()
@@ -352,37 +276,6 @@ mod tests {
              To: <sip:capulet@rooms.example.com>\r\n\
              DateTime: 2002-10-13T23:58:37Z\r\n\r\n\
              Content-Type: text/plain;charset=utf-8\r\n\r\nHi"
-        );
-    }
-
-    /// RFC 7701 §8: the `private-messages` chat-token of the offer.
-    #[test]
-    fn rfc7701_8_private_messages_is_read_from_the_offer() {
-        let offer = |attr: &str| format!("v=0\r\nm=message 7 TCP/MSRP *\r\n{attr}a=path:x\r\n");
-        assert!(offers_private_messages(
-            offer("a=chatroom:nickname private-messages\r\n").as_bytes()
-        ));
-        assert!(!offers_private_messages(
-            offer("a=chatroom:nickname\r\n").as_bytes()
-        ));
-        assert!(!offers_private_messages(offer("a=chatroom\r\n").as_bytes()));
-        assert!(!offers_private_messages(offer("").as_bytes()));
-    }
-
-    /// RFC 7701 §8, RFC 7702 Example 28.
-    #[test]
-    fn rfc7701_8_answer_carries_the_chatroom_attribute() {
-        let sdp = "v=0\r\nm=audio 0 RTP/AVP 0\r\nm=message 8763 TCP/MSRP *\r\na=path:x\r\n";
-        assert_eq!(
-            with_chatroom(sdp),
-            "v=0\r\nm=audio 0 RTP/AVP 0\r\nm=message 8763 TCP/MSRP *\r\na=path:x\r\n\
-             a=chatroom:nickname private-messages\r\n"
-        );
-        let two = "m=message 1 TCP/MSRP *\r\na=p\r\nm=audio 0 RTP/AVP 0\r\n";
-        assert_eq!(
-            with_chatroom(two),
-            "m=message 1 TCP/MSRP *\r\na=p\r\na=chatroom:nickname private-messages\r\n\
-             m=audio 0 RTP/AVP 0\r\n"
         );
     }
 }

@@ -370,6 +370,7 @@ impl Shared {
             max_message_bytes: self.settings.max_message_bytes,
             accept_types: msrp_offer::CHAT_ACCEPT_TYPES,
             accept_wrapped_types: msrp_offer::CHAT_ACCEPT_WRAPPED_TYPES,
+            chatroom: None,
         }
     }
 }
