@@ -17,7 +17,7 @@ use crate::failure::MappingError;
 use crate::uri::{gruu, is_visual_separator, percent_decode, sip_user};
 
 pub use crate::jid::{Jid, escape_localpart, unescape_localpart};
-pub use crate::uri::{MailboxUri, SipAddress, TelUri};
+pub use crate::uri::{MailboxUri, SipAddress, TelUri, gr_value};
 
 /// Whether SIP users of other domains may be reached through the gateway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

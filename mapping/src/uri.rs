@@ -88,6 +88,18 @@ impl SipAddress {
         }
     }
 
+    /// The user part as a SIP URI writes it: percent-encoded where RFC
+    /// 3261 §25.1 `user` asks (`None` for `tel:`, `im:`, `pres:` and a URI
+    /// without user).
+    pub fn user_as_written(&self) -> Option<String> {
+        match self {
+            Self::Sip(u) | Self::Sips(u) => {
+                sip_user(u).map(|user| PercentEncoded(&user, SIP_USER_EXTRA).to_string())
+            }
+            _ => None,
+        }
+    }
+
     /// The host (`None` for `tel:`).
     pub fn host(&self) -> Option<String> {
         match self {
@@ -324,6 +336,16 @@ const SIP_USER_EXTRA: &str = "-_.!~*'()&=+$,;?/";
 /// and what RFC 5322 atext does not allow.
 const IM_EXTRA: &str = "!#$&'*+-/=?^_`{|}~";
 
+/// RFC 3261 §25.1 `paramchar` = param-unreserved / unreserved / escaped.
+const SIP_PARAM_EXTRA: &str = "[]/:&+$-_.!~*'()";
+
+/// A resourcepart as the value of a `gr` URI parameter (RFC 7247 §6.3: a
+/// resourcepart and a `gr` map to each other, what a `pvalue` cannot carry
+/// "percent-encoded in accordance with [RFC3986]").
+pub fn gr_value(resource: &str) -> String {
+    PercentEncoded(resource, SIP_PARAM_EXTRA).to_string()
+}
+
 struct PercentEncoded<'a>(&'a str, &'static str);
 
 impl fmt::Display for PercentEncoded<'_> {
@@ -361,6 +383,24 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn rfc7247_6_3_resourcepart_is_the_gr_parameter_percent_encoded() {
+        assert_eq!(gr_value("balcony"), "balcony");
+        assert_eq!(gr_value("a b;c=d"), "a%20b%3Bc%3Dd");
+        assert_eq!(gr_value("chambre-à-coucher"), "chambre-%C3%A0-coucher");
+        assert_eq!(gr_value("x/y:z"), "x/y:z");
+    }
+
+    #[test]
+    fn the_user_part_as_written_keeps_its_escapes() {
+        let uri: SipAddress = "sip:o%27malley@example.com".parse().unwrap();
+        assert_eq!(uri.user_as_written().as_deref(), Some("o'malley"));
+        let uri: SipAddress = "sip:juliet%20capulet@example.com".parse().unwrap();
+        assert_eq!(uri.user_as_written().as_deref(), Some("juliet%20capulet"));
+        let uri: SipAddress = "sip:example.com".parse().unwrap();
+        assert_eq!(uri.user_as_written(), None);
+    }
 
     /// A URI the SIP layer typed maps to the address its text parses to,
     /// whatever the scheme.

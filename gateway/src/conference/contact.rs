@@ -19,12 +19,11 @@
 //! parameter (RFC 5627 §7: `uri-parameter =/ gr-param`; Example 2 puts
 //! it outside, where RFC 3261 §20.10 makes it a header parameter).
 
-use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use tracing::debug;
 
-use parley_mapping::address::{Jid, SipAddress};
+use parley_mapping::address::{Jid, SipAddress, gr_value};
 use parley_sip::Transport;
 
 use super::Shared;
@@ -34,13 +33,8 @@ use super::Shared;
 /// next hop's address is not found within `conference.join_secs`.
 pub(super) async fn contact(shared: &Shared, user: &Jid, target: &SipAddress) -> Option<String> {
     let resource = user.resource()?;
-    let me = shared
-        .links
-        .mapper
-        .xmpp_user_to_sip(&user.bare())
-        .ok()?
-        .to_string();
-    let user_part = user_part(&me)?;
+    let me = shared.links.mapper.xmpp_user_to_sip(&user.bare()).ok()?;
+    let user_part = me.user_as_written()?;
     let next_hop = shared
         .settings
         .outbound_proxy
@@ -61,14 +55,8 @@ pub(super) async fn contact(shared: &Shared, user: &Jid, target: &SipAddress) ->
         .into_iter()
         .find(|t| shared.links.sip.local_addr(*t).is_some())
         .unwrap_or(transport);
-    let base = shared.links.sip.contact(Some(user_part), transport, peer);
+    let base = shared.links.sip.contact(Some(&user_part), transport, peer);
     Some(with_gr(&base, resource))
-}
-
-/// `juliet` of `sip:juliet@example.com` as written (escaped).
-fn user_part(uri: &str) -> Option<&str> {
-    let rest = uri.split_once(':')?.1;
-    Some(rest.split_once('@')?.0).filter(|u| !u.is_empty())
 }
 
 /// `<sip:u@h:p;transport=tcp>` → `<sip:u@h:p;transport=tcp;gr=RESOURCE>`.
@@ -77,35 +65,9 @@ fn with_gr(contact: &str, resource: &str) -> String {
     format!("<{inner};gr={}>", gr_value(resource))
 }
 
-/// The resourcepart as a `pvalue` (RFC 3261 §25.1: `pvalue = 1*paramchar`,
-/// `paramchar = param-unreserved / unreserved / escaped`); every other
-/// octet of its UTF-8 percent-encoded, as RFC 7247 §6.3 has it for
-/// characters outside ASCII ("percent-encoded in accordance with
-/// [RFC3986]").
-fn gr_value(resource: &str) -> String {
-    const KEPT: &[u8] = b"-_.!~*'()[]/:&+$";
-    let mut out = String::with_capacity(resource.len());
-    for b in resource.bytes() {
-        if b.is_ascii_alphanumeric() || KEPT.contains(&b) {
-            out.push(char::from(b));
-        } else {
-            let _ = write!(out, "%{b:02X}");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc7247_6_3_resourcepart_is_the_gr_parameter_percent_encoded() {
-        assert_eq!(gr_value("balcony"), "balcony");
-        assert_eq!(gr_value("a b;c=d"), "a%20b%3Bc%3Dd");
-        assert_eq!(gr_value("chambre-à-coucher"), "chambre-%C3%A0-coucher");
-        assert_eq!(gr_value("x/y:z"), "x/y:z");
-    }
 
     #[test]
     fn the_gr_parameter_goes_inside_the_angle_brackets() {
@@ -113,7 +75,5 @@ mod tests {
             with_gr("<sip:juliet@127.0.0.1:5060;transport=tcp>", "balcony"),
             "<sip:juliet@127.0.0.1:5060;transport=tcp;gr=balcony>"
         );
-        assert_eq!(user_part("sip:o%27malley@example.com"), Some("o%27malley"));
-        assert_eq!(user_part("sip:example.com"), None);
     }
 }
