@@ -10,7 +10,7 @@ use std::time::Duration;
 use parley_harness::msrp_peer::{MsrpFrame, MsrpPeer};
 
 use super::rfc7702_6::{
-    GROUPCHAT, attr, in_dialog, invite_answer, join_with, next_frame, occupant, status,
+    GROUPCHAT, attr, in_dialog, invite_answer_to, join_with, next_frame, occupant, status,
 };
 use super::world::World;
 
@@ -88,14 +88,7 @@ async fn enter_with(
     let me = attr(&join, "from");
     world.stanza_in(&occupant("JuliC", &me, ""));
     world.stanza_in(&occupant(nick, &me, "<status code='110'/>"));
-    // A 200 of an earlier session's INVITE retransmitted before its ACK
-    // arrived (RFC 3261 §13.3.1.4) is not this one's.
-    let ok = loop {
-        let answer = invite_answer(world).await;
-        if answer.header("Call-ID").as_deref() == Some(call_id) {
-            break answer;
-        }
-    };
+    let ok = invite_answer_to(world, call_id).await;
     assert_eq!(status(&ok), 200);
     world.sip_send(&in_dialog(&ok, "ACK", 1, "")).await;
     let sdp = String::from_utf8(ok.body.to_vec()).expect("SDP is text");
