@@ -106,9 +106,16 @@ impl Shared {
 
     /// A presence error from `room/nick` to `user` (XEP-0045 §7.2).
     fn presence_error(&self, occupant: &Jid, user: &Jid, error: StanzaError) {
+        self.presence_error_to(occupant, user, None, error);
+    }
+
+    /// A presence error from `from` to `user`, echoing the id of the
+    /// presence it answers when there is one.
+    fn presence_error_to(&self, from: &Jid, user: &Jid, id: Option<String>, error: StanzaError) {
         let p = Presence {
-            from: Some(occupant.to_string()),
+            from: Some(from.to_string()),
             to: Some(user.to_string()),
+            id,
             presence_type: Some(PresenceType::Error),
             error: Some(error),
             ..Presence::default()
@@ -303,14 +310,8 @@ impl Conferences {
             by: Some(room.to_string()),
             ..StanzaError::new(DefinedCondition::JidMalformed)
         };
-        self.shared.links.send(Stanza::Presence(Presence {
-            from: Some(room.to_string()),
-            to: Some(user.to_string()),
-            id: p.id.clone(),
-            presence_type: Some(PresenceType::Error),
-            error: Some(error),
-            ..Presence::default()
-        }));
+        self.shared
+            .presence_error_to(&room, &user, p.id.clone(), error);
         true
     }
 
