@@ -163,7 +163,6 @@ impl<V> Expiring<V> {
     }
 
     /// Whether there are none.
-    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
