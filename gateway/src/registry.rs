@@ -242,18 +242,23 @@ impl<R> Registry<R> {
     }
 
     /// Take every SIP transaction whose deadline has passed at `now`, in
-    /// the order they were parked.
-    pub(crate) fn take_expired_sip(&self, now: Instant) -> Vec<(u64, PendingSip<R>)> {
-        let mut pending = self.pending();
-        let expired: Vec<u64> = pending
+    /// the order they were parked: each is taken out as the iterator
+    /// reaches it (one answered meanwhile is skipped), so a burst is never
+    /// copied into a vector of its own (issue 24: that vector's pages were
+    /// 6 % of the reaper's CPU).
+    pub(crate) fn take_expired_sip(
+        &self,
+        now: Instant,
+    ) -> impl Iterator<Item = (u64, PendingSip<R>)> + '_ {
+        let expired: Vec<u64> = self
+            .pending()
             .iter()
             .filter(|(_, p)| p.deadline <= now)
             .map(|(k, _)| *k)
             .collect();
         expired
             .into_iter()
-            .filter_map(|k| pending.remove_entry(&k))
-            .collect()
+            .filter_map(|k| self.pending().remove_entry(&k))
     }
 
     /// Take every SIP transaction, deadline or not (shutdown).
@@ -304,11 +309,30 @@ mod tests {
         registry.park_sip(1, pending(now + Duration::from_secs(10), 1));
         registry.park_sip(2, pending(now + Duration::from_millis(10), 2));
         registry.park_sip(3, pending(now + Duration::from_millis(20), 3));
-        let expired = registry.take_expired_sip(now + Duration::from_millis(20));
+        let expired: Vec<_> = registry
+            .take_expired_sip(now + Duration::from_millis(20))
+            .collect();
         assert_eq!(expired.len(), 2);
         assert_eq!(expired[0].0, 2);
         assert_eq!(expired[1].0, 3);
         assert_eq!(registry.pending_sip_len(), 1);
+    }
+
+    /// An entry answered (an XMPP error) while the reaper goes through a
+    /// burst is not answered again by the reaper.
+    #[tokio::test(start_paused = true)]
+    async fn an_entry_answered_during_the_reap_is_skipped() {
+        let registry = Registry::new();
+        let now = Instant::now();
+        for n in 1..=3 {
+            registry.park_sip(n, pending(now, n));
+        }
+        let mut expired = registry.take_expired_sip(now);
+        assert_eq!(expired.next().map(|(n, _)| n), Some(1));
+        assert!(registry.take_sip(2).is_some());
+        assert_eq!(expired.next().map(|(n, _)| n), Some(3));
+        assert!(expired.next().is_none());
+        assert_eq!(registry.pending_sip_len(), 0);
     }
 
     #[tokio::test(start_paused = true)]
@@ -320,7 +344,8 @@ mod tests {
         assert!(
             registry
                 .take_expired_sip(now + Duration::from_secs(1))
-                .is_empty()
+                .next()
+                .is_none()
         );
         assert!(registry.take_sip(1).is_none());
     }
