@@ -41,13 +41,21 @@ impl Composing {
         let (Some(from), Some(to)) = (&message.from, &message.to) else {
             return;
         };
-        let key = format!("{from}\n{to}");
-        let now = Instant::now();
         let indication = IsComposing::from_sip_body(
             sip.content_type.as_deref(),
             sip.content_encoding.as_deref(),
             &sip.body,
         );
+        let active = indication
+            .as_ref()
+            .is_some_and(|c| c.state == ComposingState::Active);
+        // Nobody shown as composing: nothing to end, no key to build or
+        // look up (the usual content message, issue 24).
+        if !active && self.links.registry.composing.is_empty() {
+            return;
+        }
+        let key = format!("{from}\n{to}");
+        let now = Instant::now();
         match indication {
             Some(c) if c.state == ComposingState::Active => {
                 let refresh = c

@@ -141,7 +141,6 @@ impl Messages {
         };
         let to_full_jid = message.to.as_deref().is_some_and(|to| to.contains('/'));
         let stanza_id = format!("{}{correlation:x}", self.id_prefix);
-        message.id = Some(stanza_id.clone());
         if let Some((sip, request)) = imdn_request {
             self.receipts
                 .ask_xmpp(&mut message, &stanza_id, &sip, request);
@@ -156,6 +155,7 @@ impl Messages {
             stanza_id = %stanza_id,
             "SIP MESSAGE → XMPP"
         );
+        message.id = Some(stanza_id);
         if !self.links.xmpp.is_connected() {
             // Handing the message to a queue nobody reads would make the 200 a lie.
             self.links
@@ -165,7 +165,7 @@ impl Messages {
             return;
         }
         self.links.registry.park_sip(
-            stanza_id.clone(),
+            correlation,
             PendingSip {
                 responder,
                 deadline: received + self.delivery_window,
@@ -180,7 +180,7 @@ impl Messages {
                     .translated(Direction::SipToXmpp, received.elapsed().as_secs_f64());
             }
             Err(e) => {
-                if let Some(p) = self.links.registry.take_sip(&stanza_id) {
+                if let Some(p) = self.links.registry.take_sip(correlation) {
                     warn!(correlation, error = %e, "component queue refused the message");
                     self.links.metrics.error(e.kind());
                     self.links
@@ -205,8 +205,12 @@ impl Messages {
         self.composing.expire(now);
         // The 200s of a burst leave together (one sendmmsg, issue 24).
         let _batch = self.links.sip.send_batch();
-        for (id, p) in self.links.registry.take_expired_sip(now) {
-            debug!(correlation = p.correlation, %id, "delivery window closed: 200");
+        for (correlation, p) in self.links.registry.take_expired_sip(now) {
+            debug!(
+                correlation,
+                id = %format_args!("{}{correlation:x}", self.id_prefix),
+                "delivery window closed: 200"
+            );
             self.links
                 .metrics
                 .message(Direction::SipToXmpp, Outcome::Delivered);
@@ -493,7 +497,9 @@ impl Messages {
         let Some(id) = message.id.as_deref() else {
             return;
         };
-        let Some(p) = self.links.registry.take_sip(id) else {
+        let waiting = correlation_of(&self.id_prefix, id)
+            .and_then(|correlation| self.links.registry.take_sip(correlation));
+        let Some(p) = waiting else {
             debug!(%id, "error for a message no longer waiting");
             // Answered 200 already: a negative-delivery IMDN, if asked for.
             self.receipts.late_xmpp_error(&message);
@@ -524,6 +530,17 @@ impl Messages {
     }
 }
 
+/// The correlation a stanza id names when it is exactly as `sip_message`
+/// mints it (`prefix`, then the number in lower-case hex without leading
+/// zeros); `None` for any other id.
+fn correlation_of(prefix: &str, stanza_id: &str) -> Option<u64> {
+    let hex = stanza_id.strip_prefix(prefix)?;
+    let minted = !hex.is_empty()
+        && (hex.len() == 1 || !hex.starts_with('0'))
+        && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    minted.then(|| u64::from_str_radix(hex, 16).ok())?
+}
+
 /// 503 + Retry-After (RFC 3261 §21.5.4) for a MESSAGE whose stanza cannot
 /// reach the XMPP side (the component stream is down): a 200 would claim a
 /// hand-over that did not happen.
@@ -534,4 +551,37 @@ fn respond_xmpp_unavailable(responder: Responder) {
         vec![("Retry-After".into(), "30".into())],
         None,
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::correlation_of;
+
+    /// An XMPP error finds its SIP MESSAGE only by the id Parley gave the
+    /// stanza, character for character (RFC 6120 §8.3: an error stanza
+    /// carries the id of the stanza it answers).
+    #[test]
+    fn a_stanza_id_names_a_waiting_message_only_as_minted() {
+        for n in [1_u64, 9, 10, 255, 0xdead_beef, u64::MAX] {
+            assert_eq!(correlation_of("parley-", &format!("parley-{n:x}")), Some(n));
+            let shared = format!("parley-i1-{n:x}");
+            assert_eq!(correlation_of("parley-i1-", &shared), Some(n));
+        }
+        for id in [
+            "parley-",
+            "parley-0a",
+            "parley-A",
+            "parley-+a",
+            "parley--a",
+            "parley-a ",
+            "parley-10000000000000000",
+            "parley-g",
+            "parley-i2-a",
+            "other-a",
+            "a",
+        ] {
+            assert_eq!(correlation_of("parley-", id), None, "{id}");
+        }
+        assert_eq!(correlation_of("parley-i1-", "parley-a"), None);
+    }
 }

@@ -143,8 +143,7 @@ impl Response {
 
     /// Each value of a header (for headers that repeat, e.g. WWW-Authenticate).
     pub fn header_values(&self, name: &str) -> Vec<String> {
-        self.message
-            .header_values(&ezk_sip_types::Name::from(name.to_owned()))
+        self.message.values_spelled(name)
     }
 }
 
@@ -234,8 +233,7 @@ impl RequestView {
 
     /// Each value of a header.
     pub fn header_values(&self, name: &str) -> Vec<String> {
-        self.message
-            .header_values(&ezk_sip_types::Name::from(name.to_owned()))
+        self.message.values_spelled(name)
     }
 
     /// The body.

@@ -2,16 +2,164 @@
 //! came, each value a slice of the received bytes (nothing copied).
 //!
 //! Names come from ezk's `Line` (compact forms resolved, §7.3.3) and match
-//! case-insensitively (§7.3.1). What this does not do: merge the fields of
-//! one name, type a value, or undo folding (the readers in `message.rs` do).
+//! case-insensitively (§7.3.1). Each field also carries a [`Key`] resolved
+//! once when it is pushed, for the names the message paths read (issue 24):
+//! a lookup compares keys, not printed names. What this does not do: merge
+//! the fields of one name, type a value, or undo folding (the readers in
+//! `message.rs` do).
 
 use bytesstr::BytesStr;
 use ezk_sip_types::Name;
 
+/// The names the message paths read, resolved once per field; every other
+/// name is [`Key::Other`] and matched by its printed form as before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Key {
+    Via,
+    From,
+    To,
+    CallId,
+    CSeq,
+    Contact,
+    ContentType,
+    ContentLength,
+    ContentEncoding,
+    ContentLanguage,
+    MaxForwards,
+    Date,
+    Subject,
+    Expires,
+    Event,
+    RecordRoute,
+    Route,
+    Require,
+    Supported,
+    SessionExpires,
+    SubscriptionState,
+    Other,
+}
+
+/// Each key's name as ezk prints it (its long form).
+#[cfg(test)]
+const PRINTED: [(&str, Key); 21] = [
+    ("Via", Key::Via),
+    ("From", Key::From),
+    ("To", Key::To),
+    ("Call-ID", Key::CallId),
+    ("CSeq", Key::CSeq),
+    ("Contact", Key::Contact),
+    ("Content-Type", Key::ContentType),
+    ("Content-Length", Key::ContentLength),
+    ("Content-Encoding", Key::ContentEncoding),
+    ("Content-Language", Key::ContentLanguage),
+    ("Max-Forwards", Key::MaxForwards),
+    ("Date", Key::Date),
+    ("Subject", Key::Subject),
+    ("Expires", Key::Expires),
+    ("Event", Key::Event),
+    ("Record-Route", Key::RecordRoute),
+    ("Route", Key::Route),
+    ("Require", Key::Require),
+    ("Supported", Key::Supported),
+    ("Session-Expires", Key::SessionExpires),
+    ("Subscription-State", Key::SubscriptionState),
+];
+
+impl Key {
+    /// The key of a name printed `printed` (any case): only the names of
+    /// its length are compared (`PRINTED` by length; a test checks
+    /// that the two agree).
+    fn of_printed(printed: &str) -> Key {
+        let candidates: &[(&str, Key)] = match printed.len() {
+            2 => &[("To", Key::To)],
+            3 => &[("Via", Key::Via)],
+            4 => &[
+                ("From", Key::From),
+                ("CSeq", Key::CSeq),
+                ("Date", Key::Date),
+            ],
+            5 => &[("Event", Key::Event), ("Route", Key::Route)],
+            7 => &[
+                ("Call-ID", Key::CallId),
+                ("Contact", Key::Contact),
+                ("Subject", Key::Subject),
+                ("Expires", Key::Expires),
+                ("Require", Key::Require),
+            ],
+            9 => &[("Supported", Key::Supported)],
+            12 => &[
+                ("Content-Type", Key::ContentType),
+                ("Max-Forwards", Key::MaxForwards),
+                ("Record-Route", Key::RecordRoute),
+            ],
+            14 => &[("Content-Length", Key::ContentLength)],
+            15 => &[("Session-Expires", Key::SessionExpires)],
+            16 => &[
+                ("Content-Encoding", Key::ContentEncoding),
+                ("Content-Language", Key::ContentLanguage),
+            ],
+            18 => &[("Subscription-State", Key::SubscriptionState)],
+            _ => &[],
+        };
+        candidates
+            .iter()
+            .find(|(p, _)| p.eq_ignore_ascii_case(printed))
+            .map_or(Key::Other, |(_, key)| *key)
+    }
+
+    /// The key of a name as a caller or a peer spells it: the long form or
+    /// a compact one (RFC 3261 §7.3.3; `o` is RFC 6665 §8.2.1's Event, `x`
+    /// RFC 4028's Session-Expires), any case. `Other` for the rest, which
+    /// ezk's own spellings then decide.
+    fn of_spelling(spelling: &str) -> Key {
+        match spelling.as_bytes() {
+            [c] => match c.to_ascii_lowercase() {
+                b'v' => Key::Via,
+                b'f' => Key::From,
+                b't' => Key::To,
+                b'i' => Key::CallId,
+                b'm' => Key::Contact,
+                b'c' => Key::ContentType,
+                b'l' => Key::ContentLength,
+                b'e' => Key::ContentEncoding,
+                b's' => Key::Subject,
+                b'o' => Key::Event,
+                b'k' => Key::Supported,
+                b'x' => Key::SessionExpires,
+                _ => Key::Other,
+            },
+            _ => Key::of_printed(spelling),
+        }
+    }
+}
+
+/// What a lookup is after: a key, or a name outside the keys.
+#[derive(Clone, Copy)]
+enum Wanted<'n> {
+    Key(Key),
+    /// A name's printed form, compared with other names' printed forms.
+    Printed(&'n str),
+    /// A name as a caller spells it, compared as ezk compares a name with
+    /// a string (its printed form and its spellings, any case).
+    Spelling(&'n str),
+}
+
+impl Wanted<'_> {
+    fn matches(self, name: &Name, key: Key) -> bool {
+        match self {
+            Wanted::Key(wanted) => key == wanted,
+            Wanted::Printed(printed) => {
+                key == Key::Other && name.as_print_str().eq_ignore_ascii_case(printed)
+            }
+            Wanted::Spelling(spelling) => key == Key::Other && *name == *spelling,
+        }
+    }
+}
+
 /// The header fields of one message, in received order.
 #[derive(Debug, Clone, Default)]
 pub struct HeaderFields {
-    fields: Vec<(Name, BytesStr)>,
+    fields: Vec<(Name, BytesStr, Key)>,
 }
 
 impl HeaderFields {
@@ -20,16 +168,41 @@ impl HeaderFields {
         &'a self,
         name: &'n Name,
     ) -> impl Iterator<Item = &'a BytesStr> + use<'a, 'n> {
-        let wanted = name.as_print_str();
+        let printed = name.as_print_str();
+        let wanted = match Key::of_printed(printed) {
+            Key::Other => Wanted::Printed(printed),
+            key => Wanted::Key(key),
+        };
+        self.matching(wanted)
+    }
+
+    /// Every value of the fields called `name` as a caller spells it (long
+    /// or compact form, any case), in received order: what
+    /// `get_raw(&Name::from(name))` gives, without resolving the name.
+    pub fn get_spelled<'a, 'n>(
+        &'a self,
+        name: &'n str,
+    ) -> impl Iterator<Item = &'a BytesStr> + use<'a, 'n> {
+        let wanted = match Key::of_spelling(name) {
+            Key::Other => Wanted::Spelling(name),
+            key => Wanted::Key(key),
+        };
+        self.matching(wanted)
+    }
+
+    fn matching<'a, 'n>(
+        &'a self,
+        wanted: Wanted<'n>,
+    ) -> impl Iterator<Item = &'a BytesStr> + use<'a, 'n> {
         self.fields
             .iter()
-            .filter(move |(n, _)| n.as_print_str().eq_ignore_ascii_case(wanted))
-            .map(|(_, value)| value)
+            .filter(move |(name, _, key)| wanted.matches(name, *key))
+            .map(|(_, value, _)| value)
     }
 
     /// Every field, name and raw value, in received order.
     pub fn iter(&self) -> impl Iterator<Item = (&Name, &BytesStr)> {
-        self.fields.iter().map(|(n, v)| (n, v))
+        self.fields.iter().map(|(n, v, _)| (n, v))
     }
 
     /// How many fields there are.
@@ -49,7 +222,8 @@ impl HeaderFields {
     }
 
     pub(crate) fn push(&mut self, name: Name, value: BytesStr) {
-        self.fields.push((name, value));
+        let key = Key::of_printed(name.as_print_str());
+        self.fields.push((name, value, key));
     }
 }
 
@@ -114,6 +288,33 @@ mod tests {
                     "{a:?} vs {b:?}"
                 );
             }
+        }
+    }
+
+    /// Every key is found from its name in any case (the by-length table
+    /// misses none), and no other name finds one.
+    #[test]
+    fn every_key_is_found_from_its_printed_name() {
+        for (printed, key) in PRINTED {
+            for spelling in [
+                printed.to_owned(),
+                printed.to_ascii_lowercase(),
+                printed.to_ascii_uppercase(),
+            ] {
+                assert_eq!(Key::of_printed(&spelling), key, "{spelling}");
+                assert_eq!(Key::of_spelling(&spelling), key, "{spelling}");
+            }
+        }
+        for other in [
+            "",
+            "X",
+            "Vias",
+            "Call-IDs",
+            "Allow-Events",
+            "Content-ID",
+            "User-Agent",
+        ] {
+            assert_eq!(Key::of_printed(other), Key::Other, "{other}");
         }
     }
 

@@ -349,8 +349,7 @@ impl Message {
 
     /// All values of a header (compact forms resolved), joined by `, `, folding undone.
     pub fn header(&self, name: &str) -> Option<String> {
-        let name = Name::from(name);
-        let mut values = self.headers.get_raw(&name);
+        let mut values = self.headers.get_spelled(name);
         let mut joined = unfold(values.next()?.as_str());
         for value in values {
             joined.push_str(", ");
@@ -363,6 +362,16 @@ impl Message {
     pub fn header_values(&self, name: &Name) -> Vec<String> {
         self.headers
             .get_raw(name)
+            .map(|v| unfold(v.as_str()))
+            .collect()
+    }
+
+    /// Each value of a header named as a caller spells it (long or compact
+    /// form, any case), folding undone: [`Message::header_values`] without
+    /// resolving the name first.
+    pub fn values_spelled(&self, name: &str) -> Vec<String> {
+        self.headers
+            .get_spelled(name)
             .map(|v| unfold(v.as_str()))
             .collect()
     }

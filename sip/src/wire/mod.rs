@@ -13,6 +13,8 @@ mod fast;
 mod fast_equivalence;
 /// RFC 3261 §7.3: a message's header fields in received order.
 pub mod fields;
+#[cfg(test)]
+mod fields_equivalence;
 /// RFC 3261 §20, §25.1: address and parameter values as sent.
 pub mod header;
 /// RFC 3261 §7: start line, headers, body; salvage on failure.
