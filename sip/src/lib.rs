@@ -74,5 +74,5 @@ pub use wire::status::StatusCode;
 #[cfg(feature = "tokio")]
 pub use endpoint::{
     Canceller, Endpoint, IncomingRequest, InviteClient, Location, Lookup, OutgoingRequest,
-    RequestView, Responder, Response, Scope, SendBatch,
+    PendingRequest, RequestView, Responder, Response, Scope, SendBatch,
 };

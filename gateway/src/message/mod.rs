@@ -10,6 +10,7 @@
 //! `parley_mapping`'s; this module applies them to live transactions and stanzas.
 
 pub(crate) mod chat_states;
+mod in_flight;
 pub(crate) mod order;
 pub(crate) mod receipts;
 mod shared;
@@ -21,6 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use parley_mapping::address::SipAddress;
 use parley_mapping::e2e;
 use parley_mapping::error::{
     JidScope, MappingError, message_error_to_sip, sip_status_to_stanza_error,
@@ -37,6 +39,7 @@ use crate::metrics::{Direction, Outcome};
 use crate::mime_fields::MimeFields;
 use crate::registry::{PendingSip, Refusable};
 use chat_states::Composing;
+use in_flight::InFlight;
 use order::Lanes;
 use receipts::{Receipt, Receipts};
 use wire::{outgoing_message, sip_message_fields};
@@ -53,6 +56,8 @@ pub(crate) struct Messages {
     composing: Composing,
     /// One conversation's MESSAGEs leave in order (`order.rs`).
     lanes: Lanes,
+    /// MESSAGEs sent at once, waiting for their answer (`in_flight.rs`).
+    in_flight: InFlight,
     /// `parley-`, or `parley-<instance>-` with a shared store (`shared.rs`).
     id_prefix: String,
 }
@@ -78,6 +83,7 @@ impl Messages {
             delivery_window: settings.delivery_window,
             send_chat_states: settings.send_chat_states,
             lanes: Lanes::default(),
+            in_flight: InFlight::default(),
             id_prefix: shared::id_prefix(&links),
             links,
         }
@@ -380,31 +386,72 @@ impl Messages {
             .translated(Direction::XmppToSip, received.elapsed().as_secs_f64());
         // The place in the conversation is taken now, in hand-over order.
         let sender = parley_xmpp::jid::bare(message.from.as_deref().unwrap_or_default());
-        let mut turn = self
-            .lanes
-            .next((sender.to_owned(), request.request_uri.clone()));
+        let conversation = (sender.to_owned(), request.request_uri.clone());
+        // Issue 24: when nothing of its conversation is still to leave, the
+        // MESSAGE goes now, in this pass, and only its answer is waited for
+        // (with the other answers, in one task); one that needs DNS or a
+        // connection, or must wait its turn, gets a task as before.
+        if self.lanes.is_free(&conversation) {
+            match self.links.sip.start_request(request) {
+                Ok(pending) => {
+                    let messages = Arc::clone(self);
+                    // Shutdown waits for it as for a task (`drain.rs`).
+                    let token = self.links.tasks.token();
+                    self.in_flight.push(async move {
+                        let result = pending.outcome().await;
+                        messages
+                            .sent(correlation, &message, receipt, silent, &peer, result)
+                            .await;
+                        drop(token);
+                    });
+                    self.gauges();
+                    return;
+                }
+                Err(unsent) => request = *unsent,
+            }
+        }
+        let mut turn = self.lanes.next(conversation);
         let messages = Arc::clone(self);
         self.links.tasks.spawn(async move {
             turn.wait().await;
-            let mut result = messages
+            let result = messages
                 .links
                 .sip
                 .send_request_in_order(request, turn.transmitted)
                 .await;
-            if let Some(receipt) = receipt {
-                result = messages.receipts.settle(correlation, receipt, result).await;
-            }
-            messages.links.registry.finish_xmpp();
-            if silent {
-                if matches!(&result, Ok(r) if StatusCode::UNSUPPORTED_MEDIA_TYPE == r.status) {
-                    messages.links.note_refusal(&peer, Refusable::IsComposing);
-                }
-                debug!(correlation, status = ?result.as_ref().map(|r| r.status), "chat state sent");
-            } else {
-                messages.sip_outcome(correlation, &message, result);
-            }
-            messages.gauges();
+            messages
+                .sent(correlation, &message, receipt, silent, &peer, result)
+                .await;
         });
+        self.gauges();
+    }
+
+    /// What follows a MESSAGE's final response: a receipt's fallback
+    /// (`receipts.settle`), the sender's error (RFC 7247 §7), a chat
+    /// state's 415 (RFC 3994 §4).
+    async fn sent(
+        &self,
+        correlation: u64,
+        message: &Message,
+        receipt: Option<Receipt>,
+        silent: bool,
+        peer: &SipAddress,
+        mut result: Result<parley_sip::Response, TransactionError>,
+    ) {
+        if let Some(receipt) = receipt {
+            // Boxed: its 415 fallback is a whole request's future, which
+            // would otherwise make every message's wait as large (issue 24).
+            result = Box::pin(self.receipts.settle(correlation, receipt, result)).await;
+        }
+        self.links.registry.finish_xmpp();
+        if silent {
+            if matches!(&result, Ok(r) if StatusCode::UNSUPPORTED_MEDIA_TYPE == r.status) {
+                self.links.note_refusal(peer, Refusable::IsComposing);
+            }
+            debug!(correlation, status = ?result.as_ref().map(|r| r.status), "chat state sent");
+        } else {
+            self.sip_outcome(correlation, message, result);
+        }
         self.gauges();
     }
 

@@ -12,6 +12,11 @@
 //! (`Endpoint::send_request_in_order`), not until it is answered, so a lost
 //! response delays nobody by more than the time to transmit. The chain is
 //! made synchronously, in hand-over order, before the task is spawned.
+//!
+//! Most messages need no task (issue 24): when the conversation has nothing
+//! still to leave ([`Lanes::is_free`]) and the endpoint can send at once
+//! (`Endpoint::start_request`), the MESSAGE leaves in the hand-over pass
+//! itself, after all its predecessors, and takes no turn.
 
 use std::sync::Mutex;
 
@@ -57,6 +62,17 @@ impl Lanes {
             .insert(conversation, Mutex::new(mine))
             .and_then(|previous| previous.into_inner().ok());
         Turn { after, transmitted }
+    }
+
+    /// Whether nothing of `conversation` is still to leave: a message sent
+    /// now, without taking a turn, would leave after all its predecessors.
+    /// Called in hand-over order, like [`Lanes::next`].
+    pub(crate) fn is_free(&self, conversation: &Conversation) -> bool {
+        self.last.get(conversation).is_none_or(|last| {
+            last.lock()
+                .map(|mut rx| !matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)))
+                .unwrap_or(true)
+        })
     }
 
     /// Forgets conversations whose last message has been transmitted (or has
@@ -120,5 +136,20 @@ mod tests {
         // The second's own signal is still awaited by whoever comes next.
         lanes.reap();
         assert_eq!(lanes.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_conversation_is_free_once_its_last_message_has_left() {
+        let lanes = Lanes::default();
+        let bob = conversation("sip:bob@example.net");
+        assert!(lanes.is_free(&bob), "nothing sent yet");
+        let first = lanes.next(bob.clone());
+        assert!(!lanes.is_free(&bob), "the first is still to leave");
+        assert!(lanes.is_free(&conversation("sip:carol@example.net")));
+        first.transmitted.send(()).expect("the entry waits");
+        assert!(lanes.is_free(&bob), "the first has left");
+        let second = lanes.next(bob.clone());
+        drop(second);
+        assert!(lanes.is_free(&bob), "the second ended unsent");
     }
 }

@@ -292,6 +292,34 @@ impl Endpoint {
         }
     }
 
+    /// Starts a non-INVITE request synchronously when it can be (issue 24):
+    /// its destination needs no DNS and no connection (a numeric host over
+    /// UDP, the request within `limits.udp_mtu_allowance`). Its client
+    /// transaction exists and its first datagram has been handed to the
+    /// transport — or to this thread's open [`SendBatch`] — when this
+    /// returns, so requests started one after the other leave in that order
+    /// (what [`Endpoint::send_request_in_order`] otherwise waits for).
+    /// [`PendingRequest::outcome`] then gives what [`Endpoint::send_request`]
+    /// would have. Anything else gives the request back, unchanged, for
+    /// [`Endpoint::send_request`] / [`Endpoint::send_request_in_order`].
+    pub fn start_request(
+        &self,
+        mut req: OutgoingRequest,
+    ) -> Result<PendingRequest, Box<OutgoingRequest>> {
+        if let Some(location) = self.inner.location.get() {
+            match location.locate(&req.request_uri, Scope::of(&req)) {
+                Lookup::AsAddressed => {}
+                Lookup::Contact(contact) => {
+                    tracing::debug!(target_uri = %req.request_uri, %contact, "request sent to the registered contact");
+                    req.request_uri = contact;
+                }
+                // Answered here, never sent: the full path says so.
+                Lookup::Answered(_) => return Err(Box::new(req)),
+            }
+        }
+        send::start_now(&self.inner, req).map(PendingRequest)
+    }
+
     /// RFC 3261 §13.2.1, §17.1.1: sends `req` as an INVITE (its `method` is
     /// not read) and returns the [`InviteClient`] its provisional and final
     /// responses come through, which also CANCELs it (§9.1) and ACKs its
@@ -337,6 +365,26 @@ impl Endpoint {
 /// The endpoint's shared state: what the receive path, the send path, the
 /// responders and the timer loop work on. The transports see it only as
 /// their [`Intake`](crate::transport::Intake).
+/// A request [`Endpoint::start_request`] started: its first transmission
+/// is done; what is left is the wait for its final response.
+pub struct PendingRequest(send::Pending);
+
+impl std::fmt::Debug for PendingRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingRequest").finish_non_exhaustive()
+    }
+}
+
+impl PendingRequest {
+    /// The final response (or why there is none), as
+    /// [`Endpoint::send_request`] gives it: a 503, a challenge or a
+    /// failure at the first target continues as there (RFC 3263 §4.3, RFC
+    /// 3261 §22.2); [`Endpoint::abandon_requests`] ends the wait.
+    pub async fn outcome(self) -> Result<Response, TransactionError> {
+        self.0.outcome().await
+    }
+}
+
 pub(crate) struct Inner {
     config: EndpointConfig,
     counters: Counters,
@@ -482,6 +530,17 @@ impl Inner {
                 })?;
                 match socket.0.try_send_to(&transmit.bytes, addr) {
                     Ok(_) => Ok(()),
+                    // Tokio has not seen the socket writable yet (a fresh
+                    // socket): the kernel decides, so that datagrams sent
+                    // one after the other leave in that order.
+                    Err(error)
+                        if error.kind() == io::ErrorKind::WouldBlock
+                            && socket2::SockRef::from(socket.0)
+                                .send_to(&transmit.bytes, &addr.into())
+                                .is_ok() =>
+                    {
+                        Ok(())
+                    }
                     // The socket's write readiness is not known yet (fresh
                     // socket) or its buffer is full: send from a task instead.
                     Err(error) if error.kind() == io::ErrorKind::WouldBlock => {

@@ -11,7 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::config::{Advertise, EndpointConfig, Transport};
 use crate::error::TransactionError;
-use crate::locate::Destination;
+use crate::locate::{Destination, Locator};
 use crate::resolver::Resolver;
 use crate::transaction::Target;
 use crate::wire::header::{Address, split_outside_quotes};
@@ -172,6 +172,35 @@ impl Routing {
     /// order to try, resolved through NAPTR, SRV and A/AAAA (a numeric host
     /// needs no DNS).
     pub(super) async fn locate(&self, text: &str) -> Result<Located, TransactionError> {
+        let (destination, host) = self.destination_of(text)?;
+        let targets = self.resolver.locate(&destination, self.tls).await;
+        if targets.is_empty() {
+            return Err(TransactionError::Unresolvable(text.to_owned()));
+        }
+        Ok(Located { targets, host })
+    }
+
+    /// [`Routing::locate`] when no DNS is needed (a numeric host): the
+    /// same targets, now; `None` when a lookup would be needed.
+    pub(super) fn locate_now(&self, text: &str) -> Option<Result<Located, TransactionError>> {
+        let (destination, host) = match self.destination_of(text) {
+            Ok(found) => found,
+            Err(error) => return Some(Err(error)),
+        };
+        let mut locator = Locator::new(&destination, self.tls);
+        if locator.poll_query().is_some() {
+            return None;
+        }
+        let targets = locator.into_targets();
+        if targets.is_empty() {
+            return Some(Err(TransactionError::Unresolvable(text.to_owned())));
+        }
+        Some(Ok(Located { targets, host }))
+    }
+
+    /// The RFC 3263 destination of `text` and its host (TLS checks the
+    /// URI's host, RFC 3261 §26.3.1, not the located address).
+    fn destination_of(&self, text: &str) -> Result<(Destination, String), TransactionError> {
         let parsed;
         let uri = match &self.outbound_proxy_uri {
             Some(uri) if self.outbound_proxy.as_deref() == Some(text) => uri,
@@ -183,17 +212,11 @@ impl Routing {
                 &parsed
             }
         };
-        let destination = Destination::of_uri(uri);
-        let targets = self.resolver.locate(&destination, self.tls).await;
-        if targets.is_empty() {
-            return Err(TransactionError::Unresolvable(text.to_owned()));
-        }
-        // TLS checks the URI's host (RFC 3261 §26.3.1), not the located address.
         let host = match uri.host_port.ip() {
             Some(ip) => ip.to_string(),
             None => uri.host_port.host.to_string(),
         };
-        Ok(Located { targets, host })
+        Ok((Destination::of_uri(uri), host))
     }
 
     /// Our sent-by for a request to `peer` over `transport` (RFC 3261 §18.1.1),

@@ -6,6 +6,13 @@
 //! credentials (RFC 3261 §22.2, RFC 8760), starting at the target that
 //! challenged. The caller's task waits on a [`Waiter`], which the receive
 //! path and the timer loop complete.
+//!
+//! A request whose destination needs no DNS and no connection (a numeric
+//! host over UDP) can also be started synchronously ([`start_now`], issue
+//! 24): its first transaction is created and its datagram handed to the
+//! transport in the caller's pass, and only the wait for the final response
+//! is left to a future ([`Pending::outcome`]), which goes back to the full
+//! path above when that response asks for more (503, 401/407, a timeout).
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -14,7 +21,7 @@ use tokio::sync::oneshot;
 
 use super::request::{OutgoingRequest, Response};
 use super::route::Located;
-use super::{Inner, now};
+use super::{Inner, batch, now};
 use crate::auth;
 use crate::config::{Credential, Transport};
 use crate::dialog;
@@ -39,7 +46,7 @@ pub(super) async fn send_until_abandoned(
     // lives on in the core until its own timers end it; only its waiter
     // (this future) is gone.
     tokio::select! {
-        result = send_request_to_end(inner, req, &transmitted) => result,
+        result = send_request_run_to_end(inner, req, transmitted) => result,
         () = inner.abandon.cancelled() => Err(TransactionError::ShuttingDown),
     }
 }
@@ -105,85 +112,218 @@ impl From<TransactionError> for Failed {
 /// One request on its way, with what all its transactions share: the
 /// Call-ID and From tag (RFC 3261 §8.1.1.4, §8.1.1.3), and the CSeq and
 /// headers, which change only when a digest challenge is answered.
-struct Sending<'a> {
-    inner: &'a Arc<Inner>,
-    req: &'a OutgoingRequest,
+struct Sending {
+    inner: Arc<Inner>,
+    req: OutgoingRequest,
     call_id: String,
     from_tag: String,
     cseq: u32,
     headers: Vec<(String, String)>,
-    transmitted: &'a Transmitted,
+    transmitted: Transmitted,
 }
 
-async fn send_request_to_end(
-    inner: &Arc<Inner>,
-    req: OutgoingRequest,
-    transmitted: &Transmitted,
-) -> Result<Response, TransactionError> {
+/// Only non-INVITE methods go through this path.
+fn check_method(req: &OutgoingRequest) -> Result<(), TransactionError> {
     if req.method.is_empty() || req.method == "ACK" || req.method == "INVITE" {
         return Err(TransactionError::InvalidRequest(
             "only non-INVITE methods are sent",
         ));
     }
-    let call_id = req
-        .call_id
-        .clone()
-        .unwrap_or_else(|| dialog::new_call_id("parley"));
-    let from_tag = dialog::new_tag();
-    // A CSeq given in the headers (an in-dialog request, RFC 3261 §12.2.1.1)
-    // sets the number; otherwise a new request starts at 1.
-    let cseq = req
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("cseq"))
-        .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(1);
-    let headers = req.headers.clone();
-    let destination = inner.routing.destination(&req.request_uri, &headers)?;
+    Ok(())
+}
+
+async fn send_request_run_to_end(
+    inner: &Arc<Inner>,
+    req: OutgoingRequest,
+    transmitted: Transmitted,
+) -> Result<Response, TransactionError> {
+    check_method(&req)?;
+    let sending = Sending::new(inner, req, transmitted);
+    let destination = inner
+        .routing
+        .destination(&sending.req.request_uri, &sending.headers)?;
     // Shutdown and abandon end this wait in `send_until_abandoned`.
     let located = inner.routing.locate(&destination).await?;
-    let mut sending = Sending {
-        inner,
-        req: &req,
-        call_id,
-        from_tag,
-        cseq,
-        headers,
-        transmitted,
+    sending.run_to_end(&located, 0, None).await
+}
+
+/// A request whose first transaction [`start_now`] started: what is left
+/// is the wait for its final response.
+pub(super) struct Pending {
+    sending: Sending,
+    located: Located,
+    rx: oneshot::Receiver<Outcome>,
+}
+
+/// Starts `req` synchronously when its destination needs neither DNS nor a
+/// connection (the first located target is UDP and the request fits it):
+/// the client transaction is created and its first datagram handed to the
+/// transport (or to this thread's open [`super::SendBatch`]) before this
+/// returns. Anything else — and a transaction that could not be started —
+/// gives `req` back, unchanged, for [`send_until_abandoned`].
+pub(super) fn start_now(
+    inner: &Arc<Inner>,
+    req: OutgoingRequest,
+) -> Result<Pending, Box<OutgoingRequest>> {
+    if inner.abandon.is_cancelled() || check_method(&req).is_err() {
+        return Err(Box::new(req));
+    }
+    let located = match inner.routing.destination(&req.request_uri, &req.headers) {
+        Ok(destination) => match inner.routing.locate_now(&destination) {
+            Some(Ok(located)) => located,
+            _ => return Err(Box::new(req)),
+        },
+        Err(_) => return Err(Box::new(req)),
     };
-    let mut first = 0;
-    let mut retried = false;
-    loop {
-        let (response, used) = sending.to_located(&located, first).await?;
-        if !retried
-            && matches!(response.status, 401 | 407)
-            && let Some(authorization) = authorize(&inner.config.credentials, &req, &response)
-        {
-            bump(&inner.counters.auth_retries);
-            sending.headers.push(authorization);
-            sending.cseq += 1;
-            retried = true;
-            // The answer goes to the server that challenged.
-            first = used;
-            continue;
-        }
-        return Ok(response);
+    let Some(&target) = located.targets.first() else {
+        return Err(Box::new(req));
+    };
+    if target.transport != Transport::Udp || inner.udp_socket_for(target.addr).is_none() {
+        return Err(Box::new(req));
+    }
+    let sending = Sending::new(inner, req, Transmitted::none());
+    let branch = new_branch();
+    let bytes = sending.request_bytes(Transport::Udp, target.addr, &branch);
+    // RFC 3261 §18.1.1: a large request may go over TCP; the full path decides.
+    if bytes.len() > inner.config.limits.udp_mtu_allowance {
+        return Err(Box::new(sending.req));
+    }
+    match sending.begin(target, branch, bytes, true) {
+        Ok(rx) => Ok(Pending {
+            sending,
+            located,
+            rx,
+        }),
+        // Not started (the table is full, the datagram was refused): the
+        // full path tries again and reports what it finds.
+        Err(_) => Err(Box::new(sending.req)),
     }
 }
 
-impl Sending<'_> {
+impl Pending {
+    /// The final response, as [`send_until_abandoned`] would give it.
+    pub(super) async fn outcome(self) -> Result<Response, TransactionError> {
+        let Pending {
+            sending,
+            located,
+            rx,
+        } = self;
+        let inner = Arc::clone(&sending.inner);
+        let result = tokio::select! {
+            outcome = rx => received(outcome),
+            () = inner.abandon.cancelled() => return Err(TransactionError::ShuttingDown),
+        };
+        let result = match result {
+            Ok(response) if !matches!(response.status, 401 | 407 | 503) => return Ok(response),
+            other => other,
+        };
+        // A 503 or a failure may move on to the next target (RFC 3263 §4.3),
+        // a challenge gets its answer: the full path, from this result on.
+        // Boxed: rare, and its future is large.
+        tokio::select! {
+            result = Box::pin(sending.run_to_end(&located, 0, Some(result))) => result,
+            () = inner.abandon.cancelled() => Err(TransactionError::ShuttingDown),
+        }
+    }
+}
+
+/// What a transaction's waiter heard, as the result of one attempt.
+fn received(outcome: Result<Outcome, oneshot::error::RecvError>) -> Result<Response, Failed> {
+    match outcome {
+        Ok(Outcome::Response(message)) => Ok(Response::from_message(message)),
+        // RFC 3261 §17.1.4 / RFC 3263 §4.3: a transport failure moves on.
+        Ok(Outcome::ConnectionLost) => Err(Failed {
+            error: TransactionError::Transport {
+                target: String::new(),
+                source: io::Error::new(io::ErrorKind::ConnectionAborted, "connection closed"),
+            },
+            try_next: true,
+        }),
+        // §4.3: a timeout "without ever having received any response,
+        // provisional or final" is a failure; after a 1xx it is not.
+        Ok(Outcome::TimedOut { heard }) => Err(Failed {
+            error: TransactionError::Timeout,
+            try_next: !heard,
+        }),
+        Err(_) => Err(TransactionError::Timeout.into()),
+    }
+}
+
+impl Sending {
+    fn new(inner: &Arc<Inner>, req: OutgoingRequest, transmitted: Transmitted) -> Sending {
+        let call_id = req
+            .call_id
+            .clone()
+            .unwrap_or_else(|| dialog::new_call_id("parley"));
+        let from_tag = dialog::new_tag();
+        // A CSeq given in the headers (an in-dialog request, RFC 3261 §12.2.1.1)
+        // sets the number; otherwise a new request starts at 1.
+        let cseq = req
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case("cseq"))
+            .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u32>().ok())
+            .unwrap_or(1);
+        let headers = req.headers.clone();
+        Sending {
+            inner: Arc::clone(inner),
+            req,
+            call_id,
+            from_tag,
+            cseq,
+            headers,
+            transmitted,
+        }
+    }
+
+    /// Tries the located targets from `first` on, answering one digest
+    /// challenge; `started` is the result of an attempt at `first` already
+    /// made (by [`start_now`]).
+    async fn run_to_end(
+        mut self,
+        located: &Located,
+        mut first: usize,
+        mut started: Option<Result<Response, Failed>>,
+    ) -> Result<Response, TransactionError> {
+        let inner = Arc::clone(&self.inner);
+        let mut retried = false;
+        loop {
+            let (response, used) = self.to_located(located, first, started.take()).await?;
+            if !retried
+                && matches!(response.status, 401 | 407)
+                && let Some(authorization) =
+                    authorize(&inner.config.credentials, &self.req, &response)
+            {
+                bump(&inner.counters.auth_retries);
+                self.headers.push(authorization);
+                self.cseq += 1;
+                retried = true;
+                // The answer goes to the server that challenged.
+                first = used;
+                continue;
+            }
+            return Ok(response);
+        }
+    }
+
     /// RFC 3263 §4.3: tries the targets from `first` on, each with a new
     /// transaction (new branch), until one answers other than 503; returns
-    /// the response and the index of the target that gave it.
+    /// the response and the index of the target that gave it. `started` is
+    /// the result of the attempt at `first`, when it was already made.
     async fn to_located(
         &self,
         located: &Located,
         first: usize,
+        mut started: Option<Result<Response, Failed>>,
     ) -> Result<(Response, usize), TransactionError> {
         let mut last_error = None;
         let mut last_503 = None;
         for (index, target) in located.targets.iter().enumerate().skip(first) {
-            match self.to_target(*target, &located.host).await {
+            let result = match started.take() {
+                Some(result) => result,
+                None => self.to_target(*target, &located.host).await,
+            };
+            match result {
                 // §4.3: "failure occurs if the transaction layer reports a 503
                 // error response"; the last 503 stands if no target does better.
                 Ok(response) if response.status == 503 => {
@@ -208,34 +348,23 @@ impl Sending<'_> {
             .unwrap_or_else(|| TransactionError::Unresolvable(self.req.request_uri.clone())))
     }
 
-    /// One transaction to one target; `host` is the located URI's host, for TLS.
-    async fn to_target(&self, target: Target, host: &str) -> Result<Response, Failed> {
-        let inner = self.inner;
-        let req = self.req;
-        let call_id = self.call_id.as_str();
-        let from_tag = self.from_tag.as_str();
-        let cseq = self.cseq;
+    /// The request's bytes for one transaction (`branch`) to `addr` over `transport`.
+    fn request_bytes(
+        &self,
+        transport: Transport,
+        addr: std::net::SocketAddr,
+        branch: &str,
+    ) -> bytes::Bytes {
+        let inner = &self.inner;
+        let req = &self.req;
         let headers = &self.headers[..];
-        let transmitted = self.transmitted;
-        let Target {
-            addr,
-            mut transport,
-        } = target;
-        let transport_failed = |source| Failed {
-            error: TransactionError::Transport {
-                target: addr.to_string(),
-                source,
-            },
-            try_next: true,
-        };
-        let branch = format!("{MAGIC_COOKIE}{}", random_token());
         // A From that already has a tag (an in-dialog request) is kept as given.
         let from = if write::has_tag(&req.from) {
             req.from.clone()
         } else if req.from.contains('<') {
-            format!("{};tag={from_tag}", req.from)
+            format!("{};tag={}", req.from, self.from_tag)
         } else {
-            format!("<{}>;tag={from_tag}", req.from)
+            format!("<{}>;tag={}", req.from, self.from_tag)
         };
         let to = if req.to.contains('<') {
             req.to.clone()
@@ -248,44 +377,119 @@ impl Sending<'_> {
             && !headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("contact") || n.eq_ignore_ascii_case("m"));
-        let contact_user = crate::wire::header::Address::parse(&req.from)
-            .ok()
-            .and_then(|a| {
-                a.uri_text
-                    .split_once(':')
-                    .and_then(|(_, rest)| rest.split_once('@'))
-                    .map(|(user, _)| user.to_owned())
-            });
-        let build = |transport: Transport| {
-            let sent_by = inner.routing.sent_by(transport, addr);
-            let via = format!(
-                "SIP/2.0/{} {sent_by};branch={branch};rport",
-                transport.via_token()
-            );
-            let mut headers = headers.to_vec();
-            if needs_contact {
-                headers.push((
-                    "Contact".to_owned(),
-                    inner
-                        .routing
-                        .contact(contact_user.as_deref(), transport, addr),
-                ));
-            }
-            write::request(&RequestParts {
-                method: &req.method,
-                request_uri: &req.request_uri,
-                via: &via,
-                from: &from,
-                to: &to,
-                call_id,
-                cseq,
-                route: &route,
-                user_agent: &inner.config.user_agent,
-                headers: &headers,
-                body: req.body.as_ref().map(|(t, b)| (t.as_str(), &b[..])),
-            })
+        let sent_by = inner.routing.sent_by(transport, addr);
+        let via = format!(
+            "SIP/2.0/{} {sent_by};branch={branch};rport",
+            transport.via_token()
+        );
+        let mut contact_headers;
+        let headers = if needs_contact {
+            let contact_user = crate::wire::header::Address::parse(&req.from)
+                .ok()
+                .and_then(|a| {
+                    a.uri_text
+                        .split_once(':')
+                        .and_then(|(_, rest)| rest.split_once('@'))
+                        .map(|(user, _)| user.to_owned())
+                });
+            contact_headers = headers.to_vec();
+            contact_headers.push((
+                "Contact".to_owned(),
+                inner
+                    .routing
+                    .contact(contact_user.as_deref(), transport, addr),
+            ));
+            &contact_headers[..]
+        } else {
+            headers
         };
-        let mut bytes = build(transport);
+        write::request(&RequestParts {
+            method: &req.method,
+            request_uri: &req.request_uri,
+            via: &via,
+            from: &from,
+            to: &to,
+            call_id: &self.call_id,
+            cseq: self.cseq,
+            route: &route,
+            user_agent: &inner.config.user_agent,
+            headers,
+            body: req.body.as_ref().map(|(t, b)| (t.as_str(), &b[..])),
+        })
+    }
+
+    /// Creates the client transaction for `bytes` (`branch`) to `target`
+    /// and hands its first transmission to the transport — to this thread's
+    /// open batch when `batched` and one is open — then fires `transmitted`.
+    fn begin(
+        &self,
+        target: Target,
+        branch: String,
+        bytes: bytes::Bytes,
+        batched: bool,
+    ) -> Result<oneshot::Receiver<Outcome>, Failed> {
+        let inner = &self.inner;
+        let key = ClientKey {
+            branch,
+            method: self.req.method.clone(),
+        };
+        let (tx, rx) = oneshot::channel();
+        let transmit = inner
+            .with_core(|core| {
+                let transmit = core
+                    .transactions
+                    .start_client(key.clone(), bytes, target, now())?;
+                core.waiters
+                    .insert(key.clone(), Waiter { tx, heard: false });
+                Some(transmit)
+            })
+            .ok_or(TransactionError::Overloaded)?;
+        inner.counters.request_out(&self.req.method);
+        let sent = match batched {
+            // Held for the batch's sendmmsg: RFC 3261 §17.1.2.2's timers
+            // started at this hand-over to the transport.
+            true => match batch::hold(inner, transmit) {
+                None => Ok(()),
+                Some(transmit) => inner.send_bytes(&transmit),
+            },
+            false => inner.send_bytes(&transmit),
+        };
+        if let Err(source) = sent {
+            // RFC 3263 §4.3: a transport failure (UDP included: no route, an
+            // address family we have no socket for) moves on to the next target.
+            bump(&inner.counters.transport_errors);
+            inner.with_core(|core| {
+                core.transactions.remove_client(&key);
+                core.waiters.remove(&key)
+            });
+            return Err(Failed {
+                error: TransactionError::Transport {
+                    target: target.addr.to_string(),
+                    source,
+                },
+                try_next: true,
+            });
+        }
+        self.transmitted.fire();
+        Ok(rx)
+    }
+
+    /// One transaction to one target; `host` is the located URI's host, for TLS.
+    async fn to_target(&self, target: Target, host: &str) -> Result<Response, Failed> {
+        let inner = &self.inner;
+        let Target {
+            addr,
+            mut transport,
+        } = target;
+        let transport_failed = |source| Failed {
+            error: TransactionError::Transport {
+                target: addr.to_string(),
+                source,
+            },
+            try_next: true,
+        };
+        let branch = new_branch();
+        let mut bytes = self.request_bytes(transport, addr, &branch);
         // RFC 3261 §18.1.1: a request within 200 bytes of the path MTU goes over TCP.
         if transport == Transport::Udp && bytes.len() > inner.config.limits.udp_mtu_allowance {
             let connect_timeout = inner.config.timers.t1 * 64;
@@ -302,7 +506,7 @@ impl Sending<'_> {
                 Ok(()) => {
                     bump(&inner.counters.udp_to_tcp_switches);
                     transport = Transport::Tcp;
-                    bytes = build(transport);
+                    bytes = self.request_bytes(transport, addr, &branch);
                 }
                 // §18.1.1: if the connection is refused, retry with UDP.
                 Err(error) => tracing::debug!(%error, "tcp for a large request failed; using udp"),
@@ -332,50 +536,21 @@ impl Sending<'_> {
             .await
             .map_err(transport_failed)?;
         }
-        let key = ClientKey {
-            branch: branch.clone(),
-            method: req.method.clone(),
-        };
-        let target = Target { transport, addr };
-        let (tx, rx) = oneshot::channel();
-        let transmit = inner
-            .with_core(|core| {
-                let transmit = core
-                    .transactions
-                    .start_client(key.clone(), bytes, target, now())?;
-                core.waiters
-                    .insert(key.clone(), Waiter { tx, heard: false });
-                Some(transmit)
-            })
-            .ok_or(TransactionError::Overloaded)?;
-        inner.counters.request_out(&req.method);
-        if let Err(source) = inner.send_bytes(&transmit) {
-            // RFC 3263 §4.3: a transport failure (UDP included: no route, an
-            // address family we have no socket for) moves on to the next target.
-            bump(&inner.counters.transport_errors);
-            inner.with_core(|core| {
-                core.transactions.remove_client(&key);
-                core.waiters.remove(&key)
-            });
-            return Err(transport_failed(source));
-        }
-        transmitted.fire();
+        let rx = self.begin(Target { transport, addr }, branch, bytes, false)?;
         // Shutdown and abandon end this wait in `send_until_abandoned`.
-        match rx.await {
-            Ok(Outcome::Response(message)) => Ok(Response::from_message(message)),
-            Ok(Outcome::ConnectionLost) => Err(transport_failed(io::Error::new(
-                io::ErrorKind::ConnectionAborted,
-                "connection closed",
-            ))),
-            // §4.3: a timeout "without ever having received any response,
-            // provisional or final" is a failure; after a 1xx it is not.
-            Ok(Outcome::TimedOut { heard }) => Err(Failed {
-                error: TransactionError::Timeout,
-                try_next: !heard,
-            }),
-            Err(_) => Err(TransactionError::Timeout.into()),
-        }
+        received(rx.await).map_err(|mut failed| {
+            if let TransactionError::Transport { target, .. } = &mut failed.error {
+                *target = addr.to_string();
+            }
+            failed
+        })
     }
+}
+
+/// A new branch (RFC 3261 §8.1.1.7: it "MUST always begin with the
+/// characters "z9hG4bK"").
+fn new_branch() -> String {
+    format!("{MAGIC_COOKIE}{}", random_token())
 }
 
 /// RFC 3261 §8.1.1.7: the random part of a branch, "unique across space

@@ -86,12 +86,15 @@ pub(crate) fn send_many(socket: &UdpSocket, batch: &[Transmit]) -> usize {
         .zip(controls.iter_mut())
         .map(|((addr, iov), control)| MMsgHdr::new_with_addr(addr, iov, control))
         .collect();
-    socket
-        .try_io(Interest::WRITABLE, || {
-            sendmmsg(socket, &mut messages, SendFlags::empty()).map_err(io::Error::from)
-        })
-        .unwrap_or(0)
-        .min(batch.len())
+    let mut send = || sendmmsg(socket, &mut messages, SendFlags::empty()).map_err(io::Error::from);
+    match socket.try_io(Interest::WRITABLE, &mut send) {
+        Ok(sent) => sent,
+        // Tokio has not seen the socket writable yet (a fresh socket): the
+        // kernel decides, so that the datagrams still leave in order, now.
+        Err(error) if error.kind() == io::ErrorKind::WouldBlock => send().unwrap_or(0),
+        Err(_) => 0,
+    }
+    .min(batch.len())
 }
 
 #[cfg(test)]
