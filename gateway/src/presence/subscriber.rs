@@ -548,7 +548,15 @@ impl Subscriber {
                         return;
                     }
                     w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
-                    self.links.store.put_watch(w.row(call_id));
+                    // Of the stored row only the expiry and our CSeq moved.
+                    match &w.dialog {
+                        Some(d) => {
+                            self.links
+                                .store
+                                .refresh_watch(call_id, w.expires_at, d.local_seq());
+                        }
+                        None => self.links.store.put_watch(w.row(call_id)),
+                    }
                 });
                 RefreshAnswer::Granted(expires)
             }
