@@ -58,7 +58,7 @@ pub(crate) struct Subscriber {
     watches: Watches,
     admission: Arc<Admission>,
     /// After a restart: the stored subscriptions waiting for their turn.
-    restore: RestoreQueue,
+    restore: RestoreQueue<Arc<str>>,
     /// Shutdown began: the reaper acts on no more deadlines.
     stopped: AtomicBool,
 }
@@ -359,8 +359,7 @@ impl Subscriber {
             } else {
                 Approval::Given
             };
-            queued.push(row.call_id.clone());
-            self.watches.insert_paired(
+            let call_id = self.watches.insert_paired(
                 row.call_id,
                 Watch {
                     watcher,
@@ -371,6 +370,7 @@ impl Subscriber {
                     state: WatchState::restored(approval),
                 },
             );
+            queued.push(call_id);
         }
         self.restore.load(queued, window);
         self.take_turns(Instant::now());
@@ -390,7 +390,7 @@ impl Subscriber {
     /// refreshed in place (RFC 6665 §4.1.2.1); one that ran out, or whose
     /// refresh is refused, is replaced by a new SUBSCRIBE. The turn lasts
     /// until the last of its requests is answered.
-    fn resume(self: &Arc<Self>, call_id: String) {
+    fn resume(self: &Arc<Self>, call_id: Arc<str>) {
         let turn = self
             .watches
             .update(&call_id, |w| w.state.take_turn())
@@ -418,7 +418,7 @@ impl Subscriber {
 
     /// One restore turn: the refresh in place, if there is one to send, and
     /// what follows from its answer; the queue learns how the turn ended.
-    async fn take_up(self: &Arc<Self>, call_id: String, request: Option<OutgoingRequest>) {
+    async fn take_up(self: &Arc<Self>, call_id: Arc<str>, request: Option<OutgoingRequest>) {
         let answer = match request {
             Some(request) => self.send_refresh(&call_id, request).await,
             None => RefreshAnswer::Failed(None),
