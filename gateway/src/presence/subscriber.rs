@@ -344,9 +344,14 @@ impl Subscriber {
     /// SIP network. A stored dialog still in time is refreshed in place (RFC
     /// 6665 §4.1.2.1); one that ran out, or whose refresh is refused, is
     /// replaced by a new SUBSCRIBE.
+    ///
+    /// The subscriptions are built from the rows by reference, and the rows
+    /// dropped all together afterwards: so they are laid down in memory of
+    /// their own, not in the holes of rows freed one by one, which the
+    /// allocator kept for good (bench/RESULTS.md, "Presence at scale").
     pub(crate) fn restore(self: &Arc<Self>, rows: Vec<WatchRow>, window: usize) {
         let mut queued = Vec::with_capacity(rows.len());
-        for row in rows {
+        for row in &rows {
             let (Ok(watcher), Ok(contact)) = (Jid::parse(&row.watcher), Jid::parse(&row.contact))
             else {
                 self.links.store.delete_watch(&row.call_id);
@@ -360,18 +365,19 @@ impl Subscriber {
                 Approval::Given
             };
             let call_id = self.watches.insert_paired(
-                row.call_id,
+                row.call_id.as_str(),
                 Watch {
                     watcher,
                     contact,
-                    dialog: row.dialog.map(PackedDialog::from),
-                    last_pidf: row.last_pidf.map(String::into_boxed_str),
+                    dialog: row.dialog.as_ref().map(PackedDialog::from),
+                    last_pidf: row.last_pidf.as_deref().map(Box::from),
                     expires_at: row.expires_at,
                     state: WatchState::restored(approval),
                 },
             );
             queued.push(call_id);
         }
+        drop(rows);
         self.restore.load(queued, window);
         self.take_turns(Instant::now());
     }
