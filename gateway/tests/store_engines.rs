@@ -159,6 +159,7 @@ on_both_engines!(
     handoffs_come_back_oldest_first_and_once,
     a_schema_from_a_newer_parley_is_left_untouched,
     a_v1_store_migrates_keeping_its_rows,
+    a_refresh_moves_only_the_expiry_and_the_cseq,
 );
 
 async fn rows_written_are_loaded_after_reopen_in_both_directions(engine: Engine) {
@@ -203,6 +204,35 @@ async fn rows_written_are_loaded_after_reopen_in_both_directions(engine: Engine)
         ]
     );
     assert_eq!(watchers, vec![watcher("c3")]);
+    task.close(&store).await;
+}
+
+/// A refresh in the dialog (`Store::refresh_watch`) changes the expiry and
+/// our CSeq and nothing else of the row; it never makes a row that is not
+/// there.
+async fn a_refresh_moves_only_the_expiry_and_the_cseq(engine: Engine) {
+    let (store, task, _, _) = engine.open().await;
+    store.put_watch(WatchRow {
+        last_pidf: Some("<pidf/>".into()),
+        ..watch("c1")
+    });
+    store.refresh_watch("c1", 1_900_003_600, 8);
+    store.refresh_watch("c1", 1_900_007_200, 9);
+    store.refresh_watch("gone", 1_900_003_600, 2);
+    task.close(&store).await;
+
+    let (store, task, loaded, _) = engine.open().await;
+    let mut dialog = dialog("c1");
+    dialog.local_seq = 9;
+    assert_eq!(
+        sorted(&loaded).0,
+        vec![WatchRow {
+            expires_at: 1_900_007_200,
+            last_pidf: Some("<pidf/>".into()),
+            dialog: Some(dialog),
+            ..watch("c1")
+        }]
+    );
     task.close(&store).await;
 }
 
@@ -581,6 +611,7 @@ async fn writes_to_a_row_owned_elsewhere_are_fenced_and_reported() {
         ..watch("c1")
     });
     a.delete_watcher("c2");
+    a.refresh_watch("c1", 1_950_000_000, 99);
     a.flush().await;
     let pidf: Option<String> =
         sqlx::query_scalar("SELECT last_pidf FROM watches WHERE call_id = 'c1'")
@@ -588,6 +619,11 @@ async fn writes_to_a_row_owned_elsewhere_are_fenced_and_reported() {
             .await
             .unwrap();
     assert_eq!(pidf, None, "a fenced write changed the row");
+    let expires: i64 = sqlx::query_scalar("SELECT expires_at FROM watches WHERE call_id = 'c1'")
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(expires, 1_900_000_000, "a fenced refresh changed the row");
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM watchers WHERE call_id = 'c2'")
         .fetch_one(&mut conn)
         .await
@@ -606,6 +642,15 @@ async fn writes_to_a_row_owned_elsewhere_are_fenced_and_reported() {
         &StoreEvent::Lost {
             kind: RowKind::Watcher,
             call_id: "c2".into(),
+        },
+    )
+    .await;
+    // The refresh, fenced after the delete.
+    wait_for(
+        &mut events,
+        &StoreEvent::Lost {
+            kind: RowKind::Watch,
+            call_id: "c1".into(),
         },
     )
     .await;

@@ -23,15 +23,24 @@ use tokio::time::Instant;
 
 use super::deferral;
 
-/// Stored subscriptions waiting for their turn, and those having it.
-#[derive(Default)]
-pub(crate) struct RestoreQueue {
-    queue: Mutex<Queue>,
+/// Stored subscriptions waiting for their turn, and those having it, by
+/// their keys `K` (a Call-ID; the subscriber side holds the `Arc<str>` its
+/// table is keyed by, so a queued turn allocates nothing).
+pub(crate) struct RestoreQueue<K = String> {
+    queue: Mutex<Queue<K>>,
 }
 
-impl RestoreQueue {
+impl<K> Default for RestoreQueue<K> {
+    fn default() -> Self {
+        Self {
+            queue: Mutex::new(Queue::default()),
+        }
+    }
+}
+
+impl<K> RestoreQueue<K> {
     /// Queue `call_ids` (after any still waiting); at most `window` turns in flight.
-    pub(crate) fn load(&self, call_ids: impl IntoIterator<Item = String>, window: usize) {
+    pub(crate) fn load(&self, call_ids: impl IntoIterator<Item = K>, window: usize) {
         let mut q = self.lock();
         q.waiting.extend(call_ids);
         q.window = window.max(1);
@@ -40,7 +49,7 @@ impl RestoreQueue {
     /// The next turn, if one may start at `now`: something waits, fewer
     /// than the window are in flight, and no refusal's pause runs. It is in
     /// flight until [`RestoreQueue::done`] or [`RestoreQueue::refused`].
-    pub(crate) fn next(&self, now: Instant) -> Option<String> {
+    pub(crate) fn next(&self, now: Instant) -> Option<K> {
         self.lock().next(now)
     }
 
@@ -52,7 +61,7 @@ impl RestoreQueue {
     /// A turn's request was refused by the SIP endpoint at `now`: `call_id`
     /// (if it is still the restore's to send) goes back to the front, and
     /// no turn starts until the pause is over.
-    pub(crate) fn refused(&self, call_id: Option<String>, now: Instant) {
+    pub(crate) fn refused(&self, call_id: Option<K>, now: Instant) {
         self.lock().refused(call_id, now);
     }
 
@@ -63,15 +72,18 @@ impl RestoreQueue {
 
     /// The queue even after a panic elsewhere poisoned the lock: every
     /// change is made whole under it.
-    fn lock(&self) -> MutexGuard<'_, Queue> {
+    fn lock(&self) -> MutexGuard<'_, Queue<K>> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
+/// Below this the waiting queue keeps its room as it drains.
+const MIN_SHRINK: usize = 1024;
+
 /// The queue's state, without its lock.
-#[derive(Debug, Default)]
-struct Queue {
-    waiting: VecDeque<String>,
+#[derive(Debug)]
+struct Queue<K> {
+    waiting: VecDeque<K>,
     in_flight: usize,
     window: usize,
     /// No turn starts before this (after a refusal).
@@ -80,13 +92,32 @@ struct Queue {
     refusals: u8,
 }
 
-impl Queue {
-    fn next(&mut self, now: Instant) -> Option<String> {
+impl<K> Default for Queue<K> {
+    fn default() -> Self {
+        Self {
+            waiting: VecDeque::new(),
+            in_flight: 0,
+            window: 0,
+            paused_until: None,
+            refusals: 0,
+        }
+    }
+}
+
+impl<K> Queue<K> {
+    fn next(&mut self, now: Instant) -> Option<K> {
         if self.in_flight >= self.window || self.paused_until.is_some_and(|at| at > now) {
             return None;
         }
         let call_id = self.waiting.pop_front()?;
         self.in_flight += 1;
+        // The whole store was queued at once: give the room back as it
+        // drains (halving costs a copy of what is left, so O(n) in all),
+        // rather than keep it for the process's life.
+        let len = self.waiting.len();
+        if self.waiting.capacity() > MIN_SHRINK && len < self.waiting.capacity() / 4 {
+            self.waiting.shrink_to(len * 2);
+        }
         Some(call_id)
     }
 
@@ -95,7 +126,7 @@ impl Queue {
         self.refusals = 0;
     }
 
-    fn refused(&mut self, call_id: Option<String>, now: Instant) {
+    fn refused(&mut self, call_id: Option<K>, now: Instant) {
         self.in_flight = self.in_flight.saturating_sub(1);
         if let Some(call_id) = call_id {
             self.waiting.push_front(call_id);
@@ -116,7 +147,7 @@ mod tests {
 
     use super::*;
 
-    fn loaded(n: usize, window: usize) -> Queue {
+    fn loaded(n: usize, window: usize) -> Queue<String> {
         Queue {
             waiting: (0..n).map(|i| format!("c{i}")).collect(),
             window,
@@ -140,6 +171,25 @@ mod tests {
         assert_eq!(q.next(t0).as_deref(), Some("c3"));
         assert_eq!(q.next(t0).as_deref(), Some("c4"));
         assert_eq!(q.next(t0), None, "none left");
+    }
+
+    /// A large store's queue gives its room back as its turns are taken:
+    /// drained, it holds next to nothing.
+    #[test]
+    fn a_drained_queue_gives_its_room_back() {
+        let t0 = Instant::now();
+        let mut q = loaded(100_000, usize::MAX);
+        assert!(q.waiting.capacity() >= 100_000);
+        let mut taken = 0;
+        while q.next(t0).is_some() {
+            taken += 1;
+        }
+        assert_eq!(taken, 100_000);
+        assert!(
+            q.waiting.capacity() <= MIN_SHRINK,
+            "{} slots kept",
+            q.waiting.capacity()
+        );
     }
 
     /// A refused turn goes back to the front; nothing starts during the

@@ -58,7 +58,7 @@ pub(crate) struct Subscriber {
     watches: Watches,
     admission: Arc<Admission>,
     /// After a restart: the stored subscriptions waiting for their turn.
-    restore: RestoreQueue,
+    restore: RestoreQueue<Arc<str>>,
     /// Shutdown began: the reaper acts on no more deadlines.
     stopped: AtomicBool,
 }
@@ -344,9 +344,14 @@ impl Subscriber {
     /// SIP network. A stored dialog still in time is refreshed in place (RFC
     /// 6665 §4.1.2.1); one that ran out, or whose refresh is refused, is
     /// replaced by a new SUBSCRIBE.
+    ///
+    /// The subscriptions are built from the rows by reference, and the rows
+    /// dropped all together afterwards: so they are laid down in memory of
+    /// their own, not in the holes of rows freed one by one, which the
+    /// allocator kept for good (bench/RESULTS.md, "Presence at scale").
     pub(crate) fn restore(self: &Arc<Self>, rows: Vec<WatchRow>, window: usize) {
         let mut queued = Vec::with_capacity(rows.len());
-        for row in rows {
+        for row in &rows {
             let (Ok(watcher), Ok(contact)) = (Jid::parse(&row.watcher), Jid::parse(&row.contact))
             else {
                 self.links.store.delete_watch(&row.call_id);
@@ -359,19 +364,20 @@ impl Subscriber {
             } else {
                 Approval::Given
             };
-            queued.push(row.call_id.clone());
-            self.watches.insert_paired(
-                row.call_id,
+            let call_id = self.watches.insert_paired(
+                row.call_id.as_str(),
                 Watch {
                     watcher,
                     contact,
-                    dialog: row.dialog.map(PackedDialog::from),
-                    last_pidf: row.last_pidf.map(String::into_boxed_str),
+                    dialog: row.dialog.as_ref().map(PackedDialog::from),
+                    last_pidf: row.last_pidf.as_deref().map(Box::from),
                     expires_at: row.expires_at,
                     state: WatchState::restored(approval),
                 },
             );
+            queued.push(call_id);
         }
+        drop(rows);
         self.restore.load(queued, window);
         self.take_turns(Instant::now());
     }
@@ -390,7 +396,7 @@ impl Subscriber {
     /// refreshed in place (RFC 6665 §4.1.2.1); one that ran out, or whose
     /// refresh is refused, is replaced by a new SUBSCRIBE. The turn lasts
     /// until the last of its requests is answered.
-    fn resume(self: &Arc<Self>, call_id: String) {
+    fn resume(self: &Arc<Self>, call_id: Arc<str>) {
         let turn = self
             .watches
             .update(&call_id, |w| w.state.take_turn())
@@ -418,7 +424,7 @@ impl Subscriber {
 
     /// One restore turn: the refresh in place, if there is one to send, and
     /// what follows from its answer; the queue learns how the turn ended.
-    async fn take_up(self: &Arc<Self>, call_id: String, request: Option<OutgoingRequest>) {
+    async fn take_up(self: &Arc<Self>, call_id: Arc<str>, request: Option<OutgoingRequest>) {
         let answer = match request {
             Some(request) => self.send_refresh(&call_id, request).await,
             None => RefreshAnswer::Failed(None),
@@ -548,7 +554,15 @@ impl Subscriber {
                         return;
                     }
                     w.expires_at = unix_after(Duration::from_secs(u64::from(expires)));
-                    self.links.store.put_watch(w.row(call_id));
+                    // Of the stored row only the expiry and our CSeq moved.
+                    match &w.dialog {
+                        Some(d) => {
+                            self.links
+                                .store
+                                .refresh_watch(call_id, w.expires_at, d.local_seq());
+                        }
+                        None => self.links.store.put_watch(w.row(call_id)),
+                    }
                 });
                 RefreshAnswer::Granted(expires)
             }

@@ -120,17 +120,19 @@ impl<V: Subscription> Subscriptions<V> {
     }
 
     /// Keep `s` under `call_id`, with its deadline, and as its pair's
-    /// subscription (instead of the one the pair had).
-    pub(super) fn insert_paired(&self, call_id: String, s: V) {
+    /// subscription (instead of the one the pair had); the key as kept.
+    pub(super) fn insert_paired(&self, call_id: impl Into<Arc<str>>, s: V) -> Arc<str> {
         let (watcher, other) = {
             let (w, o) = s.parties();
             (w.to_string(), o.to_string())
         };
-        let call_id: Arc<str> = Arc::from(call_id);
+        let call_id: Arc<str> = call_id.into();
         self.insert_shared(Arc::clone(&call_id), s);
-        self.by_pair.insert(&watcher, &other, call_id, |c| {
-            self.holder(c, &watcher, &other)
-        });
+        self.by_pair
+            .insert(&watcher, &other, Arc::clone(&call_id), |c| {
+                self.holder(c, &watcher, &other)
+            });
+        call_id
     }
 
     /// Find `call_id`'s subscription by its pair again, unless the pair

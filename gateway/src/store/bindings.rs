@@ -87,7 +87,7 @@ async fn read(db: &Db, now: u64) -> Result<Vec<StoredBinding>, sqlx::Error> {
 impl Store {
     /// Record (insert or replace) a binding; this instance becomes its owner.
     pub fn put_binding(&self, row: BindingRow) {
-        self.send(Op::PutBinding(row));
+        self.send(Op::PutBinding(Box::new(row)));
     }
 
     /// Forget the binding of `contact` to `aor`.

@@ -463,7 +463,25 @@ impl Store {
 
     /// Record (insert or update) an outgoing subscription this instance owns.
     pub fn put_watch(&self, row: WatchRow) {
-        self.send(Op::PutWatch(row));
+        self.send(Op::PutWatch(Box::new(row)));
+    }
+
+    /// An outgoing subscription this instance owns was refreshed in its
+    /// dialog: it now ends at `expires_at` (seconds since the epoch) and our
+    /// last request in the dialog had the CSeq number `local_seq`. Only
+    /// these two columns change, so a restore's refresh burst queues a
+    /// Call-ID and two numbers per subscription rather than a whole row.
+    /// The CSeq must survive a restart: RFC 3261 §12.2.1.1, "Requests within
+    /// a dialog MUST contain strictly monotonically increasing and
+    /// contiguous CSeq sequence numbers (increasing-by-one) in each
+    /// direction". Fenced like every write; a row no longer in the store
+    /// is reported lost ([`StoreEvent::Lost`]), never brought back.
+    pub fn refresh_watch(&self, call_id: &str, expires_at: u64, local_seq: u32) {
+        self.send(Op::RefreshWatch {
+            call_id: call_id.into(),
+            expires_at,
+            local_seq,
+        });
     }
 
     /// Forget an outgoing subscription this instance owns.
@@ -473,7 +491,7 @@ impl Store {
 
     /// Record (insert or update) an incoming subscription this instance owns.
     pub fn put_watcher(&self, row: WatcherRow) {
-        self.send(Op::PutWatcher(row));
+        self.send(Op::PutWatcher(Box::new(row)));
     }
 
     /// Forget an incoming subscription this instance owns.

@@ -102,6 +102,11 @@ pub(super) const PUT_WATCHER: &str = concat!(
     WHERE watchers.owner = excluded.owner"
 );
 
+/// A refreshed watch's new expiry (`$1`) and local CSeq (`$2`), where this
+/// instance (`$4`) owns the row `$3`.
+pub(super) const REFRESH_WATCH: &str =
+    "UPDATE watches SET expires_at = $1, d_local_seq = $2 WHERE call_id = $3 AND owner = $4";
+
 impl WatchRow {
     pub(super) fn from_row(row: &impl Columns) -> Result<WatchRow, sqlx::Error> {
         let call_id = required_text(row, "call_id")?;
