@@ -3,7 +3,7 @@
 # XMPP server (bench/lib.sh's config, parley the bottleneck): the figures
 # that do not need bench/ratio.sh's quiet machine (issue 24).
 #
-#   bench/per-message.sh [cpu|allocs|syscalls|profile]     (default cpu)
+#   bench/per-message.sh [cpu|allocs|syscalls|profile|sustained]     (default cpu)
 #
 # cpu:     loadgen's closed-loop phases s2x:max:2000 (warm-up), s2x:max:$COUNT,
 #          x2s:max:$COUNT, one parley; prints loadgen's table (parley CPU
@@ -18,6 +18,10 @@
 #          on the syscall tracepoints, over the same phases as allocs).
 # profile: `perf record -e cpu-clock -g` of parley over s2x:max:$COUNT, then
 #          of another over x2s:max:$COUNT; prints the top of `perf report`.
+# sustained: memory under message load (issue 24 goal 4): SIP → XMPP at $RATE
+#          msgs/s (default 10000) for 45 s, past Timer J's 32 s, then 10 s
+#          more; loadgen's table shows parley's RSS after each phase and its
+#          last line the SIP transactions held.
 # PARLEY_BIN_DIR: a directory with `parley` and `loadgen` (default: build).
 # COUNT (default 20000) messages per measured phase. Needs root for allocs
 # and profile (perf probe / perf record).
@@ -78,5 +82,10 @@ case $MODE in
         --sort symbol -g none 2>/dev/null | sed 's/[ -]*$//' | grep . | head -20
     done
     ;;
-  *) echo "usage: $0 [cpu|allocs|syscalls|profile]" >&2; exit 2 ;;
+  sustained)
+    RATE=${RATE:-10000}
+    start_parley "$COMP"
+    loadgen_fake --window 4000 --phase "s2x:$RATE:$((RATE * 45))" --phase "s2x:$RATE:$((RATE * 10))"
+    ;;
+  *) echo "usage: $0 [cpu|allocs|syscalls|profile|sustained]" >&2; exit 2 ;;
 esac
