@@ -24,14 +24,32 @@ use crate::wire::validate::Rejection;
 /// "cryptographically random identifiers" the section recommends), so
 /// neither a restart nor a second instance can produce one again.
 pub fn new_call_id(host: &str) -> String {
-    format!("{:032x}@{host}", rand::random::<u128>())
+    let mut id = String::with_capacity(33 + host.len());
+    push_hex(&mut id, rand::random::<u128>(), 32);
+    id.push('@');
+    id.push_str(host);
+    id
 }
 
 /// RFC 3261 §19.3: a tag for a From (new request) or To (response) header,
 /// "globally unique and cryptographically random with at least 32 bits of
 /// randomness": 64 bits from the same generator as [`new_call_id`].
 pub fn new_tag() -> String {
-    format!("{:016x}", rand::random::<u64>())
+    let mut tag = String::with_capacity(16);
+    push_hex(&mut tag, u128::from(rand::random::<u64>()), 16);
+    tag
+}
+
+/// Appends the low `digits` hex digits of `value`, lowercase and
+/// zero-padded (what `format!("{:0N$x}")` writes), without the formatting
+/// machinery or a second allocation: identifiers are made per request
+/// (issue 24).
+pub(crate) fn push_hex(out: &mut String, value: u128, digits: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..digits).rev() {
+        let nibble = (value >> (shift * 4)) & 0xf;
+        out.push(char::from(HEX[nibble as usize]));
+    }
 }
 
 /// RFC 3261 §12: a dialog is named by Call-ID, local tag and remote tag.
@@ -271,6 +289,43 @@ mod tests {
     fn parse(s: &str) -> Message {
         Message::parse(Bytes::copy_from_slice(s.as_bytes()), ParseLimits::default())
             .expect("parses")
+    }
+
+    #[test]
+    fn identifiers_are_written_as_format_would_write_them() {
+        for value in [
+            0u128,
+            1,
+            0xa,
+            0xdead_beef,
+            u128::from(u64::MAX),
+            u128::MAX,
+            1 << 127,
+        ] {
+            let mut wide = String::new();
+            push_hex(&mut wide, value, 32);
+            assert_eq!(wide, format!("{value:032x}"));
+            let low = value & u128::from(u64::MAX);
+            let mut narrow = String::new();
+            push_hex(&mut narrow, low, 16);
+            assert_eq!(narrow, format!("{low:016x}"));
+        }
+        let call_id = new_call_id("parley");
+        let (local, host) = call_id.split_once('@').expect("localid@host");
+        assert_eq!(host, "parley");
+        assert_eq!(local.len(), 32);
+        assert!(
+            local
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        let tag = new_tag();
+        assert_eq!(tag.len(), 16);
+        assert!(
+            tag.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        assert_ne!(new_tag(), tag, "64 random bits twice alike");
     }
 
     const SUBSCRIBE_200: &str = "SIP/2.0 200 OK\r\n\

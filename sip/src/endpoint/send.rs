@@ -550,13 +550,12 @@ impl Sending {
 /// A new branch (RFC 3261 §8.1.1.7: it "MUST always begin with the
 /// characters "z9hG4bK"").
 fn new_branch() -> String {
-    format!("{MAGIC_COOKIE}{}", random_token())
-}
-
-/// RFC 3261 §8.1.1.7: the random part of a branch, "unique across space
-/// and time for all requests sent by the UA".
-fn random_token() -> String {
-    format!("{:016x}", rand::random::<u64>())
+    // RFC 3261 §8.1.1.7: the random part, "unique across space and time
+    // for all requests sent by the UA": 64 bits from `rand`.
+    let mut branch = String::with_capacity(MAGIC_COOKIE.len() + 16);
+    branch.push_str(MAGIC_COOKIE);
+    dialog::push_hex(&mut branch, u128::from(rand::random::<u64>()), 16);
+    branch
 }
 
 /// The Authorization / Proxy-Authorization header answering a 401/407
