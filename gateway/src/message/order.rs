@@ -68,11 +68,15 @@ impl Lanes {
     /// now, without taking a turn, would leave after all its predecessors.
     /// Called in hand-over order, like [`Lanes::next`].
     pub(crate) fn is_free(&self, conversation: &Conversation) -> bool {
-        self.last.get(conversation).is_none_or(|last| {
+        // A signal that has fired (or whose sender is gone) is spent: it
+        // leaves the table here, since the next turn awaiting a receiver
+        // already read would panic ("called after complete").
+        self.last.remove_if(conversation, |_, last| {
             last.lock()
                 .map(|mut rx| !matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)))
                 .unwrap_or(true)
-        })
+        });
+        !self.last.contains_key(conversation)
     }
 
     /// Forgets conversations whose last message has been transmitted (or has
@@ -151,5 +155,20 @@ mod tests {
         let second = lanes.next(bob.clone());
         drop(second);
         assert!(lanes.is_free(&bob), "the second ended unsent");
+    }
+
+    #[tokio::test]
+    async fn a_turn_taken_after_the_conversation_was_found_free_does_not_wait_on_a_spent_signal() {
+        // A MESSAGE that finds its conversation free but cannot leave at
+        // once (DNS, a TCP connection) takes a turn after all.
+        let lanes = Lanes::default();
+        let bob = conversation("sip:bob@example.net");
+        let first = lanes.next(bob.clone());
+        first.transmitted.send(()).expect("the entry waits");
+        assert!(lanes.is_free(&bob));
+        let mut second = lanes.next(bob.clone());
+        tokio::time::timeout(std::time::Duration::from_secs(5), second.wait())
+            .await
+            .expect("nothing to wait for");
     }
 }
