@@ -7,9 +7,7 @@
 //! users keep their own domain on the SIP side (`sip:juliet@xmpp.example`).
 //! GRUU `gr` parameters and resourceparts map to each other (RFC 7247 §6.3).
 
-use std::str::FromStr;
-
-use ezk_sip_types::host::{Host, HostPort};
+use ezk_sip_types::host::HostPort;
 use ezk_sip_types::uri::SipUri;
 use ezk_sip_types::uri::params::Param;
 
@@ -257,7 +255,7 @@ fn sip_uri(user: &str, host: &str) -> Result<SipUri, MappingError> {
             reason: "internationalized domain cannot be a SIP host",
         });
     }
-    let host = Host::from_str(host).map_err(|_| MappingError::MalformedUri {
+    let host = parley_sip::wire::uri::parse_host(host).ok_or(MappingError::MalformedUri {
         reason: "domain is not a SIP host",
     })?;
     let mut uri = SipUri::new(HostPort { host, port: None });

@@ -93,6 +93,23 @@ pub(crate) fn sip_uri(text: &str) -> Option<SipUri> {
     })
 }
 
+/// A bare host (no port, nothing after it) as ezk's `Host::from_str` would
+/// type it, or `None` when it is not one of the shapes understood here (an
+/// IPv6 reference, a malformed name: the caller asks ezk).
+pub(crate) fn host(text: &str) -> Option<Host> {
+    if !text.is_ascii() {
+        return None;
+    }
+    let (host, port, end) = host_port(text, 0)?;
+    if port.is_some() || end != text.len() {
+        return None;
+    }
+    Some(match host {
+        HostShape::Ip4(ip) => Host::IP4(ip),
+        HostShape::Name(range) => Host::Name(BytesStr::from(&text[range])),
+    })
+}
+
 /// The transport token of one Via element (trimmed, RFC 3261 §20.42
 /// `SIP/2.0/UDP host[:port][;params]`) when ezk's `Via::parse` would take the
 /// whole element, or `None` when the element is not one of the shapes

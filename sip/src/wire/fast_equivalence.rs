@@ -9,12 +9,13 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::str::FromStr;
 
 use bytes::Bytes;
 
 use crate::wire::fast;
 use crate::wire::header::outside_quotes;
-use crate::wire::uri::{Uri, UriError};
+use crate::wire::uri::{Uri, UriError, parse_host};
 use crate::wire::validate::{via_transport, via_transport_by_ezk};
 
 /// Real clients' messages (linphone, baresip, RFC 7572's examples),
@@ -303,6 +304,46 @@ fn every_fixture_via_and_its_neighbours_check_as_ezk_checks_them() {
         took_fast += usize::from(fast::via_transport(element).is_some());
     }
     println!("{compared} compared, {took_fast} of them on the fast path");
+    assert!(
+        took_fast * 10 >= compared,
+        "{took_fast} of {compared} took the fast path"
+    );
+}
+
+/// The host of a `sip:` URI's text: after the scheme and any `user@`, up to
+/// a port, parameters or headers.
+fn host_of(uri: &str) -> Option<&str> {
+    let rest = uri.split_once(':')?.1;
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let end = rest.find([':', ';', '?']).unwrap_or(rest.len());
+    Some(&rest[..end])
+}
+
+#[test]
+fn every_fixture_host_and_its_neighbours_parse_as_ezk_parses_them() {
+    let clients = harvest(CLIENT_DIRS);
+    let others = harvest(OTHER_DIRS);
+    let mut texts = BTreeSet::new();
+    for uri in clients
+        .uris
+        .iter()
+        .chain(&others.uris)
+        .map(String::as_str)
+        .chain(EDGES.iter().copied())
+    {
+        if let Some(host) = host_of(uri) {
+            texts.extend(variants(host));
+        }
+    }
+    let (mut compared, mut took_fast) = (0, 0);
+    for text in &texts {
+        let ours = parse_host(text);
+        let ezk = ezk_sip_types::host::Host::from_str(text).ok();
+        assert_eq!(ours, ezk, "{text:?}");
+        compared += 1;
+        took_fast += usize::from(fast::host(text).is_some());
+    }
+    println!("{compared} hosts compared, {took_fast} of them on the fast path");
     assert!(
         took_fast * 10 >= compared,
         "{took_fast} of {compared} took the fast path"

@@ -9,6 +9,14 @@ use std::str::FromStr;
 
 use ezk_sip_types::uri::SipUri;
 
+/// A bare host — a hostname or an IP literal, no port — typed as ezk's
+/// `Host::from_str` types it (issue 24: the common shapes without ezk's nom
+/// parser, which allocates on every alternative it tries); `None` when ezk
+/// refuses it.
+pub fn parse_host(text: &str) -> Option<ezk_sip_types::host::Host> {
+    crate::wire::fast::host(text).or_else(|| ezk_sip_types::host::Host::from_str(text).ok())
+}
+
 /// A URI as found in a Request-URI, From, To or Contact.
 #[derive(Debug, Clone)]
 pub enum Uri {
