@@ -193,6 +193,31 @@ fn variants(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// Every one-character neighbour of each of `seeds`, each given to
+/// `compare` (which asserts the fast path against ezk and says whether the
+/// fast path answered); at least a tenth must have taken it, or the test
+/// would compare ezk with itself.
+fn compare_neighbours<'a>(
+    what: &str,
+    seeds: impl Iterator<Item = &'a str>,
+    mut compare: impl FnMut(&str) -> bool,
+) {
+    let mut texts = BTreeSet::new();
+    for seed in seeds {
+        texts.extend(variants(seed));
+    }
+    let (mut compared, mut took_fast) = (0, 0);
+    for text in &texts {
+        took_fast += usize::from(compare(text));
+        compared += 1;
+    }
+    println!("{compared} {what} compared, {took_fast} of them on the fast path");
+    assert!(
+        took_fast * 10 >= compared,
+        "{took_fast} of {compared} {what} took the fast path"
+    );
+}
+
 fn same_uri(a: &Result<Uri, UriError>, b: &Result<Uri, UriError>) -> bool {
     match (a, b) {
         (Ok(Uri::Sip(x)), Ok(Uri::Sip(y))) => {
@@ -236,32 +261,21 @@ fn every_fixture_uri_and_its_neighbours_parse_as_ezk_parses_them() {
         slow.is_empty(),
         "the fast path refused client URIs: {slow:?}"
     );
-    let mut texts = BTreeSet::new();
-    for uri in clients
+    let seeds = clients
         .uris
         .iter()
         .chain(&others.uris)
         .map(String::as_str)
-        .chain(EDGES.iter().copied())
-    {
-        texts.extend(variants(uri));
-    }
-    let (mut compared, mut took_fast) = (0, 0);
-    for text in &texts {
+        .chain(EDGES.iter().copied());
+    compare_neighbours("URIs", seeds, |text| {
         let ours = Uri::parse(text);
         let ezk = Uri::parse_with_ezk(text);
         assert!(
             same_uri(&ours, &ezk),
             "{text:?}: fast path {ours:?}, ezk {ezk:?}"
         );
-        compared += 1;
-        took_fast += usize::from(fast::sip_uri(text).is_some());
-    }
-    println!("{compared} compared, {took_fast} of them on the fast path");
-    assert!(
-        took_fast * 10 >= compared,
-        "{took_fast} of {compared} took the fast path"
-    );
+        fast::sip_uri(text).is_some()
+    });
 }
 
 #[test]
@@ -282,32 +296,21 @@ fn every_fixture_via_and_its_neighbours_check_as_ezk_checks_them() {
         slow.is_empty(),
         "the fast path refused client Vias: {slow:?}"
     );
-    let mut texts = BTreeSet::new();
-    for via in clients
+    let seeds = clients
         .vias
         .iter()
         .chain(&others.vias)
         .map(String::as_str)
-        .chain(VIA_EDGES.iter().copied())
-    {
-        texts.extend(variants(via));
-    }
-    let (mut compared, mut took_fast) = (0, 0);
-    for text in &texts {
+        .chain(VIA_EDGES.iter().copied());
+    compare_neighbours("Vias", seeds, |text| {
         // The Via check gets trimmed elements.
         let src = Bytes::copy_from_slice(text.trim().as_bytes());
         let element = std::str::from_utf8(&src).unwrap();
         let ours = via_transport(&src, element);
         let ezk = via_transport_by_ezk(&src, element);
         assert_eq!(ours, ezk, "{text:?}");
-        compared += 1;
-        took_fast += usize::from(fast::via_transport(element).is_some());
-    }
-    println!("{compared} compared, {took_fast} of them on the fast path");
-    assert!(
-        took_fast * 10 >= compared,
-        "{took_fast} of {compared} took the fast path"
-    );
+        fast::via_transport(element).is_some()
+    });
 }
 
 /// The host of a `sip:` URI's text: after the scheme and any `user@`, up to
@@ -323,29 +326,17 @@ fn host_of(uri: &str) -> Option<&str> {
 fn every_fixture_host_and_its_neighbours_parse_as_ezk_parses_them() {
     let clients = harvest(CLIENT_DIRS);
     let others = harvest(OTHER_DIRS);
-    let mut texts = BTreeSet::new();
-    for uri in clients
+    let seeds = clients
         .uris
         .iter()
         .chain(&others.uris)
         .map(String::as_str)
         .chain(EDGES.iter().copied())
-    {
-        if let Some(host) = host_of(uri) {
-            texts.extend(variants(host));
-        }
-    }
-    let (mut compared, mut took_fast) = (0, 0);
-    for text in &texts {
+        .filter_map(host_of);
+    compare_neighbours("hosts", seeds, |text| {
         let ours = parse_host(text);
         let ezk = ezk_sip_types::host::Host::from_str(text).ok();
         assert_eq!(ours, ezk, "{text:?}");
-        compared += 1;
-        took_fast += usize::from(fast::host(text).is_some());
-    }
-    println!("{compared} hosts compared, {took_fast} of them on the fast path");
-    assert!(
-        took_fast * 10 >= compared,
-        "{took_fast} of {compared} took the fast path"
-    );
+        fast::host(text).is_some()
+    });
 }
