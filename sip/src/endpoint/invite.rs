@@ -334,13 +334,7 @@ pub(super) async fn send_invite(
         .call_id
         .clone()
         .unwrap_or_else(|| dialog::new_call_id("parley"));
-    // A CSeq given in the headers (a re-INVITE, RFC 3261 §12.2.1.1) sets the number.
-    let cseq = req
-        .headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case("cseq"))
-        .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u32>().ok())
-        .unwrap_or(1);
+    let cseq = super::send::requested_cseq(&req.headers);
     let from = if write::has_tag(&req.from) {
         req.from.clone()
     } else if req.from.contains('<') {

@@ -256,14 +256,7 @@ impl Sending {
             .clone()
             .unwrap_or_else(|| dialog::new_call_id("parley"));
         let from_tag = dialog::new_tag();
-        // A CSeq given in the headers (an in-dialog request, RFC 3261 §12.2.1.1)
-        // sets the number; otherwise a new request starts at 1.
-        let cseq = req
-            .headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("cseq"))
-            .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u32>().ok())
-            .unwrap_or(1);
+        let cseq = requested_cseq(&req.headers);
         let headers = req.headers.clone();
         Sending {
             inner: Arc::clone(inner),
@@ -545,6 +538,16 @@ impl Sending {
             failed
         })
     }
+}
+
+/// The CSeq number a request's headers give (an in-dialog request, RFC 3261
+/// §12.2.1.1: a re-INVITE, a refresh); otherwise a new request starts at 1.
+pub(super) fn requested_cseq(headers: &[(String, String)]) -> u32 {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("cseq"))
+        .and_then(|(_, v)| v.split_whitespace().next()?.parse::<u32>().ok())
+        .unwrap_or(1)
 }
 
 /// A new branch (RFC 3261 §8.1.1.7: it "MUST always begin with the
