@@ -12,7 +12,7 @@
 use std::time::Duration;
 
 use tokio::sync::mpsc;
-use tracing::{error, warn};
+use tracing::{error, info, warn};
 
 use super::StoreEvent;
 use super::bindings::{BindingRow, PUT_BINDING};
@@ -83,8 +83,19 @@ pub(super) async fn write_loop(
             for attempt in 1..=TRIES {
                 match apply(&db, &instance, &writes).await {
                     Ok(lost) => {
-                        for (kind, call_id) in lost {
-                            warn!(kind = kind.as_str(), %call_id, "store write fenced: another instance owns this subscription");
+                        for Fenced {
+                            kind,
+                            call_id,
+                            gone,
+                        } in lost
+                        {
+                            if gone {
+                                // Deleted meanwhile (unsubscribed, ended, or
+                                // taken and ended by another instance).
+                                info!(kind = kind.as_str(), %call_id, "store write found the subscription no longer stored: not brought back");
+                            } else {
+                                warn!(kind = kind.as_str(), %call_id, "store write fenced: another instance owns this subscription");
+                            }
                             // Fails only when nobody listens any more.
                             let _ = events.send(StoreEvent::Lost { kind, call_id }).await;
                         }
@@ -110,8 +121,17 @@ pub(super) async fn write_loop(
     }
 }
 
-/// Apply `writes` in one transaction; the rows they found owned by others.
-async fn apply(db: &Db, me: &str, writes: &[Op]) -> Result<Vec<(RowKind, String)>, sqlx::Error> {
+/// A write that changed nothing: its row is another instance's, or gone.
+struct Fenced {
+    kind: RowKind,
+    call_id: String,
+    /// No such row any more (rather than one owned elsewhere).
+    gone: bool,
+}
+
+/// Apply `writes` in one transaction; the rows they found owned by others
+/// or gone.
+async fn apply(db: &Db, me: &str, writes: &[Op]) -> Result<Vec<Fenced>, sqlx::Error> {
     let mut lost = Vec::new();
     on_db!(db, pool => {
         let mut tx = pool.begin().await?;
@@ -181,7 +201,16 @@ async fn apply(db: &Db, me: &str, writes: &[Op]) -> Result<Vec<(RowKind, String)
                         .bind(me)
                         .execute(&mut *tx)
                         .await?;
-                    (RowKind::Watch, &**call_id, done.rows_affected())
+                    if done.rows_affected() > 0 {
+                        continue;
+                    }
+                    let gone = sqlx::query_scalar::<_, Option<String>>("SELECT owner FROM watches WHERE call_id = $1")
+                        .bind(&**call_id)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_none();
+                    lost.push(Fenced { kind: RowKind::Watch, call_id: call_id.to_string(), gone });
+                    continue;
                 }
                 Op::PutWatcher(w) => {
                     let d = dialog_columns(Some(&w.dialog));
@@ -231,7 +260,9 @@ async fn apply(db: &Db, me: &str, writes: &[Op]) -> Result<Vec<(RowKind, String)
                 }
             };
             if changed == 0 {
-                lost.push((kind, call_id.to_owned()));
+                // An upsert changes nothing only where the row is there,
+                // another's; a delete counts a row gone as done.
+                lost.push(Fenced { kind, call_id: call_id.to_owned(), gone: false });
             }
         }
         tx.commit().await?;
