@@ -42,7 +42,7 @@ use chat_states::Composing;
 use in_flight::InFlight;
 use order::Lanes;
 use receipts::{Receipt, Receipts};
-use wire::{outgoing_message, sip_message_fields};
+use wire::{into_outgoing_message, sip_message_fields};
 
 /// Page-mode messaging's own state; the rest is in [`Links`].
 pub(crate) struct Messages {
@@ -371,14 +371,14 @@ impl Messages {
         silent: bool,
         receipt: Option<Receipt>,
     ) {
-        let mut request = outgoing_message(&sip);
-        request.headers.extend(fields);
         let peer = sip.to.clone();
+        let mut request = into_outgoing_message(sip);
+        request.headers.extend(fields);
         self.links.registry.track_xmpp();
         debug!(
             correlation,
             stanza_id = ?message.id,
-            call_id = ?sip.call_id,
+            call_id = ?request.call_id,
             "XMPP message → SIP MESSAGE"
         );
         self.links
