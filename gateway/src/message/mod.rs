@@ -371,7 +371,9 @@ impl Messages {
         silent: bool,
         receipt: Option<Receipt>,
     ) {
-        let peer = sip.to.clone();
+        // Only a chat state's 415 needs the peer afterwards (RFC 3994 §4);
+        // a message's wait keeps no copy of it (issue 24).
+        let chat_state_to = silent.then(|| sip.to.clone());
         let mut request = into_outgoing_message(sip);
         request.headers.extend(fields);
         self.links.registry.track_xmpp();
@@ -400,7 +402,13 @@ impl Messages {
                     self.in_flight.push(async move {
                         let result = pending.outcome().await;
                         messages
-                            .sent(correlation, &message, receipt, silent, &peer, result)
+                            .sent(
+                                correlation,
+                                &message,
+                                receipt,
+                                chat_state_to.as_ref(),
+                                result,
+                            )
                             .await;
                         drop(token);
                     });
@@ -420,7 +428,13 @@ impl Messages {
                 .send_request_in_order(request, turn.transmitted)
                 .await;
             messages
-                .sent(correlation, &message, receipt, silent, &peer, result)
+                .sent(
+                    correlation,
+                    &message,
+                    receipt,
+                    chat_state_to.as_ref(),
+                    result,
+                )
                 .await;
         });
         self.gauges();
@@ -434,8 +448,7 @@ impl Messages {
         correlation: u64,
         message: &Message,
         receipt: Option<Receipt>,
-        silent: bool,
-        peer: &SipAddress,
+        chat_state_to: Option<&SipAddress>,
         mut result: Result<parley_sip::Response, TransactionError>,
     ) {
         if let Some(receipt) = receipt {
@@ -444,7 +457,7 @@ impl Messages {
             result = Box::pin(self.receipts.settle(correlation, receipt, result)).await;
         }
         self.links.registry.finish_xmpp();
-        if silent {
+        if let Some(peer) = chat_state_to {
             if matches!(&result, Ok(r) if StatusCode::UNSUPPORTED_MEDIA_TYPE == r.status) {
                 self.links.note_refusal(peer, Refusable::IsComposing);
             }
