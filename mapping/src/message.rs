@@ -13,7 +13,6 @@ use crate::encryption;
 use crate::failure::{MappingError, NotCarried};
 use crate::imdn::{NS_CHAT_MARKERS, NS_RECEIPTS};
 use crate::iscomposing::{self, IsComposing, NS_CHATSTATES};
-use crate::media_type::MediaType;
 use crate::xml::is_xml_char;
 
 /// The fields of a SIP MESSAGE that RFC 7572 maps, as neutral data.
@@ -98,6 +97,10 @@ pub fn to_xmpp(
     })
 }
 
+/// `MediaType::text_plain_utf8()` as it is written, without building and
+/// formatting one per message (issue 24).
+const TEXT_PLAIN_UTF8: &str = "text/plain;charset=UTF-8";
+
 /// RFC 7572 §4, Table 1: an XMPP `<message/>` as a SIP MESSAGE.
 ///
 /// The sender's bare JID is the From URI with the resourcepart as its GRUU
@@ -134,7 +137,7 @@ pub fn to_sip(msg: &Message, mapper: &AddressMapper) -> Result<SipMessage, Mappi
         from_display: None,
         call_id: msg.thread.clone(),
         subject: msg.subject.clone(),
-        content_type: Some(MediaType::text_plain_utf8().to_string()),
+        content_type: Some(TEXT_PLAIN_UTF8.to_owned()),
         content_encoding: None,
         content_language: msg.lang.clone(),
         body: body.into_bytes(),
@@ -224,6 +227,12 @@ mod tests {
 
     use super::*;
     use crate::address::ForeignDomainPolicy;
+    use crate::media_type::MediaType;
+
+    #[test]
+    fn the_content_type_of_a_text_message_is_text_plain_utf8_as_written() {
+        assert_eq!(TEXT_PLAIN_UTF8, MediaType::text_plain_utf8().to_string());
+    }
 
     fn mapper() -> AddressMapper {
         AddressMapper {

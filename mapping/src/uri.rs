@@ -3,10 +3,10 @@
 //! `pres:` (RFC 3859), which ezk does not have.
 
 use std::fmt;
+use std::fmt::Write as _;
 use std::str::FromStr;
 
 use ezk_sip_types::host::Host;
-use ezk_sip_types::print::AppendCtx;
 use ezk_sip_types::uri::params::Param;
 use ezk_sip_types::uri::{SipUri, SipUriUserPart};
 
@@ -208,8 +208,22 @@ impl fmt::Display for SipAddress {
                         up.password
                     )?,
                 }
-                write!(f, "{}", u.host_port.default_print_ctx())?;
-                write!(f, "{}{}", u.uri_params, u.header_params)
+                // The usual host, a name without parameters, written as is
+                // rather than through ezk's printers (issue 24).
+                match &u.host_port.host {
+                    Host::Name(name) => f.write_str(name)?,
+                    _ => write!(f, "{}", u.host_port.host)?,
+                }
+                if let Some(port) = u.host_port.port {
+                    write!(f, ":{port}")?;
+                }
+                if !u.uri_params.is_empty() {
+                    write!(f, "{}", u.uri_params)?;
+                }
+                if !u.header_params.is_empty() {
+                    write!(f, "{}", u.header_params)?;
+                }
+                Ok(())
             }
             Self::Tel(t) => {
                 write!(f, "tel:{}", t.number)?;
@@ -350,12 +364,27 @@ struct PercentEncoded<'a>(&'a str, &'static str);
 
 impl fmt::Display for PercentEncoded<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0.bytes() {
-            if b.is_ascii_alphanumeric() || (b.is_ascii() && self.1.contains(b as char)) {
-                write!(f, "{}", b as char)?;
-            } else {
-                write!(f, "%{b:02X}")?;
+        // Runs of kept bytes are written whole, not a formatting call per
+        // byte (issue 24: the mapped user of every XMPP → SIP MESSAGE).
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let keeps =
+            |b: u8| b.is_ascii_alphanumeric() || (b.is_ascii() && self.1.contains(b as char));
+        let mut run = 0;
+        for (i, b) in self.0.bytes().enumerate() {
+            if keeps(b) {
+                continue;
             }
+            // A run of kept bytes is ASCII, so both its ends are char boundaries.
+            if run < i {
+                f.write_str(self.0.get(run..i).unwrap_or_default())?;
+            }
+            f.write_char('%')?;
+            f.write_char(char::from(HEX[usize::from(b >> 4)]))?;
+            f.write_char(char::from(HEX[usize::from(b & 0xF)]))?;
+            run = i + 1;
+        }
+        if run < self.0.len() {
+            f.write_str(self.0.get(run..).unwrap_or_default())?;
         }
         Ok(())
     }

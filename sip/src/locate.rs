@@ -224,7 +224,12 @@ impl Locator {
     pub(crate) fn new(destination: &Destination, tls: bool) -> Locator {
         let mut locator = Locator {
             sips: destination.sips,
-            name: destination.host.to_string(),
+            // Only a name is ever asked of DNS; an IP address (the usual
+            // numeric destination) needs no text of its own (issue 24).
+            name: match &destination.host {
+                Host::Name(name) => name.clone(),
+                Host::Ip(_) => String::new(),
+            },
             tls,
             pending: VecDeque::new(),
             asked: None,

@@ -329,7 +329,8 @@ impl StreamParser {
 fn first_level(el: Element) -> Result<StreamItem, StreamError> {
     match (el.name.as_str(), el.ns.as_str()) {
         ("handshake", NS_COMPONENT) => Ok(StreamItem::HandshakeAccepted),
-        ("message" | "presence" | "iq", NS_COMPONENT) => match Stanza::from_element(el.clone()) {
+        ("message", NS_COMPONENT) => Ok(StreamItem::Stanza(Stanza::message_from_element(el))),
+        ("presence" | "iq", NS_COMPONENT) => match Stanza::from_element(el.clone()) {
             Ok(s) => Ok(StreamItem::Stanza(s)),
             Err(error) => Ok(StreamItem::Invalid { element: el, error }),
         },

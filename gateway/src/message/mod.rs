@@ -42,7 +42,7 @@ use chat_states::Composing;
 use in_flight::InFlight;
 use order::Lanes;
 use receipts::{Receipt, Receipts};
-use wire::{outgoing_message, sip_message_fields};
+use wire::{into_outgoing_message, sip_message_fields};
 
 /// Page-mode messaging's own state; the rest is in [`Links`].
 pub(crate) struct Messages {
@@ -371,14 +371,16 @@ impl Messages {
         silent: bool,
         receipt: Option<Receipt>,
     ) {
-        let mut request = outgoing_message(&sip);
+        // Only a chat state's 415 needs the peer afterwards (RFC 3994 §4);
+        // a message's wait keeps no copy of it (issue 24).
+        let chat_state_to = silent.then(|| sip.to.clone());
+        let mut request = into_outgoing_message(sip);
         request.headers.extend(fields);
-        let peer = sip.to.clone();
         self.links.registry.track_xmpp();
         debug!(
             correlation,
             stanza_id = ?message.id,
-            call_id = ?sip.call_id,
+            call_id = ?request.call_id,
             "XMPP message → SIP MESSAGE"
         );
         self.links
@@ -400,7 +402,13 @@ impl Messages {
                     self.in_flight.push(async move {
                         let result = pending.outcome().await;
                         messages
-                            .sent(correlation, &message, receipt, silent, &peer, result)
+                            .sent(
+                                correlation,
+                                &message,
+                                receipt,
+                                chat_state_to.as_ref(),
+                                result,
+                            )
                             .await;
                         drop(token);
                     });
@@ -420,7 +428,13 @@ impl Messages {
                 .send_request_in_order(request, turn.transmitted)
                 .await;
             messages
-                .sent(correlation, &message, receipt, silent, &peer, result)
+                .sent(
+                    correlation,
+                    &message,
+                    receipt,
+                    chat_state_to.as_ref(),
+                    result,
+                )
                 .await;
         });
         self.gauges();
@@ -434,8 +448,7 @@ impl Messages {
         correlation: u64,
         message: &Message,
         receipt: Option<Receipt>,
-        silent: bool,
-        peer: &SipAddress,
+        chat_state_to: Option<&SipAddress>,
         mut result: Result<parley_sip::Response, TransactionError>,
     ) {
         if let Some(receipt) = receipt {
@@ -444,7 +457,7 @@ impl Messages {
             result = Box::pin(self.receipts.settle(correlation, receipt, result)).await;
         }
         self.links.registry.finish_xmpp();
-        if silent {
+        if let Some(peer) = chat_state_to {
             if matches!(&result, Ok(r) if StatusCode::UNSUPPORTED_MEDIA_TYPE == r.status) {
                 self.links.note_refusal(peer, Refusable::IsComposing);
             }

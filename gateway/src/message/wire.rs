@@ -2,6 +2,8 @@
 //! SIP → XMPP) and the SIP MESSAGE written for an XMPP message (Table 1,
 //! XMPP → SIP). The translation itself is `parley_mapping::message`.
 
+use std::fmt::Write as _;
+
 use parley_mapping::address::SipAddress;
 use parley_mapping::message::SipMessage;
 use parley_sip::{IncomingRequest, OutgoingRequest};
@@ -28,24 +30,37 @@ pub(crate) fn sip_message_fields(
 
 /// RFC 7572 Table 1 (XMPP → SIP): the SIP MESSAGE for an XMPP message.
 pub(crate) fn outgoing_message(sip: &SipMessage) -> OutgoingRequest {
+    into_outgoing_message(sip.clone())
+}
+
+/// An address as the request's text, in a buffer sized for the usual one
+/// rather than grown piece by piece as `to_string` does (issue 24).
+fn address_text(address: &SipAddress) -> String {
+    let mut text = String::with_capacity(96);
+    let _ = write!(text, "{address}");
+    text
+}
+
+/// [`outgoing_message`] taking the message: its body, Content-Type and
+/// Call-ID move into the request rather than being copied (issue 24).
+pub(crate) fn into_outgoing_message(sip: SipMessage) -> OutgoingRequest {
     let mut headers = Vec::new();
-    if let Some(s) = &sip.subject {
-        headers.push(("Subject".to_owned(), s.clone()));
+    if let Some(s) = sip.subject {
+        headers.push(("Subject".to_owned(), s));
     }
-    if let Some(l) = &sip.content_language {
-        headers.push(("Content-Language".to_owned(), l.clone()));
+    if let Some(l) = sip.content_language {
+        headers.push(("Content-Language".to_owned(), l));
     }
     let content_type = sip
         .content_type
-        .clone()
         .unwrap_or_else(|| "text/plain;charset=UTF-8".to_owned());
     OutgoingRequest {
         method: "MESSAGE".to_owned(),
-        request_uri: sip.request_uri.to_string(),
-        from: sip.from.to_string(),
-        to: sip.to.to_string(),
-        call_id: sip.call_id.clone(),
+        request_uri: address_text(&sip.request_uri),
+        from: address_text(&sip.from),
+        to: address_text(&sip.to),
+        call_id: sip.call_id,
         headers,
-        body: Some((content_type, sip.body.clone().into())),
+        body: Some((content_type, sip.body.into())),
     }
 }

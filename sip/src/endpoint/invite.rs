@@ -248,7 +248,7 @@ impl InviteClient {
             .targets
             .first()
             .ok_or_else(|| TransactionError::Unresolvable(destination.clone()))?;
-        connect(&self.inner, target, &located.host).await?;
+        connect(&self.inner, target, &located.host.to_string()).await?;
         let via = format!(
             "SIP/2.0/{} {};branch={MAGIC_COOKIE}{};rport",
             target.transport.via_token(),
@@ -356,7 +356,7 @@ pub(super) async fn send_invite(
         .targets
         .first()
         .ok_or_else(|| TransactionError::Unresolvable(destination.clone()))?;
-    connect(inner, target, &located.host).await?;
+    connect(inner, target, &located.host.to_string()).await?;
     let branch = format!("{MAGIC_COOKIE}{:016x}", rand::random::<u64>());
     let via = format!(
         "SIP/2.0/{} {};branch={branch};rport",

@@ -7,11 +7,12 @@
 //! refused, see [`Routing::destination`]), or pick the transaction or the
 //! transport connection; the send path does that with what this returns.
 
+use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::config::{Advertise, EndpointConfig, Transport};
 use crate::error::TransactionError;
-use crate::locate::{Destination, Locator};
+use crate::locate::{Destination, Host, Locator};
 use crate::resolver::Resolver;
 use crate::transaction::Target;
 use crate::wire::header::{Address, split_outside_quotes};
@@ -20,8 +21,9 @@ use crate::wire::uri::Uri;
 /// RFC 3263 §4: where one request may go, in the order to try.
 pub(super) struct Located {
     pub(super) targets: Vec<Target>,
-    /// The URI's host, for TLS server identity.
-    pub(super) host: String,
+    /// The URI's host, for TLS server identity; typed, so a numeric one is
+    /// written only when a connection needs it (issue 24).
+    pub(super) host: Host,
 }
 
 /// What routing needs of the endpoint: the outbound proxy and advertised
@@ -200,7 +202,7 @@ impl Routing {
 
     /// The RFC 3263 destination of `text` and its host (TLS checks the
     /// URI's host, RFC 3261 §26.3.1, not the located address).
-    fn destination_of(&self, text: &str) -> Result<(Destination, String), TransactionError> {
+    fn destination_of(&self, text: &str) -> Result<(Destination, Host), TransactionError> {
         let parsed;
         let uri = match &self.outbound_proxy_uri {
             Some(uri) if self.outbound_proxy.as_deref() == Some(text) => uri,
@@ -213,8 +215,8 @@ impl Routing {
             }
         };
         let host = match uri.host_port.ip() {
-            Some(ip) => ip.to_string(),
-            None => uri.host_port.host.to_string(),
+            Some(ip) => Host::Ip(ip),
+            None => Host::Name(uri.host_port.host.to_string()),
         };
         Ok((Destination::of_uri(uri), host))
     }
@@ -222,17 +224,24 @@ impl Routing {
     /// Our sent-by for a request to `peer` over `transport` (RFC 3261 §18.1.1),
     /// `host:port`: the advertised host when configured, else the local address.
     pub(super) fn sent_by(&self, transport: Transport, peer: SocketAddr) -> String {
+        let mut sent_by = String::new();
+        self.push_sent_by(&mut sent_by, transport, peer);
+        sent_by
+    }
+
+    /// [`Routing::sent_by`] written at the end of `out` (issue 24: no
+    /// String of its own for each request's Via).
+    pub(super) fn push_sent_by(&self, out: &mut String, transport: Transport, peer: SocketAddr) {
         let local = self.local_towards(transport, peer);
-        match &self.advertise {
-            Some(advertise) => {
-                format!(
-                    "{}:{}",
-                    advertise.host,
-                    advertise.port.unwrap_or(local.port())
-                )
-            }
-            None => local.to_string(),
-        }
+        let _ = match &self.advertise {
+            Some(advertise) => write!(
+                out,
+                "{}:{}",
+                advertise.host,
+                advertise.port.unwrap_or(local.port())
+            ),
+            None => write!(out, "{local}"),
+        };
     }
 
     /// `<sip:user@host:port;transport=…>` for a Contact header (RFC 3261

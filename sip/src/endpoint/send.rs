@@ -227,6 +227,22 @@ impl Pending {
     }
 }
 
+/// Room for what a Via holds besides its branch: `SIP/2.0/UDP `, the
+/// sent-by (an IPv6 address and port at most, or a configured name),
+/// `;branch=`, `;rport`, and for From and To the brackets and `;tag=`.
+const VIA_FIXED_TEXT: usize = 96;
+
+/// `value` as a name-addr: as given when it has its brackets, else `<value>`.
+fn push_bracketed(out: &mut String, value: &str) {
+    if value.contains('<') {
+        out.push_str(value);
+    } else {
+        out.push('<');
+        out.push_str(value);
+        out.push('>');
+    }
+}
+
 /// What a transaction's waiter heard, as the result of one attempt.
 fn received(outcome: Result<Outcome, oneshot::error::RecvError>) -> Result<Response, Failed> {
     match outcome {
@@ -314,7 +330,7 @@ impl Sending {
         for (index, target) in located.targets.iter().enumerate().skip(first) {
             let result = match started.take() {
                 Some(result) => result,
-                None => self.to_target(*target, &located.host).await,
+                None => self.to_target(*target, &located.host.to_string()).await,
             };
             match result {
                 // §4.3: "failure occurs if the transaction layer reports a 503
@@ -351,30 +367,37 @@ impl Sending {
         let inner = &self.inner;
         let req = &self.req;
         let headers = &self.headers[..];
+        // Via, From and To are written into one buffer, not a String and a
+        // format each (issue 24).
+        let mut written = String::with_capacity(
+            VIA_FIXED_TEXT + branch.len() + req.from.len() + self.from_tag.len() + req.to.len(),
+        );
+        written.push_str("SIP/2.0/");
+        written.push_str(transport.via_token());
+        written.push(' ');
+        inner.routing.push_sent_by(&mut written, transport, addr);
+        written.push_str(";branch=");
+        written.push_str(branch);
+        written.push_str(";rport");
+        let via_end = written.len();
         // A From that already has a tag (an in-dialog request) is kept as given.
-        let from = if write::has_tag(&req.from) {
-            req.from.clone()
-        } else if req.from.contains('<') {
-            format!("{};tag={}", req.from, self.from_tag)
+        if write::has_tag(&req.from) {
+            written.push_str(&req.from);
         } else {
-            format!("<{}>;tag={}", req.from, self.from_tag)
-        };
-        let to = if req.to.contains('<') {
-            req.to.clone()
-        } else {
-            format!("<{}>", req.to)
-        };
+            push_bracketed(&mut written, &req.from);
+            written.push_str(";tag=");
+            written.push_str(&self.from_tag);
+        }
+        let from_end = written.len();
+        push_bracketed(&mut written, &req.to);
+        let (via, from_to) = written.split_at(via_end);
+        let (from, to) = from_to.split_at(from_end - via_end);
         let route = inner.routing.route(headers);
         // RFC 6665 §3.1.4 / §4.1.2: SUBSCRIBE and NOTIFY carry a Contact.
         let needs_contact = matches!(req.method.as_str(), "SUBSCRIBE" | "NOTIFY" | "REFER")
             && !headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("contact") || n.eq_ignore_ascii_case("m"));
-        let sent_by = inner.routing.sent_by(transport, addr);
-        let via = format!(
-            "SIP/2.0/{} {sent_by};branch={branch};rport",
-            transport.via_token()
-        );
         let mut contact_headers;
         let headers = if needs_contact {
             let contact_user = crate::wire::header::Address::parse(&req.from)
@@ -399,9 +422,9 @@ impl Sending {
         write::request(&RequestParts {
             method: &req.method,
             request_uri: &req.request_uri,
-            via: &via,
-            from: &from,
-            to: &to,
+            via,
+            from,
+            to,
             call_id: &self.call_id,
             cseq: self.cseq,
             route: &route,

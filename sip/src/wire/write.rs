@@ -203,15 +203,54 @@ pub(crate) struct RequestParts<'a> {
     pub body: Option<(&'a str, &'a [u8])>,
 }
 
+/// What [`request`] writes besides the parts' own text, with room to
+/// spare: the request line's ` SIP/2.0`, the header names, `: `, CRLFs,
+/// `Max-Forwards: 70`, the CSeq number, the Content-Length line.
+const REQUEST_FIXED_TEXT: usize = 192;
+
+/// `n` in decimal, without `fmt`.
+fn push_decimal(out: &mut String, mut n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789"[(n % 10) as usize];
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
 /// Writes a request (RFC 3261 §8.1.1: the mandatory headers first).
 pub(crate) fn request(parts: &RequestParts<'_>) -> Bytes {
-    let mut out = String::with_capacity(512);
-    let _ = write!(
-        out,
-        "{} {} SIP/2.0\r\n",
-        clean(parts.method),
-        clean(parts.request_uri)
+    // Sized for all that is written, the body too, so that the buffer is
+    // allocated once and nothing goes through `fmt` (issue 24).
+    let headers: usize = parts
+        .headers
+        .iter()
+        .map(|(n, v)| n.len() + v.len() + 4)
+        .sum();
+    let route: usize = parts.route.iter().map(|r| r.len() + 9).sum();
+    let body = parts.body.map_or(0, |(t, b)| t.len() + b.len());
+    let mut out = String::with_capacity(
+        REQUEST_FIXED_TEXT
+            + 2 * parts.method.len()
+            + parts.request_uri.len()
+            + parts.via.len()
+            + parts.from.len()
+            + parts.to.len()
+            + parts.call_id.len()
+            + parts.user_agent.len()
+            + headers
+            + route
+            + body,
     );
+    out.push_str(&clean(parts.method));
+    out.push(' ');
+    out.push_str(&clean(parts.request_uri));
+    out.push_str(" SIP/2.0\r\n");
     push_header(&mut out, "Via", parts.via);
     push_header(&mut out, "Max-Forwards", "70");
     for route in parts.route {
@@ -220,11 +259,11 @@ pub(crate) fn request(parts: &RequestParts<'_>) -> Bytes {
     push_header(&mut out, "From", parts.from);
     push_header(&mut out, "To", parts.to);
     push_header(&mut out, "Call-ID", parts.call_id);
-    push_header(
-        &mut out,
-        "CSeq",
-        &format!("{} {}", parts.cseq, clean(parts.method)),
-    );
+    out.push_str("CSeq: ");
+    push_decimal(&mut out, parts.cseq);
+    out.push(' ');
+    out.push_str(&clean(parts.method));
+    out.push_str("\r\n");
     if !parts.user_agent.is_empty() {
         push_header(&mut out, "User-Agent", parts.user_agent);
     }
@@ -387,5 +426,35 @@ mod tests {
         );
         assert!(!text.contains("\r\nX-Evil"), "{text}");
         assert!(!text.contains(['\u{0}', '\u{1b}', '\u{7f}']), "{text}");
+    }
+
+    /// RFC 3261 §8.1.1.5: the CSeq number in decimal and the method, for the
+    /// smallest and largest numbers; the body follows the headers whole.
+    #[test]
+    fn a_request_carries_its_cseq_number_and_its_body() {
+        for (cseq, written) in [(0, "0"), (7, "7"), (u32::MAX, "4294967295")] {
+            let bytes = request(&RequestParts {
+                method: "MESSAGE",
+                request_uri: "sip:b@y",
+                via: "SIP/2.0/UDP a;branch=z9hG4bK1;rport",
+                from: "<sip:a@x>;tag=1",
+                to: "<sip:b@y>",
+                call_id: "c1",
+                cseq,
+                route: &["<sip:p;lr>".to_owned()],
+                user_agent: "parley",
+                headers: &[("Subject".to_owned(), "hi".to_owned())],
+                body: Some(("text/plain", b"hello")),
+            });
+            let msg = Message::parse(bytes, ParseLimits::default()).expect("parses back");
+            assert_eq!(
+                msg.header("CSeq").as_deref(),
+                Some(format!("{written} MESSAGE").as_str())
+            );
+            assert_eq!(msg.header("Route").as_deref(), Some("<sip:p;lr>"));
+            assert_eq!(msg.header("Subject").as_deref(), Some("hi"));
+            assert_eq!(msg.header("Content-Length").as_deref(), Some("5"));
+            assert_eq!(&msg.body[..], b"hello");
+        }
     }
 }

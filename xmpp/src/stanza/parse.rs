@@ -92,6 +92,16 @@ impl Stanza {
     }
 }
 
+impl Stanza {
+    /// A `<message/>` of the component namespace as a stanza, taking the
+    /// element: a message is never refused (what it does not know is kept
+    /// as payloads), so the stream reader keeps no copy of the element for
+    /// an error it cannot have (issue 24).
+    pub(crate) fn message_from_element(el: Element) -> Stanza {
+        Stanza::Message(message(el))
+    }
+}
+
 fn take_attr(el: &mut Element, name: &str) -> Option<String> {
     let i = el.attrs.iter().position(|(k, _)| k == name)?;
     Some(el.attrs.remove(i).1)
