@@ -6,8 +6,8 @@
 //! [`Metrics::observe_xmpp`] copy their snapshots in at scrape time.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use parley_mapping::error::NotCarried;
@@ -477,6 +477,8 @@ pub(crate) struct Metrics {
     registry: Registry,
     messages: IntCounterVec,
     translation: HistogramVec,
+    /// The series the per-message path touches, resolved once.
+    hot: HotPath,
     errors: IntCounterVec,
     registry_entries: IntGaugeVec,
     component_connected: IntGauge,
@@ -567,6 +569,38 @@ pub(crate) struct XmppSnapshot {
 /// otherwise (the port does not speak TLS).
 pub(crate) const COMPONENT_TLS_REASONS: [&str; 2] = ["certificate", "handshake"];
 
+/// The series every translated message touches, looked up once at start:
+/// `with_label_values` hashes the label values and takes the vector's lock
+/// on each call, work per message the hot path need not do (issue 24). The
+/// handles share their values with the vectors, which still export them.
+struct HotPath {
+    /// `parley_messages_total`, by [`Direction`] then [`Outcome`] (their
+    /// declaration order, the order of their `ALL`).
+    messages: [[IntCounter; Outcome::ALL.len()]; Direction::ALL.len()],
+    /// `parley_translation_seconds`, by [`Direction`].
+    translation: [Histogram; Direction::ALL.len()],
+    /// `parley_registry_entries{kind="pending_sip"}`.
+    pending_sip: IntGauge,
+    /// `parley_registry_entries{kind="pending_xmpp"}`.
+    pending_xmpp: IntGauge,
+}
+
+impl HotPath {
+    fn new(
+        messages: &IntCounterVec,
+        translation: &HistogramVec,
+        registry_entries: &IntGaugeVec,
+    ) -> HotPath {
+        HotPath {
+            messages: Direction::ALL
+                .map(|d| Outcome::ALL.map(|o| messages.with_label_values(&[d.label(), o.label()]))),
+            translation: Direction::ALL.map(|d| translation.with_label_values(&[d.label()])),
+            pending_sip: registry_entries.with_label_values(&["pending_sip"]),
+            pending_xmpp: registry_entries.with_label_values(&["pending_xmpp"]),
+        }
+    }
+}
+
 impl Metrics {
     /// Create and register every metric.
     pub(crate) fn new() -> Result<Self, prometheus::Error> {
@@ -578,7 +612,43 @@ impl Metrics {
         )?;
         build.with_label_values(&[env!("CARGO_PKG_VERSION")]).set(1);
         register(r, build)?;
+        let messages = register(
+            r,
+            IntCounterVec::new(
+                Opts::new(
+                    "parley_messages_total",
+                    "Messages translated, by direction and outcome.",
+                ),
+                &["direction", "outcome"],
+            )?,
+        )?;
+        let translation = register(
+            r,
+            HistogramVec::new(
+                HistogramOpts::new(
+                    "parley_translation_seconds",
+                    "Time from receiving a message to handing it to the other side.",
+                )
+                .buckets(vec![
+                    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05,
+                    0.1,
+                ]),
+                &["direction"],
+            )?,
+        )?;
+        let registry_entries = register(
+            r,
+            IntGaugeVec::new(
+                Opts::new(
+                    "parley_registry_entries",
+                    "Entries in the registry, by kind.",
+                ),
+                &["kind"],
+            )?,
+        )?;
+        let hot = HotPath::new(&messages, &translation, &registry_entries);
         let m = Self {
+            hot,
             receipts: register(
                 r,
                 IntCounterVec::new(
@@ -599,30 +669,8 @@ impl Metrics {
                     &["content"],
                 )?,
             )?,
-            messages: register(
-                r,
-                IntCounterVec::new(
-                    Opts::new(
-                        "parley_messages_total",
-                        "Messages translated, by direction and outcome.",
-                    ),
-                    &["direction", "outcome"],
-                )?,
-            )?,
-            translation: register(
-                r,
-                HistogramVec::new(
-                    HistogramOpts::new(
-                        "parley_translation_seconds",
-                        "Time from receiving a message to handing it to the other side.",
-                    )
-                    .buckets(vec![
-                        0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025,
-                        0.05, 0.1,
-                    ]),
-                    &["direction"],
-                )?,
-            )?,
+            messages,
+            translation,
             errors: register(
                 r,
                 IntCounterVec::new(
@@ -630,16 +678,7 @@ impl Metrics {
                     &["reason"],
                 )?,
             )?,
-            registry_entries: register(
-                r,
-                IntGaugeVec::new(
-                    Opts::new(
-                        "parley_registry_entries",
-                        "Entries in the registry, by kind.",
-                    ),
-                    &["kind"],
-                )?,
-            )?,
+            registry_entries,
             component_connected: register(
                 r,
                 IntGauge::new(
@@ -1200,9 +1239,7 @@ impl Metrics {
 
     /// Count a message that ended with `outcome`.
     pub(crate) fn message(&self, direction: Direction, outcome: Outcome) {
-        self.messages
-            .with_label_values(&[direction.label(), outcome.label()])
-            .inc();
+        self.hot.messages[direction as usize][outcome as usize].inc();
     }
 
     /// Count a receipt event; `direction` is the way the request travelled.
@@ -1227,9 +1264,7 @@ impl Metrics {
 
     /// Record how long a translation took.
     pub(crate) fn translated(&self, direction: Direction, seconds: f64) {
-        self.translation
-            .with_label_values(&[direction.label()])
-            .observe(seconds);
+        self.hot.translation[direction as usize].observe(seconds);
     }
 
     /// Count an error; `reason` is an error's `kind()`.
@@ -1239,9 +1274,12 @@ impl Metrics {
 
     /// Set a registry size gauge.
     pub(crate) fn registry_size(&self, kind: &'static str, size: usize) {
-        self.registry_entries
-            .with_label_values(&[kind])
-            .set(i64::try_from(size).unwrap_or(i64::MAX));
+        let size = i64::try_from(size).unwrap_or(i64::MAX);
+        match kind {
+            "pending_sip" => self.hot.pending_sip.set(size),
+            "pending_xmpp" => self.hot.pending_xmpp.set(size),
+            _ => self.registry_entries.with_label_values(&[kind]).set(size),
+        }
     }
 
     /// Whether the store persists state (0 after it failed to open).
@@ -1544,6 +1582,64 @@ mod tests {
             text.contains("parley_messages_total{direction=\"xmpp_to_sip\",outcome=\"timeout\"} 1")
         );
         assert!(text.contains("parley_build_info{version="));
+    }
+
+    #[test]
+    fn each_message_outcome_counts_in_its_own_series_and_no_other() {
+        for d in Direction::ALL {
+            for o in Outcome::ALL {
+                let m = Metrics::new().expect("metrics");
+                m.message(d, o);
+                for d2 in Direction::ALL {
+                    for o2 in Outcome::ALL {
+                        let want = u64::from(d2 == d && o2 == o);
+                        let got = m
+                            .messages
+                            .with_label_values(&[d2.label(), o2.label()])
+                            .get();
+                        assert_eq!(
+                            got,
+                            want,
+                            "{}/{} after counting {}/{}",
+                            d2.label(),
+                            o2.label(),
+                            d.label(),
+                            o.label()
+                        );
+                    }
+                }
+                m.translated(d, 0.001);
+                for d2 in Direction::ALL {
+                    let got = m
+                        .translation
+                        .with_label_values(&[d2.label()])
+                        .get_sample_count();
+                    assert_eq!(
+                        got,
+                        u64::from(d2 == d),
+                        "translation {} after {}",
+                        d2.label(),
+                        d.label()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn registry_sizes_set_their_own_kind() {
+        let m = Metrics::new().expect("metrics");
+        m.registry_size("pending_sip", 3);
+        m.registry_size("pending_xmpp", 5);
+        m.registry_size("composing", 7);
+        let text = m.render();
+        for line in [
+            "parley_registry_entries{kind=\"pending_sip\"} 3",
+            "parley_registry_entries{kind=\"pending_xmpp\"} 5",
+            "parley_registry_entries{kind=\"composing\"} 7",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line}\n{text}");
+        }
     }
 
     #[test]
