@@ -129,7 +129,7 @@ impl Canceller {
         });
         let key = ClientKey {
             branch: self.key.branch.clone(),
-            method: "CANCEL".to_owned(),
+            method: ClientKey::method("CANCEL"),
         };
         let (tx, rx) = oneshot::channel();
         // §9.1: "The destination address, port, and transport for the CANCEL
@@ -404,10 +404,7 @@ pub(super) async fn send_invite(
         cseq,
         route,
     };
-    let key = ClientKey {
-        branch,
-        method: "INVITE".to_owned(),
-    };
+    let key = ClientKey::new(&branch, "INVITE");
     let (tx, responses) = mpsc::channel(RESPONSE_QUEUE);
     let heard = Arc::new(Notify::new());
     let transmit = inner

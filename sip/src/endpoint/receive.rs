@@ -365,11 +365,8 @@ impl Inner {
             bump(&self.counters.stray_responses);
             return;
         };
-        let key = ClientKey {
-            branch,
-            method: head.cseq_method.clone(),
-        };
-        if key.method == "INVITE" {
+        let key = ClientKey::new(&branch, &head.cseq_method);
+        if &*key.method == "INVITE" {
             super::invite::handle_response(self, message, head.status, key);
             return;
         }

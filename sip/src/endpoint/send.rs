@@ -445,10 +445,7 @@ impl Sending {
         batched: bool,
     ) -> Result<oneshot::Receiver<Outcome>, Failed> {
         let inner = &self.inner;
-        let key = ClientKey {
-            branch,
-            method: self.req.method.clone(),
-        };
+        let key = ClientKey::new(&branch, &self.req.method);
         let (tx, rx) = oneshot::channel();
         let transmit = inner
             .with_core(|core| {

@@ -19,6 +19,7 @@ pub(crate) mod invite_server;
 pub(crate) mod server;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -54,15 +55,51 @@ pub struct Transmit {
 }
 
 /// RFC 3261 §17.1.3: a client transaction is named by its branch and CSeq method.
+///
+/// Both parts are shared (`Arc<str>`): the key is held by the transaction
+/// table, its timer entries and the endpoint's waiter at once, and a clone
+/// is a count, not two allocations (issue 24); the usual methods' names are
+/// shared from one copy each ([`ClientKey::method`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct ClientKey {
     /// The branch of the Via we added.
-    pub branch: String,
+    pub branch: Arc<str>,
     /// The CSeq method.
-    pub method: String,
+    pub method: Arc<str>,
 }
 
 impl ClientKey {
+    /// The key of the transaction with `branch` whose CSeq method is `method`.
+    pub(crate) fn new(branch: &str, method: &str) -> ClientKey {
+        ClientKey {
+            branch: Arc::from(branch),
+            method: ClientKey::method(method),
+        }
+    }
+
+    /// `method` as a key part: one shared copy for the methods a client
+    /// transaction usually has, a new one for any other.
+    pub(crate) fn method(method: &str) -> Arc<str> {
+        static USUAL: OnceLock<[Arc<str>; 7]> = OnceLock::new();
+        let usual = USUAL.get_or_init(|| {
+            [
+                "MESSAGE",
+                "INVITE",
+                "CANCEL",
+                "SUBSCRIBE",
+                "NOTIFY",
+                "BYE",
+                "REGISTER",
+            ]
+            .map(Arc::from)
+        });
+        usual
+            .iter()
+            .find(|m| ***m == *method)
+            .cloned()
+            .unwrap_or_else(|| Arc::from(method))
+    }
+
     /// Its parts, as a completed transaction keeps them.
     fn parts(&self) -> [&str; 3] {
         [&self.branch, &self.method, ""]

@@ -603,3 +603,20 @@ fn invite_rejection_survives_a_lost_invite_and_a_lost_response() {
         "Timers D and I ended both"
     );
 }
+
+/// A client key's usual method is one shared copy, any other its own; keys
+/// still compare and hash by their text (RFC 3261 §17.1.3 matching).
+#[test]
+fn client_keys_share_the_usual_method_names_and_compare_by_text() {
+    let a = ClientKey::new("z9hG4bKa", "MESSAGE");
+    let b = ClientKey::new("z9hG4bKa", "MESSAGE");
+    assert!(std::sync::Arc::ptr_eq(&a.method, &b.method));
+    assert_eq!(a, b);
+    let odd = ClientKey::new("z9hG4bKa", "PUBLISH");
+    assert_eq!(&*odd.method, "PUBLISH");
+    assert_ne!(odd, a);
+    let mut table = std::collections::HashMap::new();
+    table.insert(a, 1);
+    assert_eq!(table.get(&ClientKey::new("z9hG4bKa", "MESSAGE")), Some(&1));
+    assert_eq!(table.get(&ClientKey::new("z9hG4bKb", "MESSAGE")), None);
+}
