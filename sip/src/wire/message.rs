@@ -13,6 +13,7 @@ use ezk_sip_types::Name;
 use ezk_sip_types::msg::{Line, PullParser};
 
 use crate::framing::{self, ContentLength};
+use crate::wire::fast;
 use crate::wire::fields::HeaderFields;
 
 /// A parsed SIP request or response.
@@ -303,6 +304,15 @@ impl Message {
                 header_error.get_or_insert(ParseErrorKind::NotUtf8);
                 continue;
             };
+            // The usual `Name: value` line is split here and its name
+            // resolved once; any other shape is ezk's.
+            if let Some((name, value)) = fast::header_line(line) {
+                headers.push_spelled(
+                    BytesStr::from_parse(&head, name),
+                    BytesStr::from_parse(&head, value),
+                );
+                continue;
+            }
             match Line::parse(&head, line) {
                 Ok((_, parsed)) if !parsed.name.as_print_str().is_empty() => {
                     headers.push(parsed.name, parsed.value);
