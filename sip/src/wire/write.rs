@@ -195,7 +195,10 @@ pub(crate) fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => sent_by.split(':').next().unwrap_or_default(),
     };
-    let mut out = head.to_owned();
+    // Room for what is added, `;rport=` with a port and `;received=` with
+    // an IPv6 address, so the value is allocated once.
+    let mut out = String::with_capacity(via.len() + ";rport=65535;received=".len() + 39);
+    out.push_str(head);
     let mut has_received = false;
     for param in params.split(';').filter(|p| !p.is_empty()) {
         let name = param.split('=').next().unwrap_or_default().trim();
