@@ -35,7 +35,7 @@ fn respond(mut salvage: Salvage, status: u16) {
         return;
     }
     if let Some(top) = salvage.vias.first_mut() {
-        *top = write::stamp_via(top, SOURCE);
+        *top = write::stamp_via(top, SOURCE).into();
     }
     let answer = write::response(&salvage, status, "Bad Request", "t", "", &[], None);
     // What we send must itself be a SIP response, whatever we salvaged.

@@ -264,7 +264,7 @@ impl Inner {
         if head.method == "CANCEL" {
             let mut salvage = message.salvage();
             if let Some(top) = salvage.vias.first_mut() {
-                *top = write::stamp_via(top, target.addr);
+                *top = write::stamp_via(top, target.addr).into();
             }
             let tag_to = head.to.param("tag").is_none();
             super::cancel::handle_cancel(self, key, salvage, tag_to);
@@ -289,7 +289,7 @@ impl Inner {
             salvage: {
                 let mut salvage = message.salvage();
                 if let Some(top) = salvage.vias.first_mut() {
-                    *top = write::stamp_via(top, target.addr);
+                    *top = write::stamp_via(top, target.addr).into();
                 }
                 salvage
             },
@@ -479,7 +479,7 @@ impl Inner {
         }
         let mut salvage = salvage.clone();
         if let Some(top) = salvage.vias.first_mut() {
-            *top = write::stamp_via(top, target.addr);
+            *top = write::stamp_via(top, target.addr).into();
         }
         let salvage = &salvage;
         let bytes = write::response(

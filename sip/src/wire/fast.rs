@@ -140,6 +140,24 @@ enum HostShape {
     Name(std::ops::Range<usize>),
 }
 
+/// A header line as ezk's `Line::parse` splits it — the name, and the value
+/// after the colon and the whitespace that follows it — when the name is
+/// ASCII token characters right up to the colon; `None` for any other line
+/// (whitespace before the colon, no colon, an empty name, other
+/// characters), which the caller hands to ezk.
+pub(crate) fn header_line(line: &str) -> Option<(&str, &str)> {
+    let b = line.as_bytes();
+    let colon = scan(b, 0, is_token);
+    if colon == 0 || b.get(colon) != Some(&b':') {
+        return None;
+    }
+    let value = line.get(colon + 1..)?;
+    Some((
+        line.get(..colon)?,
+        value.trim_start_matches(|c: char| c.is_ascii_whitespace()),
+    ))
+}
+
 /// ezk's `HostPort` at `at`: the host, the port and where they end; `None`
 /// for an IPv6 reference, a malformed hostname or port (ezk decides those).
 fn host_port(text: &str, at: usize) -> Option<(HostShape, Option<u16>, usize)> {

@@ -91,7 +91,7 @@ const VIA_EDGES: &[&str] = &[
 ];
 
 /// Characters that move a scanner from one state to another.
-const PROBES: &[char] = &[
+pub(super) const PROBES: &[char] = &[
     ';', '@', ':', '.', '-', '%', '[', ']', '?', '=', '"', 'a', 'Z', '0', '9', ' ', '&', ',', '/',
     '+', '_', 'é', '\t',
 ];
@@ -171,7 +171,7 @@ fn harvest_message(text: &str, out: &mut Harvest) {
 }
 
 /// The text itself and every text one character away from it.
-fn variants(text: &str) -> BTreeSet<String> {
+pub(super) fn variants(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
     let bounds: Vec<usize> = text
         .char_indices()

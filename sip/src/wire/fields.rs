@@ -133,6 +133,38 @@ impl Key {
     }
 }
 
+impl Key {
+    /// ezk's name of a key (`None` for `Other`): the `Name` that ezk
+    /// resolves each spelling of the key to (RFC 3261 §7.3.3's compact
+    /// forms included).
+    fn name(self) -> Option<Name> {
+        Some(match self {
+            Key::Via => Name::VIA,
+            Key::From => Name::FROM,
+            Key::To => Name::TO,
+            Key::CallId => Name::CALL_ID,
+            Key::CSeq => Name::CSEQ,
+            Key::Contact => Name::CONTACT,
+            Key::ContentType => Name::CONTENT_TYPE,
+            Key::ContentLength => Name::CONTENT_LENGTH,
+            Key::ContentEncoding => Name::CONTENT_ENCODING,
+            Key::ContentLanguage => Name::CONTENT_LANGUAGE,
+            Key::MaxForwards => Name::MAX_FORWARDS,
+            Key::Date => Name::DATE,
+            Key::Subject => Name::SUBJECT,
+            Key::Expires => Name::EXPIRES,
+            Key::Event => Name::EVENT,
+            Key::RecordRoute => Name::RECORD_ROUTE,
+            Key::Route => Name::ROUTE,
+            Key::Require => Name::REQUIRE,
+            Key::Supported => Name::SUPPORTED,
+            Key::SessionExpires => Name::SESSION_EXPIRES,
+            Key::SubscriptionState => Name::SUBSCRIPTION_STATE,
+            Key::Other => return None,
+        })
+    }
+}
+
 /// What a lookup is after: a key, or a name outside the keys.
 #[derive(Clone, Copy)]
 enum Wanted<'n> {
@@ -224,6 +256,23 @@ impl HeaderFields {
     pub(crate) fn push(&mut self, name: Name, value: BytesStr) {
         let key = Key::of_printed(name.as_print_str());
         self.fields.push((name, value, key));
+    }
+
+    /// Pushes a field named as received (`spelled`, a slice of the
+    /// message): the key is resolved from those bytes once, and ezk's
+    /// `Name` is looked up only for names outside the keys — the field is
+    /// the one `push(Name::from(spelled), value)` makes
+    /// (`wire::line_equivalence`).
+    pub(crate) fn push_spelled(&mut self, spelled: BytesStr, value: BytesStr) {
+        let key = Key::of_spelling(&spelled);
+        let name = key.name().unwrap_or_else(|| Name::from(spelled));
+        self.fields.push((name, value, key));
+    }
+
+    /// Every field with its key, for the equivalence tests.
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> &[(Name, BytesStr, Key)] {
+        &self.fields
     }
 }
 

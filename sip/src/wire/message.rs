@@ -13,6 +13,7 @@ use ezk_sip_types::Name;
 use ezk_sip_types::msg::{Line, PullParser};
 
 use crate::framing::{self, ContentLength};
+use crate::wire::fast;
 use crate::wire::fields::HeaderFields;
 
 /// A parsed SIP request or response.
@@ -54,15 +55,15 @@ pub struct Salvage {
     /// The request method if the start line got that far.
     pub method: Option<String>,
     /// Every Via value in order.
-    pub vias: Vec<String>,
+    pub vias: Vec<BytesStr>,
     /// From value.
-    pub from: Option<String>,
+    pub from: Option<BytesStr>,
     /// To value.
-    pub to: Option<String>,
+    pub to: Option<BytesStr>,
     /// Call-ID value.
-    pub call_id: Option<String>,
+    pub call_id: Option<BytesStr>,
     /// CSeq value.
-    pub cseq: Option<String>,
+    pub cseq: Option<BytesStr>,
 }
 
 impl Salvage {
@@ -275,10 +276,13 @@ impl Message {
             });
         }
 
-        // Eleven fields hold a usual request or response, in under 1 KiB:
-        // glibc's malloc consolidates its free lists for every request of
-        // 1 KiB or more.
-        let mut headers = HeaderFields::with_capacity(11);
+        // One field per line but the start line and the empty one (fewer
+        // if lines are folded): reserved once, no larger than the message
+        // needs, since a request's fields live as long as its transaction's
+        // work.
+        let line_ends = head.iter().filter(|&&b| b == b'\n').count();
+        let mut headers =
+            HeaderFields::with_capacity(line_ends.saturating_sub(2).min(limits.max_headers));
         for line in lines {
             let Ok(line) = line else {
                 header_error.get_or_insert(ParseErrorKind::BadHeaderLine);
@@ -300,6 +304,15 @@ impl Message {
                 header_error.get_or_insert(ParseErrorKind::NotUtf8);
                 continue;
             };
+            // The usual `Name: value` line is split here and its name
+            // resolved once; any other shape is ezk's.
+            if let Some((name, value)) = fast::header_line(line) {
+                headers.push_spelled(
+                    BytesStr::from_parse(&head, name),
+                    BytesStr::from_parse(&head, value),
+                );
+                continue;
+            }
             match Line::parse(&head, line) {
                 Ok((_, parsed)) if !parsed.name.as_print_str().is_empty() => {
                     headers.push(parsed.name, parsed.value);
@@ -382,12 +395,19 @@ impl Message {
     }
 
     /// The headers a response copies (RFC 3261 §8.2.6.2).
+    ///
+    /// The values are slices of the received bytes, not copies, unless
+    /// folding had to be undone.
     pub fn salvage(&self) -> Salvage {
-        let first = |name: &Name| self.raw(name).map(|v| unfold(v.as_str()));
+        let first = |name: &Name| self.raw(name).map(unfold_shared);
         Salvage {
             is_request: Some(matches!(self.start, StartLine::Request { .. })),
             method: self.method().map(str::to_owned),
-            vias: self.header_values(&Name::VIA),
+            vias: self
+                .headers
+                .get_raw(&Name::VIA)
+                .map(unfold_shared)
+                .collect(),
             from: first(&Name::FROM),
             to: first(&Name::TO),
             call_id: first(&Name::CALL_ID),
@@ -398,7 +418,7 @@ impl Message {
 
 /// Keeps the headers a response needs while parsing.
 fn keep(name: &Name, value: &BytesStr, salvage: &mut Salvage) {
-    let value = unfold(value.as_str());
+    let value = unfold_shared(value);
     if name == &Name::VIA {
         salvage.vias.push(value);
     } else if name == &Name::FROM {
@@ -439,6 +459,17 @@ fn salvage_lines(bytes: &[u8], salvage: &mut Salvage) {
         let name = Name::from(name.trim().to_owned());
         let value = BytesStr::from(value.trim());
         keep(&name, &value, salvage);
+    }
+}
+
+/// [`unfold`] of a received value: a slice of the same bytes when there was
+/// no folding to undo.
+fn unfold_shared(value: &BytesStr) -> BytesStr {
+    let text = value.as_str();
+    if text.contains(['\r', '\n']) {
+        BytesStr::from(unfold(text))
+    } else {
+        value.slice_ref(text.trim())
     }
 }
 

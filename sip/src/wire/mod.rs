@@ -4,10 +4,10 @@
 //! What lives here fills ezk's gaps (crates.md §4): the start line with
 //! non-SIP Request-URIs, salvage of a broken message for a 400, validation
 //! of what ezk accepts too readily, and writing responses and requests.
-//! `fast` types the common shapes of `sip:` URIs and Vias exactly as ezk
-//! would, without nom's allocations (issue 24), and leaves the rest to ezk.
+//! `fast` types the common shapes of `sip:` URIs, Vias and header lines
+//! exactly as ezk would, without nom (issue 24), and leaves the rest to ezk.
 
-/// The common shapes of `sip:` URIs and Vias without ezk's nom parsers.
+/// The common shapes of `sip:` URIs, Vias and header lines without ezk's nom parsers.
 mod fast;
 #[cfg(test)]
 mod fast_equivalence;
@@ -17,6 +17,8 @@ pub mod fields;
 mod fields_equivalence;
 /// RFC 3261 §20, §25.1: address and parameter values as sent.
 pub mod header;
+#[cfg(test)]
+mod line_equivalence;
 /// RFC 3261 §7: start line, headers, body; salvage on failure.
 pub mod message;
 /// RFC 3261 §21: response codes and their reason phrases.

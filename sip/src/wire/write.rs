@@ -111,7 +111,9 @@ pub(crate) struct ResponseParts<'a> {
 /// [`response`] for a caller that knows whether To takes a tag: Via, From,
 /// To, Call-ID and CSeq copied from `request`.
 pub(crate) fn response_to(request: &Salvage, parts: &ResponseParts<'_>) -> Bytes {
-    let mut out = String::with_capacity(512);
+    // Sized to fit: a completed server transaction keeps these bytes for
+    // Timer J (RFC 3261 §17.2.2), so spare capacity would be held as long.
+    let mut out = String::with_capacity(response_len(request, parts));
     let _ = write!(out, "SIP/2.0 {} {}\r\n", parts.status, clean(parts.reason));
     for via in &request.vias {
         push_header(&mut out, "Via", via);
@@ -140,6 +142,45 @@ pub(crate) fn response_to(request: &Salvage, parts: &ResponseParts<'_>) -> Bytes
     finish(out, parts.headers, parts.body)
 }
 
+/// An upper bound of what [`response_to`] writes (cleaning only shortens a
+/// value), so its buffer is allocated once and not larger than needed.
+fn response_len(request: &Salvage, parts: &ResponseParts<'_>) -> usize {
+    // Name, ": " and CRLF around a value.
+    let line = |name: &str, value: &str| name.len() + value.len() + 4;
+    let copied = request.vias.iter().map(|v| line("Via", v)).sum::<usize>()
+        + request.from.as_deref().map_or(0, |v| line("From", v))
+        + request.to.as_deref().map_or(0, |v| {
+            line("To", v) + parts.to_tag.map_or(0, |tag| ";tag=".len() + tag.len())
+        })
+        + request.call_id.as_deref().map_or(0, |v| line("Call-ID", v))
+        + request.cseq.as_deref().map_or(0, |v| line("CSeq", v));
+    let extra = parts
+        .headers
+        .iter()
+        .map(|(name, value)| line(name, value))
+        .sum::<usize>()
+        + parts.body.map_or(0, |(content_type, body)| {
+            line("Content-Type", content_type) + body.len()
+        });
+    // "SIP/2.0 " + code + " " + reason + CRLF; Content-Length's line with
+    // up to 20 digits and the empty line.
+    "SIP/2.0 ".len()
+        + 5
+        + 1
+        + parts.reason.len()
+        + 2
+        + if parts.server.is_empty() {
+            0
+        } else {
+            line("Server", parts.server)
+        }
+        + copied
+        + extra
+        + line("Content-Length", "")
+        + 20
+        + 2
+}
+
 /// RFC 3261 §18.2.1 and RFC 3581 §4: the top Via as the response must carry
 /// it — `received` when the packet came from another address than sent-by
 /// names, and the source port in an empty `rport`.
@@ -154,7 +195,10 @@ pub(crate) fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => sent_by.split(':').next().unwrap_or_default(),
     };
-    let mut out = head.to_owned();
+    // Room for what is added, `;rport=` with a port and `;received=` with
+    // an IPv6 address, so the value is allocated once.
+    let mut out = String::with_capacity(via.len() + ";rport=65535;received=".len() + 39);
+    out.push_str(head);
     let mut has_received = false;
     for param in params.split(';').filter(|p| !p.is_empty()) {
         let name = param.split('=').next().unwrap_or_default().trim();
@@ -455,6 +499,43 @@ mod tests {
             assert_eq!(msg.header("Subject").as_deref(), Some("hi"));
             assert_eq!(msg.header("Content-Length").as_deref(), Some("5"));
             assert_eq!(&msg.body[..], b"hello");
+        }
+    }
+
+    /// The buffer a response is written into is reserved once and fits it:
+    /// never short (a second allocation), and spare room only for the
+    /// status code's and Content-Length's widest digits and what cleaning
+    /// drops.
+    #[test]
+    fn a_response_is_written_into_a_buffer_sized_to_fit() {
+        let mut folded = salvage();
+        folded.to = Some("<sip:b@y>\r\n ;x=\u{1b}1".into());
+        let headers = [("Retry-After".to_owned(), "5".to_owned())];
+        for (request, to_tag, server, headers, body) in [
+            (salvage(), Some("t9"), "parley", &headers[..], None),
+            (salvage(), None, "", &[][..], None),
+            (
+                folded,
+                Some("t"),
+                "p",
+                &headers[..],
+                Some(("text/plain", &b"hi"[..])),
+            ),
+        ] {
+            let parts = ResponseParts {
+                status: 200,
+                reason: "OK",
+                to_tag,
+                server,
+                headers,
+                body,
+            };
+            let written = response_to(&request, &parts).len();
+            let reserved = response_len(&request, &parts);
+            assert!(
+                (written..=written + 30).contains(&reserved),
+                "{written} {reserved}"
+            );
         }
     }
 }
