@@ -217,6 +217,7 @@ impl Subscriber {
         let Some(watch) = Watch::new(
             &watcher,
             &contact,
+            None,
             unix_after(Duration::from_secs(u64::from(REQUESTED_EXPIRES))),
             WatchState::subscribing(approval),
         ) else {
@@ -365,6 +366,7 @@ impl Subscriber {
             let Some(mut watch) = Watch::new(
                 &watcher,
                 &contact,
+                row.last_pidf.as_deref(),
                 row.expires_at,
                 WatchState::restored(approval),
             ) else {
@@ -372,7 +374,6 @@ impl Subscriber {
                 continue;
             };
             watch.dialog = row.dialog.as_ref().map(PackedDialog::from);
-            watch.last_pidf = row.last_pidf.as_deref().map(Box::from);
             let call_id = self.watches.insert_paired(row.call_id.as_str(), watch);
             queued.push(call_id);
         }
@@ -685,7 +686,7 @@ impl Subscriber {
             if shown && !one_off && presence.is_some() {
                 // A probe gets this body's presence again from the body
                 // (`Watches::last_presence`).
-                w.last_pidf = String::from_utf8(body).ok().map(String::into_boxed_str);
+                w.set_last_pidf(std::str::from_utf8(&body).ok());
                 self.links.store.put_watch(w.row(call_id));
             }
             (approved_now, shown)
