@@ -43,7 +43,7 @@ use parley_xmpp::stanza::{Presence, PresenceType};
 
 use super::deferral;
 use super::restore::RestoreQueue;
-use super::table::{Subscription, Subscriptions};
+use super::table::{Party, Subscription, Subscriptions};
 use crate::admission::Admission;
 use crate::links::Links;
 use crate::store::{WatcherRow, unix_after, until_unix};
@@ -93,8 +93,8 @@ impl Subscription for Watcher {
         self.state.poll_timeout()
     }
 
-    fn parties(&self) -> (&Jid, &Jid) {
-        (&self.watcher, &self.target)
+    fn parties(&self) -> (Party<'_>, Party<'_>) {
+        (Party::Jid(&self.watcher), Party::Jid(&self.target))
     }
 }
 

@@ -214,13 +214,16 @@ impl Subscriber {
         // neither a restart nor a second instance mints one the store
         // already holds.
         let call_id = dialog::new_call_id(&self.links.component_domain);
-        let watch = Watch {
-            watcher: watcher.clone(),
-            contact: contact.clone(),
-            dialog: None,
-            last_pidf: None,
-            expires_at: unix_after(Duration::from_secs(u64::from(REQUESTED_EXPIRES))),
-            state: WatchState::subscribing(approval),
+        let Some(watch) = Watch::new(
+            &watcher,
+            &contact,
+            None,
+            unix_after(Duration::from_secs(u64::from(REQUESTED_EXPIRES))),
+            WatchState::subscribing(approval),
+        ) else {
+            self.links
+                .send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
+            return None;
         };
         self.links.store.put_watch(watch.row(&call_id));
         self.watches.insert_paired(call_id.clone(), watch);
@@ -240,11 +243,7 @@ impl Subscriber {
     /// answer. False when the SIP endpoint refused to start it: it is then
     /// deferred (`deferral.rs`), and nobody is told anything.
     async fn subscribe_once(self: &Arc<Self>, call_id: String, start: Start) -> bool {
-        let Some((watcher, contact)) = self
-            .watches
-            .get(&call_id)
-            .map(|w| (w.watcher.clone(), w.contact.clone()))
-        else {
+        let Some((watcher, contact)) = self.watches.get(&call_id).and_then(|w| w.jids()) else {
             // Forgotten meanwhile (unsubscribed and lingered out).
             return true;
         };
@@ -332,10 +331,10 @@ impl Subscriber {
     /// is cleaned up by its own answer). The watcher hears `unsubscribed`,
     /// as for any failed subscription (RFC 8048 §5.2).
     fn timer_n_fired(&self, call_id: &str) {
-        if let Some(w) = self.forget_watch(call_id) {
+        if let Some((watcher, contact)) = self.forget_watch(call_id).and_then(|w| w.jids()) {
             info!(%call_id, "no NOTIFY within Timer N: SIP subscription failed");
             self.links
-                .send_presence(&w.contact, &w.watcher, typed(PresenceType::Unsubscribed));
+                .send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
         }
     }
 
@@ -364,17 +363,18 @@ impl Subscriber {
             } else {
                 Approval::Given
             };
-            let call_id = self.watches.insert_paired(
-                row.call_id.as_str(),
-                Watch {
-                    watcher,
-                    contact,
-                    dialog: row.dialog.as_ref().map(PackedDialog::from),
-                    last_pidf: row.last_pidf.as_deref().map(Box::from),
-                    expires_at: row.expires_at,
-                    state: WatchState::restored(approval),
-                },
-            );
+            let Some(mut watch) = Watch::new(
+                &watcher,
+                &contact,
+                row.last_pidf.as_deref(),
+                row.expires_at,
+                WatchState::restored(approval),
+            ) else {
+                self.links.store.delete_watch(&row.call_id);
+                continue;
+            };
+            watch.dialog = row.dialog.as_ref().map(PackedDialog::from);
+            let call_id = self.watches.insert_paired(row.call_id.as_str(), watch);
             queued.push(call_id);
         }
         drop(rows);
@@ -458,8 +458,10 @@ impl Subscriber {
                 let fresh = if unsubscribing {
                     None
                 } else {
-                    self.forget_watch(&call_id)
-                        .and_then(|w| self.new_watch(w.watcher, w.contact, w.state.approval()))
+                    self.forget_watch(&call_id).and_then(|w| {
+                        let (watcher, contact) = w.jids()?;
+                        self.new_watch(watcher, contact, w.state.approval())
+                    })
                 };
                 let sent = match fresh {
                     Some(fresh) => {
@@ -523,12 +525,12 @@ impl Subscriber {
     /// `unavailable`, then `unsubscribed` (§5.2: a refusal is
     /// `unsubscribed`), as when a NOTIFY says `terminated`.
     fn cancelled(&self, call_id: &str) {
-        if let Some(w) = self.forget_watch(call_id) {
+        if let Some((watcher, contact)) = self.forget_watch(call_id).and_then(|w| w.jids()) {
             info!(%call_id, "SIP refused the refresh: presence authorization cancelled");
             self.links
-                .send_presence(&w.contact, &w.watcher, typed(PresenceType::Unavailable));
+                .send_presence(&contact, &watcher, typed(PresenceType::Unavailable));
             self.links
-                .send_presence(&w.contact, &w.watcher, typed(PresenceType::Unsubscribed));
+                .send_presence(&contact, &watcher, typed(PresenceType::Unsubscribed));
         }
     }
 
@@ -537,8 +539,10 @@ impl Subscriber {
     /// freshly generated Call-ID and a new, unique "From" tag", the approval
     /// she had kept. She hears nothing unless it is refused.
     fn resubscribe(self: &Arc<Self>, call_id: &str) {
-        if let Some(w) = self.forget_watch(call_id) {
-            self.start_watch(w.watcher, w.contact, Start::Replaced, w.state.approval());
+        if let Some(w) = self.forget_watch(call_id)
+            && let Some((watcher, contact)) = w.jids()
+        {
+            self.start_watch(watcher, contact, Start::Replaced, w.state.approval());
         }
     }
 
@@ -599,10 +603,14 @@ impl Subscriber {
     /// RFC 8048 §5.2 (F16–F21): SUBSCRIBE with Expires: 0, then `unsubscribed`.
     fn unsubscribe(self: &Arc<Self>, call_id: &str) {
         let request = self.in_dialog_subscribe(call_id, 0);
-        let Some((watcher, contact)) = self.watches.update(call_id, |w| {
-            w.state.unsubscribe();
-            (w.watcher.clone(), w.contact.clone())
-        }) else {
+        let Some((watcher, contact)) = self
+            .watches
+            .update(call_id, |w| {
+                w.state.unsubscribe();
+                w.jids()
+            })
+            .flatten()
+        else {
             return;
         };
         // The dialog stays until the terminating NOTIFY (RFC 6665 §4.4.1), or
@@ -638,11 +646,7 @@ impl Subscriber {
         body: Vec<u8>,
         content: NotifyContent,
     ) {
-        let Some((watcher, contact)) = self
-            .watches
-            .get(call_id)
-            .map(|w| (w.watcher.clone(), w.contact.clone()))
-        else {
+        let Some((watcher, contact)) = self.watches.get(call_id).and_then(|w| w.jids()) else {
             // RFC 6665 §4.1.3: a NOTIFY matching no subscription gets 481.
             responder.respond(StatusCode::CALL_DOES_NOT_EXIST, None, vec![], None);
             return;
@@ -682,7 +686,7 @@ impl Subscriber {
             if shown && !one_off && presence.is_some() {
                 // A probe gets this body's presence again from the body
                 // (`Watches::last_presence`).
-                w.last_pidf = String::from_utf8(body).ok().map(String::into_boxed_str);
+                w.set_last_pidf(std::str::from_utf8(&body).ok());
                 self.links.store.put_watch(w.row(call_id));
             }
             (approved_now, shown)

@@ -21,7 +21,37 @@ pub(crate) trait Subscription {
     /// Its state machine's next deadline.
     fn poll_timeout(&self) -> Option<Instant>;
     /// (watcher, the other party), both bare JIDs.
-    fn parties(&self) -> (&Jid, &Jid);
+    fn parties(&self) -> (Party<'_>, Party<'_>);
+}
+
+/// One party of a subscription as its table reads it: a JID, or the text
+/// of one (a subscription that keeps its parties compactly,
+/// `subscriber/watch.rs`).
+#[derive(Clone, Copy)]
+pub(crate) enum Party<'a> {
+    /// A parsed JID.
+    Jid(&'a Jid),
+    /// A JID written out.
+    Text(&'a str),
+}
+
+impl Party<'_> {
+    /// Whether it written out is `text`, without writing it out.
+    fn is(self, text: &str) -> bool {
+        match self {
+            Party::Jid(jid) => jid_is(jid, text),
+            Party::Text(own) => own == text,
+        }
+    }
+}
+
+impl std::fmt::Display for Party<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Party::Jid(jid) => jid.fmt(f),
+            Party::Text(text) => f.write_str(text),
+        }
+    }
 }
 
 /// Subscriptions by Call-ID, Call-ID by pair, and their deadlines.
@@ -100,7 +130,7 @@ impl<V: Subscription> Subscriptions<V> {
             None => Holder::Gone,
             Some(s) => {
                 let (w, o) = s.parties();
-                if jid_is(w, watcher) && jid_is(o, other) {
+                if w.is(watcher) && o.is(other) {
                     Holder::This
                 } else {
                     Holder::Other
@@ -172,7 +202,7 @@ impl<V: Subscription> Subscriptions<V> {
         self.by_pair.count_for(watcher, |c| {
             self.by_call_id
                 .get(c)
-                .is_some_and(|s| jid_is(s.parties().0, watcher))
+                .is_some_and(|s| s.parties().0.is(watcher))
         })
     }
 
