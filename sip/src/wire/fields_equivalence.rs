@@ -18,7 +18,9 @@ use ezk_sip_types::Name;
 
 use crate::wire::message::{Message, ParseLimits};
 
-const DIRS: &[&str] = &[
+/// The repository's directories of SIP messages, relative to the `sip`
+/// crate (also read by `line_equivalence`).
+pub(super) const DIRS: &[&str] = &[
     "tests/fixtures/rfc4475",
     "../gateway/tests/fixtures",
     "../mapping/tests/fixtures/sip",

@@ -20,15 +20,7 @@ use crate::framing;
 use crate::wire::fast;
 use crate::wire::fast_equivalence::variants;
 use crate::wire::fields::HeaderFields;
-
-const DIRS: &[&str] = &[
-    "tests/fixtures/rfc4475",
-    "../gateway/tests/fixtures",
-    "../mapping/tests/fixtures/sip",
-    "../fuzz/corpus/sip_datagram",
-    "../fuzz/corpus/sip_stream",
-    "../fuzz/corpus/sip_message_to_xmpp",
-];
+use crate::wire::fields_equivalence::DIRS;
 
 /// Variants are made of a line's first this many bytes (where the name and
 /// the colon are); the rest of the line follows each unchanged.
