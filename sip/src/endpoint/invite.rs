@@ -335,18 +335,10 @@ pub(super) async fn send_invite(
         .clone()
         .unwrap_or_else(|| dialog::new_call_id("parley"));
     let cseq = super::send::requested_cseq(&req.headers);
-    let from = if write::has_tag(&req.from) {
-        req.from.clone()
-    } else if req.from.contains('<') {
-        format!("{};tag={}", req.from, dialog::new_tag())
-    } else {
-        format!("<{}>;tag={}", req.from, dialog::new_tag())
-    };
-    let to = if req.to.contains('<') {
-        req.to.clone()
-    } else {
-        format!("<{}>", req.to)
-    };
+    let mut from = String::new();
+    super::send::push_from(&mut from, &req.from, &dialog::new_tag());
+    let mut to = String::new();
+    super::send::push_bracketed(&mut to, &req.to);
     let destination = inner.routing.destination(&req.request_uri, &req.headers)?;
     let located = tokio::select! {
         located = inner.routing.locate(&destination) => located?,
@@ -357,7 +349,7 @@ pub(super) async fn send_invite(
         .first()
         .ok_or_else(|| TransactionError::Unresolvable(destination.clone()))?;
     connect(inner, target, &located.host.to_string()).await?;
-    let branch = format!("{MAGIC_COOKIE}{:016x}", rand::random::<u64>());
+    let branch = super::send::new_branch();
     let via = format!(
         "SIP/2.0/{} {};branch={branch};rport",
         target.transport.via_token(),

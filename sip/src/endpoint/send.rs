@@ -233,13 +233,25 @@ impl Pending {
 const VIA_FIXED_TEXT: usize = 96;
 
 /// `value` as a name-addr: as given when it has its brackets, else `<value>`.
-fn push_bracketed(out: &mut String, value: &str) {
+pub(super) fn push_bracketed(out: &mut String, value: &str) {
     if value.contains('<') {
         out.push_str(value);
     } else {
         out.push('<');
         out.push_str(value);
         out.push('>');
+    }
+}
+
+/// A request's From: as given when it already has a tag (an in-dialog
+/// request), else as a name-addr with `tag` (RFC 3261 §8.1.1.3).
+pub(super) fn push_from(out: &mut String, from: &str, tag: &str) {
+    if write::has_tag(from) {
+        out.push_str(from);
+    } else {
+        push_bracketed(out, from);
+        out.push_str(";tag=");
+        out.push_str(tag);
     }
 }
 
@@ -380,14 +392,7 @@ impl Sending {
         written.push_str(branch);
         written.push_str(";rport");
         let via_end = written.len();
-        // A From that already has a tag (an in-dialog request) is kept as given.
-        if write::has_tag(&req.from) {
-            written.push_str(&req.from);
-        } else {
-            push_bracketed(&mut written, &req.from);
-            written.push_str(";tag=");
-            written.push_str(&self.from_tag);
-        }
+        push_from(&mut written, &req.from, &self.from_tag);
         let from_end = written.len();
         push_bracketed(&mut written, &req.to);
         let (via, from_to) = written.split_at(via_end);
@@ -572,7 +577,7 @@ pub(super) fn requested_cseq(headers: &[(String, String)]) -> u32 {
 
 /// A new branch (RFC 3261 §8.1.1.7: it "MUST always begin with the
 /// characters "z9hG4bK"").
-fn new_branch() -> String {
+pub(super) fn new_branch() -> String {
     // RFC 3261 §8.1.1.7: the random part, "unique across space and time
     // for all requests sent by the UA": 64 bits from `rand`.
     let mut branch = String::with_capacity(MAGIC_COOKIE.len() + 16);
