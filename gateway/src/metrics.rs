@@ -569,6 +569,11 @@ pub(crate) struct XmppSnapshot {
 /// otherwise (the port does not speak TLS).
 pub(crate) const COMPONENT_TLS_REASONS: [&str; 2] = ["certificate", "handshake"];
 
+/// A size as a gauge's value.
+fn gauge_value(size: usize) -> i64 {
+    i64::try_from(size).unwrap_or(i64::MAX)
+}
+
 /// The series every translated message touches, looked up once at start:
 /// `with_label_values` hashes the label values and takes the vector's lock
 /// on each call, work per message the hot path need not do (issue 24). The
@@ -1274,12 +1279,17 @@ impl Metrics {
 
     /// Set a registry size gauge.
     pub(crate) fn registry_size(&self, kind: &'static str, size: usize) {
-        let size = i64::try_from(size).unwrap_or(i64::MAX);
-        match kind {
-            "pending_sip" => self.hot.pending_sip.set(size),
-            "pending_xmpp" => self.hot.pending_xmpp.set(size),
-            _ => self.registry_entries.with_label_values(&[kind]).set(size),
-        }
+        self.registry_entries
+            .with_label_values(&[kind])
+            .set(gauge_value(size));
+    }
+
+    /// Set the messages waiting each way (`parley_registry_entries` kinds
+    /// `pending_sip` and `pending_xmpp`), once per message: through the
+    /// handles resolved at start.
+    pub(crate) fn pending_sizes(&self, sip: usize, xmpp: usize) {
+        self.hot.pending_sip.set(gauge_value(sip));
+        self.hot.pending_xmpp.set(gauge_value(xmpp));
     }
 
     /// Whether the store persists state (0 after it failed to open).
@@ -1627,10 +1637,9 @@ mod tests {
     }
 
     #[test]
-    fn registry_sizes_set_their_own_kind() {
+    fn registry_sizes_and_pending_sizes_set_their_own_kind() {
         let m = Metrics::new().expect("metrics");
-        m.registry_size("pending_sip", 3);
-        m.registry_size("pending_xmpp", 5);
+        m.pending_sizes(3, 5);
         m.registry_size("composing", 7);
         let text = m.render();
         for line in [

@@ -250,12 +250,10 @@ impl Messages {
     }
 
     pub(crate) fn gauges(&self) {
-        self.links
-            .metrics
-            .registry_size("pending_sip", self.links.registry.pending_sip_len());
-        self.links
-            .metrics
-            .registry_size("pending_xmpp", self.links.registry.pending_xmpp_len());
+        self.links.metrics.pending_sizes(
+            self.links.registry.pending_sip_len(),
+            self.links.registry.pending_xmpp_len(),
+        );
     }
 
     /// RFC 7572 §4: `<message/>` → SIP MESSAGE; an error stanza answers one
