@@ -3,7 +3,7 @@
 # XMPP server (bench/lib.sh's config, parley the bottleneck): the figures
 # that do not need bench/ratio.sh's quiet machine (issue 24).
 #
-#   bench/per-message.sh [cpu|allocs|syscalls|profile|sustained]     (default cpu)
+#   bench/per-message.sh [cpu|allocs|syscalls|profile|sustained|instructions]  (default cpu)
 #
 # cpu:     loadgen's closed-loop phases s2x:max:2000 (warm-up), s2x:max:$COUNT,
 #          x2s:max:$COUNT, one parley; prints loadgen's table (parley CPU
@@ -18,6 +18,13 @@
 #          on the syscall tracepoints, over the same phases as allocs).
 # profile: `perf record -e cpu-clock -g` of parley over s2x:max:$COUNT, then
 #          of another over x2s:max:$COUNT; prints the top of `perf report`.
+# instructions: user-space instructions per message, each way: parley under
+#          valgrind's callgrind, counting only one closed-loop phase of
+#          $COUNT messages (default here 5000) after a 1000-message warm-up;
+#          prints the total per message and the top inclusive parley
+#          functions. Deterministic within a few per cent where the CPU
+#          figures move by ±15 % on a shared VM: the measure to steer by.
+#          Needs valgrind.
 # sustained: memory under message load (issue 24 goal 4): SIP → XMPP at $RATE
 #          msgs/s (default 10000) for 45 s, past Timer J's 32 s, then 10 s
 #          more; loadgen's table shows parley's RSS after each phase and its
@@ -27,7 +34,7 @@
 # and profile (perf probe / perf record).
 . "$(dirname "$0")/lib.sh"
 MODE=${1:-cpu}
-COUNT=${COUNT:-20000}
+if [[ $MODE == instructions ]]; then COUNT=${COUNT:-5000}; else COUNT=${COUNT:-20000}; fi
 if [[ -n ${PARLEY_BIN_DIR:-} ]]; then BIN=$PARLEY_BIN_DIR; else build; fi
 machine
 echo "parley: $BIN/parley ($(sha256sum "$BIN/parley" | cut -c1-12))"
@@ -87,5 +94,25 @@ case $MODE in
     start_parley "$COMP"
     loadgen_fake --window 4000 --phase "s2x:$RATE:$((RATE * 45))" --phase "s2x:$RATE:$((RATE * 10))"
     ;;
-  *) echo "usage: $0 [cpu|allocs|syscalls|profile|sustained]" >&2; exit 2 ;;
+  instructions)
+    command -v callgrind_control >/dev/null || { echo "instructions needs valgrind (apt-get install valgrind)" >&2; exit 2; }
+    REAL=$BIN; BIN=$WORK/callgrind; mkdir -p "$BIN"; ln -s "$REAL/loadgen" "$BIN/loadgen"
+    for dir in s2x x2s; do
+      # parley under callgrind, counting nothing until the measured phase.
+      printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s --dump-instr=no --instr-atstart=no %s "$@"\n' \
+        "$WORK/cg-$dir" "$REAL/parley" >"$BIN/parley"
+      chmod +x "$BIN/parley"
+      start_parley "$COMP"
+      loadgen_fake --window 200 --phase "$dir:max:1000" >/dev/null 2>&1
+      callgrind_control -i on "$PARLEY" >/dev/null 2>&1
+      loadgen_fake --window 200 --phase "$dir:max:$COUNT" 2>&1 | grep -E '^loadgen: phase 1 .* delivered, ' | cut -d';' -f1
+      callgrind_control -d "$PARLEY" >/dev/null 2>&1
+      kill "$PARLEY"; wait "$PARLEY" 2>/dev/null || true
+      callgrind_annotate "$WORK/cg-$dir.1" 2>/dev/null | awk -v dir="$dir" -v n="$COUNT" \
+        '/PROGRAM TOTALS/ { gsub(",", "", $1); printf "%s instructions (user space): %d, %.0f per message\n", dir, $1, $1 / n }'
+      callgrind_annotate --inclusive=yes "$WORK/cg-$dir.1" 2>/dev/null | grep -E 'parley_[a-z]+::' \
+        | sed -E 's|/rustc/[0-9a-f]+/library/||; s|^ *([0-9,]+) \( *([0-9.]+%)\) +[^:]*:([^ ]*).*|\2 \3|' | awk '!seen[$2]++ && ++n <= 20'
+    done
+    ;;
+  *) echo "usage: $0 [cpu|allocs|syscalls|profile|sustained|instructions]" >&2; exit 2 ;;
 esac
