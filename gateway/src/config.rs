@@ -49,6 +49,9 @@ pub struct Config {
     /// `[shutdown]`: how long SIGTERM/SIGINT may take.
     #[serde(default)]
     pub shutdown: ShutdownConfig,
+    /// `[runtime]`: the threads Parley runs on.
+    #[serde(default)]
+    pub runtime: RuntimeConfig,
     /// `[sessions]`: RFC 7573 chat sessions (SIP INVITE + MSRP).
     #[serde(default)]
     pub sessions: SessionsConfig,
@@ -379,6 +382,22 @@ pub struct ShutdownConfig {
     /// it exits within this plus 1 s whatever the peers do. Default 5000.
     pub grace_ms: u64,
 }
+
+/// `[runtime]`
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Worker threads of the async runtime; `0` (the default) is one per
+    /// core (or `TOKIO_WORKER_THREADS` if set). The message path is one
+    /// pipeline (the UDP reader, the router, the component writer): on two
+    /// workers its tasks keep waking each other across threads, so one
+    /// worker spends less CPU per message (bench/RESULTS.md) at the price
+    /// of using one core at most. At most [`MAX_WORKER_THREADS`].
+    pub worker_threads: usize,
+}
+
+/// The most `runtime.worker_threads` may ask for.
+pub const MAX_WORKER_THREADS: usize = 1024;
 
 /// `[sessions]`: RFC 7573 chat sessions, a SIP INVITE that sets up an MSRP
 /// session (RFC 4975) whose messages become `<message type='chat'/>`.
@@ -921,6 +940,12 @@ impl Config {
         }
         if self.xmpp.queue_capacity == 0 {
             return Err(invalid("xmpp.queue_capacity", "must be at least 1"));
+        }
+        if self.runtime.worker_threads > MAX_WORKER_THREADS {
+            return Err(invalid(
+                "runtime.worker_threads",
+                "at most 1024 (0: one per core)",
+            ));
         }
         if self.xmpp.reconnect_min_ms == 0
             || self.xmpp.reconnect_min_ms > self.xmpp.reconnect_max_ms
@@ -1576,6 +1601,20 @@ listen = ["udp:127.0.0.1:5060"]
         assert_eq!(c.sip.max_message_bytes, 65_536);
         assert_eq!(c.store.path, PathBuf::from("/var/lib/parley"));
         assert_eq!(c.store.restore_in_flight, 1024);
+    }
+
+    /// `runtime.worker_threads`: absent is 0 (one per core), a count is
+    /// taken, a count past the bound is refused naming the key.
+    #[test]
+    fn worker_threads_default_to_one_per_core_and_are_bounded() {
+        assert_eq!(load(MINIMAL, &[]).expect("valid").runtime.worker_threads, 0);
+        let text = format!("{MINIMAL}\n[runtime]\nworker_threads = 1\n");
+        assert_eq!(load(&text, &[]).expect("valid").runtime.worker_threads, 1);
+        let text = format!("{MINIMAL}\n[runtime]\nworker_threads = 1025\n");
+        let err = load(&text, &[]).expect_err("too many").to_string();
+        assert!(err.contains("runtime.worker_threads"), "{err}");
+        let text = format!("{MINIMAL}\n[runtime]\nworkers = 1\n");
+        assert!(load(&text, &[]).is_err(), "unknown key taken");
     }
 
     /// The fixed restore rate is gone; a config that still sets it is told

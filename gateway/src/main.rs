@@ -134,9 +134,15 @@ fn init_logging(config: &Config) {
 }
 
 fn serve(config: Config) -> anyhow::Result<()> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if config.runtime.worker_threads > 0 {
+        builder.worker_threads(config.runtime.worker_threads);
+    }
+    let runtime = builder.enable_all().build()?;
+    tracing::info!(
+        workers = runtime.metrics().num_workers(),
+        "async runtime started (runtime.worker_threads)"
+    );
     let result = runtime.block_on(async {
         let shutdown = CancellationToken::new();
         let signals = shutdown.clone();

@@ -212,3 +212,51 @@ fn user_commands_work_on_the_store_and_never_print_a_password() {
         .expect("run");
     assert_eq!(check.status.code(), Some(0));
 }
+
+/// `runtime.worker_threads` sets how many runtime workers the running
+/// process starts, as its start-up log line says (the runtime's own count):
+/// 1 and 3, where the default on this machine would be its cores.
+#[test]
+fn runtime_worker_threads_sets_the_workers_of_the_running_process() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    for n in [1usize, 3] {
+        let store = tempfile::tempdir().expect("temp dir");
+        // The XMPP server is a closed port: Parley runs, retrying it.
+        let f = config_file(&format!(
+            "{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"{}\"\n[runtime]\nworker_threads = {n}\n",
+            VALID
+                .replace("127.0.0.1:5347", "127.0.0.1:9")
+                .replace("udp:127.0.0.1:5060", "udp:127.0.0.1:0"),
+            store.path().display()
+        ));
+        let mut child = parley()
+            .arg("--config")
+            .arg(f.path())
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start parley");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("async runtime started") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let line = rx.recv_timeout(Duration::from_secs(10));
+        let _ = child.kill();
+        let _ = child.wait();
+        let line =
+            line.unwrap_or_else(|e| panic!("no start-up line with worker_threads = {n}: {e}"));
+        assert!(
+            line.trim_end().ends_with(&format!(" workers={n}")),
+            "{line}"
+        );
+    }
+}
