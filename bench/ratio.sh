@@ -4,7 +4,13 @@
 #
 #   bench/ratio.sh        RATES ("2000 5000 10000 15000"), SECS (10), MAX_COUNT (50000),
 #                         MAX_WINDOW (1000), CEILING_COUNT (200000), CEILING_WINDOW (4000),
-#                         KAM_RATE (20000), KAM_COUNT (100000), BENCH_PORT_BASE (26000)
+#                         KAM_RATE (20000), KAM_COUNT (100000), BENCH_PORT_BASE (26000),
+#                         WORKERS (unset)
+#
+# WORKERS=N runs Kamailio with N UDP receivers (`-n N`, over the config's
+# `children=2`, one per core of the development machine) and Parley with
+# `runtime.worker_threads = N` (unset: its default, one per core): the same
+# number of threads each side, e.g. WORKERS=1 for one core each.
 #
 # 1. Kamailio's CPU per stateless MESSAGE: Kamailio 5.6 with
 #    bench/kamailio-stateless.cfg (sl_send_reply("200","OK") for every
@@ -125,13 +131,18 @@ sipp_stat() {
 
 build
 machine
+if [[ -n ${WORKERS:-} ]]; then
+  echo "threads: Kamailio -n $WORKERS, Parley runtime.worker_threads = $WORKERS"
+else
+  echo "threads: Kamailio children=2 (its config), Parley one worker per core (its default)"
+fi
 
 echo
 echo "## Kamailio 5.6, stateless 200 to MESSAGE (sipp $KAM_COUNT at $KAM_RATE/s)"
 KAM_PORT=$(free_udp_port $((BASE + 70)))
 SIPP_PORT=$(free_udp_port $((KAM_PORT + 1)))
 mkdir -p "$WORK/kamailio"
-kamailio -DD -E -f bench/kamailio-stateless.cfg -Y "$WORK/kamailio" -m 64 -M 8 \
+kamailio -DD -E -f bench/kamailio-stateless.cfg -Y "$WORK/kamailio" -m 64 -M 8 ${WORKERS:+-n "$WORKERS"} \
   -A "LISTEN=udp:127.0.0.1:$KAM_PORT" -A "CTL=\"unix:$WORK/kamailio/ctl\"" >"$WORK/kamailio.log" 2>&1 &
 KAM=$!; PIDS+=("$KAM")
 for _ in $(seq 1 100); do [[ -n $(ss -Hlun "sport = :$KAM_PORT") ]] && break; sleep 0.1; done
