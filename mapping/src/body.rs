@@ -8,7 +8,7 @@ use crate::content_coding::decode_content_coding;
 use crate::cpim::CpimMessage;
 use crate::failure::MappingError;
 use crate::iscomposing::IsComposing;
-use crate::media_type::MediaType;
+use crate::media_type::{ContentType, MediaType};
 use crate::xml::is_xml_char;
 
 /// The media types Parley takes in a SIP MESSAGE, as a 415 lists them (RFC
@@ -36,13 +36,19 @@ pub(crate) fn decode(
     content_encoding: Option<&str>,
     raw: &[u8],
 ) -> Result<Content, MappingError> {
+    decode_typed(&ContentType::parse(content_type), content_encoding, raw)
+}
+
+/// [`decode`] with the Content-Type parsed already.
+pub(crate) fn decode_typed(
+    content_type: &ContentType,
+    content_encoding: Option<&str>,
+    raw: &[u8],
+) -> Result<Content, MappingError> {
     let inflated = decode_content_coding(content_encoding, raw)?;
     // RFC 3261 §7.4.1: a body "MUST" come with a Content-Type; real phones
     // always send one. Without it, treat the body as text/plain (UTF-8).
-    let media = match content_type {
-        Some(ct) => MediaType::parse(ct)?,
-        None => MediaType::text_plain_utf8(),
-    };
+    let media = content_type.for_body()?;
     decode_media(&media, &inflated)
 }
 

@@ -13,6 +13,7 @@ use crate::encryption;
 use crate::failure::{MappingError, NotCarried};
 use crate::imdn::{NS_CHAT_MARKERS, NS_RECEIPTS};
 use crate::iscomposing::{self, IsComposing, NS_CHATSTATES};
+use crate::media_type::ContentType;
 use crate::xml::is_xml_char;
 
 /// The fields of a SIP MESSAGE that RFC 7572 maps, as neutral data.
@@ -63,16 +64,23 @@ pub fn to_xmpp(
     mapper: &AddressMapper,
     opts: &MessageOptions,
 ) -> Result<Message, MappingError> {
+    let content_type = ContentType::parse(msg.content_type.as_deref());
+    to_xmpp_typed(msg, &content_type, mapper, opts)
+}
+
+/// [`to_xmpp`] with `msg.content_type` parsed already (`content_type`).
+pub fn to_xmpp_typed(
+    msg: &SipMessage,
+    content_type: &ContentType,
+    mapper: &AddressMapper,
+    opts: &MessageOptions,
+) -> Result<Message, MappingError> {
     let from = mapper.sip_user_to_jid(&msg.from)?;
     let to = match mapper.sip_target_to_jid(&msg.request_uri) {
         Err(MappingError::AddressIncomplete) => mapper.sip_target_to_jid(&msg.to)?,
         other => other?,
     };
-    let content = body::decode(
-        msg.content_type.as_deref(),
-        msg.content_encoding.as_deref(),
-        &msg.body,
-    )?;
+    let content = body::decode_typed(content_type, msg.content_encoding.as_deref(), &msg.body)?;
     let subject = msg.subject.as_deref().map(xml_text).transpose()?;
     let thread = msg.call_id.as_deref().map(xml_text).transpose()?;
     Ok(Message {

@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use parley_mapping::ContentType;
 use parley_mapping::address::SipAddress;
 use parley_mapping::e2e;
 use parley_mapping::error::{
@@ -94,16 +95,25 @@ impl Messages {
         let received = Instant::now();
         let correlation = self.links.registry.next_correlation();
         let parsed = sip_message_fields(&request);
-        let request_fields = MimeFields::of(&request);
+        // Parsed once for the four readers below (issue 24).
+        let content_type = ContentType::parse(
+            parsed
+                .as_ref()
+                .ok()
+                .and_then(|sip| sip.content_type.as_deref()),
+        );
+        // Only an RFC 3923 object is rebuilt from them (`e2e`): the usual
+        // message does not look them up (issue 24).
+        let request_fields = if e2e::is_smime_typed(&content_type) {
+            MimeFields::of(&request)
+        } else {
+            MimeFields::default()
+        };
         let (_, responder) = request.into_responder();
         // RFC 5438 §9: is it a notification, or an IM asking for one?
         let mut imdn_request = None;
         if let Ok(sip) = &parsed {
-            match imdn::inspect(
-                sip.content_type.as_deref(),
-                sip.content_encoding.as_deref(),
-                &sip.body,
-            ) {
+            match imdn::inspect_typed(&content_type, sip.content_encoding.as_deref(), &sip.body) {
                 Ok(Inbound::Notification(n)) => {
                     self.receipts.sip_notification(correlation, sip, &n);
                     // §12.1.2: answered like any MESSAGE, whatever it reports.
@@ -123,13 +133,16 @@ impl Messages {
         // RFC 3923 §8: an S/MIME body goes whole into <e2e/>; any other
         // body is RFC 7572's.
         let translated = match &parsed {
-            Ok(m) => e2e::message_to_xmpp(
+            Ok(m) => e2e::message_to_xmpp_typed(
                 m,
+                &content_type,
                 |name| request_fields.header(name),
                 &self.links.mapper,
                 &self.options,
             )
-            .unwrap_or_else(|| im::to_xmpp(m, &self.links.mapper, &self.options)),
+            .unwrap_or_else(|| {
+                im::to_xmpp_typed(m, &content_type, &self.links.mapper, &self.options)
+            }),
             Err(e) => Err(e.clone()),
         };
         let mut message = match translated {
@@ -152,7 +165,7 @@ impl Messages {
                 .ask_xmpp(&mut message, &stanza_id, &sip, request);
         }
         if let Ok(sip) = &parsed {
-            self.composing.note(sip, &message);
+            self.composing.note(sip, &content_type, &message);
         }
         // One line ties the SIP Call-ID (carried as <thread/>) to the stanza id.
         debug!(
