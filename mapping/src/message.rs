@@ -14,7 +14,7 @@ use crate::failure::{MappingError, NotCarried};
 use crate::imdn::{NS_CHAT_MARKERS, NS_RECEIPTS};
 use crate::iscomposing::{self, IsComposing, NS_CHATSTATES};
 use crate::media_type::ContentType;
-use crate::xml::is_xml_char;
+use crate::xml::is_xml_text;
 
 /// The fields of a SIP MESSAGE that RFC 7572 maps, as neutral data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,8 +84,8 @@ pub fn to_xmpp_typed(
     let subject = msg.subject.as_deref().map(xml_text).transpose()?;
     let thread = msg.call_id.as_deref().map(xml_text).transpose()?;
     Ok(Message {
-        from: Some(from.to_string()),
-        to: Some(to.to_string()),
+        from: Some(from.into_string()),
+        to: Some(to.into_string()),
         id: None,
         // RFC 7572 §5: no type (= normal) unless the deployment asked for chat.
         message_type: opts.xmpp_type_chat.then_some(MessageType::Chat),
@@ -218,7 +218,7 @@ pub fn chat_state_to_sip(
 
 /// Check that a header value can be XML character data (XML 1.0 §2.2).
 fn xml_text(s: &str) -> Result<String, MappingError> {
-    if s.chars().all(is_xml_char) {
+    if is_xml_text(s) {
         Ok(s.to_owned())
     } else {
         Err(MappingError::InvalidBody {

@@ -159,7 +159,7 @@ impl Messages {
             }
         };
         let to_full_jid = message.to.as_deref().is_some_and(|to| to.contains('/'));
-        let stanza_id = format!("{}{correlation:x}", self.id_prefix);
+        let stanza_id = mint_id(&self.id_prefix, correlation);
         if let Some((sip, request)) = imdn_request {
             self.receipts
                 .ask_xmpp(&mut message, &stanza_id, &sip, request);
@@ -601,6 +601,29 @@ impl Messages {
     }
 }
 
+/// The stanza id `sip_message` gives the message of `correlation`:
+/// `prefix`, then the number in lower-case hex without leading zeros, as
+/// `format!("{prefix}{correlation:x}")` writes it, without the formatter
+/// (issue 24). [`correlation_of`] reads it back.
+fn mint_id(prefix: &str, correlation: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0_u8; 16];
+    let mut start = digits.len();
+    let mut n = correlation;
+    loop {
+        start -= 1;
+        digits[start] = HEX[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(prefix.len() + digits.len() - start);
+    id.push_str(prefix);
+    id.extend(digits[start..].iter().map(|d| char::from(*d)));
+    id
+}
+
 /// The correlation a stanza id names when it is exactly as `sip_message`
 /// mints it (`prefix`, then the number in lower-case hex without leading
 /// zeros); `None` for any other id.
@@ -626,7 +649,34 @@ fn respond_xmpp_unavailable(responder: Responder) {
 
 #[cfg(test)]
 mod tests {
-    use super::correlation_of;
+    use super::{correlation_of, mint_id};
+
+    /// The minted id is the number's hex as `format!` writes it, and reads
+    /// back as the number.
+    #[test]
+    fn a_minted_stanza_id_is_the_prefix_and_the_number_in_hex() {
+        for n in [
+            0_u64,
+            1,
+            9,
+            10,
+            15,
+            16,
+            255,
+            256,
+            0xdead_beef,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            for prefix in ["parley-", "parley-i1-", ""] {
+                let id = mint_id(prefix, n);
+                assert_eq!(id, format!("{prefix}{n:x}"));
+                if !prefix.is_empty() {
+                    assert_eq!(correlation_of(prefix, &id), Some(n));
+                }
+            }
+        }
+    }
 
     /// An XMPP error finds its SIP MESSAGE only by the id Parley gave the
     /// stanza, character for character (RFC 6120 §8.3: an error stanza
