@@ -6,7 +6,9 @@ use parley_sip::IncomingRequest;
 
 /// The header fields of a received request that an RFC 3923 object's MIME
 /// header block is rebuilt from (`parley_mapping::e2e::CARRIED_FIELDS`),
-/// read before the request is consumed.
+/// read before the request is consumed; empty ([`Default`]) where no
+/// object is rebuilt.
+#[derive(Default)]
 pub(crate) struct MimeFields(Vec<(&'static str, String)>);
 
 impl MimeFields {

@@ -8,8 +8,10 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use parley_mapping::groupchat::ConferenceInfo;
+use parley_mapping::iscomposing::IsComposing;
 use parley_mapping::message::{self, MessageOptions, SipMessage};
 use parley_mapping::{AddressMapper, ForeignDomainPolicy, Jid, SipAddress, presence};
+use parley_mapping::{ContentType, e2e, imdn};
 
 fn mapper() -> AddressMapper {
     AddressMapper {
@@ -49,6 +51,21 @@ fn bench_message(c: &mut Criterion) {
         include_bytes!("../tests/fixtures/cpim/linphone-5.1-message-cpim-imdn.cpim").to_vec();
     c.bench_function("sip_message_to_xmpp/cpim", |b| {
         b.iter(|| message::to_xmpp(black_box(&cpim), &m, &opts).unwrap())
+    });
+    // What the gateway asks of each MESSAGE (issue 24): the Content-Type
+    // parsed once, then the IMDN, RFC 3923, text and isComposing readers.
+    c.bench_function("sip_message_to_xmpp/every_reader", |b| {
+        b.iter(|| {
+            let msg = black_box(&plain);
+            let ct = ContentType::parse(msg.content_type.as_deref());
+            let ce = msg.content_encoding.as_deref();
+            let inbound = imdn::inspect_typed(&ct, ce, &msg.body).unwrap();
+            let smime = e2e::message_to_xmpp_typed(msg, &ct, |_| None, &m, &opts);
+            assert!(smime.is_none());
+            let stanza = message::to_xmpp_typed(msg, &ct, &m, &opts).unwrap();
+            let composing = IsComposing::from_sip_body_typed(&ct, ce, &msg.body);
+            (inbound, stanza, composing)
+        })
     });
     // Including the URI parsing the router does on each request.
     c.bench_function("sip_message_to_xmpp/with_uri_parsing", |b| {

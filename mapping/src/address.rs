@@ -7,7 +7,9 @@
 //! users keep their own domain on the SIP side (`sip:juliet@xmpp.example`).
 //! GRUU `gr` parameters and resourceparts map to each other (RFC 7247 §6.3).
 
-use ezk_sip_types::host::HostPort;
+use std::borrow::Cow;
+
+use ezk_sip_types::host::{Host, HostPort};
 use ezk_sip_types::uri::SipUri;
 use ezk_sip_types::uri::params::Param;
 
@@ -50,13 +52,15 @@ impl AddressMapper {
                 } else {
                     user
                 };
-                (user, u.host_port.host.to_string(), gruu(u))
+                (user, host_text(&u.host_port.host), gruu(u))
             }
             SipAddress::Tel(t) => {
                 let number = telephone_localpart(&t.number)?;
                 return Jid::new(Some(&number), &self.component_domain, None);
             }
-            SipAddress::Im(m) | SipAddress::Pres(m) => (m.local.clone(), m.domain.clone(), None),
+            SipAddress::Im(m) | SipAddress::Pres(m) => {
+                (m.local.clone(), Cow::Borrowed(m.domain.as_str()), None)
+            }
         };
         if user.is_empty() {
             return Err(MappingError::AddressIncomplete);
@@ -87,10 +91,12 @@ impl AddressMapper {
         let (user, host, resource) = match uri {
             SipAddress::Sip(u) | SipAddress::Sips(u) => (
                 sip_user(u).ok_or(MappingError::AddressIncomplete)?,
-                u.host_port.host.to_string(),
+                host_text(&u.host_port.host),
                 gruu(u),
             ),
-            SipAddress::Im(m) | SipAddress::Pres(m) => (m.local.clone(), m.domain.clone(), None),
+            SipAddress::Im(m) | SipAddress::Pres(m) => {
+                (m.local.clone(), Cow::Borrowed(m.domain.as_str()), None)
+            }
             // A telephone number names no XMPP domain.
             SipAddress::Tel(_) => return Err(MappingError::UnsupportedScheme { scheme: "tel" }),
         };
@@ -242,9 +248,21 @@ fn is_user_phone(uri: &SipUri) -> bool {
 
 /// Compare two domain names caselessly, ignoring a final dot.
 fn same_domain(a: &str, b: &str) -> bool {
-    a.strip_suffix('.')
-        .unwrap_or(a)
-        .eq_ignore_ascii_case(b.strip_suffix('.').unwrap_or(b))
+    let (a, b) = (
+        a.strip_suffix('.').unwrap_or(a),
+        b.strip_suffix('.').unwrap_or(b),
+    );
+    // Spelled alike (the usual case) is one comparison (issue 24).
+    a == b || a.eq_ignore_ascii_case(b)
+}
+
+/// A URI's host as text: a name as it is, without formatting (issue 24);
+/// an IP address as `Display` writes it.
+fn host_text(host: &Host) -> Cow<'_, str> {
+    match host {
+        Host::Name(name) => Cow::Borrowed(name.as_str()),
+        other => Cow::Owned(other.to_string()),
+    }
 }
 
 /// A `sip:user@host` URI; the host must be a hostname or IP literal.

@@ -8,8 +8,8 @@ use crate::content_coding::decode_content_coding;
 use crate::cpim::CpimMessage;
 use crate::failure::MappingError;
 use crate::iscomposing::IsComposing;
-use crate::media_type::MediaType;
-use crate::xml::is_xml_char;
+use crate::media_type::{ContentType, MediaType};
+use crate::xml::is_xml_text;
 
 /// The media types Parley takes in a SIP MESSAGE, as a 415 lists them (RFC
 /// 3261 §21.4.13, §20.1): what [`decode`] translates, and `message/imdn+xml`,
@@ -36,13 +36,19 @@ pub(crate) fn decode(
     content_encoding: Option<&str>,
     raw: &[u8],
 ) -> Result<Content, MappingError> {
+    decode_typed(&ContentType::parse(content_type), content_encoding, raw)
+}
+
+/// [`decode`] with the Content-Type parsed already.
+pub(crate) fn decode_typed(
+    content_type: &ContentType,
+    content_encoding: Option<&str>,
+    raw: &[u8],
+) -> Result<Content, MappingError> {
     let inflated = decode_content_coding(content_encoding, raw)?;
     // RFC 3261 §7.4.1: a body "MUST" come with a Content-Type; real phones
     // always send one. Without it, treat the body as text/plain (UTF-8).
-    let media = match content_type {
-        Some(ct) => MediaType::parse(ct)?,
-        None => MediaType::text_plain_utf8(),
-    };
+    let media = content_type.for_body()?;
     decode_media(&media, &inflated)
 }
 
@@ -96,9 +102,11 @@ fn decode_media(media: &MediaType, bytes: &[u8]) -> Result<Content, MappingError
 /// would say US-ASCII, but every real client means UTF-8). Unknown charsets
 /// are 415; bytes invalid in the charset, or characters XML cannot carry, 400.
 pub(crate) fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> Result<String, MappingError> {
-    let encoding = match charset {
+    let encoding = match charset.map(str::trim) {
         None => encoding_rs::UTF_8,
-        Some(label) => encoding_rs::Encoding::for_label(label.trim().as_bytes())
+        // What `for_label` finds for it, without its label search (issue 24).
+        Some(label) if label.eq_ignore_ascii_case("utf-8") => encoding_rs::UTF_8,
+        Some(label) => encoding_rs::Encoding::for_label(label.as_bytes())
             .ok_or(MappingError::UnsupportedCharset)?,
     };
     let text = encoding
@@ -106,7 +114,7 @@ pub(crate) fn decode_charset(charset: Option<&str>, bytes: &[u8]) -> Result<Stri
         .ok_or(MappingError::InvalidBody {
             reason: "body is not valid in its charset",
         })?;
-    if !text.chars().all(is_xml_char) {
+    if !is_xml_text(&text) {
         return Err(MappingError::InvalidBody {
             reason: "body holds characters XML 1.0 cannot carry",
         });

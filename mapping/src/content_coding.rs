@@ -21,6 +21,11 @@ pub(crate) fn decode_content_coding<'a>(
     encoding: Option<&str>,
     raw: &'a [u8],
 ) -> Result<std::borrow::Cow<'a, [u8]>, MappingError> {
+    // No Content-Encoding (the usual MESSAGE): the bound is all there is
+    // to check (issue 24).
+    if encoding.is_none() && raw.len() <= MAX_BODY_BYTES {
+        return Ok(std::borrow::Cow::Borrowed(raw));
+    }
     let codings: Vec<String> = encoding
         .unwrap_or_default()
         .split(',')

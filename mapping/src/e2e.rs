@@ -45,7 +45,7 @@ use crate::address::{AddressMapper, Jid};
 use crate::content_coding::MAX_BODY_BYTES;
 use crate::encryption::NS_E2E;
 use crate::failure::{MappingError, NotCarried};
-use crate::media_type::MediaType;
+use crate::media_type::{ContentType, MediaType};
 use crate::message::{self, MessageOptions, SipMessage};
 use crate::xml::is_xml_char;
 
@@ -79,7 +79,14 @@ pub struct SmimeObject {
 /// `multipart/signed` (RFC 8551 §3.5.3) or `application/pkcs7-mime` (§3.2),
 /// with the `x-` spelling older agents (and `openssl smime`) still send.
 pub fn is_smime(content_type: &str) -> bool {
-    MediaType::parse(content_type).is_ok_and(|m| smime_kind(&m).is_some())
+    is_smime_typed(&ContentType::parse(Some(content_type)))
+}
+
+/// [`is_smime`] of a Content-Type parsed already.
+pub fn is_smime_typed(content_type: &ContentType) -> bool {
+    content_type
+        .media()
+        .is_some_and(|m| smime_kind(m).is_some())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -325,7 +332,23 @@ pub fn message_to_xmpp(
     mapper: &AddressMapper,
     opts: &MessageOptions,
 ) -> Option<Result<Message, MappingError>> {
-    let content_type = msg.content_type.as_deref().filter(|ct| is_smime(ct))?;
+    let parsed = ContentType::parse(msg.content_type.as_deref());
+    message_to_xmpp_typed(msg, &parsed, lookup, mapper, opts)
+}
+
+/// [`message_to_xmpp`] with `msg.content_type` parsed already
+/// (`content_type`): `lookup` is called only for an S/MIME body.
+pub fn message_to_xmpp_typed(
+    msg: &SipMessage,
+    content_type: &ContentType,
+    lookup: impl FnMut(&str) -> Option<String>,
+    mapper: &AddressMapper,
+    opts: &MessageOptions,
+) -> Option<Result<Message, MappingError>> {
+    if !is_smime_typed(content_type) {
+        return None;
+    }
+    let content_type = msg.content_type.as_deref()?;
     Some((|| {
         if msg
             .content_encoding

@@ -18,7 +18,7 @@ use parley_xmpp::stanza::Element;
 use crate::content_coding;
 use crate::cpim::{CpimAddress, CpimHeader, CpimMessage};
 use crate::failure::MappingError;
-use crate::media_type::MediaType;
+use crate::media_type::{ContentType, MediaType};
 use crate::xml::{self, Limits, escape_text};
 
 /// RFC 5438 §6.1: the namespace of the IMDN CPIM headers.
@@ -364,7 +364,16 @@ pub fn inspect(
     content_encoding: Option<&str>,
     raw: &[u8],
 ) -> Result<Inbound, MappingError> {
-    let Some(media) = content_type.and_then(|ct| MediaType::parse(ct).ok()) else {
+    inspect_typed(&ContentType::parse(content_type), content_encoding, raw)
+}
+
+/// [`inspect`] with the Content-Type parsed already.
+pub fn inspect_typed(
+    content_type: &ContentType,
+    content_encoding: Option<&str>,
+    raw: &[u8],
+) -> Result<Inbound, MappingError> {
+    let Some(media) = content_type.media() else {
         return Ok(Inbound::Neither);
     };
     let is_cpim = media.is("message", "cpim");

@@ -11,7 +11,7 @@ use parley_xmpp::stanza::Element;
 use crate::content_coding;
 use crate::cpim::CpimMessage;
 use crate::failure::MappingError;
-use crate::media_type::MediaType;
+use crate::media_type::{ContentType, MediaType};
 use crate::xml::{self, Limits, escape_text};
 
 /// RFC 3994 §6: the isComposing namespace.
@@ -104,13 +104,25 @@ impl IsComposing {
         content_encoding: Option<&str>,
         raw: &[u8],
     ) -> Option<Self> {
-        let media = MediaType::parse(content_type?).ok()?;
-        let bytes = content_coding::decode_content_coding(content_encoding, raw).ok()?;
-        if media.is("application", "im-iscomposing+xml") {
-            return Self::parse(&bytes).ok();
-        }
-        if !media.is("message", "cpim") {
+        Self::from_sip_body_typed(&ContentType::parse(content_type), content_encoding, raw)
+    }
+
+    /// [`IsComposing::from_sip_body`] with the Content-Type parsed already.
+    pub fn from_sip_body_typed(
+        content_type: &ContentType,
+        content_encoding: Option<&str>,
+        raw: &[u8],
+    ) -> Option<Self> {
+        let media = content_type.media()?;
+        let bare = media.is("application", "im-iscomposing+xml");
+        // Any other type is none, whatever its content coding (issue 24:
+        // the usual text/plain MESSAGE is not inflated to find out).
+        if !bare && !media.is("message", "cpim") {
             return None;
+        }
+        let bytes = content_coding::decode_content_coding(content_encoding, raw).ok()?;
+        if bare {
+            return Self::parse(&bytes).ok();
         }
         let cpim = CpimMessage::parse(&bytes).ok()?;
         let inner = MediaType::parse(cpim.content_type()?).ok()?;

@@ -76,6 +76,32 @@ impl Jid {
         }
     }
 
+    /// The JID's text, as [`fmt::Display`] writes it, built in the
+    /// localpart's buffer rather than through the formatter (issue 24: the
+    /// `from` and `to` of every SIP → XMPP message).
+    pub fn into_string(self) -> String {
+        let Self {
+            local,
+            domain,
+            resource,
+        } = self;
+        let extra = domain.len() + resource.as_ref().map_or(0, |r| r.len() + 1);
+        let mut text = match local {
+            Some(mut local) => {
+                local.reserve(extra + 1);
+                local.push('@');
+                local
+            }
+            None => String::with_capacity(extra),
+        };
+        text.push_str(&domain);
+        if let Some(resource) = resource {
+            text.push('/');
+            text.push_str(&resource);
+        }
+        text
+    }
+
     /// Whether this JID has a resourcepart ("full JID").
     pub fn is_full(&self) -> bool {
         self.resource.is_some()
@@ -122,6 +148,15 @@ const ESCAPES: [(char, &str); 10] = [
 /// A backslash is escaped only where it would otherwise start one of the ten
 /// escape sequences, so ordinary backslashes survive unchanged (§4.2 rule 3).
 pub fn escape_localpart(raw: &str) -> String {
+    // Nothing to escape (the usual user name): the name as it is (issue 24).
+    if !raw.bytes().any(|b| {
+        matches!(
+            b,
+            b' ' | b'"' | b'&' | b'\'' | b'/' | b':' | b'<' | b'>' | b'@' | b'\\'
+        )
+    }) {
+        return raw.to_owned();
+    }
     let mut out = String::with_capacity(raw.len());
     for (i, c) in raw.char_indices() {
         match c {
@@ -214,6 +249,14 @@ fn prepare_domainpart(domain: &str) -> Result<String, MappingError> {
     if domain.is_empty() {
         return Err(bad("empty domainpart"));
     }
+    // Fast path, exact for ASCII: a name of ASCII letters, digits, '-',
+    // '_' and dots between non-empty labels is what the general check
+    // below passes, and `to_lowercase` lowercases only its letters (issue
+    // 24; `tests::ascii_domain_fast_path_matches_the_general_one`).
+    if let Some(prepared) = ascii_domainpart(domain) {
+        check_len(&prepared, AddressPart::Domain)?;
+        return Ok(prepared);
+    }
     let ip_literal = domain.starts_with('[') && domain.ends_with(']');
     let ok = if ip_literal {
         domain[1..domain.len() - 1]
@@ -233,6 +276,24 @@ fn prepare_domainpart(domain: &str) -> Result<String, MappingError> {
     let prepared = domain.to_lowercase();
     check_len(&prepared, AddressPart::Domain)?;
     Ok(prepared)
+}
+
+/// The domainpart of [`prepare_domainpart`] for an ASCII host name
+/// (labels of letters, digits, `-` and `_`), lowercased; `None` for any
+/// other (IP literals, non-ASCII names, bad names), which the general check
+/// takes.
+fn ascii_domainpart(domain: &str) -> Option<String> {
+    let bytes = domain.as_bytes();
+    let label_ok = |label: &[u8]| {
+        !label.is_empty()
+            && label
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    };
+    bytes
+        .split(|b| *b == b'.')
+        .all(label_ok)
+        .then(|| domain.to_ascii_lowercase())
 }
 
 /// RFC 7622 §3.4: OpaqueString (RFC 8265 §4.2).
@@ -342,6 +403,76 @@ mod tests {
             }
             let opaque = OpaqueString::enforce(s.as_str()).map(|c| c.into_owned());
             assert_eq!(prepare_resourcepart(&s).ok(), opaque.ok(), "{s:?}");
+        }
+    }
+
+    /// The ASCII domain fast path gives what the general check gives, for
+    /// every ASCII character in several places of a name.
+    #[test]
+    fn ascii_domain_fast_path_matches_the_general_one() {
+        let general = |domain: &str| {
+            let ok = domain.split('.').all(|label| {
+                !label.is_empty()
+                    && label
+                        .chars()
+                        .all(|c| c.is_alphanumeric() || c == '-' || c == '_')
+            });
+            ok.then(|| domain.to_lowercase())
+        };
+        let mut names = vec![String::new(), ".".into(), "a..b".into(), "é.example".into()];
+        for b in 0x20u8..=0x7e {
+            let c = b as char;
+            for name in [
+                format!("{c}"),
+                format!("Ex{c}mple.COM"),
+                format!("example.{c}"),
+                format!("{c}.example"),
+            ] {
+                names.push(name);
+            }
+        }
+        for name in &names {
+            if let Some(fast) = ascii_domainpart(name) {
+                assert_eq!(Some(fast), general(name), "{name:?}");
+            } else if name.is_ascii() {
+                assert_eq!(general(name), None, "{name:?}");
+            }
+        }
+    }
+
+    /// `into_string` writes what `Display` writes.
+    #[test]
+    fn jid_into_string_is_its_display() {
+        for text in ["a@b", "a@b/c", "b", "b/c d", "A\\20b@Example.com/Res/x@y"] {
+            let jid = Jid::parse(text).unwrap();
+            assert_eq!(jid.clone().into_string(), jid.to_string(), "{text}");
+        }
+    }
+
+    /// The escape's fast path changes nothing: names with and without the
+    /// ten characters come out as the character-by-character rule has them.
+    #[test]
+    fn escaping_a_name_without_escapable_characters_keeps_it() {
+        for raw in [
+            "alice",
+            "+15551234",
+            "a.b-c_d",
+            "Ünïcödé",
+            "a\\b",
+            "a b",
+            "a@b",
+        ] {
+            let slow: String = raw
+                .char_indices()
+                .map(|(i, c)| match c {
+                    '\\' if starts_escape(&raw[i + 1..]) => "\\5c".to_owned(),
+                    c => ESCAPES
+                        .iter()
+                        .find(|(e, _)| *e == c && c != '\\')
+                        .map_or_else(|| c.to_string(), |(_, seq)| (*seq).to_owned()),
+                })
+                .collect();
+            assert_eq!(escape_localpart(raw), slow, "{raw:?}");
         }
     }
 

@@ -71,4 +71,5 @@ pub(crate) mod xml;
 
 pub use address::{AddressMapper, ForeignDomainPolicy, Jid, SipAddress};
 pub use error::MappingError;
+pub use media_type::ContentType;
 pub use message::SipMessage;

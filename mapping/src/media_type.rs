@@ -9,7 +9,7 @@ use crate::failure::MappingError;
 /// A parsed media type. Type, subtype and parameter names are lowercased
 /// (they are case-insensitive, RFC 2045 §5.1); parameter values keep their
 /// case, with surrounding quotes removed. The common spellings are borrowed
-/// from [`COMMON`] rather than allocated (issue 24: each MESSAGE's
+/// from the words `lower_common` knows rather than allocated (issue 24: each MESSAGE's
 /// Content-Type is read up to three times).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct MediaType {
@@ -20,22 +20,6 @@ pub(crate) struct MediaType {
     /// Parameters in order.
     pub params: Vec<(Cow<'static, str>, Cow<'static, str>)>,
 }
-
-/// Lower-case words a Content-Type of a MESSAGE is made of, and the
-/// `charset` values as real clients spell them.
-const COMMON: &[&str] = &[
-    "text",
-    "plain",
-    "html",
-    "message",
-    "cpim",
-    "imdn+xml",
-    "application",
-    "im-iscomposing+xml",
-    "charset",
-    "UTF-8",
-    "utf-8",
-];
 
 impl MediaType {
     /// `text/plain;charset=UTF-8`, what Parley sends.
@@ -56,7 +40,7 @@ impl MediaType {
     }
 
     /// The shapes nearly every MESSAGE carries — `type/subtype` with at most
-    /// a `charset` parameter, no spaces, no quotes, each word in [`COMMON`]
+    /// a `charset` parameter, no spaces, no quotes, each word one `lower_common` knows
     /// (any case for the names) — built without allocating but the
     /// parameter list; `None` sends the value to [`MediaType::parse_any`],
     /// which gives the same result for these (`tests::common_shapes_parse_as_before`).
@@ -66,24 +50,17 @@ impl MediaType {
             None => (value, None),
         };
         let (type_, subtype) = essence.split_once('/')?;
-        let lower = |word: &str| {
-            COMMON
-                .iter()
-                .find(|c| {
-                    c.eq_ignore_ascii_case(word) && !c.bytes().any(|b| b.is_ascii_uppercase())
-                })
-                .map(|c| Cow::Borrowed(*c))
-        };
         let mut params = Vec::new();
         if let Some(param) = param {
             let (name, v) = param.split_once('=')?;
-            // The value as sent: only the spellings in COMMON.
-            let v = COMMON.iter().find(|c| **c == v)?;
-            params.push((lower(name).filter(|n| n == "charset")?, Cow::Borrowed(*v)));
+            // The value as sent: only the spellings `exact_common` knows.
+            let v = exact_common(v)?;
+            let name = lower_common(name).filter(|n| *n == "charset")?;
+            params.push((Cow::Borrowed(name), Cow::Borrowed(v)));
         }
         Some(Self {
-            type_: lower(type_)?,
-            subtype: lower(subtype)?,
+            type_: Cow::Borrowed(lower_common(type_)?),
+            subtype: Cow::Borrowed(lower_common(subtype)?),
             params,
         })
     }
@@ -142,6 +119,57 @@ impl MediaType {
     }
 }
 
+/// A received message's Content-Type header value, parsed once for every
+/// reader of it: a SIP MESSAGE's type is asked by the IMDN check, the
+/// RFC 3923 check, the isComposing check and the body's decoding, and each
+/// parsed it again (issue 24). The gateway parses it with
+/// [`ContentType::parse`] and hands it to the `*_typed` functions; the
+/// functions taking the raw value parse it themselves, with the same result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContentType(Parsed);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Parsed {
+    /// No Content-Type header.
+    Absent,
+    /// A value that is not a media type.
+    Malformed(MappingError),
+    /// A media type.
+    Media(MediaType),
+}
+
+impl ContentType {
+    /// Parse a Content-Type header value, `None` when the message has none.
+    pub fn parse(value: Option<&str>) -> Self {
+        Self(match value {
+            None => Parsed::Absent,
+            Some(value) => match MediaType::parse(value) {
+                Ok(media) => Parsed::Media(media),
+                Err(e) => Parsed::Malformed(e),
+            },
+        })
+    }
+
+    /// The media type, when the value was one.
+    pub(crate) fn media(&self) -> Option<&MediaType> {
+        match &self.0 {
+            Parsed::Media(media) => Some(media),
+            Parsed::Absent | Parsed::Malformed(_) => None,
+        }
+    }
+
+    /// The media type a body is decoded as (RFC 3261 §7.4.1, see
+    /// `body::decode`): `text/plain;charset=UTF-8` without a Content-Type,
+    /// the parse error for a malformed one.
+    pub(crate) fn for_body(&self) -> Result<Cow<'_, MediaType>, MappingError> {
+        match &self.0 {
+            Parsed::Absent => Ok(Cow::Owned(MediaType::text_plain_utf8())),
+            Parsed::Malformed(e) => Err(e.clone()),
+            Parsed::Media(media) => Ok(Cow::Borrowed(media)),
+        }
+    }
+}
+
 impl fmt::Display for MediaType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.type_, self.subtype)?;
@@ -159,6 +187,51 @@ impl fmt::Display for MediaType {
         }
         Ok(())
     }
+}
+
+/// The lower-case word of `tests::COMMON` that `word` spells in any case: what
+/// a search of it for a lower-case word equal to `word` ignoring
+/// ASCII case finds, without comparing against each word in turn (issue
+/// 24; `tests::common_words_are_found_as_by_a_search`).
+fn lower_common(word: &str) -> Option<&'static str> {
+    let mut lower = [0_u8; 18];
+    let bytes = word.as_bytes();
+    lower
+        .get_mut(..bytes.len())?
+        .iter_mut()
+        .zip(bytes)
+        .for_each(|(l, b)| *l = b.to_ascii_lowercase());
+    Some(match &lower[..bytes.len()] {
+        b"text" => "text",
+        b"plain" => "plain",
+        b"html" => "html",
+        b"message" => "message",
+        b"cpim" => "cpim",
+        b"imdn+xml" => "imdn+xml",
+        b"application" => "application",
+        b"im-iscomposing+xml" => "im-iscomposing+xml",
+        b"charset" => "charset",
+        b"utf-8" => "utf-8",
+        _ => return None,
+    })
+}
+
+/// The word of `tests::COMMON` that `word` is, byte for byte.
+fn exact_common(word: &str) -> Option<&'static str> {
+    Some(match word {
+        "text" => "text",
+        "plain" => "plain",
+        "html" => "html",
+        "message" => "message",
+        "cpim" => "cpim",
+        "imdn+xml" => "imdn+xml",
+        "application" => "application",
+        "im-iscomposing+xml" => "im-iscomposing+xml",
+        "charset" => "charset",
+        "UTF-8" => "UTF-8",
+        "utf-8" => "utf-8",
+        _ => return None,
+    })
 }
 
 /// Split at `;` outside quoted strings.
@@ -195,6 +268,22 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    /// Lower-case words a Content-Type of a MESSAGE is made of, and the
+    /// `charset` values as real clients spell them.
+    const COMMON: &[&str] = &[
+        "text",
+        "plain",
+        "html",
+        "message",
+        "cpim",
+        "imdn+xml",
+        "application",
+        "im-iscomposing+xml",
+        "charset",
+        "UTF-8",
+        "utf-8",
+    ];
 
     #[test]
     fn parses_type_subtype_and_quoted_params() {
@@ -260,6 +349,37 @@ mod tests {
             );
         }
         assert!(common >= 20, "only {common} values took the common path");
+    }
+
+    /// [`lower_common`] and [`exact_common`] find what a search of
+    /// `COMMON` found before them, for every word of it in several cases
+    /// and words near them.
+    #[test]
+    fn common_words_are_found_as_by_a_search() {
+        let searched_lower = |word: &str| {
+            COMMON
+                .iter()
+                .find(|c| {
+                    c.eq_ignore_ascii_case(word) && !c.bytes().any(|b| b.is_ascii_uppercase())
+                })
+                .copied()
+        };
+        let searched_exact = |word: &str| COMMON.iter().find(|c| **c == word).copied();
+        let mut words = vec![String::new(), "x".repeat(18), "x".repeat(19)];
+        for c in COMMON {
+            words.push(c.to_string());
+            words.push(c.to_ascii_uppercase());
+            words.push(format!("{c}x"));
+            words.push(c[1..].to_string());
+            let mut first_upper = c.to_string();
+            first_upper[..1].make_ascii_uppercase();
+            words.push(first_upper);
+            words.push(format!(" {c}"));
+        }
+        for word in &words {
+            assert_eq!(lower_common(word), searched_lower(word), "{word:?}");
+            assert_eq!(exact_common(word), searched_exact(word), "{word:?}");
+        }
     }
 
     #[test]

@@ -13,7 +13,8 @@ use crate::encryption;
 use crate::failure::{MappingError, NotCarried};
 use crate::imdn::{NS_CHAT_MARKERS, NS_RECEIPTS};
 use crate::iscomposing::{self, IsComposing, NS_CHATSTATES};
-use crate::xml::is_xml_char;
+use crate::media_type::ContentType;
+use crate::xml::is_xml_text;
 
 /// The fields of a SIP MESSAGE that RFC 7572 maps, as neutral data.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,21 +64,28 @@ pub fn to_xmpp(
     mapper: &AddressMapper,
     opts: &MessageOptions,
 ) -> Result<Message, MappingError> {
+    let content_type = ContentType::parse(msg.content_type.as_deref());
+    to_xmpp_typed(msg, &content_type, mapper, opts)
+}
+
+/// [`to_xmpp`] with `msg.content_type` parsed already (`content_type`).
+pub fn to_xmpp_typed(
+    msg: &SipMessage,
+    content_type: &ContentType,
+    mapper: &AddressMapper,
+    opts: &MessageOptions,
+) -> Result<Message, MappingError> {
     let from = mapper.sip_user_to_jid(&msg.from)?;
     let to = match mapper.sip_target_to_jid(&msg.request_uri) {
         Err(MappingError::AddressIncomplete) => mapper.sip_target_to_jid(&msg.to)?,
         other => other?,
     };
-    let content = body::decode(
-        msg.content_type.as_deref(),
-        msg.content_encoding.as_deref(),
-        &msg.body,
-    )?;
+    let content = body::decode_typed(content_type, msg.content_encoding.as_deref(), &msg.body)?;
     let subject = msg.subject.as_deref().map(xml_text).transpose()?;
     let thread = msg.call_id.as_deref().map(xml_text).transpose()?;
     Ok(Message {
-        from: Some(from.to_string()),
-        to: Some(to.to_string()),
+        from: Some(from.into_string()),
+        to: Some(to.into_string()),
         id: None,
         // RFC 7572 §5: no type (= normal) unless the deployment asked for chat.
         message_type: opts.xmpp_type_chat.then_some(MessageType::Chat),
@@ -210,7 +218,7 @@ pub fn chat_state_to_sip(
 
 /// Check that a header value can be XML character data (XML 1.0 §2.2).
 fn xml_text(s: &str) -> Result<String, MappingError> {
-    if s.chars().all(is_xml_char) {
+    if is_xml_text(s) {
         Ok(s.to_owned())
     } else {
         Err(MappingError::InvalidBody {

@@ -150,6 +150,25 @@ impl SipAddress {
 }
 
 impl SipAddress {
+    /// Whether `self` and `other` are written alike, when that can be told
+    /// without writing them: both `sip:` or both `sips:` URIs with the same
+    /// user and host and no parameters or headers. `false` means "maybe
+    /// not" (issue 24: a MESSAGE's Request-URI is usually its To).
+    pub fn plainly_same(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Sip(a) | Self::Sips(a), Self::Sip(b) | Self::Sips(b)) => {
+                a.sips == b.sips
+                    && a.user_part == b.user_part
+                    && a.host_port == b.host_port
+                    && a.uri_params.is_empty()
+                    && b.uri_params.is_empty()
+                    && a.header_params.is_empty()
+                    && b.header_params.is_empty()
+            }
+            _ => false,
+        }
+    }
+
     /// The address of a URI the SIP layer has parsed already (the
     /// Request-URI, From or To of a validated request): a `sip:`/`sips:` URI
     /// is taken as ezk typed it, not parsed a second time; any other scheme
@@ -329,8 +348,8 @@ fn is_pname_char(c: char) -> bool {
 pub(crate) fn sip_user(uri: &SipUri) -> Option<String> {
     match &uri.user_part {
         SipUriUserPart::Empty => None,
-        SipUriUserPart::User(u) => Some(u.to_string()),
-        SipUriUserPart::UserPw(up) => Some(up.user.to_string()),
+        SipUriUserPart::User(u) => Some(u.as_str().to_owned()),
+        SipUriUserPart::UserPw(up) => Some(up.user.as_str().to_owned()),
     }
 }
 
@@ -429,6 +448,41 @@ mod tests {
         assert_eq!(uri.user_as_written().as_deref(), Some("juliet%20capulet"));
         let uri: SipAddress = "sip:example.com".parse().unwrap();
         assert_eq!(uri.user_as_written(), None);
+    }
+
+    /// Two addresses found plainly the same are written alike, and the
+    /// pairs it cannot tell are left to writing them.
+    #[test]
+    fn plainly_same_addresses_are_written_alike() {
+        let texts = [
+            "sip:romeo@example.net",
+            "sip:Romeo@example.net",
+            "sip:romeo@Example.net",
+            "sips:romeo@example.net",
+            "sip:romeo@example.net:5060",
+            "sip:romeo@example.net;gr=x",
+            "sip:romeo@example.net?subject=x",
+            "sip:example.net",
+            "sip:romeo:pw@example.net",
+            "sip:romeo@[::1]",
+            "sip:romeo@192.0.2.1",
+            "tel:+15551234",
+            "im:romeo@example.net",
+        ];
+        let mut same = 0;
+        for a in texts {
+            for b in texts {
+                let (a, b): (SipAddress, SipAddress) = (a.parse().unwrap(), b.parse().unwrap());
+                if a.plainly_same(&b) {
+                    assert_eq!(a.to_string(), b.to_string());
+                    same += 1;
+                }
+            }
+        }
+        assert!(
+            same >= 9,
+            "each plain sip:/sips: address with itself: {same}"
+        );
     }
 
     /// A URI the SIP layer typed maps to the address its text parses to,

@@ -162,14 +162,21 @@ pub(crate) fn is_xml_char(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
-fn check_chars(text: &str) -> Result<(), &'static str> {
+/// Whether every character of `text` is an XML 1.0 `Char`: what
+/// `text.chars().all(is_xml_char)` says, without decoding characters
+/// (`tests::xml_text_is_every_char_an_xml_char`).
+pub(crate) fn is_xml_text(text: &str) -> bool {
     // In a Rust string only C0 controls and U+FFFE/U+FFFF can break XML 1.0
     // `Char` (surrogates cannot occur), so a byte scan plus two searches
     // decide it without decoding characters.
     let controls_ok = text
         .bytes()
         .all(|b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r'));
-    if controls_ok && !text.contains(['\u{FFFE}', '\u{FFFF}']) {
+    controls_ok && (text.is_ascii() || !text.contains(['\u{FFFE}', '\u{FFFF}']))
+}
+
+fn check_chars(text: &str) -> Result<(), &'static str> {
+    if is_xml_text(text) {
         Ok(())
     } else {
         Err("character not allowed in XML 1.0")
@@ -222,6 +229,42 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    /// The byte scan of `is_xml_text` says what a check of each character does.
+    #[test]
+    fn xml_text_is_every_char_an_xml_char() {
+        let chars = [
+            'a',
+            ' ',
+            '\t',
+            '\n',
+            '\r',
+            '\0',
+            '\u{1}',
+            '\u{1f}',
+            '\u{7f}',
+            '\u{80}',
+            'é',
+            '\u{D7FF}',
+            '\u{E000}',
+            '\u{FFFD}',
+            '\u{FFFE}',
+            '\u{FFFF}',
+            '\u{10000}',
+            '\u{10FFFF}',
+        ];
+        for a in chars {
+            for b in chars {
+                let text = format!("x{a}{b}y");
+                assert_eq!(
+                    is_xml_text(&text),
+                    text.chars().all(is_xml_char),
+                    "{text:?}"
+                );
+            }
+        }
+        assert!(is_xml_text(""));
+    }
 
     #[test]
     fn resolves_namespaces_entities_and_char_refs() {

@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::debug;
 
+use parley_mapping::ContentType;
 use parley_mapping::iscomposing::{ComposingState, IsComposing, NS_CHATSTATES};
 use parley_mapping::message::SipMessage;
 use parley_xmpp::stanza::{Element, Message, MessageType, Stanza};
@@ -37,12 +38,13 @@ impl Composing {
     /// (§3.3): `active` starts (or renews) the refresh timer; `idle` or a
     /// content message ends it ("A status message with status idle is
     /// received", "A content message is received").
-    pub(crate) fn note(&self, sip: &SipMessage, message: &Message) {
+    pub(crate) fn note(&self, sip: &SipMessage, content_type: &ContentType, message: &Message) {
         let (Some(from), Some(to)) = (&message.from, &message.to) else {
             return;
         };
-        let indication = IsComposing::from_sip_body(
-            sip.content_type.as_deref(),
+        // `content_type` is `sip.content_type` parsed (issue 24).
+        let indication = IsComposing::from_sip_body_typed(
+            content_type,
             sip.content_encoding.as_deref(),
             &sip.body,
         );

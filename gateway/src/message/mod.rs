@@ -22,6 +22,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
+use parley_mapping::ContentType;
 use parley_mapping::address::SipAddress;
 use parley_mapping::e2e;
 use parley_mapping::error::{
@@ -94,16 +95,25 @@ impl Messages {
         let received = Instant::now();
         let correlation = self.links.registry.next_correlation();
         let parsed = sip_message_fields(&request);
-        let request_fields = MimeFields::of(&request);
+        // Parsed once for the four readers below (issue 24).
+        let content_type = ContentType::parse(
+            parsed
+                .as_ref()
+                .ok()
+                .and_then(|sip| sip.content_type.as_deref()),
+        );
+        // Only an RFC 3923 object is rebuilt from them (`e2e`): the usual
+        // message does not look them up (issue 24).
+        let request_fields = if e2e::is_smime_typed(&content_type) {
+            MimeFields::of(&request)
+        } else {
+            MimeFields::default()
+        };
         let (_, responder) = request.into_responder();
         // RFC 5438 §9: is it a notification, or an IM asking for one?
         let mut imdn_request = None;
         if let Ok(sip) = &parsed {
-            match imdn::inspect(
-                sip.content_type.as_deref(),
-                sip.content_encoding.as_deref(),
-                &sip.body,
-            ) {
+            match imdn::inspect_typed(&content_type, sip.content_encoding.as_deref(), &sip.body) {
                 Ok(Inbound::Notification(n)) => {
                     self.receipts.sip_notification(correlation, sip, &n);
                     // §12.1.2: answered like any MESSAGE, whatever it reports.
@@ -123,13 +133,16 @@ impl Messages {
         // RFC 3923 §8: an S/MIME body goes whole into <e2e/>; any other
         // body is RFC 7572's.
         let translated = match &parsed {
-            Ok(m) => e2e::message_to_xmpp(
+            Ok(m) => e2e::message_to_xmpp_typed(
                 m,
+                &content_type,
                 |name| request_fields.header(name),
                 &self.links.mapper,
                 &self.options,
             )
-            .unwrap_or_else(|| im::to_xmpp(m, &self.links.mapper, &self.options)),
+            .unwrap_or_else(|| {
+                im::to_xmpp_typed(m, &content_type, &self.links.mapper, &self.options)
+            }),
             Err(e) => Err(e.clone()),
         };
         let mut message = match translated {
@@ -146,13 +159,13 @@ impl Messages {
             }
         };
         let to_full_jid = message.to.as_deref().is_some_and(|to| to.contains('/'));
-        let stanza_id = format!("{}{correlation:x}", self.id_prefix);
+        let stanza_id = mint_id(&self.id_prefix, correlation);
         if let Some((sip, request)) = imdn_request {
             self.receipts
                 .ask_xmpp(&mut message, &stanza_id, &sip, request);
         }
         if let Ok(sip) = &parsed {
-            self.composing.note(sip, &message);
+            self.composing.note(sip, &content_type, &message);
         }
         // One line ties the SIP Call-ID (carried as <thread/>) to the stanza id.
         debug!(
@@ -588,6 +601,29 @@ impl Messages {
     }
 }
 
+/// The stanza id `sip_message` gives the message of `correlation`:
+/// `prefix`, then the number in lower-case hex without leading zeros, as
+/// `format!("{prefix}{correlation:x}")` writes it, without the formatter
+/// (issue 24). [`correlation_of`] reads it back.
+fn mint_id(prefix: &str, correlation: u64) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut digits = [0_u8; 16];
+    let mut start = digits.len();
+    let mut n = correlation;
+    loop {
+        start -= 1;
+        digits[start] = HEX[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    let mut id = String::with_capacity(prefix.len() + digits.len() - start);
+    id.push_str(prefix);
+    id.extend(digits[start..].iter().map(|d| char::from(*d)));
+    id
+}
+
 /// The correlation a stanza id names when it is exactly as `sip_message`
 /// mints it (`prefix`, then the number in lower-case hex without leading
 /// zeros); `None` for any other id.
@@ -613,7 +649,34 @@ fn respond_xmpp_unavailable(responder: Responder) {
 
 #[cfg(test)]
 mod tests {
-    use super::correlation_of;
+    use super::{correlation_of, mint_id};
+
+    /// The minted id is the number's hex as `format!` writes it, and reads
+    /// back as the number.
+    #[test]
+    fn a_minted_stanza_id_is_the_prefix_and_the_number_in_hex() {
+        for n in [
+            0_u64,
+            1,
+            9,
+            10,
+            15,
+            16,
+            255,
+            256,
+            0xdead_beef,
+            u64::MAX - 1,
+            u64::MAX,
+        ] {
+            for prefix in ["parley-", "parley-i1-", ""] {
+                let id = mint_id(prefix, n);
+                assert_eq!(id, format!("{prefix}{n:x}"));
+                if !prefix.is_empty() {
+                    assert_eq!(correlation_of(prefix, &id), Some(n));
+                }
+            }
+        }
+    }
 
     /// An XMPP error finds its SIP MESSAGE only by the id Parley gave the
     /// stanza, character for character (RFC 6120 §8.3: an error stanza

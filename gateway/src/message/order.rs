@@ -68,6 +68,11 @@ impl Lanes {
     /// now, without taking a turn, would leave after all its predecessors.
     /// Called in hand-over order, like [`Lanes::next`].
     pub(crate) fn is_free(&self, conversation: &Conversation) -> bool {
+        // Not in the table (the usual case: it holds only conversations
+        // with a message on its way out): one look-up (issue 24).
+        if !self.last.contains_key(conversation) {
+            return true;
+        }
         // A signal that has fired (or whose sender is gone) is spent: it
         // leaves the table here, since the next turn awaiting a receiver
         // already read would panic ("called after complete").

@@ -54,11 +54,18 @@ pub(crate) fn into_outgoing_message(sip: SipMessage) -> OutgoingRequest {
     let content_type = sip
         .content_type
         .unwrap_or_else(|| "text/plain;charset=UTF-8".to_owned());
+    let to = address_text(&sip.to);
+    // Usually the To itself (RFC 7572 §4): written once (issue 24).
+    let request_uri = if sip.request_uri.plainly_same(&sip.to) {
+        to.clone()
+    } else {
+        address_text(&sip.request_uri)
+    };
     OutgoingRequest {
         method: "MESSAGE".to_owned(),
-        request_uri: address_text(&sip.request_uri),
+        request_uri,
         from: address_text(&sip.from),
-        to: address_text(&sip.to),
+        to,
         call_id: sip.call_id,
         headers,
         body: Some((content_type, sip.body.into())),
