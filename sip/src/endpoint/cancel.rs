@@ -35,10 +35,7 @@ pub(super) struct Cancellable {
 pub(super) fn handle_cancel(inner: &Arc<Inner>, key: ServerKey, salvage: Salvage, tag_to: bool) {
     // §9.2: the INVITE to cancel is found by the §17.2.3 rules with the
     // CANCEL's method taken for the original's.
-    let invite = ServerKey {
-        method: "INVITE".to_owned(),
-        ..key.clone()
-    };
+    let invite = key.with_method("INVITE");
     let (pending, to_tag) = inner.with_core(|core| {
         let pending = core.cancellable.remove(&invite);
         let to_tag = core.transactions.invite_to_tag(&invite).map(str::to_owned);

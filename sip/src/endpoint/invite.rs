@@ -127,10 +127,7 @@ impl Canceller {
             headers: &[],
             body: None,
         });
-        let key = ClientKey {
-            branch: self.key.branch.clone(),
-            method: ClientKey::method("CANCEL"),
-        };
+        let key = ClientKey::of_parts(self.key.branch.clone(), ClientKey::method("CANCEL"));
         let (tx, rx) = oneshot::channel();
         // §9.1: "The destination address, port, and transport for the CANCEL
         // MUST be identical to those used to send the original request."

@@ -31,7 +31,7 @@ use crate::config::{EndpointConfig, Transport};
 use crate::error::{Error, TransactionError};
 use crate::rate::RatePolicy;
 use crate::stats::{Counters, Stats, TableCounts, bump};
-use crate::transaction::{ClientKey, Output, Transactions, Transmit};
+use crate::transaction::{ClientKey, Output, PassThrough, Transactions, Transmit};
 use crate::transport::tcp::{self, Streams};
 use crate::transport::{tls, udp};
 use crate::wire::status::StatusCode;
@@ -125,9 +125,9 @@ impl Endpoint {
                     config.limits.max_pending_transactions,
                 )
                 .with_max_completed(config.limits.max_completed_transactions),
-                waiters: HashMap::new(),
-                invite_waiters: HashMap::new(),
-                cancellable: HashMap::new(),
+                waiters: hashbrown::HashMap::default(),
+                invite_waiters: HashMap::default(),
+                cancellable: HashMap::default(),
                 rate: RatePolicy::new(config.limits.source_rate, now()),
             }),
             wake: Notify::new(),
@@ -455,11 +455,12 @@ pub enum Lookup {
 /// the per-source rates.
 struct Core {
     transactions: Transactions,
-    waiters: HashMap<ClientKey, Waiter>,
+    /// By client key, hashed once when the key was made ([`PassThrough`]).
+    waiters: hashbrown::HashMap<ClientKey, Waiter, PassThrough>,
     /// The callers of INVITEs in flight ([`Endpoint::send_invite`]).
-    invite_waiters: HashMap<ClientKey, invite::InviteWaiter>,
+    invite_waiters: HashMap<ClientKey, invite::InviteWaiter, PassThrough>,
     /// INVITEs received whose TU has not sent a final response (§9.2).
-    cancellable: HashMap<crate::transaction::ServerKey, cancel::Cancellable>,
+    cancellable: HashMap<crate::transaction::ServerKey, cancel::Cancellable, PassThrough>,
     /// Design §5: new requests per second per source address.
     rate: RatePolicy,
 }

@@ -23,7 +23,7 @@ use crate::framing::FramingError;
 use crate::rate::{Arrival, Source, Verdict};
 use crate::stats::bump;
 use crate::transaction::{
-    AckKey, ClientKey, RequestOutcome, ResponseOutcome, ServerKey, Target, Transmit,
+    AckKey, ClientKeyRef, RequestOutcome, ResponseOutcome, ServerKey, Target, Transmit,
 };
 use crate::transport::Intake;
 use crate::wire::message::{Message, ParseLimits, Salvage, StartLine};
@@ -95,7 +95,10 @@ impl Intake for Inner {
             exempt: !response && is_trusted(&self.config.rate_exempt, source, None),
         };
         let oversize = datagram.len() > self.config.limits.max_message_bytes;
-        let silenced = self.with_core(|core| {
+        // The lock alone, not `with_core`: nothing here moves a timer, so
+        // the next deadline need not be looked at before and after.
+        let silenced = self.lock_core().is_some_and(|mut core| {
+            let core = &mut *core;
             core.rate.drop_unread(from, response, now(), || {
                 let branch = if !oversize && looks_like_request_line(datagram) {
                     top_via_branch(datagram)
@@ -365,15 +368,16 @@ impl Inner {
             bump(&self.counters.stray_responses);
             return;
         };
-        let key = ClientKey::new(&branch, &head.cseq_method);
-        if &*key.method == "INVITE" {
-            super::invite::handle_response(self, message, head.status, key);
+        // Borrowed: a response is matched without building an owned key.
+        let key = ClientKeyRef::new(&branch, &head.cseq_method);
+        if key.method == "INVITE" {
+            super::invite::handle_response(self, message, head.status, key.owned());
             return;
         }
         let status = head.status;
         let waiter =
             self.with_core(
-                |core| match core.transactions.handle_response(&key, status, now()) {
+                |core| match core.transactions.handle_response(key, status, now()) {
                     ResponseOutcome::Final => core.waiters.remove(&key).map(Some),
                     ResponseOutcome::Stray => Some(None),
                     ResponseOutcome::Provisional => {

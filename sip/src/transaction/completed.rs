@@ -18,14 +18,15 @@
 //! oldest (the table's bound decides when that is allowed), or decide
 //! whether a request is new.
 
+use std::cmp::Ordering;
 use std::collections::VecDeque;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{Hash, Hasher};
 use std::time::Instant;
 
 use bytes::Bytes;
 use hashbrown::HashTable;
 
-use crate::transaction::{Target, Transmit};
+use crate::transaction::{KeyHash, Target, Transmit};
 
 /// What a retransmitted request gets again from a completed server
 /// transaction (RFC 3261 §17.2.2: "the final response").
@@ -48,18 +49,43 @@ impl Resend {
     }
 }
 
-/// A transaction key in one allocation: its three parts back to back and
-/// where the first two end. (A `ServerKey` is three `String`s: three
-/// allocations and 72 bytes inline; this is one allocation and 24 bytes.)
+/// A transaction key in one allocation: its three parts back to back,
+/// where the first two end, and its keyed hash. (A `ServerKey` is three
+/// `String`s: three allocations and 72 bytes inline; this is one allocation
+/// and 32 bytes.) The table holds a pending server transaction's key in
+/// this form too, and moves it here when the transaction completes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PackedKey {
     text: Box<str>,
     first_end: u32,
     second_end: u32,
+    /// The key's keyed hash, computed once when the key was made, so that
+    /// neither growing an index nor expiring the entry hashes it again.
+    hash: KeyHash,
+}
+
+impl Hash for PackedKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.hash.hash(state);
+    }
+}
+
+/// Ordered by its parts, as the key it packs is.
+impl Ord for PackedKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.parts().cmp(&other.parts())
+    }
+}
+
+impl PartialOrd for PackedKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
 }
 
 impl PackedKey {
-    fn new(parts: [&str; 3]) -> PackedKey {
+    /// The key with these parts, whose keyed hash is `hash`.
+    pub(crate) fn new(parts: [&str; 3], hash: KeyHash) -> PackedKey {
         let [a, b, c] = parts;
         let text: Box<str> = [a, b, c].concat().into_boxed_str();
         // Each part is bounded by the line length limit, far below 4 GiB;
@@ -70,7 +96,13 @@ impl PackedKey {
             text,
             first_end,
             second_end,
+            hash,
         }
+    }
+
+    /// Its keyed hash.
+    pub(crate) fn key_hash(&self) -> KeyHash {
+        self.hash
     }
 
     /// The three parts, as given to `new`.
@@ -91,11 +123,8 @@ impl PackedKey {
 pub(crate) struct Entry<T> {
     /// When its timer (J or K) fires.
     pub(crate) expires: Instant,
-    /// Its key.
+    /// Its key (with its hash, as the index has it).
     pub(crate) key: PackedKey,
-    /// The key's keyed hash, as the index has it: computed once, so that
-    /// neither growing the index nor expiring the entry hashes it again.
-    hash: u64,
     /// What it keeps besides.
     pub(crate) value: T,
 }
@@ -106,10 +135,9 @@ pub(crate) struct Completed<T> {
     /// Oldest first; `entries[i]` has sequence number `first + i`.
     entries: VecDeque<Entry<T>>,
     first: u64,
-    /// Sequence numbers, hashed by their entry's key.
+    /// Sequence numbers, by their entry's key hash (keyed: keys are chosen
+    /// by peers, [`crate::transaction::hashed`]).
     index: HashTable<u64>,
-    /// Keyed (SipHash): keys are chosen by peers.
-    hasher: RandomState,
 }
 
 /// Below this many slots a ring or index is not shrunk.
@@ -122,7 +150,6 @@ impl<T> Completed<T> {
             entries: VecDeque::new(),
             first: 0,
             index: HashTable::new(),
-            hasher: RandomState::new(),
         }
     }
 
@@ -131,19 +158,14 @@ impl<T> Completed<T> {
         self.entries.len()
     }
 
-    fn hash(&self, parts: [&str; 3]) -> u64 {
-        self.hasher.hash_one(parts)
-    }
-
     fn entry(&self, seq: u64) -> Option<&Entry<T>> {
         let i = usize::try_from(seq.checked_sub(self.first)?).ok()?;
         self.entries.get(i)
     }
 
-    /// The entry for this key.
-    pub(crate) fn get(&self, parts: [&str; 3]) -> Option<&T> {
-        let hash = self.hash(parts);
-        let seq = self.index.find(hash, |&s| {
+    /// The entry for the key with these parts and this hash.
+    pub(crate) fn get(&self, parts: [&str; 3], hash: KeyHash) -> Option<&T> {
+        let seq = self.index.find(hash.0, |&s| {
             self.entry(s).is_some_and(|e| e.key.parts() == parts)
         })?;
         self.entry(*seq).map(|e| &e.value)
@@ -152,17 +174,21 @@ impl<T> Completed<T> {
     /// Adds an entry; the caller knows the key is not held. It expires at
     /// `expires`, or with the newest entry if that one expires later (the
     /// ring stays in expiry order if the clock is ever read out of order).
-    pub(crate) fn insert(&mut self, parts: [&str; 3], expires: Instant, value: T) {
+    pub(crate) fn insert(&mut self, parts: [&str; 3], hash: KeyHash, expires: Instant, value: T) {
+        self.insert_packed(PackedKey::new(parts, hash), expires, value);
+    }
+
+    /// [`Completed::insert`] with the key already packed.
+    pub(crate) fn insert_packed(&mut self, key: PackedKey, expires: Instant, value: T) {
         let expires = self
             .entries
             .back()
             .map_or(expires, |newest| expires.max(newest.expires));
         let seq = self.first + self.entries.len() as u64;
-        let hash = self.hash(parts);
+        let hash = key.hash.0;
         self.entries.push_back(Entry {
             expires,
-            key: PackedKey::new(parts),
-            hash,
+            key,
             value,
         });
         let Completed {
@@ -192,7 +218,7 @@ impl<T> Completed<T> {
         let oldest = self.entries.pop_front()?;
         let seq = self.first;
         self.first += 1;
-        if let Ok(found) = self.index.find_entry(oldest.hash, |&s| s == seq) {
+        if let Ok(found) = self.index.find_entry(oldest.key.hash.0, |&s| s == seq) {
             found.remove();
         }
         self.shrink();
@@ -222,7 +248,7 @@ fn rehash<T>(entries: &VecDeque<Entry<T>>, first: u64, seq: u64) -> u64 {
     seq.checked_sub(first)
         .and_then(|i| usize::try_from(i).ok())
         .and_then(|i| entries.get(i))
-        .map_or(0, |e| e.hash)
+        .map_or(0, |e| e.key.hash.0)
 }
 
 #[cfg(test)]
@@ -243,6 +269,10 @@ mod tests {
         [&p[0], &p[1], &p[2]]
     }
 
+    fn h(p: [&str; 3]) -> KeyHash {
+        KeyHash::of(&p)
+    }
+
     #[test]
     fn packed_key_gives_back_its_parts() {
         for p in [
@@ -250,7 +280,7 @@ mod tests {
             ["", "", ""],
             ["z9hG4bKx", "", "MESSAGE"],
         ] {
-            assert_eq!(PackedKey::new(p).parts(), p);
+            assert_eq!(PackedKey::new(p, h(p)).parts(), p);
         }
     }
 
@@ -258,9 +288,11 @@ mod tests {
     #[test]
     fn keys_differ_by_where_their_parts_end() {
         let mut c = Completed::new();
-        c.insert(["ab", "c", "M"], Instant::now(), 1);
-        assert_eq!(c.get(["ab", "c", "M"]), Some(&1));
-        assert_eq!(c.get(["a", "bc", "M"]), None);
+        c.insert(["ab", "c", "M"], h(["ab", "c", "M"]), Instant::now(), 1);
+        assert_eq!(c.get(["ab", "c", "M"], h(["ab", "c", "M"])), Some(&1));
+        assert_eq!(c.get(["a", "bc", "M"], h(["a", "bc", "M"])), None);
+        // Even under the first key's hash, the parts decide.
+        assert_eq!(c.get(["a", "bc", "M"], h(["ab", "c", "M"])), None);
     }
 
     #[test]
@@ -269,7 +301,12 @@ mod tests {
         let mut c = Completed::new();
         for n in 0..3000 {
             let p = parts(n);
-            c.insert(refs(&p), t0 + Duration::from_millis(n as u64), n);
+            c.insert(
+                refs(&p),
+                h(refs(&p)),
+                t0 + Duration::from_millis(n as u64),
+                n,
+            );
         }
         assert_eq!(c.len(), 3000);
         assert_eq!(c.poll_timeout(), Some(t0));
@@ -278,9 +315,13 @@ mod tests {
             expired += 1;
         }
         assert_eq!(expired, 2000);
-        assert_eq!(c.get(refs(&parts(1999))), None);
-        assert_eq!(c.get(refs(&parts(2000))), Some(&2000));
-        assert_eq!(c.get(refs(&parts(2999))), Some(&2999));
+        let get = |n| {
+            let p = parts(n);
+            c.get(refs(&p), h(refs(&p))).copied()
+        };
+        assert_eq!(get(1999), None);
+        assert_eq!(get(2000), Some(2000));
+        assert_eq!(get(2999), Some(2999));
         assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_millis(2000)));
     }
 
@@ -289,8 +330,18 @@ mod tests {
     fn an_earlier_deadline_waits_for_the_newest() {
         let t0 = Instant::now();
         let mut c = Completed::new();
-        c.insert(["a", "", ""], t0 + Duration::from_secs(2), ());
-        c.insert(["b", "", ""], t0 + Duration::from_secs(1), ());
+        c.insert(
+            ["a", "", ""],
+            h(["a", "", ""]),
+            t0 + Duration::from_secs(2),
+            (),
+        );
+        c.insert(
+            ["b", "", ""],
+            h(["b", "", ""]),
+            t0 + Duration::from_secs(1),
+            (),
+        );
         assert!(c.pop_expired(t0 + Duration::from_secs(1)).is_none());
         assert_eq!(
             c.pop_expired(t0 + Duration::from_secs(2))
@@ -306,7 +357,7 @@ mod tests {
         let mut c = Completed::new();
         for n in 0..100_000 {
             let p = parts(n);
-            c.insert(refs(&p), t0, ());
+            c.insert(refs(&p), h(refs(&p)), t0, ());
         }
         while c.pop_expired(t0).is_some() {}
         assert_eq!(c.len(), 0);

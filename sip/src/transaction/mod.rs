@@ -11,6 +11,8 @@
 pub(crate) mod client;
 /// RFC 3261 §17.2.2, §17.1.2.2: completed transactions, kept until Timer J or K.
 pub(crate) mod completed;
+/// Transaction keys hashed once, when they are made (issue 24).
+pub(crate) mod hashed;
 /// RFC 3261 §17.1.1: INVITE client transaction.
 pub(crate) mod invite_client;
 /// RFC 3261 §17.2.1: INVITE server transaction (minimal).
@@ -18,6 +20,7 @@ pub(crate) mod invite_server;
 /// RFC 3261 §17.2.2: non-INVITE server transaction.
 pub(crate) mod server;
 
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -25,6 +28,7 @@ use std::time::Instant;
 use bytes::Bytes;
 
 pub(crate) use client::{ClientEvent, ClientState, ClientTimeout, ClientTransaction};
+pub(crate) use hashed::{KeyHash, PassThrough};
 pub(crate) use invite_client::{
     AckTemplate, InviteClientEvent, InviteClientState, InviteClientTimeout, InviteClientTransaction,
 };
@@ -59,22 +63,44 @@ pub struct Transmit {
 /// Both parts are shared (`Arc<str>`): the key is held by the transaction
 /// table, its timer entries and the endpoint's waiter at once, and a clone
 /// is a count, not two allocations (issue 24); the usual methods' names are
-/// shared from one copy each ([`ClientKey::method`]).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// shared from one copy each ([`ClientKey::method`]). Its keyed hash is
+/// computed once, when it is made, and the maps holding it use that
+/// ([`hashed`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct ClientKey {
     /// The branch of the Via we added.
     pub branch: Arc<str>,
     /// The CSeq method.
     pub method: Arc<str>,
+    /// The keyed hash of both (last, so keys order by their text).
+    hash: KeyHash,
+}
+
+impl Hash for ClientKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.hash.hash(state);
+    }
 }
 
 impl ClientKey {
     /// The key of the transaction with `branch` whose CSeq method is `method`.
     pub(crate) fn new(branch: &str, method: &str) -> ClientKey {
+        ClientKey::of_parts(Arc::from(branch), ClientKey::method(method))
+    }
+
+    /// The key with shared `branch` and `method`.
+    pub(crate) fn of_parts(branch: Arc<str>, method: Arc<str>) -> ClientKey {
+        let hash = KeyHash::of(&[&branch, &method, ""]);
         ClientKey {
-            branch: Arc::from(branch),
-            method: ClientKey::method(method),
+            branch,
+            method,
+            hash,
         }
+    }
+
+    /// Its keyed hash.
+    pub(crate) fn key_hash(&self) -> KeyHash {
+        self.hash
     }
 
     /// `method` as a key part: one shared copy for the methods a client
@@ -106,9 +132,76 @@ impl ClientKey {
     }
 }
 
+/// A [`ClientKey`] borrowed from a received response, so it is looked up
+/// without being built (no allocation; hashed once, as a `ClientKey` is).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientKeyRef<'a> {
+    /// The top Via branch.
+    pub branch: &'a str,
+    /// The CSeq method.
+    pub method: &'a str,
+    hash: KeyHash,
+}
+
+impl<'a> ClientKeyRef<'a> {
+    /// The key of the transaction with `branch` whose CSeq method is `method`.
+    pub(crate) fn new(branch: &'a str, method: &'a str) -> ClientKeyRef<'a> {
+        ClientKeyRef {
+            branch,
+            method,
+            hash: KeyHash::of(&[branch, method, ""]),
+        }
+    }
+
+    /// The key, owned.
+    pub(crate) fn owned(self) -> ClientKey {
+        ClientKey {
+            branch: Arc::from(self.branch),
+            method: ClientKey::method(self.method),
+            hash: self.hash,
+        }
+    }
+
+    /// Its keyed hash (a `ClientKey`'s with the same parts).
+    pub(crate) fn key_hash(self) -> KeyHash {
+        self.hash
+    }
+
+    /// Its parts, as a completed transaction keeps them.
+    fn parts(self) -> [&'a str; 3] {
+        [self.branch, self.method, ""]
+    }
+}
+
+impl<'a> From<&'a ClientKey> for ClientKeyRef<'a> {
+    fn from(key: &'a ClientKey) -> ClientKeyRef<'a> {
+        ClientKeyRef {
+            branch: &key.branch,
+            method: &key.method,
+            hash: key.hash,
+        }
+    }
+}
+
+impl Hash for ClientKeyRef<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.hash.hash(state);
+    }
+}
+
+impl hashbrown::Equivalent<ClientKey> for ClientKeyRef<'_> {
+    fn equivalent(&self, key: &ClientKey) -> bool {
+        self.hash == key.hash && *self.branch == *key.branch && *self.method == *key.method
+    }
+}
+
 /// RFC 3261 §17.2.3: a server transaction is named by branch, sent-by and
 /// method (ACK matches its INVITE).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// Made by [`ServerKey::of`] or [`ServerKey::new`], which hash it once
+/// (keyed, [`hashed`]): the maps holding it use that hash. Its fields are
+/// to be read; a key with other parts is a new key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ServerKey {
     /// The top Via branch (or, for an RFC 2543 peer without the magic cookie,
     /// a key built from the request's identifying fields).
@@ -117,15 +210,75 @@ pub struct ServerKey {
     pub sent_by: String,
     /// The method, with ACK counted as INVITE.
     pub method: String,
+    /// The keyed hash of the three (last, so keys order by their text).
+    hash: KeyHash,
+    /// The keyed hash of the branch alone: what the table counts to
+    /// recognise a datagram before it is parsed.
+    branch_hash: KeyHash,
+}
+
+impl Hash for ServerKey {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.hash.hash(state);
+    }
+}
+
+/// The table holds a pending server transaction's key packed
+/// ([`completed::PackedKey`]) and finds it by the `ServerKey` of a request.
+impl hashbrown::Equivalent<completed::PackedKey> for ServerKey {
+    fn equivalent(&self, key: &completed::PackedKey) -> bool {
+        self.hash == key.key_hash() && self.parts() == key.parts()
+    }
 }
 
 /// RFC 3261 §8.1.1.7: the magic cookie that marks an RFC 3261 branch.
 pub(crate) const MAGIC_COOKIE: &str = "z9hG4bK";
 
 impl ServerKey {
+    /// The key with these parts (`sent_by` as it is, not lowercased).
+    pub fn new(branch: String, sent_by: String, method: String) -> ServerKey {
+        let hash = KeyHash::of(&[&branch, &sent_by, &method]);
+        let branch_hash = KeyHash::of(&[&branch]);
+        ServerKey {
+            branch,
+            sent_by,
+            method,
+            hash,
+            branch_hash,
+        }
+    }
+
+    /// The same key for another method (RFC 3261 §9.2: the INVITE a
+    /// CANCEL names).
+    pub(crate) fn with_method(&self, method: &str) -> ServerKey {
+        ServerKey::new(self.branch.clone(), self.sent_by.clone(), method.to_owned())
+    }
+
+    /// Its keyed hash.
+    pub(crate) fn key_hash(&self) -> KeyHash {
+        self.hash
+    }
+
+    /// The keyed hash of its branch alone.
+    pub(crate) fn branch_hash(&self) -> KeyHash {
+        self.branch_hash
+    }
+
     /// Its parts, as a completed transaction keeps them.
     fn parts(&self) -> [&str; 3] {
         [&self.branch, &self.sent_by, &self.method]
+    }
+
+    /// The key a packed key packs (its branch hashed again: for the rare
+    /// paths that hand a key out, Timer H).
+    fn unpacked(key: &completed::PackedKey) -> ServerKey {
+        let [branch, sent_by, method] = key.parts();
+        ServerKey::new(branch.to_owned(), sent_by.to_owned(), method.to_owned())
+    }
+
+    /// The key packed in one allocation, with the same hash.
+    fn packed(&self) -> completed::PackedKey {
+        completed::PackedKey::new(self.parts(), self.hash)
     }
 
     /// The key of a request.
@@ -152,11 +305,7 @@ impl ServerKey {
                 other.as_deref().unwrap_or_default(),
             ),
         };
-        ServerKey {
-            branch,
-            sent_by: sent_by.to_ascii_lowercase(),
-            method,
-        }
+        ServerKey::new(branch, sent_by.to_ascii_lowercase(), method)
     }
 }
 

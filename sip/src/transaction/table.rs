@@ -3,12 +3,11 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
-use std::hash::{BuildHasher, RandomState};
 use std::time::Instant;
 
 use bytes::Bytes;
 
-use super::completed::{Completed, Resend};
+use super::completed::{Completed, PackedKey, Resend};
 use super::*;
 use crate::config::{Limits, Timers};
 
@@ -16,7 +15,7 @@ use crate::config::{Limits, Timers};
 enum TimerRef {
     Client(ClientKey),
     InviteClient(ClientKey),
-    Server(ServerKey),
+    Server(PackedKey),
 }
 
 #[derive(Debug)]
@@ -46,6 +45,14 @@ impl Timed for Server {
     fn poll_timeout(&self) -> Option<Instant> {
         Server::poll_timeout(self)
     }
+}
+
+/// A server transaction, and the keyed hash of its branch (counted in
+/// [`Transactions`]'s `branches` while it is held).
+#[derive(Debug)]
+struct ServerSlot {
+    slot: Slot<Server>,
+    branch_hash: KeyHash,
 }
 
 impl<T: Timed> Slot<T> {
@@ -91,21 +98,24 @@ pub struct Transactions {
     timers: Timers,
     max_pending: usize,
     max_completed: usize,
-    clients: HashMap<ClientKey, Slot<ClientTransaction>>,
+    clients: hashbrown::HashMap<ClientKey, Slot<ClientTransaction>, PassThrough>,
     /// INVITE client transactions, until Timer B, Timer D or the end of
     /// `Accepted` (§13.2.2.4).
-    invite_clients: HashMap<ClientKey, Slot<InviteClientTransaction>>,
-    servers: HashMap<ServerKey, Slot<Server>>,
-    /// Non-INVITE server transactions in Completed, until Timer J.
-    completed_servers: Completed<Resend>,
+    invite_clients: HashMap<ClientKey, Slot<InviteClientTransaction>, PassThrough>,
+    /// Server transactions by their key, packed ([`PackedKey`]: one
+    /// allocation, which moves to `completed_servers` when the transaction
+    /// completes), with their branch's hash.
+    servers: hashbrown::HashMap<PackedKey, ServerSlot, PassThrough>,
+    /// Non-INVITE server transactions in Completed, until Timer J, with
+    /// their branch's hash (counted in `branches` until then).
+    completed_servers: Completed<(Resend, KeyHash)>,
     /// Non-INVITE client transactions in Completed, until Timer K.
     completed_clients: Completed<()>,
     /// How many server transactions, pending or completed, hold each top-Via
-    /// branch, by a keyed hash of the branch: lets a datagram be recognised
-    /// as a possible retransmission before it is parsed. Two branches with
-    /// one hash only cost that datagram a parse.
-    branches: HashMap<u64, u32>,
-    branch_hasher: RandomState,
+    /// branch, by a keyed hash of the branch ([`ServerKey::branch_hash`]):
+    /// lets a datagram be recognised as a possible retransmission before it
+    /// is parsed. Two branches with one hash only cost that datagram a parse.
+    branches: HashMap<KeyHash, u32, PassThrough>,
     /// INVITEs answered 2xx, awaiting their ACK (§13.3.1.4).
     accepted: HashMap<AckKey, ServerKey>,
     heap: BinaryHeap<Reverse<(Instant, TimerRef)>>,
@@ -131,13 +141,12 @@ impl Transactions {
             timers,
             max_pending,
             max_completed: Limits::default().max_completed_transactions,
-            clients: HashMap::new(),
-            invite_clients: HashMap::new(),
-            servers: HashMap::new(),
+            clients: hashbrown::HashMap::default(),
+            invite_clients: HashMap::default(),
+            servers: hashbrown::HashMap::default(),
             completed_servers: Completed::new(),
             completed_clients: Completed::new(),
-            branches: HashMap::new(),
-            branch_hasher: RandomState::new(),
+            branches: HashMap::default(),
             accepted: HashMap::new(),
             heap: BinaryHeap::new(),
             sweep_at: None,
@@ -176,26 +185,25 @@ impl Transactions {
     /// Whether a server transaction for `key` exists (a request with this key
     /// is a retransmission, not a new request).
     pub(crate) fn has_server(&self, key: &ServerKey) -> bool {
-        self.servers.contains_key(key) || self.completed_servers.get(key.parts()).is_some()
+        self.servers.contains_key(key)
+            || self
+                .completed_servers
+                .get(key.parts(), key.key_hash())
+                .is_some()
     }
 
     /// Whether a server transaction with this top-Via branch may be held (a
     /// request carrying it may be a retransmission). Never wrong when it
     /// says no; rarely, two branches share a hash and it says yes.
     pub(crate) fn has_server_branch(&self, branch: &str) -> bool {
-        self.branches
-            .contains_key(&self.branch_hasher.hash_one(branch))
+        self.branches.contains_key(&KeyHash::of(&[branch]))
     }
 
-    fn hold_branch(&mut self, branch: &str) {
-        *self
-            .branches
-            .entry(self.branch_hasher.hash_one(branch))
-            .or_insert(0) += 1;
+    fn hold_branch(&mut self, hash: KeyHash) {
+        *self.branches.entry(hash).or_insert(0) += 1;
     }
 
-    fn release_branch(&mut self, branch: &str) {
-        let hash = self.branch_hasher.hash_one(branch);
+    fn release_branch(&mut self, hash: KeyHash) {
         if let Some(n) = self.branches.get_mut(&hash) {
             *n -= 1;
             if *n == 0 {
@@ -213,10 +221,10 @@ impl Transactions {
         now: Instant,
     ) -> RequestOutcome {
         // §17.2.2: in Completed, "the final response" goes out again.
-        if let Some(resend) = self.completed_servers.get(key.parts()) {
-            return RequestOutcome::Retransmission(Some(resend.transmit()));
+        if let Some(resend) = self.completed_servers.get(key.parts(), key.key_hash()) {
+            return RequestOutcome::Retransmission(Some(resend.0.transmit()));
         }
-        if let Some(slot) = self.servers.get_mut(key) {
+        if let Some((packed, ServerSlot { slot, .. })) = self.servers.get_key_value_mut(key) {
             let outcome = match (&mut slot.tx, is_ack) {
                 (Server::Invite(tx), true) => {
                     tx.handle_ack(now);
@@ -229,7 +237,7 @@ impl Transactions {
                     RequestOutcome::Retransmission(tx.handle_retransmission())
                 }
             };
-            slot.rearm(&mut self.heap, || TimerRef::Server(key.clone()));
+            slot.rearm(&mut self.heap, || TimerRef::Server(packed.clone()));
             return outcome;
         }
         if is_ack {
@@ -242,12 +250,13 @@ impl Transactions {
             self.refused_for_completed += 1;
             return RequestOutcome::Overloaded;
         }
+        let packed = key.packed();
         let slot = if key.method == "INVITE" {
             let mut slot = Slot {
                 tx: Server::Invite(InviteServerTransaction::new(target, self.timers)),
                 scheduled: None,
             };
-            slot.rearm(&mut self.heap, || TimerRef::Server(key.clone()));
+            slot.rearm(&mut self.heap, || TimerRef::Server(packed.clone()));
             slot
         } else {
             let mut tx = ServerTransaction::new(target, self.timers);
@@ -259,8 +268,13 @@ impl Transactions {
                 scheduled: None,
             }
         };
-        if self.servers.insert(key.clone(), slot).is_none() {
-            self.hold_branch(&key.branch);
+        let branch_hash = key.branch_hash();
+        if self
+            .servers
+            .insert(packed, ServerSlot { slot, branch_hash })
+            .is_none()
+        {
+            self.hold_branch(branch_hash);
         }
         RequestOutcome::New
     }
@@ -273,25 +287,33 @@ impl Transactions {
         bytes: Bytes,
         now: Instant,
     ) -> Option<Transmit> {
-        let slot = self.servers.get_mut(key)?;
+        let (packed, ServerSlot { slot, .. }) = self.servers.get_key_value_mut(key)?;
         let transmit = match &mut slot.tx {
             Server::NonInvite(tx) => tx.respond(status, bytes, now),
             Server::Invite(tx) => tx.respond(status, bytes, now),
         };
-        if let Server::NonInvite(tx) = &slot.tx
-            && let Some((timer_j, resend)) = tx.completed()
-        {
-            // Completed: keep the key and the response, nothing else.
-            self.servers.remove(key);
+        let completed = match &slot.tx {
+            Server::NonInvite(tx) => tx.completed(),
+            Server::Invite(_) => None,
+        };
+        let Some((timer_j, resend)) = completed else {
+            slot.rearm(&mut self.heap, || TimerRef::Server(packed.clone()));
+            return transmit;
+        };
+        // Completed: keep the key (moved, not copied) and the response,
+        // nothing else.
+        if let Some((packed, removed)) = self.servers.remove_entry(key) {
             if timer_j > now {
-                self.completed_servers.insert(key.parts(), timer_j, resend);
+                self.completed_servers.insert_packed(
+                    packed,
+                    timer_j,
+                    (resend, removed.branch_hash),
+                );
             } else {
                 // §17.2.2: Timer J is zero on reliable transports.
-                self.release_branch(&key.branch);
+                self.release_branch(removed.branch_hash);
             }
-            return transmit;
         }
-        slot.rearm(&mut self.heap, || TimerRef::Server(key.clone()));
         transmit
     }
 
@@ -299,7 +321,7 @@ impl Transactions {
     /// responses, for the 200 to its CANCEL; `None` when there is no such
     /// transaction, `Some("")` when no tag was recorded.
     pub(crate) fn invite_to_tag(&self, key: &ServerKey) -> Option<&str> {
-        match &self.servers.get(key)?.tx {
+        match &self.servers.get(key)?.slot.tx {
             Server::Invite(tx) => Some(tx.to_tag().unwrap_or_default()),
             Server::NonInvite(_) => None,
         }
@@ -307,8 +329,11 @@ impl Transactions {
 
     /// Records the To tag of INVITE server transaction `key`'s responses.
     pub(crate) fn set_invite_to_tag(&mut self, key: &ServerKey, tag: &str) {
-        if let Some(Slot {
-            tx: Server::Invite(tx),
+        if let Some(ServerSlot {
+            slot: Slot {
+                tx: Server::Invite(tx),
+                ..
+            },
             ..
         }) = self.servers.get_mut(key)
         {
@@ -319,8 +344,11 @@ impl Transactions {
     /// The INVITE of server transaction `key` was answered 2xx: its ACK will
     /// carry `ack` (RFC 3261 §13.3.1.4).
     pub(crate) fn expect_ack(&mut self, key: &ServerKey, ack: AckKey) {
-        if let Some(Slot {
-            tx: Server::Invite(tx),
+        if let Some(ServerSlot {
+            slot: Slot {
+                tx: Server::Invite(tx),
+                ..
+            },
             ..
         }) = self.servers.get(key)
             && tx.state() == InviteServerState::Accepted
@@ -335,13 +363,13 @@ impl Transactions {
         let Some(key) = self.accepted.remove(ack) else {
             return false;
         };
-        let Some(slot) = self.servers.get_mut(&key) else {
+        let Some((packed, ServerSlot { slot, .. })) = self.servers.get_key_value_mut(&key) else {
             return false;
         };
         if let Server::Invite(tx) = &mut slot.tx {
             tx.handle_ack(now);
         }
-        slot.rearm(&mut self.heap, || TimerRef::Server(key));
+        slot.rearm(&mut self.heap, || TimerRef::Server(packed.clone()));
         true
     }
 
@@ -361,7 +389,10 @@ impl Transactions {
     ) -> Option<Transmit> {
         if self.pending_len() >= self.max_pending
             || self.clients.contains_key(&key)
-            || self.completed_clients.get(key.parts()).is_some()
+            || self
+                .completed_clients
+                .get(key.parts(), key.key_hash())
+                .is_some()
         {
             return None;
         }
@@ -450,15 +481,20 @@ impl Transactions {
     }
 
     /// A response arrived for client transaction `key` (§17.1.3 matching).
-    pub(crate) fn handle_response(
+    pub(crate) fn handle_response<'k>(
         &mut self,
-        key: &ClientKey,
+        key: impl Into<ClientKeyRef<'k>>,
         status: u16,
         now: Instant,
     ) -> ResponseOutcome {
-        let Some(slot) = self.clients.get_mut(key) else {
+        let key = key.into();
+        let Some((stored, slot)) = self.clients.get_key_value_mut(&key) else {
             // §17.1.2.2: Completed absorbs the final response's retransmissions.
-            if self.completed_clients.get(key.parts()).is_some() {
+            if self
+                .completed_clients
+                .get(key.parts(), key.key_hash())
+                .is_some()
+            {
                 return ResponseOutcome::Absorbed;
             }
             return ResponseOutcome::Stray;
@@ -472,26 +508,27 @@ impl Transactions {
             // Completed: keep the key until Timer K, nothing else. Its heap
             // entry, if any, finds no transaction when it fires.
             let timer_k = slot.tx.poll_timeout();
-            self.clients.remove(key);
+            self.clients.remove(&key);
             if let Some(timer_k) = timer_k.filter(|k| *k > now) {
                 self.keep_completed_client(key, timer_k);
             }
             return outcome;
         }
-        slot.rearm(&mut self.heap, || TimerRef::Client(key.clone()));
+        slot.rearm(&mut self.heap, || TimerRef::Client(stored.clone()));
         outcome
     }
 
     /// Keeps a completed client transaction within the completed bound (see
     /// [`Transactions`]): at the bound the oldest one goes first, and if
     /// there is none the new one is not kept.
-    fn keep_completed_client(&mut self, key: &ClientKey, timer_k: Instant) {
+    fn keep_completed_client(&mut self, key: ClientKeyRef<'_>, timer_k: Instant) {
         while self.completed_len() + self.servers.len() >= self.max_completed {
             if self.completed_clients.pop_oldest().is_none() {
                 return;
             }
         }
-        self.completed_clients.insert(key.parts(), timer_k, ());
+        self.completed_clients
+            .insert(key.parts(), key.key_hash(), timer_k, ());
     }
 
     /// RFC 3261 §17.1.4: the transport to `target` failed. Client
@@ -567,8 +604,7 @@ impl Transactions {
         }
         // Timer J: "the server transaction MUST be destroyed" (§17.2.2).
         while let Some(entry) = self.completed_servers.pop_expired(now) {
-            let [branch, _, _] = entry.key.parts();
-            self.release_branch(branch);
+            self.release_branch(entry.value.1);
         }
         // Timer K (§17.1.2.2).
         while self.completed_clients.pop_expired(now).is_some() {}
@@ -648,8 +684,8 @@ impl Transactions {
         }
     }
 
-    fn fire_server(&mut self, key: ServerKey, at: Instant, now: Instant, out: &mut Vec<Output>) {
-        let Some(slot) = self.servers.get_mut(&key) else {
+    fn fire_server(&mut self, key: PackedKey, at: Instant, now: Instant, out: &mut Vec<Output>) {
+        let Some(ServerSlot { slot, .. }) = self.servers.get_mut(&key) else {
             return;
         };
         if slot.scheduled != Some(at) {
@@ -664,7 +700,7 @@ impl Transactions {
                     false
                 }
                 Some(InviteServerTimeout::AckTimedOut) => {
-                    out.push(Output::AckTimedOut(key.clone()));
+                    out.push(Output::AckTimedOut(ServerKey::unpacked(&key)));
                     true
                 }
                 Some(InviteServerTimeout::Terminated) => true,
@@ -678,15 +714,16 @@ impl Transactions {
         }
     }
 
-    fn remove_server(&mut self, key: &ServerKey) {
+    fn remove_server(&mut self, key: &PackedKey) {
         let Some(removed) = self.servers.remove(key) else {
             return;
         };
-        self.release_branch(&key.branch);
-        if let Server::Invite(_) = removed.tx
+        self.release_branch(removed.branch_hash);
+        if let Server::Invite(_) = removed.slot.tx
             && !self.accepted.is_empty()
         {
-            self.accepted.retain(|_, k| k != key);
+            self.accepted
+                .retain(|_, k| !hashbrown::Equivalent::equivalent(k, key));
         }
     }
 
@@ -696,18 +733,22 @@ impl Transactions {
     /// leave its timer behind, a key's worth of memory, for as long again
     /// as Timer J. So one is ended between 128·T1 and 192·T1 after its request.
     fn sweep(&mut self, now: Instant) {
-        let abandoned: Vec<ServerKey> = self
+        let abandoned: Vec<PackedKey> = self
             .servers
             .iter()
-            .filter(|(_, slot)| {
-                matches!(&slot.tx, Server::NonInvite(tx)
+            .filter(|(_, s)| {
+                matches!(&s.slot.tx, Server::NonInvite(tx)
                     if tx.poll_timeout().is_some_and(|at| at <= now))
             })
             .map(|(key, _)| key.clone())
             .collect();
         for key in &abandoned {
-            if let Some(Slot {
-                tx: Server::NonInvite(tx),
+            if let Some(ServerSlot {
+                slot:
+                    Slot {
+                        tx: Server::NonInvite(tx),
+                        ..
+                    },
                 ..
             }) = self.servers.get_mut(key)
                 && tx.handle_timeout(now)
@@ -718,7 +759,7 @@ impl Transactions {
         let unanswered = self
             .servers
             .values()
-            .any(|slot| matches!(slot.tx, Server::NonInvite(_)));
+            .any(|s| matches!(s.slot.tx, Server::NonInvite(_)));
         self.sweep_at = unanswered.then(|| now + self.timers.t1 * 64);
     }
 }

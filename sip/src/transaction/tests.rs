@@ -13,11 +13,7 @@ fn udp() -> Target {
 }
 
 fn key(branch: &str) -> ServerKey {
-    ServerKey {
-        branch: branch.into(),
-        sent_by: "h".into(),
-        method: "MESSAGE".into(),
-    }
+    ServerKey::new(branch.into(), "h".into(), "MESSAGE".into())
 }
 
 /// RFC 3261 §17.2.3: the same branch is the same transaction.
@@ -65,10 +61,7 @@ fn full_table_is_overloaded() {
 #[test]
 fn unmatched_response_is_stray() {
     let mut t = Transactions::new(Timers::default(), 10);
-    let k = ClientKey {
-        branch: "z9hG4bKx".into(),
-        method: "MESSAGE".into(),
-    };
+    let k = ClientKey::new("z9hG4bKx", "MESSAGE");
     assert_eq!(
         t.handle_response(&k, 200, Instant::now()),
         ResponseOutcome::Stray
@@ -80,10 +73,7 @@ fn unmatched_response_is_stray() {
 fn client_times_out_and_server_is_reaped_on_a_virtual_clock() {
     let t0 = Instant::now();
     let mut t = Transactions::new(Timers::default(), 10);
-    let ck = ClientKey {
-        branch: "z9hG4bKc".into(),
-        method: "MESSAGE".into(),
-    };
+    let ck = ClientKey::new("z9hG4bKc", "MESSAGE");
     t.start_client(ck.clone(), Bytes::from_static(b"M"), udp(), t0)
         .expect("started");
     t.handle_request(&key("z9hG4bKs"), false, udp(), t0);
@@ -123,10 +113,7 @@ fn tcp() -> Target {
 }
 
 fn client_key(branch: &str) -> ClientKey {
-    ClientKey {
-        branch: branch.into(),
-        method: "MESSAGE".into(),
-    }
+    ClientKey::new(branch, "MESSAGE")
 }
 
 /// A request answered `ok` at `now`.
@@ -431,10 +418,7 @@ fn lost_responses_are_recovered_from_the_completed_transaction() {
 }
 
 fn invite_key(branch: &str) -> ClientKey {
-    ClientKey {
-        branch: branch.into(),
-        method: "INVITE".into(),
-    }
+    ClientKey::new(branch, "INVITE")
 }
 
 fn ack_template() -> AckTemplate {
@@ -464,10 +448,7 @@ fn invite_client_is_matched_by_branch_and_method_and_times_out_at_timer_b() {
     )
     .expect("started");
     assert_eq!(t.pending_len(), 1);
-    let other_method = ClientKey {
-        method: "CANCEL".into(),
-        ..k.clone()
-    };
+    let other_method = ClientKey::new(&k.branch, "CANCEL");
     assert_eq!(
         t.handle_invite_response(&other_method, 180, "<sip:b>;tag=b", "b", t0),
         None
@@ -542,11 +523,7 @@ fn invite_rejection_survives_a_lost_invite_and_a_lost_response() {
     let mut uac = Transactions::new(Timers::default(), 10);
     let mut uas = Transactions::new(Timers::default(), 10);
     let ck = invite_key("z9hG4bKi1");
-    let sk = ServerKey {
-        branch: "z9hG4bKi1".into(),
-        sent_by: "127.0.0.1:5060".into(),
-        method: "INVITE".into(),
-    };
+    let sk = ServerKey::new("z9hG4bKi1".into(), "127.0.0.1:5060".into(), "INVITE".into());
     let _lost = uac
         .start_invite_client(
             ck.clone(),
@@ -619,4 +596,31 @@ fn client_keys_share_the_usual_method_names_and_compare_by_text() {
     table.insert(a, 1);
     assert_eq!(table.get(&ClientKey::new("z9hG4bKa", "MESSAGE")), Some(&1));
     assert_eq!(table.get(&ClientKey::new("z9hG4bKb", "MESSAGE")), None);
+}
+
+/// RFC 3261 §17.1.3: a response's branch and CSeq method, borrowed, find
+/// the client transaction an owned key started (same hash, same text).
+#[test]
+fn a_borrowed_response_key_finds_its_client_transaction() {
+    let t0 = Instant::now();
+    let mut t = Transactions::new(Timers::default(), 10);
+    t.start_client(client_key("z9hG4bKb"), Bytes::from_static(b"M"), udp(), t0)
+        .expect("started");
+    assert_eq!(
+        t.handle_response(ClientKeyRef::new("z9hG4bKb", "INVITE"), 200, t0),
+        ResponseOutcome::Stray
+    );
+    assert_eq!(
+        t.handle_response(ClientKeyRef::new("z9hG4bKb", "MESSAGE"), 200, t0),
+        ResponseOutcome::Final
+    );
+    // §17.1.2.2: Completed absorbs the retransmission.
+    assert_eq!(
+        t.handle_response(ClientKeyRef::new("z9hG4bKb", "MESSAGE"), 200, t0),
+        ResponseOutcome::Absorbed
+    );
+    assert_eq!(
+        ClientKeyRef::new("z9hG4bKb", "MESSAGE").owned(),
+        client_key("z9hG4bKb")
+    );
 }
