@@ -232,13 +232,15 @@ impl StreamParser {
             ResolveResult::Unbound => Cow::Borrowed(""),
             ResolveResult::Unknown(_) => return Err(StreamError::BadNamespacePrefix),
         };
-        // XML 1.0 §2.2 for the `xmlns` value, which `attributes` skips
-        // (found by fuzzing: control characters in a namespace name).
-        if !all_xml_chars(&ns) {
-            return Err(not_well_formed("character not allowed in XML"));
-        }
         let local = start.local_name();
         let name: &str = local.as_ref();
+        let mut el = OpenElement::new(name, &ns);
+        // XML 1.0 §2.2 for the `xmlns` value, which `attributes` skips
+        // (found by fuzzing: control characters in a namespace name). The
+        // namespaces `OpenElement` borrows are ours, all `Char`.
+        if matches!(el.ns, Cow::Owned(_)) && !all_xml_chars(&ns) {
+            return Err(not_well_formed("character not allowed in XML"));
+        }
         if self.closed {
             return Err(not_well_formed("element after the stream was closed"));
         }
@@ -250,13 +252,14 @@ impl StreamParser {
                 limit: self.limits.max_depth,
             });
         }
-        let mut el = OpenElement::new(name, &ns);
         if self.stack.is_empty() {
             self.stanza_start = position;
             if self.message_direct && name == "message" && ns == NS_COMPONENT {
-                let mut m = Message::default();
-                each_attribute(start, |key, value| message_attr(&mut m, key, value))?;
-                self.message = Some(m);
+                let m = self.message.insert(Message::default());
+                if let Err(e) = each_attribute(start, |key, value| message_attr(m, key, value)) {
+                    self.message = None;
+                    return Err(e);
+                }
             } else {
                 el.attrs = attributes(start)?;
             }
@@ -475,11 +478,14 @@ pub(crate) fn xml_error(e: &quick_xml::Error) -> StreamError {
 /// `EF BF BE`, `EF BF BF`) are left, and only a string with an `EF` byte is
 /// read again a character at a time.
 fn all_xml_chars(s: &str) -> bool {
-    let bytes = s.as_bytes();
-    bytes
-        .iter()
-        .all(|&b| b >= 0x20 || matches!(b, b'\t' | b'\n' | b'\r'))
-        && (!bytes.contains(&0xef) || s.chars().all(is_xml_char))
+    // One pass without early exit, which the compiler can vectorise.
+    let mut control = false;
+    let mut ef = false;
+    for &b in s.as_bytes() {
+        control |= b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r');
+        ef |= b == 0xef;
+    }
+    !control && (!ef || s.chars().all(is_xml_char))
 }
 
 /// XML 1.0 §2.2 `Char`.
