@@ -12,13 +12,17 @@
 //! complete, so the driver also caps the bytes it lets quick-xml read
 //! past the last stanza boundary.
 
+use std::borrow::Cow;
+
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
 use quick_xml::reader::NsReader;
 
 use crate::error::{StreamError, StreamErrorCondition};
+use crate::stanza::element::OpenElement;
+use crate::stanza::parse::{message_attr, message_child, message_end};
 use crate::stanza::write::{attr, escape_text};
-use crate::stanza::{Element, NS_COMPONENT, Node, Stanza};
+use crate::stanza::{Element, Message, NS_COMPONENT, Node, Stanza};
 
 /// RFC 6120 §4.8.1: the stream namespace.
 pub(crate) const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
@@ -96,7 +100,16 @@ pub enum StreamItem {
 pub(crate) struct StreamParser {
     limits: Limits,
     /// Open elements inside the current first-level element.
-    stack: Vec<Element>,
+    stack: Vec<OpenElement>,
+    /// The current first-level element when it is a `<message/>` in the
+    /// stanza namespace: its attributes and its children are read into the
+    /// stanza as they arrive, so none of them is kept as an [`Element`]
+    /// unless it stays one (a payload). Issue 24: fewer allocations per
+    /// stanza than building the whole element first.
+    message: Option<Message>,
+    /// Whether `<message/>` takes that path (always, but for the test that
+    /// holds it equal to building the element first).
+    message_direct: bool,
     header_seen: bool,
     closed: bool,
     /// Buffer position where the current first-level element started.
@@ -109,6 +122,8 @@ impl StreamParser {
         Self {
             limits,
             stack: Vec::new(),
+            message: None,
+            message_direct: true,
             header_seen: false,
             closed: false,
             stanza_start: 0,
@@ -204,28 +219,33 @@ impl StreamParser {
         position: u64,
         empty: bool,
     ) -> Result<Option<StreamItem>, StreamError> {
-        let ns = match ns {
+        let ns: Cow<'_, str> = match ns {
             // quick-xml 0.42 hands back the namespace name as written in
             // the `xmlns` attribute, entities and all; XML Names §2 means
             // the attribute's normalized value.
-            ResolveResult::Bound(n) if n.0.contains('&') => quick_xml::escape::unescape(n.0)
-                .map_err(|e| xml_error(&e.into()))?
-                .into_owned(),
-            ResolveResult::Bound(n) => n.0.to_owned(),
-            ResolveResult::Unbound => String::new(),
+            ResolveResult::Bound(n) if n.0.contains('&') => Cow::Owned(
+                quick_xml::escape::unescape(n.0)
+                    .map_err(|e| xml_error(&e.into()))?
+                    .into_owned(),
+            ),
+            ResolveResult::Bound(n) => Cow::Borrowed(n.0),
+            ResolveResult::Unbound => Cow::Borrowed(""),
             ResolveResult::Unknown(_) => return Err(StreamError::BadNamespacePrefix),
         };
+        let local = start.local_name();
+        let name: &str = local.as_ref();
+        let mut el = OpenElement::new(name, &ns);
         // XML 1.0 §2.2 for the `xmlns` value, which `attributes` skips
-        // (found by fuzzing: control characters in a namespace name).
-        if !ns.chars().all(is_xml_char) {
+        // (found by fuzzing: control characters in a namespace name). The
+        // namespaces `OpenElement` borrows are ours, all `Char`.
+        if matches!(el.ns, Cow::Owned(_)) && !all_xml_chars(&ns) {
             return Err(not_well_formed("character not allowed in XML"));
         }
-        let name = start.local_name().as_ref().to_owned();
         if self.closed {
             return Err(not_well_formed("element after the stream was closed"));
         }
         if !self.header_seen {
-            return self.header(start, &name, &ns).map(Some);
+            return self.header(start, name, &ns).map(Some);
         }
         if self.stack.len() >= self.limits.max_depth {
             return Err(StreamError::TooDeep {
@@ -234,9 +254,18 @@ impl StreamParser {
         }
         if self.stack.is_empty() {
             self.stanza_start = position;
+            if self.message_direct && name == "message" && ns == NS_COMPONENT {
+                let m = self.message.insert(Message::default());
+                if let Err(e) = each_attribute(start, |key, value| message_attr(m, key, value)) {
+                    self.message = None;
+                    return Err(e);
+                }
+            } else {
+                el.attrs = attributes(start)?;
+            }
+        } else {
+            el.attrs = attributes(start)?;
         }
-        let mut el = Element::new(name, ns);
-        el.attrs = attributes(start)?;
         self.stack.push(el);
         if empty { self.end() } else { Ok(None) }
     }
@@ -287,20 +316,37 @@ impl StreamParser {
             self.closed = true;
             return Ok(Some(StreamItem::Closed));
         };
-        match self.stack.last_mut() {
-            Some(parent) => {
-                parent.children.push(Node::Element(el));
-                Ok(None)
-            }
-            None => first_level(el).map(Some),
+        if self.stack.is_empty() {
+            return Ok(Some(match self.message.take() {
+                Some(mut m) => {
+                    message_end(&mut m);
+                    StreamItem::Stanza(Stanza::Message(m))
+                }
+                None => first_level(el.into_element())?,
+            }));
         }
+        if self.stack.len() == 1
+            && let Some(m) = &mut self.message
+        {
+            message_child(m, el);
+            return Ok(None);
+        }
+        if let Some(parent) = self.stack.last_mut() {
+            parent.children.push(Node::Element(el.into_element()));
+        }
+        Ok(None)
     }
 
     fn text(&mut self, text: &str) -> Result<Option<StreamItem>, StreamError> {
         // XML 1.0 §2.2: raw characters outside `Char` (NUL, most C0
         // controls) make the document not well-formed (RFC 6120 §11.1).
-        if !text.chars().all(is_xml_char) {
+        if !all_xml_chars(text) {
             return Err(not_well_formed("character not allowed in XML"));
+        }
+        // Text directly inside a `<message/>` read as it arrives is not
+        // part of the stanza (RFC 6121 §5.2: only its children are).
+        if self.stack.len() == 1 && self.message.is_some() {
+            return Ok(None);
         }
         match self.stack.last_mut() {
             Some(el) => {
@@ -367,6 +413,17 @@ fn received_error(el: &Element) -> ReceivedStreamError {
 
 fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, StreamError> {
     let mut out = Vec::new();
+    each_attribute(start, |key, value| {
+        out.push((key.to_owned(), value.into_owned()));
+    })?;
+    Ok(out)
+}
+
+/// The attributes an [`Element`] keeps, checked, in document order.
+fn each_attribute(
+    start: &BytesStart<'_>,
+    mut f: impl FnMut(&str, Cow<'_, str>),
+) -> Result<(), StreamError> {
     for a in start.attributes() {
         let a = a.map_err(|e| not_well_formed(&e.to_string()))?;
         let key = a.key.as_ref();
@@ -375,11 +432,10 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, StreamErr
         }
         let value = a
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
-            .map_err(|e| xml_error(&e))?
-            .into_owned();
+            .map_err(|e| xml_error(&e))?;
         // XML 1.0 §2.2 (found by fuzzing: a NUL in `to` was accepted, and
         // came out as U+FFFD when the stanza was written again).
-        if !value.chars().all(is_xml_char) {
+        if !all_xml_chars(&value) {
             return Err(not_well_formed("character not allowed in XML"));
         }
         // Attributes in other namespaces are dropped: `Element` keeps no
@@ -388,9 +444,9 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, StreamErr
         if key.contains(':') && !key.starts_with("xml:") {
             continue;
         }
-        out.push((key.to_owned(), value));
+        f(key, value);
     }
-    Ok(out)
+    Ok(())
 }
 
 fn not_well_formed(reason: &str) -> StreamError {
@@ -414,6 +470,22 @@ pub(crate) fn xml_error(e: &quick_xml::Error) -> StreamError {
         },
         other => not_well_formed(&other.to_string()),
     }
+}
+
+/// Whether every character of `s` is an XML 1.0 §2.2 `Char`, a byte at a
+/// time: below U+0080 that excludes the C0 controls but tab, LF and CR;
+/// above, a `str` has no surrogates, so only U+FFFE and U+FFFF (UTF-8
+/// `EF BF BE`, `EF BF BF`) are left, and only a string with an `EF` byte is
+/// read again a character at a time.
+fn all_xml_chars(s: &str) -> bool {
+    // One pass without early exit, which the compiler can vectorise.
+    let mut control = false;
+    let mut ef = false;
+    for &b in s.as_bytes() {
+        control |= b < 0x20 && !matches!(b, b'\t' | b'\n' | b'\r');
+        ef |= b == 0xef;
+    }
+    !control && (!ef || s.chars().all(is_xml_char))
 }
 
 /// XML 1.0 §2.2 `Char`.
@@ -470,9 +542,12 @@ pub(crate) const CLOSE: &[u8] = b"</stream:stream>";
 /// Parse a complete byte slice (tests, fuzzing, benchmarks): every item up to
 /// the first violation, and the violation if there was one.
 pub fn parse_bytes(bytes: &[u8], limits: Limits) -> (Vec<StreamItem>, Option<StreamError>) {
+    parse_with(bytes, StreamParser::new(limits))
+}
+
+fn parse_with(bytes: &[u8], mut parser: StreamParser) -> (Vec<StreamItem>, Option<StreamError>) {
     let mut reader = NsReader::from_reader(bytes);
     configure(reader.config_mut());
-    let mut parser = StreamParser::new(limits);
     let mut items = Vec::new();
     let mut buf = Vec::new();
     loop {
@@ -799,5 +874,140 @@ mod tests {
         assert_eq!(err, None);
         assert!(matches!(items[1], StreamItem::Invalid { .. }));
         assert!(matches!(items[2], StreamItem::Stanza(Stanza::Message(_))));
+    }
+
+    /// The stream read as before issue 24: every `<message/>` built as an
+    /// `Element` first, then typed by `Stanza::from_element`.
+    fn parse_building_elements(
+        bytes: &[u8],
+        limits: Limits,
+    ) -> (Vec<StreamItem>, Option<StreamError>) {
+        let mut parser = StreamParser::new(limits);
+        parser.message_direct = false;
+        parse_with(bytes, parser)
+    }
+
+    /// Messages that exercise RFC 6121 §5.2.3 (languages of body and
+    /// subject, the first body standing in), thread attributes, errors,
+    /// payloads, text between children and every way a message can break.
+    const MESSAGES: &[&str] = &[
+        "<message/>",
+        "<message to='a@sip.example' from='b@xmpp.example/r' id='m1' type='chat' xml:lang='en'><body>hi</body></message>",
+        "<message type='groupchat' type2='x' foo:bar='y' xmlns:foo='urn:foo'><body>a &amp; b &#x1F339; c</body><thread parent='p'>t1</thread><thread>t2</thread></message>",
+        "<message type='bogus' xml:lang='en'><body xml:lang='de'>Hallo</body><body xml:lang='en'>Hello</body><body>third</body></message>",
+        "<message xml:lang='fr'><body xml:lang='de'>Hallo</body><subject xml:lang='de'>S</subject></message>",
+        "<message><body xml:lang='de' id='x'>Hallo</body><body xml:lang='it'>Ciao</body></message>",
+        "<message><subject>s1</subject><subject>s2</subject><body>b<i xmlns='urn:x'>i</i>c<![CDATA[d<e]]>f</body></message>",
+        "<message>\n  text at the top\n  <body>x</body>\n  <request xmlns='urn:xmpp:receipts'/><active xmlns='http://jabber.org/protocol/chatstates'/>\n</message>",
+        "<message type='error' id='e1'><error type='cancel' by='x'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'>no</text></error><error type='wait'/></message>",
+        "<message><body xmlns='urn:other'>not ours</body><thread xmlns='urn:other'>t</thread><x xmlns='jabber:x:data'><field var='a'><value>1</value></field></x></message>",
+        "<message><body>a</body><body xml:lang='en'>b</body></message>",
+        "<message to='a&apos;b' id=' a\tb\nc '><body/></message>",
+        "<message to='a' to='b'/>",
+        "<message><body>x</body>",
+        "<message><body>x</message>",
+        "<message><body>\u{1}</body></message>",
+        "<message to='\u{ffff}'/>",
+        "<message><body>\u{fffe}</body></message>",
+        "<message xmlns='urn:not-ours'><body>x</body></message>",
+        "<message><body>&bogus;</body></message>",
+        "<message><a xmlns='urn:x'><b><c><d/></c></b></a></message>",
+        "<message/><presence type='unavailable'><show>away</show></presence><iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>",
+        "<message><body>x</body></message><message><body>y</body></message>",
+    ];
+
+    /// Issue 24: reading a `<message/>` into the stanza as it arrives
+    /// yields the items and the violation that building the element first
+    /// did, over the Prosody fixtures, messages made for it, and every
+    /// input of the `component_stream` fuzz corpus (with the limits the
+    /// fuzz target derives from its first byte, and the defaults).
+    #[test]
+    fn reading_messages_directly_equals_building_elements_first() {
+        let fixtures: [&[u8]; 4] = [
+            HEADER,
+            include_bytes!("../tests/fixtures/prosody-0.12-handshake-success.xml"),
+            include_bytes!("../tests/fixtures/prosody-0.12-handshake-not-authorized.xml"),
+            include_bytes!("../tests/fixtures/prosody-0.12-host-unknown.xml"),
+        ];
+        let mut inputs: Vec<(Vec<u8>, Limits)> = Vec::new();
+        for f in fixtures {
+            inputs.push((
+                with_header(std::str::from_utf8(f).expect("utf-8")),
+                Limits::default(),
+            ));
+        }
+        for m in MESSAGES {
+            inputs.push((with_header(m), Limits::default()));
+            for depth in 1..4 {
+                let limits = Limits {
+                    max_stanza_bytes: 4096,
+                    max_depth: depth,
+                };
+                inputs.push((with_header(m), limits));
+            }
+            let small = Limits {
+                max_stanza_bytes: 64,
+                ..Limits::default()
+            };
+            inputs.push((with_header(m), small));
+        }
+        let corpus = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fuzz/corpus/component_stream"
+        );
+        let mut from_corpus = 0;
+        for entry in std::fs::read_dir(corpus).expect("fuzz corpus") {
+            let data = std::fs::read(entry.expect("entry").path()).expect("read");
+            let [seed, _, rest @ ..] = &data[..] else {
+                continue;
+            };
+            let limits = Limits {
+                max_stanza_bytes: 64 << (seed & 0x07),
+                max_depth: usize::from(seed >> 4) + 1,
+            };
+            inputs.push((rest.to_vec(), limits));
+            inputs.push((rest.to_vec(), Limits::default()));
+            from_corpus += 1;
+        }
+        assert!(from_corpus > 100, "corpus has {from_corpus} inputs");
+        let mut messages = 0;
+        for (bytes, limits) in &inputs {
+            let direct = parse_bytes(bytes, *limits);
+            let built = parse_building_elements(bytes, *limits);
+            assert_eq!(direct, built, "{:?}", String::from_utf8_lossy(bytes));
+            messages += direct
+                .0
+                .iter()
+                .filter(|i| matches!(i, StreamItem::Stanza(Stanza::Message(_))))
+                .count();
+        }
+        assert!(messages > 50, "only {messages} messages compared");
+    }
+
+    /// `all_xml_chars` answers what checking each character did, for every
+    /// ASCII character, the characters around U+FFFE, and pairs of them.
+    #[test]
+    fn bytewise_char_check_equals_per_character_check() {
+        let mut chars: Vec<char> = (0u32..0x80).filter_map(char::from_u32).collect();
+        chars.extend([
+            '\u{80}',
+            '\u{7ff}',
+            '\u{800}',
+            '\u{d7ff}',
+            '\u{e000}',
+            '\u{effe}',
+            '\u{fbff}',
+            '\u{fffd}',
+            '\u{fffe}',
+            '\u{ffff}',
+            '\u{10000}',
+            '\u{10ffff}',
+        ]);
+        for &a in &chars {
+            for &b in &chars {
+                let s = format!("x{a}{b}");
+                assert_eq!(all_xml_chars(&s), s.chars().all(is_xml_char), "{s:?}");
+            }
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! A generic owned XML element, used for payloads Parley passes through or
 //! inspects (XEP-0184 receipts, XEP-0085 chat states, disco queries, …).
 
+use std::borrow::Cow;
+
 /// An XML element with its namespace resolved.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Element {
@@ -59,5 +61,106 @@ impl Element {
                 Node::Element(_) => None,
             })
             .collect()
+    }
+}
+
+/// An element as the stream parser builds it: its name and namespace are
+/// borrowed from a fixed list when they are ones a component stream sees
+/// on every stanza, so a `<body/>` that ends up as a field of a
+/// [`Message`](super::Message) never allocates them (issue 24). It becomes
+/// an [`Element`] only when it is kept as one.
+#[derive(Debug, Default)]
+pub(crate) struct OpenElement {
+    pub(crate) name: Cow<'static, str>,
+    pub(crate) ns: Cow<'static, str>,
+    pub(crate) attrs: Vec<(String, String)>,
+    pub(crate) children: Vec<Node>,
+}
+
+impl OpenElement {
+    /// An element named `name` in `ns`, both resolved already.
+    pub(crate) fn new(name: &str, ns: &str) -> Self {
+        Self {
+            name: known(name, NAMES),
+            ns: known(ns, NAMESPACES),
+            attrs: Vec::new(),
+            children: Vec::new(),
+        }
+    }
+
+    /// The value of attribute `name`, if present (as [`Element::attr`]).
+    pub(crate) fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// [`Element::text`], moving the text out when there is one piece.
+    pub(crate) fn into_text(self) -> String {
+        let mut text: Option<String> = None;
+        for n in self.children {
+            if let Node::Text(t) = n {
+                match &mut text {
+                    Some(all) => all.push_str(&t),
+                    None => text = Some(t),
+                }
+            }
+        }
+        text.unwrap_or_default()
+    }
+
+    /// The public, owned element.
+    pub(crate) fn into_element(self) -> Element {
+        Element {
+            name: self.name.into_owned(),
+            ns: self.ns.into_owned(),
+            attrs: self.attrs,
+            children: self.children,
+        }
+    }
+}
+
+impl From<Element> for OpenElement {
+    fn from(el: Element) -> Self {
+        Self {
+            name: Cow::Owned(el.name),
+            ns: Cow::Owned(el.ns),
+            attrs: el.attrs,
+            children: el.children,
+        }
+    }
+}
+
+/// Element names every message or presence carries (RFC 6120 §8, RFC 6121
+/// §4.7, §5.2).
+const NAMES: &[&str] = &[
+    "message",
+    "body",
+    "thread",
+    "subject",
+    "error",
+    "presence",
+    "iq",
+    "show",
+    "status",
+    "priority",
+    "handshake",
+];
+
+/// Namespaces of the stream and of its stanzas (RFC 6120 §4.8, §8.3.2,
+/// XEP-0114 §2).
+const NAMESPACES: &[&str] = &[
+    super::NS_COMPONENT,
+    super::NS_STANZAS,
+    crate::stream::NS_STREAMS,
+    crate::stream::NS_STREAM_ERRORS,
+    "",
+];
+
+fn known(s: &str, list: &[&'static str]) -> Cow<'static, str> {
+    match list.iter().find(|k| **k == s) {
+        Some(k) => Cow::Borrowed(*k),
+        None => Cow::Owned(s.to_owned()),
     }
 }

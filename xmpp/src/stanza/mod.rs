@@ -4,11 +4,11 @@
 //! `stream.rs`, writing in [`Stanza::write_to`]. Addresses are kept as the raw
 //! attribute strings the server sent; the mapping layer types and prepares them.
 
-mod element;
+pub(crate) mod element;
 mod error;
 mod iq;
 mod message;
-mod parse;
+pub(crate) mod parse;
 mod presence;
 mod reply;
 pub(crate) mod write;

@@ -4,6 +4,9 @@
 //! the RFC 6120/6121 structure out of it. Children we do not type are kept in
 //! `payloads` in document order, so nothing is lost on pass-through.
 
+use std::borrow::Cow;
+
+use super::element::OpenElement;
 use super::{
     DefinedCondition, Element, ErrorType, Iq, IqType, Message, MessageType, NS_COMPONENT,
     NS_STANZAS, Node, Presence, PresenceType, Show, Stanza, StanzaError,
@@ -115,7 +118,7 @@ fn child_elements(el: Element) -> impl Iterator<Item = Element> {
 }
 
 /// Whether `child` is in the stanza's default language (no `xml:lang`, or the stanza's).
-fn default_lang(child: &Element, stanza_lang: Option<&str>) -> bool {
+fn default_lang(child: &OpenElement, stanza_lang: Option<&str>) -> bool {
     child.attrs.iter().all(|(k, _)| k == "xml:lang")
         && child
             .attr("xml:lang")
@@ -123,37 +126,60 @@ fn default_lang(child: &Element, stanza_lang: Option<&str>) -> bool {
 }
 
 fn message(mut el: Element) -> Message {
-    let message_type = take_attr(&mut el, "type").map(|t| {
-        // RFC 6121 §5.2.2: an unknown type is treated as `normal`.
-        MessageType::from_name(&t).unwrap_or(MessageType::Normal)
-    });
-    let mut m = Message {
-        from: take_attr(&mut el, "from"),
-        to: take_attr(&mut el, "to"),
-        id: take_attr(&mut el, "id"),
-        message_type,
-        lang: take_attr(&mut el, "xml:lang"),
-        ..Default::default()
-    };
-    for child in child_elements(el) {
-        let ours = child.ns == NS_COMPONENT;
-        match child.name.as_str() {
-            // RFC 6121 §5.2.3: the body without its own xml:lang, or with the
-            // stanza's own (clients built on minidom repeat it on every child), is
-            // the default one.
-            "body" if ours && m.body.is_none() && default_lang(&child, m.lang.as_deref()) => {
-                m.body = Some(child.text());
-            }
-            "subject" if ours && m.subject.is_none() && default_lang(&child, m.lang.as_deref()) => {
-                m.subject = Some(child.text());
-            }
-            "thread" if ours && m.thread.is_none() && child.attrs.is_empty() => {
-                m.thread = Some(child.text());
-            }
-            "error" if ours && m.error.is_none() => m.error = Some(stanza_error(&child)),
-            _ => m.payloads.push(child),
-        }
+    let mut m = Message::default();
+    for (key, value) in std::mem::take(&mut el.attrs) {
+        message_attr(&mut m, &key, Cow::Owned(value));
     }
+    for child in child_elements(el) {
+        message_child(&mut m, child.into());
+    }
+    message_end(&mut m);
+    m
+}
+
+/// One attribute of a `<message/>`, in document order: the first of each
+/// name counts (a stream never has two, XML 1.0 §3.1 WFC: Unique Att Spec),
+/// and attributes `Message` has no field for are dropped.
+pub(crate) fn message_attr(m: &mut Message, key: &str, value: Cow<'_, str>) {
+    match key {
+        // RFC 6121 §5.2.2: an unknown type is treated as `normal`.
+        "type" if m.message_type.is_none() => {
+            m.message_type = Some(MessageType::from_name(&value).unwrap_or(MessageType::Normal));
+        }
+        "from" if m.from.is_none() => m.from = Some(value.into_owned()),
+        "to" if m.to.is_none() => m.to = Some(value.into_owned()),
+        "id" if m.id.is_none() => m.id = Some(value.into_owned()),
+        "xml:lang" if m.lang.is_none() => m.lang = Some(value.into_owned()),
+        _ => {}
+    }
+}
+
+/// One child element of a `<message/>`, in document order, after every
+/// attribute.
+pub(crate) fn message_child(m: &mut Message, child: OpenElement) {
+    let ours = child.ns == NS_COMPONENT;
+    match &*child.name {
+        // RFC 6121 §5.2.3: the body without its own xml:lang, or with the
+        // stanza's own (clients built on minidom repeat it on every child), is
+        // the default one.
+        "body" if ours && m.body.is_none() && default_lang(&child, m.lang.as_deref()) => {
+            m.body = Some(child.into_text());
+        }
+        "subject" if ours && m.subject.is_none() && default_lang(&child, m.lang.as_deref()) => {
+            m.subject = Some(child.into_text());
+        }
+        "thread" if ours && m.thread.is_none() && child.attrs.is_empty() => {
+            m.thread = Some(child.into_text());
+        }
+        "error" if ours && m.error.is_none() => {
+            m.error = Some(stanza_error(&child.into_element()));
+        }
+        _ => m.payloads.push(child.into_element()),
+    }
+}
+
+/// After the last child of a `<message/>`.
+pub(crate) fn message_end(m: &mut Message) {
     // RFC 6121 §5.2.3: with no body in the default language, the first body
     // stands for the message, and its language is the message's.
     if m.body.is_none()
@@ -168,7 +194,6 @@ fn message(mut el: Element) -> Message {
         }
         m.body = Some(body.text());
     }
-    m
 }
 
 fn presence(mut el: Element) -> Result<Presence, StanzaParseError> {
