@@ -149,6 +149,27 @@ pub(crate) enum ContentLength {
     Value(usize),
 }
 
+impl ContentLength {
+    /// What is known after one more Content-Length value (trimmed, as
+    /// sent): a non-negative decimal number, the same as any before it.
+    pub(crate) fn and(self, value: &[u8]) -> ContentLength {
+        let parsed = (!value.is_empty()).then_some(value).and_then(|digits| {
+            digits.iter().try_fold(0usize, |n, &b| {
+                if !b.is_ascii_digit() {
+                    return None;
+                }
+                n.checked_mul(10)?.checked_add(usize::from(b - b'0'))
+            })
+        });
+        match (self, parsed) {
+            // Two different values cannot both be right.
+            (ContentLength::Value(a), Some(b)) if a != b => ContentLength::Invalid,
+            (ContentLength::Invalid, _) | (_, None) => ContentLength::Invalid,
+            (_, Some(n)) => ContentLength::Value(n),
+        }
+    }
+}
+
 /// Reads `Content-Length` (or its compact form `l`, RFC 3261 §7.3.3) from a head.
 pub(crate) fn content_length(head: &[u8]) -> ContentLength {
     let mut found = ContentLength::Absent;
@@ -160,17 +181,7 @@ pub(crate) fn content_length(head: &[u8]) -> ContentLength {
         if !(name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l")) {
             continue;
         }
-        let value = line[colon + 1..].trim_ascii();
-        let parsed = std::str::from_utf8(value)
-            .ok()
-            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|v| v.parse::<usize>().ok());
-        found = match (found, parsed) {
-            // Two different values cannot both be right.
-            (ContentLength::Value(a), Some(b)) if a != b => ContentLength::Invalid,
-            (ContentLength::Invalid, _) | (_, None) => ContentLength::Invalid,
-            (_, Some(n)) => ContentLength::Value(n),
-        };
+        found = found.and(line[colon + 1..].trim_ascii());
     }
     found
 }

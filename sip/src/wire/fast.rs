@@ -134,6 +134,63 @@ pub(crate) fn via_transport(element: &str) -> Option<&str> {
     (at == b.len()).then(|| &element[8..transport_end])
 }
 
+/// One Via element read in one pass: what `validate` keeps of a top Via.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ViaParts<'a> {
+    /// The transport token as sent.
+    pub transport: &'a str,
+    /// `host[:port]` as sent.
+    pub sent_by: &'a str,
+    /// The value of the first parameter named `branch` (any case), when
+    /// that parameter has one.
+    pub branch: Option<&'a str>,
+}
+
+/// A whole Via value (trimmed, no folding) that is exactly one element of
+/// the shape [`via_transport`] answers for — `SIP/2.0/` token, whitespace,
+/// an IPv4 address or hostname with an optional port, `;name[=value]`
+/// parameters without `%`, quotes, commas or whitespace — read in one
+/// pass; `None` for anything else (the caller reads it as before). On
+/// such a value, splitting at commas and semicolons outside quotes, as
+/// `validate` does, finds the same one element and the same parameters.
+pub(crate) fn via(value: &str) -> Option<ViaParts<'_>> {
+    let b = value.as_bytes();
+    if !value.is_ascii() || !b.starts_with(b"SIP/2.0/") {
+        return None;
+    }
+    let transport_end = scan(b, 8, is_token);
+    if transport_end == 8 {
+        return None;
+    }
+    let host_at = scan(b, transport_end, |c| c == b' ' || c == b'\t');
+    if host_at == transport_end {
+        return None;
+    }
+    let (_, _, mut at) = host_port(value, host_at)?;
+    let sent_by = value.get(host_at..at)?;
+    let mut branch = None;
+    let mut seen_branch = false;
+    while b.get(at) == Some(&b';') {
+        let (name, param_value, end) = param(b, at + 1)?;
+        if !seen_branch && b[name].eq_ignore_ascii_case(b"branch") {
+            seen_branch = true;
+            branch = param_value;
+        }
+        at = end;
+    }
+    if at != b.len() {
+        return None;
+    }
+    Some(ViaParts {
+        transport: value.get(8..transport_end)?,
+        sent_by,
+        branch: match branch {
+            Some(range) => Some(value.get(range)?),
+            None => None,
+        },
+    })
+}
+
 /// A host as ezk types it, positions into the text.
 enum HostShape {
     Ip4(Ipv4Addr),

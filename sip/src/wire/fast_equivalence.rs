@@ -340,3 +340,47 @@ fn every_fixture_host_and_its_neighbours_parse_as_ezk_parses_them() {
         fast::host(text).is_some()
     });
 }
+
+/// The top Via as `validate` reads it in one pass (`fast::via`, issue 24)
+/// against splitting and checking it part by part, for every Via value
+/// of the fixtures (elements alone and two joined), the edges and their
+/// one-character neighbours, each in a message of its own.
+#[test]
+fn every_fixture_via_value_and_its_neighbours_validate_as_part_by_part() {
+    use crate::wire::message::{Message, ParseLimits};
+    use crate::wire::validate::{vias, vias_by_parts};
+    let clients = harvest(CLIENT_DIRS);
+    let others = harvest(OTHER_DIRS);
+    let slow: Vec<&String> = clients
+        .vias
+        .iter()
+        .filter(|v| fast::via(v).is_none())
+        .collect();
+    assert!(
+        slow.is_empty(),
+        "the one pass refused client Vias: {slow:?}"
+    );
+    let pairs: Vec<String> = clients
+        .vias
+        .iter()
+        .take(8)
+        .map(|v| format!("{v}, SIP/2.0/TCP other.example;branch=z9hG4bKx"))
+        .collect();
+    let seeds = clients
+        .vias
+        .iter()
+        .chain(&others.vias)
+        .chain(&pairs)
+        .map(String::as_str)
+        .chain(VIA_EDGES.iter().copied());
+    compare_neighbours("Via values", seeds, |text| {
+        let message = format!(
+            "OPTIONS sip:a@b SIP/2.0\r\nVia: {text}\r\nVia: SIP/2.0/UDP second;branch=z9hG4bK2\r\n\r\n"
+        );
+        let Ok(message) = Message::parse(Bytes::from(message), ParseLimits::default()) else {
+            return false;
+        };
+        assert_eq!(vias(&message), vias_by_parts(&message), "{text:?}");
+        fast::via(text.trim()).is_some()
+    });
+}

@@ -11,6 +11,8 @@
 use bytesstr::BytesStr;
 use ezk_sip_types::Name;
 
+use crate::framing::ContentLength;
+
 /// The names the message paths read, resolved once per field; every other
 /// name is [`Key::Other`] and matched by its printed form as before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,45 +68,42 @@ const PRINTED: [(&str, Key); 21] = [
 ];
 
 impl Key {
-    /// The key of a name printed `printed` (any case): only the names of
-    /// its length are compared (`PRINTED` by length; a test checks
-    /// that the two agree).
+    /// The key of a name printed `printed` (any case): its length and
+    /// first letter (and, where two names share those, one more letter)
+    /// pick the one name it can be, which is then compared whole (issue
+    /// 24: one comparison per field; a test checks every key is found).
     fn of_printed(printed: &str) -> Key {
-        let candidates: &[(&str, Key)] = match printed.len() {
-            2 => &[("To", Key::To)],
-            3 => &[("Via", Key::Via)],
-            4 => &[
-                ("From", Key::From),
-                ("CSeq", Key::CSeq),
-                ("Date", Key::Date),
-            ],
-            5 => &[("Event", Key::Event), ("Route", Key::Route)],
-            7 => &[
-                ("Call-ID", Key::CallId),
-                ("Contact", Key::Contact),
-                ("Subject", Key::Subject),
-                ("Expires", Key::Expires),
-                ("Require", Key::Require),
-            ],
-            9 => &[("Supported", Key::Supported)],
-            12 => &[
-                ("Content-Type", Key::ContentType),
-                ("Max-Forwards", Key::MaxForwards),
-                ("Record-Route", Key::RecordRoute),
-            ],
-            14 => &[("Content-Length", Key::ContentLength)],
-            15 => &[("Session-Expires", Key::SessionExpires)],
-            16 => &[
-                ("Content-Encoding", Key::ContentEncoding),
-                ("Content-Language", Key::ContentLanguage),
-            ],
-            18 => &[("Subscription-State", Key::SubscriptionState)],
-            _ => &[],
+        let b = printed.as_bytes();
+        let lower = |i: usize| b.get(i).map_or(0, u8::to_ascii_lowercase);
+        let (candidate, key) = match (b.len(), lower(0)) {
+            (2, b't') => ("to", Key::To),
+            (3, b'v') => ("via", Key::Via),
+            (4, b'f') => ("from", Key::From),
+            (4, b'c') => ("cseq", Key::CSeq),
+            (4, b'd') => ("date", Key::Date),
+            (5, b'e') => ("event", Key::Event),
+            (5, b'r') => ("route", Key::Route),
+            (7, b'c') if lower(1) == b'a' => ("call-id", Key::CallId),
+            (7, b'c') => ("contact", Key::Contact),
+            (7, b's') => ("subject", Key::Subject),
+            (7, b'e') => ("expires", Key::Expires),
+            (7, b'r') => ("require", Key::Require),
+            (9, b's') => ("supported", Key::Supported),
+            (12, b'c') => ("content-type", Key::ContentType),
+            (12, b'm') => ("max-forwards", Key::MaxForwards),
+            (12, b'r') => ("record-route", Key::RecordRoute),
+            (14, b'c') => ("content-length", Key::ContentLength),
+            (15, b's') => ("session-expires", Key::SessionExpires),
+            (16, b'c') if lower(8) == b'e' => ("content-encoding", Key::ContentEncoding),
+            (16, b'c') => ("content-language", Key::ContentLanguage),
+            (18, b's') => ("subscription-state", Key::SubscriptionState),
+            _ => return Key::Other,
         };
-        candidates
-            .iter()
-            .find(|(p, _)| p.eq_ignore_ascii_case(printed))
-            .map_or(Key::Other, |(_, key)| *key)
+        if b.eq_ignore_ascii_case(candidate.as_bytes()) {
+            key
+        } else {
+            Key::Other
+        }
     }
 
     /// The key of a name as a caller or a peer spells it: the long form or
@@ -192,6 +191,10 @@ impl Wanted<'_> {
 #[derive(Debug, Clone, Default)]
 pub struct HeaderFields {
     fields: Vec<(Name, BytesStr, Key)>,
+    /// Whether no value holds a folded line (RFC 3261 §7.3.1), known
+    /// while parsing (issue 24: readers then skip looking for CR/LF);
+    /// `false` when not known.
+    unfolded: bool,
 }
 
 impl HeaderFields {
@@ -250,7 +253,38 @@ impl HeaderFields {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             fields: Vec::with_capacity(capacity),
+            unfolded: false,
         }
+    }
+
+    /// Every value of the fields with `key` (not `Key::Other`), in
+    /// received order: [`HeaderFields::get_raw`] of the key's name
+    /// without resolving it.
+    pub(crate) fn by_key(&self, key: Key) -> impl Iterator<Item = &BytesStr> {
+        self.matching(Wanted::Key(key))
+    }
+
+    /// Records that no value holds a folded line (the parser counted the
+    /// line ends).
+    pub(crate) fn set_unfolded(&mut self, unfolded: bool) {
+        self.unfolded = unfolded;
+    }
+
+    /// Whether no value is known to hold a folded line: `false` means
+    /// "look".
+    pub(crate) fn unfolded(&self) -> bool {
+        self.unfolded
+    }
+
+    /// RFC 3261 §20.14: the Content-Length these fields give, read as
+    /// `framing::content_length` reads a head (every value, compact form
+    /// too, all equal) — for fields each of one line, where the two agree
+    /// (`wire::line_equivalence`).
+    pub(crate) fn content_length(&self) -> ContentLength {
+        self.by_key(Key::ContentLength)
+            .fold(ContentLength::Absent, |found, value| {
+                found.and(value.as_bytes().trim_ascii())
+            })
     }
 
     pub(crate) fn push(&mut self, name: Name, value: BytesStr) {
@@ -362,6 +396,11 @@ mod tests {
             "Allow-Events",
             "Content-ID",
             "User-Agent",
+            "Coll-ID",
+            "Contect",
+            "Content-Encodinx",
+            "Content-Longuage",
+            "Tp",
         ] {
             assert_eq!(Key::of_printed(other), Key::Other, "{other}");
         }

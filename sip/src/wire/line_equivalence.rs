@@ -106,3 +106,88 @@ fn every_fixture_header_line_and_its_neighbours_split_as_ezk_splits_them() {
     // Most lines take the fast path, or this would compare ezk with itself.
     assert!(took_fast * 4 >= compared, "{took_fast} of {compared}");
 }
+
+/// Variants of a message around its Content-Length: the line's text one
+/// character away (any place, any probe), the line repeated with another
+/// value, folded, in its compact form and put first.
+fn content_length_variants(text: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::from([text.to_owned()]);
+    let Some(start) = text
+        .find("\nContent-Length:")
+        .or_else(|| text.find("\nl:"))
+        .or_else(|| text.find("\ncontent-length:"))
+    else {
+        return out;
+    };
+    let start = start + 1;
+    let end = text[start..].find('\n').map_or(text.len(), |e| start + e);
+    let line = text[start..end].trim_end_matches('\r');
+    let (before, after) = (&text[..start], &text[start + line.len()..]);
+    for variant in variants(line) {
+        out.insert(format!("{before}{variant}{after}"));
+    }
+    let value = line.split_once(':').map_or("", |(_, v)| v.trim());
+    for extra in [
+        format!("{line}\r\n"),
+        format!("Content-Length: 1{value}\r\n"),
+        format!("l:{value}\r\n"),
+        "Subject: x\r\n l: 3\r\n".to_owned(),
+        "Subject: x\r\n Content-Length: 99\r\n".to_owned(),
+    ] {
+        out.insert(format!("{before}{extra}{}", &text[start..]));
+    }
+    out.insert(format!("{before}Content-Length:\r\n {value}{after}"));
+    out.insert(format!("{before}Content-Length :{value}{after}"));
+    out
+}
+
+/// The body a message gets, or why it has none: Content-Length read from
+/// the parsed fields (`HeaderFields::content_length`, issue 24) against
+/// reading the head again, over every fixture message and its variants
+/// around Content-Length; and a message said to have no folded value has
+/// none.
+#[test]
+fn every_fixture_message_gets_the_body_reading_the_head_gave_it() {
+    use crate::wire::message::{Message, ParseLimits};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let (mut compared, mut from_fields) = (0, 0);
+    for dir in DIRS {
+        let dir = root.join(dir);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let texts = match std::str::from_utf8(&bytes) {
+                Ok(text) => content_length_variants(text),
+                Err(_) => BTreeSet::new(),
+            };
+            let raw = [bytes.clone()];
+            for text in texts.iter().map(|t| t.as_bytes().to_vec()).chain(raw) {
+                let ours = Message::parse(Bytes::from(text.clone()), ParseLimits::default());
+                let head = Message::parse_reading_head(Bytes::from(text), ParseLimits::default());
+                match (&ours, &head) {
+                    (Ok(a), Ok(b)) => {
+                        assert_eq!(a.body, b.body, "{}", path.display());
+                        if a.headers.unfolded() {
+                            from_fields += 1;
+                            for (_, value) in a.headers.iter() {
+                                assert!(
+                                    !value.contains(['\r', '\n']),
+                                    "{}: {value:?}",
+                                    path.display()
+                                );
+                            }
+                        }
+                    }
+                    (Err(a), Err(b)) => assert_eq!(a.kind, b.kind, "{}", path.display()),
+                    _ => panic!("{}: {ours:?} vs {head:?}", path.display()),
+                }
+                compared += 1;
+            }
+        }
+    }
+    println!("{compared} messages compared, {from_fields} unfolded");
+    assert!(from_fields * 10 >= compared, "{from_fields} of {compared}");
+}

@@ -14,7 +14,7 @@ use ezk_sip_types::msg::{Line, PullParser};
 
 use crate::framing::{self, ContentLength};
 use crate::wire::fast;
-use crate::wire::fields::HeaderFields;
+use crate::wire::fields::{HeaderFields, Key};
 
 /// A parsed SIP request or response.
 #[derive(Debug, Clone)]
@@ -242,6 +242,25 @@ impl Message {
     /// are slices of `bytes`, not copies; what a response needs is only
     /// gathered into a [`Salvage`] when the message fails.
     pub fn parse(bytes: Bytes, limits: ParseLimits) -> Result<Message, ParseError> {
+        Self::parse_with(bytes, limits, true)
+    }
+
+    /// [`Message::parse`] reading Content-Length from the head again, as
+    /// it did before the fields gave it: what `wire::line_equivalence`
+    /// compares against.
+    #[cfg(test)]
+    pub(crate) fn parse_reading_head(
+        bytes: Bytes,
+        limits: ParseLimits,
+    ) -> Result<Message, ParseError> {
+        Self::parse_with(bytes, limits, false)
+    }
+
+    fn parse_with(
+        bytes: Bytes,
+        limits: ParseLimits,
+        from_fields: bool,
+    ) -> Result<Message, ParseError> {
         let fail = |kind, salvage: Salvage| ParseError {
             kind,
             salvage: Box::new(salvage),
@@ -258,15 +277,17 @@ impl Message {
             return Err(fail(ParseErrorKind::IncompleteHead, salvage));
         };
         let head = bytes.slice(..head_len);
-        if std::str::from_utf8(&head).is_err() {
+        // The head is checked for UTF-8 once; each line is then a slice of
+        // that text, not checked again (issue 24).
+        let Ok(head_text) = std::str::from_utf8(&head) else {
             return Err(fail(ParseErrorKind::NotUtf8, Salvage::default()));
-        }
+        };
         let mut lines = PullParser::new(&head, 0);
         let Some(Ok(first)) = lines.next() else {
             return Err(fail(ParseErrorKind::BadStartLine, Salvage::default()));
         };
-        let first = std::str::from_utf8(first)
-            .map_err(|_| fail(ParseErrorKind::NotUtf8, Salvage::default()))?;
+        let first = line_text(head_text, first)
+            .ok_or_else(|| fail(ParseErrorKind::NotUtf8, Salvage::default()))?;
         let start = parse_start_line(first);
         let mut header_error = None;
         // Design §5: every input has a bound, lines included.
@@ -283,11 +304,18 @@ impl Message {
         let line_ends = head.iter().filter(|&&b| b == b'\n').count();
         let mut headers =
             HeaderFields::with_capacity(line_ends.saturating_sub(2).min(limits.max_headers));
+        // Lines read, and whether each was a plain `Name: value` line: with
+        // as many line ends as lines, none was folded (a line holds CR or
+        // LF only where it was), and Content-Length is read from the
+        // fields instead of from the head again.
+        let mut line_count = 1;
+        let mut all_plain = true;
         for line in lines {
             let Ok(line) = line else {
                 header_error.get_or_insert(ParseErrorKind::BadHeaderLine);
                 break;
             };
+            line_count += 1;
             // Past the limit, lines are still read (the message is already
             // bounded in bytes) so the salvage finds From/To/Call-ID/CSeq.
             if headers.len() >= limits.max_headers {
@@ -300,8 +328,9 @@ impl Message {
                     limit: limits.max_line_bytes,
                 });
             }
-            let Ok(line) = std::str::from_utf8(line) else {
+            let Some(line) = line_text(head_text, line) else {
                 header_error.get_or_insert(ParseErrorKind::NotUtf8);
+                all_plain = false;
                 continue;
             };
             // The usual `Name: value` line is split here and its name
@@ -313,6 +342,7 @@ impl Message {
                 );
                 continue;
             }
+            all_plain = false;
             match Line::parse(&head, line) {
                 Ok((_, parsed)) if !parsed.name.as_print_str().is_empty() => {
                     headers.push(parsed.name, parsed.value);
@@ -322,6 +352,10 @@ impl Message {
                 }
             }
         }
+        // The start line, each field's line and the empty line that ends
+        // the head: one line end each, none inside a value.
+        let unfolded = line_ends == line_count + 1;
+        headers.set_unfolded(unfolded);
         // What a 400 needs, from the start line and every field that parsed.
         let failed = |kind| {
             let mut salvage = Salvage::default();
@@ -337,7 +371,12 @@ impl Message {
         }
 
         let rest = bytes.slice(head_len..);
-        let body = match framing::content_length(&head) {
+        let content_length = if from_fields && unfolded && all_plain {
+            headers.content_length()
+        } else {
+            framing::content_length(&head)
+        };
+        let body = match content_length {
             ContentLength::Absent => rest,
             ContentLength::Invalid => return Err(failed(ParseErrorKind::BadContentLength)),
             ContentLength::Value(n) if n > rest.len() => {
@@ -363,20 +402,17 @@ impl Message {
     /// All values of a header (compact forms resolved), joined by `, `, folding undone.
     pub fn header(&self, name: &str) -> Option<String> {
         let mut values = self.headers.get_spelled(name);
-        let mut joined = unfold(values.next()?.as_str());
+        let mut joined = self.unfold(values.next()?);
         for value in values {
             joined.push_str(", ");
-            joined.push_str(&unfold(value.as_str()));
+            joined.push_str(&self.unfold(value));
         }
         Some(joined)
     }
 
     /// Each value of a header as sent (compact forms resolved), folding undone.
     pub fn header_values(&self, name: &Name) -> Vec<String> {
-        self.headers
-            .get_raw(name)
-            .map(|v| unfold(v.as_str()))
-            .collect()
+        self.headers.get_raw(name).map(|v| self.unfold(v)).collect()
     }
 
     /// Each value of a header named as a caller spells it (long or compact
@@ -385,7 +421,7 @@ impl Message {
     pub fn values_spelled(&self, name: &str) -> Vec<String> {
         self.headers
             .get_spelled(name)
-            .map(|v| unfold(v.as_str()))
+            .map(|v| self.unfold(v))
             .collect()
     }
 
@@ -399,21 +435,53 @@ impl Message {
     /// The values are slices of the received bytes, not copies, unless
     /// folding had to be undone.
     pub fn salvage(&self) -> Salvage {
-        let first = |name: &Name| self.raw(name).map(unfold_shared);
+        let first = |key| {
+            self.headers
+                .by_key(key)
+                .next()
+                .map(|v| self.unfold_shared(v))
+        };
         Salvage {
             is_request: Some(matches!(self.start, StartLine::Request { .. })),
             method: self.method().map(str::to_owned),
             vias: self
                 .headers
-                .get_raw(&Name::VIA)
-                .map(unfold_shared)
+                .by_key(Key::Via)
+                .map(|v| self.unfold_shared(v))
                 .collect(),
-            from: first(&Name::FROM),
-            to: first(&Name::TO),
-            call_id: first(&Name::CALL_ID),
-            cseq: first(&Name::CSEQ),
+            from: first(Key::From),
+            to: first(Key::To),
+            call_id: first(Key::CallId),
+            cseq: first(Key::CSeq),
         }
     }
+
+    /// [`unfold`] of one of this message's values, without looking for
+    /// line breaks when the parser found none (issue 24).
+    fn unfold(&self, value: &str) -> String {
+        if self.headers.unfolded() {
+            value.trim().to_owned()
+        } else {
+            unfold(value)
+        }
+    }
+
+    /// [`unfold_shared`] of one of this message's values, as [`Message::unfold`].
+    pub(crate) fn unfold_shared(&self, value: &BytesStr) -> BytesStr {
+        if self.headers.unfolded() {
+            value.slice_ref(value.trim())
+        } else {
+            unfold_shared(value)
+        }
+    }
+}
+
+/// The text of `line`, a slice of the head whose text is `head_text`:
+/// found by its place in the head, not checked again (`None` only if it
+/// were not such a slice, which `PullParser` never gives).
+fn line_text<'h>(head_text: &'h str, line: &[u8]) -> Option<&'h str> {
+    let at = (line.as_ptr() as usize).checked_sub(head_text.as_ptr() as usize)?;
+    head_text.get(at..at.checked_add(line.len())?)
 }
 
 /// Keeps the headers a response needs while parsing.
@@ -466,16 +534,22 @@ fn salvage_lines(bytes: &[u8], salvage: &mut Salvage) {
 /// no folding to undo.
 fn unfold_shared(value: &BytesStr) -> BytesStr {
     let text = value.as_str();
-    if text.contains(['\r', '\n']) {
+    if has_line_break(text) {
         BytesStr::from(unfold(text))
     } else {
         value.slice_ref(text.trim())
     }
 }
 
+/// Whether a value holds CR or LF (a folded line, RFC 3261 §7.3.1): a
+/// byte scan, not a search for either of two chars.
+pub(crate) fn has_line_break(value: &str) -> bool {
+    value.bytes().any(|b| b == b'\r' || b == b'\n')
+}
+
 /// Undoes RFC 3261 §7.3.1 line folding: CRLF followed by whitespace is one SP.
 pub(crate) fn unfold(value: &str) -> String {
-    if !value.contains(['\r', '\n']) {
+    if !has_line_break(value) {
         return value.trim().to_owned();
     }
     let mut out = String::with_capacity(value.len());

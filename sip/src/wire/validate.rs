@@ -10,12 +10,12 @@
 use std::borrow::Cow;
 
 use bytesstr::BytesStr;
-use ezk_sip_types::Name;
 use ezk_sip_types::header::HeaderParse;
 use ezk_sip_types::header::typed::Via;
 
+use crate::wire::fields::Key;
 use crate::wire::header::{Address, each_parameter, outside_quotes};
-use crate::wire::message::{Message, StartLine, unfold};
+use crate::wire::message::{Message, StartLine, has_line_break, unfold};
 use crate::wire::uri::Uri;
 
 /// A request that passed validation, with the fields the layers above need.
@@ -123,15 +123,15 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
     if via.branch.as_deref() == Some("z9hG4bK") {
         return Err(Rejection::bad("Missing Transaction Identifier"));
     }
-    let from = address(msg, &Name::FROM, "Malformed From")?;
-    let to = address(msg, &Name::TO, "Malformed To")?;
+    let from = address(msg, Key::From, "Malformed From")?;
+    let to = address(msg, Key::To, "Malformed To")?;
     let call_id = call_id(msg)?;
     let (cseq, cseq_method) = cseq(msg)?;
     // RFC 3261 §8.2 / RFC 4475 §3.1.2.17–18: the CSeq method equals the request method.
     if cseq_method != method {
         return Err(Rejection::bad("CSeq Method Mismatch"));
     }
-    let max_forwards = match msg.raw(&Name::MAX_FORWARDS) {
+    let max_forwards = match msg.headers.by_key(Key::MaxForwards).next() {
         None => None,
         Some(value) => {
             let v = value.trim();
@@ -153,13 +153,13 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
         });
     }
     // RFC 3261 §20.17 / RFC 4475 §3.1.2.12: the only time zone is GMT.
-    if let Some(date) = msg.raw(&Name::DATE)
+    if let Some(date) = msg.headers.by_key(Key::Date).next()
         && !date.trim().ends_with(" GMT")
     {
         return Err(Rejection::bad("Malformed Date"));
     }
-    for value in msg.headers.get_raw(&Name::CONTACT) {
-        let value = unfolded(value);
+    for value in msg.headers.by_key(Key::Contact) {
+        let value = unfolded(msg, value);
         if value.trim() == "*" {
             continue;
         }
@@ -174,7 +174,7 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
         via,
         from,
         to,
-        call_id,
+        call_id: call_id.to_owned(),
         cseq,
         max_forwards,
     })
@@ -198,19 +198,42 @@ pub fn response(msg: &Message) -> Result<ResponseHead, Rejection> {
 
 /// A raw header value with RFC 3261 §7.3.1 folding undone and trimmed, as
 /// `Message::header_values` gives it, borrowed when nothing was folded.
-fn unfolded(raw: &BytesStr) -> Cow<'_, str> {
+fn unfolded<'a>(msg: &Message, raw: &'a BytesStr) -> Cow<'a, str> {
     let value = raw.as_str();
-    if value.contains(['\r', '\n']) {
+    if !msg.headers.unfolded() && has_line_break(value) {
         Cow::Owned(unfold(value))
     } else {
         Cow::Borrowed(value.trim())
     }
 }
 
-fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
+pub(crate) fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
+    vias_with(msg, true)
+}
+
+/// [`vias`] without the one-pass reading of the common shape: what
+/// `wire::fast_equivalence` compares against.
+#[cfg(test)]
+pub(crate) fn vias_by_parts(msg: &Message) -> Result<ViaHead, Rejection> {
+    vias_with(msg, false)
+}
+
+fn vias_with(msg: &Message, fast: bool) -> Result<ViaHead, Rejection> {
     let mut top = None;
-    for raw in msg.headers.get_raw(&Name::VIA) {
-        let value = unfolded(raw);
+    for raw in msg.headers.by_key(Key::Via) {
+        let value = unfolded(msg, raw);
+        // The usual Via, one element of the common shape, in one pass
+        // (issue 24); any other is split and checked part by part.
+        if fast && let Some(via) = crate::wire::fast::via(&value) {
+            if top.is_none() {
+                top = Some(ViaHead {
+                    transport: via.transport.to_ascii_uppercase(),
+                    sent_by: via.sent_by.to_owned(),
+                    branch: via.branch.map(str::to_owned),
+                });
+            }
+            continue;
+        }
         // ezk's Via parser takes the buffer its input lies in: the
         // message's own bytes when nothing was unfolded, a copy otherwise.
         let src = match &value {
@@ -296,30 +319,36 @@ fn via_transport_with<'a>(
     Ok(Cow::Owned(via.transport.as_str().to_owned()))
 }
 
-fn address(msg: &Message, name: &Name, reason: &'static str) -> Result<Address, Rejection> {
-    let mut values = msg.headers.get_raw(name);
+fn address(msg: &Message, key: Key, reason: &'static str) -> Result<Address, Rejection> {
+    let mut values = msg.headers.by_key(key);
     let Some(value) = values.next() else {
         return Err(Rejection::bad("Missing Mandatory Header"));
     };
     if values.next().is_some() {
         return Err(Rejection::bad(reason));
     }
-    Address::parse(&unfolded(value)).map_err(|_| Rejection::bad(reason))
+    Address::parse(&unfolded(msg, value)).map_err(|_| Rejection::bad(reason))
 }
 
-fn call_id(msg: &Message) -> Result<String, Rejection> {
+fn call_id(msg: &Message) -> Result<&str, Rejection> {
     let value = msg
-        .raw(&Name::CALL_ID)
+        .headers
+        .by_key(Key::CallId)
+        .next()
         .ok_or(Rejection::bad("Missing Call-ID"))?;
     let value = value.trim();
     if value.is_empty() || value.contains(char::is_whitespace) {
         return Err(Rejection::bad("Malformed Call-ID"));
     }
-    Ok(value.to_owned())
+    Ok(value)
 }
 
 fn cseq(msg: &Message) -> Result<(u32, &str), Rejection> {
-    let value = msg.raw(&Name::CSEQ).ok_or(Rejection::bad("Missing CSeq"))?;
+    let value = msg
+        .headers
+        .by_key(Key::CSeq)
+        .next()
+        .ok_or(Rejection::bad("Missing CSeq"))?;
     let mut parts = value.split_whitespace();
     let (Some(number), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(Rejection::bad("Malformed CSeq"));

@@ -37,6 +37,17 @@ fn clean(value: &str) -> std::borrow::Cow<'_, str> {
 
 fn push_header(out: &mut String, name: &str, value: &str) {
     out.push_str(&clean(name));
+    push_value(out, value);
+}
+
+/// A header whose name is this module's own text (no control characters
+/// to clean).
+fn push_ours(out: &mut String, name: &'static str, value: &str) {
+    out.push_str(name);
+    push_value(out, value);
+}
+
+fn push_value(out: &mut String, value: &str) {
     out.push_str(": ");
     out.push_str(&clean(value));
     out.push_str("\r\n");
@@ -114,12 +125,16 @@ pub(crate) fn response_to(request: &Salvage, parts: &ResponseParts<'_>) -> Bytes
     // Sized to fit: a completed server transaction keeps these bytes for
     // Timer J (RFC 3261 §17.2.2), so spare capacity would be held as long.
     let mut out = String::with_capacity(response_len(request, parts));
-    let _ = write!(out, "SIP/2.0 {} {}\r\n", parts.status, clean(parts.reason));
+    out.push_str("SIP/2.0 ");
+    push_decimal(&mut out, u32::from(parts.status));
+    out.push(' ');
+    out.push_str(&clean(parts.reason));
+    out.push_str("\r\n");
     for via in &request.vias {
-        push_header(&mut out, "Via", via);
+        push_ours(&mut out, "Via", via);
     }
     if let Some(from) = &request.from {
-        push_header(&mut out, "From", from);
+        push_ours(&mut out, "From", from);
     }
     if let Some(to) = &request.to {
         out.push_str("To: ");
@@ -131,13 +146,13 @@ pub(crate) fn response_to(request: &Salvage, parts: &ResponseParts<'_>) -> Bytes
         out.push_str("\r\n");
     }
     if let Some(call_id) = &request.call_id {
-        push_header(&mut out, "Call-ID", call_id);
+        push_ours(&mut out, "Call-ID", call_id);
     }
     if let Some(cseq) = &request.cseq {
-        push_header(&mut out, "CSeq", cseq);
+        push_ours(&mut out, "CSeq", cseq);
     }
     if !parts.server.is_empty() {
-        push_header(&mut out, "Server", parts.server);
+        push_ours(&mut out, "Server", parts.server);
     }
     finish(out, parts.headers, parts.body)
 }
@@ -203,7 +218,8 @@ pub(crate) fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
     for param in params.split(';').filter(|p| !p.is_empty()) {
         let name = param.split('=').next().unwrap_or_default().trim();
         if name.eq_ignore_ascii_case("rport") && !param.contains('=') {
-            let _ = write!(out, ";rport={}", source.port());
+            out.push_str(";rport=");
+            push_decimal(&mut out, u32::from(source.port()));
             continue;
         }
         has_received |= name.eq_ignore_ascii_case("received");
@@ -215,7 +231,8 @@ pub(crate) fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
         .is_ok_and(|ip| ip == source.ip());
     let rport_used = out.contains(";rport=");
     if !has_received && (!same_ip || rport_used) {
-        let _ = write!(out, ";received={}", source.ip());
+        out.push_str(";received=");
+        push_ip(&mut out, source.ip());
     }
     out
 }
@@ -253,18 +270,41 @@ pub(crate) struct RequestParts<'a> {
 const REQUEST_FIXED_TEXT: usize = 192;
 
 /// `n` in decimal, without `fmt`.
-fn push_decimal(out: &mut String, mut n: u32) {
-    let mut digits = [0u8; 10];
+fn push_decimal(out: &mut String, n: u32) {
+    push_decimal_usize(out, n as usize);
+}
+
+/// `n` in decimal, without `fmt`.
+fn push_decimal_usize(out: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
         at -= 1;
-        digits[at] = b"0123456789"[(n % 10) as usize];
+        digits[at] = b"0123456789"[n % 10];
         n /= 10;
         if n == 0 {
             break;
         }
     }
     out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+}
+
+/// An IP address as `Display` writes it: IPv4's dotted decimal without
+/// `fmt` (issue 24), IPv6 through `fmt`.
+fn push_ip(out: &mut String, ip: std::net::IpAddr) {
+    match ip {
+        std::net::IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal(out, u32::from(octet));
+            }
+        }
+        std::net::IpAddr::V6(v6) => {
+            let _ = write!(out, "{v6}");
+        }
+    }
 }
 
 /// Writes a request (RFC 3261 §8.1.1: the mandatory headers first).
@@ -295,21 +335,21 @@ pub(crate) fn request(parts: &RequestParts<'_>) -> Bytes {
     out.push(' ');
     out.push_str(&clean(parts.request_uri));
     out.push_str(" SIP/2.0\r\n");
-    push_header(&mut out, "Via", parts.via);
-    push_header(&mut out, "Max-Forwards", "70");
+    push_ours(&mut out, "Via", parts.via);
+    push_ours(&mut out, "Max-Forwards", "70");
     for route in parts.route {
-        push_header(&mut out, "Route", route);
+        push_ours(&mut out, "Route", route);
     }
-    push_header(&mut out, "From", parts.from);
-    push_header(&mut out, "To", parts.to);
-    push_header(&mut out, "Call-ID", parts.call_id);
+    push_ours(&mut out, "From", parts.from);
+    push_ours(&mut out, "To", parts.to);
+    push_ours(&mut out, "Call-ID", parts.call_id);
     out.push_str("CSeq: ");
     push_decimal(&mut out, parts.cseq);
     out.push(' ');
     out.push_str(&clean(parts.method));
     out.push_str("\r\n");
     if !parts.user_agent.is_empty() {
-        push_header(&mut out, "User-Agent", parts.user_agent);
+        push_ours(&mut out, "User-Agent", parts.user_agent);
     }
     finish(out, parts.headers, parts.body)
 }
@@ -342,12 +382,14 @@ fn finish(mut out: String, headers: &[(String, String)], body: Option<(&str, &[u
     }
     let body = match body {
         Some((content_type, body)) => {
-            push_header(&mut out, "Content-Type", content_type);
+            push_ours(&mut out, "Content-Type", content_type);
             body
         }
         None => &[][..],
     };
-    let _ = write!(out, "Content-Length: {}\r\n\r\n", body.len());
+    out.push_str("Content-Length: ");
+    push_decimal_usize(&mut out, body.len());
+    out.push_str("\r\n\r\n");
     let mut bytes = out.into_bytes();
     bytes.extend_from_slice(body);
     Bytes::from(bytes)
@@ -443,6 +485,22 @@ mod tests {
         assert_eq!(
             stamp_via("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport", source),
             "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport=5070;received=192.0.2.9"
+        );
+    }
+
+    /// RFC 3581 §4 and RFC 3261 §18.2.1 from an IPv6 source: the port and
+    /// the address written as `Display` writes them.
+    #[test]
+    fn an_ipv6_source_is_written_as_display_writes_it() {
+        let source: std::net::SocketAddr = "[2001:db8::9]:65535".parse().expect("addr");
+        assert_eq!(
+            stamp_via("SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport", source),
+            "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport=65535;received=2001:db8::9"
+        );
+        let source: std::net::SocketAddr = "10.200.0.255:0".parse().expect("addr");
+        assert_eq!(
+            stamp_via("SIP/2.0/UDP h;rport", source),
+            "SIP/2.0/UDP h;rport=0;received=10.200.0.255"
         );
     }
 
