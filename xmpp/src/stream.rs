@@ -988,21 +988,7 @@ mod tests {
     /// ASCII character, the characters around U+FFFE, and pairs of them.
     #[test]
     fn bytewise_char_check_equals_per_character_check() {
-        let mut chars: Vec<char> = (0u32..0x80).filter_map(char::from_u32).collect();
-        chars.extend([
-            '\u{80}',
-            '\u{7ff}',
-            '\u{800}',
-            '\u{d7ff}',
-            '\u{e000}',
-            '\u{effe}',
-            '\u{fbff}',
-            '\u{fffd}',
-            '\u{fffe}',
-            '\u{ffff}',
-            '\u{10000}',
-            '\u{10ffff}',
-        ]);
+        let chars = crate::stanza::chars_near_the_byte_checks();
         for &a in &chars {
             for &b in &chars {
                 let s = format!("x{a}{b}");

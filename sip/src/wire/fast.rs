@@ -116,6 +116,19 @@ pub(crate) fn host(text: &str) -> Option<Host> {
 /// understood here (the caller asks ezk).
 pub(crate) fn via_transport(element: &str) -> Option<&str> {
     let b = element.as_bytes();
+    let (transport_end, _, mut at) = via_head(element)?;
+    while b.get(at) == Some(&b';') {
+        at = param(b, at + 1)?.2;
+    }
+    (at == b.len()).then(|| &element[8..transport_end])
+}
+
+/// The start of a Via element of the shapes read here, up to its
+/// parameters: `SIP/2.0/` (ASCII only), a token, whitespace, then
+/// `host[:port]`. Gives where the transport token ends, where the host
+/// starts and where `host[:port]` ends; `None` for any other start.
+fn via_head(element: &str) -> Option<(usize, usize, usize)> {
+    let b = element.as_bytes();
     if !element.is_ascii() || !b.starts_with(b"SIP/2.0/") {
         return None;
     }
@@ -127,11 +140,8 @@ pub(crate) fn via_transport(element: &str) -> Option<&str> {
     if host_at == transport_end {
         return None;
     }
-    let (_, _, mut at) = host_port(element, host_at)?;
-    while b.get(at) == Some(&b';') {
-        at = param(b, at + 1)?.2;
-    }
-    (at == b.len()).then(|| &element[8..transport_end])
+    let (_, _, end) = host_port(element, host_at)?;
+    Some((transport_end, host_at, end))
 }
 
 /// One Via element read in one pass: what `validate` keeps of a top Via.
@@ -155,18 +165,7 @@ pub(crate) struct ViaParts<'a> {
 /// `validate` does, finds the same one element and the same parameters.
 pub(crate) fn via(value: &str) -> Option<ViaParts<'_>> {
     let b = value.as_bytes();
-    if !value.is_ascii() || !b.starts_with(b"SIP/2.0/") {
-        return None;
-    }
-    let transport_end = scan(b, 8, is_token);
-    if transport_end == 8 {
-        return None;
-    }
-    let host_at = scan(b, transport_end, |c| c == b' ' || c == b'\t');
-    if host_at == transport_end {
-        return None;
-    }
-    let (_, _, mut at) = host_port(value, host_at)?;
+    let (transport_end, host_at, mut at) = via_head(value)?;
     let sent_by = value.get(host_at..at)?;
     let mut branch = None;
     let mut seen_branch = false;

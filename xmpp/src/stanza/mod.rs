@@ -34,3 +34,31 @@ pub enum Stanza {
     /// `<iq/>` (RFC 6120 §8.2.3).
     Iq(Iq),
 }
+
+/// Characters around the byte-wise checks and escaping (issue 24): every
+/// ASCII character, the ends of each UTF-8 length, the characters around
+/// U+FFFE/U+FFFF (whose encodings start with `EF`), and a few common ones;
+/// for the tests that hold those to the per-character code.
+#[cfg(test)]
+pub(crate) fn chars_near_the_byte_checks() -> Vec<char> {
+    let mut chars: Vec<char> = (0u32..0x80).filter_map(char::from_u32).collect();
+    chars.extend([
+        '\u{80}',
+        '\u{7ff}',
+        '\u{800}',
+        '\u{d7ff}',
+        '\u{e000}',
+        '\u{effe}',
+        '\u{efbf}',
+        '\u{fbff}',
+        '\u{fffd}',
+        '\u{fffe}',
+        '\u{ffff}',
+        '\u{10000}',
+        '\u{1f339}',
+        '\u{10ffff}',
+        'é',
+        '€',
+    ]);
+    chars
+}

@@ -371,25 +371,7 @@ mod tests {
     /// strings that mix them (issue 24: same bytes on the wire).
     #[test]
     fn run_based_escaping_equals_per_character_escaping() {
-        let mut chars: Vec<char> = (0u32..0x80).filter_map(char::from_u32).collect();
-        chars.extend([
-            '\u{80}',
-            '\u{7ff}',
-            '\u{800}',
-            '\u{d7ff}',
-            '\u{e000}',
-            '\u{effe}',
-            '\u{efbf}',
-            '\u{fbff}',
-            '\u{fffd}',
-            '\u{fffe}',
-            '\u{ffff}',
-            '\u{10000}',
-            '\u{1f339}',
-            '\u{10ffff}',
-            'é',
-            '€',
-        ]);
+        let chars = crate::stanza::chars_near_the_byte_checks();
         let mut inputs: Vec<String> = Vec::new();
         for &a in &chars {
             inputs.push(a.to_string());
