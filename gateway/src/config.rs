@@ -394,6 +394,14 @@ pub struct RuntimeConfig {
     /// worker spends less CPU per message (bench/RESULTS.md) at the price
     /// of using one core at most. At most [`MAX_WORKER_THREADS`].
     pub worker_threads: usize,
+    /// Whether the process may use transparent huge pages (Linux). `false`
+    /// (the default) turns them off for the process at start-up
+    /// (`prctl(PR_SET_THP_DISABLE)`): the completed transactions held for
+    /// Timer J are allocated and freed in arrival order, the allocator
+    /// returns freed pages to the kernel, and with huge pages every page
+    /// touched again after that is a fresh 2 MiB page to clear, where it is
+    /// 4 KiB without (bench/RESULTS.md).
+    pub transparent_huge_pages: bool,
 }
 
 /// The most `runtime.worker_threads` may ask for.
@@ -1610,6 +1618,12 @@ listen = ["udp:127.0.0.1:5060"]
         assert_eq!(load(MINIMAL, &[]).expect("valid").runtime.worker_threads, 0);
         let text = format!("{MINIMAL}\n[runtime]\nworker_threads = 1\n");
         assert_eq!(load(&text, &[]).expect("valid").runtime.worker_threads, 1);
+        assert!(
+            !load(MINIMAL, &[])
+                .expect("valid")
+                .runtime
+                .transparent_huge_pages
+        );
         let text = format!("{MINIMAL}\n[runtime]\nworker_threads = 1025\n");
         let err = load(&text, &[]).expect_err("too many").to_string();
         assert!(err.contains("runtime.worker_threads"), "{err}");

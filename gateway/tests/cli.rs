@@ -213,6 +213,66 @@ fn user_commands_work_on_the_store_and_never_print_a_password() {
     assert_eq!(check.status.code(), Some(0));
 }
 
+/// `runtime.transparent_huge_pages`: off by default, the running process
+/// has transparent huge pages turned off (`THP_enabled: 0` in its
+/// `/proc/<pid>/status`); `true` leaves the process as it started, with
+/// what it inherited from this test.
+#[cfg(target_os = "linux")]
+#[test]
+fn transparent_huge_pages_are_off_unless_allowed() {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let thp_enabled = |pid: u32| -> String {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("THP_enabled:"))
+            .unwrap_or_else(|| panic!("no THP_enabled in /proc/{pid}/status"))
+            .trim()
+            .to_string()
+    };
+    let inherited = thp_enabled(std::process::id());
+    for (setting, expected) in [
+        ("", "0"),
+        ("transparent_huge_pages = true\n", inherited.as_str()),
+    ] {
+        let store = tempfile::tempdir().expect("temp dir");
+        // The XMPP server is a closed port: Parley runs, retrying it.
+        let f = config_file(&format!(
+            "{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"{}\"\n[runtime]\n{setting}",
+            VALID
+                .replace("127.0.0.1:5347", "127.0.0.1:9")
+                .replace("udp:127.0.0.1:5060", "udp:127.0.0.1:0"),
+            store.path().display()
+        ));
+        let mut child = parley()
+            .arg("--config")
+            .arg(f.path())
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start parley");
+        let stderr = child.stderr.take().expect("stderr");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if line.contains("async runtime started") {
+                    let _ = tx.send(line);
+                }
+            }
+        });
+        let started = rx.recv_timeout(Duration::from_secs(10));
+        let got = started.is_ok().then(|| thp_enabled(child.id()));
+        let _ = child.kill();
+        let _ = child.wait();
+        started.unwrap_or_else(|e| panic!("no start-up line with {setting:?}: {e}"));
+        assert_eq!(got.as_deref(), Some(expected), "setting {setting:?}");
+    }
+}
+
 /// `runtime.worker_threads` sets how many runtime workers the running
 /// process starts, as its start-up log line says (the runtime's own count):
 /// 1 and 3, where the default on this machine would be its cores.
