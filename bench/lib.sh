@@ -68,8 +68,9 @@ sip_rate_refusals_before_silence = 10
 [log]
 level = "warn"
 [runtime]
-# WORKERS (bench/ratio.sh) sets the runtime's worker threads; 0 is one per core.
-worker_threads = ${WORKERS:-0}
+# WORKERS (bench/ratio.sh) sets the runtime's worker threads (0 is one per
+# core); unset, Parley's default (1).
+${WORKERS:+worker_threads = $WORKERS}
 TOML
   "$BIN/parley" --config "$WORK/parley.toml" 2>"$WORK/parley.log" &
   PARLEY=$!; PIDS+=("$PARLEY")

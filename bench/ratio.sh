@@ -9,7 +9,7 @@
 #
 # WORKERS=N runs Kamailio with N UDP receivers (`-n N`, over the config's
 # `children=2`, one per core of the development machine) and Parley with
-# `runtime.worker_threads = N` (unset: its default, one per core): the same
+# `runtime.worker_threads = N` (unset: its default, one worker): the same
 # number of threads each side, e.g. WORKERS=1 for one core each.
 #
 # 1. Kamailio's CPU per stateless MESSAGE: Kamailio 5.6 with
@@ -134,7 +134,7 @@ machine
 if [[ -n ${WORKERS:-} ]]; then
   echo "threads: Kamailio -n $WORKERS, Parley runtime.worker_threads = $WORKERS"
 else
-  echo "threads: Kamailio children=2 (its config), Parley one worker per core (its default)"
+  echo "threads: Kamailio children=2 (its config), Parley one worker (its default)"
 fi
 
 echo

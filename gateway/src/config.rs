@@ -384,15 +384,20 @@ pub struct ShutdownConfig {
 }
 
 /// `[runtime]`
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RuntimeConfig {
-    /// Worker threads of the async runtime; `0` (the default) is one per
+    /// Worker threads of the async runtime; `1` by default, `0` is one per
     /// core (or `TOKIO_WORKER_THREADS` if set). The message path is one
-    /// pipeline (the UDP reader, the router, the component writer): on two
-    /// workers its tasks keep waking each other across threads, so one
-    /// worker spends less CPU per message (bench/RESULTS.md) at the price
-    /// of using one core at most. At most [`MAX_WORKER_THREADS`].
+    /// pipeline (the UDP reader, the router, the component writer) whose
+    /// tasks wake each other for every message: on several workers a wake
+    /// often crosses threads (a parked worker woken, a futex and, on a VM,
+    /// an interrupt to another core), which doubled the CPU per message on
+    /// the development VM (bench/RESULTS.md, "One worker by default"). One
+    /// worker is one core at most: there, with the load tool on the same
+    /// two cores, 23 000–26 000 translated messages a second, above
+    /// Prosody's own ceiling (about 17 000); more workers, or more
+    /// instances, where that is not enough. At most [`MAX_WORKER_THREADS`].
     pub worker_threads: usize,
     /// Whether the process may use transparent huge pages (Linux). `false`
     /// (the default) turns them off for the process at start-up
@@ -402,6 +407,15 @@ pub struct RuntimeConfig {
     /// touched again after that is a fresh 2 MiB page to clear, where it is
     /// 4 KiB without (bench/RESULTS.md).
     pub transparent_huge_pages: bool,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            worker_threads: 1,
+            transparent_huge_pages: false,
+        }
+    }
 }
 
 /// The most `runtime.worker_threads` may ask for.
@@ -1611,13 +1625,15 @@ listen = ["udp:127.0.0.1:5060"]
         assert_eq!(c.store.restore_in_flight, 1024);
     }
 
-    /// `runtime.worker_threads`: absent is 0 (one per core), a count is
-    /// taken, a count past the bound is refused naming the key.
+    /// `runtime.worker_threads`: absent is 1, 0 (one per core) and a count
+    /// are taken, a count past the bound is refused naming the key.
     #[test]
-    fn worker_threads_default_to_one_per_core_and_are_bounded() {
-        assert_eq!(load(MINIMAL, &[]).expect("valid").runtime.worker_threads, 0);
-        let text = format!("{MINIMAL}\n[runtime]\nworker_threads = 1\n");
-        assert_eq!(load(&text, &[]).expect("valid").runtime.worker_threads, 1);
+    fn worker_threads_default_to_one_and_are_bounded() {
+        assert_eq!(load(MINIMAL, &[]).expect("valid").runtime.worker_threads, 1);
+        let text = format!("{MINIMAL}\n[runtime]\nworker_threads = 0\n");
+        assert_eq!(load(&text, &[]).expect("valid").runtime.worker_threads, 0);
+        let text = format!("{MINIMAL}\n[runtime]\nworker_threads = 3\n");
+        assert_eq!(load(&text, &[]).expect("valid").runtime.worker_threads, 3);
         assert!(
             !load(MINIMAL, &[])
                 .expect("valid")
