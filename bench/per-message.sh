@@ -74,7 +74,7 @@ case $MODE in
     ;;
   syscalls)
     WRAP=(perf stat -x, -e raw_syscalls:sys_enter -e syscalls:sys_enter_sendto
-      -e syscalls:sys_enter_sendmmsg -e syscalls:sys_enter_recvfrom -e syscalls:sys_enter_write
+      -e syscalls:sys_enter_sendmmsg -e syscalls:sys_enter_recvfrom -e syscalls:sys_enter_recvmmsg -e syscalls:sys_enter_write
       -e syscalls:sys_enter_writev -e syscalls:sys_enter_epoll_wait -e context-switches)
     for dir in s2x x2s; do
       run_one "$dir"
