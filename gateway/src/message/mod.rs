@@ -16,6 +16,8 @@ pub(crate) mod receipts;
 mod shared;
 pub(crate) mod wire;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -315,12 +317,16 @@ impl Messages {
             Err(e) if !e.should_bounce() => {
                 match self.chat_state(&message) {
                     Some(sip) => {
+                        // Only a chat state's 415 needs the peer afterwards
+                        // (RFC 3994 §4); boxed, as rare (issue 24).
+                        let peer = Box::new(sip.to.clone());
+                        let request = into_outgoing_message(sip);
                         self.send_sip_message(
                             correlation,
                             received,
                             message,
-                            (sip, Vec::new()),
-                            true,
+                            request,
+                            Some(peer),
                             None,
                         );
                     }
@@ -343,19 +349,15 @@ impl Messages {
                 return;
             }
         };
-        if is_e2e {
-            self.send_sip_message(correlation, received, message, (sip, fields), false, None);
-            return;
-        }
-        let (sip, receipt) = self.receipts.with_imdn_request(&message, sip);
-        self.send_sip_message(
-            correlation,
-            received,
-            message,
-            (sip, fields),
-            false,
-            receipt,
-        );
+        let mut sip = sip;
+        let receipt = if is_e2e {
+            None
+        } else {
+            self.receipts.with_imdn_request(&message, &mut sip)
+        };
+        let mut request = into_outgoing_message(sip);
+        request.headers.extend(fields);
+        self.send_sip_message(correlation, received, message, request, None, receipt);
     }
 
     /// RFC 3994 ↔ XEP-0085: a standalone chat state as isComposing, when enabled.
@@ -370,23 +372,21 @@ impl Messages {
             .filter(|sip| !self.links.refused(&sip.to).iscomposing)
     }
 
-    /// Send `sip` with extra header `fields` (an RFC 3923 object's MIME
-    /// fields) and report its outcome; a `silent` one (a chat state) never
-    /// produces an error stanza, since the sender sent no message to fail.
+    /// Send `request` (RFC 7572 Table 1, `wire.rs`) and report its outcome;
+    /// a chat state (`chat_state_to`, its peer) never produces an error
+    /// stanza, since the sender sent no message to fail. The request, not
+    /// the larger `SipMessage`, is what is passed down, and the peer and
+    /// receipt come boxed: rare, and by value they made every message's wait
+    /// (and each move of it) as large as both (issue 24).
     fn send_sip_message(
         self: &Arc<Self>,
         correlation: u64,
         received: Instant,
         message: Message,
-        (sip, fields): (SipMessage, Vec<(String, String)>),
-        silent: bool,
-        receipt: Option<Receipt>,
+        mut request: parley_sip::OutgoingRequest,
+        chat_state_to: Option<Box<SipAddress>>,
+        receipt: Option<Box<Receipt>>,
     ) {
-        // Only a chat state's 415 needs the peer afterwards (RFC 3994 §4);
-        // a message's wait keeps no copy of it (issue 24).
-        let chat_state_to = silent.then(|| sip.to.clone());
-        let mut request = into_outgoing_message(sip);
-        request.headers.extend(fields);
         self.links.registry.track_xmpp();
         debug!(
             correlation,
@@ -411,16 +411,11 @@ impl Messages {
                     // Shutdown waits for it as for a task (`drain.rs`).
                     let token = self.links.tasks.token();
                     self.in_flight.push(async move {
-                        let result = pending.outcome().await;
-                        messages
-                            .sent(
-                                correlation,
-                                &message,
-                                receipt,
-                                chat_state_to.as_ref(),
-                                result,
-                            )
-                            .await;
+                        let mut result = pending.outcome().await;
+                        if let Some(receipt) = receipt {
+                            result = messages.settle(correlation, receipt, result).await;
+                        }
+                        messages.sent(correlation, &message, chat_state_to.as_deref(), result);
                         drop(token);
                     });
                     self.gauges();
@@ -433,40 +428,44 @@ impl Messages {
         let messages = Arc::clone(self);
         self.links.tasks.spawn(async move {
             turn.wait().await;
-            let result = messages
+            let mut result = messages
                 .links
                 .sip
                 .send_request_in_order(request, turn.transmitted)
                 .await;
-            messages
-                .sent(
-                    correlation,
-                    &message,
-                    receipt,
-                    chat_state_to.as_ref(),
-                    result,
-                )
-                .await;
+            if let Some(receipt) = receipt {
+                result = messages.settle(correlation, receipt, result).await;
+            }
+            messages.sent(correlation, &message, chat_state_to.as_deref(), result);
         });
         self.gauges();
     }
 
-    /// What follows a MESSAGE's final response: a receipt's fallback
-    /// (`receipts.settle`), the sender's error (RFC 7247 §7), a chat
-    /// state's 415 (RFC 3994 §4).
-    async fn sent(
+    /// A receipt's fallback (`receipts.settle`) once its MESSAGE's final
+    /// response came, before [`Messages::sent`]. Boxed: its 415 fallback is
+    /// a whole request's future, which would otherwise make every message's
+    /// wait as large (issue 24).
+    fn settle(
+        &self,
+        correlation: u64,
+        receipt: Box<Receipt>,
+        result: Result<parley_sip::Response, TransactionError>,
+    ) -> Pin<Box<dyn Future<Output = Result<parley_sip::Response, TransactionError>> + Send + '_>>
+    {
+        Box::pin(self.receipts.settle(correlation, *receipt, result))
+    }
+
+    /// What follows a MESSAGE's final response (and its receipt's fallback,
+    /// [`Messages::settle`]): the sender's error (RFC 7247 §7), a chat
+    /// state's 415 (RFC 3994 §4). Not async: a message's wait holds no
+    /// state of its own beyond the response (issue 24).
+    fn sent(
         &self,
         correlation: u64,
         message: &Message,
-        receipt: Option<Receipt>,
         chat_state_to: Option<&SipAddress>,
-        mut result: Result<parley_sip::Response, TransactionError>,
+        result: Result<parley_sip::Response, TransactionError>,
     ) {
-        if let Some(receipt) = receipt {
-            // Boxed: its 415 fallback is a whole request's future, which
-            // would otherwise make every message's wait as large (issue 24).
-            result = Box::pin(self.receipts.settle(correlation, receipt, result)).await;
-        }
         self.links.registry.finish_xmpp();
         if let Some(peer) = chat_state_to {
             if matches!(&result, Ok(r) if StatusCode::UNSUPPORTED_MEDIA_TYPE == r.status) {

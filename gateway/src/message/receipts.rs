@@ -59,16 +59,16 @@ impl Receipts {
 
     /// XMPP → SIP: wrap `sip` in CPIM with an IMDN request when the message
     /// asks for a receipt or displayed marker, receipts are on, and the peer
-    /// has not refused CPIM. Returns what to send and, when wrapped, the
-    /// plain fallback.
+    /// has not refused CPIM. `sip` becomes what to send; when wrapped, the
+    /// plain fallback is returned.
     pub(crate) fn with_imdn_request(
         &self,
         message: &Message,
-        sip: SipMessage,
-    ) -> (SipMessage, Option<Receipt>) {
+        sip: &mut SipMessage,
+    ) -> Option<Box<Receipt>> {
         let wanted = imdn::xmpp_request(message.id.as_deref(), &message.payloads);
         if !self.enabled || wanted.is_empty() {
-            return (sip, None);
+            return None;
         }
         if self.links.refused(&sip.to).cpim {
             // baresip: 415 to CPIM. Plain text, and no receipt promised.
@@ -76,12 +76,12 @@ impl Receipts {
             self.links
                 .metrics
                 .receipt(Direction::XmppToSip, ReceiptEvent::Dropped);
-            return (sip, None);
+            return None;
         }
         let (Some(sender), Some(recipient), Some(stanza_id)) =
             (&message.from, &message.to, &message.id)
         else {
-            return (sip, None);
+            return None;
         };
         let now = Instant::now();
         let message_id = imdn::message_id(rand::random());
@@ -100,7 +100,7 @@ impl Receipts {
             .insert(message_id.clone(), waiting, now + RECEIPT_TTL, now)
         {
             info!("receipt registry full: message sent without IMDN request");
-            return (sip, None);
+            return None;
         }
         let cpim = imdn::request_cpim(
             &CpimAddress {
@@ -127,13 +127,12 @@ impl Receipts {
         self.links
             .metrics
             .receipt(Direction::XmppToSip, ReceiptEvent::Requested);
-        (
-            wrapped,
-            Some(Receipt {
-                plain: sip,
-                message_id,
-            }),
-        )
+        // Boxed: rare, and by value it made every message's wait as large
+        // (issue 24).
+        Some(Box::new(Receipt {
+            plain: std::mem::replace(sip, wrapped),
+            message_id,
+        }))
     }
 
     /// XMPP → SIP: the final response to a MESSAGE that carried an IMDN

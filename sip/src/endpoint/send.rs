@@ -114,8 +114,11 @@ impl From<TransactionError> for Failed {
 /// headers, which change only when a digest challenge is answered.
 struct Sending {
     inner: Arc<Inner>,
+    /// The request, without its Call-ID and headers (below).
     req: OutgoingRequest,
     call_id: String,
+    /// Whether `call_id` came with the request (else it was made here).
+    call_id_given: bool,
     from_tag: String,
     cseq: u32,
     headers: Vec<(String, String)>,
@@ -150,9 +153,12 @@ async fn send_request_run_to_end(
 /// A request whose first transaction [`start_now`] started: what is left
 /// is the wait for its final response.
 pub(super) struct Pending {
-    sending: Sending,
-    located: Located,
     rx: oneshot::Receiver<Outcome>,
+    /// Read again only when the response asks for more (503, 401/407, a
+    /// failure): boxed, so that the caller's wait, and each move of it
+    /// through the layers of futures that hold it, carries two pointers
+    /// rather than the whole request (issue 24).
+    rest: Box<(Sending, Located)>,
 }
 
 /// Starts `req` synchronously when its destination needs neither DNS nor a
@@ -186,32 +192,27 @@ pub(super) fn start_now(
     let bytes = sending.request_bytes(Transport::Udp, target.addr, &branch);
     // RFC 3261 §18.1.1: a large request may go over TCP; the full path decides.
     if bytes.len() > inner.config.limits.udp_mtu_allowance {
-        return Err(Box::new(sending.req));
+        return Err(Box::new(sending.into_request()));
     }
     match sending.begin(target, branch, bytes, true) {
         Ok(rx) => Ok(Pending {
-            sending,
-            located,
             rx,
+            rest: Box::new((sending, located)),
         }),
         // Not started (the table is full, the datagram was refused): the
         // full path tries again and reports what it finds.
-        Err(_) => Err(Box::new(sending.req)),
+        Err(_) => Err(Box::new(sending.into_request())),
     }
 }
 
 impl Pending {
     /// The final response, as [`send_until_abandoned`] would give it.
     pub(super) async fn outcome(self) -> Result<Response, TransactionError> {
-        let Pending {
-            sending,
-            located,
-            rx,
-        } = self;
-        let inner = Arc::clone(&sending.inner);
+        // Not destructured: a future keeps its argument and the locals made
+        // of it apart, which would hold the request twice (issue 24).
         let result = tokio::select! {
-            outcome = rx => received(outcome),
-            () = inner.abandon.cancelled() => return Err(TransactionError::ShuttingDown),
+            outcome = self.rx => received(outcome),
+            () = self.rest.0.inner.abandon.cancelled() => return Err(TransactionError::ShuttingDown),
         };
         let result = match result {
             Ok(response) if !matches!(response.status, 401 | 407 | 503) => return Ok(response),
@@ -220,6 +221,8 @@ impl Pending {
         // A 503 or a failure may move on to the next target (RFC 3263 §4.3),
         // a challenge gets its answer: the full path, from this result on.
         // Boxed: rare, and its future is large.
+        let (sending, located) = *self.rest;
+        let inner = Arc::clone(&sending.inner);
         tokio::select! {
             result = Box::pin(sending.run_to_end(&located, 0, Some(result))) => result,
             () = inner.abandon.cancelled() => Err(TransactionError::ShuttingDown),
@@ -278,23 +281,36 @@ fn received(outcome: Result<Outcome, oneshot::error::RecvError>) -> Result<Respo
 }
 
 impl Sending {
-    fn new(inner: &Arc<Inner>, req: OutgoingRequest, transmitted: Transmitted) -> Sending {
+    /// The request's Call-ID and headers are moved out of it, not copied
+    /// (issue 24); [`Sending::into_request`] puts them back.
+    fn new(inner: &Arc<Inner>, mut req: OutgoingRequest, transmitted: Transmitted) -> Sending {
+        let call_id_given = req.call_id.is_some();
         let call_id = req
             .call_id
-            .clone()
+            .take()
             .unwrap_or_else(|| dialog::new_call_id("parley"));
         let from_tag = dialog::new_tag();
-        let cseq = requested_cseq(&req.headers);
-        let headers = req.headers.clone();
+        let headers = std::mem::take(&mut req.headers);
+        let cseq = requested_cseq(&headers);
         Sending {
             inner: Arc::clone(inner),
             req,
             call_id,
+            call_id_given,
             from_tag,
             cseq,
             headers,
             transmitted,
         }
+    }
+
+    /// The request as it was given to [`Sending::new`]; only before an
+    /// attempt has changed the headers (a digest answer).
+    fn into_request(self) -> OutgoingRequest {
+        let mut req = self.req;
+        req.call_id = self.call_id_given.then_some(self.call_id);
+        req.headers = self.headers;
+        req
     }
 
     /// Tries the located targets from `first` on, answering one digest
@@ -624,5 +640,18 @@ fn authorize(
             tracing::warn!(kind = error.kind(), "cannot answer digest challenge");
             None
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// What a started request leaves to wait on moves as two pointers:
+    /// the response's channel and the boxed rest (issue 24).
+    #[test]
+    fn a_started_requests_wait_is_two_pointers_not_the_request() {
+        assert_eq!(
+            std::mem::size_of::<super::Pending>(),
+            2 * std::mem::size_of::<usize>()
+        );
     }
 }
