@@ -16,6 +16,7 @@ use ezk_sip_types::uri::params::Param;
 use crate::failure::MappingError;
 use crate::uri::{gruu, is_visual_separator, percent_decode, sip_user};
 
+use crate::jid::escaped_localpart;
 pub use crate::jid::{Jid, escape_localpart, unescape_localpart};
 pub use crate::uri::{MailboxUri, SipAddress, TelUri, gr_value};
 
@@ -48,7 +49,7 @@ impl AddressMapper {
             SipAddress::Sip(u) | SipAddress::Sips(u) => {
                 let user = sip_user(u).ok_or(MappingError::AddressIncomplete)?;
                 let user = if is_user_phone(u) {
-                    telephone_localpart(&user)?
+                    Cow::Owned(telephone_localpart(&user)?)
                 } else {
                     user
                 };
@@ -58,9 +59,11 @@ impl AddressMapper {
                 let number = telephone_localpart(&t.number)?;
                 return Jid::new(Some(&number), &self.component_domain, None);
             }
-            SipAddress::Im(m) | SipAddress::Pres(m) => {
-                (m.local.clone(), Cow::Borrowed(m.domain.as_str()), None)
-            }
+            SipAddress::Im(m) | SipAddress::Pres(m) => (
+                Cow::Borrowed(m.local.as_str()),
+                Cow::Borrowed(m.domain.as_str()),
+                None,
+            ),
         };
         if user.is_empty() {
             return Err(MappingError::AddressIncomplete);
@@ -76,10 +79,10 @@ impl AddressMapper {
             // Design §2: `alice@other.net` rides in the localpart as `alice\40other.net`.
             // A user of our own domain with an '@' in it keeps its domain too, so
             // `jid_to_sip_user` can split at the last '@' unambiguously.
-            format!("{user}@{}", host.to_ascii_lowercase())
+            Cow::Owned(format!("{user}@{}", host.to_ascii_lowercase()))
         };
         Jid::new(
-            Some(&escape_localpart(&raw_local)),
+            Some(&escaped_localpart(&raw_local)),
             &self.component_domain,
             resource.as_deref(),
         )
@@ -94,9 +97,11 @@ impl AddressMapper {
                 host_text(&u.host_port.host),
                 gruu(u),
             ),
-            SipAddress::Im(m) | SipAddress::Pres(m) => {
-                (m.local.clone(), Cow::Borrowed(m.domain.as_str()), None)
-            }
+            SipAddress::Im(m) | SipAddress::Pres(m) => (
+                Cow::Borrowed(m.local.as_str()),
+                Cow::Borrowed(m.domain.as_str()),
+                None,
+            ),
             // A telephone number names no XMPP domain.
             SipAddress::Tel(_) => return Err(MappingError::UnsupportedScheme { scheme: "tel" }),
         };
@@ -108,7 +113,7 @@ impl AddressMapper {
         }
         // RFC 7247 §6.4 steps 3–5: percent-decoded already; escape what XMPP
         // forbids ('&' → \26, '\'' → \27, '/' → \2f, and the rest of XEP-0106).
-        Jid::new(Some(&escape_localpart(&user)), &host, resource.as_deref())
+        Jid::new(Some(&escaped_localpart(&user)), &host, resource.as_deref())
     }
 
     /// An XMPP user as a SIP URI (RFC 7247 §6.5; RFC 7572 §4: the resource is

@@ -1,6 +1,7 @@
 //! RFC 7622: XMPP addresses (JIDs), prepared with PRECIS, and the XEP-0106
 //! escaping of characters a localpart cannot carry.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use precis_profiles::precis_core::profile::PrecisFastInvocation;
@@ -16,11 +17,21 @@ pub(crate) const MAX_PART_LEN: usize = 1023;
 ///
 /// The localpart is kept in its XEP-0106 escaped form, exactly as it travels
 /// in a `from`/`to` attribute.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+///
+/// Held as its text in one `String` and where the parts end (issue 24: one
+/// allocation per JID, and [`Jid::into_string`] hands that text over). Two
+/// JIDs are equal exactly when their parts are: the text and the two
+/// boundaries determine the parts, and the parts determine them.
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Jid {
-    local: Option<String>,
-    domain: String,
-    resource: Option<String>,
+    /// `localpart@domainpart/resourcepart` as [`fmt::Display`] writes it.
+    text: String,
+    /// The localpart's length in `text`, when there is one (the domainpart
+    /// starts after it and its `@`).
+    local_len: Option<usize>,
+    /// Where the domainpart ends in `text`; a resourcepart (never empty)
+    /// follows after a `/` when this is short of the text's end.
+    domain_end: usize,
 }
 
 impl Jid {
@@ -45,79 +56,93 @@ impl Jid {
         domain: &str,
         resource: Option<&str>,
     ) -> Result<Self, MappingError> {
-        Ok(Self {
-            local: local.map(prepare_localpart).transpose()?,
-            domain: prepare_domainpart(domain)?,
-            resource: resource.map(prepare_resourcepart).transpose()?,
-        })
+        let local = local.map(prepare_localpart).transpose()?;
+        let domain = prepare_domainpart(domain)?;
+        let resource = resource.map(prepare_resourcepart).transpose()?;
+        Ok(Self::from_prepared(
+            local.as_deref(),
+            &domain,
+            resource.as_deref(),
+        ))
+    }
+
+    /// A JID of parts already prepared, in one allocation.
+    fn from_prepared(local: Option<&str>, domain: &str, resource: Option<&str>) -> Jid {
+        let len =
+            local.map_or(0, |l| l.len() + 1) + domain.len() + resource.map_or(0, |r| r.len() + 1);
+        let mut text = String::with_capacity(len);
+        if let Some(local) = local {
+            text.push_str(local);
+            text.push('@');
+        }
+        text.push_str(domain);
+        let domain_end = text.len();
+        if let Some(resource) = resource {
+            text.push('/');
+            text.push_str(resource);
+        }
+        Jid {
+            text,
+            local_len: local.map(str::len),
+            domain_end,
+        }
+    }
+
+    /// Where the domainpart starts in the text.
+    fn domain_start(&self) -> usize {
+        self.local_len.map_or(0, |l| l + 1)
     }
 
     /// The escaped localpart, if any.
     pub fn local(&self) -> Option<&str> {
-        self.local.as_deref()
+        self.local_len.map(|l| &self.text[..l])
     }
 
     /// The domainpart.
     pub fn domain(&self) -> &str {
-        &self.domain
+        &self.text[self.domain_start()..self.domain_end]
     }
 
     /// The resourcepart, if any.
     pub fn resource(&self) -> Option<&str> {
-        self.resource.as_deref()
+        self.is_full().then(|| &self.text[self.domain_end + 1..])
     }
 
     /// The bare JID (`localpart@domainpart`).
     pub fn bare(&self) -> Jid {
         Jid {
-            local: self.local.clone(),
-            domain: self.domain.clone(),
-            resource: None,
+            text: self.text[..self.domain_end].to_owned(),
+            local_len: self.local_len,
+            domain_end: self.domain_end,
         }
     }
 
-    /// The JID's text, as [`fmt::Display`] writes it, built in the
-    /// localpart's buffer rather than through the formatter (issue 24: the
-    /// `from` and `to` of every SIP → XMPP message).
+    /// The JID's text, as [`fmt::Display`] writes it, without a copy
+    /// (issue 24: the `from` and `to` of every SIP → XMPP message).
     pub fn into_string(self) -> String {
-        let Self {
-            local,
-            domain,
-            resource,
-        } = self;
-        let extra = domain.len() + resource.as_ref().map_or(0, |r| r.len() + 1);
-        let mut text = match local {
-            Some(mut local) => {
-                local.reserve(extra + 1);
-                local.push('@');
-                local
-            }
-            None => String::with_capacity(extra),
-        };
-        text.push_str(&domain);
-        if let Some(resource) = resource {
-            text.push('/');
-            text.push_str(&resource);
-        }
-        text
+        self.text
     }
 
     /// Whether this JID has a resourcepart ("full JID").
     pub fn is_full(&self) -> bool {
-        self.resource.is_some()
+        self.domain_end < self.text.len()
+    }
+}
+
+/// The parts, as when they were three fields.
+impl fmt::Debug for Jid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Jid")
+            .field("local", &self.local())
+            .field("domain", &self.domain())
+            .field("resource", &self.resource())
+            .finish()
     }
 }
 
 impl fmt::Display for Jid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(local) = &self.local {
-            write!(f, "{local}@")?;
-        }
-        f.write_str(&self.domain)?;
-        if let Some(resource) = &self.resource {
-            write!(f, "/{resource}")?;
-        }
-        Ok(())
+        f.write_str(&self.text)
     }
 }
 
@@ -148,14 +173,19 @@ const ESCAPES: [(char, &str); 10] = [
 /// A backslash is escaped only where it would otherwise start one of the ten
 /// escape sequences, so ordinary backslashes survive unchanged (§4.2 rule 3).
 pub fn escape_localpart(raw: &str) -> String {
-    // Nothing to escape (the usual user name): the name as it is (issue 24).
+    escaped_localpart(raw).into_owned()
+}
+
+/// [`escape_localpart`], borrowing the name when there is nothing to
+/// escape (the usual user name; issue 24).
+pub(crate) fn escaped_localpart(raw: &str) -> Cow<'_, str> {
     if !raw.bytes().any(|b| {
         matches!(
             b,
             b' ' | b'"' | b'&' | b'\'' | b'/' | b':' | b'<' | b'>' | b'@' | b'\\'
         )
     }) {
-        return raw.to_owned();
+        return Cow::Borrowed(raw);
     }
     let mut out = String::with_capacity(raw.len());
     for (i, c) in raw.char_indices() {
@@ -168,7 +198,7 @@ pub fn escape_localpart(raw: &str) -> String {
             },
         }
     }
-    out
+    Cow::Owned(out)
 }
 
 /// XEP-0106 §4.3: turn an escaped localpart back into the raw user name.
@@ -208,7 +238,7 @@ fn starts_escape(after_backslash: &str) -> bool {
 
 /// RFC 7622 §3.3: UsernameCaseMapped (RFC 8265 §3.3), plus the characters
 /// §3.3.1 forbids in a localpart.
-fn prepare_localpart(local: &str) -> Result<String, MappingError> {
+fn prepare_localpart(local: &str) -> Result<Cow<'_, str>, MappingError> {
     let bad = |reason| MappingError::MalformedJid {
         part: AddressPart::Local,
         reason,
@@ -229,18 +259,18 @@ fn prepare_localpart(local: &str) -> Result<String, MappingError> {
     // lowercasing (width mapping, NFC and the bidi rule change nothing).
     if local.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
         check_len(local, AddressPart::Local)?;
-        return Ok(local.to_ascii_lowercase());
+        return Ok(ascii_lowercase(local));
     }
     let prepared = UsernameCaseMapped::enforce(local)
         .map_err(|_| bad("localpart fails the PRECIS UsernameCaseMapped profile"))?;
     check_len(&prepared, AddressPart::Local)?;
-    Ok(prepared.into_owned())
+    Ok(Cow::Owned(prepared.into_owned()))
 }
 
 /// RFC 7622 §3.2: the domainpart. IDNA conversion is out of scope (RFC 7247
 /// §6.1); ASCII letters are lowercased, a final dot is stripped, and the
 /// characters that cannot appear in a hostname or IP literal are refused.
-fn prepare_domainpart(domain: &str) -> Result<String, MappingError> {
+fn prepare_domainpart(domain: &str) -> Result<Cow<'_, str>, MappingError> {
     let bad = |reason| MappingError::MalformedJid {
         part: AddressPart::Domain,
         reason,
@@ -275,14 +305,14 @@ fn prepare_domainpart(domain: &str) -> Result<String, MappingError> {
     }
     let prepared = domain.to_lowercase();
     check_len(&prepared, AddressPart::Domain)?;
-    Ok(prepared)
+    Ok(Cow::Owned(prepared))
 }
 
 /// The domainpart of [`prepare_domainpart`] for an ASCII host name
 /// (labels of letters, digits, `-` and `_`), lowercased; `None` for any
 /// other (IP literals, non-ASCII names, bad names), which the general check
 /// takes.
-fn ascii_domainpart(domain: &str) -> Option<String> {
+fn ascii_domainpart(domain: &str) -> Option<Cow<'_, str>> {
     let bytes = domain.as_bytes();
     let label_ok = |label: &[u8]| {
         !label.is_empty()
@@ -293,11 +323,20 @@ fn ascii_domainpart(domain: &str) -> Option<String> {
     bytes
         .split(|b| *b == b'.')
         .all(label_ok)
-        .then(|| domain.to_ascii_lowercase())
+        .then(|| ascii_lowercase(domain))
+}
+
+/// `text.to_ascii_lowercase()`, borrowed when that changes nothing.
+fn ascii_lowercase(text: &str) -> Cow<'_, str> {
+    if text.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(text.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(text)
+    }
 }
 
 /// RFC 7622 §3.4: OpaqueString (RFC 8265 §4.2).
-fn prepare_resourcepart(resource: &str) -> Result<String, MappingError> {
+fn prepare_resourcepart(resource: &str) -> Result<Cow<'_, str>, MappingError> {
     let bad = |reason| MappingError::MalformedJid {
         part: AddressPart::Resource,
         reason,
@@ -310,12 +349,12 @@ fn prepare_resourcepart(resource: &str) -> Result<String, MappingError> {
     // as long as the result is not empty.
     if resource.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
         check_len(resource, AddressPart::Resource)?;
-        return Ok(resource.to_owned());
+        return Ok(Cow::Borrowed(resource));
     }
     let prepared = OpaqueString::enforce(resource)
         .map_err(|_| bad("resourcepart fails the PRECIS OpaqueString profile"))?;
     check_len(&prepared, AddressPart::Resource)?;
-    Ok(prepared.into_owned())
+    Ok(Cow::Owned(prepared.into_owned()))
 }
 
 fn check_len(part: &str, which: AddressPart) -> Result<(), MappingError> {
@@ -399,10 +438,18 @@ mod tests {
             let s = format!("a{}B", b as char);
             let precis = UsernameCaseMapped::enforce(s.as_str()).map(|c| c.into_owned());
             if !"\"&'/:<>@ ".contains(b as char) {
-                assert_eq!(prepare_localpart(&s).ok(), precis.ok(), "{s:?}");
+                assert_eq!(
+                    prepare_localpart(&s).ok().map(Cow::into_owned),
+                    precis.ok(),
+                    "{s:?}"
+                );
             }
             let opaque = OpaqueString::enforce(s.as_str()).map(|c| c.into_owned());
-            assert_eq!(prepare_resourcepart(&s).ok(), opaque.ok(), "{s:?}");
+            assert_eq!(
+                prepare_resourcepart(&s).ok().map(Cow::into_owned),
+                opaque.ok(),
+                "{s:?}"
+            );
         }
     }
 
@@ -433,9 +480,79 @@ mod tests {
         }
         for name in &names {
             if let Some(fast) = ascii_domainpart(name) {
-                assert_eq!(Some(fast), general(name), "{name:?}");
+                assert_eq!(Some(fast.into_owned()), general(name), "{name:?}");
             } else if name.is_ascii() {
                 assert_eq!(general(name), None, "{name:?}");
+            }
+        }
+    }
+
+    /// The one-string representation keeps what the three prepared parts
+    /// were: the parts as `Jid::new` prepared them, `Display` and `Debug`
+    /// as the three fields wrote them, `bare`, and `==` exactly when the
+    /// parts are equal (issue 24).
+    #[test]
+    fn one_string_jid_keeps_the_three_parts() {
+        let texts = [
+            "a@b",
+            "a@b/c",
+            "b",
+            "b/c d",
+            "b/c/d@e",
+            "A\\20b@Example.com/Res/x@y",
+            "Juliet@Example.COM.",
+            "ju@b",
+            "j@ub",
+            "a@[::1]/r",
+            "\u{ff21}b@example.com/\u{e9}",
+            "a@b/@",
+        ];
+        let parts = |text: &str| {
+            let (bare, resource) = match text.split_once('/') {
+                Some((bare, resource)) => (bare, Some(resource)),
+                None => (text, None),
+            };
+            let (local, domain) = match bare.split_once('@') {
+                Some((local, domain)) => (Some(local), domain),
+                None => (None, bare),
+            };
+            (
+                local.map(|l| prepare_localpart(l).unwrap().into_owned()),
+                prepare_domainpart(domain).unwrap().into_owned(),
+                resource.map(|r| prepare_resourcepart(r).unwrap().into_owned()),
+            )
+        };
+        let jids: Vec<(Jid, _)> = texts
+            .iter()
+            .map(|t| (Jid::parse(t).unwrap(), parts(t)))
+            .collect();
+        for (jid, (local, domain, resource)) in &jids {
+            assert_eq!(jid.local(), local.as_deref());
+            assert_eq!(jid.domain(), domain);
+            assert_eq!(jid.resource(), resource.as_deref());
+            assert_eq!(jid.is_full(), resource.is_some());
+            let mut display = String::new();
+            if let Some(local) = local {
+                display.push_str(&format!("{local}@"));
+            }
+            display.push_str(domain);
+            if let Some(resource) = resource {
+                display.push_str(&format!("/{resource}"));
+            }
+            assert_eq!(jid.to_string(), display);
+            assert_eq!(
+                format!("{jid:?}"),
+                format!("Jid {{ local: {local:?}, domain: {domain:?}, resource: {resource:?} }}")
+            );
+            let bare = jid.bare();
+            assert_eq!(
+                (bare.local(), bare.domain(), bare.resource()),
+                (local.as_deref(), domain.as_str(), None)
+            );
+        }
+        for (a, pa) in &jids {
+            for (b, pb) in &jids {
+                assert_eq!(a == b, pa == pb, "{a} vs {b}");
             }
         }
     }

@@ -18,7 +18,42 @@ pub(crate) struct MediaType {
     /// Subtype, e.g. `plain`.
     pub subtype: Cow<'static, str>,
     /// Parameters in order.
-    pub params: Vec<(Cow<'static, str>, Cow<'static, str>)>,
+    pub params: Params,
+}
+
+/// A parameter of a media type: name (lowercased) and value.
+pub(crate) type Param = (Cow<'static, str>, Cow<'static, str>);
+
+/// A media type's parameters in order, the first held inline: the usual
+/// Content-Type has one (`charset`), which then takes no allocation (issue
+/// 24). Equal exactly when the lists are: the first is always filled before
+/// the rest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub(crate) struct Params {
+    first: Option<Param>,
+    rest: Vec<Param>,
+}
+
+impl Params {
+    /// Appends a parameter.
+    pub(crate) fn push(&mut self, param: Param) {
+        if self.first.is_none() {
+            self.first = Some(param);
+        } else {
+            self.rest.push(param);
+        }
+    }
+
+    /// The parameters in order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Param> {
+        self.first.iter().chain(&self.rest)
+    }
+
+    /// Whether there are none.
+    #[cfg(test)]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.is_none()
+    }
 }
 
 impl MediaType {
@@ -27,7 +62,10 @@ impl MediaType {
         Self {
             type_: "text".into(),
             subtype: "plain".into(),
-            params: vec![("charset".into(), "UTF-8".into())],
+            params: Params {
+                first: Some(("charset".into(), "UTF-8".into())),
+                rest: Vec::new(),
+            },
         }
     }
 
@@ -50,7 +88,7 @@ impl MediaType {
             None => (value, None),
         };
         let (type_, subtype) = essence.split_once('/')?;
-        let mut params = Vec::new();
+        let mut params = Params::default();
         if let Some(param) = param {
             let (name, v) = param.split_once('=')?;
             // The value as sent: only the spellings `exact_common` knows.
@@ -75,7 +113,7 @@ impl MediaType {
         if !is_token(type_) || !is_token(subtype) {
             return Err(bad);
         }
-        let mut params = Vec::new();
+        let mut params = Params::default();
         for p in parts {
             if p.trim().is_empty() {
                 continue;
@@ -173,7 +211,7 @@ impl ContentType {
 impl fmt::Display for MediaType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.type_, self.subtype)?;
-        for (n, v) in &self.params {
+        for (n, v) in self.params.iter() {
             let v: &str = v;
             if is_token(v) {
                 write!(f, ";{n}={v}")?;
@@ -379,6 +417,35 @@ mod tests {
         for word in &words {
             assert_eq!(lower_common(word), searched_lower(word), "{word:?}");
             assert_eq!(exact_common(word), searched_exact(word), "{word:?}");
+        }
+    }
+
+    /// The parameters with the first inline are the list they were:
+    /// the same order, `==` exactly when the lists are equal.
+    #[test]
+    fn params_are_their_list() {
+        let lists: [&[(&str, &str)]; 5] = [
+            &[],
+            &[("a", "1")],
+            &[("a", "1"), ("b", "2")],
+            &[("b", "2")],
+            &[("a", "1"), ("b", "2"), ("c", "3")],
+        ];
+        let build = |list: &[(&'static str, &'static str)]| {
+            let mut params = Params::default();
+            for (n, v) in list {
+                params.push((Cow::Borrowed(*n), Cow::Borrowed(*v)));
+            }
+            params
+        };
+        for a in lists {
+            let pa = build(a);
+            let back: Vec<(&str, &str)> = pa.iter().map(|(n, v)| (&**n, &**v)).collect();
+            assert_eq!(back, a);
+            assert_eq!(pa.is_empty(), a.is_empty());
+            for b in lists {
+                assert_eq!(pa == build(b), a == b, "{a:?} {b:?}");
+            }
         }
     }
 

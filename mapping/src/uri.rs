@@ -2,6 +2,7 @@
 //! §19, through ezk-sip-types), `tel:` (RFC 3966), `im:` (RFC 3860) and
 //! `pres:` (RFC 3859), which ezk does not have.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::fmt::Write as _;
 use std::str::FromStr;
@@ -82,7 +83,7 @@ impl SipAddress {
     /// The user part, percent-decoded (the number for `tel:`).
     pub fn user(&self) -> Option<String> {
         match self {
-            Self::Sip(u) | Self::Sips(u) => sip_user(u),
+            Self::Sip(u) | Self::Sips(u) => sip_user(u).map(Cow::into_owned),
             Self::Tel(t) => Some(t.number.clone()),
             Self::Im(m) | Self::Pres(m) => Some(m.local.clone()),
         }
@@ -345,11 +346,12 @@ fn is_pname_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '-'
 }
 
-pub(crate) fn sip_user(uri: &SipUri) -> Option<String> {
+pub(crate) fn sip_user(uri: &SipUri) -> Option<Cow<'_, str>> {
+    // Borrowed: the mapping reads it and builds the JID (issue 24).
     match &uri.user_part {
         SipUriUserPart::Empty => None,
-        SipUriUserPart::User(u) => Some(u.as_str().to_owned()),
-        SipUriUserPart::UserPw(up) => Some(up.user.as_str().to_owned()),
+        SipUriUserPart::User(u) => Some(Cow::Borrowed(u.as_str())),
+        SipUriUserPart::UserPw(up) => Some(Cow::Borrowed(up.user.as_str())),
     }
 }
 

@@ -19,8 +19,18 @@ use ezk_sip_types::uri::{SipUri, SipUriUserPart};
 
 /// A `sip:`/`sips:` URI (no `<>`, no surrounding whitespace) as ezk's
 /// `SipUri::from_str` would type it, or `None` when the text is not one of
-/// the shapes understood here (the caller asks ezk).
+/// the shapes understood here (the caller asks ezk). What the tests ask;
+/// the parser calls [`sip_uri_in`].
+#[cfg(test)]
 pub(crate) fn sip_uri(text: &str) -> Option<SipUri> {
+    sip_uri_in(None, text)
+}
+
+/// [`sip_uri`] whose parts are slices of `src`, the buffer `text` lies in
+/// (a header value of the received message), rather than of a copy of
+/// `text` (issue 24: one allocation less per URI). A `src` that does not
+/// hold `text` is not used.
+pub(crate) fn sip_uri_in(src: Option<&BytesStr>, text: &str) -> Option<SipUri> {
     let b = text.as_bytes();
     if !text.is_ascii() {
         return None;
@@ -65,8 +75,12 @@ pub(crate) fn sip_uri(text: &str) -> Option<SipUri> {
         return None;
     }
 
-    // Built the way ezk builds it: one copy of the text, the parts slices of it.
-    let src = BytesStr::from(text);
+    // Built the way ezk builds it: the parts slices of one buffer, the
+    // received one when `text` lies in it, a copy of the text otherwise.
+    let src = match src {
+        Some(src) if contains(src.as_str(), text) => src.slice_ref(text),
+        _ => BytesStr::from(text),
+    };
     let slice = |range: std::ops::Range<usize>| src.slice_ref(&src.as_str()[range]);
     let mut uri_params = Params::<CPS>::new();
     for (name, value) in params {
@@ -91,6 +105,13 @@ pub(crate) fn sip_uri(text: &str) -> Option<SipUri> {
         uri_params,
         header_params: Params::new(),
     })
+}
+
+/// Whether `part` lies inside `whole` (so `BytesStr::slice_ref` takes it).
+fn contains(whole: &str, part: &str) -> bool {
+    let whole = whole.as_bytes().as_ptr_range();
+    let part = part.as_bytes().as_ptr_range();
+    whole.start <= part.start && part.end <= whole.end
 }
 
 /// A bare host (no port, nothing after it) as ezk's `Host::from_str` would

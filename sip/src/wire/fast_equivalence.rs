@@ -12,6 +12,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use bytes::Bytes;
+use ezk_sip_types::host::Host;
 
 use crate::wire::fast;
 use crate::wire::header::outside_quotes;
@@ -273,6 +274,51 @@ fn every_fixture_uri_and_its_neighbours_parse_as_ezk_parses_them() {
         assert!(
             same_uri(&ours, &ezk),
             "{text:?}: fast path {ours:?}, ezk {ezk:?}"
+        );
+        fast::sip_uri(text).is_some()
+    });
+}
+
+/// A URI or address parsed in the received buffer (`Uri::parse_in`,
+/// `Address::parse_in`: its parts slices of that buffer, issue 24) comes out
+/// as parsed from its own text, for every fixture URI and its neighbours,
+/// and the fast path's parts do lie in the buffer.
+#[test]
+fn every_fixture_uri_parses_in_its_buffer_as_on_its_own() {
+    use bytesstr::BytesStr;
+
+    use crate::wire::header::Address;
+    let clients = harvest(CLIENT_DIRS);
+    let others = harvest(OTHER_DIRS);
+    let seeds = clients
+        .uris
+        .iter()
+        .chain(&others.uris)
+        .map(String::as_str)
+        .chain(EDGES.iter().copied());
+    compare_neighbours("URIs in their buffer", seeds, |text| {
+        let src = BytesStr::from(format!("\"A\" <{text}>;tag=1"));
+        let start = src.as_str().find('<').unwrap() + 1;
+        let inner = &src.as_str()[start..start + text.len()];
+        let alone = Uri::parse(text);
+        let within = Uri::parse_in(&src, inner);
+        assert!(
+            same_uri(&within, &alone),
+            "{text:?}: in the buffer {within:?}, alone {alone:?}"
+        );
+        if let Ok(Uri::Sip(uri)) = &within
+            && let Host::Name(name) = &uri.host_port.host
+            && fast::sip_uri(text).is_some()
+        {
+            let whole = src.as_str().as_bytes().as_ptr_range();
+            assert!(whole.contains(&name.as_str().as_ptr()), "{text:?}");
+        }
+        // Not in the buffer: a copy, as before.
+        assert!(same_uri(&Uri::parse_in(&src, text), &alone), "{text:?}");
+        assert_eq!(
+            format!("{:?}", Address::parse_in(&src, src.as_str())),
+            format!("{:?}", Address::parse(src.as_str())),
+            "{text:?}"
         );
         fast::sip_uri(text).is_some()
     });

@@ -4,6 +4,8 @@
 //! URI is `tel:` or another scheme, parameter lists with empty names that ezk
 //! quietly accepts) without re-parsing SIP URIs: `sip:` URIs go to ezk.
 
+use bytesstr::BytesStr;
+
 use crate::wire::uri::{Uri, UriError};
 
 /// A name-addr or addr-spec (RFC 3261 §25.1) as sent: From, To, Contact.
@@ -46,6 +48,16 @@ pub enum AddressError {
 impl Address {
     /// Parses a From, To or single Contact value.
     pub fn parse(value: &str) -> Result<Address, AddressError> {
+        Self::parse_with(None, value)
+    }
+
+    /// [`Address::parse`] of a value lying in `src` (the received header
+    /// value): the URI's parts are slices of `src`, not of a copy (issue 24).
+    pub(crate) fn parse_in(src: &BytesStr, value: &str) -> Result<Address, AddressError> {
+        Self::parse_with(Some(src), value)
+    }
+
+    fn parse_with(src: Option<&BytesStr>, value: &str) -> Result<Address, AddressError> {
         let value = value.trim();
         let (display, uri_text, params) = if let Some(rest) = value.strip_prefix('"') {
             let (display, after) = split_quoted(rest).ok_or(AddressError::UnterminatedQuote)?;
@@ -77,7 +89,10 @@ impl Address {
             }
             (None, uri.trim(), params)
         };
-        let uri = Uri::parse(uri_text)?;
+        let uri = match src {
+            Some(src) => Uri::parse_in(src, uri_text)?,
+            None => Uri::parse(uri_text)?,
+        };
         Ok(Address {
             display,
             uri_text: uri_text.to_owned(),

@@ -62,17 +62,27 @@ impl UriError {
 impl Uri {
     /// Parses a URI from its text (no surrounding `<>`).
     pub fn parse(text: &str) -> Result<Uri, UriError> {
-        Self::parse_with(text, true)
+        Self::parse_with(None, text, true)
+    }
+
+    /// [`Uri::parse`] of text lying in `src` (a received header value): a
+    /// `sip:` URI's parts are slices of `src` rather than of a copy.
+    pub(crate) fn parse_in(src: &bytesstr::BytesStr, text: &str) -> Result<Uri, UriError> {
+        Self::parse_with(Some(src), text, true)
     }
 
     /// [`Uri::parse`] with ezk for every `sip:` URI, the way it was before
     /// the fast path: what `wire::fast_equivalence` compares against.
     #[cfg(test)]
     pub(crate) fn parse_with_ezk(text: &str) -> Result<Uri, UriError> {
-        Self::parse_with(text, false)
+        Self::parse_with(None, text, false)
     }
 
-    fn parse_with(text: &str, fast: bool) -> Result<Uri, UriError> {
+    fn parse_with(
+        src: Option<&bytesstr::BytesStr>,
+        text: &str,
+        fast: bool,
+    ) -> Result<Uri, UriError> {
         let colon = text.find(':').ok_or(UriError::NoScheme)?;
         let scheme = &text[..colon];
         let valid_scheme = scheme
@@ -95,7 +105,7 @@ impl Uri {
         }
         if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
             // The common shapes without nom (issue 24); the rest as before.
-            if fast && let Some(uri) = crate::wire::fast::sip_uri(text) {
+            if fast && let Some(uri) = crate::wire::fast::sip_uri_in(src, text) {
                 return Ok(Uri::Sip(Box::new(uri)));
             }
             SipUri::from_str(text)

@@ -158,13 +158,13 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
     {
         return Err(Rejection::bad("Malformed Date"));
     }
-    for value in msg.headers.by_key(Key::Contact) {
-        let value = unfolded(msg, value);
+    for raw in msg.headers.by_key(Key::Contact) {
+        let value = unfolded(msg, raw);
         if value.trim() == "*" {
             continue;
         }
         for contact in outside_quotes(&value, ',') {
-            Address::parse(contact).map_err(|_| Rejection::bad("Malformed Contact"))?;
+            Address::parse_in(raw, contact).map_err(|_| Rejection::bad("Malformed Contact"))?;
         }
     }
     Ok(RequestHead {
@@ -327,7 +327,8 @@ fn address(msg: &Message, key: Key, reason: &'static str) -> Result<Address, Rej
     if values.next().is_some() {
         return Err(Rejection::bad(reason));
     }
-    Address::parse(&unfolded(msg, value)).map_err(|_| Rejection::bad(reason))
+    // The URI's parts slices of the received value when nothing was unfolded.
+    Address::parse_in(value, &unfolded(msg, value)).map_err(|_| Rejection::bad(reason))
 }
 
 fn call_id(msg: &Message) -> Result<&str, Rejection> {
