@@ -213,6 +213,48 @@ fn user_commands_work_on_the_store_and_never_print_a_password() {
     assert_eq!(check.status.code(), Some(0));
 }
 
+/// Starts parley with `[runtime]` `setting` (its XMPP server a closed port,
+/// so that it runs, retrying it), waits up to 10 s for its start-up line
+/// "async runtime started", runs `inspect` on the process while it runs,
+/// stops it; gives the line and what `inspect` returned.
+fn with_runtime_started<T>(setting: &str, inspect: impl FnOnce(u32) -> T) -> (String, T) {
+    use std::io::{BufRead, BufReader};
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let store = tempfile::tempdir().expect("temp dir");
+    let f = config_file(&format!(
+        "{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"{}\"\n[runtime]\n{setting}",
+        VALID
+            .replace("127.0.0.1:5347", "127.0.0.1:9")
+            .replace("udp:127.0.0.1:5060", "udp:127.0.0.1:0"),
+        store.path().display()
+    ));
+    let mut child = parley()
+        .arg("--config")
+        .arg(f.path())
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start parley");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.contains("async runtime started") {
+                let _ = tx.send(line);
+            }
+        }
+    });
+    let started = rx.recv_timeout(Duration::from_secs(10));
+    let inspected = started.is_ok().then(|| inspect(child.id()));
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = started.unwrap_or_else(|e| panic!("no start-up line with {setting:?}: {e}"));
+    (line, inspected.expect("inspected while running"))
+}
+
 /// `runtime.transparent_huge_pages`: off by default, the running process
 /// has transparent huge pages turned off (`THP_enabled: 0` in its
 /// `/proc/<pid>/status`); `true` leaves the process as it started, with
@@ -220,10 +262,6 @@ fn user_commands_work_on_the_store_and_never_print_a_password() {
 #[cfg(target_os = "linux")]
 #[test]
 fn transparent_huge_pages_are_off_unless_allowed() {
-    use std::io::{BufRead, BufReader};
-    use std::sync::mpsc;
-    use std::time::Duration;
-
     let thp_enabled = |pid: u32| -> String {
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
         status
@@ -238,38 +276,8 @@ fn transparent_huge_pages_are_off_unless_allowed() {
         ("", "0"),
         ("transparent_huge_pages = true\n", inherited.as_str()),
     ] {
-        let store = tempfile::tempdir().expect("temp dir");
-        // The XMPP server is a closed port: Parley runs, retrying it.
-        let f = config_file(&format!(
-            "{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"{}\"\n[runtime]\n{setting}",
-            VALID
-                .replace("127.0.0.1:5347", "127.0.0.1:9")
-                .replace("udp:127.0.0.1:5060", "udp:127.0.0.1:0"),
-            store.path().display()
-        ));
-        let mut child = parley()
-            .arg("--config")
-            .arg(f.path())
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start parley");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("async runtime started") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let started = rx.recv_timeout(Duration::from_secs(10));
-        let got = started.is_ok().then(|| thp_enabled(child.id()));
-        let _ = child.kill();
-        let _ = child.wait();
-        started.unwrap_or_else(|e| panic!("no start-up line with {setting:?}: {e}"));
-        assert_eq!(got.as_deref(), Some(expected), "setting {setting:?}");
+        let (_, got) = with_runtime_started(setting, thp_enabled);
+        assert_eq!(got, expected, "setting {setting:?}");
     }
 }
 
@@ -278,41 +286,8 @@ fn transparent_huge_pages_are_off_unless_allowed() {
 /// absent it is 1, and 3 is 3.
 #[test]
 fn runtime_worker_threads_sets_the_workers_of_the_running_process() {
-    use std::io::{BufRead, BufReader};
-    use std::sync::mpsc;
-    use std::time::Duration;
-
     for (setting, n) in [("", 1usize), ("worker_threads = 3\n", 3)] {
-        let store = tempfile::tempdir().expect("temp dir");
-        // The XMPP server is a closed port: Parley runs, retrying it.
-        let f = config_file(&format!(
-            "{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n[store]\npath = \"{}\"\n[runtime]\n{setting}",
-            VALID
-                .replace("127.0.0.1:5347", "127.0.0.1:9")
-                .replace("udp:127.0.0.1:5060", "udp:127.0.0.1:0"),
-            store.path().display()
-        ));
-        let mut child = parley()
-            .arg("--config")
-            .arg(f.path())
-            .env("RUST_LOG", "info")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("start parley");
-        let stderr = child.stderr.take().expect("stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if line.contains("async runtime started") {
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let line = rx.recv_timeout(Duration::from_secs(10));
-        let _ = child.kill();
-        let _ = child.wait();
-        let line = line.unwrap_or_else(|e| panic!("no start-up line with {setting:?}: {e}"));
+        let (line, ()) = with_runtime_started(setting, |_| ());
         assert!(
             line.trim_end().ends_with(&format!(" workers={n}")),
             "{line}"
