@@ -194,6 +194,17 @@ pub(super) fn variants(text: &str) -> BTreeSet<String> {
     out
 }
 
+/// The URIs every URI test starts from: the real clients', the other
+/// fixtures', and the edges.
+fn uri_seeds<'a>(clients: &'a Harvest, others: &'a Harvest) -> impl Iterator<Item = &'a str> {
+    clients
+        .uris
+        .iter()
+        .chain(&others.uris)
+        .map(String::as_str)
+        .chain(EDGES.iter().copied())
+}
+
 /// Every one-character neighbour of each of `seeds`, each given to
 /// `compare` (which asserts the fast path against ezk and says whether the
 /// fast path answered); at least a tenth must have taken it, or the test
@@ -262,12 +273,7 @@ fn every_fixture_uri_and_its_neighbours_parse_as_ezk_parses_them() {
         slow.is_empty(),
         "the fast path refused client URIs: {slow:?}"
     );
-    let seeds = clients
-        .uris
-        .iter()
-        .chain(&others.uris)
-        .map(String::as_str)
-        .chain(EDGES.iter().copied());
+    let seeds = uri_seeds(&clients, &others);
     compare_neighbours("URIs", seeds, |text| {
         let ours = Uri::parse(text);
         let ezk = Uri::parse_with_ezk(text);
@@ -290,12 +296,7 @@ fn every_fixture_uri_parses_in_its_buffer_as_on_its_own() {
     use crate::wire::header::Address;
     let clients = harvest(CLIENT_DIRS);
     let others = harvest(OTHER_DIRS);
-    let seeds = clients
-        .uris
-        .iter()
-        .chain(&others.uris)
-        .map(String::as_str)
-        .chain(EDGES.iter().copied());
+    let seeds = uri_seeds(&clients, &others);
     compare_neighbours("URIs in their buffer", seeds, |text| {
         let src = BytesStr::from(format!("\"A\" <{text}>;tag=1"));
         let start = src.as_str().find('<').unwrap() + 1;
@@ -372,13 +373,7 @@ fn host_of(uri: &str) -> Option<&str> {
 fn every_fixture_host_and_its_neighbours_parse_as_ezk_parses_them() {
     let clients = harvest(CLIENT_DIRS);
     let others = harvest(OTHER_DIRS);
-    let seeds = clients
-        .uris
-        .iter()
-        .chain(&others.uris)
-        .map(String::as_str)
-        .chain(EDGES.iter().copied())
-        .filter_map(host_of);
+    let seeds = uri_seeds(&clients, &others).filter_map(host_of);
     compare_neighbours("hosts", seeds, |text| {
         let ours = parse_host(text);
         let ezk = ezk_sip_types::host::Host::from_str(text).ok();
