@@ -14,7 +14,7 @@
 //! Every entry has a deadline and is removed by whoever resolves it first
 //! (the answer, or the reaper); the sizes are gauges.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -175,11 +175,120 @@ impl<V: Clone> Expiring<V> {
     }
 }
 
+/// SIP transactions parked under their correlation number, in that order.
+///
+/// Correlations are handed out in increasing order and parked soon after,
+/// so a new one goes at the back; one taken is left as an empty slot
+/// until the slots before it are gone too. Each message's transaction is
+/// written once and read out once (issue 24: a `BTreeMap` shifted the
+/// ~450-byte values of a leaf at each removal from its front, ~500
+/// instructions a message, and allocated and freed its nodes).
+pub(crate) struct Parked<R> {
+    slots: VecDeque<(u64, Option<PendingSip<R>>)>,
+    /// Slots that still hold a transaction.
+    live: usize,
+}
+
+impl<R> Default for Parked<R> {
+    fn default() -> Self {
+        Self {
+            slots: VecDeque::new(),
+            live: 0,
+        }
+    }
+}
+
+impl<R> Parked<R> {
+    /// Where `correlation` is, or would go.
+    fn position(&self, correlation: u64) -> usize {
+        self.slots.partition_point(|(c, _)| *c < correlation)
+    }
+
+    /// Parks `pending`, replacing one parked under the same number.
+    fn insert(&mut self, correlation: u64, pending: PendingSip<R>) {
+        if self
+            .slots
+            .back()
+            .is_none_or(|(last, _)| *last < correlation)
+        {
+            self.slots.push_back((correlation, Some(pending)));
+            self.live += 1;
+            return;
+        }
+        // Parked out of order (another worker thread took a later number
+        // first): put in its place.
+        let at = self.position(correlation);
+        match self.slots.get_mut(at) {
+            Some((c, slot)) if *c == correlation => {
+                if slot.replace(pending).is_none() {
+                    self.live += 1;
+                }
+            }
+            _ => {
+                self.slots.insert(at, (correlation, Some(pending)));
+                self.live += 1;
+            }
+        }
+    }
+
+    /// Takes the one parked under `correlation`.
+    fn take(&mut self, correlation: u64) -> Option<PendingSip<R>> {
+        let at = self.position(correlation);
+        let pending = self
+            .slots
+            .get_mut(at)
+            .filter(|(c, _)| *c == correlation)?
+            .1
+            .take()?;
+        self.taken();
+        Some(pending)
+    }
+
+    /// Takes the first one in `range` whose deadline has passed at `now`.
+    fn take_expired(
+        &mut self,
+        range: std::ops::RangeInclusive<u64>,
+        now: Instant,
+    ) -> Option<(u64, PendingSip<R>)> {
+        let start = self.position(*range.start());
+        let (correlation, slot) = self
+            .slots
+            .range_mut(start..)
+            .take_while(|(c, _)| range.contains(c))
+            .find(|(_, p)| p.as_ref().is_some_and(|p| p.deadline <= now))?;
+        let correlation = *correlation;
+        let pending = slot.take()?;
+        self.taken();
+        Some((correlation, pending))
+    }
+
+    /// After a take: the empty slots at the front go, and after a burst
+    /// the room it needed is given back once it is mostly unused.
+    fn taken(&mut self) {
+        self.live -= 1;
+        while self.slots.front().is_some_and(|(_, p)| p.is_none()) {
+            self.slots.pop_front();
+        }
+        if self.slots.capacity() > 1024 && self.slots.len() < self.slots.capacity() / 8 {
+            self.slots.shrink_to(self.slots.len() * 2);
+        }
+    }
+
+    /// The first and last numbers with a slot.
+    fn first(&self) -> Option<u64> {
+        self.slots.front().map(|(c, _)| *c)
+    }
+
+    fn last(&self) -> Option<u64> {
+        self.slots.back().map(|(c, _)| *c)
+    }
+}
+
 /// The registry: bounded by the SIP and XMPP limits upstream, reaped by deadline.
 pub(crate) struct Registry<R> {
-    /// By correlation number: one insert at the end and one removal per
-    /// message, no hashing, no table to grow or clean of tombstones.
-    pending_sip: Mutex<BTreeMap<u64, PendingSip<R>>>,
+    /// In correlation order ([`Parked`]): one push at the back and one
+    /// take per message, no hashing, no tree to rebalance.
+    pending_sip: Mutex<Parked<R>>,
     /// XMPP messages sent as SIP MESSAGE whose final response has not come:
     /// the task that sent each holds everything else about it.
     xmpp_in_flight: AtomicUsize,
@@ -198,7 +307,7 @@ pub(crate) struct Registry<R> {
 impl<R> Default for Registry<R> {
     fn default() -> Self {
         Self {
-            pending_sip: Mutex::new(BTreeMap::new()),
+            pending_sip: Mutex::new(Parked::default()),
             xmpp_in_flight: AtomicUsize::new(0),
             next_id: AtomicU64::new(0),
             imdn_out: Expiring::new(MAX_RECEIPTS),
@@ -223,9 +332,9 @@ impl<R> Registry<R> {
         self.next_id.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    fn pending(&self) -> MutexGuard<'_, BTreeMap<u64, PendingSip<R>>> {
-        // A panic while holding the lock leaves the map consistent (each
-        // operation is one map call): keep using it.
+    fn pending(&self) -> MutexGuard<'_, Parked<R>> {
+        // A panic while holding the lock leaves the queue consistent (no
+        // operation panics between its changes): keep using it.
         self.pending_sip
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -238,7 +347,7 @@ impl<R> Registry<R> {
 
     /// Take the SIP transaction forwarded under `correlation`, if still waiting.
     pub(crate) fn take_sip(&self, correlation: u64) -> Option<PendingSip<R>> {
-        self.pending().remove(&correlation)
+        self.pending().take(correlation)
     }
 
     /// Take every SIP transaction whose deadline has passed at `now`, in
@@ -250,20 +359,27 @@ impl<R> Registry<R> {
         &self,
         now: Instant,
     ) -> impl Iterator<Item = (u64, PendingSip<R>)> + '_ {
-        let expired: Vec<u64> = self
-            .pending()
-            .iter()
-            .filter(|(_, p)| p.deadline <= now)
-            .map(|(k, _)| *k)
-            .collect();
-        expired
-            .into_iter()
-            .filter_map(|k| self.pending().remove_entry(&k))
+        // Those parked by now only: one parked during the reap waits for
+        // the next one, as it would have had it come a moment later.
+        let (mut next, last) = {
+            let parked = self.pending();
+            (parked.first(), parked.last())
+        };
+        std::iter::from_fn(move || {
+            let (correlation, pending) = self.pending().take_expired(next?..=last?, now)?;
+            next = correlation.checked_add(1);
+            Some((correlation, pending))
+        })
     }
 
     /// Take every SIP transaction, deadline or not (shutdown).
     pub(crate) fn take_all_sip(&self) -> Vec<(u64, PendingSip<R>)> {
-        std::mem::take(&mut *self.pending()).into_iter().collect()
+        let parked = std::mem::take(&mut *self.pending());
+        parked
+            .slots
+            .into_iter()
+            .filter_map(|(correlation, p)| Some((correlation, p?)))
+            .collect()
     }
 
     /// Count an XMPP message now in flight as SIP.
@@ -278,7 +394,7 @@ impl<R> Registry<R> {
 
     /// SIP transactions waiting for XMPP.
     pub(crate) fn pending_sip_len(&self) -> usize {
-        self.pending().len()
+        self.pending().live
     }
 
     /// XMPP messages waiting for SIP.
@@ -333,6 +449,67 @@ mod tests {
         assert_eq!(expired.next().map(|(n, _)| n), Some(3));
         assert!(expired.next().is_none());
         assert_eq!(registry.pending_sip_len(), 0);
+    }
+
+    /// Parked out of order (two worker threads), each is still found by
+    /// its number, reaped in number order, and counted once; parking under
+    /// a number already parked replaces that transaction.
+    #[tokio::test(start_paused = true)]
+    async fn out_of_order_and_repeated_numbers_keep_the_order_and_the_count() {
+        let registry = Registry::new();
+        let now = Instant::now();
+        for n in [5, 2, 9, 7, 1] {
+            registry.park_sip(n, pending(now, n));
+        }
+        registry.park_sip(7, pending(now, 70));
+        assert_eq!(registry.pending_sip_len(), 5);
+        assert_eq!(registry.take_sip(9).map(|p| p.responder), Some(9));
+        assert_eq!(registry.take_sip(9).map(|p| p.responder), None);
+        assert_eq!(registry.take_sip(3).map(|p| p.responder), None);
+        let reaped: Vec<_> = registry
+            .take_expired_sip(now)
+            .map(|(n, p)| (n, p.responder))
+            .collect();
+        assert_eq!(reaped, vec![(1, 1), (2, 2), (5, 5), (7, 70)]);
+        assert_eq!(registry.pending_sip_len(), 0);
+        assert!(registry.pending().slots.is_empty());
+    }
+
+    /// Taken from the middle, the front and by the reaper in any mix, the
+    /// count stays right, shutdown gets only those still parked, in order,
+    /// and a queue emptied after a burst gives its room back.
+    #[tokio::test(start_paused = true)]
+    async fn taking_from_anywhere_keeps_the_count_and_frees_the_room() {
+        let registry = Registry::new();
+        let now = Instant::now();
+        let later = now + Duration::from_secs(1);
+        for n in 1..=10_000 {
+            let deadline = if n % 3 == 0 { later } else { now };
+            registry.park_sip(n, pending(deadline, n));
+        }
+        for n in (2..=10_000).step_by(2) {
+            assert!(registry.take_sip(n).is_some());
+        }
+        assert_eq!(registry.pending_sip_len(), 5_000);
+        // Odd numbers not divisible by 3 are expired at `now`.
+        let reaped = registry.take_expired_sip(now).count();
+        assert_eq!(
+            reaped,
+            (1..=10_000).filter(|n| n % 2 == 1 && n % 3 != 0).count()
+        );
+        let left = registry.take_all_sip();
+        assert!(left.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(left.iter().all(|(n, p)| n % 6 == 3 && p.responder == *n));
+        assert_eq!(left.len(), 10_000 / 6 + 1);
+        assert_eq!(registry.pending_sip_len(), 0);
+        for n in 10_001..=20_000 {
+            registry.park_sip(n, pending(now, n));
+        }
+        assert!(registry.pending().slots.capacity() >= 10_000);
+        for n in 10_001..=20_000 {
+            assert!(registry.take_sip(n).is_some());
+        }
+        assert!(registry.pending().slots.capacity() <= 1024);
     }
 
     #[tokio::test(start_paused = true)]
