@@ -17,6 +17,7 @@ use crate::resolver::Resolver;
 use crate::transaction::Target;
 use crate::wire::header::{Address, split_outside_quotes};
 use crate::wire::uri::Uri;
+use crate::wire::write::push_decimal_usize;
 
 /// RFC 3263 §4: where one request may go, in the order to try.
 pub(super) struct Located {
@@ -233,15 +234,14 @@ impl Routing {
     /// String of its own for each request's Via).
     pub(super) fn push_sent_by(&self, out: &mut String, transport: Transport, peer: SocketAddr) {
         let local = self.local_towards(transport, peer);
-        let _ = match &self.advertise {
-            Some(advertise) => write!(
-                out,
-                "{}:{}",
-                advertise.host,
-                advertise.port.unwrap_or(local.port())
-            ),
-            None => write!(out, "{local}"),
-        };
+        match &self.advertise {
+            Some(advertise) => {
+                out.push_str(&advertise.host);
+                out.push(':');
+                push_decimal_usize(out, usize::from(advertise.port.unwrap_or(local.port())));
+            }
+            None => push_socket_addr(out, local),
+        }
     }
 
     /// `<sip:user@host:port;transport=…>` for a Contact header (RFC 3261
@@ -283,6 +283,27 @@ impl Routing {
     }
 }
 
+/// `addr` as its `Display` writes it, without `fmt` for IPv4 (issue 24:
+/// `SocketAddr`'s Display was ~1 300 instructions of every XMPP → SIP
+/// MESSAGE's Via).
+fn push_socket_addr(out: &mut String, addr: SocketAddr) {
+    match addr {
+        SocketAddr::V4(v4) => {
+            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                push_decimal_usize(out, usize::from(octet));
+            }
+            out.push(':');
+            push_decimal_usize(out, usize::from(v4.port()));
+        }
+        SocketAddr::V6(_) => {
+            let _ = write!(out, "{addr}");
+        }
+    }
+}
+
 /// `next_hop` with the scheme `sips:` when `request_uri` is a `sips:` URI and
 /// `next_hop` a `sip:` one (RFC 3261 §26.2.2), else `next_hop` as it is.
 fn secured_like(request_uri: &str, next_hop: String) -> String {
@@ -301,7 +322,29 @@ fn secured_like(request_uri: &str, next_hop: String) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::secured_like;
+    use std::net::SocketAddr;
+
+    use super::{push_socket_addr, secured_like};
+
+    /// The same text as `SocketAddr`'s Display, for every octet and port
+    /// edge, and for IPv6 (scope included).
+    #[test]
+    fn a_socket_address_is_written_as_display_writes_it() {
+        let mut addrs: Vec<SocketAddr> = ["[::1]:5060", "[fe80::1%2]:5061", "[2001:db8::7]:0"]
+            .iter()
+            .map(|a| a.parse().expect("a socket address"))
+            .collect();
+        for octet in [0u8, 1, 9, 10, 99, 100, 199, 200, 255] {
+            for port in [0u16, 1, 9, 10, 5060, 9999, 10000, 65535] {
+                addrs.push(SocketAddr::from(([octet, 255 - octet, 7, octet / 2], port)));
+            }
+        }
+        for addr in addrs {
+            let mut out = String::from("SIP/2.0/UDP ");
+            push_socket_addr(&mut out, addr);
+            assert_eq!(out, format!("SIP/2.0/UDP {addr}"));
+        }
+    }
 
     #[test]
     fn a_sips_request_uri_makes_a_sip_next_hop_sips() {

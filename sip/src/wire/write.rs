@@ -275,7 +275,7 @@ fn push_decimal(out: &mut String, n: u32) {
 }
 
 /// `n` in decimal, without `fmt`.
-fn push_decimal_usize(out: &mut String, mut n: usize) {
+pub(crate) fn push_decimal_usize(out: &mut String, mut n: usize) {
     let mut digits = [0u8; 20];
     let mut at = digits.len();
     loop {
