@@ -219,7 +219,11 @@ impl fmt::Display for SipAddress {
                 match &u.user_part {
                     SipUriUserPart::Empty => {}
                     SipUriUserPart::User(user) => {
-                        write!(f, "{}@", PercentEncoded(user, SIP_USER_EXTRA))?
+                        // Straight to the formatter, not through `write!`
+                        // (issue 24: the From and To of every XMPP → SIP
+                        // MESSAGE).
+                        fmt::Display::fmt(&PercentEncoded(user, SIP_USER_EXTRA), f)?;
+                        f.write_char('@')?;
                     }
                     SipUriUserPart::UserPw(up) => write!(
                         f,
@@ -235,7 +239,8 @@ impl fmt::Display for SipAddress {
                     _ => write!(f, "{}", u.host_port.host)?,
                 }
                 if let Some(port) = u.host_port.port {
-                    write!(f, ":{port}")?;
+                    f.write_char(':')?;
+                    write_port(f, port)?;
                 }
                 if !u.uri_params.is_empty() {
                     write!(f, "{}", u.uri_params)?;
@@ -381,6 +386,22 @@ pub fn gr_value(resource: &str) -> String {
     PercentEncoded(resource, SIP_PARAM_EXTRA).to_string()
 }
 
+/// `port` in decimal, as `{port}` writes it, without `fmt`'s integer path.
+fn write_port(f: &mut fmt::Formatter<'_>, port: u16) -> fmt::Result {
+    let mut digits = [0u8; 5];
+    let mut at = digits.len();
+    let mut n = port;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    f.write_str(std::str::from_utf8(&digits[at..]).unwrap_or_default())
+}
+
 struct PercentEncoded<'a>(&'a str, &'static str);
 
 impl fmt::Display for PercentEncoded<'_> {
@@ -433,6 +454,19 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    /// Ports and users written without `write!` read as they did: the
+    /// port as `{port}` writes it, the user percent-encoded, then `@`.
+    #[test]
+    fn a_sip_address_is_written_with_its_port_and_user_as_before() {
+        for port in [0u16, 1, 9, 10, 99, 100, 5060, 9999, 10000, 65535] {
+            for user in ["alice", "a%20b", "r%C3%B6meo"] {
+                let text = format!("sip:{user}@example.com:{port};transport=udp");
+                let address = SipAddress::parse(&text).unwrap();
+                assert_eq!(address.to_string(), text);
+            }
+        }
+    }
 
     #[test]
     fn rfc7247_6_3_resourcepart_is_the_gr_parameter_percent_encoded() {
