@@ -399,12 +399,11 @@ impl Messages {
             .translated(Direction::XmppToSip, received.elapsed().as_secs_f64());
         // The place in the conversation is taken now, in hand-over order.
         let sender = parley_xmpp::jid::bare(message.from.as_deref().unwrap_or_default());
-        let conversation = (sender.to_owned(), request.request_uri.clone());
         // Issue 24: when nothing of its conversation is still to leave, the
         // MESSAGE goes now, in this pass, and only its answer is waited for
         // (with the other answers, in one task); one that needs DNS or a
         // connection, or must wait its turn, gets a task as before.
-        if self.lanes.is_free(&conversation) {
+        if self.lanes.is_free(sender, &request.request_uri) {
             match self.links.sip.start_request(request) {
                 Ok(pending) => {
                     let messages = Arc::clone(self);
@@ -424,7 +423,9 @@ impl Messages {
                 Err(unsent) => request = *unsent,
             }
         }
-        let mut turn = self.lanes.next(conversation);
+        let mut turn = self
+            .lanes
+            .next((sender.to_owned(), request.request_uri.clone()));
         let messages = Arc::clone(self);
         self.links.tasks.spawn(async move {
             turn.wait().await;

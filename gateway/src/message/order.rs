@@ -18,9 +18,9 @@
 //! (`Endpoint::start_request`), the MESSAGE leaves in the hand-over pass
 //! itself, after all its predecessors, and takes no turn.
 
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use dashmap::DashMap;
 use tokio::sync::oneshot;
 
 /// The conversation a message belongs to: the XMPP sender's bare JID and the
@@ -30,7 +30,10 @@ pub(crate) type Conversation = (String, String);
 /// The last request of each conversation whose transmission is still awaited.
 #[derive(Default)]
 pub(crate) struct Lanes {
-    last: DashMap<Conversation, Mutex<oneshot::Receiver<()>>>,
+    /// One lock, not a sharded map: every use is a moment's look-up, and an
+    /// empty table is then seen without hashing the conversation or
+    /// building its key (issue 24).
+    last: Mutex<HashMap<Conversation, oneshot::Receiver<()>>>,
 }
 
 /// A message's place in its conversation: what to wait for, and the signal
@@ -54,51 +57,55 @@ impl Turn {
 }
 
 impl Lanes {
+    fn last(&self) -> MutexGuard<'_, HashMap<Conversation, oneshot::Receiver<()>>> {
+        // Each use is one map call: a panic leaves the map consistent.
+        self.last.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// The next turn in `conversation`. Called in hand-over order.
     pub(crate) fn next(&self, conversation: Conversation) -> Turn {
         let (transmitted, mine) = oneshot::channel();
-        let after = self
-            .last
-            .insert(conversation, Mutex::new(mine))
-            .and_then(|previous| previous.into_inner().ok());
+        let after = self.last().insert(conversation, mine);
         Turn { after, transmitted }
     }
 
-    /// Whether nothing of `conversation` is still to leave: a message sent
-    /// now, without taking a turn, would leave after all its predecessors.
-    /// Called in hand-over order, like [`Lanes::next`].
-    pub(crate) fn is_free(&self, conversation: &Conversation) -> bool {
-        // Not in the table (the usual case: it holds only conversations
-        // with a message on its way out): one look-up (issue 24).
-        if !self.last.contains_key(conversation) {
+    /// Whether nothing of the conversation of `sender` (a bare JID) and
+    /// `request_uri` is still to leave: a message sent now, without taking
+    /// a turn, would leave after all its predecessors. Called in hand-over
+    /// order, like [`Lanes::next`].
+    pub(crate) fn is_free(&self, sender: &str, request_uri: &str) -> bool {
+        let mut last = self.last();
+        // The usual case: the table holds only conversations with a
+        // message on its way out, and there are none.
+        if last.is_empty() {
             return true;
         }
+        let conversation = (sender.to_owned(), request_uri.to_owned());
+        let Some(rx) = last.get_mut(&conversation) else {
+            return true;
+        };
         // A signal that has fired (or whose sender is gone) is spent: it
         // leaves the table here, since the next turn awaiting a receiver
         // already read would panic ("called after complete").
-        self.last.remove_if(conversation, |_, last| {
-            last.lock()
-                .map(|mut rx| !matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)))
-                .unwrap_or(true)
-        });
-        !self.last.contains_key(conversation)
+        if matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+            return false;
+        }
+        last.remove(&conversation);
+        true
     }
 
     /// Forgets conversations whose last message has been transmitted (or has
     /// ended), so the table holds only conversations with a message on its
     /// way out.
     pub(crate) fn reap(&self) {
-        self.last.retain(|_, last| {
-            last.get_mut()
-                .map(|rx| matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)))
-                .unwrap_or(false)
-        });
+        self.last()
+            .retain(|_, rx| matches!(rx.try_recv(), Err(oneshot::error::TryRecvError::Empty)));
     }
 
     /// Conversations with a message on its way out.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.last.len()
+        self.last().len()
     }
 }
 
@@ -151,15 +158,18 @@ mod tests {
     async fn a_conversation_is_free_once_its_last_message_has_left() {
         let lanes = Lanes::default();
         let bob = conversation("sip:bob@example.net");
-        assert!(lanes.is_free(&bob), "nothing sent yet");
+        assert!(lanes.is_free(&bob.0, &bob.1), "nothing sent yet");
         let first = lanes.next(bob.clone());
-        assert!(!lanes.is_free(&bob), "the first is still to leave");
-        assert!(lanes.is_free(&conversation("sip:carol@example.net")));
+        assert!(
+            !lanes.is_free(&bob.0, &bob.1),
+            "the first is still to leave"
+        );
+        assert!(lanes.is_free("juliet@example.com", "sip:carol@example.net"));
         first.transmitted.send(()).expect("the entry waits");
-        assert!(lanes.is_free(&bob), "the first has left");
+        assert!(lanes.is_free(&bob.0, &bob.1), "the first has left");
         let second = lanes.next(bob.clone());
         drop(second);
-        assert!(lanes.is_free(&bob), "the second ended unsent");
+        assert!(lanes.is_free(&bob.0, &bob.1), "the second ended unsent");
     }
 
     #[tokio::test]
@@ -170,7 +180,7 @@ mod tests {
         let bob = conversation("sip:bob@example.net");
         let first = lanes.next(bob.clone());
         first.transmitted.send(()).expect("the entry waits");
-        assert!(lanes.is_free(&bob));
+        assert!(lanes.is_free(&bob.0, &bob.1));
         let mut second = lanes.next(bob.clone());
         tokio::time::timeout(std::time::Duration::from_secs(5), second.wait())
             .await
