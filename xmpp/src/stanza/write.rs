@@ -214,7 +214,7 @@ fn text_child_opt(out: &mut impl Out, name: &str, text: Option<&str>) {
 /// Escape character data. `\r` becomes `&#xD;` so XML 1.0 §2.11 end-of-line
 /// handling does not turn `\r\n` into `\n` at the receiver.
 pub(crate) fn escape_text(out: &mut impl Out, s: &str) {
-    escape(out, s, |b| match b {
+    escape(out, s, &TEXT_PLAIN, |b| match b {
         b'&' => Some("&amp;"),
         b'<' => Some("&lt;"),
         b'>' => Some("&gt;"),
@@ -229,7 +229,7 @@ pub(crate) fn escape_text(out: &mut impl Out, s: &str) {
 /// than space is written as character references so XML 1.0 §3.3.3
 /// attribute-value normalisation keeps it.
 pub(crate) fn escape_attr(out: &mut impl Out, s: &str) {
-    escape(out, s, |b| match b {
+    escape(out, s, &ATTR_PLAIN, |b| match b {
         b'&' => Some("&amp;"),
         b'<' => Some("&lt;"),
         b'>' => Some("&gt;"),
@@ -243,6 +243,29 @@ pub(crate) fn escape_attr(out: &mut impl Out, s: &str) {
     });
 }
 
+/// [`escape_text`]'s bytes written as they are: see [`escape`].
+const TEXT_PLAIN: [bool; 256] = plain_bytes(b"&<>\r");
+
+/// [`escape_attr`]'s bytes written as they are: see [`escape`].
+const ATTR_PLAIN: [bool; 256] = plain_bytes(b"&<>'\"\t\n\r");
+
+/// Every byte but the C0 controls other than tab and LF, `EF`, and `special`.
+const fn plain_bytes(special: &[u8]) -> [bool; 256] {
+    let mut plain = [true; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        plain[b] = b == 0x09 || b == 0x0a;
+        b += 1;
+    }
+    plain[0xef] = false;
+    let mut i = 0;
+    while i < special.len() {
+        plain[special[i] as usize] = false;
+        i += 1;
+    }
+    plain
+}
+
 /// U+FFFD, written for a character XML 1.0 §2.2 `Char` does not allow.
 const REPLACEMENT: &str = "\u{FFFD}";
 
@@ -251,12 +274,26 @@ const REPLACEMENT: &str = "\u{FFFD}";
 /// (UTF-8 `EF BF BE`, `EF BF BF`) are outside XML 1.0 §2.2 `Char`: a `str`
 /// holds no surrogates. Every cut is before an ASCII byte or a three-byte
 /// sequence's lead byte, so each run is whole characters.
-fn escape(out: &mut impl Out, s: &str, ascii: impl Fn(u8) -> Option<&'static str>) {
+///
+/// `plain` says which bytes need no look at all (issue 24: a table read per
+/// byte rather than the match, over every body and attribute written): the
+/// ASCII bytes `ascii` keeps, and every non-ASCII byte but `EF`.
+fn escape(
+    out: &mut impl Out,
+    s: &str,
+    plain: &[bool; 256],
+    ascii: impl Fn(u8) -> Option<&'static str>,
+) {
     let bytes = s.as_bytes();
     let mut run = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
+        while bytes.get(i).is_some_and(|&b| plain[usize::from(b)]) {
+            i += 1;
+        }
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         let (with, len) = if b < 0x80 {
             match ascii(b) {
                 Some(with) => (with, 1),
