@@ -301,7 +301,7 @@ impl Message {
         // if lines are folded): reserved once, no larger than the message
         // needs, since a request's fields live as long as its transaction's
         // work.
-        let line_ends = head.iter().filter(|&&b| b == b'\n').count();
+        let line_ends = memchr::memchr_iter(b'\n', &head).count();
         let mut headers =
             HeaderFields::with_capacity(line_ends.saturating_sub(2).min(limits.max_headers));
         // Lines read, and whether each was a plain `Name: value` line: with
