@@ -68,6 +68,11 @@ const PRINTED: [(&str, Key); 21] = [
 ];
 
 impl Key {
+    /// Its bit in [`HeaderFields`]'s set of keys present.
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+
     /// The key of a name printed `printed` (any case): its length and
     /// first letter (and, where two names share those, one more letter)
     /// pick the one name it can be, which is then compared whole (issue
@@ -191,6 +196,11 @@ impl Wanted<'_> {
 #[derive(Debug, Clone, Default)]
 pub struct HeaderFields {
     fields: Vec<(Name, BytesStr, Key)>,
+    /// Which keys have a field (bit [`Key::bit`]; [`Key::Other`]'s for any
+    /// other name): a lookup of a name no field has ends without a scan
+    /// (issue 24: most lookups of a MESSAGE — Subject, Content-Encoding,
+    /// Content-Language — are of names it does not carry).
+    present: u32,
     /// Whether no value holds a folded line (RFC 3261 §7.3.1), known
     /// while parsing (issue 24: readers then skip looking for CR/LF);
     /// `false` when not known.
@@ -229,7 +239,16 @@ impl HeaderFields {
         &'a self,
         wanted: Wanted<'n>,
     ) -> impl Iterator<Item = &'a BytesStr> + use<'a, 'n> {
-        self.fields
+        let key = match wanted {
+            Wanted::Key(key) => key,
+            Wanted::Printed(_) | Wanted::Spelling(_) => Key::Other,
+        };
+        let fields = if self.present & key.bit() == 0 {
+            &[][..]
+        } else {
+            &self.fields[..]
+        };
+        fields
             .iter()
             .filter(move |(name, _, key)| wanted.matches(name, *key))
             .map(|(_, value, _)| value)
@@ -253,6 +272,7 @@ impl HeaderFields {
     pub(crate) fn with_capacity(capacity: usize) -> Self {
         Self {
             fields: Vec::with_capacity(capacity),
+            present: 0,
             unfolded: false,
         }
     }
@@ -289,6 +309,7 @@ impl HeaderFields {
 
     pub(crate) fn push(&mut self, name: Name, value: BytesStr) {
         let key = Key::of_printed(name.as_print_str());
+        self.present |= key.bit();
         self.fields.push((name, value, key));
     }
 
@@ -300,6 +321,7 @@ impl HeaderFields {
     pub(crate) fn push_spelled(&mut self, spelled: BytesStr, value: BytesStr) {
         let key = Key::of_spelling(&spelled);
         let name = key.name().unwrap_or_else(|| Name::from(spelled));
+        self.present |= key.bit();
         self.fields.push((name, value, key));
     }
 
@@ -420,5 +442,56 @@ mod tests {
         let x = Name::from("x-extension");
         assert_eq!(fields.get_raw(&x).count(), 1);
         assert_eq!(fields.len(), 4);
+    }
+
+    /// The set of keys present never hides a field: for fields pushed
+    /// both ways, some names present and some absent, every lookup by key,
+    /// printed name and spelling finds what a scan of the fields finds.
+    #[test]
+    fn lookups_find_what_a_scan_finds_present_or_absent() {
+        let mut fields = HeaderFields::default();
+        let mut expected: Vec<(Key, &str)> = Vec::new();
+        for (i, (printed, key)) in PRINTED.iter().enumerate() {
+            // Every third key carries no field; the others one or two.
+            match i % 3 {
+                0 => continue,
+                1 => fields.push(Name::from(*printed), BytesStr::from(*printed)),
+                _ => {
+                    fields.push_spelled(
+                        BytesStr::from(printed.to_ascii_lowercase()),
+                        BytesStr::from("a"),
+                    );
+                    fields.push_spelled(BytesStr::from(*printed), BytesStr::from("b"));
+                }
+            }
+            expected.push((*key, printed));
+        }
+        fields.push_spelled(BytesStr::from("X-Extension"), BytesStr::from("x"));
+        for (printed, key) in PRINTED {
+            let scanned: Vec<&str> = fields
+                .entries()
+                .iter()
+                .filter(|(_, _, k)| *k == key)
+                .map(|(_, v, _)| v.as_str())
+                .collect();
+            assert_eq!(scanned.is_empty(), !expected.iter().any(|(k, _)| *k == key));
+            let by_key: Vec<&str> = fields.by_key(key).map(|v| v.as_str()).collect();
+            let spelled: Vec<&str> = fields.get_spelled(printed).map(|v| v.as_str()).collect();
+            let raw: Vec<&str> = fields
+                .get_raw(&Name::from(printed))
+                .map(|v| v.as_str())
+                .collect();
+            assert_eq!(by_key, scanned, "{printed}");
+            assert_eq!(spelled, scanned, "{printed}");
+            assert_eq!(raw, scanned, "{printed}");
+        }
+        assert_eq!(fields.get_spelled("x-extension").count(), 1);
+        assert_eq!(fields.get_raw(&Name::from("X-EXTENSION")).count(), 1);
+        assert_eq!(fields.get_spelled("X-Absent").count(), 0);
+        // Only known names: an unknown one is absent without a scan.
+        let mut known = HeaderFields::default();
+        known.push_spelled(BytesStr::from("To"), BytesStr::from("t"));
+        assert_eq!(known.get_spelled("X-Extension").count(), 0);
+        assert_eq!(known.get_spelled("t").count(), 1);
     }
 }
