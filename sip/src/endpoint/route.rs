@@ -17,7 +17,7 @@ use crate::resolver::Resolver;
 use crate::transaction::Target;
 use crate::wire::header::{Address, split_outside_quotes};
 use crate::wire::uri::Uri;
-use crate::wire::write::push_decimal_usize;
+use crate::wire::write::{push_decimal_usize, push_ip};
 
 /// RFC 3263 §4: where one request may go, in the order to try.
 pub(super) struct Located {
@@ -289,12 +289,7 @@ impl Routing {
 fn push_socket_addr(out: &mut String, addr: SocketAddr) {
     match addr {
         SocketAddr::V4(v4) => {
-            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                push_decimal_usize(out, usize::from(octet));
-            }
+            push_ip(out, IpAddr::V4(*v4.ip()));
             out.push(':');
             push_decimal_usize(out, usize::from(v4.port()));
         }

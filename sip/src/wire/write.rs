@@ -215,21 +215,26 @@ pub(crate) fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
     let mut out = String::with_capacity(via.len() + ";rport=65535;received=".len() + 39);
     out.push_str(head);
     let mut has_received = false;
+    // Whether `out` holds `;rport=` (issue 24: known as it is written, not
+    // searched for after): a parameter cannot hold `;`, so only one that
+    // starts with `rport=` as written, or the one stamped here, puts it there.
+    let mut rport_used = false;
     for param in params.split(';').filter(|p| !p.is_empty()) {
         let name = param.split('=').next().unwrap_or_default().trim();
         if name.eq_ignore_ascii_case("rport") && !param.contains('=') {
             out.push_str(";rport=");
             push_decimal(&mut out, u32::from(source.port()));
+            rport_used = true;
             continue;
         }
         has_received |= name.eq_ignore_ascii_case("received");
+        rport_used |= param.starts_with("rport=");
         out.push(';');
         out.push_str(param);
     }
     let same_ip = host
         .parse::<std::net::IpAddr>()
         .is_ok_and(|ip| ip == source.ip());
-    let rport_used = out.contains(";rport=");
     if !has_received && (!same_ip || rport_used) {
         out.push_str(";received=");
         push_ip(&mut out, source.ip());
@@ -291,7 +296,7 @@ pub(crate) fn push_decimal_usize(out: &mut String, mut n: usize) {
 
 /// An IP address as `Display` writes it: IPv4's dotted decimal without
 /// `fmt` (issue 24), IPv6 through `fmt`.
-fn push_ip(out: &mut String, ip: std::net::IpAddr) {
+pub(crate) fn push_ip(out: &mut String, ip: std::net::IpAddr) {
     match ip {
         std::net::IpAddr::V4(v4) => {
             for (i, octet) in v4.octets().into_iter().enumerate() {
@@ -502,6 +507,89 @@ mod tests {
             stamp_via("SIP/2.0/UDP h;rport", source),
             "SIP/2.0/UDP h;rport=0;received=10.200.0.255"
         );
+    }
+
+    /// `stamp_via` as it was before it knew `rport_used` as it wrote
+    /// (issue 24): the reference it must equal.
+    fn stamp_via_searching(via: &str, source: std::net::SocketAddr) -> String {
+        if let Some((first, rest)) = via.split_once(',') {
+            return format!("{},{rest}", stamp_via_searching(first.trim_end(), source));
+        }
+        let (head, params) = via.split_at(via.find(';').unwrap_or(via.len()));
+        let sent_by = head.split_whitespace().last().unwrap_or_default();
+        let host = match sent_by.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or_default(),
+            None => sent_by.split(':').next().unwrap_or_default(),
+        };
+        let mut out = head.to_owned();
+        let mut has_received = false;
+        for param in params.split(';').filter(|p| !p.is_empty()) {
+            let name = param.split('=').next().unwrap_or_default().trim();
+            if name.eq_ignore_ascii_case("rport") && !param.contains('=') {
+                out.push_str(&format!(";rport={}", source.port()));
+                continue;
+            }
+            has_received |= name.eq_ignore_ascii_case("received");
+            out.push(';');
+            out.push_str(param);
+        }
+        let same_ip = host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip == source.ip());
+        if !has_received && (!same_ip || out.contains(";rport=")) {
+            out.push_str(&format!(";received={}", source.ip()));
+        }
+        out
+    }
+
+    /// Every rport and received spelling around the ones that decide,
+    /// from the sent-by address and from another: the same Via as the
+    /// search after writing gave.
+    #[test]
+    fn stamping_knows_rport_as_searching_for_it_did() {
+        let params = [
+            "",
+            ";rport",
+            ";RPORT",
+            ";rport=5060",
+            ";RPort=1",
+            "; rport=1",
+            ";rport =1",
+            ";x=rport=1",
+            ";xrport=1",
+            ";received=10.0.0.1",
+            ";RECEIVED=1.2.3.4",
+            ";rport;received=h",
+            ";branch=z9hG4bK1;rport",
+            ";rport=;branch=z9hG4bK1",
+            ";;rport=7;",
+        ];
+        for source in ["192.0.2.9:5070", "10.0.0.1:5060", "[2001:db8::9]:5060"] {
+            let source: std::net::SocketAddr = source.parse().expect("addr");
+            for host in [
+                "10.0.0.1:5060",
+                "192.0.2.9",
+                "[2001:db8::9]:5060",
+                "h.example",
+            ] {
+                for a in params {
+                    for b in params {
+                        let via = format!("SIP/2.0/UDP {host}{a}{b}");
+                        assert_eq!(
+                            stamp_via(&via, source),
+                            stamp_via_searching(&via, source),
+                            "{via}"
+                        );
+                        let two = format!("{via}, SIP/2.0/TCP other{b}");
+                        assert_eq!(
+                            stamp_via(&two, source),
+                            stamp_via_searching(&two, source),
+                            "{two}"
+                        );
+                    }
+                }
+            }
+        }
     }
 
     #[test]
