@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::request::Responder;
+use super::request::{Responder, ResponderParts};
 use super::{Inner, now};
 use crate::transaction::ServerKey;
 use crate::wire::message::Salvage;
@@ -77,20 +77,22 @@ pub(super) fn handle_cancel(inner: &Arc<Inner>, key: ServerKey, salvage: Salvage
     };
     let responder = Responder {
         inner: inner.clone(),
-        key,
-        salvage,
-        // §9.2: "the To tag of the response to the CANCEL and the To tag in
-        // the response to the original request SHOULD be the same".
-        tag_to,
-        to_tag: if to_tag.is_empty() {
-            crate::dialog::new_tag()
-        } else {
-            to_tag
-        },
-        ack: None,
-        record_route: Vec::new(),
-        answered: false,
-        cancelled: None,
+        parts: Box::new(ResponderParts {
+            key,
+            salvage,
+            // §9.2: "the To tag of the response to the CANCEL and the To tag in
+            // the response to the original request SHOULD be the same".
+            tag_to,
+            to_tag: if to_tag.is_empty() {
+                crate::dialog::new_tag()
+            } else {
+                to_tag
+            },
+            ack: None,
+            record_route: Vec::new(),
+            answered: false,
+            cancelled: None,
+        }),
     };
     responder.respond(status, None, vec![], None);
 }

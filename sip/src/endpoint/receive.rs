@@ -14,7 +14,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::request::{IncomingRequest, RequestView, Responder, is_trusted};
+use super::request::{IncomingRequest, Parsed, RequestView, Responder, ResponderParts, is_trusted};
 use super::send::Outcome;
 use super::{Inner, now};
 use crate::config::Transport;
@@ -288,35 +288,37 @@ impl Inner {
             .map_or_else(dialog::new_tag, str::to_owned);
         let responder = Responder {
             inner: self.clone(),
-            key,
-            salvage: {
-                let mut salvage = message.salvage();
-                if let Some(top) = salvage.vias.first_mut() {
-                    *top = write::stamp_via(top, target.addr).into();
-                }
-                salvage
-            },
-            // An in-dialog request already names our tag; keep it.
-            to_tag: to_tag.clone(),
-            tag_to: head.to.param("tag").is_none(),
-            ack: (head.method == "INVITE").then(|| AckKey {
-                call_id: head.call_id.clone(),
-                cseq: head.cseq,
-                from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
-                to_tag,
+            parts: Box::new(ResponderParts {
+                key,
+                salvage: {
+                    let mut salvage = message.salvage();
+                    if let Some(top) = salvage.vias.first_mut() {
+                        *top = write::stamp_via(top, target.addr).into();
+                    }
+                    salvage
+                },
+                // An in-dialog request already names our tag; keep it.
+                to_tag: to_tag.clone(),
+                tag_to: head.to.param("tag").is_none(),
+                ack: (head.method == "INVITE").then(|| AckKey {
+                    call_id: head.call_id.clone(),
+                    cseq: head.cseq,
+                    from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
+                    to_tag,
+                }),
+                record_route,
+                answered: false,
+                cancelled: (head.method == "INVITE").then(CancellationToken::new),
             }),
-            record_route,
-            answered: false,
-            cancelled: (head.method == "INVITE").then(CancellationToken::new),
         };
-        if let Some(token) = &responder.cancelled {
+        if let Some(token) = &responder.parts.cancelled {
             let cancellable = super::cancel::Cancellable {
-                salvage: responder.salvage.clone(),
-                to_tag: responder.to_tag.clone(),
-                tag_to: responder.tag_to,
+                salvage: responder.parts.salvage.clone(),
+                to_tag: responder.parts.to_tag.clone(),
+                tag_to: responder.parts.tag_to,
                 token: token.clone(),
             };
-            let key = responder.key.clone();
+            let key = responder.parts.key.clone();
             self.with_core(|core| {
                 core.transactions
                     .set_invite_to_tag(&key, &cancellable.to_tag);
@@ -333,8 +335,7 @@ impl Inner {
             view: RequestView {
                 source: target.addr,
                 transport: target.transport,
-                message,
-                head,
+                parsed: Box::new(Parsed { message, head }),
                 tls_certificate: certificate,
             },
             responder,

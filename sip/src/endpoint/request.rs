@@ -148,102 +148,125 @@ impl Response {
 }
 
 /// Read access to a received request; all values as the peer sent them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RequestView {
     /// Where it came from.
     pub source: SocketAddr,
     /// Over which transport.
     pub transport: Transport,
-    pub(super) message: Message,
-    pub(super) head: RequestHead,
+    /// The request and what validation read off it, boxed: a view (within
+    /// an [`IncomingRequest`]) is moved whole through the endpoint's queue
+    /// and by value through the gateway, a copy of these ~550 bytes each
+    /// time were they inline (issue 24).
+    pub(super) parsed: Box<Parsed>,
     /// The verified certificate of a mutual-TLS peer.
     pub(super) tls_certificate: Option<Arc<CertificateDer<'static>>>,
+}
+
+/// The large part of a [`RequestView`].
+#[derive(Clone)]
+pub(super) struct Parsed {
+    pub(super) message: Message,
+    pub(super) head: RequestHead,
+}
+
+impl std::fmt::Debug for RequestView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // As when the parsed parts were fields of their own.
+        f.debug_struct("RequestView")
+            .field("source", &self.source)
+            .field("transport", &self.transport)
+            .field("message", &self.parsed.message)
+            .field("head", &self.parsed.head)
+            .field("tls_certificate", &self.tls_certificate)
+            .finish()
+    }
 }
 
 impl RequestView {
     /// The method.
     pub fn method(&self) -> &str {
-        &self.head.method
+        &self.parsed.head.method
     }
 
     /// The Request-URI.
     pub fn request_uri(&self) -> String {
-        self.head.request_uri.clone()
+        self.parsed.head.request_uri.clone()
     }
 
     /// The From URI.
     pub fn from_uri(&self) -> String {
-        self.head.from.uri_text.clone()
+        self.parsed.head.from.uri_text.clone()
     }
 
     /// The From display name, unquoted.
     pub fn from_display(&self) -> Option<String> {
-        self.head.from.display.clone()
+        self.parsed.head.from.display.clone()
     }
 
     /// The From tag.
     pub fn from_tag(&self) -> Option<String> {
-        self.head.from.param("tag").map(str::to_owned)
+        self.parsed.head.from.param("tag").map(str::to_owned)
     }
 
     /// The To URI.
     pub fn to_uri(&self) -> String {
-        self.head.to.uri_text.clone()
+        self.parsed.head.to.uri_text.clone()
     }
 
     /// The To display name, unquoted.
     pub fn to_display(&self) -> Option<String> {
-        self.head.to.display.clone()
+        self.parsed.head.to.display.clone()
     }
 
     /// The To tag (set for in-dialog requests).
     pub fn to_tag(&self) -> Option<String> {
-        self.head.to.param("tag").map(str::to_owned)
+        self.parsed.head.to.param("tag").map(str::to_owned)
     }
 
     /// The Call-ID.
     pub fn call_id(&self) -> &str {
-        &self.head.call_id
+        &self.parsed.head.call_id
     }
 
     /// The Request-URI, typed (as validation parsed it).
     pub fn uri(&self) -> &Uri {
-        &self.head.uri
+        &self.parsed.head.uri
     }
 
     /// The From header, typed (as validation parsed it).
     pub fn from_address(&self) -> &Address {
-        &self.head.from
+        &self.parsed.head.from
     }
 
     /// The To header, typed (as validation parsed it).
     pub fn to_address(&self) -> &Address {
-        &self.head.to
+        &self.parsed.head.to
     }
 
     /// The CSeq number.
     pub fn cseq(&self) -> u32 {
-        self.head.cseq
+        self.parsed.head.cseq
     }
 
     /// A header's values (compact forms resolved, folding undone), joined by `, `.
     pub fn header(&self, name: &str) -> Option<String> {
-        self.message.header(name)
+        self.parsed.message.header(name)
     }
 
     /// Each value of a header.
     pub fn header_values(&self, name: &str) -> Vec<String> {
-        self.message.values_spelled(name)
+        self.parsed.message.values_spelled(name)
     }
 
     /// The body.
     pub fn body(&self) -> &[u8] {
-        &self.message.body
+        &self.parsed.message.body
     }
 
     /// The whole parsed request (e.g. for [`crate::dialog::Dialog::from_request`]).
     pub fn message(&self) -> &Message {
-        &self.message
+        &self.parsed.message
     }
 
     /// Whether the request came over TLS from a peer whose verified client
@@ -342,6 +365,14 @@ impl IncomingRequest {
 /// silently dropped.
 pub struct Responder {
     pub(super) inner: Arc<Inner>,
+    /// Boxed: a responder is moved by value through the endpoint's queue
+    /// and the gateway (and parked there until the answer is known), a
+    /// copy of these ~400 bytes each time were they inline (issue 24).
+    pub(super) parts: Box<ResponderParts>,
+}
+
+/// What a [`Responder`] answers with.
+pub(super) struct ResponderParts {
     pub(super) key: ServerKey,
     pub(super) salvage: Salvage,
     pub(super) to_tag: String,
@@ -362,8 +393,8 @@ pub struct Responder {
 impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Responder")
-            .field("method", &self.key.method)
-            .field("answered", &self.answered)
+            .field("method", &self.parts.key.method)
+            .field("answered", &self.parts.answered)
             .finish_non_exhaustive()
     }
 }
@@ -378,7 +409,7 @@ impl Responder {
         headers: Vec<(String, String)>,
         body: Option<(String, Bytes)>,
     ) {
-        self.answered = true;
+        self.parts.answered = true;
         let body = body.as_ref().map(|(t, b)| (t.as_str(), &b[..]));
         self.send(status.code(), reason, &headers, body);
         if status.is_provisional() {
@@ -390,14 +421,15 @@ impl Responder {
     /// The To tag this responder puts on its responses (RFC 3261 §8.2.6.2),
     /// so a dialog created by the answer can be recorded.
     pub fn to_tag(&self) -> &str {
-        &self.to_tag
+        &self.parts.to_tag
     }
 
     /// Whether a CANCEL ended this INVITE (RFC 3261 §9.2): the endpoint has
     /// answered it 487, and a response sent now is not sent. Always `false`
     /// for other methods.
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled
+        self.parts
+            .cancelled
             .as_ref()
             .is_some_and(CancellationToken::is_cancelled)
     }
@@ -406,7 +438,7 @@ impl Responder {
     /// [`Responder::is_cancelled`]); never for other methods, nor once a
     /// final response was sent.
     pub async fn cancelled(&self) {
-        match &self.cancelled {
+        match &self.parts.cancelled {
             Some(token) => token.cancelled().await,
             None => std::future::pending().await,
         }
@@ -435,12 +467,13 @@ impl Responder {
         // set Record-Route itself is left alone.
         let copied;
         let headers = if (101..300).contains(&status)
-            && !self.record_route.is_empty()
+            && !self.parts.record_route.is_empty()
             && !headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("record-route"))
         {
             copied = self
+                .parts
                 .record_route
                 .iter()
                 .map(|v| ("Record-Route".to_owned(), v.clone()))
@@ -450,29 +483,31 @@ impl Responder {
         } else {
             headers
         };
-        let tag_to = self.tag_to && status != 100 && !self.to_tag.is_empty();
+        let tag_to = self.parts.tag_to && status != 100 && !self.parts.to_tag.is_empty();
         let bytes = write::response_to(
-            &self.salvage,
+            &self.parts.salvage,
             &write::ResponseParts {
                 status,
                 reason: reason.unwrap_or(reason_phrase(status)),
-                to_tag: tag_to.then_some(self.to_tag.as_str()),
+                to_tag: tag_to.then_some(self.parts.to_tag.as_str()),
                 server: &self.inner.config.user_agent,
                 headers,
                 body,
             },
         );
         let transmit = self.inner.with_core(|core| {
-            let transmit = core.transactions.respond(&self.key, status, bytes, now());
+            let transmit = core
+                .transactions
+                .respond(&self.parts.key, status, bytes, now());
             // RFC 3261 §9.2: after a final response a CANCEL changes nothing.
-            if status >= 200 && self.cancelled.is_some() {
-                core.cancellable.remove(&self.key);
+            if status >= 200 && self.parts.cancelled.is_some() {
+                core.cancellable.remove(&self.parts.key);
             }
             // RFC 3261 §13.3.1.4: a 2xx to INVITE is retransmitted until its ACK.
             if (200..300).contains(&status)
-                && let Some(ack) = &self.ack
+                && let Some(ack) = &self.parts.ack
             {
-                core.transactions.expect_ack(&self.key, ack.clone());
+                core.transactions.expect_ack(&self.parts.key, ack.clone());
             }
             transmit
         });
@@ -485,8 +520,8 @@ impl Responder {
 
 impl Drop for Responder {
     fn drop(&mut self) {
-        if !self.answered {
-            self.answered = true;
+        if !self.parts.answered {
+            self.parts.answered = true;
             self.send(500, Some("Server Internal Error"), &[], None);
         }
     }

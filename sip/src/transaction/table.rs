@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::hash::Hash;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -55,6 +56,104 @@ struct ServerSlot {
     branch_hash: KeyHash,
 }
 
+/// The pending server transactions: each in a slot of `slots`, which stays
+/// where it is while the transaction lives, and an index from its key to the
+/// slot. The index's entries are a key and a number (40 bytes, where a
+/// key and a [`ServerSlot`] were 264), so that its growth and its rehashes
+/// (inserts and removes, one of each per request, leave tombstones that a
+/// rehash clears) move and touch a sixth of the memory (issue 24). Freed
+/// slots are reused last-freed first, so the slots in use stay few and warm;
+/// neither part shrinks, as the map alone did not.
+#[derive(Debug, Default)]
+struct Servers {
+    index: hashbrown::HashMap<PackedKey, usize, PassThrough>,
+    slots: Vec<Option<ServerSlot>>,
+    free: Vec<usize>,
+}
+
+impl Servers {
+    fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    fn contains_key<Q: Hash + hashbrown::Equivalent<PackedKey> + ?Sized>(&self, key: &Q) -> bool {
+        self.index.contains_key(key)
+    }
+
+    fn get<Q: Hash + hashbrown::Equivalent<PackedKey> + ?Sized>(
+        &self,
+        key: &Q,
+    ) -> Option<&ServerSlot> {
+        let &at = self.index.get(key)?;
+        self.slots.get(at)?.as_ref()
+    }
+
+    fn get_mut<Q: Hash + hashbrown::Equivalent<PackedKey> + ?Sized>(
+        &mut self,
+        key: &Q,
+    ) -> Option<&mut ServerSlot> {
+        let &at = self.index.get(key)?;
+        self.slots.get_mut(at)?.as_mut()
+    }
+
+    fn get_key_value_mut<Q: Hash + hashbrown::Equivalent<PackedKey> + ?Sized>(
+        &mut self,
+        key: &Q,
+    ) -> Option<(&PackedKey, &mut ServerSlot)> {
+        let (packed, &at) = self.index.get_key_value(key)?;
+        Some((packed, self.slots.get_mut(at)?.as_mut()?))
+    }
+
+    /// Holds `slot` under `key`; as `HashMap::insert`, a slot already held
+    /// under `key` is replaced (and returned) and the key kept.
+    fn insert(&mut self, key: PackedKey, slot: ServerSlot) -> Option<ServerSlot> {
+        if let Some(&at) = self.index.get(&key)
+            && let Some(held) = self.slots.get_mut(at)
+        {
+            return held.replace(slot);
+        }
+        let at = match self.free.pop() {
+            Some(at) => {
+                self.slots[at] = Some(slot);
+                at
+            }
+            None => {
+                self.slots.push(Some(slot));
+                self.slots.len() - 1
+            }
+        };
+        self.index.insert(key, at);
+        None
+    }
+
+    fn remove_entry<Q: Hash + hashbrown::Equivalent<PackedKey> + ?Sized>(
+        &mut self,
+        key: &Q,
+    ) -> Option<(PackedKey, ServerSlot)> {
+        let (packed, at) = self.index.remove_entry(key)?;
+        let slot = self.slots.get_mut(at)?.take()?;
+        self.free.push(at);
+        Some((packed, slot))
+    }
+
+    fn remove<Q: Hash + hashbrown::Equivalent<PackedKey> + ?Sized>(
+        &mut self,
+        key: &Q,
+    ) -> Option<ServerSlot> {
+        self.remove_entry(key).map(|(_, slot)| slot)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&PackedKey, &ServerSlot)> {
+        self.index
+            .iter()
+            .filter_map(|(key, &at)| Some((key, self.slots.get(at)?.as_ref()?)))
+    }
+
+    fn values(&self) -> impl Iterator<Item = &ServerSlot> {
+        self.slots.iter().flatten()
+    }
+}
+
 impl<T: Timed> Slot<T> {
     /// Puts the transaction's next deadline in `heap`, unless an earlier one
     /// is there already (a later entry then finds `scheduled` changed and is
@@ -105,7 +204,7 @@ pub struct Transactions {
     /// Server transactions by their key, packed ([`PackedKey`]: one
     /// allocation, which moves to `completed_servers` when the transaction
     /// completes), with their branch's hash.
-    servers: hashbrown::HashMap<PackedKey, ServerSlot, PassThrough>,
+    servers: Servers,
     /// Non-INVITE server transactions in Completed, until Timer J, with
     /// their branch's hash (counted in `branches` until then).
     completed_servers: Completed<(Resend, KeyHash)>,
@@ -143,7 +242,7 @@ impl Transactions {
             max_completed: Limits::default().max_completed_transactions,
             clients: hashbrown::HashMap::default(),
             invite_clients: HashMap::default(),
-            servers: hashbrown::HashMap::default(),
+            servers: Servers::default(),
             completed_servers: Completed::new(),
             completed_clients: Completed::new(),
             branches: HashMap::default(),
@@ -761,5 +860,107 @@ impl Transactions {
             .values()
             .any(|s| matches!(s.slot.tx, Server::NonInvite(_)));
         self.sweep_at = unanswered.then(|| now + self.timers.t1 * 64);
+    }
+}
+
+#[cfg(test)]
+mod servers_tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn slot(marker: u64) -> ServerSlot {
+        let target = Target {
+            transport: Transport::Udp,
+            addr: "127.0.0.1:5060".parse().expect("addr"),
+        };
+        ServerSlot {
+            slot: Slot {
+                tx: Server::NonInvite(ServerTransaction::new(target, Timers::default())),
+                scheduled: None,
+            },
+            branch_hash: KeyHash(marker),
+        }
+    }
+
+    fn key(n: u64) -> ServerKey {
+        ServerKey::new(format!("z9hG4bK{n}"), "h".into(), "MESSAGE".into())
+    }
+
+    /// What the table moves when its index grows or rehashes: a key and a
+    /// slot number, not a whole transaction (issue 24). A regression here
+    /// (a transaction back in the index) fails.
+    #[test]
+    fn the_index_entry_is_a_key_and_a_number() {
+        assert!(size_of::<(PackedKey, usize)>() <= 40);
+        let _: &hashbrown::HashMap<PackedKey, usize, PassThrough> = &Servers::default().index;
+    }
+
+    /// The slab and its index answer as the map of whole transactions they
+    /// replace did, over a long run of inserts, replacements, lookups and
+    /// removals of a few keys (so that slots are freed and reused).
+    #[test]
+    fn servers_answer_as_a_map_of_whole_slots() {
+        let mut servers = Servers::default();
+        let mut model: HashMap<u64, u64> = HashMap::new();
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for step in 0..20_000u64 {
+            let n = next() % 64;
+            let k = key(n);
+            match next() % 5 {
+                0 | 1 => {
+                    let old = servers.insert(k.packed(), slot(step));
+                    let model_old = model.insert(n, step);
+                    assert_eq!(old.map(|s| s.branch_hash.0), model_old);
+                }
+                2 => {
+                    let removed = servers.remove_entry(&k);
+                    let model_removed = model.remove(&n);
+                    assert_eq!(
+                        removed.as_ref().map(|(_, s)| s.branch_hash.0),
+                        model_removed
+                    );
+                    if let Some((packed, _)) = removed {
+                        assert_eq!(packed, k.packed());
+                    }
+                }
+                3 => {
+                    let got = servers
+                        .get_key_value_mut(&k)
+                        .map(|(p, s)| (p.clone(), s.branch_hash.0));
+                    assert_eq!(got, model.get(&n).map(|&m| (k.packed(), m)));
+                    assert_eq!(
+                        servers.get(&k).map(|s| s.branch_hash.0),
+                        model.get(&n).copied()
+                    );
+                    assert_eq!(servers.contains_key(&k), model.contains_key(&n));
+                }
+                _ => {
+                    if let Some(s) = servers.get_mut(&k) {
+                        s.branch_hash = KeyHash(step);
+                        model.insert(n, step);
+                    } else {
+                        assert!(!model.contains_key(&n));
+                    }
+                }
+            }
+            assert_eq!(servers.len(), model.len());
+            // Every slot in use is indexed once; none is held twice.
+            assert_eq!(servers.values().count(), model.len());
+            assert_eq!(servers.slots.len(), servers.len() + servers.free.len());
+        }
+        let mut listed: Vec<u64> = servers.iter().map(|(_, s)| s.branch_hash.0).collect();
+        let mut expected: Vec<u64> = model.values().copied().collect();
+        listed.sort_unstable();
+        expected.sort_unstable();
+        assert_eq!(listed, expected);
+        // No more slots than keys were ever held at once.
+        assert!(servers.slots.len() <= 64);
     }
 }
