@@ -2,7 +2,7 @@
 //! object is rebuilt from: shared by page mode (`message/`) and presence
 //! (`presence/`), which may not import each other.
 
-use parley_sip::IncomingRequest;
+use parley_sip::{IncomingRequest, RequestView};
 
 /// The header fields of a received request that an RFC 3923 object's MIME
 /// header block is rebuilt from (`parley_mapping::e2e::CARRIED_FIELDS`),
@@ -13,10 +13,15 @@ pub(crate) struct MimeFields(Vec<(&'static str, String)>);
 
 impl MimeFields {
     pub(crate) fn of(request: &IncomingRequest) -> Self {
+        Self::of_view(request.view())
+    }
+
+    /// [`MimeFields::of`] a request's view.
+    pub(crate) fn of_view(view: &RequestView) -> Self {
         Self(
             parley_mapping::e2e::CARRIED_FIELDS
                 .iter()
-                .filter_map(|name| request.header(name).map(|v| (*name, v)))
+                .filter_map(|name| view.header(name).map(|v| (*name, v)))
                 .collect(),
         )
     }

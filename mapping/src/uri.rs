@@ -181,6 +181,16 @@ impl SipAddress {
             Uri::Tel(text) | Uri::Other { text, .. } => Self::parse(text),
         }
     }
+
+    /// [`SipAddress::from_uri`] taking the URI: a `sip:`/`sips:` one is
+    /// moved, not copied (issue 24: three copies of every SIP MESSAGE).
+    pub fn from_uri_owned(uri: parley_sip::wire::uri::Uri) -> Result<Self, MappingError> {
+        use parley_sip::wire::uri::Uri;
+        match uri {
+            Uri::Sip(uri) => Ok(Self::from(*uri)),
+            Uri::Tel(text) | Uri::Other { text, .. } => Self::parse(&text),
+        }
+    }
 }
 
 impl From<SipUri> for SipAddress {
@@ -535,13 +545,17 @@ mod tests {
         ] {
             let typed = parley_sip::wire::uri::Uri::parse(text).unwrap();
             let from_uri = SipAddress::from_uri(&typed).unwrap();
+            let owned = SipAddress::from_uri_owned(typed).unwrap();
             let parsed = SipAddress::parse(text).unwrap();
-            assert_eq!(from_uri.to_string(), parsed.to_string(), "{text}");
-            assert_eq!(from_uri.user(), parsed.user(), "{text}");
-            assert_eq!(from_uri.host(), parsed.host(), "{text}");
+            for address in [&from_uri, &owned] {
+                assert_eq!(address.to_string(), parsed.to_string(), "{text}");
+                assert_eq!(address.user(), parsed.user(), "{text}");
+                assert_eq!(address.host(), parsed.host(), "{text}");
+            }
         }
         let other = parley_sip::wire::uri::Uri::parse("urn:x:y").unwrap();
         assert!(SipAddress::from_uri(&other).is_err());
+        assert!(SipAddress::from_uri_owned(other).is_err());
     }
 
     fn sip(s: &str) -> SipAddress {

@@ -24,7 +24,6 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
-use parley_mapping::ContentType;
 use parley_mapping::address::SipAddress;
 use parley_mapping::e2e;
 use parley_mapping::error::{
@@ -39,13 +38,12 @@ use parley_xmpp::stanza::{DefinedCondition, Message, MessageType, Stanza, Stanza
 
 use crate::links::Links;
 use crate::metrics::{Direction, Outcome};
-use crate::mime_fields::MimeFields;
 use crate::registry::{PendingSip, Refusable};
 use chat_states::Composing;
 use in_flight::InFlight;
 use order::Lanes;
 use receipts::{Receipt, Receipts};
-use wire::{into_outgoing_message, sip_message_fields};
+use wire::{ReadMessage, into_outgoing_message, sip_message_fields};
 
 /// Page-mode messaging's own state; the rest is in [`Links`].
 pub(crate) struct Messages {
@@ -96,22 +94,12 @@ impl Messages {
     pub(crate) fn sip_message(self: &Arc<Self>, request: IncomingRequest) {
         let received = Instant::now();
         let correlation = self.links.registry.next_correlation();
-        let parsed = sip_message_fields(&request);
-        // Parsed once for the four readers below (issue 24).
-        let content_type = ContentType::parse(
-            parsed
-                .as_ref()
-                .ok()
-                .and_then(|sip| sip.content_type.as_deref()),
-        );
-        // Only an RFC 3923 object is rebuilt from them (`e2e`): the usual
-        // message does not look them up (issue 24).
-        let request_fields = if e2e::is_smime_typed(&content_type) {
-            MimeFields::of(&request)
-        } else {
-            MimeFields::default()
-        };
-        let (_, responder) = request.into_responder();
+        let (view, responder) = request.into_responder();
+        let ReadMessage {
+            message: parsed,
+            content_type,
+            mime: request_fields,
+        } = sip_message_fields(view);
         // RFC 5438 §9: is it a notification, or an IM asking for one?
         let mut imdn_request = None;
         if let Ok(sip) = &parsed {

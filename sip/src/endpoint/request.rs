@@ -229,6 +229,13 @@ impl RequestView {
         &self.parsed.head.call_id
     }
 
+    /// The Request-URI, From and To, typed (as validation parsed them),
+    /// taken rather than copied by a reader done with the rest (issue 24).
+    pub fn into_addresses(self) -> (Uri, Address, Address) {
+        let Parsed { head, .. } = *self.parsed;
+        (head.uri, head.from, head.to)
+    }
+
     /// The Request-URI, typed (as validation parsed it).
     pub fn uri(&self) -> &Uri {
         &self.parsed.head.uri
