@@ -18,7 +18,8 @@
 //! gateway's restore window as for any config key,
 //! `PRESENCE_SCALE_STOP_AFTER_RESTORE=1` ends the process once the RSS after
 //! the restore is read (for a heap profiler: what is live then shows as
-//! leaked).
+//! leaked). Transparent huge pages are off unless
+//! `PARLEY_RUNTIME__TRANSPARENT_HUGE_PAGES=true`, as in the binary.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -134,6 +135,13 @@ level = "error"
     let path = dir.path().join("parley.toml");
     std::fs::write(&path, toml).unwrap();
     let config = Config::load(&path).unwrap();
+    // As the binary starts (`main.rs`, `runtime.transparent_huge_pages`,
+    // default off): with the allocator's huge pages the RSS grows in 2 MiB
+    // steps, which is not what a deployed gateway holds.
+    #[cfg(target_os = "linux")]
+    if !config.runtime.transparent_huge_pages {
+        rustix::thread::disable_transparent_huge_pages(true).unwrap();
+    }
     let rss_before = rss_bytes();
     let shutdown = CancellationToken::new();
     let started = Instant::now();
