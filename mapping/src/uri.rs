@@ -398,18 +398,7 @@ pub fn gr_value(resource: &str) -> String {
 
 /// `port` in decimal, as `{port}` writes it, without `fmt`'s integer path.
 fn write_port(f: &mut fmt::Formatter<'_>, port: u16) -> fmt::Result {
-    let mut digits = [0u8; 5];
-    let mut at = digits.len();
-    let mut n = port;
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    f.write_str(std::str::from_utf8(&digits[at..]).unwrap_or_default())
+    f.write_str(parley_sip::wire::write::Decimal::of(usize::from(port)).as_str())
 }
 
 struct PercentEncoded<'a>(&'a str, &'static str);

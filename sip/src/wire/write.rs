@@ -280,18 +280,40 @@ fn push_decimal(out: &mut String, n: u32) {
 }
 
 /// `n` in decimal, without `fmt`.
-pub(crate) fn push_decimal_usize(out: &mut String, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b"0123456789"[n % 10];
-        n /= 10;
-        if n == 0 {
-            break;
+pub(crate) fn push_decimal_usize(out: &mut String, n: usize) {
+    out.push_str(Decimal::of(n).as_str());
+}
+
+/// A number's decimal digits, written on the stack without `fmt` (issue 24:
+/// ports and lengths on every message). `Display` is slower for integers
+/// because it goes through the formatter's padding and sign logic.
+pub struct Decimal {
+    digits: [u8; 20],
+    at: usize,
+}
+
+impl Decimal {
+    /// The digits of `n`.
+    #[must_use]
+    pub fn of(mut n: usize) -> Self {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b"0123456789"[n % 10];
+            n /= 10;
+            if n == 0 {
+                break;
+            }
         }
+        Self { digits, at }
     }
-    out.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+
+    /// The digits as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.digits[self.at..]).unwrap_or_default()
+    }
 }
 
 /// An IP address as `Display` writes it: IPv4's dotted decimal without
@@ -589,6 +611,13 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn decimal_digits_are_what_display_writes() {
+        for n in [0, 7, 9, 10, 99, 100, 5060, 65_535, 1_000_000, usize::MAX] {
+            assert_eq!(Decimal::of(n).as_str(), n.to_string(), "{n}");
         }
     }
 
