@@ -3,11 +3,17 @@
 # XMPP server (bench/lib.sh's config, parley the bottleneck): the figures
 # that do not need bench/ratio.sh's quiet machine (issue 24).
 #
-#   bench/per-message.sh [cpu|allocs|syscalls|profile|sustained|instructions]  (default cpu)
+#   bench/per-message.sh [cpu|split|allocs|syscalls|profile|sustained|instructions]  (default cpu)
 #
 # cpu:     loadgen's closed-loop phases s2x:max:2000 (warm-up), s2x:max:$COUNT,
 #          x2s:max:$COUNT, one parley; prints loadgen's table (parley CPU
 #          µs/msg = its user+system CPU over the phase / delivered).
+# split:   parley's user and system CPU per message apart, each way: a fresh
+#          parley, a warm-up of 2000, then one closed-loop phase of $COUNT,
+#          read from /proc/<pid>/stat (clock ticks, so COUNT ≥ 20000 keeps
+#          the rounding under a few per cent). The system part is mostly the
+#          kernel's UDP and TCP work, which bench/ratio.sh's Kamailio line
+#          shows for Kamailio.
 # allocs:  heap allocations per message, each way: uprobes on the entry points
 #          of mimalloc (parley's global allocator) that Rust's GlobalAlloc calls,
 #          mi_malloc_aligned / mi_zalloc_aligned / mi_realloc_aligned, counted
@@ -56,6 +62,19 @@ case $MODE in
   cpu)
     start_parley "$COMP"
     loadgen_fake --window 1000 --phase s2x:max:2000 --phase "s2x:max:$COUNT" --phase "x2s:max:$COUNT"
+    ;;
+  split)
+    for dir in s2x x2s; do
+      start_parley "$COMP"
+      loadgen_fake --window 1000 --phase "$dir:max:2000" >/dev/null 2>&1
+      read -r u0 s0 < <(awk '{ print $14, $15 }' "/proc/$PARLEY/stat")
+      loadgen_fake --window 1000 --phase "$dir:max:$COUNT" >"$WORK/loadgen.out" 2>&1
+      read -r u1 s1 < <(awk '{ print $14, $15 }' "/proc/$PARLEY/stat")
+      kill "$PARLEY"; wait "$PARLEY" 2>/dev/null || true
+      grep -E '^\| *'"$dir" "$WORK/loadgen.out" || cat "$WORK/loadgen.out"
+      awk -v dir="$dir" -v u="$((u1 - u0))" -v s="$((s1 - s0))" -v hz="$(getconf CLK_TCK)" -v n="$COUNT" \
+        'BEGIN { printf "%s parley CPU per message, user / system: %.1f / %.1f µs (%d / %d ticks)\n", dir, u * 1e6 / hz / n, s * 1e6 / hz / n, u, s }'
+    done
     ;;
   allocs)
     events=()
