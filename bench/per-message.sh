@@ -136,5 +136,5 @@ case $MODE in
         | sed -E 's|/rustc/[0-9a-f]+/library/||; s|^ *([0-9,]+) \( *([0-9.]+%)\) +[^:]*:([^ ]*).*|\2 \3|' | awk '!seen[$2]++ && ++n <= 20'
     done
     ;;
-  *) echo "usage: $0 [cpu|allocs|syscalls|profile|sustained|instructions]" >&2; exit 2 ;;
+  *) echo "usage: $0 [cpu|split|allocs|syscalls|profile|sustained|instructions]" >&2; exit 2 ;;
 esac
