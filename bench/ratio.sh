@@ -59,7 +59,8 @@
 #    rate of its first part); parley µs/msg =
 #    parley's user+system CPU during the phase (first send → last answer in)
 #    / delivered; "+ expiry" adds parley's CPU while it still held the
-#    phase's SIP transactions afterwards (Timer J/K; includes ~3 ms/s idle).
+#    phase's SIP transactions afterwards (Timer J/K; mostly ~3 ms/s idle and
+#    the load tool's /metrics reads every 250 ms while it waits).
 #
 # Summary:
 #   ratio 1 = Parley's best CPU µs per delivered message (over the phases of
