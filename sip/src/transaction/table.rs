@@ -2,7 +2,7 @@
 //! timer heap, completed non-INVITE ones in two rings (`completed.rs`).
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::hash::Hash;
 use std::time::Instant;
 
@@ -218,6 +218,15 @@ pub struct Transactions {
     /// INVITEs answered 2xx, awaiting their ACK (§13.3.1.4).
     accepted: HashMap<AckKey, ServerKey>,
     heap: BinaryHeap<Reverse<(Instant, TimerRef)>>,
+    /// Client transactions' first deadlines (§17.1.2.2: Timer E, T1 after
+    /// the start over UDP; Timer F, 64·T1 after it, over a reliable
+    /// transport), one ring for each, in the order the transactions
+    /// started: so in deadline order, with no heap sift to add or remove
+    /// one. Nearly all are stale when they come due (the final response
+    /// came first), and the heap paid a sift on cold memory twice for each
+    /// (issue 24). A deadline earlier than its ring's last (a `now` from
+    /// before the last start) goes to the heap instead.
+    first_client_deadlines: [VecDeque<(Instant, ClientKey)>; 2],
     /// When unanswered non-INVITE server transactions are next looked at
     /// (they need no timer of their own: see [`Transactions::sweep`]).
     sweep_at: Option<Instant>,
@@ -248,6 +257,7 @@ impl Transactions {
             branches: HashMap::default(),
             accepted: HashMap::new(),
             heap: BinaryHeap::new(),
+            first_client_deadlines: [VecDeque::new(), VecDeque::new()],
             sweep_at: None,
             refused_for_completed: 0,
         }
@@ -500,7 +510,17 @@ impl Transactions {
             tx,
             scheduled: None,
         };
-        slot.rearm(&mut self.heap, || TimerRef::Client(key.clone()));
+        if let Some(first) = slot.tx.poll_timeout() {
+            slot.scheduled = Some(first);
+            let ring =
+                &mut self.first_client_deadlines[usize::from(target.transport.is_reliable())];
+            if ring.back().is_none_or(|(last, _)| *last <= first) {
+                ring.push_back((first, key.clone()));
+            } else {
+                self.heap
+                    .push(Reverse((first, TimerRef::Client(key.clone()))));
+            }
+        }
         self.clients.insert(key, slot);
         Some(transmit)
     }
@@ -673,6 +693,8 @@ impl Transactions {
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         [
             self.heap.peek().map(|Reverse((at, _))| *at),
+            self.first_client_deadlines[0].front().map(|(at, _)| *at),
+            self.first_client_deadlines[1].front().map(|(at, _)| *at),
             self.sweep_at,
             self.completed_servers.poll_timeout(),
             self.completed_clients.poll_timeout(),
@@ -696,6 +718,17 @@ impl Transactions {
                 TimerRef::Client(key) => self.fire_client(key, at, now, &mut out),
                 TimerRef::InviteClient(key) => self.fire_invite_client(key, at, now, &mut out),
                 TimerRef::Server(key) => self.fire_server(key, at, now, &mut out),
+            }
+        }
+        for ring in 0..self.first_client_deadlines.len() {
+            while self.first_client_deadlines[ring]
+                .front()
+                .is_some_and(|(at, _)| *at <= now)
+            {
+                let Some((at, key)) = self.first_client_deadlines[ring].pop_front() else {
+                    break;
+                };
+                self.fire_client(key, at, now, &mut out);
             }
         }
         if self.sweep_at.is_some_and(|at| at <= now) {

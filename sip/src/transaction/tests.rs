@@ -116,6 +116,75 @@ fn client_key(branch: &str) -> ClientKey {
     ClientKey::new(branch, "MESSAGE")
 }
 
+/// Client transactions' first deadlines are kept in start order, a ring
+/// for each kind of transport (issue 24): one started with an earlier
+/// `now` than the last still fires on time, one answered before its
+/// deadline leaves nothing to fire, and a reliable transport's first
+/// deadline is Timer F.
+#[test]
+fn first_client_deadlines_fire_on_time_whatever_order_they_were_set_in() {
+    let t0 = Instant::now();
+    let ms = Duration::from_millis;
+    let mut t = Transactions::new(Timers::default(), 10);
+    let late = client_key("z9hG4bKlate");
+    let early = client_key("z9hG4bKearly");
+    let answered_early = client_key("z9hG4bKanswered");
+    let reliable = client_key("z9hG4bKtcp");
+    t.start_client(late.clone(), Bytes::from_static(b"L"), udp(), t0 + ms(100))
+        .expect("started");
+    // A `now` from before the last start: its deadline is the earliest.
+    t.start_client(early.clone(), Bytes::from_static(b"E"), udp(), t0)
+        .expect("started");
+    t.start_client(
+        answered_early.clone(),
+        Bytes::from_static(b"A"),
+        udp(),
+        t0 + ms(200),
+    )
+    .expect("started");
+    t.start_client(
+        reliable.clone(),
+        Bytes::from_static(b"T"),
+        tcp(),
+        t0 + ms(50),
+    )
+    .expect("started");
+    assert_eq!(
+        t.handle_response(&answered_early, 200, t0 + ms(210)),
+        ResponseOutcome::Final
+    );
+    assert_eq!(t.poll_timeout(), Some(t0 + ms(500)), "the earliest first");
+    let mut sent = Vec::new();
+    let mut timed_out = Vec::new();
+    while let Some(at) = t.poll_timeout() {
+        for o in t.handle_timeout(at) {
+            match o {
+                Output::Transmit(tr) if at <= t0 + ms(1_000) => {
+                    sent.push(((at - t0).as_millis(), tr.bytes));
+                }
+                Output::Transmit(_) => {}
+                Output::TimedOut(k) => timed_out.push(((at - t0).as_millis(), k)),
+                Output::AckTimedOut(_) | Output::InviteEnded(_) => panic!("no INVITE here"),
+            }
+        }
+    }
+    // Timer E (T1 = 500 ms) of the two unanswered over UDP; none over TCP,
+    // nothing for the answered one.
+    assert_eq!(
+        sent,
+        vec![
+            (500, Bytes::from_static(b"E")),
+            (600, Bytes::from_static(b"L")),
+        ]
+    );
+    // Timer F (64·T1) of all three unanswered, in deadline order.
+    assert_eq!(
+        timed_out,
+        vec![(32_000, early), (32_050, reliable), (32_100, late)]
+    );
+    assert!(t.is_empty());
+}
+
 /// A request answered `ok` at `now`.
 fn answered(t: &mut Transactions, k: &ServerKey, now: Instant) {
     assert_eq!(t.handle_request(k, false, udp(), now), RequestOutcome::New);
