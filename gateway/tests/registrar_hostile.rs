@@ -156,7 +156,7 @@ impl Attacker {
                 continue;
             };
             if validate::response(&m)
-                .is_ok_and(|h| h.status >= 200 && h.via.branch.as_deref() == Some(wanted.as_str()))
+                .is_ok_and(|h| h.status >= 200 && h.branch.as_deref() == Some(wanted.as_str()))
             {
                 return m;
             }

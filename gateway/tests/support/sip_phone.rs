@@ -175,9 +175,8 @@ impl Phone {
             .expect("lock")
             .iter()
             .find(|r| {
-                validate::response(&r.msg).is_ok_and(|head| {
-                    head.status >= 200 && head.via.branch.as_deref() == Some(branch)
-                })
+                validate::response(&r.msg)
+                    .is_ok_and(|head| head.status >= 200 && head.branch.as_deref() == Some(branch))
             })
             .cloned()
     }

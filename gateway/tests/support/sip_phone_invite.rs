@@ -241,8 +241,7 @@ impl Phone {
             .expect("lock")
             .iter()
             .filter(|r| {
-                validate::response(&r.msg)
-                    .is_ok_and(|head| head.via.branch.as_deref() == Some(branch))
+                validate::response(&r.msg).is_ok_and(|head| head.branch.as_deref() == Some(branch))
             })
             .cloned()
             .collect()

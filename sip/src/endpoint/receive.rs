@@ -365,14 +365,15 @@ impl Inner {
             }
         };
         self.counters.response_in(head.status);
-        let Some(branch) = head.via.branch else {
+        let Some(branch) = head.branch else {
             bump(&self.counters.stray_responses);
             return;
         };
         // Borrowed: a response is matched without building an owned key.
-        let key = ClientKeyRef::new(&branch, &head.cseq_method);
+        let key = ClientKeyRef::new(&branch, head.cseq_method);
         if key.method == "INVITE" {
-            super::invite::handle_response(self, message, head.status, key.owned());
+            let (status, key) = (head.status, key.owned());
+            super::invite::handle_response(self, message, status, key);
             return;
         }
         let status = head.status;

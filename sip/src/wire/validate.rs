@@ -52,17 +52,20 @@ pub struct ViaHead {
     pub branch: Option<String>,
 }
 
-/// A response that passed validation.
+/// A response that passed validation: what matching it to its client
+/// transaction takes (RFC 3261 §17.1.3), the CSeq method borrowed from
+/// the message (issue 24: a response to our own request is read for
+/// little, and its Via's transport and sent-by were two allocations).
 #[derive(Debug, Clone)]
-pub struct ResponseHead {
+pub struct ResponseHead<'m> {
     /// Status code.
     pub status: u16,
-    /// Top Via.
-    pub via: ViaHead,
+    /// The top Via's branch parameter, when present.
+    pub branch: Option<String>,
     /// CSeq number.
     pub cseq: u32,
     /// CSeq method.
-    pub cseq_method: String,
+    pub cseq_method: &'m str,
 }
 
 /// How a request is refused: the status and reason phrase the peer hears.
@@ -181,18 +184,18 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
 }
 
 /// Checks a response; on success returns its typed head.
-pub fn response(msg: &Message) -> Result<ResponseHead, Rejection> {
+pub fn response(msg: &Message) -> Result<ResponseHead<'_>, Rejection> {
     let StartLine::Response { status, .. } = &msg.start else {
         return Err(Rejection::bad("Not A Response"));
     };
-    let via = vias(msg)?;
+    let branch = vias_with(msg, true, |_, _, branch| branch.map(str::to_owned))?;
     call_id(msg)?;
     let (cseq, cseq_method) = cseq(msg)?;
     Ok(ResponseHead {
         status: *status,
-        via,
+        branch,
         cseq,
-        cseq_method: cseq_method.to_owned(),
+        cseq_method,
     })
 }
 
@@ -208,29 +211,42 @@ fn unfolded<'a>(msg: &Message, raw: &'a BytesStr) -> Cow<'a, str> {
 }
 
 pub(crate) fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
-    vias_with(msg, true)
+    vias_with(msg, true, via_head)
+}
+
+/// The top Via as a request's head keeps it: its transport token in
+/// capitals, its sent-by, its branch.
+fn via_head(transport: &str, sent_by: &str, branch: Option<&str>) -> ViaHead {
+    ViaHead {
+        transport: transport.to_ascii_uppercase(),
+        sent_by: sent_by.to_owned(),
+        branch: branch.map(str::to_owned),
+    }
 }
 
 /// [`vias`] without the one-pass reading of the common shape: what
 /// `wire::fast_equivalence` compares against.
 #[cfg(test)]
 pub(crate) fn vias_by_parts(msg: &Message) -> Result<ViaHead, Rejection> {
-    vias_with(msg, false)
+    vias_with(msg, false, via_head)
 }
 
-fn vias_with(msg: &Message, fast: bool) -> Result<ViaHead, Rejection> {
+/// Checks every Via (RFC 3261 §20.42) and returns what `top` makes of the
+/// first element's transport, sent-by and branch.
+fn vias_with<T>(
+    msg: &Message,
+    fast: bool,
+    top_of: impl FnOnce(&str, &str, Option<&str>) -> T,
+) -> Result<T, Rejection> {
+    let mut top_of = Some(top_of);
     let mut top = None;
     for raw in msg.headers.by_key(Key::Via) {
         let value = unfolded(msg, raw);
         // The usual Via, one element of the common shape, in one pass
         // (issue 24); any other is split and checked part by part.
         if fast && let Some(via) = crate::wire::fast::via(&value) {
-            if top.is_none() {
-                top = Some(ViaHead {
-                    transport: via.transport.to_ascii_uppercase(),
-                    sent_by: via.sent_by.to_owned(),
-                    branch: via.branch.map(str::to_owned),
-                });
+            if let Some(top_of) = top_of.take() {
+                top = Some(top_of(via.transport, via.sent_by, via.branch));
             }
             continue;
         }
@@ -266,19 +282,15 @@ fn vias_with(msg: &Message, fast: bool) -> Result<ViaHead, Rejection> {
             })
             .map_err(|_| Rejection::bad("Malformed Via"))?;
             let transport = via_transport(&src, element)?;
-            if top.is_none() {
-                top = Some(ViaHead {
-                    transport: transport.to_ascii_uppercase(),
-                    // The last word before the parameters: "SIP / 2.0 / UDP host"
-                    // (RFC 4475 §3.1.1.1) puts spaces around the slashes.
-                    sent_by: element[..params_at]
-                        .trim()
-                        .rsplit(char::is_whitespace)
-                        .next()
-                        .unwrap_or_default()
-                        .to_owned(),
-                    branch: branch.flatten().map(str::to_owned),
-                });
+            if let Some(top_of) = top_of.take() {
+                // The last word before the parameters: "SIP / 2.0 / UDP host"
+                // (RFC 4475 §3.1.1.1) puts spaces around the slashes.
+                let sent_by = element[..params_at]
+                    .trim()
+                    .rsplit(char::is_whitespace)
+                    .next()
+                    .unwrap_or_default();
+                top = Some(top_of(&transport, sent_by, branch.flatten()));
             }
         }
     }
