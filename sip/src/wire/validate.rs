@@ -350,10 +350,26 @@ fn call_id(msg: &Message) -> Result<&str, Rejection> {
         .next()
         .ok_or(Rejection::bad("Missing Call-ID"))?;
     let value = value.trim();
-    if value.is_empty() || value.contains(char::is_whitespace) {
+    if value.is_empty() || contains_whitespace(value) {
         return Err(Rejection::bad("Malformed Call-ID"));
     }
     Ok(value)
+}
+
+/// `text.contains(char::is_whitespace)`, a byte at a time while the text is
+/// ASCII (issue 24: the char-by-char search was ~600 instructions for a
+/// Call-ID). `char::is_whitespace`'s ASCII members are U+0009–U+000D and
+/// U+0020.
+fn contains_whitespace(text: &str) -> bool {
+    match text
+        .bytes()
+        .position(|b| !b.is_ascii() || matches!(b, b'\t'..=b'\r' | b' '))
+    {
+        None => false,
+        Some(at) if text.as_bytes()[at].is_ascii() => true,
+        // Every byte before `at` is ASCII, so `at` starts a character.
+        Some(at) => text[at..].contains(char::is_whitespace),
+    }
 }
 
 fn cseq(msg: &Message) -> Result<(u32, &str), Rejection> {
@@ -413,6 +429,35 @@ mod tests {
     fn missing_call_id_is_400() {
         let err = check(&GOOD.replace("Call-ID: a84b4c76e66710\r\n", "")).expect_err("invalid");
         assert_eq!(err.status, 400);
+    }
+
+    /// The byte-wise check agrees with `char::is_whitespace` on every
+    /// character up to U+30FF, inside ASCII text and after non-ASCII.
+    #[test]
+    fn contains_whitespace_is_what_char_is_whitespace_says() {
+        let mut samples: Vec<String> = (0u32..0x3100)
+            .filter_map(char::from_u32)
+            .map(|c| format!("a1b{c}z"))
+            .collect();
+        samples.extend(
+            [
+                "",
+                "abc",
+                "f81d4fae@192.0.2.4",
+                "é\u{3000}",
+                "éa b",
+                "\u{a0}",
+                "a\u{85}",
+            ]
+            .map(str::to_owned),
+        );
+        for text in &samples {
+            assert_eq!(
+                super::contains_whitespace(text),
+                text.contains(char::is_whitespace),
+                "{text:?}"
+            );
+        }
     }
 
     /// RFC 4475 §3.1.2.17.
