@@ -44,12 +44,18 @@ pub fn new_tag() -> String {
 /// zero-padded (what `format!("{:0N$x}")` writes), without the formatting
 /// machinery or a second allocation: identifiers are made per request
 /// (issue 24).
+/// The digits go into a buffer and then into `out` at once: a `push` per
+/// digit checked the capacity and encoded a `char` each time.
 pub(crate) fn push_hex(out: &mut String, value: u128, digits: u32) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..digits).rev() {
-        let nibble = (value >> (shift * 4)) & 0xf;
-        out.push(char::from(HEX[nibble as usize]));
+    let digits = digits.min(32) as usize;
+    let mut buf = [0u8; 32];
+    for (at, slot) in buf[..digits].iter_mut().enumerate() {
+        let shift = (digits - 1 - at) * 4;
+        *slot = HEX[((value >> shift) & 0xf) as usize];
     }
+    // Hex digits are ASCII.
+    out.push_str(std::str::from_utf8(&buf[..digits]).unwrap_or_default());
 }
 
 /// RFC 3261 §12: a dialog is named by Call-ID, local tag and remote tag.
