@@ -106,7 +106,8 @@ pub(crate) struct Admission {
     sip_domain: String,
     component_domain: String,
     user_domains: Vec<String>,
-    shaper: Mutex<Shaper<String, Stanza>>,
+    /// Stanzas boxed as the component reader made them (issue 24).
+    shaper: Mutex<Shaper<String, Box<Stanza>>>,
     xmpp: ComponentHandle,
     metrics: Arc<Metrics>,
     /// `limits.subscriptions_per_user`.
@@ -246,7 +247,12 @@ impl Admission {
     /// Checks a stanza arriving at `now`. `Some`: hand it to the router now.
     /// `None`: it waits for its sender's rate ([`Admission::release`] hands it
     /// out later), or it was refused and answered with an error.
-    pub(crate) fn stanza(&self, stanza: Stanza, now: Instant) -> Option<Stanza> {
+    pub(crate) fn stanza(
+        &self,
+        stanza: impl Into<Box<Stanza>>,
+        now: Instant,
+    ) -> Option<Box<Stanza>> {
+        let stanza = stanza.into();
         let (stanza, error) = match self.decide_stanza(&stanza) {
             StanzaDecision::Admit => return Some(stanza),
             StanzaDecision::Shape { sender } => {
@@ -349,7 +355,7 @@ impl Admission {
     pub(crate) fn release(&self, now: Instant) -> Vec<Stanza> {
         let released: Vec<Stanza> = {
             let mut shaper = self.shaper();
-            std::iter::from_fn(|| shaper.poll_release(now)).collect()
+            std::iter::from_fn(|| shaper.poll_release(now).map(|s| *s)).collect()
         };
         self.shaping_gauge();
         released
@@ -361,12 +367,12 @@ impl Admission {
     /// nothing waits; a stanza offered later is shaped as before, so stop
     /// intake first.
     pub(crate) fn take_shaped(&self) -> Vec<Stanza> {
-        let taken = self.shaper().take_all();
+        let taken = self.shaper().take_all().into_iter().map(|s| *s).collect();
         self.shaping_gauge();
         taken
     }
 
-    fn shaper(&self) -> MutexGuard<'_, Shaper<String, Stanza>> {
+    fn shaper(&self) -> MutexGuard<'_, Shaper<String, Box<Stanza>>> {
         // The shaper does not panic; were it to, its queues would still be
         // bounded: keep using them rather than stop admitting stanzas.
         self.shaper.lock().unwrap_or_else(PoisonError::into_inner)
@@ -614,11 +620,17 @@ mod tests {
             other => panic!("not a message: {other:?}"),
         };
         assert_eq!(
-            a.stanza(juliet("a", "j1"), t0).as_ref().map(id).as_deref(),
+            a.stanza(juliet("a", "j1"), t0)
+                .as_deref()
+                .map(id)
+                .as_deref(),
             Some("j1")
         );
         assert_eq!(
-            a.stanza(juliet("b", "j2"), t0).as_ref().map(id).as_deref(),
+            a.stanza(juliet("b", "j2"), t0)
+                .as_deref()
+                .map(id)
+                .as_deref(),
             Some("j2")
         );
         assert!(a.stanza(juliet("a", "j3"), t0).is_none());

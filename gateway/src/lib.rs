@@ -372,7 +372,7 @@ pub async fn run_with(
             // Stanzas that waited for their sender's rate, in order.
             () = admission.release_due() => {
                 for stanza in admission.release(tokio::time::Instant::now()) {
-                    router.handle_stanza(stanza);
+                    router.handle_stanza(Box::new(stanza));
                 }
             }
             _ = reaper.tick() => router.reap(tokio::time::Instant::now()),

@@ -39,7 +39,7 @@ fn parse(c: &mut Criterion) {
     let stanzas: Vec<Stanza> = items
         .into_iter()
         .filter_map(|i| match i {
-            StreamItem::Stanza(s) => Some(s),
+            StreamItem::Stanza(s) => Some(*s),
             _ => None,
         })
         .collect();

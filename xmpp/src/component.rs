@@ -121,7 +121,6 @@ impl std::fmt::Debug for ComponentConfig {
 
 /// What the component tells the gateway.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[allow(clippy::large_enum_variant)] // the gateway matches on `Stanza(Stanza)` by value
 pub enum ComponentEvent {
     /// The handshake succeeded; queued stanzas are being sent.
     Connected,
@@ -130,8 +129,9 @@ pub enum ComponentEvent {
         /// Why, as a stable metrics-safe name.
         reason: &'static str,
     },
-    /// A stanza for the gateway (everything `service.rs` does not answer).
-    Stanza(Stanza),
+    /// A stanza for the gateway (everything `service.rs` does not answer),
+    /// boxed as the reader made it ([`StreamItem::Stanza`]).
+    Stanza(Box<Stanza>),
 }
 
 /// Counters per stanza kind.
@@ -779,7 +779,12 @@ impl Driver {
                     self.emit(ComponentEvent::Stanza(s)).await;
                     return Ok(false);
                 }
-                match self.service.handle(s) {
+                // Only an `<iq/>` can be the service's to answer.
+                if !matches!(*s, Stanza::Iq(_)) {
+                    self.emit(ComponentEvent::Stanza(s)).await;
+                    return Ok(false);
+                }
+                match self.service.handle(*s) {
                     Disposition::Answer(answer) => {
                         self.shared
                             .counters
@@ -789,7 +794,7 @@ impl Driver {
                         Ok(true)
                     }
                     Disposition::Deliver(s) => {
-                        self.emit(ComponentEvent::Stanza(s)).await;
+                        self.emit(ComponentEvent::Stanza(Box::new(s))).await;
                         Ok(false)
                     }
                 }

@@ -76,8 +76,10 @@ pub enum StreamItem {
     Header(StreamHeader),
     /// XEP-0114 §2: the empty `<handshake/>` that accepts our credentials.
     HandshakeAccepted,
-    /// A stanza in `jabber:component:accept`.
-    Stanza(Stanza),
+    /// A stanza in `jabber:component:accept`, boxed: it goes by value
+    /// through the reader's channel, the driver and the gateway's queue,
+    /// and at ~280 bytes each of those moves was a copy (issue 24).
+    Stanza(Box<Stanza>),
     /// A first-level element in the stanza namespace that is not a valid
     /// stanza (an `<iq/>` without id, say); the element is kept for logging
     /// and for a `bad-request` answer where one is possible.
@@ -320,7 +322,7 @@ impl StreamParser {
             return Ok(Some(match self.message.take() {
                 Some(mut m) => {
                     message_end(&mut m);
-                    StreamItem::Stanza(Stanza::Message(m))
+                    StreamItem::Stanza(Box::new(Stanza::Message(m)))
                 }
                 None => first_level(el.into_element())?,
             }));
@@ -375,9 +377,11 @@ impl StreamParser {
 fn first_level(el: Element) -> Result<StreamItem, StreamError> {
     match (el.name.as_str(), el.ns.as_str()) {
         ("handshake", NS_COMPONENT) => Ok(StreamItem::HandshakeAccepted),
-        ("message", NS_COMPONENT) => Ok(StreamItem::Stanza(Stanza::message_from_element(el))),
+        ("message", NS_COMPONENT) => Ok(StreamItem::Stanza(Box::new(
+            Stanza::message_from_element(el),
+        ))),
         ("presence" | "iq", NS_COMPONENT) => match Stanza::from_element(el.clone()) {
-            Ok(s) => Ok(StreamItem::Stanza(s)),
+            Ok(s) => Ok(StreamItem::Stanza(Box::new(s))),
             Err(error) => Ok(StreamItem::Invalid { element: el, error }),
         },
         ("error", NS_STREAMS) => Ok(StreamItem::Error(received_error(&el))),
@@ -663,7 +667,10 @@ mod tests {
         );
         let (items, err) = parse_bytes(&bytes, Limits::default());
         assert_eq!(err, None);
-        let StreamItem::Stanza(Stanza::Iq(iq)) = &items[1] else {
+        let StreamItem::Stanza(stanza) = &items[1] else {
+            panic!("not a stanza: {items:?}");
+        };
+        let Stanza::Iq(iq) = &**stanza else {
             panic!("not an iq: {items:?}");
         };
         assert_eq!(iq.iq_type, IqType::Result);
@@ -730,7 +737,10 @@ mod tests {
         );
         let (items, err) = parse_bytes(&bytes, Limits::default());
         assert_eq!(err, None);
-        let StreamItem::Stanza(Stanza::Message(m)) = &items[1] else {
+        let StreamItem::Stanza(stanza) = &items[1] else {
+            panic!("not a stanza: {items:?}");
+        };
+        let Stanza::Message(m) = &**stanza else {
             panic!("not a message: {items:?}");
         };
         assert_eq!(m.body.as_deref(), Some(" thou? 🌹 <3 "));
@@ -873,7 +883,7 @@ mod tests {
         );
         assert_eq!(err, None);
         assert!(matches!(items[1], StreamItem::Invalid { .. }));
-        assert!(matches!(items[2], StreamItem::Stanza(Stanza::Message(_))));
+        assert!(matches!(&items[2], StreamItem::Stanza(s) if matches!(**s, Stanza::Message(_))));
     }
 
     /// The stream read as before issue 24: every `<message/>` built as an
@@ -978,7 +988,7 @@ mod tests {
             messages += direct
                 .0
                 .iter()
-                .filter(|i| matches!(i, StreamItem::Stanza(Stanza::Message(_))))
+                .filter(|i| matches!(i, StreamItem::Stanza(s) if matches!(**s, Stanza::Message(_))))
                 .count();
         }
         assert!(messages > 50, "only {messages} messages compared");

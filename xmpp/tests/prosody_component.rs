@@ -57,7 +57,7 @@ async fn wait_for(
 
 async fn next_stanza(events: &mut Receiver<ComponentEvent>) -> Stanza {
     match wait_for(events, |e| matches!(e, ComponentEvent::Stanza(_))).await {
-        ComponentEvent::Stanza(s) => s,
+        ComponentEvent::Stanza(s) => *s,
         _ => unreachable!(),
     }
 }

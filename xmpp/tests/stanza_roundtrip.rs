@@ -233,7 +233,7 @@ fn parse_one(xml: &[u8]) -> Result<Stanza, String> {
         return Err(format!("{e}"));
     }
     match items.into_iter().nth(1) {
-        Some(StreamItem::Stanza(s)) => Ok(s),
+        Some(StreamItem::Stanza(s)) => Ok(*s),
         other => Err(format!("{other:?}")),
     }
 }

@@ -534,7 +534,7 @@ pub(super) fn parse_stanza(xml: &str) -> Stanza {
     let (items, error) = stream::parse_bytes(bytes.as_bytes(), Limits::default());
     assert_eq!(error, None, "the literal stanza is well-formed: {xml}");
     match items.as_slice() {
-        [StreamItem::Header(_), StreamItem::Stanza(s)] => s.clone(),
+        [StreamItem::Header(_), StreamItem::Stanza(s)] => Stanza::clone(s),
         other => panic!("expected one stanza, got {other:?}"),
     }
 }

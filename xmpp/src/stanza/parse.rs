@@ -68,7 +68,7 @@ impl Stanza {
             return None;
         }
         let mut stanzas = items.into_iter().filter_map(|item| match item {
-            crate::stream::StreamItem::Stanza(s) => Some(s),
+            crate::stream::StreamItem::Stanza(s) => Some(*s),
             _ => None,
         });
         let stanza = stanzas.next()?;
