@@ -18,7 +18,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# build: sets BIN to the release binaries of this checkout, built now, or to
+# PARLEY_BIN_DIR (a directory with `parley` and `loadgen`, saved from another
+# build) when that is set, so that every script can compare two binaries.
 build() {
+  if [[ -n ${PARLEY_BIN_DIR:-} ]]; then
+    BIN=$PARLEY_BIN_DIR
+    return
+  fi
   cargo build --release --quiet --locked -p parley-gateway -p parley-loadgen --bins
   TARGET_DIR=$(cargo metadata --format-version 1 --no-deps | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
   BIN="$TARGET_DIR/release"

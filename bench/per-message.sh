@@ -41,7 +41,7 @@
 . "$(dirname "$0")/lib.sh"
 MODE=${1:-cpu}
 if [[ $MODE == instructions ]]; then COUNT=${COUNT:-5000}; else COUNT=${COUNT:-20000}; fi
-if [[ -n ${PARLEY_BIN_DIR:-} ]]; then BIN=$PARLEY_BIN_DIR; else build; fi
+build
 machine
 echo "parley: $BIN/parley ($(sha256sum "$BIN/parley" | cut -c1-12))"
 

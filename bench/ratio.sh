@@ -137,6 +137,9 @@ sipp_stat() {
 
 build
 machine
+if [[ -n ${PARLEY_BIN_DIR:-} ]]; then
+  echo "parley: $BIN/parley ($(sha256sum "$BIN/parley" | cut -c1-12)), from PARLEY_BIN_DIR, not the checkout's build"
+fi
 if [[ -n ${WORKERS:-} ]]; then
   echo "threads: Kamailio -n $WORKERS, Parley runtime.worker_threads = $WORKERS"
 else
