@@ -346,7 +346,8 @@ pub async fn run_with(
                     match event {
                         Some(ComponentEvent::Stanza(stanza)) => {
                             if let Some(stanza) = admission.stanza(stanza, tokio::time::Instant::now()) {
-                                router.handle_stanza(stanza);
+                                // Boxed from the reader to here (issue 24).
+                                router.handle_stanza(*stanza);
                             }
                         }
                         Some(ComponentEvent::Connected) => {
@@ -372,7 +373,7 @@ pub async fn run_with(
             // Stanzas that waited for their sender's rate, in order.
             () = admission.release_due() => {
                 for stanza in admission.release(tokio::time::Instant::now()) {
-                    router.handle_stanza(Box::new(stanza));
+                    router.handle_stanza(stanza);
                 }
             }
             _ = reaper.tick() => router.reap(tokio::time::Instant::now()),

@@ -166,24 +166,24 @@ impl Router {
     }
 
     /// A stanza arrived from the XMPP server.
-    pub(crate) fn handle_stanza(&self, stanza: Box<Stanza>) {
+    pub(crate) fn handle_stanza(&self, stanza: Stanza) {
         // RFC 7702 §6: what a room sends to a SIP user's occupant client.
         let stanza = match &self.groupchat {
-            Some(groupchat) => match groupchat.xmpp(*stanza) {
-                Some(s) => Box::new(s),
+            Some(groupchat) => match groupchat.xmpp(stanza) {
+                Some(s) => s,
                 None => return,
             },
             None => stanza,
         };
         // RFC 7702 §5: a MUC join to a conference, and what its user sends there.
         let stanza = match &self.conference {
-            Some(conference) => match conference.xmpp(*stanza) {
-                Some(s) => Box::new(s),
+            Some(conference) => match conference.xmpp(stanza) {
+                Some(s) => s,
                 None => return,
             },
             None => stanza,
         };
-        match *stanza {
+        match stanza {
             Stanza::Message(m) => {
                 // RFC 7573 §5: a pair with an open session talks in it.
                 let m = match &self.sessions {

@@ -779,12 +779,7 @@ impl Driver {
                     self.emit(ComponentEvent::Stanza(s)).await;
                     return Ok(false);
                 }
-                // Only an `<iq/>` can be the service's to answer.
-                if !matches!(*s, Stanza::Iq(_)) {
-                    self.emit(ComponentEvent::Stanza(s)).await;
-                    return Ok(false);
-                }
-                match self.service.handle(*s) {
+                match self.service.handle(s) {
                     Disposition::Answer(answer) => {
                         self.shared
                             .counters
@@ -794,7 +789,7 @@ impl Driver {
                         Ok(true)
                     }
                     Disposition::Deliver(s) => {
-                        self.emit(ComponentEvent::Stanza(Box::new(s))).await;
+                        self.emit(ComponentEvent::Stanza(s)).await;
                         Ok(false)
                     }
                 }

@@ -23,9 +23,9 @@ pub(crate) const NS_PING: &str = "urn:xmpp:ping";
 )]
 pub(crate) enum Disposition {
     /// Send this answer back; the gateway never sees the request.
-    Answer(Stanza),
-    /// Hand the stanza up to the gateway.
-    Deliver(Stanza),
+    Answer(Box<Stanza>),
+    /// Hand the stanza up to the gateway, boxed as the reader made it.
+    Deliver(Box<Stanza>),
 }
 
 /// The component's own identity and features (XEP-0030 §3.1).
@@ -62,15 +62,15 @@ impl Service {
     }
 
     /// Decide what happens to `stanza`.
-    pub(crate) fn handle(&self, stanza: Stanza) -> Disposition {
-        let Stanza::Iq(iq) = stanza else {
+    pub(crate) fn handle(&self, stanza: Box<Stanza>) -> Disposition {
+        let Stanza::Iq(iq) = &*stanza else {
             return Disposition::Deliver(stanza);
         };
         let to_domain = iq.to.as_deref().is_none_or(|t| {
             jid::localpart(t).is_none() && !t.contains('/') && t.eq_ignore_ascii_case(&self.domain)
         });
         if !to_domain || !matches!(iq.iq_type, IqType::Get | IqType::Set) {
-            return Disposition::Deliver(Stanza::Iq(iq));
+            return Disposition::Deliver(stanza);
         }
         let payload = iq.payload.as_ref();
         let answer = match (
@@ -90,7 +90,7 @@ impl Service {
             // RFC 6120 §8.4: nobody here handles this request.
             _ => Err(DefinedCondition::ServiceUnavailable),
         };
-        Disposition::Answer(Stanza::Iq(self.reply(&iq, answer)))
+        Disposition::Answer(Box::new(Stanza::Iq(self.reply(iq, answer))))
     }
 
     fn reply(&self, iq: &Iq, answer: Result<Option<Element>, DefinedCondition>) -> Iq {
@@ -153,10 +153,14 @@ mod tests {
     /// XEP-0030 §3.1 example 2, with our identity and features.
     #[test]
     fn disco_info_on_domain_lists_gateway_simple_and_features() {
-        let Disposition::Answer(Stanza::Iq(r)) =
-            service().handle(get("sip.example", Element::new("query", NS_DISCO_INFO)))
-        else {
+        let Disposition::Answer(answer) = service().handle(Box::new(get(
+            "sip.example",
+            Element::new("query", NS_DISCO_INFO),
+        ))) else {
             panic!("no answer");
+        };
+        let Stanza::Iq(r) = *answer else {
+            panic!("the answer is not an iq");
         };
         assert_eq!(r.iq_type, IqType::Result);
         assert_eq!(r.id, "q1");
@@ -175,10 +179,13 @@ mod tests {
     /// XEP-0199 §3: the pong is an empty result.
     #[test]
     fn ping_on_domain_is_empty_result() {
-        let Disposition::Answer(Stanza::Iq(r)) =
-            service().handle(get("sip.example", Element::new("ping", NS_PING)))
+        let Disposition::Answer(answer) =
+            service().handle(Box::new(get("sip.example", Element::new("ping", NS_PING))))
         else {
             panic!("no answer");
+        };
+        let Stanza::Iq(r) = *answer else {
+            panic!("the answer is not an iq");
         };
         assert_eq!(
             (r.iq_type, r.payload, r.error),
@@ -189,11 +196,14 @@ mod tests {
     /// RFC 6120 §8.4: an IQ nobody handles gets service-unavailable.
     #[test]
     fn unknown_iq_on_domain_is_service_unavailable() {
-        let Disposition::Answer(Stanza::Iq(r)) = service().handle(get(
+        let Disposition::Answer(answer) = service().handle(Box::new(get(
             "sip.example",
             Element::new("query", "http://jabber.org/protocol/disco#items"),
-        )) else {
+        ))) else {
             panic!("no answer");
+        };
+        let Stanza::Iq(r) = *answer else {
+            panic!("the answer is not an iq");
         };
         let e = r.error.expect("error");
         assert_eq!(e.condition, DefinedCondition::ServiceUnavailable);
@@ -203,21 +213,22 @@ mod tests {
     #[test]
     fn iq_to_user_at_domain_goes_up() {
         let s = get("bob@sip.example", Element::new("query", NS_DISCO_INFO));
+        let s = Box::new(s);
         assert_eq!(service().handle(s.clone()), Disposition::Deliver(s));
     }
 
     #[test]
     fn results_and_messages_go_up() {
-        let m = Stanza::Message(Message::default());
+        let m = Box::new(Stanza::Message(Message::default()));
         assert_eq!(service().handle(m.clone()), Disposition::Deliver(m));
-        let r = Stanza::Iq(Iq {
+        let r = Box::new(Stanza::Iq(Iq {
             from: None,
             to: Some("sip.example".into()),
             id: "1".into(),
             iq_type: IqType::Result,
             payload: None,
             error: None,
-        });
+        }));
         assert_eq!(service().handle(r.clone()), Disposition::Deliver(r));
     }
 }

@@ -487,7 +487,7 @@ delivery_window_ms = {window}
             .admission
             .stanza(stanza, Instant::now())
             .expect("the admission checks let the stanza through");
-        self.router.handle_stanza(stanza);
+        self.router.handle_stanza(*stanza);
     }
 
     /// The next stanza the router queued on the component stream, as the

@@ -44,6 +44,7 @@ pub fn new_tag() -> String {
 /// zero-padded (what `format!("{:0N$x}")` writes), without the formatting
 /// machinery or a second allocation: identifiers are made per request
 /// (issue 24).
+///
 /// The digits go into a buffer and then into `out` at once: a `push` per
 /// digit checked the capacity and encoded a `char` each time.
 pub(crate) fn push_hex(out: &mut String, value: u128, digits: u32) {

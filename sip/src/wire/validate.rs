@@ -231,8 +231,8 @@ pub(crate) fn vias_by_parts(msg: &Message) -> Result<ViaHead, Rejection> {
     vias_with(msg, false, via_head)
 }
 
-/// Checks every Via (RFC 3261 §20.42) and returns what `top` makes of the
-/// first element's transport, sent-by and branch.
+/// Checks every Via (RFC 3261 §20.42) and returns what `top_of` makes of
+/// the first element's transport, sent-by and branch.
 fn vias_with<T>(
     msg: &Message,
     fast: bool,
