@@ -5,7 +5,7 @@
 #   bench/ratio.sh        RATES ("2000 5000 10000 15000"), SECS (10), MAX_COUNT (50000),
 #                         MAX_WINDOW (1000), CEILING_COUNT (200000), CEILING_WINDOW (4000),
 #                         KAM_RATE (20000), KAM_COUNT (100000), BENCH_PORT_BASE (26000),
-#                         WORKERS (unset)
+#                         WORKERS (unset), REPEATS (3)
 #
 # WORKERS=N runs Kamailio with N UDP receivers (`-n N`, over the config's
 # `children=2`, one per core of the development machine) and Parley with
@@ -88,6 +88,7 @@ CEILING_COUNT=${CEILING_COUNT:-200000}
 CEILING_WINDOW=${CEILING_WINDOW:-4000}
 KAM_RATE=${KAM_RATE:-20000}
 KAM_COUNT=${KAM_COUNT:-100000}
+REPEATS=${REPEATS:-3}
 BODY_BYTES=100
 CEILING_DOMAIN=ceiling.localhost
 
@@ -124,7 +125,7 @@ tree_ticks() {
 
 # kamailio_200s: how many 200s Kamailio has sent (sl module statistics).
 kamailio_200s() {
-  kamcmd -s "unix:$WORK/kamailio/ctl" stats.get_statistics 200_replies |
+  kamcmd -s "unix:$KAM_DIR/ctl" stats.get_statistics 200_replies |
     awk -F' = ' '$1 == "sl:200_replies" { print $2; found = 1 } END { exit !found }'
 }
 
@@ -152,9 +153,12 @@ fi
 kamailio_phase() {
   KAM_PORT=$(free_udp_port $((BASE + 70)))
   SIPP_PORT=$(free_udp_port $((KAM_PORT + 1)))
-  mkdir -p "$WORK/kamailio"
-  kamailio -DD -E -f bench/kamailio-stateless.cfg -Y "$WORK/kamailio" -m 64 -M 8 ${WORKERS:+-n "$WORKERS"} \
-    -A "LISTEN=udp:127.0.0.1:$KAM_PORT" -A "CTL=\"unix:$WORK/kamailio/ctl\"" >"$WORK/kamailio.log" 2>&1 &
+  # Its own directory and control socket each time: a Kamailio stopped
+  # just before may still answer on the old socket while its children exit.
+  KAM_DIR="$WORK/kamailio-$1"
+  mkdir -p "$KAM_DIR"
+  kamailio -DD -E -f bench/kamailio-stateless.cfg -Y "$KAM_DIR" -m 64 -M 8 ${WORKERS:+-n "$WORKERS"} \
+    -A "LISTEN=udp:127.0.0.1:$KAM_PORT" -A "CTL=\"unix:$KAM_DIR/ctl\"" >"$WORK/kamailio.log" 2>&1 &
   KAM=$!; PIDS+=("$KAM")
   for _ in $(seq 1 100); do [[ -n $(ss -Hlun "sport = :$KAM_PORT") ]] && break; sleep 0.1; done
   if [[ -z $(ss -Hlun "sport = :$KAM_PORT") ]]; then
@@ -169,10 +173,29 @@ kamailio_phase() {
     >"$WORK/sipp.out" 2>&1 || true
   t1=$(date +%s.%N); kt1=$(tree_ticks "$KAM")
   read -r ku0 ks0 <<<"$kt0"; read -r ku1 ks1 <<<"$kt1"
-  a1=$(kamailio_200s) || { echo "cannot read Kamailio's statistics" >&2; exit 1; }
-  kill "$KAM"; wait "$KAM" 2>/dev/null || true
-  KAM_ANSWERED=$((a1 - a0))
   KAM_OK=$(sipp_stat "$WORK/kam-stat-$1.csv" 'SuccessfulCall(C)') || { echo "no sipp statistics; sipp said:" >&2; cat "$WORK/sipp.out" >&2; exit 1; }
+  # Kamailio's counter can lag its answers: right after a short sipp run it
+  # read 0, and 200 ms later all of them. Read until it covers every 200 sipp
+  # got and two reads agree (at most 5 s).
+  local prev=-1
+  for _ in $(seq 1 25); do
+    a1=$(kamailio_200s) || { echo "cannot read Kamailio's statistics" >&2; exit 1; }
+    ((a1 - a0 >= KAM_OK && a1 == prev)) && break
+    prev=$a1
+    sleep 0.2
+  done
+  local tree
+  tree=$(ps -e -o pid=,ppid= | awk -v root="$KAM" '$1 == root || $2 == root { print $1 }')
+  kill "$KAM"; wait "$KAM" 2>/dev/null || true
+  # Gone, children too, before anything else is measured.
+  local p alive
+  for _ in $(seq 1 50); do
+    alive=0
+    for p in $tree; do kill -0 "$p" 2>/dev/null && alive=1; done
+    ((alive)) || break
+    sleep 0.1
+  done
+  KAM_ANSWERED=$((a1 - a0))
   KAM_FAILED=$(sipp_stat "$WORK/kam-stat-$1.csv" 'FailedCall(C)')
   KAM_RETRANS=$(sipp_stat "$WORK/kam-stat-$1.csv" 'Retransmissions(C)')
   KAM_WALL=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')
@@ -221,6 +244,32 @@ echo
 echo "## Kamailio again, after Parley's phases (the same measure)"
 kamailio_phase 2
 KAM_US_SECOND=$KAM_US
+
+# 4. Interleaved repeats: on this shared VM one measurement of either side can
+# be off by a quarter within minutes, so a ratio of two measurements taken
+# minutes apart says as much about those minutes as about the code. Each
+# repeat measures Kamailio, then Parley's closed loop SIP -> XMPP, then
+# Kamailio, then Parley's closed loop XMPP -> SIP, each Parley phase paired
+# with the Kamailio measurement just before it; the summary gives every pair
+# and the median of the pairs' ratios.
+REPEAT_ROWS="$WORK/repeats.txt"
+: >"$REPEAT_ROWS"
+if ((REPEATS > 0)); then
+  echo
+  echo "## Interleaved repeats ($REPEATS): Kamailio, Parley s2x:max:$MAX_COUNT, Kamailio, Parley x2s:max:$MAX_COUNT"
+  for i in $(seq 1 "$REPEATS"); do
+    for dir in s2x x2s; do
+      echo
+      echo "### repeat $i, $dir: Kamailio, then Parley"
+      kamailio_phase "r$i-$dir"
+      loadgen_prosody --c2s-client scan --body-bytes "$BODY_BYTES" --window "$MAX_WINDOW" \
+        --settle-secs 40 --max-phase-secs 60 --report "$WORK/report-r$i-$dir.txt" \
+        --phase "$dir:max:$MAX_COUNT" 2>"$WORK/loadgen-r$i-$dir.err"
+      grep -E '^loadgen: phase .*(delivered|CPU)' "$WORK/loadgen-r$i-$dir.err" || true
+      echo "repeat=$i kam_us=$KAM_US $(cat "$WORK/report-r$i-$dir.txt")" >>"$REPEAT_ROWS"
+    done
+  done
+fi
 KAM_US=$KAM_US_FIRST
 
 echo
@@ -231,6 +280,10 @@ echo "parley's own counters over the whole run (non-zero): message outcomes, err
 echo
 awk -v kam_us="$KAM_US" -v kam_us2="$KAM_US_SECOND" -v commit="$(git rev-parse --short HEAD 2>/dev/null || echo '?')" '
   function pct(cpu, wall) { return cpu == "na" ? "na" : sprintf("%.0f", 100 * cpu / wall) }
+  function median(a, m,   i, j, t) {
+    for (i = 2; i <= m; i++) for (j = i; j > 1 && a[j - 1] > a[j]; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+  }
   {
     delete f
     # Numbers as numbers (awk compares two strings as text: "11076" < "6554").
@@ -238,6 +291,8 @@ awk -v kam_us="$KAM_US" -v kam_us2="$KAM_US_SECOND" -v commit="$(git rev-parse -
       eq = index($i, "="); v = substr($i, eq + 1)
       f[substr($i, 1, eq - 1)] = v ~ /^[0-9]+(\.[0-9]+)?$/ ? v + 0 : v
     }
+    # The interleaved repeats (section 4) come from the second file.
+    if (FILENAME != ARGV[1]) { rn++; for (k in f) rep[rn, k] = f[k]; next }
     n++
     for (k in f) row[n, k] = f[k]
   }
@@ -303,6 +358,33 @@ awk -v kam_us="$KAM_US" -v kam_us2="$KAM_US_SECOND" -v commit="$(git rev-parse -
         print ")"
       }
     }
+    if (rn) {
+      print ""
+      print "Interleaved repeats (section 4: each Parley closed loop against the Kamailio measurement just before it):"
+      print ""
+      print "| repeat | direction | Kamailio µs/MESSAGE | Parley µs/msg | + expiry | ratio 1 | delivered/sent | refused | failed | lost |"
+      print "|---|---|---|---|---|---|---|---|---|---|"
+      for (i = 1; i <= rn; i++) {
+        dir = rep[i, "dir"]; d = rep[i, "delivered"]; pc = rep[i, "parley_cpu_s"]; ec = rep[i, "expiry_parley_cpu_s"]
+        ok = d > 0 && pc != "na" && rep[i, "kam_us"] > 0
+        us = ok ? pc * 1e6 / d : 0
+        printf "| %d | %s | %.1f | %s | %s | %s | %d/%d | %d | %d | %d |\n", rep[i, "repeat"], name[dir], rep[i, "kam_us"],
+          ok ? sprintf("%.1f", us) : "-", ok && ec != "na" ? sprintf("%.1f", (pc + ec) * 1e6 / d) : "-",
+          ok ? sprintf("%.2f", us / rep[i, "kam_us"]) : "-", d, rep[i, "sent"], rep[i, "refused"], rep[i, "failed"], rep[i, "lost"]
+        # A pair counts only if every message of the phase was delivered.
+        if (ok && d == rep[i, "sent"]) { m[dir]++; rat[dir, m[dir]] = us / rep[i, "kam_us"] }
+      }
+      print ""
+      for (j = 1; j <= 2; j++) {
+        dir = dirs[j]
+        if (m[dir]) {
+          delete one; for (k = 1; k <= m[dir]; k++) one[k] = rat[dir, k]
+          med = median(one, m[dir])
+          printf "- **ratio 1 %s, median of %d interleaved pairs** = **%.2f** (goal ≤ 0.5; pairs from %.2f to %.2f)\n",
+            name[dir], m[dir], med, one[1], one[m[dir]]
+        } else { printf "- ratio 1 %s, interleaved: no complete pair\n", name[dir]; bad = 1 }
+      }
+    }
     if (lossless_at && ceiling > 0) {
       printf "- **ratio 2** = Parley highest lossless SIP → XMPP delivered rate / Prosody ceiling = %.0f / %.0f = **%.2f** (goal ≥ 0.75; at %s, %d refused with 503)\n",
         lossless, ceiling, lossless / ceiling, row[lossless_at, "phase"], row[lossless_at, "refused"]
@@ -311,4 +393,4 @@ awk -v kam_us="$KAM_US" -v kam_us2="$KAM_US_SECOND" -v commit="$(git rev-parse -
       else print "- ratio 2 with no refusals either: no such s2x phase"
     } else { print "- ratio 2: no lossless SIP → XMPP phase (or no ceiling)"; bad = 1 }
     exit bad
-  }' "$REPORT"
+  }' "$REPORT" "$REPEAT_ROWS"
