@@ -425,3 +425,74 @@ fn every_fixture_via_value_and_its_neighbours_validate_as_part_by_part() {
         fast::via(text.trim()).is_some()
     });
 }
+
+/// The top Via stamped for a response byte by byte (`write::stamp_via`,
+/// issue 24) against the `str` searches it replaced, for every Via of the
+/// fixtures (elements alone and two joined), the edges and their
+/// one-character neighbours, from sources that sent-by does and does not
+/// name, IPv4 and IPv6.
+#[test]
+fn every_fixture_via_and_its_neighbours_stamp_as_before() {
+    use crate::wire::write::{stamp_via, stamp_via_by_parts};
+    const STAMP_EDGES: &[&str] = &[
+        "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;rport",
+        "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;rport=5060",
+        "SIP/2.0/UDP 127.0.0.1:5060;branch=z9hG4bK1;received=127.0.0.1",
+        "SIP/2.0/UDP 127.0.0.1;RPORT;Received=x",
+        "SIP/2.0/UDP [::1]:5060;branch=z9hG4bK1; rport ",
+        "SIP/2.0/UDP [2001:db8::9];branch=z9hG4bK1",
+        "SIP/2.0/UDP\u{3000}127.0.0.1;branch=x",
+        "SIP/2.0/UDP 127.0.0.1 , SIP/2.0/UDP b;rport",
+        ";rport",
+        "",
+    ];
+    let clients = harvest(CLIENT_DIRS);
+    let others = harvest(OTHER_DIRS);
+    let pairs: Vec<String> = clients
+        .vias
+        .iter()
+        .take(8)
+        .map(|v| format!("{v}, SIP/2.0/TCP other.example;branch=z9hG4bKx"))
+        .collect();
+    let mut texts = BTreeSet::new();
+    for seed in clients
+        .vias
+        .iter()
+        .chain(&others.vias)
+        .chain(&pairs)
+        .map(String::as_str)
+        .chain(VIA_EDGES.iter().copied())
+        .chain(STAMP_EDGES.iter().copied())
+    {
+        texts.extend(variants(seed));
+    }
+    let sources: Vec<std::net::SocketAddr> = [
+        "127.0.0.1:5060",
+        "192.0.2.1:5060",
+        "10.0.0.1:0",
+        "[::1]:5060",
+        "[2001:db8::9]:65535",
+    ]
+    .iter()
+    .map(|s| s.parse().unwrap())
+    .collect();
+    let mut received_added = 0;
+    for text in &texts {
+        for &source in &sources {
+            let stamped = stamp_via(text, source);
+            assert_eq!(
+                stamped,
+                stamp_via_by_parts(text, source),
+                "{text:?} from {source}"
+            );
+            received_added += usize::from(stamped.len() > text.len());
+        }
+    }
+    println!(
+        "{} Vias stamped from {} sources, {received_added} of them changed",
+        texts.len(),
+        sources.len()
+    );
+    // Both ways were taken: stamped and left as they were.
+    assert!(received_added > 0 && received_added < texts.len() * sources.len());
+}
