@@ -30,7 +30,11 @@
 #          prints the total per message and the top inclusive parley
 #          functions. Deterministic within a few per cent where the CPU
 #          figures move by ±15 % on a shared VM: the measure to steer by.
-#          Needs valgrind.
+#          Needs valgrind. CACHE_SIM=1 adds callgrind's cache model and prints
+#          its misses per message (first-level instruction and data misses;
+#          its last level takes the size the VM reports, which can be far
+#          from the real one). CALLGRIND_OUT=DIR keeps the profiles there as
+#          cg-s2x.out and cg-x2s.out, for callgrind_annotate.
 # sustained: memory under message load (issue 24 goal 4): SIP → XMPP at $RATE
 #          msgs/s (default 10000) for 45 s, past Timer J's 32 s, then 10 s
 #          more; loadgen's table shows parley's RSS after each phase and its
@@ -118,8 +122,8 @@ case $MODE in
     REAL=$BIN; BIN=$WORK/callgrind; mkdir -p "$BIN"; ln -s "$REAL/loadgen" "$BIN/loadgen"
     for dir in s2x x2s; do
       # parley under callgrind, counting nothing until the measured phase.
-      printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s --dump-instr=no --instr-atstart=no %s "$@"\n' \
-        "$WORK/cg-$dir" "$REAL/parley" >"$BIN/parley"
+      printf '#!/bin/sh\nexec valgrind --tool=callgrind --callgrind-out-file=%s --dump-instr=no --instr-atstart=no %s %s "$@"\n' \
+        "$WORK/cg-$dir" "${CACHE_SIM:+--cache-sim=yes}" "$REAL/parley" >"$BIN/parley"
       chmod +x "$BIN/parley"
       start_parley "$COMP"
       loadgen_fake --window 200 --phase "$dir:max:1000" >/dev/null 2>&1
@@ -132,6 +136,14 @@ case $MODE in
       kill "$PARLEY"; wait "$PARLEY" 2>/dev/null || true
       callgrind_annotate "$WORK/cg-$dir.1" 2>/dev/null | awk -v dir="$dir" -v n="$COUNT" \
         '/PROGRAM TOTALS/ { gsub(",", "", $1); printf "%s instructions (user space): %d, %.0f per message\n", dir, $1, $1 / n }'
+      if [[ -n ${CACHE_SIM:-} ]]; then
+        # Ir Dr Dw I1mr D1mr D1mw ILmr DLmr DLmw, each followed by its share.
+        callgrind_annotate "$WORK/cg-$dir.1" 2>/dev/null | awk -v dir="$dir" -v n="$COUNT" '/PROGRAM TOTALS/ {
+          for (i = 1; i <= NF; i += 2) gsub(",", "", $i)
+          printf "%s cache model per message: %.0f instruction-fetch misses (first level), %.0f data read and %.0f data write misses (first level), %.1f / %.1f / %.1f last-level (fetch / read / write)\n",
+            dir, $7 / n, $9 / n, $11 / n, $13 / n, $15 / n, $17 / n }'
+      fi
+      if [[ -n ${CALLGRIND_OUT:-} ]]; then mkdir -p "$CALLGRIND_OUT"; cp "$WORK/cg-$dir.1" "$CALLGRIND_OUT/cg-$dir.out"; fi
       callgrind_annotate --inclusive=yes "$WORK/cg-$dir.1" 2>/dev/null | grep -E 'parley_[a-z]+::' \
         | sed -E 's|/rustc/[0-9a-f]+/library/||; s|^ *([0-9,]+) \( *([0-9.]+%)\) +[^:]*:([^ ]*).*|\2 \3|' | awk '!seen[$2]++ && ++n <= 20'
     done
