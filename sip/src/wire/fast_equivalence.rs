@@ -171,6 +171,16 @@ fn harvest_message(text: &str, out: &mut Harvest) {
     }
 }
 
+/// Eight of the clients' Vias, each joined to a second one on the same line.
+fn via_pairs(clients: &Harvest) -> Vec<String> {
+    clients
+        .vias
+        .iter()
+        .take(8)
+        .map(|v| format!("{v}, SIP/2.0/TCP other.example;branch=z9hG4bKx"))
+        .collect()
+}
+
 /// The text itself and every text one character away from it.
 pub(super) fn variants(text: &str) -> BTreeSet<String> {
     let mut out = BTreeSet::new();
@@ -401,12 +411,7 @@ fn every_fixture_via_value_and_its_neighbours_validate_as_part_by_part() {
         slow.is_empty(),
         "the one pass refused client Vias: {slow:?}"
     );
-    let pairs: Vec<String> = clients
-        .vias
-        .iter()
-        .take(8)
-        .map(|v| format!("{v}, SIP/2.0/TCP other.example;branch=z9hG4bKx"))
-        .collect();
+    let pairs = via_pairs(&clients);
     let seeds = clients
         .vias
         .iter()
@@ -448,12 +453,7 @@ fn every_fixture_via_and_its_neighbours_stamp_as_before() {
     ];
     let clients = harvest(CLIENT_DIRS);
     let others = harvest(OTHER_DIRS);
-    let pairs: Vec<String> = clients
-        .vias
-        .iter()
-        .take(8)
-        .map(|v| format!("{v}, SIP/2.0/TCP other.example;branch=z9hG4bKx"))
-        .collect();
+    let pairs = via_pairs(&clients);
     let mut texts = BTreeSet::new();
     for seed in clients
         .vias
