@@ -109,14 +109,19 @@ free_udp_port() {
   echo "$p"
 }
 
+# tree_pids PID: PID and all its descendants, one per line.
+tree_pids() {
+  ps -e -o pid=,ppid= | awk -v root="$1" '
+    { parent[$1] = $2 } END {
+      n = 1; keep[root] = 1; print root
+      while (n) { n = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; print p; n = 1 } } }'
+}
+
 # tree_ticks PID: user and system CPU ticks of PID and all its descendants,
 # as "USER SYSTEM".
 tree_ticks() {
   local p user=0 system=0 u s
-  for p in $(ps -e -o pid=,ppid= | awk -v root="$1" '
-      { parent[$1] = $2 } END {
-        n = 1; keep[root] = 1; print root
-        while (n) { n = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; print p; n = 1 } } }'); do
+  for p in $(tree_pids "$1"); do
     read -r u s < <(awk '{ print $14, $15 }' "/proc/$p/stat") || { echo "ratio.sh: cannot read /proc/$p/stat" >&2; return 1; }
     user=$((user + u)); system=$((system + s))
   done
@@ -153,8 +158,8 @@ fi
 kamailio_phase() {
   KAM_PORT=$(free_udp_port $((BASE + 70)))
   SIPP_PORT=$(free_udp_port $((KAM_PORT + 1)))
-  # Its own directory and control socket each time: a Kamailio stopped
-  # just before may still answer on the old socket while its children exit.
+  # Its own directory and control socket each time, so that nothing of one
+  # measurement (its socket, its files) is met by the next.
   KAM_DIR="$WORK/kamailio-$1"
   mkdir -p "$KAM_DIR"
   kamailio -DD -E -f bench/kamailio-stateless.cfg -Y "$KAM_DIR" -m 64 -M 8 ${WORKERS:+-n "$WORKERS"} \
@@ -185,7 +190,7 @@ kamailio_phase() {
     sleep 0.2
   done
   local tree
-  tree=$(ps -e -o pid=,ppid= | awk -v root="$KAM" '$1 == root || $2 == root { print $1 }')
+  tree=$(tree_pids "$KAM")
   kill "$KAM"; wait "$KAM" 2>/dev/null || true
   # Gone, children too, before anything else is measured.
   local p alive
