@@ -6,6 +6,7 @@
 
 use bytesstr::BytesStr;
 
+use crate::wire::text;
 use crate::wire::uri::{Uri, UriError};
 
 /// A name-addr or addr-spec (RFC 3261 §25.1) as sent: From, To, Contact.
@@ -58,14 +59,14 @@ impl Address {
     }
 
     fn parse_with(src: Option<&BytesStr>, value: &str) -> Result<Address, AddressError> {
-        let value = value.trim();
+        let value = text::trim(value);
         let (display, uri_text, params) = if let Some(rest) = value.strip_prefix('"') {
             let (display, after) = split_quoted(rest).ok_or(AddressError::UnterminatedQuote)?;
-            let after = after.trim_start();
+            let after = text::trim_start(after);
             let (uri, params) = enclosed(after)?;
             (Some(display), uri, params)
-        } else if let Some(lt) = value.find('<') {
-            let display = value[..lt].trim();
+        } else if let Some(lt) = text::find(value, b'<') {
+            let display = text::trim(&value[..lt]);
             let is_tokens = display.split_whitespace().all(|word| {
                 word.bytes().all(|b| {
                     b.is_ascii_alphanumeric()
@@ -83,11 +84,11 @@ impl Address {
             (display, uri, params)
         } else {
             // RFC 3261 §20.10: in an addr-spec, everything after `;` is a header parameter.
-            let (uri, params) = value.split_at(value.find(';').unwrap_or(value.len()));
-            if uri.contains(['?', ',']) {
+            let (uri, params) = value.split_at(text::find(value, b';').unwrap_or(value.len()));
+            if uri.bytes().any(|b| b == b'?' || b == b',') {
                 return Err(AddressError::UnenclosedUri);
             }
-            (None, uri.trim(), params)
+            (None, text::trim(uri), params)
         };
         let uri = match src {
             Some(src) => Uri::parse_in(src, uri_text)?,
@@ -127,12 +128,12 @@ fn split_quoted(rest: &str) -> Option<(String, &str)> {
 /// `<uri>;params` → (uri, params).
 fn enclosed(s: &str) -> Result<(&str, &str), AddressError> {
     let inner = s.strip_prefix('<').ok_or(AddressError::BadAngleBrackets)?;
-    let gt = inner.find('>').ok_or(AddressError::BadAngleBrackets)?;
+    let gt = text::find(inner, b'>').ok_or(AddressError::BadAngleBrackets)?;
     let uri = &inner[..gt];
-    if uri.is_empty() || uri.trim() != uri {
+    if uri.is_empty() || text::trim(uri) != uri {
         return Err(AddressError::BadAngleBrackets);
     }
-    Ok((uri, inner[gt + 1..].trim()))
+    Ok((uri, text::trim(&inner[gt + 1..])))
 }
 
 /// `;name=value;name` → pairs. Empty names are an error.
@@ -150,15 +151,15 @@ pub(crate) fn each_parameter<'a>(
     s: &'a str,
     mut f: impl FnMut(&'a str, Option<&'a str>),
 ) -> Result<(), AddressError> {
-    let s = s.trim();
+    let s = text::trim(s);
     if s.is_empty() {
         return Ok(());
     }
     let s = s.strip_prefix(';').ok_or(AddressError::EmptyParameter)?;
     for param in outside_quotes(s, ';') {
-        let (name, value) = match param.split_once('=') {
-            Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
-            None => (param.trim(), None),
+        let (name, value) = match text::split_once(param, b'=') {
+            Some((n, v)) => (text::trim(n), Some(text::trim_byte(text::trim(v), b'"'))),
+            None => (text::trim(param), None),
         };
         if name.is_empty() {
             return Err(AddressError::EmptyParameter);

@@ -15,6 +15,7 @@ use ezk_sip_types::msg::{Line, PullParser};
 use crate::framing::{self, ContentLength};
 use crate::wire::fast;
 use crate::wire::fields::{HeaderFields, Key};
+use crate::wire::text;
 
 /// A parsed SIP request or response.
 #[derive(Debug, Clone)]
@@ -192,11 +193,11 @@ fn is_token(s: &str) -> bool {
 fn parse_start_line(line: &str) -> Result<StartLine, ParseErrorKind> {
     if let Some(rest) = line.strip_prefix("SIP/") {
         // Status-Line = SIP-Version SP Status-Code SP Reason-Phrase CRLF
-        let (version, rest) = rest.split_once(' ').ok_or(ParseErrorKind::BadStartLine)?;
+        let (version, rest) = text::split_once(rest, b' ').ok_or(ParseErrorKind::BadStartLine)?;
         if version != "2.0" {
             return Err(ParseErrorKind::BadVersion);
         }
-        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        let (code, reason) = text::split_once(rest, b' ').unwrap_or((rest, ""));
         if code.len() != 3 || !code.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ParseErrorKind::BadStartLine);
         }
@@ -212,12 +213,15 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseErrorKind> {
     }
     // Request-Line = Method SP Request-URI SP SIP-Version CRLF: exactly one SP each
     // (RFC 4475 §3.1.2.8–10 reject embedded, doubled and trailing whitespace).
-    let mut parts = line.split(' ');
-    let (Some(method), Some(uri), Some(version), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let Some((method, rest)) = text::split_once(line, b' ') else {
         return Err(ParseErrorKind::BadStartLine);
     };
+    let Some((uri, version)) = text::split_once(rest, b' ') else {
+        return Err(ParseErrorKind::BadStartLine);
+    };
+    if text::find(version, b' ').is_some() {
+        return Err(ParseErrorKind::BadStartLine);
+    }
     if !is_token(method) || uri.is_empty() {
         return Err(ParseErrorKind::BadStartLine);
     }

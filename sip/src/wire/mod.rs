@@ -23,6 +23,8 @@ mod line_equivalence;
 pub mod message;
 /// RFC 3261 §21: response codes and their reason phrases.
 pub mod status;
+/// `str` searches and trims of the message path, a byte at a time.
+mod text;
 /// RFC 3261 §19.1, RFC 3966: `sip:`, `tel:` and other URIs.
 pub mod uri;
 /// RFC 3261 §8.2, RFC 4475 §3.1.2: mandatory headers and value checks.

@@ -83,24 +83,22 @@ impl Uri {
         text: &str,
         fast: bool,
     ) -> Result<Uri, UriError> {
-        let colon = text.find(':').ok_or(UriError::NoScheme)?;
+        let colon = crate::wire::text::find(text, b':').ok_or(UriError::NoScheme)?;
         let scheme = &text[..colon];
+        // Bytes, not characters: a non-ASCII character's bytes fail both
+        // checks as the character does.
         let valid_scheme = scheme
-            .chars()
+            .bytes()
             .next()
-            .is_some_and(|c| c.is_ascii_alphabetic())
+            .is_some_and(|b| b.is_ascii_alphabetic())
             && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'));
         if !valid_scheme {
             return Err(UriError::NoScheme);
         }
         let rest = &text[colon + 1..];
-        if rest.is_empty()
-            || rest
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
-        {
+        if rest.is_empty() || has_forbidden(rest) {
             return Err(UriError::Malformed);
         }
         if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
@@ -132,6 +130,23 @@ impl Uri {
     }
 }
 
+/// Whether `rest` holds whitespace, a control character, `<`, `>` or `"`:
+/// a byte at a time while it is ASCII (issue 24), by character from the
+/// first non-ASCII byte on (a character boundary: every byte before it is
+/// ASCII). For ASCII, `char::is_whitespace || char::is_control` is
+/// U+0000–U+0020 and U+007F.
+fn has_forbidden(rest: &str) -> bool {
+    let forbidden = |c: char| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"');
+    match rest
+        .bytes()
+        .position(|b| !b.is_ascii() || b <= b' ' || matches!(b, 0x7f | b'<' | b'>' | b'"'))
+    {
+        None => false,
+        Some(at) if rest.as_bytes()[at].is_ascii() => true,
+        Some(at) => rest[at..].chars().any(forbidden),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +155,30 @@ mod tests {
     fn sip_uri_is_typed() {
         let uri = Uri::parse("sip:bob@example.com;transport=tcp").expect("valid");
         assert!(matches!(uri, Uri::Sip(_)));
+    }
+
+    /// The byte-wise check gives the character-wise answer: every ASCII
+    /// byte, and Unicode whitespace and controls after ASCII and alone.
+    #[test]
+    fn forbidden_characters_are_found_as_by_character() {
+        let by_char = |s: &str| {
+            s.chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | '"'))
+        };
+        let mut samples: Vec<String> = (0..=0x7fu8)
+            .map(|b| format!("user{}@host", char::from(b)))
+            .collect();
+        for c in [
+            '\u{85}', '\u{a0}', '\u{9f}', '\u{2028}', '\u{3000}', 'é', '€', '𝄞',
+        ] {
+            samples.push(format!("user@h{c}"));
+            samples.push(format!("{c}"));
+            samples.push(format!("{c}<"));
+            samples.push(format!("é{c}x"));
+        }
+        for s in &samples {
+            assert_eq!(has_forbidden(s), by_char(s), "{s:?}");
+        }
     }
 
     /// RFC 3966 §3: a global number is kept as sent.

@@ -16,6 +16,7 @@ use ezk_sip_types::header::typed::Via;
 use crate::wire::fields::Key;
 use crate::wire::header::{Address, each_parameter, outside_quotes};
 use crate::wire::message::{Message, StartLine, has_line_break, unfold};
+use crate::wire::text;
 use crate::wire::uri::Uri;
 
 /// A request that passed validation, with the fields the layers above need.
@@ -137,7 +138,7 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
     let max_forwards = match msg.headers.by_key(Key::MaxForwards).next() {
         None => None,
         Some(value) => {
-            let v = value.trim();
+            let v = text::trim(value);
             if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Rejection::bad("Malformed Max-Forwards"));
             }
@@ -206,7 +207,7 @@ fn unfolded<'a>(msg: &Message, raw: &'a BytesStr) -> Cow<'a, str> {
     if !msg.headers.unfolded() && has_line_break(value) {
         Cow::Owned(unfold(value))
     } else {
-        Cow::Borrowed(value.trim())
+        Cow::Borrowed(text::trim(value))
     }
 }
 
@@ -349,7 +350,7 @@ fn call_id(msg: &Message) -> Result<&str, Rejection> {
         .by_key(Key::CallId)
         .next()
         .ok_or(Rejection::bad("Missing Call-ID"))?;
-    let value = value.trim();
+    let value = text::trim(value);
     if value.is_empty() || contains_whitespace(value) {
         return Err(Rejection::bad("Malformed Call-ID"));
     }
