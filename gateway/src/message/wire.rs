@@ -2,8 +2,6 @@
 //! SIP → XMPP) and the SIP MESSAGE written for an XMPP message (Table 1,
 //! XMPP → SIP). The translation itself is `parley_mapping::message`.
 
-use std::fmt::Write as _;
-
 use parley_mapping::address::SipAddress;
 use parley_mapping::message::SipMessage;
 use parley_mapping::{ContentType, e2e};
@@ -89,10 +87,11 @@ pub(crate) fn outgoing_message(sip: &SipMessage) -> OutgoingRequest {
 }
 
 /// An address as the request's text, in a buffer sized for the usual one
-/// rather than grown piece by piece as `to_string` does (issue 24).
+/// rather than grown piece by piece as `to_string` does, and written
+/// without `core::fmt` (issue 24).
 fn address_text(address: &SipAddress) -> String {
     let mut text = String::with_capacity(96);
-    let _ = write!(text, "{address}");
+    let _ = address.write_to(&mut text);
     text
 }
 
