@@ -330,7 +330,11 @@ async fn replayed_stale_and_flooding_registers_are_refused_while_another_phone_r
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let (head, _) = phone.requests("MESSAGE").remove(0);
-    assert_eq!(head.request_uri, phone.contact(), "sent to bob's contact");
+    assert_eq!(
+        head.request_uri.as_str(),
+        phone.contact(),
+        "sent to bob's contact"
+    );
 
     let answers = flood.await.expect("the flood task");
     let refused: Vec<_> = answers.iter().filter(|(s, _)| *s == 503).collect();

@@ -206,7 +206,7 @@ async fn a_phone_registered_through_one_instance_is_reached_through_the_other() 
     // Which instance sent each: the port of its Via's sent-by.
     let mut by_instance = [0usize; 2];
     for (head, received) in &messages {
-        assert_eq!(head.request_uri, phone.contact(), "{received:?}");
+        assert_eq!(head.request_uri.as_str(), phone.contact(), "{received:?}");
         let via = received.header("Via");
         let i = ports
             .iter()

@@ -245,7 +245,7 @@ impl Watch {
         self.phone
             .requests("NOTIFY")
             .into_iter()
-            .filter(|(h, _)| h.call_id == self.dialog.call_id)
+            .filter(|(h, _)| h.call_id.as_str() == self.dialog.call_id)
             .collect()
     }
 
@@ -385,7 +385,7 @@ async fn presence_subscriptions_both_ways_survive_sigkill_of_their_owner() {
     );
     let (subscribe, first) = bob.requests("SUBSCRIBE").remove(0);
     let mut bob_dialog = Dialog {
-        call_id: subscribe.call_id.clone(),
+        call_id: subscribe.call_id.to_string(),
         local_uri: format!("sip:bob@{COMPONENT}"),
         local_tag: "bob-tag".into(),
         remote_uri: subscribe.from.uri_text.clone(),
@@ -726,7 +726,7 @@ async fn presence_subscriptions_both_ways_survive_sigkill_of_their_owner() {
         );
         for (head, r) in &after {
             assert!(head.cseq > before, "CSeq {} after {before}", head.cseq);
-            assert_eq!(head.call_id, watch.dialog.call_id);
+            assert_eq!(head.call_id.as_str(), watch.dialog.call_id);
             assert_eq!(
                 head.from.param("tag"),
                 Some(watch.dialog.remote_tag.as_str())

@@ -177,7 +177,7 @@ async fn new_dialogs_get_fresh_call_ids_and_tags_across_a_restart() {
         .filter(|h| h.to.param("tag").is_none())
         .map(|h| {
             (
-                h.call_id.clone(),
+                h.call_id.to_string(),
                 h.from.param("tag").unwrap_or_default().to_owned(),
             )
         })
@@ -224,7 +224,7 @@ async fn new_dialogs_get_fresh_call_ids_and_tags_across_a_restart() {
         .unwrap_or_else(|| panic!("no refresh of the stored dialog\n{}", report()));
     assert!(
         new_dialogs.contains(&(
-            refresh.call_id.clone(),
+            refresh.call_id.to_string(),
             refresh.from.param("tag").unwrap_or_default().to_owned()
         )),
         "the refresh continues a dialog of the first run\n{}",

@@ -213,8 +213,8 @@ mod tests {
             });
             let message = Message::parse(bytes, ParseLimits::default()).expect("parses");
             let head = validate::request(&message).expect("valid");
-            prop_assert_eq!(head.request_uri, uri);
-            prop_assert_eq!(head.call_id, call_id);
+            prop_assert_eq!(head.request_uri.as_str(), uri);
+            prop_assert_eq!(head.call_id.as_str(), call_id);
             prop_assert_eq!(head.cseq, cseq);
             prop_assert_eq!(&message.body[..], &body[..]);
         }

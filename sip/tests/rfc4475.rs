@@ -355,7 +355,7 @@ fn rfc4475_3_1_1_13_noreason_parses() {
         msg.start,
         StartLine::Response {
             status: 100,
-            reason: String::new()
+            reason: "".into()
         }
     );
     assert_eq!(head.cseq, 35);

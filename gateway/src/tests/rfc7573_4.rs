@@ -134,7 +134,7 @@ async fn figure_1_a_chat_message_starts_a_session_and_goes_in_it() {
         invite.start,
         StartLine::Request {
             method: "INVITE".into(),
-            uri: invite_uri(&invite),
+            uri: invite_uri(&invite).into(),
         }
     );
     assert_eq!(invite_uri(&invite), "sip:romeo@sip.example.net");
@@ -362,7 +362,7 @@ async fn under_auto_a_chat_message_goes_as_sip_message() {
 
 fn invite_uri(m: &SipWire) -> String {
     match &m.start {
-        StartLine::Request { uri, .. } => uri.clone(),
+        StartLine::Request { uri, .. } => uri.to_string(),
         StartLine::Response { .. } => panic!("not a request"),
     }
 }

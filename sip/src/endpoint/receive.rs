@@ -301,7 +301,7 @@ impl Inner {
                 to_tag: to_tag.clone(),
                 tag_to: head.to.param("tag").is_none(),
                 ack: (head.method == "INVITE").then(|| AckKey {
-                    call_id: head.call_id.clone(),
+                    call_id: head.call_id.to_string(),
                     cseq: head.cseq,
                     from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
                     to_tag,

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use bytesstr::BytesStr;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio_util::sync::CancellationToken;
 
@@ -71,8 +72,8 @@ impl OutgoingRequest {
 pub struct Response {
     /// Status code.
     pub status: u16,
-    /// Reason phrase as sent.
-    pub reason: String,
+    /// Reason phrase as sent (a slice of the received bytes).
+    pub reason: BytesStr,
     /// Body.
     pub body: Bytes,
     message: Message,
@@ -87,7 +88,7 @@ impl Response {
     pub(super) fn from_message(message: Message) -> Response {
         let (status, reason) = match &message.start {
             StartLine::Response { status, reason } => (*status, reason.clone()),
-            StartLine::Request { .. } => (0, String::new()),
+            StartLine::Request { .. } => (0, BytesStr::empty()),
         };
         Response {
             status,
@@ -117,12 +118,12 @@ impl Response {
             // A method that is not a token: the request could not have left either.
             Err(_) => Response {
                 status: code,
-                reason: reason.to_owned(),
+                reason: reason.into(),
                 body: Bytes::new(),
                 message: Message {
                     start: StartLine::Response {
                         status: code,
-                        reason: reason.to_owned(),
+                        reason: reason.into(),
                     },
                     headers: Default::default(),
                     body: Bytes::new(),
@@ -191,7 +192,7 @@ impl RequestView {
 
     /// The Request-URI.
     pub fn request_uri(&self) -> String {
-        self.parsed.head.request_uri.clone()
+        self.parsed.head.request_uri.to_string()
     }
 
     /// The From URI.

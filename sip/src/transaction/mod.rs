@@ -286,7 +286,7 @@ impl ServerKey {
         let method = if head.method == "ACK" {
             "INVITE".to_owned()
         } else {
-            head.method.clone()
+            head.method.to_string()
         };
         let ViaHead {
             sent_by, branch, ..
@@ -329,7 +329,7 @@ impl AckKey {
     /// The key an ACK carries.
     pub(crate) fn of_ack(head: &RequestHead) -> AckKey {
         AckKey {
-            call_id: head.call_id.clone(),
+            call_id: head.call_id.to_string(),
             cseq: head.cseq,
             from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
             to_tag: head.to.param("tag").unwrap_or_default().to_owned(),

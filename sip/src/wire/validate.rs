@@ -22,10 +22,11 @@ use crate::wire::uri::Uri;
 /// A request that passed validation, with the fields the layers above need.
 #[derive(Debug, Clone)]
 pub struct RequestHead {
-    /// The method as sent.
-    pub method: String,
+    /// The method as sent (a slice of the received bytes, as the texts
+    /// here are: issue 24).
+    pub method: BytesStr,
     /// The Request-URI as sent.
-    pub request_uri: String,
+    pub request_uri: BytesStr,
     /// The Request-URI, typed.
     pub uri: Uri,
     /// Top Via.
@@ -35,7 +36,7 @@ pub struct RequestHead {
     /// To.
     pub to: Address,
     /// Call-ID.
-    pub call_id: String,
+    pub call_id: BytesStr,
     /// CSeq number.
     pub cseq: u32,
     /// Max-Forwards, when present.
@@ -132,7 +133,7 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
     let call_id = call_id(msg)?;
     let (cseq, cseq_method) = cseq(msg)?;
     // RFC 3261 §8.2 / RFC 4475 §3.1.2.17–18: the CSeq method equals the request method.
-    if cseq_method != method {
+    if cseq_method != method.as_str() {
         return Err(Rejection::bad("CSeq Method Mismatch"));
     }
     let max_forwards = match msg.headers.by_key(Key::MaxForwards).next() {
@@ -178,7 +179,7 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
         via,
         from,
         to,
-        call_id: call_id.to_owned(),
+        call_id,
         cseq,
         max_forwards,
     })
@@ -344,17 +345,17 @@ fn address(msg: &Message, key: Key, reason: &'static str) -> Result<Address, Rej
     Address::parse_in(value, &unfolded(msg, value)).map_err(|_| Rejection::bad(reason))
 }
 
-fn call_id(msg: &Message) -> Result<&str, Rejection> {
-    let value = msg
+fn call_id(msg: &Message) -> Result<BytesStr, Rejection> {
+    let raw = msg
         .headers
         .by_key(Key::CallId)
         .next()
         .ok_or(Rejection::bad("Missing Call-ID"))?;
-    let value = text::trim(value);
+    let value = text::trim(raw);
     if value.is_empty() || contains_whitespace(value) {
         return Err(Rejection::bad("Malformed Call-ID"));
     }
-    Ok(value)
+    Ok(raw.slice_ref(value))
 }
 
 /// `text.contains(char::is_whitespace)`, a byte at a time while the text is
