@@ -8,6 +8,7 @@
 //! the fields of one name, type a value, or undo folding (the readers in
 //! `message.rs` do).
 
+use bytes::Bytes;
 use bytesstr::BytesStr;
 use ezk_sip_types::Name;
 
@@ -332,9 +333,20 @@ impl HeaderFields {
     /// `Name` is looked up only for names outside the keys — the field is
     /// the one `push(Name::from(spelled), value)` makes
     /// (`wire::line_equivalence`).
+    #[cfg(test)]
     pub(crate) fn push_spelled(&mut self, spelled: BytesStr, value: BytesStr) {
-        let key = Key::of_spelling(&spelled);
-        let name = key.name().unwrap_or_else(|| Name::from(spelled));
+        self.push_spelled_in(AsRef::<Bytes>::as_ref(&spelled), &spelled, value);
+    }
+
+    /// [`HeaderFields::push_spelled`] of a name lying in `src` (the
+    /// message): the name is sliced from `src` only when ezk's `Name`
+    /// needs its text, for names outside the keys (issue 24: a known name's
+    /// slice was a reference count taken and dropped again).
+    pub(crate) fn push_spelled_in(&mut self, src: &Bytes, spelled: &str, value: BytesStr) {
+        let key = Key::of_spelling(spelled);
+        let name = key
+            .name()
+            .unwrap_or_else(|| Name::from(BytesStr::from_parse(src, spelled)));
         self.present |= key.bit();
         self.fields.push((name, value, key));
     }

@@ -56,7 +56,7 @@ pub struct Salvage {
     /// Whether the start line looked like a request (`None`: unknown).
     pub is_request: Option<bool>,
     /// The request method if the start line got that far.
-    pub method: Option<String>,
+    pub method: Option<BytesStr>,
     /// Every Via value in order.
     pub vias: Vec<BytesStr>,
     /// From value.
@@ -343,10 +343,7 @@ impl Message {
             // The usual `Name: value` line is split here and its name
             // resolved once; any other shape is ezk's.
             if let Some((name, value)) = fast::header_line(line) {
-                headers.push_spelled(
-                    BytesStr::from_parse(&head, name),
-                    BytesStr::from_parse(&head, value),
-                );
+                headers.push_spelled_in(&head, name, BytesStr::from_parse(&head, value));
                 continue;
             }
             all_plain = false;
@@ -450,7 +447,10 @@ impl Message {
         };
         Salvage {
             is_request: Some(matches!(self.start, StartLine::Request { .. })),
-            method: self.method().map(str::to_owned),
+            method: match &self.start {
+                StartLine::Request { method, .. } => Some(method.clone()),
+                StartLine::Response { .. } => None,
+            },
             vias: self
                 .headers
                 .by_key(Key::Via)
@@ -513,7 +513,7 @@ fn salvage_start_line(first: &str, salvage: &mut Salvage) {
         salvage.is_request = Some(false);
     } else if let Some((method, _)) = first.split_once(' ') {
         salvage.is_request = Some(true);
-        salvage.method = Some(method.to_owned());
+        salvage.method = Some(method.into());
     }
 }
 
