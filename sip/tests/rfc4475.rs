@@ -511,7 +511,7 @@ fn rfc4475_3_2_1_badbranch_is_refused_or_matched_as_rfc2543() {
         Ok(head) => {
             assert_eq!(head.via.branch.as_deref(), Some("z9hG4bK"));
             let key = ServerKey::of(&head);
-            assert_ne!(key.branch, "z9hG4bK", "keyed on the bare magic cookie");
+            assert_ne!(key.branch(), "z9hG4bK", "keyed on the bare magic cookie");
         }
     }
 }
@@ -701,7 +701,7 @@ fn rfc4475_3_4_1_inv2543_parses() {
     assert_eq!(head.to.uri_text, "sip:+16505552222@ss1.example.net");
     assert_eq!(head.to.param("user"), Some("phone"));
     assert_eq!(msg.body.len(), 105);
-    assert!(ServerKey::of(&head).branch.starts_with("2543|"));
+    assert!(ServerKey::of(&head).branch().starts_with("2543|"));
     // On a stream, a message without Content-Length cannot be framed.
     assert!(matches!(
         framing::frame(fixture!("3.4.1-inv2543"), STREAM_LIMIT),

@@ -401,7 +401,7 @@ pub(super) struct ResponderParts {
 impl std::fmt::Debug for Responder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Responder")
-            .field("method", &self.parts.key.method)
+            .field("method", &self.parts.key.method())
             .field("answered", &self.parts.answered)
             .finish_non_exhaustive()
     }

@@ -199,19 +199,15 @@ impl hashbrown::Equivalent<ClientKey> for ClientKeyRef<'_> {
 /// method (ACK matches its INVITE).
 ///
 /// Made by [`ServerKey::of`] or [`ServerKey::new`], which hash it once
-/// (keyed, [`hashed`]): the maps holding it use that hash. Its fields are
-/// to be read; a key with other parts is a new key.
+/// (keyed, [`hashed`]): the maps holding it use that hash. Its parts are
+/// to be read; a key with other parts is a new key. They are kept packed
+/// in one allocation, as the table keeps them (issue 24: a key of three
+/// `String`s was three allocations a request, and a fourth to pack it).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ServerKey {
-    /// The top Via branch (or, for an RFC 2543 peer without the magic cookie,
-    /// a key built from the request's identifying fields).
-    pub branch: String,
-    /// The top Via sent-by.
-    pub sent_by: String,
-    /// The method, with ACK counted as INVITE.
-    pub method: String,
-    /// The keyed hash of the three (last, so keys order by their text).
-    hash: KeyHash,
+    /// Branch, sent-by and method, with the keyed hash of the three (so
+    /// keys order by their text).
+    packed: completed::PackedKey,
     /// The keyed hash of the branch alone: what the table counts to
     /// recognise a datagram before it is parsed.
     branch_hash: KeyHash,
@@ -219,7 +215,7 @@ pub struct ServerKey {
 
 impl Hash for ServerKey {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.hash.hash(state);
+        self.packed.key_hash().hash(state);
     }
 }
 
@@ -227,7 +223,7 @@ impl Hash for ServerKey {
 /// ([`completed::PackedKey`]) and finds it by the `ServerKey` of a request.
 impl hashbrown::Equivalent<completed::PackedKey> for ServerKey {
     fn equivalent(&self, key: &completed::PackedKey) -> bool {
-        self.hash == key.key_hash() && self.parts() == key.parts()
+        self.packed.key_hash() == key.key_hash() && self.parts() == key.parts()
     }
 }
 
@@ -237,26 +233,43 @@ pub(crate) const MAGIC_COOKIE: &str = "z9hG4bK";
 impl ServerKey {
     /// The key with these parts (`sent_by` as it is, not lowercased).
     pub fn new(branch: String, sent_by: String, method: String) -> ServerKey {
-        let hash = KeyHash::of(&[&branch, &sent_by, &method]);
-        let branch_hash = KeyHash::of(&[&branch]);
+        ServerKey::of_parts(&branch, &sent_by, &method)
+    }
+
+    /// The key with these parts, packed once.
+    fn of_parts(branch: &str, sent_by: &str, method: &str) -> ServerKey {
+        let parts = [branch, sent_by, method];
         ServerKey {
-            branch,
-            sent_by,
-            method,
-            hash,
-            branch_hash,
+            packed: completed::PackedKey::new(parts, KeyHash::of(&parts)),
+            branch_hash: KeyHash::of(&[branch]),
         }
+    }
+
+    /// The top Via branch (or, for an RFC 2543 peer without the magic
+    /// cookie, a key built from the request's identifying fields).
+    pub fn branch(&self) -> &str {
+        self.parts()[0]
+    }
+
+    /// The top Via sent-by.
+    pub fn sent_by(&self) -> &str {
+        self.parts()[1]
+    }
+
+    /// The method, with ACK counted as INVITE.
+    pub fn method(&self) -> &str {
+        self.parts()[2]
     }
 
     /// The same key for another method (RFC 3261 §9.2: the INVITE a
     /// CANCEL names).
     pub(crate) fn with_method(&self, method: &str) -> ServerKey {
-        ServerKey::new(self.branch.clone(), self.sent_by.clone(), method.to_owned())
+        ServerKey::of_parts(self.branch(), self.sent_by(), method)
     }
 
     /// Its keyed hash.
     pub(crate) fn key_hash(&self) -> KeyHash {
-        self.hash
+        self.packed.key_hash()
     }
 
     /// The keyed hash of its branch alone.
@@ -266,46 +279,61 @@ impl ServerKey {
 
     /// Its parts, as a completed transaction keeps them.
     fn parts(&self) -> [&str; 3] {
-        [&self.branch, &self.sent_by, &self.method]
+        self.packed.parts()
     }
 
     /// The key a packed key packs (its branch hashed again: for the rare
     /// paths that hand a key out, Timer H).
     fn unpacked(key: &completed::PackedKey) -> ServerKey {
-        let [branch, sent_by, method] = key.parts();
-        ServerKey::new(branch.to_owned(), sent_by.to_owned(), method.to_owned())
+        let [branch, ..] = key.parts();
+        ServerKey {
+            packed: key.clone(),
+            branch_hash: KeyHash::of(&[branch]),
+        }
     }
 
     /// The key packed in one allocation, with the same hash.
     fn packed(&self) -> completed::PackedKey {
-        completed::PackedKey::new(self.parts(), self.hash)
+        self.packed.clone()
     }
 
     /// The key of a request.
     pub fn of(head: &RequestHead) -> ServerKey {
         let method = if head.method == "ACK" {
-            "INVITE".to_owned()
+            "INVITE"
         } else {
-            head.method.to_string()
+            head.method.as_str()
         };
         let ViaHead {
             sent_by, branch, ..
         } = &head.via;
-        let branch = match branch {
-            Some(b) if b.starts_with(MAGIC_COOKIE) => b.clone(),
+        // Sent-by compares without case (RFC 3261 §17.2.3 compares it as
+        // a host and port); lower-cased only when it has capitals.
+        let lowered;
+        let sent_by = if sent_by.bytes().any(|b| b.is_ascii_uppercase()) {
+            lowered = sent_by.to_ascii_lowercase();
+            lowered.as_str()
+        } else {
+            sent_by.as_str()
+        };
+        match branch {
+            Some(b) if b.starts_with(MAGIC_COOKIE) => ServerKey::of_parts(b, sent_by, method),
             // §17.2.3: an RFC 2543 request is matched by Request-URI, tags,
             // Call-ID, CSeq and top Via; fold them into one key.
-            other => format!(
-                "2543|{}|{}|{}|{}|{}|{}",
-                head.request_uri,
-                head.from.param("tag").unwrap_or_default(),
-                head.to.param("tag").unwrap_or_default(),
-                head.call_id,
-                head.cseq,
-                other.as_deref().unwrap_or_default(),
+            other => ServerKey::of_parts(
+                &format!(
+                    "2543|{}|{}|{}|{}|{}|{}",
+                    head.request_uri,
+                    head.from.param("tag").unwrap_or_default(),
+                    head.to.param("tag").unwrap_or_default(),
+                    head.call_id,
+                    head.cseq,
+                    other.as_deref().unwrap_or_default(),
+                ),
+                sent_by,
+                method,
             ),
-        };
-        ServerKey::new(branch, sent_by.to_ascii_lowercase(), method)
+        }
     }
 }
 

@@ -360,7 +360,7 @@ impl Transactions {
             return RequestOutcome::Overloaded;
         }
         let packed = key.packed();
-        let slot = if key.method == "INVITE" {
+        let slot = if key.method() == "INVITE" {
             let mut slot = Slot {
                 tx: Server::Invite(InviteServerTransaction::new(target, self.timers)),
                 scheduled: None,

@@ -16,6 +16,41 @@ fn key(branch: &str) -> ServerKey {
     ServerKey::new(branch.into(), "h".into(), "MESSAGE".into())
 }
 
+/// RFC 3261 §17.2.3: a request is keyed by its top Via's branch, its
+/// sent-by without case and its method, an ACK's as INVITE; the packed key
+/// reads back those parts and equals the key made from them.
+#[test]
+fn a_request_key_is_its_branch_lowered_sent_by_and_method() {
+    for (method, via_host, sent_by, keyed_method) in [
+        (
+            "MESSAGE",
+            "Host.Example:5070",
+            "host.example:5070",
+            "MESSAGE",
+        ),
+        ("MESSAGE", "host.example", "host.example", "MESSAGE"),
+        ("ACK", "192.0.2.1:5060", "192.0.2.1:5060", "INVITE"),
+    ] {
+        let text = format!(
+            "{method} sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP {via_host};branch=z9hG4bKa\r\n\
+             From: <sip:x@y>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\n\
+             CSeq: 1 {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+        );
+        let message = crate::wire::Message::parse(bytes::Bytes::from(text), Default::default())
+            .expect("parses");
+        let head = crate::wire::validate::request(&message).expect("valid");
+        let key = ServerKey::of(&head);
+        assert_eq!(
+            (key.branch(), key.sent_by(), key.method()),
+            ("z9hG4bKa", sent_by, keyed_method)
+        );
+        let made = ServerKey::new("z9hG4bKa".into(), sent_by.into(), keyed_method.into());
+        assert_eq!(key, made);
+        assert_eq!(key.key_hash(), made.key_hash());
+        assert_eq!(key.branch_hash(), made.branch_hash());
+    }
+}
+
 /// RFC 3261 §17.2.3: the same branch is the same transaction.
 #[test]
 fn retransmitted_request_matches_its_server_transaction() {
