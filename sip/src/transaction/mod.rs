@@ -203,7 +203,7 @@ impl hashbrown::Equivalent<ClientKey> for ClientKeyRef<'_> {
 /// to be read; a key with other parts is a new key. They are kept packed
 /// in one allocation, as the table keeps them (issue 24: a key of three
 /// `String`s was three allocations a request, and a fourth to pack it).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ServerKey {
     /// Branch, sent-by and method, with the keyed hash of the three (so
     /// keys order by their text).
@@ -219,6 +219,18 @@ impl Hash for ServerKey {
     }
 }
 
+/// Its parts by name, as when they were fields (the packed text runs them
+/// together).
+impl std::fmt::Debug for ServerKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerKey")
+            .field("branch", &self.branch())
+            .field("sent_by", &self.sent_by())
+            .field("method", &self.method())
+            .finish_non_exhaustive()
+    }
+}
+
 /// The table holds a pending server transaction's key packed
 /// ([`completed::PackedKey`]) and finds it by the `ServerKey` of a request.
 impl hashbrown::Equivalent<completed::PackedKey> for ServerKey {
@@ -231,13 +243,9 @@ impl hashbrown::Equivalent<completed::PackedKey> for ServerKey {
 pub(crate) const MAGIC_COOKIE: &str = "z9hG4bK";
 
 impl ServerKey {
-    /// The key with these parts (`sent_by` as it is, not lowercased).
-    pub fn new(branch: String, sent_by: String, method: String) -> ServerKey {
-        ServerKey::of_parts(&branch, &sent_by, &method)
-    }
-
-    /// The key with these parts, packed once.
-    fn of_parts(branch: &str, sent_by: &str, method: &str) -> ServerKey {
+    /// The key with these parts (`sent_by` as it is, not lowercased),
+    /// packed once.
+    pub fn new(branch: &str, sent_by: &str, method: &str) -> ServerKey {
         let parts = [branch, sent_by, method];
         ServerKey {
             packed: completed::PackedKey::new(parts, KeyHash::of(&parts)),
@@ -264,7 +272,7 @@ impl ServerKey {
     /// The same key for another method (RFC 3261 §9.2: the INVITE a
     /// CANCEL names).
     pub(crate) fn with_method(&self, method: &str) -> ServerKey {
-        ServerKey::of_parts(self.branch(), self.sent_by(), method)
+        ServerKey::new(self.branch(), self.sent_by(), method)
     }
 
     /// Its keyed hash.
@@ -317,10 +325,10 @@ impl ServerKey {
             sent_by.as_str()
         };
         match branch {
-            Some(b) if b.starts_with(MAGIC_COOKIE) => ServerKey::of_parts(b, sent_by, method),
+            Some(b) if b.starts_with(MAGIC_COOKIE) => ServerKey::new(b, sent_by, method),
             // §17.2.3: an RFC 2543 request is matched by Request-URI, tags,
             // Call-ID, CSeq and top Via; fold them into one key.
-            other => ServerKey::of_parts(
+            other => ServerKey::new(
                 &format!(
                     "2543|{}|{}|{}|{}|{}|{}",
                     head.request_uri,

@@ -917,7 +917,7 @@ mod servers_tests {
     }
 
     fn key(n: u64) -> ServerKey {
-        ServerKey::new(format!("z9hG4bK{n}"), "h".into(), "MESSAGE".into())
+        ServerKey::new(&format!("z9hG4bK{n}"), "h", "MESSAGE")
     }
 
     /// What the table moves when its index grows or rehashes: a key and a

@@ -13,7 +13,7 @@ fn udp() -> Target {
 }
 
 fn key(branch: &str) -> ServerKey {
-    ServerKey::new(branch.into(), "h".into(), "MESSAGE".into())
+    ServerKey::new(branch, "h", "MESSAGE")
 }
 
 /// RFC 3261 §17.2.3: a request is keyed by its top Via's branch, its
@@ -44,7 +44,7 @@ fn a_request_key_is_its_branch_lowered_sent_by_and_method() {
             (key.branch(), key.sent_by(), key.method()),
             ("z9hG4bKa", sent_by, keyed_method)
         );
-        let made = ServerKey::new("z9hG4bKa".into(), sent_by.into(), keyed_method.into());
+        let made = ServerKey::new("z9hG4bKa", sent_by, keyed_method);
         assert_eq!(key, made);
         assert_eq!(key.key_hash(), made.key_hash());
         assert_eq!(key.branch_hash(), made.branch_hash());
@@ -627,7 +627,7 @@ fn invite_rejection_survives_a_lost_invite_and_a_lost_response() {
     let mut uac = Transactions::new(Timers::default(), 10);
     let mut uas = Transactions::new(Timers::default(), 10);
     let ck = invite_key("z9hG4bKi1");
-    let sk = ServerKey::new("z9hG4bKi1".into(), "127.0.0.1:5060".into(), "INVITE".into());
+    let sk = ServerKey::new("z9hG4bKi1", "127.0.0.1:5060", "INVITE");
     let _lost = uac
         .start_invite_client(
             ck.clone(),
