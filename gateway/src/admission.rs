@@ -187,7 +187,10 @@ impl Admission {
 
     /// Checks a SIP request; answers it (403) and returns `None` when refused.
     pub(crate) fn sip(&self, request: IncomingRequest) -> Option<IncomingRequest> {
-        let decision = self.decide_sip(&request.from_uri(), request.is_trusted_by(&self.trusted));
+        let decision = self.decide_sip(
+            request.from_uri_text(),
+            request.is_trusted_by(&self.trusted),
+        );
         match decision {
             SipDecision::Admit => Some(request),
             // Issue 22 item 4: the registrar authenticates REGISTER itself
@@ -195,7 +198,7 @@ impl Admission {
             // claiming one of its users (407, §22.3) instead of refusing.
             SipDecision::UntrustedClaim => match self.registrar.get() {
                 Some(_) if request.method() == "REGISTER" => Some(request),
-                Some(registrar) if registrar.is_user(&request.from_uri()) => {
+                Some(registrar) if registrar.is_user(request.from_uri_text()) => {
                     registrar.admit(request)
                 }
                 _ => self.refuse_untrusted(request),

@@ -98,29 +98,35 @@ impl Router {
             },
             None => request,
         };
-        let method = request.method().to_owned();
-        match (method.as_str(), &self.sessions) {
-            ("INVITE", Some(sessions)) => sessions.sip_invite(request),
+        // Decided on the borrowed method before the request moves (issue
+        // 24: a copy of it per request before).
+        let (invite, in_dialog) = match request.method() {
+            "INVITE" => (true, false),
+            "BYE" | "UPDATE" => (false, true),
+            _ => (false, false),
+        };
+        match &self.sessions {
+            Some(sessions) if invite => sessions.sip_invite(request),
             // ACK and CANCEL are the endpoint's (RFC 3261 §17.2.1, §9.2);
             // BYE for no session gets 481 (§15.1.2).
-            ("BYE" | "UPDATE", Some(sessions)) => sessions.in_dialog(request),
+            Some(sessions) if in_dialog => sessions.in_dialog(request),
             _ => self.handle_sip_page_mode(request),
         }
     }
 
     /// A SIP request that is not part of a chat session.
     fn handle_sip_page_mode(&self, request: IncomingRequest) {
-        let method = request.method().to_owned();
-        match method.as_str() {
-            "REGISTER" if self.registrar.is_some() => {
+        let method = PageMethod::of(request.method());
+        match method {
+            PageMethod::Register if self.registrar.is_some() => {
                 if let Some(registrar) = &self.registrar {
                     registrar.register(request);
                 }
             }
-            "MESSAGE" => self.messages.sip_message(request),
-            "NOTIFY" => self.presence.sip_notify(request),
-            "SUBSCRIBE" => self.presence.sip_subscribe(request),
-            "OPTIONS" => {
+            PageMethod::Message => self.messages.sip_message(request),
+            PageMethod::Notify => self.presence.sip_notify(request),
+            PageMethod::Subscribe => self.presence.sip_subscribe(request),
+            PageMethod::Options => {
                 let (_, responder) = request.into_responder();
                 responder.respond(
                     StatusCode::OK,
@@ -129,9 +135,9 @@ impl Router {
                     None,
                 );
             }
-            _ => {
+            PageMethod::Register | PageMethod::Other => {
                 // RFC 3261 §8.2.1: 405, whose Allow (§21.4.6) the answer carries.
-                debug!(%method, "method not handled");
+                debug!(method = request.method(), "method not handled");
                 let (_, responder) = request.into_responder();
                 if self.sessions.is_some() || self.registrar.is_some() {
                     responder.respond(
@@ -274,6 +280,31 @@ impl Router {
         // Issue 21 item 6: every chat session gets BYE and `gone`.
         if let Some(sessions) = &self.sessions {
             sessions.stop();
+        }
+    }
+}
+
+/// The methods a request outside a chat session is dispatched on, read
+/// from the borrowed method so that the request can move (issue 24).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PageMethod {
+    Register,
+    Message,
+    Notify,
+    Subscribe,
+    Options,
+    Other,
+}
+
+impl PageMethod {
+    fn of(method: &str) -> PageMethod {
+        match method {
+            "REGISTER" => PageMethod::Register,
+            "MESSAGE" => PageMethod::Message,
+            "NOTIFY" => PageMethod::Notify,
+            "SUBSCRIBE" => PageMethod::Subscribe,
+            "OPTIONS" => PageMethod::Options,
+            _ => PageMethod::Other,
         }
     }
 }

@@ -112,7 +112,7 @@ fn subscribes(out: &SippOutcome) -> Vec<RequestHead> {
             .map_err(|e| e.to_string())
             .and_then(|m| validate::request(&m).map_err(|e| format!("{e:?}")))
             .unwrap_or_else(|e| panic!("SUBSCRIBE from parley does not parse ({e}):\n{raw}"));
-        let branch = head.via.branch.clone().unwrap_or_default();
+        let branch = head.via.branch.as_deref().unwrap_or_default().to_owned();
         by_branch.entry(branch).or_insert(head);
     }
     by_branch.into_values().collect()

@@ -57,7 +57,7 @@ fn valid_response(bytes: &'static [u8]) -> (Message, OwnedResponseHead) {
     } = validate::response(&msg).unwrap_or_else(|r| panic!("valid response refused: {r}"));
     let head = OwnedResponseHead {
         status,
-        branch,
+        branch: branch.map(|b| b.as_str().to_owned()),
         cseq,
         cseq_method: cseq_method.to_owned(),
     };

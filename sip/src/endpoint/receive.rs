@@ -286,6 +286,13 @@ impl Inner {
             .to
             .param("tag")
             .map_or_else(dialog::new_tag, str::to_owned);
+        // Only an INVITE's 2xx is acknowledged: a copy of the tag for it alone.
+        let ack = (head.method == "INVITE").then(|| AckKey {
+            call_id: head.call_id.to_string(),
+            cseq: head.cseq,
+            from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
+            to_tag: to_tag.clone(),
+        });
         let responder = Responder {
             inner: self.clone(),
             parts: Box::new(ResponderParts {
@@ -298,14 +305,9 @@ impl Inner {
                     salvage
                 },
                 // An in-dialog request already names our tag; keep it.
-                to_tag: to_tag.clone(),
+                to_tag,
                 tag_to: head.to.param("tag").is_none(),
-                ack: (head.method == "INVITE").then(|| AckKey {
-                    call_id: head.call_id.to_string(),
-                    cseq: head.cseq,
-                    from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
-                    to_tag,
-                }),
+                ack,
                 record_route,
                 answered: false,
                 cancelled: (head.method == "INVITE").then(CancellationToken::new),

@@ -200,6 +200,12 @@ impl RequestView {
         self.parsed.head.from.uri_text.clone()
     }
 
+    /// The From URI, borrowed (issue 24: a check that only reads it takes
+    /// no copy).
+    pub fn from_uri_text(&self) -> &str {
+        &self.parsed.head.from.uri_text
+    }
+
     /// The From display name, unquoted.
     pub fn from_display(&self) -> Option<String> {
         self.parsed.head.from.display.clone()
@@ -317,6 +323,10 @@ impl IncomingRequest {
     /// The From URI.
     pub fn from_uri(&self) -> String {
         self.view.from_uri()
+    }
+    /// The From URI, borrowed.
+    pub fn from_uri_text(&self) -> &str {
+        self.view.from_uri_text()
     }
     /// The From display name.
     pub fn from_display(&self) -> Option<String> {

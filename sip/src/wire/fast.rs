@@ -77,10 +77,7 @@ pub(crate) fn sip_uri_in(src: Option<&BytesStr>, text: &str) -> Option<SipUri> {
 
     // Built the way ezk builds it: the parts slices of one buffer, the
     // received one when `text` lies in it, a copy of the text otherwise.
-    let src = match src {
-        Some(src) if contains(src.as_str(), text) => src.slice_ref(text),
-        _ => BytesStr::from(text),
-    };
+    let src = share(src, text);
     let slice = |range: std::ops::Range<usize>| src.slice_ref(&src.as_str()[range]);
     let mut uri_params = Params::<CPS>::new();
     for (name, value) in params {
@@ -105,6 +102,15 @@ pub(crate) fn sip_uri_in(src: Option<&BytesStr>, text: &str) -> Option<SipUri> {
         uri_params,
         header_params: Params::new(),
     })
+}
+
+/// `text` as a `BytesStr`: a slice of `src` (no copy) when it lies there,
+/// a copy of it otherwise.
+pub(crate) fn share(src: Option<&BytesStr>, text: &str) -> BytesStr {
+    match src {
+        Some(src) if contains(src.as_str(), text) => src.slice_ref(text),
+        _ => BytesStr::from(text),
+    }
 }
 
 /// Whether `part` lies inside `whole` (so `BytesStr::slice_ref` takes it).

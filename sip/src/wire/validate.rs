@@ -13,6 +13,7 @@ use bytesstr::BytesStr;
 use ezk_sip_types::header::HeaderParse;
 use ezk_sip_types::header::typed::Via;
 
+use crate::wire::fast::share;
 use crate::wire::fields::Key;
 use crate::wire::header::{Address, each_parameter, outside_quotes};
 use crate::wire::message::{Message, StartLine, has_line_break, unfold};
@@ -46,12 +47,12 @@ pub struct RequestHead {
 /// The top Via of a message (RFC 3261 §20.42).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ViaHead {
-    /// Transport token (`UDP`, `TCP`, …).
-    pub transport: String,
+    /// Transport token (`UDP`, `TCP`, …), in capitals.
+    pub transport: BytesStr,
     /// sent-by, `host[:port]` as sent.
-    pub sent_by: String,
+    pub sent_by: BytesStr,
     /// The branch parameter, when present.
-    pub branch: Option<String>,
+    pub branch: Option<BytesStr>,
 }
 
 /// A response that passed validation: what matching it to its client
@@ -63,7 +64,7 @@ pub struct ResponseHead<'m> {
     /// Status code.
     pub status: u16,
     /// The top Via's branch parameter, when present.
-    pub branch: Option<String>,
+    pub branch: Option<BytesStr>,
     /// CSeq number.
     pub cseq: u32,
     /// CSeq method.
@@ -104,7 +105,8 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
     let StartLine::Request { method, uri } = &msg.start else {
         return Err(Rejection::bad("Not A Request"));
     };
-    let parsed_uri = Uri::parse(uri).map_err(|_| Rejection::bad("Malformed Request-URI"))?;
+    let parsed_uri =
+        Uri::parse_in(uri, uri).map_err(|_| Rejection::bad("Malformed Request-URI"))?;
     match &parsed_uri {
         // RFC 4475 §3.1.2.11: escaped headers have no place in a Request-URI.
         // A `?` in the user part is legal (RFC 4475 §3.1.1.2), so ask the parsed URI.
@@ -190,7 +192,9 @@ pub fn response(msg: &Message) -> Result<ResponseHead<'_>, Rejection> {
     let StartLine::Response { status, .. } = &msg.start else {
         return Err(Rejection::bad("Not A Response"));
     };
-    let branch = vias_with(msg, true, |_, _, branch| branch.map(str::to_owned))?;
+    let branch = vias_with(msg, true, |raw, _, _, branch| {
+        branch.map(|branch| share(Some(raw), branch))
+    })?;
     call_id(msg)?;
     let (cseq, cseq_method) = cseq(msg)?;
     Ok(ResponseHead {
@@ -217,12 +221,19 @@ pub(crate) fn vias(msg: &Message) -> Result<ViaHead, Rejection> {
 }
 
 /// The top Via as a request's head keeps it: its transport token in
-/// capitals, its sent-by, its branch.
-fn via_head(transport: &str, sent_by: &str, branch: Option<&str>) -> ViaHead {
+/// capitals, its sent-by, its branch; slices of the received header value
+/// `raw` where they lie in it (issue 24: three copies before), copies
+/// where it was unfolded or the token had small letters.
+fn via_head(raw: &BytesStr, transport: &str, sent_by: &str, branch: Option<&str>) -> ViaHead {
+    let transport = if transport.bytes().any(|b| b.is_ascii_lowercase()) {
+        BytesStr::from(transport.to_ascii_uppercase())
+    } else {
+        share(Some(raw), transport)
+    };
     ViaHead {
-        transport: transport.to_ascii_uppercase(),
-        sent_by: sent_by.to_owned(),
-        branch: branch.map(str::to_owned),
+        transport,
+        sent_by: share(Some(raw), sent_by),
+        branch: branch.map(|branch| share(Some(raw), branch)),
     }
 }
 
@@ -238,7 +249,7 @@ pub(crate) fn vias_by_parts(msg: &Message) -> Result<ViaHead, Rejection> {
 fn vias_with<T>(
     msg: &Message,
     fast: bool,
-    top_of: impl FnOnce(&str, &str, Option<&str>) -> T,
+    top_of: impl FnOnce(&BytesStr, &str, &str, Option<&str>) -> T,
 ) -> Result<T, Rejection> {
     let mut top_of = Some(top_of);
     let mut top = None;
@@ -248,7 +259,7 @@ fn vias_with<T>(
         // (issue 24); any other is split and checked part by part.
         if fast && let Some(via) = crate::wire::fast::via(&value) {
             if let Some(top_of) = top_of.take() {
-                top = Some(top_of(via.transport, via.sent_by, via.branch));
+                top = Some(top_of(raw, via.transport, via.sent_by, via.branch));
             }
             continue;
         }
@@ -292,7 +303,7 @@ fn vias_with<T>(
                     .rsplit(char::is_whitespace)
                     .next()
                     .unwrap_or_default();
-                top = Some(top_of(&transport, sent_by, branch.flatten()));
+                top = Some(top_of(raw, &transport, sent_by, branch.flatten()));
             }
         }
     }
@@ -425,6 +436,32 @@ mod tests {
         assert_eq!(head.via.sent_by, "192.0.2.1:5060");
         assert_eq!(head.from.param("tag"), Some("49583"));
         assert_eq!(head.cseq, 1);
+    }
+
+    /// The top Via's parts are the received bytes, shared rather than
+    /// copied; a transport sent in small letters is read in capitals, and
+    /// a folded Via (undone into a copy) gives the same parts.
+    #[test]
+    fn the_top_via_is_read_from_the_received_bytes() {
+        let msg = Message::parse(
+            Bytes::copy_from_slice(GOOD.as_bytes()),
+            ParseLimits::default(),
+        )
+        .expect("parses");
+        let head = request(&msg).expect("valid");
+        let received = msg.headers.by_key(Key::Via).next().expect("a Via").as_str();
+        for part in [head.via.transport.as_str(), head.via.sent_by.as_str()] {
+            let within = received.as_bytes().as_ptr_range();
+            assert!(within.contains(&part.as_ptr()), "{part} was copied");
+        }
+        assert_eq!(head.via.transport, "UDP");
+
+        let lower = check(&GOOD.replace("SIP/2.0/UDP", "SIP/2.0/udp")).expect("valid");
+        assert_eq!(lower.via.transport, "UDP");
+        assert_eq!(lower.via.sent_by, "192.0.2.1:5060");
+
+        let folded = check(&GOOD.replace("UDP 192.0.2.1", "UDP\r\n 192.0.2.1")).expect("valid");
+        assert_eq!(folded.via, head.via);
     }
 
     #[test]

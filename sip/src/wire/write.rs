@@ -254,6 +254,10 @@ pub(crate) fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
         out.push_str(";received=");
         push_ip(&mut out, source.ip());
     }
+    // Its length as its capacity: the caller makes it a `BytesStr`, which
+    // takes a full buffer as it is but allocates again for one with room
+    // left (issue 24). Shrinking in place moves nothing.
+    out.shrink_to_fit();
     out
 }
 
