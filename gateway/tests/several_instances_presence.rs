@@ -388,7 +388,7 @@ async fn presence_subscriptions_both_ways_survive_sigkill_of_their_owner() {
         call_id: subscribe.call_id.to_string(),
         local_uri: format!("sip:bob@{COMPONENT}"),
         local_tag: "bob-tag".into(),
-        remote_uri: subscribe.from.uri_text.clone(),
+        remote_uri: subscribe.from.uri_text.as_str().to_owned(),
         remote_tag: subscribe
             .from
             .param("tag")

@@ -209,7 +209,7 @@ async fn new_dialogs_get_fresh_call_ids_and_tags_across_a_restart() {
     let froms: Vec<String> = seen
         .iter()
         .filter(|h| h.to.param("tag").is_none())
-        .map(|h| h.from.uri_text.clone())
+        .map(|h| h.from.uri_text.as_str().to_owned())
         .collect();
     for user in ["juliet", "romeo", "nurse"] {
         assert!(

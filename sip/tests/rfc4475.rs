@@ -10,6 +10,7 @@
 #![allow(clippy::unwrap_used)]
 
 use bytes::Bytes;
+use bytesstr::BytesStr;
 use ezk_sip_types::Name;
 use parley_sip::framing::{self, FramingError};
 use parley_sip::transaction::ServerKey;
@@ -646,7 +647,10 @@ fn rfc4475_3_3_12_cparam01_reads_a_contact_param() {
     let (msg, _) = valid_request(fixture!("3.3.12-cparam01"));
     let contact = &contacts(&msg)[0];
     assert_eq!(contact.uri_text, "sip:+19725552222@gw1.example.net");
-    assert_eq!(contact.params, vec![("unknownparam".to_owned(), None)]);
+    assert_eq!(
+        contact.params,
+        vec![(BytesStr::from_static("unknownparam"), None)]
+    );
 }
 
 /// RFC 4475 §3.3.13: in `Contact: <sip:…;unknownparam>` the parameter

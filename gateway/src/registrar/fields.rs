@@ -78,7 +78,7 @@ pub(super) fn read_update(request: &IncomingRequest, aor: String) -> Result<Upda
             // RFC 5627 §5.1: pub-gruu and temp-gruu in a REGISTER are ignored.
             let instance = address.param("+sip.instance").map(str::to_owned);
             contacts.push(ContactUpdate {
-                uri: address.uri_text,
+                uri: address.uri_text.as_str().to_owned(),
                 expires,
                 q,
                 instance,

@@ -280,7 +280,7 @@ fn outbound_params(request: &IncomingRequest) -> Vec<(String, Option<String>, Op
                 .map(|a| {
                     let instance = a.param("+sip.instance").map(str::to_owned);
                     let reg_id = a.param("reg-id").and_then(|v| v.trim().parse().ok());
-                    (a.uri_text.clone(), instance, reg_id)
+                    (a.uri_text.as_str().to_owned(), instance, reg_id)
                 })
                 .collect::<Vec<_>>()
         })

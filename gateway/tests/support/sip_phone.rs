@@ -278,7 +278,7 @@ pub(crate) fn answer(msg: &Message, user: &str, addr: SocketAddr) -> Option<Stri
 /// The URI of a name-addr (`<sip:…>;params`).
 pub(crate) fn uri_of(value: &str) -> String {
     Address::parse(value)
-        .map(|a| a.uri_text)
+        .map(|a| a.uri_text.as_str().to_owned())
         .unwrap_or_else(|e| panic!("{value}: {e}"))
 }
 

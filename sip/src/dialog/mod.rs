@@ -154,7 +154,7 @@ fn contact_uri(msg: &Message) -> Result<String, DialogError> {
         .unwrap_or_default()
         .to_owned();
     Address::parse(&first)
-        .map(|a| a.uri_text)
+        .map(|a| a.uri_text.as_str().to_owned())
         .map_err(|_| DialogError::Header("Contact"))
 }
 
@@ -212,8 +212,8 @@ impl Dialog {
                     .to_owned(),
                 remote_tag: to.param("tag").ok_or(DialogError::Header("To"))?.to_owned(),
             },
-            local_uri: from.uri_text,
-            remote_uri: to.uri_text,
+            local_uri: from.uri_text.as_str().to_owned(),
+            remote_uri: to.uri_text.as_str().to_owned(),
             remote_target: contact_uri(msg)?,
             route_set,
             local_seq: cseq_number(msg)?,
@@ -237,8 +237,8 @@ impl Dialog {
                     .ok_or(DialogError::Header("From"))?
                     .to_owned(),
             },
-            local_uri: to.uri_text,
-            remote_uri: from.uri_text,
+            local_uri: to.uri_text.as_str().to_owned(),
+            remote_uri: from.uri_text.as_str().to_owned(),
             remote_target: contact_uri(msg)?,
             route_set: record_route(msg),
             local_seq: 0,

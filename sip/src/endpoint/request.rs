@@ -197,7 +197,7 @@ impl RequestView {
 
     /// The From URI.
     pub fn from_uri(&self) -> String {
-        self.parsed.head.from.uri_text.clone()
+        self.parsed.head.from.uri_text.as_str().to_owned()
     }
 
     /// The From URI, borrowed (issue 24: a check that only reads it takes
@@ -218,7 +218,7 @@ impl RequestView {
 
     /// The To URI.
     pub fn to_uri(&self) -> String {
-        self.parsed.head.to.uri_text.clone()
+        self.parsed.head.to.uri_text.as_str().to_owned()
     }
 
     /// The To display name, unquoted.

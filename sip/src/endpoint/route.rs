@@ -162,7 +162,7 @@ impl Routing {
                     "strict router (first Route without ;lr, RFC 3261 §12.2.1.1) is not supported",
                 ));
             }
-            return Ok(address.uri_text);
+            return Ok(address.uri_text.as_str().to_owned());
         }
         Ok(self
             .outbound_proxy

@@ -6,6 +6,7 @@
 
 use bytesstr::BytesStr;
 
+use crate::wire::fast::share;
 use crate::wire::text;
 use crate::wire::uri::{Uri, UriError};
 
@@ -14,12 +15,13 @@ use crate::wire::uri::{Uri, UriError};
 pub struct Address {
     /// The display name, unquoted and unescaped.
     pub display: Option<String>,
-    /// The URI text as sent, without `<>`.
-    pub uri_text: String,
+    /// The URI text as sent, without `<>` (a slice of the received value
+    /// where the address was read from one: issue 24).
+    pub uri_text: BytesStr,
     /// The URI, typed.
     pub uri: Uri,
     /// Header parameters (`;tag=…`), names lower-cased, values as sent.
-    pub params: Vec<(String, Option<String>)>,
+    pub params: Vec<(BytesStr, Option<BytesStr>)>,
 }
 
 /// Why an address header is malformed.
@@ -96,9 +98,9 @@ impl Address {
         };
         Ok(Address {
             display,
-            uri_text: uri_text.to_owned(),
+            uri_text: share(src, uri_text),
             uri,
-            params: parameters(params)?,
+            params: shared_parameters(src, params)?,
         })
     }
 
@@ -141,6 +143,25 @@ pub(crate) fn parameters(s: &str) -> Result<Vec<(String, Option<String>)>, Addre
     let mut out = Vec::new();
     each_parameter(s, |name, value| {
         out.push((name.to_ascii_lowercase(), value.map(str::to_owned)));
+    })?;
+    Ok(out)
+}
+
+/// [`parameters`] as slices of `src` where they lie in it (names with
+/// capitals lower-cased into a copy), for an address read from a received
+/// value (issue 24: two copies per parameter before).
+fn shared_parameters(
+    src: Option<&BytesStr>,
+    s: &str,
+) -> Result<Vec<(BytesStr, Option<BytesStr>)>, AddressError> {
+    let mut out = Vec::new();
+    each_parameter(s, |name, value| {
+        let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
+            BytesStr::from(name.to_ascii_lowercase())
+        } else {
+            share(src, name)
+        };
+        out.push((name, value.map(|value| share(src, value))));
     })?;
     Ok(out)
 }
@@ -218,6 +239,29 @@ impl<'a> Iterator for OutsideQuotes<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An address read from a received value shares its bytes: the URI
+    /// text and the parameters are slices of it, except a name with
+    /// capitals, lower-cased into a copy. Parsed alone, it reads the same.
+    #[test]
+    fn an_address_in_a_received_value_shares_its_bytes() {
+        let src = BytesStr::from_static("Bob <sip:bob@example.com>;TAG=a1;x=\"q\"");
+        let a = Address::parse_in(&src, &src).expect("valid");
+        let within = src.as_bytes().as_ptr_range();
+        assert!(within.contains(&a.uri_text.as_ptr()));
+        let (tag, value) = &a.params[0];
+        assert_eq!((tag.as_str(), value.as_deref()), ("tag", Some("a1")));
+        assert!(
+            !within.contains(&tag.as_ptr()),
+            "a lower-cased name is a copy"
+        );
+        assert!(within.contains(&value.as_ref().expect("a value").as_ptr()));
+        let (x, quoted) = &a.params[1];
+        assert!(within.contains(&x.as_ptr()));
+        assert_eq!(quoted.as_deref(), Some("q"));
+        let alone = Address::parse(&src).expect("valid");
+        assert_eq!((alone.uri_text, alone.params), (a.uri_text, a.params));
+    }
 
     #[test]
     fn name_addr_with_quoted_display_and_tag() {
