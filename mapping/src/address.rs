@@ -147,7 +147,7 @@ impl AddressMapper {
                 }
                 (user, host)
             }
-            None => (raw.as_str(), self.sip_domain.as_str()),
+            None => (&*raw, self.sip_domain.as_str()),
         };
         if user.is_empty() {
             return Err(MappingError::AddressIncomplete);

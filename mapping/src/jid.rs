@@ -203,7 +203,12 @@ pub(crate) fn escaped_localpart(raw: &str) -> Cow<'_, str> {
 
 /// XEP-0106 §4.3: turn an escaped localpart back into the raw user name.
 /// Sequences that are not one of the ten escapes are left as they are.
-pub fn unescape_localpart(escaped: &str) -> String {
+/// A localpart without `\` is its own raw name, borrowed (issue 24: most
+/// are, and each message maps two).
+pub fn unescape_localpart(escaped: &str) -> Cow<'_, str> {
+    if !escaped.as_bytes().contains(&b'\\') {
+        return Cow::Borrowed(escaped);
+    }
     let mut out = String::with_capacity(escaped.len());
     let mut rest = escaped;
     while let Some(pos) = rest.find('\\') {
@@ -221,7 +226,7 @@ pub fn unescape_localpart(escaped: &str) -> String {
         }
     }
     out.push_str(rest);
-    out
+    Cow::Owned(out)
 }
 
 fn escape_target(after_backslash: &str) -> Option<char> {
