@@ -428,9 +428,18 @@ fn each_attribute(
     start: &BytesStart<'_>,
     mut f: impl FnMut(&str, Cow<'_, str>),
 ) -> Result<(), StreamError> {
-    for a in start.attributes() {
+    // XML 1.0 §3.1 (WFC: Unique Att Spec), checked here on the names as
+    // written: quick-xml's own check keeps them in a list it allocates for
+    // every element with attributes (issue 24).
+    let mut names = Names::default();
+    let mut attributes = start.attributes();
+    attributes.with_checks(false);
+    for a in attributes {
         let a = a.map_err(|e| not_well_formed(&e.to_string()))?;
-        let key = a.key.as_ref();
+        let key: &str = a.key.0;
+        if !names.insert(key) {
+            return Err(not_well_formed("duplicated attribute"));
+        }
         if key == "xmlns" || key.starts_with("xmlns:") {
             continue;
         }
@@ -445,12 +454,37 @@ fn each_attribute(
         // Attributes in other namespaces are dropped: `Element` keeps no
         // prefix bindings, so writing them back would be ill-formed. The
         // `xml:` prefix is bound by definition (XML Names §3) and kept.
-        if key.contains(':') && !key.starts_with("xml:") {
+        if key.as_bytes().contains(&b':') && !key.starts_with("xml:") {
             continue;
         }
         f(key, value);
     }
     Ok(())
+}
+
+/// The attribute names of one element seen so far: the first few in
+/// place, any beyond them in a list.
+#[derive(Default)]
+struct Names<'a> {
+    first: [&'a str; 8],
+    len: usize,
+    more: Vec<&'a str>,
+}
+
+impl<'a> Names<'a> {
+    /// Notes `name`; `false` when it was already there.
+    fn insert(&mut self, name: &'a str) -> bool {
+        let seen = &self.first[..self.len.min(self.first.len())];
+        if seen.contains(&name) || self.more.contains(&name) {
+            return false;
+        }
+        match self.first.get_mut(self.len) {
+            Some(slot) => *slot = name,
+            None => self.more.push(name),
+        }
+        self.len += 1;
+        true
+    }
 }
 
 fn not_well_formed(reason: &str) -> StreamError {
@@ -695,6 +729,29 @@ mod tests {
             matches!(err, Some(StreamError::NotWellFormed { .. })),
             "{err:?}"
         );
+    }
+
+    /// XML 1.0 §3.1 (WFC: Unique Att Spec): a name twice in one element,
+    /// a namespace declaration included, is not well-formed; the same name
+    /// on two elements, and ten different names on one, are.
+    #[test]
+    fn an_attribute_twice_is_not_well_formed() {
+        for doubled in [
+            "<message to='a@b' id='m0' to='c@d'><body>x</body></message>",
+            "<message id='m0'><body xmlns='jabber:component:accept' xmlns='x'>x</body></message>",
+            "<message a0='' a1='' a2='' a3='' a4='' a5='' a6='' a7='' a8='' a8=''/>",
+        ] {
+            let (items, err) = parse_bytes(&with_header(doubled), Limits::default());
+            assert_eq!(items.len(), 1, "only the header: {items:?}");
+            assert!(
+                matches!(&err, Some(StreamError::NotWellFormed { reason }) if reason.contains("duplicated")),
+                "{doubled}: {err:?}"
+            );
+        }
+        let fine = "<message to='a@b' id='m0'><body xml:lang='en' id='m0'>x</body></message>\
+            <message a0='' a1='' a2='' a3='' a4='' a5='' a6='' a7='' a8='' a9=''/>";
+        let (items, err) = parse_bytes(&with_header(fine), Limits::default());
+        assert_eq!((items.len(), err), (3, None));
     }
 
     /// XML 1.0 §2.2: nor in a namespace name (found by fuzzing).
