@@ -77,8 +77,18 @@ pub(crate) fn sip_uri_in(src: Option<&BytesStr>, text: &str) -> Option<SipUri> {
 
     // Built the way ezk builds it: the parts slices of one buffer, the
     // received one when `text` lies in it, a copy of the text otherwise.
-    let src = share(src, text);
-    let slice = |range: std::ops::Range<usize>| src.slice_ref(&src.as_str()[range]);
+    // Its parts are sliced straight from `src`, with no slice of the
+    // whole URI in between (issue 24: a reference count taken and given
+    // back per URI).
+    let copy;
+    let (src, text) = match src {
+        Some(src) if contains(src.as_str(), text) => (src, text),
+        _ => {
+            copy = BytesStr::from(text);
+            (&copy, copy.as_str())
+        }
+    };
+    let slice = |range: std::ops::Range<usize>| src.slice_ref(&text[range]);
     let mut uri_params = Params::<CPS>::new();
     for (name, value) in params {
         uri_params.push(Param {
@@ -112,6 +122,36 @@ pub(crate) fn share(src: Option<&BytesStr>, text: &str) -> BytesStr {
         _ => BytesStr::from(text),
     }
 }
+
+/// [`share`] for a word that is usually one of `common` (a method, a
+/// transport, a parameter name): that word as a constant, which takes no
+/// reference count on the received bytes and gives none back when dropped
+/// (issue 24: two atomic operations per word).
+pub(crate) fn share_common(
+    src: Option<&BytesStr>,
+    text: &str,
+    common: &[&'static str],
+) -> BytesStr {
+    match common.iter().find(|word| **word == text) {
+        Some(word) => BytesStr::from_static(word),
+        None => share(src, text),
+    }
+}
+
+/// Methods every deployment meets (RFC 3261 §7.1 and the extensions Parley
+/// answers), for [`share_common`].
+pub(crate) const COMMON_METHODS: [&str; 10] = [
+    "MESSAGE",
+    "INVITE",
+    "ACK",
+    "BYE",
+    "CANCEL",
+    "OPTIONS",
+    "REGISTER",
+    "SUBSCRIBE",
+    "NOTIFY",
+    "UPDATE",
+];
 
 /// Whether `part` lies inside `whole` (so `BytesStr::slice_ref` takes it).
 fn contains(whole: &str, part: &str) -> bool {
@@ -403,4 +443,31 @@ fn is_token(c: u8) -> bool {
             c,
             b'-' | b'.' | b'!' | b'%' | b'*' | b'_' | b'`' | b'\'' | b'~' | b'+'
         )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A common word is the same text as a constant, not a slice of the
+    /// received bytes; any other word is a slice of them when it lies in
+    /// them, and a copy otherwise.
+    #[test]
+    fn a_common_word_is_a_constant_and_any_other_a_slice() {
+        let src = BytesStr::from("MESSAGE PUBLISH".to_owned());
+        let within = src.as_bytes().as_ptr_range();
+        let (message, publish) = src.split_once(' ').expect("two words");
+
+        let known = share_common(Some(&src), message, &COMMON_METHODS);
+        assert_eq!(known, "MESSAGE");
+        assert!(!within.contains(&known.as_ptr()));
+
+        let other = share_common(Some(&src), publish, &COMMON_METHODS);
+        assert_eq!(other, "PUBLISH");
+        assert!(within.contains(&other.as_ptr()));
+
+        let elsewhere = share_common(None, publish, &COMMON_METHODS);
+        assert_eq!(elsewhere, "PUBLISH");
+        assert!(!within.contains(&elsewhere.as_ptr()));
+    }
 }

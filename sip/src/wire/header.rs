@@ -6,7 +6,7 @@
 
 use bytesstr::BytesStr;
 
-use crate::wire::fast::share;
+use crate::wire::fast::{share, share_common};
 use crate::wire::text;
 use crate::wire::uri::{Uri, UriError};
 
@@ -159,7 +159,7 @@ fn shared_parameters(
         let name = if name.bytes().any(|b| b.is_ascii_uppercase()) {
             BytesStr::from(name.to_ascii_lowercase())
         } else {
-            share(src, name)
+            share_common(src, name, &["tag"])
         };
         out.push((name, value.map(|value| share(src, value))));
     })?;

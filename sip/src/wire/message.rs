@@ -211,7 +211,12 @@ fn parse_start_line(src: &Bytes, line: &str) -> Result<StartLine, ParseErrorKind
         }
         return Ok(StartLine::Response {
             status,
-            reason: BytesStr::from_parse(src, reason),
+            reason: if reason == "OK" {
+                // Nearly every response's: a constant, no reference count.
+                BytesStr::from_static("OK")
+            } else {
+                BytesStr::from_parse(src, reason)
+            },
         });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version CRLF: exactly one SP each
@@ -235,8 +240,13 @@ fn parse_start_line(src: &Bytes, line: &str) -> Result<StartLine, ParseErrorKind
             Err(ParseErrorKind::BadStartLine)
         };
     }
+    let method = match fast::COMMON_METHODS.iter().find(|m| **m == method) {
+        // A constant takes no reference count on the message (issue 24).
+        Some(known) => BytesStr::from_static(known),
+        None => BytesStr::from_parse(src, method),
+    };
     Ok(StartLine::Request {
-        method: BytesStr::from_parse(src, method),
+        method,
         uri: BytesStr::from_parse(src, uri),
     })
 }
