@@ -240,7 +240,7 @@ fn parse_start_line(src: &Bytes, line: &str) -> Result<StartLine, ParseErrorKind
             Err(ParseErrorKind::BadStartLine)
         };
     }
-    let method = match fast::COMMON_METHODS.iter().find(|m| **m == method) {
+    let method = match crate::stats::METHODS.iter().find(|m| **m == method) {
         // A constant takes no reference count on the message (issue 24).
         Some(known) => BytesStr::from_static(known),
         None => BytesStr::from_parse(src, method),
