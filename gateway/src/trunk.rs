@@ -300,7 +300,7 @@ impl Driver {
             headers.push(((*name).to_owned(), value.clone()));
         }
         OutgoingRequest {
-            method: "REGISTER".to_owned(),
+            method: "REGISTER".into(),
             request_uri: self.config.registrar.clone(),
             // RFC 3261 §10.2: From and To are the address-of-record.
             from: self.config.aor.clone(),

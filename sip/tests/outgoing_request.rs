@@ -59,7 +59,7 @@ async fn sent_bytes(mut req: OutgoingRequest) -> (String, u16) {
 
 fn request(method: &str) -> OutgoingRequest {
     OutgoingRequest {
-        method: method.into(),
+        method: method.to_owned().into(),
         from: "\"Juliet\" <sip:juliet@xmpp.example>".into(),
         to: "sip:bob@sip.example".into(),
         ..OutgoingRequest::default()

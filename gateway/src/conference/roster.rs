@@ -60,7 +60,7 @@ pub(super) async fn subscribe(
     );
     shared.table().add_call_id(id, &call_id);
     let request = OutgoingRequest {
-        method: "SUBSCRIBE".to_owned(),
+        method: "SUBSCRIBE".into(),
         request_uri: conference.to_string(),
         from: format!("<{me}>;tag={}", dialog::new_tag()),
         to: format!("<{conference}>"),

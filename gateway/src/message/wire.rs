@@ -116,7 +116,7 @@ pub(crate) fn into_outgoing_message(sip: SipMessage) -> OutgoingRequest {
         address_text(&sip.request_uri)
     };
     OutgoingRequest {
-        method: "MESSAGE".to_owned(),
+        method: "MESSAGE".into(),
         request_uri,
         from: address_text(&sip.from),
         to,

@@ -261,7 +261,7 @@ impl Subscriber {
         let correlation = self.links.registry.next_correlation();
         let tag = dialog::new_tag();
         let request = OutgoingRequest {
-            method: "SUBSCRIBE".to_owned(),
+            method: "SUBSCRIBE".into(),
             request_uri: target.to_string(),
             from: format!("<{from}>;tag={tag}"),
             to: format!("<{target}>"),

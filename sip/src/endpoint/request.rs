@@ -4,6 +4,7 @@
 //! through its server transaction. Who sent a request (source address, TLS
 //! certificate, `sip.trusted_peers`) is read here too.
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -26,8 +27,9 @@ use crate::wire::write::{self, reason_phrase};
 /// A request to send.
 #[derive(Debug, Clone, Default)]
 pub struct OutgoingRequest {
-    /// Method (`MESSAGE`, `SUBSCRIBE`, …).
-    pub method: String,
+    /// Method (`MESSAGE`, `SUBSCRIBE`, …): usually a constant, so a request
+    /// does not allocate its method (issue 24).
+    pub method: Cow<'static, str>,
     /// Request-URI.
     pub request_uri: String,
     /// From: a URI or name-addr without tag; the endpoint adds one.
@@ -56,7 +58,7 @@ impl OutgoingRequest {
         ));
         headers.extend(request.route.into_iter().map(|r| ("Route".to_owned(), r)));
         OutgoingRequest {
-            method: request.method,
+            method: request.method.into(),
             request_uri: request.request_uri,
             from: request.from,
             to: request.to,

@@ -415,7 +415,7 @@ impl Sending {
         let (from, to) = from_to.split_at(from_end - via_end);
         let route = inner.routing.route(headers);
         // RFC 6665 §3.1.4 / §4.1.2: SUBSCRIBE and NOTIFY carry a Contact.
-        let needs_contact = matches!(req.method.as_str(), "SUBSCRIBE" | "NOTIFY" | "REFER")
+        let needs_contact = matches!(&*req.method, "SUBSCRIBE" | "NOTIFY" | "REFER")
             && !headers
                 .iter()
                 .any(|(n, _)| n.eq_ignore_ascii_case("contact") || n.eq_ignore_ascii_case("m"));

@@ -372,7 +372,7 @@ impl Fetcher {
         let correlation = self.links.registry.next_correlation();
         let call_id = dialog::new_call_id(&self.links.component_domain);
         let request = OutgoingRequest {
-            method: "SUBSCRIBE".to_owned(),
+            method: "SUBSCRIBE".into(),
             request_uri: target.to_string(),
             from: format!("<{from}>;tag={}", dialog::new_tag()),
             to: format!("<{target}>"),
