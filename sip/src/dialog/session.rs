@@ -86,7 +86,7 @@ impl SessionExpires {
         let (delta, params) = value.split_at(value.find(';').unwrap_or(value.len()));
         let interval = delta.trim().parse().ok()?;
         let mut refresher = None;
-        parameters(params)
+        parameters(None, params)
             .ok()?
             .into_iter()
             .filter(|(name, _)| name == "refresher")

@@ -132,10 +132,17 @@ pub(crate) fn share_common(
     text: &str,
     common: &[&'static str],
 ) -> BytesStr {
-    match common.iter().find(|word| **word == text) {
-        Some(word) => BytesStr::from_static(word),
-        None => share(src, text),
-    }
+    common_word(text, common).unwrap_or_else(|| share(src, text))
+}
+
+/// `text` as the constant of `common` it equals, if it is one of them: the
+/// choice [`share_common`] makes, for a caller whose fallback is another
+/// slice.
+pub(crate) fn common_word(text: &str, common: &[&'static str]) -> Option<BytesStr> {
+    common
+        .iter()
+        .find(|word| **word == text)
+        .map(|word| BytesStr::from_static(word))
 }
 
 /// Whether `part` lies inside `whole` (so `BytesStr::slice_ref` takes it).

@@ -100,7 +100,7 @@ impl Address {
             display,
             uri_text: share(src, uri_text),
             uri,
-            params: shared_parameters(src, params)?,
+            params: parameters(src, params)?,
         })
     }
 
@@ -138,19 +138,11 @@ fn enclosed(s: &str) -> Result<(&str, &str), AddressError> {
     Ok((uri, text::trim(&inner[gt + 1..])))
 }
 
-/// `;name=value;name` → pairs. Empty names are an error.
-pub(crate) fn parameters(s: &str) -> Result<Vec<(String, Option<String>)>, AddressError> {
-    let mut out = Vec::new();
-    each_parameter(s, |name, value| {
-        out.push((name.to_ascii_lowercase(), value.map(str::to_owned)));
-    })?;
-    Ok(out)
-}
-
-/// [`parameters`] as slices of `src` where they lie in it (names with
-/// capitals lower-cased into a copy), for an address read from a received
-/// value (issue 24: two copies per parameter before).
-fn shared_parameters(
+/// `;name=value;name` → pairs, names lower-cased (a name with capitals
+/// into a copy), values as sent. Slices of `src` where they lie in it: an
+/// address read from a received value keeps no copies (issue 24: two per
+/// parameter before). Empty names are an error.
+pub(crate) fn parameters(
     src: Option<&BytesStr>,
     s: &str,
 ) -> Result<Vec<(BytesStr, Option<BytesStr>)>, AddressError> {

@@ -211,12 +211,9 @@ fn parse_start_line(src: &Bytes, line: &str) -> Result<StartLine, ParseErrorKind
         }
         return Ok(StartLine::Response {
             status,
-            reason: if reason == "OK" {
-                // Nearly every response's: a constant, no reference count.
-                BytesStr::from_static("OK")
-            } else {
-                BytesStr::from_parse(src, reason)
-            },
+            // Nearly every response's reason: a constant, no reference count.
+            reason: fast::common_word(reason, &["OK"])
+                .unwrap_or_else(|| BytesStr::from_parse(src, reason)),
         });
     }
     // Request-Line = Method SP Request-URI SP SIP-Version CRLF: exactly one SP each
@@ -240,11 +237,10 @@ fn parse_start_line(src: &Bytes, line: &str) -> Result<StartLine, ParseErrorKind
             Err(ParseErrorKind::BadStartLine)
         };
     }
-    let method = match crate::stats::METHODS.iter().find(|m| **m == method) {
-        // A constant takes no reference count on the message (issue 24).
-        Some(known) => BytesStr::from_static(known),
-        None => BytesStr::from_parse(src, method),
-    };
+    // A usual method is a constant: no reference count on the message
+    // (issue 24).
+    let method = fast::common_word(method, &crate::stats::METHODS)
+        .unwrap_or_else(|| BytesStr::from_parse(src, method));
     Ok(StartLine::Request {
         method,
         uri: BytesStr::from_parse(src, uri),
