@@ -13,6 +13,7 @@
 //! past the last stanza boundary.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -463,24 +464,30 @@ fn each_attribute(
 }
 
 /// The attribute names of one element seen so far: the first few in
-/// place, any beyond them in a list.
+/// place, compared one by one; any beyond them in a hashed set, so that an
+/// element with thousands of attributes (a 256 KiB stanza holds ~25 000)
+/// costs linear time, not quadratic.
 #[derive(Default)]
 struct Names<'a> {
     first: [&'a str; 8],
     len: usize,
-    more: Vec<&'a str>,
+    more: HashSet<&'a str>,
 }
 
 impl<'a> Names<'a> {
     /// Notes `name`; `false` when it was already there.
     fn insert(&mut self, name: &'a str) -> bool {
         let seen = &self.first[..self.len.min(self.first.len())];
-        if seen.contains(&name) || self.more.contains(&name) {
+        if seen.contains(&name) {
             return false;
         }
         match self.first.get_mut(self.len) {
             Some(slot) => *slot = name,
-            None => self.more.push(name),
+            None => {
+                if !self.more.insert(name) {
+                    return false;
+                }
+            }
         }
         self.len += 1;
         true
@@ -752,6 +759,28 @@ mod tests {
             <message a0='' a1='' a2='' a3='' a4='' a5='' a6='' a7='' a8='' a9=''/>";
         let (items, err) = parse_bytes(&with_header(fine), Limits::default());
         assert_eq!((items.len(), err), (3, None));
+    }
+
+    /// An element with thousands of attributes (within the stanza limit) is
+    /// read, and a name doubled among them is found whether its first
+    /// occurrence is among the first eight or far behind them.
+    #[test]
+    fn thousands_of_attributes_are_checked_for_doubles() {
+        let names: String = (0..3000).map(|i| format!(" a{i}=''")).collect();
+        let (items, err) = parse_bytes(
+            &with_header(&format!("<message{names}/>")),
+            Limits::default(),
+        );
+        assert_eq!((items.len(), err), (2, None));
+        for doubled in ["a0", "a2999"] {
+            let element = format!("<message{names} {doubled}=''/>");
+            let (items, err) = parse_bytes(&with_header(&element), Limits::default());
+            assert_eq!(items.len(), 1, "only the header: {items:?}");
+            assert!(
+                matches!(&err, Some(StreamError::NotWellFormed { reason }) if reason.contains("duplicated")),
+                "{doubled}: {err:?}"
+            );
+        }
     }
 
     /// XML 1.0 §2.2: nor in a namespace name (found by fuzzing).
