@@ -5,7 +5,8 @@
 //! messages, the real clients' messages, the fuzz corpora) and every
 //! variant of its first characters with one character cut, inserted or
 //! replaced must give the same field — name, key, value and the value's
-//! place in the message — or be left to ezk.
+//! place in the message — or be left to ezk. And whole messages read
+//! without `PullParser` (`plain_head`) against the general loop.
 
 #![allow(clippy::unwrap_used)]
 
@@ -190,4 +191,133 @@ fn every_fixture_message_gets_the_body_reading_the_head_gave_it() {
     }
     println!("{compared} messages compared, {from_fields} unfolded");
     assert!(from_fields * 10 >= compared, "{from_fields} of {compared}");
+}
+
+/// Variants of a message around each of its line ends: every text one
+/// byte away from it (one cut, one probe inserted or in place of a byte)
+/// within two bytes of an LF, the probes being the bytes that decide how a
+/// head splits into lines.
+fn line_end_variants(text: &[u8]) -> BTreeSet<Vec<u8>> {
+    const PROBES: &[u8] = b"\r\n \tx:";
+    let mut out = BTreeSet::from([text.to_vec()]);
+    let head = framing::head_end(text).unwrap_or(text.len());
+    for lf in memchr::memchr_iter(b'\n', &text[..head]) {
+        for at in lf.saturating_sub(2)..(lf + 3).min(text.len()) {
+            let mut cut = text.to_vec();
+            cut.remove(at);
+            out.insert(cut);
+            for &probe in PROBES {
+                let mut inserted = text.to_vec();
+                inserted.insert(at, probe);
+                out.insert(inserted);
+                let mut replaced = text.to_vec();
+                replaced[at] = probe;
+                out.insert(replaced);
+            }
+        }
+    }
+    out
+}
+
+/// `Message::parse`, which reads the usual head without ezk's
+/// `PullParser`, against `Message::parse_general`, which reads every head
+/// with it: the same start line, fields (names, keys, values and the
+/// values' places in the message), body, folding flag, or the same error
+/// and salvage. Over every fixture message, the curated fixtures' variants
+/// around each line end, and limits that the fixtures reach.
+#[test]
+fn every_fixture_message_splits_into_the_lines_pull_parser_gives() {
+    use crate::wire::message::{Message, ParseLimits};
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let limits = [
+        ParseLimits::default(),
+        ParseLimits {
+            max_headers: 4,
+            ..ParseLimits::default()
+        },
+        ParseLimits {
+            max_line_bytes: 40,
+            ..ParseLimits::default()
+        },
+    ];
+    let (mut compared, mut parsed, mut plain) = (0, 0, 0);
+    // Heads around the number of line ends the plain path keeps (48):
+    // 44 to 47 fields and Content-Length, so 47 to 50 line ends.
+    let long_heads = (44..=47).map(|fields| {
+        let mut text = b"MESSAGE sip:a@b SIP/2.0\r\n".to_vec();
+        for n in 0..fields {
+            text.extend_from_slice(format!("X-Field-{n}: {n}\r\n").as_bytes());
+        }
+        text.extend_from_slice(b"Content-Length: 2\r\n\r\nhi");
+        text
+    });
+    let mut long_plain = 0;
+    for text in long_heads {
+        let text = Bytes::from(text);
+        let fast = Message::parse(text.clone(), ParseLimits::default()).unwrap();
+        let general = Message::parse_general(text.clone(), ParseLimits::default()).unwrap();
+        assert_eq!(format!("{fast:?}"), format!("{general:?}"));
+        assert_eq!(&fast.body[..], b"hi");
+        long_plain += usize::from(Message::reads_plainly(&text, ParseLimits::default()));
+    }
+    // 47 and 48 line ends are kept, 49 and 50 are not.
+    assert_eq!(long_plain, 2);
+    for (n, dir) in DIRS.iter().enumerate() {
+        let dir = root.join(dir);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            // The first three directories are the curated messages; the
+            // fuzz corpora are compared as they are.
+            let texts = if n < 3 {
+                line_end_variants(&bytes)
+            } else {
+                BTreeSet::from([bytes])
+            };
+            for text in texts {
+                let shown = String::from_utf8_lossy(&text).into_owned();
+                let text = Bytes::from(text);
+                for limits in limits {
+                    let fast = Message::parse(text.clone(), limits);
+                    let general = Message::parse_general(text.clone(), limits);
+                    match (&fast, &general) {
+                        (Ok(a), Ok(b)) => {
+                            assert_eq!(a.start, b.start, "{shown:?}");
+                            assert_eq!(a.body, b.body, "{shown:?}");
+                            assert_eq!(a.body.as_ptr(), b.body.as_ptr(), "{shown:?}");
+                            assert_eq!(a.headers.unfolded(), b.headers.unfolded(), "{shown:?}");
+                            let (fa, fb) = (a.headers.entries(), b.headers.entries());
+                            assert_eq!(fa.len(), fb.len(), "{shown:?}");
+                            for (x, y) in fa.iter().zip(fb) {
+                                assert_eq!(x.0.as_print_str(), y.0.as_print_str(), "{shown:?}");
+                                assert_eq!(x.0.as_parse_strs(), y.0.as_parse_strs(), "{shown:?}");
+                                assert_eq!(x.2, y.2, "{shown:?}");
+                                assert_eq!(x.1.as_str(), y.1.as_str(), "{shown:?}");
+                                assert_eq!(x.1.as_ptr(), y.1.as_ptr(), "{shown:?}");
+                            }
+                            parsed += 1;
+                            plain += usize::from(Message::reads_plainly(&text, limits));
+                        }
+                        (Err(a), Err(b)) => {
+                            assert_eq!(a.kind, b.kind, "{shown:?}");
+                            assert_eq!(
+                                format!("{:?}", a.salvage),
+                                format!("{:?}", b.salvage),
+                                "{shown:?}"
+                            );
+                        }
+                        _ => panic!("{shown:?}: {fast:?} vs {general:?}"),
+                    }
+                    compared += 1;
+                }
+            }
+        }
+    }
+    println!("{compared} messages compared, {parsed} parsed, {plain} of them without PullParser");
+    // Many of the messages that parse take the plain path, or this would
+    // compare the general loop with itself.
+    assert!(plain * 4 >= parsed, "{plain} of {parsed}");
 }

@@ -1,7 +1,11 @@
 //! RFC 3261 §7: a SIP message split into start line, headers and body.
 //!
-//! Lines (with folding, RFC 3261 §7.3.1) come from ezk's `PullParser`, header
-//! names (with compact forms, §7.3.3) from ezk's `Line`; header values stay as
+//! The usual head — CRLF line ends, nothing folded, `Name: value` lines —
+//! is cut at its CRLFs found while looking for its end (`plain_head`);
+//! any other head's lines (with folding, RFC 3261 §7.3.1) come from ezk's
+//! `PullParser`, and odd header lines' names (with compact forms, §7.3.3)
+//! from ezk's `Line`. Both give the same fields (`wire::line_equivalence`).
+//! Header values stay as
 //! the peer sent them, slices of the received bytes in
 //! [`HeaderFields`], and are typed on demand. The start
 //! line is split here because ezk's request-line parser only knows `sip:`.
@@ -255,7 +259,37 @@ impl Message {
     /// are slices of `bytes`, not copies; what a response needs is only
     /// gathered into a [`Salvage`] when the message fails.
     pub fn parse(bytes: Bytes, limits: ParseLimits) -> Result<Message, ParseError> {
-        Self::parse_with(bytes, limits, true)
+        Self::parse_with(bytes, limits, true, true)
+    }
+
+    /// [`Message::parse`] with every head read by the general loop (ezk's
+    /// `PullParser`), never [`plain_head`]: what `wire::line_equivalence`
+    /// compares against.
+    #[cfg(test)]
+    pub(crate) fn parse_general(bytes: Bytes, limits: ParseLimits) -> Result<Message, ParseError> {
+        Self::parse_with(bytes, limits, true, false)
+    }
+
+    /// Whether [`Message::parse`] reads `bytes` without the general loop,
+    /// for the test that compares both.
+    #[cfg(test)]
+    pub(crate) fn reads_plainly(bytes: &Bytes, limits: ParseLimits) -> bool {
+        let bytes = bytes.slice(
+            bytes
+                .iter()
+                .take_while(|&&b| b == b'\r' || b == b'\n')
+                .count()..,
+        );
+        let mut ends = LineEnds::default();
+        let Some(head_len) = ends.find_head(&bytes) else {
+            return false;
+        };
+        let head = bytes.slice(..head_len);
+        let Ok(text) = std::str::from_utf8(&head) else {
+            return false;
+        };
+        ends.all()
+            .is_some_and(|at| plain_head(&head, text, at, limits).is_some())
     }
 
     /// [`Message::parse`] reading Content-Length from the head again, as
@@ -266,13 +300,14 @@ impl Message {
         bytes: Bytes,
         limits: ParseLimits,
     ) -> Result<Message, ParseError> {
-        Self::parse_with(bytes, limits, false)
+        Self::parse_with(bytes, limits, false, false)
     }
 
     fn parse_with(
         bytes: Bytes,
         limits: ParseLimits,
         from_fields: bool,
+        plain: bool,
     ) -> Result<Message, ParseError> {
         let fail = |kind, salvage: Salvage| ParseError {
             kind,
@@ -284,7 +319,15 @@ impl Message {
             .take_while(|&&b| b == b'\r' || b == b'\n')
             .count();
         let bytes = bytes.slice(skip..);
-        let Some(head_len) = framing::head_end(&bytes) else {
+        // The usual path finds the head's end and its line ends in one
+        // pass; the general one as `framing` does, and counts them again.
+        let mut ends = LineEnds::default();
+        let head_end = if plain {
+            ends.find_head(&bytes)
+        } else {
+            framing::head_end(&bytes)
+        };
+        let Some(head_len) = head_end else {
             let mut salvage = Salvage::default();
             salvage_lines(&bytes, &mut salvage);
             return Err(fail(ParseErrorKind::IncompleteHead, salvage));
@@ -295,6 +338,24 @@ impl Message {
         let Ok(head_text) = std::str::from_utf8(&head) else {
             return Err(fail(ParseErrorKind::NotUtf8, Salvage::default()));
         };
+        let line_ends = if plain {
+            ends.total
+        } else {
+            memchr::memchr_iter(b'\n', &head).count()
+        };
+        // A body that does not fit is left to the general loop, which
+        // gathers the salvage for the 400.
+        if plain
+            && let Some(at) = ends.all()
+            && let Some((start, headers)) = plain_head(&head, head_text, at, limits)
+            && let Ok(body) = body_of(&bytes, head_len, headers.content_length())
+        {
+            return Ok(Message {
+                start,
+                headers,
+                body,
+            });
+        }
         let mut lines = PullParser::new(&head, 0);
         let Some(Ok(first)) = lines.next() else {
             return Err(fail(ParseErrorKind::BadStartLine, Salvage::default()));
@@ -314,7 +375,6 @@ impl Message {
         // if lines are folded): reserved once, no larger than the message
         // needs, since a request's fields live as long as its transaction's
         // work.
-        let line_ends = memchr::memchr_iter(b'\n', &head).count();
         let mut headers =
             HeaderFields::with_capacity(line_ends.saturating_sub(2).min(limits.max_headers));
         // Lines read, and whether each was a plain `Name: value` line: with
@@ -380,20 +440,12 @@ impl Message {
             return Err(failed(kind));
         }
 
-        let rest = bytes.slice(head_len..);
         let content_length = if from_fields && unfolded && all_plain {
             headers.content_length()
         } else {
             framing::content_length(&head)
         };
-        let body = match content_length {
-            ContentLength::Absent => rest,
-            ContentLength::Invalid => return Err(failed(ParseErrorKind::BadContentLength)),
-            ContentLength::Value(n) if n > rest.len() => {
-                return Err(failed(ParseErrorKind::ContentLengthExceedsBody));
-            }
-            ContentLength::Value(n) => rest.slice(..n),
-        };
+        let body = body_of(&bytes, head_len, content_length).map_err(failed)?;
         Ok(Message {
             start,
             headers,
@@ -487,6 +539,136 @@ impl Message {
             unfold_shared(value)
         }
     }
+}
+
+/// The body after a head of `head_len` bytes, as Content-Length says
+/// (all the rest without one).
+fn body_of(
+    bytes: &Bytes,
+    head_len: usize,
+    content_length: ContentLength,
+) -> Result<Bytes, ParseErrorKind> {
+    let rest = bytes.slice(head_len..);
+    match content_length {
+        ContentLength::Absent => Ok(rest),
+        ContentLength::Invalid => Err(ParseErrorKind::BadContentLength),
+        ContentLength::Value(n) if n > rest.len() => Err(ParseErrorKind::ContentLengthExceedsBody),
+        ContentLength::Value(n) => Ok(rest.slice(..n)),
+    }
+}
+
+/// The LFs of a message's head, found in the pass that finds where the
+/// head ends (issue 24: the head was searched for LFs three times, ~60
+/// instructions a search): the first [`LineEnds::KEPT`] places, and how
+/// many there are.
+struct LineEnds {
+    at: [usize; LineEnds::KEPT],
+    total: usize,
+}
+
+impl Default for LineEnds {
+    fn default() -> Self {
+        Self {
+            at: [0; Self::KEPT],
+            total: 0,
+        }
+    }
+}
+
+impl LineEnds {
+    /// Places kept: more lines than nearly any message has.
+    const KEPT: usize = 48;
+
+    /// [`framing::head_end`] of `buf`, noting the head's LFs on the way.
+    fn find_head(&mut self, buf: &[u8]) -> Option<usize> {
+        for lf in memchr::memchr_iter(b'\n', buf) {
+            self.note(lf);
+            // The empty line's LF is the head's last.
+            match buf.get(lf + 1..) {
+                Some([b'\n', ..]) => {
+                    self.note(lf + 1);
+                    return Some(lf + 2);
+                }
+                Some([b'\r', b'\n', ..]) => {
+                    self.note(lf + 2);
+                    return Some(lf + 3);
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+
+    fn note(&mut self, lf: usize) {
+        if let Some(slot) = self.at.get_mut(self.total) {
+            *slot = lf;
+        }
+        self.total += 1;
+    }
+
+    /// Every place, when all were kept.
+    fn all(&self) -> Option<&[usize]> {
+        self.at.get(..self.total)
+    }
+}
+
+/// The head of nearly every message, split without ezk's `PullParser`
+/// (issue 24: ~150 instructions a line): every line ends in CRLF, no other
+/// CR is in the head, no line is folded, the start line parses and every
+/// field line is `token ":" value` within `limits`. The lines are then the
+/// head cut at each CRLF, which is what `PullParser` gives for such a
+/// head, and the fields are the general loop's (`wire::line_equivalence`
+/// compares both over the fixtures and their variants). `None` for any
+/// other head, which the general loop then reads; `line_ends` are the
+/// places of every LF in `head`.
+fn plain_head(
+    head: &Bytes,
+    head_text: &str,
+    line_ends: &[usize],
+    limits: ParseLimits,
+) -> Option<(StartLine, HeaderFields)> {
+    let b = head_text.as_bytes();
+    // As many CRs as LFs, and each LF after a CR: no CR anywhere else
+    // (where `PullParser` answers "incomplete").
+    if memchr::memchr_iter(b'\r', b).count() != line_ends.len() {
+        return None;
+    }
+    let mut ends = line_ends.iter().copied();
+    let mut line_end = |begin: usize| -> Option<usize> {
+        let end = ends.next()?;
+        // CRLF, and no space or tab after it (a fold).
+        (end > begin && b[end - 1] == b'\r' && !matches!(b.get(end + 1), Some(b' ' | b'\t')))
+            .then_some(end)
+    };
+    let first_end = line_end(0)?;
+    let first = &head_text[..first_end - 1];
+    if first.is_empty() || first.len() > limits.max_line_bytes {
+        return None;
+    }
+    let start = parse_start_line(head, first).ok()?;
+    // The start line's, each field's and the empty line's line ends.
+    let fields = line_ends.len().checked_sub(2)?;
+    if fields > limits.max_headers {
+        return None;
+    }
+    let mut headers = HeaderFields::with_capacity(fields);
+    let mut begin = first_end + 1;
+    for _ in 0..fields {
+        let end = line_end(begin)?;
+        let line = &head_text[begin..end - 1];
+        if line.is_empty() || line.len() > limits.max_line_bytes {
+            return None;
+        }
+        let (name, value) = fast::header_line(line)?;
+        headers.push_spelled_in(head, name, BytesStr::from_parse(head, value));
+        begin = end + 1;
+    }
+    // The empty line, and nothing after it.
+    if b.get(begin..) != Some(b"\r\n") {
+        return None;
+    }
+    headers.set_unfolded(true);
+    Some((start, headers))
 }
 
 /// The text of `line`, a slice of the head whose text is `head_text`:
