@@ -269,6 +269,11 @@ impl HeaderFields {
             .map(|(_, value, _)| value)
     }
 
+    /// Every field's key and raw value, in received order.
+    pub(crate) fn keyed(&self) -> impl Iterator<Item = (Key, &BytesStr)> {
+        self.fields.iter().map(|(_, v, k)| (*k, v))
+    }
+
     /// Every field, name and raw value, in received order.
     pub fn iter(&self) -> impl Iterator<Item = (&Name, &BytesStr)> {
         self.fields.iter().map(|(n, v, _)| (n, v))

@@ -223,7 +223,8 @@ fn line_end_variants(text: &[u8]) -> BTreeSet<Vec<u8>> {
 /// `PullParser`, against `Message::parse_general`, which reads every head
 /// with it: the same start line, fields (names, keys, values and the
 /// values' places in the message), body, folding flag, or the same error
-/// and salvage. Over every fixture message, the curated fixtures' variants
+/// and salvage (and a parsed message's salvage as a search per key gave
+/// it). Over every fixture message, the curated fixtures' variants
 /// around each line end, and limits that the fixtures reach.
 #[test]
 fn every_fixture_message_splits_into_the_lines_pull_parser_gives() {
@@ -298,6 +299,13 @@ fn every_fixture_message_splits_into_the_lines_pull_parser_gives() {
                                 assert_eq!(x.1.as_str(), y.1.as_str(), "{shown:?}");
                                 assert_eq!(x.1.as_ptr(), y.1.as_ptr(), "{shown:?}");
                             }
+                            // The salvage in one pass over the fields
+                            // as in one search per key.
+                            assert_eq!(
+                                format!("{:?}", a.salvage()),
+                                format!("{:?}", a.salvage_by_key()),
+                                "{shown:?}"
+                            );
                             parsed += 1;
                             plain += usize::from(Message::reads_plainly(&text, limits));
                         }

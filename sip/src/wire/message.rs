@@ -497,6 +497,39 @@ impl Message {
     /// The values are slices of the received bytes, not copies, unless
     /// folding had to be undone.
     pub fn salvage(&self) -> Salvage {
+        let mut salvage = Salvage {
+            is_request: Some(matches!(self.start, StartLine::Request { .. })),
+            method: match &self.start {
+                StartLine::Request { method, .. } => Some(method.clone()),
+                StartLine::Response { .. } => None,
+            },
+            ..Salvage::default()
+        };
+        // One pass over the fields, not one per key (issue 24: every
+        // request's responder keeps a salvage).
+        for (key, value) in self.headers.keyed() {
+            let first = match key {
+                Key::Via => {
+                    salvage.vias.push(self.unfold_shared(value));
+                    continue;
+                }
+                Key::From => &mut salvage.from,
+                Key::To => &mut salvage.to,
+                Key::CallId => &mut salvage.call_id,
+                Key::CSeq => &mut salvage.cseq,
+                _ => continue,
+            };
+            if first.is_none() {
+                *first = Some(self.unfold_shared(value));
+            }
+        }
+        salvage
+    }
+
+    /// [`Message::salvage`] as it was written before, a search per key:
+    /// what `wire::line_equivalence` compares it with.
+    #[cfg(test)]
+    pub(crate) fn salvage_by_key(&self) -> Salvage {
         let first = |key| {
             self.headers
                 .by_key(key)
