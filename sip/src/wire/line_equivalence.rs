@@ -108,6 +108,24 @@ fn every_fixture_header_line_and_its_neighbours_split_as_ezk_splits_them() {
     assert!(took_fast * 4 >= compared, "{took_fast} of {compared}");
 }
 
+/// Every fixture message (the READMEs left out), with the index of its
+/// directory in [`DIRS`] and its path.
+fn fixture_messages() -> Vec<(usize, std::path::PathBuf, Vec<u8>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut messages = Vec::new();
+    for (n, dir) in DIRS.iter().enumerate() {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "md") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            messages.push((n, path, bytes));
+        }
+    }
+    messages
+}
+
 /// Variants of a message around its Content-Length: the line's text one
 /// character away (any place, any probe), the line repeated with another
 /// value, folded, in its compact form and put first.
@@ -150,43 +168,34 @@ fn content_length_variants(text: &str) -> BTreeSet<String> {
 #[test]
 fn every_fixture_message_gets_the_body_reading_the_head_gave_it() {
     use crate::wire::message::{Message, ParseLimits};
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let (mut compared, mut from_fields) = (0, 0);
-    for dir in DIRS {
-        let dir = root.join(dir);
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "md") {
-                continue;
-            }
-            let bytes = std::fs::read(&path).unwrap();
-            let texts = match std::str::from_utf8(&bytes) {
-                Ok(text) => content_length_variants(text),
-                Err(_) => BTreeSet::new(),
-            };
-            let raw = [bytes.clone()];
-            for text in texts.iter().map(|t| t.as_bytes().to_vec()).chain(raw) {
-                let ours = Message::parse(Bytes::from(text.clone()), ParseLimits::default());
-                let head = Message::parse_reading_head(Bytes::from(text), ParseLimits::default());
-                match (&ours, &head) {
-                    (Ok(a), Ok(b)) => {
-                        assert_eq!(a.body, b.body, "{}", path.display());
-                        if a.headers.unfolded() {
-                            from_fields += 1;
-                            for (_, value) in a.headers.iter() {
-                                assert!(
-                                    !value.contains(['\r', '\n']),
-                                    "{}: {value:?}",
-                                    path.display()
-                                );
-                            }
+    for (_, path, bytes) in fixture_messages() {
+        let texts = match std::str::from_utf8(&bytes) {
+            Ok(text) => content_length_variants(text),
+            Err(_) => BTreeSet::new(),
+        };
+        let raw = [bytes.clone()];
+        for text in texts.iter().map(|t| t.as_bytes().to_vec()).chain(raw) {
+            let ours = Message::parse(Bytes::from(text.clone()), ParseLimits::default());
+            let head = Message::parse_reading_head(Bytes::from(text), ParseLimits::default());
+            match (&ours, &head) {
+                (Ok(a), Ok(b)) => {
+                    assert_eq!(a.body, b.body, "{}", path.display());
+                    if a.headers.unfolded() {
+                        from_fields += 1;
+                        for (_, value) in a.headers.iter() {
+                            assert!(
+                                !value.contains(['\r', '\n']),
+                                "{}: {value:?}",
+                                path.display()
+                            );
                         }
                     }
-                    (Err(a), Err(b)) => assert_eq!(a.kind, b.kind, "{}", path.display()),
-                    _ => panic!("{}: {ours:?} vs {head:?}", path.display()),
                 }
-                compared += 1;
+                (Err(a), Err(b)) => assert_eq!(a.kind, b.kind, "{}", path.display()),
+                _ => panic!("{}: {ours:?} vs {head:?}", path.display()),
             }
+            compared += 1;
         }
     }
     println!("{compared} messages compared, {from_fields} unfolded");
@@ -229,7 +238,6 @@ fn line_end_variants(text: &[u8]) -> BTreeSet<Vec<u8>> {
 #[test]
 fn every_fixture_message_splits_into_the_lines_pull_parser_gives() {
     use crate::wire::message::{Message, ParseLimits};
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let limits = [
         ParseLimits::default(),
         ParseLimits {
@@ -263,64 +271,56 @@ fn every_fixture_message_splits_into_the_lines_pull_parser_gives() {
     }
     // 47 and 48 line ends are kept, 49 and 50 are not.
     assert_eq!(long_plain, 2);
-    for (n, dir) in DIRS.iter().enumerate() {
-        let dir = root.join(dir);
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "md") {
-                continue;
-            }
-            let bytes = std::fs::read(&path).unwrap();
-            // The first three directories are the curated messages; the
-            // fuzz corpora are compared as they are.
-            let texts = if n < 3 {
-                line_end_variants(&bytes)
-            } else {
-                BTreeSet::from([bytes])
-            };
-            for text in texts {
-                let shown = String::from_utf8_lossy(&text).into_owned();
-                let text = Bytes::from(text);
-                for limits in limits {
-                    let fast = Message::parse(text.clone(), limits);
-                    let general = Message::parse_general(text.clone(), limits);
-                    match (&fast, &general) {
-                        (Ok(a), Ok(b)) => {
-                            assert_eq!(a.start, b.start, "{shown:?}");
-                            assert_eq!(a.body, b.body, "{shown:?}");
-                            assert_eq!(a.body.as_ptr(), b.body.as_ptr(), "{shown:?}");
-                            assert_eq!(a.headers.unfolded(), b.headers.unfolded(), "{shown:?}");
-                            let (fa, fb) = (a.headers.entries(), b.headers.entries());
-                            assert_eq!(fa.len(), fb.len(), "{shown:?}");
-                            for (x, y) in fa.iter().zip(fb) {
-                                assert_eq!(x.0.as_print_str(), y.0.as_print_str(), "{shown:?}");
-                                assert_eq!(x.0.as_parse_strs(), y.0.as_parse_strs(), "{shown:?}");
-                                assert_eq!(x.2, y.2, "{shown:?}");
-                                assert_eq!(x.1.as_str(), y.1.as_str(), "{shown:?}");
-                                assert_eq!(x.1.as_ptr(), y.1.as_ptr(), "{shown:?}");
-                            }
-                            // The salvage in one pass over the fields
-                            // as in one search per key.
-                            assert_eq!(
-                                format!("{:?}", a.salvage()),
-                                format!("{:?}", a.salvage_by_key()),
-                                "{shown:?}"
-                            );
-                            parsed += 1;
-                            plain += usize::from(Message::reads_plainly(&text, limits));
+    for (n, _, bytes) in fixture_messages() {
+        // The first three directories are the curated messages; the
+        // fuzz corpora are compared as they are.
+        let texts = if n < 3 {
+            line_end_variants(&bytes)
+        } else {
+            BTreeSet::from([bytes])
+        };
+        for text in texts {
+            let shown = String::from_utf8_lossy(&text).into_owned();
+            let text = Bytes::from(text);
+            for limits in limits {
+                let fast = Message::parse(text.clone(), limits);
+                let general = Message::parse_general(text.clone(), limits);
+                match (&fast, &general) {
+                    (Ok(a), Ok(b)) => {
+                        assert_eq!(a.start, b.start, "{shown:?}");
+                        assert_eq!(a.body, b.body, "{shown:?}");
+                        assert_eq!(a.body.as_ptr(), b.body.as_ptr(), "{shown:?}");
+                        assert_eq!(a.headers.unfolded(), b.headers.unfolded(), "{shown:?}");
+                        let (fa, fb) = (a.headers.entries(), b.headers.entries());
+                        assert_eq!(fa.len(), fb.len(), "{shown:?}");
+                        for (x, y) in fa.iter().zip(fb) {
+                            assert_eq!(x.0.as_print_str(), y.0.as_print_str(), "{shown:?}");
+                            assert_eq!(x.0.as_parse_strs(), y.0.as_parse_strs(), "{shown:?}");
+                            assert_eq!(x.2, y.2, "{shown:?}");
+                            assert_eq!(x.1.as_str(), y.1.as_str(), "{shown:?}");
+                            assert_eq!(x.1.as_ptr(), y.1.as_ptr(), "{shown:?}");
                         }
-                        (Err(a), Err(b)) => {
-                            assert_eq!(a.kind, b.kind, "{shown:?}");
-                            assert_eq!(
-                                format!("{:?}", a.salvage),
-                                format!("{:?}", b.salvage),
-                                "{shown:?}"
-                            );
-                        }
-                        _ => panic!("{shown:?}: {fast:?} vs {general:?}"),
+                        // The salvage in one pass over the fields
+                        // as in one search per key.
+                        assert_eq!(
+                            format!("{:?}", a.salvage()),
+                            format!("{:?}", a.salvage_by_key()),
+                            "{shown:?}"
+                        );
+                        parsed += 1;
+                        plain += usize::from(Message::reads_plainly(&text, limits));
                     }
-                    compared += 1;
+                    (Err(a), Err(b)) => {
+                        assert_eq!(a.kind, b.kind, "{shown:?}");
+                        assert_eq!(
+                            format!("{:?}", a.salvage),
+                            format!("{:?}", b.salvage),
+                            "{shown:?}"
+                        );
+                    }
+                    _ => panic!("{shown:?}: {fast:?} vs {general:?}"),
                 }
+                compared += 1;
             }
         }
     }
