@@ -1,15 +1,14 @@
 //! RFC 3261 §7: a SIP message split into start line, headers and body.
 //!
 //! The usual head — CRLF line ends, nothing folded, `Name: value` lines —
-//! is cut at its CRLFs found while looking for its end (`plain_head`);
-//! any other head's lines (with folding, RFC 3261 §7.3.1) come from ezk's
+//! is cut at the CRLFs found while looking for its end (`plain_head`); any
+//! other head's lines (with folding, RFC 3261 §7.3.1) come from ezk's
 //! `PullParser`, and odd header lines' names (with compact forms, §7.3.3)
 //! from ezk's `Line`. Both give the same fields (`wire::line_equivalence`).
-//! Header values stay as
-//! the peer sent them, slices of the received bytes in
-//! [`HeaderFields`], and are typed on demand. The start
-//! line is split here because ezk's request-line parser only knows `sip:`.
-//! A message that fails keeps what it could [`Salvage`] so a 400 can be sent.
+//! Header values stay as the peer sent them, slices of the received bytes
+//! in [`HeaderFields`], and are typed on demand. The start line is split
+//! here because ezk's request-line parser only knows `sip:`. A message that
+//! fails keeps what it could [`Salvage`] so a 400 can be sent.
 
 use bytes::Bytes;
 use bytesstr::BytesStr;
