@@ -130,11 +130,27 @@ pub fn frame(buf: &[u8], limit: usize) -> Result<Option<Frame>, FramingError> {
 /// Line ends are found with `memchr` (issue 24: a byte at a time was ~2 200
 /// instructions of every received message's parse).
 pub(crate) fn head_end(buf: &[u8]) -> Option<usize> {
-    memchr::memchr_iter(b'\n', buf).find_map(|i| match buf.get(i + 1..) {
-        Some([b'\n', ..]) => Some(i + 2),
-        Some([b'\r', b'\n', ..]) => Some(i + 3),
-        _ => None,
-    })
+    head_end_noting(buf, |_| {})
+}
+
+/// [`head_end`], giving `note` the place of every LF of the head on the
+/// way, the empty line's included (the parser splits the head at them).
+pub(crate) fn head_end_noting(buf: &[u8], mut note: impl FnMut(usize)) -> Option<usize> {
+    for lf in memchr::memchr_iter(b'\n', buf) {
+        note(lf);
+        match buf.get(lf + 1..) {
+            Some([b'\n', ..]) => {
+                note(lf + 1);
+                return Some(lf + 2);
+            }
+            Some([b'\r', b'\n', ..]) => {
+                note(lf + 2);
+                return Some(lf + 3);
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// The Content-Length of a head, as far as framing needs it.

@@ -130,7 +130,7 @@ impl Key {
     /// a compact one (RFC 3261 §7.3.3; `o` is RFC 6665 §8.2.1's Event, `x`
     /// RFC 4028's Session-Expires), any case. `Other` for the rest, which
     /// ezk's own spellings then decide.
-    fn of_spelling(spelling: &str) -> Key {
+    pub(crate) fn of_spelling(spelling: &str) -> Key {
         match spelling.as_bytes() {
             [c] => match c.to_ascii_lowercase() {
                 b'v' => Key::Via,

@@ -1,7 +1,7 @@
 //! RFC 3261 §7: a SIP message split into start line, headers and body.
 //!
 //! The usual head — CRLF line ends, nothing folded, `Name: value` lines —
-//! is cut at the CRLFs found while looking for its end (`plain_head`); any
+//! is cut at the CRLFs found while looking for its end (`plain_message`); any
 //! other head's lines (with folding, RFC 3261 §7.3.1) come from ezk's
 //! `PullParser`, and odd header lines' names (with compact forms, §7.3.3)
 //! from ezk's `Line`. Both give the same fields (`wire::line_equivalence`).
@@ -258,37 +258,26 @@ impl Message {
     /// are slices of `bytes`, not copies; what a response needs is only
     /// gathered into a [`Salvage`] when the message fails.
     pub fn parse(bytes: Bytes, limits: ParseLimits) -> Result<Message, ParseError> {
-        Self::parse_with(bytes, limits, true, true)
+        let bytes = without_keepalives(bytes);
+        match plain_message(&bytes, limits) {
+            Some(message) => Ok(message),
+            None => Self::parse_with(bytes, limits, true),
+        }
     }
 
     /// [`Message::parse`] with every head read by the general loop (ezk's
-    /// `PullParser`), never [`plain_head`]: what `wire::line_equivalence`
+    /// `PullParser`), never [`plain_message`]: what `wire::line_equivalence`
     /// compares against.
     #[cfg(test)]
     pub(crate) fn parse_general(bytes: Bytes, limits: ParseLimits) -> Result<Message, ParseError> {
-        Self::parse_with(bytes, limits, true, false)
+        Self::parse_with(bytes, limits, true)
     }
 
     /// Whether [`Message::parse`] reads `bytes` without the general loop,
     /// for the test that compares both.
     #[cfg(test)]
     pub(crate) fn reads_plainly(bytes: &Bytes, limits: ParseLimits) -> bool {
-        let bytes = bytes.slice(
-            bytes
-                .iter()
-                .take_while(|&&b| b == b'\r' || b == b'\n')
-                .count()..,
-        );
-        let mut ends = LineEnds::default();
-        let Some(head_len) = ends.find_head(&bytes) else {
-            return false;
-        };
-        let head = bytes.slice(..head_len);
-        let Ok(text) = std::str::from_utf8(&head) else {
-            return false;
-        };
-        ends.all()
-            .is_some_and(|at| plain_head(&head, text, at, limits).is_some())
+        plain_message(&without_keepalives(bytes.clone()), limits).is_some()
     }
 
     /// [`Message::parse`] reading Content-Length from the head again, as
@@ -299,34 +288,20 @@ impl Message {
         bytes: Bytes,
         limits: ParseLimits,
     ) -> Result<Message, ParseError> {
-        Self::parse_with(bytes, limits, false, false)
+        Self::parse_with(bytes, limits, false)
     }
 
     fn parse_with(
         bytes: Bytes,
         limits: ParseLimits,
         from_fields: bool,
-        plain: bool,
     ) -> Result<Message, ParseError> {
         let fail = |kind, salvage: Salvage| ParseError {
             kind,
             salvage: Box::new(salvage),
         };
-        // Leading CRLFs are keep-alives or sloppy senders; RFC 3261 §7.5 says ignore.
-        let skip = bytes
-            .iter()
-            .take_while(|&&b| b == b'\r' || b == b'\n')
-            .count();
-        let bytes = bytes.slice(skip..);
-        // The usual path finds the head's end and its line ends in one
-        // pass; the general one as `framing` does, and counts them again.
-        let mut ends = LineEnds::default();
-        let head_end = if plain {
-            ends.find_head(&bytes)
-        } else {
-            framing::head_end(&bytes)
-        };
-        let Some(head_len) = head_end else {
+        let bytes = without_keepalives(bytes);
+        let Some(head_len) = framing::head_end(&bytes) else {
             let mut salvage = Salvage::default();
             salvage_lines(&bytes, &mut salvage);
             return Err(fail(ParseErrorKind::IncompleteHead, salvage));
@@ -337,24 +312,7 @@ impl Message {
         let Ok(head_text) = std::str::from_utf8(&head) else {
             return Err(fail(ParseErrorKind::NotUtf8, Salvage::default()));
         };
-        let line_ends = if plain {
-            ends.total
-        } else {
-            memchr::memchr_iter(b'\n', &head).count()
-        };
-        // A body that does not fit is left to the general loop, which
-        // gathers the salvage for the 400.
-        if plain
-            && let Some(at) = ends.all()
-            && let Some((start, headers)) = plain_head(&head, head_text, at, limits)
-            && let Ok(body) = body_of(&bytes, head_len, headers.content_length())
-        {
-            return Ok(Message {
-                start,
-                headers,
-                body,
-            });
-        }
+        let line_ends = memchr::memchr_iter(b'\n', &head).count();
         let mut lines = PullParser::new(&head, 0);
         let Some(Ok(first)) = lines.next() else {
             return Err(fail(ParseErrorKind::BadStartLine, Salvage::default()));
@@ -429,8 +387,8 @@ impl Message {
         let failed = |kind| {
             let mut salvage = Salvage::default();
             salvage_start_line(first, &mut salvage);
-            for (name, value) in headers.iter() {
-                keep(name, value, &mut salvage);
+            for (key, value) in headers.keyed() {
+                keep(key, || unfold_shared(value), &mut salvage);
             }
             fail(kind, salvage)
         };
@@ -507,20 +465,7 @@ impl Message {
         // One pass over the fields, not one per key (issue 24: every
         // request's responder keeps a salvage).
         for (key, value) in self.headers.keyed() {
-            let first = match key {
-                Key::Via => {
-                    salvage.vias.push(self.unfold_shared(value));
-                    continue;
-                }
-                Key::From => &mut salvage.from,
-                Key::To => &mut salvage.to,
-                Key::CallId => &mut salvage.call_id,
-                Key::CSeq => &mut salvage.cseq,
-                _ => continue,
-            };
-            if first.is_none() {
-                *first = Some(self.unfold_shared(value));
-            }
+            keep(key, || self.unfold_shared(value), &mut salvage);
         }
         salvage
     }
@@ -613,22 +558,7 @@ impl LineEnds {
 
     /// [`framing::head_end`] of `buf`, noting the head's LFs on the way.
     fn find_head(&mut self, buf: &[u8]) -> Option<usize> {
-        for lf in memchr::memchr_iter(b'\n', buf) {
-            self.note(lf);
-            // The empty line's LF is the head's last.
-            match buf.get(lf + 1..) {
-                Some([b'\n', ..]) => {
-                    self.note(lf + 1);
-                    return Some(lf + 2);
-                }
-                Some([b'\r', b'\n', ..]) => {
-                    self.note(lf + 2);
-                    return Some(lf + 3);
-                }
-                _ => {}
-            }
-        }
-        None
+        framing::head_end_noting(buf, |lf| self.note(lf))
     }
 
     fn note(&mut self, lf: usize) {
@@ -642,6 +572,34 @@ impl LineEnds {
     fn all(&self) -> Option<&[usize]> {
         self.at.get(..self.total)
     }
+}
+
+/// Leading CRLFs are keep-alives or sloppy senders; RFC 3261 §7.5 says
+/// ignore them.
+fn without_keepalives(bytes: Bytes) -> Bytes {
+    let skip = bytes
+        .iter()
+        .take_while(|&&b| b == b'\r' || b == b'\n')
+        .count();
+    bytes.slice(skip..)
+}
+
+/// The message `bytes` (keep-alives skipped) when its head is one
+/// [`plain_head`] reads and its body fits its Content-Length; `None`
+/// leaves it to the general loop, which also gathers the salvage for a
+/// 400.
+fn plain_message(bytes: &Bytes, limits: ParseLimits) -> Option<Message> {
+    let mut ends = LineEnds::default();
+    let head_len = ends.find_head(bytes)?;
+    let head = bytes.slice(..head_len);
+    let head_text = std::str::from_utf8(&head).ok()?;
+    let (start, headers) = plain_head(&head, head_text, ends.all()?, limits)?;
+    let body = body_of(bytes, head_len, headers.content_length()).ok()?;
+    Some(Message {
+        start,
+        headers,
+        body,
+    })
 }
 
 /// The head of nearly every message, split without ezk's `PullParser`
@@ -711,19 +669,23 @@ fn line_text<'h>(head_text: &'h str, line: &[u8]) -> Option<&'h str> {
     head_text.get(at..at.checked_add(line.len())?)
 }
 
-/// Keeps the headers a response needs while parsing.
-fn keep(name: &Name, value: &BytesStr, salvage: &mut Salvage) {
-    let value = unfold_shared(value);
-    if name == &Name::VIA {
-        salvage.vias.push(value);
-    } else if name == &Name::FROM {
-        salvage.from.get_or_insert(value);
-    } else if name == &Name::TO {
-        salvage.to.get_or_insert(value);
-    } else if name == &Name::CALL_ID {
-        salvage.call_id.get_or_insert(value);
-    } else if name == &Name::CSEQ {
-        salvage.cseq.get_or_insert(value);
+/// Keeps a field a response needs (every Via; the first From, To, Call-ID
+/// and CSeq): the one rule of the salvage, for a parsed message, a failed
+/// one and a head that never ended. `value` is made only for those keys.
+fn keep(key: Key, value: impl FnOnce() -> BytesStr, salvage: &mut Salvage) {
+    let first = match key {
+        Key::Via => {
+            salvage.vias.push(value());
+            return;
+        }
+        Key::From => &mut salvage.from,
+        Key::To => &mut salvage.to,
+        Key::CallId => &mut salvage.call_id,
+        Key::CSeq => &mut salvage.cseq,
+        _ => return,
+    };
+    if first.is_none() {
+        *first = Some(value());
     }
 }
 
@@ -751,9 +713,11 @@ fn salvage_lines(bytes: &[u8], salvage: &mut Salvage) {
         let Some((name, value)) = line.split_once(':') else {
             continue;
         };
-        let name = Name::from(name.trim().to_owned());
-        let value = BytesStr::from(value.trim());
-        keep(&name, &value, salvage);
+        keep(
+            Key::of_spelling(name.trim()),
+            || unfold_shared(&BytesStr::from(value.trim())),
+            salvage,
+        );
     }
 }
 
@@ -852,6 +816,30 @@ mod tests {
         let err = parse(&MESSAGE.replace("MESSAGE sip", "MESSAGE  sip")).expect_err("invalid");
         assert_eq!(err.kind, ParseErrorKind::BadStartLine);
         assert!(err.salvage.can_respond());
+    }
+
+    /// A head that never ends keeps what its complete lines say, names in
+    /// any spelling (compact forms too) and values unfolded: a CR inside a
+    /// value becomes a space, as in a parsed message's salvage.
+    #[test]
+    fn incomplete_head_keeps_its_lines_unfolded() {
+        let err = parse(
+            "OPTIONS sip:a@b SIP/2.0\r\nv: SIP/2.0/UDP c.example.com;branch=z9hG4bKx\ry\r\n\
+             F: <sip:f@b>;tag=1\r\nTO: <sip:t@b>\r\ni: id\r\ncseq: 1 OPTIONS\r\nMax-Forwards: 7",
+        )
+        .expect_err("incomplete");
+        assert_eq!(err.kind, ParseErrorKind::IncompleteHead);
+        let s = &err.salvage;
+        assert_eq!(s.method.as_deref(), Some("OPTIONS"));
+        assert_eq!(
+            s.vias.iter().map(|v| v.as_str()).collect::<Vec<_>>(),
+            ["SIP/2.0/UDP c.example.com;branch=z9hG4bKx y"]
+        );
+        assert_eq!(s.from.as_deref(), Some("<sip:f@b>;tag=1"));
+        assert_eq!(s.to.as_deref(), Some("<sip:t@b>"));
+        assert_eq!(s.call_id.as_deref(), Some("id"));
+        assert_eq!(s.cseq.as_deref(), Some("1 OPTIONS"));
+        assert!(s.can_respond());
     }
 
     #[test]
