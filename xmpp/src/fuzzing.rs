@@ -5,7 +5,7 @@
 use std::io::{self, BufRead, Read};
 
 use quick_xml::events::Event;
-use quick_xml::reader::NsReader;
+use quick_xml::reader::Reader;
 
 use crate::error::StreamError;
 use crate::stream::{self, Limits, StreamItem, StreamParser};
@@ -74,7 +74,7 @@ fn parse_in_pieces(
         at: 0,
         step: usize::from(seed),
     };
-    let mut reader = NsReader::from_reader(pieces);
+    let mut reader = Reader::from_reader(pieces);
     stream::configure(reader.config_mut());
     let mut parser = StreamParser::new(limits);
     let mut items = Vec::new();
@@ -82,12 +82,12 @@ fn parse_in_pieces(
     loop {
         buf.clear();
         let position = reader.buffer_position();
-        let (ns, event) = match reader.read_resolved_event_into(&mut buf) {
+        let event = match reader.read_event_into(&mut buf) {
             Ok(r) => r,
             Err(e) => return (items, Some(stream::xml_error(&e))),
         };
         let eof = matches!(event, Event::Eof);
-        match parser.handle_event(ns, event, position) {
+        match parser.handle_event(event, position) {
             Ok(Some(item)) => items.push(item),
             Ok(None) => {}
             Err(e) => return (items, Some(e)),

@@ -17,13 +17,16 @@ use std::collections::HashSet;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
-use quick_xml::reader::NsReader;
+use quick_xml::reader::Reader;
 
 use crate::error::{StreamError, StreamErrorCondition};
-use crate::stanza::element::OpenElement;
+use crate::stanza::element::{OpenElement, known_namespace};
 use crate::stanza::parse::{message_attr, message_child, message_end};
 use crate::stanza::write::{attr, escape_text};
 use crate::stanza::{Element, Message, NS_COMPONENT, Node, Stanza};
+
+mod scopes;
+use scopes::Scopes;
 
 /// RFC 6120 §4.8.1: the stream namespace.
 pub(crate) const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
@@ -117,6 +120,8 @@ pub(crate) struct StreamParser {
     closed: bool,
     /// Buffer position where the current first-level element started.
     stanza_start: u64,
+    /// The namespace declarations in scope.
+    scopes: Scopes,
 }
 
 impl StreamParser {
@@ -130,6 +135,7 @@ impl StreamParser {
             header_seen: false,
             closed: false,
             stanza_start: 0,
+            scopes: Scopes::default(),
         }
     }
 
@@ -138,14 +144,20 @@ impl StreamParser {
         !self.stack.is_empty()
     }
 
-    /// Feed one resolved event; `position` is the reader's buffer position
-    /// before it (where the event starts). Returns an item when one is complete.
+    /// Feed one event; `position` is the reader's buffer position before
+    /// it (where the event starts). Returns an item when one is complete.
     pub(crate) fn handle_event(
         &mut self,
-        ns: ResolveResult<'_>,
         event: Event<'_>,
         position: u64,
     ) -> Result<Option<StreamItem>, StreamError> {
+        // First, as quick-xml's `NsReader` refused such a tag before
+        // handing it on.
+        if let Event::Start(start) | Event::Empty(start) = &event {
+            self.scopes
+                .open(start)
+                .map_err(|_| StreamError::BadNamespacePrefix)?;
+        }
         if self.in_stanza() {
             let size = position.saturating_sub(self.stanza_start);
             if size > self.limits.max_stanza_bytes as u64 {
@@ -176,9 +188,21 @@ impl StreamParser {
                 feature: "processing instruction",
             }),
             Event::DocType(_) => Err(StreamError::RestrictedXml { feature: "DTD" }),
-            Event::Start(start) => self.start(ns, &start, position, false),
-            Event::Empty(start) => self.start(ns, &start, position, true),
-            Event::End(_) => self.end(),
+            Event::Start(start) => {
+                let ns = self.element_namespace(&start)?;
+                self.start(ns, &start, position, false)
+            }
+            Event::Empty(start) => {
+                let ns = self.element_namespace(&start)?;
+                let item = self.start(ns, &start, position, true);
+                self.scopes.close();
+                item
+            }
+            Event::End(_) => {
+                let item = self.end();
+                self.scopes.close();
+                item
+            }
             Event::Text(t) => {
                 let text = t.xml10_content();
                 self.text(&text)
@@ -215,40 +239,43 @@ impl StreamParser {
         }
     }
 
+    /// The namespace of the element `start` opens (its declarations in
+    /// scope already), as the element keeps it.
+    fn element_namespace(&self, start: &BytesStart<'_>) -> Result<Cow<'static, str>, StreamError> {
+        Ok(match self.scopes.resolve_element(start.name()) {
+            // quick-xml 0.42 hands back the namespace name as written in
+            // the `xmlns` attribute, entities and all; XML Names §2 means
+            // the attribute's normalized value.
+            ResolveResult::Bound(n) if n.0.contains('&') => known_namespace(
+                &quick_xml::escape::unescape(n.0).map_err(|e| xml_error(&e.into()))?,
+            ),
+            ResolveResult::Bound(n) => known_namespace(n.0),
+            ResolveResult::Unbound => Cow::Borrowed(""),
+            ResolveResult::Unknown(_) => return Err(StreamError::BadNamespacePrefix),
+        })
+    }
+
     fn start(
         &mut self,
-        ns: ResolveResult<'_>,
+        ns: Cow<'static, str>,
         start: &BytesStart<'_>,
         position: u64,
         empty: bool,
     ) -> Result<Option<StreamItem>, StreamError> {
-        let ns: Cow<'_, str> = match ns {
-            // quick-xml 0.42 hands back the namespace name as written in
-            // the `xmlns` attribute, entities and all; XML Names §2 means
-            // the attribute's normalized value.
-            ResolveResult::Bound(n) if n.0.contains('&') => Cow::Owned(
-                quick_xml::escape::unescape(n.0)
-                    .map_err(|e| xml_error(&e.into()))?
-                    .into_owned(),
-            ),
-            ResolveResult::Bound(n) => Cow::Borrowed(n.0),
-            ResolveResult::Unbound => Cow::Borrowed(""),
-            ResolveResult::Unknown(_) => return Err(StreamError::BadNamespacePrefix),
-        };
         let local = start.local_name();
         let name: &str = local.as_ref();
-        let mut el = OpenElement::new(name, &ns);
+        let mut el = OpenElement::new(name, ns);
         // XML 1.0 §2.2 for the `xmlns` value, which `attributes` skips
         // (found by fuzzing: control characters in a namespace name). The
-        // namespaces `OpenElement` borrows are ours, all `Char`.
-        if matches!(el.ns, Cow::Owned(_)) && !all_xml_chars(&ns) {
+        // namespaces `known_namespace` borrows are ours, all `Char`.
+        if matches!(el.ns, Cow::Owned(_)) && !all_xml_chars(&el.ns) {
             return Err(not_well_formed("character not allowed in XML"));
         }
         if self.closed {
             return Err(not_well_formed("element after the stream was closed"));
         }
         if !self.header_seen {
-            return self.header(start, name, &ns).map(Some);
+            return self.header(start, name, &el.ns).map(Some);
         }
         if self.stack.len() >= self.limits.max_depth {
             return Err(StreamError::TooDeep {
@@ -257,7 +284,7 @@ impl StreamParser {
         }
         if self.stack.is_empty() {
             self.stanza_start = position;
-            if self.message_direct && name == "message" && ns == NS_COMPONENT {
+            if self.message_direct && name == "message" && el.ns == NS_COMPONENT {
                 let m = self.message.insert(Message::default());
                 if let Err(e) = each_attribute(start, |key, value| message_attr(m, key, value)) {
                     self.message = None;
@@ -591,19 +618,19 @@ pub fn parse_bytes(bytes: &[u8], limits: Limits) -> (Vec<StreamItem>, Option<Str
 }
 
 fn parse_with(bytes: &[u8], mut parser: StreamParser) -> (Vec<StreamItem>, Option<StreamError>) {
-    let mut reader = NsReader::from_reader(bytes);
+    let mut reader = Reader::from_reader(bytes);
     configure(reader.config_mut());
     let mut items = Vec::new();
     let mut buf = Vec::new();
     loop {
         buf.clear();
         let position = reader.buffer_position();
-        let (ns, event) = match reader.read_resolved_event_into(&mut buf) {
+        let event = match reader.read_event_into(&mut buf) {
             Ok(r) => r,
             Err(e) => return (items, Some(xml_error(&e))),
         };
         let eof = matches!(event, Event::Eof);
-        match parser.handle_event(ns, event, position) {
+        match parser.handle_event(event, position) {
             Ok(Some(item)) => items.push(item),
             Ok(None) => {}
             Err(e) => return (items, Some(e)),
@@ -1012,13 +1039,11 @@ mod tests {
         "<message><body>x</body></message><message><body>y</body></message>",
     ];
 
-    /// Issue 24: reading a `<message/>` into the stanza as it arrives
-    /// yields the items and the violation that building the element first
-    /// did, over the Prosody fixtures, messages made for it, and every
-    /// input of the `component_stream` fuzz corpus (with the limits the
-    /// fuzz target derives from its first byte, and the defaults).
-    #[test]
-    fn reading_messages_directly_equals_building_elements_first() {
+    /// The streams the equivalence tests read: the Prosody fixtures,
+    /// [`MESSAGES`] under several limits, and every input of the
+    /// `component_stream` fuzz corpus (with the limits the fuzz target
+    /// derives from its first byte, and the defaults).
+    fn equivalence_inputs() -> Vec<(Vec<u8>, Limits)> {
         let fixtures: [&[u8]; 4] = [
             HEADER,
             include_bytes!("../tests/fixtures/prosody-0.12-handshake-success.xml"),
@@ -1066,8 +1091,16 @@ mod tests {
             from_corpus += 1;
         }
         assert!(from_corpus > 100, "corpus has {from_corpus} inputs");
+        inputs
+    }
+
+    /// Issue 24: reading a `<message/>` into the stanza as it arrives
+    /// yields the items and the violation that building the element first
+    /// did, over [`equivalence_inputs`].
+    #[test]
+    fn reading_messages_directly_equals_building_elements_first() {
         let mut messages = 0;
-        for (bytes, limits) in &inputs {
+        for (bytes, limits) in &equivalence_inputs() {
             let direct = parse_bytes(bytes, *limits);
             let built = parse_building_elements(bytes, *limits);
             assert_eq!(direct, built, "{:?}", String::from_utf8_lossy(bytes));
@@ -1078,6 +1111,162 @@ mod tests {
                 .count();
         }
         assert!(messages > 50, "only {messages} messages compared");
+    }
+
+    /// Namespace declarations and prefixes of every kind XML Names and
+    /// quick-xml tell apart, for `scopes_resolve_as_ns_reader_did`.
+    const NAMESPACE_CASES: &[&str] = &[
+        "<message xmlns:xml='http://www.w3.org/XML/1998/namespace'><xml:a/></message>",
+        "<message xmlns:xml='urn:x'/>",
+        "<message xmlns:xmlns='urn:x'/>",
+        "<message xmlns:xmlns='http://www.w3.org/2000/xmlns/'/>",
+        "<message xmlns:p='http://www.w3.org/XML/1998/namespace'/>",
+        "<message xmlns:p='http://www.w3.org/2000/xmlns/'/>",
+        "<message xmlns='http://www.w3.org/2000/xmlns/'><a/></message>",
+        "<message xmlns='http://www.w3.org/XML/1998/namespace'><a/></message>",
+        "<p:message xmlns:p='jabber:component:accept'><p:body>x</p:body><body/></p:message>",
+        "<message xmlns:p='urn:p'><p:a/><b xmlns:p=''><p:c/></b><p:d/></message>",
+        "<message xmlns=''><body/><a xmlns='urn:a'><b/><c xmlns=''/></a><d/></message>",
+        "<message><a xmlns:p='urn:p'/><p:b/></message>",
+        "<message><a xmlns:p='urn:p'></a><p:b/></message>",
+        "<message><xml:a/><xmlns:b/><:c/><d:/><q:e/></message>",
+        "<message xmlns:p='urn:&amp;p' xmlns='urn:&#x61;'><p:a/><b/></message>",
+        "<message xmlns:p='urn:&bogus;p'><p:a/></message>",
+        "<message a xmlns:p='urn:p'><p:b/></message>",
+        "<message a='1' xmlns:p='u1' xmlns:p='u2'><p:x/></message>",
+        "<message xmlns:p='u1' a='1' a='2' xmlns:q='u2'><q:x/></message>",
+        "<message xmlnsfoo='x' id='xmlns'><xmlnsp:a/></message>",
+        "<message xmlns:p='urn:p' xmlns:q='urn:q'><q:a xmlns:q='urn:r'><q:b/></q:a><q:c/></message>",
+        "<message xmlns = 'urn:spaced' xmlns:p = \"urn:p\"><p:a/><b/></message>",
+        "<stream:message/>",
+    ];
+
+    /// `count` declarations of distinct prefixes on one element.
+    fn declarations(count: usize) -> String {
+        (0..count)
+            .map(|i| format!(" xmlns:p{i}='urn:{i}'"))
+            .collect()
+    }
+
+    /// What a reader made of one start tag.
+    #[derive(Debug, PartialEq)]
+    enum Read {
+        Bound(String),
+        Unbound,
+        Unknown(String),
+        /// A declaration refused.
+        Refused,
+        /// Any other error, as quick-xml words it.
+        Failed(String),
+    }
+
+    fn read_as(ns: ResolveResult<'_>) -> Read {
+        match ns {
+            ResolveResult::Bound(n) => Read::Bound(n.0.to_owned()),
+            ResolveResult::Unbound => Read::Unbound,
+            ResolveResult::Unknown(p) => Read::Unknown(p),
+        }
+    }
+
+    /// Each start tag's namespace as quick-xml's `NsReader` resolved it
+    /// before issue 24's cut, up to its first error.
+    fn read_by_ns_reader(bytes: &[u8]) -> Vec<Read> {
+        let mut reader = quick_xml::reader::NsReader::from_reader(bytes);
+        configure(reader.config_mut());
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_resolved_event_into(&mut buf) {
+                Ok((_, Event::Eof)) => return out,
+                Ok((ns, Event::Start(_) | Event::Empty(_))) => out.push(read_as(ns)),
+                Ok(_) => {}
+                Err(quick_xml::Error::Namespace(_)) => {
+                    out.push(Read::Refused);
+                    return out;
+                }
+                Err(e) => {
+                    out.push(Read::Failed(e.to_string()));
+                    return out;
+                }
+            }
+        }
+    }
+
+    /// The same with [`Scopes`], driven as `StreamParser` drives them.
+    fn read_by_scopes(bytes: &[u8]) -> Vec<Read> {
+        let mut reader = Reader::from_reader(bytes);
+        configure(reader.config_mut());
+        let mut scopes = Scopes::default();
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            match reader.read_event_into(&mut buf) {
+                Ok(Event::Eof) => return out,
+                Ok(Event::Start(start) | Event::Empty(start)) if scopes.open(&start).is_err() => {
+                    out.push(Read::Refused);
+                    return out;
+                }
+                Ok(Event::Start(start)) => out.push(read_as(scopes.resolve_element(start.name()))),
+                Ok(Event::Empty(start)) => {
+                    out.push(read_as(scopes.resolve_element(start.name())));
+                    scopes.close();
+                }
+                Ok(Event::End(_)) => scopes.close(),
+                Ok(_) => {}
+                Err(e) => {
+                    out.push(Read::Failed(e.to_string()));
+                    return out;
+                }
+            }
+        }
+    }
+
+    /// Issue 24: the parser's own namespace scopes resolve every start tag
+    /// as quick-xml's `NsReader` did, and refuse the same declarations,
+    /// over [`equivalence_inputs`], [`NAMESPACE_CASES`], and elements with
+    /// declarations around quick-xml's limit of 128 in scope.
+    #[test]
+    fn scopes_resolve_as_ns_reader_did() {
+        let mut inputs: Vec<Vec<u8>> = equivalence_inputs().into_iter().map(|(b, _)| b).collect();
+        inputs.dedup();
+        for case in NAMESPACE_CASES {
+            inputs.push(with_header(case));
+        }
+        for count in [127, 128, 129] {
+            inputs.push(with_header(&format!(
+                "<message{}><p0:a/></message>",
+                declarations(count)
+            )));
+        }
+        // 64 on the parent; the child's are refused from the 65th on, and
+        // room comes back when the child closes.
+        for count in [63, 64, 65] {
+            inputs.push(with_header(&format!(
+                "<message{}><a{}/><b{}><p1:c/></b></message>",
+                declarations(62),
+                declarations(count),
+                declarations(count.min(64)),
+            )));
+        }
+        let (mut refused, mut bound, mut unknown) = (0, 0, 0);
+        for bytes in &inputs {
+            let before = read_by_ns_reader(bytes);
+            let now = read_by_scopes(bytes);
+            assert_eq!(before, now, "{:?}", String::from_utf8_lossy(bytes));
+            for r in &now {
+                match r {
+                    Read::Refused => refused += 1,
+                    Read::Bound(_) => bound += 1,
+                    Read::Unknown(_) => unknown += 1,
+                    _ => {}
+                }
+            }
+        }
+        assert!(refused >= 8, "only {refused} refusals compared");
+        assert!(unknown >= 20, "only {unknown} unknown prefixes compared");
+        assert!(bound > 300, "only {bound} namespaces compared");
     }
 
     /// `all_xml_chars` answers what checking each character did, for every

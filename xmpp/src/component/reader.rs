@@ -1,7 +1,7 @@
-//! The reader task: quick-xml's async `NsReader` over the socket's read half,
+//! The reader task: quick-xml's async `Reader` over the socket's read half,
 //! feeding `StreamParser`, sending finished items to the driver.
 //!
-//! crates.md §5.4: `read_resolved_event_into_async` is not cancel-safe, so it
+//! crates.md §5.4: `read_event_into_async` is not cancel-safe, so it
 //! is only ever awaited here, never raced; the driver stops this task by
 //! aborting it together with the connection. crates.md §5.3: quick-xml buffers
 //! an event until it is complete, so `Cap` refuses to hand it more than the
@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use quick_xml::events::Event;
-use quick_xml::reader::NsReader;
+use quick_xml::reader::Reader;
 use tokio::io::{AsyncRead, BufReader, ReadBuf};
 use tokio::sync::mpsc;
 
@@ -84,17 +84,17 @@ pub(super) async fn read_stream(
         allowed_until: slack,
         tripped: false,
     };
-    let mut reader = NsReader::from_reader(BufReader::with_capacity(READ_BUFFER, cap));
+    let mut reader = Reader::from_reader(BufReader::with_capacity(READ_BUFFER, cap));
     stream::configure(reader.config_mut());
     let mut parser = StreamParser::new(limits);
     let mut buf = Vec::new();
     loop {
         buf.clear();
         let position = reader.buffer_position();
-        let result = reader.read_resolved_event_into_async(&mut buf).await;
+        let result = reader.read_event_into_async(&mut buf).await;
         let outcome = match result {
-            Ok((_, Event::Eof)) => Err(Inbound::Eof),
-            Ok((ns, event)) => match parser.handle_event(ns, event, position) {
+            Ok(Event::Eof) => Err(Inbound::Eof),
+            Ok(event) => match parser.handle_event(event, position) {
                 Ok(item) => Ok(item),
                 Err(v) => Err(Inbound::Violation(v)),
             },

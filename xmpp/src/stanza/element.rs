@@ -78,11 +78,12 @@ pub(crate) struct OpenElement {
 }
 
 impl OpenElement {
-    /// An element named `name` in `ns`, both resolved already.
-    pub(crate) fn new(name: &str, ns: &str) -> Self {
+    /// An element named `name` in `ns`, both resolved already (`ns` as
+    /// [`known_namespace`] gives it).
+    pub(crate) fn new(name: &str, ns: Cow<'static, str>) -> Self {
         Self {
             name: known(name, NAMES),
-            ns: known(ns, NAMESPACES),
+            ns,
             attrs: Vec::new(),
             children: Vec::new(),
         }
@@ -157,6 +158,11 @@ const NAMESPACES: &[&str] = &[
     crate::stream::NS_STREAM_ERRORS,
     "",
 ];
+
+/// `ns`, borrowed when it is one of the stream's own namespaces.
+pub(crate) fn known_namespace(ns: &str) -> Cow<'static, str> {
+    known(ns, NAMESPACES)
+}
 
 fn known(s: &str, list: &[&'static str]) -> Cow<'static, str> {
     match list.iter().find(|k| **k == s) {
