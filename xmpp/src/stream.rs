@@ -25,6 +25,7 @@ use crate::stanza::parse::{message_attr, message_child, message_end};
 use crate::stanza::write::{attr, escape_text};
 use crate::stanza::{Element, Message, NS_COMPONENT, Node, Stanza};
 
+mod attrs;
 mod scopes;
 use scopes::Scopes;
 
@@ -452,9 +453,36 @@ fn attributes(start: &BytesStart<'_>) -> Result<Vec<(String, String)>, StreamErr
 }
 
 /// The attributes an [`Element`] keeps, checked, in document order.
-fn each_attribute(
-    start: &BytesStart<'_>,
-    mut f: impl FnMut(&str, Cow<'_, str>),
+///
+/// Issue 24: a tag whose attributes are all plain (see [`attrs::plain`])
+/// is read without quick-xml's attribute iterator, value normalisation and
+/// character check, whose answers for such a tag are known; any other tag
+/// goes through them (`tests::plain_attributes_read_as_quick_xml_reads_them`
+/// holds the two equal).
+fn each_attribute<'a>(
+    start: &'a BytesStart<'_>,
+    mut f: impl FnMut(&str, Cow<'a, str>),
+) -> Result<(), StreamError> {
+    let raw = start.attributes_raw();
+    let Some(plain) = attrs::plain(raw) else {
+        return each_attribute_read_by_quick_xml(start, f);
+    };
+    let mut names = Names::default();
+    for (key, value) in plain.iter(raw) {
+        if !names.insert(key) {
+            return Err(not_well_formed("duplicated attribute"));
+        }
+        if kept(key) {
+            f(key, Cow::Borrowed(value));
+        }
+    }
+    Ok(())
+}
+
+/// [`each_attribute`] for any tag: quick-xml reads the attributes.
+fn each_attribute_read_by_quick_xml<'a>(
+    start: &'a BytesStart<'_>,
+    mut f: impl FnMut(&str, Cow<'a, str>),
 ) -> Result<(), StreamError> {
     // XML 1.0 §3.1 (WFC: Unique Att Spec), checked here on the names as
     // written: quick-xml's own check keeps them in a list it allocates for
@@ -468,7 +496,7 @@ fn each_attribute(
         if !names.insert(key) {
             return Err(not_well_formed("duplicated attribute"));
         }
-        if key == "xmlns" || key.starts_with("xmlns:") {
+        if is_declaration(key) {
             continue;
         }
         let value = a
@@ -479,15 +507,25 @@ fn each_attribute(
         if !all_xml_chars(&value) {
             return Err(not_well_formed("character not allowed in XML"));
         }
-        // Attributes in other namespaces are dropped: `Element` keeps no
-        // prefix bindings, so writing them back would be ill-formed. The
-        // `xml:` prefix is bound by definition (XML Names §3) and kept.
-        if key.as_bytes().contains(&b':') && !key.starts_with("xml:") {
-            continue;
+        if kept(key) {
+            f(key, value);
         }
-        f(key, value);
     }
     Ok(())
+}
+
+/// A namespace declaration (`xmlns`, `xmlns:p`): read by [`Scopes`], not
+/// kept as an attribute.
+fn is_declaration(key: &str) -> bool {
+    key == "xmlns" || key.starts_with("xmlns:")
+}
+
+/// Whether an [`Element`] keeps an attribute named `key`. Attributes in
+/// other namespaces are dropped: `Element` keeps no prefix bindings, so
+/// writing them back would be ill-formed. The `xml:` prefix is bound by
+/// definition (XML Names §3) and kept.
+fn kept(key: &str) -> bool {
+    !is_declaration(key) && (!key.as_bytes().contains(&b':') || key.starts_with("xml:"))
 }
 
 /// The attribute names of one element seen so far: the first few in
@@ -1267,6 +1305,96 @@ mod tests {
         assert!(refused >= 8, "only {refused} refusals compared");
         assert!(unknown >= 20, "only {unknown} unknown prefixes compared");
         assert!(bound > 300, "only {bound} namespaces compared");
+    }
+
+    /// Attribute spellings around what [`attrs::plain`] takes.
+    const ATTRIBUTE_CASES: &[&str] = &[
+        "<message to='a' from=\"b\" id='c' type='chat' xml:lang='en'/>",
+        "<message to='a'from='b'/>",
+        "<message to = 'a' from= 'b' id ='c'/>",
+        "<message\tto='a'\r\nfrom='b'\n/>",
+        "<message to='a' to='b'/>",
+        "<message to='a' to=\"a\"/>",
+        "<message to='a\tb' id='c\nd' from='e\r\nf'/>",
+        "<message to='&amp;' id='&#x41;' from='&lt;&gt;&apos;&quot;'/>",
+        "<message to='&bogus;'/>",
+        "<message to='a&b'/>",
+        "<message to='\u{1}'/>",
+        "<message to='\u{fffe}' id='\u{ffef}' from='\u{efff}'/>",
+        "<message to='caf\u{e9} \u{1f339}'/>",
+        "<message to='a\"b' id=\"c'd\"/>",
+        "<message to=a/>",
+        "<message to/>",
+        "<message to='a/>",
+        "<message to='a' b/>",
+        "<message =''/>",
+        "<message \u{e9}t\u{e9}='x'/>",
+        "<message a-b.c_d:e='1' xmlns:f='urn:f' f:g='2' xmlns='jabber:component:accept'/>",
+        "<message a1='1' a2='2' a3='3' a4='4' a5='5' a6='6' a7='7' a8='8'/>",
+        "<message a1='1' a2='2' a3='3' a4='4' a5='5' a6='6' a7='7' a8='8' a9='9'/>",
+        "<message a1='1' a2='2' a3='3' a4='4' a5='5' a6='6' a7='7' a8='8' a1='9'/>",
+        "<message><body a='&lt;' b='<'>x</body></message>",
+        "<message to='' id=\"\"/>",
+        "<message to='a'   />",
+    ];
+
+    /// What reading a tag's attributes gave: the pairs passed on, then the
+    /// violation if there was one.
+    fn attributes_read(
+        start: &BytesStart<'_>,
+        read: impl for<'a> Fn(
+            &'a BytesStart<'_>,
+            &mut dyn FnMut(&str, Cow<'a, str>),
+        ) -> Result<(), StreamError>,
+    ) -> (Vec<(String, String)>, Option<StreamError>) {
+        let mut pairs = Vec::new();
+        let result = read(start, &mut |k, v| {
+            pairs.push((k.to_owned(), v.into_owned()))
+        });
+        (pairs, result.err())
+    }
+
+    /// Issue 24: [`each_attribute`] passes on the pairs, and reports the
+    /// violation, that reading every tag with quick-xml did, for every start
+    /// tag of [`equivalence_inputs`] and [`ATTRIBUTE_CASES`].
+    #[test]
+    fn plain_attributes_read_as_quick_xml_reads_them() {
+        let mut inputs: Vec<Vec<u8>> = equivalence_inputs().into_iter().map(|(b, _)| b).collect();
+        inputs.dedup();
+        for case in ATTRIBUTE_CASES
+            .iter()
+            .chain(NAMESPACE_CASES)
+            .chain(MESSAGES)
+        {
+            inputs.push(with_header(case));
+        }
+        let (mut plain, mut general, mut refused) = (0, 0, 0);
+        for bytes in &inputs {
+            let mut reader = Reader::from_reader(&bytes[..]);
+            configure(reader.config_mut());
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                let start = match reader.read_event_into(&mut buf) {
+                    Ok(Event::Start(start) | Event::Empty(start)) => start,
+                    Ok(Event::Eof) | Err(_) => break,
+                    Ok(_) => continue,
+                };
+                let now = attributes_read(&start, |s, f| each_attribute(s, f));
+                let before = attributes_read(&start, |s, f| each_attribute_read_by_quick_xml(s, f));
+                assert_eq!(now, before, "{:?}", &*start);
+                if now.1.is_some() {
+                    refused += 1;
+                } else if attrs::plain(start.attributes_raw()).is_some() {
+                    plain += 1;
+                } else {
+                    general += 1;
+                }
+            }
+        }
+        assert!(plain > 400, "only {plain} plain tags compared");
+        assert!(general > 40, "only {general} other tags compared");
+        assert!(refused > 100, "only {refused} refused tags compared");
     }
 
     /// `all_xml_chars` answers what checking each character did, for every
