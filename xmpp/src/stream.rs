@@ -27,7 +27,7 @@ use crate::stanza::{Element, Message, NS_COMPONENT, Node, Stanza};
 
 mod attrs;
 mod scopes;
-use scopes::Scopes;
+use scopes::{Resolved, Scopes};
 
 /// RFC 6120 §4.8.1: the stream namespace.
 pub(crate) const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
@@ -243,7 +243,11 @@ impl StreamParser {
     /// The namespace of the element `start` opens (its declarations in
     /// scope already), as the element keeps it.
     fn element_namespace(&self, start: &BytesStart<'_>) -> Result<Cow<'static, str>, StreamError> {
-        Ok(match self.scopes.resolve_element(start.name()) {
+        let ns = match self.scopes.resolve_known(start.name()) {
+            Resolved::Known(ns) => return Ok(Cow::Borrowed(ns)),
+            Resolved::Other(ns) => ns,
+        };
+        Ok(match ns {
             // quick-xml 0.42 hands back the namespace name as written in
             // the `xmlns` attribute, entities and all; XML Names §2 means
             // the attribute's normalized value.

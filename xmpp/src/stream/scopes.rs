@@ -16,10 +16,14 @@
 //! [`DEFAULT_MAX_NAMESPACE_BINDINGS`] declarations are in scope at once,
 //! and `xmlns:p=""` leaves `p` unknown.
 
+use std::borrow::Cow;
+
 use quick_xml::events::BytesStart;
 use quick_xml::name::{
     DEFAULT_MAX_NAMESPACE_BINDINGS, Namespace, PrefixDeclaration, QName, ResolveResult,
 };
+
+use crate::stanza::element::known_namespace;
 
 /// XML Names §3: the namespace name the `xml` prefix is bound to.
 const NS_XML: &str = "http://www.w3.org/XML/1998/namespace";
@@ -51,6 +55,9 @@ struct Declared {
     ns_len: usize,
     /// The `depth` of the element that declared it.
     depth: usize,
+    /// The namespace name as the parser keeps it when it is one of the
+    /// stream's own, found once here rather than at every element.
+    known: Option<&'static str>,
 }
 
 impl Declared {
@@ -104,11 +111,17 @@ impl Scopes {
         let at = self.text.len();
         self.text.push_str(prefix);
         self.text.push_str(ns);
+        // A name with a reference is unescaped where an element uses it.
+        let known = match known_namespace(ns) {
+            Cow::Borrowed(known) if !ns.is_empty() && !ns.contains('&') => Some(known),
+            _ => None,
+        };
         self.declared.push(Declared {
             at,
             prefix_len: prefix.len(),
             ns_len: ns.len(),
             depth: self.depth,
+            known,
         });
         Ok(())
     }
@@ -126,24 +139,51 @@ impl Scopes {
         }
     }
 
-    /// The namespace of an element named `name`, where it starts.
+    /// The namespace of an element named `name`, where it starts, as
+    /// quick-xml's `NsReader` gave it (the test that holds them equal).
+    #[cfg(test)]
     pub(crate) fn resolve_element(&self, name: QName<'_>) -> ResolveResult<'_> {
+        match self.resolve_known(name) {
+            Resolved::Known(ns) => ResolveResult::Bound(Namespace(ns)),
+            Resolved::Other(r) => r,
+        }
+    }
+
+    /// [`resolve_element`](Self::resolve_element), with the stream's own
+    /// namespaces told apart as [`known_namespace`] gives them.
+    pub(crate) fn resolve_known(&self, name: QName<'_>) -> Resolved<'_> {
         let mut inner_first = self.declared.iter().rev();
-        match name.prefix() {
+        let declared = match name.prefix() {
             None => match inner_first.find(|d| d.prefix_len == 0) {
-                Some(d) => d.namespace(&self.text),
-                None => ResolveResult::Unbound,
+                Some(d) => d,
+                None => return Resolved::Other(ResolveResult::Unbound),
             },
             Some(p) => {
                 let p: &str = p.into_inner();
                 match inner_first.find(|d| d.prefix_len != 0 && d.prefix(&self.text) == p) {
-                    Some(d) if d.ns_len != 0 => d.namespace(&self.text),
-                    Some(_) => ResolveResult::Unknown(p.to_owned()),
-                    None if p == "xml" => ResolveResult::Bound(Namespace(NS_XML)),
-                    None if p == "xmlns" => ResolveResult::Bound(Namespace(NS_XMLNS)),
-                    None => ResolveResult::Unknown(p.to_owned()),
+                    Some(d) if d.ns_len != 0 => d,
+                    Some(_) => return Resolved::Other(ResolveResult::Unknown(p.to_owned())),
+                    None if p == "xml" => {
+                        return Resolved::Other(ResolveResult::Bound(Namespace(NS_XML)));
+                    }
+                    None if p == "xmlns" => {
+                        return Resolved::Other(ResolveResult::Bound(Namespace(NS_XMLNS)));
+                    }
+                    None => return Resolved::Other(ResolveResult::Unknown(p.to_owned())),
                 }
             }
+        };
+        match declared.known {
+            Some(ns) => Resolved::Known(ns),
+            None => Resolved::Other(declared.namespace(&self.text)),
         }
     }
+}
+
+/// An element's namespace: one of the stream's own, or any other.
+pub(crate) enum Resolved<'t> {
+    /// As [`known_namespace`] gives it.
+    Known(&'static str),
+    /// As quick-xml's `NsReader` gave it.
+    Other(ResolveResult<'t>),
 }
