@@ -650,6 +650,13 @@ impl Driver {
         let mut last_read = Instant::now();
         let mut ping_sent: Option<(Instant, String)> = None;
         let mut seen_bytes = conn.received.load(Ordering::Relaxed);
+        // Issue 24: the shutdown wait and the keepalive timer live across
+        // the loop, not made (and the timer registered) again for every
+        // stanza.
+        let shutdown = self.shutdown.clone().cancelled_owned();
+        tokio::pin!(shutdown);
+        let keepalive = sleep_until(last_read + interval);
+        tokio::pin!(keepalive);
         loop {
             // Stanzas whose write failed on the previous stream go first.
             if let Some(s) = self.retry.pop() {
@@ -663,9 +670,17 @@ impl Driver {
                 Some((at, _)) => (*at + interval).min(last_write + interval),
                 None => (last_read + interval).min(last_write + interval),
             };
+            // The timer moves only when the deadline comes sooner than it
+            // is set for, or when it has fired. A deadline that moved later
+            // (traffic, the usual case) is met when the timer fires early:
+            // every action of that branch waits for its own time, so it
+            // then does nothing and the timer is set again.
+            if deadline < keepalive.deadline() || keepalive.is_elapsed() {
+                keepalive.as_mut().reset(deadline);
+            }
             // Not `biased`: a busy inbound side must not starve the queue.
             tokio::select! {
-                () = self.shutdown.cancelled() => {
+                () = &mut shutdown => {
                     self.close(conn).await;
                     return End::Shutdown;
                 }
@@ -701,7 +716,7 @@ impl Driver {
                     }
                     last_write = Instant::now();
                 }
-                () = sleep_until(deadline) => {
+                () = &mut keepalive => {
                     let now = Instant::now();
                     // Bytes quick-xml has not turned into an event yet (server
                     // whitespace keepalives, a stanza still arriving) prove
