@@ -121,3 +121,19 @@ machine() {
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr); load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 }
+
+# free_udp_port FROM: the first port from FROM on that nothing listens on
+# (UDP or TCP) on this host.
+free_udp_port() {
+  local p=$1
+  while [[ -n $(ss -Hlun "sport = :$p") || -n $(ss -Hltn "sport = :$p") ]]; do p=$((p + 1)); done
+  echo "$p"
+}
+
+# tree_pids PID: PID and all its descendants, one per line.
+tree_pids() {
+  ps -e -o pid=,ppid= | awk -v root="$1" '
+    { parent[$1] = $2 } END {
+      n = 1; keep[root] = 1; print root
+      while (n) { n = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; print p; n = 1 } } }'
+}

@@ -5,12 +5,18 @@
 #   bench/ratio.sh        RATES ("2000 5000 10000 15000"), SECS (10), MAX_COUNT (50000),
 #                         MAX_WINDOW (1000), CEILING_COUNT (200000), CEILING_WINDOW (4000),
 #                         KAM_RATE (20000), KAM_COUNT (100000), BENCH_PORT_BASE (26000),
-#                         WORKERS (unset), REPEATS (3)
+#                         WORKERS (unset), REPEATS (3), KAM_PKG_MANAGER (unset)
 #
 # WORKERS=N runs Kamailio with N UDP receivers (`-n N`, over the config's
 # `children=2`, one per core of the development machine) and Parley with
 # `runtime.worker_threads = N` (unset: its default, one worker): the same
 # number of threads each side, e.g. WORKERS=1 for one core each.
+#
+# KAM_PKG_MANAGER=qm|fm|tlsf passes `-X` to Kamailio: the manager of its
+# private memory (unset: Kamailio's default, qm). With qm, qm_malloc's
+# search of its free lists is ~90 % of Kamailio's instructions per MESSAGE
+# and fm or tlsf need about a third of its CPU (bench/RESULTS.md, "At
+# `318bdcd`"; bench/kamailio-instructions.sh).
 #
 # 1. Kamailio's CPU per stateless MESSAGE: Kamailio 5.6 with
 #    bench/kamailio-stateless.cfg (sl_send_reply("200","OK") for every
@@ -101,22 +107,6 @@ if ((${#missing[@]})); then
   exit 1
 fi
 
-# free_udp_port FROM: the first port from FROM on that nothing listens on
-# (UDP or TCP) on this host.
-free_udp_port() {
-  local p=$1
-  while [[ -n $(ss -Hlun "sport = :$p") || -n $(ss -Hltn "sport = :$p") ]]; do p=$((p + 1)); done
-  echo "$p"
-}
-
-# tree_pids PID: PID and all its descendants, one per line.
-tree_pids() {
-  ps -e -o pid=,ppid= | awk -v root="$1" '
-    { parent[$1] = $2 } END {
-      n = 1; keep[root] = 1; print root
-      while (n) { n = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; print p; n = 1 } } }'
-}
-
 # tree_ticks PID: user and system CPU ticks of PID and all its descendants,
 # as "USER SYSTEM".
 tree_ticks() {
@@ -151,6 +141,7 @@ if [[ -n ${WORKERS:-} ]]; then
 else
   echo "threads: Kamailio children=2 (its config), Parley one worker (its default)"
 fi
+echo "Kamailio private memory manager: ${KAM_PKG_MANAGER:-its default (qm)}"
 
 # kamailio_phase N: Kamailio started on a free port, KAM_COUNT MESSAGEs from
 # sipp at KAM_RATE/s, its table row and user/system line printed, KAM_US
@@ -163,6 +154,7 @@ kamailio_phase() {
   KAM_DIR="$WORK/kamailio-$1"
   mkdir -p "$KAM_DIR"
   kamailio -DD -E -f bench/kamailio-stateless.cfg -Y "$KAM_DIR" -m 64 -M 8 ${WORKERS:+-n "$WORKERS"} \
+    ${KAM_PKG_MANAGER:+-X "$KAM_PKG_MANAGER"} \
     -A "LISTEN=udp:127.0.0.1:$KAM_PORT" -A "CTL=\"unix:$KAM_DIR/ctl\"" >"$WORK/kamailio.log" 2>&1 &
   KAM=$!; PIDS+=("$KAM")
   for _ in $(seq 1 100); do [[ -n $(ss -Hlun "sport = :$KAM_PORT") ]] && break; sleep 0.1; done
