@@ -5,7 +5,7 @@
 #
 #   bench/kamailio-instructions.sh
 #
-# Kamailio with bench/kamailio-stateless.cfg (as ratio.sh starts it) runs
+# Kamailio started as ratio.sh starts it (bench/lib.sh's start_kamailio) runs
 # under valgrind's callgrind, every process of it followed, counting
 # nothing until sipp has sent a warm-up of $WARM MESSAGEs (default 500);
 # then $COUNT MESSAGEs (default 2000) at $RATE/s (default 200: Kamailio is
@@ -30,23 +30,14 @@ echo "kamailio: $(kamailio -v 2>&1 | head -1)${KAM_PKG_MANAGER:+, -X $KAM_PKG_MA
 
 port=$(free_udp_port $((BASE + 70)))
 sipp_port=$(free_udp_port $((port + 1)))
-KAM_DIR=$WORK/kamailio
-mkdir -p "$KAM_DIR"
-valgrind --tool=callgrind --trace-children=yes --callgrind-out-file="$WORK/cg.%p" \
-  --dump-instr=no --instr-atstart=no \
-  kamailio -DD -E -f bench/kamailio-stateless.cfg -Y "$KAM_DIR" -m 64 -M 8 ${KAM_PKG_MANAGER:+-X "$KAM_PKG_MANAGER"} \
-  -A "LISTEN=udp:127.0.0.1:$port" -A "CTL=\"unix:$KAM_DIR/ctl\"" >"$WORK/kamailio.log" 2>&1 &
-KAM=$!; PIDS+=("$KAM")
-for _ in $(seq 1 300); do [[ -n $(ss -Hlun "sport = :$port") ]] && break; sleep 0.1; done
-[[ -n $(ss -Hlun "sport = :$port") ]] || { echo "kamailio did not start; log:" >&2; cat "$WORK/kamailio.log" >&2; exit 1; }
+start_kamailio "$WORK/kamailio" "$port" valgrind --tool=callgrind --trace-children=yes \
+  --callgrind-out-file="$WORK/cg.%p" --dump-instr=no --instr-atstart=no
 
 # send N FILE: N MESSAGEs from sipp; prints how many got their 200 and
 # how many were retransmitted.
 send() {
-  sipp 127.0.0.1:"$port" -sf deploy/quickstart/uac-message.xml -i 127.0.0.1 -p "$sipp_port" \
-    -m "$1" -r "$RATE" -nostdin -timeout 120s -trace_stat -stf "$2" >"$WORK/sipp.out" 2>&1 || true
-  awk -F';' 'NR == 1 { for (i = 1; i <= NF; i++) { if ($i == "SuccessfulCall(C)") s = i; if ($i == "Retransmissions(C)") r = i }; next }
-    { last = $0 } END { split(last, f, ";"); print f[s] + 0, f[r] + 0 }' "$2"
+  sipp_messages "$port" "$sipp_port" "$1" "$RATE" "$2"
+  echo "$(sipp_stat "$2" 'SuccessfulCall(C)' || echo 0) $(sipp_stat "$2" 'Retransmissions(C)' || echo 0)"
 }
 
 read -r warm _ < <(send "$WARM" "$WORK/warm.csv")

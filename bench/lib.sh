@@ -137,3 +137,36 @@ tree_pids() {
       n = 1; keep[root] = 1; print root
       while (n) { n = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; print p; n = 1 } } }'
 }
+
+# sipp_stat FILE COLUMN: the last (cumulative) value of a column of sipp's
+# -trace_stat file, found by its header name.
+sipp_stat() {
+  awk -F';' -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
+    { last = $0 } END { if (!c || last == "") exit 1; split(last, f, ";"); print f[c] }' "$1"
+}
+
+# start_kamailio DIR PORT [WRAPPER...]: the reference Kamailio of issue 24
+# (bench/kamailio-stateless.cfg, -m 64 -M 8; WORKERS as `-n`,
+# KAM_PKG_MANAGER as `-X`) on 127.0.0.1:PORT, its control socket and files
+# in DIR, run under WRAPPER if given (valgrind); KAM is its pid. Returns
+# when it listens, or exits with its log after 30 s.
+start_kamailio() {
+  local dir=$1 port=$2
+  shift 2
+  mkdir -p "$dir"
+  "$@" kamailio -DD -E -f bench/kamailio-stateless.cfg -Y "$dir" -m 64 -M 8 ${WORKERS:+-n "$WORKERS"} \
+    ${KAM_PKG_MANAGER:+-X "$KAM_PKG_MANAGER"} \
+    -A "LISTEN=udp:127.0.0.1:$port" -A "CTL=\"unix:$dir/ctl\"" >"$WORK/kamailio.log" 2>&1 &
+  KAM=$!; PIDS+=("$KAM")
+  for _ in $(seq 1 300); do [[ -n $(ss -Hlun "sport = :$port") ]] && return 0; sleep 0.1; done
+  echo "kamailio did not start; log:" >&2; cat "$WORK/kamailio.log" >&2; exit 1
+}
+
+# sipp_messages PORT SIPP_PORT COUNT RATE STAT_FILE: COUNT MESSAGEs
+# (deploy/quickstart/uac-message.xml) from sipp on SIPP_PORT to
+# 127.0.0.1:PORT at RATE/s, its statistics in STAT_FILE, its output in
+# $WORK/sipp.out.
+sipp_messages() {
+  sipp 127.0.0.1:"$1" -sf deploy/quickstart/uac-message.xml -i 127.0.0.1 -p "$2" \
+    -m "$3" -r "$4" -nostdin -timeout 120s -trace_stat -stf "$5" >"$WORK/sipp.out" 2>&1 || true
+}

@@ -15,7 +15,7 @@
 # KAM_PKG_MANAGER=qm|fm|tlsf passes `-X` to Kamailio: the manager of its
 # private memory (unset: Kamailio's default, qm). With qm, qm_malloc's
 # search of its free lists is ~90 % of Kamailio's instructions per MESSAGE
-# and fm or tlsf need about a third of its CPU (bench/RESULTS.md, "At
+# and fm or tlsf need a quarter to a third of its CPU (bench/RESULTS.md, "At
 # `318bdcd`"; bench/kamailio-instructions.sh).
 #
 # 1. Kamailio's CPU per stateless MESSAGE: Kamailio 5.6 with
@@ -124,13 +124,6 @@ kamailio_200s() {
     awk -F' = ' '$1 == "sl:200_replies" { print $2; found = 1 } END { exit !found }'
 }
 
-# sipp_stat FILE COLUMN: the last (cumulative) value of a column of sipp's
-# -trace_stat file, found by its header name.
-sipp_stat() {
-  awk -F';' -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i; next }
-    { last = $0 } END { if (!c || last == "") exit 1; split(last, f, ";"); print f[c] }' "$1"
-}
-
 build
 machine
 if [[ -n ${PARLEY_BIN_DIR:-} ]]; then
@@ -152,22 +145,12 @@ kamailio_phase() {
   # Its own directory and control socket each time, so that nothing of one
   # measurement (its socket, its files) is met by the next.
   KAM_DIR="$WORK/kamailio-$1"
-  mkdir -p "$KAM_DIR"
-  kamailio -DD -E -f bench/kamailio-stateless.cfg -Y "$KAM_DIR" -m 64 -M 8 ${WORKERS:+-n "$WORKERS"} \
-    ${KAM_PKG_MANAGER:+-X "$KAM_PKG_MANAGER"} \
-    -A "LISTEN=udp:127.0.0.1:$KAM_PORT" -A "CTL=\"unix:$KAM_DIR/ctl\"" >"$WORK/kamailio.log" 2>&1 &
-  KAM=$!; PIDS+=("$KAM")
-  for _ in $(seq 1 100); do [[ -n $(ss -Hlun "sport = :$KAM_PORT") ]] && break; sleep 0.1; done
-  if [[ -z $(ss -Hlun "sport = :$KAM_PORT") ]]; then
-    echo "kamailio did not start; log:" >&2; cat "$WORK/kamailio.log" >&2; exit 1
-  fi
+  start_kamailio "$KAM_DIR" "$KAM_PORT"
   for _ in $(seq 1 50); do kamailio_200s >/dev/null 2>&1 && break; sleep 0.1; done
   hz=$(getconf CLK_TCK)
   a0=$(kamailio_200s) || { echo "cannot read Kamailio's statistics; log:" >&2; cat "$WORK/kamailio.log" >&2; exit 1; }
   kt0=$(tree_ticks "$KAM"); t0=$(date +%s.%N)
-  sipp 127.0.0.1:"$KAM_PORT" -sf deploy/quickstart/uac-message.xml -i 127.0.0.1 -p "$SIPP_PORT" \
-    -m "$KAM_COUNT" -r "$KAM_RATE" -nostdin -timeout 60s -trace_stat -stf "$WORK/kam-stat-$1.csv" \
-    >"$WORK/sipp.out" 2>&1 || true
+  sipp_messages "$KAM_PORT" "$SIPP_PORT" "$KAM_COUNT" "$KAM_RATE" "$WORK/kam-stat-$1.csv"
   t1=$(date +%s.%N); kt1=$(tree_ticks "$KAM")
   read -r ku0 ks0 <<<"$kt0"; read -r ku1 ks1 <<<"$kt1"
   KAM_OK=$(sipp_stat "$WORK/kam-stat-$1.csv" 'SuccessfulCall(C)') || { echo "no sipp statistics; sipp said:" >&2; cat "$WORK/sipp.out" >&2; exit 1; }

@@ -1155,6 +1155,20 @@ mod tests {
         assert!(messages > 50, "only {messages} messages compared");
     }
 
+    /// The streams of [`equivalence_inputs`] once each (limits aside), then
+    /// each of `cases` after the Prosody header.
+    fn equivalence_streams(cases: &[&[&str]]) -> Vec<Vec<u8>> {
+        let mut streams: Vec<Vec<u8>> = equivalence_inputs().into_iter().map(|(b, _)| b).collect();
+        streams.dedup();
+        streams.extend(
+            cases
+                .iter()
+                .flat_map(|c| c.iter())
+                .map(|case| with_header(case)),
+        );
+        streams
+    }
+
     /// Namespace declarations and prefixes of every kind XML Names and
     /// quick-xml tell apart, for `scopes_resolve_as_ns_reader_did`.
     const NAMESPACE_CASES: &[&str] = &[
@@ -1271,11 +1285,7 @@ mod tests {
     /// declarations around quick-xml's limit of 128 in scope.
     #[test]
     fn scopes_resolve_as_ns_reader_did() {
-        let mut inputs: Vec<Vec<u8>> = equivalence_inputs().into_iter().map(|(b, _)| b).collect();
-        inputs.dedup();
-        for case in NAMESPACE_CASES {
-            inputs.push(with_header(case));
-        }
+        let mut inputs = equivalence_streams(&[NAMESPACE_CASES]);
         for count in [127, 128, 129] {
             inputs.push(with_header(&format!(
                 "<message{}><p0:a/></message>",
@@ -1363,15 +1373,7 @@ mod tests {
     /// tag of [`equivalence_inputs`] and [`ATTRIBUTE_CASES`].
     #[test]
     fn plain_attributes_read_as_quick_xml_reads_them() {
-        let mut inputs: Vec<Vec<u8>> = equivalence_inputs().into_iter().map(|(b, _)| b).collect();
-        inputs.dedup();
-        for case in ATTRIBUTE_CASES
-            .iter()
-            .chain(NAMESPACE_CASES)
-            .chain(MESSAGES)
-        {
-            inputs.push(with_header(case));
-        }
+        let inputs = equivalence_streams(&[ATTRIBUTE_CASES, NAMESPACE_CASES, MESSAGES]);
         let (mut plain, mut general, mut refused) = (0, 0, 0);
         for bytes in &inputs {
             let mut reader = Reader::from_reader(&bytes[..]);
