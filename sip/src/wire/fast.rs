@@ -43,7 +43,7 @@ pub(crate) fn sip_uri_in(src: Option<&BytesStr>, text: &str) -> Option<SipUri> {
         return None;
     };
     // ezk: opt(terminated((take_while(user), opt(":" take_while(password))), "@")).
-    let user_end = scan(b, at, is_user);
+    let user_end = scan(b, at, USER);
     let user = match b.get(user_end) {
         Some(b'@') => {
             let user = at..user_end;
@@ -56,7 +56,7 @@ pub(crate) fn sip_uri_in(src: Option<&BytesStr>, text: &str) -> Option<SipUri> {
         }
         Some(b':') => {
             // `user:password@` is ezk's; `host:port` has no `@` after it.
-            if b.get(scan(b, user_end + 1, is_password)) == Some(&b'@') {
+            if b.get(scan(b, user_end + 1, PASSWORD)) == Some(&b'@') {
                 return None;
             }
             None
@@ -191,11 +191,11 @@ fn via_head(element: &str) -> Option<(usize, usize, usize)> {
     if !element.is_ascii() || !b.starts_with(b"SIP/2.0/") {
         return None;
     }
-    let transport_end = scan(b, 8, is_token);
+    let transport_end = scan(b, 8, TOKEN);
     if transport_end == 8 {
         return None;
     }
-    let host_at = scan(b, transport_end, |c| c == b' ' || c == b'\t');
+    let host_at = scan(b, transport_end, BLANK);
     if host_at == transport_end {
         return None;
     }
@@ -266,7 +266,7 @@ pub(crate) fn header_line(line: &str) -> Option<(&str, &str)> {
     // ~116 instructions a name).
     let colon = b
         .iter()
-        .position(|&c| !TOKEN[usize::from(c)])
+        .position(|&c| CLASS[usize::from(c)] & TOKEN == 0)
         .unwrap_or(b.len());
     if colon == 0 || b.get(colon) != Some(&b':') {
         return None;
@@ -288,14 +288,10 @@ fn host_port(text: &str, at: usize) -> Option<(HostShape, Option<u16>, usize)> {
     // ezk tries IPv4 first (nom's `u8` four times: maximal digit runs, each
     // at most 255) and takes it when std parses what that recognised; else
     // the same text is a hostname.
-    let (host, end) = match ip4_prefix(b, at)
-        .and_then(|end| Some((text[at..end].parse::<Ipv4Addr>().ok()?, end)))
-    {
+    let (host, end) = match ip4_prefix(b, at) {
         Some((ip, end)) => (HostShape::Ip4(ip), end),
         None => {
-            let end = scan(b, at, |c| {
-                c.is_ascii_alphanumeric() || c == b'-' || c == b'.'
-            });
+            let end = scan(b, at, HOST);
             if !is_hostname(&b[at..end]) {
                 return None;
             }
@@ -305,22 +301,27 @@ fn host_port(text: &str, at: usize) -> Option<(HostShape, Option<u16>, usize)> {
     if b.get(end) != Some(&b':') {
         return Some((host, None, end));
     }
-    let port_end = scan(b, end + 1, |c| c.is_ascii_digit());
+    let port_end = scan(b, end + 1, DIGIT);
     let port = text[end + 1..port_end].parse::<u16>().ok()?;
     Some((host, Some(port), port_end))
 }
 
 /// `1*digit "." 1*digit "." 1*digit "." 1*digit`, each run ≤ 255, as nom's
-/// `u8` reads it: the end of the recognised text.
-fn ip4_prefix(b: &[u8], mut at: usize) -> Option<usize> {
-    for i in 0..4 {
+/// `u8` reads it, and then only if std's `Ipv4Addr` parser takes the same
+/// text (no run with a leading zero, which std refuses): the address and the
+/// end of the text. The octets are the ones just read, not parsed a second
+/// time by std (issue 24).
+fn ip4_prefix(b: &[u8], mut at: usize) -> Option<(Ipv4Addr, usize)> {
+    let mut octets = [0u8; 4];
+    let mut std_takes = true;
+    for (i, octet) in octets.iter_mut().enumerate() {
         if i > 0 {
             if b.get(at) != Some(&b'.') {
                 return None;
             }
             at += 1;
         }
-        let end = scan(b, at, |c| c.is_ascii_digit());
+        let end = scan(b, at, DIGIT);
         if end == at {
             return None;
         }
@@ -328,9 +329,12 @@ fn ip4_prefix(b: &[u8], mut at: usize) -> Option<usize> {
         for &d in &b[at..end] {
             value = value.checked_mul(10)?.checked_add(d - b'0')?;
         }
+        // nom takes `01`, `001` and `0001`; std takes no leading zero.
+        std_takes &= end - at == 1 || b[at] != b'0';
+        *octet = value;
         at = end;
     }
-    Some(at)
+    std_takes.then(|| (Ipv4Addr::from(octets), at))
 }
 
 /// ezk's hostname taking all of `run`: labels of letters, digits and `-`
@@ -355,24 +359,29 @@ fn param(
     Option<std::ops::Range<usize>>,
     usize,
 )> {
-    let name_end = scan(b, at, is_param);
-    if name_end == at || b[at..name_end].contains(&b'%') {
+    // The characters without `%`: a run that stops at `%` holds an escape.
+    let name_end = scan(b, at, PARAM);
+    if name_end == at || b.get(name_end) == Some(&b'%') {
         return None;
     }
     if b.get(name_end) != Some(&b'=') {
         return Some((at..name_end, None, name_end));
     }
-    let value_end = scan(b, name_end + 1, is_param);
-    if value_end == name_end + 1 || b[name_end + 1..value_end].contains(&b'%') {
+    let value_end = scan(b, name_end + 1, PARAM);
+    if value_end == name_end + 1 || b.get(value_end) == Some(&b'%') {
         return None;
     }
     Some((at..name_end, Some(name_end + 1..value_end), value_end))
 }
 
-fn scan(b: &[u8], at: usize, f: impl Fn(u8) -> bool) -> usize {
-    at + b
-        .get(at..)
-        .map_or(0, |rest| rest.iter().take_while(|&&c| f(c)).count())
+/// Where the run of bytes of `class` (bits of [`CLASS`]) starting at `at`
+/// ends.
+fn scan(b: &[u8], at: usize, class: u8) -> usize {
+    at + b.get(at..).map_or(0, |rest| {
+        rest.iter()
+            .take_while(|&&c| CLASS[usize::from(c)] & class != 0)
+            .count()
+    })
 }
 
 fn starts_with_ignore_case(b: &[u8], prefix: &[u8]) -> bool {
@@ -382,12 +391,12 @@ fn starts_with_ignore_case(b: &[u8], prefix: &[u8]) -> bool {
 
 /// ezk's `user` characters, ASCII part: the password's and `;` `?` `/`
 /// (RFC 3261 §25.1 `user-unreserved`).
-fn is_user(c: u8) -> bool {
+const fn is_user(c: u8) -> bool {
     is_password(c) || matches!(c, b';' | b'?' | b'/')
 }
 
 /// ezk's `password` characters, ASCII part.
-fn is_password(c: u8) -> bool {
+const fn is_password(c: u8) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
@@ -409,7 +418,7 @@ fn is_password(c: u8) -> bool {
 }
 
 /// ezk's URI parameter characters (`CPS`), ASCII part.
-fn is_param(c: u8) -> bool {
+const fn is_param(c: u8) -> bool {
     c.is_ascii_alphanumeric()
         || matches!(
             c,
@@ -433,13 +442,50 @@ fn is_param(c: u8) -> bool {
         )
 }
 
-/// [`is_token`] of every byte, looked up rather than tested.
-static TOKEN: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut c = 0;
-    while c < 256 {
-        table[c] = is_token(c as u8);
-        c += 1;
+/// The character classes the scanner reads, one bit each in [`CLASS`].
+const USER: u8 = 1;
+const PASSWORD: u8 = 2;
+/// [`is_param`] but `%`.
+const PARAM: u8 = 4;
+const TOKEN: u8 = 8;
+/// A hostname's characters: letters, digits, `-` and `.`.
+const HOST: u8 = 16;
+const DIGIT: u8 = 32;
+/// Space and tab.
+const BLANK: u8 = 64;
+
+/// The classes of every byte, looked up rather than tested (issue 24: a
+/// test per character was ~116 instructions a name, and a run of `matches!`
+/// per byte of every URI and Via).
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let c = i as u8;
+        let mut class = 0;
+        if is_user(c) {
+            class |= USER;
+        }
+        if is_password(c) {
+            class |= PASSWORD;
+        }
+        if is_param(c) && c != b'%' {
+            class |= PARAM;
+        }
+        if is_token(c) {
+            class |= TOKEN;
+        }
+        if c.is_ascii_alphanumeric() || c == b'-' || c == b'.' {
+            class |= HOST;
+        }
+        if c.is_ascii_digit() {
+            class |= DIGIT;
+        }
+        if c == b' ' || c == b'\t' {
+            class |= BLANK;
+        }
+        table[i] = class;
+        i += 1;
     }
     table
 };
