@@ -148,7 +148,7 @@ fn contact_uri(msg: &Message) -> Result<String, DialogError> {
     let value = msg
         .header("Contact")
         .ok_or(DialogError::Header("Contact"))?;
-    let first = split_outside_quotes(&value, ',')
+    let first = split_outside_quotes(&value, b',')
         .into_iter()
         .next()
         .unwrap_or_default()
@@ -162,7 +162,7 @@ fn record_route(msg: &Message) -> Vec<String> {
     msg.header_values(&Name::RECORD_ROUTE)
         .iter()
         .flat_map(|v| {
-            split_outside_quotes(v, ',')
+            split_outside_quotes(v, b',')
                 .into_iter()
                 .map(|r| r.trim().to_owned())
                 .collect::<Vec<_>>()

@@ -136,7 +136,7 @@ impl Routing {
         headers: &[(String, String)],
     ) -> Result<String, TransactionError> {
         if let Some(first) = self.route(headers).first() {
-            let first = split_outside_quotes(first, ',')
+            let first = split_outside_quotes(first, b',')
                 .into_iter()
                 .next()
                 .unwrap_or_default();

@@ -302,7 +302,16 @@ fn host_port(text: &str, at: usize) -> Option<(HostShape, Option<u16>, usize)> {
         return Some((host, None, end));
     }
     let port_end = scan(b, end + 1, DIGIT);
-    let port = text[end + 1..port_end].parse::<u16>().ok()?;
+    // What std's `u16` parse answers for a run of digits, without parsing
+    // it again: none is empty, leading zeros count for nothing, above
+    // 65535 is none.
+    if port_end == end + 1 {
+        return None;
+    }
+    let mut port: u16 = 0;
+    for &d in &b[end + 1..port_end] {
+        port = port.checked_mul(10)?.checked_add(u16::from(d - b'0'))?;
+    }
     Some((host, Some(port), port_end))
 }
 

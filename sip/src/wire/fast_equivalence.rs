@@ -54,6 +54,9 @@ const EDGES: &[&str] = &[
     "sip:host:99999",
     "sip:host:0",
     "sip:host:005060",
+    "sip:host:65535",
+    "sip:host:65536",
+    "sip:host:0000000000065535",
     "sip:u:p@h",
     "sip:u:@h",
     "sip:@h",
@@ -149,7 +152,7 @@ fn harvest_message(text: &str, out: &mut Harvest) {
         let value = value.trim();
         match name.as_str() {
             "via" | "v" => {
-                for element in outside_quotes(value, ',') {
+                for element in outside_quotes(value, b',') {
                     out.vias.insert(element.trim().to_owned());
                 }
             }
@@ -166,7 +169,7 @@ fn harvest_message(text: &str, out: &mut Harvest) {
             | "referred-by"
             | "b"
             | "p-asserted-identity" => {
-                for address in outside_quotes(value, ',') {
+                for address in outside_quotes(value, b',') {
                     let uri = match address.split_once('<') {
                         Some((_, rest)) => rest.split('>').next().unwrap_or_default(),
                         None => address.split(';').next().unwrap_or_default(),

@@ -132,7 +132,7 @@ fn enclosed(s: &str) -> Result<(&str, &str), AddressError> {
     let inner = s.strip_prefix('<').ok_or(AddressError::BadAngleBrackets)?;
     let gt = text::find(inner, b'>').ok_or(AddressError::BadAngleBrackets)?;
     let uri = &inner[..gt];
-    if uri.is_empty() || text::trim(uri) != uri {
+    if uri.is_empty() || text::trim(uri).len() != uri.len() {
         return Err(AddressError::BadAngleBrackets);
     }
     Ok((uri, text::trim(&inner[gt + 1..])))
@@ -169,7 +169,7 @@ pub(crate) fn each_parameter<'a>(
         return Ok(());
     }
     let s = s.strip_prefix(';').ok_or(AddressError::EmptyParameter)?;
-    for param in outside_quotes(s, ';') {
+    for param in outside_quotes(s, b';') {
         let (name, value) = match text::split_once(param, b'=') {
             Some((n, v)) => (text::trim(n), Some(text::trim_byte(text::trim(v), b'"'))),
             None => (text::trim(param), None),
@@ -183,42 +183,50 @@ pub(crate) fn each_parameter<'a>(
 }
 
 /// Splits on `sep` where it is not inside a quoted string or `<>`.
-pub(crate) fn split_outside_quotes(s: &str, sep: char) -> Vec<&str> {
+pub(crate) fn split_outside_quotes(s: &str, sep: u8) -> Vec<&str> {
     outside_quotes(s, sep).collect()
 }
 
 /// [`split_outside_quotes`] as an iterator.
-pub(crate) fn outside_quotes(s: &str, sep: char) -> OutsideQuotes<'_> {
+pub(crate) fn outside_quotes(s: &str, sep: u8) -> OutsideQuotes<'_> {
+    debug_assert!(sep.is_ascii(), "a separator is an ASCII byte");
     OutsideQuotes { rest: Some(s), sep }
 }
 
-/// The parts of a value between `sep`s outside quoted strings and `<>`.
+/// The parts of a value between `sep`s (an ASCII byte) outside quoted
+/// strings and `<>`.
 pub(crate) struct OutsideQuotes<'a> {
     rest: Option<&'a str>,
-    sep: char,
+    sep: u8,
 }
 
 impl<'a> Iterator for OutsideQuotes<'a> {
     type Item = &'a str;
 
+    /// Byte by byte (issue 24: character by character decoded UTF-8 for
+    /// nothing): every byte it looks for is ASCII, and no byte of a
+    /// multi-byte character is. A `\` escapes the next byte; when that
+    /// begins a multi-byte character, the bytes after it match nothing
+    /// either, as the whole character matched nothing.
     fn next(&mut self) -> Option<&'a str> {
         let s = self.rest?;
         let mut quoted = false;
         let mut angle = false;
         let mut escaped = false;
-        for (i, c) in s.char_indices() {
+        for (i, &c) in s.as_bytes().iter().enumerate() {
             if escaped {
                 escaped = false;
                 continue;
             }
             match c {
-                '\\' if quoted => escaped = true,
-                '"' => quoted = !quoted,
-                '<' if !quoted => angle = true,
-                '>' if !quoted => angle = false,
+                b'\\' if quoted => escaped = true,
+                b'"' => quoted = !quoted,
+                b'<' if !quoted => angle = true,
+                b'>' if !quoted => angle = false,
                 c if c == self.sep && !quoted && !angle => {
-                    self.rest = Some(&s[i + c.len_utf8()..]);
-                    return Some(&s[..i]);
+                    // `sep` is ASCII: `i` and `i + 1` are character boundaries.
+                    self.rest = s.get(i + 1..);
+                    return s.get(..i);
                 }
                 _ => {}
             }
@@ -231,6 +239,66 @@ impl<'a> Iterator for OutsideQuotes<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The splitting as it was, character by character: what the byte
+    /// loop must answer.
+    fn outside_quotes_by_chars(s: &str, sep: char) -> Vec<&str> {
+        let mut out = Vec::new();
+        let mut rest = Some(s);
+        'parts: while let Some(s) = rest {
+            let (mut quoted, mut angle, mut escaped) = (false, false, false);
+            for (i, c) in s.char_indices() {
+                if escaped {
+                    escaped = false;
+                    continue;
+                }
+                match c {
+                    '\\' if quoted => escaped = true,
+                    '"' => quoted = !quoted,
+                    '<' if !quoted => angle = true,
+                    '>' if !quoted => angle = false,
+                    c if c == sep && !quoted && !angle => {
+                        out.push(&s[..i]);
+                        rest = Some(&s[i + 1..]);
+                        continue 'parts;
+                    }
+                    _ => {}
+                }
+            }
+            out.push(s);
+            rest = None;
+        }
+        out
+    }
+
+    #[test]
+    fn splitting_by_bytes_splits_as_by_characters() {
+        let cases = [
+            "",
+            ";",
+            "a;b",
+            ";tag=1;x",
+            "\"a;b\";c",
+            "\"a\\\";b\";c",
+            "\"\\é;x\";y",
+            "\"é\\\"\";z",
+            "<sip:a;b>;c",
+            "\"<\";d",
+            "Ünïcødé <sip:ü@h;p>;tag=ß;x=\"€;\"",
+            "\\;a",
+            "\"unterminated;a",
+            "a,b;c,\"d,e\",<f,g>",
+        ];
+        for case in cases {
+            for (sep, sep_char) in [(b';', ';'), (b',', ',')] {
+                assert_eq!(
+                    split_outside_quotes(case, sep),
+                    outside_quotes_by_chars(case, sep_char),
+                    "{case:?} split at {sep_char:?}"
+                );
+            }
+        }
+    }
 
     /// An address read from a received value shares its bytes: the URI
     /// text and the parameters are slices of it, except a name with

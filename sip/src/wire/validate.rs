@@ -170,7 +170,7 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
         if value.trim() == "*" {
             continue;
         }
-        for contact in outside_quotes(&value, ',') {
+        for contact in outside_quotes(&value, b',') {
             Address::parse_in(raw, contact).map_err(|_| Rejection::bad("Malformed Contact"))?;
         }
     }
@@ -275,7 +275,7 @@ fn vias_with<T>(
                 std::str::from_utf8(&src[..]).map_err(|_| Rejection::bad("Malformed Via"))?
             }
         };
-        for element in outside_quotes(value, ',') {
+        for element in outside_quotes(value, b',') {
             let element = element.trim();
             if element.is_empty() {
                 return Err(Rejection::bad("Malformed Via"));
