@@ -15,12 +15,7 @@ use crate::wire::message::Salvage;
 /// a header line of its own); other controls (NUL, ESC, DEL, …) are dropped.
 fn clean(value: &str) -> std::borrow::Cow<'_, str> {
     let is_bad = |c: char| c.is_ascii_control() && c != '\t';
-    // Controls are ASCII, so a byte scan finds them; one without an early
-    // exit, which the compiler turns into wide compares.
-    if value
-        .bytes()
-        .fold(false, |bad, b| bad | (b.is_ascii_control() & (b != b'\t')))
-    {
+    if has_control(value.as_bytes()) {
         value
             .chars()
             .filter_map(|c| match c {
@@ -33,6 +28,33 @@ fn clean(value: &str) -> std::borrow::Cow<'_, str> {
     } else {
         value.into()
     }
+}
+
+/// Whether `b` holds a control character other than HTAB. Controls are
+/// ASCII, so a byte scan finds them; eight bytes at a time, each word
+/// tested for a byte below 0x20 or equal to 0x7F (exact as a yes or no),
+/// and only a word that says yes — HTAB says yes too — read byte by byte
+/// (issue 24: `clean` of the values a 200 copies, 956 → 824 instructions a
+/// message).
+fn has_control(b: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let bad = |b: &u8| b.is_ascii_control() && *b != b'\t';
+    let mut words = b.chunks_exact(8);
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let x = u64::from_ne_bytes(bytes);
+        // A byte below 0x20: x - 0x20 borrows into its high bit while its
+        // own high bit is clear. A byte 0x7F: x ^ 0x7F has a zero byte.
+        let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+        let del = x ^ (ONES * 0x7f);
+        let del = del.wrapping_sub(ONES) & !del & HIGH;
+        if below_space | del != 0 && word.iter().any(bad) {
+            return true;
+        }
+    }
+    words.remainder().iter().any(bad)
 }
 
 fn push_header(out: &mut String, name: &str, value: &str) {
@@ -525,6 +547,29 @@ fn finish(mut out: String, headers: &[(String, String)], body: Option<(&str, &[u
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The word-wise scan answers as a byte-wise one: every byte value at
+    /// every place of every length up to 24, on a background of each
+    /// printable byte, HTAB and a byte above 0x7F.
+    #[test]
+    fn control_characters_are_found_as_byte_by_byte() {
+        let bad = |b: &u8| b.is_ascii_control() && *b != b'\t';
+        for background in [b'a', b' ', b'\t', 0x7e, 0x80, 0xff] {
+            for len in 0..=24 {
+                for at in 0..len {
+                    for byte in 0..=255u8 {
+                        let mut text = vec![background; len];
+                        text[at] = byte;
+                        assert_eq!(
+                            has_control(&text),
+                            text.iter().any(bad),
+                            "{byte:#x} at {at} of {len} on {background:#x}"
+                        );
+                    }
+                }
+            }
+        }
+    }
     use crate::wire::message::{Message, ParseLimits};
 
     fn salvage() -> Salvage {
