@@ -38,14 +38,7 @@ impl Jid {
     /// Parse and prepare a JID string (RFC 7622 §3.1: the resourcepart starts
     /// at the first `/`, the localpart ends at the first `@` before it).
     pub fn parse(s: &str) -> Result<Self, MappingError> {
-        let (bare, resource) = match s.split_once('/') {
-            Some((bare, resource)) => (bare, Some(resource)),
-            None => (s, None),
-        };
-        let (local, domain) = match bare.split_once('@') {
-            Some((local, domain)) => (Some(local), domain),
-            None => (None, bare),
-        };
+        let (local, domain, resource) = parley_xmpp::jid::parts(s);
         Self::new(local, domain, resource)
     }
 
