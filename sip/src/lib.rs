@@ -73,6 +73,6 @@ pub use wire::status::StatusCode;
 
 #[cfg(feature = "tokio")]
 pub use endpoint::{
-    Canceller, Endpoint, IncomingRequest, InviteClient, Location, Lookup, OutgoingRequest,
-    PendingRequest, RequestView, Responder, Response, Scope, SendBatch,
+    Canceller, Endpoint, IncomingRequest, InviteClient, Location, Lookup, OnOutcome,
+    OutgoingRequest, RequestView, Responder, Response, Scope, SendBatch,
 };

@@ -34,8 +34,8 @@ async fn a_request_too_large_for_udp_is_given_back_with_its_call_id_and_headers(
             ],
             body: Some(("text/plain".into(), large.clone())),
         };
-        let given_back = endpoint
-            .start_request(request.clone())
+        let (given_back, _) = endpoint
+            .start_request(request.clone(), |_| {})
             .expect_err("larger than the UDP allowance");
         assert_eq!(format!("{given_back:?}"), format!("{request:?}"));
     }

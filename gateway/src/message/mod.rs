@@ -10,14 +10,11 @@
 //! `parley_mapping`'s; this module applies them to live transactions and stanzas.
 
 pub(crate) mod chat_states;
-mod in_flight;
 pub(crate) mod order;
 pub(crate) mod receipts;
 mod shared;
 pub(crate) mod wire;
 
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,16 +30,15 @@ use parley_mapping::error::{
 use parley_mapping::imdn::{self, Inbound};
 use parley_mapping::message::{self as im, MessageOptions, SipMessage};
 use parley_sip::StatusCode;
-use parley_sip::{IncomingRequest, Responder, TransactionError};
+use parley_sip::{IncomingRequest, OnOutcome, Responder, TransactionError};
 use parley_xmpp::stanza::{DefinedCondition, Message, MessageType, Stanza, StanzaError};
 
 use crate::links::Links;
 use crate::metrics::{Direction, Outcome};
 use crate::registry::{PendingSip, Refusable};
 use chat_states::Composing;
-use in_flight::InFlight;
 use order::Lanes;
-use receipts::{Receipt, Receipts};
+use receipts::{Receipt, Receipts, Settled};
 use wire::{ReadMessage, into_outgoing_message, sip_message_fields};
 
 /// Page-mode messaging's own state; the rest is in [`Links`].
@@ -57,8 +53,6 @@ pub(crate) struct Messages {
     composing: Composing,
     /// One conversation's MESSAGEs leave in order (`order.rs`).
     lanes: Lanes,
-    /// MESSAGEs sent at once, waiting for their answer (`in_flight.rs`).
-    in_flight: InFlight,
     /// `parley-`, or `parley-<instance>-` with a shared store (`shared.rs`).
     id_prefix: String,
 }
@@ -75,6 +69,60 @@ pub(crate) struct MessageSettings {
     pub(crate) receipts: bool,
 }
 
+/// What follows an XMPP → SIP MESSAGE's final response: its receipt's
+/// fallback ([`Receipts::settle`]) and what the sender hears
+/// ([`Messages::sent`]). Called by the SIP endpoint when the response
+/// comes, for a MESSAGE sent at once, or by the task of one that waited its
+/// turn.
+struct Answered {
+    messages: Arc<Messages>,
+    correlation: u64,
+    message: Message,
+    chat_state_to: Option<Box<SipAddress>>,
+    receipt: Option<Box<Receipt>>,
+    /// Shutdown waits for it as for a task (`drain.rs`).
+    _token: tokio_util::task::task_tracker::TaskTrackerToken,
+}
+
+impl Answered {
+    /// The XMPP sender's bare JID: with the Request-URI, the conversation
+    /// whose order the MESSAGE keeps (`order.rs`).
+    fn sender(&self) -> &str {
+        parley_xmpp::jid::bare(self.message.from.as_deref().unwrap_or_default())
+    }
+}
+
+impl OnOutcome for Answered {
+    fn on_outcome(self, result: Result<parley_sip::Response, TransactionError>) {
+        let Answered {
+            messages,
+            correlation,
+            message,
+            chat_state_to,
+            receipt,
+            _token,
+        } = self;
+        let result = match receipt {
+            None => result,
+            Some(receipt) => match messages.receipts.settle(correlation, *receipt, result) {
+                Settled::Done(result) => result,
+                // A 415 to message/cpim: sent again as plain text, on a
+                // task (rare); its outcome is the message's.
+                Settled::Resend(plain) => {
+                    let tasks = messages.links.tasks.clone();
+                    tasks.spawn(async move {
+                        let result = messages.receipts.resend(&plain).await;
+                        messages.sent(correlation, &message, chat_state_to.as_deref(), result);
+                        drop(_token);
+                    });
+                    return;
+                }
+            },
+        };
+        messages.sent(correlation, &message, chat_state_to.as_deref(), result);
+    }
+}
+
 impl Messages {
     pub(crate) fn new(links: Arc<Links>, settings: MessageSettings) -> Self {
         Self {
@@ -84,7 +132,6 @@ impl Messages {
             delivery_window: settings.delivery_window,
             send_chat_states: settings.send_chat_states,
             lanes: Lanes::default(),
-            in_flight: InFlight::default(),
             id_prefix: shared::id_prefix(&links),
             links,
         }
@@ -385,67 +432,50 @@ impl Messages {
         self.links
             .metrics
             .translated(Direction::XmppToSip, received.elapsed().as_secs_f64());
+        let answered = Answered {
+            messages: Arc::clone(self),
+            correlation,
+            chat_state_to,
+            receipt,
+            // Shutdown waits for it as for a task (`drain.rs`).
+            _token: self.links.tasks.token(),
+            message,
+        };
         // The place in the conversation is taken now, in hand-over order.
-        let sender = parley_xmpp::jid::bare(message.from.as_deref().unwrap_or_default());
+        let sender = answered.sender();
         // Issue 24: when nothing of its conversation is still to leave, the
-        // MESSAGE goes now, in this pass, and only its answer is waited for
-        // (with the other answers, in one task); one that needs DNS or a
-        // connection, or must wait its turn, gets a task as before.
-        if self.lanes.is_free(sender, &request.request_uri) {
-            match self.links.sip.start_request(request) {
-                Ok(pending) => {
-                    let messages = Arc::clone(self);
-                    // Shutdown waits for it as for a task (`drain.rs`).
-                    let token = self.links.tasks.token();
-                    self.in_flight.push(async move {
-                        let mut result = pending.outcome().await;
-                        if let Some(receipt) = receipt {
-                            result = messages.settle(correlation, receipt, result).await;
-                        }
-                        messages.sent(correlation, &message, chat_state_to.as_deref(), result);
-                        drop(token);
-                    });
+        // MESSAGE goes now, in this pass, and what follows its answer is
+        // called when the answer comes (`Answered`), with no task or
+        // future of its own; one that needs DNS or a connection, or must
+        // wait its turn, gets a task as before.
+        let answered = if self.lanes.is_free(sender, &request.request_uri) {
+            match self.links.sip.start_request(request, answered) {
+                Ok(()) => {
                     self.gauges();
                     return;
                 }
-                Err(unsent) => request = *unsent,
+                Err((unsent, answered)) => {
+                    request = *unsent;
+                    answered
+                }
             }
-        }
+        } else {
+            answered
+        };
         let mut turn = self
             .lanes
-            .next((sender.to_owned(), request.request_uri.clone()));
-        let messages = Arc::clone(self);
+            .next((answered.sender().to_owned(), request.request_uri.clone()));
+        let sip = self.links.sip.clone();
         self.links.tasks.spawn(async move {
             turn.wait().await;
-            let mut result = messages
-                .links
-                .sip
-                .send_request_in_order(request, turn.transmitted)
-                .await;
-            if let Some(receipt) = receipt {
-                result = messages.settle(correlation, receipt, result).await;
-            }
-            messages.sent(correlation, &message, chat_state_to.as_deref(), result);
+            let result = sip.send_request_in_order(request, turn.transmitted).await;
+            answered.on_outcome(result);
         });
         self.gauges();
     }
 
-    /// A receipt's fallback (`receipts.settle`) once its MESSAGE's final
-    /// response came, before [`Messages::sent`]. Boxed: its 415 fallback is
-    /// a whole request's future, which would otherwise make every message's
-    /// wait as large (issue 24).
-    fn settle(
-        &self,
-        correlation: u64,
-        receipt: Box<Receipt>,
-        result: Result<parley_sip::Response, TransactionError>,
-    ) -> Pin<Box<dyn Future<Output = Result<parley_sip::Response, TransactionError>> + Send + '_>>
-    {
-        Box::pin(self.receipts.settle(correlation, *receipt, result))
-    }
-
     /// What follows a MESSAGE's final response (and its receipt's fallback,
-    /// [`Messages::settle`]): the sender's error (RFC 7247 §7), a chat
+    /// [`Receipts::settle`]): the sender's error (RFC 7247 §7), a chat
     /// state's 415 (RFC 3994 §4). Not async: a message's wait holds no
     /// state of its own beyond the response (issue 24).
     fn sent(

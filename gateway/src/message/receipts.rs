@@ -45,6 +45,15 @@ pub(crate) struct Receipt {
     pub(crate) message_id: String,
 }
 
+/// What a receipt's MESSAGE leaves to do once answered ([`Receipts::settle`]).
+pub(crate) enum Settled {
+    /// Nothing more: the message's outcome.
+    Done(Result<Response, TransactionError>),
+    /// A 415 to `message/cpim`: send this plain-text copy, whose outcome
+    /// is the message's.
+    Resend(Box<SipMessage>),
+}
+
 /// Receipts in flight both ways, kept in the registry (`imdn_out`, `receipts_in`).
 pub(crate) struct Receipts {
     links: Arc<Links>,
@@ -136,18 +145,20 @@ impl Receipts {
     }
 
     /// XMPP → SIP: the final response to a MESSAGE that carried an IMDN
-    /// request. 415 → remember, forget the request, send it again as plain
-    /// text once (RFC 3261 §21.4.13) and return that outcome; any other
-    /// failure → forget the request (no notification can follow).
-    pub(crate) async fn settle(
+    /// request. 415 → remember, forget the request, and send it again as
+    /// plain text once (RFC 3261 §21.4.13): [`Settled::Resend`], whose
+    /// outcome ([`Receipts::resend`]) is then the message's; any other
+    /// failure → forget the request (no notification can follow). Not
+    /// async: only the resend waits, so only it needs a task (issue 24).
+    pub(crate) fn settle(
         &self,
         correlation: u64,
         receipt: Receipt,
         result: Result<Response, TransactionError>,
-    ) -> Result<Response, TransactionError> {
+    ) -> Settled {
         let now = Instant::now();
         match &result {
-            Ok(r) if r.is_success() => result,
+            Ok(r) if r.is_success() => Settled::Done(result),
             Ok(r) if StatusCode::UNSUPPORTED_MEDIA_TYPE == r.status => {
                 info!(
                     correlation,
@@ -163,13 +174,18 @@ impl Receipts {
                 if plain.call_id.is_none() {
                     plain.call_id = r.header("Call-ID");
                 }
-                self.links.sip.send_request(outgoing_message(&plain)).await
+                Settled::Resend(Box::new(plain))
             }
             _ => {
                 self.links.registry.imdn_out.take(&receipt.message_id, now);
-                result
+                Settled::Done(result)
             }
         }
+    }
+
+    /// Sends a [`Settled::Resend`]'s message; its outcome is the message's.
+    pub(crate) async fn resend(&self, plain: &SipMessage) -> Result<Response, TransactionError> {
+        self.links.sip.send_request(outgoing_message(plain)).await
     }
 
     /// SIP → XMPP: an IMDN about a MESSAGE Parley sent for an XMPP user

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, mpsc, oneshot};
 
 use super::request::{OutgoingRequest, Response};
-use super::send::{Outcome, Waiter};
+use super::send::{Outcome, Waiter, Wake};
 use super::{Inner, now};
 use crate::dialog::{self, Dialog};
 use crate::error::TransactionError;
@@ -137,8 +137,13 @@ impl Canceller {
                 let transmit =
                     core.transactions
                         .start_client(key.clone(), bytes, self.target, now())?;
-                core.waiters
-                    .insert(key.clone(), Waiter { tx, heard: false });
+                core.waiters.insert(
+                    key.clone(),
+                    Waiter {
+                        tx: Wake::Channel(tx),
+                        heard: false,
+                    },
+                );
                 core.transactions.invite_cancel_sent(&self.key, now());
                 Some(transmit)
             })

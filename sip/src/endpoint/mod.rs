@@ -172,6 +172,7 @@ impl Endpoint {
             }
         }
         tracker.spawn(run_timers(inner.clone(), shutdown.clone()));
+        tracker.spawn(end_calls_when_abandoned(inner.clone()));
         tracker.close();
         Ok((Endpoint { inner }, receiver))
     }
@@ -299,13 +300,17 @@ impl Endpoint {
     /// transport — or to this thread's open [`SendBatch`] — when this
     /// returns, so requests started one after the other leave in that order
     /// (what [`Endpoint::send_request_in_order`] otherwise waits for).
-    /// [`PendingRequest::outcome`] then gives what [`Endpoint::send_request`]
-    /// would have. Anything else gives the request back, unchanged, for
+    /// `done` is then called, once, with what [`Endpoint::send_request`]
+    /// would have returned: from the receive path or the timer loop, on
+    /// the final response, or `ShuttingDown` from
+    /// [`Endpoint::abandon_requests`]. It must not block. Anything else
+    /// gives the request and `done` back, unchanged, for
     /// [`Endpoint::send_request`] / [`Endpoint::send_request_in_order`].
-    pub fn start_request(
+    pub fn start_request<T: OnOutcome>(
         &self,
         mut req: OutgoingRequest,
-    ) -> Result<PendingRequest, Box<OutgoingRequest>> {
+        done: T,
+    ) -> Result<(), (Box<OutgoingRequest>, T)> {
         if let Some(location) = self.inner.location.get() {
             match location.locate(&req.request_uri, Scope::of(&req)) {
                 Lookup::AsAddressed => {}
@@ -314,10 +319,10 @@ impl Endpoint {
                     req.request_uri = contact;
                 }
                 // Answered here, never sent: the full path says so.
-                Lookup::Answered(_) => return Err(Box::new(req)),
+                Lookup::Answered(_) => return Err((Box::new(req), done)),
             }
         }
-        send::start_now(&self.inner, req).map(PendingRequest)
+        send::start_now(&self.inner, req, done)
     }
 
     /// RFC 3261 §13.2.1, §17.1.1: sends `req` as an INVITE (its `method` is
@@ -359,29 +364,29 @@ impl Endpoint {
     /// otherwise hold the process for Timer F (64·T1, RFC 3261 §17.1.2.2).
     pub fn abandon_requests(&self) {
         self.inner.abandon.cancel();
+        self.inner.end_calls();
     }
 }
 
 /// The endpoint's shared state: what the receive path, the send path, the
 /// responders and the timer loop work on. The transports see it only as
 /// their [`Intake`](crate::transport::Intake).
-/// A request [`Endpoint::start_request`] started: its first transmission
-/// is done; what is left is the wait for its final response.
-pub struct PendingRequest(send::Pending);
-
-impl std::fmt::Debug for PendingRequest {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PendingRequest").finish_non_exhaustive()
-    }
+/// What is done with the final response of a request
+/// [`Endpoint::start_request`] started: called once, without an `.await`,
+/// from the endpoint's receive path or timer loop (issue 24: a wait
+/// without a future or a task of its own). Any `FnOnce` of the result is
+/// one.
+pub trait OnOutcome: Send + 'static {
+    /// The request's final response, or why there is none.
+    fn on_outcome(self, result: Result<Response, TransactionError>);
 }
 
-impl PendingRequest {
-    /// The final response (or why there is none), as
-    /// [`Endpoint::send_request`] gives it: a 503, a challenge or a
-    /// failure at the first target continues as there (RFC 3263 §4.3, RFC
-    /// 3261 §22.2); [`Endpoint::abandon_requests`] ends the wait.
-    pub async fn outcome(self) -> Result<Response, TransactionError> {
-        self.0.outcome().await
+impl<F> OnOutcome for F
+where
+    F: FnOnce(Result<Response, TransactionError>) + Send + 'static,
+{
+    fn on_outcome(self, result: Result<Response, TransactionError>) {
+        self(result);
     }
 }
 
@@ -475,6 +480,22 @@ impl Inner {
         self.core.lock().ok()
     }
 
+    /// Ends with `ShuttingDown` every wait of a request
+    /// [`Endpoint::start_request`] started (they have no task to see the
+    /// `abandon` token). A wait after this sweep is never made:
+    /// `send::start_now` checks the token under the same lock.
+    fn end_calls(&self) {
+        let called: Vec<Waiter> = self.with_core(|core| {
+            core.waiters
+                .extract_if(|_, waiter| waiter.is_call())
+                .map(|(_, waiter)| waiter)
+                .collect()
+        });
+        for waiter in called {
+            waiter.abandon();
+        }
+    }
+
     /// Runs `f` on the core; wakes the timer task when the next deadline moved earlier.
     fn with_core<R>(&self, f: impl FnOnce(&mut Core) -> R) -> R
     where
@@ -564,6 +585,16 @@ impl Inner {
     }
 }
 
+/// Ends the waits of the requests [`Endpoint::start_request`] started once
+/// the endpoint's requests are abandoned: by
+/// [`Endpoint::abandon_requests`], or by shutdown (the token is its
+/// child), as a task waiting on a channel sees the token itself. Each such
+/// wait also holds the endpoint, so one left after shutdown would keep it.
+async fn end_calls_when_abandoned(inner: Arc<Inner>) {
+    inner.abandon.cancelled().await;
+    inner.end_calls();
+}
+
 async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
     loop {
         let next = inner
@@ -610,7 +641,7 @@ async fn run_timers(inner: Arc<Inner>, shutdown: CancellationToken) {
         };
         for waiter in timed_out {
             let heard = waiter.heard;
-            let _ = waiter.tx.send(Outcome::TimedOut { heard });
+            waiter.deliver(Outcome::TimedOut { heard });
         }
         for output in outputs {
             match output {

@@ -174,7 +174,7 @@ impl Intake for Inner {
         }
         for waiter in waiters {
             bump(&self.counters.transport_errors);
-            let _ = waiter.tx.send(Outcome::ConnectionLost);
+            waiter.deliver(Outcome::ConnectionLost);
         }
     }
 }
@@ -395,7 +395,7 @@ impl Inner {
             );
         match waiter {
             Some(Some(waiter)) => {
-                let _ = waiter.tx.send(Outcome::Response(message));
+                waiter.deliver(Outcome::Response(message));
             }
             Some(None) => {
                 bump(&self.counters.stray_responses);

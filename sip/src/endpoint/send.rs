@@ -10,9 +10,10 @@
 //! A request whose destination needs no DNS and no connection (a numeric
 //! host over UDP) can also be started synchronously ([`start_now`], issue
 //! 24): its first transaction is created and its datagram handed to the
-//! transport in the caller's pass, and only the wait for the final response
-//! is left to a future ([`Pending::outcome`]), which goes back to the full
-//! path above when that response asks for more (503, 401/407, a timeout).
+//! transport in the caller's pass, and what the caller does with the final
+//! response is called when it comes ([`OnOutcome`]), with no future or
+//! task of its own. A response that asks for more (503, 401/407, a
+//! timeout) goes back to the full path above, on a task.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -21,7 +22,7 @@ use tokio::sync::oneshot;
 
 use super::request::{OutgoingRequest, Response};
 use super::route::Located;
-use super::{Inner, batch, now};
+use super::{Inner, OnOutcome, batch, now};
 use crate::auth;
 use crate::config::{Credential, Transport};
 use crate::dialog;
@@ -63,11 +64,44 @@ pub(super) enum Outcome {
     },
 }
 
-/// The task waiting for a client transaction's end.
+/// Who waits for a client transaction's end.
 pub(super) struct Waiter {
-    pub(super) tx: oneshot::Sender<Outcome>,
+    pub(super) tx: Wake,
     /// A provisional response arrived.
     pub(super) heard: bool,
+}
+
+/// How a [`Waiter`] hears the end: a task awaiting a channel, or a request
+/// [`start_now`] started, whose caller's [`OnOutcome`] is called.
+pub(super) enum Wake {
+    Channel(oneshot::Sender<Outcome>),
+    Call(Box<dyn Then>),
+}
+
+impl Waiter {
+    /// Hands `outcome` to whoever waits.
+    pub(super) fn deliver(self, outcome: Outcome) {
+        match self.tx {
+            Wake::Channel(tx) => {
+                let _ = tx.send(outcome);
+            }
+            Wake::Call(then) => then.run(received(Ok(outcome))),
+        }
+    }
+
+    /// Whether [`super::Endpoint::abandon_requests`] must end this wait
+    /// itself: a task awaiting a channel ends its own, on the `abandon`
+    /// token.
+    pub(super) fn is_call(&self) -> bool {
+        matches!(self.tx, Wake::Call(_))
+    }
+
+    /// Ends a [`Wake::Call`] wait with `ShuttingDown`.
+    pub(super) fn abandon(self) {
+        if let Wake::Call(then) = self.tx {
+            then.abandon();
+        }
+    }
 }
 
 /// The signal [`super::Endpoint::send_request_in_order`] fires at the first
@@ -93,7 +127,7 @@ impl Transmitted {
 }
 
 /// RFC 3263 §4.3: an attempt at one target that failed.
-struct Failed {
+pub(super) struct Failed {
     error: TransactionError,
     /// Whether the next target may be tried: a transport failure, or a
     /// timeout "without ever having received any response".
@@ -150,84 +184,177 @@ async fn send_request_run_to_end(
     sending.run_to_end(&located, 0, None).await
 }
 
-/// A request whose first transaction [`start_now`] started: what is left
-/// is the wait for its final response.
-pub(super) struct Pending {
-    rx: oneshot::Receiver<Outcome>,
-    /// Read again only when the response asks for more (503, 401/407, a
-    /// failure): boxed, so that the caller's wait, and each move of it
-    /// through the layers of futures that hold it, carries two pointers
-    /// rather than the whole request (issue 24).
-    rest: Box<(Sending, Located)>,
+/// What follows the first transaction of a request [`start_now`] started:
+/// the caller's [`OnOutcome`], and what the full path needs when the
+/// response asks for more (boxed once, with the caller's part, in the
+/// waiter).
+pub(super) trait Then: Send {
+    /// The first transaction ended with `result`.
+    fn run(self: Box<Self>, result: Result<Response, Failed>);
+    /// The endpoint's requests were abandoned.
+    fn abandon(self: Box<Self>);
+}
+
+/// [`Then`] for one request and its caller's `T`.
+struct Continue<T: OnOutcome> {
+    sending: Sending,
+    located: Located,
+    done: Called<T>,
+}
+
+/// The caller's [`OnOutcome`], called once. Dropped uncalled (a wait lost
+/// on the way: every path delivers or sweeps it), it is called with
+/// `Timeout`, as a waiting task heard `Timeout` from a dropped channel, so
+/// the caller always hears an end.
+struct Called<T: OnOutcome>(Option<T>);
+
+impl<T: OnOutcome> Called<T> {
+    fn call(mut self, result: Result<Response, TransactionError>) {
+        if let Some(done) = self.0.take() {
+            done.on_outcome(result);
+        }
+    }
+}
+
+impl<T: OnOutcome> Drop for Called<T> {
+    fn drop(&mut self) {
+        if let Some(done) = self.0.take() {
+            done.on_outcome(Err(TransactionError::Timeout));
+        }
+    }
+}
+
+impl<T: OnOutcome> Then for Continue<T> {
+    fn run(self: Box<Self>, result: Result<Response, Failed>) {
+        let Continue {
+            sending,
+            located,
+            done,
+        } = *self;
+        let result = match result {
+            Ok(response) if !matches!(response.status, 401 | 407 | 503) => {
+                return done.call(Ok(response));
+            }
+            other => other,
+        };
+        // A 503 or a failure may move on to the next target (RFC 3263
+        // §4.3), a challenge gets its answer: the full path, from this
+        // result on, on a task of its own (rare).
+        let inner = Arc::clone(&sending.inner);
+        tokio::spawn(async move {
+            let result = tokio::select! {
+                result = Box::pin(sending.run_to_end(&located, 0, Some(result))) => result,
+                () = inner.abandon.cancelled() => Err(TransactionError::ShuttingDown),
+            };
+            done.call(result);
+        });
+    }
+
+    fn abandon(self: Box<Self>) {
+        self.done.call(Err(TransactionError::ShuttingDown));
+    }
 }
 
 /// Starts `req` synchronously when its destination needs neither DNS nor a
 /// connection (the first located target is UDP and the request fits it):
 /// the client transaction is created and its first datagram handed to the
 /// transport (or to this thread's open [`super::SendBatch`]) before this
-/// returns. Anything else — and a transaction that could not be started —
-/// gives `req` back, unchanged, for [`send_until_abandoned`].
-pub(super) fn start_now(
+/// returns, and `done` is called with the final response, as
+/// [`send_until_abandoned`] would give it. Anything else — and a
+/// transaction that could not be started — gives `req` and `done` back,
+/// unchanged, for [`send_until_abandoned`].
+pub(super) fn start_now<T: OnOutcome>(
     inner: &Arc<Inner>,
     req: OutgoingRequest,
-) -> Result<Pending, Box<OutgoingRequest>> {
+    done: T,
+) -> Result<(), (Box<OutgoingRequest>, T)> {
     if inner.abandon.is_cancelled() || check_method(&req).is_err() {
-        return Err(Box::new(req));
+        return Err((Box::new(req), done));
     }
     let located = match inner.routing.destination(&req.request_uri, &req.headers) {
         Ok(destination) => match inner.routing.locate_now(&destination) {
             Some(Ok(located)) => located,
-            _ => return Err(Box::new(req)),
+            _ => return Err((Box::new(req), done)),
         },
-        Err(_) => return Err(Box::new(req)),
+        Err(_) => return Err((Box::new(req), done)),
     };
     let Some(&target) = located.targets.first() else {
-        return Err(Box::new(req));
+        return Err((Box::new(req), done));
     };
     if target.transport != Transport::Udp || inner.udp_socket_for(target.addr).is_none() {
-        return Err(Box::new(req));
+        return Err((Box::new(req), done));
     }
     let sending = Sending::new(inner, req, Transmitted::none());
     let branch = new_branch();
     let bytes = sending.request_bytes(Transport::Udp, target.addr, &branch);
     // RFC 3261 §18.1.1: a large request may go over TCP; the full path decides.
     if bytes.len() > inner.config.limits.udp_mtu_allowance {
-        return Err(Box::new(sending.into_request()));
+        return Err((Box::new(sending.into_request()), done));
     }
-    match sending.begin(target, branch, bytes, true) {
-        Ok(rx) => Ok(Pending {
-            rx,
-            rest: Box::new((sending, located)),
-        }),
-        // Not started (the table is full, the datagram was refused): the
-        // full path tries again and reports what it finds.
-        Err(_) => Err(Box::new(sending.into_request())),
-    }
-}
-
-impl Pending {
-    /// The final response, as [`send_until_abandoned`] would give it.
-    pub(super) async fn outcome(self) -> Result<Response, TransactionError> {
-        // Not destructured: a future keeps its argument and the locals made
-        // of it apart, which would hold the request twice (issue 24).
-        let result = tokio::select! {
-            outcome = self.rx => received(outcome),
-            () = self.rest.0.inner.abandon.cancelled() => return Err(TransactionError::ShuttingDown),
+    let key = ClientKey::new(&branch, &sending.req.method);
+    let mut parts = Some((sending, located, done));
+    let transmit = inner.with_core(|core| {
+        // Checked under the lock that `abandon_requests` sweeps under: a
+        // waiter is either swept or never made.
+        if inner.abandon.is_cancelled() {
+            return None;
+        }
+        let transmit = core
+            .transactions
+            .start_client(key.clone(), bytes, target, now())?;
+        let (sending, located, done) = parts.take()?;
+        inner.counters.request_out(&sending.req.method);
+        let then: Box<dyn Then> = Box::new(Continue {
+            sending,
+            located,
+            done: Called(Some(done)),
+        });
+        core.waiters.insert(
+            key.clone(),
+            Waiter {
+                tx: Wake::Call(then),
+                heard: false,
+            },
+        );
+        Some(transmit)
+    });
+    let Some(transmit) = transmit else {
+        // Not started (abandoned, the table is full): the full path tries
+        // again and reports what it finds.
+        return match parts.take() {
+            Some((sending, _, done)) => Err((Box::new(sending.into_request()), done)),
+            None => Ok(()),
         };
-        let result = match result {
-            Ok(response) if !matches!(response.status, 401 | 407 | 503) => return Ok(response),
-            other => other,
-        };
-        // A 503 or a failure may move on to the next target (RFC 3263 §4.3),
-        // a challenge gets its answer: the full path, from this result on.
-        // Boxed: rare, and its future is large.
-        let (sending, located) = *self.rest;
-        let inner = Arc::clone(&sending.inner);
-        tokio::select! {
-            result = Box::pin(sending.run_to_end(&located, 0, Some(result))) => result,
-            () = inner.abandon.cancelled() => Err(TransactionError::ShuttingDown),
+    };
+    // Held for the batch's sendmmsg: RFC 3261 §17.1.2.2's timers started
+    // at this hand-over to the transport.
+    let sent = match batch::hold(inner, transmit) {
+        None => Ok(()),
+        Some(transmit) => inner.send_bytes(&transmit),
+    };
+    if let Err(source) = sent {
+        // RFC 3263 §4.3: a transport failure moves on to the next target,
+        // from the full path.
+        bump(&inner.counters.transport_errors);
+        let waiter = inner.with_core(|core| {
+            core.transactions.remove_client(&key);
+            core.waiters.remove(&key)
+        });
+        if let Some(Waiter {
+            tx: Wake::Call(then),
+            ..
+        }) = waiter
+        {
+            then.run(Err(Failed {
+                error: TransactionError::Transport {
+                    target: target.addr.to_string(),
+                    source,
+                },
+                try_next: true,
+            }));
         }
     }
+    Ok(())
 }
 
 /// Room for what a Via holds besides its branch: `SIP/2.0/UDP `, the
@@ -473,8 +600,13 @@ impl Sending {
                 let transmit = core
                     .transactions
                     .start_client(key.clone(), bytes, target, now())?;
-                core.waiters
-                    .insert(key.clone(), Waiter { tx, heard: false });
+                core.waiters.insert(
+                    key.clone(),
+                    Waiter {
+                        tx: Wake::Channel(tx),
+                        heard: false,
+                    },
+                );
                 Some(transmit)
             })
             .ok_or(TransactionError::Overloaded)?;
@@ -645,13 +777,27 @@ fn authorize(
 
 #[cfg(test)]
 mod tests {
-    /// What a started request leaves to wait on moves as two pointers:
-    /// the response's channel and the boxed rest (issue 24).
+    use std::sync::{Arc, Mutex};
+
+    use super::{Called, TransactionError};
+
+    /// A started request's caller is called once: with the result when
+    /// there is one, else with `Timeout` when its wait is dropped (what a
+    /// task heard from a dropped channel).
     #[test]
-    fn a_started_requests_wait_is_two_pointers_not_the_request() {
+    fn the_caller_is_called_once_and_hears_timeout_when_dropped_uncalled() {
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let record = |heard: &Arc<Mutex<Vec<String>>>| {
+            let heard = Arc::clone(heard);
+            Called(Some(move |r: Result<super::Response, TransactionError>| {
+                heard.lock().expect("lock").push(format!("{:?}", r.err()));
+            }))
+        };
+        record(&heard).call(Err(TransactionError::ShuttingDown));
+        drop(record(&heard));
         assert_eq!(
-            std::mem::size_of::<super::Pending>(),
-            2 * std::mem::size_of::<usize>()
+            *heard.lock().expect("lock"),
+            ["Some(ShuttingDown)", "Some(Timeout)"]
         );
     }
 }
