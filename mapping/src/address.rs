@@ -9,6 +9,7 @@
 
 use std::borrow::Cow;
 
+use bytesstr::BytesStr;
 use ezk_sip_types::host::{Host, HostPort};
 use ezk_sip_types::uri::SipUri;
 use ezk_sip_types::uri::params::Param;
@@ -121,11 +122,11 @@ impl AddressMapper {
     pub fn xmpp_user_to_sip(&self, jid: &Jid) -> Result<SipAddress, MappingError> {
         let local = jid.local().ok_or(MappingError::AddressIncomplete)?;
         let user = unescape_localpart(local);
-        let mut uri = sip_uri(&user, jid.domain())?;
-        if let Some(resource) = jid.resource() {
-            uri.uri_params.push(Param::value("gr", resource.to_owned()));
-        }
-        Ok(SipAddress::Sip(uri))
+        Ok(SipAddress::Sip(sip_uri_gr(
+            &user,
+            jid.domain(),
+            jid.resource(),
+        )?))
     }
 
     /// A JID at the component domain as the SIP user it stands for (design
@@ -272,17 +273,40 @@ fn host_text(host: &Host) -> Cow<'_, str> {
 
 /// A `sip:user@host` URI; the host must be a hostname or IP literal.
 fn sip_uri(user: &str, host: &str) -> Result<SipUri, MappingError> {
+    sip_uri_gr(user, host, None)
+}
+
+/// [`sip_uri`] with a `gr` parameter of `gruu` when there is one (RFC 7572
+/// §4: an XMPP resource as the GRUU).
+fn sip_uri_gr(user: &str, host: &str, gruu: Option<&str>) -> Result<SipUri, MappingError> {
     if !host.is_ascii() {
         // RFC 7247 §6.1: IDN mapping is out of scope; SIP hosts are ASCII.
         return Err(MappingError::MalformedUri {
             reason: "internationalized domain cannot be a SIP host",
         });
     }
-    let host = parley_sip::wire::uri::parse_host(host).ok_or(MappingError::MalformedUri {
-        reason: "domain is not a SIP host",
-    })?;
+    // The user, the host name and the GRUU are slices of one buffer: one
+    // copy, and a clone of the URI (the Request-URI is the To) takes
+    // reference counts where each copy had to be made shared first (issue
+    // 24).
+    let gruu_len = gruu.map_or(0, str::len);
+    let mut text = String::with_capacity(user.len() + host.len() + gruu_len);
+    text.push_str(user);
+    text.push_str(host);
+    text.push_str(gruu.unwrap_or_default());
+    let text = BytesStr::from(text);
+    let (user, rest) = text.as_str().split_at(user.len());
+    let (host, gruu_text) = rest.split_at(host.len());
+    let host =
+        parley_sip::wire::uri::parse_host_in(&text, host).ok_or(MappingError::MalformedUri {
+            reason: "domain is not a SIP host",
+        })?;
     let mut uri = SipUri::new(HostPort { host, port: None });
-    uri.set_user(user.to_owned().into());
+    uri.set_user(text.slice_ref(user));
+    if gruu.is_some() {
+        uri.uri_params
+            .push(Param::value("gr", text.slice_ref(gruu_text)));
+    }
     Ok(uri)
 }
 
@@ -310,6 +334,53 @@ mod tests {
 
     fn sip(s: &str) -> SipAddress {
         SipAddress::parse(s).unwrap()
+    }
+
+    /// The URI built from one buffer is the URI built from two copies, as
+    /// it was: the same parts (ezk's `Debug` shows each) and the same text.
+    #[test]
+    fn a_uri_from_one_buffer_is_the_uri_from_two_copies() {
+        let hosts = [
+            "sip.example.net",
+            "EXAMPLE.com",
+            "192.0.2.7",
+            "[2001:db8::1]",
+            "a-b.c1.example",
+        ];
+        let users = ["juliet", "", "j%20x", "+15551234", "o'hara", "a;b"];
+        for host in hosts {
+            for user in users {
+                let mut before = SipUri::new(HostPort {
+                    host: parley_sip::wire::uri::parse_host(host).unwrap(),
+                    port: None,
+                });
+                before.set_user(user.to_owned().into());
+                let after = sip_uri(user, host).unwrap();
+                assert_eq!(format!("{after:?}"), format!("{before:?}"), "{user}@{host}");
+                assert_eq!(
+                    SipAddress::from(after).to_string(),
+                    SipAddress::from(before).to_string(),
+                    "{user}@{host}"
+                );
+            }
+        }
+        for gruu in ["res", "", "a b/c"] {
+            let mut before = SipUri::new(HostPort {
+                host: parley_sip::wire::uri::parse_host("xmpp.example").unwrap(),
+                port: None,
+            });
+            before.set_user("juliet".to_owned().into());
+            before.uri_params.push(Param::value("gr", gruu.to_owned()));
+            let after = sip_uri_gr("juliet", "xmpp.example", Some(gruu)).unwrap();
+            assert_eq!(format!("{after:?}"), format!("{before:?}"), "gr={gruu}");
+            assert_eq!(
+                SipAddress::from(after).to_string(),
+                SipAddress::from(before).to_string(),
+                "gr={gruu}"
+            );
+        }
+        assert!(sip_uri("juliet", "not a host").is_err());
+        assert!(sip_uri("juliet", "bücher.example").is_err());
     }
 
     fn jid(s: &str) -> Jid {

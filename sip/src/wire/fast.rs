@@ -156,6 +156,12 @@ fn contains(whole: &str, part: &str) -> bool {
 /// type it, or `None` when it is not one of the shapes understood here (an
 /// IPv6 reference, a malformed name: the caller asks ezk).
 pub(crate) fn host(text: &str) -> Option<Host> {
+    host_in(None, text)
+}
+
+/// [`host`] whose name is a slice of `src`, the buffer `text` lies in,
+/// rather than a copy of it. A `src` that does not hold `text` is not used.
+pub(crate) fn host_in(src: Option<&BytesStr>, text: &str) -> Option<Host> {
     if !text.is_ascii() {
         return None;
     }
@@ -165,7 +171,10 @@ pub(crate) fn host(text: &str) -> Option<Host> {
     }
     Some(match host {
         HostShape::Ip4(ip) => Host::IP4(ip),
-        HostShape::Name(range) => Host::Name(BytesStr::from(&text[range])),
+        HostShape::Name(range) => Host::Name(match src {
+            Some(src) if contains(src.as_str(), text) => src.slice_ref(&text[range]),
+            _ => BytesStr::from(&text[range]),
+        }),
     })
 }
 

@@ -17,6 +17,13 @@ pub fn parse_host(text: &str) -> Option<ezk_sip_types::host::Host> {
     crate::wire::fast::host(text).or_else(|| ezk_sip_types::host::Host::from_str(text).ok())
 }
 
+/// [`parse_host`] of text lying in `src`: a host name is a slice of `src`
+/// (a reference count), not a copy, where the common shapes apply.
+pub fn parse_host_in(src: &bytesstr::BytesStr, text: &str) -> Option<ezk_sip_types::host::Host> {
+    crate::wire::fast::host_in(Some(src), text)
+        .or_else(|| ezk_sip_types::host::Host::from_str(text).ok())
+}
+
 /// A URI as found in a Request-URI, From, To or Contact.
 #[derive(Debug, Clone)]
 pub enum Uri {
