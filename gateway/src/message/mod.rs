@@ -81,7 +81,7 @@ struct Answered {
     chat_state_to: Option<Box<SipAddress>>,
     receipt: Option<Box<Receipt>>,
     /// Shutdown waits for it as for a task (`drain.rs`).
-    _token: tokio_util::task::task_tracker::TaskTrackerToken,
+    token: tokio_util::task::task_tracker::TaskTrackerToken,
 }
 
 impl Answered {
@@ -100,7 +100,7 @@ impl OnOutcome for Answered {
             message,
             chat_state_to,
             receipt,
-            _token,
+            token,
         } = self;
         let result = match receipt {
             None => result,
@@ -113,7 +113,7 @@ impl OnOutcome for Answered {
                     tasks.spawn(async move {
                         let result = messages.receipts.resend(&plain).await;
                         messages.sent(correlation, &message, chat_state_to.as_deref(), result);
-                        drop(_token);
+                        drop(token);
                     });
                     return;
                 }
@@ -438,7 +438,7 @@ impl Messages {
             chat_state_to,
             receipt,
             // Shutdown waits for it as for a task (`drain.rs`).
-            _token: self.links.tasks.token(),
+            token: self.links.tasks.token(),
             message,
         };
         // The place in the conversation is taken now, in hand-over order.
