@@ -28,7 +28,7 @@ use crate::config::{Credential, Transport};
 use crate::dialog;
 use crate::error::TransactionError;
 use crate::stats::bump;
-use crate::transaction::{ClientKey, MAGIC_COOKIE, Target};
+use crate::transaction::{ClientKey, MAGIC_COOKIE, Target, Transmit};
 use crate::transport::{tcp, tls};
 use crate::wire::message::Message;
 use crate::wire::write::{self, RequestParts};
@@ -326,35 +326,53 @@ pub(super) fn start_now<T: OnOutcome>(
             None => Ok(()),
         };
     };
-    // Held for the batch's sendmmsg: RFC 3261 §17.1.2.2's timers started
-    // at this hand-over to the transport.
-    let sent = match batch::hold(inner, transmit) {
-        None => Ok(()),
-        Some(transmit) => inner.send_bytes(&transmit),
-    };
-    if let Err(source) = sent {
-        // RFC 3263 §4.3: a transport failure moves on to the next target,
-        // from the full path.
-        bump(&inner.counters.transport_errors);
-        let waiter = inner.with_core(|core| {
-            core.transactions.remove_client(&key);
-            core.waiters.remove(&key)
-        });
-        if let Some(Waiter {
-            tx: Wake::Call(then),
-            ..
-        }) = waiter
-        {
-            then.run(Err(Failed {
-                error: TransactionError::Transport {
-                    target: target.addr.to_string(),
-                    source,
-                },
-                try_next: true,
-            }));
-        }
+    if let Err((failed, Some(waiter))) = first_transmission(inner, &key, target, transmit, true)
+        && let Wake::Call(then) = waiter.tx
+    {
+        // The full path moves on from the failure (RFC 3263 §4.3).
+        then.run(Err(failed));
     }
     Ok(())
+}
+
+/// Hands a new client transaction's first transmission to the transport —
+/// to this thread's open batch when `batched` and one is open. On a
+/// transport failure (UDP included: no route, an address family we have no
+/// socket for), which RFC 3263 §4.3 moves on from to the next target, the
+/// transaction and its waiter are removed again and the waiter comes back
+/// with the failure.
+fn first_transmission(
+    inner: &Inner,
+    key: &ClientKey,
+    target: Target,
+    transmit: Transmit,
+    batched: bool,
+) -> Result<(), (Failed, Option<Waiter>)> {
+    let sent = match batched {
+        // Held for the batch's sendmmsg: RFC 3261 §17.1.2.2's timers
+        // started at this hand-over to the transport.
+        true => match batch::hold(inner, transmit) {
+            None => Ok(()),
+            Some(transmit) => inner.send_bytes(&transmit),
+        },
+        false => inner.send_bytes(&transmit),
+    };
+    let Err(source) = sent else {
+        return Ok(());
+    };
+    bump(&inner.counters.transport_errors);
+    let waiter = inner.with_core(|core| {
+        core.transactions.remove_client(key);
+        core.waiters.remove(key)
+    });
+    let failed = Failed {
+        error: TransactionError::Transport {
+            target: target.addr.to_string(),
+            source,
+        },
+        try_next: true,
+    };
+    Err((failed, waiter))
 }
 
 /// Room for what a Via holds besides its branch: `SIP/2.0/UDP `, the
@@ -583,14 +601,13 @@ impl Sending {
     }
 
     /// Creates the client transaction for `bytes` (`branch`) to `target`
-    /// and hands its first transmission to the transport — to this thread's
-    /// open batch when `batched` and one is open — then fires `transmitted`.
+    /// and hands its first transmission to the transport (not to a batch:
+    /// the full path may be anywhere in a pass), then fires `transmitted`.
     fn begin(
         &self,
         target: Target,
         branch: String,
         bytes: bytes::Bytes,
-        batched: bool,
     ) -> Result<oneshot::Receiver<Outcome>, Failed> {
         let inner = &self.inner;
         let key = ClientKey::new(&branch, &self.req.method);
@@ -611,31 +628,7 @@ impl Sending {
             })
             .ok_or(TransactionError::Overloaded)?;
         inner.counters.request_out(&self.req.method);
-        let sent = match batched {
-            // Held for the batch's sendmmsg: RFC 3261 §17.1.2.2's timers
-            // started at this hand-over to the transport.
-            true => match batch::hold(inner, transmit) {
-                None => Ok(()),
-                Some(transmit) => inner.send_bytes(&transmit),
-            },
-            false => inner.send_bytes(&transmit),
-        };
-        if let Err(source) = sent {
-            // RFC 3263 §4.3: a transport failure (UDP included: no route, an
-            // address family we have no socket for) moves on to the next target.
-            bump(&inner.counters.transport_errors);
-            inner.with_core(|core| {
-                core.transactions.remove_client(&key);
-                core.waiters.remove(&key)
-            });
-            return Err(Failed {
-                error: TransactionError::Transport {
-                    target: target.addr.to_string(),
-                    source,
-                },
-                try_next: true,
-            });
-        }
+        first_transmission(inner, &key, target, transmit, false).map_err(|(failed, _)| failed)?;
         self.transmitted.fire();
         Ok(rx)
     }
@@ -702,7 +695,7 @@ impl Sending {
             .await
             .map_err(transport_failed)?;
         }
-        let rx = self.begin(Target { transport, addr }, branch, bytes, false)?;
+        let rx = self.begin(Target { transport, addr }, branch, bytes)?;
         // Shutdown and abandon end this wait in `send_until_abandoned`.
         received(rx.await).map_err(|mut failed| {
             if let TransactionError::Transport { target, .. } = &mut failed.error {
