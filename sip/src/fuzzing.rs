@@ -34,9 +34,7 @@ fn respond(mut salvage: Salvage, status: u16) {
     if !salvage.can_respond() {
         return;
     }
-    if let Some(top) = salvage.vias.first_mut() {
-        *top = write::stamp_via(top, SOURCE).into();
-    }
+    salvage.stamp = Some(SOURCE);
     let answer = write::response(&salvage, status, "Bad Request", "t", "", &[], None);
     // What we send must itself be a SIP response, whatever we salvaged.
     let parsed = Message::parse(

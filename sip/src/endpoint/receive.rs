@@ -266,9 +266,7 @@ impl Inner {
         }
         if head.method == "CANCEL" {
             let mut salvage = message.salvage();
-            if let Some(top) = salvage.vias.first_mut() {
-                *top = write::stamp_via(top, target.addr).into();
-            }
+            salvage.stamp = Some(target.addr);
             let tag_to = head.to.param("tag").is_none();
             super::cancel::handle_cancel(self, key, salvage, tag_to);
             return;
@@ -299,9 +297,7 @@ impl Inner {
                 key,
                 salvage: {
                     let mut salvage = message.salvage();
-                    if let Some(top) = salvage.vias.first_mut() {
-                        *top = write::stamp_via(top, target.addr).into();
-                    }
+                    salvage.stamp = Some(target.addr);
                     salvage
                 },
                 // An in-dialog request already names our tag; keep it.
@@ -486,9 +482,7 @@ impl Inner {
             return;
         }
         let mut salvage = salvage.clone();
-        if let Some(top) = salvage.vias.first_mut() {
-            *top = write::stamp_via(top, target.addr).into();
-        }
+        salvage.stamp = Some(target.addr);
         let salvage = &salvage;
         let bytes = write::response(
             salvage,

@@ -18,9 +18,11 @@
 //! oldest (the table's bound decides when that is allowed), or decide
 //! whether a request is new.
 
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::VecDeque;
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -54,9 +56,13 @@ impl Resend {
 /// `String`s: three allocations and 72 bytes inline; this is one allocation
 /// and 32 bytes.) The table holds a pending server transaction's key in
 /// this form too, and moves it here when the transaction completes.
+///
+/// The text is shared: the table's copy of a request's key and the one its
+/// responder keeps to answer are one allocation (issue 24: a clone was a
+/// second allocation and copy per request).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PackedKey {
-    text: Box<str>,
+    text: Arc<str>,
     first_end: u32,
     second_end: u32,
     /// The key's keyed hash, computed once when the key was made, so that
@@ -87,7 +93,7 @@ impl PackedKey {
     /// The key with these parts, whose keyed hash is `hash`.
     pub(crate) fn new(parts: [&str; 3], hash: KeyHash) -> PackedKey {
         let [a, b, c] = parts;
-        let text: Box<str> = [a, b, c].concat().into_boxed_str();
+        let text = joined([a, b, c]);
         // Each part is bounded by the line length limit, far below 4 GiB;
         // saturating keeps `parts` from slicing out of range regardless.
         let first_end = u32::try_from(a.len()).unwrap_or(u32::MAX);
@@ -116,6 +122,30 @@ impl PackedKey {
         let (b, c) = rest.split_at_checked(second - first).unwrap_or((rest, ""));
         [a, b, c]
     }
+}
+
+thread_local! {
+    /// Where a key's parts are put together before they are shared: one
+    /// buffer per thread, kept between keys.
+    static JOINING: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The parts back to back, shared: one allocation of the exact size
+/// (`concat` then `Arc::from` would be two, the second a copy).
+fn joined(parts: [&str; 3]) -> Arc<str> {
+    JOINING.with_borrow_mut(|buffer| {
+        buffer.clear();
+        for part in parts {
+            buffer.push_str(part);
+        }
+        let text = Arc::from(buffer.as_str());
+        // A key is bounded by the line length limit; the buffer does not
+        // keep an unusually long one's room.
+        if buffer.capacity() > 1024 {
+            *buffer = String::new();
+        }
+        text
+    })
 }
 
 /// One completed transaction.
@@ -281,6 +311,25 @@ mod tests {
             ["z9hG4bKx", "", "MESSAGE"],
         ] {
             assert_eq!(PackedKey::new(p, h(p)).parts(), p);
+        }
+    }
+
+    /// A key's clone (the table's copy of a responder's key) is the same
+    /// text, not a copy; keys made after a long one, on the same thread's
+    /// buffer, hold only their own parts.
+    #[test]
+    fn a_cloned_key_shares_its_text() {
+        let long = "b".repeat(4000);
+        for p in [
+            ["z9hG4bK1", "192.0.2.1:5060", "MESSAGE"],
+            [long.as_str(), "h", "INVITE"],
+            ["z9hG4bK2", "h", "BYE"],
+        ] {
+            let key = PackedKey::new(p, h(p));
+            let copy = key.clone();
+            assert!(Arc::ptr_eq(&key.text, &copy.text));
+            assert_eq!(copy.parts(), p);
+            assert_eq!(key.text.len(), p.concat().len());
         }
     }
 

@@ -70,6 +70,11 @@ pub struct Salvage {
     pub call_id: Option<BytesStr>,
     /// CSeq value.
     pub cseq: Option<BytesStr>,
+    /// Where the request came from, when its top Via is to be stamped
+    /// with it as a response is written (RFC 3261 §18.2.1, RFC 3581 §4;
+    /// `write::stamp_via`): kept as the address rather than as a stamped
+    /// copy of the value (issue 24: two allocations a request).
+    pub stamp: Option<std::net::SocketAddr>,
 }
 
 impl Salvage {
@@ -495,6 +500,7 @@ impl Message {
             to: first(Key::To),
             call_id: first(Key::CallId),
             cseq: first(Key::CSeq),
+            stamp: None,
         }
     }
 

@@ -152,8 +152,11 @@ pub(crate) fn response_to(request: &Salvage, parts: &ResponseParts<'_>) -> Bytes
     out.push(' ');
     out.push_str(&clean(parts.reason));
     out.push_str("\r\n");
-    for via in &request.vias {
-        push_ours(&mut out, "Via", via);
+    for (n, via) in request.vias.iter().enumerate() {
+        match request.stamp {
+            Some(source) if n == 0 => push_top_via(&mut out, via, source),
+            _ => push_ours(&mut out, "Via", via),
+        }
     }
     if let Some(from) = &request.from {
         push_ours(&mut out, "From", from);
@@ -179,12 +182,30 @@ pub(crate) fn response_to(request: &Salvage, parts: &ResponseParts<'_>) -> Bytes
     finish(out, parts.headers, parts.body)
 }
 
+/// The top Via line of a response to a request from `source`: the value
+/// stamped as [`stamp_via`] stamps it, then cleaned as every copied value
+/// is. Stamping adds no control character and cleaning adds no separator,
+/// so a value with none to clean is stamped straight into `out`.
+fn push_top_via(out: &mut String, via: &str, source: std::net::SocketAddr) {
+    if has_control(via.as_bytes()) {
+        push_ours(out, "Via", &stamp_via(via, source));
+    } else {
+        out.push_str("Via: ");
+        push_stamped_via(out, via, source);
+        out.push_str("\r\n");
+    }
+}
+
 /// An upper bound of what [`response_to`] writes (cleaning only shortens a
 /// value), so its buffer is allocated once and not larger than needed.
 fn response_len(request: &Salvage, parts: &ResponseParts<'_>) -> usize {
     // Name, ": " and CRLF around a value.
     let line = |name: &str, value: &str| name.len() + value.len() + 4;
     let copied = request.vias.iter().map(|v| line("Via", v)).sum::<usize>()
+        + request
+            .stamp
+            .and(request.vias.first())
+            .map_or(0, |top| stamped_len(top) - top.len())
         + request.from.as_deref().map_or(0, |v| line("From", v))
         + request.to.as_deref().map_or(0, |v| {
             line("To", v) + parts.to_tag.map_or(0, |tag| ";tag=".len() + tag.len())
@@ -229,21 +250,29 @@ fn response_len(request: &Salvage, parts: &ResponseParts<'_>) -> usize {
 /// for are ASCII, so every cut is on a character boundary; what it writes
 /// is what [`stamp_via_by_parts`] writes (`wire::fast_equivalence`).
 pub(crate) fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
+    let mut out = String::with_capacity(stamped_len(via));
+    push_stamped_via(&mut out, via, source);
+    out
+}
+
+/// An upper bound of what [`stamp_via`] writes for `via`: what is added is
+/// at most `;rport=` with a port and `;received=` with an IPv6 address.
+fn stamped_len(via: &str) -> usize {
+    via.len() + ";rport=65535;received=".len() + 39
+}
+
+/// [`stamp_via`] written onto the end of `out` (issue 24: a response's
+/// top Via is stamped as the response is written, not copied first).
+fn push_stamped_via(out: &mut String, via: &str, source: std::net::SocketAddr) {
     // Several Vias on one line: only the first is ours to stamp.
     if let Some(comma) = memchr::memchr(b',', via.as_bytes()) {
-        let stamped = stamp_via(via[..comma].trim_end(), source);
-        let rest = &via[comma + 1..];
-        let mut out = String::with_capacity(stamped.len() + 1 + rest.len());
-        out.push_str(&stamped);
+        push_stamped_via(out, via[..comma].trim_end(), source);
         out.push(',');
-        out.push_str(rest);
-        return out;
+        out.push_str(&via[comma + 1..]);
+        return;
     }
     let semi = memchr::memchr(b';', via.as_bytes()).unwrap_or(via.len());
     let (head, params) = via.split_at(semi);
-    // Room for what is added, `;rport=` with a port and `;received=` with
-    // an IPv6 address, so the value is allocated once.
-    let mut out = String::with_capacity(via.len() + ";rport=65535;received=".len() + 39);
     out.push_str(head);
     let mut has_received = false;
     // Whether `out` holds `;rport=` (issue 24: known as it is written, not
@@ -263,7 +292,7 @@ pub(crate) fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
         let name = param[..eq.unwrap_or(param.len())].trim();
         if eq.is_none() && name.eq_ignore_ascii_case("rport") {
             out.push_str(";rport=");
-            push_decimal(&mut out, u32::from(source.port()));
+            push_decimal(out, u32::from(source.port()));
             rport_used = true;
             continue;
         }
@@ -274,13 +303,8 @@ pub(crate) fn stamp_via(via: &str, source: std::net::SocketAddr) -> String {
     }
     if !has_received && (rport_used || !sent_by_is(head, source.ip())) {
         out.push_str(";received=");
-        push_ip(&mut out, source.ip());
+        push_ip(out, source.ip());
     }
-    // Its length as its capacity: the caller makes it a `BytesStr`, which
-    // takes a full buffer as it is but allocates again for one with room
-    // left (issue 24). Shrinking in place moves nothing.
-    out.shrink_to_fit();
-    out
 }
 
 /// Whether the host of sent-by (the last word of the Via's head) is `ip`.
@@ -584,6 +608,7 @@ mod tests {
             to: Some("<sip:b@y>".into()),
             call_id: Some("c1".into()),
             cseq: Some("7 MESSAGE".into()),
+            stamp: None,
         }
     }
 
@@ -883,6 +908,73 @@ mod tests {
                 (written..=written + 30).contains(&reserved),
                 "{written} {reserved}"
             );
+            // Stamped as it is written: the room for the widest stamp on
+            // top, the longest one fits.
+            let mut stamped = request.clone();
+            let v6 = "[2001:db8:ffff:ffff:ffff:ffff:ffff:ffff]:65535"
+                .parse()
+                .expect("address");
+            stamped.stamp = Some(v6);
+            stamped.vias[0] = "SIP/2.0/UDP a;branch=z9hG4bK1;rport".into();
+            let written = response_to(&stamped, &parts).len();
+            let reserved = response_len(&stamped, &parts);
+            assert!(
+                (written..=written + 30).contains(&reserved),
+                "{written} {reserved}"
+            );
+        }
+    }
+
+    /// A response to a salvage with a stamp carries, byte for byte, what
+    /// it carried when the top Via was stamped into a copy first and the
+    /// copy written: every form of Via (parameters, `rport` with and
+    /// without a value, `received`, several on one line, IPv6, control
+    /// characters and a folded line to clean) from sources that match
+    /// sent-by and ones that do not.
+    #[test]
+    fn a_via_stamped_as_written_is_the_via_stamped_first() {
+        let vias = [
+            "SIP/2.0/UDP a;branch=z9hG4bK1",
+            "SIP/2.0/UDP 192.0.2.9:5070;branch=z9hG4bK1",
+            "SIP/2.0/UDP 192.0.2.9;branch=z9hG4bK1;rport",
+            "SIP/2.0/UDP 10.0.0.1:5060;branch=z9hG4bK1;rport=5;received=10.0.0.2",
+            "SIP/2.0/UDP h;rport;received=1.2.3.4",
+            "SIP/2.0/TCP [2001:db8::1]:5061;branch=z9hG4bK1;RPORT",
+            "SIP/2.0/UDP a;branch=z9hG4bK1 , SIP/2.0/UDP b;branch=z9hG4bK2",
+            "SIP/2.0/UDP a;branch=z9hG4bK1;rport, SIP/2.0/UDP b;rport",
+            "SIP/2.0/UDP a;;branch=z9hG4bK1;",
+            "SIP/2.0/UDP a;branch=z9\u{1}hG4bK1;rp\u{7f}ort",
+            "SIP/2.0/UDP a;branch=z9hG4bK1\r\n ;rport",
+            "SIP/2.0/UDP a;branch=z9hG4bK1;r\tport",
+        ];
+        let sources: [std::net::SocketAddr; 3] = [
+            "192.0.2.9:5070".parse().expect("address"),
+            "203.0.113.9:40000".parse().expect("address"),
+            "[2001:db8::1]:5061".parse().expect("address"),
+        ];
+        for via in vias {
+            for source in sources {
+                let mut stamped = salvage();
+                stamped.vias[0] = via.into();
+                stamped.stamp = Some(source);
+                let mut copied = salvage();
+                copied.vias[0] = stamp_via(via, source).into();
+                for status in [100, 200, 487] {
+                    let parts = ResponseParts {
+                        status,
+                        reason: "R",
+                        to_tag: Some("t"),
+                        server: "p",
+                        headers: &[],
+                        body: None,
+                    };
+                    assert_eq!(
+                        response_to(&stamped, &parts),
+                        response_to(&copied, &parts),
+                        "{via:?} from {source}"
+                    );
+                }
+            }
         }
     }
 }
