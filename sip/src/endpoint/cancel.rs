@@ -20,12 +20,11 @@ use crate::wire::write::{self, reason_phrase};
 /// What the endpoint keeps of an INVITE whose TU has not sent a final
 /// response: enough to answer it 487 itself, and the TU's signal.
 pub(super) struct Cancellable {
-    /// The INVITE's fields a response copies (top Via stamped).
-    pub(super) salvage: Salvage,
+    /// The INVITE's lines a response copies (top Via stamped; the To tag
+    /// when its To had none, §8.2.6.2).
+    pub(super) copied: write::Copied,
     /// The To tag its responses carry.
     pub(super) to_tag: String,
-    /// Whether its responses add that tag (its To had none, §8.2.6.2).
-    pub(super) tag_to: bool,
     /// Cancelled when a CANCEL ends the INVITE.
     pub(super) token: CancellationToken,
 }
@@ -46,12 +45,13 @@ pub(super) fn handle_cancel(inner: &Arc<Inner>, key: ServerKey, salvage: Salvage
     if let Some(pending) = pending {
         // §9.2: "If the original request was an INVITE, the UAS SHOULD
         // immediately respond to the INVITE with a 487 (Request Terminated)."
-        let bytes = write::response_to(
-            &pending.salvage,
+        let bytes = write::response_from(
+            &pending.copied,
+            true,
             &write::ResponseParts {
                 status: 487,
                 reason: reason_phrase(487),
-                to_tag: pending.tag_to.then_some(pending.to_tag.as_str()),
+                to_tag: None,
                 server: &inner.config.user_agent,
                 headers: &[],
                 body: None,
@@ -75,19 +75,19 @@ pub(super) fn handle_cancel(inner: &Arc<Inner>, key: ServerKey, salvage: Salvage
         // … it SHOULD respond to the CANCEL with a 481".
         StatusCode::CALL_DOES_NOT_EXIST
     };
+    // §9.2: "the To tag of the response to the CANCEL and the To tag in
+    // the response to the original request SHOULD be the same".
+    let to_tag = if to_tag.is_empty() {
+        crate::dialog::new_tag()
+    } else {
+        to_tag
+    };
     let responder = Responder {
         inner: inner.clone(),
         parts: Box::new(ResponderParts {
             key,
-            salvage,
-            // §9.2: "the To tag of the response to the CANCEL and the To tag in
-            // the response to the original request SHOULD be the same".
-            tag_to,
-            to_tag: if to_tag.is_empty() {
-                crate::dialog::new_tag()
-            } else {
-                to_tag
-            },
+            copied: write::Copied::of(&salvage, tag_to.then_some(to_tag.as_str())),
+            to_tag,
             ack: None,
             record_route: Vec::new(),
             answered: false,

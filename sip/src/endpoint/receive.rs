@@ -291,18 +291,20 @@ impl Inner {
             from_tag: head.from.param("tag").unwrap_or_default().to_owned(),
             to_tag: to_tag.clone(),
         });
+        // RFC 3261 §8.2.6.2: every response but a 100 adds our tag to a To
+        // that had none.
+        let tag_to = head.to.param("tag").is_none() && !to_tag.is_empty();
         let responder = Responder {
             inner: self.clone(),
             parts: Box::new(ResponderParts {
                 key,
-                salvage: {
-                    let mut salvage = message.salvage();
-                    salvage.stamp = Some(target.addr);
-                    salvage
-                },
+                copied: write::Copied::of_message(
+                    &message,
+                    target.addr,
+                    tag_to.then_some(to_tag.as_str()),
+                ),
                 // An in-dialog request already names our tag; keep it.
                 to_tag,
-                tag_to: head.to.param("tag").is_none(),
                 ack,
                 record_route,
                 answered: false,
@@ -311,9 +313,8 @@ impl Inner {
         };
         if let Some(token) = &responder.parts.cancelled {
             let cancellable = super::cancel::Cancellable {
-                salvage: responder.parts.salvage.clone(),
+                copied: responder.parts.copied.clone(),
                 to_tag: responder.parts.to_tag.clone(),
-                tag_to: responder.parts.tag_to,
                 token: token.clone(),
             };
             let key = responder.parts.key.clone();

@@ -18,7 +18,7 @@ use crate::config::Transport;
 use crate::transaction::{AckKey, ServerKey};
 use crate::trust::{PeerIdentity, TrustedPeers};
 use crate::wire::header::Address;
-use crate::wire::message::{Message, Salvage, StartLine};
+use crate::wire::message::{Message, StartLine};
 use crate::wire::status::StatusCode;
 use crate::wire::uri::Uri;
 use crate::wire::validate::RequestHead;
@@ -394,11 +394,12 @@ pub struct Responder {
 /// What a [`Responder`] answers with.
 pub(super) struct ResponderParts {
     pub(super) key: ServerKey,
-    pub(super) salvage: Salvage,
+    /// The lines every response copies from the request (top Via stamped),
+    /// with `to_tag` as the To tag's part when the request's To had none,
+    /// as read off the validated To (RFC 3261 §8.2.6.2: every response but
+    /// 100 adds it).
+    pub(super) copied: write::Copied,
     pub(super) to_tag: String,
-    /// Whether the request's To had no tag, so that every response but 100
-    /// adds `to_tag` (RFC 3261 §8.2.6.2), as read off the validated To.
-    pub(super) tag_to: bool,
     /// For an INVITE: the dialog its 2xx's ACK will name (§13.3.1.4).
     pub(super) ack: Option<AckKey>,
     /// RFC 3261 §12.1.1: the Record-Route values of a request that can create
@@ -503,13 +504,13 @@ impl Responder {
         } else {
             headers
         };
-        let tag_to = self.parts.tag_to && status != 100 && !self.parts.to_tag.is_empty();
-        let bytes = write::response_to(
-            &self.parts.salvage,
+        let bytes = write::response_from(
+            &self.parts.copied,
+            status != 100,
             &write::ResponseParts {
                 status,
                 reason: reason.unwrap_or(reason_phrase(status)),
-                to_tag: tag_to.then_some(self.parts.to_tag.as_str()),
+                to_tag: None,
                 server: &self.inner.config.user_agent,
                 headers,
                 body,

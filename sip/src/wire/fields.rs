@@ -253,7 +253,7 @@ impl HeaderFields {
     fn matching<'a, 'n>(
         &'a self,
         wanted: Wanted<'n>,
-    ) -> impl Iterator<Item = &'a BytesStr> + use<'a, 'n> {
+    ) -> impl Iterator<Item = &'a BytesStr> + Clone + use<'a, 'n> {
         let key = match wanted {
             Wanted::Key(key) => key,
             Wanted::Printed(_) | Wanted::Spelling(_) => Key::Other,
@@ -300,7 +300,7 @@ impl HeaderFields {
     /// Every value of the fields with `key` (not `Key::Other`), in
     /// received order: [`HeaderFields::get_raw`] of the key's name
     /// without resolving it.
-    pub(crate) fn by_key(&self, key: Key) -> impl Iterator<Item = &BytesStr> {
+    pub(crate) fn by_key(&self, key: Key) -> impl Iterator<Item = &BytesStr> + Clone {
         self.matching(Wanted::Key(key))
     }
 

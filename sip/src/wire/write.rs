@@ -131,7 +131,8 @@ pub(crate) struct ResponseParts<'a> {
     /// Reason phrase.
     pub reason: &'a str,
     /// The tag To gets, when it gets one (the caller has decided, as
-    /// [`response`] does, from the request's To and the status).
+    /// [`response`] does, from the request's To and the status). Unread by
+    /// [`response_from`], whose [`Copied`] holds the tag.
     pub to_tag: Option<&'a str>,
     /// Server value (empty: none).
     pub server: &'a str,
@@ -144,38 +145,186 @@ pub(crate) struct ResponseParts<'a> {
 /// [`response`] for a caller that knows whether To takes a tag: Via, From,
 /// To, Call-ID and CSeq copied from `request`.
 pub(crate) fn response_to(request: &Salvage, parts: &ResponseParts<'_>) -> Bytes {
+    let copied = CopiedFields::of_salvage(request);
     // Sized to fit: a completed server transaction keeps these bytes for
     // Timer J (RFC 3261 §17.2.2), so spare capacity would be held as long.
-    let mut out = String::with_capacity(response_len(request, parts));
+    let mut out = String::with_capacity(copied.len(parts.to_tag) + own_len(parts));
+    push_status_line(&mut out, parts);
+    copied.push(&mut out, parts.to_tag);
+    finish_response(out, parts)
+}
+
+/// The lines every response to one request copies from it (RFC 3261
+/// §8.2.6.2: Via with the top one stamped, From, To, Call-ID, CSeq),
+/// written and cleaned once, when the request arrives and its bytes are at
+/// hand (issue 24: a response used to clean five values read again from
+/// the received bytes, kept until the answer). The To tag, which a 100
+/// leaves out, is a part of its own.
+#[derive(Debug, Clone)]
+pub(crate) struct Copied {
+    text: String,
+    /// Where the To tag's part (`;tag=…`) starts and ends in `text`.
+    tag: (usize, usize),
+}
+
+impl Copied {
+    /// The lines of `request`'s salvage, `to_tag` the tag its To gets
+    /// (when it gets one).
+    pub(crate) fn of(request: &Salvage, to_tag: Option<&str>) -> Copied {
+        CopiedFields::of_salvage(request).copied(to_tag)
+    }
+
+    /// The lines of a parsed request, its top Via stamped with `stamp`:
+    /// what [`Copied::of`] its salvage gives, read off its fields without
+    /// keeping them (a message whose values fold takes the salvage's way,
+    /// which unfolds them).
+    pub(crate) fn of_message(
+        message: &crate::wire::message::Message,
+        stamp: std::net::SocketAddr,
+        to_tag: Option<&str>,
+    ) -> Copied {
+        use crate::wire::fields::Key;
+        let headers = &message.headers;
+        if !headers.unfolded() {
+            let mut salvage = message.salvage();
+            salvage.stamp = Some(stamp);
+            return Copied::of(&salvage, to_tag);
+        }
+        let first = |key| headers.by_key(key).next().map(|v| v.trim());
+        CopiedFields {
+            vias: headers.by_key(Key::Via).map(|v| v.trim()),
+            from: first(Key::From),
+            to: first(Key::To),
+            call_id: first(Key::CallId),
+            cseq: first(Key::CSeq),
+            stamp: Some(stamp),
+        }
+        .copied(to_tag)
+    }
+
+    /// Writes the lines onto `out`, the To tag's part with them when
+    /// `tagged`.
+    fn push(&self, out: &mut String, tagged: bool) {
+        let (start, end) = self.tag;
+        out.push_str(&self.text[..start]);
+        if tagged {
+            out.push_str(&self.text[start..end]);
+        }
+        out.push_str(&self.text[end..]);
+    }
+}
+
+/// What [`Copied`] is written from: a salvage's values or a parsed
+/// message's, borrowed (`vias` the Via values in order).
+struct CopiedFields<'a, V> {
+    vias: V,
+    from: Option<&'a str>,
+    to: Option<&'a str>,
+    call_id: Option<&'a str>,
+    cseq: Option<&'a str>,
+    stamp: Option<std::net::SocketAddr>,
+}
+
+impl<'a> CopiedFields<'a, std::iter::Empty<&'a str>> {
+    /// A salvage's values.
+    fn of_salvage(request: &'a Salvage) -> CopiedFields<'a, impl Iterator<Item = &'a str> + Clone> {
+        CopiedFields {
+            vias: request.vias.iter().map(|v| v.as_str()),
+            from: request.from.as_deref(),
+            to: request.to.as_deref(),
+            call_id: request.call_id.as_deref(),
+            cseq: request.cseq.as_deref(),
+            stamp: request.stamp,
+        }
+    }
+}
+
+impl<'a, V> CopiedFields<'a, V>
+where
+    V: Iterator<Item = &'a str> + Clone,
+{
+    /// An upper bound of what [`CopiedFields::push`] writes (cleaning only
+    /// shortens a value, stamping adds at most [`stamped_len`]'s room).
+    fn len(&self, to_tag: Option<&str>) -> usize {
+        // Name, ": " and CRLF around a value.
+        let line = |name: &str, value: &str| name.len() + value.len() + 4;
+        let mut vias = self.vias.clone();
+        let top = vias.next();
+        top.map_or(0, |v| {
+            line("Via", v) + self.stamp.map_or(0, |_| stamped_len(v) - v.len())
+        }) + vias.map(|v| line("Via", v)).sum::<usize>()
+            + self.from.map_or(0, |v| line("From", v))
+            + self.to.map_or(0, |v| {
+                line("To", v) + to_tag.map_or(0, |tag| ";tag=".len() + tag.len())
+            })
+            + self.call_id.map_or(0, |v| line("Call-ID", v))
+            + self.cseq.map_or(0, |v| line("CSeq", v))
+    }
+
+    /// Writes the lines onto `out`, the To tag's part when `to_tag` is
+    /// given; gives where that part starts and ends.
+    fn push(&self, out: &mut String, to_tag: Option<&str>) -> (usize, usize) {
+        for (n, via) in self.vias.clone().enumerate() {
+            match self.stamp {
+                Some(source) if n == 0 => push_top_via(out, via, source),
+                _ => push_ours(out, "Via", via),
+            }
+        }
+        if let Some(from) = self.from {
+            push_ours(out, "From", from);
+        }
+        let tag = if let Some(to) = self.to {
+            out.push_str("To: ");
+            out.push_str(&clean(to));
+            let start = out.len();
+            if let Some(tag) = to_tag {
+                out.push_str(";tag=");
+                out.push_str(&clean(tag));
+            }
+            let end = out.len();
+            out.push_str("\r\n");
+            (start, end)
+        } else {
+            (out.len(), out.len())
+        };
+        if let Some(call_id) = self.call_id {
+            push_ours(out, "Call-ID", call_id);
+        }
+        if let Some(cseq) = self.cseq {
+            push_ours(out, "CSeq", cseq);
+        }
+        tag
+    }
+
+    fn copied(&self, to_tag: Option<&str>) -> Copied {
+        let mut text = String::with_capacity(self.len(to_tag));
+        let tag = self.push(&mut text, to_tag);
+        Copied { text, tag }
+    }
+}
+
+/// A response whose copied lines were written when its request arrived:
+/// what [`response_to`] writes from the request's salvage, `tagged`
+/// deciding whether To carries the tag `copied` holds (`parts.to_tag` is
+/// not read).
+pub(crate) fn response_from(copied: &Copied, tagged: bool, parts: &ResponseParts<'_>) -> Bytes {
+    let mut out = String::with_capacity(copied.text.len() + own_len(parts));
+    push_status_line(&mut out, parts);
+    copied.push(&mut out, tagged);
+    finish_response(out, parts)
+}
+
+/// "SIP/2.0 code reason" and its line end.
+fn push_status_line(out: &mut String, parts: &ResponseParts<'_>) {
     out.push_str("SIP/2.0 ");
-    push_decimal(&mut out, u32::from(parts.status));
+    push_decimal(out, u32::from(parts.status));
     out.push(' ');
     out.push_str(&clean(parts.reason));
     out.push_str("\r\n");
-    for (n, via) in request.vias.iter().enumerate() {
-        match request.stamp {
-            Some(source) if n == 0 => push_top_via(&mut out, via, source),
-            _ => push_ours(&mut out, "Via", via),
-        }
-    }
-    if let Some(from) = &request.from {
-        push_ours(&mut out, "From", from);
-    }
-    if let Some(to) = &request.to {
-        out.push_str("To: ");
-        out.push_str(&clean(to));
-        if let Some(tag) = parts.to_tag {
-            out.push_str(";tag=");
-            out.push_str(&clean(tag));
-        }
-        out.push_str("\r\n");
-    }
-    if let Some(call_id) = &request.call_id {
-        push_ours(&mut out, "Call-ID", call_id);
-    }
-    if let Some(cseq) = &request.cseq {
-        push_ours(&mut out, "CSeq", cseq);
-    }
+}
+
+/// Server, the further headers, Content-Type, Content-Length and the body.
+fn finish_response(mut out: String, parts: &ResponseParts<'_>) -> Bytes {
     if !parts.server.is_empty() {
         push_ours(&mut out, "Server", parts.server);
     }
@@ -196,22 +345,12 @@ fn push_top_via(out: &mut String, via: &str, source: std::net::SocketAddr) {
     }
 }
 
-/// An upper bound of what [`response_to`] writes (cleaning only shortens a
-/// value), so its buffer is allocated once and not larger than needed.
-fn response_len(request: &Salvage, parts: &ResponseParts<'_>) -> usize {
+/// An upper bound of what a response writes besides its copied lines
+/// (cleaning only shortens a value), so its buffer is allocated once and
+/// not larger than needed.
+fn own_len(parts: &ResponseParts<'_>) -> usize {
     // Name, ": " and CRLF around a value.
     let line = |name: &str, value: &str| name.len() + value.len() + 4;
-    let copied = request.vias.iter().map(|v| line("Via", v)).sum::<usize>()
-        + request
-            .stamp
-            .and(request.vias.first())
-            .map_or(0, |top| stamped_len(top) - top.len())
-        + request.from.as_deref().map_or(0, |v| line("From", v))
-        + request.to.as_deref().map_or(0, |v| {
-            line("To", v) + parts.to_tag.map_or(0, |tag| ";tag=".len() + tag.len())
-        })
-        + request.call_id.as_deref().map_or(0, |v| line("Call-ID", v))
-        + request.cseq.as_deref().map_or(0, |v| line("CSeq", v));
     let extra = parts
         .headers
         .iter()
@@ -232,7 +371,6 @@ fn response_len(request: &Salvage, parts: &ResponseParts<'_>) -> usize {
         } else {
             line("Server", parts.server)
         }
-        + copied
         + extra
         + line("Content-Length", "")
         + 20
@@ -874,6 +1012,11 @@ mod tests {
         }
     }
 
+    /// What [`response_to`] reserves for a response.
+    fn response_len(request: &Salvage, parts: &ResponseParts<'_>) -> usize {
+        CopiedFields::of_salvage(request).len(parts.to_tag) + own_len(parts)
+    }
+
     /// The buffer a response is written into is reserved once and fits it:
     /// never short (a second allocation), and spare room only for the
     /// status code's and Content-Length's widest digits and what cleaning
@@ -922,6 +1065,57 @@ mod tests {
                 (written..=written + 30).contains(&reserved),
                 "{written} {reserved}"
             );
+        }
+    }
+
+    /// A response from lines copied when the request arrived is, byte for
+    /// byte, the response written from the request's salvage when it is
+    /// sent: for each status (a 100 without the To tag), with and without
+    /// a tag, for requests with several Vias (on one line and on several),
+    /// compact names, values to clean, a folded value (the salvage's way),
+    /// a To that already has a tag, and no To at all.
+    #[test]
+    fn lines_copied_on_arrival_are_the_lines_copied_on_answer() {
+        let requests = [
+            "MESSAGE sip:b@y SIP/2.0\r\nVia: SIP/2.0/UDP a:5060;branch=z9hG4bK1;rport\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: c1\r\nCSeq: 7 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+            "MESSAGE sip:b@y SIP/2.0\r\nv: SIP/2.0/UDP a;branch=z9hG4bK1, SIP/2.0/TCP p;branch=z9hG4bK0\r\nt: <sip:b@y>;tag=theirs\r\nf: \"A\" <sip:a@x>;tag=1\r\ni: c1@h\r\nCSeq: 7 MESSAGE\r\nVia: SIP/2.0/UDP q;branch=z9hG4bKq;received=10.0.0.1\r\nl: 0\r\n\r\n",
+            "INVITE sip:b@y SIP/2.0\r\nVia:   SIP/2.0/UDP [2001:db8::1]:5070;branch=z9hG4bK1  \r\nFrom: <sip:a@x>;tag=1\r\nTo:  <sip:b@y> \r\nCall-ID: c\u{1}1\r\nCSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n",
+            "MESSAGE sip:b@y SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@x>\r\n ;tag=1\r\nTo: <sip:b@y>\r\nCall-ID: c1\r\nCSeq: 7 MESSAGE\r\nContent-Length: 0\r\n\r\n",
+            "OPTIONS sip:b@y SIP/2.0\r\nVia: SIP/2.0/UDP a;branch=z9hG4bK1\r\nFrom: <sip:a@x>;tag=1\r\nCall-ID: c1\r\nCSeq: 7 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+        ];
+        let source: std::net::SocketAddr = "203.0.113.9:40000".parse().expect("address");
+        let headers = [("Retry-After".to_owned(), "5".to_owned())];
+        for text in requests {
+            let message = Message::parse(Bytes::from(text), ParseLimits::default())
+                .expect("the request parses");
+            let mut salvage = message.salvage();
+            salvage.stamp = Some(source);
+            for tag in [Some("ours"), None] {
+                let copied = Copied::of_message(&message, source, tag);
+                assert_eq!(copied.text, Copied::of(&salvage, tag).text, "{text:?}");
+                for status in [100, 200, 487, 503] {
+                    let tagged = status != 100;
+                    let parts = |to_tag| ResponseParts {
+                        status,
+                        reason: reason_phrase(status),
+                        to_tag,
+                        server: "parley",
+                        headers: &headers,
+                        body: None,
+                    };
+                    let from_copied = response_from(&copied, tagged, &parts(None));
+                    let from_salvage = response_to(&salvage, &parts(tag.filter(|_| tagged)));
+                    assert_eq!(from_copied, from_salvage, "{text:?} {status} {tag:?}");
+                    assert!(
+                        Message::parse(from_copied, ParseLimits::default())
+                            .expect("the response parses")
+                            .header("Via")
+                            .expect("a Via")
+                            .contains("received=203.0.113.9"),
+                        "{text:?}"
+                    );
+                }
+            }
         }
     }
 
