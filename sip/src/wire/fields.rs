@@ -207,10 +207,87 @@ impl Wanted<'_> {
     }
 }
 
+/// One field's value: its text, and the shared bytes it lies in (the
+/// message's head, or a buffer of its own), to slice parts of it from
+/// without copying (`FieldValue::slice_ref`).
+#[derive(Debug, Clone, Copy)]
+pub struct FieldValue<'a> {
+    text: &'a str,
+    src: &'a BytesStr,
+}
+
+impl<'a> FieldValue<'a> {
+    /// All of `value`, which lies in itself.
+    pub fn whole(value: &'a BytesStr) -> FieldValue<'a> {
+        FieldValue {
+            text: value.as_str(),
+            src: value,
+        }
+    }
+
+    /// The value as received (not trimmed, folding not undone).
+    pub fn as_str(&self) -> &'a str {
+        self.text
+    }
+
+    /// The shared bytes the value lies in: what a part of it is sliced
+    /// from (every part of the value lies in them).
+    pub fn src(&self) -> &'a BytesStr {
+        self.src
+    }
+
+    /// `part` (a part of this value) as shared bytes, not copied.
+    pub fn slice_ref(&self, part: &str) -> BytesStr {
+        self.src.slice_ref(part)
+    }
+
+    /// The value as shared bytes of its own.
+    pub fn to_shared(&self) -> BytesStr {
+        self.src.slice_ref(self.text)
+    }
+}
+
+impl std::ops::Deref for FieldValue<'_> {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.text
+    }
+}
+
+/// One field: its key, its name when that is outside the keys (an index
+/// into [`HeaderFields::extra`]), and where its value lies: in the head
+/// (`at`, `len`) or, for a value that does not, in
+/// [`HeaderFields::extra`] (`at`).
+#[derive(Debug, Clone, Copy)]
+struct Field {
+    key: Key,
+    apart: bool,
+    name: u32,
+    at: u32,
+    len: u32,
+}
+
+/// A name outside the keys, or a value that does not lie in the head.
+#[derive(Debug, Clone)]
+enum Extra {
+    Name(Name),
+    Value(BytesStr),
+}
+
 /// The header fields of one message, in received order.
+///
+/// A value is where it lies in the message's head, not a shared slice of
+/// its own (issue 24: a reference count taken and dropped per field, and
+/// 72 bytes a field where this is 16); the head is shared once.
 #[derive(Debug, Clone, Default)]
 pub struct HeaderFields {
-    fields: Vec<(Name, BytesStr, Key)>,
+    /// The bytes the values lie in.
+    head: BytesStr,
+    fields: Vec<Field>,
+    /// The names outside the keys, and the values that do not lie in
+    /// `head` (pushed from elsewhere), in the order of their fields.
+    extra: Vec<Extra>,
     /// Which keys have a field (bit [`Key::bit`]; [`Key::Other`]'s for any
     /// other name): a lookup of a name no field has ends without a scan
     /// (issue 24: most lookups of a MESSAGE — Subject, Content-Encoding,
@@ -227,7 +304,7 @@ impl HeaderFields {
     pub fn get_raw<'a, 'n>(
         &'a self,
         name: &'n Name,
-    ) -> impl Iterator<Item = &'a BytesStr> + use<'a, 'n> {
+    ) -> impl Iterator<Item = FieldValue<'a>> + use<'a, 'n> {
         let printed = name.as_print_str();
         let wanted = match Key::of_printed(printed) {
             Key::Other => Wanted::Printed(printed),
@@ -242,7 +319,7 @@ impl HeaderFields {
     pub fn get_spelled<'a, 'n>(
         &'a self,
         name: &'n str,
-    ) -> impl Iterator<Item = &'a BytesStr> + use<'a, 'n> {
+    ) -> impl Iterator<Item = FieldValue<'a>> + use<'a, 'n> {
         let wanted = match Key::of_spelling(name) {
             Key::Other => Wanted::Spelling(name),
             key => Wanted::Key(key),
@@ -253,7 +330,7 @@ impl HeaderFields {
     fn matching<'a, 'n>(
         &'a self,
         wanted: Wanted<'n>,
-    ) -> impl Iterator<Item = &'a BytesStr> + Clone + use<'a, 'n> {
+    ) -> impl Iterator<Item = FieldValue<'a>> + Clone + use<'a, 'n> {
         let key = match wanted {
             Wanted::Key(key) => key,
             Wanted::Printed(_) | Wanted::Spelling(_) => Key::Other,
@@ -265,18 +342,55 @@ impl HeaderFields {
         };
         fields
             .iter()
-            .filter(move |(name, _, key)| wanted.matches(name, *key))
-            .map(|(_, value, _)| value)
+            .filter(move |field| match wanted {
+                Wanted::Key(wanted) => field.key == wanted,
+                _ => field.key == Key::Other && wanted.matches(self.other_name(field), field.key),
+            })
+            .map(|field| self.value(field))
+    }
+
+    /// The name of a field outside the keys.
+    fn other_name(&self, field: &Field) -> &Name {
+        const NONE: &Name = &Name::VIA;
+        match self.extra.get(field.name as usize) {
+            Some(Extra::Name(name)) => name,
+            _ => NONE,
+        }
+    }
+
+    /// A field's value.
+    fn value(&self, field: &Field) -> FieldValue<'_> {
+        if field.apart
+            && let Some(Extra::Value(src)) = self.extra.get(field.at as usize)
+        {
+            return FieldValue {
+                text: src.as_str(),
+                src,
+            };
+        }
+        let (at, len) = (field.at as usize, field.len as usize);
+        FieldValue {
+            text: self.head.get(at..at + len).unwrap_or_default(),
+            src: &self.head,
+        }
     }
 
     /// Every field's key and raw value, in received order.
-    pub(crate) fn keyed(&self) -> impl Iterator<Item = (Key, &BytesStr)> {
-        self.fields.iter().map(|(_, v, k)| (*k, v))
+    pub(crate) fn keyed(&self) -> impl Iterator<Item = (Key, FieldValue<'_>)> {
+        self.fields.iter().map(|f| (f.key, self.value(f)))
     }
 
     /// Every field, name and raw value, in received order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Name, &BytesStr)> {
-        self.fields.iter().map(|(n, v, _)| (n, v))
+    pub fn iter(&self) -> impl Iterator<Item = (Name, FieldValue<'_>)> {
+        self.fields.iter().map(|f| (self.name(f), self.value(f)))
+    }
+
+    /// A field's name, as ezk resolves it.
+    fn name(&self, field: &Field) -> Name {
+        field
+            .key
+            .name()
+            .unwrap_or_else(|| self.other_name(field).clone())
     }
 
     /// How many fields there are.
@@ -289,9 +403,12 @@ impl HeaderFields {
         self.fields.is_empty()
     }
 
-    pub(crate) fn with_capacity(capacity: usize) -> Self {
+    /// Fields of a message whose head is `head`, room for `capacity`.
+    pub(crate) fn in_head(head: BytesStr, capacity: usize) -> Self {
         Self {
+            head,
             fields: Vec::with_capacity(capacity),
+            extra: Vec::new(),
             present: 0,
             unfolded: false,
         }
@@ -300,7 +417,7 @@ impl HeaderFields {
     /// Every value of the fields with `key` (not `Key::Other`), in
     /// received order: [`HeaderFields::get_raw`] of the key's name
     /// without resolving it.
-    pub(crate) fn by_key(&self, key: Key) -> impl Iterator<Item = &BytesStr> + Clone {
+    pub(crate) fn by_key(&self, key: Key) -> impl Iterator<Item = FieldValue<'_>> + Clone {
         self.matching(Wanted::Key(key))
     }
 
@@ -327,10 +444,60 @@ impl HeaderFields {
             })
     }
 
+    /// Where `value` lies in the head, if it does: its bytes are the
+    /// head's from `start` when its address is, and it ends within the
+    /// head.
+    fn span_in_head(&self, value: &str) -> Option<(u32, u32)> {
+        let head = self.head.as_str();
+        let start = (value.as_ptr() as usize).checked_sub(head.as_ptr() as usize)?;
+        if start.checked_add(value.len())? > head.len() {
+            return None;
+        }
+        Some((u32::try_from(start).ok()?, u32::try_from(value.len()).ok()?))
+    }
+
+    /// Adds a field with this key, name (kept only outside the keys) and
+    /// value: where it lies in the head, or `apart()` when it does not.
+    fn add(
+        &mut self,
+        key: Key,
+        other: Option<Name>,
+        value: &str,
+        apart: impl FnOnce() -> BytesStr,
+    ) {
+        let name = match other {
+            Some(name) if key == Key::Other => {
+                self.extra.push(Extra::Name(name));
+                u32::try_from(self.extra.len() - 1).unwrap_or(u32::MAX)
+            }
+            _ => u32::MAX,
+        };
+        let field = match self.span_in_head(value) {
+            Some((at, len)) => Field {
+                key,
+                apart: false,
+                name,
+                at,
+                len,
+            },
+            None => {
+                self.extra.push(Extra::Value(apart()));
+                Field {
+                    key,
+                    apart: true,
+                    name,
+                    at: u32::try_from(self.extra.len() - 1).unwrap_or(u32::MAX),
+                    len: 0,
+                }
+            }
+        };
+        self.present |= key.bit();
+        self.fields.push(field);
+    }
+
     pub(crate) fn push(&mut self, name: Name, value: BytesStr) {
         let key = Key::of_printed(name.as_print_str());
-        self.present |= key.bit();
-        self.fields.push((name, value, key));
+        self.add(key, Some(name), value.as_str(), || value.clone());
     }
 
     /// Pushes a field named as received (`spelled`, a slice of the
@@ -340,26 +507,31 @@ impl HeaderFields {
     /// (`wire::line_equivalence`).
     #[cfg(test)]
     pub(crate) fn push_spelled(&mut self, spelled: BytesStr, value: BytesStr) {
-        self.push_spelled_in(AsRef::<Bytes>::as_ref(&spelled), &spelled, value);
+        let key = Key::of_spelling(&spelled);
+        let name = key.name().unwrap_or_else(|| Name::from(spelled.clone()));
+        self.add(key, Some(name), value.as_str(), || value.clone());
     }
 
-    /// [`HeaderFields::push_spelled`] of a name lying in `src` (the
-    /// message): the name is sliced from `src` only when ezk's `Name`
-    /// needs its text, for names outside the keys (issue 24: a known name's
-    /// slice was a reference count taken and dropped again).
-    pub(crate) fn push_spelled_in(&mut self, src: &Bytes, spelled: &str, value: BytesStr) {
+    /// [`HeaderFields::push_spelled`] of a name and a value lying in `src`
+    /// (the message's head, which these fields were made in): the name is
+    /// sliced from `src` only when ezk's `Name` needs its text, for names
+    /// outside the keys, and the value is where it lies (issue 24).
+    pub(crate) fn push_spelled_in(&mut self, src: &Bytes, spelled: &str, value: &str) {
         let key = Key::of_spelling(spelled);
-        let name = key
-            .name()
-            .unwrap_or_else(|| Name::from(BytesStr::from_parse(src, spelled)));
-        self.present |= key.bit();
-        self.fields.push((name, value, key));
+        let other = match key {
+            Key::Other => Some(Name::from(BytesStr::from_parse(src, spelled))),
+            _ => None,
+        };
+        self.add(key, other, value, || BytesStr::from_parse(src, value));
     }
 
-    /// Every field with its key, for the equivalence tests.
+    /// Every field, its name, value and key, for the equivalence tests.
     #[cfg(test)]
-    pub(crate) fn entries(&self) -> &[(Name, BytesStr, Key)] {
-        &self.fields
+    pub(crate) fn entries(&self) -> Vec<(Name, FieldValue<'_>, Key)> {
+        self.fields
+            .iter()
+            .map(|f| (self.name(f), self.value(f), f.key))
+            .collect()
     }
 }
 
@@ -494,6 +666,39 @@ mod tests {
             }
             assert!(!same_name(&candidate[1..], candidate));
         }
+    }
+
+    /// A value lying in the head is kept as its place there (the head is
+    /// shared once, nothing is taken per field); one that does not is
+    /// kept apart. Both read back as pushed, in order, names outside the
+    /// keys included, and a part of either is sliced from where it lies.
+    #[test]
+    fn values_in_the_head_are_places_and_others_are_kept_apart() {
+        let head = BytesStr::from("Via: a\r\nX-Ext: bc\r\n");
+        let src = AsRef::<Bytes>::as_ref(&head);
+        let mut fields = HeaderFields::in_head(head.clone(), 4);
+        fields.push_spelled_in(src, &head[0..3], &head[5..6]);
+        fields.push_spelled_in(src, &head[8..13], &head[15..17]);
+        fields.push(Name::from("To"), BytesStr::from("elsewhere"));
+        let in_head = |v: &str| head.as_bytes().as_ptr_range().contains(&v.as_ptr());
+        let read: Vec<(String, &str, bool)> = fields
+            .iter()
+            .map(|(n, v)| (n.as_print_str().to_owned(), v.as_str(), in_head(v.as_str())))
+            .collect();
+        assert_eq!(
+            read,
+            [
+                ("Via".to_owned(), "a", true),
+                ("X-Ext".to_owned(), "bc", true),
+                ("To".to_owned(), "elsewhere", false),
+            ]
+        );
+        let ext = fields.get_spelled("x-ext").next().expect("found");
+        assert_eq!(ext.slice_ref(&ext[1..]), "c");
+        assert!(in_head(&ext.slice_ref(&ext[1..])));
+        let to = fields.by_key(Key::To).next().expect("found");
+        assert_eq!(to.to_shared(), "elsewhere");
+        assert_eq!(fields.by_key(Key::Via).count(), 1);
     }
 
     /// RFC 3261 §7.3.1 and §7.3.3: names match case-insensitively and in

@@ -13,7 +13,6 @@
 use std::path::Path;
 
 use bytes::Bytes;
-use bytesstr::BytesStr;
 use ezk_sip_types::Name;
 
 use crate::wire::message::{Message, ParseLimits};
@@ -100,13 +99,14 @@ const SPELLINGS: &[&str] = &[
     "Call_ID",
 ];
 
-/// The lookup before issue 24's keys: names compared by their printed form.
-fn by_printed<'a>(msg: &'a Message, name: &Name) -> Vec<&'a BytesStr> {
+/// The lookup before issue 24's keys: names compared by their printed
+/// form. Each value as its text and where it lies.
+fn by_printed<'a>(msg: &'a Message, name: &Name) -> Vec<(&'a str, *const u8)> {
     let wanted = name.as_print_str();
     msg.headers
         .iter()
         .filter(|(n, _)| n.as_print_str().eq_ignore_ascii_case(wanted))
-        .map(|(_, v)| v)
+        .map(|(_, v)| (v.as_str(), v.as_ptr()))
         .collect()
 }
 
@@ -138,8 +138,16 @@ fn every_fixture_header_is_found_by_key_as_by_printed_name() {
             for spelling in &spellings {
                 let name = Name::from(spelling.clone());
                 let expected = by_printed(&msg, &name);
-                let by_name: Vec<_> = msg.headers.get_raw(&name).collect();
-                let spelled: Vec<_> = msg.headers.get_spelled(spelling).collect();
+                let by_name: Vec<_> = msg
+                    .headers
+                    .get_raw(&name)
+                    .map(|v| (v.as_str(), v.as_ptr()))
+                    .collect();
+                let spelled: Vec<_> = msg
+                    .headers
+                    .get_spelled(spelling)
+                    .map(|v| (v.as_str(), v.as_ptr()))
+                    .collect();
                 assert_eq!(by_name, expected, "{}: {spelling:?}", path.display());
                 assert_eq!(spelled, expected, "{}: {spelling:?}", path.display());
                 assert_eq!(

@@ -17,7 +17,7 @@ use ezk_sip_types::msg::{Line, PullParser};
 
 use crate::framing::{self, ContentLength};
 use crate::wire::fast;
-use crate::wire::fields::{HeaderFields, Key};
+use crate::wire::fields::{FieldValue, HeaderFields, Key};
 use crate::wire::text;
 
 /// A parsed SIP request or response.
@@ -337,8 +337,10 @@ impl Message {
         // if lines are folded): reserved once, no larger than the message
         // needs, since a request's fields live as long as its transaction's
         // work.
-        let mut headers =
-            HeaderFields::with_capacity(line_ends.saturating_sub(2).min(limits.max_headers));
+        let mut headers = HeaderFields::in_head(
+            BytesStr::from_parse(&head, head_text),
+            line_ends.saturating_sub(2).min(limits.max_headers),
+        );
         // Lines read, and whether each was a plain `Name: value` line: with
         // as many line ends as lines, none was folded (a line holds CR or
         // LF only where it was), and Content-Length is read from the
@@ -371,7 +373,7 @@ impl Message {
             // The usual `Name: value` line is split here and its name
             // resolved once; any other shape is ezk's.
             if let Some((name, value)) = fast::header_line(line) {
-                headers.push_spelled_in(&head, name, BytesStr::from_parse(&head, value));
+                headers.push_spelled_in(&head, name, value);
                 continue;
             }
             all_plain = false;
@@ -426,17 +428,20 @@ impl Message {
     /// All values of a header (compact forms resolved), joined by `, `, folding undone.
     pub fn header(&self, name: &str) -> Option<String> {
         let mut values = self.headers.get_spelled(name);
-        let mut joined = self.unfold(values.next()?);
+        let mut joined = self.unfold(&values.next()?);
         for value in values {
             joined.push_str(", ");
-            joined.push_str(&self.unfold(value));
+            joined.push_str(&self.unfold(&value));
         }
         Some(joined)
     }
 
     /// Each value of a header as sent (compact forms resolved), folding undone.
     pub fn header_values(&self, name: &Name) -> Vec<String> {
-        self.headers.get_raw(name).map(|v| self.unfold(v)).collect()
+        self.headers
+            .get_raw(name)
+            .map(|v| self.unfold(&v))
+            .collect()
     }
 
     /// Each value of a header named as a caller spells it (long or compact
@@ -445,12 +450,12 @@ impl Message {
     pub fn values_spelled(&self, name: &str) -> Vec<String> {
         self.headers
             .get_spelled(name)
-            .map(|v| self.unfold(v))
+            .map(|v| self.unfold(&v))
             .collect()
     }
 
     /// The first raw value of a header.
-    pub fn raw(&self, name: &Name) -> Option<&BytesStr> {
+    pub fn raw(&self, name: &Name) -> Option<FieldValue<'_>> {
         self.headers.get_raw(name).next()
     }
 
@@ -515,7 +520,7 @@ impl Message {
     }
 
     /// [`unfold_shared`] of one of this message's values, as [`Message::unfold`].
-    pub(crate) fn unfold_shared(&self, value: &BytesStr) -> BytesStr {
+    pub(crate) fn unfold_shared(&self, value: FieldValue<'_>) -> BytesStr {
         if self.headers.unfolded() {
             value.slice_ref(value.trim())
         } else {
@@ -647,7 +652,7 @@ fn plain_head(
     if fields > limits.max_headers {
         return None;
     }
-    let mut headers = HeaderFields::with_capacity(fields);
+    let mut headers = HeaderFields::in_head(BytesStr::from_parse(head, head_text), fields);
     let mut begin = first_end + 1;
     for _ in 0..fields {
         let end = line_end(begin)?;
@@ -656,7 +661,7 @@ fn plain_head(
             return None;
         }
         let (name, value) = fast::header_line(line)?;
-        headers.push_spelled_in(head, name, BytesStr::from_parse(head, value));
+        headers.push_spelled_in(head, name, value);
         begin = end + 1;
     }
     // The empty line, and nothing after it.
@@ -721,7 +726,7 @@ fn salvage_lines(bytes: &[u8], salvage: &mut Salvage) {
         };
         keep(
             Key::of_spelling(name.trim()),
-            || unfold_shared(&BytesStr::from(value.trim())),
+            || unfold_shared(FieldValue::whole(&BytesStr::from(value.trim()))),
             salvage,
         );
     }
@@ -729,7 +734,7 @@ fn salvage_lines(bytes: &[u8], salvage: &mut Salvage) {
 
 /// [`unfold`] of a received value: a slice of the same bytes when there was
 /// no folding to undo.
-fn unfold_shared(value: &BytesStr) -> BytesStr {
+fn unfold_shared(value: FieldValue<'_>) -> BytesStr {
     let text = value.as_str();
     if has_line_break(text) {
         BytesStr::from(unfold(text))

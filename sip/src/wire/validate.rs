@@ -14,7 +14,7 @@ use ezk_sip_types::header::HeaderParse;
 use ezk_sip_types::header::typed::Via;
 
 use crate::wire::fast::{share, share_common};
-use crate::wire::fields::Key;
+use crate::wire::fields::{FieldValue, Key};
 use crate::wire::header::{Address, each_parameter, outside_quotes};
 use crate::wire::message::{Message, StartLine, has_line_break, unfold};
 use crate::wire::text;
@@ -141,7 +141,7 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
     let max_forwards = match msg.headers.by_key(Key::MaxForwards).next() {
         None => None,
         Some(value) => {
-            let v = text::trim(value);
+            let v = text::trim(&value);
             if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
                 return Err(Rejection::bad("Malformed Max-Forwards"));
             }
@@ -171,7 +171,8 @@ pub fn request(msg: &Message) -> Result<RequestHead, Rejection> {
             continue;
         }
         for contact in outside_quotes(&value, b',') {
-            Address::parse_in(raw, contact).map_err(|_| Rejection::bad("Malformed Contact"))?;
+            Address::parse_in(raw.src(), contact)
+                .map_err(|_| Rejection::bad("Malformed Contact"))?;
         }
     }
     Ok(RequestHead {
@@ -207,7 +208,7 @@ pub fn response(msg: &Message) -> Result<ResponseHead<'_>, Rejection> {
 
 /// A raw header value with RFC 3261 §7.3.1 folding undone and trimmed, as
 /// `Message::header_values` gives it, borrowed when nothing was folded.
-fn unfolded<'a>(msg: &Message, raw: &'a BytesStr) -> Cow<'a, str> {
+fn unfolded<'a>(msg: &Message, raw: FieldValue<'a>) -> Cow<'a, str> {
     let value = raw.as_str();
     if !msg.headers.unfolded() && has_line_break(value) {
         Cow::Owned(unfold(value))
@@ -259,14 +260,14 @@ fn vias_with<T>(
         // (issue 24); any other is split and checked part by part.
         if fast && let Some(via) = crate::wire::fast::via(&value) {
             if let Some(top_of) = top_of.take() {
-                top = Some(top_of(raw, via.transport, via.sent_by, via.branch));
+                top = Some(top_of(raw.src(), via.transport, via.sent_by, via.branch));
             }
             continue;
         }
         // ezk's Via parser takes the buffer its input lies in: the
         // message's own bytes when nothing was unfolded, a copy otherwise.
         let src = match &value {
-            Cow::Borrowed(_) => AsRef::<bytes::Bytes>::as_ref(raw).clone(),
+            Cow::Borrowed(_) => AsRef::<bytes::Bytes>::as_ref(raw.src()).clone(),
             Cow::Owned(unfolded) => bytes::Bytes::copy_from_slice(unfolded.as_bytes()),
         };
         let value = match &value {
@@ -303,7 +304,7 @@ fn vias_with<T>(
                     .rsplit(char::is_whitespace)
                     .next()
                     .unwrap_or_default();
-                top = Some(top_of(raw, &transport, sent_by, branch.flatten()));
+                top = Some(top_of(raw.src(), &transport, sent_by, branch.flatten()));
             }
         }
     }
@@ -353,7 +354,7 @@ fn address(msg: &Message, key: Key, reason: &'static str) -> Result<Address, Rej
         return Err(Rejection::bad(reason));
     }
     // The URI's parts slices of the received value when nothing was unfolded.
-    Address::parse_in(value, &unfolded(msg, value)).map_err(|_| Rejection::bad(reason))
+    Address::parse_in(value.src(), &unfolded(msg, value)).map_err(|_| Rejection::bad(reason))
 }
 
 fn call_id(msg: &Message) -> Result<BytesStr, Rejection> {
@@ -362,7 +363,7 @@ fn call_id(msg: &Message) -> Result<BytesStr, Rejection> {
         .by_key(Key::CallId)
         .next()
         .ok_or(Rejection::bad("Missing Call-ID"))?;
-    let value = text::trim(raw);
+    let value = text::trim(raw.as_str());
     if value.is_empty() || contains_whitespace(value) {
         return Err(Rejection::bad("Malformed Call-ID"));
     }
@@ -391,7 +392,7 @@ fn cseq(msg: &Message) -> Result<(u32, &str), Rejection> {
         .by_key(Key::CSeq)
         .next()
         .ok_or(Rejection::bad("Missing CSeq"))?;
-    let mut parts = value.split_whitespace();
+    let mut parts = value.as_str().split_whitespace();
     let (Some(number), Some(method), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(Rejection::bad("Malformed CSeq"));
     };
@@ -549,7 +550,7 @@ mod tests {
         )
         .expect("parses");
         let mut headers = ezk_sip_types::Headers::new();
-        headers.extend(msg.headers.iter().map(|(n, v)| (n.clone(), v.clone())));
+        headers.extend(msg.headers.iter().map(|(n, v)| (n, v.to_shared())));
         let ezk: Vec<Via> = headers.get_named().expect("ezk says fine");
         assert_eq!(ezk.len(), 1, "the ezk defect: the broken element vanished");
         assert_eq!(request(&msg).expect_err("invalid").reason, "Malformed Via");

@@ -190,9 +190,9 @@ impl Copied {
             salvage.stamp = Some(stamp);
             return Copied::of(&salvage, to_tag);
         }
-        let first = |key| headers.by_key(key).next().map(|v| v.trim());
+        let first = |key| headers.by_key(key).next().map(|v| v.as_str().trim());
         CopiedFields {
-            vias: headers.by_key(Key::Via).map(|v| v.trim()),
+            vias: headers.by_key(Key::Via).map(|v| v.as_str().trim()),
             from: first(Key::From),
             to: first(Key::To),
             call_id: first(Key::CallId),
