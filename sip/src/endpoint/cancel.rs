@@ -51,7 +51,6 @@ pub(super) fn handle_cancel(inner: &Arc<Inner>, key: ServerKey, salvage: Salvage
             &write::ResponseParts {
                 status: 487,
                 reason: reason_phrase(487),
-                to_tag: None,
                 server: &inner.config.user_agent,
                 headers: &[],
                 body: None,

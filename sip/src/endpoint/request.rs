@@ -510,7 +510,6 @@ impl Responder {
             &write::ResponseParts {
                 status,
                 reason: reason.unwrap_or(reason_phrase(status)),
-                to_tag: None,
                 server: &self.inner.config.user_agent,
                 headers,
                 body,

@@ -344,17 +344,18 @@ impl HeaderFields {
             .iter()
             .filter(move |field| match wanted {
                 Wanted::Key(wanted) => field.key == wanted,
-                _ => field.key == Key::Other && wanted.matches(self.other_name(field), field.key),
+                _ => self
+                    .other_name(field)
+                    .is_some_and(|name| wanted.matches(name, field.key)),
             })
             .map(|field| self.value(field))
     }
 
-    /// The name of a field outside the keys.
-    fn other_name(&self, field: &Field) -> &Name {
-        const NONE: &Name = &Name::VIA;
+    /// The name of a field outside the keys (`None` for a key's field).
+    fn other_name(&self, field: &Field) -> Option<&Name> {
         match self.extra.get(field.name as usize) {
-            Some(Extra::Name(name)) => name,
-            _ => NONE,
+            Some(Extra::Name(name)) if field.key == Key::Other => Some(name),
+            _ => None,
         }
     }
 
@@ -385,12 +386,14 @@ impl HeaderFields {
         self.fields.iter().map(|f| (self.name(f), self.value(f)))
     }
 
-    /// A field's name, as ezk resolves it.
+    /// A field's name, as ezk resolves it: its key's, or the one kept for
+    /// a name outside the keys.
     fn name(&self, field: &Field) -> Name {
         field
             .key
             .name()
-            .unwrap_or_else(|| self.other_name(field).clone())
+            .or_else(|| self.other_name(field).cloned())
+            .unwrap_or_else(|| Name::from(""))
     }
 
     /// How many fields there are.

@@ -112,10 +112,10 @@ pub fn response(
         status != 100 && !to_tag.is_empty() && request.to.as_deref().is_some_and(|to| !has_tag(to));
     response_to(
         request,
+        tag_to.then_some(to_tag),
         &ResponseParts {
             status,
             reason,
-            to_tag: tag_to.then_some(to_tag),
             server,
             headers,
             body,
@@ -130,10 +130,6 @@ pub(crate) struct ResponseParts<'a> {
     pub status: u16,
     /// Reason phrase.
     pub reason: &'a str,
-    /// The tag To gets, when it gets one (the caller has decided, as
-    /// [`response`] does, from the request's To and the status). Unread by
-    /// [`response_from`], whose [`Copied`] holds the tag.
-    pub to_tag: Option<&'a str>,
     /// Server value (empty: none).
     pub server: &'a str,
     /// Further headers.
@@ -142,15 +138,20 @@ pub(crate) struct ResponseParts<'a> {
     pub body: Option<(&'a str, &'a [u8])>,
 }
 
-/// [`response`] for a caller that knows whether To takes a tag: Via, From,
-/// To, Call-ID and CSeq copied from `request`.
-pub(crate) fn response_to(request: &Salvage, parts: &ResponseParts<'_>) -> Bytes {
-    let copied = CopiedFields::of_salvage(request);
+/// [`response`] for a caller that knows whether To takes a tag (`to_tag`,
+/// decided as [`response`] does from the request's To and the status): Via,
+/// From, To, Call-ID and CSeq copied from `request`.
+pub(crate) fn response_to(
+    request: &Salvage,
+    to_tag: Option<&str>,
+    parts: &ResponseParts<'_>,
+) -> Bytes {
+    let copied = salvage_fields(request);
     // Sized to fit: a completed server transaction keeps these bytes for
     // Timer J (RFC 3261 §17.2.2), so spare capacity would be held as long.
-    let mut out = String::with_capacity(copied.len(parts.to_tag) + own_len(parts));
+    let mut out = String::with_capacity(copied.len(to_tag) + own_len(parts));
     push_status_line(&mut out, parts);
-    copied.push(&mut out, parts.to_tag);
+    copied.push(&mut out, to_tag);
     finish_response(out, parts)
 }
 
@@ -171,7 +172,7 @@ impl Copied {
     /// The lines of `request`'s salvage, `to_tag` the tag its To gets
     /// (when it gets one).
     pub(crate) fn of(request: &Salvage, to_tag: Option<&str>) -> Copied {
-        CopiedFields::of_salvage(request).copied(to_tag)
+        salvage_fields(request).copied(to_tag)
     }
 
     /// The lines of a parsed request, its top Via stamped with `stamp`:
@@ -225,17 +226,15 @@ struct CopiedFields<'a, V> {
     stamp: Option<std::net::SocketAddr>,
 }
 
-impl<'a> CopiedFields<'a, std::iter::Empty<&'a str>> {
-    /// A salvage's values.
-    fn of_salvage(request: &'a Salvage) -> CopiedFields<'a, impl Iterator<Item = &'a str> + Clone> {
-        CopiedFields {
-            vias: request.vias.iter().map(|v| v.as_str()),
-            from: request.from.as_deref(),
-            to: request.to.as_deref(),
-            call_id: request.call_id.as_deref(),
-            cseq: request.cseq.as_deref(),
-            stamp: request.stamp,
-        }
+/// A salvage's values, as [`Copied`] is written from them.
+fn salvage_fields(request: &Salvage) -> CopiedFields<'_, impl Iterator<Item = &str> + Clone> {
+    CopiedFields {
+        vias: request.vias.iter().map(|v| v.as_str()),
+        from: request.from.as_deref(),
+        to: request.to.as_deref(),
+        call_id: request.call_id.as_deref(),
+        cseq: request.cseq.as_deref(),
+        stamp: request.stamp,
     }
 }
 
@@ -305,8 +304,7 @@ where
 
 /// A response whose copied lines were written when its request arrived:
 /// what [`response_to`] writes from the request's salvage, `tagged`
-/// deciding whether To carries the tag `copied` holds (`parts.to_tag` is
-/// not read).
+/// deciding whether To carries the tag `copied` holds.
 pub(crate) fn response_from(copied: &Copied, tagged: bool, parts: &ResponseParts<'_>) -> Bytes {
     let mut out = String::with_capacity(copied.text.len() + own_len(parts));
     push_status_line(&mut out, parts);
@@ -1013,8 +1011,8 @@ mod tests {
     }
 
     /// What [`response_to`] reserves for a response.
-    fn response_len(request: &Salvage, parts: &ResponseParts<'_>) -> usize {
-        CopiedFields::of_salvage(request).len(parts.to_tag) + own_len(parts)
+    fn response_len(request: &Salvage, to_tag: Option<&str>, parts: &ResponseParts<'_>) -> usize {
+        salvage_fields(request).len(to_tag) + own_len(parts)
     }
 
     /// The buffer a response is written into is reserved once and fits it:
@@ -1040,13 +1038,12 @@ mod tests {
             let parts = ResponseParts {
                 status: 200,
                 reason: "OK",
-                to_tag,
                 server,
                 headers,
                 body,
             };
-            let written = response_to(&request, &parts).len();
-            let reserved = response_len(&request, &parts);
+            let written = response_to(&request, to_tag, &parts).len();
+            let reserved = response_len(&request, to_tag, &parts);
             assert!(
                 (written..=written + 30).contains(&reserved),
                 "{written} {reserved}"
@@ -1059,8 +1056,8 @@ mod tests {
                 .expect("address");
             stamped.stamp = Some(v6);
             stamped.vias[0] = "SIP/2.0/UDP a;branch=z9hG4bK1;rport".into();
-            let written = response_to(&stamped, &parts).len();
-            let reserved = response_len(&stamped, &parts);
+            let written = response_to(&stamped, to_tag, &parts).len();
+            let reserved = response_len(&stamped, to_tag, &parts);
             assert!(
                 (written..=written + 30).contains(&reserved),
                 "{written} {reserved}"
@@ -1095,16 +1092,15 @@ mod tests {
                 assert_eq!(copied.text, Copied::of(&salvage, tag).text, "{text:?}");
                 for status in [100, 200, 487, 503] {
                     let tagged = status != 100;
-                    let parts = |to_tag| ResponseParts {
+                    let parts = ResponseParts {
                         status,
                         reason: reason_phrase(status),
-                        to_tag,
                         server: "parley",
                         headers: &headers,
                         body: None,
                     };
-                    let from_copied = response_from(&copied, tagged, &parts(None));
-                    let from_salvage = response_to(&salvage, &parts(tag.filter(|_| tagged)));
+                    let from_copied = response_from(&copied, tagged, &parts);
+                    let from_salvage = response_to(&salvage, tag.filter(|_| tagged), &parts);
                     assert_eq!(from_copied, from_salvage, "{text:?} {status} {tag:?}");
                     assert!(
                         Message::parse(from_copied, ParseLimits::default())
@@ -1157,14 +1153,13 @@ mod tests {
                     let parts = ResponseParts {
                         status,
                         reason: "R",
-                        to_tag: Some("t"),
                         server: "p",
                         headers: &[],
                         body: None,
                     };
                     assert_eq!(
-                        response_to(&stamped, &parts),
-                        response_to(&copied, &parts),
+                        response_to(&stamped, Some("t"), &parts),
+                        response_to(&copied, Some("t"), &parts),
                         "{via:?} from {source}"
                     );
                 }
